@@ -1,0 +1,38 @@
+"""Due jobs of the accounts domain: pruning expired sessions and old login failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.accounts.models import LoginFailure, UserSession
+
+PRUNE_JOB = "accounts.prune"
+PRUNE_EVERY = timedelta(hours=6)
+EXPIRED_SESSION_RETENTION = timedelta(days=7)
+LOGIN_FAILURE_RETENTION = timedelta(days=30)
+
+
+@outbox.job(PRUNE_JOB)
+async def prune(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Delete long-expired sessions and old login failures, then come back later."""
+    now = clock.now()
+    await session.execute(
+        delete(UserSession).where(UserSession.expires_at < now - EXPIRED_SESSION_RETENTION)
+    )
+    await session.execute(
+        delete(LoginFailure).where(LoginFailure.at < now - LOGIN_FAILURE_RETENTION)
+    )
+    await _schedule_next(session)
+
+
+async def ensure_prune_scheduled(session: AsyncSession) -> None:
+    await _schedule_next(session)
+
+
+async def _schedule_next(session: AsyncSession) -> None:
+    await outbox.schedule(session, PRUNE_JOB, clock.now() + PRUNE_EVERY, dedupe_key=PRUNE_JOB)

@@ -1,0 +1,135 @@
+"""Who is asking: turn a bearer token or a session cookie into an Actor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from linli import clock
+from linli.accounts.models import ApiToken, Organisation, User, UserSession
+from linli.accounts.service import roles_in
+from linli.authz import Actor
+from linli.errors import Forbidden, Unauthenticated
+from linli.i18n import N_
+from linli.security import constant_time_equal, token_digest
+
+SESSION_COOKIE = "linli_session"
+CSRF_COOKIE = "linli_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LAST_USED_GRANULARITY = timedelta(minutes=5)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def resolve_actor(session: AsyncSession, request: Request) -> Actor:
+    ip = client_ip(request)
+    authorization = request.headers.get("authorization")
+    if authorization:
+        return await _actor_from_token(session, authorization, ip)
+    signed = request.cookies.get(SESSION_COOKIE)
+    if signed:
+        actor = await _actor_from_session(session, request, signed, ip)
+        if actor is not None:
+            return actor
+    return Actor(ip=ip)
+
+
+async def _actor_from_token(session: AsyncSession, authorization: str, ip: str | None) -> Actor:
+    scheme, _sep, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(N_("Send the token as 'Authorization: Bearer <token>'."))
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.token_digest == token_digest(token.strip()))
+    )
+    now = clock.now()
+    if (
+        row is None
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
+        raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
+    organisation: Organisation | None = None
+    roles: frozenset[str] = frozenset()
+    if row.organisation_id is not None:
+        roles = await roles_in(session, user.id, row.organisation_id)
+        if roles:
+            organisation = await session.get(Organisation, row.organisation_id)
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
+        row.last_used_at = now
+    return Actor(
+        user=user,
+        organisation=organisation,
+        roles=roles,
+        scopes=frozenset(row.scopes),
+        ip=ip,
+        token_id=row.id,
+    )
+
+
+async def _actor_from_session(
+    session: AsyncSession, request: Request, signed: str, ip: str | None
+) -> Actor | None:
+    raw = request.app.state.session_signer.unsign(signed)
+    if raw is None:
+        return None
+    row = await session.scalar(
+        select(UserSession).where(
+            UserSession.token_digest == token_digest(raw),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > clock.now(),
+        )
+    )
+    if row is None:
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:
+        _check_api_csrf(request)
+    organisation: Organisation | None = None
+    roles: frozenset[str] = frozenset()
+    if row.active_organisation_id is not None:
+        roles = await roles_in(session, user.id, row.active_organisation_id)
+        if roles:
+            organisation = await session.get(Organisation, row.active_organisation_id)
+        else:
+            roles = frozenset()
+    return Actor(user=user, organisation=organisation, roles=roles, ip=ip, session_id=row.id)
+
+
+def _check_api_csrf(request: Request) -> None:
+    """Cookie-authenticated API writes must echo the CSRF cookie in a header."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not constant_time_equal(cookie, header):
+        raise Forbidden(
+            N_("Missing or wrong X-CSRF-Token header for a cookie-authenticated request."),
+            code="csrf_failed",
+        )
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.session_signer.sign(token),
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")

@@ -1,0 +1,596 @@
+"""Accounts: sign-up, login with throttling, sessions, organisations, roles and API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.accounts.models import (
+    ApiToken,
+    LoginFailure,
+    Membership,
+    Organisation,
+    User,
+    UserSession,
+)
+from linli.accounts.phone import mask_phone, national_number, normalize_mobile
+
+from linli.audit import service as audit
+from linli.authz import (
+    ORG_MEMBERS_MANAGE,
+    ORG_READ,
+    PLATFORM_ORGS_MANAGE,
+    ROLES_BY_KIND,
+    SCOPES,
+    Actor,
+    ensure,
+)
+from linli.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationFailed,
+)
+from linli.events import MembershipGranted, MembershipRevoked, OrganisationCreated, UserSignedUp
+from linli.i18n import N_, Message, format_datetime
+from linli.security import (
+    hash_password,
+    new_token,
+    password_needs_rehash,
+    password_problem,
+    token_digest,
+    verify_password,
+)
+
+SESSION_TOKEN_PREFIX = "ls"
+API_TOKEN_PREFIX = "linli"
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+def require_mobile(raw: str, field: str = "phone") -> str:
+    phone = normalize_mobile(raw)
+    if phone is None:
+        raise ValidationFailed(
+            N_("Check the phone number."),
+            fields={field: N_("Enter a mainland China mobile number: 11 digits starting with 1.")},
+        )
+    return phone
+
+
+def require_strong_password(password: str, phone: str, field: str = "password") -> None:
+    problem = password_problem(password, phone_digits=national_number(phone))
+    if problem is not None:
+        raise ValidationFailed(N_("Choose a stronger password."), fields={field: problem})
+
+
+# --- sign-up and login --------------------------------------------------------------------
+
+
+async def signup(
+    session: AsyncSession, actor: Actor, *, phone: str, password: str, display_name: str
+) -> User:
+    normalized = require_mobile(phone)
+    require_strong_password(password, normalized)
+    name = display_name.strip()
+    if not name:
+        raise ValidationFailed(
+            N_("Tell us what to call you."), fields={"display_name": N_("Enter a name.")}
+        )
+    if await session.scalar(select(User.id).where(User.phone == normalized)) is not None:
+        raise Conflict(
+            N_("An account with this phone number already exists; log in instead."),
+            code="phone_taken",
+            fields={"phone": N_("Already registered.")},
+        )
+    user = User(
+        phone=normalized,
+        password_hash=hash_password(password),
+        display_name=name,
+        is_active=True,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    await session.flush()
+    outbox.publish(session, UserSignedUp(user_id=user.id))
+    audit.record(session, actor, "accounts.signup", target_type="user", target_id=user.id,
+                 user_id=user.id)
+    return user
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+
+async def _retry_at(
+    session: AsyncSession, column: object, value: str, policy: LoginPolicy
+) -> object | None:
+    since = clock.now() - policy.window
+    times = list(
+        await session.scalars(
+            select(LoginFailure.at)
+            .where(column == value, LoginFailure.at > since)  # type: ignore[operator]
+            .order_by(LoginFailure.at.desc())
+            .limit(policy.max_failures)
+        )
+    )
+    if len(times) < policy.max_failures:
+        return None
+    return times[-1] + policy.window
+
+
+async def authenticate(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    phone: str,
+    password: str,
+    policy: LoginPolicy | None = None,
+) -> User:
+    """Check credentials; throttle per account and per IP; failures are kept even on error."""
+    policy = policy or LoginPolicy()
+    key = normalize_mobile(phone) or phone.strip().lower()[:32]
+    ip = actor.ip or "unknown"
+    blocks = [
+        at
+        for at in (
+            await _retry_at(session, LoginFailure.phone, key, policy),
+            await _retry_at(session, LoginFailure.ip, ip, policy),
+        )
+        if at is not None
+    ]
+    if blocks:
+        retry_at = max(blocks)  # type: ignore[type-var]
+        seconds = max(1, int((retry_at - clock.now()).total_seconds()) + 1)  # type: ignore[operator]
+        audit.record(session, actor, "accounts.login_throttled", phone=mask_phone(key))
+        raise TooManyRequests(
+            N_("Too many failed logins. Try again in {minutes} min (after {time})."),
+            minutes=(seconds + 59) // 60,
+            time=format_datetime(retry_at, "short"),  # type: ignore[arg-type]
+            headers={"Retry-After": str(seconds)},
+            keep_changes=True,
+        )
+    user = await session.scalar(select(User).where(User.phone == key))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        session.add(LoginFailure(phone=key, ip=ip, at=clock.now()))
+        audit.record(session, actor, "accounts.login_failed", phone=mask_phone(key),
+                     user_id=user.id if user else None)
+        raise Unauthenticated(
+            N_("Wrong phone number or password."), code="bad_credentials", keep_changes=True
+        )
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    await session.execute(delete(LoginFailure).where(LoginFailure.phone == key))
+    return user
+
+
+async def start_session(
+    session: AsyncSession,
+    actor: Actor,
+    user: User,
+    *,
+    days: int,
+    user_agent: str | None = None,
+) -> str:
+    """Create a browser session for `user`; returns the token to put in the cookie."""
+    token = new_token(SESSION_TOKEN_PREFIX)
+    now = clock.now()
+    row = UserSession(
+        token_digest=token_digest(token),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+        ip=actor.ip,
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, actor, "accounts.login", target_type="session", target_id=row.id,
+                 user_id=user.id)
+    return token
+
+
+async def end_session(session: AsyncSession, actor: Actor) -> None:
+    if actor.session_id is None:
+        return
+    row = await session.get(UserSession, actor.session_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = clock.now()
+        audit.record(session, actor, "accounts.logout", target_type="session", target_id=row.id)
+
+
+async def change_password(
+    session: AsyncSession, actor: Actor, *, current_password: str, new_password: str
+) -> None:
+    user = _own_user(actor)
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed(
+            N_("Your current password is not right."),
+            fields={"current_password": N_("Wrong password.")},
+        )
+    require_strong_password(new_password, user.phone, field="new_password")
+    await _replace_password(session, actor, user, new_password)
+
+
+async def set_password(session: AsyncSession, actor: Actor, *, phone: str, password: str) -> User:
+    """Operator reset (command line): sets the password and ends every session of the user."""
+    if not actor.system:
+        raise Forbidden(N_("You do not have permission to do this."))
+    user = await _user_by_phone(session, phone)
+    require_strong_password(password, user.phone)
+    await _replace_password(session, actor, user, password)
+    return user
+
+
+async def _replace_password(
+    session: AsyncSession, actor: Actor, user: User, password: str
+) -> None:
+    user.password_hash = hash_password(password)
+    now = clock.now()
+    sessions = await session.scalars(
+        select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+        )
+    )
+    for row in sessions:
+        if row.id != actor.session_id:
+            row.revoked_at = now
+    audit.record(session, actor, "accounts.password_changed", target_type="user",
+                 target_id=user.id)
+
+
+async def update_profile(
+    session: AsyncSession, actor: Actor, *, display_name: str | None, locale: str | None
+) -> User:
+    user = _own_user(actor)
+    changes: dict[str, str] = {}
+    if display_name is not None and display_name != user.display_name:
+        user.display_name = display_name
+        changes["display_name"] = display_name
+    if locale is not None and locale != user.locale:
+        user.locale = locale
+        changes["locale"] = locale
+    if changes:
+        audit.record(session, actor, "accounts.profile_updated", target_type="user",
+                     target_id=user.id, **changes)
+    return user
+
+
+def _own_user(actor: Actor) -> User:
+    if actor.user is None:
+        raise Unauthenticated(N_("Please log in first."))
+    return actor.user
+
+
+async def _user_by_phone(session: AsyncSession, phone: str, field: str = "phone") -> User:
+    normalized = require_mobile(phone, field)
+    user = await session.scalar(select(User).where(User.phone == normalized))
+    if user is None:
+        raise NotFound(N_("No account uses this phone number."), fields={field: N_("Unknown.")})
+    return user
+
+
+# --- organisations and memberships --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrganisationRoles:
+    organisation: Organisation
+    roles: tuple[str, ...]
+
+
+async def memberships_of(session: AsyncSession, user_id: int) -> list[OrganisationRoles]:
+    rows = await session.execute(
+        select(Organisation, Membership.role)
+        .join(Membership, Membership.organisation_id == Organisation.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Organisation.name, Organisation.id, Membership.role)
+    )
+    grouped: dict[int, tuple[Organisation, list[str]]] = {}
+    for organisation, role in rows:
+        grouped.setdefault(organisation.id, (organisation, []))[1].append(role)
+    return [OrganisationRoles(org, tuple(roles)) for org, roles in grouped.values()]
+
+
+async def roles_in(session: AsyncSession, user_id: int, organisation_id: int) -> frozenset[str]:
+    roles = await session.scalars(
+        select(Membership.role).where(
+            Membership.user_id == user_id, Membership.organisation_id == organisation_id
+        )
+    )
+    return frozenset(roles)
+
+
+async def switch_organisation(
+    session: AsyncSession, actor: Actor, organisation_id: int | None
+) -> Organisation | None:
+    """Act for `organisation_id` (None: as a resident). Only organisations you belong to."""
+    user = _own_user(actor)
+    if actor.session_id is None:
+        raise BadRequest(
+            N_("API tokens act for a fixed organisation; create another token to switch.")
+        )
+    row = await session.get(UserSession, actor.session_id)
+    if row is None:
+        raise Unauthenticated(N_("Please log in first."))
+    organisation: Organisation | None = None
+    if organisation_id is not None:
+        if not await roles_in(session, user.id, organisation_id):
+            # Same answer whether the organisation exists or not.
+            raise Forbidden(
+                N_("You are not a member of this organisation."), code="not_a_member"
+            )
+        organisation = await session.get(Organisation, organisation_id)
+    row.active_organisation_id = organisation_id
+    audit.record(session, actor, "accounts.organisation_switched",
+                 target_type="organisation", target_id=organisation_id,
+                 organisation_id=organisation_id)
+    return organisation
+
+
+def _check_region_codes(codes: Iterable[str | None]) -> None:
+    province, city, district = list(codes)
+    if district and not city:
+        raise ValidationFailed(
+            N_("Give the city code with the district code."),
+            fields={"city_code": N_("Required with a district.")},
+        )
+    if city and (not province or city[:2] != province[:2]):
+        raise ValidationFailed(
+            N_("The city code must lie in the province."),
+            fields={"city_code": N_("Does not match the province code.")},
+        )
+    if district and city and district[:4] != city[:4]:
+        raise ValidationFailed(
+            N_("The district code must lie in the city."),
+            fields={"district_code": N_("Does not match the city code.")},
+        )
+
+
+async def create_organisation(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    kind: str,
+    name: str,
+    foreign_trade: bool = False,
+    province_code: str | None = None,
+    city_code: str | None = None,
+    district_code: str | None = None,
+) -> Organisation:
+    ensure(actor, PLATFORM_ORGS_MANAGE)
+    if kind not in ROLES_BY_KIND:
+        raise ValidationFailed(N_("Unknown organisation kind."), fields={"kind": N_("Unknown.")})
+    if foreign_trade and kind != "supplier":
+        raise ValidationFailed(
+            N_("Only suppliers can be foreign-trade enterprises."),
+            fields={"foreign_trade": N_("Only for suppliers.")},
+        )
+    if kind == "regulator" and not province_code:
+        raise ValidationFailed(
+            N_("A regulator needs its jurisdiction."),
+            fields={"province_code": N_("Required for a regulator.")},
+        )
+    _check_region_codes((province_code, city_code, district_code))
+    organisation = Organisation(
+        kind=kind,
+        name=name.strip(),
+        foreign_trade=foreign_trade,
+        province_code=province_code,
+        city_code=city_code,
+        district_code=district_code,
+        created_at=clock.now(),
+    )
+    session.add(organisation)
+    await session.flush()
+    outbox.publish(session, OrganisationCreated(organisation_id=organisation.id, kind=kind))
+    audit.record(session, actor, "accounts.organisation_created",
+                 target_type="organisation", target_id=organisation.id,
+                 organisation_id=organisation.id, kind=kind, name=organisation.name)
+    return organisation
+
+
+async def get_organisation(session: AsyncSession, actor: Actor, organisation_id: int
+                           ) -> Organisation:
+    """Members see their organisation; platform staff see any. Others get 404."""
+    query = select(Organisation).where(Organisation.id == organisation_id)
+    if not actor.has(PLATFORM_ORGS_MANAGE):
+        if actor.user is None:
+            raise Unauthenticated(N_("Please log in first."))
+        query = query.where(
+            Organisation.id.in_(
+                select(Membership.organisation_id).where(Membership.user_id == actor.user.id)
+            )
+        )
+    organisation = await session.scalar(query)
+    if organisation is None:
+        raise NotFound(N_("No such organisation."))
+    return organisation
+
+
+def _manageable(actor: Actor, organisation_id: int) -> None:
+    """Owners and supervisors manage their own organisation; platform admins manage any."""
+    if actor.has(PLATFORM_ORGS_MANAGE):
+        return
+    ensure(actor, ORG_MEMBERS_MANAGE)
+    if actor.organisation_id != organisation_id:
+        raise Forbidden(N_("Switch to this organisation first."), code="not_active_organisation")
+
+
+async def grant_role(
+    session: AsyncSession, actor: Actor, *, organisation_id: int, phone: str, role: str
+) -> Membership:
+    _manageable(actor, organisation_id)
+    organisation = await get_organisation(session, actor, organisation_id)
+    if role not in ROLES_BY_KIND[organisation.kind]:
+        raise ValidationFailed(
+            N_("A {kind} organisation has no {role} role."),
+            kind=organisation.kind,
+            role=role,
+            fields={"role": Message(N_("Choose one of: {roles}."),
+                                    {"roles": ", ".join(ROLES_BY_KIND[organisation.kind])})},
+        )
+    user = await _user_by_phone(session, phone)
+    existing = await session.scalar(
+        select(Membership).where(
+            Membership.user_id == user.id,
+            Membership.organisation_id == organisation_id,
+            Membership.role == role,
+        )
+    )
+    if existing is not None:
+        return existing
+    membership = Membership(
+        user_id=user.id,
+        organisation_id=organisation_id,
+        role=role,
+        granted_at=clock.now(),
+        granted_by_id=actor.user_id,
+    )
+    session.add(membership)
+    await session.flush()
+    outbox.publish(
+        session, MembershipGranted(organisation_id=organisation_id, user_id=user.id, role=role)
+    )
+    audit.record(session, actor, "accounts.role_granted", target_type="user",
+                 target_id=user.id, organisation_id=organisation_id, role=role)
+    return membership
+
+
+async def revoke_role(
+    session: AsyncSession, actor: Actor, *, organisation_id: int, user_id: int, role: str
+) -> None:
+    _manageable(actor, organisation_id)
+    membership = await session.scalar(
+        select(Membership).where(
+            Membership.user_id == user_id,
+            Membership.organisation_id == organisation_id,
+            Membership.role == role,
+        )
+    )
+    if membership is None:
+        raise NotFound(N_("This person does not hold that role here."))
+    if role in ("owner", "admin", "supervisor"):
+        managers = await session.scalar(
+            select(func.count()).where(
+                Membership.organisation_id == organisation_id, Membership.role == role
+            )
+        )
+        if (managers or 0) <= 1:
+            raise Conflict(N_("An organisation must keep at least one {role}."), role=role)
+    await session.delete(membership)
+    outbox.publish(
+        session, MembershipRevoked(organisation_id=organisation_id, user_id=user_id, role=role)
+    )
+    audit.record(session, actor, "accounts.role_revoked", target_type="user",
+                 target_id=user_id, organisation_id=organisation_id, role=role)
+
+
+async def list_members(
+    session: AsyncSession, actor: Actor, organisation_id: int
+) -> list[tuple[User, tuple[str, ...]]]:
+    if not actor.has(PLATFORM_ORGS_MANAGE):
+        ensure(actor, ORG_READ)
+        if actor.organisation_id != organisation_id:
+            raise Forbidden(
+                N_("Switch to this organisation first."), code="not_active_organisation"
+            )
+    rows = await session.execute(
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.organisation_id == organisation_id)
+        .order_by(User.display_name, User.id, Membership.role)
+    )
+    grouped: dict[int, tuple[User, list[str]]] = {}
+    for user, role in rows:
+        grouped.setdefault(user.id, (user, []))[1].append(role)
+    return [(user, tuple(roles)) for user, roles in grouped.values()]
+
+
+async def list_organisations(session: AsyncSession, actor: Actor) -> Sequence[Organisation]:
+    ensure(actor, PLATFORM_ORGS_MANAGE)
+    return (await session.scalars(select(Organisation).order_by(Organisation.id))).all()
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+async def create_token(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    organisation_id: int | None = None,
+    expires_in_days: int | None = None,
+    for_user: User | None = None,
+) -> tuple[str, ApiToken]:
+    """A new bearer token (returned once in plain text). Only for organisations you belong to."""
+    user = for_user if (for_user is not None and actor.system) else _own_user(actor)
+    if not actor.has_scope("account"):
+        raise Forbidden(N_("This token lacks the {scope} scope."), scope="account")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValidationFailed(
+            N_("Unknown scope: {scopes}."),
+            scopes=", ".join(unknown),
+            fields={"scopes": Message(N_("Choose from: {known}."),
+                                      {"known": ", ".join(SCOPES)})},
+        )
+    if organisation_id is not None and not await roles_in(session, user.id, organisation_id):
+        raise Forbidden(N_("You are not a member of this organisation."), code="not_a_member")
+    if actor.scopes is not None and not set(scopes) <= actor.scopes:
+        raise Forbidden(N_("A token cannot create a token with more scopes than its own."))
+    token = new_token(API_TOKEN_PREFIX)
+    now = clock.now()
+    row = ApiToken(
+        user_id=user.id,
+        organisation_id=organisation_id,
+        name=name,
+        token_digest=token_digest(token),
+        hint=token[-4:],
+        scopes=sorted(set(scopes)),
+        created_at=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, actor, "accounts.token_created", target_type="api_token",
+                 target_id=row.id, user_id=user.id, organisation_id=organisation_id,
+                 scopes=row.scopes, name=name)
+    return token, row
+
+
+async def list_tokens(session: AsyncSession, actor: Actor) -> Sequence[ApiToken]:
+    user = _own_user(actor)
+    return (
+        await session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    ).all()
+
+
+async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken:
+    user = _own_user(actor)
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if row is None:
+        raise NotFound(N_("No such token."))
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        audit.record(session, actor, "accounts.token_revoked", target_type="api_token",
+                     target_id=row.id)
+    return row

@@ -1,0 +1,108 @@
+"""create_app(): settings, database, routers, templates, static files, the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from linli import __version__, error_handlers
+from linli.config import Settings
+from linli.db import make_engine, make_sessionmaker
+from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
+from linli.outbox import Dispatcher
+from linli.security import CookieSigner
+from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
+
+log = logging.getLogger(__name__)
+
+
+def load_domain_handlers() -> None:
+    """Import every module that subscribes to events or registers due jobs."""
+    import linli.accounts.handlers
+    import linli.notifications.handlers  # noqa: F401
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    load_domain_handlers()
+    engine = make_engine(settings.resolved_database_url, echo=settings.sql_echo)
+    sessionmaker = make_sessionmaker(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task: asyncio.Task[None] | None = None
+        if settings.run_dispatcher:
+            task = asyncio.create_task(app.state.dispatcher.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Linli API",
+        version=__version__,
+        description="Neighbourhood commerce with traceability, credit and supervision.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.jinja = make_environment()
+    app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
+    app.state.dispatcher = Dispatcher(
+        sessionmaker,
+        batch_size=settings.dispatcher_batch_size,
+        lease_seconds=settings.dispatcher_lease_seconds,
+        max_attempts=settings.dispatcher_max_attempts,
+        poll_seconds=settings.dispatcher_poll_seconds,
+    )
+
+    error_handlers.install(app)
+    # Outermost first: locale must be known before anything can answer with an error.
+    app.add_middleware(CSRFCookieMiddleware, secure=settings.secure_cookies)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    async def healthz() -> dict[str, str]:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return {"status": "ok", "database": settings.database_kind}
+
+    _include_routers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from linli.accounts import api as accounts_api
+    from linli.accounts import pages as accounts_pages
+    from linli.audit import api as audit_api
+    from linli.audit import pages as audit_pages
+    from linli.notifications import api as notifications_api
+    from linli.notifications import pages as notifications_pages
+    from linli.ops import api as ops_api
+    from linli.ops import pages as ops_pages
+
+    for router in (accounts_api, audit_api, notifications_api, ops_api):
+        app.include_router(router.router)
+    for router in (accounts_pages, audit_pages, notifications_pages, ops_pages):
+        app.include_router(router.router)

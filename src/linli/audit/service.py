@@ -1,0 +1,63 @@
+"""Writing and reading the audit log. Entries are only ever added, never changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock
+from linli.audit.models import AuditEntry
+from linli.authz import ORG_AUDIT_READ, PLATFORM_AUDIT_READ, Actor, ensure
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: object | None = None,
+    user_id: int | None = None,
+    organisation_id: int | None = None,
+    **details: Any,
+) -> AuditEntry:
+    """Append an entry. `user_id`/`organisation_id` override the actor's (e.g. at login)."""
+    entry = AuditEntry(
+        at=clock.now(),
+        user_id=user_id if user_id is not None else actor.user_id,
+        organisation_id=(
+            organisation_id if organisation_id is not None else actor.organisation_id
+        ),
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        ip=actor.ip,
+        details=details,
+    )
+    session.add(entry)
+    return entry
+
+
+async def list_entries(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    action: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[AuditEntry]:
+    """Platform auditors see everything; organisation managers see their organisation's rows."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor.has(PLATFORM_AUDIT_READ):
+        pass
+    else:
+        ensure(actor, ORG_AUDIT_READ)
+        query = query.where(AuditEntry.organisation_id == actor.organisation_id)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    return (await session.scalars(query)).all()

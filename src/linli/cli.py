@@ -1,0 +1,302 @@
+"""The `linli` command: set up, serve, run workers, seed the demo city, manage users."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.config import Settings
+
+app = typer.Typer(
+    help="Linli (邻里): neighbourhood commerce with traceability, credit and supervision.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+org_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(org_app, name="org")
+app.add_typer(token_app, name="token")
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _init_schema(settings: Settings) -> None:
+    from linli.migrate import upgrade_url
+
+    upgrade_url(settings.resolved_database_url)
+
+
+def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction against the configured database; errors exit 1."""
+    from linli.app import load_domain_handlers
+    from linli.db import make_engine, make_sessionmaker
+    from linli.errors import DomainError
+
+    settings = _settings()
+    load_domain_handlers()
+
+    async def run() -> T:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as error:
+        details = "; ".join(f"{k}: {v.render()}" for k, v in error.fields.items())
+        console.print(f"[red]{error.message.render()}[/red] {details}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def init() -> None:
+    """Create the database schema, or upgrade it to the latest version."""
+    settings = _settings()
+    _init_schema(settings)
+    console.print(f"Schema is up to date on {settings.database_kind}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Upgrade the schema, then serve the web app (with the event dispatcher inside)."""
+    import uvicorn
+
+    from linli.app import create_app
+
+    settings = _settings()
+    _init_schema(settings)
+    the_host, the_port = host or settings.host, port or settings.port
+    console.print(
+        f"Linli on http://{the_host}:{the_port} ({settings.database_kind}); Ctrl+C stops."
+    )
+    uvicorn.run(create_app(settings), host=the_host, port=the_port, log_level="info",
+                proxy_headers=False)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Drain what is due now, then exit")] = False,
+) -> None:
+    """Deliver outbox events and run due jobs. Start as many as you like (PostgreSQL)."""
+    from linli.app import load_domain_handlers
+    from linli.db import make_engine, make_sessionmaker
+    from linli.outbox import Dispatcher
+
+    settings = _settings()
+    load_domain_handlers()
+
+    async def run() -> None:
+        engine = make_engine(settings.resolved_database_url)
+        dispatcher = Dispatcher(
+            make_sessionmaker(engine),
+            batch_size=settings.dispatcher_batch_size,
+            lease_seconds=settings.dispatcher_lease_seconds,
+            max_attempts=settings.dispatcher_max_attempts,
+            poll_seconds=settings.dispatcher_poll_seconds,
+        )
+        try:
+            if once:
+                handled = await dispatcher.run_once()
+                console.print(f"Handled {handled} events and jobs.")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            console.print(f"Worker {dispatcher.worker_id} running; Ctrl+C stops.")
+            await dispatcher.run_forever(stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city")] = 7,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the demo when seeded")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Create a fresh demo database, seed the demo city, print logins, then serve it."""
+    from linli.demo.seed import DEMO_PASSWORD, seed_city
+
+    settings = _settings()
+    _reset_database(settings)
+    _init_schema(settings)
+    logins = _run_in_session(lambda session: seed_city(session, seed=seed, console=console))
+    from rich.table import Table
+
+    table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
+    table.add_column("role")
+    table.add_column("name")
+    table.add_column("phone")
+    for role, name, phone in logins:
+        table.add_row(role, name, phone)
+    console.print(table)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+def _reset_database(settings: Settings) -> None:
+    """The demo always starts from an empty database."""
+    url = settings.resolved_database_url
+    if settings.database_kind == "sqlite":
+        path = Path(url.split("///", 1)[-1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    from linli.db import make_engine
+    from linli.migrate import downgrade
+
+    async def run() -> None:
+        engine = make_engine(url)
+        try:
+            await downgrade(engine, "base")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def _ask_password(password: str | None) -> str:
+    if password:
+        return password
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        console.print("[red]The passwords differ.[/red]")
+        raise typer.Exit(1)
+    return first
+
+
+@user_app.command("create")
+def user_create(
+    phone: Annotated[str, typer.Option(help="Mainland mobile number")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    password: Annotated[str | None, typer.Option(help="Asked for when omitted")] = None,
+) -> None:
+    """Create a user account (as a resident; grant roles with `linli user grant`)."""
+    from linli.accounts import service
+    from linli.authz import Actor
+
+    secret = _ask_password(password)
+
+    async def work(session: AsyncSession) -> str:
+        user = await service.signup(session, Actor.for_system(), phone=phone,
+                                    password=secret, display_name=name)
+        return user.phone
+
+    console.print(f"Created {_run_in_session(work)}.")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    phone: Annotated[str, typer.Option(help="Mainland mobile number")],
+    password: Annotated[str | None, typer.Option(help="Asked for when omitted")] = None,
+) -> None:
+    """Set a user's password and sign them out everywhere."""
+    from linli.accounts import service
+    from linli.authz import Actor
+
+    secret = _ask_password(password)
+
+    async def work(session: AsyncSession) -> str:
+        user = await service.set_password(session, Actor.for_system(), phone=phone,
+                                          password=secret)
+        return user.phone
+
+    console.print(f"Password set for {_run_in_session(work)}.")
+
+
+@user_app.command("grant")
+def user_grant(
+    phone: Annotated[str, typer.Option(help="Mainland mobile number")],
+    org: Annotated[int, typer.Option(help="Organisation id")],
+    role: Annotated[str, typer.Option(help="owner, staff, inspector, supervisor, operator, admin")],
+) -> None:
+    """Give a user a role in an organisation."""
+    from linli.accounts import service
+    from linli.authz import Actor
+
+    async def work(session: AsyncSession) -> None:
+        await service.grant_role(session, Actor.for_system(), organisation_id=org,
+                                 phone=phone, role=role)
+
+    _run_in_session(work)
+    console.print(f"Granted {role} in organisation {org}.")
+
+
+@org_app.command("create")
+def org_create(
+    kind: Annotated[str, typer.Option(help="merchant, supplier, regulator or platform")],
+    name: Annotated[str, typer.Option(help="Organisation name")],
+    foreign_trade: Annotated[bool, typer.Option(help="A foreign-trade enterprise (suppliers)")]
+    = False,
+    province: Annotated[str | None, typer.Option(help="6-digit province code")] = None,
+    city: Annotated[str | None, typer.Option(help="6-digit city code")] = None,
+    district: Annotated[str | None, typer.Option(help="6-digit district code")] = None,
+) -> None:
+    """Create an organisation and print its id."""
+    from linli.accounts import service
+    from linli.authz import Actor
+
+    async def work(session: AsyncSession) -> int:
+        organisation = await service.create_organisation(
+            session, Actor.for_system(), kind=kind, name=name, foreign_trade=foreign_trade,
+            province_code=province, city_code=city, district_code=district,
+        )
+        return organisation.id
+
+    console.print(f"Created organisation {_run_in_session(work)}.")
+
+
+@token_app.command("create")
+def token_create(
+    phone: Annotated[str, typer.Option(help="The user the token acts as")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'ERP trace push'")],
+    scope: Annotated[list[str], typer.Option(help="Repeat for several scopes")],
+    org: Annotated[int | None, typer.Option(help="Organisation the token acts for")] = None,
+    days: Annotated[int | None, typer.Option(help="Expire after this many days")] = None,
+) -> None:
+    """Create an API token for a user acting for an organisation, and print it once."""
+    from sqlalchemy import select
+
+    from linli.accounts import service
+    from linli.accounts.models import User
+    from linli.authz import Actor
+
+    async def work(session: AsyncSession) -> str:
+        normalized = service.require_mobile(phone)
+        user = await session.scalar(select(User).where(User.phone == normalized))
+        if user is None:
+            console.print("[red]No account uses this phone number.[/red]")
+            raise typer.Exit(1)
+        token, _row = await service.create_token(
+            session, Actor.for_system(), name=name, scopes=scope, organisation_id=org,
+            expires_in_days=days, for_user=user,
+        )
+        return token
+
+    console.print(_run_in_session(work))

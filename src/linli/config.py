@@ -1,0 +1,69 @@
+"""Settings read from LINLI_* environment variables; embedded SQLite by default."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means SQLite at var/linli.sqlite3",
+    )
+    var_dir: Path = DEFAULT_VAR_DIR
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs cookies; when empty a random key is created once in var/secret.key",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    run_dispatcher: bool = Field(
+        default=True, description="Run the outbox dispatcher inside the server process"
+    )
+    dispatcher_poll_seconds: float = 0.5
+    dispatcher_batch_size: int = 50
+    dispatcher_lease_seconds: int = 60
+    dispatcher_max_attempts: int = 8
+    max_body_bytes: int = Field(default=1_048_576, description="Largest JSON or form body")
+    max_upload_bytes: int = Field(default=8_388_608, description="Largest multipart upload")
+    session_days: int = 14
+    secure_cookies: bool = False
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    default_locale: str = "zh_Hans"
+    timezone: str = "Asia/Shanghai"
+    sql_echo: bool = False
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'linli.sqlite3').as_posix()}"
+
+    @property
+    def database_kind(self) -> str:
+        return "postgresql" if self.resolved_database_url.startswith("postgresql") else "sqlite"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept under var/ (never in the repo)."""
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured
+        import secrets
+
+        path = self.var_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

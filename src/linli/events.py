@@ -1,0 +1,63 @@
+"""Every domain event type and its payload: the map of who tells whom what.
+
+An event is a pydantic model registered under a stable name with `@event_type`. Publishers
+call `outbox.publish(session, SomeEvent(...))` inside their transaction; subscribers register
+with `outbox.subscribe(SomeEvent, "<domain>.<handler>")` in their domain's handlers.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_name: ClassVar[str]
+
+
+E = TypeVar("E", bound=type[DomainEvent])
+EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+
+def event_type(name: str) -> Callable[[E], E]:
+    """Register a payload model under `name` (unique, never renamed once published)."""
+
+    def register(cls: E) -> E:
+        if name in EVENT_TYPES:
+            raise ValueError(f"event type {name!r} declared twice")
+        cls.event_name = name
+        EVENT_TYPES[name] = cls
+        return cls
+
+    return register
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@event_type("accounts.UserSignedUp")
+class UserSignedUp(DomainEvent):
+    user_id: int
+
+
+@event_type("accounts.OrganisationCreated")
+class OrganisationCreated(DomainEvent):
+    organisation_id: int
+    kind: str
+
+
+@event_type("accounts.MembershipGranted")
+class MembershipGranted(DomainEvent):
+    organisation_id: int
+    user_id: int
+    role: str
+
+
+@event_type("accounts.MembershipRevoked")
+class MembershipRevoked(DomainEvent):
+    organisation_id: int
+    user_id: int
+    role: str

@@ -1,0 +1,397 @@
+"""Transactional outbox, at-least-once dispatcher, idempotent handlers and durable due jobs.
+
+- `publish()` adds an event row in the caller's transaction: a rolled-back transaction never
+  publishes anything.
+- The dispatcher claims due rows with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so any
+  number of workers are safe), runs each subscribed handler in its own transaction together
+  with a `handled_events` row keyed by (handler, event id): a handler's effects are applied
+  exactly once even though delivery is at least once.
+- Failures are retried with exponential backoff; after `max_attempts` the row is `dead`, shown
+  to operators, who may requeue it.
+- `schedule()` stores a due-time job; the same loop runs it once due, so deadlines survive
+  restarts. A job's effects and its completion commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from linli import clock
+from linli.db import Base, BigId, JSONData, UTCDateTime
+from linli.events import EVENT_TYPES, DomainEvent
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+DONE = "done"
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_due", "status", "available_at"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HandledEvent(Base):
+    """One row per (handler, event) applied; its unique key is what makes handlers idempotent."""
+
+    __tablename__ = "handled_events"
+    __table_args__ = (UniqueConstraint("handler", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    handler: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("outbox_events.event_id", ondelete="CASCADE"), index=True
+    )
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DueJob(Base):
+    __tablename__ = "due_jobs"
+    __table_args__ = (
+        Index("ix_due_jobs_due", "status", "due_at"),
+        # At most one pending job per dedupe key; finished jobs keep theirs as history.
+        Index(
+            "uq_due_jobs_pending_key",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a handler receives: the event id (its idempotency key), type and parsed payload."""
+
+    event_id: str
+    event_type: str
+    payload: DomainEvent
+    created_at: datetime
+
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+JobRunner = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+
+_subscribers: dict[str, list[tuple[str, Handler]]] = {}
+_job_runners: dict[str, JobRunner] = {}
+
+
+def subscribe(event: type[DomainEvent], name: str) -> Callable[[Handler], Handler]:
+    """Register `handler` for `event` under a stable name (the idempotency scope)."""
+
+    def register(handler: Handler) -> Handler:
+        handlers = _subscribers.setdefault(event.event_name, [])
+        if any(existing == name for existing, _ in handlers):
+            raise ValueError(f"handler {name!r} already subscribed to {event.event_name}")
+        handlers.append((name, handler))
+        return handler
+
+    return register
+
+
+def unsubscribe(event: type[DomainEvent], name: str) -> None:
+    handlers = _subscribers.get(event.event_name, [])
+    handlers[:] = [(n, h) for n, h in handlers if n != name]
+
+
+def job(kind: str) -> Callable[[JobRunner], JobRunner]:
+    def register(runner: JobRunner) -> JobRunner:
+        if kind in _job_runners:
+            raise ValueError(f"job kind {kind!r} registered twice")
+        _job_runners[kind] = runner
+        return runner
+
+    return register
+
+
+def subscribers(event_name: str) -> list[tuple[str, Handler]]:
+    return list(_subscribers.get(event_name, []))
+
+
+def publish(session: AsyncSession, event: DomainEvent) -> str:
+    """Record `event` in the caller's transaction; returns its event id."""
+    if EVENT_TYPES.get(event.event_name) is not type(event):
+        raise TypeError(f"{type(event).__name__} is not a declared event type")
+    now = clock.now()
+    event_id = str(uuid.uuid4())
+    session.add(
+        OutboxEvent(
+            event_id=event_id,
+            event_type=event.event_name,
+            payload=event.model_dump(mode="json"),
+            created_at=now,
+            available_at=now,
+            status=PENDING,
+            attempts=0,
+        )
+    )
+    return event_id
+
+
+async def schedule(
+    session: AsyncSession,
+    kind: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+    *,
+    dedupe_key: str | None = None,
+) -> DueJob | None:
+    """Store a job to run at `due_at`. With a dedupe key, a pending job with it is kept."""
+    if kind not in _job_runners:
+        raise ValueError(f"no runner registered for job kind {kind!r}")
+    if dedupe_key is not None:
+        existing = await session.scalar(
+            select(DueJob).where(DueJob.dedupe_key == dedupe_key, DueJob.status == PENDING)
+        )
+        if existing is not None:
+            return None
+    row = DueJob(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload or {},
+        due_at=due_at,
+        created_at=clock.now(),
+        status=PENDING,
+        attempts=0,
+    )
+    session.add(row)
+    return row
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s ... capped at 10 minutes."""
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 600))
+
+
+def _short_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+
+
+class Dispatcher:
+    """Claims and runs due outbox events and jobs. Safe to run in many processes at once."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        batch_size: int = 50,
+        lease_seconds: int = 60,
+        max_attempts: int = 8,
+        poll_seconds: float = 0.5,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.poll_seconds = poll_seconds
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+
+    async def run_once(self) -> int:
+        """Deliver every event and run every job that is due now; returns how many were handled."""
+        handled = 0
+        while True:
+            events = await self._claim_events()
+            for row in events:
+                await self._deliver(row)
+            jobs = await self._claim_jobs()
+            for due in jobs:
+                await self._run_job(due)
+            handled += len(events) + len(jobs)
+            if not events and not jobs:
+                return handled
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("dispatcher pass failed; retrying after the poll interval")
+                handled = 0
+            if handled == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def _claim_events(self) -> list[OutboxEvent]:
+        now = clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            due = (
+                select(OutboxEvent.seq)
+                .where(
+                    OutboxEvent.status == PENDING,
+                    OutboxEvent.available_at <= now,
+                    (OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now),
+                )
+                .order_by(OutboxEvent.seq)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            seqs = list(await session.scalars(due))
+            if not seqs:
+                return []
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.seq.in_(seqs))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+            )
+            rows = await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.seq.in_(seqs)).order_by(OutboxEvent.seq)
+            )
+            return list(rows)
+
+    async def _deliver(self, row: OutboxEvent) -> None:
+        model = EVENT_TYPES.get(row.event_type)
+        errors: list[str] = []
+        if model is None:
+            errors.append(f"unknown event type {row.event_type!r}")
+        else:
+            envelope = Envelope(
+                event_id=row.event_id,
+                event_type=row.event_type,
+                payload=model.model_validate(row.payload),
+                created_at=row.created_at,
+            )
+            for name, handler in subscribers(row.event_type):
+                error = await self._apply(name, handler, envelope)
+                if error:
+                    errors.append(f"{name}: {error}")
+        await self._settle_event(row, errors)
+
+    async def _apply(self, name: str, handler: Handler, envelope: Envelope) -> str | None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                already = await session.scalar(
+                    select(HandledEvent.id).where(
+                        HandledEvent.handler == name, HandledEvent.event_id == envelope.event_id
+                    )
+                )
+                if already is not None:
+                    return None
+                await handler(session, envelope)
+                session.add(
+                    HandledEvent(handler=name, event_id=envelope.event_id, handled_at=clock.now())
+                )
+        except Exception as exc:
+            log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
+            return _short_error(exc)
+        return None
+
+    async def _settle_event(self, row: OutboxEvent, errors: list[str]) -> None:
+        now = clock.now()
+        values: dict[str, Any] = {"locked_by": None, "locked_until": None}
+        if not errors:
+            values |= {"status": DELIVERED, "delivered_at": now, "last_error": None}
+        else:
+            attempts = row.attempts + 1
+            values |= {
+                "attempts": attempts,
+                "last_error": "\n".join(errors)[:4000],
+                "status": DEAD if attempts >= self.max_attempts else PENDING,
+                "available_at": now + backoff(attempts),
+            }
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.seq == row.seq, OutboxEvent.locked_by == self.worker_id)
+                .values(**values)
+            )
+
+    async def _claim_jobs(self) -> list[DueJob]:
+        now = clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            due = (
+                select(DueJob.id)
+                .where(
+                    DueJob.status == PENDING,
+                    DueJob.due_at <= now,
+                    (DueJob.locked_until.is_(None)) | (DueJob.locked_until < now),
+                )
+                .order_by(DueJob.due_at, DueJob.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(await session.scalars(due))
+            if not ids:
+                return []
+            await session.execute(
+                update(DueJob)
+                .where(DueJob.id.in_(ids))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+            )
+            rows = await session.scalars(
+                select(DueJob).where(DueJob.id.in_(ids)).order_by(DueJob.due_at, DueJob.id)
+            )
+            return list(rows)
+
+    async def _run_job(self, due: DueJob) -> None:
+        runner = _job_runners.get(due.kind)
+        try:
+            if runner is None:
+                raise LookupError(f"no runner registered for job kind {due.kind!r}")
+            async with self.sessionmaker() as session, session.begin():
+                # Completion commits with the job's effects, or neither does. Marking it done
+                # first lets the runner schedule its own successor under the same dedupe key.
+                result = await session.execute(
+                    update(DueJob)
+                    .where(DueJob.id == due.id, DueJob.locked_by == self.worker_id)
+                    .values(status=DONE, done_at=clock.now(), locked_by=None, locked_until=None)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    raise RuntimeError("lease lost before the job ran")
+                await runner(session, dict(due.payload))
+        except Exception as exc:
+            log.warning("job %s (%s) failed: %s", due.id, due.kind, exc)
+            attempts = due.attempts + 1
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(DueJob)
+                    .where(DueJob.id == due.id, DueJob.locked_by == self.worker_id)
+                    .values(
+                        attempts=attempts,
+                        last_error=_short_error(exc),
+                        status=DEAD if attempts >= self.max_attempts else PENDING,
+                        due_at=clock.now() + backoff(attempts),
+                        locked_by=None,
+                        locked_until=None,
+                    )
+                )

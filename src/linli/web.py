@@ -1,0 +1,228 @@
+"""Server-rendered pages: Jinja2 environment, CSRF for forms, flash messages, rendering."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import MutableHeaders
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from linli import i18n
+from linli.accounts.identity import CSRF_COOKIE, SAFE_METHODS
+from linli.accounts.phone import mask_phone
+from linli.authz import Actor, current_actor
+from linli.errors import DomainError, Forbidden
+from linli.i18n import N_
+from linli.middleware import LANG_COOKIE
+from linli.money import format_fen
+from linli.security import constant_time_equal
+
+M = TypeVar("M", bound=BaseModel)
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+FLASH_COOKIE = "linli_flash"
+CSRF_FIELD = "csrf_token"
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    env.filters["money"] = format_fen
+    env.filters["localtime"] = i18n.format_datetime
+    env.filters["mask_phone"] = mask_phone
+    env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
+    return env
+
+
+# --- CSRF ---------------------------------------------------------------------------------
+
+
+class CSRFCookieMiddleware:
+    """Gives every visitor a random CSRF token cookie (double-submit pattern)."""
+
+    def __init__(self, app: ASGIApp, *, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = request.cookies.get(CSRF_COOKIE)
+        fresh = not token or len(token) < 32
+        if fresh:
+            token = secrets.token_urlsafe(32)
+        scope.setdefault("state", {})["csrf_token"] = token
+
+        async def send_with_cookie(message: Message) -> None:
+            if fresh and message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                secure = "; Secure" if self.secure else ""
+                headers.append(
+                    "set-cookie",
+                    f"{CSRF_COOKIE}={token}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def csrf_token(request: Request) -> str:
+    return str(request.state.csrf_token)
+
+
+async def verify_csrf(request: Request) -> None:
+    """Router dependency for HTML forms: the posted token must equal the cookie's."""
+    if request.method in SAFE_METHODS:
+        return
+    form = await request.form()
+    posted = form.get(CSRF_FIELD)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not isinstance(posted, str) or not cookie or not constant_time_equal(posted, cookie):
+        raise Forbidden(
+            N_("This form has expired or did not come from this site. Reload and try again."),
+            code="csrf_failed",
+        )
+
+
+# --- flash messages -----------------------------------------------------------------------
+
+
+def flash(response: Response, text: str, level: str = "info") -> None:
+    """Show `text` (already translated) on the next page the browser renders."""
+    value = json.dumps([level, text], ensure_ascii=True)
+    response.set_cookie(FLASH_COOKIE, value, max_age=60, httponly=True, samesite="lax")
+
+
+def pop_flash(request: Request) -> tuple[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        level, text = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if level not in ("info", "success", "error") or not isinstance(text, str):
+        return None
+    request.state.clear_flash = True
+    return level, text[:500]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths may be redirect targets."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def redirect(url: str, *, text: str | None = None, level: str = "success") -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    if text:
+        flash(response, text, level)
+    return response
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    actor: Actor | None = None,
+) -> HTMLResponse:
+    env: Environment = request.app.state.jinja
+    the_actor = actor or getattr(request.state, "actor", None) or Actor()
+    flashed = pop_flash(request)
+    page = env.get_template(template).render(
+        request=request,
+        actor=the_actor,
+        locale=i18n.get_locale(),
+        csrf_token=csrf_token(request),
+        flashed=flashed,
+        nav=navigation(the_actor),
+        **(context or {}),
+    )
+    response = HTMLResponse(page, status_code=status_code)
+    if flashed:
+        response.delete_cookie(FLASH_COOKIE)
+    return response
+
+
+def navigation(actor: Actor) -> list[tuple[str, str]]:
+    """Menu entries (path, label msgid) for what this actor can do."""
+    from linli.authz import OPS_OUTBOX_READ, ORG_AUDIT_READ, PLATFORM_AUDIT_READ
+
+    items: list[tuple[str, str]] = [("/", N_("Home"))]
+    if not actor.is_authenticated:
+        return [*items, ("/login", N_("Log in")), ("/signup", N_("Sign up"))]
+    items.append(("/inbox", N_("Inbox")))
+    if actor.organisation is not None:
+        items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
+    if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
+        items.append(("/audit", N_("Audit log")))
+    if actor.has(OPS_OUTBOX_READ):
+        items.append(("/ops/outbox", N_("Event delivery")))
+    items.append(("/account", N_("Account")))
+    return items
+
+
+__all__ = [
+    "LANG_COOKIE",
+    "CSRF_FIELD",
+    "CSRFCookieMiddleware",
+    "current_actor",
+    "flash",
+    "make_environment",
+    "redirect",
+    "render",
+    "safe_next",
+    "verify_csrf",
+]
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The posted form as plain strings (files are handled by the routes that take them)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
+
+
+def validate_form(model: type[M], data: dict[str, Any]) -> M:
+    """Validate a form with the API's schema; failures become the API's field messages."""
+    from linli.error_handlers import translate_validation
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise translate_validation(exc.errors()) from None
+
+
+async def settle_failed_form(session: AsyncSession, error: DomainError) -> None:
+    """A page that shows an error instead of raising must still not commit half the work."""
+    if error.keep_changes:
+        await session.commit()
+    else:
+        await session.rollback()
