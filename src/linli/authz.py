@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.db import request_session
+from linli.db import DbSession
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 
@@ -120,9 +119,7 @@ class Actor:
         return self.organisation is not None and self.organisation.kind == kind
 
 
-async def current_actor(
-    request: Request, session: Annotated[AsyncSession, Depends(request_session)]
-) -> Actor:
+async def current_actor(request: Request, session: DbSession) -> Actor:
     """The actor behind this request (bearer token, session cookie, or anonymous); cached."""
     actor = getattr(request.state, "actor", None)
     if isinstance(actor, Actor):
@@ -168,8 +165,17 @@ def ensure(actor: Actor, permission: Permission) -> None:
         raise Forbidden(N_("This token lacks the {scope} scope."), scope=permission.scope)
     raise Forbidden(N_("You do not have permission to do this."))
 
+
 # Role and organisation-kind names are shown translated: `_(role)` in templates.
 LABELS = (
-    N_("owner"), N_("staff"), N_("inspector"), N_("supervisor"), N_("operator"), N_("admin"),
-    N_("merchant"), N_("supplier"), N_("regulator"), N_("platform"),
+    N_("owner"),
+    N_("staff"),
+    N_("inspector"),
+    N_("supervisor"),
+    N_("operator"),
+    N_("admin"),
+    N_("merchant"),
+    N_("supplier"),
+    N_("regulator"),
+    N_("platform"),
 )

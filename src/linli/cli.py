@@ -89,8 +89,9 @@ def serve(
     console.print(
         f"Linli on http://{the_host}:{the_port} ({settings.database_kind}); Ctrl+C stops."
     )
-    uvicorn.run(create_app(settings), host=the_host, port=the_port, log_level="info",
-                proxy_headers=False)
+    uvicorn.run(
+        create_app(settings), host=the_host, port=the_port, log_level="info", proxy_headers=False
+    )
 
 
 @app.command()
@@ -204,8 +205,9 @@ def user_create(
     secret = _ask_password(password)
 
     async def work(session: AsyncSession) -> str:
-        user = await service.signup(session, Actor.for_system(), phone=phone,
-                                    password=secret, display_name=name)
+        user = await service.signup(
+            session, Actor.for_system(), phone=phone, password=secret, display_name=name
+        )
         return user.phone
 
     console.print(f"Created {_run_in_session(work)}.")
@@ -223,8 +225,7 @@ def user_set_password(
     secret = _ask_password(password)
 
     async def work(session: AsyncSession) -> str:
-        user = await service.set_password(session, Actor.for_system(), phone=phone,
-                                          password=secret)
+        user = await service.set_password(session, Actor.for_system(), phone=phone, password=secret)
         return user.phone
 
     console.print(f"Password set for {_run_in_session(work)}.")
@@ -241,8 +242,9 @@ def user_grant(
     from linli.authz import Actor
 
     async def work(session: AsyncSession) -> None:
-        await service.grant_role(session, Actor.for_system(), organisation_id=org,
-                                 phone=phone, role=role)
+        await service.grant_role(
+            session, Actor.for_system(), organisation_id=org, phone=phone, role=role
+        )
 
     _run_in_session(work)
     console.print(f"Granted {role} in organisation {org}.")
@@ -252,8 +254,9 @@ def user_grant(
 def org_create(
     kind: Annotated[str, typer.Option(help="merchant, supplier, regulator or platform")],
     name: Annotated[str, typer.Option(help="Organisation name")],
-    foreign_trade: Annotated[bool, typer.Option(help="A foreign-trade enterprise (suppliers)")]
-    = False,
+    foreign_trade: Annotated[
+        bool, typer.Option(help="A foreign-trade enterprise (suppliers)")
+    ] = False,
     province: Annotated[str | None, typer.Option(help="6-digit province code")] = None,
     city: Annotated[str | None, typer.Option(help="6-digit city code")] = None,
     district: Annotated[str | None, typer.Option(help="6-digit district code")] = None,
@@ -264,8 +267,14 @@ def org_create(
 
     async def work(session: AsyncSession) -> int:
         organisation = await service.create_organisation(
-            session, Actor.for_system(), kind=kind, name=name, foreign_trade=foreign_trade,
-            province_code=province, city_code=city, district_code=district,
+            session,
+            Actor.for_system(),
+            kind=kind,
+            name=name,
+            foreign_trade=foreign_trade,
+            province_code=province,
+            city_code=city,
+            district_code=district,
         )
         return organisation.id
 
@@ -294,8 +303,13 @@ def token_create(
             console.print("[red]No account uses this phone number.[/red]")
             raise typer.Exit(1)
         token, _row = await service.create_token(
-            session, Actor.for_system(), name=name, scopes=scope, organisation_id=org,
-            expires_in_days=days, for_user=user,
+            session,
+            Actor.for_system(),
+            name=name,
+            scopes=scope,
+            organisation_id=org,
+            expires_in_days=days,
+            for_user=user,
         )
         return token
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
@@ -61,9 +67,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url, echo=echo)
-    return create_async_engine(
-        url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True
-    )
+    return create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
 def _make_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
@@ -109,3 +113,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+# scope="function": commit before the response is sent, so a client never sees success for
+# work that then fails to commit. One alias everywhere, so every dependency shares the session.
+DbSession = Annotated[AsyncSession, Depends(request_session, scope="function")]

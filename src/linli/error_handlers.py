@@ -131,8 +131,11 @@ def error_response(request: Request, error: DomainError) -> Response:
     response = render(
         request,
         "errors/error.html",
-        {"status": error.status_code, "message": error.message.render(),
-         "fields": {k: v.render() for k, v in error.fields.items()}},
+        {
+            "status": error.status_code,
+            "message": error.message.render(),
+            "fields": {k: v.render() for k, v in error.fields.items()},
+        },
         status_code=error.status_code,
     )
     response.headers.update(error.headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -120,7 +121,7 @@ class BodyLimitMiddleware:
 class SecurityHeadersMiddleware:
     """Conservative headers on every response; every asset is ours, so 'self' is enough."""
 
-    HEADERS = {
+    HEADERS: ClassVar[dict[str, str]] = {
         "x-content-type-options": "nosniff",
         "x-frame-options": "DENY",
         "referrer-policy": "same-origin",

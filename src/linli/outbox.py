@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
@@ -247,10 +248,8 @@ class Dispatcher:
                 log.exception("dispatcher pass failed; retrying after the poll interval")
                 handled = 0
             if handled == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def _claim_events(self) -> list[OutboxEvent]:
         now = clock.now()

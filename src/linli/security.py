@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -22,10 +23,33 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 _COMMON_PASSWORDS = frozenset(
     {
-        "password", "password1", "password123", "12345678", "123456789", "1234567890",
-        "qwerty123", "qwertyui", "11111111", "88888888", "66666666", "abc12345", "abcd1234",
-        "iloveyou", "admin123", "woaini1314", "a1234567", "aa123456", "qq123456", "1qaz2wsx",
-        "zxcvbnm1", "asdf1234", "linli123", "11223344", "00000000", "12341234", "123123123",
+        "password",
+        "password1",
+        "password123",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwerty123",
+        "qwertyui",
+        "11111111",
+        "88888888",
+        "66666666",
+        "abc12345",
+        "abcd1234",
+        "iloveyou",
+        "admin123",
+        "woaini1314",
+        "a1234567",
+        "aa123456",
+        "qq123456",
+        "1qaz2wsx",
+        "zxcvbnm1",
+        "asdf1234",
+        "linli123",
+        "11223344",
+        "00000000",
+        "12341234",
+        "123123123",
     }
 )
 
@@ -48,10 +72,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
         password_hash = _DUMMY_HASH
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            pass
         return False
     try:
         return _hasher.verify(password_hash, password)
@@ -74,8 +96,7 @@ def password_problem(password: str, *, phone_digits: str = "") -> Message | None
             N_("Use at most {max} characters for your password."), {"max": MAX_PASSWORD_LENGTH}
         )
     classes = sum(
-        bool(re.search(pattern, password))
-        for pattern in (r"[a-zA-Z]", r"[0-9]", r"[^a-zA-Z0-9]")
+        bool(re.search(pattern, password)) for pattern in (r"[a-zA-Z]", r"[0-9]", r"[^a-zA-Z0-9]")
     )
     if classes < 2:
         return Message(N_("Mix letters with digits or symbols in your password."))

@@ -191,8 +191,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
 
 
 __all__ = [
-    "LANG_COOKIE",
     "CSRF_FIELD",
+    "LANG_COOKIE",
     "CSRFCookieMiddleware",
     "current_actor",
     "flash",

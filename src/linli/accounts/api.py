@@ -30,13 +30,12 @@ from linli.accounts.schemas import (
 )
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_scope, require_user
-from linli.db import request_session
+from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.middleware import LANG_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 
-Session = Annotated[AsyncSession, Depends(request_session)]
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
 AccountScope = Annotated[Actor, Depends(require_scope("account"))]
@@ -47,8 +46,12 @@ async def me_out(session: AsyncSession, actor: Actor, user: User | None = None) 
     assert user is not None
     memberships = await service.memberships_of(session, user.id)
     briefs = [
-        OrganisationBrief(id=m.organisation.id, kind=m.organisation.kind,  # type: ignore[arg-type]
-                          name=m.organisation.name, roles=list(m.roles))  # type: ignore[arg-type]
+        OrganisationBrief(
+            id=m.organisation.id,
+            kind=m.organisation.kind,
+            name=m.organisation.name,
+            roles=list(m.roles),
+        )
         for m in memberships
     ]
     active = next((b for b in briefs if b.id == actor.organisation_id), None)
@@ -72,7 +75,7 @@ def organisation_out(row: Organisation) -> OrganisationOut:
 
 
 @router.post("/accounts/signup", status_code=201, summary="Create a resident account")
-async def signup(body: SignupIn, session: Session, actor: AnyActor) -> UserOut:
+async def signup(body: SignupIn, session: DbSession, actor: AnyActor) -> UserOut:
     user = await service.signup(
         session, actor, phone=body.phone, password=body.password, display_name=body.display_name
     )
@@ -81,11 +84,14 @@ async def signup(body: SignupIn, session: Session, actor: AnyActor) -> UserOut:
 
 @router.post("/accounts/login", summary="Log in; sets the session cookie")
 async def login(
-    body: LoginIn, request: Request, response: Response, session: Session, actor: AnyActor
+    body: LoginIn, request: Request, response: Response, session: DbSession, actor: AnyActor
 ) -> MeOut:
     user = await service.authenticate(session, actor, phone=body.phone, password=body.password)
     token = await service.start_session(
-        session, actor, user, days=request.app.state.settings.session_days,
+        session,
+        actor,
+        user,
+        days=request.app.state.settings.session_days,
         user_agent=request.headers.get("user-agent"),
     )
     set_session_cookie(response, request, token)
@@ -95,26 +101,24 @@ async def login(
 
 
 @router.post("/accounts/logout", status_code=204, summary="End this session")
-async def logout(response: Response, session: Session, actor: AnyActor) -> None:
+async def logout(response: Response, session: DbSession, actor: AnyActor) -> None:
     await service.end_session(session, actor)
     clear_session_cookie(response)
 
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
-async def me(session: Session, actor: User_) -> MeOut:
+async def me(session: DbSession, actor: User_) -> MeOut:
     return await me_out(session, actor)
 
 
 @router.patch("/accounts/me", summary="Change my name or language")
-async def update_me(body: ProfileIn, session: Session, actor: AccountScope) -> MeOut:
-    await service.update_profile(
-        session, actor, display_name=body.display_name, locale=body.locale
-    )
+async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) -> MeOut:
+    await service.update_profile(session, actor, display_name=body.display_name, locale=body.locale)
     return await me_out(session, actor)
 
 
 @router.post("/accounts/me/password", status_code=204, summary="Change my password")
-async def change_password(body: PasswordChangeIn, session: Session, actor: AccountScope) -> None:
+async def change_password(body: PasswordChangeIn, session: DbSession, actor: AccountScope) -> None:
     await service.change_password(
         session, actor, current_password=body.current_password, new_password=body.new_password
     )
@@ -122,7 +126,7 @@ async def change_password(body: PasswordChangeIn, session: Session, actor: Accou
 
 @router.put("/accounts/me/active-organisation", summary="Act for one of my organisations")
 async def switch_organisation(
-    body: ActiveOrganisationIn, session: Session, actor: User_
+    body: ActiveOrganisationIn, session: DbSession, actor: User_
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
     roles = (
@@ -130,71 +134,96 @@ async def switch_organisation(
         if organisation
         else frozenset()
     )
-    switched = Actor(user=actor.user, organisation=organisation, roles=roles, ip=actor.ip,
-                     session_id=actor.session_id)
+    switched = Actor(
+        user=actor.user,
+        organisation=organisation,
+        roles=roles,
+        ip=actor.ip,
+        session_id=actor.session_id,
+    )
     return await me_out(session, switched)
 
 
 @router.get("/accounts/tokens", summary="My API tokens")
-async def list_tokens(session: Session, actor: AccountScope) -> list[TokenOut]:
+async def list_tokens(session: DbSession, actor: AccountScope) -> list[TokenOut]:
     return [token_out(row) for row in await service.list_tokens(session, actor)]
 
 
 @router.post("/accounts/tokens", status_code=201, summary="Create an API token (shown once)")
-async def create_token(body: TokenIn, session: Session, actor: AccountScope) -> TokenCreatedOut:
+async def create_token(body: TokenIn, session: DbSession, actor: AccountScope) -> TokenCreatedOut:
     token, row = await service.create_token(
-        session, actor, name=body.name, scopes=body.scopes,
-        organisation_id=body.organisation_id, expires_in_days=body.expires_in_days,
+        session,
+        actor,
+        name=body.name,
+        scopes=body.scopes,
+        organisation_id=body.organisation_id,
+        expires_in_days=body.expires_in_days,
     )
     return TokenCreatedOut(**token_out(row).model_dump(), token=token)
 
 
 @router.delete("/accounts/tokens/{token_id}", summary="Revoke one of my API tokens")
-async def revoke_token(token_id: PathId, session: Session, actor: AccountScope) -> TokenOut:
+async def revoke_token(token_id: PathId, session: DbSession, actor: AccountScope) -> TokenOut:
     return token_out(await service.revoke_token(session, actor, token_id))
 
 
 @router.get("/organisations", tags=["organisations"], summary="All organisations (platform)")
-async def list_organisations(session: Session, actor: User_) -> list[OrganisationOut]:
+async def list_organisations(session: DbSession, actor: User_) -> list[OrganisationOut]:
     return [organisation_out(o) for o in await service.list_organisations(session, actor)]
 
 
-@router.post("/organisations", status_code=201, tags=["organisations"],
-             summary="Create an organisation (platform admins)")
+@router.post(
+    "/organisations",
+    status_code=201,
+    tags=["organisations"],
+    summary="Create an organisation (platform admins)",
+)
 async def create_organisation(
-    body: OrganisationIn, session: Session, actor: User_
+    body: OrganisationIn, session: DbSession, actor: User_
 ) -> OrganisationOut:
     organisation = await service.create_organisation(session, actor, **body.model_dump())
     return organisation_out(organisation)
 
 
-@router.get("/organisations/{organisation_id}", tags=["organisations"],
-            summary="One organisation I belong to")
-async def get_organisation(organisation_id: PathId, session: Session, actor: User_
-                           ) -> OrganisationOut:
+@router.get(
+    "/organisations/{organisation_id}",
+    tags=["organisations"],
+    summary="One organisation I belong to",
+)
+async def get_organisation(
+    organisation_id: PathId, session: DbSession, actor: User_
+) -> OrganisationOut:
     return organisation_out(await service.get_organisation(session, actor, organisation_id))
 
 
-@router.get("/organisations/{organisation_id}/members", tags=["organisations"],
-            summary="Members of my active organisation")
-async def list_members(organisation_id: PathId, session: Session, actor: User_
-                       ) -> list[MemberOut]:
+@router.get(
+    "/organisations/{organisation_id}/members",
+    tags=["organisations"],
+    summary="Members of my active organisation",
+)
+async def list_members(
+    organisation_id: PathId, session: DbSession, actor: User_
+) -> list[MemberOut]:
     members = await service.list_members(session, actor, organisation_id)
     return [
         MemberOut(
             user_id=user.id,
             display_name=user.display_name,
             phone=user.phone if user.id == actor.user_id else mask_phone(user.phone),
-            roles=list(roles),  # type: ignore[arg-type]
+            roles=list(roles),
         )
         for user, roles in members
     ]
 
 
-@router.post("/organisations/{organisation_id}/members", status_code=201,
-             tags=["organisations"], summary="Give a role to a registered user")
+@router.post(
+    "/organisations/{organisation_id}/members",
+    status_code=201,
+    tags=["organisations"],
+    summary="Give a role to a registered user",
+)
 async def grant_role(
-    organisation_id: PathId, body: MemberIn, session: Session, actor: User_
+    organisation_id: PathId, body: MemberIn, session: DbSession, actor: User_
 ) -> MemberOut:
     membership = await service.grant_role(
         session, actor, organisation_id=organisation_id, phone=body.phone, role=body.role
@@ -202,14 +231,22 @@ async def grant_role(
     user = await session.get(User, membership.user_id)
     assert user is not None
     roles = await service.roles_in(session, user.id, organisation_id)
-    return MemberOut(user_id=user.id, display_name=user.display_name,
-                     phone=mask_phone(user.phone), roles=sorted(roles))  # type: ignore[arg-type]
+    return MemberOut(
+        user_id=user.id,
+        display_name=user.display_name,
+        phone=mask_phone(user.phone),
+        roles=sorted(roles),
+    )
 
 
-@router.delete("/organisations/{organisation_id}/members/{user_id}/roles/{role}",
-               status_code=204, tags=["organisations"], summary="Take a role away")
+@router.delete(
+    "/organisations/{organisation_id}/members/{user_id}/roles/{role}",
+    status_code=204,
+    tags=["organisations"],
+    summary="Take a role away",
+)
 async def revoke_role(
-    organisation_id: PathId, user_id: PathId, role: str, session: Session, actor: User_
+    organisation_id: PathId, user_id: PathId, role: str, session: DbSession, actor: User_
 ) -> None:
     await service.revoke_role(
         session, actor, organisation_id=organisation_id, user_id=user_id, role=role

@@ -28,7 +28,7 @@ from linli.authz import (
     current_actor,
     require_user,
 )
-from linli.db import request_session
+from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import _
 from linli.middleware import LANG_COOKIE
@@ -43,7 +43,6 @@ from linli.web import (
 )
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
-Session = Annotated[AsyncSession, Depends(request_session)]
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
 
@@ -56,7 +55,7 @@ async def home(request: Request, actor: AnyActor) -> Response:
 @router.get("/lang")
 async def switch_language(
     request: Request,
-    session: Session,
+    session: DbSession,
     actor: AnyActor,
     to: Annotated[str, Query(max_length=10)] = "en",
     next: Annotated[str, Query(max_length=500)] = "/",
@@ -75,25 +74,37 @@ async def signup_form(request: Request, actor: AnyActor) -> Response:
 
 
 @router.post("/signup")
-async def signup_submit(request: Request, session: Session, actor: AnyActor) -> Response:
+async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -> Response:
     form = await form_data(request)
     try:
         data = validate_form(SignupIn, form)
         user = await service.signup(
-            session, actor, phone=data.phone, password=data.password,
+            session,
+            actor,
+            phone=data.phone,
+            password=data.password,
             display_name=data.display_name,
         )
         token = await service.start_session(
-            session, actor, user, days=request.app.state.settings.session_days,
+            session,
+            actor,
+            user,
+            days=request.app.state.settings.session_days,
             user_agent=request.headers.get("user-agent"),
         )
     except DomainError as error:
         await settle_failed_form(session, error)
         form.pop("password", None)
-        return render(request, "accounts/signup.html", {"form": form, "error": error},
-                      status_code=error.status_code, actor=actor)
-    response = redirect("/", text=_("Welcome, {name}! Your account is ready.").format(
-        name=user.display_name))
+        return render(
+            request,
+            "accounts/signup.html",
+            {"form": form, "error": error},
+            status_code=error.status_code,
+            actor=actor,
+        )
+    response = redirect(
+        "/", text=_("Welcome, {name}! Your account is ready.").format(name=user.display_name)
+    )
     set_session_cookie(response, request, token)
     return response
 
@@ -102,40 +113,48 @@ async def signup_submit(request: Request, session: Session, actor: AnyActor) -> 
 async def login_form(
     request: Request, actor: AnyActor, next: Annotated[str, Query(max_length=500)] = "/"
 ) -> Response:
-    return render(request, "accounts/login.html", {"form": {}, "next": safe_next(next)},
-                  actor=actor)
+    return render(
+        request, "accounts/login.html", {"form": {}, "next": safe_next(next)}, actor=actor
+    )
 
 
 @router.post("/login")
-async def login_submit(request: Request, session: Session, actor: AnyActor) -> Response:
+async def login_submit(request: Request, session: DbSession, actor: AnyActor) -> Response:
     form = await form_data(request)
     next_url = safe_next(form.get("next"))
     try:
-        data = validate_form(LoginIn, {"phone": form.get("phone", ""),
-                                       "password": form.get("password", "")})
-        user = await service.authenticate(session, actor, phone=data.phone,
-                                          password=data.password)
+        data = validate_form(
+            LoginIn, {"phone": form.get("phone", ""), "password": form.get("password", "")}
+        )
+        user = await service.authenticate(session, actor, phone=data.phone, password=data.password)
         token = await service.start_session(
-            session, actor, user, days=request.app.state.settings.session_days,
+            session,
+            actor,
+            user,
+            days=request.app.state.settings.session_days,
             user_agent=request.headers.get("user-agent"),
         )
     except DomainError as error:
         await settle_failed_form(session, error)
         form.pop("password", None)
-        response = render(request, "accounts/login.html",
-                          {"form": form, "error": error, "next": next_url},
-                          status_code=error.status_code, actor=actor)
+        response = render(
+            request,
+            "accounts/login.html",
+            {"form": form, "error": error, "next": next_url},
+            status_code=error.status_code,
+            actor=actor,
+        )
         response.headers.update(error.headers)
         return response
-    response = redirect(next_url)
-    set_session_cookie(response, request, token)
+    success: Response = redirect(next_url)
+    set_session_cookie(success, request, token)
     if user.locale:
-        response.set_cookie(LANG_COOKIE, user.locale, max_age=31536000, samesite="lax")
-    return response
+        success.set_cookie(LANG_COOKIE, user.locale, max_age=31536000, samesite="lax")
+    return success
 
 
 @router.post("/logout")
-async def logout(session: Session, actor: AnyActor) -> Response:
+async def logout(session: DbSession, actor: AnyActor) -> Response:
     await service.end_session(session, actor)
     response = redirect("/", text=_("You have logged out."))
     clear_session_cookie(response)
@@ -159,45 +178,46 @@ async def _account_page(
         "error": error,
         "new_token": new_token,
     }
-    return render(request, "accounts/account.html", context, status_code=status_code,
-                  actor=actor)
+    return render(request, "accounts/account.html", context, status_code=status_code, actor=actor)
 
 
 @router.get("/account")
-async def account(request: Request, session: Session, actor: User_) -> Response:
+async def account(request: Request, session: DbSession, actor: User_) -> Response:
     return await _account_page(request, session, actor)
 
 
 @router.post("/account/profile")
-async def account_profile(request: Request, session: Session, actor: User_) -> Response:
+async def account_profile(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:
         data = validate_form(ProfileIn, {"display_name": form.get("display_name")})
-        await service.update_profile(session, actor, display_name=data.display_name,
-                                     locale=None)
+        await service.update_profile(session, actor, display_name=data.display_name, locale=None)
     except DomainError as error:
         await settle_failed_form(session, error)
-        return await _account_page(request, session, actor, error=error,
-                                   status_code=error.status_code)
+        return await _account_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
     return redirect("/account", text=_("Saved."))
 
 
 @router.post("/account/password")
-async def account_password(request: Request, session: Session, actor: User_) -> Response:
+async def account_password(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:
         data = validate_form(PasswordChangeIn, form)
-        await service.change_password(session, actor, current_password=data.current_password,
-                                      new_password=data.new_password)
+        await service.change_password(
+            session, actor, current_password=data.current_password, new_password=data.new_password
+        )
     except DomainError as error:
         await settle_failed_form(session, error)
-        return await _account_page(request, session, actor, error=error,
-                                   status_code=error.status_code)
+        return await _account_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
     return redirect("/account", text=_("Your password has been changed."))
 
 
 @router.post("/account/switch")
-async def account_switch(request: Request, session: Session, actor: User_) -> Response:
+async def account_switch(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     raw = form.get("organisation_id", "")
     try:
@@ -205,13 +225,14 @@ async def account_switch(request: Request, session: Session, actor: User_) -> Re
         await service.switch_organisation(session, actor, organisation_id)
     except DomainError as error:
         await settle_failed_form(session, error)
-        return await _account_page(request, session, actor, error=error,
-                                   status_code=error.status_code)
+        return await _account_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
     return redirect(safe_next(form.get("next")), text=_("Switched."))
 
 
 @router.post("/account/tokens")
-async def account_token_create(request: Request, session: Session, actor: User_) -> Response:
+async def account_token_create(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
     organisation = str(form.get("organisation_id") or "")
     data_in = {
@@ -223,26 +244,31 @@ async def account_token_create(request: Request, session: Session, actor: User_)
     try:
         data = validate_form(TokenIn, data_in)
         token, _row = await service.create_token(
-            session, actor, name=data.name, scopes=data.scopes,
-            organisation_id=data.organisation_id, expires_in_days=data.expires_in_days,
+            session,
+            actor,
+            name=data.name,
+            scopes=data.scopes,
+            organisation_id=data.organisation_id,
+            expires_in_days=data.expires_in_days,
         )
     except DomainError as error:
         await settle_failed_form(session, error)
-        return await _account_page(request, session, actor, error=error,
-                                   status_code=error.status_code)
+        return await _account_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
     await session.flush()
     return await _account_page(request, session, actor, new_token=token, status_code=201)
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-async def account_token_revoke(token_id: PathId, session: Session, actor: User_) -> Response:
+async def account_token_revoke(token_id: PathId, session: DbSession, actor: User_) -> Response:
     await service.revoke_token(session, actor, token_id)
     return redirect("/account", text=_("Token revoked."))
 
 
 @router.get("/orgs/{organisation_id}")
 async def organisation_page(
-    organisation_id: PathId, request: Request, session: Session, actor: User_
+    organisation_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     return await _organisation_page(request, session, actor, organisation_id)
 
@@ -266,8 +292,13 @@ async def _organisation_page(
     return render(
         request,
         "accounts/organisation.html",
-        {"organisation": organisation, "members": members, "can_manage": can_manage,
-         "roles": ROLES_BY_KIND[organisation.kind], "error": error},
+        {
+            "organisation": organisation,
+            "members": members,
+            "can_manage": can_manage,
+            "roles": ROLES_BY_KIND[organisation.kind],
+            "error": error,
+        },
         status_code=status_code,
         actor=actor,
     )
@@ -275,15 +306,17 @@ async def _organisation_page(
 
 @router.post("/orgs/{organisation_id}/members")
 async def organisation_grant(
-    organisation_id: PathId, request: Request, session: Session, actor: User_
+    organisation_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
     try:
         data = validate_form(MemberIn, form)
-        await service.grant_role(session, actor, organisation_id=organisation_id,
-                                 phone=data.phone, role=data.role)
+        await service.grant_role(
+            session, actor, organisation_id=organisation_id, phone=data.phone, role=data.role
+        )
     except DomainError as error:
         await settle_failed_form(session, error)
-        return await _organisation_page(request, session, actor, organisation_id,
-                                        error=error, status_code=error.status_code)
+        return await _organisation_page(
+            request, session, actor, organisation_id, error=error, status_code=error.status_code
+        )
     return redirect(f"/orgs/{organisation_id}", text=_("Role granted."))

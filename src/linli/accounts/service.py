@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from linli import clock, outbox
 from linli.accounts.models import (
@@ -19,7 +20,6 @@ from linli.accounts.models import (
     UserSession,
 )
 from linli.accounts.phone import mask_phone, national_number, normalize_mobile
-
 from linli.audit import service as audit
 from linli.authz import (
     ORG_MEMBERS_MANAGE,
@@ -50,8 +50,8 @@ from linli.security import (
     verify_password,
 )
 
-SESSION_TOKEN_PREFIX = "ls"
-API_TOKEN_PREFIX = "linli"
+SESSION_TOKEN_PREFIX = "ls"  # noqa: S105 (a prefix, not a secret)
+API_TOKEN_PREFIX = "linli"  # noqa: S105 (a prefix, not a secret)
 
 
 # --- validation helpers -------------------------------------------------------------------
@@ -102,8 +102,9 @@ async def signup(
     session.add(user)
     await session.flush()
     outbox.publish(session, UserSignedUp(user_id=user.id))
-    audit.record(session, actor, "accounts.signup", target_type="user", target_id=user.id,
-                 user_id=user.id)
+    audit.record(
+        session, actor, "accounts.signup", target_type="user", target_id=user.id, user_id=user.id
+    )
     return user
 
 
@@ -114,13 +115,14 @@ class LoginPolicy:
 
 
 async def _retry_at(
-    session: AsyncSession, column: object, value: str, policy: LoginPolicy
-) -> object | None:
+    session: AsyncSession, column: InstrumentedAttribute[str], value: str, policy: LoginPolicy
+) -> datetime | None:
+    """When the oldest of the last `max_failures` failures leaves the window, or None."""
     since = clock.now() - policy.window
     times = list(
         await session.scalars(
             select(LoginFailure.at)
-            .where(column == value, LoginFailure.at > since)  # type: ignore[operator]
+            .where(column == value, LoginFailure.at > since)
             .order_by(LoginFailure.at.desc())
             .limit(policy.max_failures)
         )
@@ -151,13 +153,13 @@ async def authenticate(
         if at is not None
     ]
     if blocks:
-        retry_at = max(blocks)  # type: ignore[type-var]
-        seconds = max(1, int((retry_at - clock.now()).total_seconds()) + 1)  # type: ignore[operator]
+        retry_at = max(blocks)
+        seconds = max(1, int((retry_at - clock.now()).total_seconds()) + 1)
         audit.record(session, actor, "accounts.login_throttled", phone=mask_phone(key))
         raise TooManyRequests(
             N_("Too many failed logins. Try again in {minutes} min (after {time})."),
             minutes=(seconds + 59) // 60,
-            time=format_datetime(retry_at, "short"),  # type: ignore[arg-type]
+            time=format_datetime(retry_at, "short"),
             headers={"Retry-After": str(seconds)},
             keep_changes=True,
         )
@@ -165,8 +167,13 @@ async def authenticate(
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         session.add(LoginFailure(phone=key, ip=ip, at=clock.now()))
-        audit.record(session, actor, "accounts.login_failed", phone=mask_phone(key),
-                     user_id=user.id if user else None)
+        audit.record(
+            session,
+            actor,
+            "accounts.login_failed",
+            phone=mask_phone(key),
+            user_id=user.id if user else None,
+        )
         raise Unauthenticated(
             N_("Wrong phone number or password."), code="bad_credentials", keep_changes=True
         )
@@ -197,8 +204,9 @@ async def start_session(
     )
     session.add(row)
     await session.flush()
-    audit.record(session, actor, "accounts.login", target_type="session", target_id=row.id,
-                 user_id=user.id)
+    audit.record(
+        session, actor, "accounts.login", target_type="session", target_id=row.id, user_id=user.id
+    )
     return token
 
 
@@ -234,21 +242,16 @@ async def set_password(session: AsyncSession, actor: Actor, *, phone: str, passw
     return user
 
 
-async def _replace_password(
-    session: AsyncSession, actor: Actor, user: User, password: str
-) -> None:
+async def _replace_password(session: AsyncSession, actor: Actor, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     now = clock.now()
     sessions = await session.scalars(
-        select(UserSession).where(
-            UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
-        )
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
     )
     for row in sessions:
         if row.id != actor.session_id:
             row.revoked_at = now
-    audit.record(session, actor, "accounts.password_changed", target_type="user",
-                 target_id=user.id)
+    audit.record(session, actor, "accounts.password_changed", target_type="user", target_id=user.id)
 
 
 async def update_profile(
@@ -263,8 +266,14 @@ async def update_profile(
         user.locale = locale
         changes["locale"] = locale
     if changes:
-        audit.record(session, actor, "accounts.profile_updated", target_type="user",
-                     target_id=user.id, **changes)
+        audit.record(
+            session,
+            actor,
+            "accounts.profile_updated",
+            target_type="user",
+            target_id=user.id,
+            changes=changes,
+        )
     return user
 
 
@@ -329,14 +338,17 @@ async def switch_organisation(
     if organisation_id is not None:
         if not await roles_in(session, user.id, organisation_id):
             # Same answer whether the organisation exists or not.
-            raise Forbidden(
-                N_("You are not a member of this organisation."), code="not_a_member"
-            )
+            raise Forbidden(N_("You are not a member of this organisation."), code="not_a_member")
         organisation = await session.get(Organisation, organisation_id)
     row.active_organisation_id = organisation_id
-    audit.record(session, actor, "accounts.organisation_switched",
-                 target_type="organisation", target_id=organisation_id,
-                 organisation_id=organisation_id)
+    audit.record(
+        session,
+        actor,
+        "accounts.organisation_switched",
+        target_type="organisation",
+        target_id=organisation_id,
+        organisation_id=organisation_id,
+    )
     return organisation
 
 
@@ -396,14 +408,22 @@ async def create_organisation(
     session.add(organisation)
     await session.flush()
     outbox.publish(session, OrganisationCreated(organisation_id=organisation.id, kind=kind))
-    audit.record(session, actor, "accounts.organisation_created",
-                 target_type="organisation", target_id=organisation.id,
-                 organisation_id=organisation.id, kind=kind, name=organisation.name)
+    audit.record(
+        session,
+        actor,
+        "accounts.organisation_created",
+        target_type="organisation",
+        target_id=organisation.id,
+        organisation_id=organisation.id,
+        kind=kind,
+        name=organisation.name,
+    )
     return organisation
 
 
-async def get_organisation(session: AsyncSession, actor: Actor, organisation_id: int
-                           ) -> Organisation:
+async def get_organisation(
+    session: AsyncSession, actor: Actor, organisation_id: int
+) -> Organisation:
     """Members see their organisation; platform staff see any. Others get 404."""
     query = select(Organisation).where(Organisation.id == organisation_id)
     if not actor.has(PLATFORM_ORGS_MANAGE):
@@ -439,8 +459,12 @@ async def grant_role(
             N_("A {kind} organisation has no {role} role."),
             kind=organisation.kind,
             role=role,
-            fields={"role": Message(N_("Choose one of: {roles}."),
-                                    {"roles": ", ".join(ROLES_BY_KIND[organisation.kind])})},
+            fields={
+                "role": Message(
+                    N_("Choose one of: {roles}."),
+                    {"roles": ", ".join(ROLES_BY_KIND[organisation.kind])},
+                )
+            },
         )
     user = await _user_by_phone(session, phone)
     existing = await session.scalar(
@@ -464,8 +488,15 @@ async def grant_role(
     outbox.publish(
         session, MembershipGranted(organisation_id=organisation_id, user_id=user.id, role=role)
     )
-    audit.record(session, actor, "accounts.role_granted", target_type="user",
-                 target_id=user.id, organisation_id=organisation_id, role=role)
+    audit.record(
+        session,
+        actor,
+        "accounts.role_granted",
+        target_type="user",
+        target_id=user.id,
+        organisation_id=organisation_id,
+        role=role,
+    )
     return membership
 
 
@@ -494,8 +525,15 @@ async def revoke_role(
     outbox.publish(
         session, MembershipRevoked(organisation_id=organisation_id, user_id=user_id, role=role)
     )
-    audit.record(session, actor, "accounts.role_revoked", target_type="user",
-                 target_id=user_id, organisation_id=organisation_id, role=role)
+    audit.record(
+        session,
+        actor,
+        "accounts.role_revoked",
+        target_type="user",
+        target_id=user_id,
+        organisation_id=organisation_id,
+        role=role,
+    )
 
 
 async def list_members(
@@ -546,8 +584,7 @@ async def create_token(
         raise ValidationFailed(
             N_("Unknown scope: {scopes}."),
             scopes=", ".join(unknown),
-            fields={"scopes": Message(N_("Choose from: {known}."),
-                                      {"known": ", ".join(SCOPES)})},
+            fields={"scopes": Message(N_("Choose from: {known}."), {"known": ", ".join(SCOPES)})},
         )
     if organisation_id is not None and not await roles_in(session, user.id, organisation_id):
         raise Forbidden(N_("You are not a member of this organisation."), code="not_a_member")
@@ -567,9 +604,17 @@ async def create_token(
     )
     session.add(row)
     await session.flush()
-    audit.record(session, actor, "accounts.token_created", target_type="api_token",
-                 target_id=row.id, user_id=user.id, organisation_id=organisation_id,
-                 scopes=row.scopes, name=name)
+    audit.record(
+        session,
+        actor,
+        "accounts.token_created",
+        target_type="api_token",
+        target_id=row.id,
+        user_id=user.id,
+        organisation_id=organisation_id,
+        scopes=row.scopes,
+        name=name,
+    )
     return token, row
 
 
@@ -591,6 +636,7 @@ async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> Ap
         raise NotFound(N_("No such token."))
     if row.revoked_at is None:
         row.revoked_at = clock.now()
-        audit.record(session, actor, "accounts.token_revoked", target_type="api_token",
-                     target_id=row.id)
+        audit.record(
+            session, actor, "accounts.token_revoked", target_type="api_token", target_id=row.id
+        )
     return row

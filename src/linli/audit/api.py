@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import OptionalQueryId, PageSize
 from linli.audit import service
 from linli.authz import Actor, require_user
-from linli.db import request_session
+from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
@@ -32,7 +31,7 @@ class AuditEntryOut(BaseModel):
 
 @router.get("", summary="Audit entries, newest first")
 async def entries(
-    session: Annotated[AsyncSession, Depends(request_session)],
+    session: DbSession,
     actor: Annotated[Actor, Depends(require_user)],
     action: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z_.]+$")] = None,
     before_id: OptionalQueryId = None,

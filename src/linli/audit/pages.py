@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from linli.apitypes import OptionalQueryId
 from linli.audit import service
 from linli.authz import Actor, require_user
-from linli.db import request_session
+from linli.db import DbSession
 from linli.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -20,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/audit")
 async def audit_page(
     request: Request,
-    session: Annotated[AsyncSession, Depends(request_session)],
+    session: DbSession,
     actor: Annotated[Actor, Depends(require_user)],
     before_id: OptionalQueryId = None,
 ) -> Response:

@@ -28,9 +28,7 @@ def record(
     entry = AuditEntry(
         at=clock.now(),
         user_id=user_id if user_id is not None else actor.user_id,
-        organisation_id=(
-            organisation_id if organisation_id is not None else actor.organisation_id
-        ),
+        organisation_id=(organisation_id if organisation_id is not None else actor.organisation_id),
         action=action,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),

@@ -7,18 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
-from linli.db import request_session
+from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.i18n import Message
 from linli.notifications import service
 from linli.notifications.models import Notification
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=ERROR_RESPONSES)
-Session = Annotated[AsyncSession, Depends(request_session)]
 User_ = Annotated[Actor, Depends(require_user)]
 
 
@@ -46,12 +44,12 @@ def notification_out(row: Notification) -> NotificationOut:
 
 @router.get("", summary="My messages, newest first")
 async def inbox(
-    session: Session, actor: User_, before_id: OptionalQueryId = None, limit: PageSize = 50
+    session: DbSession, actor: User_, before_id: OptionalQueryId = None, limit: PageSize = 50
 ) -> list[NotificationOut]:
     rows = await service.inbox(session, actor, limit=limit, before_id=before_id)
     return [notification_out(r) for r in rows]
 
 
 @router.post("/{notification_id}/read", summary="Mark one message read")
-async def mark_read(notification_id: PathId, session: Session, actor: User_) -> NotificationOut:
+async def mark_read(notification_id: PathId, session: DbSession, actor: User_) -> NotificationOut:
     return notification_out(await service.mark_read(session, actor, notification_id))

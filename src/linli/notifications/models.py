@@ -1,4 +1,4 @@
-"""Inbox messages. Text is stored as a message id plus parameters, shown in the reader's language."""
+"""Inbox messages, stored as message ids plus parameters: shown in the reader's language."""
 
 from __future__ import annotations
 

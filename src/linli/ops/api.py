@@ -7,16 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import PageSize, PathId
 from linli.authz import Actor, require_user
-from linli.db import request_session
+from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.ops import service
 
 router = APIRouter(prefix="/api/v1/ops", tags=["operations"], responses=ERROR_RESPONSES)
-Session = Annotated[AsyncSession, Depends(request_session)]
 Operator = Annotated[Actor, Depends(require_user)]
 EventStatus = Literal["pending", "delivered", "dead"]
 JobStatus = Literal["pending", "done", "dead"]
@@ -47,13 +45,13 @@ class DueJobOut(BaseModel):
 
 
 @router.get("/outbox/counts", summary="Events by delivery status")
-async def counts(session: Session, actor: Operator) -> dict[str, int]:
+async def counts(session: DbSession, actor: Operator) -> dict[str, int]:
     return await service.outbox_counts(session, actor)
 
 
 @router.get("/outbox", summary="Recent events, dead letters first to look at")
 async def events(
-    session: Session,
+    session: DbSession,
     actor: Operator,
     status: Annotated[EventStatus | None, Query()] = None,
     limit: PageSize = 50,
@@ -63,14 +61,14 @@ async def events(
 
 
 @router.post("/outbox/{seq}/requeue", summary="Requeue a dead event")
-async def requeue_event(seq: PathId, session: Session, actor: Operator) -> OutboxEventOut:
+async def requeue_event(seq: PathId, session: DbSession, actor: Operator) -> OutboxEventOut:
     row = await service.requeue_event(session, actor, seq)
     return OutboxEventOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/jobs", summary="Due-time jobs")
 async def jobs(
-    session: Session,
+    session: DbSession,
     actor: Operator,
     status: Annotated[JobStatus | None, Query()] = None,
     limit: PageSize = 50,
@@ -80,6 +78,6 @@ async def jobs(
 
 
 @router.post("/jobs/{job_id}/requeue", summary="Requeue a dead job")
-async def requeue_job(job_id: PathId, session: Session, actor: Operator) -> DueJobOut:
+async def requeue_job(job_id: PathId, session: DbSession, actor: Operator) -> DueJobOut:
     row = await service.requeue_job(session, actor, job_id)
     return DueJobOut.model_validate(row, from_attributes=True)

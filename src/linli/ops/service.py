@@ -58,8 +58,14 @@ async def requeue_event(session: AsyncSession, actor: Actor, seq: int) -> Outbox
     row.available_at = clock.now()
     row.locked_by = None
     row.locked_until = None
-    audit.record(session, actor, "ops.event_requeued", target_type="outbox_event",
-                 target_id=row.event_id, event_type=row.event_type)
+    audit.record(
+        session,
+        actor,
+        "ops.event_requeued",
+        target_type="outbox_event",
+        target_id=row.event_id,
+        event_type=row.event_type,
+    )
     return row
 
 
@@ -73,9 +79,11 @@ async def requeue_job(session: AsyncSession, actor: Actor, job_id: int) -> DueJo
     row.status = PENDING
     row.attempts = 0
     row.due_at = clock.now()
-    audit.record(session, actor, "ops.job_requeued", target_type="due_job", target_id=row.id,
-                 kind=row.kind)
+    audit.record(
+        session, actor, "ops.job_requeued", target_type="due_job", target_id=row.id, kind=row.kind
+    )
     return row
+
 
 # Statuses are shown translated on the operator pages.
 STATUS_LABELS = (N_("pending"), N_("delivered"), N_("dead"), N_("done"), N_("all"))

@@ -1,0 +1,125 @@
+"""Fixtures: one migrated database per run, isolated per test, on SQLite or PostgreSQL.
+
+Set LINLI_TEST_DATABASE_URL=postgresql+asyncpg://... to run the suite on PostgreSQL; without
+it every test gets its own SQLite file copied from a migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock as clock_module
+from linli.app import create_app
+from linli.config import Settings
+from linli.db import make_engine
+from linli.migrate import upgrade
+from linli.models import Base
+from linli.security import use_fast_password_hashing
+
+use_fast_password_hashing()
+
+PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL", "")
+DATABASE_KIND = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    shown = PG_URL.rsplit("@", 1)[-1] if PG_URL else "a fresh SQLite file per test"
+    return f"linli test database: {DATABASE_KIND} ({shown})"
+
+
+async def reset_postgres_schema(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+        await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    await engine.dispose()
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The migrated database: a SQLite template file, or the PostgreSQL test database."""
+    if DATABASE_KIND == "postgresql":
+        asyncio.run(reset_postgres_schema(PG_URL))
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+
+    async def build() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()  # the last connection to close checkpoints the WAL
+
+    asyncio.run(build())
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    if DATABASE_KIND == "postgresql":
+        yield migrated_template
+        asyncio.run(truncate_all(migrated_template))
+        return
+    copy = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_template, copy)
+    yield f"sqlite+aiosqlite:///{copy}"
+
+
+async def truncate_all(url: str) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    engine = make_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
+        run_dispatcher=False,
+        default_locale="en",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking rows directly; commit what you arrange."""
+    async with app.state.sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[clock_module.FrozenClock]:
+    with clock_module.frozen(datetime(2026, 11, 26, 2, 0, tzinfo=UTC)) as fixed:
+        yield fixed
