@@ -114,8 +114,12 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
-    """A session for arranging and checking rows directly; commit what you arrange."""
-    async with app.state.sessionmaker() as s:
+    """A session for arranging and checking rows directly; commit what you arrange.
+
+    On SQLite it begins transactions DEFERRED, so reading here never blocks the app's writers;
+    like any snapshot it must end (commit or rollback) before it can see what a request wrote.
+    """
+    async with app.state.reading_sessionmaker() as s:
         yield s
 
 

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
+    app.state.reading_sessionmaker = make_sessionmaker(engine, reading=True)
     app.state.jinja = make_environment()
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
     app.state.dispatcher = Dispatcher(

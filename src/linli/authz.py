@@ -19,6 +19,32 @@ from linli.i18n import N_
 if TYPE_CHECKING:
     from linli.accounts.models import Organisation, User
 
+
+@dataclass(frozen=True)
+class UserRef:
+    """The acting user as plain values: usable after the request's session is gone."""
+
+    id: int
+    phone: str
+    display_name: str
+    locale: str | None
+
+    @classmethod
+    def of(cls, user: User) -> UserRef:
+        return cls(id=user.id, phone=user.phone, display_name=user.display_name, locale=user.locale)
+
+
+@dataclass(frozen=True)
+class OrganisationRef:
+    id: int
+    kind: str
+    name: str
+
+    @classmethod
+    def of(cls, organisation: Organisation) -> OrganisationRef:
+        return cls(id=organisation.id, kind=organisation.kind, name=organisation.name)
+
+
 ROLES_BY_KIND: dict[str, tuple[str, ...]] = {
     "merchant": ("owner", "staff"),
     "supplier": ("owner", "staff"),
@@ -71,8 +97,8 @@ SCOPES: dict[str, str] = {
 class Actor:
     """Who is asking: a user (or nobody), the organisation they act for, and their roles."""
 
-    user: User | None = None
-    organisation: Organisation | None = None
+    user: UserRef | None = None
+    organisation: OrganisationRef | None = None
     roles: frozenset[str] = frozenset()
     scopes: frozenset[str] | None = None  # None: a browser session, every scope
     ip: str | None = None

@@ -78,9 +78,10 @@ def _make_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take over BEGIN from the driver so that every transaction starts with
-        # BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing
-        # with "database is locked" when a read lock cannot be upgraded.
+        # Take over BEGIN from the driver: writing transactions start with BEGIN IMMEDIATE,
+        # so writers queue on the busy timeout instead of failing with "database is locked"
+        # when a read lock cannot be upgraded; reading requests use BEGIN DEFERRED, which
+        # under WAL never blocks anyone.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -91,18 +92,32 @@ def _make_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(DEFERRED_OPTION, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+DEFERRED_OPTION = "linli_sqlite_deferred"
+
+
+def make_sessionmaker(
+    engine: AsyncEngine, *, reading: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for writing work, or (reading=True) for requests that mostly read.
+
+    The distinction only matters on SQLite (BEGIN DEFERRED instead of BEGIN IMMEDIATE).
+    """
+    bind = engine.execution_options(**{DEFERRED_OPTION: True}) if reading else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one session and one transaction per request."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    reading = request.method in ("GET", "HEAD", "OPTIONS")
+    factory: async_sessionmaker[AsyncSession] = (
+        request.app.state.reading_sessionmaker if reading else request.app.state.sessionmaker
+    )
     async with factory() as session:
         try:
             yield session

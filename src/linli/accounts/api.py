@@ -41,8 +41,8 @@ User_ = Annotated[Actor, Depends(require_user)]
 AccountScope = Annotated[Actor, Depends(require_scope("account"))]
 
 
-async def me_out(session: AsyncSession, actor: Actor, user: User | None = None) -> MeOut:
-    user = user or actor.user
+async def me_out(session: AsyncSession, user_id: int, active_organisation_id: int | None) -> MeOut:
+    user = await session.get(User, user_id)
     assert user is not None
     memberships = await service.memberships_of(session, user.id)
     briefs = [
@@ -54,7 +54,7 @@ async def me_out(session: AsyncSession, actor: Actor, user: User | None = None) 
         )
         for m in memberships
     ]
-    active = next((b for b in briefs if b.id == actor.organisation_id), None)
+    active = next((b for b in briefs if b.id == active_organisation_id), None)
     return MeOut(
         id=user.id,
         phone=user.phone,
@@ -64,6 +64,11 @@ async def me_out(session: AsyncSession, actor: Actor, user: User | None = None) 
         active_organisation=active,
         organisations=briefs,
     )
+
+
+def _user_id(actor: Actor) -> int:
+    assert actor.user is not None  # guaranteed by require_user
+    return actor.user.id
 
 
 def token_out(row: ApiToken) -> TokenOut:
@@ -97,7 +102,7 @@ async def login(
     set_session_cookie(response, request, token)
     if user.locale:
         response.set_cookie(LANG_COOKIE, user.locale, max_age=31536000, samesite="lax")
-    return await me_out(session, Actor(user=user, ip=actor.ip), user)
+    return await me_out(session, user.id, None)
 
 
 @router.post("/accounts/logout", status_code=204, summary="End this session")
@@ -108,13 +113,13 @@ async def logout(response: Response, session: DbSession, actor: AnyActor) -> Non
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
 async def me(session: DbSession, actor: User_) -> MeOut:
-    return await me_out(session, actor)
+    return await me_out(session, _user_id(actor), actor.organisation_id)
 
 
 @router.patch("/accounts/me", summary="Change my name or language")
 async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) -> MeOut:
     await service.update_profile(session, actor, display_name=body.display_name, locale=body.locale)
-    return await me_out(session, actor)
+    return await me_out(session, _user_id(actor), actor.organisation_id)
 
 
 @router.post("/accounts/me/password", status_code=204, summary="Change my password")
@@ -129,19 +134,7 @@ async def switch_organisation(
     body: ActiveOrganisationIn, session: DbSession, actor: User_
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
-    roles = (
-        await service.roles_in(session, actor.user.id, organisation.id)  # type: ignore[union-attr]
-        if organisation
-        else frozenset()
-    )
-    switched = Actor(
-        user=actor.user,
-        organisation=organisation,
-        roles=roles,
-        ip=actor.ip,
-        session_id=actor.session_id,
-    )
-    return await me_out(session, switched)
+    return await me_out(session, _user_id(actor), organisation.id if organisation else None)
 
 
 @router.get("/accounts/tokens", summary="My API tokens")

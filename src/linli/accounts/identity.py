@@ -12,7 +12,7 @@ from starlette.responses import Response
 from linli import clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
 from linli.accounts.service import roles_in
-from linli.authz import Actor
+from linli.authz import Actor, OrganisationRef, UserRef
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 from linli.security import constant_time_equal, token_digest
@@ -67,8 +67,8 @@ async def _actor_from_token(session: AsyncSession, authorization: str, ip: str |
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
         row.last_used_at = now
     return Actor(
-        user=user,
-        organisation=organisation,
+        user=UserRef.of(user),
+        organisation=OrganisationRef.of(organisation) if organisation else None,
         roles=roles,
         scopes=frozenset(row.scopes),
         ip=ip,
@@ -104,7 +104,13 @@ async def _actor_from_session(
             organisation = await session.get(Organisation, row.active_organisation_id)
         else:
             roles = frozenset()
-    return Actor(user=user, organisation=organisation, roles=roles, ip=ip, session_id=row.id)
+    return Actor(
+        user=UserRef.of(user),
+        organisation=OrganisationRef.of(organisation) if organisation else None,
+        roles=roles,
+        ip=ip,
+        session_id=row.id,
+    )
 
 
 def _check_api_csrf(request: Request) -> None:

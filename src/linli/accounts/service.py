@@ -222,7 +222,7 @@ async def end_session(session: AsyncSession, actor: Actor) -> None:
 async def change_password(
     session: AsyncSession, actor: Actor, *, current_password: str, new_password: str
 ) -> None:
-    user = _own_user(actor)
+    user = await _own_user(session, actor)
     if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(
             N_("Your current password is not right."),
@@ -257,7 +257,7 @@ async def _replace_password(session: AsyncSession, actor: Actor, user: User, pas
 async def update_profile(
     session: AsyncSession, actor: Actor, *, display_name: str | None, locale: str | None
 ) -> User:
-    user = _own_user(actor)
+    user = await _own_user(session, actor)
     changes: dict[str, str] = {}
     if display_name is not None and display_name != user.display_name:
         user.display_name = display_name
@@ -277,10 +277,17 @@ async def update_profile(
     return user
 
 
-def _own_user(actor: Actor) -> User:
+def _own_user_id(actor: Actor) -> int:
     if actor.user is None:
         raise Unauthenticated(N_("Please log in first."))
-    return actor.user
+    return actor.user.id
+
+
+async def _own_user(session: AsyncSession, actor: Actor) -> User:
+    user = await session.get(User, _own_user_id(actor))
+    if user is None:
+        raise Unauthenticated(N_("Please log in first."))
+    return user
 
 
 async def _user_by_phone(session: AsyncSession, phone: str, field: str = "phone") -> User:
@@ -326,7 +333,7 @@ async def switch_organisation(
     session: AsyncSession, actor: Actor, organisation_id: int | None
 ) -> Organisation | None:
     """Act for `organisation_id` (None: as a resident). Only organisations you belong to."""
-    user = _own_user(actor)
+    user_id = _own_user_id(actor)
     if actor.session_id is None:
         raise BadRequest(
             N_("API tokens act for a fixed organisation; create another token to switch.")
@@ -336,7 +343,7 @@ async def switch_organisation(
         raise Unauthenticated(N_("Please log in first."))
     organisation: Organisation | None = None
     if organisation_id is not None:
-        if not await roles_in(session, user.id, organisation_id):
+        if not await roles_in(session, user_id, organisation_id):
             # Same answer whether the organisation exists or not.
             raise Forbidden(N_("You are not a member of this organisation."), code="not_a_member")
         organisation = await session.get(Organisation, organisation_id)
@@ -576,7 +583,7 @@ async def create_token(
     for_user: User | None = None,
 ) -> tuple[str, ApiToken]:
     """A new bearer token (returned once in plain text). Only for organisations you belong to."""
-    user = for_user if (for_user is not None and actor.system) else _own_user(actor)
+    user_id = for_user.id if (for_user is not None and actor.system) else _own_user_id(actor)
     if not actor.has_scope("account"):
         raise Forbidden(N_("This token lacks the {scope} scope."), scope="account")
     unknown = sorted(set(scopes) - set(SCOPES))
@@ -586,14 +593,14 @@ async def create_token(
             scopes=", ".join(unknown),
             fields={"scopes": Message(N_("Choose from: {known}."), {"known": ", ".join(SCOPES)})},
         )
-    if organisation_id is not None and not await roles_in(session, user.id, organisation_id):
+    if organisation_id is not None and not await roles_in(session, user_id, organisation_id):
         raise Forbidden(N_("You are not a member of this organisation."), code="not_a_member")
     if actor.scopes is not None and not set(scopes) <= actor.scopes:
         raise Forbidden(N_("A token cannot create a token with more scopes than its own."))
     token = new_token(API_TOKEN_PREFIX)
     now = clock.now()
     row = ApiToken(
-        user_id=user.id,
+        user_id=user_id,
         organisation_id=organisation_id,
         name=name,
         token_digest=token_digest(token),
@@ -610,7 +617,7 @@ async def create_token(
         "accounts.token_created",
         target_type="api_token",
         target_id=row.id,
-        user_id=user.id,
+        user_id=user_id,
         organisation_id=organisation_id,
         scopes=row.scopes,
         name=name,
@@ -619,18 +626,18 @@ async def create_token(
 
 
 async def list_tokens(session: AsyncSession, actor: Actor) -> Sequence[ApiToken]:
-    user = _own_user(actor)
+    user_id = _own_user_id(actor)
     return (
         await session.scalars(
-            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
         )
     ).all()
 
 
 async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken:
-    user = _own_user(actor)
+    user_id = _own_user_id(actor)
     row = await session.scalar(
-        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
     )
     if row is None:
         raise NotFound(N_("No such token."))

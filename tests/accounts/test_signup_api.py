@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.accounts.models import User
+from linli.audit.models import AuditEntry
+from linli.outbox import OutboxEvent
+from tests.factories import PASSWORD, make_user
+
+SIGNUP = "/api/v1/accounts/signup"
+
+
+async def user_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+async def test_signup_creates_a_resident_with_a_hashed_password(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    response = await client.post(
+        SIGNUP, json={"phone": "138 0013 8000", "password": PASSWORD, "display_name": " 李雷 "}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["phone"] == "+8613800138000"
+    assert body["display_name"] == "李雷"
+    user = await session.scalar(select(User).where(User.phone == "+8613800138000"))
+    assert user is not None
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    events = (await session.scalars(select(OutboxEvent.event_type))).all()
+    assert events == ["accounts.UserSignedUp"]
+    actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert actions == ["accounts.signup"]
+
+
+async def test_invalid_phone_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    response = await client.post(
+        SIGNUP, json={"phone": "12345", "password": PASSWORD, "display_name": "李雷"}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert "11 digits" in error["fields"]["phone"]
+    assert await user_count(session) == 0
+
+
+async def test_weak_passwords_are_refused_with_what_to_change(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    cases = {
+        "short1": "at least 8",
+        "abcdefghij": "Mix letters",
+        "password123": "too common",
+        "aaaa1111": "too few different",
+        "x13800138000": "phone number",
+    }
+    for password, hint in cases.items():
+        response = await client.post(
+            SIGNUP, json={"phone": "13800138000", "password": password, "display_name": "李雷"}
+        )
+        assert response.status_code == 422, password
+        assert hint in response.json()["error"]["fields"]["password"], password
+    assert await user_count(session) == 0
+
+
+async def test_duplicate_account_is_a_409_and_the_first_is_untouched(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    first = await make_user(session, phone="13800138000", name="原来的")
+    first_id, first_hash = first.id, first.password_hash
+    response = await client.post(
+        SIGNUP, json={"phone": "+86 138-0013-8000", "password": "Other-pass-1", "display_name": "x"}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "phone_taken"
+    session.expire_all()
+    again = await session.get(User, first_id)
+    assert again is not None
+    assert again.display_name == "原来的"
+    assert again.password_hash == first_hash
+    assert await user_count(session) == 1
+
+
+async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        SIGNUP, content=b'{"phone": "138', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "malformed_json", "message": "The body is not valid JSON.", "fields": {}}
+    }
+
+
+async def test_wrong_types_and_unknown_fields_are_named(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        SIGNUP, json={"phone": 13800138000, "password": ["x"], "display_name": "a", "admin": True}
+    )
+    assert response.status_code == 422
+    fields = response.json()["error"]["fields"]
+    assert fields == {
+        "phone": "Enter text.",
+        "password": "Enter text.",
+        "admin": "This field is not allowed.",
+    }
+
+
+async def test_missing_body_and_control_characters(client: httpx.AsyncClient) -> None:
+    missing = await client.post(SIGNUP)
+    assert missing.status_code == 422
+    assert missing.json()["error"]["fields"] == {"body": "This field is required."}
+    nul = await client.post(
+        SIGNUP, json={"phone": "13800138000", "password": PASSWORD, "display_name": "a\x00b"}
+    )
+    assert nul.status_code == 422
+    assert nul.json()["error"]["fields"] == {"display_name": "Control characters are not allowed."}
+
+
+async def test_oversized_bodies_are_a_413_before_parsing(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    huge = "x" * (1_048_576 + 10)
+    response = await client.post(
+        SIGNUP, json={"phone": "13800138000", "password": PASSWORD, "display_name": huge}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    streamed = await client.post(
+        SIGNUP, content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert await user_count(session) == 0
+
+
+async def test_errors_speak_chinese_when_asked(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        SIGNUP,
+        json={"phone": "12", "password": PASSWORD, "display_name": "李雷"},
+        headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert any("\u4e00" <= c <= "\u9fff" for c in error["message"])
+    assert all(any("\u4e00" <= c <= "\u9fff" for c in text) for text in error["fields"].values())
