@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import JSONResponse
 
 from linli import __version__, error_handlers
 from linli.config import Settings
@@ -83,10 +85,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
-    async def healthz() -> dict[str, str]:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return {"status": "ok", "database": settings.database_kind}
+    async def healthz() -> JSONResponse:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (OSError, SQLAlchemyError):
+            log.exception("health check: the database does not answer")
+            return JSONResponse(
+                {"status": "unavailable", "database": settings.database_kind}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": settings.database_kind})
 
     _include_routers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
