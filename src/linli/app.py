@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
@@ -22,6 +24,11 @@ from linli.security import CookieSigner
 from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
 
 log = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["sqlite", "postgresql"]
 
 
 def load_domain_handlers() -> None:
@@ -84,7 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Liveness and database check",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The database does not answer"}},
+    )
     async def healthz() -> JSONResponse:
         try:
             async with engine.connect() as connection:

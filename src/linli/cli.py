@@ -90,7 +90,12 @@ def serve(
         f"Linli on http://{the_host}:{the_port} ({settings.database_kind}); Ctrl+C stops."
     )
     uvicorn.run(
-        create_app(settings), host=the_host, port=the_port, log_level="info", proxy_headers=False
+        create_app(settings),
+        host=the_host,
+        port=the_port,
+        log_level="info",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

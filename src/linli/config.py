@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=8_388_608, description="Largest multipart upload")
     session_days: int = 14
     secure_cookies: bool = False
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated proxy addresses whose X-Forwarded-For is believed",
+    )
     login_max_failures: int = 5
     login_window_minutes: int = 15
     default_locale: str = "zh_Hans"

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from linli import clock, outbox
+from linli.accounts import policies
 from linli.accounts.models import (
     ApiToken,
     LoginFailure,
@@ -22,8 +23,6 @@ from linli.accounts.models import (
 from linli.accounts.phone import mask_phone, national_number, normalize_mobile
 from linli.audit import service as audit
 from linli.authz import (
-    ORG_MEMBERS_MANAGE,
-    ORG_READ,
     PLATFORM_ORGS_MANAGE,
     ROLES_BY_KIND,
     SCOPES,
@@ -432,34 +431,17 @@ async def get_organisation(
     session: AsyncSession, actor: Actor, organisation_id: int
 ) -> Organisation:
     """Members see their organisation; platform staff see any. Others get 404."""
-    query = select(Organisation).where(Organisation.id == organisation_id)
-    if not actor.has(PLATFORM_ORGS_MANAGE):
-        if actor.user is None:
-            raise Unauthenticated(N_("Please log in first."))
-        query = query.where(
-            Organisation.id.in_(
-                select(Membership.organisation_id).where(Membership.user_id == actor.user.id)
-            )
-        )
+    query = policies.visible_organisations(actor).where(Organisation.id == organisation_id)
     organisation = await session.scalar(query)
     if organisation is None:
         raise NotFound(N_("No such organisation."))
     return organisation
 
 
-def _manageable(actor: Actor, organisation_id: int) -> None:
-    """Owners and supervisors manage their own organisation; platform admins manage any."""
-    if actor.has(PLATFORM_ORGS_MANAGE):
-        return
-    ensure(actor, ORG_MEMBERS_MANAGE)
-    if actor.organisation_id != organisation_id:
-        raise Forbidden(N_("Switch to this organisation first."), code="not_active_organisation")
-
-
 async def grant_role(
     session: AsyncSession, actor: Actor, *, organisation_id: int, phone: str, role: str
 ) -> Membership:
-    _manageable(actor, organisation_id)
+    policies.ensure_can_manage_members(actor, organisation_id)
     organisation = await get_organisation(session, actor, organisation_id)
     if role not in ROLES_BY_KIND[organisation.kind]:
         raise ValidationFailed(
@@ -510,7 +492,7 @@ async def grant_role(
 async def revoke_role(
     session: AsyncSession, actor: Actor, *, organisation_id: int, user_id: int, role: str
 ) -> None:
-    _manageable(actor, organisation_id)
+    policies.ensure_can_manage_members(actor, organisation_id)
     membership = await session.scalar(
         select(Membership).where(
             Membership.user_id == user_id,
@@ -546,12 +528,7 @@ async def revoke_role(
 async def list_members(
     session: AsyncSession, actor: Actor, organisation_id: int
 ) -> list[tuple[User, tuple[str, ...]]]:
-    if not actor.has(PLATFORM_ORGS_MANAGE):
-        ensure(actor, ORG_READ)
-        if actor.organisation_id != organisation_id:
-            raise Forbidden(
-                N_("Switch to this organisation first."), code="not_active_organisation"
-            )
+    policies.ensure_can_read_members(actor, organisation_id)
     rows = await session.execute(
         select(User, Membership.role)
         .join(Membership, Membership.user_id == User.id)

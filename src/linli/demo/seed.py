@@ -9,6 +9,7 @@ import random
 
 from faker import Faker
 from rich.console import Console
+from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
@@ -115,8 +116,11 @@ async def seed_city(
     resident_name = fake.name()
     await person(RESIDENT_PHONE, resident_name)
     logins.append(("resident", resident_name, RESIDENT_PHONE))
-    for _ in range(residents - 1):
-        await person(_fresh_phone(fake, used), fake.name())
+    with Progress(console=console, transient=True, disable=console is None) as progress:
+        task = progress.add_task("Residents", total=residents - 1)
+        for _ in range(residents - 1):
+            await person(_fresh_phone(fake, used), fake.name())
+            progress.advance(task)
     if console is not None:
         console.print(f"Seeded {len(used)} people and {len(MERCHANT_NAMES) + 2} organisations.")
     return logins
