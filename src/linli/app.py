@@ -20,6 +20,7 @@ from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
 from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
 from linli.outbox import Dispatcher
+from linli.reference import ensure_reference_data
 from linli.security import CookieSigner
 from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_reference_data(sessionmaker)
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
         if settings.run_dispatcher:

@@ -70,10 +70,17 @@ PLATFORM_ORGS_MANAGE = _perm("platform.orgs.manage", "platform")
 PLATFORM_AUDIT_READ = _perm("platform.audit.read", "platform")
 OPS_OUTBOX_READ = _perm("ops.outbox.read", "platform")
 OPS_OUTBOX_RETRY = _perm("ops.outbox.retry", "platform")
+PLATFORM_REVIEW = _perm("platform.review", "platform")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
-_OPERATOR = _MEMBER | {ORG_AUDIT_READ, PLATFORM_AUDIT_READ, OPS_OUTBOX_READ, OPS_OUTBOX_RETRY}
+_OPERATOR = _MEMBER | {
+    ORG_AUDIT_READ,
+    PLATFORM_AUDIT_READ,
+    OPS_OUTBOX_READ,
+    OPS_OUTBOX_RETRY,
+    PLATFORM_REVIEW,
+}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": frozenset(_MANAGER),

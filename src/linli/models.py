@@ -2,9 +2,13 @@
 
 from linli.accounts import models as accounts_models
 from linli.audit import models as audit_models
+from linli.catalog import models as catalog_models
 from linli.db import Base
+from linli.files import models as files_models
+from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
+from linli.rules import models as rules_models
 
 __all__ = [
     "Base",
@@ -13,5 +17,9 @@ __all__ = [
     "OutboxEvent",
     "accounts_models",
     "audit_models",
+    "catalog_models",
+    "files_models",
+    "merchants_models",
     "notifications_models",
+    "rules_models",
 ]

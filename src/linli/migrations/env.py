@@ -14,10 +14,19 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Tables created with raw SQL per database (full-text search) and not mapped as models.
+UNMAPPED_PREFIXES = ("product_search",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(UNMAPPED_PREFIXES))
+
+
 def run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
     )

@@ -1,0 +1,196 @@
+"""Storing uploads safely: type from content, size limits, images re-checked, access scoped."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock
+from linli.accounts.models import Membership
+from linli.authz import PLATFORM_REVIEW, Actor
+from linli.errors import NotFound, PayloadTooLarge, ValidationFailed
+from linli.files.models import StoredFile
+from linli.i18n import N_, Message
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+_LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type told by the first bytes, whatever the file is called."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def describe(data: bytes) -> str:
+    """A name for what a refused file looks like, for the error message."""
+    if data.startswith((b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"#!")):
+        return N_("a program")
+    if data.startswith(b"PK\x03\x04"):
+        return N_("a ZIP archive or Office document")
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data.lstrip()[:5].lower() in (b"<html", b"<!doc", b"<svg ", b"<?xml"):
+        return N_("a web page or SVG")
+    return N_("an unknown type")
+
+
+@dataclass(frozen=True)
+class FileStore:
+    """Where the bytes go: content-addressed files under `root`."""
+
+    root: Path
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def write(self, sha256: str, data: bytes) -> None:
+        target = self.path_for(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a half-written file is never visible under its name.
+        handle, temporary = tempfile.mkstemp(dir=target.parent)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+
+    def read(self, sha256: str) -> bytes:
+        return self.path_for(sha256).read_bytes()
+
+
+def _refuse_type(data: bytes, allowed: frozenset[str], field: str) -> ValidationFailed:
+    kinds = ", ".join(sorted(_LABELS[t] for t in allowed))
+    return ValidationFailed(
+        N_("This file is not accepted: it looks like {found}. Upload {kinds}."),
+        found=Message(describe(data)).render(),
+        kinds=kinds,
+        code="unsupported_file",
+        fields={field: Message(N_("Upload {kinds}."), {"kinds": kinds})},
+    )
+
+
+def check_upload(
+    data: bytes,
+    *,
+    allowed: frozenset[str],
+    field: str = "file",
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> str:
+    """Validate an upload and return its real content type, or raise a 4xx saying why."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            N_("This file is {size} MB; the limit is {limit} MB."),
+            size=f"{len(data) / 1024 / 1024:.1f}",
+            limit=max_bytes // (1024 * 1024),
+            fields={field: N_("Too large.")},
+        )
+    if not data:
+        raise ValidationFailed(N_("The file is empty."), fields={field: N_("Empty file.")})
+    content_type = sniff(data)
+    if content_type is None or content_type not in allowed:
+        raise _refuse_type(data, allowed, field)
+    if content_type.startswith("image/"):
+        _verify_image(data, field)
+    return content_type
+
+
+def _verify_image(data: bytes, field: str) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValidationFailed(
+                    N_("The image is too large: at most {pixels} million pixels."),
+                    pixels=MAX_IMAGE_PIXELS // 1_000_000,
+                    fields={field: N_("Too many pixels.")},
+                )
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise ValidationFailed(
+            N_("The image is damaged or not really an image."),
+            code="unsupported_file",
+            fields={field: N_("Damaged image.")},
+        ) from None
+
+
+async def store(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: FileStore,
+    data: bytes,
+    *,
+    filename: str,
+    purpose: str,
+    allowed: frozenset[str],
+    public: bool = False,
+    field: str = "file",
+) -> StoredFile:
+    content_type = check_upload(data, allowed=allowed, field=field)
+    digest = hashlib.sha256(data).hexdigest()
+    file_store.write(digest, data)
+    row = StoredFile(
+        sha256=digest,
+        content_type=content_type,
+        size=len(data),
+        original_name=(Path(filename).name or "upload")[:200],
+        purpose=purpose,
+        public=public,
+        owner_user_id=actor.user_id,
+        owner_organisation_id=actor.organisation_id,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def readable(session: AsyncSession, actor: Actor, file_id: int) -> StoredFile:
+    """The file if the actor may read it; 404 otherwise (existence is not revealed)."""
+    row = await session.get(StoredFile, file_id)
+    if row is None:
+        raise NotFound(N_("No such file."))
+    if row.public or actor.has(PLATFORM_REVIEW):
+        return row
+    if actor.user_id is not None and row.owner_user_id == actor.user_id:
+        return row
+    if actor.user_id is not None and row.owner_organisation_id is not None:
+        member = await session.scalar(
+            select(Membership.id).where(
+                Membership.user_id == actor.user_id,
+                Membership.organisation_id == row.owner_organisation_id,
+            )
+        )
+        if member is not None and actor.organisation_id == row.owner_organisation_id:
+            return row
+    raise NotFound(N_("No such file."))
+
+
+def thumbnail(data: bytes, *, size: int = 320) -> bytes:
+    """A JPEG thumbnail no larger than size x size, orientation applied, metadata dropped."""
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as original:
+        upright = ImageOps.exif_transpose(original)
+        upright.thumbnail((size, size))
+        out = io.BytesIO()
+        upright.convert("RGB").save(out, format="JPEG", quality=82, optimize=True)
+        return out.getvalue()
