@@ -1,0 +1,25 @@
+"""Read-only questions other domains ask about merchants (used inside their own queries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, select
+
+from linli.merchants.models import MerchantProfile, ThreeSameCertification
+
+
+def selling_organisation_ids() -> Select[tuple[int]]:
+    """Organisations whose products may be shown publicly: verified and not paused."""
+    return select(MerchantProfile.organisation_id).where(
+        MerchantProfile.listings_paused.is_(False)
+    )
+
+
+def export_certified_organisation_ids(at: datetime) -> Select[tuple[int]]:
+    """Organisations holding a 'three same' certification valid at `at` (the export badge)."""
+    return select(ThreeSameCertification.organisation_id).where(
+        ThreeSameCertification.status == "approved",
+        ThreeSameCertification.valid_from <= at,
+        ThreeSameCertification.valid_to > at,
+    )
