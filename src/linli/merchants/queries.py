@@ -9,14 +9,14 @@ from sqlalchemy import Select, select
 from linli.merchants.models import MerchantProfile, ThreeSameCertification
 
 
-def selling_organisation_ids() -> Select[tuple[int]]:
+def selling_organisation_ids() -> Select[int]:
     """Organisations whose products may be shown publicly: verified and not paused."""
     return select(MerchantProfile.organisation_id).where(
         MerchantProfile.listings_paused.is_(False)
     )
 
 
-def export_certified_organisation_ids(at: datetime) -> Select[tuple[int]]:
+def export_certified_organisation_ids(at: datetime) -> Select[int]:
     """Organisations holding a 'three same' certification valid at `at` (the export badge)."""
     return select(ThreeSameCertification.organisation_id).where(
         ThreeSameCertification.status == "approved",
