@@ -358,7 +358,8 @@ async def switch_organisation(
     return organisation
 
 
-def _check_region_codes(codes: Iterable[str | None]) -> None:
+def check_region_codes(codes: Iterable[str | None]) -> None:
+    """The city must lie in the province and the district in the city (GB/T 2260 prefixes)."""
     province, city, district = list(codes)
     if district and not city:
         raise ValidationFailed(
@@ -389,6 +390,31 @@ async def create_organisation(
     district_code: str | None = None,
 ) -> Organisation:
     ensure(actor, PLATFORM_ORGS_MANAGE)
+    return await insert_organisation(
+        session,
+        actor,
+        kind=kind,
+        name=name,
+        foreign_trade=foreign_trade,
+        province_code=province_code,
+        city_code=city_code,
+        district_code=district_code,
+    )
+
+
+async def insert_organisation(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    kind: str,
+    name: str,
+    foreign_trade: bool = False,
+    province_code: str | None = None,
+    city_code: str | None = None,
+    district_code: str | None = None,
+) -> Organisation:
+    """Create an organisation. The caller has authorised the actor (e.g. an approved
+    merchant application); validation and the audit entry happen here."""
     if kind not in ROLES_BY_KIND:
         raise ValidationFailed(N_("Unknown organisation kind."), fields={"kind": N_("Unknown.")})
     if foreign_trade and kind != "supplier":
@@ -401,7 +427,7 @@ async def create_organisation(
             N_("A regulator needs its jurisdiction."),
             fields={"province_code": N_("Required for a regulator.")},
         )
-    _check_region_codes((province_code, city_code, district_code))
+    check_region_codes((province_code, city_code, district_code))
     organisation = Organisation(
         kind=kind,
         name=name.strip(),
@@ -456,9 +482,18 @@ async def grant_role(
             },
         )
     user = await _user_by_phone(session, phone)
+    return await insert_membership(
+        session, actor, organisation_id=organisation_id, user_id=user.id, role=role
+    )
+
+
+async def insert_membership(
+    session: AsyncSession, actor: Actor, *, organisation_id: int, user_id: int, role: str
+) -> Membership:
+    """Give `role` (idempotent). The caller has authorised the actor; audited here."""
     existing = await session.scalar(
         select(Membership).where(
-            Membership.user_id == user.id,
+            Membership.user_id == user_id,
             Membership.organisation_id == organisation_id,
             Membership.role == role,
         )
@@ -466,7 +501,7 @@ async def grant_role(
     if existing is not None:
         return existing
     membership = Membership(
-        user_id=user.id,
+        user_id=user_id,
         organisation_id=organisation_id,
         role=role,
         granted_at=clock.now(),
@@ -475,14 +510,14 @@ async def grant_role(
     session.add(membership)
     await session.flush()
     outbox.publish(
-        session, MembershipGranted(organisation_id=organisation_id, user_id=user.id, role=role)
+        session, MembershipGranted(organisation_id=organisation_id, user_id=user_id, role=role)
     )
     audit.record(
         session,
         actor,
         "accounts.role_granted",
         target_type="user",
-        target_id=user.id,
+        target_id=user_id,
         organisation_id=organisation_id,
         role=role,
     )

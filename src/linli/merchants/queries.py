@@ -11,9 +11,7 @@ from linli.merchants.models import MerchantProfile, ThreeSameCertification
 
 def selling_organisation_ids() -> Select[int]:
     """Organisations whose products may be shown publicly: verified and not paused."""
-    return select(MerchantProfile.organisation_id).where(
-        MerchantProfile.listings_paused.is_(False)
-    )
+    return select(MerchantProfile.organisation_id).where(MerchantProfile.listings_paused.is_(False))
 
 
 def export_certified_organisation_ids(at: datetime) -> Select[int]:
