@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from linli import __version__, error_handlers
 from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
+from linli.files.service import FileStore
 from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
 from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
@@ -35,6 +36,7 @@ class Health(BaseModel):
 def load_domain_handlers() -> None:
     """Import every module that subscribes to events or registers due jobs."""
     import linli.accounts.handlers
+    import linli.merchants.handlers
     import linli.notifications.handlers  # noqa: F401
 
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessionmaker
     app.state.reading_sessionmaker = make_sessionmaker(engine, reading=True)
     app.state.jinja = make_environment()
+    app.state.file_store = FileStore(settings.var_dir / "files")
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
     app.state.dispatcher = Dispatcher(
         sessionmaker,
@@ -121,12 +124,14 @@ def _include_routers(app: FastAPI) -> None:
     from linli.accounts import pages as accounts_pages
     from linli.audit import api as audit_api
     from linli.audit import pages as audit_pages
+    from linli.merchants import api as merchants_api
+    from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
     from linli.notifications import pages as notifications_pages
     from linli.ops import api as ops_api
     from linli.ops import pages as ops_pages
 
-    for router in (accounts_api, audit_api, notifications_api, ops_api):
+    for router in (accounts_api, audit_api, merchants_api, notifications_api, ops_api):
         app.include_router(router.router)
-    for router in (accounts_pages, audit_pages, notifications_pages, ops_pages):
+    for router in (accounts_pages, audit_pages, merchants_pages, notifications_pages, ops_pages):
         app.include_router(router.router)

@@ -71,9 +71,12 @@ PLATFORM_AUDIT_READ = _perm("platform.audit.read", "platform")
 OPS_OUTBOX_READ = _perm("ops.outbox.read", "platform")
 OPS_OUTBOX_RETRY = _perm("ops.outbox.retry", "platform")
 PLATFORM_REVIEW = _perm("platform.review", "platform")
+CATALOG_READ = _perm("catalog.read", "org:read")  # the organisation's own products, drafts too
+CATALOG_MANAGE = _perm("catalog.manage", "org:write")  # products, SKUs, prices, stock, images
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
+_CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and supplier roles
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -83,8 +86,8 @@ _OPERATOR = _MEMBER | {
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(_MANAGER),
-    "staff": frozenset(_MEMBER),
+    "owner": frozenset(_MANAGER | _CATALOGUE),
+    "staff": frozenset(_MEMBER | _CATALOGUE),
     "supervisor": frozenset(_MANAGER),
     "inspector": frozenset(_MEMBER),
     "operator": frozenset(_OPERATOR),

@@ -61,3 +61,41 @@ class MembershipRevoked(DomainEvent):
     organisation_id: int
     user_id: int
     role: str
+
+
+# --- merchants ----------------------------------------------------------------------------
+
+
+@event_type("merchants.ApplicationSubmitted")
+class MerchantApplicationSubmitted(DomainEvent):
+    application_id: int
+    applicant_user_id: int
+
+
+@event_type("merchants.ApplicationDecided")
+class MerchantApplicationDecided(DomainEvent):
+    application_id: int
+    applicant_user_id: int
+    approved: bool
+    organisation_id: int | None
+    reason: str | None
+
+
+@event_type("merchants.ListingsPaused")
+class MerchantListingsPaused(DomainEvent):
+    organisation_id: int
+    reason: str
+
+
+@event_type("merchants.Reverified")
+class MerchantReverified(DomainEvent):
+    organisation_id: int
+    next_due: str
+
+
+@event_type("merchants.CertificationDecided")
+class CertificationDecided(DomainEvent):
+    certification_id: int
+    organisation_id: int
+    status: str
+    reason: str | None

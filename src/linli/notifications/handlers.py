@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
-from linli.events import MembershipGranted, UserSignedUp
+from linli.accounts.models import Membership
+from linli.events import (
+    CertificationDecided,
+    MembershipGranted,
+    MerchantApplicationDecided,
+    MerchantListingsPaused,
+    UserSignedUp,
+)
 from linli.i18n import N_
 from linli.notifications.service import notify
 
@@ -37,4 +47,102 @@ async def role_granted(session: AsyncSession, envelope: outbox.Envelope) -> None
         params={"role": event.role, "organisation_id": event.organisation_id},
         link="/account",
         source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(MerchantApplicationDecided, "notifications.merchant_application_decided")
+async def merchant_application_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, MerchantApplicationDecided)
+    if event.approved:
+        notify(
+            session,
+            event.applicant_user_id,
+            "merchant_approved",
+            title=N_("Your merchant application is approved"),
+            body=N_("Switch to your new organisation under Account to list products."),
+            link="/account",
+            source_event_id=envelope.event_id,
+        )
+    else:
+        notify(
+            session,
+            event.applicant_user_id,
+            "merchant_rejected",
+            title=N_("Your merchant application was not approved"),
+            body=N_("Reason: {reason}"),
+            params={"reason": event.reason or ""},
+            link="/merchants/applications",
+            source_event_id=envelope.event_id,
+        )
+
+
+async def _notify_owners(
+    session: AsyncSession,
+    organisation_id: int,
+    kind: str,
+    *,
+    title: str,
+    body: str,
+    params: dict[str, Any],
+    link: str,
+    event_id: str,
+) -> None:
+    owners = await session.scalars(
+        select(Membership.user_id).where(
+            Membership.organisation_id == organisation_id, Membership.role == "owner"
+        )
+    )
+    for user_id in owners:
+        notify(
+            session,
+            user_id,
+            kind,
+            title=title,
+            body=body,
+            params=params,
+            link=link,
+            source_event_id=event_id,
+        )
+
+
+@outbox.subscribe(MerchantListingsPaused, "notifications.listings_paused")
+async def listings_paused(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, MerchantListingsPaused)
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "listings_paused",
+        title=N_("Your listings are paused"),
+        body=N_(
+            "Your qualifications are due for re-verification. Renew your licences so the "
+            "platform can re-verify you."
+        ),
+        params={},
+        link="/merchant",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(CertificationDecided, "notifications.certification_decided")
+async def certification_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, CertificationDecided)
+    titles = {
+        "approved": N_("Your 'three same' certification is approved"),
+        "rejected": N_("Your 'three same' certification was not approved"),
+        "revoked": N_("Your 'three same' certification was revoked"),
+    }
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        f"certification_{event.status}",
+        title=titles[event.status],
+        body=N_("Reason: {reason}")
+        if event.reason
+        else N_("Your export-quality products now carry the badge."),
+        params={"reason": event.reason or ""},
+        link="/merchant",
+        event_id=envelope.event_id,
     )

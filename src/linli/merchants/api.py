@@ -1,0 +1,253 @@
+"""JSON routes: credit-code check, onboarding, licences, profiles, export certification."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from linli.apitypes import PathId
+from linli.authz import Actor, current_actor, require_user
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.errors import PayloadTooLarge
+from linli.files import service as files
+from linli.i18n import N_
+from linli.merchants import credit_code, service
+from linli.merchants.models import MerchantApplication, ThreeSameCertification
+from linli.merchants.schemas import (
+    ApplicationIn,
+    ApplicationOut,
+    CertificationIn,
+    CertificationOut,
+    CreditCodeCheckOut,
+    CreditCodeError,
+    DecisionIn,
+    LicenceIn,
+    LicenceOut,
+    ProfileOut,
+    ReverifyIn,
+    UploadedFileOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["merchants"], responses=ERROR_RESPONSES)
+AnyActor = Annotated[Actor, Depends(current_actor)]
+User_ = Annotated[Actor, Depends(require_user)]
+ApplicationStatus = Literal["submitted", "approved", "rejected"]
+CertificationStatus = Literal["submitted", "approved", "rejected", "revoked"]
+
+
+@router.get("/credit-codes/{code}", summary="Check a unified social credit code (public)")
+async def check_credit_code(code: Annotated[str, Path(max_length=64)]) -> CreditCodeCheckOut:
+    checked = credit_code.validate(code)
+    return CreditCodeCheckOut(
+        valid=checked.valid,
+        normalized=checked.normalized,
+        errors=[
+            CreditCodeError(
+                code=p.code,
+                position=p.position,
+                message=p.message.render(),
+            )
+            for p in checked.problems
+        ],
+    )
+
+
+async def read_upload(upload: StarletteUploadFile) -> bytes:
+    """Read at most one byte past the limit, so a huge upload is refused without buffering."""
+    data = await upload.read(files.MAX_UPLOAD_BYTES + 1)
+    if len(data) > files.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            N_("This file is larger than {limit} MB."),
+            limit=files.MAX_UPLOAD_BYTES // (1024 * 1024),
+            fields={"file": N_("Too large.")},
+        )
+    return data
+
+
+@router.post(
+    "/merchants/files",
+    status_code=201,
+    summary="Upload a licence or evidence file (PDF, JPEG or PNG, at most 5 MB)",
+)
+async def upload_document(
+    request: Request,
+    session: DbSession,
+    actor: User_,
+    file: Annotated[UploadFile, File()],
+    purpose: Annotated[Literal["licence", "evidence"], Form()] = "licence",
+) -> UploadedFileOut:
+    data = await read_upload(file)
+    row = await files.store(
+        session,
+        actor,
+        request.app.state.file_store,
+        data,
+        filename=file.filename or "upload",
+        purpose=purpose,
+        allowed=files.DOCUMENT_TYPES,
+    )
+    return UploadedFileOut.model_validate(row, from_attributes=True)
+
+
+async def application_out(session: DbSession, row: MerchantApplication) -> ApplicationOut:
+    licences = await service.licences_of_application(session, row.id)
+    return ApplicationOut.model_validate(
+        {
+            **row.__dict__,
+            "licences": [LicenceOut.model_validate(lic, from_attributes=True) for lic in licences],
+        }
+    )
+
+
+@router.post(
+    "/merchants/applications",
+    status_code=201,
+    summary="Apply to sell on Linli (checked against the negative list)",
+)
+async def submit_application(
+    body: ApplicationIn, session: DbSession, actor: User_
+) -> ApplicationOut:
+    row = await service.submit_application(session, actor, body)
+    return await application_out(session, row)
+
+
+@router.get(
+    "/merchants/applications", summary="Applications: mine, or every one for platform reviewers"
+)
+async def list_applications(
+    session: DbSession,
+    actor: User_,
+    status: Annotated[ApplicationStatus | None, Query()] = None,
+) -> list[ApplicationOut]:
+    rows = await service.list_applications(session, actor, status=status)
+    return [await application_out(session, row) for row in rows]
+
+
+@router.get("/merchants/applications/{application_id}", summary="One application")
+async def get_application(
+    application_id: PathId, session: DbSession, actor: User_
+) -> ApplicationOut:
+    return await application_out(
+        session, await service.get_application(session, actor, application_id)
+    )
+
+
+@router.post(
+    "/merchants/applications/{application_id}/decision",
+    summary="Approve or reject (platform reviewers)",
+)
+async def decide_application(
+    application_id: PathId, body: DecisionIn, session: DbSession, actor: User_
+) -> ApplicationOut:
+    row = await service.decide_application(
+        session, actor, application_id, approve=body.approve, reason=body.reason
+    )
+    return await application_out(session, row)
+
+
+@router.get("/merchants/{organisation_id}/profile", summary="A verified merchant (public)")
+async def public_profile(organisation_id: PathId, session: DbSession) -> ProfileOut:
+    organisation, row, badges = await service.public_profile(session, organisation_id)
+    return ProfileOut(
+        organisation_id=organisation.id,
+        name=organisation.name,
+        kind=organisation.kind,
+        foreign_trade=organisation.foreign_trade,
+        credit_code=row.credit_code,
+        legal_representative=row.legal_representative,
+        region=[
+            c
+            for c in (
+                organisation.province_code,
+                organisation.city_code,
+                organisation.district_code,
+            )
+            if c
+        ],
+        business_scope=list(row.business_scope),
+        verified_at=row.verified_at,
+        listings_paused=row.listings_paused,
+        badges=badges,
+        credit_grade=None,
+    )
+
+
+@router.post(
+    "/merchants/{organisation_id}/reverify",
+    summary="Confirm a merchant's qualifications again (platform reviewers)",
+)
+async def reverify(
+    organisation_id: PathId, body: ReverifyIn, session: DbSession, actor: User_
+) -> ProfileOut:
+    await service.reverify(session, actor, organisation_id, note=body.note)
+    return await public_profile(organisation_id, session)
+
+
+@router.get("/merchants/me/licences", summary="My organisation's licences")
+async def my_licences(session: DbSession, actor: User_) -> list[LicenceOut]:
+    rows = await service.my_licences(session, actor)
+    return [LicenceOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(
+    "/merchants/me/licences", status_code=201, summary="File a new or renewed licence (owner)"
+)
+async def add_licence(body: LicenceIn, session: DbSession, actor: User_) -> LicenceOut:
+    row = await service.add_licence(session, actor, body)
+    return LicenceOut.model_validate(row, from_attributes=True)
+
+
+def certification_out(row: ThreeSameCertification) -> CertificationOut:
+    return CertificationOut.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/merchants/me/certifications",
+    status_code=201,
+    summary="Apply for the 'three same' certification (foreign-trade enterprises)",
+)
+async def apply_certification(
+    body: CertificationIn, session: DbSession, actor: User_
+) -> CertificationOut:
+    return certification_out(await service.apply_for_certification(session, actor, body))
+
+
+@router.get(
+    "/merchants/certifications", summary="'Three same' certifications: mine, or all for reviewers"
+)
+async def list_certifications(
+    session: DbSession,
+    actor: User_,
+    status: Annotated[CertificationStatus | None, Query()] = None,
+) -> list[CertificationOut]:
+    rows = await service.certifications(session, actor, status=status)
+    return [certification_out(r) for r in rows]
+
+
+@router.post(
+    "/merchants/certifications/{certification_id}/decision",
+    summary="Approve or reject a certification (platform reviewers)",
+)
+async def decide_certification(
+    certification_id: PathId, body: DecisionIn, session: DbSession, actor: User_
+) -> CertificationOut:
+    row = await service.decide_certification(
+        session, actor, certification_id, approve=body.approve, reason=body.reason
+    )
+    return certification_out(row)
+
+
+@router.post(
+    "/merchants/certifications/{certification_id}/revoke",
+    summary="Revoke a certification (platform reviewers)",
+)
+async def revoke_certification(
+    certification_id: PathId, body: ReverifyIn, session: DbSession, actor: User_
+) -> CertificationOut:
+    row = await service.revoke_certification(
+        session, actor, certification_id, reason=body.note or ""
+    )
+    return certification_out(row)

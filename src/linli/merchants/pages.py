@@ -1,0 +1,329 @@
+"""HTML pages: applying to sell, the merchant console, public profiles, review queues."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
+
+from linli.apitypes import PathId
+from linli.authz import PLATFORM_REVIEW, Actor, current_actor, ensure, require_user
+from linli.catalog.models import Category
+from linli.db import DbSession
+from linli.errors import DomainError
+from linli.files import service as files
+from linli.i18n import _
+from linli.merchants import service
+from linli.merchants.api import read_upload
+from linli.merchants.models import MerchantProfile
+from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
+from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+AnyActor = Annotated[Actor, Depends(current_actor)]
+User_ = Annotated[Actor, Depends(require_user)]
+LICENCE_SLOTS = ("business", "extra")
+
+
+async def _categories(session: DbSession) -> list[Category]:
+    return list(
+        (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
+    )
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def _store_upload(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    upload: Any,
+    *,
+    purpose: str,
+    field: str,
+) -> int | None:
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = await read_upload(upload)
+    row = await files.store(
+        session,
+        actor,
+        request.app.state.file_store,
+        data,
+        filename=upload.filename,
+        purpose=purpose,
+        allowed=files.DOCUMENT_TYPES,
+        field=field,
+    )
+    return row.id
+
+
+async def _licences_from_form(
+    request: Request, session: DbSession, actor: Actor, form: FormData
+) -> list[dict[str, Any]]:
+    licences = []
+    for slot in LICENCE_SLOTS:
+        number = _text(form, f"{slot}_number")
+        file_id = await _store_upload(
+            request,
+            session,
+            actor,
+            form.get(f"{slot}_file"),
+            purpose="licence",
+            field=f"{slot}_file",
+        )
+        if not number and file_id is None:
+            continue
+        licences.append(
+            {
+                "licence_type": _text(form, f"{slot}_type") or "business_licence",
+                "number": number,
+                "valid_from": _text(form, f"{slot}_valid_from"),
+                "valid_to": _text(form, f"{slot}_valid_to"),
+                "file_id": file_id or 0,
+            }
+        )
+    return licences
+
+
+@router.get("/merchants/apply")
+async def apply_form(request: Request, session: DbSession, actor: User_) -> Response:
+    return render(
+        request,
+        "merchants/apply.html",
+        {"form": {}, "scope": [], "categories": await _categories(session)},
+        actor=actor,
+    )
+
+
+@router.post("/merchants/apply")
+async def apply_submit(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    scope = [s for s in form.getlist("business_scope") if isinstance(s, str)]
+    try:
+        data = validate_form(
+            ApplicationIn,
+            {
+                "kind": values.get("kind", "merchant"),
+                "foreign_trade": values.get("foreign_trade") == "on",
+                "company_name": values.get("company_name", ""),
+                "credit_code": values.get("credit_code", ""),
+                "legal_representative": values.get("legal_representative", ""),
+                "address": values.get("address", ""),
+                "province_code": values.get("province_code", ""),
+                "city_code": values.get("city_code", ""),
+                "district_code": values.get("district_code", ""),
+                "business_scope": scope,
+                "contact_name": values.get("contact_name", ""),
+                "contact_phone": values.get("contact_phone", ""),
+                "licences": await _licences_from_form(request, session, actor, form),
+            },
+        )
+        application = await service.submit_application(session, actor, data)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return render(
+            request,
+            "merchants/apply.html",
+            {
+                "form": values,
+                "scope": scope,
+                "error": error,
+                "categories": await _categories(session),
+            },
+            status_code=error.status_code,
+            actor=actor,
+        )
+    return redirect(
+        "/merchants/applications",
+        text=_("Application #{id} submitted; we will tell you the decision.").format(
+            id=application.id
+        ),
+    )
+
+
+@router.get("/merchants/applications")
+async def my_applications(request: Request, session: DbSession, actor: User_) -> Response:
+    rows = await service.list_applications(
+        session, actor.__class__(user=actor.user, ip=actor.ip)
+    )  # always my own, even for reviewers
+    return render(request, "merchants/applications.html", {"applications": rows}, actor=actor)
+
+
+@router.get("/merchant")
+async def console(request: Request, session: DbSession, actor: User_) -> Response:
+    organisation_id = actor.organisation_id
+    if organisation_id is None or actor.organisation_kind not in ("merchant", "supplier"):
+        return redirect(
+            "/account", text=_("Act for your merchant organisation first."), level="error"
+        )
+    profile = await session.get(MerchantProfile, organisation_id)
+    context: dict[str, Any] = {
+        "profile": profile,
+        "licences": await service.organisation_licences(session, organisation_id),
+        "expiring": dict(
+            (lic.id, days)
+            for lic, days in await service.expiring_licences(session, organisation_id)
+        ),
+        "certifications": await service.certifications(session, actor),
+        "licence_labels": service.LICENCE_LABELS,
+    }
+    return render(request, "merchants/console.html", context, actor=actor)
+
+
+@router.post("/merchant/licences")
+async def console_add_licence(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+    try:
+        file_id = await _store_upload(
+            request, session, actor, form.get("file"), purpose="licence", field="file"
+        )
+        data = validate_form(
+            LicenceIn,
+            {
+                "licence_type": _text(form, "licence_type"),
+                "number": _text(form, "number"),
+                "valid_from": _text(form, "valid_from"),
+                "valid_to": _text(form, "valid_to"),
+                "file_id": file_id or 0,
+            },
+        )
+        await service.add_licence(session, actor, data)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return redirect("/merchant", text=error.message.render(), level="error")
+    return redirect("/merchant", text=_("Licence filed."))
+
+
+@router.post("/merchant/certifications")
+async def console_apply_certification(
+    request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await request.form()
+    try:
+        evidence = await _store_upload(
+            request, session, actor, form.get("evidence"), purpose="evidence", field="evidence"
+        )
+        data = validate_form(
+            CertificationIn,
+            {
+                "export_standard": _text(form, "export_standard"),
+                "destination_markets": [
+                    m.strip()
+                    for m in _text(form, "destination_markets").replace("，", ",").split(",")
+                    if m.strip()
+                ],
+                "production_line": _text(form, "production_line"),
+                "certificates": [
+                    c.strip()
+                    for c in _text(form, "certificates").replace("，", ",").split(",")
+                    if c.strip()
+                ],
+                "evidence_file_ids": [evidence] if evidence else [],
+            },
+        )
+        await service.apply_for_certification(session, actor, data)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return redirect("/merchant", text=error.message.render(), level="error")
+    return redirect("/merchant", text=_("Certification application submitted."))
+
+
+@router.get("/m/{organisation_id}")
+async def public_profile(
+    organisation_id: PathId, request: Request, session: DbSession, actor: AnyActor
+) -> Response:
+    organisation, profile, badges = await service.public_profile(session, organisation_id)
+    return render(
+        request,
+        "merchants/profile.html",
+        {"organisation": organisation, "profile": profile, "badges": badges},
+        actor=actor,
+    )
+
+
+# --- review queues (platform reviewers) ---------------------------------------------------
+
+
+@router.get("/ops/merchants")
+async def review_queue(request: Request, session: DbSession, actor: User_) -> Response:
+    ensure(actor, PLATFORM_REVIEW)
+    pending = await service.list_applications(session, actor, status="submitted")
+    decided = [
+        a
+        for a in await service.list_applications(session, actor, limit=30)
+        if a.status != "submitted"
+    ]
+    return render(
+        request, "merchants/review_list.html", {"pending": pending, "decided": decided}, actor=actor
+    )
+
+
+@router.get("/ops/merchants/{application_id}")
+async def review_detail(
+    application_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    ensure(actor, PLATFORM_REVIEW)
+    application = await service.get_application(session, actor, application_id)
+    licences = await service.licences_of_application(session, application_id)
+    return render(
+        request,
+        "merchants/review_detail.html",
+        {"application": application, "licences": licences},
+        actor=actor,
+    )
+
+
+@router.post("/ops/merchants/{application_id}/decision")
+async def review_decide(
+    application_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await request.form()
+    approve = _text(form, "decision") == "approve"
+    reason = _text(form, "reason")[:500] or None
+    try:
+        await service.decide_application(
+            session, actor, application_id, approve=approve, reason=reason
+        )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return redirect(
+            f"/ops/merchants/{application_id}", text=error.message.render(), level="error"
+        )
+    return redirect("/ops/merchants", text=_("Approved.") if approve else _("Rejected."))
+
+
+@router.get("/ops/certifications")
+async def certification_queue(request: Request, session: DbSession, actor: User_) -> Response:
+    ensure(actor, PLATFORM_REVIEW)
+    rows = await service.certifications(session, actor)
+    return render(request, "merchants/certifications.html", {"certifications": rows}, actor=actor)
+
+
+@router.post("/ops/certifications/{certification_id}/decision")
+async def certification_decide(
+    certification_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await request.form()
+    decision = _text(form, "decision")
+    reason = _text(form, "reason")[:500] or None
+    try:
+        if decision == "revoke":
+            await service.revoke_certification(
+                session, actor, certification_id, reason=reason or ""
+            )
+        else:
+            await service.decide_certification(
+                session, actor, certification_id, approve=decision == "approve", reason=reason
+            )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return redirect("/ops/certifications", text=error.message.render(), level="error")
+    return redirect("/ops/certifications", text=_("Saved."))

@@ -1,0 +1,142 @@
+"""The merchants API contract: onboarding, licences, profiles, export certification."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from linli.apitypes import MAX_ID
+from linli.schemas import StrictInput
+
+LicenceType = Literal["business_licence", "food_business", "medical_device_business"]
+RegionCode = Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 code")
+Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+FileId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class CreditCodeError(BaseModel):
+    code: Literal["length", "character", "organisation_check", "check"]
+    position: int | None = Field(description="1-based position; null for the length")
+    message: str
+
+
+class CreditCodeCheckOut(BaseModel):
+    valid: bool
+    normalized: str
+    errors: list[CreditCodeError]
+
+
+class UploadedFileOut(BaseModel):
+    id: int
+    content_type: str
+    size: int
+    original_name: str
+
+
+class LicenceIn(StrictInput):
+    licence_type: LicenceType
+    number: str = Field(min_length=1, max_length=60)
+    valid_from: date
+    valid_to: date
+    file_id: int = Field(ge=1, le=MAX_ID, description="From POST /api/v1/merchants/files")
+
+
+class LicenceOut(BaseModel):
+    id: int
+    licence_type: str
+    number: str
+    valid_from: date
+    valid_to: date
+    file_id: int
+
+
+class ApplicationIn(StrictInput):
+    kind: Literal["merchant", "supplier"] = "merchant"
+    foreign_trade: bool = False
+    company_name: str = Field(min_length=2, max_length=120)
+    credit_code: str = Field(min_length=1, max_length=40)
+    legal_representative: str = Field(min_length=1, max_length=60)
+    address: str = Field(min_length=2, max_length=200)
+    province_code: str = RegionCode
+    city_code: str = RegionCode
+    district_code: str = RegionCode
+    business_scope: list[Code] = Field(min_length=1, max_length=30)
+    contact_name: str = Field(min_length=1, max_length=60)
+    contact_phone: str = Field(min_length=1, max_length=32)
+    licences: list[LicenceIn] = Field(min_length=1, max_length=10)
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    status: Literal["submitted", "approved", "rejected"]
+    kind: str
+    foreign_trade: bool
+    company_name: str
+    credit_code: str
+    legal_representative: str
+    address: str
+    province_code: str
+    city_code: str
+    district_code: str
+    business_scope: list[str]
+    contact_name: str
+    contact_phone: str
+    rule_id: str
+    rule_version: int
+    decision_reason: str | None
+    reviewed_at: datetime | None
+    organisation_id: int | None
+    created_at: datetime
+    licences: list[LicenceOut]
+
+
+class DecisionIn(StrictInput):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReverifyIn(StrictInput):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ProfileOut(BaseModel):
+    """What anyone may see of a verified merchant."""
+
+    organisation_id: int
+    name: str
+    kind: str
+    foreign_trade: bool
+    credit_code: str
+    legal_representative: str
+    region: list[str]
+    business_scope: list[str]
+    verified_at: datetime
+    listings_paused: bool
+    badges: list[str]
+    credit_grade: str | None = Field(description="Published credit grade, once rated")
+
+
+class CertificationIn(StrictInput):
+    export_standard: str = Field(min_length=2, max_length=200)
+    destination_markets: list[ShortText] = Field(min_length=1, max_length=30)
+    production_line: str = Field(min_length=2, max_length=200)
+    certificates: list[ShortText] = Field(default_factory=list, max_length=20)
+    evidence_file_ids: list[FileId] = Field(min_length=1, max_length=10)
+
+
+class CertificationOut(BaseModel):
+    id: int
+    organisation_id: int
+    export_standard: str
+    destination_markets: list[str]
+    production_line: str
+    certificates: list[str]
+    evidence_file_ids: list[int]
+    status: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    decision_reason: str | None
+    created_at: datetime
