@@ -119,3 +119,91 @@ async def login(
         )
         assert switched.status_code == 200, switched.text
     return response
+
+
+# --- files and merchants ------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def png_bytes(
+    width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 80, 40)
+) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def make_merchant(
+    session: AsyncSession,
+    owner: User,
+    *,
+    name: str = "测试商家",
+    kind: str = "merchant",
+    foreign_trade: bool = False,
+    scope: Sequence[str] = ("essentials",),
+    credit_code: str | None = None,
+    paused: bool = False,
+) -> Organisation:
+    """A verified merchant organisation (the onboarding flow's result, made directly)."""
+    from datetime import timedelta
+
+    from linli import clock
+    from linli.merchants.models import MerchantApplication, MerchantProfile
+
+    organisation = await make_org(
+        session, kind, name=name, owner=owner, foreign_trade=foreign_trade
+    )
+    code = credit_code or _fake_credit_code(organisation.id)
+    application = MerchantApplication(
+        applicant_user_id=owner.id,
+        kind=kind,
+        foreign_trade=foreign_trade,
+        company_name=name,
+        credit_code=code,
+        legal_representative="法人",
+        address="上海市浦东新区",
+        province_code="310000",
+        city_code="310100",
+        district_code="310115",
+        business_scope=list(scope),
+        contact_name="联系人",
+        contact_phone="+8613900000000",
+        status="approved",
+        rule_id="market_access.negative_list",
+        rule_version=1,
+        organisation_id=organisation.id,
+        created_at=clock.now(),
+    )
+    session.add(application)
+    await session.flush()
+    session.add(
+        MerchantProfile(
+            organisation_id=organisation.id,
+            application_id=application.id,
+            credit_code=code,
+            legal_representative="法人",
+            address="上海市浦东新区",
+            business_scope=list(scope),
+            verified_at=clock.now(),
+            next_verification_due=clock.now() + timedelta(days=180),
+            listings_paused=paused,
+            paused_reason="test" if paused else None,
+        )
+    )
+    await session.commit()
+    return organisation
+
+
+def _fake_credit_code(seed: int) -> str:
+    """A valid code that differs per seed (organisation code check recomputed too)."""
+    from linli.merchants.credit_code import check_character, organisation_check_character
+
+    body = f"91310115{seed:08d}"
+    org_check = organisation_check_character(body[8:16]) or "0"
+    first17 = body + org_check
+    return first17 + check_character(first17)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from linli.apitypes import PathId
@@ -92,14 +93,13 @@ async def upload_document(
     return UploadedFileOut.model_validate(row, from_attributes=True)
 
 
-async def application_out(session: DbSession, row: MerchantApplication) -> ApplicationOut:
+async def application_out(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
     licences = await service.licences_of_application(session, row.id)
-    return ApplicationOut.model_validate(
-        {
-            **row.__dict__,
-            "licences": [LicenceOut.model_validate(lic, from_attributes=True) for lic in licences],
-        }
-    )
+    fields = {
+        name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
+    }
+    fields["licences"] = [LicenceOut.model_validate(lic, from_attributes=True) for lic in licences]
+    return ApplicationOut.model_validate(fields)
 
 
 @router.post(
