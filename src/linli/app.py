@@ -130,8 +130,16 @@ def _include_routers(app: FastAPI) -> None:
     from linli.notifications import pages as notifications_pages
     from linli.ops import api as ops_api
     from linli.ops import pages as ops_pages
+    from linli.rules import pages as rules_pages
 
     for router in (accounts_api, audit_api, merchants_api, notifications_api, ops_api):
         app.include_router(router.router)
-    for router in (accounts_pages, audit_pages, merchants_pages, notifications_pages, ops_pages):
+    for router in (
+        accounts_pages,
+        audit_pages,
+        merchants_pages,
+        notifications_pages,
+        ops_pages,
+        rules_pages,
+    ):
         app.include_router(router.router)

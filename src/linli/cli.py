@@ -35,9 +35,21 @@ def _settings() -> Settings:
 
 
 def _init_schema(settings: Settings) -> None:
+    """Migrate to the latest schema and install the reference data (rules, categories)."""
+    from linli.db import make_engine, make_sessionmaker
     from linli.migrate import upgrade_url
+    from linli.reference import ensure_reference_data
 
     upgrade_url(settings.resolved_database_url)
+
+    async def install() -> None:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            await ensure_reference_data(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(install())
 
 
 def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
