@@ -45,7 +45,7 @@ def test_every_string_in_the_code_is_translated_to_chinese(tmp_path: Path) -> No
     with PO.open("rb") as handle:
         catalog = read_po(handle)
     translated = {m.id: m.string for m in catalog if m.id and m.string}
-    missing = sorted(extracted_ids(tmp_path) - set(translated))
+    missing = sorted(extracted_ids(tmp_path) - set(translated), key=str)
     assert missing == [], "run scripts/i18n and translate these"
 
 

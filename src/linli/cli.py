@@ -133,6 +133,9 @@ def worker(
             poll_seconds=settings.dispatcher_poll_seconds,
         )
         try:
+            from linli.reference import ensure_reference_data
+
+            await ensure_reference_data(make_sessionmaker(engine))
             if once:
                 handled = await dispatcher.run_once()
                 console.print(f"Handled {handled} events and jobs.")

@@ -1,14 +1,24 @@
-"""Reference data every installation needs (rules, categories), installed idempotently."""
+"""What every installation needs at start: reference data (rules, categories) and the
+recurring jobs that reschedule themselves. Both are idempotent and safe to run concurrently."""
 
 from __future__ import annotations
 
+import contextlib
+
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from linli.accounts.handlers import ensure_prune_scheduled
 from linli.catalog.categories import ensure_categories
 from linli.rules.service import ensure_defaults
 
 
 async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    async with sessionmaker() as session, session.begin():
-        await ensure_defaults(session)
-        await ensure_categories(session)
+    # Another process starting at the same moment may insert the same rows first.
+    with contextlib.suppress(IntegrityError):
+        async with sessionmaker() as session, session.begin():
+            await ensure_defaults(session)
+            await ensure_categories(session)
+    with contextlib.suppress(IntegrityError):
+        async with sessionmaker() as session, session.begin():
+            await ensure_prune_scheduled(session)

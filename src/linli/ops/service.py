@@ -76,9 +76,19 @@ async def requeue_job(session: AsyncSession, actor: Actor, job_id: int) -> DueJo
         raise NotFound(N_("No such job."))
     if row.status != DEAD:
         raise Conflict(N_("Only dead jobs can be requeued."))
+    if row.dedupe_key is not None:
+        pending = await session.scalar(
+            select(DueJob.id).where(DueJob.dedupe_key == row.dedupe_key, DueJob.status == PENDING)
+        )
+        if pending is not None:
+            raise Conflict(
+                N_("Job #{job_id} with the same key is already pending."), job_id=pending
+            )
     row.status = PENDING
     row.attempts = 0
     row.due_at = clock.now()
+    row.locked_by = None
+    row.locked_until = None
     audit.record(
         session, actor, "ops.job_requeued", target_type="due_job", target_id=row.id, kind=row.kind
     )

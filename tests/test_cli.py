@@ -1,0 +1,334 @@
+"""The `linli` command line, driven in-process with Typer's CliRunner.
+
+The commands call asyncio.run themselves, so these are plain synchronous tests that use none of
+the async fixtures. Apart from the --help checks they run only on SQLite (a file in tmp_path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import typer
+from asgi_lifespan import LifespanManager
+from typer.core import TyperGroup
+from typer.testing import CliRunner, Result
+
+from linli.app import create_app
+from linli.cli import app as cli
+from linli.config import Settings
+from linli.migrate import head_revision
+from tests.conftest import PG_URL
+
+PASSWORD = "Neighbour-2026"
+NEW_PASSWORD = "Fresh-start-2027"
+PHONE = "13800138000"
+NORMALIZED = "+8613800138000"
+LOGIN = "/api/v1/accounts/login"
+
+sqlite_only = pytest.mark.skipif(
+    bool(PG_URL), reason="command-line tests use their own SQLite file; run without PG"
+)
+runner = CliRunner()
+T = TypeVar("T")
+
+
+def squash(text: str) -> str:
+    """Output with Rich's box drawing removed and all whitespace runs made single spaces."""
+    return " ".join(re.sub(r"[│╭╮╰╯─┃┏┓┗┛━]", " ", text).split())
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command and sub-command of `linli`, the root included, as argument tuples."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(command: object, path: tuple[str, ...]) -> None:
+        paths.append(path)
+        if isinstance(command, TyperGroup):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+
+    walk(typer.main.get_command(cli), ())
+    return paths
+
+
+def command_at(path: tuple[str, ...]) -> Any:
+    command: Any = typer.main.get_command(cli)
+    for name in path:
+        assert isinstance(command, TyperGroup)
+        command = command.commands[name]
+    return command
+
+
+def test_the_command_tree_is_discovered() -> None:
+    """The walk below finds the documented commands (new ones are checked automatically)."""
+    assert set(command_paths()) >= {
+        (),
+        ("init",),
+        ("serve",),
+        ("worker",),
+        ("demo",),
+        ("user",),
+        ("user", "create"),
+        ("user", "set-password"),
+        ("user", "grant"),
+        ("org",),
+        ("org", "create"),
+        ("token",),
+        ("token", "create"),
+    }
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "linli")
+def test_every_command_answers_help_with_its_description(path: tuple[str, ...]) -> None:
+    command = command_at(path)
+    description = (command.help or "").split("\n\n")[0]
+    assert description.strip(), f"`linli {' '.join(path)}` has no description"
+
+    result = runner.invoke(cli, [*path, "--help"], prog_name="linli")
+
+    assert result.exit_code == 0, result.output
+    shown = squash(result.output)
+    assert f"Usage: linli {' '.join(path)}".strip() in shown
+    assert squash(description) in shown
+    if isinstance(command, TyperGroup):
+        for name in command.commands:
+            assert f" {name} " in f" {shown} "
+
+
+# --- against a real SQLite database ---------------------------------------------------------
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the command line at a fresh SQLite file; return its path."""
+    for name in list(os.environ):
+        if name.startswith("LINLI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    path = tmp_path / "linli.sqlite3"
+    monkeypatch.setenv("LINLI_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setenv("LINLI_VAR_DIR", str(tmp_path / "var"))
+    return path
+
+
+def run(*args: str) -> Result:
+    return runner.invoke(cli, list(args), prog_name="linli")
+
+
+def ok(*args: str) -> str:
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    return squash(result.output)
+
+
+def fails(*args: str) -> str:
+    """Run a command that must exit 1 with a readable message (no traceback)."""
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return squash(result.output)
+
+
+def query(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def count(path: Path, table: str) -> int:
+    return int(query(path, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+
+
+def through_fresh_app(
+    scenario: Callable[[httpx.AsyncClient], Awaitable[T]], cookies: httpx.Cookies | None = None
+) -> T:
+    """Run `scenario` against a brand-new app on the database the environment points at."""
+
+    async def main() -> T:
+        app = create_app(Settings(run_dispatcher=False))
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", cookies=cookies
+            ) as client:
+                return await scenario(client)
+
+    return asyncio.run(main())
+
+
+@sqlite_only
+def test_init_then_manage_users_organisations_roles_and_tokens(database: Path) -> None:
+    assert ok("init") == "Schema is up to date on sqlite."
+    assert query(database, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert ok("init") == "Schema is up to date on sqlite."  # upgrading again is harmless
+
+    created = ok(
+        "user", "create", "--phone", "138 0013 8000", "--name", "李雷", "--password", PASSWORD
+    )
+    assert created == f"Created {NORMALIZED}."
+    ((user_id, display_name, first_hash),) = query(
+        database, "SELECT id, display_name, password_hash FROM users WHERE phone = ?", NORMALIZED
+    )
+    assert display_name == "李雷"
+    assert first_hash.startswith("$argon2id$")
+    assert PASSWORD not in first_hash
+
+    created = ok("org", "create", "--kind", "merchant", "--name", "邻里小店")
+    match = re.fullmatch(r"Created organisation (\d+)\.", created)
+    assert match is not None, created
+    org_id = int(match.group(1))
+    assert query(database, "SELECT kind, name FROM organisations WHERE id = ?", org_id) == [
+        ("merchant", "邻里小店")
+    ]
+
+    assert ok("user", "grant", "--phone", PHONE, "--org", str(org_id), "--role", "owner") == (
+        f"Granted owner in organisation {org_id}."
+    )
+    assert query(database, "SELECT user_id, organisation_id, role FROM memberships") == [
+        (user_id, org_id, "owner")
+    ]
+
+    scopes = ("--scope", "account", "--scope", "org:read")
+    token = ok(
+        "token", "create", "--phone", PHONE, "--name", "ERP push", *scopes, "--org", str(org_id)
+    )
+    assert re.fullmatch(r"linli_[A-Za-z0-9_-]{20,}", token), token
+    assert query(database, "SELECT name, organisation_id FROM api_tokens") == [("ERP push", org_id)]
+    (digest,) = query(database, "SELECT token_digest FROM api_tokens")[0]
+    assert token not in digest  # only a digest is stored
+
+    async def token_and_login(client: httpx.AsyncClient) -> tuple[dict[str, Any], httpx.Cookies]:
+        assert (await client.get("/api/v1/accounts/me")).status_code == 401
+        me = await client.get("/api/v1/accounts/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200, me.text
+        login = await client.post(LOGIN, json={"phone": PHONE, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        assert (await client.get("/api/v1/accounts/me")).status_code == 200  # by cookie
+        return me.json(), httpx.Cookies(client.cookies)
+
+    me, cookies = through_fresh_app(token_and_login)
+    assert (me["id"], me["phone"], me["display_name"]) == (user_id, NORMALIZED, "李雷")
+    assert me["active_organisation"]["id"] == org_id
+    assert me["active_organisation"]["roles"] == ["owner"]
+
+    assert ok("user", "set-password", "--phone", PHONE, "--password", NEW_PASSWORD) == (
+        f"Password set for {NORMALIZED}."
+    )
+
+    async def after_reset(client: httpx.AsyncClient) -> list[int]:
+        signed_out = await client.get("/api/v1/accounts/me")
+        client.cookies.clear()
+        old = await client.post(LOGIN, json={"phone": PHONE, "password": PASSWORD})
+        new = await client.post(LOGIN, json={"phone": PHONE, "password": NEW_PASSWORD})
+        return [signed_out.status_code, old.status_code, new.status_code]
+
+    # Every session is signed out; the old password no longer works, the new one does.
+    assert through_fresh_app(after_reset, cookies) == [401, 401, 200]
+    (second_hash,) = query(database, "SELECT password_hash FROM users WHERE id = ?", user_id)[0]
+    assert second_hash != first_hash
+
+
+@sqlite_only
+def test_bad_input_exits_1_with_a_readable_message_and_creates_nothing(database: Path) -> None:
+    ok("init")
+
+    output = fails("user", "create", "--phone", "12345", "--name", "李雷", "--password", PASSWORD)
+    assert "Check the phone number." in output
+    assert "phone: Enter a mainland China mobile number: 11 digits starting with 1." in output
+    output = fails("user", "create", "--phone", PHONE, "--name", "李雷", "--password", "short1")
+    assert "Choose a stronger password." in output
+    assert "password: Use at least 8 characters for your password." in output
+    assert (count(database, "users"), count(database, "outbox_events")) == (0, 0)
+    assert count(database, "audit_log") == 0
+
+    ok("user", "create", "--phone", PHONE, "--name", "李雷", "--password", PASSWORD)
+    output = fails("user", "create", "--phone", PHONE, "--name", "韩梅梅", "--password", PASSWORD)
+    assert "An account with this phone number already exists" in output
+    assert query(database, "SELECT display_name FROM users") == [("李雷",)]
+
+    output = fails("org", "create", "--kind", "farm", "--name", "农场")
+    assert "Unknown organisation kind." in output
+    assert count(database, "organisations") == 0
+    ok("org", "create", "--kind", "merchant", "--name", "邻里小店")
+
+    output = fails("user", "grant", "--phone", PHONE, "--org", "1", "--role", "chef")
+    assert "A merchant organisation has no chef role." in output
+    assert "role: Choose one of: owner, staff." in output
+    assert count(database, "memberships") == 0
+    assert query(database, "SELECT event_type FROM outbox_events ORDER BY seq") == [
+        ("accounts.UserSignedUp",),
+        ("accounts.OrganisationCreated",),
+    ]
+
+    output = fails("token", "create", "--phone", "13900000000", "--name", "x", "--scope", "account")
+    assert "No account uses this phone number." in output
+    output = fails("token", "create", "--phone", PHONE, "--name", "x", "--scope", "everything")
+    assert "Unknown scope: everything." in output
+    assert count(database, "api_tokens") == 0
+
+    (before,) = query(database, "SELECT password_hash FROM users")[0]
+    output = fails("user", "set-password", "--phone", PHONE, "--password", "password123")
+    assert "This password is too common; choose another." in output
+    output = fails("user", "set-password", "--phone", "13900000000", "--password", NEW_PASSWORD)
+    assert "No account uses this phone number." in output
+    assert query(database, "SELECT password_hash FROM users") == [(before,)]
+    # Only the two successful commands left a trace.
+    assert [a for (a,) in query(database, "SELECT action FROM audit_log ORDER BY id")] == [
+        "accounts.signup",
+        "accounts.organisation_created",
+    ]
+
+
+def logins_table(output: str) -> list[str]:
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
+    return lines[start:]
+
+
+@sqlite_only
+def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
+    first = run("demo", "--no-serve", "--seed", "3")
+    assert first.exit_code == 0, first.output
+    table = logins_table(first.output)
+    rows = squash("\n".join(table))
+    for role, phone in [
+        ("platform admin", "13800000001"),
+        ("regulator supervisor", "13800000002"),
+        ("regulator inspector", "13800000003"),
+        ("merchant owner", "13800000004"),
+        ("resident", "13800000005"),
+    ]:
+        assert re.search(rf"{role} \S+ {phone}", rows), (role, rows)
+
+    second = run("demo", "--no-serve", "--seed", "3")  # starts again from an empty database
+    assert second.exit_code == 0, second.output
+    assert logins_table(second.output) == table
+    assert first.output == second.output
+
+    seeded = re.search(r"Seeded (\d+) people and (\d+) organisations\.", squash(second.output))
+    assert seeded is not None, second.output
+    users = count(database, "users")
+    assert (int(seeded.group(1)), int(seeded.group(2))) == (users, count(database, "organisations"))
+    pending = query(database, "SELECT count(*) FROM outbox_events WHERE status = 'pending'")[0][0]
+    assert pending == count(database, "outbox_events") > users
+
+    assert ok("worker", "--once") == f"Handled {pending} events and jobs."
+    assert query(database, "SELECT DISTINCT status FROM outbox_events") == [("delivered",)]
+    by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
+    assert query(database, by_kind) == [
+        ("role_granted", count(database, "memberships")),
+        ("welcome", users),
+    ]
+    assert ok("worker", "--once") == "Handled 0 events and jobs."

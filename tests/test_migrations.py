@@ -1,0 +1,155 @@
+"""The Alembic history builds exactly the schema the models describe, and unwinds cleanly.
+
+Runs on the per-test database: a SQLite copy of the migrated template, or the shared
+PostgreSQL test database (which is upgraded back to head before any test here ends).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from linli.db import make_engine
+from linli.migrate import MIGRATIONS_DIR, current_revision, downgrade, head_revision, upgrade
+from linli.models import Base
+
+Snapshot = dict[str, dict[str, Any]]
+
+
+def _unmapped_prefixes() -> tuple[str, ...]:
+    """The raw-SQL tables (full-text search) that env.py keeps out of autogenerate.
+
+    env.py runs migrations when imported, so its constant is read from the source instead.
+    """
+    tree = ast.parse((MIGRATIONS_DIR / "env.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "UNMAPPED_PREFIXES" for t in node.targets
+        ):
+            prefixes = ast.literal_eval(node.value)
+            assert isinstance(prefixes, tuple)
+            return tuple(str(p) for p in prefixes)
+    return ()
+
+
+UNMAPPED_PREFIXES = _unmapped_prefixes()
+
+
+def unmapped(table: str) -> bool:
+    return table.startswith(UNMAPPED_PREFIXES)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Same filter as env.py: autogenerate ignores the unmapped raw-SQL tables."""
+    return not (type_ == "table" and name is not None and name.startswith(UNMAPPED_PREFIXES))
+
+
+EXPECTED_TABLES = {*Base.metadata.tables, "alembic_version"}
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _where(index: Any) -> str:
+    """The predicate of a partial index, as text ("" for a plain index)."""
+    options = index.get("dialect_options", {})
+    predicate = options.get("postgresql_where") or options.get("sqlite_where")
+    return "" if predicate is None else str(predicate)
+
+
+def _snapshot(connection: Connection) -> Snapshot:
+    """Tables with their columns, indexes, unique constraints and foreign keys."""
+    inspector = inspect(connection)
+    tables: Snapshot = {}
+    for name in inspector.get_table_names():
+        tables[name] = {
+            "columns": sorted(
+                (c["name"], str(c["type"]), bool(c["nullable"]))
+                for c in inspector.get_columns(name)
+            ),
+            "indexes": sorted(
+                (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]), _where(i))
+                for i in inspector.get_indexes(name)
+            ),
+            "unique": sorted(
+                (u["name"] or "", tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(name)
+            ),
+            "foreign_keys": sorted(
+                (
+                    f["name"] or "",
+                    tuple(f["constrained_columns"]),
+                    f["referred_table"],
+                    tuple(f["referred_columns"]),
+                    str(f.get("options", {}).get("ondelete")),
+                )
+                for f in inspector.get_foreign_keys(name)
+            ),
+        }
+    return tables
+
+
+async def snapshot(engine: AsyncEngine) -> Snapshot:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_snapshot)
+
+
+async def test_migrated_schema_matches_the_models(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(_differences)
+    assert differences == []
+
+
+async def test_every_model_table_exists_after_migration(engine: AsyncEngine) -> None:
+    tables = await snapshot(engine)
+    assert {t for t in tables if not unmapped(t)} == EXPECTED_TABLES
+    assert not any(unmapped(t) for t in Base.metadata.tables)
+    # The partial unique index that keeps one pending job per dedupe key is really partial.
+    (pending_key,) = [i for i in tables["due_jobs"]["indexes"] if i[0] == "uq_due_jobs_pending_key"]
+    assert pending_key[1:3] == (("dedupe_key",), True)
+    assert "pending" in pending_key[3]
+
+
+async def test_current_revision_is_the_head(engine: AsyncEngine) -> None:
+    head = head_revision()
+    assert head is not None
+    assert await current_revision(engine) == head
+
+
+async def test_downgrade_to_base_then_upgrade_restores_the_same_schema(
+    engine: AsyncEngine,
+) -> None:
+    before = await snapshot(engine)
+    assert {t for t in before if not unmapped(t)} == EXPECTED_TABLES
+    try:
+        await downgrade(engine, "base")
+        emptied = await snapshot(engine)
+        assert set(emptied) == {"alembic_version"}
+        assert await current_revision(engine) is None
+    finally:
+        # The PostgreSQL test database is shared by the whole run: always put it back.
+        await upgrade(engine, "head")
+    assert await current_revision(engine) == head_revision()
+    assert await snapshot(engine) == before
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
