@@ -16,7 +16,7 @@ LANG_COOKIE = "linli_lang"
 
 
 class LocaleMiddleware:
-    """Sets the request's locale: ?lang=, then the remembered cookie, then Accept-Language."""
+    """The request's locale: the remembered cookie (set by POST /lang), else Accept-Language."""
 
     def __init__(self, app: ASGIApp, *, default: str) -> None:
         self.app = app

@@ -30,13 +30,20 @@ async def test_home_follows_accept_language(client: httpx.AsyncClient) -> None:
 
 
 async def test_the_language_switch_is_remembered(client: httpx.AsyncClient) -> None:
-    switched = await client.get("/lang?to=zh_Hans&next=/signup")
+    await client.get("/signup")
+    switched = await client.post(
+        "/lang", data={"to": "zh_Hans", "next": "/signup", "csrf_token": csrf_of(client)}
+    )
     assert switched.status_code == 303
     assert switched.headers["location"] == "/signup"
     page = await client.get("/signup", headers={"Accept-Language": "en"})
     assert ZH.gettext("Create account") in page.text
-    evil = await client.get("/lang?to=en&next=//evil.example/x")
+    evil = await client.post(
+        "/lang", data={"to": "en", "next": "//evil.example/x", "csrf_token": csrf_of(client)}
+    )
     assert evil.headers["location"] == "/"
+    forged = await client.post("/lang", data={"to": "en", "next": "/"})
+    assert forged.status_code == 403
 
 
 async def test_signup_form_creates_the_account_and_logs_in(

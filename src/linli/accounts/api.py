@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
-from linli.accounts.identity import clear_session_cookie, set_session_cookie
+from linli.accounts.identity import clear_session_cookie, login_policy, set_session_cookie
 from linli.accounts.models import ApiToken, Organisation, User
 from linli.accounts.phone import mask_phone
 from linli.accounts.schemas import (
@@ -91,7 +91,9 @@ async def signup(body: SignupIn, session: DbSession, actor: AnyActor) -> UserOut
 async def login(
     body: LoginIn, request: Request, response: Response, session: DbSession, actor: AnyActor
 ) -> MeOut:
-    user = await service.authenticate(session, actor, phone=body.phone, password=body.password)
+    user = await service.authenticate(
+        session, actor, phone=body.phone, password=body.password, policy=login_policy(request)
+    )
     token = await service.start_session(
         session,
         actor,

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from linli import clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
-from linli.accounts.service import roles_in
+from linli.accounts.service import LoginPolicy, roles_in
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
@@ -139,3 +139,12 @@ def set_session_cookie(response: Response, request: Request, token: str) -> None
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def login_policy(request: Request) -> LoginPolicy:
+    """Login throttling as configured (LINLI_LOGIN_MAX_FAILURES, LINLI_LOGIN_WINDOW_MINUTES)."""
+    settings = request.app.state.settings
+    return LoginPolicy(
+        max_failures=settings.login_max_failures,
+        window=timedelta(minutes=settings.login_window_minutes),
+    )

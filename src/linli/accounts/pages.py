@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from linli import i18n
 from linli.accounts import service
-from linli.accounts.identity import clear_session_cookie, set_session_cookie
+from linli.accounts.identity import clear_session_cookie, login_policy, set_session_cookie
 from linli.accounts.schemas import (
     LoginIn,
     MemberIn,
@@ -52,18 +52,17 @@ async def home(request: Request, actor: AnyActor) -> Response:
     return render(request, "accounts/home.html", actor=actor)
 
 
-@router.get("/lang")
-async def switch_language(
-    request: Request,
-    session: DbSession,
-    actor: AnyActor,
-    to: Annotated[str, Query(max_length=10)] = "en",
-    next: Annotated[str, Query(max_length=500)] = "/",
-) -> Response:
-    locale = to if to in i18n.LOCALES else i18n.LOCALES[0]
+@router.post("/lang")
+async def switch_language(request: Request, session: DbSession, actor: AnyActor) -> Response:
+    """Remember the language in a cookie and, when logged in, on the account (a POST with the
+    CSRF token, so no other site can change it)."""
+    form = await form_data(request)
+    locale = form.get("to", "")
+    if locale not in i18n.LOCALES:
+        locale = i18n.LOCALES[0]
     if actor.user is not None:
         await service.update_profile(session, actor, display_name=None, locale=locale)
-    response = redirect(safe_next(next))
+    response = redirect(safe_next(form.get("next")))
     response.set_cookie(LANG_COOKIE, locale, max_age=31536000, samesite="lax")
     return response
 
@@ -126,7 +125,9 @@ async def login_submit(request: Request, session: DbSession, actor: AnyActor) ->
         data = validate_form(
             LoginIn, {"phone": form.get("phone", ""), "password": form.get("password", "")}
         )
-        user = await service.authenticate(session, actor, phone=data.phone, password=data.password)
+        user = await service.authenticate(
+            session, actor, phone=data.phone, password=data.password, policy=login_policy(request)
+        )
         token = await service.start_session(
             session,
             actor,

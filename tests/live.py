@@ -1,0 +1,256 @@
+"""A real `linli serve` process for end-to-end tests, on a fresh database of its own.
+
+The server is started the way an operator starts it (the `linli` console script, settings from
+LINLI_* environment variables) and seeded through the same command line. On SQLite the database
+is a file in a temporary directory; when LINLI_TEST_DATABASE_URL names PostgreSQL, a sibling
+database `<testdb>_<name>` is dropped and created on the same server.
+
+Use the session-scoped `live_server` fixture by importing it into a test module:
+
+    from tests.live import live_server  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import DATABASE_KIND, PG_URL
+
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+CLI_TIMEOUT = 120.0
+ADMIN_SCOPES = ("account", "org:read", "org:write", "platform")
+
+
+def linli_command() -> list[str]:
+    """The `linli` console script installed next to this interpreter (or the Typer app)."""
+    script = Path(sys.executable).parent / "linli"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from linli.cli import app; app(prog_name='linli')"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _recreate_postgres_database(url: URL) -> None:
+    maintenance = url.set(database="postgres")
+    engine = create_async_engine(maintenance, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            name = _quoted(str(url.database))
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await engine.dispose()
+
+
+async def _drop_postgres_database(url: URL) -> None:
+    engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            name = _quoted(str(url.database))
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await engine.dispose()
+
+
+def fresh_database(workdir: Path, name: str) -> str:
+    """A new, empty database for one served instance; `linli serve` migrates it."""
+    if DATABASE_KIND == "postgresql":
+        base = make_url(PG_URL)
+        url = base.set(database=f"{base.database}_{name}")
+        asyncio.run(_recreate_postgres_database(url))
+        return url.render_as_string(hide_password=False)
+    return f"sqlite+aiosqlite:///{(workdir / f'{name}.sqlite3').as_posix()}"
+
+
+def server_environment(database_url: str, workdir: Path) -> dict[str, str]:
+    """The parent's environment without any LINLI_* setting, plus the instance's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
+    env.update(
+        {
+            "LINLI_DATABASE_URL": database_url,
+            "LINLI_VAR_DIR": str(workdir / "var"),
+            "LINLI_SECRET_KEY": secrets.token_urlsafe(32),
+            "LINLI_DEFAULT_LOCALE": "en",
+            "COLUMNS": "120",  # rich wraps console output at the terminal width
+            "NO_COLOR": "1",
+            "TYPER_STANDARD_TRACEBACK": "1",  # plain tracebacks read better in a test report
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class LiveServer:
+    """A served instance: its base URL, its environment, and the CLI against its database."""
+
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    database_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def run_cli(self, *args: str) -> str:
+        """Run `linli ARGS...` against this instance's database; returns stdout, fails loudly."""
+        result = subprocess.run(
+            [*linli_command(), *args],
+            env=self.env,
+            cwd=self.workdir,  # so no stray .env file of the developer's is read
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"`linli {' '.join(args)}` exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result.stdout
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int, limit: int = 20_000) -> str:
+        """What the server has printed since `offset` (a `log_size()`), at most its last `limit`."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace")[-limit:]
+
+    def start(self) -> None:
+        host, port = "127.0.0.1", free_port()
+        self.url = f"http://{host}:{port}"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*linli_command(), "serve", "--host", host, "--port", str(port)],
+                env=self.env,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_healthy()
+
+    def _wait_until_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        last_problem = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"`linli serve` exited with {self.process.returncode} before answering "
+                    f"/healthz; its output:\n{self.log()}"
+                )
+            try:
+                response = httpx.get(f"{self.url}/healthz", timeout=2.0)
+            except httpx.HTTPError as error:
+                last_problem = repr(error)
+            else:
+                if response.status_code == 200:
+                    served = response.json().get("database")
+                    assert served == DATABASE_KIND, f"served on {served}, not {DATABASE_KIND}"
+                    return
+                last_problem = f"{response.status_code} {response.text[:200]}"
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"`linli serve` did not answer /healthz with 200 within {STARTUP_TIMEOUT:.0f} s "
+            f"(last: {last_problem}); its output:\n{self.log()}"
+        )
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def seed_platform_admin(
+        self,
+        *,
+        phone: str,
+        password: str,
+        name: str = "Platform admin",
+        scopes: tuple[str, ...] = ADMIN_SCOPES,
+    ) -> str:
+        """Create a user, a platform organisation, make them its admin; return a bearer token."""
+        self.run_cli("user", "create", "--phone", phone, "--name", name, "--password", password)
+        created = self.run_cli("org", "create", "--kind", "platform", "--name", f"{name} org")
+        match = re.search(r"Created organisation (\d+)", created)
+        assert match, f"no organisation id in {created!r}"
+        org_id = match.group(1)
+        self.run_cli("user", "grant", "--phone", phone, "--org", org_id, "--role", "admin")
+        token_args = ["--phone", phone, "--name", "live tests", "--org", org_id]
+        scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
+        printed = self.run_cli("token", "create", *token_args, *scope_args)
+        token = printed.strip().splitlines()[-1].strip()
+        assert re.fullmatch(r"linli_[A-Za-z0-9_-]{20,}", token), f"no token in {printed!r}"
+        return token
+
+
+@contextlib.contextmanager
+def serve_live(workdir: Path, name: str = "live") -> Iterator[LiveServer]:
+    """Serve a fresh instance from `workdir` until the block ends.
+
+    `workdir` keeps the server's log (`<name>-server.log`), var/ and, on SQLite, the database
+    file for a post-mortem; a PostgreSQL database is dropped at the end.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    database_url = fresh_database(workdir, name)
+    server = LiveServer(
+        url="",
+        env=server_environment(database_url, workdir),
+        workdir=workdir,
+        database_url=database_url,
+        log_path=workdir / f"{name}-server.log",
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if DATABASE_KIND == "postgresql":
+            asyncio.run(_drop_postgres_database(make_url(database_url)))
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One served instance for the whole run (started on first use)."""
+    with serve_live(tmp_path_factory.mktemp("live"), "live") as server:
+        yield server
