@@ -167,7 +167,12 @@ def demo(
     settings = _settings()
     _reset_database(settings)
     _init_schema(settings)
-    logins = _run_in_session(lambda session: seed_city(session, seed=seed, console=console))
+    from linli.files.service import FileStore
+
+    file_store = FileStore(settings.var_dir / "files")
+    logins = _run_in_session(
+        lambda session: seed_city(session, seed=seed, console=console, file_store=file_store)
+    )
     from rich.table import Table
 
     table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")

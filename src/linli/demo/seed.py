@@ -1,7 +1,6 @@
-"""The demo city: a platform, a regulator, merchants and residents with realistic names.
-
-Deterministic for a given seed, so a bug seen in the demo can be reproduced.
-"""
+"""The demo city: a platform, a regulator, 30 verified merchants with their catalogue, and
+residents with realistic names. Deterministic for a given seed, so what is seen in the demo can
+be reproduced."""
 
 from __future__ import annotations
 
@@ -13,8 +12,12 @@ from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
+from linli.accounts.models import User
 from linli.accounts.phone import normalize_mobile
-from linli.authz import Actor
+from linli.authz import Actor, OrganisationRef, UserRef
+from linli.demo.merchants import DOMESTIC, EXPORTERS, seed_merchants
+from linli.files.service import FileStore
+from linli.security import hash_password
 
 DEMO_PASSWORD = "linli-demo-2026"  # noqa: S105 (printed for the demo on purpose)
 ADMIN_PHONE = "13800000001"
@@ -22,48 +25,65 @@ REGULATOR_PHONE = "13800000002"
 INSPECTOR_PHONE = "13800000003"
 MERCHANT_PHONE = "13800000004"
 RESIDENT_PHONE = "13800000005"
+EXPORTER_PHONE = "13800000006"
 
 # Pudong New Area, Shanghai (GB/T 2260).
 REGION = ("310000", "310100", "310115")
-MERCHANT_NAMES = (
-    "浦东鲜果合作社",
-    "张江邻里生鲜",
-    "金桥粮油店",
-    "陆家嘴智能家居",
-    "川沙农家菜园",
-    "周浦海鲜冷链",
-    "外高桥外贸优选",
-    "惠南健康食品",
-)
+
+
+class People:
+    """Creates demo users fast: the password is hashed once and shared by every demo account."""
+
+    def __init__(self, session: AsyncSession, fake: Faker) -> None:
+        self.session = session
+        self.fake = fake
+        self.password_hash = hash_password(DEMO_PASSWORD)
+        self.used: set[str] = set()
+
+    async def add(self, phone: str | None = None, name: str | None = None) -> User:
+        user = await service.signup(
+            self.session,
+            Actor.for_system(),
+            phone=phone or self.fresh_phone(),
+            password=DEMO_PASSWORD,
+            display_name=name or self.fake.name(),
+            password_hash=self.password_hash,
+        )
+        self.used.add(user.phone)
+        return user
+
+    def fresh_phone(self) -> str:
+        while True:
+            phone = self.fake.phone_number()
+            normalized = normalize_mobile(phone)
+            if normalized and normalized not in self.used and not phone.startswith("138000"):
+                return phone
 
 
 async def seed_city(
-    session: AsyncSession, *, seed: int, console: Console | None = None, residents: int = 40
+    session: AsyncSession,
+    *,
+    seed: int,
+    file_store: FileStore,
+    console: Console | None = None,
+    residents: int = 40,
 ) -> list[tuple[str, str, str]]:
-    """Create the demo organisations and people; returns (role, name, phone) logins to try."""
+    """Create the demo city; returns (role, name, phone) logins to try."""
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     rng = random.Random(seed)
     system = Actor.for_system()
+    people = People(session, fake)
     logins: list[tuple[str, str, str]] = []
-    used: set[str] = set()
-
-    async def person(phone: str, name: str) -> str:
-        user = await service.signup(
-            session, system, phone=phone, password=DEMO_PASSWORD, display_name=name
-        )
-        used.add(user.phone)
-        return phone
 
     platform = await service.create_organisation(
         session, system, kind="platform", name="邻里平台运营中心"
     )
-    admin_name = fake.name()
-    await person(ADMIN_PHONE, admin_name)
+    admin = await people.add(ADMIN_PHONE)
     await service.grant_role(
         session, system, organisation_id=platform.id, phone=ADMIN_PHONE, role="admin"
     )
-    logins.append(("platform admin", admin_name, ADMIN_PHONE))
+    logins.append(("platform admin", admin.display_name, ADMIN_PHONE))
 
     regulator = await service.create_organisation(
         session,
@@ -74,61 +94,49 @@ async def seed_city(
         city_code=REGION[1],
         district_code=REGION[2],
     )
-    supervisor_name, inspector_name = fake.name(), fake.name()
-    await person(REGULATOR_PHONE, supervisor_name)
-    await person(INSPECTOR_PHONE, inspector_name)
+    supervisor = await people.add(REGULATOR_PHONE)
+    inspector = await people.add(INSPECTOR_PHONE)
     await service.grant_role(
         session, system, organisation_id=regulator.id, phone=REGULATOR_PHONE, role="supervisor"
     )
     await service.grant_role(
         session, system, organisation_id=regulator.id, phone=INSPECTOR_PHONE, role="inspector"
     )
-    logins.append(("regulator supervisor", supervisor_name, REGULATOR_PHONE))
-    logins.append(("regulator inspector", inspector_name, INSPECTOR_PHONE))
+    logins.append(("regulator supervisor", supervisor.display_name, REGULATOR_PHONE))
+    logins.append(("regulator inspector", inspector.display_name, INSPECTOR_PHONE))
 
-    for index, merchant_name in enumerate(MERCHANT_NAMES):
-        foreign_trade = "外贸" in merchant_name
-        organisation = await service.create_organisation(
-            session,
-            system,
-            kind="supplier" if foreign_trade else "merchant",
-            name=merchant_name,
-            foreign_trade=foreign_trade,
-            province_code=REGION[0],
-            city_code=REGION[1],
-            district_code=REGION[2],
-        )
-        owner_phone = MERCHANT_PHONE if index == 0 else _fresh_phone(fake, used)
-        owner_name = fake.name()
-        await person(owner_phone, owner_name)
-        await service.grant_role(
-            session, system, organisation_id=organisation.id, phone=owner_phone, role="owner"
-        )
-        if index == 0:
-            logins.append(("merchant owner", owner_name, owner_phone))
-        if rng.random() < 0.5:
-            staff_phone = _fresh_phone(fake, used)
-            await person(staff_phone, fake.name())
-            await service.grant_role(
-                session, system, organisation_id=organisation.id, phone=staff_phone, role="staff"
-            )
+    owners = [await people.add(MERCHANT_PHONE)]
+    owners += [await people.add() for _ in DOMESTIC[1:]]
+    exporter_owners = [await people.add(EXPORTER_PHONE)]
+    exporter_owners += [await people.add() for _ in EXPORTERS[1:]]
+    pending_applicant = await people.add()
+    logins.append(("merchant owner (fruit)", owners[0].display_name, MERCHANT_PHONE))
+    logins.append(("foreign-trade owner", exporter_owners[0].display_name, EXPORTER_PHONE))
 
-    resident_name = fake.name()
-    await person(RESIDENT_PHONE, resident_name)
-    logins.append(("resident", resident_name, RESIDENT_PHONE))
+    reviewer = Actor(
+        user=UserRef.of(admin),
+        roles=frozenset({"admin"}),
+        organisation=OrganisationRef.of(platform),
+    )
     with Progress(console=console, transient=True, disable=console is None) as progress:
+        task = progress.add_task("Merchants and catalogue", total=len(DOMESTIC) + len(EXPORTERS))
+        merchants, skus = await seed_merchants(
+            session,
+            file_store,
+            reviewer=reviewer,
+            owners=owners,
+            exporter_owners=exporter_owners,
+            pending_applicant=pending_applicant,
+            rng=rng,
+            fake=fake,
+            progress=lambda n: progress.advance(task, n),
+        )
+        resident = await people.add(RESIDENT_PHONE)
+        logins.append(("resident", resident.display_name, RESIDENT_PHONE))
         task = progress.add_task("Residents", total=residents - 1)
         for _ in range(residents - 1):
-            await person(_fresh_phone(fake, used), fake.name())
+            await people.add()
             progress.advance(task)
     if console is not None:
-        console.print(f"Seeded {len(used)} people and {len(MERCHANT_NAMES) + 2} organisations.")
+        console.print(f"Seeded {len(people.used)} people, {merchants} merchants and {skus} SKUs.")
     return logins
-
-
-def _fresh_phone(fake: Faker, used: set[str]) -> str:
-    while True:
-        phone = fake.phone_number()
-        normalized = normalize_mobile(phone)
-        if normalized is not None and normalized not in used and not phone.startswith("138000"):
-            return phone
