@@ -293,7 +293,7 @@ def test_bad_input_exits_1_with_a_readable_message_and_creates_nothing(database:
 
 def logins_table(output: str) -> list[str]:
     lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("Demo logins"))
     return lines[start:]
 
 

@@ -124,6 +124,9 @@ def _include_routers(app: FastAPI) -> None:
     from linli.accounts import pages as accounts_pages
     from linli.audit import api as audit_api
     from linli.audit import pages as audit_pages
+    from linli.catalog import api as catalog_api
+    from linli.catalog import pages as catalog_pages
+    from linli.files import api as files_api
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -132,11 +135,20 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.rules import pages as rules_pages
 
-    for router in (accounts_api, audit_api, merchants_api, notifications_api, ops_api):
+    for router in (
+        accounts_api,
+        audit_api,
+        catalog_api,
+        files_api,
+        merchants_api,
+        notifications_api,
+        ops_api,
+    ):
         app.include_router(router.router)
     for router in (
         accounts_pages,
         audit_pages,
+        catalog_pages,
         merchants_pages,
         notifications_pages,
         ops_pages,

@@ -174,14 +174,16 @@ def render(
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
     """Menu entries (path, label msgid) for what this actor can do."""
-    from linli.authz import OPS_OUTBOX_READ, ORG_AUDIT_READ, PLATFORM_AUDIT_READ
+    from linli.authz import CATALOG_MANAGE, OPS_OUTBOX_READ, ORG_AUDIT_READ, PLATFORM_AUDIT_READ
 
-    items: list[tuple[str, str]] = [("/", N_("Home"))]
+    items: list[tuple[str, str]] = [("/", N_("Home")), ("/catalog", N_("Catalogue"))]
     if not actor.is_authenticated:
         return [*items, ("/login", N_("Log in")), ("/signup", N_("Sign up"))]
     items.append(("/inbox", N_("Inbox")))
     if actor.organisation is not None:
         items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
+        if actor.has(CATALOG_MANAGE):
+            items.append(("/merchant/products", N_("My products")))
     if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
         items.append(("/audit", N_("Audit log")))
     if actor.has(OPS_OUTBOX_READ):

@@ -13,38 +13,39 @@ from linli.merchants.queries import selling_organisation_ids
 
 def acting_organisation(actor: Actor, permission: Permission = CATALOG_READ) -> int:
     """The organisation whose catalogue the actor works on (owner or staff, acting for it)."""
-    ensure(actor, permission)
-    if actor.organisation_id is None:
+    if actor.is_authenticated and actor.organisation_id is None:
         raise Forbidden(
             N_("Act for your merchant organisation first (on your account page)."),
             code="not_active_organisation",
         )
+    ensure(actor, permission)
+    assert actor.organisation_id is not None
     return actor.organisation_id
 
 
-def own_products(actor: Actor, permission: Permission = CATALOG_READ) -> Select[tuple[Product]]:
+def own_products(actor: Actor, permission: Permission = CATALOG_READ) -> Select[Product]:
     """The products of the organisation the actor acts for, drafts included."""
     organisation_id = acting_organisation(actor, permission)
     return select(Product).where(Product.organisation_id == organisation_id)
 
 
-def own_product_ids(actor: Actor, permission: Permission = CATALOG_READ) -> Select[tuple[int]]:
+def own_product_ids(actor: Actor, permission: Permission = CATALOG_READ) -> Select[int]:
     organisation_id = acting_organisation(actor, permission)
     return select(Product.id).where(Product.organisation_id == organisation_id)
 
 
-def own_skus(actor: Actor, permission: Permission = CATALOG_READ) -> Select[tuple[Sku]]:
+def own_skus(actor: Actor, permission: Permission = CATALOG_READ) -> Select[Sku]:
     return select(Sku).where(Sku.product_id.in_(own_product_ids(actor, permission)))
 
 
-def delistable_products(actor: Actor) -> Select[tuple[Product]]:
+def delistable_products(actor: Actor) -> Select[Product]:
     """Merchants delist their own products; platform reviewers any (a hold, a complaint)."""
     if actor.has(PLATFORM_REVIEW):
         return select(Product)
     return own_products(actor, CATALOG_MANAGE)
 
 
-def public_products() -> Select[tuple[Product]]:
+def public_products() -> Select[Product]:
     """Listed products of organisations that are verified and not paused."""
     return select(Product).where(
         Product.status == "listed",

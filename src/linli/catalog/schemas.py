@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from linli.i18n import N_
 from linli.schemas import StrictInput, reject_control_characters
@@ -23,6 +24,18 @@ ConsumptionType = Literal[
 ProductStatus = Literal["draft", "listed", "delisted"]
 Badge = Literal["export_quality"]
 PriceSource = Literal["create", "edit", "api", "import"]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """true is not 1: a count sent as a boolean is a bug in the sender, not a quantity."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# Prices are strict integers (no "12", 12.0 or true): fen only, never a guess.
+Fen = Annotated[int, Field(strict=True, ge=1, le=MAX_PRICE_FEN, description="Fen (1/100 yuan)")]
+Count = Annotated[int, BeforeValidator(_not_a_boolean)]
 
 SpecName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 SpecValue = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
@@ -47,8 +60,14 @@ STATUS_LABELS: dict[str, str] = {
     "listed": N_("Listed"),
     "delisted": N_("Delisted"),
 }
+PRICE_SOURCE_LABELS: dict[str, str] = {
+    "create": N_("set when created"),
+    "edit": N_("changed in the console"),
+    "api": N_("changed through the API"),
+    "import": N_("imported"),
+}
 BADGE_LABELS: dict[str, str] = {
-    "export_quality": N_("Export quality (same line, standard and quality)"),
+    "export_quality": N_("Export quality (three same)"),
 }
 
 
@@ -66,8 +85,8 @@ class SkuIn(Strict):
         max_length=20,
         description="Spec attributes, e.g. {'weight': '5 kg', 'size': '80 mm'}",
     )
-    price_fen: int = Field(ge=1, le=MAX_PRICE_FEN, description="Price in fen (1/100 yuan)")
-    stock: int = Field(default=0, ge=0, le=MAX_STOCK)
+    price_fen: Fen
+    stock: Count = Field(default=0, ge=0, le=MAX_STOCK)
 
     @field_validator("specs", mode="after")
     @classmethod
@@ -83,7 +102,7 @@ class ProductFields(Strict):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=5000)
     unit: str = Field(min_length=1, max_length=20, description="Sales unit, e.g. 箱, kg, 件")
-    shelf_life_days: int | None = Field(default=None, ge=1, le=MAX_SHELF_LIFE_DAYS)
+    shelf_life_days: Count | None = Field(default=None, ge=1, le=MAX_SHELF_LIFE_DAYS)
     storage_class: StorageClass = "ambient"
     origin: str = Field(default="", max_length=120, description="Place of origin")
     gtin: str | None = Field(
@@ -102,7 +121,7 @@ class ProductUpdateIn(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=5000)
     unit: str | None = Field(default=None, min_length=1, max_length=20)
-    shelf_life_days: int | None = Field(default=None, ge=1, le=MAX_SHELF_LIFE_DAYS)
+    shelf_life_days: Count | None = Field(default=None, ge=1, le=MAX_SHELF_LIFE_DAYS)
     storage_class: StorageClass | None = None
     origin: str | None = Field(default=None, max_length=120)
     gtin: str | None = Field(default=None, max_length=14)
@@ -112,17 +131,17 @@ class ProductUpdateIn(Strict):
 
 
 class PriceIn(Strict):
-    price_fen: int = Field(ge=1, le=MAX_PRICE_FEN, description="New price in fen")
+    price_fen: Fen
 
 
 class StockAdjustIn(Strict):
-    delta: int = Field(
+    delta: Count = Field(
         ge=-MAX_STOCK, le=MAX_STOCK, description="Added to the stock; negative to take away"
     )
 
 
 class StockSetIn(Strict):
-    stock: int = Field(ge=0, le=MAX_STOCK)
+    stock: Count = Field(ge=0, le=MAX_STOCK)
 
 
 # --- output -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ product_search = table(
 )
 
 MAX_TERMS = 5
+TRIGRAM = 3
 _WILDCARDS = ("\\", "%", "_")
 
 
@@ -49,14 +50,17 @@ def _matches(term: str, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         # The gin_trgm_ops index answers ILIKE (case-insensitive, like the SQLite side).
         return body.ilike(f"%{escape_like(term)}%", escape="\\")
-    if any(w in term for w in _WILDCARDS):
-        return body.like(f"%{escape_like(term)}%", escape="\\")
-    # FTS5 only hands LIKE to the trigram index without an ESCAPE clause; a term without
-    # wildcard characters needs none, and means exactly the same.
-    return body.like(f"%{term}%")
+    if len(term) >= TRIGRAM and not any(w in term for w in _WILDCARDS):
+        # FTS5 hands LIKE to the trigram index only without an ESCAPE clause; a term without
+        # wildcard characters needs none and means the same.
+        return body.like(f"%{term}%")
+    # Shorter terms scan the table, which LIKE ... ESCAPE makes SQLite do. (Without ESCAPE,
+    # SQLite 3.40's FTS5 answers a 2-character Chinese term from the index, counting bytes
+    # rather than characters, and finds nothing: 苹果 would miss 烟台红富士苹果.)
+    return body.like(f"%{escape_like(term)}%", escape="\\")
 
 
-def matching_product_ids(query: str, dialect: str) -> Select[tuple[int]] | None:
+def matching_product_ids(query: str, dialect: str) -> Select[int] | None:
     """Ids of products whose text contains every term of `query`; None for an empty query."""
     words = terms(query)
     if not words:

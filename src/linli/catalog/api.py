@@ -1,0 +1,348 @@
+"""JSON routes for the catalogue under /api/v1/catalog: public search, and the merchant's
+console for integrations (ERPs): products, SKUs, prices, stock, listing, images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+
+from linli.apitypes import PageSize, PathId
+from linli.authz import Actor, require_user
+from linli.catalog import service
+from linli.catalog.models import PriceChange, Sku
+from linli.catalog.schemas import (
+    MAX_PRICE_FEN,
+    MAX_QUERY_LENGTH,
+    Badge,
+    CategoryBrief,
+    CategoryOut,
+    ConsumptionType,
+    ImageOut,
+    MerchantBrief,
+    MerchantProductOut,
+    MerchantProductPage,
+    MerchantSkuOut,
+    PriceChangeOut,
+    PriceIn,
+    ProductCard,
+    ProductCreateIn,
+    ProductOut,
+    ProductPage,
+    ProductStatus,
+    ProductUpdateIn,
+    SkuIn,
+    SkuOut,
+    StockAdjustIn,
+    StockOut,
+    StockSetIn,
+)
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.errors import ValidationFailed
+from linli.i18n import N_
+
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
+
+User_ = Annotated[Actor, Depends(require_user)]
+SearchText = Annotated[
+    str, Query(max_length=MAX_QUERY_LENGTH, description="Words to find (all must match)")
+]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+PriceFilter = Annotated[int | None, Query(ge=0, le=MAX_PRICE_FEN)]
+CategoryCode = Annotated[
+    str | None,
+    Query(max_length=40, pattern=r"^[a-z_]+$", description="Category code (with subcategories)"),
+]
+
+
+def file_url(file_id: int) -> str:
+    return f"/files/{file_id}"
+
+
+def merchant_url(organisation_id: int) -> str:
+    return f"/m/{organisation_id}"
+
+
+def clean_query(q: str) -> str:
+    """Search text is plain text: control characters are refused like everywhere else."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in q):
+        raise ValidationFailed(
+            N_("Some fields need attention."),
+            fields={"q": N_("Control characters are not allowed.")},
+        )
+    return q.strip()
+
+
+def _sku_out(sku: Sku) -> SkuOut:
+    return SkuOut(
+        id=sku.id, code=sku.code, specs=sku.specs, price_fen=sku.price_fen, in_stock=sku.stock > 0
+    )
+
+
+def _merchant_sku_out(sku: Sku) -> MerchantSkuOut:
+    return MerchantSkuOut(**_sku_out(sku).model_dump(), stock=sku.stock, created_at=sku.created_at)
+
+
+def _common(view: service.ProductView) -> dict[str, object]:
+    product = view.product
+    thumb = view.thumbnail_file_id
+    return {
+        "id": product.id,
+        "name": product.name,
+        "unit": product.unit,
+        "origin": product.origin,
+        "storage_class": product.storage_class,
+        "category": CategoryBrief(
+            code=view.category.code,
+            name=service.category_name(view.category),
+            consumption_type=view.category.consumption_type,
+        ),
+        "merchant": MerchantBrief(
+            id=product.organisation_id,
+            name=view.merchant_name,
+            url=merchant_url(product.organisation_id),
+        ),
+        "price_min_fen": view.price_min_fen,
+        "price_max_fen": view.price_max_fen,
+        "thumbnail_url": file_url(thumb) if thumb else None,
+        "badges": view.badges,
+    }
+
+
+def _detail(view: service.ProductView) -> dict[str, object]:
+    product = view.product
+    return {
+        **_common(view),
+        "description": product.description,
+        "shelf_life_days": product.shelf_life_days,
+        "gtin": product.gtin,
+        "images": [
+            ImageOut(
+                id=i.id,
+                url=file_url(i.file_id),
+                thumbnail_url=file_url(i.thumbnail_file_id),
+                position=i.position,
+            )
+            for i in view.images
+        ],
+    }
+
+
+def card_out(view: service.ProductView) -> ProductCard:
+    return ProductCard.model_validate({**_common(view), "skus": [_sku_out(s) for s in view.skus]})
+
+
+def product_out(view: service.ProductView) -> ProductOut:
+    return ProductOut.model_validate({**_detail(view), "skus": [_sku_out(s) for s in view.skus]})
+
+
+def merchant_product_out(view: service.ProductView) -> MerchantProductOut:
+    product = view.product
+    return MerchantProductOut.model_validate(
+        {
+            **_detail(view),
+            "status": product.status,
+            "created_at": product.created_at,
+            "updated_at": product.updated_at,
+            "skus": [_merchant_sku_out(s) for s in view.skus],
+        }
+    )
+
+
+def _price_change_out(row: PriceChange) -> PriceChangeOut:
+    return PriceChangeOut.model_validate(row, from_attributes=True)
+
+
+# --- public -------------------------------------------------------------------------------
+
+
+@router.get("/categories", summary="The category tree (flat, parents first)")
+async def categories(session: DbSession) -> list[CategoryOut]:
+    tree = await service.category_tree(session)
+    return [
+        CategoryOut(
+            id=c.id,
+            code=c.code,
+            parent_code=tree.parent_code(c),
+            consumption_type=c.consumption_type,
+            name_en=c.name_en,
+            name_zh=c.name_zh,
+            name=service.category_name(c),
+        )
+        for c in tree.rows
+    ]
+
+
+@router.get("/products", summary="Search products on sale (works for Chinese: q=苹果)")
+async def search_products(
+    session: DbSession,
+    q: SearchText = "",
+    category: CategoryCode = None,
+    consumption_type: Annotated[ConsumptionType | None, Query()] = None,
+    min_price_fen: PriceFilter = None,
+    max_price_fen: PriceFilter = None,
+    badge: Annotated[Badge | None, Query()] = None,
+    limit: PageSize = 20,
+    offset: Offset = 0,
+) -> ProductPage:
+    page = await service.search_products(
+        session,
+        service.SearchFilters(
+            q=clean_query(q),
+            category=category,
+            consumption_type=consumption_type,
+            min_price_fen=min_price_fen,
+            max_price_fen=max_price_fen,
+            badge=badge,
+            limit=limit,
+            offset=offset,
+        ),
+    )
+    return ProductPage(
+        items=[card_out(v) for v in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/products/{product_id}", summary="A product on sale")
+async def public_product(product_id: PathId, session: DbSession) -> ProductOut:
+    return product_out(await service.public_product(session, product_id))
+
+
+# --- the merchant's catalogue ---------------------------------------------------------------
+
+
+@router.get(
+    "/merchant/products", summary="My organisation's products, drafts included (with stock)"
+)
+async def my_products(
+    session: DbSession,
+    actor: User_,
+    q: SearchText = "",
+    status: Annotated[ProductStatus | None, Query()] = None,
+    limit: PageSize = 50,
+    offset: Offset = 0,
+) -> MerchantProductPage:
+    page = await service.my_products(
+        session, actor, q=clean_query(q), status=status, limit=limit, offset=offset
+    )
+    return MerchantProductPage(
+        items=[merchant_product_out(v) for v in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/merchant/products", status_code=201, summary="Create a draft product with its first SKU"
+)
+async def create_product(
+    body: ProductCreateIn, session: DbSession, actor: User_
+) -> MerchantProductOut:
+    product = await service.create_product(session, actor, body)
+    return merchant_product_out(await service.view_of(session, product))
+
+
+@router.get("/merchant/products/{product_id}", summary="One of my products")
+async def my_product(product_id: PathId, session: DbSession, actor: User_) -> MerchantProductOut:
+    return merchant_product_out(await service.my_product(session, actor, product_id))
+
+
+@router.patch("/merchant/products/{product_id}", summary="Change a product (the fields sent)")
+async def update_product(
+    product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: User_
+) -> MerchantProductOut:
+    product = await service.update_product(session, actor, product_id, body)
+    return merchant_product_out(await service.view_of(session, product))
+
+
+@router.post(
+    "/merchant/products/{product_id}/skus", status_code=201, summary="Add a SKU to a product"
+)
+async def add_sku(
+    product_id: PathId, body: SkuIn, session: DbSession, actor: User_
+) -> MerchantSkuOut:
+    return _merchant_sku_out(await service.add_sku(session, actor, product_id, body))
+
+
+@router.put("/merchant/skus/{sku_id}/price", summary="Change a SKU's price (kept in its history)")
+async def change_price(
+    sku_id: PathId, body: PriceIn, session: DbSession, actor: User_
+) -> MerchantSkuOut:
+    sku = await service.change_price(session, actor, sku_id, body.price_fen, source="api")
+    return _merchant_sku_out(sku)
+
+
+@router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
+async def price_history(sku_id: PathId, session: DbSession, actor: User_) -> list[PriceChangeOut]:
+    return [_price_change_out(r) for r in await service.price_history(session, actor, sku_id)]
+
+
+@router.post(
+    "/merchant/skus/{sku_id}/stock-adjustments",
+    summary="Add to or take from the stock (refused if it would go below zero)",
+)
+async def adjust_stock(
+    sku_id: PathId, body: StockAdjustIn, session: DbSession, actor: User_
+) -> StockOut:
+    stock = await service.adjust_stock(session, actor, sku_id, body.delta)
+    return StockOut(sku_id=sku_id, stock=stock)
+
+
+@router.put("/merchant/skus/{sku_id}/stock", summary="Set the stock to a counted number")
+async def set_stock(sku_id: PathId, body: StockSetIn, session: DbSession, actor: User_) -> StockOut:
+    stock = await service.set_stock(session, actor, sku_id, body.stock)
+    return StockOut(sku_id=sku_id, stock=stock)
+
+
+@router.post(
+    "/merchant/products/{product_id}/list",
+    summary="Put a product on sale (checks the merchant and the negative list)",
+)
+async def list_product(product_id: PathId, session: DbSession, actor: User_) -> MerchantProductOut:
+    product = await service.list_product(session, actor, product_id)
+    return merchant_product_out(await service.view_of(session, product))
+
+
+@router.post(
+    "/merchant/products/{product_id}/delist",
+    summary="Take a product off sale (its merchant, or a platform reviewer)",
+)
+async def delist_product(
+    product_id: PathId, session: DbSession, actor: User_
+) -> MerchantProductOut:
+    product = await service.delist_product(session, actor, product_id)
+    return merchant_product_out(await service.view_of(session, product))
+
+
+@router.post(
+    "/merchant/products/{product_id}/images",
+    status_code=201,
+    summary="Upload a JPEG, PNG or WebP image (at most 5 MB); a 320 px thumbnail is made",
+)
+async def upload_image(
+    product_id: PathId,
+    request: Request,
+    session: DbSession,
+    actor: User_,
+    file: Annotated[UploadFile, File(description="The image")],
+) -> ImageOut:
+    data = await file.read()
+    image = await service.add_image(
+        session,
+        actor,
+        request.app.state.file_store,
+        product_id,
+        data,
+        filename=file.filename or "image",
+    )
+    return ImageOut(
+        id=image.id,
+        url=file_url(image.file_id),
+        thumbnail_url=file_url(image.thumbnail_file_id),
+        position=image.position,
+    )
