@@ -307,20 +307,23 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
         ("platform admin", "13800000001"),
         ("regulator supervisor", "13800000002"),
         ("regulator inspector", "13800000003"),
-        ("merchant owner", "13800000004"),
+        ("merchant owner (fruit)", "13800000004"),
+        ("foreign-trade owner", "13800000006"),
         ("resident", "13800000005"),
     ]:
-        assert re.search(rf"{role} \S+ {phone}", rows), (role, rows)
+        assert re.search(rf"{re.escape(role)} \S+ {phone}", rows), (role, rows)
 
     second = run("demo", "--no-serve", "--seed", "3")  # starts again from an empty database
     assert second.exit_code == 0, second.output
     assert logins_table(second.output) == table
     assert first.output == second.output
 
-    seeded = re.search(r"Seeded (\d+) people and (\d+) organisations\.", squash(second.output))
+    seeded = re.search(r"Seeded (\d+) people, (\d+) merchants and (\d+) SKUs\.",
+                       squash(second.output))
     assert seeded is not None, second.output
     users = count(database, "users")
-    assert (int(seeded.group(1)), int(seeded.group(2))) == (users, count(database, "organisations"))
+    assert (int(seeded.group(1)), int(seeded.group(3))) == (users, count(database, "skus"))
+    assert int(seeded.group(2)) == count(database, "merchant_profiles") == 30
     pending = query(database, "SELECT count(*) FROM outbox_events WHERE status = 'pending'")[0][0]
     assert pending == count(database, "outbox_events") > users
 
@@ -328,6 +331,8 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert query(database, "SELECT DISTINCT status FROM outbox_events") == [("delivered",)]
     by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
     assert query(database, by_kind) == [
+        ("certification_approved", 5),
+        ("merchant_approved", 30),
         ("role_granted", count(database, "memberships")),
         ("welcome", users),
     ]
