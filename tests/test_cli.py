@@ -318,8 +318,9 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert logins_table(second.output) == table
     assert first.output == second.output
 
-    seeded = re.search(r"Seeded (\d+) people, (\d+) merchants and (\d+) SKUs\.",
-                       squash(second.output))
+    seeded = re.search(
+        r"Seeded (\d+) people, (\d+) merchants and (\d+) SKUs\.", squash(second.output)
+    )
     assert seeded is not None, second.output
     users = count(database, "users")
     assert (int(seeded.group(1)), int(seeded.group(3))) == (users, count(database, "skus"))

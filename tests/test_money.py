@@ -22,7 +22,9 @@ def test_parse_yuan(text: str, fen: int) -> None:
     assert parse_yuan(text) == fen
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1.234", "NaN", "Infinity", "1e400.5"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1.234", "NaN", "Infinity", "1e400.5", "1e1000000", "-9e99"]
+)
 def test_parse_yuan_refuses_what_is_not_money(text: str) -> None:
     with pytest.raises(ValueError, match=r"money|decimals"):
         parse_yuan(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
+MAX_YUAN = Decimal(10) ** 15  # far beyond any price; keeps "1e1000000" from overflowing
 
 
 def format_fen(fen: int) -> str:
@@ -22,6 +23,8 @@ def parse_yuan(text: str) -> int:
     except InvalidOperation as exc:
         raise ValueError(f"not an amount of money: {text!r}") from exc
     if not value.is_finite():
+        raise ValueError(f"not an amount of money: {text!r}")
+    if abs(value) >= MAX_YUAN:
         raise ValueError(f"not an amount of money: {text!r}")
     fen = value * FEN_PER_YUAN
     if fen != fen.to_integral_value():

@@ -233,3 +233,23 @@ async def test_categories_are_public(client: httpx.AsyncClient) -> None:
     assert by_code["consultations"]["name_zh"] == "在线问诊"
     chinese = await client.get("/api/v1/catalog/categories", headers={"Accept-Language": "zh-CN"})
     assert {c["code"]: c["name"] for c in chinese.json()}["fresh_food"] == "生鲜食品"
+
+
+async def test_name_matches_rank_first_and_merchant_filter(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    _owner, orchard = await as_merchant(client, session, name="红富士果业", scope=("fresh_food",))
+    apple = await create_listed(client, gtin=None)
+    await create_listed(client, name="琯溪蜜柚", description="", origin="福建", gtin=None)
+    await create_listed(client, name="赣南脐橙", description="", origin="江西", gtin=None)
+    await client.post("/api/v1/accounts/logout")
+    await as_merchant(client, session, name="别家果行", scope=("fresh_food",))
+    await create_listed(client, name="阿克苏苹果", description="", origin="新疆", gtin=None)
+    # The merchant's name matches all three of its products; the one named so comes first.
+    found = await names(client, q="红富士")
+    assert found[0] == "烟台红富士苹果"
+    assert sorted(found[1:]) == ["琯溪蜜柚", "赣南脐橙"]
+    assert sorted(await names(client, merchant=orchard.id)) == sorted(
+        ["烟台红富士苹果", "琯溪蜜柚", "赣南脐橙"]
+    )
+    assert await names(client, q="苹果", merchant=orchard.id) == [apple["name"]]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
-from linli.apitypes import PageSize, PathId
+from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
 from linli.catalog import service
 from linli.catalog.models import PriceChange, Sku
@@ -183,6 +183,7 @@ async def search_products(
     min_price_fen: PriceFilter = None,
     max_price_fen: PriceFilter = None,
     badge: Annotated[Badge | None, Query()] = None,
+    merchant: OptionalQueryId = None,
     limit: PageSize = 20,
     offset: Offset = 0,
 ) -> ProductPage:
@@ -195,6 +196,7 @@ async def search_products(
             min_price_fen=min_price_fen,
             max_price_fen=max_price_fen,
             badge=badge,
+            organisation_id=merchant,
             limit=limit,
             offset=offset,
         ),

@@ -139,6 +139,7 @@ async def catalogue(
     min_price: FilterText = "",
     max_price: FilterText = "",
     badge: FilterText = "",
+    merchant: FilterText = "",
     page: FilterText = "1",
 ) -> Response:
     tree = await service.category_tree(session)
@@ -149,6 +150,7 @@ async def catalogue(
         "min_price": min_price,
         "max_price": max_price,
         "badge": badge,
+        "merchant": merchant,
     }
     number = int(page) if page.isdigit() and 1 <= int(page) <= MAX_PAGE else 1
     error: DomainError | None = None
@@ -166,6 +168,7 @@ async def catalogue(
             min_price_fen=_fen(min_price, "min_price", required=False),
             max_price_fen=_fen(max_price, "max_price", required=False),
             badge=badge if badge in BADGE_LABELS else None,
+            organisation_id=int(merchant) if merchant.isdigit() and len(merchant) < 19 else None,
             limit=PAGE_SIZE,
             offset=(number - 1) * PAGE_SIZE,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -199,6 +199,7 @@ class SearchFilters:
     min_price_fen: int | None = None
     max_price_fen: int | None = None
     badge: str | None = None
+    organisation_id: int | None = None
     limit: int = 20
     offset: int = 0
 
@@ -247,7 +248,24 @@ def _filter_conditions(
         conditions.append(
             Product.organisation_id.in_(export_certified_organisation_ids(clock.now()))
         )
+    if filters.organisation_id is not None:
+        conditions.append(Product.organisation_id == filters.organisation_id)
     return conditions
+
+
+def _relevance(query: str) -> list[ColumnElement[Any]]:
+    """Products whose own name holds more of the words come first, then the newest."""
+    words = search.terms(query)
+    if not words:
+        return [Product.id.desc()]
+    in_name = sum(
+        (
+            case((Product.name.ilike(f"%{search.escape_like(w)}%", escape="\\"), 1), else_=0)
+            for w in words
+        ),
+        start=literal(0),
+    )
+    return [in_name.desc(), Product.id.desc()]
 
 
 async def _page(
@@ -257,13 +275,16 @@ async def _page(
     tree: CategoryTree,
     limit: int,
     offset: int,
+    order: Sequence[ColumnElement[Any]] = (),
 ) -> ProductPage:
     query = base.where(*conditions)
     total = await session.scalar(
         select(func.count()).select_from(query.with_only_columns(Product.id).subquery())
     )
     products = (
-        await session.scalars(query.order_by(Product.id.desc()).limit(limit).offset(offset))
+        await session.scalars(
+            query.order_by(*(order or [Product.id.desc()])).limit(limit).offset(offset)
+        )
     ).all()
     return ProductPage(await _views(session, products, tree), total or 0, limit, offset)
 
@@ -273,7 +294,13 @@ async def search_products(session: AsyncSession, filters: SearchFilters) -> Prod
     tree = await category_tree(session)
     conditions = _filter_conditions(session, tree, filters)
     return await _page(
-        session, policies.public_products(), conditions, tree, filters.limit, filters.offset
+        session,
+        policies.public_products(),
+        conditions,
+        tree,
+        filters.limit,
+        filters.offset,
+        order=_relevance(filters.q),
     )
 
 
