@@ -24,7 +24,7 @@ def parse_yuan(text: str) -> int:
         raise ValueError(f"not an amount of money: {text!r}") from exc
     if not value.is_finite():
         raise ValueError(f"not an amount of money: {text!r}")
-    if abs(value) >= MAX_YUAN:
+    if value.copy_abs() >= MAX_YUAN:  # copy_abs needs no context, so it cannot overflow
         raise ValueError(f"not an amount of money: {text!r}")
     fen = value * FEN_PER_YUAN
     if fen != fen.to_integral_value():
