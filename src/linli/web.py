@@ -173,21 +173,42 @@ def render(
 
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
-    """Menu entries (path, label msgid) for what this actor can do."""
-    from linli.authz import CATALOG_MANAGE, OPS_OUTBOX_READ, ORG_AUDIT_READ, PLATFORM_AUDIT_READ
+    """Menu entries (path, label msgid) for what this actor can do, in the role they act in."""
+    from linli.authz import (
+        CATALOG_MANAGE,
+        OPS_OUTBOX_READ,
+        ORG_AUDIT_READ,
+        PLATFORM_AUDIT_READ,
+        PLATFORM_REVIEW,
+    )
 
     items: list[tuple[str, str]] = [("/", N_("Home")), ("/catalog", N_("Catalogue"))]
     if not actor.is_authenticated:
-        return [*items, ("/login", N_("Log in")), ("/signup", N_("Sign up"))]
+        return [
+            *items,
+            ("/export", N_("Export quality")),
+            ("/login", N_("Log in")),
+            ("/signup", N_("Sign up")),
+        ]
     items.append(("/inbox", N_("Inbox")))
-    if actor.organisation is not None:
-        items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
+    kind = actor.organisation_kind
+    if kind is None:
+        items.append(("/merchants/apply", N_("Sell on Linli")))
+    elif kind in ("merchant", "supplier"):
+        items.append(("/merchant", N_("Merchant console")))
         if actor.has(CATALOG_MANAGE):
             items.append(("/merchant/products", N_("My products")))
-    if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
-        items.append(("/audit", N_("Audit log")))
+    if actor.has(PLATFORM_REVIEW):
+        items.append(("/ops/merchants", N_("Merchant reviews")))
+        items.append(("/ops/certifications", N_("Certifications")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
+    if actor.has(PLATFORM_AUDIT_READ):
+        items.append(("/ops/rules", N_("Rules")))
+    if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
+        items.append(("/audit", N_("Audit log")))
+    if actor.organisation is not None:
+        items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
     items.append(("/account", N_("Account")))
     return items
 

@@ -263,3 +263,24 @@ async def test_a_refused_listing_is_explained_on_the_page(
     assert (await product_row(session, product["id"])).status == "draft"
     no_csrf = await client.post(f"/merchant/products/{product['id']}/list")
     assert no_csrf.status_code == 403
+
+
+async def test_the_export_channel_lists_only_certified_enterprises(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from tests.catalog.helpers import certify_export
+
+    _owner, exporter = await as_merchant(client, session, name="宁波出口玩具", kind="supplier",
+                                         scope=("fresh_food",))
+    await create_listed(client, name="出口欧盟 冻干草莓", gtin=None)
+    await certify_export(session, exporter)
+    await client.post("/api/v1/accounts/logout")
+    await as_merchant(client, session, name="本地果铺", scope=("fresh_food",))
+    await create_listed(client, name="本地草莓", gtin=None)
+    page = await client.get("/export", params={"q": "草莓"})
+    assert page.status_code == 200
+    assert "出口欧盟 冻干草莓" in page.text
+    assert "本地草莓" not in page.text
+    everything = await client.get("/catalog", params={"q": "草莓"})
+    assert "本地草莓" in everything.text
+    assert "出口欧盟 冻干草莓" in everything.text

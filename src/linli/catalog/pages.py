@@ -142,7 +142,6 @@ async def catalogue(
     merchant: FilterText = "",
     page: FilterText = "1",
 ) -> Response:
-    tree = await service.category_tree(session)
     form = {
         "q": q,
         "category": category,
@@ -152,6 +151,48 @@ async def catalogue(
         "badge": badge,
         "merchant": merchant,
     }
+    return await _search_page(request, session, actor, form, page, channel=False)
+
+
+@router.get("/export")
+async def export_channel(
+    request: Request,
+    session: DbSession,
+    actor: AnyActor,
+    q: FilterText = "",
+    category: FilterText = "",
+    type: FilterText = "",
+    min_price: FilterText = "",
+    max_price: FilterText = "",
+    merchant: FilterText = "",
+    page: FilterText = "1",
+) -> Response:
+    """The export-to-domestic channel: products of enterprises certified 'three same'."""
+    form = {
+        "q": q,
+        "category": category,
+        "type": type,
+        "min_price": min_price,
+        "max_price": max_price,
+        "badge": "export_quality",
+        "merchant": merchant,
+    }
+    return await _search_page(request, session, actor, form, page, channel=True)
+
+
+async def _search_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    form: dict[str, str],
+    page: str,
+    *,
+    channel: bool,
+) -> Response:
+    tree = await service.category_tree(session)
+    q, category, type = form["q"], form["category"], form["type"]
+    min_price, max_price = form["min_price"], form["max_price"]
+    badge, merchant = form["badge"], form["merchant"]
     number = int(page) if page.isdigit() and 1 <= int(page) <= MAX_PAGE else 1
     error: DomainError | None = None
     result = service.ProductPage([], 0, PAGE_SIZE, 0)
@@ -175,11 +216,12 @@ async def catalogue(
         result = await service.search_products(session, filters)
     except DomainError as failure:
         error = _as_form_fields(failure)
-    kept = {k: v for k, v in form.items() if v}
+    base = "/export" if channel else "/catalog"
+    kept = {k: v for k, v in form.items() if v and not (channel and k == "badge")}
     pages = {
-        "previous": f"/catalog?{urlencode({**kept, 'page': number - 1})}" if number > 1 else None,
+        "previous": f"{base}?{urlencode({**kept, 'page': number - 1})}" if number > 1 else None,
         "next": (
-            f"/catalog?{urlencode({**kept, 'page': number + 1})}"
+            f"{base}?{urlencode({**kept, 'page': number + 1})}"
             if result.offset + len(result.items) < result.total
             else None
         ),
@@ -192,6 +234,8 @@ async def catalogue(
             "error": error,
             "result": result,
             "pages": pages,
+            "channel": channel,
+            "action": base,
             "categories": _category_choices(tree),
             "category_name": service.category_name,
             **_labels(),
