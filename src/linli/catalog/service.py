@@ -36,8 +36,7 @@ from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.files import service as files
 from linli.files.service import FileStore
 from linli.i18n import N_, get_locale
-from linli.merchants.models import MerchantProfile
-from linli.merchants.queries import export_certified_organisation_ids, selling_organisation_ids
+from linli.merchants.queries import export_certified_organisation_ids, selling_status
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
 
@@ -441,20 +440,13 @@ async def _listing_problem(
 ) -> tuple[RuleVersion, ValidationFailed | None]:
     """The rule applied, and why the organisation may not list in `category` (None: it may)."""
     rule = await _negative_list(session, organisation_id)
-    selling = await session.scalar(
-        selling_organisation_ids().where(MerchantProfile.organisation_id == organisation_id)
-    )
-    if selling is None:
-        paused = await session.scalar(
-            select(MerchantProfile.organisation_id).where(
-                MerchantProfile.organisation_id == organisation_id
-            )
+    status = await selling_status(session, organisation_id)
+    if status.paused:
+        return rule, ValidationFailed(
+            N_("Your organisation's listings are paused, so nothing can be listed now."),
+            code="listings_paused",
         )
-        if paused is not None:
-            return rule, ValidationFailed(
-                N_("Your organisation's listings are paused, so nothing can be listed now."),
-                code="listings_paused",
-            )
+    if not status.verified:
         return rule, ValidationFailed(
             N_("Your organisation is not a verified merchant yet, so it cannot list products."),
             code="not_verified",
@@ -463,23 +455,19 @@ async def _listing_problem(
     if _prohibited(rule, lineage):
         return rule, _refuse_prohibited(category)
     licensed = dict(rule.values.get("licensed", {}))
-    if any(c.code in licensed for c in lineage):
-        scope = await session.scalar(
-            select(MerchantProfile.business_scope).where(
-                MerchantProfile.organisation_id == organisation_id
-            )
+    # A scope entry covers its own category and every category below it.
+    if any(c.code in licensed for c in lineage) and not (
+        {c.code for c in lineage} & set(status.business_scope)
+    ):
+        return rule, ValidationFailed(
+            N_(
+                "{category} needs a licence: it must be in your business scope before "
+                "you can list in it."
+            ),
+            category=category_name(category),
+            code="outside_business_scope",
+            fields={"category": N_("Outside your business scope.")},
         )
-        # A scope entry covers its own category and every category below it.
-        if not {c.code for c in lineage} & set(scope or []):
-            return rule, ValidationFailed(
-                N_(
-                    "{category} needs a licence: it must be in your business scope before "
-                    "you can list in it."
-                ),
-                category=category_name(category),
-                code="outside_business_scope",
-                fields={"category": N_("Outside your business scope.")},
-            )
     return rule, None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.merchants.models import MerchantProfile, ThreeSameCertification
 
@@ -20,4 +22,21 @@ def export_certified_organisation_ids(at: datetime) -> Select[int]:
         ThreeSameCertification.status == "approved",
         ThreeSameCertification.valid_from <= at,
         ThreeSameCertification.valid_to > at,
+    )
+
+
+@dataclass(frozen=True)
+class SellingStatus:
+    verified: bool
+    paused: bool
+    business_scope: tuple[str, ...]
+
+
+async def selling_status(session: AsyncSession, organisation_id: int) -> SellingStatus:
+    """Whether an organisation is a verified merchant, paused, and what it may sell."""
+    row = await session.get(MerchantProfile, organisation_id)
+    if row is None:
+        return SellingStatus(verified=False, paused=False, business_scope=())
+    return SellingStatus(
+        verified=True, paused=row.listings_paused, business_scope=tuple(row.business_scope)
     )
