@@ -118,7 +118,13 @@ async def test_prohibited_categories_are_refused_and_the_rule_is_recorded(
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "negative_list"
-    assert error["fields"]["business_scope"] == "Not allowed on this platform: drugs."
+    assert error["fields"]["business_scope"] == "Not allowed on this platform: Drugs."
+    in_chinese = await client.post(
+        "/api/v1/merchants/applications",
+        json=await application_body(client, business_scope=["fresh_food", "drugs"]),
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert "药品" in in_chinese.json()["error"]["fields"]["business_scope"]
     assert await count(session, MerchantApplication) == 0
     refusal = await session.scalar(
         select(AuditEntry).where(AuditEntry.action == "merchants.application_refused")
@@ -140,7 +146,7 @@ async def test_licence_bound_categories_need_a_valid_licence(
     response = await client.post("/api/v1/merchants/applications", json=without_food)
     assert response.status_code == 422
     assert response.json()["error"]["fields"]["licences"] == (
-        "Selling fresh_food needs a valid food business licence on file."
+        "Selling Fresh food needs a valid food business licence on file."
     )
     expired = dict(body["licences"][1], valid_to=str(TODAY - timedelta(days=1)))
     response = await client.post(

@@ -33,7 +33,7 @@ from linli.events import (
     MerchantReverified,
 )
 from linli.files.models import StoredFile
-from linli.i18n import N_, Message
+from linli.i18n import N_, Message, get_locale
 from linli.merchants import credit_code
 from linli.merchants.models import (
     Licence,
@@ -86,6 +86,13 @@ class ScopeCheck:
     categories: frozenset[str]  # the scope with every descendant it covers
     prohibited: frozenset[str]
     licences_needed: dict[str, frozenset[str]]  # licence type -> categories needing it
+    names: dict[str, tuple[str, str]]  # code -> (English, Chinese)
+
+    def shown(self, codes: frozenset[str] | set[str]) -> str:
+        """Category names in the reader's language, for messages."""
+        index = 1 if get_locale() == "zh_Hans" else 0
+        separator = "、" if index else ", "
+        return separator.join(self.names[code][index] for code in sorted(codes))
 
 
 async def check_scope(session: AsyncSession, scope: Sequence[str]) -> ScopeCheck:
@@ -93,6 +100,12 @@ async def check_scope(session: AsyncSession, scope: Sequence[str]) -> ScopeCheck
     prohibited_codes = set(rule.values.get("prohibited", []))
     licensed: dict[str, str] = dict(rule.values.get("licensed", {}))
     rows = (await session.execute(select(Category.id, Category.code, Category.parent_id))).all()
+    names = {
+        code: (en, zh)
+        for code, en, zh in await session.execute(
+            select(Category.code, Category.name_en, Category.name_zh)
+        )
+    }
     by_code = {code: (cid, parent) for cid, code, parent in rows}
     children: dict[int | None, list[str]] = {}
     for _id, code, parent in rows:
@@ -123,6 +136,7 @@ async def check_scope(session: AsyncSession, scope: Sequence[str]) -> ScopeCheck
         categories=frozenset(covered),
         prohibited=frozenset(set(scope) & prohibited_codes),
         licences_needed={kind: frozenset(codes) for kind, codes in needed.items()},
+        names=names,
     )
 
 
@@ -234,7 +248,7 @@ def _scope_problems(
     if scope.prohibited:
         problems["business_scope"] = Message(
             N_("Not allowed on this platform: {codes}."),
-            {"codes": ", ".join(sorted(scope.prohibited))},
+            {"codes": scope.shown(set(scope.prohibited))},
         )
     held = {lic.licence_type for lic in licences if _valid_on(lic, today)}
     if "business_licence" not in held:
@@ -246,7 +260,7 @@ def _scope_problems(
                 Message(
                     N_("Selling {codes} needs a valid {licence} on file."),
                     {
-                        "codes": ", ".join(sorted(codes)),
+                        "codes": scope.shown(set(codes)),
                         "licence": Message(LICENCE_LABELS.get(kind, kind)).render(),
                     },
                 ),
