@@ -270,8 +270,9 @@ async def test_the_export_channel_lists_only_certified_enterprises(
 ) -> None:
     from tests.catalog.helpers import certify_export
 
-    _owner, exporter = await as_merchant(client, session, name="宁波出口玩具", kind="supplier",
-                                         scope=("fresh_food",))
+    _owner, exporter = await as_merchant(
+        client, session, name="宁波出口玩具", kind="supplier", scope=("fresh_food",)
+    )
     await create_listed(client, name="出口欧盟 冻干草莓", gtin=None)
     await certify_export(session, exporter)
     await client.post("/api/v1/accounts/logout")
