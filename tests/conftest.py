@@ -92,7 +92,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         var_dir=tmp_path / "var",
-        secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
+        secret_key="test-secret-key-not-for-production",
         run_dispatcher=False,
         default_locale="en",
     )

@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
 from linli.catalog.models import PriceChange, Product, ProductImage, Sku
 from linli.files.models import StoredFile
@@ -28,7 +29,7 @@ from tests.catalog.helpers import (
     product_row,
     sku_row,
 )
-from tests.factories import CSRF_COOKIE, grant, login, make_org, make_token, make_user
+from tests.factories import grant, login, make_org, make_token, make_user
 
 COUNTED = (PriceChange, Sku, ProductImage, StoredFile, AuditEntry)
 

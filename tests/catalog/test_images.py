@@ -11,10 +11,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.catalog.models import ProductImage
 from linli.files.models import StoredFile
 from tests.catalog.helpers import PRODUCTS, as_merchant, count, create_product, image_bytes
-from tests.factories import CSRF_COOKIE
 
 
 async def upload(

@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.catalog.models import Product, Sku
 from tests.catalog.helpers import (
     PRODUCTS,
@@ -17,7 +18,7 @@ from tests.catalog.helpers import (
     create_product,
     product_row,
 )
-from tests.factories import CSRF_COOKIE, login, make_user
+from tests.factories import login, make_user
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.catalog.models import PriceChange
 from linli.clock import FrozenClock
 from tests.catalog.helpers import (
@@ -18,7 +19,7 @@ from tests.catalog.helpers import (
     price_changes,
     sku_row,
 )
-from tests.factories import CSRF_COOKIE, login
+from tests.factories import login
 
 
 def history(rows: list[PriceChange]) -> list[tuple[int | None, int, str]]:

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
 from tests.catalog.helpers import SKUS, as_merchant, create_product, sku_row
-from tests.factories import CSRF_COOKIE, login
+from tests.factories import login
 
 
 async def test_adjust_and_set_stock_are_audited(
