@@ -3,6 +3,7 @@
 from linli.accounts import models as accounts_models
 from linli.audit import models as audit_models
 from linli.catalog import models as catalog_models
+from linli.community import models as community_models
 from linli.db import Base
 from linli.files import models as files_models
 from linli.merchants import models as merchants_models
@@ -18,6 +19,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "catalog_models",
+    "community_models",
     "files_models",
     "merchants_models",
     "notifications_models",

@@ -1,0 +1,145 @@
+"""JSON routes: communities, pickup points, residences and leader applications."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from linli.apitypes import PathId
+from linli.authz import Actor, require_user
+from linli.community import service
+from linli.community.models import Community, LeaderApplication, Residence
+from linli.community.schemas import (
+    CommunityIn,
+    CommunityOut,
+    LeaderApplicationIn,
+    LeaderApplicationOut,
+    LeaderDecisionIn,
+    PickupPointOut,
+    ResidenceIn,
+    ResidenceOut,
+)
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+
+router = APIRouter(prefix="/api/v1/community", tags=["community"], responses=ERROR_RESPONSES)
+User_ = Annotated[Actor, Depends(require_user)]
+ApplicationStatus = Literal["submitted", "approved", "rejected"]
+
+
+def point_out(view: service.PointView) -> PickupPointOut:
+    point = view.point
+    return PickupPointOut(
+        id=point.id,
+        community_id=point.community_id,
+        name=point.name,
+        address=point.address,
+        opening_hours=point.opening_hours,
+        daily_capacity=point.daily_capacity,
+        leader_name=view.leader_name,
+        active=point.active,
+    )
+
+
+async def community_out(session: DbSession, community: Community) -> CommunityOut:
+    return CommunityOut(
+        id=community.id,
+        name=community.name,
+        province_code=community.province_code,
+        city_code=community.city_code,
+        district_code=community.district_code,
+        address=community.address,
+        latitude=community.latitude_e6 / service.MICRO,
+        longitude=community.longitude_e6 / service.MICRO,
+        pickup_points=[point_out(v) for v in await service.pickup_points(session, community.id)],
+    )
+
+
+def application_out(row: LeaderApplication) -> LeaderApplicationOut:
+    return LeaderApplicationOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/communities", summary="Find communities (public)")
+async def communities(
+    session: DbSession,
+    q: Annotated[str, Query(max_length=80)] = "",
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+) -> list[CommunityOut]:
+    rows = await service.search_communities(session, q=q.strip(), district_code=district)
+    return [await community_out(session, row) for row in rows]
+
+
+@router.post("/communities", status_code=201, summary="Create a community (platform)")
+async def create_community(body: CommunityIn, session: DbSession, actor: User_) -> CommunityOut:
+    return await community_out(session, await service.create_community(session, actor, body))
+
+
+@router.get("/communities/{community_id}", summary="One community and its pickup points")
+async def community(community_id: PathId, session: DbSession) -> CommunityOut:
+    return await community_out(session, await service.get_community(session, community_id))
+
+
+@router.get("/me/residence", summary="My community and default pickup point")
+async def my_residence(session: DbSession, actor: User_) -> ResidenceOut | None:
+    residence = await service.my_residence(session, actor)
+    if residence is None:
+        return None
+    return await residence_out(session, residence)
+
+
+async def residence_out(session: DbSession, residence: Residence) -> ResidenceOut:
+    community = await service.get_community(session, residence.community_id)
+    views = await service.pickup_points(session, community.id)
+    view = next(v for v in views if v.point.id == residence.pickup_point_id)
+    return ResidenceOut(
+        community_id=community.id,
+        community_name=community.name,
+        pickup_point=point_out(view),
+        joined_at=residence.joined_at,
+    )
+
+
+@router.put("/me/residence", summary="Join a community and choose my pickup point")
+async def set_residence(body: ResidenceIn, session: DbSession, actor: User_) -> ResidenceOut:
+    residence = await service.join(
+        session, actor, community_id=body.community_id, pickup_point_id=body.pickup_point_id
+    )
+    return await residence_out(session, residence)
+
+
+@router.post("/leader-applications", status_code=201, summary="Apply to run a pickup point")
+async def apply_as_leader(
+    body: LeaderApplicationIn, session: DbSession, actor: User_
+) -> LeaderApplicationOut:
+    return application_out(await service.apply_as_leader(session, actor, body))
+
+
+@router.get(
+    "/leader-applications", summary="Leader applications: mine, or every one for platform reviewers"
+)
+async def leader_applications(
+    session: DbSession,
+    actor: User_,
+    status: Annotated[ApplicationStatus | None, Query()] = None,
+) -> list[LeaderApplicationOut]:
+    rows = await service.leader_applications(session, actor, status=status)
+    return [application_out(r) for r in rows]
+
+
+@router.post(
+    "/leader-applications/{application_id}/decision",
+    summary="Approve (with a commission rate) or reject (platform reviewers)",
+)
+async def decide_leader(
+    application_id: PathId, body: LeaderDecisionIn, session: DbSession, actor: User_
+) -> LeaderApplicationOut:
+    row = await service.decide_leader(
+        session,
+        actor,
+        application_id,
+        approve=body.approve,
+        commission_bp=body.commission_bp,
+        reason=body.reason,
+    )
+    return application_out(row)
