@@ -299,7 +299,7 @@ def logins_table(output: str) -> list[str]:
 
 @sqlite_only
 def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
-    first = run("demo", "--no-serve", "--seed", "3")
+    first = run("demo", "--no-serve", "--seed", "3", "--residents", "60")
     assert first.exit_code == 0, first.output
     table = logins_table(first.output)
     rows = squash("\n".join(table))
@@ -313,13 +313,13 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     ]:
         assert re.search(rf"{re.escape(role)} \S+ {phone}", rows), (role, rows)
 
-    second = run("demo", "--no-serve", "--seed", "3")  # starts again from an empty database
+    second = run("demo", "--no-serve", "--seed", "3", "--residents", "60")  # from empty again
     assert second.exit_code == 0, second.output
     assert logins_table(second.output) == table
     assert first.output == second.output
 
     seeded = re.search(
-        r"Seeded (\d+) people, (\d+) merchants and (\d+) SKUs\.", squash(second.output)
+        r"Seeded (\d+) people, (\d+) merchants and (\d+) SKUs;", squash(second.output)
     )
     assert seeded is not None, second.output
     users = count(database, "users")
@@ -333,6 +333,7 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
     assert query(database, by_kind) == [
         ("certification_approved", 5),
+        ("leader_approved", 40),
         ("merchant_approved", 30),
         ("role_granted", count(database, "memberships")),
         ("welcome", users),

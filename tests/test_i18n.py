@@ -68,3 +68,9 @@ def test_accept_language_negotiation() -> None:
     assert i18n.negotiate("en;q=0,zh;q=0.1", "en") == "zh_Hans"
     assert i18n.negotiate("garbage;;q=x,,", "zh_Hans") == "zh_Hans"
     assert i18n.negotiate(None, "en") == "en"
+
+
+def test_no_message_has_a_bare_percent_sign(tmp_path: Path) -> None:
+    """Jinja's newstyle gettext applies %-formatting to every message: a lone % breaks a page."""
+    bare = [m for m in extracted_ids(tmp_path) if re.search(r"(?<!%)%(?![%(])", str(m))]
+    assert bare == []

@@ -37,7 +37,8 @@ def load_domain_handlers() -> None:
     """Import every module that subscribes to events or registers due jobs."""
     import linli.accounts.handlers
     import linli.merchants.handlers
-    import linli.notifications.handlers  # noqa: F401
+    import linli.notifications.handlers
+    import linli.payments.handlers  # noqa: F401
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -126,6 +127,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.audit import pages as audit_pages
     from linli.catalog import api as catalog_api
     from linli.catalog import pages as catalog_pages
+    from linli.community import api as community_api
+    from linli.community import pages as community_pages
     from linli.files import api as files_api
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
@@ -133,25 +136,31 @@ def _include_routers(app: FastAPI) -> None:
     from linli.notifications import pages as notifications_pages
     from linli.ops import api as ops_api
     from linli.ops import pages as ops_pages
+    from linli.payments import api as payments_api
+    from linli.payments import pages as payments_pages
     from linli.rules import pages as rules_pages
 
     for router in (
         accounts_api,
         audit_api,
         catalog_api,
+        community_api,
         files_api,
         merchants_api,
         notifications_api,
         ops_api,
+        payments_api,
     ):
         app.include_router(router.router)
     for router in (
         accounts_pages,
         audit_pages,
         catalog_pages,
+        community_pages,
         merchants_pages,
         notifications_pages,
         ops_pages,
+        payments_pages,
         rules_pages,
     ):
         app.include_router(router.router)

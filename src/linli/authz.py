@@ -71,27 +71,33 @@ PLATFORM_AUDIT_READ = _perm("platform.audit.read", "platform")
 OPS_OUTBOX_READ = _perm("ops.outbox.read", "platform")
 OPS_OUTBOX_RETRY = _perm("ops.outbox.retry", "platform")
 PLATFORM_REVIEW = _perm("platform.review", "platform")
+COMMUNITY_MANAGE = _perm("community.manage", "platform")
 CATALOG_READ = _perm("catalog.read", "org:read")  # the organisation's own products, drafts too
 CATALOG_MANAGE = _perm("catalog.manage", "org:write")  # products, SKUs, prices, stock, images
+PAYMENTS_READ = _perm("payments.read", "org:read")  # payments to the organisation, its balance
+PAYMENTS_REFUND = _perm("payments.refund", "org:write")  # refund a payment made to it
+PLATFORM_PAYMENTS_REFUND = _perm("platform.payments.refund", "platform")  # refund any payment
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
 _CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and supplier roles
+_PAYMENTS = {PAYMENTS_READ}
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
     OPS_OUTBOX_READ,
     OPS_OUTBOX_RETRY,
     PLATFORM_REVIEW,
+    COMMUNITY_MANAGE,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(_MANAGER | _CATALOGUE),
-    "staff": frozenset(_MEMBER | _CATALOGUE),
+    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | {PAYMENTS_REFUND}),
+    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS),
     "supervisor": frozenset(_MANAGER),
     "inspector": frozenset(_MEMBER),
     "operator": frozenset(_OPERATOR),
-    "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE}),
+    "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),
 }
 
 # Scopes a token may carry. "account" covers the user's own account (profile, tokens).

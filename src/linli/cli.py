@@ -155,6 +155,7 @@ def worker(
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city")] = 7,
+    residents: Annotated[int, typer.Option(min=1, max=100_000, help="How many residents")] = 2000,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the demo when seeded")
     ] = True,
@@ -171,7 +172,9 @@ def demo(
 
     file_store = FileStore(settings.var_dir / "files")
     logins = _run_in_session(
-        lambda session: seed_city(session, seed=seed, console=console, file_store=file_store)
+        lambda session: seed_city(
+            session, seed=seed, console=console, file_store=file_store, residents=residents
+        )
     )
     from rich.table import Table
 

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     default_locale: str = "zh_Hans"
     timezone: str = "Asia/Shanghai"
     sql_echo: bool = False
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where this app is reachable; the sandbox payment provider posts its "
+        "signed notifications to this address plus /api/v1/payments/callbacks/sandbox",
+    )
+    payment_sandbox_secret: SecretStr = Field(
+        default=SecretStr("linli-sandbox-demo-secret"),
+        description="HMAC-SHA256 key shared with the sandbox payment provider. The default "
+        "suits the embedded demo only: set your own wherever the sandbox is reachable",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

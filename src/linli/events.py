@@ -99,3 +99,48 @@ class CertificationDecided(DomainEvent):
     organisation_id: int
     status: str
     reason: str | None
+
+
+# --- community ----------------------------------------------------------------------------
+
+
+@event_type("community.ResidentJoined")
+class ResidentJoinedCommunity(DomainEvent):
+    user_id: int
+    community_id: int
+    pickup_point_id: int
+
+
+@event_type("community.LeaderApplicationDecided")
+class LeaderApplicationDecided(DomainEvent):
+    application_id: int
+    user_id: int
+    approved: bool
+    pickup_point_id: int | None
+    reason: str | None
+
+
+# --- payments -----------------------------------------------------------------------------
+
+
+@event_type("payments.PaymentSucceeded")
+class PaymentSucceeded(DomainEvent):
+    """A provider confirmed the payment (signed callback). Subscribers must check `purpose`:
+    only intents their own domain created carry their purpose."""
+
+    intent_id: int
+    public_id: str
+    purpose: str
+    reference: str
+    amount_fen: int
+    payer_user_id: int
+    payee_organisation_id: int
+
+
+@event_type("payments.PaymentRefunded")
+class PaymentRefunded(DomainEvent):
+    refund_id: int
+    intent_id: int
+    purpose: str
+    reference: str
+    amount_fen: int

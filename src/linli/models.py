@@ -9,6 +9,7 @@ from linli.files import models as files_models
 from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
+from linli.payments import models as payments_models
 from linli.rules import models as rules_models
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "files_models",
     "merchants_models",
     "notifications_models",
+    "payments_models",
     "rules_models",
 ]

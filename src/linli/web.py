@@ -193,6 +193,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     items.append(("/inbox", N_("Inbox")))
     kind = actor.organisation_kind
     if kind is None:
+        items.append(("/communities", N_("My community")))
+        items.append(("/leader", N_("My pickup point")))
         items.append(("/merchants/apply", N_("Sell on Linli")))
     elif kind in ("merchant", "supplier"):
         items.append(("/merchant", N_("Merchant console")))
@@ -201,6 +203,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
+        items.append(("/ops/leaders", N_("Leader reviews")))
+        items.append(("/ops/communities", N_("Communities")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -15,6 +15,7 @@ from linli.accounts import service
 from linli.accounts.models import User
 from linli.accounts.phone import normalize_mobile
 from linli.authz import Actor, OrganisationRef, UserRef
+from linli.demo.communities import NEIGHBOURHOODS, seed_communities, settle_residents
 from linli.demo.merchants import DOMESTIC, EXPORTERS, seed_merchants
 from linli.files.service import FileStore
 from linli.security import hash_password
@@ -26,6 +27,7 @@ INSPECTOR_PHONE = "13800000003"
 MERCHANT_PHONE = "13800000004"
 RESIDENT_PHONE = "13800000005"
 EXPORTER_PHONE = "13800000006"
+LEADER_PHONE = "13800000007"
 
 # Pudong New Area, Shanghai (GB/T 2260).
 REGION = ("310000", "310100", "310115")
@@ -66,7 +68,7 @@ async def seed_city(
     seed: int,
     file_store: FileStore,
     console: Console | None = None,
-    residents: int = 40,
+    residents: int = 2000,
 ) -> list[tuple[str, str, str]]:
     """Create the demo city; returns (role, name, phone) logins to try."""
     fake = Faker("zh_CN")
@@ -131,12 +133,22 @@ async def seed_city(
             fake=fake,
             progress=lambda n: progress.advance(task, n),
         )
+        leaders = [await people.add(LEADER_PHONE)]
+        leaders += [await people.add() for _ in NEIGHBOURHOODS[1:]]
+        logins.append(("group leader", leaders[0].display_name, LEADER_PHONE))
+        places = await seed_communities(session, reviewer=reviewer, leaders=leaders, rng=rng)
         resident = await people.add(RESIDENT_PHONE)
         logins.append(("resident", resident.display_name, RESIDENT_PHONE))
-        task = progress.add_task("Residents", total=residents - 1)
+        task = progress.add_task("Residents", total=residents)
+        neighbours = [resident]
         for _ in range(residents - 1):
-            await people.add()
+            neighbours.append(await people.add())
             progress.advance(task)
+        await settle_residents(session, neighbours, places, rng)
+        progress.advance(task)
     if console is not None:
-        console.print(f"Seeded {len(people.used)} people, {merchants} merchants and {skus} SKUs.")
+        console.print(
+            f"Seeded {len(people.used)} people, {merchants} merchants and {skus} SKUs; "
+            f"{len(places)} communities with their group leaders."
+        )
     return logins

@@ -11,6 +11,7 @@ from linli import outbox
 from linli.accounts.models import Membership
 from linli.events import (
     CertificationDecided,
+    LeaderApplicationDecided,
     MembershipGranted,
     MerchantApplicationDecided,
     MerchantListingsPaused,
@@ -146,3 +147,30 @@ async def certification_decided(session: AsyncSession, envelope: outbox.Envelope
         link="/merchant",
         event_id=envelope.event_id,
     )
+
+
+@outbox.subscribe(LeaderApplicationDecided, "notifications.leader_application_decided")
+async def leader_application_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, LeaderApplicationDecided)
+    if event.approved:
+        notify(
+            session,
+            event.user_id,
+            "leader_approved",
+            title=N_("You are now a group leader"),
+            body=N_("Your pickup point is open. Residents can choose it from today."),
+            link="/leader",
+            source_event_id=envelope.event_id,
+        )
+    else:
+        notify(
+            session,
+            event.user_id,
+            "leader_rejected",
+            title=N_("Your group-leader application was not approved"),
+            body=N_("Reason: {reason}"),
+            params={"reason": event.reason or ""},
+            link="/leaders/apply",
+            source_event_id=envelope.event_id,
+        )

@@ -1,0 +1,1 @@
+"""Payments: intents, the sandbox provider and its signed callbacks, refunds, the ledger."""

@@ -1,0 +1,718 @@
+"""Payments: intents, provider callbacks, refunds, and what operators and merchants may read.
+
+For other domains (an order service):
+
+- `create_intent(...)` with the resident as actor: idempotent per (payer, idempotency key),
+  also under concurrency (INSERT ... ON CONFLICT DO NOTHING, then read the winner).
+- Subscribe to `PaymentSucceeded` / `PaymentRefunded`, filtered on your own `purpose`.
+- `refund(...)` with `Actor.for_system()` (a failed group) or a merchant/operator actor.
+- `cancel_intent(...)`, `intents_for(purpose, reference)`, `get_intent(...)`.
+- `ledger.settle(...)` books the split of a fulfilled order.
+
+Every state change of an intent is one conditional UPDATE (`WHERE status = 'created'`,
+`WHERE refunded_fen + :amount <= amount_fen`), so concurrent callbacks apply once and
+concurrent refunds never exceed the amount.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.accounts.models import Organisation
+from linli.audit import service as audit
+from linli.authz import (
+    PAYMENTS_READ,
+    PAYMENTS_REFUND,
+    PLATFORM_AUDIT_READ,
+    PLATFORM_PAYMENTS_REFUND,
+    Actor,
+    ensure,
+)
+from linli.config import Settings
+from linli.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from linli.events import PaymentRefunded, PaymentSucceeded
+from linli.i18n import N_, gettext
+from linli.money import format_fen
+from linli.payments import ledger, providers
+from linli.payments.models import (
+    CANCELLED,
+    CREATED,
+    EXPIRED,
+    REFUND_FAILED,
+    REFUND_PENDING,
+    REFUND_SUCCEEDED,
+    SUCCEEDED,
+    PaymentCallback,
+    PaymentIntent,
+    PaymentRefund,
+)
+
+EXPIRE_JOB = "payments.expire_intent"
+DEFAULT_EXPIRY = timedelta(hours=2)
+MAX_AMOUNT_FEN = 10**10  # ¥100,000,000: far beyond any neighbourhood order
+PAYEE_KINDS = ("merchant",)
+PURPOSE = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
+DIRECT = "direct"  # the purpose of intents residents create through the API themselves
+MAX_STORED_BODY = 4000
+
+# What became of a callback (payment_callbacks.outcome).
+APPLIED = "applied"
+REPLAY = "replay"  # the same notification again: acknowledged, not applied again
+DUPLICATE = "duplicate"  # another notification of the same transaction: acknowledged
+CONFLICTING = "conflicting_transaction"  # a second transaction for a paid intent
+INTENT_CLOSED = "intent_closed"  # paid after cancellation or expiry
+NOT_SUCCESS = "not_success"  # a notification of a failed/closed trade
+BAD_SIGNATURE = "bad_signature"
+MALFORMED = "malformed"
+UNKNOWN_INTENT = "unknown_intent"
+AMOUNT_MISMATCH = "amount_mismatch"
+ACKNOWLEDGED = frozenset({APPLIED, REPLAY, DUPLICATE, CONFLICTING, INTENT_CLOSED, NOT_SUCCESS})
+
+
+STATUS_LABELS = {
+    CREATED: N_("awaiting payment"),
+    SUCCEEDED: N_("paid"),
+    CANCELLED: N_("cancelled"),
+    EXPIRED: N_("expired"),
+}
+REFUND_LABELS = {
+    REFUND_PENDING: N_("refund pending"),
+    REFUND_SUCCEEDED: N_("refunded"),
+    REFUND_FAILED: N_("refund failed"),
+}
+
+
+def status_label(status: str) -> str:
+    """The intent's status in the reader's language."""
+    return gettext(STATUS_LABELS.get(status, status))
+
+
+def _user_id(actor: Actor) -> int:
+    if actor.user is None:
+        raise Unauthenticated(N_("Please log in first."))
+    return actor.user.id
+
+
+def payment_not_found() -> NotFound:
+    return NotFound(N_("There is no such payment."), code="payment_not_found")
+
+
+# --- intents ------------------------------------------------------------------------------
+
+
+def _check_intent_input(
+    purpose: str, reference: str, amount_fen: int, idempotency_key: str
+) -> None:
+    fields: dict[str, str] = {}
+    if not PURPOSE.match(purpose):
+        fields["purpose"] = N_("Use lowercase letters, digits, '_' and '.' (at most 40).")
+    if not 1 <= len(reference) <= 80 or not reference.isprintable():
+        fields["reference"] = N_("Enter 1 to 80 printable characters.")
+    if isinstance(amount_fen, bool) or not 1 <= amount_fen <= MAX_AMOUNT_FEN:
+        fields["amount_fen"] = N_("Enter an amount between 1 fen and ¥100,000,000.")
+    if not 1 <= len(idempotency_key) <= 80 or not idempotency_key.isprintable():
+        fields["idempotency_key"] = N_("Enter 1 to 80 printable characters.")
+    if fields:
+        raise ValidationFailed(N_("Check the payment details."), fields=dict(fields))
+
+
+async def create_intent(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    payee_organisation_id: int,
+    purpose: str,
+    reference: str,
+    amount_fen: int,
+    idempotency_key: str,
+    provider: str = providers.SANDBOX,
+    expires_in: timedelta = DEFAULT_EXPIRY,
+) -> PaymentIntent:
+    """The acting resident will pay `amount_fen` to a merchant. The same idempotency key
+    returns the same intent (409 if it was used for a different payment). 3 statements."""
+    payer_id = _user_id(actor)
+    _check_intent_input(purpose, reference, amount_fen, idempotency_key)
+    providers.get(provider)
+    kind = await session.scalar(
+        select(Organisation.kind).where(Organisation.id == payee_organisation_id)
+    )
+    if kind not in PAYEE_KINDS:
+        raise ValidationFailed(
+            N_("Payments can only be made to a merchant."),
+            fields={"payee_organisation_id": N_("No such merchant.")},
+        )
+    now = clock.now()
+    values = {
+        "public_id": str(uuid.uuid4()),
+        "payer_user_id": payer_id,
+        "payee_organisation_id": payee_organisation_id,
+        "purpose": purpose,
+        "reference": reference,
+        "amount_fen": amount_fen,
+        "refunded_fen": 0,
+        "status": CREATED,
+        "provider": provider,
+        "idempotency_key": idempotency_key,
+        "created_at": now,
+        "expires_at": now + expires_in,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(PaymentIntent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["payer_user_id", "idempotency_key"])
+        .returning(PaymentIntent)
+    )
+    intent = (await session.scalars(statement)).one_or_none()
+    if intent is None:  # the key was used before (or by a concurrent request that won)
+        existing = await session.scalar(
+            select(PaymentIntent).where(
+                PaymentIntent.payer_user_id == payer_id,
+                PaymentIntent.idempotency_key == idempotency_key,
+            )
+        )
+        assert existing is not None
+        same = (
+            existing.payee_organisation_id,
+            existing.purpose,
+            existing.reference,
+            existing.amount_fen,
+        ) == (payee_organisation_id, purpose, reference, amount_fen)
+        if not same:
+            raise Conflict(
+                N_("This idempotency key was already used for a different payment."),
+                code="idempotency_key_reused",
+                fields={"idempotency_key": N_("Use a new key for a new payment.")},
+            )
+        return existing
+    await outbox.schedule(session, EXPIRE_JOB, intent.expires_at, {"intent_id": intent.id})
+    return intent
+
+
+def _may_read(actor: Actor, intent: PaymentIntent) -> bool:
+    if actor.system or actor.has(PLATFORM_AUDIT_READ):
+        return True
+    if actor.user_id is not None and actor.user_id == intent.payer_user_id:
+        return True
+    return actor.organisation_id == intent.payee_organisation_id and actor.has(PAYMENTS_READ)
+
+
+async def get_intent(
+    session: AsyncSession, actor: Actor, public_id: str, *, for_update: bool = False
+) -> PaymentIntent:
+    """An intent the actor may see (its payer, the payee's staff, auditors), else 404."""
+    if not actor.is_authenticated:
+        raise Unauthenticated(N_("Please log in first."))
+    query = select(PaymentIntent).where(PaymentIntent.public_id == public_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    intent = await session.scalar(query)
+    if intent is None or not _may_read(actor, intent):
+        raise payment_not_found()
+    return intent
+
+
+async def my_intents(
+    session: AsyncSession, actor: Actor, *, limit: int = 50
+) -> Sequence[PaymentIntent]:
+    payer_id = _user_id(actor)
+    query = (
+        select(PaymentIntent)
+        .where(PaymentIntent.payer_user_id == payer_id)
+        .order_by(PaymentIntent.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def intents_for(
+    session: AsyncSession, actor: Actor, purpose: str, reference: str
+) -> Sequence[PaymentIntent]:
+    """Every intent another domain created for (purpose, reference), oldest first (system)."""
+    if not actor.system:
+        raise Forbidden(N_("You do not have permission to do this."))
+    query = (
+        select(PaymentIntent)
+        .where(PaymentIntent.purpose == purpose, PaymentIntent.reference == reference)
+        .order_by(PaymentIntent.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def refunds_of(session: AsyncSession, intent_id: int) -> Sequence[PaymentRefund]:
+    query = select(PaymentRefund).where(PaymentRefund.intent_id == intent_id)
+    return (await session.scalars(query.order_by(PaymentRefund.id))).all()
+
+
+async def _close(session: AsyncSession, intent_id: int, status: str) -> PaymentIntent | None:
+    """created -> cancelled/expired in one conditional UPDATE; None if it was not open."""
+    closed = await session.scalar(
+        update(PaymentIntent)
+        .where(PaymentIntent.id == intent_id, PaymentIntent.status == CREATED)
+        .values(status=status, closed_at=clock.now())
+        .returning(PaymentIntent)
+        .execution_options(populate_existing=True)
+    )
+    if closed is not None:
+        await providers.get(closed.provider).close(closed)
+    return closed
+
+
+async def cancel_intent(session: AsyncSession, actor: Actor, intent_id: int) -> PaymentIntent:
+    """The payer (or the system, for another domain) gives up an unpaid intent."""
+    intent = await session.get(PaymentIntent, intent_id)
+    if intent is None or not (actor.system or actor.user_id == intent.payer_user_id):
+        raise payment_not_found()
+    closed = await _close(session, intent_id, CANCELLED)
+    if closed is None:
+        await session.refresh(intent)
+        raise Conflict(
+            N_("Only an unpaid payment can be cancelled; this one is {state}."),
+            code="not_cancellable",
+            state=status_label(intent.status),
+        )
+    audit.record(
+        session, actor, "payments.intent_cancelled", target_type="payment", target_id=intent.id
+    )
+    return closed
+
+
+async def expire_intent(session: AsyncSession, intent_id: int) -> PaymentIntent | None:
+    """Due job: an intent still unpaid at its expiry time is closed."""
+    return await _close(session, intent_id, EXPIRED)
+
+
+async def pay(
+    session: AsyncSession, actor: Actor, public_id: str, settings: Settings
+) -> PaymentIntent:
+    """The payer asks the provider to take the money (the sandbox: its notification job)."""
+    intent = await get_intent(session, actor, public_id)
+    if intent.payer_user_id != actor.user_id:
+        raise payment_not_found()
+    expired = intent.status == CREATED and clock.now() >= intent.expires_at
+    if expired:
+        await expire_intent(session, intent.id)
+    if intent.status != CREATED or expired:
+        raise Conflict(
+            N_("This payment cannot be paid any more; it is {state}."),
+            code="not_payable",
+            state=status_label(EXPIRED if expired else intent.status),
+            keep_changes=expired,  # the expiry stands even though this request fails
+        )
+    await providers.get(intent.provider).request_payment(session, intent, settings)
+    return intent
+
+
+# --- provider callbacks -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    outcome: str
+    acknowledgement: dict[str, object]
+
+
+def _record(
+    session: AsyncSession,
+    provider: str,
+    body: bytes,
+    remote_addr: str | None,
+    *,
+    valid: bool,
+    outcome: str,
+    note: providers.Notification | None = None,
+) -> None:
+    session.add(
+        PaymentCallback(
+            provider=provider,
+            received_at=clock.now(),
+            remote_addr=(remote_addr or "")[:45] or None,
+            signature_valid=valid,
+            outcome=outcome,
+            notification_id=note.notification_id if note else None,
+            intent_public_id=note.intent_public_id if note else None,
+            provider_txn_id=note.provider_txn_id if note else None,
+            amount_fen=note.amount_fen if note else None,
+            body=body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+        )
+    )
+
+
+async def receive_callback(
+    session: AsyncSession,
+    provider_name: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: Settings,
+    remote_addr: str | None = None,
+) -> CallbackResult:
+    """Check and apply a provider notification. Every call leaves one `payment_callbacks`
+    row; refusals raise with `keep_changes`, so the row is kept while nothing else changes.
+
+    The happy path is five statements: the conditional UPDATE of the intent, the ledger
+    entry and its postings, the outbox event and the callback row.
+    """
+    provider = providers.get(provider_name)
+    try:
+        note = provider.parse_notification(headers, body, settings)
+    except providers.BadSignature:
+        _record(session, provider_name, body, remote_addr, valid=False, outcome=BAD_SIGNATURE)
+        raise Unauthenticated(
+            N_("The notification is not signed by the payment provider."),
+            code="bad_signature",
+            keep_changes=True,
+        ) from None
+    except providers.MalformedNotification:
+        _record(session, provider_name, body, remote_addr, valid=True, outcome=MALFORMED)
+        raise BadRequest(
+            N_("The notification could not be read."), code="malformed", keep_changes=True
+        ) from None
+
+    def done(outcome: str) -> CallbackResult:
+        _record(session, provider_name, body, remote_addr, valid=True, outcome=outcome, note=note)
+        return CallbackResult(outcome, provider.acknowledgement())
+
+    if not note.succeeded:
+        return done(NOT_SUCCESS)
+    paid = await session.scalar(
+        update(PaymentIntent)
+        .where(
+            PaymentIntent.public_id == note.intent_public_id,
+            PaymentIntent.provider == provider_name,
+            PaymentIntent.status == CREATED,
+            PaymentIntent.amount_fen == note.amount_fen,
+        )
+        .values(status=SUCCEEDED, provider_txn_id=note.provider_txn_id, succeeded_at=clock.now())
+        .returning(PaymentIntent)
+        .execution_options(populate_existing=True)
+    )
+    if paid is not None:
+        await ledger.post(
+            session,
+            "payment",
+            paid.public_id,
+            ledger.payment_postings(provider_name, paid.payer_user_id, paid.amount_fen),
+        )
+        outbox.publish(
+            session,
+            PaymentSucceeded(
+                intent_id=paid.id,
+                public_id=paid.public_id,
+                purpose=paid.purpose,
+                reference=paid.reference,
+                amount_fen=paid.amount_fen,
+                payer_user_id=paid.payer_user_id,
+                payee_organisation_id=paid.payee_organisation_id,
+            ),
+        )
+        return done(APPLIED)
+    return await _not_applied(session, provider_name, note, done, body, remote_addr)
+
+
+async def _not_applied(
+    session: AsyncSession,
+    provider_name: str,
+    note: providers.Notification,
+    done: Callable[[str], CallbackResult],
+    body: bytes,
+    remote_addr: str | None,
+) -> CallbackResult:
+    """Why a signed success notification changed nothing: classify, record, answer."""
+    intent = await session.scalar(
+        select(PaymentIntent)
+        .where(
+            PaymentIntent.public_id == note.intent_public_id,
+            PaymentIntent.provider == provider_name,
+        )
+        .execution_options(populate_existing=True)
+    )
+    if intent is None:
+        _record(
+            session, provider_name, body, remote_addr, valid=True, outcome=UNKNOWN_INTENT, note=note
+        )
+        raise NotFound(
+            N_("The notification is for a payment we do not know."),
+            code="unknown_intent",
+            keep_changes=True,
+        )
+    if note.amount_fen != intent.amount_fen:
+        _record(
+            session,
+            provider_name,
+            body,
+            remote_addr,
+            valid=True,
+            outcome=AMOUNT_MISMATCH,
+            note=note,
+        )
+        audit.record(
+            session,
+            Actor.for_system(),
+            "payments.amount_mismatch",
+            target_type="payment",
+            target_id=intent.id,
+            notified_fen=note.amount_fen,
+            expected_fen=intent.amount_fen,
+        )
+        raise BadRequest(
+            N_("The notified amount does not match the payment."),
+            code="amount_mismatch",
+            keep_changes=True,
+        )
+    if intent.status in (CANCELLED, EXPIRED):
+        audit.record(
+            session,
+            Actor.for_system(),
+            "payments.paid_after_close",
+            target_type="payment",
+            target_id=intent.id,
+            provider_txn_id=note.provider_txn_id,
+        )
+        return done(INTENT_CLOSED)
+    if intent.provider_txn_id != note.provider_txn_id:
+        audit.record(
+            session,
+            Actor.for_system(),
+            "payments.second_transaction",
+            target_type="payment",
+            target_id=intent.id,
+            provider_txn_id=note.provider_txn_id,
+        )
+        return done(CONFLICTING)
+    seen = await session.scalar(
+        select(
+            exists().where(
+                PaymentCallback.provider == provider_name,
+                PaymentCallback.notification_id == note.notification_id,
+                PaymentCallback.signature_valid.is_(True),
+            )
+        )
+    )
+    return done(REPLAY if seen else DUPLICATE)
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+
+def _may_refund(actor: Actor, intent: PaymentIntent) -> bool:
+    if actor.system or actor.has(PLATFORM_PAYMENTS_REFUND):
+        return True
+    return actor.organisation_id == intent.payee_organisation_id and actor.has(PAYMENTS_REFUND)
+
+
+async def refund(
+    session: AsyncSession,
+    actor: Actor,
+    intent_id: int,
+    amount_fen: int,
+    reason: str,
+    *,
+    idempotency_key: str | None = None,
+) -> PaymentRefund:
+    """Give back part or all of a paid intent through its provider. The total refunded never
+    exceeds the amount (a conditional UPDATE of `refunded_fen`). With an idempotency key, a
+    repeated call returns the first refund."""
+    if not actor.is_authenticated:
+        raise Unauthenticated(N_("Please log in first."))
+    intent = await session.scalar(
+        select(PaymentIntent)
+        .where(PaymentIntent.id == intent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if intent is None or not (_may_read(actor, intent) or _may_refund(actor, intent)):
+        raise payment_not_found()
+    if not _may_refund(actor, intent):
+        raise Forbidden(N_("You do not have permission to do this."))
+    reason = reason.strip()
+    if not 1 <= len(reason) <= 200:
+        raise ValidationFailed(
+            N_("Check the refund."), fields={"reason": N_("Enter 1 to 200 characters.")}
+        )
+    if isinstance(amount_fen, bool) or not 1 <= amount_fen <= MAX_AMOUNT_FEN:
+        raise ValidationFailed(
+            N_("Check the refund."),
+            fields={"amount_fen": N_("Enter an amount between 1 fen and ¥100,000,000.")},
+        )
+    if idempotency_key is not None:
+        existing = await session.scalar(
+            select(PaymentRefund).where(
+                PaymentRefund.intent_id == intent.id,
+                PaymentRefund.idempotency_key == idempotency_key,
+            )
+        )
+        if existing is not None:
+            if existing.amount_fen != amount_fen:
+                raise Conflict(
+                    N_("This idempotency key was already used for a different refund."),
+                    code="idempotency_key_reused",
+                )
+            return existing
+    if intent.status != SUCCEEDED:
+        raise Conflict(
+            N_("Only a paid payment can be refunded; this one is {state}."),
+            code="not_refundable",
+            state=status_label(intent.status),
+        )
+    reserved = await session.scalar(
+        update(PaymentIntent)
+        .where(
+            PaymentIntent.id == intent.id,
+            PaymentIntent.status == SUCCEEDED,
+            PaymentIntent.refunded_fen + amount_fen <= PaymentIntent.amount_fen,
+        )
+        .values(refunded_fen=PaymentIntent.refunded_fen + amount_fen)
+        .returning(PaymentIntent.refunded_fen)
+    )
+    if reserved is None:
+        await session.refresh(intent)
+        raise Conflict(
+            N_("At most {left} can still be refunded."),
+            code="refund_exceeds_payment",
+            left=format_fen(intent.amount_fen - intent.refunded_fen),
+            fields={"amount_fen": N_("More than what is left to refund.")},
+        )
+    row = PaymentRefund(
+        public_id=str(uuid.uuid4()),
+        intent_id=intent.id,
+        amount_fen=amount_fen,
+        reason=reason,
+        status=REFUND_PENDING,
+        idempotency_key=idempotency_key,
+        requested_by_user_id=actor.user_id,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    result = await providers.get(intent.provider).refund(intent, row)
+    audit.record(
+        session,
+        actor,
+        "payments.refund_requested",
+        target_type="payment",
+        target_id=intent.id,
+        refund_id=row.id,
+        amount_fen=amount_fen,
+        outcome=result.status,
+    )
+    if result.status == "failed":
+        await _release(session, intent.id, amount_fen)
+        row.status, row.completed_at = REFUND_FAILED, clock.now()
+        raise Conflict(
+            N_("The payment provider refused the refund: {reason}"),
+            code="refund_failed",
+            reason=result.message or "",
+            keep_changes=True,
+        )
+    if result.status == "succeeded":
+        await _complete(session, intent, row, result.provider_refund_id)
+    return row
+
+
+async def complete_refund(
+    session: AsyncSession, refund_id: int, *, provider_refund_id: str | None, succeeded: bool
+) -> PaymentRefund:
+    """A provider that refunds asynchronously reports the outcome of a pending refund."""
+    row = await session.get(PaymentRefund, refund_id)
+    if row is None:
+        raise payment_not_found()
+    if row.status != REFUND_PENDING:
+        return row
+    intent = await session.get(PaymentIntent, row.intent_id)
+    assert intent is not None
+    if succeeded:
+        await _complete(session, intent, row, provider_refund_id)
+    else:
+        await _release(session, intent.id, row.amount_fen)
+        row.status, row.completed_at = REFUND_FAILED, clock.now()
+    return row
+
+
+async def _release(session: AsyncSession, intent_id: int, amount_fen: int) -> None:
+    await session.execute(
+        update(PaymentIntent)
+        .where(PaymentIntent.id == intent_id)
+        .values(refunded_fen=PaymentIntent.refunded_fen - amount_fen)
+    )
+
+
+async def _complete(
+    session: AsyncSession,
+    intent: PaymentIntent,
+    row: PaymentRefund,
+    provider_refund_id: str | None,
+) -> None:
+    row.status, row.completed_at = REFUND_SUCCEEDED, clock.now()
+    row.provider_refund_id = provider_refund_id
+    await ledger.post(
+        session,
+        "refund",
+        row.public_id,
+        ledger.refund_postings(intent.provider, intent.payer_user_id, row.amount_fen),
+    )
+    outbox.publish(
+        session,
+        PaymentRefunded(
+            refund_id=row.id,
+            intent_id=intent.id,
+            purpose=intent.purpose,
+            reference=intent.reference,
+            amount_fen=row.amount_fen,
+        ),
+    )
+
+
+# --- what operators and merchants read ----------------------------------------------------
+
+
+async def trial_balance(session: AsyncSession, actor: Actor) -> ledger.TrialBalance:
+    ensure(actor, PLATFORM_AUDIT_READ)
+    return await ledger.trial_balance(session)
+
+
+async def account_balance(session: AsyncSession, actor: Actor, code: str) -> int:
+    ensure(actor, PLATFORM_AUDIT_READ)
+    if not ledger.is_account(code):
+        raise ValidationFailed(
+            N_("There is no such ledger account."), fields={"code": N_("Unknown account code.")}
+        )
+    return await ledger.balance(session, code)
+
+
+async def merchant_payable(session: AsyncSession, actor: Actor) -> tuple[int, int]:
+    """(organisation id, fen the platform owes it) for the actor's active merchant."""
+    ensure(actor, PAYMENTS_READ)
+    organisation_id = actor.organisation_id
+    if organisation_id is None:
+        raise Forbidden(N_("You do not have permission to do this."))
+    owed = -await ledger.balance(session, ledger.merchant_payable(organisation_id))
+    return organisation_id, owed
+
+
+async def callbacks(
+    session: AsyncSession, actor: Actor, *, outcome: str | None = None, limit: int = 50
+) -> Sequence[PaymentCallback]:
+    ensure(actor, PLATFORM_AUDIT_READ)
+    query = select(PaymentCallback).order_by(PaymentCallback.id.desc()).limit(limit)
+    if outcome:
+        query = query.where(PaymentCallback.outcome == outcome)
+    return (await session.scalars(query)).all()

@@ -1,0 +1,262 @@
+"""The sandbox provider's signed callback: forged, tampered, replayed, duplicated, unknown and
+wrong-amount notifications, concurrency, and the statement count of one confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.config import Settings
+from linli.events import PaymentSucceeded
+from linli.outbox import OutboxEvent
+from linli.payments import ledger, providers, service
+from linli.payments.models import LedgerEntry, PaymentCallback, PaymentIntent
+from tests.conftest import DATABASE_KIND
+from tests.payments.helpers import (
+    a_merchant,
+    balances,
+    count,
+    fetch,
+    intent_row,
+    new_intent,
+    notification,
+    outcomes,
+    pay,
+    post_callback,
+)
+
+SIG = providers.SIGNATURE_HEADER
+
+
+async def succeeded_events(app: FastAPI) -> list[dict[str, Any]]:
+    return await fetch(
+        app,
+        select(OutboxEvent.payload).where(OutboxEvent.event_type == PaymentSucceeded.event_name),
+    )
+
+
+async def test_a_valid_callback_pays_the_intent_once_and_books_it(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 2599, reference="42")
+    headers, body = notification(settings, intent, txn="sbxTXN1")
+
+    response = await post_callback(client, headers, body)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"code": "SUCCESS", "message": "OK"}
+    row = await intent_row(app, intent.id)
+    assert (row.status, row.provider_txn_id) == ("succeeded", "sbxTXN1")
+    assert row.succeeded_at is not None
+    assert await balances(app) == {
+        "cash:sandbox": 2599,
+        "clearing:orders": -2599,
+        f"resident:{payer.id}": 0,
+    }
+    assert await succeeded_events(app) == [
+        {
+            "intent_id": intent.id,
+            "public_id": intent.public_id,
+            "purpose": "order",
+            "reference": "42",
+            "amount_fen": 2599,
+            "payer_user_id": payer.id,
+            "payee_organisation_id": shop.id,
+        }
+    ]
+    (callback,) = await fetch(app, select(PaymentCallback))
+    assert (callback.outcome, callback.signature_valid) == ("applied", True)
+    assert (callback.intent_public_id, callback.amount_fen) == (intent.public_id, 2599)
+    assert callback.provider_txn_id == "sbxTXN1"
+    assert callback.body == body.decode()
+
+
+async def test_forged_and_tampered_callbacks_change_nothing_but_are_recorded(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 1000)
+    headers, body = notification(settings, intent)
+
+    unsigned = await client.post(
+        providers.CALLBACK_PATH, content=body, headers={"Content-Type": "application/json"}
+    )
+    wrong_key = await post_callback(client, *notification(settings, intent, key="guessed"))
+    tampered = await post_callback(
+        client, headers, body.replace(b'"amount_fen":1000', b'"amount_fen":1')
+    )
+    swapped = dict(headers, **{providers.NONCE_HEADER: "0" * 32})
+    other_nonce = await post_callback(client, swapped, body)
+    short = dict(headers, **{providers.SIGNATURE_HEADER: "abc"})
+    short_sig = await post_callback(client, short, body)
+    non_ascii = await client.post(
+        providers.CALLBACK_PATH,
+        content=body,
+        headers=[
+            *((k.encode(), v.encode()) for k, v in headers.items() if k != SIG),
+            (SIG.encode(), "é".encode() * 32),
+        ],
+    )
+
+    for response in (unsigned, wrong_key, tampered, other_nonce, short_sig, non_ascii):
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "bad_signature"
+    assert (await intent_row(app, intent.id)).status == "created"
+    assert await outcomes(app) == ["bad_signature"] * 6
+    assert not any(await fetch(app, select(PaymentCallback.signature_valid)))
+    assert await count(app, LedgerEntry) == 0
+    assert await succeeded_events(app) == []
+
+    # The genuine notification still works afterwards.
+    assert (await post_callback(client, headers, body)).status_code == 200
+    assert (await intent_row(app, intent.id)).status == "succeeded"
+
+
+async def test_replayed_and_duplicated_callbacks_are_acknowledged_and_not_applied_twice(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 500)
+    headers, body = notification(settings, intent, txn="sbxSAME", notification_id="n-1")
+    assert (await post_callback(client, headers, body)).status_code == 200
+
+    replay = await post_callback(client, headers, body)
+    again = await post_callback(client, *notification(settings, intent, txn="sbxSAME"))
+    second_txn = await post_callback(client, *notification(settings, intent, txn="sbxOTHER"))
+
+    for response in (replay, again, second_txn):
+        assert response.status_code == 200, response.text
+        assert response.json() == providers.ACKNOWLEDGEMENT
+    assert await outcomes(app) == ["applied", "replay", "duplicate", "conflicting_transaction"]
+    row = await intent_row(app, intent.id)
+    assert (row.status, row.provider_txn_id) == ("succeeded", "sbxSAME")
+    assert len(await succeeded_events(app)) == 1
+    assert await count(app, LedgerEntry) == 1
+    assert (await balances(app))["cash:sandbox"] == 500
+
+
+async def test_unknown_intent_wrong_amount_and_unreadable_notifications_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 800)
+
+    unknown = await post_callback(
+        client, *notification(settings, intent, public_id="00000000-0000-4000-8000-000000000000")
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "unknown_intent"
+
+    wrong = await post_callback(client, *notification(settings, intent, amount_fen=1))
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "amount_mismatch"
+
+    key = settings.payment_sandbox_secret.get_secret_value()
+    for junk in (
+        b"not json",
+        b"{}",
+        json.dumps({"id": "x", "resource": {"amount_fen": "1"}}).encode(),
+        b"\xff\xfe",
+    ):
+        headers = {
+            providers.TIMESTAMP_HEADER: "1",
+            providers.NONCE_HEADER: "n",
+            providers.SIGNATURE_HEADER: providers.signature(key, "1", "n", junk),
+        }
+        response = await post_callback(client, headers, junk)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "malformed"
+
+    assert (await intent_row(app, intent.id)).status == "created"
+    assert await outcomes(app) == ["unknown_intent", "amount_mismatch"] + ["malformed"] * 4
+    assert await count(app, LedgerEntry) == 0
+    # A wrong amount does not poison the intent: the right one is still accepted.
+    await pay(client, app.state.settings, intent)
+    assert await balances(app) == {
+        "cash:sandbox": 800,
+        "clearing:orders": -800,
+        f"resident:{payer.id}": 0,
+    }
+
+
+async def test_payment_of_a_cancelled_intent_is_acknowledged_and_flagged(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    from tests.payments.helpers import resident_actor
+
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 300)
+    async with app.state.sessionmaker() as s, s.begin():
+        await service.cancel_intent(s, resident_actor(payer), intent.id)
+    response = await post_callback(client, *notification(settings, intent))
+    assert response.status_code == 200
+    assert await outcomes(app) == ["intent_closed"]
+    assert (await intent_row(app, intent.id)).status == "cancelled"
+    assert await count(app, LedgerEntry) == 0
+
+
+async def test_concurrent_identical_callbacks_apply_once(
+    app: FastAPI, session: AsyncSession, settings: Settings
+) -> None:
+    payer, shop = await a_merchant(session)
+    intents = [await new_intent(app, payer, shop, 100 + n) for n in range(3)]
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as one,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as two,
+    ):
+        for intent in intents:
+            headers, body = notification(settings, intent)
+            other = notification(settings, intent)  # a different notification, other txn
+            first, second, third = await asyncio.gather(
+                post_callback(one, headers, body),
+                post_callback(two, headers, body),
+                post_callback(two, *other),
+            )
+            assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
+    assert len(await succeeded_events(app)) == 3
+    assert await count(app, LedgerEntry) == 3
+    applied = await fetch(
+        app, select(PaymentCallback.outcome).where(PaymentCallback.outcome == "applied")
+    )
+    assert len(applied) == 3
+    assert (await balances(app))["cash:sandbox"] == 303
+    statuses = await fetch(app, select(PaymentIntent.status))
+    assert statuses == ["succeeded"] * 3
+
+
+async def test_one_confirmation_takes_few_statements(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """The callback's statements, counted at the driver (BEGIN included, COMMIT is not a
+    statement to the driver). Reported in docs/payments.md."""
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 4200)
+    headers, body = notification(settings, intent)
+    statements: list[str] = []
+
+    def count_statement(*args: Any) -> None:
+        statements.append(str(args[2]).split()[0].upper())
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count_statement)
+    try:
+        response = await post_callback(client, headers, body)
+    finally:
+        event.remove(engine, "before_cursor_execute", count_statement)
+    assert response.status_code == 200
+    assert (await intent_row(app, intent.id)).status == "succeeded"
+    expected = ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+    if DATABASE_KIND == "sqlite":
+        expected = ["BEGIN", *expected]
+    assert statements == expected, statements
+    assert len(statements) <= 6
+    async with app.state.sessionmaker() as s:
+        assert await ledger.balance(s, "cash:sandbox") == 4200
