@@ -77,11 +77,14 @@ CATALOG_MANAGE = _perm("catalog.manage", "org:write")  # products, SKUs, prices,
 PAYMENTS_READ = _perm("payments.read", "org:read")  # payments to the organisation, its balance
 PAYMENTS_REFUND = _perm("payments.refund", "org:write")  # refund a payment made to it
 PLATFORM_PAYMENTS_REFUND = _perm("platform.payments.refund", "platform")  # refund any payment
+GROUPBUY_READ = _perm("groupbuy.read", "org:read")  # the organisation's campaigns and orders
+GROUPBUY_MANAGE = _perm("groupbuy.manage", "org:write")  # create and publish campaigns
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
 _CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and supplier roles
 _PAYMENTS = {PAYMENTS_READ}
+_GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -92,8 +95,8 @@ _OPERATOR = _MEMBER | {
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | {PAYMENTS_REFUND}),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS),
+    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | {PAYMENTS_REFUND}),
+    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY),
     "supervisor": frozenset(_MANAGER),
     "inspector": frozenset(_MEMBER),
     "operator": frozenset(_OPERATOR),
@@ -142,6 +145,12 @@ class Actor:
     @property
     def user_id(self) -> int | None:
         return self.user.id if self.user else None
+
+    def require_user_id(self) -> int:
+        """The acting user's id; 401 for anonymous requests (and the command line)."""
+        if self.user is None:
+            raise Unauthenticated(N_("Please log in first."))
+        return self.user.id
 
     @property
     def organisation_id(self) -> int | None:

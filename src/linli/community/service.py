@@ -22,17 +22,12 @@ from linli.community.models import (
     Residence,
 )
 from linli.community.schemas import CommunityIn, LeaderApplicationIn
-from linli.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import LeaderApplicationDecided, ResidentJoinedCommunity
 from linli.i18n import N_
+from linli.reviews import ensure_decidable
 
 MICRO = 1_000_000
-
-
-def _user_id(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
 
 
 async def create_community(session: AsyncSession, actor: Actor, data: CommunityIn) -> Community:
@@ -105,7 +100,7 @@ async def join(
     session: AsyncSession, actor: Actor, *, community_id: int, pickup_point_id: int
 ) -> Residence:
     """Join a community (or move) and choose the default pickup point there."""
-    user_id = _user_id(actor)
+    user_id = actor.require_user_id()
     point = await session.scalar(
         select(PickupPoint).where(
             PickupPoint.id == pickup_point_id,
@@ -152,13 +147,13 @@ async def join(
 
 
 async def my_residence(session: AsyncSession, actor: Actor) -> Residence | None:
-    return await session.get(Residence, _user_id(actor))
+    return await session.get(Residence, actor.require_user_id())
 
 
 async def apply_as_leader(
     session: AsyncSession, actor: Actor, data: LeaderApplicationIn
 ) -> LeaderApplication:
-    user_id = _user_id(actor)
+    user_id = actor.require_user_id()
     await get_community(session, data.community_id)
     pending = await session.scalar(
         select(LeaderApplication.id).where(
@@ -198,7 +193,7 @@ async def leader_applications(
     """Reviewers see every application; applicants their own."""
     query = select(LeaderApplication).order_by(LeaderApplication.id.desc()).limit(100)
     if mine_only or not actor.has(PLATFORM_REVIEW):
-        query = query.where(LeaderApplication.user_id == _user_id(actor))
+        query = query.where(LeaderApplication.user_id == actor.require_user_id())
     if status:
         query = query.where(LeaderApplication.status == status)
     return (await session.scalars(query)).all()
@@ -219,22 +214,16 @@ async def decide_leader(
     )
     if application is None:
         raise NotFound(N_("No such application."))
-    if application.status != "submitted":
-        raise Conflict(N_("This application has already been decided."), code="already_decided")
+    cleaned = ensure_decidable(application.status, approve=approve, reason=reason)
     if approve and commission_bp is None:
         raise ValidationFailed(
             N_("Set the leader's commission rate."),
             fields={"commission_bp": N_("Required when approving.")},
         )
-    if not approve and not (reason and reason.strip()):
-        raise ValidationFailed(
-            N_("Say why the application is rejected; the applicant will read it."),
-            fields={"reason": N_("Required when rejecting.")},
-        )
     now = clock.now()
     application.reviewed_by_id = actor.user_id
     application.reviewed_at = now
-    application.decision_reason = reason.strip() if reason else None
+    application.decision_reason = cleaned
     if approve:
         assert commission_bp is not None
         point = PickupPoint(
@@ -294,7 +283,7 @@ async def leader_points(session: AsyncSession, actor: Actor) -> Sequence[PickupP
     return (
         await session.scalars(
             select(PickupPoint)
-            .where(PickupPoint.leader_user_id == _user_id(actor))
+            .where(PickupPoint.leader_user_id == actor.require_user_id())
             .order_by(PickupPoint.id)
         )
     ).all()

@@ -22,7 +22,6 @@ from linli.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    Unauthenticated,
     ValidationFailed,
 )
 from linli.events import (
@@ -43,6 +42,7 @@ from linli.merchants.models import (
 )
 from linli.merchants.queries import export_certified_organisation_ids
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
+from linli.reviews import ensure_decidable
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
 
@@ -67,12 +67,6 @@ def add_months(moment: datetime, months: int) -> datetime:
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
-
-
-def _user_id(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
 
 
 # --- the negative list --------------------------------------------------------------------
@@ -151,7 +145,7 @@ async def submit_application(
     session: AsyncSession, actor: Actor, data: ApplicationIn
 ) -> MerchantApplication:
     """A resident applies for their company to sell here. Refusals record the rule used."""
-    user_id = _user_id(actor)
+    user_id = actor.require_user_id()
     checked = credit_code.validate(data.credit_code)
     if not checked.valid:
         raise ValidationFailed(
@@ -313,7 +307,7 @@ async def list_applications(
     """Reviewers see every application; applicants (and reviewers asking) see their own."""
     query = select(MerchantApplication).order_by(MerchantApplication.id.desc()).limit(limit)
     if mine_only or not actor.has(PLATFORM_REVIEW):
-        query = query.where(MerchantApplication.applicant_user_id == _user_id(actor))
+        query = query.where(MerchantApplication.applicant_user_id == actor.require_user_id())
     if status:
         query = query.where(MerchantApplication.status == status)
     return (await session.scalars(query)).all()
@@ -324,7 +318,7 @@ async def get_application(
 ) -> MerchantApplication:
     query = select(MerchantApplication).where(MerchantApplication.id == application_id)
     if not actor.has(PLATFORM_REVIEW):
-        query = query.where(MerchantApplication.applicant_user_id == _user_id(actor))
+        query = query.where(MerchantApplication.applicant_user_id == actor.require_user_id())
     application = await session.scalar(query)
     if application is None:
         raise NotFound(N_("No such application."))
@@ -355,17 +349,11 @@ async def decide_application(
     )
     if application is None:
         raise NotFound(N_("No such application."))
-    if application.status != "submitted":
-        raise Conflict(N_("This application has already been decided."), code="already_decided")
-    if not approve and not (reason and reason.strip()):
-        raise ValidationFailed(
-            N_("Say why the application is rejected; the applicant will read it."),
-            fields={"reason": N_("Required when rejecting.")},
-        )
+    cleaned = ensure_decidable(application.status, approve=approve, reason=reason)
     now = clock.now()
     application.reviewed_by_id = actor.user_id
     application.reviewed_at = now
-    application.decision_reason = reason.strip() if reason else None
+    application.decision_reason = cleaned
     if approve:
         await _approve(session, actor, application, now)
     else:
@@ -590,7 +578,7 @@ async def add_licence(session: AsyncSession, actor: Actor, data: LicenceIn) -> L
             N_("A licence cannot end before it starts."),
             fields={"valid_to": N_("Before the start date.")},
         )
-    await _ensure_files_are_yours(session, _user_id(actor), [data.file_id])
+    await _ensure_files_are_yours(session, actor.require_user_id(), [data.file_id])
     licence = Licence(
         organisation_id=organisation_id,
         licence_type=data.licence_type,
@@ -656,7 +644,7 @@ async def apply_for_certification(
     )
     if pending is not None:
         raise Conflict(N_("An application for this certification is already under review."))
-    await _ensure_files_are_yours(session, _user_id(actor), data.evidence_file_ids)
+    await _ensure_files_are_yours(session, actor.require_user_id(), data.evidence_file_ids)
     row = ThreeSameCertification(
         organisation_id=organisation_id,
         export_standard=data.export_standard,
@@ -709,18 +697,12 @@ async def decide_certification(
     )
     if row is None:
         raise NotFound(N_("No such certification."))
-    if row.status != "submitted":
-        raise Conflict(N_("This application has already been decided."), code="already_decided")
-    if not approve and not (reason and reason.strip()):
-        raise ValidationFailed(
-            N_("Say why the application is rejected; the applicant will read it."),
-            fields={"reason": N_("Required when rejecting.")},
-        )
+    cleaned = ensure_decidable(row.status, approve=approve, reason=reason)
     rule = await rules.in_force(session, THREE_SAME)
     now = clock.now()
     row.reviewed_by_id = actor.user_id
     row.reviewed_at = now
-    row.decision_reason = reason.strip() if reason else None
+    row.decision_reason = cleaned
     if approve:
         row.status = "approved"
         row.valid_from = now

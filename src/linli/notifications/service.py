@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.authz import Actor
-from linli.errors import NotFound, Unauthenticated
+from linli.errors import NotFound
 from linli.i18n import N_
 from linli.notifications.models import Notification
 
@@ -41,18 +41,12 @@ def notify(
     return row
 
 
-def _user_id(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
-
-
 async def inbox(
     session: AsyncSession, actor: Actor, *, limit: int = 50, before_id: int | None = None
 ) -> Sequence[Notification]:
     query = (
         select(Notification)
-        .where(Notification.user_id == _user_id(actor))
+        .where(Notification.user_id == actor.require_user_id())
         .order_by(Notification.id.desc())
         .limit(limit)
     )
@@ -64,7 +58,7 @@ async def inbox(
 async def unread_count(session: AsyncSession, actor: Actor) -> int:
     count = await session.scalar(
         select(func.count()).where(
-            Notification.user_id == _user_id(actor), Notification.read_at.is_(None)
+            Notification.user_id == actor.require_user_id(), Notification.read_at.is_(None)
         )
     )
     return int(count or 0)
@@ -73,7 +67,7 @@ async def unread_count(session: AsyncSession, actor: Actor) -> int:
 async def mark_read(session: AsyncSession, actor: Actor, notification_id: int) -> Notification:
     row = await session.scalar(
         select(Notification).where(
-            Notification.id == notification_id, Notification.user_id == _user_id(actor)
+            Notification.id == notification_id, Notification.user_id == actor.require_user_id()
         )
     )
     if row is None:
@@ -86,6 +80,6 @@ async def mark_read(session: AsyncSession, actor: Actor, notification_id: int) -
 async def mark_all_read(session: AsyncSession, actor: Actor) -> None:
     await session.execute(
         update(Notification)
-        .where(Notification.user_id == _user_id(actor), Notification.read_at.is_(None))
+        .where(Notification.user_id == actor.require_user_id(), Notification.read_at.is_(None))
         .values(read_at=clock.now())
     )
