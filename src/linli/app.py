@@ -36,6 +36,7 @@ class Health(BaseModel):
 def load_domain_handlers() -> None:
     """Import every module that subscribes to events or registers due jobs."""
     import linli.accounts.handlers
+    import linli.groupbuy.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.payments.handlers  # noqa: F401
@@ -130,6 +131,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.community import api as community_api
     from linli.community import pages as community_pages
     from linli.files import api as files_api
+    from linli.groupbuy import api as groupbuy_api
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -146,6 +148,7 @@ def _include_routers(app: FastAPI) -> None:
         catalog_api,
         community_api,
         files_api,
+        groupbuy_api,
         merchants_api,
         notifications_api,
         ops_api,

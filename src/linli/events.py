@@ -144,3 +144,17 @@ class PaymentRefunded(DomainEvent):
     purpose: str
     reference: str
     amount_fen: int
+
+
+# --- groupbuy -----------------------------------------------------------------------------
+
+
+@event_type("groupbuy.OrderPaid")
+class OrderPaid(DomainEvent):
+    order_id: int
+    campaign_id: int
+    user_id: int
+    merchant_organisation_id: int
+    pickup_point_id: int
+    total_fen: int
+    intent_id: int

@@ -6,6 +6,7 @@ from linli.catalog import models as catalog_models
 from linli.community import models as community_models
 from linli.db import Base
 from linli.files import models as files_models
+from linli.groupbuy import models as groupbuy_models
 from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
@@ -22,6 +23,7 @@ __all__ = [
     "catalog_models",
     "community_models",
     "files_models",
+    "groupbuy_models",
     "merchants_models",
     "notifications_models",
     "payments_models",

@@ -46,4 +46,27 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "products selling domestically (2020); 'three same' public service platform practice",
         "values": {"validity_months": 12},
     },
+    {
+        "rule_id": "consumer.no_reason_return",
+        "version": 1,
+        "title": "Seven-day no-reason return for goods bought at a distance",
+        "legal_basis": "Consumer Rights Protection Law art. 25 (seven days from receipt; fresh "
+        "and perishable goods excluded; others unsuitable by nature only with the consumer's "
+        "confirmation at purchase); SAMR Interim Measures for No-Reason Return of Online "
+        "Purchases (2017) art. 6-7",
+        "values": {
+            "days": 7,
+            # The period starts the day after pickup (receipt): last day = pickup + days.
+            "starts": "day_after_pickup",
+            "excluded_storage_classes": ["chilled", "frozen"],
+            "excluded_categories": ["fresh_food"],
+        },
+    },
+    {
+        "rule_id": "groupbuy.payment_window",
+        "version": 1,
+        "title": "Unpaid group-buying orders are cancelled and their stock released",
+        "legal_basis": "Platform rule (reserved stock returns to other residents)",
+        "values": {"minutes": 15},
+    },
 ]

@@ -1,0 +1,231 @@
+"""JSON routes for group buying under /api/v1/groupbuy: campaigns (merchants create and
+publish, anyone reads) and checkout (residents order; the payment is a payments intent)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.apitypes import OptionalQueryId, PageSize, PathId
+from linli.authz import Actor, current_actor, require_user
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.groupbuy import service
+from linli.groupbuy.models import Campaign, CampaignItem
+from linli.groupbuy.schemas import (
+    CampaignIn,
+    CampaignItemOut,
+    CampaignOut,
+    CheckoutOut,
+    OrderIn,
+    OrderLineOut,
+    OrderOut,
+    PaymentOut,
+    ReturnPolicyOut,
+)
+from linli.i18n import _
+from linli.payments import providers
+
+router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
+User_ = Annotated[Actor, Depends(require_user)]
+Anyone = Annotated[Actor, Depends(current_actor)]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=64,
+        pattern=r"^[\x21-\x7e]+$",
+        description="8 to 64 printable ASCII characters; the same key returns the same order",
+    ),
+]
+
+
+def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | None:
+    if campaign.return_rule_id is None:
+        return None
+    if item.return_exclusion is not None:
+        return ReturnPolicyOut(
+            no_reason_return=False,
+            days=None,
+            last_day=None,
+            excluded_because=item.return_exclusion,
+            rule_id=campaign.return_rule_id,
+            rule_version=campaign.return_rule_version,
+            explanation=_(
+                "Fresh or perishable goods: no 7-day no-reason return. You confirm this when "
+                "you order; quality problems are still covered."
+            ),
+        )
+    days = campaign.return_days or 0
+    last_day: date = campaign.pickup_date + timedelta(days=days)
+    return ReturnPolicyOut(
+        no_reason_return=True,
+        days=days,
+        last_day=last_day,
+        excluded_because=None,
+        rule_id=campaign.return_rule_id,
+        rule_version=campaign.return_rule_version,
+        explanation=_(
+            "No-reason return within {days} days, counted from the day after pickup "
+            "(until {last_day})."
+        ).format(days=days, last_day=last_day.isoformat()),
+    )
+
+
+def campaign_out(view: service.CampaignView) -> CampaignOut:
+    c = view.campaign
+    return CampaignOut(
+        id=c.id,
+        organisation_id=c.organisation_id,
+        merchant_name=view.merchant_name,
+        title=c.title,
+        opens_at=c.opens_at,
+        cutoff_at=c.cutoff_at,
+        pickup_date=c.pickup_date,
+        status=c.status,
+        is_open=view.is_open,
+        payment_window_minutes=c.payment_window_minutes,
+        published_at=c.published_at,
+        items=[
+            CampaignItemOut(
+                id=i.id,
+                sku_id=i.sku_id,
+                product_name=i.product_name,
+                sku_code=i.sku_code,
+                unit=i.unit,
+                list_price_fen=i.list_price_fen,
+                group_price_fen=i.group_price_fen,
+                per_resident_limit=i.per_resident_limit,
+                stock=i.stock,
+                remaining=i.remaining,
+                min_group_qty=i.min_group_qty,
+                storage_class=i.storage_class,
+                return_policy=return_policy(c, i),
+            )
+            for i in view.items
+        ],
+    )
+
+
+def checkout_out(checkout: service.Checkout) -> CheckoutOut:
+    o = checkout.order
+    intent = checkout.intent
+    return CheckoutOut(
+        order=OrderOut(
+            id=o.id,
+            campaign_id=o.campaign_id,
+            user_id=o.user_id,
+            organisation_id=o.organisation_id,
+            pickup_point_id=o.pickup_point_id,
+            status=o.status,
+            total_fen=o.total_fen,
+            return_rule_id=o.return_rule_id,
+            return_rule_version=o.return_rule_version,
+            return_terms_accepted=o.return_terms_accepted,
+            payment_due_at=o.payment_due_at,
+            created_at=o.created_at,
+            paid_at=o.paid_at,
+            cancelled_at=o.cancelled_at,
+            cancel_reason=o.cancel_reason,
+            lines=[
+                OrderLineOut(
+                    item_id=line.item_id,
+                    product_name=item.product_name,
+                    quantity=line.quantity,
+                    unit_price_fen=line.unit_price_fen,
+                    amount_fen=line.amount_fen,
+                    no_reason_return_excluded=line.no_reason_return_excluded,
+                )
+                for line, item in checkout.lines
+            ],
+        ),
+        payment=PaymentOut(
+            public_id=intent.public_id,
+            amount_fen=intent.amount_fen,
+            status=intent.status,
+            pay_url=providers.get(intent.provider).checkout_url(intent),
+        )
+        if intent is not None
+        else None,
+    )
+
+
+async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
+    return campaign_out(await service.get_campaign(session, actor, campaign_id))
+
+
+@router.get("/campaigns", summary="Campaigns open for orders now (public)")
+async def open_campaigns(session: DbSession, limit: PageSize = 50) -> list[CampaignOut]:
+    return [campaign_out(v) for v in await service.open_campaigns(session, limit=limit)]
+
+
+@router.post("/campaigns", status_code=201, summary="Create a draft campaign (merchant)")
+async def create_campaign(body: CampaignIn, session: DbSession, actor: User_) -> CampaignOut:
+    campaign = await service.create_campaign(session, actor, body)
+    return await _campaign(session, actor, campaign.id)
+
+
+@router.get(
+    "/campaigns/{campaign_id}",
+    summary="One campaign: items, group price, remaining stock, return policy per item",
+)
+async def campaign(campaign_id: PathId, session: DbSession, actor: Anyone) -> CampaignOut:
+    return await _campaign(session, actor, campaign_id)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/publish",
+    summary="Publish a draft: take the stock from the SKUs, fix the rules (merchant)",
+)
+async def publish(campaign_id: PathId, session: DbSession, actor: User_) -> CampaignOut:
+    await service.publish(session, actor, campaign_id)
+    return await _campaign(session, actor, campaign_id)
+
+
+@router.get("/merchant/campaigns", summary="The merchant's own campaigns, drafts too")
+async def my_campaigns(session: DbSession, actor: User_, limit: PageSize = 50) -> list[CampaignOut]:
+    return [campaign_out(v) for v in await service.my_campaigns(session, actor, limit=limit)]
+
+
+@router.get("/merchant/orders", summary="Orders of the merchant's campaigns")
+async def merchant_orders(
+    session: DbSession,
+    actor: User_,
+    campaign_id: OptionalQueryId = None,
+    limit: PageSize = 50,
+) -> list[CheckoutOut]:
+    rows = await service.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
+    return [checkout_out(c) for c in rows]
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    summary="Order in a campaign (idempotent: the same key returns the same order with 200)",
+    responses={200: {"model": CheckoutOut, "description": "The order placed with this key"}},
+)
+async def place_order(
+    body: OrderIn,
+    session: DbSession,
+    actor: User_,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> CheckoutOut:
+    checkout = await service.place_order(session, actor, body, idempotency_key)
+    if not checkout.created:
+        response.status_code = 200
+    return checkout_out(checkout)
+
+
+@router.get("/orders", summary="My group-buying orders, newest first")
+async def my_orders(session: DbSession, actor: User_, limit: PageSize = 50) -> list[CheckoutOut]:
+    return [checkout_out(c) for c in await service.my_orders(session, actor, limit=limit)]
+
+
+@router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
+async def order(order_id: PathId, session: DbSession, actor: User_) -> CheckoutOut:
+    return checkout_out(await service.get_order(session, actor, order_id))

@@ -1,0 +1,758 @@
+"""Campaigns (create, publish, read) and checkout (order, reservation, payment, expiry).
+
+Stock only moves by conditional UPDATE: from `skus.stock` to a campaign item's `remaining`
+at publication, down at checkout (the last statement of the order's transaction, so the hot
+row is locked for the shortest time), back up when an unpaid order is cancelled.
+
+Checkout reads everything it needs in one statement (items, campaign, the resident's pickup
+point, what they already hold of each item, an earlier order under the same idempotency key,
+an unpaid order in the campaign, whether the merchant may sell). The rules it applies were
+recorded on the campaign when it was published, so what residents were shown is what applies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from linli import clock, outbox
+from linli.accounts.models import Organisation
+from linli.audit import service as audit
+from linli.authz import GROUPBUY_MANAGE, GROUPBUY_READ, Actor
+from linli.catalog.models import Sku
+from linli.catalog.service import category_tree
+from linli.community.models import PickupPoint, Residence
+from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import OrderPaid, PaymentSucceeded
+from linli.groupbuy import policies
+from linli.groupbuy.models import (
+    CANCELLED,
+    DRAFT,
+    HOLDING,
+    PAID,
+    PENDING_PAYMENT,
+    PUBLISHED,
+    Campaign,
+    CampaignItem,
+    Order,
+    OrderLine,
+)
+from linli.groupbuy.schemas import CampaignIn, OrderIn
+from linli.i18n import N_
+from linli.merchants.queries import selling_organisation_ids
+from linli.payments import service as payments
+from linli.payments.models import PaymentIntent
+from linli.rules import service as rules
+from linli.rules.models import RuleVersion
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "groupbuy_order"
+RETURN_RULE = "consumer.no_reason_return"
+PAYMENT_RULE = "groupbuy.payment_window"
+EXPIRE_JOB = "groupbuy.expire_order"
+LOCAL = ZoneInfo("Asia/Shanghai")
+MAX_ORDER_FEN = 10**9  # ¥10,000,000: fits every integer column, far beyond any order
+KEY_LENGTH = (8, 64)
+INTENT_GRACE = timedelta(minutes=5)
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+
+def _check_window(opens_at: datetime, cutoff_at: datetime, pickup_date: date) -> None:
+    fields: dict[str, str] = {}
+    if opens_at >= cutoff_at:
+        fields["cutoff_at"] = N_("The cutoff must be after the opening time.")
+    if pickup_date <= cutoff_at.astimezone(LOCAL).date():
+        fields["pickup_date"] = N_("Pickup must be on a day after the cutoff.")
+    if fields:
+        raise ValidationFailed(N_("Check the campaign's dates."), fields=dict(fields))
+
+
+async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn) -> Campaign:
+    """A draft campaign of the merchant's own listed SKUs (no stock is taken yet)."""
+    organisation_id = policies.acting_merchant(actor, GROUPBUY_MANAGE)
+    await policies.ensure_selling(session, organisation_id)
+    _check_window(data.opens_at, data.cutoff_at, data.pickup_date)
+    sku_ids = [item.sku_id for item in data.items]
+    fields: dict[str, str] = {}
+    seen: set[int] = set()
+    for n, sku_id in enumerate(sku_ids):
+        if sku_id in seen:
+            fields[f"items.{n}.sku_id"] = N_("This SKU is already in the campaign.")
+        seen.add(sku_id)
+    found = {
+        sku.id: (sku, product)
+        for sku, product in (
+            await session.execute(
+                policies.own_listed_skus(organisation_id).where(Sku.id.in_(sku_ids))
+            )
+        ).all()
+    }
+    for n, item in enumerate(data.items):
+        pair = found.get(item.sku_id)
+        if pair is None:
+            fields[f"items.{n}.sku_id"] = N_("Choose a SKU of your own listed products.")
+        elif item.group_price_fen > pair[0].price_fen:
+            fields[f"items.{n}.group_price_fen"] = N_(
+                "The group price may not be above the SKU's price."
+            )
+    if fields:
+        raise ValidationFailed(N_("Check the campaign's items."), fields=dict(fields))
+    now = clock.now()
+    campaign = Campaign(
+        organisation_id=organisation_id,
+        title=data.title,
+        opens_at=data.opens_at,
+        cutoff_at=data.cutoff_at,
+        pickup_date=data.pickup_date,
+        status=DRAFT,
+        created_by_user_id=actor.user_id,
+        created_at=now,
+    )
+    session.add(campaign)
+    await session.flush()
+    for item in data.items:
+        sku, product = found[item.sku_id]
+        session.add(
+            CampaignItem(
+                campaign_id=campaign.id,
+                sku_id=sku.id,
+                product_name=product.name,
+                sku_code=sku.code,
+                unit=product.unit,
+                list_price_fen=sku.price_fen,
+                group_price_fen=item.group_price_fen,
+                per_resident_limit=item.per_resident_limit,
+                stock=item.stock,
+                remaining=0,
+                min_group_qty=item.min_group_qty,
+                storage_class=product.storage_class,
+                created_at=now,
+            )
+        )
+    await session.flush()
+    audit.record(
+        session, actor, "groupbuy.campaign_created", target_type="campaign", target_id=campaign.id
+    )
+    return campaign
+
+
+def return_exclusion(
+    rule: RuleVersion, storage_class: str, category_codes: Sequence[str]
+) -> str | None:
+    """Why goods are excluded from the no-reason return under `rule`, or None."""
+    if storage_class in rule.values.get("excluded_storage_classes", []):
+        return f"storage:{storage_class}"
+    excluded = set(rule.values.get("excluded_categories", []))
+    for code in category_codes:
+        if code in excluded:
+            return f"category:{code}"
+    return None
+
+
+async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    """Check the window, take each item's stock from its SKU (conditional UPDATE, all or
+    nothing) and record the return and payment rules in force."""
+    organisation_id = policies.acting_merchant(actor, GROUPBUY_MANAGE)
+    campaign = await session.scalar(
+        policies.own_campaigns(organisation_id)
+        .where(Campaign.id == campaign_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if campaign is None:
+        raise NotFound(N_("No such campaign."), code="campaign_not_found")
+    if campaign.status == PUBLISHED:
+        return campaign
+    if campaign.status != DRAFT:
+        raise Conflict(N_("Only a draft campaign can be published."), code="not_draft")
+    await policies.ensure_selling(session, organisation_id)
+    _check_window(campaign.opens_at, campaign.cutoff_at, campaign.pickup_date)
+    now = clock.now()
+    if campaign.cutoff_at <= now:
+        raise ValidationFailed(
+            N_("Check the campaign's dates."),
+            fields={"cutoff_at": N_("The cutoff has already passed.")},
+        )
+    return_rule = await rules.in_force(session, RETURN_RULE)
+    payment_rule = await rules.in_force(session, PAYMENT_RULE)
+    items = (
+        await session.scalars(
+            select(CampaignItem)
+            .where(CampaignItem.campaign_id == campaign.id)
+            .order_by(CampaignItem.id)
+        )
+    ).all()
+    products = {
+        sku.id: product
+        for sku, product in (
+            await session.execute(
+                policies.own_listed_skus(organisation_id).where(
+                    Sku.id.in_([i.sku_id for i in items])
+                )
+            )
+        ).all()
+    }
+    tree = await category_tree(session)
+    for item in items:
+        product = products.get(item.sku_id)
+        if product is None:
+            raise Conflict(
+                N_("{product} is no longer listed; remove it or list it again."),
+                product=item.product_name,
+                code="sku_not_listed",
+            )
+        lineage = [c.code for c in tree.lineage(tree.by_id[product.category_id])]
+        taken = await session.scalar(
+            update(Sku)
+            .where(
+                Sku.id == item.sku_id,
+                Sku.stock >= item.stock,
+                Sku.product_id.in_(policies.own_listed_product_ids(organisation_id)),
+            )
+            .values(stock=Sku.stock - item.stock)
+            .returning(Sku.id)
+            .execution_options(synchronize_session=False)
+        )
+        if taken is None:
+            raise Conflict(
+                N_("Not enough stock of {product} ({sku}) for {amount} in this campaign."),
+                product=item.product_name,
+                sku=item.sku_code,
+                amount=item.stock,
+                code="insufficient_stock",
+            )
+        item.storage_class = product.storage_class
+        item.return_exclusion = return_exclusion(return_rule, product.storage_class, lineage)
+        item.remaining = item.stock
+    campaign.status = PUBLISHED
+    campaign.published_at = now
+    campaign.return_rule_id = return_rule.rule_id
+    campaign.return_rule_version = return_rule.version
+    campaign.return_days = int(return_rule.values["days"])
+    campaign.payment_rule_version = payment_rule.version
+    campaign.payment_window_minutes = int(payment_rule.values["minutes"])
+    await session.flush()
+    audit.record(
+        session,
+        actor,
+        "groupbuy.campaign_published",
+        target_type="campaign",
+        target_id=campaign.id,
+        return_rule=f"{return_rule.rule_id}@{return_rule.version}",
+        payment_rule=f"{payment_rule.rule_id}@{payment_rule.version}",
+    )
+    return campaign
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    campaign: Campaign
+    merchant_name: str
+    items: list[CampaignItem]
+
+    @property
+    def is_open(self) -> bool:
+        return is_open(self.campaign, clock.now())
+
+
+def is_open(campaign: Campaign, now: datetime) -> bool:
+    return campaign.status == PUBLISHED and campaign.opens_at <= now < campaign.cutoff_at
+
+
+async def _views(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignView]:
+    if not campaigns:
+        return []
+    ids = [c.id for c in campaigns]
+    items: dict[int, list[CampaignItem]] = {}
+    for item in await session.scalars(
+        select(CampaignItem)
+        .where(CampaignItem.campaign_id.in_(ids))
+        .order_by(CampaignItem.id)
+        .execution_options(populate_existing=True)
+    ):
+        items.setdefault(item.campaign_id, []).append(item)
+    names = dict(
+        (
+            await session.execute(
+                select(Organisation.id, Organisation.name).where(
+                    Organisation.id.in_({c.organisation_id for c in campaigns})
+                )
+            )
+        ).all()
+    )
+    return [
+        CampaignView(c, names.get(c.organisation_id, ""), items.get(c.id, [])) for c in campaigns
+    ]
+
+
+async def open_campaigns(session: AsyncSession, *, limit: int = 50) -> list[CampaignView]:
+    """Published campaigns open for orders now, of merchants that may sell; soonest cutoff
+    first."""
+    now = clock.now()
+    rows = (
+        await session.scalars(
+            policies.public_campaigns()
+            .where(
+                Campaign.opens_at <= now,
+                Campaign.cutoff_at > now,
+                Campaign.organisation_id.in_(selling_organisation_ids()),
+            )
+            .order_by(Campaign.cutoff_at, Campaign.id)
+            .limit(limit)
+        )
+    ).all()
+    return await _views(session, rows)
+
+
+async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
+    """A published campaign (anyone), or a draft of the merchant the actor acts for."""
+    campaign = await session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).execution_options(populate_existing=True)
+    )
+    visible = campaign is not None and (
+        campaign.status != DRAFT
+        or (actor.organisation_id == campaign.organisation_id and actor.has(GROUPBUY_READ))
+    )
+    if campaign is None or not visible:
+        raise NotFound(N_("No such campaign."), code="campaign_not_found")
+    (view,) = await _views(session, [campaign])
+    return view
+
+
+async def my_campaigns(
+    session: AsyncSession, actor: Actor, *, limit: int = 50
+) -> list[CampaignView]:
+    organisation_id = policies.acting_merchant(actor)
+    rows = (
+        await session.scalars(
+            policies.own_campaigns(organisation_id).order_by(Campaign.id.desc()).limit(limit)
+        )
+    ).all()
+    return await _views(session, rows)
+
+
+# --- checkout -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkout:
+    order: Order
+    lines: list[tuple[OrderLine, CampaignItem]]
+    intent: PaymentIntent | None
+    created: bool
+
+
+def _check_key(key: str) -> None:
+    low, high = KEY_LENGTH
+    if not low <= len(key) <= high or not key.isprintable() or not key.isascii():
+        raise ValidationFailed(
+            N_("Send an Idempotency-Key header of 8 to 64 printable characters."),
+            fields={"Idempotency-Key": N_("Enter 8 to 64 printable characters.")},
+        )
+
+
+def _not_open() -> Conflict:
+    return Conflict(N_("This campaign is not open for orders."), code="campaign_not_open")
+
+
+def sold_out(product: str) -> Conflict:
+    return Conflict(N_("{product} is sold out."), product=product, code="sold_out")
+
+
+async def place_order(
+    session: AsyncSession, actor: Actor, data: OrderIn, idempotency_key: str
+) -> Checkout:
+    """Place (or, for a key used before, return) a resident's order: validate, insert the
+    order and its lines, create its payment intent and expiry job, then reserve the stock
+    with one conditional UPDATE per line, last."""
+    user_id = policies.user_id_of(actor)
+    _check_key(idempotency_key)
+    item_ids = [line.item_id for line in data.lines]
+    if len(set(item_ids)) != len(item_ids):
+        raise ValidationFailed(
+            N_("Check the order."), fields={"lines": N_("Each item may appear only once.")}
+        )
+    earlier = (
+        select(Order.id)
+        .where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+        .scalar_subquery()
+    )
+    unpaid = (
+        select(Order.id)
+        .where(
+            Order.user_id == user_id,
+            Order.campaign_id == data.campaign_id,
+            Order.status == PENDING_PAYMENT,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    point_id: Any = (
+        literal(data.pickup_point_id)
+        if data.pickup_point_id is not None
+        else select(Residence.pickup_point_id).where(Residence.user_id == user_id).scalar_subquery()
+    )
+    point = (
+        select(PickupPoint.id)
+        .where(PickupPoint.id == point_id, PickupPoint.active.is_(True))
+        .scalar_subquery()
+    )
+    held = (
+        select(func.coalesce(func.sum(OrderLine.quantity), 0))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.user_id == user_id,
+            Order.status.in_(HOLDING),
+            OrderLine.item_id == CampaignItem.id,
+        )
+        .correlate(CampaignItem)
+        .scalar_subquery()
+    )
+    selling = Campaign.organisation_id.in_(selling_organisation_ids())
+    rows = (
+        await session.execute(
+            select(
+                CampaignItem,
+                Campaign,
+                earlier.label("earlier"),
+                unpaid.label("unpaid"),
+                point.label("point"),
+                held.label("held"),
+                selling.label("selling"),
+            )
+            .join(Campaign, Campaign.id == CampaignItem.campaign_id)
+            .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    earlier_id = rows[0].earlier if rows else await session.scalar(select(earlier))
+    if earlier_id is not None:
+        return await _replay(session, user_id, int(earlier_id), data)
+    if len(rows) != len(item_ids):
+        raise ValidationFailed(
+            N_("Check the order."),
+            fields={"lines": N_("Choose items of this campaign.")},
+            code="unknown_item",
+        )
+    campaign: Campaign = rows[0].Campaign
+    now = clock.now()
+    if not is_open(campaign, now) or not rows[0].selling:
+        raise _not_open()
+    if rows[0].unpaid is not None:
+        raise Conflict(
+            N_("You have an unpaid order in this campaign: pay or cancel it first."),
+            code="unpaid_order_exists",
+        )
+    if rows[0].point is None:
+        raise ValidationFailed(
+            N_("Choose an open pickup point."),
+            fields={
+                "pickup_point_id": N_("Not an open pickup point.")
+                if data.pickup_point_id is not None
+                else N_("Join a community or choose a pickup point.")
+            },
+        )
+    by_item = {row.CampaignItem.id: row for row in rows}
+    fields: dict[str, str] = {}
+    for n, line in enumerate(data.lines):
+        row = by_item[line.item_id]
+        if int(row.held) + line.quantity > row.CampaignItem.per_resident_limit:
+            fields[f"lines.{n}.quantity"] = N_("More than each resident may buy.")
+    if fields:
+        raise Conflict(
+            N_("Each resident may buy only so many of an item in this campaign."),
+            code="limit_exceeded",
+            fields=dict(fields),
+        )
+    if (
+        any(by_item[i].CampaignItem.return_exclusion for i in item_ids)
+        and not data.accept_return_terms
+    ):
+        raise ValidationFailed(
+            N_("Some items cannot be returned without reason (fresh or perishable goods)."),
+            code="return_terms_not_accepted",
+            fields={
+                "accept_return_terms": N_(
+                    "Confirm that these items are excluded from the 7-day no-reason return."
+                )
+            },
+        )
+    for line in data.lines:
+        item = by_item[line.item_id].CampaignItem
+        if item.remaining < line.quantity:  # early answer; the UPDATE below decides
+            raise sold_out(item.product_name)
+    total = sum(
+        by_item[line.item_id].CampaignItem.group_price_fen * line.quantity for line in data.lines
+    )
+    if total > MAX_ORDER_FEN:
+        raise ValidationFailed(
+            N_("Check the order."), fields={"lines": N_("The order is too large.")}
+        )
+    assert campaign.return_rule_id is not None
+    assert campaign.return_rule_version is not None
+    window = timedelta(minutes=campaign.payment_window_minutes or 15)
+    order = Order(
+        user_id=user_id,
+        campaign_id=campaign.id,
+        organisation_id=campaign.organisation_id,
+        pickup_point_id=int(rows[0].point),
+        status=PENDING_PAYMENT,
+        total_fen=total,
+        idempotency_key=idempotency_key,
+        return_rule_id=campaign.return_rule_id,
+        return_rule_version=campaign.return_rule_version,
+        return_terms_accepted=data.accept_return_terms,
+        payment_due_at=now + window,
+        created_at=now,
+    )
+    session.add(order)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # A concurrent request won (same key, or another unpaid order in this campaign).
+        await session.rollback()
+        return await _after_race(session, user_id, idempotency_key, data)
+    lines: list[tuple[OrderLine, CampaignItem]] = []
+    for line in data.lines:
+        item = by_item[line.item_id].CampaignItem
+        order_line = OrderLine(
+            order_id=order.id,
+            item_id=item.id,
+            quantity=line.quantity,
+            unit_price_fen=item.group_price_fen,
+            amount_fen=item.group_price_fen * line.quantity,
+            no_reason_return_excluded=item.return_exclusion is not None,
+        )
+        session.add(order_line)
+        lines.append((order_line, item))
+    await session.flush()
+    intent = await payments.create_intent(
+        session,
+        actor,
+        payee_organisation_id=campaign.organisation_id,
+        purpose=PURPOSE,
+        reference=str(order.id),
+        amount_fen=total,
+        idempotency_key=f"groupbuy-order-{order.id}",
+        # Our expiry job cancels the intent at the deadline; payments' own expiry is a backstop.
+        expires_in=window + INTENT_GRACE,
+    )
+    await outbox.schedule(
+        session, EXPIRE_JOB, order.payment_due_at, {"order_id": order.id, "intent_id": intent.id}
+    )
+    await session.flush()
+    # Last: the reservation. Zero rows means someone else got the last units first.
+    for line in data.lines:
+        item = by_item[line.item_id].CampaignItem
+        reserved = await session.scalar(
+            update(CampaignItem)
+            .where(CampaignItem.id == item.id, CampaignItem.remaining >= line.quantity)
+            .values(remaining=CampaignItem.remaining - line.quantity)
+            .returning(CampaignItem.remaining)
+            .execution_options(synchronize_session=False)
+        )
+        if reserved is None:
+            raise sold_out(item.product_name)
+        set_committed_value(item, "remaining", int(reserved))  # shown, not written again
+    return Checkout(order, lines, intent, created=True)
+
+
+async def _after_race(
+    session: AsyncSession, user_id: int, idempotency_key: str, data: OrderIn
+) -> Checkout:
+    winner = await session.scalar(
+        select(Order.id).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+    )
+    if winner is not None:
+        return await _replay(session, user_id, winner, data)
+    raise Conflict(
+        N_("You have an unpaid order in this campaign: pay or cancel it first."),
+        code="unpaid_order_exists",
+    )
+
+
+async def _replay(session: AsyncSession, user_id: int, order_id: int, data: OrderIn) -> Checkout:
+    order, lines = await _order_with_lines(session, order_id)
+    asked = sorted((line.item_id, line.quantity) for line in data.lines)
+    placed = sorted((line.item_id, line.quantity) for line, _item in lines)
+    if order.campaign_id != data.campaign_id or asked != placed:
+        raise Conflict(
+            N_("This idempotency key was already used for a different order."),
+            code="idempotency_key_reused",
+            fields={"Idempotency-Key": N_("Use a new key for a new order.")},
+        )
+    return Checkout(order, lines, await payment_of(session, order), created=False)
+
+
+async def _order_with_lines(
+    session: AsyncSession, order_id: int
+) -> tuple[Order, list[tuple[OrderLine, CampaignItem]]]:
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound(N_("No such order."), code="order_not_found")
+    lines = (
+        await session.execute(
+            select(OrderLine, CampaignItem)
+            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .where(OrderLine.order_id == order.id)
+            .order_by(OrderLine.id)
+        )
+    ).all()
+    return order, [(line, item) for line, item in lines]
+
+
+async def payment_of(session: AsyncSession, order: Order) -> PaymentIntent | None:
+    """The order's payment intent (read for the order's reader, who was checked already)."""
+    rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
+    return rows[-1] if rows else None
+
+
+async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Checkout:
+    """The resident's own order, or an order of the merchant's campaigns; 404 otherwise."""
+    visible = await session.scalar(
+        policies.readable_orders(actor).with_only_columns(Order.id).where(Order.id == order_id)
+    )
+    if visible is None:
+        raise NotFound(N_("No such order."), code="order_not_found")
+    order, lines = await _order_with_lines(session, order_id)
+    return Checkout(order, lines, await payment_of(session, order), created=False)
+
+
+async def my_orders(session: AsyncSession, actor: Actor, *, limit: int = 50) -> list[Checkout]:
+    user_id = policies.user_id_of(actor)
+    ids = (
+        await session.scalars(
+            select(Order.id).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)
+        )
+    ).all()
+    return [await get_order(session, actor, order_id) for order_id in ids]
+
+
+async def merchant_orders(
+    session: AsyncSession, actor: Actor, *, campaign_id: int | None = None, limit: int = 50
+) -> list[Checkout]:
+    organisation_id = policies.acting_merchant(actor)
+    query = select(Order.id).where(Order.organisation_id == organisation_id)
+    if campaign_id is not None:
+        query = query.where(Order.campaign_id == campaign_id)
+    ids = (await session.scalars(query.order_by(Order.id.desc()).limit(limit))).all()
+    return [await get_order(session, actor, order_id) for order_id in ids]
+
+
+# --- expiry and payment -------------------------------------------------------------------
+
+
+async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> bool:
+    """Due job: an order still unpaid at its deadline is cancelled, its stock given back and
+    its payment intent cancelled. A payment that lands afterwards is refunded (`mark_paid`)."""
+    cancelled = await session.scalar(
+        update(Order)
+        .where(Order.id == order_id, Order.status == PENDING_PAYMENT)
+        .values(status=CANCELLED, cancelled_at=clock.now(), cancel_reason="payment_timeout")
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    if cancelled is None:
+        return False
+    for item_id, quantity in (
+        await session.execute(
+            select(OrderLine.item_id, OrderLine.quantity).where(OrderLine.order_id == order_id)
+        )
+    ).all():
+        await session.execute(
+            update(CampaignItem)
+            .where(
+                CampaignItem.id == item_id,
+                CampaignItem.remaining + quantity <= CampaignItem.stock,
+            )
+            .values(remaining=CampaignItem.remaining + quantity)
+            .execution_options(synchronize_session=False)
+        )
+    try:
+        await payments.cancel_intent(session, Actor.for_system(), intent_id)
+    except Conflict:
+        # Already paid (its PaymentSucceeded will find the order cancelled and refund it),
+        # or already expired by payments itself.
+        log.info("order %s expired; its intent %s was no longer open", order_id, intent_id)
+    audit.record(
+        session,
+        Actor.for_system(),
+        "groupbuy.order_expired",
+        target_type="groupbuy_order",
+        target_id=order_id,
+    )
+    return True
+
+
+async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
+    """PaymentSucceeded for a group-buying order: pending_payment -> paid in one conditional
+    UPDATE (publishes OrderPaid); a payment for an order that is no longer payable is
+    refunded in full. Returns what happened."""
+    try:
+        order_id = int(event.reference)
+    except ValueError:
+        log.warning("groupbuy payment %s has a malformed reference", event.public_id)
+        return "ignored"
+    paid = await session.scalar(
+        update(Order)
+        .where(
+            Order.id == order_id,
+            Order.status == PENDING_PAYMENT,
+            Order.user_id == event.payer_user_id,
+            Order.total_fen == event.amount_fen,
+            Order.organisation_id == event.payee_organisation_id,
+        )
+        .values(status=PAID, paid_at=clock.now())
+        .returning(Order)
+        .execution_options(synchronize_session=False)
+    )
+    if paid is not None:
+        outbox.publish(
+            session,
+            OrderPaid(
+                order_id=paid.id,
+                campaign_id=paid.campaign_id,
+                user_id=paid.user_id,
+                merchant_organisation_id=paid.organisation_id,
+                pickup_point_id=paid.pickup_point_id,
+                total_fen=paid.total_fen,
+                intent_id=event.intent_id,
+            ),
+        )
+        return "paid"
+    order = await session.get(Order, order_id, populate_existing=True)
+    if order is not None and order.status == PAID and order.user_id == event.payer_user_id:
+        return "already_paid"
+    # Not payable (cancelled, or not this payer's order of this amount): give it all back.
+    await payments.refund(
+        session,
+        Actor.for_system(),
+        event.intent_id,
+        event.amount_fen,
+        "group-buying order no longer payable",
+        idempotency_key=f"groupbuy-unpayable-{event.intent_id}",
+    )
+    audit.record(
+        session,
+        Actor.for_system(),
+        "groupbuy.late_payment_refunded",
+        target_type="groupbuy_order",
+        target_id=order_id,
+        intent_id=event.intent_id,
+        amount_fen=event.amount_fen,
+    )
+    return "refunded"
