@@ -19,8 +19,8 @@ test: $(STAMP)  ## lint, types, then the whole suite on SQLite and on PostgreSQL
 	VENV=$(VENV) scripts/test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
 i18n: $(STAMP)  ## re-extract strings into the catalogues (then translate the new ones)
