@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
+            app.state.dispatcher.wake()
             if task is not None:
                 await task
             await engine.dispose()

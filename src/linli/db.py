@@ -26,6 +26,10 @@ from starlette.requests import Request
 
 from linli.errors import DomainError
 
+# The outbox marks a session whose transaction added work due now; after the commit the
+# request wakes the in-process dispatcher instead of leaving it to the next poll.
+OUTBOX_PUBLISHED = "linli_outbox_published"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -122,6 +126,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            if session.info.pop(OUTBOX_PUBLISHED, False):
+                request.app.state.dispatcher.wake()
         except DomainError as exc:
             await (session.commit() if exc.keep_changes else session.rollback())
             raise

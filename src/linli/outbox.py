@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli import clock
-from linli.db import Base, BigId, JSONData, UTCDateTime
+from linli.db import OUTBOX_PUBLISHED, Base, BigId, JSONData, UTCDateTime
 from linli.events import EVENT_TYPES, DomainEvent
 
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
 DONE = "done"
 
 
@@ -153,6 +154,7 @@ def publish(session: AsyncSession, event: DomainEvent) -> str:
         raise TypeError(f"{type(event).__name__} is not a declared event type")
     now = clock.now()
     event_id = str(uuid.uuid4())
+    session.info[OUTBOX_PUBLISHED] = True
     session.add(
         OutboxEvent(
             event_id=event_id,
@@ -194,6 +196,8 @@ async def schedule(
         attempts=0,
     )
     session.add(row)
+    if due_at <= clock.now():
+        session.info[OUTBOX_PUBLISHED] = True
     return row
 
 
@@ -225,6 +229,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self._wake: asyncio.Event | None = None
 
     async def run_once(self) -> int:
         """Deliver every event and run every job that is due now; returns how many were handled."""
@@ -240,16 +245,24 @@ class Dispatcher:
             if not events and not jobs:
                 return handled
 
+    def wake(self) -> None:
+        """Work was just committed in this process: look now rather than at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
+        self._wake = asyncio.Event()
         while not stop.is_set():
             try:
                 handled = await self.run_once()
             except Exception:
                 log.exception("dispatcher pass failed; retrying after the poll interval")
                 handled = 0
-            if handled == 0:
+            if handled == 0 and not stop.is_set():
+                # Other processes' work (workers, servers) is found by polling.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                self._wake.clear()
 
     async def _claim_events(self) -> list[OutboxEvent]:
         now = clock.now()
