@@ -133,6 +133,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.community import pages as community_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
+    from linli.groupbuy import pages as groupbuy_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -161,6 +162,7 @@ def _include_routers(app: FastAPI) -> None:
         audit_pages,
         catalog_pages,
         community_pages,
+        groupbuy_pages,
         merchants_pages,
         notifications_pages,
         ops_pages,

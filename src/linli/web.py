@@ -193,6 +193,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     items.append(("/inbox", N_("Inbox")))
     kind = actor.organisation_kind
     if kind is None:
+        items.append(("/groupbuy", N_("Group buys")))
+        items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/communities", N_("My community")))
         items.append(("/leader", N_("My pickup point")))
         items.append(("/merchants/apply", N_("Sell on Linli")))

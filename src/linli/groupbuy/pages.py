@@ -1,0 +1,118 @@
+"""Resident pages: today's group buys, ordering (then paying), and my orders."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from linli.authz import Actor, current_actor, require_user
+from linli.db import DbSession
+from linli.errors import DomainError, ValidationFailed
+from linli.groupbuy import service
+from linli.groupbuy.schemas import OrderIn
+from linli.i18n import N_
+from linli.payments import providers
+from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+AnyActor = Annotated[Actor, Depends(current_actor)]
+User_ = Annotated[Actor, Depends(require_user)]
+
+
+async def _campaigns_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    views = await service.open_campaigns(session)
+    return render(
+        request,
+        "groupbuy/campaigns.html",
+        {
+            "views": views,
+            # A fresh key per rendering: submitting the same form twice places one order.
+            "order_key": secrets.token_urlsafe(18),
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/groupbuy")
+async def campaigns(request: Request, session: DbSession, actor: AnyActor) -> Response:
+    return await _campaigns_page(request, session, actor)
+
+
+def _lines(form: Any) -> list[dict[str, int | str]]:
+    lines: list[dict[str, int | str]] = []
+    for name, value in form.items():
+        if not (isinstance(name, str) and name.startswith("qty_") and isinstance(value, str)):
+            continue
+        value = value.strip()
+        if value in ("", "0"):
+            continue
+        lines.append({"item_id": name.removeprefix("qty_"), "quantity": value})
+    return lines
+
+
+@router.post("/groupbuy/order")
+async def place_order(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+    try:
+        lines = _lines(form)
+        if not lines:
+            raise ValidationFailed(
+                N_("Choose how many you want of at least one item."),
+                fields={"lines": N_("Nothing chosen.")},
+            )
+        data = validate_form(
+            OrderIn,
+            {
+                # Form values arrive as text; the API schema wants true integers.
+                "campaign_id": _int(str(form.get("campaign_id", ""))),
+                "lines": [
+                    {"item_id": _int(str(line["item_id"])), "quantity": _int(str(line["quantity"]))}
+                    for line in lines
+                ],
+                "accept_return_terms": form.get("accept_return_terms") == "on",
+            },
+        )
+        checkout = await service.place_order(session, actor, data, str(form.get("order_key", "")))
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _campaigns_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
+    intent = checkout.intent
+    if intent is None or checkout.order.status != "pending_payment":
+        return redirect("/groupbuy/orders")
+    return redirect(providers.get(intent.provider).checkout_url(intent))
+
+
+def _int(text: str) -> int | str:
+    """Digits become an int; anything else is passed on for the schema to refuse."""
+    return int(text) if text.isdigit() and len(text) < 19 else text
+
+
+@router.get("/groupbuy/orders")
+async def my_orders(request: Request, session: DbSession, actor: User_) -> Response:
+    checkouts = await service.my_orders(session, actor)
+    pay_urls = {
+        c.order.id: providers.get(c.intent.provider).checkout_url(c.intent)
+        for c in checkouts
+        if c.intent is not None and c.order.status == "pending_payment"
+    }
+    return render(
+        request, "groupbuy/orders.html", {"checkouts": checkouts, "pay_urls": pay_urls}, actor=actor
+    )
+
+
+# Order statuses are shown translated.
+STATUS_LABELS = (N_("pending_payment"), N_("paid"), N_("cancelled"))
