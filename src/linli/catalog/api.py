@@ -40,6 +40,7 @@ from linli.catalog.schemas import (
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import ValidationFailed
+from linli.files import service as files
 from linli.i18n import N_
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
@@ -333,7 +334,7 @@ async def upload_image(
     actor: User_,
     file: Annotated[UploadFile, File(description="The image")],
 ) -> ImageOut:
-    data = await file.read()
+    data = await files.read_upload(file)
     image = await service.add_image(
         session,
         actor,

@@ -31,6 +31,7 @@ from linli.catalog.schemas import (
 )
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
+from linli.files import service as files
 from linli.i18n import N_, Message, _
 from linli.money import parse_yuan
 from linli.web import (
@@ -554,7 +555,7 @@ async def merchant_upload_image(
             raise ValidationFailed(
                 N_("Choose an image file."), fields={"file": N_("Choose an image file.")}
             )
-        data = await upload.read()
+        data = await files.read_upload(upload)
         await service.add_image(
             session,
             actor,

@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
 from linli import clock
 from linli.accounts.models import Membership
@@ -88,6 +89,15 @@ def _refuse_type(data: bytes, allowed: frozenset[str], field: str) -> Validation
     )
 
 
+def _too_large(size: int, max_bytes: int, field: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        N_("This file is {size} MB; the limit is {limit} MB."),
+        size=f"{size / 1024 / 1024:.1f}",
+        limit=max_bytes // (1024 * 1024),
+        fields={field: N_("Too large.")},
+    )
+
+
 def check_upload(
     data: bytes,
     *,
@@ -97,12 +107,7 @@ def check_upload(
 ) -> str:
     """Validate an upload and return its real content type, or raise a 4xx saying why."""
     if len(data) > max_bytes:
-        raise PayloadTooLarge(
-            N_("This file is {size} MB; the limit is {limit} MB."),
-            size=f"{len(data) / 1024 / 1024:.1f}",
-            limit=max_bytes // (1024 * 1024),
-            fields={field: N_("Too large.")},
-        )
+        raise _too_large(len(data), max_bytes, field)
     if not data:
         raise ValidationFailed(N_("The file is empty."), fields={field: N_("Empty file.")})
     content_type = sniff(data)
@@ -194,3 +199,11 @@ def thumbnail(data: bytes, *, size: int = 320) -> bytes:
         out = io.BytesIO()
         upright.convert("RGB").save(out, format="JPEG", quality=82, optimize=True)
         return out.getvalue()
+
+
+async def read_upload(upload: UploadFile, *, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
+    """Read at most one byte past the limit, so a huge upload is refused without buffering."""
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _too_large(upload.size or len(data), max_bytes, "file")
+    return data

@@ -6,15 +6,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import PayloadTooLarge
 from linli.files import service as files
-from linli.i18n import N_
 from linli.merchants import credit_code, service
 from linli.merchants.models import MerchantApplication, ThreeSameCertification
 from linli.merchants.schemas import (
@@ -56,18 +53,6 @@ async def check_credit_code(code: Annotated[str, Path(max_length=64)]) -> Credit
     )
 
 
-async def read_upload(upload: StarletteUploadFile) -> bytes:
-    """Read at most one byte past the limit, so a huge upload is refused without buffering."""
-    data = await upload.read(files.MAX_UPLOAD_BYTES + 1)
-    if len(data) > files.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(
-            N_("This file is larger than {limit} MB."),
-            limit=files.MAX_UPLOAD_BYTES // (1024 * 1024),
-            fields={"file": N_("Too large.")},
-        )
-    return data
-
-
 @router.post(
     "/merchants/files",
     status_code=201,
@@ -80,7 +65,7 @@ async def upload_document(
     file: Annotated[UploadFile, File()],
     purpose: Annotated[Literal["licence", "evidence"], Form()] = "licence",
 ) -> UploadedFileOut:
-    data = await read_upload(file)
+    data = await files.read_upload(file)
     row = await files.store(
         session,
         actor,

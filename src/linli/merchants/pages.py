@@ -17,7 +17,6 @@ from linli.errors import DomainError
 from linli.files import service as files
 from linli.i18n import _
 from linli.merchants import service
-from linli.merchants.api import read_upload
 from linli.merchants.models import MerchantProfile
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
@@ -50,7 +49,7 @@ async def _store_upload(
 ) -> int | None:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None
-    data = await read_upload(upload)
+    data = await files.read_upload(upload)
     row = await files.store(
         session,
         actor,
