@@ -68,6 +68,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def escape_like(term: str) -> str:
+    r"""`term` with LIKE's wildcards made literal (for `ESCAPE '\'`)."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url, echo=echo)

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, ColumnElement, Select, Text, column, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.catalog.models import Product
+from linli.db import escape_like
 
 product_search = table(
     "product_search",
@@ -29,11 +30,6 @@ _WILDCARDS = ("\\", "%", "_")
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-def escape_like(term: str) -> str:
-    r"""`term` with LIKE's wildcards made literal (for `ESCAPE '\'`)."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def terms(query: str) -> list[str]:

@@ -32,6 +32,7 @@ from linli.catalog.schemas import (
     ProductUpdateIn,
     SkuIn,
 )
+from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.files import service as files
 from linli.files.service import FileStore
@@ -258,10 +259,7 @@ def _relevance(query: str) -> list[ColumnElement[Any]]:
     if not words:
         return [Product.id.desc()]
     in_name = sum(
-        (
-            case((Product.name.ilike(f"%{search.escape_like(w)}%", escape="\\"), 1), else_=0)
-            for w in words
-        ),
+        (case((Product.name.ilike(f"%{escape_like(w)}%", escape="\\"), 1), else_=0) for w in words),
         start=literal(0),
     )
     return [in_name.desc(), Product.id.desc()]

@@ -22,6 +22,7 @@ from linli.community.models import (
     Residence,
 )
 from linli.community.schemas import CommunityIn, LeaderApplicationIn
+from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import LeaderApplicationDecided, ResidentJoinedCommunity
 from linli.i18n import N_
@@ -61,7 +62,7 @@ async def search_communities(
 ) -> Sequence[Community]:
     query = select(Community).order_by(Community.name, Community.id).limit(limit)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = f"%{escape_like(q)}%"
         query = query.where(
             or_(
                 Community.name.like(pattern, escape="\\"),
