@@ -66,11 +66,6 @@ async def me_out(session: AsyncSession, user_id: int, active_organisation_id: in
     )
 
 
-def _user_id(actor: Actor) -> int:
-    assert actor.user is not None  # guaranteed by require_user
-    return actor.user.id
-
-
 def token_out(row: ApiToken) -> TokenOut:
     return TokenOut.model_validate(row, from_attributes=True)
 
@@ -115,13 +110,13 @@ async def logout(response: Response, session: DbSession, actor: AnyActor) -> Non
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
 async def me(session: DbSession, actor: User_) -> MeOut:
-    return await me_out(session, _user_id(actor), actor.organisation_id)
+    return await me_out(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.patch("/accounts/me", summary="Change my name or language")
 async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) -> MeOut:
     await service.update_profile(session, actor, display_name=body.display_name, locale=body.locale)
-    return await me_out(session, _user_id(actor), actor.organisation_id)
+    return await me_out(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.post("/accounts/me/password", status_code=204, summary="Change my password")
@@ -136,7 +131,7 @@ async def switch_organisation(
     body: ActiveOrganisationIn, session: DbSession, actor: User_
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
-    return await me_out(session, _user_id(actor), organisation.id if organisation else None)
+    return await me_out(session, actor.require_user_id(), organisation.id if organisation else None)
 
 
 @router.get("/accounts/tokens", summary="My API tokens")

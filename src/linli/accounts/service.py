@@ -284,14 +284,8 @@ async def update_profile(
     return user
 
 
-def _own_user_id(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
-
-
 async def _own_user(session: AsyncSession, actor: Actor) -> User:
-    user = await session.get(User, _own_user_id(actor))
+    user = await session.get(User, actor.require_user_id())
     if user is None:
         raise Unauthenticated(N_("Please log in first."))
     return user
@@ -340,7 +334,7 @@ async def switch_organisation(
     session: AsyncSession, actor: Actor, organisation_id: int | None
 ) -> Organisation | None:
     """Act for `organisation_id` (None: as a resident). Only organisations you belong to."""
-    user_id = _own_user_id(actor)
+    user_id = actor.require_user_id()
     if actor.session_id is None:
         raise BadRequest(
             N_("API tokens act for a fixed organisation; create another token to switch.")
@@ -603,7 +597,7 @@ async def create_token(
     for_user: User | None = None,
 ) -> tuple[str, ApiToken]:
     """A new bearer token (returned once in plain text). Only for organisations you belong to."""
-    user_id = for_user.id if (for_user is not None and actor.system) else _own_user_id(actor)
+    user_id = for_user.id if (for_user is not None and actor.system) else actor.require_user_id()
     if not actor.has_scope("account"):
         raise Forbidden(N_("This token lacks the {scope} scope."), scope="account")
     unknown = sorted(set(scopes) - set(SCOPES))
@@ -646,7 +640,7 @@ async def create_token(
 
 
 async def list_tokens(session: AsyncSession, actor: Actor) -> Sequence[ApiToken]:
-    user_id = _own_user_id(actor)
+    user_id = actor.require_user_id()
     return (
         await session.scalars(
             select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
@@ -655,7 +649,7 @@ async def list_tokens(session: AsyncSession, actor: Actor) -> Sequence[ApiToken]
 
 
 async def revoke_token(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken:
-    user_id = _own_user_id(actor)
+    user_id = actor.require_user_id()
     row = await session.scalar(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
     )

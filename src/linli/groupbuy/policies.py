@@ -7,16 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import GROUPBUY_READ, Actor, Permission, ensure
 from linli.catalog.models import Product, Sku
-from linli.errors import Conflict, Forbidden, Unauthenticated
+from linli.errors import Conflict, Forbidden
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
-
-
-def user_id_of(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
 
 
 def acting_merchant(actor: Actor, permission: Permission = GROUPBUY_READ) -> int:
@@ -71,7 +65,7 @@ def public_campaigns() -> Select[Campaign]:
 
 def readable_orders(actor: Actor) -> Select[Order]:
     """A resident's own orders; for a merchant's owner/staff acting for it, its campaigns'."""
-    user_id = user_id_of(actor)
+    user_id = actor.require_user_id()
     condition = Order.user_id == user_id
     if actor.organisation_id is not None and actor.has(GROUPBUY_READ):
         condition = condition | (Order.organisation_id == actor.organisation_id)

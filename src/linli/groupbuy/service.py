@@ -377,7 +377,7 @@ async def place_order(
     """Place (or, for a key used before, return) a resident's order: validate, insert the
     order and its lines, create its payment intent and expiry job, then reserve the stock
     with one conditional UPDATE per line, last."""
-    user_id = policies.user_id_of(actor)
+    user_id = actor.require_user_id()
     _check_key(idempotency_key)
     item_ids = [line.item_id for line in data.lines]
     if len(set(item_ids)) != len(item_ids):
@@ -633,7 +633,7 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Check
 
 
 async def my_orders(session: AsyncSession, actor: Actor, *, limit: int = 50) -> list[Checkout]:
-    user_id = policies.user_id_of(actor)
+    user_id = actor.require_user_id()
     ids = (
         await session.scalars(
             select(Order.id).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)

@@ -104,12 +104,6 @@ def status_label(status: str) -> str:
     return gettext(STATUS_LABELS.get(status, status))
 
 
-def _user_id(actor: Actor) -> int:
-    if actor.user is None:
-        raise Unauthenticated(N_("Please log in first."))
-    return actor.user.id
-
-
 def payment_not_found() -> NotFound:
     return NotFound(N_("There is no such payment."), code="payment_not_found")
 
@@ -147,7 +141,7 @@ async def create_intent(
 ) -> PaymentIntent:
     """The acting resident will pay `amount_fen` to a merchant. The same idempotency key
     returns the same intent (409 if it was used for a different payment). 3 statements."""
-    payer_id = _user_id(actor)
+    payer_id = actor.require_user_id()
     _check_intent_input(purpose, reference, amount_fen, idempotency_key)
     providers.get(provider)
     kind = await session.scalar(
@@ -233,7 +227,7 @@ async def get_intent(
 async def my_intents(
     session: AsyncSession, actor: Actor, *, limit: int = 50
 ) -> Sequence[PaymentIntent]:
-    payer_id = _user_id(actor)
+    payer_id = actor.require_user_id()
     query = (
         select(PaymentIntent)
         .where(PaymentIntent.payer_user_id == payer_id)
