@@ -13,6 +13,7 @@ from linli.errors import PayloadTooLarge
 from linli.i18n import N_
 
 LANG_COOKIE = "linli_lang"
+LANG_COOKIE_SECONDS = 365 * 86400
 
 
 class LocaleMiddleware:

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
-from linli.accounts.identity import clear_session_cookie, login_policy, set_session_cookie
+from linli.accounts.identity import (
+    clear_session_cookie,
+    login_policy,
+    open_session,
+    remember_login,
+)
 from linli.accounts.models import ApiToken, Organisation, User
 from linli.accounts.phone import mask_phone
 from linli.accounts.schemas import (
@@ -32,7 +37,6 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_scope, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.middleware import LANG_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 
@@ -89,16 +93,8 @@ async def login(
     user = await service.authenticate(
         session, actor, phone=body.phone, password=body.password, policy=login_policy(request)
     )
-    token = await service.start_session(
-        session,
-        actor,
-        user,
-        days=request.app.state.settings.session_days,
-        user_agent=request.headers.get("user-agent"),
-    )
-    set_session_cookie(response, request, token)
-    if user.locale:
-        response.set_cookie(LANG_COOKIE, user.locale, max_age=31536000, samesite="lax")
+    token = await open_session(session, request, actor, user)
+    remember_login(response, request, token, user.locale)
     return await me_out(session, user.id, None)
 
 

@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from linli import clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
-from linli.accounts.service import LoginPolicy, roles_in
+from linli.accounts.service import LoginPolicy, roles_in, start_session
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
+from linli.middleware import LANG_COOKIE, LANG_COOKIE_SECONDS
 from linli.security import constant_time_equal, token_digest
 
 SESSION_COOKIE = "linli_session"
@@ -122,6 +123,24 @@ def _check_api_csrf(request: Request) -> None:
             N_("Missing or wrong X-CSRF-Token header for a cookie-authenticated request."),
             code="csrf_failed",
         )
+
+
+async def open_session(session: AsyncSession, request: Request, actor: Actor, user: User) -> str:
+    """Start a browser session for `user` (after sign-up or login); returns its token."""
+    return await start_session(
+        session,
+        actor,
+        user,
+        days=request.app.state.settings.session_days,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def remember_login(response: Response, request: Request, token: str, locale: str | None) -> None:
+    """The session cookie, and the user's saved language for this browser."""
+    set_session_cookie(response, request, token)
+    if locale:
+        response.set_cookie(LANG_COOKIE, locale, max_age=LANG_COOKIE_SECONDS, samesite="lax")
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

@@ -10,7 +10,12 @@ from starlette.responses import Response
 
 from linli import i18n
 from linli.accounts import service
-from linli.accounts.identity import clear_session_cookie, login_policy, set_session_cookie
+from linli.accounts.identity import (
+    clear_session_cookie,
+    login_policy,
+    open_session,
+    remember_login,
+)
 from linli.accounts.schemas import (
     LoginIn,
     MemberIn,
@@ -31,7 +36,7 @@ from linli.authz import (
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import _
-from linli.middleware import LANG_COOKIE
+from linli.middleware import LANG_COOKIE, LANG_COOKIE_SECONDS
 from linli.web import (
     form_data,
     redirect,
@@ -63,7 +68,7 @@ async def switch_language(request: Request, session: DbSession, actor: AnyActor)
     if actor.user is not None:
         await service.update_profile(session, actor, display_name=None, locale=locale)
     response = redirect(safe_next(form.get("next")))
-    response.set_cookie(LANG_COOKIE, locale, max_age=31536000, samesite="lax")
+    response.set_cookie(LANG_COOKIE, locale, max_age=LANG_COOKIE_SECONDS, samesite="lax")
     return response
 
 
@@ -84,13 +89,7 @@ async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -
             password=data.password,
             display_name=data.display_name,
         )
-        token = await service.start_session(
-            session,
-            actor,
-            user,
-            days=request.app.state.settings.session_days,
-            user_agent=request.headers.get("user-agent"),
-        )
+        token = await open_session(session, request, actor, user)
     except DomainError as error:
         await settle_failed_form(session, error)
         form.pop("password", None)
@@ -104,7 +103,7 @@ async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -
     response = redirect(
         "/", text=_("Welcome, {name}! Your account is ready.").format(name=user.display_name)
     )
-    set_session_cookie(response, request, token)
+    remember_login(response, request, token, None)
     return response
 
 
@@ -128,13 +127,7 @@ async def login_submit(request: Request, session: DbSession, actor: AnyActor) ->
         user = await service.authenticate(
             session, actor, phone=data.phone, password=data.password, policy=login_policy(request)
         )
-        token = await service.start_session(
-            session,
-            actor,
-            user,
-            days=request.app.state.settings.session_days,
-            user_agent=request.headers.get("user-agent"),
-        )
+        token = await open_session(session, request, actor, user)
     except DomainError as error:
         await settle_failed_form(session, error)
         form.pop("password", None)
@@ -148,9 +141,7 @@ async def login_submit(request: Request, session: DbSession, actor: AnyActor) ->
         response.headers.update(error.headers)
         return response
     success: Response = redirect(next_url)
-    set_session_cookie(success, request, token)
-    if user.locale:
-        success.set_cookie(LANG_COOKIE, user.locale, max_age=31536000, samesite="lax")
+    remember_login(success, request, token, user.locale)
     return success
 
 
