@@ -201,9 +201,6 @@ async def make_merchant(
 
 def _fake_credit_code(seed: int) -> str:
     """A valid code that differs per seed (organisation code check recomputed too)."""
-    from linli.merchants.credit_code import check_character, organisation_check_character
+    from linli.merchants.credit_code import complete
 
-    body = f"91310115{seed:08d}"
-    org_check = organisation_check_character(body[8:16]) or "0"
-    first17 = body + org_check
-    return first17 + check_character(first17)
+    return complete(f"91310115{seed:08d}")

@@ -73,3 +73,10 @@ async def test_public_check_endpoint(client: httpx.AsyncClient) -> None:
     assert zh.json()["errors"][0]["code"] == "length"
     too_long = await client.get("/api/v1/credit-codes/" + "9" * 100)
     assert too_long.status_code == 422
+
+
+def test_complete_computes_both_check_characters() -> None:
+    from linli.merchants.credit_code import complete
+
+    assert complete("91350100M000100Y") == "91350100M000100Y43"
+    assert validate(complete("9131011500000042")).valid

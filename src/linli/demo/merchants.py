@@ -20,7 +20,7 @@ from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
 from linli.demo.images import product_image
 from linli.files import service as files
 from linli.merchants import service as merchants
-from linli.merchants.credit_code import check_character, organisation_check_character
+from linli.merchants.credit_code import complete
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 
 # Pudong New Area, Shanghai (GB/T 2260); the foreign-trade enterprises sit where they export from.
@@ -86,9 +86,7 @@ SCAN = b"%PDF-1.4\n% Linli demo licence scan\n1 0 obj <<>> endobj\ntrailer <<>>\
 
 def credit_code(rng: random.Random, region: str) -> str:
     """A valid unified social credit code for a company registered in `region`."""
-    body = "91" + region + "".join(rng.choice("0123456789") for _ in range(8))
-    first17 = body + (organisation_check_character(body[8:16]) or "0")
-    return first17 + check_character(first17)
+    return complete("91" + region + "".join(rng.choice("0123456789") for _ in range(8)))
 
 
 def as_actor(

@@ -114,3 +114,9 @@ def validate(raw: str) -> CreditCodeCheck:
             )
         )
     return CreditCodeCheck(code, problems)
+
+
+def complete(first16: str) -> str:
+    """A valid code from its first 16 characters: both check characters computed."""
+    first17 = first16 + (organisation_check_character(first16[8:16]) or "0")
+    return first17 + check_character(first17)
