@@ -204,3 +204,14 @@ def _fake_credit_code(seed: int) -> str:
     from linli.merchants.credit_code import complete
 
     return complete(f"91310115{seed:08d}")
+
+
+async def form_login(client: httpx.AsyncClient, phone: str, password: str = PASSWORD) -> str:
+    """Log in through the HTML form; returns the CSRF token to post with later forms."""
+    await client.get("/login")
+    csrf = client.cookies.get(CSRF_COOKIE) or ""
+    response = await client.post(
+        "/login", data={"phone": phone, "password": password, "csrf_token": csrf}
+    )
+    assert response.status_code == 303, response.text
+    return csrf

@@ -10,16 +10,7 @@ from linli.accounts.identity import CSRF_COOKIE
 from linli.community.models import Community, PickupPoint, Residence
 from linli.community.schemas import CommunityIn
 from linli.community.service import create_community
-from tests.factories import PASSWORD, SYSTEM, make_org, make_user
-
-
-async def form_login(client: httpx.AsyncClient, phone: str) -> None:
-    await client.get("/login")
-    response = await client.post(
-        "/login",
-        data={"phone": phone, "password": PASSWORD, "csrf_token": client.cookies.get(CSRF_COOKIE)},
-    )
-    assert response.status_code == 303
+from tests.factories import SYSTEM, form_login, make_org, make_user
 
 
 async def test_lead_approve_and_pick_up_through_the_pages(

@@ -7,8 +7,7 @@ import re
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.accounts.identity import CSRF_COOKIE
-from tests.factories import PASSWORD, make_user
+from tests.factories import form_login, make_user
 from tests.groupbuy.helpers import (
     a_pickup_point,
     a_shop,
@@ -17,16 +16,6 @@ from tests.groupbuy.helpers import (
     live_in,
     published_campaign,
 )
-
-
-async def form_login(client: httpx.AsyncClient, phone: str) -> str:
-    await client.get("/login")
-    csrf = client.cookies.get(CSRF_COOKIE) or ""
-    response = await client.post(
-        "/login", data={"phone": phone, "password": PASSWORD, "csrf_token": csrf}
-    )
-    assert response.status_code == 303
-    return csrf
 
 
 async def test_a_resident_orders_from_the_page_and_is_sent_to_pay(
