@@ -129,11 +129,7 @@ def _labels() -> dict[str, Any]:
 # --- public -------------------------------------------------------------------------------
 
 
-@router.get("/catalog")
-async def catalogue(
-    request: Request,
-    session: DbSession,
-    actor: AnyActor,
+def search_form(
     q: FilterText = "",
     category: FilterText = "",
     type: FilterText = "",
@@ -142,8 +138,9 @@ async def catalogue(
     badge: FilterText = "",
     merchant: FilterText = "",
     page: FilterText = "1",
-) -> Response:
-    form = {
+) -> dict[str, str]:
+    """The catalogue's search form as typed (validated when the search runs)."""
+    return {
         "q": q,
         "category": category,
         "type": type,
@@ -151,34 +148,30 @@ async def catalogue(
         "max_price": max_price,
         "badge": badge,
         "merchant": merchant,
+        "page": page,
     }
+
+
+SearchForm = Annotated[dict[str, str], Depends(search_form)]
+
+
+@router.get("/catalog")
+async def catalogue(
+    request: Request, session: DbSession, actor: AnyActor, form: SearchForm
+) -> Response:
+    page = form.pop("page")
     return await _search_page(request, session, actor, form, page, channel=False)
 
 
 @router.get("/export")
 async def export_channel(
-    request: Request,
-    session: DbSession,
-    actor: AnyActor,
-    q: FilterText = "",
-    category: FilterText = "",
-    type: FilterText = "",
-    min_price: FilterText = "",
-    max_price: FilterText = "",
-    merchant: FilterText = "",
-    page: FilterText = "1",
+    request: Request, session: DbSession, actor: AnyActor, form: SearchForm
 ) -> Response:
     """The export-to-domestic channel: products of enterprises certified 'three same'."""
-    form = {
-        "q": q,
-        "category": category,
-        "type": type,
-        "min_price": min_price,
-        "max_price": max_price,
-        "badge": "export_quality",
-        "merchant": merchant,
-    }
-    return await _search_page(request, session, actor, form, page, channel=True)
+    page = form.pop("page")
+    return await _search_page(
+        request, session, actor, form | {"badge": "export_quality"}, page, channel=True
+    )
 
 
 async def _search_page(
