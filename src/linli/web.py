@@ -19,7 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from linli import i18n
 from linli.accounts.identity import CSRF_COOKIE, SAFE_METHODS
 from linli.accounts.phone import mask_phone
-from linli.authz import Actor, current_actor
+from linli.authz import (
+    CATALOG_MANAGE,
+    OPS_OUTBOX_READ,
+    ORG_AUDIT_READ,
+    PLATFORM_AUDIT_READ,
+    PLATFORM_REVIEW,
+    Actor,
+    current_actor,
+)
 from linli.errors import DomainError, Forbidden
 from linli.i18n import N_
 from linli.middleware import LANG_COOKIE
@@ -174,14 +182,6 @@ def render(
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
     """Menu entries (path, label msgid) for what this actor can do, in the role they act in."""
-    from linli.authz import (
-        CATALOG_MANAGE,
-        OPS_OUTBOX_READ,
-        ORG_AUDIT_READ,
-        PLATFORM_AUDIT_READ,
-        PLATFORM_REVIEW,
-    )
-
     items: list[tuple[str, str]] = [("/", N_("Home")), ("/catalog", N_("Catalogue"))]
     if not actor.is_authenticated:
         return [
