@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from faker import Faker
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.accounts.models import User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import service as catalog
+from linli.catalog.models import Product, Sku
 from linli.catalog.schemas import ProductCreateIn, SkuIn
 from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
 from linli.demo.images import product_image
 from linli.files import service as files
+from linli.groupbuy import service as groupbuy
+from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
 from linli.merchants import service as merchants
 from linli.merchants.credit_code import complete
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
@@ -275,6 +279,50 @@ async def stock_catalogue(
     return skus
 
 
+CAMPAIGN_TITLES = ("今日鲜果团", "邻里生鲜团", "粮油囤货团", "海鲜周末团")
+
+
+async def open_campaign(
+    session: AsyncSession, owner_actor: Actor, title: str, rng: random.Random
+) -> None:
+    """Today's group buy of a merchant: up to four of its SKUs at about 15 % off."""
+    assert owner_actor.organisation is not None
+    skus = (
+        await session.execute(
+            select(Sku.id, Sku.price_fen, Sku.stock)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Product.organisation_id == owner_actor.organisation.id, Sku.stock >= 20)
+            .order_by(Sku.id)
+            .limit(4)
+        )
+    ).all()
+    if not skus:
+        return
+    now = clock.now()
+    cutoff = now + timedelta(hours=rng.randint(6, 30))
+    campaign = await groupbuy.create_campaign(
+        session,
+        owner_actor,
+        CampaignIn(
+            title=title,
+            opens_at=now - timedelta(hours=2),
+            cutoff_at=cutoff,
+            pickup_date=(cutoff + timedelta(days=1)).astimezone(merchants.LOCAL).date(),
+            items=[
+                CampaignItemIn(
+                    sku_id=sku_id,
+                    group_price_fen=max(1, price * 85 // 100),
+                    per_resident_limit=rng.choice((2, 3, 5)),
+                    stock=min(stock, 200),
+                    min_group_qty=rng.choice((3, 5, 10)),
+                )
+                for sku_id, price, stock in skus
+            ],
+        ),
+    )
+    await groupbuy.publish(session, owner_actor, campaign.id)
+
+
 def share_out(
     plans: Sequence[MerchantPlan], templates: Sequence[ProductTemplate]
 ) -> list[list[ProductTemplate]]:
@@ -315,6 +363,8 @@ async def seed_merchants(
         assert organisation is not None
         owner_actor = as_actor(owner, organisation, frozenset({"owner"}))
         skus += await stock_catalogue(session, file_store, owner_actor, share, rng)
+        if len(CAMPAIGN_TITLES) > organisations:
+            await open_campaign(session, owner_actor, CAMPAIGN_TITLES[organisations], rng)
         organisations += 1
         progress(1)
     export_shares = share_out(EXPORTERS, EXPORT_PRODUCTS)
