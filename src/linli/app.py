@@ -133,6 +133,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.community import pages as community_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
+    from linli.groupbuy import fulfilment_api as groupbuy_fulfilment_api
     from linli.groupbuy import pages as groupbuy_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
@@ -151,6 +152,7 @@ def _include_routers(app: FastAPI) -> None:
         community_api,
         files_api,
         groupbuy_api,
+        groupbuy_fulfilment_api,
         merchants_api,
         notifications_api,
         ops_api,

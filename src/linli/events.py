@@ -158,3 +158,85 @@ class OrderPaid(DomainEvent):
     pickup_point_id: int
     total_fen: int
     intent_id: int
+
+
+@event_type("groupbuy.CampaignClosed")
+class CampaignClosed(DomainEvent):
+    """The cut-off ran: groups formed or failed per pickup point, deliveries created."""
+
+    campaign_id: int
+    merchant_organisation_id: int
+    confirmed_orders: int
+    failed_orders: int
+    refunded_fen: int
+    pickup_point_ids: list[int]
+
+
+@event_type("groupbuy.GroupFailed")
+class GroupFailed(DomainEvent):
+    """Some or all of a paid order's items did not reach their threshold at its pickup point;
+    that part was refunded."""
+
+    order_id: int
+    user_id: int
+    campaign_id: int
+    pickup_point_id: int
+    refunded_fen: int
+    whole_order: bool
+
+
+@event_type("groupbuy.DeliveryShipped")
+class DeliveryShipped(DomainEvent):
+    delivery_id: int
+    campaign_id: int
+    pickup_point_id: int
+    leader_user_id: int | None
+
+
+@event_type("groupbuy.OrderReadyForPickup")
+class OrderReadyForPickup(DomainEvent):
+    order_id: int
+    user_id: int
+    pickup_point_id: int
+    pickup_code: str
+    collect_by: str  # ISO date-time (UTC)
+
+
+@event_type("groupbuy.OrderPickedUp")
+class OrderPickedUp(DomainEvent):
+    order_id: int
+    user_id: int
+    pickup_point_id: int
+    leader_user_id: int
+    goods_fen: int
+    commission_fen: int
+    complete: bool
+
+
+@event_type("groupbuy.OrderUncollected")
+class OrderUncollected(DomainEvent):
+    order_id: int
+    user_id: int
+    pickup_point_id: int
+    merchant_organisation_id: int
+    action: str  # what the rule did: refund | report
+    refunded_fen: int
+
+
+@event_type("groupbuy.OrderRefunded")
+class OrderRefunded(DomainEvent):
+    """Part of an order was refunded after the cut-off (collected goods, uncollected goods)."""
+
+    order_id: int
+    user_id: int
+    amount_fen: int
+    reason: str
+    commission_reversed_fen: int
+
+
+@event_type("groupbuy.CommissionStatementIssued")
+class CommissionStatementIssued(DomainEvent):
+    statement_id: int
+    leader_user_id: int
+    month: str
+    net_fen: int

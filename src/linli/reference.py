@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli.accounts.handlers import ensure_prune_scheduled
 from linli.catalog.categories import ensure_categories
+from linli.groupbuy.commission import ensure_statements_scheduled
 from linli.rules.service import ensure_defaults
 
 
@@ -22,3 +23,4 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
     with contextlib.suppress(IntegrityError):
         async with sessionmaker() as session, session.begin():
             await ensure_prune_scheduled(session)
+            await ensure_statements_scheduled(session)

@@ -14,7 +14,7 @@ from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.groupbuy import service
-from linli.groupbuy.models import Campaign, CampaignItem
+from linli.groupbuy.models import PARTIAL, READY, Campaign, CampaignItem, Order
 from linli.groupbuy.schemas import (
     CampaignIn,
     CampaignItemOut,
@@ -111,7 +111,14 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     )
 
 
-def checkout_out(checkout: service.Checkout) -> CheckoutOut:
+def visible_code(order: Order, viewer_id: int | None) -> str | None:
+    """The pickup code, for the resident who ordered, once the goods wait for them."""
+    if order.user_id == viewer_id and order.status in (READY, PARTIAL):
+        return order.pickup_code
+    return None
+
+
+def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
     o = checkout.order
     intent = checkout.intent
     return CheckoutOut(
@@ -131,14 +138,27 @@ def checkout_out(checkout: service.Checkout) -> CheckoutOut:
             paid_at=o.paid_at,
             cancelled_at=o.cancelled_at,
             cancel_reason=o.cancel_reason,
+            refunded_fen=o.refunded_fen,
+            pickup_code=visible_code(o, viewer_id),
+            qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg"
+            if visible_code(o, viewer_id)
+            else None,
+            confirmed_at=o.confirmed_at,
+            ready_at=o.ready_at,
+            picked_up_at=o.picked_up_at,
             lines=[
                 OrderLineOut(
+                    id=line.id,
                     item_id=line.item_id,
                     product_name=item.product_name,
                     quantity=line.quantity,
                     unit_price_fen=line.unit_price_fen,
                     amount_fen=line.amount_fen,
                     no_reason_return_excluded=line.no_reason_return_excluded,
+                    group_failed=line.group_failed,
+                    picked_qty=line.picked_qty,
+                    returned_qty=line.returned_qty,
+                    refunded_fen=line.refunded_fen,
                 )
                 for line, item in checkout.lines
             ],
@@ -199,7 +219,7 @@ async def merchant_orders(
     limit: PageSize = 50,
 ) -> list[CheckoutOut]:
     rows = await service.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
-    return [checkout_out(c) for c in rows]
+    return [checkout_out(c, actor.user_id) for c in rows]
 
 
 @router.post(
@@ -218,14 +238,16 @@ async def place_order(
     checkout = await service.place_order(session, actor, body, idempotency_key)
     if not checkout.created:
         response.status_code = 200
-    return checkout_out(checkout)
+    return checkout_out(checkout, actor.user_id)
 
 
 @router.get("/orders", summary="My group-buying orders, newest first")
 async def my_orders(session: DbSession, actor: User_, limit: PageSize = 50) -> list[CheckoutOut]:
-    return [checkout_out(c) for c in await service.my_orders(session, actor, limit=limit)]
+    return [
+        checkout_out(c, actor.user_id) for c in await service.my_orders(session, actor, limit=limit)
+    ]
 
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: User_) -> CheckoutOut:
-    return checkout_out(await service.get_order(session, actor, order_id))
+    return checkout_out(await service.get_order(session, actor, order_id), actor.user_id)

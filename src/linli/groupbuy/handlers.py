@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import outbox
+from linli import clock, outbox
 from linli.events import PaymentSucceeded
-from linli.groupbuy import service
+from linli.groupbuy import commission, fulfilment, service
 from linli.outbox import Envelope
 
 
@@ -24,3 +24,20 @@ async def mark_paid(session: AsyncSession, envelope: Envelope) -> None:
 @outbox.job(service.EXPIRE_JOB)
 async def expire_order(session: AsyncSession, payload: dict[str, Any]) -> None:
     await service.expire_order(session, int(payload["order_id"]), int(payload["intent_id"]))
+
+
+@outbox.job(service.CUTOFF_JOB)
+async def cutoff(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await fulfilment.run_cutoff(session, int(payload["campaign_id"]))
+
+
+@outbox.job(fulfilment.UNCOLLECTED_JOB)
+async def uncollected(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await fulfilment.handle_uncollected(session, int(payload["delivery_id"]))
+
+
+@outbox.job(commission.STATEMENT_JOB)
+async def commission_statements(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Close last month's commission, then come back next month."""
+    await commission.close_month(session, commission.previous_month(clock.now()))
+    await commission.ensure_statements_scheduled(session)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,9 +26,32 @@ from linli.db import Base, BigId, UTCDateTime
 DRAFT, PUBLISHED, CLOSED, CANCELLED = "draft", "published", "closed", "cancelled"
 CAMPAIGN_STATUSES = (DRAFT, PUBLISHED, CLOSED, CANCELLED)
 PENDING_PAYMENT, PAID = "pending_payment", "paid"
-ORDER_STATUSES = (PENDING_PAYMENT, PAID, CANCELLED)
+# After the cut-off: the group formed (confirmed), the goods arrived at the pickup point
+# (ready), the resident took some or all of them, or never came (uncollected, handled by rule).
+CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED = (
+    "confirmed",
+    "ready_for_pickup",
+    "partially_picked_up",
+    "picked_up",
+    "uncollected",
+)
+ORDER_STATUSES = (
+    PENDING_PAYMENT,
+    PAID,
+    CONFIRMED,
+    READY,
+    PARTIAL,
+    PICKED_UP,
+    UNCOLLECTED,
+    CANCELLED,
+)
 # Orders that count against a resident's per-item limit.
-HOLDING = (PENDING_PAYMENT, PAID)
+HOLDING = (PENDING_PAYMENT, PAID, CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED)
+# Orders whose pickup code is live at their pickup point.
+AWAITING_PICKUP = (CONFIRMED, READY, PARTIAL)
+# A delivery (one campaign to one pickup point) after the cut-off.
+DELIVERY_CONFIRMED, SHIPPED, ARRIVED = "confirmed", "shipped", "arrived"
+DELIVERY_STATUSES = (DELIVERY_CONFIRMED, SHIPPED, ARRIVED)
 
 
 class Campaign(Base):
@@ -60,6 +84,7 @@ class Campaign(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CampaignItem(Base):
@@ -103,8 +128,24 @@ class Order(Base):
     __tablename__ = "groupbuy_orders"
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
-        CheckConstraint("status IN ('pending_payment', 'paid', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('pending_payment', 'paid', 'confirmed', 'ready_for_pickup', "
+            "'partially_picked_up', 'picked_up', 'uncollected', 'cancelled')",
+            name="status",
+        ),
         CheckConstraint("total_fen > 0", name="total_positive"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refund_in_range"),
+        # A pickup code is live once per pickup point (codes are reused after pickup).
+        Index(
+            "uq_groupbuy_orders_live_code",
+            "pickup_point_id",
+            "pickup_code",
+            unique=True,
+            sqlite_where=text("status IN ('confirmed', 'ready_for_pickup', 'partially_picked_up')"),
+            postgresql_where=text(
+                "status IN ('confirmed', 'ready_for_pickup', 'partially_picked_up')"
+            ),
+        ),
         Index(
             "uq_groupbuy_orders_one_unpaid",
             "user_id",
@@ -122,7 +163,7 @@ class Order(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_campaigns.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=PENDING_PAYMENT)
+    status: Mapped[str] = mapped_column(String(20), default=PENDING_PAYMENT)
     total_fen: Mapped[int]
     idempotency_key: Mapped[str] = mapped_column(String(64))
     return_rule_id: Mapped[str] = mapped_column(String(80))
@@ -133,6 +174,12 @@ class Order(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(30))
+    refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Six digits, given at the cut-off when the group forms; shown once the goods arrived.
+    pickup_code: Mapped[str | None] = mapped_column(String(6))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    picked_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OrderLine(Base):
@@ -140,6 +187,11 @@ class OrderLine(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "item_id"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("picked_qty >= 0 AND picked_qty <= quantity", name="picked_in_range"),
+        CheckConstraint(
+            "returned_qty >= 0 AND returned_qty <= picked_qty", name="returned_in_range"
+        ),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_in_range"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -152,3 +204,122 @@ class OrderLine(Base):
     amount_fen: Mapped[int]
     # True: excluded from the 7-day no-reason return (the resident confirmed at checkout).
     no_reason_return_excluded: Mapped[bool] = mapped_column(Boolean)
+    # The group for this item at the order's pickup point did not reach its threshold.
+    group_failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    picked_qty: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Collected units the merchant refunded afterwards (their settlement was reversed).
+    returned_qty: Mapped[int] = mapped_column(default=0, server_default="0")
+    refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class GroupOutcome(Base):
+    """Whether an item's group formed at a pickup point at the cut-off (paid quantity against
+    the threshold). Written once by the cut-off; the record behind every failed-group refund."""
+
+    __tablename__ = "groupbuy_group_outcomes"
+    __table_args__ = (UniqueConstraint("item_id", "pickup_point_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("groupbuy_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_campaign_items.id"))
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"), index=True)
+    quantity: Mapped[int]
+    threshold: Mapped[int]
+    formed: Mapped[bool] = mapped_column(Boolean)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """One campaign's goods for one pickup point: shipped by the merchant, received by the
+    leader. Created at the cut-off for every point where a group formed."""
+
+    __tablename__ = "groupbuy_deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "pickup_point_id"),
+        CheckConstraint("status IN ('confirmed', 'shipped', 'arrived')", name="status"),
+        Index("ix_groupbuy_deliveries_point_status", "pickup_point_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("groupbuy_campaigns.id", ondelete="CASCADE")
+    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    status: Mapped[str] = mapped_column(String(10), default=DELIVERY_CONFIRMED)
+    orders: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shipped_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # Orders not collected by then are handled by the `groupbuy.uncollected` rule.
+    collect_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Pickup(Base):
+    """One hand-over at the pickup point (an order may be collected in several), with what it
+    was worth and the settlement it triggered. Append-only."""
+
+    __tablename__ = "groupbuy_pickups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    verified_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    how: Mapped[str] = mapped_column(String(10))  # typed | scanned
+    goods_fen: Mapped[int]
+    # The rates the settlement used, so a later refund reverses exactly what was booked.
+    leader_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    commission_bp: Mapped[int]
+    platform_fee_bp: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Commission(Base):
+    """A group leader's commission: accrued on pickup (positive), reversed on a refund of
+    collected goods (negative). Append-only; monthly statements sum it."""
+
+    __tablename__ = "groupbuy_commissions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('accrual', 'reversal')", name="kind"),
+        CheckConstraint("amount_fen <> 0", name="amount_nonzero"),
+        Index("ix_groupbuy_commissions_leader_created", "leader_user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    leader_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    base_fen: Mapped[int]  # the goods value it was computed on (signed like amount)
+    rate_bp: Mapped[int]
+    amount_fen: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CommissionStatement(Base):
+    """A leader's commission for one calendar month (Asia/Shanghai), paid out through the
+    ledger when the month is closed."""
+
+    __tablename__ = "groupbuy_commission_statements"
+    __table_args__ = (UniqueConstraint("leader_user_id", "month"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    leader_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    accrued_fen: Mapped[int]
+    reversed_fen: Mapped[int]
+    net_fen: Mapped[int]
+    pickups: Mapped[int]
+    ledger_entry_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

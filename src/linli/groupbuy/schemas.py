@@ -92,12 +92,17 @@ class OrderIn(StrictInput):
 
 
 class OrderLineOut(BaseModel):
+    id: int
     item_id: int
     product_name: str
     quantity: int
     unit_price_fen: int
     amount_fen: int
     no_reason_return_excluded: bool
+    group_failed: bool = Field(description="The item's group did not form; refunded")
+    picked_qty: int
+    returned_qty: int
+    refunded_fen: int
 
 
 class OrderOut(BaseModel):
@@ -106,8 +111,22 @@ class OrderOut(BaseModel):
     user_id: int
     organisation_id: int
     pickup_point_id: int
-    status: Literal["pending_payment", "paid", "cancelled"]
+    status: Literal[
+        "pending_payment",
+        "paid",
+        "confirmed",
+        "ready_for_pickup",
+        "partially_picked_up",
+        "picked_up",
+        "uncollected",
+        "cancelled",
+    ]
     total_fen: int
+    refunded_fen: int
+    pickup_code: str | None = Field(
+        description="Shown to the resident once the goods have arrived at the pickup point"
+    )
+    qr_url: str | None = Field(description="The pickup code as a QR image (SVG)")
     return_rule_id: str
     return_rule_version: int
     return_terms_accepted: bool
@@ -116,6 +135,9 @@ class OrderOut(BaseModel):
     paid_at: datetime | None
     cancelled_at: datetime | None
     cancel_reason: str | None
+    confirmed_at: datetime | None
+    ready_at: datetime | None
+    picked_up_at: datetime | None
     lines: list[OrderLineOut]
 
 
@@ -129,3 +151,130 @@ class PaymentOut(BaseModel):
 class CheckoutOut(BaseModel):
     order: OrderOut
     payment: PaymentOut | None
+
+
+# --- fulfilment ------------------------------------------------------------------------------
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    campaign_id: int
+    pickup_point_id: int
+    status: Literal["confirmed", "shipped", "arrived"]
+    orders: int
+    created_at: datetime
+    shipped_at: datetime | None
+    arrived_at: datetime | None
+    collect_by: datetime | None
+
+
+class PickupLineIn(StrictInput):
+    line_id: Id
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class PickupIn(StrictInput):
+    code: Annotated[str, Field(min_length=6, max_length=20, description="Typed or scanned")]
+    lines: Annotated[list[PickupLineIn], Field(max_length=MAX_LINES)] | None = Field(
+        default=None,
+        description="Quantities to hand over per order line; all that is left if omitted",
+    )
+    how: Literal["typed", "scanned"] = "typed"
+
+
+class PickupOut(BaseModel):
+    order_id: int
+    status: str
+    goods_fen: int
+    commission_fen: int
+    complete: bool
+
+
+class AwaitingLineOut(BaseModel):
+    line_id: int
+    product_name: str
+    unit: str
+    quantity: int
+    picked_qty: int
+    left: int
+    group_failed: bool
+
+
+class AwaitingOrderOut(BaseModel):
+    order_id: int
+    customer: str
+    status: str
+    lines: list[AwaitingLineOut]
+
+
+class RefundCollectedIn(StrictInput):
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RefundOut(BaseModel):
+    order_id: int
+    amount_fen: int
+    commission_reversed_fen: int
+
+
+class ProcurementRowOut(BaseModel):
+    sku_code: str
+    product_name: str
+    unit: str
+    pickup_point_id: int
+    pickup_point_name: str
+    quantity: int
+
+
+class ProcurementOut(BaseModel):
+    campaign_id: int
+    rows: list[ProcurementRowOut]
+
+
+class SortingRowOut(BaseModel):
+    order_id: int
+    customer: str
+    pickup_code: str | None
+    status: str
+    product_name: str
+    sku_code: str
+    unit: str
+    quantity: int
+    picked_qty: int
+
+
+class SortingOut(BaseModel):
+    pickup_point_id: int
+    pickup_date: date | None
+    campaign_id: int | None
+    rows: list[SortingRowOut]
+
+
+class CommissionOut(BaseModel):
+    id: int
+    order_id: int
+    kind: Literal["accrual", "reversal"]
+    base_fen: int
+    rate_bp: int
+    amount_fen: int
+    created_at: datetime
+
+
+class StatementOut(BaseModel):
+    month: str
+    accrued_fen: int
+    reversed_fen: int
+    net_fen: int
+    pickups: int
+    paid_out: bool
+
+
+class EarningsOut(BaseModel):
+    month: str
+    accrued_fen: int
+    reversed_fen: int
+    net_fen: int
+    pickups: int
+    recent: list[CommissionOut]
+    statements: list[StatementOut]

@@ -60,6 +60,7 @@ PURPOSE = "groupbuy_order"
 RETURN_RULE = "consumer.no_reason_return"
 PAYMENT_RULE = "groupbuy.payment_window"
 EXPIRE_JOB = "groupbuy.expire_order"
+CUTOFF_JOB = "groupbuy.cutoff"
 LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_ORDER_FEN = 10**9  # ¥10,000,000: fits every integer column, far beyond any order
 KEY_LENGTH = (8, 64)
@@ -244,6 +245,13 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
     campaign.payment_rule_version = payment_rule.version
     campaign.payment_window_minutes = int(payment_rule.values["minutes"])
     await session.flush()
+    await outbox.schedule(
+        session,
+        CUTOFF_JOB,
+        campaign.cutoff_at,
+        {"campaign_id": campaign.id},
+        dedupe_key=f"groupbuy-cutoff-{campaign.id}",
+    )
     audit.record(
         session,
         actor,
@@ -503,6 +511,8 @@ async def place_order(
     assert campaign.return_rule_id is not None
     assert campaign.return_rule_version is not None
     window = timedelta(minutes=campaign.payment_window_minutes or 15)
+    # Payment closes at the cut-off at the latest: the group is decided on paid orders.
+    due_at = min(now + window, campaign.cutoff_at)
     order = Order(
         user_id=user_id,
         campaign_id=campaign.id,
@@ -514,7 +524,7 @@ async def place_order(
         return_rule_id=campaign.return_rule_id,
         return_rule_version=campaign.return_rule_version,
         return_terms_accepted=data.accept_return_terms,
-        payment_due_at=now + window,
+        payment_due_at=due_at,
         created_at=now,
     )
     session.add(order)
@@ -547,7 +557,7 @@ async def place_order(
         amount_fen=total,
         idempotency_key=f"groupbuy-order-{order.id}",
         # Our expiry job cancels the intent at the deadline; payments' own expiry is a backstop.
-        expires_in=window + INTENT_GRACE,
+        expires_in=due_at - now + INTENT_GRACE,
     )
     await outbox.schedule(
         session, EXPIRE_JOB, order.payment_due_at, {"order_id": order.id, "intent_id": intent.id}
@@ -656,13 +666,15 @@ async def merchant_orders(
 # --- expiry and payment -------------------------------------------------------------------
 
 
-async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> bool:
+async def expire_order(
+    session: AsyncSession, order_id: int, intent_id: int | None, *, reason: str = "payment_timeout"
+) -> bool:
     """Due job: an order still unpaid at its deadline is cancelled, its stock given back and
     its payment intent cancelled. A payment that lands afterwards is refunded (`mark_paid`)."""
     cancelled = await session.scalar(
         update(Order)
         .where(Order.id == order_id, Order.status == PENDING_PAYMENT)
-        .values(status=CANCELLED, cancelled_at=clock.now(), cancel_reason="payment_timeout")
+        .values(status=CANCELLED, cancelled_at=clock.now(), cancel_reason=reason)
         .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
@@ -683,7 +695,8 @@ async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> 
             .execution_options(synchronize_session=False)
         )
     try:
-        await payments.cancel_intent(session, Actor.for_system(), intent_id)
+        if intent_id is not None:
+            await payments.cancel_intent(session, Actor.for_system(), intent_id)
     except Conflict:
         # Already paid (its PaymentSucceeded will find the order cancelled and refund it),
         # or already expired by payments itself.
@@ -694,6 +707,7 @@ async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> 
         "groupbuy.order_expired",
         target_type="groupbuy_order",
         target_id=order_id,
+        reason=reason,
     )
     return True
 

@@ -9,15 +9,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.accounts.models import Membership
+from linli.community.models import PickupPoint
 from linli.events import (
+    CampaignClosed,
     CertificationDecided,
+    CommissionStatementIssued,
+    DeliveryShipped,
+    GroupFailed,
     LeaderApplicationDecided,
     MembershipGranted,
     MerchantApplicationDecided,
     MerchantListingsPaused,
+    OrderPaid,
+    OrderPickedUp,
+    OrderReadyForPickup,
+    OrderRefunded,
+    OrderUncollected,
     UserSignedUp,
 )
 from linli.i18n import N_
+from linli.money import format_fen
 from linli.notifications.service import notify
 
 
@@ -174,3 +185,213 @@ async def leader_application_decided(session: AsyncSession, envelope: outbox.Env
             link="/leaders/apply",
             source_event_id=envelope.event_id,
         )
+
+
+# --- group buying ---------------------------------------------------------------------------
+
+
+@outbox.subscribe(OrderPaid, "notifications.order_paid")
+async def order_paid(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderPaid)
+    notify(
+        session,
+        event.user_id,
+        "order_paid",
+        title=N_("Order paid"),
+        body=N_(
+            "We received {amount} for order #{order_id}. After the cut-off you will hear "
+            "whether the group formed at your pickup point."
+        ),
+        params={"amount": format_fen(event.total_fen), "order_id": event.order_id},
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(GroupFailed, "notifications.group_failed")
+async def group_failed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, GroupFailed)
+    notify(
+        session,
+        event.user_id,
+        "group_failed",
+        title=N_("The group did not form: refunded"),
+        body=N_(
+            "Not enough neighbours ordered at your pickup point, so order #{order_id} was "
+            "cancelled and {amount} refunded."
+        )
+        if event.whole_order
+        else N_(
+            "Some items of order #{order_id} did not reach their group size at your pickup "
+            "point; {amount} was refunded. The rest is on its way."
+        ),
+        params={"amount": format_fen(event.refunded_fen), "order_id": event.order_id},
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(CampaignClosed, "notifications.campaign_closed")
+async def campaign_closed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, CampaignClosed)
+    await _notify_owners(
+        session,
+        event.merchant_organisation_id,
+        "campaign_closed",
+        title=N_("Cut-off: your procurement list is ready"),
+        body=N_(
+            "Campaign #{campaign_id}: {confirmed} orders confirmed, {failed} cancelled because "
+            "their group did not form."
+        ),
+        params={
+            "campaign_id": event.campaign_id,
+            "confirmed": event.confirmed_orders,
+            "failed": event.failed_orders,
+        },
+        link=f"/merchant/groupbuy/{event.campaign_id}",
+        event_id=envelope.event_id,
+    )
+    leaders = await session.execute(
+        select(PickupPoint.leader_user_id, PickupPoint.name).where(
+            PickupPoint.id.in_(event.pickup_point_ids), PickupPoint.leader_user_id.is_not(None)
+        )
+    )
+    for leader_user_id, point_name in leaders.all():
+        if leader_user_id is None:
+            continue
+        notify(
+            session,
+            leader_user_id,
+            "orders_coming",
+            title=N_("Orders are coming to your pickup point"),
+            body=N_("Campaign #{campaign_id} has orders for {point}. Its sorting list is ready."),
+            params={"campaign_id": event.campaign_id, "point": point_name},
+            link="/leader/pickup",
+            source_event_id=envelope.event_id,
+        )
+
+
+@outbox.subscribe(DeliveryShipped, "notifications.delivery_shipped")
+async def delivery_shipped(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, DeliveryShipped)
+    if event.leader_user_id is None:
+        return
+    notify(
+        session,
+        event.leader_user_id,
+        "delivery_shipped",
+        title=N_("A delivery is on its way"),
+        body=N_("The merchant shipped campaign #{campaign_id}. Confirm when it arrives."),
+        params={"campaign_id": event.campaign_id},
+        link="/leader/pickup",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(OrderReadyForPickup, "notifications.ready_for_pickup")
+async def ready_for_pickup(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderReadyForPickup)
+    point = await session.get(PickupPoint, event.pickup_point_id)
+    notify(
+        session,
+        event.user_id,
+        "ready_for_pickup",
+        title=N_("Your order has arrived: pickup code {code}"),
+        body=N_(
+            "Order #{order_id} is waiting at {point} ({hours}). Show the code {code} or its QR "
+            "code to your group leader."
+        ),
+        params={
+            "code": event.pickup_code,
+            "order_id": event.order_id,
+            "point": point.name if point else "",
+            "hours": point.opening_hours if point else "",
+        },
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(OrderPickedUp, "notifications.picked_up")
+async def picked_up(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderPickedUp)
+    notify(
+        session,
+        event.user_id,
+        "picked_up",
+        title=N_("Picked up") if event.complete else N_("Partly picked up"),
+        body=N_("Order #{order_id}: goods worth {amount} handed over."),
+        params={"order_id": event.order_id, "amount": format_fen(event.goods_fen)},
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(OrderUncollected, "notifications.uncollected")
+async def uncollected(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderUncollected)
+    notify(
+        session,
+        event.user_id,
+        "uncollected",
+        title=N_("Order not collected"),
+        body=N_("Order #{order_id} was not collected in time; {amount} was refunded.")
+        if event.refunded_fen
+        else N_("Order #{order_id} was not collected in time. The merchant will contact you."),
+        params={"order_id": event.order_id, "amount": format_fen(event.refunded_fen)},
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+    await _notify_owners(
+        session,
+        event.merchant_organisation_id,
+        "uncollected",
+        title=N_("Order not collected"),
+        body=N_("Order #{order_id} was not collected at its pickup point ({handling})."),
+        params={"order_id": event.order_id, "handling": event.action},
+        link="/merchant/groupbuy",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(OrderRefunded, "notifications.order_refunded")
+async def order_refunded(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderRefunded)
+    notify(
+        session,
+        event.user_id,
+        "refunded",
+        title=N_("Refunded"),
+        body=N_("{amount} of order #{order_id} was refunded. Reason: {reason}"),
+        params={
+            "amount": format_fen(event.amount_fen),
+            "order_id": event.order_id,
+            "reason": event.reason,
+        },
+        link=f"/groupbuy/orders/{event.order_id}",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(CommissionStatementIssued, "notifications.commission_statement")
+async def commission_statement(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, CommissionStatementIssued)
+    notify(
+        session,
+        event.leader_user_id,
+        "commission_statement",
+        title=N_("Your commission statement for {month}"),
+        body=N_("Net commission {amount}; it is paid to your bank account."),
+        params={"month": event.month, "amount": format_fen(event.net_fen)},
+        link="/leader/earnings",
+        source_event_id=envelope.event_id,
+    )

@@ -69,4 +69,22 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "legal_basis": "Platform rule (reserved stock returns to other residents)",
         "values": {"minutes": 15},
     },
+    {
+        "rule_id": "groupbuy.uncollected",
+        "version": 1,
+        "title": "Group-buying orders not collected from the pickup point",
+        "legal_basis": "Platform rule: goods left at a pickup point are refunded after the "
+        "collection period (the resident did not receive them, Civil Code art. 604: risk "
+        "passes on delivery); 'report' only lists them for the merchant to decide",
+        # action: refund (the uncollected value goes back to the resident) | report
+        "values": {"days": 3, "action": "refund"},
+    },
+    {
+        "rule_id": "groupbuy.platform_fee",
+        "version": 1,
+        "title": "Platform service fee on group-buying goods collected",
+        "legal_basis": "Platform service agreement with merchants (E-Commerce Law art. 35: "
+        "fees must be published and not unreasonable)",
+        "values": {"bp": 200},
+    },
 ]

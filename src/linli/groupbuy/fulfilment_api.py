@@ -1,0 +1,308 @@
+"""JSON routes for what happens after the cut-off: deliveries (merchant ships, leader
+receives), pickup by code, procurement and sorting lists (JSON and CSV), refunds of collected
+goods, the resident's pickup QR code and the leader's earnings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock
+from linli.apitypes import OptionalQueryId, PathId
+from linli.authz import Actor, require_user
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.errors import NotFound
+from linli.groupbuy import commission, fulfilment, lists, service
+from linli.groupbuy.api import visible_code
+from linli.groupbuy.models import Delivery
+from linli.groupbuy.schemas import (
+    AwaitingLineOut,
+    AwaitingOrderOut,
+    CommissionOut,
+    DeliveryOut,
+    EarningsOut,
+    PickupIn,
+    PickupOut,
+    ProcurementOut,
+    ProcurementRowOut,
+    RefundCollectedIn,
+    RefundOut,
+    SortingOut,
+    SortingRowOut,
+    StatementOut,
+)
+from linli.i18n import N_
+
+router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
+User_ = Annotated[Actor, Depends(require_user)]
+PickupDate = Annotated[date | None, Query(description="Pickup day (Asia/Shanghai)")]
+CSV = "text/csv; charset=utf-8"
+
+
+def delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=d.id,
+        campaign_id=d.campaign_id,
+        pickup_point_id=d.pickup_point_id,
+        status=d.status,
+        orders=d.orders,
+        created_at=d.created_at,
+        shipped_at=d.shipped_at,
+        arrived_at=d.arrived_at,
+        collect_by=d.collect_by,
+    )
+
+
+def awaiting_out(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
+    return AwaitingOrderOut(
+        order_id=found.order.id,
+        customer=found.customer_name,
+        status=found.order.status,
+        lines=[
+            AwaitingLineOut(
+                line_id=line.id,
+                product_name=item.product_name,
+                unit=item.unit,
+                quantity=line.quantity,
+                picked_qty=line.picked_qty,
+                left=found.left(line),
+                group_failed=line.group_failed,
+            )
+            for line, item in found.lines
+        ],
+    )
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- merchant -----------------------------------------------------------------------------
+
+
+@router.get("/merchant/deliveries", summary="The merchant's deliveries to pickup points")
+async def merchant_deliveries(
+    session: DbSession, actor: User_, campaign_id: OptionalQueryId = None
+) -> list[DeliveryOut]:
+    rows = await fulfilment.deliveries_for_merchant(session, actor, campaign_id)
+    return [delivery_out(d) for d in rows]
+
+
+@router.post("/deliveries/{delivery_id}/ship", summary="Mark one delivery shipped (merchant)")
+async def ship(delivery_id: PathId, session: DbSession, actor: User_) -> DeliveryOut:
+    return delivery_out(await fulfilment.ship(session, actor, delivery_id))
+
+
+@router.post("/campaigns/{campaign_id}/ship", summary="Mark every delivery of a campaign shipped")
+async def ship_campaign(campaign_id: PathId, session: DbSession, actor: User_) -> list[DeliveryOut]:
+    return [delivery_out(d) for d in await fulfilment.ship_campaign(session, actor, campaign_id)]
+
+
+async def _procurement(
+    session: AsyncSession, actor: Actor, campaign_id: int
+) -> lists.ProcurementList:
+    return await lists.procurement(session, actor, campaign_id)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/procurement",
+    summary="Procurement list: SKU totals by pickup point (merchant)",
+)
+async def procurement(campaign_id: PathId, session: DbSession, actor: User_) -> ProcurementOut:
+    sheet = await _procurement(session, actor, campaign_id)
+    return ProcurementOut(
+        campaign_id=sheet.campaign.id,
+        rows=[ProcurementRowOut(**vars(row)) for row in sheet.rows],
+    )
+
+
+@router.get(
+    "/campaigns/{campaign_id}/procurement.csv",
+    summary="Procurement list as CSV",
+    response_class=Response,
+    responses={200: {"content": {CSV: {}}}},
+)
+async def procurement_csv(campaign_id: PathId, session: DbSession, actor: User_) -> Response:
+    sheet = await _procurement(session, actor, campaign_id)
+    return csv_response(lists.procurement_csv(sheet), f"procurement-{campaign_id}.csv")
+
+
+@router.post(
+    "/orders/{order_id}/lines/{line_id}/refund",
+    summary="Refund collected goods (merchant); reverses the settlement and the commission",
+)
+async def refund_collected(
+    order_id: PathId, line_id: PathId, body: RefundCollectedIn, session: DbSession, actor: User_
+) -> RefundOut:
+    event = await fulfilment.refund_collected(
+        session, actor, order_id, line_id, body.quantity, body.reason
+    )
+    return RefundOut(
+        order_id=event.order_id,
+        amount_fen=event.amount_fen,
+        commission_reversed_fen=event.commission_reversed_fen,
+    )
+
+
+# --- leader -------------------------------------------------------------------------------
+
+
+@router.get("/leader/deliveries", summary="Deliveries to the pickup points I run")
+async def leader_deliveries(session: DbSession, actor: User_) -> list[DeliveryOut]:
+    return [delivery_out(d) for d, _c in await fulfilment.deliveries_for_leader(session, actor)]
+
+
+@router.post("/deliveries/{delivery_id}/arrive", summary="Confirm a delivery arrived (leader)")
+async def arrive(delivery_id: PathId, session: DbSession, actor: User_) -> DeliveryOut:
+    return delivery_out(await fulfilment.confirm_arrival(session, actor, delivery_id))
+
+
+@router.get(
+    "/pickup-points/{point_id}/awaiting/{code}",
+    summary="The order waiting at my pickup point under this code (leader)",
+)
+async def awaiting(
+    point_id: PathId,
+    code: Annotated[str, Path(min_length=1, max_length=20)],
+    session: DbSession,
+    actor: User_,
+) -> AwaitingOrderOut:
+    return awaiting_out(await fulfilment.find_by_code(session, actor, point_id, code))
+
+
+@router.post(
+    "/pickup-points/{point_id}/pickups",
+    status_code=201,
+    summary="Hand over an order (or part of it) against its pickup code (leader)",
+)
+async def pick_up(point_id: PathId, body: PickupIn, session: DbSession, actor: User_) -> PickupOut:
+    quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
+    result = await fulfilment.verify_pickup(
+        session, actor, point_id, body.code, quantities, how=body.how
+    )
+    return PickupOut(
+        order_id=result.order.id,
+        status=result.order.status,
+        goods_fen=result.pickup.goods_fen,
+        commission_fen=result.commission_fen,
+        complete=result.complete,
+    )
+
+
+async def _sorting(
+    session: AsyncSession,
+    actor: Actor,
+    point_id: int,
+    pickup_date: date | None,
+    campaign_id: int | None,
+) -> lists.SortingList:
+    return await lists.sorting_list(
+        session, actor, point_id, pickup_date=pickup_date, campaign_id=campaign_id
+    )
+
+
+@router.get(
+    "/pickup-points/{point_id}/sorting-list",
+    summary="Sorting list: per resident, with pickup codes (leader; merchant with campaign_id)",
+)
+async def sorting_list(
+    point_id: PathId,
+    session: DbSession,
+    actor: User_,
+    pickup_date: PickupDate = None,
+    campaign_id: OptionalQueryId = None,
+) -> SortingOut:
+    sheet = await _sorting(session, actor, point_id, pickup_date, campaign_id)
+    return SortingOut(
+        pickup_point_id=sheet.pickup_point.id,
+        pickup_date=sheet.pickup_date,
+        campaign_id=sheet.campaign_id,
+        rows=[SortingRowOut(**vars(row)) for row in sheet.rows],
+    )
+
+
+@router.get(
+    "/pickup-points/{point_id}/sorting-list.csv",
+    summary="Sorting list as CSV",
+    response_class=Response,
+    responses={200: {"content": {CSV: {}}}},
+)
+async def sorting_list_csv(
+    point_id: PathId,
+    session: DbSession,
+    actor: User_,
+    pickup_date: PickupDate = None,
+    campaign_id: OptionalQueryId = None,
+) -> Response:
+    sheet = await _sorting(session, actor, point_id, pickup_date, campaign_id)
+    return csv_response(lists.sorting_csv(sheet), f"sorting-{point_id}.csv")
+
+
+@router.get("/leader/earnings", summary="My commission: this month, recent entries, statements")
+async def earnings(session: DbSession, actor: User_) -> EarningsOut:
+    month = commission.month_of(clock.now())
+    start, end = commission.month_bounds(month)
+    earned = await commission.earnings(session, actor.require_user_id(), start, end)
+    return EarningsOut(
+        month=month,
+        accrued_fen=earned.accrued_fen,
+        reversed_fen=earned.reversed_fen,
+        net_fen=earned.net_fen,
+        pickups=earned.pickups,
+        recent=[
+            CommissionOut(
+                id=c.id,
+                order_id=c.order_id,
+                kind=c.kind,
+                base_fen=c.base_fen,
+                rate_bp=c.rate_bp,
+                amount_fen=c.amount_fen,
+                created_at=c.created_at,
+            )
+            for c in await commission.my_commissions(session, actor, limit=50)
+        ],
+        statements=[
+            StatementOut(
+                month=s.month,
+                accrued_fen=s.accrued_fen,
+                reversed_fen=s.reversed_fen,
+                net_fen=s.net_fen,
+                pickups=s.pickups,
+                paid_out=s.ledger_entry_id is not None,
+            )
+            for s in await commission.my_statements(session, actor)
+        ],
+    )
+
+
+# --- resident -----------------------------------------------------------------------------
+
+
+def qr_svg(code: str) -> bytes:
+    """The pickup code as an SVG QR code (what a leader's scanner reads is the six digits)."""
+    return bytes(segno.make_qr(code, error="m").svg_inline(scale=8, border=2), "utf-8")
+
+
+@router.get(
+    "/orders/{order_id}/pickup-qr.svg",
+    summary="My pickup code as a QR image (once the goods have arrived)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def pickup_qr(order_id: PathId, session: DbSession, actor: User_) -> Response:
+    checkout = await service.get_order(session, actor, order_id)
+    code = visible_code(checkout.order, actor.user_id)
+    if code is None:
+        raise NotFound(N_("This order has no pickup code to show."), code="no_pickup_code")
+    return Response(
+        qr_svg(code), media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"}
+    )
