@@ -339,3 +339,32 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
         ("welcome", users),
     ]
     assert ok("worker", "--once") == "Handled 0 events and jobs."
+
+
+@sqlite_only
+def test_demo_plays_group_buying_history_through_the_services(database: Path) -> None:
+    result = run("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
+    assert result.exit_code == 0, result.output
+    figures = re.search(
+        r"Group buying history: (\d+) campaigns, (\d+) orders \((\d+) refunded because their "
+        r"group failed\), (\d+) pickups, (\d+) uncollected",
+        squash(result.output),
+    )
+    assert figures is not None, result.output
+    campaigns, orders, failed, pickups, _uncollected = (int(g) for g in figures.groups())
+    assert campaigns == 12
+    assert orders > 100
+    assert failed > 0
+    assert pickups > orders // 2
+    assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
+    # Every failed group was refunded in full; every pickup settled with a commission.
+    assert query(
+        database,
+        "SELECT count(*) FROM groupbuy_orders WHERE cancel_reason = 'group_failed' "
+        "AND refunded_fen <> total_fen",
+    ) == [(0,)]
+    assert query(database, "SELECT count(*) FROM groupbuy_pickups") == query(
+        database, "SELECT count(DISTINCT reference) FROM ledger_entries WHERE kind = 'settlement'"
+    )
+    assert query(database, "SELECT count(*) FROM groupbuy_commissions")[0][0] > 0
+    assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]

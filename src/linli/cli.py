@@ -161,6 +161,9 @@ def demo(
     ] = True,
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    history_days: Annotated[
+        int, typer.Option(min=0, max=60, help="Days of past group buying to play through")
+    ] = 14,
 ) -> None:
     """Create a fresh demo database, seed the demo city, print logins, then serve it."""
     from linli.demo.seed import DEMO_PASSWORD, seed_city
@@ -184,9 +187,38 @@ def demo(
     table.add_column("phone")
     for role, name, phone in logins:
         table.add_row(role, name, phone)
+    if history_days:
+        _play_history(settings, seed, history_days)
     console.print(table)
     if serve_after:
         serve(host=host, port=port)
+
+
+def _play_history(settings: Settings, seed: int, days: int) -> None:
+    """Two weeks of campaigns, orders, cut-offs, pickups and refunds (demo/history.py)."""
+    from linli.app import load_domain_handlers
+    from linli.db import make_engine, make_sessionmaker
+    from linli.demo.history import seed_history
+
+    load_domain_handlers()
+
+    async def run() -> None:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with console.status(f"Playing {days} days of group buying"):
+                figures = await seed_history(
+                    make_sessionmaker(engine), settings, seed=seed, days=days
+                )
+        finally:
+            await engine.dispose()
+        console.print(
+            f"Group buying history: {figures.campaigns} campaigns, {figures.orders} orders "
+            f"({figures.failed_orders} refunded because their group failed), "
+            f"{figures.picked_up} pickups, {figures.uncollected} uncollected, "
+            f"{figures.merchant_refunds} refunds of collected goods."
+        )
+
+    asyncio.run(run())
 
 
 def _reset_database(settings: Settings) -> None:

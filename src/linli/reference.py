@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli.accounts.handlers import ensure_prune_scheduled
 from linli.catalog.categories import ensure_categories
-from linli.groupbuy.commission import ensure_statements_scheduled
+from linli.groupbuy.handlers import ensure_statements_scheduled
 from linli.rules.service import ensure_defaults
 
 

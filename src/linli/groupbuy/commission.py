@@ -280,12 +280,3 @@ def next_statement_run(now: datetime) -> datetime:
     local = now.astimezone(LOCAL)
     year, number = (local.year, local.month + 1) if local.month < 12 else (local.year + 1, 1)
     return datetime(year, number, 1, 2, 0, tzinfo=LOCAL).astimezone(UTC)
-
-
-async def ensure_statements_scheduled(session: AsyncSession) -> None:
-    await outbox.schedule(
-        session,
-        STATEMENT_JOB,
-        next_statement_run(clock.now()),
-        dedupe_key=STATEMENT_JOB,
-    )

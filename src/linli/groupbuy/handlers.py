@@ -40,4 +40,13 @@ async def uncollected(session: AsyncSession, payload: dict[str, Any]) -> None:
 async def commission_statements(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Close last month's commission, then come back next month."""
     await commission.close_month(session, commission.previous_month(clock.now()))
-    await commission.ensure_statements_scheduled(session)
+    await ensure_statements_scheduled(session)
+
+
+async def ensure_statements_scheduled(session: AsyncSession) -> None:
+    await outbox.schedule(
+        session,
+        commission.STATEMENT_JOB,
+        commission.next_statement_run(clock.now()),
+        dedupe_key=commission.STATEMENT_JOB,
+    )

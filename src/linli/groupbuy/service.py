@@ -749,7 +749,8 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
         )
         return "paid"
     order = await session.get(Order, order_id, populate_existing=True)
-    if order is not None and order.status == PAID and order.user_id == event.payer_user_id:
+    if order is not None and order.paid_at is not None and order.user_id == event.payer_user_id:
+        # Paid before (and perhaps confirmed, collected or refunded since): nothing to do.
         return "already_paid"
     # Not payable (cancelled, or not this payer's order of this amount): give it all back.
     await payments.refund(
