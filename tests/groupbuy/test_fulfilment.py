@@ -530,3 +530,35 @@ def test_month_bounds_are_shanghai_calendar_months() -> None:
     assert commission.next_statement_run(datetime(2026, 12, 31, 17, tzinfo=UTC)).isoformat() == (
         "2027-01-31T18:00:00+00:00"
     )
+
+
+async def test_a_repeated_payment_event_after_the_cutoff_changes_nothing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    from linli.events import PaymentSucceeded
+    from linli.groupbuy import service
+    from linli.payments.models import PaymentIntent
+
+    world = await a_world(client, session, threshold=1)
+    (buyer,) = await residents(session, 1)
+    mine = await buy(client, settings, buyer, world, [(world.items[0], 1)], world.points[0])
+    await past_cutoff(app, frozen_clock)
+    async with app.state.sessionmaker() as s, s.begin():
+        intent = await s.scalar(select(PaymentIntent).where(PaymentIntent.reference == str(mine)))
+        assert intent is not None
+        event = PaymentSucceeded(
+            intent_id=intent.id,
+            public_id=intent.public_id,
+            purpose=intent.purpose,
+            reference=intent.reference,
+            amount_fen=intent.amount_fen,
+            payer_user_id=intent.payer_user_id,
+            payee_organisation_id=intent.payee_organisation_id,
+        )
+        assert await service.mark_paid(s, event) == "already_paid"
+    assert (await order_of(app, mine)).status == "confirmed"
+    assert await count(app, PaymentRefund) == 0
