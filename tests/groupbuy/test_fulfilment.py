@@ -562,3 +562,49 @@ async def test_a_repeated_payment_event_after_the_cutoff_changes_nothing(
         assert await service.mark_paid(s, event) == "already_paid"
     assert (await order_of(app, mine)).status == "confirmed"
     assert await count(app, PaymentRefund) == 0
+
+
+async def test_the_merchant_sees_its_sales_net_of_refunds_an_exporter_as_domestic_sales(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    from linli.accounts.models import Organisation
+    from tests.factories import login
+
+    world, buyer, mine = await the_whole_loop(app, client, session, settings, frozen_clock)
+    busy = world.points[0]
+    seen = (await client.get(f"{API}/orders/{mine}", headers=buyer.headers)).json()["order"]
+    await client.post(
+        f"{API}/pickup-points/{busy.id}/pickups",
+        json={"code": seen["pickup_code"]},
+        headers=busy.leader.headers,
+    )
+    oil_line = seen["lines"][1]["id"]
+    await client.post(
+        f"{API}/orders/{mine}/lines/{oil_line}/refund",
+        json={"quantity": 1, "reason": "漏油"},
+        headers=world.shop.headers,
+    )
+    report = (await client.get(f"{API}/merchant/sales", headers=world.shop.headers)).json()
+    # Rice: 3 (mine) + 1 (neighbour); oil: 2 + 1, one of mine refunded after collection.
+    assert sorted((r["orders"], r["units"], r["revenue_fen"]) for r in report["rows"]) == [
+        (2, 2, 2 * 4500),
+        (2, 4, 4 * 1500),
+    ]
+    assert report["revenue_fen"] == 4 * 1500 + 2 * 4500
+    other = await a_shop(client, session, name="别家")
+    assert (await client.get(f"{API}/merchant/sales", headers=other.headers)).json()["rows"] == []
+    assert (await client.get(f"{API}/merchant/sales", headers=buyer.headers)).status_code == 403
+
+    organisation = await session.get(Organisation, world.shop.organisation.id)
+    assert organisation is not None
+    organisation.foreign_trade = True
+    await session.commit()
+    await login(client, world.shop.owner, organisation=organisation)
+    page = await client.get("/merchant")
+    assert page.status_code == 200
+    assert "Domestic sales of your products" in page.text
+    assert "¥150.00" in page.text

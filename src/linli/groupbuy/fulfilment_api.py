@@ -17,7 +17,7 @@ from linli.authz import Actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import NotFound
-from linli.groupbuy import commission, fulfilment, lists, service
+from linli.groupbuy import commission, fulfilment, lists, reports, service
 from linli.groupbuy.api import visible_code
 from linli.groupbuy.models import Delivery
 from linli.groupbuy.schemas import (
@@ -30,8 +30,10 @@ from linli.groupbuy.schemas import (
     PickupOut,
     ProcurementOut,
     ProcurementRowOut,
+    ProductSalesOut,
     RefundCollectedIn,
     RefundOut,
+    SalesOut,
     SortingOut,
     SortingRowOut,
     StatementOut,
@@ -150,6 +152,24 @@ async def refund_collected(
         order_id=event.order_id,
         amount_fen=event.amount_fen,
         commission_reversed_fen=event.commission_reversed_fen,
+    )
+
+
+@router.get(
+    "/merchant/sales",
+    summary="Group-buying sales per product (for an exporter: its domestic sales)",
+)
+async def merchant_sales(
+    session: DbSession,
+    actor: User_,
+    days: Annotated[int, Query(ge=1, le=366, description="Orders confirmed in the last days")] = 30,
+) -> SalesOut:
+    report = await reports.sales(session, actor, days=days)
+    return SalesOut(
+        days=report.days,
+        units=report.units,
+        revenue_fen=report.revenue_fen,
+        rows=[ProductSalesOut(**vars(row)) for row in report.rows],
     )
 
 

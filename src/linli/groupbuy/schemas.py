@@ -278,3 +278,18 @@ class EarningsOut(BaseModel):
     pickups: int
     recent: list[CommissionOut]
     statements: list[StatementOut]
+
+
+class ProductSalesOut(BaseModel):
+    product_id: int
+    product_name: str
+    orders: int
+    units: int = Field(description="Bought, less failed groups, uncollected and returned units")
+    revenue_fen: int = Field(description="Paid, less every refund")
+
+
+class SalesOut(BaseModel):
+    days: int
+    units: int
+    revenue_fen: int
+    rows: list[ProductSalesOut]

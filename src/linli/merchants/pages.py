@@ -9,12 +9,21 @@ from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
+from linli.accounts.models import Organisation
 from linli.apitypes import PathId
-from linli.authz import PLATFORM_REVIEW, Actor, current_actor, ensure, require_user
+from linli.authz import (
+    GROUPBUY_READ,
+    PLATFORM_REVIEW,
+    Actor,
+    current_actor,
+    ensure,
+    require_user,
+)
 from linli.catalog.models import Category
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.files import service as files
+from linli.groupbuy.reports import sales as group_sales
 from linli.i18n import _
 from linli.merchants import service
 from linli.merchants.models import MerchantProfile
@@ -173,6 +182,10 @@ async def console(request: Request, session: DbSession, actor: User_) -> Respons
         ),
         "certifications": await service.certifications(session, actor),
         "licence_labels": service.LICENCE_LABELS,
+        "sales": await group_sales(session, actor)
+        if actor.organisation_kind == "merchant" and actor.has(GROUPBUY_READ)
+        else None,
+        "organisation": await session.get(Organisation, organisation_id),
     }
     return render(request, "merchants/console.html", context, actor=actor)
 
