@@ -160,6 +160,19 @@ class OrderPaid(DomainEvent):
     intent_id: int
 
 
+@event_type("catalog.PriceChanged")
+class PriceChanged(DomainEvent):
+    """A SKU got a price (on creation `old_price_fen` is None). Supervision watches these."""
+
+    sku_id: int
+    product_id: int
+    organisation_id: int | None
+    old_price_fen: int | None
+    new_price_fen: int
+    source: str
+    user_id: int | None
+
+
 @event_type("groupbuy.CampaignClosed")
 class CampaignClosed(DomainEvent):
     """The cut-off ran: groups formed or failed per pickup point, deliveries created."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import CSRF_COOKIE
 from linli.catalog.models import PriceChange
 from linli.clock import FrozenClock
+from linli.outbox import OutboxEvent
 from tests.catalog.helpers import (
     PRODUCTS,
     SKUS,
@@ -102,6 +104,16 @@ async def test_console_paths_record_create_and_edit_changes(
     ]
     assert history(await price_changes(session, second)) == [(None, 10990, "create")]
     assert {r.user_id for r in await price_changes(session)} == {owner.id}
+    published = await session.scalars(
+        select(OutboxEvent.payload)
+        .where(OutboxEvent.event_type == "catalog.PriceChanged")
+        .order_by(OutboxEvent.id)
+    )
+    assert [(p["sku_id"], p["old_price_fen"], p["new_price_fen"]) for p in published] == [
+        (first, None, 5990),
+        (second, None, 10990),
+        (first, 5990, 4990),
+    ]
     page = await client.get(product_url)
     assert "¥49.90" in page.text
     assert "¥59.90 → ¥49.90" in page.text

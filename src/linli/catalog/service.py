@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock
+from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, Permission
@@ -34,6 +34,7 @@ from linli.catalog.schemas import (
 )
 from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import PriceChanged
 from linli.files import service as files
 from linli.files.service import FileStore
 from linli.i18n import N_, get_locale
@@ -509,6 +510,18 @@ def _record_price(
             organisation_id=actor.organisation_id,
             source=source,
         )
+    )
+    outbox.publish(
+        session,
+        PriceChanged(
+            sku_id=sku.id,
+            product_id=sku.product_id,
+            organisation_id=actor.organisation_id,
+            old_price_fen=old,
+            new_price_fen=sku.price_fen,
+            source=source,
+            user_id=actor.user_id,
+        ),
     )
 
 
