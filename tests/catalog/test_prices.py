@@ -107,7 +107,7 @@ async def test_console_paths_record_create_and_edit_changes(
     published = await session.scalars(
         select(OutboxEvent.payload)
         .where(OutboxEvent.event_type == "catalog.PriceChanged")
-        .order_by(OutboxEvent.id)
+        .order_by(OutboxEvent.seq)
     )
     assert [(p["sku_id"], p["old_price_fen"], p["new_price_fen"]) for p in published] == [
         (first, None, 5990),
