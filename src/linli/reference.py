@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from linli.accounts.handlers import ensure_prune_scheduled
 from linli.catalog.categories import ensure_categories
 from linli.groupbuy.handlers import ensure_statements_scheduled
+from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults
 
 
@@ -24,3 +25,4 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
         async with sessionmaker() as session, session.begin():
             await ensure_prune_scheduled(session)
             await ensure_statements_scheduled(session)
+            await ensure_callback_prune_scheduled(session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,9 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.events import PaymentSucceeded
 from linli.outbox import OutboxEvent
+from linli.payments import handlers as payment_handlers
 from linli.payments import ledger, providers, service
 from linli.payments.models import LedgerEntry, PaymentCallback, PaymentIntent
 from tests.conftest import DATABASE_KIND
@@ -260,3 +263,29 @@ async def test_one_confirmation_takes_few_statements(
     assert len(statements) <= 6
     async with app.state.sessionmaker() as s:
         assert await ledger.balance(s, "cash:sandbox") == 4200
+
+
+async def test_unsigned_junk_is_pruned_after_thirty_days_signed_notifications_stay(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    payer, shop = await a_merchant(session)
+    intent = await new_intent(app, payer, shop, 1000)
+    headers, body = notification(settings, intent)
+    junk = await client.post(
+        providers.CALLBACK_PATH, content=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert junk.status_code == 401
+    assert (await post_callback(client, headers, body)).status_code == 200
+    async with app.state.sessionmaker() as s, s.begin():
+        await payment_handlers.ensure_prune_scheduled(s)
+
+    frozen_clock.advance(timedelta(days=10))
+    await app.state.dispatcher.run_once()
+    assert sorted(await outcomes(app)) == ["applied", "bad_signature"]
+    frozen_clock.advance(timedelta(days=21))
+    await app.state.dispatcher.run_once()
+    assert await outcomes(app) == ["applied"]
