@@ -189,20 +189,29 @@ async def test_unknown_intent_wrong_amount_and_unreadable_notifications_are_refu
     }
 
 
-async def test_payment_of_a_cancelled_intent_is_acknowledged_and_flagged(
+async def test_payment_of_a_cancelled_intent_is_returned_to_the_payer_once(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
+    from linli.payments.models import PaymentRefund
     from tests.payments.helpers import resident_actor
 
     payer, shop = await a_merchant(session)
     intent = await new_intent(app, payer, shop, 300)
     async with app.state.sessionmaker() as s, s.begin():
         await service.cancel_intent(s, resident_actor(payer), intent.id)
-    response = await post_callback(client, *notification(settings, intent))
+    headers, body = notification(settings, intent)
+    response = await post_callback(client, headers, body)
     assert response.status_code == 200
-    assert await outcomes(app) == ["intent_closed"]
-    assert (await intent_row(app, intent.id)).status == "cancelled"
-    assert await count(app, LedgerEntry) == 0
+    assert (await post_callback(client, headers, body)).status_code == 200  # a replay
+    assert await outcomes(app) == ["intent_closed", "intent_closed"]
+    closed = await intent_row(app, intent.id)
+    assert (closed.status, closed.refunded_fen) == ("cancelled", 300)
+    (refund,) = await fetch(app, select(PaymentRefund))
+    assert (refund.amount_fen, refund.status) == (300, "succeeded")
+    # The money came in and went straight back out: nobody holds any of it.
+    assert {code: v for code, v in (await balances(app)).items() if v} == {}
+    assert await count(app, LedgerEntry) == 2
+    assert await succeeded_events(app) == []  # the order never learns of it as a payment
 
 
 async def test_concurrent_identical_callbacks_apply_once(

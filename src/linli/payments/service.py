@@ -473,6 +473,7 @@ async def _not_applied(
             keep_changes=True,
         )
     if intent.status in (CANCELLED, EXPIRED):
+        returned = await _return_paid_after_close(session, intent, note)
         audit.record(
             session,
             Actor.for_system(),
@@ -480,6 +481,7 @@ async def _not_applied(
             target_type="payment",
             target_id=intent.id,
             provider_txn_id=note.provider_txn_id,
+            refund=returned,
         )
         return done(INTENT_CLOSED)
     if intent.provider_txn_id != note.provider_txn_id:
@@ -502,6 +504,56 @@ async def _not_applied(
         )
     )
     return done(REPLAY if seen else DUPLICATE)
+
+
+async def _return_paid_after_close(
+    session: AsyncSession, intent: PaymentIntent, note: providers.Notification
+) -> str:
+    """Money arrived for an intent we had already closed (the payer paid while it expired):
+    book it, then send all of it back through the provider at once. Only the first
+    transaction of a closed intent is returned automatically; what happened is returned
+    ("refunded", "pending", "failed", or "already" for a repeat)."""
+    claimed = await session.scalar(
+        update(PaymentIntent)
+        .where(
+            PaymentIntent.id == intent.id,
+            PaymentIntent.status.in_((CANCELLED, EXPIRED)),
+            PaymentIntent.provider_txn_id.is_(None),
+        )
+        .values(provider_txn_id=note.provider_txn_id, refunded_fen=intent.amount_fen)
+        .returning(PaymentIntent.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed is None:
+        return "already"
+    await session.refresh(intent)
+    await ledger.post(
+        session,
+        "payment",
+        intent.public_id,
+        ledger.payment_postings(intent.provider, intent.payer_user_id, intent.amount_fen),
+    )
+    row = PaymentRefund(
+        public_id=str(uuid.uuid4()),
+        intent_id=intent.id,
+        amount_fen=intent.amount_fen,
+        reason="paid after the payment was closed",
+        status=REFUND_PENDING,
+        idempotency_key=f"closed-{intent.id}",
+        requested_by_user_id=None,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.flush()
+    result = await providers.get(intent.provider).refund(intent, row)
+    if result.status == "succeeded":
+        await _complete(session, intent, row, result.provider_refund_id)
+        return "refunded"
+    if result.status == "failed":
+        # Stays booked as owed to the payer (clearing); an operator refunds it by hand.
+        row.status, row.completed_at = REFUND_FAILED, clock.now()
+        return "failed"
+    return "pending"  # completed later by the provider's refund notification
 
 
 # --- refunds ------------------------------------------------------------------------------
