@@ -127,7 +127,7 @@ async def test_the_leader_receives_verifies_and_hands_over_at_the_desk(
         arrive = await stranger.post(
             f"/leader/deliveries/{delivery['id']}/arrive", data={"csrf_token": csrf}
         )
-        assert arrive.status_code == 303  # refused, with the reason as a flash message
+        assert arrive.status_code == 404  # not a delivery to a point they run
         assert (await order_of(app, mine)).status == "confirmed"
         assert (await stranger.get(f"/leader/pickup/{busy.id}/sorting")).status_code == 404
         found = await stranger.post(
@@ -142,6 +142,14 @@ async def test_the_leader_receives_verifies_and_hands_over_at_the_desk(
         assert desk.status_code == 200
         assert 'href="/leader/pickup"' in desk.text  # the menu knows a leader
         assert f'action="/leader/deliveries/{delivery["id"]}/arrive"' in desk.text
+        for bad in ("0", "abc", "99999999999999999999999"):
+            response = await leader.post(
+                f"/leader/deliveries/{bad}/arrive", data={"csrf_token": csrf}
+            )
+            assert response.status_code == 422
+        assert (
+            await leader.post("/leader/deliveries/999999/arrive", data={"csrf_token": csrf})
+        ).status_code == 404
         no_csrf = await leader.post(f"/leader/deliveries/{delivery['id']}/arrive")
         assert no_csrf.status_code == 403
         arrived = await leader.post(

@@ -100,7 +100,7 @@ async def arrive(
         delivery = await fulfilment.confirm_arrival(session, actor, delivery_id)
     except DomainError as error:
         await settle_failed_form(session, error)
-        return redirect("/leader/pickup", text=error.message.render(), level="error")
+        return await _desk(request, session, actor, error=error, status_code=error.status_code)
     return redirect(
         f"/leader/pickup?point={delivery.pickup_point_id}",
         text=_("Arrival confirmed: residents now see their pickup codes."),
