@@ -153,6 +153,8 @@ class LiveServer:
     def start(self) -> None:
         host, port = "127.0.0.1", free_port()
         self.url = f"http://{host}:{port}"
+        # The sandbox payment provider calls this instance back at its own address.
+        self.env["LINLI_PUBLIC_BASE_URL"] = self.url
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [*linli_command(), "serve", "--host", host, "--port", str(port)],

@@ -134,6 +134,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
     from linli.groupbuy import fulfilment_api as groupbuy_fulfilment_api
+    from linli.groupbuy import leader_pages as groupbuy_leader_pages
+    from linli.groupbuy import merchant_pages as groupbuy_merchant_pages
     from linli.groupbuy import pages as groupbuy_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
@@ -165,6 +167,8 @@ def _include_routers(app: FastAPI) -> None:
         catalog_pages,
         community_pages,
         groupbuy_pages,
+        groupbuy_leader_pages,
+        groupbuy_merchant_pages,
         merchants_pages,
         notifications_pages,
         ops_pages,

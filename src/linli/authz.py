@@ -28,10 +28,19 @@ class UserRef:
     phone: str
     display_name: str
     locale: str | None
+    # Runs a pickup point as an active group leader (resolved with the browser session; it
+    # only adds menu entries, every leader page checks the point itself).
+    leads_point: bool = False
 
     @classmethod
-    def of(cls, user: User) -> UserRef:
-        return cls(id=user.id, phone=user.phone, display_name=user.display_name, locale=user.locale)
+    def of(cls, user: User, *, leads_point: bool = False) -> UserRef:
+        return cls(
+            id=user.id,
+            phone=user.phone,
+            display_name=user.display_name,
+            locale=user.locale,
+            leads_point=leads_point,
+        )
 
 
 @dataclass(frozen=True)

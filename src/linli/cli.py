@@ -36,10 +36,12 @@ def _settings() -> Settings:
 
 def _init_schema(settings: Settings) -> None:
     """Migrate to the latest schema and install the reference data (rules, categories)."""
+    from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.migrate import upgrade_url
     from linli.reference import ensure_reference_data
 
+    load_domain_handlers()  # reference data schedules recurring jobs: their runners must exist
     upgrade_url(settings.resolved_database_url)
 
     async def install() -> None:

@@ -21,6 +21,7 @@ from linli.accounts.identity import CSRF_COOKIE, SAFE_METHODS
 from linli.accounts.phone import mask_phone
 from linli.authz import (
     CATALOG_MANAGE,
+    GROUPBUY_READ,
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -197,16 +198,22 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/communities", N_("My community")))
         items.append(("/leader", N_("My pickup point")))
+        if actor.user is not None and actor.user.leads_point:
+            items.append(("/leader/pickup", N_("Pickup desk")))
+            items.append(("/leader/earnings", N_("Earnings")))
         items.append(("/merchants/apply", N_("Sell on Linli")))
     elif kind in ("merchant", "supplier"):
         items.append(("/merchant", N_("Merchant console")))
         if actor.has(CATALOG_MANAGE):
             items.append(("/merchant/products", N_("My products")))
+        if actor.has(GROUPBUY_READ) and kind == "merchant":
+            items.append(("/merchant/groupbuy", N_("Group buys")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
         items.append(("/ops/leaders", N_("Leader reviews")))
         items.append(("/ops/communities", N_("Communities")))
+        items.append(("/ops/groupbuy", N_("Group-buy oversight")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

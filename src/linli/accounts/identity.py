@@ -13,6 +13,7 @@ from linli import clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
 from linli.accounts.service import LoginPolicy, roles_in, start_session
 from linli.authz import Actor, OrganisationRef, UserRef
+from linli.community.models import Leader, PickupPoint
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 from linli.middleware import LANG_COOKIE, LANG_COOKIE_SECONDS
@@ -92,8 +93,18 @@ async def _actor_from_session(
     )
     if row is None:
         return None
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    # The user and, in the same statement, whether they lead a pickup point (for the menu).
+    leads = (
+        select(PickupPoint.id)
+        .join(Leader, Leader.user_id == PickupPoint.leader_user_id)
+        .where(PickupPoint.leader_user_id == User.id, Leader.active.is_(True))
+        .exists()
+    )
+    found = (await session.execute(select(User, leads).where(User.id == row.user_id))).first()
+    if found is None:
+        return None
+    user, leads_point = found
+    if not user.is_active:
         return None
     if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:
         _check_api_csrf(request)
@@ -106,7 +117,7 @@ async def _actor_from_session(
         else:
             roles = frozenset()
     return Actor(
-        user=UserRef.of(user),
+        user=UserRef.of(user, leads_point=bool(leads_point)),
         organisation=OrganisationRef.of(organisation) if organisation else None,
         roles=roles,
         ip=ip,

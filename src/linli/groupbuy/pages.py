@@ -6,12 +6,15 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from markupsafe import Markup
 from starlette.responses import Response
 
+from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import service
+from linli.groupbuy import queries, service
+from linli.groupbuy.fulfilment_api import qr_svg
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_
 from linli.payments import providers
@@ -110,9 +113,33 @@ async def my_orders(request: Request, session: DbSession, actor: User_) -> Respo
         if c.intent is not None and c.order.status == "pending_payment"
     }
     return render(
-        request, "groupbuy/orders.html", {"checkouts": checkouts, "pay_urls": pay_urls}, actor=actor
+        request,
+        "groupbuy/orders.html",
+        {
+            "checkouts": checkouts,
+            "pay_urls": pay_urls,
+            "status_labels": queries.ORDER_STATUS_LABELS,
+            "cancel_reasons": queries.CANCEL_REASON_LABELS,
+        },
+        actor=actor,
     )
 
 
-# Order statuses are shown translated.
-STATUS_LABELS = (N_("pending_payment"), N_("paid"), N_("cancelled"))
+@router.get("/groupbuy/orders/{order_id}")
+async def order_detail(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    page = await queries.resident_order(session, actor, order_id)
+    # segno's SVG of six digits we generated: no user text reaches the markup.
+    qr = Markup(qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
+    return render(
+        request,
+        "groupbuy/order.html",
+        {
+            "page": page,
+            "qr": qr,
+            "status_labels": queries.ORDER_STATUS_LABELS,
+            "cancel_reasons": queries.CANCEL_REASON_LABELS,
+        },
+        actor=actor,
+    )

@@ -1,0 +1,273 @@
+"""Group leader pages: the pickup desk (deliveries arriving, codes verified, goods handed
+over), the printable sorting list, uncollected orders and earnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from linli import clock
+from linli.apitypes import MAX_ID, PathId
+from linli.authz import Actor, require_user
+from linli.community.models import PickupPoint
+from linli.db import DbSession
+from linli.errors import DomainError, ValidationFailed
+from linli.groupbuy import commission, fulfilment, lists, queries
+from linli.groupbuy.models import ARRIVED, Delivery
+from linli.i18n import N_, Message, _
+from linli.money import format_fen
+from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+User_ = Annotated[Actor, Depends(require_user)]
+LOCAL = commission.LOCAL
+
+
+def _id(text: str, field: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) < 20 and 1 <= int(text) <= MAX_ID):
+        raise ValidationFailed(N_("Some fields need attention."), fields={field: N_("Not valid.")})
+    return int(text)
+
+
+def _current(delivery: Delivery) -> bool:
+    """Still worth showing at the desk: not arrived yet, or arrived and still collecting."""
+    if delivery.status != ARRIVED:
+        return True
+    return delivery.collect_by is None or delivery.collect_by > clock.now()
+
+
+async def _desk(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    point_id: int | None = None,
+    found: fulfilment.AwaitingOrder | None = None,
+    form: dict[str, str] | None = None,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    points = list(await fulfilment.led_points(session, actor))
+    chosen: PickupPoint | None = next((p for p in points if p.id == point_id), None)
+    if chosen is None and points:
+        chosen = points[0]
+    deliveries = [
+        (d, c) for d, c in await fulfilment.deliveries_for_leader(session, actor) if _current(d)
+    ]
+    names = {p.id: p.name for p in points}
+    waiting = {p.id: await fulfilment.waiting_count(session, p.id) for p in points}
+    return render(
+        request,
+        "groupbuy/leader_pickup.html",
+        {
+            "points": points,
+            "point": chosen,
+            "point_names": names,
+            "deliveries": deliveries,
+            "waiting": waiting,
+            "found": found,
+            "form": form or {},
+            "error": error,
+            "delivery_labels": queries.DELIVERY_STATUS_LABELS,
+            "status_labels": queries.ORDER_STATUS_LABELS,
+            "today": clock.now().astimezone(LOCAL).date(),
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/leader/pickup")
+async def pickup_desk(
+    request: Request,
+    session: DbSession,
+    actor: User_,
+    point: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    return await _desk(request, session, actor, point_id=point)
+
+
+@router.post("/leader/deliveries/{delivery_id}/arrive")
+async def arrive(
+    delivery_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    try:
+        delivery = await fulfilment.confirm_arrival(session, actor, delivery_id)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _desk(request, session, actor, error=error, status_code=error.status_code)
+    return redirect(
+        f"/leader/pickup?point={delivery.pickup_point_id}",
+        text=_("Arrival confirmed: residents now see their pickup codes."),
+    )
+
+
+def _how(form: dict[str, str]) -> str:
+    return "scanned" if form.get("how") == "scanned" else "typed"
+
+
+@router.post("/leader/pickup/find")
+async def find(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await form_data(request)
+    point_id: int | None = None
+    try:
+        point_id = _id(form.get("point_id", ""), "point_id")
+        found = await fulfilment.find_by_code(session, actor, point_id, form.get("code", ""))
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _desk(
+            request,
+            session,
+            actor,
+            point_id=point_id,
+            form=form,
+            error=error,
+            status_code=error.status_code,
+        )
+    return await _desk(request, session, actor, point_id=point_id, found=found, form=form)
+
+
+def _quantities(form: dict[str, str]) -> dict[int, int]:
+    quantities: dict[int, int] = {}
+    fields: dict[str, str | Message] = {}
+    for name, value in form.items():
+        if not name.startswith("qty_"):
+            continue
+        raw_id, text = name.removeprefix("qty_"), value.strip()
+        if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 20):
+            fields["lines"] = N_("Not a line of this order.")
+            continue
+        if not (text.isascii() and text.isdigit() and len(text) < 10):
+            fields[f"lines.{raw_id}"] = N_("Enter a whole number from 0.")
+            continue
+        quantities[int(raw_id)] = int(text)
+    if fields:
+        raise ValidationFailed(N_("Check the quantities."), fields=fields)
+    if not quantities:
+        raise ValidationFailed(
+            N_("Check the quantities."), fields={"lines": N_("Hand over at least one item.")}
+        )
+    return quantities
+
+
+@router.post("/leader/pickup/handover")
+async def hand_over(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await form_data(request)
+    point_id: int | None = None
+    code = form.get("code", "")
+    try:
+        point_id = _id(form.get("point_id", ""), "point_id")
+        quantities = _quantities(form)
+        result = await fulfilment.verify_pickup(
+            session, actor, point_id, code, quantities, how=_how(form)
+        )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        found = None
+        if point_id is not None:
+            try:  # show the order again with the messages next to its lines
+                found = await fulfilment.find_by_code(session, actor, point_id, code)
+            except DomainError:
+                found = None
+        return await _desk(
+            request,
+            session,
+            actor,
+            point_id=point_id,
+            found=found,
+            form=form,
+            error=error,
+            status_code=error.status_code,
+        )
+    text = (
+        _("Order #{order} handed over completely.")
+        if result.complete
+        else _("Part of order #{order} handed over; the rest waits here.")
+    ).format(order=result.order.id)
+    return redirect(
+        f"/leader/pickup?point={point_id}",
+        text=text
+        + " "
+        + _("Commission: {amount}").format(amount=format_fen(result.commission_fen)),
+    )
+
+
+@dataclass(frozen=True)
+class SortingGroup:
+    order_id: int
+    pickup_code: str | None
+    customer: str
+    status: str
+    rows: list[lists.SortingRow]
+
+
+def group_rows(sheet: lists.SortingList) -> list[SortingGroup]:
+    groups: dict[int, SortingGroup] = {}
+    for row in sheet.rows:
+        group = groups.get(row.order_id)
+        if group is None:
+            group = SortingGroup(row.order_id, row.pickup_code, row.customer, row.status, [])
+            groups[row.order_id] = group
+        group.rows.append(row)
+    return list(groups.values())
+
+
+def sorting_context(sheet: lists.SortingList, csv_url: str) -> dict[str, Any]:
+    return {
+        "sheet": sheet,
+        "groups": group_rows(sheet),
+        "csv_url": csv_url,
+        "status_labels": queries.ORDER_STATUS_LABELS,
+    }
+
+
+@router.get("/leader/pickup/{point_id}/sorting")
+async def sorting(
+    point_id: PathId,
+    request: Request,
+    session: DbSession,
+    actor: User_,
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> Response:
+    pickup_date = day or clock.now().astimezone(LOCAL).date()
+    sheet = await lists.sorting_list(session, actor, point_id, pickup_date=pickup_date)
+    csv_url = (
+        f"/api/v1/groupbuy/pickup-points/{point_id}/sorting-list.csv"
+        f"?pickup_date={pickup_date.isoformat()}"
+    )
+    return render(
+        request,
+        "groupbuy/sorting.html",
+        {**sorting_context(sheet, csv_url), "day_form": True},
+        actor=actor,
+    )
+
+
+@router.get("/leader/uncollected")
+async def uncollected(request: Request, session: DbSession, actor: User_) -> Response:
+    points = await fulfilment.led_points(session, actor)
+    rows = [(p, await fulfilment.uncollected_orders(session, actor, p.id)) for p in points]
+    return render(request, "groupbuy/leader_uncollected.html", {"rows": rows}, actor=actor)
+
+
+@router.get("/leader/earnings")
+async def earnings(request: Request, session: DbSession, actor: User_) -> Response:
+    month = commission.month_of(clock.now())
+    start, end = commission.month_bounds(month)
+    earned = await commission.earnings(session, actor.require_user_id(), start, end)
+    return render(
+        request,
+        "groupbuy/leader_earnings.html",
+        {
+            "month": month,
+            "earned": earned,
+            "recent": await commission.my_commissions(session, actor, limit=50),
+            "statements": await commission.my_statements(session, actor),
+        },
+        actor=actor,
+    )

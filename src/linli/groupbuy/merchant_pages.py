@@ -1,0 +1,382 @@
+"""Merchant pages for group buying (campaigns: create, publish, follow; deliveries; lists;
+refunds of collected goods) and the platform operators' campaign oversight."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from linli.apitypes import PathId
+from linli.authz import GROUPBUY_READ, PLATFORM_REVIEW, Actor, ensure, require_user
+from linli.db import DbSession
+from linli.errors import DomainError, ValidationFailed
+from linli.groupbuy import fulfilment, lists, policies, queries, service
+from linli.groupbuy.leader_pages import sorting_context
+from linli.groupbuy.models import CAMPAIGN_STATUSES
+from linli.groupbuy.schemas import CampaignIn
+from linli.i18n import N_, Message, _
+from linli.money import format_fen, parse_yuan
+from linli.web import form_data, redirect, render, settle_failed_form, validate_form, verify_csrf
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+User_ = Annotated[Actor, Depends(require_user)]
+LOCAL = service.LOCAL
+ITEM_ROWS = 3
+# API field (inside items.N.) -> the form's field prefix (the form adds _N).
+_ITEM_FIELDS = {
+    "sku_id": "sku",
+    "group_price_fen": "price",
+    "per_resident_limit": "limit",
+    "stock": "stock",
+    "min_group_qty": "min_group",
+}
+_ATTENTION = N_("Some fields need attention.")
+
+
+# --- parsing the campaign form --------------------------------------------------------------
+
+
+def _local_datetime(text: str, field: str, fields: dict[str, str | Message]) -> str:
+    """A `datetime-local` value (Asia/Shanghai wall time) as an aware ISO timestamp."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fields[field] = N_("Enter a date and time.")
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL)
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except (OverflowError, ValueError):  # year 1 or 9999 moved across midnight
+        fields[field] = N_("Enter a date and time.")
+        return ""
+
+
+def _date(text: str, field: str, fields: dict[str, str | Message]) -> str:
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        fields[field] = N_("Enter a date.")
+        return ""
+
+
+def _whole(text: str) -> int | str:
+    """Digits become an int; anything else goes on for the schema to refuse."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else text
+
+
+def _campaign_data(form: dict[str, str]) -> tuple[dict[str, Any], list[int]]:
+    """The API's campaign body from the form, and the form row of each item."""
+    fields: dict[str, str | Message] = {}
+    items: list[dict[str, Any]] = []
+    rows: list[int] = []
+    for n in range(ITEM_ROWS):
+        values = {name: form.get(f"{name}_{n}", "").strip() for name in _ITEM_FIELDS.values()}
+        if not any(values.values()):
+            continue
+        price: int | str = values["price"]
+        try:
+            price = parse_yuan(values["price"])
+        except (ValueError, ArithmeticError):
+            fields[f"price_{n}"] = N_("Enter an amount in yuan, e.g. 12.50.")
+        rows.append(n)
+        items.append(
+            {
+                "sku_id": _whole(values["sku"]),
+                "group_price_fen": price,
+                "per_resident_limit": _whole(values["limit"]),
+                "stock": _whole(values["stock"]),
+                "min_group_qty": _whole(values["min_group"]),
+            }
+        )
+    if not items:
+        fields["items"] = N_("Add at least one item.")
+    data = {
+        "title": form.get("title", "").strip(),
+        "opens_at": _local_datetime(form.get("opens_at", ""), "opens_at", fields),
+        "cutoff_at": _local_datetime(form.get("cutoff_at", ""), "cutoff_at", fields),
+        "pickup_date": _date(form.get("pickup_date", ""), "pickup_date", fields),
+        "items": items,
+    }
+    if fields:
+        raise ValidationFailed(_ATTENTION, fields=fields)
+    return data, rows
+
+
+def _as_form_fields(error: DomainError, rows: list[int]) -> DomainError:
+    """API field names (items.0.group_price_fen) as the form's (price_<row>)."""
+    fields: dict[str, Message] = {}
+    for name, text in error.fields.items():
+        parts = name.split(".")
+        if len(parts) >= 3 and parts[0] == "items" and parts[1].isdigit():
+            index = int(parts[1])
+            row = rows[index] if index < len(rows) else index
+            name = f"{_ITEM_FIELDS.get(parts[2], parts[2])}_{row}"
+        fields.setdefault(name, text)
+    error.fields = fields
+    return error
+
+
+# --- merchant -------------------------------------------------------------------------------
+
+
+def _local_input(moment: datetime) -> str:
+    return moment.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M")
+
+
+async def _campaigns_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    form: dict[str, str] | None = None,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    views = await service.my_campaigns(session, actor, limit=100)
+    counts = await queries.order_counts(session, [v.campaign.id for v in views])
+    return render(
+        request,
+        "groupbuy/merchant_campaigns.html",
+        {
+            "views": views,
+            "counts": counts,
+            "skus": await queries.sku_choices(session, actor),
+            "form": form or {},
+            "error": error,
+            "rows": range(ITEM_ROWS),
+            "campaign_labels": queries.CAMPAIGN_STATUS_LABELS,
+            "status_labels": queries.ORDER_STATUS_LABELS,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/merchant/groupbuy")
+async def merchant_campaigns(request: Request, session: DbSession, actor: User_) -> Response:
+    policies.acting_merchant(actor)
+    return await _campaigns_page(request, session, actor)
+
+
+@router.post("/merchant/groupbuy")
+async def create_campaign(request: Request, session: DbSession, actor: User_) -> Response:
+    policies.acting_merchant(actor)
+    form = await form_data(request)
+    rows: list[int] = []
+    try:
+        body, rows = _campaign_data(form)
+        data = validate_form(CampaignIn, body)
+        campaign = await service.create_campaign(session, actor, data)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _campaigns_page(
+            request,
+            session,
+            actor,
+            form=form,
+            error=_as_form_fields(error, rows),
+            status_code=error.status_code,
+        )
+    return redirect(
+        f"/merchant/groupbuy/{campaign.id}",
+        text=_("Campaign saved as a draft. Publish it to open it for orders."),
+    )
+
+
+async def _detail_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    campaign_id: int,
+    *,
+    form: dict[str, str] | None = None,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    campaign = await queries.own_campaign(session, actor, campaign_id)
+    view = await service.get_campaign(session, actor, campaign.id)
+    deliveries = await fulfilment.deliveries_for_merchant(session, actor, campaign.id)
+    outcomes = await queries.outcomes(session, campaign.id)
+    names = await queries.point_names(
+        session,
+        {d.pickup_point_id for d in deliveries} | {o.outcome.pickup_point_id for o in outcomes},
+    )
+    orders = await service.merchant_orders(session, actor, campaign_id=campaign.id, limit=200)
+    refundable = [
+        (c.order, line, item)
+        for c in orders
+        for line, item in c.lines
+        if line.picked_qty > line.returned_qty
+    ]
+    counts = (await queries.order_counts(session, [campaign.id]))[campaign.id]
+    return render(
+        request,
+        "groupbuy/merchant_campaign.html",
+        {
+            "view": view,
+            "campaign": view.campaign,
+            "counts": counts,
+            "outcomes": outcomes,
+            "deliveries": deliveries,
+            "point_names": names,
+            "orders": orders,
+            "refundable": refundable,
+            "form": form or {},
+            "error": error,
+            "campaign_labels": queries.CAMPAIGN_STATUS_LABELS,
+            "status_labels": queries.ORDER_STATUS_LABELS,
+            "delivery_labels": queries.DELIVERY_STATUS_LABELS,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/merchant/groupbuy/{campaign_id}")
+async def merchant_campaign(
+    campaign_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await _detail_page(request, session, actor, campaign_id)
+
+
+@router.post("/merchant/groupbuy/{campaign_id}/publish")
+async def publish(
+    campaign_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    try:
+        await service.publish(session, actor, campaign_id)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _detail_page(
+            request, session, actor, campaign_id, error=error, status_code=error.status_code
+        )
+    return redirect(f"/merchant/groupbuy/{campaign_id}", text=_("Published: residents can order."))
+
+
+@router.post("/merchant/groupbuy/{campaign_id}/deliveries/{delivery_id}/ship")
+async def ship(
+    campaign_id: PathId, delivery_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await queries.own_campaign(session, actor, campaign_id)
+    await fulfilment.ship(session, actor, delivery_id)
+    return redirect(f"/merchant/groupbuy/{campaign_id}", text=_("Marked as shipped."))
+
+
+@router.post("/merchant/groupbuy/{campaign_id}/ship-all")
+async def ship_all(
+    campaign_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await queries.own_campaign(session, actor, campaign_id)
+    shipped = await fulfilment.ship_campaign(session, actor, campaign_id)
+    return redirect(
+        f"/merchant/groupbuy/{campaign_id}",
+        text=_("{count} deliveries shipped.").format(count=len(shipped)),
+    )
+
+
+def _refund_target(text: str) -> tuple[int, int]:
+    order, sep, line = text.partition(":")
+    if sep and all(p.isascii() and p.isdigit() and len(p) < 19 for p in (order, line)):
+        return int(order), int(line)
+    raise ValidationFailed(
+        N_("Check the refund."), fields={"line": N_("Choose collected goods from the list.")}
+    )
+
+
+@router.post("/merchant/groupbuy/{campaign_id}/refund")
+async def refund(
+    campaign_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await queries.own_campaign(session, actor, campaign_id)
+    form = await form_data(request)
+    try:
+        order_id, line_id = _refund_target(form.get("line", ""))
+        quantity = _whole(form.get("quantity", ""))
+        if not isinstance(quantity, int) or quantity > 10**6:
+            raise ValidationFailed(
+                N_("Check the refund."), fields={"quantity": N_("Enter a whole number from 1.")}
+            )
+        event = await fulfilment.refund_collected(
+            session, actor, order_id, line_id, quantity, form.get("reason", "")
+        )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _detail_page(
+            request,
+            session,
+            actor,
+            campaign_id,
+            form=form,
+            error=error,
+            status_code=error.status_code,
+        )
+    return redirect(
+        f"/merchant/groupbuy/{campaign_id}",
+        text=_("Refunded {amount} for order #{order}.").format(
+            amount=format_fen(event.amount_fen), order=event.order_id
+        ),
+    )
+
+
+@router.get("/merchant/groupbuy/{campaign_id}/procurement")
+async def procurement(
+    campaign_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    sheet = await lists.procurement(session, actor, campaign_id)
+    return render(
+        request,
+        "groupbuy/procurement.html",
+        {
+            "sheet": sheet,
+            "csv_url": f"/api/v1/groupbuy/campaigns/{campaign_id}/procurement.csv",
+        },
+        actor=actor,
+    )
+
+
+@router.get("/merchant/groupbuy/{campaign_id}/sorting/{point_id}")
+async def campaign_sorting(
+    campaign_id: PathId, point_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    ensure(actor, GROUPBUY_READ)
+    policies.acting_merchant(actor)
+    sheet = await lists.sorting_list(session, actor, point_id, campaign_id=campaign_id)
+    csv_url = (
+        f"/api/v1/groupbuy/pickup-points/{point_id}/sorting-list.csv?campaign_id={campaign_id}"
+    )
+    return render(
+        request,
+        "groupbuy/sorting.html",
+        {**sorting_context(sheet, csv_url), "day_form": False, "back": campaign_id},
+        actor=actor,
+    )
+
+
+# --- platform -------------------------------------------------------------------------------
+
+
+@router.get("/ops/groupbuy")
+async def oversight(
+    request: Request,
+    session: DbSession,
+    actor: User_,
+    status: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    ensure(actor, PLATFORM_REVIEW)
+    chosen = status if status in CAMPAIGN_STATUSES else None
+    return render(
+        request,
+        "groupbuy/ops_campaigns.html",
+        {
+            "rows": await queries.ops_campaigns(session, chosen),
+            "totals": await queries.campaign_status_totals(session),
+            "status": chosen or "",
+            "campaign_labels": queries.CAMPAIGN_STATUS_LABELS,
+        },
+        actor=actor,
+    )

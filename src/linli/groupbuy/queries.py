@@ -1,0 +1,270 @@
+"""Read helpers for the group-buying pages: one resident's order with everything its page
+shows, order counts per campaign, group outcomes with names, and the operators' overview.
+Every function scopes its rows to the actor (or is only called after the page checked it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.accounts.models import Organisation
+from linli.authz import Actor
+from linli.catalog.models import Product, Sku
+from linli.community.models import PickupPoint
+from linli.errors import NotFound
+from linli.groupbuy import policies, service
+from linli.groupbuy.api import visible_code
+from linli.groupbuy.models import (
+    CAMPAIGN_STATUSES,
+    Campaign,
+    CampaignItem,
+    Delivery,
+    GroupOutcome,
+    Order,
+    OrderLine,
+)
+from linli.i18n import N_
+from linli.payments import service as payments
+from linli.payments.models import PaymentRefund
+
+# Order statuses in words (resident, merchant and leader pages).
+ORDER_STATUS_LABELS: dict[str, str] = {
+    "pending_payment": N_("Waiting for payment"),
+    "paid": N_("Paid"),
+    "confirmed": N_("Group formed"),
+    "ready_for_pickup": N_("Ready for pickup"),
+    "partially_picked_up": N_("Partly picked up"),
+    "picked_up": N_("Picked up"),
+    "uncollected": N_("Not collected"),
+    "cancelled": N_("Cancelled"),
+}
+CAMPAIGN_STATUS_LABELS: dict[str, str] = {
+    "draft": N_("Draft"),
+    "published": N_("Published"),
+    "closed": N_("Closed"),
+    "cancelled": N_("Cancelled"),
+}
+DELIVERY_STATUS_LABELS: dict[str, str] = {
+    "confirmed": N_("To be shipped"),
+    "shipped": N_("Shipped"),
+    "arrived": N_("Arrived"),
+}
+CANCEL_REASON_LABELS: dict[str, str] = {
+    "payment_timeout": N_("Not paid in time"),
+    "cutoff": N_("Not paid before the cut-off"),
+    "group_failed": N_("The group did not form at your pickup point"),
+}
+# Why money went back, from the refund's idempotency key (set by the services).
+REFUND_KINDS: tuple[tuple[str, str], ...] = (
+    ("group-", N_("The group did not form at your pickup point")),
+    ("uncollected-", N_("Not collected in time")),
+    ("collected-", N_("Refunded by the merchant")),
+    ("groupbuy-unpayable-", N_("Paid after the order was cancelled")),
+)
+assert set(CAMPAIGN_STATUS_LABELS) == set(CAMPAIGN_STATUSES)
+
+
+def refund_kind(refund: PaymentRefund) -> str:
+    key = refund.idempotency_key or ""
+    for prefix, label in REFUND_KINDS:
+        if key.startswith(prefix):
+            return label
+    return N_("Refund")
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    label: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    order: Order
+    campaign: Campaign
+    lines: list[tuple[OrderLine, CampaignItem]]
+    point: PickupPoint | None
+    delivery: Delivery | None
+    refunds: Sequence[PaymentRefund]
+    pay_url: str | None
+    pickup_code: str | None
+
+    @property
+    def timeline(self) -> list[TimelineStep]:
+        o = self.order
+        return [
+            TimelineStep(N_("Ordered"), o.created_at),
+            TimelineStep(N_("Paid"), o.paid_at),
+            TimelineStep(N_("Group formed"), o.confirmed_at),
+            TimelineStep(N_("Arrived at the pickup point"), o.ready_at),
+            TimelineStep(N_("Picked up"), o.picked_up_at),
+        ]
+
+    @property
+    def refund_reasons(self) -> list[tuple[PaymentRefund, str, bool]]:
+        """(refund, why, whether the merchant's own words are worth showing)."""
+        return [
+            (r, refund_kind(r), (r.idempotency_key or "").startswith("collected-"))
+            for r in self.refunds
+        ]
+
+
+async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderPage:
+    """The resident's own order (404 for anyone else's, merchants included: this is the
+    resident's page)."""
+    from linli.payments import providers
+
+    user_id = actor.require_user_id()
+    owned = await session.scalar(
+        select(Order.id).where(Order.id == order_id, Order.user_id == user_id)
+    )
+    if owned is None:
+        raise NotFound(N_("No such order."), code="order_not_found")
+    checkout = await service.get_order(session, actor, order_id)
+    order = checkout.order
+    campaign = await session.get(Campaign, order.campaign_id)
+    assert campaign is not None
+    point = await session.get(PickupPoint, order.pickup_point_id)
+    delivery = await session.scalar(
+        select(Delivery).where(
+            Delivery.campaign_id == order.campaign_id,
+            Delivery.pickup_point_id == order.pickup_point_id,
+        )
+    )
+    intent = checkout.intent
+    refunds = await payments.refunds_of(session, intent.id) if intent is not None else []
+    pay_url = (
+        providers.get(intent.provider).checkout_url(intent)
+        if intent is not None and order.status == "pending_payment"
+        else None
+    )
+    return OrderPage(
+        order=order,
+        campaign=campaign,
+        lines=checkout.lines,
+        point=point,
+        delivery=delivery,
+        refunds=refunds,
+        pay_url=pay_url,
+        pickup_code=visible_code(order, user_id),
+    )
+
+
+async def order_counts(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    """{campaign id: {order status: count}}."""
+    counts: dict[int, dict[str, int]] = {i: {} for i in campaign_ids}
+    if not campaign_ids:
+        return counts
+    rows = await session.execute(
+        select(Order.campaign_id, Order.status, func.count())
+        .where(Order.campaign_id.in_(campaign_ids))
+        .group_by(Order.campaign_id, Order.status)
+    )
+    for campaign_id, status, n in rows.all():
+        counts[campaign_id][status] = int(n)
+    return counts
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    outcome: GroupOutcome
+    product_name: str
+    point_name: str
+
+
+async def outcomes(session: AsyncSession, campaign_id: int) -> list[OutcomeRow]:
+    """Group outcomes of a campaign the caller has already checked is theirs."""
+    rows = await session.execute(
+        select(GroupOutcome, CampaignItem.product_name, PickupPoint.name)
+        .join(CampaignItem, CampaignItem.id == GroupOutcome.item_id)
+        .join(PickupPoint, PickupPoint.id == GroupOutcome.pickup_point_id)
+        .where(GroupOutcome.campaign_id == campaign_id)
+        .order_by(PickupPoint.id, CampaignItem.id)
+    )
+    return [OutcomeRow(o, product, point) for o, product, point in rows.all()]
+
+
+async def point_names(session: AsyncSession, point_ids: set[int]) -> dict[int, str]:
+    if not point_ids:
+        return {}
+    rows = await session.execute(
+        select(PickupPoint.id, PickupPoint.name).where(PickupPoint.id.in_(point_ids))
+    )
+    return {i: name for i, name in rows.all()}
+
+
+async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    """A campaign of the merchant the actor acts for; 404 for anyone else's."""
+    organisation_id = policies.acting_merchant(actor)
+    campaign = await session.scalar(
+        policies.own_campaigns(organisation_id)
+        .where(Campaign.id == campaign_id)
+        .execution_options(populate_existing=True)
+    )
+    if campaign is None:
+        raise NotFound(N_("No such campaign."), code="campaign_not_found")
+    return campaign
+
+
+async def sku_choices(session: AsyncSession, actor: Actor) -> list[tuple[int, str, int]]:
+    """(sku id, "product · code", list price fen) of the merchant's own listed SKUs."""
+    organisation_id = policies.acting_merchant(actor)
+    rows = await session.execute(
+        policies.own_listed_skus(organisation_id).order_by(Product.name, Sku.id).limit(500)
+    )
+    return [(sku.id, f"{product.name} · {sku.code}", sku.price_fen) for sku, product in rows.all()]
+
+
+@dataclass(frozen=True)
+class OpsRow:
+    campaign: Campaign
+    merchant_name: str
+    orders: int
+    failed_groups: int
+    refunded_fen: int
+
+
+async def ops_campaigns(
+    session: AsyncSession, status: str | None, *, limit: int = 200
+) -> list[OpsRow]:
+    """Every campaign (newest first) for the platform's oversight page; the page checks the
+    operator's permission."""
+    orders = (
+        select(func.count())
+        .where(Order.campaign_id == Campaign.id, Order.paid_at.is_not(None))
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
+    failed = (
+        select(func.count())
+        .where(GroupOutcome.campaign_id == Campaign.id, GroupOutcome.formed.is_(False))
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
+    refunded = (
+        select(func.coalesce(func.sum(Order.refunded_fen), 0))
+        .where(Order.campaign_id == Campaign.id)
+        .correlate(Campaign)
+        .scalar_subquery()
+    )
+    query = (
+        select(Campaign, Organisation.name, orders, failed, refunded)
+        .join(Organisation, Organisation.id == Campaign.organisation_id)
+        .order_by(Campaign.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Campaign.status == status)
+    rows = await session.execute(query)
+    return [OpsRow(c, name, int(n), int(f), int(r)) for c, name, n, f, r in rows.all()]
+
+
+async def campaign_status_totals(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Campaign.status, func.count()).group_by(Campaign.status))
+    return {status: int(n) for status, n in rows.all()}
