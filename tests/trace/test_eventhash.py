@@ -21,8 +21,12 @@ def _offline_context_loader(url: str, options: Any = None) -> dict[str, Any]:
     # EPCIS 2.0 context from ../shared instead (no network in tests).
     if "gs1" in url and "context" in url:
         document = json.loads(CONTEXT_PATH.read_text("utf-8"))
-        return {"contentType": "application/ld+json", "contextUrl": None,
-                "documentUrl": url, "document": document}
+        return {
+            "contentType": "application/ld+json",
+            "contextUrl": None,
+            "documentUrl": url,
+            "document": document,
+        }
     raise jsonld.JsonLdError("offline", "jsonld.LoadDocumentError", code="loading document failed")
 
 
@@ -40,7 +44,8 @@ def reference_hash_ids(document: dict[str, Any]) -> list[str]:
     context = document.get("@context")
     if isinstance(context, list):
         document["@context"] = [
-            part if not isinstance(part, dict)
+            part
+            if not isinstance(part, dict)
             else {k: v for k, v in part.items() if isinstance(v, str)}
             for part in context
         ]
@@ -83,12 +88,15 @@ def test_the_hash_ignores_event_id_record_time_and_key_order() -> None:
 
 
 def test_bare_cbv_words_hash_like_their_web_uris() -> None:
-    base = {"type": "ObjectEvent", "eventTime": "2024-05-01T08:00:00+08:00",
-            "eventTimeZoneOffset": "+08:00", "epcList": [], "action": "OBSERVE"}
+    base = {
+        "type": "ObjectEvent",
+        "eventTime": "2024-05-01T08:00:00+08:00",
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": [],
+        "action": "OBSERVE",
+    }
     bare = eventhash.event_hash_id({**base, "bizStep": "shipping"})
-    full = eventhash.event_hash_id(
-        {**base, "bizStep": "https://ref.gs1.org/cbv/BizStep-shipping"}
-    )
+    full = eventhash.event_hash_id({**base, "bizStep": "https://ref.gs1.org/cbv/BizStep-shipping"})
     legacy = eventhash.event_hash_id({**base, "bizStep": "urn:epcglobal:cbv:bizstep:shipping"})
     assert bare == full == legacy
 

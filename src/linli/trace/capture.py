@@ -53,7 +53,7 @@ class Problem:
         return {"field": self.field, "reason": self.reason, "eventIndex": self.event_index}
 
 
-class CaptureRefused(Exception):  # noqa: N818 (a refusal, not a program error)
+class CaptureRefused(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(f"{problem.field}: {problem.reason}")
         self.problem = problem

@@ -52,7 +52,7 @@ def _gtin(company: str, item: str) -> str:
     return raw + check_digit(raw)
 
 
-def _urn(scheme: str, fields: str) -> str | None:  # noqa: PLR0911 (one branch per scheme)
+def _urn(scheme: str, fields: str) -> str | None:
     parts = fields.split(".")
     company = parts[0]
     if not company.isdigit() or not 6 <= len(company) <= 12:
@@ -99,7 +99,9 @@ def _urn(scheme: str, fields: str) -> str | None:  # noqa: PLR0911 (one branch p
         raw = company + parts[1]
         return f"{ID_GS1}/255/{raw}{check_digit(raw)}{parts[2]}"
     if scheme == "id:itip" and len(parts) == 5 and len(company + parts[1]) == 13:
-        return f"{ID_GS1}/8006/{_gtin(company, parts[1])}{parts[2]}{parts[3]}/21/{_encode(parts[4])}"
+        return (
+            f"{ID_GS1}/8006/{_gtin(company, parts[1])}{parts[2]}{parts[3]}/21/{_encode(parts[4])}"
+        )
     return None
 
 

@@ -28,9 +28,7 @@ from linli.trace import digital_link, vocab
 Node = tuple[str, str, list[Any]]  # (name, text, children: list of Node)
 Order = list[tuple[Any, Any]]
 
-_QUANTITY: Order = [
-    ("quantityElement", [("epcClass", None), ("quantity", None), ("uom", None)])
-]
+_QUANTITY: Order = [("quantityElement", [("epcClass", None), ("quantity", None), ("uom", None)])]
 _SENSOR_METADATA = [
     "time",
     "startTime",
