@@ -647,7 +647,7 @@ async def chain_of(
         .where(TraceChainLink.chain == batch_chain(batch.id))
         .order_by(TraceChainLink.seq)
     )
-    return [(link, event) for link, event in rows.tuples()]
+    return [(link, event) for link, event in rows.all()]
 
 
 @dataclass(frozen=True)
@@ -693,7 +693,8 @@ async def verify_chains(
 async def _verify_chain(
     session: AsyncSession, head: TraceChainHead
 ) -> tuple[BrokenLink | None, int]:
-    rows = await session.execute(
+    # Streamed, so a long chain is checked in constant memory.
+    rows = await session.stream(
         select(TraceChainLink, TraceEvent)
         .outerjoin(TraceEvent, TraceEvent.id == TraceChainLink.event_pk)
         .where(TraceChainLink.chain == head.chain)
@@ -701,10 +702,11 @@ async def _verify_chain(
         .execution_options(yield_per=1000)
     )
     prev, seq = GENESIS, 0
-    for link, event in rows.tuples():
+    async for link, event in rows:
         seq += 1
         problem = _link_problem(link, event, seq, prev)
         if problem:
+            await rows.close()
             return BrokenLink(head.chain, seq, event.event_id if event else None, problem), seq
         prev = link.chain_hash
     if seq != head.length or prev != head.head_hash:
