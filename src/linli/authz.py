@@ -100,9 +100,7 @@ _OPERATOR = _MEMBER | {
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(
-        _MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | {PAYMENTS_REFUND}
-    ),
+    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | {PAYMENTS_REFUND}),
     "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE),
     "supervisor": frozenset(_MANAGER),
     "inspector": frozenset(_MEMBER),

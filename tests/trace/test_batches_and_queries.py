@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
 from linli.trace import service
+from linli.trace.capture import parse_time
 from linli.trace.models import TraceBatch, TraceEvent
 from tests.trace.helpers import (
     BATCHES,
@@ -37,7 +38,8 @@ async def test_a_new_batch_is_commissioned_on_its_own_chain(
     shop = await a_shop(client, session)
     batch = await a_batch(client, shop)
     assert batch["gtin"] == "04012345123456"
-    assert batch["lot"] == "998877" and batch["status"] == "active"
+    assert batch["lot"] == "998877"
+    assert batch["status"] == "active"
     assert len(batch["code"]) == 16
     got = await client.get(f"{BATCHES}/{batch['id']}", headers=shop.headers)
     assert got.json() == batch
@@ -52,7 +54,8 @@ async def test_a_new_batch_is_commissioned_on_its_own_chain(
     ]
     assert chain[0][0].prev_hash == service.GENESIS
     actions = (await session.scalars(select(AuditEntry.action))).all()
-    assert "trace.batch.create" in actions and "trace.event.record" in actions
+    assert "trace.batch.create" in actions
+    assert "trace.event.record" in actions
 
 
 async def test_the_same_lot_twice_is_a_conflict(
@@ -105,12 +108,11 @@ async def test_captured_events_attach_by_lgtin_and_digital_link(
     assert [link.seq for link, _e in chain] == [1, 2, 3]
     for (link, _e), (previous, _p) in zip(chain[1:], chain, strict=False):
         assert link.prev_hash == previous.chain_hash
-    unattached = await session.scalar(
-        select(TraceEvent).where(
-            TraceEvent.event_time == service.checks.parse_time("2024-05-04T08:00:00+08:00")
-        )
-    )
-    assert unattached is not None and unattached.batch_id is None
+    moment = parse_time("2024-05-04T08:00:00+08:00")
+    assert moment is not None
+    unattached = await session.scalar(select(TraceEvent).where(TraceEvent.event_time == moment))
+    assert unattached is not None
+    assert unattached.batch_id is None
     queried = await client.get(EVENTS, params={"perPage": 10}, headers=shop.headers)
     assert len(event_list(queried)) == 4  # commissioning + 3 captured
 
@@ -188,7 +190,8 @@ async def test_pagination_follows_the_link_header(
         link = response.headers.get("Link")
         url = link.split(">")[0].lstrip("<") if link else None
         if url:
-            assert 'rel="next"' in link and "EQ_bizStep=shipping" in url
+            assert 'rel="next"' in link
+            assert "EQ_bizStep=shipping" in url
     assert pages == 3
     assert seen == [f"2024-05-0{d}" for d in range(1, 6)]
 
@@ -220,7 +223,8 @@ async def test_one_event_by_its_id(client: httpx.AsyncClient, session: AsyncSess
     )
     assert (await client.post(CAPTURE, json=doc, headers=shop.headers)).status_code == 202
     hashed = (await session.scalars(select(TraceEvent.event_id).order_by(TraceEvent.id))).all()
-    assert hashed[0].startswith("ni:///sha-256;") and hashed[0].endswith("?ver=CBV2.0")
+    assert hashed[0].startswith("ni:///sha-256;")
+    assert hashed[0].endswith("?ver=CBV2.0")
     for event_id in hashed:
         response = await client.get(f"{EVENTS}/{quote(event_id, safe='')}", headers=shop.headers)
         assert [e["eventID"] for e in event_list(response)] == [event_id]

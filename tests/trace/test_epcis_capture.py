@@ -3,7 +3,6 @@ are refused whole, naming the field, with nothing stored."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,8 @@ async def test_every_example_captures_and_exports_valid(
     assert location == f"/epcis/capture/{response.json()['captureID']}"
 
     job = (await client.get(location, headers=shop.headers)).json()
-    assert job["success"] is True and job["errors"] == []
+    assert job["success"] is True
+    assert job["errors"] == []
     assert job["eventCount"] == len(events_of(doc))
 
     exported = await client.get(EVENTS, params={"perPage": 1000}, headers=shop.headers)
@@ -173,7 +173,8 @@ async def test_malformed_json_and_non_documents_are_400(
 ) -> None:
     shop = await a_shop(client, session)
     bad = await client.post(CAPTURE, content=b"{not json", headers=shop.headers)
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "malformed_json"
     listed = await client.post(CAPTURE, json=[1, 2], headers=shop.headers)
     assert listed.status_code == 400
     assert await count(session, TraceEvent) == 0

@@ -67,7 +67,8 @@ async def test_capturing_their_lot_does_not_touch_their_batch(
     stored = await session.scalar(
         select(TraceEvent).where(TraceEvent.organisation_id == theirs.organisation.id)
     )
-    assert stored is not None and stored.batch_id is None
+    assert stored is not None
+    assert stored.batch_id is None
     verify = await client.get(
         "/api/v1/trace/verify", params={"batch_id": batch["id"]}, headers=mine.headers
     )

@@ -85,7 +85,8 @@ async def test_an_event_changed_in_sql_is_reported(
         pk=pk,
     )
     row = await session.get(TraceEvent, pk)
-    assert row is not None and "LBR" in row.document
+    assert row is not None
+    assert "LBR" in row.document
 
     result = await run_verify(settings, monkeypatch)
     assert result.exit_code == 1
@@ -148,7 +149,7 @@ async def test_deleting_the_newest_event_is_reported(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shop, batch = await a_chain(client, session)
+    _shop, batch = await a_chain(client, session)
     pk = await event_pk(session, 4, batch["id"])
     for table, column in (
         ("trace_event_epcs", "event_pk"),

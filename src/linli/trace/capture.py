@@ -146,8 +146,10 @@ def _path(parts: list[Any]) -> str:
 
 def _field_of(error: ValidationError) -> str:
     parts = list(error.absolute_path)
+    required = error.validator_value
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [p for p in error.validator_value if p not in error.instance]
+        assert isinstance(required, list)
+        missing = [p for p in required if p not in error.instance]
         parts += missing[:1]
     return _path(parts)
 

@@ -258,7 +258,7 @@ def _correct_structure(node: Node) -> Node:
             children.append((list_name, "", [tuple(m[2]) for m in members]))
         else:
             children.append((list_name, "", members))
-    child_epcs = [("epc", e[1], []) for e in children if e[0] == "childEPCs"]
+    child_epcs: list[Node] = [("epc", e[1], []) for e in children if e[0] == "childEPCs"]
     children = [e for e in children if e[0] != "childEPCs"]
     if child_epcs:
         children.append(("childEPCs", "", child_epcs))

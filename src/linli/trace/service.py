@@ -560,8 +560,8 @@ def _conditions(q: EventQuery) -> list[ColumnElement[bool]]:
     if q.biz_steps:
         conditions.append(TraceEvent.biz_step.in_([_cbv_value("bizStep", v) for v in q.biz_steps]))
     if q.dispositions:
-        values = [_cbv_value("disposition", v) for v in q.dispositions]
-        conditions.append(TraceEvent.disposition.in_(values))
+        dispositions = [_cbv_value("disposition", v) for v in q.dispositions]
+        conditions.append(TraceEvent.disposition.in_(dispositions))
     if q.read_points:
         conditions.append(TraceEvent.read_point.in_(q.read_points))
     if q.biz_locations:
