@@ -120,14 +120,6 @@ async def create_batch(session: AsyncSession, actor: Actor, data: BatchIn) -> Tr
     )
     session.add(batch)
     await session.flush()
-    session.add(
-        TraceChainHead(
-            chain=batch_chain(batch.id),
-            organisation_id=organisation_id,
-            length=0,
-            head_hash=GENESIS,
-        )
-    )
     audit.record(
         session,
         actor,
@@ -217,14 +209,10 @@ async def record_event(
     now = clock.now()
     event = {"eventTime": now.isoformat(), "eventTimeZoneOffset": "+08:00", **event}
     event = {k: v for k, v in event.items() if v is not None}
-    row = await _store(
-        session,
-        batch.organisation_id,
-        event,
-        eventhash.event_hash_id(event),
-        capture_id=None,
-        also=[batch],
-    )
+    named = await _batches_named(session, batch.organisation_id, event)
+    batches = [batch, *(b for b in named if b.id != batch.id)]
+    pending = _Pending(event, eventhash.event_hash_id(event), batches)
+    (row,) = await _store_all(session, batch.organisation_id, [pending], None)
     audit.record(
         session,
         actor,
@@ -237,37 +225,71 @@ async def record_event(
     return row
 
 
-async def _store(
-    session: AsyncSession,
-    organisation_id: int,
-    event: dict[str, Any],
-    hash_id: str,
-    *,
-    capture_id: int | None,
-    also: Sequence[TraceBatch] = (),
-) -> TraceEvent:
-    document = canonical_json(event)
-    row = TraceEvent(
+@dataclass
+class _Pending:
+    """An event about to be stored: its document, hash id and the batches it names."""
+
+    event: dict[str, Any]
+    hash_id: str
+    batches: list[TraceBatch]
+
+
+async def _store_all(
+    session: AsyncSession, organisation_id: int, pending: list[_Pending], capture_id: int | None
+) -> list[TraceEvent]:
+    """Insert the events, their EPC and batch rows, and append them to their chains.
+
+    A handful of statements per document, whatever its size: the chain heads are locked once
+    (sorted, so concurrent captures cannot deadlock), links are computed in memory, and each
+    head moves once, conditionally on the length it was locked at.
+    """
+    chains = [_chains(organisation_id, item.batches) for item in pending]
+    heads = await _lock_heads(session, organisation_id, {c for cs in chains for c in cs})
+    rows = [_event_row(organisation_id, item, capture_id) for item in pending]
+    session.add_all(rows)
+    await session.flush()
+    state = {chain: (head.length, head.head_hash) for chain, head in heads.items()}
+    for row, item, row_chains in zip(rows, pending, chains, strict=True):
+        session.add_all(
+            TraceEventEpc(event_pk=row.id, kind=kind, value=value)
+            for kind, value in sorted(epcs_of(item.event))
+        )
+        session.add_all(TraceEventBatch(event_pk=row.id, batch_id=b.id) for b in item.batches)
+        for chain in row_chains:
+            length, prev = state[chain]
+            link_hash = chain_hash(prev, row.hash_id, row.content_sha256)
+            session.add(
+                TraceChainLink(
+                    chain=chain,
+                    seq=length + 1,
+                    event_pk=row.id,
+                    prev_hash=prev,
+                    chain_hash=link_hash,
+                )
+            )
+            state[chain] = (length + 1, link_hash)
+    await session.flush()
+    for chain, head in heads.items():
+        await _move_head(session, head, *state[chain])
+    return rows
+
+
+def _chains(organisation_id: int, batches: Sequence[TraceBatch]) -> list[str]:
+    return [batch_chain(b.id) for b in batches] or [org_chain(organisation_id)]
+
+
+def _event_row(organisation_id: int, item: _Pending, capture_id: int | None) -> TraceEvent:
+    document = canonical_json(item.event)
+    return TraceEvent(
         organisation_id=organisation_id,
+        batch_id=item.batches[0].id if item.batches else None,
         capture_id=capture_id,
-        hash_id=hash_id,
+        hash_id=item.hash_id,
         record_time=clock.now(),
         document=document,
         content_sha256=sha256_hex(document),
-        **columns_of(event, hash_id),
+        **columns_of(item.event, item.hash_id),
     )
-    batches = {b.id: b for b in [*also, *await _batches_named(session, organisation_id, event)]}
-    row.batch_id = next(iter(batches), None)
-    session.add(row)
-    await session.flush()
-    for kind, value in sorted(epcs_of(event)):
-        session.add(TraceEventEpc(event_pk=row.id, kind=kind, value=value))
-    for batch_id in batches:
-        session.add(TraceEventBatch(event_pk=row.id, batch_id=batch_id))
-    chains = [batch_chain(b) for b in batches] or [org_chain(organisation_id)]
-    for chain in chains:
-        await _append(session, chain, organisation_id, row)
-    return row
 
 
 def columns_of(event: dict[str, Any], hash_id: str) -> dict[str, Any]:
@@ -324,41 +346,75 @@ def canonical_epc(value: str) -> str:
     return digital_link.normalise(value) or value
 
 
-async def _batches_named(
-    session: AsyncSession, organisation_id: int, event: dict[str, Any]
-) -> Sequence[TraceBatch]:
+def _batch_resolver(session: AsyncSession, organisation_id: int) -> Any:
+    """_batches_named for many events, looking each (GTIN, lot) up once."""
+    cache: dict[tuple[str, str], TraceBatch | None] = {}
+
+    async def resolve(event: dict[str, Any]) -> list[TraceBatch]:
+        pairs = _lots_named(event)
+        missing = [p for p in pairs if p not in cache]
+        if missing:
+            found = await _batches_by_lot(session, organisation_id, missing)
+            cache.update({p: found.get(p) for p in missing})
+        named = {b.id: b for p in sorted(pairs) if (b := cache[p]) is not None}
+        return [named[i] for i in sorted(named)]
+
+    return resolve
+
+
+def _lots_named(event: dict[str, Any]) -> set[tuple[str, str]]:
     raw = raw_epcs_of(event)
-    pairs = {gl for _kind, value in raw if (gl := digital_link.gtin_and_lot(value))}
-    if not pairs:
-        return []
+    return {gl for _kind, value in raw if (gl := digital_link.gtin_and_lot(value))}
+
+
+async def _batches_by_lot(
+    session: AsyncSession, organisation_id: int, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], TraceBatch]:
     conditions = [(TraceBatch.gtin == gtin) & (TraceBatch.lot == lot) for gtin, lot in pairs]
     query = select(TraceBatch).where(
         TraceBatch.organisation_id == organisation_id, or_(*conditions)
     )
-    return (await session.scalars(query.order_by(TraceBatch.id))).all()
+    return {(b.gtin or "", b.lot): b for b in (await session.scalars(query)).all()}
 
 
-async def _append(session: AsyncSession, chain: str, organisation_id: int, row: TraceEvent) -> None:
-    head = await _lock_head(session, chain, organisation_id)
-    link_hash = chain_hash(head.head_hash, row.hash_id, row.content_sha256)
-    seq = head.length + 1
-    session.add(
-        TraceChainLink(
-            chain=chain, seq=seq, event_pk=row.id, prev_hash=head.head_hash, chain_hash=link_hash
-        )
-    )
+async def _batches_named(
+    session: AsyncSession, organisation_id: int, event: dict[str, Any]
+) -> list[TraceBatch]:
+    """The organisation's batches the event names by GTIN and lot, in id order."""
+    resolve = _batch_resolver(session, organisation_id)
+    batches: list[TraceBatch] = await resolve(event)
+    return batches
+
+
+async def _lock_heads(
+    session: AsyncSession, organisation_id: int, chains: set[str]
+) -> dict[str, TraceChainHead]:
+    heads: dict[str, TraceChainHead] = {}
+    for chain in sorted(chains):
+        heads[chain] = await _lock_head(session, chain, organisation_id)
+    return heads
+
+
+async def _move_head(session: AsyncSession, head: TraceChainHead, length: int, hash_: str) -> None:
+    if length == head.length:
+        return
     moved = await session.execute(
         update(TraceChainHead)
-        .where(TraceChainHead.chain == chain, TraceChainHead.length == head.length)
-        .values(length=seq, head_hash=link_hash)
+        .where(TraceChainHead.chain == head.chain, TraceChainHead.length == head.length)
+        .values(length=length, head_hash=hash_)
+        .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(N_("Another capture changed this trace chain; try again."))
-    head.length, head.head_hash = seq, link_hash
 
 
 async def _lock_head(session: AsyncSession, chain: str, organisation_id: int) -> TraceChainHead:
-    query = select(TraceChainHead).where(TraceChainHead.chain == chain).with_for_update()
+    query = (
+        select(TraceChainHead)
+        .where(TraceChainHead.chain == chain)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     head = await session.scalar(query)
     if head is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -367,7 +423,7 @@ async def _lock_head(session: AsyncSession, chain: str, organisation_id: int) ->
             .values(chain=chain, organisation_id=organisation_id, length=0, head_hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["chain"])
         )
-        head = await session.scalar(query.execution_options(populate_existing=True))
+        head = await session.scalar(query)
     assert head is not None
     return head
 
@@ -404,10 +460,16 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
     session.add(job)
     await session.flush()
     context = _extension_context(document)
-    for event, hash_id in zip(events, hash_ids, strict=True):
-        if context and "@context" not in event:
-            event = {"@context": context, **event}
-        await _store(session, organisation_id, event, hash_id, capture_id=job.id)
+    resolve = _batch_resolver(session, organisation_id)
+    pending = [
+        _Pending(
+            {"@context": context, **e} if context and "@context" not in e else e,
+            h,
+            await resolve(e),
+        )
+        for e, h in zip(events, hash_ids, strict=True)
+    ]
+    await _store_all(session, organisation_id, pending, job.id)
     audit.record(
         session,
         actor,
