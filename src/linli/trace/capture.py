@@ -73,6 +73,7 @@ def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         raise CaptureRefused(Problem("@context", "is missing (EPCIS 2.0 JSON-LD needs it)"))
     if document.get("type") != "EPCISDocument":
         raise CaptureRefused(Problem("type", "must be EPCISDocument"))
+    _check_text(document, [])
     normalised = normalise_document(document)
     _check_vocabularies(normalised)  # first: "unknown CBV value" says more than the schema
     _check_schema(normalised)
@@ -109,6 +110,40 @@ def normalise_event(event: dict[str, Any]) -> None:
             event[name] = [event[name]]
     if event.get("type") == "ObjectEvent" and event.get("action") != "ADD" and "ilmd" in event:
         event["linli:ilmd"] = event.pop("ilmd")
+
+
+def _has_control(text: str) -> bool:
+    """C0 controls but tab and newlines, and lone surrogates (not encodable as UTF-8)."""
+    return any((ord(c) < 32 and c not in "\t\r\n") or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _check_text(value: Any, path: list[Any]) -> None:
+    """NUL and other C0 controls are never valid text here (PostgreSQL cannot store NUL)."""
+    if isinstance(value, str) and _has_control(value):
+        raise CaptureRefused(
+            Problem(
+                _path(path),
+                "control characters and lone surrogates are not allowed",
+                _event_index(path),
+            )
+        )
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and _has_control(key):
+            raise CaptureRefused(
+                Problem(
+                    _path(path),
+                    "control characters and lone surrogates are not allowed",
+                    _event_index(path),
+                )
+            )
+        _check_text(item, [*path, key])
 
 
 def _check_schema(document: dict[str, Any]) -> None:
