@@ -38,6 +38,6 @@ async def test_openapi_documents_every_api_route(client: httpx.AsyncClient) -> N
     paths = set(spec["paths"])
     assert "/api/v1/accounts/signup" in paths
     assert "/healthz" in paths
-    assert all(p.startswith(("/api/v1/", "/healthz", "/files/")) for p in paths)
+    assert all(p.startswith(("/api/v1/", "/healthz", "/files/", "/epcis/")) for p in paths)
     signup = spec["paths"]["/api/v1/accounts/signup"]["post"]
     assert "422" in signup["responses"]

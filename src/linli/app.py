@@ -146,6 +146,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
     from linli.rules import pages as rules_pages
+    from linli.trace import api as trace_api
+    from linli.trace import epcis as trace_epcis
 
     for router in (
         accounts_api,
@@ -159,6 +161,8 @@ def _include_routers(app: FastAPI) -> None:
         notifications_api,
         ops_api,
         payments_api,
+        trace_api,
+        trace_epcis,
     ):
         app.include_router(router.router)
     for router in (

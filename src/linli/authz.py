@@ -88,12 +88,17 @@ PAYMENTS_REFUND = _perm("payments.refund", "org:write")  # refund a payment made
 PLATFORM_PAYMENTS_REFUND = _perm("platform.payments.refund", "platform")  # refund any payment
 GROUPBUY_READ = _perm("groupbuy.read", "org:read")  # the organisation's campaigns and orders
 GROUPBUY_MANAGE = _perm("groupbuy.manage", "org:write")  # create and publish campaigns
+TRACE_READ = _perm("trace.read", "org:read")  # the organisation's batches and trace events
+TRACE_MANAGE = _perm("trace.manage", "org:write")  # create batches
+# EPCIS capture has its own scope, so a scanner or ERP gets a token that can only capture.
+TRACE_CAPTURE = _perm("trace.capture", "trace:capture")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
 _CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and supplier roles
 _PAYMENTS = {PAYMENTS_READ}
 _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
+_TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -104,8 +109,8 @@ _OPERATOR = _MEMBER | {
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | {PAYMENTS_REFUND}),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY),
+    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | {PAYMENTS_REFUND}),
+    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE),
     "supervisor": frozenset(_MANAGER),
     "inspector": frozenset(_MEMBER),
     "operator": frozenset(_OPERATOR),
@@ -118,6 +123,7 @@ SCOPES: dict[str, str] = {
     "org:read": N_("Read your organisation's data"),
     "org:write": N_("Change your organisation's data and members"),
     "platform": N_("Platform operations (operators and admins only)"),
+    "trace:capture": N_("Capture EPCIS trace events for your organisation"),
 }
 
 

@@ -23,9 +23,11 @@ app = typer.Typer(
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 org_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+trace_app = typer.Typer(help="Traceability: batches and EPCIS events.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
+app.add_typer(trace_app, name="trace")
 console = Console()
 T = TypeVar("T")
 
@@ -376,3 +378,37 @@ def token_create(
         return token
 
     console.print(_run_in_session(work))
+
+
+@trace_app.command("verify")
+def trace_verify(
+    batch: Annotated[
+        str | None, typer.Option(help="Only this batch (its public code); default: every chain")
+    ] = None,
+) -> None:
+    """Check the hash chains of trace events; report the first broken link and exit 1."""
+    from sqlalchemy import select
+
+    from linli.trace import service
+    from linli.trace.models import TraceBatch
+
+    async def work(session: AsyncSession) -> service.Verification | None:
+        batch_id = None
+        if batch is not None:
+            batch_id = await session.scalar(select(TraceBatch.id).where(TraceBatch.code == batch))
+            if batch_id is None:
+                return None
+        return await service.verify_chains(session, batch_id)
+
+    result = _run_in_session(work)
+    if result is None:
+        console.print(f"[red]No batch has the code {batch}.[/red]")
+        raise typer.Exit(2)
+    if result.broken is not None:
+        broken = result.broken
+        console.print(
+            f"[red]BROKEN[/red] {broken.chain} link {broken.seq}"
+            f" (event {broken.event_id or '-'}): {broken.problem}"
+        )
+        raise typer.Exit(1)
+    console.print(f"OK: {result.chains} chains, {result.links} links intact.")

@@ -1,0 +1,72 @@
+"""Trace API inputs and outputs (batches, capture jobs, chain verification)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from linli.apitypes import MAX_ID
+from linli.schemas import StrictInput
+
+Lot = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[!-~]{1,20}$")]
+
+
+class BatchIn(StrictInput):
+    """A lot of one of your SKUs. The lot is printed on the pack (GS1 AI 10: up to 20
+    printable ASCII characters)."""
+
+    sku_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    lot: Lot
+    production_date: date
+    expiry_date: date | None = None
+    origin: Annotated[str, Field(max_length=120)] = ""
+    producer: Annotated[str, Field(max_length=120)] = ""
+
+    @model_validator(mode="after")
+    def _expiry_after_production(self) -> BatchIn:
+        if self.expiry_date is not None and self.expiry_date < self.production_date:
+            raise ValueError("expiry_date must not be before production_date")
+        return self
+
+
+class BatchOut(BaseModel):
+    id: int
+    code: str
+    sku_id: int
+    gtin: str | None
+    lot: str
+    production_date: date
+    expiry_date: date | None
+    origin: str
+    producer: str
+    status: Literal["active", "on_hold", "recalled"]
+    created_at: datetime
+
+
+class BrokenLinkOut(BaseModel):
+    chain: str = Field(description="batch:{id} or org:{id}")
+    seq: int = Field(description="Position of the first broken link (1-based)")
+    event_id: str | None
+    problem: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    chains: int = Field(description="How many chains were checked")
+    links: int = Field(description="How many links were checked")
+    broken: BrokenLinkOut | None
+
+
+class CaptureJobOut(BaseModel):
+    """A capture job as the EPCIS 2.0 REST binding describes it."""
+
+    captureID: str
+    createdAt: datetime
+    finishedAt: datetime
+    running: bool
+    success: bool
+    captureErrorBehaviour: Literal["rollback"] = "rollback"
+    eventCount: int
+    errors: list[dict[str, Any]]
