@@ -12,6 +12,7 @@ from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
 from linli.rules import models as rules_models
+from linli.trace import models as trace_models
 
 __all__ = [
     "Base",
@@ -28,4 +29,5 @@ __all__ = [
     "notifications_models",
     "payments_models",
     "rules_models",
+    "trace_models",
 ]
