@@ -1,7 +1,7 @@
 """trace: batches, EPCIS events, hash chains and capture jobs
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-26 07:02:58.049076
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 import linli.db
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
