@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("closed_at", linli.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "report",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
         sa.CheckConstraint("refund IN ('full', 'none')", name=op.f("ck_trace_recalls_refund")),
@@ -187,7 +187,7 @@ def upgrade() -> None:
         sa.Column("laboratory", sa.String(length=120), nullable=False),
         sa.Column(
             "items_tested",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("results", sa.Text(), nullable=False),
