@@ -1,4 +1,4 @@
-"""trace: inspections, cold-chain readings, excursions, holds, recalls, line codes; campaign item batch
+"""trace: inspections, readings, excursions, holds, recalls, line codes; campaign item batch
 
 Revision ID: 0008
 Revises: 0007
