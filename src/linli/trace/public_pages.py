@@ -69,6 +69,8 @@ def bare(value: str | None) -> str | None:
 
 
 def step_label(event: TraceEvent) -> str:
+    if event.event_type in ("TransformationEvent", "AggregationEvent"):
+        return EVENT_KINDS[event.event_type]
     word = bare(event.biz_step)
     if word and word in BIZ_STEPS:
         return BIZ_STEPS[word]
