@@ -39,7 +39,8 @@ def load_domain_handlers() -> None:
     import linli.groupbuy.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
-    import linli.payments.handlers  # noqa: F401
+    import linli.payments.handlers
+    import linli.trace.safety_handlers  # noqa: F401
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,11 +56,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task: asyncio.Task[None] | None = None
         if settings.run_dispatcher:
             task = asyncio.create_task(app.state.dispatcher.run_forever(stop))
+        mqtt_task: asyncio.Task[None] | None = None
+        if settings.mqtt_url:  # cold-chain sensors (off unless configured)
+            from linli.trace import mqtt
+
+            mqtt_task = asyncio.create_task(
+                mqtt.listen(sessionmaker, settings.mqtt_url, settings.mqtt_topic, stop)
+            )
         try:
             yield
         finally:
             stop.set()
             app.state.dispatcher.wake()
+            if mqtt_task is not None:
+                mqtt_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mqtt_task
             if task is not None:
                 await task
             await engine.dispose()
@@ -148,6 +160,9 @@ def _include_routers(app: FastAPI) -> None:
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import epcis as trace_epcis
+    from linli.trace import public_pages as trace_public_pages
+    from linli.trace import safety_api as trace_safety_api
+    from linli.trace import safety_pages as trace_safety_pages
 
     for router in (
         accounts_api,
@@ -163,6 +178,7 @@ def _include_routers(app: FastAPI) -> None:
         payments_api,
         trace_api,
         trace_epcis,
+        trace_safety_api,
     ):
         app.include_router(router.router)
     for router in (
@@ -178,5 +194,7 @@ def _include_routers(app: FastAPI) -> None:
         ops_pages,
         payments_pages,
         rules_pages,
+        trace_public_pages,
+        trace_safety_pages,
     ):
         app.include_router(router.router)

@@ -92,6 +92,14 @@ TRACE_READ = _perm("trace.read", "org:read")  # the organisation's batches and t
 TRACE_MANAGE = _perm("trace.manage", "org:write")  # create batches
 # EPCIS capture has its own scope, so a scanner or ERP gets a token that can only capture.
 TRACE_CAPTURE = _perm("trace.capture", "trace:capture")
+# Food safety of the organisation's own batches: read, send readings/inspections, decide holds
+TRACE_SAFETY_READ = _perm("trace.safety.read", "org:read")
+TRACE_SAFETY_MANAGE = _perm("trace.safety.manage", "org:write")
+TRACE_RECALL = _perm("trace.recall", "org:write")  # open and run recalls of its own batches
+# Regulators: read any batch's safety records, record inspections, order and run recalls
+REGULATOR_TRACE_READ = _perm("regulator.trace.read", "org:read")
+REGULATOR_TRACE_MANAGE = _perm("regulator.trace.manage", "org:write")
+REGULATOR_RECALL = _perm("regulator.recall", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -99,6 +107,7 @@ _CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and sup
 _PAYMENTS = {PAYMENTS_READ}
 _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
+_TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -109,10 +118,20 @@ _OPERATOR = _MEMBER | {
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "owner": frozenset(_MANAGER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | {PAYMENTS_REFUND}),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE),
-    "supervisor": frozenset(_MANAGER),
-    "inspector": frozenset(_MEMBER),
+    "owner": frozenset(
+        _MANAGER
+        | _CATALOGUE
+        | _PAYMENTS
+        | _GROUPBUY
+        | _TRACE
+        | _TRACE_SAFETY
+        | {PAYMENTS_REFUND, TRACE_RECALL}
+    ),
+    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY),
+    "supervisor": frozenset(
+        _MANAGER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL}
+    ),
+    "inspector": frozenset(_MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE}),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),
 }

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="HMAC-SHA256 key shared with the sandbox payment provider. The default "
         "suits the embedded demo only: set your own wherever the sandbox is reachable",
     )
+    mqtt_url: str = Field(
+        default="",
+        description="MQTT broker for cold-chain sensor readings (mqtt://127.0.0.1:1883); "
+        "empty: no subscription. `linli serve` subscribes to linli/sensors/# when set",
+    )
+    mqtt_topic: str = "linli/sensors/#"
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -253,3 +253,41 @@ class CommissionStatementIssued(DomainEvent):
     leader_user_id: int
     month: str
     net_fen: int
+
+
+# --- traceability: cold chain, inspections, recalls --------------------------------------
+
+
+@event_type("trace.TemperatureExcursion")
+class TemperatureExcursion(DomainEvent):
+    excursion_id: int
+    batch_id: int
+    organisation_id: int
+    storage_class: str
+    started_at: str  # ISO date-time (UTC)
+    worst_c: float
+    rule: str  # rule_id@version
+
+
+@event_type("trace.InspectionFailed")
+class InspectionFailed(DomainEvent):
+    inspection_id: int
+    batch_id: int
+    organisation_id: int
+    laboratory: str
+
+
+@event_type("trace.BatchHoldDecided")
+class BatchHoldDecided(DomainEvent):
+    batch_id: int
+    organisation_id: int
+    decision: str  # release | destroy
+
+
+@event_type("trace.BatchRecalled")
+class BatchRecalled(DomainEvent):
+    recall_id: int
+    organisation_id: int
+    level: int
+    batch_ids: list[int]
+    named_batch_ids: list[int]

@@ -13,6 +13,7 @@ from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
 from linli.rules import models as rules_models
 from linli.trace import models as trace_models
+from linli.trace import safety_models as trace_safety_models
 
 __all__ = [
     "Base",
@@ -30,4 +31,5 @@ __all__ = [
     "payments_models",
     "rules_models",
     "trace_models",
+    "trace_safety_models",
 ]

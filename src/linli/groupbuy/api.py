@@ -104,6 +104,7 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
                 remaining=i.remaining,
                 min_group_qty=i.min_group_qty,
                 storage_class=i.storage_class,
+                batch_id=i.batch_id,
                 return_policy=return_policy(c, i),
             )
             for i in view.items

@@ -115,6 +115,10 @@ class CampaignItem(Base):
     remaining: Mapped[int] = mapped_column(default=0)
     min_group_qty: Mapped[int]
     storage_class: Mapped[str] = mapped_column(String(10))
+    # The batch (lot) the item is sold from, when the merchant names it (traceability).
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trace_batches.id", ondelete="SET NULL"), index=True
+    )
     # Set at publication from the no-reason-return rule: why the item is excluded (e.g.
     # "storage:chilled", "category:fresh_food"), or None when the 7-day return applies.
     return_exclusion: Mapped[str | None] = mapped_column(String(60))

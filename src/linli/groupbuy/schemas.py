@@ -24,6 +24,9 @@ class CampaignItemIn(StrictInput):
     per_resident_limit: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
     stock: Annotated[StrictInt, Field(ge=1, le=MAX_ALLOCATION)]
     min_group_qty: Annotated[StrictInt, Field(ge=1, le=MAX_ALLOCATION)]
+    batch_id: Id | None = Field(
+        default=None, description="The batch (lot) sold: an active batch of this SKU of yours"
+    )
 
 
 class CampaignIn(StrictInput):
@@ -59,6 +62,7 @@ class CampaignItemOut(BaseModel):
     remaining: int
     min_group_qty: int
     storage_class: str
+    batch_id: int | None = Field(default=None, description="The batch (lot) sold, if named")
     return_policy: ReturnPolicyOut | None = Field(
         description="The return policy that applies (known once the campaign is published)"
     )

@@ -53,6 +53,7 @@ from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
+from linli.trace.models import ON_HOLD, RECALLED, TraceBatch
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
             fields[f"items.{n}.group_price_fen"] = N_(
                 "The group price may not be above the SKU's price."
             )
+    # --- trace2: the batch an item is sold from (own, same SKU, active) ---
+    fields |= await batch_problems(session, organisation_id, data)
+    # --- end trace2 ---
     if fields:
         raise ValidationFailed(N_("Check the campaign's items."), fields=dict(fields))
     now = clock.now()
@@ -139,6 +143,7 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
                 remaining=0,
                 min_group_qty=item.min_group_qty,
                 storage_class=product.storage_class,
+                batch_id=item.batch_id,
                 created_at=now,
             )
         )
@@ -206,6 +211,7 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
         ).all()
     }
     tree = await category_tree(session)
+    await refuse_unsellable_batches(session, items)  # trace2: held or recalled lots
     for item in items:
         product = products.get(item.sku_id)
         if product is None:
@@ -351,6 +357,64 @@ async def my_campaigns(
     return await _views(session, rows)
 
 
+# --- trace2: batches of campaign items ----------------------------------------------------
+
+
+async def batch_problems(
+    session: AsyncSession, organisation_id: int, data: CampaignIn
+) -> dict[str, str]:
+    """Field errors for items naming a batch that is not an active batch of that SKU of the
+    merchant's own."""
+    wanted = {item.batch_id for item in data.items if item.batch_id is not None}
+    if not wanted:
+        return {}
+    batches = {
+        b.id: b
+        for b in await session.scalars(
+            select(TraceBatch).where(
+                TraceBatch.id.in_(wanted), TraceBatch.organisation_id == organisation_id
+            )
+        )
+    }
+    fields: dict[str, str] = {}
+    for n, item in enumerate(data.items):
+        if item.batch_id is None:
+            continue
+        batch = batches.get(item.batch_id)
+        if batch is None or batch.sku_id != item.sku_id:
+            fields[f"items.{n}.batch_id"] = N_("Choose a batch of this SKU of your own.")
+        elif batch.status != "active":
+            fields[f"items.{n}.batch_id"] = N_("This batch is on hold or recalled.")
+    return fields
+
+
+def batch_unsellable(product: str, status: str) -> Conflict:
+    if status == RECALLED:
+        return Conflict(
+            N_("{product} has been recalled and cannot be sold."),
+            product=product,
+            code="batch_recalled",
+        )
+    return Conflict(
+        N_("{product} is on hold (a food-safety check) and cannot be sold now."),
+        product=product,
+        code="batch_on_hold",
+    )
+
+
+async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[CampaignItem]) -> None:
+    named = {i.batch_id: i for i in items if i.batch_id is not None}
+    if not named:
+        return
+    for batch_id, status in (
+        await session.execute(
+            select(TraceBatch.id, TraceBatch.status).where(TraceBatch.id.in_(named))
+        )
+    ).all():
+        if status in (ON_HOLD, RECALLED):
+            raise batch_unsellable(named[batch_id].product_name, status)
+
+
 # --- checkout -----------------------------------------------------------------------------
 
 
@@ -439,8 +503,10 @@ async def place_order(
                 point.label("point"),
                 held.label("held"),
                 selling.label("selling"),
+                TraceBatch.status.label("batch_status"),  # trace2
             )
             .join(Campaign, Campaign.id == CampaignItem.campaign_id)
+            .outerjoin(TraceBatch, TraceBatch.id == CampaignItem.batch_id)  # trace2
             .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
             .execution_options(populate_existing=True)
         )
@@ -473,6 +539,11 @@ async def place_order(
             },
         )
     by_item = {row.CampaignItem.id: row for row in rows}
+    # --- trace2: held and recalled stock cannot be bought ---
+    for row in rows:
+        if row.batch_status in (ON_HOLD, RECALLED):
+            raise batch_unsellable(row.CampaignItem.product_name, row.batch_status)
+    # --- end trace2 ---
     fields: dict[str, str] = {}
     for n, line in enumerate(data.lines):
         row = by_item[line.item_id]

@@ -87,4 +87,51 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "fees must be published and not unreasonable)",
         "values": {"bp": 200},
     },
+    {
+        "rule_id": "coldchain.storage_classes",
+        "version": 1,
+        "title": "Cold-chain temperature ranges per storage class, and what counts as an excursion",
+        "legal_basis": "GB/T 24616-2019 (cold-chain logistics of frozen and chilled food: "
+        "frozen at -18 C or below, chilled above 0 C and below 8 C, readings at least every 5 "
+        "minutes); GB 31605-2020 (food cold-chain logistics hygiene); platform rule: an "
+        "excursion is a run of readings outside the range by more than the tolerance lasting "
+        "longer than the minimum duration, and puts the batch on hold until a decision",
+        # min_c / max_c: the range (null: unbounded); tolerance_c: how far outside a reading
+        # may be before it counts; min_duration_minutes: how long a run of such readings must
+        # last (first to last reading) to be an excursion.
+        "values": {
+            "reading_interval_minutes": 5,
+            "classes": {
+                "frozen": {
+                    "min_c": None,
+                    "max_c": -18,
+                    "tolerance_c": 3,
+                    "min_duration_minutes": 15,
+                },
+                "chilled": {
+                    "min_c": 0,
+                    "max_c": 8,
+                    "tolerance_c": 0,
+                    "min_duration_minutes": 15,
+                },
+            },
+        },
+    },
+    {
+        "rule_id": "recall.levels",
+        "version": 1,
+        "title": "Food recall levels: when a recall must start and be completed",
+        "legal_basis": "Food Recall Management Measures (CFDA Order No. 12, 2015) art. 13: "
+        "level 1 starts within 24 hours and completes within 10 working days, level 2 within "
+        "48 hours / 20 working days, level 3 within 72 hours / 30 working days",
+        # Working days are Monday to Friday (Asia/Shanghai); public holidays are not counted
+        # out (a stricter reading: deadlines come no later than the law's).
+        "values": {
+            "levels": {
+                "1": {"start_within_hours": 24, "complete_within_working_days": 10},
+                "2": {"start_within_hours": 48, "complete_within_working_days": 20},
+                "3": {"start_within_hours": 72, "complete_within_working_days": 30},
+            }
+        },
+    },
 ]

@@ -1,0 +1,17 @@
+"""Trace subscribers: order lines sold from a batch get their trace codes once paid."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import outbox
+from linli.events import OrderPaid
+from linli.outbox import Envelope
+from linli.trace import codes
+
+
+@outbox.subscribe(OrderPaid, "trace.line_codes")
+async def line_codes(session: AsyncSession, envelope: Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, OrderPaid)
+    await codes.ensure_codes_for_order(session, event.order_id)
