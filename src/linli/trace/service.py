@@ -55,6 +55,7 @@ from linli.trace.models import (
 from linli.trace.schemas import BatchIn
 
 GENESIS = "0" * 64
+LINLI_BATCH = "urn:linli:batch:"
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 MAX_TEXT = 300  # indexed identifiers (EPCs, locations, bizStep, eventID)
 _EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
@@ -151,7 +152,7 @@ def batch_class(batch: TraceBatch) -> str:
     """The EPC class of a batch: its GS1 Digital Link when the product has a GTIN."""
     if batch.gtin:
         return f"{digital_link.ID_GS1}/01/{batch.gtin.zfill(14)}/10/{batch.lot}"
-    return f"urn:linli:batch:{batch.code}"
+    return f"{LINLI_BATCH}{batch.code}"
 
 
 def commissioning_event(batch: TraceBatch) -> dict[str, Any]:
@@ -206,13 +207,7 @@ async def record_event(
     """Append an event we generate ourselves to `batch` (and any other batch it names)."""
     if not actor.system and batch.organisation_id != actor.organisation_id:
         raise NotFound(N_("No such batch."))
-    now = clock.now()
-    event = {"eventTime": now.isoformat(), "eventTimeZoneOffset": "+08:00", **event}
-    event = {k: v for k, v in event.items() if v is not None}
-    named = await _batches_named(session, batch.organisation_id, event)
-    batches = [batch, *(b for b in named if b.id != batch.id)]
-    pending = _Pending(event, eventhash.event_hash_id(event), batches)
-    (row,) = await _store_all(session, batch.organisation_id, [pending], None)
+    row = await record_generated_event(session, batch.organisation_id, event, batches=[batch])
     audit.record(
         session,
         actor,
@@ -222,6 +217,26 @@ async def record_event(
         batch_id=batch.id,
         event_id=row.event_id,
     )
+    return row
+
+
+async def record_generated_event(
+    session: AsyncSession,
+    organisation_id: int,
+    event: dict[str, Any],
+    *,
+    batches: Sequence[TraceBatch] = (),
+) -> TraceEvent:
+    """Store an event the platform generated (inspections, sensor reports, holds, recalls)
+    on the chains of `batches` and of every other batch of the organisation it names; on the
+    organisation's own chain when it names none. The caller records the audit entry."""
+    now = clock.now()
+    event = {"eventTime": now.isoformat(), "eventTimeZoneOffset": "+08:00", **event}
+    event = {k: v for k, v in event.items() if v is not None}
+    named = await _batches_named(session, organisation_id, event)
+    chosen = {b.id: b for b in [*batches, *named]}
+    pending = _Pending(event, eventhash.event_hash_id(event), [chosen[i] for i in sorted(chosen)])
+    (row,) = await _store_all(session, organisation_id, [pending], None)
     return row
 
 
@@ -357,6 +372,18 @@ def _batch_resolver(session: AsyncSession, organisation_id: int) -> Any:
             found = await _batches_by_lot(session, organisation_id, missing)
             cache.update({p: found.get(p) for p in missing})
         named = {b.id: b for p in sorted(pairs) if (b := cache[p]) is not None}
+        codes = {
+            value.removeprefix(LINLI_BATCH)
+            for _kind, value in raw_epcs_of(event)
+            if value.startswith(LINLI_BATCH)
+        }
+        if codes:  # our own identifier for a batch of a product without a GTIN
+            for batch in await session.scalars(
+                select(TraceBatch).where(
+                    TraceBatch.organisation_id == organisation_id, TraceBatch.code.in_(codes)
+                )
+            ):
+                named[batch.id] = batch
         return [named[i] for i in sorted(named)]
 
     return resolve
