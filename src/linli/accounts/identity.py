@@ -46,18 +46,23 @@ async def _actor_from_token(session: AsyncSession, authorization: str, ip: str |
     scheme, _sep, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(N_("Send the token as 'Authorization: Bearer <token>'."))
-    row = await session.scalar(
-        select(ApiToken).where(ApiToken.token_digest == token_digest(token.strip()))
-    )
+    # The token and its user in one statement (every bearer request starts here).
+    found = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_digest == token_digest(token.strip()))
+        )
+    ).first()
     now = clock.now()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if found is None:
         raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if (
+        row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+        or not user.is_active
+    ):
         raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
     organisation: Organisation | None = None
     roles: frozenset[str] = frozenset()
@@ -83,17 +88,21 @@ async def _actor_from_session(
     raw = request.app.state.session_signer.unsign(signed)
     if raw is None:
         return None
-    row = await session.scalar(
-        select(UserSession).where(
-            UserSession.token_digest == token_digest(raw),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > clock.now(),
+    found = (
+        await session.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(
+                UserSession.token_digest == token_digest(raw),
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > clock.now(),
+            )
         )
-    )
-    if row is None:
+    ).first()
+    if found is None:
         return None
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if not user.is_active:
         return None
     if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:
         _check_api_csrf(request)

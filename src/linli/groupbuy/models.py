@@ -1,7 +1,8 @@
 """Group-buying campaigns, their items (stock allocated from a SKU), orders and order lines.
 
 Stock moves only by conditional UPDATE: `skus.stock` -> `remaining` at publish, `remaining`
-down at checkout and back up when an unpaid order is cancelled.
+down at checkout and back up when an unpaid order is cancelled. A resident's per-item limit is
+a counter moved the same way (`groupbuy_resident_quotas`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -97,22 +97,14 @@ class CampaignItem(Base):
 
 
 class Order(Base):
-    """A resident's order in one campaign. One unpaid order per resident and campaign at a
-    time (a partial unique index): this also makes the per-resident limit race-free."""
+    """A resident's order in one campaign. A resident may hold several (unpaid ones expire);
+    what they hold of each item is bounded by `ResidentQuota`."""
 
     __tablename__ = "groupbuy_orders"
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint("status IN ('pending_payment', 'paid', 'cancelled')", name="status"),
         CheckConstraint("total_fen > 0", name="total_positive"),
-        Index(
-            "uq_groupbuy_orders_one_unpaid",
-            "user_id",
-            "campaign_id",
-            unique=True,
-            sqlite_where=text("status = 'pending_payment'"),
-            postgresql_where=text("status = 'pending_payment'"),
-        ),
         Index("ix_groupbuy_orders_campaign_status", "campaign_id", "status"),
         Index("ix_groupbuy_orders_org_created", "organisation_id", "created_at"),
     )
@@ -152,3 +144,23 @@ class OrderLine(Base):
     amount_fen: Mapped[int]
     # True: excluded from the 7-day no-reason return (the resident confirmed at checkout).
     no_reason_return_excluded: Mapped[bool] = mapped_column(Boolean)
+
+
+class ResidentQuota(Base):
+    """How many units of a campaign item a resident holds in unpaid and paid orders.
+
+    Checkout takes units by one conditional upsert per line (`quantity + n <= limit`, on
+    PostgreSQL and SQLite alike), so concurrent orders of one resident never exceed the
+    per-resident limit; an expired (or otherwise released) order gives its units back.
+    """
+
+    __tablename__ = "groupbuy_resident_quotas"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("groupbuy_campaign_items.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    quantity: Mapped[int]
