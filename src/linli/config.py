@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="`linli serve` processes (uvicorn workers). On PostgreSQL, one per core",
+    )
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open. Keep web_workers x "
+        "(db_pool_size + db_max_overflow) + workers' below the server's max_connections",
+    )
+    db_max_overflow: int = Field(
+        default=20, ge=0, description="Extra PostgreSQL connections each process may open"
+    )
     run_dispatcher: bool = Field(
         default=True, description="Run the outbox dispatcher inside the server process"
     )
