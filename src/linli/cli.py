@@ -139,7 +139,11 @@ def worker(
     load_domain_handlers()
 
     async def run() -> None:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         dispatcher = Dispatcher(
             make_sessionmaker(engine),
             batch_size=settings.dispatcher_batch_size,

@@ -32,13 +32,17 @@ class Settings(BaseSettings):
         description="`linli serve` processes (uvicorn workers). On PostgreSQL, one per core",
     )
     db_pool_size: int = Field(
-        default=20,
+        default=10,
         ge=1,
-        description="PostgreSQL connections each process keeps open. Keep web_workers x "
-        "(db_pool_size + db_max_overflow) + workers' below the server's max_connections",
+        description="PostgreSQL connections each process keeps (requests beyond it wait for "
+        "one). Keep web_workers x (db_pool_size + db_max_overflow), plus the `linli worker` "
+        "processes' pools, below the server's max_connections",
     )
     db_max_overflow: int = Field(
-        default=20, ge=0, description="Extra PostgreSQL connections each process may open"
+        default=0,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open under load and closes "
+        "again; under sustained load this opens and closes connections all the time, so 0",
     )
     run_dispatcher: bool = Field(
         default=True, description="Run the outbox dispatcher inside the server process"

@@ -74,7 +74,7 @@ def escape_like(term: str) -> str:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, pool_size: int = 20, max_overflow: int = 20
+    url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 0
 ) -> AsyncEngine:
     """The engine for `url`; `pool_size` and `max_overflow` apply to PostgreSQL."""
     if url.startswith("sqlite"):
