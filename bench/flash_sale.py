@@ -1,15 +1,16 @@
 """Flash-sale benchmark: N buyers race for S units of one group-buy campaign SKU.
 
-Everything goes through the real HTTP API of a `linli serve` process (one uvicorn process, the
-README's way of serving) on a fresh PostgreSQL database: buyers place orders until the item is
-sold out, then every acknowledged order is paid by a signed sandbox callback. The database is
+Everything goes through the real HTTP API of `linli serve --workers N` (one process per core
+by default: the operator guide's way of serving on PostgreSQL) on a fresh PostgreSQL
+database: buyers place orders until the item is sold out, each acknowledged order paid by a
+signed sandbox callback. The database is
 then checked (oversold units, lost acknowledged orders), and in the same run the raw limit is
 measured: the bare conditional stock UPDATE, run by pgbench (or an asyncpg loop when pgbench is
 missing) on the same PostgreSQL server with the same concurrency. The figure that matters is
 the ratio of the two.
 
     .venv/bin/python bench/flash_sale.py [--buyers 64] [--units 500] [--json] [--keep-db]
-                                         [--fresh-buyers] [--raw-seconds 5]
+                                         [--fresh-buyers] [--workers N] [--raw-seconds 5]
 
 Progress goes to stderr; the result table (or, with --json, one JSON object) to stdout.
 Exit status: 0 when nothing was oversold or lost, 1 when something was, 2 when the run could
@@ -145,6 +146,7 @@ class Instance:
     workdir: Path
     port: int
     sandbox_secret: str
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -194,7 +196,16 @@ class Instance:
     def start(self) -> None:
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
-                [*linli_command(), "serve", "--host", HOST, "--port", str(self.port)],
+                [
+                    *linli_command(),
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
                 env=self.env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
@@ -219,14 +230,19 @@ class Instance:
         raise BenchError(f"`linli serve` did not answer /healthz in {STARTUP_TIMEOUT:.0f} s")
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used so far (Linux /proc; 0 elsewhere)."""
+        """CPU time the server's processes (with --workers: the supervisor and its workers)
+        have used so far (Linux /proc; 0 elsewhere)."""
         if self.process is None:
             return 0.0
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in _process_tree(self.process.pid):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -237,6 +253,19 @@ class Instance:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=STOP_TIMEOUT)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc/<pid>/task/<tid>/children)."""
+    found = [pid]
+    for tid_dir in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            children = Path(tid_dir, "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += _process_tree(int(child))
+    return found
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -1116,11 +1145,21 @@ class Report:
     traffic: Traffic
     checked: Verification
     raw: Raw
+    workers: int = 1
 
     @property
     def orders_per_s(self) -> float:
         raced = self.traffic.race
         return raced.successful / raced.seconds if raced.seconds else 0.0
+
+    @property
+    def server_cpu_ms_per_order(self) -> float:
+        """CPU milliseconds the server's processes spent per successful order (order,
+        callback, and the dispatcher's work for them) during the race."""
+        raced = self.traffic.race
+        return (
+            raced.server_cpu * raced.seconds * 1000 / raced.successful if raced.successful else 0.0
+        )
 
     @property
     def ratio(self) -> float:
@@ -1185,7 +1224,8 @@ class Report:
             ("other 4xx", str(self.errors_4xx)),
             ("5xx", str(self.errors_5xx)),
             ("transport errors (retried)", str(transport)),
-            ("server process CPU during the race", f"{raced.server_cpu:.0%} of one core"),
+            ("server processes' CPU during the race", f"{raced.server_cpu:.0%} of one core"),
+            ("server CPU per successful order", f"{self.server_cpu_ms_per_order:.1f} ms"),
             ("", ""),
             ("acknowledged / in database / paid", orders),
             ("payment intents succeeded", str(checked.intents_succeeded)),
@@ -1200,7 +1240,8 @@ class Report:
         ]  # fmt: skip
         width = max(len(label) for label, _ in rows)
         lines = [
-            "Flash sale (order, then signed payment callback) on PostgreSQL, one `linli serve`"
+            "Flash sale (order, then signed payment callback) on PostgreSQL, "
+            f"`linli serve --workers {self.workers}`"
         ]
         lines += [f"  {label:<{width}}  {value}" if label else "" for label, value in rows]
         problems = self.problems()
@@ -1262,6 +1303,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "nobody waits for their previous order to be marked paid",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="`linli serve --workers N` processes; default one per core, as the operator "
+        "guide says to serve on PostgreSQL",
+    )
+    parser.add_argument(
         "--raw-seconds", type=int, default=5, help="how long the raw limit is measured (5)"
     )
     parser.add_argument(
@@ -1274,6 +1322,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--buyers must be between 1 and 80 (PostgreSQL allows 100 connections)")
     if not 1 <= args.units <= 100_000:
         parser.error("--units must be between 1 and 100000")
+    if not 1 <= args.workers <= 8:
+        parser.error("--workers must be between 1 and 8")
     if not 1 <= args.raw_seconds <= 60:
         parser.error("--raw-seconds must be between 1 and 60")
     server = make_url(args.server)
@@ -1295,6 +1345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir=workdir,
         port=free_port(),
         sandbox_secret=secrets.token_urlsafe(32),
+        workers=args.workers,
     )
     keep_db = args.keep_db
     keep_dir = keep_db
@@ -1302,7 +1353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("seeding through `linli` and the service layer")
         accounts = args.units + 2 * args.buyers + 10 if args.fresh_buyers else args.buyers
         seeded = seed(instance, buyers=args.buyers, units=args.units, accounts=accounts)
-        log(f"serving on {instance.url} (`linli serve`, log in {instance.log_path})")
+        log(
+            f"serving on {instance.url} (`linli serve --workers {args.workers}`, "
+            f"log in {instance.log_path})"
+        )
         instance.start()
         missing = missing_endpoints(instance.url)
         if missing:
@@ -1322,7 +1376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         instance.stop()
         log(f"raw limit: the conditional UPDATE, {args.buyers} clients, {args.raw_seconds} s")
         raw = raw_limit(database, args.buyers, args.raw_seconds, workdir)
-        report = Report(args.buyers, args.units, args.fresh_buyers, traffic, checked, raw)
+        report = Report(
+            args.buyers, args.units, args.fresh_buyers, traffic, checked, raw, args.workers
+        )
         if args.json:
             print(json.dumps(report.as_json()))
         else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
@@ -43,10 +44,59 @@ def load_domain_handlers() -> None:
     import linli.trace.safety_handlers  # noqa: F401
 
 
+async def _run_dispatcher(dispatcher: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
+    """The in-process dispatcher. On PostgreSQL every server process runs one (claims use
+    FOR UPDATE SKIP LOCKED and leases). On SQLite only the process holding the lock file
+    var/dispatcher.lock runs it: SQLite has one writer at a time, so more dispatchers would
+    only queue for the write lock (their claims would still be safe: BEGIN IMMEDIATE plus the
+    lease). Another process takes over when the holder exits."""
+    if settings.database_kind != "sqlite":
+        await dispatcher.run_forever(stop)
+        return
+    with _dispatcher_lock(settings.var_dir) as try_lock:
+        while not try_lock():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=DISPATCHER_LOCK_RETRY_SECONDS)
+            if stop.is_set():
+                return
+        log.info("this process runs the outbox dispatcher (SQLite: one process does)")
+        await dispatcher.run_forever(stop)
+
+
+DISPATCHER_LOCK_RETRY_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def _dispatcher_lock(var_dir: Path) -> Iterator[Callable[[], bool]]:
+    """A non-blocking exclusive lock on var/dispatcher.lock, held until the block ends (or
+    the process dies). Yields a function that tries to take it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): a single process is assumed
+        yield lambda: True
+        return
+    var_dir.mkdir(parents=True, exist_ok=True)
+    with (var_dir / "dispatcher.lock").open("a") as handle:
+
+        def try_lock() -> bool:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        yield try_lock
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     load_domain_handlers()
-    engine = make_engine(settings.resolved_database_url, echo=settings.sql_echo)
+    engine = make_engine(
+        settings.resolved_database_url,
+        echo=settings.sql_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     sessionmaker = make_sessionmaker(engine)
 
     @contextlib.asynccontextmanager
@@ -55,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
         if settings.run_dispatcher:
-            task = asyncio.create_task(app.state.dispatcher.run_forever(stop))
+            task = asyncio.create_task(_run_dispatcher(app.state.dispatcher, settings, stop))
         mqtt_task: asyncio.Task[None] | None = None
         if settings.mqtt_url:  # cold-chain sensors (off unless configured)
             from linli.trace import mqtt

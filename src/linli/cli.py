@@ -7,7 +7,7 @@ import getpass
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -93,26 +93,41 @@ def init() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes (default LINLI_WEB_WORKERS, 1). On PostgreSQL use one "
+            "per core; on SQLite one is enough",
+        ),
+    ] = None,
 ) -> None:
     """Upgrade the schema, then serve the web app (with the event dispatcher inside)."""
     import uvicorn
 
-    from linli.app import create_app
-
     settings = _settings()
     _init_schema(settings)
     the_host, the_port = host or settings.host, port or settings.port
+    processes = workers or settings.web_workers
+    shown = f", {processes} processes" if processes > 1 else ""
     console.print(
-        f"Linli on http://{the_host}:{the_port} ({settings.database_kind}); Ctrl+C stops."
+        f"Linli on http://{the_host}:{the_port} ({settings.database_kind}{shown}); Ctrl+C stops."
     )
-    uvicorn.run(
-        create_app(settings),
-        host=the_host,
-        port=the_port,
-        log_level="info",
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-    )
+    options: dict[str, Any] = {
+        "host": the_host,
+        "port": the_port,
+        "log_level": "info",
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+    }
+    if processes == 1:
+        from linli.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Each worker process builds the app from the same LINLI_* settings.
+        uvicorn.run("linli.app:create_app", factory=True, workers=processes, **options)
 
 
 @app.command()
@@ -128,7 +143,11 @@ def worker(
     load_domain_handlers()
 
     async def run() -> None:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         dispatcher = Dispatcher(
             make_sessionmaker(engine),
             batch_size=settings.dispatcher_batch_size,

@@ -25,6 +25,25 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="`linli serve` processes (uvicorn workers). On PostgreSQL, one per core",
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections each process keeps (requests beyond it wait for "
+        "one). Keep web_workers x (db_pool_size + db_max_overflow), plus the `linli worker` "
+        "processes' pools, below the server's max_connections",
+    )
+    db_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open under load and closes "
+        "again; under sustained load this opens and closes connections all the time, so 0",
+    )
     run_dispatcher: bool = Field(
         default=True, description="Run the outbox dispatcher inside the server process"
     )

@@ -73,10 +73,15 @@ def escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 0
+) -> AsyncEngine:
+    """The engine for `url`; `pool_size` and `max_overflow` apply to PostgreSQL."""
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url, echo=echo)
-    return create_async_engine(url, echo=echo, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    )
 
 
 def _make_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -236,8 +238,14 @@ class Dispatcher:
         handled = 0
         while True:
             events = await self._claim_events()
+            delivered: list[int] = []
             for row in events:
-                await self._deliver(row)
+                errors = await self._deliver(row)
+                if errors:
+                    await self._settle_failed(row, errors)
+                else:
+                    delivered.append(row.seq)
+            await self._settle_delivered(delivered)
             jobs = await self._claim_jobs()
             for due in jobs:
                 await self._run_job(due)
@@ -265,33 +273,32 @@ class Dispatcher:
                 self._wake.clear()
 
     async def _claim_events(self) -> list[OutboxEvent]:
+        """Lease up to a batch of due events: one UPDATE ... WHERE seq IN (SELECT ... FOR
+        UPDATE SKIP LOCKED) RETURNING (on SQLite, BEGIN IMMEDIATE serialises claimers)."""
         now = clock.now()
+        due = (
+            select(OutboxEvent.seq)
+            .where(
+                OutboxEvent.status == PENDING,
+                OutboxEvent.available_at <= now,
+                (OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now),
+            )
+            .order_by(OutboxEvent.seq)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
         async with self.sessionmaker() as session, session.begin():
-            due = (
-                select(OutboxEvent.seq)
-                .where(
-                    OutboxEvent.status == PENDING,
-                    OutboxEvent.available_at <= now,
-                    (OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now),
-                )
-                .order_by(OutboxEvent.seq)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            seqs = list(await session.scalars(due))
-            if not seqs:
-                return []
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.seq.in_(seqs))
-                .values(locked_by=self.worker_id, locked_until=now + self.lease)
-            )
             rows = await session.scalars(
-                select(OutboxEvent).where(OutboxEvent.seq.in_(seqs)).order_by(OutboxEvent.seq)
+                update(OutboxEvent)
+                .where(OutboxEvent.seq.in_(due))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+                .returning(OutboxEvent)
+                .execution_options(synchronize_session=False)
             )
-            return list(rows)
+            return sorted(rows, key=lambda row: row.seq)
 
-    async def _deliver(self, row: OutboxEvent) -> None:
+    async def _deliver(self, row: OutboxEvent) -> list[str]:
+        """Run every subscribed handler on the event; the errors (none: delivered)."""
         model = EVENT_TYPES.get(row.event_type)
         errors: list[str] = []
         if model is None:
@@ -307,73 +314,91 @@ class Dispatcher:
                 error = await self._apply(name, handler, envelope)
                 if error:
                     errors.append(f"{name}: {error}")
-        await self._settle_event(row, errors)
+        return errors
 
     async def _apply(self, name: str, handler: Handler, envelope: Envelope) -> str | None:
         try:
             async with self.sessionmaker() as session, session.begin():
-                already = await session.scalar(
-                    select(HandledEvent.id).where(
-                        HandledEvent.handler == name, HandledEvent.event_id == envelope.event_id
-                    )
+                # The (handler, event) row first: if it exists, the handler already applied
+                # this event (a redelivery); it commits with the handler's effects or not at all.
+                insert = (
+                    pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
                 )
-                if already is not None:
+                first = await session.scalar(
+                    insert(HandledEvent)
+                    .values(handler=name, event_id=envelope.event_id, handled_at=clock.now())
+                    .on_conflict_do_nothing(index_elements=["handler", "event_id"])
+                    .returning(HandledEvent.id)
+                )
+                if first is None:
                     return None
                 await handler(session, envelope)
-                session.add(
-                    HandledEvent(handler=name, event_id=envelope.event_id, handled_at=clock.now())
-                )
         except Exception as exc:
             log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
             return _short_error(exc)
         return None
 
-    async def _settle_event(self, row: OutboxEvent, errors: list[str]) -> None:
+    async def _settle_delivered(self, seqs: list[int]) -> None:
+        """Mark the delivered events of a batch in one UPDATE (only those still leased here:
+        a redelivery after a lost lease is harmless, handlers being idempotent)."""
+        if not seqs:
+            return
         now = clock.now()
-        values: dict[str, Any] = {"locked_by": None, "locked_until": None}
-        if not errors:
-            values |= {"status": DELIVERED, "delivered_at": now, "last_error": None}
-        else:
-            attempts = row.attempts + 1
-            values |= {
-                "attempts": attempts,
-                "last_error": "\n".join(errors)[:4000],
-                "status": DEAD if attempts >= self.max_attempts else PENDING,
-                "available_at": now + backoff(attempts),
-            }
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.seq.in_(seqs), OutboxEvent.locked_by == self.worker_id)
+                .values(
+                    status=DELIVERED,
+                    delivered_at=now,
+                    last_error=None,
+                    locked_by=None,
+                    locked_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _settle_failed(self, row: OutboxEvent, errors: list[str]) -> None:
+        now = clock.now()
+        attempts = row.attempts + 1
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
                 update(OutboxEvent)
                 .where(OutboxEvent.seq == row.seq, OutboxEvent.locked_by == self.worker_id)
-                .values(**values)
+                .values(
+                    attempts=attempts,
+                    last_error="\n".join(errors)[:4000],
+                    status=DEAD if attempts >= self.max_attempts else PENDING,
+                    available_at=now + backoff(attempts),
+                    locked_by=None,
+                    locked_until=None,
+                )
+                .execution_options(synchronize_session=False)
             )
 
     async def _claim_jobs(self) -> list[DueJob]:
+        """Lease up to a batch of due jobs, in one statement as `_claim_events` does."""
         now = clock.now()
+        due = (
+            select(DueJob.id)
+            .where(
+                DueJob.status == PENDING,
+                DueJob.due_at <= now,
+                (DueJob.locked_until.is_(None)) | (DueJob.locked_until < now),
+            )
+            .order_by(DueJob.due_at, DueJob.id)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
         async with self.sessionmaker() as session, session.begin():
-            due = (
-                select(DueJob.id)
-                .where(
-                    DueJob.status == PENDING,
-                    DueJob.due_at <= now,
-                    (DueJob.locked_until.is_(None)) | (DueJob.locked_until < now),
-                )
-                .order_by(DueJob.due_at, DueJob.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(await session.scalars(due))
-            if not ids:
-                return []
-            await session.execute(
-                update(DueJob)
-                .where(DueJob.id.in_(ids))
-                .values(locked_by=self.worker_id, locked_until=now + self.lease)
-            )
             rows = await session.scalars(
-                select(DueJob).where(DueJob.id.in_(ids)).order_by(DueJob.due_at, DueJob.id)
+                update(DueJob)
+                .where(DueJob.id.in_(due))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+                .returning(DueJob)
+                .execution_options(synchronize_session=False)
             )
-            return list(rows)
+            return sorted(rows, key=lambda row: (row.due_at, row.id))
 
     async def _run_job(self, due: DueJob) -> None:
         runner = _job_runners.get(due.kind)

@@ -134,10 +134,11 @@ async def test_one_order_and_its_confirmation_take_at_most_15_statements(
         )
     assert status == "paid"
     print(f"\n[{DATABASE_KIND}] {len(statements)} statements:\n" + "\n".join(statements))
-    # PostgreSQL: 14 = order 9 (token, user, the checkout read, INSERT order, INSERT lines,
-    # payee kind, INSERT intent, INSERT both due jobs in one statement, the reservation
-    # UPDATE) + confirmation 5. SQLite: 17 = the same + a BEGIN IMMEDIATE per request + the
-    # two due-job rows as two INSERTs (SQLAlchemy does not batch INSERT ... RETURNING there).
+    # PostgreSQL: 14 = order 9 (the token with its user, the checkout read, the resident's
+    # quota upsert, INSERT order, INSERT lines, payee kind, INSERT intent, INSERT both due
+    # jobs in one statement, the reservation UPDATE) + confirmation 5. SQLite: 17 = the same
+    # + a BEGIN IMMEDIATE per request + the two due-job rows as two INSERTs (SQLAlchemy does
+    # not batch INSERT ... RETURNING there without a sentinel column): 15 without the BEGINs.
     begins = sum(1 for s in statements if s.startswith("BEGIN"))
     expected = 14 if DATABASE_KIND == "postgresql" else 17
     assert len(statements) == expected, statements

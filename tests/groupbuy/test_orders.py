@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy import service
-from linli.groupbuy.models import Order, OrderLine
+from linli.groupbuy.models import Order, OrderLine, ResidentQuota
 from linli.outbox import OutboxEvent
 from linli.payments.models import PaymentIntent, PaymentRefund
 from tests.groupbuy.helpers import (
     ORDERS,
+    Resident,
     a_pickup_point,
     a_shop,
     count,
@@ -56,6 +57,16 @@ async def order_row(app: FastAPI, order_id: int) -> Order:
         row = await s.get(Order, order_id)
     assert isinstance(row, Order)
     return row
+
+
+async def quota(app: FastAPI, resident: Resident, item_id: int) -> int:
+    async with app.state.sessionmaker() as s:
+        held = await s.scalar(
+            select(ResidentQuota.quantity).where(
+                ResidentQuota.user_id == resident.user.id, ResidentQuota.item_id == item_id
+            )
+        )
+    return int(held or 0)
 
 
 async def test_an_order_reserves_stock_and_gets_a_payment_that_marks_it_paid(
@@ -149,17 +160,71 @@ async def test_the_per_resident_limit_counts_unpaid_and_paid_orders(
     assert too_many.json()["error"]["code"] == "limit_exceeded"
     first = await order(client, resident, campaign["id"], [(item_id, 2)], point_id=point)
     assert first.status_code == 201
-    unpaid = await order(client, resident, campaign["id"], [(item_id, 1)], point_id=point)
-    assert unpaid.status_code == 409
-    assert unpaid.json()["error"]["code"] == "unpaid_order_exists"
+    # A second unpaid order in the same campaign is fine, within the limit.
+    second = await order(client, resident, campaign["id"], [(item_id, 1)], point_id=point)
+    assert second.status_code == 201, second.text
     await pay(client, settings, first.json()["payment"])
     await app.state.dispatcher.run_once()
-    over = await order(client, resident, campaign["id"], [(item_id, 2)], point_id=point)
+    over = await order(client, resident, campaign["id"], [(item_id, 1)], point_id=point)
     assert over.status_code == 409
     assert over.json()["error"]["code"] == "limit_exceeded"
+    assert over.json()["error"]["fields"] == {
+        "lines.0.quantity": "More than each resident may buy."
+    }
+    assert await remaining(app, item_id) == 7
+    assert await quota(app, resident, item_id) == 3
+
+    # The unpaid order expires: its unit goes back to the stock and to the resident's quota.
+    frozen_clock.advance(timedelta(minutes=16))
+    await app.state.dispatcher.run_once()
+    assert (await order_row(app, second.json()["order"]["id"])).status == "cancelled"
+    assert (await order_row(app, first.json()["order"]["id"])).status == "paid"
+    assert await quota(app, resident, item_id) == 2
     last = await order(client, resident, campaign["id"], [(item_id, 1)], point_id=point)
     assert last.status_code == 201, last.text
     assert await remaining(app, item_id) == 7
+    assert await quota(app, resident, item_id) == 3
+
+
+async def test_one_resident_racing_never_exceeds_the_limit(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    campaign, item_id = await a_campaign(client, session, stock=50, per_resident_limit=5)
+    point = await a_pickup_point(session)
+    (resident,) = await residents(session, 1)
+
+    quantities = [1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 2, 1, 1, 1, 1, 1]
+    results = await asyncio.gather(
+        *(
+            order(client, resident, campaign["id"], [(item_id, q)], point_id=point)
+            for q in quantities
+        )
+    )
+
+    placed = [q for q, r in zip(quantities, results, strict=True) if r.status_code == 201]
+    refused = [r for r in results if r.status_code != 201]
+    assert {(r.status_code, r.json()["error"]["code"]) for r in refused} == {
+        (409, "limit_exceeded")
+    }, [r.text for r in refused]
+    assert sum(placed) == 5  # ten orders of 1: whatever the order of arrival, the limit fills
+    assert await quota(app, resident, item_id) == sum(placed)
+    assert await remaining(app, item_id) == 50 - sum(placed)
+    assert await count(app, Order) == len(placed)
+    assert await count(app, PaymentIntent) == len(placed)
+
+    # Racing the same key with the limit reached answers the one order, never "over the limit".
+    (other,) = await residents(session, 1)
+    campaign2, item2 = await a_campaign(client, session, stock=10, per_resident_limit=1)
+    key = new_key()
+    raced = await asyncio.gather(
+        *(
+            order(client, other, campaign2["id"], [(item2, 1)], key=key, point_id=point)
+            for _ in range(4)
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 200, 200, 201], [r.text for r in raced]
+    assert len({r.json()["order"]["id"] for r in raced}) == 1
+    assert await quota(app, other, item2) == 1
 
 
 async def test_fresh_food_needs_the_return_terms_confirmed(
@@ -280,7 +345,8 @@ async def test_unpaid_orders_expire_release_stock_and_cancel_the_intent(
     await app.state.dispatcher.run_once()
     assert (await order_row(app, placed["order"]["id"])).status == "cancelled"
     assert await remaining(app, item_id) == 5
-    # The resident can order again (the unpaid order no longer blocks).
+    # The resident can order again (their quota was given back with the stock).
+    assert await quota(app, resident, item_id) == 0
     again = await order(client, resident, campaign["id"], [(item_id, 1)], point_id=point)
     assert again.status_code == 201
 

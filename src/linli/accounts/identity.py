@@ -47,18 +47,23 @@ async def _actor_from_token(session: AsyncSession, authorization: str, ip: str |
     scheme, _sep, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(N_("Send the token as 'Authorization: Bearer <token>'."))
-    row = await session.scalar(
-        select(ApiToken).where(ApiToken.token_digest == token_digest(token.strip()))
-    )
+    # The token and its user in one statement (every bearer request starts here).
+    found = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_digest == token_digest(token.strip()))
+        )
+    ).first()
     now = clock.now()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
+    if found is None:
         raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if (
+        row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+        or not user.is_active
+    ):
         raise Unauthenticated(N_("This API token is invalid, expired or revoked."))
     organisation: Organisation | None = None
     roles: frozenset[str] = frozenset()
@@ -84,26 +89,27 @@ async def _actor_from_session(
     raw = request.app.state.session_signer.unsign(signed)
     if raw is None:
         return None
-    row = await session.scalar(
-        select(UserSession).where(
-            UserSession.token_digest == token_digest(raw),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > clock.now(),
-        )
-    )
-    if row is None:
-        return None
-    # The user and, in the same statement, whether they lead a pickup point (for the menu).
+    # The session, its user and whether they lead a pickup point (for the menu): one statement.
     leads = (
         select(PickupPoint.id)
         .join(Leader, Leader.user_id == PickupPoint.leader_user_id)
         .where(PickupPoint.leader_user_id == User.id, Leader.active.is_(True))
         .exists()
     )
-    found = (await session.execute(select(User, leads).where(User.id == row.user_id))).first()
+    found = (
+        await session.execute(
+            select(UserSession, User, leads)
+            .join(User, User.id == UserSession.user_id)
+            .where(
+                UserSession.token_digest == token_digest(raw),
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > clock.now(),
+            )
+        )
+    ).first()
     if found is None:
         return None
-    user, leads_point = found
+    row, user, leads_point = found
     if not user.is_active:
         return None
     if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:

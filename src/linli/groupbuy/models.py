@@ -1,7 +1,8 @@
 """Group-buying campaigns, their items (stock allocated from a SKU), orders and order lines.
 
 Stock moves only by conditional UPDATE: `skus.stock` -> `remaining` at publish, `remaining`
-down at checkout and back up when an unpaid order is cancelled.
+down at checkout and back up when an unpaid order is cancelled. A resident's per-item limit is
+a counter moved the same way (`groupbuy_resident_quotas`).
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ class CampaignItem(Base):
 
 
 class Order(Base):
-    """A resident's order in one campaign. One unpaid order per resident and campaign at a
-    time (a partial unique index): this also makes the per-resident limit race-free."""
+    """A resident's order in one campaign. A resident may hold several (unpaid ones expire);
+    what they hold of each item is bounded by `ResidentQuota`."""
 
     __tablename__ = "groupbuy_orders"
     __table_args__ = (
@@ -149,14 +150,6 @@ class Order(Base):
             postgresql_where=text(
                 "status IN ('confirmed', 'ready_for_pickup', 'partially_picked_up')"
             ),
-        ),
-        Index(
-            "uq_groupbuy_orders_one_unpaid",
-            "user_id",
-            "campaign_id",
-            unique=True,
-            sqlite_where=text("status = 'pending_payment'"),
-            postgresql_where=text("status = 'pending_payment'"),
         ),
         Index("ix_groupbuy_orders_campaign_status", "campaign_id", "status"),
         Index("ix_groupbuy_orders_org_created", "organisation_id", "created_at"),
@@ -327,3 +320,23 @@ class CommissionStatement(Base):
     pickups: Mapped[int]
     ledger_entry_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ResidentQuota(Base):
+    """How many units of a campaign item a resident holds in unpaid and paid orders.
+
+    Checkout takes units by one conditional upsert per line (`quantity + n <= limit`, on
+    PostgreSQL and SQLite alike), so concurrent orders of one resident never exceed the
+    per-resident limit; an expired (or otherwise released) order gives its units back.
+    """
+
+    __tablename__ = "groupbuy_resident_quotas"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("groupbuy_campaign_items.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    quantity: Mapped[int]

@@ -5,9 +5,11 @@ at publication, down at checkout (the last statement of the order's transaction,
 row is locked for the shortest time), back up when an unpaid order is cancelled.
 
 Checkout reads everything it needs in one statement (items, campaign, the resident's pickup
-point, what they already hold of each item, an earlier order under the same idempotency key,
-an unpaid order in the campaign, whether the merchant may sell). The rules it applies were
-recorded on the campaign when it was published, so what residents were shown is what applies.
+point, an earlier order under the same idempotency key, whether the merchant may sell). The
+per-resident limit is a counter per (resident, item) taken by one conditional upsert per line,
+so a resident may hold several unpaid orders, concurrent ones included, never beyond the limit.
+The rules it applies were recorded on the campaign when it was published, so what residents
+were shown is what applies.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,7 +41,6 @@ from linli.groupbuy import policies
 from linli.groupbuy.models import (
     CANCELLED,
     DRAFT,
-    HOLDING,
     PAID,
     PENDING_PAYMENT,
     PUBLISHED,
@@ -45,6 +48,7 @@ from linli.groupbuy.models import (
     CampaignItem,
     Order,
     OrderLine,
+    ResidentQuota,
 )
 from linli.groupbuy.schemas import CampaignIn, OrderIn
 from linli.i18n import N_
@@ -446,9 +450,10 @@ def sold_out(product: str) -> Conflict:
 async def place_order(
     session: AsyncSession, actor: Actor, data: OrderIn, idempotency_key: str
 ) -> Checkout:
-    """Place (or, for a key used before, return) a resident's order: validate, insert the
-    order and its lines, create its payment intent and expiry job, then reserve the stock
-    with one conditional UPDATE per line, last."""
+    """Place (or, for a key used before, return) a resident's order: validate, take the
+    resident's quota of each item (one conditional upsert per line), insert the order and its
+    lines, create its payment intent and expiry job, then reserve the stock with one
+    conditional UPDATE per line, last."""
     user_id = actor.require_user_id()
     _check_key(idempotency_key)
     item_ids = [line.item_id for line in data.lines]
@@ -461,16 +466,6 @@ async def place_order(
         .where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
         .scalar_subquery()
     )
-    unpaid = (
-        select(Order.id)
-        .where(
-            Order.user_id == user_id,
-            Order.campaign_id == data.campaign_id,
-            Order.status == PENDING_PAYMENT,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
     point_id: Any = (
         literal(data.pickup_point_id)
         if data.pickup_point_id is not None
@@ -481,17 +476,6 @@ async def place_order(
         .where(PickupPoint.id == point_id, PickupPoint.active.is_(True))
         .scalar_subquery()
     )
-    held = (
-        select(func.coalesce(func.sum(OrderLine.quantity), 0))
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(
-            Order.user_id == user_id,
-            Order.status.in_(HOLDING),
-            OrderLine.item_id == CampaignItem.id,
-        )
-        .correlate(CampaignItem)
-        .scalar_subquery()
-    )
     selling = Campaign.organisation_id.in_(selling_organisation_ids())
     rows = (
         await session.execute(
@@ -499,9 +483,7 @@ async def place_order(
                 CampaignItem,
                 Campaign,
                 earlier.label("earlier"),
-                unpaid.label("unpaid"),
                 point.label("point"),
-                held.label("held"),
                 selling.label("selling"),
                 TraceBatch.status.label("batch_status"),  # trace2
             )
@@ -524,11 +506,6 @@ async def place_order(
     now = clock.now()
     if not is_open(campaign, now) or not rows[0].selling:
         raise _not_open()
-    if rows[0].unpaid is not None:
-        raise Conflict(
-            N_("You have an unpaid order in this campaign: pay or cancel it first."),
-            code="unpaid_order_exists",
-        )
     if rows[0].point is None:
         raise ValidationFailed(
             N_("Choose an open pickup point."),
@@ -538,7 +515,7 @@ async def place_order(
                 else N_("Join a community or choose a pickup point.")
             },
         )
-    by_item = {row.CampaignItem.id: row for row in rows}
+    by_item = {row.CampaignItem.id: row.CampaignItem for row in rows}
     # --- trace2: held and recalled stock cannot be bought ---
     for row in rows:
         if row.batch_status in (ON_HOLD, RECALLED):
@@ -546,19 +523,11 @@ async def place_order(
     # --- end trace2 ---
     fields: dict[str, str] = {}
     for n, line in enumerate(data.lines):
-        row = by_item[line.item_id]
-        if int(row.held) + line.quantity > row.CampaignItem.per_resident_limit:
+        if line.quantity > by_item[line.item_id].per_resident_limit:
             fields[f"lines.{n}.quantity"] = N_("More than each resident may buy.")
     if fields:
-        raise Conflict(
-            N_("Each resident may buy only so many of an item in this campaign."),
-            code="limit_exceeded",
-            fields=dict(fields),
-        )
-    if (
-        any(by_item[i].CampaignItem.return_exclusion for i in item_ids)
-        and not data.accept_return_terms
-    ):
+        raise _limit_exceeded(fields)
+    if any(by_item[i].return_exclusion for i in item_ids) and not data.accept_return_terms:
         raise ValidationFailed(
             N_("Some items cannot be returned without reason (fresh or perishable goods)."),
             code="return_terms_not_accepted",
@@ -569,18 +538,28 @@ async def place_order(
             },
         )
     for line in data.lines:
-        item = by_item[line.item_id].CampaignItem
+        item = by_item[line.item_id]
         if item.remaining < line.quantity:  # early answer; the UPDATE below decides
             raise sold_out(item.product_name)
-    total = sum(
-        by_item[line.item_id].CampaignItem.group_price_fen * line.quantity for line in data.lines
-    )
+    total = sum(by_item[line.item_id].group_price_fen * line.quantity for line in data.lines)
     if total > MAX_ORDER_FEN:
         raise ValidationFailed(
             N_("Check the order."), fields={"lines": N_("The order is too large.")}
         )
     assert campaign.return_rule_id is not None
     assert campaign.return_rule_version is not None
+    # Rows are locked in item order (quotas, then stock), so concurrent orders cannot deadlock.
+    in_item_order = sorted(enumerate(data.lines), key=lambda pair: pair[1].item_id)
+    # The per-resident limit: one conditional upsert per line (no row: the limit is reached).
+    for n, line in in_item_order:
+        if not await _take_quota(session, user_id, by_item[line.item_id], line.quantity):
+            fields[f"lines.{n}.quantity"] = N_("More than each resident may buy.")
+    if fields:
+        # A concurrent request with the same key may have won (and taken the quota) meanwhile.
+        winner = await session.scalar(select(earlier))
+        if winner is not None:
+            return await _replay(session, user_id, int(winner), data)
+        raise _limit_exceeded(fields)
     window = timedelta(minutes=campaign.payment_window_minutes or 15)
     # Payment closes at the cut-off at the latest: the group is decided on paid orders.
     due_at = min(now + window, campaign.cutoff_at)
@@ -602,12 +581,12 @@ async def place_order(
     try:
         await session.flush()
     except IntegrityError:
-        # A concurrent request won (same key, or another unpaid order in this campaign).
+        # A concurrent request with the same key won: its order is the answer.
         await session.rollback()
         return await _after_race(session, user_id, idempotency_key, data)
     lines: list[tuple[OrderLine, CampaignItem]] = []
     for line in data.lines:
-        item = by_item[line.item_id].CampaignItem
+        item = by_item[line.item_id]
         order_line = OrderLine(
             order_id=order.id,
             item_id=item.id,
@@ -635,8 +614,8 @@ async def place_order(
     )
     await session.flush()
     # Last: the reservation. Zero rows means someone else got the last units first.
-    for line in data.lines:
-        item = by_item[line.item_id].CampaignItem
+    for _n, line in in_item_order:
+        item = by_item[line.item_id]
         reserved = await session.scalar(
             update(CampaignItem)
             .where(CampaignItem.id == item.id, CampaignItem.remaining >= line.quantity)
@@ -650,18 +629,61 @@ async def place_order(
     return Checkout(order, lines, intent, created=True)
 
 
+def _limit_exceeded(fields: dict[str, str]) -> Conflict:
+    return Conflict(
+        N_("Each resident may buy only so many of an item in this campaign."),
+        code="limit_exceeded",
+        fields=dict(fields),
+    )
+
+
+async def _take_quota(
+    session: AsyncSession, user_id: int, item: CampaignItem, quantity: int
+) -> bool:
+    """Add `quantity` to what the resident holds of `item` unless that would exceed the
+    item's per-resident limit: one INSERT ... ON CONFLICT DO UPDATE ... WHERE (PostgreSQL,
+    SQLite >= 3.35). Concurrent orders of one resident queue on the counter's row."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(ResidentQuota).values(user_id=user_id, item_id=item.id, quantity=quantity)
+    held = ResidentQuota.quantity + statement.excluded.quantity
+    taken = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=[ResidentQuota.user_id, ResidentQuota.item_id],
+            set_={"quantity": held},
+            where=held <= item.per_resident_limit,
+        ).returning(ResidentQuota.quantity)
+    )
+    return taken is not None
+
+
+async def release_quota(
+    session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]
+) -> None:
+    """Give a resident's units back: `lines` are (item id, quantity) of an order that no
+    longer counts against the per-resident limit (cancelled, expired, refunded unpaid)."""
+    for item_id, quantity in sorted(lines):
+        await session.execute(
+            update(ResidentQuota)
+            .where(
+                ResidentQuota.user_id == user_id,
+                ResidentQuota.item_id == item_id,
+                ResidentQuota.quantity >= quantity,
+            )
+            .values(quantity=ResidentQuota.quantity - quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def _after_race(
     session: AsyncSession, user_id: int, idempotency_key: str, data: OrderIn
 ) -> Checkout:
     winner = await session.scalar(
         select(Order.id).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
     )
-    if winner is not None:
-        return await _replay(session, user_id, winner, data)
-    raise Conflict(
-        N_("You have an unpaid order in this campaign: pay or cancel it first."),
-        code="unpaid_order_exists",
-    )
+    if winner is None:  # not the key: something unexpected, let it surface
+        raise RuntimeError("an order could not be inserted, and no order has its key")
+    return await _replay(session, user_id, winner, data)
 
 
 async def _replay(session: AsyncSession, user_id: int, order_id: int, data: OrderIn) -> Checkout:
@@ -740,22 +762,29 @@ async def merchant_orders(
 async def expire_order(
     session: AsyncSession, order_id: int, intent_id: int | None, *, reason: str = "payment_timeout"
 ) -> bool:
-    """Due job: an order still unpaid at its deadline is cancelled, its stock given back and
-    its payment intent cancelled. A payment that lands afterwards is refunded (`mark_paid`)."""
-    cancelled = await session.scalar(
+    """Due job: an order still unpaid at its deadline is cancelled, its stock and the
+    resident's quota given back and its payment intent cancelled. A payment that lands
+    afterwards is refunded (`mark_paid`)."""
+    user_id = await session.scalar(
         update(Order)
         .where(Order.id == order_id, Order.status == PENDING_PAYMENT)
         .values(status=CANCELLED, cancelled_at=clock.now(), cancel_reason=reason)
-        .returning(Order.id)
+        .returning(Order.user_id)
         .execution_options(synchronize_session=False)
     )
-    if cancelled is None:
+    if user_id is None:
         return False
-    for item_id, quantity in (
-        await session.execute(
-            select(OrderLine.item_id, OrderLine.quantity).where(OrderLine.order_id == order_id)
-        )
-    ).all():
+    held = [
+        (int(item_id), int(quantity))
+        for item_id, quantity in (
+            await session.execute(
+                select(OrderLine.item_id, OrderLine.quantity)
+                .where(OrderLine.order_id == order_id)
+                .order_by(OrderLine.item_id)
+            )
+        ).all()
+    ]
+    for item_id, quantity in held:
         await session.execute(
             update(CampaignItem)
             .where(
@@ -765,6 +794,7 @@ async def expire_order(
             .values(remaining=CampaignItem.remaining + quantity)
             .execution_options(synchronize_session=False)
         )
+    await release_quota(session, int(user_id), held)
     try:
         if intent_id is not None:
             await payments.cancel_intent(session, Actor.for_system(), intent_id)
