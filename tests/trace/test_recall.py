@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy.models import CANCELLED, Order
 from linli.notifications.models import Notification
@@ -359,3 +360,80 @@ async def test_campaign_batch_must_be_own_active_batch_of_the_sku(
         )
         assert response.status_code == 422, response.text
         assert "items.0.batch_id" in response.json()["error"]["fields"]
+
+
+async def test_recalling_collected_goods_reverses_settlement_and_commission(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    from linli.groupbuy.models import Commission, Order
+    from tests.groupbuy.test_fulfilment import a_led_point, past_cutoff
+    from tests.payments.helpers import balances
+
+    shop = await a_shop(client, session)
+    sku = await product_sku(client, shop)
+    batch = await a_batch(app, shop, sku, "LOT-COLLECTED")
+    campaign = await published_campaign(
+        client, shop, item(sku, batch_id=batch.id, min_group_qty=1, per_resident_limit=5)
+    )
+    point = await a_led_point(session, 1000)
+    (buyer,) = await residents(session, 1)
+    placed = await order(
+        client, buyer, campaign["id"], [(campaign["items"][0]["id"], 2)], point_id=point.id
+    )
+    assert placed.status_code == 201, placed.text
+    await pay(client, settings, placed.json()["payment"])
+    order_id = placed.json()["order"]["id"]
+    await past_cutoff(app, frozen_clock)
+    (delivery,) = (
+        await client.post(f"/api/v1/groupbuy/campaigns/{campaign['id']}/ship", headers=shop.headers)
+    ).json()
+    await client.post(
+        f"/api/v1/groupbuy/deliveries/{delivery['id']}/arrive", headers=point.leader.headers
+    )
+    async with app.state.sessionmaker() as s:
+        placed_order = await s.get(Order, order_id)
+        assert placed_order is not None
+        code = placed_order.pickup_code
+    handed = await client.post(
+        f"/api/v1/groupbuy/pickup-points/{point.id}/pickups",
+        json={
+            "code": code,
+            "lines": [{"line_id": placed.json()["order"]["lines"][0]["id"], "quantity": 1}],
+        },
+        headers=point.leader.headers,
+    )
+    assert handed.status_code == 201, handed.text
+    leader_account = f"leader:{point.leader.user.id}:commission"
+    assert (await balances(app))[leader_account] == -150
+
+    opened = await client.post(
+        f"{TRACE}/recalls",
+        json={"level": 2, "reason": "霉变", "batch_ids": [batch.id]},
+        headers=shop.headers,
+    )
+    assert opened.status_code == 201, opened.text
+
+    books = await balances(app)
+    assert sum(books.values()) == 0
+    assert books[leader_account] == 0  # the commission of the collected bag is reversed
+    assert books.get("clearing:orders", 0) == 0
+    assert books[f"merchant:{shop.organisation.id}:payable"] == 0
+    async with app.state.sessionmaker() as s:
+        recalled = await s.get(Order, order_id)
+        assert recalled is not None
+        assert (recalled.status, recalled.refunded_fen) == ("picked_up", recalled.total_fen)
+        reversals = (
+            await s.scalars(select(Commission.amount_fen).where(Commission.kind == "reversal"))
+        ).all()
+    assert list(reversals) == [-150]
+    # The bag still at the pickup point can no longer be handed over.
+    late = await client.post(
+        f"/api/v1/groupbuy/pickup-points/{point.id}/pickups",
+        json={"code": code},
+        headers=point.leader.headers,
+    )
+    assert late.status_code == 404

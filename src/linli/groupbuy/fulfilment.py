@@ -87,12 +87,18 @@ class CutoffResult:
     deliveries: list[Delivery] = field(default_factory=list)
 
 
+def refunded_in_full(line: OrderLine) -> bool:
+    """Refunded already (e.g. recalled before the cut-off): neither counted nor handed over."""
+    return line.refunded_fen >= line.amount_fen
+
+
 def _group_totals(
     rows: Iterable[tuple[Order, OrderLine]],
 ) -> dict[tuple[int, int], int]:
     totals: dict[tuple[int, int], int] = defaultdict(int)
     for order, line in rows:
-        totals[(line.item_id, order.pickup_point_id)] += line.quantity
+        if not refunded_in_full(line):
+            totals[(line.item_id, order.pickup_point_id)] += line.quantity
     return totals
 
 
@@ -155,13 +161,17 @@ async def run_cutoff(session: AsyncSession, campaign_id: int) -> CutoffResult | 
     points: dict[int, int] = defaultdict(int)  # pickup point -> confirmed orders
     live_codes = await _live_codes(session, {order.pickup_point_id for order, _ in rows})
     for order, lines in by_order.values():
-        failed = [line for line in lines if not formed[(line.item_id, order.pickup_point_id)]]
+        failed = [
+            line
+            for line in lines
+            if not refunded_in_full(line) and not formed[(line.item_id, order.pickup_point_id)]
+        ]
+        refund_fen = sum(line.amount_fen - line.refunded_fen for line in failed)
         for line in failed:
             line.group_failed = True
             line.refunded_fen = line.amount_fen
             returned[line.item_id] += line.quantity
-        refund_fen = sum(line.amount_fen for line in failed)
-        whole = len(failed) == len(lines)
+        whole = all(line.group_failed or refunded_in_full(line) for line in lines)
         if whole:
             order.status, order.cancelled_at, order.cancel_reason = CANCELLED, now, "group_failed"
             result.failed_orders += 1
@@ -477,7 +487,7 @@ class AwaitingOrder:
     customer_name: str
 
     def left(self, line: OrderLine) -> int:
-        return 0 if line.group_failed else line.quantity - line.picked_qty
+        return 0 if line.group_failed or refunded_in_full(line) else line.quantity - line.picked_qty
 
 
 def normalise_code(text: str) -> str:
@@ -807,6 +817,45 @@ async def refund_collected(
         commission_reversed_fen=reversed_fen,
     )
     return event
+
+
+async def refund_line_in_full(
+    session: AsyncSession, order: Order, line: OrderLine, reason: str, key: str
+) -> int:
+    """Give back everything still paid for a line (a recall): collected units have their
+    settlement and commission reversed first; an order left with nothing to hand over is
+    cancelled, so its pickup code dies. Returns the amount refunded."""
+    collected = line.picked_qty - line.returned_qty
+    if collected > 0:
+        returned = await session.scalar(
+            update(OrderLine)
+            .where(
+                OrderLine.id == line.id, OrderLine.returned_qty + collected <= OrderLine.picked_qty
+            )
+            .values(returned_qty=OrderLine.returned_qty + collected)
+            .returning(OrderLine.returned_qty)
+            .execution_options(synchronize_session=False)
+        )
+        if returned is not None:
+            line.returned_qty = int(returned)
+            await commission.reverse(session, order, line, collected, int(returned))
+    amount = line.amount_fen - line.refunded_fen
+    if amount <= 0:
+        return 0
+    line.refunded_fen += amount
+    order.refunded_fen += amount
+    await _refund(session, order, amount, reason, key)
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    nothing_left = all(
+        other.group_failed or refunded_in_full(other) or other.picked_qty >= other.quantity
+        for other in lines
+    )
+    if nothing_left and order.status in (PAID, *AWAITING_PICKUP):
+        never_collected = all(other.picked_qty == 0 for other in lines)
+        order.status = CANCELLED if never_collected else PICKED_UP
+        if never_collected:
+            order.cancelled_at, order.cancel_reason = clock.now(), "refunded"
+    return amount
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from linli.audit import service as audit
 from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor, ensure
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchRecalled
+from linli.groupbuy import fulfilment
 from linli.groupbuy import service as groupbuy
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
 from linli.i18n import N_
 from linli.notifications.service import notify
-from linli.payments import service as payments
 from linli.rules import service as rules
 from linli.trace import chain, codes
 from linli.trace.models import RECALLED, TraceBatch, TraceEvent, TraceEventBatch
@@ -325,19 +325,11 @@ async def _handle_line(
         )
         row.cancelled = cancelled
     elif recall.refund == REFUND_FULL:
-        amount = line.amount_fen - line.refunded_fen
-        intent = await groupbuy.payment_of(session, order)
-        if amount > 0 and intent is not None:
-            line.refunded_fen += amount
-            order.refunded_fen += amount
-            await payments.refund(
-                session,
-                Actor.for_system(),
-                intent.id,
-                amount,
-                f"recall #{recall.id}",
-                idempotency_key=f"recall-{recall.id}-line-{line.id}",
-            )
+        # Collected goods have their settlement and the leader's commission reversed first.
+        amount = await fulfilment.refund_line_in_full(
+            session, order, line, f"recall #{recall.id}", f"recall-{recall.id}-line-{line.id}"
+        )
+        if amount:
             row.refunded_fen = amount
             row.refunded_at = now
     await session.flush()
