@@ -26,6 +26,9 @@ from linli.authz import (
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
     PLATFORM_REVIEW,
+    REGULATOR_TRACE_READ,
+    TRACE_RECALL,
+    TRACE_SAFETY_READ,
     Actor,
     current_actor,
 )
@@ -208,6 +211,12 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/products", N_("My products")))
         if actor.has(GROUPBUY_READ) and kind == "merchant":
             items.append(("/merchant/groupbuy", N_("Group buys")))
+        if actor.has(TRACE_SAFETY_READ):
+            items.append(("/merchant/batches", N_("Batches and traceability")))
+        if actor.has(TRACE_RECALL):
+            items.append(("/merchant/recalls", N_("Recalls")))
+    elif kind == "regulator" and actor.has(REGULATOR_TRACE_READ):
+        items.append(("/regulator/recalls", N_("Recalls")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))

@@ -254,6 +254,14 @@ async def test_trace_page_shows_journey_and_recall_but_not_the_buyer(
             .where(Notification.kind == "recall")
         )
     assert link is not None
+    # The resident's own order page links to the same trace page.
+    from tests.factories import login
+
+    await login(client, buyer.user)
+    order_page = await client.get(f"/groupbuy/orders/{world.orders['bread']}")
+    assert order_page.status_code == 200
+    assert f'href="{link}"' in order_page.text
+    client.cookies.clear()
     page = await client.get(link)  # no login
     assert page.status_code == 200
     html = page.text

@@ -18,6 +18,7 @@ from linli.groupbuy.fulfilment_api import qr_svg
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_
 from linli.payments import providers
+from linli.trace.codes import trace_codes_for_lines
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -132,12 +133,14 @@ async def order_detail(
     page = await queries.resident_order(session, actor, order_id)
     # segno's SVG of six digits we generated: no user text reaches the markup.
     qr = Markup(qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
+    trace_codes = await trace_codes_for_lines(session, [line.id for line, _item in page.lines])
     return render(
         request,
         "groupbuy/order.html",
         {
             "page": page,
             "qr": qr,
+            "trace_codes": trace_codes,
             "status_labels": queries.ORDER_STATUS_LABELS,
             "cancel_reasons": queries.CANCEL_REASON_LABELS,
         },
