@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit.models import AuditEntry
+from linli.notifications.models import Notification
 from linli.trace import chain, mqtt, safety
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceExcursion, TraceReading
@@ -98,6 +99,17 @@ async def test_excursions_at_the_thresholds(
     assert published["batch_id"] == outside.id
     assert published["rule"] == "coldchain.storage_classes@1"
     assert published["worst_c"] == -14.9
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        told = (
+            await s.scalars(
+                select(Notification.link).where(
+                    Notification.user_id == shop.owner.id,
+                    Notification.kind == "temperature_excursion",
+                )
+            )
+        ).all()
+    assert told == [f"/merchant/batches/{outside.id}"]  # the owner is asked to decide
     # Sending the same readings again stores nothing and finds nothing new.
     again = await send(client, shop, series(start, [-18, -14.9], code=outside.code))
     assert again == {"received": 2, "stored": 0, "excursions": 0}

@@ -11,11 +11,13 @@ from linli import outbox
 from linli.accounts.models import Membership
 from linli.community.models import PickupPoint
 from linli.events import (
+    BatchRecalled,
     CampaignClosed,
     CertificationDecided,
     CommissionStatementIssued,
     DeliveryShipped,
     GroupFailed,
+    InspectionFailed,
     LeaderApplicationDecided,
     MembershipGranted,
     MerchantApplicationDecided,
@@ -25,6 +27,7 @@ from linli.events import (
     OrderReadyForPickup,
     OrderRefunded,
     OrderUncollected,
+    TemperatureExcursion,
     UserSignedUp,
 )
 from linli.i18n import N_
@@ -394,4 +397,78 @@ async def commission_statement(session: AsyncSession, envelope: outbox.Envelope)
         params={"month": event.month, "amount": format_fen(event.net_fen)},
         link="/leader/earnings",
         source_event_id=envelope.event_id,
+    )
+
+
+# --- traceability ---------------------------------------------------------------------------
+
+
+async def _batch_code(session: AsyncSession, batch_id: int) -> str:
+    from linli.trace.models import TraceBatch
+
+    code = await session.scalar(select(TraceBatch.code).where(TraceBatch.id == batch_id))
+    return str(code or batch_id)
+
+
+@outbox.subscribe(TemperatureExcursion, "notifications.temperature_excursion")
+async def temperature_excursion(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, TemperatureExcursion)
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "temperature_excursion",
+        title=N_("Batch {code} is on hold: temperature excursion"),
+        body=N_(
+            "The cold chain of batch {code} left its range (worst reading {worst} °C). It "
+            "cannot be sold until you record a decision."
+        ),
+        params={"code": await _batch_code(session, event.batch_id), "worst": event.worst_c},
+        link=f"/merchant/batches/{event.batch_id}",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(InspectionFailed, "notifications.inspection_failed")
+async def inspection_failed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, InspectionFailed)
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "inspection_failed",
+        title=N_("Batch {code} is on hold: inspection failed"),
+        body=N_(
+            "{laboratory} found batch {code} non-conforming. It cannot be sold until you "
+            "record a decision."
+        ),
+        params={
+            "code": await _batch_code(session, event.batch_id),
+            "laboratory": event.laboratory,
+        },
+        link=f"/merchant/batches/{event.batch_id}",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(BatchRecalled, "notifications.batch_recalled")
+async def batch_recalled(session: AsyncSession, envelope: outbox.Envelope) -> None:
+    event = envelope.payload
+    assert isinstance(event, BatchRecalled)
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "batch_recalled",
+        title=N_("Recall #{recall_id} is open (level {level})"),
+        body=N_(
+            "{count} batches are frozen and their buyers told. Follow its progress against "
+            "the deadlines."
+        ),
+        params={
+            "recall_id": event.recall_id,
+            "level": event.level,
+            "count": len(event.batch_ids),
+        },
+        link="/merchant/recalls",
+        event_id=envelope.event_id,
     )
