@@ -368,3 +368,48 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     )
     assert query(database, "SELECT count(*) FROM groupbuy_commissions")[0][0] > 0
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
+    # Traceability (demo/traceability.py): lots with journeys, an excursion, a recall.
+    trace = re.search(
+        r"Traceability: (\d+) batches with journeys, 1 excursion \(batch (\w+) on hold\), "
+        r"1 recall in progress \((\d+) buyers notified\)",
+        squash(result.output),
+    )
+    assert trace is not None, result.output
+    assert int(trace.group(1)) > 5
+    assert int(trace.group(3)) > 0
+    assert count(database, "trace_batches") > 5
+    assert query(
+        database,
+        "SELECT count(DISTINCT b.id) FROM trace_batches b "
+        "JOIN trace_excursions x ON x.batch_id = b.id WHERE b.status = 'on_hold'",
+    ) == [(1,)]
+    assert query(database, "SELECT code FROM trace_batches WHERE status = 'on_hold'") == [
+        (trace.group(2),)
+    ]
+    journeys = query(
+        database,
+        "SELECT e.biz_step FROM trace_events e "
+        "JOIN trace_event_batches eb ON eb.event_pk = e.id "
+        "JOIN trace_batches b ON b.id = eb.batch_id WHERE b.status = 'active'",
+    )
+    steps = {str(step).rsplit("-", 1)[-1] for (step,) in journeys}
+    assert {"commissioning", "inspecting", "loading", "shipping", "transporting"} <= steps
+    assert {"sensor_reporting", "receiving", "storing", "arriving"} <= steps
+    kinds = {kind for (kind,) in query(database, "SELECT DISTINCT event_type FROM trace_events")}
+    assert {"TransformationEvent", "AggregationEvent"} <= kinds
+    assert count(database, "trace_inspections") >= count(database, "trace_batches")
+    assert query(database, "SELECT level, status, refund FROM trace_recalls") == [
+        (2, "open", "full")
+    ]
+    assert query(
+        database,
+        "SELECT count(DISTINCT user_id), min(refunded_fen) > 0 FROM trace_recall_lines "
+        "WHERE notified_at IS NOT NULL",
+    ) == [(int(trace.group(3)), 1)]
+    assert query(database, "SELECT DISTINCT via FROM trace_recall_batches ORDER BY via") == [
+        ("named",),
+        ("transformation",),
+    ]
+    assert "OK:" in ok("trace", "verify")
+    assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
+    assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]

@@ -210,35 +210,44 @@ def demo(
     table.add_column("phone")
     for role, name, phone in logins:
         table.add_row(role, name, phone)
-    if history_days:
-        _play_history(settings, seed, history_days)
+    _play_history(settings, seed, history_days)
     console.print(table)
     if serve_after:
         serve(host=host, port=port)
 
 
 def _play_history(settings: Settings, seed: int, days: int) -> None:
-    """Two weeks of campaigns, orders, cut-offs, pickups and refunds (demo/history.py)."""
+    """Two weeks of campaigns, orders, cut-offs, pickups and refunds (demo/history.py), then
+    batches with their journeys, a cold-chain excursion and a recall (demo/traceability.py)."""
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.history import seed_history
+    from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
 
     async def run() -> None:
         engine = make_engine(settings.resolved_database_url)
         try:
-            with console.status(f"Playing {days} days of group buying"):
-                figures = await seed_history(
-                    make_sessionmaker(engine), settings, seed=seed, days=days
+            sessionmaker = make_sessionmaker(engine)
+            if days:
+                with console.status(f"Playing {days} days of group buying"):
+                    figures = await seed_history(sessionmaker, settings, seed=seed, days=days)
+                console.print(
+                    f"Group buying history: {figures.campaigns} campaigns, "
+                    f"{figures.orders} orders ({figures.failed_orders} refunded because their "
+                    f"group failed), {figures.picked_up} pickups, {figures.uncollected} "
+                    f"uncollected, {figures.merchant_refunds} refunds of collected goods."
                 )
+            with console.status("Recording batches, their journeys and a recall"):
+                trace = await seed_traceability(sessionmaker, settings, seed=seed)
         finally:
             await engine.dispose()
+        held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
         console.print(
-            f"Group buying history: {figures.campaigns} campaigns, {figures.orders} orders "
-            f"({figures.failed_orders} refunded because their group failed), "
-            f"{figures.picked_up} pickups, {figures.uncollected} uncollected, "
-            f"{figures.merchant_refunds} refunds of collected goods."
+            f"Traceability: {trace.batches} batches with journeys, "
+            f"{trace.excursions} excursion ({held}), {trace.recalls} recall in progress "
+            f"({trace.buyers_notified} buyers notified)."
         )
 
     asyncio.run(run())
