@@ -198,6 +198,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     kind = actor.organisation_kind
     if kind is None:
         items.append(("/groupbuy", N_("Group buys")))
+        items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/communities", N_("My community")))
         items.append(("/leader", N_("My pickup point")))

@@ -13,12 +13,19 @@ from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.groupbuy import cart as carts
 from linli.groupbuy import service
 from linli.groupbuy.models import PARTIAL, READY, Campaign, CampaignItem, Order
 from linli.groupbuy.schemas import (
     CampaignIn,
     CampaignItemOut,
     CampaignOut,
+    CartCheckoutIn,
+    CartCheckoutOut,
+    CartFailureOut,
+    CartLineOut,
+    CartOut,
+    CartQuantityIn,
     CheckoutOut,
     OrderIn,
     OrderLineOut,
@@ -32,6 +39,16 @@ from linli.payments import providers
 router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
 User_ = Annotated[Actor, Depends(require_user)]
 Anyone = Annotated[Actor, Depends(current_actor)]
+CartKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=48,
+        pattern=r"^[\x21-\x7e]+$",
+        description="8 to 48 printable ASCII characters; the same key returns the same orders",
+    ),
+]
 IdempotencyKey = Annotated[
     str,
     Header(
@@ -252,3 +269,63 @@ async def my_orders(session: DbSession, actor: User_, limit: PageSize = 50) -> l
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: User_) -> CheckoutOut:
     return checkout_out(await service.get_order(session, actor, order_id), actor.user_id)
+
+
+# --- cart ---------------------------------------------------------------------------------
+
+
+def cart_out(cart: carts.Cart) -> CartOut:
+    return CartOut(
+        lines=[
+            CartLineOut(
+                item_id=e.item.id,
+                campaign_id=e.campaign.id,
+                campaign_title=e.campaign.title,
+                product_name=e.item.product_name,
+                unit=e.item.unit,
+                quantity=e.line.quantity,
+                unit_price_fen=e.item.group_price_fen,
+                amount_fen=e.amount_fen,
+                per_resident_limit=e.item.per_resident_limit,
+                no_reason_return_excluded=e.item.return_exclusion is not None,
+                orderable=e.orderable,
+            )
+            for e in cart.entries
+        ],
+        total_fen=cart.total_fen,
+        needs_return_terms=cart.needs_return_terms,
+    )
+
+
+@router.get("/cart", summary="My cart: items of open campaigns, ordered together")
+async def cart(session: DbSession, actor: User_) -> CartOut:
+    return cart_out(await carts.view(session, actor))
+
+
+@router.put("/cart/items/{item_id}", summary="Set how many of an item are in my cart (0 removes)")
+async def set_cart_quantity(
+    item_id: PathId, body: CartQuantityIn, session: DbSession, actor: User_
+) -> CartOut:
+    return cart_out(await carts.set_quantity(session, actor, item_id, body.quantity))
+
+
+@router.post(
+    "/cart/checkout",
+    summary="Order everything in my cart: one order and one payment per campaign",
+)
+async def checkout_cart(
+    body: CartCheckoutIn,
+    session: DbSession,
+    actor: User_,
+    idempotency_key: CartKey,
+) -> CartCheckoutOut:
+    result = await carts.checkout(
+        session, actor, accept_return_terms=body.accept_return_terms, key=idempotency_key
+    )
+    return CartCheckoutOut(
+        orders=[checkout_out(c, actor.user_id) for c in result.placed],
+        failed=[
+            CartFailureOut(campaign_id=campaign.id, message=message.render())
+            for campaign, message in result.failed
+        ],
+    )

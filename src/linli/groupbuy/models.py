@@ -340,3 +340,20 @@ class ResidentQuota(Base):
         ForeignKey("groupbuy_campaign_items.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     quantity: Mapped[int]
+
+
+class CartLine(Base):
+    """What a resident put in the cart: items of any open campaigns, ordered together at
+    checkout (one order, and one payment, per campaign)."""
+
+    __tablename__ = "groupbuy_cart_lines"
+    __table_args__ = (CheckConstraint("quantity >= 1", name="quantity_positive"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("groupbuy_campaign_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    quantity: Mapped[int]
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)

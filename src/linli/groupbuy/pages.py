@@ -1,4 +1,4 @@
-"""Resident pages: today's group buys, ordering (then paying), and my orders."""
+"""Resident pages: today's group buys, the cart, ordering (then paying), and my orders."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
+from linli.groupbuy import cart as carts
 from linli.groupbuy import queries, service
 from linli.groupbuy.fulfilment_api import qr_svg
 from linli.groupbuy.schemas import OrderIn
-from linli.i18n import N_
+from linli.i18n import N_, _
 from linli.payments import providers
 from linli.trace.codes import trace_codes_for_lines
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
@@ -98,6 +99,105 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
     if intent is None or checkout.order.status != "pending_payment":
         return redirect("/groupbuy/orders")
     return redirect(providers.get(intent.provider).checkout_url(intent))
+
+
+@router.post("/groupbuy/cart/add")
+async def add_to_cart(request: Request, session: DbSession, actor: User_) -> Response:
+    """The campaign form's other button: its chosen quantities go to the cart."""
+    form = await request.form()
+    try:
+        lines = _lines(form)
+        if not lines:
+            raise ValidationFailed(
+                N_("Choose how many you want of at least one item."),
+                fields={"lines": N_("Nothing chosen.")},
+            )
+        for line in lines:
+            item_id, quantity = _int(str(line["item_id"])), _int(str(line["quantity"]))
+            if not isinstance(item_id, int) or not isinstance(quantity, int):
+                raise ValidationFailed(
+                    N_("Check the quantity."), fields={"quantity": N_("Enter a whole number.")}
+                )
+            await carts.set_quantity(session, actor, item_id, quantity)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _campaigns_page(
+            request, session, actor, error=error, status_code=error.status_code
+        )
+    return redirect("/groupbuy", text=_("Added to your cart."))
+
+
+async def _cart_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "groupbuy/cart.html",
+        {
+            "cart": await carts.view(session, actor),
+            "checkout_key": secrets.token_urlsafe(18),
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/groupbuy/cart")
+async def cart_page(request: Request, session: DbSession, actor: User_) -> Response:
+    return await _cart_page(request, session, actor)
+
+
+@router.post("/groupbuy/cart/update")
+async def update_cart(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+    try:
+        for name, value in form.items():
+            if not (isinstance(name, str) and name.startswith("qty_") and isinstance(value, str)):
+                continue
+            item_id, quantity = _int(name.removeprefix("qty_")), _int(value.strip() or "0")
+            if not isinstance(item_id, int) or not isinstance(quantity, int):
+                raise ValidationFailed(
+                    N_("Check the quantity."), fields={"quantity": N_("Enter a whole number.")}
+                )
+            await carts.set_quantity(session, actor, item_id, quantity)
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _cart_page(request, session, actor, error=error, status_code=error.status_code)
+    return redirect("/groupbuy/cart", text=_("Cart updated."))
+
+
+@router.post("/groupbuy/cart/checkout")
+async def checkout_cart(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+    try:
+        result = await carts.checkout(
+            session,
+            actor,
+            accept_return_terms=form.get("accept_return_terms") == "on",
+            key=str(form.get("checkout_key", "")),
+        )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _cart_page(request, session, actor, error=error, status_code=error.status_code)
+    if result.failed:
+        reasons = "; ".join(f"{c.title}: {m.render()}" for c, m in result.failed)
+        return redirect(
+            "/groupbuy/orders",
+            text=_("Ordered {placed}; not ordered, still in your cart: {reasons}").format(
+                placed=len(result.placed), reasons=reasons
+            ),
+            level="error",
+        )
+    return redirect(
+        "/groupbuy/orders",
+        text=_("{count} orders placed: pay each of them below.").format(count=len(result.placed)),
+    )
 
 
 def _int(text: str) -> int | str:

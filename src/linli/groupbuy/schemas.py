@@ -297,3 +297,44 @@ class SalesOut(BaseModel):
     units: int
     revenue_fen: int
     rows: list[ProductSalesOut]
+
+
+# --- cart ---------------------------------------------------------------------------------
+
+
+class CartQuantityIn(StrictInput):
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY, description="0 removes the item")]
+
+
+class CartLineOut(BaseModel):
+    item_id: int
+    campaign_id: int
+    campaign_title: str
+    product_name: str
+    unit: str
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+    per_resident_limit: int
+    no_reason_return_excluded: bool
+    orderable: bool = Field(description="False once the campaign's ordering window closed")
+
+
+class CartOut(BaseModel):
+    lines: list[CartLineOut]
+    total_fen: int
+    needs_return_terms: bool
+
+
+class CartCheckoutIn(StrictInput):
+    accept_return_terms: StrictBool = False
+
+
+class CartFailureOut(BaseModel):
+    campaign_id: int
+    message: str
+
+
+class CartCheckoutOut(BaseModel):
+    orders: list[CheckoutOut]
+    failed: list[CartFailureOut]

@@ -439,7 +439,7 @@ def _check_key(key: str) -> None:
         )
 
 
-def _not_open() -> Conflict:
+def campaign_not_open() -> Conflict:
     return Conflict(N_("This campaign is not open for orders."), code="campaign_not_open")
 
 
@@ -505,7 +505,7 @@ async def place_order(
     campaign: Campaign = rows[0].Campaign
     now = clock.now()
     if not is_open(campaign, now) or not rows[0].selling:
-        raise _not_open()
+        raise campaign_not_open()
     if rows[0].point is None:
         raise ValidationFailed(
             N_("Choose an open pickup point."),
