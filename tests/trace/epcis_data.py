@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-EPCIS_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "epcis"
+
+def _shared_dir() -> Path:
+    """LINLI_SHARED_DIR, else the `shared/` beside the checkout (or beside a folder above it,
+    for a clone made inside another), else the workspace's own /work/shared."""
+    if os.environ.get("LINLI_SHARED_DIR"):
+        return Path(os.environ["LINLI_SHARED_DIR"])
+    repo = Path(__file__).resolve().parents[2]
+    for folder in (repo, *repo.parents):
+        if (folder.parent / "shared" / "data" / "epcis").is_dir():
+            return folder.parent / "shared"
+    return Path("/work/shared")
+
+
+SHARED_DIR = _shared_dir()
+EPCIS_DIR = SHARED_DIR / "data" / "epcis"
 EXAMPLES = sorted((EPCIS_DIR / "examples").glob("*.jsonld"))
 SCHEMA_PATH = EPCIS_DIR / "EPCIS-JSON-Schema.json"
 CONTEXT_PATH = EPCIS_DIR / "epcis-context.jsonld"

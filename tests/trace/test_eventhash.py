@@ -13,7 +13,7 @@ from epcis_event_hash_generator import hash_generator, json_to_py
 from pyld import jsonld
 
 from linli.trace import digital_link, eventhash
-from tests.trace.epcis_data import CONTEXT_PATH, EXAMPLES, load
+from tests.trace.epcis_data import CONTEXT_PATH, EPCIS_DIR, EXAMPLES, load
 
 
 def _offline_context_loader(url: str, options: Any = None) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def reference_hash_ids(document: dict[str, Any]) -> list[str]:
 
 
 def test_the_examples_are_there() -> None:
-    assert len(EXAMPLES) >= 40
+    assert len(EXAMPLES) >= 40, f"no EPCIS examples under {EPCIS_DIR} (set LINLI_SHARED_DIR)"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
