@@ -124,10 +124,6 @@ def _as_form_fields(error: DomainError, rows: list[int]) -> DomainError:
 # --- merchant -------------------------------------------------------------------------------
 
 
-def _local_input(moment: datetime) -> str:
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M")
-
-
 async def _campaigns_page(
     request: Request,
     session: DbSession,
