@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.accounts.models import Organisation
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy.models import CANCELLED, Order
@@ -327,9 +328,30 @@ async def test_scoping_of_batches_and_recalls(
     )
     assert refused.status_code == 403
     assert (await client.get("/merchant/recalls", headers=resident.headers)).status_code == 403
-    # A regulator's supervisor may open a recall of any merchant's batch.
+    # A regulator's supervisor may open a recall of a merchant registered in its jurisdiction
+    # (here: the province); one elsewhere sees neither the batch nor the recall.
+    registered = await session.get(Organisation, shop.organisation.id)
+    assert registered is not None
+    registered.province_code, registered.city_code = "310000", "310100"
+    await session.commit()
+    outsider = await make_user(session, name="外省市监局")
+    far = await make_org(
+        session,
+        "regulator",
+        owner=outsider,
+        name="杭州市场监管局",
+        province_code="330000",
+        city_code="330100",
+    )
+    far_headers = bearer(await make_token(session, outsider, organisation=far))
+    elsewhere = await client.post(
+        f"{TRACE}/recalls",
+        json={"level": 3, "reason": "抽检不合格", "batch_ids": [batch.id], "refund": "none"},
+        headers=far_headers,
+    )
+    assert elsewhere.status_code == 404, elsewhere.text
     officer = await make_user(session, name="市监局")
-    regulator = await make_org(session, "regulator", owner=officer, name="浦东市场监管局")
+    regulator = await make_org(session, "regulator", owner=officer, name="上海市场监管局")
     headers = bearer(await make_token(session, officer, organisation=regulator))
     ordered = await client.post(
         f"{TRACE}/recalls",
@@ -341,6 +363,7 @@ async def test_scoping_of_batches_and_recalls(
     mine = await client.get(f"{TRACE}/recalls", headers=shop.headers)
     assert [r["id"] for r in mine.json()] == [ordered.json()["id"]]
     assert (await client.get(f"{TRACE}/recalls", headers=rival.headers)).json() == []
+    assert (await client.get(f"{TRACE}/recalls", headers=far_headers)).json() == []
 
 
 def test_working_days_skip_weekends() -> None:

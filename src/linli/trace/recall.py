@@ -27,6 +27,7 @@ from linli.notifications.service import notify
 from linli.rules import service as rules
 from linli.trace import chain, codes
 from linli.trace.models import RECALLED, TraceBatch, TraceEvent, TraceEventBatch
+from linli.trace.reach import Reach, regulator_reach
 from linli.trace.safety_models import (
     RECALL_CLOSED,
     RECALL_OPEN,
@@ -46,16 +47,17 @@ def recall_not_found() -> NotFound:
     return NotFound(N_("No such recall."), code="recall_not_found")
 
 
-def recall_scope(actor: Actor) -> int | None:
-    """The merchant whose recalls the actor runs (None: a regulator, every recall); 403 for
-    anyone else (residents, inspectors without the recall permission...)."""
+async def recall_scope(session: AsyncSession, actor: Actor) -> Reach:
+    """Whose recalls the actor runs: a merchant its own, a regulator those of organisations in
+    its jurisdiction; 403 for anyone else (residents, inspectors without the recall
+    permission...)."""
     if actor.acts_for("regulator"):
         ensure(actor, REGULATOR_RECALL)
-        return None
+        return await regulator_reach(session, actor)
     ensure(actor, TRACE_RECALL)
     if not actor.acts_for("merchant") or actor.organisation_id is None:
         raise Forbidden(N_("You do not have permission to do this."))
-    return actor.organisation_id
+    return Reach(organisation_id=actor.organisation_id)
 
 
 def add_working_days(start: date, days: int) -> date:
@@ -176,11 +178,11 @@ async def downstream(session: AsyncSession, named: Sequence[TraceBatch]) -> list
 async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) -> TraceRecall:
     """Open a recall: freeze every batch reached, tell and refund every buyer, publish
     BatchRecalled. By the merchant (its own batches) or a regulator (any one merchant's)."""
-    organisation_id = recall_scope(actor)
+    reach = await recall_scope(session, actor)
     _check(data)
-    query = select(TraceBatch).where(TraceBatch.id.in_(set(data.batch_ids)))
-    if organisation_id is not None:
-        query = query.where(TraceBatch.organisation_id == organisation_id)
+    query = select(TraceBatch).where(
+        TraceBatch.id.in_(set(data.batch_ids)), reach.covers(TraceBatch.organisation_id)
+    )
     named = (await session.scalars(query.order_by(TraceBatch.id).with_for_update())).all()
     if len(named) != len(set(data.batch_ids)):
         raise NotFound(
@@ -346,10 +348,10 @@ async def _product_name(session: AsyncSession, item_id: int) -> str:
 async def get_recall(
     session: AsyncSession, actor: Actor, recall_id: int, *, lock: bool = False
 ) -> TraceRecall:
-    organisation_id = recall_scope(actor)
-    query = select(TraceRecall).where(TraceRecall.id == recall_id)
-    if organisation_id is not None:
-        query = query.where(TraceRecall.organisation_id == organisation_id)
+    reach = await recall_scope(session, actor)
+    query = select(TraceRecall).where(
+        TraceRecall.id == recall_id, reach.covers(TraceRecall.organisation_id)
+    )
     if lock:
         query = query.with_for_update()
     recall = await session.scalar(query.execution_options(populate_existing=True))
@@ -361,10 +363,13 @@ async def get_recall(
 async def recalls_for(
     session: AsyncSession, actor: Actor, *, limit: int = 100
 ) -> Sequence[TraceRecall]:
-    organisation_id = recall_scope(actor)
-    query = select(TraceRecall).order_by(TraceRecall.id.desc()).limit(limit)
-    if organisation_id is not None:
-        query = query.where(TraceRecall.organisation_id == organisation_id)
+    reach = await recall_scope(session, actor)
+    query = (
+        select(TraceRecall)
+        .where(reach.covers(TraceRecall.organisation_id))
+        .order_by(TraceRecall.id.desc())
+        .limit(limit)
+    )
     return (await session.scalars(query)).all()
 
 

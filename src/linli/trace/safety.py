@@ -30,6 +30,7 @@ from linli.i18n import N_
 from linli.rules import service as rules
 from linli.trace import chain
 from linli.trace.models import ACTIVE, ON_HOLD, TraceBatch, TraceEvent
+from linli.trace.reach import Reach, regulator_reach
 from linli.trace.safety_models import (
     DESTROY,
     RELEASE,
@@ -49,16 +50,16 @@ def batch_not_found() -> NotFound:
     return NotFound(N_("No such batch."), code="batch_not_found")
 
 
-def scope(actor: Actor, *, manage: bool = False) -> int | None:
-    """The organisation whose batches the actor may see (None: a regulator, every batch).
-    Residents and other organisation kinds are refused (403)."""
+async def scope(session: AsyncSession, actor: Actor, *, manage: bool = False) -> Reach:
+    """Whose batches the actor may see: a merchant its own, a regulator those in its
+    jurisdiction. Residents and other organisation kinds are refused (403)."""
     if actor.acts_for("regulator"):
         ensure(actor, REGULATOR_TRACE_MANAGE if manage else REGULATOR_TRACE_READ)
-        return None
+        return await regulator_reach(session, actor)
     if actor.acts_for("merchant"):
         ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
         assert actor.organisation_id is not None
-        return actor.organisation_id
+        return Reach(organisation_id=actor.organisation_id)
     ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
     raise Forbidden(N_("You do not have permission to do this."))
 
@@ -66,11 +67,12 @@ def scope(actor: Actor, *, manage: bool = False) -> int | None:
 async def batch_for(
     session: AsyncSession, actor: Actor, batch_id: int, *, manage: bool = False, lock: bool = False
 ) -> TraceBatch:
-    """A batch the actor may see (its own merchant's, or any for a regulator); 404 else."""
-    organisation_id = scope(actor, manage=manage)
-    query = select(TraceBatch).where(TraceBatch.id == batch_id)
-    if organisation_id is not None:
-        query = query.where(TraceBatch.organisation_id == organisation_id)
+    """A batch the actor may see (its own merchant's, or in a regulator's jurisdiction);
+    404 else."""
+    reach = await scope(session, actor, manage=manage)
+    query = select(TraceBatch).where(
+        TraceBatch.id == batch_id, reach.covers(TraceBatch.organisation_id)
+    )
     if lock:
         query = query.with_for_update()
     batch = await session.scalar(query.execution_options(populate_existing=True))
@@ -82,10 +84,13 @@ async def batch_for(
 async def batches_of(
     session: AsyncSession, actor: Actor, *, limit: int = 200
 ) -> Sequence[TraceBatch]:
-    organisation_id = scope(actor)
-    query = select(TraceBatch).order_by(TraceBatch.id.desc()).limit(limit)
-    if organisation_id is not None:
-        query = query.where(TraceBatch.organisation_id == organisation_id)
+    reach = await scope(session, actor)
+    query = (
+        select(TraceBatch)
+        .where(reach.covers(TraceBatch.organisation_id))
+        .order_by(TraceBatch.id.desc())
+        .limit(limit)
+    )
     return (await session.scalars(query)).all()
 
 
@@ -376,9 +381,8 @@ async def store_readings(
     codes = sorted({r.batch_code for r in readings})
     query = select(TraceBatch).where(TraceBatch.code.in_(codes))
     if not actor.system:
-        organisation_id = scope(actor, manage=True)
-        if organisation_id is not None:
-            query = query.where(TraceBatch.organisation_id == organisation_id)
+        reach = await scope(session, actor, manage=True)
+        query = query.where(reach.covers(TraceBatch.organisation_id))
     batches = {b.code: b for b in await session.scalars(query)}
     for n, reading in enumerate(readings):
         if reading.batch_code not in batches:
