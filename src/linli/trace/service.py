@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -782,47 +782,52 @@ async def verify_chains(
 async def _verify_chain(
     session: AsyncSession, head: TraceChainHead
 ) -> tuple[BrokenLink | None, int]:
-    # Streamed, so a long chain is checked in constant memory.
+    # Streamed as plain rows (link and event columns together), so a long chain is checked
+    # in constant memory without building ORM objects.
     rows = await session.stream(
-        select(TraceChainLink, TraceEvent)
+        select(
+            TraceChainLink.seq.label("link_seq"),
+            TraceChainLink.prev_hash.label("link_prev_hash"),
+            TraceChainLink.chain_hash.label("link_chain_hash"),
+            *TraceEvent.__table__.c,
+        )
         .outerjoin(TraceEvent, TraceEvent.id == TraceChainLink.event_pk)
         .where(TraceChainLink.chain == head.chain)
         .order_by(TraceChainLink.seq)
         .execution_options(yield_per=1000)
     )
     prev, seq = GENESIS, 0
-    async for link, event in rows:
+    async for row in rows:
         seq += 1
-        problem = _link_problem(link, event, seq, prev)
+        problem = _link_problem(row, seq, prev)
         if problem:
             await rows.close()
-            return BrokenLink(head.chain, seq, event.event_id if event else None, problem), seq
-        prev = link.chain_hash
+            return BrokenLink(head.chain, seq, row.event_id, problem), seq
+        prev = row.link_chain_hash
     if seq != head.length or prev != head.head_hash:
         return BrokenLink(head.chain, seq + 1, None, "the newest link is missing"), seq
     return None, seq
 
 
-def _link_problem(
-    link: TraceChainLink, event: TraceEvent | None, seq: int, prev: str
-) -> str | None:
-    if link.seq != seq:
+def _link_problem(row: Row[Any], seq: int, prev: str) -> str | None:
+    """What is wrong with one link and its event (columns of both, as one row), or None."""
+    if row.link_seq != seq:
         return "a link is missing before this one"
-    if event is None:
+    if row.id is None:
         return "the event of this link is missing"
-    content = sha256_hex(event.document)
-    if content != event.content_sha256:
+    content = sha256_hex(row.document)
+    if content != row.content_sha256:
         return "the event's document was changed"
-    if link.prev_hash != prev:
+    if row.link_prev_hash != prev:
         return "the link does not follow the previous one"
-    if link.chain_hash != chain_hash(prev, event.hash_id, content):
+    if row.link_chain_hash != chain_hash(prev, row.hash_id, content):
         return "the link's hash does not match its event"
-    if not _columns_match(event):
+    if not _columns_match(row):
         return "the event's columns differ from its document"
     return None
 
 
-def _columns_match(event: TraceEvent) -> bool:
+def _columns_match(event: Row[Any] | TraceEvent) -> bool:
     try:
         expected = columns_of(json.loads(event.document), event.hash_id)
     except (ValueError, KeyError, TypeError):
