@@ -104,8 +104,11 @@ async def login(
     *,
     password: str = PASSWORD,
     organisation: Organisation | None = None,
+    as_resident: bool = False,
 ) -> httpx.Response:
-    """Log `client` in through the API and make it send the CSRF header from then on."""
+    """Log `client` in through the API and make it send the CSRF header from then on; then
+    act for `organisation`, or as a resident (a member of one organisation starts acting
+    for it)."""
     await client.get("/healthz")
     response = await client.post(
         "/api/v1/accounts/login", json={"phone": user.phone, "password": password}
@@ -116,6 +119,11 @@ async def login(
         switched = await client.put(
             "/api/v1/accounts/me/active-organisation",
             json={"organisation_id": organisation.id},
+        )
+        assert switched.status_code == 200, switched.text
+    if as_resident:
+        switched = await client.put(
+            "/api/v1/accounts/me/active-organisation", json={"organisation_id": None}
         )
         assert switched.status_code == 200, switched.text
     return response

@@ -52,6 +52,21 @@ async def test_a_member_switches_and_gets_the_roles_of_that_organisation(
     assert back.json()["active_organisation"] is None
 
 
+async def test_a_member_of_one_organisation_starts_acting_for_it_of_two_for_none(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    merchant = await make_org(session, "merchant", owner=owner, name="鲜果铺")
+    await login(client, owner)
+    me = (await client.get("/api/v1/accounts/me")).json()
+    assert me["active_organisation"]["id"] == merchant.id
+    await client.post("/api/v1/accounts/logout")
+
+    await make_org(session, "supplier", owner=owner, name="鲜果供应")
+    await login(client, owner)
+    assert (await client.get("/api/v1/accounts/me")).json()["active_organisation"] is None
+
+
 async def test_merchant_a_cannot_see_or_manage_merchant_b(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -131,7 +131,7 @@ async def test_who_may_manage_a_catalogue(client: httpx.AsyncClient, session: As
     await client.post("/api/v1/accounts/logout")
 
     # An owner acting as a resident must switch to the shop first.
-    await login(client, owner)
+    await login(client, owner, as_resident=True)
     not_acting = await client.post(PRODUCTS, json=product_body())
     assert not_acting.status_code == 403
     assert not_acting.json()["error"]["code"] == "not_active_organisation"

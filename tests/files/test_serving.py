@@ -58,7 +58,7 @@ async def test_private_files_reach_only_their_organisation_and_reviewers(
     await login(client, owner_a, organisation=shop_a)
     assert (await client.get(url)).status_code == 404
     await client.post("/api/v1/accounts/logout")
-    await login(client, staff_b)  # a member of B, but acting as a resident
+    await login(client, staff_b, as_resident=True)  # a member of B, acting as a resident
     assert (await client.get(url)).status_code == 404
     await client.put("/api/v1/accounts/me/active-organisation", json={"organisation_id": shop_b.id})
     allowed = await client.get(url)

@@ -201,6 +201,16 @@ async def start_session(
     """Create a browser session for `user`; returns the token to put in the cookie."""
     token = new_token(SESSION_TOKEN_PREFIX)
     now = clock.now()
+    # Someone in exactly one organisation starts out acting for it (a merchant lands in their
+    # console); with several, or none, they act as themselves until they choose.
+    organisations = (
+        await session.scalars(
+            select(Membership.organisation_id)
+            .where(Membership.user_id == user.id)
+            .distinct()
+            .limit(2)
+        )
+    ).all()
     row = UserSession(
         token_digest=token_digest(token),
         user_id=user.id,
@@ -208,6 +218,7 @@ async def start_session(
         expires_at=now + timedelta(days=days),
         ip=actor.ip,
         user_agent=(user_agent or "")[:255] or None,
+        active_organisation_id=organisations[0] if len(organisations) == 1 else None,
     )
     session.add(row)
     await session.flush()
