@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +34,7 @@ async def resolve_actor(session: AsyncSession, request: Request) -> Actor:
     ip = client_ip(request)
     authorization = request.headers.get("authorization")
     if authorization:
-        return await _actor_from_token(session, authorization, ip)
+        return await _actor_from_token(session, request, authorization, ip)
     signed = request.cookies.get(SESSION_COOKIE)
     if signed:
         actor = await _actor_from_session(session, request, signed, ip)
@@ -43,7 +43,9 @@ async def resolve_actor(session: AsyncSession, request: Request) -> Actor:
     return Actor(ip=ip)
 
 
-async def _actor_from_token(session: AsyncSession, authorization: str, ip: str | None) -> Actor:
+async def _actor_from_token(
+    session: AsyncSession, request: Request, authorization: str, ip: str | None
+) -> Actor:
     scheme, _sep, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(N_("Send the token as 'Authorization: Bearer <token>'."))
@@ -72,7 +74,12 @@ async def _actor_from_token(session: AsyncSession, authorization: str, ip: str |
         if roles:
             organisation = await session.get(Organisation, row.organisation_id)
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
-        row.last_used_at = now
+        if request.method in SAFE_METHODS:
+            # A reading request's transaction must stay read-only: on SQLite a deferred
+            # transaction that starts writing fails at once when another writer got in first.
+            await _touch_token(request, row.id, now)
+        else:
+            row.last_used_at = now
     return Actor(
         user=UserRef.of(user),
         organisation=OrganisationRef.of(organisation) if organisation else None,
@@ -129,6 +136,14 @@ async def _actor_from_session(
         ip=ip,
         session_id=row.id,
     )
+
+
+async def _touch_token(request: Request, token_id: int, now: datetime) -> None:
+    """Note a token's use in a short writing transaction of its own (it waits its turn)."""
+    async with request.app.state.sessionmaker() as writer, writer.begin():
+        await writer.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+        )
 
 
 def _check_api_csrf(request: Request) -> None:
