@@ -12,18 +12,19 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli import clock as clock_module
 from linli.app import create_app
 from linli.config import Settings
-from linli.db import make_engine
+from linli.db import DEFERRED_OPTION, make_engine
 from linli.migrate import upgrade
 from linli.models import Base
 from linli.security import use_fast_password_hashing
@@ -98,11 +99,30 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+ARRANGING = "linli_test_arranging"  # the test's own session, which may write
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    written: list[str] = []
+
+    # A reading request (GET) runs in a deferred transaction; a write in it can fail at once
+    # when another writer got in first, so no reading request may write. Recorded here for
+    # every test; the test session below is exempt (it arranges data).
+    def note_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        options = conn.get_execution_options()
+        reading = options.get(DEFERRED_OPTION) and not options.get(ARRANGING)
+        if reading and statement.lstrip().upper().startswith(WRITES):
+            written.append(statement)
+
+    engine = application.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note_write)
     async with LifespanManager(application):
         yield application
+    event.remove(engine, "before_cursor_execute", note_write)
+    assert not written, f"a reading request wrote: {written}"
 
 
 @pytest.fixture
@@ -119,7 +139,8 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
     On SQLite it begins transactions DEFERRED, so reading here never blocks the app's writers;
     like any snapshot it must end (commit or rollback) before it can see what a request wrote.
     """
-    async with app.state.reading_sessionmaker() as s:
+    arranging = app.state.engine.execution_options(**{DEFERRED_OPTION: True, ARRANGING: True})
+    async with async_sessionmaker(arranging, expire_on_commit=False, autoflush=False)() as s:
         yield s
 
 
