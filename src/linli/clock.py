@@ -6,6 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Where Linli's users live: times are shown, and days counted, in this zone.
+LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):

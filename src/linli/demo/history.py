@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +31,7 @@ from linli.outbox import Dispatcher
 from linli.payments import providers
 from linli.payments import service as payments
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 TITLES = ("鲜果拼团", "蔬菜早市团", "粮油囤货团", "乳品周末团", "海鲜鲜活团", "日用百货团")
 
 

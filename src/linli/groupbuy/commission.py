@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +30,7 @@ from linli.groupbuy.models import (
 from linli.payments import ledger
 from linli.rules import service as rules
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 FEE_RULE = "groupbuy.platform_fee"
 STATEMENT_JOB = "groupbuy.commission_statements"
 PAYOUT_ACCOUNT = "cash:bank"  # leaders are paid by bank transfer

@@ -776,16 +776,7 @@ async def refund_collected(
         raise ValidationFailed(
             N_("Check the refund."), fields={"reason": N_("Enter 1 to 200 characters.")}
         )
-    returned = await session.scalar(
-        update(OrderLine)
-        .where(
-            OrderLine.id == line.id,
-            OrderLine.returned_qty + quantity <= OrderLine.picked_qty,
-        )
-        .values(returned_qty=OrderLine.returned_qty + quantity)
-        .returning(OrderLine.returned_qty)
-        .execution_options(synchronize_session=False)
-    )
+    returned = await _take_back(session, line.id, quantity)
     if returned is None:
         raise ValidationFailed(
             N_("Check the refund."),
@@ -793,7 +784,7 @@ async def refund_collected(
             code="refund_exceeds_collected",
         )
     amount = quantity * line.unit_price_fen
-    reversed_fen = await commission.reverse(session, order, line, quantity, int(returned))
+    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
     line.refunded_fen += amount
     order.refunded_fen += amount
     await _refund(session, order, amount, reason.strip(), f"collected-{line.id}-{returned}")
@@ -819,6 +810,19 @@ async def refund_collected(
     return event
 
 
+async def _take_back(session: AsyncSession, line_id: int, quantity: int) -> int | None:
+    """Count `quantity` collected units of a line as returned (never more than were
+    collected); the new total, or None when that would be too many."""
+    returned = await session.scalar(
+        update(OrderLine)
+        .where(OrderLine.id == line_id, OrderLine.returned_qty + quantity <= OrderLine.picked_qty)
+        .values(returned_qty=OrderLine.returned_qty + quantity)
+        .returning(OrderLine.returned_qty)
+        .execution_options(synchronize_session=False)
+    )
+    return None if returned is None else int(returned)
+
+
 async def refund_line_in_full(
     session: AsyncSession, order: Order, line: OrderLine, reason: str, key: str
 ) -> int:
@@ -827,18 +831,10 @@ async def refund_line_in_full(
     cancelled, so its pickup code dies. Returns the amount refunded."""
     collected = line.picked_qty - line.returned_qty
     if collected > 0:
-        returned = await session.scalar(
-            update(OrderLine)
-            .where(
-                OrderLine.id == line.id, OrderLine.returned_qty + collected <= OrderLine.picked_qty
-            )
-            .values(returned_qty=OrderLine.returned_qty + collected)
-            .returning(OrderLine.returned_qty)
-            .execution_options(synchronize_session=False)
-        )
+        returned = await _take_back(session, line.id, collected)
         if returned is not None:
-            line.returned_qty = int(returned)
-            await commission.reverse(session, order, line, collected, int(returned))
+            line.returned_qty = returned
+            await commission.reverse(session, order, line, collected, returned)
     amount = line.amount_fen - line.refunded_fen
     if amount <= 0:
         return 0

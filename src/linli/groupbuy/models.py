@@ -36,23 +36,10 @@ CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED = (
     "picked_up",
     "uncollected",
 )
-ORDER_STATUSES = (
-    PENDING_PAYMENT,
-    PAID,
-    CONFIRMED,
-    READY,
-    PARTIAL,
-    PICKED_UP,
-    UNCOLLECTED,
-    CANCELLED,
-)
-# Orders that count against a resident's per-item limit.
-HOLDING = (PENDING_PAYMENT, PAID, CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED)
 # Orders whose pickup code is live at their pickup point.
 AWAITING_PICKUP = (CONFIRMED, READY, PARTIAL)
 # A delivery (one campaign to one pickup point) after the cut-off.
 DELIVERY_CONFIRMED, SHIPPED, ARRIVED = "confirmed", "shipped", "arrived"
-DELIVERY_STATUSES = (DELIVERY_CONFIRMED, SHIPPED, ARRIVED)
 
 
 class Campaign(Base):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.authz import GROUPBUY_READ, Actor, Permission, ensure
+from linli.authz import GROUPBUY_READ, Actor, Permission
 from linli.catalog.models import Product, Sku
+from linli.catalog.policies import acting_organisation
 from linli.errors import Conflict, Forbidden
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
 from linli.i18n import N_
@@ -15,15 +16,10 @@ from linli.merchants.queries import selling_status
 
 def acting_merchant(actor: Actor, permission: Permission = GROUPBUY_READ) -> int:
     """The merchant organisation the actor (owner or staff) acts for."""
-    if actor.is_authenticated and actor.organisation_id is None:
-        raise Forbidden(
-            N_("Act for your merchant organisation first (on your account page)."),
-            code="not_active_organisation",
-        )
-    ensure(actor, permission)
-    if actor.organisation_id is None or actor.organisation_kind != "merchant":
+    organisation_id = acting_organisation(actor, permission)
+    if actor.organisation_kind != "merchant":
         raise Forbidden(N_("Only merchants run group purchases."), code="not_a_merchant")
-    return actor.organisation_id
+    return organisation_id
 
 
 async def ensure_selling(session: AsyncSession, organisation_id: int) -> None:

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -66,7 +65,7 @@ RETURN_RULE = "consumer.no_reason_return"
 PAYMENT_RULE = "groupbuy.payment_window"
 EXPIRE_JOB = "groupbuy.expire_order"
 CUTOFF_JOB = "groupbuy.cutoff"
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 MAX_ORDER_FEN = 10**9  # ¥10,000,000: fits every integer column, far beyond any order
 KEY_LENGTH = (8, 64)
 INTENT_GRACE = timedelta(minutes=5)

@@ -7,7 +7,6 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +49,7 @@ NEGATIVE_LIST = "market_access.negative_list"
 REVERIFICATION = "merchant.reverification"
 THREE_SAME = "export.three_same"
 REVERIFY_JOB = "merchants.reverify"
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 LICENCE_LABELS = {
     "business_licence": N_("business licence"),
     "food_business": N_("food business licence"),

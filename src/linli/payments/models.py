@@ -25,9 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.db import Base, BigId, UTCDateTime
 
 CREATED, SUCCEEDED, CANCELLED, EXPIRED = "created", "succeeded", "cancelled", "expired"
-INTENT_STATUSES = (CREATED, SUCCEEDED, CANCELLED, EXPIRED)
 REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "pending", "succeeded", "failed"
-REFUND_STATUSES = (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED)
 Fen = BigInteger()
 
 

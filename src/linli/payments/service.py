@@ -83,7 +83,6 @@ BAD_SIGNATURE = "bad_signature"
 MALFORMED = "malformed"
 UNKNOWN_INTENT = "unknown_intent"
 AMOUNT_MISMATCH = "amount_mismatch"
-ACKNOWLEDGED = frozenset({APPLIED, REPLAY, DUPLICATE, CONFLICTING, INTENT_CLOSED, NOT_SUCCESS})
 
 
 STATUS_LABELS = {

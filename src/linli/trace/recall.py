@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +38,7 @@ from linli.trace.safety_models import (
 )
 
 RECALL_RULE = "recall.levels"
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 MAX_BATCHES = 100
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from linli import clock
 from linli.apitypes import PathId
 from linli.authz import Actor, require_user
 from linli.db import DbSession
@@ -23,7 +23,7 @@ from linli.web import form_data, redirect, render, settle_failed_form, verify_cs
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = clock.LOCAL
 
 
 @router.get("/merchant/batches")
