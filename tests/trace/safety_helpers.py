@@ -10,11 +10,13 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli import clock
 from linli.authz import Actor
 from linli.outbox import OutboxEvent
-from linli.trace import chain, digital_link
-from linli.trace.models import TraceBatch
+from linli.trace import chain, digital_link, service
+from linli.trace.models import ACTIVE, TraceBatch
 from tests.catalog.helpers import product_body
 from tests.groupbuy.helpers import PRODUCTS, Shop
 
@@ -48,9 +50,46 @@ async def product_sku(
     return sku_id
 
 
+async def create_batch(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    sku_id: int,
+    lot: str,
+    production_date: date,
+    gtin: str | None = None,
+    expiry_date: date | None = None,
+    origin: str = "",
+    producer: str = "",
+    user_id: int | None = None,
+) -> TraceBatch:
+    """A batch and its commissioning event, written directly (merchants create batches
+    through `service.create_batch`, which checks who owns the SKU)."""
+    batch = TraceBatch(
+        code=chain.random_code("B"),
+        organisation_id=organisation_id,
+        sku_id=sku_id,
+        gtin=gtin.zfill(14) if gtin else None,
+        lot=lot,
+        production_date=production_date,
+        expiry_date=expiry_date,
+        origin=origin,
+        producer=producer,
+        status=ACTIVE,
+        created_by_user_id=user_id,
+        created_at=clock.now(),
+    )
+    session.add(batch)
+    await session.flush()
+    await service.record_generated_event(
+        session, organisation_id, service.commissioning_event(batch), batches=[batch]
+    )
+    return batch
+
+
 async def a_batch(app: FastAPI, shop: Shop, sku_id: int, lot: str) -> TraceBatch:
     async with app.state.sessionmaker() as s:
-        batch = await chain.create_batch(
+        batch = await create_batch(
             s,
             organisation_id=shop.organisation.id,
             sku_id=sku_id,

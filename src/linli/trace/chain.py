@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.trace import digital_link, service
 from linli.trace.models import (
-    ACTIVE,
     TraceBatch,
     TraceEvent,
 )
@@ -28,43 +27,6 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 def random_code(prefix: str, length: int = 11) -> str:
     return prefix + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(length))
-
-
-async def create_batch(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    sku_id: int,
-    lot: str,
-    production_date: date,
-    gtin: str | None = None,
-    expiry_date: date | None = None,
-    origin: str = "",
-    producer: str = "",
-    user_id: int | None = None,
-) -> TraceBatch:
-    """A batch and its commissioning event, for the demo and tests (merchants create batches
-    through the core's API, `service.create_batch`, which checks who owns the SKU)."""
-    batch = TraceBatch(
-        code=random_code("B"),
-        organisation_id=organisation_id,
-        sku_id=sku_id,
-        gtin=gtin,
-        lot=lot,
-        production_date=production_date,
-        expiry_date=expiry_date,
-        origin=origin,
-        producer=producer,
-        status=ACTIVE,
-        created_by_user_id=user_id,
-        created_at=clock.now(),
-    )
-    session.add(batch)
-    await session.flush()
-    await service.record_generated_event(
-        session, organisation_id, service.commissioning_event(batch), batches=[batch]
-    )
-    return batch
 
 
 async def batches_named(

@@ -4,7 +4,6 @@ line, whether the hash chain verifies, and any recall. Never who bought."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from linli.db import DbSession
 from linli.errors import NotFound
 from linli.groupbuy.models import Order, OrderLine
 from linli.i18n import N_
+from linli.rules import service as rules
 from linli.trace import chain, codes, recall, safety
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceLineCode, TraceReading, TraceRecall
@@ -130,8 +130,10 @@ def temperature_chart(
     )
 
 
-async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
-    """Everything the public page shows for a batch code or an order-line code."""
+async def batch_of_code(
+    session: AsyncSession, code: str
+) -> tuple[TraceBatch, TraceLineCode | None]:
+    """The batch a batch code or an order-line code names (with the line code); 404 else."""
     line_code = None
     batch = await session.scalar(select(TraceBatch).where(TraceBatch.code == code))
     if batch is None:
@@ -140,6 +142,12 @@ async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
             batch = await session.get(TraceBatch, line_code.batch_id)
     if batch is None:
         raise NotFound(N_("No product has this trace code."), code="trace_code_not_found")
+    return batch, line_code
+
+
+async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
+    """Everything the public page shows for a batch code or an order-line code."""
+    batch, line_code = await batch_of_code(session, code)
     product = (
         await session.execute(
             select(Product.name, Product.storage_class, Sku.code)
@@ -158,7 +166,6 @@ async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
     events = await safety.events_of(session, batch.id)
     journey = []
     for event in events:
-        document = json.loads(event.document)
         journey.append(
             {
                 "time": event.event_time,
@@ -168,13 +175,13 @@ async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
                 "location": event.biz_location,
                 "type": event.event_type,
                 "correction": event.is_correction,
-                "sensor": "sensorElementList" in document,
+                # `document` is canonical JSON: the key appears exactly like this, and only
+                # as a key (quotes inside strings are escaped).
+                "sensor": '"sensorElementList":' in event.document,
             }
         )
     storage = product.storage_class if product else ""
     limits: list[float] = []
-    from linli.rules import service as rules
-
     rule = await rules.in_force(session, safety.COLDCHAIN_RULE)
     cls = safety.storage_class_of(rule.values, storage)
     if cls is not None:
@@ -205,7 +212,7 @@ async def trace_page(request: Request, code: Code, session: DbSession, actor: An
 
 @router.get("/t/{code}/qr.svg")
 async def trace_qr(request: Request, code: Code, session: DbSession) -> Response:
-    await trace_view(session, code)  # 404 for unknown codes
+    await batch_of_code(session, code)  # 404 for unknown codes
     base = str(request.app.state.settings.public_base_url).rstrip("/")
     return Response(
         codes.qr_svg(f"{base}/t/{code}"),

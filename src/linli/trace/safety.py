@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,13 +191,6 @@ async def decide_hold(
         holds=[h.id for h in holds],
     )
     return batch
-
-
-async def destroyed(session: AsyncSession, batch_id: int) -> bool:
-    found = await session.scalar(
-        select(TraceHold.id).where(TraceHold.batch_id == batch_id, TraceHold.decision == DESTROY)
-    )
-    return found is not None
 
 
 # --- inspections ------------------------------------------------------------------------
@@ -631,6 +624,14 @@ async def readings_of(
             .limit(limit)
         )
     ).all()
+
+
+async def cold_chain_counts(session: AsyncSession, batch_id: int) -> tuple[int, int]:
+    """(readings, excursions) of a batch, counted in the database."""
+    readings = select(func.count()).where(TraceReading.batch_id == batch_id).scalar_subquery()
+    excursions = select(func.count()).where(TraceExcursion.batch_id == batch_id).scalar_subquery()
+    row = (await session.execute(select(readings, excursions))).one()
+    return int(row[0]), int(row[1])
 
 
 async def excursions_of(session: AsyncSession, batch_id: int) -> Sequence[TraceExcursion]:

@@ -151,6 +151,7 @@ class BatchSafetyOut(BaseModel):
 @router.get("/batches/{batch_id}/safety", summary="A batch's inspections, holds and cold chain")
 async def get_batch_safety(batch_id: PathId, session: DbSession, actor: User_) -> BatchSafetyOut:
     batch = await safety.batch_for(session, actor, batch_id)
+    readings, excursions = await safety.cold_chain_counts(session, batch.id)
     return BatchSafetyOut(
         id=batch.id,
         code=batch.code,
@@ -160,8 +161,8 @@ async def get_batch_safety(batch_id: PathId, session: DbSession, actor: User_) -
         expiry_date=batch.expiry_date,
         inspections=[inspection_out(i) for i in await safety.inspections_of(session, batch.id)],
         open_holds=[h.reason for h in await safety.open_holds(session, batch.id)],
-        excursions=len(await safety.excursions_of(session, batch.id)),
-        readings=len(await safety.readings_of(session, batch.id)),
+        excursions=excursions,
+        readings=readings,
     )
 
 

@@ -136,7 +136,7 @@ async def create_batch(session: AsyncSession, actor: Actor, data: BatchIn) -> Tr
 
 
 def _new_code() -> str:
-    # 16 characters of Crockford-like base32: unguessable, printable on a label.
+    # 16 hex characters (64 random bits): unguessable, printable on a label.
     return secrets.token_hex(8).upper()
 
 
@@ -752,13 +752,6 @@ class Verification:
     chains: int
     links: int
     broken: BrokenLink | None
-
-
-async def verify(
-    session: AsyncSession, batch_id: int | None = None, *, organisation_id: int | None = None
-) -> BrokenLink | None:
-    """The first broken link (of the batch's chain, or of every chain), or None."""
-    return (await verify_chains(session, batch_id, organisation_id=organisation_id)).broken
 
 
 async def verify_chains(
