@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import Select, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -734,25 +734,44 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Check
     return Checkout(order, lines, await payment_of(session, order), created=False)
 
 
+async def _checkouts(session: AsyncSession, orders: Select[Order]) -> list[Checkout]:
+    """The orders a scoped query selects, with their lines and payments: three statements
+    whatever the number of orders."""
+    found = list((await session.scalars(orders.execution_options(populate_existing=True))).all())
+    if not found:
+        return []
+    lines: dict[int, list[tuple[OrderLine, CampaignItem]]] = {o.id: [] for o in found}
+    for line, item in (
+        await session.execute(
+            select(OrderLine, CampaignItem)
+            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .where(OrderLine.order_id.in_(lines))
+            .order_by(OrderLine.id)
+        )
+    ).all():
+        lines[line.order_id].append((line, item))
+    intents = await payments.latest_intents_for(
+        session, Actor.for_system(), PURPOSE, [str(o.id) for o in found]
+    )
+    return [Checkout(o, lines[o.id], intents.get(str(o.id)), created=False) for o in found]
+
+
 async def my_orders(session: AsyncSession, actor: Actor, *, limit: int = 50) -> list[Checkout]:
     user_id = actor.require_user_id()
-    ids = (
-        await session.scalars(
-            select(Order.id).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)
-        )
-    ).all()
-    return [await get_order(session, actor, order_id) for order_id in ids]
+    return await _checkouts(
+        session,
+        select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit),
+    )
 
 
 async def merchant_orders(
     session: AsyncSession, actor: Actor, *, campaign_id: int | None = None, limit: int = 50
 ) -> list[Checkout]:
     organisation_id = policies.acting_merchant(actor)
-    query = select(Order.id).where(Order.organisation_id == organisation_id)
+    query = select(Order).where(Order.organisation_id == organisation_id)
     if campaign_id is not None:
         query = query.where(Order.campaign_id == campaign_id)
-    ids = (await session.scalars(query.order_by(Order.id.desc()).limit(limit))).all()
-    return [await get_order(session, actor, order_id) for order_id in ids]
+    return await _checkouts(session, query.order_by(Order.id.desc()).limit(limit))
 
 
 # --- expiry and payment -------------------------------------------------------------------

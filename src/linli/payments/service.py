@@ -250,6 +250,22 @@ async def intents_for(
     return (await session.scalars(query)).all()
 
 
+async def latest_intents_for(
+    session: AsyncSession, actor: Actor, purpose: str, references: Sequence[str]
+) -> dict[str, PaymentIntent]:
+    """reference -> its newest intent, for many references of one purpose at once (system)."""
+    if not actor.system:
+        raise Forbidden(N_("You do not have permission to do this."))
+    if not references:
+        return {}
+    rows = await session.scalars(
+        select(PaymentIntent)
+        .where(PaymentIntent.purpose == purpose, PaymentIntent.reference.in_(references))
+        .order_by(PaymentIntent.id)
+    )
+    return {intent.reference: intent for intent in rows}  # later (newer) ones win
+
+
 async def refunds_of(session: AsyncSession, intent_id: int) -> Sequence[PaymentRefund]:
     query = select(PaymentRefund).where(PaymentRefund.intent_id == intent_id)
     return (await session.scalars(query.order_by(PaymentRefund.id))).all()
