@@ -279,7 +279,7 @@ async def test_failed_inspection_holds_the_batch_and_held_stock_cannot_be_bought
         headers=shop.headers,
     )
     assert destroyed.status_code == 200
-    assert destroyed.json()["status"] == "on_hold"
+    assert destroyed.json()["status"] == "destroyed"
     page = await client.get(f"/merchant/batches/{batch.id}", headers=shop.headers)
     assert page.status_code == 200
     assert "Aflatoxin above limit" in page.text

@@ -26,6 +26,7 @@ from linli.notifications.service import notify
 from linli.rules import service as rules
 from linli.trace import chain, codes, digital_link, service
 from linli.trace.models import (
+    DESTROYED,
     EPC_CLASS,
     EPC_INSTANCE,
     RECALLED,
@@ -338,7 +339,8 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
         )
     batch_ids = sorted(r.batch.id for r in reached)
     for item in reached:
-        item.batch.status = RECALLED
+        if item.batch.status != DESTROYED:  # a destroyed batch stays destroyed
+            item.batch.status = RECALLED
         await chain.record_event(
             session,
             item.batch.organisation_id,

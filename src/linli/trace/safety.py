@@ -29,9 +29,12 @@ from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursio
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.trace import chain
-from linli.trace.models import ACTIVE, ON_HOLD, TraceBatch, TraceEvent
+from linli.trace.models import ACTIVE, DESTROYED, ON_HOLD, TraceBatch, TraceEvent
 from linli.trace.reach import Reach, regulator_reach
 from linli.trace.safety_models import (
+    BY_MERCHANT,
+    BY_PLATFORM,
+    BY_REGULATOR,
     DESTROY,
     RELEASE,
     TraceExcursion,
@@ -97,11 +100,29 @@ async def batches_of(
 # --- holds ------------------------------------------------------------------------------
 
 
+def authority_of(actor: Actor, reason: str) -> str:
+    """On whose authority a hold is opened: an excursion on the platform's rules, a failed
+    inspection on that of the organisation recording it (a regulator or the merchant)."""
+    if reason == EXCURSION or actor.system:
+        return BY_PLATFORM
+    return BY_REGULATOR if actor.acts_for("regulator") else BY_MERCHANT
+
+
 async def put_on_hold(
     session: AsyncSession, actor: Actor, batch: TraceBatch, reason: str, source_id: int | None
 ) -> TraceHold:
-    """Open a hold; an active batch goes on hold (a recalled one stays recalled)."""
-    hold = TraceHold(batch_id=batch.id, reason=reason, source_id=source_id, opened_at=clock.now())
+    """Open a hold, owned by whoever opened it; an active batch goes on hold (a recalled or
+    destroyed one keeps its status)."""
+    authority = authority_of(actor, reason)
+    hold = TraceHold(
+        batch_id=batch.id,
+        reason=reason,
+        source_id=source_id,
+        opened_at=clock.now(),
+        authority=authority,
+        opened_by_organisation_id=None if authority == BY_PLATFORM else actor.organisation_id,
+        opened_by_user_id=actor.user_id,
+    )
     session.add(hold)
     if batch.status == ACTIVE:
         batch.status = ON_HOLD
@@ -120,6 +141,7 @@ async def put_on_hold(
         target_id=batch.id,
         reason=reason,
         source_id=source_id,
+        authority=authority,
     )
     return hold
 
@@ -145,8 +167,9 @@ async def holds_of(session: AsyncSession, batch_id: int) -> Sequence[TraceHold]:
 async def decide_hold(
     session: AsyncSession, actor: Actor, batch_id: int, decision: str, reason: str
 ) -> TraceBatch:
-    """release (the batch may be sold again) or destroy (it stays off sale for good) every
-    open hold of the batch; by its merchant or a regulator."""
+    """release (the batch may be sold again) or destroy (status `destroyed`: never sellable
+    again, no later hold or decision changes it) every open hold of the batch; by its merchant
+    or a regulator with jurisdiction. A regulator's hold is released only by a regulator."""
     batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
     reason = reason.strip()
     if decision not in (RELEASE, DESTROY):
@@ -157,9 +180,24 @@ async def decide_hold(
         raise ValidationFailed(
             N_("Check the decision."), fields={"reason": N_("Enter 1 to 500 characters.")}
         )
+    if batch.status == DESTROYED:
+        raise Conflict(
+            N_("This batch was destroyed; it can never be sold again."), code="batch_destroyed"
+        )
     holds = await open_holds(session, batch.id)
     if not holds or batch.status != ON_HOLD:
         raise Conflict(N_("This batch is not on hold."), code="batch_not_on_hold")
+    if (
+        decision == RELEASE
+        and not actor.acts_for("regulator")
+        and any(h.authority == BY_REGULATOR for h in holds)
+    ):
+        # Only a regulator with jurisdiction over the batch (batch_for checked it) releases
+        # a regulator's hold; the merchant may still destroy.
+        raise Forbidden(
+            N_("A regulator put this batch on hold; only the regulator can release it."),
+            code="hold_by_regulator",
+        )
     now = clock.now()
     for hold in holds:
         hold.decision = decision
@@ -171,6 +209,7 @@ async def decide_hold(
         batch.status = ACTIVE
         event = chain.object_event(batch, biz_step="holding", disposition="sellable_accessible")
     else:
+        batch.status = DESTROYED
         event = chain.object_event(batch, biz_step="destroying", disposition="destroyed")
     await chain.record_event(session, batch.organisation_id, event, batches=[batch])
     await session.flush()
