@@ -683,15 +683,27 @@ async def excursions_of(session: AsyncSession, batch_id: int) -> Sequence[TraceE
     ).all()
 
 
-async def events_of(session: AsyncSession, batch_id: int) -> Sequence[TraceEvent]:
-    """The batch's journey: every event naming it, in time order."""
+async def events_of(
+    session: AsyncSession, batch_id: int, *, limit: int | None = None, offset: int = 0
+) -> Sequence[TraceEvent]:
+    """The batch's journey: the events naming it, in time order (a page of them with
+    `limit` and `offset`)."""
     from linli.trace.models import TraceEventBatch
 
-    return (
-        await session.scalars(
-            select(TraceEvent)
-            .join(TraceEventBatch, TraceEventBatch.event_pk == TraceEvent.id)
-            .where(TraceEventBatch.batch_id == batch_id)
-            .order_by(TraceEvent.event_time, TraceEvent.id)
-        )
-    ).all()
+    query = (
+        select(TraceEvent)
+        .join(TraceEventBatch, TraceEventBatch.event_pk == TraceEvent.id)
+        .where(TraceEventBatch.batch_id == batch_id)
+        .order_by(TraceEvent.event_time, TraceEvent.id)
+    )
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return (await session.scalars(query)).all()
+
+
+async def event_count(session: AsyncSession, batch_id: int) -> int:
+    """How many events name the batch (the length of its journey)."""
+    from linli.trace.models import TraceEventBatch
+
+    count = await session.scalar(select(func.count()).where(TraceEventBatch.batch_id == batch_id))
+    return int(count or 0)
