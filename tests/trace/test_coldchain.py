@@ -299,6 +299,12 @@ async def test_readings_arrive_over_mqtt(
         pytest.skip("no MQTT broker on 127.0.0.1:1883")
     shop = await a_shop(client, session)
     batch = await frozen_batch(app, client, shop, "MQTT")
+    registered = await client.post(
+        "/api/v1/trace/devices",
+        json={"device_id": "freezer-3", "model": "ColdLog T1", "name": "冷柜3"},
+        headers=shop.headers,
+    )
+    assert registered.status_code == 201, registered.text
     stop, ready = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(
         mqtt.listen(

@@ -405,14 +405,25 @@ def _time(value: Any) -> datetime | None:
 
 
 async def store_readings(
-    session: AsyncSession, actor: Actor, readings: Sequence[Reading], *, source: str = "api"
+    session: AsyncSession,
+    actor: Actor,
+    readings: Sequence[Reading],
+    *,
+    source: str = "api",
+    organisation_id: int | None = None,
+    device_id: str | None = None,
 ) -> dict[str, int]:
     """Store readings (duplicates of a sensor's time are skipped), keep them as one EPCIS
     sensor event per batch, then look for excursions. The actor must manage every batch
-    named (404 naming the field otherwise); the MQTT listener acts as the system."""
+    named (404 naming the field otherwise); the MQTT listener acts as the system for the
+    organisation of the registered device that sent them (`organisation_id`)."""
     codes = sorted({r.batch_code for r in readings})
     query = select(TraceBatch).where(TraceBatch.code.in_(codes))
-    if not actor.system:
+    if actor.system:
+        if organisation_id is None:
+            raise ValueError("readings stored by the system name the device's organisation")
+        query = query.where(TraceBatch.organisation_id == organisation_id)
+    else:
         reach = await scope(session, actor, manage=True)
         query = query.where(reach.covers(TraceBatch.organisation_id))
     batches = {b.code: b for b in await session.scalars(query)}
@@ -477,6 +488,7 @@ async def store_readings(
         batches=codes,
         stored=stored,
         source=source,
+        device=device_id,
     )
     return {"received": len(readings), "stored": stored, "excursions": excursions}
 
