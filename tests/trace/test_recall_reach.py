@@ -20,7 +20,7 @@ from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
 from linli.trace import digital_link
 from linli.trace.models import TraceBatch
-from tests.factories import make_org, make_token, make_user
+from tests.factories import login, make_org, make_token, make_user
 from tests.groupbuy.helpers import (
     Shop,
     a_pickup_point,
@@ -184,6 +184,15 @@ async def test_a_processor_that_captured_made_from_is_reached_and_sees_the_recal
         f"{TRACE}/recalls/{opened.json()['id']}/close", headers=bakery.headers
     )
     assert closing.status_code == 404
+    await login(client, bakery.owner)
+    console = await client.get("/merchant/recalls")
+    assert console.status_code == 200
+    assert f'data-recall="{opened.json()["id"]}"' in console.text
+    assert f"/merchant/recalls/{opened.json()['id']}/close" not in console.text
+    client.cookies.clear()
+    await login(client, supplier.owner)
+    own_console = await client.get("/merchant/recalls")
+    assert f"/merchant/recalls/{opened.json()['id']}/close" in own_console.text
 
 
 async def test_a_regulator_recall_follows_links_into_its_jurisdiction_only(

@@ -482,6 +482,18 @@ def _visible(reach: Reach) -> ColumnElement[bool]:
     return or_(reach.covers(TraceRecall.organisation_id), TraceRecall.id.in_(touching))
 
 
+async def runs(session: AsyncSession, actor: Actor, recall_id: int) -> bool:
+    """Whether the actor runs the recall (records returns, closes it), rather than only
+    seeing it because it froze a batch of theirs."""
+    reach = await recall_scope(session, actor)
+    found = await session.scalar(
+        select(TraceRecall.id).where(
+            TraceRecall.id == recall_id, reach.covers(TraceRecall.organisation_id)
+        )
+    )
+    return found is not None
+
+
 async def recalls_for(
     session: AsyncSession, actor: Actor, *, limit: int = 100
 ) -> Sequence[TraceRecall]:

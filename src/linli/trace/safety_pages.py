@@ -150,6 +150,7 @@ async def _console(
                 "batches": await recall.recall_batches(session, row.id),
                 "lines": lines,
                 "progress": recall.progress_of(row, lines),
+                "runs": await recall.runs(session, actor, row.id),
             }
         )
     batches = await safety.batches_of(session, actor) if base == "/merchant/recalls" else []
