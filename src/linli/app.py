@@ -111,7 +111,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from linli.trace import mqtt
 
             mqtt_task = asyncio.create_task(
-                mqtt.listen(sessionmaker, settings.mqtt_url, settings.mqtt_topic, stop)
+                mqtt.listen(
+                    sessionmaker,
+                    settings.mqtt_url,
+                    settings.mqtt_topic,
+                    stop,
+                    options=mqtt.client_options(settings),
+                )
             )
         try:
             yield
@@ -209,6 +215,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.payments import pages as payments_pages
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
+    from linli.trace import device_api as trace_device_api
+    from linli.trace import device_pages as trace_device_pages
     from linli.trace import epcis as trace_epcis
     from linli.trace import public_pages as trace_public_pages
     from linli.trace import safety_api as trace_safety_api
@@ -227,6 +235,7 @@ def _include_routers(app: FastAPI) -> None:
         ops_api,
         payments_api,
         trace_api,
+        trace_device_api,
         trace_epcis,
         trace_safety_api,
     ):
@@ -244,6 +253,7 @@ def _include_routers(app: FastAPI) -> None:
         ops_pages,
         payments_pages,
         rules_pages,
+        trace_device_pages,
         trace_public_pages,
         trace_safety_pages,
     ):

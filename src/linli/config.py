@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         "empty: no subscription. `linli serve` subscribes to linli/sensors/# when set",
     )
     mqtt_topic: str = "linli/sensors/#"
+    mqtt_username: str = Field(default="", description="The app's MQTT broker user")
+    mqtt_password: SecretStr = Field(default=SecretStr(""), description="Its broker password")
+    mqtt_tls: bool = Field(default=False, description="Connect to the broker over TLS")
+    mqtt_ca_file: str = Field(
+        default="", description="CA certificate (PEM) to verify the broker with; empty: system CAs"
+    )
+    trace_page_rate: int = Field(
+        default=60,
+        description="Anonymous requests a minute per address to the public trace pages "
+        "(/t/...); 0: no limit",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.trace import capture
 from linli.trace.models import TraceCapture
 from tests.trace.epcis_data import EXAMPLES, load
 from tests.trace.helpers import CAPTURE, a_shop
@@ -83,3 +86,69 @@ async def test_mutated_documents_get_202_or_400_never_5xx(
     assert statuses.get(400, 0) > 100  # most mutations break something
     jobs = await session.scalar(select(func.count()).select_from(TraceCapture))
     assert jobs == 300  # every attempt left a job, succeeded or failed
+
+
+def _bad_events(n: int) -> dict[str, Any]:
+    """A document of `n` events, each breaking the schema (no eventTime)."""
+    events = [{"type": "ObjectEvent", "action": "OBSERVE", "epcList": []} for _ in range(n)]
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-05-02T08:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
+
+
+async def test_the_event_count_is_checked_before_the_schema(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await a_shop(client, session)
+    validated: list[int] = []
+    real = capture.validator()
+
+    class Counting:
+        def iter_errors(self, document: Any) -> Iterator[Any]:
+            validated.append(1)
+            yield from real.iter_errors(document)
+
+    monkeypatch.setattr(capture, "validator", lambda: Counting())
+    response = await client.post(CAPTURE, json=_bad_events(1001), headers=shop.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["fields"] == {"epcisBody.eventList": "at most 1000 events"}
+    assert validated == []
+
+
+async def test_schema_validation_stops_at_a_bounded_number_of_errors(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await a_shop(client, session)
+    pulled: list[int] = []
+    real = capture.validator()
+
+    class Counting:
+        def iter_errors(self, document: Any) -> Iterator[Any]:
+            for error in real.iter_errors(document):
+                pulled.append(1)
+                yield error
+
+    monkeypatch.setattr(capture, "validator", lambda: Counting())
+    response = await client.post(CAPTURE, json=_bad_events(500), headers=shop.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["fields"] == {"epcisBody.eventList[0].eventTime": "is required"}
+    assert len(pulled) == capture.MAX_SCHEMA_ERRORS
+
+
+async def test_deeply_nested_documents_are_refused_not_crashed(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    shop = await a_shop(client, session)
+    headers = {**shop.headers, "Content-Type": "application/json"}
+    deep = await client.post(CAPTURE, content="[" * 200_000, headers=headers)
+    assert deep.status_code == 400, deep.text
+    assert deep.json()["error"]["code"] == "malformed_json"
+    document = _bad_events(1)
+    document["epcisBody"]["eventList"][0]["example:x"] = json.loads("[" * 500 + "]" * 500)
+    nested = await client.post(CAPTURE, json=document, headers=headers)
+    assert nested.status_code == 400, nested.text
+    assert nested.json()["error"]["message"].endswith("nested deeper than 32 levels")

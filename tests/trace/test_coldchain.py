@@ -279,7 +279,7 @@ async def test_failed_inspection_holds_the_batch_and_held_stock_cannot_be_bought
         headers=shop.headers,
     )
     assert destroyed.status_code == 200
-    assert destroyed.json()["status"] == "on_hold"
+    assert destroyed.json()["status"] == "destroyed"
     page = await client.get(f"/merchant/batches/{batch.id}", headers=shop.headers)
     assert page.status_code == 200
     assert "Aflatoxin above limit" in page.text
@@ -299,6 +299,12 @@ async def test_readings_arrive_over_mqtt(
         pytest.skip("no MQTT broker on 127.0.0.1:1883")
     shop = await a_shop(client, session)
     batch = await frozen_batch(app, client, shop, "MQTT")
+    registered = await client.post(
+        "/api/v1/trace/devices",
+        json={"device_id": "freezer-3", "model": "ColdLog T1", "name": "冷柜3"},
+        headers=shop.headers,
+    )
+    assert registered.status_code == 201, registered.text
     stop, ready = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(
         mqtt.listen(

@@ -56,7 +56,7 @@ from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
-from linli.trace.models import ON_HOLD, RECALLED, TraceBatch
+from linli.trace.models import ACTIVE, DESTROYED, RECALLED, TraceBatch
 
 log = logging.getLogger(__name__)
 
@@ -392,6 +392,12 @@ async def batch_problems(
 
 
 def batch_unsellable(product: str, status: str) -> Conflict:
+    if status == DESTROYED:
+        return Conflict(
+            N_("{product} was destroyed and can never be sold."),
+            product=product,
+            code="batch_destroyed",
+        )
     if status == RECALLED:
         return Conflict(
             N_("{product} has been recalled and cannot be sold."),
@@ -414,7 +420,7 @@ async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[Campa
             select(TraceBatch.id, TraceBatch.status).where(TraceBatch.id.in_(named))
         )
     ).all():
-        if status in (ON_HOLD, RECALLED):
+        if status != ACTIVE:
             raise batch_unsellable(named[batch_id].product_name, status)
 
 
@@ -517,7 +523,7 @@ async def place_order(
     by_item = {row.CampaignItem.id: row.CampaignItem for row in rows}
     # --- trace2: held and recalled stock cannot be bought ---
     for row in rows:
-        if row.batch_status in (ON_HOLD, RECALLED):
+        if row.batch_status not in (None, ACTIVE):
             raise batch_unsellable(row.CampaignItem.product_name, row.batch_status)
     # --- end trace2 ---
     fields: dict[str, str] = {}

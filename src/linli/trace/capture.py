@@ -7,6 +7,7 @@ raises `CaptureRefused` naming the first failing field (`epcisBody.eventList[0].
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from linli.trace import vocab
 from linli.trace.models import EVENT_TYPES
 
 MAX_EVENTS = 1000  # per capture document (the 1 MiB body limit comes first in practice)
+MAX_DEPTH = 32  # nesting of a document (EPCIS needs about 8; extensions get the rest)
+MAX_SCHEMA_ERRORS = 20  # schema errors looked at before the most specific is reported
 # Draft-07 makes format assertion optional. We assert date-time (bad timestamps must be
 # refused) but not uri: the schema uses format "uri" on property *names* to admit extensions,
 # and GS1's own examples carry names ("id", "type") that a strict URI check would refuse.
@@ -73,14 +76,18 @@ def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         raise CaptureRefused(Problem("@context", "is missing (EPCIS 2.0 JSON-LD needs it)"))
     if document.get("type") != "EPCISDocument":
         raise CaptureRefused(Problem("type", "must be EPCISDocument"))
+    # The cheap limits first, so an oversized document costs no schema validation.
+    body = document.get("epcisBody")
+    listed = body.get("eventList") if isinstance(body, dict) else None
+    if isinstance(listed, list) and len(listed) > MAX_EVENTS:
+        raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
+    _check_depth(document)
     _check_text(document, [])
     normalised = normalise_document(document)
     _check_vocabularies(normalised)  # first: "unknown CBV value" says more than the schema
     _check_schema(normalised)
     captured = list(document["epcisBody"]["eventList"])
     events = list(normalised["epcisBody"]["eventList"])
-    if len(events) > MAX_EVENTS:
-        raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
     for index, event in enumerate(events):
         _check_event(index, event)
     return captured, events
@@ -146,8 +153,24 @@ def _check_text(value: Any, path: list[Any]) -> None:
         _check_text(item, [*path, key])
 
 
+def _check_depth(document: dict[str, Any]) -> None:
+    """No value nested deeper than MAX_DEPTH (checked without recursion)."""
+    stack: list[tuple[Any, list[Any]]] = [(document, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise CaptureRefused(
+                Problem(_path(path[:MAX_DEPTH]), f"nested deeper than {MAX_DEPTH} levels")
+            )
+        if isinstance(value, dict):
+            stack.extend((item, [*path, key]) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, [*path, n]) for n, item in enumerate(value))
+
+
 def _check_schema(document: dict[str, Any]) -> None:
-    errors = list(validator().iter_errors(document))
+    # iter_errors is lazy: validation stops once MAX_SCHEMA_ERRORS errors are found.
+    errors = list(itertools.islice(validator().iter_errors(document), MAX_SCHEMA_ERRORS))
     if errors:
         error = _most_specific(errors)
         raise CaptureRefused(

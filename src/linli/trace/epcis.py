@@ -61,7 +61,7 @@ def job_out(job: TraceCapture) -> CaptureJobOut:
 async def capture(request: Request, session: DbSession, actor: Capturer) -> JSONResponse:
     try:
         document = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest(N_("The body is not valid JSON."), code="malformed_json") from None
     job = await service.capture(session, actor, document)
     location = f"/epcis/capture/{job.public_id}"

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
-ACTIVE, ON_HOLD, RECALLED = "active", "on_hold", "recalled"
-BATCH_STATUSES = (ACTIVE, ON_HOLD, RECALLED)
+ACTIVE, ON_HOLD, RECALLED, DESTROYED = "active", "on_hold", "recalled", "destroyed"
+BATCH_STATUSES = (ACTIVE, ON_HOLD, RECALLED, DESTROYED)
 EVENT_TYPES = (
     "ObjectEvent",
     "AggregationEvent",
@@ -54,7 +54,7 @@ class TraceBatch(Base):
 
     __tablename__ = "trace_batches"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'on_hold', 'recalled')", name="status"),
+        CheckConstraint("status IN ('active', 'on_hold', 'recalled', 'destroyed')", name="status"),
         UniqueConstraint("sku_id", "lot"),
         Index("ix_trace_batches_gtin_lot", "gtin", "lot"),
         Index("ix_trace_batches_org_created", "organisation_id", "created_at"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -21,8 +21,9 @@ from linli.db import DbSession
 from linli.errors import NotFound
 from linli.groupbuy.models import Order, OrderLine
 from linli.i18n import N_
+from linli.ratelimit import RateLimiter
 from linli.rules import service as rules
-from linli.trace import chain, codes, recall, safety
+from linli.trace import codes, recall, safety, verified
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceLineCode, TraceReading, TraceRecall
 from linli.web import render
@@ -145,8 +146,14 @@ async def batch_of_code(
     return batch, line_code
 
 
-async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
-    """Everything the public page shows for a batch code or an order-line code."""
+JOURNEY_PAGE = 50  # events per page of the journey
+MAX_PAGE = 1000
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+async def trace_view(session: AsyncSession, code: str, page: int = 1) -> dict[str, Any]:
+    """Everything the public page shows for a batch code or an order-line code; the journey
+    one page of JOURNEY_PAGE events at a time."""
     batch, line_code = await batch_of_code(session, code)
     product = (
         await session.execute(
@@ -163,7 +170,12 @@ async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
             .join(OrderLine, OrderLine.order_id == Order.id)
             .where(OrderLine.id == line_code.order_line_id)
         )
-    events = await safety.events_of(session, batch.id)
+    total = await safety.event_count(session, batch.id)
+    pages = max(1, -(-total // JOURNEY_PAGE))
+    page = min(page, pages)
+    events = await safety.events_of(
+        session, batch.id, limit=JOURNEY_PAGE, offset=(page - 1) * JOURNEY_PAGE
+    )
     journey = []
     for event in events:
         journey.append(
@@ -194,24 +206,43 @@ async def trace_view(session: AsyncSession, code: str) -> dict[str, Any]:
         "sku_code": product.code if product else "",
         "storage_class": storage,
         "journey": journey,
+        "journey_page": page,
+        "journey_pages": pages,
+        "journey_total": total,
         "inspections": await safety.inspections_of(session, batch.id),
         "chart": temperature_chart(await safety.readings_of(session, batch.id), limits),
         "excursions": await safety.excursions_of(session, batch.id),
         "point": point,
         "is_line": line_code is not None,
-        "chain": await chain.verify_batch_chain(session, batch.id),
+        "chain": await verified.verified_chain(session, batch.id),
         "recalls": recalls,
     }
 
 
+def limit_anonymous(request: Request, actor: Actor, scope: str) -> None:
+    """Anonymous visitors of the expensive public pages are rate-limited per address
+    (LINLI_TRACE_PAGE_RATE a minute); 429 with Retry-After beyond it."""
+    if actor.is_authenticated:
+        return
+    state = request.app.state
+    limiter = getattr(state, "trace_page_limiter", None)
+    if limiter is None:
+        limiter = state.trace_page_limiter = RateLimiter(state.settings.trace_page_rate)
+    limiter.check(request, scope)
+
+
 @router.get("/t/{code}")
-async def trace_page(request: Request, code: Code, session: DbSession, actor: AnyActor) -> Response:
-    view = await trace_view(session, code)
+async def trace_page(
+    request: Request, code: Code, session: DbSession, actor: AnyActor, page: Page = 1
+) -> Response:
+    limit_anonymous(request, actor, "trace")
+    view = await trace_view(session, code, page)
     return render(request, "trace/public.html", view | {"view": view}, actor=actor)
 
 
 @router.get("/t/{code}/qr.svg")
-async def trace_qr(request: Request, code: Code, session: DbSession) -> Response:
+async def trace_qr(request: Request, code: Code, session: DbSession, actor: AnyActor) -> Response:
+    limit_anonymous(request, actor, "trace")
     await batch_of_code(session, code)  # 404 for unknown codes
     base = str(request.app.state.settings.public_base_url).rstrip("/")
     return Response(

@@ -5,12 +5,12 @@ closing report (docs/recall-and-cold-chain.md)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -24,8 +24,17 @@ from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Orde
 from linli.i18n import N_
 from linli.notifications.service import notify
 from linli.rules import service as rules
-from linli.trace import chain, codes
-from linli.trace.models import RECALLED, TraceBatch, TraceEvent, TraceEventBatch
+from linli.trace import chain, codes, digital_link, service
+from linli.trace.models import (
+    DESTROYED,
+    EPC_CLASS,
+    EPC_INSTANCE,
+    RECALLED,
+    TraceBatch,
+    TraceEvent,
+    TraceEventBatch,
+    TraceEventEpc,
+)
 from linli.trace.reach import Reach, regulator_reach
 from linli.trace.safety_models import (
     RECALL_CLOSED,
@@ -120,31 +129,118 @@ class Reached:
     event_pk: int | None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A link the recall did not follow: the event names another organisation's batch as
+    made from / packed with a recalled one, but that organisation did not capture it."""
+
+    event_pk: int
+    batch_id: int
+
+
 def _ids(document: dict[str, Any], epcs: Sequence[str], quantities: Sequence[str]) -> list[str]:
-    found = [str(v) for name in epcs for v in document.get(name) or []]
-    found += [str(q.get("epcClass")) for name in quantities for q in document.get(name) or []]
+    found = [str(v) for name in epcs for v in document.get(name) or [] if isinstance(v, str)]
+    found += [
+        str(q["epcClass"])
+        for name in quantities
+        for q in document.get(name) or []
+        if isinstance(q, dict) and isinstance(q.get("epcClass"), str)
+    ]
     return found
 
 
-async def downstream(session: AsyncSession, named: Sequence[TraceBatch]) -> list[Reached]:
-    """The named batches and, recursively, every batch made from them (TransformationEvent:
-    an input lot -> the output lots) or packed with them (AggregationEvent: a child lot ->
-    its parent, when the parent is a lot)."""
-    reached: dict[int, Reached] = {b.id: Reached(b, "named", None, None) for b in named}
-    frontier = [b.id for b in named]
-    while frontier:
-        events = (
+def identifiers_of(batch: TraceBatch) -> set[str]:
+    """The values `trace_event_epcs` holds for an event naming the batch as a lot: its
+    canonical Digital Link class (GTIN + lot) and `urn:linli:batch:{code}`."""
+    values = {f"{chain.LINLI_BATCH}{batch.code}"}
+    if batch.gtin:
+        values.add(service.canonical_epc(service.batch_class(batch)))
+        values.add(service.batch_class(batch))
+    return values
+
+
+async def resolve_lots(session: AsyncSession, values: Iterable[str]) -> dict[str, list[TraceBatch]]:
+    """Identifier -> every batch it names, of any organisation (GTIN + lot in an LGTIN class,
+    an EPC or a Digital Link with /10/, or `urn:linli:batch:{code}`). Two organisations can
+    hold the same GTIN and lot, so a value may name several batches."""
+    by_lot: dict[tuple[str, str], list[str]] = {}
+    by_code: dict[str, list[str]] = {}
+    for value in set(values):
+        if value.startswith(chain.LINLI_BATCH):
+            by_code.setdefault(value[len(chain.LINLI_BATCH) :], []).append(value)
+        elif (pair := digital_link.gtin_and_lot(value)) is not None:
+            by_lot.setdefault(pair, []).append(value)
+    found: dict[str, list[TraceBatch]] = {}
+    if by_lot:
+        query = select(TraceBatch).where(
+            TraceBatch.gtin.in_({g for g, _ in by_lot}),
+            TraceBatch.lot.in_({lot for _, lot in by_lot}),
+        )
+        for batch in await session.scalars(query.order_by(TraceBatch.id)):
+            for value in by_lot.get((batch.gtin or "", batch.lot), []):
+                found.setdefault(value, []).append(batch)
+    if by_code:
+        query = select(TraceBatch).where(TraceBatch.code.in_(by_code))
+        for batch in await session.scalars(query.order_by(TraceBatch.id)):
+            for value in by_code[batch.code]:
+                found.setdefault(value, []).append(batch)
+    return found
+
+
+async def _events_naming(session: AsyncSession, batches: Sequence[TraceBatch]) -> list[TraceEvent]:
+    """Transformation and aggregation events that name any of the batches: linked to them
+    (captured by their owner) or naming their lot in an EPC or EPC class (captured by anyone,
+    such as a processor that made its own batch from them)."""
+    values = {v for b in batches for v in identifiers_of(b)}
+    linked = select(TraceEventBatch.event_pk).where(
+        TraceEventBatch.batch_id.in_([b.id for b in batches])
+    )
+    named = select(TraceEventEpc.event_pk).where(
+        TraceEventEpc.kind.in_((EPC_INSTANCE, EPC_CLASS)), TraceEventEpc.value.in_(values)
+    )
+    return list(
+        (
             await session.scalars(
                 select(TraceEvent)
-                .join(TraceEventBatch, TraceEventBatch.event_pk == TraceEvent.id)
                 .where(
-                    TraceEventBatch.batch_id.in_(frontier),
+                    or_(TraceEvent.id.in_(linked), TraceEvent.id.in_(named)),
                     TraceEvent.event_type.in_(("TransformationEvent", "AggregationEvent")),
                 )
-                .distinct()
                 .order_by(TraceEvent.id)
             )
         ).all()
+    )
+
+
+async def _in_reach(session: AsyncSession, reach: Reach | None, ids: set[int]) -> set[int]:
+    if reach is None or not ids:
+        return set()
+    query = select(TraceBatch.id).where(
+        TraceBatch.id.in_(ids), reach.covers(TraceBatch.organisation_id)
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def downstream(
+    session: AsyncSession, named: Sequence[TraceBatch], *, regulator: Reach | None = None
+) -> tuple[list[Reached], list[Refused]]:
+    """The named batches and, recursively, every batch made from them (TransformationEvent:
+    an input lot -> the output lots) or packed with them (AggregationEvent other than DELETE:
+    a child lot -> its parent, when the parent ID names a lot).
+
+    A link into a batch is followed only on the word of that batch's owner: the event was
+    captured by the organisation the batch belongs to (so a merchant's own transformation
+    leads to its own outputs, and a processor that captured "made from A's lot" is reached
+    from A's lot), or the recall is a regulator's and the batch is in its jurisdiction. Any
+    other link (one organisation naming another's batch as its output or parent) is refused
+    and reported; the recall never acts on that batch."""
+    reached: dict[int, Reached] = {b.id: Reached(b, "named", None, None) for b in named}
+    refused: dict[tuple[int, int], Refused] = {}
+    frontier = list(named)
+    seen_events: set[int] = set()
+    while frontier:
+        events = [e for e in await _events_naming(session, frontier) if e.id not in seen_events]
+        seen_events.update(e.id for e in events)
         frontier = []
         for event in events:
             document = json.loads(event.document)
@@ -156,19 +252,31 @@ async def downstream(session: AsyncSession, named: Sequence[TraceBatch]) -> list
                 if document.get("action") == "DELETE":
                     continue
                 sources = _ids(document, ["childEPCs"], ["childQuantityList"])
-                targets = [str(document["parentID"])] if document.get("parentID") else []
+                parent = document.get("parentID")
+                targets = [parent] if isinstance(parent, str) else []
                 via = "aggregation"
-            resolved = await chain.batches_named(session, None, [*sources, *targets])
-            source_ids = [resolved[s].id for s in sources if s in resolved]
-            origin = next((i for i in source_ids if i in reached), None)
+            resolved = await resolve_lots(session, [*sources, *targets])
+            origin = next(
+                (b.id for s in sources for b in resolved.get(s, []) if b.id in reached), None
+            )
             if origin is None:
                 continue  # the batch took part as an output / a parent: upstream, not ours
-            for target in targets:
-                batch = resolved.get(target)
-                if batch is not None and batch.id not in reached:
-                    reached[batch.id] = Reached(batch, via, origin, event.id)
-                    frontier.append(batch.id)
-    return list(reached.values())
+            candidates = {
+                b.id: b for t in targets for b in resolved.get(t, []) if b.id not in reached
+            }
+            foreign = {
+                i for i, b in candidates.items() if b.organisation_id != event.organisation_id
+            }
+            vouched = await _in_reach(session, regulator, foreign)
+            for batch_id, batch in sorted(candidates.items()):
+                if batch_id in foreign and batch_id not in vouched:
+                    refused[(event.id, batch_id)] = Refused(event.id, batch_id)
+                    continue
+                reached[batch_id] = Reached(batch, via, origin, event.id)
+                frontier.append(batch)
+    return list(reached.values()), [
+        r for key, r in sorted(refused.items()) if r.batch_id not in reached
+    ]
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -216,7 +324,9 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
     )
     session.add(recall)
     await session.flush()
-    reached = await downstream(session, named)
+    reached, refused = await downstream(
+        session, named, regulator=reach if reach.region is not None else None
+    )
     for item in reached:
         session.add(
             TraceRecallBatch(
@@ -229,7 +339,8 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
         )
     batch_ids = sorted(r.batch.id for r in reached)
     for item in reached:
-        item.batch.status = RECALLED
+        if item.batch.status != DESTROYED:  # a destroyed batch stays destroyed
+            item.batch.status = RECALLED
         await chain.record_event(
             session,
             item.batch.organisation_id,
@@ -266,6 +377,7 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
         named=[b.id for b in named],
         batches=batch_ids,
         order_lines=len(lines),
+        refused_links=[{"event": r.event_pk, "batch": r.batch_id} for r in refused],
         rule=f"{rule.rule_id}@{rule.version}",
     )
     return recall
@@ -348,9 +460,10 @@ async def get_recall(
     session: AsyncSession, actor: Actor, recall_id: int, *, lock: bool = False
 ) -> TraceRecall:
     reach = await recall_scope(session, actor)
-    query = select(TraceRecall).where(
-        TraceRecall.id == recall_id, reach.covers(TraceRecall.organisation_id)
-    )
+    # Running a recall (returns, closing) is its merchant's or a regulator's over that
+    # merchant; seeing it is also for the owner of any batch it froze.
+    where = reach.covers(TraceRecall.organisation_id) if lock else _visible(reach)
+    query = select(TraceRecall).where(TraceRecall.id == recall_id, where)
     if lock:
         query = query.with_for_update()
     recall = await session.scalar(query.execution_options(populate_existing=True))
@@ -359,16 +472,33 @@ async def get_recall(
     return recall
 
 
+def _visible(reach: Reach) -> ColumnElement[bool]:
+    """Recalls of an organisation in reach, or covering a batch of one."""
+    touching = (
+        select(TraceRecallBatch.recall_id)
+        .join(TraceBatch, TraceBatch.id == TraceRecallBatch.batch_id)
+        .where(reach.covers(TraceBatch.organisation_id))
+    )
+    return or_(reach.covers(TraceRecall.organisation_id), TraceRecall.id.in_(touching))
+
+
+async def runs(session: AsyncSession, actor: Actor, recall_id: int) -> bool:
+    """Whether the actor runs the recall (records returns, closes it), rather than only
+    seeing it because it froze a batch of theirs."""
+    reach = await recall_scope(session, actor)
+    found = await session.scalar(
+        select(TraceRecall.id).where(
+            TraceRecall.id == recall_id, reach.covers(TraceRecall.organisation_id)
+        )
+    )
+    return found is not None
+
+
 async def recalls_for(
     session: AsyncSession, actor: Actor, *, limit: int = 100
 ) -> Sequence[TraceRecall]:
     reach = await recall_scope(session, actor)
-    query = (
-        select(TraceRecall)
-        .where(reach.covers(TraceRecall.organisation_id))
-        .order_by(TraceRecall.id.desc())
-        .limit(limit)
-    )
+    query = select(TraceRecall).where(_visible(reach)).order_by(TraceRecall.id.desc()).limit(limit)
     return (await session.scalars(query)).all()
 
 

@@ -29,9 +29,12 @@ from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursio
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.trace import chain
-from linli.trace.models import ACTIVE, ON_HOLD, TraceBatch, TraceEvent
+from linli.trace.models import ACTIVE, DESTROYED, ON_HOLD, TraceBatch, TraceEvent
 from linli.trace.reach import Reach, regulator_reach
 from linli.trace.safety_models import (
+    BY_MERCHANT,
+    BY_PLATFORM,
+    BY_REGULATOR,
     DESTROY,
     RELEASE,
     TraceExcursion,
@@ -97,11 +100,29 @@ async def batches_of(
 # --- holds ------------------------------------------------------------------------------
 
 
+def authority_of(actor: Actor, reason: str) -> str:
+    """On whose authority a hold is opened: an excursion on the platform's rules, a failed
+    inspection on that of the organisation recording it (a regulator or the merchant)."""
+    if reason == EXCURSION or actor.system:
+        return BY_PLATFORM
+    return BY_REGULATOR if actor.acts_for("regulator") else BY_MERCHANT
+
+
 async def put_on_hold(
     session: AsyncSession, actor: Actor, batch: TraceBatch, reason: str, source_id: int | None
 ) -> TraceHold:
-    """Open a hold; an active batch goes on hold (a recalled one stays recalled)."""
-    hold = TraceHold(batch_id=batch.id, reason=reason, source_id=source_id, opened_at=clock.now())
+    """Open a hold, owned by whoever opened it; an active batch goes on hold (a recalled or
+    destroyed one keeps its status)."""
+    authority = authority_of(actor, reason)
+    hold = TraceHold(
+        batch_id=batch.id,
+        reason=reason,
+        source_id=source_id,
+        opened_at=clock.now(),
+        authority=authority,
+        opened_by_organisation_id=None if authority == BY_PLATFORM else actor.organisation_id,
+        opened_by_user_id=actor.user_id,
+    )
     session.add(hold)
     if batch.status == ACTIVE:
         batch.status = ON_HOLD
@@ -120,6 +141,7 @@ async def put_on_hold(
         target_id=batch.id,
         reason=reason,
         source_id=source_id,
+        authority=authority,
     )
     return hold
 
@@ -145,8 +167,9 @@ async def holds_of(session: AsyncSession, batch_id: int) -> Sequence[TraceHold]:
 async def decide_hold(
     session: AsyncSession, actor: Actor, batch_id: int, decision: str, reason: str
 ) -> TraceBatch:
-    """release (the batch may be sold again) or destroy (it stays off sale for good) every
-    open hold of the batch; by its merchant or a regulator."""
+    """release (the batch may be sold again) or destroy (status `destroyed`: never sellable
+    again, no later hold or decision changes it) every open hold of the batch; by its merchant
+    or a regulator with jurisdiction. A regulator's hold is released only by a regulator."""
     batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
     reason = reason.strip()
     if decision not in (RELEASE, DESTROY):
@@ -157,9 +180,24 @@ async def decide_hold(
         raise ValidationFailed(
             N_("Check the decision."), fields={"reason": N_("Enter 1 to 500 characters.")}
         )
+    if batch.status == DESTROYED:
+        raise Conflict(
+            N_("This batch was destroyed; it can never be sold again."), code="batch_destroyed"
+        )
     holds = await open_holds(session, batch.id)
     if not holds or batch.status != ON_HOLD:
         raise Conflict(N_("This batch is not on hold."), code="batch_not_on_hold")
+    if (
+        decision == RELEASE
+        and not actor.acts_for("regulator")
+        and any(h.authority == BY_REGULATOR for h in holds)
+    ):
+        # Only a regulator with jurisdiction over the batch (batch_for checked it) releases
+        # a regulator's hold; the merchant may still destroy.
+        raise Forbidden(
+            N_("A regulator put this batch on hold; only the regulator can release it."),
+            code="hold_by_regulator",
+        )
     now = clock.now()
     for hold in holds:
         hold.decision = decision
@@ -171,6 +209,7 @@ async def decide_hold(
         batch.status = ACTIVE
         event = chain.object_event(batch, biz_step="holding", disposition="sellable_accessible")
     else:
+        batch.status = DESTROYED
         event = chain.object_event(batch, biz_step="destroying", disposition="destroyed")
     await chain.record_event(session, batch.organisation_id, event, batches=[batch])
     await session.flush()
@@ -366,14 +405,25 @@ def _time(value: Any) -> datetime | None:
 
 
 async def store_readings(
-    session: AsyncSession, actor: Actor, readings: Sequence[Reading], *, source: str = "api"
+    session: AsyncSession,
+    actor: Actor,
+    readings: Sequence[Reading],
+    *,
+    source: str = "api",
+    organisation_id: int | None = None,
+    device_id: str | None = None,
 ) -> dict[str, int]:
     """Store readings (duplicates of a sensor's time are skipped), keep them as one EPCIS
     sensor event per batch, then look for excursions. The actor must manage every batch
-    named (404 naming the field otherwise); the MQTT listener acts as the system."""
+    named (404 naming the field otherwise); the MQTT listener acts as the system for the
+    organisation of the registered device that sent them (`organisation_id`)."""
     codes = sorted({r.batch_code for r in readings})
     query = select(TraceBatch).where(TraceBatch.code.in_(codes))
-    if not actor.system:
+    if actor.system:
+        if organisation_id is None:
+            raise ValueError("readings stored by the system name the device's organisation")
+        query = query.where(TraceBatch.organisation_id == organisation_id)
+    else:
         reach = await scope(session, actor, manage=True)
         query = query.where(reach.covers(TraceBatch.organisation_id))
     batches = {b.code: b for b in await session.scalars(query)}
@@ -438,6 +488,7 @@ async def store_readings(
         batches=codes,
         stored=stored,
         source=source,
+        device=device_id,
     )
     return {"received": len(readings), "stored": stored, "excursions": excursions}
 
@@ -644,15 +695,27 @@ async def excursions_of(session: AsyncSession, batch_id: int) -> Sequence[TraceE
     ).all()
 
 
-async def events_of(session: AsyncSession, batch_id: int) -> Sequence[TraceEvent]:
-    """The batch's journey: every event naming it, in time order."""
+async def events_of(
+    session: AsyncSession, batch_id: int, *, limit: int | None = None, offset: int = 0
+) -> Sequence[TraceEvent]:
+    """The batch's journey: the events naming it, in time order (a page of them with
+    `limit` and `offset`)."""
     from linli.trace.models import TraceEventBatch
 
-    return (
-        await session.scalars(
-            select(TraceEvent)
-            .join(TraceEventBatch, TraceEventBatch.event_pk == TraceEvent.id)
-            .where(TraceEventBatch.batch_id == batch_id)
-            .order_by(TraceEvent.event_time, TraceEvent.id)
-        )
-    ).all()
+    query = (
+        select(TraceEvent)
+        .join(TraceEventBatch, TraceEventBatch.event_pk == TraceEvent.id)
+        .where(TraceEventBatch.batch_id == batch_id)
+        .order_by(TraceEvent.event_time, TraceEvent.id)
+    )
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return (await session.scalars(query)).all()
+
+
+async def event_count(session: AsyncSession, batch_id: int) -> int:
+    """How many events name the batch (the length of its journey)."""
+    from linli.trace.models import TraceEventBatch
+
+    count = await session.scalar(select(func.count()).where(TraceEventBatch.batch_id == batch_id))
+    return int(count or 0)

@@ -40,7 +40,7 @@ class ReadingsOut(BaseModel):
 async def post_readings(request: Request, session: DbSession, actor: User_) -> ReadingsOut:
     try:
         body: Any = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed(
             N_("Check the readings."), fields={"body": N_("Send a JSON object.")}
         ) from None

@@ -27,6 +27,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
 RELEASE, DESTROY = "release", "destroy"
+# On whose authority a hold was opened: the merchant's own (its failed inspection), a
+# regulator's (its failed inspection), or the platform's rules (a cold-chain excursion).
+BY_MERCHANT, BY_REGULATOR, BY_PLATFORM = "merchant", "regulator", "platform"
+HOLD_AUTHORITIES = (BY_MERCHANT, BY_REGULATOR, BY_PLATFORM)
 RECALL_OPEN, RECALL_CLOSED = "open", "closed"
 REFUND_FULL, REFUND_NONE = "full", "none"
 
@@ -106,6 +110,7 @@ class TraceHold(Base):
     __table_args__ = (
         CheckConstraint("reason IN ('excursion', 'inspection_failed')", name="reason"),
         CheckConstraint("decision IS NULL OR decision IN ('release', 'destroy')", name="decision"),
+        CheckConstraint("authority IN ('merchant', 'regulator', 'platform')", name="authority"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -115,6 +120,15 @@ class TraceHold(Base):
     reason: Mapped[str] = mapped_column(String(20))
     source_id: Mapped[int | None]  # the excursion or inspection
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Who opened it and on what authority; a regulator's hold is released only by a regulator
+    # with jurisdiction over the batch (safety.decide_hold).
+    authority: Mapped[str] = mapped_column(String(10), server_default=BY_PLATFORM)
+    opened_by_organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    opened_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     decision: Mapped[str | None] = mapped_column(String(10))
     decision_reason: Mapped[str | None] = mapped_column(String(500))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -224,3 +238,23 @@ def _refuse_changes(_mapper: Any, _connection: Any, target: Any) -> None:
 for _model in (TraceInspection, TraceReading, TraceLineCode):
     event.listen(_model, "before_update", _refuse_changes)
     event.listen(_model, "before_delete", _refuse_changes)
+
+
+class TraceDevice(Base):
+    """A sensor (cold-chain logger) registered by an organisation. Its `device_id` is the last
+    segment of its MQTT topic (`linli/sensors/{device_id}`) and the broker username it
+    authenticates with; readings it sends are accepted only for its organisation's batches."""
+
+    __tablename__ = "trace_devices"
+    __table_args__ = (Index("ix_trace_devices_org", "organisation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(80))
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,7 @@ from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
 from linli.trace import recall, safety
-from linli.trace.public_pages import trace_view
+from linli.trace.public_pages import Page, trace_view
 from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -40,9 +40,10 @@ async def _batch_page(
     *,
     error: DomainError | None = None,
     status_code: int = 200,
+    page: int = 1,
 ) -> Response:
     batch = await safety.batch_for(session, actor, batch_id)
-    view = await trace_view(session, batch.code)
+    view = await trace_view(session, batch.code, page)
     view |= {
         "holds": await safety.holds_of(session, batch.id),
         "open_holds": await safety.open_holds(session, batch.id),
@@ -54,9 +55,9 @@ async def _batch_page(
 
 @router.get("/merchant/batches/{batch_id}")
 async def batch_page(
-    request: Request, batch_id: PathId, session: DbSession, actor: User_
+    request: Request, batch_id: PathId, session: DbSession, actor: User_, page: Page = 1
 ) -> Response:
-    return await _batch_page(request, session, actor, batch_id)
+    return await _batch_page(request, session, actor, batch_id, page=page)
 
 
 @router.post("/merchant/batches/{batch_id}/inspections")
@@ -149,6 +150,7 @@ async def _console(
                 "batches": await recall.recall_batches(session, row.id),
                 "lines": lines,
                 "progress": recall.progress_of(row, lines),
+                "runs": await recall.runs(session, actor, row.id),
             }
         )
     batches = await safety.batches_of(session, actor) if base == "/merchant/recalls" else []

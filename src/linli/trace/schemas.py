@@ -41,7 +41,7 @@ class BatchOut(BaseModel):
     expiry_date: date | None
     origin: str
     producer: str
-    status: Literal["active", "on_hold", "recalled"]
+    status: Literal["active", "on_hold", "recalled", "destroyed"]
     created_at: datetime
 
 
