@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    signup_max_per_address: int = Field(
+        default=10, ge=1, description="Sign-ups allowed from one address per signup window"
+    )
+    signup_max_per_phone: int = Field(
+        default=3, ge=1, description="Sign-up attempts allowed for one phone number per window"
+    )
+    signup_window_minutes: int = Field(default=60, ge=1)
     default_locale: str = "zh_Hans"
     timezone: str = "Asia/Shanghai"
     sql_echo: bool = False
