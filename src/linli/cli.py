@@ -33,7 +33,16 @@ T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The LINLI_* settings; in production, refuse unsafe ones with what to change."""
+    from linli.config import UnsafeProductionSettings
+
+    settings = Settings()
+    try:
+        settings.check_production()
+    except UnsafeProductionSettings as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+    return settings
 
 
 def _init_schema(settings: Settings) -> None:
