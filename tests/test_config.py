@@ -32,7 +32,7 @@ def test_development_has_no_production_problems(tmp_path: Path) -> None:
 
 def test_production_refuses_each_unsafe_setting_and_says_which(tmp_path: Path) -> None:
     assert production(tmp_path).production_problems() == []
-    cases = {
+    cases: dict[str, dict[str, object]] = {
         "LINLI_PAYMENT_PROVIDER": {"payment_provider": "sandbox"},
         "LINLI_PAYMENT_SANDBOX_SECRET": {"payment_sandbox_secret": SecretStr(DEMO_SANDBOX_SECRET)},
         "LINLI_SECURE_COOKIES": {"secure_cookies": False},
