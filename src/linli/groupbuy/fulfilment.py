@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -706,17 +707,21 @@ async def _hand_over(
             reason=reason,
         ),
     )
+    details: dict[str, Any] = {
+        "how": how,
+        "goods_fen": goods_fen,
+        "lines": {str(line.id): quantity for line, quantity in handed},
+        "complete": complete,
+    }
+    if how == MANUAL:
+        details["reason"] = reason
     audit.record(
         session,
         actor,
         "groupbuy.handed_over_without_code" if how == MANUAL else "groupbuy.order_picked_up",
         target_type="groupbuy_order",
         target_id=order.id,
-        how=how,
-        goods_fen=goods_fen,
-        lines={str(line.id): quantity for line, quantity in handed},
-        complete=complete,
-        **({"reason": reason} if how == MANUAL else {}),
+        **details,
     )
     return PickupResult(order, pickup, commission_fen, complete)
 
