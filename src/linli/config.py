@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     )
     payment_provider: str = Field(
         default="sandbox",
-        description="The payment provider new payments go through. Only the sandbox exists "
-        "so far, and it is refused in production",
+        description="The payment provider this deployment means to use. Only the sandbox "
+        "exists so far (new payments go through it whatever this says), and production "
+        "refuses it",
     )
     database_url: str = Field(
         default="",
