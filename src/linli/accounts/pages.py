@@ -214,7 +214,7 @@ async def account_password(request: Request, session: DbSession, actor: User_) -
     if data.revoke_tokens:
         return redirect(
             "/account",
-            text=_("Your password has been changed and {count} API tokens revoked.").format(
+            text=_("Your password has been changed. API tokens revoked: {count}.").format(
                 count=revoked
             ),
         )
