@@ -413,3 +413,15 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert "OK:" in ok("trace", "verify")
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
+
+
+def test_serve_refuses_unsafe_production_settings_and_says_which(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINLI_ENV", "production")
+    result = run("serve")
+    assert result.exit_code == 2
+    output = squash(result.output)
+    assert "Refusing to start with LINLI_ENV=production" in output
+    for name in ("LINLI_PAYMENT_PROVIDER", "LINLI_SECURE_COOKIES", "LINLI_SECRET_KEY"):
+        assert name in output

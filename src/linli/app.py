@@ -90,6 +90,7 @@ def _dispatcher_lock(var_dir: Path) -> Iterator[Callable[[], bool]]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    settings.check_production()
     load_domain_handlers()
     engine = make_engine(
         settings.resolved_database_url,
@@ -164,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
 
     @app.get(

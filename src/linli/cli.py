@@ -24,16 +24,27 @@ user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 org_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 trace_app = typer.Typer(help="Traceability: batches and EPCIS events.", no_args_is_help=True)
+files_app = typer.Typer(help="Uploaded files.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(trace_app, name="trace")
+app.add_typer(files_app, name="files")
 console = Console()
 T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The LINLI_* settings; in production, refuse unsafe ones with what to change."""
+    from linli.config import UnsafeProductionSettings
+
+    settings = Settings()
+    try:
+        settings.check_production()
+    except UnsafeProductionSettings as error:
+        console.print(str(error), style="red", markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+    return settings
 
 
 def _init_schema(settings: Settings) -> None:
@@ -406,6 +417,24 @@ def token_create(
         return token
 
     console.print(_run_in_session(work))
+
+
+@files_app.command("sweep")
+def files_sweep(
+    hours: Annotated[
+        int, typer.Option(min=1, help="Only files untouched for at least this many hours")
+    ] = 1,
+) -> None:
+    """Delete stored bytes no file record refers to (left by uploads that failed)."""
+    from datetime import timedelta
+
+    from linli.files.service import FileStore, sweep_orphans
+
+    file_store = FileStore(_settings().var_dir / "files")
+    removed = _run_in_session(
+        lambda session: sweep_orphans(session, file_store, older_than=timedelta(hours=hours))
+    )
+    console.print(f"Removed {len(removed)} orphaned files.")
 
 
 @trace_app.command("verify")

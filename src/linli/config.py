@@ -4,16 +4,38 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
+DEMO_SANDBOX_SECRET = "linli-sandbox-demo-secret"  # noqa: S105 (published on purpose: demo only)
+
+
+class UnsafeProductionSettings(RuntimeError):
+    """`LINLI_ENV=production` with settings that must not reach production; says which."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Refusing to start with LINLI_ENV=production:\n{listed}")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production: refuse to start with the payment sandbox, the demo sandbox "
+        "secret, insecure cookies or no secret key (see docs/security.md)",
+    )
+    payment_provider: str = Field(
+        default="sandbox",
+        description="The payment provider this deployment means to use. Only the sandbox "
+        "exists so far (new payments go through it whatever this says), and production "
+        "refuses it",
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async URL; empty means SQLite at var/linli.sqlite3",
@@ -61,6 +83,13 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    signup_max_per_address: int = Field(
+        default=10, ge=1, description="Sign-ups allowed from one address per signup window"
+    )
+    signup_max_per_phone: int = Field(
+        default=3, ge=1, description="Sign-up attempts allowed for one phone number per window"
+    )
+    signup_window_minutes: int = Field(default=60, ge=1)
     default_locale: str = "zh_Hans"
     timezone: str = "Asia/Shanghai"
     sql_echo: bool = False
@@ -70,7 +99,7 @@ class Settings(BaseSettings):
         "signed notifications to this address plus /api/v1/payments/callbacks/sandbox",
     )
     payment_sandbox_secret: SecretStr = Field(
-        default=SecretStr("linli-sandbox-demo-secret"),
+        default=SecretStr(DEMO_SANDBOX_SECRET),
         description="HMAC-SHA256 key shared with the sandbox payment provider. The default "
         "suits the embedded demo only: set your own wherever the sandbox is reachable",
     )
@@ -91,6 +120,35 @@ class Settings(BaseSettings):
         description="Anonymous requests a minute per address to the public trace pages "
         "(/t/...); 0: no limit",
     )
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unfit for production (empty in development)."""
+        if self.env != "production":
+            return []
+        problems: list[str] = []
+        if self.payment_provider == "sandbox":
+            problems.append(
+                "LINLI_PAYMENT_PROVIDER is the sandbox, which takes no money and whose "
+                "notifications anyone holding its secret can forge"
+            )
+        if self.payment_sandbox_secret.get_secret_value() == DEMO_SANDBOX_SECRET:
+            problems.append(
+                "LINLI_PAYMENT_SANDBOX_SECRET is the default published in the source code"
+            )
+        if not self.secure_cookies:
+            problems.append("LINLI_SECURE_COOKIES is off: session cookies would travel over HTTP")
+        if not self.secret_key.get_secret_value():
+            problems.append(
+                "LINLI_SECRET_KEY is not set (a key generated under var/ differs per machine "
+                "and is lost with it)"
+            )
+        return problems
+
+    def check_production(self) -> None:
+        """Raise `UnsafeProductionSettings` listing every problem, if there is any."""
+        problems = self.production_problems()
+        if problems:
+            raise UnsafeProductionSettings(problems)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -224,6 +224,8 @@ class OrderPickedUp(DomainEvent):
     goods_fen: int
     commission_fen: int
     complete: bool
+    without_code: bool = False  # the leader's recorded exception: no pickup code shown
+    reason: str = ""  # why, when without_code
 
 
 @event_type("groupbuy.OrderUncollected")

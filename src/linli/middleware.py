@@ -132,8 +132,14 @@ class SecurityHeadersMiddleware:
         ),
     }
 
-    def __init__(self, app: ASGIApp) -> None:
+    # Sent when cookies are secure (served over HTTPS only): browsers then refuse plain HTTP.
+    HSTS = "max-age=31536000; includeSubDomains"
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = dict(self.HEADERS)
+        if hsts:
+            self.headers["strict-transport-security"] = self.HSTS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,7 +149,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in self.HEADERS.items():
+                for name, value in self.headers.items():
                     if name not in headers:
                         headers[name] = value
             await send(message)

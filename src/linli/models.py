@@ -11,6 +11,7 @@ from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
+from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
 from linli.trace import models as trace_models
 from linli.trace import safety_models as trace_safety_models
@@ -20,6 +21,7 @@ __all__ = [
     "DueJob",
     "HandledEvent",
     "OutboxEvent",
+    "RateCounter",
     "accounts_models",
     "audit_models",
     "catalog_models",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -10,7 +11,8 @@ from linli.accounts.identity import CSRF_COOKIE, SESSION_COOKIE
 from linli.accounts.models import LoginFailure, UserSession
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
-from tests.factories import PASSWORD, login, make_user
+from linli.ratelimit import RateCounter
+from tests.factories import PASSWORD, login, make_token, make_user
 
 LOGIN = "/api/v1/accounts/login"
 
@@ -137,3 +139,72 @@ async def test_password_change_ends_other_sessions(app: object, session: AsyncSe
         assert changed.status_code == 204
         assert (await phone.get("/api/v1/accounts/me")).status_code == 200
         assert (await laptop.get("/api/v1/accounts/me")).status_code == 401
+
+
+async def test_password_change_revokes_api_tokens_only_when_asked(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    kept = await make_token(session, user, scopes=("account",))
+    await login(client, user)
+    changed = await client.post(
+        "/api/v1/accounts/me/password",
+        json={"current_password": PASSWORD, "new_password": "Brand-new-2026"},
+    )
+    assert changed.status_code == 204
+    bearer = {"Authorization": f"Bearer {kept}"}
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://t") as api:
+        assert (await api.get("/api/v1/accounts/me", headers=bearer)).status_code == 200
+        revoking = await client.post(
+            "/api/v1/accounts/me/password",
+            json={
+                "current_password": "Brand-new-2026",
+                "new_password": "Newer-still-2026",
+                "revoke_tokens": True,
+            },
+        )
+        assert revoking.status_code == 204
+        assert (await api.get("/api/v1/accounts/me", headers=bearer)).status_code == 401
+    assert (await client.get("/api/v1/accounts/me")).status_code == 200
+    details = (
+        await session.scalars(
+            select(AuditEntry.details)
+            .where(AuditEntry.action == "accounts.password_changed")
+            .order_by(AuditEntry.id)
+        )
+    ).all()
+    assert [d["tokens_revoked"] for d in details] == [0, 1]
+
+
+async def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    responses = await asyncio.gather(
+        *(
+            client.post(LOGIN, json={"phone": user.phone, "password": f"Guess-{n:04d}"})
+            for n in range(12)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [401] * 5 + [429] * 7
+    failures = await session.scalar(select(func.count()).select_from(LoginFailure))
+    assert failures == 5
+
+
+async def test_throttled_attempts_are_audited_once_per_window_and_counted(
+    client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    user = await make_user(session)
+    for _ in range(5):
+        await client.post(LOGIN, json={"phone": user.phone, "password": "Nope-1234"})
+    for _ in range(4):
+        blocked = await client.post(LOGIN, json={"phone": user.phone, "password": "Nope-1234"})
+        assert blocked.status_code == 429
+    actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert actions.count("accounts.login_failed") == 5
+    assert actions.count("accounts.login_throttled") == 1
+    counted = await session.scalar(
+        select(func.sum(RateCounter.count)).where(RateCounter.key.like("login.throttled.%"))
+    )
+    assert counted == 4

@@ -198,3 +198,25 @@ async def test_anonymous_requests_are_401(client: httpx.AsyncClient) -> None:
         response = await client.request(method, url)
         assert response.status_code == 401, url
         assert response.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_region_codes_are_ascii_digits_after_nfkc(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    admin = await make_user(session)
+    platform = await make_org(session, "platform", owner=admin)
+    await login(client, admin, organisation=platform)
+    body = {"kind": "regulator", "name": "浦东市场监管局", "province_code": "310000"}
+    arabic = await client.post("/api/v1/organisations", json={**body, "province_code": "٣١٠٠٠٠"})
+    assert arabic.status_code == 422
+    assert "province_code" in arabic.json()["error"]["fields"]
+    full_width = await client.post(
+        "/api/v1/organisations",
+        json={**body, "province_code": "３１００００", "city_code": "３１０１００"},
+    )
+    assert full_width.status_code == 201, full_width.text
+    assert full_width.json()["province_code"] == "310000"
+    stored = await session.scalar(
+        select(Organisation.city_code).where(Organisation.id == full_width.json()["id"])
+    )
+    assert stored == "310100"

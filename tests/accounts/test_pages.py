@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.accounts.identity import CSRF_COOKIE, SESSION_COOKIE
 from linli.accounts.models import User
 from linli.i18n import translations
-from tests.factories import PASSWORD, make_org, make_user
+from tests.factories import PASSWORD, make_org, make_token, make_user
 
 ZH = translations("zh_Hans")
 
@@ -177,3 +177,51 @@ async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_the_password_form_says_tokens_survive_and_offers_to_revoke_them(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    token = await make_token(session, user, scopes=("account",))
+    await client.get("/login")
+    await client.post(
+        "/login",
+        data={"phone": user.phone, "password": PASSWORD, "csrf_token": csrf_of(client)},
+    )
+    page = await client.get("/account")
+    assert "API tokens keep working unless you revoke them too." in page.text
+    assert 'name="revoke_tokens"' in page.text
+    changed = await client.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "Brand-new-2026",
+            "revoke_tokens": "true",
+            "csrf_token": csrf_of(client),
+        },
+        follow_redirects=True,
+    )
+    assert changed.status_code == 200
+    assert "Your password has been changed. API tokens revoked: 1." in changed.text
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://t") as api:
+        assert (await api.get("/api/v1/accounts/me", headers=bearer)).status_code == 401
+
+
+async def test_the_signup_form_is_throttled_with_a_clear_message(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    await client.get("/signup")
+    form = {
+        "phone": user.phone,
+        "display_name": "x",
+        "password": PASSWORD,
+        "csrf_token": csrf_of(client),
+    }
+    for _ in range(3):
+        assert (await client.post("/signup", data=form)).status_code == 409
+    refused = await client.post("/signup", data=form)
+    assert refused.status_code == 429
+    assert "Too many sign-ups from here." in refused.text

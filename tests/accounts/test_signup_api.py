@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import User
 from linli.audit.models import AuditEntry
+from linli.clock import FrozenClock
 from linli.outbox import OutboxEvent
 from tests.factories import PASSWORD, make_user
 
@@ -153,3 +157,82 @@ async def test_errors_speak_chinese_when_asked(client: httpx.AsyncClient) -> Non
     error = response.json()["error"]
     assert any("\u4e00" <= c <= "\u9fff" for c in error["message"])
     assert all(any("\u4e00" <= c <= "\u9fff" for c in text) for text in error["fields"].values())
+
+
+async def test_a_full_width_phone_is_the_same_account(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    national = user.phone[3:]
+    full_width = national.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    response = await client.post(
+        SIGNUP, json={"phone": full_width, "password": PASSWORD, "display_name": "冒名"}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "phone_taken"
+    assert await user_count(session) == 1
+
+
+async def test_sign_up_is_throttled_per_address(
+    client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    for n in range(10):
+        created = await client.post(
+            SIGNUP, json={"phone": f"1370000{n:04d}", "password": PASSWORD, "display_name": "x"}
+        )
+        assert created.status_code == 201, created.text
+    refused = await client.post(
+        SIGNUP, json={"phone": "13700009999", "password": PASSWORD, "display_name": "x"}
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "signup_throttled"
+    assert 1 <= int(refused.headers["retry-after"]) <= 3601
+    assert await user_count(session) == 10
+    frozen_clock.advance(timedelta(hours=1))
+    later = await client.post(
+        SIGNUP, json={"phone": "13700009999", "password": PASSWORD, "display_name": "x"}
+    )
+    assert later.status_code == 201
+
+
+async def test_sign_up_is_throttled_per_phone_number(
+    client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    # Failed attempts count too: three per number and hour.
+    user = await make_user(session)
+    for _ in range(3):
+        taken = await client.post(
+            SIGNUP, json={"phone": user.phone, "password": PASSWORD, "display_name": "x"}
+        )
+        assert taken.status_code == 409
+    refused = await client.post(
+        SIGNUP, json={"phone": user.phone, "password": PASSWORD, "display_name": "x"}
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "signup_throttled"
+    frozen_clock.advance(timedelta(hours=1))
+    again = await client.post(
+        SIGNUP, json={"phone": user.phone, "password": PASSWORD, "display_name": "x"}
+    )
+    assert again.status_code == 409
+
+
+async def test_password_hashing_runs_off_the_event_loop(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linli import security
+
+    threads: list[int] = []
+    real = security.hash_password
+
+    def recording(password: str) -> str:
+        threads.append(threading.get_ident())
+        return real(password)
+
+    monkeypatch.setattr(security, "hash_password", recording)
+    response = await client.post(
+        SIGNUP, json={"phone": "13900139000", "password": PASSWORD, "display_name": "x"}
+    )
+    assert response.status_code == 201
+    assert threads
+    assert threading.get_ident() not in threads

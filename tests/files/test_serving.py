@@ -69,6 +69,7 @@ async def test_private_files_reach_only_their_organisation_and_reviewers(
         "inline; filename*=UTF-8''%E8%90%A5%E4%B8%9A%E6%89%A7%E7%85%A7%20%282026%29.pdf"
     )
     assert allowed.headers["x-content-type-options"] == "nosniff"
+    assert allowed.headers["content-security-policy"] == "sandbox"  # scripts in it never run
     assert allowed.headers["cache-control"] == "private, no-store"
     await client.post("/api/v1/accounts/logout")
     await login(client, reviewer, organisation=platform)

@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.audit.models import AuditEntry
 from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.community.models import Leader, PickupPoint
 from linli.config import Settings
 from linli.groupbuy import commission, fulfilment
-from linli.groupbuy.models import Commission, GroupOutcome, Order
+from linli.groupbuy.models import Commission, GroupOutcome, Order, Pickup
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
 from tests.factories import make_token, make_user
@@ -393,6 +394,55 @@ async def test_nobody_else_can_ship_receive_or_hand_over(
     ).status_code == 404
 
 
+async def test_a_hand_over_without_the_code_is_a_recorded_exception_the_resident_is_told_of(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    world, buyer, mine = await the_whole_loop(app, client, session, settings, frozen_clock)
+    busy, quiet = world.points
+    url = f"{API}/pickup-points/{busy.id}/orders/{mine}/handover-without-code"
+    no_reason = await client.post(url, json={"reason": " "}, headers=busy.leader.headers)
+    assert no_reason.status_code == 422
+    elsewhere = await client.post(
+        f"{API}/pickup-points/{quiet.id}/orders/{mine}/handover-without-code",
+        json={"reason": "手机没电"},
+        headers=quiet.leader.headers,
+    )
+    assert elsewhere.status_code == 404
+    by_merchant = await client.post(url, json={"reason": "手机没电"}, headers=world.shop.headers)
+    assert by_merchant.status_code == 404
+    done = await client.post(url, json={"reason": "手机没电"}, headers=busy.leader.headers)
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "picked_up"
+    async with app.state.sessionmaker() as s:
+        (pickup,) = (await s.scalars(select(Pickup).where(Pickup.order_id == mine))).all()
+        (entry,) = (
+            await s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "groupbuy.handed_over_without_code")
+            )
+        ).all()
+    assert pickup.how == "manual"
+    assert entry.details["reason"] == "手机没电"
+    assert entry.target_id == str(mine)
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        told = (
+            await s.scalars(
+                select(Notification).where(
+                    Notification.user_id == buyer.user.id,
+                    Notification.kind == "handed_over_without_code",
+                )
+            )
+        ).all()
+    assert len(told) == 1
+    assert told[0].params["reason"] == "手机没电"
+    again = await client.post(url, json={"reason": "手机没电"}, headers=busy.leader.headers)
+    assert again.status_code == 404  # nothing waits any more
+
+
 async def test_uncollected_orders_are_refunded_by_rule_after_the_collection_period(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -465,9 +515,14 @@ async def test_procurement_and_sorting_lists_as_json_and_csv(
         f"{API}/pickup-points/{busy.id}/sorting-list", headers=busy.leader.headers
     )
     assert sorting.status_code == 200
-    codes = {row["pickup_code"] for row in sorting.json()["rows"]}
+    async with app.state.sessionmaker() as s:
+        codes = set((await s.scalars(select(Order.pickup_code))).all())
     assert len(codes) == 2
     assert all(c and len(c) == 6 for c in codes)
+    # The codes are the residents' proof of collection: the leader's list carries none.
+    assert len({row["order_id"] for row in sorting.json()["rows"]}) == 2
+    assert all("pickup_code" not in row for row in sorting.json()["rows"])
+    assert all(c not in sorting.text for c in codes)
     customers = {row["customer"] for row in sorting.json()["rows"]}
     assert all("****" in c for c in customers)  # phones masked
     by_merchant = await client.get(
@@ -477,6 +532,8 @@ async def test_procurement_and_sorting_lists_as_json_and_csv(
     )
     assert by_merchant.status_code == 200
     assert by_merchant.text.count("\r\n") == 1 + 4  # header + four lines
+    assert by_merchant.text.lstrip("\ufeff").startswith("order_id,customer,")
+    assert all(c and c not in by_merchant.text for c in codes)
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:

@@ -230,14 +230,14 @@ async def test_the_leader_receives_verifies_and_hands_over_at_the_desk(
         pickup_day = world.campaign["pickup_date"]
         sorting = await leader.get(f"/leader/pickup/{busy.id}/sorting?date={pickup_day}")
         assert sorting.status_code == 200
-        assert code in sorting.text
+        assert code not in sorting.text  # the code is the resident's proof: never the leader's
         assert f"sorting-list.csv?pickup_date={pickup_day}" in sorting.text
         assert (await leader.get(f"/leader/pickup/{busy.id}/sorting?date=junk")).status_code == 422
         csv = await leader.get(
             f"{API}/pickup-points/{busy.id}/sorting-list.csv?pickup_date={pickup_day}"
         )
         assert csv.status_code == 200
-        assert code in csv.text
+        assert code not in csv.text
         assert (await leader.get("/leader/uncollected")).status_code == 200
 
     async with browser(app, buyer.user) as (me, _csrf):
@@ -391,7 +391,7 @@ async def test_the_merchant_follows_the_cutoff_ships_and_refunds_collected_goods
         assert f"campaign_id={campaign_id}" in sorting.text
         live_code = (await order_of(app, mine)).pickup_code
         assert live_code is not None
-        assert live_code in sorting.text
+        assert live_code not in sorting.text  # merchants never see pickup codes
 
         async with browser(app, other.owner, other.organisation) as (stranger, other_csrf):
             shipped_by_other = await stranger.post(
@@ -489,3 +489,37 @@ async def test_operators_oversee_every_campaign_and_residents_may_not(
     async with browser(app, buyer.user) as (me, _csrf):
         assert (await me.get("/ops/groupbuy")).status_code == 403
     assert (await client.get("/ops/groupbuy")).status_code == 401
+
+
+async def test_the_leader_hands_over_without_a_code_from_the_sorting_list_with_a_reason(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    world, buyer, mine = await the_whole_loop(app, client, session, settings, frozen_clock)
+    busy, quiet = world.points
+    action = f"/leader/pickup/{busy.id}/orders/{mine}/without-code"
+    async with browser(app, quiet.leader.user) as (stranger, csrf):
+        elsewhere = await stranger.post(action, data={"csrf_token": csrf, "reason": "没带手机"})
+        assert elsewhere.status_code == 404
+    async with browser(app, busy.leader.user) as (leader, csrf):
+        day = world.campaign["pickup_date"]
+        sorting = await leader.get(f"/leader/pickup/{busy.id}/sorting?date={day}")
+        assert f'action="{action}"' in sorting.text
+        assert (await leader.post(action, data={"reason": "没带手机"})).status_code == 403
+        blank = await leader.post(action, data={"csrf_token": csrf, "reason": " "})
+        assert blank.status_code == 422
+        assert "Say why the goods are handed over without the code." in blank.text
+        assert (await order_of(app, mine)).status == "ready_for_pickup"
+        done = await leader.post(action, data={"csrf_token": csrf, "reason": "没带手机"})
+        assert done.status_code == 303
+        assert (await order_of(app, mine)).status == "picked_up"
+        after = await leader.get(f"/leader/pickup/{busy.id}/sorting?date={day}")
+        assert f'action="{action}"' not in after.text
+    await app.state.dispatcher.run_once()
+    async with browser(app, buyer.user) as (me, _csrf):
+        inbox = await me.get("/inbox")
+        assert "Handed over without your pickup code" in inbox.text
+        assert "没带手机" in inbox.text

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.authz import Actor
 from linli.errors import Conflict
 from linli.events import PaymentRefunded
+from linli.groupbuy import service as groupbuy
 from linli.outbox import OutboxEvent
 from linli.payments import ledger, service
 from linli.payments.models import PaymentRefund
@@ -111,7 +112,7 @@ async def test_concurrent_refunds_never_exceed_the_amount(
     owner, shop = await a_merchant(session)
     payer = await make_user(session)
     as_owner = bearer(await make_token(session, owner, organisation=shop))
-    intent = await new_intent(app, payer, shop, 1000)
+    intent = await new_intent(app, payer, shop, 1000, purpose=service.DIRECT)
     await pay(client, app.state.settings, intent)
     url = f"{INTENTS}/{intent.public_id}/refunds"
     transport = httpx.ASGITransport(app=app)
@@ -137,7 +138,7 @@ async def test_who_may_refund_through_the_api(
 ) -> None:
     owner, shop = await a_merchant(session)
     payer = await make_user(session)
-    intent = await new_intent(app, payer, shop, 500)
+    intent = await new_intent(app, payer, shop, 500, purpose=service.DIRECT)
     await pay(client, app.state.settings, intent)
     url = f"{INTENTS}/{intent.public_id}/refunds"
     refund_body = {"amount_fen": 100, "reason": "质量问题"}
@@ -169,6 +170,42 @@ async def test_who_may_refund_through_the_api(
     shown = await client.get(f"{INTENTS}/{intent.public_id}", headers=as_payer)
     assert shown.json()["refunded_fen"] == 200
     assert [r["amount_fen"] for r in shown.json()["refunds"]] == [100, 100]
+
+
+async def test_a_payment_of_another_domain_is_refunded_only_through_that_domain(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner, shop = await a_merchant(session)
+    payer = await make_user(session)
+    intent = await new_intent(app, payer, shop, 500, purpose=groupbuy.PURPOSE, reference="41")
+    await pay(client, app.state.settings, intent)
+    url = f"{INTENTS}/{intent.public_id}/refunds"
+    refund_body = {"amount_fen": 500, "reason": "退款"}
+    as_owner = bearer(await make_token(session, owner, organisation=shop))
+    admin = await make_user(session)
+    platform = await make_org(session, "platform", owner=admin)
+    as_admin = bearer(await make_token(session, admin, organisation=platform))
+    for headers in (as_owner, as_admin):
+        refused = await client.post(url, json=refund_body, headers=headers)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "refund_through_owner"
+        assert error["message"] == (
+            "This payment belongs to groupbuy_order; refund it through "
+            "POST /api/v1/groupbuy/orders/41/lines/{line_id}/refund."
+        )
+    assert (await intent_row(app, intent.id)).refunded_fen == 0
+    assert await count(app, PaymentRefund) == 0
+    other = await new_intent(app, payer, shop, 300, purpose="elsewhere")
+    await pay(client, app.state.settings, other)
+    unnamed = await client.post(
+        f"{INTENTS}/{other.public_id}/refunds", json=refund_body, headers=as_owner
+    )
+    assert unnamed.status_code == 409
+    assert unnamed.json()["error"]["code"] == "refund_through_owner"
+    # The owning domain (as the system) still refunds it.
+    done = await refund(app, intent.id, 500)
+    assert done.status == "succeeded"
 
 
 async def test_every_fen_of_a_failed_group_is_refunded(

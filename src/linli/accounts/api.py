@@ -13,6 +13,7 @@ from linli.accounts.identity import (
     login_policy,
     open_session,
     remember_login,
+    signup_policy,
 )
 from linli.accounts.models import ApiToken, Organisation, User
 from linli.accounts.phone import mask_phone
@@ -79,9 +80,14 @@ def organisation_out(row: Organisation) -> OrganisationOut:
 
 
 @router.post("/accounts/signup", status_code=201, summary="Create a resident account")
-async def signup(body: SignupIn, session: DbSession, actor: AnyActor) -> UserOut:
+async def signup(body: SignupIn, request: Request, session: DbSession, actor: AnyActor) -> UserOut:
     user = await service.signup(
-        session, actor, phone=body.phone, password=body.password, display_name=body.display_name
+        session,
+        actor,
+        phone=body.phone,
+        password=body.password,
+        display_name=body.display_name,
+        policy=signup_policy(request),
     )
     return UserOut.model_validate(user, from_attributes=True)
 
@@ -115,10 +121,18 @@ async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) ->
     return await me_out(session, actor.require_user_id(), actor.organisation_id)
 
 
-@router.post("/accounts/me/password", status_code=204, summary="Change my password")
+@router.post(
+    "/accounts/me/password",
+    status_code=204,
+    summary="Change my password (ends my other sessions; API tokens only with revoke_tokens)",
+)
 async def change_password(body: PasswordChangeIn, session: DbSession, actor: AccountScope) -> None:
     await service.change_password(
-        session, actor, current_password=body.current_password, new_password=body.new_password
+        session,
+        actor,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        revoke_tokens=body.revoke_tokens,
     )
 
 

@@ -1,4 +1,5 @@
-"""Due jobs of the accounts domain: pruning expired sessions and old login failures."""
+"""Due jobs of the accounts domain: pruning expired sessions, old login failures and rate
+counters."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock, outbox
+from linli import clock, outbox, ratelimit
 from linli.accounts.models import LoginFailure, UserSession
 
 PRUNE_JOB = "accounts.prune"
@@ -19,7 +20,7 @@ LOGIN_FAILURE_RETENTION = timedelta(days=30)
 
 @outbox.job(PRUNE_JOB)
 async def prune(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """Delete long-expired sessions and old login failures, then come back later."""
+    """Delete long-expired sessions, old login failures and rate counters; come back later."""
     now = clock.now()
     await session.execute(
         delete(UserSession).where(UserSession.expires_at < now - EXPIRED_SESSION_RETENTION)
@@ -27,6 +28,7 @@ async def prune(session: AsyncSession, payload: dict[str, Any]) -> None:
     await session.execute(
         delete(LoginFailure).where(LoginFailure.at < now - LOGIN_FAILURE_RETENTION)
     )
+    await ratelimit.prune(session)
     await _schedule_next(session)
 
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from linli import clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
-from linli.accounts.service import LoginPolicy, roles_in, start_session
+from linli.accounts.service import LoginPolicy, SignupPolicy, roles_in, start_session
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.community.models import Leader, PickupPoint
 from linli.errors import Forbidden, Unauthenticated
@@ -198,4 +198,14 @@ def login_policy(request: Request) -> LoginPolicy:
     return LoginPolicy(
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
+    )
+
+
+def signup_policy(request: Request) -> SignupPolicy:
+    """Sign-up throttling as configured (LINLI_SIGNUP_MAX_PER_ADDRESS, ..._PER_PHONE)."""
+    settings = request.app.state.settings
+    return SignupPolicy(
+        per_address=settings.signup_max_per_address,
+        per_phone=settings.signup_max_per_phone,
+        window=timedelta(minutes=settings.signup_window_minutes),
     )

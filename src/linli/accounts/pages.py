@@ -15,6 +15,7 @@ from linli.accounts.identity import (
     login_policy,
     open_session,
     remember_login,
+    signup_policy,
 )
 from linli.accounts.schemas import (
     LoginIn,
@@ -88,6 +89,7 @@ async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -
             phone=data.phone,
             password=data.password,
             display_name=data.display_name,
+            policy=signup_policy(request),
         )
         token = await open_session(session, request, actor, user)
     except DomainError as error:
@@ -197,15 +199,29 @@ async def account_password(request: Request, session: DbSession, actor: User_) -
     form = await form_data(request)
     try:
         data = validate_form(PasswordChangeIn, form)
-        await service.change_password(
-            session, actor, current_password=data.current_password, new_password=data.new_password
+        revoked = await service.change_password(
+            session,
+            actor,
+            current_password=data.current_password,
+            new_password=data.new_password,
+            revoke_tokens=data.revoke_tokens,
         )
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _account_page(
             request, session, actor, error=error, status_code=error.status_code
         )
-    return redirect("/account", text=_("Your password has been changed."))
+    if data.revoke_tokens:
+        return redirect(
+            "/account",
+            text=_("Your password has been changed. API tokens revoked: {count}.").format(
+                count=revoked
+            ),
+        )
+    return redirect(
+        "/account",
+        text=_("Your password has been changed. Your API tokens still work until you revoke them."),
+    )
 
 
 @router.post("/account/switch")

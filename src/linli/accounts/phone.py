@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SEPARATORS = re.compile(r"[\s\-()（）]")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
 
 
 def normalize_mobile(raw: str) -> str | None:
-    """'138 0013 8000', '+86 13800138000', '008613800138000' -> '+8613800138000'; else None."""
-    digits = _SEPARATORS.sub("", raw.strip())
+    """'138 0013 8000', '+86 13800138000', '008613800138000' -> '+8613800138000'; else None.
+
+    NFKC first (full-width '１３８…' is the same number as '138…'), then ASCII digits only:
+    other scripts' digits ('١٣٨…') are refused, so no look-alike of an account can sign up."""
+    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix) :]

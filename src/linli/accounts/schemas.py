@@ -7,12 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from linli.apitypes import MAX_ID
+from linli.apitypes import MAX_ID, RegionCode
 from linli.schemas import StrictInput
 
 OrganisationKind = Literal["merchant", "supplier", "regulator", "platform"]
 Role = Literal["owner", "staff", "inspector", "supervisor", "operator", "admin"]
-RegionCode = Field(default=None, pattern=r"^\d{6}$", description="6-digit GB/T 2260 code")
 
 
 class Strict(StrictInput):
@@ -33,6 +32,11 @@ class LoginIn(Strict):
 class PasswordChangeIn(Strict):
     current_password: str = Field(max_length=256)
     new_password: str = Field(max_length=256)
+    revoke_tokens: bool = Field(
+        default=False,
+        description="Also revoke every API token of mine (a password change ends my other "
+        "browser sessions, but not API tokens unless this is set)",
+    )
 
 
 class ProfileIn(Strict):
@@ -95,9 +99,9 @@ class OrganisationIn(Strict):
     kind: OrganisationKind
     name: str = Field(min_length=2, max_length=120)
     foreign_trade: bool = False
-    province_code: str | None = RegionCode
-    city_code: str | None = RegionCode
-    district_code: str | None = RegionCode
+    province_code: RegionCode | None = Field(default=None, description="6-digit GB/T 2260 code")
+    city_code: RegionCode | None = Field(default=None, description="6-digit GB/T 2260 code")
+    district_code: RegionCode | None = Field(default=None, description="6-digit GB/T 2260 code")
 
 
 class OrganisationOut(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from linli import clock, outbox
+from linli import clock, outbox, ratelimit
 from linli.accounts import policies
 from linli.accounts.models import (
     ApiToken,
@@ -41,12 +41,12 @@ from linli.errors import (
 from linli.events import MembershipGranted, MembershipRevoked, OrganisationCreated, UserSignedUp
 from linli.i18n import N_, Message, format_datetime
 from linli.security import (
-    hash_password,
+    hash_password_off_loop,
     new_token,
     password_needs_rehash,
     password_problem,
     token_digest,
-    verify_password,
+    verify_password_off_loop,
 )
 
 SESSION_TOKEN_PREFIX = "ls"  # noqa: S105 (a prefix, not a secret)
@@ -75,6 +75,42 @@ def require_strong_password(password: str, phone: str, field: str = "password") 
 # --- sign-up and login --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SignupPolicy:
+    """Sign-ups allowed per address and per phone number in a window (each costs a hash)."""
+
+    per_address: int = 10
+    per_phone: int = 3
+    window: timedelta = timedelta(hours=1)
+
+
+async def _throttle_signup(
+    session: AsyncSession, actor: Actor, phone: str, policy: SignupPolicy
+) -> None:
+    hits = [
+        await ratelimit.hit(
+            session,
+            "signup.ip",
+            actor.ip or "unknown",
+            limit=policy.per_address,
+            window=policy.window,
+        ),
+        await ratelimit.hit(
+            session, "signup.phone", phone, limit=policy.per_phone, window=policy.window
+        ),
+    ]
+    over = [hit for hit in hits if hit.exceeded]
+    if over:
+        seconds = max(hit.retry_after_seconds() for hit in over)
+        raise TooManyRequests(
+            N_("Too many sign-ups from here. Try again in {minutes} min."),
+            minutes=(seconds + 59) // 60,
+            code="signup_throttled",
+            headers={"Retry-After": str(seconds)},
+            keep_changes=True,
+        )
+
+
 async def signup(
     session: AsyncSession,
     actor: Actor,
@@ -83,9 +119,11 @@ async def signup(
     password: str,
     display_name: str,
     password_hash: str | None = None,
+    policy: SignupPolicy | None = None,
 ) -> User:
     """Create a resident account. `password_hash` (a hash of `password`, made once) lets the
-    demo create thousands of accounts without hashing each."""
+    demo create thousands of accounts without hashing each. Throttled per address and per
+    phone number (`policy`; the system actor, e.g. the demo, is not throttled)."""
     normalized = require_mobile(phone)
     require_strong_password(password, normalized)
     name = display_name.strip()
@@ -93,15 +131,20 @@ async def signup(
         raise ValidationFailed(
             N_("Tell us what to call you."), fields={"display_name": N_("Enter a name.")}
         )
+    # Counted once the input is well-formed: from here on an attempt costs a look-up and a
+    # hash, and says whether the number is registered.
+    if not actor.system:
+        await _throttle_signup(session, actor, normalized, policy or SignupPolicy())
     if await session.scalar(select(User.id).where(User.phone == normalized)) is not None:
         raise Conflict(
             N_("An account with this phone number already exists; log in instead."),
             code="phone_taken",
             fields={"phone": N_("Already registered.")},
+            keep_changes=True,  # the attempt still counts against the throttle
         )
     user = User(
         phone=normalized,
-        password_hash=password_hash or hash_password(password),
+        password_hash=password_hash or await hash_password_off_loop(password),
         display_name=name,
         is_active=True,
         created_at=clock.now(),
@@ -147,22 +190,26 @@ async def authenticate(
     password: str,
     policy: LoginPolicy | None = None,
 ) -> User:
-    """Check credentials; throttle per account and per IP; failures are kept even on error."""
+    """Check credentials; throttle per account and per IP; failures are kept even on error.
+
+    Attempts on the same account or from the same address are serialised (`ratelimit.lock`)
+    from reading the failures to recording this one, so a concurrent burst cannot get more
+    than `max_failures` guesses. A throttled attempt is counted, not audited one by one: the
+    first in a window writes `accounts.login_throttled`, the rest only add to its counter."""
     policy = policy or LoginPolicy()
     key = normalize_mobile(phone) or phone.strip().lower()[:32]
     ip = actor.ip or "unknown"
-    blocks = [
-        at
-        for at in (
-            await _retry_at(session, LoginFailure.phone, key, policy),
-            await _retry_at(session, LoginFailure.ip, ip, policy),
-        )
-        if at is not None
-    ]
+    await ratelimit.lock(session, f"login.phone:{key}", f"login.ip:{ip}")
+    phone_block = await _retry_at(session, LoginFailure.phone, key, policy)
+    ip_block = await _retry_at(session, LoginFailure.ip, ip, policy)
+    blocks = [at for at in (phone_block, ip_block) if at is not None]
     if blocks:
         retry_at = max(blocks)
         seconds = max(1, int((retry_at - clock.now()).total_seconds()) + 1)
-        audit.record(session, actor, "accounts.login_throttled", phone=mask_phone(key))
+        scope, value = ("login.throttled.ip", ip) if ip_block else ("login.throttled.phone", key)
+        throttled = await ratelimit.hit(session, scope, value, limit=0, window=policy.window)
+        if throttled.first_over:
+            audit.record(session, actor, "accounts.login_throttled", phone=mask_phone(key))
         raise TooManyRequests(
             N_("Too many failed logins. Try again in {minutes} min (after {time})."),
             minutes=(seconds + 59) // 60,
@@ -171,7 +218,7 @@ async def authenticate(
             keep_changes=True,
         )
     user = await session.scalar(select(User).where(User.phone == key))
-    ok = verify_password(user.password_hash if user else None, password)
+    ok = await verify_password_off_loop(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         session.add(LoginFailure(phone=key, ip=ip, at=clock.now()))
         audit.record(
@@ -185,7 +232,7 @@ async def authenticate(
             N_("Wrong phone number or password."), code="bad_credentials", keep_changes=True
         )
     if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
     await session.execute(delete(LoginFailure).where(LoginFailure.phone == key))
     return user
 
@@ -238,30 +285,40 @@ async def end_session(session: AsyncSession, actor: Actor) -> None:
 
 
 async def change_password(
-    session: AsyncSession, actor: Actor, *, current_password: str, new_password: str
-) -> None:
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    current_password: str,
+    new_password: str,
+    revoke_tokens: bool = False,
+) -> int:
+    """Ends the user's other sessions; API tokens too when `revoke_tokens` (returns how many
+    tokens were revoked)."""
     user = await _own_user(session, actor)
-    if not verify_password(user.password_hash, current_password):
+    if not await verify_password_off_loop(user.password_hash, current_password):
         raise ValidationFailed(
             N_("Your current password is not right."),
             fields={"current_password": N_("Wrong password.")},
         )
     require_strong_password(new_password, user.phone, field="new_password")
-    await _replace_password(session, actor, user, new_password)
+    return await _replace_password(session, actor, user, new_password, revoke_tokens=revoke_tokens)
 
 
 async def set_password(session: AsyncSession, actor: Actor, *, phone: str, password: str) -> User:
-    """Operator reset (command line): sets the password and ends every session of the user."""
+    """Operator reset (command line): sets the password and ends every session and API token
+    of the user (a reset usually follows a lost or stolen password)."""
     if not actor.system:
         raise Forbidden(N_("You do not have permission to do this."))
     user = await _user_by_phone(session, phone)
     require_strong_password(password, user.phone)
-    await _replace_password(session, actor, user, password)
+    await _replace_password(session, actor, user, password, revoke_tokens=True)
     return user
 
 
-async def _replace_password(session: AsyncSession, actor: Actor, user: User, password: str) -> None:
-    user.password_hash = hash_password(password)
+async def _replace_password(
+    session: AsyncSession, actor: Actor, user: User, password: str, *, revoke_tokens: bool
+) -> int:
+    user.password_hash = await hash_password_off_loop(password)
     now = clock.now()
     sessions = await session.scalars(
         select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
@@ -269,7 +326,23 @@ async def _replace_password(session: AsyncSession, actor: Actor, user: User, pas
     for row in sessions:
         if row.id != actor.session_id:
             row.revoked_at = now
-    audit.record(session, actor, "accounts.password_changed", target_type="user", target_id=user.id)
+    revoked = 0
+    if revoke_tokens:
+        tokens = await session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        )
+        for token in tokens:
+            token.revoked_at = now
+            revoked += 1
+    audit.record(
+        session,
+        actor,
+        "accounts.password_changed",
+        target_type="user",
+        target_id=user.id,
+        tokens_revoked=revoked,
+    )
+    return revoked
 
 
 async def update_profile(

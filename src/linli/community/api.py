@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from linli.apitypes import PathId
+from linli.apitypes import PathId, RegionCode
 from linli.authz import Actor, require_user
 from linli.community import service
 from linli.community.models import Community, LeaderApplication, Residence
@@ -64,7 +64,7 @@ def application_out(row: LeaderApplication) -> LeaderApplicationOut:
 async def communities(
     session: DbSession,
     q: Annotated[str, Query(max_length=80)] = "",
-    district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    district: Annotated[RegionCode | None, Query()] = None,
 ) -> list[CommunityOut]:
     rows = await service.search_communities(session, q=q.strip(), district_code=district)
     return [await community_out(session, row) for row in rows]

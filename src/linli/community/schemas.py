@@ -6,11 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from linli.apitypes import MAX_ID
+from linli.apitypes import MAX_ID, RegionCode
 from linli.community.models import MAX_COMMISSION_BP
 from linli.schemas import StrictInput
 
-RegionCode = Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 code")
 Hours = Field(
     pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
     description="Opening hours, e.g. 08:00-20:00",
@@ -19,9 +18,9 @@ Hours = Field(
 
 class CommunityIn(StrictInput):
     name: str = Field(min_length=2, max_length=80)
-    province_code: str = RegionCode
-    city_code: str = RegionCode
-    district_code: str = RegionCode
+    province_code: RegionCode = Field(description="6-digit GB/T 2260 code")
+    city_code: RegionCode = Field(description="6-digit GB/T 2260 code")
+    district_code: RegionCode = Field(description="6-digit GB/T 2260 code")
     address: str = Field(min_length=2, max_length=200)
     latitude: float = Field(ge=3.0, le=54.0, description="WGS-84; mainland China's range")
     longitude: float = Field(ge=73.0, le=136.0)

@@ -20,6 +20,7 @@ from linli.i18n import N_
 router = APIRouter(tags=["files"], responses=ERROR_RESPONSES)
 AnyActor = Annotated[Actor, Depends(current_actor)]
 
+PDF = "application/pdf"
 _SERVED_TYPES = sorted({*service.DOCUMENT_TYPES, *service.IMAGE_TYPES})
 
 
@@ -49,6 +50,9 @@ async def read_file(
         headers={
             "Content-Disposition": content_disposition(row.original_name),
             "X-Content-Type-Options": "nosniff",
+            # A PDF can carry scripts and forms: shown inline, it runs in a sandbox (no
+            # scripts, no same-origin access to the user's session); images need nothing.
+            **({"Content-Security-Policy": "sandbox"} if row.content_type == PDF else {}),
             # Private files must not linger in shared caches; public ones are immutable.
             "Cache-Control": "public, max-age=86400" if row.public else "private, no-store",
         },

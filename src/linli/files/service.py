@@ -1,20 +1,29 @@
-"""Storing uploads safely: type from content, size limits, images re-checked, access scoped."""
+"""Storing uploads safely: type from content, size limits, images re-checked, public images
+without their metadata (EXIF location), quotas per account and organisation, access scoped.
+
+The bytes are written before the row commits (content-addressed, so a retried upload finds
+them); what a failed request leaves behind is an orphan that `sweep_orphans` (`linli files
+sweep`) deletes once it is older than an hour."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from linli import clock
+from linli import clock, ratelimit
 from linli.accounts.models import Membership
 from linli.authz import PLATFORM_REVIEW, Actor
 from linli.errors import NotFound, PayloadTooLarge, ValidationFailed
@@ -22,6 +31,11 @@ from linli.files.models import StoredFile
 from linli.i18n import N_, Message
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# What one account, and one organisation, may keep in uploads (bytes stored, thumbnails too).
+USER_QUOTA_BYTES = 200 * 1024 * 1024
+ORGANISATION_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
+ORPHAN_AGE = timedelta(hours=1)
+_CONTENT_NAME = re.compile(r"^[0-9a-f]{64}$")
 MAX_IMAGE_PIXELS = 40_000_000
 DOCUMENT_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -66,6 +80,8 @@ class FileStore:
     def write(self, sha256: str, data: bytes) -> None:
         target = self.path_for(sha256)
         if target.exists():
+            # Fresh again: a new row is about to refer to it, so the sweep must not take it.
+            os.utime(target)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a half-written file is never visible under its name.
@@ -76,6 +92,17 @@ class FileStore:
 
     def read(self, sha256: str) -> bytes:
         return self.path_for(sha256).read_bytes()
+
+    def candidates(self, older_than: timedelta) -> list[Path]:
+        """Files under the root last written more than `older_than` ago."""
+        if not self.root.exists():
+            return []
+        cutoff = time.time() - older_than.total_seconds()
+        return sorted(
+            path
+            for path in self.root.rglob("*")
+            if path.is_file() and path.stat().st_mtime < cutoff
+        )
 
 
 def _refuse_type(data: bytes, allowed: frozenset[str], field: str) -> ValidationFailed:
@@ -137,6 +164,61 @@ def _verify_image(data: bytes, field: str) -> None:
         ) from None
 
 
+def strip_metadata(data: bytes, content_type: str) -> bytes:
+    """The picture again without EXIF, XMP or text chunks (camera, time, GPS location): turned
+    upright first (the orientation lived in EXIF), then saved in its own format."""
+    formats = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+    with Image.open(io.BytesIO(data)) as original:
+        upright = ImageOps.exif_transpose(original)
+        out = io.BytesIO()
+        kind = formats[content_type]
+        if kind == "JPEG":
+            upright.convert("RGB").save(out, format=kind, quality=92, optimize=True)
+        elif kind == "WEBP":
+            upright.save(out, format=kind, quality=90)
+        else:
+            upright.save(out, format=kind, optimize=True)
+        return out.getvalue()
+
+
+def _quota_refusal(used: int, quota: int, whose: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        N_("Upload quota reached: {whose} keeps {used} MB of files; the limit is {quota} MB."),
+        whose=Message(whose).render(),
+        used=f"{used / 1024 / 1024:.1f}",
+        quota=quota // (1024 * 1024),
+        code="upload_quota_exceeded",
+        fields={"file": N_("Delete files you no longer need, or ask the platform.")},
+    )
+
+
+async def _check_quota(session: AsyncSession, actor: Actor, size: int) -> None:
+    """Uploads one account, and one organisation, keeps are bounded. Uploads of the same
+    account or organisation are serialised here, so parallel ones cannot overshoot."""
+    if actor.system:
+        return
+    keys = [f"files.quota.user:{actor.user_id}"]
+    if actor.organisation_id is not None:
+        keys.append(f"files.quota.organisation:{actor.organisation_id}")
+    await ratelimit.lock(session, *keys)
+    if actor.user_id is not None:
+        used = await session.scalar(
+            select(func.coalesce(func.sum(StoredFile.size), 0)).where(
+                StoredFile.owner_user_id == actor.user_id
+            )
+        )
+        if int(used or 0) + size > USER_QUOTA_BYTES:
+            raise _quota_refusal(int(used or 0), USER_QUOTA_BYTES, N_("your account"))
+    if actor.organisation_id is not None:
+        used = await session.scalar(
+            select(func.coalesce(func.sum(StoredFile.size), 0)).where(
+                StoredFile.owner_organisation_id == actor.organisation_id
+            )
+        )
+        if int(used or 0) + size > ORGANISATION_QUOTA_BYTES:
+            raise _quota_refusal(int(used or 0), ORGANISATION_QUOTA_BYTES, N_("your organisation"))
+
+
 async def store(
     session: AsyncSession,
     actor: Actor,
@@ -150,8 +232,12 @@ async def store(
     field: str = "file",
 ) -> StoredFile:
     content_type = check_upload(data, allowed=allowed, field=field)
+    if public and content_type in IMAGE_TYPES:
+        # Whoever can see a public picture could read where and when it was taken.
+        data = await asyncio.to_thread(strip_metadata, data, content_type)
+    await _check_quota(session, actor, len(data))
     digest = hashlib.sha256(data).hexdigest()
-    file_store.write(digest, data)
+    await asyncio.to_thread(file_store.write, digest, data)
     row = StoredFile(
         sha256=digest,
         content_type=content_type,
@@ -207,3 +293,21 @@ async def read_upload(upload: UploadFile, *, max_bytes: int = MAX_UPLOAD_BYTES) 
     if len(data) > max_bytes:
         raise _too_large(upload.size or len(data), max_bytes, "file")
     return data
+
+
+async def sweep_orphans(
+    session: AsyncSession, file_store: FileStore, *, older_than: timedelta = ORPHAN_AGE
+) -> list[Path]:
+    """Delete files no row refers to (bytes of an upload whose transaction failed, temporary
+    files of an interrupted write) once they are older than `older_than`; returns them."""
+    removed: list[Path] = []
+    for path in await asyncio.to_thread(file_store.candidates, older_than):
+        if _CONTENT_NAME.match(path.name):
+            known = await session.scalar(
+                select(StoredFile.id).where(StoredFile.sha256 == path.name).limit(1)
+            )
+            if known is not None:
+                continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -15,8 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -506,28 +507,44 @@ async def find_by_code(
     session: AsyncSession, actor: Actor, point_id: int, code: str
 ) -> AwaitingOrder:
     """The order with this live code at the leader's own pickup point."""
-    from linli.accounts.models import User
-
     await led_point(session, actor, point_id)
     code = normalise_code(code)
-    row = (
-        await session.execute(
-            select(Order, User.display_name)
-            .join(User, User.id == Order.user_id)
-            .where(
-                Order.pickup_point_id == point_id,
-                Order.pickup_code == code,
-                Order.status.in_(AWAITING_PICKUP),
-            )
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if row is None:
+    found = await _awaiting(session, point_id, Order.pickup_code == code)
+    if found is None:
         raise NotFound(
             N_("No order waiting here has this code."),
             code="pickup_code_not_found",
             fields={"code": N_("Not a code waiting at this pickup point.")},
         )
+    return found
+
+
+async def find_by_order(
+    session: AsyncSession, actor: Actor, point_id: int, order_id: int
+) -> AwaitingOrder:
+    """An order waiting at the leader's own pickup point, by its number (no code)."""
+    await led_point(session, actor, point_id)
+    found = await _awaiting(session, point_id, Order.id == order_id)
+    if found is None:
+        raise NotFound(N_("No order with this number waits here."), code="order_not_found")
+    return found
+
+
+async def _awaiting(
+    session: AsyncSession, point_id: int, which: ColumnElement[bool]
+) -> AwaitingOrder | None:
+    from linli.accounts.models import User
+
+    row = (
+        await session.execute(
+            select(Order, User.display_name)
+            .join(User, User.id == Order.user_id)
+            .where(Order.pickup_point_id == point_id, which, Order.status.in_(AWAITING_PICKUP))
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        return None
     order, name = row
     if order.status == CONFIRMED:
         raise Conflict(N_("This order's goods have not arrived here yet."), code="not_arrived")
@@ -562,8 +579,49 @@ async def verify_pickup(
 ) -> PickupResult:
     """Hand over goods against a pickup code at the leader's point: all that is left, or the
     given quantity per order line (partial pickup). Settles the goods' value: the leader's
-    commission accrues, the merchant's share and the platform's fee are booked."""
+    commission accrues, the merchant's share and the platform's fee are booked.
+
+    The code is the resident's proof of collection: only the resident sees it (in their order
+    and inbox); leaders and merchants never do (sorting lists carry none)."""
     found = await find_by_code(session, actor, point_id, code)
+    return await _hand_over(session, actor, point_id, found, quantities, how=how)
+
+
+MANUAL = "manual"  # Pickup.how of a hand-over without the resident's code
+
+
+async def hand_over_without_code(
+    session: AsyncSession,
+    actor: Actor,
+    point_id: int,
+    order_id: int,
+    reason: str,
+    quantities: dict[int, int] | None = None,
+) -> PickupResult:
+    """The exception: the resident cannot show their code (phone flat, sent a neighbour).
+    The leader hands over anyway and says why; the pickup is recorded as `manual`, audited
+    with the reason, and the resident is told at once (inbox), so a hand-over they did not
+    receive is reported by the one person who knows."""
+    reason = reason.strip()
+    if not 2 <= len(reason) <= 200:
+        raise ValidationFailed(
+            N_("Say why the goods are handed over without the code."),
+            fields={"reason": N_("Enter 2 to 200 characters.")},
+        )
+    found = await find_by_order(session, actor, point_id, order_id)
+    return await _hand_over(session, actor, point_id, found, quantities, how=MANUAL, reason=reason)
+
+
+async def _hand_over(
+    session: AsyncSession,
+    actor: Actor,
+    point_id: int,
+    found: AwaitingOrder,
+    quantities: dict[int, int] | None,
+    *,
+    how: str,
+    reason: str = "",
+) -> PickupResult:
     order = found.order
     wanted = (
         {line.id: found.left(line) for line, _ in found.lines}
@@ -645,18 +703,25 @@ async def verify_pickup(
             goods_fen=goods_fen,
             commission_fen=commission_fen,
             complete=complete,
+            without_code=how == MANUAL,
+            reason=reason,
         ),
     )
+    details: dict[str, Any] = {
+        "how": how,
+        "goods_fen": goods_fen,
+        "lines": {str(line.id): quantity for line, quantity in handed},
+        "complete": complete,
+    }
+    if how == MANUAL:
+        details["reason"] = reason
     audit.record(
         session,
         actor,
-        "groupbuy.order_picked_up",
+        "groupbuy.handed_over_without_code" if how == MANUAL else "groupbuy.order_picked_up",
         target_type="groupbuy_order",
         target_id=order.id,
-        how=how,
-        goods_fen=goods_fen,
-        lines={str(line.id): quantity for line, quantity in handed},
-        complete=complete,
+        **details,
     )
     return PickupResult(order, pickup, commission_fen, complete)
 

@@ -26,6 +26,7 @@ from linli.groupbuy.schemas import (
     CommissionOut,
     DeliveryOut,
     EarningsOut,
+    HandOverWithoutCodeIn,
     PickupIn,
     PickupOut,
     ProcurementOut,
@@ -218,6 +219,31 @@ async def pick_up(point_id: PathId, body: PickupIn, session: DbSession, actor: U
     )
 
 
+@router.post(
+    "/pickup-points/{point_id}/orders/{order_id}/handover-without-code",
+    status_code=201,
+    summary="Hand over an order without its pickup code (leader; recorded, the resident is told)",
+)
+async def hand_over_without_code(
+    point_id: PathId,
+    order_id: PathId,
+    body: HandOverWithoutCodeIn,
+    session: DbSession,
+    actor: User_,
+) -> PickupOut:
+    quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
+    result = await fulfilment.hand_over_without_code(
+        session, actor, point_id, order_id, body.reason, quantities
+    )
+    return PickupOut(
+        order_id=result.order.id,
+        status=result.order.status,
+        goods_fen=result.pickup.goods_fen,
+        commission_fen=result.commission_fen,
+        complete=result.complete,
+    )
+
+
 async def _sorting(
     session: AsyncSession,
     actor: Actor,
@@ -232,7 +258,7 @@ async def _sorting(
 
 @router.get(
     "/pickup-points/{point_id}/sorting-list",
-    summary="Sorting list: per resident, with pickup codes (leader; merchant with campaign_id)",
+    summary="Sorting list: per resident, without pickup codes (leader; merchant with campaign_id)",
 )
 async def sorting_list(
     point_id: PathId,

@@ -197,10 +197,32 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
     )
 
 
+@router.post("/leader/pickup/{point_id}/orders/{order_id}/without-code")
+async def hand_over_without_code(
+    point_id: PathId, order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The recorded exception: everything left of the order, without the resident's code."""
+    form = await form_data(request)
+    try:
+        result = await fulfilment.hand_over_without_code(
+            session, actor, point_id, order_id, form.get("reason", "")
+        )
+    except DomainError as error:
+        await settle_failed_form(session, error)
+        return await _desk(
+            request, session, actor, point_id=point_id, error=error, status_code=error.status_code
+        )
+    return redirect(
+        f"/leader/pickup?point={point_id}",
+        text=_("Order #{order} handed over without a code; the resident has been told.").format(
+            order=result.order.id
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class SortingGroup:
     order_id: int
-    pickup_code: str | None
     customer: str
     status: str
     rows: list[lists.SortingRow]
@@ -211,7 +233,7 @@ def group_rows(sheet: lists.SortingList) -> list[SortingGroup]:
     for row in sheet.rows:
         group = groups.get(row.order_id)
         if group is None:
-            group = SortingGroup(row.order_id, row.pickup_code, row.customer, row.status, [])
+            group = SortingGroup(row.order_id, row.customer, row.status, [])
             groups[row.order_id] = group
         group.rows.append(row)
     return list(groups.values())

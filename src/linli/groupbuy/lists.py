@@ -92,7 +92,7 @@ async def procurement(session: AsyncSession, actor: Actor, campaign_id: int) -> 
 class SortingRow:
     order_id: int
     customer: str  # display name and masked phone: enough to hand over, no more
-    pickup_code: str | None
+    # No pickup code: it is the resident's proof of collection, shown to them alone.
     status: str
     product_name: str
     sku_code: str
@@ -142,7 +142,7 @@ async def sorting_list(
             Order.status.in_(fulfilment.FULFILLED),
             OrderLine.group_failed.is_(False),
         )
-        .order_by(Order.pickup_code, Order.id, OrderLine.id)
+        .order_by(Order.id, OrderLine.id)
     )
     if pickup_date is not None:
         query = query.where(Campaign.pickup_date == pickup_date)
@@ -152,7 +152,6 @@ async def sorting_list(
         SortingRow(
             order_id=order.id,
             customer=f"{name} {mask_phone(phone)}",
-            pickup_code=order.pickup_code,
             status=order.status,
             product_name=item.product_name,
             sku_code=item.sku_code,
@@ -195,7 +194,6 @@ def procurement_csv(sheet: ProcurementList) -> str:
 def sorting_csv(sheet: SortingList) -> str:
     return to_csv(
         [
-            "pickup_code",
             "order_id",
             "customer",
             "product",
@@ -207,7 +205,6 @@ def sorting_csv(sheet: SortingList) -> str:
         ],
         (
             (
-                r.pickup_code or "",
                 r.order_id,
                 r.customer,
                 r.product_name,

@@ -186,6 +186,18 @@ class PickupIn(StrictInput):
     how: Literal["typed", "scanned"] = "typed"
 
 
+class HandOverWithoutCodeIn(StrictInput):
+    reason: str = Field(
+        min_length=2,
+        max_length=200,
+        description="Why the resident could not show the code; the resident is told",
+    )
+    lines: Annotated[list[PickupLineIn], Field(max_length=MAX_LINES)] | None = Field(
+        default=None,
+        description="Quantities to hand over per order line; all that is left if omitted",
+    )
+
+
 class PickupOut(BaseModel):
     order_id: int
     status: str
@@ -239,7 +251,6 @@ class ProcurementOut(BaseModel):
 class SortingRowOut(BaseModel):
     order_id: int
     customer: str
-    pickup_code: str | None
     status: str
     product_name: str
     sku_code: str

@@ -61,6 +61,9 @@ from linli.trace.models import ACTIVE, DESTROYED, RECALLED, TraceBatch
 log = logging.getLogger(__name__)
 
 PURPOSE = "groupbuy_order"
+payments.register_refund_route(
+    PURPOSE, "POST /api/v1/groupbuy/orders/{reference}/lines/{{line_id}}/refund"
+)
 RETURN_RULE = "consumer.no_reason_return"
 PAYMENT_RULE = "groupbuy.payment_window"
 EXPIRE_JOB = "groupbuy.expire_order"

@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from linli.apitypes import MAX_ID
+from linli.apitypes import MAX_ID, RegionCode
 from linli.schemas import StrictInput
 
 LicenceType = Literal["business_licence", "food_business", "medical_device_business"]
-RegionCode = Field(pattern=r"^\d{6}$", description="6-digit GB/T 2260 code")
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 FileId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -60,9 +59,9 @@ class ApplicationIn(StrictInput):
     credit_code: str = Field(min_length=1, max_length=40)
     legal_representative: str = Field(min_length=1, max_length=60)
     address: str = Field(min_length=2, max_length=200)
-    province_code: str = RegionCode
-    city_code: str = RegionCode
-    district_code: str = RegionCode
+    province_code: RegionCode = Field(description="6-digit GB/T 2260 code")
+    city_code: RegionCode = Field(description="6-digit GB/T 2260 code")
+    district_code: RegionCode = Field(description="6-digit GB/T 2260 code")
     business_scope: list[Code] = Field(min_length=1, max_length=30)
     contact_name: str = Field(min_length=1, max_length=60)
     contact_phone: str = Field(min_length=1, max_length=32)

@@ -324,6 +324,28 @@ async def ready_for_pickup(session: AsyncSession, envelope: outbox.Envelope) -> 
 async def picked_up(session: AsyncSession, envelope: outbox.Envelope) -> None:
     event = envelope.payload
     assert isinstance(event, OrderPickedUp)
+    if event.without_code:
+        point = await session.get(PickupPoint, event.pickup_point_id)
+        notify(
+            session,
+            event.user_id,
+            "handed_over_without_code",
+            title=N_("Handed over without your pickup code"),
+            body=N_(
+                "The group leader at {point} handed over goods of order #{order_id} worth "
+                "{amount} without your pickup code, because: {reason}. If you did not receive "
+                "them, tell the merchant or the platform."
+            ),
+            params={
+                "order_id": event.order_id,
+                "amount": format_fen(event.goods_fen),
+                "point": point.name if point else "",
+                "reason": event.reason,
+            },
+            link=f"/groupbuy/orders/{event.order_id}",
+            source_event_id=envelope.event_id,
+        )
+        return
     notify(
         session,
         event.user_id,

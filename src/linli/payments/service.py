@@ -16,6 +16,7 @@ concurrent refunds never exceed the amount.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock, outbox
+from linli import clock, outbox, ratelimit
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import (
@@ -64,13 +65,22 @@ from linli.payments.models import (
     PaymentRefund,
 )
 
+log = logging.getLogger(__name__)
+
 EXPIRE_JOB = "payments.expire_intent"
 DEFAULT_EXPIRY = timedelta(hours=2)
 MAX_AMOUNT_FEN = 10**10  # ¥100,000,000: far beyond any neighbourhood order
 PAYEE_KINDS = ("merchant",)
 PURPOSE = re.compile(r"^[a-z][a-z0-9_.]{0,39}$")
 DIRECT = "direct"  # the purpose of intents residents create through the API themselves
+# purpose -> where its refunds are made ("{reference}" stands for the intent's reference).
+# An intent of any purpose but DIRECT belongs to the domain that created it: only that domain
+# (acting as the system) refunds it, so that its own records (goods, settlement, commission)
+# follow. Domains name their route here with `register_refund_route`.
+_REFUND_ROUTES: dict[str, str] = {}
 MAX_STORED_BODY = 4000
+UNSIGNED_COUNTER = "payments.unsigned_callbacks"
+UNSIGNED_WINDOW = timedelta(hours=1)
 
 # What became of a callback (payment_callbacks.outcome).
 APPLIED = "applied"
@@ -79,7 +89,6 @@ DUPLICATE = "duplicate"  # another notification of the same transaction: acknowl
 CONFLICTING = "conflicting_transaction"  # a second transaction for a paid intent
 INTENT_CLOSED = "intent_closed"  # paid after cancellation or expiry
 NOT_SUCCESS = "not_success"  # a notification of a failed/closed trade
-BAD_SIGNATURE = "bad_signature"
 MALFORMED = "malformed"
 UNKNOWN_INTENT = "unknown_intent"
 AMOUNT_MISMATCH = "amount_mismatch"
@@ -101,6 +110,27 @@ REFUND_LABELS = {
 def status_label(status: str) -> str:
     """The intent's status in the reader's language."""
     return gettext(STATUS_LABELS.get(status, status))
+
+
+def register_refund_route(purpose: str, route: str) -> None:
+    """Tell the payments API where refunds of `purpose` intents are made (shown on refusal)."""
+    _REFUND_ROUTES[purpose] = route
+
+
+def _refund_elsewhere(intent: PaymentIntent) -> Conflict:
+    route = _REFUND_ROUTES.get(intent.purpose)
+    if route is None:
+        return Conflict(
+            N_("This payment belongs to {purpose}; refund it where it was made, not here."),
+            code="refund_through_owner",
+            purpose=intent.purpose,
+        )
+    return Conflict(
+        N_("This payment belongs to {purpose}; refund it through {route}."),
+        code="refund_through_owner",
+        purpose=intent.purpose,
+        route=route.format(reference=intent.reference),
+    )
 
 
 def payment_not_found() -> NotFound:
@@ -365,6 +395,12 @@ def _record(
     )
 
 
+async def unsigned_callbacks(session: AsyncSession, provider_name: str) -> int:
+    """How many unsigned or forged notifications were posted for `provider_name` lately (the
+    last day or so: counters are pruned a day after their hour)."""
+    return await ratelimit.total(session, UNSIGNED_COUNTER, provider_name)
+
+
 async def receive_callback(
     session: AsyncSession,
     provider_name: str,
@@ -374,8 +410,9 @@ async def receive_callback(
     settings: Settings,
     remote_addr: str | None = None,
 ) -> CallbackResult:
-    """Check and apply a provider notification. Every call leaves one `payment_callbacks`
-    row; refusals raise with `keep_changes`, so the row is kept while nothing else changes.
+    """Check and apply a provider notification. Every signed call leaves one
+    `payment_callbacks` row; refusals raise with `keep_changes`, so the row is kept while
+    nothing else changes. Unsigned or forged calls are only counted (`unsigned_callbacks`).
 
     The happy path is five statements: the conditional UPDATE of the intent, the ledger
     entry and its postings, the outbox event and the callback row.
@@ -384,7 +421,19 @@ async def receive_callback(
     try:
         note = provider.parse_notification(headers, body, settings)
     except providers.BadSignature:
-        _record(session, provider_name, body, remote_addr, valid=False, outcome=BAD_SIGNATURE)
+        # Not stored: anyone can post here, and a row per forgery would let them fill the
+        # database. Counted per provider and hour instead (`unsigned_callbacks`), and logged
+        # once per hour.
+        counted = await ratelimit.hit(
+            session, UNSIGNED_COUNTER, provider_name, limit=0, window=UNSIGNED_WINDOW
+        )
+        if counted.first_over:
+            log.warning(
+                "unsigned %s payment notification from %s (further ones this hour are only "
+                "counted)",
+                provider_name,
+                remote_addr,
+            )
         raise Unauthenticated(
             N_("The notification is not signed by the payment provider."),
             code="bad_signature",
@@ -604,6 +653,8 @@ async def refund(
         raise payment_not_found()
     if not _may_refund(actor, intent):
         raise Forbidden(N_("You do not have permission to do this."))
+    if intent.purpose != DIRECT and not actor.system:
+        raise _refund_elsewhere(intent)
     reason = reason.strip()
     if not 1 <= len(reason) <= 200:
         raise ValidationFailed(
