@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
+from linli.catalog import categories as category_data
 from linli.catalog import service
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
@@ -96,7 +97,7 @@ def _common(view: service.ProductView) -> dict[str, object]:
         "storage_class": product.storage_class,
         "category": CategoryBrief(
             code=view.category.code,
-            name=service.category_name(view.category),
+            name=category_data.category_name(view.category),
             consumption_type=view.category.consumption_type,
         ),
         "merchant": MerchantBrief(
@@ -160,7 +161,7 @@ def _price_change_out(row: PriceChange) -> PriceChangeOut:
 
 @router.get("/categories", summary="The category tree (flat, parents first)")
 async def categories(session: DbSession) -> list[CategoryOut]:
-    tree = await service.category_tree(session)
+    tree = await category_data.category_tree(session)
     return [
         CategoryOut(
             id=c.id,
@@ -169,7 +170,7 @@ async def categories(session: DbSession) -> list[CategoryOut]:
             consumption_type=c.consumption_type,
             name_en=c.name_en,
             name_zh=c.name_zh,
-            name=service.category_name(c),
+            name=category_data.category_name(c),
         )
         for c in tree.rows
     ]

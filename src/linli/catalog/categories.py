@@ -1,11 +1,17 @@
-"""The category tree and its consumption types, installed as reference data."""
+"""The category tree (loaded whole: it is small) and its consumption types, installed as
+reference data."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.catalog.models import Category
+from linli.errors import ValidationFailed
+from linli.i18n import N_, get_locale
 
 # (code, parent code, consumption type, English, Chinese)
 DEFAULT_CATEGORIES: tuple[tuple[str, str | None, str, str, str], ...] = (
@@ -58,3 +64,63 @@ async def ensure_categories(session: AsyncSession) -> int:
         existing[code] = row
         added += 1
     return added
+
+
+def category_name(category: Category) -> str:
+    return category.name_zh if get_locale() == "zh_Hans" else category.name_en
+
+
+@dataclass(frozen=True)
+class CategoryTree:
+    """The whole (small) category tree, loaded once per request."""
+
+    rows: Sequence[Category]
+    by_id: dict[int, Category] = field(init=False)
+    by_code: dict[str, Category] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {c.id: c for c in self.rows})
+        object.__setattr__(self, "by_code", {c.code: c for c in self.rows})
+
+    def get(self, code: str, field_name: str = "category") -> Category:
+        category = self.by_code.get(code)
+        if category is None:
+            raise ValidationFailed(
+                N_("Unknown category: {category}."),
+                category=code,
+                code="unknown_category",
+                fields={field_name: N_("Choose a category from the list.")},
+            )
+        return category
+
+    def lineage(self, category: Category) -> list[Category]:
+        """The category, its parent, and so on up to the root."""
+        chain: list[Category] = []
+        current: Category | None = category
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = self.by_id.get(current.parent_id) if current.parent_id else None
+        return chain
+
+    def children(self, category: Category) -> list[Category]:
+        return [c for c in self.rows if c.parent_id == category.id]
+
+    def with_descendants(self, category: Category) -> set[int]:
+        found: set[int] = set()
+        stack = [category]
+        while stack:
+            current = stack.pop()
+            if current.id in found:
+                continue
+            found.add(current.id)
+            stack.extend(self.children(current))
+        return found
+
+    def parent_code(self, category: Category) -> str | None:
+        parent = self.by_id.get(category.parent_id) if category.parent_id else None
+        return parent.code if parent else None
+
+
+async def category_tree(session: AsyncSession) -> CategoryTree:
+    rows = (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
+    return CategoryTree(rows)

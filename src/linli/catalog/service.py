@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -22,7 +22,8 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, Permission
-from linli.catalog import policies, search
+from linli.catalog import policies, search, stock
+from linli.catalog.categories import CategoryTree, category_name, category_tree
 from linli.catalog.gtin import gtin_problem
 from linli.catalog.models import Category, PriceChange, Product, ProductImage, Sku
 from linli.catalog.schemas import (
@@ -37,7 +38,7 @@ from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PriceChanged
 from linli.files import service as files
 from linli.files.service import FileStore
-from linli.i18n import N_, get_locale
+from linli.i18n import N_
 from linli.merchants.queries import export_certified_organisation_ids, selling_status
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
@@ -49,66 +50,6 @@ PRICE_SOURCES = ("create", "edit", "api")
 
 
 # --- categories ---------------------------------------------------------------------------
-
-
-def category_name(category: Category) -> str:
-    return category.name_zh if get_locale() == "zh_Hans" else category.name_en
-
-
-@dataclass(frozen=True)
-class CategoryTree:
-    """The whole (small) category tree, loaded once per request."""
-
-    rows: Sequence[Category]
-    by_id: dict[int, Category] = field(init=False)
-    by_code: dict[str, Category] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_id", {c.id: c for c in self.rows})
-        object.__setattr__(self, "by_code", {c.code: c for c in self.rows})
-
-    def get(self, code: str, field_name: str = "category") -> Category:
-        category = self.by_code.get(code)
-        if category is None:
-            raise ValidationFailed(
-                N_("Unknown category: {category}."),
-                category=code,
-                code="unknown_category",
-                fields={field_name: N_("Choose a category from the list.")},
-            )
-        return category
-
-    def lineage(self, category: Category) -> list[Category]:
-        """The category, its parent, and so on up to the root."""
-        chain: list[Category] = []
-        current: Category | None = category
-        while current is not None and current not in chain:
-            chain.append(current)
-            current = self.by_id.get(current.parent_id) if current.parent_id else None
-        return chain
-
-    def children(self, category: Category) -> list[Category]:
-        return [c for c in self.rows if c.parent_id == category.id]
-
-    def with_descendants(self, category: Category) -> set[int]:
-        found: set[int] = set()
-        stack = [category]
-        while stack:
-            current = stack.pop()
-            if current.id in found:
-                continue
-            found.add(current.id)
-            stack.extend(self.children(current))
-        return found
-
-    def parent_code(self, category: Category) -> str | None:
-        parent = self.by_id.get(category.parent_id) if category.parent_id else None
-        return parent.code if parent else None
-
-
-async def category_tree(session: AsyncSession) -> CategoryTree:
-    rows = (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
-    return CategoryTree(rows)
 
 
 # --- reading products ---------------------------------------------------------------------
@@ -729,18 +670,7 @@ async def adjust_stock(session: AsyncSession, actor: Actor, sku_id: int, delta: 
             fields={"delta": N_("Out of range.")},
         )
     owned = policies.own_product_ids(actor, CATALOG_MANAGE)
-    new_stock = await session.scalar(
-        update(Sku)
-        .where(
-            Sku.id == sku_id,
-            Sku.product_id.in_(owned),
-            Sku.stock + delta >= 0,
-            Sku.stock + delta <= MAX_STOCK,
-        )
-        .values(stock=Sku.stock + delta)
-        .returning(Sku.stock)
-        .execution_options(synchronize_session=False)
-    )
+    new_stock = await stock.move(session, sku_id, delta, owned)
     if new_stock is None:
         current = await session.scalar(
             policies.own_skus(actor, CATALOG_MANAGE)
@@ -762,16 +692,8 @@ async def adjust_stock(session: AsyncSession, actor: Actor, sku_id: int, delta: 
             limit=MAX_STOCK,
             fields={"delta": N_("Out of range.")},
         )
-    audit.record(
-        session,
-        actor,
-        "catalog.stock_adjusted",
-        target_type="sku",
-        target_id=sku_id,
-        delta=delta,
-        stock=new_stock,
-    )
-    return int(new_stock)
+    stock.record(session, actor, sku_id, delta, new_stock)
+    return new_stock
 
 
 async def set_stock(session: AsyncSession, actor: Actor, sku_id: int, stock: int) -> int:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, PAYMENTS_REFUND, Actor
-from linli.catalog.models import Sku
+from linli.catalog import stock
 from linli.community.models import Leader, PickupPoint
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import (
@@ -261,13 +261,14 @@ async def _return_stock(
                 .values(remaining=0)
                 .execution_options(synchronize_session=False)
             )
-        if units:
-            await session.execute(
-                update(Sku)
-                .where(Sku.id == item.sku_id)
-                .values(stock=Sku.stock + units)
-                .execution_options(synchronize_session=False)
-            )
+        await stock.release(
+            session,
+            Actor.for_system(),
+            sku_id=item.sku_id,
+            units=units,
+            reason="groupbuy.campaign_closed",
+            campaign_id=item.campaign_id,
+        )
 
 
 async def _live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, set[str]]:

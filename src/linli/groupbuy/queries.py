@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import Organisation
 from linli.authz import Actor
-from linli.catalog.models import Product, Sku
+from linli.catalog import offers
 from linli.community.models import PickupPoint
 from linli.errors import NotFound
 from linli.groupbuy import policies, service
@@ -215,10 +215,8 @@ async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) ->
 async def sku_choices(session: AsyncSession, actor: Actor) -> list[tuple[int, str, int]]:
     """(sku id, "product · code", list price fen) of the merchant's own listed SKUs."""
     organisation_id = policies.acting_merchant(actor)
-    rows = await session.execute(
-        policies.own_listed_skus(organisation_id).order_by(Product.name, Sku.id).limit(500)
-    )
-    return [(sku.id, f"{product.name} · {sku.code}", sku.price_fen) for sku, product in rows.all()]
+    listed = await offers.listed_skus(session, organisation_id, limit=500)
+    return [(sku.sku_id, sku.label, sku.price_fen) for sku in listed.values()]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,7 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, GROUPBUY_READ, Actor
-from linli.catalog.models import Sku
-from linli.catalog.service import category_tree
+from linli.catalog import offers, stock
 from linli.community.models import PickupPoint, Residence
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import OrderPaid, PaymentSucceeded
@@ -96,19 +95,12 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
         if sku_id in seen:
             fields[f"items.{n}.sku_id"] = N_("This SKU is already in the campaign.")
         seen.add(sku_id)
-    found = {
-        sku.id: (sku, product)
-        for sku, product in (
-            await session.execute(
-                policies.own_listed_skus(organisation_id).where(Sku.id.in_(sku_ids))
-            )
-        ).all()
-    }
+    found = await offers.listed_skus(session, organisation_id, sku_ids)
     for n, item in enumerate(data.items):
-        pair = found.get(item.sku_id)
-        if pair is None:
+        listed = found.get(item.sku_id)
+        if listed is None:
             fields[f"items.{n}.sku_id"] = N_("Choose a SKU of your own listed products.")
-        elif item.group_price_fen > pair[0].price_fen:
+        elif item.group_price_fen > listed.price_fen:
             fields[f"items.{n}.group_price_fen"] = N_(
                 "The group price may not be above the SKU's price."
             )
@@ -131,21 +123,21 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
     session.add(campaign)
     await session.flush()
     for item in data.items:
-        sku, product = found[item.sku_id]
+        listed = found[item.sku_id]
         session.add(
             CampaignItem(
                 campaign_id=campaign.id,
-                sku_id=sku.id,
-                product_name=product.name,
-                sku_code=sku.code,
-                unit=product.unit,
-                list_price_fen=sku.price_fen,
+                sku_id=listed.sku_id,
+                product_name=listed.product_name,
+                sku_code=listed.code,
+                unit=listed.unit,
+                list_price_fen=listed.price_fen,
                 group_price_fen=item.group_price_fen,
                 per_resident_limit=item.per_resident_limit,
                 stock=item.stock,
                 remaining=0,
                 min_group_qty=item.min_group_qty,
-                storage_class=product.storage_class,
+                storage_class=listed.storage_class,
                 batch_id=item.batch_id,
                 created_at=now,
             )
@@ -203,17 +195,7 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
             .order_by(CampaignItem.id)
         )
     ).all()
-    products = {
-        sku.id: product
-        for sku, product in (
-            await session.execute(
-                policies.own_listed_skus(organisation_id).where(
-                    Sku.id.in_([i.sku_id for i in items])
-                )
-            )
-        ).all()
-    }
-    tree = await category_tree(session)
+    products = await offers.listed_skus(session, organisation_id, [i.sku_id for i in items])
     await refuse_unsellable_batches(session, items)  # trace2: held or recalled lots
     for item in items:
         product = products.get(item.sku_id)
@@ -223,19 +205,16 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
                 product=item.product_name,
                 code="sku_not_listed",
             )
-        lineage = [c.code for c in tree.lineage(tree.by_id[product.category_id])]
-        taken = await session.scalar(
-            update(Sku)
-            .where(
-                Sku.id == item.sku_id,
-                Sku.stock >= item.stock,
-                Sku.product_id.in_(policies.own_listed_product_ids(organisation_id)),
-            )
-            .values(stock=Sku.stock - item.stock)
-            .returning(Sku.id)
-            .execution_options(synchronize_session=False)
+        taken = await stock.reserve(
+            session,
+            actor,
+            organisation_id=organisation_id,
+            sku_id=item.sku_id,
+            units=item.stock,
+            reason="groupbuy.campaign_published",
+            campaign_id=campaign.id,
         )
-        if taken is None:
+        if not taken:
             raise Conflict(
                 N_("Not enough stock of {product} ({sku}) for {amount} in this campaign."),
                 product=item.product_name,
@@ -244,7 +223,9 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
                 code="insufficient_stock",
             )
         item.storage_class = product.storage_class
-        item.return_exclusion = return_exclusion(return_rule, product.storage_class, lineage)
+        item.return_exclusion = return_exclusion(
+            return_rule, product.storage_class, product.category_codes
+        )
         item.remaining = item.stock
     campaign.status = PUBLISHED
     campaign.published_at = now
