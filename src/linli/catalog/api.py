@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
-from linli.catalog import categories as category_data
 from linli.catalog import service
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
@@ -38,6 +37,7 @@ from linli.catalog.schemas import (
     StockOut,
     StockSetIn,
 )
+from linli.categories import tree as category_data
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import ValidationFailed

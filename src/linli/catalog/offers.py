@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, ScalarSelect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from linli.catalog.categories import category_tree
 from linli.catalog.models import Product, Sku
+from linli.categories.tree import category_tree
 
 
 @dataclass(frozen=True)

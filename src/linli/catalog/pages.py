@@ -13,9 +13,8 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
-from linli.catalog import categories, service
+from linli.catalog import service
 from linli.catalog.api import clean_query
-from linli.catalog.models import Category
 from linli.catalog.schemas import (
     BADGE_LABELS,
     CONSUMPTION_LABELS,
@@ -29,6 +28,8 @@ from linli.catalog.schemas import (
     SkuIn,
     StockAdjustIn,
 )
+from linli.categories import tree as categories
+from linli.categories.tree import CategoryNode
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
@@ -106,7 +107,7 @@ def _blank_to_none(form: dict[str, str], *names: str) -> dict[str, Any]:
 def _category_choices(tree: categories.CategoryTree) -> list[dict[str, Any]]:
     """Categories for <select>s: roots as groups, with a localised name each."""
 
-    def entry(c: Category) -> dict[str, Any]:
+    def entry(c: CategoryNode) -> dict[str, Any]:
         return {"code": c.code, "name": categories.category_name(c)}
 
     return [

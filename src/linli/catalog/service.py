@@ -9,7 +9,7 @@ conditional UPDATEs, never read-then-write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -23,9 +23,8 @@ from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, Permission
 from linli.catalog import policies, search, stock
-from linli.catalog.categories import CategoryTree, category_name, category_tree
 from linli.catalog.gtin import gtin_problem
-from linli.catalog.models import Category, PriceChange, Product, ProductImage, Sku
+from linli.catalog.models import PriceChange, Product, ProductImage, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_STOCK,
@@ -33,6 +32,8 @@ from linli.catalog.schemas import (
     ProductUpdateIn,
     SkuIn,
 )
+from linli.categories import negative_list
+from linli.categories.tree import CategoryNode, CategoryTree, category_name, category_tree
 from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PriceChanged
@@ -40,10 +41,7 @@ from linli.files import service as files
 from linli.files.service import FileStore
 from linli.i18n import N_
 from linli.merchants.queries import export_certified_organisation_ids, selling_status
-from linli.rules import service as rules
-from linli.rules.models import RuleVersion
 
-NEGATIVE_LIST = "market_access.negative_list"
 MAX_IMAGES = 10
 THUMBNAIL_PX = 320
 PRICE_SOURCES = ("create", "edit", "api")
@@ -60,7 +58,7 @@ class ProductView:
     """A product with what is shown with it: category, merchant, SKUs, images, badges."""
 
     product: Product
-    category: Category
+    category: CategoryNode
     merchant_name: str
     skus: list[Sku]
     images: list[ProductImage]
@@ -339,21 +337,7 @@ async def _own_sku(session: AsyncSession, actor: Actor, sku_id: int, *, lock: bo
 # --- rules --------------------------------------------------------------------------------
 
 
-async def _negative_list(session: AsyncSession, organisation_id: int) -> RuleVersion:
-    """The negative list in force where the organisation is (local versions beat national)."""
-    organisation = await session.get(Organisation, organisation_id)
-    region = None
-    if organisation is not None:
-        region = organisation.district_code or organisation.city_code or organisation.province_code
-    return await rules.in_force(session, NEGATIVE_LIST, jurisdiction=region)
-
-
-def _prohibited(rule: RuleVersion, lineage: Iterable[Category]) -> bool:
-    prohibited = set(rule.values.get("prohibited", []))
-    return any(c.code in prohibited for c in lineage)
-
-
-def _refuse_prohibited(category: Category) -> ValidationFailed:
+def _refuse_prohibited(category: CategoryNode) -> ValidationFailed:
     return ValidationFailed(
         N_("{category} may not be sold on this platform (negative list for market access)."),
         category=category_name(category),
@@ -362,9 +346,11 @@ def _refuse_prohibited(category: Category) -> ValidationFailed:
     )
 
 
-def _check_category(tree: CategoryTree, category: Category, rule: RuleVersion) -> None:
+def _check_category(
+    tree: CategoryTree, category: CategoryNode, market: negative_list.NegativeList
+) -> None:
     """Products go in the most specific category, and never in a prohibited one."""
-    if _prohibited(rule, tree.lineage(category)):
+    if market.prohibits(category):
         raise _refuse_prohibited(category)
     if tree.children(category):
         raise ValidationFailed(
@@ -376,10 +362,10 @@ def _check_category(tree: CategoryTree, category: Category, rule: RuleVersion) -
 
 
 async def _listing_problem(
-    session: AsyncSession, organisation_id: int, category: Category, tree: CategoryTree
-) -> tuple[RuleVersion, ValidationFailed | None]:
-    """The rule applied, and why the organisation may not list in `category` (None: it may)."""
-    rule = await _negative_list(session, organisation_id)
+    session: AsyncSession, organisation_id: int, category: CategoryNode, tree: CategoryTree
+) -> tuple[negative_list.NegativeList, ValidationFailed | None]:
+    """The list applied, and why the organisation may not list in `category` (None: it may)."""
+    rule = await negative_list.for_organisation(session, organisation_id)
     status = await selling_status(session, organisation_id)
     if status.paused:
         return rule, ValidationFailed(
@@ -392,11 +378,10 @@ async def _listing_problem(
             code="not_verified",
         )
     lineage = tree.lineage(category)
-    if _prohibited(rule, lineage):
+    if rule.prohibits(category):
         return rule, _refuse_prohibited(category)
-    licensed = dict(rule.values.get("licensed", {}))
     # A scope entry covers its own category and every category below it.
-    if any(c.code in licensed for c in lineage) and not (
+    if rule.licensing_codes(category) and not (
         {c.code for c in lineage} & set(status.business_scope)
     ):
         return rule, ValidationFailed(
@@ -515,7 +500,7 @@ async def create_product(session: AsyncSession, actor: Actor, data: ProductCreat
     organisation_id = policies.acting_organisation(actor, CATALOG_MANAGE)
     tree = await category_tree(session)
     category = tree.get(data.category)
-    _check_category(tree, category, await _negative_list(session, organisation_id))
+    _check_category(tree, category, await negative_list.for_organisation(session, organisation_id))
     now = clock.now()
     product = Product(
         organisation_id=organisation_id,
@@ -572,11 +557,11 @@ async def update_product(
             changes[text_field] = ""
     tree = await category_tree(session)
     applied: dict[str, Any] = {}
-    decision: RuleVersion | None = None
+    decision: negative_list.NegativeList | None = None
     if "category" in changes:
         category = tree.get(changes.pop("category"))
         if category.id != product.category_id:
-            rule = await _negative_list(session, product.organisation_id)
+            rule = await negative_list.for_organisation(session, product.organisation_id)
             _check_category(tree, category, rule)
             if product.status == "listed":
                 decision, problem = await _listing_problem(

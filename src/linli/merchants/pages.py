@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
@@ -19,7 +18,7 @@ from linli.authz import (
     ensure,
     require_user,
 )
-from linli.catalog.models import Category
+from linli.categories.tree import CategoryNode, category_tree
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.files import service as files
@@ -36,10 +35,8 @@ User_ = Annotated[Actor, Depends(require_user)]
 LICENCE_SLOTS = ("business", "extra")
 
 
-async def _categories(session: DbSession) -> list[Category]:
-    return list(
-        (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
-    )
+async def _categories(session: DbSession) -> list[CategoryNode]:
+    return list((await category_tree(session)).rows)
 
 
 def _text(form: FormData, name: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.catalog.models import Category
+from linli.categories.models import Category
 from linli.errors import ValidationFailed
 from linli.i18n import N_, get_locale
 
@@ -66,7 +66,20 @@ async def ensure_categories(session: AsyncSession) -> int:
     return added
 
 
-def category_name(category: Category) -> str:
+@dataclass(frozen=True)
+class CategoryNode:
+    """A category as other domains read it."""
+
+    id: int
+    code: str
+    parent_id: int | None
+    consumption_type: str
+    name_en: str
+    name_zh: str
+    sort: int
+
+
+def category_name(category: CategoryNode) -> str:
     return category.name_zh if get_locale() == "zh_Hans" else category.name_en
 
 
@@ -74,15 +87,15 @@ def category_name(category: Category) -> str:
 class CategoryTree:
     """The whole (small) category tree, loaded once per request."""
 
-    rows: Sequence[Category]
-    by_id: dict[int, Category] = field(init=False)
-    by_code: dict[str, Category] = field(init=False)
+    rows: Sequence[CategoryNode]
+    by_id: dict[int, CategoryNode] = field(init=False)
+    by_code: dict[str, CategoryNode] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {c.id: c for c in self.rows})
         object.__setattr__(self, "by_code", {c.code: c for c in self.rows})
 
-    def get(self, code: str, field_name: str = "category") -> Category:
+    def get(self, code: str, field_name: str = "category") -> CategoryNode:
         category = self.by_code.get(code)
         if category is None:
             raise ValidationFailed(
@@ -93,19 +106,19 @@ class CategoryTree:
             )
         return category
 
-    def lineage(self, category: Category) -> list[Category]:
+    def lineage(self, category: CategoryNode) -> list[CategoryNode]:
         """The category, its parent, and so on up to the root."""
-        chain: list[Category] = []
-        current: Category | None = category
+        chain: list[CategoryNode] = []
+        current: CategoryNode | None = category
         while current is not None and current not in chain:
             chain.append(current)
             current = self.by_id.get(current.parent_id) if current.parent_id else None
         return chain
 
-    def children(self, category: Category) -> list[Category]:
+    def children(self, category: CategoryNode) -> list[CategoryNode]:
         return [c for c in self.rows if c.parent_id == category.id]
 
-    def with_descendants(self, category: Category) -> set[int]:
+    def with_descendants(self, category: CategoryNode) -> set[int]:
         found: set[int] = set()
         stack = [category]
         while stack:
@@ -116,11 +129,24 @@ class CategoryTree:
             stack.extend(self.children(current))
         return found
 
-    def parent_code(self, category: Category) -> str | None:
+    def parent_code(self, category: CategoryNode) -> str | None:
         parent = self.by_id.get(category.parent_id) if category.parent_id else None
         return parent.code if parent else None
 
 
 async def category_tree(session: AsyncSession) -> CategoryTree:
     rows = (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
-    return CategoryTree(rows)
+    return CategoryTree(
+        [
+            CategoryNode(
+                id=c.id,
+                code=c.code,
+                parent_id=c.parent_id,
+                consumption_type=c.consumption_type,
+                name_en=c.name_en,
+                name_zh=c.name_zh,
+                sort=c.sort,
+            )
+            for c in rows
+        ]
+    )
