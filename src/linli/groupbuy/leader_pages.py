@@ -13,7 +13,7 @@ from starlette.responses import Response
 from linli import clock
 from linli.apitypes import MAX_ID, PathId
 from linli.authz import Actor, require_user
-from linli.community.models import PickupPoint
+from linli.community.points import Point
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
 from linli.groupbuy import commission, fulfilment, lists, queries
@@ -53,7 +53,7 @@ async def _desk(
     status_code: int = 200,
 ) -> Response:
     points = list(await fulfilment.led_points(session, actor))
-    chosen: PickupPoint | None = next((p for p in points if p.id == point_id), None)
+    chosen: Point | None = next((p for p in points if p.id == point_id), None)
     if chosen is None and points:
         chosen = points[0]
     deliveries = [

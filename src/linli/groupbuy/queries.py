@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.accounts.models import Organisation
 from linli.authz import Actor
 from linli.catalog import offers
-from linli.community.models import PickupPoint
+from linli.community import points as pickup_points
 from linli.errors import NotFound
 from linli.groupbuy import policies, service
 from linli.groupbuy.api import visible_code
@@ -87,7 +87,7 @@ class OrderPage:
     order: Order
     campaign: Campaign
     lines: list[tuple[OrderLine, CampaignItem]]
-    point: PickupPoint | None
+    point: pickup_points.Point | None
     delivery: Delivery | None
     refunds: Sequence[PaymentRefund]
     pay_url: str | None
@@ -128,7 +128,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     order = checkout.order
     campaign = await session.get(Campaign, order.campaign_id)
     assert campaign is not None
-    point = await session.get(PickupPoint, order.pickup_point_id)
+    point = await pickup_points.point(session, order.pickup_point_id)
     delivery = await session.scalar(
         select(Delivery).where(
             Delivery.campaign_id == order.campaign_id,
@@ -181,22 +181,20 @@ class OutcomeRow:
 async def outcomes(session: AsyncSession, campaign_id: int) -> list[OutcomeRow]:
     """Group outcomes of a campaign the caller has already checked is theirs."""
     rows = await session.execute(
-        select(GroupOutcome, CampaignItem.product_name, PickupPoint.name)
+        select(
+            GroupOutcome,
+            CampaignItem.product_name,
+            pickup_points.name_of_point(GroupOutcome.pickup_point_id),
+        )
         .join(CampaignItem, CampaignItem.id == GroupOutcome.item_id)
-        .join(PickupPoint, PickupPoint.id == GroupOutcome.pickup_point_id)
         .where(GroupOutcome.campaign_id == campaign_id)
-        .order_by(PickupPoint.id, CampaignItem.id)
+        .order_by(GroupOutcome.pickup_point_id, CampaignItem.id)
     )
     return [OutcomeRow(o, product, point) for o, product, point in rows.all()]
 
 
 async def point_names(session: AsyncSession, point_ids: set[int]) -> dict[int, str]:
-    if not point_ids:
-        return {}
-    rows = await session.execute(
-        select(PickupPoint.id, PickupPoint.name).where(PickupPoint.id.in_(point_ids))
-    )
-    return {i: name for i, name in rows.all()}
+    return {i: p.name for i, p in (await pickup_points.points(session, point_ids)).items()}
 
 
 async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:

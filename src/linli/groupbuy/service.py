@@ -32,10 +32,10 @@ from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, GROUPBUY_READ, Actor
 from linli.catalog import offers, stock
-from linli.community.models import PickupPoint, Residence
+from linli.community import points as pickup_points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import OrderPaid, PaymentSucceeded
-from linli.groupbuy import policies
+from linli.groupbuy import batches, policies
 from linli.groupbuy.models import (
     CANCELLED,
     DRAFT,
@@ -55,7 +55,6 @@ from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
-from linli.trace.models import ON_HOLD, RECALLED, TraceBatch
 
 log = logging.getLogger(__name__)
 
@@ -352,28 +351,21 @@ async def batch_problems(
     wanted = {item.batch_id for item in data.items if item.batch_id is not None}
     if not wanted:
         return {}
-    batches = {
-        b.id: b
-        for b in await session.scalars(
-            select(TraceBatch).where(
-                TraceBatch.id.in_(wanted), TraceBatch.organisation_id == organisation_id
-            )
-        )
-    }
+    own = await batches.source.own_batches(session, organisation_id, wanted)
     fields: dict[str, str] = {}
     for n, item in enumerate(data.items):
         if item.batch_id is None:
             continue
-        batch = batches.get(item.batch_id)
+        batch = own.get(item.batch_id)
         if batch is None or batch.sku_id != item.sku_id:
             fields[f"items.{n}.batch_id"] = N_("Choose a batch of this SKU of your own.")
-        elif batch.status != "active":
+        elif batch.status != batches.ACTIVE:
             fields[f"items.{n}.batch_id"] = N_("This batch is on hold or recalled.")
     return fields
 
 
 def batch_unsellable(product: str, status: str) -> Conflict:
-    if status == RECALLED:
+    if status == batches.RECALLED:
         return Conflict(
             N_("{product} has been recalled and cannot be sold."),
             product=product,
@@ -390,12 +382,8 @@ async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[Campa
     named = {i.batch_id: i for i in items if i.batch_id is not None}
     if not named:
         return
-    for batch_id, status in (
-        await session.execute(
-            select(TraceBatch.id, TraceBatch.status).where(TraceBatch.id.in_(named))
-        )
-    ).all():
-        if status in (ON_HOLD, RECALLED):
+    for batch_id, status in (await batches.source.statuses(session, set(named))).items():
+        if status in batches.UNSELLABLE:
             raise batch_unsellable(named[batch_id].product_name, status)
 
 
@@ -449,13 +437,9 @@ async def place_order(
     point_id: Any = (
         literal(data.pickup_point_id)
         if data.pickup_point_id is not None
-        else select(Residence.pickup_point_id).where(Residence.user_id == user_id).scalar_subquery()
+        else pickup_points.home_point_id(user_id)
     )
-    point = (
-        select(PickupPoint.id)
-        .where(PickupPoint.id == point_id, PickupPoint.active.is_(True))
-        .scalar_subquery()
-    )
+    point = pickup_points.open_point_id(point_id)
     selling = Campaign.organisation_id.in_(selling_organisation_ids())
     rows = (
         await session.execute(
@@ -465,10 +449,9 @@ async def place_order(
                 earlier.label("earlier"),
                 point.label("point"),
                 selling.label("selling"),
-                TraceBatch.status.label("batch_status"),  # trace2
+                batches.source.status_of(CampaignItem.batch_id).label("batch_status"),  # trace2
             )
             .join(Campaign, Campaign.id == CampaignItem.campaign_id)
-            .outerjoin(TraceBatch, TraceBatch.id == CampaignItem.batch_id)  # trace2
             .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
             .execution_options(populate_existing=True)
         )
@@ -498,7 +481,7 @@ async def place_order(
     by_item = {row.CampaignItem.id: row.CampaignItem for row in rows}
     # --- trace2: held and recalled stock cannot be bought ---
     for row in rows:
-        if row.batch_status in (ON_HOLD, RECALLED):
+        if row.batch_status in batches.UNSELLABLE:
             raise batch_unsellable(row.CampaignItem.product_name, row.batch_status)
     # --- end trace2 ---
     fields: dict[str, str] = {}
