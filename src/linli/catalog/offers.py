@@ -72,3 +72,33 @@ async def listed_skus(
 def product_of_sku(sku_id: ColumnElement[Any] | QueryableAttribute[Any]) -> ScalarSelect[Any]:
     """The product id of the SKU `sku_id` names (a correlated subquery)."""
     return select(Sku.product_id).where(Sku.id == sku_id).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    """What trace shows and checks about a SKU (any status: a batch outlives a listing)."""
+
+    sku_id: int
+    code: str
+    product_name: str
+    storage_class: str
+    gtin: str | None
+    organisation_id: int
+
+
+async def sku_facts(
+    session: AsyncSession, sku_id: int, *, organisation_id: int | None = None
+) -> SkuFacts | None:
+    """The SKU's facts, or None when there is no such SKU (of `organisation_id`, if given)."""
+    query = (
+        select(Sku.code, Product.name, Product.storage_class, Product.gtin, Product.organisation_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(Sku.id == sku_id)
+    )
+    if organisation_id is not None:
+        query = query.where(Product.organisation_id == organisation_id)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    code, name, storage_class, gtin, owner = row
+    return SkuFacts(sku_id, code, name, storage_class, gtin, owner)

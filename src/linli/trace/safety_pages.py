@@ -18,7 +18,7 @@ from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
 from linli.trace import recall, safety
-from linli.trace.public_pages import trace_view
+from linli.trace.public_view import trace_view
 from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
