@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
-from linli.catalog import service
+from linli.catalog import search, service
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
@@ -40,9 +40,7 @@ from linli.catalog.schemas import (
 from linli.categories import tree as category_data
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import ValidationFailed
 from linli.files import service as files
-from linli.i18n import N_
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -64,16 +62,6 @@ def file_url(file_id: int) -> str:
 
 def merchant_url(organisation_id: int) -> str:
     return f"/m/{organisation_id}"
-
-
-def clean_query(q: str) -> str:
-    """Search text is plain text: control characters are refused like everywhere else."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in q):
-        raise ValidationFailed(
-            N_("Some fields need attention."),
-            fields={"q": N_("Control characters are not allowed.")},
-        )
-    return q.strip()
 
 
 def _sku_out(sku: Sku) -> SkuOut:
@@ -192,7 +180,7 @@ async def search_products(
     page = await service.search_products(
         session,
         service.SearchFilters(
-            q=clean_query(q),
+            q=search.clean_query(q),
             category=category,
             consumption_type=consumption_type,
             min_price_fen=min_price_fen,
@@ -231,7 +219,7 @@ async def my_products(
     offset: Offset = 0,
 ) -> MerchantProductPage:
     page = await service.my_products(
-        session, actor, q=clean_query(q), status=status, limit=limit, offset=offset
+        session, actor, q=search.clean_query(q), status=status, limit=limit, offset=offset
     )
     return MerchantProductPage(
         items=[merchant_product_out(v) for v in page.items],

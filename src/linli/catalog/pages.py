@@ -13,8 +13,7 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
-from linli.catalog import service
-from linli.catalog.api import clean_query
+from linli.catalog import search, service
 from linli.catalog.schemas import (
     BADGE_LABELS,
     CONSUMPTION_LABELS,
@@ -198,7 +197,7 @@ async def _search_page(
                 fields={"category": N_("Choose a category from the list.")},
             )
         filters = service.SearchFilters(
-            q=clean_query(q),
+            q=search.clean_query(q),
             category=category or None,
             consumption_type=type if type in CONSUMPTION_LABELS else None,
             min_price_fen=_fen(min_price, "min_price", required=False),
@@ -271,7 +270,7 @@ async def _list_page(
     result = await service.my_products(
         session,
         actor,
-        q=clean_query(q),
+        q=search.clean_query(q),
         status=status if status in STATUS_LABELS else None,
         limit=200,
     )

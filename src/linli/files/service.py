@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +208,17 @@ async def read_upload(upload: UploadFile, *, max_bytes: int = MAX_UPLOAD_BYTES) 
     if len(data) > max_bytes:
         raise _too_large(upload.size or len(data), max_bytes, "file")
     return data
+
+
+async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable[int]) -> set[int]:
+    """Those of `file_ids` the user uploaded."""
+    wanted = set(file_ids)
+    if not wanted:
+        return set()
+    return set(
+        await session.scalars(
+            select(StoredFile.id).where(
+                StoredFile.id.in_(wanted), StoredFile.owner_user_id == user_id
+            )
+        )
+    )

@@ -3,9 +3,8 @@ over), the printable sorting list, uncollected orders and earnings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -16,7 +15,7 @@ from linli.authz import Actor, require_user
 from linli.community.points import Point
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import commission, fulfilment, lists, queries
+from linli.groupbuy import commission, fulfilment, lists, presenters, queries
 from linli.groupbuy.models import ARRIVED, Delivery
 from linli.i18n import N_, Message, _
 from linli.money import format_fen
@@ -197,35 +196,6 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
     )
 
 
-@dataclass(frozen=True)
-class SortingGroup:
-    order_id: int
-    pickup_code: str | None
-    customer: str
-    status: str
-    rows: list[lists.SortingRow]
-
-
-def group_rows(sheet: lists.SortingList) -> list[SortingGroup]:
-    groups: dict[int, SortingGroup] = {}
-    for row in sheet.rows:
-        group = groups.get(row.order_id)
-        if group is None:
-            group = SortingGroup(row.order_id, row.pickup_code, row.customer, row.status, [])
-            groups[row.order_id] = group
-        group.rows.append(row)
-    return list(groups.values())
-
-
-def sorting_context(sheet: lists.SortingList, csv_url: str) -> dict[str, Any]:
-    return {
-        "sheet": sheet,
-        "groups": group_rows(sheet),
-        "csv_url": csv_url,
-        "status_labels": queries.ORDER_STATUS_LABELS,
-    }
-
-
 @router.get("/leader/pickup/{point_id}/sorting")
 async def sorting(
     point_id: PathId,
@@ -243,7 +213,7 @@ async def sorting(
     return render(
         request,
         "groupbuy/sorting.html",
-        {**sorting_context(sheet, csv_url), "day_form": True},
+        {**presenters.sorting_context(sheet, csv_url), "day_form": True},
         actor=actor,
     )
 

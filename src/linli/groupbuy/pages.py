@@ -13,9 +13,8 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import batches, queries, service
+from linli.groupbuy import batches, presenters, queries, service
 from linli.groupbuy import cart as carts
-from linli.groupbuy.fulfilment_api import qr_svg
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_, _
 from linli.payments import providers
@@ -231,7 +230,7 @@ async def order_detail(
 ) -> Response:
     page = await queries.resident_order(session, actor, order_id)
     # segno's SVG of six digits we generated: no user text reaches the markup.
-    qr = Markup(qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
+    qr = Markup(presenters.qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
     trace_codes = await batches.source.line_codes(session, [line.id for line, _item in page.lines])
     return render(
         request,

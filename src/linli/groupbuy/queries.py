@@ -17,9 +17,10 @@ from linli.catalog import offers
 from linli.community import points as pickup_points
 from linli.errors import NotFound
 from linli.groupbuy import policies, service
-from linli.groupbuy.api import visible_code
 from linli.groupbuy.models import (
     CAMPAIGN_STATUSES,
+    PARTIAL,
+    READY,
     Campaign,
     CampaignItem,
     Delivery,
@@ -29,7 +30,7 @@ from linli.groupbuy.models import (
 )
 from linli.i18n import N_
 from linli.payments import service as payments
-from linli.payments.models import PaymentRefund
+from linli.payments.views import RefundView
 
 # Order statuses in words (resident, merchant and leader pages).
 ORDER_STATUS_LABELS: dict[str, str] = {
@@ -68,7 +69,7 @@ REFUND_KINDS: tuple[tuple[str, str], ...] = (
 assert set(CAMPAIGN_STATUS_LABELS) == set(CAMPAIGN_STATUSES)
 
 
-def refund_kind(refund: PaymentRefund) -> str:
+def refund_kind(refund: RefundView) -> str:
     key = refund.idempotency_key or ""
     for prefix, label in REFUND_KINDS:
         if key.startswith(prefix):
@@ -82,6 +83,13 @@ class TimelineStep:
     at: datetime | None
 
 
+def visible_code(order: Order, viewer_id: int | None) -> str | None:
+    """The pickup code, for the resident who ordered, once the goods wait for them."""
+    if order.user_id == viewer_id and order.status in (READY, PARTIAL):
+        return order.pickup_code
+    return None
+
+
 @dataclass(frozen=True)
 class OrderPage:
     order: Order
@@ -89,7 +97,7 @@ class OrderPage:
     lines: list[tuple[OrderLine, CampaignItem]]
     point: pickup_points.Point | None
     delivery: Delivery | None
-    refunds: Sequence[PaymentRefund]
+    refunds: Sequence[RefundView]
     pay_url: str | None
     pickup_code: str | None
 
@@ -105,7 +113,7 @@ class OrderPage:
         ]
 
     @property
-    def refund_reasons(self) -> list[tuple[PaymentRefund, str, bool]]:
+    def refund_reasons(self) -> list[tuple[RefundView, str, bool]]:
         """(refund, why, whether the merchant's own words are worth showing)."""
         return [
             (r, refund_kind(r), (r.idempotency_key or "").startswith("collected-"))

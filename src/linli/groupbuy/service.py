@@ -52,9 +52,8 @@ from linli.groupbuy.schemas import CampaignIn, OrderIn
 from linli.i18n import N_
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
-from linli.payments.models import PaymentIntent
+from linli.payments.views import IntentView
 from linli.rules import service as rules
-from linli.rules.models import RuleVersion
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,7 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
 
 
 def return_exclusion(
-    rule: RuleVersion, storage_class: str, category_codes: Sequence[str]
+    rule: rules.Rule, storage_class: str, category_codes: Sequence[str]
 ) -> str | None:
     """Why goods are excluded from the no-reason return under `rule`, or None."""
     if storage_class in rule.values.get("excluded_storage_classes", []):
@@ -394,7 +393,7 @@ async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[Campa
 class Checkout:
     order: Order
     lines: list[tuple[OrderLine, CampaignItem]]
-    intent: PaymentIntent | None
+    intent: IntentView | None
     created: bool
 
 
@@ -681,7 +680,7 @@ async def _order_with_lines(
     return order, [(line, item) for line, item in lines]
 
 
-async def payment_of(session: AsyncSession, order: Order) -> PaymentIntent | None:
+async def payment_of(session: AsyncSession, order: Order) -> IntentView | None:
     """The order's payment intent (read for the order's reader, who was checked already)."""
     rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
     return rows[-1] if rows else None

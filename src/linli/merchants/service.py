@@ -29,7 +29,7 @@ from linli.events import (
     MerchantListingsPaused,
     MerchantReverified,
 )
-from linli.files.models import StoredFile
+from linli.files import service as files
 from linli.i18n import N_, Message
 from linli.merchants import credit_code
 from linli.merchants.models import (
@@ -202,13 +202,7 @@ def _scope_problems(
 async def _ensure_files_are_yours(
     session: AsyncSession, user_id: int, file_ids: Sequence[int]
 ) -> None:
-    owned = set(
-        await session.scalars(
-            select(StoredFile.id).where(
-                StoredFile.id.in_(file_ids), StoredFile.owner_user_id == user_id
-            )
-        )
-    )
+    owned = await files.owned_file_ids(session, user_id, file_ids)
     if set(file_ids) - owned:
         raise ValidationFailed(
             N_("Upload each file first; a file id must be one of your uploads."),
