@@ -38,6 +38,7 @@ def load_domain_handlers() -> None:
     """Import every module that subscribes to events, registers due jobs, or provides what a
     lower layer declares (docs/architecture.md)."""
     import linli.accounts.handlers
+    import linli.accounts.identity
     import linli.community.points
     import linli.groupbuy.handlers
     import linli.merchants.handlers

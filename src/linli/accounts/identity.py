@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linli import clock
+from linli import authz, clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
 from linli.accounts.service import LoginPolicy, roles_in, start_session
 from linli.authz import Actor, OrganisationRef, UserRef
@@ -206,3 +206,6 @@ def login_policy(request: Request) -> LoginPolicy:
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
     )
+
+
+authz.provide_actor_resolver(resolve_actor)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.groupbuy import lines
 from linli.trace.chain import random_code
+from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode
 
 
@@ -71,6 +72,12 @@ async def ensure_codes_for_order(session: AsyncSession, order_id: int) -> list[s
         await ensure_line_code(session, line_id, batch_id)
         for line_id, batch_id in await lines.batched_lines_of_order(session, order_id)
     ]
+
+
+async def batch_code(session: AsyncSession, batch_id: int) -> str | None:
+    """The public code of a batch (for messages that name it)."""
+    code = await session.scalar(select(TraceBatch.code).where(TraceBatch.id == batch_id))
+    return str(code) if code is not None else None
 
 
 def qr_svg(url: str) -> bytes:
