@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports  # the architecture's contracts (pyproject.toml, docs/architecture.md)
 
 i18n: $(STAMP)  ## re-extract strings into the catalogues (then translate the new ones)
 	PYBABEL=$(VENV)/bin/pybabel scripts/i18n

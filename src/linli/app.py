@@ -35,13 +35,17 @@ class Health(BaseModel):
 
 
 def load_domain_handlers() -> None:
-    """Import every module that subscribes to events or registers due jobs."""
+    """Import every module that subscribes to events, registers due jobs, or provides what a
+    lower layer declares (docs/architecture.md)."""
     import linli.accounts.handlers
+    import linli.accounts.identity
+    import linli.community.points
     import linli.groupbuy.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.payments.handlers
-    import linli.trace.safety_handlers  # noqa: F401
+    import linli.trace.safety_handlers
+    import linli.trace.sellability  # noqa: F401
 
 
 async def _run_dispatcher(dispatcher: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:

@@ -7,17 +7,38 @@ services scope their queries to the actor they are given.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.db import DbSession
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 
-if TYPE_CHECKING:
-    from linli.accounts.models import Organisation, User
+
+class UserRow(Protocol):
+    """A user as accounts stores it (accounts sits above this kernel module)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def locale(self) -> str | None: ...
+
+
+class OrganisationRow(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +54,7 @@ class UserRef:
     leads_point: bool = False
 
     @classmethod
-    def of(cls, user: User, *, leads_point: bool = False) -> UserRef:
+    def of(cls, user: UserRow, *, leads_point: bool = False) -> UserRef:
         return cls(
             id=user.id,
             phone=user.phone,
@@ -50,7 +71,7 @@ class OrganisationRef:
     name: str
 
     @classmethod
-    def of(cls, organisation: Organisation) -> OrganisationRef:
+    def of(cls, organisation: OrganisationRow) -> OrganisationRef:
         return cls(id=organisation.id, kind=organisation.kind, name=organisation.name)
 
 
@@ -204,14 +225,25 @@ class Actor:
         return self.organisation is not None and self.organisation.kind == kind
 
 
+# Who is asking is resolved by accounts (tokens, sessions), which sits above this module: it
+# provides the resolver when linli.accounts.identity is imported.
+ActorResolver = Callable[[AsyncSession, Request], Awaitable["Actor"]]
+_resolve_actor: ActorResolver | None = None
+
+
+def provide_actor_resolver(resolver: ActorResolver) -> None:
+    global _resolve_actor
+    _resolve_actor = resolver
+
+
 async def current_actor(request: Request, session: DbSession) -> Actor:
     """The actor behind this request (bearer token, session cookie, or anonymous); cached."""
     actor = getattr(request.state, "actor", None)
     if isinstance(actor, Actor):
         return actor
-    from linli.accounts.identity import resolve_actor  # accounts depends on authz
-
-    actor = await resolve_actor(session, request)
+    if _resolve_actor is None:
+        raise RuntimeError("No actor resolver: import linli.accounts.identity (the app does).")
+    actor = await _resolve_actor(session, request)
     request.state.actor = actor
     return actor
 

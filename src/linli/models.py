@@ -3,6 +3,7 @@
 from linli.accounts import models as accounts_models
 from linli.audit import models as audit_models
 from linli.catalog import models as catalog_models
+from linli.categories import models as categories_models
 from linli.community import models as community_models
 from linli.db import Base
 from linli.files import models as files_models
@@ -25,6 +26,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "catalog_models",
+    "categories_models",
     "community_models",
     "files_models",
     "groupbuy_models",

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli.accounts.handlers import ensure_prune_scheduled
-from linli.catalog.categories import ensure_categories
+from linli.categories.tree import ensure_categories
 from linli.groupbuy.handlers import ensure_statements_scheduled
 from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults

@@ -17,8 +17,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linli import i18n
-from linli.accounts.identity import CSRF_COOKIE, SAFE_METHODS
-from linli.accounts.phone import mask_phone
 from linli.authz import (
     CATALOG_MANAGE,
     GROUPBUY_READ,
@@ -36,12 +34,16 @@ from linli.errors import DomainError, Forbidden
 from linli.i18n import N_
 from linli.middleware import LANG_COOKIE
 from linli.money import format_fen
+from linli.phone import mask_phone
 from linli.security import constant_time_equal
 
 M = TypeVar("M", bound=BaseModel)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "linli_flash"
+CSRF_COOKIE = "linli_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from linli.accounts.phone import mask_phone, normalize_mobile
+from linli.phone import mask_phone, normalize_mobile
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit.models import AuditEntry
-from linli.catalog.models import Category, Product
+from linli.catalog.models import Product
+from linli.categories.models import Category
 from tests.catalog.helpers import (
     PRODUCTS,
     add_profile,

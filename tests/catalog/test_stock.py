@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -11,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
+from linli.catalog.schemas import MAX_STOCK
+from linli.clock import FrozenClock
 from tests.catalog.helpers import SKUS, as_merchant, create_product, sku_row
 from tests.factories import login
+from tests.groupbuy.helpers import a_shop, item, listed_sku, published_campaign
 
 
 async def test_adjust_and_set_stock_are_audited(
@@ -107,3 +111,57 @@ async def test_the_console_adjusts_stock_and_explains_refusals(
     assert junk.status_code == 422
     assert "Enter a whole number." in junk.text
     assert (await sku_row(session, sku_id)).stock == 10
+
+
+async def test_group_buying_reserves_and_releases_stock_within_the_bound_and_audited(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """Publishing takes a campaign's units and the cut-off gives back what did not sell,
+    through the catalogue's stock face: each move is audited, and the stock never goes above
+    MAX_STOCK (group buying used to write `skus` itself, with neither)."""
+    shop = await a_shop(client, session)
+    owner_id, organisation_id = shop.owner.id, shop.organisation.id
+    sku_id = await listed_sku(client, shop, stock=100)
+    campaign = await published_campaign(client, shop, item(sku_id, stock=20))
+    assert (await sku_row(session, sku_id)).stock == 80
+    # The merchant counts a huge delivery while the 20 units are reserved.
+    counted = await client.put(
+        f"{SKUS}/{sku_id}/stock", json={"stock": MAX_STOCK - 5}, headers=shop.headers
+    )
+    assert counted.status_code == 200, counted.text
+    frozen_clock.advance(timedelta(days=1, minutes=1))
+    await app.state.dispatcher.run_once()  # the cut-off: nothing sold, 20 units go back
+    session.expire_all()
+    assert (await sku_row(session, sku_id)).stock == MAX_STOCK
+    entries = (
+        await session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "catalog.stock_adjusted")
+            .order_by(AuditEntry.id)
+        )
+    ).all()
+    assert [(e.target_id, e.user_id, e.organisation_id, e.details) for e in entries] == [
+        (
+            str(sku_id),
+            owner_id,
+            organisation_id,
+            {
+                "delta": -20,
+                "stock": 80,
+                "reason": "groupbuy.campaign_published",
+                "campaign_id": campaign["id"],
+            },
+        ),
+        (
+            str(sku_id),
+            None,
+            None,
+            {
+                "delta": 5,
+                "stock": MAX_STOCK,
+                "reason": "groupbuy.campaign_closed",
+                "campaign_id": campaign["id"],
+                "not_returned": 15,
+            },
+        ),
+    ]

@@ -16,7 +16,6 @@ from linli.accounts.identity import (
     signup_policy,
 )
 from linli.accounts.models import ApiToken, Organisation, User
-from linli.accounts.phone import mask_phone
 from linli.accounts.schemas import (
     ActiveOrganisationIn,
     LoginIn,
@@ -38,6 +37,7 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_scope, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.phone import mask_phone
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 

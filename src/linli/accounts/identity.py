@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linli import clock
+from linli import authz, clock
 from linli.accounts.models import ApiToken, Organisation, User, UserSession
 from linli.accounts.service import LoginPolicy, SignupPolicy, roles_in, start_session
 from linli.authz import Actor, OrganisationRef, UserRef
-from linli.community.models import Leader, PickupPoint
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 from linli.middleware import LANG_COOKIE, LANG_COOKIE_SECONDS
 from linli.security import constant_time_equal, token_digest
+from linli.web import CSRF_COOKIE as CSRF_COOKIE
+from linli.web import CSRF_HEADER as CSRF_HEADER
+from linli.web import SAFE_METHODS as SAFE_METHODS
 
 SESSION_COOKIE = "linli_session"
-CSRF_COOKIE = "linli_csrf"
-CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LAST_USED_GRANULARITY = timedelta(minutes=5)
+
+# Whether a user leads a pickup point is the community's to say, and community sits above this
+# kernel: it provides the condition when linli.community.points is imported (as
+# app.load_domain_handlers does). Until then nobody leads.
+LeadsCondition = Callable[[Any], ColumnElement[bool]]
+_leads_condition: LeadsCondition | None = None
+
+
+def provide_leads_condition(condition: LeadsCondition) -> None:
+    global _leads_condition
+    _leads_condition = condition
 
 
 def client_ip(request: Request) -> str | None:
@@ -97,12 +109,7 @@ async def _actor_from_session(
     if raw is None:
         return None
     # The session, its user and whether they lead a pickup point (for the menu): one statement.
-    leads = (
-        select(PickupPoint.id)
-        .join(Leader, Leader.user_id == PickupPoint.leader_user_id)
-        .where(PickupPoint.leader_user_id == User.id, Leader.active.is_(True))
-        .exists()
-    )
+    leads = _leads_condition(User.id) if _leads_condition is not None else literal(False)
     found = (
         await session.execute(
             select(UserSession, User, leads)
@@ -209,3 +216,6 @@ def signup_policy(request: Request) -> SignupPolicy:
         per_phone=settings.signup_max_per_phone,
         window=timedelta(minutes=settings.signup_window_minutes),
     )
+
+
+authz.provide_actor_resolver(resolve_actor)

@@ -20,7 +20,6 @@ from linli.accounts.models import (
     User,
     UserSession,
 )
-from linli.accounts.phone import mask_phone, national_number, normalize_mobile
 from linli.audit import service as audit
 from linli.authz import (
     PLATFORM_ORGS_MANAGE,
@@ -40,6 +39,7 @@ from linli.errors import (
 )
 from linli.events import MembershipGranted, MembershipRevoked, OrganisationCreated, UserSignedUp
 from linli.i18n import N_, Message, format_datetime
+from linli.phone import mask_phone, national_number, normalize_mobile
 from linli.security import (
     hash_password_off_loop,
     new_token,

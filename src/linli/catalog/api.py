@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_user
-from linli.catalog import service
+from linli.catalog import search, service
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
@@ -37,11 +37,10 @@ from linli.catalog.schemas import (
     StockOut,
     StockSetIn,
 )
+from linli.categories import tree as category_data
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import ValidationFailed
 from linli.files import service as files
-from linli.i18n import N_
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -65,16 +64,6 @@ def merchant_url(organisation_id: int) -> str:
     return f"/m/{organisation_id}"
 
 
-def clean_query(q: str) -> str:
-    """Search text is plain text: control characters are refused like everywhere else."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in q):
-        raise ValidationFailed(
-            N_("Some fields need attention."),
-            fields={"q": N_("Control characters are not allowed.")},
-        )
-    return q.strip()
-
-
 def _sku_out(sku: Sku) -> SkuOut:
     return SkuOut(
         id=sku.id, code=sku.code, specs=sku.specs, price_fen=sku.price_fen, in_stock=sku.stock > 0
@@ -96,7 +85,7 @@ def _common(view: service.ProductView) -> dict[str, object]:
         "storage_class": product.storage_class,
         "category": CategoryBrief(
             code=view.category.code,
-            name=service.category_name(view.category),
+            name=category_data.category_name(view.category),
             consumption_type=view.category.consumption_type,
         ),
         "merchant": MerchantBrief(
@@ -160,7 +149,7 @@ def _price_change_out(row: PriceChange) -> PriceChangeOut:
 
 @router.get("/categories", summary="The category tree (flat, parents first)")
 async def categories(session: DbSession) -> list[CategoryOut]:
-    tree = await service.category_tree(session)
+    tree = await category_data.category_tree(session)
     return [
         CategoryOut(
             id=c.id,
@@ -169,7 +158,7 @@ async def categories(session: DbSession) -> list[CategoryOut]:
             consumption_type=c.consumption_type,
             name_en=c.name_en,
             name_zh=c.name_zh,
-            name=service.category_name(c),
+            name=category_data.category_name(c),
         )
         for c in tree.rows
     ]
@@ -191,7 +180,7 @@ async def search_products(
     page = await service.search_products(
         session,
         service.SearchFilters(
-            q=clean_query(q),
+            q=search.clean_query(q),
             category=category,
             consumption_type=consumption_type,
             min_price_fen=min_price_fen,
@@ -230,7 +219,7 @@ async def my_products(
     offset: Offset = 0,
 ) -> MerchantProductPage:
     page = await service.my_products(
-        session, actor, q=clean_query(q), status=status, limit=limit, offset=offset
+        session, actor, q=search.clean_query(q), status=status, limit=limit, offset=offset
     )
     return MerchantProductPage(
         items=[merchant_product_out(v) for v in page.items],

@@ -13,9 +13,7 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
-from linli.catalog import service
-from linli.catalog.api import clean_query
-from linli.catalog.models import Category
+from linli.catalog import search, service
 from linli.catalog.schemas import (
     BADGE_LABELS,
     CONSUMPTION_LABELS,
@@ -29,6 +27,8 @@ from linli.catalog.schemas import (
     SkuIn,
     StockAdjustIn,
 )
+from linli.categories import tree as categories
+from linli.categories.tree import CategoryNode
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
@@ -103,11 +103,11 @@ def _blank_to_none(form: dict[str, str], *names: str) -> dict[str, Any]:
     return {k: (None if k in names and not v.strip() else v) for k, v in form.items()}
 
 
-def _category_choices(tree: service.CategoryTree) -> list[dict[str, Any]]:
+def _category_choices(tree: categories.CategoryTree) -> list[dict[str, Any]]:
     """Categories for <select>s: roots as groups, with a localised name each."""
 
-    def entry(c: Category) -> dict[str, Any]:
-        return {"code": c.code, "name": service.category_name(c)}
+    def entry(c: CategoryNode) -> dict[str, Any]:
+        return {"code": c.code, "name": categories.category_name(c)}
 
     return [
         {**entry(root), "children": [entry(c) for c in tree.children(root)]}
@@ -183,7 +183,7 @@ async def _search_page(
     *,
     channel: bool,
 ) -> Response:
-    tree = await service.category_tree(session)
+    tree = await categories.category_tree(session)
     q, category, type = form["q"], form["category"], form["type"]
     min_price, max_price = form["min_price"], form["max_price"]
     badge, merchant = form["badge"], form["merchant"]
@@ -197,7 +197,7 @@ async def _search_page(
                 fields={"category": N_("Choose a category from the list.")},
             )
         filters = service.SearchFilters(
-            q=clean_query(q),
+            q=search.clean_query(q),
             category=category or None,
             consumption_type=type if type in CONSUMPTION_LABELS else None,
             min_price_fen=_fen(min_price, "min_price", required=False),
@@ -231,7 +231,7 @@ async def _search_page(
             "channel": channel,
             "action": base,
             "categories": _category_choices(tree),
-            "category_name": service.category_name,
+            "category_name": categories.category_name,
             **_labels(),
         },
         status_code=error.status_code if error else 200,
@@ -247,7 +247,7 @@ async def product_page(
     return render(
         request,
         "catalog/product.html",
-        {"view": view, "category_name": service.category_name, **_labels()},
+        {"view": view, "category_name": categories.category_name, **_labels()},
         actor=actor,
     )
 
@@ -266,11 +266,11 @@ async def _list_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    tree = await service.category_tree(session)
+    tree = await categories.category_tree(session)
     result = await service.my_products(
         session,
         actor,
-        q=clean_query(q),
+        q=search.clean_query(q),
         status=status if status in STATUS_LABELS else None,
         limit=200,
     )
@@ -284,7 +284,7 @@ async def _list_page(
             "form": form or {},
             "error": error,
             "categories": _category_choices(tree),
-            "category_name": service.category_name,
+            "category_name": categories.category_name,
             **_labels(),
         },
         status_code=status_code,
@@ -393,7 +393,7 @@ async def _product_page(
     status_code: int = 200,
 ) -> Response:
     view = await service.my_product(session, actor, product_id)
-    tree = await service.category_tree(session)
+    tree = await categories.category_tree(session)
     product = view.product
     values = {
         "category": view.category.code,
@@ -418,7 +418,7 @@ async def _product_page(
             "error_for": error_for,
             "history": await service.product_price_history(session, actor, product_id),
             "categories": _category_choices(tree),
-            "category_name": service.category_name,
+            "category_name": categories.category_name,
             **_labels(),
         },
         status_code=status_code,

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.catalog.models import Product
 from linli.db import escape_like
+from linli.errors import ValidationFailed
+from linli.i18n import N_
 
 product_search = table(
     "product_search",
@@ -88,3 +90,13 @@ async def index(session: AsyncSession, product_id: int, body: str) -> None:
         ),
         params,
     )
+
+
+def clean_query(q: str) -> str:
+    """Search text is plain text: control characters are refused like everywhere else."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in q):
+        raise ValidationFailed(
+            N_("Some fields need attention."),
+            fields={"q": N_("Control characters are not allowed.")},
+        )
+    return q.strip()

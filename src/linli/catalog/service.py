@@ -9,8 +9,8 @@ conditional UPDATEs, never read-then-write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -22,9 +22,9 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, Permission
-from linli.catalog import policies, search
+from linli.catalog import policies, search, stock
 from linli.catalog.gtin import gtin_problem
-from linli.catalog.models import Category, PriceChange, Product, ProductImage, Sku
+from linli.catalog.models import PriceChange, Product, ProductImage, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_STOCK,
@@ -32,83 +32,22 @@ from linli.catalog.schemas import (
     ProductUpdateIn,
     SkuIn,
 )
+from linli.categories import negative_list
+from linli.categories.tree import CategoryNode, CategoryTree, category_name, category_tree
 from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PriceChanged
 from linli.files import service as files
 from linli.files.service import FileStore
-from linli.i18n import N_, get_locale
+from linli.i18n import N_
 from linli.merchants.queries import export_certified_organisation_ids, selling_status
-from linli.rules import service as rules
-from linli.rules.models import RuleVersion
 
-NEGATIVE_LIST = "market_access.negative_list"
 MAX_IMAGES = 10
 THUMBNAIL_PX = 320
 PRICE_SOURCES = ("create", "edit", "api")
 
 
 # --- categories ---------------------------------------------------------------------------
-
-
-def category_name(category: Category) -> str:
-    return category.name_zh if get_locale() == "zh_Hans" else category.name_en
-
-
-@dataclass(frozen=True)
-class CategoryTree:
-    """The whole (small) category tree, loaded once per request."""
-
-    rows: Sequence[Category]
-    by_id: dict[int, Category] = field(init=False)
-    by_code: dict[str, Category] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_id", {c.id: c for c in self.rows})
-        object.__setattr__(self, "by_code", {c.code: c for c in self.rows})
-
-    def get(self, code: str, field_name: str = "category") -> Category:
-        category = self.by_code.get(code)
-        if category is None:
-            raise ValidationFailed(
-                N_("Unknown category: {category}."),
-                category=code,
-                code="unknown_category",
-                fields={field_name: N_("Choose a category from the list.")},
-            )
-        return category
-
-    def lineage(self, category: Category) -> list[Category]:
-        """The category, its parent, and so on up to the root."""
-        chain: list[Category] = []
-        current: Category | None = category
-        while current is not None and current not in chain:
-            chain.append(current)
-            current = self.by_id.get(current.parent_id) if current.parent_id else None
-        return chain
-
-    def children(self, category: Category) -> list[Category]:
-        return [c for c in self.rows if c.parent_id == category.id]
-
-    def with_descendants(self, category: Category) -> set[int]:
-        found: set[int] = set()
-        stack = [category]
-        while stack:
-            current = stack.pop()
-            if current.id in found:
-                continue
-            found.add(current.id)
-            stack.extend(self.children(current))
-        return found
-
-    def parent_code(self, category: Category) -> str | None:
-        parent = self.by_id.get(category.parent_id) if category.parent_id else None
-        return parent.code if parent else None
-
-
-async def category_tree(session: AsyncSession) -> CategoryTree:
-    rows = (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
-    return CategoryTree(rows)
 
 
 # --- reading products ---------------------------------------------------------------------
@@ -119,7 +58,7 @@ class ProductView:
     """A product with what is shown with it: category, merchant, SKUs, images, badges."""
 
     product: Product
-    category: Category
+    category: CategoryNode
     merchant_name: str
     skus: list[Sku]
     images: list[ProductImage]
@@ -398,21 +337,7 @@ async def _own_sku(session: AsyncSession, actor: Actor, sku_id: int, *, lock: bo
 # --- rules --------------------------------------------------------------------------------
 
 
-async def _negative_list(session: AsyncSession, organisation_id: int) -> RuleVersion:
-    """The negative list in force where the organisation is (local versions beat national)."""
-    organisation = await session.get(Organisation, organisation_id)
-    region = None
-    if organisation is not None:
-        region = organisation.district_code or organisation.city_code or organisation.province_code
-    return await rules.in_force(session, NEGATIVE_LIST, jurisdiction=region)
-
-
-def _prohibited(rule: RuleVersion, lineage: Iterable[Category]) -> bool:
-    prohibited = set(rule.values.get("prohibited", []))
-    return any(c.code in prohibited for c in lineage)
-
-
-def _refuse_prohibited(category: Category) -> ValidationFailed:
+def _refuse_prohibited(category: CategoryNode) -> ValidationFailed:
     return ValidationFailed(
         N_("{category} may not be sold on this platform (negative list for market access)."),
         category=category_name(category),
@@ -421,9 +346,11 @@ def _refuse_prohibited(category: Category) -> ValidationFailed:
     )
 
 
-def _check_category(tree: CategoryTree, category: Category, rule: RuleVersion) -> None:
+def _check_category(
+    tree: CategoryTree, category: CategoryNode, market: negative_list.NegativeList
+) -> None:
     """Products go in the most specific category, and never in a prohibited one."""
-    if _prohibited(rule, tree.lineage(category)):
+    if market.prohibits(category):
         raise _refuse_prohibited(category)
     if tree.children(category):
         raise ValidationFailed(
@@ -435,10 +362,10 @@ def _check_category(tree: CategoryTree, category: Category, rule: RuleVersion) -
 
 
 async def _listing_problem(
-    session: AsyncSession, organisation_id: int, category: Category, tree: CategoryTree
-) -> tuple[RuleVersion, ValidationFailed | None]:
-    """The rule applied, and why the organisation may not list in `category` (None: it may)."""
-    rule = await _negative_list(session, organisation_id)
+    session: AsyncSession, organisation_id: int, category: CategoryNode, tree: CategoryTree
+) -> tuple[negative_list.NegativeList, ValidationFailed | None]:
+    """The list applied, and why the organisation may not list in `category` (None: it may)."""
+    rule = await negative_list.for_organisation(session, organisation_id)
     status = await selling_status(session, organisation_id)
     if status.paused:
         return rule, ValidationFailed(
@@ -451,11 +378,10 @@ async def _listing_problem(
             code="not_verified",
         )
     lineage = tree.lineage(category)
-    if _prohibited(rule, lineage):
+    if rule.prohibits(category):
         return rule, _refuse_prohibited(category)
-    licensed = dict(rule.values.get("licensed", {}))
     # A scope entry covers its own category and every category below it.
-    if any(c.code in licensed for c in lineage) and not (
+    if rule.licensing_codes(category) and not (
         {c.code for c in lineage} & set(status.business_scope)
     ):
         return rule, ValidationFailed(
@@ -574,7 +500,7 @@ async def create_product(session: AsyncSession, actor: Actor, data: ProductCreat
     organisation_id = policies.acting_organisation(actor, CATALOG_MANAGE)
     tree = await category_tree(session)
     category = tree.get(data.category)
-    _check_category(tree, category, await _negative_list(session, organisation_id))
+    _check_category(tree, category, await negative_list.for_organisation(session, organisation_id))
     now = clock.now()
     product = Product(
         organisation_id=organisation_id,
@@ -631,11 +557,11 @@ async def update_product(
             changes[text_field] = ""
     tree = await category_tree(session)
     applied: dict[str, Any] = {}
-    decision: RuleVersion | None = None
+    decision: negative_list.NegativeList | None = None
     if "category" in changes:
         category = tree.get(changes.pop("category"))
         if category.id != product.category_id:
-            rule = await _negative_list(session, product.organisation_id)
+            rule = await negative_list.for_organisation(session, product.organisation_id)
             _check_category(tree, category, rule)
             if product.status == "listed":
                 decision, problem = await _listing_problem(
@@ -729,18 +655,7 @@ async def adjust_stock(session: AsyncSession, actor: Actor, sku_id: int, delta: 
             fields={"delta": N_("Out of range.")},
         )
     owned = policies.own_product_ids(actor, CATALOG_MANAGE)
-    new_stock = await session.scalar(
-        update(Sku)
-        .where(
-            Sku.id == sku_id,
-            Sku.product_id.in_(owned),
-            Sku.stock + delta >= 0,
-            Sku.stock + delta <= MAX_STOCK,
-        )
-        .values(stock=Sku.stock + delta)
-        .returning(Sku.stock)
-        .execution_options(synchronize_session=False)
-    )
+    new_stock = await stock.move(session, sku_id, delta, owned)
     if new_stock is None:
         current = await session.scalar(
             policies.own_skus(actor, CATALOG_MANAGE)
@@ -762,16 +677,8 @@ async def adjust_stock(session: AsyncSession, actor: Actor, sku_id: int, delta: 
             limit=MAX_STOCK,
             fields={"delta": N_("Out of range.")},
         )
-    audit.record(
-        session,
-        actor,
-        "catalog.stock_adjusted",
-        target_type="sku",
-        target_id=sku_id,
-        delta=delta,
-        stock=new_stock,
-    )
-    return int(new_stock)
+    stock.record(session, actor, sku_id, delta, new_stock)
+    return new_stock
 
 
 async def set_stock(session: AsyncSession, actor: Actor, sku_id: int, stock: int) -> int:

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
 from linli.accounts.models import User
-from linli.accounts.phone import normalize_mobile
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.demo.communities import NEIGHBOURHOODS, seed_communities, settle_residents
 from linli.demo.merchants import DOMESTIC, EXPORTERS, seed_merchants
 from linli.files.service import FileStore
+from linli.phone import normalize_mobile
 from linli.security import hash_password
 
 DEMO_PASSWORD = "linli-demo-2026"  # noqa: S105 (printed for the demo on purpose)

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -311,3 +312,17 @@ async def sweep_orphans(
         path.unlink(missing_ok=True)
         removed.append(path)
     return removed
+
+
+async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable[int]) -> set[int]:
+    """Those of `file_ids` the user uploaded."""
+    wanted = set(file_ids)
+    if not wanted:
+        return set()
+    return set(
+        await session.scalars(
+            select(StoredFile.id).where(
+                StoredFile.id.in_(wanted), StoredFile.owner_user_id == user_id
+            )
+        )
+    )

@@ -14,8 +14,8 @@ from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.groupbuy import cart as carts
-from linli.groupbuy import service
-from linli.groupbuy.models import PARTIAL, READY, Campaign, CampaignItem, Order
+from linli.groupbuy import queries, service
+from linli.groupbuy.models import Campaign, CampaignItem
 from linli.groupbuy.schemas import (
     CampaignIn,
     CampaignItemOut,
@@ -129,13 +129,6 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     )
 
 
-def visible_code(order: Order, viewer_id: int | None) -> str | None:
-    """The pickup code, for the resident who ordered, once the goods wait for them."""
-    if order.user_id == viewer_id and order.status in (READY, PARTIAL):
-        return order.pickup_code
-    return None
-
-
 def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
     o = checkout.order
     intent = checkout.intent
@@ -157,9 +150,9 @@ def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutO
             cancelled_at=o.cancelled_at,
             cancel_reason=o.cancel_reason,
             refunded_fen=o.refunded_fen,
-            pickup_code=visible_code(o, viewer_id),
+            pickup_code=queries.visible_code(o, viewer_id),
             qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg"
-            if visible_code(o, viewer_id)
+            if queries.visible_code(o, viewer_id)
             else None,
             confirmed_at=o.confirmed_at,
             ready_at=o.ready_at,

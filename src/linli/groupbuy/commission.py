@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
-from linli.community.models import Leader
+from linli.community import points
 from linli.events import CommissionStatementIssued
 from linli.groupbuy.models import (
     Commission,
@@ -44,9 +44,7 @@ def share(amount_fen: int, rate_bp: int) -> int:
 
 async def rates(session: AsyncSession, leader_user_id: int) -> tuple[int, int]:
     """(leader commission, platform fee) in basis points in force now."""
-    commission_bp = await session.scalar(
-        select(Leader.commission_bp).where(Leader.user_id == leader_user_id)
-    )
+    commission_bp = await points.commission_bp(session, leader_user_id)
     fee = await rules.in_force(session, FEE_RULE)
     return int(commission_bp or 0), int(fee.values["bp"])
 

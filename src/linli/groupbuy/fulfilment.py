@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, PAYMENTS_REFUND, Actor
-from linli.catalog.models import Sku
-from linli.community.models import Leader, PickupPoint
+from linli.catalog import stock
+from linli.community import points as pickup_points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import (
     CampaignClosed,
@@ -262,13 +262,14 @@ async def _return_stock(
                 .values(remaining=0)
                 .execution_options(synchronize_session=False)
             )
-        if units:
-            await session.execute(
-                update(Sku)
-                .where(Sku.id == item.sku_id)
-                .values(stock=Sku.stock + units)
-                .execution_options(synchronize_session=False)
-            )
+        await stock.release(
+            session,
+            Actor.for_system(),
+            sku_id=item.sku_id,
+            units=units,
+            reason="groupbuy.campaign_closed",
+            campaign_id=item.campaign_id,
+        )
 
 
 async def _live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, set[str]]:
@@ -338,9 +339,7 @@ async def ship(session: AsyncSession, actor: Actor, delivery_id: int) -> Deliver
         if delivery.status in (SHIPPED, ARRIVED):
             return delivery
         raise Conflict(N_("This delivery cannot be shipped now."), code="not_shippable")
-    leader = await session.scalar(
-        select(PickupPoint.leader_user_id).where(PickupPoint.id == shipped.pickup_point_id)
-    )
+    leader = await pickup_points.leader_of(session, shipped.pickup_point_id)
     outbox.publish(
         session,
         DeliveryShipped(
@@ -374,33 +373,16 @@ async def ship_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -
     return [await ship(session, actor, delivery_id) for delivery_id in ids]
 
 
-async def led_point(session: AsyncSession, actor: Actor, point_id: int) -> PickupPoint:
+async def led_point(session: AsyncSession, actor: Actor, point_id: int) -> pickup_points.Point:
     """A pickup point the actor runs as an active leader; 404 for anyone else's."""
-    user_id = actor.require_user_id()
-    point = await session.scalar(
-        select(PickupPoint)
-        .join(Leader, Leader.user_id == PickupPoint.leader_user_id)
-        .where(
-            PickupPoint.id == point_id,
-            PickupPoint.leader_user_id == user_id,
-            Leader.active.is_(True),
-        )
-    )
+    point = await pickup_points.point_led_by(session, actor.require_user_id(), point_id)
     if point is None:
         raise NotFound(N_("No such pickup point of yours."), code="pickup_point_not_found")
     return point
 
 
-async def led_points(session: AsyncSession, actor: Actor) -> Sequence[PickupPoint]:
-    user_id = actor.require_user_id()
-    return (
-        await session.scalars(
-            select(PickupPoint)
-            .join(Leader, Leader.user_id == PickupPoint.leader_user_id)
-            .where(PickupPoint.leader_user_id == user_id, Leader.active.is_(True))
-            .order_by(PickupPoint.id)
-        )
-    ).all()
+async def led_points(session: AsyncSession, actor: Actor) -> Sequence[pickup_points.Point]:
+    return await pickup_points.points_led_by(session, actor.require_user_id())
 
 
 async def confirm_arrival(session: AsyncSession, actor: Actor, delivery_id: int) -> Delivery:

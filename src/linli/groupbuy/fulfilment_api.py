@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +16,7 @@ from linli.authz import Actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import NotFound
-from linli.groupbuy import commission, fulfilment, lists, reports, service
-from linli.groupbuy.api import visible_code
+from linli.groupbuy import commission, fulfilment, lists, presenters, queries, reports, service
 from linli.groupbuy.models import Delivery
 from linli.groupbuy.schemas import (
     AwaitingLineOut,
@@ -333,11 +331,6 @@ async def earnings(session: DbSession, actor: User_) -> EarningsOut:
 # --- resident -----------------------------------------------------------------------------
 
 
-def qr_svg(code: str) -> bytes:
-    """The pickup code as an SVG QR code (what a leader's scanner reads is the six digits)."""
-    return bytes(segno.make_qr(code, error="m").svg_inline(scale=8, border=2), "utf-8")
-
-
 @router.get(
     "/orders/{order_id}/pickup-qr.svg",
     summary="My pickup code as a QR image (once the goods have arrived)",
@@ -346,9 +339,11 @@ def qr_svg(code: str) -> bytes:
 )
 async def pickup_qr(order_id: PathId, session: DbSession, actor: User_) -> Response:
     checkout = await service.get_order(session, actor, order_id)
-    code = visible_code(checkout.order, actor.user_id)
+    code = queries.visible_code(checkout.order, actor.user_id)
     if code is None:
         raise NotFound(N_("This order has no pickup code to show."), code="no_pickup_code")
     return Response(
-        qr_svg(code), media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"}
+        presenters.qr_svg(code),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "private, no-store"},
     )

@@ -3,9 +3,8 @@ over), the printable sorting list, uncollected orders and earnings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -13,10 +12,10 @@ from starlette.responses import Response
 from linli import clock
 from linli.apitypes import MAX_ID, PathId
 from linli.authz import Actor, require_user
-from linli.community.models import PickupPoint
+from linli.community.points import Point
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import commission, fulfilment, lists, queries
+from linli.groupbuy import commission, fulfilment, lists, presenters, queries
 from linli.groupbuy.models import ARRIVED, Delivery
 from linli.i18n import N_, Message, _
 from linli.money import format_fen
@@ -53,7 +52,7 @@ async def _desk(
     status_code: int = 200,
 ) -> Response:
     points = list(await fulfilment.led_points(session, actor))
-    chosen: PickupPoint | None = next((p for p in points if p.id == point_id), None)
+    chosen: Point | None = next((p for p in points if p.id == point_id), None)
     if chosen is None and points:
         chosen = points[0]
     deliveries = [
@@ -220,34 +219,6 @@ async def hand_over_without_code(
     )
 
 
-@dataclass(frozen=True)
-class SortingGroup:
-    order_id: int
-    customer: str
-    status: str
-    rows: list[lists.SortingRow]
-
-
-def group_rows(sheet: lists.SortingList) -> list[SortingGroup]:
-    groups: dict[int, SortingGroup] = {}
-    for row in sheet.rows:
-        group = groups.get(row.order_id)
-        if group is None:
-            group = SortingGroup(row.order_id, row.customer, row.status, [])
-            groups[row.order_id] = group
-        group.rows.append(row)
-    return list(groups.values())
-
-
-def sorting_context(sheet: lists.SortingList, csv_url: str) -> dict[str, Any]:
-    return {
-        "sheet": sheet,
-        "groups": group_rows(sheet),
-        "csv_url": csv_url,
-        "status_labels": queries.ORDER_STATUS_LABELS,
-    }
-
-
 @router.get("/leader/pickup/{point_id}/sorting")
 async def sorting(
     point_id: PathId,
@@ -265,7 +236,7 @@ async def sorting(
     return render(
         request,
         "groupbuy/sorting.html",
-        {**sorting_context(sheet, csv_url), "day_form": True},
+        {**presenters.sorting_context(sheet, csv_url), "day_form": True},
         actor=actor,
     )
 

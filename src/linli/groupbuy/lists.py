@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import User
-from linli.accounts.phone import mask_phone
 from linli.authz import GROUPBUY_READ, Actor
-from linli.community.models import PickupPoint
+from linli.community import points as pickup_points
 from linli.errors import NotFound
 from linli.groupbuy import fulfilment, policies
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
 from linli.i18n import N_
+from linli.phone import mask_phone
 
 # Cells a spreadsheet would run as a formula (CSV injection, OWASP): prefixed with '.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -63,13 +63,12 @@ async def procurement(session: AsyncSession, actor: Actor, campaign_id: int) -> 
             CampaignItem.sku_code,
             CampaignItem.product_name,
             CampaignItem.unit,
-            PickupPoint.id,
-            PickupPoint.name,
+            Order.pickup_point_id,
+            pickup_points.name_of_point(Order.pickup_point_id),
             quantity,
         )
         .join(OrderLine, OrderLine.item_id == CampaignItem.id)
         .join(Order, Order.id == OrderLine.order_id)
-        .join(PickupPoint, PickupPoint.id == Order.pickup_point_id)
         .where(
             CampaignItem.campaign_id == campaign.id,
             Order.status.in_(fulfilment.FULFILLED),
@@ -80,10 +79,9 @@ async def procurement(session: AsyncSession, actor: Actor, campaign_id: int) -> 
             CampaignItem.sku_code,
             CampaignItem.product_name,
             CampaignItem.unit,
-            PickupPoint.id,
-            PickupPoint.name,
+            Order.pickup_point_id,
         )
-        .order_by(CampaignItem.id, PickupPoint.id)
+        .order_by(CampaignItem.id, Order.pickup_point_id)
     )
     return ProcurementList(campaign, [ProcurementRow(*row) for row in rows.all()])
 
@@ -103,7 +101,7 @@ class SortingRow:
 
 @dataclass(frozen=True)
 class SortingList:
-    pickup_point: PickupPoint
+    pickup_point: pickup_points.Point
     pickup_date: date | None
     campaign_id: int | None
     rows: list[SortingRow]
@@ -121,7 +119,7 @@ async def sorting_list(
     every merchant's goods for a pickup day; a merchant sees only its own campaign's."""
     if campaign_id is not None and actor.organisation_id is not None and actor.has(GROUPBUY_READ):
         organisation_id = policies.acting_merchant(actor, GROUPBUY_READ)
-        point = await session.get(PickupPoint, point_id)
+        point = await pickup_points.point(session, point_id)
         owned = await session.scalar(
             policies.own_campaigns(organisation_id)
             .with_only_columns(Campaign.id)

@@ -9,15 +9,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from linli.accounts.models import Organisation
 from linli.apitypes import PathId
 from linli.authz import GROUPBUY_READ, PLATFORM_REVIEW, Actor, ensure, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import fulfilment, lists, policies, queries, service
-from linli.groupbuy.leader_pages import sorting_context
+from linli.groupbuy import fulfilment, lists, policies, presenters, queries, reports, service
 from linli.groupbuy.models import CAMPAIGN_STATUSES
 from linli.groupbuy.schemas import CampaignIn
 from linli.i18n import N_, Message, _
+from linli.merchants import queries as merchant_queries
+from linli.merchants import service as merchants
 from linli.money import format_fen, parse_yuan
 from linli.web import form_data, redirect, render, settle_failed_form, validate_form, verify_csrf
 
@@ -348,7 +350,7 @@ async def campaign_sorting(
     return render(
         request,
         "groupbuy/sorting.html",
-        {**sorting_context(sheet, csv_url), "day_form": False, "back": campaign_id},
+        {**presenters.sorting_context(sheet, csv_url), "day_form": False, "back": campaign_id},
         actor=actor,
     )
 
@@ -376,3 +378,33 @@ async def oversight(
         },
         actor=actor,
     )
+
+
+# --- the merchant's console -----------------------------------------------------------------
+# Its home page shows onboarding (merchants) and group-buying sales together; merchants sits
+# below group buying, so the page that composes both lives here.
+
+
+@router.get("/merchant")
+async def merchant_console(request: Request, session: DbSession, actor: User_) -> Response:
+    organisation_id = actor.organisation_id
+    if organisation_id is None or actor.organisation_kind not in ("merchant", "supplier"):
+        return redirect(
+            "/account", text=_("Act for your merchant organisation first."), level="error"
+        )
+    profile = await merchant_queries.profile_or_none(session, organisation_id)
+    context: dict[str, Any] = {
+        "profile": profile,
+        "licences": await merchants.organisation_licences(session, organisation_id),
+        "expiring": dict(
+            (lic.id, days)
+            for lic, days in await merchants.expiring_licences(session, organisation_id)
+        ),
+        "certifications": await merchants.certifications(session, actor),
+        "licence_labels": merchants.LICENCE_LABELS,
+        "sales": await reports.sales(session, actor)
+        if actor.organisation_kind == "merchant" and actor.has(GROUPBUY_READ)
+        else None,
+        "organisation": await session.get(Organisation, organisation_id),
+    }
+    return render(request, "merchants/console.html", context, actor=actor)

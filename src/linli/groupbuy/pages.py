@@ -13,13 +13,11 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
+from linli.groupbuy import batches, presenters, queries, service
 from linli.groupbuy import cart as carts
-from linli.groupbuy import queries, service
-from linli.groupbuy.fulfilment_api import qr_svg
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_, _
 from linli.payments import providers
-from linli.trace.codes import trace_codes_for_lines
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -232,8 +230,8 @@ async def order_detail(
 ) -> Response:
     page = await queries.resident_order(session, actor, order_id)
     # segno's SVG of six digits we generated: no user text reaches the markup.
-    qr = Markup(qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
-    trace_codes = await trace_codes_for_lines(session, [line.id for line, _item in page.lines])
+    qr = Markup(presenters.qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
+    trace_codes = await batches.source.line_codes(session, [line.id for line, _item in page.lines])
     return render(
         request,
         "groupbuy/order.html",

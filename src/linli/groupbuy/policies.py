@@ -6,7 +6,6 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import GROUPBUY_READ, Actor, Permission
-from linli.catalog.models import Product, Sku
 from linli.catalog.policies import acting_organisation
 from linli.errors import Conflict, Forbidden
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
@@ -38,21 +37,6 @@ async def ensure_selling(session: AsyncSession, organisation_id: int) -> None:
 
 def own_campaigns(organisation_id: int) -> Select[Campaign]:
     return select(Campaign).where(Campaign.organisation_id == organisation_id)
-
-
-def own_listed_skus(organisation_id: int) -> Select[Sku, Product]:
-    """SKUs of the organisation's own listed products (ownership checked in the query)."""
-    return (
-        select(Sku, Product)
-        .join(Product, Product.id == Sku.product_id)
-        .where(Product.organisation_id == organisation_id, Product.status == "listed")
-    )
-
-
-def own_listed_product_ids(organisation_id: int) -> Select[int]:
-    return select(Product.id).where(
-        Product.organisation_id == organisation_id, Product.status == "listed"
-    )
 
 
 def public_campaigns() -> Select[Campaign]:

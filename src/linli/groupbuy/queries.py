@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import Organisation
 from linli.authz import Actor
-from linli.catalog.models import Product, Sku
-from linli.community.models import PickupPoint
+from linli.catalog import offers
+from linli.community import points as pickup_points
 from linli.errors import NotFound
 from linli.groupbuy import policies, service
-from linli.groupbuy.api import visible_code
 from linli.groupbuy.models import (
     CAMPAIGN_STATUSES,
+    PARTIAL,
+    READY,
     Campaign,
     CampaignItem,
     Delivery,
@@ -29,7 +30,7 @@ from linli.groupbuy.models import (
 )
 from linli.i18n import N_
 from linli.payments import service as payments
-from linli.payments.models import PaymentRefund
+from linli.payments.views import RefundView
 
 # Order statuses in words (resident, merchant and leader pages).
 ORDER_STATUS_LABELS: dict[str, str] = {
@@ -68,7 +69,7 @@ REFUND_KINDS: tuple[tuple[str, str], ...] = (
 assert set(CAMPAIGN_STATUS_LABELS) == set(CAMPAIGN_STATUSES)
 
 
-def refund_kind(refund: PaymentRefund) -> str:
+def refund_kind(refund: RefundView) -> str:
     key = refund.idempotency_key or ""
     for prefix, label in REFUND_KINDS:
         if key.startswith(prefix):
@@ -82,14 +83,21 @@ class TimelineStep:
     at: datetime | None
 
 
+def visible_code(order: Order, viewer_id: int | None) -> str | None:
+    """The pickup code, for the resident who ordered, once the goods wait for them."""
+    if order.user_id == viewer_id and order.status in (READY, PARTIAL):
+        return order.pickup_code
+    return None
+
+
 @dataclass(frozen=True)
 class OrderPage:
     order: Order
     campaign: Campaign
     lines: list[tuple[OrderLine, CampaignItem]]
-    point: PickupPoint | None
+    point: pickup_points.Point | None
     delivery: Delivery | None
-    refunds: Sequence[PaymentRefund]
+    refunds: Sequence[RefundView]
     pay_url: str | None
     pickup_code: str | None
 
@@ -105,7 +113,7 @@ class OrderPage:
         ]
 
     @property
-    def refund_reasons(self) -> list[tuple[PaymentRefund, str, bool]]:
+    def refund_reasons(self) -> list[tuple[RefundView, str, bool]]:
         """(refund, why, whether the merchant's own words are worth showing)."""
         return [
             (r, refund_kind(r), (r.idempotency_key or "").startswith("collected-"))
@@ -128,7 +136,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     order = checkout.order
     campaign = await session.get(Campaign, order.campaign_id)
     assert campaign is not None
-    point = await session.get(PickupPoint, order.pickup_point_id)
+    point = await pickup_points.point(session, order.pickup_point_id)
     delivery = await session.scalar(
         select(Delivery).where(
             Delivery.campaign_id == order.campaign_id,
@@ -181,22 +189,20 @@ class OutcomeRow:
 async def outcomes(session: AsyncSession, campaign_id: int) -> list[OutcomeRow]:
     """Group outcomes of a campaign the caller has already checked is theirs."""
     rows = await session.execute(
-        select(GroupOutcome, CampaignItem.product_name, PickupPoint.name)
+        select(
+            GroupOutcome,
+            CampaignItem.product_name,
+            pickup_points.name_of_point(GroupOutcome.pickup_point_id),
+        )
         .join(CampaignItem, CampaignItem.id == GroupOutcome.item_id)
-        .join(PickupPoint, PickupPoint.id == GroupOutcome.pickup_point_id)
         .where(GroupOutcome.campaign_id == campaign_id)
-        .order_by(PickupPoint.id, CampaignItem.id)
+        .order_by(GroupOutcome.pickup_point_id, CampaignItem.id)
     )
     return [OutcomeRow(o, product, point) for o, product, point in rows.all()]
 
 
 async def point_names(session: AsyncSession, point_ids: set[int]) -> dict[int, str]:
-    if not point_ids:
-        return {}
-    rows = await session.execute(
-        select(PickupPoint.id, PickupPoint.name).where(PickupPoint.id.in_(point_ids))
-    )
-    return {i: name for i, name in rows.all()}
+    return {i: p.name for i, p in (await pickup_points.points(session, point_ids)).items()}
 
 
 async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
@@ -215,10 +221,8 @@ async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) ->
 async def sku_choices(session: AsyncSession, actor: Actor) -> list[tuple[int, str, int]]:
     """(sku id, "product · code", list price fen) of the merchant's own listed SKUs."""
     organisation_id = policies.acting_merchant(actor)
-    rows = await session.execute(
-        policies.own_listed_skus(organisation_id).order_by(Product.name, Sku.id).limit(500)
-    )
-    return [(sku.id, f"{product.name} · {sku.code}", sku.price_fen) for sku, product in rows.all()]
+    listed = await offers.listed_skus(session, organisation_id, limit=500)
+    return [(sku.sku_id, sku.label, sku.price_fen) for sku in listed.values()]
 
 
 @dataclass(frozen=True)

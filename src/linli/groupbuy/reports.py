@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.authz import GROUPBUY_READ, Actor
-from linli.catalog.models import Sku
+from linli.catalog.offers import product_of_sku
 from linli.groupbuy import fulfilment, policies
 from linli.groupbuy.models import UNCOLLECTED, CampaignItem, Order, OrderLine
 
@@ -51,9 +51,10 @@ async def sales(session: AsyncSession, actor: Actor, *, days: int = 30) -> Sales
             else_=OrderLine.quantity - OrderLine.returned_qty,
         )
     )
+    product_id = product_of_sku(CampaignItem.sku_id).label("product_id")
     rows = await session.execute(
         select(
-            Sku.product_id,
+            product_id,
             CampaignItem.product_name,
             func.count(func.distinct(Order.id)),
             units,
@@ -61,13 +62,12 @@ async def sales(session: AsyncSession, actor: Actor, *, days: int = 30) -> Sales
         )
         .join(OrderLine, OrderLine.order_id == Order.id)
         .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
-        .join(Sku, Sku.id == CampaignItem.sku_id)
         .where(
             Order.organisation_id == organisation_id,
             Order.status.in_(fulfilment.FULFILLED),
             Order.confirmed_at >= since,
         )
-        .group_by(Sku.product_id, CampaignItem.product_name)
+        .group_by(product_id, CampaignItem.product_name)
         .order_by(func.sum(OrderLine.amount_fen - OrderLine.refunded_fen).desc())
     )
     return SalesReport(

@@ -31,12 +31,11 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, GROUPBUY_READ, Actor
-from linli.catalog.models import Sku
-from linli.catalog.service import category_tree
-from linli.community.models import PickupPoint, Residence
+from linli.catalog import offers, stock
+from linli.community import points as pickup_points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import OrderPaid, PaymentSucceeded
-from linli.groupbuy import policies
+from linli.groupbuy import batches, policies
 from linli.groupbuy.models import (
     CANCELLED,
     DRAFT,
@@ -53,10 +52,8 @@ from linli.groupbuy.schemas import CampaignIn, OrderIn
 from linli.i18n import N_
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
-from linli.payments.models import PaymentIntent
+from linli.payments.views import IntentView
 from linli.rules import service as rules
-from linli.rules.models import RuleVersion
-from linli.trace.models import ACTIVE, DESTROYED, RECALLED, TraceBatch
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +96,12 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
         if sku_id in seen:
             fields[f"items.{n}.sku_id"] = N_("This SKU is already in the campaign.")
         seen.add(sku_id)
-    found = {
-        sku.id: (sku, product)
-        for sku, product in (
-            await session.execute(
-                policies.own_listed_skus(organisation_id).where(Sku.id.in_(sku_ids))
-            )
-        ).all()
-    }
+    found = await offers.listed_skus(session, organisation_id, sku_ids)
     for n, item in enumerate(data.items):
-        pair = found.get(item.sku_id)
-        if pair is None:
+        listed = found.get(item.sku_id)
+        if listed is None:
             fields[f"items.{n}.sku_id"] = N_("Choose a SKU of your own listed products.")
-        elif item.group_price_fen > pair[0].price_fen:
+        elif item.group_price_fen > listed.price_fen:
             fields[f"items.{n}.group_price_fen"] = N_(
                 "The group price may not be above the SKU's price."
             )
@@ -134,21 +124,21 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
     session.add(campaign)
     await session.flush()
     for item in data.items:
-        sku, product = found[item.sku_id]
+        listed = found[item.sku_id]
         session.add(
             CampaignItem(
                 campaign_id=campaign.id,
-                sku_id=sku.id,
-                product_name=product.name,
-                sku_code=sku.code,
-                unit=product.unit,
-                list_price_fen=sku.price_fen,
+                sku_id=listed.sku_id,
+                product_name=listed.product_name,
+                sku_code=listed.code,
+                unit=listed.unit,
+                list_price_fen=listed.price_fen,
                 group_price_fen=item.group_price_fen,
                 per_resident_limit=item.per_resident_limit,
                 stock=item.stock,
                 remaining=0,
                 min_group_qty=item.min_group_qty,
-                storage_class=product.storage_class,
+                storage_class=listed.storage_class,
                 batch_id=item.batch_id,
                 created_at=now,
             )
@@ -161,7 +151,7 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
 
 
 def return_exclusion(
-    rule: RuleVersion, storage_class: str, category_codes: Sequence[str]
+    rule: rules.Rule, storage_class: str, category_codes: Sequence[str]
 ) -> str | None:
     """Why goods are excluded from the no-reason return under `rule`, or None."""
     if storage_class in rule.values.get("excluded_storage_classes", []):
@@ -206,17 +196,7 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
             .order_by(CampaignItem.id)
         )
     ).all()
-    products = {
-        sku.id: product
-        for sku, product in (
-            await session.execute(
-                policies.own_listed_skus(organisation_id).where(
-                    Sku.id.in_([i.sku_id for i in items])
-                )
-            )
-        ).all()
-    }
-    tree = await category_tree(session)
+    products = await offers.listed_skus(session, organisation_id, [i.sku_id for i in items])
     await refuse_unsellable_batches(session, items)  # trace2: held or recalled lots
     for item in items:
         product = products.get(item.sku_id)
@@ -226,19 +206,16 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
                 product=item.product_name,
                 code="sku_not_listed",
             )
-        lineage = [c.code for c in tree.lineage(tree.by_id[product.category_id])]
-        taken = await session.scalar(
-            update(Sku)
-            .where(
-                Sku.id == item.sku_id,
-                Sku.stock >= item.stock,
-                Sku.product_id.in_(policies.own_listed_product_ids(organisation_id)),
-            )
-            .values(stock=Sku.stock - item.stock)
-            .returning(Sku.id)
-            .execution_options(synchronize_session=False)
+        taken = await stock.reserve(
+            session,
+            actor,
+            organisation_id=organisation_id,
+            sku_id=item.sku_id,
+            units=item.stock,
+            reason="groupbuy.campaign_published",
+            campaign_id=campaign.id,
         )
-        if taken is None:
+        if not taken:
             raise Conflict(
                 N_("Not enough stock of {product} ({sku}) for {amount} in this campaign."),
                 product=item.product_name,
@@ -247,7 +224,9 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
                 code="insufficient_stock",
             )
         item.storage_class = product.storage_class
-        item.return_exclusion = return_exclusion(return_rule, product.storage_class, lineage)
+        item.return_exclusion = return_exclusion(
+            return_rule, product.storage_class, product.category_codes
+        )
         item.remaining = item.stock
     campaign.status = PUBLISHED
     campaign.published_at = now
@@ -374,34 +353,27 @@ async def batch_problems(
     wanted = {item.batch_id for item in data.items if item.batch_id is not None}
     if not wanted:
         return {}
-    batches = {
-        b.id: b
-        for b in await session.scalars(
-            select(TraceBatch).where(
-                TraceBatch.id.in_(wanted), TraceBatch.organisation_id == organisation_id
-            )
-        )
-    }
+    own = await batches.source.own_batches(session, organisation_id, wanted)
     fields: dict[str, str] = {}
     for n, item in enumerate(data.items):
         if item.batch_id is None:
             continue
-        batch = batches.get(item.batch_id)
+        batch = own.get(item.batch_id)
         if batch is None or batch.sku_id != item.sku_id:
             fields[f"items.{n}.batch_id"] = N_("Choose a batch of this SKU of your own.")
-        elif batch.status != "active":
+        elif batch.status != batches.ACTIVE:
             fields[f"items.{n}.batch_id"] = N_("This batch is on hold or recalled.")
     return fields
 
 
 def batch_unsellable(product: str, status: str) -> Conflict:
-    if status == DESTROYED:
+    if status == batches.DESTROYED:
         return Conflict(
             N_("{product} was destroyed and can never be sold."),
             product=product,
             code="batch_destroyed",
         )
-    if status == RECALLED:
+    if status == batches.RECALLED:
         return Conflict(
             N_("{product} has been recalled and cannot be sold."),
             product=product,
@@ -418,12 +390,8 @@ async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[Campa
     named = {i.batch_id: i for i in items if i.batch_id is not None}
     if not named:
         return
-    for batch_id, status in (
-        await session.execute(
-            select(TraceBatch.id, TraceBatch.status).where(TraceBatch.id.in_(named))
-        )
-    ).all():
-        if status != ACTIVE:
+    for batch_id, status in (await batches.source.statuses(session, set(named))).items():
+        if status in batches.UNSELLABLE:
             raise batch_unsellable(named[batch_id].product_name, status)
 
 
@@ -434,7 +402,7 @@ async def refuse_unsellable_batches(session: AsyncSession, items: Sequence[Campa
 class Checkout:
     order: Order
     lines: list[tuple[OrderLine, CampaignItem]]
-    intent: PaymentIntent | None
+    intent: IntentView | None
     created: bool
 
 
@@ -477,13 +445,9 @@ async def place_order(
     point_id: Any = (
         literal(data.pickup_point_id)
         if data.pickup_point_id is not None
-        else select(Residence.pickup_point_id).where(Residence.user_id == user_id).scalar_subquery()
+        else pickup_points.home_point_id(user_id)
     )
-    point = (
-        select(PickupPoint.id)
-        .where(PickupPoint.id == point_id, PickupPoint.active.is_(True))
-        .scalar_subquery()
-    )
+    point = pickup_points.open_point_id(point_id)
     selling = Campaign.organisation_id.in_(selling_organisation_ids())
     rows = (
         await session.execute(
@@ -493,10 +457,9 @@ async def place_order(
                 earlier.label("earlier"),
                 point.label("point"),
                 selling.label("selling"),
-                TraceBatch.status.label("batch_status"),  # trace2
+                batches.source.status_of(CampaignItem.batch_id).label("batch_status"),  # trace2
             )
             .join(Campaign, Campaign.id == CampaignItem.campaign_id)
-            .outerjoin(TraceBatch, TraceBatch.id == CampaignItem.batch_id)  # trace2
             .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
             .execution_options(populate_existing=True)
         )
@@ -526,7 +489,7 @@ async def place_order(
     by_item = {row.CampaignItem.id: row.CampaignItem for row in rows}
     # --- trace2: held and recalled stock cannot be bought ---
     for row in rows:
-        if row.batch_status not in (None, ACTIVE):
+        if row.batch_status in batches.UNSELLABLE:
             raise batch_unsellable(row.CampaignItem.product_name, row.batch_status)
     # --- end trace2 ---
     fields: dict[str, str] = {}
@@ -726,7 +689,7 @@ async def _order_with_lines(
     return order, [(line, item) for line, item in lines]
 
 
-async def payment_of(session: AsyncSession, order: Order) -> PaymentIntent | None:
+async def payment_of(session: AsyncSession, order: Order) -> IntentView | None:
     """The order's payment intent (read for the order's reader, who was checked already)."""
     rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
     return rows[-1] if rows else None

@@ -5,28 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from linli.accounts.models import Organisation
 from linli.apitypes import PathId
 from linli.authz import (
-    GROUPBUY_READ,
     PLATFORM_REVIEW,
     Actor,
     current_actor,
     ensure,
     require_user,
 )
-from linli.catalog.models import Category
+from linli.categories.tree import CategoryNode, category_tree
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.files import service as files
-from linli.groupbuy.reports import sales as group_sales
 from linli.i18n import _
 from linli.merchants import service
-from linli.merchants.models import MerchantProfile
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
 
@@ -36,10 +31,8 @@ User_ = Annotated[Actor, Depends(require_user)]
 LICENCE_SLOTS = ("business", "extra")
 
 
-async def _categories(session: DbSession) -> list[Category]:
-    return list(
-        (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
-    )
+async def _categories(session: DbSession) -> list[CategoryNode]:
+    return list((await category_tree(session)).rows)
 
 
 def _text(form: FormData, name: str) -> str:
@@ -163,31 +156,6 @@ async def my_applications(request: Request, session: DbSession, actor: User_) ->
         session, actor.__class__(user=actor.user, ip=actor.ip)
     )  # always my own, even for reviewers
     return render(request, "merchants/applications.html", {"applications": rows}, actor=actor)
-
-
-@router.get("/merchant")
-async def console(request: Request, session: DbSession, actor: User_) -> Response:
-    organisation_id = actor.organisation_id
-    if organisation_id is None or actor.organisation_kind not in ("merchant", "supplier"):
-        return redirect(
-            "/account", text=_("Act for your merchant organisation first."), level="error"
-        )
-    profile = await session.get(MerchantProfile, organisation_id)
-    context: dict[str, Any] = {
-        "profile": profile,
-        "licences": await service.organisation_licences(session, organisation_id),
-        "expiring": dict(
-            (lic.id, days)
-            for lic, days in await service.expiring_licences(session, organisation_id)
-        ),
-        "certifications": await service.certifications(session, actor),
-        "licence_labels": service.LICENCE_LABELS,
-        "sales": await group_sales(session, actor)
-        if actor.organisation_kind == "merchant" and actor.has(GROUPBUY_READ)
-        else None,
-        "organisation": await session.get(Organisation, organisation_id),
-    }
-    return render(request, "merchants/console.html", context, actor=actor)
 
 
 @router.post("/merchant/licences")

@@ -40,3 +40,8 @@ async def selling_status(session: AsyncSession, organisation_id: int) -> Selling
     return SellingStatus(
         verified=True, paused=row.listings_paused, business_scope=tuple(row.business_scope)
     )
+
+
+async def profile_or_none(session: AsyncSession, organisation_id: int) -> MerchantProfile | None:
+    """The organisation's merchant profile, if it has one (for its console)."""
+    return await session.get(MerchantProfile, organisation_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from linli.accounts import service as accounts
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import PLATFORM_REVIEW, Actor, ensure
-from linli.catalog.models import Category
+from linli.categories import negative_list
 from linli.errors import (
     Conflict,
     Forbidden,
@@ -30,8 +29,8 @@ from linli.events import (
     MerchantListingsPaused,
     MerchantReverified,
 )
-from linli.files.models import StoredFile
-from linli.i18n import N_, Message, get_locale
+from linli.files import service as files
+from linli.i18n import N_, Message
 from linli.merchants import credit_code
 from linli.merchants.models import (
     Licence,
@@ -43,9 +42,7 @@ from linli.merchants.queries import export_certified_organisation_ids
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ensure_decidable
 from linli.rules import service as rules
-from linli.rules.models import RuleVersion
 
-NEGATIVE_LIST = "market_access.negative_list"
 REVERIFICATION = "merchant.reverification"
 THREE_SAME = "export.three_same"
 REVERIFY_JOB = "merchants.reverify"
@@ -66,71 +63,6 @@ def add_months(moment: datetime, months: int) -> datetime:
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
-
-
-# --- the negative list --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScopeCheck:
-    """What a business scope needs under a version of the negative list."""
-
-    rule: RuleVersion
-    categories: frozenset[str]  # the scope with every descendant it covers
-    prohibited: frozenset[str]
-    licences_needed: dict[str, frozenset[str]]  # licence type -> categories needing it
-    names: dict[str, tuple[str, str]]  # code -> (English, Chinese)
-
-    def shown(self, codes: frozenset[str] | set[str]) -> str:
-        """Category names in the reader's language, for messages."""
-        index = 1 if get_locale() == "zh_Hans" else 0
-        separator = "、" if index else ", "
-        return separator.join(self.names[code][index] for code in sorted(codes))
-
-
-async def check_scope(session: AsyncSession, scope: Sequence[str]) -> ScopeCheck:
-    rule = await rules.in_force(session, NEGATIVE_LIST)
-    prohibited_codes = set(rule.values.get("prohibited", []))
-    licensed: dict[str, str] = dict(rule.values.get("licensed", {}))
-    rows = (await session.execute(select(Category.id, Category.code, Category.parent_id))).all()
-    names = {
-        code: (en, zh)
-        for code, en, zh in await session.execute(
-            select(Category.code, Category.name_en, Category.name_zh)
-        )
-    }
-    by_code = {code: (cid, parent) for cid, code, parent in rows}
-    children: dict[int | None, list[str]] = {}
-    for _id, code, parent in rows:
-        children.setdefault(parent, []).append(code)
-    unknown = sorted(set(scope) - set(by_code))
-    if unknown:
-        raise ValidationFailed(
-            N_("Unknown business scope: {codes}."),
-            codes=", ".join(unknown),
-            fields={"business_scope": N_("Choose categories from the list.")},
-        )
-    covered: set[str] = set()
-    for code in scope:
-        stack = [code]
-        while stack:
-            current = stack.pop()
-            # A parent covers its children, except the prohibited ones, which must be named.
-            if current != code and current in prohibited_codes:
-                continue
-            covered.add(current)
-            stack.extend(children.get(by_code[current][0], []))
-    needed: dict[str, set[str]] = {}
-    for code in covered:
-        if code in licensed:
-            needed.setdefault(licensed[code], set()).add(code)
-    return ScopeCheck(
-        rule=rule,
-        categories=frozenset(covered),
-        prohibited=frozenset(set(scope) & prohibited_codes),
-        licences_needed={kind: frozenset(codes) for kind, codes in needed.items()},
-        names=names,
-    )
 
 
 def _valid_on(licence: LicenceIn | Licence, day: date) -> bool:
@@ -159,9 +91,12 @@ async def submit_application(
             fields={"foreign_trade": N_("Only for suppliers.")},
         )
     phone = accounts.require_mobile(data.contact_phone, "contact_phone")
-    scope = await check_scope(session, data.business_scope)
+    market = await negative_list.in_force(
+        session, negative_list.region_of(data.province_code, data.city_code, data.district_code)
+    )
+    scope = market.check_scope(data.business_scope)
     today = local_today()
-    problems = _scope_problems(scope, data.licences, today)
+    problems = _scope_problems(market, scope, data.licences, today)
     if problems:
         audit.record(
             session,
@@ -169,8 +104,8 @@ async def submit_application(
             "merchants.application_refused",
             target_type="credit_code",
             target_id=checked.normalized,
-            rule_id=scope.rule.rule_id,
-            rule_version=scope.rule.version,
+            rule_id=market.rule_id,
+            rule_version=market.version,
             reasons=[p.msgid for p in problems.values()],
         )
         raise ValidationFailed(
@@ -196,8 +131,8 @@ async def submit_application(
         contact_name=data.contact_name,
         contact_phone=phone,
         status="submitted",
-        rule_id=scope.rule.rule_id,
-        rule_version=scope.rule.version,
+        rule_id=market.rule_id,
+        rule_version=market.version,
         created_at=clock.now(),
     )
     session.add(application)
@@ -225,14 +160,17 @@ async def submit_application(
         "merchants.application_submitted",
         target_type="merchant_application",
         target_id=application.id,
-        rule_id=scope.rule.rule_id,
-        rule_version=scope.rule.version,
+        rule_id=market.rule_id,
+        rule_version=market.version,
     )
     return application
 
 
 def _scope_problems(
-    scope: ScopeCheck, licences: Sequence[LicenceIn], today: date
+    market: negative_list.NegativeList,
+    scope: negative_list.ScopeCheck,
+    licences: Sequence[LicenceIn],
+    today: date,
 ) -> dict[str, Message]:
     problems: dict[str, Message] = {}
     for licence in licences:
@@ -241,7 +179,7 @@ def _scope_problems(
     if scope.prohibited:
         problems["business_scope"] = Message(
             N_("Not allowed on this platform: {codes}."),
-            {"codes": scope.shown(set(scope.prohibited))},
+            {"codes": market.shown(scope.prohibited)},
         )
     held = {lic.licence_type for lic in licences if _valid_on(lic, today)}
     if "business_licence" not in held:
@@ -253,7 +191,7 @@ def _scope_problems(
                 Message(
                     N_("Selling {codes} needs a valid {licence} on file."),
                     {
-                        "codes": scope.shown(set(codes)),
+                        "codes": market.shown(codes),
                         "licence": Message(LICENCE_LABELS.get(kind, kind)).render(),
                     },
                 ),
@@ -264,13 +202,7 @@ def _scope_problems(
 async def _ensure_files_are_yours(
     session: AsyncSession, user_id: int, file_ids: Sequence[int]
 ) -> None:
-    owned = set(
-        await session.scalars(
-            select(StoredFile.id).where(
-                StoredFile.id.in_(file_ids), StoredFile.owner_user_id == user_id
-            )
-        )
-    )
+    owned = await files.owned_file_ids(session, user_id, file_ids)
     if set(file_ids) - owned:
         raise ValidationFailed(
             N_("Upload each file first; a file id must be one of your uploads."),
@@ -511,7 +443,9 @@ async def reverify(
     """A reviewer confirms the qualifications again; refused while a needed licence lapsed."""
     ensure(actor, PLATFORM_REVIEW)
     row = await profile(session, organisation_id)
-    scope = await check_scope(session, row.business_scope)
+    scope = (await negative_list.for_organisation(session, organisation_id)).check_scope(
+        row.business_scope
+    )
     held = await organisation_licences(session, organisation_id)
     today = local_today()
     valid_kinds = {lic.licence_type for lic in held if _valid_on(lic, today)}

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.accounts.models import Membership
-from linli.community.models import PickupPoint
+from linli.community import points as pickup_points
 from linli.events import (
     BatchRecalled,
     CampaignClosed,
@@ -33,6 +33,7 @@ from linli.events import (
 from linli.i18n import N_
 from linli.money import format_fen
 from linli.notifications.service import notify
+from linli.trace.codes import batch_code
 
 
 @outbox.subscribe(UserSignedUp, "notifications.welcome")
@@ -257,12 +258,8 @@ async def campaign_closed(session: AsyncSession, envelope: outbox.Envelope) -> N
         link=f"/merchant/groupbuy/{event.campaign_id}",
         event_id=envelope.event_id,
     )
-    leaders = await session.execute(
-        select(PickupPoint.leader_user_id, PickupPoint.name).where(
-            PickupPoint.id.in_(event.pickup_point_ids), PickupPoint.leader_user_id.is_not(None)
-        )
-    )
-    for leader_user_id, point_name in leaders.all():
+    led = (await pickup_points.points(session, event.pickup_point_ids)).values()
+    for leader_user_id, point_name in ((p.leader_user_id, p.name) for p in led):
         if leader_user_id is None:
             continue
         notify(
@@ -299,7 +296,7 @@ async def delivery_shipped(session: AsyncSession, envelope: outbox.Envelope) -> 
 async def ready_for_pickup(session: AsyncSession, envelope: outbox.Envelope) -> None:
     event = envelope.payload
     assert isinstance(event, OrderReadyForPickup)
-    point = await session.get(PickupPoint, event.pickup_point_id)
+    point = await pickup_points.point(session, event.pickup_point_id)
     notify(
         session,
         event.user_id,
@@ -325,7 +322,7 @@ async def picked_up(session: AsyncSession, envelope: outbox.Envelope) -> None:
     event = envelope.payload
     assert isinstance(event, OrderPickedUp)
     if event.without_code:
-        point = await session.get(PickupPoint, event.pickup_point_id)
+        point = await pickup_points.point(session, event.pickup_point_id)
         notify(
             session,
             event.user_id,
@@ -426,10 +423,7 @@ async def commission_statement(session: AsyncSession, envelope: outbox.Envelope)
 
 
 async def _batch_code(session: AsyncSession, batch_id: int) -> str:
-    from linli.trace.models import TraceBatch
-
-    code = await session.scalar(select(TraceBatch.code).where(TraceBatch.id == batch_id))
-    return str(code or batch_id)
+    return await batch_code(session, batch_id) or str(batch_id)
 
 
 @outbox.subscribe(TemperatureExcursion, "notifications.temperature_excursion")

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.config import Settings
 from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.views import IntentView
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class RefundResult:
 class PaymentProvider(Protocol):
     name: str
 
-    def checkout_url(self, intent: PaymentIntent) -> str:
+    def checkout_url(self, intent: IntentView) -> str:
         """Where the payer goes to pay (a page, or a gateway's hosted checkout)."""
         ...
 
@@ -189,7 +190,7 @@ transport: httpx.AsyncBaseTransport | None = None
 class SandboxProvider:
     name = SANDBOX
 
-    def checkout_url(self, intent: PaymentIntent) -> str:
+    def checkout_url(self, intent: IntentView) -> str:
         return f"/pay/{intent.public_id}"
 
     async def request_payment(

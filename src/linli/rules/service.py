@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,19 @@ NATIONAL = "CN"
 
 class RuleMissing(LookupError):
     pass
+
+
+class Rule(Protocol):
+    """A rule version as other domains read it (what `in_force` returns)."""
+
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def jurisdiction(self) -> str: ...
+    @property
+    def values(self) -> dict[str, Any]: ...
 
 
 async def in_force(

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
-from linli.groupbuy.models import CampaignItem, OrderLine
+from linli.groupbuy import lines
 from linli.trace.chain import random_code
+from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode
 
 
@@ -67,18 +68,16 @@ async def ensure_line_code(session: AsyncSession, order_line_id: int, batch_id: 
 
 
 async def ensure_codes_for_order(session: AsyncSession, order_id: int) -> list[str]:
-    rows = (
-        await session.execute(
-            select(OrderLine.id, CampaignItem.batch_id)
-            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
-            .where(OrderLine.order_id == order_id, CampaignItem.batch_id.is_not(None))
-        )
-    ).all()
     return [
-        await ensure_line_code(session, int(line_id), int(batch_id))
-        for line_id, batch_id in rows
-        if batch_id is not None
+        await ensure_line_code(session, line_id, batch_id)
+        for line_id, batch_id in await lines.batched_lines_of_order(session, order_id)
     ]
+
+
+async def batch_code(session: AsyncSession, batch_id: int) -> str | None:
+    """The public code of a batch (for messages that name it)."""
+    code = await session.scalar(select(TraceBatch.code).where(TraceBatch.id == batch_id))
+    return str(code) if code is not None else None
 
 
 def qr_svg(url: str) -> bytes:

@@ -18,9 +18,7 @@ from linli.audit import service as audit
 from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor, ensure
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchRecalled
-from linli.groupbuy import fulfilment
-from linli.groupbuy import service as groupbuy
-from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
+from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.notifications.service import notify
 from linli.rules import service as rules
@@ -353,9 +351,9 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
             batches=[item.batch],
         )
     await session.flush()
-    lines = await _affected_lines(session, batch_ids)
-    for line, order, batch_id in lines:
-        await _handle_line(session, recall, line, order, batch_id)
+    lines = await groupbuy.lines_holding(session, batch_ids)
+    for line in lines:
+        await _handle_line(session, recall, line)
     outbox.publish(
         session,
         BatchRecalled(
@@ -383,40 +381,22 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
     return recall
 
 
-async def _affected_lines(
-    session: AsyncSession, batch_ids: Sequence[int]
-) -> list[tuple[OrderLine, Order, int]]:
-    rows = (
-        await session.execute(
-            select(OrderLine, Order, CampaignItem.batch_id)
-            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(CampaignItem.batch_id.in_(batch_ids), Order.status != CANCELLED)
-            .order_by(Order.id, OrderLine.id)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    return [(line, order, int(b)) for line, order, b in rows if b is not None]
-
-
-async def _handle_line(
-    session: AsyncSession, recall: TraceRecall, line: OrderLine, order: Order, batch_id: int
-) -> None:
+async def _handle_line(session: AsyncSession, recall: TraceRecall, line: groupbuy.HeldLine) -> None:
     now = clock.now()
-    code = await codes.ensure_line_code(session, line.id, batch_id)
+    code = await codes.ensure_line_code(session, line.line_id, line.batch_id)
     row = TraceRecallLine(
         recall_id=recall.id,
-        order_line_id=line.id,
-        order_id=order.id,
-        user_id=order.user_id,
-        batch_id=batch_id,
+        order_line_id=line.line_id,
+        order_id=line.order_id,
+        user_id=line.user_id,
+        batch_id=line.batch_id,
         quantity=line.quantity,
         notified_at=now,
     )
     session.add(row)
     notify(
         session,
-        order.user_id,
+        line.user_id,
         "recall",
         title=N_("Recall: do not eat {product}"),
         body=N_(
@@ -424,33 +404,27 @@ async def _handle_line(
             "See the trace page for what to do."
         ),
         params={
-            "product": await _product_name(session, line.item_id),
-            "order_id": order.id,
+            "product": line.product_name,
+            "order_id": line.order_id,
             "level": recall.level,
             "reason": recall.reason,
         },
         link=f"/t/{code}",
     )
-    if order.status == PENDING_PAYMENT:
-        intent = await groupbuy.payment_of(session, order)
-        cancelled = await groupbuy.expire_order(
-            session, order.id, intent.id if intent else None, reason="recalled"
-        )
-        row.cancelled = cancelled
-    elif recall.refund == REFUND_FULL:
-        # Collected goods have their settlement and the leader's commission reversed first.
-        amount = await fulfilment.refund_line_in_full(
-            session, order, line, f"recall #{recall.id}", f"recall-{recall.id}-line-{line.id}"
-        )
-        if amount:
-            row.refunded_fen = amount
-            row.refunded_at = now
+    # An unpaid order is cancelled; collected goods have their settlement and the leader's
+    # commission reversed before the refund.
+    outcome = await groupbuy.recall_line(
+        session,
+        line.line_id,
+        refund=recall.refund == REFUND_FULL,
+        note=f"recall #{recall.id}",
+        key=f"recall-{recall.id}-line-{line.line_id}",
+    )
+    row.cancelled = outcome.cancelled
+    if outcome.refunded_fen:
+        row.refunded_fen = outcome.refunded_fen
+        row.refunded_at = now
     await session.flush()
-
-
-async def _product_name(session: AsyncSession, item_id: int) -> str:
-    name = await session.scalar(select(CampaignItem.product_name).where(CampaignItem.id == item_id))
-    return str(name or "")
 
 
 # --- reading, progress, returns, closing ------------------------------------------------

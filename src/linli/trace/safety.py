@@ -23,7 +23,7 @@ from linli.authz import (
     Actor,
     ensure,
 )
-from linli.catalog.models import Product, Sku
+from linli.catalog import offers
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursion
 from linli.i18n import N_
@@ -591,11 +591,8 @@ async def detect_excursions(
 ) -> list[TraceExcursion]:
     """Examine the batch's readings around [start, end]; record each new excursion (rule
     version included), publish TemperatureExcursion and put the batch on hold."""
-    storage = await session.scalar(
-        select(Product.storage_class)
-        .join(Sku, Sku.product_id == Product.id)
-        .where(Sku.id == batch.sku_id)
-    )
+    facts = await offers.sku_facts(session, batch.sku_id)
+    storage = facts.storage_class if facts else None
     rule = await rules.in_force(session, COLDCHAIN_RULE)
     cls = storage_class_of(rule.values, storage or "")
     if cls is None:

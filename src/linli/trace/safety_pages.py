@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -18,11 +18,12 @@ from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
 from linli.trace import recall, safety
-from linli.trace.public_pages import Page, trace_view
+from linli.trace.public_view import MAX_PAGE, trace_view
 from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 LOCAL = clock.LOCAL
 
 

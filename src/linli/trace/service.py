@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.audit import service as audit
 from linli.authz import TRACE_CAPTURE, TRACE_MANAGE, TRACE_READ, Actor, ensure
-from linli.catalog.models import Product, Sku
+from linli.catalog import offers
 from linli.db import escape_like
 from linli.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.i18n import N_, Message
@@ -90,13 +90,7 @@ def _own_org(actor: Actor) -> int:
 async def create_batch(session: AsyncSession, actor: Actor, data: BatchIn) -> TraceBatch:
     ensure(actor, TRACE_MANAGE)
     organisation_id = _own_org(actor)
-    found = (
-        await session.execute(
-            select(Sku.id, Product.gtin)
-            .join(Product, Product.id == Sku.product_id)
-            .where(Sku.id == data.sku_id, Product.organisation_id == organisation_id)
-        )
-    ).first()
+    found = await offers.sku_facts(session, data.sku_id, organisation_id=organisation_id)
     if found is None:
         raise NotFound(N_("No such SKU in your catalogue."))
     taken = await session.scalar(

@@ -1,0 +1,100 @@
+"""Group buying's face for trace: the order lines sold from given batches, the pickup point of
+a line, and what a recall does to a line (cancel the unpaid order, or refund the line)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.groupbuy import fulfilment, service
+from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
+
+
+@dataclass(frozen=True)
+class HeldLine:
+    """An order line (of an order not cancelled) sold from a batch."""
+
+    line_id: int
+    order_id: int
+    user_id: int
+    item_id: int
+    batch_id: int
+    quantity: int
+    product_name: str
+
+
+async def lines_holding(session: AsyncSession, batch_ids: Sequence[int]) -> list[HeldLine]:
+    """Lines of orders not cancelled whose items are sold from `batch_ids`, by order, line."""
+    rows = (
+        await session.execute(
+            select(OrderLine, Order, CampaignItem.batch_id, CampaignItem.product_name)
+            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(CampaignItem.batch_id.in_(batch_ids), Order.status != CANCELLED)
+            .order_by(Order.id, OrderLine.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    return [
+        HeldLine(
+            line_id=line.id,
+            order_id=order.id,
+            user_id=order.user_id,
+            item_id=line.item_id,
+            batch_id=int(batch_id),
+            quantity=line.quantity,
+            product_name=str(name or ""),
+        )
+        for line, order, batch_id, name in rows
+        if batch_id is not None
+    ]
+
+
+async def batched_lines_of_order(session: AsyncSession, order_id: int) -> list[tuple[int, int]]:
+    """(line id, batch id) of the order's lines whose items name a batch."""
+    rows = await session.execute(
+        select(OrderLine.id, CampaignItem.batch_id)
+        .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+        .where(OrderLine.order_id == order_id, CampaignItem.batch_id.is_not(None))
+    )
+    return [(int(line_id), int(batch_id)) for line_id, batch_id in rows.all() if batch_id]
+
+
+async def pickup_point_of_line(session: AsyncSession, line_id: int) -> int | None:
+    point_id = await session.scalar(
+        select(Order.pickup_point_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(OrderLine.id == line_id)
+    )
+    return int(point_id) if point_id is not None else None
+
+
+@dataclass(frozen=True)
+class RecallOutcome:
+    cancelled: bool = False  # the order was unpaid and is cancelled
+    refunded_fen: int = 0
+
+
+async def recall_line(
+    session: AsyncSession, line_id: int, *, refund: bool, note: str, key: str
+) -> RecallOutcome:
+    """A recalled line: an unpaid order is cancelled (reason "recalled"); otherwise, when the
+    recall refunds, everything still paid for the line is given back (`note`, `key`: the
+    refund's note and idempotency key)."""
+    line = await session.get(OrderLine, line_id)
+    order = await session.get(Order, line.order_id) if line is not None else None
+    if line is None or order is None:
+        return RecallOutcome()
+    if order.status == PENDING_PAYMENT:
+        intent = await service.payment_of(session, order)
+        cancelled = await service.expire_order(
+            session, order.id, intent.id if intent else None, reason="recalled"
+        )
+        return RecallOutcome(cancelled=cancelled)
+    if refund:
+        amount = await fulfilment.refund_line_in_full(session, order, line, note, key)
+        return RecallOutcome(refunded_fen=amount)
+    return RecallOutcome()

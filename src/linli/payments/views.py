@@ -1,0 +1,33 @@
+"""What other domains read of payments: the intents and refunds payments' service functions
+return, as read-only interfaces (other domains never import payments' tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+
+class IntentView(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+
+
+class RefundView(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
