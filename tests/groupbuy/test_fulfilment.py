@@ -61,7 +61,7 @@ async def a_led_point(session: AsyncSession, commission_bp: int = 1000) -> Point
     assert point is not None
     point.leader_user_id = user.id
     await session.commit()
-    token = await make_token(session, user, scopes=("account",))
+    token = await make_token(session, user, scopes=("account", "leader"))
     return Point(point_id, Resident(user, bearer(token)))
 
 

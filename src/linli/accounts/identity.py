@@ -23,7 +23,15 @@ SESSION_COOKIE = "linli_session"
 CSRF_COOKIE = "linli_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where machines talk to Linli: bearer tokens are taken here and nowhere else, and a
+# cookie-authenticated write here must echo the CSRF cookie in a header (pages check the form
+# field instead, with `verify_csrf` on every page router).
+API_PREFIXES = ("/api/", "/epcis/")
 _LAST_USED_GRANULARITY = timedelta(minutes=5)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
 
 
 def client_ip(request: Request) -> str | None:
@@ -34,6 +42,11 @@ async def resolve_actor(session: AsyncSession, request: Request) -> Actor:
     ip = client_ip(request)
     authorization = request.headers.get("authorization")
     if authorization:
+        if not is_api_path(request.url.path):
+            raise Unauthenticated(
+                N_("API tokens work only under /api/ and /epcis/; pages need a login."),
+                code="token_not_accepted",
+            )
         return await _actor_from_token(session, request, authorization, ip)
     signed = request.cookies.get(SESSION_COOKIE)
     if signed:
@@ -119,7 +132,7 @@ async def _actor_from_session(
     row, user, leads_point = found
     if not user.is_active:
         return None
-    if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:
+    if is_api_path(request.url.path) and request.method not in SAFE_METHODS:
         _check_api_csrf(request)
     organisation: Organisation | None = None
     roles: frozenset[str] = frozenset()

@@ -571,7 +571,7 @@ async def _insert_sku(
 
 async def create_product(session: AsyncSession, actor: Actor, data: ProductCreateIn) -> Product:
     """A new draft product with its first SKU (whose price starts the price history)."""
-    organisation_id = policies.acting_organisation(actor, CATALOG_MANAGE)
+    organisation_id = policies.acting_seller(actor, CATALOG_MANAGE)
     tree = await category_tree(session)
     category = tree.get(data.category)
     _check_category(tree, category, await _negative_list(session, organisation_id))

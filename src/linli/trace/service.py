@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit import service as audit
-from linli.authz import TRACE_CAPTURE, TRACE_MANAGE, TRACE_READ, Actor, ensure
+from linli.authz import TRACE_CAPTURE, TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, ensure
 from linli.catalog.models import Product, Sku
 from linli.db import escape_like
-from linli.errors import BadRequest, Conflict, Forbidden, NotFound
+from linli.errors import BadRequest, Conflict, NotFound
 from linli.i18n import N_, Message
 from linli.trace import capture as checks
 from linli.trace import digital_link, eventhash, vocab
@@ -81,15 +81,8 @@ def chain_hash(prev_hash: str, hash_id: str, content_sha256: str) -> str:
 # --- batches -------------------------------------------------------------------------------
 
 
-def _own_org(actor: Actor) -> int:
-    if actor.organisation_id is None:
-        raise Forbidden(N_("Choose the organisation you act for first."))
-    return actor.organisation_id
-
-
 async def create_batch(session: AsyncSession, actor: Actor, data: BatchIn) -> TraceBatch:
-    ensure(actor, TRACE_MANAGE)
-    organisation_id = _own_org(actor)
+    organisation_id = acting_organisation(actor, TRACE_MANAGE)
     found = (
         await session.execute(
             select(Sku.id, Product.gtin)
@@ -175,8 +168,8 @@ def commissioning_event(batch: TraceBatch) -> dict[str, Any]:
 async def list_batches(
     session: AsyncSession, actor: Actor, *, limit: int = 50, before_id: int | None = None
 ) -> Sequence[TraceBatch]:
-    ensure(actor, TRACE_READ)
-    query = select(TraceBatch).where(TraceBatch.organisation_id == _own_org(actor))
+    organisation_id = acting_organisation(actor, TRACE_READ)
+    query = select(TraceBatch).where(TraceBatch.organisation_id == organisation_id)
     if before_id is not None:
         query = query.where(TraceBatch.id < before_id)
     return (await session.scalars(query.order_by(TraceBatch.id.desc()).limit(limit))).all()
@@ -195,7 +188,7 @@ async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> Trace
 def _scoped(actor: Actor, model: type[TraceBatch] | type[TraceEvent]) -> ColumnElement[bool]:
     if actor.system:
         return model.id.is_not(None)
-    return model.organisation_id == _own_org(actor)
+    return model.organisation_id == acting_organisation(actor, TRACE_READ)
 
 
 # --- storing events ------------------------------------------------------------------------
@@ -467,8 +460,7 @@ class CaptureFailed(BadRequest):
 async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCapture:
     """Check and store an EPCIS document, all or nothing. A refused document still leaves a
     failed capture job (so GET /epcis/capture/{id} can tell why) and raises CaptureFailed."""
-    ensure(actor, TRACE_CAPTURE)
-    organisation_id = _own_org(actor)
+    organisation_id = acting_organisation(actor, TRACE_CAPTURE)
     job = TraceCapture(
         public_id=str(uuid.uuid4()),
         organisation_id=organisation_id,
@@ -586,10 +578,10 @@ async def _check_new_event_ids(
 
 
 async def get_capture(session: AsyncSession, actor: Actor, public_id: str) -> TraceCapture:
-    ensure(actor, TRACE_READ)
+    organisation_id = acting_organisation(actor, TRACE_READ)
     job = await session.scalar(
         select(TraceCapture).where(
-            TraceCapture.public_id == public_id, TraceCapture.organisation_id == _own_org(actor)
+            TraceCapture.public_id == public_id, TraceCapture.organisation_id == organisation_id
         )
     )
     if job is None:
