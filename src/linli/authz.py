@@ -249,6 +249,8 @@ def require(permission: Permission):  # type: ignore[no-untyped-def]
     """Dependency: the actor must hold `permission` through their active organisation."""
 
     def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
+        if actor.organisation is None and permission.scope != "platform":
+            acting_organisation(actor, permission)  # "act for your organisation first"
         ensure(actor, permission)
         return actor
 

@@ -188,7 +188,7 @@ async def create_organisation(
 async def get_organisation(
     organisation_id: PathId, session: DbSession, actor: OrgReader
 ) -> OrganisationOut:
-    return organisation_out(await service.get_organisation(session, actor, organisation_id))
+    return organisation_out(await service.access_organisation(session, actor, organisation_id))
 
 
 @router.get(

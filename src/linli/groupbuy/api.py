@@ -203,7 +203,7 @@ def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutO
 
 
 async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
-    return campaign_out(await service.get_campaign(session, actor, campaign_id))
+    return campaign_out(await service.access_campaign(session, actor, campaign_id))
 
 
 @router.get("/campaigns", summary="Campaigns open for orders now (public)")
@@ -280,7 +280,7 @@ async def my_orders(session: DbSession, actor: Resident, limit: PageSize = 50) -
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> CheckoutOut:
-    return checkout_out(await service.get_order(session, actor, order_id), actor.user_id)
+    return checkout_out(await service.access_order(session, actor, order_id), actor.user_id)
 
 
 # --- cart ---------------------------------------------------------------------------------

@@ -311,7 +311,7 @@ async def _refund(
 # --- delivery -----------------------------------------------------------------------------
 
 
-async def _own_delivery(session: AsyncSession, organisation_id: int, delivery_id: int) -> Delivery:
+async def access_delivery(session: AsyncSession, organisation_id: int, delivery_id: int) -> Delivery:
     delivery = await session.scalar(
         select(Delivery)
         .where(Delivery.id == delivery_id, Delivery.organisation_id == organisation_id)
@@ -325,7 +325,7 @@ async def _own_delivery(session: AsyncSession, organisation_id: int, delivery_id
 async def ship(session: AsyncSession, actor: Actor, delivery_id: int) -> Delivery:
     """The merchant sends one pickup point's goods on their way."""
     organisation_id = policies.acting_merchant(actor, GROUPBUY_MANAGE)
-    delivery = await _own_delivery(session, organisation_id, delivery_id)
+    delivery = await access_delivery(session, organisation_id, delivery_id)
     shipped = await session.scalar(
         update(Delivery)
         .where(Delivery.id == delivery.id, Delivery.status == DELIVERY_CONFIRMED)

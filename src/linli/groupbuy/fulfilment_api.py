@@ -333,7 +333,7 @@ def qr_svg(code: str) -> bytes:
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
 async def pickup_qr(order_id: PathId, session: DbSession, actor: Resident) -> Response:
-    checkout = await service.get_order(session, actor, order_id)
+    checkout = await service.access_order(session, actor, order_id)
     code = visible_code(checkout.order, actor.user_id)
     if code is None:
         raise NotFound(N_("This order has no pickup code to show."), code="no_pickup_code")

@@ -130,7 +130,7 @@ async def get_application(
     application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
     return await application_out(
-        session, await service.get_application(session, actor, application_id)
+        session, await service.access_application(session, actor, application_id)
     )
 
 

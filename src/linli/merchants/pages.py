@@ -283,7 +283,7 @@ async def review_detail(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    application = await service.get_application(session, actor, application_id)
+    application = await service.access_application(session, actor, application_id)
     licences = await service.licences_of_application(session, application_id)
     return render(
         request,

@@ -313,7 +313,7 @@ async def list_applications(
     return (await session.scalars(query)).all()
 
 
-async def get_application(
+async def access_application(
     session: AsyncSession, actor: Actor, application_id: int
 ) -> MerchantApplication:
     query = select(MerchantApplication).where(MerchantApplication.id == application_id)

@@ -87,12 +87,12 @@ async def my_intents(
 
 @router.get("/intents/{public_id}", summary="One payment (its payer, the payee, auditors)")
 async def get_intent(public_id: PublicId, session: DbSession, actor: IntentReader) -> IntentOut:
-    return await intent_out(session, await service.get_intent(session, actor, str(public_id)))
+    return await intent_out(session, await service.access_intent(session, actor, str(public_id)))
 
 
 @router.post("/intents/{public_id}/cancel", summary="Cancel my unpaid payment")
 async def cancel_intent(public_id: PublicId, session: DbSession, actor: Resident) -> IntentOut:
-    intent = await service.get_intent(session, actor, str(public_id))
+    intent = await service.access_intent(session, actor, str(public_id))
     return await intent_out(session, await service.cancel_intent(session, actor, intent.id))
 
 
@@ -104,7 +104,7 @@ async def cancel_intent(public_id: PublicId, session: DbSession, actor: Resident
 async def refund(
     public_id: PublicId, body: RefundIn, session: DbSession, actor: Refunder
 ) -> RefundOut:
-    intent = await service.get_intent(session, actor, str(public_id))
+    intent = await service.access_intent(session, actor, str(public_id))
     row = await service.refund(
         session,
         actor,

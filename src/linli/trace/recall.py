@@ -344,7 +344,7 @@ async def _product_name(session: AsyncSession, item_id: int) -> str:
 # --- reading, progress, returns, closing ------------------------------------------------
 
 
-async def get_recall(
+async def access_recall(
     session: AsyncSession, actor: Actor, recall_id: int, *, lock: bool = False
 ) -> TraceRecall:
     reach = await recall_scope(session, actor)
@@ -414,7 +414,7 @@ def progress_of(recall: TraceRecall, lines: Sequence[TraceRecallLine]) -> dict[s
 
 
 async def progress(session: AsyncSession, actor: Actor, recall_id: int) -> dict[str, Any]:
-    recall = await get_recall(session, actor, recall_id)
+    recall = await access_recall(session, actor, recall_id)
     return progress_of(recall, await recall_lines(session, recall.id))
 
 
@@ -422,7 +422,7 @@ async def record_return(
     session: AsyncSession, actor: Actor, recall_id: int, line_id: int, quantity: int
 ) -> TraceRecallLine:
     """Goods of a recalled order line came back (counted up to the line's quantity)."""
-    recall = await get_recall(session, actor, recall_id, lock=True)
+    recall = await access_recall(session, actor, recall_id, lock=True)
     if recall.status != RECALL_OPEN:
         raise Conflict(N_("This recall is closed."), code="recall_closed")
     line = await session.scalar(
@@ -454,7 +454,7 @@ async def record_return(
 
 async def close_recall(session: AsyncSession, actor: Actor, recall_id: int) -> TraceRecall:
     """Close with a report: counts, refunded amount, time to completion, deadlines met."""
-    recall = await get_recall(session, actor, recall_id, lock=True)
+    recall = await access_recall(session, actor, recall_id, lock=True)
     if recall.status == RECALL_CLOSED:
         return recall
     lines = await recall_lines(session, recall.id)

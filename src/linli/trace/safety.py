@@ -64,7 +64,7 @@ async def scope(session: AsyncSession, actor: Actor, *, manage: bool = False) ->
     raise Forbidden(N_("You do not have permission to do this."))
 
 
-async def batch_for(
+async def access_safety_batch(
     session: AsyncSession, actor: Actor, batch_id: int, *, manage: bool = False, lock: bool = False
 ) -> TraceBatch:
     """A batch the actor may see (its own merchant's, or in a regulator's jurisdiction);
@@ -147,7 +147,7 @@ async def decide_hold(
 ) -> TraceBatch:
     """release (the batch may be sold again) or destroy (it stays off sale for good) every
     open hold of the batch; by its merchant or a regulator."""
-    batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
+    batch = await access_safety_batch(session, actor, batch_id, manage=True, lock=True)
     reason = reason.strip()
     if decision not in (RELEASE, DESTROY):
         raise ValidationFailed(
@@ -231,7 +231,7 @@ async def record_inspection(
 ) -> TraceInspection:
     """An inspection by a laboratory: an `inspecting` event on the batch's chain; a failure
     puts the batch on hold and publishes InspectionFailed."""
-    batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
+    batch = await access_safety_batch(session, actor, batch_id, manage=True, lock=True)
     data = check_inspection(data)
     assert actor.organisation_id is not None
     when = data.inspected_at or clock.now()

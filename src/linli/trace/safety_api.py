@@ -86,7 +86,7 @@ async def post_inspection(
     inspected_at: Annotated[datetime | None, Form()] = None,
     report: Annotated[UploadFile | None, File()] = None,
 ) -> InspectionOut:
-    await safety.batch_for(session, actor, batch_id, manage=True)
+    await safety.access_safety_batch(session, actor, batch_id, manage=True)
     file_id = None
     if report is not None and report.filename:
         data = await files.read_upload(report)
@@ -153,7 +153,7 @@ class BatchSafetyOut(BaseModel):
 async def get_batch_safety(
     batch_id: PathId, session: DbSession, actor: SafetyReader
 ) -> BatchSafetyOut:
-    batch = await safety.batch_for(session, actor, batch_id)
+    batch = await safety.access_safety_batch(session, actor, batch_id)
     readings, excursions = await safety.cold_chain_counts(session, batch.id)
     return BatchSafetyOut(
         id=batch.id,
@@ -250,7 +250,7 @@ async def list_recalls(session: DbSession, actor: SafetyReader) -> list[RecallOu
 
 @router.get("/recalls/{recall_id}", summary="A recall with its progress")
 async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyReader) -> RecallOut:
-    return await recall_out(session, await recall.get_recall(session, actor, recall_id))
+    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
 
 
 class ReturnIn(StrictInput):
@@ -262,7 +262,7 @@ async def post_return(
     recall_id: PathId, line_id: PathId, body: ReturnIn, session: DbSession, actor: SafetyWriter
 ) -> RecallOut:
     await recall.record_return(session, actor, recall_id, line_id, body.quantity)
-    return await recall_out(session, await recall.get_recall(session, actor, recall_id))
+    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
 
 
 @router.post("/recalls/{recall_id}/close", summary="Close a recall with its report")

@@ -41,7 +41,7 @@ async def _batch_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    batch = await safety.batch_for(session, actor, batch_id)
+    batch = await safety.access_safety_batch(session, actor, batch_id)
     view = await trace_view(session, batch.code)
     view |= {
         "holds": await safety.holds_of(session, batch.id),
@@ -65,7 +65,7 @@ async def inspection_form(
 ) -> Response:
     form = await request.form()
     try:
-        await safety.batch_for(session, actor, batch_id, manage=True)
+        await safety.access_safety_batch(session, actor, batch_id, manage=True)
         upload = form.get("report")
         file_id = None
         if isinstance(upload, UploadFile) and upload.filename:

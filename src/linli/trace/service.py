@@ -2,7 +2,7 @@
 
 For other domains (inspections, cold chain, recall, the public trace page):
 
-- `create_batch(...)`, `get_batch(...)`, `list_batches(...)`: scoped to the actor's
+- `create_batch(...)`, `access_batch(...)`, `list_batches(...)`: scoped to the actor's
   organisation; another organisation's batch is 404.
 - `record_event(session, actor, batch, event)`: append an event we generate ourselves (an
   EPCIS 2.0 event as a dict; eventTime defaults to now). Commissioning is recorded this way
@@ -175,7 +175,7 @@ async def list_batches(
     return (await session.scalars(query.order_by(TraceBatch.id.desc()).limit(limit))).all()
 
 
-async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> TraceBatch:
+async def access_batch(session: AsyncSession, actor: Actor, batch_id: int) -> TraceBatch:
     ensure(actor, TRACE_READ)
     batch = await session.scalar(
         select(TraceBatch).where(TraceBatch.id == batch_id, _scoped(actor, TraceBatch))
@@ -577,7 +577,7 @@ async def _check_new_event_ids(
             )
 
 
-async def get_capture(session: AsyncSession, actor: Actor, public_id: str) -> TraceCapture:
+async def access_capture(session: AsyncSession, actor: Actor, public_id: str) -> TraceCapture:
     organisation_id = acting_organisation(actor, TRACE_READ)
     job = await session.scalar(
         select(TraceCapture).where(
@@ -682,7 +682,7 @@ def _pattern_prefix(value: str) -> str:
     return value.rstrip("*")
 
 
-async def get_event(session: AsyncSession, actor: Actor, event_id: str) -> TraceEvent:
+async def access_event(session: AsyncSession, actor: Actor, event_id: str) -> TraceEvent:
     ensure(actor, TRACE_READ)
     row = await session.scalar(
         select(TraceEvent).where(_scoped(actor, TraceEvent), TraceEvent.event_id == event_id)
