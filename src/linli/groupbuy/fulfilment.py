@@ -311,7 +311,9 @@ async def _refund(
 # --- delivery -----------------------------------------------------------------------------
 
 
-async def access_delivery(session: AsyncSession, organisation_id: int, delivery_id: int) -> Delivery:
+async def access_delivery(
+    session: AsyncSession, organisation_id: int, delivery_id: int
+) -> Delivery:
     delivery = await session.scalar(
         select(Delivery)
         .where(Delivery.id == delivery_id, Delivery.organisation_id == organisation_id)
