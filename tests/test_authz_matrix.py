@@ -16,7 +16,6 @@ scope, else 403; on pages every token gets 401.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import is_api_path
-from linli.accounts.models import ApiToken, User
-from linli.authz import SCOPES
+from linli.accounts.models import ApiToken, Organisation, User
+from linli.authz import SCOPES, current_actor
 from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.community.models import PickupPoint
@@ -65,6 +64,219 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+ooooooooooo - GET /
+loooooooooo - GET /account
+loooooooooo account GET /api/v1/accounts/me
+loooooooooo account GET /api/v1/accounts/tokens
+ldddddooooo org:read,platform GET /api/v1/audit
+ooooooooooo * GET /api/v1/catalog/categories
+lddddoooddd org:read GET /api/v1/catalog/merchant/products
+lddddoohddd org:read GET /api/v1/catalog/merchant/products/{product_id}
+lddddoohddd org:read GET /api/v1/catalog/merchant/skus/{sku_id}/prices
+ooooooooooo * GET /api/v1/catalog/products
+ooooooooooo * GET /api/v1/catalog/products/{product_id}
+ooooooooooo * GET /api/v1/community/communities
+ooooooooooo * GET /api/v1/community/communities/{community_id}
+loooooooooo platform,resident GET /api/v1/community/leader-applications
+loooooooooo resident GET /api/v1/community/me/residence
+ooooooooooo * GET /api/v1/credit-codes/{code}
+ooooooooooo * GET /api/v1/groupbuy/campaigns
+ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
+lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
+lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement.csv
+loooooooooo resident GET /api/v1/groupbuy/cart
+loooooooooo leader GET /api/v1/groupbuy/leader/deliveries
+loooooooooo leader GET /api/v1/groupbuy/leader/earnings
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/campaigns
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/deliveries
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/orders
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/sales
+loooooooooo resident GET /api/v1/groupbuy/orders
+lohhhoohhhh org:read,resident GET /api/v1/groupbuy/orders/{order_id}
+lohhhhhhhhh resident GET /api/v1/groupbuy/orders/{order_id}/pickup-qr.svg
+lhhohhhhhhh leader GET /api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}
+lhhohhhhhhh leader,org:read GET /api/v1/groupbuy/pickup-points/{point_id}/sorting-list
+lhhohhhhhhh leader,org:read GET /api/v1/groupbuy/pickup-points/{point_id}/sorting-list.csv
+loooooooooo account GET /api/v1/inbox
+loooooooooo account,platform GET /api/v1/merchants/applications
+lhhhhhhhhhh account,platform GET /api/v1/merchants/applications/{application_id}
+lddddoooddo org:read,platform GET /api/v1/merchants/certifications
+lddddoooddd org:read GET /api/v1/merchants/me/licences
+ooooooooooo * GET /api/v1/merchants/{organisation_id}/profile
+ldddddddddo platform GET /api/v1/ops/jobs
+ldddddddddo platform GET /api/v1/ops/outbox
+ldddddddddo platform GET /api/v1/ops/outbox/counts
+ldddddddddd platform GET /api/v1/organisations
+lhhhhoohhhh account,org:read,platform GET /api/v1/organisations/{organisation_id}
+lddddoodddd org:read,platform GET /api/v1/organisations/{organisation_id}/members
+ldddddddddo platform GET /api/v1/payments/callbacks
+loooooooooo org:read,platform,resident GET /api/v1/payments/intents
+lohhhoohhho org:read,platform,resident GET /api/v1/payments/intents/{public_id}
+ldddddddddo platform GET /api/v1/payments/ledger/accounts/{code}
+ldddddddddo platform GET /api/v1/payments/ledger/trial-balance
+lddddoooddd org:read GET /api/v1/payments/merchant/balance
+lddddoooddd org:read GET /api/v1/trace/batches
+lddddoohddd org:read GET /api/v1/trace/batches/{batch_id}
+lddddoohohd org:read GET /api/v1/trace/batches/{batch_id}/safety
+ldddddooood org:write GET /api/v1/trace/recalls
+ldddddohohd org:write GET /api/v1/trace/recalls/{recall_id}
+lddddoooddd org:read GET /api/v1/trace/verify
+ldddddooooo - GET /audit
+ooooooooooo - GET /catalog
+ooooooooooo - GET /communities
+lddddhhhddd org:read GET /epcis/capture/{capture_id}
+lddddoooddd org:read GET /epcis/events
+lddddhhhddd org:read GET /epcis/events/{event_id:path}
+ooooooooooo - GET /export
+hhhhhhhhhhh - GET /files/{file_id}
+ooooooooooo - GET /groupbuy
+loooooooooo - GET /groupbuy/cart
+loooooooooo - GET /groupbuy/orders
+lohhhhhhhhh - GET /groupbuy/orders/{order_id}
+ooooooooooo * GET /healthz
+loooooooooo - GET /inbox
+loooooooooo - GET /leader
+loooooooooo - GET /leader/earnings
+loooooooooo - GET /leader/pickup
+lhhohhhhhhh - GET /leader/pickup/{point_id}/sorting
+loooooooooo - GET /leader/uncollected
+loooooooooo - GET /leaders/apply
+ooooooooooo - GET /login
+ooooooooooo - GET /m/{organisation_id}
+loooooooooo - GET /merchant
+lddddoooood - GET /merchant/batches
+lddddoohohd - GET /merchant/batches/{batch_id}
+lddddoooddd - GET /merchant/groupbuy
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}/procurement
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}/sorting/{point_id}
+lddddoooddd - GET /merchant/products
+lddddoohddd - GET /merchant/products/{product_id}
+ldddddooood - GET /merchant/recalls
+loooooooooo - GET /merchants/applications
+loooooooooo - GET /merchants/apply
+ldddddddddo - GET /ops/certifications
+ldddddddddo - GET /ops/communities
+ldddddddddo - GET /ops/groupbuy
+ldddddddddo - GET /ops/leaders
+ldddddddddo - GET /ops/merchants
+ldddddddddh - GET /ops/merchants/{application_id}
+ldddddddddo - GET /ops/outbox
+ldddddddddo - GET /ops/rules
+lhhhhoohhhh - GET /orgs/{organisation_id}
+ooooooooooo - GET /p/{product_id}
+lohhhhhhhhh - GET /pay/{public_id}
+ldddddooood - GET /regulator/recalls
+ooooooooooo - GET /signup
+ooooooooooo - GET /t/{code}
+ooooooooooo * GET /t/{code}/qr.svg
+ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
+loooooooooo account PATCH /api/v1/accounts/me
+lddddoohddd org:write PATCH /api/v1/catalog/merchant/products/{product_id}
+loooooooooo - POST /account/password
+loooooooooo - POST /account/profile
+loooooooooo - POST /account/tokens
+ooooooooooo * POST /api/v1/accounts/login
+loooooooooo account POST /api/v1/accounts/me/password
+ooooooooooo * POST /api/v1/accounts/signup
+loooooooooo account POST /api/v1/accounts/tokens
+lddddoooddd org:write POST /api/v1/catalog/merchant/products
+lddddoohddo org:write,platform POST /api/v1/catalog/merchant/products/{product_id}/delist
+lddddoooddd org:write POST /api/v1/catalog/merchant/products/{product_id}/images
+lddddoohddd org:write POST /api/v1/catalog/merchant/products/{product_id}/list
+lddddoooddd org:write POST /api/v1/catalog/merchant/products/{product_id}/skus
+lddddoooddd org:write POST /api/v1/catalog/merchant/skus/{sku_id}/stock-adjustments
+ldddddddddo platform POST /api/v1/community/communities
+loooooooooo resident POST /api/v1/community/leader-applications
+ldddddddddo platform POST /api/v1/community/leader-applications/{application_id}/decision
+lddddoooddd org:write POST /api/v1/groupbuy/campaigns
+lddddoohddd org:write POST /api/v1/groupbuy/campaigns/{campaign_id}/publish
+lddddoohddd org:write POST /api/v1/groupbuy/campaigns/{campaign_id}/ship
+loooooooooo resident POST /api/v1/groupbuy/cart/checkout
+lhhohhhhhhh leader POST /api/v1/groupbuy/deliveries/{delivery_id}/arrive
+lddddoohddd org:write POST /api/v1/groupbuy/deliveries/{delivery_id}/ship
+loooooooooo resident POST /api/v1/groupbuy/orders
+ldddddooddd org:write POST /api/v1/groupbuy/orders/{order_id}/lines/{line_id}/refund
+loooooooooo leader POST /api/v1/groupbuy/pickup-points/{point_id}/pickups
+lohhhhhhhhh account POST /api/v1/inbox/{notification_id}/read
+loooooooooo account POST /api/v1/merchants/applications
+ldddddddddo platform POST /api/v1/merchants/applications/{application_id}/decision
+ldddddddddo platform POST /api/v1/merchants/certifications/{certification_id}/decision
+loooooooooo account,org:write POST /api/v1/merchants/files
+ldddddooddd org:write POST /api/v1/merchants/me/certifications
+ldddddooddd org:write POST /api/v1/merchants/me/licences
+ldddddddddo platform POST /api/v1/merchants/{organisation_id}/reverify
+ldddddddddo platform POST /api/v1/ops/jobs/{job_id}/requeue
+ldddddddddo platform POST /api/v1/ops/outbox/{seq}/requeue
+ldddddddddd platform POST /api/v1/organisations
+loooooooooo org:write,platform POST /api/v1/organisations/{organisation_id}/members
+lllllllllll * POST /api/v1/payments/callbacks/sandbox
+loooooooooo resident POST /api/v1/payments/intents
+lohhhhhhhhh resident POST /api/v1/payments/intents/{public_id}/cancel
+loooooooooo org:write,platform POST /api/v1/payments/intents/{public_id}/refunds
+lddddoooddd org:write POST /api/v1/trace/batches
+loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
+loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections
+loooooooooo org:write POST /api/v1/trace/readings
+loooooooooo org:write POST /api/v1/trace/recalls
+ldddddohohd org:write POST /api/v1/trace/recalls/{recall_id}/close
+loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/returned
+loooooooooo - POST /communities/join
+lddddoooddd trace:capture POST /epcis/capture
+loooooooooo - POST /groupbuy/cart/add
+loooooooooo - POST /groupbuy/cart/checkout
+loooooooooo - POST /groupbuy/cart/update
+loooooooooo - POST /groupbuy/order
+loooooooooo - POST /inbox/read-all
+lohhhhhhhhh - POST /inbox/{notification_id}/open
+ooooooooooo - POST /lang
+lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
+loooooooooo - POST /leader/pickup/find
+loooooooooo - POST /leader/pickup/handover
+loooooooooo - POST /leaders/apply
+llllloooooo - POST /login
+lddddoohohd - POST /merchant/batches/{batch_id}/hold-decision
+lddddoohohd - POST /merchant/batches/{batch_id}/inspections
+ldddddooddd - POST /merchant/certifications
+lddddoooddd - POST /merchant/groupbuy
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/deliveries/{delivery_id}/ship
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/publish
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/refund
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/ship-all
+ldddddooddd - POST /merchant/licences
+lddddoooddd - POST /merchant/products
+lddddoohddd - POST /merchant/products/{product_id}
+lddddoohddd - POST /merchant/products/{product_id}/delist
+lddddoohddd - POST /merchant/products/{product_id}/images
+lddddoohddd - POST /merchant/products/{product_id}/list
+lddddoohddd - POST /merchant/products/{product_id}/skus
+lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/price
+lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
+ldddddooood - POST /merchant/recalls
+ldddddohohd - POST /merchant/recalls/{recall_id}/close
+loooooooooo - POST /merchants/apply
+ldddddddddo - POST /ops/certifications/{certification_id}/decision
+ldddddddddo - POST /ops/communities
+ldddddddddo - POST /ops/jobs/{job_id}/requeue
+ldddddddddo - POST /ops/leaders/{application_id}/decision
+ldddddddddo - POST /ops/merchants/{application_id}/decision
+ldddddddddo - POST /ops/outbox/{seq}/requeue
+lhhhhoohhhh - POST /orgs/{organisation_id}/members
+lohhhhhhhhh - POST /pay/{public_id}
+ldddddooood - POST /regulator/recalls
+ldddddohohd - POST /regulator/recalls/{recall_id}/close
+ooooooooooo - POST /signup
+lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/price
+lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/stock
+loooooooooo resident PUT /api/v1/community/me/residence
+loooooooooo resident PUT /api/v1/groupbuy/cart/items/{item_id}
+lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
+loooooooooo - POST /account/switch
+lohhhhhhhhh - POST /account/tokens/{token_id}/revoke
+ooooooooooo * POST /api/v1/accounts/logout
+ldddddddddh platform POST /api/v1/merchants/certifications/{certification_id}/revoke
+ooooooooooo - POST /logout
+loooooooooo account PUT /api/v1/accounts/me/active-organisation
 """
 
 
@@ -93,6 +305,34 @@ def parse_table(text: str) -> dict[str, Expected]:
 
 
 TABLE = parse_table(TABLE_TEXT)
+
+# Where a token's single scope gives less than its user's browser session although the route
+# takes that scope: a route serving several roles picks the branch by the token's scope.
+TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
+    # the owner's "resident" token sees its own orders and payments, not the merchant's
+    ("GET /api/v1/groupbuy/orders/{order_id}", "owner:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "owner:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "owner:platform"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "operator:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "operator:org:read"): "h",
+    # "platform" does not carry the owner's organisation permissions, nor "org:*" the
+    # operator's platform ones
+    ("GET /api/v1/audit", "owner:platform"): "d",
+    ("GET /api/v1/merchants/certifications", "owner:platform"): "d",
+    ("GET /api/v1/merchants/certifications", "operator:org:read"): "d",
+    ("GET /api/v1/organisations/{organisation_id}/members", "owner:platform"): "d",
+    (
+        "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
+        "owner:platform",
+    ): "d",
+    ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "owner:platform"): "d",
+    ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "operator:org:write"): "d",
+    # the owner's session already took the staff member's role away
+    (
+        "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
+        "owner:org:write",
+    ): "h",
+}
 
 
 def app_routes(app: FastAPI) -> Iterator[APIRoute]:
@@ -133,12 +373,13 @@ def declared_scopes(route: APIRoute) -> frozenset[str] | None:
 
 def test_every_route_has_an_entry(app: FastAPI) -> None:
     served = route_keys(app)
+    served_paths = {key.replace(":path}", "}") for key in served}
     operations = {
         f"{method.upper()} {path}"
         for path, item in app.openapi()["paths"].items()
         for method in item
     }
-    assert operations <= set(served)
+    assert operations <= served_paths, operations - served_paths
     missing = sorted(set(served) - set(TABLE))
     assert not missing, "routes without an entry in the authorisation matrix:\n" + "\n".join(
         missing
@@ -153,7 +394,10 @@ def test_every_api_route_states_its_scopes_and_pages_take_none(app: FastAPI) -> 
     for key, route in route_keys(app).items():
         expected = TABLE[key]
         if not is_api_path(route.path):
-            assert expected.scopes is None, f"{key} is a page: no token scopes"
+            if expected.scopes == ANY_SCOPE:  # resolves no actor: a token is never read
+                assert current_actor not in _calls(route), f"{key} reads the actor"
+            else:
+                assert expected.scopes is None, f"{key} is a page: no token scopes"
             continue
         declared = declared_scopes(route)
         if expected.scopes == ANY_SCOPE:
@@ -178,6 +422,7 @@ class World:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # "user:scope" -> headers
+    page_tokens: set[str] = field(default_factory=set)  # each scope once, users taking turns
 
 
 async def build_world(
@@ -206,9 +451,7 @@ async def build_world(
     )
     assert batch.status_code == 201, batch.text
     await past_cutoff(app, frozen_clock)
-    deliveries = await client.get(
-        "/api/v1/groupbuy/merchant/deliveries", headers=gb.shop.headers
-    )
+    deliveries = await client.get("/api/v1/groupbuy/merchant/deliveries", headers=gb.shop.headers)
     delivery = next(d for d in deliveries.json() if d["pickup_point_id"] == busy.id)
     shipped = await client.post(
         f"/api/v1/groupbuy/deliveries/{delivery['id']}/ship", headers=gb.shop.headers
@@ -228,6 +471,10 @@ async def build_world(
     )
     assert recall.status_code == 201, recall.text
 
+    registered = await session.get(Organisation, gb.shop.organisation.id)
+    assert registered is not None
+    registered.province_code, registered.city_code = "310000", "310100"
+    await session.commit()
     staff = await make_user(session, name="店员")
     await grant(session, gb.shop.organisation, staff, "staff")
     rival = await a_shop(client, session, name="别家")
@@ -333,6 +580,8 @@ async def build_world(
                 session, users[name], scopes=(scope,), organisation=acting.get(name)
             )
             world.tokens[f"{name}:{scope}"] = bearer(token)
+    for i, scope in enumerate(SCOPES):
+        world.page_tokens.add(f"{TOKEN_USERS[i % len(TOKEN_USERS)]}:{scope}")
     return world, users, opened
 
 
@@ -345,7 +594,9 @@ def outcome(response: httpx.Response) -> str:
 def _order(key: str) -> tuple[int, str]:
     """Reading first, then writing; what ends a session or a token last."""
     method, path = key.split(" ", 1)
-    if any(word in path for word in ("logout", "switch", "revoke", "token_id", "active-org")):
+    if "logout" in path:
+        return (3, key)
+    if any(word in path for word in ("switch", "token_id", "active-org", "/roles/")):
         return (2, key)
     return (0 if method not in UNSAFE else 1, key)
 
@@ -392,24 +643,29 @@ async def _run(app: FastAPI, world: World) -> list[str]:
             )
         page = not is_api_path(path)
         got: dict[str, str] = {}
+        texts: dict[str, str] = {}
         for name in SESSIONS:
-            started = time.monotonic()
             response = await _request(world.sessions[name], method, url, page=page, headers={})
             got[name] = outcome(response)
-            if time.monotonic() - started > 0.5:
-                problems.append(f"slow: {name} {key} {time.monotonic() - started:.1f}s")
+            texts[name] = f"{response.status_code} {response.text[:100]}"
         seen = "".join(got[n] for n in SESSIONS)
         if expected is None:
             problems.append(f"no entry: {seen} {key}")
             continue
         if any(got[n] != expected.sessions[n] for n in SESSIONS):
-            problems.append(f"sessions: expected {expected.line}\n          got      {seen}")
+            wrong = [f"{n}: {texts[n]}" for n in SESSIONS if got[n] != expected.sessions[n]]
+            problems.append(
+                f"sessions: expected {expected.line}\n          got      {seen}\n    "
+                + "\n    ".join(wrong)
+            )
         for token_name, headers in world.tokens.items():
             user, scope = token_name.split(":", 1)
+            if expected.scopes is None and token_name not in world.page_tokens:
+                continue  # pages refuse every token alike: one token per scope is enough
             if expected.scopes is None:
                 want = "l"
             elif expected.scopes == ANY_SCOPE or scope in expected.scopes:
-                want = expected.sessions[user]
+                want = TOKEN_EXCEPTIONS.get((key, token_name), expected.sessions[user])
             else:
                 want = "d"
             response = await _request(bare, method, url, page=page, headers=headers)

@@ -163,7 +163,7 @@ async def revoke_token(token_id: PathId, session: DbSession, actor: AccountScope
 
 
 @router.get("/organisations", tags=["organisations"], summary="All organisations (platform)")
-async def list_organisations(session: DbSession, actor: OrgReader) -> list[OrganisationOut]:
+async def list_organisations(session: DbSession, actor: OrgAdmin) -> list[OrganisationOut]:
     return [organisation_out(o) for o in await service.list_organisations(session, actor)]
 
 

@@ -13,10 +13,12 @@ from linli.accounts.models import Organisation
 from linli.apitypes import PathId
 from linli.authz import (
     GROUPBUY_READ,
+    MERCHANT_PROFILE_MANAGE,
     PLATFORM_REVIEW,
     Actor,
     current_actor,
     ensure,
+    require,
     require_user,
 )
 from linli.catalog.models import Category
@@ -190,7 +192,7 @@ async def console(request: Request, session: DbSession, actor: User_) -> Respons
     return render(request, "merchants/console.html", context, actor=actor)
 
 
-@router.post("/merchant/licences")
+@router.post("/merchant/licences", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
 async def console_add_licence(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
     try:
@@ -214,7 +216,7 @@ async def console_add_licence(request: Request, session: DbSession, actor: User_
     return redirect("/merchant", text=_("Licence filed."))
 
 
-@router.post("/merchant/certifications")
+@router.post("/merchant/certifications", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
 async def console_apply_certification(
     request: Request, session: DbSession, actor: User_
 ) -> Response:
@@ -293,7 +295,9 @@ async def review_detail(
     )
 
 
-@router.post("/ops/merchants/{application_id}/decision")
+@router.post(
+    "/ops/merchants/{application_id}/decision", dependencies=[Depends(require(PLATFORM_REVIEW))]
+)
 async def review_decide(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
@@ -319,7 +323,10 @@ async def certification_queue(request: Request, session: DbSession, actor: User_
     return render(request, "merchants/certifications.html", {"certifications": rows}, actor=actor)
 
 
-@router.post("/ops/certifications/{certification_id}/decision")
+@router.post(
+    "/ops/certifications/{certification_id}/decision",
+    dependencies=[Depends(require(PLATFORM_REVIEW))],
+)
 async def certification_decide(
     certification_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:

@@ -244,12 +244,12 @@ async def post_recall(body: RecallIn, session: DbSession, actor: SafetyWriter) -
 
 
 @router.get("/recalls", summary="Recalls of your batches (regulators: all)")
-async def list_recalls(session: DbSession, actor: SafetyReader) -> list[RecallOut]:
+async def list_recalls(session: DbSession, actor: SafetyWriter) -> list[RecallOut]:
     return [await recall_out(session, r) for r in await recall.recalls_for(session, actor)]
 
 
 @router.get("/recalls/{recall_id}", summary="A recall with its progress")
-async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyReader) -> RecallOut:
+async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
     return await recall_out(session, await recall.access_recall(session, actor, recall_id))
 
 
