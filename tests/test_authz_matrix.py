@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.accounts.identity import is_api_path
+from linli.accounts.identity import CSRF_COOKIE, is_api_path
 from linli.accounts.models import ApiToken, Organisation, User
 from linli.authz import SCOPES, current_actor
 from linli.catalog.models import Sku
@@ -38,7 +38,7 @@ from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
-from linli.web import CSRF_COOKIE, CSRF_FIELD, verify_csrf
+from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
@@ -347,7 +347,7 @@ def app_routes(app: FastAPI) -> Iterator[APIRoute]:
 def route_keys(app: FastAPI) -> dict[str, APIRoute]:
     keys: dict[str, APIRoute] = {}
     for route in app_routes(app):
-        for method in sorted(route.methods - {"HEAD"}):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
             keys[f"{method} {route.path}"] = route
     return keys
 
