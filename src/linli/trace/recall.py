@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.audit import service as audit
-from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor, ensure
-from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor
+from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import BatchRecalled
 from linli.groupbuy import fulfilment
 from linli.groupbuy import service as groupbuy
@@ -24,9 +24,9 @@ from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Orde
 from linli.i18n import N_
 from linli.notifications.service import notify
 from linli.rules import service as rules
-from linli.trace import chain, codes
+from linli.trace import chain, codes, policies
 from linli.trace.models import RECALLED, TraceBatch, TraceEvent, TraceEventBatch
-from linli.trace.reach import Reach, regulator_reach
+from linli.trace.reach import Reach
 from linli.trace.safety_models import (
     RECALL_CLOSED,
     RECALL_OPEN,
@@ -50,13 +50,7 @@ async def recall_scope(session: AsyncSession, actor: Actor) -> Reach:
     """Whose recalls the actor runs: a merchant its own, a regulator those of organisations in
     its jurisdiction; 403 for anyone else (residents, inspectors without the recall
     permission...)."""
-    if actor.acts_for("regulator"):
-        ensure(actor, REGULATOR_RECALL)
-        return await regulator_reach(session, actor)
-    ensure(actor, TRACE_RECALL)
-    if not actor.acts_for("merchant") or actor.organisation_id is None:
-        raise Forbidden(N_("You do not have permission to do this."))
-    return Reach(organisation_id=actor.organisation_id)
+    return await policies.reach(session, actor, merchant=TRACE_RECALL, regulator=REGULATOR_RECALL)
 
 
 def add_working_days(start: date, days: int) -> date:

@@ -21,16 +21,15 @@ from linli.authz import (
     TRACE_SAFETY_MANAGE,
     TRACE_SAFETY_READ,
     Actor,
-    ensure,
 )
 from linli.catalog.models import Product, Sku
-from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursion
 from linli.i18n import N_
 from linli.rules import service as rules
-from linli.trace import chain
+from linli.trace import chain, policies
 from linli.trace.models import ACTIVE, ON_HOLD, TraceBatch, TraceEvent
-from linli.trace.reach import Reach, regulator_reach
+from linli.trace.reach import Reach
 from linli.trace.safety_models import (
     DESTROY,
     RELEASE,
@@ -53,15 +52,12 @@ def batch_not_found() -> NotFound:
 async def scope(session: AsyncSession, actor: Actor, *, manage: bool = False) -> Reach:
     """Whose batches the actor may see: a merchant its own, a regulator those in its
     jurisdiction. Residents and other organisation kinds are refused (403)."""
-    if actor.acts_for("regulator"):
-        ensure(actor, REGULATOR_TRACE_MANAGE if manage else REGULATOR_TRACE_READ)
-        return await regulator_reach(session, actor)
-    if actor.acts_for("merchant"):
-        ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
-        assert actor.organisation_id is not None
-        return Reach(organisation_id=actor.organisation_id)
-    ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
-    raise Forbidden(N_("You do not have permission to do this."))
+    return await policies.reach(
+        session,
+        actor,
+        merchant=TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ,
+        regulator=REGULATOR_TRACE_MANAGE if manage else REGULATOR_TRACE_READ,
+    )
 
 
 async def access_safety_batch(
