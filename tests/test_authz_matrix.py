@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import CSRF_COOKIE, is_api_path
 from linli.accounts.models import ApiToken, Organisation, User
-from linli.authz import SCOPES, current_actor
+from linli.authz import SCOPES, current_actor, require_user
 from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.community.models import PickupPoint
@@ -402,6 +402,7 @@ def test_every_api_route_states_its_scopes_and_pages_take_none(app: FastAPI) -> 
         declared = declared_scopes(route)
         if expected.scopes == ANY_SCOPE:
             assert declared is None, f"{key} is public in the table but declares {declared}"
+            assert require_user not in _calls(route), f"{key} needs a login: name its scopes"
         else:
             assert declared == expected.scopes, f"{key}: code says {declared}, table says ..."
 
