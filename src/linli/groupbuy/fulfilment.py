@@ -375,7 +375,7 @@ async def ship_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -
     return [await ship(session, actor, delivery_id) for delivery_id in ids]
 
 
-async def led_point(session: AsyncSession, actor: Actor, point_id: int) -> PickupPoint:
+async def access_led_point(session: AsyncSession, actor: Actor, point_id: int) -> PickupPoint:
     """A pickup point the actor runs as an active leader; 404 for anyone else's."""
     user_id = actor.require_user_id()
     point = await session.scalar(
@@ -412,7 +412,7 @@ async def confirm_arrival(session: AsyncSession, actor: Actor, delivery_id: int)
     )
     if delivery is None:
         raise NotFound(N_("No such delivery."), code="delivery_not_found")
-    await led_point(session, actor, delivery.pickup_point_id)
+    await access_led_point(session, actor, delivery.pickup_point_id)
     if delivery.status == ARRIVED:
         return delivery
     if delivery.status != SHIPPED:
@@ -510,7 +510,7 @@ async def find_by_code(
     """The order with this live code at the leader's own pickup point."""
     from linli.accounts.models import User
 
-    await led_point(session, actor, point_id)
+    await access_led_point(session, actor, point_id)
     code = normalise_code(code)
     row = (
         await session.execute(
@@ -889,7 +889,7 @@ async def deliveries_for_leader(
 
 
 async def uncollected_orders(session: AsyncSession, actor: Actor, point_id: int) -> Sequence[Order]:
-    await led_point(session, actor, point_id)
+    await access_led_point(session, actor, point_id)
     return (
         await session.scalars(
             select(Order)
