@@ -83,7 +83,7 @@ async def make_token(
     session: AsyncSession,
     user: User,
     *,
-    scopes: Sequence[str] = ("account", "org:read", "org:write", "platform"),
+    scopes: Sequence[str] = ("account", "resident", "leader", "org:read", "org:write", "platform"),
     organisation: Organisation | None = None,
 ) -> str:
     token, _row = await service.create_token(

@@ -36,7 +36,7 @@ from tests.conftest import DATABASE_KIND, PG_URL
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
-ADMIN_SCOPES = ("account", "org:read", "org:write", "platform")
+ADMIN_SCOPES = ("account", "resident", "leader", "org:read", "org:write", "platform")
 
 
 def linli_command() -> list[str]:

@@ -121,6 +121,8 @@ TRACE_RECALL = _perm("trace.recall", "org:write")  # open and run recalls of its
 REGULATOR_TRACE_READ = _perm("regulator.trace.read", "org:read")
 REGULATOR_TRACE_MANAGE = _perm("regulator.trace.manage", "org:write")
 REGULATOR_RECALL = _perm("regulator.recall", "org:write")
+# The owner's own acts for a merchant or supplier: file licences and certifications.
+MERCHANT_PROFILE_MANAGE = _perm("merchant.profile.manage", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -146,7 +148,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _GROUPBUY
         | _TRACE
         | _TRACE_SAFETY
-        | {PAYMENTS_REFUND, TRACE_RECALL}
+        | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY),
     "supervisor": frozenset(
@@ -157,9 +159,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),
 }
 
-# Scopes a token may carry. "account" covers the user's own account (profile, tokens).
+# Scopes a token may carry. Every API route states the scopes (or the permission, whose scope
+# then counts) a token needs; page routes take no tokens at all. "account" covers the user's own
+# account (profile, phone number, tokens, inbox, merchant applications); "resident" what a
+# resident does (residence, orders, cart, payments, leader applications); "leader" what a group
+# leader does at their pickup point.
 SCOPES: dict[str, str] = {
     "account": N_("Your own account: profile, sessions and tokens"),
+    "resident": N_("Shop as a resident: your residence, orders, cart and payments"),
+    "leader": N_("Run your pickup point as a group leader: arrivals, pickups, earnings"),
     "org:read": N_("Read your organisation's data"),
     "org:write": N_("Change your organisation's data and members"),
     "platform": N_("Platform operations (operators and admins only)"),
@@ -254,12 +262,18 @@ def require_user(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     return actor
 
 
-def require_scope(scope: str):  # type: ignore[no-untyped-def]
+def require_scope(*scopes: str):  # type: ignore[no-untyped-def]
+    """Dependency: a logged-in user; a token must carry one of `scopes`."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    assert scopes, "name at least one scope"
+    assert not unknown, f"unknown scopes {unknown}"
+
     def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
-        if not actor.has_scope(scope):
-            raise Forbidden(N_("This token lacks the {scope} scope."), scope=scope)
+        if not any(actor.has_scope(scope) for scope in scopes):
+            raise Forbidden(N_("This token lacks the {scope} scope."), scope=" / ".join(scopes))
         return actor
 
+    dependency.access = frozenset(scopes)  # type: ignore[attr-defined]
     return dependency
 
 
@@ -267,9 +281,12 @@ def require(permission: Permission):  # type: ignore[no-untyped-def]
     """Dependency: the actor must hold `permission` through their active organisation."""
 
     def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
+        if actor.organisation is None and permission.scope != "platform":
+            acting_organisation(actor, permission)  # "act for your organisation first"
         ensure(actor, permission)
         return actor
 
+    dependency.access = frozenset({permission.scope})  # type: ignore[attr-defined]
     return dependency
 
 
@@ -281,6 +298,25 @@ def ensure(actor: Actor, permission: Permission) -> None:
     if actor.scopes is not None and permission.scope not in actor.scopes:
         raise Forbidden(N_("This token lacks the {scope} scope."), scope=permission.scope)
     raise Forbidden(N_("You do not have permission to do this."))
+
+
+def acting_organisation(
+    actor: Actor, permission: Permission, *, kinds: tuple[str, ...] = ()
+) -> int:
+    """The organisation the actor acts for, holding `permission` there (a token's scopes
+    honoured): the one way to ask it. 401 anonymous; 403 `not_active_organisation` when the
+    actor acts for no organisation (or for one not of `kinds`, when given); 403 when the role
+    or the token lacks the permission."""
+    if not actor.is_authenticated:
+        raise Unauthenticated(N_("Please log in first."))
+    organisation = actor.organisation
+    if organisation is None or (kinds and organisation.kind not in kinds):
+        raise Forbidden(
+            N_("Act for your organisation first (on your account page)."),
+            code="not_active_organisation",
+        )
+    ensure(actor, permission)
+    return organisation.id
 
 
 # Role and organisation-kind names are shown translated: `_(role)` in templates.

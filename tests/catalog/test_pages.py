@@ -135,7 +135,7 @@ async def test_the_console_needs_a_merchant(
     await login(client, resident)
     refused = await client.get("/merchant/products")
     assert refused.status_code == 403
-    assert "Act for your merchant organisation first" in refused.text
+    assert "Act for your organisation first" in refused.text
     assert 'href="/merchant/products"' not in refused.text
 
 

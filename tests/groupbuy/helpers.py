@@ -168,7 +168,8 @@ async def residents(session: AsyncSession, n: int) -> list[Resident]:
     made = []
     for i in range(n):
         user = await make_user(session, name=f"居民{i}")
-        made.append(Resident(user, bearer(await make_token(session, user, scopes=("account",)))))
+        token = await make_token(session, user, scopes=("account", "resident"))
+        made.append(Resident(user, bearer(token)))
     return made
 
 

@@ -62,7 +62,7 @@ async def a_led_point(session: AsyncSession, commission_bp: int = 1000) -> Point
     assert point is not None
     point.leader_user_id = user.id
     await session.commit()
-    token = await make_token(session, user, scopes=("account",))
+    token = await make_token(session, user, scopes=("account", "leader"))
     return Point(point_id, Resident(user, bearer(token)))
 
 
@@ -350,11 +350,13 @@ async def test_nobody_else_can_ship_receive_or_hand_over(
     )
     assert early.status_code == 409
     await client.post(f"{API}/deliveries/{delivery['id']}/ship", headers=world.shop.headers)
-    for stranger in (quiet.leader, buyer):
-        response = await client.post(
-            f"{API}/deliveries/{delivery['id']}/arrive", headers=stranger.headers
-        )
-        assert response.status_code == 404
+    response = await client.post(
+        f"{API}/deliveries/{delivery['id']}/arrive", headers=quiet.leader.headers
+    )
+    assert response.status_code == 404
+    # The buyer's token carries no "leader" scope.
+    response = await client.post(f"{API}/deliveries/{delivery['id']}/arrive", headers=buyer.headers)
+    assert response.status_code == 403
     code = (await order_of(app, mine)).pickup_code
     assert code is not None
     # The code is not shown to the resident before the goods arrive...

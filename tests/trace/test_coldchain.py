@@ -22,6 +22,7 @@ from linli.notifications.models import Notification
 from linli.trace import chain, mqtt, safety
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceExcursion, TraceReading
+from tests.factories import login
 from tests.groupbuy.helpers import (
     CAMPAIGNS,
     Shop,
@@ -138,7 +139,8 @@ async def test_excursions_at_the_thresholds(
         actions = set(await s.scalars(select(AuditEntry.action)))
     assert {"trace.temperature_excursion", "trace.batch_held", "trace.hold_decided"} <= actions
 
-    page = await client.get(f"/merchant/batches/{outside.id}", headers=shop.headers)
+    await login(client, shop.owner, organisation=shop.organisation)  # pages take no tokens
+    page = await client.get(f"/merchant/batches/{outside.id}")
     assert page.status_code == 200
     assert "<polyline" in page.text
 
@@ -280,10 +282,11 @@ async def test_failed_inspection_holds_the_batch_and_held_stock_cannot_be_bought
     )
     assert destroyed.status_code == 200
     assert destroyed.json()["status"] == "destroyed"
-    page = await client.get(f"/merchant/batches/{batch.id}", headers=shop.headers)
+    await login(client, shop.owner, organisation=shop.organisation)  # pages take no tokens
+    page = await client.get(f"/merchant/batches/{batch.id}")
     assert page.status_code == 200
     assert "Aflatoxin above limit" in page.text
-    assert (await client.get("/merchant/batches", headers=shop.headers)).status_code == 200
+    assert (await client.get("/merchant/batches")).status_code == 200
 
 
 def _broker_up() -> bool:

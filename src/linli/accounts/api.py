@@ -34,7 +34,13 @@ from linli.accounts.schemas import (
     UserOut,
 )
 from linli.apitypes import PathId
-from linli.authz import Actor, current_actor, require_scope, require_user
+from linli.authz import (
+    PLATFORM_ORGS_MANAGE,
+    Actor,
+    current_actor,
+    require,
+    require_scope,
+)
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.phone import mask_phone
@@ -42,7 +48,10 @@ from linli.phone import mask_phone
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 
 AnyActor = Annotated[Actor, Depends(current_actor)]
-User_ = Annotated[Actor, Depends(require_user)]
+OrgReader = Annotated[Actor, Depends(require_scope("account", "org:read", "platform"))]
+OrgAdmin = Annotated[Actor, Depends(require(PLATFORM_ORGS_MANAGE))]
+MemberReader = Annotated[Actor, Depends(require_scope("org:read", "platform"))]
+MemberManager = Annotated[Actor, Depends(require_scope("org:write", "platform"))]
 AccountScope = Annotated[Actor, Depends(require_scope("account"))]
 
 
@@ -111,7 +120,7 @@ async def logout(response: Response, session: DbSession, actor: AnyActor) -> Non
 
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
-async def me(session: DbSession, actor: User_) -> MeOut:
+async def me(session: DbSession, actor: AccountScope) -> MeOut:
     return await me_out(session, actor.require_user_id(), actor.organisation_id)
 
 
@@ -138,7 +147,7 @@ async def change_password(body: PasswordChangeIn, session: DbSession, actor: Acc
 
 @router.put("/accounts/me/active-organisation", summary="Act for one of my organisations")
 async def switch_organisation(
-    body: ActiveOrganisationIn, session: DbSession, actor: User_
+    body: ActiveOrganisationIn, session: DbSession, actor: AccountScope
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
     return await me_out(session, actor.require_user_id(), organisation.id if organisation else None)
@@ -168,7 +177,7 @@ async def revoke_token(token_id: PathId, session: DbSession, actor: AccountScope
 
 
 @router.get("/organisations", tags=["organisations"], summary="All organisations (platform)")
-async def list_organisations(session: DbSession, actor: User_) -> list[OrganisationOut]:
+async def list_organisations(session: DbSession, actor: OrgAdmin) -> list[OrganisationOut]:
     return [organisation_out(o) for o in await service.list_organisations(session, actor)]
 
 
@@ -179,7 +188,7 @@ async def list_organisations(session: DbSession, actor: User_) -> list[Organisat
     summary="Create an organisation (platform admins)",
 )
 async def create_organisation(
-    body: OrganisationIn, session: DbSession, actor: User_
+    body: OrganisationIn, session: DbSession, actor: OrgAdmin
 ) -> OrganisationOut:
     organisation = await service.create_organisation(session, actor, **body.model_dump())
     return organisation_out(organisation)
@@ -191,9 +200,9 @@ async def create_organisation(
     summary="One organisation I belong to",
 )
 async def get_organisation(
-    organisation_id: PathId, session: DbSession, actor: User_
+    organisation_id: PathId, session: DbSession, actor: OrgReader
 ) -> OrganisationOut:
-    return organisation_out(await service.get_organisation(session, actor, organisation_id))
+    return organisation_out(await service.access_organisation(session, actor, organisation_id))
 
 
 @router.get(
@@ -202,7 +211,7 @@ async def get_organisation(
     summary="Members of my active organisation",
 )
 async def list_members(
-    organisation_id: PathId, session: DbSession, actor: User_
+    organisation_id: PathId, session: DbSession, actor: MemberReader
 ) -> list[MemberOut]:
     members = await service.list_members(session, actor, organisation_id)
     return [
@@ -223,7 +232,7 @@ async def list_members(
     summary="Give a role to a registered user",
 )
 async def grant_role(
-    organisation_id: PathId, body: MemberIn, session: DbSession, actor: User_
+    organisation_id: PathId, body: MemberIn, session: DbSession, actor: MemberManager
 ) -> MemberOut:
     membership = await service.grant_role(
         session, actor, organisation_id=organisation_id, phone=body.phone, role=body.role
@@ -246,7 +255,7 @@ async def grant_role(
     summary="Take a role away",
 )
 async def revoke_role(
-    organisation_id: PathId, user_id: PathId, role: str, session: DbSession, actor: User_
+    organisation_id: PathId, user_id: PathId, role: str, session: DbSession, actor: MemberManager
 ) -> None:
     await service.revoke_role(
         session, actor, organisation_id=organisation_id, user_id=user_id, role=role

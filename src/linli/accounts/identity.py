@@ -24,6 +24,10 @@ from linli.web import CSRF_HEADER as CSRF_HEADER
 from linli.web import SAFE_METHODS as SAFE_METHODS
 
 SESSION_COOKIE = "linli_session"
+# Where machines talk to Linli: bearer tokens are taken here and nowhere else, and a
+# cookie-authenticated write here must echo the CSRF cookie in a header (pages check the form
+# field instead, with `verify_csrf` on every page router).
+API_PREFIXES = ("/api/", "/epcis/")
 _LAST_USED_GRANULARITY = timedelta(minutes=5)
 
 # Whether a user leads a pickup point is the community's to say, and community sits above this
@@ -38,6 +42,10 @@ def provide_leads_condition(condition: LeadsCondition) -> None:
     _leads_condition = condition
 
 
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -46,6 +54,11 @@ async def resolve_actor(session: AsyncSession, request: Request) -> Actor:
     ip = client_ip(request)
     authorization = request.headers.get("authorization")
     if authorization:
+        if not is_api_path(request.url.path):
+            raise Unauthenticated(
+                N_("API tokens work only under /api/ and /epcis/; pages need a login."),
+                code="token_not_accepted",
+            )
         return await _actor_from_token(session, request, authorization, ip)
     signed = request.cookies.get(SESSION_COOKIE)
     if signed:
@@ -126,7 +139,7 @@ async def _actor_from_session(
     row, user, leads_point = found
     if not user.is_active:
         return None
-    if request.url.path.startswith("/api/") and request.method not in SAFE_METHODS:
+    if is_api_path(request.url.path) and request.method not in SAFE_METHODS:
         _check_api_csrf(request)
     organisation: Organisation | None = None
     roles: frozenset[str] = frozenset()

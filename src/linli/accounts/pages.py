@@ -290,7 +290,7 @@ async def _organisation_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    organisation = await service.get_organisation(session, actor, organisation_id)
+    organisation = await service.access_organisation(session, actor, organisation_id)
     members = await service.list_members(session, actor, organisation_id)
     can_manage = actor.has(PLATFORM_ORGS_MANAGE) or (
         actor.has(ORG_MEMBERS_MANAGE) and actor.organisation_id == organisation_id

@@ -5,7 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 
 from linli.accounts.models import Membership, Organisation
-from linli.authz import ORG_MEMBERS_MANAGE, ORG_READ, PLATFORM_ORGS_MANAGE, Actor, ensure
+from linli.authz import (
+    ORG_MEMBERS_MANAGE,
+    ORG_READ,
+    PLATFORM_ORGS_MANAGE,
+    Actor,
+    Permission,
+    acting_organisation,
+)
 from linli.errors import Forbidden, Unauthenticated
 from linli.i18n import N_
 
@@ -25,17 +32,15 @@ def ensure_can_manage_members(actor: Actor, organisation_id: int) -> None:
     """Owners and supervisors manage the organisation they act for; platform admins any."""
     if actor.has(PLATFORM_ORGS_MANAGE):
         return
-    ensure(actor, ORG_MEMBERS_MANAGE)
-    _ensure_acting_for(actor, organisation_id)
+    _ensure_acting_for(actor, ORG_MEMBERS_MANAGE, organisation_id)
 
 
 def ensure_can_read_members(actor: Actor, organisation_id: int) -> None:
     if actor.has(PLATFORM_ORGS_MANAGE):
         return
-    ensure(actor, ORG_READ)
-    _ensure_acting_for(actor, organisation_id)
+    _ensure_acting_for(actor, ORG_READ, organisation_id)
 
 
-def _ensure_acting_for(actor: Actor, organisation_id: int) -> None:
-    if actor.organisation_id != organisation_id:
+def _ensure_acting_for(actor: Actor, permission: Permission, organisation_id: int) -> None:
+    if acting_organisation(actor, permission) != organisation_id:
         raise Forbidden(N_("Switch to this organisation first."), code="not_active_organisation")

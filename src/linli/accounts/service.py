@@ -539,7 +539,7 @@ async def insert_organisation(
     return organisation
 
 
-async def get_organisation(
+async def access_organisation(
     session: AsyncSession, actor: Actor, organisation_id: int
 ) -> Organisation:
     """Members see their organisation; platform staff see any. Others get 404."""
@@ -554,7 +554,7 @@ async def grant_role(
     session: AsyncSession, actor: Actor, *, organisation_id: int, phone: str, role: str
 ) -> Membership:
     policies.ensure_can_manage_members(actor, organisation_id)
-    organisation = await get_organisation(session, actor, organisation_id)
+    organisation = await access_organisation(session, actor, organisation_id)
     if role not in ROLES_BY_KIND[organisation.kind]:
         raise ValidationFailed(
             N_("A {kind} organisation has no {role} role."),

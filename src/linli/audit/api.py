@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from linli.apitypes import OptionalQueryId, PageSize
 from linli.audit import service
-from linli.authz import Actor, require_user
+from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 
@@ -32,7 +32,7 @@ class AuditEntryOut(BaseModel):
 @router.get("", summary="Audit entries, newest first")
 async def entries(
     session: DbSession,
-    actor: Annotated[Actor, Depends(require_user)],
+    actor: Annotated[Actor, Depends(require_scope("org:read", "platform"))],
     action: Annotated[str | None, Query(max_length=80, pattern=r"^[a-z_.]+$")] = None,
     before_id: OptionalQueryId = None,
     limit: PageSize = 50,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
-from linli.authz import Actor, require_user
+from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, require, require_scope
 from linli.catalog import search, service
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
@@ -44,7 +44,9 @@ from linli.files import service as files
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=ERROR_RESPONSES)
 
-User_ = Annotated[Actor, Depends(require_user)]
+Reader = Annotated[Actor, Depends(require(CATALOG_READ))]
+Manager = Annotated[Actor, Depends(require(CATALOG_MANAGE))]
+Delister = Annotated[Actor, Depends(require_scope("org:write", "platform"))]
 SearchText = Annotated[
     str, Query(max_length=MAX_QUERY_LENGTH, description="Words to find (all must match)")
 ]
@@ -212,7 +214,7 @@ async def public_product(product_id: PathId, session: DbSession) -> ProductOut:
 )
 async def my_products(
     session: DbSession,
-    actor: User_,
+    actor: Reader,
     q: SearchText = "",
     status: Annotated[ProductStatus | None, Query()] = None,
     limit: PageSize = 50,
@@ -233,20 +235,20 @@ async def my_products(
     "/merchant/products", status_code=201, summary="Create a draft product with its first SKU"
 )
 async def create_product(
-    body: ProductCreateIn, session: DbSession, actor: User_
+    body: ProductCreateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await service.create_product(session, actor, body)
     return merchant_product_out(await service.view_of(session, product))
 
 
 @router.get("/merchant/products/{product_id}", summary="One of my products")
-async def my_product(product_id: PathId, session: DbSession, actor: User_) -> MerchantProductOut:
+async def my_product(product_id: PathId, session: DbSession, actor: Reader) -> MerchantProductOut:
     return merchant_product_out(await service.my_product(session, actor, product_id))
 
 
 @router.patch("/merchant/products/{product_id}", summary="Change a product (the fields sent)")
 async def update_product(
-    product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: User_
+    product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await service.update_product(session, actor, product_id, body)
     return merchant_product_out(await service.view_of(session, product))
@@ -256,21 +258,21 @@ async def update_product(
     "/merchant/products/{product_id}/skus", status_code=201, summary="Add a SKU to a product"
 )
 async def add_sku(
-    product_id: PathId, body: SkuIn, session: DbSession, actor: User_
+    product_id: PathId, body: SkuIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
     return _merchant_sku_out(await service.add_sku(session, actor, product_id, body))
 
 
 @router.put("/merchant/skus/{sku_id}/price", summary="Change a SKU's price (kept in its history)")
 async def change_price(
-    sku_id: PathId, body: PriceIn, session: DbSession, actor: User_
+    sku_id: PathId, body: PriceIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
     sku = await service.change_price(session, actor, sku_id, body.price_fen, source="api")
     return _merchant_sku_out(sku)
 
 
 @router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
-async def price_history(sku_id: PathId, session: DbSession, actor: User_) -> list[PriceChangeOut]:
+async def price_history(sku_id: PathId, session: DbSession, actor: Reader) -> list[PriceChangeOut]:
     return [_price_change_out(r) for r in await service.price_history(session, actor, sku_id)]
 
 
@@ -279,14 +281,16 @@ async def price_history(sku_id: PathId, session: DbSession, actor: User_) -> lis
     summary="Add to or take from the stock (refused if it would go below zero)",
 )
 async def adjust_stock(
-    sku_id: PathId, body: StockAdjustIn, session: DbSession, actor: User_
+    sku_id: PathId, body: StockAdjustIn, session: DbSession, actor: Manager
 ) -> StockOut:
     stock = await service.adjust_stock(session, actor, sku_id, body.delta)
     return StockOut(sku_id=sku_id, stock=stock)
 
 
 @router.put("/merchant/skus/{sku_id}/stock", summary="Set the stock to a counted number")
-async def set_stock(sku_id: PathId, body: StockSetIn, session: DbSession, actor: User_) -> StockOut:
+async def set_stock(
+    sku_id: PathId, body: StockSetIn, session: DbSession, actor: Manager
+) -> StockOut:
     stock = await service.set_stock(session, actor, sku_id, body.stock)
     return StockOut(sku_id=sku_id, stock=stock)
 
@@ -295,7 +299,9 @@ async def set_stock(sku_id: PathId, body: StockSetIn, session: DbSession, actor:
     "/merchant/products/{product_id}/list",
     summary="Put a product on sale (checks the merchant and the negative list)",
 )
-async def list_product(product_id: PathId, session: DbSession, actor: User_) -> MerchantProductOut:
+async def list_product(
+    product_id: PathId, session: DbSession, actor: Manager
+) -> MerchantProductOut:
     product = await service.list_product(session, actor, product_id)
     return merchant_product_out(await service.view_of(session, product))
 
@@ -305,7 +311,7 @@ async def list_product(product_id: PathId, session: DbSession, actor: User_) -> 
     summary="Take a product off sale (its merchant, or a platform reviewer)",
 )
 async def delist_product(
-    product_id: PathId, session: DbSession, actor: User_
+    product_id: PathId, session: DbSession, actor: Delister
 ) -> MerchantProductOut:
     product = await service.delist_product(session, actor, product_id)
     return merchant_product_out(await service.view_of(session, product))
@@ -320,7 +326,7 @@ async def upload_image(
     product_id: PathId,
     request: Request,
     session: DbSession,
-    actor: User_,
+    actor: Manager,
     file: Annotated[UploadFile, File(description="The image")],
 ) -> ImageOut:
     data = await files.read_upload(file)

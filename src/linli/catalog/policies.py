@@ -4,33 +4,33 @@ from __future__ import annotations
 
 from sqlalchemy import Select, select
 
-from linli.authz import CATALOG_MANAGE, CATALOG_READ, PLATFORM_REVIEW, Actor, Permission, ensure
+from linli.authz import (
+    CATALOG_MANAGE,
+    CATALOG_READ,
+    PLATFORM_REVIEW,
+    Actor,
+    Permission,
+    acting_organisation,
+)
 from linli.catalog.models import Product, Sku
-from linli.errors import Forbidden
-from linli.i18n import N_
 from linli.merchants.queries import selling_organisation_ids
 
+SELLERS = ("merchant", "supplier")  # the organisation kinds that keep a catalogue
 
-def acting_organisation(actor: Actor, permission: Permission = CATALOG_READ) -> int:
+
+def acting_seller(actor: Actor, permission: Permission = CATALOG_READ) -> int:
     """The organisation whose catalogue the actor works on (owner or staff, acting for it)."""
-    if actor.is_authenticated and actor.organisation_id is None:
-        raise Forbidden(
-            N_("Act for your merchant organisation first (on your account page)."),
-            code="not_active_organisation",
-        )
-    ensure(actor, permission)
-    assert actor.organisation_id is not None
-    return actor.organisation_id
+    return acting_organisation(actor, permission, kinds=SELLERS)
 
 
 def own_products(actor: Actor, permission: Permission = CATALOG_READ) -> Select[Product]:
     """The products of the organisation the actor acts for, drafts included."""
-    organisation_id = acting_organisation(actor, permission)
+    organisation_id = acting_seller(actor, permission)
     return select(Product).where(Product.organisation_id == organisation_id)
 
 
 def own_product_ids(actor: Actor, permission: Permission = CATALOG_READ) -> Select[int]:
-    organisation_id = acting_organisation(actor, permission)
+    organisation_id = acting_seller(actor, permission)
     return select(Product.id).where(Product.organisation_id == organisation_id)
 
 

@@ -269,7 +269,7 @@ async def my_products(
 
 async def my_product(session: AsyncSession, actor: Actor, product_id: int) -> ProductView:
     return await view_of(
-        session, await _own_product(session, actor, product_id, permission=CATALOG_READ)
+        session, await access_product(session, actor, product_id, permission=CATALOG_READ)
     )
 
 
@@ -307,7 +307,7 @@ async def product_price_history(
     return history
 
 
-async def _own_product(
+async def access_product(
     session: AsyncSession,
     actor: Actor,
     product_id: int,
@@ -324,7 +324,7 @@ async def _own_product(
     return product
 
 
-async def _own_sku(session: AsyncSession, actor: Actor, sku_id: int, *, lock: bool) -> Sku:
+async def access_sku(session: AsyncSession, actor: Actor, sku_id: int, *, lock: bool) -> Sku:
     query = policies.own_skus(actor, CATALOG_MANAGE).where(Sku.id == sku_id)
     if lock:
         query = query.with_for_update()
@@ -497,7 +497,7 @@ async def _insert_sku(
 
 async def create_product(session: AsyncSession, actor: Actor, data: ProductCreateIn) -> Product:
     """A new draft product with its first SKU (whose price starts the price history)."""
-    organisation_id = policies.acting_organisation(actor, CATALOG_MANAGE)
+    organisation_id = policies.acting_seller(actor, CATALOG_MANAGE)
     tree = await category_tree(session)
     category = tree.get(data.category)
     _check_category(tree, category, await negative_list.for_organisation(session, organisation_id))
@@ -547,7 +547,7 @@ async def update_product(
     session: AsyncSession, actor: Actor, product_id: int, data: ProductUpdateIn
 ) -> Product:
     """Change the fields sent. A listed product moved to another category is checked again."""
-    product = await _own_product(session, actor, product_id, lock=True)
+    product = await access_product(session, actor, product_id, lock=True)
     changes = data.changes()
     missing = {k: v for k, v in _REQUIRED_ON_UPDATE.items() if k in changes and changes[k] is None}
     if missing:
@@ -598,7 +598,7 @@ async def update_product(
 
 
 async def add_sku(session: AsyncSession, actor: Actor, product_id: int, data: SkuIn) -> Sku:
-    product = await _own_product(session, actor, product_id, lock=True)
+    product = await access_product(session, actor, product_id, lock=True)
     sku = await _insert_sku(session, actor, product, data)
     product.updated_at = clock.now()
     audit.record(
@@ -625,7 +625,7 @@ async def change_price(
     if source not in ("edit", "api"):
         raise ValueError(f"price changes come from 'edit' or 'api', not {source!r}")
     _check_price(price_fen)
-    sku = await _own_sku(session, actor, sku_id, lock=True)  # two changes queue, none is lost
+    sku = await access_sku(session, actor, sku_id, lock=True)  # two changes queue, none is lost
     old = sku.price_fen
     if old == price_fen:
         return sku
@@ -710,7 +710,7 @@ async def list_product(session: AsyncSession, actor: Actor, product_id: int) -> 
 
     The decision, either way, is audited with the rule id and version it applied.
     """
-    product = await _own_product(session, actor, product_id, lock=True)
+    product = await access_product(session, actor, product_id, lock=True)
     if product.status == "listed":
         return product
     tree = await category_tree(session)
@@ -786,7 +786,7 @@ async def add_image(
     filename: str,
 ) -> ProductImage:
     """A JPEG, PNG or WebP picture (type from its content), with a 320 px thumbnail."""
-    product = await _own_product(session, actor, product_id, lock=True)
+    product = await access_product(session, actor, product_id, lock=True)
     count = await session.scalar(select(func.count()).where(ProductImage.product_id == product.id))
     if (count or 0) >= MAX_IMAGES:
         raise Conflict(N_("A product has at most {limit} images."), limit=MAX_IMAGES)

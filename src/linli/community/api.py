@@ -7,7 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from linli.apitypes import PathId, RegionCode
-from linli.authz import Actor, require_user
+from linli.authz import (
+    COMMUNITY_MANAGE,
+    PLATFORM_REVIEW,
+    Actor,
+    require,
+    require_scope,
+)
 from linli.community import service
 from linli.community.models import Community, LeaderApplication, Residence
 from linli.community.schemas import (
@@ -24,7 +30,10 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/community", tags=["community"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+CommunityManager = Annotated[Actor, Depends(require(COMMUNITY_MANAGE))]
+Reviewer = Annotated[Actor, Depends(require(PLATFORM_REVIEW))]
+ApplicationReader = Annotated[Actor, Depends(require_scope("resident", "platform"))]
 ApplicationStatus = Literal["submitted", "approved", "rejected"]
 
 
@@ -71,7 +80,9 @@ async def communities(
 
 
 @router.post("/communities", status_code=201, summary="Create a community (platform)")
-async def create_community(body: CommunityIn, session: DbSession, actor: User_) -> CommunityOut:
+async def create_community(
+    body: CommunityIn, session: DbSession, actor: CommunityManager
+) -> CommunityOut:
     return await community_out(session, await service.create_community(session, actor, body))
 
 
@@ -81,7 +92,7 @@ async def community(community_id: PathId, session: DbSession) -> CommunityOut:
 
 
 @router.get("/me/residence", summary="My community and default pickup point")
-async def my_residence(session: DbSession, actor: User_) -> ResidenceOut | None:
+async def my_residence(session: DbSession, actor: Resident) -> ResidenceOut | None:
     residence = await service.my_residence(session, actor)
     if residence is None:
         return None
@@ -101,7 +112,7 @@ async def residence_out(session: DbSession, residence: Residence) -> ResidenceOu
 
 
 @router.put("/me/residence", summary="Join a community and choose my pickup point")
-async def set_residence(body: ResidenceIn, session: DbSession, actor: User_) -> ResidenceOut:
+async def set_residence(body: ResidenceIn, session: DbSession, actor: Resident) -> ResidenceOut:
     residence = await service.join(
         session, actor, community_id=body.community_id, pickup_point_id=body.pickup_point_id
     )
@@ -110,7 +121,7 @@ async def set_residence(body: ResidenceIn, session: DbSession, actor: User_) -> 
 
 @router.post("/leader-applications", status_code=201, summary="Apply to run a pickup point")
 async def apply_as_leader(
-    body: LeaderApplicationIn, session: DbSession, actor: User_
+    body: LeaderApplicationIn, session: DbSession, actor: Resident
 ) -> LeaderApplicationOut:
     return application_out(await service.apply_as_leader(session, actor, body))
 
@@ -120,7 +131,7 @@ async def apply_as_leader(
 )
 async def leader_applications(
     session: DbSession,
-    actor: User_,
+    actor: ApplicationReader,
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[LeaderApplicationOut]:
     rows = await service.leader_applications(session, actor, status=status)
@@ -132,7 +143,7 @@ async def leader_applications(
     summary="Approve (with a commission rate) or reject (platform reviewers)",
 )
 async def decide_leader(
-    application_id: PathId, body: LeaderDecisionIn, session: DbSession, actor: User_
+    application_id: PathId, body: LeaderDecisionIn, session: DbSession, actor: Reviewer
 ) -> LeaderApplicationOut:
     row = await service.decide_leader(
         session,

@@ -14,6 +14,7 @@ from linli.authz import (
     Actor,
     current_actor,
     ensure,
+    require,
     require_user,
 )
 from linli.community import service
@@ -122,7 +123,9 @@ async def leader_queue(request: Request, session: DbSession, actor: User_) -> Re
     )
 
 
-@router.post("/ops/leaders/{application_id}/decision")
+@router.post(
+    "/ops/leaders/{application_id}/decision", dependencies=[Depends(require(PLATFORM_REVIEW))]
+)
 async def leader_decide(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
@@ -168,7 +171,7 @@ async def communities_admin(request: Request, session: DbSession, actor: User_) 
     return render(request, "community/admin.html", {**context, "form": {}}, actor=actor)
 
 
-@router.post("/ops/communities")
+@router.post("/ops/communities", dependencies=[Depends(require(COMMUNITY_MANAGE))])
 async def community_create(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:

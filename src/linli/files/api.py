@@ -38,7 +38,7 @@ def content_disposition(filename: str) -> str:
 async def read_file(
     file_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
-    row = await service.readable(session, actor, file_id)
+    row = await service.access_file(session, actor, file_id)
     store: service.FileStore = request.app.state.file_store
     try:
         data = await asyncio.to_thread(store.read, row.sha256)

@@ -255,7 +255,7 @@ async def store(
     return row
 
 
-async def readable(session: AsyncSession, actor: Actor, file_id: int) -> StoredFile:
+async def access_file(session: AsyncSession, actor: Actor, file_id: int) -> StoredFile:
     """The file if the actor may read it; 404 otherwise (existence is not revealed)."""
     row = await session.get(StoredFile, file_id)
     if row is None:

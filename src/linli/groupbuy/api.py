@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Header, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
-from linli.authz import Actor, current_actor, require_user
+from linli.authz import (
+    GROUPBUY_MANAGE,
+    GROUPBUY_READ,
+    Actor,
+    current_actor,
+    require,
+    require_scope,
+)
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.groupbuy import cart as carts
@@ -37,7 +44,10 @@ from linli.i18n import _
 from linli.payments import providers
 
 router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+Reader = Annotated[Actor, Depends(require(GROUPBUY_READ))]
+Manager = Annotated[Actor, Depends(require(GROUPBUY_MANAGE))]
+OrderReader = Annotated[Actor, Depends(require_scope("resident", "org:read"))]
 Anyone = Annotated[Actor, Depends(current_actor)]
 CartKey = Annotated[
     str,
@@ -186,7 +196,7 @@ def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutO
 
 
 async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
-    return campaign_out(await service.get_campaign(session, actor, campaign_id))
+    return campaign_out(await service.access_campaign(session, actor, campaign_id))
 
 
 @router.get("/campaigns", summary="Campaigns open for orders now (public)")
@@ -195,7 +205,7 @@ async def open_campaigns(session: DbSession, limit: PageSize = 50) -> list[Campa
 
 
 @router.post("/campaigns", status_code=201, summary="Create a draft campaign (merchant)")
-async def create_campaign(body: CampaignIn, session: DbSession, actor: User_) -> CampaignOut:
+async def create_campaign(body: CampaignIn, session: DbSession, actor: Manager) -> CampaignOut:
     campaign = await service.create_campaign(session, actor, body)
     return await _campaign(session, actor, campaign.id)
 
@@ -212,20 +222,22 @@ async def campaign(campaign_id: PathId, session: DbSession, actor: Anyone) -> Ca
     "/campaigns/{campaign_id}/publish",
     summary="Publish a draft: take the stock from the SKUs, fix the rules (merchant)",
 )
-async def publish(campaign_id: PathId, session: DbSession, actor: User_) -> CampaignOut:
+async def publish(campaign_id: PathId, session: DbSession, actor: Manager) -> CampaignOut:
     await service.publish(session, actor, campaign_id)
     return await _campaign(session, actor, campaign_id)
 
 
 @router.get("/merchant/campaigns", summary="The merchant's own campaigns, drafts too")
-async def my_campaigns(session: DbSession, actor: User_, limit: PageSize = 50) -> list[CampaignOut]:
+async def my_campaigns(
+    session: DbSession, actor: Reader, limit: PageSize = 50
+) -> list[CampaignOut]:
     return [campaign_out(v) for v in await service.my_campaigns(session, actor, limit=limit)]
 
 
 @router.get("/merchant/orders", summary="Orders of the merchant's campaigns")
 async def merchant_orders(
     session: DbSession,
-    actor: User_,
+    actor: Reader,
     campaign_id: OptionalQueryId = None,
     limit: PageSize = 50,
 ) -> list[CheckoutOut]:
@@ -242,7 +254,7 @@ async def merchant_orders(
 async def place_order(
     body: OrderIn,
     session: DbSession,
-    actor: User_,
+    actor: Resident,
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> CheckoutOut:
@@ -253,15 +265,15 @@ async def place_order(
 
 
 @router.get("/orders", summary="My group-buying orders, newest first")
-async def my_orders(session: DbSession, actor: User_, limit: PageSize = 50) -> list[CheckoutOut]:
+async def my_orders(session: DbSession, actor: Resident, limit: PageSize = 50) -> list[CheckoutOut]:
     return [
         checkout_out(c, actor.user_id) for c in await service.my_orders(session, actor, limit=limit)
     ]
 
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
-async def order(order_id: PathId, session: DbSession, actor: User_) -> CheckoutOut:
-    return checkout_out(await service.get_order(session, actor, order_id), actor.user_id)
+async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> CheckoutOut:
+    return checkout_out(await service.access_order(session, actor, order_id), actor.user_id)
 
 
 # --- cart ---------------------------------------------------------------------------------
@@ -291,13 +303,13 @@ def cart_out(cart: carts.Cart) -> CartOut:
 
 
 @router.get("/cart", summary="My cart: items of open campaigns, ordered together")
-async def cart(session: DbSession, actor: User_) -> CartOut:
+async def cart(session: DbSession, actor: Resident) -> CartOut:
     return cart_out(await carts.view(session, actor))
 
 
 @router.put("/cart/items/{item_id}", summary="Set how many of an item are in my cart (0 removes)")
 async def set_cart_quantity(
-    item_id: PathId, body: CartQuantityIn, session: DbSession, actor: User_
+    item_id: PathId, body: CartQuantityIn, session: DbSession, actor: Resident
 ) -> CartOut:
     return cart_out(await carts.set_quantity(session, actor, item_id, body.quantity))
 
@@ -309,7 +321,7 @@ async def set_cart_quantity(
 async def checkout_cart(
     body: CartCheckoutIn,
     session: DbSession,
-    actor: User_,
+    actor: Resident,
     idempotency_key: CartKey,
 ) -> CartCheckoutOut:
     result = await carts.checkout(

@@ -179,4 +179,4 @@ async def _orders_under(session: AsyncSession, actor: Actor, key: str) -> Checko
     )
     # Only "{key}-{campaign id}", not another key that merely starts with this one.
     ids = [i for i, k in rows.all() if k.removeprefix(f"{key}-").isdigit()]
-    return CheckoutResult([await service.get_order(session, actor, i) for i in ids])
+    return CheckoutResult([await service.access_order(session, actor, i) for i in ids])

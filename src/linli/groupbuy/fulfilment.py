@@ -313,7 +313,9 @@ async def _refund(
 # --- delivery -----------------------------------------------------------------------------
 
 
-async def _own_delivery(session: AsyncSession, organisation_id: int, delivery_id: int) -> Delivery:
+async def access_delivery(
+    session: AsyncSession, organisation_id: int, delivery_id: int
+) -> Delivery:
     delivery = await session.scalar(
         select(Delivery)
         .where(Delivery.id == delivery_id, Delivery.organisation_id == organisation_id)
@@ -327,7 +329,7 @@ async def _own_delivery(session: AsyncSession, organisation_id: int, delivery_id
 async def ship(session: AsyncSession, actor: Actor, delivery_id: int) -> Delivery:
     """The merchant sends one pickup point's goods on their way."""
     organisation_id = policies.acting_merchant(actor, GROUPBUY_MANAGE)
-    delivery = await _own_delivery(session, organisation_id, delivery_id)
+    delivery = await access_delivery(session, organisation_id, delivery_id)
     shipped = await session.scalar(
         update(Delivery)
         .where(Delivery.id == delivery.id, Delivery.status == DELIVERY_CONFIRMED)
@@ -373,7 +375,9 @@ async def ship_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -
     return [await ship(session, actor, delivery_id) for delivery_id in ids]
 
 
-async def led_point(session: AsyncSession, actor: Actor, point_id: int) -> pickup_points.Point:
+async def access_led_point(
+    session: AsyncSession, actor: Actor, point_id: int
+) -> pickup_points.Point:
     """A pickup point the actor runs as an active leader; 404 for anyone else's."""
     point = await pickup_points.point_led_by(session, actor.require_user_id(), point_id)
     if point is None:
@@ -393,7 +397,7 @@ async def confirm_arrival(session: AsyncSession, actor: Actor, delivery_id: int)
     )
     if delivery is None:
         raise NotFound(N_("No such delivery."), code="delivery_not_found")
-    await led_point(session, actor, delivery.pickup_point_id)
+    await access_led_point(session, actor, delivery.pickup_point_id)
     if delivery.status == ARRIVED:
         return delivery
     if delivery.status != SHIPPED:
@@ -489,7 +493,7 @@ async def find_by_code(
     session: AsyncSession, actor: Actor, point_id: int, code: str
 ) -> AwaitingOrder:
     """The order with this live code at the leader's own pickup point."""
-    await led_point(session, actor, point_id)
+    await access_led_point(session, actor, point_id)
     code = normalise_code(code)
     found = await _awaiting(session, point_id, Order.pickup_code == code)
     if found is None:
@@ -505,7 +509,7 @@ async def find_by_order(
     session: AsyncSession, actor: Actor, point_id: int, order_id: int
 ) -> AwaitingOrder:
     """An order waiting at the leader's own pickup point, by its number (no code)."""
-    await led_point(session, actor, point_id)
+    await access_led_point(session, actor, point_id)
     found = await _awaiting(session, point_id, Order.id == order_id)
     if found is None:
         raise NotFound(N_("No order with this number waits here."), code="order_not_found")
@@ -934,7 +938,7 @@ async def deliveries_for_leader(
 
 
 async def uncollected_orders(session: AsyncSession, actor: Actor, point_id: int) -> Sequence[Order]:
-    await led_point(session, actor, point_id)
+    await access_led_point(session, actor, point_id)
     return (
         await session.scalars(
             select(Order)

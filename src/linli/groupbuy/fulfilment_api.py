@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.apitypes import OptionalQueryId, PathId
-from linli.authz import Actor, require_user
+from linli.authz import (
+    GROUPBUY_MANAGE,
+    GROUPBUY_READ,
+    PAYMENTS_REFUND,
+    Actor,
+    require,
+    require_scope,
+)
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import NotFound
@@ -40,7 +47,12 @@ from linli.groupbuy.schemas import (
 from linli.i18n import N_
 
 router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+Leader = Annotated[Actor, Depends(require_scope("leader"))]
+Reader = Annotated[Actor, Depends(require(GROUPBUY_READ))]
+Manager = Annotated[Actor, Depends(require(GROUPBUY_MANAGE))]
+Refunder = Annotated[Actor, Depends(require(PAYMENTS_REFUND))]
+ListReader = Annotated[Actor, Depends(require_scope("leader", "org:read"))]
 PickupDate = Annotated[date | None, Query(description="Pickup day (Asia/Shanghai)")]
 CSV = "text/csv; charset=utf-8"
 
@@ -92,19 +104,21 @@ def csv_response(text: str, filename: str) -> Response:
 
 @router.get("/merchant/deliveries", summary="The merchant's deliveries to pickup points")
 async def merchant_deliveries(
-    session: DbSession, actor: User_, campaign_id: OptionalQueryId = None
+    session: DbSession, actor: Reader, campaign_id: OptionalQueryId = None
 ) -> list[DeliveryOut]:
     rows = await fulfilment.deliveries_for_merchant(session, actor, campaign_id)
     return [delivery_out(d) for d in rows]
 
 
 @router.post("/deliveries/{delivery_id}/ship", summary="Mark one delivery shipped (merchant)")
-async def ship(delivery_id: PathId, session: DbSession, actor: User_) -> DeliveryOut:
+async def ship(delivery_id: PathId, session: DbSession, actor: Manager) -> DeliveryOut:
     return delivery_out(await fulfilment.ship(session, actor, delivery_id))
 
 
 @router.post("/campaigns/{campaign_id}/ship", summary="Mark every delivery of a campaign shipped")
-async def ship_campaign(campaign_id: PathId, session: DbSession, actor: User_) -> list[DeliveryOut]:
+async def ship_campaign(
+    campaign_id: PathId, session: DbSession, actor: Manager
+) -> list[DeliveryOut]:
     return [delivery_out(d) for d in await fulfilment.ship_campaign(session, actor, campaign_id)]
 
 
@@ -118,7 +132,7 @@ async def _procurement(
     "/campaigns/{campaign_id}/procurement",
     summary="Procurement list: SKU totals by pickup point (merchant)",
 )
-async def procurement(campaign_id: PathId, session: DbSession, actor: User_) -> ProcurementOut:
+async def procurement(campaign_id: PathId, session: DbSession, actor: Reader) -> ProcurementOut:
     sheet = await _procurement(session, actor, campaign_id)
     return ProcurementOut(
         campaign_id=sheet.campaign.id,
@@ -132,7 +146,7 @@ async def procurement(campaign_id: PathId, session: DbSession, actor: User_) -> 
     response_class=Response,
     responses={200: {"content": {CSV: {}}}},
 )
-async def procurement_csv(campaign_id: PathId, session: DbSession, actor: User_) -> Response:
+async def procurement_csv(campaign_id: PathId, session: DbSession, actor: Reader) -> Response:
     sheet = await _procurement(session, actor, campaign_id)
     return csv_response(lists.procurement_csv(sheet), f"procurement-{campaign_id}.csv")
 
@@ -142,7 +156,7 @@ async def procurement_csv(campaign_id: PathId, session: DbSession, actor: User_)
     summary="Refund collected goods (merchant); reverses the settlement and the commission",
 )
 async def refund_collected(
-    order_id: PathId, line_id: PathId, body: RefundCollectedIn, session: DbSession, actor: User_
+    order_id: PathId, line_id: PathId, body: RefundCollectedIn, session: DbSession, actor: Refunder
 ) -> RefundOut:
     event = await fulfilment.refund_collected(
         session, actor, order_id, line_id, body.quantity, body.reason
@@ -160,7 +174,7 @@ async def refund_collected(
 )
 async def merchant_sales(
     session: DbSession,
-    actor: User_,
+    actor: Reader,
     days: Annotated[int, Query(ge=1, le=366, description="Orders confirmed in the last days")] = 30,
 ) -> SalesOut:
     report = await reports.sales(session, actor, days=days)
@@ -176,12 +190,12 @@ async def merchant_sales(
 
 
 @router.get("/leader/deliveries", summary="Deliveries to the pickup points I run")
-async def leader_deliveries(session: DbSession, actor: User_) -> list[DeliveryOut]:
+async def leader_deliveries(session: DbSession, actor: Leader) -> list[DeliveryOut]:
     return [delivery_out(d) for d, _c in await fulfilment.deliveries_for_leader(session, actor)]
 
 
 @router.post("/deliveries/{delivery_id}/arrive", summary="Confirm a delivery arrived (leader)")
-async def arrive(delivery_id: PathId, session: DbSession, actor: User_) -> DeliveryOut:
+async def arrive(delivery_id: PathId, session: DbSession, actor: Leader) -> DeliveryOut:
     return delivery_out(await fulfilment.confirm_arrival(session, actor, delivery_id))
 
 
@@ -193,7 +207,7 @@ async def awaiting(
     point_id: PathId,
     code: Annotated[str, Path(min_length=1, max_length=20)],
     session: DbSession,
-    actor: User_,
+    actor: Leader,
 ) -> AwaitingOrderOut:
     return awaiting_out(await fulfilment.find_by_code(session, actor, point_id, code))
 
@@ -203,7 +217,7 @@ async def awaiting(
     status_code=201,
     summary="Hand over an order (or part of it) against its pickup code (leader)",
 )
-async def pick_up(point_id: PathId, body: PickupIn, session: DbSession, actor: User_) -> PickupOut:
+async def pick_up(point_id: PathId, body: PickupIn, session: DbSession, actor: Leader) -> PickupOut:
     quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
     result = await fulfilment.verify_pickup(
         session, actor, point_id, body.code, quantities, how=body.how
@@ -227,7 +241,7 @@ async def hand_over_without_code(
     order_id: PathId,
     body: HandOverWithoutCodeIn,
     session: DbSession,
-    actor: User_,
+    actor: Leader,
 ) -> PickupOut:
     quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
     result = await fulfilment.hand_over_without_code(
@@ -261,7 +275,7 @@ async def _sorting(
 async def sorting_list(
     point_id: PathId,
     session: DbSession,
-    actor: User_,
+    actor: ListReader,
     pickup_date: PickupDate = None,
     campaign_id: OptionalQueryId = None,
 ) -> SortingOut:
@@ -283,7 +297,7 @@ async def sorting_list(
 async def sorting_list_csv(
     point_id: PathId,
     session: DbSession,
-    actor: User_,
+    actor: ListReader,
     pickup_date: PickupDate = None,
     campaign_id: OptionalQueryId = None,
 ) -> Response:
@@ -292,7 +306,7 @@ async def sorting_list_csv(
 
 
 @router.get("/leader/earnings", summary="My commission: this month, recent entries, statements")
-async def earnings(session: DbSession, actor: User_) -> EarningsOut:
+async def earnings(session: DbSession, actor: Leader) -> EarningsOut:
     month = commission.month_of(clock.now())
     start, end = commission.month_bounds(month)
     earned = await commission.earnings(session, actor.require_user_id(), start, end)
@@ -337,8 +351,8 @@ async def earnings(session: DbSession, actor: User_) -> EarningsOut:
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
-async def pickup_qr(order_id: PathId, session: DbSession, actor: User_) -> Response:
-    checkout = await service.get_order(session, actor, order_id)
+async def pickup_qr(order_id: PathId, session: DbSession, actor: Resident) -> Response:
+    checkout = await service.access_order(session, actor, order_id)
     code = queries.visible_code(checkout.order, actor.user_id)
     if code is None:
         raise NotFound(N_("This order has no pickup code to show."), code="no_pickup_code")

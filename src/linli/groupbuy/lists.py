@@ -128,7 +128,7 @@ async def sorting_list(
         if point is None or owned is None:
             raise NotFound(N_("No such pickup point of yours."), code="pickup_point_not_found")
     else:
-        point = await fulfilment.led_point(session, actor, point_id)
+        point = await fulfilment.access_led_point(session, actor, point_id)
     query = (
         select(OrderLine, Order, CampaignItem, User.display_name, User.phone)
         .join(Order, Order.id == OrderLine.order_id)

@@ -196,8 +196,8 @@ async def _detail_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    campaign = await queries.own_campaign(session, actor, campaign_id)
-    view = await service.get_campaign(session, actor, campaign.id)
+    campaign = await queries.access_own_campaign(session, actor, campaign_id)
+    view = await service.access_campaign(session, actor, campaign.id)
     deliveries = await fulfilment.deliveries_for_merchant(session, actor, campaign.id)
     outcomes = await queries.outcomes(session, campaign.id)
     names = await queries.point_names(
@@ -260,7 +260,7 @@ async def publish(
 async def ship(
     campaign_id: PathId, delivery_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    await queries.own_campaign(session, actor, campaign_id)
+    await queries.access_own_campaign(session, actor, campaign_id)
     await fulfilment.ship(session, actor, delivery_id)
     return redirect(f"/merchant/groupbuy/{campaign_id}", text=_("Marked as shipped."))
 
@@ -269,7 +269,7 @@ async def ship(
 async def ship_all(
     campaign_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    await queries.own_campaign(session, actor, campaign_id)
+    await queries.access_own_campaign(session, actor, campaign_id)
     shipped = await fulfilment.ship_campaign(session, actor, campaign_id)
     return redirect(
         f"/merchant/groupbuy/{campaign_id}",
@@ -290,7 +290,7 @@ def _refund_target(text: str) -> tuple[int, int]:
 async def refund(
     campaign_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    await queries.own_campaign(session, actor, campaign_id)
+    await queries.access_own_campaign(session, actor, campaign_id)
     form = await form_data(request)
     try:
         order_id, line_id = _refund_target(form.get("line", ""))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.authz import GROUPBUY_READ, Actor, Permission
-from linli.catalog.policies import acting_organisation
-from linli.errors import Conflict, Forbidden
+from linli.authz import GROUPBUY_READ, Actor, Permission, acting_organisation
+from linli.errors import Conflict
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
@@ -15,10 +14,7 @@ from linli.merchants.queries import selling_status
 
 def acting_merchant(actor: Actor, permission: Permission = GROUPBUY_READ) -> int:
     """The merchant organisation the actor (owner or staff) acts for."""
-    organisation_id = acting_organisation(actor, permission)
-    if actor.organisation_kind != "merchant":
-        raise Forbidden(N_("Only merchants run group purchases."), code="not_a_merchant")
-    return organisation_id
+    return acting_organisation(actor, permission, kinds=("merchant",))
 
 
 async def ensure_selling(session: AsyncSession, organisation_id: int) -> None:

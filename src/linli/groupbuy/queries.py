@@ -132,7 +132,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     )
     if owned is None:
         raise NotFound(N_("No such order."), code="order_not_found")
-    checkout = await service.get_order(session, actor, order_id)
+    checkout = await service.access_order(session, actor, order_id)
     order = checkout.order
     campaign = await session.get(Campaign, order.campaign_id)
     assert campaign is not None
@@ -205,7 +205,7 @@ async def point_names(session: AsyncSession, point_ids: set[int]) -> dict[int, s
     return {i: p.name for i, p in (await pickup_points.points(session, point_ids)).items()}
 
 
-async def own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+async def access_own_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     """A campaign of the merchant the actor acts for; 404 for anyone else's."""
     organisation_id = policies.acting_merchant(actor)
     campaign = await session.scalar(

@@ -315,7 +315,7 @@ async def open_campaigns(session: AsyncSession, *, limit: int = 50) -> list[Camp
     return await _views(session, rows)
 
 
-async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
+async def access_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
     """A published campaign (anyone), or a draft of the merchant the actor acts for."""
     campaign = await session.scalar(
         select(Campaign).where(Campaign.id == campaign_id).execution_options(populate_existing=True)
@@ -695,7 +695,7 @@ async def payment_of(session: AsyncSession, order: Order) -> IntentView | None:
     return rows[-1] if rows else None
 
 
-async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Checkout:
+async def access_order(session: AsyncSession, actor: Actor, order_id: int) -> Checkout:
     """The resident's own order, or an order of the merchant's campaigns; 404 otherwise."""
     visible = await session.scalar(
         policies.readable_orders(actor).with_only_columns(Order.id).where(Order.id == order_id)

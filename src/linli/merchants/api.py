@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Upload
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import PathId
-from linli.authz import Actor, current_actor, require_user
+from linli.authz import (
+    MERCHANT_PROFILE_MANAGE,
+    ORG_READ,
+    PLATFORM_REVIEW,
+    Actor,
+    current_actor,
+    require,
+    require_scope,
+)
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.files import service as files
@@ -31,7 +39,13 @@ from linli.merchants.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["merchants"], responses=ERROR_RESPONSES)
 AnyActor = Annotated[Actor, Depends(current_actor)]
-User_ = Annotated[Actor, Depends(require_user)]
+Account = Annotated[Actor, Depends(require_scope("account"))]
+Uploader = Annotated[Actor, Depends(require_scope("account", "org:write"))]
+ApplicationReader = Annotated[Actor, Depends(require_scope("account", "platform"))]
+Reviewer = Annotated[Actor, Depends(require(PLATFORM_REVIEW))]
+OrgReader = Annotated[Actor, Depends(require(ORG_READ))]
+ProfileManager = Annotated[Actor, Depends(require(MERCHANT_PROFILE_MANAGE))]
+CertificationReader = Annotated[Actor, Depends(require_scope("org:read", "platform"))]
 ApplicationStatus = Literal["submitted", "approved", "rejected"]
 CertificationStatus = Literal["submitted", "approved", "rejected", "revoked"]
 
@@ -61,7 +75,7 @@ async def check_credit_code(code: Annotated[str, Path(max_length=64)]) -> Credit
 async def upload_document(
     request: Request,
     session: DbSession,
-    actor: User_,
+    actor: Uploader,
     file: Annotated[UploadFile, File()],
     purpose: Annotated[Literal["licence", "evidence"], Form()] = "licence",
 ) -> UploadedFileOut:
@@ -93,7 +107,7 @@ async def application_out(session: AsyncSession, row: MerchantApplication) -> Ap
     summary="Apply to sell on Linli (checked against the negative list)",
 )
 async def submit_application(
-    body: ApplicationIn, session: DbSession, actor: User_
+    body: ApplicationIn, session: DbSession, actor: Account
 ) -> ApplicationOut:
     row = await service.submit_application(session, actor, body)
     return await application_out(session, row)
@@ -104,7 +118,7 @@ async def submit_application(
 )
 async def list_applications(
     session: DbSession,
-    actor: User_,
+    actor: ApplicationReader,
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[ApplicationOut]:
     rows = await service.list_applications(session, actor, status=status)
@@ -113,10 +127,10 @@ async def list_applications(
 
 @router.get("/merchants/applications/{application_id}", summary="One application")
 async def get_application(
-    application_id: PathId, session: DbSession, actor: User_
+    application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
     return await application_out(
-        session, await service.get_application(session, actor, application_id)
+        session, await service.access_application(session, actor, application_id)
     )
 
 
@@ -125,7 +139,7 @@ async def get_application(
     summary="Approve or reject (platform reviewers)",
 )
 async def decide_application(
-    application_id: PathId, body: DecisionIn, session: DbSession, actor: User_
+    application_id: PathId, body: DecisionIn, session: DbSession, actor: Reviewer
 ) -> ApplicationOut:
     row = await service.decide_application(
         session, actor, application_id, approve=body.approve, reason=body.reason
@@ -165,14 +179,14 @@ async def public_profile(organisation_id: PathId, session: DbSession) -> Profile
     summary="Confirm a merchant's qualifications again (platform reviewers)",
 )
 async def reverify(
-    organisation_id: PathId, body: ReverifyIn, session: DbSession, actor: User_
+    organisation_id: PathId, body: ReverifyIn, session: DbSession, actor: Reviewer
 ) -> ProfileOut:
     await service.reverify(session, actor, organisation_id, note=body.note)
     return await public_profile(organisation_id, session)
 
 
 @router.get("/merchants/me/licences", summary="My organisation's licences")
-async def my_licences(session: DbSession, actor: User_) -> list[LicenceOut]:
+async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
     rows = await service.my_licences(session, actor)
     return [LicenceOut.model_validate(r, from_attributes=True) for r in rows]
 
@@ -180,7 +194,7 @@ async def my_licences(session: DbSession, actor: User_) -> list[LicenceOut]:
 @router.post(
     "/merchants/me/licences", status_code=201, summary="File a new or renewed licence (owner)"
 )
-async def add_licence(body: LicenceIn, session: DbSession, actor: User_) -> LicenceOut:
+async def add_licence(body: LicenceIn, session: DbSession, actor: ProfileManager) -> LicenceOut:
     row = await service.add_licence(session, actor, body)
     return LicenceOut.model_validate(row, from_attributes=True)
 
@@ -195,7 +209,7 @@ def certification_out(row: ThreeSameCertification) -> CertificationOut:
     summary="Apply for the 'three same' certification (foreign-trade enterprises)",
 )
 async def apply_certification(
-    body: CertificationIn, session: DbSession, actor: User_
+    body: CertificationIn, session: DbSession, actor: ProfileManager
 ) -> CertificationOut:
     return certification_out(await service.apply_for_certification(session, actor, body))
 
@@ -205,7 +219,7 @@ async def apply_certification(
 )
 async def list_certifications(
     session: DbSession,
-    actor: User_,
+    actor: CertificationReader,
     status: Annotated[CertificationStatus | None, Query()] = None,
 ) -> list[CertificationOut]:
     rows = await service.certifications(session, actor, status=status)
@@ -217,7 +231,7 @@ async def list_certifications(
     summary="Approve or reject a certification (platform reviewers)",
 )
 async def decide_certification(
-    certification_id: PathId, body: DecisionIn, session: DbSession, actor: User_
+    certification_id: PathId, body: DecisionIn, session: DbSession, actor: Reviewer
 ) -> CertificationOut:
     row = await service.decide_certification(
         session, actor, certification_id, approve=body.approve, reason=body.reason
@@ -230,7 +244,7 @@ async def decide_certification(
     summary="Revoke a certification (platform reviewers)",
 )
 async def revoke_certification(
-    certification_id: PathId, body: ReverifyIn, session: DbSession, actor: User_
+    certification_id: PathId, body: ReverifyIn, session: DbSession, actor: Reviewer
 ) -> CertificationOut:
     row = await service.revoke_certification(
         session, actor, certification_id, reason=body.note or ""

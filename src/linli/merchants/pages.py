@@ -10,10 +10,12 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import (
+    MERCHANT_PROFILE_MANAGE,
     PLATFORM_REVIEW,
     Actor,
     current_actor,
     ensure,
+    require,
     require_user,
 )
 from linli.categories.tree import CategoryNode, category_tree
@@ -158,7 +160,7 @@ async def my_applications(request: Request, session: DbSession, actor: User_) ->
     return render(request, "merchants/applications.html", {"applications": rows}, actor=actor)
 
 
-@router.post("/merchant/licences")
+@router.post("/merchant/licences", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
 async def console_add_licence(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
     try:
@@ -182,7 +184,7 @@ async def console_add_licence(request: Request, session: DbSession, actor: User_
     return redirect("/merchant", text=_("Licence filed."))
 
 
-@router.post("/merchant/certifications")
+@router.post("/merchant/certifications", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
 async def console_apply_certification(
     request: Request, session: DbSession, actor: User_
 ) -> Response:
@@ -251,7 +253,7 @@ async def review_detail(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    application = await service.get_application(session, actor, application_id)
+    application = await service.access_application(session, actor, application_id)
     licences = await service.licences_of_application(session, application_id)
     return render(
         request,
@@ -261,7 +263,9 @@ async def review_detail(
     )
 
 
-@router.post("/ops/merchants/{application_id}/decision")
+@router.post(
+    "/ops/merchants/{application_id}/decision", dependencies=[Depends(require(PLATFORM_REVIEW))]
+)
 async def review_decide(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
@@ -287,7 +291,10 @@ async def certification_queue(request: Request, session: DbSession, actor: User_
     return render(request, "merchants/certifications.html", {"certifications": rows}, actor=actor)
 
 
-@router.post("/ops/certifications/{certification_id}/decision")
+@router.post(
+    "/ops/certifications/{certification_id}/decision",
+    dependencies=[Depends(require(PLATFORM_REVIEW))],
+)
 async def certification_decide(
     certification_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:

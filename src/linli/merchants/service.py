@@ -14,7 +14,7 @@ from linli import clock, outbox
 from linli.accounts import service as accounts
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
-from linli.authz import PLATFORM_REVIEW, Actor, ensure
+from linli.authz import ORG_READ, PLATFORM_REVIEW, Actor, ensure
 from linli.categories import negative_list
 from linli.errors import (
     Conflict,
@@ -38,6 +38,7 @@ from linli.merchants.models import (
     MerchantProfile,
     ThreeSameCertification,
 )
+from linli.merchants.policies import acting_enterprise
 from linli.merchants.queries import export_certified_organisation_ids
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ensure_decidable
@@ -244,7 +245,7 @@ async def list_applications(
     return (await session.scalars(query)).all()
 
 
-async def get_application(
+async def access_application(
     session: AsyncSession, actor: Actor, application_id: int
 ) -> MerchantApplication:
     query = select(MerchantApplication).where(MerchantApplication.id == application_id)
@@ -494,18 +495,9 @@ async def organisation_licences(session: AsyncSession, organisation_id: int) -> 
     ).all()
 
 
-def _acting_merchant(actor: Actor) -> int:
-    """The merchant or supplier organisation the actor manages (owner)."""
-    if actor.organisation is None or actor.organisation.kind not in ("merchant", "supplier"):
-        raise Forbidden(N_("Act for your merchant organisation first."), code="not_a_merchant")
-    if "owner" not in actor.roles:
-        raise Forbidden(N_("Only the owner can do this."))
-    return actor.organisation.id
-
-
 async def add_licence(session: AsyncSession, actor: Actor, data: LicenceIn) -> Licence:
     """The owner files a new or renewed licence for their organisation."""
-    organisation_id = _acting_merchant(actor)
+    organisation_id = acting_enterprise(actor)
     if data.valid_to < data.valid_from:
         raise ValidationFailed(
             N_("A licence cannot end before it starts."),
@@ -535,9 +527,7 @@ async def add_licence(session: AsyncSession, actor: Actor, data: LicenceIn) -> L
 
 
 async def my_licences(session: AsyncSession, actor: Actor) -> Sequence[Licence]:
-    if actor.organisation is None:
-        raise Forbidden(N_("Act for your merchant organisation first."), code="not_a_merchant")
-    return await organisation_licences(session, actor.organisation.id)
+    return await organisation_licences(session, acting_enterprise(actor, ORG_READ))
 
 
 async def expiring_licences(
@@ -560,7 +550,7 @@ async def expiring_licences(
 async def apply_for_certification(
     session: AsyncSession, actor: Actor, data: CertificationIn
 ) -> ThreeSameCertification:
-    organisation_id = _acting_merchant(actor)
+    organisation_id = acting_enterprise(actor)
     organisation = await session.get(Organisation, organisation_id)
     assert organisation is not None
     if not organisation.foreign_trade:
@@ -606,9 +596,8 @@ async def certifications(
     """Reviewers see all; an enterprise sees its own."""
     query = select(ThreeSameCertification).order_by(ThreeSameCertification.id.desc()).limit(100)
     if not actor.has(PLATFORM_REVIEW):
-        if actor.organisation is None:
-            raise Forbidden(N_("Act for your merchant organisation first."), code="not_a_merchant")
-        query = query.where(ThreeSameCertification.organisation_id == actor.organisation.id)
+        organisation_id = acting_enterprise(actor, ORG_READ)
+        query = query.where(ThreeSameCertification.organisation_id == organisation_id)
     if status:
         query = query.where(ThreeSameCertification.status == status)
     return (await session.scalars(query)).all()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
-from linli.authz import Actor, require_user
+from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.i18n import Message
@@ -17,7 +17,7 @@ from linli.notifications import service
 from linli.notifications.models import Notification
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+Account = Annotated[Actor, Depends(require_scope("account"))]
 
 
 class NotificationOut(BaseModel):
@@ -44,12 +44,12 @@ def notification_out(row: Notification) -> NotificationOut:
 
 @router.get("", summary="My messages, newest first")
 async def inbox(
-    session: DbSession, actor: User_, before_id: OptionalQueryId = None, limit: PageSize = 50
+    session: DbSession, actor: Account, before_id: OptionalQueryId = None, limit: PageSize = 50
 ) -> list[NotificationOut]:
     rows = await service.inbox(session, actor, limit=limit, before_id=before_id)
     return [notification_out(r) for r in rows]
 
 
 @router.post("/{notification_id}/read", summary="Mark one message read")
-async def mark_read(notification_id: PathId, session: DbSession, actor: User_) -> NotificationOut:
+async def mark_read(notification_id: PathId, session: DbSession, actor: Account) -> NotificationOut:
     return notification_out(await service.mark_read(session, actor, notification_id))

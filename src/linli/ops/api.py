@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from linli.apitypes import PageSize, PathId
-from linli.authz import Actor, require_user
+from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.ops import service
 
 router = APIRouter(prefix="/api/v1/ops", tags=["operations"], responses=ERROR_RESPONSES)
-Operator = Annotated[Actor, Depends(require_user)]
+Operator = Annotated[Actor, Depends(require_scope("platform"))]
 EventStatus = Literal["pending", "delivered", "dead"]
 JobStatus = Literal["pending", "done", "dead"]
 

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import PageSize
-from linli.authz import Actor, require_user
+from linli.authz import (
+    PAYMENTS_READ,
+    PLATFORM_AUDIT_READ,
+    Actor,
+    require,
+    require_scope,
+)
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers, service
@@ -29,7 +35,11 @@ from linli.payments.schemas import (
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"], responses=ERROR_RESPONSES)
 
-User_ = Annotated[Actor, Depends(require_user)]
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+IntentReader = Annotated[Actor, Depends(require_scope("resident", "org:read", "platform"))]
+Refunder = Annotated[Actor, Depends(require_scope("org:write", "platform"))]
+Auditor = Annotated[Actor, Depends(require(PLATFORM_AUDIT_READ))]
+Reader = Annotated[Actor, Depends(require(PAYMENTS_READ))]
 PublicId = Annotated[uuid.UUID, Path(description="The payment's public id")]
 AccountCode = Annotated[
     str, Path(max_length=100, pattern=r"^[a-z0-9:_]+$", description="Ledger account code")
@@ -54,7 +64,7 @@ async def intent_out(
 
 
 @router.post("/intents", status_code=201, summary="Start a payment to a merchant (idempotent)")
-async def create_intent(body: IntentIn, session: DbSession, actor: User_) -> IntentOut:
+async def create_intent(body: IntentIn, session: DbSession, actor: Resident) -> IntentOut:
     intent = await service.create_intent(
         session,
         actor,
@@ -68,19 +78,21 @@ async def create_intent(body: IntentIn, session: DbSession, actor: User_) -> Int
 
 
 @router.get("/intents", summary="My payments, newest first")
-async def my_intents(session: DbSession, actor: User_, limit: PageSize = 50) -> list[IntentOut]:
+async def my_intents(
+    session: DbSession, actor: IntentReader, limit: PageSize = 50
+) -> list[IntentOut]:
     rows = await service.my_intents(session, actor, limit=limit)
     return [await intent_out(session, row, with_refunds=False) for row in rows]
 
 
 @router.get("/intents/{public_id}", summary="One payment (its payer, the payee, auditors)")
-async def get_intent(public_id: PublicId, session: DbSession, actor: User_) -> IntentOut:
-    return await intent_out(session, await service.get_intent(session, actor, str(public_id)))
+async def get_intent(public_id: PublicId, session: DbSession, actor: IntentReader) -> IntentOut:
+    return await intent_out(session, await service.access_intent(session, actor, str(public_id)))
 
 
 @router.post("/intents/{public_id}/cancel", summary="Cancel my unpaid payment")
-async def cancel_intent(public_id: PublicId, session: DbSession, actor: User_) -> IntentOut:
-    intent = await service.get_intent(session, actor, str(public_id))
+async def cancel_intent(public_id: PublicId, session: DbSession, actor: Resident) -> IntentOut:
+    intent = await service.access_intent(session, actor, str(public_id))
     return await intent_out(session, await service.cancel_intent(session, actor, intent.id))
 
 
@@ -90,9 +102,9 @@ async def cancel_intent(public_id: PublicId, session: DbSession, actor: User_) -
     summary="Refund part or all of a payment (the payee merchant's owner, platform admins)",
 )
 async def refund(
-    public_id: PublicId, body: RefundIn, session: DbSession, actor: User_
+    public_id: PublicId, body: RefundIn, session: DbSession, actor: Refunder
 ) -> RefundOut:
-    intent = await service.get_intent(session, actor, str(public_id))
+    intent = await service.access_intent(session, actor, str(public_id))
     row = await service.refund(
         session,
         actor,
@@ -122,20 +134,22 @@ async def sandbox_callback(request: Request, session: DbSession) -> CallbackAck:
 
 
 @router.get("/ledger/trial-balance", summary="Every account's balance; they sum to 0")
-async def trial_balance(session: DbSession, actor: User_) -> TrialBalanceOut:
+async def trial_balance(session: DbSession, actor: Auditor) -> TrialBalanceOut:
     result = await service.trial_balance(session, actor)
     return TrialBalanceOut(accounts=result.accounts, total=result.total)
 
 
 @router.get("/ledger/accounts/{code}", summary="One ledger account's balance (platform)")
-async def account_balance(code: AccountCode, session: DbSession, actor: User_) -> AccountBalanceOut:
+async def account_balance(
+    code: AccountCode, session: DbSession, actor: Auditor
+) -> AccountBalanceOut:
     return AccountBalanceOut(
         code=code, balance_fen=await service.account_balance(session, actor, code)
     )
 
 
 @router.get("/merchant/balance", summary="What the platform owes my merchant organisation")
-async def merchant_balance(session: DbSession, actor: User_) -> MerchantBalanceOut:
+async def merchant_balance(session: DbSession, actor: Reader) -> MerchantBalanceOut:
     organisation_id, owed = await service.merchant_payable(session, actor)
     return MerchantBalanceOut(organisation_id=organisation_id, payable_fen=owed)
 
@@ -143,7 +157,7 @@ async def merchant_balance(session: DbSession, actor: User_) -> MerchantBalanceO
 @router.get("/callbacks", summary="Provider notifications received, newest first (platform)")
 async def list_callbacks(
     session: DbSession,
-    actor: User_,
+    actor: Auditor,
     outcome: Annotated[str | None, Query(max_length=30, pattern=r"^[a-z_]+$")] = None,
     limit: PageSize = 50,
 ) -> list[CallbackOut]:

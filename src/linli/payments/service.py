@@ -6,7 +6,7 @@ For other domains (an order service):
   also under concurrency (INSERT ... ON CONFLICT DO NOTHING, then read the winner).
 - Subscribe to `PaymentSucceeded` / `PaymentRefunded`, filtered on your own `purpose`.
 - `refund(...)` with `Actor.for_system()` (a failed group) or a merchant/operator actor.
-- `cancel_intent(...)`, `intents_for(purpose, reference)`, `get_intent(...)`.
+- `cancel_intent(...)`, `intents_for(purpose, reference)`, `access_intent(...)`.
 - `ledger.settle(...)` books the split of a fulfilled order.
 
 Every state change of an intent is one conditional UPDATE (`WHERE status = 'created'`,
@@ -238,7 +238,7 @@ def _may_read(actor: Actor, intent: PaymentIntent) -> bool:
     return actor.organisation_id == intent.payee_organisation_id and actor.has(PAYMENTS_READ)
 
 
-async def get_intent(
+async def access_intent(
     session: AsyncSession, actor: Actor, public_id: str, *, for_update: bool = False
 ) -> PaymentIntent:
     """An intent the actor may see (its payer, the payee's staff, auditors), else 404."""
@@ -343,7 +343,7 @@ async def pay(
     session: AsyncSession, actor: Actor, public_id: str, settings: Settings
 ) -> PaymentIntent:
     """The payer asks the provider to take the money (the sandbox: its notification job)."""
-    intent = await get_intent(session, actor, public_id)
+    intent = await access_intent(session, actor, public_id)
     if intent.payer_user_id != actor.user_id:
         raise payment_not_found()
     expired = intent.status == CREATED and clock.now() >= intent.expires_at

@@ -39,13 +39,13 @@ async def list_batches(
 
 @router.get("/batches/{batch_id}", summary="One of your batches")
 async def get_batch(batch_id: PathId, session: DbSession, actor: Reader) -> BatchOut:
-    return batch_out(await service.get_batch(session, actor, batch_id))
+    return batch_out(await service.access_batch(session, actor, batch_id))
 
 
 @router.get("/verify", summary="Check your trace chains (or one batch's): first broken link")
 async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = None) -> VerifyOut:
     if batch_id is not None:
-        await service.get_batch(session, actor, batch_id)  # 404 unless it is yours
+        await service.access_batch(session, actor, batch_id)  # 404 unless it is yours
     result = await service.verify_chains(session, batch_id, organisation_id=actor.organisation_id)
     broken = result.broken
     return VerifyOut(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from linli.apitypes import PathId
-from linli.authz import Actor, require_user
+from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.schemas import StrictInput
@@ -17,7 +17,8 @@ from linli.trace import devices
 from linli.trace.safety_models import TraceDevice
 
 router = APIRouter(prefix="/api/v1/trace/devices", tags=["trace"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+DeviceWriter = Annotated[Actor, Depends(require_scope("org:write"))]
+DeviceReader = Annotated[Actor, Depends(require_scope("org:read"))]
 
 
 class DeviceIn(StrictInput):
@@ -49,7 +50,7 @@ def device_out(device: TraceDevice) -> DeviceOut:
 
 
 @router.post("", status_code=201, summary="Register a sensor device of your organisation")
-async def post_device(body: DeviceIn, session: DbSession, actor: User_) -> DeviceOut:
+async def post_device(body: DeviceIn, session: DbSession, actor: DeviceWriter) -> DeviceOut:
     device = await devices.register_device(
         session, actor, devices.DeviceInput(body.device_id, body.model, body.name)
     )
@@ -57,10 +58,10 @@ async def post_device(body: DeviceIn, session: DbSession, actor: User_) -> Devic
 
 
 @router.get("", summary="Your organisation's sensor devices")
-async def get_devices(session: DbSession, actor: User_) -> list[DeviceOut]:
+async def get_devices(session: DbSession, actor: DeviceReader) -> list[DeviceOut]:
     return [device_out(d) for d in await devices.devices_of(session, actor)]
 
 
 @router.post("/{device_id}/retire", summary="Retire a device: its readings are dropped")
-async def post_retire(device_id: PathId, session: DbSession, actor: User_) -> DeviceOut:
+async def post_retire(device_id: PathId, session: DbSession, actor: DeviceWriter) -> DeviceOut:
     return device_out(await devices.retire_device(session, actor, device_id))

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit import service as audit
-from linli.authz import TRACE_SAFETY_MANAGE, TRACE_SAFETY_READ, Actor, ensure
-from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from linli.authz import TRACE_SAFETY_MANAGE, TRACE_SAFETY_READ, Actor, acting_organisation
+from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.i18n import N_
 from linli.trace.safety_models import TraceDevice
 
@@ -26,10 +26,8 @@ MAX_DEVICES = 1000  # per organisation
 
 
 def _merchant(actor: Actor, *, manage: bool) -> int:
-    ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
-    if not actor.acts_for("merchant") or actor.organisation_id is None:
-        raise Forbidden(N_("You do not have permission to do this."))
-    return actor.organisation_id
+    permission = TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ
+    return acting_organisation(actor, permission, kinds=("merchant",))
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ async def capture(request: Request, session: DbSession, actor: Capturer) -> JSON
 async def capture_job(
     capture_id: Annotated[str, Path(max_length=36)], session: DbSession, actor: Reader
 ) -> CaptureJobOut:
-    return job_out(await service.get_capture(session, actor, capture_id))
+    return job_out(await service.access_capture(session, actor, capture_id))
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -161,7 +161,7 @@ async def events(
 async def event(
     event_id: Annotated[str, Path(max_length=300)], session: DbSession, actor: Reader
 ) -> JSONResponse:
-    row = await service.get_event(session, actor, event_id)
+    row = await service.access_event(session, actor, event_id)
     return JSONResponse(
         service.query_document([row]), headers=EPCIS_HEADERS, media_type="application/ld+json"
     )

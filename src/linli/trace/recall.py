@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.audit import service as audit
-from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor, ensure
-from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor
+from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import BatchRecalled
 from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.notifications.service import notify
 from linli.rules import service as rules
-from linli.trace import chain, codes, digital_link, service
+from linli.trace import chain, codes, digital_link, policies, service
 from linli.trace.models import (
     DESTROYED,
     EPC_CLASS,
@@ -33,7 +33,7 @@ from linli.trace.models import (
     TraceEventBatch,
     TraceEventEpc,
 )
-from linli.trace.reach import Reach, regulator_reach
+from linli.trace.reach import Reach
 from linli.trace.safety_models import (
     RECALL_CLOSED,
     RECALL_OPEN,
@@ -57,13 +57,7 @@ async def recall_scope(session: AsyncSession, actor: Actor) -> Reach:
     """Whose recalls the actor runs: a merchant its own, a regulator those of organisations in
     its jurisdiction; 403 for anyone else (residents, inspectors without the recall
     permission...)."""
-    if actor.acts_for("regulator"):
-        ensure(actor, REGULATOR_RECALL)
-        return await regulator_reach(session, actor)
-    ensure(actor, TRACE_RECALL)
-    if not actor.acts_for("merchant") or actor.organisation_id is None:
-        raise Forbidden(N_("You do not have permission to do this."))
-    return Reach(organisation_id=actor.organisation_id)
+    return await policies.reach(session, actor, merchant=TRACE_RECALL, regulator=REGULATOR_RECALL)
 
 
 def add_working_days(start: date, days: int) -> date:
@@ -430,7 +424,7 @@ async def _handle_line(session: AsyncSession, recall: TraceRecall, line: groupbu
 # --- reading, progress, returns, closing ------------------------------------------------
 
 
-async def get_recall(
+async def access_recall(
     session: AsyncSession, actor: Actor, recall_id: int, *, lock: bool = False
 ) -> TraceRecall:
     reach = await recall_scope(session, actor)
@@ -518,7 +512,7 @@ def progress_of(recall: TraceRecall, lines: Sequence[TraceRecallLine]) -> dict[s
 
 
 async def progress(session: AsyncSession, actor: Actor, recall_id: int) -> dict[str, Any]:
-    recall = await get_recall(session, actor, recall_id)
+    recall = await access_recall(session, actor, recall_id)
     return progress_of(recall, await recall_lines(session, recall.id))
 
 
@@ -526,7 +520,7 @@ async def record_return(
     session: AsyncSession, actor: Actor, recall_id: int, line_id: int, quantity: int
 ) -> TraceRecallLine:
     """Goods of a recalled order line came back (counted up to the line's quantity)."""
-    recall = await get_recall(session, actor, recall_id, lock=True)
+    recall = await access_recall(session, actor, recall_id, lock=True)
     if recall.status != RECALL_OPEN:
         raise Conflict(N_("This recall is closed."), code="recall_closed")
     line = await session.scalar(
@@ -558,7 +552,7 @@ async def record_return(
 
 async def close_recall(session: AsyncSession, actor: Actor, recall_id: int) -> TraceRecall:
     """Close with a report: counts, refunded amount, time to completion, deadlines met."""
-    recall = await get_recall(session, actor, recall_id, lock=True)
+    recall = await access_recall(session, actor, recall_id, lock=True)
     if recall.status == RECALL_CLOSED:
         return recall
     lines = await recall_lines(session, recall.id)

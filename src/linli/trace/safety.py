@@ -21,16 +21,15 @@ from linli.authz import (
     TRACE_SAFETY_MANAGE,
     TRACE_SAFETY_READ,
     Actor,
-    ensure,
 )
 from linli.catalog import offers
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursion
 from linli.i18n import N_
 from linli.rules import service as rules
-from linli.trace import chain
+from linli.trace import chain, policies
 from linli.trace.models import ACTIVE, DESTROYED, ON_HOLD, TraceBatch, TraceEvent
-from linli.trace.reach import Reach, regulator_reach
+from linli.trace.reach import Reach
 from linli.trace.safety_models import (
     BY_MERCHANT,
     BY_PLATFORM,
@@ -56,18 +55,15 @@ def batch_not_found() -> NotFound:
 async def scope(session: AsyncSession, actor: Actor, *, manage: bool = False) -> Reach:
     """Whose batches the actor may see: a merchant its own, a regulator those in its
     jurisdiction. Residents and other organisation kinds are refused (403)."""
-    if actor.acts_for("regulator"):
-        ensure(actor, REGULATOR_TRACE_MANAGE if manage else REGULATOR_TRACE_READ)
-        return await regulator_reach(session, actor)
-    if actor.acts_for("merchant"):
-        ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
-        assert actor.organisation_id is not None
-        return Reach(organisation_id=actor.organisation_id)
-    ensure(actor, TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ)
-    raise Forbidden(N_("You do not have permission to do this."))
+    return await policies.reach(
+        session,
+        actor,
+        merchant=TRACE_SAFETY_MANAGE if manage else TRACE_SAFETY_READ,
+        regulator=REGULATOR_TRACE_MANAGE if manage else REGULATOR_TRACE_READ,
+    )
 
 
-async def batch_for(
+async def access_safety_batch(
     session: AsyncSession, actor: Actor, batch_id: int, *, manage: bool = False, lock: bool = False
 ) -> TraceBatch:
     """A batch the actor may see (its own merchant's, or in a regulator's jurisdiction);
@@ -170,7 +166,7 @@ async def decide_hold(
     """release (the batch may be sold again) or destroy (status `destroyed`: never sellable
     again, no later hold or decision changes it) every open hold of the batch; by its merchant
     or a regulator with jurisdiction. A regulator's hold is released only by a regulator."""
-    batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
+    batch = await access_safety_batch(session, actor, batch_id, manage=True, lock=True)
     reason = reason.strip()
     if decision not in (RELEASE, DESTROY):
         raise ValidationFailed(
@@ -192,8 +188,8 @@ async def decide_hold(
         and not actor.acts_for("regulator")
         and any(h.authority == BY_REGULATOR for h in holds)
     ):
-        # Only a regulator with jurisdiction over the batch (batch_for checked it) releases
-        # a regulator's hold; the merchant may still destroy.
+        # Only a regulator with jurisdiction over the batch (access_safety_batch checked it)
+        # releases a regulator's hold; the merchant may still destroy.
         raise Forbidden(
             N_("A regulator put this batch on hold; only the regulator can release it."),
             code="hold_by_regulator",
@@ -270,7 +266,7 @@ async def record_inspection(
 ) -> TraceInspection:
     """An inspection by a laboratory: an `inspecting` event on the batch's chain; a failure
     puts the batch on hold and publishes InspectionFailed."""
-    batch = await batch_for(session, actor, batch_id, manage=True, lock=True)
+    batch = await access_safety_batch(session, actor, batch_id, manage=True, lock=True)
     data = check_inspection(data)
     assert actor.organisation_id is not None
     when = data.inspected_at or clock.now()

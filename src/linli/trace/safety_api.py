@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field, StrictInt
 
 from linli.apitypes import PathId
-from linli.authz import Actor, require_user
+from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import ValidationFailed
@@ -21,7 +21,8 @@ from linli.trace import recall, safety
 from linli.trace.safety_models import TraceInspection, TraceRecall
 
 router = APIRouter(prefix="/api/v1/trace", tags=["trace"], responses=ERROR_RESPONSES)
-User_ = Annotated[Actor, Depends(require_user)]
+SafetyWriter = Annotated[Actor, Depends(require_scope("org:write"))]
+SafetyReader = Annotated[Actor, Depends(require_scope("org:read"))]
 Id = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 
 
@@ -37,7 +38,7 @@ class ReadingsOut(BaseModel):
     description='Body: `{"readings": [{"batch_code", "sensor_id", "time", "temperature_c"}]}`. '
     "Every batch must be one of the acting organisation's own (a token with org:write).",
 )
-async def post_readings(request: Request, session: DbSession, actor: User_) -> ReadingsOut:
+async def post_readings(request: Request, session: DbSession, actor: SafetyWriter) -> ReadingsOut:
     try:
         body: Any = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -77,7 +78,7 @@ async def post_inspection(
     request: Request,
     batch_id: PathId,
     session: DbSession,
-    actor: User_,
+    actor: SafetyWriter,
     laboratory: Annotated[str, Form(max_length=200)],
     items_tested: Annotated[str, Form(max_length=6000, description="One item per line")],
     results: Annotated[str, Form(max_length=6000)],
@@ -85,7 +86,7 @@ async def post_inspection(
     inspected_at: Annotated[datetime | None, Form()] = None,
     report: Annotated[UploadFile | None, File()] = None,
 ) -> InspectionOut:
-    await safety.batch_for(session, actor, batch_id, manage=True)
+    await safety.access_safety_batch(session, actor, batch_id, manage=True)
     file_id = None
     if report is not None and report.filename:
         data = await files.read_upload(report)
@@ -129,7 +130,7 @@ class BatchStatusOut(BaseModel):
 
 @router.post("/batches/{batch_id}/hold-decision", summary="Release or destroy a held batch")
 async def post_hold_decision(
-    batch_id: PathId, body: HoldDecisionIn, session: DbSession, actor: User_
+    batch_id: PathId, body: HoldDecisionIn, session: DbSession, actor: SafetyWriter
 ) -> BatchStatusOut:
     batch = await safety.decide_hold(session, actor, batch_id, body.decision, body.reason)
     return BatchStatusOut(id=batch.id, code=batch.code, status=batch.status)
@@ -149,8 +150,10 @@ class BatchSafetyOut(BaseModel):
 
 
 @router.get("/batches/{batch_id}/safety", summary="A batch's inspections, holds and cold chain")
-async def get_batch_safety(batch_id: PathId, session: DbSession, actor: User_) -> BatchSafetyOut:
-    batch = await safety.batch_for(session, actor, batch_id)
+async def get_batch_safety(
+    batch_id: PathId, session: DbSession, actor: SafetyReader
+) -> BatchSafetyOut:
+    batch = await safety.access_safety_batch(session, actor, batch_id)
     readings, excursions = await safety.cold_chain_counts(session, batch.id)
     return BatchSafetyOut(
         id=batch.id,
@@ -225,7 +228,7 @@ async def recall_out(session: DbSession, row: TraceRecall) -> RecallOut:
 
 
 @router.post("/recalls", status_code=201, summary="Open a recall (merchant or regulator)")
-async def post_recall(body: RecallIn, session: DbSession, actor: User_) -> RecallOut:
+async def post_recall(body: RecallIn, session: DbSession, actor: SafetyWriter) -> RecallOut:
     row = await recall.open_recall(
         session,
         actor,
@@ -241,13 +244,13 @@ async def post_recall(body: RecallIn, session: DbSession, actor: User_) -> Recal
 
 
 @router.get("/recalls", summary="Recalls of your batches (regulators: all)")
-async def list_recalls(session: DbSession, actor: User_) -> list[RecallOut]:
+async def list_recalls(session: DbSession, actor: SafetyWriter) -> list[RecallOut]:
     return [await recall_out(session, r) for r in await recall.recalls_for(session, actor)]
 
 
 @router.get("/recalls/{recall_id}", summary="A recall with its progress")
-async def get_recall(recall_id: PathId, session: DbSession, actor: User_) -> RecallOut:
-    return await recall_out(session, await recall.get_recall(session, actor, recall_id))
+async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
+    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
 
 
 class ReturnIn(StrictInput):
@@ -256,13 +259,13 @@ class ReturnIn(StrictInput):
 
 @router.post("/recalls/{recall_id}/lines/{line_id}/returned", summary="Goods came back")
 async def post_return(
-    recall_id: PathId, line_id: PathId, body: ReturnIn, session: DbSession, actor: User_
+    recall_id: PathId, line_id: PathId, body: ReturnIn, session: DbSession, actor: SafetyWriter
 ) -> RecallOut:
     await recall.record_return(session, actor, recall_id, line_id, body.quantity)
-    return await recall_out(session, await recall.get_recall(session, actor, recall_id))
+    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
 
 
 @router.post("/recalls/{recall_id}/close", summary="Close a recall with its report")
-async def post_close(recall_id: PathId, session: DbSession, actor: User_) -> RecallOut:
+async def post_close(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
     row = await recall.close_recall(session, actor, recall_id)
     return await recall_out(session, row)

@@ -43,7 +43,7 @@ async def _batch_page(
     status_code: int = 200,
     page: int = 1,
 ) -> Response:
-    batch = await safety.batch_for(session, actor, batch_id)
+    batch = await safety.access_safety_batch(session, actor, batch_id)
     view = await trace_view(session, batch.code, page)
     view |= {
         "holds": await safety.holds_of(session, batch.id),
@@ -67,7 +67,7 @@ async def inspection_form(
 ) -> Response:
     form = await request.form()
     try:
-        await safety.batch_for(session, actor, batch_id, manage=True)
+        await safety.access_safety_batch(session, actor, batch_id, manage=True)
         upload = form.get("report")
         file_id = None
         if isinstance(upload, UploadFile) and upload.filename:

@@ -2,7 +2,7 @@
 
 For other domains (inspections, cold chain, recall, the public trace page):
 
-- `create_batch(...)`, `get_batch(...)`, `list_batches(...)`: scoped to the actor's
+- `create_batch(...)`, `access_batch(...)`, `list_batches(...)`: scoped to the actor's
   organisation; another organisation's batch is 404.
 - `record_event(session, actor, batch, event)`: append an event we generate ourselves (an
   EPCIS 2.0 event as a dict; eventTime defaults to now). Commissioning is recorded this way
@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit import service as audit
-from linli.authz import TRACE_CAPTURE, TRACE_MANAGE, TRACE_READ, Actor, ensure
+from linli.authz import TRACE_CAPTURE, TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, ensure
 from linli.catalog import offers
 from linli.db import escape_like
-from linli.errors import BadRequest, Conflict, Forbidden, NotFound
+from linli.errors import BadRequest, Conflict, NotFound
 from linli.i18n import N_, Message
 from linli.trace import capture as checks
 from linli.trace import digital_link, eventhash, vocab
@@ -81,15 +81,8 @@ def chain_hash(prev_hash: str, hash_id: str, content_sha256: str) -> str:
 # --- batches -------------------------------------------------------------------------------
 
 
-def _own_org(actor: Actor) -> int:
-    if actor.organisation_id is None:
-        raise Forbidden(N_("Choose the organisation you act for first."))
-    return actor.organisation_id
-
-
 async def create_batch(session: AsyncSession, actor: Actor, data: BatchIn) -> TraceBatch:
-    ensure(actor, TRACE_MANAGE)
-    organisation_id = _own_org(actor)
+    organisation_id = acting_organisation(actor, TRACE_MANAGE)
     found = await offers.sku_facts(session, data.sku_id, organisation_id=organisation_id)
     if found is None:
         raise NotFound(N_("No such SKU in your catalogue."))
@@ -169,14 +162,14 @@ def commissioning_event(batch: TraceBatch) -> dict[str, Any]:
 async def list_batches(
     session: AsyncSession, actor: Actor, *, limit: int = 50, before_id: int | None = None
 ) -> Sequence[TraceBatch]:
-    ensure(actor, TRACE_READ)
-    query = select(TraceBatch).where(TraceBatch.organisation_id == _own_org(actor))
+    organisation_id = acting_organisation(actor, TRACE_READ)
+    query = select(TraceBatch).where(TraceBatch.organisation_id == organisation_id)
     if before_id is not None:
         query = query.where(TraceBatch.id < before_id)
     return (await session.scalars(query.order_by(TraceBatch.id.desc()).limit(limit))).all()
 
 
-async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> TraceBatch:
+async def access_batch(session: AsyncSession, actor: Actor, batch_id: int) -> TraceBatch:
     ensure(actor, TRACE_READ)
     batch = await session.scalar(
         select(TraceBatch).where(TraceBatch.id == batch_id, _scoped(actor, TraceBatch))
@@ -189,7 +182,7 @@ async def get_batch(session: AsyncSession, actor: Actor, batch_id: int) -> Trace
 def _scoped(actor: Actor, model: type[TraceBatch] | type[TraceEvent]) -> ColumnElement[bool]:
     if actor.system:
         return model.id.is_not(None)
-    return model.organisation_id == _own_org(actor)
+    return model.organisation_id == acting_organisation(actor, TRACE_READ)
 
 
 # --- storing events ------------------------------------------------------------------------
@@ -461,8 +454,7 @@ class CaptureFailed(BadRequest):
 async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCapture:
     """Check and store an EPCIS document, all or nothing. A refused document still leaves a
     failed capture job (so GET /epcis/capture/{id} can tell why) and raises CaptureFailed."""
-    ensure(actor, TRACE_CAPTURE)
-    organisation_id = _own_org(actor)
+    organisation_id = acting_organisation(actor, TRACE_CAPTURE)
     job = TraceCapture(
         public_id=str(uuid.uuid4()),
         organisation_id=organisation_id,
@@ -579,11 +571,11 @@ async def _check_new_event_ids(
             )
 
 
-async def get_capture(session: AsyncSession, actor: Actor, public_id: str) -> TraceCapture:
-    ensure(actor, TRACE_READ)
+async def access_capture(session: AsyncSession, actor: Actor, public_id: str) -> TraceCapture:
+    organisation_id = acting_organisation(actor, TRACE_READ)
     job = await session.scalar(
         select(TraceCapture).where(
-            TraceCapture.public_id == public_id, TraceCapture.organisation_id == _own_org(actor)
+            TraceCapture.public_id == public_id, TraceCapture.organisation_id == organisation_id
         )
     )
     if job is None:
@@ -684,7 +676,7 @@ def _pattern_prefix(value: str) -> str:
     return value.rstrip("*")
 
 
-async def get_event(session: AsyncSession, actor: Actor, event_id: str) -> TraceEvent:
+async def access_event(session: AsyncSession, actor: Actor, event_id: str) -> TraceEvent:
     ensure(actor, TRACE_READ)
     row = await session.scalar(
         select(TraceEvent).where(_scoped(actor, TraceEvent), TraceEvent.event_id == event_id)

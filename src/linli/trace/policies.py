@@ -1,0 +1,22 @@
+"""Whose batches and recalls an actor reaches: the one way trace scopes them. A merchant's
+owner or staff reach their own organisation's; a regulator the organisations registered in its
+jurisdiction (trace.reach); anyone else is refused. The EPCIS and batch API (trace.service)
+reaches only the acting organisation's own rows."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.authz import Actor, Permission, acting_organisation
+from linli.trace.reach import Reach, regulator_reach
+
+
+async def reach(
+    session: AsyncSession, actor: Actor, *, merchant: Permission, regulator: Permission
+) -> Reach:
+    """What the actor reaches, holding `merchant` (acting for a merchant) or `regulator`
+    (acting for a regulator) there; 403 otherwise."""
+    if actor.acts_for("regulator"):
+        acting_organisation(actor, regulator, kinds=("regulator",))
+        return await regulator_reach(session, actor)
+    return Reach(organisation_id=acting_organisation(actor, merchant, kinds=("merchant",)))

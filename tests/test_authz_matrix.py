@@ -1,0 +1,694 @@
+"""The authorisation matrix: every API operation and every page route, asked by every kind of
+caller, against rows that belong to someone else; the expected outcome is data (TABLE below).
+
+A route without an entry fails `test_every_route_has_an_entry`: a new route states who may use
+it here, and (for API routes) which token scope it needs, before it can land.
+
+Outcomes: o = allowed (whatever the route then says about the input: 2xx, 3xx, 400, 409, 422),
+h = 404 (missing and forbidden look alike), d = 403, l = 401 (log in; pages take no tokens).
+Columns (sessions, in order): anonymous, resident (owns the order), another resident, leader of
+the order's pickup point, leader of another point, merchant staff, merchant owner (the order's
+merchant), another merchant's owner, regulator in the merchant's region, regulator elsewhere,
+platform operator. Tokens with each single scope, for the resident, the leader, the owner and
+the operator, are expected to do what their user's session does when the route accepts that
+scope, else 403; on pages every token gets 401.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.accounts.identity import CSRF_COOKIE, is_api_path
+from linli.accounts.models import ApiToken, Organisation, User
+from linli.authz import SCOPES, current_actor, require_user
+from linli.catalog.models import Sku
+from linli.clock import FrozenClock
+from linli.community.models import PickupPoint
+from linli.config import Settings
+from linli.groupbuy.models import Order
+from linli.notifications.models import Notification
+from linli.outbox import DueJob, OutboxEvent
+from linli.payments import ledger
+from linli.web import CSRF_FIELD, verify_csrf
+from tests.factories import grant, login, make_org, make_token, make_user
+from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
+from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
+
+SESSIONS = (
+    "anon",
+    "resident",
+    "other_resident",
+    "leader",
+    "other_leader",
+    "staff",
+    "owner",
+    "other_merchant",
+    "regulator",
+    "far_regulator",
+    "operator",
+)
+TOKEN_USERS = ("resident", "leader", "owner", "operator")
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ANY = "*"  # public API routes: any token (or none)
+
+
+# One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
+# * = any token, - = a page: no token at all), the method and the path.
+TABLE_TEXT = """
+lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
+ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
+ooooooooooo - GET /
+loooooooooo - GET /account
+loooooooooo account GET /api/v1/accounts/me
+loooooooooo account GET /api/v1/accounts/tokens
+ldddddooooo org:read,platform GET /api/v1/audit
+ooooooooooo * GET /api/v1/catalog/categories
+lddddoooddd org:read GET /api/v1/catalog/merchant/products
+lddddoohddd org:read GET /api/v1/catalog/merchant/products/{product_id}
+lddddoohddd org:read GET /api/v1/catalog/merchant/skus/{sku_id}/prices
+ooooooooooo * GET /api/v1/catalog/products
+ooooooooooo * GET /api/v1/catalog/products/{product_id}
+ooooooooooo * GET /api/v1/community/communities
+ooooooooooo * GET /api/v1/community/communities/{community_id}
+loooooooooo platform,resident GET /api/v1/community/leader-applications
+loooooooooo resident GET /api/v1/community/me/residence
+ooooooooooo * GET /api/v1/credit-codes/{code}
+ooooooooooo * GET /api/v1/groupbuy/campaigns
+ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
+lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
+lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement.csv
+loooooooooo resident GET /api/v1/groupbuy/cart
+loooooooooo leader GET /api/v1/groupbuy/leader/deliveries
+loooooooooo leader GET /api/v1/groupbuy/leader/earnings
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/campaigns
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/deliveries
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/orders
+lddddoooddd org:read GET /api/v1/groupbuy/merchant/sales
+loooooooooo resident GET /api/v1/groupbuy/orders
+lohhhoohhhh org:read,resident GET /api/v1/groupbuy/orders/{order_id}
+lohhhhhhhhh resident GET /api/v1/groupbuy/orders/{order_id}/pickup-qr.svg
+lhhohhhhhhh leader GET /api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}
+lhhohhhhhhh leader,org:read GET /api/v1/groupbuy/pickup-points/{point_id}/sorting-list
+lhhohhhhhhh leader,org:read GET /api/v1/groupbuy/pickup-points/{point_id}/sorting-list.csv
+loooooooooo account GET /api/v1/inbox
+loooooooooo account,platform GET /api/v1/merchants/applications
+lhhhhhhhhhh account,platform GET /api/v1/merchants/applications/{application_id}
+lddddoooddo org:read,platform GET /api/v1/merchants/certifications
+lddddoooddd org:read GET /api/v1/merchants/me/licences
+ooooooooooo * GET /api/v1/merchants/{organisation_id}/profile
+ldddddddddo platform GET /api/v1/ops/jobs
+ldddddddddo platform GET /api/v1/ops/outbox
+ldddddddddo platform GET /api/v1/ops/outbox/counts
+ldddddddddd platform GET /api/v1/organisations
+lhhhhoohhhh account,org:read,platform GET /api/v1/organisations/{organisation_id}
+lddddoodddd org:read,platform GET /api/v1/organisations/{organisation_id}/members
+ldddddddddo platform GET /api/v1/payments/callbacks
+loooooooooo org:read,platform,resident GET /api/v1/payments/intents
+lohhhoohhho org:read,platform,resident GET /api/v1/payments/intents/{public_id}
+ldddddddddo platform GET /api/v1/payments/ledger/accounts/{code}
+ldddddddddo platform GET /api/v1/payments/ledger/trial-balance
+lddddoooddd org:read GET /api/v1/payments/merchant/balance
+lddddoooddd org:read GET /api/v1/trace/batches
+lddddoohddd org:read GET /api/v1/trace/batches/{batch_id}
+lddddoohohd org:read GET /api/v1/trace/batches/{batch_id}/safety
+lddddoooddd org:read GET /api/v1/trace/devices
+ldddddooood org:write GET /api/v1/trace/recalls
+ldddddohohd org:write GET /api/v1/trace/recalls/{recall_id}
+lddddoooddd org:read GET /api/v1/trace/verify
+ldddddooooo - GET /audit
+ooooooooooo - GET /catalog
+ooooooooooo - GET /communities
+lddddhhhddd org:read GET /epcis/capture/{capture_id}
+lddddoooddd org:read GET /epcis/events
+lddddhhhddd org:read GET /epcis/events/{event_id:path}
+ooooooooooo - GET /export
+hhhhhhhhhhh - GET /files/{file_id}
+ooooooooooo - GET /groupbuy
+loooooooooo - GET /groupbuy/cart
+loooooooooo - GET /groupbuy/orders
+lohhhhhhhhh - GET /groupbuy/orders/{order_id}
+ooooooooooo * GET /healthz
+loooooooooo - GET /inbox
+loooooooooo - GET /leader
+loooooooooo - GET /leader/earnings
+loooooooooo - GET /leader/pickup
+lhhohhhhhhh - GET /leader/pickup/{point_id}/sorting
+loooooooooo - GET /leader/uncollected
+loooooooooo - GET /leaders/apply
+ooooooooooo - GET /login
+ooooooooooo - GET /m/{organisation_id}
+loooooooooo - GET /merchant
+lddddoooood - GET /merchant/batches
+lddddoohohd - GET /merchant/batches/{batch_id}
+lddddoooddd - GET /merchant/devices
+lddddoooddd - GET /merchant/groupbuy
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}/procurement
+lddddoohddd - GET /merchant/groupbuy/{campaign_id}/sorting/{point_id}
+lddddoooddd - GET /merchant/products
+lddddoohddd - GET /merchant/products/{product_id}
+ldddddooood - GET /merchant/recalls
+loooooooooo - GET /merchants/applications
+loooooooooo - GET /merchants/apply
+ldddddddddo - GET /ops/certifications
+ldddddddddo - GET /ops/communities
+ldddddddddo - GET /ops/groupbuy
+ldddddddddo - GET /ops/leaders
+ldddddddddo - GET /ops/merchants
+ldddddddddh - GET /ops/merchants/{application_id}
+ldddddddddo - GET /ops/outbox
+ldddddddddo - GET /ops/rules
+lhhhhoohhhh - GET /orgs/{organisation_id}
+ooooooooooo - GET /p/{product_id}
+lohhhhhhhhh - GET /pay/{public_id}
+ldddddooood - GET /regulator/recalls
+ooooooooooo - GET /signup
+ooooooooooo - GET /t/{code}
+ooooooooooo - GET /t/{code}/qr.svg
+loooooooooo account PATCH /api/v1/accounts/me
+lddddoohddd org:write PATCH /api/v1/catalog/merchant/products/{product_id}
+loooooooooo - POST /account/password
+loooooooooo - POST /account/profile
+loooooooooo - POST /account/switch
+loooooooooo - POST /account/tokens
+lohhhhhhhhh - POST /account/tokens/{token_id}/revoke
+ooooooooooo * POST /api/v1/accounts/login
+ooooooooooo * POST /api/v1/accounts/logout
+loooooooooo account POST /api/v1/accounts/me/password
+ooooooooooo * POST /api/v1/accounts/signup
+loooooooooo account POST /api/v1/accounts/tokens
+lddddoooddd org:write POST /api/v1/catalog/merchant/products
+lddddoohddo org:write,platform POST /api/v1/catalog/merchant/products/{product_id}/delist
+lddddoooddd org:write POST /api/v1/catalog/merchant/products/{product_id}/images
+lddddoohddd org:write POST /api/v1/catalog/merchant/products/{product_id}/list
+lddddoooddd org:write POST /api/v1/catalog/merchant/products/{product_id}/skus
+lddddoooddd org:write POST /api/v1/catalog/merchant/skus/{sku_id}/stock-adjustments
+ldddddddddo platform POST /api/v1/community/communities
+loooooooooo resident POST /api/v1/community/leader-applications
+ldddddddddo platform POST /api/v1/community/leader-applications/{application_id}/decision
+lddddoooddd org:write POST /api/v1/groupbuy/campaigns
+lddddoohddd org:write POST /api/v1/groupbuy/campaigns/{campaign_id}/publish
+lddddoohddd org:write POST /api/v1/groupbuy/campaigns/{campaign_id}/ship
+loooooooooo resident POST /api/v1/groupbuy/cart/checkout
+lhhohhhhhhh leader POST /api/v1/groupbuy/deliveries/{delivery_id}/arrive
+lddddoohddd org:write POST /api/v1/groupbuy/deliveries/{delivery_id}/ship
+loooooooooo resident POST /api/v1/groupbuy/orders
+ldddddooddd org:write POST /api/v1/groupbuy/orders/{order_id}/lines/{line_id}/refund
+loooooooooo leader POST /api/v1/groupbuy/pickup-points/{point_id}/orders/{order_id}/handover-without-code
+loooooooooo leader POST /api/v1/groupbuy/pickup-points/{point_id}/pickups
+lohhhhhhhhh account POST /api/v1/inbox/{notification_id}/read
+loooooooooo account POST /api/v1/merchants/applications
+ldddddddddo platform POST /api/v1/merchants/applications/{application_id}/decision
+ldddddddddo platform POST /api/v1/merchants/certifications/{certification_id}/decision
+ldddddddddh platform POST /api/v1/merchants/certifications/{certification_id}/revoke
+loooooooooo account,org:write POST /api/v1/merchants/files
+ldddddooddd org:write POST /api/v1/merchants/me/certifications
+ldddddooddd org:write POST /api/v1/merchants/me/licences
+ldddddddddo platform POST /api/v1/merchants/{organisation_id}/reverify
+ldddddddddo platform POST /api/v1/ops/jobs/{job_id}/requeue
+ldddddddddo platform POST /api/v1/ops/outbox/{seq}/requeue
+ldddddddddd platform POST /api/v1/organisations
+loooooooooo org:write,platform POST /api/v1/organisations/{organisation_id}/members
+lllllllllll * POST /api/v1/payments/callbacks/sandbox
+loooooooooo resident POST /api/v1/payments/intents
+lohhhhhhhhh resident POST /api/v1/payments/intents/{public_id}/cancel
+loooooooooo org:write,platform POST /api/v1/payments/intents/{public_id}/refunds
+lddddoooddd org:write POST /api/v1/trace/batches
+loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
+loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections
+loooooooooo org:write POST /api/v1/trace/devices
+lddddoohddd org:write POST /api/v1/trace/devices/{device_id}/retire
+loooooooooo org:write POST /api/v1/trace/readings
+loooooooooo org:write POST /api/v1/trace/recalls
+ldddddohohd org:write POST /api/v1/trace/recalls/{recall_id}/close
+loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/returned
+loooooooooo - POST /communities/join
+lddddoooddd trace:capture POST /epcis/capture
+loooooooooo - POST /groupbuy/cart/add
+loooooooooo - POST /groupbuy/cart/checkout
+loooooooooo - POST /groupbuy/cart/update
+loooooooooo - POST /groupbuy/order
+loooooooooo - POST /inbox/read-all
+lohhhhhhhhh - POST /inbox/{notification_id}/open
+ooooooooooo - POST /lang
+lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
+loooooooooo - POST /leader/pickup/find
+loooooooooo - POST /leader/pickup/handover
+loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
+loooooooooo - POST /leaders/apply
+llllloooooo - POST /login
+ooooooooooo - POST /logout
+lddddoohohd - POST /merchant/batches/{batch_id}/hold-decision
+lddddoohohd - POST /merchant/batches/{batch_id}/inspections
+ldddddooddd - POST /merchant/certifications
+lddddoooddd - POST /merchant/devices
+lddddoohddd - POST /merchant/devices/{device_id}/retire
+lddddoooddd - POST /merchant/groupbuy
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/deliveries/{delivery_id}/ship
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/publish
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/refund
+lddddoohddd - POST /merchant/groupbuy/{campaign_id}/ship-all
+ldddddooddd - POST /merchant/licences
+lddddoooddd - POST /merchant/products
+lddddoohddd - POST /merchant/products/{product_id}
+lddddoohddd - POST /merchant/products/{product_id}/delist
+lddddoohddd - POST /merchant/products/{product_id}/images
+lddddoohddd - POST /merchant/products/{product_id}/list
+lddddoohddd - POST /merchant/products/{product_id}/skus
+lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/price
+lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
+ldddddooood - POST /merchant/recalls
+ldddddohohd - POST /merchant/recalls/{recall_id}/close
+loooooooooo - POST /merchants/apply
+ldddddddddo - POST /ops/certifications/{certification_id}/decision
+ldddddddddo - POST /ops/communities
+ldddddddddo - POST /ops/jobs/{job_id}/requeue
+ldddddddddo - POST /ops/leaders/{application_id}/decision
+ldddddddddo - POST /ops/merchants/{application_id}/decision
+ldddddddddo - POST /ops/outbox/{seq}/requeue
+lhhhhoohhhh - POST /orgs/{organisation_id}/members
+lohhhhhhhhh - POST /pay/{public_id}
+ldddddooood - POST /regulator/recalls
+ldddddohohd - POST /regulator/recalls/{recall_id}/close
+ooooooooooo - POST /signup
+loooooooooo account PUT /api/v1/accounts/me/active-organisation
+lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/price
+lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/stock
+loooooooooo resident PUT /api/v1/community/me/residence
+loooooooooo resident PUT /api/v1/groupbuy/cart/items/{item_id}
+"""
+
+
+@dataclass(frozen=True)
+class Expected:
+    sessions: dict[str, str]
+    scopes: frozenset[str] | None  # None: a page; ANY_SCOPE: any token
+    line: str
+
+
+ANY_SCOPE = frozenset({ANY})
+
+
+def parse_table(text: str) -> dict[str, Expected]:
+    table: dict[str, Expected] = {}
+    for line in text.strip().splitlines():
+        outcomes, scope_text, method, path = line.split()
+        assert len(outcomes) == len(SESSIONS), line
+        assert set(outcomes) <= set("ohdl"), line
+        key = f"{method} {path}"
+        assert key not in table, f"twice in the table: {key}"
+        scopes = None if scope_text == "-" else frozenset(scope_text.split(","))
+        assert scopes is None or scopes == ANY_SCOPE or scopes <= set(SCOPES), line
+        table[key] = Expected(dict(zip(SESSIONS, outcomes, strict=True)), scopes, line)
+    return table
+
+
+TABLE = parse_table(TABLE_TEXT)
+
+# Where a token's single scope gives less than its user's browser session although the route
+# takes that scope: a route serving several roles picks the branch by the token's scope.
+TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
+    # the owner's "resident" token sees its own orders and payments, not the merchant's
+    ("GET /api/v1/groupbuy/orders/{order_id}", "owner:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "owner:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "owner:platform"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "operator:resident"): "h",
+    ("GET /api/v1/payments/intents/{public_id}", "operator:org:read"): "h",
+    # "platform" does not carry the owner's organisation permissions, nor "org:*" the
+    # operator's platform ones
+    ("GET /api/v1/audit", "owner:platform"): "d",
+    ("GET /api/v1/merchants/certifications", "owner:platform"): "d",
+    ("GET /api/v1/merchants/certifications", "operator:org:read"): "d",
+    ("GET /api/v1/organisations/{organisation_id}/members", "owner:platform"): "d",
+    (
+        "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
+        "owner:platform",
+    ): "d",
+    ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "owner:platform"): "d",
+    ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "operator:org:write"): "d",
+    # the owner's session already took the staff member's role away
+    (
+        "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
+        "owner:org:write",
+    ): "h",
+}
+
+
+def app_routes(app: FastAPI) -> Iterator[APIRoute]:
+    """Every route the application serves (those of included routers too)."""
+    for route in app.routes:
+        included = getattr(route, "original_router", None)
+        for inner in included.routes if included is not None else [route]:
+            if isinstance(inner, APIRoute):
+                yield inner
+
+
+def route_keys(app: FastAPI) -> dict[str, APIRoute]:
+    keys: dict[str, APIRoute] = {}
+    for route in app_routes(app):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            keys[f"{method} {route.path}"] = route
+    return keys
+
+
+def _calls(route: APIRoute) -> list[Any]:
+    found: list[Any] = []
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        found.extend(d.call for d in dependant.dependencies)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def declared_scopes(route: APIRoute) -> frozenset[str] | None:
+    """The scopes the route's access dependency accepts (None: it has none)."""
+    for call in _calls(route):
+        access = getattr(call, "access", None)
+        if access is not None:
+            return frozenset(access)
+    return None
+
+
+def test_every_route_has_an_entry(app: FastAPI) -> None:
+    served = route_keys(app)
+    served_paths = {key.replace(":path}", "}") for key in served}
+    operations = {
+        f"{method.upper()} {path}"
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+    }
+    assert operations <= served_paths, operations - served_paths
+    missing = sorted(set(served) - set(TABLE))
+    assert not missing, "routes without an entry in the authorisation matrix:\n" + "\n".join(
+        missing
+    )
+    gone = sorted(set(TABLE) - set(served))
+    assert not gone, f"entries for routes that no longer exist: {gone}"
+
+
+def test_every_api_route_states_its_scopes_and_pages_take_none(app: FastAPI) -> None:
+    """API routes name their scopes in code (require / require_scope) and the table agrees;
+    public API routes are marked * in the table and take no access dependency."""
+    for key, route in route_keys(app).items():
+        expected = TABLE[key]
+        if not is_api_path(route.path):
+            if expected.scopes == ANY_SCOPE:  # resolves no actor: a token is never read
+                assert current_actor not in _calls(route), f"{key} reads the actor"
+            else:
+                assert expected.scopes is None, f"{key} is a page: no token scopes"
+            continue
+        declared = declared_scopes(route)
+        if expected.scopes == ANY_SCOPE:
+            assert declared is None, f"{key} is public in the table but declares {declared}"
+            assert require_user not in _calls(route), f"{key} needs a login: name its scopes"
+        else:
+            assert declared == expected.scopes, f"{key}: code says {declared}, table says ..."
+
+
+def test_every_cookie_write_is_checked_for_csrf(app: FastAPI) -> None:
+    """Pages check the form token (verify_csrf); API paths check the header (identity)."""
+    for key, route in route_keys(app).items():
+        if key.split()[0] in UNSAFE and not is_api_path(route.path):
+            assert verify_csrf in _calls(route), f"{key} takes no CSRF token"
+
+
+# --- the world ----------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    params: dict[str, Any]
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # "user:scope" -> headers
+    page_tokens: set[str] = field(default_factory=set)  # each scope once, users taking turns
+
+
+async def build_world(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> tuple[World, dict[str, User], list[httpx.AsyncClient]]:
+    gb = await a_world(client, session, threshold=1)
+    busy, quiet = gb.points
+    buyer, neighbour = await residents(session, 2)
+    await live_in(session, buyer.user, busy.id)
+    await live_in(session, neighbour.user, quiet.id)
+    order_id = await buy(client, settings, buyer, gb, [(gb.items[0], 1)], busy)
+    batch = await client.post(
+        "/api/v1/trace/batches",
+        json={
+            "sku_id": gb.sku_ids[0],
+            "lot": "L2026",
+            "production_date": "2026-11-01",
+            "origin": "山东烟台",
+            "producer": "合作社",
+        },
+        headers=gb.shop.headers,
+    )
+    assert batch.status_code == 201, batch.text
+    device = await client.post(
+        "/api/v1/trace/devices",
+        json={"device_id": "cold-room-1", "model": "T100", "name": "冷库"},
+        headers=gb.shop.headers,
+    )
+    assert device.status_code == 201, device.text
+    await past_cutoff(app, frozen_clock)
+    deliveries = await client.get("/api/v1/groupbuy/merchant/deliveries", headers=gb.shop.headers)
+    delivery = next(d for d in deliveries.json() if d["pickup_point_id"] == busy.id)
+    shipped = await client.post(
+        f"/api/v1/groupbuy/deliveries/{delivery['id']}/ship", headers=gb.shop.headers
+    )
+    assert shipped.status_code == 200, shipped.text
+    arrived = await client.post(
+        f"/api/v1/groupbuy/deliveries/{delivery['id']}/arrive", headers=busy.leader.headers
+    )
+    assert arrived.status_code == 200, arrived.text
+    checkout = (
+        await client.get(f"/api/v1/groupbuy/orders/{order_id}", headers=buyer.headers)
+    ).json()
+    recall = await client.post(
+        "/api/v1/trace/recalls",
+        json={"level": 3, "reason": "抽检", "batch_ids": [batch.json()["id"]], "refund": "none"},
+        headers=gb.shop.headers,
+    )
+    assert recall.status_code == 201, recall.text
+
+    registered = await session.get(Organisation, gb.shop.organisation.id)
+    assert registered is not None
+    registered.province_code, registered.city_code = "310000", "310100"
+    await session.commit()
+    staff = await make_user(session, name="店员")
+    await grant(session, gb.shop.organisation, staff, "staff")
+    rival = await a_shop(client, session, name="别家")
+    officer = await make_user(session, name="市监局")
+    regulator = await make_org(session, "regulator", owner=officer, name="上海市场监管局")
+    far_officer = await make_user(session, name="外地")
+    far = await make_org(
+        session,
+        "regulator",
+        owner=far_officer,
+        name="杭州市场监管局",
+        province_code="330000",
+        city_code="330100",
+    )
+    operator = await make_user(session, name="运营")
+    platform = await make_org(session, "platform", owner=operator, role="operator")
+
+    async with app.state.sessionmaker() as s:
+        row = await s.get(Order, order_id)
+        assert row is not None
+        assert row.pickup_code is not None
+        notification_id = await s.scalar(
+            select(func.min(Notification.id)).where(Notification.user_id == buyer.user.id)
+        )
+        token_id = await s.scalar(
+            select(func.min(ApiToken.id)).where(ApiToken.user_id == buyer.user.id)
+        )
+        seq = await s.scalar(select(func.min(OutboxEvent.seq)))
+        job_id = await s.scalar(select(func.min(DueJob.id)))
+        product_id = await s.scalar(select(Sku.product_id).where(Sku.id == gb.sku_ids[0]))
+        point = await s.get(PickupPoint, busy.id)
+        assert point is not None
+    params: dict[str, Any] = {
+        "organisation_id": gb.shop.organisation.id,
+        "user_id": staff.id,
+        "role": "staff",
+        "product_id": product_id,
+        "sku_id": gb.sku_ids[0],
+        "community_id": point.community_id,
+        "application_id": 999999,
+        "campaign_id": gb.campaign["id"],
+        "order_id": order_id,
+        "line_id": checkout["order"]["lines"][0]["id"],
+        "item_id": gb.items[0],
+        "delivery_id": delivery["id"],
+        "point_id": busy.id,
+        "code": row.pickup_code,
+        "public_id": checkout["payment"]["public_id"],
+        "notification_id": notification_id or 999999,
+        "token_id": token_id,
+        "seq": seq or 999999,
+        "job_id": job_id or 999999,
+        "batch_id": batch.json()["id"],
+        "recall_id": recall.json()["id"],
+        "certification_id": 999999,
+        "capture_id": str(uuid.uuid4()),
+        "event_id": f"urn:uuid:{uuid.uuid4()}",
+        "file_id": 999999,
+        "device_id": device.json()["id"],
+    }
+    world = World(params)
+    world.overrides = {
+        "/api/v1/credit-codes/{code}": {"code": "91350100M000100Y43"},
+        "/t/{code}": {"code": batch.json()["code"]},
+        "/t/{code}/qr.svg": {"code": batch.json()["code"]},
+        "/api/v1/payments/ledger/accounts/{code}": {
+            "code": ledger.merchant_payable(gb.shop.organisation.id)
+        },
+        "/api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}": {"code": row.pickup_code},
+    }
+    users = {
+        "resident": buyer.user,
+        "other_resident": neighbour.user,
+        "leader": busy.leader.user,
+        "other_leader": quiet.leader.user,
+        "staff": staff,
+        "owner": gb.shop.owner,
+        "other_merchant": rival.owner,
+        "regulator": officer,
+        "far_regulator": far_officer,
+        "operator": operator,
+    }
+    acting = {
+        "staff": gb.shop.organisation,
+        "owner": gb.shop.organisation,
+        "other_merchant": rival.organisation,
+        "regulator": regulator,
+        "far_regulator": far,
+        "operator": platform,
+    }
+    opened: list[httpx.AsyncClient] = []
+    transport = httpx.ASGITransport(app=app)
+    for name in SESSIONS:
+        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        opened.append(c)
+        if name == "anon":
+            await c.get("/healthz")
+        else:
+            await login(c, users[name], organisation=acting.get(name))
+        world.sessions[name] = c
+    for name in TOKEN_USERS:
+        for scope in SCOPES:
+            token = await make_token(
+                session, users[name], scopes=(scope,), organisation=acting.get(name)
+            )
+            world.tokens[f"{name}:{scope}"] = bearer(token)
+    for i, scope in enumerate(SCOPES):
+        world.page_tokens.add(f"{TOKEN_USERS[i % len(TOKEN_USERS)]}:{scope}")
+    return world, users, opened
+
+
+def outcome(response: httpx.Response) -> str:
+    if response.status_code >= 500:
+        return "E"
+    return {401: "l", 403: "d", 404: "h"}.get(response.status_code, "o")
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Reading first, then writing; what ends a session or a token last."""
+    method, path = key.split(" ", 1)
+    if "logout" in path:
+        return (3, key)
+    if any(word in path for word in ("switch", "token_id", "active-org", "/roles/")):
+        return (2, key)
+    return (0 if method not in UNSAFE else 1, key)
+
+
+async def test_the_authorisation_matrix(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    world, _users, opened = await build_world(app, client, session, settings, frozen_clock)
+    try:
+        problems = await _run(app, world)
+    finally:
+        for c in opened:
+            await c.aclose()
+    assert not problems, "\n".join(problems)
+
+
+async def _request(
+    c: httpx.AsyncClient, method: str, url: str, *, page: bool, headers: dict[str, str]
+) -> httpx.Response:
+    if method not in UNSAFE:
+        return await c.request(method, url, headers=headers)
+    if page:
+        csrf = c.cookies.get(CSRF_COOKIE) or ""
+        return await c.request(method, url, data={CSRF_FIELD: csrf}, headers=headers)
+    return await c.request(method, url, json={}, headers=headers)
+
+
+async def _run(app: FastAPI, world: World) -> list[str]:
+    problems: list[str] = []
+    transport = httpx.ASGITransport(app=app)
+    bare = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    for key, route in sorted(route_keys(app).items(), key=lambda kv: _order(kv[0])):
+        expected = TABLE.get(key)
+        method, path = key.split(" ", 1)
+        values = world.params | world.overrides.get(path, {})
+        url = path
+        for name in route.param_convertors:
+            url = url.replace("{" + name + "}", str(values[name])).replace(
+                "{" + name + ":path}", str(values[name])
+            )
+        page = not is_api_path(path)
+        got: dict[str, str] = {}
+        texts: dict[str, str] = {}
+        for name in SESSIONS:
+            response = await _request(world.sessions[name], method, url, page=page, headers={})
+            got[name] = outcome(response)
+            texts[name] = f"{response.status_code} {response.text[:100]}"
+        seen = "".join(got[n] for n in SESSIONS)
+        if expected is None:
+            problems.append(f"no entry: {seen} {key}")
+            continue
+        if any(got[n] != expected.sessions[n] for n in SESSIONS):
+            wrong = [f"{n}: {texts[n]}" for n in SESSIONS if got[n] != expected.sessions[n]]
+            problems.append(
+                f"sessions: expected {expected.line}\n          got      {seen}\n    "
+                + "\n    ".join(wrong)
+            )
+        for token_name, headers in world.tokens.items():
+            user, scope = token_name.split(":", 1)
+            if expected.scopes is None and token_name not in world.page_tokens:
+                continue  # pages refuse every token alike: one token per scope is enough
+            if expected.scopes is None:
+                want = "l"
+            elif expected.scopes == ANY_SCOPE or scope in expected.scopes:
+                want = TOKEN_EXCEPTIONS.get((key, token_name), expected.sessions[user])
+            else:
+                want = "d"
+            response = await _request(bare, method, url, page=page, headers=headers)
+            if outcome(response) != want:
+                problems.append(
+                    f"token {token_name}: {key} expected {want}, got {response.status_code}"
+                    f" {response.text[:120]}"
+                )
+    await bare.aclose()
+    return problems
