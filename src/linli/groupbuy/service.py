@@ -50,10 +50,12 @@ from linli.groupbuy.models import (
     ResidentQuota,
 )
 from linli.groupbuy.schemas import CampaignIn, OrderIn
+from linli.groupbuy.states import CancelReason
 from linli.i18n import N_
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
+from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 from linli.rules.models import RuleVersion
 from linli.trace.models import ON_HOLD, RECALLED, TraceBatch
@@ -778,7 +780,11 @@ async def merchant_orders(
 
 
 async def expire_order(
-    session: AsyncSession, order_id: int, intent_id: int | None, *, reason: str = "payment_timeout"
+    session: AsyncSession,
+    order_id: int,
+    intent_id: int | None,
+    *,
+    reason: CancelReason = CancelReason.PAYMENT_TIMEOUT,
 ) -> bool:
     """Due job: an order still unpaid at its deadline is cancelled, its stock and the
     resident's quota given back and its payment intent cancelled. A payment that lands
@@ -878,6 +884,7 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
         event.intent_id,
         event.amount_fen,
         "group-buying order no longer payable",
+        reason_code=RefundReason.PAYMENT_EXPIRED,
         idempotency_key=f"groupbuy-unpayable-{event.intent_id}",
     )
     audit.record(

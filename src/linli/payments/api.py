@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import PageSize
-from linli.authz import Actor, require_user
+from linli.authz import PLATFORM_PAYMENTS_REFUND, Actor, require_user
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers, service
 from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.reasons import RefundReason
 from linli.payments.schemas import (
     AccountBalanceOut,
     CallbackAck,
@@ -99,6 +100,9 @@ async def refund(
         intent.id,
         body.amount_fen,
         body.reason,
+        reason_code=RefundReason.PLATFORM_DECISION
+        if actor.has(PLATFORM_PAYMENTS_REFUND)
+        else RefundReason.MERCHANT_DECISION,
         idempotency_key=body.idempotency_key,
     )
     return refund_out(row)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, UTCDateTime
+from linli.payments.reasons import RefundReason, sql_check
 
 CREATED, SUCCEEDED, CANCELLED, EXPIRED = "created", "succeeded", "cancelled", "expired"
 REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "pending", "succeeded", "failed"
@@ -69,6 +70,7 @@ class PaymentRefund(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(sql_check("reason_code"), name="reason_code"),
         UniqueConstraint("intent_id", "idempotency_key"),
     )
 
@@ -77,6 +79,7 @@ class PaymentRefund(Base):
     intent_id: Mapped[int] = mapped_column(ForeignKey("payment_intents.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
     reason: Mapped[str] = mapped_column(String(200))
+    reason_code: Mapped[RefundReason] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(12), default=REFUND_PENDING)
     provider_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(80))

@@ -63,6 +63,7 @@ from linli.payments.models import (
     PaymentIntent,
     PaymentRefund,
 )
+from linli.payments.reasons import RefundReason
 
 EXPIRE_JOB = "payments.expire_intent"
 DEFAULT_EXPIRY = timedelta(hours=2)
@@ -553,6 +554,7 @@ async def _return_paid_after_close(
         intent_id=intent.id,
         amount_fen=intent.amount_fen,
         reason="paid after the payment was closed",
+        reason_code=RefundReason.PAYMENT_EXPIRED,
         status=REFUND_PENDING,
         idempotency_key=f"closed-{intent.id}",
         requested_by_user_id=None,
@@ -587,11 +589,13 @@ async def refund(
     amount_fen: int,
     reason: str,
     *,
+    reason_code: RefundReason,
     idempotency_key: str | None = None,
 ) -> PaymentRefund:
     """Give back part or all of a paid intent through its provider. The total refunded never
     exceeds the amount (a conditional UPDATE of `refunded_fen`). With an idempotency key, a
-    repeated call returns the first refund."""
+    repeated call returns the first refund. `reason_code` says why (shown to the payer in
+    their language); `reason` keeps the words."""
     if not actor.is_authenticated:
         raise Unauthenticated(N_("Please log in first."))
     intent = await session.scalar(
@@ -657,6 +661,7 @@ async def refund(
         intent_id=intent.id,
         amount_fen=amount_fen,
         reason=reason,
+        reason_code=RefundReason(reason_code),
         status=REFUND_PENDING,
         idempotency_key=idempotency_key,
         requested_by_user_id=actor.user_id,
@@ -673,6 +678,7 @@ async def refund(
         target_id=intent.id,
         refund_id=row.id,
         amount_fen=amount_fen,
+        reason_code=row.reason_code,
         outcome=result.status,
     )
     if result.status == "failed":

@@ -21,8 +21,10 @@ from linli.events import BatchRecalled
 from linli.groupbuy import fulfilment
 from linli.groupbuy import service as groupbuy
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
+from linli.groupbuy.states import CancelReason
 from linli.i18n import N_
 from linli.notifications.service import notify
+from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 from linli.trace import chain, codes
 from linli.trace.models import RECALLED, TraceBatch, TraceEvent, TraceEventBatch
@@ -322,13 +324,18 @@ async def _handle_line(
     if order.status == PENDING_PAYMENT:
         intent = await groupbuy.payment_of(session, order)
         cancelled = await groupbuy.expire_order(
-            session, order.id, intent.id if intent else None, reason="recalled"
+            session, order.id, intent.id if intent else None, reason=CancelReason.RECALLED
         )
         row.cancelled = cancelled
     elif recall.refund == REFUND_FULL:
         # Collected goods have their settlement and the leader's commission reversed first.
         amount = await fulfilment.refund_line_in_full(
-            session, order, line, f"recall #{recall.id}", f"recall-{recall.id}-line-{line.id}"
+            session,
+            order,
+            line,
+            RefundReason.RECALL,
+            f"recall #{recall.id}",
+            f"recall-{recall.id}-line-{line.id}",
         )
         if amount:
             row.refunded_fen = amount
