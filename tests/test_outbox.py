@@ -41,7 +41,7 @@ from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
 from linli.events import MembershipRevoked
 from linli.outbox import Dispatcher, DueJob, Envelope, HandledEvent, OutboxEvent
-from tests.conftest import DATABASE_KIND
+from tests.conftest import DATABASE_KIND, dispatch_errors
 from tests.factories import make_org, make_token, make_user
 
 SYSTEM = Actor.for_system()
@@ -552,6 +552,7 @@ async def test_job_survives_a_restart(frozen_clock: FrozenClock, settings: Setti
     assert JOB_RUNS.of(RECORD_JOB, key) == 1
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_failing_job_is_retried_then_succeeds(
     frozen_clock: FrozenClock, app: FastAPI
 ) -> None:
@@ -574,6 +575,7 @@ async def test_failing_job_is_retried_then_succeeds(
     assert await audit_targets(app, JOB_RAN) == [("test_job", key)]
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_job_that_keeps_failing_ends_dead_and_an_operator_can_requeue_it(
     frozen_clock: FrozenClock, app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -622,6 +624,7 @@ async def test_job_that_keeps_failing_ends_dead_and_an_operator_can_requeue_it(
     assert await audit_targets(app, JOB_RAN) == [("test_job", key)]
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_requeueing_a_dead_job_whose_key_is_pending_again_is_a_conflict(
     frozen_clock: FrozenClock, app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -761,3 +764,28 @@ async def test_concurrent_dispatchers_deliver_every_event_exactly_once(
     assert await count(app, OutboxEvent, OutboxEvent.status == "delivered") == len(event_ids)
     assert await count(app, OutboxEvent, OutboxEvent.locked_by.is_not(None)) == 0
     assert await count(app, AuditEntry, AuditEntry.action == HANDLED) == len(event_ids)
+
+
+# --- the suite's guard: a failing handler or job fails the test that triggered it -------------
+
+
+@pytest.mark.dispatch_errors_expected
+async def test_the_guard_names_a_failing_handler_and_a_failing_job(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    """What the `app` fixture checks after every test (unless marked as this one is)."""
+    assert await dispatch_errors(app) == []
+    name = handlers.add("broken", fail_times=10**6)
+    event_id = await publish(app)
+    job_id, key = await schedule(app, frozen_clock.now(), failures=1)
+    await app.state.dispatcher.run_once()
+    (seq,) = await fetch(app, select(OutboxEvent.seq).where(OutboxEvent.event_id == event_id))
+    assert await dispatch_errors(app) == [
+        f"outbox event #{seq} {EVENT_NAME} (pending): {name}: RuntimeError: {name} failed",
+        f"due job #{job_id} {RECORD_JOB} (pending): RuntimeError: job {key} failed",
+    ]
+    # A job that failed once keeps its error after it succeeded: it still counts.
+    frozen_clock.advance(timedelta(seconds=1))
+    await app.state.dispatcher.run_once()
+    assert (await job_row(app, job_id)).status == "done"
+    assert f"due job #{job_id} {RECORD_JOB} (done)" in (await dispatch_errors(app))[1]

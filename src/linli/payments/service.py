@@ -272,6 +272,26 @@ async def refunds_of(session: AsyncSession, intent_id: int) -> Sequence[PaymentR
     return (await session.scalars(query.order_by(PaymentRefund.id))).all()
 
 
+async def refund_reasons_of(
+    session: AsyncSession, intent_ids: Sequence[int]
+) -> dict[int, list[RefundReason]]:
+    """{intent id: the reasons of its refunds, each once, first refund first} in one
+    statement (the caller has already checked the intents are the actor's)."""
+    reasons: dict[int, list[RefundReason]] = {i: [] for i in intent_ids}
+    if not intent_ids:
+        return reasons
+    rows = await session.execute(
+        select(PaymentRefund.intent_id, PaymentRefund.reason_code)
+        .where(PaymentRefund.intent_id.in_(intent_ids), PaymentRefund.status != REFUND_FAILED)
+        .order_by(PaymentRefund.id)
+    )
+    for intent_id, code in rows.all():
+        reason = RefundReason(code)
+        if reason not in reasons[intent_id]:
+            reasons[intent_id].append(reason)
+    return reasons
+
+
 async def _close(session: AsyncSession, intent_id: int, status: str) -> PaymentIntent | None:
     """created -> cancelled/expired in one conditional UPDATE; None if it was not open."""
     closed = await session.scalar(
