@@ -247,7 +247,7 @@ async def test_refund_reasons_are_back_filled_from_the_old_key_prefixes(
                 )
         await upgrade(engine, revision)
         async with engine.connect() as connection:
-            found = dict(
+            found: dict[int, str] = dict(
                 (
                     await connection.execute(
                         text("SELECT id, reason_code FROM payment_refunds ORDER BY id")

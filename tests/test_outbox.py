@@ -40,6 +40,7 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
 from linli.events import MembershipRevoked
+from linli.jobs import JobPayload, job_kind
 from linli.outbox import Dispatcher, DueJob, Envelope, HandledEvent, OutboxEvent
 from tests.conftest import DATABASE_KIND, dispatch_errors
 from tests.factories import make_org, make_token, make_user
@@ -77,15 +78,21 @@ class Calls:
 
 # --- test job kind: registered once, at import (the job registry has no unregister) --------
 
-RECORD_JOB = "tests.outbox.record"
+
+@job_kind("tests.outbox.record")
+class RecordJob(JobPayload):
+    key: str
+
+
+RECORD_JOB = RecordJob.job_kind
 JOB_RUNS = Calls()
 JOB_FAILURES: dict[str, int] = {}  # job key -> failures still to come
 
 
-@outbox.job(RECORD_JOB)
-async def record_job(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(RecordJob)
+async def record_job(session: AsyncSession, job: RecordJob) -> None:
     """Writes an audit row, then fails while failures remain for its key."""
-    key = str(payload["key"])
+    key = job.key
     JOB_RUNS.add(RECORD_JOB, key)
     audit.record(session, SYSTEM, JOB_RAN, target_type="test_job", target_id=key)
     remaining = JOB_FAILURES.get(key, 0)
@@ -109,9 +116,9 @@ class Handlers:
         name = f"tests.{short}"
         self.failures[name] = fail_times
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        async def handler(session: AsyncSession, envelope: Envelope[MembershipRevoked]) -> None:
             self.calls.add(name, envelope.event_id)
-            assert isinstance(envelope.payload, EVENT)
+            assert type(envelope.payload) is EVENT  # parsed into the subscribed type
             await asyncio.sleep(0)  # let concurrent dispatchers interleave
             audit.record(session, SYSTEM, HANDLED, target_type=name, target_id=envelope.event_id)
             if self.failures[name] > 0:
@@ -203,7 +210,7 @@ async def schedule(app: FastAPI, due_at: datetime, *, failures: int = 0) -> tupl
     if failures:
         JOB_FAILURES[key] = failures
     async with app.state.sessionmaker() as s, s.begin():
-        job = await outbox.schedule(s, RECORD_JOB, due_at, {"key": key})
+        job = await outbox.schedule(s, RecordJob(key=key), due_at)
         assert job is not None
         await s.flush()
         return job.id, key

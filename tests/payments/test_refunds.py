@@ -17,6 +17,7 @@ from linli.events import PaymentRefunded
 from linli.outbox import OutboxEvent
 from linli.payments import ledger, service
 from linli.payments.models import PaymentRefund
+from linli.payments.reasons import RefundReason
 from tests.factories import make_org, make_token, make_user
 from tests.payments.helpers import (
     INTENTS,
@@ -34,9 +35,19 @@ from tests.payments.helpers import (
 SYSTEM = Actor.for_system()
 
 
-async def refund(app: FastAPI, intent_id: int, amount: int, **kwargs: str) -> PaymentRefund:
+async def refund(
+    app: FastAPI, intent_id: int, amount: int, *, idempotency_key: str | None = None
+) -> PaymentRefund:
     async with app.state.sessionmaker() as s, s.begin():
-        return await service.refund(s, SYSTEM, intent_id, amount, "group failed", **kwargs)
+        return await service.refund(
+            s,
+            SYSTEM,
+            intent_id,
+            amount,
+            "group failed",
+            reason_code=RefundReason.GROUP_FAILED,
+            idempotency_key=idempotency_key,
+        )
 
 
 async def test_partial_then_full_refund_never_exceeding_the_payment(
@@ -196,6 +207,7 @@ async def test_every_fen_of_a_failed_group_is_refunded(
                 intent.id,
                 intent.amount_fen - intent.refunded_fen,
                 "group failed",
+                reason_code=RefundReason.GROUP_FAILED,
                 idempotency_key="group-5-failed",
             )
 

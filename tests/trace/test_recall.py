@@ -181,6 +181,7 @@ async def test_recall_reaches_downstream_buyers_and_nobody_else(
         assert await status_of(app, batch.id) == "recalled"
     assert await status_of(app, world.other_flour.id) == "active"
 
+    await app.state.dispatcher.run_once()  # buyers are told through BuyerRecalled events
     async with app.state.sessionmaker() as s:
         told = {n.user_id for n in await s.scalars(select(Notification)) if n.kind == "recall"}
         refunds = {
@@ -195,12 +196,24 @@ async def test_recall_reaches_downstream_buyers_and_nobody_else(
         }
         box_order = await s.get(Order, world.orders["box"])
         links = [n.link for n in await s.scalars(select(Notification)) if n.kind == "recall"]
+        flour_notice = await s.scalar(
+            select(Notification).where(
+                Notification.kind == "recall", Notification.user_id == world.buyers["flour"].user.id
+            )
+        )
     b = world.buyers
     assert told == {b["flour"].user.id, b["bread"].user.id, b["box"].user.id}
     assert refunds == {world.orders["flour"]: 3000, world.orders["bread"]: 3000}
     assert box_order is not None
     assert box_order.status == CANCELLED
     assert all(link and link.startswith("/t/L") for link in links)
+    assert flour_notice is not None
+    assert flour_notice.params == {
+        "product": "高筋面粉",
+        "order_id": world.orders["flour"],
+        "level": 1,
+        "reason": "沙门氏菌检出",
+    }
 
     progress = body["progress"]
     assert progress["buyers"] == 3
@@ -250,6 +263,7 @@ async def test_trace_page_shows_journey_and_recall_but_not_the_buyer(
         headers=world.shop.headers,
     )
     assert opened.status_code == 201, opened.text
+    await app.state.dispatcher.run_once()
     buyer = world.buyers["bread"]
     async with app.state.sessionmaker() as s:
         link = await s.scalar(

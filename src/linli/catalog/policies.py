@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, PLATFORM_REVIEW, Actor, Permission, ensure
-from linli.catalog.models import Product, Sku
+from linli.catalog.models import Product, ProductStatus, Sku
 from linli.errors import Forbidden
 from linli.i18n import N_
 from linli.merchants.queries import selling_organisation_ids
@@ -48,6 +48,6 @@ def delistable_products(actor: Actor) -> Select[Product]:
 def public_products() -> Select[Product]:
     """Listed products of organisations that are verified and not paused."""
     return select(Product).where(
-        Product.status == "listed",
+        Product.status == ProductStatus.LISTED,
         Product.organisation_id.in_(selling_organisation_ids()),
     )

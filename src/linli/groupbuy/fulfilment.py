@@ -61,13 +61,14 @@ from linli.groupbuy.models import (
 from linli.groupbuy.service import expire_order, payment_of
 from linli.groupbuy.states import CancelReason
 from linli.i18n import N_, Message
+from linli.jobs import UncollectedCheck
 from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 
 log = logging.getLogger(__name__)
 
-UNCOLLECTED_JOB = "groupbuy.uncollected"
+UNCOLLECTED_JOB = UncollectedCheck.job_kind
 UNCOLLECTED_RULE = "groupbuy.uncollected"
 CODE_DIGITS = 6
 # Orders that hold goods (not cancelled, not unpaid): what procurement buys.
@@ -478,9 +479,8 @@ async def confirm_arrival(session: AsyncSession, actor: Actor, delivery_id: int)
         )
     await outbox.schedule(
         session,
-        UNCOLLECTED_JOB,
+        UncollectedCheck(delivery_id=arrived.id),
         collect_by,
-        {"delivery_id": arrived.id},
         dedupe_key=f"groupbuy-uncollected-{arrived.id}",
     )
     audit.record(

@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import GROUPBUY_READ, Actor, Permission
-from linli.catalog.models import Product, Sku
+from linli.catalog.models import Product, ProductStatus, Sku
 from linli.catalog.policies import acting_organisation
 from linli.errors import Conflict, Forbidden
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
@@ -45,13 +45,13 @@ def own_listed_skus(organisation_id: int) -> Select[Sku, Product]:
     return (
         select(Sku, Product)
         .join(Product, Product.id == Sku.product_id)
-        .where(Product.organisation_id == organisation_id, Product.status == "listed")
+        .where(Product.organisation_id == organisation_id, Product.status == ProductStatus.LISTED)
     )
 
 
 def own_listed_product_ids(organisation_id: int) -> Select[int]:
     return select(Product.id).where(
-        Product.organisation_id == organisation_id, Product.status == "listed"
+        Product.organisation_id == organisation_id, Product.status == ProductStatus.LISTED
     )
 
 

@@ -52,6 +52,7 @@ from linli.groupbuy.models import (
 from linli.groupbuy.schemas import CampaignIn, OrderIn
 from linli.groupbuy.states import CancelReason
 from linli.i18n import N_
+from linli.jobs import CampaignCutoff, ExpireOrder
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
@@ -65,8 +66,8 @@ log = logging.getLogger(__name__)
 PURPOSE = "groupbuy_order"
 RETURN_RULE = "consumer.no_reason_return"
 PAYMENT_RULE = "groupbuy.payment_window"
-EXPIRE_JOB = "groupbuy.expire_order"
-CUTOFF_JOB = "groupbuy.cutoff"
+EXPIRE_JOB = ExpireOrder.job_kind
+CUTOFF_JOB = CampaignCutoff.job_kind
 LOCAL = clock.LOCAL
 MAX_ORDER_FEN = 10**9  # ¥10,000,000: fits every integer column, far beyond any order
 KEY_LENGTH = (8, 64)
@@ -258,9 +259,8 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
     await session.flush()
     await outbox.schedule(
         session,
-        CUTOFF_JOB,
+        CampaignCutoff(campaign_id=campaign.id),
         campaign.cutoff_at,
-        {"campaign_id": campaign.id},
         dedupe_key=f"groupbuy-cutoff-{campaign.id}",
     )
     audit.record(
@@ -611,7 +611,7 @@ async def place_order(
         expires_in=due_at - now + INTENT_GRACE,
     )
     await outbox.schedule(
-        session, EXPIRE_JOB, order.payment_due_at, {"order_id": order.id, "intent_id": intent.id}
+        session, ExpireOrder(order_id=order.id, intent_id=intent.id), order.payment_due_at
     )
     await session.flush()
     # Last: the reservation. Zero rows means someone else got the last units first.

@@ -7,6 +7,7 @@ to update or delete their rows (see `_refuse_changes`), and no service function 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,8 +26,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.db import Base, BigId, UTCDateTime
 from linli.payments.reasons import RefundReason, sql_check
 
-CREATED, SUCCEEDED, CANCELLED, EXPIRED = "created", "succeeded", "cancelled", "expired"
-REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "pending", "succeeded", "failed"
+
+class IntentStatus(StrEnum):
+    CREATED = "created"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+CREATED, SUCCEEDED = IntentStatus.CREATED, IntentStatus.SUCCEEDED
+CANCELLED, EXPIRED = IntentStatus.CANCELLED, IntentStatus.EXPIRED
+REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = (
+    RefundStatus.PENDING,
+    RefundStatus.SUCCEEDED,
+    RefundStatus.FAILED,
+)
 Fen = BigInteger()
 
 

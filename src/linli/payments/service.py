@@ -49,6 +49,7 @@ from linli.errors import (
 )
 from linli.events import PaymentRefunded, PaymentSucceeded
 from linli.i18n import N_, gettext
+from linli.jobs import ExpireIntent
 from linli.money import format_fen
 from linli.payments import ledger, providers
 from linli.payments.models import (
@@ -65,7 +66,7 @@ from linli.payments.models import (
 )
 from linli.payments.reasons import RefundReason
 
-EXPIRE_JOB = "payments.expire_intent"
+EXPIRE_JOB = ExpireIntent.job_kind
 DEFAULT_EXPIRY = timedelta(hours=2)
 MAX_AMOUNT_FEN = 10**10  # ¥100,000,000: far beyond any neighbourhood order
 PAYEE_KINDS = ("merchant",)
@@ -86,13 +87,13 @@ UNKNOWN_INTENT = "unknown_intent"
 AMOUNT_MISMATCH = "amount_mismatch"
 
 
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     CREATED: N_("awaiting payment"),
     SUCCEEDED: N_("paid"),
     CANCELLED: N_("cancelled"),
     EXPIRED: N_("expired"),
 }
-REFUND_LABELS = {
+REFUND_LABELS: dict[str, str] = {
     REFUND_PENDING: N_("refund pending"),
     REFUND_SUCCEEDED: N_("refunded"),
     REFUND_FAILED: N_("refund failed"),
@@ -197,7 +198,7 @@ async def create_intent(
                 fields={"idempotency_key": N_("Use a new key for a new payment.")},
             )
         return existing
-    await outbox.schedule(session, EXPIRE_JOB, intent.expires_at, {"intent_id": intent.id})
+    await outbox.schedule(session, ExpireIntent(intent_id=intent.id), intent.expires_at)
     return intent
 
 

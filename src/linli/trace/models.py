@@ -19,6 +19,7 @@ or delete them. Corrections are new events carrying an errorDeclaration.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
-ACTIVE, ON_HOLD, RECALLED = "active", "on_hold", "recalled"
+
+class BatchStatus(StrEnum):
+    ACTIVE = "active"  # on sale
+    ON_HOLD = "on_hold"  # waiting for a safety decision (excursion, failed inspection)
+    RECALLED = "recalled"
+
+
+ACTIVE, ON_HOLD, RECALLED = BatchStatus.ACTIVE, BatchStatus.ON_HOLD, BatchStatus.RECALLED
 BATCH_STATUSES = (ACTIVE, ON_HOLD, RECALLED)
 EVENT_TYPES = (
     "ObjectEvent",
@@ -45,7 +53,14 @@ EVENT_TYPES = (
     "TransactionEvent",
     "AssociationEvent",
 )
-CAPTURE_SUCCEEDED, CAPTURE_FAILED = "succeeded", "failed"
+
+
+class CaptureStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+CAPTURE_SUCCEEDED, CAPTURE_FAILED = CaptureStatus.SUCCEEDED, CaptureStatus.FAILED
 EPC_INSTANCE, EPC_CLASS = "epc", "class"
 
 

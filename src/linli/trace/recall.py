@@ -17,13 +17,12 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor, ensure
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from linli.events import BatchRecalled
+from linli.events import BatchRecalled, BuyerRecalled
 from linli.groupbuy import fulfilment
 from linli.groupbuy import service as groupbuy
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
 from linli.groupbuy.states import CancelReason
 from linli.i18n import N_
-from linli.notifications.service import notify
 from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 from linli.trace import chain, codes
@@ -304,22 +303,18 @@ async def _handle_line(
         notified_at=now,
     )
     session.add(row)
-    notify(
+    outbox.publish(
         session,
-        order.user_id,
-        "recall",
-        title=N_("Recall: do not eat {product}"),
-        body=N_(
-            "The goods of your order #{order_id} are recalled (level {level}): {reason}. "
-            "See the trace page for what to do."
+        BuyerRecalled(
+            recall_id=recall.id,
+            user_id=order.user_id,
+            order_id=order.id,
+            order_line_id=line.id,
+            product_name=await _product_name(session, line.item_id),
+            level=recall.level,
+            reason=recall.reason,
+            trace_code=code,
         ),
-        params={
-            "product": await _product_name(session, line.item_id),
-            "order_id": order.id,
-            "level": recall.level,
-            "reason": recall.reason,
-        },
-        link=f"/t/{code}",
     )
     if order.status == PENDING_PAYMENT:
         intent = await groupbuy.payment_of(session, order)

@@ -280,6 +280,7 @@ async def record_inspection(
             InspectionFailed(
                 inspection_id=inspection.id,
                 batch_id=batch.id,
+                batch_code=batch.code,
                 organisation_id=batch.organisation_id,
                 laboratory=data.laboratory,
             ),
@@ -603,6 +604,7 @@ async def detect_excursions(
             TemperatureExcursion(
                 excursion_id=excursion.id,
                 batch_id=batch.id,
+                batch_code=batch.code,
                 organisation_id=batch.organisation_id,
                 storage_class=cls.name,
                 started_at=run.started_at.isoformat(),

@@ -8,6 +8,7 @@ events they accompany. A hold is closed by a decision row, never by editing it a
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,9 +27,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
-RELEASE, DESTROY = "release", "destroy"
-RECALL_OPEN, RECALL_CLOSED = "open", "closed"
-REFUND_FULL, REFUND_NONE = "full", "none"
+
+class HoldDecision(StrEnum):
+    RELEASE = "release"
+    DESTROY = "destroy"
+
+
+class RecallStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RecallRefund(StrEnum):
+    """What a recall gives back to buyers."""
+
+    FULL = "full"
+    NONE = "none"
+
+
+RELEASE, DESTROY = HoldDecision.RELEASE, HoldDecision.DESTROY
+RECALL_OPEN, RECALL_CLOSED = RecallStatus.OPEN, RecallStatus.CLOSED
+REFUND_FULL, REFUND_NONE = RecallRefund.FULL, RecallRefund.NONE
 
 
 class TraceInspection(Base):
