@@ -137,9 +137,10 @@ ARRANGING = "linli_test_arranging"  # the test's own session, which may write
 
 @pytest.fixture
 async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
-    """The application on the test's database. At the end of the test, every outbox event
-    and due job must be free of errors: a failing handler or job fails the test that
-    triggered it (unless marked `dispatch_errors_expected`)."""
+    """The application on the test's database. At the end of the test, the events still
+    pending are delivered, then every outbox event and due job must be free of errors: a
+    failing handler or job fails the test that triggered it (unless marked
+    `dispatch_errors_expected`)."""
     application = create_app(settings)
     written: list[str] = []
 
@@ -156,11 +157,12 @@ async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
     event.listen(engine, "before_cursor_execute", note_write)
     async with LifespanManager(application):
         yield application
-        failed = (
-            []
-            if request.node.get_closest_marker("dispatch_errors_expected")
-            else await dispatch_errors(application)
-        )
+        failed: list[str] = []
+        if not request.node.get_closest_marker("dispatch_errors_expected"):
+            # Events the test left undelivered go to their handlers now, so that every
+            # handler meets the data of every test.
+            await application.state.dispatcher.run_once(jobs=False)
+            failed = await dispatch_errors(application)
     event.remove(engine, "before_cursor_execute", note_write)
     assert not written, f"a reading request wrote: {written}"
     assert not failed, "event handlers or due jobs failed:\n" + "\n".join(failed)

@@ -263,9 +263,11 @@ class Dispatcher:
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake: asyncio.Event | None = None
 
-    async def run_once(self) -> int:
-        """Deliver every event and run every job that is due now; returns how many were handled."""
+    async def run_once(self, *, jobs: bool = True) -> int:
+        """Deliver every event and run every job that is due now (only events with
+        `jobs=False`); returns how many were handled."""
         handled = 0
+        run_jobs = jobs
         while True:
             events = await self._claim_events()
             delivered: list[int] = []
@@ -276,11 +278,11 @@ class Dispatcher:
                 else:
                     delivered.append(row.seq)
             await self._settle_delivered(delivered)
-            jobs = await self._claim_jobs()
-            for due in jobs:
+            claimed = await self._claim_jobs() if run_jobs else []
+            for due in claimed:
                 await self._run_job(due)
-            handled += len(events) + len(jobs)
-            if not events and not jobs:
+            handled += len(events) + len(claimed)
+            if not events and not claimed:
                 return handled
 
     def wake(self) -> None:
