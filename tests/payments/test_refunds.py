@@ -170,16 +170,21 @@ async def test_who_may_refund_through_the_api(
     as_owner = bearer(await make_token(session, owner, organisation=shop))
     done = await client.post(url, json=refund_body, headers=as_owner)
     assert done.status_code == 201, done.text
-    assert done.json()["status"] == "succeeded"
+    assert (done.json()["status"], done.json()["reason_code"]) == ("succeeded", "merchant_decision")
     admin = await make_user(session)
     platform = await make_org(session, "platform", owner=admin)
     as_admin = bearer(await make_token(session, admin, organisation=platform))
-    assert (await client.post(url, json=refund_body, headers=as_admin)).status_code == 201
+    by_platform = await client.post(url, json=refund_body, headers=as_admin)
+    assert by_platform.status_code == 201
+    assert by_platform.json()["reason_code"] == "platform_decision"
     for bad in ({"amount_fen": 0, "reason": "x"}, {"amount_fen": 1, "reason": ""}, {}):
         assert (await client.post(url, json=bad, headers=as_owner)).status_code == 422
     shown = await client.get(f"{INTENTS}/{intent.public_id}", headers=as_payer)
     assert shown.json()["refunded_fen"] == 200
-    assert [r["amount_fen"] for r in shown.json()["refunds"]] == [100, 100]
+    assert [(r["amount_fen"], r["reason_code"]) for r in shown.json()["refunds"]] == [
+        (100, "merchant_decision"),
+        (100, "platform_decision"),
+    ]
 
 
 async def test_every_fen_of_a_failed_group_is_refunded(
