@@ -12,6 +12,8 @@ from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from linli.reviews import ReviewStatus
+
 
 class DomainEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,7 +99,7 @@ class MerchantReverified(DomainEvent):
 class CertificationDecided(DomainEvent):
     certification_id: int
     organisation_id: int
-    status: str
+    status: ReviewStatus
     reason: str | None
 
 

@@ -158,10 +158,15 @@ def unsubscribe(event: type[DomainEvent], name: str) -> None:
     handlers[:] = [(n, h) for n, h in handlers if n != name]
 
 
+def _declared(kind: type[JobPayload]) -> bool:
+    name = getattr(kind, "job_kind", None)
+    return name is not None and JOB_KINDS.get(name) is kind
+
+
 def job(kind: type[JobT]) -> Callable[[JobRunner[JobT]], JobRunner[JobT]]:
     """Register the runner of a job kind declared in `linli.jobs`; it receives the payload
     as that model."""
-    if JOB_KINDS.get(kind.job_kind) is not kind:
+    if not _declared(kind):
         raise TypeError(f"{kind.__name__} is not a declared job kind")
 
     def register(runner: JobRunner[JobT]) -> JobRunner[JobT]:
@@ -207,9 +212,9 @@ async def schedule(
 ) -> DueJob | None:
     """Store `job` (a payload of a kind declared in `linli.jobs`) to run at `due_at`. With a
     dedupe key, a pending job with it is kept."""
-    kind = job.job_kind
-    if JOB_KINDS.get(kind) is not type(job):
+    if not _declared(type(job)):
         raise TypeError(f"{type(job).__name__} is not a declared job kind")
+    kind = job.job_kind
     if kind not in _job_runners:
         raise ValueError(f"no runner registered for job kind {kind!r}")
     if dedupe_key is not None:
@@ -267,7 +272,6 @@ class Dispatcher:
         """Deliver every event and run every job that is due now (only events with
         `jobs=False`); returns how many were handled."""
         handled = 0
-        run_jobs = jobs
         while True:
             events = await self._claim_events()
             delivered: list[int] = []
@@ -278,7 +282,7 @@ class Dispatcher:
                 else:
                     delivered.append(row.seq)
             await self._settle_delivered(delivered)
-            claimed = await self._claim_jobs() if run_jobs else []
+            claimed = await self._claim_jobs() if jobs else []
             for due in claimed:
                 await self._run_job(due)
             handled += len(events) + len(claimed)

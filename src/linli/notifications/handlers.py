@@ -34,6 +34,7 @@ from linli.events import (
 from linli.i18n import N_
 from linli.money import format_fen
 from linli.notifications.service import notify
+from linli.reviews import ReviewStatus
 
 
 @outbox.subscribe(UserSignedUp, "notifications.welcome")
@@ -147,9 +148,9 @@ async def certification_decided(
 ) -> None:
     event = envelope.payload
     titles = {
-        "approved": N_("Your 'three same' certification is approved"),
-        "rejected": N_("Your 'three same' certification was not approved"),
-        "revoked": N_("Your 'three same' certification was revoked"),
+        ReviewStatus.APPROVED: N_("Your 'three same' certification is approved"),
+        ReviewStatus.REJECTED: N_("Your 'three same' certification was not approved"),
+        ReviewStatus.REVOKED: N_("Your 'three same' certification was revoked"),
     }
     await _notify_owners(
         session,
