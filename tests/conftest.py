@@ -18,7 +18,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import event, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli import clock as clock_module
@@ -27,6 +27,7 @@ from linli.config import Settings
 from linli.db import DEFERRED_OPTION, make_engine
 from linli.migrate import upgrade
 from linli.models import Base
+from linli.outbox import DEAD, DueJob, OutboxEvent
 from linli.security import use_fast_password_hashing
 
 use_fast_password_hashing()
@@ -99,12 +100,47 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dispatch_errors_expected: the test makes an event handler or a due job fail on "
+        "purpose, so outbox rows and due jobs may end it with a recorded error",
+    )
+
+
+async def dispatch_errors(application: FastAPI) -> list[str]:
+    """Outbox events and due jobs that recorded an error (or died): a handler or job failed."""
+    found: list[str] = []
+    async with application.state.sessionmaker() as s:
+        events = await s.execute(
+            select(
+                OutboxEvent.seq, OutboxEvent.event_type, OutboxEvent.status, OutboxEvent.last_error
+            )
+            .where(or_(OutboxEvent.last_error.is_not(None), OutboxEvent.status == DEAD))
+            .order_by(OutboxEvent.seq)
+        )
+        for seq, kind, status, error in events.all():
+            found.append(f"outbox event #{seq} {kind} ({status}): {error}")
+        jobs = await s.execute(
+            select(DueJob.id, DueJob.kind, DueJob.status, DueJob.last_error)
+            .where(or_(DueJob.last_error.is_not(None), DueJob.status == DEAD))
+            .order_by(DueJob.id)
+        )
+        for job_id, kind, status, error in jobs.all():
+            found.append(f"due job #{job_id} {kind} ({status}): {error}")
+    return found
+
+
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 ARRANGING = "linli_test_arranging"  # the test's own session, which may write
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[FastAPI]:
+    """The application on the test's database. At the end of the test, the events still
+    pending are delivered, then every outbox event and due job must be free of errors: a
+    failing handler or job fails the test that triggered it (unless marked
+    `dispatch_errors_expected`)."""
     application = create_app(settings)
     written: list[str] = []
 
@@ -121,8 +157,15 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     event.listen(engine, "before_cursor_execute", note_write)
     async with LifespanManager(application):
         yield application
+        failed: list[str] = []
+        if not request.node.get_closest_marker("dispatch_errors_expected"):
+            # Events the test left undelivered go to their handlers now, so that every
+            # handler meets the data of every test.
+            await application.state.dispatcher.run_once(jobs=False)
+            failed = await dispatch_errors(application)
     event.remove(engine, "before_cursor_execute", note_write)
     assert not written, f"a reading request wrote: {written}"
+    assert not failed, "event handlers or due jobs failed:\n" + "\n".join(failed)
 
 
 @pytest.fixture

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import ast
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linli.db import make_engine
-from linli.migrate import MIGRATIONS_DIR, current_revision, downgrade, head_revision, upgrade
+from linli.migrate import (
+    MIGRATIONS_DIR,
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from linli.models import Base
 
 Snapshot = dict[str, dict[str, Any]]
@@ -153,3 +163,109 @@ async def test_downgrade_to_base_then_upgrade_restores_the_same_schema(
     assert await snapshot(engine) == before
     async with engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
+
+
+def _refund_reasons_revision() -> tuple[str, str]:
+    """(the refund-reasons migration, the revision before it), wherever it sits in history."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    for rev in script.walk_revisions():
+        if rev.module.__file__ and rev.module.__file__.endswith("_refund_reasons.py"):
+            assert isinstance(rev.down_revision, str)
+            return rev.revision, rev.down_revision
+    raise AssertionError("no refund-reasons migration")
+
+
+async def test_refund_reasons_are_back_filled_from_the_old_key_prefixes(
+    engine: AsyncEngine,
+) -> None:
+    """Existing refunds get the reason their idempotency key (or who asked) implied; the
+    migration unwinds."""
+    revision, before = _refund_reasons_revision()
+    keys = {
+        1: ("group-7", None, "group_failed"),
+        2: ("uncollected-7", None, "uncollected"),
+        3: ("collected-12-1", 2, "merchant_decision"),
+        4: ("recall-3-line-12", None, "recall"),
+        5: ("groupbuy-unpayable-9", None, "payment_expired"),
+        6: ("closed-9", None, "payment_expired"),
+        7: ("my-own-key", 2, "merchant_decision"),
+        8: (None, 3, "platform_decision"),
+    }
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    try:
+        await downgrade(engine, before)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, phone, password_hash, display_name, is_active,"
+                    " created_at) VALUES (1, '13800000001', 'x', 'Resident', true, :at),"
+                    " (2, '13800000002', 'x', 'Owner', true, :at),"
+                    " (3, '13800000003', 'x', 'Operator', true, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO organisations (id, kind, name, foreign_trade, created_at)"
+                    " VALUES (1, 'merchant', 'Shop', false, :at),"
+                    " (2, 'platform', 'Linli', false, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO memberships (user_id, organisation_id, role, granted_at)"
+                    " VALUES (2, 1, 'owner', :at), (3, 2, 'admin', :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO payment_intents (id, public_id, payer_user_id,"
+                    " payee_organisation_id, purpose, reference, amount_fen, refunded_fen,"
+                    " status, provider, idempotency_key, created_at, expires_at) VALUES"
+                    " (1, 'intent-1', 1, 1, 'groupbuy', '7', 8000, 8000, 'succeeded',"
+                    " 'sandbox', 'k1', :at, :at)"
+                ),
+                {"at": at},
+            )
+            for refund_id, (key, user_id, _reason) in keys.items():
+                await connection.execute(
+                    text(
+                        "INSERT INTO payment_refunds (id, public_id, intent_id, amount_fen,"
+                        " reason, status, idempotency_key, requested_by_user_id, created_at)"
+                        " VALUES (:id, :public_id, 1, 1000, 'why', 'succeeded', :key, :user,"
+                        " :at)"
+                    ),
+                    {
+                        "id": refund_id,
+                        "public_id": f"refund-{refund_id}",
+                        "key": key,
+                        "user": user_id,
+                        "at": at,
+                    },
+                )
+        await upgrade(engine, revision)
+        async with engine.connect() as connection:
+            found: dict[int, str] = dict(
+                (
+                    await connection.execute(
+                        text("SELECT id, reason_code FROM payment_refunds ORDER BY id")
+                    )
+                ).all()
+            )
+        assert found == {refund_id: reason for refund_id, (_k, _u, reason) in keys.items()}
+        async with engine.connect() as connection:
+            with pytest.raises(IntegrityError):
+                await connection.execute(
+                    text("UPDATE payment_refunds SET reason_code = 'whim' WHERE id = 1")
+                )
+        await downgrade(engine, before)
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("payment_refunds")}
+            )
+        assert "reason_code" not in columns
+    finally:
+        await upgrade(engine, "head")
+    assert await current_revision(engine) == head_revision()

@@ -40,8 +40,9 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
 from linli.events import MembershipRevoked
+from linli.jobs import JobPayload, job_kind
 from linli.outbox import Dispatcher, DueJob, Envelope, HandledEvent, OutboxEvent
-from tests.conftest import DATABASE_KIND
+from tests.conftest import DATABASE_KIND, dispatch_errors
 from tests.factories import make_org, make_token, make_user
 
 SYSTEM = Actor.for_system()
@@ -77,15 +78,21 @@ class Calls:
 
 # --- test job kind: registered once, at import (the job registry has no unregister) --------
 
-RECORD_JOB = "tests.outbox.record"
+
+@job_kind("tests.outbox.record")
+class RecordJob(JobPayload):
+    key: str
+
+
+RECORD_JOB = RecordJob.job_kind
 JOB_RUNS = Calls()
 JOB_FAILURES: dict[str, int] = {}  # job key -> failures still to come
 
 
-@outbox.job(RECORD_JOB)
-async def record_job(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(RecordJob)
+async def record_job(session: AsyncSession, job: RecordJob) -> None:
     """Writes an audit row, then fails while failures remain for its key."""
-    key = str(payload["key"])
+    key = job.key
     JOB_RUNS.add(RECORD_JOB, key)
     audit.record(session, SYSTEM, JOB_RAN, target_type="test_job", target_id=key)
     remaining = JOB_FAILURES.get(key, 0)
@@ -109,9 +116,9 @@ class Handlers:
         name = f"tests.{short}"
         self.failures[name] = fail_times
 
-        async def handler(session: AsyncSession, envelope: Envelope) -> None:
+        async def handler(session: AsyncSession, envelope: Envelope[MembershipRevoked]) -> None:
             self.calls.add(name, envelope.event_id)
-            assert isinstance(envelope.payload, EVENT)
+            assert type(envelope.payload) is EVENT  # parsed into the subscribed type
             await asyncio.sleep(0)  # let concurrent dispatchers interleave
             audit.record(session, SYSTEM, HANDLED, target_type=name, target_id=envelope.event_id)
             if self.failures[name] > 0:
@@ -203,7 +210,7 @@ async def schedule(app: FastAPI, due_at: datetime, *, failures: int = 0) -> tupl
     if failures:
         JOB_FAILURES[key] = failures
     async with app.state.sessionmaker() as s, s.begin():
-        job = await outbox.schedule(s, RECORD_JOB, due_at, {"key": key})
+        job = await outbox.schedule(s, RecordJob(key=key), due_at)
         assert job is not None
         await s.flush()
         return job.id, key
@@ -552,6 +559,7 @@ async def test_job_survives_a_restart(frozen_clock: FrozenClock, settings: Setti
     assert JOB_RUNS.of(RECORD_JOB, key) == 1
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_failing_job_is_retried_then_succeeds(
     frozen_clock: FrozenClock, app: FastAPI
 ) -> None:
@@ -574,6 +582,7 @@ async def test_failing_job_is_retried_then_succeeds(
     assert await audit_targets(app, JOB_RAN) == [("test_job", key)]
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_job_that_keeps_failing_ends_dead_and_an_operator_can_requeue_it(
     frozen_clock: FrozenClock, app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -622,6 +631,7 @@ async def test_job_that_keeps_failing_ends_dead_and_an_operator_can_requeue_it(
     assert await audit_targets(app, JOB_RAN) == [("test_job", key)]
 
 
+@pytest.mark.dispatch_errors_expected
 async def test_requeueing_a_dead_job_whose_key_is_pending_again_is_a_conflict(
     frozen_clock: FrozenClock, app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -761,3 +771,66 @@ async def test_concurrent_dispatchers_deliver_every_event_exactly_once(
     assert await count(app, OutboxEvent, OutboxEvent.status == "delivered") == len(event_ids)
     assert await count(app, OutboxEvent, OutboxEvent.locked_by.is_not(None)) == 0
     assert await count(app, AuditEntry, AuditEntry.action == HANDLED) == len(event_ids)
+
+
+# --- the suite's guard: a failing handler or job fails the test that triggered it -------------
+
+
+@pytest.mark.dispatch_errors_expected
+async def test_the_guard_names_a_failing_handler_and_a_failing_job(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    """What the `app` fixture checks after every test (unless marked as this one is)."""
+    assert await dispatch_errors(app) == []
+    name = handlers.add("broken", fail_times=10**6)
+    event_id = await publish(app)
+    job_id, key = await schedule(app, frozen_clock.now(), failures=1)
+    await app.state.dispatcher.run_once()
+    (seq,) = await fetch(app, select(OutboxEvent.seq).where(OutboxEvent.event_id == event_id))
+    assert await dispatch_errors(app) == [
+        f"outbox event #{seq} {EVENT_NAME} (pending): {name}: RuntimeError: {name} failed",
+        f"due job #{job_id} {RECORD_JOB} (pending): RuntimeError: job {key} failed",
+    ]
+    # A job that failed once keeps its error after it succeeded: it still counts.
+    frozen_clock.advance(timedelta(seconds=1))
+    await app.state.dispatcher.run_once()
+    assert (await job_row(app, job_id)).status == "done"
+    assert f"due job #{job_id} {RECORD_JOB} (done)" in (await dispatch_errors(app))[1]
+
+
+# --- typed job payloads -----------------------------------------------------------------
+
+
+class Undeclared(JobPayload):
+    key: str
+
+
+@pytest.mark.dispatch_errors_expected
+async def test_jobs_are_declared_kinds_and_a_payload_that_does_not_fit_fails_visibly(
+    frozen_clock: FrozenClock, app: FastAPI
+) -> None:
+    async with app.state.sessionmaker() as s, s.begin():
+        with pytest.raises(TypeError, match="Undeclared is not a declared job kind"):
+            await outbox.schedule(s, Undeclared(key="x"), frozen_clock.now())
+    with pytest.raises(TypeError, match="Undeclared is not a declared job kind"):
+        outbox.job(Undeclared)
+    # A row stored with a payload its model refuses (say, written by an older version).
+    async with app.state.sessionmaker() as s, s.begin():
+        row = DueJob(
+            kind=RECORD_JOB,
+            payload={"key": "k", "extra": 1},
+            due_at=frozen_clock.now(),
+            created_at=frozen_clock.now(),
+            status="pending",
+            attempts=0,
+        )
+        s.add(row)
+        await s.flush()
+        job_id = row.id
+    assert await app.state.dispatcher.run_once() == 1
+    job = await job_row(app, job_id)
+    assert (job.status, job.attempts) == ("pending", 1)
+    assert job.last_error is not None
+    assert job.last_error.startswith("pydantic_core._pydantic_core.ValidationError: 1 validation")
+    assert "extra" in job.last_error
+    assert JOB_RUNS.of(RECORD_JOB, "k") == 0  # the runner never saw it

@@ -12,6 +12,8 @@ from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from linli.reviews import ReviewStatus
+
 
 class DomainEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,7 +99,7 @@ class MerchantReverified(DomainEvent):
 class CertificationDecided(DomainEvent):
     certification_id: int
     organisation_id: int
-    status: str
+    status: ReviewStatus
     reason: str | None
 
 
@@ -264,6 +266,7 @@ class CommissionStatementIssued(DomainEvent):
 class TemperatureExcursion(DomainEvent):
     excursion_id: int
     batch_id: int
+    batch_code: str = ""  # what people call the batch ("" in events stored before it came)
     organisation_id: int
     storage_class: str
     started_at: str  # ISO date-time (UTC)
@@ -275,6 +278,7 @@ class TemperatureExcursion(DomainEvent):
 class InspectionFailed(DomainEvent):
     inspection_id: int
     batch_id: int
+    batch_code: str = ""  # as in TemperatureExcursion
     organisation_id: int
     laboratory: str
 
@@ -293,3 +297,18 @@ class BatchRecalled(DomainEvent):
     level: int
     batch_ids: list[int]
     named_batch_ids: list[int]
+
+
+@event_type("trace.BuyerRecalled")
+class BuyerRecalled(DomainEvent):
+    """A recall reached goods a resident bought: what the resident is told, one per order
+    line (the recall itself is `BatchRecalled`)."""
+
+    recall_id: int
+    user_id: int
+    order_id: int
+    order_line_id: int
+    product_name: str
+    level: int
+    reason: str
+    trace_code: str  # the line's code on the public trace page (/t/<code>)

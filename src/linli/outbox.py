@@ -8,8 +8,11 @@
   exactly once even though delivery is at least once.
 - Failures are retried with exponential backoff; after `max_attempts` the row is `dead`, shown
   to operators, who may requeue it.
-- `schedule()` stores a due-time job; the same loop runs it once due, so deadlines survive
-  restarts. A job's effects and its completion commit together.
+- `schedule()` stores a due-time job (a payload of a kind declared in `linli.jobs`); the same
+  loop runs it once due, so deadlines survive restarts. A job's effects and its completion
+  commit together.
+- Handlers receive `Envelope[TheEvent]` and runners the job's payload model, typed: the
+  dispatcher parses what was stored with the model they registered for.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,12 +37,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli import clock
 from linli.db import OUTBOX_PUBLISHED, Base, BigId, JSONData, UTCDateTime
 from linli.events import EVENT_TYPES, DomainEvent
+from linli.jobs import JOB_KINDS, JobPayload
 
 log = logging.getLogger(__name__)
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
-DONE = "done"
+class DispatchStatus(StrEnum):
+    """Where an outbox event or a due job stands (events end delivered, jobs done)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DONE = "done"
+    DEAD = "dead"
+
+
+PENDING, DELIVERED, DEAD = DispatchStatus.PENDING, DispatchStatus.DELIVERED, DispatchStatus.DEAD
+DONE = DispatchStatus.DONE
 
 
 class OutboxEvent(Base):
@@ -101,27 +115,35 @@ class DueJob(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+EventT = TypeVar("EventT", bound=DomainEvent)
+JobT = TypeVar("JobT", bound=JobPayload)
+
+
 @dataclass(frozen=True)
-class Envelope:
-    """What a handler receives: the event id (its idempotency key), type and parsed payload."""
+class Envelope(Generic[EventT]):
+    """What a handler receives: the event id (its idempotency key), type and the event,
+    parsed into the type the handler subscribed to."""
 
     event_id: str
     event_type: str
-    payload: DomainEvent
+    payload: EventT
     created_at: datetime
 
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-JobRunner = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[AsyncSession, Envelope[EventT]], Awaitable[None]]
+JobRunner = Callable[[AsyncSession, JobT], Awaitable[None]]
 
-_subscribers: dict[str, list[tuple[str, Handler]]] = {}
-_job_runners: dict[str, JobRunner] = {}
+# Handlers and runners are stored without their type parameter; the dispatcher parses each
+# payload with the model the handler or runner was registered for.
+_subscribers: dict[str, list[tuple[str, Handler[Any]]]] = {}
+_job_runners: dict[str, tuple[type[JobPayload], JobRunner[Any]]] = {}
 
 
-def subscribe(event: type[DomainEvent], name: str) -> Callable[[Handler], Handler]:
-    """Register `handler` for `event` under a stable name (the idempotency scope)."""
+def subscribe(event: type[EventT], name: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
+    """Register `handler` for `event` under a stable name (the idempotency scope); it
+    receives an `Envelope[event]`."""
 
-    def register(handler: Handler) -> Handler:
+    def register(handler: Handler[EventT]) -> Handler[EventT]:
         handlers = _subscribers.setdefault(event.event_name, [])
         if any(existing == name for existing, _ in handlers):
             raise ValueError(f"handler {name!r} already subscribed to {event.event_name}")
@@ -136,17 +158,27 @@ def unsubscribe(event: type[DomainEvent], name: str) -> None:
     handlers[:] = [(n, h) for n, h in handlers if n != name]
 
 
-def job(kind: str) -> Callable[[JobRunner], JobRunner]:
-    def register(runner: JobRunner) -> JobRunner:
-        if kind in _job_runners:
-            raise ValueError(f"job kind {kind!r} registered twice")
-        _job_runners[kind] = runner
+def _declared(kind: type[JobPayload]) -> bool:
+    name = getattr(kind, "job_kind", None)
+    return name is not None and JOB_KINDS.get(name) is kind
+
+
+def job(kind: type[JobT]) -> Callable[[JobRunner[JobT]], JobRunner[JobT]]:
+    """Register the runner of a job kind declared in `linli.jobs`; it receives the payload
+    as that model."""
+    if not _declared(kind):
+        raise TypeError(f"{kind.__name__} is not a declared job kind")
+
+    def register(runner: JobRunner[JobT]) -> JobRunner[JobT]:
+        if kind.job_kind in _job_runners:
+            raise ValueError(f"job kind {kind.job_kind!r} registered twice")
+        _job_runners[kind.job_kind] = (kind, runner)
         return runner
 
     return register
 
 
-def subscribers(event_name: str) -> list[tuple[str, Handler]]:
+def subscribers(event_name: str) -> list[tuple[str, Handler[Any]]]:
     return list(_subscribers.get(event_name, []))
 
 
@@ -173,13 +205,16 @@ def publish(session: AsyncSession, event: DomainEvent) -> str:
 
 async def schedule(
     session: AsyncSession,
-    kind: str,
+    job: JobPayload,
     due_at: datetime,
-    payload: dict[str, Any] | None = None,
     *,
     dedupe_key: str | None = None,
 ) -> DueJob | None:
-    """Store a job to run at `due_at`. With a dedupe key, a pending job with it is kept."""
+    """Store `job` (a payload of a kind declared in `linli.jobs`) to run at `due_at`. With a
+    dedupe key, a pending job with it is kept."""
+    if not _declared(type(job)):
+        raise TypeError(f"{type(job).__name__} is not a declared job kind")
+    kind = job.job_kind
     if kind not in _job_runners:
         raise ValueError(f"no runner registered for job kind {kind!r}")
     if dedupe_key is not None:
@@ -191,7 +226,7 @@ async def schedule(
     row = DueJob(
         kind=kind,
         dedupe_key=dedupe_key,
-        payload=payload or {},
+        payload=job.model_dump(mode="json"),
         due_at=due_at,
         created_at=clock.now(),
         status=PENDING,
@@ -233,8 +268,9 @@ class Dispatcher:
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake: asyncio.Event | None = None
 
-    async def run_once(self) -> int:
-        """Deliver every event and run every job that is due now; returns how many were handled."""
+    async def run_once(self, *, jobs: bool = True) -> int:
+        """Deliver every event and run every job that is due now (only events with
+        `jobs=False`); returns how many were handled."""
         handled = 0
         while True:
             events = await self._claim_events()
@@ -246,11 +282,11 @@ class Dispatcher:
                 else:
                     delivered.append(row.seq)
             await self._settle_delivered(delivered)
-            jobs = await self._claim_jobs()
-            for due in jobs:
+            claimed = await self._claim_jobs() if jobs else []
+            for due in claimed:
                 await self._run_job(due)
-            handled += len(events) + len(jobs)
-            if not events and not jobs:
+            handled += len(events) + len(claimed)
+            if not events and not claimed:
                 return handled
 
     def wake(self) -> None:
@@ -304,7 +340,7 @@ class Dispatcher:
         if model is None:
             errors.append(f"unknown event type {row.event_type!r}")
         else:
-            envelope = Envelope(
+            envelope: Envelope[DomainEvent] = Envelope(
                 event_id=row.event_id,
                 event_type=row.event_type,
                 payload=model.model_validate(row.payload),
@@ -316,7 +352,9 @@ class Dispatcher:
                     errors.append(f"{name}: {error}")
         return errors
 
-    async def _apply(self, name: str, handler: Handler, envelope: Envelope) -> str | None:
+    async def _apply(
+        self, name: str, handler: Handler[Any], envelope: Envelope[DomainEvent]
+    ) -> str | None:
         try:
             async with self.sessionmaker() as session, session.begin():
                 # The (handler, event) row first: if it exists, the handler already applied
@@ -401,10 +439,12 @@ class Dispatcher:
             return sorted(rows, key=lambda row: (row.due_at, row.id))
 
     async def _run_job(self, due: DueJob) -> None:
-        runner = _job_runners.get(due.kind)
+        registered = _job_runners.get(due.kind)
         try:
-            if runner is None:
+            if registered is None:
                 raise LookupError(f"no runner registered for job kind {due.kind!r}")
+            model, runner = registered
+            payload = model.model_validate(due.payload)
             async with self.sessionmaker() as session, session.begin():
                 # Completion commits with the job's effects, or neither does. Marking it done
                 # first lets the runner schedule its own successor under the same dedupe key.
@@ -415,7 +455,7 @@ class Dispatcher:
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     raise RuntimeError("lease lost before the job ran")
-                await runner(session, dict(due.payload))
+                await runner(session, payload)
         except Exception as exc:
             log.warning("job %s (%s) failed: %s", due.id, due.kind, exc)
             attempts = due.attempts + 1

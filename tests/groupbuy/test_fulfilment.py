@@ -165,7 +165,9 @@ async def test_groups_below_threshold_are_refunded_per_pickup_point_and_item(
             (o.item_id, o.pickup_point_id): (o.quantity, o.formed)
             for o in await s.scalars(select(GroupOutcome))
         }
-        refunds = sorted(r.amount_fen for r in await s.scalars(select(PaymentRefund)))
+        refunds = sorted(
+            (r.amount_fen, r.reason_code) for r in await s.scalars(select(PaymentRefund))
+        )
         stock = {sku.id: sku.stock for sku in await s.scalars(select(Sku))}
     assert outcomes == {
         (rice, busy.id): (3, True),
@@ -173,7 +175,7 @@ async def test_groups_below_threshold_are_refunded_per_pickup_point_and_item(
         (rice, quiet.id): (1, False),
         (oil, quiet.id): (1, False),
     }
-    assert refunds == [4500, 6000]
+    assert refunds == [(4500, "group_failed"), (6000, "group_failed")]
     # Unsold units and failed groups go back to the SKU: rice 20-3 sold, oil 20 all back.
     rice_sku, oil_sku = world.sku_ids
     assert stock[rice_sku] == 100 - 20 + 17
@@ -474,7 +476,15 @@ async def test_uncollected_orders_are_refunded_by_rule_after_the_collection_peri
     assert books.get("clearing:orders", 0) == 0  # the neighbour never came either
     async with app.state.sessionmaker() as s:
         others = (await s.scalars(select(Order).where(Order.id != mine))).all()
+        reasons = [
+            (r.reason_code, r.amount_fen)
+            for r in await s.scalars(select(PaymentRefund).order_by(PaymentRefund.id))
+        ]
     assert [(o.status, o.refunded_fen) for o in others] == [("uncollected", 1500 + 4500)]
+    assert sorted(reasons) == [
+        ("uncollected", 1500 + 4500),
+        ("uncollected", 2 * 1500 + 2 * 4500),
+    ]
     listed = await client.get(
         f"{API}/pickup-points/{busy.id}/sorting-list", headers=busy.leader.headers
     )

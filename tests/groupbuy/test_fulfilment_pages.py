@@ -453,6 +453,8 @@ async def test_the_merchant_follows_the_cutoff_ships_and_refunds_collected_goods
         assert "Refunded by the merchant: 米袋破了" in page.text
         assert "The group did not form at your pickup point" in page.text
         assert "data-refunded>¥60.00<" in page.text
+        reasons = re.findall(r'data-refund-reason="([a-z_]+)"', page.text)
+        assert reasons == ["group_failed", "merchant_decision"]
 
 
 async def test_operators_oversee_every_campaign_and_residents_may_not(

@@ -375,6 +375,7 @@ async def test_a_payment_that_lands_after_the_order_expired_is_refunded(
     intent = await intent_status(app, placed["payment"]["public_id"])
     assert (intent.status, intent.refunded_fen) == ("succeeded", intent.amount_fen)
     assert await count(app, PaymentRefund, PaymentRefund.status == "succeeded") == 1
+    assert await count(app, PaymentRefund, PaymentRefund.reason_code == "payment_expired") == 1
     accounts = await balances(app)  # the books balance
     assert accounts["cash:sandbox"] == 0
     assert await remaining(app, item_id) == 5

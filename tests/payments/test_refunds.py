@@ -18,6 +18,7 @@ from linli.groupbuy import service as groupbuy
 from linli.outbox import OutboxEvent
 from linli.payments import ledger, service
 from linli.payments.models import PaymentRefund
+from linli.payments.reasons import RefundReason
 from tests.factories import make_org, make_token, make_user
 from tests.payments.helpers import (
     INTENTS,
@@ -35,9 +36,19 @@ from tests.payments.helpers import (
 SYSTEM = Actor.for_system()
 
 
-async def refund(app: FastAPI, intent_id: int, amount: int, **kwargs: str) -> PaymentRefund:
+async def refund(
+    app: FastAPI, intent_id: int, amount: int, *, idempotency_key: str | None = None
+) -> PaymentRefund:
     async with app.state.sessionmaker() as s, s.begin():
-        return await service.refund(s, SYSTEM, intent_id, amount, "group failed", **kwargs)
+        return await service.refund(
+            s,
+            SYSTEM,
+            intent_id,
+            amount,
+            "group failed",
+            reason_code=RefundReason.GROUP_FAILED,
+            idempotency_key=idempotency_key,
+        )
 
 
 async def test_partial_then_full_refund_never_exceeding_the_payment(
@@ -160,16 +171,21 @@ async def test_who_may_refund_through_the_api(
     as_owner = bearer(await make_token(session, owner, organisation=shop))
     done = await client.post(url, json=refund_body, headers=as_owner)
     assert done.status_code == 201, done.text
-    assert done.json()["status"] == "succeeded"
+    assert (done.json()["status"], done.json()["reason_code"]) == ("succeeded", "merchant_decision")
     admin = await make_user(session)
     platform = await make_org(session, "platform", owner=admin)
     as_admin = bearer(await make_token(session, admin, organisation=platform))
-    assert (await client.post(url, json=refund_body, headers=as_admin)).status_code == 201
+    by_platform = await client.post(url, json=refund_body, headers=as_admin)
+    assert by_platform.status_code == 201
+    assert by_platform.json()["reason_code"] == "platform_decision"
     for bad in ({"amount_fen": 0, "reason": "x"}, {"amount_fen": 1, "reason": ""}, {}):
         assert (await client.post(url, json=bad, headers=as_owner)).status_code == 422
     shown = await client.get(f"{INTENTS}/{intent.public_id}", headers=as_payer)
     assert shown.json()["refunded_fen"] == 200
-    assert [r["amount_fen"] for r in shown.json()["refunds"]] == [100, 100]
+    assert [(r["amount_fen"], r["reason_code"]) for r in shown.json()["refunds"]] == [
+        (100, "merchant_decision"),
+        (100, "platform_decision"),
+    ]
 
 
 async def test_a_payment_of_another_domain_is_refunded_only_through_that_domain(
@@ -233,6 +249,7 @@ async def test_every_fen_of_a_failed_group_is_refunded(
                 intent.id,
                 intent.amount_fen - intent.refunded_fen,
                 "group failed",
+                reason_code=RefundReason.GROUP_FAILED,
                 idempotency_key="group-5-failed",
             )
 

@@ -98,19 +98,23 @@ async def test_excursions_at_the_thresholds(
     assert await status_of(app, outside.id) == "on_hold"
     (published,) = await events_named(app, "trace.TemperatureExcursion")
     assert published["batch_id"] == outside.id
+    assert published["batch_code"] == outside.code  # what the owner is told, no trace lookup
     assert published["rule"] == "coldchain.storage_classes@1"
     assert published["worst_c"] == -14.9
     await app.state.dispatcher.run_once()
     async with app.state.sessionmaker() as s:
         told = (
-            await s.scalars(
-                select(Notification.link).where(
+            await s.execute(
+                select(Notification.link, Notification.params).where(
                     Notification.user_id == shop.owner.id,
                     Notification.kind == "temperature_excursion",
                 )
             )
         ).all()
-    assert told == [f"/merchant/batches/{outside.id}"]  # the owner is asked to decide
+    # The owner is asked to decide, about the batch named by its code.
+    assert [tuple(row) for row in told] == [
+        (f"/merchant/batches/{outside.id}", {"code": outside.code, "worst": -14.9})
+    ]
     # Sending the same readings again stores nothing and finds nothing new.
     again = await send(client, shop, series(start, [-18, -14.9], code=outside.code))
     assert again == {"received": 2, "stored": 0, "excursions": 0}

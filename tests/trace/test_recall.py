@@ -4,6 +4,7 @@ shows the journey and the recall and nothing about the buyer; scoping."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -16,8 +17,10 @@ from linli.accounts.models import Organisation
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy.models import CANCELLED, Order
+from linli.groupbuy.states import CancelReason
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.reasons import RefundReason
 from linli.trace import recall
 from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode
@@ -178,6 +181,7 @@ async def test_recall_reaches_downstream_buyers_and_nobody_else(
         assert await status_of(app, batch.id) == "recalled"
     assert await status_of(app, world.other_flour.id) == "active"
 
+    await app.state.dispatcher.run_once()  # buyers are told through BuyerRecalled events
     async with app.state.sessionmaker() as s:
         told = {n.user_id for n in await s.scalars(select(Notification)) if n.kind == "recall"}
         refunds = {
@@ -192,12 +196,24 @@ async def test_recall_reaches_downstream_buyers_and_nobody_else(
         }
         box_order = await s.get(Order, world.orders["box"])
         links = [n.link for n in await s.scalars(select(Notification)) if n.kind == "recall"]
+        flour_notice = await s.scalar(
+            select(Notification).where(
+                Notification.kind == "recall", Notification.user_id == world.buyers["flour"].user.id
+            )
+        )
     b = world.buyers
     assert told == {b["flour"].user.id, b["bread"].user.id, b["box"].user.id}
     assert refunds == {world.orders["flour"]: 3000, world.orders["bread"]: 3000}
     assert box_order is not None
     assert box_order.status == CANCELLED
     assert all(link and link.startswith("/t/L") for link in links)
+    assert flour_notice is not None
+    assert flour_notice.params == {
+        "product": "高筋面粉",
+        "order_id": world.orders["flour"],
+        "level": 1,
+        "reason": "沙门氏菌检出",
+    }
 
     progress = body["progress"]
     assert progress["buyers"] == 3
@@ -247,6 +263,7 @@ async def test_trace_page_shows_journey_and_recall_but_not_the_buyer(
         headers=world.shop.headers,
     )
     assert opened.status_code == 201, opened.text
+    await app.state.dispatcher.run_once()
     buyer = world.buyers["bread"]
     async with app.state.sessionmaker() as s:
         link = await s.scalar(
@@ -470,3 +487,52 @@ async def test_recalling_collected_goods_reverses_settlement_and_commission(
         headers=point.leader.headers,
     )
     assert late.status_code == 404
+
+
+async def test_a_recall_refund_shows_its_reason_on_the_residents_pages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """The recall names its reason when it refunds: the resident's order page and order list
+    say "Product recall" (in English and Chinese), never a bare "Refund"."""
+    world = await a_recall_world(app, client, session, settings)
+    opened = await client.post(
+        f"{TRACE}/recalls",
+        json={"level": 2, "reason": "标签错误", "batch_ids": [world.flour.id]},
+        headers=world.shop.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    async with app.state.sessionmaker() as s:
+        refund = (
+            await s.execute(
+                select(PaymentRefund)
+                .join(PaymentIntent, PaymentIntent.id == PaymentRefund.intent_id)
+                .where(PaymentIntent.reference == str(world.orders["flour"]))
+            )
+        ).scalar_one()
+        flour_order = await s.get(Order, world.orders["flour"])
+    assert (refund.reason_code, refund.amount_fen) == (RefundReason.RECALL, 3000)
+    assert flour_order is not None
+    assert (flour_order.status, flour_order.cancel_reason) == (CANCELLED, CancelReason.RECALLED)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as resident:
+        await login(resident, world.buyers["flour"].user)
+        link = f"/groupbuy/orders/{world.orders['flour']}"
+        for language, words in (("en", "Product recall"), ("zh-CN", "产品召回")):
+            page = await resident.get(link, headers={"Accept-Language": language})
+            assert page.status_code == 200
+            refunds = re.findall(r"<li data-refund[^>]*>(.*?)</li>", page.text, re.S)
+            assert len(refunds) == 1
+            assert 'data-refund-reason="recall"' in page.text
+            assert words in refunds[0]
+            # The cancellation says why too (once in the heading, once in the refund).
+            assert page.text.count(words) == 2
+            listing = await resident.get("/groupbuy/orders", headers={"Accept-Language": language})
+            assert listing.status_code == 200
+            (article,) = re.findall(
+                rf'<article class="panel" data-order="{world.orders["flour"]}">(.*?)</article>',
+                listing.text,
+                re.S,
+            )
+            assert '<span data-refund-reason="recall">' + words + "</span>" in article
+            assert article.count(words) == 2

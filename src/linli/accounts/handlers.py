@@ -4,22 +4,22 @@ counters."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox, ratelimit
 from linli.accounts.models import LoginFailure, UserSession
+from linli.jobs import PruneSessions
 
-PRUNE_JOB = "accounts.prune"
+PRUNE_JOB = PruneSessions.job_kind
 PRUNE_EVERY = timedelta(hours=6)
 EXPIRED_SESSION_RETENTION = timedelta(days=7)
 LOGIN_FAILURE_RETENTION = timedelta(days=30)
 
 
-@outbox.job(PRUNE_JOB)
-async def prune(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(PruneSessions)
+async def prune(session: AsyncSession, job: PruneSessions) -> None:
     """Delete long-expired sessions, old login failures and rate counters; come back later."""
     now = clock.now()
     await session.execute(
@@ -37,4 +37,4 @@ async def ensure_prune_scheduled(session: AsyncSession) -> None:
 
 
 async def _schedule_next(session: AsyncSession) -> None:
-    await outbox.schedule(session, PRUNE_JOB, clock.now() + PRUNE_EVERY, dedupe_key=PRUNE_JOB)
+    await outbox.schedule(session, PruneSessions(), clock.now() + PRUNE_EVERY, dedupe_key=PRUNE_JOB)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
@@ -11,7 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
 STORAGE_CLASSES = ("ambient", "chilled", "frozen")
-PRODUCT_STATUSES = ("draft", "listed", "delisted")
+
+
+class ProductStatus(StrEnum):
+    DRAFT = "draft"
+    LISTED = "listed"
+    DELISTED = "delisted"
+
+
+PRODUCT_STATUSES = tuple(ProductStatus)
 
 
 class Product(Base):
@@ -32,7 +41,7 @@ class Product(Base):
     storage_class: Mapped[str] = mapped_column(String(10), default="ambient")
     origin: Mapped[str] = mapped_column(String(120), default="")
     gtin: Mapped[str | None] = mapped_column(String(14), index=True)
-    status: Mapped[str] = mapped_column(String(10), default="draft")
+    status: Mapped[str] = mapped_column(String(10), default=ProductStatus.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

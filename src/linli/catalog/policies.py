@@ -12,7 +12,7 @@ from linli.authz import (
     Permission,
     acting_organisation,
 )
-from linli.catalog.models import Product, Sku
+from linli.catalog.models import Product, ProductStatus, Sku
 from linli.merchants.queries import selling_organisation_ids
 
 SELLERS = ("merchant", "supplier")  # the organisation kinds that keep a catalogue
@@ -48,6 +48,6 @@ def delistable_products(actor: Actor) -> Select[Product]:
 def public_products() -> Select[Product]:
     """Listed products of organisations that are verified and not paused."""
     return select(Product).where(
-        Product.status == "listed",
+        Product.status == ProductStatus.LISTED,
         Product.organisation_id.in_(selling_organisation_ids()),
     )

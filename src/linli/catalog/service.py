@@ -24,7 +24,7 @@ from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, Permission
 from linli.catalog import policies, search, stock
 from linli.catalog.gtin import gtin_problem
-from linli.catalog.models import PriceChange, Product, ProductImage, Sku
+from linli.catalog.models import PriceChange, Product, ProductImage, ProductStatus, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_STOCK,
@@ -512,7 +512,7 @@ async def create_product(session: AsyncSession, actor: Actor, data: ProductCreat
         storage_class=data.storage_class,
         origin=data.origin,
         gtin=_clean_gtin(data.gtin),
-        status="draft",
+        status=ProductStatus.DRAFT,
         created_at=now,
         updated_at=now,
     )
@@ -563,7 +563,7 @@ async def update_product(
         if category.id != product.category_id:
             rule = await negative_list.for_organisation(session, product.organisation_id)
             _check_category(tree, category, rule)
-            if product.status == "listed":
+            if product.status == ProductStatus.LISTED:
                 decision, problem = await _listing_problem(
                     session, product.organisation_id, category, tree
                 )
@@ -711,7 +711,7 @@ async def list_product(session: AsyncSession, actor: Actor, product_id: int) -> 
     The decision, either way, is audited with the rule id and version it applied.
     """
     product = await access_product(session, actor, product_id, lock=True)
-    if product.status == "listed":
+    if product.status == ProductStatus.LISTED:
         return product
     tree = await category_tree(session)
     category = tree.by_id[product.category_id]
@@ -733,7 +733,7 @@ async def list_product(session: AsyncSession, actor: Actor, product_id: int) -> 
         )
         problem.keep_changes = True  # the refusal is on record; nothing else was changed
         raise problem
-    product.status = "listed"
+    product.status = ProductStatus.LISTED
     product.updated_at = clock.now()
     audit.record(
         session,
@@ -756,9 +756,9 @@ async def delist_product(session: AsyncSession, actor: Actor, product_id: int) -
     )
     if product is None:
         raise NotFound(N_("No such product in your catalogue."))
-    if product.status != "listed":
+    if product.status != ProductStatus.LISTED:
         raise Conflict(N_("This product is not listed."), code="not_listed")
-    product.status = "delisted"
+    product.status = ProductStatus.DELISTED
     product.updated_at = clock.now()
     audit.record(
         session,

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, UTCDateTime
+from linli.reviews import ReviewStatus
 
 MAX_COMMISSION_BP = 3000  # 30 %: no leader commission above this is plausible
 
@@ -79,7 +80,7 @@ class LeaderApplication(Base):
     opening_hours: Mapped[str] = mapped_column(String(40))
     daily_capacity: Mapped[int]
     motivation: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(10), default="submitted")
+    status: Mapped[str] = mapped_column(String(10), default=ReviewStatus.SUBMITTED)
     commission_bp: Mapped[int | None]
     decision_reason: Mapped[str | None] = mapped_column(String(500))
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -26,7 +26,7 @@ from linli.db import escape_like
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import LeaderApplicationDecided, ResidentJoinedCommunity
 from linli.i18n import N_
-from linli.reviews import ensure_decidable
+from linli.reviews import ReviewStatus, ensure_decidable
 
 MICRO = 1_000_000
 
@@ -158,7 +158,7 @@ async def apply_as_leader(
     await get_community(session, data.community_id)
     pending = await session.scalar(
         select(LeaderApplication.id).where(
-            LeaderApplication.user_id == user_id, LeaderApplication.status == "submitted"
+            LeaderApplication.user_id == user_id, LeaderApplication.status == ReviewStatus.SUBMITTED
         )
     )
     if pending is not None:
@@ -173,7 +173,7 @@ async def apply_as_leader(
         opening_hours=data.opening_hours,
         daily_capacity=data.daily_capacity,
         motivation=data.motivation,
-        status="submitted",
+        status=ReviewStatus.SUBMITTED,
         created_at=clock.now(),
     )
     session.add(application)
@@ -252,11 +252,11 @@ async def decide_leader(
             leader.commission_bp = commission_bp
             leader.active = True
         await session.flush()
-        application.status = "approved"
+        application.status = ReviewStatus.APPROVED
         application.commission_bp = commission_bp
         application.pickup_point_id = point.id
     else:
-        application.status = "rejected"
+        application.status = ReviewStatus.REJECTED
     outbox.publish(
         session,
         LeaderApplicationDecided(

@@ -17,6 +17,7 @@ from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.groupbuy import service
 from linli.groupbuy.models import Campaign, CampaignItem, CartLine, Order
 from linli.groupbuy.schemas import OrderIn, OrderLineIn
+from linli.groupbuy.states import CampaignStatus
 from linli.i18n import N_, Message
 
 MAX_CART_LINES = 50
@@ -86,7 +87,7 @@ async def set_quantity(session: AsyncSession, actor: Actor, item_id: int, quanti
             .where(CampaignItem.id == item_id)
         )
     ).first()
-    if row is None or row.Campaign.status == "draft":
+    if row is None or row.Campaign.status == CampaignStatus.DRAFT:
         raise NotFound(N_("No such item."), code="item_not_found")
     item, campaign = row
     if not service.is_open(campaign, clock.now()):

@@ -27,12 +27,13 @@ from linli.groupbuy.models import (
     OrderLine,
     Pickup,
 )
+from linli.jobs import CommissionStatements
 from linli.payments import ledger
 from linli.rules import service as rules
 
 LOCAL = clock.LOCAL
 FEE_RULE = "groupbuy.platform_fee"
-STATEMENT_JOB = "groupbuy.commission_statements"
+STATEMENT_JOB = CommissionStatements.job_kind
 PAYOUT_ACCOUNT = "cash:bank"  # leaders are paid by bank transfer
 BP = 10_000
 

@@ -60,13 +60,16 @@ from linli.groupbuy.models import (
     Pickup,
 )
 from linli.groupbuy.service import expire_order, payment_of
+from linli.groupbuy.states import CancelReason
 from linli.i18n import N_, Message
+from linli.jobs import UncollectedCheck
 from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 
 log = logging.getLogger(__name__)
 
-UNCOLLECTED_JOB = "groupbuy.uncollected"
+UNCOLLECTED_JOB = UncollectedCheck.job_kind
 UNCOLLECTED_RULE = "groupbuy.uncollected"
 CODE_DIGITS = 6
 # Orders that hold goods (not cancelled, not unpaid): what procurement buys.
@@ -174,7 +177,8 @@ async def run_cutoff(session: AsyncSession, campaign_id: int) -> CutoffResult | 
             returned[line.item_id] += line.quantity
         whole = all(line.group_failed or refunded_in_full(line) for line in lines)
         if whole:
-            order.status, order.cancelled_at, order.cancel_reason = CANCELLED, now, "group_failed"
+            order.status, order.cancelled_at = CANCELLED, now
+            order.cancel_reason = CancelReason.GROUP_FAILED
             result.failed_orders += 1
         else:
             order.status, order.confirmed_at = CONFIRMED, now
@@ -184,7 +188,14 @@ async def run_cutoff(session: AsyncSession, campaign_id: int) -> CutoffResult | 
             result.partly_failed_orders += bool(failed)
         if refund_fen:
             order.refunded_fen += refund_fen
-            await _refund(session, order, refund_fen, "group did not form", f"group-{order.id}")
+            await _refund(
+                session,
+                order,
+                refund_fen,
+                RefundReason.GROUP_FAILED,
+                "group did not form",
+                f"group-{order.id}",
+            )
             result.refunded_fen += refund_fen
             outbox.publish(
                 session,
@@ -245,7 +256,9 @@ async def _cancel_unpaid(session: AsyncSession, campaign: Campaign, result: Cuto
     ).all()
     for order in unpaid:
         intent = await payment_of(session, order)
-        if await expire_order(session, order.id, intent.id if intent else None, reason="cutoff"):
+        if await expire_order(
+            session, order.id, intent.id if intent else None, reason=CancelReason.CUTOFF
+        ):
             result.cancelled_unpaid += 1
 
 
@@ -300,13 +313,24 @@ def _new_code(taken: set[str]) -> str:
 
 
 async def _refund(
-    session: AsyncSession, order: Order, amount_fen: int, reason: str, key: str
+    session: AsyncSession,
+    order: Order,
+    amount_fen: int,
+    reason_code: RefundReason,
+    reason: str,
+    key: str,
 ) -> None:
     intent = await payment_of(session, order)
     if intent is None:  # a paid order always has one; never refund into the void
         raise RuntimeError(f"groupbuy order {order.id} has no payment intent")
     await payments.refund(
-        session, Actor.for_system(), intent.id, amount_fen, reason, idempotency_key=key
+        session,
+        Actor.for_system(),
+        intent.id,
+        amount_fen,
+        reason,
+        reason_code=reason_code,
+        idempotency_key=key,
     )
 
 
@@ -442,9 +466,8 @@ async def confirm_arrival(session: AsyncSession, actor: Actor, delivery_id: int)
         )
     await outbox.schedule(
         session,
-        UNCOLLECTED_JOB,
+        UncollectedCheck(delivery_id=arrived.id),
         collect_by,
-        {"delivery_id": arrived.id},
         dedupe_key=f"groupbuy-uncollected-{arrived.id}",
     )
     audit.record(
@@ -784,7 +807,14 @@ async def _refund_uncollected(session: AsyncSession, order: Order) -> int:
             total += amount
     if total:
         order.refunded_fen += total
-        await _refund(session, order, total, "not collected", f"uncollected-{order.id}")
+        await _refund(
+            session,
+            order,
+            total,
+            RefundReason.UNCOLLECTED,
+            "not collected",
+            f"uncollected-{order.id}",
+        )
     return total
 
 
@@ -838,7 +868,14 @@ async def refund_collected(
     reversed_fen = await commission.reverse(session, order, line, quantity, returned)
     line.refunded_fen += amount
     order.refunded_fen += amount
-    await _refund(session, order, amount, reason.strip(), f"collected-{line.id}-{returned}")
+    await _refund(
+        session,
+        order,
+        amount,
+        RefundReason.MERCHANT_DECISION,
+        reason.strip(),
+        f"collected-{line.id}-{returned}",
+    )
     event = OrderRefunded(
         order_id=order.id,
         user_id=order.user_id,
@@ -875,11 +912,17 @@ async def _take_back(session: AsyncSession, line_id: int, quantity: int) -> int 
 
 
 async def refund_line_in_full(
-    session: AsyncSession, order: Order, line: OrderLine, reason: str, key: str
+    session: AsyncSession,
+    order: Order,
+    line: OrderLine,
+    reason_code: RefundReason,
+    reason: str,
+    key: str,
 ) -> int:
     """Give back everything still paid for a line (a recall): collected units have their
     settlement and commission reversed first; an order left with nothing to hand over is
-    cancelled, so its pickup code dies. Returns the amount refunded."""
+    cancelled (for the same reason: a recall cancels as `recalled`), so its pickup code
+    dies. Returns the amount refunded."""
     collected = line.picked_qty - line.returned_qty
     if collected > 0:
         returned = await _take_back(session, line.id, collected)
@@ -891,7 +934,7 @@ async def refund_line_in_full(
         return 0
     line.refunded_fen += amount
     order.refunded_fen += amount
-    await _refund(session, order, amount, reason, key)
+    await _refund(session, order, amount, reason_code, reason, key)
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     nothing_left = all(
         other.group_failed or refunded_in_full(other) or other.picked_qty >= other.quantity
@@ -901,7 +944,12 @@ async def refund_line_in_full(
         never_collected = all(other.picked_qty == 0 for other in lines)
         order.status = CANCELLED if never_collected else PICKED_UP
         if never_collected:
-            order.cancelled_at, order.cancel_reason = clock.now(), "refunded"
+            order.cancelled_at = clock.now()
+            order.cancel_reason = (
+                CancelReason.RECALLED
+                if reason_code == RefundReason.RECALL
+                else CancelReason.REFUNDED
+            )
     return amount
 
 

@@ -2,42 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.events import PaymentSucceeded
 from linli.groupbuy import commission, fulfilment, service
+from linli.jobs import CampaignCutoff, CommissionStatements, ExpireOrder, UncollectedCheck
 from linli.outbox import Envelope
 
 
 @outbox.subscribe(PaymentSucceeded, "groupbuy.mark_paid")
-async def mark_paid(session: AsyncSession, envelope: Envelope) -> None:
+async def mark_paid(session: AsyncSession, envelope: Envelope[PaymentSucceeded]) -> None:
     event = envelope.payload
-    assert isinstance(event, PaymentSucceeded)
     if event.purpose != service.PURPOSE:
         return
     await service.mark_paid(session, event)
 
 
-@outbox.job(service.EXPIRE_JOB)
-async def expire_order(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await service.expire_order(session, int(payload["order_id"]), int(payload["intent_id"]))
+@outbox.job(ExpireOrder)
+async def expire_order(session: AsyncSession, job: ExpireOrder) -> None:
+    await service.expire_order(session, job.order_id, job.intent_id)
 
 
-@outbox.job(service.CUTOFF_JOB)
-async def cutoff(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await fulfilment.run_cutoff(session, int(payload["campaign_id"]))
+@outbox.job(CampaignCutoff)
+async def cutoff(session: AsyncSession, job: CampaignCutoff) -> None:
+    await fulfilment.run_cutoff(session, job.campaign_id)
 
 
-@outbox.job(fulfilment.UNCOLLECTED_JOB)
-async def uncollected(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await fulfilment.handle_uncollected(session, int(payload["delivery_id"]))
+@outbox.job(UncollectedCheck)
+async def uncollected(session: AsyncSession, job: UncollectedCheck) -> None:
+    await fulfilment.handle_uncollected(session, job.delivery_id)
 
 
-@outbox.job(commission.STATEMENT_JOB)
-async def commission_statements(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(CommissionStatements)
+async def commission_statements(session: AsyncSession, job: CommissionStatements) -> None:
     """Close last month's commission, then come back next month."""
     await commission.close_month(session, commission.previous_month(clock.now()))
     await ensure_statements_scheduled(session)
@@ -46,7 +44,7 @@ async def commission_statements(session: AsyncSession, payload: dict[str, Any]) 
 async def ensure_statements_scheduled(session: AsyncSession) -> None:
     await outbox.schedule(
         session,
-        commission.STATEMENT_JOB,
+        CommissionStatements(),
         commission.next_statement_run(clock.now()),
         dedupe_key=commission.STATEMENT_JOB,
     )

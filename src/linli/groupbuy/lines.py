@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.groupbuy import fulfilment, service
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
+from linli.groupbuy.states import CancelReason
+from linli.payments.reasons import RefundReason
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,9 @@ class RecallOutcome:
 async def recall_line(
     session: AsyncSession, line_id: int, *, refund: bool, note: str, key: str
 ) -> RecallOutcome:
-    """A recalled line: an unpaid order is cancelled (reason "recalled"); otherwise, when the
-    recall refunds, everything still paid for the line is given back (`note`, `key`: the
-    refund's note and idempotency key)."""
+    """A recalled line: an unpaid order is cancelled (reason `recalled`); otherwise, when the
+    recall refunds, everything still paid for the line is given back with the reason `recall`
+    (`note`, `key`: the refund's note and idempotency key)."""
     line = await session.get(OrderLine, line_id)
     order = await session.get(Order, line.order_id) if line is not None else None
     if line is None or order is None:
@@ -91,10 +93,12 @@ async def recall_line(
     if order.status == PENDING_PAYMENT:
         intent = await service.payment_of(session, order)
         cancelled = await service.expire_order(
-            session, order.id, intent.id if intent else None, reason="recalled"
+            session, order.id, intent.id if intent else None, reason=CancelReason.RECALLED
         )
         return RecallOutcome(cancelled=cancelled)
     if refund:
-        amount = await fulfilment.refund_line_in_full(session, order, line, note, key)
+        amount = await fulfilment.refund_line_in_full(
+            session, order, line, RefundReason.RECALL, note, key
+        )
         return RecallOutcome(refunded_fen=amount)
     return RecallOutcome()

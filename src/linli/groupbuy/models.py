@@ -23,23 +23,27 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, UTCDateTime
+from linli.groupbuy.states import CampaignStatus, DeliveryStatus, OrderStatus
 
-DRAFT, PUBLISHED, CLOSED, CANCELLED = "draft", "published", "closed", "cancelled"
-CAMPAIGN_STATUSES = (DRAFT, PUBLISHED, CLOSED, CANCELLED)
-PENDING_PAYMENT, PAID = "pending_payment", "paid"
-# After the cut-off: the group formed (confirmed), the goods arrived at the pickup point
-# (ready), the resident took some or all of them, or never came (uncollected, handled by rule).
+# The enumerations' members under the short names the group-buying code uses.
+DRAFT, PUBLISHED, CLOSED = CampaignStatus.DRAFT, CampaignStatus.PUBLISHED, CampaignStatus.CLOSED
+CANCELLED = CampaignStatus.CANCELLED  # the same word for campaigns and orders
+CAMPAIGN_STATUSES = tuple(CampaignStatus)
+PENDING_PAYMENT, PAID = OrderStatus.PENDING_PAYMENT, OrderStatus.PAID
 CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED = (
-    "confirmed",
-    "ready_for_pickup",
-    "partially_picked_up",
-    "picked_up",
-    "uncollected",
+    OrderStatus.CONFIRMED,
+    OrderStatus.READY,
+    OrderStatus.PARTIAL,
+    OrderStatus.PICKED_UP,
+    OrderStatus.UNCOLLECTED,
 )
 # Orders whose pickup code is live at their pickup point.
 AWAITING_PICKUP = (CONFIRMED, READY, PARTIAL)
-# A delivery (one campaign to one pickup point) after the cut-off.
-DELIVERY_CONFIRMED, SHIPPED, ARRIVED = "confirmed", "shipped", "arrived"
+DELIVERY_CONFIRMED, SHIPPED, ARRIVED = (
+    DeliveryStatus.CONFIRMED,
+    DeliveryStatus.SHIPPED,
+    DeliveryStatus.ARRIVED,
+)
 
 
 class Campaign(Base):

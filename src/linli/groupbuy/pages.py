@@ -18,6 +18,8 @@ from linli.groupbuy import cart as carts
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_, _
 from linli.payments import providers
+from linli.payments import service as payments
+from linli.payments.reasons import REFUND_REASON_LABELS
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -211,12 +213,17 @@ async def my_orders(request: Request, session: DbSession, actor: User_) -> Respo
         for c in checkouts
         if c.intent is not None and c.order.status == "pending_payment"
     }
+    refund_reasons = await payments.refund_reasons_of(
+        session, [c.intent.id for c in checkouts if c.intent is not None and c.order.refunded_fen]
+    )
     return render(
         request,
         "groupbuy/orders.html",
         {
             "checkouts": checkouts,
             "pay_urls": pay_urls,
+            "refund_reasons": refund_reasons,
+            "refund_labels": REFUND_REASON_LABELS,
             "status_labels": queries.ORDER_STATUS_LABELS,
             "cancel_reasons": queries.CANCEL_REASON_LABELS,
         },

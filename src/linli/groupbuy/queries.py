@@ -16,9 +16,8 @@ from linli.authz import Actor
 from linli.catalog import offers
 from linli.community import points as pickup_points
 from linli.errors import NotFound
-from linli.groupbuy import policies, service
+from linli.groupbuy import policies, service, states
 from linli.groupbuy.models import (
-    CAMPAIGN_STATUSES,
     PARTIAL,
     READY,
     Campaign,
@@ -28,53 +27,47 @@ from linli.groupbuy.models import (
     Order,
     OrderLine,
 )
+from linli.groupbuy.states import CampaignStatus, DeliveryStatus, OrderStatus
 from linli.i18n import N_
 from linli.payments import service as payments
+from linli.payments.reasons import REFUND_REASON_LABELS, RefundReason
 from linli.payments.views import RefundView
+
+# Cancel reasons in words live with the enumeration.
+CANCEL_REASON_LABELS = states.CANCEL_REASON_LABELS
+# Refunds whose own words (a person's) are worth showing beside the reason.
+OWN_WORDS_REASONS = frozenset({RefundReason.MERCHANT_DECISION, RefundReason.PLATFORM_DECISION})
 
 # Order statuses in words (resident, merchant and leader pages).
 ORDER_STATUS_LABELS: dict[str, str] = {
-    "pending_payment": N_("Waiting for payment"),
-    "paid": N_("Paid"),
-    "confirmed": N_("Group formed"),
-    "ready_for_pickup": N_("Ready for pickup"),
-    "partially_picked_up": N_("Partly picked up"),
-    "picked_up": N_("Picked up"),
-    "uncollected": N_("Not collected"),
-    "cancelled": N_("Cancelled"),
+    OrderStatus.PENDING_PAYMENT: N_("Waiting for payment"),
+    OrderStatus.PAID: N_("Paid"),
+    OrderStatus.CONFIRMED: N_("Group formed"),
+    OrderStatus.READY: N_("Ready for pickup"),
+    OrderStatus.PARTIAL: N_("Partly picked up"),
+    OrderStatus.PICKED_UP: N_("Picked up"),
+    OrderStatus.UNCOLLECTED: N_("Not collected"),
+    OrderStatus.CANCELLED: N_("Cancelled"),
 }
 CAMPAIGN_STATUS_LABELS: dict[str, str] = {
-    "draft": N_("Draft"),
-    "published": N_("Published"),
-    "closed": N_("Closed"),
-    "cancelled": N_("Cancelled"),
+    CampaignStatus.DRAFT: N_("Draft"),
+    CampaignStatus.PUBLISHED: N_("Published"),
+    CampaignStatus.CLOSED: N_("Closed"),
+    CampaignStatus.CANCELLED: N_("Cancelled"),
 }
 DELIVERY_STATUS_LABELS: dict[str, str] = {
-    "confirmed": N_("To be shipped"),
-    "shipped": N_("Shipped"),
-    "arrived": N_("Arrived"),
+    DeliveryStatus.CONFIRMED: N_("To be shipped"),
+    DeliveryStatus.SHIPPED: N_("Shipped"),
+    DeliveryStatus.ARRIVED: N_("Arrived"),
 }
-CANCEL_REASON_LABELS: dict[str, str] = {
-    "payment_timeout": N_("Not paid in time"),
-    "cutoff": N_("Not paid before the cut-off"),
-    "group_failed": N_("The group did not form at your pickup point"),
-}
-# Why money went back, from the refund's idempotency key (set by the services).
-REFUND_KINDS: tuple[tuple[str, str], ...] = (
-    ("group-", N_("The group did not form at your pickup point")),
-    ("uncollected-", N_("Not collected in time")),
-    ("collected-", N_("Refunded by the merchant")),
-    ("groupbuy-unpayable-", N_("Paid after the order was cancelled")),
-)
-assert set(CAMPAIGN_STATUS_LABELS) == set(CAMPAIGN_STATUSES)
+assert set(ORDER_STATUS_LABELS) == set(OrderStatus)
+assert set(CAMPAIGN_STATUS_LABELS) == set(CampaignStatus)
+assert set(DELIVERY_STATUS_LABELS) == set(DeliveryStatus)
 
 
 def refund_kind(refund: RefundView) -> str:
-    key = refund.idempotency_key or ""
-    for prefix, label in REFUND_KINDS:
-        if key.startswith(prefix):
-            return label
-    return N_("Refund")
+    """Why money went back, in words (the caller of the refund named the reason)."""
+    return REFUND_REASON_LABELS[RefundReason(refund.reason_code)]
 
 
 @dataclass(frozen=True)
@@ -115,10 +108,7 @@ class OrderPage:
     @property
     def refund_reasons(self) -> list[tuple[RefundView, str, bool]]:
         """(refund, why, whether the merchant's own words are worth showing)."""
-        return [
-            (r, refund_kind(r), (r.idempotency_key or "").startswith("collected-"))
-            for r in self.refunds
-        ]
+        return [(r, refund_kind(r), r.reason_code in OWN_WORDS_REASONS) for r in self.refunds]
 
 
 async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderPage:
@@ -147,7 +137,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     refunds = await payments.refunds_of(session, intent.id) if intent is not None else []
     pay_url = (
         providers.get(intent.provider).checkout_url(intent)
-        if intent is not None and order.status == "pending_payment"
+        if intent is not None and order.status == OrderStatus.PENDING_PAYMENT
         else None
     )
     return OrderPage(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from linli.apitypes import MAX_ID
+from linli.groupbuy.states import CancelReason
 from linli.schemas import StrictInput
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
@@ -138,7 +139,7 @@ class OrderOut(BaseModel):
     created_at: datetime
     paid_at: datetime | None
     cancelled_at: datetime | None
-    cancel_reason: str | None
+    cancel_reason: CancelReason | None = Field(description="Why the order was cancelled")
     confirmed_at: datetime | None
     ready_at: datetime | None
     picked_up_at: datetime | None

@@ -49,9 +49,12 @@ from linli.groupbuy.models import (
     ResidentQuota,
 )
 from linli.groupbuy.schemas import CampaignIn, OrderIn
+from linli.groupbuy.states import CancelReason
 from linli.i18n import N_
+from linli.jobs import CampaignCutoff, ExpireOrder
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
 from linli.payments.views import IntentView
 from linli.rules import service as rules
 
@@ -63,8 +66,8 @@ payments.register_refund_route(
 )
 RETURN_RULE = "consumer.no_reason_return"
 PAYMENT_RULE = "groupbuy.payment_window"
-EXPIRE_JOB = "groupbuy.expire_order"
-CUTOFF_JOB = "groupbuy.cutoff"
+EXPIRE_JOB = ExpireOrder.job_kind
+CUTOFF_JOB = CampaignCutoff.job_kind
 LOCAL = clock.LOCAL
 MAX_ORDER_FEN = 10**9  # ¥10,000,000: fits every integer column, far beyond any order
 KEY_LENGTH = (8, 64)
@@ -238,9 +241,8 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
     await session.flush()
     await outbox.schedule(
         session,
-        CUTOFF_JOB,
+        CampaignCutoff(campaign_id=campaign.id),
         campaign.cutoff_at,
-        {"campaign_id": campaign.id},
         dedupe_key=f"groupbuy-cutoff-{campaign.id}",
     )
     audit.record(
@@ -581,7 +583,7 @@ async def place_order(
         expires_in=due_at - now + INTENT_GRACE,
     )
     await outbox.schedule(
-        session, EXPIRE_JOB, order.payment_due_at, {"order_id": order.id, "intent_id": intent.id}
+        session, ExpireOrder(order_id=order.id, intent_id=intent.id), order.payment_due_at
     )
     await session.flush()
     # Last: the reservation. Zero rows means someone else got the last units first.
@@ -750,7 +752,11 @@ async def merchant_orders(
 
 
 async def expire_order(
-    session: AsyncSession, order_id: int, intent_id: int | None, *, reason: str = "payment_timeout"
+    session: AsyncSession,
+    order_id: int,
+    intent_id: int | None,
+    *,
+    reason: CancelReason = CancelReason.PAYMENT_TIMEOUT,
 ) -> bool:
     """Due job: an order still unpaid at its deadline is cancelled, its stock and the
     resident's quota given back and its payment intent cancelled. A payment that lands
@@ -850,6 +856,7 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
         event.intent_id,
         event.amount_fen,
         "group-buying order no longer payable",
+        reason_code=RefundReason.PAYMENT_EXPIRED,
         idempotency_key=f"groupbuy-unpayable-{event.intent_id}",
     )
     audit.record(

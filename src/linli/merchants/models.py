@@ -9,8 +9,8 @@ from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
+from linli.reviews import ReviewStatus
 
-APPLICATION_STATUSES = ("submitted", "approved", "rejected")
 LICENCE_TYPES = ("business_licence", "food_business", "medical_device_business")
 
 
@@ -38,7 +38,7 @@ class MerchantApplication(Base):
     business_scope: Mapped[list[Any]] = mapped_column(JSONData)
     contact_name: Mapped[str] = mapped_column(String(60))
     contact_phone: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10), default="submitted")
+    status: Mapped[str] = mapped_column(String(10), default=ReviewStatus.SUBMITTED)
     rule_id: Mapped[str] = mapped_column(String(80))
     rule_version: Mapped[int]
     decision_reason: Mapped[str | None] = mapped_column(String(500))
@@ -108,7 +108,7 @@ class ThreeSameCertification(Base):
     production_line: Mapped[str] = mapped_column(String(200))
     certificates: Mapped[list[Any]] = mapped_column(JSONData)
     evidence_file_ids: Mapped[list[Any]] = mapped_column(JSONData)
-    status: Mapped[str] = mapped_column(String(10), default="submitted")
+    status: Mapped[str] = mapped_column(String(10), default=ReviewStatus.SUBMITTED)
     valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_reason: Mapped[str | None] = mapped_column(String(500))

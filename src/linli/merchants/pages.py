@@ -25,6 +25,7 @@ from linli.files import service as files
 from linli.i18n import _
 from linli.merchants import service
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
+from linli.reviews import ReviewStatus
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -237,11 +238,11 @@ async def public_profile(
 @router.get("/ops/merchants")
 async def review_queue(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    pending = await service.list_applications(session, actor, status="submitted")
+    pending = await service.list_applications(session, actor, status=ReviewStatus.SUBMITTED)
     decided = [
         a
         for a in await service.list_applications(session, actor, limit=30)
-        if a.status != "submitted"
+        if a.status != ReviewStatus.SUBMITTED
     ]
     return render(
         request, "merchants/review_list.html", {"pending": pending, "decided": decided}, actor=actor

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.merchants.models import MerchantProfile, ThreeSameCertification
+from linli.reviews import ReviewStatus
 
 
 def selling_organisation_ids() -> Select[int]:
@@ -19,7 +20,7 @@ def selling_organisation_ids() -> Select[int]:
 def export_certified_organisation_ids(at: datetime) -> Select[int]:
     """Organisations holding a 'three same' certification valid at `at` (the export badge)."""
     return select(ThreeSameCertification.organisation_id).where(
-        ThreeSameCertification.status == "approved",
+        ThreeSameCertification.status == ReviewStatus.APPROVED,
         ThreeSameCertification.valid_from <= at,
         ThreeSameCertification.valid_to > at,
     )

@@ -31,6 +31,7 @@ from linli.events import (
 )
 from linli.files import service as files
 from linli.i18n import N_, Message
+from linli.jobs import ReverificationDue
 from linli.merchants import credit_code
 from linli.merchants.models import (
     Licence,
@@ -41,12 +42,12 @@ from linli.merchants.models import (
 from linli.merchants.policies import acting_enterprise
 from linli.merchants.queries import export_certified_organisation_ids
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
-from linli.reviews import ensure_decidable
+from linli.reviews import ReviewStatus, ensure_decidable
 from linli.rules import service as rules
 
 REVERIFICATION = "merchant.reverification"
 THREE_SAME = "export.three_same"
-REVERIFY_JOB = "merchants.reverify"
+REVERIFY_JOB = ReverificationDue.job_kind
 LOCAL = clock.LOCAL
 LICENCE_LABELS = {
     "business_licence": N_("business licence"),
@@ -131,7 +132,7 @@ async def submit_application(
         business_scope=sorted(set(data.business_scope)),
         contact_name=data.contact_name,
         contact_phone=phone,
-        status="submitted",
+        status=ReviewStatus.SUBMITTED,
         rule_id=market.rule_id,
         rule_version=market.version,
         created_at=clock.now(),
@@ -217,7 +218,8 @@ async def _ensure_code_is_free(session: AsyncSession, code: str) -> None:
     )
     pending = await session.scalar(
         select(MerchantApplication.id).where(
-            MerchantApplication.credit_code == code, MerchantApplication.status == "submitted"
+            MerchantApplication.credit_code == code,
+            MerchantApplication.status == ReviewStatus.SUBMITTED,
         )
     )
     if taken is not None or pending is not None:
@@ -289,7 +291,7 @@ async def decide_application(
     if approve:
         await _approve(session, actor, application, now)
     else:
-        application.status = "rejected"
+        application.status = ReviewStatus.REJECTED
     outbox.publish(
         session,
         MerchantApplicationDecided(
@@ -351,7 +353,7 @@ async def _approve(
     )
     for licence in await licences_of_application(session, application.id):
         licence.organisation_id = organisation.id
-    application.status = "approved"
+    application.status = ReviewStatus.APPROVED
     application.organisation_id = organisation.id
     await session.flush()
     await _schedule_reverification(session, organisation.id, due)
@@ -374,13 +376,13 @@ async def _schedule_reverification(
     from linli.outbox import DueJob  # the pending job, if any, moves to the new date
 
     pending = await session.scalar(
-        select(DueJob).where(DueJob.dedupe_key == key, DueJob.status == "pending")
+        select(DueJob).where(DueJob.dedupe_key == key, DueJob.status == outbox.PENDING)
     )
     if pending is not None:
         pending.due_at = due
         return
     await outbox.schedule(
-        session, REVERIFY_JOB, due, {"organisation_id": organisation_id}, dedupe_key=key
+        session, ReverificationDue(organisation_id=organisation_id), due, dedupe_key=key
     )
 
 
@@ -562,7 +564,7 @@ async def apply_for_certification(
     pending = await session.scalar(
         select(ThreeSameCertification.id).where(
             ThreeSameCertification.organisation_id == organisation_id,
-            ThreeSameCertification.status == "submitted",
+            ThreeSameCertification.status == ReviewStatus.SUBMITTED,
         )
     )
     if pending is not None:
@@ -575,7 +577,7 @@ async def apply_for_certification(
         production_line=data.production_line,
         certificates=data.certificates,
         evidence_file_ids=data.evidence_file_ids,
-        status="submitted",
+        status=ReviewStatus.SUBMITTED,
         created_at=clock.now(),
     )
     session.add(row)
@@ -626,11 +628,11 @@ async def decide_certification(
     row.reviewed_at = now
     row.decision_reason = cleaned
     if approve:
-        row.status = "approved"
+        row.status = ReviewStatus.APPROVED
         row.valid_from = now
         row.valid_to = add_months(now, int(rule.values["validity_months"]))
     else:
-        row.status = "rejected"
+        row.status = ReviewStatus.REJECTED
     outbox.publish(
         session,
         CertificationDecided(
@@ -661,11 +663,11 @@ async def revoke_certification(
     row = await session.get(ThreeSameCertification, certification_id)
     if row is None:
         raise NotFound(N_("No such certification."))
-    if row.status != "approved":
+    if row.status != ReviewStatus.APPROVED:
         raise Conflict(N_("Only an approved certification can be revoked."))
     if not reason.strip():
         raise ValidationFailed(N_("Say why it is revoked."), fields={"reason": N_("Required.")})
-    row.status = "revoked"
+    row.status = ReviewStatus.REVOKED
     row.valid_to = clock.now()
     row.decision_reason = reason.strip()
     outbox.publish(
@@ -673,7 +675,7 @@ async def revoke_certification(
         CertificationDecided(
             certification_id=row.id,
             organisation_id=row.organisation_id,
-            status="revoked",
+            status=ReviewStatus.REVOKED,
             reason=row.decision_reason,
         ),
     )

@@ -12,6 +12,7 @@ from linli.accounts.models import Membership
 from linli.community import points as pickup_points
 from linli.events import (
     BatchRecalled,
+    BuyerRecalled,
     CampaignClosed,
     CertificationDecided,
     CommissionStatementIssued,
@@ -33,13 +34,12 @@ from linli.events import (
 from linli.i18n import N_
 from linli.money import format_fen
 from linli.notifications.service import notify
-from linli.trace.codes import batch_code
+from linli.reviews import ReviewStatus
 
 
 @outbox.subscribe(UserSignedUp, "notifications.welcome")
-async def welcome(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def welcome(session: AsyncSession, envelope: outbox.Envelope[UserSignedUp]) -> None:
     event = envelope.payload
-    assert isinstance(event, UserSignedUp)
     notify(
         session,
         event.user_id,
@@ -51,9 +51,8 @@ async def welcome(session: AsyncSession, envelope: outbox.Envelope) -> None:
 
 
 @outbox.subscribe(MembershipGranted, "notifications.role_granted")
-async def role_granted(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def role_granted(session: AsyncSession, envelope: outbox.Envelope[MembershipGranted]) -> None:
     event = envelope.payload
-    assert isinstance(event, MembershipGranted)
     notify(
         session,
         event.user_id,
@@ -67,9 +66,10 @@ async def role_granted(session: AsyncSession, envelope: outbox.Envelope) -> None
 
 
 @outbox.subscribe(MerchantApplicationDecided, "notifications.merchant_application_decided")
-async def merchant_application_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def merchant_application_decided(
+    session: AsyncSession, envelope: outbox.Envelope[MerchantApplicationDecided]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, MerchantApplicationDecided)
     if event.approved:
         notify(
             session,
@@ -123,9 +123,10 @@ async def _notify_owners(
 
 
 @outbox.subscribe(MerchantListingsPaused, "notifications.listings_paused")
-async def listings_paused(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def listings_paused(
+    session: AsyncSession, envelope: outbox.Envelope[MerchantListingsPaused]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, MerchantListingsPaused)
     await _notify_owners(
         session,
         event.organisation_id,
@@ -142,13 +143,14 @@ async def listings_paused(session: AsyncSession, envelope: outbox.Envelope) -> N
 
 
 @outbox.subscribe(CertificationDecided, "notifications.certification_decided")
-async def certification_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def certification_decided(
+    session: AsyncSession, envelope: outbox.Envelope[CertificationDecided]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, CertificationDecided)
     titles = {
-        "approved": N_("Your 'three same' certification is approved"),
-        "rejected": N_("Your 'three same' certification was not approved"),
-        "revoked": N_("Your 'three same' certification was revoked"),
+        ReviewStatus.APPROVED: N_("Your 'three same' certification is approved"),
+        ReviewStatus.REJECTED: N_("Your 'three same' certification was not approved"),
+        ReviewStatus.REVOKED: N_("Your 'three same' certification was revoked"),
     }
     await _notify_owners(
         session,
@@ -165,9 +167,10 @@ async def certification_decided(session: AsyncSession, envelope: outbox.Envelope
 
 
 @outbox.subscribe(LeaderApplicationDecided, "notifications.leader_application_decided")
-async def leader_application_decided(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def leader_application_decided(
+    session: AsyncSession, envelope: outbox.Envelope[LeaderApplicationDecided]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, LeaderApplicationDecided)
     if event.approved:
         notify(
             session,
@@ -195,9 +198,8 @@ async def leader_application_decided(session: AsyncSession, envelope: outbox.Env
 
 
 @outbox.subscribe(OrderPaid, "notifications.order_paid")
-async def order_paid(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderPaid)
     notify(
         session,
         event.user_id,
@@ -214,9 +216,8 @@ async def order_paid(session: AsyncSession, envelope: outbox.Envelope) -> None:
 
 
 @outbox.subscribe(GroupFailed, "notifications.group_failed")
-async def group_failed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def group_failed(session: AsyncSession, envelope: outbox.Envelope[GroupFailed]) -> None:
     event = envelope.payload
-    assert isinstance(event, GroupFailed)
     notify(
         session,
         event.user_id,
@@ -238,9 +239,8 @@ async def group_failed(session: AsyncSession, envelope: outbox.Envelope) -> None
 
 
 @outbox.subscribe(CampaignClosed, "notifications.campaign_closed")
-async def campaign_closed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def campaign_closed(session: AsyncSession, envelope: outbox.Envelope[CampaignClosed]) -> None:
     event = envelope.payload
-    assert isinstance(event, CampaignClosed)
     await _notify_owners(
         session,
         event.merchant_organisation_id,
@@ -275,9 +275,10 @@ async def campaign_closed(session: AsyncSession, envelope: outbox.Envelope) -> N
 
 
 @outbox.subscribe(DeliveryShipped, "notifications.delivery_shipped")
-async def delivery_shipped(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def delivery_shipped(
+    session: AsyncSession, envelope: outbox.Envelope[DeliveryShipped]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, DeliveryShipped)
     if event.leader_user_id is None:
         return
     notify(
@@ -293,9 +294,10 @@ async def delivery_shipped(session: AsyncSession, envelope: outbox.Envelope) -> 
 
 
 @outbox.subscribe(OrderReadyForPickup, "notifications.ready_for_pickup")
-async def ready_for_pickup(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def ready_for_pickup(
+    session: AsyncSession, envelope: outbox.Envelope[OrderReadyForPickup]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderReadyForPickup)
     point = await pickup_points.point(session, event.pickup_point_id)
     notify(
         session,
@@ -318,9 +320,8 @@ async def ready_for_pickup(session: AsyncSession, envelope: outbox.Envelope) -> 
 
 
 @outbox.subscribe(OrderPickedUp, "notifications.picked_up")
-async def picked_up(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def picked_up(session: AsyncSession, envelope: outbox.Envelope[OrderPickedUp]) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderPickedUp)
     if event.without_code:
         point = await pickup_points.point(session, event.pickup_point_id)
         notify(
@@ -356,9 +357,8 @@ async def picked_up(session: AsyncSession, envelope: outbox.Envelope) -> None:
 
 
 @outbox.subscribe(OrderUncollected, "notifications.uncollected")
-async def uncollected(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def uncollected(session: AsyncSession, envelope: outbox.Envelope[OrderUncollected]) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderUncollected)
     notify(
         session,
         event.user_id,
@@ -384,9 +384,8 @@ async def uncollected(session: AsyncSession, envelope: outbox.Envelope) -> None:
 
 
 @outbox.subscribe(OrderRefunded, "notifications.order_refunded")
-async def order_refunded(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def order_refunded(session: AsyncSession, envelope: outbox.Envelope[OrderRefunded]) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderRefunded)
     notify(
         session,
         event.user_id,
@@ -404,9 +403,10 @@ async def order_refunded(session: AsyncSession, envelope: outbox.Envelope) -> No
 
 
 @outbox.subscribe(CommissionStatementIssued, "notifications.commission_statement")
-async def commission_statement(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def commission_statement(
+    session: AsyncSession, envelope: outbox.Envelope[CommissionStatementIssued]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, CommissionStatementIssued)
     notify(
         session,
         event.leader_user_id,
@@ -422,14 +422,15 @@ async def commission_statement(session: AsyncSession, envelope: outbox.Envelope)
 # --- traceability ---------------------------------------------------------------------------
 
 
-async def _batch_code(session: AsyncSession, batch_id: int) -> str:
-    return await batch_code(session, batch_id) or str(batch_id)
+def _batch_code(event: TemperatureExcursion | InspectionFailed) -> str:
+    return event.batch_code or str(event.batch_id)
 
 
 @outbox.subscribe(TemperatureExcursion, "notifications.temperature_excursion")
-async def temperature_excursion(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def temperature_excursion(
+    session: AsyncSession, envelope: outbox.Envelope[TemperatureExcursion]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, TemperatureExcursion)
     await _notify_owners(
         session,
         event.organisation_id,
@@ -439,16 +440,17 @@ async def temperature_excursion(session: AsyncSession, envelope: outbox.Envelope
             "The cold chain of batch {code} left its range (worst reading {worst} °C). It "
             "cannot be sold until you record a decision."
         ),
-        params={"code": await _batch_code(session, event.batch_id), "worst": event.worst_c},
+        params={"code": _batch_code(event), "worst": event.worst_c},
         link=f"/merchant/batches/{event.batch_id}",
         event_id=envelope.event_id,
     )
 
 
 @outbox.subscribe(InspectionFailed, "notifications.inspection_failed")
-async def inspection_failed(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def inspection_failed(
+    session: AsyncSession, envelope: outbox.Envelope[InspectionFailed]
+) -> None:
     event = envelope.payload
-    assert isinstance(event, InspectionFailed)
     await _notify_owners(
         session,
         event.organisation_id,
@@ -459,7 +461,7 @@ async def inspection_failed(session: AsyncSession, envelope: outbox.Envelope) ->
             "record a decision."
         ),
         params={
-            "code": await _batch_code(session, event.batch_id),
+            "code": _batch_code(event),
             "laboratory": event.laboratory,
         },
         link=f"/merchant/batches/{event.batch_id}",
@@ -468,9 +470,8 @@ async def inspection_failed(session: AsyncSession, envelope: outbox.Envelope) ->
 
 
 @outbox.subscribe(BatchRecalled, "notifications.batch_recalled")
-async def batch_recalled(session: AsyncSession, envelope: outbox.Envelope) -> None:
+async def batch_recalled(session: AsyncSession, envelope: outbox.Envelope[BatchRecalled]) -> None:
     event = envelope.payload
-    assert isinstance(event, BatchRecalled)
     await _notify_owners(
         session,
         event.organisation_id,
@@ -487,4 +488,27 @@ async def batch_recalled(session: AsyncSession, envelope: outbox.Envelope) -> No
         },
         link="/merchant/recalls",
         event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(BuyerRecalled, "notifications.buyer_recalled")
+async def buyer_recalled(session: AsyncSession, envelope: outbox.Envelope[BuyerRecalled]) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "recall",
+        title=N_("Recall: do not eat {product}"),
+        body=N_(
+            "The goods of your order #{order_id} are recalled (level {level}): {reason}. "
+            "See the trace page for what to do."
+        ),
+        params={
+            "product": event.product_name,
+            "order_id": event.order_id,
+            "level": event.level,
+            "reason": event.reason,
+        },
+        link=f"/t/{event.trace_code}",
+        source_event_id=envelope.event_id,
     )

@@ -13,6 +13,7 @@ from linli.apitypes import PageSize
 from linli.authz import (
     PAYMENTS_READ,
     PLATFORM_AUDIT_READ,
+    PLATFORM_PAYMENTS_REFUND,
     Actor,
     require,
     require_scope,
@@ -21,6 +22,7 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers, service
 from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.reasons import RefundReason
 from linli.payments.schemas import (
     AccountBalanceOut,
     CallbackAck,
@@ -111,6 +113,9 @@ async def refund(
         intent.id,
         body.amount_fen,
         body.reason,
+        reason_code=RefundReason.PLATFORM_DECISION
+        if actor.has(PLATFORM_PAYMENTS_REFUND)
+        else RefundReason.MERCHANT_DECISION,
         idempotency_key=body.idempotency_key,
     )
     return refund_out(row)

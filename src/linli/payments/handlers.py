@@ -5,18 +5,18 @@ notification deliveries."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
+from linli.jobs import ExpireIntent, PruneCallbacks
 from linli.payments import providers, service
 from linli.payments.models import PaymentCallback
 
 __all__ = ["expire_intent", "providers"]
 
-PRUNE_JOB = "payments.prune_callbacks"
+PRUNE_JOB = PruneCallbacks.job_kind
 PRUNE_EVERY = timedelta(hours=6)
 # Anyone can post to the callback URL; what was not signed by the provider (or could not be
 # read) is kept this long for investigation. Signed notifications are kept: replays are
@@ -24,13 +24,13 @@ PRUNE_EVERY = timedelta(hours=6)
 JUNK_RETENTION = timedelta(days=30)
 
 
-@outbox.job(service.EXPIRE_JOB)
-async def expire_intent(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await service.expire_intent(session, int(payload["intent_id"]))
+@outbox.job(ExpireIntent)
+async def expire_intent(session: AsyncSession, job: ExpireIntent) -> None:
+    await service.expire_intent(session, job.intent_id)
 
 
-@outbox.job(PRUNE_JOB)
-async def prune_callbacks(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(PruneCallbacks)
+async def prune_callbacks(session: AsyncSession, job: PruneCallbacks) -> None:
     await session.execute(
         delete(PaymentCallback).where(
             PaymentCallback.received_at < clock.now() - JUNK_RETENTION,
@@ -44,4 +44,6 @@ async def prune_callbacks(session: AsyncSession, payload: dict[str, Any]) -> Non
 
 
 async def ensure_prune_scheduled(session: AsyncSession) -> None:
-    await outbox.schedule(session, PRUNE_JOB, clock.now() + PRUNE_EVERY, dedupe_key=PRUNE_JOB)
+    await outbox.schedule(
+        session, PruneCallbacks(), clock.now() + PRUNE_EVERY, dedupe_key=PRUNE_JOB
+    )

@@ -7,6 +7,7 @@ to update or delete their rows (see `_refuse_changes`), and no service function 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -23,9 +24,29 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, UTCDateTime
+from linli.payments.reasons import RefundReason, sql_check
 
-CREATED, SUCCEEDED, CANCELLED, EXPIRED = "created", "succeeded", "cancelled", "expired"
-REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = "pending", "succeeded", "failed"
+
+class IntentStatus(StrEnum):
+    CREATED = "created"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+CREATED, SUCCEEDED = IntentStatus.CREATED, IntentStatus.SUCCEEDED
+CANCELLED, EXPIRED = IntentStatus.CANCELLED, IntentStatus.EXPIRED
+REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED = (
+    RefundStatus.PENDING,
+    RefundStatus.SUCCEEDED,
+    RefundStatus.FAILED,
+)
 Fen = BigInteger()
 
 
@@ -69,6 +90,7 @@ class PaymentRefund(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint(sql_check("reason_code"), name="reason_code"),
         UniqueConstraint("intent_id", "idempotency_key"),
     )
 
@@ -77,6 +99,7 @@ class PaymentRefund(Base):
     intent_id: Mapped[int] = mapped_column(ForeignKey("payment_intents.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)
     reason: Mapped[str] = mapped_column(String(200))
+    reason_code: Mapped[RefundReason] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(12), default=REFUND_PENDING)
     provider_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(80))

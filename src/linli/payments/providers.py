@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.config import Settings
+from linli.jobs import SandboxNotify
 from linli.payments.models import PaymentIntent, PaymentRefund
 from linli.payments.views import IntentView
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/api/v1/payments/callbacks/sandbox"
 SANDBOX = "sandbox"
-SANDBOX_NOTIFY_JOB = "payments.sandbox_notify"
+SANDBOX_NOTIFY_JOB = SandboxNotify.job_kind
 SANDBOX_MAX_DELIVERIES = 15  # about nine hours of retries with the capped backoff
 TIMESTAMP_HEADER = "Linli-Sandbox-Timestamp"
 NONCE_HEADER = "Linli-Sandbox-Nonce"
@@ -204,14 +205,12 @@ class SandboxProvider:
         )
         await outbox.schedule(
             session,
-            SANDBOX_NOTIFY_JOB,
+            SandboxNotify(
+                url=settings.public_base_url.rstrip("/") + CALLBACK_PATH,
+                headers=headers,
+                body=body.decode(),
+            ),
             clock.now(),
-            {
-                "url": settings.public_base_url.rstrip("/") + CALLBACK_PATH,
-                "headers": headers,
-                "body": body.decode(),
-                "delivery": 0,
-            },
             dedupe_key=f"{SANDBOX_NOTIFY_JOB}:{intent.public_id}",
         )
 
@@ -256,26 +255,22 @@ class SandboxProvider:
 register(SandboxProvider())
 
 
-async def deliver(payload: Mapping[str, Any]) -> bool:
+async def deliver(job: SandboxNotify) -> bool:
     """POST one notification; True when the app acknowledged it (2xx with code SUCCESS)."""
     try:
         async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
-            response = await client.post(
-                str(payload["url"]),
-                content=str(payload["body"]).encode(),
-                headers=dict(payload["headers"]),
-            )
+            response = await client.post(job.url, content=job.body.encode(), headers=job.headers)
         acknowledged = response.is_success and response.json().get("code") == "SUCCESS"
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        log.warning("sandbox notification to %s failed: %s", payload.get("url"), exc)
+        log.warning("sandbox notification to %s failed: %s", job.url, exc)
         return False
     if not acknowledged:
         log.warning("sandbox notification refused: %s %s", response.status_code, response.text)
     return acknowledged
 
 
-@outbox.job(SANDBOX_NOTIFY_JOB)
-async def sandbox_notify(session: AsyncSession, payload: dict[str, Any]) -> None:
+@outbox.job(SandboxNotify)
+async def sandbox_notify(session: AsyncSession, job: SandboxNotify) -> None:
     """Deliver a sandbox notification, and keep trying until the app acknowledges it.
 
     The next try is stored first (same dedupe key, due after the backoff) and committed
@@ -284,19 +279,18 @@ async def sandbox_notify(session: AsyncSession, payload: dict[str, Any]) -> None
     acknowledged, the next try is marked done in a fresh transaction. A crash in between
     leaves the retry pending, so delivery is at least once; the callback is idempotent.
     """
-    delivery = int(payload.get("delivery", 0)) + 1
+    delivery = job.delivery + 1
     successor = None
     if delivery < SANDBOX_MAX_DELIVERIES:
         successor = await outbox.schedule(
             session,
-            SANDBOX_NOTIFY_JOB,
+            job.model_copy(update={"delivery": delivery}),
             clock.now() + min(outbox.backoff(delivery), timedelta(hours=1)),
-            {**payload, "delivery": delivery},
-            dedupe_key=_dedupe_key(payload),
+            dedupe_key=_dedupe_key(job),
         )
         await session.flush()
     await session.commit()
-    if not await deliver(payload) or successor is None:
+    if not await deliver(job) or successor is None:
         return
     async with AsyncSession(session.bind, expire_on_commit=False) as fresh, fresh.begin():
         await fresh.execute(
@@ -306,6 +300,6 @@ async def sandbox_notify(session: AsyncSession, payload: dict[str, Any]) -> None
         )
 
 
-def _dedupe_key(payload: Mapping[str, Any]) -> str:
-    body = json.loads(str(payload["body"]))
+def _dedupe_key(job: SandboxNotify) -> str:
+    body = json.loads(job.body)
     return f"{SANDBOX_NOTIFY_JOB}:{body['resource']['out_trade_no']}"

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from linli.apitypes import MAX_ID
+from linli.payments.reasons import RefundReason
 from linli.schemas import StrictInput
 
 Fen = Annotated[StrictInt, Field(ge=1, le=10**10, description="Amount in fen (1/100 yuan)")]
@@ -34,6 +35,7 @@ class RefundOut(BaseModel):
     public_id: str
     amount_fen: int
     reason: str
+    reason_code: RefundReason = Field(description="Why the money went back")
     status: Literal["pending", "succeeded", "failed"]
     created_at: datetime
     completed_at: datetime | None

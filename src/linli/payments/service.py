@@ -50,6 +50,7 @@ from linli.errors import (
 )
 from linli.events import PaymentRefunded, PaymentSucceeded
 from linli.i18n import N_, gettext
+from linli.jobs import ExpireIntent
 from linli.money import format_fen
 from linli.payments import ledger, providers
 from linli.payments.models import (
@@ -64,10 +65,11 @@ from linli.payments.models import (
     PaymentIntent,
     PaymentRefund,
 )
+from linli.payments.reasons import RefundReason
 
 log = logging.getLogger(__name__)
 
-EXPIRE_JOB = "payments.expire_intent"
+EXPIRE_JOB = ExpireIntent.job_kind
 DEFAULT_EXPIRY = timedelta(hours=2)
 MAX_AMOUNT_FEN = 10**10  # ¥100,000,000: far beyond any neighbourhood order
 PAYEE_KINDS = ("merchant",)
@@ -94,13 +96,13 @@ UNKNOWN_INTENT = "unknown_intent"
 AMOUNT_MISMATCH = "amount_mismatch"
 
 
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     CREATED: N_("awaiting payment"),
     SUCCEEDED: N_("paid"),
     CANCELLED: N_("cancelled"),
     EXPIRED: N_("expired"),
 }
-REFUND_LABELS = {
+REFUND_LABELS: dict[str, str] = {
     REFUND_PENDING: N_("refund pending"),
     REFUND_SUCCEEDED: N_("refunded"),
     REFUND_FAILED: N_("refund failed"),
@@ -226,7 +228,7 @@ async def create_intent(
                 fields={"idempotency_key": N_("Use a new key for a new payment.")},
             )
         return existing
-    await outbox.schedule(session, EXPIRE_JOB, intent.expires_at, {"intent_id": intent.id})
+    await outbox.schedule(session, ExpireIntent(intent_id=intent.id), intent.expires_at)
     return intent
 
 
@@ -299,6 +301,26 @@ async def latest_intents_for(
 async def refunds_of(session: AsyncSession, intent_id: int) -> Sequence[PaymentRefund]:
     query = select(PaymentRefund).where(PaymentRefund.intent_id == intent_id)
     return (await session.scalars(query.order_by(PaymentRefund.id))).all()
+
+
+async def refund_reasons_of(
+    session: AsyncSession, intent_ids: Sequence[int]
+) -> dict[int, list[RefundReason]]:
+    """{intent id: the reasons of its refunds, each once, first refund first} in one
+    statement (the caller has already checked the intents are the actor's)."""
+    reasons: dict[int, list[RefundReason]] = {i: [] for i in intent_ids}
+    if not intent_ids:
+        return reasons
+    rows = await session.execute(
+        select(PaymentRefund.intent_id, PaymentRefund.reason_code)
+        .where(PaymentRefund.intent_id.in_(intent_ids), PaymentRefund.status != REFUND_FAILED)
+        .order_by(PaymentRefund.id)
+    )
+    for intent_id, code in rows.all():
+        reason = RefundReason(code)
+        if reason not in reasons[intent_id]:
+            reasons[intent_id].append(reason)
+    return reasons
 
 
 async def _close(session: AsyncSession, intent_id: int, status: str) -> PaymentIntent | None:
@@ -602,6 +624,7 @@ async def _return_paid_after_close(
         intent_id=intent.id,
         amount_fen=intent.amount_fen,
         reason="paid after the payment was closed",
+        reason_code=RefundReason.PAYMENT_EXPIRED,
         status=REFUND_PENDING,
         idempotency_key=f"closed-{intent.id}",
         requested_by_user_id=None,
@@ -636,11 +659,13 @@ async def refund(
     amount_fen: int,
     reason: str,
     *,
+    reason_code: RefundReason,
     idempotency_key: str | None = None,
 ) -> PaymentRefund:
     """Give back part or all of a paid intent through its provider. The total refunded never
     exceeds the amount (a conditional UPDATE of `refunded_fen`). With an idempotency key, a
-    repeated call returns the first refund."""
+    repeated call returns the first refund. `reason_code` says why (shown to the payer in
+    their language); `reason` keeps the words."""
     if not actor.is_authenticated:
         raise Unauthenticated(N_("Please log in first."))
     intent = await session.scalar(
@@ -708,6 +733,7 @@ async def refund(
         intent_id=intent.id,
         amount_fen=amount_fen,
         reason=reason,
+        reason_code=RefundReason(reason_code),
         status=REFUND_PENDING,
         idempotency_key=idempotency_key,
         requested_by_user_id=actor.user_id,
@@ -724,6 +750,7 @@ async def refund(
         target_id=intent.id,
         refund_id=row.id,
         amount_fen=amount_fen,
+        reason_code=row.reason_code,
         outcome=result.status,
     )
     if result.status == "failed":

@@ -19,6 +19,7 @@ or delete them. Corrections are new events carrying an errorDeclaration.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
-ACTIVE, ON_HOLD, RECALLED, DESTROYED = "active", "on_hold", "recalled", "destroyed"
+
+class BatchStatus(StrEnum):
+    ACTIVE = "active"  # on sale
+    ON_HOLD = "on_hold"  # waiting for a safety decision (excursion, failed inspection)
+    RECALLED = "recalled"
+    DESTROYED = "destroyed"  # destroyed after a hold: never sellable again
+
+
+ACTIVE, ON_HOLD, RECALLED, DESTROYED = (
+    BatchStatus.ACTIVE,
+    BatchStatus.ON_HOLD,
+    BatchStatus.RECALLED,
+    BatchStatus.DESTROYED,
+)
 BATCH_STATUSES = (ACTIVE, ON_HOLD, RECALLED, DESTROYED)
 EVENT_TYPES = (
     "ObjectEvent",
@@ -45,7 +59,14 @@ EVENT_TYPES = (
     "TransactionEvent",
     "AssociationEvent",
 )
-CAPTURE_SUCCEEDED, CAPTURE_FAILED = "succeeded", "failed"
+
+
+class CaptureStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+CAPTURE_SUCCEEDED, CAPTURE_FAILED = CaptureStatus.SUCCEEDED, CaptureStatus.FAILED
 EPC_INSTANCE, EPC_CLASS = "epc", "class"
 
 

@@ -17,10 +17,9 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import REGULATOR_RECALL, TRACE_RECALL, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
-from linli.events import BatchRecalled
+from linli.events import BatchRecalled, BuyerRecalled
 from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
-from linli.notifications.service import notify
 from linli.rules import service as rules
 from linli.trace import chain, codes, digital_link, policies, service
 from linli.trace.models import (
@@ -388,22 +387,18 @@ async def _handle_line(session: AsyncSession, recall: TraceRecall, line: groupbu
         notified_at=now,
     )
     session.add(row)
-    notify(
+    outbox.publish(
         session,
-        line.user_id,
-        "recall",
-        title=N_("Recall: do not eat {product}"),
-        body=N_(
-            "The goods of your order #{order_id} are recalled (level {level}): {reason}. "
-            "See the trace page for what to do."
+        BuyerRecalled(
+            recall_id=recall.id,
+            user_id=line.user_id,
+            order_id=line.order_id,
+            order_line_id=line.line_id,
+            product_name=line.product_name,
+            level=recall.level,
+            reason=recall.reason,
+            trace_code=code,
         ),
-        params={
-            "product": line.product_name,
-            "order_id": line.order_id,
-            "level": recall.level,
-            "reason": recall.reason,
-        },
-        link=f"/t/{code}",
     )
     # An unpaid order is cancelled; collected goods have their settlement and the leader's
     # commission reversed before the refund.

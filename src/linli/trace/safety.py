@@ -315,6 +315,7 @@ async def record_inspection(
             InspectionFailed(
                 inspection_id=inspection.id,
                 batch_id=batch.id,
+                batch_code=batch.code,
                 organisation_id=batch.organisation_id,
                 laboratory=data.laboratory,
             ),
@@ -647,6 +648,7 @@ async def detect_excursions(
             TemperatureExcursion(
                 excursion_id=excursion.id,
                 batch_id=batch.id,
+                batch_code=batch.code,
                 organisation_id=batch.organisation_id,
                 storage_class=cls.name,
                 started_at=run.started_at.isoformat(),

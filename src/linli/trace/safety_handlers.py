@@ -11,7 +11,6 @@ from linli.trace import codes
 
 
 @outbox.subscribe(OrderPaid, "trace.line_codes")
-async def line_codes(session: AsyncSession, envelope: Envelope) -> None:
+async def line_codes(session: AsyncSession, envelope: Envelope[OrderPaid]) -> None:
     event = envelope.payload
-    assert isinstance(event, OrderPaid)
     await codes.ensure_codes_for_order(session, event.order_id)

@@ -8,6 +8,7 @@ events they accompany. A hold is closed by a decision row, never by editing it a
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,13 +27,42 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
 
-RELEASE, DESTROY = "release", "destroy"
-# On whose authority a hold was opened: the merchant's own (its failed inspection), a
-# regulator's (its failed inspection), or the platform's rules (a cold-chain excursion).
-BY_MERCHANT, BY_REGULATOR, BY_PLATFORM = "merchant", "regulator", "platform"
-HOLD_AUTHORITIES = (BY_MERCHANT, BY_REGULATOR, BY_PLATFORM)
-RECALL_OPEN, RECALL_CLOSED = "open", "closed"
-REFUND_FULL, REFUND_NONE = "full", "none"
+
+class HoldDecision(StrEnum):
+    RELEASE = "release"
+    DESTROY = "destroy"
+
+
+class HoldAuthority(StrEnum):
+    """On whose authority a hold was opened: the merchant's own (its failed inspection), a
+    regulator's (its failed inspection), or the platform's rules (a cold-chain excursion)."""
+
+    MERCHANT = "merchant"
+    REGULATOR = "regulator"
+    PLATFORM = "platform"
+
+
+class RecallStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RecallRefund(StrEnum):
+    """What a recall gives back to buyers."""
+
+    FULL = "full"
+    NONE = "none"
+
+
+RELEASE, DESTROY = HoldDecision.RELEASE, HoldDecision.DESTROY
+BY_MERCHANT, BY_REGULATOR, BY_PLATFORM = (
+    HoldAuthority.MERCHANT,
+    HoldAuthority.REGULATOR,
+    HoldAuthority.PLATFORM,
+)
+HOLD_AUTHORITIES = tuple(HoldAuthority)
+RECALL_OPEN, RECALL_CLOSED = RecallStatus.OPEN, RecallStatus.CLOSED
+REFUND_FULL, REFUND_NONE = RecallRefund.FULL, RecallRefund.NONE
 
 
 class TraceInspection(Base):

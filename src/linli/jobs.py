@@ -1,0 +1,106 @@
+"""Every due-job kind and its payload: what runs later, and with what.
+
+A job kind is a pydantic model registered under a stable name with `@job_kind`, as events are
+in `events.py`. Services schedule an instance, `outbox.schedule(session, ExpireOrder(...),
+due_at)`; the domain's handlers.py runs it with `@outbox.job(ExpireOrder)`, and the runner
+receives the payload parsed into the same model (a stored payload that no longer fits fails
+the job, visibly, instead of a KeyError deep in the runner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobPayload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    job_kind: ClassVar[str]
+
+
+J = TypeVar("J", bound=type[JobPayload])
+JOB_KINDS: dict[str, type[JobPayload]] = {}
+
+
+def job_kind(name: str) -> Callable[[J], J]:
+    """Register a payload model under `name` (unique, never renamed once scheduled)."""
+
+    def register(cls: J) -> J:
+        if name in JOB_KINDS:
+            raise ValueError(f"job kind {name!r} declared twice")
+        cls.job_kind = name
+        JOB_KINDS[name] = cls
+        return cls
+
+    return register
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@job_kind("accounts.prune")
+class PruneSessions(JobPayload):
+    """Delete long-expired sessions and old login failures; recurring."""
+
+
+# --- merchants ----------------------------------------------------------------------------
+
+
+@job_kind("merchants.reverify")
+class ReverificationDue(JobPayload):
+    """A merchant's re-verification date: pause its listings if it was not re-verified."""
+
+    organisation_id: int
+
+
+# --- payments -----------------------------------------------------------------------------
+
+
+@job_kind("payments.expire_intent")
+class ExpireIntent(JobPayload):
+    intent_id: int
+
+
+@job_kind("payments.prune_callbacks")
+class PruneCallbacks(JobPayload):
+    """Delete old unsigned or unreadable provider callbacks; recurring."""
+
+
+@job_kind("payments.sandbox_notify")
+class SandboxNotify(JobPayload):
+    """One delivery of the sandbox provider's signed notification to our callback URL."""
+
+    url: str
+    headers: dict[str, str]
+    body: str
+    delivery: int = 0  # deliveries tried before this one
+
+
+# --- groupbuy -----------------------------------------------------------------------------
+
+
+@job_kind("groupbuy.expire_order")
+class ExpireOrder(JobPayload):
+    """An order's payment deadline: cancel it if still unpaid."""
+
+    order_id: int
+    intent_id: int | None
+
+
+@job_kind("groupbuy.cutoff")
+class CampaignCutoff(JobPayload):
+    campaign_id: int
+
+
+@job_kind("groupbuy.uncollected")
+class UncollectedCheck(JobPayload):
+    """A delivery's collect-by time: handle what was not collected, by rule."""
+
+    delivery_id: int
+
+
+@job_kind("groupbuy.commission_statements")
+class CommissionStatements(JobPayload):
+    """Close last month's commission; recurring, monthly."""
