@@ -134,6 +134,7 @@ async def test_a_merchant_cannot_recall_another_merchants_batch(
     assert opened.status_code == 201, opened.text
     assert [b["batch_id"] for b in opened.json()["batches"]] == [own.id]
     assert await status_of(app, theirs.id) == "active"
+    await app.state.dispatcher.run_once()  # buyers are told through BuyerRecalled events
     async with app.state.sessionmaker() as s:
         told = (
             await s.scalars(select(Notification.user_id).where(Notification.kind == "recall"))
@@ -170,6 +171,7 @@ async def test_a_processor_that_captured_made_from_is_reached_and_sees_the_recal
     via = {b["batch_id"]: b["via"] for b in opened.json()["batches"]}
     assert via == {flour.id: "named", bread.id: "transformation"}
     assert await status_of(app, bread.id) == "recalled"
+    await app.state.dispatcher.run_once()  # buyers are told through BuyerRecalled events
     async with app.state.sessionmaker() as s:
         told = (
             await s.scalars(select(Notification.user_id).where(Notification.kind == "recall"))
