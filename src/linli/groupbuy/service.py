@@ -576,12 +576,16 @@ async def place_order(
         payment_due_at=due_at,
         created_at=now,
     )
-    session.add(order)
     try:
-        await session.flush()
+        # A savepoint, not a rollback: inside a cart checkout the transaction already holds
+        # the orders of the cart's earlier campaigns.
+        async with session.begin_nested():
+            session.add(order)
+            await session.flush()
     except IntegrityError:
-        # A concurrent request with the same key won: its order is the answer.
-        await session.rollback()
+        # A concurrent request with the same key won: its order is the answer, and the quota
+        # this request took is given back (the winner took its own).
+        await release_quota(session, user_id, [(ln.item_id, ln.quantity) for ln in data.lines])
         return await _after_race(session, user_id, idempotency_key, data)
     lines: list[tuple[OrderLine, CampaignItem]] = []
     for line in data.lines:
