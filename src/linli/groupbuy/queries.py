@@ -27,7 +27,7 @@ from linli.groupbuy.models import (
     Order,
     OrderLine,
 )
-from linli.i18n import N_
+from linli.i18n import N_, Message
 from linli.payments import service as payments
 from linli.payments.models import PaymentRefund
 
@@ -81,6 +81,10 @@ class TimelineStep:
     label: str
     at: datetime | None
 
+    @property
+    def text(self) -> Message:
+        return Message(self.label)
+
 
 @dataclass(frozen=True)
 class OrderPage:
@@ -105,10 +109,10 @@ class OrderPage:
         ]
 
     @property
-    def refund_reasons(self) -> list[tuple[PaymentRefund, str, bool]]:
+    def refund_reasons(self) -> list[tuple[PaymentRefund, Message, bool]]:
         """(refund, why, whether the merchant's own words are worth showing)."""
         return [
-            (r, refund_kind(r), (r.idempotency_key or "").startswith("collected-"))
+            (r, Message(refund_kind(r)), (r.idempotency_key or "").startswith("collected-"))
             for r in self.refunds
         ]
 
