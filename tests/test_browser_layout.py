@@ -37,7 +37,9 @@ ROLES: dict[str, str | None] = {
 }
 MAX_PAGES_PER_ROLE = 80
 # Not pages: downloads, images, machine interfaces, and links that change something.
-SKIPPED = re.compile(r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g)$")
+SKIPPED = re.compile(
+    r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g)$"
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -99,7 +101,7 @@ WIDEST = """() => {
   const width = window.innerWidth;
   const wide = [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > width + 0.5)
-    .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ')[0] : ''))
+    .map(e => e.tagName.toLowerCase() + '.' + String(e.className).split(' ')[0])
   return [document.documentElement.scrollWidth, width, wide.slice(0, 5)];
 }"""
 
@@ -166,7 +168,8 @@ def test_the_phone_menu_opens_inside_the_screen(browser: Browser, demo_city: Liv
             expect(links.nth(n)).to_be_visible()
             box = links.nth(n).bounding_box()
             assert box is not None
-            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+            assert box["x"] >= 0, box
+            assert box["x"] + box["width"] <= PHONE["width"], box
         audit.click()
         page.wait_for_url(f"{demo_city.url}/audit")
         ARTIFACTS.mkdir(exist_ok=True)

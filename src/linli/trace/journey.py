@@ -158,7 +158,9 @@ async def journey(session: AsyncSession, events: Sequence[TraceEvent]) -> list[J
     resolved = await places(session, named)
     steps = []
     for event in events:
-        read_point = resolved[(event.read_point, event.organisation_id)] if event.read_point else None
+        read_point = (
+            resolved[(event.read_point, event.organisation_id)] if event.read_point else None
+        )
         location = (
             resolved[(event.biz_location, event.organisation_id)]
             if event.biz_location and event.biz_location != event.read_point

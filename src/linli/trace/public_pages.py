@@ -32,6 +32,7 @@ router = APIRouter(include_in_schema=False)
 Code = Annotated[str, Path(min_length=2, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
 AnyActor = Annotated[Actor, Depends(current_actor)]
 
+
 @dataclass(frozen=True)
 class Chart:
     svg_points: str
