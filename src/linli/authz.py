@@ -251,7 +251,7 @@ def ensure(actor: Actor, permission: Permission) -> None:
     raise Forbidden(N_("You do not have permission to do this."))
 
 
-# Role and organisation-kind names are shown translated: `_(role)` in templates.
+# Role and organisation-kind names are shown translated: `term(ROLE_LABELS, role)` in templates.
 LABELS = (
     N_("owner"),
     N_("staff"),

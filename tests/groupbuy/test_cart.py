@@ -124,8 +124,8 @@ async def test_a_key_race_in_the_second_campaign_keeps_the_first_campaigns_order
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The second campaign's order key is taken by a concurrent request after this checkout
-    looked for it: its insert fails, and only that insert is undone (a savepoint), not the
-    first campaign's order placed earlier in the same transaction."""
+    looked for it: its insert finds the key taken, and nothing of the transaction is rolled
+    back, so the first campaign's order placed earlier in it survives."""
     first, second = await two_campaigns(client, session)
     point = await a_pickup_point(session)
     (resident,) = await residents(session, 1)
