@@ -58,7 +58,9 @@ def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(demo_city: LiveServer) -> Iterator[Browser]:
+    """Chromium, started after the demo city (Playwright's loop would stop the asyncio.run of
+    its PostgreSQL set-up) and closed before it."""
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
