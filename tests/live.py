@@ -36,6 +36,7 @@ from tests.conftest import DATABASE_KIND, PG_URL
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
+SEED_TIMEOUT = 600.0  # a demo city with some history, on a busy machine
 ADMIN_SCOPES = ("account", "resident", "leader", "org:read", "org:write", "platform")
 
 
@@ -118,7 +119,7 @@ class LiveServer:
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def run_cli(self, *args: str) -> str:
+    def run_cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> str:
         """Run `linli ARGS...` against this instance's database; returns stdout, fails loudly."""
         result = subprocess.run(
             [*linli_command(), *args],
@@ -126,7 +127,7 @@ class LiveServer:
             cwd=self.workdir,  # so no stray .env file of the developer's is read
             capture_output=True,
             text=True,
-            timeout=CLI_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
         if result.returncode != 0:
@@ -227,8 +228,11 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve_live(workdir: Path, name: str = "live") -> Iterator[LiveServer]:
-    """Serve a fresh instance from `workdir` until the block ends.
+def serve_live(
+    workdir: Path, name: str = "live", *, seed: tuple[str, ...] = ()
+) -> Iterator[LiveServer]:
+    """Serve a fresh instance from `workdir` until the block ends; `seed` is a `linli`
+    command run against its database first (for example `("demo", "--no-serve")`).
 
     `workdir` keeps the server's log (`<name>-server.log`), var/ and, on SQLite, the database
     file for a post-mortem; a PostgreSQL database is dropped at the end.
@@ -243,6 +247,8 @@ def serve_live(workdir: Path, name: str = "live") -> Iterator[LiveServer]:
         log_path=workdir / f"{name}-server.log",
     )
     try:
+        if seed:
+            server.run_cli(*seed, timeout=SEED_TIMEOUT)
         server.start()
         yield server
     finally:

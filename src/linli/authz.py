@@ -319,7 +319,7 @@ def acting_organisation(
     return organisation.id
 
 
-# Role and organisation-kind names are shown translated: `_(role)` in templates.
+# Role and organisation-kind names are shown translated: `term(ROLE_LABELS, role)` in templates.
 LABELS = (
     N_("owner"),
     N_("staff"),

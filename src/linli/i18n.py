@@ -9,6 +9,7 @@ artefact in the repository that could go stale.
 from __future__ import annotations
 
 import gettext as _gettext
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +70,16 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 _ = gettext
+
+
+def term(vocabulary: Mapping[str, str], value: object) -> str:
+    """A value shown in words: the translated label of a known value (`vocabulary` maps values
+    to msgids), else the value itself. Plain text either way: templates escape it. This is how
+    templates show data in words; data never goes through `_()`, which trusts its text."""
+    key = "" if value is None else str(value)
+    if key in vocabulary:
+        return gettext(vocabulary[key])
+    return key
 
 
 def N_(message: str) -> str:

@@ -128,7 +128,8 @@ class SecurityHeadersMiddleware:
         "referrer-policy": "same-origin",
         "content-security-policy": (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+            "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+            "object-src 'none'"
         ),
     }
 

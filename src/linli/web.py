@@ -16,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from linli import i18n
+from linli import i18n, labels
 from linli.authz import (
     CATALOG_MANAGE,
     GROUPBUY_READ,
@@ -62,6 +62,8 @@ def make_environment() -> Environment:
     env.filters["localtime"] = i18n.format_datetime
     env.filters["mask_phone"] = mask_phone
     env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
+    env.globals["term"] = i18n.term
+    env.globals.update(labels.TEMPLATE_GLOBALS)
     return env
 
 
@@ -177,7 +179,7 @@ def render(
         locale=i18n.get_locale(),
         csrf_token=csrf_token(request),
         flashed=flashed,
-        nav=navigation(the_actor),
+        nav=[(path, i18n.gettext(label)) for path, label in navigation(the_actor)],
         **(context or {}),
     )
     response = HTMLResponse(page, status_code=status_code)

@@ -7,10 +7,15 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.groupbuy.models import CartLine, Order
+from linli.authz import Actor
+from linli.groupbuy import service
+from linli.groupbuy.models import CampaignItem, CartLine, Order, ResidentQuota
+from linli.groupbuy.schemas import OrderIn
 from tests.factories import login
 from tests.groupbuy.helpers import (
     a_pickup_point,
@@ -110,6 +115,76 @@ async def test_a_sold_out_campaign_stays_in_the_cart_and_the_rest_is_ordered(
     assert "sold out" in body["failed"][0]["message"]
     left = (await client.get(CART, headers=late.headers)).json()["lines"]
     assert [line["item_id"] for line in left] == [b]  # still there, for another time
+
+
+async def test_a_key_race_in_the_second_campaign_keeps_the_first_campaigns_order(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second campaign's order key is taken by a concurrent request after this checkout
+    looked for it: its insert finds the key taken, and nothing of the transaction is rolled
+    back, so the first campaign's order placed earlier in it survives."""
+    first, second = await two_campaigns(client, session)
+    point = await a_pickup_point(session)
+    (resident,) = await residents(session, 1)
+    await live_in(session, resident.user, point)
+    a, b = first["items"][0]["id"], second["items"][0]["id"]
+    for item_id in (a, b):
+        put = await client.put(
+            f"{CART}/items/{item_id}", json={"quantity": 1}, headers=resident.headers
+        )
+        assert put.status_code == 200, put.text
+    key = "race-checkout-01"
+    place_order, take_quota = service.place_order, service._take_quota
+    raced: list[int] = []
+    actors: list[Actor] = []
+
+    async def recording(s: AsyncSession, actor: Actor, data: OrderIn, k: str) -> Any:
+        actors.append(actor)
+        return await place_order(s, actor, data, k)
+
+    async def competitor_first(
+        s: AsyncSession, user_id: int, campaign_item: CampaignItem, quantity: int
+    ) -> bool:
+        # After the checkout found no order under the second key and before its insert,
+        # "another request" places that very order (and takes its own quota).
+        if campaign_item.id == b and not raced:
+            raced.append(b)
+            competitor = OrderIn.model_validate(
+                {"campaign_id": second["id"], "lines": [{"item_id": b, "quantity": 1}]}
+            )
+            won = await place_order(s, actors[-1], competitor, f"{key}-{second['id']}")
+            assert won.created
+        return await take_quota(s, user_id, campaign_item, quantity)
+
+    monkeypatch.setattr(service, "place_order", recording)
+    monkeypatch.setattr(service, "_take_quota", competitor_first)
+
+    result = await client.post(
+        f"{CART}/checkout", json={}, headers=resident.headers | {"Idempotency-Key": key}
+    )
+
+    assert result.status_code == 200, result.text
+    assert raced == [b]
+    body = result.json()
+    assert sorted(o["order"]["campaign_id"] for o in body["orders"]) == sorted(
+        [first["id"], second["id"]]
+    )
+    assert body["failed"] == []
+    assert await count(app, Order, Order.campaign_id == first["id"]) == 1  # survived
+    assert await count(app, Order, Order.campaign_id == second["id"]) == 1  # the winner's
+    assert await count(app, CartLine) == 0
+    async with app.state.sessionmaker() as s:
+        held = await s.scalar(
+            select(ResidentQuota.quantity).where(
+                ResidentQuota.user_id == resident.user.id, ResidentQuota.item_id == b
+            )
+        )
+    assert held == 1  # the loser's unit went back; the winner holds one
+    assert await remaining(app, a) == 4
+    assert await remaining(app, b) == 0
 
 
 async def test_the_cart_refuses_bad_quantities_and_is_each_residents_own(

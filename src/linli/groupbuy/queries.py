@@ -28,7 +28,7 @@ from linli.groupbuy.models import (
     OrderLine,
 )
 from linli.groupbuy.states import CampaignStatus, DeliveryStatus, OrderStatus
-from linli.i18n import N_
+from linli.i18n import N_, Message
 from linli.payments import service as payments
 from linli.payments.reasons import REFUND_REASON_LABELS, RefundReason
 from linli.payments.views import RefundView
@@ -75,6 +75,10 @@ class TimelineStep:
     label: str
     at: datetime | None
 
+    @property
+    def text(self) -> Message:
+        return Message(self.label)
+
 
 def visible_code(order: Order, viewer_id: int | None) -> str | None:
     """The pickup code, for the resident who ordered, once the goods wait for them."""
@@ -106,9 +110,11 @@ class OrderPage:
         ]
 
     @property
-    def refund_reasons(self) -> list[tuple[RefundView, str, bool]]:
+    def refund_reasons(self) -> list[tuple[RefundView, Message, bool]]:
         """(refund, why, whether the merchant's own words are worth showing)."""
-        return [(r, refund_kind(r), r.reason_code in OWN_WORDS_REASONS) for r in self.refunds]
+        return [
+            (r, Message(refund_kind(r)), r.reason_code in OWN_WORDS_REASONS) for r in self.refunds
+        ]
 
 
 async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderPage:

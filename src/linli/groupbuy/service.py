@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import Select, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -536,26 +535,34 @@ async def place_order(
     window = timedelta(minutes=campaign.payment_window_minutes or 15)
     # Payment closes at the cut-off at the latest: the group is decided on paid orders.
     due_at = min(now + window, campaign.cutoff_at)
-    order = Order(
-        user_id=user_id,
-        campaign_id=campaign.id,
-        organisation_id=campaign.organisation_id,
-        pickup_point_id=int(rows[0].point),
-        status=PENDING_PAYMENT,
-        total_fen=total,
-        idempotency_key=idempotency_key,
-        return_rule_id=campaign.return_rule_id,
-        return_rule_version=campaign.return_rule_version,
-        return_terms_accepted=data.accept_return_terms,
-        payment_due_at=due_at,
-        created_at=now,
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # ON CONFLICT DO NOTHING, not a caught IntegrityError: a failed statement would need a
+    # rollback, and inside a cart checkout the transaction already holds the orders of the
+    # cart's earlier campaigns (a savepoint would cost two statements on every order).
+    order = await session.scalar(
+        insert(Order)
+        .values(
+            user_id=user_id,
+            campaign_id=campaign.id,
+            organisation_id=campaign.organisation_id,
+            pickup_point_id=int(rows[0].point),
+            status=PENDING_PAYMENT,
+            total_fen=total,
+            idempotency_key=idempotency_key,
+            return_rule_id=campaign.return_rule_id,
+            return_rule_version=campaign.return_rule_version,
+            return_terms_accepted=data.accept_return_terms,
+            payment_due_at=due_at,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Order.user_id, Order.idempotency_key])
+        .returning(Order)
     )
-    session.add(order)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # A concurrent request with the same key won: its order is the answer.
-        await session.rollback()
+    if order is None:
+        # A concurrent request with the same key won: its order is the answer, and the quota
+        # this request took is given back (the winner took its own).
+        await release_quota(session, user_id, [(ln.item_id, ln.quantity) for ln in data.lines])
         return await _after_race(session, user_id, idempotency_key, data)
     lines: list[tuple[OrderLine, CampaignItem]] = []
     for line in data.lines:

@@ -20,55 +20,9 @@ from linli.groupbuy import lines
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.trace import recall, safety, verified
-from linli.trace.models import TraceBatch, TraceEvent
+from linli.trace.journey import journey as journey_steps
+from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode, TraceReading, TraceRecall
-
-BIZ_STEPS: dict[str, str] = {
-    "commissioning": N_("Produced"),
-    "inspecting": N_("Inspected"),
-    "sampling": N_("Sampled"),
-    "loading": N_("Loaded"),
-    "shipping": N_("Shipped"),
-    "transporting": N_("In transport"),
-    "unloading": N_("Unloaded"),
-    "receiving": N_("Received"),
-    "storing": N_("Stored"),
-    "arriving": N_("Arrived at the pickup point"),
-    "holding": N_("Held"),
-    "retail_selling": N_("Sold"),
-    "sensor_reporting": N_("Temperature readings"),
-    "destroying": N_("Destroyed"),
-    "packing": N_("Packed"),
-    "repackaging": N_("Repackaged"),
-    "creating_class_instance": N_("Made"),
-}
-EVENT_KINDS: dict[str, str] = {
-    "TransformationEvent": N_("Processed into new products"),
-    "AggregationEvent": N_("Packed together"),
-    "TransactionEvent": N_("Changed hands"),
-    "AssociationEvent": N_("Associated"),
-    "ObjectEvent": N_("Event"),
-}
-
-
-def bare(value: str | None) -> str | None:
-    if not value:
-        return None
-    for marker in ("BizStep-", "Disp-", "bizstep:", "disp:"):
-        if marker in value:
-            return value.rsplit(marker, 1)[1]
-    return value
-
-
-def step_label(event: TraceEvent) -> str:
-    if event.event_type in ("TransformationEvent", "AggregationEvent"):
-        return EVENT_KINDS[event.event_type]
-    word = bare(event.biz_step)
-    if word and word in BIZ_STEPS:
-        return BIZ_STEPS[word]
-    if word:
-        return word.replace("_", " ")
-    return EVENT_KINDS.get(event.event_type, event.event_type)
 
 
 @dataclass(frozen=True)
@@ -156,22 +110,7 @@ async def trace_view(session: AsyncSession, code: str, page: int = 1) -> dict[st
     events = await safety.events_of(
         session, batch.id, limit=JOURNEY_PAGE, offset=(page - 1) * JOURNEY_PAGE
     )
-    journey = []
-    for event in events:
-        journey.append(
-            {
-                "time": event.event_time,
-                "step": step_label(event),
-                "disposition": bare(event.disposition),
-                "read_point": event.read_point,
-                "location": event.biz_location,
-                "type": event.event_type,
-                "correction": event.is_correction,
-                # `document` is canonical JSON: the key appears exactly like this, and only
-                # as a key (quotes inside strings are escaped).
-                "sensor": '"sensorElementList":' in event.document,
-            }
-        )
+    journey = await journey_steps(session, events)
     storage = product.storage_class if product else ""
     limits: list[float] = []
     rule = await rules.in_force(session, safety.COLDCHAIN_RULE)

@@ -1,0 +1,210 @@
+"""Every page of every role fits a phone: headless Chromium, 390 px wide, against a served
+demo city.
+
+For anonymous visitors, a resident, a group leader, a merchant owner, a regulator and a platform
+operator, the pages reachable from the menu and from the pages it leads to (one page per kind
+of address: `/p/{id}` once, not for every product) are loaded at phone width, in English and
+in Chinese, and none may scroll sideways (`scrollWidth > innerWidth`) or fail with a 5xx.
+The phone menu sits behind a button and opens inside the screen; on a desktop the catalogue's
+product cards do not overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from linli.demo.seed import DEMO_PASSWORD
+from tests.live import LiveServer, serve_live
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+# `linli demo` prints these logins (demo/seed.py); None: not logged in.
+ROLES: dict[str, str | None] = {
+    "anonymous": None,
+    "resident": "13800000005",
+    "leader": "13800000007",
+    "merchant-owner": "13800000004",
+    "regulator": "13800000002",
+    "operator": "13800000001",
+}
+MAX_PAGES_PER_ROLE = 80
+# Not pages: downloads, images, machine interfaces, and links that change something.
+SKIPPED = re.compile(
+    r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g)$"
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    seed = ("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
+    with serve_live(tmp_path_factory.mktemp("layout"), "layout", seed=seed) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(demo_city: LiveServer) -> Iterator[Browser]:
+    """Chromium, started after the demo city (Playwright's loop would stop the asyncio.run of
+    its PostgreSQL set-up) and closed before it."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def shape(path: str) -> str:
+    """One address per kind of page: numbers and codes become placeholders."""
+    path = re.sub(r"^/t/[^/]+", "/t/{code}", path)
+    return re.sub(r"/\d+(?=/|$)", "/{id}", path)
+
+
+def context_for(
+    browser: Browser, server: LiveServer, phone: str | None, locale: str, viewport: dict[str, int]
+) -> BrowserContext:
+    context = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    if phone is not None:
+        page = context.new_page()
+        page.goto(f"{server.url}/login")
+        page.locator('input[name="phone"]').fill(phone)
+        page.locator('input[name="password"]').fill(DEMO_PASSWORD)
+        page.locator('main form button[type="submit"]').click()
+        page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+        page.close()
+    return context
+
+
+@dataclass
+class Crawl:
+    visited: dict[str, str] = field(default_factory=dict)  # shape -> path
+    overflowing: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+WIDEST = """() => {
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > width + 0.5)
+    .map(e => e.tagName.toLowerCase() + '.' + String(e.className).split(' ')[0])
+  return [document.documentElement.scrollWidth, width, wide.slice(0, 5)];
+}"""
+
+
+def crawl(page: Page, server: LiveServer) -> Crawl:
+    """Breadth first from the home page and the menu, one page per shape of address."""
+    result = Crawl()
+    queue = ["/"]
+    while queue and len(result.visited) < MAX_PAGES_PER_ROLE:
+        path = queue.pop(0)
+        if shape(path) in result.visited:
+            continue
+        result.visited[shape(path)] = path
+        response = page.goto(f"{server.url}{path}")
+        assert response is not None
+        if response.status >= 500:
+            result.failed.append(f"{path}: {response.status}")
+            continue
+        scroll_width, inner_width, wide = page.evaluate(WIDEST)
+        if scroll_width > inner_width:
+            result.overflowing.append(f"{path}: {scroll_width} > {inner_width} ({wide})")
+        if urlsplit(page.url).path != urlsplit(f"{server.url}{path}").path:
+            continue  # redirected (to the login page, say): its links are not this role's
+        hrefs: list[str] = page.eval_on_selector_all(
+            "a[href^='/']", "links => links.map(a => a.getAttribute('href'))"
+        )
+        for href in hrefs:
+            target = urlsplit(href).path
+            if target and not SKIPPED.search(target) and shape(target) not in result.visited:
+                queue.append(target)
+    return result
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+@pytest.mark.parametrize("role", list(ROLES))
+def test_no_page_scrolls_sideways_on_a_phone(
+    browser: Browser, demo_city: LiveServer, role: str, locale: str
+) -> None:
+    context = context_for(browser, demo_city, ROLES[role], locale, PHONE)
+    try:
+        page = context.new_page()
+        result = crawl(page, demo_city)
+    finally:
+        context.close()
+    assert len(result.visited) >= 5, result.visited  # the crawl really walked the site
+    assert result.failed == []
+    assert result.overflowing == [], "\n".join(result.overflowing)
+
+
+def test_the_phone_menu_opens_inside_the_screen(browser: Browser, demo_city: LiveServer) -> None:
+    context = context_for(browser, demo_city, ROLES["operator"], "en-US", PHONE)
+    try:
+        page = context.new_page()
+        page.goto(f"{demo_city.url}/")
+        audit = page.locator('nav.nav a[href="/audit"]')
+        expect(audit).to_be_hidden()
+        button = page.locator(".menu-button")
+        expect(button).to_be_visible()
+        button.click()
+        expect(button).to_have_attribute("aria-expanded", "true")
+        links = page.locator("nav.nav a")
+        assert links.count() >= 8
+        for n in range(links.count()):
+            expect(links.nth(n)).to_be_visible()
+            box = links.nth(n).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0, box
+            assert box["x"] + box["width"] <= PHONE["width"], box
+        audit.click()
+        page.wait_for_url(f"{demo_city.url}/audit")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+        expect(page.locator(".menu-button")).to_be_hidden()
+        expect(page.locator('nav.nav a[href="/audit"]')).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_catalogue_cards_do_not_overlap_on_a_desktop(
+    browser: Browser, demo_city: LiveServer
+) -> None:
+    context = context_for(browser, demo_city, None, "zh-CN", DESKTOP)
+    try:
+        page = context.new_page()
+        page.goto(f"{demo_city.url}/catalog")
+        cards = page.locator(".product-card")
+        assert cards.count() >= 6
+        boxes = [cards.nth(n).bounding_box() for n in range(cards.count())]
+        screenshot = Path(ARTIFACTS) / "catalogue-desktop.png"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        context.close()
+    for n, a in enumerate(boxes):
+        assert a is not None
+        for b in boxes[n + 1 :]:
+            assert b is not None
+            apart = (
+                a["x"] + a["width"] <= b["x"] + 0.5
+                or b["x"] + b["width"] <= a["x"] + 0.5
+                or a["y"] + a["height"] <= b["y"] + 0.5
+                or b["y"] + b["height"] <= a["y"] + 0.5
+            )
+            assert apart, (a, b)

@@ -1,0 +1,322 @@
+"""Hostile text in every user-controlled field, on every page template and public JSON answer.
+
+A demo city (`linli demo`: merchants, products, campaigns, orders, pickups, batches with their
+journeys, a recall, applications, notifications) is seeded, then every free-text column people
+fill in (names, addresses, titles, descriptions, reasons, EPCIS fields, ...) is overwritten
+with hostile strings: `<script>`, quotes that try to leave an attribute, `javascript:` URLs,
+the right-to-left override U+202E and, where a column has no limit, 10,000 characters. Every
+page reachable by anonymous visitors, a resident, a group leader, a merchant owner, a regulator
+and a platform operator is then loaded (one page per kind of address), plus the forms' error
+re-renders. No answer may be a 5xx, and no hostile value may come out as markup: no live tag,
+no attribute of ours, no `javascript:` link.
+
+Every template on disk must have been rendered in the process: a new template that no request
+here reaches fails the test until it is covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import String, Text, bindparam, select, update
+
+import linli.models  # noqa: F401  (every table on the metadata)
+from linli.accounts.identity import CSRF_COOKIE
+from linli.accounts.models import Membership, Organisation, User
+from linli.config import Settings
+from linli.db import Base, make_engine
+from linli.demo.seed import DEMO_PASSWORD
+from linli.groupbuy.models import Campaign, Order
+from linli.payments.models import PaymentIntent
+from linli.trace.models import TraceBatch
+from linli.web import TEMPLATES_DIR
+from tests.live import SEED_TIMEOUT, linli_command, server_environment
+
+SCRIPT = "<script>alert(1)</script>"
+FULL = (
+    "\u202e\"'><script>alert(1)</script><img src=x onerror=alert(1)>"
+    '<a href="javascript:alert(1)">x</a>'
+)
+SHORT = "\"'><svg onload=alert(1)>\u202e"
+TINY = "<b onclick=1>\u202e"
+LONG = FULL + "长" * 10_000
+JAVASCRIPT_URL = "javascript:alert(1)"
+SEED = ("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
+# (table, column): the free text people type in, shown back on pages.
+FREE_TEXT: dict[str, tuple[str, ...]] = {
+    "users": ("display_name",),
+    "organisations": ("name",),
+    "api_tokens": ("name",),
+    "user_sessions": ("user_agent",),
+    "communities": ("name", "address"),
+    "pickup_points": ("name", "address", "opening_hours"),
+    "leader_applications": (
+        "point_name",
+        "point_address",
+        "opening_hours",
+        "motivation",
+        "decision_reason",
+    ),
+    "merchant_applications": (
+        "company_name",
+        "legal_representative",
+        "address",
+        "contact_name",
+        "decision_reason",
+    ),
+    "merchant_profiles": ("legal_representative", "address", "paused_reason"),
+    "licences": ("number",),
+    "three_same_certifications": ("export_standard", "production_line", "decision_reason"),
+    "stored_files": ("original_name",),
+    "products": ("name", "description", "unit", "origin"),
+    "skus": ("code",),
+    "groupbuy_campaigns": ("title",),
+    "groupbuy_campaign_items": ("product_name", "sku_code", "unit"),
+    "payment_refunds": ("reason",),
+    "notifications": ("title", "body"),
+    "trace_batches": ("lot", "origin", "producer"),
+    "trace_events": ("biz_step", "disposition", "read_point", "biz_location"),
+    "trace_inspections": ("laboratory", "results"),
+    "trace_holds": ("decision_reason",),
+    "trace_recalls": ("reason",),
+    "trace_readings": ("sensor_id",),
+}
+# Live markup a hostile value would make if it were not escaped.
+LIVE = re.compile(
+    r"<script>alert|<img src=x|<svg onload|<b onclick|"
+    r"(?:href|src|action|formaction)\s*=\s*[\"']?\s*javascript:",
+    re.IGNORECASE,
+)
+ROLES: dict[str, str | None] = {
+    "anonymous": None,
+    "resident": "13800000005",
+    "leader": "13800000007",
+    "merchant-owner": "13800000004",
+    "regulator": "13800000002",
+    "operator": "13800000001",
+}
+MAX_PAGES_PER_ROLE = 80
+SKIPPED = re.compile(r"^/(files|static|api|epcis|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g)$")
+# Forms whose refusal re-renders a template no GET shows: (role, path, form fields).
+FORMS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("anonymous", "/login", {"phone": SHORT, "password": FULL}),
+    ("anonymous", "/signup", {"phone": SHORT, "display_name": FULL, "password": "x"}),
+    ("resident", "/merchants/apply", {"company_name": FULL, "credit_code": SHORT}),
+    ("resident", "/leaders/apply", {"point_name": FULL, "opening_hours": SHORT}),
+    ("merchant-owner", "/merchant/products", {"name": FULL, "unit": TINY}),
+)
+
+
+def hostile(length: int | None, row: int) -> str:
+    """A hostile value for a column of `length` characters, unique per row."""
+    prefix = f"{row}"
+    if length is None:
+        return prefix + LONG
+    for payload in (FULL, SHORT, TINY):
+        if len(prefix + payload) <= length:
+            return prefix + payload
+    return (prefix + TINY)[:length]
+
+
+async def make_everything_hostile(url: str) -> None:
+    engine = make_engine(url)
+    tables = Base.metadata.tables
+    try:
+        async with engine.begin() as connection:
+            for name, columns in FREE_TEXT.items():
+                table = tables[name]
+                (key,) = table.primary_key.columns
+                ids = list(await connection.scalars(select(key)))
+                for column in columns:
+                    kind = table.c[column].type
+                    assert isinstance(kind, String | Text), (name, column)
+                    length = None if isinstance(kind, Text) else kind.length
+                    rows = [{"_id": i, "_v": hostile(length, n)} for n, i in enumerate(ids)]
+                    if rows:
+                        await connection.execute(
+                            update(table)
+                            .where(key == bindparam("_id"))
+                            .values({column: bindparam("_v")}),
+                            rows,
+                        )
+            notifications = tables["notifications"]
+            await connection.execute(update(notifications).values(link=JAVASCRIPT_URL))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The test database holds a demo city whose free text is hostile."""
+    env = server_environment(database_url, tmp_path)
+    seeded = subprocess.run(
+        [*linli_command(), "demo", "--no-serve", "--seed", "5", "--residents", "300"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SEED_TIMEOUT,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    asyncio.run(make_everything_hostile(database_url))
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key-not-for-production",
+        run_dispatcher=False,
+        default_locale="en",
+    )
+
+
+def shape(path: str) -> str:
+    path = re.sub(r"^/t/[^/]+", "/t/{code}", path)
+    path = re.sub(r"^/pay/[^/]+", "/pay/{id}", path)
+    return re.sub(r"/\d+(?=/|$)", "/{id}", path)
+
+
+def assert_inert(where: str, body: str) -> None:
+    live = LIVE.search(body)
+    assert live is None, (
+        f"{where}: live markup {body[max(0, live.start() - 80) : live.end() + 80]!r}"
+    )
+
+
+async def logged_in(app: FastAPI, phone: str | None) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    await client.get("/healthz")
+    if phone is not None:
+        response = await client.post(
+            "/api/v1/accounts/login", json={"phone": phone, "password": DEMO_PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = client.cookies.get(CSRF_COOKIE) or ""
+    return client
+
+
+async def crawl(client: httpx.AsyncClient, role: str, start: list[str]) -> dict[str, int]:
+    """Breadth first over the pages this role reaches, one per shape of address."""
+    seen: dict[str, int] = {}
+    queue = list(start)
+    while queue and len(seen) < MAX_PAGES_PER_ROLE:
+        path = queue.pop(0)
+        if shape(path) in seen:
+            continue
+        response = await client.get(path)
+        seen[shape(path)] = response.status_code
+        assert response.status_code < 500, f"{role} {path}: {response.status_code}"
+        if "text/html" not in response.headers.get("content-type", ""):
+            continue
+        assert_inert(f"{role} {path}", response.text)
+        for href in re.findall(r'href="(/[^"]*)"', response.text):
+            target = urlsplit(html.unescape(href)).path
+            if target and not SKIPPED.search(target) and shape(target) not in seen:
+                queue.append(target)
+    return seen
+
+
+def record_templates(app: FastAPI) -> set[str]:
+    rendered: set[str] = set()
+    env = app.state.jinja
+    original: Callable[..., Any] = env.get_template
+
+    def get_template(name: Any, *args: Any, **kwargs: Any) -> Any:
+        rendered.add(str(name))
+        return original(name, *args, **kwargs)
+
+    env.get_template = get_template
+    return rendered
+
+
+def public_json_routes(app: FastAPI) -> list[str]:
+    return sorted(
+        route.path
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        and "GET" in (route.methods or set())
+        and route.path.startswith("/api/")
+        and "{" not in route.path
+    )
+
+
+async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
+    """A buyer's phone, and pages each role reaches by an address rather than a link: a
+    buyer's order and its payment page, a campaign's procurement list, a missing page."""
+    async with app.state.sessionmaker() as session:
+        order = (
+            await session.execute(
+                select(Order.id, Order.user_id, Order.campaign_id).order_by(Order.id).limit(1)
+            )
+        ).one()
+        phone = await session.scalar(select(User.phone).where(User.id == order.user_id))
+        intent = await session.scalar(
+            select(PaymentIntent.public_id).where(PaymentIntent.reference == str(order.id))
+        )
+        campaign = await session.scalar(
+            select(Campaign.id)
+            .join(Organisation, Organisation.id == Campaign.organisation_id)
+            .join(Membership, Membership.organisation_id == Organisation.id)
+            .join(User, User.id == Membership.user_id)
+            .where(User.phone.endswith(str(ROLES["merchant-owner"])))
+            .limit(1)
+        )
+        batch = await session.scalar(select(TraceBatch.code).limit(1))
+    assert phone is not None
+    assert intent is not None
+    assert campaign is not None
+    return phone, {
+        "anonymous": ["/no-such-page", f"/t/{batch}"],
+        "buyer": [f"/groupbuy/orders/{order.id}", f"/pay/{intent}"],
+        "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
+    }
+
+
+async def test_hostile_text_is_escaped_on_every_page_and_in_every_json_answer(
+    app: FastAPI,
+) -> None:
+    rendered = record_templates(app)
+    buyer, extra = await starts(app)
+    products: list[str] = []
+    for role, phone in (ROLES | {"buyer": buyer}).items():
+        client = await logged_in(app, phone)
+        try:
+            for locale in ("en", "zh_Hans"):
+                client.cookies.set("linli_lang", locale)
+                seen = await crawl(client, role, ["/", *products, *extra.get(role, [])])
+                assert len(seen) >= 5, (role, seen)
+            for path in public_json_routes(app):
+                response = await client.get(path)
+                assert response.status_code < 500, f"{role} {path}: {response.status_code}"
+                if response.status_code == 200:
+                    assert response.headers["content-type"].startswith("application/json")
+                    assert response.headers["x-content-type-options"] == "nosniff"
+                    json.loads(response.text)  # whole, whatever the strings hold
+            for who, path, fields in FORMS:
+                if who == role:
+                    page = await client.get(path)
+                    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+                    assert token is not None, path
+                    answer = await client.post(path, data=fields | {"csrf_token": token[1]})
+                    assert answer.status_code < 500, f"{role} POST {path}: {answer.status_code}"
+                    assert_inert(f"{role} POST {path}", answer.text)
+            if role == "anonymous":
+                listed = (await client.get("/api/v1/catalog/products")).json()
+                items = listed["items"] if isinstance(listed, dict) else listed
+                products = [f"/p/{items[0]['id']}"] if items else []
+                assert SCRIPT in json.dumps(items, ensure_ascii=False)  # hostile, as data
+        finally:
+            await client.aclose()
+    on_disk = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.html")}
+    assert on_disk - rendered == set(), "templates no hostile request rendered"
