@@ -856,12 +856,16 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
     if order is not None and order.paid_at is not None and order.user_id == event.payer_user_id:
         # Paid before (and perhaps confirmed, collected or refunded since): nothing to do.
         return "already_paid"
-    # Not payable (cancelled, or not this payer's order of this amount): give it all back.
+    # Not payable (cancelled, or not this payer's order of this amount): give back all that
+    # has not been given back already (a redelivered event finds nothing left).
+    left = min(event.amount_fen, await payments.refundable_fen(session, event.intent_id))
+    if left == 0:
+        return "already_refunded"
     await payments.refund(
         session,
         Actor.for_system(),
         event.intent_id,
-        event.amount_fen,
+        left,
         "group-buying order no longer payable",
         reason_code=RefundReason.PAYMENT_EXPIRED,
         idempotency_key=f"groupbuy-unpayable-{event.intent_id}",
@@ -873,6 +877,6 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
         target_type="groupbuy_order",
         target_id=order_id,
         intent_id=event.intent_id,
-        amount_fen=event.amount_fen,
+        amount_fen=left,
     )
     return "refunded"

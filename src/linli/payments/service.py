@@ -303,6 +303,18 @@ async def refunds_of(session: AsyncSession, intent_id: int) -> Sequence[PaymentR
     return (await session.scalars(query.order_by(PaymentRefund.id))).all()
 
 
+async def refundable_fen(session: AsyncSession, intent_id: int) -> int:
+    """What can still be given back of an intent (0 for none, or no such intent)."""
+    row = (
+        await session.execute(
+            select(PaymentIntent.amount_fen, PaymentIntent.refunded_fen).where(
+                PaymentIntent.id == intent_id
+            )
+        )
+    ).first()
+    return max(0, row.amount_fen - row.refunded_fen) if row is not None else 0
+
+
 async def refund_reasons_of(
     session: AsyncSession, intent_ids: Sequence[int]
 ) -> dict[int, list[RefundReason]]:
