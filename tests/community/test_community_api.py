@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.models import User
 from linli.community.models import Leader, PickupPoint, Residence
 from linli.notifications.models import Notification
 from tests.factories import login, make_org, make_user
@@ -210,3 +211,37 @@ async def test_rejection_needs_a_reason_and_opens_nothing(
     rejected = await client.post(url, json={"approve": False, "reason": "场地不适合存放生鲜"})
     assert rejected.json()["status"] == "rejected"
     assert await session.scalar(select(func.count()).select_from(PickupPoint)) == 0
+
+
+async def test_applicants_see_only_their_own_applications_and_points(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    community, approved, leader_id = await leader_flow(app, client, session)
+    leader = await session.get(User, leader_id)
+    assert leader is not None
+    await session.commit()  # end the read, so that logging in can write (SQLite)
+    await login(client, leader)
+    assert "3号楼门卫室" in (await client.get("/leader")).text
+    await client.post("/api/v1/accounts/logout")
+    other = await make_user(session, name="李邻居")
+    await login(client, other)
+    applied = await client.post(
+        "/api/v1/community/leader-applications",
+        json={
+            "community_id": community["id"],
+            "point_name": "6号楼快递柜",
+            "point_address": "张江路1号6号楼",
+            "opening_hours": "09:00-21:00",
+            "daily_capacity": 50,
+        },
+    )
+    assert applied.status_code == 201, applied.text
+    mine = (await client.get("/api/v1/community/leader-applications")).json()
+    assert [a["id"] for a in mine] == [applied.json()["id"]]
+    leader_page = await client.get("/leader")
+    assert leader_page.status_code == 200
+    assert "3号楼门卫室" not in leader_page.text  # the other leader's point
+    await client.post("/api/v1/accounts/logout")
+    await operator_client(client, session)
+    every = (await client.get("/api/v1/community/leader-applications")).json()
+    assert {a["id"] for a in every} == {approved["id"], applied.json()["id"]}

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from linli import i18n
-from linli.accounts import service
+from linli.accounts import policies, service
 from linli.accounts.identity import (
     clear_session_cookie,
     login_policy,
@@ -27,8 +27,6 @@ from linli.accounts.schemas import (
 )
 from linli.apitypes import PathId
 from linli.authz import (
-    ORG_MEMBERS_MANAGE,
-    PLATFORM_ORGS_MANAGE,
     SCOPES,
     Actor,
     current_actor,
@@ -292,9 +290,7 @@ async def _organisation_page(
 ) -> Response:
     organisation = await service.access_organisation(session, actor, organisation_id)
     members = await service.list_members(session, actor, organisation_id)
-    can_manage = actor.has(PLATFORM_ORGS_MANAGE) or (
-        actor.has(ORG_MEMBERS_MANAGE) and actor.organisation_id == organisation_id
-    )
+    can_manage = policies.may_manage_members(actor, organisation_id)
     from linli.authz import ROLES_BY_KIND
 
     return render(

@@ -35,6 +35,15 @@ def ensure_can_manage_members(actor: Actor, organisation_id: int) -> None:
     _ensure_acting_for(actor, ORG_MEMBERS_MANAGE, organisation_id)
 
 
+def may_manage_members(actor: Actor, organisation_id: int) -> bool:
+    """Whether `ensure_can_manage_members` lets the actor through (pages show the forms)."""
+    try:
+        ensure_can_manage_members(actor, organisation_id)
+    except (Forbidden, Unauthenticated):
+        return False
+    return True
+
+
 def ensure_can_read_members(actor: Actor, organisation_id: int) -> None:
     if actor.has(PLATFORM_ORGS_MANAGE):
         return

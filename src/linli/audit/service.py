@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.audit import policies
 from linli.audit.models import AuditEntry
-from linli.authz import ORG_AUDIT_READ, PLATFORM_AUDIT_READ, Actor, ensure
+from linli.authz import Actor
 
 
 def record(
@@ -48,12 +48,7 @@ async def list_entries(
     limit: int = 50,
 ) -> Sequence[AuditEntry]:
     """Platform auditors see everything; organisation managers see their organisation's rows."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if actor.has(PLATFORM_AUDIT_READ):
-        pass
-    else:
-        ensure(actor, ORG_AUDIT_READ)
-        query = query.where(AuditEntry.organisation_id == actor.organisation_id)
+    query = policies.readable_entries(actor).order_by(AuditEntry.id.desc()).limit(limit)
     if action:
         query = query.where(AuditEntry.action == action)
     if before_id is not None:

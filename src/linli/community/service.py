@@ -14,6 +14,7 @@ from linli.accounts import service as accounts
 from linli.accounts.models import User
 from linli.audit import service as audit
 from linli.authz import COMMUNITY_MANAGE, PLATFORM_REVIEW, Actor, ensure
+from linli.community import policies
 from linli.community.models import (
     Community,
     Leader,
@@ -192,9 +193,11 @@ async def leader_applications(
     session: AsyncSession, actor: Actor, *, status: str | None = None, mine_only: bool = False
 ) -> Sequence[LeaderApplication]:
     """Reviewers see every application; applicants their own."""
-    query = select(LeaderApplication).order_by(LeaderApplication.id.desc()).limit(100)
-    if mine_only or not actor.has(PLATFORM_REVIEW):
-        query = query.where(LeaderApplication.user_id == actor.require_user_id())
+    query = (
+        policies.readable_leader_applications(actor, mine_only=mine_only)
+        .order_by(LeaderApplication.id.desc())
+        .limit(100)
+    )
     if status:
         query = query.where(LeaderApplication.status == status)
     return (await session.scalars(query)).all()
@@ -281,10 +284,4 @@ async def decide_leader(
 
 async def leader_points(session: AsyncSession, actor: Actor) -> Sequence[PickupPoint]:
     """The pickup points the acting user runs as a leader."""
-    return (
-        await session.scalars(
-            select(PickupPoint)
-            .where(PickupPoint.leader_user_id == actor.require_user_id())
-            .order_by(PickupPoint.id)
-        )
-    ).all()
+    return (await session.scalars(policies.led_points(actor).order_by(PickupPoint.id))).all()

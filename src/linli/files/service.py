@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from linli import clock, ratelimit
-from linli.accounts.models import Membership
-from linli.authz import PLATFORM_REVIEW, Actor
+from linli.authz import Actor
 from linli.errors import NotFound, PayloadTooLarge, ValidationFailed
+from linli.files import policies
 from linli.files.models import StoredFile
 from linli.i18n import N_, Message
 
@@ -257,23 +257,10 @@ async def store(
 
 async def access_file(session: AsyncSession, actor: Actor, file_id: int) -> StoredFile:
     """The file if the actor may read it; 404 otherwise (existence is not revealed)."""
-    row = await session.get(StoredFile, file_id)
+    row = await session.scalar(policies.readable_files(actor).where(StoredFile.id == file_id))
     if row is None:
         raise NotFound(N_("No such file."))
-    if row.public or actor.has(PLATFORM_REVIEW):
-        return row
-    if actor.user_id is not None and row.owner_user_id == actor.user_id:
-        return row
-    if actor.user_id is not None and row.owner_organisation_id is not None:
-        member = await session.scalar(
-            select(Membership.id).where(
-                Membership.user_id == actor.user_id,
-                Membership.organisation_id == row.owner_organisation_id,
-            )
-        )
-        if member is not None and actor.organisation_id == row.owner_organisation_id:
-            return row
-    raise NotFound(N_("No such file."))
+    return row
 
 
 def thumbnail(data: bytes, *, size: int = 320) -> bytes:
@@ -319,10 +306,4 @@ async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable
     wanted = set(file_ids)
     if not wanted:
         return set()
-    return set(
-        await session.scalars(
-            select(StoredFile.id).where(
-                StoredFile.id.in_(wanted), StoredFile.owner_user_id == user_id
-            )
-        )
-    )
+    return set(await session.scalars(policies.owned_files(user_id, wanted)))

@@ -12,6 +12,7 @@ from linli import clock
 from linli.authz import Actor
 from linli.errors import NotFound
 from linli.i18n import N_
+from linli.notifications import policies
 from linli.notifications.models import Notification
 
 
@@ -44,12 +45,7 @@ def notify(
 async def inbox(
     session: AsyncSession, actor: Actor, *, limit: int = 50, before_id: int | None = None
 ) -> Sequence[Notification]:
-    query = (
-        select(Notification)
-        .where(Notification.user_id == actor.require_user_id())
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    )
+    query = policies.own_notifications(actor).order_by(Notification.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(Notification.id < before_id)
     return (await session.scalars(query)).all()
@@ -57,21 +53,25 @@ async def inbox(
 
 async def unread_count(session: AsyncSession, actor: Actor) -> int:
     count = await session.scalar(
-        select(func.count()).where(
-            Notification.user_id == actor.require_user_id(), Notification.read_at.is_(None)
-        )
+        select(func.count()).where(policies.owned_by(actor), Notification.read_at.is_(None))
     )
     return int(count or 0)
 
 
-async def mark_read(session: AsyncSession, actor: Actor, notification_id: int) -> Notification:
+async def access_notification(
+    session: AsyncSession, actor: Actor, notification_id: int
+) -> Notification:
+    """One of the actor's own messages, else 404 (another user's is as missing as none)."""
     row = await session.scalar(
-        select(Notification).where(
-            Notification.id == notification_id, Notification.user_id == actor.require_user_id()
-        )
+        policies.own_notifications(actor).where(Notification.id == notification_id)
     )
     if row is None:
         raise NotFound(N_("No such message."))
+    return row
+
+
+async def mark_read(session: AsyncSession, actor: Actor, notification_id: int) -> Notification:
+    row = await access_notification(session, actor, notification_id)
     if row.read_at is None:
         row.read_at = clock.now()
     return row
@@ -80,6 +80,6 @@ async def mark_read(session: AsyncSession, actor: Actor, notification_id: int) -
 async def mark_all_read(session: AsyncSession, actor: Actor) -> None:
     await session.execute(
         update(Notification)
-        .where(Notification.user_id == actor.require_user_id(), Notification.read_at.is_(None))
+        .where(policies.owned_by(actor), Notification.read_at.is_(None))
         .values(read_at=clock.now())
     )

@@ -25,9 +25,7 @@ PublicId = Annotated[uuid.UUID, Path()]
 async def checkout(
     public_id: PublicId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    intent = await service.access_intent(session, actor, str(public_id))
-    if intent.payer_user_id != actor.user_id:
-        raise service.payment_not_found()
+    intent = await service.access_own_intent(session, actor, str(public_id))
     payee = await session.get(Organisation, intent.payee_organisation_id)
     return render(
         request,

@@ -7,6 +7,7 @@ For other domains (an order service):
 - Subscribe to `PaymentSucceeded` / `PaymentRefunded`, filtered on your own `purpose`.
 - `refund(...)` with `Actor.for_system()` (a failed group) or a merchant/operator actor.
 - `cancel_intent(...)`, `intents_for(purpose, reference)`, `access_intent(...)`.
+- Who may see, pay, cancel and refund which intents: `payments.policies`.
 - `ledger.settle(...)` books the split of a fulfilled order.
 
 Every state change of an intent is one conditional UPDATE (`WHERE status = 'created'`,
@@ -33,10 +34,9 @@ from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import (
     PAYMENTS_READ,
-    PAYMENTS_REFUND,
     PLATFORM_AUDIT_READ,
-    PLATFORM_PAYMENTS_REFUND,
     Actor,
+    acting_organisation,
     ensure,
 )
 from linli.config import Settings
@@ -52,7 +52,7 @@ from linli.events import PaymentRefunded, PaymentSucceeded
 from linli.i18n import N_, gettext
 from linli.jobs import ExpireIntent
 from linli.money import format_fen
-from linli.payments import ledger, providers
+from linli.payments import ledger, policies, providers
 from linli.payments.models import (
     CANCELLED,
     CREATED,
@@ -232,25 +232,24 @@ async def create_intent(
     return intent
 
 
-def _may_read(actor: Actor, intent: PaymentIntent) -> bool:
-    if actor.system or actor.has(PLATFORM_AUDIT_READ):
-        return True
-    if actor.user_id is not None and actor.user_id == intent.payer_user_id:
-        return True
-    return actor.organisation_id == intent.payee_organisation_id and actor.has(PAYMENTS_READ)
-
-
 async def access_intent(
     session: AsyncSession, actor: Actor, public_id: str, *, for_update: bool = False
 ) -> PaymentIntent:
     """An intent the actor may see (its payer, the payee's staff, auditors), else 404."""
-    if not actor.is_authenticated:
-        raise Unauthenticated(N_("Please log in first."))
-    query = select(PaymentIntent).where(PaymentIntent.public_id == public_id)
+    query = policies.readable_intents(actor).where(PaymentIntent.public_id == public_id)
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
     intent = await session.scalar(query)
-    if intent is None or not _may_read(actor, intent):
+    if intent is None:
+        raise payment_not_found()
+    return intent
+
+
+async def access_own_intent(session: AsyncSession, actor: Actor, public_id: str) -> PaymentIntent:
+    """An intent the acting user pays, else 404 (the checkout page, paying)."""
+    query = policies.own_intents(actor).where(PaymentIntent.public_id == public_id)
+    intent = await session.scalar(query)
+    if intent is None:
         raise payment_not_found()
     return intent
 
@@ -258,13 +257,7 @@ async def access_intent(
 async def my_intents(
     session: AsyncSession, actor: Actor, *, limit: int = 50
 ) -> Sequence[PaymentIntent]:
-    payer_id = actor.require_user_id()
-    query = (
-        select(PaymentIntent)
-        .where(PaymentIntent.payer_user_id == payer_id)
-        .order_by(PaymentIntent.id.desc())
-        .limit(limit)
-    )
+    query = policies.own_intents(actor).order_by(PaymentIntent.id.desc()).limit(limit)
     return (await session.scalars(query)).all()
 
 
@@ -351,8 +344,10 @@ async def _close(session: AsyncSession, intent_id: int, status: str) -> PaymentI
 
 async def cancel_intent(session: AsyncSession, actor: Actor, intent_id: int) -> PaymentIntent:
     """The payer (or the system, for another domain) gives up an unpaid intent."""
-    intent = await session.get(PaymentIntent, intent_id)
-    if intent is None or not (actor.system or actor.user_id == intent.payer_user_id):
+    intent = await session.scalar(
+        policies.cancellable_intents(actor).where(PaymentIntent.id == intent_id)
+    )
+    if intent is None:
         raise payment_not_found()
     closed = await _close(session, intent_id, CANCELLED)
     if closed is None:
@@ -377,9 +372,7 @@ async def pay(
     session: AsyncSession, actor: Actor, public_id: str, settings: Settings
 ) -> PaymentIntent:
     """The payer asks the provider to take the money (the sandbox: its notification job)."""
-    intent = await access_intent(session, actor, public_id)
-    if intent.payer_user_id != actor.user_id:
-        raise payment_not_found()
+    intent = await access_own_intent(session, actor, public_id)
     expired = intent.status == CREATED and clock.now() >= intent.expires_at
     if expired:
         await expire_intent(session, intent.id)
@@ -658,12 +651,6 @@ async def _return_paid_after_close(
 # --- refunds ------------------------------------------------------------------------------
 
 
-def _may_refund(actor: Actor, intent: PaymentIntent) -> bool:
-    if actor.system or actor.has(PLATFORM_PAYMENTS_REFUND):
-        return True
-    return actor.organisation_id == intent.payee_organisation_id and actor.has(PAYMENTS_REFUND)
-
-
 async def refund(
     session: AsyncSession,
     actor: Actor,
@@ -678,17 +665,18 @@ async def refund(
     exceeds the amount (a conditional UPDATE of `refunded_fen`). With an idempotency key, a
     repeated call returns the first refund. `reason_code` says why (shown to the payer in
     their language); `reason` keeps the words."""
-    if not actor.is_authenticated:
-        raise Unauthenticated(N_("Please log in first."))
-    intent = await session.scalar(
-        select(PaymentIntent)
-        .where(PaymentIntent.id == intent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if intent is None or not (_may_read(actor, intent) or _may_refund(actor, intent)):
+    reached = (
+        await session.execute(
+            policies.refundable_intents(actor)
+            .where(PaymentIntent.id == intent_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if reached is None:
         raise payment_not_found()
-    if not _may_refund(actor, intent):
+    intent, may_refund = reached
+    if not may_refund:
         raise Forbidden(N_("You do not have permission to do this."))
     if intent.purpose != DIRECT and not actor.system:
         raise _refund_elsewhere(intent)
@@ -851,10 +839,7 @@ async def account_balance(session: AsyncSession, actor: Actor, code: str) -> int
 
 async def merchant_payable(session: AsyncSession, actor: Actor) -> tuple[int, int]:
     """(organisation id, fen the platform owes it) for the actor's active merchant."""
-    ensure(actor, PAYMENTS_READ)
-    organisation_id = actor.organisation_id
-    if organisation_id is None:
-        raise Forbidden(N_("You do not have permission to do this."))
+    organisation_id = acting_organisation(actor, PAYMENTS_READ)
     owed = -await ledger.balance(session, ledger.merchant_payable(organisation_id))
     return organisation_id, owed
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
-from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, require
+from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, require
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.trace import service
@@ -46,7 +46,8 @@ async def get_batch(batch_id: PathId, session: DbSession, actor: Reader) -> Batc
 async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = None) -> VerifyOut:
     if batch_id is not None:
         await service.access_batch(session, actor, batch_id)  # 404 unless it is yours
-    result = await service.verify_chains(session, batch_id, organisation_id=actor.organisation_id)
+    organisation_id = acting_organisation(actor, TRACE_READ)
+    result = await service.verify_chains(session, batch_id, organisation_id=organisation_id)
     broken = result.broken
     return VerifyOut(
         ok=broken is None,

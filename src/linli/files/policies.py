@@ -1,0 +1,48 @@
+"""Who may read which stored files. Rows are scoped in the query, never filtered after
+loading; a file the actor may not read is as missing as one that does not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true
+
+from linli.accounts.models import Membership
+from linli.authz import PLATFORM_REVIEW, Actor
+from linli.files.models import StoredFile
+
+
+def _readable(actor: Actor) -> ColumnElement[bool]:
+    if actor.has(PLATFORM_REVIEW):
+        return true()
+    conditions: list[ColumnElement[bool]] = [StoredFile.public.is_(True)]
+    if actor.user_id is not None:
+        conditions.append(StoredFile.owner_user_id == actor.user_id)
+        if actor.organisation_id is not None:
+            # Any member acting for the owning organisation reads its files (licences): the
+            # actor's organisation is one they belong to, and the membership is checked again.
+            member = (
+                select(Membership.id)
+                .where(
+                    Membership.user_id == actor.user_id,
+                    Membership.organisation_id == StoredFile.owner_organisation_id,
+                )
+                .exists()
+            )
+            conditions.append(
+                and_(StoredFile.owner_organisation_id == actor.organisation_id, member)
+            )
+    return or_(*conditions)
+
+
+def readable_files(actor: Actor) -> Select[StoredFile]:
+    """Public files for anyone; private ones for the user who uploaded them, members acting
+    for the organisation that owns them, and platform reviewers."""
+    return select(StoredFile).where(_readable(actor))
+
+
+def owned_files(user_id: int, file_ids: Iterable[int]) -> Select[int]:
+    """Those of `file_ids` the user uploaded."""
+    return select(StoredFile.id).where(
+        StoredFile.id.in_(set(file_ids)), StoredFile.owner_user_id == user_id
+    )
