@@ -232,7 +232,7 @@ async def _detail_page(
             "outcomes": outcomes,
             "deliveries": deliveries,
             "point_names": names,
-            "orders": orders,
+            "orders": placed,
             "refundable": refundable,
             "form": form or {},
             "error": error,
