@@ -36,6 +36,7 @@ CODE_DIGITS = 6
 
 
 async def live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, set[str]]:
+    """The codes live at each pickup point: a new code must not be one of them."""
     codes: dict[int, set[str]] = {point_id: set() for point_id in point_ids}
     if not point_ids:
         return codes

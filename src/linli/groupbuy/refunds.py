@@ -1,7 +1,7 @@
 """Money back to a resident of a paid order, always through `payments.refund` on the order's
-intent: collected goods the merchant takes back (their settlement and the leader's commission
-reversed first), and a line refunded in full (a recall), which cancels an order left with
-nothing to hand over.
+intent (`refund_order`, which the cut-off and the collect-by time use too): collected goods
+the merchant takes back (their settlement and the leader's commission reversed first), and a
+line refunded in full (a recall), which cancels an order left with nothing to hand over.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ async def refund_order(
     reason: str,
     key: str,
 ) -> None:
+    """Refund part of a paid order to its payer; `key` makes a retry refund nothing twice."""
     intent = await checkout.payment_of(session, order)
     if intent is None:  # a paid order always has one; never refund into the void
         raise RuntimeError(f"groupbuy order {order.id} has no payment intent")
