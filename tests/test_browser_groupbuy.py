@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.community.models import Community, Leader, PickupPoint
 from linli.db import make_engine, make_sessionmaker
-from linli.groupbuy import fulfilment
+from linli.groupbuy import cutoff
+from linli.groupbuy.campaigns import LOCAL
 from linli.groupbuy.models import Campaign
-from linli.groupbuy.service import LOCAL
 from tests.catalog.helpers import product_body
 from tests.factories import make_merchant, make_token, make_user
 from tests.live import LiveServer, serve_live
@@ -170,7 +170,7 @@ def run_cutoff_now(server: LiveServer, campaign_id: int) -> None:
             .where(Campaign.id == campaign_id)
             .values(cutoff_at=clock.now() - timedelta(seconds=1))
         )
-        result = await fulfilment.run_cutoff(session, campaign_id)
+        result = await cutoff.run_cutoff(session, campaign_id)
         assert result is not None
         assert result.confirmed_orders == 1
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import Actor
-from linli.groupbuy import service
+from linli.groupbuy import checkout, quotas
 from linli.groupbuy.models import CampaignItem, CartLine, Order, ResidentQuota
 from linli.groupbuy.schemas import OrderIn
 from tests.factories import login
@@ -137,7 +137,7 @@ async def test_a_key_race_in_the_second_campaign_keeps_the_first_campaigns_order
         )
         assert put.status_code == 200, put.text
     key = "race-checkout-01"
-    place_order, take_quota = service.place_order, service._take_quota
+    place_order, take_quota = checkout.place_order, quotas.take
     raced: list[int] = []
     actors: list[Actor] = []
 
@@ -159,8 +159,8 @@ async def test_a_key_race_in_the_second_campaign_keeps_the_first_campaigns_order
             assert won.created
         return await take_quota(s, user_id, campaign_item, quantity)
 
-    monkeypatch.setattr(service, "place_order", recording)
-    monkeypatch.setattr(service, "_take_quota", competitor_first)
+    monkeypatch.setattr(checkout, "place_order", recording)
+    monkeypatch.setattr(quotas, "take", competitor_first)
 
     result = await client.post(
         f"{CART}/checkout", json={}, headers=resident.headers | {"Idempotency-Key": key}

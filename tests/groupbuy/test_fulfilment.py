@@ -20,7 +20,7 @@ from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.community.models import Leader, PickupPoint
 from linli.config import Settings
-from linli.groupbuy import commission, fulfilment
+from linli.groupbuy import commission, cutoff
 from linli.groupbuy.models import Commission, GroupOutcome, Order, Pickup
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
@@ -187,7 +187,7 @@ async def test_groups_below_threshold_are_refunded_per_pickup_point_and_item(
     assert told == 2
     # The job is idempotent: a second run changes nothing.
     async with app.state.sessionmaker() as s, s.begin():
-        assert await fulfilment.run_cutoff(s, world.campaign["id"]) is None
+        assert await cutoff.run_cutoff(s, world.campaign["id"]) is None
 
 
 async def the_whole_loop(
@@ -609,7 +609,7 @@ async def test_a_repeated_payment_event_after_the_cutoff_changes_nothing(
     frozen_clock: FrozenClock,
 ) -> None:
     from linli.events import PaymentSucceeded
-    from linli.groupbuy import service
+    from linli.groupbuy import orders
     from linli.payments.models import PaymentIntent
 
     world = await a_world(client, session, threshold=1)
@@ -628,7 +628,7 @@ async def test_a_repeated_payment_event_after_the_cutoff_changes_nothing(
             payer_user_id=intent.payer_user_id,
             payee_organisation_id=intent.payee_organisation_id,
         )
-        assert await service.mark_paid(s, event) == "already_paid"
+        assert await orders.mark_paid(s, event) == "already_paid"
     assert (await order_of(app, mine)).status == "confirmed"
     assert await count(app, PaymentRefund) == 0
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from linli.config import Settings
-from linli.groupbuy import service
+from linli.groupbuy import orders
 from linli.groupbuy.models import Order, OrderLine, ResidentQuota
 from linli.outbox import OutboxEvent
 from linli.payments.models import PaymentIntent, PaymentRefund
@@ -366,7 +366,7 @@ async def test_a_payment_that_lands_after_the_order_expired_is_refunded(
     intent_id = (await intent_status(app, placed["payment"]["public_id"])).id
     frozen_clock.advance(timedelta(minutes=16))
     async with app.state.sessionmaker() as s, s.begin():  # ...when the expiry job runs first
-        assert await service.expire_order(s, placed["order"]["id"], intent_id) is True
+        assert await orders.expire_order(s, placed["order"]["id"], intent_id) is True
 
     await app.state.dispatcher.run_once()
 

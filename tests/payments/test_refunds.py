@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.authz import Actor
 from linli.errors import Conflict
 from linli.events import PaymentRefunded
-from linli.groupbuy import service as groupbuy
+from linli.groupbuy import checkout
 from linli.outbox import OutboxEvent
 from linli.payments import ledger, service
 from linli.payments.models import PaymentRefund
@@ -193,7 +193,7 @@ async def test_a_payment_of_another_domain_is_refunded_only_through_that_domain(
 ) -> None:
     owner, shop = await a_merchant(session)
     payer = await make_user(session)
-    intent = await new_intent(app, payer, shop, 500, purpose=groupbuy.PURPOSE, reference="41")
+    intent = await new_intent(app, payer, shop, 500, purpose=checkout.PURPOSE, reference="41")
     await pay(client, app.state.settings, intent)
     url = f"{INTENTS}/{intent.public_id}/refunds"
     refund_body = {"amount_fen": 500, "reason": "退款"}

@@ -23,8 +23,9 @@ from linli.catalog.models import Product, Sku
 from linli.community.models import PickupPoint, Residence
 from linli.config import Settings
 from linli.errors import DomainError
-from linli.groupbuy import fulfilment
-from linli.groupbuy import service as groupbuy
+from linli.groupbuy import campaigns, pickup, refunds
+from linli.groupbuy import checkout as checkouts
+from linli.groupbuy import delivery as deliveries
 from linli.groupbuy.models import READY, CampaignItem, Delivery, Order, OrderLine
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderIn, OrderLineIn
 from linli.outbox import Dispatcher
@@ -198,7 +199,7 @@ async def _one_campaign(
                 select(Sku.id, Sku.price_fen).where(Sku.id.in_(rng.sample(seller.sku_ids, 3)))
             )
         ).all()
-        campaign = await groupbuy.create_campaign(
+        campaign = await campaigns.create_campaign(
             session,
             seller.actor,
             CampaignIn(
@@ -218,7 +219,7 @@ async def _one_campaign(
                 ],
             ),
         )
-        await groupbuy.publish(session, seller.actor, campaign.id)
+        await campaigns.publish(session, seller.actor, campaign.id)
         item_ids = list(
             (
                 await session.scalars(
@@ -250,7 +251,7 @@ async def _order_and_pay(
 ) -> None:
     try:
         async with sessionmaker() as session, session.begin():
-            checkout = await groupbuy.place_order(
+            checkout = await checkouts.place_order(
                 session,
                 resident,
                 OrderIn(campaign_id=campaign_id, lines=lines, accept_return_terms=True),
@@ -314,8 +315,8 @@ async def _deliver(
         owner = _actor(users[owner_id], organisations[delivery.organisation_id], "owner")
         leader = _actor(users[leader_id])
         async with sessionmaker() as session, session.begin():
-            await fulfilment.ship(session, owner, delivery.id)
-            await fulfilment.confirm_arrival(session, leader, delivery.id)
+            await deliveries.ship(session, owner, delivery.id)
+            await deliveries.confirm_arrival(session, leader, delivery.id)
         async with sessionmaker() as session:
             waiting = (
                 await session.scalars(
@@ -341,7 +342,7 @@ async def _deliver(
                     if first is not None and first.quantity > 1:
                         quantities = {first.id: 1}
                 assert order.pickup_code is not None
-                result = await fulfilment.verify_pickup(
+                result = await pickup.verify_pickup(
                     session, leader, delivery.pickup_point_id, order.pickup_code, quantities
                 )
                 figures.picked_up += 1
@@ -350,7 +351,7 @@ async def _deliver(
                         select(OrderLine).where(OrderLine.order_id == order.id).limit(1)
                     )
                     if line is not None and line.picked_qty:
-                        await fulfilment.refund_collected(
+                        await refunds.refund_collected(
                             session, owner, order.id, line.id, 1, "商品破损，商家退款"
                         )
                         figures.merchant_refunds += 1

@@ -21,7 +21,7 @@ from linli.catalog.schemas import ProductCreateIn, SkuIn
 from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
 from linli.demo.images import product_image
 from linli.files import service as files
-from linli.groupbuy import service as groupbuy
+from linli.groupbuy import campaigns
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
 from linli.merchants import service as merchants
 from linli.merchants.credit_code import complete
@@ -300,7 +300,7 @@ async def open_campaign(
         return
     now = clock.now()
     cutoff = now + timedelta(hours=rng.randint(6, 30))
-    campaign = await groupbuy.create_campaign(
+    campaign = await campaigns.create_campaign(
         session,
         owner_actor,
         CampaignIn(
@@ -320,7 +320,7 @@ async def open_campaign(
             ],
         ),
     )
-    await groupbuy.publish(session, owner_actor, campaign.id)
+    await campaigns.publish(session, owner_actor, campaign.id)
 
 
 def share_out(

@@ -33,7 +33,7 @@ from linli.demo.history import (
     _neighbourhoods,
     _order_and_pay,
 )
-from linli.groupbuy import service as groupbuy
+from linli.groupbuy import campaigns
 from linli.groupbuy.models import PAID, CampaignItem, Order
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderLineIn
 from linli.outbox import Dispatcher
@@ -495,7 +495,7 @@ async def _sell_and_recall(
     cutoff = datetime.combine(cutoff_day, time(21), LOCAL)
     owner = pork.owner
     async with sessionmaker() as session, session.begin():
-        campaign = await groupbuy.create_campaign(
+        campaign = await campaigns.create_campaign(
             session,
             owner,
             CampaignIn(
@@ -515,7 +515,7 @@ async def _sell_and_recall(
                 ],
             ),
         )
-        await groupbuy.publish(session, owner, campaign.id)
+        await campaigns.publish(session, owner, campaign.id)
         item_id = await session.scalar(
             select(CampaignItem.id).where(CampaignItem.campaign_id == campaign.id)
         )

@@ -20,8 +20,9 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.groupbuy import campaigns, orders, queries
 from linli.groupbuy import cart as carts
-from linli.groupbuy import queries, service
+from linli.groupbuy import checkout as checkouts
 from linli.groupbuy.models import Campaign, CampaignItem
 from linli.groupbuy.schemas import (
     CampaignIn,
@@ -103,7 +104,7 @@ def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | N
     )
 
 
-def campaign_out(view: service.CampaignView) -> CampaignOut:
+def campaign_out(view: campaigns.CampaignView) -> CampaignOut:
     c = view.campaign
     return CampaignOut(
         id=c.id,
@@ -139,7 +140,7 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     )
 
 
-def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
+def checkout_out(checkout: checkouts.Checkout, viewer_id: int | None) -> CheckoutOut:
     o = checkout.order
     intent = checkout.intent
     return CheckoutOut(
@@ -196,17 +197,17 @@ def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutO
 
 
 async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
-    return campaign_out(await service.access_campaign(session, actor, campaign_id))
+    return campaign_out(await campaigns.access_campaign(session, actor, campaign_id))
 
 
 @router.get("/campaigns", summary="Campaigns open for orders now (public)")
 async def open_campaigns(session: DbSession, limit: PageSize = 50) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await service.open_campaigns(session, limit=limit)]
+    return [campaign_out(v) for v in await campaigns.open_campaigns(session, limit=limit)]
 
 
 @router.post("/campaigns", status_code=201, summary="Create a draft campaign (merchant)")
 async def create_campaign(body: CampaignIn, session: DbSession, actor: Manager) -> CampaignOut:
-    campaign = await service.create_campaign(session, actor, body)
+    campaign = await campaigns.create_campaign(session, actor, body)
     return await _campaign(session, actor, campaign.id)
 
 
@@ -223,7 +224,7 @@ async def campaign(campaign_id: PathId, session: DbSession, actor: Anyone) -> Ca
     summary="Publish a draft: take the stock from the SKUs, fix the rules (merchant)",
 )
 async def publish(campaign_id: PathId, session: DbSession, actor: Manager) -> CampaignOut:
-    await service.publish(session, actor, campaign_id)
+    await campaigns.publish(session, actor, campaign_id)
     return await _campaign(session, actor, campaign_id)
 
 
@@ -231,7 +232,7 @@ async def publish(campaign_id: PathId, session: DbSession, actor: Manager) -> Ca
 async def my_campaigns(
     session: DbSession, actor: Reader, limit: PageSize = 50
 ) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await service.my_campaigns(session, actor, limit=limit)]
+    return [campaign_out(v) for v in await campaigns.my_campaigns(session, actor, limit=limit)]
 
 
 @router.get("/merchant/orders", summary="Orders of the merchant's campaigns")
@@ -241,7 +242,7 @@ async def merchant_orders(
     campaign_id: OptionalQueryId = None,
     limit: PageSize = 50,
 ) -> list[CheckoutOut]:
-    rows = await service.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
+    rows = await orders.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
     return [checkout_out(c, actor.user_id) for c in rows]
 
 
@@ -258,7 +259,7 @@ async def place_order(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> CheckoutOut:
-    checkout = await service.place_order(session, actor, body, idempotency_key)
+    checkout = await checkouts.place_order(session, actor, body, idempotency_key)
     if not checkout.created:
         response.status_code = 200
     return checkout_out(checkout, actor.user_id)
@@ -267,13 +268,13 @@ async def place_order(
 @router.get("/orders", summary="My group-buying orders, newest first")
 async def my_orders(session: DbSession, actor: Resident, limit: PageSize = 50) -> list[CheckoutOut]:
     return [
-        checkout_out(c, actor.user_id) for c in await service.my_orders(session, actor, limit=limit)
+        checkout_out(c, actor.user_id) for c in await orders.my_orders(session, actor, limit=limit)
     ]
 
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> CheckoutOut:
-    return checkout_out(await service.access_order(session, actor, order_id), actor.user_id)
+    return checkout_out(await orders.access_order(session, actor, order_id), actor.user_id)
 
 
 # --- cart ---------------------------------------------------------------------------------

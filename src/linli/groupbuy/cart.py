@@ -1,5 +1,5 @@
 """The resident's cart: items of any campaigns open now, checked out together. Checkout places
-one order per campaign through `service.place_order` (the same reservation, limits, return
+one order per campaign through `checkout.place_order` (the same reservation, limits, return
 terms and idempotency), each in a savepoint, so a sold-out campaign does not stop the others;
 what was ordered leaves the cart, what failed stays with the reason."""
 
@@ -14,7 +14,8 @@ from linli import clock
 from linli.authz import Actor
 from linli.db import escape_like
 from linli.errors import DomainError, NotFound, ValidationFailed
-from linli.groupbuy import service
+from linli.groupbuy import campaigns, orders
+from linli.groupbuy import checkout as checkouts
 from linli.groupbuy.models import Campaign, CampaignItem, CartLine, Order
 from linli.groupbuy.schemas import OrderIn, OrderLineIn
 from linli.groupbuy.states import CampaignStatus
@@ -36,7 +37,7 @@ class CartEntry:
 
     @property
     def orderable(self) -> bool:
-        return service.is_open(self.campaign, clock.now())
+        return campaigns.is_open(self.campaign, clock.now())
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ async def set_quantity(session: AsyncSession, actor: Actor, item_id: int, quanti
     if row is None or row.Campaign.status == CampaignStatus.DRAFT:
         raise NotFound(N_("No such item."), code="item_not_found")
     item, campaign = row
-    if not service.is_open(campaign, clock.now()):
-        raise service.campaign_not_open()
+    if not campaigns.is_open(campaign, clock.now()):
+        raise checkouts.campaign_not_open()
     if quantity > item.per_resident_limit:
         raise ValidationFailed(
             N_("Check the quantity."),
@@ -118,7 +119,7 @@ async def set_quantity(session: AsyncSession, actor: Actor, item_id: int, quanti
 
 @dataclass
 class CheckoutResult:
-    placed: list[service.Checkout] = field(default_factory=list)
+    placed: list[checkouts.Checkout] = field(default_factory=list)
     failed: list[tuple[Campaign, Message]] = field(default_factory=list)
 
 
@@ -154,7 +155,7 @@ async def checkout(
         )
         try:
             async with session.begin_nested():
-                placed = await service.place_order(session, actor, data, f"{key}-{campaign.id}")
+                placed = await checkouts.place_order(session, actor, data, f"{key}-{campaign.id}")
         except DomainError as error:
             result.failed.append((campaign, error.message))
             continue
@@ -180,4 +181,4 @@ async def _orders_under(session: AsyncSession, actor: Actor, key: str) -> Checko
     )
     # Only "{key}-{campaign id}", not another key that merely starts with this one.
     ids = [i for i, k in rows.all() if k.removeprefix(f"{key}-").isdigit()]
-    return CheckoutResult([await service.access_order(session, actor, i) for i in ids])
+    return CheckoutResult([await orders.access_order(session, actor, i) for i in ids])

@@ -23,7 +23,17 @@ from linli.authz import (
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import NotFound
-from linli.groupbuy import commission, fulfilment, lists, presenters, queries, reports, service
+from linli.groupbuy import (
+    commission,
+    delivery,
+    lists,
+    orders,
+    pickup,
+    presenters,
+    queries,
+    refunds,
+    reports,
+)
 from linli.groupbuy.models import Delivery
 from linli.groupbuy.schemas import (
     AwaitingLineOut,
@@ -71,7 +81,7 @@ def delivery_out(d: Delivery) -> DeliveryOut:
     )
 
 
-def awaiting_out(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
+def awaiting_out(found: pickup.AwaitingOrder) -> AwaitingOrderOut:
     return AwaitingOrderOut(
         order_id=found.order.id,
         customer=found.customer_name,
@@ -106,20 +116,20 @@ def csv_response(text: str, filename: str) -> Response:
 async def merchant_deliveries(
     session: DbSession, actor: Reader, campaign_id: OptionalQueryId = None
 ) -> list[DeliveryOut]:
-    rows = await fulfilment.deliveries_for_merchant(session, actor, campaign_id)
+    rows = await delivery.deliveries_for_merchant(session, actor, campaign_id)
     return [delivery_out(d) for d in rows]
 
 
 @router.post("/deliveries/{delivery_id}/ship", summary="Mark one delivery shipped (merchant)")
 async def ship(delivery_id: PathId, session: DbSession, actor: Manager) -> DeliveryOut:
-    return delivery_out(await fulfilment.ship(session, actor, delivery_id))
+    return delivery_out(await delivery.ship(session, actor, delivery_id))
 
 
 @router.post("/campaigns/{campaign_id}/ship", summary="Mark every delivery of a campaign shipped")
 async def ship_campaign(
     campaign_id: PathId, session: DbSession, actor: Manager
 ) -> list[DeliveryOut]:
-    return [delivery_out(d) for d in await fulfilment.ship_campaign(session, actor, campaign_id)]
+    return [delivery_out(d) for d in await delivery.ship_campaign(session, actor, campaign_id)]
 
 
 async def _procurement(
@@ -158,7 +168,7 @@ async def procurement_csv(campaign_id: PathId, session: DbSession, actor: Reader
 async def refund_collected(
     order_id: PathId, line_id: PathId, body: RefundCollectedIn, session: DbSession, actor: Refunder
 ) -> RefundOut:
-    event = await fulfilment.refund_collected(
+    event = await refunds.refund_collected(
         session, actor, order_id, line_id, body.quantity, body.reason
     )
     return RefundOut(
@@ -191,12 +201,12 @@ async def merchant_sales(
 
 @router.get("/leader/deliveries", summary="Deliveries to the pickup points I run")
 async def leader_deliveries(session: DbSession, actor: Leader) -> list[DeliveryOut]:
-    return [delivery_out(d) for d, _c in await fulfilment.deliveries_for_leader(session, actor)]
+    return [delivery_out(d) for d, _c in await delivery.deliveries_for_leader(session, actor)]
 
 
 @router.post("/deliveries/{delivery_id}/arrive", summary="Confirm a delivery arrived (leader)")
 async def arrive(delivery_id: PathId, session: DbSession, actor: Leader) -> DeliveryOut:
-    return delivery_out(await fulfilment.confirm_arrival(session, actor, delivery_id))
+    return delivery_out(await delivery.confirm_arrival(session, actor, delivery_id))
 
 
 @router.get(
@@ -209,7 +219,7 @@ async def awaiting(
     session: DbSession,
     actor: Leader,
 ) -> AwaitingOrderOut:
-    return awaiting_out(await fulfilment.find_by_code(session, actor, point_id, code))
+    return awaiting_out(await pickup.find_by_code(session, actor, point_id, code))
 
 
 @router.post(
@@ -219,7 +229,7 @@ async def awaiting(
 )
 async def pick_up(point_id: PathId, body: PickupIn, session: DbSession, actor: Leader) -> PickupOut:
     quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
-    result = await fulfilment.verify_pickup(
+    result = await pickup.verify_pickup(
         session, actor, point_id, body.code, quantities, how=body.how
     )
     return PickupOut(
@@ -244,7 +254,7 @@ async def hand_over_without_code(
     actor: Leader,
 ) -> PickupOut:
     quantities = None if body.lines is None else {ln.line_id: ln.quantity for ln in body.lines}
-    result = await fulfilment.hand_over_without_code(
+    result = await pickup.hand_over_without_code(
         session, actor, point_id, order_id, body.reason, quantities
     )
     return PickupOut(
@@ -352,7 +362,7 @@ async def earnings(session: DbSession, actor: Leader) -> EarningsOut:
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
 async def pickup_qr(order_id: PathId, session: DbSession, actor: Resident) -> Response:
-    checkout = await service.access_order(session, actor, order_id)
+    checkout = await orders.access_order(session, actor, order_id)
     code = queries.visible_code(checkout.order, actor.user_id)
     if code is None:
         raise NotFound(N_("This order has no pickup code to show."), code="no_pickup_code")

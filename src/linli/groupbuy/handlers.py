@@ -6,7 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.events import PaymentSucceeded
-from linli.groupbuy import commission, fulfilment, service
+from linli.groupbuy import checkout, commission, orders
+from linli.groupbuy.cutoff import run_cutoff
+from linli.groupbuy.uncollected import handle_uncollected
 from linli.jobs import CampaignCutoff, CommissionStatements, ExpireOrder, UncollectedCheck
 from linli.outbox import Envelope
 
@@ -14,24 +16,24 @@ from linli.outbox import Envelope
 @outbox.subscribe(PaymentSucceeded, "groupbuy.mark_paid")
 async def mark_paid(session: AsyncSession, envelope: Envelope[PaymentSucceeded]) -> None:
     event = envelope.payload
-    if event.purpose != service.PURPOSE:
+    if event.purpose != checkout.PURPOSE:
         return
-    await service.mark_paid(session, event)
+    await orders.mark_paid(session, event)
 
 
 @outbox.job(ExpireOrder)
 async def expire_order(session: AsyncSession, job: ExpireOrder) -> None:
-    await service.expire_order(session, job.order_id, job.intent_id)
+    await orders.expire_order(session, job.order_id, job.intent_id)
 
 
 @outbox.job(CampaignCutoff)
 async def cutoff(session: AsyncSession, job: CampaignCutoff) -> None:
-    await fulfilment.run_cutoff(session, job.campaign_id)
+    await run_cutoff(session, job.campaign_id)
 
 
 @outbox.job(UncollectedCheck)
 async def uncollected(session: AsyncSession, job: UncollectedCheck) -> None:
-    await fulfilment.handle_uncollected(session, job.delivery_id)
+    await handle_uncollected(session, job.delivery_id)
 
 
 @outbox.job(CommissionStatements)

@@ -15,8 +15,10 @@ from linli.authz import Actor, require_user
 from linli.community.points import Point
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import commission, fulfilment, lists, presenters, queries
+from linli.groupbuy import commission, lists, pickup, policies, presenters, queries
+from linli.groupbuy.delivery import confirm_arrival, deliveries_for_leader
 from linli.groupbuy.models import ARRIVED, Delivery
+from linli.groupbuy.uncollected import uncollected_orders
 from linli.i18n import N_, Message, _
 from linli.money import format_fen
 from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
@@ -46,20 +48,18 @@ async def _desk(
     actor: Actor,
     *,
     point_id: int | None = None,
-    found: fulfilment.AwaitingOrder | None = None,
+    found: pickup.AwaitingOrder | None = None,
     form: dict[str, str] | None = None,
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    points = list(await fulfilment.led_points(session, actor))
+    points = list(await policies.led_points(session, actor))
     chosen: Point | None = next((p for p in points if p.id == point_id), None)
     if chosen is None and points:
         chosen = points[0]
-    deliveries = [
-        (d, c) for d, c in await fulfilment.deliveries_for_leader(session, actor) if _current(d)
-    ]
+    deliveries = [(d, c) for d, c in await deliveries_for_leader(session, actor) if _current(d)]
     names = {p.id: p.name for p in points}
-    waiting = {p.id: await fulfilment.waiting_count(session, p.id) for p in points}
+    waiting = {p.id: await pickup.waiting_count(session, p.id) for p in points}
     return render(
         request,
         "groupbuy/leader_pickup.html",
@@ -96,7 +96,7 @@ async def arrive(
     delivery_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     try:
-        delivery = await fulfilment.confirm_arrival(session, actor, delivery_id)
+        delivery = await confirm_arrival(session, actor, delivery_id)
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _desk(request, session, actor, error=error, status_code=error.status_code)
@@ -116,7 +116,7 @@ async def find(request: Request, session: DbSession, actor: User_) -> Response:
     point_id: int | None = None
     try:
         point_id = _id(form.get("point_id", ""), "point_id")
-        found = await fulfilment.find_by_code(session, actor, point_id, form.get("code", ""))
+        found = await pickup.find_by_code(session, actor, point_id, form.get("code", ""))
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _desk(
@@ -162,7 +162,7 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
     try:
         point_id = _id(form.get("point_id", ""), "point_id")
         quantities = _quantities(form)
-        result = await fulfilment.verify_pickup(
+        result = await pickup.verify_pickup(
             session, actor, point_id, code, quantities, how=_how(form)
         )
     except DomainError as error:
@@ -170,7 +170,7 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
         found = None
         if point_id is not None:
             try:  # show the order again with the messages next to its lines
-                found = await fulfilment.find_by_code(session, actor, point_id, code)
+                found = await pickup.find_by_code(session, actor, point_id, code)
             except DomainError:
                 found = None
         return await _desk(
@@ -203,7 +203,7 @@ async def hand_over_without_code(
     """The recorded exception: everything left of the order, without the resident's code."""
     form = await form_data(request)
     try:
-        result = await fulfilment.hand_over_without_code(
+        result = await pickup.hand_over_without_code(
             session, actor, point_id, order_id, form.get("reason", "")
         )
     except DomainError as error:
@@ -243,8 +243,8 @@ async def sorting(
 
 @router.get("/leader/uncollected")
 async def uncollected(request: Request, session: DbSession, actor: User_) -> Response:
-    points = await fulfilment.led_points(session, actor)
-    rows = [(p, await fulfilment.uncollected_orders(session, actor, p.id)) for p in points]
+    points = await policies.led_points(session, actor)
+    rows = [(p, await uncollected_orders(session, actor, p.id)) for p in points]
     return render(request, "groupbuy/leader_uncollected.html", {"rows": rows}, actor=actor)
 
 

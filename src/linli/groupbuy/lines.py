@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.groupbuy import fulfilment, service
+from linli.groupbuy import checkout, orders, refunds
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
 from linli.groupbuy.states import CancelReason
 from linli.payments.reasons import RefundReason
@@ -91,13 +91,13 @@ async def recall_line(
     if line is None or order is None:
         return RecallOutcome()
     if order.status == PENDING_PAYMENT:
-        intent = await service.payment_of(session, order)
-        cancelled = await service.expire_order(
+        intent = await checkout.payment_of(session, order)
+        cancelled = await orders.expire_order(
             session, order.id, intent.id if intent else None, reason=CancelReason.RECALLED
         )
         return RecallOutcome(cancelled=cancelled)
     if refund:
-        amount = await fulfilment.refund_line_in_full(
+        amount = await refunds.refund_line_in_full(
             session, order, line, RefundReason.RECALL, note, key
         )
         return RecallOutcome(refunded_fen=amount)

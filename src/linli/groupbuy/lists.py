@@ -17,8 +17,8 @@ from linli.accounts.models import User
 from linli.authz import GROUPBUY_READ, Actor
 from linli.community import points as pickup_points
 from linli.errors import NotFound
-from linli.groupbuy import fulfilment, policies
-from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
+from linli.groupbuy import policies
+from linli.groupbuy.models import FULFILLED, Campaign, CampaignItem, Order, OrderLine
 from linli.i18n import N_
 from linli.phone import mask_phone
 
@@ -71,7 +71,7 @@ async def procurement(session: AsyncSession, actor: Actor, campaign_id: int) -> 
         .join(Order, Order.id == OrderLine.order_id)
         .where(
             CampaignItem.campaign_id == campaign.id,
-            Order.status.in_(fulfilment.FULFILLED),
+            Order.status.in_(FULFILLED),
             OrderLine.group_failed.is_(False),
         )
         .group_by(
@@ -128,7 +128,7 @@ async def sorting_list(
         if point is None or owned is None:
             raise NotFound(N_("No such pickup point of yours."), code="pickup_point_not_found")
     else:
-        point = await fulfilment.access_led_point(session, actor, point_id)
+        point = await policies.access_led_point(session, actor, point_id)
     query = (
         select(OrderLine, Order, CampaignItem, User.display_name, User.phone)
         .join(Order, Order.id == OrderLine.order_id)
@@ -137,7 +137,7 @@ async def sorting_list(
         .join(User, User.id == Order.user_id)
         .where(
             Order.pickup_point_id == point.id,
-            Order.status.in_(fulfilment.FULFILLED),
+            Order.status.in_(FULFILLED),
             OrderLine.group_failed.is_(False),
         )
         .order_by(Order.id, OrderLine.id)

@@ -14,7 +14,17 @@ from linli.apitypes import PathId
 from linli.authz import GROUPBUY_READ, PLATFORM_REVIEW, Actor, ensure, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import fulfilment, lists, policies, presenters, queries, reports, service
+from linli.groupbuy import (
+    campaigns,
+    delivery,
+    lists,
+    orders,
+    policies,
+    presenters,
+    queries,
+    refunds,
+    reports,
+)
 from linli.groupbuy.models import CAMPAIGN_STATUSES
 from linli.groupbuy.schemas import CampaignIn
 from linli.i18n import N_, Message, _
@@ -25,7 +35,7 @@ from linli.web import form_data, redirect, render, settle_failed_form, validate_
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
-LOCAL = service.LOCAL
+LOCAL = campaigns.LOCAL
 ITEM_ROWS = 3
 # API field (inside items.N.) -> the form's field prefix (the form adds _N).
 _ITEM_FIELDS = {
@@ -135,7 +145,7 @@ async def _campaigns_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    views = await service.my_campaigns(session, actor, limit=100)
+    views = await campaigns.my_campaigns(session, actor, limit=100)
     counts = await queries.order_counts(session, [v.campaign.id for v in views])
     return render(
         request,
@@ -169,7 +179,7 @@ async def create_campaign(request: Request, session: DbSession, actor: User_) ->
     try:
         body, rows = _campaign_data(form)
         data = validate_form(CampaignIn, body)
-        campaign = await service.create_campaign(session, actor, data)
+        campaign = await campaigns.create_campaign(session, actor, data)
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _campaigns_page(
@@ -197,17 +207,17 @@ async def _detail_page(
     status_code: int = 200,
 ) -> Response:
     campaign = await queries.access_own_campaign(session, actor, campaign_id)
-    view = await service.access_campaign(session, actor, campaign.id)
-    deliveries = await fulfilment.deliveries_for_merchant(session, actor, campaign.id)
+    view = await campaigns.access_campaign(session, actor, campaign.id)
+    deliveries = await delivery.deliveries_for_merchant(session, actor, campaign.id)
     outcomes = await queries.outcomes(session, campaign.id)
     names = await queries.point_names(
         session,
         {d.pickup_point_id for d in deliveries} | {o.outcome.pickup_point_id for o in outcomes},
     )
-    orders = await service.merchant_orders(session, actor, campaign_id=campaign.id, limit=200)
+    placed = await orders.merchant_orders(session, actor, campaign_id=campaign.id, limit=200)
     refundable = [
         (c.order, line, item)
-        for c in orders
+        for c in placed
         for line, item in c.lines
         if line.picked_qty > line.returned_qty
     ]
@@ -222,7 +232,7 @@ async def _detail_page(
             "outcomes": outcomes,
             "deliveries": deliveries,
             "point_names": names,
-            "orders": orders,
+            "orders": placed,
             "refundable": refundable,
             "form": form or {},
             "error": error,
@@ -247,7 +257,7 @@ async def publish(
     campaign_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     try:
-        await service.publish(session, actor, campaign_id)
+        await campaigns.publish(session, actor, campaign_id)
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _detail_page(
@@ -261,7 +271,7 @@ async def ship(
     campaign_id: PathId, delivery_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     await queries.access_own_campaign(session, actor, campaign_id)
-    await fulfilment.ship(session, actor, delivery_id)
+    await delivery.ship(session, actor, delivery_id)
     return redirect(f"/merchant/groupbuy/{campaign_id}", text=_("Marked as shipped."))
 
 
@@ -270,7 +280,7 @@ async def ship_all(
     campaign_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     await queries.access_own_campaign(session, actor, campaign_id)
-    shipped = await fulfilment.ship_campaign(session, actor, campaign_id)
+    shipped = await delivery.ship_campaign(session, actor, campaign_id)
     return redirect(
         f"/merchant/groupbuy/{campaign_id}",
         text=_("{count} deliveries shipped.").format(count=len(shipped)),
@@ -299,7 +309,7 @@ async def refund(
             raise ValidationFailed(
                 N_("Check the refund."), fields={"quantity": N_("Enter a whole number from 1.")}
             )
-        event = await fulfilment.refund_collected(
+        event = await refunds.refund_collected(
             session, actor, order_id, line_id, quantity, form.get("reason", "")
         )
     except DomainError as error:

@@ -39,6 +39,8 @@ CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED = (
 )
 # Orders whose pickup code is live at their pickup point.
 AWAITING_PICKUP = (CONFIRMED, READY, PARTIAL)
+# Orders that hold goods (not cancelled, not unpaid): what procurement buys.
+FULFILLED = (CONFIRMED, READY, PARTIAL, PICKED_UP, UNCOLLECTED)
 DELIVERY_CONFIRMED, SHIPPED, ARRIVED = (
     DeliveryStatus.CONFIRMED,
     DeliveryStatus.SHIPPED,

@@ -13,8 +13,9 @@ from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
-from linli.groupbuy import batches, presenters, queries, service
+from linli.groupbuy import batches, checkout, orders, presenters, queries
 from linli.groupbuy import cart as carts
+from linli.groupbuy.campaigns import open_campaigns
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_, _
 from linli.payments import providers
@@ -35,7 +36,7 @@ async def _campaigns_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    views = await service.open_campaigns(session)
+    views = await open_campaigns(session)
     return render(
         request,
         "groupbuy/campaigns.html",
@@ -89,14 +90,14 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
                 "accept_return_terms": form.get("accept_return_terms") == "on",
             },
         )
-        checkout = await service.place_order(session, actor, data, str(form.get("order_key", "")))
+        placed = await checkout.place_order(session, actor, data, str(form.get("order_key", "")))
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _campaigns_page(
             request, session, actor, error=error, status_code=error.status_code
         )
-    intent = checkout.intent
-    if intent is None or checkout.order.status != "pending_payment":
+    intent = placed.intent
+    if intent is None or placed.order.status != "pending_payment":
         return redirect("/groupbuy/orders")
     return redirect(providers.get(intent.provider).checkout_url(intent))
 
@@ -207,7 +208,7 @@ def _int(text: str) -> int | str:
 
 @router.get("/groupbuy/orders")
 async def my_orders(request: Request, session: DbSession, actor: User_) -> Response:
-    checkouts = await service.my_orders(session, actor)
+    checkouts = await orders.my_orders(session, actor)
     pay_urls = {
         c.order.id: providers.get(c.intent.provider).checkout_url(c.intent)
         for c in checkouts

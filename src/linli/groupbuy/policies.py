@@ -1,12 +1,16 @@
-"""Who may see and change which campaigns and orders. Rows are scoped in the query."""
+"""Who may see and change which campaigns, orders and pickup points. Rows are scoped in the
+query."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import GROUPBUY_READ, Actor, Permission, acting_organisation
-from linli.errors import Conflict
+from linli.community import points as pickup_points
+from linli.errors import Conflict, NotFound
 from linli.groupbuy.models import PUBLISHED, Campaign, Order
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
@@ -46,3 +50,17 @@ def readable_orders(actor: Actor) -> Select[Order]:
     if actor.organisation_id is not None and actor.has(GROUPBUY_READ):
         condition = condition | (Order.organisation_id == actor.organisation_id)
     return select(Order).where(condition)
+
+
+async def access_led_point(
+    session: AsyncSession, actor: Actor, point_id: int
+) -> pickup_points.Point:
+    """A pickup point the actor runs as an active leader; 404 for anyone else's."""
+    point = await pickup_points.point_led_by(session, actor.require_user_id(), point_id)
+    if point is None:
+        raise NotFound(N_("No such pickup point of yours."), code="pickup_point_not_found")
+    return point
+
+
+async def led_points(session: AsyncSession, actor: Actor) -> Sequence[pickup_points.Point]:
+    return await pickup_points.points_led_by(session, actor.require_user_id())

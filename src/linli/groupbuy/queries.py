@@ -16,7 +16,7 @@ from linli.authz import Actor
 from linli.catalog import offers
 from linli.community import points as pickup_points
 from linli.errors import NotFound
-from linli.groupbuy import policies, service, states
+from linli.groupbuy import policies, states
 from linli.groupbuy.models import (
     PARTIAL,
     READY,
@@ -27,6 +27,7 @@ from linli.groupbuy.models import (
     Order,
     OrderLine,
 )
+from linli.groupbuy.orders import access_order
 from linli.groupbuy.states import CampaignStatus, DeliveryStatus, OrderStatus
 from linli.i18n import N_, Message
 from linli.payments import service as payments
@@ -128,7 +129,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     )
     if owned is None:
         raise NotFound(N_("No such order."), code="order_not_found")
-    checkout = await service.access_order(session, actor, order_id)
+    checkout = await access_order(session, actor, order_id)
     order = checkout.order
     campaign = await session.get(Campaign, order.campaign_id)
     assert campaign is not None

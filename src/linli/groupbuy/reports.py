@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.authz import GROUPBUY_READ, Actor
 from linli.catalog.offers import product_of_sku
-from linli.groupbuy import fulfilment, policies
-from linli.groupbuy.models import UNCOLLECTED, CampaignItem, Order, OrderLine
+from linli.groupbuy import policies
+from linli.groupbuy.models import FULFILLED, UNCOLLECTED, CampaignItem, Order, OrderLine
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def sales(session: AsyncSession, actor: Actor, *, days: int = 30) -> Sales
         .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
         .where(
             Order.organisation_id == organisation_id,
-            Order.status.in_(fulfilment.FULFILLED),
+            Order.status.in_(FULFILLED),
             Order.confirmed_at >= since,
         )
         .group_by(product_id, CampaignItem.product_name)

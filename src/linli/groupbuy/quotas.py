@@ -1,0 +1,60 @@
+"""The per-resident limit of a campaign item: a counter per (resident, item), taken by one
+conditional upsert per order line at checkout and given back when an order no longer counts
+(cancelled, expired, refunded unpaid). A resident may hold several unpaid orders, concurrent
+ones included, never beyond the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.errors import Conflict
+from linli.groupbuy.models import CampaignItem, ResidentQuota
+from linli.i18n import N_
+
+
+def limit_exceeded(fields: dict[str, str]) -> Conflict:
+    return Conflict(
+        N_("Each resident may buy only so many of an item in this campaign."),
+        code="limit_exceeded",
+        fields=dict(fields),
+    )
+
+
+async def take(session: AsyncSession, user_id: int, item: CampaignItem, quantity: int) -> bool:
+    """Add `quantity` to what the resident holds of `item` unless that would exceed the
+    item's per-resident limit: one INSERT ... ON CONFLICT DO UPDATE ... WHERE (PostgreSQL,
+    SQLite >= 3.35). Concurrent orders of one resident queue on the counter's row."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(ResidentQuota).values(user_id=user_id, item_id=item.id, quantity=quantity)
+    held = ResidentQuota.quantity + statement.excluded.quantity
+    taken = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=[ResidentQuota.user_id, ResidentQuota.item_id],
+            set_={"quantity": held},
+            where=held <= item.per_resident_limit,
+        ).returning(ResidentQuota.quantity)
+    )
+    return taken is not None
+
+
+async def release(session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]) -> None:
+    """Give a resident's units back: `lines` are (item id, quantity) of an order that no
+    longer counts against the per-resident limit (cancelled, expired, refunded unpaid)."""
+    for item_id, quantity in sorted(lines):
+        await session.execute(
+            update(ResidentQuota)
+            .where(
+                ResidentQuota.user_id == user_id,
+                ResidentQuota.item_id == item_id,
+                ResidentQuota.quantity >= quantity,
+            )
+            .values(quantity=ResidentQuota.quantity - quantity)
+            .execution_options(synchronize_session=False)
+        )

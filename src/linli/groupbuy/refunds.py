@@ -1,0 +1,182 @@
+"""Money back to a resident of a paid order, always through `payments.refund` on the order's
+intent (`refund_order`, which the cut-off and the collect-by time use too): collected goods
+the merchant takes back (their settlement and the leader's commission reversed first), and a
+line refunded in full (a recall), which cancels an order left with nothing to hand over.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.audit import service as audit
+from linli.authz import PAYMENTS_REFUND, Actor
+from linli.errors import NotFound, ValidationFailed
+from linli.events import OrderRefunded
+from linli.groupbuy import checkout, commission, policies
+from linli.groupbuy.models import AWAITING_PICKUP, CANCELLED, PAID, PICKED_UP, Order, OrderLine
+from linli.groupbuy.states import CancelReason
+from linli.i18n import N_
+from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
+
+
+def refunded_in_full(line: OrderLine) -> bool:
+    """Refunded already (e.g. recalled before the cut-off): neither counted nor handed over."""
+    return line.refunded_fen >= line.amount_fen
+
+
+async def refund_order(
+    session: AsyncSession,
+    order: Order,
+    amount_fen: int,
+    reason_code: RefundReason,
+    reason: str,
+    key: str,
+) -> None:
+    """Refund part of a paid order to its payer; `key` makes a retry refund nothing twice."""
+    intent = await checkout.payment_of(session, order)
+    if intent is None:  # a paid order always has one; never refund into the void
+        raise RuntimeError(f"groupbuy order {order.id} has no payment intent")
+    await payments.refund(
+        session,
+        Actor.for_system(),
+        intent.id,
+        amount_fen,
+        reason,
+        reason_code=reason_code,
+        idempotency_key=key,
+    )
+
+
+async def refund_collected(
+    session: AsyncSession,
+    actor: Actor,
+    order_id: int,
+    line_id: int,
+    quantity: int,
+    reason: str,
+) -> OrderRefunded:
+    """The merchant refunds collected goods (e.g. a quality problem): the settlement of their
+    value is reversed (the leader's commission and the platform's fee included) and the money
+    goes back to the resident."""
+    organisation_id = policies.acting_merchant(actor, PAYMENTS_REFUND)
+    row = (
+        await session.execute(
+            select(Order, OrderLine)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(
+                Order.id == order_id,
+                Order.organisation_id == organisation_id,
+                OrderLine.id == line_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(N_("No such order."), code="order_not_found")
+    order, line = row
+    if quantity < 1:
+        raise ValidationFailed(
+            N_("Check the refund."), fields={"quantity": N_("Enter at least 1.")}
+        )
+    if not 1 <= len(reason.strip()) <= 200:
+        raise ValidationFailed(
+            N_("Check the refund."), fields={"reason": N_("Enter 1 to 200 characters.")}
+        )
+    returned = await _take_back(session, line.id, quantity)
+    if returned is None:
+        raise ValidationFailed(
+            N_("Check the refund."),
+            fields={"quantity": N_("More than what was collected and not yet refunded.")},
+            code="refund_exceeds_collected",
+        )
+    amount = quantity * line.unit_price_fen
+    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
+    line.refunded_fen += amount
+    order.refunded_fen += amount
+    await refund_order(
+        session,
+        order,
+        amount,
+        RefundReason.MERCHANT_DECISION,
+        reason.strip(),
+        f"collected-{line.id}-{returned}",
+    )
+    event = OrderRefunded(
+        order_id=order.id,
+        user_id=order.user_id,
+        amount_fen=amount,
+        reason=reason.strip(),
+        commission_reversed_fen=reversed_fen,
+    )
+    outbox.publish(session, event)
+    audit.record(
+        session,
+        actor,
+        "groupbuy.collected_goods_refunded",
+        target_type="groupbuy_order",
+        target_id=order.id,
+        line_id=line.id,
+        quantity=quantity,
+        amount_fen=amount,
+        commission_reversed_fen=reversed_fen,
+    )
+    return event
+
+
+async def _take_back(session: AsyncSession, line_id: int, quantity: int) -> int | None:
+    """Count `quantity` collected units of a line as returned (never more than were
+    collected); the new total, or None when that would be too many."""
+    returned = await session.scalar(
+        update(OrderLine)
+        .where(OrderLine.id == line_id, OrderLine.returned_qty + quantity <= OrderLine.picked_qty)
+        .values(returned_qty=OrderLine.returned_qty + quantity)
+        .returning(OrderLine.returned_qty)
+        .execution_options(synchronize_session=False)
+    )
+    return None if returned is None else int(returned)
+
+
+async def refund_line_in_full(
+    session: AsyncSession,
+    order: Order,
+    line: OrderLine,
+    reason_code: RefundReason,
+    reason: str,
+    key: str,
+) -> int:
+    """Give back everything still paid for a line (a recall): collected units have their
+    settlement and commission reversed first; an order left with nothing to hand over is
+    cancelled (for the same reason: a recall cancels as `recalled`), so its pickup code
+    dies. Returns the amount refunded."""
+    collected = line.picked_qty - line.returned_qty
+    if collected > 0:
+        returned = await _take_back(session, line.id, collected)
+        if returned is not None:
+            line.returned_qty = returned
+            await commission.reverse(session, order, line, collected, returned)
+    amount = line.amount_fen - line.refunded_fen
+    if amount <= 0:
+        return 0
+    line.refunded_fen += amount
+    order.refunded_fen += amount
+    await refund_order(session, order, amount, reason_code, reason, key)
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    nothing_left = all(
+        other.group_failed or refunded_in_full(other) or other.picked_qty >= other.quantity
+        for other in lines
+    )
+    if nothing_left and order.status in (PAID, *AWAITING_PICKUP):
+        never_collected = all(other.picked_qty == 0 for other in lines)
+        order.status = CANCELLED if never_collected else PICKED_UP
+        if never_collected:
+            order.cancelled_at = clock.now()
+            order.cancel_reason = (
+                CancelReason.RECALLED
+                if reason_code == RefundReason.RECALL
+                else CancelReason.REFUNDED
+            )
+    return amount
