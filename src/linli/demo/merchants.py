@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.accounts.models import User
 from linli.authz import Actor, OrganisationRef, UserRef
-from linli.catalog import service as catalog
+from linli.catalog import images as catalog_images
+from linli.catalog import products as catalog
 from linli.catalog.models import Product, Sku
 from linli.catalog.schemas import ProductCreateIn, SkuIn
 from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
@@ -271,7 +272,7 @@ async def stock_catalogue(
                 ),
             )
         image = product_image(template.name, template.category)
-        await catalog.add_image(
+        await catalog_images.add_image(
             session, owner_actor, file_store, product.id, image, filename=f"{product.id}.png"
         )
         await catalog.list_product(session, owner_actor, product.id)
