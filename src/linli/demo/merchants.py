@@ -24,7 +24,8 @@ from linli.demo.images import product_image
 from linli.files import service as files
 from linli.groupbuy import service as groupbuy
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
-from linli.merchants import service as merchants
+from linli.merchants import certification as merchant_certification
+from linli.merchants import onboarding
 from linli.merchants.credit_code import complete
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 
@@ -153,7 +154,7 @@ async def onboard(
                 days_left=rng.randint(300, 1500),
             )
         )
-    application = await merchants.submit_application(
+    application = await onboarding.submit_application(
         session,
         applicant,
         ApplicationIn(
@@ -174,7 +175,7 @@ async def onboard(
     )
     if not decide:
         return None
-    decided = await merchants.decide_application(
+    decided = await onboarding.decide_application(
         session, reviewer, application.id, approve=True, reason=None
     )
     assert decided.organisation_id is not None
@@ -212,7 +213,7 @@ async def certify(
         purpose="evidence",
         allowed=files.DOCUMENT_TYPES,
     )
-    certification = await merchants.apply_for_certification(
+    certification = await merchant_certification.apply_for_certification(
         session,
         owner_actor,
         CertificationIn(
@@ -224,7 +225,7 @@ async def certify(
         ),
     )
     if approve:
-        await merchants.decide_certification(
+        await merchant_certification.decide_certification(
             session, reviewer, certification.id, approve=True, reason=None
         )
 
@@ -308,7 +309,7 @@ async def open_campaign(
             title=title,
             opens_at=now - timedelta(hours=2),
             cutoff_at=cutoff,
-            pickup_date=(cutoff + timedelta(days=1)).astimezone(merchants.LOCAL).date(),
+            pickup_date=(cutoff + timedelta(days=1)).astimezone(clock.LOCAL).date(),
             items=[
                 CampaignItemIn(
                     sku_id=sku_id,
