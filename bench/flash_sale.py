@@ -358,7 +358,7 @@ async def _seed_domain(
     from linli.accounts import service as accounts
     from linli.accounts.models import Organisation, User
     from linli.authz import Actor, OrganisationRef, UserRef
-    from linli.catalog import service as catalog
+    from linli.catalog import products as catalog
     from linli.catalog.schemas import ProductCreateIn, SkuIn
     from linli.community import service as community
     from linli.community.schemas import CommunityIn, LeaderApplicationIn

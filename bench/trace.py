@@ -5,7 +5,7 @@ A `linli serve` process (as in bench/flash_sale.py) on a fresh PostgreSQL databa
 with one GTIN-bearing SKU and `--lots` batches. `--clients` concurrent clients POST
 `/epcis/capture` documents of `--per-doc` events until `--events` events are stored; each event
 names one lot (round robin), so it is appended to that batch's hash chain. Then, in this
-process, `trace.service.verify_chains` checks every chain from the database, and the same
+process, `trace.verification.verify_chains` checks every chain from the database, and the same
 bytes (every stored event document and link) are hashed by a bare hashlib loop: the ratio of
 the two is the figure to watch (what verification costs beyond the hashing itself).
 
@@ -202,13 +202,13 @@ class Verified:
 
 async def verify_and_raw(database_url: str) -> Verified:
     from linli.db import make_engine, make_sessionmaker
-    from linli.trace import service
+    from linli.trace import verification
 
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine, reading=True)() as session:
             started = time.perf_counter()
-            result = await service.verify_chains(session)
+            result = await verification.verify_chains(session)
             seconds = time.perf_counter() - started
             rows = (
                 await session.execute(

@@ -446,16 +446,16 @@ def trace_verify(
     """Check the hash chains of trace events; report the first broken link and exit 1."""
     from sqlalchemy import select
 
-    from linli.trace import service
+    from linli.trace import verification
     from linli.trace.models import TraceBatch
 
-    async def work(session: AsyncSession) -> service.Verification | None:
+    async def work(session: AsyncSession) -> verification.Verification | None:
         batch_id = None
         if batch is not None:
             batch_id = await session.scalar(select(TraceBatch.id).where(TraceBatch.code == batch))
             if batch_id is None:
                 return None
-        return await service.verify_chains(session, batch_id)
+        return await verification.verify_chains(session, batch_id)
 
     result = _run_in_session(work)
     if result is None:

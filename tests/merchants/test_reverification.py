@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
-from linli.merchants import service
+from linli.merchants import reverification
 from linli.merchants.models import Licence, MerchantProfile
 from linli.outbox import DueJob
 from tests.factories import PDF, SYSTEM, login, make_merchant, make_org, make_user
@@ -52,7 +52,9 @@ async def file_licence(
 async def schedule_for(session: AsyncSession, organisation_id: int) -> None:
     profile = await session.get(MerchantProfile, organisation_id)
     assert profile is not None
-    await service._schedule_reverification(session, organisation_id, profile.next_verification_due)
+    await reverification.schedule_reverification(
+        session, organisation_id, profile.next_verification_due
+    )
     await session.commit()
 
 
@@ -144,6 +146,6 @@ async def test_expiring_licences_are_reported_with_days_left(
     today = frozen_clock.now().date()
     await file_licence(session, merchant.id, "business_licence", today + timedelta(days=10))
     await file_licence(session, merchant.id, "food_business", today + timedelta(days=90))
-    expiring = await service.expiring_licences(session, merchant.id)
+    expiring = await reverification.expiring_licences(session, merchant.id)
     assert [(lic.licence_type, days) for lic, days in expiring] == [("business_licence", 10)]
     assert SYSTEM.system

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.authz import Actor
 from linli.outbox import OutboxEvent
-from linli.trace import chain, digital_link, service
+from linli.trace import batches, chains, digital_link, generated
 from linli.trace.models import ACTIVE, TraceBatch
 from tests.catalog.helpers import product_body
 from tests.groupbuy.helpers import PRODUCTS, Shop
@@ -64,9 +64,9 @@ async def create_batch(
     user_id: int | None = None,
 ) -> TraceBatch:
     """A batch and its commissioning event, written directly (merchants create batches
-    through `service.create_batch`, which checks who owns the SKU)."""
+    through `batches.create_batch`, which checks who owns the SKU)."""
     batch = TraceBatch(
-        code=chain.random_code("B"),
+        code=generated.random_code("B"),
         organisation_id=organisation_id,
         sku_id=sku_id,
         gtin=gtin.zfill(14) if gtin else None,
@@ -81,8 +81,8 @@ async def create_batch(
     )
     session.add(batch)
     await session.flush()
-    await service.record_generated_event(
-        session, organisation_id, service.commissioning_event(batch), batches=[batch]
+    await chains.record_generated_event(
+        session, organisation_id, batches.commissioning_event(batch), batches=[batch]
     )
     return batch
 
@@ -110,7 +110,7 @@ def lot_class(batch: TraceBatch) -> str:
 
 async def record(app: FastAPI, organisation_id: int, event: dict[str, Any]) -> None:
     async with app.state.sessionmaker() as s:
-        await chain.record_event(s, organisation_id, event)
+        await generated.record_event(s, organisation_id, event)
         await s.commit()
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
-from linli.trace import service
-from linli.trace.capture import parse_time
+from linli.trace import chains, hashing
+from linli.trace.capture_checks import parse_time
 from linli.trace.models import TraceBatch, TraceEvent
 from tests.trace.helpers import (
     BATCHES,
@@ -48,11 +48,11 @@ async def test_a_new_batch_is_commissioned_on_its_own_chain(
 
     row = await session.get(TraceBatch, batch["id"])
     assert row is not None
-    chain = await service.chain_of(session, row)
+    chain = await chains.chain_of(session, row)
     assert [(link.seq, e.biz_step) for link, e in chain] == [
         (1, "https://ref.gs1.org/cbv/BizStep-commissioning")
     ]
-    assert chain[0][0].prev_hash == service.GENESIS
+    assert chain[0][0].prev_hash == hashing.GENESIS
     actions = (await session.scalars(select(AuditEntry.action))).all()
     assert "trace.batch.create" in actions
     assert "trace.event.record" in actions
@@ -104,7 +104,7 @@ async def test_captured_events_attach_by_lgtin_and_digital_link(
 
     row = await session.get(TraceBatch, batch["id"])
     assert row is not None
-    chain = await service.chain_of(session, row)
+    chain = await chains.chain_of(session, row)
     assert [link.seq for link, _e in chain] == [1, 2, 3]
     for (link, _e), (previous, _p) in zip(chain[1:], chain, strict=False):
         assert link.prev_hash == previous.chain_hash

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.trace import capture
+from linli.trace import capture_checks
 from linli.trace.models import TraceCapture
 from tests.trace.epcis_data import EXAMPLES, load
 from tests.trace.helpers import CAPTURE, a_shop
@@ -105,14 +105,14 @@ async def test_the_event_count_is_checked_before_the_schema(
 ) -> None:
     shop = await a_shop(client, session)
     validated: list[int] = []
-    real = capture.validator()
+    real = capture_checks.validator()
 
     class Counting:
         def iter_errors(self, document: Any) -> Iterator[Any]:
             validated.append(1)
             yield from real.iter_errors(document)
 
-    monkeypatch.setattr(capture, "validator", lambda: Counting())
+    monkeypatch.setattr(capture_checks, "validator", lambda: Counting())
     response = await client.post(CAPTURE, json=_bad_events(1001), headers=shop.headers)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["fields"] == {"epcisBody.eventList": "at most 1000 events"}
@@ -124,7 +124,7 @@ async def test_schema_validation_stops_at_a_bounded_number_of_errors(
 ) -> None:
     shop = await a_shop(client, session)
     pulled: list[int] = []
-    real = capture.validator()
+    real = capture_checks.validator()
 
     class Counting:
         def iter_errors(self, document: Any) -> Iterator[Any]:
@@ -132,11 +132,11 @@ async def test_schema_validation_stops_at_a_bounded_number_of_errors(
                 pulled.append(1)
                 yield error
 
-    monkeypatch.setattr(capture, "validator", lambda: Counting())
+    monkeypatch.setattr(capture_checks, "validator", lambda: Counting())
     response = await client.post(CAPTURE, json=_bad_events(500), headers=shop.headers)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["fields"] == {"epcisBody.eventList[0].eventTime": "is required"}
-    assert len(pulled) == capture.MAX_SCHEMA_ERRORS
+    assert len(pulled) == capture_checks.MAX_SCHEMA_ERRORS
 
 
 async def test_deeply_nested_documents_are_refused_not_crashed(

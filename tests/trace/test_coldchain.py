@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.audit.models import AuditEntry
 from linli.notifications.models import Notification
-from linli.trace import chain, mqtt, safety
+from linli.trace import generated, mqtt, safety
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceExcursion, TraceReading
 from tests.factories import login
@@ -128,7 +128,7 @@ async def test_excursions_at_the_thresholds(
         ).all()
         assert len(sensor_events) == 3
         assert "sensorElementList" in sensor_events[0].document
-        assert (await chain.verify_batch_chain(s, outside.id)).ok
+        assert (await generated.verify_batch_chain(s, outside.id)).ok
 
     # The hold ends with a recorded decision (audited); release puts it back on sale.
     rival = await a_shop(client, session, name="隔壁超市")
@@ -251,7 +251,7 @@ async def test_failed_inspection_holds_the_batch_and_held_stock_cannot_be_bought
             "inspecting",
             "holding",
         ]
-        assert (await chain.verify_batch_chain(s, batch.id)).ok
+        assert (await generated.verify_batch_chain(s, batch.id)).ok
 
     point_id = await a_pickup_point(session)
     (buyer,) = await residents(session, 1)

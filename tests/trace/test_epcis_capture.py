@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.trace import eventhash, vocab
-from linli.trace.capture import parse_time
+from linli.trace.capture_checks import parse_time
 from linli.trace.models import TraceCapture, TraceChainLink, TraceEvent
 from tests.trace.epcis_data import EPCIS_DIR, EXAMPLES, events_of, load, schema
 from tests.trace.helpers import CAPTURE, EVENTS, a_shop, document, event

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from linli.ratelimit import RateLimiter
-from linli.trace import chain, verified
+from linli.trace import generated, verified
 from linli.trace.models import TraceEvent
 from tests.factories import login
 from tests.groupbuy.helpers import a_shop
@@ -43,7 +43,7 @@ async def test_verified_state_is_cached_until_a_new_link_or_too_old(
         assert (first.ok, first.length) == (True, 1)
         assert second == first
         assert cache.verifications == 1
-        await chain.record_event(s, shop.organisation.id, step(lot_class(batch), 1))
+        await generated.record_event(s, shop.organisation.id, step(lot_class(batch), 1))
         await s.commit()
         grown = await cache.get(s, batch.id)  # a new link moved the head: verified again
         assert (grown.ok, grown.length, cache.verifications) == (True, 2, 2)
@@ -69,7 +69,7 @@ async def test_the_page_uses_the_cache_and_pages_the_journey(
     batch = await a_batch(app, shop, await product_sku(client, shop), "P1")
     async with app.state.sessionmaker() as s:
         for n in range(120):
-            await chain.record_event(s, shop.organisation.id, step(lot_class(batch), n))
+            await generated.record_event(s, shop.organisation.id, step(lot_class(batch), n))
         await s.commit()
     before = verified.CACHE.verifications
     page = await client.get(f"/t/{batch.code}")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, require, require_scope
-from linli.catalog import search, service
+from linli.catalog import images, prices, products, reading, search, stock_admin
 from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
@@ -76,7 +76,7 @@ def _merchant_sku_out(sku: Sku) -> MerchantSkuOut:
     return MerchantSkuOut(**_sku_out(sku).model_dump(), stock=sku.stock, created_at=sku.created_at)
 
 
-def _common(view: service.ProductView) -> dict[str, object]:
+def _common(view: reading.ProductView) -> dict[str, object]:
     product = view.product
     thumb = view.thumbnail_file_id
     return {
@@ -102,7 +102,7 @@ def _common(view: service.ProductView) -> dict[str, object]:
     }
 
 
-def _detail(view: service.ProductView) -> dict[str, object]:
+def _detail(view: reading.ProductView) -> dict[str, object]:
     product = view.product
     return {
         **_common(view),
@@ -121,15 +121,15 @@ def _detail(view: service.ProductView) -> dict[str, object]:
     }
 
 
-def card_out(view: service.ProductView) -> ProductCard:
+def card_out(view: reading.ProductView) -> ProductCard:
     return ProductCard.model_validate({**_common(view), "skus": [_sku_out(s) for s in view.skus]})
 
 
-def product_out(view: service.ProductView) -> ProductOut:
+def product_out(view: reading.ProductView) -> ProductOut:
     return ProductOut.model_validate({**_detail(view), "skus": [_sku_out(s) for s in view.skus]})
 
 
-def merchant_product_out(view: service.ProductView) -> MerchantProductOut:
+def merchant_product_out(view: reading.ProductView) -> MerchantProductOut:
     product = view.product
     return MerchantProductOut.model_validate(
         {
@@ -179,9 +179,9 @@ async def search_products(
     limit: PageSize = 20,
     offset: Offset = 0,
 ) -> ProductPage:
-    page = await service.search_products(
+    page = await reading.search_products(
         session,
-        service.SearchFilters(
+        reading.SearchFilters(
             q=search.clean_query(q),
             category=category,
             consumption_type=consumption_type,
@@ -203,7 +203,7 @@ async def search_products(
 
 @router.get("/products/{product_id}", summary="A product on sale")
 async def public_product(product_id: PathId, session: DbSession) -> ProductOut:
-    return product_out(await service.public_product(session, product_id))
+    return product_out(await reading.public_product(session, product_id))
 
 
 # --- the merchant's catalogue ---------------------------------------------------------------
@@ -220,7 +220,7 @@ async def my_products(
     limit: PageSize = 50,
     offset: Offset = 0,
 ) -> MerchantProductPage:
-    page = await service.my_products(
+    page = await reading.my_products(
         session, actor, q=search.clean_query(q), status=status, limit=limit, offset=offset
     )
     return MerchantProductPage(
@@ -237,21 +237,21 @@ async def my_products(
 async def create_product(
     body: ProductCreateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
-    product = await service.create_product(session, actor, body)
-    return merchant_product_out(await service.view_of(session, product))
+    product = await products.create_product(session, actor, body)
+    return merchant_product_out(await reading.view_of(session, product))
 
 
 @router.get("/merchant/products/{product_id}", summary="One of my products")
 async def my_product(product_id: PathId, session: DbSession, actor: Reader) -> MerchantProductOut:
-    return merchant_product_out(await service.my_product(session, actor, product_id))
+    return merchant_product_out(await reading.my_product(session, actor, product_id))
 
 
 @router.patch("/merchant/products/{product_id}", summary="Change a product (the fields sent)")
 async def update_product(
     product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
-    product = await service.update_product(session, actor, product_id, body)
-    return merchant_product_out(await service.view_of(session, product))
+    product = await products.update_product(session, actor, product_id, body)
+    return merchant_product_out(await reading.view_of(session, product))
 
 
 @router.post(
@@ -260,20 +260,20 @@ async def update_product(
 async def add_sku(
     product_id: PathId, body: SkuIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
-    return _merchant_sku_out(await service.add_sku(session, actor, product_id, body))
+    return _merchant_sku_out(await products.add_sku(session, actor, product_id, body))
 
 
 @router.put("/merchant/skus/{sku_id}/price", summary="Change a SKU's price (kept in its history)")
 async def change_price(
     sku_id: PathId, body: PriceIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
-    sku = await service.change_price(session, actor, sku_id, body.price_fen, source="api")
+    sku = await prices.change_price(session, actor, sku_id, body.price_fen, source="api")
     return _merchant_sku_out(sku)
 
 
 @router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
 async def price_history(sku_id: PathId, session: DbSession, actor: Reader) -> list[PriceChangeOut]:
-    return [_price_change_out(r) for r in await service.price_history(session, actor, sku_id)]
+    return [_price_change_out(r) for r in await prices.price_history(session, actor, sku_id)]
 
 
 @router.post(
@@ -283,7 +283,7 @@ async def price_history(sku_id: PathId, session: DbSession, actor: Reader) -> li
 async def adjust_stock(
     sku_id: PathId, body: StockAdjustIn, session: DbSession, actor: Manager
 ) -> StockOut:
-    stock = await service.adjust_stock(session, actor, sku_id, body.delta)
+    stock = await stock_admin.adjust_stock(session, actor, sku_id, body.delta)
     return StockOut(sku_id=sku_id, stock=stock)
 
 
@@ -291,7 +291,7 @@ async def adjust_stock(
 async def set_stock(
     sku_id: PathId, body: StockSetIn, session: DbSession, actor: Manager
 ) -> StockOut:
-    stock = await service.set_stock(session, actor, sku_id, body.stock)
+    stock = await stock_admin.set_stock(session, actor, sku_id, body.stock)
     return StockOut(sku_id=sku_id, stock=stock)
 
 
@@ -302,8 +302,8 @@ async def set_stock(
 async def list_product(
     product_id: PathId, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
-    product = await service.list_product(session, actor, product_id)
-    return merchant_product_out(await service.view_of(session, product))
+    product = await products.list_product(session, actor, product_id)
+    return merchant_product_out(await reading.view_of(session, product))
 
 
 @router.post(
@@ -313,8 +313,8 @@ async def list_product(
 async def delist_product(
     product_id: PathId, session: DbSession, actor: Delister
 ) -> MerchantProductOut:
-    product = await service.delist_product(session, actor, product_id)
-    return merchant_product_out(await service.view_of(session, product))
+    product = await products.delist_product(session, actor, product_id)
+    return merchant_product_out(await reading.view_of(session, product))
 
 
 @router.post(
@@ -330,7 +330,7 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="The image")],
 ) -> ImageOut:
     data = await files.read_upload(file)
-    image = await service.add_image(
+    image = await images.add_image(
         session,
         actor,
         request.app.state.file_store,

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
-from linli.catalog import search, service
+from linli.catalog import images, prices, products, reading, search, stock_admin
 from linli.catalog.schemas import (
     BADGE_LABELS,
     CONSUMPTION_LABELS,
@@ -189,14 +189,14 @@ async def _search_page(
     badge, merchant = form["badge"], form["merchant"]
     number = int(page) if page.isdigit() and 1 <= int(page) <= MAX_PAGE else 1
     error: DomainError | None = None
-    result = service.ProductPage([], 0, PAGE_SIZE, 0)
+    result = reading.ProductPage([], 0, PAGE_SIZE, 0)
     try:
         if category and category not in tree.by_code:
             raise ValidationFailed(
                 N_("Some fields need attention."),
                 fields={"category": N_("Choose a category from the list.")},
             )
-        filters = service.SearchFilters(
+        filters = reading.SearchFilters(
             q=search.clean_query(q),
             category=category or None,
             consumption_type=type if type in CONSUMPTION_LABELS else None,
@@ -207,7 +207,7 @@ async def _search_page(
             limit=PAGE_SIZE,
             offset=(number - 1) * PAGE_SIZE,
         )
-        result = await service.search_products(session, filters)
+        result = await reading.search_products(session, filters)
     except DomainError as failure:
         error = _as_form_fields(failure)
     base = "/export" if channel else "/catalog"
@@ -243,7 +243,7 @@ async def _search_page(
 async def product_page(
     product_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
-    view = await service.public_product(session, product_id)
+    view = await reading.public_product(session, product_id)
     return render(
         request,
         "catalog/product.html",
@@ -267,7 +267,7 @@ async def _list_page(
     status_code: int = 200,
 ) -> Response:
     tree = await categories.category_tree(session)
-    result = await service.my_products(
+    result = await reading.my_products(
         session,
         actor,
         q=search.clean_query(q),
@@ -364,7 +364,7 @@ def _create_input(form: dict[str, str]) -> ProductCreateIn:
 async def merchant_create(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:
-        product = await service.create_product(session, actor, _create_input(form))
+        product = await products.create_product(session, actor, _create_input(form))
     except DomainError as error:
         await settle_failed_form(session, error)
         return await _list_page(
@@ -392,7 +392,7 @@ async def _product_page(
     error_for: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    view = await service.my_product(session, actor, product_id)
+    view = await reading.my_product(session, actor, product_id)
     tree = await categories.category_tree(session)
     product = view.product
     values = {
@@ -416,7 +416,7 @@ async def _product_page(
             "form": form or {},
             "error": error,
             "error_for": error_for,
-            "history": await service.product_price_history(session, actor, product_id),
+            "history": await prices.product_price_history(session, actor, product_id),
             "categories": _category_choices(tree),
             "category_name": categories.category_name,
             **_labels(),
@@ -464,7 +464,7 @@ async def merchant_update(
         data = validate_form(
             ProductUpdateIn, _blank_to_none(form, "shelf_life_days", "gtin", "category")
         )
-        await service.update_product(session, actor, product_id, data)
+        await products.update_product(session, actor, product_id, data)
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, form, "product")
     return redirect(f"/merchant/products/{product_id}", text=_("Saved."))
@@ -480,7 +480,7 @@ async def merchant_add_sku(
         data = problems.validate(SkuIn, _sku_data(form, problems))
         problems.raise_any()
         assert data is not None
-        await service.add_sku(session, actor, product_id, data)
+        await products.add_sku(session, actor, product_id, data)
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, form, "sku")
     return redirect(f"/merchant/products/{product_id}", text=_("SKU added."))
@@ -493,7 +493,7 @@ async def merchant_change_price(
     form = await form_data(request)
     try:
         data = validate_form(PriceIn, {"price_fen": _fen(form.get("price", ""), "price")})
-        await service.change_price(session, actor, sku_id, data.price_fen, source="edit")
+        await prices.change_price(session, actor, sku_id, data.price_fen, source="edit")
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, form, f"price-{sku_id}")
     return redirect(f"/merchant/products/{product_id}", text=_("Price changed."))
@@ -506,7 +506,7 @@ async def merchant_adjust_stock(
     form = await form_data(request)
     try:
         data = validate_form(StockAdjustIn, {"delta": form.get("delta", "").strip()})
-        stock = await service.adjust_stock(session, actor, sku_id, data.delta)
+        stock = await stock_admin.adjust_stock(session, actor, sku_id, data.delta)
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, form, f"stock-{sku_id}")
     return redirect(
@@ -520,7 +520,7 @@ async def merchant_list(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     try:
-        await service.list_product(session, actor, product_id)
+        await products.list_product(session, actor, product_id)
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, {}, "status")
     return redirect(f"/merchant/products/{product_id}", text=_("Listed: it is on sale now."))
@@ -531,7 +531,7 @@ async def merchant_delist(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     try:
-        await service.delist_product(session, actor, product_id)
+        await products.delist_product(session, actor, product_id)
     except DomainError as error:
         return await _failed(request, session, actor, product_id, error, {}, "status")
     return redirect(f"/merchant/products/{product_id}", text=_("Delisted: it is off sale."))
@@ -549,7 +549,7 @@ async def merchant_upload_image(
                 N_("Choose an image file."), fields={"file": N_("Choose an image file.")}
             )
         data = await files.read_upload(upload)
-        await service.add_image(
+        await images.add_image(
             session,
             actor,
             request.app.state.file_store,

@@ -3,7 +3,7 @@
 Chinese has no spaces between words, so word-based full-text search finds nothing for 苹果 in
 烟台红富士苹果. The `product_search` table (raw SQL in migration 0002) keeps one text body per
 product: an FTS5 table with the trigram tokenizer on SQLite, a table with a pg_trgm GIN index
-on PostgreSQL. Both answer `LIKE '%term%'`-style queries from the index. The catalogue service
+on PostgreSQL. Both answer `LIKE '%term%'`-style queries from the index. `products.py`
 rewrites a product's row in the same transaction as every change to the product.
 """
 

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.accounts.models import User
 from linli.authz import Actor, OrganisationRef, UserRef
-from linli.catalog import service as catalog
+from linli.catalog import images as catalog_images
+from linli.catalog import products as catalog
 from linli.catalog.models import Product, Sku
 from linli.catalog.schemas import ProductCreateIn, SkuIn
 from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
@@ -23,7 +24,8 @@ from linli.demo.images import product_image
 from linli.files import service as files
 from linli.groupbuy import campaigns
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
-from linli.merchants import service as merchants
+from linli.merchants import certification as merchant_certification
+from linli.merchants import onboarding
 from linli.merchants.credit_code import complete
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 
@@ -152,7 +154,7 @@ async def onboard(
                 days_left=rng.randint(300, 1500),
             )
         )
-    application = await merchants.submit_application(
+    application = await onboarding.submit_application(
         session,
         applicant,
         ApplicationIn(
@@ -173,7 +175,7 @@ async def onboard(
     )
     if not decide:
         return None
-    decided = await merchants.decide_application(
+    decided = await onboarding.decide_application(
         session, reviewer, application.id, approve=True, reason=None
     )
     assert decided.organisation_id is not None
@@ -211,7 +213,7 @@ async def certify(
         purpose="evidence",
         allowed=files.DOCUMENT_TYPES,
     )
-    certification = await merchants.apply_for_certification(
+    certification = await merchant_certification.apply_for_certification(
         session,
         owner_actor,
         CertificationIn(
@@ -223,7 +225,7 @@ async def certify(
         ),
     )
     if approve:
-        await merchants.decide_certification(
+        await merchant_certification.decide_certification(
             session, reviewer, certification.id, approve=True, reason=None
         )
 
@@ -271,7 +273,7 @@ async def stock_catalogue(
                 ),
             )
         image = product_image(template.name, template.category)
-        await catalog.add_image(
+        await catalog_images.add_image(
             session, owner_actor, file_store, product.id, image, filename=f"{product.id}.png"
         )
         await catalog.list_product(session, owner_actor, product.id)
@@ -307,7 +309,7 @@ async def open_campaign(
             title=title,
             opens_at=now - timedelta(hours=2),
             cutoff_at=cutoff,
-            pickup_date=(cutoff + timedelta(days=1)).astimezone(merchants.LOCAL).date(),
+            pickup_date=(cutoff + timedelta(days=1)).astimezone(clock.LOCAL).date(),
             items=[
                 CampaignItemIn(
                     sku_id=sku_id,

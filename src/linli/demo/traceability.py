@@ -37,8 +37,7 @@ from linli.groupbuy import campaigns
 from linli.groupbuy.models import PAID, CampaignItem, Order
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderLineIn
 from linli.outbox import Dispatcher
-from linli.trace import chain, recall, safety
-from linli.trace import service as trace
+from linli.trace import batches, generated, identifiers, recall, safety
 from linli.trace.models import TraceBatch
 from linli.trace.safety_models import REFUND_FULL, TraceExcursion, TraceRecallLine
 from linli.trace.schemas import BatchIn
@@ -266,7 +265,7 @@ async def _create(
     figures.batches += 1
     data = _batch_in(candidate, produced, candidate.organisation_id * 100 + figures.batches)
     with clock.frozen(produced):
-        return await trace.create_batch(session, candidate.owner, data)
+        return await batches.create_batch(session, candidate.owner, data)
 
 
 async def _lot(
@@ -304,7 +303,7 @@ async def _made_from(
         assert source is not None
         batch = await _create(session, candidate, made, figures)
         kitchen = f"urn:linli:kitchen:{candidate.organisation_id}"
-        await chain.record_event(
+        await generated.record_event(
             session,
             batch.organisation_id,
             {
@@ -312,10 +311,10 @@ async def _made_from(
                 "eventTime": made.isoformat(),
                 "eventTimeZoneOffset": "+08:00",
                 "inputQuantityList": [
-                    {"epcClass": trace.batch_class(source), "quantity": 120, "uom": "KGM"}
+                    {"epcClass": identifiers.batch_class(source), "quantity": 120, "uom": "KGM"}
                 ],
                 "outputQuantityList": [
-                    {"epcClass": trace.batch_class(batch), "quantity": 300, "uom": "KGM"}
+                    {"epcClass": identifiers.batch_class(batch), "quantity": 300, "uom": "KGM"}
                 ],
                 "bizStep": "creating_class_instance",
                 "disposition": "active",
@@ -325,7 +324,7 @@ async def _made_from(
             batches=[source, batch],
         )
         packed = made + timedelta(hours=2)
-        await chain.record_event(
+        await generated.record_event(
             session,
             batch.organisation_id,
             {
@@ -334,7 +333,7 @@ async def _made_from(
                 "eventTimeZoneOffset": "+08:00",
                 "parentID": f"urn:epc:id:sscc:6970000.{rng.randrange(10**10):010d}",
                 "childEPCs": [],
-                "childQuantityList": [{"epcClass": trace.batch_class(batch), "quantity": 40}],
+                "childQuantityList": [{"epcClass": identifiers.batch_class(batch), "quantity": 40}],
                 "action": "ADD",
                 "bizStep": "packing",
                 "disposition": "in_progress",
@@ -424,10 +423,10 @@ async def _event(
     place: str,
 ) -> None:
     extra: dict[str, Any] = {"bizLocation": {"id": place}} if "vehicle" not in place else {}
-    await chain.record_event(
+    await generated.record_event(
         session,
         batch.organisation_id,
-        chain.object_event(
+        generated.object_event(
             batch,
             biz_step=step,
             when=when,

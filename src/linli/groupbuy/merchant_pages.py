@@ -28,8 +28,10 @@ from linli.groupbuy import (
 from linli.groupbuy.models import CAMPAIGN_STATUSES
 from linli.groupbuy.schemas import CampaignIn
 from linli.i18n import N_, Message, _
+from linli.merchants import certification as merchant_certification
+from linli.merchants import licences as merchant_licences
 from linli.merchants import queries as merchant_queries
-from linli.merchants import service as merchants
+from linli.merchants import reverification as merchant_reverification
 from linli.money import format_fen, parse_yuan
 from linli.web import form_data, redirect, render, settle_failed_form, validate_form, verify_csrf
 
@@ -405,13 +407,15 @@ async def merchant_console(request: Request, session: DbSession, actor: User_) -
     profile = await merchant_queries.profile_or_none(session, organisation_id)
     context: dict[str, Any] = {
         "profile": profile,
-        "licences": await merchants.organisation_licences(session, organisation_id),
+        "licences": await merchant_licences.organisation_licences(session, organisation_id),
         "expiring": dict(
             (lic.id, days)
-            for lic, days in await merchants.expiring_licences(session, organisation_id)
+            for lic, days in await merchant_reverification.expiring_licences(
+                session, organisation_id
+            )
         ),
-        "certifications": await merchants.certifications(session, actor),
-        "licence_labels": merchants.LICENCE_LABELS,
+        "certifications": await merchant_certification.certifications(session, actor),
+        "licence_labels": merchant_licences.LICENCE_LABELS,
         "sales": await reports.sales(session, actor)
         if actor.organisation_kind == "merchant" and actor.has(GROUPBUY_READ)
         else None,

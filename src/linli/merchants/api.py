@@ -20,7 +20,14 @@ from linli.authz import (
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.files import service as files
-from linli.merchants import credit_code, service
+from linli.merchants import (
+    certification,
+    credit_code,
+    licences,
+    onboarding,
+    profiles,
+    reverification,
+)
 from linli.merchants.models import MerchantApplication, ThreeSameCertification
 from linli.merchants.schemas import (
     ApplicationIn,
@@ -93,11 +100,11 @@ async def upload_document(
 
 
 async def application_out(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
-    licences = await service.licences_of_application(session, row.id)
+    filed = await licences.licences_of_application(session, row.id)
     fields = {
         name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
     }
-    fields["licences"] = [LicenceOut.model_validate(lic, from_attributes=True) for lic in licences]
+    fields["licences"] = [LicenceOut.model_validate(lic, from_attributes=True) for lic in filed]
     return ApplicationOut.model_validate(fields)
 
 
@@ -109,7 +116,7 @@ async def application_out(session: AsyncSession, row: MerchantApplication) -> Ap
 async def submit_application(
     body: ApplicationIn, session: DbSession, actor: Account
 ) -> ApplicationOut:
-    row = await service.submit_application(session, actor, body)
+    row = await onboarding.submit_application(session, actor, body)
     return await application_out(session, row)
 
 
@@ -121,7 +128,7 @@ async def list_applications(
     actor: ApplicationReader,
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[ApplicationOut]:
-    rows = await service.list_applications(session, actor, status=status)
+    rows = await onboarding.list_applications(session, actor, status=status)
     return [await application_out(session, row) for row in rows]
 
 
@@ -130,7 +137,7 @@ async def get_application(
     application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
     return await application_out(
-        session, await service.access_application(session, actor, application_id)
+        session, await onboarding.access_application(session, actor, application_id)
     )
 
 
@@ -141,7 +148,7 @@ async def get_application(
 async def decide_application(
     application_id: PathId, body: DecisionIn, session: DbSession, actor: Reviewer
 ) -> ApplicationOut:
-    row = await service.decide_application(
+    row = await onboarding.decide_application(
         session, actor, application_id, approve=body.approve, reason=body.reason
     )
     return await application_out(session, row)
@@ -149,7 +156,7 @@ async def decide_application(
 
 @router.get("/merchants/{organisation_id}/profile", summary="A verified merchant (public)")
 async def public_profile(organisation_id: PathId, session: DbSession) -> ProfileOut:
-    organisation, row, badges = await service.public_profile(session, organisation_id)
+    organisation, row, badges = await profiles.public_profile(session, organisation_id)
     return ProfileOut(
         organisation_id=organisation.id,
         name=organisation.name,
@@ -181,13 +188,13 @@ async def public_profile(organisation_id: PathId, session: DbSession) -> Profile
 async def reverify(
     organisation_id: PathId, body: ReverifyIn, session: DbSession, actor: Reviewer
 ) -> ProfileOut:
-    await service.reverify(session, actor, organisation_id, note=body.note)
+    await reverification.reverify(session, actor, organisation_id, note=body.note)
     return await public_profile(organisation_id, session)
 
 
 @router.get("/merchants/me/licences", summary="My organisation's licences")
 async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
-    rows = await service.my_licences(session, actor)
+    rows = await licences.my_licences(session, actor)
     return [LicenceOut.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -195,7 +202,7 @@ async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
     "/merchants/me/licences", status_code=201, summary="File a new or renewed licence (owner)"
 )
 async def add_licence(body: LicenceIn, session: DbSession, actor: ProfileManager) -> LicenceOut:
-    row = await service.add_licence(session, actor, body)
+    row = await licences.add_licence(session, actor, body)
     return LicenceOut.model_validate(row, from_attributes=True)
 
 
@@ -211,7 +218,7 @@ def certification_out(row: ThreeSameCertification) -> CertificationOut:
 async def apply_certification(
     body: CertificationIn, session: DbSession, actor: ProfileManager
 ) -> CertificationOut:
-    return certification_out(await service.apply_for_certification(session, actor, body))
+    return certification_out(await certification.apply_for_certification(session, actor, body))
 
 
 @router.get(
@@ -222,7 +229,7 @@ async def list_certifications(
     actor: CertificationReader,
     status: Annotated[CertificationStatus | None, Query()] = None,
 ) -> list[CertificationOut]:
-    rows = await service.certifications(session, actor, status=status)
+    rows = await certification.certifications(session, actor, status=status)
     return [certification_out(r) for r in rows]
 
 
@@ -233,7 +240,7 @@ async def list_certifications(
 async def decide_certification(
     certification_id: PathId, body: DecisionIn, session: DbSession, actor: Reviewer
 ) -> CertificationOut:
-    row = await service.decide_certification(
+    row = await certification.decide_certification(
         session, actor, certification_id, approve=body.approve, reason=body.reason
     )
     return certification_out(row)
@@ -246,7 +253,7 @@ async def decide_certification(
 async def revoke_certification(
     certification_id: PathId, body: ReverifyIn, session: DbSession, actor: Reviewer
 ) -> CertificationOut:
-    row = await service.revoke_certification(
+    row = await certification.revoke_certification(
         session, actor, certification_id, reason=body.note or ""
     )
     return certification_out(row)

@@ -23,7 +23,7 @@ from linli.db import DbSession
 from linli.errors import DomainError
 from linli.files import service as files
 from linli.i18n import _
-from linli.merchants import service
+from linli.merchants import certification, licences, onboarding, profiles
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ReviewStatus
 from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
@@ -130,7 +130,7 @@ async def apply_submit(request: Request, session: DbSession, actor: User_) -> Re
                 "licences": await _licences_from_form(request, session, actor, form),
             },
         )
-        application = await service.submit_application(session, actor, data)
+        application = await onboarding.submit_application(session, actor, data)
     except DomainError as error:
         await settle_failed_form(session, error)
         return render(
@@ -155,7 +155,7 @@ async def apply_submit(request: Request, session: DbSession, actor: User_) -> Re
 
 @router.get("/merchants/applications")
 async def my_applications(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = await service.list_applications(
+    rows = await onboarding.list_applications(
         session, actor.__class__(user=actor.user, ip=actor.ip)
     )  # always my own, even for reviewers
     return render(request, "merchants/applications.html", {"applications": rows}, actor=actor)
@@ -178,7 +178,7 @@ async def console_add_licence(request: Request, session: DbSession, actor: User_
                 "file_id": file_id or 0,
             },
         )
-        await service.add_licence(session, actor, data)
+        await licences.add_licence(session, actor, data)
     except DomainError as error:
         await settle_failed_form(session, error)
         return redirect("/merchant", text=error.message.render(), level="error")
@@ -212,7 +212,7 @@ async def console_apply_certification(
                 "evidence_file_ids": [evidence] if evidence else [],
             },
         )
-        await service.apply_for_certification(session, actor, data)
+        await certification.apply_for_certification(session, actor, data)
     except DomainError as error:
         await settle_failed_form(session, error)
         return redirect("/merchant", text=error.message.render(), level="error")
@@ -223,7 +223,7 @@ async def console_apply_certification(
 async def public_profile(
     organisation_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
-    organisation, profile, badges = await service.public_profile(session, organisation_id)
+    organisation, profile, badges = await profiles.public_profile(session, organisation_id)
     return render(
         request,
         "merchants/profile.html",
@@ -238,10 +238,10 @@ async def public_profile(
 @router.get("/ops/merchants")
 async def review_queue(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    pending = await service.list_applications(session, actor, status=ReviewStatus.SUBMITTED)
+    pending = await onboarding.list_applications(session, actor, status=ReviewStatus.SUBMITTED)
     decided = [
         a
-        for a in await service.list_applications(session, actor, limit=30)
+        for a in await onboarding.list_applications(session, actor, limit=30)
         if a.status != ReviewStatus.SUBMITTED
     ]
     return render(
@@ -254,12 +254,12 @@ async def review_detail(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    application = await service.access_application(session, actor, application_id)
-    licences = await service.licences_of_application(session, application_id)
+    application = await onboarding.access_application(session, actor, application_id)
+    filed = await licences.licences_of_application(session, application_id)
     return render(
         request,
         "merchants/review_detail.html",
-        {"application": application, "licences": licences},
+        {"application": application, "licences": filed},
         actor=actor,
     )
 
@@ -274,7 +274,7 @@ async def review_decide(
     approve = _text(form, "decision") == "approve"
     reason = _text(form, "reason")[:500] or None
     try:
-        await service.decide_application(
+        await onboarding.decide_application(
             session, actor, application_id, approve=approve, reason=reason
         )
     except DomainError as error:
@@ -288,7 +288,7 @@ async def review_decide(
 @router.get("/ops/certifications")
 async def certification_queue(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, PLATFORM_REVIEW)
-    rows = await service.certifications(session, actor)
+    rows = await certification.certifications(session, actor)
     return render(request, "merchants/certifications.html", {"certifications": rows}, actor=actor)
 
 
@@ -304,11 +304,11 @@ async def certification_decide(
     reason = _text(form, "reason")[:500] or None
     try:
         if decision == "revoke":
-            await service.revoke_certification(
+            await certification.revoke_certification(
                 session, actor, certification_id, reason=reason or ""
             )
         else:
-            await service.decide_certification(
+            await certification.decide_certification(
                 session, actor, certification_id, approve=decision == "approve", reason=reason
             )
     except DomainError as error:

@@ -10,7 +10,7 @@ from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, require
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.trace import service
+from linli.trace import batches, verification
 from linli.trace.models import TraceBatch
 from linli.trace.schemas import BatchIn, BatchOut, BrokenLinkOut, VerifyOut
 
@@ -26,28 +26,28 @@ def batch_out(batch: TraceBatch) -> BatchOut:
 
 @router.post("/batches", status_code=201, summary="Create a batch (lot) of one of your SKUs")
 async def create_batch(body: BatchIn, session: DbSession, actor: Manager) -> BatchOut:
-    return batch_out(await service.create_batch(session, actor, body))
+    return batch_out(await batches.create_batch(session, actor, body))
 
 
 @router.get("/batches", summary="Your organisation's batches, newest first")
 async def list_batches(
     session: DbSession, actor: Reader, limit: PageSize = 50, before_id: OptionalQueryId = None
 ) -> list[BatchOut]:
-    rows = await service.list_batches(session, actor, limit=limit, before_id=before_id)
+    rows = await batches.list_batches(session, actor, limit=limit, before_id=before_id)
     return [batch_out(row) for row in rows]
 
 
 @router.get("/batches/{batch_id}", summary="One of your batches")
 async def get_batch(batch_id: PathId, session: DbSession, actor: Reader) -> BatchOut:
-    return batch_out(await service.access_batch(session, actor, batch_id))
+    return batch_out(await batches.access_batch(session, actor, batch_id))
 
 
 @router.get("/verify", summary="Check your trace chains (or one batch's): first broken link")
 async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = None) -> VerifyOut:
     if batch_id is not None:
-        await service.access_batch(session, actor, batch_id)  # 404 unless it is yours
+        await batches.access_batch(session, actor, batch_id)  # 404 unless it is yours
     organisation_id = acting_organisation(actor, TRACE_READ)
-    result = await service.verify_chains(session, batch_id, organisation_id=organisation_id)
+    result = await verification.verify_chains(session, batch_id, organisation_id=organisation_id)
     broken = result.broken
     return VerifyOut(
         ok=broken is None,

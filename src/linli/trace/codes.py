@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.groupbuy import lines
-from linli.trace.chain import random_code
+from linli.trace.generated import random_code
 from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode
 

@@ -16,8 +16,9 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import BadRequest
 from linli.i18n import N_
-from linli.trace import service
-from linli.trace.capture import parse_time
+from linli.trace import capture as capturing
+from linli.trace import queries
+from linli.trace.capture_checks import parse_time
 from linli.trace.models import CAPTURE_SUCCEEDED, EVENT_TYPES, TraceCapture
 from linli.trace.schemas import CaptureJobOut
 
@@ -63,7 +64,7 @@ async def capture(request: Request, session: DbSession, actor: Capturer) -> JSON
         document = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest(N_("The body is not valid JSON."), code="malformed_json") from None
-    job = await service.capture(session, actor, document)
+    job = await capturing.capture(session, actor, document)
     location = f"/epcis/capture/{job.public_id}"
     return JSONResponse(
         {"captureID": job.public_id},
@@ -76,7 +77,7 @@ async def capture(request: Request, session: DbSession, actor: Capturer) -> JSON
 async def capture_job(
     capture_id: Annotated[str, Path(max_length=36)], session: DbSession, actor: Reader
 ) -> CaptureJobOut:
-    return job_out(await service.access_capture(session, actor, capture_id))
+    return job_out(await capturing.access_capture(session, actor, capture_id))
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -131,7 +132,7 @@ async def events(
         raise BadRequest(
             N_("Unknown eventType: {types}."), code="bad_event_type", types=", ".join(unknown)
         )
-    query = service.EventQuery(
+    query = queries.EventQuery(
         event_types=types,
         ge_event_time=_time("GE_eventTime", ge_event_time),
         lt_event_time=_time("LT_eventTime", lt_event_time),
@@ -146,14 +147,14 @@ async def events(
         per_page=per_page,
         after_id=_token(next_page_token),
     )
-    rows, after = await service.query_events(session, actor, query)
+    rows, after = await queries.query_events(session, actor, query)
     headers = dict(EPCIS_HEADERS)
     if after is not None:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "nextPageToken"]
         url = f"{request.url.path}?{urlencode([*params, ('nextPageToken', str(after))])}"
         headers["Link"] = f'<{url}>; rel="next"'
     return JSONResponse(
-        service.query_document(rows), headers=headers, media_type="application/ld+json"
+        queries.query_document(rows), headers=headers, media_type="application/ld+json"
     )
 
 
@@ -161,7 +162,7 @@ async def events(
 async def event(
     event_id: Annotated[str, Path(max_length=300)], session: DbSession, actor: Reader
 ) -> JSONResponse:
-    row = await service.access_event(session, actor, event_id)
+    row = await queries.access_event(session, actor, event_id)
     return JSONResponse(
-        service.query_document([row]), headers=EPCIS_HEADERS, media_type="application/ld+json"
+        queries.query_document([row]), headers=EPCIS_HEADERS, media_type="application/ld+json"
     )

@@ -21,7 +21,7 @@ from linli.events import BatchRecalled, BuyerRecalled
 from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.rules import service as rules
-from linli.trace import chain, codes, digital_link, policies, service
+from linli.trace import codes, digital_link, generated, identifiers, policies
 from linli.trace.models import (
     DESTROYED,
     EPC_CLASS,
@@ -143,10 +143,10 @@ def _ids(document: dict[str, Any], epcs: Sequence[str], quantities: Sequence[str
 def identifiers_of(batch: TraceBatch) -> set[str]:
     """The values `trace_event_epcs` holds for an event naming the batch as a lot: its
     canonical Digital Link class (GTIN + lot) and `urn:linli:batch:{code}`."""
-    values = {f"{chain.LINLI_BATCH}{batch.code}"}
+    values = {f"{identifiers.LINLI_BATCH}{batch.code}"}
     if batch.gtin:
-        values.add(service.canonical_epc(service.batch_class(batch)))
-        values.add(service.batch_class(batch))
+        values.add(identifiers.canonical_epc(identifiers.batch_class(batch)))
+        values.add(identifiers.batch_class(batch))
     return values
 
 
@@ -157,8 +157,8 @@ async def resolve_lots(session: AsyncSession, values: Iterable[str]) -> dict[str
     by_lot: dict[tuple[str, str], list[str]] = {}
     by_code: dict[str, list[str]] = {}
     for value in set(values):
-        if value.startswith(chain.LINLI_BATCH):
-            by_code.setdefault(value[len(chain.LINLI_BATCH) :], []).append(value)
+        if value.startswith(identifiers.LINLI_BATCH):
+            by_code.setdefault(value[len(identifiers.LINLI_BATCH) :], []).append(value)
         elif (pair := digital_link.gtin_and_lot(value)) is not None:
             by_lot.setdefault(pair, []).append(value)
     found: dict[str, list[TraceBatch]] = {}
@@ -332,10 +332,10 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
     for item in reached:
         if item.batch.status != DESTROYED:  # a destroyed batch stays destroyed
             item.batch.status = RECALLED
-        await chain.record_event(
+        await generated.record_event(
             session,
             item.batch.organisation_id,
-            chain.object_event(
+            generated.object_event(
                 item.batch,
                 biz_step="holding",
                 disposition="recalled",

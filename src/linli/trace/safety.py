@@ -27,7 +27,7 @@ from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursion
 from linli.i18n import N_
 from linli.rules import service as rules
-from linli.trace import chain, policies
+from linli.trace import generated, policies
 from linli.trace.models import ACTIVE, DESTROYED, ON_HOLD, TraceBatch, TraceEvent
 from linli.trace.reach import Reach
 from linli.trace.safety_models import (
@@ -122,10 +122,10 @@ async def put_on_hold(
     session.add(hold)
     if batch.status == ACTIVE:
         batch.status = ON_HOLD
-        await chain.record_event(
+        await generated.record_event(
             session,
             batch.organisation_id,
-            chain.object_event(batch, biz_step="holding", disposition="non_sellable_other"),
+            generated.object_event(batch, biz_step="holding", disposition="non_sellable_other"),
             batches=[batch],
         )
     await session.flush()
@@ -203,11 +203,11 @@ async def decide_hold(
         hold.decided_by_organisation_id = actor.organisation_id
     if decision == RELEASE:
         batch.status = ACTIVE
-        event = chain.object_event(batch, biz_step="holding", disposition="sellable_accessible")
+        event = generated.object_event(batch, biz_step="holding", disposition="sellable_accessible")
     else:
         batch.status = DESTROYED
-        event = chain.object_event(batch, biz_step="destroying", disposition="destroyed")
-    await chain.record_event(session, batch.organisation_id, event, batches=[batch])
+        event = generated.object_event(batch, biz_step="destroying", disposition="destroyed")
+    await generated.record_event(session, batch.organisation_id, event, batches=[batch])
     await session.flush()
     outbox.publish(
         session,
@@ -270,7 +270,7 @@ async def record_inspection(
     data = check_inspection(data)
     assert actor.organisation_id is not None
     when = data.inspected_at or clock.now()
-    event = chain.object_event(
+    event = generated.object_event(
         batch,
         biz_step="inspecting",
         when=when,
@@ -283,7 +283,7 @@ async def record_inspection(
             },
         },
     )
-    row_event = await chain.record_event(session, batch.organisation_id, event, batches=[batch])
+    row_event = await generated.record_event(session, batch.organisation_id, event, batches=[batch])
     inspection = TraceInspection(
         batch_id=batch.id,
         organisation_id=actor.organisation_id,
@@ -455,7 +455,7 @@ async def store_readings(
                 seen.add(key)
         if not fresh:
             continue
-        event = await chain.record_event(
+        event = await generated.record_event(
             session, batch.organisation_id, _sensor_event(batch, fresh), batches=[batch]
         )
         now = clock.now()
@@ -509,7 +509,7 @@ def _sensor_event(batch: TraceBatch, readings: Sequence[Reading]) -> dict[str, A
         }
         for sensor, mine in sorted(by_sensor.items())
     ]
-    return chain.object_event(
+    return generated.object_event(
         batch,
         biz_step="sensor_reporting",
         when=readings[-1].time,

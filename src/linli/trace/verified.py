@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
-from linli.trace import chain, service
+from linli.trace import chains, generated
 from linli.trace.models import TraceChainHead
 
 MAX_AGE = timedelta(minutes=10)
@@ -30,7 +30,7 @@ MAX_BATCHES = 10_000  # answers kept; the least recently used are dropped first
 @dataclass(frozen=True)
 class _Entry:
     head: tuple[int, str] | None
-    check: chain.ChainCheck
+    check: generated.ChainCheck
     checked_at: datetime
 
 
@@ -41,14 +41,14 @@ class VerifiedChains:
     _entries: OrderedDict[int, _Entry] = field(default_factory=OrderedDict)
     verifications: int = 0  # how many times a chain was actually walked (tests, metrics)
 
-    async def get(self, session: AsyncSession, batch_id: int) -> chain.ChainCheck:
+    async def get(self, session: AsyncSession, batch_id: int) -> generated.ChainCheck:
         head = await _head(session, batch_id)
         now = clock.now()
         entry = self._entries.get(batch_id)
         if entry is not None and entry.head == head and now - entry.checked_at < self.max_age:
             self._entries.move_to_end(batch_id)
             return entry.check
-        check = await chain.verify_batch_chain(session, batch_id)
+        check = await generated.verify_batch_chain(session, batch_id)
         self.verifications += 1
         self._entries[batch_id] = _Entry(head, check, now)
         self._entries.move_to_end(batch_id)
@@ -64,7 +64,7 @@ async def _head(session: AsyncSession, batch_id: int) -> tuple[int, str] | None:
     row = (
         await session.execute(
             select(TraceChainHead.length, TraceChainHead.head_hash).where(
-                TraceChainHead.chain == service.batch_chain(batch_id)
+                TraceChainHead.chain == chains.batch_chain(batch_id)
             )
         )
     ).one_or_none()
@@ -74,7 +74,7 @@ async def _head(session: AsyncSession, batch_id: int) -> tuple[int, str] | None:
 CACHE = VerifiedChains()
 
 
-async def verified_chain(session: AsyncSession, batch_id: int) -> chain.ChainCheck:
+async def verified_chain(session: AsyncSession, batch_id: int) -> generated.ChainCheck:
     """Whether the batch's chain verifies, from the process's cache when its head has not
     moved (and the answer is recent)."""
     return await CACHE.get(session, batch_id)

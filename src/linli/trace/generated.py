@@ -1,6 +1,6 @@
 """Events the platform writes itself (inspections, sensor reports, holds, recalls) and the
 questions recall and the trace page ask of the chains. Storing and verifying go through the
-EPCIS core (`trace.service.record_generated_event`, `trace.service.verify_chains`), so every
+EPCIS core (`chains.record_generated_event`, `verification.verify_chains`), so every
 event, captured or generated, is hashed and chained the same way."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
-from linli.trace import digital_link, service
+from linli.trace import chains, digital_link, verification
+from linli.trace.identifiers import LINLI_BATCH, batch_class
 from linli.trace.models import (
     TraceBatch,
     TraceEvent,
 )
 
-LINLI_BATCH = service.LINLI_BATCH
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
@@ -72,7 +72,7 @@ async def record_event(
 ) -> TraceEvent:
     """Store an event the platform generated (already valid EPCIS 2.0 JSON) on the chain of
     every batch it names and of `batches`."""
-    return await service.record_generated_event(session, organisation_id, event, batches=batches)
+    return await chains.record_generated_event(session, organisation_id, event, batches=batches)
 
 
 def object_event(
@@ -91,7 +91,7 @@ def object_event(
         "eventTime": moment.isoformat(),
         "eventTimeZoneOffset": "+08:00",
         "epcList": [],
-        "quantityList": [{"epcClass": service.batch_class(batch)}],
+        "quantityList": [{"epcClass": batch_class(batch)}],
         "action": "OBSERVE",
         "bizStep": biz_step,
     }
@@ -113,10 +113,10 @@ class ChainCheck:
 
 async def verify_batch_chain(session: AsyncSession, batch_id: int) -> ChainCheck:
     """Whether the batch's chain verifies (the trace page shows this)."""
-    checked = await service.verify_chains(session, batch_id)
+    checked = await verification.verify_chains(session, batch_id)
     broken = checked.broken
     return ChainCheck(
-        service.batch_chain(batch_id),
+        chains.batch_chain(batch_id),
         broken is None,
         checked.links,
         None if broken is None else f"link {broken.seq}: {broken.problem}",

@@ -1,0 +1,271 @@
+"""Checking an EPCIS 2.0 capture document: official JSON Schema, CBV vocabularies, times.
+
+Everything here is pure (no database): `check_document` returns the events ready to store or
+raises `CaptureRefused` naming the first failing field (`epcisBody.eventList[0].eventTime`).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from linli import clock
+from linli.trace import vocab
+from linli.trace.models import EVENT_TYPES
+
+MAX_EVENTS = 1000  # per capture document (the 1 MiB body limit comes first in practice)
+MAX_DEPTH = 32  # nesting of a document (EPCIS needs about 8; extensions get the rest)
+MAX_SCHEMA_ERRORS = 20  # schema errors looked at before the most specific is reported
+# Draft-07 makes format assertion optional. We assert date-time (bad timestamps must be
+# refused) but not uri: the schema uses format "uri" on property *names* to admit extensions,
+# and GS1's own examples carry names ("id", "type") that a strict URI check would refuse.
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    return not isinstance(value, str) or parse_time(value) is not None
+
+
+def parse_time(text: str) -> datetime | None:
+    """An RFC 3339 date-time with a time zone; None for anything else."""
+    if "T" not in text.upper() or len(text) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # e.g. epcisBody.eventList[0].eventTime
+    reason: str
+    event_index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "reason": self.reason, "eventIndex": self.event_index}
+
+
+class CaptureRefused(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.field}: {problem.reason}")
+        self.problem = problem
+
+
+@cache
+def validator() -> Draft7Validator:
+    schema = json.loads(vocab.schema_file("EPCIS-JSON-Schema.json").read_text("utf-8"))
+    return Draft7Validator(schema, format_checker=_FORMATS)
+
+
+def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the events as captured, the same events normalised for storage); or CaptureRefused."""
+    if not isinstance(document, dict):
+        raise CaptureRefused(Problem("$", "an EPCIS document must be a JSON object"))
+    if "@context" not in document:
+        raise CaptureRefused(Problem("@context", "is missing (EPCIS 2.0 JSON-LD needs it)"))
+    if document.get("type") != "EPCISDocument":
+        raise CaptureRefused(Problem("type", "must be EPCISDocument"))
+    # The cheap limits first, so an oversized document costs no schema validation.
+    body = document.get("epcisBody")
+    listed = body.get("eventList") if isinstance(body, dict) else None
+    if isinstance(listed, list) and len(listed) > MAX_EVENTS:
+        raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
+    _check_depth(document)
+    _check_text(document, [])
+    normalised = normalise_document(document)
+    _check_vocabularies(normalised)  # first: "unknown CBV value" says more than the schema
+    _check_schema(normalised)
+    captured = list(document["epcisBody"]["eventList"])
+    events = list(normalised["epcisBody"]["eventList"])
+    for index, event in enumerate(events):
+        _check_event(index, event)
+    return captured, events
+
+
+def normalise_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Accept the deviations found in GS1's own examples (docs/trace.md, "Leniency"):
+    schemaVersion missing or a number, creationDate missing, sourceList/destinationList given
+    as one object, ilmd on an ObjectEvent that is not ADD (kept as extension `linli:ilmd`)."""
+    document = copy.deepcopy(document)
+    version = document.get("schemaVersion", "2.0")
+    if isinstance(version, int | float) and not isinstance(version, bool):
+        version = str(version)
+    document["schemaVersion"] = version
+    document.setdefault("creationDate", clock.now().isoformat())
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    for event in events if isinstance(events, list) else []:
+        if isinstance(event, dict):
+            normalise_event(event)
+    return document
+
+
+def normalise_event(event: dict[str, Any]) -> None:
+    for name in ("sourceList", "destinationList"):
+        if isinstance(event.get(name), dict):
+            event[name] = [event[name]]
+    if event.get("type") == "ObjectEvent" and event.get("action") != "ADD" and "ilmd" in event:
+        event["linli:ilmd"] = event.pop("ilmd")
+
+
+def _has_control(text: str) -> bool:
+    """C0 controls but tab and newlines, and lone surrogates (not encodable as UTF-8)."""
+    return any((ord(c) < 32 and c not in "\t\r\n") or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _check_text(value: Any, path: list[Any]) -> None:
+    """NUL and other C0 controls are never valid text here (PostgreSQL cannot store NUL)."""
+    if isinstance(value, str) and _has_control(value):
+        raise CaptureRefused(
+            Problem(
+                _path(path),
+                "control characters and lone surrogates are not allowed",
+                _event_index(path),
+            )
+        )
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and _has_control(key):
+            raise CaptureRefused(
+                Problem(
+                    _path(path),
+                    "control characters and lone surrogates are not allowed",
+                    _event_index(path),
+                )
+            )
+        _check_text(item, [*path, key])
+
+
+def _check_depth(document: dict[str, Any]) -> None:
+    """No value nested deeper than MAX_DEPTH (checked without recursion)."""
+    stack: list[tuple[Any, list[Any]]] = [(document, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise CaptureRefused(
+                Problem(_path(path[:MAX_DEPTH]), f"nested deeper than {MAX_DEPTH} levels")
+            )
+        if isinstance(value, dict):
+            stack.extend((item, [*path, key]) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, [*path, n]) for n, item in enumerate(value))
+
+
+def _check_schema(document: dict[str, Any]) -> None:
+    # iter_errors is lazy: validation stops once MAX_SCHEMA_ERRORS errors are found.
+    errors = list(itertools.islice(validator().iter_errors(document), MAX_SCHEMA_ERRORS))
+    if errors:
+        error = _most_specific(errors)
+        raise CaptureRefused(
+            Problem(_field_of(error), _reason_of(error), _event_index(list(error.absolute_path)))
+        )
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    if not error.context:
+        return [error]
+    return [leaf for child in error.context for leaf in _leaves(child)]
+
+
+def _most_specific(errors: list[ValidationError]) -> ValidationError:
+    """The deepest leaf error; among equals, one that is not about a type/enum alternative."""
+    leaves = [leaf for error in errors for leaf in _leaves(error)]
+    weak = ("enum", "const", "not", "anyOf", "oneOf", "propertyNames")
+
+    def rank(leaf: ValidationError) -> tuple[int, int]:
+        return (len(list(leaf.absolute_path)), 0 if leaf.validator in weak else 1)
+
+    return max(leaves, key=rank)
+
+
+def _path(parts: list[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "$"
+
+
+def _field_of(error: ValidationError) -> str:
+    parts = list(error.absolute_path)
+    required = error.validator_value
+    if error.validator == "required" and isinstance(error.instance, dict):
+        assert isinstance(required, list)
+        missing = [p for p in required if p not in error.instance]
+        parts += missing[:1]
+    return _path(parts)
+
+
+def _reason_of(error: ValidationError) -> str:
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "type":
+        return f"must be of type {error.validator_value}"
+    if error.validator == "format":
+        return f"is not a valid {error.validator_value}"
+    if error.validator == "pattern":
+        return f"does not match {error.validator_value}"
+    if error.validator == "additionalProperties":
+        return "has an unexpected property"
+    return str(error.message)[:200]
+
+
+def _event_index(parts: list[Any]) -> int | None:
+    if parts[:2] == ["epcisBody", "eventList"] and len(parts) > 2 and isinstance(parts[2], int):
+        return parts[2]
+    return None
+
+
+def _check_vocabularies(document: dict[str, Any]) -> None:
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    for index, event in enumerate(events if isinstance(events, list) else []):
+        if isinstance(event, dict):
+            where = f"epcisBody.eventList[{index}]"
+            for field, problem in _vocabulary_problems(event, "", where):
+                raise CaptureRefused(Problem(field, problem, index))
+
+
+def _check_event(index: int, event: dict[str, Any]) -> None:
+    where = f"epcisBody.eventList[{index}]"
+    if event.get("type") not in EVENT_TYPES:
+        raise CaptureRefused(Problem(f"{where}.type", "unknown event type", index))
+    for name in ("eventTime", "recordTime"):
+        value = event.get(name)
+        if isinstance(value, str) and parse_time(value) is None:
+            raise CaptureRefused(Problem(f"{where}.{name}", "is not a valid date-time", index))
+
+
+def _vocabulary_problems(value: Any, parent: str, where: str) -> list[tuple[str, str]]:
+    """(field, reason) for every CBV-valued field whose value is an unknown CBV term."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _vocabulary_problems(item, parent, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = vocab.FIELD_VOCABULARY.get((parent, key))
+            texts = item if isinstance(item, list) else [item]
+            for i, text in enumerate(texts):
+                problem = vocab.problem(name, text) if name and isinstance(text, str) else None
+                if problem:
+                    suffix = f"[{i}]" if isinstance(item, list) else ""
+                    found.append((f"{where}.{key}{suffix}", f"{problem}: {text}"))
+            found += _vocabulary_problems(item, key, f"{where}.{key}")
+    return found
