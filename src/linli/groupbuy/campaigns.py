@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
-from linli.authz import GROUPBUY_MANAGE, GROUPBUY_READ, Actor
+from linli.authz import GROUPBUY_MANAGE, Actor
 from linli.catalog import offers, stock
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.groupbuy import batches, policies
@@ -277,13 +277,11 @@ async def open_campaigns(session: AsyncSession, *, limit: int = 50) -> list[Camp
 async def access_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
     """A published campaign (anyone), or a draft of the merchant the actor acts for."""
     campaign = await session.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).execution_options(populate_existing=True)
+        policies.visible_campaigns(actor)
+        .where(Campaign.id == campaign_id)
+        .execution_options(populate_existing=True)
     )
-    visible = campaign is not None and (
-        campaign.status != DRAFT
-        or (actor.organisation_id == campaign.organisation_id and actor.has(GROUPBUY_READ))
-    )
-    if campaign is None or not visible:
+    if campaign is None:
         raise NotFound(N_("No such campaign."), code="campaign_not_found")
     (view,) = await _views(session, [campaign])
     return view

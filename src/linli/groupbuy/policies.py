@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.authz import GROUPBUY_READ, Actor, Permission, acting_organisation
 from linli.community import points as pickup_points
 from linli.errors import Conflict, NotFound
-from linli.groupbuy.models import PUBLISHED, Campaign, Order
+from linli.groupbuy.models import DRAFT, PUBLISHED, Campaign, Order
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
 
@@ -41,6 +41,14 @@ def own_campaigns(organisation_id: int) -> Select[Campaign]:
 
 def public_campaigns() -> Select[Campaign]:
     return select(Campaign).where(Campaign.status == PUBLISHED)
+
+
+def visible_campaigns(actor: Actor) -> Select[Campaign]:
+    """Every campaign past its draft; drafts only to the merchant the actor reads for."""
+    condition = Campaign.status != DRAFT
+    if actor.organisation_id is not None and actor.has(GROUPBUY_READ):
+        condition = condition | (Campaign.organisation_id == actor.organisation_id)
+    return select(Campaign).where(condition)
 
 
 def readable_orders(actor: Actor) -> Select[Order]:

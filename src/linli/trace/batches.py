@@ -111,7 +111,8 @@ async def record_event(
     session: AsyncSession, actor: Actor, batch: TraceBatch, event: dict[str, Any]
 ) -> TraceEvent:
     """Append an event we generate ourselves to `batch` (and any other batch it names)."""
-    if not actor.system and batch.organisation_id != actor.organisation_id:
+    # The caller loaded `batch`; a write still never lands in another organisation's chain.
+    if not actor.system and batch.organisation_id != acting_organisation(actor, TRACE_READ):
         raise NotFound(N_("No such batch."))
     row = await record_generated_event(session, batch.organisation_id, event, batches=[batch])
     audit.record(
