@@ -276,8 +276,8 @@ ldddddddddo - POST /ops/jobs/{job_id}/requeue
 ldddddddddo - POST /ops/leaders/{application_id}/decision
 ldddddddddo - POST /ops/merchants/{application_id}/decision
 ldddddddddo - POST /ops/outbox/{seq}/requeue
-ldddddddddo - POST /ops/rules/calendar/overrides
-ldddddddddo - POST /ops/rules/calendar/overrides/remove
+ldddddddddo - POST /ops/rules/calendar
+ldddddddddo - POST /ops/rules/calendar/remove
 lhhhhoohhhh - POST /orgs/{organisation_id}/members
 lohhhhhhhhh - POST /pay/{public_id}
 ldddddooood - POST /regulator/recalls

@@ -19,7 +19,7 @@ from linli.rules.models import RuleVersion
 from tests.factories import login, make_org, make_user
 
 CALENDAR = "/ops/rules/calendar"
-OVERRIDES = f"{CALENDAR}/overrides"
+OVERRIDES = CALENDAR
 
 
 async def as_operator(client: httpx.AsyncClient, session: AsyncSession) -> None:
@@ -105,7 +105,7 @@ async def test_the_operator_is_warned_about_next_year_until_an_override_exists(
     assert all(e.user_id is not None for e in entries)
 
     removed = await client.post(
-        f"{OVERRIDES}/remove",
+        f"{CALENDAR}/remove",
         data=form(client, day="2027-01-01", reason="录入有误", version="3"),
     )
     assert removed.status_code == 303, removed.text
@@ -150,7 +150,7 @@ async def test_only_operators_see_and_edit_the_calendar(
     await login(client, owner, organisation=shop)
     assert (await client.get(CALENDAR)).status_code == 403
     refused = await client.post(
-        f"{OVERRIDES}/remove", data=form(client, day="2027-01-01", reason="x", version="1")
+        f"{CALENDAR}/remove", data=form(client, day="2027-01-01", reason="x", version="1")
     )
     assert refused.status_code == 403
     officer = await make_user(session, name="市监局")
@@ -191,7 +191,7 @@ async def test_hostile_input_is_refused_with_the_reason_and_nothing_is_stored(
     )
     assert "Choose one of: &#39;holiday&#39; or &#39;working_day&#39;." in kind.text
     nothing = await client.post(
-        f"{OVERRIDES}/remove", data=form(client, day="2027-01-01", reason="x", version="1")
+        f"{CALENDAR}/remove", data=form(client, day="2027-01-01", reason="x", version="1")
     )
     assert nothing.status_code == 422
     assert "There is no override on this date." in nothing.text

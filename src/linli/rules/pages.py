@@ -74,7 +74,7 @@ async def calendar_page(request: Request, session: DbSession, actor: User_) -> R
     return render(request, "rules/calendar.html", {**context, "form": {}}, actor=actor)
 
 
-@router.post(f"{CALENDAR_PAGE}/overrides", dependencies=[Depends(require(RULES_CALENDAR_MANAGE))])
+@router.post(CALENDAR_PAGE, dependencies=[Depends(require(RULES_CALENDAR_MANAGE))])
 async def override_set(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:
@@ -85,9 +85,7 @@ async def override_set(request: Request, session: DbSession, actor: User_) -> Re
     return redirect(CALENDAR_PAGE, text=_("Saved."))
 
 
-@router.post(
-    f"{CALENDAR_PAGE}/overrides/remove", dependencies=[Depends(require(RULES_CALENDAR_MANAGE))]
-)
+@router.post(f"{CALENDAR_PAGE}/remove", dependencies=[Depends(require(RULES_CALENDAR_MANAGE))])
 async def override_remove(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     try:
