@@ -8,6 +8,7 @@ from typing import Annotated
 
 from babel import dates as babel_dates
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from linli import clock, i18n
@@ -47,7 +48,7 @@ async def rules_page(request: Request, session: DbSession, actor: User_) -> Resp
     )
 
 
-async def _calendar_context(session: DbSession) -> dict[str, object]:
+async def _calendar_context(session: AsyncSession) -> dict[str, object]:
     calendar = await workdays.load(session)
     this_year = workdays.local_date(clock.now()).year
     years = sorted({this_year, this_year + 1} | {day.year for day in calendar.overrides})
