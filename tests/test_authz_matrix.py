@@ -167,6 +167,7 @@ ldddddddddo - GET /ops/merchants
 ldddddddddh - GET /ops/merchants/{application_id}
 ldddddddddo - GET /ops/outbox
 ldddddddddo - GET /ops/rules
+ldddddddddo - GET /ops/rules/calendar
 lhhhhoohhhh - GET /orgs/{organisation_id}
 ooooooooooo - GET /p/{product_id}
 lohhhhhhhhh - GET /pay/{public_id}
@@ -275,6 +276,8 @@ ldddddddddo - POST /ops/jobs/{job_id}/requeue
 ldddddddddo - POST /ops/leaders/{application_id}/decision
 ldddddddddo - POST /ops/merchants/{application_id}/decision
 ldddddddddo - POST /ops/outbox/{seq}/requeue
+ldddddddddo - POST /ops/rules/calendar
+ldddddddddo - POST /ops/rules/calendar/remove
 lhhhhoohhhh - POST /orgs/{organisation_id}/members
 lohhhhhhhhh - POST /pay/{public_id}
 ldddddooood - POST /regulator/recalls

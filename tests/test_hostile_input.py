@@ -116,6 +116,7 @@ FORMS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("resident", "/merchants/apply", {"company_name": FULL, "credit_code": SHORT}),
     ("resident", "/leaders/apply", {"point_name": FULL, "opening_hours": SHORT}),
     ("merchant-owner", "/merchant/products", {"name": FULL, "unit": TINY}),
+    ("operator", "/ops/rules/calendar", {"day": SHORT, "kind": TINY, "reason": FULL}),
 )
 
 

@@ -102,6 +102,8 @@ OPS_OUTBOX_READ = _perm("ops.outbox.read", "platform")
 OPS_OUTBOX_RETRY = _perm("ops.outbox.retry", "platform")
 PLATFORM_REVIEW = _perm("platform.review", "platform")
 COMMUNITY_MANAGE = _perm("community.manage", "platform")
+# Operators enter the working-day calendar where the package lacks a year (rules.workdays)
+RULES_CALENDAR_MANAGE = _perm("rules.calendar.manage", "platform")
 CATALOG_READ = _perm("catalog.read", "org:read")  # the organisation's own products, drafts too
 CATALOG_MANAGE = _perm("catalog.manage", "org:write")  # products, SKUs, prices, stock, images
 PAYMENTS_READ = _perm("payments.read", "org:read")  # payments to the organisation, its balance
@@ -138,6 +140,7 @@ _OPERATOR = _MEMBER | {
     OPS_OUTBOX_RETRY,
     PLATFORM_REVIEW,
     COMMUNITY_MANAGE,
+    RULES_CALENDAR_MANAGE,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.accounts.models import Organisation
+from linli.audit.models import AuditEntry
+from linli.authz import Actor, OrganisationRef, UserRef
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy.models import CANCELLED, Order
@@ -21,6 +24,9 @@ from linli.groupbuy.states import CancelReason
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentIntent, PaymentRefund
 from linli.payments.reasons import RefundReason
+from linli.rules import workday_overrides, workdays
+from linli.rules.schemas import OverrideIn
+from linli.rules.workdays import DayKind
 from linli.trace import recall
 from linli.trace.models import TraceBatch
 from linli.trace.safety_models import TraceLineCode
@@ -386,10 +392,70 @@ async def test_scoping_of_batches_and_recalls(
 
 
 def test_working_days_skip_weekends() -> None:
-    from datetime import date
+    calendar = workdays.WorkingCalendar(workdays.CALENDAR_RULE, 1)
+    assert calendar.add_working_days(date(2026, 11, 27), 1) == date(2026, 11, 30)  # Fri -> Mon
+    assert calendar.add_working_days(date(2026, 11, 26), 10) == date(2026, 12, 10)
 
-    assert recall.add_working_days(date(2026, 11, 27), 1) == date(2026, 11, 30)  # Fri -> Mon
-    assert recall.add_working_days(date(2026, 11, 26), 10) == date(2026, 12, 10)
+
+def test_the_completion_deadline_skips_the_spring_festival() -> None:
+    """Level 1, opened on Tuesday 10 February 2026: 10 working days are 11-14 February (the
+    14th an adjusted working Saturday), 24-28 February (the 28th one too) and Monday 2 March.
+    Monday to Friday alone said 24 February, in the middle of the first week back."""
+    calendar = workdays.WorkingCalendar(workdays.CALENDAR_RULE, 1)
+    values = {"levels": {"1": {"start_within_hours": 24, "complete_within_working_days": 10}}}
+    opened = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)
+    start_by, complete_by = recall.deadlines(values, 1, opened, opened, calendar)
+    assert start_by == opened + timedelta(hours=24)
+    assert complete_by == datetime(2026, 3, 2, 23, 59, 59, tzinfo=clock.LOCAL)
+
+
+async def test_an_opened_recall_counts_the_holidays_in_force(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """2027 is not in the package: Monday to Friday plus the operator's overrides. Opened on
+    Thursday 24 December 2026 at level 1, with 1 January 2027 entered as a holiday, the tenth
+    working day is Friday 8 January (7 January without the override)."""
+    shop = await a_shop(client, session)
+    first = await a_batch(app, shop, await product_sku(client, shop), "H2612")
+    second = await a_batch(app, shop, await product_sku(client, shop, name="大米"), "H2613")
+    frozen_clock.set(datetime(2026, 12, 24, 1, 0, tzinfo=UTC))
+    body = {"level": 1, "reason": "抽检不合格", "refund": "none"}
+    plain = await client.post(
+        f"{TRACE}/recalls", json={**body, "batch_ids": [first.id]}, headers=shop.headers
+    )
+    assert plain.status_code == 201, plain.text
+    assert datetime.fromisoformat(plain.json()["complete_by"]) == datetime(
+        2027, 1, 7, 23, 59, 59, tzinfo=clock.LOCAL
+    )
+    async with app.state.sessionmaker() as s:
+        operator = await make_user(s, name="运营")
+        platform = await make_org(s, "platform", owner=operator, role="operator")
+        actor = Actor(
+            user=UserRef.of(operator),
+            organisation=OrganisationRef.of(platform),
+            roles=frozenset({"operator"}),
+        )
+        await workday_overrides.set_override(
+            s,
+            actor,
+            OverrideIn(day=date(2027, 1, 1), kind=DayKind.HOLIDAY, reason="元旦", version=1),
+        )
+        await s.commit()
+    held = await client.post(
+        f"{TRACE}/recalls", json={**body, "batch_ids": [second.id]}, headers=shop.headers
+    )
+    assert held.status_code == 201, held.text
+    assert datetime.fromisoformat(held.json()["complete_by"]) == datetime(
+        2027, 1, 8, 23, 59, 59, tzinfo=clock.LOCAL
+    )
+    entry = await session.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "trace.recall_opened",
+            AuditEntry.target_id == str(held.json()["id"]),
+        )
+    )
+    assert entry is not None
+    assert entry.details["calendar"] == "calendar.working_days@2+chinese-calendar==1.11.0"
 
 
 async def test_campaign_batch_must_be_own_active_batch_of_the_sku(

@@ -1,4 +1,5 @@
-"""HTML pages for operators: event delivery, dead letters and due jobs."""
+"""HTML pages for operators: event delivery, dead letters and due jobs (and the warning that a
+year's working-day calendar is missing)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from linli.authz import Actor, require_user
 from linli.db import DbSession
 from linli.i18n import _
 from linli.ops import service
+from linli.rules import workdays
 from linli.web import redirect, render, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -28,12 +30,15 @@ async def outbox_page(
     counts = await service.outbox_counts(session, actor)
     events = await service.list_events(session, actor, status=status, limit=100)
     jobs = await service.list_jobs(session, actor, status=None, limit=50)
-    return render(
-        request,
-        "ops/outbox.html",
-        {"counts": counts, "events": events, "jobs": jobs, "status": status},
-        actor=actor,
-    )
+    context = {
+        "counts": counts,
+        "events": events,
+        "jobs": jobs,
+        "status": status,
+        # Operators' warning: a year ahead without a working-day calendar (rules.workdays)
+        "calendar_missing_years": await workdays.missing_years_ahead(session),
+    }
+    return render(request, "ops/outbox.html", context, actor=actor)
 
 
 @router.post("/ops/outbox/{seq}/requeue")

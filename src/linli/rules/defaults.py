@@ -124,8 +124,9 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "legal_basis": "Food Recall Management Measures (CFDA Order No. 12, 2015) art. 13: "
         "level 1 starts within 24 hours and completes within 10 working days, level 2 within "
         "48 hours / 20 working days, level 3 within 72 hours / 30 working days",
-        # Working days are Monday to Friday (Asia/Shanghai); public holidays are not counted
-        # out (a stricter reading: deadlines come no later than the law's).
+        # Working days come from rule calendar.working_days (linli.rules.workdays): public
+        # holidays and the adjusted working weekends (调休) are counted as the State Council
+        # arranged them; the day the recall opens is not counted (Civil Code art. 201).
         "values": {
             "levels": {
                 "1": {"start_within_hours": 24, "complete_within_working_days": 10},
@@ -133,5 +134,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
                 "3": {"start_within_hours": 72, "complete_within_working_days": 30},
             }
         },
+    },
+    {
+        "rule_id": "calendar.working_days",
+        "version": 1,
+        "title": "Working days: public holidays and adjusted working weekends (调休)",
+        "legal_basis": "Regulations on National Annual Festivals and Memorial Days (全国年节及纪念"
+        "日放假办法, 2024 revision); the State Council General Office's yearly notice on holiday "
+        "arrangements (carried by the chinese-calendar package for the years it covers); "
+        "Civil Code arts. 201, 203 (counting periods)",
+        # overrides: ISO date -> {"kind": "holiday" | "working_day", "reason": text}, entered
+        # by operators at /ops/rules/calendar; every edit is a new version. Version 1 is empty:
+        # later versions belong to the operators, never to this file.
+        "values": {"overrides": {}},
     },
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
@@ -21,6 +21,7 @@ from linli.events import BatchRecalled, BuyerRecalled
 from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.rules import service as rules
+from linli.rules import workdays
 from linli.trace import codes, digital_link, generated, identifiers, policies
 from linli.trace.models import (
     DESTROYED,
@@ -59,25 +60,20 @@ async def recall_scope(session: AsyncSession, actor: Actor) -> Reach:
     return await policies.reach(session, actor, merchant=TRACE_RECALL, regulator=REGULATOR_RECALL)
 
 
-def add_working_days(start: date, days: int) -> date:
-    """The date `days` working days (Monday to Friday) after `start`. Public holidays are not
-    taken out, so the deadline is never later than the law's."""
-    current = start
-    left = days
-    while left > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            left -= 1
-    return current
-
-
 def deadlines(
-    values: dict[str, Any], level: int, hazard_found_at: datetime, opened_at: datetime
+    values: dict[str, Any],
+    level: int,
+    hazard_found_at: datetime,
+    opened_at: datetime,
+    calendar: workdays.WorkingCalendar,
 ) -> tuple[datetime, datetime]:
+    """When the recall must start (hours from the hazard's discovery) and be completed: the end
+    of the n-th working day after the day it opens (Asia/Shanghai; the opening day is not
+    counted, public holidays are skipped and adjusted working weekends counted)."""
     terms = values["levels"][str(level)]
     start_by = hazard_found_at + timedelta(hours=int(terms["start_within_hours"]))
-    last_day = add_working_days(
-        opened_at.astimezone(LOCAL).date(), int(terms["complete_within_working_days"])
+    last_day = calendar.add_working_days(
+        workdays.local_date(opened_at), int(terms["complete_within_working_days"])
     )
     complete_by = datetime.combine(last_day, time(23, 59, 59), tzinfo=LOCAL).astimezone(UTC)
     return start_by, complete_by
@@ -297,7 +293,8 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
     rule = await rules.in_force(session, RECALL_RULE)
     now = clock.now()
     hazard_found_at = data.hazard_found_at.astimezone(UTC) if data.hazard_found_at else now
-    start_by, complete_by = deadlines(rule.values, data.level, hazard_found_at, now)
+    calendar = await workdays.load(session)
+    start_by, complete_by = deadlines(rule.values, data.level, hazard_found_at, now, calendar)
     recall = TraceRecall(
         organisation_id=owners.pop(),
         opened_by_organisation_id=actor.organisation_id,
@@ -370,6 +367,7 @@ async def open_recall(session: AsyncSession, actor: Actor, data: RecallInput) ->
         order_lines=len(lines),
         refused_links=[{"event": r.event_pk, "batch": r.batch_id} for r in refused],
         rule=f"{rule.rule_id}@{rule.version}",
+        calendar=calendar.label,
     )
     return recall
 
