@@ -1,4 +1,4 @@
-"""Base models for API input shared by every domain."""
+"""Base models for API input and output shared by every domain."""
 
 from __future__ import annotations
 
@@ -27,3 +27,13 @@ class StrictInput(BaseModel):
     @classmethod
     def _no_control_characters(cls, value: Any) -> Any:
         return reject_control_characters(value)
+
+
+class OutputModel(BaseModel):
+    """A response body read from a row or a read model by attribute: `Model.model_validate(row)`.
+
+    Only where a body combines several sources (or derives a value no attribute holds) does a
+    route build it by hand, in a function named `present_<thing>`.
+    """
+
+    model_config = ConfigDict(from_attributes=True)

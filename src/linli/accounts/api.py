@@ -15,7 +15,7 @@ from linli.accounts.identity import (
     remember_login,
     signup_policy,
 )
-from linli.accounts.models import ApiToken, Organisation, User
+from linli.accounts.models import User
 from linli.accounts.schemas import (
     ActiveOrganisationIn,
     LoginIn,
@@ -80,14 +80,6 @@ async def me_out(session: AsyncSession, user_id: int, active_organisation_id: in
     )
 
 
-def token_out(row: ApiToken) -> TokenOut:
-    return TokenOut.model_validate(row, from_attributes=True)
-
-
-def organisation_out(row: Organisation) -> OrganisationOut:
-    return OrganisationOut.model_validate(row, from_attributes=True)
-
-
 @router.post("/accounts/signup", status_code=201, summary="Create a resident account")
 async def signup(body: SignupIn, request: Request, session: DbSession, actor: AnyActor) -> UserOut:
     user = await service.signup(
@@ -98,7 +90,7 @@ async def signup(body: SignupIn, request: Request, session: DbSession, actor: An
         display_name=body.display_name,
         policy=signup_policy(request),
     )
-    return UserOut.model_validate(user, from_attributes=True)
+    return UserOut.model_validate(user)
 
 
 @router.post("/accounts/login", summary="Log in; sets the session cookie")
@@ -155,7 +147,7 @@ async def switch_organisation(
 
 @router.get("/accounts/tokens", summary="My API tokens")
 async def list_tokens(session: DbSession, actor: AccountScope) -> list[TokenOut]:
-    return [token_out(row) for row in await service.list_tokens(session, actor)]
+    return [TokenOut.model_validate(row) for row in await service.list_tokens(session, actor)]
 
 
 @router.post("/accounts/tokens", status_code=201, summary="Create an API token (shown once)")
@@ -168,17 +160,19 @@ async def create_token(body: TokenIn, session: DbSession, actor: AccountScope) -
         organisation_id=body.organisation_id,
         expires_in_days=body.expires_in_days,
     )
-    return TokenCreatedOut(**token_out(row).model_dump(), token=token)
+    return TokenCreatedOut(**TokenOut.model_validate(row).model_dump(), token=token)
 
 
 @router.delete("/accounts/tokens/{token_id}", summary="Revoke one of my API tokens")
 async def revoke_token(token_id: PathId, session: DbSession, actor: AccountScope) -> TokenOut:
-    return token_out(await service.revoke_token(session, actor, token_id))
+    return TokenOut.model_validate(await service.revoke_token(session, actor, token_id))
 
 
 @router.get("/organisations", tags=["organisations"], summary="All organisations (platform)")
 async def list_organisations(session: DbSession, actor: OrgAdmin) -> list[OrganisationOut]:
-    return [organisation_out(o) for o in await service.list_organisations(session, actor)]
+    return [
+        OrganisationOut.model_validate(o) for o in await service.list_organisations(session, actor)
+    ]
 
 
 @router.post(
@@ -191,7 +185,7 @@ async def create_organisation(
     body: OrganisationIn, session: DbSession, actor: OrgAdmin
 ) -> OrganisationOut:
     organisation = await service.create_organisation(session, actor, **body.model_dump())
-    return organisation_out(organisation)
+    return OrganisationOut.model_validate(organisation)
 
 
 @router.get(
@@ -202,7 +196,9 @@ async def create_organisation(
 async def get_organisation(
     organisation_id: PathId, session: DbSession, actor: OrgReader
 ) -> OrganisationOut:
-    return organisation_out(await service.access_organisation(session, actor, organisation_id))
+    return OrganisationOut.model_validate(
+        await service.access_organisation(session, actor, organisation_id)
+    )
 
 
 @router.get(

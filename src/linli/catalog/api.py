@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, require, require_scope
 from linli.catalog import search, service
-from linli.catalog.models import PriceChange, Sku
+from linli.catalog.models import Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_QUERY_LENGTH,
@@ -142,10 +142,6 @@ def merchant_product_out(view: service.ProductView) -> MerchantProductOut:
     )
 
 
-def _price_change_out(row: PriceChange) -> PriceChangeOut:
-    return PriceChangeOut.model_validate(row, from_attributes=True)
-
-
 # --- public -------------------------------------------------------------------------------
 
 
@@ -273,7 +269,10 @@ async def change_price(
 
 @router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
 async def price_history(sku_id: PathId, session: DbSession, actor: Reader) -> list[PriceChangeOut]:
-    return [_price_change_out(r) for r in await service.price_history(session, actor, sku_id)]
+    return [
+        PriceChangeOut.model_validate(r)
+        for r in await service.price_history(session, actor, sku_id)
+    ]
 
 
 @router.post(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field
 from pydantic_core import PydanticCustomError
 
 from linli.i18n import N_
-from linli.schemas import StrictInput, reject_control_characters
+from linli.schemas import OutputModel, StrictInput, reject_control_characters
 
 # Bounds keep every number inside a 32-bit INTEGER column, even after an adjustment.
 MAX_PRICE_FEN = 1_000_000_000  # ¥10,000,000.00
@@ -169,7 +169,7 @@ class MerchantBrief(BaseModel):
     url: str = Field(description="The merchant's public page")
 
 
-class SkuOut(BaseModel):
+class SkuOut(OutputModel):
     id: int
     code: str
     specs: dict[str, str]
@@ -250,7 +250,7 @@ class StockOut(BaseModel):
     stock: int
 
 
-class PriceChangeOut(BaseModel):
+class PriceChangeOut(OutputModel):
     id: int
     sku_id: int
     old_price_fen: int | None

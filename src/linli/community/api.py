@@ -15,7 +15,7 @@ from linli.authz import (
     require_scope,
 )
 from linli.community import service
-from linli.community.models import Community, LeaderApplication, Residence
+from linli.community.models import Community, Residence
 from linli.community.schemas import (
     CommunityIn,
     CommunityOut,
@@ -63,10 +63,6 @@ async def community_out(session: DbSession, community: Community) -> CommunityOu
         longitude=community.longitude_e6 / service.MICRO,
         pickup_points=[point_out(v) for v in await service.pickup_points(session, community.id)],
     )
-
-
-def application_out(row: LeaderApplication) -> LeaderApplicationOut:
-    return LeaderApplicationOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/communities", summary="Find communities (public)")
@@ -123,7 +119,7 @@ async def set_residence(body: ResidenceIn, session: DbSession, actor: Resident) 
 async def apply_as_leader(
     body: LeaderApplicationIn, session: DbSession, actor: Resident
 ) -> LeaderApplicationOut:
-    return application_out(await service.apply_as_leader(session, actor, body))
+    return LeaderApplicationOut.model_validate(await service.apply_as_leader(session, actor, body))
 
 
 @router.get(
@@ -135,7 +131,7 @@ async def leader_applications(
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[LeaderApplicationOut]:
     rows = await service.leader_applications(session, actor, status=status)
-    return [application_out(r) for r in rows]
+    return [LeaderApplicationOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -153,4 +149,4 @@ async def decide_leader(
         commission_bp=body.commission_bp,
         reason=body.reason,
     )
-    return application_out(row)
+    return LeaderApplicationOut.model_validate(row)

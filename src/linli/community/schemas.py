@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from linli.apitypes import MAX_ID, RegionCode
 from linli.community.models import MAX_COMMISSION_BP
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Hours = Field(
     pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
@@ -70,7 +70,7 @@ class LeaderApplicationIn(StrictInput):
     motivation: str = Field(default="", max_length=2000)
 
 
-class LeaderApplicationOut(BaseModel):
+class LeaderApplicationOut(OutputModel):
     id: int
     user_id: int
     community_id: int

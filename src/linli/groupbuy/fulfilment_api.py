@@ -24,7 +24,6 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import NotFound
 from linli.groupbuy import commission, fulfilment, lists, presenters, queries, reports, service
-from linli.groupbuy.models import Delivery
 from linli.groupbuy.schemas import (
     AwaitingLineOut,
     AwaitingOrderOut,
@@ -55,20 +54,6 @@ Refunder = Annotated[Actor, Depends(require(PAYMENTS_REFUND))]
 ListReader = Annotated[Actor, Depends(require_scope("leader", "org:read"))]
 PickupDate = Annotated[date | None, Query(description="Pickup day (Asia/Shanghai)")]
 CSV = "text/csv; charset=utf-8"
-
-
-def delivery_out(d: Delivery) -> DeliveryOut:
-    return DeliveryOut(
-        id=d.id,
-        campaign_id=d.campaign_id,
-        pickup_point_id=d.pickup_point_id,
-        status=d.status,
-        orders=d.orders,
-        created_at=d.created_at,
-        shipped_at=d.shipped_at,
-        arrived_at=d.arrived_at,
-        collect_by=d.collect_by,
-    )
 
 
 def awaiting_out(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
@@ -107,19 +92,22 @@ async def merchant_deliveries(
     session: DbSession, actor: Reader, campaign_id: OptionalQueryId = None
 ) -> list[DeliveryOut]:
     rows = await fulfilment.deliveries_for_merchant(session, actor, campaign_id)
-    return [delivery_out(d) for d in rows]
+    return [DeliveryOut.model_validate(d) for d in rows]
 
 
 @router.post("/deliveries/{delivery_id}/ship", summary="Mark one delivery shipped (merchant)")
 async def ship(delivery_id: PathId, session: DbSession, actor: Manager) -> DeliveryOut:
-    return delivery_out(await fulfilment.ship(session, actor, delivery_id))
+    return DeliveryOut.model_validate(await fulfilment.ship(session, actor, delivery_id))
 
 
 @router.post("/campaigns/{campaign_id}/ship", summary="Mark every delivery of a campaign shipped")
 async def ship_campaign(
     campaign_id: PathId, session: DbSession, actor: Manager
 ) -> list[DeliveryOut]:
-    return [delivery_out(d) for d in await fulfilment.ship_campaign(session, actor, campaign_id)]
+    return [
+        DeliveryOut.model_validate(d)
+        for d in await fulfilment.ship_campaign(session, actor, campaign_id)
+    ]
 
 
 async def _procurement(
@@ -191,12 +179,15 @@ async def merchant_sales(
 
 @router.get("/leader/deliveries", summary="Deliveries to the pickup points I run")
 async def leader_deliveries(session: DbSession, actor: Leader) -> list[DeliveryOut]:
-    return [delivery_out(d) for d, _c in await fulfilment.deliveries_for_leader(session, actor)]
+    return [
+        DeliveryOut.model_validate(d)
+        for d, _c in await fulfilment.deliveries_for_leader(session, actor)
+    ]
 
 
 @router.post("/deliveries/{delivery_id}/arrive", summary="Confirm a delivery arrived (leader)")
 async def arrive(delivery_id: PathId, session: DbSession, actor: Leader) -> DeliveryOut:
-    return delivery_out(await fulfilment.confirm_arrival(session, actor, delivery_id))
+    return DeliveryOut.model_validate(await fulfilment.confirm_arrival(session, actor, delivery_id))
 
 
 @router.get(

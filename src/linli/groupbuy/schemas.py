@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from linli.apitypes import MAX_ID
 from linli.groupbuy.states import CancelReason
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Fen = Annotated[StrictInt, Field(ge=1, le=10**9, description="Amount in fen (1/100 yuan)")]
@@ -161,7 +161,7 @@ class CheckoutOut(BaseModel):
 # --- fulfilment ------------------------------------------------------------------------------
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(OutputModel):
     id: int
     campaign_id: int
     pickup_point_id: int
@@ -229,13 +229,13 @@ class RefundCollectedIn(StrictInput):
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class RefundOut(BaseModel):
+class RefundOut(OutputModel):
     order_id: int
     amount_fen: int
     commission_reversed_fen: int
 
 
-class ProcurementRowOut(BaseModel):
+class ProcurementRowOut(OutputModel):
     sku_code: str
     product_name: str
     unit: str
@@ -249,7 +249,7 @@ class ProcurementOut(BaseModel):
     rows: list[ProcurementRowOut]
 
 
-class SortingRowOut(BaseModel):
+class SortingRowOut(OutputModel):
     order_id: int
     customer: str
     status: str
@@ -267,7 +267,7 @@ class SortingOut(BaseModel):
     rows: list[SortingRowOut]
 
 
-class CommissionOut(BaseModel):
+class CommissionOut(OutputModel):
     id: int
     order_id: int
     kind: Literal["accrual", "reversal"]
@@ -296,7 +296,7 @@ class EarningsOut(BaseModel):
     statements: list[StatementOut]
 
 
-class ProductSalesOut(BaseModel):
+class ProductSalesOut(OutputModel):
     product_id: int
     product_name: str
     orders: int

@@ -21,7 +21,7 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.files import service as files
 from linli.merchants import credit_code, service
-from linli.merchants.models import MerchantApplication, ThreeSameCertification
+from linli.merchants.models import MerchantApplication
 from linli.merchants.schemas import (
     ApplicationIn,
     ApplicationOut,
@@ -89,7 +89,7 @@ async def upload_document(
         purpose=purpose,
         allowed=files.DOCUMENT_TYPES,
     )
-    return UploadedFileOut.model_validate(row, from_attributes=True)
+    return UploadedFileOut.model_validate(row)
 
 
 async def application_out(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
@@ -97,7 +97,7 @@ async def application_out(session: AsyncSession, row: MerchantApplication) -> Ap
     fields = {
         name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
     }
-    fields["licences"] = [LicenceOut.model_validate(lic, from_attributes=True) for lic in licences]
+    fields["licences"] = [LicenceOut.model_validate(lic) for lic in licences]
     return ApplicationOut.model_validate(fields)
 
 
@@ -188,7 +188,7 @@ async def reverify(
 @router.get("/merchants/me/licences", summary="My organisation's licences")
 async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
     rows = await service.my_licences(session, actor)
-    return [LicenceOut.model_validate(r, from_attributes=True) for r in rows]
+    return [LicenceOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -196,11 +196,7 @@ async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
 )
 async def add_licence(body: LicenceIn, session: DbSession, actor: ProfileManager) -> LicenceOut:
     row = await service.add_licence(session, actor, body)
-    return LicenceOut.model_validate(row, from_attributes=True)
-
-
-def certification_out(row: ThreeSameCertification) -> CertificationOut:
-    return CertificationOut.model_validate(row, from_attributes=True)
+    return LicenceOut.model_validate(row)
 
 
 @router.post(
@@ -211,7 +207,9 @@ def certification_out(row: ThreeSameCertification) -> CertificationOut:
 async def apply_certification(
     body: CertificationIn, session: DbSession, actor: ProfileManager
 ) -> CertificationOut:
-    return certification_out(await service.apply_for_certification(session, actor, body))
+    return CertificationOut.model_validate(
+        await service.apply_for_certification(session, actor, body)
+    )
 
 
 @router.get(
@@ -223,7 +221,7 @@ async def list_certifications(
     status: Annotated[CertificationStatus | None, Query()] = None,
 ) -> list[CertificationOut]:
     rows = await service.certifications(session, actor, status=status)
-    return [certification_out(r) for r in rows]
+    return [CertificationOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -236,7 +234,7 @@ async def decide_certification(
     row = await service.decide_certification(
         session, actor, certification_id, approve=body.approve, reason=body.reason
     )
-    return certification_out(row)
+    return CertificationOut.model_validate(row)
 
 
 @router.post(
@@ -249,4 +247,4 @@ async def revoke_certification(
     row = await service.revoke_certification(
         session, actor, certification_id, reason=body.note or ""
     )
-    return certification_out(row)
+    return CertificationOut.model_validate(row)

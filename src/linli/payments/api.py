@@ -21,7 +21,7 @@ from linli.authz import (
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers, service
-from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.models import PaymentIntent
 from linli.payments.reasons import RefundReason
 from linli.payments.schemas import (
     AccountBalanceOut,
@@ -48,10 +48,6 @@ AccountCode = Annotated[
 ]
 
 
-def refund_out(row: PaymentRefund) -> RefundOut:
-    return RefundOut.model_validate(row, from_attributes=True)
-
-
 async def intent_out(
     session: AsyncSession, intent: PaymentIntent, *, with_refunds: bool = True
 ) -> IntentOut:
@@ -60,7 +56,7 @@ async def intent_out(
         {
             **{c: getattr(intent, c) for c in IntentOut.model_fields if hasattr(intent, c)},
             "checkout_url": providers.get(intent.provider).checkout_url(intent),
-            "refunds": [refund_out(r) for r in refunds],
+            "refunds": [RefundOut.model_validate(r) for r in refunds],
         }
     )
 
@@ -118,7 +114,7 @@ async def refund(
         else RefundReason.MERCHANT_DECISION,
         idempotency_key=body.idempotency_key,
     )
-    return refund_out(row)
+    return RefundOut.model_validate(row)
 
 
 @router.post(
@@ -167,4 +163,4 @@ async def list_callbacks(
     limit: PageSize = 50,
 ) -> list[CallbackOut]:
     rows = await service.callbacks(session, actor, outcome=outcome, limit=limit)
-    return [CallbackOut.model_validate(r, from_attributes=True) for r in rows]
+    return [CallbackOut.model_validate(r) for r in rows]

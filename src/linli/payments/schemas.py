@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from linli.apitypes import MAX_ID
 from linli.payments.reasons import RefundReason
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Fen = Annotated[StrictInt, Field(ge=1, le=10**10, description="Amount in fen (1/100 yuan)")]
 Key = Annotated[str, Field(min_length=1, max_length=80)]
@@ -30,7 +30,7 @@ class RefundIn(StrictInput):
     idempotency_key: Key | None = None
 
 
-class RefundOut(BaseModel):
+class RefundOut(OutputModel):
     id: int
     public_id: str
     amount_fen: int
@@ -82,7 +82,7 @@ class MerchantBalanceOut(BaseModel):
     payable_fen: int = Field(description="What the platform owes this merchant, in fen")
 
 
-class CallbackOut(BaseModel):
+class CallbackOut(OutputModel):
     id: int
     provider: str
     received_at: datetime

@@ -16,9 +16,9 @@ from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 from linli.trace import recall, safety
-from linli.trace.safety_models import TraceInspection, TraceRecall
+from linli.trace.safety_models import TraceRecall
 
 router = APIRouter(prefix="/api/v1/trace", tags=["trace"], responses=ERROR_RESPONSES)
 SafetyWriter = Annotated[Actor, Depends(require_scope("org:write"))]
@@ -53,7 +53,7 @@ async def post_readings(request: Request, session: DbSession, actor: SafetyWrite
     return ReadingsOut(**await safety.store_readings(session, actor, readings))
 
 
-class InspectionOut(BaseModel):
+class InspectionOut(OutputModel):
     id: int
     batch_id: int
     laboratory: str
@@ -63,10 +63,6 @@ class InspectionOut(BaseModel):
     report_file_id: int | None
     inspected_at: datetime
     event_pk: int
-
-
-def inspection_out(row: TraceInspection) -> InspectionOut:
-    return InspectionOut.model_validate(row, from_attributes=True)
 
 
 @router.post(
@@ -114,7 +110,7 @@ async def post_inspection(
             report_file_id=file_id,
         ),
     )
-    return inspection_out(row)
+    return InspectionOut.model_validate(row)
 
 
 class HoldDecisionIn(StrictInput):
@@ -122,7 +118,7 @@ class HoldDecisionIn(StrictInput):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class BatchStatusOut(BaseModel):
+class BatchStatusOut(OutputModel):
     id: int
     code: str
     status: str
@@ -162,7 +158,9 @@ async def get_batch_safety(
         status=batch.status,
         production_date=batch.production_date,
         expiry_date=batch.expiry_date,
-        inspections=[inspection_out(i) for i in await safety.inspections_of(session, batch.id)],
+        inspections=[
+            InspectionOut.model_validate(i) for i in await safety.inspections_of(session, batch.id)
+        ],
         open_holds=[h.reason for h in await safety.open_holds(session, batch.id)],
         excursions=excursions,
         readings=readings,
