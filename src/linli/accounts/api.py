@@ -55,7 +55,9 @@ MemberManager = Annotated[Actor, Depends(require_scope("org:write", "platform"))
 AccountScope = Annotated[Actor, Depends(require_scope("account"))]
 
 
-async def me_out(session: AsyncSession, user_id: int, active_organisation_id: int | None) -> MeOut:
+async def present_me(
+    session: AsyncSession, user_id: int, active_organisation_id: int | None
+) -> MeOut:
     user = await session.get(User, user_id)
     assert user is not None
     memberships = await service.memberships_of(session, user.id)
@@ -102,7 +104,7 @@ async def login(
     )
     token = await open_session(session, request, actor, user)
     remember_login(response, request, token, user.locale)
-    return await me_out(session, user.id, None)
+    return await present_me(session, user.id, None)
 
 
 @router.post("/accounts/logout", status_code=204, summary="End this session")
@@ -113,13 +115,13 @@ async def logout(response: Response, session: DbSession, actor: AnyActor) -> Non
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
 async def me(session: DbSession, actor: AccountScope) -> MeOut:
-    return await me_out(session, actor.require_user_id(), actor.organisation_id)
+    return await present_me(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.patch("/accounts/me", summary="Change my name or language")
 async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) -> MeOut:
     await service.update_profile(session, actor, display_name=body.display_name, locale=body.locale)
-    return await me_out(session, actor.require_user_id(), actor.organisation_id)
+    return await present_me(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.post(
@@ -142,7 +144,9 @@ async def switch_organisation(
     body: ActiveOrganisationIn, session: DbSession, actor: AccountScope
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
-    return await me_out(session, actor.require_user_id(), organisation.id if organisation else None)
+    return await present_me(
+        session, actor.require_user_id(), organisation.id if organisation else None
+    )
 
 
 @router.get("/accounts/tokens", summary="My API tokens")

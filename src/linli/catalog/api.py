@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, require, require_scope
 from linli.catalog import search, service
-from linli.catalog.models import Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_QUERY_LENGTH,
@@ -32,7 +31,6 @@ from linli.catalog.schemas import (
     ProductStatus,
     ProductUpdateIn,
     SkuIn,
-    SkuOut,
     StockAdjustIn,
     StockOut,
     StockSetIn,
@@ -64,16 +62,6 @@ def file_url(file_id: int) -> str:
 
 def merchant_url(organisation_id: int) -> str:
     return f"/m/{organisation_id}"
-
-
-def _sku_out(sku: Sku) -> SkuOut:
-    return SkuOut(
-        id=sku.id, code=sku.code, specs=sku.specs, price_fen=sku.price_fen, in_stock=sku.stock > 0
-    )
-
-
-def _merchant_sku_out(sku: Sku) -> MerchantSkuOut:
-    return MerchantSkuOut(**_sku_out(sku).model_dump(), stock=sku.stock, created_at=sku.created_at)
 
 
 def _common(view: service.ProductView) -> dict[str, object]:
@@ -121,15 +109,15 @@ def _detail(view: service.ProductView) -> dict[str, object]:
     }
 
 
-def card_out(view: service.ProductView) -> ProductCard:
-    return ProductCard.model_validate({**_common(view), "skus": [_sku_out(s) for s in view.skus]})
+def present_card(view: service.ProductView) -> ProductCard:
+    return ProductCard.model_validate({**_common(view), "skus": view.skus})
 
 
-def product_out(view: service.ProductView) -> ProductOut:
-    return ProductOut.model_validate({**_detail(view), "skus": [_sku_out(s) for s in view.skus]})
+def present_product(view: service.ProductView) -> ProductOut:
+    return ProductOut.model_validate({**_detail(view), "skus": view.skus})
 
 
-def merchant_product_out(view: service.ProductView) -> MerchantProductOut:
+def present_merchant_product(view: service.ProductView) -> MerchantProductOut:
     product = view.product
     return MerchantProductOut.model_validate(
         {
@@ -137,7 +125,7 @@ def merchant_product_out(view: service.ProductView) -> MerchantProductOut:
             "status": product.status,
             "created_at": product.created_at,
             "updated_at": product.updated_at,
-            "skus": [_merchant_sku_out(s) for s in view.skus],
+            "skus": view.skus,
         }
     )
 
@@ -190,7 +178,7 @@ async def search_products(
         ),
     )
     return ProductPage(
-        items=[card_out(v) for v in page.items],
+        items=[present_card(v) for v in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
@@ -199,7 +187,7 @@ async def search_products(
 
 @router.get("/products/{product_id}", summary="A product on sale")
 async def public_product(product_id: PathId, session: DbSession) -> ProductOut:
-    return product_out(await service.public_product(session, product_id))
+    return present_product(await service.public_product(session, product_id))
 
 
 # --- the merchant's catalogue ---------------------------------------------------------------
@@ -220,7 +208,7 @@ async def my_products(
         session, actor, q=search.clean_query(q), status=status, limit=limit, offset=offset
     )
     return MerchantProductPage(
-        items=[merchant_product_out(v) for v in page.items],
+        items=[present_merchant_product(v) for v in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
@@ -234,12 +222,12 @@ async def create_product(
     body: ProductCreateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await service.create_product(session, actor, body)
-    return merchant_product_out(await service.view_of(session, product))
+    return present_merchant_product(await service.view_of(session, product))
 
 
 @router.get("/merchant/products/{product_id}", summary="One of my products")
 async def my_product(product_id: PathId, session: DbSession, actor: Reader) -> MerchantProductOut:
-    return merchant_product_out(await service.my_product(session, actor, product_id))
+    return present_merchant_product(await service.my_product(session, actor, product_id))
 
 
 @router.patch("/merchant/products/{product_id}", summary="Change a product (the fields sent)")
@@ -247,7 +235,7 @@ async def update_product(
     product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await service.update_product(session, actor, product_id, body)
-    return merchant_product_out(await service.view_of(session, product))
+    return present_merchant_product(await service.view_of(session, product))
 
 
 @router.post(
@@ -256,7 +244,7 @@ async def update_product(
 async def add_sku(
     product_id: PathId, body: SkuIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
-    return _merchant_sku_out(await service.add_sku(session, actor, product_id, body))
+    return MerchantSkuOut.model_validate(await service.add_sku(session, actor, product_id, body))
 
 
 @router.put("/merchant/skus/{sku_id}/price", summary="Change a SKU's price (kept in its history)")
@@ -264,7 +252,7 @@ async def change_price(
     sku_id: PathId, body: PriceIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
     sku = await service.change_price(session, actor, sku_id, body.price_fen, source="api")
-    return _merchant_sku_out(sku)
+    return MerchantSkuOut.model_validate(sku)
 
 
 @router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
@@ -302,7 +290,7 @@ async def list_product(
     product_id: PathId, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await service.list_product(session, actor, product_id)
-    return merchant_product_out(await service.view_of(session, product))
+    return present_merchant_product(await service.view_of(session, product))
 
 
 @router.post(
@@ -313,7 +301,7 @@ async def delist_product(
     product_id: PathId, session: DbSession, actor: Delister
 ) -> MerchantProductOut:
     product = await service.delist_product(session, actor, product_id)
-    return merchant_product_out(await service.view_of(session, product))
+    return present_merchant_product(await service.view_of(session, product))
 
 
 @router.post(

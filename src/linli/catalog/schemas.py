@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from linli.i18n import N_
@@ -174,7 +181,13 @@ class SkuOut(OutputModel):
     code: str
     specs: dict[str, str]
     price_fen: int
-    in_stock: bool
+    # From a SKU row: its stock count, which only its merchant sees, read as a yes or no.
+    in_stock: bool = Field(validation_alias=AliasChoices("in_stock", "stock"))
+
+    @field_validator("in_stock", mode="before")
+    @classmethod
+    def _count_to_flag(cls, value: object) -> object:
+        return value > 0 if type(value) is int else value
 
 
 class MerchantSkuOut(SkuOut):

@@ -37,7 +37,7 @@ ApplicationReader = Annotated[Actor, Depends(require_scope("resident", "platform
 ApplicationStatus = Literal["submitted", "approved", "rejected"]
 
 
-def point_out(view: service.PointView) -> PickupPointOut:
+def present_point(view: service.PointView) -> PickupPointOut:
     point = view.point
     return PickupPointOut(
         id=point.id,
@@ -51,7 +51,7 @@ def point_out(view: service.PointView) -> PickupPointOut:
     )
 
 
-async def community_out(session: DbSession, community: Community) -> CommunityOut:
+async def present_community(session: DbSession, community: Community) -> CommunityOut:
     return CommunityOut(
         id=community.id,
         name=community.name,
@@ -61,7 +61,9 @@ async def community_out(session: DbSession, community: Community) -> CommunityOu
         address=community.address,
         latitude=community.latitude_e6 / service.MICRO,
         longitude=community.longitude_e6 / service.MICRO,
-        pickup_points=[point_out(v) for v in await service.pickup_points(session, community.id)],
+        pickup_points=[
+            present_point(v) for v in await service.pickup_points(session, community.id)
+        ],
     )
 
 
@@ -72,19 +74,19 @@ async def communities(
     district: Annotated[RegionCode | None, Query()] = None,
 ) -> list[CommunityOut]:
     rows = await service.search_communities(session, q=q.strip(), district_code=district)
-    return [await community_out(session, row) for row in rows]
+    return [await present_community(session, row) for row in rows]
 
 
 @router.post("/communities", status_code=201, summary="Create a community (platform)")
 async def create_community(
     body: CommunityIn, session: DbSession, actor: CommunityManager
 ) -> CommunityOut:
-    return await community_out(session, await service.create_community(session, actor, body))
+    return await present_community(session, await service.create_community(session, actor, body))
 
 
 @router.get("/communities/{community_id}", summary="One community and its pickup points")
 async def community(community_id: PathId, session: DbSession) -> CommunityOut:
-    return await community_out(session, await service.get_community(session, community_id))
+    return await present_community(session, await service.get_community(session, community_id))
 
 
 @router.get("/me/residence", summary="My community and default pickup point")
@@ -92,17 +94,17 @@ async def my_residence(session: DbSession, actor: Resident) -> ResidenceOut | No
     residence = await service.my_residence(session, actor)
     if residence is None:
         return None
-    return await residence_out(session, residence)
+    return await present_residence(session, residence)
 
 
-async def residence_out(session: DbSession, residence: Residence) -> ResidenceOut:
+async def present_residence(session: DbSession, residence: Residence) -> ResidenceOut:
     community = await service.get_community(session, residence.community_id)
     views = await service.pickup_points(session, community.id)
     view = next(v for v in views if v.point.id == residence.pickup_point_id)
     return ResidenceOut(
         community_id=community.id,
         community_name=community.name,
-        pickup_point=point_out(view),
+        pickup_point=present_point(view),
         joined_at=residence.joined_at,
     )
 
@@ -112,7 +114,7 @@ async def set_residence(body: ResidenceIn, session: DbSession, actor: Resident) 
     residence = await service.join(
         session, actor, community_id=body.community_id, pickup_point_id=body.pickup_point_id
     )
-    return await residence_out(session, residence)
+    return await present_residence(session, residence)
 
 
 @router.post("/leader-applications", status_code=201, summary="Apply to run a pickup point")

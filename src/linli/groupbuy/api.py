@@ -103,7 +103,7 @@ def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | N
     )
 
 
-def campaign_out(view: service.CampaignView) -> CampaignOut:
+def present_campaign(view: service.CampaignView) -> CampaignOut:
     c = view.campaign
     return CampaignOut(
         id=c.id,
@@ -139,7 +139,7 @@ def campaign_out(view: service.CampaignView) -> CampaignOut:
     )
 
 
-def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
+def present_checkout(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
     o = checkout.order
     intent = checkout.intent
     return CheckoutOut(
@@ -196,12 +196,12 @@ def checkout_out(checkout: service.Checkout, viewer_id: int | None) -> CheckoutO
 
 
 async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
-    return campaign_out(await service.access_campaign(session, actor, campaign_id))
+    return present_campaign(await service.access_campaign(session, actor, campaign_id))
 
 
 @router.get("/campaigns", summary="Campaigns open for orders now (public)")
 async def open_campaigns(session: DbSession, limit: PageSize = 50) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await service.open_campaigns(session, limit=limit)]
+    return [present_campaign(v) for v in await service.open_campaigns(session, limit=limit)]
 
 
 @router.post("/campaigns", status_code=201, summary="Create a draft campaign (merchant)")
@@ -231,7 +231,7 @@ async def publish(campaign_id: PathId, session: DbSession, actor: Manager) -> Ca
 async def my_campaigns(
     session: DbSession, actor: Reader, limit: PageSize = 50
 ) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await service.my_campaigns(session, actor, limit=limit)]
+    return [present_campaign(v) for v in await service.my_campaigns(session, actor, limit=limit)]
 
 
 @router.get("/merchant/orders", summary="Orders of the merchant's campaigns")
@@ -242,7 +242,7 @@ async def merchant_orders(
     limit: PageSize = 50,
 ) -> list[CheckoutOut]:
     rows = await service.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
-    return [checkout_out(c, actor.user_id) for c in rows]
+    return [present_checkout(c, actor.user_id) for c in rows]
 
 
 @router.post(
@@ -261,25 +261,26 @@ async def place_order(
     checkout = await service.place_order(session, actor, body, idempotency_key)
     if not checkout.created:
         response.status_code = 200
-    return checkout_out(checkout, actor.user_id)
+    return present_checkout(checkout, actor.user_id)
 
 
 @router.get("/orders", summary="My group-buying orders, newest first")
 async def my_orders(session: DbSession, actor: Resident, limit: PageSize = 50) -> list[CheckoutOut]:
     return [
-        checkout_out(c, actor.user_id) for c in await service.my_orders(session, actor, limit=limit)
+        present_checkout(c, actor.user_id)
+        for c in await service.my_orders(session, actor, limit=limit)
     ]
 
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> CheckoutOut:
-    return checkout_out(await service.access_order(session, actor, order_id), actor.user_id)
+    return present_checkout(await service.access_order(session, actor, order_id), actor.user_id)
 
 
 # --- cart ---------------------------------------------------------------------------------
 
 
-def cart_out(cart: carts.Cart) -> CartOut:
+def present_cart(cart: carts.Cart) -> CartOut:
     return CartOut(
         lines=[
             CartLineOut(
@@ -304,14 +305,14 @@ def cart_out(cart: carts.Cart) -> CartOut:
 
 @router.get("/cart", summary="My cart: items of open campaigns, ordered together")
 async def cart(session: DbSession, actor: Resident) -> CartOut:
-    return cart_out(await carts.view(session, actor))
+    return present_cart(await carts.view(session, actor))
 
 
 @router.put("/cart/items/{item_id}", summary="Set how many of an item are in my cart (0 removes)")
 async def set_cart_quantity(
     item_id: PathId, body: CartQuantityIn, session: DbSession, actor: Resident
 ) -> CartOut:
-    return cart_out(await carts.set_quantity(session, actor, item_id, body.quantity))
+    return present_cart(await carts.set_quantity(session, actor, item_id, body.quantity))
 
 
 @router.post(
@@ -328,7 +329,7 @@ async def checkout_cart(
         session, actor, accept_return_terms=body.accept_return_terms, key=idempotency_key
     )
     return CartCheckoutOut(
-        orders=[checkout_out(c, actor.user_id) for c in result.placed],
+        orders=[present_checkout(c, actor.user_id) for c in result.placed],
         failed=[
             CartFailureOut(campaign_id=campaign.id, message=message.render())
             for campaign, message in result.failed

@@ -56,7 +56,7 @@ PickupDate = Annotated[date | None, Query(description="Pickup day (Asia/Shanghai
 CSV = "text/csv; charset=utf-8"
 
 
-def awaiting_out(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
+def present_awaiting_order(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
     return AwaitingOrderOut(
         order_id=found.order.id,
         customer=found.customer_name,
@@ -124,7 +124,7 @@ async def procurement(campaign_id: PathId, session: DbSession, actor: Reader) ->
     sheet = await _procurement(session, actor, campaign_id)
     return ProcurementOut(
         campaign_id=sheet.campaign.id,
-        rows=[ProcurementRowOut(**vars(row)) for row in sheet.rows],
+        rows=[ProcurementRowOut.model_validate(row) for row in sheet.rows],
     )
 
 
@@ -149,11 +149,7 @@ async def refund_collected(
     event = await fulfilment.refund_collected(
         session, actor, order_id, line_id, body.quantity, body.reason
     )
-    return RefundOut(
-        order_id=event.order_id,
-        amount_fen=event.amount_fen,
-        commission_reversed_fen=event.commission_reversed_fen,
-    )
+    return RefundOut.model_validate(event)
 
 
 @router.get(
@@ -170,7 +166,7 @@ async def merchant_sales(
         days=report.days,
         units=report.units,
         revenue_fen=report.revenue_fen,
-        rows=[ProductSalesOut(**vars(row)) for row in report.rows],
+        rows=[ProductSalesOut.model_validate(row) for row in report.rows],
     )
 
 
@@ -200,7 +196,7 @@ async def awaiting(
     session: DbSession,
     actor: Leader,
 ) -> AwaitingOrderOut:
-    return awaiting_out(await fulfilment.find_by_code(session, actor, point_id, code))
+    return present_awaiting_order(await fulfilment.find_by_code(session, actor, point_id, code))
 
 
 @router.post(
@@ -275,7 +271,7 @@ async def sorting_list(
         pickup_point_id=sheet.pickup_point.id,
         pickup_date=sheet.pickup_date,
         campaign_id=sheet.campaign_id,
-        rows=[SortingRowOut(**vars(row)) for row in sheet.rows],
+        rows=[SortingRowOut.model_validate(row) for row in sheet.rows],
     )
 
 
@@ -308,15 +304,7 @@ async def earnings(session: DbSession, actor: Leader) -> EarningsOut:
         net_fen=earned.net_fen,
         pickups=earned.pickups,
         recent=[
-            CommissionOut(
-                id=c.id,
-                order_id=c.order_id,
-                kind=c.kind,
-                base_fen=c.base_fen,
-                rate_bp=c.rate_bp,
-                amount_fen=c.amount_fen,
-                created_at=c.created_at,
-            )
+            CommissionOut.model_validate(c)
             for c in await commission.my_commissions(session, actor, limit=50)
         ],
         statements=[

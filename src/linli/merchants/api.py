@@ -92,7 +92,7 @@ async def upload_document(
     return UploadedFileOut.model_validate(row)
 
 
-async def application_out(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
+async def present_application(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
     licences = await service.licences_of_application(session, row.id)
     fields = {
         name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
@@ -110,7 +110,7 @@ async def submit_application(
     body: ApplicationIn, session: DbSession, actor: Account
 ) -> ApplicationOut:
     row = await service.submit_application(session, actor, body)
-    return await application_out(session, row)
+    return await present_application(session, row)
 
 
 @router.get(
@@ -122,14 +122,14 @@ async def list_applications(
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[ApplicationOut]:
     rows = await service.list_applications(session, actor, status=status)
-    return [await application_out(session, row) for row in rows]
+    return [await present_application(session, row) for row in rows]
 
 
 @router.get("/merchants/applications/{application_id}", summary="One application")
 async def get_application(
     application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
-    return await application_out(
+    return await present_application(
         session, await service.access_application(session, actor, application_id)
     )
 
@@ -144,7 +144,7 @@ async def decide_application(
     row = await service.decide_application(
         session, actor, application_id, approve=body.approve, reason=body.reason
     )
-    return await application_out(session, row)
+    return await present_application(session, row)
 
 
 @router.get("/merchants/{organisation_id}/profile", summary="A verified merchant (public)")

@@ -30,7 +30,7 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
-def notification_out(row: Notification) -> NotificationOut:
+def present_notification(row: Notification) -> NotificationOut:
     return NotificationOut(
         id=row.id,
         kind=row.kind,
@@ -47,9 +47,9 @@ async def inbox(
     session: DbSession, actor: Account, before_id: OptionalQueryId = None, limit: PageSize = 50
 ) -> list[NotificationOut]:
     rows = await service.inbox(session, actor, limit=limit, before_id=before_id)
-    return [notification_out(r) for r in rows]
+    return [present_notification(r) for r in rows]
 
 
 @router.post("/{notification_id}/read", summary="Mark one message read")
 async def mark_read(notification_id: PathId, session: DbSession, actor: Account) -> NotificationOut:
-    return notification_out(await service.mark_read(session, actor, notification_id))
+    return present_notification(await service.mark_read(session, actor, notification_id))

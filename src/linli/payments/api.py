@@ -48,7 +48,7 @@ AccountCode = Annotated[
 ]
 
 
-async def intent_out(
+async def present_intent(
     session: AsyncSession, intent: PaymentIntent, *, with_refunds: bool = True
 ) -> IntentOut:
     refunds = await service.refunds_of(session, intent.id) if with_refunds else []
@@ -72,7 +72,7 @@ async def create_intent(body: IntentIn, session: DbSession, actor: Resident) -> 
         amount_fen=body.amount_fen,
         idempotency_key=body.idempotency_key,
     )
-    return await intent_out(session, intent)
+    return await present_intent(session, intent)
 
 
 @router.get("/intents", summary="My payments, newest first")
@@ -80,18 +80,20 @@ async def my_intents(
     session: DbSession, actor: IntentReader, limit: PageSize = 50
 ) -> list[IntentOut]:
     rows = await service.my_intents(session, actor, limit=limit)
-    return [await intent_out(session, row, with_refunds=False) for row in rows]
+    return [await present_intent(session, row, with_refunds=False) for row in rows]
 
 
 @router.get("/intents/{public_id}", summary="One payment (its payer, the payee, auditors)")
 async def get_intent(public_id: PublicId, session: DbSession, actor: IntentReader) -> IntentOut:
-    return await intent_out(session, await service.access_intent(session, actor, str(public_id)))
+    return await present_intent(
+        session, await service.access_intent(session, actor, str(public_id))
+    )
 
 
 @router.post("/intents/{public_id}/cancel", summary="Cancel my unpaid payment")
 async def cancel_intent(public_id: PublicId, session: DbSession, actor: Resident) -> IntentOut:
     intent = await service.access_intent(session, actor, str(public_id))
-    return await intent_out(session, await service.cancel_intent(session, actor, intent.id))
+    return await present_intent(session, await service.cancel_intent(session, actor, intent.id))
 
 
 @router.post(

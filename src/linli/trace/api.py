@@ -47,5 +47,5 @@ async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = 
         ok=broken is None,
         chains=result.chains,
         links=result.links,
-        broken=BrokenLinkOut(**broken.__dict__) if broken else None,
+        broken=BrokenLinkOut.model_validate(broken) if broken else None,
     )

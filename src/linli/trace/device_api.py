@@ -37,7 +37,7 @@ class DeviceOut(BaseModel):
     retired_at: datetime | None
 
 
-def device_out(device: TraceDevice) -> DeviceOut:
+def present_device(device: TraceDevice) -> DeviceOut:
     return DeviceOut(
         id=device.id,
         device_id=device.device_id,
@@ -54,14 +54,14 @@ async def post_device(body: DeviceIn, session: DbSession, actor: DeviceWriter) -
     device = await devices.register_device(
         session, actor, devices.DeviceInput(body.device_id, body.model, body.name)
     )
-    return device_out(device)
+    return present_device(device)
 
 
 @router.get("", summary="Your organisation's sensor devices")
 async def get_devices(session: DbSession, actor: DeviceReader) -> list[DeviceOut]:
-    return [device_out(d) for d in await devices.devices_of(session, actor)]
+    return [present_device(d) for d in await devices.devices_of(session, actor)]
 
 
 @router.post("/{device_id}/retire", summary="Retire a device: its readings are dropped")
 async def post_retire(device_id: PathId, session: DbSession, actor: DeviceWriter) -> DeviceOut:
-    return device_out(await devices.retire_device(session, actor, device_id))
+    return present_device(await devices.retire_device(session, actor, device_id))

@@ -40,7 +40,7 @@ CAPTURE_BODY: dict[str, Any] = {
 }
 
 
-def job_out(job: TraceCapture) -> CaptureJobOut:
+def present_capture_job(job: TraceCapture) -> CaptureJobOut:
     return CaptureJobOut(
         captureID=job.public_id,
         createdAt=job.created_at,
@@ -76,7 +76,7 @@ async def capture(request: Request, session: DbSession, actor: Capturer) -> JSON
 async def capture_job(
     capture_id: Annotated[str, Path(max_length=36)], session: DbSession, actor: Reader
 ) -> CaptureJobOut:
-    return job_out(await service.access_capture(session, actor, capture_id))
+    return present_capture_job(await service.access_capture(session, actor, capture_id))
 
 
 def _split(values: list[str] | None) -> list[str]:

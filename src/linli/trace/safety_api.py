@@ -129,7 +129,7 @@ async def post_hold_decision(
     batch_id: PathId, body: HoldDecisionIn, session: DbSession, actor: SafetyWriter
 ) -> BatchStatusOut:
     batch = await safety.decide_hold(session, actor, batch_id, body.decision, body.reason)
-    return BatchStatusOut(id=batch.id, code=batch.code, status=batch.status)
+    return BatchStatusOut.model_validate(batch)
 
 
 class BatchSafetyOut(BaseModel):
@@ -201,7 +201,7 @@ class RecallOut(BaseModel):
     report: dict[str, Any] | None
 
 
-async def recall_out(session: DbSession, row: TraceRecall) -> RecallOut:
+async def present_recall(session: DbSession, row: TraceRecall) -> RecallOut:
     batches = await recall.recall_batches(session, row.id)
     lines = await recall.recall_lines(session, row.id)
     return RecallOut(
@@ -238,17 +238,17 @@ async def post_recall(body: RecallIn, session: DbSession, actor: SafetyWriter) -
             hazard_found_at=body.hazard_found_at,
         ),
     )
-    return await recall_out(session, row)
+    return await present_recall(session, row)
 
 
 @router.get("/recalls", summary="Recalls of your batches (regulators: all)")
 async def list_recalls(session: DbSession, actor: SafetyWriter) -> list[RecallOut]:
-    return [await recall_out(session, r) for r in await recall.recalls_for(session, actor)]
+    return [await present_recall(session, r) for r in await recall.recalls_for(session, actor)]
 
 
 @router.get("/recalls/{recall_id}", summary="A recall with its progress")
 async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
-    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
+    return await present_recall(session, await recall.access_recall(session, actor, recall_id))
 
 
 class ReturnIn(StrictInput):
@@ -260,10 +260,10 @@ async def post_return(
     recall_id: PathId, line_id: PathId, body: ReturnIn, session: DbSession, actor: SafetyWriter
 ) -> RecallOut:
     await recall.record_return(session, actor, recall_id, line_id, body.quantity)
-    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
+    return await present_recall(session, await recall.access_recall(session, actor, recall_id))
 
 
 @router.post("/recalls/{recall_id}/close", summary="Close a recall with its report")
 async def post_close(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
     row = await recall.close_recall(session, actor, recall_id)
-    return await recall_out(session, row)
+    return await present_recall(session, row)
