@@ -58,6 +58,7 @@ AccountScope = Annotated[Actor, Depends(require_scope("account"))]
 async def present_me(
     session: AsyncSession, user_id: int, active_organisation_id: int | None
 ) -> MeOut:
+    """The user, the organisations they belong to and the one they act for."""
     user = await session.get(User, user_id)
     assert user is not None
     memberships = await service.memberships_of(session, user.id)

@@ -110,14 +110,17 @@ def _detail(view: service.ProductView) -> dict[str, object]:
 
 
 def present_card(view: service.ProductView) -> ProductCard:
+    """The product, its category's name in the reader's language, its merchant and URLs."""
     return ProductCard.model_validate({**_common(view), "skus": view.skus})
 
 
 def present_product(view: service.ProductView) -> ProductOut:
+    """`present_card` and the product's details and images (URLs of their files)."""
     return ProductOut.model_validate({**_detail(view), "skus": view.skus})
 
 
 def present_merchant_product(view: service.ProductView) -> MerchantProductOut:
+    """`present_product` with the status, times and stock only the merchant sees."""
     product = view.product
     return MerchantProductOut.model_validate(
         {

@@ -38,6 +38,7 @@ ApplicationStatus = Literal["submitted", "approved", "rejected"]
 
 
 def present_point(view: service.PointView) -> PickupPointOut:
+    """The pickup point and the name of the leader who runs it."""
     point = view.point
     return PickupPointOut(
         id=point.id,
@@ -52,6 +53,7 @@ def present_point(view: service.PointView) -> PickupPointOut:
 
 
 async def present_community(session: DbSession, community: Community) -> CommunityOut:
+    """The community (coordinates in degrees, stored in millionths) and its pickup points."""
     return CommunityOut(
         id=community.id,
         name=community.name,
@@ -98,6 +100,7 @@ async def my_residence(session: DbSession, actor: Resident) -> ResidenceOut | No
 
 
 async def present_residence(session: DbSession, residence: Residence) -> ResidenceOut:
+    """Where I live: the community's name and the pickup point chosen there."""
     community = await service.get_community(session, residence.community_id)
     views = await service.pickup_points(session, community.id)
     view = next(v for v in views if v.point.id == residence.pickup_point_id)

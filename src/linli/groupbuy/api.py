@@ -104,6 +104,7 @@ def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | N
 
 
 def present_campaign(view: service.CampaignView) -> CampaignOut:
+    """The campaign, its merchant's name, whether it is open, and each item's return policy."""
     c = view.campaign
     return CampaignOut(
         id=c.id,
@@ -140,6 +141,8 @@ def present_campaign(view: service.CampaignView) -> CampaignOut:
 
 
 def present_checkout(checkout: service.Checkout, viewer_id: int | None) -> CheckoutOut:
+    """The order and its lines (with the items' names), the pickup code only for its buyer
+    once the goods wait for them, and the payment with the provider's URL."""
     o = checkout.order
     intent = checkout.intent
     return CheckoutOut(
@@ -281,6 +284,7 @@ async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> Che
 
 
 def present_cart(cart: carts.Cart) -> CartOut:
+    """Each cart line with its campaign and item, and the cart's totals."""
     return CartOut(
         lines=[
             CartLineOut(

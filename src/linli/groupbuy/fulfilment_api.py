@@ -35,7 +35,6 @@ from linli.groupbuy.schemas import (
     PickupOut,
     ProcurementOut,
     ProcurementRowOut,
-    ProductSalesOut,
     RefundCollectedIn,
     RefundOut,
     SalesOut,
@@ -57,6 +56,7 @@ CSV = "text/csv; charset=utf-8"
 
 
 def present_awaiting_order(found: fulfilment.AwaitingOrder) -> AwaitingOrderOut:
+    """The order at the pickup desk: its customer and what is left of each line."""
     return AwaitingOrderOut(
         order_id=found.order.id,
         customer=found.customer_name,
@@ -162,12 +162,7 @@ async def merchant_sales(
     days: Annotated[int, Query(ge=1, le=366, description="Orders confirmed in the last days")] = 30,
 ) -> SalesOut:
     report = await reports.sales(session, actor, days=days)
-    return SalesOut(
-        days=report.days,
-        units=report.units,
-        revenue_fen=report.revenue_fen,
-        rows=[ProductSalesOut.model_validate(row) for row in report.rows],
-    )
+    return SalesOut.model_validate(report)
 
 
 # --- leader -------------------------------------------------------------------------------

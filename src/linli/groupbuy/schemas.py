@@ -304,7 +304,7 @@ class ProductSalesOut(OutputModel):
     revenue_fen: int = Field(description="Paid, less every refund")
 
 
-class SalesOut(BaseModel):
+class SalesOut(OutputModel):
     days: int
     units: int
     revenue_fen: int

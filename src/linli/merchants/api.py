@@ -93,6 +93,7 @@ async def upload_document(
 
 
 async def present_application(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
+    """The application and its licences."""
     licences = await service.licences_of_application(session, row.id)
     fields = {
         name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"

@@ -31,6 +31,7 @@ class NotificationOut(BaseModel):
 
 
 def present_notification(row: Notification) -> NotificationOut:
+    """The notification with its title and body rendered in the reader's language."""
     return NotificationOut(
         id=row.id,
         kind=row.kind,

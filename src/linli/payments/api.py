@@ -51,6 +51,7 @@ AccountCode = Annotated[
 async def present_intent(
     session: AsyncSession, intent: PaymentIntent, *, with_refunds: bool = True
 ) -> IntentOut:
+    """The intent, the provider's checkout URL and (unless told not to) its refunds."""
     refunds = await service.refunds_of(session, intent.id) if with_refunds else []
     return IntentOut.model_validate(
         {
@@ -139,7 +140,7 @@ async def sandbox_callback(request: Request, session: DbSession) -> CallbackAck:
 @router.get("/ledger/trial-balance", summary="Every account's balance; they sum to 0")
 async def trial_balance(session: DbSession, actor: Auditor) -> TrialBalanceOut:
     result = await service.trial_balance(session, actor)
-    return TrialBalanceOut(accounts=result.accounts, total=result.total)
+    return TrialBalanceOut.model_validate(result)
 
 
 @router.get("/ledger/accounts/{code}", summary="One ledger account's balance (platform)")

@@ -67,7 +67,7 @@ class CallbackAck(BaseModel):
     message: str
 
 
-class TrialBalanceOut(BaseModel):
+class TrialBalanceOut(OutputModel):
     accounts: dict[str, int] = Field(description="Account code -> balance in fen (debit > 0)")
     total: int = Field(description="Sum over all postings; always 0")
 

@@ -38,6 +38,7 @@ class DeviceOut(BaseModel):
 
 
 def present_device(device: TraceDevice) -> DeviceOut:
+    """The device and the MQTT topic it publishes to (derived from its id)."""
     return DeviceOut(
         id=device.id,
         device_id=device.device_id,

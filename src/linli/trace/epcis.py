@@ -41,6 +41,7 @@ CAPTURE_BODY: dict[str, Any] = {
 
 
 def present_capture_job(job: TraceCapture) -> CaptureJobOut:
+    """The capture job in the EPCIS 2.0 REST binding's names and terms."""
     return CaptureJobOut(
         captureID=job.public_id,
         createdAt=job.created_at,

@@ -202,6 +202,7 @@ class RecallOut(BaseModel):
 
 
 async def present_recall(session: DbSession, row: TraceRecall) -> RecallOut:
+    """The recall, its batches (and how each was reached) and the progress of its lines."""
     batches = await recall.recall_batches(session, row.id)
     lines = await recall.recall_lines(session, row.id)
     return RecallOut(
