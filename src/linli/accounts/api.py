@@ -72,15 +72,7 @@ async def present_me(
         for m in memberships
     ]
     active = next((b for b in briefs if b.id == active_organisation_id), None)
-    return MeOut(
-        id=user.id,
-        phone=user.phone,
-        display_name=user.display_name,
-        locale=user.locale,
-        created_at=user.created_at,
-        active_organisation=active,
-        organisations=briefs,
-    )
+    return MeOut.from_row(user, active_organisation=active, organisations=briefs)
 
 
 @router.post("/accounts/signup", status_code=201, summary="Create a resident account")

@@ -55,7 +55,7 @@ class OrganisationBrief(BaseModel):
     roles: list[Role]
 
 
-class MeOut(BaseModel):
+class MeOut(OutputModel):
     id: int
     phone: str
     display_name: str

@@ -64,15 +64,11 @@ def merchant_url(organisation_id: int) -> str:
     return f"/m/{organisation_id}"
 
 
-def _common(view: service.ProductView) -> dict[str, object]:
+def _beyond_the_row(view: service.ProductView) -> dict[str, object]:
+    """What a product body shows that its row does not hold."""
     product = view.product
     thumb = view.thumbnail_file_id
     return {
-        "id": product.id,
-        "name": product.name,
-        "unit": product.unit,
-        "origin": product.origin,
-        "storage_class": product.storage_class,
         "category": CategoryBrief(
             code=view.category.code,
             name=category_data.category_name(view.category),
@@ -87,50 +83,35 @@ def _common(view: service.ProductView) -> dict[str, object]:
         "price_max_fen": view.price_max_fen,
         "thumbnail_url": file_url(thumb) if thumb else None,
         "badges": view.badges,
+        "skus": view.skus,
     }
 
 
-def _detail(view: service.ProductView) -> dict[str, object]:
-    product = view.product
-    return {
-        **_common(view),
-        "description": product.description,
-        "shelf_life_days": product.shelf_life_days,
-        "gtin": product.gtin,
-        "images": [
-            ImageOut(
-                id=i.id,
-                url=file_url(i.file_id),
-                thumbnail_url=file_url(i.thumbnail_file_id),
-                position=i.position,
-            )
-            for i in view.images
-        ],
-    }
+def _images(view: service.ProductView) -> list[ImageOut]:
+    return [
+        ImageOut(
+            id=i.id,
+            url=file_url(i.file_id),
+            thumbnail_url=file_url(i.thumbnail_file_id),
+            position=i.position,
+        )
+        for i in view.images
+    ]
 
 
 def present_card(view: service.ProductView) -> ProductCard:
     """The product, its category's name in the reader's language, its merchant and URLs."""
-    return ProductCard.model_validate({**_common(view), "skus": view.skus})
+    return ProductCard.from_row(view.product, **_beyond_the_row(view))
 
 
 def present_product(view: service.ProductView) -> ProductOut:
     """`present_card` and the product's details and images (URLs of their files)."""
-    return ProductOut.model_validate({**_detail(view), "skus": view.skus})
+    return ProductOut.from_row(view.product, **_beyond_the_row(view), images=_images(view))
 
 
 def present_merchant_product(view: service.ProductView) -> MerchantProductOut:
     """`present_product` with the status, times and stock only the merchant sees."""
-    product = view.product
-    return MerchantProductOut.model_validate(
-        {
-            **_detail(view),
-            "status": product.status,
-            "created_at": product.created_at,
-            "updated_at": product.updated_at,
-            "skus": view.skus,
-        }
-    )
+    return MerchantProductOut.from_row(view.product, **_beyond_the_row(view), images=_images(view))
 
 
 # --- public -------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ class ImageOut(BaseModel):
     position: int
 
 
-class _ProductCore(BaseModel):
+class _ProductCore(OutputModel):
     id: int
     name: str
     unit: str

@@ -39,33 +39,17 @@ ApplicationStatus = Literal["submitted", "approved", "rejected"]
 
 def present_point(view: service.PointView) -> PickupPointOut:
     """The pickup point and the name of the leader who runs it."""
-    point = view.point
-    return PickupPointOut(
-        id=point.id,
-        community_id=point.community_id,
-        name=point.name,
-        address=point.address,
-        opening_hours=point.opening_hours,
-        daily_capacity=point.daily_capacity,
-        leader_name=view.leader_name,
-        active=point.active,
-    )
+    return PickupPointOut.from_row(view.point, leader_name=view.leader_name)
 
 
 async def present_community(session: DbSession, community: Community) -> CommunityOut:
     """The community (coordinates in degrees, stored in millionths) and its pickup points."""
-    return CommunityOut(
-        id=community.id,
-        name=community.name,
-        province_code=community.province_code,
-        city_code=community.city_code,
-        district_code=community.district_code,
-        address=community.address,
+    points = await service.pickup_points(session, community.id)
+    return CommunityOut.from_row(
+        community,
         latitude=community.latitude_e6 / service.MICRO,
         longitude=community.longitude_e6 / service.MICRO,
-        pickup_points=[
-            present_point(v) for v in await service.pickup_points(session, community.id)
-        ],
+        pickup_points=[present_point(v) for v in points],
     )
 
 
@@ -104,11 +88,8 @@ async def present_residence(session: DbSession, residence: Residence) -> Residen
     community = await service.get_community(session, residence.community_id)
     views = await service.pickup_points(session, community.id)
     view = next(v for v in views if v.point.id == residence.pickup_point_id)
-    return ResidenceOut(
-        community_id=community.id,
-        community_name=community.name,
-        pickup_point=present_point(view),
-        joined_at=residence.joined_at,
+    return ResidenceOut.from_row(
+        residence, community_name=community.name, pickup_point=present_point(view)
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from linli.apitypes import MAX_ID, RegionCode
 from linli.community.models import MAX_COMMISSION_BP
@@ -26,7 +26,7 @@ class CommunityIn(StrictInput):
     longitude: float = Field(ge=73.0, le=136.0)
 
 
-class PickupPointOut(BaseModel):
+class PickupPointOut(OutputModel):
     id: int
     community_id: int
     name: str
@@ -37,7 +37,7 @@ class PickupPointOut(BaseModel):
     active: bool
 
 
-class CommunityOut(BaseModel):
+class CommunityOut(OutputModel):
     id: int
     name: str
     province_code: str
@@ -54,7 +54,7 @@ class ResidenceIn(StrictInput):
     pickup_point_id: int = Field(ge=1, le=MAX_ID)
 
 
-class ResidenceOut(BaseModel):
+class ResidenceOut(OutputModel):
     community_id: int
     community_name: str
     pickup_point: PickupPointOut

@@ -106,37 +106,11 @@ def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | N
 def present_campaign(view: service.CampaignView) -> CampaignOut:
     """The campaign, its merchant's name, whether it is open, and each item's return policy."""
     c = view.campaign
-    return CampaignOut(
-        id=c.id,
-        organisation_id=c.organisation_id,
+    return CampaignOut.from_row(
+        c,
         merchant_name=view.merchant_name,
-        title=c.title,
-        opens_at=c.opens_at,
-        cutoff_at=c.cutoff_at,
-        pickup_date=c.pickup_date,
-        status=c.status,
         is_open=view.is_open,
-        payment_window_minutes=c.payment_window_minutes,
-        published_at=c.published_at,
-        items=[
-            CampaignItemOut(
-                id=i.id,
-                sku_id=i.sku_id,
-                product_name=i.product_name,
-                sku_code=i.sku_code,
-                unit=i.unit,
-                list_price_fen=i.list_price_fen,
-                group_price_fen=i.group_price_fen,
-                per_resident_limit=i.per_resident_limit,
-                stock=i.stock,
-                remaining=i.remaining,
-                min_group_qty=i.min_group_qty,
-                storage_class=i.storage_class,
-                batch_id=i.batch_id,
-                return_policy=return_policy(c, i),
-            )
-            for i in view.items
-        ],
+        items=[CampaignItemOut.from_row(i, return_policy=return_policy(c, i)) for i in view.items],
     )
 
 
@@ -145,53 +119,19 @@ def present_checkout(checkout: service.Checkout, viewer_id: int | None) -> Check
     once the goods wait for them, and the payment with the provider's URL."""
     o = checkout.order
     intent = checkout.intent
+    code = queries.visible_code(o, viewer_id)  # the row's own code must never be read here
     return CheckoutOut(
-        order=OrderOut(
-            id=o.id,
-            campaign_id=o.campaign_id,
-            user_id=o.user_id,
-            organisation_id=o.organisation_id,
-            pickup_point_id=o.pickup_point_id,
-            status=o.status,
-            total_fen=o.total_fen,
-            return_rule_id=o.return_rule_id,
-            return_rule_version=o.return_rule_version,
-            return_terms_accepted=o.return_terms_accepted,
-            payment_due_at=o.payment_due_at,
-            created_at=o.created_at,
-            paid_at=o.paid_at,
-            cancelled_at=o.cancelled_at,
-            cancel_reason=o.cancel_reason,
-            refunded_fen=o.refunded_fen,
-            pickup_code=queries.visible_code(o, viewer_id),
-            qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg"
-            if queries.visible_code(o, viewer_id)
-            else None,
-            confirmed_at=o.confirmed_at,
-            ready_at=o.ready_at,
-            picked_up_at=o.picked_up_at,
+        order=OrderOut.from_row(
+            o,
+            pickup_code=code,
+            qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg" if code else None,
             lines=[
-                OrderLineOut(
-                    id=line.id,
-                    item_id=line.item_id,
-                    product_name=item.product_name,
-                    quantity=line.quantity,
-                    unit_price_fen=line.unit_price_fen,
-                    amount_fen=line.amount_fen,
-                    no_reason_return_excluded=line.no_reason_return_excluded,
-                    group_failed=line.group_failed,
-                    picked_qty=line.picked_qty,
-                    returned_qty=line.returned_qty,
-                    refunded_fen=line.refunded_fen,
-                )
+                OrderLineOut.from_row(line, product_name=item.product_name)
                 for line, item in checkout.lines
             ],
         ),
-        payment=PaymentOut(
-            public_id=intent.public_id,
-            amount_fen=intent.amount_fen,
-            status=intent.status,
-            pay_url=providers.get(intent.provider).checkout_url(intent),
+        payment=PaymentOut.from_row(
+            intent, pay_url=providers.get(intent.provider).checkout_url(intent)
         )
         if intent is not None
         else None,

@@ -50,7 +50,7 @@ class ReturnPolicyOut(BaseModel):
     explanation: str
 
 
-class CampaignItemOut(BaseModel):
+class CampaignItemOut(OutputModel):
     id: int
     sku_id: int
     product_name: str
@@ -69,7 +69,7 @@ class CampaignItemOut(BaseModel):
     )
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(OutputModel):
     id: int
     organisation_id: int
     merchant_name: str
@@ -96,7 +96,7 @@ class OrderIn(StrictInput):
     accept_return_terms: StrictBool = False
 
 
-class OrderLineOut(BaseModel):
+class OrderLineOut(OutputModel):
     id: int
     item_id: int
     product_name: str
@@ -110,7 +110,7 @@ class OrderLineOut(BaseModel):
     refunded_fen: int
 
 
-class OrderOut(BaseModel):
+class OrderOut(OutputModel):
     id: int
     campaign_id: int
     user_id: int
@@ -146,7 +146,7 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut]
 
 
-class PaymentOut(BaseModel):
+class PaymentOut(OutputModel):
     public_id: str
     amount_fen: int
     status: str

@@ -95,11 +95,7 @@ async def upload_document(
 async def present_application(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
     """The application and its licences."""
     licences = await service.licences_of_application(session, row.id)
-    fields = {
-        name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
-    }
-    fields["licences"] = [LicenceOut.model_validate(lic) for lic in licences]
-    return ApplicationOut.model_validate(fields)
+    return ApplicationOut.from_row(row, licences=licences)
 
 
 @router.post(

@@ -68,7 +68,7 @@ class ApplicationIn(StrictInput):
     licences: list[LicenceIn] = Field(min_length=1, max_length=10)
 
 
-class ApplicationOut(BaseModel):
+class ApplicationOut(OutputModel):
     id: int
     status: Literal["submitted", "approved", "rejected"]
     kind: str

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_scope
@@ -15,12 +14,13 @@ from linli.error_handlers import ERROR_RESPONSES
 from linli.i18n import Message
 from linli.notifications import service
 from linli.notifications.models import Notification
+from linli.schemas import OutputModel
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=ERROR_RESPONSES)
 Account = Annotated[Actor, Depends(require_scope("account"))]
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(OutputModel):
     id: int
     kind: str
     title: str
@@ -32,14 +32,10 @@ class NotificationOut(BaseModel):
 
 def present_notification(row: Notification) -> NotificationOut:
     """The notification with its title and body rendered in the reader's language."""
-    return NotificationOut(
-        id=row.id,
-        kind=row.kind,
+    return NotificationOut.from_row(
+        row,
         title=Message(row.title, row.params).render(),
         body=Message(row.body, row.params).render(),
-        link=row.link,
-        created_at=row.created_at,
-        read_at=row.read_at,
     )
 
 

@@ -53,12 +53,8 @@ async def present_intent(
 ) -> IntentOut:
     """The intent, the provider's checkout URL and (unless told not to) its refunds."""
     refunds = await service.refunds_of(session, intent.id) if with_refunds else []
-    return IntentOut.model_validate(
-        {
-            **{c: getattr(intent, c) for c in IntentOut.model_fields if hasattr(intent, c)},
-            "checkout_url": providers.get(intent.provider).checkout_url(intent),
-            "refunds": [RefundOut.model_validate(r) for r in refunds],
-        }
+    return IntentOut.from_row(
+        intent, checkout_url=providers.get(intent.provider).checkout_url(intent), refunds=refunds
     )
 
 

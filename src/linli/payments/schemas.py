@@ -41,7 +41,7 @@ class RefundOut(OutputModel):
     completed_at: datetime | None
 
 
-class IntentOut(BaseModel):
+class IntentOut(OutputModel):
     public_id: str
     payer_user_id: int
     payee_organisation_id: int
@@ -57,7 +57,7 @@ class IntentOut(BaseModel):
     succeeded_at: datetime | None
     closed_at: datetime | None
     checkout_url: str = Field(description="Where the payer goes to pay")
-    refunds: list[RefundOut] = []
+    refunds: list[RefundOut] = Field(default=[])
 
 
 class CallbackAck(BaseModel):

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from linli.apitypes import PathId
 from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 from linli.trace import devices
 from linli.trace.safety_models import TraceDevice
 
@@ -27,7 +27,7 @@ class DeviceIn(StrictInput):
     name: str = Field(min_length=1, max_length=80)
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(OutputModel):
     id: int
     device_id: str
     model: str
@@ -39,15 +39,7 @@ class DeviceOut(BaseModel):
 
 def present_device(device: TraceDevice) -> DeviceOut:
     """The device and the MQTT topic it publishes to (derived from its id)."""
-    return DeviceOut(
-        id=device.id,
-        device_id=device.device_id,
-        model=device.model,
-        name=device.name,
-        topic=f"linli/sensors/{device.device_id}",
-        created_at=device.created_at,
-        retired_at=device.retired_at,
-    )
+    return DeviceOut.from_row(device, topic=f"linli/sensors/{device.device_id}")
 
 
 @router.post("", status_code=201, summary="Register a sensor device of your organisation")

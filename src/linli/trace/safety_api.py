@@ -184,7 +184,7 @@ class RecallBatchOut(BaseModel):
     from_batch_id: int | None
 
 
-class RecallOut(BaseModel):
+class RecallOut(OutputModel):
     id: int
     organisation_id: int
     level: int
@@ -205,24 +205,14 @@ async def present_recall(session: DbSession, row: TraceRecall) -> RecallOut:
     """The recall, its batches (and how each was reached) and the progress of its lines."""
     batches = await recall.recall_batches(session, row.id)
     lines = await recall.recall_lines(session, row.id)
-    return RecallOut(
-        id=row.id,
-        organisation_id=row.organisation_id,
-        level=row.level,
-        reason=row.reason,
-        refund=row.refund,
-        status=row.status,
+    return RecallOut.from_row(
+        row,
         rule=f"{row.rule_id}@{row.rule_version}",
-        opened_at=row.opened_at,
-        start_by=row.start_by,
-        complete_by=row.complete_by,
-        closed_at=row.closed_at,
         batches=[
             RecallBatchOut(batch_id=b.id, code=b.code, via=rb.via, from_batch_id=rb.from_batch_id)
             for rb, b in batches
         ],
         progress=recall.progress_of(row, lines),
-        report=row.report,
     )
 
 
