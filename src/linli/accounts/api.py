@@ -62,15 +62,7 @@ async def present_me(
     user = await session.get(User, user_id)
     assert user is not None
     memberships = await service.memberships_of(session, user.id)
-    briefs = [
-        OrganisationBrief(
-            id=m.organisation.id,
-            kind=m.organisation.kind,
-            name=m.organisation.name,
-            roles=list(m.roles),
-        )
-        for m in memberships
-    ]
+    briefs = [OrganisationBrief.from_row(m.organisation, roles=list(m.roles)) for m in memberships]
     active = next((b for b in briefs if b.id == active_organisation_id), None)
     return MeOut.from_row(user, active_organisation=active, organisations=briefs)
 

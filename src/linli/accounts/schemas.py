@@ -48,7 +48,7 @@ class ActiveOrganisationIn(Strict):
     organisation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
-class OrganisationBrief(BaseModel):
+class OrganisationBrief(OutputModel):
     id: int
     kind: OrganisationKind
     name: str

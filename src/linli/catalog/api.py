@@ -121,14 +121,8 @@ def present_merchant_product(view: service.ProductView) -> MerchantProductOut:
 async def categories(session: DbSession) -> list[CategoryOut]:
     tree = await category_data.category_tree(session)
     return [
-        CategoryOut(
-            id=c.id,
-            code=c.code,
-            parent_code=tree.parent_code(c),
-            consumption_type=c.consumption_type,
-            name_en=c.name_en,
-            name_zh=c.name_zh,
-            name=category_data.category_name(c),
+        CategoryOut.from_row(
+            c, parent_code=tree.parent_code(c), name=category_data.category_name(c)
         )
         for c in tree.rows
     ]

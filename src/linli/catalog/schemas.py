@@ -154,7 +154,7 @@ class StockSetIn(Strict):
 # --- output -------------------------------------------------------------------------------
 
 
-class CategoryOut(BaseModel):
+class CategoryOut(OutputModel):
     id: int
     code: str
     parent_code: str | None

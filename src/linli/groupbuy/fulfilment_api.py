@@ -292,25 +292,15 @@ async def earnings(session: DbSession, actor: Leader) -> EarningsOut:
     month = commission.month_of(clock.now())
     start, end = commission.month_bounds(month)
     earned = await commission.earnings(session, actor.require_user_id(), start, end)
-    return EarningsOut(
+    return EarningsOut.from_row(
+        earned,
         month=month,
-        accrued_fen=earned.accrued_fen,
-        reversed_fen=earned.reversed_fen,
-        net_fen=earned.net_fen,
-        pickups=earned.pickups,
         recent=[
             CommissionOut.model_validate(c)
             for c in await commission.my_commissions(session, actor, limit=50)
         ],
         statements=[
-            StatementOut(
-                month=s.month,
-                accrued_fen=s.accrued_fen,
-                reversed_fen=s.reversed_fen,
-                net_fen=s.net_fen,
-                pickups=s.pickups,
-                paid_out=s.ledger_entry_id is not None,
-            )
+            StatementOut.from_row(s, paid_out=s.ledger_entry_id is not None)
             for s in await commission.my_statements(session, actor)
         ],
     )

@@ -277,7 +277,7 @@ class CommissionOut(OutputModel):
     created_at: datetime
 
 
-class StatementOut(BaseModel):
+class StatementOut(OutputModel):
     month: str
     accrued_fen: int
     reversed_fen: int
@@ -286,7 +286,7 @@ class StatementOut(BaseModel):
     paid_out: bool
 
 
-class EarningsOut(BaseModel):
+class EarningsOut(OutputModel):
     month: str
     accrued_fen: int
     reversed_fen: int

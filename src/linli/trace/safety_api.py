@@ -132,7 +132,7 @@ async def post_hold_decision(
     return BatchStatusOut.model_validate(batch)
 
 
-class BatchSafetyOut(BaseModel):
+class BatchSafetyOut(OutputModel):
     id: int
     code: str
     lot: str
@@ -151,13 +151,8 @@ async def get_batch_safety(
 ) -> BatchSafetyOut:
     batch = await safety.access_safety_batch(session, actor, batch_id)
     readings, excursions = await safety.cold_chain_counts(session, batch.id)
-    return BatchSafetyOut(
-        id=batch.id,
-        code=batch.code,
-        lot=batch.lot,
-        status=batch.status,
-        production_date=batch.production_date,
-        expiry_date=batch.expiry_date,
+    return BatchSafetyOut.from_row(
+        batch,
         inspections=[
             InspectionOut.model_validate(i) for i in await safety.inspections_of(session, batch.id)
         ],
