@@ -246,6 +246,7 @@ __all__ = [
     "CSRF_FIELD",
     "LANG_COOKIE",
     "CSRFCookieMiddleware",
+    "ErrorAnswer",
     "current_actor",
     "flash",
     "flash_error",
