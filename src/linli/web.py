@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from linli.phone import mask_phone
 from linli.security import constant_time_equal
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 FLASH_COOKIE = "linli_flash"
@@ -244,12 +246,18 @@ __all__ = [
     "CSRF_FIELD",
     "LANG_COOKIE",
     "CSRFCookieMiddleware",
+    "ErrorAnswer",
     "current_actor",
     "flash",
+    "flash_error",
+    "form_action",
+    "form_data",
     "make_environment",
     "redirect",
     "render",
     "safe_next",
+    "settle_failed_form",
+    "validate_form",
     "verify_csrf",
 ]
 
@@ -276,3 +284,41 @@ async def settle_failed_form(session: AsyncSession, error: DomainError) -> None:
         await session.commit()
     else:
         await session.rollback()
+
+
+# What a page answers when its form's work failed: the form again with the error (async when
+# it has to load the page), or a redirect with the error as a flash.
+ErrorAnswer = Callable[[DomainError], Awaitable[Response] | Response]
+
+
+async def form_action(
+    session: AsyncSession, do: Callable[[], Awaitable[T]], *, on_error: ErrorAnswer
+) -> T | Response:
+    """Run a form's work (its validation included) and return what `do` returns; on a
+    `DomainError` settle the transaction (`settle_failed_form`) and return `on_error`'s answer.
+
+    A pydantic `ValidationError` that escaped `validate_form` (a model built directly) is
+    answered the same way, as the API's field messages, never as a server error. Callers tell
+    the two outcomes apart with `isinstance(outcome, Response)`, so `do` returns data, not a
+    response.
+    """
+    from linli.error_handlers import translate_validation
+
+    try:
+        return await do()
+    except DomainError as error:
+        failure = error
+    except ValidationError as exc:
+        failure = translate_validation(exc.errors())
+    await settle_failed_form(session, failure)
+    answer = on_error(failure)
+    return answer if isinstance(answer, Response) else await answer
+
+
+def flash_error(url: str) -> Callable[[DomainError], Response]:
+    """`on_error` for forms that go back to `url` with the error's message as a flash."""
+
+    def answer(error: DomainError) -> Response:
+        return redirect(url, text=error.message.render(), level="error")
+
+    return answer

@@ -15,7 +15,7 @@ from linli.accounts.identity import (
     remember_login,
     signup_policy,
 )
-from linli.accounts.models import ApiToken, Organisation, User
+from linli.accounts.models import User
 from linli.accounts.schemas import (
     ActiveOrganisationIn,
     LoginIn,
@@ -55,37 +55,16 @@ MemberManager = Annotated[Actor, Depends(require_scope("org:write", "platform"))
 AccountScope = Annotated[Actor, Depends(require_scope("account"))]
 
 
-async def me_out(session: AsyncSession, user_id: int, active_organisation_id: int | None) -> MeOut:
+async def present_me(
+    session: AsyncSession, user_id: int, active_organisation_id: int | None
+) -> MeOut:
+    """The user, the organisations they belong to and the one they act for."""
     user = await session.get(User, user_id)
     assert user is not None
     memberships = await service.memberships_of(session, user.id)
-    briefs = [
-        OrganisationBrief(
-            id=m.organisation.id,
-            kind=m.organisation.kind,
-            name=m.organisation.name,
-            roles=list(m.roles),
-        )
-        for m in memberships
-    ]
+    briefs = [OrganisationBrief.from_row(m.organisation, roles=list(m.roles)) for m in memberships]
     active = next((b for b in briefs if b.id == active_organisation_id), None)
-    return MeOut(
-        id=user.id,
-        phone=user.phone,
-        display_name=user.display_name,
-        locale=user.locale,
-        created_at=user.created_at,
-        active_organisation=active,
-        organisations=briefs,
-    )
-
-
-def token_out(row: ApiToken) -> TokenOut:
-    return TokenOut.model_validate(row, from_attributes=True)
-
-
-def organisation_out(row: Organisation) -> OrganisationOut:
-    return OrganisationOut.model_validate(row, from_attributes=True)
+    return MeOut.from_row(user, active_organisation=active, organisations=briefs)
 
 
 @router.post("/accounts/signup", status_code=201, summary="Create a resident account")
@@ -98,7 +77,7 @@ async def signup(body: SignupIn, request: Request, session: DbSession, actor: An
         display_name=body.display_name,
         policy=signup_policy(request),
     )
-    return UserOut.model_validate(user, from_attributes=True)
+    return UserOut.model_validate(user)
 
 
 @router.post("/accounts/login", summary="Log in; sets the session cookie")
@@ -110,7 +89,7 @@ async def login(
     )
     token = await open_session(session, request, actor, user)
     remember_login(response, request, token, user.locale)
-    return await me_out(session, user.id, None)
+    return await present_me(session, user.id, None)
 
 
 @router.post("/accounts/logout", status_code=204, summary="End this session")
@@ -121,13 +100,13 @@ async def logout(response: Response, session: DbSession, actor: AnyActor) -> Non
 
 @router.get("/accounts/me", summary="Who I am and which organisations I can act for")
 async def me(session: DbSession, actor: AccountScope) -> MeOut:
-    return await me_out(session, actor.require_user_id(), actor.organisation_id)
+    return await present_me(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.patch("/accounts/me", summary="Change my name or language")
 async def update_me(body: ProfileIn, session: DbSession, actor: AccountScope) -> MeOut:
     await service.update_profile(session, actor, display_name=body.display_name, locale=body.locale)
-    return await me_out(session, actor.require_user_id(), actor.organisation_id)
+    return await present_me(session, actor.require_user_id(), actor.organisation_id)
 
 
 @router.post(
@@ -150,12 +129,14 @@ async def switch_organisation(
     body: ActiveOrganisationIn, session: DbSession, actor: AccountScope
 ) -> MeOut:
     organisation = await service.switch_organisation(session, actor, body.organisation_id)
-    return await me_out(session, actor.require_user_id(), organisation.id if organisation else None)
+    return await present_me(
+        session, actor.require_user_id(), organisation.id if organisation else None
+    )
 
 
 @router.get("/accounts/tokens", summary="My API tokens")
 async def list_tokens(session: DbSession, actor: AccountScope) -> list[TokenOut]:
-    return [token_out(row) for row in await service.list_tokens(session, actor)]
+    return [TokenOut.model_validate(row) for row in await service.list_tokens(session, actor)]
 
 
 @router.post("/accounts/tokens", status_code=201, summary="Create an API token (shown once)")
@@ -168,17 +149,19 @@ async def create_token(body: TokenIn, session: DbSession, actor: AccountScope) -
         organisation_id=body.organisation_id,
         expires_in_days=body.expires_in_days,
     )
-    return TokenCreatedOut(**token_out(row).model_dump(), token=token)
+    return TokenCreatedOut(**TokenOut.model_validate(row).model_dump(), token=token)
 
 
 @router.delete("/accounts/tokens/{token_id}", summary="Revoke one of my API tokens")
 async def revoke_token(token_id: PathId, session: DbSession, actor: AccountScope) -> TokenOut:
-    return token_out(await service.revoke_token(session, actor, token_id))
+    return TokenOut.model_validate(await service.revoke_token(session, actor, token_id))
 
 
 @router.get("/organisations", tags=["organisations"], summary="All organisations (platform)")
 async def list_organisations(session: DbSession, actor: OrgAdmin) -> list[OrganisationOut]:
-    return [organisation_out(o) for o in await service.list_organisations(session, actor)]
+    return [
+        OrganisationOut.model_validate(o) for o in await service.list_organisations(session, actor)
+    ]
 
 
 @router.post(
@@ -191,7 +174,7 @@ async def create_organisation(
     body: OrganisationIn, session: DbSession, actor: OrgAdmin
 ) -> OrganisationOut:
     organisation = await service.create_organisation(session, actor, **body.model_dump())
-    return organisation_out(organisation)
+    return OrganisationOut.model_validate(organisation)
 
 
 @router.get(
@@ -202,7 +185,9 @@ async def create_organisation(
 async def get_organisation(
     organisation_id: PathId, session: DbSession, actor: OrgReader
 ) -> OrganisationOut:
-    return organisation_out(await service.access_organisation(session, actor, organisation_id))
+    return OrganisationOut.model_validate(
+        await service.access_organisation(session, actor, organisation_id)
+    )
 
 
 @router.get(

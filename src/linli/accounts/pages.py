@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from linli import i18n
+from linli import forms, i18n
 from linli.accounts import policies, service
 from linli.accounts.identity import (
     clear_session_cookie,
@@ -17,6 +17,7 @@ from linli.accounts.identity import (
     remember_login,
     signup_policy,
 )
+from linli.accounts.models import User
 from linli.accounts.schemas import (
     LoginIn,
     MemberIn,
@@ -37,11 +38,12 @@ from linli.errors import DomainError
 from linli.i18n import _
 from linli.middleware import LANG_COOKIE, LANG_COOKIE_SECONDS
 from linli.web import (
+    ErrorAnswer,
+    form_action,
     form_data,
     redirect,
     render,
     safe_next,
-    settle_failed_form,
     validate_form,
     verify_csrf,
 )
@@ -79,7 +81,8 @@ async def signup_form(request: Request, actor: AnyActor) -> Response:
 @router.post("/signup")
 async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -> Response:
     form = await form_data(request)
-    try:
+
+    async def sign_up() -> tuple[User, str]:
         data = validate_form(SignupIn, form)
         user = await service.signup(
             session,
@@ -89,9 +92,9 @@ async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -
             display_name=data.display_name,
             policy=signup_policy(request),
         )
-        token = await open_session(session, request, actor, user)
-    except DomainError as error:
-        await settle_failed_form(session, error)
+        return user, await open_session(session, request, actor, user)
+
+    def failed(error: DomainError) -> Response:
         form.pop("password", None)
         return render(
             request,
@@ -100,6 +103,11 @@ async def signup_submit(request: Request, session: DbSession, actor: AnyActor) -
             status_code=error.status_code,
             actor=actor,
         )
+
+    outcome = await form_action(session, sign_up, on_error=failed)
+    if isinstance(outcome, Response):
+        return outcome
+    user, token = outcome
     response = redirect(
         "/", text=_("Welcome, {name}! Your account is ready.").format(name=user.display_name)
     )
@@ -120,16 +128,17 @@ async def login_form(
 async def login_submit(request: Request, session: DbSession, actor: AnyActor) -> Response:
     form = await form_data(request)
     next_url = safe_next(form.get("next"))
-    try:
+
+    async def log_in() -> tuple[User, str]:
         data = validate_form(
             LoginIn, {"phone": form.get("phone", ""), "password": form.get("password", "")}
         )
         user = await service.authenticate(
             session, actor, phone=data.phone, password=data.password, policy=login_policy(request)
         )
-        token = await open_session(session, request, actor, user)
-    except DomainError as error:
-        await settle_failed_form(session, error)
+        return user, await open_session(session, request, actor, user)
+
+    def failed(error: DomainError) -> Response:
         form.pop("password", None)
         response = render(
             request,
@@ -140,6 +149,11 @@ async def login_submit(request: Request, session: DbSession, actor: AnyActor) ->
         )
         response.headers.update(error.headers)
         return response
+
+    outcome = await form_action(session, log_in, on_error=failed)
+    if isinstance(outcome, Response):
+        return outcome
+    user, token = outcome
     success: Response = redirect(next_url)
     remember_login(success, request, token, user.locale)
     return success
@@ -173,6 +187,13 @@ async def _account_page(
     return render(request, "accounts/account.html", context, status_code=status_code, actor=actor)
 
 
+def _account_failed(request: Request, session: AsyncSession, actor: Actor) -> ErrorAnswer:
+    """The account page again, with the error of one of its forms."""
+    return lambda error: _account_page(
+        request, session, actor, error=error, status_code=error.status_code
+    )
+
+
 @router.get("/account")
 async def account(request: Request, session: DbSession, actor: User_) -> Response:
     return await _account_page(request, session, actor)
@@ -181,21 +202,22 @@ async def account(request: Request, session: DbSession, actor: User_) -> Respons
 @router.post("/account/profile")
 async def account_profile(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
+
+    async def save() -> None:
         data = validate_form(ProfileIn, {"display_name": form.get("display_name")})
         await service.update_profile(session, actor, display_name=data.display_name, locale=None)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _account_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
+
+    failed = await form_action(session, save, on_error=_account_failed(request, session, actor))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/account", text=_("Saved."))
 
 
 @router.post("/account/password")
 async def account_password(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
+
+    async def change() -> tuple[bool, int]:
         data = validate_form(PasswordChangeIn, form)
         revoked = await service.change_password(
             session,
@@ -204,12 +226,13 @@ async def account_password(request: Request, session: DbSession, actor: User_) -
             new_password=data.new_password,
             revoke_tokens=data.revoke_tokens,
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _account_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
-    if data.revoke_tokens:
+        return data.revoke_tokens, revoked
+
+    outcome = await form_action(session, change, on_error=_account_failed(request, session, actor))
+    if isinstance(outcome, Response):
+        return outcome
+    revoke_tokens, revoked = outcome
+    if revoke_tokens:
         return redirect(
             "/account",
             text=_("Your password has been changed. API tokens revoked: {count}.").format(
@@ -225,15 +248,14 @@ async def account_password(request: Request, session: DbSession, actor: User_) -
 @router.post("/account/switch")
 async def account_switch(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    raw = form.get("organisation_id", "")
-    try:
-        organisation_id = int(raw) if raw.isdigit() and len(raw) < 19 else None
-        await service.switch_organisation(session, actor, organisation_id)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _account_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
+    organisation_id = forms.optional_id(form.get("organisation_id", ""))
+    failed = await form_action(
+        session,
+        lambda: service.switch_organisation(session, actor, organisation_id),
+        on_error=_account_failed(request, session, actor),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(safe_next(form.get("next")), text=_("Switched."))
 
 
@@ -247,7 +269,8 @@ async def account_token_create(request: Request, session: DbSession, actor: User
         "organisation_id": organisation or None,
         "expires_in_days": form.get("expires_in_days") or None,
     }
-    try:
+
+    async def create() -> str:
         data = validate_form(TokenIn, data_in)
         token, _row = await service.create_token(
             session,
@@ -257,11 +280,11 @@ async def account_token_create(request: Request, session: DbSession, actor: User
             organisation_id=data.organisation_id,
             expires_in_days=data.expires_in_days,
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _account_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
+        return token
+
+    token = await form_action(session, create, on_error=_account_failed(request, session, actor))
+    if isinstance(token, Response):
+        return token
     await session.flush()
     return await _account_page(request, session, actor, new_token=token, status_code=201)
 
@@ -313,14 +336,20 @@ async def organisation_grant(
     organisation_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
+
+    async def grant() -> None:
         data = validate_form(MemberIn, form)
         await service.grant_role(
             session, actor, organisation_id=organisation_id, phone=data.phone, role=data.role
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _organisation_page(
+
+    failed = await form_action(
+        session,
+        grant,
+        on_error=lambda error: _organisation_page(
             request, session, actor, organisation_id, error=error, status_code=error.status_code
-        )
+        ),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/orgs/{organisation_id}", text=_("Role granted."))

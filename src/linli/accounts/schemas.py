@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from linli.apitypes import MAX_ID, RegionCode
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 OrganisationKind = Literal["merchant", "supplier", "regulator", "platform"]
 Role = Literal["owner", "staff", "inspector", "supervisor", "operator", "admin"]
@@ -48,14 +48,14 @@ class ActiveOrganisationIn(Strict):
     organisation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
-class OrganisationBrief(BaseModel):
+class OrganisationBrief(OutputModel):
     id: int
     kind: OrganisationKind
     name: str
     roles: list[Role]
 
 
-class MeOut(BaseModel):
+class MeOut(OutputModel):
     id: int
     phone: str
     display_name: str
@@ -65,7 +65,7 @@ class MeOut(BaseModel):
     organisations: list[OrganisationBrief]
 
 
-class UserOut(BaseModel):
+class UserOut(OutputModel):
     id: int
     phone: str
     display_name: str
@@ -79,7 +79,7 @@ class TokenIn(Strict):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
-class TokenOut(BaseModel):
+class TokenOut(OutputModel):
     id: int
     name: str
     hint: str
@@ -104,7 +104,7 @@ class OrganisationIn(Strict):
     district_code: RegionCode | None = Field(default=None, description="6-digit GB/T 2260 code")
 
 
-class OrganisationOut(BaseModel):
+class OrganisationOut(OutputModel):
     id: int
     kind: OrganisationKind
     name: str

@@ -6,18 +6,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
 from linli.apitypes import OptionalQueryId, PageSize
 from linli.audit import service
 from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.schemas import OutputModel
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
 
-class AuditEntryOut(BaseModel):
+class AuditEntryOut(OutputModel):
     id: int
     at: datetime
     user_id: int | None
@@ -40,4 +40,4 @@ async def entries(
     rows = await service.list_entries(
         session, actor, action=action, before_id=before_id, limit=limit
     )
-    return [AuditEntryOut.model_validate(r, from_attributes=True) for r in rows]
+    return [AuditEntryOut.model_validate(r) for r in rows]

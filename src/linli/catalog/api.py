@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import CATALOG_MANAGE, CATALOG_READ, Actor, require, require_scope
 from linli.catalog import images, prices, products, reading, search, stock_admin
-from linli.catalog.models import PriceChange, Sku
 from linli.catalog.schemas import (
     MAX_PRICE_FEN,
     MAX_QUERY_LENGTH,
@@ -32,7 +31,6 @@ from linli.catalog.schemas import (
     ProductStatus,
     ProductUpdateIn,
     SkuIn,
-    SkuOut,
     StockAdjustIn,
     StockOut,
     StockSetIn,
@@ -66,25 +64,11 @@ def merchant_url(organisation_id: int) -> str:
     return f"/m/{organisation_id}"
 
 
-def _sku_out(sku: Sku) -> SkuOut:
-    return SkuOut(
-        id=sku.id, code=sku.code, specs=sku.specs, price_fen=sku.price_fen, in_stock=sku.stock > 0
-    )
-
-
-def _merchant_sku_out(sku: Sku) -> MerchantSkuOut:
-    return MerchantSkuOut(**_sku_out(sku).model_dump(), stock=sku.stock, created_at=sku.created_at)
-
-
-def _common(view: reading.ProductView) -> dict[str, object]:
+def _beyond_the_row(view: reading.ProductView) -> dict[str, object]:
+    """What a product body shows that its row does not hold."""
     product = view.product
     thumb = view.thumbnail_file_id
     return {
-        "id": product.id,
-        "name": product.name,
-        "unit": product.unit,
-        "origin": product.origin,
-        "storage_class": product.storage_class,
         "category": CategoryBrief(
             code=view.category.code,
             name=category_data.category_name(view.category),
@@ -99,51 +83,35 @@ def _common(view: reading.ProductView) -> dict[str, object]:
         "price_max_fen": view.price_max_fen,
         "thumbnail_url": file_url(thumb) if thumb else None,
         "badges": view.badges,
+        "skus": view.skus,
     }
 
 
-def _detail(view: reading.ProductView) -> dict[str, object]:
-    product = view.product
-    return {
-        **_common(view),
-        "description": product.description,
-        "shelf_life_days": product.shelf_life_days,
-        "gtin": product.gtin,
-        "images": [
-            ImageOut(
-                id=i.id,
-                url=file_url(i.file_id),
-                thumbnail_url=file_url(i.thumbnail_file_id),
-                position=i.position,
-            )
-            for i in view.images
-        ],
-    }
+def _images(view: reading.ProductView) -> list[ImageOut]:
+    return [
+        ImageOut(
+            id=i.id,
+            url=file_url(i.file_id),
+            thumbnail_url=file_url(i.thumbnail_file_id),
+            position=i.position,
+        )
+        for i in view.images
+    ]
 
 
-def card_out(view: reading.ProductView) -> ProductCard:
-    return ProductCard.model_validate({**_common(view), "skus": [_sku_out(s) for s in view.skus]})
+def present_card(view: reading.ProductView) -> ProductCard:
+    """The product, its category's name in the reader's language, its merchant and URLs."""
+    return ProductCard.from_row(view.product, **_beyond_the_row(view))
 
 
-def product_out(view: reading.ProductView) -> ProductOut:
-    return ProductOut.model_validate({**_detail(view), "skus": [_sku_out(s) for s in view.skus]})
+def present_product(view: reading.ProductView) -> ProductOut:
+    """`present_card` and the product's details and images (URLs of their files)."""
+    return ProductOut.from_row(view.product, **_beyond_the_row(view), images=_images(view))
 
 
-def merchant_product_out(view: reading.ProductView) -> MerchantProductOut:
-    product = view.product
-    return MerchantProductOut.model_validate(
-        {
-            **_detail(view),
-            "status": product.status,
-            "created_at": product.created_at,
-            "updated_at": product.updated_at,
-            "skus": [_merchant_sku_out(s) for s in view.skus],
-        }
-    )
-
-
-def _price_change_out(row: PriceChange) -> PriceChangeOut:
-    return PriceChangeOut.model_validate(row, from_attributes=True)
+def present_merchant_product(view: reading.ProductView) -> MerchantProductOut:
+    """`present_product` with the status, times and stock only the merchant sees."""
+    return MerchantProductOut.from_row(view.product, **_beyond_the_row(view), images=_images(view))
 
 
 # --- public -------------------------------------------------------------------------------
@@ -153,14 +121,8 @@ def _price_change_out(row: PriceChange) -> PriceChangeOut:
 async def categories(session: DbSession) -> list[CategoryOut]:
     tree = await category_data.category_tree(session)
     return [
-        CategoryOut(
-            id=c.id,
-            code=c.code,
-            parent_code=tree.parent_code(c),
-            consumption_type=c.consumption_type,
-            name_en=c.name_en,
-            name_zh=c.name_zh,
-            name=category_data.category_name(c),
+        CategoryOut.from_row(
+            c, parent_code=tree.parent_code(c), name=category_data.category_name(c)
         )
         for c in tree.rows
     ]
@@ -194,7 +156,7 @@ async def search_products(
         ),
     )
     return ProductPage(
-        items=[card_out(v) for v in page.items],
+        items=[present_card(v) for v in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
@@ -203,7 +165,7 @@ async def search_products(
 
 @router.get("/products/{product_id}", summary="A product on sale")
 async def public_product(product_id: PathId, session: DbSession) -> ProductOut:
-    return product_out(await reading.public_product(session, product_id))
+    return present_product(await reading.public_product(session, product_id))
 
 
 # --- the merchant's catalogue ---------------------------------------------------------------
@@ -224,7 +186,7 @@ async def my_products(
         session, actor, q=search.clean_query(q), status=status, limit=limit, offset=offset
     )
     return MerchantProductPage(
-        items=[merchant_product_out(v) for v in page.items],
+        items=[present_merchant_product(v) for v in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
@@ -238,12 +200,12 @@ async def create_product(
     body: ProductCreateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await products.create_product(session, actor, body)
-    return merchant_product_out(await reading.view_of(session, product))
+    return present_merchant_product(await reading.view_of(session, product))
 
 
 @router.get("/merchant/products/{product_id}", summary="One of my products")
 async def my_product(product_id: PathId, session: DbSession, actor: Reader) -> MerchantProductOut:
-    return merchant_product_out(await reading.my_product(session, actor, product_id))
+    return present_merchant_product(await reading.my_product(session, actor, product_id))
 
 
 @router.patch("/merchant/products/{product_id}", summary="Change a product (the fields sent)")
@@ -251,7 +213,7 @@ async def update_product(
     product_id: PathId, body: ProductUpdateIn, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await products.update_product(session, actor, product_id, body)
-    return merchant_product_out(await reading.view_of(session, product))
+    return present_merchant_product(await reading.view_of(session, product))
 
 
 @router.post(
@@ -260,7 +222,7 @@ async def update_product(
 async def add_sku(
     product_id: PathId, body: SkuIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
-    return _merchant_sku_out(await products.add_sku(session, actor, product_id, body))
+    return MerchantSkuOut.model_validate(await products.add_sku(session, actor, product_id, body))
 
 
 @router.put("/merchant/skus/{sku_id}/price", summary="Change a SKU's price (kept in its history)")
@@ -268,12 +230,14 @@ async def change_price(
     sku_id: PathId, body: PriceIn, session: DbSession, actor: Manager
 ) -> MerchantSkuOut:
     sku = await prices.change_price(session, actor, sku_id, body.price_fen, source="api")
-    return _merchant_sku_out(sku)
+    return MerchantSkuOut.model_validate(sku)
 
 
 @router.get("/merchant/skus/{sku_id}/prices", summary="Every price a SKU has had")
 async def price_history(sku_id: PathId, session: DbSession, actor: Reader) -> list[PriceChangeOut]:
-    return [_price_change_out(r) for r in await prices.price_history(session, actor, sku_id)]
+    return [
+        PriceChangeOut.model_validate(r) for r in await prices.price_history(session, actor, sku_id)
+    ]
 
 
 @router.post(
@@ -303,7 +267,7 @@ async def list_product(
     product_id: PathId, session: DbSession, actor: Manager
 ) -> MerchantProductOut:
     product = await products.list_product(session, actor, product_id)
-    return merchant_product_out(await reading.view_of(session, product))
+    return present_merchant_product(await reading.view_of(session, product))
 
 
 @router.post(
@@ -314,7 +278,7 @@ async def delist_product(
     product_id: PathId, session: DbSession, actor: Delister
 ) -> MerchantProductOut:
     product = await products.delist_product(session, actor, product_id)
-    return merchant_product_out(await reading.view_of(session, product))
+    return present_merchant_product(await reading.view_of(session, product))
 
 
 @router.post(

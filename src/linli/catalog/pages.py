@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from linli import forms
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.catalog import images, prices, products, reading, search, stock_admin
@@ -33,12 +34,12 @@ from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_, Message, _
-from linli.money import parse_yuan
 from linli.web import (
+    ErrorAnswer,
+    form_action,
     form_data,
     redirect,
     render,
-    settle_failed_form,
     validate_form,
     verify_csrf,
 )
@@ -69,19 +70,6 @@ def _as_form_fields(error: DomainError) -> DomainError:
     return error
 
 
-def _fen(raw: str, field: str, *, required: bool = True) -> int | None:
-    """A price typed in yuan ("12.5", "¥1,200") as fen; a clear field message otherwise."""
-    if not raw.strip() and not required:
-        return None
-    try:
-        return parse_yuan(raw)
-    except (ValueError, ArithmeticError):  # decimal.Overflow for "1e1000000"
-        raise ValidationFailed(
-            N_("Some fields need attention."),
-            fields={field: N_("Enter an amount in yuan, e.g. 12.50.")},
-        ) from None
-
-
 def parse_specs(raw: str) -> dict[str, str]:
     """'weight: 5 kg' per line (':', '：' or '=') into {'weight': '5 kg'}."""
     specs: dict[str, str] = {}
@@ -97,10 +85,6 @@ def parse_specs(raw: str) -> dict[str, str]:
             )
         specs[name.strip()] = value.strip()
     return specs
-
-
-def _blank_to_none(form: dict[str, str], *names: str) -> dict[str, Any]:
-    return {k: (None if k in names and not v.strip() else v) for k, v in form.items()}
 
 
 def _category_choices(tree: categories.CategoryTree) -> list[dict[str, Any]]:
@@ -200,10 +184,10 @@ async def _search_page(
             q=search.clean_query(q),
             category=category or None,
             consumption_type=type if type in CONSUMPTION_LABELS else None,
-            min_price_fen=_fen(min_price, "min_price", required=False),
-            max_price_fen=_fen(max_price, "max_price", required=False),
+            min_price_fen=forms.optional_fen(min_price, "min_price"),
+            max_price_fen=forms.optional_fen(max_price, "max_price"),
             badge=badge if badge in BADGE_LABELS else None,
-            organisation_id=int(merchant) if merchant.isdigit() and len(merchant) < 19 else None,
+            organisation_id=forms.optional_id(merchant),
             limit=PAGE_SIZE,
             offset=(number - 1) * PAGE_SIZE,
         )
@@ -303,25 +287,8 @@ async def merchant_products(
     return await _list_page(request, session, actor, q=q, status=status)
 
 
-class _Problems:
-    """Collects the field messages of every check, so a form shows all its problems at once."""
-
-    def __init__(self) -> None:
-        self.fields: dict[str, str | Message] = {}
-
-    def fen(self, raw: str, field: str) -> int:
-        try:
-            return _fen(raw, field) or 0
-        except ValidationFailed as error:
-            self.fields.update(error.fields)
-            return 1  # a placeholder, so the other fields are still checked
-
-    def specs(self, raw: str) -> dict[str, str]:
-        try:
-            return parse_specs(raw)
-        except ValidationFailed as error:
-            self.fields.update(error.fields)
-            return {}
+class _Problems(forms.Problems):
+    """The form's problems, the schema's field messages under the form's field names."""
 
     def validate(self, model: type[M], data: dict[str, Any]) -> M | None:
         try:
@@ -330,26 +297,23 @@ class _Problems:
             for name, text in _as_form_fields(error).fields.items():
                 self.fields.setdefault(name, text)
             return None
-        if self.fields:
-            return None
-        return result
-
-    def raise_any(self) -> None:
-        if self.fields:
-            raise ValidationFailed(N_("Some fields need attention."), fields=self.fields)
+        return None if self.fields else result
 
 
 def _sku_data(form: dict[str, str], problems: _Problems) -> dict[str, Any]:
+    specs: dict[str, str] = problems.check(lambda: parse_specs(form.get("specs", "")), {})
+    # 1 fen in place of an unreadable price, so the schema still checks the other fields
+    price = problems.check(lambda: forms.fen(form.get("price", ""), "price"), 1)
     return {
         "code": form.get("code", ""),
-        "specs": problems.specs(form.get("specs", "")),
-        "price_fen": problems.fen(form.get("price", ""), "price"),
+        "specs": specs,
+        "price_fen": price,
         "stock": form.get("stock", "").strip() or 0,
     }
 
 
 def _create_input(form: dict[str, str]) -> ProductCreateIn:
-    fields = _blank_to_none(form, "shelf_life_days", "gtin")
+    fields = forms.blank_to_none(form, "shelf_life_days", "gtin")
     names = ("category", "name", "description", "unit", "shelf_life_days", "storage_class")
     data: dict[str, Any] = {k: fields.get(k) for k in (*names, "origin", "gtin") if k in fields}
     problems = _Problems()
@@ -363,18 +327,20 @@ def _create_input(form: dict[str, str]) -> ProductCreateIn:
 @router.post("/merchant/products")
 async def merchant_create(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
-        product = await products.create_product(session, actor, _create_input(form))
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _list_page(
+    product = await form_action(
+        session,
+        lambda: products.create_product(session, actor, _create_input(form)),
+        on_error=lambda error: _list_page(
             request,
             session,
             actor,
             form=form,
             error=_as_form_fields(error),
             status_code=error.status_code,
-        )
+        ),
+    )
+    if isinstance(product, Response):
+        return product
     return redirect(
         f"/merchant/products/{product.id}",
         text=_("Saved as a draft. List it when it is ready to sell."),
@@ -433,17 +399,16 @@ async def merchant_product(
     return await _product_page(request, session, actor, product_id)
 
 
-async def _failed(
+def _failed(
     request: Request,
     session: AsyncSession,
     actor: Actor,
     product_id: int,
-    error: DomainError,
     form: dict[str, str],
     error_for: str,
-) -> Response:
-    await settle_failed_form(session, error)
-    return await _product_page(
+) -> ErrorAnswer:
+    """The product page again, the error shown next to the form it belongs to."""
+    return lambda error: _product_page(
         request,
         session,
         actor,
@@ -460,13 +425,18 @@ async def merchant_update(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
+
+    async def save() -> None:
         data = validate_form(
-            ProductUpdateIn, _blank_to_none(form, "shelf_life_days", "gtin", "category")
+            ProductUpdateIn, forms.blank_to_none(form, "shelf_life_days", "gtin", "category")
         )
         await products.update_product(session, actor, product_id, data)
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, form, "product")
+
+    failed = await form_action(
+        session, save, on_error=_failed(request, session, actor, product_id, form, "product")
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("Saved."))
 
 
@@ -475,14 +445,19 @@ async def merchant_add_sku(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
+
+    async def add() -> None:
         problems = _Problems()
         data = problems.validate(SkuIn, _sku_data(form, problems))
         problems.raise_any()
         assert data is not None
         await products.add_sku(session, actor, product_id, data)
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, form, "sku")
+
+    failed = await form_action(
+        session, add, on_error=_failed(request, session, actor, product_id, form, "sku")
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("SKU added."))
 
 
@@ -491,11 +466,18 @@ async def merchant_change_price(
     product_id: PathId, sku_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
-        data = validate_form(PriceIn, {"price_fen": _fen(form.get("price", ""), "price")})
+
+    async def change() -> None:
+        data = validate_form(PriceIn, {"price_fen": forms.fen(form.get("price", ""), "price")})
         await prices.change_price(session, actor, sku_id, data.price_fen, source="edit")
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, form, f"price-{sku_id}")
+
+    failed = await form_action(
+        session,
+        change,
+        on_error=_failed(request, session, actor, product_id, form, f"price-{sku_id}"),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("Price changed."))
 
 
@@ -504,11 +486,18 @@ async def merchant_adjust_stock(
     product_id: PathId, sku_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
+
+    async def adjust() -> int:
         data = validate_form(StockAdjustIn, {"delta": form.get("delta", "").strip()})
-        stock = await stock_admin.adjust_stock(session, actor, sku_id, data.delta)
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, form, f"stock-{sku_id}")
+        return await stock_admin.adjust_stock(session, actor, sku_id, data.delta)
+
+    stock = await form_action(
+        session,
+        adjust,
+        on_error=_failed(request, session, actor, product_id, form, f"stock-{sku_id}"),
+    )
+    if isinstance(stock, Response):
+        return stock
     return redirect(
         f"/merchant/products/{product_id}",
         text=_("Stock is now {stock}.").format(stock=stock),
@@ -519,10 +508,13 @@ async def merchant_adjust_stock(
 async def merchant_list(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    try:
-        await products.list_product(session, actor, product_id)
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, {}, "status")
+    failed = await form_action(
+        session,
+        lambda: products.list_product(session, actor, product_id),
+        on_error=_failed(request, session, actor, product_id, {}, "status"),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("Listed: it is on sale now."))
 
 
@@ -530,10 +522,13 @@ async def merchant_list(
 async def merchant_delist(
     product_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    try:
-        await products.delist_product(session, actor, product_id)
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, {}, "status")
+    failed = await form_action(
+        session,
+        lambda: products.delist_product(session, actor, product_id),
+        on_error=_failed(request, session, actor, product_id, {}, "status"),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("Delisted: it is off sale."))
 
 
@@ -543,7 +538,8 @@ async def merchant_upload_image(
 ) -> Response:
     form = await request.form()
     upload = form.get("file")
-    try:
+
+    async def add() -> None:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationFailed(
                 N_("Choose an image file."), fields={"file": N_("Choose an image file.")}
@@ -557,6 +553,10 @@ async def merchant_upload_image(
             data,
             filename=upload.filename,
         )
-    except DomainError as error:
-        return await _failed(request, session, actor, product_id, error, {}, "image")
+
+    failed = await form_action(
+        session, add, on_error=_failed(request, session, actor, product_id, {}, "image")
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/products/{product_id}", text=_("Image added."))

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from linli.i18n import N_
-from linli.schemas import StrictInput, reject_control_characters
+from linli.schemas import OutputModel, StrictInput, reject_control_characters
 
 # Bounds keep every number inside a 32-bit INTEGER column, even after an adjustment.
 MAX_PRICE_FEN = 1_000_000_000  # ¥10,000,000.00
@@ -147,7 +154,7 @@ class StockSetIn(Strict):
 # --- output -------------------------------------------------------------------------------
 
 
-class CategoryOut(BaseModel):
+class CategoryOut(OutputModel):
     id: int
     code: str
     parent_code: str | None
@@ -169,12 +176,18 @@ class MerchantBrief(BaseModel):
     url: str = Field(description="The merchant's public page")
 
 
-class SkuOut(BaseModel):
+class SkuOut(OutputModel):
     id: int
     code: str
     specs: dict[str, str]
     price_fen: int
-    in_stock: bool
+    # From a SKU row: its stock count, which only its merchant sees, read as a yes or no.
+    in_stock: bool = Field(validation_alias=AliasChoices("in_stock", "stock"))
+
+    @field_validator("in_stock", mode="before")
+    @classmethod
+    def _count_to_flag(cls, value: object) -> object:
+        return value > 0 if type(value) is int else value
 
 
 class MerchantSkuOut(SkuOut):
@@ -189,7 +202,7 @@ class ImageOut(BaseModel):
     position: int
 
 
-class _ProductCore(BaseModel):
+class _ProductCore(OutputModel):
     id: int
     name: str
     unit: str
@@ -250,7 +263,7 @@ class StockOut(BaseModel):
     stock: int
 
 
-class PriceChangeOut(BaseModel):
+class PriceChangeOut(OutputModel):
     id: int
     sku_id: int
     old_price_fen: int | None

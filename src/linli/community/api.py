@@ -15,7 +15,7 @@ from linli.authz import (
     require_scope,
 )
 from linli.community import service
-from linli.community.models import Community, LeaderApplication, Residence
+from linli.community.models import Community, Residence
 from linli.community.schemas import (
     CommunityIn,
     CommunityOut,
@@ -37,36 +37,20 @@ ApplicationReader = Annotated[Actor, Depends(require_scope("resident", "platform
 ApplicationStatus = Literal["submitted", "approved", "rejected"]
 
 
-def point_out(view: service.PointView) -> PickupPointOut:
-    point = view.point
-    return PickupPointOut(
-        id=point.id,
-        community_id=point.community_id,
-        name=point.name,
-        address=point.address,
-        opening_hours=point.opening_hours,
-        daily_capacity=point.daily_capacity,
-        leader_name=view.leader_name,
-        active=point.active,
-    )
+def present_point(view: service.PointView) -> PickupPointOut:
+    """The pickup point and the name of the leader who runs it."""
+    return PickupPointOut.from_row(view.point, leader_name=view.leader_name)
 
 
-async def community_out(session: DbSession, community: Community) -> CommunityOut:
-    return CommunityOut(
-        id=community.id,
-        name=community.name,
-        province_code=community.province_code,
-        city_code=community.city_code,
-        district_code=community.district_code,
-        address=community.address,
+async def present_community(session: DbSession, community: Community) -> CommunityOut:
+    """The community (coordinates in degrees, stored in millionths) and its pickup points."""
+    points = await service.pickup_points(session, community.id)
+    return CommunityOut.from_row(
+        community,
         latitude=community.latitude_e6 / service.MICRO,
         longitude=community.longitude_e6 / service.MICRO,
-        pickup_points=[point_out(v) for v in await service.pickup_points(session, community.id)],
+        pickup_points=[present_point(v) for v in points],
     )
-
-
-def application_out(row: LeaderApplication) -> LeaderApplicationOut:
-    return LeaderApplicationOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/communities", summary="Find communities (public)")
@@ -76,19 +60,19 @@ async def communities(
     district: Annotated[RegionCode | None, Query()] = None,
 ) -> list[CommunityOut]:
     rows = await service.search_communities(session, q=q.strip(), district_code=district)
-    return [await community_out(session, row) for row in rows]
+    return [await present_community(session, row) for row in rows]
 
 
 @router.post("/communities", status_code=201, summary="Create a community (platform)")
 async def create_community(
     body: CommunityIn, session: DbSession, actor: CommunityManager
 ) -> CommunityOut:
-    return await community_out(session, await service.create_community(session, actor, body))
+    return await present_community(session, await service.create_community(session, actor, body))
 
 
 @router.get("/communities/{community_id}", summary="One community and its pickup points")
 async def community(community_id: PathId, session: DbSession) -> CommunityOut:
-    return await community_out(session, await service.get_community(session, community_id))
+    return await present_community(session, await service.get_community(session, community_id))
 
 
 @router.get("/me/residence", summary="My community and default pickup point")
@@ -96,18 +80,16 @@ async def my_residence(session: DbSession, actor: Resident) -> ResidenceOut | No
     residence = await service.my_residence(session, actor)
     if residence is None:
         return None
-    return await residence_out(session, residence)
+    return await present_residence(session, residence)
 
 
-async def residence_out(session: DbSession, residence: Residence) -> ResidenceOut:
+async def present_residence(session: DbSession, residence: Residence) -> ResidenceOut:
+    """Where I live: the community's name and the pickup point chosen there."""
     community = await service.get_community(session, residence.community_id)
     views = await service.pickup_points(session, community.id)
     view = next(v for v in views if v.point.id == residence.pickup_point_id)
-    return ResidenceOut(
-        community_id=community.id,
-        community_name=community.name,
-        pickup_point=point_out(view),
-        joined_at=residence.joined_at,
+    return ResidenceOut.from_row(
+        residence, community_name=community.name, pickup_point=present_point(view)
     )
 
 
@@ -116,14 +98,14 @@ async def set_residence(body: ResidenceIn, session: DbSession, actor: Resident) 
     residence = await service.join(
         session, actor, community_id=body.community_id, pickup_point_id=body.pickup_point_id
     )
-    return await residence_out(session, residence)
+    return await present_residence(session, residence)
 
 
 @router.post("/leader-applications", status_code=201, summary="Apply to run a pickup point")
 async def apply_as_leader(
     body: LeaderApplicationIn, session: DbSession, actor: Resident
 ) -> LeaderApplicationOut:
-    return application_out(await service.apply_as_leader(session, actor, body))
+    return LeaderApplicationOut.model_validate(await service.apply_as_leader(session, actor, body))
 
 
 @router.get(
@@ -135,7 +117,7 @@ async def leader_applications(
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[LeaderApplicationOut]:
     rows = await service.leader_applications(session, actor, status=status)
-    return [application_out(r) for r in rows]
+    return [LeaderApplicationOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -153,4 +135,4 @@ async def decide_leader(
         commission_bp=body.commission_bp,
         reason=body.reason,
     )
-    return application_out(row)
+    return LeaderApplicationOut.model_validate(row)

@@ -27,7 +27,15 @@ from linli.community.schemas import (
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import _
-from linli.web import form_data, redirect, render, settle_failed_form, validate_form, verify_csrf
+from linli.web import (
+    flash_error,
+    form_action,
+    form_data,
+    redirect,
+    render,
+    validate_form,
+    verify_csrf,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
@@ -55,7 +63,8 @@ async def communities_page(
 @router.post("/communities/join")
 async def join_submit(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
+
+    async def join() -> None:
         data = validate_form(
             ResidenceIn,
             {
@@ -66,9 +75,10 @@ async def join_submit(request: Request, session: DbSession, actor: User_) -> Res
         await service.join(
             session, actor, community_id=data.community_id, pickup_point_id=data.pickup_point_id
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect("/communities", text=error.message.render(), level="error")
+
+    failed = await form_action(session, join, on_error=flash_error("/communities"))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/communities", text=_("You pick up your orders here from now on."))
 
 
@@ -87,11 +97,8 @@ async def leader_form(request: Request, session: DbSession, actor: User_) -> Res
 @router.post("/leaders/apply")
 async def leader_submit(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
-        data = validate_form(LeaderApplicationIn, form)
-        await service.apply_as_leader(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
+
+    async def failed(error: DomainError) -> Response:
         mine = await service.leader_applications(session, actor, mine_only=True)
         communities = await service.search_communities(session, limit=200)
         return render(
@@ -101,6 +108,14 @@ async def leader_submit(request: Request, session: DbSession, actor: User_) -> R
             status_code=error.status_code,
             actor=actor,
         )
+
+    outcome = await form_action(
+        session,
+        lambda: service.apply_as_leader(session, actor, validate_form(LeaderApplicationIn, form)),
+        on_error=failed,
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return redirect("/leaders/apply", text=_("Application submitted; we will reply in your inbox."))
 
 
@@ -131,7 +146,8 @@ async def leader_decide(
 ) -> Response:
     form = await form_data(request)
     approve = form.get("decision") == "approve"
-    try:
+
+    async def decide() -> None:
         percent = form.get("commission_percent", "").strip()
         data = validate_form(
             LeaderDecisionIn,
@@ -149,9 +165,10 @@ async def leader_decide(
             commission_bp=data.commission_bp,
             reason=data.reason,
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect("/ops/leaders", text=error.message.render(), level="error")
+
+    failed = await form_action(session, decide, on_error=flash_error("/ops/leaders"))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/ops/leaders", text=_("Approved.") if approve else _("Rejected."))
 
 
@@ -174,11 +191,8 @@ async def communities_admin(request: Request, session: DbSession, actor: User_) 
 @router.post("/ops/communities", dependencies=[Depends(require(COMMUNITY_MANAGE))])
 async def community_create(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
-        data = validate_form(CommunityIn, form)
-        await service.create_community(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
+
+    async def failed(error: DomainError) -> Response:
         context = await _communities_context(session, "")
         return render(
             request,
@@ -187,4 +201,12 @@ async def community_create(request: Request, session: DbSession, actor: User_) -
             status_code=error.status_code,
             actor=actor,
         )
+
+    outcome = await form_action(
+        session,
+        lambda: service.create_community(session, actor, validate_form(CommunityIn, form)),
+        on_error=failed,
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return redirect("/ops/communities", text=_("Community created."))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from linli.apitypes import MAX_ID, RegionCode
 from linli.community.models import MAX_COMMISSION_BP
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Hours = Field(
     pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
@@ -26,7 +26,7 @@ class CommunityIn(StrictInput):
     longitude: float = Field(ge=73.0, le=136.0)
 
 
-class PickupPointOut(BaseModel):
+class PickupPointOut(OutputModel):
     id: int
     community_id: int
     name: str
@@ -37,7 +37,7 @@ class PickupPointOut(BaseModel):
     active: bool
 
 
-class CommunityOut(BaseModel):
+class CommunityOut(OutputModel):
     id: int
     name: str
     province_code: str
@@ -54,7 +54,7 @@ class ResidenceIn(StrictInput):
     pickup_point_id: int = Field(ge=1, le=MAX_ID)
 
 
-class ResidenceOut(BaseModel):
+class ResidenceOut(OutputModel):
     community_id: int
     community_name: str
     pickup_point: PickupPointOut
@@ -70,7 +70,7 @@ class LeaderApplicationIn(StrictInput):
     motivation: str = Field(default="", max_length=2000)
 
 
-class LeaderApplicationOut(BaseModel):
+class LeaderApplicationOut(OutputModel):
     id: int
     user_id: int
     community_id: int

@@ -104,92 +104,35 @@ def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | N
     )
 
 
-def campaign_out(view: campaigns.CampaignView) -> CampaignOut:
+def present_campaign(view: campaigns.CampaignView) -> CampaignOut:
+    """The campaign, its merchant's name, whether it is open, and each item's return policy."""
     c = view.campaign
-    return CampaignOut(
-        id=c.id,
-        organisation_id=c.organisation_id,
+    return CampaignOut.from_row(
+        c,
         merchant_name=view.merchant_name,
-        title=c.title,
-        opens_at=c.opens_at,
-        cutoff_at=c.cutoff_at,
-        pickup_date=c.pickup_date,
-        status=c.status,
         is_open=view.is_open,
-        payment_window_minutes=c.payment_window_minutes,
-        published_at=c.published_at,
-        items=[
-            CampaignItemOut(
-                id=i.id,
-                sku_id=i.sku_id,
-                product_name=i.product_name,
-                sku_code=i.sku_code,
-                unit=i.unit,
-                list_price_fen=i.list_price_fen,
-                group_price_fen=i.group_price_fen,
-                per_resident_limit=i.per_resident_limit,
-                stock=i.stock,
-                remaining=i.remaining,
-                min_group_qty=i.min_group_qty,
-                storage_class=i.storage_class,
-                batch_id=i.batch_id,
-                return_policy=return_policy(c, i),
-            )
-            for i in view.items
-        ],
+        items=[CampaignItemOut.from_row(i, return_policy=return_policy(c, i)) for i in view.items],
     )
 
 
-def checkout_out(checkout: checkouts.Checkout, viewer_id: int | None) -> CheckoutOut:
+def present_checkout(checkout: checkouts.Checkout, viewer_id: int | None) -> CheckoutOut:
+    """The order and its lines (with the items' names), the pickup code only for its buyer
+    once the goods wait for them, and the payment with the provider's URL."""
     o = checkout.order
     intent = checkout.intent
+    code = queries.visible_code(o, viewer_id)  # the row's own code must never be read here
     return CheckoutOut(
-        order=OrderOut(
-            id=o.id,
-            campaign_id=o.campaign_id,
-            user_id=o.user_id,
-            organisation_id=o.organisation_id,
-            pickup_point_id=o.pickup_point_id,
-            status=o.status,
-            total_fen=o.total_fen,
-            return_rule_id=o.return_rule_id,
-            return_rule_version=o.return_rule_version,
-            return_terms_accepted=o.return_terms_accepted,
-            payment_due_at=o.payment_due_at,
-            created_at=o.created_at,
-            paid_at=o.paid_at,
-            cancelled_at=o.cancelled_at,
-            cancel_reason=o.cancel_reason,
-            refunded_fen=o.refunded_fen,
-            pickup_code=queries.visible_code(o, viewer_id),
-            qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg"
-            if queries.visible_code(o, viewer_id)
-            else None,
-            confirmed_at=o.confirmed_at,
-            ready_at=o.ready_at,
-            picked_up_at=o.picked_up_at,
+        order=OrderOut.from_row(
+            o,
+            pickup_code=code,
+            qr_url=f"/api/v1/groupbuy/orders/{o.id}/pickup-qr.svg" if code else None,
             lines=[
-                OrderLineOut(
-                    id=line.id,
-                    item_id=line.item_id,
-                    product_name=item.product_name,
-                    quantity=line.quantity,
-                    unit_price_fen=line.unit_price_fen,
-                    amount_fen=line.amount_fen,
-                    no_reason_return_excluded=line.no_reason_return_excluded,
-                    group_failed=line.group_failed,
-                    picked_qty=line.picked_qty,
-                    returned_qty=line.returned_qty,
-                    refunded_fen=line.refunded_fen,
-                )
+                OrderLineOut.from_row(line, product_name=item.product_name)
                 for line, item in checkout.lines
             ],
         ),
-        payment=PaymentOut(
-            public_id=intent.public_id,
-            amount_fen=intent.amount_fen,
-            status=intent.status,
-            pay_url=providers.get(intent.provider).checkout_url(intent),
+        payment=PaymentOut.from_row(
+            intent, pay_url=providers.get(intent.provider).checkout_url(intent)
         )
         if intent is not None
         else None,
@@ -197,12 +140,12 @@ def checkout_out(checkout: checkouts.Checkout, viewer_id: int | None) -> Checkou
 
 
 async def _campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignOut:
-    return campaign_out(await campaigns.access_campaign(session, actor, campaign_id))
+    return present_campaign(await campaigns.access_campaign(session, actor, campaign_id))
 
 
 @router.get("/campaigns", summary="Campaigns open for orders now (public)")
 async def open_campaigns(session: DbSession, limit: PageSize = 50) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await campaigns.open_campaigns(session, limit=limit)]
+    return [present_campaign(v) for v in await campaigns.open_campaigns(session, limit=limit)]
 
 
 @router.post("/campaigns", status_code=201, summary="Create a draft campaign (merchant)")
@@ -232,7 +175,7 @@ async def publish(campaign_id: PathId, session: DbSession, actor: Manager) -> Ca
 async def my_campaigns(
     session: DbSession, actor: Reader, limit: PageSize = 50
 ) -> list[CampaignOut]:
-    return [campaign_out(v) for v in await campaigns.my_campaigns(session, actor, limit=limit)]
+    return [present_campaign(v) for v in await campaigns.my_campaigns(session, actor, limit=limit)]
 
 
 @router.get("/merchant/orders", summary="Orders of the merchant's campaigns")
@@ -243,7 +186,7 @@ async def merchant_orders(
     limit: PageSize = 50,
 ) -> list[CheckoutOut]:
     rows = await orders.merchant_orders(session, actor, campaign_id=campaign_id, limit=limit)
-    return [checkout_out(c, actor.user_id) for c in rows]
+    return [present_checkout(c, actor.user_id) for c in rows]
 
 
 @router.post(
@@ -262,25 +205,27 @@ async def place_order(
     checkout = await checkouts.place_order(session, actor, body, idempotency_key)
     if not checkout.created:
         response.status_code = 200
-    return checkout_out(checkout, actor.user_id)
+    return present_checkout(checkout, actor.user_id)
 
 
 @router.get("/orders", summary="My group-buying orders, newest first")
 async def my_orders(session: DbSession, actor: Resident, limit: PageSize = 50) -> list[CheckoutOut]:
     return [
-        checkout_out(c, actor.user_id) for c in await orders.my_orders(session, actor, limit=limit)
+        present_checkout(c, actor.user_id)
+        for c in await orders.my_orders(session, actor, limit=limit)
     ]
 
 
 @router.get("/orders/{order_id}", summary="One order (its resident, or the merchant)")
 async def order(order_id: PathId, session: DbSession, actor: OrderReader) -> CheckoutOut:
-    return checkout_out(await orders.access_order(session, actor, order_id), actor.user_id)
+    return present_checkout(await orders.access_order(session, actor, order_id), actor.user_id)
 
 
 # --- cart ---------------------------------------------------------------------------------
 
 
-def cart_out(cart: carts.Cart) -> CartOut:
+def present_cart(cart: carts.Cart) -> CartOut:
+    """Each cart line with its campaign and item, and the cart's totals."""
     return CartOut(
         lines=[
             CartLineOut(
@@ -305,14 +250,14 @@ def cart_out(cart: carts.Cart) -> CartOut:
 
 @router.get("/cart", summary="My cart: items of open campaigns, ordered together")
 async def cart(session: DbSession, actor: Resident) -> CartOut:
-    return cart_out(await carts.view(session, actor))
+    return present_cart(await carts.view(session, actor))
 
 
 @router.put("/cart/items/{item_id}", summary="Set how many of an item are in my cart (0 removes)")
 async def set_cart_quantity(
     item_id: PathId, body: CartQuantityIn, session: DbSession, actor: Resident
 ) -> CartOut:
-    return cart_out(await carts.set_quantity(session, actor, item_id, body.quantity))
+    return present_cart(await carts.set_quantity(session, actor, item_id, body.quantity))
 
 
 @router.post(
@@ -329,7 +274,7 @@ async def checkout_cart(
         session, actor, accept_return_terms=body.accept_return_terms, key=idempotency_key
     )
     return CartCheckoutOut(
-        orders=[checkout_out(c, actor.user_id) for c in result.placed],
+        orders=[present_checkout(c, actor.user_id) for c in result.placed],
         failed=[
             CartFailureOut(campaign_id=campaign.id, message=message.render())
             for campaign, message in result.failed

@@ -34,7 +34,6 @@ from linli.groupbuy import (
     refunds,
     reports,
 )
-from linli.groupbuy.models import Delivery
 from linli.groupbuy.schemas import (
     AwaitingLineOut,
     AwaitingOrderOut,
@@ -46,7 +45,6 @@ from linli.groupbuy.schemas import (
     PickupOut,
     ProcurementOut,
     ProcurementRowOut,
-    ProductSalesOut,
     RefundCollectedIn,
     RefundOut,
     SalesOut,
@@ -67,21 +65,8 @@ PickupDate = Annotated[date | None, Query(description="Pickup day (Asia/Shanghai
 CSV = "text/csv; charset=utf-8"
 
 
-def delivery_out(d: Delivery) -> DeliveryOut:
-    return DeliveryOut(
-        id=d.id,
-        campaign_id=d.campaign_id,
-        pickup_point_id=d.pickup_point_id,
-        status=d.status,
-        orders=d.orders,
-        created_at=d.created_at,
-        shipped_at=d.shipped_at,
-        arrived_at=d.arrived_at,
-        collect_by=d.collect_by,
-    )
-
-
-def awaiting_out(found: pickup.AwaitingOrder) -> AwaitingOrderOut:
+def present_awaiting_order(found: pickup.AwaitingOrder) -> AwaitingOrderOut:
+    """The order at the pickup desk: its customer and what is left of each line."""
     return AwaitingOrderOut(
         order_id=found.order.id,
         customer=found.customer_name,
@@ -117,19 +102,22 @@ async def merchant_deliveries(
     session: DbSession, actor: Reader, campaign_id: OptionalQueryId = None
 ) -> list[DeliveryOut]:
     rows = await delivery.deliveries_for_merchant(session, actor, campaign_id)
-    return [delivery_out(d) for d in rows]
+    return [DeliveryOut.model_validate(d) for d in rows]
 
 
 @router.post("/deliveries/{delivery_id}/ship", summary="Mark one delivery shipped (merchant)")
 async def ship(delivery_id: PathId, session: DbSession, actor: Manager) -> DeliveryOut:
-    return delivery_out(await delivery.ship(session, actor, delivery_id))
+    return DeliveryOut.model_validate(await delivery.ship(session, actor, delivery_id))
 
 
 @router.post("/campaigns/{campaign_id}/ship", summary="Mark every delivery of a campaign shipped")
 async def ship_campaign(
     campaign_id: PathId, session: DbSession, actor: Manager
 ) -> list[DeliveryOut]:
-    return [delivery_out(d) for d in await delivery.ship_campaign(session, actor, campaign_id)]
+    return [
+        DeliveryOut.model_validate(d)
+        for d in await delivery.ship_campaign(session, actor, campaign_id)
+    ]
 
 
 async def _procurement(
@@ -146,7 +134,7 @@ async def procurement(campaign_id: PathId, session: DbSession, actor: Reader) ->
     sheet = await _procurement(session, actor, campaign_id)
     return ProcurementOut(
         campaign_id=sheet.campaign.id,
-        rows=[ProcurementRowOut(**vars(row)) for row in sheet.rows],
+        rows=[ProcurementRowOut.model_validate(row) for row in sheet.rows],
     )
 
 
@@ -171,11 +159,7 @@ async def refund_collected(
     event = await refunds.refund_collected(
         session, actor, order_id, line_id, body.quantity, body.reason
     )
-    return RefundOut(
-        order_id=event.order_id,
-        amount_fen=event.amount_fen,
-        commission_reversed_fen=event.commission_reversed_fen,
-    )
+    return RefundOut.model_validate(event)
 
 
 @router.get(
@@ -188,12 +172,7 @@ async def merchant_sales(
     days: Annotated[int, Query(ge=1, le=366, description="Orders confirmed in the last days")] = 30,
 ) -> SalesOut:
     report = await reports.sales(session, actor, days=days)
-    return SalesOut(
-        days=report.days,
-        units=report.units,
-        revenue_fen=report.revenue_fen,
-        rows=[ProductSalesOut(**vars(row)) for row in report.rows],
-    )
+    return SalesOut.model_validate(report)
 
 
 # --- leader -------------------------------------------------------------------------------
@@ -201,12 +180,15 @@ async def merchant_sales(
 
 @router.get("/leader/deliveries", summary="Deliveries to the pickup points I run")
 async def leader_deliveries(session: DbSession, actor: Leader) -> list[DeliveryOut]:
-    return [delivery_out(d) for d, _c in await delivery.deliveries_for_leader(session, actor)]
+    return [
+        DeliveryOut.model_validate(d)
+        for d, _c in await delivery.deliveries_for_leader(session, actor)
+    ]
 
 
 @router.post("/deliveries/{delivery_id}/arrive", summary="Confirm a delivery arrived (leader)")
 async def arrive(delivery_id: PathId, session: DbSession, actor: Leader) -> DeliveryOut:
-    return delivery_out(await delivery.confirm_arrival(session, actor, delivery_id))
+    return DeliveryOut.model_validate(await delivery.confirm_arrival(session, actor, delivery_id))
 
 
 @router.get(
@@ -219,7 +201,7 @@ async def awaiting(
     session: DbSession,
     actor: Leader,
 ) -> AwaitingOrderOut:
-    return awaiting_out(await pickup.find_by_code(session, actor, point_id, code))
+    return present_awaiting_order(await pickup.find_by_code(session, actor, point_id, code))
 
 
 @router.post(
@@ -294,7 +276,7 @@ async def sorting_list(
         pickup_point_id=sheet.pickup_point.id,
         pickup_date=sheet.pickup_date,
         campaign_id=sheet.campaign_id,
-        rows=[SortingRowOut(**vars(row)) for row in sheet.rows],
+        rows=[SortingRowOut.model_validate(row) for row in sheet.rows],
     )
 
 
@@ -320,33 +302,15 @@ async def earnings(session: DbSession, actor: Leader) -> EarningsOut:
     month = commission.month_of(clock.now())
     start, end = commission.month_bounds(month)
     earned = await commission.earnings(session, actor.require_user_id(), start, end)
-    return EarningsOut(
+    return EarningsOut.from_row(
+        earned,
         month=month,
-        accrued_fen=earned.accrued_fen,
-        reversed_fen=earned.reversed_fen,
-        net_fen=earned.net_fen,
-        pickups=earned.pickups,
         recent=[
-            CommissionOut(
-                id=c.id,
-                order_id=c.order_id,
-                kind=c.kind,
-                base_fen=c.base_fen,
-                rate_bp=c.rate_bp,
-                amount_fen=c.amount_fen,
-                created_at=c.created_at,
-            )
+            CommissionOut.model_validate(c)
             for c in await commission.my_commissions(session, actor, limit=50)
         ],
         statements=[
-            StatementOut(
-                month=s.month,
-                accrued_fen=s.accrued_fen,
-                reversed_fen=s.reversed_fen,
-                net_fen=s.net_fen,
-                pickups=s.pickups,
-                paid_out=s.ledger_entry_id is not None,
-            )
+            StatementOut.from_row(s, paid_out=s.ledger_entry_id is not None)
             for s in await commission.my_statements(session, actor)
         ],
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from linli import clock
+from linli import clock, forms
 from linli.apitypes import MAX_ID, PathId
 from linli.authz import Actor, require_user
 from linli.community.points import Point
@@ -21,18 +21,11 @@ from linli.groupbuy.models import ARRIVED, Delivery
 from linli.groupbuy.uncollected import uncollected_orders
 from linli.i18n import N_, Message, _
 from linli.money import format_fen
-from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
+from linli.web import form_action, form_data, redirect, render, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
 LOCAL = commission.LOCAL
-
-
-def _id(text: str, field: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) < 20 and 1 <= int(text) <= MAX_ID):
-        raise ValidationFailed(N_("Some fields need attention."), fields={field: N_("Not valid.")})
-    return int(text)
 
 
 def _current(delivery: Delivery) -> bool:
@@ -95,11 +88,15 @@ async def pickup_desk(
 async def arrive(
     delivery_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    try:
-        delivery = await confirm_arrival(session, actor, delivery_id)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _desk(request, session, actor, error=error, status_code=error.status_code)
+    delivery = await form_action(
+        session,
+        lambda: confirm_arrival(session, actor, delivery_id),
+        on_error=lambda error: _desk(
+            request, session, actor, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(delivery, Response):
+        return delivery
     return redirect(
         f"/leader/pickup?point={delivery.pickup_point_id}",
         text=_("Arrival confirmed: residents now see their pickup codes."),
@@ -114,12 +111,16 @@ def _how(form: dict[str, str]) -> str:
 async def find(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
     point_id: int | None = None
-    try:
-        point_id = _id(form.get("point_id", ""), "point_id")
-        found = await pickup.find_by_code(session, actor, point_id, form.get("code", ""))
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _desk(
+
+    async def find_order() -> pickup.AwaitingOrder:
+        nonlocal point_id
+        point_id = forms.required_id(form.get("point_id", ""), "point_id")
+        return await pickup.find_by_code(session, actor, point_id, form.get("code", ""))
+
+    found = await form_action(
+        session,
+        find_order,
+        on_error=lambda error: _desk(
             request,
             session,
             actor,
@@ -127,7 +128,10 @@ async def find(request: Request, session: DbSession, actor: User_) -> Response:
             form=form,
             error=error,
             status_code=error.status_code,
-        )
+        ),
+    )
+    if isinstance(found, Response):
+        return found
     return await _desk(request, session, actor, point_id=point_id, found=found, form=form)
 
 
@@ -159,14 +163,16 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
     form = await form_data(request)
     point_id: int | None = None
     code = form.get("code", "")
-    try:
-        point_id = _id(form.get("point_id", ""), "point_id")
+
+    async def hand() -> pickup.PickupResult:
+        nonlocal point_id
+        point_id = forms.required_id(form.get("point_id", ""), "point_id")
         quantities = _quantities(form)
-        result = await pickup.verify_pickup(
+        return await pickup.verify_pickup(
             session, actor, point_id, code, quantities, how=_how(form)
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
+
+    async def failed(error: DomainError) -> Response:
         found = None
         if point_id is not None:
             try:  # show the order again with the messages next to its lines
@@ -183,6 +189,10 @@ async def hand_over(request: Request, session: DbSession, actor: User_) -> Respo
             error=error,
             status_code=error.status_code,
         )
+
+    result = await form_action(session, hand, on_error=failed)
+    if isinstance(result, Response):
+        return result
     text = (
         _("Order #{order} handed over completely.")
         if result.complete
@@ -202,15 +212,17 @@ async def hand_over_without_code(
 ) -> Response:
     """The recorded exception: everything left of the order, without the resident's code."""
     form = await form_data(request)
-    try:
-        result = await pickup.hand_over_without_code(
+    result = await form_action(
+        session,
+        lambda: pickup.hand_over_without_code(
             session, actor, point_id, order_id, form.get("reason", "")
-        )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _desk(
+        ),
+        on_error=lambda error: _desk(
             request, session, actor, point_id=point_id, error=error, status_code=error.status_code
-        )
+        ),
+    )
+    if isinstance(result, Response):
+        return result
     return redirect(
         f"/leader/pickup?point={point_id}",
         text=_("Order #{order} handed over without a code; the resident has been told.").format(

@@ -3,17 +3,19 @@ refunds of collected goods) and the platform operators' campaign oversight."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from linli import forms
 from linli.accounts.models import Organisation
 from linli.apitypes import PathId
 from linli.authz import GROUPBUY_READ, PLATFORM_REVIEW, Actor, ensure, require_user
 from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
+from linli.events import OrderRefunded
 from linli.groupbuy import (
     campaigns,
     delivery,
@@ -25,19 +27,18 @@ from linli.groupbuy import (
     refunds,
     reports,
 )
-from linli.groupbuy.models import CAMPAIGN_STATUSES
+from linli.groupbuy.models import CAMPAIGN_STATUSES, Campaign
 from linli.groupbuy.schemas import CampaignIn
 from linli.i18n import N_, Message, _
 from linli.merchants import certification as merchant_certification
 from linli.merchants import licences as merchant_licences
 from linli.merchants import queries as merchant_queries
 from linli.merchants import reverification as merchant_reverification
-from linli.money import format_fen, parse_yuan
-from linli.web import form_data, redirect, render, settle_failed_form, validate_form, verify_csrf
+from linli.money import format_fen
+from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
-LOCAL = campaigns.LOCAL
 ITEM_ROWS = 3
 # API field (inside items.N.) -> the form's field prefix (the form adds _N).
 _ITEM_FIELDS = {
@@ -47,77 +48,51 @@ _ITEM_FIELDS = {
     "stock": "stock",
     "min_group_qty": "min_group",
 }
-_ATTENTION = N_("Some fields need attention.")
 
 
 # --- parsing the campaign form --------------------------------------------------------------
 
 
-def _local_datetime(text: str, field: str, fields: dict[str, str | Message]) -> str:
-    """A `datetime-local` value (Asia/Shanghai wall time) as an aware ISO timestamp."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        fields[field] = N_("Enter a date and time.")
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL)
-    try:
-        return moment.astimezone(UTC).isoformat()
-    except (OverflowError, ValueError):  # year 1 or 9999 moved across midnight
-        fields[field] = N_("Enter a date and time.")
-        return ""
-
-
-def _date(text: str, field: str, fields: dict[str, str | Message]) -> str:
-    try:
-        return date.fromisoformat(text.strip()).isoformat()
-    except ValueError:
-        fields[field] = N_("Enter a date.")
-        return ""
-
-
-def _whole(text: str) -> int | str:
-    """Digits become an int; anything else goes on for the schema to refuse."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else text
-
-
 def _campaign_data(form: dict[str, str]) -> tuple[dict[str, Any], list[int]]:
     """The API's campaign body from the form, and the form row of each item."""
-    fields: dict[str, str | Message] = {}
+    problems = forms.Problems()
     items: list[dict[str, Any]] = []
     rows: list[int] = []
     for n in range(ITEM_ROWS):
         values = {name: form.get(f"{name}_{n}", "").strip() for name in _ITEM_FIELDS.values()}
         if not any(values.values()):
             continue
-        price: int | str = values["price"]
-        try:
-            price = parse_yuan(values["price"])
-        except (ValueError, ArithmeticError):
-            fields[f"price_{n}"] = N_("Enter an amount in yuan, e.g. 12.50.")
+        raw_price = values["price"]
+        price = problems.check(partial(forms.fen, raw_price, f"price_{n}"), raw_price)
         rows.append(n)
         items.append(
             {
-                "sku_id": _whole(values["sku"]),
+                "sku_id": forms.whole(values["sku"]),
                 "group_price_fen": price,
-                "per_resident_limit": _whole(values["limit"]),
-                "stock": _whole(values["stock"]),
-                "min_group_qty": _whole(values["min_group"]),
+                "per_resident_limit": forms.whole(values["limit"]),
+                "stock": forms.whole(values["stock"]),
+                "min_group_qty": forms.whole(values["min_group"]),
             }
         )
     if not items:
-        fields["items"] = N_("Add at least one item.")
+        problems.fields["items"] = N_("Add at least one item.")
+
+    def moment(field: str) -> str:
+        return problems.check(
+            lambda: forms.local_datetime(form.get(field, ""), field).isoformat(), ""
+        )
+
     data = {
         "title": form.get("title", "").strip(),
-        "opens_at": _local_datetime(form.get("opens_at", ""), "opens_at", fields),
-        "cutoff_at": _local_datetime(form.get("cutoff_at", ""), "cutoff_at", fields),
-        "pickup_date": _date(form.get("pickup_date", ""), "pickup_date", fields),
+        "opens_at": moment("opens_at"),
+        "cutoff_at": moment("cutoff_at"),
+        "pickup_date": problems.check(
+            lambda: forms.calendar_date(form.get("pickup_date", ""), "pickup_date").isoformat(),
+            "",
+        ),
         "items": items,
     }
-    if fields:
-        raise ValidationFailed(_ATTENTION, fields=fields)
+    problems.raise_any()
     return data, rows
 
 
@@ -178,20 +153,26 @@ async def create_campaign(request: Request, session: DbSession, actor: User_) ->
     policies.acting_merchant(actor)
     form = await form_data(request)
     rows: list[int] = []
-    try:
+
+    async def create() -> Campaign:
+        nonlocal rows
         body, rows = _campaign_data(form)
-        data = validate_form(CampaignIn, body)
-        campaign = await campaigns.create_campaign(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _campaigns_page(
+        return await campaigns.create_campaign(session, actor, validate_form(CampaignIn, body))
+
+    campaign = await form_action(
+        session,
+        create,
+        on_error=lambda error: _campaigns_page(
             request,
             session,
             actor,
             form=form,
             error=_as_form_fields(error, rows),
             status_code=error.status_code,
-        )
+        ),
+    )
+    if isinstance(campaign, Response):
+        return campaign
     return redirect(
         f"/merchant/groupbuy/{campaign.id}",
         text=_("Campaign saved as a draft. Publish it to open it for orders."),
@@ -258,13 +239,15 @@ async def merchant_campaign(
 async def publish(
     campaign_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
-    try:
-        await campaigns.publish(session, actor, campaign_id)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _detail_page(
+    failed = await form_action(
+        session,
+        lambda: campaigns.publish(session, actor, campaign_id),
+        on_error=lambda error: _detail_page(
             request, session, actor, campaign_id, error=error, status_code=error.status_code
-        )
+        ),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/groupbuy/{campaign_id}", text=_("Published: residents can order."))
 
 
@@ -304,19 +287,22 @@ async def refund(
 ) -> Response:
     await queries.access_own_campaign(session, actor, campaign_id)
     form = await form_data(request)
-    try:
+
+    async def refund_line() -> OrderRefunded:
         order_id, line_id = _refund_target(form.get("line", ""))
-        quantity = _whole(form.get("quantity", ""))
+        quantity = forms.whole(form.get("quantity", ""))
         if not isinstance(quantity, int) or quantity > 10**6:
             raise ValidationFailed(
                 N_("Check the refund."), fields={"quantity": N_("Enter a whole number from 1.")}
             )
-        event = await refunds.refund_collected(
+        return await refunds.refund_collected(
             session, actor, order_id, line_id, quantity, form.get("reason", "")
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _detail_page(
+
+    event = await form_action(
+        session,
+        refund_line,
+        on_error=lambda error: _detail_page(
             request,
             session,
             actor,
@@ -324,7 +310,10 @@ async def refund(
             form=form,
             error=error,
             status_code=error.status_code,
-        )
+        ),
+    )
+    if isinstance(event, Response):
+        return event
     return redirect(
         f"/merchant/groupbuy/{campaign_id}",
         text=_("Refunded {amount} for order #{order}.").format(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
+from linli import forms
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
@@ -21,7 +22,7 @@ from linli.i18n import N_, _
 from linli.payments import providers
 from linli.payments import service as payments
 from linli.payments.reasons import REFUND_REASON_LABELS
-from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
+from linli.web import ErrorAnswer, form_action, redirect, render, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
@@ -51,13 +52,19 @@ async def _campaigns_page(
     )
 
 
+def _campaigns_failed(request: Request, session: DbSession, actor: Actor) -> ErrorAnswer:
+    return lambda error: _campaigns_page(
+        request, session, actor, error=error, status_code=error.status_code
+    )
+
+
 @router.get("/groupbuy")
 async def campaigns(request: Request, session: DbSession, actor: AnyActor) -> Response:
     return await _campaigns_page(request, session, actor)
 
 
-def _lines(form: Any) -> list[dict[str, int | str]]:
-    lines: list[dict[str, int | str]] = []
+def _lines(form: Any) -> list[dict[str, str]]:
+    lines: list[dict[str, str]] = []
     for name, value in form.items():
         if not (isinstance(name, str) and name.startswith("qty_") and isinstance(value, str)):
             continue
@@ -71,7 +78,8 @@ def _lines(form: Any) -> list[dict[str, int | str]]:
 @router.post("/groupbuy/order")
 async def place_order(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
-    try:
+
+    async def order() -> checkout.Checkout:
         lines = _lines(form)
         if not lines:
             raise ValidationFailed(
@@ -82,22 +90,26 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
             OrderIn,
             {
                 # Form values arrive as text; the API schema wants true integers.
-                "campaign_id": _int(str(form.get("campaign_id", ""))),
+                "campaign_id": forms.whole(forms.text(form, "campaign_id")),
                 "lines": [
-                    {"item_id": _int(str(line["item_id"])), "quantity": _int(str(line["quantity"]))}
+                    {
+                        "item_id": forms.whole(line["item_id"]),
+                        "quantity": forms.whole(line["quantity"]),
+                    }
                     for line in lines
                 ],
-                "accept_return_terms": form.get("accept_return_terms") == "on",
+                "accept_return_terms": forms.checked(form, "accept_return_terms"),
             },
         )
-        placed = await checkout.place_order(session, actor, data, str(form.get("order_key", "")))
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _campaigns_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
-    intent = placed.intent
-    if intent is None or placed.order.status != "pending_payment":
+        return await checkout.place_order(session, actor, data, forms.text(form, "order_key"))
+
+    checkout = await form_action(
+        session, order, on_error=_campaigns_failed(request, session, actor)
+    )
+    if isinstance(checkout, Response):
+        return checkout
+    intent = checkout.intent
+    if intent is None or checkout.order.status != "pending_payment":
         return redirect("/groupbuy/orders")
     return redirect(providers.get(intent.provider).checkout_url(intent))
 
@@ -106,7 +118,8 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
 async def add_to_cart(request: Request, session: DbSession, actor: User_) -> Response:
     """The campaign form's other button: its chosen quantities go to the cart."""
     form = await request.form()
-    try:
+
+    async def add() -> None:
         lines = _lines(form)
         if not lines:
             raise ValidationFailed(
@@ -114,17 +127,11 @@ async def add_to_cart(request: Request, session: DbSession, actor: User_) -> Res
                 fields={"lines": N_("Nothing chosen.")},
             )
         for line in lines:
-            item_id, quantity = _int(str(line["item_id"])), _int(str(line["quantity"]))
-            if not isinstance(item_id, int) or not isinstance(quantity, int):
-                raise ValidationFailed(
-                    N_("Check the quantity."), fields={"quantity": N_("Enter a whole number.")}
-                )
-            await carts.set_quantity(session, actor, item_id, quantity)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _campaigns_page(
-            request, session, actor, error=error, status_code=error.status_code
-        )
+            await _set_quantity(session, actor, line["item_id"], line["quantity"])
+
+    failed = await form_action(session, add, on_error=_campaigns_failed(request, session, actor))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/groupbuy", text=_("Added to your cart."))
 
 
@@ -149,6 +156,22 @@ async def _cart_page(
     )
 
 
+def _cart_failed(request: Request, session: DbSession, actor: Actor) -> ErrorAnswer:
+    return lambda error: _cart_page(
+        request, session, actor, error=error, status_code=error.status_code
+    )
+
+
+async def _set_quantity(session: DbSession, actor: Actor, item_raw: str, quantity_raw: str) -> None:
+    """One cart line as typed on a form: whole numbers, or the form's field message."""
+    item_id, quantity = forms.whole(item_raw), forms.whole(quantity_raw)
+    if not isinstance(item_id, int) or not isinstance(quantity, int):
+        raise ValidationFailed(
+            N_("Check the quantity."), fields={"quantity": N_("Enter a whole number.")}
+        )
+    await carts.set_quantity(session, actor, item_id, quantity)
+
+
 @router.get("/groupbuy/cart")
 async def cart_page(request: Request, session: DbSession, actor: User_) -> Response:
     return await _cart_page(request, session, actor)
@@ -157,35 +180,34 @@ async def cart_page(request: Request, session: DbSession, actor: User_) -> Respo
 @router.post("/groupbuy/cart/update")
 async def update_cart(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
-    try:
+
+    async def update() -> None:
         for name, value in form.items():
             if not (isinstance(name, str) and name.startswith("qty_") and isinstance(value, str)):
                 continue
-            item_id, quantity = _int(name.removeprefix("qty_")), _int(value.strip() or "0")
-            if not isinstance(item_id, int) or not isinstance(quantity, int):
-                raise ValidationFailed(
-                    N_("Check the quantity."), fields={"quantity": N_("Enter a whole number.")}
-                )
-            await carts.set_quantity(session, actor, item_id, quantity)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _cart_page(request, session, actor, error=error, status_code=error.status_code)
+            await _set_quantity(session, actor, name.removeprefix("qty_"), value.strip() or "0")
+
+    failed = await form_action(session, update, on_error=_cart_failed(request, session, actor))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/groupbuy/cart", text=_("Cart updated."))
 
 
 @router.post("/groupbuy/cart/checkout")
 async def checkout_cart(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
-    try:
-        result = await carts.checkout(
+    result = await form_action(
+        session,
+        lambda: carts.checkout(
             session,
             actor,
-            accept_return_terms=form.get("accept_return_terms") == "on",
-            key=str(form.get("checkout_key", "")),
-        )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _cart_page(request, session, actor, error=error, status_code=error.status_code)
+            accept_return_terms=forms.checked(form, "accept_return_terms"),
+            key=forms.text(form, "checkout_key"),
+        ),
+        on_error=_cart_failed(request, session, actor),
+    )
+    if isinstance(result, Response):
+        return result
     if result.failed:
         reasons = "; ".join(f"{c.title}: {m.render()}" for c, m in result.failed)
         return redirect(
@@ -199,11 +221,6 @@ async def checkout_cart(request: Request, session: DbSession, actor: User_) -> R
         "/groupbuy/orders",
         text=_("{count} orders placed: pay each of them below.").format(count=len(result.placed)),
     )
-
-
-def _int(text: str) -> int | str:
-    """Digits become an int; anything else is passed on for the schema to refuse."""
-    return int(text) if text.isdigit() and len(text) < 19 else text
 
 
 @router.get("/groupbuy/orders")

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
 
 from linli.apitypes import MAX_ID
 from linli.groupbuy.states import CancelReason
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Fen = Annotated[StrictInt, Field(ge=1, le=10**9, description="Amount in fen (1/100 yuan)")]
@@ -50,7 +50,7 @@ class ReturnPolicyOut(BaseModel):
     explanation: str
 
 
-class CampaignItemOut(BaseModel):
+class CampaignItemOut(OutputModel):
     id: int
     sku_id: int
     product_name: str
@@ -69,7 +69,7 @@ class CampaignItemOut(BaseModel):
     )
 
 
-class CampaignOut(BaseModel):
+class CampaignOut(OutputModel):
     id: int
     organisation_id: int
     merchant_name: str
@@ -96,7 +96,7 @@ class OrderIn(StrictInput):
     accept_return_terms: StrictBool = False
 
 
-class OrderLineOut(BaseModel):
+class OrderLineOut(OutputModel):
     id: int
     item_id: int
     product_name: str
@@ -110,7 +110,7 @@ class OrderLineOut(BaseModel):
     refunded_fen: int
 
 
-class OrderOut(BaseModel):
+class OrderOut(OutputModel):
     id: int
     campaign_id: int
     user_id: int
@@ -146,7 +146,7 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut]
 
 
-class PaymentOut(BaseModel):
+class PaymentOut(OutputModel):
     public_id: str
     amount_fen: int
     status: str
@@ -161,7 +161,7 @@ class CheckoutOut(BaseModel):
 # --- fulfilment ------------------------------------------------------------------------------
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(OutputModel):
     id: int
     campaign_id: int
     pickup_point_id: int
@@ -229,13 +229,13 @@ class RefundCollectedIn(StrictInput):
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class RefundOut(BaseModel):
+class RefundOut(OutputModel):
     order_id: int
     amount_fen: int
     commission_reversed_fen: int
 
 
-class ProcurementRowOut(BaseModel):
+class ProcurementRowOut(OutputModel):
     sku_code: str
     product_name: str
     unit: str
@@ -249,7 +249,7 @@ class ProcurementOut(BaseModel):
     rows: list[ProcurementRowOut]
 
 
-class SortingRowOut(BaseModel):
+class SortingRowOut(OutputModel):
     order_id: int
     customer: str
     status: str
@@ -267,7 +267,7 @@ class SortingOut(BaseModel):
     rows: list[SortingRowOut]
 
 
-class CommissionOut(BaseModel):
+class CommissionOut(OutputModel):
     id: int
     order_id: int
     kind: Literal["accrual", "reversal"]
@@ -277,7 +277,7 @@ class CommissionOut(BaseModel):
     created_at: datetime
 
 
-class StatementOut(BaseModel):
+class StatementOut(OutputModel):
     month: str
     accrued_fen: int
     reversed_fen: int
@@ -286,7 +286,7 @@ class StatementOut(BaseModel):
     paid_out: bool
 
 
-class EarningsOut(BaseModel):
+class EarningsOut(OutputModel):
     month: str
     accrued_fen: int
     reversed_fen: int
@@ -296,7 +296,7 @@ class EarningsOut(BaseModel):
     statements: list[StatementOut]
 
 
-class ProductSalesOut(BaseModel):
+class ProductSalesOut(OutputModel):
     product_id: int
     product_name: str
     orders: int
@@ -304,7 +304,7 @@ class ProductSalesOut(BaseModel):
     revenue_fen: int = Field(description="Paid, less every refund")
 
 
-class SalesOut(BaseModel):
+class SalesOut(OutputModel):
     days: int
     units: int
     revenue_fen: int

@@ -28,7 +28,7 @@ from linli.merchants import (
     profiles,
     reverification,
 )
-from linli.merchants.models import MerchantApplication, ThreeSameCertification
+from linli.merchants.models import MerchantApplication
 from linli.merchants.schemas import (
     ApplicationIn,
     ApplicationOut,
@@ -96,16 +96,13 @@ async def upload_document(
         purpose=purpose,
         allowed=files.DOCUMENT_TYPES,
     )
-    return UploadedFileOut.model_validate(row, from_attributes=True)
+    return UploadedFileOut.model_validate(row)
 
 
-async def application_out(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
+async def present_application(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
+    """The application and its licences."""
     filed = await licences.licences_of_application(session, row.id)
-    fields = {
-        name: getattr(row, name) for name in ApplicationOut.model_fields if name != "licences"
-    }
-    fields["licences"] = [LicenceOut.model_validate(lic, from_attributes=True) for lic in filed]
-    return ApplicationOut.model_validate(fields)
+    return ApplicationOut.from_row(row, licences=filed)
 
 
 @router.post(
@@ -117,7 +114,7 @@ async def submit_application(
     body: ApplicationIn, session: DbSession, actor: Account
 ) -> ApplicationOut:
     row = await onboarding.submit_application(session, actor, body)
-    return await application_out(session, row)
+    return await present_application(session, row)
 
 
 @router.get(
@@ -129,14 +126,14 @@ async def list_applications(
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[ApplicationOut]:
     rows = await onboarding.list_applications(session, actor, status=status)
-    return [await application_out(session, row) for row in rows]
+    return [await present_application(session, row) for row in rows]
 
 
 @router.get("/merchants/applications/{application_id}", summary="One application")
 async def get_application(
     application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
-    return await application_out(
+    return await present_application(
         session, await onboarding.access_application(session, actor, application_id)
     )
 
@@ -151,7 +148,7 @@ async def decide_application(
     row = await onboarding.decide_application(
         session, actor, application_id, approve=body.approve, reason=body.reason
     )
-    return await application_out(session, row)
+    return await present_application(session, row)
 
 
 @router.get("/merchants/{organisation_id}/profile", summary="A verified merchant (public)")
@@ -195,7 +192,7 @@ async def reverify(
 @router.get("/merchants/me/licences", summary="My organisation's licences")
 async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
     rows = await licences.my_licences(session, actor)
-    return [LicenceOut.model_validate(r, from_attributes=True) for r in rows]
+    return [LicenceOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -203,11 +200,7 @@ async def my_licences(session: DbSession, actor: OrgReader) -> list[LicenceOut]:
 )
 async def add_licence(body: LicenceIn, session: DbSession, actor: ProfileManager) -> LicenceOut:
     row = await licences.add_licence(session, actor, body)
-    return LicenceOut.model_validate(row, from_attributes=True)
-
-
-def certification_out(row: ThreeSameCertification) -> CertificationOut:
-    return CertificationOut.model_validate(row, from_attributes=True)
+    return LicenceOut.model_validate(row)
 
 
 @router.post(
@@ -218,7 +211,9 @@ def certification_out(row: ThreeSameCertification) -> CertificationOut:
 async def apply_certification(
     body: CertificationIn, session: DbSession, actor: ProfileManager
 ) -> CertificationOut:
-    return certification_out(await certification.apply_for_certification(session, actor, body))
+    return CertificationOut.model_validate(
+        await certification.apply_for_certification(session, actor, body)
+    )
 
 
 @router.get(
@@ -230,7 +225,7 @@ async def list_certifications(
     status: Annotated[CertificationStatus | None, Query()] = None,
 ) -> list[CertificationOut]:
     rows = await certification.certifications(session, actor, status=status)
-    return [certification_out(r) for r in rows]
+    return [CertificationOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -243,7 +238,7 @@ async def decide_certification(
     row = await certification.decide_certification(
         session, actor, certification_id, approve=body.approve, reason=body.reason
     )
-    return certification_out(row)
+    return CertificationOut.model_validate(row)
 
 
 @router.post(
@@ -256,4 +251,4 @@ async def revoke_certification(
     row = await certification.revoke_certification(
         session, actor, certification_id, reason=body.note or ""
     )
-    return certification_out(row)
+    return CertificationOut.model_validate(row)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
+from linli import forms
 from linli.apitypes import PathId
 from linli.authz import (
     MERCHANT_PROFILE_MANAGE,
@@ -24,9 +25,10 @@ from linli.errors import DomainError
 from linli.files import service as files
 from linli.i18n import _
 from linli.merchants import certification, licences, onboarding, profiles
+from linli.merchants.models import MerchantApplication
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ReviewStatus
-from linli.web import redirect, render, settle_failed_form, validate_form, verify_csrf
+from linli.web import flash_error, form_action, redirect, render, validate_form, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
@@ -36,11 +38,6 @@ LICENCE_SLOTS = ("business", "extra")
 
 async def _categories(session: DbSession) -> list[CategoryNode]:
     return list((await category_tree(session)).rows)
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 async def _store_upload(
@@ -73,7 +70,7 @@ async def _licences_from_form(
 ) -> list[dict[str, Any]]:
     licences = []
     for slot in LICENCE_SLOTS:
-        number = _text(form, f"{slot}_number")
+        number = forms.text(form, f"{slot}_number")
         file_id = await _store_upload(
             request,
             session,
@@ -86,10 +83,10 @@ async def _licences_from_form(
             continue
         licences.append(
             {
-                "licence_type": _text(form, f"{slot}_type") or "business_licence",
+                "licence_type": forms.text(form, f"{slot}_type") or "business_licence",
                 "number": number,
-                "valid_from": _text(form, f"{slot}_valid_from"),
-                "valid_to": _text(form, f"{slot}_valid_to"),
+                "valid_from": forms.text(form, f"{slot}_valid_from"),
+                "valid_to": forms.text(form, f"{slot}_valid_to"),
                 "file_id": file_id or 0,
             }
         )
@@ -111,12 +108,13 @@ async def apply_submit(request: Request, session: DbSession, actor: User_) -> Re
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     scope = [s for s in form.getlist("business_scope") if isinstance(s, str)]
-    try:
+
+    async def submit() -> MerchantApplication:
         data = validate_form(
             ApplicationIn,
             {
                 "kind": values.get("kind", "merchant"),
-                "foreign_trade": values.get("foreign_trade") == "on",
+                "foreign_trade": forms.checked(values, "foreign_trade"),
                 "company_name": values.get("company_name", ""),
                 "credit_code": values.get("credit_code", ""),
                 "legal_representative": values.get("legal_representative", ""),
@@ -130,9 +128,9 @@ async def apply_submit(request: Request, session: DbSession, actor: User_) -> Re
                 "licences": await _licences_from_form(request, session, actor, form),
             },
         )
-        application = await onboarding.submit_application(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
+        return await onboarding.submit_application(session, actor, data)
+
+    async def failed(error: DomainError) -> Response:
         return render(
             request,
             "merchants/apply.html",
@@ -145,6 +143,10 @@ async def apply_submit(request: Request, session: DbSession, actor: User_) -> Re
             status_code=error.status_code,
             actor=actor,
         )
+
+    application = await form_action(session, submit, on_error=failed)
+    if isinstance(application, Response):
+        return application
     return redirect(
         "/merchants/applications",
         text=_("Application #{id} submitted; we will tell you the decision.").format(
@@ -164,24 +166,26 @@ async def my_applications(request: Request, session: DbSession, actor: User_) ->
 @router.post("/merchant/licences", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
 async def console_add_licence(request: Request, session: DbSession, actor: User_) -> Response:
     form = await request.form()
-    try:
+
+    async def file_licence() -> None:
         file_id = await _store_upload(
             request, session, actor, form.get("file"), purpose="licence", field="file"
         )
         data = validate_form(
             LicenceIn,
             {
-                "licence_type": _text(form, "licence_type"),
-                "number": _text(form, "number"),
-                "valid_from": _text(form, "valid_from"),
-                "valid_to": _text(form, "valid_to"),
+                "licence_type": forms.text(form, "licence_type"),
+                "number": forms.text(form, "number"),
+                "valid_from": forms.text(form, "valid_from"),
+                "valid_to": forms.text(form, "valid_to"),
                 "file_id": file_id or 0,
             },
         )
         await licences.add_licence(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect("/merchant", text=error.message.render(), level="error")
+
+    failed = await form_action(session, file_licence, on_error=flash_error("/merchant"))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/merchant", text=_("Licence filed."))
 
 
@@ -190,32 +194,34 @@ async def console_apply_certification(
     request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def apply() -> None:
         evidence = await _store_upload(
             request, session, actor, form.get("evidence"), purpose="evidence", field="evidence"
         )
         data = validate_form(
             CertificationIn,
             {
-                "export_standard": _text(form, "export_standard"),
+                "export_standard": forms.text(form, "export_standard"),
                 "destination_markets": [
                     m.strip()
-                    for m in _text(form, "destination_markets").replace("，", ",").split(",")
+                    for m in forms.text(form, "destination_markets").replace("，", ",").split(",")
                     if m.strip()
                 ],
-                "production_line": _text(form, "production_line"),
+                "production_line": forms.text(form, "production_line"),
                 "certificates": [
                     c.strip()
-                    for c in _text(form, "certificates").replace("，", ",").split(",")
+                    for c in forms.text(form, "certificates").replace("，", ",").split(",")
                     if c.strip()
                 ],
                 "evidence_file_ids": [evidence] if evidence else [],
             },
         )
         await certification.apply_for_certification(session, actor, data)
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect("/merchant", text=error.message.render(), level="error")
+
+    failed = await form_action(session, apply, on_error=flash_error("/merchant"))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/merchant", text=_("Certification application submitted."))
 
 
@@ -271,17 +277,17 @@ async def review_decide(
     application_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await request.form()
-    approve = _text(form, "decision") == "approve"
-    reason = _text(form, "reason")[:500] or None
-    try:
-        await onboarding.decide_application(
+    approve = forms.text(form, "decision") == "approve"
+    reason = forms.text(form, "reason")[:500] or None
+    failed = await form_action(
+        session,
+        lambda: onboarding.decide_application(
             session, actor, application_id, approve=approve, reason=reason
-        )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect(
-            f"/ops/merchants/{application_id}", text=error.message.render(), level="error"
-        )
+        ),
+        on_error=flash_error(f"/ops/merchants/{application_id}"),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect("/ops/merchants", text=_("Approved.") if approve else _("Rejected."))
 
 
@@ -300,9 +306,10 @@ async def certification_decide(
     certification_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await request.form()
-    decision = _text(form, "decision")
-    reason = _text(form, "reason")[:500] or None
-    try:
+    decision = forms.text(form, "decision")
+    reason = forms.text(form, "reason")[:500] or None
+
+    async def decide() -> None:
         if decision == "revoke":
             await certification.revoke_certification(
                 session, actor, certification_id, reason=reason or ""
@@ -311,7 +318,8 @@ async def certification_decide(
             await certification.decide_certification(
                 session, actor, certification_id, approve=decision == "approve", reason=reason
             )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return redirect("/ops/certifications", text=error.message.render(), level="error")
+
+    failed = await form_action(session, decide, on_error=flash_error("/ops/certifications"))
+    if isinstance(failed, Response):
+        return failed
     return redirect("/ops/certifications", text=_("Saved."))

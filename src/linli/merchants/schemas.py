@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from linli.apitypes import MAX_ID, RegionCode
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 LicenceType = Literal["business_licence", "food_business", "medical_device_business"]
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
@@ -28,7 +28,7 @@ class CreditCodeCheckOut(BaseModel):
     errors: list[CreditCodeError]
 
 
-class UploadedFileOut(BaseModel):
+class UploadedFileOut(OutputModel):
     id: int
     content_type: str
     size: int
@@ -43,7 +43,7 @@ class LicenceIn(StrictInput):
     file_id: int = Field(ge=1, le=MAX_ID, description="From POST /api/v1/merchants/files")
 
 
-class LicenceOut(BaseModel):
+class LicenceOut(OutputModel):
     id: int
     licence_type: str
     number: str
@@ -68,7 +68,7 @@ class ApplicationIn(StrictInput):
     licences: list[LicenceIn] = Field(min_length=1, max_length=10)
 
 
-class ApplicationOut(BaseModel):
+class ApplicationOut(OutputModel):
     id: int
     status: Literal["submitted", "approved", "rejected"]
     kind: str
@@ -126,7 +126,7 @@ class CertificationIn(StrictInput):
     evidence_file_ids: list[FileId] = Field(min_length=1, max_length=10)
 
 
-class CertificationOut(BaseModel):
+class CertificationOut(OutputModel):
     id: int
     organisation_id: int
     export_standard: str

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import Actor, require_scope
@@ -15,12 +14,13 @@ from linli.error_handlers import ERROR_RESPONSES
 from linli.i18n import Message
 from linli.notifications import service
 from linli.notifications.models import Notification
+from linli.schemas import OutputModel
 
 router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=ERROR_RESPONSES)
 Account = Annotated[Actor, Depends(require_scope("account"))]
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(OutputModel):
     id: int
     kind: str
     title: str
@@ -30,15 +30,12 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
-def notification_out(row: Notification) -> NotificationOut:
-    return NotificationOut(
-        id=row.id,
-        kind=row.kind,
+def present_notification(row: Notification) -> NotificationOut:
+    """The notification with its title and body rendered in the reader's language."""
+    return NotificationOut.from_row(
+        row,
         title=Message(row.title, row.params).render(),
         body=Message(row.body, row.params).render(),
-        link=row.link,
-        created_at=row.created_at,
-        read_at=row.read_at,
     )
 
 
@@ -47,9 +44,9 @@ async def inbox(
     session: DbSession, actor: Account, before_id: OptionalQueryId = None, limit: PageSize = 50
 ) -> list[NotificationOut]:
     rows = await service.inbox(session, actor, limit=limit, before_id=before_id)
-    return [notification_out(r) for r in rows]
+    return [present_notification(r) for r in rows]
 
 
 @router.post("/{notification_id}/read", summary="Mark one message read")
 async def mark_read(notification_id: PathId, session: DbSession, actor: Account) -> NotificationOut:
-    return notification_out(await service.mark_read(session, actor, notification_id))
+    return present_notification(await service.mark_read(session, actor, notification_id))

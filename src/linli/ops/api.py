@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
 from linli.apitypes import PageSize, PathId
 from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.ops import service
+from linli.schemas import OutputModel
 
 router = APIRouter(prefix="/api/v1/ops", tags=["operations"], responses=ERROR_RESPONSES)
 Operator = Annotated[Actor, Depends(require_scope("platform"))]
@@ -20,7 +20,7 @@ EventStatus = Literal["pending", "delivered", "dead"]
 JobStatus = Literal["pending", "done", "dead"]
 
 
-class OutboxEventOut(BaseModel):
+class OutboxEventOut(OutputModel):
     seq: int
     event_id: str
     event_type: str
@@ -33,7 +33,7 @@ class OutboxEventOut(BaseModel):
     delivered_at: datetime | None
 
 
-class DueJobOut(BaseModel):
+class DueJobOut(OutputModel):
     id: int
     kind: str
     payload: dict[str, Any]
@@ -57,13 +57,13 @@ async def events(
     limit: PageSize = 50,
 ) -> list[OutboxEventOut]:
     rows = await service.list_events(session, actor, status=status, limit=limit)
-    return [OutboxEventOut.model_validate(r, from_attributes=True) for r in rows]
+    return [OutboxEventOut.model_validate(r) for r in rows]
 
 
 @router.post("/outbox/{seq}/requeue", summary="Requeue a dead event")
 async def requeue_event(seq: PathId, session: DbSession, actor: Operator) -> OutboxEventOut:
     row = await service.requeue_event(session, actor, seq)
-    return OutboxEventOut.model_validate(row, from_attributes=True)
+    return OutboxEventOut.model_validate(row)
 
 
 @router.get("/jobs", summary="Due-time jobs")
@@ -74,10 +74,10 @@ async def jobs(
     limit: PageSize = 50,
 ) -> list[DueJobOut]:
     rows = await service.list_jobs(session, actor, status=status, limit=limit)
-    return [DueJobOut.model_validate(r, from_attributes=True) for r in rows]
+    return [DueJobOut.model_validate(r) for r in rows]
 
 
 @router.post("/jobs/{job_id}/requeue", summary="Requeue a dead job")
 async def requeue_job(job_id: PathId, session: DbSession, actor: Operator) -> DueJobOut:
     row = await service.requeue_job(session, actor, job_id)
-    return DueJobOut.model_validate(row, from_attributes=True)
+    return DueJobOut.model_validate(row)

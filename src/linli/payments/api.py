@@ -21,7 +21,7 @@ from linli.authz import (
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers, service
-from linli.payments.models import PaymentIntent, PaymentRefund
+from linli.payments.models import PaymentIntent
 from linli.payments.reasons import RefundReason
 from linli.payments.schemas import (
     AccountBalanceOut,
@@ -48,20 +48,13 @@ AccountCode = Annotated[
 ]
 
 
-def refund_out(row: PaymentRefund) -> RefundOut:
-    return RefundOut.model_validate(row, from_attributes=True)
-
-
-async def intent_out(
+async def present_intent(
     session: AsyncSession, intent: PaymentIntent, *, with_refunds: bool = True
 ) -> IntentOut:
+    """The intent, the provider's checkout URL and (unless told not to) its refunds."""
     refunds = await service.refunds_of(session, intent.id) if with_refunds else []
-    return IntentOut.model_validate(
-        {
-            **{c: getattr(intent, c) for c in IntentOut.model_fields if hasattr(intent, c)},
-            "checkout_url": providers.get(intent.provider).checkout_url(intent),
-            "refunds": [refund_out(r) for r in refunds],
-        }
+    return IntentOut.from_row(
+        intent, checkout_url=providers.get(intent.provider).checkout_url(intent), refunds=refunds
     )
 
 
@@ -76,7 +69,7 @@ async def create_intent(body: IntentIn, session: DbSession, actor: Resident) -> 
         amount_fen=body.amount_fen,
         idempotency_key=body.idempotency_key,
     )
-    return await intent_out(session, intent)
+    return await present_intent(session, intent)
 
 
 @router.get("/intents", summary="My payments, newest first")
@@ -84,18 +77,20 @@ async def my_intents(
     session: DbSession, actor: IntentReader, limit: PageSize = 50
 ) -> list[IntentOut]:
     rows = await service.my_intents(session, actor, limit=limit)
-    return [await intent_out(session, row, with_refunds=False) for row in rows]
+    return [await present_intent(session, row, with_refunds=False) for row in rows]
 
 
 @router.get("/intents/{public_id}", summary="One payment (its payer, the payee, auditors)")
 async def get_intent(public_id: PublicId, session: DbSession, actor: IntentReader) -> IntentOut:
-    return await intent_out(session, await service.access_intent(session, actor, str(public_id)))
+    return await present_intent(
+        session, await service.access_intent(session, actor, str(public_id))
+    )
 
 
 @router.post("/intents/{public_id}/cancel", summary="Cancel my unpaid payment")
 async def cancel_intent(public_id: PublicId, session: DbSession, actor: Resident) -> IntentOut:
     intent = await service.access_intent(session, actor, str(public_id))
-    return await intent_out(session, await service.cancel_intent(session, actor, intent.id))
+    return await present_intent(session, await service.cancel_intent(session, actor, intent.id))
 
 
 @router.post(
@@ -118,7 +113,7 @@ async def refund(
         else RefundReason.MERCHANT_DECISION,
         idempotency_key=body.idempotency_key,
     )
-    return refund_out(row)
+    return RefundOut.model_validate(row)
 
 
 @router.post(
@@ -141,7 +136,7 @@ async def sandbox_callback(request: Request, session: DbSession) -> CallbackAck:
 @router.get("/ledger/trial-balance", summary="Every account's balance; they sum to 0")
 async def trial_balance(session: DbSession, actor: Auditor) -> TrialBalanceOut:
     result = await service.trial_balance(session, actor)
-    return TrialBalanceOut(accounts=result.accounts, total=result.total)
+    return TrialBalanceOut.model_validate(result)
 
 
 @router.get("/ledger/accounts/{code}", summary="One ledger account's balance (platform)")
@@ -167,4 +162,4 @@ async def list_callbacks(
     limit: PageSize = 50,
 ) -> list[CallbackOut]:
     rows = await service.callbacks(session, actor, outcome=outcome, limit=limit)
-    return [CallbackOut.model_validate(r, from_attributes=True) for r in rows]
+    return [CallbackOut.model_validate(r) for r in rows]

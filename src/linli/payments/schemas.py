@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from linli.apitypes import MAX_ID
 from linli.payments.reasons import RefundReason
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Fen = Annotated[StrictInt, Field(ge=1, le=10**10, description="Amount in fen (1/100 yuan)")]
 Key = Annotated[str, Field(min_length=1, max_length=80)]
@@ -30,7 +30,7 @@ class RefundIn(StrictInput):
     idempotency_key: Key | None = None
 
 
-class RefundOut(BaseModel):
+class RefundOut(OutputModel):
     id: int
     public_id: str
     amount_fen: int
@@ -41,7 +41,7 @@ class RefundOut(BaseModel):
     completed_at: datetime | None
 
 
-class IntentOut(BaseModel):
+class IntentOut(OutputModel):
     public_id: str
     payer_user_id: int
     payee_organisation_id: int
@@ -57,7 +57,7 @@ class IntentOut(BaseModel):
     succeeded_at: datetime | None
     closed_at: datetime | None
     checkout_url: str = Field(description="Where the payer goes to pay")
-    refunds: list[RefundOut] = []
+    refunds: list[RefundOut] = Field(default=[])
 
 
 class CallbackAck(BaseModel):
@@ -67,7 +67,7 @@ class CallbackAck(BaseModel):
     message: str
 
 
-class TrialBalanceOut(BaseModel):
+class TrialBalanceOut(OutputModel):
     accounts: dict[str, int] = Field(description="Account code -> balance in fen (debit > 0)")
     total: int = Field(description="Sum over all postings; always 0")
 
@@ -82,7 +82,7 @@ class MerchantBalanceOut(BaseModel):
     payable_fen: int = Field(description="What the platform owes this merchant, in fen")
 
 
-class CallbackOut(BaseModel):
+class CallbackOut(OutputModel):
     id: int
     provider: str
     received_at: datetime

@@ -11,7 +11,6 @@ from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, re
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.trace import batches, verification
-from linli.trace.models import TraceBatch
 from linli.trace.schemas import BatchIn, BatchOut, BrokenLinkOut, VerifyOut
 
 router = APIRouter(prefix="/api/v1/trace", tags=["trace"], responses=ERROR_RESPONSES)
@@ -20,13 +19,9 @@ Reader = Annotated[Actor, Depends(require(TRACE_READ))]
 Manager = Annotated[Actor, Depends(require(TRACE_MANAGE))]
 
 
-def batch_out(batch: TraceBatch) -> BatchOut:
-    return BatchOut.model_validate(batch, from_attributes=True)
-
-
 @router.post("/batches", status_code=201, summary="Create a batch (lot) of one of your SKUs")
 async def create_batch(body: BatchIn, session: DbSession, actor: Manager) -> BatchOut:
-    return batch_out(await batches.create_batch(session, actor, body))
+    return BatchOut.model_validate(await batches.create_batch(session, actor, body))
 
 
 @router.get("/batches", summary="Your organisation's batches, newest first")
@@ -34,12 +29,12 @@ async def list_batches(
     session: DbSession, actor: Reader, limit: PageSize = 50, before_id: OptionalQueryId = None
 ) -> list[BatchOut]:
     rows = await batches.list_batches(session, actor, limit=limit, before_id=before_id)
-    return [batch_out(row) for row in rows]
+    return [BatchOut.model_validate(row) for row in rows]
 
 
 @router.get("/batches/{batch_id}", summary="One of your batches")
 async def get_batch(batch_id: PathId, session: DbSession, actor: Reader) -> BatchOut:
-    return batch_out(await batches.access_batch(session, actor, batch_id))
+    return BatchOut.model_validate(await batches.access_batch(session, actor, batch_id))
 
 
 @router.get("/verify", summary="Check your trace chains (or one batch's): first broken link")
@@ -53,5 +48,5 @@ async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = 
         ok=broken is None,
         chains=result.chains,
         links=result.links,
-        broken=BrokenLinkOut(**broken.__dict__) if broken else None,
+        broken=BrokenLinkOut.model_validate(broken) if broken else None,
     )

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from linli.apitypes import PathId
 from linli.authz import Actor, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 from linli.trace import devices
 from linli.trace.safety_models import TraceDevice
 
@@ -27,7 +27,7 @@ class DeviceIn(StrictInput):
     name: str = Field(min_length=1, max_length=80)
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(OutputModel):
     id: int
     device_id: str
     model: str
@@ -37,16 +37,9 @@ class DeviceOut(BaseModel):
     retired_at: datetime | None
 
 
-def device_out(device: TraceDevice) -> DeviceOut:
-    return DeviceOut(
-        id=device.id,
-        device_id=device.device_id,
-        model=device.model,
-        name=device.name,
-        topic=f"linli/sensors/{device.device_id}",
-        created_at=device.created_at,
-        retired_at=device.retired_at,
-    )
+def present_device(device: TraceDevice) -> DeviceOut:
+    """The device and the MQTT topic it publishes to (derived from its id)."""
+    return DeviceOut.from_row(device, topic=f"linli/sensors/{device.device_id}")
 
 
 @router.post("", status_code=201, summary="Register a sensor device of your organisation")
@@ -54,14 +47,14 @@ async def post_device(body: DeviceIn, session: DbSession, actor: DeviceWriter) -
     device = await devices.register_device(
         session, actor, devices.DeviceInput(body.device_id, body.model, body.name)
     )
-    return device_out(device)
+    return present_device(device)
 
 
 @router.get("", summary="Your organisation's sensor devices")
 async def get_devices(session: DbSession, actor: DeviceReader) -> list[DeviceOut]:
-    return [device_out(d) for d in await devices.devices_of(session, actor)]
+    return [present_device(d) for d in await devices.devices_of(session, actor)]
 
 
 @router.post("/{device_id}/retire", summary="Retire a device: its readings are dropped")
 async def post_retire(device_id: PathId, session: DbSession, actor: DeviceWriter) -> DeviceOut:
-    return device_out(await devices.retire_device(session, actor, device_id))
+    return present_device(await devices.retire_device(session, actor, device_id))

@@ -13,7 +13,7 @@ from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import N_
 from linli.trace import devices
-from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
+from linli.web import form_action, form_data, redirect, render, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
@@ -46,19 +46,21 @@ async def devices_page(request: Request, session: DbSession, actor: User_) -> Re
 @router.post("/merchant/devices")
 async def register_form(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    try:
-        await devices.register_device(
+    failed = await form_action(
+        session,
+        lambda: devices.register_device(
             session,
             actor,
             devices.DeviceInput(
                 form.get("device_id", ""), form.get("model", ""), form.get("name", "")
             ),
-        )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _page(
+        ),
+        on_error=lambda error: _page(
             request, session, actor, error=error, form=form, status_code=error.status_code
-        )
+        ),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect("/merchant/devices", text=N_("Device registered."))
 
 

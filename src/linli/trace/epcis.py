@@ -41,7 +41,8 @@ CAPTURE_BODY: dict[str, Any] = {
 }
 
 
-def job_out(job: TraceCapture) -> CaptureJobOut:
+def present_capture_job(job: TraceCapture) -> CaptureJobOut:
+    """The capture job in the EPCIS 2.0 REST binding's names and terms."""
     return CaptureJobOut(
         captureID=job.public_id,
         createdAt=job.created_at,
@@ -77,7 +78,7 @@ async def capture(request: Request, session: DbSession, actor: Capturer) -> JSON
 async def capture_job(
     capture_id: Annotated[str, Path(max_length=36)], session: DbSession, actor: Reader
 ) -> CaptureJobOut:
-    return job_out(await capturing.access_capture(session, actor, capture_id))
+    return present_capture_job(await capturing.access_capture(session, actor, capture_id))
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -16,9 +16,9 @@ from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 from linli.trace import recall, safety
-from linli.trace.safety_models import TraceInspection, TraceRecall
+from linli.trace.safety_models import TraceRecall
 
 router = APIRouter(prefix="/api/v1/trace", tags=["trace"], responses=ERROR_RESPONSES)
 SafetyWriter = Annotated[Actor, Depends(require_scope("org:write"))]
@@ -53,7 +53,7 @@ async def post_readings(request: Request, session: DbSession, actor: SafetyWrite
     return ReadingsOut(**await safety.store_readings(session, actor, readings))
 
 
-class InspectionOut(BaseModel):
+class InspectionOut(OutputModel):
     id: int
     batch_id: int
     laboratory: str
@@ -63,10 +63,6 @@ class InspectionOut(BaseModel):
     report_file_id: int | None
     inspected_at: datetime
     event_pk: int
-
-
-def inspection_out(row: TraceInspection) -> InspectionOut:
-    return InspectionOut.model_validate(row, from_attributes=True)
 
 
 @router.post(
@@ -114,7 +110,7 @@ async def post_inspection(
             report_file_id=file_id,
         ),
     )
-    return inspection_out(row)
+    return InspectionOut.model_validate(row)
 
 
 class HoldDecisionIn(StrictInput):
@@ -122,7 +118,7 @@ class HoldDecisionIn(StrictInput):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class BatchStatusOut(BaseModel):
+class BatchStatusOut(OutputModel):
     id: int
     code: str
     status: str
@@ -133,10 +129,10 @@ async def post_hold_decision(
     batch_id: PathId, body: HoldDecisionIn, session: DbSession, actor: SafetyWriter
 ) -> BatchStatusOut:
     batch = await safety.decide_hold(session, actor, batch_id, body.decision, body.reason)
-    return BatchStatusOut(id=batch.id, code=batch.code, status=batch.status)
+    return BatchStatusOut.model_validate(batch)
 
 
-class BatchSafetyOut(BaseModel):
+class BatchSafetyOut(OutputModel):
     id: int
     code: str
     lot: str
@@ -155,14 +151,11 @@ async def get_batch_safety(
 ) -> BatchSafetyOut:
     batch = await safety.access_safety_batch(session, actor, batch_id)
     readings, excursions = await safety.cold_chain_counts(session, batch.id)
-    return BatchSafetyOut(
-        id=batch.id,
-        code=batch.code,
-        lot=batch.lot,
-        status=batch.status,
-        production_date=batch.production_date,
-        expiry_date=batch.expiry_date,
-        inspections=[inspection_out(i) for i in await safety.inspections_of(session, batch.id)],
+    return BatchSafetyOut.from_row(
+        batch,
+        inspections=[
+            InspectionOut.model_validate(i) for i in await safety.inspections_of(session, batch.id)
+        ],
         open_holds=[h.reason for h in await safety.open_holds(session, batch.id)],
         excursions=excursions,
         readings=readings,
@@ -186,7 +179,7 @@ class RecallBatchOut(BaseModel):
     from_batch_id: int | None
 
 
-class RecallOut(BaseModel):
+class RecallOut(OutputModel):
     id: int
     organisation_id: int
     level: int
@@ -203,27 +196,18 @@ class RecallOut(BaseModel):
     report: dict[str, Any] | None
 
 
-async def recall_out(session: DbSession, row: TraceRecall) -> RecallOut:
+async def present_recall(session: DbSession, row: TraceRecall) -> RecallOut:
+    """The recall, its batches (and how each was reached) and the progress of its lines."""
     batches = await recall.recall_batches(session, row.id)
     lines = await recall.recall_lines(session, row.id)
-    return RecallOut(
-        id=row.id,
-        organisation_id=row.organisation_id,
-        level=row.level,
-        reason=row.reason,
-        refund=row.refund,
-        status=row.status,
+    return RecallOut.from_row(
+        row,
         rule=f"{row.rule_id}@{row.rule_version}",
-        opened_at=row.opened_at,
-        start_by=row.start_by,
-        complete_by=row.complete_by,
-        closed_at=row.closed_at,
         batches=[
             RecallBatchOut(batch_id=b.id, code=b.code, via=rb.via, from_batch_id=rb.from_batch_id)
             for rb, b in batches
         ],
         progress=recall.progress_of(row, lines),
-        report=row.report,
     )
 
 
@@ -240,17 +224,17 @@ async def post_recall(body: RecallIn, session: DbSession, actor: SafetyWriter) -
             hazard_found_at=body.hazard_found_at,
         ),
     )
-    return await recall_out(session, row)
+    return await present_recall(session, row)
 
 
 @router.get("/recalls", summary="Recalls of your batches (regulators: all)")
 async def list_recalls(session: DbSession, actor: SafetyWriter) -> list[RecallOut]:
-    return [await recall_out(session, r) for r in await recall.recalls_for(session, actor)]
+    return [await present_recall(session, r) for r in await recall.recalls_for(session, actor)]
 
 
 @router.get("/recalls/{recall_id}", summary="A recall with its progress")
 async def get_recall(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
-    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
+    return await present_recall(session, await recall.access_recall(session, actor, recall_id))
 
 
 class ReturnIn(StrictInput):
@@ -262,10 +246,10 @@ async def post_return(
     recall_id: PathId, line_id: PathId, body: ReturnIn, session: DbSession, actor: SafetyWriter
 ) -> RecallOut:
     await recall.record_return(session, actor, recall_id, line_id, body.quantity)
-    return await recall_out(session, await recall.access_recall(session, actor, recall_id))
+    return await present_recall(session, await recall.access_recall(session, actor, recall_id))
 
 
 @router.post("/recalls/{recall_id}/close", summary="Close a recall with its report")
 async def post_close(recall_id: PathId, session: DbSession, actor: SafetyWriter) -> RecallOut:
     row = await recall.close_recall(session, actor, recall_id)
-    return await recall_out(session, row)
+    return await present_recall(session, row)

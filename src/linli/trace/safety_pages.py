@@ -3,14 +3,13 @@ decision) and the recall consoles of merchants and regulators."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from linli import clock
+from linli import forms
 from linli.apitypes import PathId
 from linli.authz import Actor, require_user
 from linli.db import DbSession
@@ -19,12 +18,11 @@ from linli.files import service as files
 from linli.i18n import N_
 from linli.trace import recall, safety
 from linli.trace.public_view import MAX_PAGE, trace_view
-from linli.web import form_data, redirect, render, settle_failed_form, verify_csrf
+from linli.web import ErrorAnswer, form_action, form_data, redirect, render, verify_csrf
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-LOCAL = clock.LOCAL
 
 
 @router.get("/merchant/batches")
@@ -54,6 +52,12 @@ async def _batch_page(
     return render(request, "trace/batch.html", view, status_code=status_code, actor=actor)
 
 
+def _batch_failed(request: Request, session: DbSession, actor: Actor, batch_id: int) -> ErrorAnswer:
+    return lambda error: _batch_page(
+        request, session, actor, batch_id, error=error, status_code=error.status_code
+    )
+
+
 @router.get("/merchant/batches/{batch_id}")
 async def batch_page(
     request: Request, batch_id: PathId, session: DbSession, actor: User_, page: Page = 1
@@ -66,7 +70,8 @@ async def inspection_form(
     request: Request, batch_id: PathId, session: DbSession, actor: User_
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def record() -> None:
         await safety.access_safety_batch(session, actor, batch_id, manage=True)
         upload = form.get("report")
         file_id = None
@@ -83,36 +88,31 @@ async def inspection_form(
                 field="report",
             )
             file_id = stored.id
-        when_text = str(form.get("inspected_at") or "").strip()
-        when = None
-        if when_text:
-            try:
-                when = datetime.fromisoformat(when_text)
-            except ValueError:
-                raise ValidationFailed(
-                    N_("Check the inspection."),
-                    fields={"inspected_at": N_("Enter a date and time.")},
-                ) from None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=LOCAL)
+        when_text = forms.text(form, "inspected_at").strip()
+        when = (
+            forms.local_datetime(when_text, "inspected_at", message=N_("Check the inspection."))
+            if when_text
+            else None
+        )
         await safety.record_inspection(
             session,
             actor,
             batch_id,
             safety.InspectionInput(
-                laboratory=str(form.get("laboratory") or ""),
-                items_tested=str(form.get("items_tested") or "").splitlines(),
-                results=str(form.get("results") or ""),
-                passed=str(form.get("passed") or "") == "yes",
+                laboratory=forms.text(form, "laboratory"),
+                items_tested=forms.text(form, "items_tested").splitlines(),
+                results=forms.text(form, "results"),
+                passed=forms.text(form, "passed") == "yes",
                 inspected_at=when,
                 report_file_id=file_id,
             ),
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _batch_page(
-            request, session, actor, batch_id, error=error, status_code=error.status_code
-        )
+
+    failed = await form_action(
+        session, record, on_error=_batch_failed(request, session, actor, batch_id)
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/batches/{batch_id}", text=N_("Inspection recorded."))
 
 
@@ -121,15 +121,15 @@ async def hold_decision_form(
     request: Request, batch_id: PathId, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    try:
-        await safety.decide_hold(
+    failed = await form_action(
+        session,
+        lambda: safety.decide_hold(
             session, actor, batch_id, form.get("decision", ""), form.get("reason", "")
-        )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _batch_page(
-            request, session, actor, batch_id, error=error, status_code=error.status_code
-        )
+        ),
+        on_error=_batch_failed(request, session, actor, batch_id),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(f"/merchant/batches/{batch_id}", text=N_("Decision recorded."))
 
 
@@ -185,25 +185,31 @@ def _int(text: str, field: str) -> int:
 
 async def _open(request: Request, session: DbSession, actor: Actor, base: str) -> Response:
     form = await request.form()
-    try:
+
+    async def open_recall() -> None:
         ids_text = " ".join(str(v) for v in form.getlist("batch_ids"))
-        ids_text += " " + str(form.get("batch_ids_text") or "")
+        ids_text += " " + forms.text(form, "batch_ids_text")
         batch_ids = [_int(t, "batch_ids") for t in ids_text.replace(",", " ").split()]
         await recall.open_recall(
             session,
             actor,
             recall.RecallInput(
-                level=_int(str(form.get("level") or ""), "level"),
-                reason=str(form.get("reason") or ""),
+                level=_int(forms.text(form, "level"), "level"),
+                reason=forms.text(form, "reason"),
                 batch_ids=batch_ids,
-                refund=str(form.get("refund") or "full"),
+                refund=forms.text(form, "refund") or "full",
             ),
         )
-    except DomainError as error:
-        await settle_failed_form(session, error)
-        return await _console(
+
+    failed = await form_action(
+        session,
+        open_recall,
+        on_error=lambda error: _console(
             request, session, actor, base, error=error, status_code=error.status_code
-        )
+        ),
+    )
+    if isinstance(failed, Response):
+        return failed
     return redirect(base, text=N_("Recall opened: buyers were told."))
 
 

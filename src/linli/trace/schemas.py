@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from linli.apitypes import MAX_ID
-from linli.schemas import StrictInput
+from linli.schemas import OutputModel, StrictInput
 
 Lot = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[!-~]{1,20}$")]
 
@@ -31,7 +31,7 @@ class BatchIn(StrictInput):
         return self
 
 
-class BatchOut(BaseModel):
+class BatchOut(OutputModel):
     id: int
     code: str
     sku_id: int
@@ -45,7 +45,7 @@ class BatchOut(BaseModel):
     created_at: datetime
 
 
-class BrokenLinkOut(BaseModel):
+class BrokenLinkOut(OutputModel):
     chain: str = Field(description="batch:{id} or org:{id}")
     seq: int = Field(description="Position of the first broken link (1-based)")
     event_id: str | None
