@@ -512,7 +512,7 @@ async def _seed_domain(
             password_hash=password_hash,
         )
         token, _row = await accounts.create_token(
-            session, system, name="flash sale", scopes=["account"], for_user=user
+            session, system, name="flash sale", scopes=["account", "resident"], for_user=user
         )
         await community.join(
             session,
