@@ -34,6 +34,9 @@ use_fast_password_hashing()
 
 PG_URL = os.environ.get("LINLI_TEST_DATABASE_URL", "")
 DATABASE_KIND = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
+# The app starts in well under a second; on a 2-core machine running both suites side by side
+# (and more) the 5 s default of asgi-lifespan was seen to run out.
+STARTUP_TIMEOUT = 60.0
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -155,7 +158,7 @@ async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
 
     engine = application.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", note_write)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_TIMEOUT):
         yield application
         failed: list[str] = []
         if not request.node.get_closest_marker("dispatch_errors_expected"):

@@ -3,6 +3,7 @@ a contract that forgets a new route module or package checks nothing about it.""
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,29 @@ def test_every_package_and_top_level_module_has_a_layer() -> None:
     }
     unlayered = sorted(present - layered - {"linli.migrations"})
     assert unlayered == [], f"add these to the layers contract in pyproject.toml: {unlayered}"
+
+
+def test_no_function_hides_a_module_it_imports() -> None:
+    """A local named like an imported module (`checkout = ...` next to `from linli.groupbuy
+    import checkout`) turns every use of the module in that function, or in a function it
+    encloses, into a NameError that no type checker reports."""
+    hidden: list[str] = []
+    for path in SOURCE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            (alias.asname or alias.name).split(".")[0]
+            for node in tree.body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
+            local = {a.arg for a in arguments} | {
+                n.id
+                for n in ast.walk(function)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            }
+            hidden += [f"{path.name}:{function.lineno} {name}" for name in local & imported]
+    assert hidden == []

@@ -25,7 +25,7 @@ from linli.app import create_app
 from linli.cli import app as cli
 from linli.config import Settings
 from linli.migrate import head_revision
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, STARTUP_TIMEOUT
 
 PASSWORD = "Neighbour-2026"
 NEW_PASSWORD = "Fresh-start-2027"
@@ -158,7 +158,7 @@ def through_fresh_app(
 
     async def main() -> T:
         app = create_app(Settings(run_dispatcher=False))
-        async with LifespanManager(app):
+        async with LifespanManager(app, startup_timeout=STARTUP_TIMEOUT):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", cookies=cookies

@@ -42,7 +42,7 @@ from linli.db import make_engine, make_sessionmaker
 from linli.events import MembershipRevoked
 from linli.jobs import JobPayload, job_kind
 from linli.outbox import Dispatcher, DueJob, Envelope, HandledEvent, OutboxEvent
-from tests.conftest import DATABASE_KIND, dispatch_errors
+from tests.conftest import DATABASE_KIND, STARTUP_TIMEOUT, dispatch_errors
 from tests.factories import make_org, make_token, make_user
 
 SYSTEM = Actor.for_system()
@@ -541,14 +541,14 @@ async def test_job_runs_once_when_due_and_not_before(
 
 async def test_job_survives_a_restart(frozen_clock: FrozenClock, settings: Settings) -> None:
     first = create_app(settings)
-    async with LifespanManager(first):
+    async with LifespanManager(first, startup_timeout=STARTUP_TIMEOUT):
         job_id, key = await schedule(first, frozen_clock.now() + timedelta(minutes=30))
         assert await first.state.dispatcher.run_once() == 0
     # The first app is gone (lifespan exited, engine disposed); a new process starts.
 
     second = create_app(settings)
     assert second.state.engine is not first.state.engine
-    async with LifespanManager(second):
+    async with LifespanManager(second, startup_timeout=STARTUP_TIMEOUT):
         assert await second.state.dispatcher.run_once() == 0
         frozen_clock.advance(timedelta(minutes=30))
         assert await second.state.dispatcher.run_once() == 1

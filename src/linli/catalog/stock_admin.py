@@ -53,9 +53,9 @@ async def adjust_stock(session: AsyncSession, actor: Actor, sku_id: int, delta: 
     return new_stock
 
 
-async def set_stock(session: AsyncSession, actor: Actor, sku_id: int, stock: int) -> int:
+async def set_stock(session: AsyncSession, actor: Actor, sku_id: int, counted: int) -> int:
     """Set the stock to a counted number (after a stocktake), in one UPDATE."""
-    if not 0 <= stock <= MAX_STOCK:
+    if not 0 <= counted <= MAX_STOCK:
         raise ValidationFailed(
             N_("Stock can be at most {limit}."),
             limit=MAX_STOCK,
@@ -65,13 +65,13 @@ async def set_stock(session: AsyncSession, actor: Actor, sku_id: int, stock: int
     changed = await session.scalar(
         update(Sku)
         .where(Sku.id == sku_id, Sku.product_id.in_(owned))
-        .values(stock=stock)
+        .values(stock=counted)
         .returning(Sku.id)
         .execution_options(synchronize_session=False)
     )
     if changed is None:
         raise NotFound(N_("No such SKU in your catalogue."))
     audit.record(
-        session, actor, "catalog.stock_set", target_type="sku", target_id=sku_id, stock=stock
+        session, actor, "catalog.stock_set", target_type="sku", target_id=sku_id, stock=counted
     )
-    return stock
+    return counted

@@ -68,7 +68,7 @@ async def _store_upload(
 async def _licences_from_form(
     request: Request, session: DbSession, actor: Actor, form: FormData
 ) -> list[dict[str, Any]]:
-    licences = []
+    filed: list[dict[str, Any]] = []
     for slot in LICENCE_SLOTS:
         number = forms.text(form, f"{slot}_number")
         file_id = await _store_upload(
@@ -81,7 +81,7 @@ async def _licences_from_form(
         )
         if not number and file_id is None:
             continue
-        licences.append(
+        filed.append(
             {
                 "licence_type": forms.text(form, f"{slot}_type") or "business_licence",
                 "number": number,
@@ -90,7 +90,7 @@ async def _licences_from_form(
                 "file_id": file_id or 0,
             }
         )
-    return licences
+    return filed
 
 
 @router.get("/merchants/apply")
