@@ -37,7 +37,7 @@ from linli.groupbuy import campaigns
 from linli.groupbuy.models import PAID, CampaignItem, Order
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderLineIn
 from linli.outbox import Dispatcher
-from linli.trace import batches, generated, identifiers, recall, safety
+from linli.trace import batches, devices, generated, identifiers, recall, safety
 from linli.trace.models import TraceBatch
 from linli.trace.safety_models import REFUND_FULL, TraceExcursion, TraceRecallLine
 from linli.trace.schemas import BatchIn
@@ -438,6 +438,17 @@ async def _event(
     )
 
 
+async def _register_logger(session: AsyncSession, owner: Actor, sensor: str) -> None:
+    """The truck's logger is one of the merchant's registered devices (its devices page lists
+    it; over MQTT only registered devices are heard)."""
+    if await devices.active_device(session, sensor) is None:
+        await devices.register_device(
+            session,
+            owner,
+            devices.DeviceInput(device_id=sensor, model="ColdTrack T-200", name="冷链车温度记录仪"),
+        )
+
+
 async def _readings(
     session: AsyncSession,
     candidate: Candidate,
@@ -453,6 +464,7 @@ async def _readings(
     frozen = candidate.storage_class == "frozen"
     base = rng.uniform(-21.0, -19.5) if frozen else rng.uniform(2.5, 4.5)
     sensor = f"LG{candidate.organisation_id:02d}-{rng.randrange(1000, 10000)}"
+    await _register_logger(session, candidate.owner, sensor)
     warm = (-14.6, -13.1, -12.2, -11.8, -12.0, -12.9, -14.2, -14.8, -16.5)
     items = []
     for n in range(int(TRANSPORT / READING_EVERY) + 1):
