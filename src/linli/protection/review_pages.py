@@ -182,6 +182,7 @@ async def write_review(
 async def post_review(
     line_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    await reviews.reviewable_line(session, actor, line_id)  # 404 / 409 as for the form itself
     form = await request.form()
     fields = {"rating": forms.text(form, "rating"), "text": forms.text(form, "text")}
 
@@ -205,7 +206,7 @@ async def post_review(
         return row.id
 
     async def again(error: DomainError) -> Response:
-        if error.code in ("not_found", "already_reviewed", "not_collected"):
+        if error.code == "already_reviewed":  # a double submit: the first one is stored
             return flash_error("/reviews/mine")(error)
         return await _write_page(request, session, actor, line_id, form=fields, error=error)
 
@@ -241,6 +242,7 @@ async def merchant_console(
 async def merchant_reply(
     review_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    await reviews.access_own_review(session, actor, review_id)
     form = await request.form()
 
     async def answer() -> None:
@@ -278,10 +280,10 @@ async def ops_reviews(
 async def ops_hide(
     review_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    ensure(actor, PLATFORM_REVIEWS_HIDE)
     form = await request.form()
 
     async def hide() -> None:
-        ensure(actor, PLATFORM_REVIEWS_HIDE)
         data = validate_form(
             HideIn, {"reason": forms.text(form, "reason"), "note": forms.text(form, "note")}
         )

@@ -131,14 +131,20 @@ async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) ->
     return row
 
 
-async def reply(session: AsyncSession, actor: Actor, review_id: int, text: str) -> Review:
-    """The merchant's one reply to a review of its goods (404 for another merchant's)."""
+async def access_own_review(session: AsyncSession, actor: Actor, review_id: int) -> Review:
+    """A review of the acting merchant's goods, to reply to (404 for another merchant's)."""
     organisation_id = policies.acting_merchant(actor, reply=True)
     row = await session.scalar(
         policies.merchant_reviews(organisation_id).where(Review.id == review_id)
     )
     if row is None:
         raise NotFound(N_("No such review."))
+    return row
+
+
+async def reply(session: AsyncSession, actor: Actor, review_id: int, text: str) -> Review:
+    """The merchant's one reply to a review of its goods (404 for another merchant's)."""
+    row = await access_own_review(session, actor, review_id)
     replied = await session.execute(
         update(Review)
         .where(Review.id == review_id, Review.reply_text.is_(None))
