@@ -324,9 +324,9 @@ async def test_hiding_needs_an_operator_and_a_legal_reason_and_only_operators_se
     assert entry.details == {"reason": "personal_data", "note": "电话号码"}
 
     await login(client, operator, organisation=platform)
-    page = await client.get("/ops/reviews?hidden=true")
-    assert page.status_code == 200
-    assert secret in page.text
+    ops_page = await client.get("/ops/reviews?hidden=true")
+    assert ops_page.status_code == 200
+    assert secret in ops_page.text
 
 
 async def test_nobody_deletes_a_review(
@@ -392,3 +392,20 @@ async def test_review_pages_escape_hostile_text_and_show_the_distribution(
     console = await client.get("/merchant/reviews?awaiting=true")
     assert console.status_code == 200
     assert "&lt;script&gt;alert" in console.text
+    review_id = (await client.get(f"{REVIEWS}/products/{b.product_id}")).json()["reviews"][0]["id"]
+    csrf = client.cookies.get("linli_csrf") or ""
+    replied = await client.post(
+        f"/merchant/reviews/{review_id}/reply", data={"text": HOSTILE, "csrf_token": csrf}
+    )
+    assert replied.status_code == 303, replied.text
+    html = (await client.get(f"/p/{b.product_id}/reviews")).text
+    assert "data-reply" in html
+    assert HOSTILE not in html
+    twice = await client.post(
+        f"/merchant/reviews/{review_id}/reply", data={"text": "again", "csrf_token": csrf}
+    )
+    assert twice.status_code == 303  # back to the list with the reason as a flash
+    async with app.state.sessionmaker() as s:
+        row = await s.get(Review, review_id)
+        assert row is not None
+        assert row.reply_text == HOSTILE
