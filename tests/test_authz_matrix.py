@@ -38,6 +38,7 @@ from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
+from linli.protection.review_models import Review
 from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
@@ -64,6 +65,23 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+lddddoooddd org:read GET /api/v1/protection/reviews/merchant
+ooooooooooo * GET /api/v1/protection/reviews/merchants/{organisation_id}
+loooooooooo resident GET /api/v1/protection/reviews/mine
+ooooooooooo * GET /api/v1/protection/reviews/products/{product_id}
+ldddddddddo platform GET /api/v1/protection/reviews/hidden
+ooooooooooo - GET /m/{organisation_id}/reviews
+lddddoooddd - GET /merchant/reviews
+ldddddddddo - GET /ops/reviews
+ooooooooooo - GET /p/{product_id}/reviews
+loooooooooo - GET /reviews/mine
+lohhhhhhhhh - GET /reviews/write/{line_id}
+loooooooooo resident POST /api/v1/protection/reviews
+ldddddddddo platform POST /api/v1/protection/reviews/{review_id}/hide
+lddddoooddd org:write POST /api/v1/protection/reviews/{review_id}/reply
+lddddoohddd - POST /merchant/reviews/{review_id}/reply
+ldddddddddo - POST /ops/reviews/{review_id}/hide
+lohhhhhhhhh - POST /reviews/write/{line_id}
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
@@ -511,6 +529,25 @@ async def build_world(
     platform = await make_org(session, "platform", owner=operator, role="operator")
 
     async with app.state.sessionmaker() as s:
+        # A review of the buyer's line (the matrix asks who may answer or hide it; the line's
+        # goods are not collected here, which the resident's review form then says with 409).
+        product_of_line = await s.scalar(select(Sku.product_id).where(Sku.id == gb.sku_ids[0]))
+        review = Review(
+            order_line_id=checkout["order"]["lines"][0]["id"],
+            order_id=order_id,
+            user_id=buyer.user.id,
+            organisation_id=gb.shop.organisation.id,
+            product_id=product_of_line,
+            product_name="东北大米",
+            rating=4,
+            text="",
+            photo_file_ids=[],
+            created_at=frozen_clock.now(),
+        )
+        s.add(review)
+        await s.commit()
+        review_id = review.id
+    async with app.state.sessionmaker() as s:
         row = await s.get(Order, order_id)
         assert row is not None
         assert row.pickup_code is not None
@@ -552,6 +589,7 @@ async def build_world(
         "event_id": f"urn:uuid:{uuid.uuid4()}",
         "file_id": 999999,
         "device_id": device.json()["id"],
+        "review_id": review_id,
     }
     world = World(params)
     world.overrides = {

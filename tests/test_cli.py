@@ -411,6 +411,22 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         ("transformation",),
     ]
     assert "OK:" in ok("trace", "verify")
+    # Reviews (demo/protection_reviews.py): of collected lines only, some answered, one hidden.
+    reviewed = re.search(
+        r"Reviews: (\d+) of collected goods, (\d+) answered by the merchant, 1 hidden",
+        squash(result.output),
+    )
+    assert reviewed is not None, result.output
+    assert int(reviewed.group(1)) > 0
+    assert int(reviewed.group(2)) > 0
+    assert query(
+        database,
+        "SELECT count(*) FROM protection_reviews r JOIN groupbuy_order_lines l "
+        "ON l.id = r.order_line_id WHERE l.picked_qty = 0",
+    ) == [(0,)]
+    assert query(
+        database, "SELECT hidden_reason FROM protection_reviews WHERE hidden_at IS NOT NULL"
+    ) == [("personal_data",)]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
 

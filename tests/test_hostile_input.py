@@ -31,15 +31,18 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import String, Text, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import linli.models  # noqa: F401  (every table on the metadata)
 from linli.accounts.identity import CSRF_COOKIE
 from linli.accounts.models import Membership, Organisation, User
+from linli.catalog.models import Sku
 from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
-from linli.groupbuy.models import Campaign, Order
+from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
 from linli.payments.models import PaymentIntent
+from linli.protection.review_models import Review
 from linli.trace.models import TraceBatch
 from linli.web import TEMPLATES_DIR
 from tests.live import SEED_TIMEOUT, linli_command, server_environment
@@ -92,6 +95,8 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "trace_holds": ("decision_reason",),
     "trace_recalls": ("reason",),
     "trace_readings": ("sensor_id",),
+    # (reply_text stays: a review without a reply must keep it empty)
+    "protection_reviews": ("product_name", "text", "hidden_note"),
 }
 # Live markup a hostile value would make if it were not escaped.
 LIVE = re.compile(
@@ -252,9 +257,65 @@ def public_json_routes(app: FastAPI) -> list[str]:
     )
 
 
+async def arrange_reviews(session: AsyncSession, buyer_id: int) -> tuple[int, int, int]:
+    """A line of the buyer's collected and not reviewed (the review form), and two hostile
+    reviews, answered, one hidden, of two other lines (the demo this test seeds has no pickups:
+    too few residents per point for its history)."""
+    lines = (
+        await session.execute(
+            select(OrderLine, Order, CampaignItem.sku_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .order_by(Order.user_id != buyer_id, OrderLine.id)
+            .limit(3)
+        )
+    ).all()
+    (own, _order, _sku), (other, order, sku_id), (third, third_order, _sku) = lines
+    own.picked_qty = other.picked_qty = third.picked_qty = 1
+    product_id = await session.scalar(select(Sku.product_id).where(Sku.id == sku_id))
+    assert product_id is not None
+    review = Review(
+        order_line_id=other.id,
+        order_id=order.id,
+        user_id=order.user_id,
+        organisation_id=order.organisation_id,
+        product_id=product_id,
+        product_name=FULL,
+        rating=2,
+        text=LONG,
+        photo_file_ids=[],
+        created_at=order.created_at,
+        reply_text=FULL,
+        replied_at=order.created_at,
+        hidden_at=order.created_at,
+        hidden_reason="personal_data",
+        hidden_note=SHORT,
+    )
+    shown = Review(
+        order_line_id=third.id,
+        order_id=third_order.id,
+        user_id=third_order.user_id,
+        organisation_id=third_order.organisation_id,
+        product_id=product_id,
+        product_name=SHORT,
+        rating=5,
+        text=FULL,
+        photo_file_ids=[],
+        created_at=order.created_at,
+        reply_text=TINY,
+        replied_at=order.created_at,
+    )
+    session.add(shown)
+    session.add(review)
+    arranged = (own.id, product_id, order.organisation_id)
+    await session.commit()
+    return arranged
+
+
 async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
     """A buyer's phone, and pages each role reaches by an address rather than a link: a
-    buyer's order and its payment page, a campaign's procurement list, a missing page."""
+    buyer's order and its payment page, the review form, a campaign's procurement list, a
+    product's and a merchant's reviews, a missing page."""
     async with app.state.sessionmaker() as session:
         order = (
             await session.execute(
@@ -274,14 +335,27 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
             .limit(1)
         )
         batch = await session.scalar(select(TraceBatch.code).limit(1))
+        line_id, product_id, organisation_id = await arrange_reviews(session, order.user_id)
     assert phone is not None
     assert intent is not None
     assert campaign is not None
-    return phone, {
-        "anonymous": ["/no-such-page", f"/t/{batch}"],
-        "buyer": [f"/groupbuy/orders/{order.id}", f"/pay/{intent}"],
-        "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
-    }
+    return (
+        phone,
+        {
+            "anonymous": [
+                "/no-such-page",
+                f"/t/{batch}",
+                f"/p/{product_id}/reviews",
+                f"/m/{organisation_id}/reviews",
+            ],
+            "buyer": [
+                f"/groupbuy/orders/{order.id}",
+                f"/pay/{intent}",
+                f"/reviews/write/{line_id}",
+            ],
+            "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
+        },
+    )
 
 
 async def test_hostile_text_is_escaped_on_every_page_and_in_every_json_answer(

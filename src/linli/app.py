@@ -218,6 +218,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
+    from linli.protection import review_api as protection_review_api
+    from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
@@ -239,6 +241,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_api,
         ops_api,
         payments_api,
+        protection_review_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -257,6 +260,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_pages,
         ops_pages,
         payments_pages,
+        protection_review_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

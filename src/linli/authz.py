@@ -125,6 +125,10 @@ REGULATOR_TRACE_MANAGE = _perm("regulator.trace.manage", "org:write")
 REGULATOR_RECALL = _perm("regulator.recall", "org:write")
 # The owner's own acts for a merchant or supplier: file licences and certifications.
 MERCHANT_PROFILE_MANAGE = _perm("merchant.profile.manage", "org:write")
+# consumer protection: reviews
+REVIEWS_READ = _perm("protection.reviews.read", "org:read")  # reviews of the merchant's goods
+REVIEWS_REPLY = _perm("protection.reviews.reply", "org:write")  # reply once to a review
+PLATFORM_REVIEWS_HIDE = _perm("platform.reviews.hide", "platform")  # hide, with a legal reason
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -133,6 +137,7 @@ _PAYMENTS = {PAYMENTS_READ}
 _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
 _TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a merchant
+_REVIEWS = {REVIEWS_READ, REVIEWS_REPLY}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -141,6 +146,7 @@ _OPERATOR = _MEMBER | {
     PLATFORM_REVIEW,
     COMMUNITY_MANAGE,
     RULES_CALENDAR_MANAGE,
+    PLATFORM_REVIEWS_HIDE,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -151,9 +157,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _GROUPBUY
         | _TRACE
         | _TRACE_SAFETY
+        | _REVIEWS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY),
+    "staff": frozenset(
+        _MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY | _REVIEWS
+    ),
     "supervisor": frozenset(
         _MANAGER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL}
     ),

@@ -312,3 +312,35 @@ class BuyerRecalled(DomainEvent):
     level: int
     reason: str
     trace_code: str  # the line's code on the public trace page (/t/<code>)
+
+
+# consumer protection: reviews
+
+
+@event_type("protection.ReviewPosted")
+class ReviewPosted(DomainEvent):
+    """A resident reviewed a collected order line (credit may weigh ratings later)."""
+
+    review_id: int
+    user_id: int
+    organisation_id: int
+    product_id: int
+    product_name: str
+    order_line_id: int
+    rating: int
+
+
+@event_type("protection.ReviewReplied")
+class ReviewReplied(DomainEvent):
+    review_id: int
+    user_id: int  # the reviewer, who is told
+    organisation_id: int
+    product_name: str
+
+
+@event_type("protection.ReviewHidden")
+class ReviewHidden(DomainEvent):
+    review_id: int
+    user_id: int
+    organisation_id: int
+    reason: str  # protection.review_models.HideReason

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import MutableHeaders
@@ -25,7 +26,9 @@ from linli.authz import (
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
     PLATFORM_REVIEW,
+    PLATFORM_REVIEWS_HIDE,
     REGULATOR_TRACE_READ,
+    REVIEWS_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
     Actor,
@@ -206,6 +209,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/groupbuy", N_("Group buys")))
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
+        items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
@@ -222,6 +226,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/batches", N_("Batches and traceability")))
         if actor.has(TRACE_RECALL):
             items.append(("/merchant/recalls", N_("Recalls")))
+        if actor.has(REVIEWS_READ) and kind == "merchant":
+            items.append(("/merchant/reviews", N_("Reviews")))
     elif kind == "regulator" and actor.has(REGULATOR_TRACE_READ):
         items.append(("/regulator/recalls", N_("Recalls")))
     if actor.has(PLATFORM_REVIEW):
@@ -230,6 +236,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/leaders", N_("Leader reviews")))
         items.append(("/ops/communities", N_("Communities")))
         items.append(("/ops/groupbuy", N_("Group-buy oversight")))
+    if actor.has(PLATFORM_REVIEWS_HIDE):
+        items.append(("/ops/reviews", N_("Reviews")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):
@@ -240,6 +248,36 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
     items.append(("/account", N_("Account")))
     return items
+
+
+# --- sections a higher domain adds to a lower domain's page ------------------------------------
+# Lower layers ask, higher layers provide: a page of a lower domain names a slot ("product" on
+# the catalogue's product page, "merchant" on the merchant's page) and a domain above it
+# (protection: ratings and reviews) fills it when its page module is imported.
+PageSection = Callable[[Request, AsyncSession, int], Awaitable[Markup]]
+_SECTIONS: dict[str, dict[str, PageSection]] = {}
+
+
+def provide_section(slot: str, name: str, section: PageSection) -> None:
+    """Show `section` (its HTML for the page's subject id) on the pages naming `slot`."""
+    _SECTIONS.setdefault(slot, {})[name] = section
+
+
+async def page_sections(
+    slot: str, request: Request, session: AsyncSession, subject_id: int
+) -> list[Markup]:
+    """The sections provided for `slot`, in the order of their names."""
+    provided = _SECTIONS.get(slot, {})
+    return [await provided[name](request, session, subject_id) for name in sorted(provided)]
+
+
+def render_fragment(request: Request, template: str, context: dict[str, Any]) -> Markup:
+    """A template rendered (autoescaped) as a piece of a page, for a page section."""
+    env: Environment = request.app.state.jinja
+    html = env.get_template(template).render(
+        request=request, locale=i18n.get_locale(), csrf_token=csrf_token(request), **context
+    )
+    return Markup(html)  # noqa: S704 - rendered by the autoescaping environment
 
 
 __all__ = [
@@ -253,8 +291,11 @@ __all__ = [
     "form_action",
     "form_data",
     "make_environment",
+    "page_sections",
+    "provide_section",
     "redirect",
     "render",
+    "render_fragment",
     "safe_next",
     "settle_failed_form",
     "validate_form",

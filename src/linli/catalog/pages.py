@@ -38,6 +38,7 @@ from linli.web import (
     ErrorAnswer,
     form_action,
     form_data,
+    page_sections,
     redirect,
     render,
     validate_form,
@@ -228,10 +229,16 @@ async def product_page(
     product_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
     view = await reading.public_product(session, product_id)
+    sections = await page_sections("product", request, session, product_id)
     return render(
         request,
         "catalog/product.html",
-        {"view": view, "category_name": categories.category_name, **_labels()},
+        {
+            "view": view,
+            "sections": sections,
+            "category_name": categories.category_name,
+            **_labels(),
+        },
         actor=actor,
     )
 

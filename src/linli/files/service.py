@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
@@ -307,3 +307,13 @@ async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable
     if not wanted:
         return set()
     return set(await session.scalars(policies.owned_files(user_id, wanted)))
+
+
+async def withdraw_public(session: AsyncSession, file_ids: Iterable[int]) -> None:
+    """Public files made private again (the photos of a review an operator hid): from now on
+    only their uploader and platform reviewers read them."""
+    wanted = set(file_ids)
+    if wanted:
+        await session.execute(
+            update(StoredFile).where(StoredFile.id.in_(wanted)).values(public=False)
+        )

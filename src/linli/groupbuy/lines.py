@@ -1,5 +1,6 @@
-"""Group buying's face for trace: the order lines sold from given batches, the pickup point of
-a line, and what a recall does to a line (cancel the unpaid order, or refund the line)."""
+"""Group buying's face for trace and protection: the order lines sold from given batches, the
+pickup point of a line, what a recall does to a line (cancel the unpaid order, or refund the
+line), and a resident's own line with what they collected (reviews of verified purchases)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.catalog import offers
 from linli.groupbuy import checkout, orders, refunds
 from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
 from linli.groupbuy.states import CancelReason
@@ -102,3 +104,66 @@ async def recall_line(
         )
         return RecallOutcome(refunded_fen=amount)
     return RecallOutcome()
+
+
+@dataclass(frozen=True)
+class CollectedLine:
+    """A line of a resident's order as reviews need it: whose it is, what was sold, by whom,
+    and how much of it the resident collected at the pickup point."""
+
+    line_id: int
+    order_id: int
+    user_id: int
+    organisation_id: int
+    sku_id: int
+    product_id: int
+    product_name: str
+    quantity: int
+    picked_qty: int
+
+    @property
+    def collected(self) -> bool:
+        return self.picked_qty > 0
+
+
+async def residents_line(session: AsyncSession, user_id: int, line_id: int) -> CollectedLine | None:
+    """The line `line_id` if it belongs to an order of `user_id` (None otherwise, so another
+    resident's line is as missing as one that does not exist), with what was collected."""
+    row = (
+        await session.execute(
+            select(
+                OrderLine,
+                Order.user_id,
+                Order.organisation_id,
+                CampaignItem,
+                offers.product_of_sku(CampaignItem.sku_id),
+            )
+            .join(Order, Order.id == OrderLine.order_id)
+            .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .where(OrderLine.id == line_id, Order.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    line, owner_id, organisation_id, item, product_id = row
+    return CollectedLine(
+        line_id=line.id,
+        order_id=line.order_id,
+        user_id=int(owner_id),
+        organisation_id=int(organisation_id),
+        sku_id=item.sku_id,
+        product_id=int(product_id),
+        product_name=item.product_name,
+        quantity=line.quantity,
+        picked_qty=line.picked_qty,
+    )
+
+
+async def collected_line_ids(session: AsyncSession, user_id: int, order_id: int) -> set[int]:
+    """The lines of the resident's order `order_id` that were (at least partly) collected."""
+    rows = await session.scalars(
+        select(OrderLine.id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.id == order_id, Order.user_id == user_id, OrderLine.picked_qty > 0)
+    )
+    return {int(line_id) for line_id in rows}

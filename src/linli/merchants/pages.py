@@ -28,7 +28,15 @@ from linli.merchants import certification, licences, onboarding, profiles
 from linli.merchants.models import MerchantApplication
 from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ReviewStatus
-from linli.web import flash_error, form_action, redirect, render, validate_form, verify_csrf
+from linli.web import (
+    flash_error,
+    form_action,
+    page_sections,
+    redirect,
+    render,
+    validate_form,
+    verify_csrf,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
@@ -230,10 +238,11 @@ async def public_profile(
     organisation_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
     organisation, profile, badges = await profiles.public_profile(session, organisation_id)
+    sections = await page_sections("merchant", request, session, organisation_id)
     return render(
         request,
         "merchants/profile.html",
-        {"organisation": organisation, "profile": profile, "badges": badges},
+        {"organisation": organisation, "profile": profile, "badges": badges, "sections": sections},
         actor=actor,
     )
 

@@ -28,6 +28,8 @@ from linli.events import (
     OrderReadyForPickup,
     OrderRefunded,
     OrderUncollected,
+    ReviewPosted,
+    ReviewReplied,
     TemperatureExcursion,
     UserSignedUp,
 )
@@ -510,5 +512,38 @@ async def buyer_recalled(session: AsyncSession, envelope: outbox.Envelope[BuyerR
             "reason": event.reason,
         },
         link=f"/t/{event.trace_code}",
+        source_event_id=envelope.event_id,
+    )
+
+
+# consumer protection: reviews
+
+
+@outbox.subscribe(ReviewPosted, "notifications.review_posted")
+async def review_posted(session: AsyncSession, envelope: outbox.Envelope[ReviewPosted]) -> None:
+    event = envelope.payload
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "review_posted",
+        title=N_("New review: {rating} stars for {product}"),
+        body=N_("A resident who collected {product} reviewed it. You may reply once."),
+        params={"rating": event.rating, "product": event.product_name},
+        link="/merchant/reviews?awaiting=true",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(ReviewReplied, "notifications.review_replied")
+async def review_replied(session: AsyncSession, envelope: outbox.Envelope[ReviewReplied]) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "review_replied",
+        title=N_("The merchant replied to your review"),
+        body=N_("The merchant answered your review of {product}."),
+        params={"product": event.product_name},
+        link="/reviews/mine",
         source_event_id=envelope.event_id,
     )
