@@ -125,6 +125,14 @@ REGULATOR_TRACE_MANAGE = _perm("regulator.trace.manage", "org:write")
 REGULATOR_RECALL = _perm("regulator.recall", "org:write")
 # The owner's own acts for a merchant or supplier: file licences and certifications.
 MERCHANT_PROFILE_MANAGE = _perm("merchant.profile.manage", "org:write")
+# consumer protection: complaints
+COMPLAINTS_READ = _perm("complaints.read", "org:read")  # complaints about the organisation
+COMPLAINTS_REPLY = _perm("complaints.reply", "org:write")  # its answers on their timelines
+PLATFORM_COMPLAINTS = _perm("platform.complaints", "platform")  # decide platform disputes
+# a regulator reads and decides the complaints assigned to it (its jurisdiction covers the
+# merchant)
+REGULATOR_COMPLAINTS_READ = _perm("regulator.complaints.read", "org:read")
+REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -133,7 +141,10 @@ _PAYMENTS = {PAYMENTS_READ}
 _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
 _TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a merchant
+_COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a merchant
+_REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _OPERATOR = _MEMBER | {
+    PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
     OPS_OUTBOX_READ,
@@ -151,13 +162,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _GROUPBUY
         | _TRACE
         | _TRACE_SAFETY
+        | _COMPLAINTS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY),
-    "supervisor": frozenset(
-        _MANAGER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL}
+    "staff": frozenset(
+        _MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY | _COMPLAINTS
     ),
-    "inspector": frozenset(_MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE}),
+    "supervisor": frozenset(
+        _MANAGER
+        | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
+    ),
+    "inspector": frozenset(
+        _MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+    ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),
 }

@@ -307,3 +307,29 @@ async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable
     if not wanted:
         return set()
     return set(await session.scalars(policies.owned_files(user_id, wanted)))
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """A stored file's bytes and how to serve them, for a domain that decided who may read
+    it (a complaint's parties read its attachments)."""
+
+    id: int
+    content_type: str
+    original_name: str
+    data: bytes
+
+
+async def file_content(
+    session: AsyncSession, file_store: FileStore, file_id: int
+) -> FileContent | None:
+    """The file's bytes; None when the row or its bytes are gone. The caller has checked
+    access (this face reads any file)."""
+    row = await session.get(StoredFile, file_id)
+    if row is None:
+        return None
+    try:
+        data = await asyncio.to_thread(file_store.read, row.sha256)
+    except FileNotFoundError:
+        return None
+    return FileContent(row.id, row.content_type, row.original_name, data)
