@@ -39,7 +39,7 @@ from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
 from linli.web import CSRF_FIELD, verify_csrf
-from tests.factories import grant, login, make_org, make_token, make_user
+from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
 
@@ -64,6 +64,32 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+lddddoooddd - GET /merchant/complaints
+ldddddddddo - GET /ops/complaints
+ldddddddood - GET /regulator/complaints
+loooooooooo - GET /leader/complaints
+loooooooooo - GET /protection/complaints
+loooooooooo - GET /protection/complaints/new
+lohhhoohohh - GET /protection/complaints/{complaint_id}
+lohhhoohohh - GET /protection/complaints/{complaint_id}/attachments/{file_id}
+lhhhhhhhhhh - POST /protection/complaints/new
+lohhhoohohh - POST /protection/complaints/{complaint_id}/{action}
+loooooooooo resident POST /api/v1/protection/complaints
+loooooooooo leader GET /api/v1/protection/complaints/about-me
+lddddoooddd org:read GET /api/v1/protection/complaints/about-us
+ldddddddood org:read GET /api/v1/protection/complaints/jurisdiction
+loooooooooo resident GET /api/v1/protection/complaints/mine
+ldddddddddo platform GET /api/v1/protection/complaints/platform
+lohhhoohohh leader,org:read,platform,resident GET /api/v1/protection/complaints/{complaint_id}
+lohhhoohohh leader,org:read,platform,resident GET /api/v1/protection/complaints/{complaint_id}/attachments/{file_id}
+ldhhhddhohh org:write,platform POST /api/v1/protection/complaints/{complaint_id}/accept
+loooooooooo leader,org:write,platform,resident POST /api/v1/protection/complaints/{complaint_id}/attachments
+loooooooooo resident POST /api/v1/protection/complaints/{complaint_id}/escalate
+ldhhhddhohh org:write,platform POST /api/v1/protection/complaints/{complaint_id}/mediate
+loooooooooo leader,org:write,platform,resident POST /api/v1/protection/complaints/{complaint_id}/messages
+loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/refuse
+loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/resolve
+lohhhddhdhh resident POST /api/v1/protection/complaints/{complaint_id}/withdraw
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
@@ -338,6 +364,26 @@ TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "owner:platform"): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "operator:org:write"): "d",
+    # complaints: a party only in the capacity the token's scope carries (the complainant with
+    # "resident", the merchant with "org:*")
+    **{
+        (f"{method} /api/v1/protection/complaints/{{complaint_id}}{rest}", token): "h"
+        for method, rest in (("GET", ""), ("GET", "/attachments/{file_id}"))
+        for token in (
+            "owner:resident",
+            "owner:leader",
+            "owner:platform",
+            "resident:leader",
+            "resident:org:read",
+            "resident:platform",
+        )
+    },
+    **{
+        (f"POST /api/v1/protection/complaints/{{complaint_id}}/{step}", token): "h"
+        for step in ("accept", "mediate")
+        for token in ("owner:platform", "resident:org:write", "resident:platform")
+    },
+    ("POST /api/v1/protection/complaints/{complaint_id}/withdraw", "owner:resident"): "h",
     # the owner's session already took the staff member's role away
     (
         "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
@@ -509,6 +555,19 @@ async def build_world(
     )
     operator = await make_user(session, name="运营")
     platform = await make_org(session, "platform", owner=operator, role="operator")
+    complaint = await client.post(
+        "/api/v1/protection/complaints",
+        json={"order_id": order_id, "target": "merchant", "text": "坏了", "to": "regulator"},
+        headers=buyer.headers,
+    )
+    assert complaint.status_code == 201, complaint.text
+    assert complaint.json()["regulator_organisation_id"] == regulator.id
+    attached = await client.post(
+        f"/api/v1/protection/complaints/{complaint.json()['id']}/attachments",
+        files={"file": ("photo.png", png_bytes(), "image/png")},
+        headers=buyer.headers,
+    )
+    assert attached.status_code == 201, attached.text
 
     async with app.state.sessionmaker() as s:
         row = await s.get(Order, order_id)
@@ -552,6 +611,8 @@ async def build_world(
         "event_id": f"urn:uuid:{uuid.uuid4()}",
         "file_id": 999999,
         "device_id": device.json()["id"],
+        "complaint_id": complaint.json()["id"],
+        "action": "message",
     }
     world = World(params)
     world.overrides = {
@@ -562,6 +623,13 @@ async def build_world(
             "code": ledger.merchant_payable(gb.shop.organisation.id)
         },
         "/api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}": {"code": row.pickup_code},
+        **{
+            path: {"file_id": attached.json()["file_id"]}
+            for path in (
+                "/api/v1/protection/complaints/{complaint_id}/attachments/{file_id}",
+                "/protection/complaints/{complaint_id}/attachments/{file_id}",
+            )
+        },
     }
     users = {
         "resident": buyer.user,

@@ -232,6 +232,7 @@ async def complaint_action(
     if action not in _ACTIONS and action != "attachments":
         raise NotFound(N_("Page not found."))
     url = f"{BASE}/{complaint_id}"
+    await complaints.access_complaint(session, actor, complaint_id)  # 404 for non-parties
     failed: ErrorAnswer = flash_error(url)
     if action == "attachments":
         form = await request.form()

@@ -40,8 +40,13 @@ def as_leader(actor: Actor) -> ColumnElement[bool]:
     return Complaint.subject_leader_user_id == actor.user_id
 
 
+def _merchant_member(actor: Actor) -> bool:
+    # A token that may reply (org:write) reads what it replies to.
+    return actor.has(COMPLAINTS_READ) or actor.has(COMPLAINTS_REPLY)
+
+
 def as_merchant(actor: Actor) -> ColumnElement[bool]:
-    if actor.organisation_kind not in MERCHANT_KINDS or not actor.has(COMPLAINTS_READ):
+    if actor.organisation_kind not in MERCHANT_KINDS or not _merchant_member(actor):
         return false()
     return and_(
         Complaint.subject_organisation_id == actor.organisation_id,
@@ -84,7 +89,7 @@ def capacities(actor: Actor, complaint: Complaint) -> set[Role]:
         actor.organisation_kind in MERCHANT_KINDS
         and actor.organisation_id == complaint.subject_organisation_id
         and complaint.target != ComplaintTarget.LEADER
-        and actor.has(COMPLAINTS_READ)
+        and _merchant_member(actor)
     ):
         found.add(Role.MERCHANT)
     if complaint.platform_involved and actor.has(PLATFORM_COMPLAINTS) and not actor.system:
