@@ -20,11 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from linli import i18n, labels
 from linli.authz import (
     CATALOG_MANAGE,
+    COMPLAINTS_READ,
     GROUPBUY_READ,
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
+    PLATFORM_COMPLAINTS,
     PLATFORM_REVIEW,
+    REGULATOR_COMPLAINTS_READ,
     REGULATOR_TRACE_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
@@ -207,10 +210,12 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/communities", N_("My community")))
+        items.append(("/protection/complaints", N_("My complaints")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
             items.append(("/leader/earnings", N_("Earnings")))
+            items.append(("/leader/complaints", N_("Complaints about me")))
         items.append(("/merchants/apply", N_("Sell on Linli")))
     elif kind in ("merchant", "supplier"):
         items.append(("/merchant", N_("Merchant console")))
@@ -222,14 +227,21 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/batches", N_("Batches and traceability")))
         if actor.has(TRACE_RECALL):
             items.append(("/merchant/recalls", N_("Recalls")))
-    elif kind == "regulator" and actor.has(REGULATOR_TRACE_READ):
-        items.append(("/regulator/recalls", N_("Recalls")))
+        if actor.has(COMPLAINTS_READ):
+            items.append(("/merchant/complaints", N_("Complaints about us")))
+    elif kind == "regulator":
+        if actor.has(REGULATOR_TRACE_READ):
+            items.append(("/regulator/recalls", N_("Recalls")))
+        if actor.has(REGULATOR_COMPLAINTS_READ):
+            items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
         items.append(("/ops/leaders", N_("Leader reviews")))
         items.append(("/ops/communities", N_("Communities")))
         items.append(("/ops/groupbuy", N_("Group-buy oversight")))
+    if actor.has(PLATFORM_COMPLAINTS):
+        items.append(("/ops/complaints", N_("Platform disputes")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -5,7 +5,7 @@ the platform to the regulator, who may see and do what, hostile text, bad transi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -115,8 +115,10 @@ async def file(
     return filed
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=clock.LOCAL)
+def local(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=clock.LOCAL)
 
 
 async def events(app: FastAPI, name: str) -> list[dict[str, Any]]:
@@ -154,7 +156,8 @@ async def test_acceptance_is_due_on_the_seventh_working_day_across_the_spring_fe
     w = await a_world(client, session)
     filed = await file(client, w)
     assert datetime.fromisoformat(filed["accept_by"]) == local(2026, 3, 2, 23, 59, 59)
-    assert filed["rule_id"] == "consumer.complaint" and filed["rule_version"] == 1
+    assert filed["rule_id"] == "consumer.complaint"
+    assert filed["rule_version"] == 1
     assert filed["calendar"].startswith("calendar.working_days@")
     (event,) = await events(app, "protection.ComplaintFiled")
     assert event["subject_organisation_id"] == w.shop.organisation.id
@@ -170,7 +173,8 @@ async def test_acceptance_is_due_on_the_seventh_working_day_across_the_spring_fe
     assert overdue["complaint_id"] == filed["id"]
     read = await client.get(f"{API}/{filed['id']}", headers=w.regulator_headers)
     body = read.json()
-    assert body["status"] == "filed" and body["acceptance_overdue_at"] is not None
+    assert body["status"] == "filed"
+    assert body["acceptance_overdue_at"] is not None
     assert [s["kind"] for s in body["timeline"]] == ["filed", "acceptance_overdue"]
     # Late, the regulator still decides; the flag stays on the record.
     accepted = await client.post(f"{API}/{filed['id']}/accept", headers=w.regulator_headers)
@@ -225,7 +229,8 @@ async def test_a_platform_refusal_escalated_to_the_regulator_and_mediated(
     frozen_clock.set(local(2026, 6, 1, 10, 0))  # a Monday
     w = await a_world(client, session)
     filed = await file(client, w, to="platform", target="leader")
-    assert filed["decider"] == "platform" and filed["subject_leader_user_id"] == w.leader.id
+    assert filed["decider"] == "platform"
+    assert filed["subject_leader_user_id"] == w.leader.id
     queue = await client.get(f"{API}/platform", headers=w.operator_headers)
     assert [c["id"] for c in queue.json()] == [filed["id"]]
     # Not the regulator's until escalated.
@@ -367,7 +372,8 @@ async def test_attachments_are_served_to_the_parties_only(
     url = f"{API}/{filed['id']}/attachments/{file_id}"
     for party in (w.buyer.headers, w.shop.headers, w.regulator_headers):
         served = await client.get(url, headers=party)
-        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "image/png"
     (stranger,) = await residents(session, 1)
     assert (await client.get(url, headers=stranger.headers)).status_code == 404
     # A file not on this complaint is not served through it.
@@ -438,7 +444,8 @@ async def test_filing_checks_what_the_complaint_names(
     w = await a_world(client, session)
     base = {"order_id": w.order_id, "text": "坏了", "to": "platform"}
     no_line = await client.post(API, json=base | {"target": "product"}, headers=w.buyer.headers)
-    assert no_line.status_code == 422 and "line_id" in no_line.json()["error"]["fields"]
+    assert no_line.status_code == 422
+    assert "line_id" in no_line.json()["error"]["fields"]
     product = await file(client, w, target="product", line_id=w.line_id, to="platform")
     assert product["product_name"] == "东北大米"
     twice = await client.post(
@@ -493,12 +500,15 @@ async def test_pages_show_the_complaint_escaped_to_its_parties(
     async with page_client:
         await form_login(page_client, w.buyer.user.phone)
         mine = await page_client.get("/protection/complaints")
-        assert mine.status_code == 200 and f'data-complaint="{filed["id"]}"' in mine.text
+        assert mine.status_code == 200
+        assert f'data-complaint="{filed["id"]}"' in mine.text
         page = await page_client.get(f"/protection/complaints/{filed['id']}")
         assert page.status_code == 200
-        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "<script>alert" not in page.text
+        assert "<img src=x" not in page.text
         assert "&lt;script&gt;" in page.text
         new = await page_client.get(f"/protection/complaints/new?order_id={w.order_id}")
-        assert new.status_code == 200 and "东北大米" in new.text
+        assert new.status_code == 200
+        assert "东北大米" in new.text
         order_page = await page_client.get(f"/groupbuy/orders/{w.order_id}")
         assert f"/protection/complaints/new?order_id={w.order_id}" in order_page.text

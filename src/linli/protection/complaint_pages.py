@@ -82,46 +82,42 @@ async def _clocks(session: DbSession, rows: Sequence[Complaint]) -> dict[int, di
     return found
 
 
-async def _list(
-    request: Request, session: DbSession, actor: Actor, role: Role, title: str
-) -> Response:
+async def _list(request: Request, session: DbSession, actor: Actor, role: Role) -> Response:
     rows = await complaints.listed(session, actor, role)
     return render(
         request,
         "protection/complaints/list.html",
-        {"rows": rows, "clocks": await _clocks(session, rows), "title": title, "L": LABELS},
+        {"rows": rows, "clocks": await _clocks(session, rows), "role": role, "L": LABELS},
         actor=actor,
     )
 
 
 @router.get(BASE)
 async def my_complaints(request: Request, session: DbSession, actor: User_) -> Response:
-    return await _list(request, session, actor, Role.COMPLAINANT, N_("My complaints"))
+    return await _list(request, session, actor, Role.COMPLAINANT)
 
 
 @router.get("/merchant/complaints")
 async def about_us(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, COMPLAINTS_READ)
-    return await _list(request, session, actor, Role.MERCHANT, N_("Complaints about us"))
+    return await _list(request, session, actor, Role.MERCHANT)
 
 
 @router.get("/leader/complaints")
 async def about_me(request: Request, session: DbSession, actor: User_) -> Response:
-    return await _list(request, session, actor, Role.LEADER, N_("Complaints about me"))
+    return await _list(request, session, actor, Role.LEADER)
 
 
 @router.get("/ops/complaints")
 async def platform_queue(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, PLATFORM_COMPLAINTS)
-    return await _list(request, session, actor, Role.PLATFORM, N_("Platform disputes"))
+    return await _list(request, session, actor, Role.PLATFORM)
 
 
 @router.get("/regulator/complaints")
 async def jurisdiction(request: Request, session: DbSession, actor: User_) -> Response:
     ensure(actor, REGULATOR_COMPLAINTS_READ)
-    return await _list(
-        request, session, actor, Role.REGULATOR, N_("Complaints in our jurisdiction")
-    )
+    return await _list(request, session, actor, Role.REGULATOR)
 
 
 async def _new_page(
