@@ -92,6 +92,8 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "trace_holds": ("decision_reason",),
     "trace_recalls": ("reason",),
     "trace_readings": ("sensor_id",),
+    "protection_complaints": ("product_name", "text", "outcome_text", "refusal_reason"),
+    "protection_complaint_steps": ("text",),
 }
 # Live markup a hostile value would make if it were not escaped.
 LIVE = re.compile(
@@ -279,7 +281,11 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
     assert campaign is not None
     return phone, {
         "anonymous": ["/no-such-page", f"/t/{batch}"],
-        "buyer": [f"/groupbuy/orders/{order.id}", f"/pay/{intent}"],
+        "buyer": [
+            f"/groupbuy/orders/{order.id}",
+            f"/pay/{intent}",
+            f"/protection/complaints/new?order_id={order.id}",
+        ],
         "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
     }
 
