@@ -635,6 +635,19 @@ async def complaint_refused(
     )
 
 
+_RESOLVED_BODY = N_("The complaint about order #{order_id} is closed: {outcome}.")
+# One sentence per outcome (protection.complaint_models.Outcome), so it is told in words.
+_RESOLVED_BODIES = {
+    "mediated": N_("The complaint about order #{order_id} was mediated: the parties agreed."),
+    "upheld": N_("The complaint about order #{order_id} was upheld."),
+    "rejected": N_("The complaint about order #{order_id} was rejected: see the reasons."),
+    "withdrawn": N_("The complaint about order #{order_id} was withdrawn by the complainant."),
+    "not_mediated": N_(
+        "Mediation of the complaint about order #{order_id} ended without agreement."
+    ),
+}
+
+
 @outbox.subscribe(ComplaintResolved, "notifications.complaint_resolved")
 async def complaint_resolved(
     session: AsyncSession, envelope: outbox.Envelope[ComplaintResolved]
@@ -644,7 +657,7 @@ async def complaint_resolved(
         envelope,
         "complaint_resolved",
         N_("Complaint #{id} closed"),
-        N_("The complaint about order #{order_id} is closed: {outcome}."),
+        _RESOLVED_BODIES.get(envelope.payload.outcome, _RESOLVED_BODY),
         outcome=envelope.payload.outcome,
     )
 
