@@ -296,6 +296,16 @@ async def test_a_platform_refusal_escalated_to_the_regulator_and_mediated(
             )
         )
     assert {w.buyer.user.id, w.leader.id} <= told
+    async with app.state.sessionmaker() as s:
+        notice = await s.scalar(
+            select(Notification).where(
+                Notification.kind == "complaint_resolved",
+                Notification.user_id == w.buyer.user.id,
+            )
+        )
+    assert notice is not None
+    assert notice.body == "The complaint about order #{order_id} was mediated: the parties agreed."
+    assert notice.link == f"/protection/complaints/{filed['id']}"
     assert w.shop.owner.id not in told  # a complaint about the leader is not the merchant's
 
 
