@@ -40,7 +40,7 @@ from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
 from linli.protection.review_models import Review
 from linli.web import CSRF_FIELD, verify_csrf
-from tests.factories import grant, login, make_org, make_token, make_user
+from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
 
@@ -82,6 +82,32 @@ lddddoooddd org:write POST /api/v1/protection/reviews/{review_id}/reply
 lddddoohddd - POST /merchant/reviews/{review_id}/reply
 ldddddddddo - POST /ops/reviews/{review_id}/hide
 lohhhhhhhhh - POST /reviews/write/{line_id}
+lddddoooddd - GET /merchant/complaints
+ldddddddddo - GET /ops/complaints
+ldddddddood - GET /regulator/complaints
+loooooooooo - GET /leader/complaints
+loooooooooo - GET /protection/complaints
+loooooooooo - GET /protection/complaints/new
+lohhhoohohh - GET /protection/complaints/{complaint_id}
+lohhhoohohh - GET /protection/complaints/{complaint_id}/attachments/{file_id}
+lhhhhhhhhhh - POST /protection/complaints/new
+lohhhoohohh - POST /protection/complaints/{complaint_id}/{action}
+loooooooooo resident POST /api/v1/protection/complaints
+loooooooooo leader GET /api/v1/protection/complaints/about-me
+lddddoooddd org:read GET /api/v1/protection/complaints/about-us
+ldddddddood org:read GET /api/v1/protection/complaints/jurisdiction
+loooooooooo resident GET /api/v1/protection/complaints/mine
+ldddddddddo platform GET /api/v1/protection/complaints/platform
+lohhhoohohh leader,org:read,platform,resident GET /api/v1/protection/complaints/{complaint_id}
+lohhhoohohh leader,org:read,platform,resident GET /api/v1/protection/complaints/{complaint_id}/attachments/{file_id}
+ldhhhddhohh org:write,platform POST /api/v1/protection/complaints/{complaint_id}/accept
+loooooooooo leader,org:write,platform,resident POST /api/v1/protection/complaints/{complaint_id}/attachments
+loooooooooo resident POST /api/v1/protection/complaints/{complaint_id}/escalate
+ldhhhddhohh org:write,platform POST /api/v1/protection/complaints/{complaint_id}/mediate
+loooooooooo leader,org:write,platform,resident POST /api/v1/protection/complaints/{complaint_id}/messages
+loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/refuse
+loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/resolve
+lohhhddhdhh resident POST /api/v1/protection/complaints/{complaint_id}/withdraw
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
@@ -356,6 +382,26 @@ TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "owner:platform"): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "operator:org:write"): "d",
+    # complaints: a party only in the capacity the token's scope carries (the complainant with
+    # "resident", the merchant with "org:*")
+    **{
+        (f"{method} /api/v1/protection/complaints/{{complaint_id}}{rest}", token): "h"
+        for method, rest in (("GET", ""), ("GET", "/attachments/{file_id}"))
+        for token in (
+            "owner:resident",
+            "owner:leader",
+            "owner:platform",
+            "resident:leader",
+            "resident:org:read",
+            "resident:platform",
+        )
+    },
+    **{
+        (f"POST /api/v1/protection/complaints/{{complaint_id}}/{step}", token): "h"
+        for step in ("accept", "mediate")
+        for token in ("owner:platform", "resident:org:write", "resident:platform")
+    },
+    ("POST /api/v1/protection/complaints/{complaint_id}/withdraw", "owner:resident"): "h",
     # the owner's session already took the staff member's role away
     (
         "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
@@ -527,6 +573,19 @@ async def build_world(
     )
     operator = await make_user(session, name="运营")
     platform = await make_org(session, "platform", owner=operator, role="operator")
+    complaint = await client.post(
+        "/api/v1/protection/complaints",
+        json={"order_id": order_id, "target": "merchant", "text": "坏了", "to": "regulator"},
+        headers=buyer.headers,
+    )
+    assert complaint.status_code == 201, complaint.text
+    assert complaint.json()["regulator_organisation_id"] == regulator.id
+    attached = await client.post(
+        f"/api/v1/protection/complaints/{complaint.json()['id']}/attachments",
+        files={"file": ("photo.png", png_bytes(), "image/png")},
+        headers=buyer.headers,
+    )
+    assert attached.status_code == 201, attached.text
 
     async with app.state.sessionmaker() as s:
         # A review of the buyer's line (the matrix asks who may answer or hide it; the line's
@@ -590,6 +649,8 @@ async def build_world(
         "file_id": 999999,
         "device_id": device.json()["id"],
         "review_id": review_id,
+        "complaint_id": complaint.json()["id"],
+        "action": "message",
     }
     world = World(params)
     world.overrides = {
@@ -600,6 +661,13 @@ async def build_world(
             "code": ledger.merchant_payable(gb.shop.organisation.id)
         },
         "/api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}": {"code": row.pickup_code},
+        **{
+            path: {"file_id": attached.json()["file_id"]}
+            for path in (
+                "/api/v1/protection/complaints/{complaint_id}/attachments/{file_id}",
+                "/protection/complaints/{complaint_id}/attachments/{file_id}",
+            )
+        },
     }
     users = {
         "resident": buyer.user,

@@ -427,6 +427,23 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(
         database, "SELECT hidden_reason FROM protection_reviews WHERE hidden_at IS NOT NULL"
     ) == [("personal_data",)]
+    # Complaints (demo/protection_complaints.py): every status and outcome, one escalated.
+    complained = re.search(
+        r"Complaints: (\d+) in every status, (\d+) taken from the platform to the regulator",
+        squash(result.output),
+    )
+    assert complained is not None, result.output
+    assert complained.groups() == ("8", "1")
+    statuses = {s for (s,) in query(database, "SELECT DISTINCT status FROM protection_complaints")}
+    assert statuses == {"filed", "accepted", "in_mediation", "refused", "resolved"}
+    outcomes = query(
+        database, "SELECT DISTINCT outcome FROM protection_complaints WHERE outcome IS NOT NULL"
+    )
+    assert {o for (o,) in outcomes} == {"mediated", "withdrawn", "upheld"}
+    assert query(
+        database,
+        "SELECT decider, status FROM protection_complaints WHERE escalated_at IS NOT NULL",
+    ) == [("regulator", "filed")]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
 

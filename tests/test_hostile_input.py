@@ -97,6 +97,8 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "trace_readings": ("sensor_id",),
     # (reply_text stays: a review without a reply must keep it empty)
     "protection_reviews": ("product_name", "text", "hidden_note"),
+    "protection_complaints": ("product_name", "text", "outcome_text", "refusal_reason"),
+    "protection_complaint_steps": ("text",),
 }
 # Live markup a hostile value would make if it were not escaped.
 LIVE = re.compile(
@@ -352,6 +354,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/groupbuy/orders/{order.id}",
                 f"/pay/{intent}",
                 f"/reviews/write/{line_id}",
+                f"/protection/complaints/new?order_id={order.id}",
             ],
             "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
         },

@@ -44,6 +44,7 @@ def load_domain_handlers() -> None:
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.payments.handlers
+    import linli.protection.complaint_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 
@@ -218,6 +219,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
+    from linli.protection import complaint_api as protection_complaint_api
+    from linli.protection import complaint_pages as protection_complaint_pages
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
@@ -242,6 +245,7 @@ def _include_routers(app: FastAPI) -> None:
         ops_api,
         payments_api,
         protection_review_api,
+        protection_complaint_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -261,6 +265,7 @@ def _include_routers(app: FastAPI) -> None:
         ops_pages,
         payments_pages,
         protection_review_pages,
+        protection_complaint_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

@@ -129,6 +129,14 @@ MERCHANT_PROFILE_MANAGE = _perm("merchant.profile.manage", "org:write")
 REVIEWS_READ = _perm("protection.reviews.read", "org:read")  # reviews of the merchant's goods
 REVIEWS_REPLY = _perm("protection.reviews.reply", "org:write")  # reply once to a review
 PLATFORM_REVIEWS_HIDE = _perm("platform.reviews.hide", "platform")  # hide, with a legal reason
+# consumer protection: complaints
+COMPLAINTS_READ = _perm("complaints.read", "org:read")  # complaints about the organisation
+COMPLAINTS_REPLY = _perm("complaints.reply", "org:write")  # its answers on their timelines
+PLATFORM_COMPLAINTS = _perm("platform.complaints", "platform")  # decide platform disputes
+# a regulator reads and decides the complaints assigned to it (its jurisdiction covers the
+# merchant)
+REGULATOR_COMPLAINTS_READ = _perm("regulator.complaints.read", "org:read")
+REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -138,7 +146,10 @@ _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
 _TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a merchant
 _REVIEWS = {REVIEWS_READ, REVIEWS_REPLY}  # owner and staff of a merchant
+_COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a merchant
+_REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _OPERATOR = _MEMBER | {
+    PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
     OPS_OUTBOX_READ,
@@ -158,15 +169,26 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _TRACE
         | _TRACE_SAFETY
         | _REVIEWS
+        | _COMPLAINTS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(
-        _MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY | _REVIEWS
+        _MEMBER
+        | _CATALOGUE
+        | _PAYMENTS
+        | _GROUPBUY
+        | _TRACE
+        | _TRACE_SAFETY
+        | _REVIEWS
+        | _COMPLAINTS
     ),
     "supervisor": frozenset(
-        _MANAGER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL}
+        _MANAGER
+        | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
     ),
-    "inspector": frozenset(_MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE}),
+    "inspector": frozenset(
+        _MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+    ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),
 }

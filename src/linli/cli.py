@@ -233,6 +233,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.history import seed_history
+    from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_reviews import seed_reviews
     from linli.demo.traceability import seed_traceability
 
@@ -254,6 +255,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             with console.status("Recording batches, their journeys and a recall"):
                 trace = await seed_traceability(sessionmaker, settings, seed=seed)
             reviewed = await seed_reviews(sessionmaker, seed=seed)
+            complained = await seed_complaints(sessionmaker, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -265,6 +267,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Reviews: {reviewed.reviews} of collected goods, {reviewed.replies} answered by "
             f"the merchant, {reviewed.hidden} hidden for a legal reason."
+        )
+        console.print(
+            f"Complaints: {complained.complaints} in every status, "
+            f"{complained.escalated} taken from the platform to the regulator."
         )
 
     asyncio.run(run())

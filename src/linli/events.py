@@ -344,3 +344,61 @@ class ReviewHidden(DomainEvent):
     user_id: int
     organisation_id: int
     reason: str  # protection.review_models.HideReason
+
+
+# --- consumer protection: complaints --------------------------------------------------------
+
+
+class _ComplaintEvent(DomainEvent):
+    """What credit and supervision count, and who is to be told: the complaint's parties."""
+
+    complaint_id: int
+    complainant_user_id: int
+    target: str  # order | merchant | leader | product
+    order_id: int
+    subject_organisation_id: int  # the order's merchant
+    subject_leader_user_id: int | None  # set when the complaint is about the leader
+    decider: str  # platform | regulator
+    regulator_organisation_id: int | None
+    status: str
+
+
+@event_type("protection.ComplaintFiled")
+class ComplaintFiled(_ComplaintEvent):
+    accept_by: str  # ISO date-time (UTC)
+    rule: str  # rule_id@version
+
+
+@event_type("protection.ComplaintAccepted")
+class ComplaintAccepted(_ComplaintEvent):
+    mediation_by: str  # ISO date-time (UTC)
+    rule: str
+
+
+@event_type("protection.ComplaintRefused")
+class ComplaintRefused(_ComplaintEvent):
+    reason: str
+
+
+@event_type("protection.ComplaintResolved")
+class ComplaintResolved(_ComplaintEvent):
+    outcome: str  # mediated | upheld | rejected | withdrawn | not_mediated
+
+
+@event_type("protection.ComplaintEscalated")
+class ComplaintEscalated(_ComplaintEvent):
+    accept_by: str
+    rule: str
+
+
+@event_type("protection.ComplaintAcceptanceOverdue")
+class ComplaintAcceptanceOverdue(_ComplaintEvent):
+    accept_by: str
+
+
+@event_type("protection.ComplaintStepAdded")
+class ComplaintStepAdded(_ComplaintEvent):
+    """A message or a file on the timeline: the other parties are told."""
+
+    step_kind: str  # message | attachment | mediation_started
+    by_user_id: int | None

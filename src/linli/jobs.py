@@ -104,3 +104,21 @@ class UncollectedCheck(JobPayload):
 @job_kind("groupbuy.commission_statements")
 class CommissionStatements(JobPayload):
     """Close last month's commission; recurring, monthly."""
+
+
+# --- consumer protection: complaints --------------------------------------------------------
+
+
+@job_kind("protection.complaint_acceptance_due")
+class ComplaintAcceptanceDue(JobPayload):
+    """The end of the acceptance period: flag the complaint if it is still not decided."""
+
+    complaint_id: int
+    accept_by: str  # ISO date-time (UTC): a later clock (after escalation) makes this one stale
+
+
+@job_kind("protection.complaint_mediation_due")
+class ComplaintMediationDue(JobPayload):
+    """The mediation limit: close the complaint as not mediated if it is still open."""
+
+    complaint_id: int

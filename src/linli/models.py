@@ -12,6 +12,7 @@ from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
+from linli.protection import complaint_models as protection_complaint_models
 from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
@@ -34,6 +35,7 @@ __all__ = [
     "merchants_models",
     "notifications_models",
     "payments_models",
+    "protection_complaint_models",
     "protection_review_models",
     "rules_models",
     "trace_models",

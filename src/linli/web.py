@@ -21,12 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from linli import i18n, labels
 from linli.authz import (
     CATALOG_MANAGE,
+    COMPLAINTS_READ,
     GROUPBUY_READ,
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
+    PLATFORM_COMPLAINTS,
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
+    REGULATOR_COMPLAINTS_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
     TRACE_RECALL,
@@ -211,10 +214,12 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
+        items.append(("/protection/complaints", N_("My complaints")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
             items.append(("/leader/earnings", N_("Earnings")))
+            items.append(("/leader/complaints", N_("Complaints about me")))
         items.append(("/merchants/apply", N_("Sell on Linli")))
     elif kind in ("merchant", "supplier"):
         items.append(("/merchant", N_("Merchant console")))
@@ -228,8 +233,13 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/recalls", N_("Recalls")))
         if actor.has(REVIEWS_READ) and kind == "merchant":
             items.append(("/merchant/reviews", N_("Reviews")))
-    elif kind == "regulator" and actor.has(REGULATOR_TRACE_READ):
-        items.append(("/regulator/recalls", N_("Recalls")))
+        if actor.has(COMPLAINTS_READ):
+            items.append(("/merchant/complaints", N_("Complaints about us")))
+    elif kind == "regulator":
+        if actor.has(REGULATOR_TRACE_READ):
+            items.append(("/regulator/recalls", N_("Recalls")))
+        if actor.has(REGULATOR_COMPLAINTS_READ):
+            items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
@@ -238,6 +248,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/groupbuy", N_("Group-buy oversight")))
     if actor.has(PLATFORM_REVIEWS_HIDE):
         items.append(("/ops/reviews", N_("Reviews")))
+    if actor.has(PLATFORM_COMPLAINTS):
+        items.append(("/ops/complaints", N_("Platform disputes")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -317,3 +317,29 @@ async def withdraw_public(session: AsyncSession, file_ids: Iterable[int]) -> Non
         await session.execute(
             update(StoredFile).where(StoredFile.id.in_(wanted)).values(public=False)
         )
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """A stored file's bytes and how to serve them, for a domain that decided who may read
+    it (a complaint's parties read its attachments)."""
+
+    id: int
+    content_type: str
+    original_name: str
+    data: bytes
+
+
+async def file_content(
+    session: AsyncSession, file_store: FileStore, file_id: int
+) -> FileContent | None:
+    """The file's bytes; None when the row or its bytes are gone. The caller has checked
+    access (this face reads any file)."""
+    row = await session.get(StoredFile, file_id)
+    if row is None:
+        return None
+    try:
+        data = await asyncio.to_thread(file_store.read, row.sha256)
+    except FileNotFoundError:
+        return None
+    return FileContent(row.id, row.content_type, row.original_name, data)

@@ -1,6 +1,7 @@
 """Group buying's face for trace and protection: the order lines sold from given batches, the
 pickup point of a line, what a recall does to a line (cancel the unpaid order, or refund the
-line), and a resident's own line with what they collected (reviews of verified purchases)."""
+line), a resident's own line with what they collected (reviews of verified purchases), and
+a resident's own order as a complaint names it."""
 
 from __future__ import annotations
 
@@ -167,3 +168,54 @@ async def collected_line_ids(session: AsyncSession, user_id: int, order_id: int)
         .where(Order.id == order_id, Order.user_id == user_id, OrderLine.picked_qty > 0)
     )
     return {int(line_id) for line_id in rows}
+
+
+# --- for consumer protection (complaints) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoughtLine:
+    line_id: int
+    product_name: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ResidentOrder:
+    """One of a resident's own orders, as a complaint names it: its merchant, its pickup
+    point and what was bought."""
+
+    order_id: int
+    user_id: int
+    organisation_id: int
+    pickup_point_id: int
+    status: str
+    lines: tuple[BoughtLine, ...]
+
+
+async def order_of_resident(
+    session: AsyncSession, user_id: int, order_id: int
+) -> ResidentOrder | None:
+    """The order if it is the resident's own, else None."""
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id, Order.user_id == user_id)
+    )
+    if order is None:
+        return None
+    rows = await session.execute(
+        select(OrderLine.id, CampaignItem.product_name, OrderLine.quantity)
+        .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+        .where(OrderLine.order_id == order.id)
+        .order_by(OrderLine.id)
+    )
+    return ResidentOrder(
+        order_id=order.id,
+        user_id=order.user_id,
+        organisation_id=order.organisation_id,
+        pickup_point_id=order.pickup_point_id,
+        status=order.status,
+        lines=tuple(
+            BoughtLine(line_id=int(i), product_name=str(n), quantity=int(q))
+            for i, n, q in rows.all()
+        ),
+    )

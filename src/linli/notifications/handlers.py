@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import outbox
-from linli.accounts.models import Membership
+from linli import clock, outbox
+from linli.accounts.models import Membership, Organisation
 from linli.community import points as pickup_points
 from linli.events import (
     BatchRecalled,
@@ -16,6 +17,13 @@ from linli.events import (
     CampaignClosed,
     CertificationDecided,
     CommissionStatementIssued,
+    ComplaintAcceptanceOverdue,
+    ComplaintAccepted,
+    ComplaintEscalated,
+    ComplaintFiled,
+    ComplaintRefused,
+    ComplaintResolved,
+    ComplaintStepAdded,
     DeliveryShipped,
     GroupFailed,
     InspectionFailed,
@@ -546,4 +554,189 @@ async def review_replied(session: AsyncSession, envelope: outbox.Envelope[Review
         params={"product": event.product_name},
         link="/reviews/mine",
         source_event_id=envelope.event_id,
+    )
+
+
+# --- consumer protection: complaints --------------------------------------------------------
+
+ComplaintEvent = (
+    ComplaintFiled
+    | ComplaintAccepted
+    | ComplaintRefused
+    | ComplaintResolved
+    | ComplaintEscalated
+    | ComplaintAcceptanceOverdue
+    | ComplaintStepAdded
+)
+
+
+def _local_day(moment: str) -> str:
+    """The Asia/Shanghai date of an ISO moment (deadlines run to the end of that day)."""
+    return datetime.fromisoformat(moment).astimezone(clock.LOCAL).date().isoformat()
+
+
+async def _complaint_parties(session: AsyncSession, event: ComplaintEvent) -> set[int]:
+    """The users told about a complaint: the complainant, the leader complained about or the
+    merchant's members, and the deciding organisation's members (the platform's operators,
+    or the assigned regulator's staff)."""
+    users = {event.complainant_user_id}
+    organisations: list[int] = []
+    if event.target == "leader":
+        if event.subject_leader_user_id is not None:
+            users.add(event.subject_leader_user_id)
+    else:
+        organisations.append(event.subject_organisation_id)
+    if event.decider == "regulator" and event.regulator_organisation_id is not None:
+        organisations.append(event.regulator_organisation_id)
+    users |= set(
+        await session.scalars(
+            select(Membership.user_id).where(Membership.organisation_id.in_(organisations))
+        )
+    )
+    if event.decider == "platform":
+        users |= set(
+            await session.scalars(
+                select(Membership.user_id)
+                .join(Organisation, Organisation.id == Membership.organisation_id)
+                .where(Organisation.kind == "platform")
+            )
+        )
+    return users
+
+
+async def _complaint_notice(
+    session: AsyncSession,
+    envelope: outbox.Envelope[Any],
+    kind: str,
+    title: str,
+    body: str,
+    *,
+    skip: int | None = None,
+    **params: Any,
+) -> None:
+    event = envelope.payload
+    for user_id in sorted(await _complaint_parties(session, event)):
+        if user_id == skip:
+            continue
+        notify(
+            session,
+            user_id,
+            kind,
+            title=title,
+            body=body,
+            params={"id": event.complaint_id, "order_id": event.order_id, **params},
+            link=f"/protection/complaints/{event.complaint_id}",
+            source_event_id=envelope.event_id,
+        )
+
+
+@outbox.subscribe(ComplaintFiled, "notifications.complaint_filed")
+async def complaint_filed(session: AsyncSession, envelope: outbox.Envelope[ComplaintFiled]) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_filed",
+        N_("Complaint #{id} filed"),
+        N_("A complaint about order #{order_id} was filed; acceptance is decided by {deadline}."),
+        deadline=_local_day(envelope.payload.accept_by),
+    )
+
+
+@outbox.subscribe(ComplaintAccepted, "notifications.complaint_accepted")
+async def complaint_accepted(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintAccepted]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_accepted",
+        N_("Complaint #{id} accepted"),
+        N_("The complaint about order #{order_id} is accepted; mediation ends by {deadline}."),
+        deadline=_local_day(envelope.payload.mediation_by),
+    )
+
+
+@outbox.subscribe(ComplaintRefused, "notifications.complaint_refused")
+async def complaint_refused(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintRefused]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_refused",
+        N_("Complaint #{id} not accepted"),
+        N_("The complaint about order #{order_id} was not accepted: {reason}"),
+        reason=envelope.payload.reason,
+    )
+
+
+_RESOLVED_BODY = N_("The complaint about order #{order_id} is closed: {outcome}.")
+# One sentence per outcome (protection.complaint_models.Outcome), so it is told in words.
+_RESOLVED_BODIES = {
+    "mediated": N_("The complaint about order #{order_id} was mediated: the parties agreed."),
+    "upheld": N_("The complaint about order #{order_id} was upheld."),
+    "rejected": N_("The complaint about order #{order_id} was rejected: see the reasons."),
+    "withdrawn": N_("The complaint about order #{order_id} was withdrawn by the complainant."),
+    "not_mediated": N_(
+        "Mediation of the complaint about order #{order_id} ended without agreement."
+    ),
+}
+
+
+@outbox.subscribe(ComplaintResolved, "notifications.complaint_resolved")
+async def complaint_resolved(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintResolved]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_resolved",
+        N_("Complaint #{id} closed"),
+        _RESOLVED_BODIES.get(envelope.payload.outcome, _RESOLVED_BODY),
+        outcome=envelope.payload.outcome,
+    )
+
+
+@outbox.subscribe(ComplaintEscalated, "notifications.complaint_escalated")
+async def complaint_escalated(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintEscalated]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_escalated",
+        N_("Complaint #{id} taken to the regulator"),
+        N_(
+            "The complainant took the platform's decision on order #{order_id} to the "
+            "regulator; acceptance is decided by {deadline}."
+        ),
+        deadline=_local_day(envelope.payload.accept_by),
+    )
+
+
+@outbox.subscribe(ComplaintAcceptanceOverdue, "notifications.complaint_acceptance_overdue")
+async def complaint_acceptance_overdue(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintAcceptanceOverdue]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_overdue",
+        N_("Complaint #{id}: acceptance overdue"),
+        N_("Nobody decided on accepting the complaint about order #{order_id} by {deadline}."),
+        deadline=_local_day(envelope.payload.accept_by),
+    )
+
+
+@outbox.subscribe(ComplaintStepAdded, "notifications.complaint_step")
+async def complaint_step(
+    session: AsyncSession, envelope: outbox.Envelope[ComplaintStepAdded]
+) -> None:
+    await _complaint_notice(
+        session,
+        envelope,
+        "complaint_step",
+        N_("Complaint #{id} has news"),
+        N_("Something was added to the complaint about order #{order_id}: see its timeline."),
+        skip=envelope.payload.by_user_id,
     )

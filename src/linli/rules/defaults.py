@@ -136,6 +136,22 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "consumer.complaint",
+        "version": 1,
+        "title": "Consumer complaints: acceptance, mediation and telling the parties",
+        "legal_basis": "SAMR Order No. 20 (Interim Measures for Handling Complaints and Reports "
+        "of Market Regulation, 2019) art. 19 (decide acceptance within 7 working days of "
+        "receipt, and tell the complainant), art. 27 (mediation ends without agreement after "
+        "45 working days from acceptance), art. 21-22 (the parties told within 7 working days)",
+        # Working days from rule calendar.working_days (linli.rules.workdays); the day the
+        # complaint is filed (or accepted) is not counted (Civil Code art. 201).
+        "values": {
+            "accept_within_working_days": 7,
+            "mediation_within_working_days": 45,
+            "inform_within_working_days": 7,
+        },
+    },
+    {
         "rule_id": "calendar.working_days",
         "version": 1,
         "title": "Working days: public holidays and adjusted working weekends (调休)",
