@@ -44,6 +44,7 @@ def load_domain_handlers() -> None:
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.payments.handlers
+    import linli.protection.return_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 
@@ -218,6 +219,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
+    from linli.protection import return_api as protection_return_api
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
@@ -239,6 +241,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_api,
         ops_api,
         payments_api,
+        protection_return_api,
         trace_api,
         trace_device_api,
         trace_epcis,

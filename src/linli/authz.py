@@ -125,6 +125,9 @@ REGULATOR_TRACE_MANAGE = _perm("regulator.trace.manage", "org:write")
 REGULATOR_RECALL = _perm("regulator.recall", "org:write")
 # The owner's own acts for a merchant or supplier: file licences and certifications.
 MERCHANT_PROFILE_MANAGE = _perm("merchant.profile.manage", "org:write")
+# consumer protection: returns
+PROTECTION_RETURNS_READ = _perm("protection.returns.read", "org:read")  # returns to the merchant
+PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # answer, refund
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -133,6 +136,7 @@ _PAYMENTS = {PAYMENTS_READ}
 _GROUPBUY = {GROUPBUY_READ, GROUPBUY_MANAGE}  # owner and staff of a merchant
 _TRACE = {TRACE_READ, TRACE_MANAGE, TRACE_CAPTURE}  # owner and staff: merchant and supplier
 _TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a merchant
+_RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -151,9 +155,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _GROUPBUY
         | _TRACE
         | _TRACE_SAFETY
+        | _RETURNS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
-    "staff": frozenset(_MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY),
+    "staff": frozenset(
+        _MEMBER | _CATALOGUE | _PAYMENTS | _GROUPBUY | _TRACE | _TRACE_SAFETY | _RETURNS
+    ),
     "supervisor": frozenset(
         _MANAGER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL}
     ),

@@ -104,3 +104,20 @@ class UncollectedCheck(JobPayload):
 @job_kind("groupbuy.commission_statements")
 class CommissionStatements(JobPayload):
     """Close last month's commission; recurring, monthly."""
+
+
+# consumer protection: returns ----------------------------------------------------------------
+
+
+@job_kind("protection.return_answer_due")
+class ReturnAnswerDue(JobPayload):
+    """The merchant's time to answer a return request: approve it if still unanswered."""
+
+    return_id: int
+
+
+@job_kind("protection.return_refund_due")
+class ReturnRefundDue(JobPayload):
+    """The refund deadline of goods received back: flag the return if not yet refunded."""
+
+    return_id: int

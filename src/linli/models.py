@@ -12,6 +12,7 @@ from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
+from linli.protection import return_models as protection_return_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
 from linli.trace import models as trace_models
@@ -33,6 +34,7 @@ __all__ = [
     "merchants_models",
     "notifications_models",
     "payments_models",
+    "protection_return_models",
     "rules_models",
     "trace_models",
     "trace_safety_models",

@@ -1,0 +1,1 @@
+"""Consumer protection: reviews, returns and quality claims, complaints (docs/protection.md)."""
