@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.groupbuy.models import CampaignItem, Order, OrderLine
+from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.payments.models import PaymentRefund
 from tests.factories import make_token, make_user, png_bytes
@@ -31,6 +32,12 @@ async def events(app: FastAPI, name: str) -> list[dict[str, object]]:
     async with app.state.sessionmaker() as s:
         rows = await s.scalars(select(OutboxEvent).where(OutboxEvent.event_type == name))
         return [dict(row.payload) for row in rows]
+
+
+async def inbox(app: FastAPI, user_id: int) -> set[str]:
+    async with app.state.sessionmaker() as s:
+        kinds = await s.scalars(select(Notification.kind).where(Notification.user_id == user_id))
+        return set(kinds)
 
 
 async def test_a_return_on_day_7_is_accepted_and_on_day_8_refused(
@@ -173,6 +180,15 @@ async def test_the_whole_return_refunds_through_group_buying_and_the_books_balan
     frozen_clock.advance(timedelta(days=8))
     await app.state.dispatcher.run_once()
     assert await events(app, "protection.ReturnRefundOverdue") == []
+    # Each step reached the inbox of whom it concerns.
+    await app.state.dispatcher.run_once()
+    assert await inbox(app, bought.buyer.user.id) >= {
+        "return_approved",
+        "return_received",
+        "refunded",
+    }
+    assert await inbox(app, bought.world.shop.owner.id) >= {"return_requested", "return_to_refund"}
+    assert "return_to_receive" in await inbox(app, bought.leader.user.id)
 
 
 async def test_a_refund_not_out_within_7_days_of_receipt_is_flagged_and_published(
@@ -212,6 +228,9 @@ async def test_a_refund_not_out_within_7_days_of_receipt_is_flagged_and_publishe
     assert late["refunded_fen"] == 3 * 1500
     (paid,) = await events(app, "protection.ReturnRefunded")
     assert paid["overdue"] is True
+    await app.state.dispatcher.run_once()
+    assert "return_refund_overdue" in await inbox(app, bought.buyer.user.id)
+    assert "return_refund_overdue" in await inbox(app, bought.world.shop.owner.id)
 
 
 async def test_concurrent_requests_and_refunds_never_exceed_what_was_collected(
