@@ -148,6 +148,7 @@ loooooooooo - GET /leader
 loooooooooo - GET /leader/earnings
 loooooooooo - GET /leader/pickup
 lhhohhhhhhh - GET /leader/pickup/{point_id}/sorting
+loooooooooo - GET /leader/returns
 loooooooooo - GET /leader/uncollected
 loooooooooo - GET /leaders/apply
 ooooooooooo - GET /login
@@ -163,6 +164,7 @@ lddddoohddd - GET /merchant/groupbuy/{campaign_id}/sorting/{point_id}
 lddddoooddd - GET /merchant/products
 lddddoohddd - GET /merchant/products/{product_id}
 ldddddooood - GET /merchant/recalls
+lddddoooddd - GET /merchant/returns
 loooooooooo - GET /merchants/applications
 loooooooooo - GET /merchants/apply
 ldddddddddo - GET /ops/certifications
@@ -178,6 +180,8 @@ lhhhhoohhhh - GET /orgs/{organisation_id}
 ooooooooooo - GET /p/{product_id}
 lohhhhhhhhh - GET /pay/{public_id}
 ldddddooood - GET /regulator/recalls
+loooooooooo - GET /returns
+lohhhhhhhhh - GET /returns/new/{line_id}
 ooooooooooo - GET /signup
 ooooooooooo - GET /t/{code}
 ooooooooooo - GET /t/{code}/qr.svg
@@ -256,6 +260,7 @@ lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
 loooooooooo - POST /leader/pickup/find
 loooooooooo - POST /leader/pickup/handover
 loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
+lhhohhhhhhh - POST /leader/returns/{return_id}/receive
 loooooooooo - POST /leaders/apply
 llllloooooo - POST /login
 ooooooooooo - POST /logout
@@ -280,6 +285,8 @@ lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/price
 lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
 ldddddooood - POST /merchant/recalls
 ldddddohohd - POST /merchant/recalls/{recall_id}/close
+lddddoohddd - POST /merchant/returns/{return_id}/answer
+lddddoohddd - POST /merchant/returns/{return_id}/refund
 loooooooooo - POST /merchants/apply
 ldddddddddo - POST /ops/certifications/{certification_id}/decision
 ldddddddddo - POST /ops/communities
@@ -293,6 +300,7 @@ lhhhhoohhhh - POST /orgs/{organisation_id}/members
 lohhhhhhhhh - POST /pay/{public_id}
 ldddddooood - POST /regulator/recalls
 ldddddohohd - POST /regulator/recalls/{recall_id}/close
+loooooooooo - POST /returns
 ooooooooooo - POST /signup
 loooooooooo account PUT /api/v1/accounts/me/active-organisation
 lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/price

@@ -220,6 +220,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
     from linli.protection import return_api as protection_return_api
+    from linli.protection import return_pages as protection_return_pages
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
@@ -260,6 +261,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_pages,
         ops_pages,
         payments_pages,
+        protection_return_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import PROTECTION_RETURNS_ANSWER, PROTECTION_RETURNS_READ, Actor
-from linli.community import points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import (
     ReturnDecided,
@@ -552,5 +551,33 @@ async def returns_at_my_points(session: AsyncSession, actor: Actor) -> Sequence[
     return (await session.scalars(query)).all()
 
 
-async def leads_points(session: AsyncSession, actor: Actor) -> bool:
-    return bool(await points.points_led_by(session, actor.require_user_id()))
+async def access_merchant_return(
+    session: AsyncSession, actor: Actor, return_id: int
+) -> ReturnRequest:
+    """One of the merchant's returns (404 for another merchant's, as for a missing one)."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    row = await session.scalar(
+        policies.merchant_returns(organisation_id).where(ReturnRequest.id == return_id)
+    )
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    return row
+
+
+async def access_point_return(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
+    """A return at a point the actor leads (404 otherwise)."""
+    query = await policies.point_returns(session, actor)
+    row = await session.scalar(query.where(ReturnRequest.id == return_id))
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    return row
+
+
+async def own_collected_line(
+    session: AsyncSession, actor: Actor, line_id: int
+) -> lines.CollectedLine:
+    """The resident's own order line, for the request form (404 for anyone else's)."""
+    line = await lines.collected_line(session, line_id, user_id=actor.require_user_id())
+    if line is None:
+        raise NotFound(N_("No such order line."), code="line_not_found")
+    return line
