@@ -103,13 +103,11 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
         )
         return await checkout.place_order(session, actor, data, forms.text(form, "order_key"))
 
-    checkout = await form_action(
-        session, order, on_error=_campaigns_failed(request, session, actor)
-    )
-    if isinstance(checkout, Response):
-        return checkout
-    intent = checkout.intent
-    if intent is None or checkout.order.status != "pending_payment":
+    placed = await form_action(session, order, on_error=_campaigns_failed(request, session, actor))
+    if isinstance(placed, Response):
+        return placed
+    intent = placed.intent
+    if intent is None or placed.order.status != "pending_payment":
         return redirect("/groupbuy/orders")
     return redirect(providers.get(intent.provider).checkout_url(intent))
 
