@@ -233,6 +233,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.history import seed_history
+    from linli.demo.protection_returns import seed_returns
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -252,6 +253,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
                 )
             with console.status("Recording batches, their journeys and a recall"):
                 trace = await seed_traceability(sessionmaker, settings, seed=seed)
+            kept = await seed_returns(sessionmaker, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -259,6 +261,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Traceability: {trace.batches} batches with journeys, "
             f"{trace.excursions} excursion ({held}), {trace.recalls} recall in progress "
             f"({trace.buyers_notified} buyers notified)."
+        )
+        console.print(
+            f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
+            f"{kept.overdue} refund overdue)."
         )
 
     asyncio.run(run())
