@@ -15,7 +15,7 @@ from linli import clock
 from linli.accounts.models import Membership, Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.community.models import PickupPoint
-from linli.demo.seed import MERCHANT_PHONE, RESIDENT_PHONE
+from linli.demo.seed import LEADER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
 from linli.groupbuy.models import CampaignItem, Order, OrderLine
 from linli.outbox import Dispatcher
 from linli.protection import returns
@@ -59,12 +59,15 @@ def _actor(user: User, organisation: Organisation | None = None, role: str = "")
 async def _candidates(session: AsyncSession, limit: int) -> list[_Line]:
     """Collected lines of goods a resident may return without a reason, one per order: the
     demo resident's and the demo merchant's first (what their pages show), newest first."""
-    resident = await session.scalar(select(User.id).where(User.phone == RESIDENT_PHONE))
+    # Phone numbers are stored in E.164 (+86...).
+    resident = await session.scalar(select(User.id).where(User.phone.endswith(RESIDENT_PHONE)))
     merchant = await session.scalar(
         select(Membership.organisation_id)
         .join(User, User.id == Membership.user_id)
-        .where(User.phone == MERCHANT_PHONE, Membership.role == "owner")
+        .where(User.phone.endswith(MERCHANT_PHONE), Membership.role == "owner")
     )
+    demo_leader = await session.scalar(select(User.id).where(User.phone.endswith(LEADER_PHONE)))
+    led = select(PickupPoint.id).where(PickupPoint.leader_user_id == demo_leader)
     rows = (
         await session.execute(
             select(OrderLine.id, Order)
@@ -79,6 +82,7 @@ async def _candidates(session: AsyncSession, limit: int) -> list[_Line]:
             .order_by(
                 case((Order.user_id == resident, 0), else_=1),
                 case((Order.organisation_id == merchant, 0), else_=1),
+                case((Order.pickup_point_id.in_(led.scalar_subquery()), 0), else_=1),
                 Order.picked_up_at.desc(),
                 OrderLine.id,
             )
