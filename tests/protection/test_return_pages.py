@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.clock import FrozenClock
 from linli.config import Settings
 from tests.factories import make_user, png_bytes
+from tests.groupbuy.helpers import a_shop
 from tests.groupbuy.test_fulfilment_pages import browser
 from tests.protection.helpers import collected, return_rows
 
@@ -93,6 +94,21 @@ async def test_a_return_through_the_pages_from_request_to_refund(
     (made,) = await return_rows(app)
     assert made.status == "received"
     assert len(made.photo_file_ids) == 1
+    # The photo is the leader's and the merchant's to see (linked on the merchant's page),
+    # nobody else's.
+    photo_url = f"/files/{made.photo_file_ids[0]}"
+    async with browser(app, bought.leader.user) as (leader, _csrf):
+        assert (await leader.get(photo_url)).status_code == 200
+    async with browser(app, shop.owner, shop.organisation) as (merchant, _csrf):
+        assert f'href="{photo_url}"' in (await merchant.get("/merchant/returns")).text
+        shown = await merchant.get(photo_url)
+        assert shown.status_code == 200
+        assert shown.headers["content-type"] == "image/png"
+    rival = await a_shop(client, session, name="别家超市")
+    async with browser(app, rival.owner, rival.organisation) as (other, _csrf):
+        assert (await other.get(photo_url)).status_code == 404
+    async with browser(app, bought.buyer.user) as (me, _csrf):
+        assert (await me.get(photo_url)).status_code == 404
 
     frozen_clock.advance(timedelta(days=7, minutes=1))
     await app.state.dispatcher.run_once()

@@ -148,6 +148,7 @@ async def test_the_whole_return_refunds_through_group_buying_and_the_books_balan
     )
     assert received["status"] == "received"
     assert received["photo_file_ids"] == [photo.json()["id"]]
+
     assert received["deadline"] == received["refund_due_at"]
     # The merchant refunds: settlement and the leader's commission reversed, books balanced.
     frozen_clock.advance(timedelta(days=2))

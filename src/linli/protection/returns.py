@@ -387,8 +387,9 @@ async def add_photo(
     *,
     filename: str,
 ) -> int:
-    """The leader photographs goods brought back (an image, checked like every upload; kept
-    private); the file's id, for the receipt."""
+    """The leader photographs goods brought back (an image, checked like every upload, its
+    metadata stripped); kept private for the leader and the merchant the goods go back to. The
+    file's id, for the receipt."""
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
     if row.status != ReturnStatus.APPROVED:
         raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
@@ -400,6 +401,7 @@ async def add_photo(
         filename=filename,
         purpose="return_photo",
         allowed=files.IMAGE_TYPES,
+        kept_for_organisation=row.organisation_id,
     )
     return stored.id
 
