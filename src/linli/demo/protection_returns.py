@@ -56,9 +56,10 @@ def _actor(user: User, organisation: Organisation | None = None, role: str = "")
     )
 
 
-async def _candidates(session: AsyncSession, limit: int) -> list[_Line]:
+async def _candidates(session: AsyncSession, limit: int, *, oldest: bool = False) -> list[_Line]:
     """Collected lines of goods a resident may return without a reason, one per order: the
-    demo resident's and the demo merchant's first (what their pages show), newest first."""
+    demo resident's, merchant's and leader's first (what their pages show), newest first; or
+    anyone's, oldest first."""
     # Phone numbers are stored in E.164 (+86...).
     resident = await session.scalar(select(User.id).where(User.phone.endswith(RESIDENT_PHONE)))
     merchant = await session.scalar(
@@ -68,6 +69,17 @@ async def _candidates(session: AsyncSession, limit: int) -> list[_Line]:
     )
     demo_leader = await session.scalar(select(User.id).where(User.phone.endswith(LEADER_PHONE)))
     led = select(PickupPoint.id).where(PickupPoint.leader_user_id == demo_leader)
+    preferred = (
+        case((Order.user_id == resident, 0), else_=1),
+        case((Order.organisation_id == merchant, 0), else_=1),
+        case((Order.pickup_point_id.in_(led.scalar_subquery()), 0), else_=1),
+    )
+    # The oldest collected line of anyone (an overdue refund needs goods received long ago).
+    ordering = (
+        (Order.picked_up_at.asc(), OrderLine.id)
+        if oldest
+        else (*preferred, Order.picked_up_at.desc(), OrderLine.id)
+    )
     rows = (
         await session.execute(
             select(OrderLine.id, Order)
@@ -79,13 +91,7 @@ async def _candidates(session: AsyncSession, limit: int) -> list[_Line]:
                 OrderLine.no_reason_return_excluded.is_(False),
                 CampaignItem.return_exclusion.is_(None),
             )
-            .order_by(
-                case((Order.user_id == resident, 0), else_=1),
-                case((Order.organisation_id == merchant, 0), else_=1),
-                case((Order.pickup_point_id.in_(led.scalar_subquery()), 0), else_=1),
-                Order.picked_up_at.desc(),
-                OrderLine.id,
-            )
+            .order_by(*ordering)
         )
     ).all()
     found: list[_Line] = []
@@ -122,6 +128,7 @@ async def seed_returns(
     now = clock.now()
     async with sessionmaker() as session:
         lines = await _candidates(session, limit=3 * len(STEPS))
+        lines += await _candidates(session, limit=1, oldest=True)
     steps = list(STEPS)
     for line in lines:
         if not steps:
