@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -39,6 +40,7 @@ from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
 from linli.protection.review_models import Review
+from linli.protection.return_models import ReturnRequest
 from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
@@ -161,6 +163,10 @@ lohhhoohhho org:read,platform,resident GET /api/v1/payments/intents/{public_id}
 ldddddddddo platform GET /api/v1/payments/ledger/accounts/{code}
 ldddddddddo platform GET /api/v1/payments/ledger/trial-balance
 lddddoooddd org:read GET /api/v1/payments/merchant/balance
+loooooooooo resident GET /api/v1/protection/returns
+loooooooooo leader GET /api/v1/protection/returns/leader
+lddddoooddd org:read GET /api/v1/protection/returns/merchant
+lohhhhhhhhh resident GET /api/v1/protection/returns/{return_id}
 lddddoooddd org:read GET /api/v1/trace/batches
 lddddoohddd org:read GET /api/v1/trace/batches/{batch_id}
 lddddoohohd org:read GET /api/v1/trace/batches/{batch_id}/safety
@@ -186,6 +192,7 @@ loooooooooo - GET /leader
 loooooooooo - GET /leader/earnings
 loooooooooo - GET /leader/pickup
 lhhohhhhhhh - GET /leader/pickup/{point_id}/sorting
+loooooooooo - GET /leader/returns
 loooooooooo - GET /leader/uncollected
 loooooooooo - GET /leaders/apply
 ooooooooooo - GET /login
@@ -201,6 +208,7 @@ lddddoohddd - GET /merchant/groupbuy/{campaign_id}/sorting/{point_id}
 lddddoooddd - GET /merchant/products
 lddddoohddd - GET /merchant/products/{product_id}
 ldddddooood - GET /merchant/recalls
+lddddoooddd - GET /merchant/returns
 loooooooooo - GET /merchants/applications
 loooooooooo - GET /merchants/apply
 ldddddddddo - GET /ops/certifications
@@ -216,6 +224,8 @@ lhhhhoohhhh - GET /orgs/{organisation_id}
 ooooooooooo - GET /p/{product_id}
 lohhhhhhhhh - GET /pay/{public_id}
 ldddddooood - GET /regulator/recalls
+loooooooooo - GET /returns
+lohhhhhhhhh - GET /returns/new/{line_id}
 ooooooooooo - GET /signup
 ooooooooooo - GET /t/{code}
 ooooooooooo - GET /t/{code}/qr.svg
@@ -267,6 +277,11 @@ lllllllllll * POST /api/v1/payments/callbacks/sandbox
 loooooooooo resident POST /api/v1/payments/intents
 lohhhhhhhhh resident POST /api/v1/payments/intents/{public_id}/cancel
 loooooooooo org:write,platform POST /api/v1/payments/intents/{public_id}/refunds
+loooooooooo resident POST /api/v1/protection/returns
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/answer
+loooooooooo leader POST /api/v1/protection/returns/{return_id}/photos
+loooooooooo leader POST /api/v1/protection/returns/{return_id}/receive
+lddddoohddd org:write POST /api/v1/protection/returns/{return_id}/refund
 lddddoooddd org:write POST /api/v1/trace/batches
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections
@@ -289,6 +304,7 @@ lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
 loooooooooo - POST /leader/pickup/find
 loooooooooo - POST /leader/pickup/handover
 loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
+lhhohhhhhhh - POST /leader/returns/{return_id}/receive
 loooooooooo - POST /leaders/apply
 llllloooooo - POST /login
 ooooooooooo - POST /logout
@@ -313,6 +329,8 @@ lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/price
 lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
 ldddddooood - POST /merchant/recalls
 ldddddohohd - POST /merchant/recalls/{recall_id}/close
+lddddoohddd - POST /merchant/returns/{return_id}/answer
+lddddoohddd - POST /merchant/returns/{return_id}/refund
 loooooooooo - POST /merchants/apply
 ldddddddddo - POST /ops/certifications/{certification_id}/decision
 ldddddddddo - POST /ops/communities
@@ -326,6 +344,7 @@ lhhhhoohhhh - POST /orgs/{organisation_id}/members
 lohhhhhhhhh - POST /pay/{public_id}
 ldddddooood - POST /regulator/recalls
 ldddddohohd - POST /regulator/recalls/{recall_id}/close
+loooooooooo - POST /returns
 ooooooooooo - POST /signup
 loooooooooo account PUT /api/v1/accounts/me/active-organisation
 lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/price
@@ -621,7 +640,33 @@ async def build_world(
         product_id = await s.scalar(select(Sku.product_id).where(Sku.id == gb.sku_ids[0]))
         point = await s.get(PickupPoint, busy.id)
         assert point is not None
+    line_id = checkout["order"]["lines"][0]["id"]
+    asked = ReturnRequest(
+        user_id=buyer.user.id,
+        organisation_id=gb.shop.organisation.id,
+        order_id=order_id,
+        order_line_id=line_id,
+        pickup_point_id=busy.id,
+        product_name="东北大米",
+        quantity=1,
+        unit_price_fen=1500,
+        reason_code="changed_mind",
+        reason_text="",
+        status="requested",
+        rule_id="consumer.no_reason_return",
+        rule_version=2,
+        received_on=frozen_clock.now().date(),
+        last_day=frozen_clock.now().date(),
+        created_at=frozen_clock.now(),
+        answer_due_at=frozen_clock.now() + timedelta(days=30),
+        decision_note="",
+        condition_note="",
+        photo_file_ids=[],
+    )
+    session.add(asked)
+    await session.commit()
     params: dict[str, Any] = {
+        "return_id": asked.id,
         "organisation_id": gb.shop.organisation.id,
         "user_id": staff.id,
         "role": "staff",
@@ -631,7 +676,7 @@ async def build_world(
         "application_id": 999999,
         "campaign_id": gb.campaign["id"],
         "order_id": order_id,
-        "line_id": checkout["order"]["lines"][0]["id"],
+        "line_id": line_id,
         "item_id": gb.items[0],
         "delivery_id": delivery["id"],
         "point_id": busy.id,

@@ -444,6 +444,21 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         database,
         "SELECT decider, status FROM protection_complaints WHERE escalated_at IS NOT NULL",
     ) == [("regulator", "filed")]
+    # Returns (demo/protection_returns.py) in every state the history allows (4 days: no
+    # refund can be overdue yet), each refunded one through group buying.
+    assert re.search(
+        r"Returns: 5 in every state \(1 refunded, 0 refund overdue\)", squash(result.output)
+    )
+    assert query(database, "SELECT DISTINCT status FROM protection_returns ORDER BY status") == [
+        ("approved",),
+        ("received",),
+        ("refunded",),
+        ("rejected",),
+        ("requested",),
+    ]
+    assert query(database, "SELECT count(*) FROM payment_refunds WHERE reason_code = 'return'") == [
+        (1,)
+    ]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
 

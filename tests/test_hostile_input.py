@@ -22,6 +22,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
 from linli.payments.models import PaymentIntent
+from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.trace.models import TraceBatch
 from linli.web import TEMPLATES_DIR
@@ -88,6 +90,7 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "groupbuy_campaigns": ("title",),
     "groupbuy_campaign_items": ("product_name", "sku_code", "unit"),
     "payment_refunds": ("reason",),
+    "protection_returns": ("product_name", "reason_text", "decision_note", "condition_note"),
     "notifications": ("title", "body"),
     "trace_batches": ("lot", "origin", "producer"),
     "trace_events": ("biz_step", "disposition", "read_point", "biz_location"),
@@ -338,6 +341,46 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
         )
         batch = await session.scalar(select(TraceBatch.code).limit(1))
         line_id, product_id, organisation_id = await arrange_reviews(session, order.user_id)
+        line = await session.scalar(
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id).limit(1)
+        )
+        assert line is not None
+        # A return of the buyer's line in hostile words (the demo's returns need a group-buying
+        # history with pickups, which this smaller city does not play).
+        now = datetime.now(UTC)
+        session.add(
+            ReturnRequest(
+                user_id=order.user_id,
+                organisation_id=await session.scalar(
+                    select(Order.organisation_id).where(Order.id == order.id)
+                ),
+                order_id=order.id,
+                order_line_id=line.id,
+                pickup_point_id=await session.scalar(
+                    select(Order.pickup_point_id).where(Order.id == order.id)
+                ),
+                product_name=SHORT,
+                quantity=1,
+                unit_price_fen=line.unit_price_fen,
+                reason_code="other",
+                reason_text=FULL,
+                status="received",
+                rule_id="consumer.no_reason_return",
+                rule_version=2,
+                received_on=now.date(),
+                last_day=now.date(),
+                created_at=now,
+                answer_due_at=now,
+                decision_note=SHORT,
+                condition="damaged",
+                condition_note=TINY,
+                photo_file_ids=[],
+                received_at=now,
+                refund_due_at=now,
+                refund_overdue=True,
+            )
+        )
+        await session.commit()
     assert phone is not None
     assert intent is not None
     assert campaign is not None
@@ -355,6 +398,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/pay/{intent}",
                 f"/reviews/write/{line_id}",
                 f"/protection/complaints/new?order_id={order.id}",
+                f"/returns/new/{line.id}",
             ],
             "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
         },

@@ -45,6 +45,7 @@ def load_domain_handlers() -> None:
     import linli.notifications.handlers
     import linli.payments.handlers
     import linli.protection.complaint_handlers
+    import linli.protection.return_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 
@@ -223,6 +224,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import complaint_pages as protection_complaint_pages
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
+    from linli.protection import return_api as protection_return_api
+    from linli.protection import return_pages as protection_return_pages
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
@@ -246,6 +249,7 @@ def _include_routers(app: FastAPI) -> None:
         payments_api,
         protection_review_api,
         protection_complaint_api,
+        protection_return_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -266,6 +270,7 @@ def _include_routers(app: FastAPI) -> None:
         payments_pages,
         protection_review_pages,
         protection_complaint_pages,
+        protection_return_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

@@ -137,6 +137,9 @@ PLATFORM_COMPLAINTS = _perm("platform.complaints", "platform")  # decide platfor
 # merchant)
 REGULATOR_COMPLAINTS_READ = _perm("regulator.complaints.read", "org:read")
 REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
+# consumer protection: returns
+PROTECTION_RETURNS_READ = _perm("protection.returns.read", "org:read")  # returns to the merchant
+PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # answer, refund
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -148,6 +151,7 @@ _TRACE_SAFETY = {TRACE_SAFETY_READ, TRACE_SAFETY_MANAGE}  # owner and staff of a
 _REVIEWS = {REVIEWS_READ, REVIEWS_REPLY}  # owner and staff of a merchant
 _COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a merchant
 _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
+_RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -170,6 +174,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _TRACE_SAFETY
         | _REVIEWS
         | _COMPLAINTS
+        | _RETURNS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(
@@ -181,6 +186,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _TRACE_SAFETY
         | _REVIEWS
         | _COMPLAINTS
+        | _RETURNS
     ),
     "supervisor": frozenset(
         _MANAGER

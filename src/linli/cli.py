@@ -235,6 +235,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.history import seed_history
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_reviews import seed_reviews
+    from linli.demo.protection_returns import seed_returns
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -256,6 +257,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
                 trace = await seed_traceability(sessionmaker, settings, seed=seed)
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
+            kept = await seed_returns(sessionmaker, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -271,6 +273,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Complaints: {complained.complaints} in every status, "
             f"{complained.escalated} taken from the platform to the regulator."
+        )
+        console.print(
+            f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
+            f"{kept.overdue} refund overdue)."
         )
 
     asyncio.run(run())

@@ -8,6 +8,7 @@ with `outbox.subscribe(SomeEvent, "<domain>.<handler>")` in their domain's handl
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -402,3 +403,70 @@ class ComplaintStepAdded(_ComplaintEvent):
 
     step_kind: str  # message | attachment | mediation_started
     by_user_id: int | None
+
+
+# consumer protection: returns ----------------------------------------------------------------
+
+
+@event_type("protection.ReturnRequested")
+class ReturnRequested(DomainEvent):
+    return_id: int
+    user_id: int
+    organisation_id: int
+    order_id: int
+    order_line_id: int
+    pickup_point_id: int
+    product_name: str
+    quantity: int
+    reason_code: str
+    answer_due_at: datetime
+
+
+@event_type("protection.ReturnDecided")
+class ReturnDecided(DomainEvent):
+    return_id: int
+    user_id: int
+    organisation_id: int
+    pickup_point_id: int
+    product_name: str
+    decision: str  # approved | rejected
+    automatic: bool  # approved because the merchant did not answer in time
+    note: str
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.ReturnReceived")
+class ReturnReceived(DomainEvent):
+    return_id: int
+    user_id: int
+    organisation_id: int
+    product_name: str
+    condition: str  # intact | damaged
+    refund_due_at: datetime
+
+
+@event_type("protection.ReturnRefunded")
+class ReturnRefunded(DomainEvent):
+    return_id: int
+    user_id: int
+    organisation_id: int
+    product_name: str
+    amount_fen: int
+    commission_reversed_fen: int
+    overdue: bool  # refunded after the law's 7 days
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.ReturnRefundOverdue")
+class ReturnRefundOverdue(DomainEvent):
+    """The refund of goods received back was not out within the law's limit (CRPL art. 25)."""
+
+    return_id: int
+    user_id: int
+    organisation_id: int
+    product_name: str
+    refund_due_at: datetime
+    rule_id: str
+    rule_version: int

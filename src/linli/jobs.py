@@ -122,3 +122,20 @@ class ComplaintMediationDue(JobPayload):
     """The mediation limit: close the complaint as not mediated if it is still open."""
 
     complaint_id: int
+
+
+# consumer protection: returns ----------------------------------------------------------------
+
+
+@job_kind("protection.return_answer_due")
+class ReturnAnswerDue(JobPayload):
+    """The merchant's time to answer a return request: approve it if still unanswered."""
+
+    return_id: int
+
+
+@job_kind("protection.return_refund_due")
+class ReturnRefundDue(JobPayload):
+    """The refund deadline of goods received back: flag the return if not yet refunded."""
+
+    return_id: int

@@ -64,7 +64,7 @@ async def test_publishing_takes_stock_from_the_sku_and_records_the_rules(
     assert rice_policy["no_reason_return"] is True
     assert rice_policy["days"] == 7
     assert rice_policy["rule_id"] == "consumer.no_reason_return"
-    assert rice_policy["rule_version"] == 1
+    assert rice_policy["rule_version"] == 2
     pickup = body["pickup_date"]
     assert rice_policy["last_day"] > pickup
     assert apple_policy["no_reason_return"] is False

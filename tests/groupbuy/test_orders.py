@@ -249,7 +249,7 @@ async def test_fresh_food_needs_the_return_terms_confirmed(
     assert placed["lines"][0]["no_reason_return_excluded"] is True
     assert (placed["return_rule_id"], placed["return_rule_version"]) == (
         "consumer.no_reason_return",
-        1,
+        2,  # the version in force when the campaign was published
     )
 
 

@@ -231,10 +231,15 @@ async def store(
     allowed: frozenset[str],
     public: bool = False,
     field: str = "file",
+    kept_for_organisation: int | None = None,
 ) -> StoredFile:
+    """Check and keep an upload. `kept_for_organisation`: the organisation whose members may
+    read it (default: the one the uploader acts for), e.g. a merchant reading the photos a
+    group leader took of goods returned to it."""
     content_type = check_upload(data, allowed=allowed, field=field)
-    if public and content_type in IMAGE_TYPES:
-        # Whoever can see a public picture could read where and when it was taken.
+    shared = kept_for_organisation is not None and kept_for_organisation != actor.organisation_id
+    if (public or shared) and content_type in IMAGE_TYPES:
+        # Whoever else can see a picture could read where and when it was taken.
         data = await asyncio.to_thread(strip_metadata, data, content_type)
     await _check_quota(session, actor, len(data))
     digest = hashlib.sha256(data).hexdigest()
@@ -247,7 +252,9 @@ async def store(
         purpose=purpose,
         public=public,
         owner_user_id=actor.user_id,
-        owner_organisation_id=actor.organisation_id,
+        owner_organisation_id=(
+            kept_for_organisation if kept_for_organisation is not None else actor.organisation_id
+        ),
         created_at=clock.now(),
     )
     session.add(row)

@@ -1,19 +1,28 @@
 """Group buying's face for trace and protection: the order lines sold from given batches, the
 pickup point of a line, what a recall does to a line (cancel the unpaid order, or refund the
 line), a resident's own line with what they collected (reviews of verified purchases), and
-a resident's own order as a complaint names it."""
+a resident's own order as a complaint names it; a resident's collected line for a return and
+the refund of returned units."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.catalog import offers
 from linli.groupbuy import checkout, orders, refunds
-from linli.groupbuy.models import CANCELLED, PENDING_PAYMENT, CampaignItem, Order, OrderLine
+from linli.groupbuy.models import (
+    CANCELLED,
+    PENDING_PAYMENT,
+    CampaignItem,
+    Order,
+    OrderLine,
+    Pickup,
+)
 from linli.groupbuy.states import CancelReason
 from linli.payments.reasons import RefundReason
 
@@ -219,3 +228,100 @@ async def order_of_resident(
             for i, n, q in rows.all()
         ),
     )
+
+
+@dataclass(frozen=True)
+class ReturnableLine:
+    """An order line as a return needs it: who bought it from whom, where it was collected,
+    how much of it, and whether it is excluded from the no-reason return (by the campaign
+    item's goods under the rule, and as the resident confirmed at checkout)."""
+
+    line_id: int
+    order_id: int
+    user_id: int
+    organisation_id: int
+    pickup_point_id: int
+    product_name: str
+    unit_price_fen: int
+    picked_qty: int
+    returned_qty: int  # collected units already taken back and refunded
+    return_exclusion: str | None  # e.g. "storage:chilled", "category:fresh_food"
+    excluded_at_checkout: bool  # the resident confirmed the exclusion when ordering
+    return_rule_id: str
+    return_rule_version: int
+    received_at: datetime | None  # the order's last hand-over (None: nothing collected)
+
+
+async def collected_line(
+    session: AsyncSession, line_id: int, *, user_id: int | None = None, lock: bool = False
+) -> ReturnableLine | None:
+    """The line (of `user_id`'s orders, when given), or None. `lock`: hold the line row until
+    the transaction ends, so two requests about its units are answered one after the other.
+    Received at: the order's last hand-over (a line collected in two hand-overs counts from the
+    later one, in the resident's favour)."""
+    query = (
+        select(OrderLine, Order, CampaignItem.product_name, CampaignItem.return_exclusion)
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+        .where(OrderLine.id == line_id)
+        .execution_options(populate_existing=True)
+    )
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
+    if lock:
+        query = query.with_for_update(of=OrderLine)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    line, order, name, exclusion = row
+    received_at = await session.scalar(
+        select(func.max(Pickup.created_at)).where(Pickup.order_id == order.id)
+    )
+    return ReturnableLine(
+        line_id=line.id,
+        order_id=order.id,
+        user_id=order.user_id,
+        organisation_id=order.organisation_id,
+        pickup_point_id=order.pickup_point_id,
+        product_name=str(name or ""),
+        unit_price_fen=line.unit_price_fen,
+        picked_qty=line.picked_qty,
+        returned_qty=line.returned_qty,
+        return_exclusion=exclusion,
+        excluded_at_checkout=line.no_reason_return_excluded,
+        return_rule_id=order.return_rule_id,
+        return_rule_version=order.return_rule_version,
+        received_at=received_at,
+    )
+
+
+@dataclass(frozen=True)
+class UnitsRefunded:
+    amount_fen: int
+    commission_reversed_fen: int
+
+
+async def refund_returned_units(
+    session: AsyncSession, line_id: int, quantity: int, *, note: str, key_prefix: str
+) -> UnitsRefunded | None:
+    """Refund `quantity` collected units of a line brought back (reason `return`): settlement
+    and commission reversed, money to the payer, `OrderRefunded` published. None, and nothing
+    done, when fewer units are left collected and not yet refunded."""
+    row = (
+        await session.execute(
+            select(Order, OrderLine)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.id == line_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        return None
+    order, line = row
+    event = await refunds.refund_units(
+        session, order, line, quantity, RefundReason.RETURN, note, key_prefix=key_prefix
+    )
+    if event is None:
+        return None
+    return UnitsRefunded(event.amount_fen, event.commission_reversed_fen)

@@ -86,33 +86,22 @@ async def refund_collected(
         raise ValidationFailed(
             N_("Check the refund."), fields={"reason": N_("Enter 1 to 200 characters.")}
         )
-    returned = await _take_back(session, line.id, quantity)
-    if returned is None:
+    event = await refund_units(
+        session,
+        order,
+        line,
+        quantity,
+        RefundReason.MERCHANT_DECISION,
+        reason.strip(),
+        key_prefix="collected",
+    )
+    if event is None:
         raise ValidationFailed(
             N_("Check the refund."),
             fields={"quantity": N_("More than what was collected and not yet refunded.")},
             code="refund_exceeds_collected",
         )
-    amount = quantity * line.unit_price_fen
-    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
-    line.refunded_fen += amount
-    order.refunded_fen += amount
-    await refund_order(
-        session,
-        order,
-        amount,
-        RefundReason.MERCHANT_DECISION,
-        reason.strip(),
-        f"collected-{line.id}-{returned}",
-    )
-    event = OrderRefunded(
-        order_id=order.id,
-        user_id=order.user_id,
-        amount_fen=amount,
-        reason=reason.strip(),
-        commission_reversed_fen=reversed_fen,
-    )
-    outbox.publish(session, event)
+    amount, reversed_fen = event.amount_fen, event.commission_reversed_fen
     audit.record(
         session,
         actor,
@@ -124,6 +113,44 @@ async def refund_collected(
         amount_fen=amount,
         commission_reversed_fen=reversed_fen,
     )
+    return event
+
+
+async def refund_units(
+    session: AsyncSession,
+    order: Order,
+    line: OrderLine,
+    quantity: int,
+    reason_code: RefundReason,
+    note: str,
+    *,
+    key_prefix: str,
+) -> OrderRefunded | None:
+    """Take back `quantity` collected units of a line and refund their price: the settlement
+    and the leader's commission on them are reversed, the money goes back to the payer and
+    `OrderRefunded` is published. None (and nothing done) when fewer units are left collected
+    and not yet refunded. The caller holds the line (row lock) and names the reason."""
+    returned = await _take_back(session, line.id, quantity)
+    if returned is None:
+        return None
+    amount = quantity * line.unit_price_fen
+    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
+    line.returned_qty = returned
+    line.refunded_fen += amount
+    order.refunded_fen += amount
+    # The running total of units taken back makes the key: a retry of the same take-back
+    # refunds nothing twice, the next one is a new refund.
+    await refund_order(
+        session, order, amount, reason_code, note, f"{key_prefix}-{line.id}-{returned}"
+    )
+    event = OrderRefunded(
+        order_id=order.id,
+        user_id=order.user_id,
+        amount_fen=amount,
+        reason=note,
+        commission_reversed_fen=reversed_fen,
+    )
+    outbox.publish(session, event)
     return event
 
 

@@ -36,6 +36,10 @@ from linli.events import (
     OrderReadyForPickup,
     OrderRefunded,
     OrderUncollected,
+    ReturnDecided,
+    ReturnReceived,
+    ReturnRefundOverdue,
+    ReturnRequested,
     ReviewPosted,
     ReviewReplied,
     TemperatureExcursion,
@@ -739,4 +743,128 @@ async def complaint_step(
         N_("Complaint #{id} has news"),
         N_("Something was added to the complaint about order #{order_id}: see its timeline."),
         skip=envelope.payload.by_user_id,
+    )
+
+
+# consumer protection: returns ---------------------------------------------------------------
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
+@outbox.subscribe(ReturnRequested, "notifications.return_requested")
+async def return_requested(
+    session: AsyncSession, envelope: outbox.Envelope[ReturnRequested]
+) -> None:
+    event = envelope.payload
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "return_requested",
+        title=N_("A return to answer: {product}"),
+        body=N_(
+            "A resident asks to return {quantity} of {product}. Answer by {due}, or the return "
+            "is approved automatically."
+        ),
+        params={
+            "product": event.product_name,
+            "quantity": event.quantity,
+            "due": _local(event.answer_due_at),
+        },
+        link="/merchant/returns",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(ReturnDecided, "notifications.return_decided")
+async def return_decided(session: AsyncSession, envelope: outbox.Envelope[ReturnDecided]) -> None:
+    event = envelope.payload
+    if event.decision != "approved":
+        notify(
+            session,
+            event.user_id,
+            "return_rejected",
+            title=N_("Your return of {product} was rejected"),
+            body=N_("Reason: {reason}"),
+            params={"product": event.product_name, "reason": event.note},
+            link="/returns",
+            source_event_id=envelope.event_id,
+        )
+        return
+    notify(
+        session,
+        event.user_id,
+        "return_approved",
+        title=N_("Your return of {product} is approved"),
+        body=N_("Bring the goods back to your pickup point; the refund follows once received."),
+        params={"product": event.product_name},
+        link="/returns",
+        source_event_id=envelope.event_id,
+    )
+    leader = await pickup_points.leader_of(session, event.pickup_point_id)
+    if leader is not None:
+        notify(
+            session,
+            leader,
+            "return_to_receive",
+            title=N_("A return will be brought to your point: {product}"),
+            body=N_("Check the goods when the resident brings them and record their condition."),
+            params={"product": event.product_name},
+            link="/leader/returns",
+            source_event_id=envelope.event_id,
+        )
+
+
+@outbox.subscribe(ReturnReceived, "notifications.return_received")
+async def return_received(session: AsyncSession, envelope: outbox.Envelope[ReturnReceived]) -> None:
+    event = envelope.payload
+    params = {"product": event.product_name, "due": _local(event.refund_due_at)}
+    notify(
+        session,
+        event.user_id,
+        "return_received",
+        title=N_("Your return of {product} was received"),
+        body=N_("The merchant must refund you by {due}."),
+        params=params,
+        link="/returns",
+        source_event_id=envelope.event_id,
+    )
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "return_to_refund",
+        title=N_("A return to refund: {product}"),
+        body=N_("The goods are back at the pickup point. Refund by {due} (the law's 7 days)."),
+        params=params,
+        link="/merchant/returns",
+        event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(ReturnRefundOverdue, "notifications.return_refund_overdue")
+async def return_refund_overdue(
+    session: AsyncSession, envelope: outbox.Envelope[ReturnRefundOverdue]
+) -> None:
+    event = envelope.payload
+    params = {"product": event.product_name, "due": _local(event.refund_due_at)}
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "return_refund_overdue",
+        title=N_("Refund overdue: {product}"),
+        body=N_("The refund of a returned item was due by {due}. Refund it now."),
+        params=params,
+        link="/merchant/returns",
+        event_id=envelope.event_id,
+    )
+    notify(
+        session,
+        event.user_id,
+        "return_refund_overdue",
+        title=N_("Your refund for {product} is late"),
+        body=N_("It was due by {due}. The platform has recorded the delay; you may also complain."),
+        params=params,
+        link="/returns",
+        source_event_id=envelope.event_id,
     )

@@ -18,6 +18,7 @@ class RefundReason(StrEnum):
     UNCOLLECTED = "uncollected"  # goods not collected in time, refunded by rule
     RECALL = "recall"  # the goods' batch was recalled
     PAYMENT_EXPIRED = "payment_expired"  # paid after the order or the payment was closed
+    RETURN = "return"  # goods returned (seven-day no-reason return, CRPL art. 25, or art. 24)
 
 
 REFUND_REASON_LABELS: dict[RefundReason, str] = {
@@ -27,6 +28,7 @@ REFUND_REASON_LABELS: dict[RefundReason, str] = {
     RefundReason.UNCOLLECTED: N_("Not collected in time"),
     RefundReason.RECALL: N_("Product recall"),
     RefundReason.PAYMENT_EXPIRED: N_("Paid after the order was cancelled"),
+    RefundReason.RETURN: N_("Goods returned"),
 }
 assert set(REFUND_REASON_LABELS) == set(RefundReason)
 

@@ -63,6 +63,36 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        # Version 2 adds the return's own clocks and names the law's exclusions (a change of
+        # value is a new version; campaigns published under version 1 keep it).
+        "rule_id": "consumer.no_reason_return",
+        "version": 2,
+        "title": "Seven-day no-reason return for goods bought at a distance",
+        "legal_basis": "Consumer Rights Protection Law art. 25 (seven days from receipt; goods "
+        "made to order, fresh, live and perishable goods, unsealed audio-visual and software "
+        "goods, delivered newspapers and periodicals excluded; others unsuitable by nature only "
+        "with the consumer's confirmation at purchase; the seller refunds within seven days of "
+        "receiving the goods back); art. 24 (defective goods: return within seven days); SAMR "
+        "Interim Measures for No-Reason Return of Online Purchases (2017) art. 6-7",
+        "values": {
+            "days": 7,
+            # The period starts the day after pickup (receipt): last day = pickup + days.
+            "starts": "day_after_pickup",
+            # The law's excluded kinds of goods, and how they show in this catalogue.
+            "excluded_by_law": [
+                "made_to_order",
+                "fresh_live_perishable",
+                "unsealed_audio_visual_software",
+                "newspapers_periodicals",
+            ],
+            "excluded_storage_classes": ["chilled", "frozen"],  # fresh_live_perishable
+            "excluded_categories": ["fresh_food"],  # fresh_live_perishable
+            "answer_hours": 48,  # the merchant answers, else the return is approved
+            "refund_days": 7,  # refund within 7 days of the goods being received back
+            "defect_days": 7,  # art. 24: defective goods may be returned within 7 days
+        },
+    },
+    {
         "rule_id": "groupbuy.payment_window",
         "version": 1,
         "title": "Unpaid group-buying orders are cancelled and their stock released",

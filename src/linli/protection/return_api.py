@@ -1,0 +1,105 @@
+"""JSON routes of seven-day returns: the resident asks and follows, the merchant answers and
+refunds, the group leader receives the goods at the point."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+
+from linli.apitypes import PathId
+from linli.authz import (
+    PROTECTION_RETURNS_ANSWER,
+    PROTECTION_RETURNS_READ,
+    Actor,
+    require,
+    require_scope,
+)
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.files import service as files
+from linli.protection import returns
+from linli.protection.return_presenters import present_return
+from linli.protection.return_schemas import (
+    PhotoOut,
+    ReturnAnswerIn,
+    ReturnIn,
+    ReturnOut,
+    ReturnReceiptIn,
+)
+
+router = APIRouter(
+    prefix="/api/v1/protection/returns", tags=["protection"], responses=ERROR_RESPONSES
+)
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+Leader = Annotated[Actor, Depends(require_scope("leader"))]
+Reader = Annotated[Actor, Depends(require(PROTECTION_RETURNS_READ))]
+Answerer = Annotated[Actor, Depends(require(PROTECTION_RETURNS_ANSWER))]
+
+
+@router.post("", status_code=201, summary="Ask to return collected goods (resident)")
+async def request_return(session: DbSession, actor: Resident, data: ReturnIn) -> ReturnOut:
+    return present_return(await returns.request_return(session, actor, data))
+
+
+@router.get("", summary="My returns, newest first (resident)")
+async def my_returns(session: DbSession, actor: Resident) -> list[ReturnOut]:
+    return [present_return(row) for row in await returns.my_returns(session, actor)]
+
+
+@router.get("/merchant", summary="Returns to the merchant, nearest deadline first")
+async def merchant_returns(session: DbSession, actor: Reader) -> list[ReturnOut]:
+    return [present_return(row) for row in await returns.returns_to_answer(session, actor)]
+
+
+@router.get("/leader", summary="Returns to receive at the pickup points I run (leader)")
+async def leader_returns(session: DbSession, actor: Leader) -> list[ReturnOut]:
+    return [present_return(row) for row in await returns.returns_at_my_points(session, actor)]
+
+
+@router.get("/{return_id}", summary="One of my returns (resident)")
+async def my_return(session: DbSession, actor: Resident, return_id: PathId) -> ReturnOut:
+    return present_return(await returns.access_own_return(session, actor, return_id))
+
+
+@router.post("/{return_id}/answer", summary="Approve or reject a return (merchant)")
+async def answer(
+    session: DbSession, actor: Answerer, return_id: PathId, data: ReturnAnswerIn
+) -> ReturnOut:
+    return present_return(await returns.answer(session, actor, return_id, data))
+
+
+@router.post(
+    "/{return_id}/photos",
+    status_code=201,
+    summary="Upload a photo of goods brought back: JPEG, PNG or WebP (leader)",
+)
+async def add_photo(
+    request: Request,
+    session: DbSession,
+    actor: Leader,
+    return_id: PathId,
+    file: Annotated[UploadFile, File(description="The photo")],
+) -> PhotoOut:
+    data = await files.read_upload(file)
+    file_id = await returns.add_photo(
+        session,
+        actor,
+        request.app.state.file_store,
+        return_id,
+        data,
+        filename=file.filename or "photo",
+    )
+    return PhotoOut(id=file_id, url=f"/files/{file_id}")
+
+
+@router.post("/{return_id}/receive", summary="Record the goods received back (leader)")
+async def receive(
+    session: DbSession, actor: Leader, return_id: PathId, data: ReturnReceiptIn
+) -> ReturnOut:
+    return present_return(await returns.receive(session, actor, return_id, data))
+
+
+@router.post("/{return_id}/refund", summary="Refund goods received back (merchant; idempotent)")
+async def refund(session: DbSession, actor: Answerer, return_id: PathId) -> ReturnOut:
+    return present_return(await returns.refund(session, actor, return_id))

@@ -1,0 +1,73 @@
+"""Bodies of the return API: a request, the merchant's answer, the leader's receipt."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import Field, StrictBool, StrictInt
+
+from linli.apitypes import MAX_ID
+from linli.protection.return_models import GoodsCondition, ReturnReason, ReturnStatus
+from linli.schemas import OutputModel, StrictInput
+
+MAX_UNITS = 10_000
+MAX_PHOTOS = 6
+
+
+class ReturnIn(StrictInput):
+    line_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_UNITS)]
+    reason_code: ReturnReason
+    reason_text: Annotated[str, Field(max_length=500)] = ""
+
+
+class ReturnAnswerIn(StrictInput):
+    approve: StrictBool
+    note: Annotated[str, Field(max_length=500)] = ""  # required to reject
+
+
+class ReturnReceiptIn(StrictInput):
+    condition: GoodsCondition
+    note: Annotated[str, Field(max_length=500)] = ""
+    photo_file_ids: Annotated[
+        list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]], Field(max_length=MAX_PHOTOS)
+    ] = Field(default_factory=list)
+
+
+class ReturnOut(OutputModel):
+    id: int
+    order_id: int
+    order_line_id: int
+    pickup_point_id: int
+    product_name: str
+    quantity: int
+    unit_price_fen: int
+    reason_code: ReturnReason
+    reason_text: str
+    status: ReturnStatus
+    rule_id: str
+    rule_version: int
+    received_on: date
+    last_day: date
+    created_at: datetime
+    answer_due_at: datetime
+    decided_at: datetime | None
+    decided_automatically: bool
+    decision_note: str
+    received_at: datetime | None
+    condition: GoodsCondition | None
+    condition_note: str
+    photo_file_ids: list[int]
+    refund_due_at: datetime | None
+    refunded_at: datetime | None
+    refunded_fen: int
+    refund_overdue: bool
+    # What the next step waits for and until when (the answer, then the refund); None when
+    # nothing is due on a clock.
+    deadline: datetime | None
+
+
+class PhotoOut(OutputModel):
+    id: int
+    url: str

@@ -1,0 +1,585 @@
+"""Seven-day no-reason returns of collected group-buy goods (CRPL art. 25; defective goods,
+art. 24, as their own reason): the request, the merchant's answer (or the automatic approval
+when it does not come in time), the goods received back at the pickup point, the refund
+through group buying, and the refund deadline. docs/protection-returns.md.
+
+Every step names the rule version it applies: the request records the version in force, the
+later steps apply that one. Units are held against the line from the request until it is
+rejected or refunded; the line row is locked while a request is checked, so two requests
+never hold more units than were collected and not yet refunded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.audit import service as audit
+from linli.authz import PROTECTION_RETURNS_ANSWER, PROTECTION_RETURNS_READ, Actor
+from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import (
+    ReturnDecided,
+    ReturnReceived,
+    ReturnRefunded,
+    ReturnRefundOverdue,
+    ReturnRequested,
+)
+from linli.files import service as files
+from linli.groupbuy import lines
+from linli.i18n import N_, Message
+from linli.jobs import ReturnAnswerDue, ReturnRefundDue
+from linli.protection import return_policies as policies
+from linli.protection.return_models import (
+    OPEN_STATUSES,
+    GoodsCondition,
+    ReturnReason,
+    ReturnRequest,
+    ReturnStatus,
+)
+from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnReceiptIn
+from linli.rules import service as rules
+
+RULE = "consumer.no_reason_return"
+
+# Why a line cannot be returned without a reason: the law's exclusion, or the resident's
+# confirmation at checkout (the campaign item's stored exclusion names the goods' kind).
+EXCLUDED_BY_LAW = "excluded_by_law"
+EXCLUDED_AT_CHECKOUT = "excluded_at_checkout"
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(clock.LOCAL).date()
+
+
+def last_day(received_on: date, days: int) -> date:
+    """The window starts the day after receipt: received on day 0, days 1..`days` are in it."""
+    return received_on + timedelta(days=days)
+
+
+def excluded_by_law(values: dict[str, Any], exclusion: str | None) -> bool:
+    """The item's stored exclusion is one of the kinds the law excludes, as the rule maps them
+    onto this catalogue (storage classes and categories of fresh, perishable goods)."""
+    if exclusion is None:
+        return False
+    kind, _, code = exclusion.partition(":")
+    if kind == "storage":
+        return code in values.get("excluded_storage_classes", [])
+    if kind == "category":
+        return code in values.get("excluded_categories", [])
+    return False
+
+
+def deadline_of(row: ReturnRequest) -> datetime | None:
+    """What the next step waits for, until when: the answer, then the refund."""
+    if row.status == ReturnStatus.REQUESTED:
+        return row.answer_due_at
+    if row.status == ReturnStatus.RECEIVED:
+        return row.refund_due_at
+    return None
+
+
+def _deadline_column() -> Any:
+    return case(
+        (ReturnRequest.status == ReturnStatus.REQUESTED, ReturnRequest.answer_due_at),
+        (ReturnRequest.status == ReturnStatus.RECEIVED, ReturnRequest.refund_due_at),
+        else_=None,
+    )
+
+
+async def _held_units(session: AsyncSession, line_id: int) -> int:
+    held = await session.scalar(
+        select(func.coalesce(func.sum(ReturnRequest.quantity), 0)).where(
+            ReturnRequest.order_line_id == line_id,
+            ReturnRequest.status.in_(OPEN_STATUSES),
+        )
+    )
+    return int(held or 0)
+
+
+async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) -> ReturnRequest:
+    """A resident asks to return units of a line they collected."""
+    user_id = actor.require_user_id()
+    line = await lines.collected_line(session, data.line_id, user_id=user_id, lock=True)
+    if line is None:
+        raise NotFound(N_("No such order line."), code="line_not_found")
+    if line.received_at is None or line.picked_qty == 0:
+        raise ValidationFailed(
+            N_("This return cannot be requested."),
+            fields={"line_id": N_("Nothing of this line was collected.")},
+            code="not_collected",
+        )
+    rule = await rules.in_force(session, RULE)
+    values = rule.values
+    defective = data.reason_code == ReturnReason.DEFECTIVE
+    if not defective:
+        if excluded_by_law(values, line.return_exclusion):
+            raise ValidationFailed(
+                N_("This return cannot be requested."),
+                fields={
+                    "line_id": N_(
+                        "Excluded from the seven-day no-reason return by law (fresh, live or "
+                        "perishable goods; CRPL art. 25)."
+                    )
+                },
+                code=EXCLUDED_BY_LAW,
+            )
+        if line.excluded_at_checkout:
+            raise ValidationFailed(
+                N_("This return cannot be requested."),
+                fields={
+                    "line_id": N_(
+                        "You confirmed at checkout that this item is excluded from the "
+                        "seven-day no-reason return."
+                    )
+                },
+                code=EXCLUDED_AT_CHECKOUT,
+            )
+    now = clock.now()
+    received_on = local_day(line.received_at)
+    # Defective goods (art. 24) are not subject to the exclusions but to their own 7 days.
+    days = int(values["defect_days"] if defective else values["days"])
+    final = last_day(received_on, days)
+    if local_day(now) > final:
+        raise ValidationFailed(
+            N_("This return cannot be requested."),
+            fields={"line_id": Message(N_("The return period ended on {day}."), {"day": final})},
+            code="return_window_closed",
+        )
+    available = line.picked_qty - line.returned_qty - await _held_units(session, line.line_id)
+    if data.quantity > available:
+        raise ValidationFailed(
+            N_("This return cannot be requested."),
+            fields={
+                "quantity": N_(
+                    "More than you collected and have not yet returned or asked to return."
+                )
+            },
+            code="return_exceeds_collected",
+        )
+    row = ReturnRequest(
+        user_id=user_id,
+        organisation_id=line.organisation_id,
+        order_id=line.order_id,
+        order_line_id=line.line_id,
+        pickup_point_id=line.pickup_point_id,
+        product_name=line.product_name,
+        quantity=data.quantity,
+        unit_price_fen=line.unit_price_fen,
+        reason_code=data.reason_code,
+        reason_text=data.reason_text,
+        status=ReturnStatus.REQUESTED,
+        rule_id=rule.rule_id,
+        rule_version=rule.version,
+        received_on=received_on,
+        last_day=final,
+        created_at=now,
+        answer_due_at=now + timedelta(hours=int(values["answer_hours"])),
+        photo_file_ids=[],
+    )
+    session.add(row)
+    await session.flush()
+    await outbox.schedule(
+        session,
+        ReturnAnswerDue(return_id=row.id),
+        row.answer_due_at,
+        dedupe_key=f"return-answer-{row.id}",
+    )
+    outbox.publish(
+        session,
+        ReturnRequested(
+            return_id=row.id,
+            user_id=user_id,
+            organisation_id=row.organisation_id,
+            order_id=row.order_id,
+            order_line_id=row.order_line_id,
+            pickup_point_id=row.pickup_point_id,
+            product_name=row.product_name,
+            quantity=row.quantity,
+            reason_code=row.reason_code,
+            answer_due_at=row.answer_due_at,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "protection.return_requested",
+        target_type="protection_return",
+        target_id=row.id,
+        line_id=row.order_line_id,
+        quantity=row.quantity,
+        reason_code=row.reason_code,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+    return row
+
+
+async def _locked(session: AsyncSession, query: Any, return_id: int) -> ReturnRequest:
+    row = await session.scalar(
+        query.where(ReturnRequest.id == return_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    assert isinstance(row, ReturnRequest)
+    return row
+
+
+def _decided(row: ReturnRequest, *, automatic: bool) -> ReturnDecided:
+    return ReturnDecided(
+        return_id=row.id,
+        user_id=row.user_id,
+        organisation_id=row.organisation_id,
+        pickup_point_id=row.pickup_point_id,
+        product_name=row.product_name,
+        decision=row.status,
+        automatic=automatic,
+        note=row.decision_note,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+
+
+async def answer(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnAnswerIn
+) -> ReturnRequest:
+    """The merchant approves or rejects (with a reason) within the answer window."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    if row.status != ReturnStatus.REQUESTED:
+        raise Conflict(N_("This return was already answered."), code="already_answered")
+    now = clock.now()
+    if now >= row.answer_due_at:
+        raise Conflict(
+            N_("The time to answer has passed: the return is approved automatically."),
+            code="answer_window_closed",
+        )
+    if not data.approve and not data.note:
+        raise ValidationFailed(
+            N_("Check the answer."),
+            fields={"note": N_("Say why the return is rejected.")},
+            code="reason_required",
+        )
+    row.status = ReturnStatus.APPROVED if data.approve else ReturnStatus.REJECTED
+    row.decided_at = now
+    row.decided_by_user_id = actor.require_user_id()
+    row.decision_note = data.note
+    await session.flush()
+    outbox.publish(session, _decided(row, automatic=False))
+    audit.record(
+        session,
+        actor,
+        "protection.return_answered",
+        target_type="protection_return",
+        target_id=row.id,
+        decision=row.status,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+    return row
+
+
+async def approve_unanswered(session: AsyncSession, return_id: int) -> bool:
+    """The answer window passed without an answer: the return is approved (conditional, so
+    a merchant's answer in the same instant wins or loses cleanly)."""
+    now = clock.now()
+    moved = await session.scalar(
+        update(ReturnRequest)
+        .where(
+            ReturnRequest.id == return_id,
+            ReturnRequest.status == ReturnStatus.REQUESTED,
+            ReturnRequest.answer_due_at <= now,
+        )
+        .values(status=ReturnStatus.APPROVED, decided_at=now, decided_automatically=True)
+        .returning(ReturnRequest.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return False
+    row = await session.get(ReturnRequest, return_id, populate_existing=True)
+    assert row is not None
+    outbox.publish(session, _decided(row, automatic=True))
+    audit.record(
+        session,
+        Actor.for_system(),
+        "protection.return_approved_automatically",
+        target_type="protection_return",
+        target_id=row.id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+    return True
+
+
+async def receive(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnReceiptIn
+) -> ReturnRequest:
+    """The group leader takes the goods back at the point and records their condition (photos
+    required when damaged); the refund is due within the rule's days from now."""
+    user_id = actor.require_user_id()
+    row = await _locked(session, await policies.point_returns(session, actor), return_id)
+    if row.status != ReturnStatus.APPROVED:
+        raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+    photos = list(dict.fromkeys(data.photo_file_ids))
+    if set(photos) - await files.owned_file_ids(session, user_id, photos):
+        raise ValidationFailed(
+            N_("Check the receipt."),
+            fields={"photo_file_ids": N_("Attach photos you uploaded.")},
+            code="photo_not_found",
+        )
+    if data.condition == GoodsCondition.DAMAGED and not photos:
+        raise ValidationFailed(
+            N_("Check the receipt."),
+            fields={"photo_file_ids": N_("Attach a photo of the damage.")},
+            code="photo_required",
+        )
+    version = await _version(session, row.rule_id, row.rule_version)
+    now = clock.now()
+    row.status = ReturnStatus.RECEIVED
+    row.received_at = now
+    row.received_by_user_id = user_id
+    row.condition = data.condition
+    row.condition_note = data.note
+    row.photo_file_ids = photos
+    row.refund_due_at = now + timedelta(days=int(version["refund_days"]))
+    await session.flush()
+    await outbox.schedule(
+        session,
+        ReturnRefundDue(return_id=row.id),
+        row.refund_due_at,
+        dedupe_key=f"return-refund-{row.id}",
+    )
+    outbox.publish(
+        session,
+        ReturnReceived(
+            return_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            product_name=row.product_name,
+            condition=data.condition,
+            refund_due_at=row.refund_due_at,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "protection.return_received",
+        target_type="protection_return",
+        target_id=row.id,
+        condition=data.condition,
+        photos=len(photos),
+    )
+    return row
+
+
+async def add_photo(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    return_id: int,
+    data: bytes,
+    *,
+    filename: str,
+) -> int:
+    """The leader photographs goods brought back (an image, checked like every upload, its
+    metadata stripped); kept private for the leader and the merchant the goods go back to. The
+    file's id, for the receipt."""
+    row = await _locked(session, await policies.point_returns(session, actor), return_id)
+    if row.status != ReturnStatus.APPROVED:
+        raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+    stored = await files.store(
+        session,
+        actor,
+        file_store,
+        data,
+        filename=filename,
+        purpose="return_photo",
+        allowed=files.IMAGE_TYPES,
+        kept_for_organisation=row.organisation_id,
+    )
+    return stored.id
+
+
+async def _version(session: AsyncSession, rule_id: str, version: int) -> dict[str, Any]:
+    """The values of the version a return recorded (the one its later steps apply)."""
+    for row in await rules.all_versions(session):
+        if row.rule_id == rule_id and row.version == version:
+            return dict(row.values)
+    raise rules.RuleMissing(f"rule {rule_id!r} version {version} is not on file")
+
+
+async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
+    """The merchant refunds goods received back, through group buying (settlement and the
+    leader's commission reversed, the ledger follows). Idempotent: a refunded return is
+    answered as it is, never paid twice (the return row is locked, its status moves once, and
+    the payment's idempotency key names the return)."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    if row.status == ReturnStatus.REFUNDED:
+        return row
+    if row.status != ReturnStatus.RECEIVED:
+        raise Conflict(
+            N_("Refund a return once the goods were received back."), code="not_received"
+        )
+    paid = await lines.refund_returned_units(
+        session,
+        row.order_line_id,
+        row.quantity,
+        note=f"return #{row.id}",
+        key_prefix=f"return-{row.id}",
+    )
+    if paid is None:
+        raise Conflict(N_("These units were refunded already."), code="units_already_refunded")
+    now = clock.now()
+    assert row.refund_due_at is not None
+    overdue = now > row.refund_due_at
+    row.status = ReturnStatus.REFUNDED
+    row.refunded_at = now
+    row.refunded_fen = paid.amount_fen
+    row.commission_reversed_fen = paid.commission_reversed_fen
+    row.refund_overdue = row.refund_overdue or overdue
+    await session.flush()
+    outbox.publish(
+        session,
+        ReturnRefunded(
+            return_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            product_name=row.product_name,
+            amount_fen=paid.amount_fen,
+            commission_reversed_fen=paid.commission_reversed_fen,
+            overdue=row.refund_overdue,
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "protection.return_refunded",
+        target_type="protection_return",
+        target_id=row.id,
+        amount_fen=paid.amount_fen,
+        commission_reversed_fen=paid.commission_reversed_fen,
+        overdue=row.refund_overdue,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+    return row
+
+
+async def flag_refund_overdue(session: AsyncSession, return_id: int) -> bool:
+    """The refund deadline passed with the goods received back and nothing refunded: flag the
+    return and say so (`ReturnRefundOverdue`), once."""
+    now = clock.now()
+    moved = await session.scalar(
+        update(ReturnRequest)
+        .where(
+            ReturnRequest.id == return_id,
+            ReturnRequest.status == ReturnStatus.RECEIVED,
+            ReturnRequest.refund_overdue.is_(False),
+            ReturnRequest.refund_due_at <= now,
+        )
+        .values(refund_overdue=True)
+        .returning(ReturnRequest.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return False
+    row = await session.get(ReturnRequest, return_id, populate_existing=True)
+    assert row is not None
+    assert row.refund_due_at is not None
+    outbox.publish(
+        session,
+        ReturnRefundOverdue(
+            return_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            product_name=row.product_name,
+            refund_due_at=row.refund_due_at,
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+        ),
+    )
+    audit.record(
+        session,
+        Actor.for_system(),
+        "protection.return_refund_overdue",
+        target_type="protection_return",
+        target_id=row.id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+    )
+    return True
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def my_returns(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+    query = policies.own_returns(actor).order_by(ReturnRequest.id.desc())
+    return (await session.scalars(query)).all()
+
+
+async def access_own_return(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
+    row = await session.scalar(policies.own_returns(actor).where(ReturnRequest.id == return_id))
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    return row
+
+
+async def returns_to_answer(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+    """The merchant's returns, those waiting on a clock first, the nearest deadline first."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    deadline = _deadline_column()
+    query = policies.merchant_returns(organisation_id).order_by(
+        deadline.is_(None), deadline, ReturnRequest.id.desc()
+    )
+    return (await session.scalars(query)).all()
+
+
+async def returns_at_my_points(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+    """Returns to receive (approved) first, then those received, at the points I lead."""
+    query = (await policies.point_returns(session, actor)).where(
+        ReturnRequest.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED))
+    )
+    query = query.order_by((ReturnRequest.status != ReturnStatus.APPROVED), ReturnRequest.id.desc())
+    return (await session.scalars(query)).all()
+
+
+async def access_merchant_return(
+    session: AsyncSession, actor: Actor, return_id: int
+) -> ReturnRequest:
+    """One of the merchant's returns (404 for another merchant's, as for a missing one)."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    row = await session.scalar(
+        policies.merchant_returns(organisation_id).where(ReturnRequest.id == return_id)
+    )
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    return row
+
+
+async def access_point_return(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
+    """A return at a point the actor leads (404 otherwise)."""
+    query = await policies.point_returns(session, actor)
+    row = await session.scalar(query.where(ReturnRequest.id == return_id))
+    if row is None:
+        raise NotFound(N_("No such return."), code="return_not_found")
+    return row
+
+
+async def own_collected_line(
+    session: AsyncSession, actor: Actor, line_id: int
+) -> lines.ReturnableLine:
+    """The resident's own order line, for the request form (404 for anyone else's)."""
+    line = await lines.collected_line(session, line_id, user_id=actor.require_user_id())
+    if line is None:
+        raise NotFound(N_("No such order line."), code="line_not_found")
+    return line
