@@ -39,8 +39,8 @@ from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
-from linli.protection.review_models import Review
 from linli.protection.return_models import ReturnRequest
+from linli.protection.review_models import Review
 from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents

@@ -222,10 +222,10 @@ def _include_routers(app: FastAPI) -> None:
     from linli.payments import pages as payments_pages
     from linli.protection import complaint_api as protection_complaint_api
     from linli.protection import complaint_pages as protection_complaint_pages
-    from linli.protection import review_api as protection_review_api
-    from linli.protection import review_pages as protection_review_pages
     from linli.protection import return_api as protection_return_api
     from linli.protection import return_pages as protection_return_pages
+    from linli.protection import review_api as protection_review_api
+    from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api

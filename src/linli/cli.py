@@ -234,8 +234,8 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.history import seed_history
     from linli.demo.protection_complaints import seed_complaints
-    from linli.demo.protection_reviews import seed_reviews
     from linli.demo.protection_returns import seed_returns
+    from linli.demo.protection_reviews import seed_reviews
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()

@@ -13,8 +13,8 @@ from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
 from linli.protection import complaint_models as protection_complaint_models
-from linli.protection import review_models as protection_review_models
 from linli.protection import return_models as protection_return_models
+from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
 from linli.trace import models as trace_models
@@ -37,8 +37,8 @@ __all__ = [
     "notifications_models",
     "payments_models",
     "protection_complaint_models",
-    "protection_review_models",
     "protection_return_models",
+    "protection_review_models",
     "rules_models",
     "trace_models",
     "trace_safety_models",
