@@ -281,7 +281,7 @@ loooooooooo resident POST /api/v1/protection/returns
 lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/answer
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/receive
-lddddoohddd org:write POST /api/v1/protection/returns/{return_id}/refund
+ldddddohddd org:write POST /api/v1/protection/returns/{return_id}/refund
 lddddoooddd org:write POST /api/v1/trace/batches
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections

@@ -4,12 +4,14 @@ the platform to the regulator, who may see and do what, hostile text, bad transi
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,7 @@ from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.protection.complaint_models import Complaint, ComplaintStep
 from tests.factories import form_login, make_org, make_token, make_user, png_bytes
+from tests.files.test_service import GPS_IFD, jpeg_with_location
 from tests.groupbuy.helpers import (
     Resident,
     Shop,
@@ -522,3 +525,25 @@ async def test_pages_show_the_complaint_escaped_to_its_parties(
         assert "东北大米" in new.text
         order_page = await page_client.get(f"/groupbuy/orders/{w.order_id}")
         assert f"/protection/complaints/new?order_id={w.order_id}" in order_page.text
+
+
+async def test_a_photo_attached_to_a_complaint_reaches_the_parties_without_its_location(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    w = await a_world(client, session)
+    filed = await file(client, w)
+    photo = jpeg_with_location()
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(GPS_IFD)
+    uploaded = await client.post(
+        f"{API}/{filed['id']}/attachments",
+        files={"file": ("瓜.jpg", photo, "image/jpeg")},
+        headers=w.buyer.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    served = await client.get(
+        f"{API}/{filed['id']}/attachments/{uploaded.json()['file_id']}", headers=w.shop.headers
+    )
+    assert served.status_code == 200
+    exif = Image.open(io.BytesIO(served.content)).getexif()
+    assert not exif.get_ifd(GPS_IFD)
+    assert 0x010F not in exif  # the phone's make

@@ -18,6 +18,7 @@ from linli.groupbuy.models import CampaignItem, Order, OrderLine
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.payments.models import PaymentRefund
+from linli.protection.return_models import ReturnRequest
 from tests.factories import make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, count, residents
 from tests.payments.helpers import balances
@@ -406,3 +407,36 @@ async def test_nobody_else_sees_answers_or_receives_a_return(
     assert foreign.status_code == 422
     (row,) = await return_rows(app)
     assert row.status == "approved"
+
+
+async def test_a_leader_cannot_receive_their_own_return(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """Receipt starts the merchant's refund clock: the person returning never records it."""
+    bought = await collected(app, client, session, settings, frozen_clock)
+    made = body(await ask(client, bought, bought.rice_line, 1))
+    body(
+        await client.post(
+            f"{RETURNS}/{made['id']}/answer", json={"approve": True}, headers=bought.merchant
+        )
+    )
+    # The leader of the point bought these goods (arranged: the buyer's return becomes theirs).
+    await session.execute(
+        update(ReturnRequest)
+        .where(ReturnRequest.id == made["id"])
+        .values(user_id=bought.leader.user.id)
+    )
+    await session.commit()
+    refused = await client.post(
+        f"{RETURNS}/{made['id']}/receive",
+        json={"condition": "intact"},
+        headers=bought.leader.headers,
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "own_return")
+    (row,) = await return_rows(app)
+    assert row.status == "approved"
+    assert row.received_at is None

@@ -232,13 +232,15 @@ async def store(
     public: bool = False,
     field: str = "file",
     kept_for_organisation: int | None = None,
+    shown_to_others: bool = False,
 ) -> StoredFile:
     """Check and keep an upload. `kept_for_organisation`: the organisation whose members may
     read it (default: the one the uploader acts for), e.g. a merchant reading the photos a
-    group leader took of goods returned to it."""
+    group leader took of goods returned to it. `shown_to_others`: a domain will show it to
+    people outside the uploader's organisation (a complaint's parties)."""
     content_type = check_upload(data, allowed=allowed, field=field)
     shared = kept_for_organisation is not None and kept_for_organisation != actor.organisation_id
-    if (public or shared) and content_type in IMAGE_TYPES:
+    if (public or shared or shown_to_others) and content_type in IMAGE_TYPES:
         # Whoever else can see a picture could read where and when it was taken.
         data = await asyncio.to_thread(strip_metadata, data, content_type)
     await _check_quota(session, actor, len(data))

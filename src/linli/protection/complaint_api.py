@@ -184,6 +184,7 @@ async def attach(
         data,
         filename=file.filename or "attachment",
         purpose="complaint",
+        shown_to_others=True,  # the merchant, the leader, the regulator see it
         allowed=ATTACHMENT_TYPES,
     )
     step = await complaints.add_attachment(session, actor, complaint_id, stored.id, note)

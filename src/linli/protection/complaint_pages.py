@@ -246,6 +246,7 @@ async def complaint_action(
                 data,
                 filename=upload.filename,
                 purpose="complaint",
+                shown_to_others=True,  # the merchant, the leader, the regulator see it
                 allowed=ATTACHMENT_TYPES,
             )
             note = form.get("note")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from linli.apitypes import PathId
 from linli.authz import (
+    PAYMENTS_REFUND,
     PROTECTION_RETURNS_ANSWER,
     PROTECTION_RETURNS_READ,
     Actor,
@@ -35,6 +36,7 @@ Resident = Annotated[Actor, Depends(require_scope("resident"))]
 Leader = Annotated[Actor, Depends(require_scope("leader"))]
 Reader = Annotated[Actor, Depends(require(PROTECTION_RETURNS_READ))]
 Answerer = Annotated[Actor, Depends(require(PROTECTION_RETURNS_ANSWER))]
+Refunder = Annotated[Actor, Depends(require(PAYMENTS_REFUND))]  # owners: money goes out
 
 
 @router.post("", status_code=201, summary="Ask to return collected goods (resident)")
@@ -101,5 +103,5 @@ async def receive(
 
 
 @router.post("/{return_id}/refund", summary="Refund goods received back (merchant; idempotent)")
-async def refund(session: DbSession, actor: Answerer, return_id: PathId) -> ReturnOut:
+async def refund(session: DbSession, actor: Refunder, return_id: PathId) -> ReturnOut:
     return present_return(await returns.refund(session, actor, return_id))

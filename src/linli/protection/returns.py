@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
 from linli.audit import service as audit
-from linli.authz import PROTECTION_RETURNS_ANSWER, PROTECTION_RETURNS_READ, Actor
-from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.authz import PAYMENTS_REFUND, PROTECTION_RETURNS_ANSWER, PROTECTION_RETURNS_READ, Actor
+from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import (
     ReturnDecided,
     ReturnReceived,
@@ -324,6 +324,9 @@ async def receive(
     required when damaged); the refund is due within the rule's days from now."""
     user_id = actor.require_user_id()
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
+    if row.user_id == user_id:
+        # A leader returning their own purchase would start the merchant's refund clock alone.
+        raise Forbidden(N_("Another person must receive your own return."), code="own_return")
     if row.status != ReturnStatus.APPROVED:
         raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
     photos = list(dict.fromkeys(data.photo_file_ids))
@@ -391,6 +394,9 @@ async def add_photo(
     metadata stripped); kept private for the leader and the merchant the goods go back to. The
     file's id, for the receipt."""
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
+    if row.user_id == actor.require_user_id():
+        # A leader returning their own purchase would start the merchant's refund clock alone.
+        raise Forbidden(N_("Another person must receive your own return."), code="own_return")
     if row.status != ReturnStatus.APPROVED:
         raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
     stored = await files.store(
@@ -419,7 +425,8 @@ async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnR
     leader's commission reversed, the ledger follows). Idempotent: a refunded return is
     answered as it is, never paid twice (the return row is locked, its status moves once, and
     the payment's idempotency key names the return)."""
-    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    # Money goes out: the refund permission (owners), as for every merchant refund.
+    organisation_id = policies.acting_merchant(actor, PAYMENTS_REFUND)
     row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
     if row.status == ReturnStatus.REFUNDED:
         return row
