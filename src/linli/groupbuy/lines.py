@@ -169,16 +169,6 @@ async def residents_line(session: AsyncSession, user_id: int, line_id: int) -> C
     )
 
 
-async def collected_line_ids(session: AsyncSession, user_id: int, order_id: int) -> set[int]:
-    """The lines of the resident's order `order_id` that were (at least partly) collected."""
-    rows = await session.scalars(
-        select(OrderLine.id)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.id == order_id, Order.user_id == user_id, OrderLine.picked_qty > 0)
-    )
-    return {int(line_id) for line_id in rows}
-
-
 # --- for consumer protection (complaints) ---------------------------------------------------
 
 

@@ -305,16 +305,6 @@ async def for_operator(
     return await _paged(session, select(Review).where(condition), page)
 
 
-async def reviewed_lines(session: AsyncSession, user_id: int, order_id: int) -> dict[int, int]:
-    """The resident's reviews of an order's lines: line id -> review id."""
-    rows = await session.execute(
-        select(Review.order_line_id, Review.id).where(
-            Review.order_id == order_id, Review.user_id == user_id
-        )
-    )
-    return {int(line_id): int(review_id) for line_id, review_id in rows.all()}
-
-
 async def store_photos(
     session: AsyncSession,
     actor: Actor,
