@@ -204,19 +204,32 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
             answer_due_at=row.answer_due_at,
         ),
     )
-    audit.record(
+    _audit(
         session,
         actor,
         "protection.return_requested",
-        target_type="protection_return",
-        target_id=row.id,
+        row,
         line_id=row.order_line_id,
         quantity=row.quantity,
         reason_code=row.reason_code,
+    )
+    return row
+
+
+def _audit(
+    session: AsyncSession, actor: Actor, action: str, row: ReturnRequest, **details: Any
+) -> None:
+    """An audit entry about a return, naming the rule version the return applies."""
+    audit.record(
+        session,
+        actor,
+        action,
+        target_type="protection_return",
+        target_id=row.id,
+        **details,
         rule_id=row.rule_id,
         rule_version=row.rule_version,
     )
-    return row
 
 
 async def _locked(session: AsyncSession, query: Any, return_id: int) -> ReturnRequest:
@@ -272,16 +285,7 @@ async def answer(
     row.decision_note = data.note
     await session.flush()
     outbox.publish(session, _decided(row, automatic=False))
-    audit.record(
-        session,
-        actor,
-        "protection.return_answered",
-        target_type="protection_return",
-        target_id=row.id,
-        decision=row.status,
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-    )
+    _audit(session, actor, "protection.return_answered", row, decision=row.status)
     return row
 
 
@@ -305,15 +309,7 @@ async def approve_unanswered(session: AsyncSession, return_id: int) -> bool:
     row = await session.get(ReturnRequest, return_id, populate_existing=True)
     assert row is not None
     outbox.publish(session, _decided(row, automatic=True))
-    audit.record(
-        session,
-        Actor.for_system(),
-        "protection.return_approved_automatically",
-        target_type="protection_return",
-        target_id=row.id,
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-    )
+    _audit(session, Actor.for_system(), "protection.return_approved_automatically", row)
     return True
 
 
@@ -466,17 +462,14 @@ async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnR
             rule_version=row.rule_version,
         ),
     )
-    audit.record(
+    _audit(
         session,
         actor,
         "protection.return_refunded",
-        target_type="protection_return",
-        target_id=row.id,
+        row,
         amount_fen=paid.amount_fen,
         commission_reversed_fen=paid.commission_reversed_fen,
         overdue=row.refund_overdue,
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
     )
     return row
 
@@ -514,15 +507,7 @@ async def flag_refund_overdue(session: AsyncSession, return_id: int) -> bool:
             rule_version=row.rule_version,
         ),
     )
-    audit.record(
-        session,
-        Actor.for_system(),
-        "protection.return_refund_overdue",
-        target_type="protection_return",
-        target_id=row.id,
-        rule_id=row.rule_id,
-        rule_version=row.rule_version,
-    )
+    _audit(session, Actor.for_system(), "protection.return_refund_overdue", row)
     return True
 
 
