@@ -39,12 +39,18 @@ def load_domain_handlers() -> None:
     lower layer declares (docs/architecture.md)."""
     import linli.accounts.handlers
     import linli.accounts.identity
+    import linli.community.personal_data
     import linli.community.points
     import linli.groupbuy.handlers
+    import linli.groupbuy.personal_data
     import linli.merchants.handlers
     import linli.notifications.handlers
+    import linli.notifications.personal_data
     import linli.payments.handlers
+    import linli.payments.personal_data
+    import linli.privacy.handlers
     import linli.protection.complaint_handlers
+    import linli.protection.personal_data
     import linli.protection.return_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
@@ -220,6 +226,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
+    from linli.privacy import api as privacy_api
+    from linli.privacy import pages as privacy_pages
     from linli.protection import complaint_api as protection_complaint_api
     from linli.protection import complaint_pages as protection_complaint_pages
     from linli.protection import return_api as protection_return_api
@@ -247,6 +255,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_api,
         ops_api,
         payments_api,
+        privacy_api,
         protection_review_api,
         protection_complaint_api,
         protection_return_api,
@@ -268,6 +277,7 @@ def _include_routers(app: FastAPI) -> None:
         notifications_pages,
         ops_pages,
         payments_pages,
+        privacy_pages,
         protection_review_pages,
         protection_complaint_pages,
         protection_return_pages,

@@ -470,3 +470,27 @@ class ReturnRefundOverdue(DomainEvent):
     refund_due_at: datetime
     rule_id: str
     rule_version: int
+
+
+# --- personal data (PIPL) ---------------------------------------------------------------
+
+
+@event_type("privacy.AccountClosed")
+class AccountClosed(DomainEvent):
+    """A resident closed their account: personal data anonymised, sessions and tokens ended;
+    transaction records kept until `retain_until` (rule `privacy.retention`)."""
+
+    user_id: int
+    retain_until: datetime
+    rule_id: str
+    rule_version: int
+
+
+@event_type("privacy.AccountPurged")
+class AccountPurged(DomainEvent):
+    """The retention period of a closed account ended: what was kept only as part of its
+    transaction records was erased for good."""
+
+    user_id: int
+    rule_id: str
+    rule_version: int

@@ -139,3 +139,13 @@ class ReturnRefundDue(JobPayload):
     """The refund deadline of goods received back: flag the return if not yet refunded."""
 
     return_id: int
+
+
+# --- personal data (PIPL) -----------------------------------------------------------------
+
+
+@job_kind("privacy.purge_closed_account")
+class PurgeClosedAccount(JobPayload):
+    """The end of a closed account's retention period: erase what was kept for good."""
+
+    user_id: int

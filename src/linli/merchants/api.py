@@ -43,6 +43,7 @@ from linli.merchants.schemas import (
     ReverifyIn,
     UploadedFileOut,
 )
+from linli.phone import mask_phone
 
 router = APIRouter(prefix="/api/v1", tags=["merchants"], responses=ERROR_RESPONSES)
 AnyActor = Annotated[Actor, Depends(current_actor)]
@@ -99,10 +100,18 @@ async def upload_document(
     return UploadedFileOut.model_validate(row)
 
 
-async def present_application(session: AsyncSession, row: MerchantApplication) -> ApplicationOut:
-    """The application and its licences."""
+async def present_application(
+    session: AsyncSession, actor: Actor, row: MerchantApplication
+) -> ApplicationOut:
+    """The application and its licences. The contact's number in full for the applicant only;
+    reviewers see it masked, as on the review page (docs/privacy.md)."""
     filed = await licences.licences_of_application(session, row.id)
-    return ApplicationOut.from_row(row, licences=filed)
+    phone = (
+        row.contact_phone
+        if row.applicant_user_id == actor.user_id
+        else mask_phone(row.contact_phone)
+    )
+    return ApplicationOut.from_row(row, licences=filed, contact_phone=phone)
 
 
 @router.post(
@@ -114,7 +123,7 @@ async def submit_application(
     body: ApplicationIn, session: DbSession, actor: Account
 ) -> ApplicationOut:
     row = await onboarding.submit_application(session, actor, body)
-    return await present_application(session, row)
+    return await present_application(session, actor, row)
 
 
 @router.get(
@@ -126,7 +135,7 @@ async def list_applications(
     status: Annotated[ApplicationStatus | None, Query()] = None,
 ) -> list[ApplicationOut]:
     rows = await onboarding.list_applications(session, actor, status=status)
-    return [await present_application(session, row) for row in rows]
+    return [await present_application(session, actor, row) for row in rows]
 
 
 @router.get("/merchants/applications/{application_id}", summary="One application")
@@ -134,7 +143,7 @@ async def get_application(
     application_id: PathId, session: DbSession, actor: ApplicationReader
 ) -> ApplicationOut:
     return await present_application(
-        session, await onboarding.access_application(session, actor, application_id)
+        session, actor, await onboarding.access_application(session, actor, application_id)
     )
 
 
@@ -148,7 +157,7 @@ async def decide_application(
     row = await onboarding.decide_application(
         session, actor, application_id, approve=body.approve, reason=body.reason
     )
-    return await present_application(session, row)
+    return await present_application(session, actor, row)
 
 
 @router.get("/merchants/{organisation_id}/profile", summary="A verified merchant (public)")

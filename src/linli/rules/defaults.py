@@ -194,4 +194,19 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         # later versions belong to the operators, never to this file.
         "values": {"overrides": {}},
     },
+    {
+        "rule_id": "privacy.retention",
+        "version": 1,
+        "title": "Personal data of a closed account: what is kept, and for how long",
+        "legal_basis": "E-Commerce Law art. 31 (goods, services and transaction records kept at "
+        "least three years from the completion of the transaction); Personal Information "
+        "Protection Law art. 19 (kept no longer than necessary), art. 45 (copies of one's "
+        "data), art. 47 (deletion when the account is closed, unless a law sets a retention "
+        "period: then only stored, not processed further)",
+        # Transaction records (orders with their lines, payments, refunds, returns, complaints
+        # and the ledger) of a closed account are kept this many years after the last of them
+        # was completed; then the due job privacy.purge_closed_account erases what identified
+        # the resident in them (linli.privacy.service.purge).
+        "values": {"transaction_records_years": 3},
+    },
 ]
