@@ -114,6 +114,13 @@ lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
 loooooooooo - GET /account
+loooooooooo - GET /account/privacy
+loooooooooo - GET /account/privacy/export
+loooooooooo - POST /account/close
+ooooooooooo - GET /privacy
+loooooooooo account GET /api/v1/privacy/export
+loooooooooo account POST /api/v1/privacy/close-account
+ooooooooooo * GET /api/v1/privacy/retention
 loooooooooo account GET /api/v1/accounts/me
 loooooooooo account GET /api/v1/accounts/tokens
 ldddddooooo org:read,platform GET /api/v1/audit

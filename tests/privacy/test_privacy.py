@@ -25,7 +25,7 @@ from linli.phone import national_number
 from linli.privacy.models import AccountClosure
 from linli.privacy.service import add_years
 from linli.protection.return_models import ReturnRequest
-from tests.factories import PASSWORD, login, make_token
+from tests.factories import PASSWORD, form_login, login, make_token
 from tests.groupbuy.helpers import bearer
 from tests.protection.helpers import Bought, ask, body, collected
 
@@ -380,3 +380,63 @@ async def test_privacy_page_and_retention_come_from_the_rule(client: httpx.Async
     assert "kept for 3 years" in page.text
     zh = await client.get("/privacy", headers={"Accept-Language": "zh-CN"})
     assert "3 年" in zh.text
+
+
+async def test_my_data_pages_in_both_languages(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    await ask(client, bought, bought.oil_line, 1)  # an open return
+    user = bought.buyer.user
+    browser = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
+    async with browser:
+        csrf = await form_login(browser, user.phone)
+        page = await browser.get("/account/privacy")
+        assert page.status_code == 200
+        assert "Returns still open: 1." in page.text
+        zh = await browser.get("/account/privacy", headers={"Accept-Language": "zh-CN"})
+        assert "注销我的账户" in zh.text
+        assert "尚未结束的退货：1 件" in zh.text
+
+        download = await browser.get("/account/privacy/export")
+        assert download.status_code == 200
+        assert download.headers["content-disposition"].startswith("attachment;")
+        assert download.json()["sections"]["account"]["user"]["id"] == user.id
+
+        wrong = await browser.post(
+            "/account/close", data={"csrf_token": csrf, "password": "nope", "confirm": "true"}
+        )
+        assert wrong.status_code == 422
+        assert "Wrong password." in wrong.text
+        unconfirmed = await browser.post(
+            "/account/close", data={"csrf_token": csrf, "password": PASSWORD}
+        )
+        assert unconfirmed.status_code == 422
+        refused = await browser.post(
+            "/account/close", data={"csrf_token": csrf, "password": PASSWORD, "confirm": "true"}
+        )
+        assert refused.status_code == 409
+        assert "Your account cannot be closed yet." in refused.text
+        assert await count(app, AccountClosure) == 0
+
+        # The merchant rejects the return: nothing is open any more, the account closes.
+        (open_return,) = body(await client.get(RETURNS, headers=bought.buyer.headers))
+        answered = await client.post(
+            f"{RETURNS}/{open_return['id']}/answer",
+            json={"approve": False, "note": "已超过期限"},
+            headers=bought.merchant,
+        )
+        assert answered.status_code == 200, answered.text
+        closed = await browser.post(
+            "/account/close", data={"csrf_token": csrf, "password": PASSWORD, "confirm": "true"}
+        )
+        assert closed.status_code == 303
+        assert closed.headers["location"] == "/privacy"
+        assert (await browser.get("/account/privacy")).status_code in (303, 401)
+    assert await count(app, AccountClosure, AccountClosure.user_id == user.id) == 1
