@@ -115,7 +115,7 @@ ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/me
 ooooooooooo - GET /
 loooooooooo - GET /account
 loooooooooo - GET /account/privacy
-loooooooooo - GET /account/privacy/export
+loooooooooo - GET /account/privacy/export.json
 loooooooooo - POST /account/close
 ooooooooooo - GET /privacy
 loooooooooo account GET /api/v1/privacy/export

@@ -38,7 +38,7 @@ ROLES: dict[str, str | None] = {
 MAX_PAGES_PER_ROLE = 80
 # Not pages: downloads, images, machine interfaces, and links that change something.
 SKIPPED = re.compile(
-    r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g)$"
+    r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g|json)$"
 )
 
 pytestmark = [

@@ -404,7 +404,7 @@ async def test_my_data_pages_in_both_languages(
         assert "注销我的账户" in zh.text
         assert "尚未结束的退货：1 件" in zh.text
 
-        download = await browser.get("/account/privacy/export")
+        download = await browser.get("/account/privacy/export.json")
         assert download.status_code == 200
         assert download.headers["content-disposition"].startswith("attachment;")
         assert download.json()["sections"]["account"]["user"]["id"] == user.id

@@ -52,7 +52,7 @@ async def my_data(request: Request, session: DbSession, actor: User_) -> Respons
     return await _my_data_page(request, session, actor)
 
 
-@router.get("/account/privacy/export")
+@router.get("/account/privacy/export.json")
 async def my_data_export(request: Request, session: DbSession, actor: User_) -> Response:
     document = await service.export(session, actor)
     async with request.app.state.sessionmaker() as writer, writer.begin():
