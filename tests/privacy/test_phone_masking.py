@@ -123,3 +123,51 @@ async def test_members_of_an_organisation_see_each_other_masked(
         shown = await page.get(f"/orgs/{organisation.id}")
         assert shown.status_code == 200, shown.text
         assert_masked(shown.text, owner.phone)
+
+
+async def test_no_party_to_a_complaint_or_return_sees_the_residents_number(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The authorisation matrix's world: a complaint in the regulator's jurisdiction, a
+    return at the leader's point, a review; each party reads them over HTTP."""
+    from tests.test_authz_matrix import build_world
+
+    world, users, opened = await build_world(app, client, session, settings, frozen_clock)
+    try:
+        phone = users["resident"].phone
+        complaint = world.params["complaint_id"]
+        asked = {
+            "regulator": [
+                f"/api/v1/protection/complaints/{complaint}",
+                "/api/v1/protection/complaints/jurisdiction",
+                f"/protection/complaints/{complaint}",
+                "/regulator/complaints",
+            ],
+            "owner": [
+                f"/api/v1/protection/complaints/{complaint}",
+                "/api/v1/protection/returns/merchant",
+                "/api/v1/protection/reviews/merchant",
+                f"/protection/complaints/{complaint}",
+            ],
+            "leader": ["/api/v1/protection/returns/leader"],
+            "operator": [
+                "/api/v1/protection/complaints/platform",
+                "/ops/complaints",
+                "/ops/reviews",
+            ],
+        }
+        for role, paths in asked.items():
+            for path in paths:
+                answer = await world.sessions[role].get(path)
+                assert answer.status_code == 200, (role, path, answer.status_code)
+                assert national_number(phone) not in answer.text, (role, path)
+                assert national_number(phone)[-4:] not in answer.text or (
+                    mask_phone(phone) in answer.text
+                ), (role, path)
+    finally:
+        for c in opened:
+            await c.aclose()

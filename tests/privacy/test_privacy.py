@@ -440,3 +440,51 @@ async def test_my_data_pages_in_both_languages(
         assert closed.headers["location"] == "/privacy"
         assert (await browser.get("/account/privacy")).status_code in (303, 401)
     assert await count(app, AccountClosure, AccountClosure.user_id == user.id) == 1
+
+
+async def test_a_leader_application_that_never_opened_loses_its_address_at_closing(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    from tests.community.test_community_api import make_community, operator_client
+    from tests.factories import make_user
+
+    await operator_client(client, session)
+    community = await make_community(client)
+    await client.post("/api/v1/accounts/logout")
+    resident = await make_user(session, name="李四")
+    headers = bearer(await make_token(session, resident))
+    applied = await client.post(
+        "/api/v1/community/leader-applications",
+        json={
+            "community_id": community["id"],
+            "point_name": "我家楼下",
+            "point_address": "张江路1号3号楼502室",
+            "opening_hours": "08:00-20:00",
+            "daily_capacity": 20,
+            "motivation": "我退休了，时间多",
+        },
+        headers=headers,
+    )
+    assert applied.status_code == 201, applied.text
+    exported = await client.get(f"{PRIVACY}/export", headers=headers)
+    (application,) = exported.json()["sections"]["community"]["leader_applications"]
+    assert application["point_address"] == "张江路1号3号楼502室"
+
+    closed = await client.post(
+        f"{PRIVACY}/close-account", json={"password": PASSWORD, "confirm": True}, headers=headers
+    )
+    assert closed.status_code == 200, closed.text
+    # Nothing was ever bought: nothing to keep, the purge is due at once.
+    assert closed.json()["last_transaction_at"] is None
+    assert closed.json()["retain_until"] == closed.json()["closed_at"]
+    async with app.state.sessionmaker() as s:
+        from linli.community.models import LeaderApplication
+
+        row = await s.get(LeaderApplication, applied.json()["id"])
+        assert row is not None
+        assert (row.point_address, row.motivation) == ("", "")
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        record = await s.get(AccountClosure, resident.id)
+        assert record is not None
+        assert record.purged_at is not None

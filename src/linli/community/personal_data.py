@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import personal_data
 from linli.community.models import Community, Leader, LeaderApplication, PickupPoint, Residence
 from linli.i18n import N_, Message
+from linli.reviews import ReviewStatus
 
 
 async def export_community(session: AsyncSession, user_id: int) -> dict[str, Any]:
@@ -95,11 +96,22 @@ async def led_points(session: AsyncSession, user_id: int) -> list[Message]:
 
 
 async def forget_residence(session: AsyncSession, user_id: int) -> None:
-    """Where a resident lives and picks up is personal data, not a transaction record; a
-    motivation written in a leader application too."""
+    """Where a resident lives and picks up is personal data, not a transaction record; so are
+    the motivation of a leader application and the address of a point that never opened (it
+    may be their home). An approved application's address is a public pickup point's."""
     await session.execute(delete(Residence).where(Residence.user_id == user_id))
     await session.execute(
-        update(LeaderApplication).where(LeaderApplication.user_id == user_id).values(motivation="")
+        update(LeaderApplication)
+        .where(LeaderApplication.user_id == user_id)
+        .values(motivation="")
+    )
+    await session.execute(
+        update(LeaderApplication)
+        .where(
+            LeaderApplication.user_id == user_id,
+            LeaderApplication.status != ReviewStatus.APPROVED,
+        )
+        .values(point_address="")
     )
 
 
