@@ -442,7 +442,7 @@ async def test_my_data_pages_in_both_languages(
     assert await count(app, AccountClosure, AccountClosure.user_id == user.id) == 1
 
 
-async def test_a_leader_application_that_never_opened_loses_its_address_at_closing(
+async def test_a_leader_application_waits_for_its_answer_then_loses_its_address(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
 ) -> None:
     from tests.community.test_community_api import make_community, operator_client
@@ -469,6 +469,19 @@ async def test_a_leader_application_that_never_opened_loses_its_address_at_closi
     exported = await client.get(f"{PRIVACY}/export", headers=headers)
     (application,) = exported.json()["sections"]["community"]["leader_applications"]
     assert application["point_address"] == "张江路1号3号楼502室"
+
+    waiting = await client.post(
+        f"{PRIVACY}/close-account", json={"password": PASSWORD, "confirm": True}, headers=headers
+    )
+    assert waiting.status_code == 409
+    assert "still being reviewed" in waiting.json()["error"]["message"]
+    await operator_client(client, session)
+    rejected = await client.post(
+        f"/api/v1/community/leader-applications/{applied.json()['id']}/decision",
+        json={"approve": False, "reason": "本小区已有自提点"},
+    )
+    assert rejected.status_code == 200, rejected.text
+    await client.post("/api/v1/accounts/logout")
 
     closed = await client.post(
         f"{PRIVACY}/close-account", json={"password": PASSWORD, "confirm": True}, headers=headers

@@ -78,6 +78,9 @@ async def export_community(session: AsyncSession, user_id: int) -> dict[str, Any
 
 
 async def led_points(session: AsyncSession, user_id: int) -> list[Message]:
+    """A pickup point the resident leads is handed over first; an application to lead one is
+    answered first (approving it would make a closed account a leader)."""
+    found: list[Message] = []
     names = list(
         await session.scalars(
             select(PickupPoint.name)
@@ -85,14 +88,24 @@ async def led_points(session: AsyncSession, user_id: int) -> list[Message]:
             .order_by(PickupPoint.name)
         )
     )
-    if not names:
-        return []
-    return [
-        Message(
-            N_("You lead the pickup point {points}: ask the platform to hand it over first."),
-            {"points": ", ".join(names)},
+    if names:
+        found.append(
+            Message(
+                N_("You lead the pickup point {points}: ask the platform to hand it over first."),
+                {"points": ", ".join(names)},
+            )
         )
-    ]
+    pending = await session.scalar(
+        select(LeaderApplication.id).where(
+            LeaderApplication.user_id == user_id,
+            LeaderApplication.status == ReviewStatus.SUBMITTED,
+        )
+    )
+    if pending is not None:
+        found.append(
+            Message(N_("Your application to lead a pickup point is still being reviewed."))
+        )
+    return found
 
 
 async def forget_residence(session: AsyncSession, user_id: int) -> None:
@@ -101,9 +114,7 @@ async def forget_residence(session: AsyncSession, user_id: int) -> None:
     may be their home). An approved application's address is a public pickup point's."""
     await session.execute(delete(Residence).where(Residence.user_id == user_id))
     await session.execute(
-        update(LeaderApplication)
-        .where(LeaderApplication.user_id == user_id)
-        .values(motivation="")
+        update(LeaderApplication).where(LeaderApplication.user_id == user_id).values(motivation="")
     )
     await session.execute(
         update(LeaderApplication)
