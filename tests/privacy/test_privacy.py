@@ -501,3 +501,30 @@ async def test_a_leader_application_waits_for_its_answer_then_loses_its_address(
         record = await s.get(AccountClosure, resident.id)
         assert record is not None
         assert record.purged_at is not None
+
+
+async def test_two_closings_at_once_close_the_account_once(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    import asyncio
+
+    from tests.factories import make_user
+
+    resident = await make_user(session, name="王五")
+    headers = bearer(await make_token(session, resident))
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"{PRIVACY}/close-account",
+                json={"password": PASSWORD, "confirm": True},
+                headers=headers,
+            )
+            for _ in range(2)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes[0] == 200, [a.text for a in answers]
+    assert codes[1] in (401, 409), [a.text for a in answers]
+    assert await count(app, AccountClosure, AccountClosure.user_id == resident.id) == 1
+    closed_events = await count(app, OutboxEvent, OutboxEvent.event_type == "privacy.AccountClosed")
+    assert closed_events == 1

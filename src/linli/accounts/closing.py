@@ -37,9 +37,14 @@ def closed_phone(user_id: int) -> str:
     return f"{CLOSED_PHONE_PREFIX}{user_id}"
 
 
-async def own_open_user(session: AsyncSession, actor: Actor) -> User:
-    """The actor's own account, still open (a closed one cannot be asked for anything)."""
-    user = await session.get(User, actor.require_user_id())
+async def own_open_user(session: AsyncSession, actor: Actor, *, lock: bool = False) -> User:
+    """The actor's own account, still open (a closed one cannot be asked for anything). With
+    `lock` the row is locked (PostgreSQL) and read afresh, so two closings of one account run
+    one after the other and the second finds it closed."""
+    query = select(User).where(User.id == actor.require_user_id())
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    user = await session.scalar(query)
     if user is None or user.closed_at is not None or not user.is_active:
         raise Conflict(N_("This account is closed."), code="account_closed")
     return user

@@ -136,7 +136,7 @@ async def close_account(session: AsyncSession, actor: Actor, *, password: str) -
     every reason) while obligations are open; then sessions and tokens end, personal data is
     anonymised (accounts and every domain's `provide_on_close`), and the transaction records
     are kept until the retention period after the last of them ends (a due job purges then)."""
-    user = await closing.own_open_user(session, actor)
+    user = await closing.own_open_user(session, actor, lock=True)
     await closing.check_password(user, password)
     reasons = await obligations(session, user.id)
     if reasons:
