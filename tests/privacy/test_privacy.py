@@ -528,3 +528,27 @@ async def test_two_closings_at_once_close_the_account_once(
     assert await count(app, AccountClosure, AccountClosure.user_id == resident.id) == 1
     closed_events = await count(app, OutboxEvent, OutboxEvent.event_type == "privacy.AccountClosed")
     assert closed_events == 1
+
+
+async def test_password_guesses_at_closing_are_throttled(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    from tests.factories import make_user
+
+    resident = await make_user(session, name="赵六")
+    headers = bearer(await make_token(session, resident))
+    close = f"{PRIVACY}/close-account"
+    for _ in range(5):
+        wrong = await client.post(
+            close, json={"password": "guess", "confirm": True}, headers=headers
+        )
+        assert wrong.status_code == 422
+    throttled = await client.post(
+        close, json={"password": PASSWORD, "confirm": True}, headers=headers
+    )
+    assert throttled.status_code == 429
+    assert "Retry-After" in throttled.headers
+    assert await count(app, AccountClosure) == 0
+    frozen_clock.advance(timedelta(minutes=16))
+    closed = await client.post(close, json={"password": PASSWORD, "confirm": True}, headers=headers)
+    assert closed.status_code == 200, closed.text

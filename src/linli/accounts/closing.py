@@ -53,7 +53,9 @@ async def own_open_user(session: AsyncSession, actor: Actor, *, lock: bool = Fal
 async def check_password(user: User, password: str, field: str = "password") -> None:
     if not password or not await verify_password_off_loop(user.password_hash, password):
         raise ValidationFailed(
-            N_("Your password is not right."), fields={field: N_("Wrong password.")}
+            N_("Your password is not right."),
+            fields={field: N_("Wrong password.")},
+            keep_changes=True,  # the attempt still counts against the throttle
         )
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock, outbox, personal_data
+from linli import clock, outbox, personal_data, ratelimit
 from linli.accounts import closing
 from linli.accounts.models import User
 from linli.audit import service as audit
 from linli.authz import Actor
-from linli.errors import Conflict
+from linli.errors import Conflict, TooManyRequests
 from linli.events import AccountClosed, AccountPurged
 from linli.i18n import N_, Message
 from linli.jobs import PurgeClosedAccount
@@ -25,6 +25,8 @@ from linli.privacy.models import AccountClosure
 from linli.rules import service as rules
 
 RULE = "privacy.retention"
+CLOSE_ATTEMPTS = 5  # password attempts at closing, per account and window
+CLOSE_WINDOW = timedelta(minutes=15)
 EXPORT_FORMAT = "linli.personal-data-export"
 EXPORT_VERSION = 1
 
@@ -137,6 +139,20 @@ async def close_account(session: AsyncSession, actor: Actor, *, password: str) -
     anonymised (accounts and every domain's `provide_on_close`), and the transaction records
     are kept until the retention period after the last of them ends (a due job purges then)."""
     user = await closing.own_open_user(session, actor, lock=True)
+    # The password is asked again: whoever holds a session must not get an unthrottled way
+    # to guess it. Attempts are counted per account; a wrong one keeps its count.
+    attempt = await ratelimit.hit(
+        session, "privacy.close", str(user.id), limit=CLOSE_ATTEMPTS, window=CLOSE_WINDOW
+    )
+    if attempt.exceeded:
+        seconds = attempt.retry_after_seconds()
+        raise TooManyRequests(
+            N_("Too many attempts to close your account. Try again in {minutes} min."),
+            minutes=(seconds + 59) // 60,
+            code="close_throttled",
+            headers={"Retry-After": str(seconds)},
+            keep_changes=True,
+        )
     await closing.check_password(user, password)
     reasons = await obligations(session, user.id)
     if reasons:
