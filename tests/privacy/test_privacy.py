@@ -257,6 +257,7 @@ async def test_closing_ends_everything_anonymises_and_keeps_the_records(
     )
     assert again.status_code == 401
     assert (await client.get(f"{PRIVACY}/export", headers=bought.buyer.headers)).status_code == 401
+    assert await count(app, AuditEntry, AuditEntry.action == "privacy.exported") == 0
     relogin = await client.post(
         "/api/v1/accounts/login", json={"phone": phone, "password": PASSWORD}
     )
@@ -371,6 +372,8 @@ async def test_the_purge_runs_when_retention_ends_not_a_day_before(
 
 
 async def test_privacy_page_and_retention_come_from_the_rule(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"/api/v1/privacy/export", "/api/v1/privacy/close-account"} <= set(paths)
     rule = await client.get(f"{PRIVACY}/retention")
     assert rule.status_code == 200
     assert rule.json()["years"] == 3
