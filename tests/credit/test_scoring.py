@@ -54,7 +54,9 @@ def test_weights_halve_at_each_period_boundary_and_expire_after_the_horizon() ->
         assert e.score == expected, (periods_later, e)
         assert e.total == e.score
     late = explain(SCORING, facts, T0 + timedelta(days=6 * 180 + 60))
-    assert late.lines == () and late.expired == 1 and late.score == 650
+    assert late.lines == ()
+    assert late.expired == 1
+    assert late.score == 650
 
 
 def test_rounding_half_up_once_and_shares_that_add_up() -> None:
@@ -80,7 +82,9 @@ def test_the_bound_keeps_the_score_within_0_and_1000_and_is_shown() -> None:
     assert e.total == 0
     good = [fact("order_delivered", 2, T0 + timedelta(minutes=i)) for i in range(300)]
     e = explain(SCORING, good, T0 + timedelta(days=1))
-    assert e.score == 1000 and e.bound == -250 and e.total == 1000
+    assert e.score == 1000
+    assert e.bound == -250
+    assert e.total == 1000
 
 
 KINDS = [(kind, w) for kind, per in VALUES["weights"].items() for w in per.values()]
