@@ -160,7 +160,7 @@ async def test_risk_classes_are_for_regulators_only(
     org_id = shop.organisation.id
     public_paths = [
         f"/m/{org_id}",
-        f"/credit/query?q=%E9%82%BB%E9%87%8C",
+        "/credit/query?q=%E9%82%BB%E9%87%8C",
         f"/credit/query/{org_id}",
         f"{CREDIT}/public?q=邻里",
         f"{CREDIT}/public/{org_id}",
