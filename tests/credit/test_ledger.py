@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.clock import FrozenClock
+from linli.config import Settings
 from linli.credit import handlers, ledger
 from linli.credit.ledger import Entry
 from linli.credit.models import CreditRecord, RecordKind, SubjectKind
@@ -37,6 +38,7 @@ from tests.credit.helpers import (
     uncollected,
 )
 from tests.factories import make_org, make_user
+from tests.protection.helpers import collected
 
 M, L, R = SubjectKind.MERCHANT, SubjectKind.LEADER, SubjectKind.RESIDENT
 
@@ -102,7 +104,7 @@ async def test_handlers_write_one_record_per_event_with_rule_and_weight(
     assert rows[0].reference == "batch:1"
     score = await stored(app, M, shop.id)
     assert score is not None
-    assert (score.score, score.grade, score.records) == (530, "B", 1)
+    assert (score.score, score.grade, score.records) == (480, "B", 1)
     resident_rows = await records(app, R, resident.id)
     assert [(r.kind, r.weight) for r in resident_rows] == [("order_uncollected", -30)]
 
@@ -122,7 +124,7 @@ async def test_handlers_write_one_record_per_event_with_rule_and_weight(
     assert len(await records(app, M, shop.id)) == 1
     again = await stored(app, M, shop.id)
     assert again is not None
-    assert (again.score, again.records) == (530, 1)
+    assert (again.score, again.records) == (480, 1)
 
 
 async def test_events_that_do_not_count_write_nothing(app: FastAPI, session: AsyncSession) -> None:
@@ -272,3 +274,22 @@ async def test_no_route_writes_credit(app: FastAPI, client: httpx.AsyncClient) -
         for method in ("POST", "PUT", "PATCH", "DELETE"):
             answer = await client.request(method, path, json={"score": 1000})
             assert answer.status_code in (403, 405), (method, path, answer.status_code)
+
+
+async def test_a_real_pickup_credits_the_resident_the_leader_and_the_merchant(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    ref = f"order:{bought.order_id}"
+    subjects = [
+        (R, bought.buyer.user.id, "order_collected", 1),
+        (L, bought.leader.user.id, "pickup_handed_over", 2),
+        (M, bought.world.shop.organisation.id, "order_delivered", 2),
+    ]
+    for subject_kind, subject_id, kind, weight in subjects:
+        rows = await records(app, subject_kind, subject_id)
+        assert [(r.kind, r.weight, r.reference) for r in rows] == [(kind, weight, ref)]

@@ -22,7 +22,7 @@ def fact(kind: str, weight: int, at: datetime) -> Fact:
 
 
 def test_the_rule_as_numbers() -> None:
-    assert SCORING.base == 650
+    assert SCORING.base == 600
     assert SCORING.weight("order_uncollected", "resident") == -30
     assert SCORING.weight("order_uncollected", "merchant") is None
     assert SCORING.grade(1000) == "AAA"
@@ -47,7 +47,7 @@ def test_periods_are_counted_in_shanghai_dates_from_the_epoch() -> None:
 
 def test_weights_halve_at_each_period_boundary_and_expire_after_the_horizon() -> None:
     facts = [fact("inspection_failed", -120, T0)]
-    for periods_later, expected in [(0, 530), (1, 590), (2, 620), (3, 635), (5, 646), (6, 650)]:
+    for periods_later, expected in [(0, 480), (1, 540), (2, 570), (3, 585), (5, 596), (6, 600)]:
         at = datetime.combine(SCORING.period_start(12 + periods_later), datetime.min.time())
         at = at.replace(tzinfo=UTC) + timedelta(days=100)  # inside that period, after T0
         e = explain(SCORING, facts, at)
@@ -56,7 +56,7 @@ def test_weights_halve_at_each_period_boundary_and_expire_after_the_horizon() ->
     late = explain(SCORING, facts, T0 + timedelta(days=6 * 180 + 60))
     assert late.lines == ()
     assert late.expired == 1
-    assert late.score == 650
+    assert late.score == 600
 
 
 def test_rounding_half_up_once_and_shares_that_add_up() -> None:
@@ -66,7 +66,7 @@ def test_rounding_half_up_once_and_shares_that_add_up() -> None:
     at = T0 + timedelta(days=180)
     e = explain(SCORING, facts, at)
     assert [line.exact for line in e.lines] == [Fraction(-5, 2)] * 3
-    assert e.score == 650 - 7
+    assert e.score == 600 - 7
     assert sorted(line.contribution for line in e.lines) == [-3, -2, -2]
     assert e.total == e.score
     assert round_half_up(Fraction(-5, 2)) == -2
@@ -78,12 +78,12 @@ def test_the_bound_keeps_the_score_within_0_and_1000_and_is_shown() -> None:
     many = [fact("inspection_failed", -120, T0 + timedelta(minutes=i)) for i in range(10)]
     e = explain(SCORING, many, T0 + timedelta(hours=1))
     assert e.score == 0
-    assert e.bound == 550  # 650 - 1200 = -550, kept at 0
+    assert e.bound == 600  # 600 - 1200 = -600, kept at 0
     assert e.total == 0
     good = [fact("order_delivered", 2, T0 + timedelta(minutes=i)) for i in range(300)]
     e = explain(SCORING, good, T0 + timedelta(days=1))
     assert e.score == 1000
-    assert e.bound == -250
+    assert e.bound == -200
     assert e.total == 1000
 
 
@@ -127,5 +127,5 @@ def test_incremental_and_full_recomputation_agree(
         ),
         Fraction(0),
     )
-    assert e.score == min(max(650 + round_half_up(naive), 0), 1000)
+    assert e.score == min(max(600 + round_half_up(naive), 0), 1000)
     assert e.expired + sum(line.count for line in e.lines) == len(facts)

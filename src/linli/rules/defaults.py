@@ -209,7 +209,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         # counting after `horizon_periods` periods. score = base + the decayed sum, rounded
         # half up once, kept within 0..1000. Grades: the first whose minimum the score reaches.
         "values": {
-            "base": 650,
+            "base": 600,  # a new subject starts at the bottom of grade A
             "min": 0,
             "max": 1000,
             "epoch": "2020-01-01",
@@ -230,7 +230,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
                 "complaint_mediated": {"merchant": -15, "leader": -15},
             },
             # Effects: a group-leader application needs at least this public grade.
-            "leader_min_grade": "A",
+            "leader_min_grade": "B",
         },
     },
     {
