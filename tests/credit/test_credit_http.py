@@ -4,11 +4,14 @@ grade gates group-leader applications and shows on the merchant page."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import Organisation
+from linli.clock import FrozenClock
 from tests.credit.helpers import CREDIT, inspection_failed, publish, resolved, uncollected
 from tests.factories import login, make_org, make_token, make_user
 from tests.groupbuy.helpers import Shop, a_shop, bearer
@@ -277,3 +280,26 @@ async def test_group_leader_applications_need_the_minimum_grade(
         headers=bearer(await make_token(session, careful, scopes=("resident",))),
     )
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_hostile_queries_get_a_clear_answer_never_a_500(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    shop = await a_shop_in_shanghai(client, session)
+    for q in ("\x00", "邻里\x00", "\x1b[31m", "' OR 1=1 --", "_", "\\", "𝕏" * 60):
+        for path in (f"{CREDIT}/public", "/credit/query"):
+            answer = await client.get(path, params={"q": q})
+            assert answer.status_code in (200, 422), (path, repr(q), answer.status_code)
+            if path.startswith("/api") and answer.status_code == 200:
+                assert answer.json() == []
+    # Decay with the clock: the failed inspection halves after the next period boundary.
+    await publish(app, inspection_failed(shop.organisation.id))
+    first = (await client.get(f"{CREDIT}/public/{shop.organisation.id}")).json()
+    assert first["grade"] == "B"  # 480
+    frozen_clock.advance(timedelta(days=180))
+    later = await client.get(f"{CREDIT}/merchant", headers=shop.headers)
+    assert (later.json()["score"], later.json()["grade"]) == (540, "B")
+    assert [line["factor"] for line in later.json()["explanation"]["lines"]] == ["1/2"]
+    frozen_clock.advance(timedelta(days=5 * 180))
+    gone = await client.get(f"{CREDIT}/merchant", headers=shop.headers)
+    assert (gone.json()["score"], gone.json()["explanation"]["expired"]) == (600, 1)

@@ -3,6 +3,7 @@ scores kept incrementally equal a full recomputation from the ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -293,3 +294,31 @@ async def test_a_real_pickup_credits_the_resident_the_leader_and_the_merchant(
     for subject_kind, subject_id, kind, weight in subjects:
         rows = await records(app, subject_kind, subject_id)
         assert [(r.kind, r.weight, r.reference) for r in rows] == [(kind, weight, ref)]
+
+
+async def test_records_of_one_subject_arriving_together_are_all_counted(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    """Two handlers adding to the same subject at once (two dispatchers on PostgreSQL): the
+    score row's lock puts them one after the other, and nothing is lost."""
+    owner = await make_user(session)
+    shop = await make_org(session, "merchant", owner=owner)
+    await publish(app, inspection_failed(shop.id))  # the score row exists
+
+    async def add(n: int) -> None:
+        async with app.state.sessionmaker() as s:
+            await ledger.append(
+                s,
+                event_id=f"00000000-0000-0000-0000-00000000000{n}",
+                event_type="trace.BatchRecalled",
+                occurred_at=datetime(2026, 11, 26, 2, 0, tzinfo=UTC),
+                entries=[Entry(M, shop.id, RecordKind.BATCH_RECALLED, f"recall:{n}")],
+            )
+            await s.commit()
+
+    await asyncio.gather(add(1), add(2))
+    kept = await stored(app, M, shop.id)
+    assert kept is not None
+    assert (kept.score, kept.records) == (600 - 120 - 60 - 60, 3)
+    async with app.state.sessionmaker() as s:
+        assert (await ledger.standing(s, M, shop.id)).score == kept.score

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from linli.apitypes import PathId
 from linli.authz import CREDIT_READ, REGULATOR_CREDIT_READ, Actor, require, require_scope
 from linli.credit import risk, views
 from linli.credit.presenters import present_credit, present_public, present_risk
 from linli.credit.risk import DeskSort
-from linli.credit.schemas import MyCreditOut, PublicCreditOut, RiskRowOut
+from linli.credit.schemas import MyCreditOut, PublicCreditOut, RiskRowOut, SearchText
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 
@@ -21,7 +21,6 @@ Resident = Annotated[Actor, Depends(require_scope("resident"))]
 Leader = Annotated[Actor, Depends(require_scope("leader"))]
 Merchant = Annotated[Actor, Depends(require(CREDIT_READ))]
 Regulator = Annotated[Actor, Depends(require(REGULATOR_CREDIT_READ))]
-SearchText = Annotated[str, Query(min_length=1, max_length=60, description="Name or credit code")]
 
 
 @router.get("/me", summary="My credit as a resident: score, grade, explanation")

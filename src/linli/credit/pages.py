@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -16,6 +16,7 @@ from linli.authz import Actor, current_actor, require_user
 from linli.credit import grades, risk, views
 from linli.credit.presenters import KIND_LABELS, SUBJECT_LABELS
 from linli.credit.risk import DeskSort
+from linli.credit.schemas import PageSearchText
 from linli.db import DbSession
 from linli.i18n import N_
 from linli.merchants.licences import LICENCE_LABELS
@@ -24,7 +25,6 @@ from linli.web import provide_section, render, render_fragment, verify_csrf
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
-SearchText = Annotated[str, Query(max_length=60)]
 
 LABELS = {"kind_labels": KIND_LABELS, "subject_labels": SUBJECT_LABELS}
 SORT_LABELS = {
@@ -72,7 +72,7 @@ async def credit_desk(
 
 @router.get("/credit/query")
 async def public_query(
-    request: Request, session: DbSession, actor: AnyActor, q: SearchText = ""
+    request: Request, session: DbSession, actor: AnyActor, q: PageSearchText = ""
 ) -> Response:
     found = await views.public_search(session, q) if q.strip() else []
     return render(request, "credit/query.html", {"q": q, "found": found}, actor=actor)

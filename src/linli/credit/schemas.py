@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import Query
 
 from linli.schemas import OutputModel
+
+# The public query's text: a name (part of one) or a credit code; no control characters (a NUL
+# cannot even be sent to PostgreSQL).
+NO_CONTROLS = r"^[^\x00-\x1f\x7f]*$"
+SearchText = Annotated[
+    str,
+    Query(min_length=1, max_length=60, pattern=NO_CONTROLS, description="Name or credit code"),
+]
+PageSearchText = Annotated[str, Query(max_length=60, pattern=NO_CONTROLS)]
 
 
 class CreditLineOut(OutputModel):
