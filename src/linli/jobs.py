@@ -139,3 +139,11 @@ class ReturnRefundDue(JobPayload):
     """The refund deadline of goods received back: flag the return if not yet refunded."""
 
     return_id: int
+
+
+# --- credit ----------------------------------------------------------------------------------
+
+
+@job_kind("credit.scores_refresh")
+class CreditScoresRefresh(JobPayload):
+    """Recompute the kept scores whose decay period ended since; recurring, daily."""

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import outbox
-from linli.credit.ledger import Entry, append
+from linli import clock, outbox
+from linli.clock import LOCAL
+from linli.credit.ledger import Entry, append, refresh_stale
 from linli.credit.models import RecordKind, SubjectKind
 from linli.events import (
     BatchRecalled,
@@ -33,6 +35,7 @@ from linli.events import (
     ReturnRefundOverdue,
     TemperatureExcursion,
 )
+from linli.jobs import CreditScoresRefresh
 
 MERCHANT, LEADER, RESIDENT = SubjectKind.MERCHANT, SubjectKind.LEADER, SubjectKind.RESIDENT
 
@@ -134,3 +137,26 @@ def _handler(
 
 for _subscription in SUBSCRIPTIONS:
     outbox.subscribe(_subscription.event, _subscription.name)(_handler(_subscription.entries))
+
+
+# --- the daily refresh of kept scores (their grade orders the catalogue's search) -----------
+
+REFRESH_JOB = "credit.scores_refresh"
+
+
+def next_refresh(now: datetime) -> datetime:
+    """00:10 Asia/Shanghai tomorrow."""
+    tomorrow = now.astimezone(LOCAL).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0, 10), tzinfo=LOCAL)
+
+
+@outbox.job(CreditScoresRefresh)
+async def refresh_scores(session: AsyncSession, job: CreditScoresRefresh) -> None:
+    await refresh_stale(session)
+    await ensure_refresh_scheduled(session)
+
+
+async def ensure_refresh_scheduled(session: AsyncSession) -> None:
+    await outbox.schedule(
+        session, CreditScoresRefresh(), next_refresh(clock.now()), dedupe_key=REFRESH_JOB
+    )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.clock import LOCAL
 from linli.credit.models import CreditPeriod, CreditRecord, CreditScore, RecordKind, SubjectKind
 from linli.credit.scoring import Explanation, Fact, Scoring, explain, periods_of
 from linli.rules import service as rules
@@ -259,6 +260,27 @@ async def rebuild(session: AsyncSession, subject_kind: SubjectKind, subject_id: 
     await _refresh(session, score_row, scoring, extra_records=len(records))
     await session.flush()
     return await standing(session, subject_kind, subject_id, now)
+
+
+async def refresh_stale(session: AsyncSession) -> int:
+    """Recompute the kept scores last computed before the current decay period began (decay
+    moved them at the boundary); returns how many. Each subject is locked as in `append`."""
+    now = clock.now()
+    scoring = await scoring_in_force(session, now)
+    start = scoring.period_start(scoring.period_of(now))
+    began = datetime.combine(start, time.min, tzinfo=LOCAL)
+    stale = (
+        await session.execute(
+            select(CreditScore.subject_kind, CreditScore.subject_id).where(
+                CreditScore.computed_at < began
+            )
+        )
+    ).all()
+    for subject_kind, subject_id in stale:
+        row = await _locked_score(session, subject_kind, subject_id, scoring)
+        await _refresh(session, row, scoring, extra_records=0)
+    await session.flush()
+    return len(stale)
 
 
 async def stored_scores(
