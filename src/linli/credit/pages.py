@@ -18,7 +18,7 @@ from linli.credit.presenters import KIND_LABELS, SUBJECT_LABELS
 from linli.credit.risk import DeskSort
 from linli.credit.schemas import PageSearchText
 from linli.db import DbSession
-from linli.i18n import N_
+from linli.i18n import N_, _
 from linli.merchants.licences import LICENCE_LABELS
 from linli.web import provide_section, render, render_fragment, verify_csrf
 
@@ -42,19 +42,19 @@ def _mine(request: Request, actor: Actor, view: views.CreditView, title: str) ->
 
 @router.get("/credit")
 async def resident_credit(request: Request, session: DbSession, actor: User_) -> Response:
-    return _mine(request, actor, await views.resident_credit(session, actor), N_("My credit"))
+    return _mine(request, actor, await views.resident_credit(session, actor), _("My credit"))
 
 
 @router.get("/leader/credit")
 async def leader_credit(request: Request, session: DbSession, actor: User_) -> Response:
     view = await views.leader_credit(session, actor)
-    return _mine(request, actor, view, N_("My credit as a group leader"))
+    return _mine(request, actor, view, _("My credit as a group leader"))
 
 
 @router.get("/merchant/credit")
 async def merchant_credit(request: Request, session: DbSession, actor: User_) -> Response:
     view = await views.merchant_credit(session, actor)
-    return _mine(request, actor, view, N_("Our credit"))
+    return _mine(request, actor, view, _("Our credit"))
 
 
 @router.get("/regulator/credit")
