@@ -169,12 +169,18 @@ async def _refresh(
 
 
 async def standing(
-    session: AsyncSession, subject_kind: SubjectKind, subject_id: int, at: datetime | None = None
+    session: AsyncSession,
+    subject_kind: SubjectKind,
+    subject_id: int,
+    at: datetime | None = None,
+    *,
+    scoring: Scoring | None = None,
 ) -> Standing:
     """The subject's score and grade at `at` (now), from its points per period: decay moves
-    it at period boundaries even when no record came since."""
+    it at period boundaries even when no record came since. (`scoring`: the rule in force at
+    `at`, when the caller already read it for many subjects.)"""
     moment = at or clock.now()
-    scoring = await scoring_in_force(session, moment)
+    scoring = scoring or await scoring_in_force(session, moment)
     periods = await _periods(session, subject_kind, subject_id)
     records = await session.scalar(
         select(func.coalesce(func.sum(CreditPeriod.records), 0)).where(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.authz import Actor
 from linli.credit import policies
-from linli.credit.ledger import Standing, standing
+from linli.credit.ledger import Standing, scoring_in_force, standing
 from linli.credit.models import SubjectKind
 from linli.merchants.queries import PublicIdentity, identities_in_region
 from linli.rules import service as rules
@@ -99,9 +99,12 @@ async def credit_desk(
         return []
     now = clock.now()
     rule = await risk_rule(session, now)
+    scoring = await scoring_in_force(session, now)
     rows: list[RiskRow] = []
     for identity in await identities_in_region(session, region):
-        credit = await standing(session, SubjectKind.MERCHANT, identity.organisation_id, now)
+        credit = await standing(
+            session, SubjectKind.MERCHANT, identity.organisation_id, now, scoring=scoring
+        )
         risk_class, risky = rule.classify(credit.score, identity.business_scope)
         by_credit, _ = rule.classify(credit.score, ())
         rows.append(
