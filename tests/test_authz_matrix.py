@@ -68,6 +68,18 @@ ANY = "*"  # public API routes: any token (or none)
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
 lddddoooddd org:read GET /api/v1/protection/reviews/merchant
+loooooooooo resident GET /api/v1/credit/me
+loooooooooo leader GET /api/v1/credit/leader
+lddddoooddd org:read GET /api/v1/credit/merchant
+ldddddddood org:read GET /api/v1/credit/regulator/merchants
+ooooooooooo * GET /api/v1/credit/public
+ooooooooooo * GET /api/v1/credit/public/{organisation_id}
+loooooooooo - GET /credit
+loooooooooo - GET /leader/credit
+lddddoooddd - GET /merchant/credit
+ldddddddood - GET /regulator/credit
+ooooooooooo - GET /credit/query
+ooooooooooo - GET /credit/query/{organisation_id}
 ooooooooooo * GET /api/v1/protection/reviews/merchants/{organisation_id}
 loooooooooo resident GET /api/v1/protection/reviews/mine
 ooooooooooo * GET /api/v1/protection/reviews/products/{product_id}

@@ -461,6 +461,18 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     ]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
+    # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of
+    # subject, and the grades spread.
+    credit = re.search(r"Credit: (\d+) records; grades: ([^.]*)\.", squash(result.output))
+    assert credit is not None, result.output
+    assert int(credit.group(1)) == count(database, "credit_records") > 0
+    kinds = {k for (k,) in query(database, "SELECT DISTINCT subject_kind FROM credit_records")}
+    assert kinds == {"merchant", "leader", "resident"}
+    # Four days are too short for AA (months of good records): new subjects start at A, and
+    # merchants with a recall, an excursion or complaints, residents who left orders, fall to B.
+    assert "merchants" in credit.group(2)
+    assert re.search(r"merchants \d+ A, \d+ B", credit.group(2)), credit.group(2)
+    assert re.search(r"residents \d+ A, \d+ B", credit.group(2)), credit.group(2)
 
 
 def test_serve_refuses_unsafe_production_settings_and_says_which(

@@ -41,6 +41,8 @@ def load_domain_handlers() -> None:
     import linli.accounts.identity
     import linli.community.personal_data
     import linli.community.points
+    import linli.credit.grades
+    import linli.credit.handlers
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
     import linli.merchants.handlers
@@ -212,6 +214,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.catalog import pages as catalog_pages
     from linli.community import api as community_api
     from linli.community import pages as community_pages
+    from linli.credit import api as credit_api
+    from linli.credit import pages as credit_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
     from linli.groupbuy import fulfilment_api as groupbuy_fulfilment_api
@@ -248,6 +252,7 @@ def _include_routers(app: FastAPI) -> None:
         audit_api,
         catalog_api,
         community_api,
+        credit_api,
         files_api,
         groupbuy_api,
         groupbuy_fulfilment_api,
@@ -270,6 +275,7 @@ def _include_routers(app: FastAPI) -> None:
         audit_pages,
         catalog_pages,
         community_pages,
+        credit_pages,
         groupbuy_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,

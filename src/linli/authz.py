@@ -140,6 +140,10 @@ REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
 # consumer protection: returns
 PROTECTION_RETURNS_READ = _perm("protection.returns.read", "org:read")  # returns to the merchant
 PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # answer, refund
+# credit: a merchant reads its own score and its explanation; regulators read the risk classes
+# of the merchants in their jurisdiction (never shown to anyone else); nobody writes credit
+CREDIT_READ = _perm("credit.read", "org:read")
+REGULATOR_CREDIT_READ = _perm("regulator.credit.read", "org:read")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -152,6 +156,7 @@ _REVIEWS = {REVIEWS_READ, REVIEWS_REPLY}  # owner and staff of a merchant
 _COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a merchant
 _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
+_CREDIT = {CREDIT_READ}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -175,6 +180,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _REVIEWS
         | _COMPLAINTS
         | _RETURNS
+        | _CREDIT
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(
@@ -187,13 +193,17 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _REVIEWS
         | _COMPLAINTS
         | _RETURNS
+        | _CREDIT
     ),
     "supervisor": frozenset(
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
+        | {REGULATOR_CREDIT_READ}
     ),
     "inspector": frozenset(
-        _MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+        _MEMBER
+        | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+        | {REGULATOR_CREDIT_READ}
     ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),

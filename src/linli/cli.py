@@ -232,6 +232,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     batches with their journeys, a cold-chain excursion and a recall (demo/traceability.py)."""
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
+    from linli.demo.credit import credit_figures
     from linli.demo.history import seed_history
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
@@ -258,6 +259,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
+            credit = await credit_figures(sessionmaker)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -278,6 +280,11 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
         )
+        grades = "; ".join(
+            f"{kind}s " + ", ".join(f"{n} {grade}" for grade, n in sorted(per.items()))
+            for kind, per in sorted(credit.grades.items())
+        )
+        console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
 
     asyncio.run(run())
 

@@ -229,6 +229,7 @@ class OrderPickedUp(DomainEvent):
     complete: bool
     without_code: bool = False  # the leader's recorded exception: no pickup code shown
     reason: str = ""  # why, when without_code
+    merchant_organisation_id: int | None = None  # the order's merchant (None: stored before)
 
 
 @event_type("groupbuy.OrderUncollected")

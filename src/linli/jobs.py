@@ -149,3 +149,11 @@ class PurgeClosedAccount(JobPayload):
     """The end of a closed account's retention period: erase what was kept for good."""
 
     user_id: int
+
+
+# --- credit ----------------------------------------------------------------------------------
+
+
+@job_kind("credit.scores_refresh")
+class CreditScoresRefresh(JobPayload):
+    """Recompute the kept scores whose decay period ended since; recurring, daily."""

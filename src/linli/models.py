@@ -5,6 +5,7 @@ from linli.audit import models as audit_models
 from linli.catalog import models as catalog_models
 from linli.categories import models as categories_models
 from linli.community import models as community_models
+from linli.credit import models as credit_models
 from linli.db import Base
 from linli.files import models as files_models
 from linli.groupbuy import models as groupbuy_models
@@ -32,6 +33,7 @@ __all__ = [
     "catalog_models",
     "categories_models",
     "community_models",
+    "credit_models",
     "files_models",
     "groupbuy_models",
     "merchants_models",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli.accounts.handlers import ensure_prune_scheduled
 from linli.categories.tree import ensure_categories
+from linli.credit.handlers import ensure_refresh_scheduled as ensure_credit_refresh_scheduled
 from linli.groupbuy.handlers import ensure_statements_scheduled
 from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults
@@ -26,3 +27,4 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
             await ensure_prune_scheduled(session)
             await ensure_statements_scheduled(session)
             await ensure_callback_prune_scheduled(session)
+            await ensure_credit_refresh_scheduled(session)

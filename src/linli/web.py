@@ -22,6 +22,7 @@ from linli import i18n, labels
 from linli.authz import (
     CATALOG_MANAGE,
     COMPLAINTS_READ,
+    CREDIT_READ,
     GROUPBUY_READ,
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
@@ -30,6 +31,7 @@ from linli.authz import (
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
     REGULATOR_COMPLAINTS_READ,
+    REGULATOR_CREDIT_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
     TRACE_RECALL,
@@ -203,6 +205,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         return [
             *items,
             ("/export", N_("Export quality")),
+            ("/credit/query", N_("Credit query")),
             ("/login", N_("Log in")),
             ("/signup", N_("Sign up")),
         ]
@@ -215,11 +218,13 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
         items.append(("/protection/complaints", N_("My complaints")))
+        items.append(("/credit", N_("My credit")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
             items.append(("/leader/earnings", N_("Earnings")))
             items.append(("/leader/complaints", N_("Complaints about me")))
+            items.append(("/leader/credit", N_("My credit as a group leader")))
         items.append(("/merchants/apply", N_("Sell on Linli")))
     elif kind in ("merchant", "supplier"):
         items.append(("/merchant", N_("Merchant console")))
@@ -235,11 +240,15 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/reviews", N_("Reviews")))
         if actor.has(COMPLAINTS_READ):
             items.append(("/merchant/complaints", N_("Complaints about us")))
+        if actor.has(CREDIT_READ) and kind == "merchant":
+            items.append(("/merchant/credit", N_("Our credit")))
     elif kind == "regulator":
         if actor.has(REGULATOR_TRACE_READ):
             items.append(("/regulator/recalls", N_("Recalls")))
         if actor.has(REGULATOR_COMPLAINTS_READ):
             items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
+        if actor.has(REGULATOR_CREDIT_READ):
+            items.append(("/regulator/credit", N_("Credit desk")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
@@ -256,6 +265,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/rules", N_("Rules")))
     if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
         items.append(("/audit", N_("Audit log")))
+    items.append(("/credit/query", N_("Credit query")))
     if actor.organisation is not None:
         items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
     items.append(("/account", N_("Account")))

@@ -7,12 +7,13 @@ queries are scoped to the actor's organisation or to what is on sale (policies.p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from linli import clock
 from linli.accounts.models import Organisation
@@ -168,16 +169,34 @@ def _filter_conditions(
     return conditions
 
 
-def _relevance(query: str) -> list[ColumnElement[Any]]:
-    """Products whose own name holds more of the words come first, then the newest."""
+# Lower layers ask, higher layers provide: credit (above the catalogue) ranks a product's
+# merchant by its public grade, as an SQL expression on the organisation id (smaller first);
+# without a provider every merchant ranks alike.
+MerchantRank = Callable[
+    [AsyncSession], Awaitable[Callable[[InstrumentedAttribute[int]], ColumnElement[int]]]
+]
+_merchant_rank: MerchantRank | None = None
+
+
+def provide_merchant_rank(rank: MerchantRank) -> None:
+    global _merchant_rank
+    _merchant_rank = rank
+
+
+async def _relevance(session: AsyncSession, query: str) -> list[ColumnElement[Any]]:
+    """Products whose own name holds more of the words come first, then those of merchants
+    with a better public credit grade, then the newest."""
+    ranked: list[ColumnElement[Any]] = []
+    if _merchant_rank is not None:
+        ranked.append((await _merchant_rank(session))(Product.organisation_id))
     words = search.terms(query)
     if not words:
-        return [Product.id.desc()]
+        return [*ranked, Product.id.desc()]
     in_name = sum(
         (case((Product.name.ilike(f"%{escape_like(w)}%", escape="\\"), 1), else_=0) for w in words),
         start=literal(0),
     )
-    return [in_name.desc(), Product.id.desc()]
+    return [in_name.desc(), *ranked, Product.id.desc()]
 
 
 async def _page(
@@ -212,7 +231,7 @@ async def search_products(session: AsyncSession, filters: SearchFilters) -> Prod
         tree,
         filters.limit,
         filters.offset,
-        order=_relevance(filters.q),
+        order=await _relevance(session, filters.q),
     )
 
 

@@ -3,7 +3,7 @@ pick up their group-buy orders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -30,6 +30,16 @@ from linli.i18n import N_
 from linli.reviews import ReviewStatus, ensure_decidable
 
 MICRO = 1_000_000
+
+# Lower layers ask, higher layers provide: credit (above community) provides the check that an
+# applicant's credit grade allows leading a pickup point; it raises a DomainError to refuse.
+LeaderCheck = Callable[[AsyncSession, int], Awaitable[None]]
+_leader_checks: list[LeaderCheck] = []
+
+
+def provide_leader_check(check: LeaderCheck) -> None:
+    if check not in _leader_checks:
+        _leader_checks.append(check)
 
 
 async def create_community(session: AsyncSession, actor: Actor, data: CommunityIn) -> Community:
@@ -157,6 +167,8 @@ async def apply_as_leader(
 ) -> LeaderApplication:
     user_id = actor.require_user_id()
     await get_community(session, data.community_id)
+    for check in _leader_checks:
+        await check(session, user_id)
     pending = await session.scalar(
         select(LeaderApplication.id).where(
             LeaderApplication.user_id == user_id, LeaderApplication.status == ReviewStatus.SUBMITTED

@@ -291,6 +291,7 @@ async def _hand_over(
             complete=complete,
             without_code=how == MANUAL,
             reason=reason,
+            merchant_organisation_id=order.organisation_id,
         ),
     )
     details: dict[str, Any] = {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.merchants.models import MerchantProfile, ThreeSameCertification
+from linli.accounts.models import Organisation
+from linli.db import escape_like
+from linli.merchants.models import Licence, MerchantProfile, ThreeSameCertification
 from linli.reviews import ReviewStatus
 
 
@@ -46,3 +48,102 @@ async def selling_status(session: AsyncSession, organisation_id: int) -> Selling
 async def profile_or_none(session: AsyncSession, organisation_id: int) -> MerchantProfile | None:
     """The organisation's merchant profile, if it has one (for its console)."""
     return await session.get(MerchantProfile, organisation_id)
+
+
+# --- what the public credit query and the regulator's credit desk read (linli.credit) -------
+
+
+@dataclass(frozen=True)
+class PublicLicence:
+    licence_type: str
+    number: str
+    valid_from: date
+    valid_to: date
+
+
+@dataclass(frozen=True)
+class PublicIdentity:
+    """What anyone may know of a verified merchant: identity, licences, re-verification."""
+
+    organisation_id: int
+    name: str
+    credit_code: str
+    province_code: str | None
+    city_code: str | None
+    district_code: str | None
+    business_scope: tuple[str, ...]
+    verified_at: datetime
+    next_verification_due: datetime
+    listings_paused: bool
+    licences: tuple[PublicLicence, ...]
+
+
+MAX_FOUND = 50
+
+
+async def _identities(
+    session: AsyncSession, condition: ColumnElement[bool] | None, limit: int
+) -> list[PublicIdentity]:
+    query = select(Organisation, MerchantProfile).join(
+        MerchantProfile, MerchantProfile.organisation_id == Organisation.id
+    )
+    if condition is not None:
+        query = query.where(condition)
+    rows = (
+        await session.execute(query.order_by(Organisation.name, Organisation.id).limit(limit))
+    ).all()
+    ids = [organisation.id for organisation, _ in rows]
+    licences: dict[int, list[PublicLicence]] = {}
+    for licence in await session.scalars(
+        select(Licence).where(Licence.organisation_id.in_(ids)).order_by(Licence.valid_to)
+    ):
+        assert licence.organisation_id is not None
+        licences.setdefault(licence.organisation_id, []).append(
+            PublicLicence(
+                licence.licence_type, licence.number, licence.valid_from, licence.valid_to
+            )
+        )
+    return [
+        PublicIdentity(
+            organisation_id=organisation.id,
+            name=organisation.name,
+            credit_code=profile.credit_code,
+            province_code=organisation.province_code,
+            city_code=organisation.city_code,
+            district_code=organisation.district_code,
+            business_scope=tuple(str(code) for code in profile.business_scope),
+            verified_at=profile.verified_at,
+            next_verification_due=profile.next_verification_due,
+            listings_paused=profile.listings_paused,
+            licences=tuple(licences.get(organisation.id, ())),
+        )
+        for organisation, profile in rows
+    ]
+
+
+async def find_public_identities(
+    session: AsyncSession, text: str, *, limit: int = MAX_FOUND
+) -> list[PublicIdentity]:
+    """Verified merchants whose name contains `text`, or whose credit code is `text`."""
+    term = text.strip()
+    if not term:
+        return []
+    condition = or_(
+        MerchantProfile.credit_code == term.upper(),
+        Organisation.name.like(f"%{escape_like(term)}%", escape="\\"),
+    )
+    return await _identities(session, condition, limit)
+
+
+async def public_identity(session: AsyncSession, organisation_id: int) -> PublicIdentity | None:
+    found = await _identities(session, Organisation.id == organisation_id, 1)
+    return found[0] if found else None
+
+
+async def identities_in_region(
+    session: AsyncSession, region: tuple[str, str], *, limit: int = 1000
+) -> list[PublicIdentity]:
+    """Verified merchants registered in a region: (code column name, code), e.g. a
+    regulator's ("city_code", "310100")."""
+    name, code = region
+    return await _identities(session, getattr(Organisation, name) == code, limit)

@@ -209,4 +209,61 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         # the resident in them (linli.privacy.service.purge).
         "values": {"transaction_records_years": 3},
     },
+    {
+        "rule_id": "credit.scoring",
+        "version": 1,
+        "title": "Credit scores and public grades of merchants, group leaders and residents",
+        "legal_basis": "Opinions of the General Office of the State Council on building a new "
+        "credit-based supervision mechanism (国办发〔2019〕35号); SAMR Measures for the "
+        "Administration of Enterprise Information Publicity and credit classification practice "
+        "(企业信用风险分类管理, 2022); E-Commerce Law art. 39 (platform credit evaluation rules, "
+        "published); platform rule: the weights, decay and grades below",
+        # Every record adds `weights[kind][subject]` points (kinds of credit.ledger.RecordKind;
+        # subjects merchant | leader | resident); a record's weight halves at each boundary of
+        # a `half_life_days` period counted from `epoch` after the one it occurred in, and stops
+        # counting after `horizon_periods` periods. score = base + the decayed sum, rounded
+        # half up once, kept within 0..1000. Grades: the first whose minimum the score reaches.
+        "values": {
+            "base": 600,  # a new subject starts at the bottom of grade A
+            "min": 0,
+            "max": 1000,
+            "epoch": "2020-01-01",
+            "half_life_days": 180,
+            "horizon_periods": 6,
+            "grades": [["AAA", 850], ["AA", 750], ["A", 600], ["B", 450], ["C", 0]],
+            "weights": {
+                "order_delivered": {"merchant": 2},
+                "pickup_handed_over": {"leader": 2},
+                "order_collected": {"resident": 1},
+                "order_uncollected": {"resident": -30},
+                "temperature_excursion": {"merchant": -40},
+                "inspection_failed": {"merchant": -120},
+                "batch_recalled": {"merchant": -60},
+                "return_refund_overdue": {"merchant": -50},
+                "return_refunded": {"merchant": -3},
+                "complaint_upheld": {"merchant": -60, "leader": -60},
+                "complaint_mediated": {"merchant": -15, "leader": -15},
+            },
+            # Effects: a group-leader application needs at least this public grade.
+            "leader_min_grade": "B",
+        },
+    },
+    {
+        "rule_id": "credit.risk_class",
+        "version": 1,
+        "title": "Enterprise credit-risk classes A/B/C/D (regulators only, never published)",
+        "legal_basis": "SAMR Opinions on promoting enterprise credit-risk classification "
+        "management (国市监信发〔2022〕6号): classes A (low), B (general), C (relatively high), "
+        "D (high) drive how often an enterprise is drawn for 'double random' inspections and "
+        "are not published; default sampling shares by class",
+        # The class from the credit score (first whose minimum the score reaches), made one
+        # class worse when the enterprise sells a high-risk category; supervision history
+        # joins when supervision exists.
+        "values": {
+            "by_score": [["A", 750], ["B", 600], ["C", 450], ["D", 0]],
+            "high_risk_categories": ["fresh_food", "health_food", "medical_devices"],
+            "high_risk_steps": 1,
+            "sampling_percent": {"A": [0, 5], "B": [5, 20], "C": [21, 60], "D": [61, 100]},
+        },
+    },
 ]

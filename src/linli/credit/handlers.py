@@ -1,0 +1,162 @@
+"""The only writers of the credit ledger: one subscription per event that counts.
+
+Adding a source of credit is one line in `SUBSCRIPTIONS` (the event type, a stable handler
+name, and a function from the event to the entries it makes); the weight of each entry's kind
+per subject kind is rule data (`credit.scoring`), so a kind the rule does not weigh for a
+subject is not recorded. The record's time is when the event was published.
+
+Not subscribed, on purpose (docs/credit.md): `GroupFailed` (its payload does not say whether
+the merchant was at fault: a group fails when residents do not reach the threshold),
+`ReviewPosted` (ratings are shown beside the grade, not counted twice), and the events the
+consumer-protection claims and supervision add later (one line each here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.clock import LOCAL
+from linli.credit.ledger import Entry, append, refresh_stale
+from linli.credit.models import RecordKind, SubjectKind
+from linli.events import (
+    BatchRecalled,
+    ComplaintResolved,
+    DomainEvent,
+    InspectionFailed,
+    OrderPickedUp,
+    OrderUncollected,
+    ReturnRefunded,
+    ReturnRefundOverdue,
+    TemperatureExcursion,
+)
+from linli.jobs import CreditScoresRefresh
+
+MERCHANT, LEADER, RESIDENT = SubjectKind.MERCHANT, SubjectKind.LEADER, SubjectKind.RESIDENT
+
+
+def picked_up(event: OrderPickedUp) -> list[Entry]:
+    """All goods handed over: the merchant delivered, the resident collected, and the leader
+    handed over correctly (with the pickup code; an exception without it does not count)."""
+    if not event.complete:
+        return []
+    ref = f"order:{event.order_id}"
+    entries = [Entry(RESIDENT, event.user_id, RecordKind.ORDER_COLLECTED, ref)]
+    if not event.without_code:
+        entries.append(Entry(LEADER, event.leader_user_id, RecordKind.PICKUP_HANDED_OVER, ref))
+    if event.merchant_organisation_id is not None:
+        entries.append(
+            Entry(MERCHANT, event.merchant_organisation_id, RecordKind.ORDER_DELIVERED, ref)
+        )
+    return entries
+
+
+def uncollected(event: OrderUncollected) -> list[Entry]:
+    return [Entry(RESIDENT, event.user_id, RecordKind.ORDER_UNCOLLECTED, f"order:{event.order_id}")]
+
+
+def excursion(event: TemperatureExcursion) -> list[Entry]:
+    ref = f"batch:{event.batch_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.TEMPERATURE_EXCURSION, ref)]
+
+
+def inspection_failed(event: InspectionFailed) -> list[Entry]:
+    ref = f"batch:{event.batch_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.INSPECTION_FAILED, ref)]
+
+
+def recalled(event: BatchRecalled) -> list[Entry]:
+    ref = f"recall:{event.recall_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.BATCH_RECALLED, ref)]
+
+
+def refund_overdue(event: ReturnRefundOverdue) -> list[Entry]:
+    ref = f"return:{event.return_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.RETURN_REFUND_OVERDUE, ref)]
+
+
+def return_refunded(event: ReturnRefunded) -> list[Entry]:
+    """A return upheld to its refund."""
+    ref = f"return:{event.return_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.RETURN_REFUNDED, ref)]
+
+
+COMPLAINT_KINDS = {"upheld": RecordKind.COMPLAINT_UPHELD, "mediated": RecordKind.COMPLAINT_MEDIATED}
+
+
+def complaint_resolved(event: ComplaintResolved) -> list[Entry]:
+    """Upheld or mediated complaints count against the one complained about: the leader when
+    the complaint is about the leader, else the order's merchant."""
+    kind = COMPLAINT_KINDS.get(event.outcome)
+    if kind is None:
+        return []
+    ref = f"complaint:{event.complaint_id}"
+    if event.target == "leader" and event.subject_leader_user_id is not None:
+        return [Entry(LEADER, event.subject_leader_user_id, kind, ref)]
+    return [Entry(MERCHANT, event.subject_organisation_id, kind, ref)]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event: type[DomainEvent]
+    name: str
+    entries: Callable[[Any], list[Entry]]
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(OrderPickedUp, "credit.order_picked_up", picked_up),
+    Subscription(OrderUncollected, "credit.order_uncollected", uncollected),
+    Subscription(TemperatureExcursion, "credit.temperature_excursion", excursion),
+    Subscription(InspectionFailed, "credit.inspection_failed", inspection_failed),
+    Subscription(BatchRecalled, "credit.batch_recalled", recalled),
+    Subscription(ReturnRefundOverdue, "credit.return_refund_overdue", refund_overdue),
+    Subscription(ReturnRefunded, "credit.return_refunded", return_refunded),
+    Subscription(ComplaintResolved, "credit.complaint_resolved", complaint_resolved),
+)
+
+
+def _handler(
+    entries: Callable[[Any], list[Entry]],
+) -> Callable[[AsyncSession, outbox.Envelope[Any]], Any]:
+    async def handle(session: AsyncSession, envelope: outbox.Envelope[Any]) -> None:
+        await append(
+            session,
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            occurred_at=envelope.created_at,
+            entries=entries(envelope.payload),
+        )
+
+    return handle
+
+
+for _subscription in SUBSCRIPTIONS:
+    outbox.subscribe(_subscription.event, _subscription.name)(_handler(_subscription.entries))
+
+
+# --- the daily refresh of kept scores (their grade orders the catalogue's search) -----------
+
+REFRESH_JOB = "credit.scores_refresh"
+
+
+def next_refresh(now: datetime) -> datetime:
+    """00:10 Asia/Shanghai tomorrow."""
+    tomorrow = now.astimezone(LOCAL).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0, 10), tzinfo=LOCAL)
+
+
+@outbox.job(CreditScoresRefresh)
+async def refresh_scores(session: AsyncSession, job: CreditScoresRefresh) -> None:
+    await refresh_stale(session)
+    await ensure_refresh_scheduled(session)
+
+
+async def ensure_refresh_scheduled(session: AsyncSession) -> None:
+    await outbox.schedule(
+        session, CreditScoresRefresh(), next_refresh(clock.now()), dedupe_key=REFRESH_JOB
+    )
