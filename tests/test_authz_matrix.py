@@ -279,6 +279,8 @@ lohhhhhhhhh resident POST /api/v1/payments/intents/{public_id}/cancel
 loooooooooo org:write,platform POST /api/v1/payments/intents/{public_id}/refunds
 loooooooooo resident POST /api/v1/protection/returns
 lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/answer
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/collect
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/collection-photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/receive
 ldddddohddd org:write POST /api/v1/protection/returns/{return_id}/refund
@@ -330,6 +332,7 @@ lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
 ldddddooood - POST /merchant/recalls
 ldddddohohd - POST /merchant/recalls/{recall_id}/close
 lddddoohddd - POST /merchant/returns/{return_id}/answer
+lddddoohddd - POST /merchant/returns/{return_id}/collect
 lddddoohddd - POST /merchant/returns/{return_id}/refund
 loooooooooo - POST /merchants/apply
 ldddddddddo - POST /ops/certifications/{certification_id}/decision

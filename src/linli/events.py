@@ -444,6 +444,7 @@ class ReturnReceived(DomainEvent):
     product_name: str
     condition: str  # intact | damaged
     refund_due_at: datetime
+    received_how: str = "pickup_point"  # or merchant_collected
 
 
 @event_type("protection.ReturnRefunded")

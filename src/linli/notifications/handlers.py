@@ -835,7 +835,11 @@ async def return_received(session: AsyncSession, envelope: outbox.Envelope[Retur
         event.organisation_id,
         "return_to_refund",
         title=N_("A return to refund: {product}"),
-        body=N_("The goods are back at the pickup point. Refund by {due} (the law's 7 days)."),
+        body=(
+            N_("You collected the goods. Refund by {due} (the law's 7 days).")
+            if event.received_how == "merchant_collected"
+            else N_("The goods are back at the pickup point. Refund by {due} (the law's 7 days).")
+        ),
         params=params,
         link="/merchant/returns",
         event_id=envelope.event_id,

@@ -102,6 +102,40 @@ async def receive(
     return present_return(await returns.receive(session, actor, return_id, data))
 
 
+@router.post(
+    "/{return_id}/collection-photos",
+    status_code=201,
+    summary="Upload a photo of goods the merchant collected: JPEG, PNG or WebP (merchant)",
+)
+async def add_collection_photo(
+    request: Request,
+    session: DbSession,
+    actor: Answerer,
+    return_id: PathId,
+    file: Annotated[UploadFile, File(description="The photo")],
+) -> PhotoOut:
+    data = await files.read_upload(file)
+    file_id = await returns.add_collection_photo(
+        session,
+        actor,
+        request.app.state.file_store,
+        return_id,
+        data,
+        filename=file.filename or "photo",
+    )
+    return PhotoOut(id=file_id, url=f"/files/{file_id}")
+
+
+@router.post(
+    "/{return_id}/collect",
+    summary="Record the goods collected from the resident by the merchant (merchant)",
+)
+async def collect(
+    session: DbSession, actor: Answerer, return_id: PathId, data: ReturnReceiptIn
+) -> ReturnOut:
+    return present_return(await returns.collect(session, actor, return_id, data))
+
+
 @router.post("/{return_id}/refund", summary="Refund goods received back (merchant; idempotent)")
 async def refund(session: DbSession, actor: Refunder, return_id: PathId) -> ReturnOut:
     return present_return(await returns.refund(session, actor, return_id))

@@ -21,7 +21,7 @@ class ReturnStatus(StrEnum):
     REQUESTED = "requested"  # waiting for the merchant's answer
     APPROVED = "approved"  # to be brought back to the pickup point
     REJECTED = "rejected"  # the merchant refused, with a reason
-    RECEIVED = "received"  # the leader took the goods back; the refund is due
+    RECEIVED = "received"  # the leader (or the merchant) took the goods back; refund due
     REFUNDED = "refunded"
 
 
@@ -36,6 +36,14 @@ class ReturnReason(StrEnum):
 class GoodsCondition(StrEnum):
     INTACT = "intact"
     DAMAGED = "damaged"
+
+
+class ReceivedHow(StrEnum):
+    """Where the goods came back: brought to the pickup point (the leader records them), or
+    collected by the merchant (the merchant records them)."""
+
+    AT_PICKUP_POINT = "pickup_point"
+    MERCHANT_COLLECTED = "merchant_collected"
 
 
 # Units a request holds against its line until it ends.
@@ -54,6 +62,10 @@ class ReturnRequest(Base):
         CheckConstraint(_within("reason_code", ReturnReason), name="reason_code"),
         CheckConstraint(
             f"condition IS NULL OR {_within('condition', GoodsCondition)}", name="condition"
+        ),
+        CheckConstraint(
+            f"received_how IS NULL OR {_within('received_how', ReceivedHow)}",
+            name="received_how",
         ),
         Index("ix_protection_returns_line_status", "order_line_id", "status"),
         Index("ix_protection_returns_org_status", "organisation_id", "status"),
@@ -87,6 +99,7 @@ class ReturnRequest(Base):
     decision_note: Mapped[str] = mapped_column(String(500), default="")
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    received_how: Mapped[str | None] = mapped_column(String(20))  # ReceivedHow, once received
     condition: Mapped[str | None] = mapped_column(String(10))
     condition_note: Mapped[str] = mapped_column(String(500), default="")
     photo_file_ids: Mapped[list[Any]] = mapped_column(JSONData, default=list)

@@ -145,6 +145,47 @@ async def refund(return_id: PathId, request: Request, session: DbSession, actor:
     return redirect("/merchant/returns", text=_("Refunded."))
 
 
+@router.post("/merchant/returns/{return_id}/collect")
+async def collect(
+    return_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    await returns.access_merchant_return(session, actor, return_id)
+    posted = await request.form()
+    form = {k: v for k, v in posted.items() if isinstance(v, str)}
+    photo = posted.get("photo")
+
+    async def take_back() -> ReturnRequest:
+        photo_ids: list[int] = []
+        if isinstance(photo, UploadFile) and photo.filename:
+            content = await files.read_upload(photo)
+            photo_ids.append(
+                await returns.add_collection_photo(
+                    session,
+                    actor,
+                    request.app.state.file_store,
+                    return_id,
+                    content,
+                    filename=photo.filename,
+                )
+            )
+        return await returns.collect(session, actor, return_id, _receipt(form, photo_ids))
+
+    done = await form_action(session, take_back, on_error=flash_error("/merchant/returns"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/returns", text=_("The goods are recorded as collected."))
+
+
+def _receipt(form: dict[str, str], photo_ids: list[int]) -> ReturnReceiptIn:
+    data = {
+        "condition": form.get("condition", ""),
+        "note": form.get("note", ""),
+        "photo_file_ids": photo_ids,
+    }
+    return validate_form(ReturnReceiptIn, data)
+
+
 # --- group leader --------------------------------------------------------------------------
 
 
@@ -182,14 +223,7 @@ async def receive(
                     filename=photo.filename,
                 )
             )
-        data = {
-            "condition": form.get("condition", ""),
-            "note": form.get("note", ""),
-            "photo_file_ids": photo_ids,
-        }
-        return await returns.receive(
-            session, actor, return_id, validate_form(ReturnReceiptIn, data)
-        )
+        return await returns.receive(session, actor, return_id, _receipt(form, photo_ids))
 
     done = await form_action(session, take_back, on_error=flash_error("/leader/returns"))
     if isinstance(done, Response):

@@ -8,7 +8,12 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StrictInt
 
 from linli.apitypes import MAX_ID
-from linli.protection.return_models import GoodsCondition, ReturnReason, ReturnStatus
+from linli.protection.return_models import (
+    GoodsCondition,
+    ReceivedHow,
+    ReturnReason,
+    ReturnStatus,
+)
 from linli.schemas import OutputModel, StrictInput
 
 MAX_UNITS = 10_000
@@ -56,6 +61,7 @@ class ReturnOut(OutputModel):
     decided_automatically: bool
     decision_note: str
     received_at: datetime | None
+    received_how: ReceivedHow | None  # at the pickup point, or collected by the merchant
     condition: GoodsCondition | None
     condition_note: str
     photo_file_ids: list[int]

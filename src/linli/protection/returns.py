@@ -37,6 +37,7 @@ from linli.protection import return_policies as policies
 from linli.protection.return_models import (
     OPEN_STATUSES,
     GoodsCondition,
+    ReceivedHow,
     ReturnReason,
     ReturnRequest,
     ReturnStatus,
@@ -45,6 +46,7 @@ from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnRece
 from linli.rules import service as rules
 
 RULE = "consumer.no_reason_return"
+PHOTO_PURPOSE = "return_photo"
 
 # Why a line cannot be returned without a reason: the law's exclusion, or the resident's
 # confirmation at checkout (the campaign item's stored exclusion names the goods' kind).
@@ -318,13 +320,38 @@ async def receive(
 ) -> ReturnRequest:
     """The group leader takes the goods back at the point and records their condition (photos
     required when damaged); the refund is due within the rule's days from now."""
-    user_id = actor.require_user_id()
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
-    if row.user_id == user_id:
-        # A leader returning their own purchase would start the merchant's refund clock alone.
+    return await _record_receipt(session, actor, row, data, ReceivedHow.AT_PICKUP_POINT)
+
+
+async def collect(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnReceiptIn
+) -> ReturnRequest:
+    """The merchant collects the goods from the resident instead (CRPL art. 25: "or the
+    merchant collects") and records their condition and photos as a leader would; the refund
+    clock runs from this receipt as from one at the pickup point."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    return await _record_receipt(session, actor, row, data, ReceivedHow.MERCHANT_COLLECTED)
+
+
+def _may_receive(actor: Actor, row: ReturnRequest) -> None:
+    if row.user_id == actor.require_user_id():
+        # Receiving one's own purchase would start the merchant's refund clock alone.
         raise Forbidden(N_("Another person must receive your own return."), code="own_return")
     if row.status != ReturnStatus.APPROVED:
         raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+
+
+async def _record_receipt(
+    session: AsyncSession,
+    actor: Actor,
+    row: ReturnRequest,
+    data: ReturnReceiptIn,
+    how: ReceivedHow,
+) -> ReturnRequest:
+    _may_receive(actor, row)
+    user_id = actor.require_user_id()
     photos = list(dict.fromkeys(data.photo_file_ids))
     if set(photos) - await files.owned_file_ids(session, user_id, photos):
         raise ValidationFailed(
@@ -343,6 +370,7 @@ async def receive(
     row.status = ReturnStatus.RECEIVED
     row.received_at = now
     row.received_by_user_id = user_id
+    row.received_how = how
     row.condition = data.condition
     row.condition_note = data.note
     row.photo_file_ids = photos
@@ -363,15 +391,16 @@ async def receive(
             product_name=row.product_name,
             condition=data.condition,
             refund_due_at=row.refund_due_at,
+            received_how=how,
         ),
     )
-    audit.record(
+    _audit(
         session,
         actor,
         "protection.return_received",
-        target_type="protection_return",
-        target_id=row.id,
+        row,
         condition=data.condition,
+        received_how=how,
         photos=len(photos),
     )
     return row
@@ -387,23 +416,48 @@ async def add_photo(
     filename: str,
 ) -> int:
     """The leader photographs goods brought back (an image, checked like every upload, its
-    metadata stripped); kept private for the leader and the merchant the goods go back to. The
-    file's id, for the receipt."""
+    metadata stripped); kept private for the leader and the merchant the goods go back to (the
+    resident sees them through their return). The file's id, for the receipt."""
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
-    if row.user_id == actor.require_user_id():
-        # A leader returning their own purchase would start the merchant's refund clock alone.
-        raise Forbidden(N_("Another person must receive your own return."), code="own_return")
-    if row.status != ReturnStatus.APPROVED:
-        raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+    return await _store_photo(session, actor, file_store, row, data, filename=filename)
+
+
+async def add_collection_photo(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    return_id: int,
+    data: bytes,
+    *,
+    filename: str,
+) -> int:
+    """The merchant photographs goods it collected; kept for the merchant (and shown to the
+    resident through their return). The file's id, for the receipt."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    return await _store_photo(session, actor, file_store, row, data, filename=filename)
+
+
+async def _store_photo(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    row: ReturnRequest,
+    data: bytes,
+    *,
+    filename: str,
+) -> int:
+    _may_receive(actor, row)
     stored = await files.store(
         session,
         actor,
         file_store,
         data,
         filename=filename,
-        purpose="return_photo",
+        purpose=PHOTO_PURPOSE,
         allowed=files.IMAGE_TYPES,
         kept_for_organisation=row.organisation_id,
+        shown_to_others=True,  # the resident sees the receipt photos
     )
     return stored.id
 

@@ -1,0 +1,158 @@
+"""Goods coming back, from the outside: the merchant may collect them instead of the pickup
+point (condition and photos recorded, the 7-day refund clock from then), the merchant may
+refuse the refund of goods received damaged (with a reason the resident is told, and a link to
+complain), and the resident sees the receipt's condition and photos on their return page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.audit.models import AuditEntry
+from linli.clock import FrozenClock
+from linli.config import Settings
+from linli.outbox import OutboxEvent
+from tests.factories import png_bytes
+from tests.groupbuy.helpers import a_shop
+from tests.groupbuy.test_fulfilment_pages import browser
+from tests.protection.helpers import RETURNS, Bought, ask, body, collected, return_rows
+
+
+async def events(app: FastAPI, name: str) -> list[dict[str, object]]:
+    async with app.state.sessionmaker() as s:
+        rows = await s.scalars(select(OutboxEvent).where(OutboxEvent.event_type == name))
+        return [dict(row.payload) for row in rows]
+
+
+async def audited(app: FastAPI, action: str) -> list[dict[str, object]]:
+    async with app.state.sessionmaker() as s:
+        rows = await s.scalars(select(AuditEntry).where(AuditEntry.action == action))
+        return [dict(row.details or {}) for row in rows]
+
+
+async def approved(client: httpx.AsyncClient, bought: Bought, line_id: int, quantity: int) -> int:
+    made = body(await ask(client, bought, line_id, quantity))
+    answered = await client.post(
+        f"{RETURNS}/{made['id']}/answer", json={"approve": True}, headers=bought.merchant
+    )
+    assert answered.status_code == 200, answered.text
+    return int(made["id"])
+
+
+async def photo(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response:
+    return await client.post(
+        url, files={"file": ("p.png", png_bytes(), "image/png")}, headers=headers
+    )
+
+
+async def test_the_merchant_collects_the_goods_and_the_refund_clock_starts(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    rid = await approved(client, bought, bought.oil_line, 1)
+    rival = await a_shop(client, session, name="别家超市")
+    # Nobody but the merchant concerned collects: another merchant 404, a leader or the
+    # resident 403 (no merchant permission), and nothing is stored.
+    for headers, status in (
+        (rival.headers, 404),
+        (bought.leader.headers, 403),
+        (bought.buyer.headers, 403),
+    ):
+        refused = await client.post(
+            f"{RETURNS}/{rid}/collect", json={"condition": "intact"}, headers=headers
+        )
+        assert refused.status_code == status, refused.text
+        uploaded = await photo(client, f"{RETURNS}/{rid}/collection-photos", headers)
+        assert uploaded.status_code == status
+    # Damaged needs a photo; a photo someone else uploaded is refused.
+    leaders = await photo(client, f"{RETURNS}/{rid}/photos", bought.leader.headers)
+    assert leaders.status_code == 201, leaders.text
+    for data, code in (
+        ({"condition": "damaged"}, "photo_required"),
+        ({"condition": "intact", "photo_file_ids": [leaders.json()["id"]]}, "photo_not_found"),
+        ({"condition": "broken"}, None),
+    ):
+        bad = await client.post(f"{RETURNS}/{rid}/collect", json=data, headers=bought.merchant)
+        assert bad.status_code == 422, bad.text
+        if code:
+            assert bad.json()["error"]["code"] == code
+    assert (await return_rows(app))[0].status == "approved"
+
+    mine = await photo(client, f"{RETURNS}/{rid}/collection-photos", bought.merchant)
+    assert mine.status_code == 201, mine.text
+    collected_at = frozen_clock.now()
+    received = body(
+        await client.post(
+            f"{RETURNS}/{rid}/collect",
+            json={"condition": "intact", "note": "上门取回", "photo_file_ids": [mine.json()["id"]]},
+            headers=bought.merchant,
+        )
+    )
+    assert received["status"] == "received"
+    assert received["received_how"] == "merchant_collected"
+    assert received["photo_file_ids"] == [mine.json()["id"]]
+    due = datetime.fromisoformat(received["refund_due_at"].replace("Z", "+00:00"))
+    assert due == collected_at + timedelta(days=7)
+    (event,) = await events(app, "protection.ReturnReceived")
+    assert event["received_how"] == "merchant_collected"
+    (entry,) = await audited(app, "protection.return_received")
+    assert entry["received_how"] == "merchant_collected"
+    # Received once: the leader (or the merchant again) cannot receive it a second time.
+    again = await client.post(
+        f"{RETURNS}/{rid}/receive", json={"condition": "intact"}, headers=bought.leader.headers
+    )
+    assert again.status_code == 409
+    # The refund clock runs as for a pickup-point receipt: 7 days, then flagged.
+    frozen_clock.advance(timedelta(days=7, minutes=1))
+    await app.state.dispatcher.run_once()
+    assert len(await events(app, "protection.ReturnRefundOverdue")) == 1
+    paid = body(await client.post(f"{RETURNS}/{rid}/refund", headers=bought.merchant))
+    assert (paid["status"], paid["refunded_fen"], paid["refund_overdue"]) == (
+        "refunded",
+        4500,
+        True,
+    )
+
+
+async def test_the_merchant_collects_through_its_returns_page(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    rid = await approved(client, bought, bought.rice_line, 2)
+    shop = bought.world.shop
+    async with browser(app, shop.owner, shop.organisation) as (merchant, csrf):
+        listing = await merchant.get("/merchant/returns")
+        assert f'action="/merchant/returns/{rid}/collect"' in listing.text
+        no_photo = await merchant.post(
+            f"/merchant/returns/{rid}/collect", data={"csrf_token": csrf, "condition": "damaged"}
+        )
+        assert no_photo.status_code == 303  # back with "Attach a photo of the damage."
+        assert (await return_rows(app))[0].status == "approved"
+        done = await merchant.post(
+            f"/merchant/returns/{rid}/collect",
+            data={"csrf_token": csrf, "condition": "damaged", "note": "<i>袋子破了</i>"},
+            files={"photo": ("bag.png", png_bytes(), "image/png")},
+        )
+        assert done.status_code == 303, done.text
+        listing = await merchant.get("/merchant/returns")
+        assert "Collected by the merchant" in listing.text
+        assert "&lt;i&gt;袋子破了&lt;/i&gt;" in listing.text
+    (row,) = await return_rows(app)
+    assert (row.status, row.received_how, row.condition) == (
+        "received",
+        "merchant_collected",
+        "damaged",
+    )
+    assert len(row.photo_file_ids) == 1
