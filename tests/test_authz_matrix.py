@@ -284,6 +284,7 @@ lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/collection-pho
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/receive
 ldddddohddd org:write POST /api/v1/protection/returns/{return_id}/refund
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/refuse-refund
 lddddoooddd org:write POST /api/v1/trace/batches
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections
@@ -334,6 +335,7 @@ ldddddohohd - POST /merchant/recalls/{recall_id}/close
 lddddoohddd - POST /merchant/returns/{return_id}/answer
 lddddoohddd - POST /merchant/returns/{return_id}/collect
 lddddoohddd - POST /merchant/returns/{return_id}/refund
+lddddoohddd - POST /merchant/returns/{return_id}/refuse-refund
 loooooooooo - POST /merchants/apply
 ldddddddddo - POST /ops/certifications/{certification_id}/decision
 ldddddddddo - POST /ops/communities

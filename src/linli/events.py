@@ -460,6 +460,21 @@ class ReturnRefunded(DomainEvent):
     rule_version: int
 
 
+@event_type("protection.ReturnRefundRefused")
+class ReturnRefundRefused(DomainEvent):
+    """The merchant refused the refund of goods received back damaged by the resident (CRPL
+    art. 25: goods must be intact), with a reason; the resident may complain."""
+
+    return_id: int
+    user_id: int
+    organisation_id: int
+    order_id: int
+    product_name: str
+    reason: str
+    rule_id: str
+    rule_version: int
+
+
 @event_type("protection.ReturnRefundOverdue")
 class ReturnRefundOverdue(DomainEvent):
     """The refund of goods received back was not out within the law's limit (CRPL art. 25)."""

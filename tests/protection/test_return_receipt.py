@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from tests.factories import png_bytes
 from tests.groupbuy.helpers import a_shop
@@ -156,3 +157,126 @@ async def test_the_merchant_collects_through_its_returns_page(
         "damaged",
     )
     assert len(row.photo_file_ids) == 1
+
+
+async def received_damaged(
+    client: httpx.AsyncClient, bought: Bought, line_id: int, quantity: int
+) -> int:
+    rid = await approved(client, bought, line_id, quantity)
+    taken = await photo(client, f"{RETURNS}/{rid}/photos", bought.leader.headers)
+    assert taken.status_code == 201, taken.text
+    received = await client.post(
+        f"{RETURNS}/{rid}/receive",
+        json={"condition": "damaged", "note": "瓶身碎裂", "photo_file_ids": [taken.json()["id"]]},
+        headers=bought.leader.headers,
+    )
+    assert received.status_code == 200, received.text
+    return rid
+
+
+async def test_the_merchant_refuses_the_refund_of_goods_received_damaged(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    intact = await approved(client, bought, bought.rice_line, 1)
+    body(
+        await client.post(
+            f"{RETURNS}/{intact}/receive",
+            json={"condition": "intact"},
+            headers=bought.leader.headers,
+        )
+    )
+    damaged = await received_damaged(client, bought, bought.oil_line, 2)
+    url = f"{RETURNS}/{damaged}/refuse-refund"
+    # Goods received intact: the refund is due, no refusal.
+    not_damaged = await client.post(
+        f"{RETURNS}/{intact}/refuse-refund", json={"reason": "不想退"}, headers=bought.merchant
+    )
+    assert not_damaged.status_code == 409
+    assert not_damaged.json()["error"]["code"] == "not_damaged"
+    rival = await a_shop(client, session, name="别家超市")
+    for headers, status in (
+        (rival.headers, 404),
+        (bought.leader.headers, 403),
+        (bought.buyer.headers, 403),
+    ):
+        refused = await client.post(url, json={"reason": "摔坏的"}, headers=headers)
+        assert refused.status_code == status, refused.text
+    for bad in ({"reason": "   "}, {}, {"reason": "x" * 501}):
+        wrong = await client.post(url, json=bad, headers=bought.merchant)
+        assert wrong.status_code == 422, wrong.text
+    assert [r.status for r in await return_rows(app)] == ["received", "received"]
+
+    refused = body(
+        await client.post(url, json={"reason": "瓶子被摔碎，非运输损坏"}, headers=bought.merchant)
+    )
+    assert refused["status"] == "refund_refused"
+    assert refused["refusal_reason"] == "瓶子被摔碎，非运输损坏"
+    assert refused["deadline"] is None
+    (event,) = await events(app, "protection.ReturnRefundRefused")
+    assert (event["return_id"], event["order_id"]) == (damaged, bought.order_id)
+    (entry,) = await audited(app, "protection.return_refund_refused")
+    assert entry["reason"] == "瓶子被摔碎，非运输损坏"
+    # Refused once: neither refunded nor refused again, and the refusal is not flagged late.
+    for action in ("refund", "refuse-refund"):
+        again = await client.post(
+            f"{RETURNS}/{damaged}/{action}", json={"reason": "再次"}, headers=bought.merchant
+        )
+        assert again.status_code == 409, again.text
+    # The units stay with the dispute: not asked for again as a new return.
+    asked = await ask(client, bought, bought.oil_line, 1)
+    assert asked.status_code == 422
+    assert asked.json()["error"]["code"] == "return_exceeds_collected"
+    frozen_clock.advance(timedelta(days=8))
+    await app.state.dispatcher.run_once()
+    await app.state.dispatcher.run_once()
+    overdue = await events(app, "protection.ReturnRefundOverdue")
+    assert [e["return_id"] for e in overdue] == [intact]
+    # The resident is told, with a link to complain, in the inbox and on the return page.
+    async with app.state.sessionmaker() as s:
+        notice = await s.scalar(
+            select(Notification).where(
+                Notification.user_id == bought.buyer.user.id,
+                Notification.kind == "return_refund_refused",
+            )
+        )
+    assert notice is not None
+    assert notice.link == f"/protection/complaints/new?order_id={bought.order_id}"
+    async with browser(app, bought.buyer.user) as (me, _csrf):
+        page = await me.get("/returns")
+        assert "瓶子被摔碎，非运输损坏" in page.text
+        assert f'href="/protection/complaints/new?order_id={bought.order_id}"' in page.text
+        complain = await me.get(f"/protection/complaints/new?order_id={bought.order_id}")
+        assert complain.status_code == 200
+
+
+async def test_the_merchant_refuses_through_its_returns_page(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    rid = await received_damaged(client, bought, bought.oil_line, 1)
+    shop = bought.world.shop
+    async with browser(app, shop.owner, shop.organisation) as (merchant, csrf):
+        listing = await merchant.get("/merchant/returns")
+        assert f'action="/merchant/returns/{rid}/refuse-refund"' in listing.text
+        empty = await merchant.post(
+            f"/merchant/returns/{rid}/refuse-refund", data={"csrf_token": csrf, "reason": ""}
+        )
+        assert empty.status_code == 303
+        assert (await return_rows(app))[0].status == "received"
+        done = await merchant.post(
+            f"/merchant/returns/{rid}/refuse-refund",
+            data={"csrf_token": csrf, "reason": "<b>人为损坏</b>"},
+        )
+        assert done.status_code == 303, done.text
+        listing = await merchant.get("/merchant/returns")
+        assert "&lt;b&gt;人为损坏&lt;/b&gt;" in listing.text
+    assert (await return_rows(app))[0].status == "refund_refused"

@@ -39,6 +39,7 @@ from linli.events import (
     ReturnDecided,
     ReturnReceived,
     ReturnRefundOverdue,
+    ReturnRefundRefused,
     ReturnRequested,
     ReviewPosted,
     ReviewReplied,
@@ -843,6 +844,26 @@ async def return_received(session: AsyncSession, envelope: outbox.Envelope[Retur
         params=params,
         link="/merchant/returns",
         event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(ReturnRefundRefused, "notifications.return_refund_refused")
+async def return_refund_refused(
+    session: AsyncSession, envelope: outbox.Envelope[ReturnRefundRefused]
+) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "return_refund_refused",
+        title=N_("The merchant refused to refund {product}"),
+        body=N_(
+            "The goods came back damaged. Reason: {reason}. If you disagree, you may file a "
+            "complaint."
+        ),
+        params={"product": event.product_name, "reason": event.reason},
+        link=f"/protection/complaints/new?order_id={event.order_id}",
+        source_event_id=envelope.event_id,
     )
 
 

@@ -27,6 +27,7 @@ from linli.protection.return_schemas import (
     ReturnIn,
     ReturnOut,
     ReturnReceiptIn,
+    ReturnRefusalIn,
 )
 
 router = APIRouter(
@@ -139,3 +140,13 @@ async def collect(
 @router.post("/{return_id}/refund", summary="Refund goods received back (merchant; idempotent)")
 async def refund(session: DbSession, actor: Refunder, return_id: PathId) -> ReturnOut:
     return present_return(await returns.refund(session, actor, return_id))
+
+
+@router.post(
+    "/{return_id}/refuse-refund",
+    summary="Refuse the refund of goods received damaged, with a reason (merchant)",
+)
+async def refuse_refund(
+    session: DbSession, actor: Answerer, return_id: PathId, data: ReturnRefusalIn
+) -> ReturnOut:
+    return present_return(await returns.refuse_refund(session, actor, return_id, data))

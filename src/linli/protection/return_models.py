@@ -23,6 +23,9 @@ class ReturnStatus(StrEnum):
     REJECTED = "rejected"  # the merchant refused, with a reason
     RECEIVED = "received"  # the leader (or the merchant) took the goods back; refund due
     REFUNDED = "refunded"
+    # Received damaged by the resident (art. 25: goods must be intact): the merchant refused
+    # the refund with a reason; the resident may complain.
+    REFUND_REFUSED = "refund_refused"
 
 
 class ReturnReason(StrEnum):
@@ -48,6 +51,9 @@ class ReceivedHow(StrEnum):
 
 # Units a request holds against its line until it ends.
 OPEN_STATUSES = (ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.RECEIVED)
+# Units that cannot be asked for again: held by an open request, or with the merchant after a
+# refund refused for damage (that dispute goes on as a complaint, not as a new return).
+HOLDING_STATUSES = (*OPEN_STATUSES, ReturnStatus.REFUND_REFUSED)
 
 
 def _within(column: str, values: type[StrEnum]) -> str:
@@ -107,5 +113,8 @@ class ReturnRequest(Base):
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     commission_reversed_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refused_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    refusal_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
     # Flagged by the due job when the refund was not out within the law's 7 days.
     refund_overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

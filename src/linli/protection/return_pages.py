@@ -25,7 +25,12 @@ from linli.protection.return_presenters import (
     STATUS_LABELS,
     clock_of,
 )
-from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnReceiptIn
+from linli.protection.return_schemas import (
+    ReturnAnswerIn,
+    ReturnIn,
+    ReturnReceiptIn,
+    ReturnRefusalIn,
+)
 from linli.web import (
     flash_error,
     form_action,
@@ -57,7 +62,12 @@ async def my_returns(request: Request, session: DbSession, actor: User_) -> Resp
     return render(
         request,
         "protection/returns/mine.html",
-        {"rows": _rows(rows), **LABELS, "condition_labels": CONDITION_LABELS},
+        {
+            "rows": _rows(rows),
+            **LABELS,
+            "condition_labels": CONDITION_LABELS,
+            "complain_links": True,
+        },
         actor=actor,
     )
 
@@ -143,6 +153,24 @@ async def refund(return_id: PathId, request: Request, session: DbSession, actor:
     if isinstance(done, Response):
         return done
     return redirect("/merchant/returns", text=_("Refunded."))
+
+
+@router.post("/merchant/returns/{return_id}/refuse-refund")
+async def refuse_refund(
+    return_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    await returns.access_merchant_return(session, actor, return_id)
+    form = await form_data(request)
+
+    async def refuse() -> ReturnRequest:
+        data = validate_form(ReturnRefusalIn, {"reason": form.get("reason", "")})
+        return await returns.refuse_refund(session, actor, return_id, data)
+
+    done = await form_action(session, refuse, on_error=flash_error("/merchant/returns"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/returns", text=_("The refusal is recorded; the resident is told."))
 
 
 @router.post("/merchant/returns/{return_id}/collect")

@@ -18,6 +18,7 @@ STATUS_LABELS: dict[str, str] = {
     ReturnStatus.REJECTED: N_("Rejected"),
     ReturnStatus.RECEIVED: N_("Received back: refund due"),
     ReturnStatus.REFUNDED: N_("Refunded"),
+    ReturnStatus.REFUND_REFUSED: N_("Refund refused: goods damaged"),
 }
 assert set(STATUS_LABELS) == set(ReturnStatus)
 

@@ -40,6 +40,10 @@ class ReturnReceiptIn(StrictInput):
     ] = Field(default_factory=list)
 
 
+class ReturnRefusalIn(StrictInput):
+    reason: Annotated[str, Field(max_length=500)]
+
+
 class ReturnOut(OutputModel):
     id: int
     order_id: int
@@ -69,6 +73,8 @@ class ReturnOut(OutputModel):
     refunded_at: datetime | None
     refunded_fen: int
     refund_overdue: bool
+    refused_at: datetime | None
+    refusal_reason: str
     # What the next step waits for and until when (the answer, then the refund); None when
     # nothing is due on a clock.
     deadline: datetime | None

@@ -27,6 +27,7 @@ from linli.events import (
     ReturnReceived,
     ReturnRefunded,
     ReturnRefundOverdue,
+    ReturnRefundRefused,
     ReturnRequested,
 )
 from linli.files import service as files
@@ -35,14 +36,19 @@ from linli.i18n import N_, Message
 from linli.jobs import ReturnAnswerDue, ReturnRefundDue
 from linli.protection import return_policies as policies
 from linli.protection.return_models import (
-    OPEN_STATUSES,
+    HOLDING_STATUSES,
     GoodsCondition,
     ReceivedHow,
     ReturnReason,
     ReturnRequest,
     ReturnStatus,
 )
-from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnReceiptIn
+from linli.protection.return_schemas import (
+    ReturnAnswerIn,
+    ReturnIn,
+    ReturnReceiptIn,
+    ReturnRefusalIn,
+)
 from linli.rules import service as rules
 
 RULE = "consumer.no_reason_return"
@@ -97,7 +103,7 @@ async def _held_units(session: AsyncSession, line_id: int) -> int:
     held = await session.scalar(
         select(func.coalesce(func.sum(ReturnRequest.quantity), 0)).where(
             ReturnRequest.order_line_id == line_id,
-            ReturnRequest.status.in_(OPEN_STATUSES),
+            ReturnRequest.status.in_(HOLDING_STATUSES),
         )
     )
     return int(held or 0)
@@ -525,6 +531,50 @@ async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnR
         commission_reversed_fen=paid.commission_reversed_fen,
         overdue=row.refund_overdue,
     )
+    return row
+
+
+async def refuse_refund(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnRefusalIn
+) -> ReturnRequest:
+    """The merchant refuses to refund goods the receipt recorded as damaged by the resident
+    (CRPL art. 25: returned goods must be intact; opening them to inspect is allowed), with a
+    reason the resident is told; they may complain. Only a damaged receipt allows it."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    if row.status != ReturnStatus.RECEIVED:
+        raise Conflict(
+            N_("Only goods received back and not yet refunded can be refused a refund."),
+            code="not_received",
+        )
+    if row.condition != GoodsCondition.DAMAGED:
+        raise Conflict(N_("The goods were received intact: the refund is due."), code="not_damaged")
+    reason = data.reason.strip()
+    if not reason:
+        raise ValidationFailed(
+            N_("Check the refusal."),
+            fields={"reason": N_("Say why the damage is the resident's.")},
+            code="reason_required",
+        )
+    row.status = ReturnStatus.REFUND_REFUSED
+    row.refused_at = clock.now()
+    row.refused_by_user_id = actor.require_user_id()
+    row.refusal_reason = reason
+    await session.flush()
+    outbox.publish(
+        session,
+        ReturnRefundRefused(
+            return_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            order_id=row.order_id,
+            product_name=row.product_name,
+            reason=reason,
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+        ),
+    )
+    _audit(session, actor, "protection.return_refund_refused", row, reason=reason)
     return row
 
 
