@@ -167,6 +167,7 @@ loooooooooo resident GET /api/v1/protection/returns
 loooooooooo leader GET /api/v1/protection/returns/leader
 lddddoooddd org:read GET /api/v1/protection/returns/merchant
 lohhhhhhhhh resident GET /api/v1/protection/returns/{return_id}
+lohhhhhhhhh resident GET /api/v1/protection/returns/{return_id}/photos/{file_id}
 lddddoooddd org:read GET /api/v1/trace/batches
 lddddoohddd org:read GET /api/v1/trace/batches/{batch_id}
 lddddoohohd org:read GET /api/v1/trace/batches/{batch_id}/safety
@@ -226,6 +227,7 @@ lohhhhhhhhh - GET /pay/{public_id}
 ldddddooood - GET /regulator/recalls
 loooooooooo - GET /returns
 lohhhhhhhhh - GET /returns/new/{line_id}
+lohhhhhhhhh - GET /returns/{return_id}/photos/{file_id}
 ooooooooooo - GET /signup
 ooooooooooo - GET /t/{code}
 ooooooooooo - GET /t/{code}/qr.svg
@@ -666,7 +668,8 @@ async def build_world(
         answer_due_at=frozen_clock.now() + timedelta(days=30),
         decision_note="",
         condition_note="",
-        photo_file_ids=[],
+        # A receipt photo, for the resident's photo route (any stored file does).
+        photo_file_ids=[attached.json()["file_id"]],
     )
     session.add(asked)
     await session.commit()
@@ -716,6 +719,8 @@ async def build_world(
             for path in (
                 "/api/v1/protection/complaints/{complaint_id}/attachments/{file_id}",
                 "/protection/complaints/{complaint_id}/attachments/{file_id}",
+                "/api/v1/protection/returns/{return_id}/photos/{file_id}",
+                "/returns/{return_id}/photos/{file_id}",
             )
         },
     }

@@ -17,7 +17,7 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
-from tests.factories import png_bytes
+from tests.factories import make_user, png_bytes
 from tests.groupbuy.helpers import a_shop
 from tests.groupbuy.test_fulfilment_pages import browser
 from tests.protection.helpers import RETURNS, Bought, ask, body, collected, return_rows
@@ -280,3 +280,43 @@ async def test_the_merchant_refuses_through_its_returns_page(
         listing = await merchant.get("/merchant/returns")
         assert "&lt;b&gt;人为损坏&lt;/b&gt;" in listing.text
     assert (await return_rows(app))[0].status == "refund_refused"
+
+
+async def test_the_resident_sees_the_receipt_condition_and_photos_of_their_return(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    rid = await received_damaged(client, bought, bought.oil_line, 1)
+    (row,) = await return_rows(app)
+    (file_id,) = row.photo_file_ids
+    api_url = f"{RETURNS}/{rid}/photos/{file_id}"
+    shown = await client.get(api_url, headers=bought.buyer.headers)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["content-type"] == "image/png"
+    assert shown.headers["cache-control"] == "private, no-store"
+    seen = body(await client.get(f"{RETURNS}/{rid}", headers=bought.buyer.headers))
+    assert (seen["condition"], seen["condition_note"]) == ("damaged", "瓶身碎裂")
+    assert seen["received_how"] == "pickup_point"
+    # Someone else (here another merchant's owner), a file not of this return: 404.
+    neighbour = await a_shop(client, session, name="别家超市")
+    assert (await client.get(api_url, headers=neighbour.headers)).status_code == 404
+    other = await photo(client, f"{RETURNS}/{rid}/photos", bought.leader.headers)
+    assert other.status_code == 409  # received already: no more receipt photos
+    assert (
+        await client.get(f"{RETURNS}/{rid}/photos/{file_id + 1}", headers=bought.buyer.headers)
+    ).status_code == 404
+    page_url = f"/returns/{rid}/photos/{file_id}"
+    async with browser(app, bought.buyer.user) as (me, _csrf):
+        page = await me.get("/returns")
+        assert 'data-condition="damaged"' in page.text
+        assert "瓶身碎裂" in page.text
+        assert f'<img src="{page_url}"' in page.text
+        assert (await me.get(page_url)).status_code == 200
+        assert (await me.get(f"/files/{file_id}")).status_code == 404  # kept for the merchant
+    nosy = await make_user(session, name="邻居")
+    async with browser(app, nosy) as (them, _csrf):
+        assert (await them.get(page_url)).status_code == 404

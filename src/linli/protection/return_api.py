@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import (
@@ -20,7 +21,7 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.files import service as files
 from linli.protection import returns
-from linli.protection.return_presenters import present_return
+from linli.protection.return_presenters import photo_response, present_return
 from linli.protection.return_schemas import (
     PhotoOut,
     ReturnAnswerIn,
@@ -63,6 +64,18 @@ async def leader_returns(session: DbSession, actor: Leader) -> list[ReturnOut]:
 @router.get("/{return_id}", summary="One of my returns (resident)")
 async def my_return(session: DbSession, actor: Resident, return_id: PathId) -> ReturnOut:
     return present_return(await returns.access_own_return(session, actor, return_id))
+
+
+@router.get(
+    "/{return_id}/photos/{file_id}",
+    summary="A photo of my return's receipt (resident)",
+    response_class=Response,
+    responses={200: {"description": "The photo", "content": {t: {} for t in files.IMAGE_TYPES}}},
+)
+async def my_return_photo(
+    request: Request, session: DbSession, actor: Resident, return_id: PathId, file_id: PathId
+) -> Response:
+    return await photo_response(request, session, actor, return_id, file_id)
 
 
 @router.post("/{return_id}/answer", summary="Approve or reject a return (merchant)")

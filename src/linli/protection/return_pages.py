@@ -24,6 +24,7 @@ from linli.protection.return_presenters import (
     REASON_LABELS,
     STATUS_LABELS,
     clock_of,
+    photo_response,
 )
 from linli.protection.return_schemas import (
     ReturnAnswerIn,
@@ -67,9 +68,17 @@ async def my_returns(request: Request, session: DbSession, actor: User_) -> Resp
             **LABELS,
             "condition_labels": CONDITION_LABELS,
             "complain_links": True,
+            "resident_photos": True,
         },
         actor=actor,
     )
+
+
+@router.get("/returns/{return_id}/photos/{file_id}")
+async def my_return_photo(
+    return_id: PathId, file_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await photo_response(request, session, actor, return_id, file_id)
 
 
 @router.get("/returns/new/{line_id}")

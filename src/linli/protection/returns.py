@@ -630,6 +630,17 @@ async def access_own_return(session: AsyncSession, actor: Actor, return_id: int)
     return row
 
 
+async def own_return_photo(
+    session: AsyncSession, actor: Actor, return_id: int, file_id: int
+) -> int:
+    """A photo of the resident's own return's receipt (404 for anything else): the resident
+    sees what the leader or the merchant recorded, though the file is kept for the merchant."""
+    row = await access_own_return(session, actor, return_id)
+    if file_id not in {int(f) for f in row.photo_file_ids}:
+        raise NotFound(N_("No such file."))
+    return file_id
+
+
 async def returns_to_answer(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
     """The merchant's returns, those waiting on a clock first, the nearest deadline first."""
     organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
