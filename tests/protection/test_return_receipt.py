@@ -8,17 +8,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.files import service as file_service
+from linli.files.models import StoredFile
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
+from linli.protection import returns
 from tests.factories import make_user, png_bytes
-from tests.groupbuy.helpers import a_shop
+from tests.groupbuy.helpers import a_shop, count
 from tests.groupbuy.test_fulfilment_pages import browser
 from tests.protection.helpers import RETURNS, Bought, ask, body, collected, return_rows
 
@@ -320,3 +324,37 @@ async def test_the_resident_sees_the_receipt_condition_and_photos_of_their_retur
     nosy = await make_user(session, name="邻居")
     async with browser(app, nosy) as (them, _csrf):
         assert (await them.get(page_url)).status_code == 404
+
+
+async def test_receipt_photos_are_capped_per_return_and_a_leaders_do_not_fill_the_merchants_quota(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    at_point = await approved(client, bought, bought.rice_line, 1)
+    leader_url = f"{RETURNS}/{at_point}/photos"
+    for _ in range(returns.MAX_UPLOADS):
+        taken = await photo(client, leader_url, bought.leader.headers)
+        assert taken.status_code == 201, taken.text
+    stored = await count(app, StoredFile)
+    over = await photo(client, leader_url, bought.leader.headers)
+    assert over.status_code == 422, over.text
+    assert over.json()["error"]["code"] == "photo_limit_reached"
+    assert str(returns.MAX_UPLOADS) in over.json()["error"]["message"]
+    assert await count(app, StoredFile) == stored  # nothing kept
+    # The leader's photos are kept for the merchant but count against the leader's account:
+    # with room for about one photo, the merchant still uploads its own.
+    async with app.state.sessionmaker() as s:
+        size = await s.scalar(select(func.max(StoredFile.size)))
+    assert size is not None
+    monkeypatch.setattr(file_service, "ORGANISATION_QUOTA_BYTES", size * 3 // 2)
+    by_merchant = await approved(client, bought, bought.oil_line, 1)
+    mine = await photo(client, f"{RETURNS}/{by_merchant}/collection-photos", bought.merchant)
+    assert mine.status_code == 201, mine.text
+    full = await photo(client, f"{RETURNS}/{by_merchant}/collection-photos", bought.merchant)
+    assert full.status_code == 413  # its own second photo is over the (tiny) quota
+    assert full.json()["error"]["code"] == "upload_quota_exceeded"

@@ -56,3 +56,21 @@ def owned_files(user_id: int, file_ids: Iterable[int]) -> Select[int]:
     return select(StoredFile.id).where(
         StoredFile.id.in_(set(file_ids)), StoredFile.owner_user_id == user_id
     )
+
+
+def counted_for_organisation(organisation_id: int) -> ColumnElement[bool]:
+    """The files an organisation's quota counts: those kept for it by its members (or by no
+    user left). A file someone outside kept for it (a group leader's photo of goods returned to
+    a merchant) counts against that uploader's account, not against the organisation."""
+    member = (
+        select(Membership.id)
+        .where(
+            Membership.user_id == StoredFile.owner_user_id,
+            Membership.organisation_id == organisation_id,
+        )
+        .exists()
+    )
+    return and_(
+        StoredFile.owner_organisation_id == organisation_id,
+        or_(StoredFile.owner_user_id.is_(None), member),
+    )

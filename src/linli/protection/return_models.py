@@ -109,6 +109,8 @@ class ReturnRequest(Base):
     condition: Mapped[str | None] = mapped_column(String(10))
     condition_note: Mapped[str] = mapped_column(String(500), default="")
     photo_file_ids: Mapped[list[Any]] = mapped_column(JSONData, default=list)
+    # Photos uploaded for the receipt (kept or not), bounded per return (returns.MAX_UPLOADS).
+    photos_uploaded: Mapped[int] = mapped_column(default=0, server_default="0")
     refund_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")

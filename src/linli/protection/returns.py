@@ -44,6 +44,7 @@ from linli.protection.return_models import (
     ReturnStatus,
 )
 from linli.protection.return_schemas import (
+    MAX_PHOTOS,
     ReturnAnswerIn,
     ReturnIn,
     ReturnReceiptIn,
@@ -53,6 +54,9 @@ from linli.rules import service as rules
 
 RULE = "consumer.no_reason_return"
 PHOTO_PURPOSE = "return_photo"
+# Photos one return's receipt may upload: the receipt keeps at most MAX_PHOTOS (6); twice that
+# leaves room for retakes, and no more (each upload is kept until swept with its return).
+MAX_UPLOADS = 2 * MAX_PHOTOS
 
 # Why a line cannot be returned without a reason: the law's exclusion, or the resident's
 # confirmation at checkout (the campaign item's stored exclusion names the goods' kind).
@@ -454,6 +458,10 @@ async def _store_photo(
     filename: str,
 ) -> int:
     _may_receive(actor, row)
+    if row.photos_uploaded >= MAX_UPLOADS:
+        limit = Message(N_("At most {count} photos per return."), {"count": MAX_UPLOADS})
+        raise ValidationFailed(limit, fields={"file": limit}, code="photo_limit_reached")
+    row.photos_uploaded += 1  # the row is locked: parallel uploads count one after the other
     stored = await files.store(
         session,
         actor,

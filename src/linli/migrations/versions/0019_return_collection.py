@@ -1,4 +1,5 @@
-"""returns: goods collected by the merchant (received_how), a refund refused for damaged goods
+"""returns: goods collected by the merchant (received_how), a refund refused for damaged goods,
+photos uploaded per return (photos_uploaded)
 
 Revision ID: 0019
 Revises: 0016
@@ -52,6 +53,9 @@ def upgrade() -> None:
         )
         batch_op.drop_constraint(op.f("ck_protection_returns_status"), type_="check")
         batch_op.create_check_constraint(op.f("ck_protection_returns_status"), _statuses(STATUSES))
+        batch_op.add_column(
+            sa.Column("photos_uploaded", sa.Integer(), server_default="0", nullable=False)
+        )
     # Every return received so far was received by a leader at the pickup point.
     op.execute(
         "UPDATE protection_returns SET received_how = 'pickup_point' WHERE received_at IS NOT NULL"
@@ -69,6 +73,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             op.f("fk_protection_returns_refused_by_user_id_users"), type_="foreignkey"
         )
+        batch_op.drop_column("photos_uploaded")
         batch_op.drop_column("refusal_reason")
         batch_op.drop_column("refused_by_user_id")
         batch_op.drop_column("refused_at")
