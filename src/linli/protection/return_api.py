@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from starlette.responses import Response
 
 from linli.apitypes import PathId
@@ -39,6 +39,9 @@ Leader = Annotated[Actor, Depends(require_scope("leader"))]
 Reader = Annotated[Actor, Depends(require(PROTECTION_RETURNS_READ))]
 Answerer = Annotated[Actor, Depends(require(PROTECTION_RETURNS_ANSWER))]
 Refunder = Annotated[Actor, Depends(require(PAYMENTS_REFUND))]  # owners: money goes out
+PageNo = Annotated[
+    int, Query(ge=1, le=returns.MAX_PAGE, description=f"{returns.PAGE_SIZE} returns a page")
+]
 
 
 @router.post("", status_code=201, summary="Ask to return collected goods (resident)")
@@ -46,19 +49,22 @@ async def request_return(session: DbSession, actor: Resident, data: ReturnIn) ->
     return present_return(await returns.request_return(session, actor, data))
 
 
-@router.get("", summary="My returns, newest first (resident)")
-async def my_returns(session: DbSession, actor: Resident) -> list[ReturnOut]:
-    return [present_return(row) for row in await returns.my_returns(session, actor)]
+@router.get("", summary="My returns, newest first (resident; paged)")
+async def my_returns(session: DbSession, actor: Resident, page: PageNo = 1) -> list[ReturnOut]:
+    found = await returns.my_returns(session, actor, page)
+    return [present_return(row) for row in found.rows]
 
 
-@router.get("/merchant", summary="Returns to the merchant, nearest deadline first")
-async def merchant_returns(session: DbSession, actor: Reader) -> list[ReturnOut]:
-    return [present_return(row) for row in await returns.returns_to_answer(session, actor)]
+@router.get("/merchant", summary="Returns to the merchant, nearest deadline first (paged)")
+async def merchant_returns(session: DbSession, actor: Reader, page: PageNo = 1) -> list[ReturnOut]:
+    found = await returns.returns_to_answer(session, actor, page)
+    return [present_return(row) for row in found.rows]
 
 
-@router.get("/leader", summary="Returns to receive at the pickup points I run (leader)")
-async def leader_returns(session: DbSession, actor: Leader) -> list[ReturnOut]:
-    return [present_return(row) for row in await returns.returns_at_my_points(session, actor)]
+@router.get("/leader", summary="Returns to receive at the pickup points I run (leader; paged)")
+async def leader_returns(session: DbSession, actor: Leader, page: PageNo = 1) -> list[ReturnOut]:
+    found = await returns.returns_at_my_points(session, actor, page)
+    return [present_return(row) for row in found.rows]
 
 
 @router.get("/{return_id}", summary="One of my returns (resident)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -46,6 +46,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
 
 LABELS = {"status_labels": STATUS_LABELS, "reason_labels": REASON_LABELS}
+PageNo = Annotated[int, Query(ge=1, le=returns.MAX_PAGE)]
 
 
 def _rows(
@@ -58,13 +59,17 @@ def _rows(
 
 
 @router.get("/returns")
-async def my_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.my_returns(session, actor))
+async def my_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.my_returns(session, actor, page)
+    rows = found.rows
     return render(
         request,
         "protection/returns/mine.html",
         {
             "rows": _rows(rows),
+            "found": found,
             **LABELS,
             "condition_labels": CONDITION_LABELS,
             "complain_links": True,
@@ -118,14 +123,18 @@ async def request_return(request: Request, session: DbSession, actor: User_) -> 
 
 
 @router.get("/merchant/returns")
-async def merchant_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.returns_to_answer(session, actor))
+async def merchant_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.returns_to_answer(session, actor, page)
+    rows = found.rows
     may_answer = actor.has(PROTECTION_RETURNS_ANSWER)
     return render(
         request,
         "protection/returns/merchant.html",
         {
             "rows": _rows(rows),
+            "found": found,
             **LABELS,
             "condition_labels": CONDITION_LABELS,
             "may_answer": may_answer,
@@ -227,12 +236,15 @@ def _receipt(form: dict[str, str], photo_ids: list[int]) -> ReturnReceiptIn:
 
 
 @router.get("/leader/returns")
-async def leader_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.returns_at_my_points(session, actor))
+async def leader_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.returns_at_my_points(session, actor, page)
+    rows = found.rows
     return render(
         request,
         "protection/returns/leader.html",
-        {"rows": _rows(rows), **LABELS, "condition_labels": CONDITION_LABELS},
+        {"rows": _rows(rows), "found": found, **LABELS, "condition_labels": CONDITION_LABELS},
         actor=actor,
     )
 

@@ -11,11 +11,11 @@ never hold more units than were collected and not yet refunded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -626,9 +626,28 @@ async def flag_refund_overdue(session: AsyncSession, return_id: int) -> bool:
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def my_returns(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+PAGE_SIZE = 20
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class ReturnPage:
+    """One page of a list of returns (as the review lists page)."""
+
+    rows: list[ReturnRequest]
+    page: int
+    has_next: bool
+
+
+async def _paged(session: AsyncSession, query: Select[ReturnRequest], page: int) -> ReturnPage:
+    page = max(1, min(page, MAX_PAGE))
+    rows = list(await session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
+    return ReturnPage(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
+
+
+async def my_returns(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     query = policies.own_returns(actor).order_by(ReturnRequest.id.desc())
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
 async def access_own_return(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
@@ -649,23 +668,23 @@ async def own_return_photo(
     return file_id
 
 
-async def returns_to_answer(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+async def returns_to_answer(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     """The merchant's returns, those waiting on a clock first, the nearest deadline first."""
     organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
     deadline = _deadline_column()
     query = policies.merchant_returns(organisation_id).order_by(
         deadline.is_(None), deadline, ReturnRequest.id.desc()
     )
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
-async def returns_at_my_points(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+async def returns_at_my_points(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     """Returns to receive (approved) first, then those received, at the points I lead."""
     query = (await policies.point_returns(session, actor)).where(
         ReturnRequest.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED))
     )
     query = query.order_by((ReturnRequest.status != ReturnStatus.APPROVED), ReturnRequest.id.desc())
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
 async def access_merchant_return(
