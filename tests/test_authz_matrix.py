@@ -186,6 +186,7 @@ loooooooooo resident GET /api/v1/protection/returns
 loooooooooo leader GET /api/v1/protection/returns/leader
 lddddoooddd org:read GET /api/v1/protection/returns/merchant
 lohhhhhhhhh resident GET /api/v1/protection/returns/{return_id}
+lohhhhhhhhh resident GET /api/v1/protection/returns/{return_id}/photos/{file_id}
 lddddoooddd org:read GET /api/v1/trace/batches
 lddddoohddd org:read GET /api/v1/trace/batches/{batch_id}
 lddddoohohd org:read GET /api/v1/trace/batches/{batch_id}/safety
@@ -245,6 +246,7 @@ lohhhhhhhhh - GET /pay/{public_id}
 ldddddooood - GET /regulator/recalls
 loooooooooo - GET /returns
 lohhhhhhhhh - GET /returns/new/{line_id}
+lohhhhhhhhh - GET /returns/{return_id}/photos/{file_id}
 ooooooooooo - GET /signup
 ooooooooooo - GET /t/{code}
 ooooooooooo - GET /t/{code}/qr.svg
@@ -298,9 +300,12 @@ lohhhhhhhhh resident POST /api/v1/payments/intents/{public_id}/cancel
 loooooooooo org:write,platform POST /api/v1/payments/intents/{public_id}/refunds
 loooooooooo resident POST /api/v1/protection/returns
 lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/answer
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/collect
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/collection-photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/photos
 loooooooooo leader POST /api/v1/protection/returns/{return_id}/receive
 ldddddohddd org:write POST /api/v1/protection/returns/{return_id}/refund
+lddddoooddd org:write POST /api/v1/protection/returns/{return_id}/refuse-refund
 lddddoooddd org:write POST /api/v1/trace/batches
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/hold-decision
 loooooooooo org:write POST /api/v1/trace/batches/{batch_id}/inspections
@@ -349,7 +354,9 @@ lddddoohddd - POST /merchant/products/{product_id}/skus/{sku_id}/stock
 ldddddooood - POST /merchant/recalls
 ldddddohohd - POST /merchant/recalls/{recall_id}/close
 lddddoohddd - POST /merchant/returns/{return_id}/answer
+lddddoohddd - POST /merchant/returns/{return_id}/collect
 lddddoohddd - POST /merchant/returns/{return_id}/refund
+lddddoohddd - POST /merchant/returns/{return_id}/refuse-refund
 loooooooooo - POST /merchants/apply
 ldddddddddo - POST /ops/certifications/{certification_id}/decision
 ldddddddddo - POST /ops/communities
@@ -680,7 +687,8 @@ async def build_world(
         answer_due_at=frozen_clock.now() + timedelta(days=30),
         decision_note="",
         condition_note="",
-        photo_file_ids=[],
+        # A receipt photo, for the resident's photo route (any stored file does).
+        photo_file_ids=[attached.json()["file_id"]],
     )
     session.add(asked)
     await session.commit()
@@ -730,6 +738,8 @@ async def build_world(
             for path in (
                 "/api/v1/protection/complaints/{complaint_id}/attachments/{file_id}",
                 "/protection/complaints/{complaint_id}/attachments/{file_id}",
+                "/api/v1/protection/returns/{return_id}/photos/{file_id}",
+                "/returns/{return_id}/photos/{file_id}",
             )
         },
     }

@@ -54,6 +54,7 @@ def load_domain_handlers() -> None:
     import linli.protection.complaint_handlers
     import linli.protection.personal_data
     import linli.protection.return_handlers
+    import linli.protection.reviews
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 

@@ -445,6 +445,7 @@ class ReturnReceived(DomainEvent):
     product_name: str
     condition: str  # intact | damaged
     refund_due_at: datetime
+    received_how: str = "pickup_point"  # or merchant_collected
 
 
 @event_type("protection.ReturnRefunded")
@@ -456,6 +457,21 @@ class ReturnRefunded(DomainEvent):
     amount_fen: int
     commission_reversed_fen: int
     overdue: bool  # refunded after the law's 7 days
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.ReturnRefundRefused")
+class ReturnRefundRefused(DomainEvent):
+    """The merchant refused the refund of goods received back damaged by the resident (CRPL
+    art. 25: goods must be intact), with a reason; the resident may complain."""
+
+    return_id: int
+    user_id: int
+    organisation_id: int
+    order_id: int
+    product_name: str
+    reason: str
     rule_id: str
     rule_version: int
 

@@ -19,10 +19,12 @@ from linli import clock
 from linli.accounts.models import Organisation, User
 from linli.clock import FrozenClock
 from linli.community.models import PickupPoint
+from linli.files.models import StoredFile
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
+from linli.protection import complaints
 from linli.protection.complaint_models import Complaint, ComplaintStep
-from tests.factories import form_login, make_org, make_token, make_user, png_bytes
+from tests.factories import form_login, grant, make_org, make_token, make_user, png_bytes
 from tests.files.test_service import GPS_IFD, jpeg_with_location
 from tests.groupbuy.helpers import (
     Resident,
@@ -30,12 +32,14 @@ from tests.groupbuy.helpers import (
     a_pickup_point,
     a_shop,
     bearer,
+    count,
     item,
     listed_sku,
     order,
     published_campaign,
     residents,
 )
+from tests.groupbuy.test_fulfilment_pages import browser
 
 API = "/api/v1/protection/complaints"
 DISTRICT = "310115"  # Pudong, Shanghai
@@ -400,6 +404,49 @@ async def test_attachments_are_served_to_the_parties_only(
         headers=w.buyer.headers,
     )
     assert refused.status_code == 422
+    # Never through /files (a page: sessions): not to the uploader, the merchant or a platform
+    # operator (who reviews files, but is no party to this regulator's complaint).
+    platform = await session.scalar(select(Organisation).where(Organisation.kind == "platform"))
+    assert platform is not None
+    reviewer = await make_user(session, name="审核员")
+    await grant(session, platform, reviewer, "operator")
+    for who, org in (
+        (w.buyer.user, None),
+        (w.shop.owner, w.shop.organisation),
+        (reviewer, platform),
+    ):
+        async with browser(app, who, org) as (page, _csrf):
+            assert (await page.get(f"/files/{file_id}")).status_code == 404
+    assert (await client.get(url, headers=w.operator_headers)).status_code == 404
+    # The merchant's own attachment: its other members read it through the complaint (they
+    # are the party), not through /files as the organisation's file.
+    theirs = await client.post(
+        f"{API}/{filed['id']}/attachments",
+        files={"file": ("发票.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+        headers=w.shop.headers,
+    )
+    assert theirs.status_code == 201, theirs.text
+    staff = await make_user(session, name="店员")
+    await grant(session, w.shop.organisation, staff, "staff")
+    staff_headers = bearer(await make_token(session, staff, organisation=w.shop.organisation))
+    invoice = theirs.json()["file_id"]
+    for who in (staff, w.shop.owner):
+        async with browser(app, who, w.shop.organisation) as (page, _csrf):
+            assert (await page.get(f"/files/{invoice}")).status_code == 404
+    for party in (staff_headers, w.buyer.headers, w.regulator_headers):
+        served = await client.get(f"{API}/{filed['id']}/attachments/{invoice}", headers=party)
+        assert served.status_code == 200, served.text
+    # A platform dispute: the platform's operators are the deciding party and read it there.
+    platform_case = await file(client, w, target="leader", to="platform")
+    shared = await client.post(
+        f"{API}/{platform_case['id']}/attachments",
+        files={"file": ("瓜.png", png_bytes(), "image/png")},
+        headers=w.buyer.headers,
+    )
+    assert shared.status_code == 201, shared.text
+    case_url = f"{API}/{platform_case['id']}/attachments/{shared.json()['file_id']}"
+    assert (await client.get(case_url, headers=w.operator_headers)).status_code == 200
+    assert (await client.get(case_url, headers=w.regulator_headers)).status_code == 404
 
 
 # --- bad input, bad transitions ---------------------------------------------------------------
@@ -547,3 +594,50 @@ async def test_a_photo_attached_to_a_complaint_reaches_the_parties_without_its_l
     exif = Image.open(io.BytesIO(served.content)).getexif()
     assert not exif.get_ifd(GPS_IFD)
     assert 0x010F not in exif  # the phone's make
+
+
+async def test_messages_and_attachments_are_rate_limited_per_party(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    w = await a_world(client, session)
+    filed = await file(client, w)
+    url = f"{API}/{filed['id']}"
+    limit = complaints.STEP_POLICY.per_complaint
+    for n in range(limit - 1):
+        sent = await client.post(
+            f"{url}/messages", json={"text": f"第{n}条"}, headers=w.buyer.headers
+        )
+        assert sent.status_code < 300, sent.text
+    attached = await client.post(
+        f"{url}/attachments",
+        files={"file": ("瓜.png", png_bytes(), "image/png")},
+        headers=w.buyer.headers,
+    )
+    assert attached.status_code == 201  # attachments count too: this one is the last allowed
+    before = await snapshot(app, filed["id"])
+    files_before = await count(app, StoredFile)
+    throttled = await client.post(
+        f"{url}/messages", json={"text": "再说一次"}, headers=w.buyer.headers
+    )
+    assert throttled.status_code == 429, throttled.text
+    assert throttled.json()["error"]["code"] == "complaint_steps_throttled"
+    assert "Try again in" in throttled.json()["error"]["message"]
+    assert 0 < int(throttled.headers["Retry-After"]) <= 3601
+    again = await client.post(
+        f"{url}/attachments",
+        files={"file": ("瓜.png", png_bytes(), "image/png")},
+        headers=w.buyer.headers,
+    )
+    assert again.status_code == 429
+    assert await snapshot(app, filed["id"]) == before  # no step added
+    assert await count(app, StoredFile) == files_before  # nothing stored for the refused upload
+    # Counted per person: the merchant still answers; an outsider is 404, never counted.
+    answered = await client.post(f"{url}/messages", json={"text": "已补发"}, headers=w.shop.headers)
+    assert answered.status_code < 300, answered.text
+    (stranger,) = await residents(session, 1)
+    outsider = await client.post(f"{url}/messages", json={"text": "x"}, headers=stranger.headers)
+    assert outsider.status_code == 404
+    # The window passes: the resident may write again.
+    frozen_clock.advance(timedelta(seconds=int(throttled.headers["Retry-After"])))
+    later = await client.post(f"{url}/messages", json={"text": "还在等"}, headers=w.buyer.headers)
+    assert later.status_code < 300, later.text

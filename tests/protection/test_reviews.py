@@ -378,6 +378,11 @@ async def test_review_pages_escape_hostile_text_and_show_the_distribution(
         mine = await buyer_page.get("/reviews/mine")
         assert HOSTILE not in mine.text
         assert "&lt;script&gt;" in mine.text
+        # Reviewed: the order page says so instead of offering the link again.
+        order = await buyer_page.get(f"/groupbuy/orders/{b.order_id}")
+        assert f'data-review-line="{b.rice_line}"' not in order.text
+        assert f'data-reviewed-line="{b.rice_line}"' in order.text
+        assert "Reviewed" in order.text
 
     for page in (
         f"/p/{b.product_id}",

@@ -195,7 +195,9 @@ def _quota_refusal(used: int, quota: int, whose: str) -> PayloadTooLarge:
 
 async def _check_quota(session: AsyncSession, actor: Actor, size: int) -> None:
     """Uploads one account, and one organisation, keeps are bounded. Uploads of the same
-    account or organisation are serialised here, so parallel ones cannot overshoot."""
+    account or organisation are serialised here, so parallel ones cannot overshoot. An
+    organisation counts what its members keep (`policies.counted_for_organisation`), not what
+    outsiders keep for it."""
     if actor.system:
         return
     keys = [f"files.quota.user:{actor.user_id}"]
@@ -213,7 +215,7 @@ async def _check_quota(session: AsyncSession, actor: Actor, size: int) -> None:
     if actor.organisation_id is not None:
         used = await session.scalar(
             select(func.coalesce(func.sum(StoredFile.size), 0)).where(
-                StoredFile.owner_organisation_id == actor.organisation_id
+                policies.counted_for_organisation(actor.organisation_id)
             )
         )
         if int(used or 0) + size > ORGANISATION_QUOTA_BYTES:

@@ -6,9 +6,10 @@ the refund of returned units."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,6 +171,31 @@ async def residents_line(session: AsyncSession, user_id: int, line_id: int) -> C
 
 
 # --- for consumer protection (complaints) ---------------------------------------------------
+
+
+class ReviewedLines(Protocol):
+    async def __call__(
+        self, session: AsyncSession, user_id: int, line_ids: Collection[int]
+    ) -> set[int]:
+        """Those of `line_ids` the resident has reviewed."""
+
+
+async def _not_provided(session: AsyncSession, user_id: int, line_ids: Collection[int]) -> set[int]:
+    raise RuntimeError(
+        "No reviewed-lines provider: import linli.protection.reviews "
+        "(app.load_domain_handlers does)."
+    )
+
+
+# Reviews are protection's, and protection sits above group buying: the order page asks here
+# which of its lines are reviewed, and protection provides the answer (as trace provides
+# `batches.source`).
+reviewed_lines: ReviewedLines = _not_provided
+
+
+def provide_reviewed_lines(provider: ReviewedLines) -> None:
+    global reviewed_lines
+    reviewed_lines = provider
 
 
 @dataclass(frozen=True)

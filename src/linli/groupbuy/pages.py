@@ -16,6 +16,7 @@ from linli.db import DbSession
 from linli.errors import DomainError, ValidationFailed
 from linli.groupbuy import batches, checkout, orders, presenters, queries
 from linli.groupbuy import cart as carts
+from linli.groupbuy import lines as order_lines
 from linli.groupbuy.campaigns import open_campaigns
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_, _
@@ -255,6 +256,9 @@ async def order_detail(
     # segno's SVG of six digits we generated: no user text reaches the markup.
     qr = Markup(presenters.qr_svg(page.pickup_code).decode()) if page.pickup_code else None  # noqa: S704
     trace_codes = await batches.source.line_codes(session, [line.id for line, _item in page.lines])
+    reviewed = await order_lines.reviewed_lines(
+        session, actor.require_user_id(), [line.id for line, _item in page.lines]
+    )
     return render(
         request,
         "groupbuy/order.html",
@@ -262,6 +266,7 @@ async def order_detail(
             "page": page,
             "qr": qr,
             "trace_codes": trace_codes,
+            "reviewed": reviewed,
             "status_labels": queries.ORDER_STATUS_LABELS,
             "cancel_reasons": queries.CANCEL_REASON_LABELS,
         },

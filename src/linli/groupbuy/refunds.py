@@ -1,7 +1,13 @@
 """Money back to a resident of a paid order, always through `payments.refund` on the order's
 intent (`refund_order`, which the cut-off and the collect-by time use too): collected goods
-the merchant takes back (their settlement and the leader's commission reversed first), and a
+the merchant takes back (their settlement and the leader's commission reversed), and a
 line refunded in full (a recall), which cancels an order left with nothing to hand over.
+
+Order of work: the money is asked of the payment provider first, while the caller holds the
+line's row lock; only when the provider has not refused are the units marked, the settlement
+and commission reversed and the order's totals moved. A refusal (409 `refund_failed`, kept on
+record by payments) leaves the line, the settlement and the ledger as they were, and the next
+attempt gets a fresh idempotency key (a refused key would only repeat the refusal).
 """
 
 from __future__ import annotations
@@ -39,15 +45,17 @@ async def refund_order(
     intent = await checkout.payment_of(session, order)
     if intent is None:  # a paid order always has one; never refund into the void
         raise RuntimeError(f"groupbuy order {order.id} has no payment intent")
-    await payments.refund(
+    refunded = await payments.refund(
         session,
         Actor.for_system(),
         intent.id,
         amount_fen,
         reason,
         reason_code=reason_code,
-        idempotency_key=key,
+        idempotency_key=await payments.attempt_key(session, intent.id, key),
     )
+    if payments.refused(refunded):  # never: a fresh key after every refusal
+        raise RuntimeError(f"refund {refunded.id} of order {order.id} was refused before")
 
 
 async def refund_collected(
@@ -129,20 +137,25 @@ async def refund_units(
     """Take back `quantity` collected units of a line and refund their price: the settlement
     and the leader's commission on them are reversed, the money goes back to the payer and
     `OrderRefunded` is published. None (and nothing done) when fewer units are left collected
-    and not yet refunded. The caller holds the line (row lock) and names the reason."""
-    returned = await _take_back(session, line.id, quantity)
-    if returned is None:
+    and not yet refunded. The caller holds the line (row lock, loaded afresh) and names the
+    reason. The provider is asked first: when it refuses, nothing of the line changes."""
+    returned = line.returned_qty + quantity
+    if returned > line.picked_qty:
         return None
     amount = quantity * line.unit_price_fen
-    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
-    line.returned_qty = returned
-    line.refunded_fen += amount
-    order.refunded_fen += amount
+    # The money first: a refusal raises before the line, settlement or commission change.
     # The running total of units taken back makes the key: a retry of the same take-back
     # refunds nothing twice, the next one is a new refund.
     await refund_order(
         session, order, amount, reason_code, note, f"{key_prefix}-{line.id}-{returned}"
     )
+    taken = await _take_back(session, line.id, quantity)
+    if taken != returned:  # the caller holds the line: nothing else can have moved it
+        raise RuntimeError(f"order line {line.id} changed while locked")
+    reversed_fen = await commission.reverse(session, order, line, quantity, returned)
+    line.returned_qty = returned
+    line.refunded_fen += amount
+    order.refunded_fen += amount
     event = OrderRefunded(
         order_id=order.id,
         user_id=order.user_id,
@@ -175,22 +188,32 @@ async def refund_line_in_full(
     reason: str,
     key: str,
 ) -> int:
-    """Give back everything still paid for a line (a recall): collected units have their
-    settlement and commission reversed first; an order left with nothing to hand over is
+    """Give back everything still paid for a line (a recall): the line is locked, the money
+    asked of the provider (a refusal changes nothing), then collected units have their
+    settlement and commission reversed; an order left with nothing to hand over is
     cancelled (for the same reason: a recall cancels as `recalled`), so its pickup code
     dies. Returns the amount refunded."""
+    locked = await session.scalar(
+        select(OrderLine)
+        .where(OrderLine.id == line.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is line  # the same identity, loaded afresh under the lock
+    amount = line.amount_fen - line.refunded_fen
+    if amount > 0:
+        # The money first: a refusal raises before the line, settlement or commission change.
+        await refund_order(session, order, amount, reason_code, reason, key)
     collected = line.picked_qty - line.returned_qty
     if collected > 0:
         returned = await _take_back(session, line.id, collected)
         if returned is not None:
             line.returned_qty = returned
             await commission.reverse(session, order, line, collected, returned)
-    amount = line.amount_fen - line.refunded_fen
     if amount <= 0:
         return 0
     line.refunded_fen += amount
     order.refunded_fen += amount
-    await refund_order(session, order, amount, reason_code, reason, key)
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     nothing_left = all(
         other.group_failed or refunded_in_full(other) or other.picked_qty >= other.quantity

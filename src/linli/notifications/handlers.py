@@ -39,6 +39,7 @@ from linli.events import (
     ReturnDecided,
     ReturnReceived,
     ReturnRefundOverdue,
+    ReturnRefundRefused,
     ReturnRequested,
     ReviewPosted,
     ReviewReplied,
@@ -835,10 +836,34 @@ async def return_received(session: AsyncSession, envelope: outbox.Envelope[Retur
         event.organisation_id,
         "return_to_refund",
         title=N_("A return to refund: {product}"),
-        body=N_("The goods are back at the pickup point. Refund by {due} (the law's 7 days)."),
+        body=(
+            N_("You collected the goods. Refund by {due} (the law's 7 days).")
+            if event.received_how == "merchant_collected"
+            else N_("The goods are back at the pickup point. Refund by {due} (the law's 7 days).")
+        ),
         params=params,
         link="/merchant/returns",
         event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(ReturnRefundRefused, "notifications.return_refund_refused")
+async def return_refund_refused(
+    session: AsyncSession, envelope: outbox.Envelope[ReturnRefundRefused]
+) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "return_refund_refused",
+        title=N_("The merchant refused to refund {product}"),
+        body=N_(
+            "The goods came back damaged. Reason: {reason}. If you disagree, you may file a "
+            "complaint."
+        ),
+        params={"product": event.product_name, "reason": event.reason},
+        link=f"/protection/complaints/new?order_id={event.order_id}",
+        source_event_id=envelope.event_id,
     )
 
 

@@ -651,6 +651,31 @@ async def _return_paid_after_close(
 # --- refunds ------------------------------------------------------------------------------
 
 
+async def attempt_key(session: AsyncSession, intent_id: int, key: str) -> str:
+    """The idempotency key for an attempt at a refund: `key` itself, unless the provider
+    refused a refund under it (that key would only answer with the refusal): then `key` with
+    the attempt's number (`key#2`, `key#3`, ...)."""
+    refused = set(
+        await session.scalars(
+            select(PaymentRefund.idempotency_key).where(
+                PaymentRefund.intent_id == intent_id,
+                PaymentRefund.status == REFUND_FAILED,
+                (PaymentRefund.idempotency_key == key)
+                | PaymentRefund.idempotency_key.startswith(f"{key}#", autoescape=True),
+            )
+        )
+    )
+    attempt, candidate = 1, key
+    while candidate in refused:
+        attempt += 1
+        candidate = f"{key}#{attempt}"
+    return candidate
+
+
+def refused(row: PaymentRefund) -> bool:
+    return row.status == REFUND_FAILED
+
+
 async def refund(
     session: AsyncSession,
     actor: Actor,

@@ -25,7 +25,7 @@ from linli.errors import NotFound
 from linli.files import service as files
 from linli.i18n import N_
 from linli.protection import complaints
-from linli.protection.complaint_files import ATTACHMENT_TYPES, attachment_response
+from linli.protection.complaint_files import ATTACHMENT_TYPES, PURPOSE, attachment_response
 from linli.protection.complaint_models import ComplaintTarget, Decider, Outcome, Role
 from linli.protection.complaint_schemas import (
     ComplaintDetailOut,
@@ -183,7 +183,7 @@ async def attach(
         request.app.state.file_store,
         data,
         filename=file.filename or "attachment",
-        purpose="complaint",
+        purpose=PURPOSE,
         shown_to_others=True,  # the merchant, the leader, the regulator see it
         allowed=ATTACHMENT_TYPES,
     )

@@ -29,7 +29,7 @@ from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.protection import complaint_policies as policies
 from linli.protection import complaints
-from linli.protection.complaint_files import ATTACHMENT_TYPES, attachment_response
+from linli.protection.complaint_files import ATTACHMENT_TYPES, PURPOSE, attachment_response
 from linli.protection.complaint_labels import LABELS
 from linli.protection.complaint_models import (
     Complaint,
@@ -245,7 +245,7 @@ async def complaint_action(
                 request.app.state.file_store,
                 data,
                 filename=upload.filename,
-                purpose="complaint",
+                purpose=PURPOSE,
                 shown_to_others=True,  # the merchant, the leader, the regulator see it
                 allowed=ATTACHMENT_TYPES,
             )

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock, outbox
+from linli import clock, outbox, ratelimit
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.community import points
-from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from linli.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from linli.events import (
     ComplaintAcceptanceOverdue,
     ComplaintAccepted,
@@ -52,6 +52,20 @@ MAX_TEXT = 2000
 OPEN = (ComplaintStatus.FILED, ComplaintStatus.ACCEPTED, ComplaintStatus.IN_MEDIATION)
 # A platform decision the complainant may take to the regulator.
 ESCALABLE_OUTCOMES = (Outcome.UPHELD, Outcome.REJECTED, Outcome.NOT_MEDIATED)
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """Timeline steps (messages and attachments) one party may add in a window: plenty for an
+    exchange, even in mediation (a step every three minutes on one complaint), but not a
+    flood, each step notifying the other parties."""
+
+    per_complaint: int = 20  # by one person on one complaint
+    per_person: int = 60  # by one person on all their complaints
+    window: timedelta = timedelta(hours=1)
+
+
+STEP_POLICY = StepPolicy()
 
 
 def complaint_not_found() -> NotFound:
@@ -580,12 +594,47 @@ async def _as_party(
     return complaint, role
 
 
+async def _throttle_steps(session: AsyncSession, actor: Actor, complaint_id: int) -> None:
+    """Counted once the actor is known to be a party (outsiders get 404, not a count)."""
+    if actor.system:
+        return
+    policy = STEP_POLICY
+    who = str(actor.require_user_id())
+    hits = [
+        await ratelimit.hit(
+            session,
+            "complaints.step",
+            f"{who}:{complaint_id}",
+            limit=policy.per_complaint,
+            window=policy.window,
+        ),
+        await ratelimit.hit(
+            session, "complaints.step.person", who, limit=policy.per_person, window=policy.window
+        ),
+    ]
+    over = [hit for hit in hits if hit.exceeded]
+    if over:
+        seconds = max(hit.retry_after_seconds() for hit in over)
+        raise TooManyRequests(
+            N_(
+                "You have added many messages and files to complaints in a short time. "
+                "Try again in {minutes} min."
+            ),
+            minutes=(seconds + 59) // 60,
+            code="complaint_steps_throttled",
+            headers={"Retry-After": str(seconds)},
+            keep_changes=True,  # the attempt counts; nothing else was changed
+        )
+
+
 async def add_message(
     session: AsyncSession, actor: Actor, complaint_id: int, text: str
 ) -> ComplaintStep:
-    """A party's message on the timeline (a merchant's reply, the complainant's answer)."""
+    """A party's message on the timeline (a merchant's reply, the complainant's answer);
+    rate limited (`STEP_POLICY`)."""
     complaint, role = await _as_party(session, actor, complaint_id)
     written = _text(text, "text")
+    await _throttle_steps(session, actor, complaint_id)
     step = _step(session, complaint, StepKind.MESSAGE, role, actor, text=written)
     outbox.publish(
         session,
@@ -600,8 +649,10 @@ async def add_message(
 
 
 async def ensure_may_attach(session: AsyncSession, actor: Actor, complaint_id: int) -> None:
-    """Checked before an upload is stored, so a refused attachment stores nothing."""
+    """Checked before an upload is stored, so a refused attachment stores nothing; counts the
+    attachment against the party's steps (`STEP_POLICY`)."""
     await _as_party(session, actor, complaint_id)
+    await _throttle_steps(session, actor, complaint_id)
 
 
 async def add_attachment(

@@ -21,8 +21,11 @@ class ReturnStatus(StrEnum):
     REQUESTED = "requested"  # waiting for the merchant's answer
     APPROVED = "approved"  # to be brought back to the pickup point
     REJECTED = "rejected"  # the merchant refused, with a reason
-    RECEIVED = "received"  # the leader took the goods back; the refund is due
+    RECEIVED = "received"  # the leader (or the merchant) took the goods back; refund due
     REFUNDED = "refunded"
+    # Received damaged by the resident (art. 25: goods must be intact): the merchant refused
+    # the refund with a reason; the resident may complain.
+    REFUND_REFUSED = "refund_refused"
 
 
 class ReturnReason(StrEnum):
@@ -38,8 +41,19 @@ class GoodsCondition(StrEnum):
     DAMAGED = "damaged"
 
 
+class ReceivedHow(StrEnum):
+    """Where the goods came back: brought to the pickup point (the leader records them), or
+    collected by the merchant (the merchant records them)."""
+
+    AT_PICKUP_POINT = "pickup_point"
+    MERCHANT_COLLECTED = "merchant_collected"
+
+
 # Units a request holds against its line until it ends.
 OPEN_STATUSES = (ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.RECEIVED)
+# Units that cannot be asked for again: held by an open request, or with the merchant after a
+# refund refused for damage (that dispute goes on as a complaint, not as a new return).
+HOLDING_STATUSES = (*OPEN_STATUSES, ReturnStatus.REFUND_REFUSED)
 
 
 def _within(column: str, values: type[StrEnum]) -> str:
@@ -54,6 +68,10 @@ class ReturnRequest(Base):
         CheckConstraint(_within("reason_code", ReturnReason), name="reason_code"),
         CheckConstraint(
             f"condition IS NULL OR {_within('condition', GoodsCondition)}", name="condition"
+        ),
+        CheckConstraint(
+            f"received_how IS NULL OR {_within('received_how', ReceivedHow)}",
+            name="received_how",
         ),
         Index("ix_protection_returns_line_status", "order_line_id", "status"),
         Index("ix_protection_returns_org_status", "organisation_id", "status"),
@@ -87,12 +105,18 @@ class ReturnRequest(Base):
     decision_note: Mapped[str] = mapped_column(String(500), default="")
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    received_how: Mapped[str | None] = mapped_column(String(20))  # ReceivedHow, once received
     condition: Mapped[str | None] = mapped_column(String(10))
     condition_note: Mapped[str] = mapped_column(String(500), default="")
     photo_file_ids: Mapped[list[Any]] = mapped_column(JSONData, default=list)
+    # Photos uploaded for the receipt (kept or not), bounded per return (returns.MAX_UPLOADS).
+    photos_uploaded: Mapped[int] = mapped_column(default=0, server_default="0")
     refund_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     commission_reversed_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refused_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    refusal_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
     # Flagged by the due job when the refund was not out within the law's 7 days.
     refund_overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

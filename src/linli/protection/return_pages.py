@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -24,8 +24,14 @@ from linli.protection.return_presenters import (
     REASON_LABELS,
     STATUS_LABELS,
     clock_of,
+    photo_response,
 )
-from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnReceiptIn
+from linli.protection.return_schemas import (
+    ReturnAnswerIn,
+    ReturnIn,
+    ReturnReceiptIn,
+    ReturnRefusalIn,
+)
 from linli.web import (
     flash_error,
     form_action,
@@ -40,6 +46,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
 
 LABELS = {"status_labels": STATUS_LABELS, "reason_labels": REASON_LABELS}
+PageNo = Annotated[int, Query(ge=1, le=returns.MAX_PAGE)]
 
 
 def _rows(
@@ -52,14 +59,31 @@ def _rows(
 
 
 @router.get("/returns")
-async def my_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.my_returns(session, actor))
+async def my_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.my_returns(session, actor, page)
+    rows = found.rows
     return render(
         request,
         "protection/returns/mine.html",
-        {"rows": _rows(rows), **LABELS, "condition_labels": CONDITION_LABELS},
+        {
+            "rows": _rows(rows),
+            "found": found,
+            **LABELS,
+            "condition_labels": CONDITION_LABELS,
+            "complain_links": True,
+            "resident_photos": True,
+        },
         actor=actor,
     )
+
+
+@router.get("/returns/{return_id}/photos/{file_id}")
+async def my_return_photo(
+    return_id: PathId, file_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await photo_response(request, session, actor, return_id, file_id)
 
 
 @router.get("/returns/new/{line_id}")
@@ -99,14 +123,18 @@ async def request_return(request: Request, session: DbSession, actor: User_) -> 
 
 
 @router.get("/merchant/returns")
-async def merchant_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.returns_to_answer(session, actor))
+async def merchant_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.returns_to_answer(session, actor, page)
+    rows = found.rows
     may_answer = actor.has(PROTECTION_RETURNS_ANSWER)
     return render(
         request,
         "protection/returns/merchant.html",
         {
             "rows": _rows(rows),
+            "found": found,
             **LABELS,
             "condition_labels": CONDITION_LABELS,
             "may_answer": may_answer,
@@ -145,16 +173,78 @@ async def refund(return_id: PathId, request: Request, session: DbSession, actor:
     return redirect("/merchant/returns", text=_("Refunded."))
 
 
+@router.post("/merchant/returns/{return_id}/refuse-refund")
+async def refuse_refund(
+    return_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    await returns.access_merchant_return(session, actor, return_id)
+    form = await form_data(request)
+
+    async def refuse() -> ReturnRequest:
+        data = validate_form(ReturnRefusalIn, {"reason": form.get("reason", "")})
+        return await returns.refuse_refund(session, actor, return_id, data)
+
+    done = await form_action(session, refuse, on_error=flash_error("/merchant/returns"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/returns", text=_("The refusal is recorded; the resident is told."))
+
+
+@router.post("/merchant/returns/{return_id}/collect")
+async def collect(
+    return_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
+    await returns.access_merchant_return(session, actor, return_id)
+    posted = await request.form()
+    form = {k: v for k, v in posted.items() if isinstance(v, str)}
+    photo = posted.get("photo")
+
+    async def take_back() -> ReturnRequest:
+        photo_ids: list[int] = []
+        if isinstance(photo, UploadFile) and photo.filename:
+            content = await files.read_upload(photo)
+            photo_ids.append(
+                await returns.add_collection_photo(
+                    session,
+                    actor,
+                    request.app.state.file_store,
+                    return_id,
+                    content,
+                    filename=photo.filename,
+                )
+            )
+        return await returns.collect(session, actor, return_id, _receipt(form, photo_ids))
+
+    done = await form_action(session, take_back, on_error=flash_error("/merchant/returns"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/returns", text=_("The goods are recorded as collected."))
+
+
+def _receipt(form: dict[str, str], photo_ids: list[int]) -> ReturnReceiptIn:
+    data = {
+        "condition": form.get("condition", ""),
+        "note": form.get("note", ""),
+        "photo_file_ids": photo_ids,
+    }
+    return validate_form(ReturnReceiptIn, data)
+
+
 # --- group leader --------------------------------------------------------------------------
 
 
 @router.get("/leader/returns")
-async def leader_returns(request: Request, session: DbSession, actor: User_) -> Response:
-    rows = list(await returns.returns_at_my_points(session, actor))
+async def leader_returns(
+    request: Request, session: DbSession, actor: User_, page: PageNo = 1
+) -> Response:
+    found = await returns.returns_at_my_points(session, actor, page)
+    rows = found.rows
     return render(
         request,
         "protection/returns/leader.html",
-        {"rows": _rows(rows), **LABELS, "condition_labels": CONDITION_LABELS},
+        {"rows": _rows(rows), "found": found, **LABELS, "condition_labels": CONDITION_LABELS},
         actor=actor,
     )
 
@@ -182,14 +272,7 @@ async def receive(
                     filename=photo.filename,
                 )
             )
-        data = {
-            "condition": form.get("condition", ""),
-            "note": form.get("note", ""),
-            "photo_file_ids": photo_ids,
-        }
-        return await returns.receive(
-            session, actor, return_id, validate_form(ReturnReceiptIn, data)
-        )
+        return await returns.receive(session, actor, return_id, _receipt(form, photo_ids))
 
     done = await form_action(session, take_back, on_error=flash_error("/leader/returns"))
     if isinstance(done, Response):

@@ -6,8 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
 from linli import clock
+from linli.authz import Actor
+from linli.errors import NotFound
+from linli.files import service as files
 from linli.i18n import N_, Message
+from linli.protection import returns
+from linli.protection.complaint_files import attachment_response
 from linli.protection.return_models import GoodsCondition, ReturnReason, ReturnRequest, ReturnStatus
 from linli.protection.return_schemas import ReturnOut
 from linli.protection.returns import deadline_of
@@ -18,6 +27,7 @@ STATUS_LABELS: dict[str, str] = {
     ReturnStatus.REJECTED: N_("Rejected"),
     ReturnStatus.RECEIVED: N_("Received back: refund due"),
     ReturnStatus.REFUNDED: N_("Refunded"),
+    ReturnStatus.REFUND_REFUSED: N_("Refund refused: goods damaged"),
 }
 assert set(STATUS_LABELS) == set(ReturnStatus)
 
@@ -71,3 +81,14 @@ def clock_of(row: ReturnRequest) -> Clock | None:
         assert row.refund_due_at is not None
         return Clock(row.refund_due_at, Message(N_("overdue")), overdue=True)
     return found
+
+
+async def photo_response(
+    request: Request, session: AsyncSession, actor: Actor, return_id: int, file_id: int
+) -> Response:
+    """A receipt photo of the resident's own return, served privately (404 otherwise)."""
+    await returns.own_return_photo(session, actor, return_id, file_id)
+    content = await files.file_content(session, request.app.state.file_store, file_id)
+    if content is None:
+        raise NotFound(N_("No such file."))
+    return attachment_response(content)

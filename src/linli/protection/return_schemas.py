@@ -8,7 +8,12 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StrictInt
 
 from linli.apitypes import MAX_ID
-from linli.protection.return_models import GoodsCondition, ReturnReason, ReturnStatus
+from linli.protection.return_models import (
+    GoodsCondition,
+    ReceivedHow,
+    ReturnReason,
+    ReturnStatus,
+)
 from linli.schemas import OutputModel, StrictInput
 
 MAX_UNITS = 10_000
@@ -35,6 +40,10 @@ class ReturnReceiptIn(StrictInput):
     ] = Field(default_factory=list)
 
 
+class ReturnRefusalIn(StrictInput):
+    reason: Annotated[str, Field(max_length=500)]
+
+
 class ReturnOut(OutputModel):
     id: int
     order_id: int
@@ -56,6 +65,7 @@ class ReturnOut(OutputModel):
     decided_automatically: bool
     decision_note: str
     received_at: datetime | None
+    received_how: ReceivedHow | None  # at the pickup point, or collected by the merchant
     condition: GoodsCondition | None
     condition_note: str
     photo_file_ids: list[int]
@@ -63,6 +73,8 @@ class ReturnOut(OutputModel):
     refunded_at: datetime | None
     refunded_fen: int
     refund_overdue: bool
+    refused_at: datetime | None
+    refusal_reason: str
     # What the next step waits for and until when (the answer, then the refund); None when
     # nothing is due on a clock.
     deadline: datetime | None

@@ -11,11 +11,11 @@ never hold more units than were collected and not yet refunded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -27,6 +27,7 @@ from linli.events import (
     ReturnReceived,
     ReturnRefunded,
     ReturnRefundOverdue,
+    ReturnRefundRefused,
     ReturnRequested,
 )
 from linli.files import service as files
@@ -35,16 +36,27 @@ from linli.i18n import N_, Message
 from linli.jobs import ReturnAnswerDue, ReturnRefundDue
 from linli.protection import return_policies as policies
 from linli.protection.return_models import (
-    OPEN_STATUSES,
+    HOLDING_STATUSES,
     GoodsCondition,
+    ReceivedHow,
     ReturnReason,
     ReturnRequest,
     ReturnStatus,
 )
-from linli.protection.return_schemas import ReturnAnswerIn, ReturnIn, ReturnReceiptIn
+from linli.protection.return_schemas import (
+    MAX_PHOTOS,
+    ReturnAnswerIn,
+    ReturnIn,
+    ReturnReceiptIn,
+    ReturnRefusalIn,
+)
 from linli.rules import service as rules
 
 RULE = "consumer.no_reason_return"
+PHOTO_PURPOSE = "return_photo"
+# Photos one return's receipt may upload: the receipt keeps at most MAX_PHOTOS (6); twice that
+# leaves room for retakes, and no more (each upload is kept until swept with its return).
+MAX_UPLOADS = 2 * MAX_PHOTOS
 
 # Why a line cannot be returned without a reason: the law's exclusion, or the resident's
 # confirmation at checkout (the campaign item's stored exclusion names the goods' kind).
@@ -95,7 +107,7 @@ async def _held_units(session: AsyncSession, line_id: int) -> int:
     held = await session.scalar(
         select(func.coalesce(func.sum(ReturnRequest.quantity), 0)).where(
             ReturnRequest.order_line_id == line_id,
-            ReturnRequest.status.in_(OPEN_STATUSES),
+            ReturnRequest.status.in_(HOLDING_STATUSES),
         )
     )
     return int(held or 0)
@@ -318,13 +330,38 @@ async def receive(
 ) -> ReturnRequest:
     """The group leader takes the goods back at the point and records their condition (photos
     required when damaged); the refund is due within the rule's days from now."""
-    user_id = actor.require_user_id()
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
-    if row.user_id == user_id:
-        # A leader returning their own purchase would start the merchant's refund clock alone.
+    return await _record_receipt(session, actor, row, data, ReceivedHow.AT_PICKUP_POINT)
+
+
+async def collect(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnReceiptIn
+) -> ReturnRequest:
+    """The merchant collects the goods from the resident instead (CRPL art. 25: "or the
+    merchant collects") and records their condition and photos as a leader would; the refund
+    clock runs from this receipt as from one at the pickup point."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    return await _record_receipt(session, actor, row, data, ReceivedHow.MERCHANT_COLLECTED)
+
+
+def _may_receive(actor: Actor, row: ReturnRequest) -> None:
+    if row.user_id == actor.require_user_id():
+        # Receiving one's own purchase would start the merchant's refund clock alone.
         raise Forbidden(N_("Another person must receive your own return."), code="own_return")
     if row.status != ReturnStatus.APPROVED:
         raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+
+
+async def _record_receipt(
+    session: AsyncSession,
+    actor: Actor,
+    row: ReturnRequest,
+    data: ReturnReceiptIn,
+    how: ReceivedHow,
+) -> ReturnRequest:
+    _may_receive(actor, row)
+    user_id = actor.require_user_id()
     photos = list(dict.fromkeys(data.photo_file_ids))
     if set(photos) - await files.owned_file_ids(session, user_id, photos):
         raise ValidationFailed(
@@ -343,6 +380,7 @@ async def receive(
     row.status = ReturnStatus.RECEIVED
     row.received_at = now
     row.received_by_user_id = user_id
+    row.received_how = how
     row.condition = data.condition
     row.condition_note = data.note
     row.photo_file_ids = photos
@@ -363,15 +401,16 @@ async def receive(
             product_name=row.product_name,
             condition=data.condition,
             refund_due_at=row.refund_due_at,
+            received_how=how,
         ),
     )
-    audit.record(
+    _audit(
         session,
         actor,
         "protection.return_received",
-        target_type="protection_return",
-        target_id=row.id,
+        row,
         condition=data.condition,
+        received_how=how,
         photos=len(photos),
     )
     return row
@@ -387,23 +426,52 @@ async def add_photo(
     filename: str,
 ) -> int:
     """The leader photographs goods brought back (an image, checked like every upload, its
-    metadata stripped); kept private for the leader and the merchant the goods go back to. The
-    file's id, for the receipt."""
+    metadata stripped); kept private for the leader and the merchant the goods go back to (the
+    resident sees them through their return). The file's id, for the receipt."""
     row = await _locked(session, await policies.point_returns(session, actor), return_id)
-    if row.user_id == actor.require_user_id():
-        # A leader returning their own purchase would start the merchant's refund clock alone.
-        raise Forbidden(N_("Another person must receive your own return."), code="own_return")
-    if row.status != ReturnStatus.APPROVED:
-        raise Conflict(N_("This return is not waiting for the goods."), code="not_approved")
+    return await _store_photo(session, actor, file_store, row, data, filename=filename)
+
+
+async def add_collection_photo(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    return_id: int,
+    data: bytes,
+    *,
+    filename: str,
+) -> int:
+    """The merchant photographs goods it collected; kept for the merchant (and shown to the
+    resident through their return). The file's id, for the receipt."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    return await _store_photo(session, actor, file_store, row, data, filename=filename)
+
+
+async def _store_photo(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    row: ReturnRequest,
+    data: bytes,
+    *,
+    filename: str,
+) -> int:
+    _may_receive(actor, row)
+    if row.photos_uploaded >= MAX_UPLOADS:
+        limit = Message(N_("At most {count} photos per return."), {"count": MAX_UPLOADS})
+        raise ValidationFailed(limit, fields={"file": limit}, code="photo_limit_reached")
+    row.photos_uploaded += 1  # the row is locked: parallel uploads count one after the other
     stored = await files.store(
         session,
         actor,
         file_store,
         data,
         filename=filename,
-        purpose="return_photo",
+        purpose=PHOTO_PURPOSE,
         allowed=files.IMAGE_TYPES,
         kept_for_organisation=row.organisation_id,
+        shown_to_others=True,  # the resident sees the receipt photos
     )
     return stored.id
 
@@ -474,6 +542,50 @@ async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnR
     return row
 
 
+async def refuse_refund(
+    session: AsyncSession, actor: Actor, return_id: int, data: ReturnRefusalIn
+) -> ReturnRequest:
+    """The merchant refuses to refund goods the receipt recorded as damaged by the resident
+    (CRPL art. 25: returned goods must be intact; opening them to inspect is allowed), with a
+    reason the resident is told; they may complain. Only a damaged receipt allows it."""
+    organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_ANSWER)
+    row = await _locked(session, policies.merchant_returns(organisation_id), return_id)
+    if row.status != ReturnStatus.RECEIVED:
+        raise Conflict(
+            N_("Only goods received back and not yet refunded can be refused a refund."),
+            code="not_received",
+        )
+    if row.condition != GoodsCondition.DAMAGED:
+        raise Conflict(N_("The goods were received intact: the refund is due."), code="not_damaged")
+    reason = data.reason.strip()
+    if not reason:
+        raise ValidationFailed(
+            N_("Check the refusal."),
+            fields={"reason": N_("Say why the damage is the resident's.")},
+            code="reason_required",
+        )
+    row.status = ReturnStatus.REFUND_REFUSED
+    row.refused_at = clock.now()
+    row.refused_by_user_id = actor.require_user_id()
+    row.refusal_reason = reason
+    await session.flush()
+    outbox.publish(
+        session,
+        ReturnRefundRefused(
+            return_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            order_id=row.order_id,
+            product_name=row.product_name,
+            reason=reason,
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+        ),
+    )
+    _audit(session, actor, "protection.return_refund_refused", row, reason=reason)
+    return row
+
+
 async def flag_refund_overdue(session: AsyncSession, return_id: int) -> bool:
     """The refund deadline passed with the goods received back and nothing refunded: flag the
     return and say so (`ReturnRefundOverdue`), once."""
@@ -514,9 +626,28 @@ async def flag_refund_overdue(session: AsyncSession, return_id: int) -> bool:
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def my_returns(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+PAGE_SIZE = 20
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class ReturnPage:
+    """One page of a list of returns (as the review lists page)."""
+
+    rows: list[ReturnRequest]
+    page: int
+    has_next: bool
+
+
+async def _paged(session: AsyncSession, query: Select[ReturnRequest], page: int) -> ReturnPage:
+    page = max(1, min(page, MAX_PAGE))
+    rows = list(await session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
+    return ReturnPage(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
+
+
+async def my_returns(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     query = policies.own_returns(actor).order_by(ReturnRequest.id.desc())
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
 async def access_own_return(session: AsyncSession, actor: Actor, return_id: int) -> ReturnRequest:
@@ -526,23 +657,34 @@ async def access_own_return(session: AsyncSession, actor: Actor, return_id: int)
     return row
 
 
-async def returns_to_answer(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+async def own_return_photo(
+    session: AsyncSession, actor: Actor, return_id: int, file_id: int
+) -> int:
+    """A photo of the resident's own return's receipt (404 for anything else): the resident
+    sees what the leader or the merchant recorded, though the file is kept for the merchant."""
+    row = await access_own_return(session, actor, return_id)
+    if file_id not in {int(f) for f in row.photo_file_ids}:
+        raise NotFound(N_("No such file."))
+    return file_id
+
+
+async def returns_to_answer(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     """The merchant's returns, those waiting on a clock first, the nearest deadline first."""
     organisation_id = policies.acting_merchant(actor, PROTECTION_RETURNS_READ)
     deadline = _deadline_column()
     query = policies.merchant_returns(organisation_id).order_by(
         deadline.is_(None), deadline, ReturnRequest.id.desc()
     )
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
-async def returns_at_my_points(session: AsyncSession, actor: Actor) -> Sequence[ReturnRequest]:
+async def returns_at_my_points(session: AsyncSession, actor: Actor, page: int = 1) -> ReturnPage:
     """Returns to receive (approved) first, then those received, at the points I lead."""
     query = (await policies.point_returns(session, actor)).where(
         ReturnRequest.status.in_((ReturnStatus.APPROVED, ReturnStatus.RECEIVED))
     )
     query = query.order_by((ReturnRequest.status != ReturnStatus.APPROVED), ReturnRequest.id.desc())
-    return (await session.scalars(query)).all()
+    return await _paged(session, query, page)
 
 
 async def access_merchant_return(

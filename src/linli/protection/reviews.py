@@ -7,7 +7,7 @@ Ratings per product and per merchant are aggregate queries over the (product, ra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, select, update
@@ -74,6 +74,24 @@ async def reviewable_line(session: AsyncSession, actor: Actor, line_id: int) -> 
     if await session.scalar(select(Review.id).where(Review.order_line_id == line_id)):
         raise Conflict(N_("You have already reviewed this purchase."), code="already_reviewed")
     return line
+
+
+async def reviewed_line_ids(
+    session: AsyncSession, user_id: int, line_ids: Collection[int]
+) -> set[int]:
+    """Those of `line_ids` the resident reviewed (for the order page's "Reviewed")."""
+    wanted = set(line_ids)
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(Review.order_line_id).where(
+            Review.order_line_id.in_(wanted), Review.user_id == user_id
+        )
+    )
+    return {int(i) for i in found}
+
+
+lines.provide_reviewed_lines(reviewed_line_ids)
 
 
 async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) -> Review:
