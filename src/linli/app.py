@@ -44,6 +44,7 @@ def load_domain_handlers() -> None:
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.payments.handlers
+    import linli.protection.claim_handlers
     import linli.protection.complaint_handlers
     import linli.protection.return_handlers
     import linli.trace.safety_handlers
@@ -220,6 +221,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.ops import pages as ops_pages
     from linli.payments import api as payments_api
     from linli.payments import pages as payments_pages
+    from linli.protection import claim_api as protection_claim_api
+    from linli.protection import claim_pages as protection_claim_pages
     from linli.protection import complaint_api as protection_complaint_api
     from linli.protection import complaint_pages as protection_complaint_pages
     from linli.protection import return_api as protection_return_api
@@ -250,6 +253,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_api,
         protection_complaint_api,
         protection_return_api,
+        protection_claim_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -271,6 +275,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_pages,
         protection_complaint_pages,
         protection_return_pages,
+        protection_claim_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

@@ -140,6 +140,10 @@ REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
 # consumer protection: returns
 PROTECTION_RETURNS_READ = _perm("protection.returns.read", "org:read")  # returns to the merchant
 PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # answer, refund
+# consumer protection: quality claims (refund without return)
+PROTECTION_CLAIMS_READ = _perm("protection.claims.read", "org:read")  # claims to the merchant
+PROTECTION_CLAIMS_DECIDE = _perm("protection.claims.decide", "org:write")  # uphold or reject
+PLATFORM_CLAIMS = _perm("platform.claims", "platform")  # escalated claims and abuse flags
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -152,6 +156,7 @@ _REVIEWS = {REVIEWS_READ, REVIEWS_REPLY}  # owner and staff of a merchant
 _COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a merchant
 _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
+_CLAIMS = {PROTECTION_CLAIMS_READ, PROTECTION_CLAIMS_DECIDE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -162,6 +167,7 @@ _OPERATOR = _MEMBER | {
     COMMUNITY_MANAGE,
     RULES_CALENDAR_MANAGE,
     PLATFORM_REVIEWS_HIDE,
+    PLATFORM_CLAIMS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -175,6 +181,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _REVIEWS
         | _COMPLAINTS
         | _RETURNS
+        | _CLAIMS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(
@@ -187,6 +194,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _REVIEWS
         | _COMPLAINTS
         | _RETURNS
+        | _CLAIMS
     ),
     "supervisor": frozenset(
         _MANAGER

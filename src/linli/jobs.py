@@ -139,3 +139,14 @@ class ReturnRefundDue(JobPayload):
     """The refund deadline of goods received back: flag the return if not yet refunded."""
 
     return_id: int
+
+
+# consumer protection: quality claims ----------------------------------------------------------
+
+
+@job_kind("protection.claim_decision_due")
+class ClaimDecisionDue(JobPayload):
+    """The merchant's time to decide a quality claim: escalate it to the platform if still
+    undecided."""
+
+    claim_id: int

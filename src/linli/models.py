@@ -12,6 +12,7 @@ from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
+from linli.protection import claim_models as protection_claim_models
 from linli.protection import complaint_models as protection_complaint_models
 from linli.protection import return_models as protection_return_models
 from linli.protection import review_models as protection_review_models
@@ -36,6 +37,7 @@ __all__ = [
     "merchants_models",
     "notifications_models",
     "payments_models",
+    "protection_claim_models",
     "protection_complaint_models",
     "protection_return_models",
     "protection_review_models",
