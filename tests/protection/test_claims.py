@@ -18,9 +18,11 @@ from linli import clock
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.groupbuy import lines
 from linli.groupbuy.models import CampaignItem, Order, OrderLine
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
+from linli.payments import ledger
 from linli.payments.models import PaymentRefund
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.claims import Pattern
@@ -636,3 +638,34 @@ def test_the_pattern_needs_the_claims_and_the_multiple_of_the_community_rate() -
     assert not too_few.holds(values)
     like_the_rest = Pattern(3, 4, 7500, 60, 200, 3000)
     assert not like_the_rest.holds(values)
+
+
+async def test_a_recall_after_an_upheld_claim_refunds_the_rest_and_clearing_ends_even(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    before = await balances(app)
+    made = body(await file_claim(client, bought, bought.oil_line, 1, amount_fen=2000))
+    body(await decide(client, made["id"], bought.merchant, uphold=True))
+    open_claim = body(await file_claim(client, bought, bought.oil_line, 1))
+    # The batch is recalled: everything still paid for the line goes back.
+    async with app.state.sessionmaker() as s:
+        outcome = await lines.recall_line(
+            s, bought.oil_line, refund=True, note="召回", key="recall-test"
+        )
+        await s.commit()
+    assert outcome.refunded_fen == 9000 - 2000
+    after = await balances(app)
+    leader = f"leader:{bought.leader.user.id}:commission"
+    assert after[ledger.CLEARING] == before[ledger.CLEARING]  # all that came back went out
+    assert after[leader] - before[leader] == 900  # the whole 10% on 9000 reversed, once
+    line = await line_of(app, bought.oil_line)
+    assert line.refunded_fen == line.amount_fen == 9000
+    # The open claim finds nothing left to refund: a conflict, nothing paid.
+    late = await decide(client, open_claim["id"], bought.merchant, uphold=True)
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "nothing_left_to_refund")
+    assert sum((await balances(app)).values()) == 0
