@@ -121,9 +121,9 @@ async def test_a_claim_through_the_pages_from_the_order_to_the_platform(
     (made,) = await claim_rows(app)
     assert (made.status, made.outcome, made.refunded_fen) == ("refunded", "partly", 1500)
     async with browser(app, bought.buyer.user) as (me, _csrf):
-        mine = html.unescape((await me.get("/claims")).text)
-        assert "Upheld in part" in mine
-        assert "by the platform" in mine
+        claims_page = html.unescape((await me.get("/claims")).text)
+        assert "Upheld in part" in claims_page
+        assert "by the platform" in claims_page
         order = await me.get(f"/groupbuy/orders/{bought.order_id}")
         assert "1 claimed for" in order.text
 
