@@ -233,6 +233,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.history import seed_history
+    from linli.demo.protection_claims import seed_claims
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
@@ -258,6 +259,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
+            claimed = await seed_claims(sessionmaker, settings, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -277,6 +279,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
+        )
+        console.print(
+            f"Quality claims: {claimed.claims} in every state ({claimed.refunded} refunded "
+            f"without return, {claimed.escalated} taken to the platform)."
         )
 
     asyncio.run(run())
