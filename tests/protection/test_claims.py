@@ -6,11 +6,13 @@ bad input refused with nothing stored, and abuse flags an operator reviews."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +30,7 @@ from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.claims import Pattern
 from linli.rules.models import RuleVersion
 from tests.factories import make_org, make_token, make_user
+from tests.files.test_service import GPS_IFD, jpeg_with_location
 from tests.groupbuy.helpers import a_shop, bearer, count, residents
 from tests.payments.helpers import balances
 from tests.protection.helpers import (
@@ -669,3 +672,40 @@ async def test_a_recall_after_an_upheld_claim_refunds_the_rest_and_clearing_ends
     late = await decide(client, open_claim["id"], bought.merchant, uphold=True)
     assert (late.status_code, late.json()["error"]["code"]) == (409, "nothing_left_to_refund")
     assert sum((await balances(app)).values()) == 0
+
+
+async def test_a_claim_photo_reaches_the_merchant_without_its_location(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    bought = await collected(app, client, session, settings, frozen_clock)
+    photo = jpeg_with_location()
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(GPS_IFD)
+    uploaded = await client.post(
+        f"{CLAIMS}/photos",
+        data={"line_id": str(bought.rice_line)},
+        files={"file": ("米.jpg", photo, "image/jpeg")},
+        headers=bought.buyer.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    made = body(
+        await file_claim(client, bought, bought.rice_line, 1, photos=[uploaded.json()["id"]])
+    )
+    served = await client.get(
+        f"{CLAIMS}/{made['id']}/photos/{uploaded.json()['id']}", headers=bought.merchant
+    )
+    assert served.status_code == 200
+    exif = Image.open(io.BytesIO(served.content)).getexif()
+    assert not exif.get_ifd(GPS_IFD)
+    assert 0x010F not in exif  # the phone's make
+    # Not an image: refused at the upload, nothing stored.
+    text = await client.post(
+        f"{CLAIMS}/photos",
+        data={"line_id": str(bought.rice_line)},
+        files={"file": ("a.txt", b"hello", "text/plain")},
+        headers=bought.buyer.headers,
+    )
+    assert text.status_code == 422
