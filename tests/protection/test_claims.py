@@ -29,7 +29,7 @@ from linli.payments.models import PaymentRefund
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.claims import Pattern
 from linli.rules.models import RuleVersion
-from tests.factories import make_org, make_token, make_user
+from tests.factories import grant, make_org, make_token, make_user
 from tests.files.test_service import GPS_IFD, jpeg_with_location
 from tests.groupbuy.helpers import a_shop, bearer, count, residents
 from tests.payments.helpers import balances
@@ -536,9 +536,20 @@ async def test_nobody_else_reads_or_decides_a_claim(
     # The merchant is not the platform.
     as_platform = await decide(client, made["id"], bought.merchant, uphold=True, platform=True)
     assert as_platform.status_code == 403
+    # The merchant's staff decide, but only those who may refund uphold (money goes out).
+    staff = await make_user(session, name="店员")
+    await grant(session, bought.world.shop.organisation, staff, "staff")
+    staff_token = bearer(
+        await make_token(session, staff, organisation=bought.world.shop.organisation)
+    )
+    assert body(await client.get(f"{CLAIMS}/merchant", headers=staff_token))[0]["id"] == made["id"]
+    no_refund = await decide(client, made["id"], staff_token, uphold=True)
+    assert no_refund.status_code == 403
     (row,) = await claim_rows(app)
     assert row.status == "filed"
     assert await count(app, PaymentRefund) == 0
+    rejected = body(await decide(client, made["id"], staff_token, uphold=False, note="非质量问题"))
+    assert rejected["status"] == "rejected"
 
 
 async def test_a_claim_pattern_far_above_the_community_is_flagged_for_an_operator(
