@@ -26,6 +26,7 @@ from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.payments import ledger
 from linli.payments.models import PaymentRefund
+from linli.protection import claims
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.claims import Pattern
 from linli.rules.models import RuleVersion
@@ -231,7 +232,7 @@ async def test_undecided_for_24_hours_the_claim_goes_to_the_platform(
     frozen_clock: FrozenClock,
 ) -> None:
     bought = await collected(app, client, session, settings, frozen_clock)
-    ops = await operator(session)
+    ops, operator_id = await operator_and_id(session)
     made = body(await file_claim(client, bought, bought.rice_line, 2))
     frozen_clock.advance(timedelta(hours=23, minutes=59))
     await app.state.dispatcher.run_once()
@@ -260,6 +261,12 @@ async def test_undecided_for_24_hours_the_claim_goes_to_the_platform(
     await app.state.dispatcher.run_once()
     assert "claim_escalated" in await inbox(app, bought.world.shop.owner.id)
     assert "claim_decided_by_platform" in await inbox(app, bought.world.shop.owner.id)
+    assert "claim_escalated" in await inbox(app, operator_id)
+    assert {"claim_escalated", "claim_upheld"} <= await inbox(app, bought.buyer.user.id)
+    # The resident's claims, for their data export: every one, oldest first.
+    async with app.state.sessionmaker() as s:
+        listed = await claims.claims_of_resident(s, bought.buyer.user.id)
+    assert [c.id for c in listed] == [made["id"]]
 
 
 async def test_a_rejection_the_resident_takes_to_the_platform(
