@@ -689,6 +689,13 @@ async def test_a_recall_after_an_upheld_claim_refunds_the_rest_and_clearing_ends
     # The open claim finds nothing left to refund: a conflict, nothing paid.
     late = await decide(client, open_claim["id"], bought.merchant, uphold=True)
     assert (late.status_code, late.json()["error"]["code"]) == (409, "nothing_left_to_refund")
+    # Rejected, its bottle is not returnable nor claimable again: it was refunded by the
+    # recall.
+    body(await decide(client, open_claim["id"], bought.merchant, uphold=False, note="已召回退款"))
+    line = await line_of(app, bought.oil_line)
+    assert (line.returned_qty, line.claimed_qty) == (1, 1)
+    again = await ask(client, bought, bought.oil_line, 1)
+    assert (again.status_code, again.json()["error"]["code"]) == (422, "return_exceeds_collected")
     assert sum((await balances(app)).values()) == 0
 
 

@@ -6,7 +6,7 @@ line refunded in full (a recall), which cancels an order left with nothing to ha
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -234,11 +234,19 @@ async def hold_claimed_units(session: AsyncSession, line_id: int, quantity: int)
 
 
 async def release_claimed_units(session: AsyncSession, line_id: int, quantity: int) -> None:
-    """A claim rejected: its units are no longer held (never below zero)."""
+    """A claim rejected: its units are no longer held (never below zero). On a line refunded
+    in full meanwhile (a recall refunds the claimed units too) they count as taken back, so
+    nobody returns or claims them again."""
     await session.execute(
         update(OrderLine)
         .where(OrderLine.id == line_id, OrderLine.claimed_qty >= quantity)
-        .values(claimed_qty=OrderLine.claimed_qty - quantity)
+        .values(
+            claimed_qty=OrderLine.claimed_qty - quantity,
+            returned_qty=case(
+                (OrderLine.refunded_fen >= OrderLine.amount_fen, OrderLine.returned_qty + quantity),
+                else_=OrderLine.returned_qty,
+            ),
+        )
         .execution_options(synchronize_session=False)
     )
 
