@@ -39,6 +39,7 @@ from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
 from linli.payments import ledger
+from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.web import CSRF_FIELD, verify_csrf
@@ -122,6 +123,30 @@ loooooooooo leader,org:write,platform,resident POST /api/v1/protection/complaint
 loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/refuse
 loooooooooo org:write,platform POST /api/v1/protection/complaints/{complaint_id}/resolve
 lohhhddhdhh resident POST /api/v1/protection/complaints/{complaint_id}/withdraw
+loooooooooo resident GET /api/v1/protection/claims
+ldddddddddo platform GET /api/v1/protection/claims/escalated
+ldddddddddo platform GET /api/v1/protection/claims/flags
+lddddoooddd org:read GET /api/v1/protection/claims/merchant
+ldddddddddo platform GET /api/v1/protection/claims/residents/{user_id}
+lohhhoohhho org:read,platform,resident GET /api/v1/protection/claims/{claim_id}
+lhhhhhhhhhh org:read,platform,resident GET /api/v1/protection/claims/{claim_id}/photos/{file_id}
+loooooooooo resident POST /api/v1/protection/claims
+ldddddddddo platform POST /api/v1/protection/claims/flags/{flag_id}/review
+loooooooooo resident POST /api/v1/protection/claims/photos
+lddddoooddd org:write POST /api/v1/protection/claims/{claim_id}/decide
+lohhhhhhhhh resident POST /api/v1/protection/claims/{claim_id}/escalate
+ldddddddddo platform POST /api/v1/protection/claims/{claim_id}/platform-decision
+loooooooooo - GET /claims
+lohhhhhhhhh - GET /claims/new/{line_id}
+lhhhhhhhhhh - GET /claims/{claim_id}/photos/{file_id}
+lddddoooddd - GET /merchant/claims
+ldddddddddo - GET /platform/claims
+ldddddddddo - GET /platform/claims/residents/{user_id}
+loooooooooo - POST /claims
+lohhhhhhhhh - POST /claims/{claim_id}/escalate
+lddddoohddd - POST /merchant/claims/{claim_id}/decide
+ldddddddddo - POST /platform/claims/flags/{flag_id}/review
+ldddddddddo - POST /platform/claims/{claim_id}/decide
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
@@ -427,6 +452,19 @@ TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "owner:platform"): "d",
     ("POST /api/v1/catalog/merchant/products/{product_id}/delist", "operator:org:write"): "d",
+    # quality claims: a party only in the capacity the token's scope carries (the resident
+    # with "resident", the merchant with "org:read", the operator with "platform")
+    **{
+        ("GET /api/v1/protection/claims/{claim_id}", token): "h"
+        for token in (
+            "resident:org:read",
+            "resident:platform",
+            "owner:resident",
+            "owner:platform",
+            "operator:resident",
+            "operator:org:read",
+        )
+    },
     # complaints: a party only in the capacity the token's scope carries (the complainant with
     # "resident", the merchant with "org:*")
     **{
@@ -691,9 +729,51 @@ async def build_world(
         photo_file_ids=[attached.json()["file_id"]],
     )
     session.add(asked)
+    claimed = QualityClaim(
+        user_id=buyer.user.id,
+        organisation_id=gb.shop.organisation.id,
+        order_id=order_id,
+        order_line_id=line_id,
+        pickup_point_id=busy.id,
+        community_id=point.community_id,
+        product_name="东北大米",
+        quantity=1,
+        unit_price_fen=1500,
+        reason_code="defective",
+        description="坏了",
+        photo_file_ids=[],
+        requested_fen=1500,
+        status="filed",
+        rule_id="consumer.quality_claim",
+        rule_version=1,
+        picked_up_at=frozen_clock.now(),
+        claim_by=frozen_clock.now() + timedelta(days=15),
+        created_at=frozen_clock.now(),
+        decision_due_at=frozen_clock.now() + timedelta(days=30),
+        decision_note="",
+        merchant_note="",
+        escalation_note="",
+    )
+    flagged = ClaimAbuseFlag(
+        user_id=buyer.user.id,
+        community_id=point.community_id,
+        status="open",
+        claims=3,
+        collected_lines=3,
+        resident_rate_bp=10_000,
+        community_rate_bp=100,
+        lookback_days=90,
+        rule_id="consumer.quality_claim",
+        rule_version=1,
+        created_at=frozen_clock.now(),
+        review_reason="",
+    )
+    session.add_all([claimed, flagged])
     await session.commit()
     params: dict[str, Any] = {
         "return_id": asked.id,
+        "claim_id": claimed.id,
+        "flag_id": flagged.id,
         "organisation_id": gb.shop.organisation.id,
         "user_id": staff.id,
         "role": "staff",

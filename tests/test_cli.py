@@ -459,6 +459,27 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT count(*) FROM payment_refunds WHERE reason_code = 'return'") == [
         (1,)
     ]
+    # Quality claims (demo/protection_claims.py) in every state, refunded without return
+    # through group buying.
+    assert re.search(
+        r"Quality claims: 7 in every state \(2 refunded without return, 4 taken to the "
+        r"platform\)",
+        squash(result.output),
+    ), result.output
+    assert query(database, "SELECT DISTINCT status FROM protection_claims ORDER BY status") == [
+        ("closed",),
+        ("escalated",),
+        ("filed",),
+        ("refunded",),
+        ("rejected",),
+    ]
+    assert query(
+        database,
+        "SELECT DISTINCT outcome FROM protection_claims WHERE outcome IS NOT NULL ORDER BY outcome",
+    ) == [("partly",), ("rejected",), ("upheld",)]
+    assert query(
+        database, "SELECT count(*) FROM payment_refunds WHERE reason_code = 'quality_claim'"
+    ) == [(2,)]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
     # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of

@@ -22,7 +22,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,11 +38,13 @@ import linli.models  # noqa: F401  (every table on the metadata)
 from linli.accounts.identity import CSRF_COOKIE
 from linli.accounts.models import Membership, Organisation, User
 from linli.catalog.models import Sku
+from linli.community.models import PickupPoint
 from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
 from linli.payments.models import PaymentIntent
+from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.trace.models import TraceBatch
@@ -91,6 +93,14 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "groupbuy_campaign_items": ("product_name", "sku_code", "unit"),
     "payment_refunds": ("reason",),
     "protection_returns": ("product_name", "reason_text", "decision_note", "condition_note"),
+    "protection_claims": (
+        "product_name",
+        "description",
+        "decision_note",
+        "merchant_note",
+        "escalation_note",
+    ),
+    "protection_claim_flags": ("review_reason",),
     "notifications": ("title", "body"),
     "trace_batches": ("lot", "origin", "producer"),
     "trace_events": ("biz_step", "disposition", "read_point", "biz_location"),
@@ -380,6 +390,68 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 refund_overdue=True,
             )
         )
+        # Two quality claims of the buyer's line in hostile words: one rejected (the buyer may
+        # still escalate it), one with the platform; and an abuse flag for the operators.
+        organisation_id_of_order = await session.scalar(
+            select(Order.organisation_id).where(Order.id == order.id)
+        )
+        point_id = await session.scalar(select(Order.pickup_point_id).where(Order.id == order.id))
+        community_id = await session.scalar(
+            select(PickupPoint.community_id).where(PickupPoint.id == point_id)
+        )
+        assert organisation_id_of_order is not None
+        assert point_id is not None
+        assert community_id is not None
+        for status in ("rejected", "escalated"):
+            session.add(
+                QualityClaim(
+                    user_id=order.user_id,
+                    organisation_id=organisation_id_of_order,
+                    order_id=order.id,
+                    order_line_id=line.id,
+                    pickup_point_id=point_id,
+                    community_id=community_id,
+                    product_name=SHORT,
+                    quantity=1,
+                    unit_price_fen=line.unit_price_fen,
+                    reason_code="defective",
+                    description=FULL,
+                    photo_file_ids=[],
+                    requested_fen=line.unit_price_fen,
+                    status=status,
+                    rule_id="consumer.quality_claim",
+                    rule_version=1,
+                    picked_up_at=now,
+                    claim_by=now + timedelta(days=15),
+                    created_at=now,
+                    decision_due_at=now + timedelta(days=1),
+                    outcome="rejected",
+                    decided_by="merchant",
+                    decided_at=now,
+                    decision_note=TINY,
+                    merchant_note=TINY,
+                    escalate_by=now + timedelta(days=7),
+                    escalated_at=now if status == "escalated" else None,
+                    escalation_cause="resident" if status == "escalated" else None,
+                    escalation_note=SHORT,
+                )
+            )
+        session.add(
+            ClaimAbuseFlag(
+                user_id=order.user_id,
+                community_id=community_id,
+                status="open",
+                claims=3,
+                collected_lines=3,
+                resident_rate_bp=10_000,
+                community_rate_bp=100,
+                lookback_days=90,
+                rule_id="consumer.quality_claim",
+                rule_version=1,
+                created_at=now,
+                review_reason=SHORT,
+            )
+        )
         await session.commit()
     assert phone is not None
     assert intent is not None
@@ -399,6 +471,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/reviews/write/{line_id}",
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
+                f"/claims/new/{line.id}",
             ],
             "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
         },

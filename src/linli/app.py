@@ -51,6 +51,7 @@ def load_domain_handlers() -> None:
     import linli.payments.handlers
     import linli.payments.personal_data
     import linli.privacy.handlers
+    import linli.protection.claim_handlers
     import linli.protection.complaint_handlers
     import linli.protection.personal_data
     import linli.protection.return_handlers
@@ -233,6 +234,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.payments import pages as payments_pages
     from linli.privacy import api as privacy_api
     from linli.privacy import pages as privacy_pages
+    from linli.protection import claim_api as protection_claim_api
+    from linli.protection import claim_pages as protection_claim_pages
     from linli.protection import complaint_api as protection_complaint_api
     from linli.protection import complaint_pages as protection_complaint_pages
     from linli.protection import return_api as protection_return_api
@@ -265,6 +268,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_api,
         protection_complaint_api,
         protection_return_api,
+        protection_claim_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -288,6 +292,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_pages,
         protection_complaint_pages,
         protection_return_pages,
+        protection_claim_pages,
         rules_pages,
         trace_device_pages,
         trace_public_pages,

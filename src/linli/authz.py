@@ -144,6 +144,10 @@ PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # a
 # of the merchants in their jurisdiction (never shown to anyone else); nobody writes credit
 CREDIT_READ = _perm("credit.read", "org:read")
 REGULATOR_CREDIT_READ = _perm("regulator.credit.read", "org:read")
+# consumer protection: quality claims (refund without return)
+PROTECTION_CLAIMS_READ = _perm("protection.claims.read", "org:read")  # claims to the merchant
+PROTECTION_CLAIMS_DECIDE = _perm("protection.claims.decide", "org:write")  # uphold or reject
+PLATFORM_CLAIMS = _perm("platform.claims", "platform")  # escalated claims and abuse flags
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -157,6 +161,7 @@ _COMPLAINTS = {COMPLAINTS_READ, COMPLAINTS_REPLY}  # owner and staff of a mercha
 _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
 _CREDIT = {CREDIT_READ}  # owner and staff of a merchant
+_CLAIMS = {PROTECTION_CLAIMS_READ, PROTECTION_CLAIMS_DECIDE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -167,6 +172,7 @@ _OPERATOR = _MEMBER | {
     COMMUNITY_MANAGE,
     RULES_CALENDAR_MANAGE,
     PLATFORM_REVIEWS_HIDE,
+    PLATFORM_CLAIMS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -181,6 +187,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _COMPLAINTS
         | _RETURNS
         | _CREDIT
+        | _CLAIMS
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
     ),
     "staff": frozenset(
@@ -194,6 +201,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _COMPLAINTS
         | _RETURNS
         | _CREDIT
+        | _CLAIMS
     ),
     "supervisor": frozenset(
         _MANAGER

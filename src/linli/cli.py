@@ -234,6 +234,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.credit import credit_figures
     from linli.demo.history import seed_history
+    from linli.demo.protection_claims import seed_claims
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
@@ -259,6 +260,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
+            claimed = await seed_claims(sessionmaker, settings, seed=seed)
             credit = await credit_figures(sessionmaker)
         finally:
             await engine.dispose()
@@ -279,6 +281,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
+        )
+        console.print(
+            f"Quality claims: {claimed.claims} in every state ({claimed.refunded} refunded "
+            f"without return, {claimed.escalated} taken to the platform)."
         )
         grades = "; ".join(
             f"{kind}s " + ", ".join(f"{n} {grade}" for grade, n in sorted(per.items()))

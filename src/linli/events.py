@@ -511,3 +511,88 @@ class AccountPurged(DomainEvent):
     user_id: int
     rule_id: str
     rule_version: int
+
+
+# consumer protection: quality claims (refund without return) --------------------------------
+
+
+@event_type("protection.QualityClaimFiled")
+class QualityClaimFiled(DomainEvent):
+    claim_id: int
+    user_id: int
+    organisation_id: int
+    order_id: int
+    order_line_id: int
+    pickup_point_id: int
+    product_name: str
+    quantity: int
+    reason_code: str  # fresh_quality | defective
+    requested_fen: int
+    decision_due_at: datetime
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.QualityClaimDecided")
+class QualityClaimDecided(DomainEvent):
+    claim_id: int
+    user_id: int
+    organisation_id: int
+    product_name: str
+    outcome: str  # upheld | partly | rejected
+    amount_fen: int  # what is refunded (0 when rejected)
+    decided_by: str  # merchant | platform
+    note: str
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.QualityClaimEscalated")
+class QualityClaimEscalated(DomainEvent):
+    claim_id: int
+    user_id: int
+    organisation_id: int
+    product_name: str
+    cause: str  # timeout (the merchant did not decide in time) | resident (a rejection)
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.QualityClaimRefunded")
+class QualityClaimRefunded(DomainEvent):
+    claim_id: int
+    user_id: int
+    organisation_id: int
+    order_id: int
+    product_name: str
+    amount_fen: int
+    commission_reversed_fen: int
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.ClaimAbuseFlagged")
+class ClaimAbuseFlagged(DomainEvent):
+    """A resident's claim rate is far above their community's (the rule's pattern): for an
+    operator to look at, never a punishment by itself."""
+
+    flag_id: int
+    user_id: int
+    community_id: int
+    claims: int
+    resident_rate_bp: int  # claims per collected line, in basis points
+    community_rate_bp: int
+    rule_id: str
+    rule_version: int
+
+
+@event_type("protection.ClaimAbuseConfirmed")
+class ClaimAbuseConfirmed(DomainEvent):
+    """An operator confirmed a flagged claim pattern (credit may act on it)."""
+
+    flag_id: int
+    user_id: int
+    operator_user_id: int
+    reason: str
+    rule_id: str
+    rule_version: int

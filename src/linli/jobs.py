@@ -157,3 +157,14 @@ class PurgeClosedAccount(JobPayload):
 @job_kind("credit.scores_refresh")
 class CreditScoresRefresh(JobPayload):
     """Recompute the kept scores whose decay period ended since; recurring, daily."""
+
+
+# consumer protection: quality claims ----------------------------------------------------------
+
+
+@job_kind("protection.claim_decision_due")
+class ClaimDecisionDue(JobPayload):
+    """The merchant's time to decide a quality claim: escalate it to the platform if still
+    undecided."""
+
+    claim_id: int

@@ -14,6 +14,7 @@ from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
 from linli.payments import models as payments_models
 from linli.privacy import models as privacy_models
+from linli.protection import claim_models as protection_claim_models
 from linli.protection import complaint_models as protection_complaint_models
 from linli.protection import return_models as protection_return_models
 from linli.protection import review_models as protection_review_models
@@ -40,6 +41,7 @@ __all__ = [
     "notifications_models",
     "payments_models",
     "privacy_models",
+    "protection_claim_models",
     "protection_complaint_models",
     "protection_return_models",
     "protection_review_models",

@@ -27,9 +27,11 @@ from linli.authz import (
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
+    PLATFORM_CLAIMS,
     PLATFORM_COMPLAINTS,
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
+    PROTECTION_CLAIMS_READ,
     REGULATOR_COMPLAINTS_READ,
     REGULATOR_CREDIT_READ,
     REGULATOR_TRACE_READ,
@@ -242,6 +244,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/complaints", N_("Complaints about us")))
         if actor.has(CREDIT_READ) and kind == "merchant":
             items.append(("/merchant/credit", N_("Our credit")))
+        if actor.has(PROTECTION_CLAIMS_READ) and kind == "merchant":
+            items.append(("/merchant/claims", N_("Quality claims")))
     elif kind == "regulator":
         if actor.has(REGULATOR_TRACE_READ):
             items.append(("/regulator/recalls", N_("Recalls")))
@@ -259,6 +263,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/reviews", N_("Reviews")))
     if actor.has(PLATFORM_COMPLAINTS):
         items.append(("/ops/complaints", N_("Platform disputes")))
+    if actor.has(PLATFORM_CLAIMS):
+        items.append(("/platform/claims", N_("Quality claims")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -88,3 +88,47 @@ def body(response: httpx.Response) -> Any:
     """The JSON of a successful answer (an object or a list)."""
     assert response.status_code < 300, response.text
     return response.json()
+
+
+CLAIMS = "/api/v1/protection/claims"
+
+
+async def claim_photo(
+    client: httpx.AsyncClient, bought: Bought, line_id: int, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    from tests.factories import png_bytes
+
+    return await client.post(
+        f"{CLAIMS}/photos",
+        data={"line_id": str(line_id)},
+        files={"file": ("spoiled.png", png_bytes(), "image/png")},
+        headers=headers or bought.buyer.headers,
+    )
+
+
+async def file_claim(
+    client: httpx.AsyncClient,
+    bought: Bought,
+    line_id: int,
+    quantity: int,
+    *,
+    reason: str = "defective",
+    amount_fen: int | None = None,
+    photos: list[int] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A claim with one fresh photo (unless `photos` says otherwise)."""
+    if photos is None:
+        uploaded = await claim_photo(client, bought, line_id, headers)
+        assert uploaded.status_code == 201, uploaded.text
+        photos = [uploaded.json()["id"]]
+    payload: dict[str, Any] = {
+        "line_id": line_id,
+        "quantity": quantity,
+        "reason_code": reason,
+        "description": "发霉了",
+        "photo_file_ids": photos,
+    }
+    if amount_fen is not None:
+        payload["amount_fen"] = amount_fen
+    return await client.post(CLAIMS, json=payload, headers=headers or bought.buyer.headers)

@@ -131,3 +131,11 @@ def name_of_point(point_id: Column) -> ScalarSelect[Any]:
 
 
 identity.provide_leads_condition(leads_a_point)
+
+
+async def point_ids_of_community(session: AsyncSession, community_id: int) -> list[int]:
+    """Every pickup point of a community (open or not)."""
+    rows = await session.scalars(
+        select(PickupPoint.id).where(PickupPoint.community_id == community_id)
+    )
+    return list(rows)

@@ -320,6 +320,18 @@ async def owned_file_ids(session: AsyncSession, user_id: int, file_ids: Iterable
     return set(await session.scalars(policies.owned_files(user_id, wanted)))
 
 
+async def owned_file_ids_for(
+    session: AsyncSession, user_id: int, file_ids: Iterable[int], purpose: str
+) -> set[int]:
+    """Those of `file_ids` the user uploaded for `purpose` (e.g. a quality claim's photos,
+    stored without their metadata because others will see them)."""
+    wanted = set(file_ids)
+    if not wanted:
+        return set()
+    query = policies.owned_files(user_id, wanted).where(StoredFile.purpose == purpose)
+    return set(await session.scalars(query))
+
+
 async def withdraw_public(session: AsyncSession, file_ids: Iterable[int]) -> None:
     """Public files made private again (the photos of a review an operator hid): from now on
     only their uploader and platform reviewers read them."""

@@ -133,6 +133,45 @@ async def reverse(
     return leader_fen
 
 
+async def reverse_amount(
+    session: AsyncSession, order: Order, line: OrderLine, amount: int, key: str
+) -> int:
+    """Undo the settlement of `amount` fen of `line`'s collected goods (a refund without
+    return: a quality claim), in proportion at the rates they were booked with (the line's
+    latest hand-over): the amount returns to clearing, ready to be refunded. `key` names the
+    ledger entry (once per key). Returns the leader's commission reversed."""
+    pickup = await session.scalar(
+        select(Pickup).where(Pickup.order_id == order.id).order_by(Pickup.id.desc()).limit(1)
+    )
+    if pickup is None:
+        raise RuntimeError(f"order {order.id} has collected goods but no pickup")
+    leader_fen = share(amount, pickup.commission_bp)
+    platform_fen = share(amount, pickup.platform_fee_bp)
+    merchant_fen = amount - leader_fen - platform_fen
+    postings = [(ledger.CLEARING, -amount)]
+    if merchant_fen:
+        postings.append((ledger.merchant_payable(order.organisation_id), merchant_fen))
+    if leader_fen:
+        postings.append((ledger.leader_commission(pickup.leader_user_id), leader_fen))
+        session.add(
+            Commission(
+                leader_user_id=pickup.leader_user_id,
+                pickup_point_id=pickup.pickup_point_id,
+                order_id=order.id,
+                order_line_id=line.id,
+                kind="reversal",
+                base_fen=-amount,
+                rate_bp=pickup.commission_bp,
+                amount_fen=-leader_fen,
+                created_at=clock.now(),
+            )
+        )
+    if platform_fen:
+        postings.append((ledger.PLATFORM_REVENUE, platform_fen))
+    await ledger.post(session, "settlement_reversal", key, postings)
+    return leader_fen
+
+
 # --- earnings and statements ----------------------------------------------------------------
 
 

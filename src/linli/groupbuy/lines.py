@@ -266,6 +266,14 @@ class ReturnableLine:
     return_rule_id: str
     return_rule_version: int
     received_at: datetime | None  # the order's last hand-over (None: nothing collected)
+    claimed_qty: int = 0  # collected units held by quality claims (kept, never taken back)
+    amount_fen: int = 0  # paid for the line
+    refunded_fen: int = 0  # refunded on the line, for any reason
+
+    @property
+    def refundable_fen(self) -> int:
+        """What is left to refund on the line."""
+        return self.amount_fen - self.refunded_fen
 
 
 async def collected_line(
@@ -308,6 +316,9 @@ async def collected_line(
         return_rule_id=order.return_rule_id,
         return_rule_version=order.return_rule_version,
         received_at=received_at,
+        claimed_qty=line.claimed_qty,
+        amount_fen=line.amount_fen,
+        refunded_fen=line.refunded_fen,
     )
 
 
@@ -341,3 +352,70 @@ async def refund_returned_units(
     if event is None:
         return None
     return UnitsRefunded(event.amount_fen, event.commission_reversed_fen)
+
+
+async def _locked_line(session: AsyncSession, line_id: int) -> tuple[Order, OrderLine] | None:
+    row = (
+        await session.execute(
+            select(Order, OrderLine)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.id == line_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def hold_claimed_units(session: AsyncSession, line_id: int, quantity: int) -> bool:
+    """Hold collected units of a line for a quality claim (see `refunds.hold_claimed_units`)."""
+    return await refunds.hold_claimed_units(session, line_id, quantity)
+
+
+async def release_claimed_units(session: AsyncSession, line_id: int, quantity: int) -> None:
+    await refunds.release_claimed_units(session, line_id, quantity)
+
+
+async def refund_claimed_amount(
+    session: AsyncSession, line_id: int, amount_fen: int, *, note: str, key: str
+) -> UnitsRefunded | None:
+    """Refund `amount_fen` of a line's collected goods without taking them back (reason
+    `quality_claim`): settlement and commission reversed in proportion, money to the payer,
+    `OrderRefunded` published. None, nothing done, when more than is left refundable."""
+    found = await _locked_line(session, line_id)
+    if found is None:
+        return None
+    order, line = found
+    event = await refunds.refund_without_return(
+        session, order, line, amount_fen, RefundReason.QUALITY_CLAIM, note, key=key
+    )
+    if event is None:
+        return None
+    return UnitsRefunded(event.amount_fen, event.commission_reversed_fen)
+
+
+async def collected_lines_count(
+    session: AsyncSession,
+    since: datetime,
+    *,
+    user_id: int | None = None,
+    point_ids: Sequence[int] | None = None,
+) -> int:
+    """Order lines collected (at least in part) since `since`: of one resident, or at some
+    pickup points (a community's) - the base of a claim rate."""
+    last = (
+        select(Pickup.order_id, func.max(Pickup.created_at).label("at"))
+        .group_by(Pickup.order_id)
+        .subquery()
+    )
+    query = (
+        select(func.count(OrderLine.id))
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(last, last.c.order_id == Order.id)
+        .where(OrderLine.picked_qty > 0, last.c.at >= since)
+    )
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
+    if point_ids is not None:
+        query = query.where(Order.pickup_point_id.in_(point_ids))
+    return int(await session.scalar(query) or 0)

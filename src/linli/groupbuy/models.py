@@ -182,6 +182,11 @@ class OrderLine(Base):
             "returned_qty >= 0 AND returned_qty <= picked_qty", name="returned_in_range"
         ),
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_in_range"),
+        CheckConstraint("claimed_qty >= 0 AND claimed_qty <= picked_qty", name="claimed_in_range"),
+        CheckConstraint(
+            "claim_refunded_fen >= 0 AND claim_refunded_fen <= refunded_fen",
+            name="claim_refund_in_range",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -200,6 +205,10 @@ class OrderLine(Base):
     # Collected units the merchant refunded afterwards (their settlement was reversed).
     returned_qty: Mapped[int] = mapped_column(default=0, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Collected units held by quality claims (refund without return: they are never taken
+    # back, so returns and take-backs leave them alone), and the money refunded on them.
+    claimed_qty: Mapped[int] = mapped_column(default=0, server_default="0")
+    claim_refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class GroupOutcome(Base):

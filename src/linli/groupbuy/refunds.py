@@ -12,7 +12,7 @@ attempt gets a fresh idempotency key (a refused key would only repeat the refusa
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -172,7 +172,11 @@ async def _take_back(session: AsyncSession, line_id: int, quantity: int) -> int 
     collected); the new total, or None when that would be too many."""
     returned = await session.scalar(
         update(OrderLine)
-        .where(OrderLine.id == line_id, OrderLine.returned_qty + quantity <= OrderLine.picked_qty)
+        .where(
+            OrderLine.id == line_id,
+            # Units a quality claim holds stay with the resident: never taken back.
+            OrderLine.returned_qty + OrderLine.claimed_qty + quantity <= OrderLine.picked_qty,
+        )
         .values(returned_qty=OrderLine.returned_qty + quantity)
         .returning(OrderLine.returned_qty)
         .execution_options(synchronize_session=False)
@@ -204,12 +208,13 @@ async def refund_line_in_full(
     if amount > 0:
         # The money first: a refusal raises before the line, settlement or commission change.
         await refund_order(session, order, amount, reason_code, reason, key)
-    collected = line.picked_qty - line.returned_qty
+    collected = line.picked_qty - line.returned_qty - line.claimed_qty
     if collected > 0:
         returned = await _take_back(session, line.id, collected)
         if returned is not None:
             line.returned_qty = returned
             await commission.reverse(session, order, line, collected, returned)
+    await _reverse_claimed_rest(session, order, line)
     if amount <= 0:
         return 0
     line.refunded_fen += amount
@@ -230,3 +235,88 @@ async def refund_line_in_full(
                 else CancelReason.REFUNDED
             )
     return amount
+
+
+# --- quality claims: refund without return ---------------------------------------------------
+
+
+async def hold_claimed_units(session: AsyncSession, line_id: int, quantity: int) -> bool:
+    """Hold `quantity` collected units of a line for a quality claim (never more than are
+    collected and neither taken back nor held already). False, nothing held, otherwise."""
+    held = await session.scalar(
+        update(OrderLine)
+        .where(
+            OrderLine.id == line_id,
+            OrderLine.returned_qty + OrderLine.claimed_qty + quantity <= OrderLine.picked_qty,
+        )
+        .values(claimed_qty=OrderLine.claimed_qty + quantity)
+        .returning(OrderLine.claimed_qty)
+        .execution_options(synchronize_session=False)
+    )
+    return held is not None
+
+
+async def release_claimed_units(session: AsyncSession, line_id: int, quantity: int) -> None:
+    """A claim rejected: its units are no longer held (never below zero). On a line refunded
+    in full meanwhile (a recall refunds the claimed units too) they count as taken back, so
+    nobody returns or claims them again."""
+    await session.execute(
+        update(OrderLine)
+        .where(OrderLine.id == line_id, OrderLine.claimed_qty >= quantity)
+        .values(
+            claimed_qty=OrderLine.claimed_qty - quantity,
+            returned_qty=case(
+                (OrderLine.refunded_fen >= OrderLine.amount_fen, OrderLine.returned_qty + quantity),
+                else_=OrderLine.returned_qty,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def refund_without_return(
+    session: AsyncSession,
+    order: Order,
+    line: OrderLine,
+    amount_fen: int,
+    reason_code: RefundReason,
+    note: str,
+    *,
+    key: str,
+) -> OrderRefunded | None:
+    """Refund `amount_fen` of a line's collected goods the resident keeps (a quality claim):
+    the settlement of that amount is reversed at the rates it was booked with (the leader's
+    commission and the platform's fee in proportion), the money goes back to the payer and
+    `OrderRefunded` is published. None, nothing done, when the amount is more than is left
+    refundable on the line. The caller holds the line (row lock); `key` names the claim, so
+    a retry refunds nothing twice."""
+    if amount_fen < 1 or amount_fen > line.amount_fen - line.refunded_fen:
+        return None
+    # The money first: a refusal raises before the line, settlement or commission change.
+    await refund_order(session, order, amount_fen, reason_code, note, key)
+    reversed_fen = await commission.reverse_amount(
+        session, order, line, amount_fen, f"groupbuy-line-{line.id}-{key}"
+    )
+    line.refunded_fen += amount_fen
+    line.claim_refunded_fen += amount_fen
+    order.refunded_fen += amount_fen
+    event = OrderRefunded(
+        order_id=order.id,
+        user_id=order.user_id,
+        amount_fen=amount_fen,
+        reason=note,
+        commission_reversed_fen=reversed_fen,
+    )
+    outbox.publish(session, event)
+    return event
+
+
+async def _reverse_claimed_rest(session: AsyncSession, order: Order, line: OrderLine) -> None:
+    """A line refunded in full: the units quality claims hold were settled, less what the
+    claims refunded already; that rest is reversed too (the refund then takes it back), so
+    clearing ends at zero."""
+    rest = line.claimed_qty * line.unit_price_fen - line.claim_refunded_fen
+    if rest > 0 and line.refunded_fen < line.amount_fen:
+        await commission.reverse_amount(
+            session, order, line, rest, f"groupbuy-line-{line.id}-claimed-rest"
+        )

@@ -16,6 +16,7 @@ from linli.events import (
     BuyerRecalled,
     CampaignClosed,
     CertificationDecided,
+    ClaimAbuseFlagged,
     CommissionStatementIssued,
     ComplaintAcceptanceOverdue,
     ComplaintAccepted,
@@ -36,6 +37,9 @@ from linli.events import (
     OrderReadyForPickup,
     OrderRefunded,
     OrderUncollected,
+    QualityClaimDecided,
+    QualityClaimEscalated,
+    QualityClaimFiled,
     ReturnDecided,
     ReturnReceived,
     ReturnRefundOverdue,
@@ -893,3 +897,160 @@ async def return_refund_overdue(
         link="/returns",
         source_event_id=envelope.event_id,
     )
+
+
+# --- quality claims ------------------------------------------------------------------------
+
+
+async def _operators(session: AsyncSession) -> set[int]:
+    """The platform's members (its operators and admins)."""
+    return set(
+        await session.scalars(
+            select(Membership.user_id)
+            .join(Organisation, Organisation.id == Membership.organisation_id)
+            .where(Organisation.kind == "platform")
+        )
+    )
+
+
+@outbox.subscribe(QualityClaimFiled, "notifications.claim_filed")
+async def claim_filed(session: AsyncSession, envelope: outbox.Envelope[QualityClaimFiled]) -> None:
+    event = envelope.payload
+    params = {
+        "product": event.product_name,
+        "quantity": event.quantity,
+        "amount": format_fen(event.requested_fen),
+        "due": _local(event.decision_due_at),
+    }
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "claim_filed",
+        title=N_("A quality claim to decide: {product}"),
+        body=N_(
+            "A resident claims {amount} for {quantity} of {product}, without return. Decide by "
+            "{due}, or the claim goes to the platform."
+        ),
+        params=params,
+        link="/merchant/claims",
+        event_id=envelope.event_id,
+    )
+    notify(
+        session,
+        event.user_id,
+        "claim_filed",
+        title=N_("Your claim about {product} is filed"),
+        body=N_("The merchant decides by {due}; otherwise the platform decides."),
+        params=params,
+        link="/claims",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(QualityClaimDecided, "notifications.claim_decided")
+async def claim_decided(
+    session: AsyncSession, envelope: outbox.Envelope[QualityClaimDecided]
+) -> None:
+    event = envelope.payload
+    params = {
+        "product": event.product_name,
+        "amount": format_fen(event.amount_fen),
+        "reason": event.note,
+    }
+    if event.outcome == "rejected":
+        if event.decided_by == "merchant":
+            title = N_("Your claim about {product} was rejected by the merchant")
+            body = N_("Reason: {reason}. You may take it to the platform from your claims page.")
+        else:
+            title = N_("The platform rejected your claim about {product}")
+            body = N_("Reason: {reason}")
+        notify(
+            session,
+            event.user_id,
+            "claim_rejected",
+            title=title,
+            body=body,
+            params=params,
+            link="/claims",
+            source_event_id=envelope.event_id,
+        )
+    else:
+        notify(
+            session,
+            event.user_id,
+            "claim_upheld",
+            title=N_("Your claim about {product} is upheld"),
+            body=N_("{amount} is refunded to you; keep the goods."),
+            params=params,
+            link="/claims",
+            source_event_id=envelope.event_id,
+        )
+    if event.decided_by == "platform":
+        await _notify_owners(
+            session,
+            event.organisation_id,
+            "claim_decided_by_platform",
+            title=N_("The platform decided a claim about {product}"),
+            body=N_("Refunded: {amount}."),
+            params=params,
+            link="/merchant/claims",
+            event_id=envelope.event_id,
+        )
+
+
+@outbox.subscribe(QualityClaimEscalated, "notifications.claim_escalated")
+async def claim_escalated(
+    session: AsyncSession, envelope: outbox.Envelope[QualityClaimEscalated]
+) -> None:
+    event = envelope.payload
+    params = {"product": event.product_name, "id": event.claim_id}
+    for user_id in await _operators(session):
+        notify(
+            session,
+            user_id,
+            "claim_escalated",
+            title=N_("A quality claim for the platform: {product}"),
+            body=N_("Claim #{id} waits for the platform's decision."),
+            params=params,
+            link="/platform/claims",
+            source_event_id=envelope.event_id,
+        )
+    notify(
+        session,
+        event.user_id,
+        "claim_escalated",
+        title=N_("The platform will decide your claim about {product}"),
+        body=N_("Claim #{id} is with the platform."),
+        params=params,
+        link="/claims",
+        source_event_id=envelope.event_id,
+    )
+    if event.cause == "timeout":
+        await _notify_owners(
+            session,
+            event.organisation_id,
+            "claim_escalated",
+            title=N_("A claim about {product} went to the platform"),
+            body=N_("Claim #{id} was not decided in time; the platform decides it now."),
+            params=params,
+            link="/merchant/claims",
+            event_id=envelope.event_id,
+        )
+
+
+@outbox.subscribe(ClaimAbuseFlagged, "notifications.claim_abuse_flagged")
+async def claim_abuse_flagged(
+    session: AsyncSession, envelope: outbox.Envelope[ClaimAbuseFlagged]
+) -> None:
+    event = envelope.payload
+    for user_id in await _operators(session):
+        notify(
+            session,
+            user_id,
+            "claim_abuse_flagged",
+            title=N_("A claim pattern to review"),
+            body=N_("Resident #{user} filed {claims} claims recently, far above their community."),
+            params={"user": event.user_id, "claims": event.claims},
+            link="/platform/claims",
+            source_event_id=envelope.event_id,
+        )

@@ -19,6 +19,7 @@ class RefundReason(StrEnum):
     RECALL = "recall"  # the goods' batch was recalled
     PAYMENT_EXPIRED = "payment_expired"  # paid after the order or the payment was closed
     RETURN = "return"  # goods returned (seven-day no-reason return, CRPL art. 25, or art. 24)
+    QUALITY_CLAIM = "quality_claim"  # a quality claim upheld: refund without return
 
 
 REFUND_REASON_LABELS: dict[RefundReason, str] = {
@@ -29,6 +30,7 @@ REFUND_REASON_LABELS: dict[RefundReason, str] = {
     RefundReason.RECALL: N_("Product recall"),
     RefundReason.PAYMENT_EXPIRED: N_("Paid after the order was cancelled"),
     RefundReason.RETURN: N_("Goods returned"),
+    RefundReason.QUALITY_CLAIM: N_("Quality claim upheld"),
 }
 assert set(REFUND_REASON_LABELS) == set(RefundReason)
 

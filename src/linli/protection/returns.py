@@ -162,7 +162,12 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
             fields={"line_id": Message(N_("The return period ended on {day}."), {"day": final})},
             code="return_window_closed",
         )
-    available = line.picked_qty - line.returned_qty - await _held_units(session, line.line_id)
+    available = (
+        line.picked_qty
+        - line.returned_qty
+        - line.claimed_qty  # kept by quality claims (refund without return)
+        - await _held_units(session, line.line_id)
+    )
     if data.quantity > available:
         raise ValidationFailed(
             N_("This return cannot be requested."),

@@ -93,6 +93,28 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "consumer.quality_claim",
+        "version": 1,
+        "title": "Quality claims on collected goods: refund without return",
+        "legal_basis": "Platform rule (fresh produce: photo evidence within 48 hours of pickup, "
+        "refund without return); Consumer Rights Protection Law art. 24 (defective goods: the "
+        "seller answers for them, not limited by the art. 25 seven-day no-reason window)",
+        "values": {
+            # Fresh produce, as this catalogue shows it (the campaign item's stored kind).
+            "fresh_storage_classes": ["chilled", "frozen"],
+            "fresh_categories": ["fresh_food"],
+            "fresh_hours": 48,  # a fresh-produce quality claim: within 48 h of pickup
+            "defect_days": 15,  # defective goods (art. 24): within 15 days of pickup
+            "decision_hours": 24,  # the merchant decides, else the claim goes to the platform
+            "escalate_days": 7,  # a rejected claim may be taken to the platform within 7 days
+            # A resident whose claim rate is far above their community's is flagged for an
+            # operator to look at (never punished automatically).
+            "abuse_lookback_days": 90,
+            "abuse_min_claims": 3,
+            "abuse_rate_multiple": 3,
+        },
+    },
+    {
         "rule_id": "groupbuy.payment_window",
         "version": 1,
         "title": "Unpaid group-buying orders are cancelled and their stock released",
