@@ -140,7 +140,7 @@ async def refund_units(
     and not yet refunded. The caller holds the line (row lock, loaded afresh) and names the
     reason. The provider is asked first: when it refuses, nothing of the line changes."""
     returned = line.returned_qty + quantity
-    if returned > line.picked_qty:
+    if returned + line.claimed_qty > line.picked_qty:  # units a quality claim holds stay out
         return None
     amount = quantity * line.unit_price_fen
     # The money first: a refusal raises before the line, settlement or commission change.
