@@ -144,6 +144,11 @@ PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # a
 # of the merchants in their jurisdiction (never shown to anyone else); nobody writes credit
 CREDIT_READ = _perm("credit.read", "org:read")
 REGULATOR_CREDIT_READ = _perm("regulator.credit.read", "org:read")
+# credit lists and repair: the merchant's owner asks the deciding regulator to repair a
+# published penalty or remove a serious-dishonesty list entry early; supervisors of that
+# regulator decide (with reasons)
+CREDIT_REQUEST = _perm("credit.request", "org:write")
+REGULATOR_CREDIT_DECIDE = _perm("regulator.credit.decide", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -181,7 +186,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _COMPLAINTS
         | _RETURNS
         | _CREDIT
-        | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
+        | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE, CREDIT_REQUEST}
     ),
     "staff": frozenset(
         _MEMBER
@@ -198,7 +203,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "supervisor": frozenset(
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
-        | {REGULATOR_CREDIT_READ}
+        | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE}
     ),
     "inspector": frozenset(
         _MEMBER
