@@ -13,15 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.credit import lists
+from linli.credit.handlers import refresh_scores
 from linli.events import CaseDecided, RectificationFulfilled, RectificationOverdue
+from linli.jobs import CreditScoresRefresh
+from linli.merchants.dates import add_months
 from linli.merchants.models import MerchantProfile
+from linli.web import CSRF_FIELD
 from tests.credit.helpers import CREDIT, publish, records
 from tests.credit.test_credit_http import a_shop_in_shanghai
-from tests.factories import make_org, make_token, make_user
-from tests.groupbuy.helpers import Shop, bearer
+from tests.factories import grant, login, make_org, make_token, make_user
+from tests.groupbuy.helpers import Shop, a_shop, bearer, listed_sku
 
 BASIS = "《中华人民共和国价格法》第十四条"
 
@@ -195,7 +200,8 @@ async def test_serious_list_entry_early_removal_and_its_end(
     assert (await client.get(f"{CREDIT}/lists/serious")).json() == []
     mine = (await client.get(f"{CREDIT}/merchant/lists", headers=shop.headers)).json()
     [own] = mine["entries"]
-    assert own["listed"] is False and own["removed_at"] is not None
+    assert own["listed"] is False
+    assert own["removed_at"] is not None
     audited = select(AuditEntry.action).where(AuditEntry.target_type == "credit_request")
     actions = set((await session.scalars(audited)).all())
     assert actions == {"credit.removal_requested", "credit.removal_approved"}
@@ -260,12 +266,6 @@ async def test_credit_repair_after_the_minimum_period_with_obligations_fulfilled
         "penalties"
     ]
     today = clock.now()
-
-    def on(months: int) -> str:
-        from linli.merchants.dates import add_months
-
-        return add_months(today, months).astimezone(clock.LOCAL).date().isoformat()
-
     assert food_penalty["repair_possible_from"][:10] == add_months_iso(today, 12)
     assert other_penalty["repair_possible_from"][:10] == add_months_iso(today, 6)
     body = {"statement": "罚款已缴纳，整改完毕"}
@@ -289,7 +289,7 @@ async def test_credit_repair_after_the_minimum_period_with_obligations_fulfilled
     early = await client.post(food_repair, json=body, headers=food.headers)
     assert early.status_code == 409
     assert early.json()["error"]["code"] == "too_early"
-    assert on(12) in early.json()["error"]["message"]
+    assert add_months_iso(today, 12) in early.json()["error"]["message"]
     asked = await client.post(other_repair, json=body, headers=other.headers)
     assert asked.status_code == 201, asked.text
     refused = await client.post(
@@ -313,13 +313,116 @@ async def test_credit_repair_after_the_minimum_period_with_obligations_fulfilled
     [mine] = (await client.get(f"{CREDIT}/merchant/lists", headers=food.headers)).json()[
         "penalties"
     ]
-    assert mine["published"] is False and mine["repaired_at"] is not None
+    assert mine["published"] is False
+    assert mine["repaired_at"] is not None
     assert mine["fulfilled_on_time"] is True
     again = await client.post(food_repair, json=body, headers=food.headers)
     assert again.json()["error"]["code"] == "not_published"
 
 
 def add_months_iso(moment: datetime, months: int) -> str:
-    from linli.merchants.dates import add_months
-
     return add_months(moment, months).astimezone(clock.LOCAL).date().isoformat()
+
+
+def fulfilled(shop: Shop, n: int) -> RectificationFulfilled:
+    """A rectification done on time: +10 each (rule version 2), a quick way to a high grade."""
+    return RectificationFulfilled(
+        case_id=1000 + n,
+        organisation_id=shop.organisation.id,
+        regulator_organisation_id=1,
+        fulfilled_at=clock.now(),
+        on_time=True,
+    )
+
+
+async def test_red_list_ranks_first_within_a_grade_and_lightens_sampling(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    steady = await a_shop(client, session, name="老字号")
+    newcomer = await a_shop(client, session, name="新开张")
+    await listed_sku(client, steady)
+    await listed_sku(client, newcomer)
+    await publish(app, *(fulfilled(steady, n) for n in range(40)))  # 1000 now
+    frozen_clock.advance(timedelta(days=212))  # one decay boundary: 600 + 400 / 2 = 800, AA
+    await publish(app, *(fulfilled(newcomer, 100 + n) for n in range(20)))  # 800, AA
+    async with app.state.sessionmaker() as s:
+        await refresh_scores(s, CreditScoresRefresh())
+        await s.commit()
+    red = (await client.get(f"{CREDIT}/lists/red")).json()
+    assert [(m["organisation_id"], m["grade"]) for m in red] == [(steady.organisation.id, "AA")]
+    async with app.state.sessionmaker() as s:
+        assert await lists.sampling_weight(s, steady.organisation.id) == 50
+        assert await lists.sampling_weight(s, newcomer.organisation.id) == 100
+    found = await client.get("/api/v1/catalog/products")
+    merchants = [p["merchant"]["id"] for p in found.json()["items"]]
+    # same grade: the red-list merchant first (else the newest product would be)
+    assert merchants == [steady.organisation.id, newcomer.organisation.id]
+
+    regulator_id, _ = await a_regulator(session)
+    await publish(app, decided(steady, regulator_id, case_id=5, decision="warning", penalty_fen=0))
+    assert (await client.get(f"{CREDIT}/lists/red")).json() == []  # a warning since: off
+
+
+async def test_pages_in_both_languages_and_forms(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    shop = await a_shop_in_shanghai(client, session, name="<b>邻里</b>")
+    officer = await make_user(session, name="执法")
+    regulator = await make_org(session, "regulator", owner=officer, name="上海市场监管局")
+    inspector = await make_user(session, name="检查员")
+    await grant(session, regulator, inspector, "inspector")
+    await publish(app, decided(shop, regulator.id, case_id=41, serious=True))
+    lists_page = await client.get("/credit/lists")
+    assert lists_page.status_code == 200
+    assert "&lt;b&gt;邻里&lt;/b&gt;" in lists_page.text
+    assert "<b>邻里</b>" not in lists_page.text
+    assert BASIS in lists_page.text
+    zh = await client.get("/credit/lists", headers={"Accept-Language": "zh-CN"})
+    assert "严重违法失信名单" in zh.text
+    public = await client.get(f"/credit/query/{shop.organisation.id}")
+    assert "上海市场监管局" in public.text
+    assert "¥50,000.00" in public.text
+
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as c:
+        await login(c, shop.owner, organisation=shop.organisation)
+        desk = await c.get("/merchant/credit/lists")
+        assert desk.status_code == 200
+        assert "Apply for credit repair" in desk.text
+        entry_id = (await c.get(f"{CREDIT}/merchant/lists")).json()["entries"][0]["id"]
+        token = c.cookies.get(CSRF_COOKIE) or ""
+        early = await c.post(
+            f"/merchant/credit/list-entries/{entry_id}/removal",
+            data={"statement": "已整改", CSRF_FIELD: token},
+        )
+        assert early.status_code == 303
+        assert (await c.get(f"{CREDIT}/merchant/lists")).json()["requests"] == []
+        frozen_clock.advance(timedelta(days=366))
+        await login(c, shop.owner, organisation=shop.organisation)  # a year: a new session
+        token = c.cookies.get(CSRF_COOKIE) or ""
+        asked = await c.post(
+            f"/merchant/credit/list-entries/{entry_id}/removal",
+            data={"statement": "已整改，罚款已缴", CSRF_FIELD: token},
+        )
+        assert asked.status_code == 303
+        [request] = (await c.get(f"{CREDIT}/merchant/lists")).json()["requests"]
+        zh_desk = await c.get("/merchant/credit/lists", headers={"Accept-Language": "zh-CN"})
+        assert "信用修复" in zh_desk.text
+        assert (await c.get("/regulator/credit/requests")).status_code == 403
+
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as c:
+        await login(c, inspector, organisation=regulator)
+        page = await c.get("/regulator/credit/requests")
+        assert page.status_code == 200
+        assert "已整改，罚款已缴" in page.text
+        assert f'data-decide="{request["id"]}"' not in page.text  # inspectors read only
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as c:
+        await login(c, officer, organisation=regulator)
+        page = await c.get("/regulator/credit/requests", headers={"Accept-Language": "zh-CN"})
+        assert f'data-decide="{request["id"]}"' in page.text
+        token = c.cookies.get(CSRF_COOKIE) or ""
+        decided_page = await c.post(
+            f"/regulator/credit/requests/{request['id']}/decision",
+            data={"approve": "1", "reasons": "整改到位", CSRF_FIELD: token},
+        )
+        assert decided_page.status_code == 303
+    assert (await client.get(f"{CREDIT}/lists/serious")).json() == []
