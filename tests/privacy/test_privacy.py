@@ -99,8 +99,8 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "protection",
     }
     # the resident collected the order: one credit record as a resident (credit.scoring)
-    [collected] = sections["credit"]["as_resident"]["records"]
-    assert (collected["kind"], collected["weight"]) == ("order_collected", 1)
+    [record] = sections["credit"]["as_resident"]["records"]
+    assert (record["kind"], record["weight"]) == ("order_collected", 1)
     assert sections["credit"]["as_resident"]["score"] == 601
     assert sections["credit"]["as_leader"]["records"] == []
     assert sections["account"]["user"]["phone"] == national_number(bought.buyer.user.phone)

@@ -65,6 +65,7 @@ async def merchant_lists(request: Request, session: DbSession, actor: User_) -> 
 async def apply_for_repair(
     penalty_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    await repair.access_penalty(session, actor, penalty_id)
     form = await form_data(request)
 
     async def ask() -> CreditRequest:
@@ -81,6 +82,7 @@ async def apply_for_repair(
 async def request_removal(
     entry_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    await repair.access_entry(session, actor, entry_id)
     form = await form_data(request)
 
     async def ask() -> CreditRequest:
@@ -108,6 +110,7 @@ async def regulator_requests(request: Request, session: DbSession, actor: User_)
 async def decide(
     request_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
+    await repair.access_request(session, actor, request_id)
     form = await form_data(request)
 
     async def decide_it() -> CreditRequest:

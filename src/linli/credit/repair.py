@@ -77,6 +77,30 @@ async def repair_possible_from(session: AsyncSession, penalty: PublishedPenalty)
     return add_months(penalty.decided_at, months)
 
 
+async def access_penalty(session: AsyncSession, actor: Actor, penalty_id: int) -> None:
+    """403 unless the owner of a merchant; 404 unless the penalty is that merchant's (pages
+    ask before their form's work, so that these answer as such rather than as a flash)."""
+    organisation_id = acting_merchant(actor)
+    penalty = await session.get(PublishedPenalty, penalty_id)
+    if penalty is None or penalty.organisation_id != organisation_id:
+        raise NotFound(N_("No such penalty."))
+
+
+async def access_entry(session: AsyncSession, actor: Actor, entry_id: int) -> None:
+    organisation_id = acting_merchant(actor)
+    entry = await session.get(SeriousListEntry, entry_id)
+    if entry is None or entry.organisation_id != organisation_id:
+        raise NotFound(N_("No such list entry."))
+
+
+async def access_request(session: AsyncSession, actor: Actor, request_id: int) -> None:
+    """403 unless a supervisor of a regulator; 404 unless the request is to that regulator."""
+    regulator_id = acting_regulator(actor)
+    row = await session.get(CreditRequest, request_id)
+    if row is None or row.regulator_organisation_id != regulator_id:
+        raise NotFound(N_("No such request."))
+
+
 async def apply_for_repair(
     session: AsyncSession, actor: Actor, penalty_id: int, statement: str
 ) -> CreditRequest:
