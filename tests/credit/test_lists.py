@@ -415,6 +415,13 @@ async def test_pages_in_both_languages_and_forms(
         assert page.status_code == 200
         assert "已整改，罚款已缴" in page.text
         assert f'data-decide="{request["id"]}"' not in page.text  # inspectors read only
+        inspector_token = bearer(await make_token(session, inspector, organisation=regulator))
+        refused = await client.post(
+            f"{CREDIT}/regulator/requests/{request['id']}/decision",
+            json={"approve": True, "reasons": "同意"},
+            headers=inspector_token,
+        )
+        assert refused.status_code == 403
     async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as c:
         await login(c, officer, organisation=regulator)
         page = await c.get("/regulator/credit/requests", headers={"Accept-Language": "zh-CN"})

@@ -226,7 +226,11 @@ async def red_list_ids(session: AsyncSession, at: datetime | None = None) -> set
                 (CreditRecord.subject_kind == CreditScore.subject_kind)
                 & (CreditRecord.subject_id == CreditScore.subject_id),
             )
-            .where(CreditScore.subject_kind == SubjectKind.MERCHANT)
+            .where(
+                CreditScore.subject_kind == SubjectKind.MERCHANT,
+                # the kept grade first (refreshed daily), the grade now confirmed below
+                CreditScore.grade.in_(sorted(rule.red_grades)),
+            )
             .group_by(CreditScore.subject_id)
             .having(func.min(CreditRecord.occurred_at) <= since)
         )
