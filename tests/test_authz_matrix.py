@@ -28,6 +28,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli import outbox
 from linli.accounts.identity import CSRF_COOKIE, is_api_path
 from linli.accounts.models import ApiToken, Organisation, User
 from linli.authz import SCOPES, current_actor, require_user
@@ -35,6 +36,9 @@ from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.community.models import PickupPoint
 from linli.config import Settings
+from linli.credit.list_models import PublishedPenalty, SeriousListEntry
+from linli.credit.repair_models import CreditRequest
+from linli.events import CaseDecided
 from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
 from linli.outbox import DueJob, OutboxEvent
@@ -75,6 +79,20 @@ lddddoooddd org:read GET /api/v1/credit/merchant
 ldddddddood org:read GET /api/v1/credit/regulator/merchants
 ooooooooooo * GET /api/v1/credit/public
 ooooooooooo * GET /api/v1/credit/public/{organisation_id}
+ooooooooooo * GET /api/v1/credit/public/{organisation_id}/penalties
+ooooooooooo * GET /api/v1/credit/lists/serious
+ooooooooooo * GET /api/v1/credit/lists/red
+lddddoooddd org:read GET /api/v1/credit/merchant/lists
+ldddddddood org:read GET /api/v1/credit/regulator/requests
+ldddddooddd org:write POST /api/v1/credit/merchant/penalties/{penalty_id}/repair
+ldddddooddd org:write POST /api/v1/credit/merchant/list-entries/{entry_id}/removal
+ldddddddood org:write POST /api/v1/credit/regulator/requests/{request_id}/decision
+ooooooooooo - GET /credit/lists
+lddddoooddd - GET /merchant/credit/lists
+ldddddddood - GET /regulator/credit/requests
+ldddddohddd - POST /merchant/credit/penalties/{penalty_id}/repair
+ldddddohddd - POST /merchant/credit/list-entries/{entry_id}/removal
+ldddddddohd - POST /regulator/credit/requests/{request_id}/decision
 loooooooooo - GET /credit
 loooooooooo - GET /leader/credit
 lddddoooddd - GET /merchant/credit
@@ -705,6 +723,50 @@ async def build_world(
         point = await s.get(PickupPoint, busy.id)
         assert point is not None
     line_id = checkout["order"]["lines"][0]["id"]
+    # A serious penalty of the order's merchant decided by the regulator of its region (as
+    # supervision's event makes it), and a removal request waiting for that regulator.
+    async with app.state.sessionmaker() as s:
+        outbox.publish(
+            s,
+            CaseDecided(
+                case_id=1,
+                organisation_id=gb.shop.organisation.id,
+                regulator_organisation_id=regulator.id,
+                decision="penalty",
+                penalty_fen=5_000_000,
+                serious=True,
+                legal_basis="价格法第十四条",
+                rectify_by=None,
+                decided_at=frozen_clock.now(),
+            ),
+        )
+        await s.commit()
+    await app.state.dispatcher.run_once(jobs=False)
+    async with app.state.sessionmaker() as s:
+        penalty = await s.scalar(select(PublishedPenalty))
+        entry = await s.scalar(select(SeriousListEntry))
+        assert penalty is not None
+        assert entry is not None
+        credit_request = CreditRequest(
+            kind="removal",
+            target_id=entry.id,
+            case_id=1,
+            organisation_id=gb.shop.organisation.id,
+            regulator_organisation_id=regulator.id,
+            status="pending",
+            statement="已整改",
+            applied_by_user_id=gb.shop.owner.id,
+            created_at=frozen_clock.now(),
+            rule_id="credit.lists",
+            rule_version=1,
+        )
+        s.add(credit_request)
+        await s.commit()
+        credit_ids = {
+            "penalty_id": penalty.id,
+            "entry_id": entry.id,
+            "request_id": credit_request.id,
+        }
     asked = ReturnRequest(
         user_id=buyer.user.id,
         organisation_id=gb.shop.organisation.id,
@@ -803,6 +865,7 @@ async def build_world(
         "review_id": review_id,
         "complaint_id": complaint.json()["id"],
         "action": "message",
+        **credit_ids,
     }
     world = World(params)
     world.overrides = {

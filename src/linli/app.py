@@ -43,6 +43,8 @@ def load_domain_handlers() -> None:
     import linli.community.points
     import linli.credit.grades
     import linli.credit.handlers
+    import linli.credit.list_handlers
+    import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
     import linli.merchants.handlers
@@ -217,6 +219,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.community import api as community_api
     from linli.community import pages as community_pages
     from linli.credit import api as credit_api
+    from linli.credit import list_api as credit_list_api
+    from linli.credit import list_pages as credit_list_pages
     from linli.credit import pages as credit_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
@@ -257,6 +261,7 @@ def _include_routers(app: FastAPI) -> None:
         catalog_api,
         community_api,
         credit_api,
+        credit_list_api,
         files_api,
         groupbuy_api,
         groupbuy_fulfilment_api,
@@ -281,6 +286,7 @@ def _include_routers(app: FastAPI) -> None:
         catalog_pages,
         community_pages,
         credit_pages,
+        credit_list_pages,
         groupbuy_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,

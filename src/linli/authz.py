@@ -148,6 +148,11 @@ REGULATOR_CREDIT_READ = _perm("regulator.credit.read", "org:read")
 PROTECTION_CLAIMS_READ = _perm("protection.claims.read", "org:read")  # claims to the merchant
 PROTECTION_CLAIMS_DECIDE = _perm("protection.claims.decide", "org:write")  # uphold or reject
 PLATFORM_CLAIMS = _perm("platform.claims", "platform")  # escalated claims and abuse flags
+# credit lists and repair: the merchant's owner asks the deciding regulator to repair a
+# published penalty or remove a serious-dishonesty list entry early; supervisors of that
+# regulator decide (with reasons)
+CREDIT_REQUEST = _perm("credit.request", "org:write")
+REGULATOR_CREDIT_DECIDE = _perm("regulator.credit.decide", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -188,7 +193,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _RETURNS
         | _CREDIT
         | _CLAIMS
-        | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE}
+        | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE, CREDIT_REQUEST}
     ),
     "staff": frozenset(
         _MEMBER
@@ -206,7 +211,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "supervisor": frozenset(
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
-        | {REGULATOR_CREDIT_READ}
+        | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE}
     ),
     "inspector": frozenset(
         _MEMBER

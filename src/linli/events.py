@@ -596,3 +596,38 @@ class ClaimAbuseConfirmed(DomainEvent):
     reason: str
     rule_id: str
     rule_version: int
+
+
+# --- supervision ------------------------------------------------------------------------
+
+
+@event_type("supervision.CaseDecided")
+class CaseDecided(DomainEvent):
+    """A regulator's decision on a case: no_violation | warning | rectify | penalty."""
+
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    decision: str
+    penalty_fen: int
+    serious: bool
+    legal_basis: str
+    rectify_by: datetime | None
+    decided_at: datetime
+
+
+@event_type("supervision.RectificationOverdue")
+class RectificationOverdue(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    rectify_by: datetime
+
+
+@event_type("supervision.RectificationFulfilled")
+class RectificationFulfilled(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    fulfilled_at: datetime
+    on_time: bool

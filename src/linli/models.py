@@ -5,7 +5,9 @@ from linli.audit import models as audit_models
 from linli.catalog import models as catalog_models
 from linli.categories import models as categories_models
 from linli.community import models as community_models
+from linli.credit import list_models as credit_list_models
 from linli.credit import models as credit_models
+from linli.credit import repair_models as credit_repair_models
 from linli.db import Base
 from linli.files import models as files_models
 from linli.groupbuy import models as groupbuy_models
@@ -34,7 +36,9 @@ __all__ = [
     "catalog_models",
     "categories_models",
     "community_models",
+    "credit_list_models",
     "credit_models",
+    "credit_repair_models",
     "files_models",
     "groupbuy_models",
     "merchants_models",

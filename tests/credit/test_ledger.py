@@ -95,7 +95,7 @@ async def test_handlers_write_one_record_per_event_with_rule_and_weight(
     await publish(app, inspection_failed(shop.id), uncollected(resident.id))
     rows = await records(app, M, shop.id)
     assert [(r.kind, r.weight, r.rule_id, r.rule_version) for r in rows] == [
-        ("inspection_failed", -120, "credit.scoring", 1)
+        ("inspection_failed", -120, "credit.scoring", 2)
     ]
     async with app.state.sessionmaker() as s:
         event = await s.scalar(select(OutboxEvent).where(OutboxEvent.event_id == rows[0].event_id))
@@ -265,12 +265,18 @@ async def test_incremental_scores_equal_a_full_recomputation(
     assert before.records == len(await records(app, M, shop.id))
 
 
+REQUEST_SUFFIXES = ("/repair", "/removal", "/decision")
+
+
 async def test_no_route_writes_credit(app: FastAPI, client: httpx.AsyncClient) -> None:
     from tests.test_authz_matrix import route_keys
 
     credit_routes = {key for key in route_keys(app) if "/credit" in key.split()[1]}
     assert credit_routes, "the credit routes are served"
-    assert {key.split()[0] for key in credit_routes} == {"GET"}
+    # a merchant's repair and removal requests and the regulator's decisions on them are the
+    # only writing routes (tests/credit/test_lists.py); none writes a score
+    requests = {key for key in credit_routes if key.split()[1].endswith(REQUEST_SUFFIXES)}
+    assert {key.split()[0] for key in credit_routes - requests} == {"GET"}
     for path in ("/api/v1/credit/me", "/api/v1/credit/merchant", "/api/v1/credit/public/1"):
         for method in ("POST", "PUT", "PATCH", "DELETE"):
             answer = await client.request(method, path, json={"score": 1000})

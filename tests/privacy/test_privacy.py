@@ -92,11 +92,17 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
     assert set(sections) == {
         "account",
         "community",
+        "credit",
         "groupbuy",
         "notifications",
         "payments",
         "protection",
     }
+    # the resident collected the order: one credit record as a resident (credit.scoring)
+    [record] = sections["credit"]["as_resident"]["records"]
+    assert (record["kind"], record["weight"]) == ("order_collected", 1)
+    assert sections["credit"]["as_resident"]["score"] == 601
+    assert sections["credit"]["as_leader"]["records"] == []
     assert sections["account"]["user"]["phone"] == national_number(bought.buyer.user.phone)
     assert sections["account"]["user"]["display_name"] == bought.buyer.user.display_name
     assert [t["hint"] for t in sections["account"]["api_tokens"]] != []

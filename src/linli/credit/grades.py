@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, case, select
+from sqlalchemy import ColumnElement, case, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from linli.catalog import reading
 from linli.community import service as community
-from linli.credit import ledger
+from linli.credit import ledger, lists
 from linli.credit.models import CreditScore, SubjectKind
 from linli.errors import Conflict
 from linli.i18n import N_
@@ -50,8 +50,10 @@ async def merchant_rank(
 ) -> Callable[[InstrumentedAttribute[int]], ColumnElement[int]]:
     """For the catalogue's public search: a merchant's grade as a rank (0 for the best grade),
     from the grade kept with its score (refreshed on each record and daily once its decay
-    period ends); a merchant without records ranks as the base score's grade."""
+    period ends); a merchant without records ranks as the base score's grade. Within a grade,
+    merchants on the red list come first (rank 2 * grade, plus 1 off the red list)."""
     scoring = await ledger.scoring_in_force(session)
+    red = sorted(await lists.red_list_ids(session))
     ranks = {grade: scoring.grade_rank(grade) for grade, _ in scoring.grades}
     unrecorded = scoring.grade_rank(scoring.grade(scoring.bounded(scoring.base)))
 
@@ -64,7 +66,8 @@ async def merchant_rank(
             )
             .scalar_subquery()
         )
-        return case(ranks, value=kept, else_=unrecorded)
+        off_red = case((organisation_id.in_(red), 0), else_=1) if red else literal(1)
+        return case(ranks, value=kept, else_=unrecorded) * 2 + off_red
 
     return rank
 

@@ -26,11 +26,14 @@ from linli.credit.ledger import Entry, append, refresh_stale
 from linli.credit.models import RecordKind, SubjectKind
 from linli.events import (
     BatchRecalled,
+    CaseDecided,
     ComplaintResolved,
     DomainEvent,
     InspectionFailed,
     OrderPickedUp,
     OrderUncollected,
+    RectificationFulfilled,
+    RectificationOverdue,
     ReturnRefunded,
     ReturnRefundOverdue,
     TemperatureExcursion,
@@ -101,6 +104,32 @@ def complaint_resolved(event: ComplaintResolved) -> list[Entry]:
     return [Entry(MERCHANT, event.subject_organisation_id, kind, ref)]
 
 
+def case_decided(event: CaseDecided) -> list[Entry]:
+    """A regulator's decision: a penalty (heavier when serious), a warning or a
+    rectification order (both `warning`); no violation counts for nobody."""
+    if event.decision == "penalty":
+        kind = RecordKind.PENALTY_SERIOUS if event.serious else RecordKind.PENALTY
+    elif event.decision in ("warning", "rectify"):
+        kind = RecordKind.WARNING
+    else:
+        return []
+    return [Entry(MERCHANT, event.organisation_id, kind, f"case:{event.case_id}")]
+
+
+def rectification_overdue(event: RectificationOverdue) -> list[Entry]:
+    ref = f"case:{event.case_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.RECTIFICATION_OVERDUE, ref)]
+
+
+def rectification_fulfilled(event: RectificationFulfilled) -> list[Entry]:
+    """Done on time: a small credit (the decision itself still counts until it decays);
+    done late counts nothing more (the overdue record stands)."""
+    if not event.on_time:
+        return []
+    ref = f"case:{event.case_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.RECTIFIED_ON_TIME, ref)]
+
+
 @dataclass(frozen=True)
 class Subscription:
     event: type[DomainEvent]
@@ -117,6 +146,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(ReturnRefundOverdue, "credit.return_refund_overdue", refund_overdue),
     Subscription(ReturnRefunded, "credit.return_refunded", return_refunded),
     Subscription(ComplaintResolved, "credit.complaint_resolved", complaint_resolved),
+    Subscription(CaseDecided, "credit.case_decided", case_decided),
+    Subscription(RectificationOverdue, "credit.rectification_overdue", rectification_overdue),
+    Subscription(RectificationFulfilled, "credit.rectification_fulfilled", rectification_fulfilled),
 )
 
 

@@ -42,6 +42,12 @@ class RecordKind(StrEnum):
     RETURN_REFUNDED = "return_refunded"
     COMPLAINT_UPHELD = "complaint_upheld"
     COMPLAINT_MEDIATED = "complaint_mediated"
+    # supervision (rule version 2): a regulator's decisions and the rectifications they order
+    PENALTY_SERIOUS = "penalty_serious"
+    PENALTY = "penalty"
+    WARNING = "warning"
+    RECTIFICATION_OVERDUE = "rectification_overdue"
+    RECTIFIED_ON_TIME = "rectified_on_time"
 
 
 def _within(column: str, values: type[StrEnum]) -> str:

@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
-from linli.credit import grades, risk, views
+from linli.credit import grades, lists, risk, views
+from linli.credit.list_presenters import present_penalties
 from linli.credit.presenters import KIND_LABELS, SUBJECT_LABELS
 from linli.credit.risk import DeskSort
 from linli.credit.schemas import PageSearchText
@@ -83,10 +84,13 @@ async def public_credit(
     organisation_id: PathId, request: Request, session: DbSession, actor: AnyActor
 ) -> Response:
     credit = await views.public_credit(session, organisation_id)
+    penalties = await present_penalties(
+        session, await lists.published_penalties(session, organisation_id)
+    )
     return render(
         request,
         "credit/public.html",
-        {"credit": credit, "licence_labels": LICENCE_LABELS},
+        {"credit": credit, "licence_labels": LICENCE_LABELS, "penalties": penalties},
         actor=actor,
     )
 

@@ -31,6 +31,11 @@ KIND_LABELS: dict[str, str] = {
     RecordKind.RETURN_REFUNDED: N_("return upheld and refunded"),
     RecordKind.COMPLAINT_UPHELD: N_("complaint upheld"),
     RecordKind.COMPLAINT_MEDIATED: N_("complaint mediated"),
+    RecordKind.PENALTY_SERIOUS: N_("serious administrative penalty"),
+    RecordKind.PENALTY: N_("administrative penalty"),
+    RecordKind.WARNING: N_("warning or rectification order"),
+    RecordKind.RECTIFICATION_OVERDUE: N_("rectification not done in time"),
+    RecordKind.RECTIFIED_ON_TIME: N_("rectification done on time"),
 }
 assert set(KIND_LABELS) == set(RecordKind)
 

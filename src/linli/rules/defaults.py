@@ -288,4 +288,91 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "sampling_percent": {"A": [0, 5], "B": [5, 20], "C": [21, 60], "D": [61, 100]},
         },
     },
+    {
+        "rule_id": "credit.scoring",
+        "version": 2,
+        "title": "Credit scores and public grades, with supervision's decisions",
+        "legal_basis": "As version 1; SAMR Measures for the Publicity of Administrative Penalty "
+        "Information (市场监督管理行政处罚信息公示规定, 2021): penalties, warnings and "
+        "rectification orders of the market regulator weigh on the merchant's credit",
+        # Version 1's weights unchanged, with the records supervision's events make: a penalty
+        # decision (serious or not), a warning or a rectification order (both `warning`), an
+        # ordered rectification not done by its date, and one done on time (a small credit: the
+        # decision itself still counts until it decays).
+        "values": {
+            "base": 600,
+            "min": 0,
+            "max": 1000,
+            "epoch": "2020-01-01",
+            "half_life_days": 180,
+            "horizon_periods": 6,
+            "grades": [["AAA", 850], ["AA", 750], ["A", 600], ["B", 450], ["C", 0]],
+            "weights": {
+                "order_delivered": {"merchant": 2},
+                "pickup_handed_over": {"leader": 2},
+                "order_collected": {"resident": 1},
+                "order_uncollected": {"resident": -30},
+                "temperature_excursion": {"merchant": -40},
+                "inspection_failed": {"merchant": -120},
+                "batch_recalled": {"merchant": -60},
+                "return_refund_overdue": {"merchant": -50},
+                "return_refunded": {"merchant": -3},
+                "complaint_upheld": {"merchant": -60, "leader": -60},
+                "complaint_mediated": {"merchant": -15, "leader": -15},
+                "penalty_serious": {"merchant": -300},
+                "penalty": {"merchant": -150},
+                "warning": {"merchant": -30},
+                "rectification_overdue": {"merchant": -80},
+                "rectified_on_time": {"merchant": 10},
+            },
+            "leader_min_grade": "B",
+        },
+    },
+    {
+        "rule_id": "credit.lists",
+        "version": 1,
+        "title": "The serious-dishonesty list (严重违法失信名单) and the red list",
+        "legal_basis": "SAMR Measures for the Administration of the List of Serious Illegal and "
+        "Dishonest Entities (SAMR Order No. 44, in force 2021-09-01): entered only by a serious "
+        "penalty decision, published 3 years, early removal may be requested after 1 year and "
+        "is decided by the authority that listed; red list: platform rule (国办发〔2019〕35号 "
+        "incentives for the trustworthy)",
+        "values": {
+            # serious-dishonesty list: years published; years before early removal may be asked
+            "serious_years": 3,
+            "early_removal_after_years": 1,
+            # red list: a merchant whose public grade is one of these, with credit records
+            # going back at least `months`, and no penalty or warning decided in that time
+            "red_grades": ["AAA", "AA"],
+            "red_months": 6,
+            # the weight (percent of the normal) with which supervision draws a merchant for
+            # inspection (credit.lists.sampling_weight)
+            "sampling_percent": {"red": 50, "normal": 100, "serious": 200},
+        },
+    },
+    {
+        "rule_id": "credit.repair",
+        "version": 1,
+        "title": "Credit repair of published administrative penalties",
+        "legal_basis": "SAMR Measures for Credit Repair Management (市场监督管理信用修复管理办法, "
+        "2021, a normative document): a published penalty may be repaired once its obligations "
+        "are fulfilled and at least 6 months have passed since the decision (1 year for food, "
+        "drugs and special equipment); decided by the authority that decided the penalty",
+        "values": {
+            # years a penalty is published with the merchant's public credit (unless repaired)
+            "publication_years": 3,
+            "min_months": 6,
+            "strict_min_months": 12,
+            # business-scope categories under the longer period (food, drugs, special equipment;
+            # medical devices counted with drugs)
+            "strict_categories": [
+                "fresh_food",
+                "groceries",
+                "health_food",
+                "drugs",
+                "medical_devices",
+                "special_equipment",
+            ],
+        },
+    },
 ]
