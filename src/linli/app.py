@@ -43,6 +43,7 @@ def load_domain_handlers() -> None:
     import linli.groupbuy.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
+    import linli.notifications.supervision_handlers
     import linli.payments.handlers
     import linli.protection.complaint_handlers
     import linli.protection.return_handlers
@@ -227,6 +228,9 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
+    from linli.supervision import plan_api as supervision_plan_api
+    from linli.supervision import plan_pages as supervision_plan_pages
+    from linli.supervision import report_api as supervision_report_api
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -250,6 +254,8 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_api,
         protection_complaint_api,
         protection_return_api,
+        supervision_plan_api,
+        supervision_report_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -272,6 +278,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_complaint_pages,
         protection_return_pages,
         rules_pages,
+        supervision_plan_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,
