@@ -231,6 +231,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.supervision import plan_api as supervision_plan_api
     from linli.supervision import plan_pages as supervision_plan_pages
     from linli.supervision import report_api as supervision_report_api
+    from linli.supervision import report_pages as supervision_report_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -279,6 +280,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_return_pages,
         rules_pages,
         supervision_plan_pages,
+        supervision_report_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

@@ -29,9 +29,12 @@ from linli.authz import (
     PLATFORM_COMPLAINTS,
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
+    PLATFORM_SUPERVISION_REPORTS,
     REGULATOR_COMPLAINTS_READ,
+    REGULATOR_REPORTS_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
+    SUPERVISION_PLANS_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
     Actor,
@@ -215,6 +218,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
         items.append(("/protection/complaints", N_("My complaints")))
+        items.append(("/supervision/reports", N_("My reports")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
@@ -240,6 +244,10 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/regulator/recalls", N_("Recalls")))
         if actor.has(REGULATOR_COMPLAINTS_READ):
             items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
+        if actor.has(SUPERVISION_PLANS_READ):
+            items.append(("/regulator/inspections", N_("Random inspection plans")))
+        if actor.has(REGULATOR_REPORTS_READ):
+            items.append(("/regulator/reports", N_("Reports forwarded to us")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
@@ -250,6 +258,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/reviews", N_("Reviews")))
     if actor.has(PLATFORM_COMPLAINTS):
         items.append(("/ops/complaints", N_("Platform disputes")))
+    if actor.has(PLATFORM_SUPERVISION_REPORTS):
+        items.append(("/ops/supervision/reports", N_("Reports to triage")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -65,14 +65,18 @@ async def a_supervision(
             Officer(user, bearer(await make_token(session, user, organisation=regulator)))
         )
     shops = [
-        await make_org(session, "merchant", name=f"浦东商户{i}", **region(PUDONG))
+        await make_org(
+            session, "merchant", name=f"浦东商户{i}", owner=None, role=None, **region(PUDONG)
+        )
         for i in range(merchants)
     ]
     far_boss = await make_user(session, name="闵行科长")
     far = await make_org(
         session, "regulator", name="闵行区市场监管局", owner=far_boss, **region(MINHANG)
     )
-    far_shop = await make_org(session, "merchant", name="闵行商户", **region(MINHANG))
+    far_shop = await make_org(
+        session, "merchant", name="闵行商户", owner=None, role=None, **region(MINHANG)
+    )
     operator = await make_user(session, name="运营")
     platform = await make_org(session, "platform", owner=operator, role="operator")
     return Supervision(

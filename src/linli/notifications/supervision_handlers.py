@@ -150,7 +150,9 @@ async def report_concluded(
 
 _RESULTS = {
     "passed": N_("The random inspection found no problem."),
-    "issues_found": N_("The random inspection found issues; the regulator tells you what to put right."),
+    "issues_found": N_(
+        "The random inspection found issues; the regulator tells you what to put right."
+    ),
     "failed": N_("Your business failed the random inspection."),
 }
 
