@@ -163,10 +163,9 @@ async def draw(request: Request, plan_id: PathId, session: DbSession, actor: Use
 async def record_result(
     request: Request, target_id: PathId, session: DbSession, actor: User_
 ) -> Response:
-    ensure(actor, SUPERVISION_PLANS_READ)
+    plan_id = await plans.plan_of_target(session, actor, target_id)  # 404 outside the plan
+    url = f"{BASE}/{plan_id}"
     form = await request.form()
-    plan_id = forms.optional_id(str(form.get("plan_id", "")))
-    url = f"{BASE}/{plan_id}" if plan_id else BASE
 
     async def do() -> object:
         result = str(form.get("result", ""))

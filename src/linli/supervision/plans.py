@@ -305,6 +305,18 @@ async def verify(session: AsyncSession, actor: Actor, plan_id: int) -> Verificat
 # --- results ----------------------------------------------------------------------------------
 
 
+async def plan_of_target(session: AsyncSession, actor: Actor, target_id: int) -> int:
+    """The plan of a target of a plan the actor sees; 404 otherwise."""
+    found = await session.scalar(
+        select(InspectionPlan.id)
+        .join(InspectionTarget, InspectionTarget.plan_id == InspectionPlan.id)
+        .where(InspectionTarget.id == target_id, policies.visible(actor))
+    )
+    if found is None:
+        raise target_not_found()
+    return int(found)
+
+
 async def _target(
     session: AsyncSession, actor: Actor, target_id: int
 ) -> tuple[InspectionTarget, InspectionPlan, set[int]]:
