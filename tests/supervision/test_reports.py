@@ -194,7 +194,7 @@ async def test_bad_reports_are_refused_and_nothing_is_stored(
     w = await a_world(client, session)
     (neighbour,) = await residents(session, 1)
     platform_org = await make_org(session, "supplier", name="供应商")
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"merchant_organisation_id": 999999}, "merchant_organisation_id"),
         ({"merchant_organisation_id": platform_org.id}, "merchant_organisation_id"),
         ({"description": "   "}, "description"),
@@ -204,10 +204,11 @@ async def test_bad_reports_are_refused_and_nothing_is_stored(
         ({"product_name": "p" * 121}, "product_name"),
     ]
     for change, field in cases:
-        body = {
+        body: dict[str, object] = {
             "merchant_organisation_id": w.shop.organisation.id,
             "description": "缺斤短两",
-        } | change
+        }
+        body |= change
         refused = await client.post(REPORTS, json=body, headers=w.buyer.headers)
         assert refused.status_code == 422, (change, refused.text)
         assert field in refused.text
