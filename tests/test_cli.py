@@ -459,6 +459,19 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT count(*) FROM payment_refunds WHERE reason_code = 'return'") == [
         (1,)
     ]
+    # Supervision (demo/supervision_draws.py): a finished random inspection, published; a
+    # report forwarded to the regulator.
+    assert re.search(
+        r"Supervision: a random inspection of 3 merchants, results published; 1 report "
+        r"forwarded to the regulator",
+        squash(result.output),
+    )
+    assert query(
+        database,
+        "SELECT result FROM supervision_inspection_targets WHERE published_at IS NOT NULL "
+        "ORDER BY result",
+    ) == [("failed",), ("issues_found",), ("passed",)]
+    assert query(database, "SELECT status FROM supervision_reports") == [("forwarded",)]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
 

@@ -236,6 +236,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
+    from linli.demo.supervision_draws import seed_supervision
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -258,6 +259,8 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
+            # With the history: a quiet demo (no days played) keeps an empty inbox.
+            supervised = await seed_supervision(sessionmaker, seed=seed) if days else None
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -278,6 +281,11 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
         )
+        if supervised is not None:
+            console.print(
+                f"Supervision: a random inspection of {supervised.inspected} merchants, "
+                f"results published; {supervised.reports} report forwarded to the regulator."
+            )
 
     asyncio.run(run())
 
