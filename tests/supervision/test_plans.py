@@ -15,7 +15,7 @@ from linli.audit.models import AuditEntry
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.supervision.plan_models import InspectionAssignment, InspectionTarget
-from tests.factories import make_token, png_bytes
+from tests.factories import form_login, make_token, png_bytes
 from tests.groupbuy.helpers import bearer
 from tests.supervision.helpers import (
     DISCLOSURE,
@@ -244,3 +244,69 @@ async def test_bad_plans_are_refused_with_the_field_named(
     extra: dict[str, Any] = plan_body() | {"seed": "mine"}
     assert (await client.post(PLANS, json=extra, headers=s.supervisor.headers)).status_code == 422
     assert await session.scalar(select(func.count()).select_from(InspectionAssignment)) == 0
+
+
+async def test_the_pages_create_draw_and_record_a_plan_in_both_languages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    s = await a_supervision(session)
+    csrf = await form_login(client, s.supervisor.user.phone)
+    listed = await client.get("/regulator/inspections")
+    assert listed.status_code == 200
+    bad = await client.post(
+        "/regulator/inspections",
+        data={"csrf_token": csrf, **plan_body(target_count="many")},
+    )
+    assert bad.status_code == 422
+    created = await client.post(
+        "/regulator/inspections",
+        data={"csrf_token": csrf, **plan_body(name="<i>抽查</i>", target_count="2")},
+    )
+    assert created.status_code == 303, created.text
+    url = created.headers["location"]
+    page = await client.get(url)
+    assert "&lt;i&gt;抽查&lt;/i&gt;" in page.text
+    assert 'data-status="planned"' in page.text
+    drawn = await client.post(f"{url}/draw", data={"csrf_token": csrf})
+    assert drawn.status_code == 303
+    page = await client.get(url)
+    assert 'data-verified="true"' in page.text
+    plan_id = int(url.rsplit("/", 1)[1])
+    row = await session.scalar(
+        select(InspectionTarget)
+        .where(InspectionTarget.plan_id == plan_id)
+        .order_by(InspectionTarget.position)
+    )
+    assert row is not None
+    drawn_for = set(
+        await session.scalars(
+            select(InspectionAssignment.inspector_user_id).where(
+                InspectionAssignment.target_id == row.id
+            )
+        )
+    )
+    if s.supervisor.user.id not in drawn_for:  # record as one of the drawn inspectors
+        inspector = s.officer(min(drawn_for))
+        client.cookies.clear()
+        client.headers.pop("X-CSRF-Token", None)
+        csrf = await form_login(client, inspector.user.phone)
+    recorded = await client.post(
+        f"/regulator/inspections/targets/{row.id}/result",
+        data={
+            "csrf_token": csrf,
+            "result": "failed",
+            "findings": "<b>过期</b>食品在售",
+            "inspected_on": "2026-11-25",
+        },
+        files={"file": ("e.png", png_bytes(), "image/png")},
+    )
+    assert recorded.status_code == 303, recorded.text
+    page = await client.get(url)
+    assert 'data-result="failed"' in page.text
+    assert "&lt;b&gt;过期&lt;/b&gt;" in page.text
+    assert "/evidence/" in page.text
+    zh = await client.get(url, headers={"Accept-Language": "zh-CN"})
+    assert "按种子重新计算：完全一致" in zh.text
+    public = await client.get("/disclosure/inspections", headers={"Accept-Language": "zh-CN"})
+    assert 'data-result="failed"' in public.text
+    assert "双随机" in public.text

@@ -154,7 +154,7 @@ async def merchants(session: AsyncSession, query: str = "") -> list[tuple[int, s
     """Merchants a reporter may name (the whole platform's directory), by name."""
     statement = select(Organisation.id, Organisation.name).where(Organisation.kind == MERCHANT)
     if query.strip():
-        statement = statement.where(Organisation.name.contains(query.strip()[:60]))
+        statement = statement.where(Organisation.name.contains(query.strip()[:60], autoescape=True))
     rows = await session.execute(statement.order_by(Organisation.name).limit(100))
     return [(int(i), str(n)) for i, n in rows.all()]
 
