@@ -331,10 +331,18 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert ok("worker", "--once") == f"Handled {pending} events and jobs."
     assert query(database, "SELECT DISTINCT status FROM outbox_events") == [("delivered",)]
     by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
+    # Supervision (demo/supervision_draws.py): the three merchants inspected at random are
+    # told their result (each has its owner); the report's steps reach the reporter, the
+    # platform's admin and the regulator's two members.
     assert query(database, by_kind) == [
         ("certification_approved", 5),
+        ("inspection_result_published", 3),
         ("leader_approved", 40),
         ("merchant_approved", 30),
+        ("report_filed", 1),
+        ("report_forwarded", 1),
+        ("report_received", 2),
+        ("report_to_triage", 1),
         ("role_granted", count(database, "memberships")),
         ("welcome", users),
     ]

@@ -259,8 +259,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
-            # With the history: a quiet demo (no days played) keeps an empty inbox.
-            supervised = await seed_supervision(sessionmaker, seed=seed) if days else None
+            supervised = await seed_supervision(sessionmaker, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -281,11 +280,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
         )
-        if supervised is not None:
-            console.print(
-                f"Supervision: a random inspection of {supervised.inspected} merchants, "
-                f"results published; {supervised.reports} report forwarded to the regulator."
-            )
+        console.print(
+            f"Supervision: a random inspection of {supervised.inspected} merchants, "
+            f"results published; {supervised.reports} report forwarded to the regulator."
+        )
 
     asyncio.run(run())
 
