@@ -165,6 +165,41 @@ lohhhhhhhhh - POST /claims/{claim_id}/escalate
 lddddoohddd - POST /merchant/claims/{claim_id}/decide
 ldddddddddo - POST /platform/claims/flags/{flag_id}/review
 ldddddddddo - POST /platform/claims/{claim_id}/decide
+ooooooooooo * GET /api/v1/supervision/disclosure/inspections
+ldddddddood org:read GET /api/v1/supervision/plans
+ldddddddohd org:read GET /api/v1/supervision/plans/{plan_id}
+ldddddddohd org:read GET /api/v1/supervision/plans/{plan_id}/verify
+ldddddddood org:write POST /api/v1/supervision/plans
+ldddddddohd org:write POST /api/v1/supervision/plans/{plan_id}/draw
+ldddddddohd org:read GET /api/v1/supervision/targets/{target_id}/evidence/{file_id}
+ldddddddood org:write POST /api/v1/supervision/targets/{target_id}/evidence
+ldddddddood org:write POST /api/v1/supervision/targets/{target_id}/result
+ooooooooooo - GET /disclosure/inspections
+ldddddddood - GET /regulator/inspections
+ldddddddood - POST /regulator/inspections
+lhhhhhhhohh - GET /regulator/inspections/{plan_id}
+lhhhhhhhohh - POST /regulator/inspections/{plan_id}/draw
+lhhhhhhhohh - GET /regulator/inspections/targets/{target_id}/evidence/{file_id}
+lhhhhhhhohh - POST /regulator/inspections/targets/{target_id}/result
+loooooooooo leader,resident POST /api/v1/supervision/reports
+loooooooooo leader,resident GET /api/v1/supervision/reports/mine
+ldddddddddo platform GET /api/v1/supervision/reports/triage
+ldddddddood org:read GET /api/v1/supervision/reports/jurisdiction
+lohhhhhhoho leader,org:read,platform,resident GET /api/v1/supervision/reports/{report_id}
+lohhhhhhoho leader,org:read,platform,resident GET /api/v1/supervision/reports/{report_id}/photos/{file_id}
+ldddddddddo platform POST /api/v1/supervision/reports/{report_id}/forward
+ldddddddddo platform POST /api/v1/supervision/reports/{report_id}/close
+lhhhhhhhohh org:write,platform POST /api/v1/supervision/reports/{report_id}/acknowledge
+loooooooooo org:write,platform POST /api/v1/supervision/reports/{report_id}/outcome
+loooooooooo leader,resident POST /api/v1/supervision/reports/{report_id}/photos
+loooooooooo - GET /supervision/reports
+loooooooooo - GET /supervision/reports/new
+loooooooooo - POST /supervision/reports/new
+lohhhhhhoho - GET /supervision/reports/{report_id}
+lohhhhhhoho - GET /supervision/reports/{report_id}/photos/{file_id}
+lohhhhhhoho - POST /supervision/reports/{report_id}/{action}
+ldddddddddo - GET /ops/supervision/reports
+ldddddddood - GET /regulator/reports
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 ooooooooooo - GET /
@@ -503,6 +538,20 @@ TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
         for token in ("owner:platform", "resident:org:write", "resident:platform")
     },
     ("POST /api/v1/protection/complaints/{complaint_id}/withdraw", "owner:resident"): "h",
+    # supervision reports: the reporter with "resident" (the capacity they reported in), the
+    # operator with "platform"
+    **{
+        (f"GET /api/v1/supervision/reports/{{report_id}}{rest}", token): "h"
+        for rest in ("", "/photos/{file_id}")
+        for token in (
+            "resident:leader",
+            "resident:org:read",
+            "resident:platform",
+            "operator:resident",
+            "operator:leader",
+            "operator:org:read",
+        )
+    },
     # the owner's session already took the staff member's role away
     (
         "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",
@@ -687,6 +736,49 @@ async def build_world(
         headers=buyer.headers,
     )
     assert attached.status_code == 201, attached.text
+    # Supervision: a drawn random-inspection plan of the regulator (its supervisor and one
+    # inspector drawn for the shop), with evidence; a report by the buyer, with a photo,
+    # forwarded to the regulator.
+    inspector = await make_user(session, name="检查员")
+    await grant(session, regulator, inspector, "inspector")
+    chief = bearer(await make_token(session, officer, organisation=regulator))
+    plan = await client.post(
+        "/api/v1/supervision/plans",
+        json={
+            "name": "抽查",
+            "period_start": "2026-11-01",
+            "period_end": "2026-12-31",
+            "target_count": 1,
+        },
+        headers=chief,
+    )
+    assert plan.status_code == 201, plan.text
+    drawn = await client.post(f"/api/v1/supervision/plans/{plan.json()['id']}/draw", headers=chief)
+    assert drawn.status_code == 200, drawn.text
+    target_id = drawn.json()["targets"][0]["id"]
+    evidence = await client.post(
+        f"/api/v1/supervision/targets/{target_id}/evidence",
+        files={"file": ("e.png", png_bytes(), "image/png")},
+        headers=chief,
+    )
+    assert evidence.status_code == 201, evidence.text
+    report = await client.post(
+        "/api/v1/supervision/reports",
+        json={"merchant_organisation_id": gb.shop.organisation.id, "description": "短斤少两"},
+        headers=buyer.headers,
+    )
+    assert report.status_code == 201, report.text
+    report_photo = await client.post(
+        f"/api/v1/supervision/reports/{report.json()['id']}/photos",
+        files={"file": ("p.png", png_bytes(), "image/png")},
+        headers=buyer.headers,
+    )
+    assert report_photo.status_code == 201, report_photo.text
+    operator_token = bearer(await make_token(session, operator, organisation=platform))
+    forwarded = await client.post(
+        f"/api/v1/supervision/reports/{report.json()['id']}/forward", headers=operator_token
+    )
+    assert forwarded.status_code == 200, forwarded.text
 
     async with app.state.sessionmaker() as s:
         # A review of the buyer's line (the matrix asks who may answer or hide it; the line's
@@ -864,6 +956,9 @@ async def build_world(
         "device_id": device.json()["id"],
         "review_id": review_id,
         "complaint_id": complaint.json()["id"],
+        "plan_id": plan.json()["id"],
+        "target_id": target_id,
+        "report_id": report.json()["id"],
         "action": "message",
         **credit_ids,
     }
@@ -871,11 +966,26 @@ async def build_world(
     world.overrides = {
         "/api/v1/credit-codes/{code}": {"code": "91350100M000100Y43"},
         "/t/{code}": {"code": batch.json()["code"]},
+        "/supervision/reports/{report_id}/{action}": {"action": "acknowledge"},
         "/t/{code}/qr.svg": {"code": batch.json()["code"]},
         "/api/v1/payments/ledger/accounts/{code}": {
             "code": ledger.merchant_payable(gb.shop.organisation.id)
         },
         "/api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}": {"code": row.pickup_code},
+        **{
+            path: {"file_id": evidence.json()["file_id"]}
+            for path in (
+                "/api/v1/supervision/targets/{target_id}/evidence/{file_id}",
+                "/regulator/inspections/targets/{target_id}/evidence/{file_id}",
+            )
+        },
+        **{
+            path: {"file_id": report_photo.json()["file_id"]}
+            for path in (
+                "/api/v1/supervision/reports/{report_id}/photos/{file_id}",
+                "/supervision/reports/{report_id}/photos/{file_id}",
+            )
+        },
         **{
             path: {"file_id": attached.json()["file_id"]}
             for path in (

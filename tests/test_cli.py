@@ -331,10 +331,18 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert ok("worker", "--once") == f"Handled {pending} events and jobs."
     assert query(database, "SELECT DISTINCT status FROM outbox_events") == [("delivered",)]
     by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
+    # Supervision (demo/supervision_draws.py): the three merchants inspected at random are
+    # told their result (each has its owner); the report's steps reach the reporter, the
+    # platform's admin and the regulator's two members.
     assert query(database, by_kind) == [
         ("certification_approved", 5),
+        ("inspection_result_published", 3),
         ("leader_approved", 40),
         ("merchant_approved", 30),
+        ("report_filed", 1),
+        ("report_forwarded", 1),
+        ("report_received", 2),
+        ("report_to_triage", 1),
         ("role_granted", count(database, "memberships")),
         ("welcome", users),
     ]
@@ -480,6 +488,19 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(
         database, "SELECT count(*) FROM payment_refunds WHERE reason_code = 'quality_claim'"
     ) == [(2,)]
+    # Supervision (demo/supervision_draws.py): a finished random inspection, published; a
+    # report forwarded to the regulator.
+    assert re.search(
+        r"Supervision: a random inspection of 3 merchants, results published; 1 report "
+        r"forwarded to the regulator",
+        squash(result.output),
+    )
+    assert query(
+        database,
+        "SELECT result FROM supervision_inspection_targets WHERE published_at IS NOT NULL "
+        "ORDER BY result",
+    ) == [("failed",), ("issues_found",), ("passed",)]
+    assert query(database, "SELECT status FROM supervision_reports") == [("forwarded",)]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
     # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of

@@ -47,6 +47,8 @@ from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
+from linli.supervision.plan_models import InspectionPlan, InspectionTarget
+from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
 from linli.web import TEMPLATES_DIR
 from tests.live import SEED_TIMEOUT, linli_command, server_environment
@@ -112,6 +114,9 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {
     "protection_reviews": ("product_name", "text", "hidden_note"),
     "protection_complaints": ("product_name", "text", "outcome_text", "refusal_reason"),
     "protection_complaint_steps": ("text",),
+    "supervision_inspection_plans": ("name",),
+    "supervision_inspection_targets": ("findings",),
+    "supervision_reports": ("product_name", "description", "close_reason", "outcome"),
 }
 # Live markup a hostile value would make if it were not escaped.
 LIVE = re.compile(
@@ -452,6 +457,63 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 review_reason=SHORT,
             )
         )
+        # A published random inspection of the merchant and a report about it forwarded to the
+        # regulator, in hostile words (the demo plays them only with a history).
+        regulator_id = await session.scalar(
+            select(Membership.organisation_id)
+            .join(User, User.id == Membership.user_id)
+            .where(User.phone.endswith(str(ROLES["regulator"])))
+        )
+        plan = InspectionPlan(
+            regulator_organisation_id=regulator_id,
+            name=FULL,
+            inspection_type="pricing",
+            period_start=now.date(),
+            period_end=now.date(),
+            target_count=1,
+            rule_id="supervision.random_inspection",
+            rule_version=1,
+            rule_values={},
+            seed="0" * 32,
+            status="drawn",
+            draw_inputs={
+                "merchants": [[organisation_id, "B"]],
+                "shares": {"B": 0.2},
+                "count": 1,
+                "inspectors": [],
+                "conflicts": [],
+                "per_target": 0,
+            },
+            created_at=now,
+            drawn_at=now,
+        )
+        session.add(plan)
+        await session.flush()
+        session.add(
+            InspectionTarget(
+                plan_id=plan.id,
+                position=1,
+                merchant_organisation_id=organisation_id,
+                risk_class="B",
+                result="failed",
+                findings=FULL,
+                inspected_on=now.date(),
+                published_at=now,
+            )
+        )
+        session.add(
+            Report(
+                reporter_user_id=order.user_id,
+                reporter_role="resident",
+                merchant_organisation_id=organisation_id,
+                product_name=SHORT,
+                description=FULL,
+                status="concluded",
+                regulator_organisation_id=regulator_id,
+                outcome=TINY,
+                created_at=now,
+            )
+        )
         await session.commit()
     assert phone is not None
     assert intent is not None
@@ -461,6 +523,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
         {
             "anonymous": [
                 "/no-such-page",
+                "/disclosure/inspections",
                 f"/t/{batch}",
                 f"/p/{product_id}/reviews",
                 f"/m/{organisation_id}/reviews",

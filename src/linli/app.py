@@ -50,6 +50,7 @@ def load_domain_handlers() -> None:
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.personal_data
+    import linli.notifications.supervision_handlers
     import linli.payments.handlers
     import linli.payments.personal_data
     import linli.privacy.handlers
@@ -247,6 +248,10 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
+    from linli.supervision import plan_api as supervision_plan_api
+    from linli.supervision import plan_pages as supervision_plan_pages
+    from linli.supervision import report_api as supervision_report_api
+    from linli.supervision import report_pages as supervision_report_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -274,6 +279,8 @@ def _include_routers(app: FastAPI) -> None:
         protection_complaint_api,
         protection_return_api,
         protection_claim_api,
+        supervision_plan_api,
+        supervision_report_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -300,6 +307,8 @@ def _include_routers(app: FastAPI) -> None:
         protection_return_pages,
         protection_claim_pages,
         rules_pages,
+        supervision_plan_pages,
+        supervision_report_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

@@ -153,6 +153,15 @@ PLATFORM_CLAIMS = _perm("platform.claims", "platform")  # escalated claims and a
 # regulator decide (with reasons)
 CREDIT_REQUEST = _perm("credit.request", "org:write")
 REGULATOR_CREDIT_DECIDE = _perm("regulator.credit.decide", "org:write")
+# supervision: double random inspections (docs/supervision-inspections.md). An inspector is a
+# member of a regulator holding SUPERVISION_INSPECT (drawn for targets, records their results).
+SUPERVISION_INSPECT = _perm("supervision.inspect", "org:write")
+SUPERVISION_PLANS_READ = _perm("supervision.plans.read", "org:read")  # the regulator's plans
+SUPERVISION_PLANS_MANAGE = _perm("supervision.plans.manage", "org:write")  # create, draw
+# supervision: reports of suspected violations (docs/supervision-reports.md)
+PLATFORM_SUPERVISION_REPORTS = _perm("platform.supervision.reports", "platform")  # triage
+REGULATOR_REPORTS_READ = _perm("regulator.reports.read", "org:read")  # reports forwarded to it
+REGULATOR_REPORTS = _perm("regulator.reports", "org:write")  # acknowledge, record the outcome
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -178,6 +187,13 @@ _OPERATOR = _MEMBER | {
     RULES_CALENDAR_MANAGE,
     PLATFORM_REVIEWS_HIDE,
     PLATFORM_CLAIMS,
+    PLATFORM_SUPERVISION_REPORTS,
+}
+_REGULATOR_SUPERVISION = {
+    SUPERVISION_INSPECT,
+    SUPERVISION_PLANS_READ,
+    REGULATOR_REPORTS_READ,
+    REGULATOR_REPORTS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -212,11 +228,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
         | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE}
+        | _REGULATOR_SUPERVISION
+        | {SUPERVISION_PLANS_MANAGE}
     ),
     "inspector": frozenset(
         _MEMBER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
         | {REGULATOR_CREDIT_READ}
+        | _REGULATOR_SUPERVISION
     ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),

@@ -238,6 +238,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
+    from linli.demo.supervision_draws import seed_supervision
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -261,6 +262,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
             claimed = await seed_claims(sessionmaker, settings, seed=seed)
+            supervised = await seed_supervision(sessionmaker, seed=seed)
             credit = await credit_figures(sessionmaker)
         finally:
             await engine.dispose()
@@ -291,6 +293,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             for kind, per in sorted(credit.grades.items())
         )
         console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
+        console.print(
+            f"Supervision: a random inspection of {supervised.inspected} merchants, "
+            f"results published; {supervised.reports} report forwarded to the regulator."
+        )
 
     asyncio.run(run())
 

@@ -631,3 +631,53 @@ class RectificationFulfilled(DomainEvent):
     regulator_organisation_id: int
     fulfilled_at: datetime
     on_time: bool
+
+
+# --- supervision: double random inspections, reports -----------------------------------------
+
+
+@event_type("supervision.InspectionResultPublished")
+class InspectionResultPublished(DomainEvent):
+    """A random inspection's result, published on /disclosure/inspections (credit subscribes
+    to it once it lands)."""
+
+    target_id: int
+    plan_id: int
+    merchant_organisation_id: int
+    authority_organisation_id: int  # the regulator that inspected
+    inspection_type: str
+    result: str  # passed | issues_found | failed
+    inspected_on: str  # ISO date
+
+
+class _ReportEvent(DomainEvent):
+    report_id: int
+    reporter_user_id: int
+    merchant_organisation_id: int
+    regulator_organisation_id: int | None
+    status: str
+
+
+@event_type("supervision.ReportFiled")
+class ReportFiled(_ReportEvent):
+    pass
+
+
+@event_type("supervision.ReportForwarded")
+class ReportForwarded(_ReportEvent):
+    pass
+
+
+@event_type("supervision.ReportClosed")
+class ReportClosed(_ReportEvent):
+    reason: str
+
+
+@event_type("supervision.ReportAcknowledged")
+class ReportAcknowledged(_ReportEvent):
+    pass
+
+
+@event_type("supervision.ReportConcluded")
+class ReportConcluded(_ReportEvent):
+    pass

@@ -22,6 +22,8 @@ from linli.protection import return_models as protection_return_models
 from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
+from linli.supervision import plan_models as supervision_plan_models
+from linli.supervision import report_models as supervision_report_models
 from linli.trace import models as trace_models
 from linli.trace import safety_models as trace_safety_models
 
@@ -50,6 +52,8 @@ __all__ = [
     "protection_return_models",
     "protection_review_models",
     "rules_models",
+    "supervision_plan_models",
+    "supervision_report_models",
     "trace_models",
     "trace_safety_models",
 ]

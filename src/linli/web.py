@@ -31,11 +31,14 @@ from linli.authz import (
     PLATFORM_COMPLAINTS,
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
+    PLATFORM_SUPERVISION_REPORTS,
     PROTECTION_CLAIMS_READ,
     REGULATOR_COMPLAINTS_READ,
     REGULATOR_CREDIT_READ,
+    REGULATOR_REPORTS_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
+    SUPERVISION_PLANS_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
     Actor,
@@ -221,6 +224,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/communities", N_("My community")))
         items.append(("/protection/complaints", N_("My complaints")))
         items.append(("/credit", N_("My credit")))
+        items.append(("/supervision/reports", N_("My reports")))
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
@@ -253,6 +257,10 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
         if actor.has(REGULATOR_CREDIT_READ):
             items.append(("/regulator/credit", N_("Credit desk")))
+        if actor.has(SUPERVISION_PLANS_READ):
+            items.append(("/regulator/inspections", N_("Random inspection plans")))
+        if actor.has(REGULATOR_REPORTS_READ):
+            items.append(("/regulator/reports", N_("Reports forwarded to us")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
@@ -265,6 +273,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/ops/complaints", N_("Platform disputes")))
     if actor.has(PLATFORM_CLAIMS):
         items.append(("/platform/claims", N_("Quality claims")))
+    if actor.has(PLATFORM_SUPERVISION_REPORTS):
+        items.append(("/ops/supervision/reports", N_("Reports to triage")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

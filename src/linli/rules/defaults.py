@@ -375,4 +375,20 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             ],
         },
     },
+    {
+        "rule_id": "supervision.random_inspection",
+        "version": 1,
+        "title": "Double random, one public: sampling shares by credit-risk class",
+        "legal_basis": "State Council General Office opinion on double random, one public "
+        "supervision (国办发〔2015〕58号); SAMR guidance on credit-risk classified supervision "
+        "(国市监信发〔2022〕6号): classes A (low) to D (high) drawn at different rates",
+        # The share of a class's merchants a plan of the full size inspects (RULES.md "Credit":
+        # A at most 5 %, B 5-20 %, C 21-60 %, D 61-100 %; the defaults take the top of each
+        # range). A plan of n targets gives each class n * share * size / sum(share * size)
+        # targets, uniformly drawn inside the class (docs/supervision-inspections.md).
+        "values": {
+            "sampling_shares": {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00},
+            "inspectors_per_target": 2,
+        },
+    },
 ]

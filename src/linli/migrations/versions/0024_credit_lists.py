@@ -13,7 +13,7 @@ from alembic import op
 import linli.db
 
 revision: str = "0024"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

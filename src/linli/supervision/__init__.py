@@ -1,0 +1,1 @@
+"""Digital supervision for market regulators."""
