@@ -46,6 +46,8 @@ def load_domain_handlers() -> None:
     import linli.payments.handlers
     import linli.protection.complaint_handlers
     import linli.protection.return_handlers
+    import linli.supervision.case_handlers
+    import linli.supervision.rule_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 
@@ -227,6 +229,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
+    from linli.supervision import case_api as supervision_case_api
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -250,6 +253,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_review_api,
         protection_complaint_api,
         protection_return_api,
+        supervision_case_api,
         trace_api,
         trace_device_api,
         trace_epcis,

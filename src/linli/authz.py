@@ -140,6 +140,12 @@ REGULATOR_COMPLAINTS = _perm("regulator.complaints", "org:write")
 # consumer protection: returns
 PROTECTION_RETURNS_READ = _perm("protection.returns.read", "org:read")  # returns to the merchant
 PROTECTION_RETURNS_ANSWER = _perm("protection.returns.answer", "org:write")  # answer, refund
+# supervision (docs/supervision.md): a regulator's alerts, cases, emergencies and rules, in its
+# jurisdiction. Inspectors work the cases assigned to them; supervisors manage.
+SUPERVISION_READ = _perm("supervision.read", "org:read")
+SUPERVISION_INSPECT = _perm("supervision.inspect", "org:write")  # tasks, findings, evidence
+SUPERVISION_MANAGE = _perm("supervision.manage", "org:write")  # cases, decisions, emergencies
+SUPERVISION_RULES = _perm("supervision.rules", "org:write")  # edit supervision rule parameters
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -191,9 +197,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "supervisor": frozenset(
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
+        | {SUPERVISION_READ, SUPERVISION_MANAGE, SUPERVISION_RULES}
     ),
     "inspector": frozenset(
-        _MEMBER | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+        _MEMBER
+        | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
+        | {SUPERVISION_READ, SUPERVISION_INSPECT}
     ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),

@@ -470,3 +470,60 @@ class ReturnRefundOverdue(DomainEvent):
     refund_due_at: datetime
     rule_id: str
     rule_version: int
+
+
+# --- supervision ------------------------------------------------------------------------
+# Payloads carry no internal notes, no rule parameters and no risk classes: credit and the
+# public read these.
+
+
+@event_type("supervision.AlertRaised")
+class AlertRaised(DomainEvent):
+    """A supervision rule fired on a merchant (a new alert; merges do not repeat it)."""
+
+    alert_id: int
+    organisation_id: int
+    regulator_organisation_id: int | None
+    rule_id: str
+    rule_version: int
+    severity: str
+
+
+@event_type("supervision.CaseOpened")
+class CaseOpened(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    alert_id: int | None
+
+
+@event_type("supervision.CaseDecided")
+class CaseDecided(DomainEvent):
+    """A regulator's decision on a case: no_violation | warning | rectify | penalty."""
+
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    decision: str
+    penalty_fen: int
+    serious: bool
+    legal_basis: str
+    rectify_by: datetime | None
+    decided_at: datetime
+
+
+@event_type("supervision.RectificationOverdue")
+class RectificationOverdue(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    rectify_by: datetime
+
+
+@event_type("supervision.RectificationFulfilled")
+class RectificationFulfilled(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    fulfilled_at: datetime
+    on_time: bool
