@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from linli.apitypes import PathId
 from linli.authz import (
-    SUPERVISION_INSPECT,
     SUPERVISION_MANAGE,
     SUPERVISION_READ,
     SUPERVISION_RULES,
     Actor,
     require,
+    require_scope,
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
@@ -49,7 +49,8 @@ from linli.supervision.emergency_models import EmergencyDeclaration
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"], responses=ERROR_RESPONSES)
 Reader = Annotated[Actor, Depends(require(SUPERVISION_READ))]
-Inspector = Annotated[Actor, Depends(require(SUPERVISION_INSPECT))]
+# The assigned inspector or a supervisor (the service decides which): an org:write token.
+Worker = Annotated[Actor, Depends(require_scope("org:write"))]
 Manager = Annotated[Actor, Depends(require(SUPERVISION_MANAGE))]
 RuleEditor = Annotated[Actor, Depends(require(SUPERVISION_RULES))]
 
@@ -168,7 +169,7 @@ async def assign(
 async def add_entry(
     request: Request,
     session: DbSession,
-    actor: Inspector,
+    actor: Worker,
     case_id: PathId,
     kind: Annotated[str, Form(max_length=20)],
     text: Annotated[str, Form(max_length=5000)],

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
-from linli.authz import SUPERVISION_INSPECT, SUPERVISION_MANAGE, SUPERVISION_READ, Actor
-from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.authz import SUPERVISION_INSPECT, SUPERVISION_MANAGE, SUPERVISION_READ, Actor, ensure
+from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import CaseDecided, CaseOpened, RectificationFulfilled, RectificationOverdue
 from linli.files import service as files
 from linli.files.service import FileStore
@@ -171,6 +171,7 @@ async def open_case(
             alert_id=case.alert_id,
         ),
     )
+    await session.flush()
     return case
 
 
@@ -182,6 +183,7 @@ async def access(
     case = await session.get(Case, case_id)
     if case is None or case.regulator_organisation_id != regulator_id:
         raise NotFound(N_("No such case."))
+    await session.flush()
     return case
 
 
@@ -218,6 +220,7 @@ async def assign(session: AsyncSession, actor: Actor, case_id: int, inspector_us
     case.inspector_user_id = inspector_user_id
     _entry(session, case, "assigned", actor, f"user:{inspector_user_id}")
     _audit(session, actor, "case_assigned", case, inspector=inspector_user_id)
+    await session.flush()
     return case
 
 
@@ -225,8 +228,9 @@ def _may_work(actor: Actor, case: Case) -> None:
     """The assigned inspector works the case; a supervisor (manage) may too."""
     if actor.has(SUPERVISION_MANAGE):
         return
+    ensure(actor, SUPERVISION_INSPECT)
     if actor.user_id is None or actor.user_id != case.inspector_user_id:
-        raise NotFound(N_("No such case."))
+        raise Forbidden(N_("Only the assigned inspector works this case."))
 
 
 async def add_finding(
@@ -242,7 +246,7 @@ async def add_finding(
     filename: str = "",
 ) -> CaseEntry:
     """A task or finding on the timeline, with an evidence file through the upload checks."""
-    case = await access(session, actor, case_id, SUPERVISION_INSPECT)
+    case = await access(session, actor, case_id)
     _may_work(actor, case)
     if case.status == CLOSED:
         raise Conflict(N_("This case is closed."))
@@ -354,6 +358,7 @@ async def decide(
             decided_at=now,
         ),
     )
+    await session.flush()
     return case
 
 
@@ -381,6 +386,7 @@ async def fulfil_rectification(
             on_time=on_time,
         ),
     )
+    await session.flush()
     return case
 
 
