@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from linli.apitypes import PathId
 from linli.authz import (
+    SUPERVISION_INSPECT,
     SUPERVISION_MANAGE,
     SUPERVISION_READ,
     SUPERVISION_RULES,
     Actor,
+    ensure,
     require,
     require_scope,
 )
@@ -49,8 +51,17 @@ from linli.supervision.emergency_models import EmergencyDeclaration
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"], responses=ERROR_RESPONSES)
 Reader = Annotated[Actor, Depends(require(SUPERVISION_READ))]
-# The assigned inspector or a supervisor (the service decides which): an org:write token.
-Worker = Annotated[Actor, Depends(require_scope("org:write"))]
+
+
+def _worker(actor: Annotated[Actor, Depends(require_scope("org:write"))]) -> Actor:
+    """An inspector or a supervisor of a regulator (the service then checks the case)."""
+    if not (actor.has(SUPERVISION_INSPECT) or actor.has(SUPERVISION_MANAGE)):
+        ensure(actor, SUPERVISION_INSPECT)
+    return actor
+
+
+_worker.access = frozenset({"org:write"})  # type: ignore[attr-defined]
+Worker = Annotated[Actor, Depends(_worker)]
 Manager = Annotated[Actor, Depends(require(SUPERVISION_MANAGE))]
 RuleEditor = Annotated[Actor, Depends(require(SUPERVISION_RULES))]
 
