@@ -43,6 +43,7 @@ from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.supervision.alert_models import Alert
 from linli.supervision.case_models import Case
+from linli.supervision.emergency_models import EmergencyDeclaration
 from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
@@ -69,6 +70,21 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+ldddddddood - GET /regulator/alerts
+ldddddddohd - POST /regulator/alerts/{alert_id}/case
+ldddddddohd - POST /regulator/alerts/{alert_id}/dismiss
+ldddddddood - GET /regulator/cases
+ldddddddohd - GET /regulator/cases/{case_id}
+ldddddddohd - POST /regulator/cases/{case_id}/entries
+ldddddddohd - POST /regulator/cases/{case_id}/decision
+ldddddddohd - POST /regulator/cases/{case_id}/rectified
+ldddddddood - GET /regulator/emergencies
+ldddddddood - POST /regulator/emergencies
+ldddddddood - GET /regulator/supervision-rules
+ldddddddood - POST /regulator/supervision-rules/{rule_id}
+ooooooooooo - GET /supervision/emergencies
+ooooooooooo - GET /supervision/emergencies/{declaration_id}
+ooooooooooo - GET /supervision/penalties
 ldddddddood org:read GET /api/v1/supervision/rules
 ldddddddood org:write POST /api/v1/supervision/rules/{rule_id}
 ldddddddood org:read GET /api/v1/supervision/alerts
@@ -712,8 +728,20 @@ async def build_world(
         serious=False,
     )
     session.add(case)
+    declaration = EmergencyDeclaration(
+        regulator_organisation_id=regulator.id,
+        title="matrix",
+        region_code="310000",
+        categories=["fresh_food"],
+        starts_at=frozen_clock.now(),
+        ends_at=frozen_clock.now() + timedelta(days=1),
+        reference_at=frozen_clock.now(),
+        created_at=frozen_clock.now(),
+    )
+    session.add(declaration)
     await session.commit()
     params: dict[str, Any] = {
+        "declaration_id": declaration.id,
         "alert_id": alert.id,
         "case_id": case.id,
         "rule_id": "supervision.price_gouging",

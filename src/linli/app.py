@@ -230,6 +230,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
     from linli.supervision import case_api as supervision_case_api
+    from linli.supervision import case_pages as supervision_case_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -276,6 +277,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_complaint_pages,
         protection_return_pages,
         rules_pages,
+        supervision_case_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

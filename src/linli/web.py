@@ -32,6 +32,7 @@ from linli.authz import (
     REGULATOR_COMPLAINTS_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
+    SUPERVISION_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
     Actor,
@@ -240,6 +241,11 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/regulator/recalls", N_("Recalls")))
         if actor.has(REGULATOR_COMPLAINTS_READ):
             items.append(("/regulator/complaints", N_("Complaints in our jurisdiction")))
+        if actor.has(SUPERVISION_READ):
+            items.append(("/regulator/alerts", N_("Supervision alerts")))
+            items.append(("/regulator/cases", N_("Case board")))
+            items.append(("/regulator/emergencies", N_("Emergency declarations")))
+            items.append(("/regulator/supervision-rules", N_("Supervision rules")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))

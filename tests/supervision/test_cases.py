@@ -17,8 +17,8 @@ from linli.clock import FrozenClock
 from linli.events import RectificationFulfilled, RectificationOverdue
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
-from linli.supervision import rule_evaluation
 from linli.supervision import rule_defaults as R
+from linli.supervision import rule_evaluation
 from linli.supervision.case_models import Case
 from tests.factories import grant, login, make_merchant, make_user
 from tests.supervision.helpers import a_sku, a_world, alerts

@@ -224,7 +224,7 @@ async def assign(session: AsyncSession, actor: Actor, case_id: int, inspector_us
     return case
 
 
-def _may_work(actor: Actor, case: Case) -> None:
+def may_work(actor: Actor, case: Case) -> None:
     """The assigned inspector works the case; a supervisor (manage) may too."""
     if actor.has(SUPERVISION_MANAGE):
         return
@@ -247,7 +247,7 @@ async def add_finding(
 ) -> CaseEntry:
     """A task or finding on the timeline, with an evidence file through the upload checks."""
     case = await access(session, actor, case_id)
-    _may_work(actor, case)
+    may_work(actor, case)
     if case.status == CLOSED:
         raise Conflict(N_("This case is closed."))
     if kind not in ("task", "finding", "note"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from linli.i18n import N_
+
 COMPLAINT_RATE = "supervision.complaint_rate"
 REFUND_SPIKE = "supervision.refund_spike"
 RETURN_REFUND_OVERDUE = "supervision.return_refund_overdue"
@@ -51,7 +53,7 @@ def _count_rule(rule_id: str, title: str, basis: str, severity: str) -> BuiltIn:
 BUILT_INS: tuple[BuiltIn, ...] = (
     BuiltIn(
         COMPLAINT_RATE,
-        "Complaint rate over a window",
+        N_("Complaint rate over a window"),
         "Consumer Rights Protection Law art. 32; E-Commerce Law art. 83 (supervision of "
         "operators on the platform)",
         "medium",
@@ -64,7 +66,7 @@ BUILT_INS: tuple[BuiltIn, ...] = (
     ),
     BuiltIn(
         REFUND_SPIKE,
-        "Return rate spike against the merchant's own baseline",
+        N_("Return rate spike against the merchant's own baseline"),
         "Consumer Rights Protection Law art. 24-25; SAMR Interim Measures for No-Reason Return "
         "of Online Purchases (2017)",
         "medium",
@@ -79,31 +81,31 @@ BUILT_INS: tuple[BuiltIn, ...] = (
     ),
     _count_rule(
         RETURN_REFUND_OVERDUE,
-        "Refunds of returned goods overdue",
+        N_("Refunds of returned goods overdue"),
         "Consumer Rights Protection Law art. 25 (refund within seven days of receipt)",
         "medium",
     ),
     _count_rule(
         INSPECTION_FAILED,
-        "Failed food inspections",
+        N_("Failed food inspections"),
         "Food Safety Law art. 87, 124",
         "high",
     ),
     _count_rule(
         COLD_CHAIN,
-        "Cold-chain temperature excursions",
+        N_("Cold-chain temperature excursions"),
         "Food Safety Law art. 33, 54; GB 31605-2020 (cold chain)",
         "medium",
     ),
     _count_rule(
         RECALL_OVERDUE,
-        "Recalls refunded behind their deadline",
+        N_("Recalls behind their deadline"),
         "Food Safety Law art. 63; Measures for Food Recall (2015) art. 13",
         "high",
     ),
     BuiltIn(
         PRICE_GOUGING,
-        "Price gouging during an emergency declaration",
+        N_("Price gouging during an emergency declaration"),
         "Price Law art. 14; SAMR guidance on price violations in epidemic prevention "
         "(2020-02-01) and on price conduct in emergencies (2022-06-10); thresholds set locally",
         "high",
@@ -117,7 +119,7 @@ BUILT_INS: tuple[BuiltIn, ...] = (
     ),
     BuiltIn(
         PRICE_DISCRIMINATION,
-        "Big-data price discrimination: one SKU, different prices to different residents",
+        N_("Big-data price discrimination: one SKU, different prices to different residents"),
         "E-Commerce Law art. 18; Personal Information Protection Law art. 24; Provisions on "
         "Algorithmic Recommendation (2021) art. 21",
         "high",
@@ -126,7 +128,7 @@ BUILT_INS: tuple[BuiltIn, ...] = (
     ),
     BuiltIn(
         LICENCE_LAPSED,
-        "Selling while a licence has lapsed",
+        N_("Selling while a licence has lapsed"),
         "Food Safety Law art. 35, 122; E-Commerce Law art. 12, 27",
         "high",
         {"grace_days": 0},
