@@ -236,6 +236,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
+    from linli.demo.supervision import seed_supervision
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -258,6 +259,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             reviewed = await seed_reviews(sessionmaker, seed=seed)
             complained = await seed_complaints(sessionmaker, seed=seed)
             kept = await seed_returns(sessionmaker, seed=seed)
+            supervised = await seed_supervision(sessionmaker, seed=seed)
         finally:
             await engine.dispose()
         held = f"batch {trace.held_batch} on hold" if trace.held_batch else "no batch on hold"
@@ -277,6 +279,11 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Returns: {kept.returns} in every state ({kept.refunded} refunded, "
             f"{kept.overdue} refund overdue)."
+        )
+        console.print(
+            f"Supervision: an emergency declared, a gouging alert fired {supervised.alerts} "
+            f"times, {supervised.cases} cases (one penalty of "
+            f"{supervised.penalty_fen / 100:,.2f} yuan published, two open)."
         )
 
     asyncio.run(run())

@@ -16,6 +16,7 @@ from linli.categories.models import Category
 from linli.supervision.alert_models import Alert
 from linli.supervision.rule_defaults import BY_ID
 from linli.supervision.rule_models import SupervisionRuleVersion
+from linli.supervision.rule_service import forget_cached_rules
 from tests.factories import grant, make_merchant, make_org, make_user
 
 
@@ -74,6 +75,7 @@ async def set_rule(session: AsyncSession, rule_id: str, **params: Any) -> None:
         )
     )
     await session.commit()
+    forget_cached_rules()
 
 
 async def a_sku(

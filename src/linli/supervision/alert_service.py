@@ -191,6 +191,21 @@ async def dismiss(session: AsyncSession, actor: Actor, alert_id: int, reason: st
     return alert
 
 
+async def holds_evidence(
+    session: AsyncSession, rule_id: str, organisation_id: int, subject: str, key: str, value: object
+) -> bool:
+    """Whether an alert of this rule on this subject (open, in a case or dismissed) already
+    cites `key` = `value` in its evidence: the same fact is not counted twice."""
+    rows = await session.scalars(
+        select(Alert.evidence).where(Alert.dedupe_key == f"{rule_id}|{organisation_id}|{subject}")
+    )
+    return any(
+        isinstance(item, dict) and item.get(key) == value
+        for evidence in rows.all()
+        for item in evidence
+    )
+
+
 def mark_in_case(alert: Alert, case_id: int) -> None:
     alert.status = IN_CASE
     alert.case_id = case_id

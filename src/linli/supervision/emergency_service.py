@@ -185,6 +185,17 @@ async def _tell_merchants(session: AsyncSession, declaration: EmergencyDeclarati
     return told
 
 
+async def any_in_force(session: AsyncSession, at: datetime) -> bool:
+    """Whether any declaration is in force at `at` (one indexed query: the common answer is
+    no, and price events then cost nothing more)."""
+    found = await session.scalar(
+        select(EmergencyDeclaration.id)
+        .where(EmergencyDeclaration.starts_at <= at, EmergencyDeclaration.ends_at > at)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def in_force_for(
     session: AsyncSession, organisation: Organisation, codes: set[str], at: datetime
 ) -> list[EmergencyDeclaration]:

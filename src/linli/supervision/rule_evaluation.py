@@ -144,6 +144,10 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
     """A price in an emergency's categories and region above its pre-emergency reference by
     more than the threshold (or, without a reference, above the SKU's first price in the
     emergency by more than the lower threshold)."""
+    now = clock.now()
+    # No declaration in force (the common case): one indexed query and out.
+    if not await emergency_service.any_in_force(session, now):
+        return False
     sku = await session.get(Sku, sku_id)
     if sku is None:
         return False
@@ -153,8 +157,6 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
     merchant = await session.get(Organisation, product.organisation_id)
     if merchant is None:
         return False
-    now = clock.now()
-    # No declaration in force (the common case): one indexed query and out.
     declarations = await emergency_service.in_force_for(
         session, merchant, await emergency_service.category_codes(session, product.category_id), now
     )
@@ -188,11 +190,16 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
         if rise <= threshold:
             continue
         latest = await _price_at(session, sku_id, now)
+        subject = f"sku:{sku_id}:emergency:{declaration.id}"
+        if latest is not None and await alert_service.holds_evidence(
+            session, rule.rule_id, merchant.id, subject, "price_change_id", latest.id
+        ):
+            continue  # this price was already judged (an event delivered again, or late)
         await alert_service.raise_alert(
             session,
             rule,
             merchant.id,
-            subject=f"sku:{sku_id}:emergency:{declaration.id}",
+            subject=subject,
             summary=f"{product.name} {sku.code}: +{rise:.1f} % over {base} fen ({basis})",
             inputs={
                 "emergency_id": declaration.id,
@@ -228,59 +235,83 @@ def _price_row(row: PriceChange, role: str) -> dict[str, object]:
 async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
     """The order's items sold, within the window, to other residents at a different unit
     price (the same campaign item: one SKU, one advertised price)."""
-    order = await session.get(Order, order_id)
-    if order is None or order.paid_at is None:
-        return False
-    rule = await in_force(
-        session, R.PRICE_DISCRIMINATION, await _codes(session, order.organisation_id)
-    )
-    window = timedelta(minutes=rule.params["window_minutes"])
-    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order_id))).all()
-    fired = False
-    for line in lines:
-        others = (
-            await session.execute(
-                select(Order.id, Order.user_id, OrderLine.unit_price_fen)
-                .join(OrderLine, OrderLine.order_id == Order.id)
-                .where(
-                    OrderLine.item_id == line.item_id,
-                    Order.id != order.id,
-                    Order.user_id != order.user_id,
-                    Order.paid_at.is_not(None),
-                    Order.paid_at >= order.paid_at - window,
-                    Order.paid_at <= order.paid_at + window,
-                )
-                .order_by(Order.id)
-                .limit(50)
+    head = (
+        await session.execute(
+            select(
+                Order.paid_at,
+                Order.user_id,
+                Order.organisation_id,
+                Organisation.district_code,
+                Organisation.city_code,
+                Organisation.province_code,
             )
-        ).all()
-        prices = [line.unit_price_fen, *(row.unit_price_fen for row in others)]
+            .join(Organisation, Organisation.id == Order.organisation_id)
+            .where(Order.id == order_id)
+        )
+    ).first()
+    if head is None or head.paid_at is None:
+        return False
+    codes = (
+        *dict.fromkeys(c for c in (head.district_code, head.city_code, head.province_code) if c),
+        "CN",
+    )
+    rule = await in_force(session, R.PRICE_DISCRIMINATION, codes)
+    window = timedelta(minutes=rule.params["window_minutes"])
+    mine = OrderLine.__table__.alias("mine")
+    # One query: this order's lines, each with the other residents' lines of the same item
+    # paid within the window (none: the line alone).
+    other = (
+        select(OrderLine.item_id, OrderLine.order_id, OrderLine.unit_price_fen)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(
+            Order.id != order_id,
+            Order.user_id != head.user_id,
+            Order.paid_at.is_not(None),
+            Order.paid_at >= head.paid_at - window,
+            Order.paid_at <= head.paid_at + window,
+        )
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(mine.c.item_id, mine.c.unit_price_fen, other.c.order_id, other.c.unit_price_fen)
+            .select_from(mine)
+            .outerjoin(other, other.c.item_id == mine.c.item_id)
+            .where(mine.c.order_id == order_id)
+            .order_by(mine.c.id, other.c.order_id)
+        )
+    ).all()
+    by_item: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+    for item_id, own_price, other_order, other_price in rows:
+        _, seen = by_item.setdefault(item_id, (own_price, []))
+        if other_order is not None and len(seen) < 50:
+            seen.append((other_order, other_price))
+    fired = False
+    for item_id, (own_price, others) in by_item.items():
+        prices = [own_price, *(price for _, price in others)]
         low, high = min(prices), max(prices)
         if low <= 0:
             continue
         difference = 100.0 * (high - low) / low
         if difference <= rule.params["min_difference_pct"]:
             continue
-        differing = [r for r in others if r.unit_price_fen != line.unit_price_fen][:5]
+        differing = [(o, p) for o, p in others if p != own_price][:5]
         await alert_service.raise_alert(
             session,
             rule,
-            order.organisation_id,
-            subject=f"item:{line.item_id}",
+            head.organisation_id,
+            subject=f"item:{item_id}",
             summary=f"one item at {low}-{high} fen to different residents",
             inputs={
-                "item_id": line.item_id,
+                "item_id": item_id,
                 "low_fen": low,
                 "high_fen": high,
                 "difference_pct": round(difference, 2),
                 "window_minutes": rule.params["window_minutes"],
             },
             evidence=[
-                {"type": "order", "order_id": order.id, "unit_price_fen": line.unit_price_fen},
-                *(
-                    {"type": "order", "order_id": r.id, "unit_price_fen": r.unit_price_fen}
-                    for r in differing
-                ),
+                {"type": "order", "order_id": order_id, "unit_price_fen": own_price},
+                *({"type": "order", "order_id": o, "unit_price_fen": p} for o, p in differing),
             ],
         )
         fired = True
@@ -290,12 +321,12 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
 async def licence_lapsed(session: AsyncSession, organisation_id: int, today: date) -> bool:
     """Selling (an order paid, a price set, or an open campaign at the sweep) while a licence
     on file has lapsed beyond the grace days and no valid one of its type replaced it."""
-    rule = await in_force(session, R.LICENCE_LAPSED, await _codes(session, organisation_id))
     licences = (
         await session.scalars(select(Licence).where(Licence.organisation_id == organisation_id))
     ).all()
-    if not licences:
-        return False
+    if not licences or all(lic.valid_to >= today for lic in licences):
+        return False  # nothing lapsed (the common case): no rule to read
+    rule = await in_force(session, R.LICENCE_LAPSED, await _codes(session, organisation_id))
     grace = timedelta(days=rule.params["grace_days"])
     valid_types = {lic.licence_type for lic in licences if lic.valid_from <= today <= lic.valid_to}
     lapsed = [

@@ -8,6 +8,7 @@ reason, effective from a given moment (a future one: scheduled, not yet in force
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,7 +95,64 @@ async def ensure_defaults(session: AsyncSession) -> int:
         )
         added += 1
     await session.flush()
+    forget_cached_rules()
     return added
+
+
+# Versions per (rule, jurisdictions), kept for a short while: rule evaluation runs on every
+# price and order event, and versions change rarely (an edit takes effect in this process at
+# once, in other processes within CACHE_SECONDS; edits are effective from now or later).
+CACHE_SECONDS = 30.0
+_cache: dict[tuple[int, str, tuple[str, ...]], tuple[float, list[RuleInForceRow]]] = {}
+
+
+@dataclass(frozen=True)
+class RuleInForceRow:
+    rule: RuleInForce
+    effective_from: datetime
+    effective_to: datetime | None
+
+
+def forget_cached_rules() -> None:
+    _cache.clear()
+
+
+async def _versions(
+    session: AsyncSession, rule_id: str, codes: tuple[str, ...]
+) -> list[RuleInForceRow]:
+    key = (id(session.get_bind()), rule_id, codes)  # one database's versions
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    rows = (
+        await session.execute(
+            select(
+                SupervisionRuleVersion.rule_id,
+                SupervisionRuleVersion.version,
+                SupervisionRuleVersion.jurisdiction,
+                SupervisionRuleVersion.severity,
+                SupervisionRuleVersion.params,
+                SupervisionRuleVersion.effective_from,
+                SupervisionRuleVersion.effective_to,
+            )
+            .where(
+                SupervisionRuleVersion.rule_id == rule_id,
+                SupervisionRuleVersion.jurisdiction.in_(list(codes)),
+            )
+            .order_by(SupervisionRuleVersion.version.desc())
+        )
+    ).all()
+    found = [
+        RuleInForceRow(
+            RuleInForce(r.rule_id, r.version, r.jurisdiction, r.severity, dict(r.params)),
+            r.effective_from,
+            r.effective_to,
+        )
+        for r in rows
+    ]
+    _cache[key] = (now, found)
+    return found
 
 
 async def in_force(
@@ -102,23 +160,15 @@ async def in_force(
 ) -> RuleInForce:
     """The newest version in force at `at` of the most specific jurisdiction in `codes`."""
     moment = at or clock.now()
-    rows = (
-        await session.scalars(
-            select(SupervisionRuleVersion)
-            .where(
-                SupervisionRuleVersion.rule_id == rule_id,
-                SupervisionRuleVersion.jurisdiction.in_(list(codes)),
-                SupervisionRuleVersion.effective_from <= moment,
-                SupervisionRuleVersion.effective_to.is_(None)
-                | (SupervisionRuleVersion.effective_to > moment),
-            )
-            .order_by(SupervisionRuleVersion.version.desc())
-        )
-    ).all()
+    rows = [
+        row
+        for row in await _versions(session, rule_id, tuple(codes))
+        if row.effective_from <= moment and (row.effective_to is None or row.effective_to > moment)
+    ]
     for code in codes:
         for row in rows:
-            if row.jurisdiction == code:
-                return RuleInForce.of(row)
+            if row.rule.jurisdiction == code:
+                return row.rule
     built_in = BY_ID[rule_id]  # defaults not installed (yet): the built-in values
     return RuleInForce(rule_id, 1, NATIONAL, built_in.severity, dict(built_in.params))
 
@@ -239,6 +289,7 @@ async def edit(
     )
     session.add(row)
     await session.flush()
+    forget_cached_rules()
     audit.record(
         session,
         actor,
