@@ -185,31 +185,28 @@ async def _tell_merchants(session: AsyncSession, declaration: EmergencyDeclarati
     return told
 
 
-async def any_in_force(session: AsyncSession, at: datetime) -> bool:
-    """Whether any declaration is in force at `at` (one indexed query: the common answer is
-    no, and price events then cost nothing more)."""
-    found = await session.scalar(
-        select(EmergencyDeclaration.id)
-        .where(EmergencyDeclaration.starts_at <= at, EmergencyDeclaration.ends_at > at)
-        .limit(1)
-    )
-    return found is not None
-
-
-async def in_force_for(
-    session: AsyncSession, organisation: Organisation, codes: set[str], at: datetime
-) -> list[EmergencyDeclaration]:
-    """Declarations in force at `at` whose region covers the organisation and whose
-    categories meet `codes` (a product's category and its ancestors)."""
-    rows = (
-        await session.scalars(
-            select(EmergencyDeclaration).where(
-                EmergencyDeclaration.starts_at <= at, EmergencyDeclaration.ends_at > at
+async def active(session: AsyncSession, at: datetime) -> list[EmergencyDeclaration]:
+    """Declarations in force at `at` (one query: usually none, and price events then cost
+    nothing more)."""
+    return list(
+        (
+            await session.scalars(
+                select(EmergencyDeclaration).where(
+                    EmergencyDeclaration.starts_at <= at, EmergencyDeclaration.ends_at > at
+                )
             )
-        )
-    ).all()
+        ).all()
+    )
+
+
+def covering(
+    declarations: list[EmergencyDeclaration], organisation: Organisation, codes: set[str]
+) -> list[EmergencyDeclaration]:
+    """Those whose region covers the organisation and whose categories meet `codes`."""
     return [
-        row for row in rows if covers(row.region_code, organisation) and set(row.categories) & codes
+        row
+        for row in declarations
+        if covers(row.region_code, organisation) and set(row.categories) & codes
     ]
 
 

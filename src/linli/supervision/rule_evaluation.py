@@ -8,10 +8,12 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from linli import clock
 from linli.accounts.models import Organisation
 from linli.catalog.models import PriceChange, Product, Sku
+from linli.categories.models import Category
 from linli.groupbuy.models import Order, OrderLine
 from linli.merchants.models import Licence
 from linli.supervision import alert_service, emergency_service
@@ -146,20 +148,27 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
     emergency by more than the lower threshold)."""
     now = clock.now()
     # No declaration in force (the common case): one indexed query and out.
-    if not await emergency_service.any_in_force(session, now):
+    active = await emergency_service.active(session, now)
+    if not active:
         return False
-    sku = await session.get(Sku, sku_id)
-    if sku is None:
+    parent = aliased(Category)
+    found = (
+        await session.execute(
+            select(Sku.code, Product.name, Product.organisation_id, Category.code, parent.code)
+            .join(Product, Product.id == Sku.product_id)
+            .join(Category, Category.id == Product.category_id)
+            .outerjoin(parent, parent.id == Category.parent_id)
+            .where(Sku.id == sku_id)
+        )
+    ).first()
+    if found is None:
         return False
-    product = await session.get(Product, sku.product_id)
-    if product is None:
-        return False
-    merchant = await session.get(Organisation, product.organisation_id)
+    sku_code, product_name, merchant_id, category, parent_category = found
+    merchant = await session.get(Organisation, merchant_id)
     if merchant is None:
         return False
-    declarations = await emergency_service.in_force_for(
-        session, merchant, await emergency_service.category_codes(session, product.category_id), now
-    )
+    codes = {category, *([parent_category] if parent_category else [])}
+    declarations = emergency_service.covering(active, merchant, codes)
     fired = False
     for declaration in declarations:
         rule = await in_force(session, R.PRICE_GOUGING, organisation_codes(merchant))
@@ -200,7 +209,7 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
             rule,
             merchant.id,
             subject=subject,
-            summary=f"{product.name} {sku.code}: +{rise:.1f} % over {base} fen ({basis})",
+            summary=f"{product_name} {sku_code}: +{rise:.1f} % over {base} fen ({basis})",
             inputs={
                 "emergency_id": declaration.id,
                 "sku_id": sku_id,
@@ -258,10 +267,10 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
     rule = await in_force(session, R.PRICE_DISCRIMINATION, codes)
     window = timedelta(minutes=rule.params["window_minutes"])
     mine = OrderLine.__table__.alias("mine")
-    # One query: this order's lines, each with the other residents' lines of the same item
-    # paid within the window (none: the line alone).
+    # One query: this order's lines, each with the lowest and highest unit price other
+    # residents paid for the same item within the window.
     other = (
-        select(OrderLine.item_id, OrderLine.order_id, OrderLine.unit_price_fen)
+        select(OrderLine.item_id, OrderLine.unit_price_fen)
         .join(Order, Order.id == OrderLine.order_id)
         .where(
             Order.id != order_id,
@@ -274,28 +283,46 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
     )
     rows = (
         await session.execute(
-            select(mine.c.item_id, mine.c.unit_price_fen, other.c.order_id, other.c.unit_price_fen)
+            select(
+                mine.c.item_id,
+                mine.c.unit_price_fen,
+                func.min(other.c.unit_price_fen),
+                func.max(other.c.unit_price_fen),
+            )
             .select_from(mine)
             .outerjoin(other, other.c.item_id == mine.c.item_id)
             .where(mine.c.order_id == order_id)
-            .order_by(mine.c.id, other.c.order_id)
+            .group_by(mine.c.id, mine.c.item_id, mine.c.unit_price_fen)
+            .order_by(mine.c.id)
         )
     ).all()
-    by_item: dict[int, tuple[int, list[tuple[int, int]]]] = {}
-    for item_id, own_price, other_order, other_price in rows:
-        _, seen = by_item.setdefault(item_id, (own_price, []))
-        if other_order is not None and len(seen) < 50:
-            seen.append((other_order, other_price))
     fired = False
-    for item_id, (own_price, others) in by_item.items():
-        prices = [own_price, *(price for _, price in others)]
+    for item_id, own_price, other_low, other_high in rows:
+        prices = [own_price, *(p for p in (other_low, other_high) if p is not None)]
         low, high = min(prices), max(prices)
         if low <= 0:
             continue
         difference = 100.0 * (high - low) / low
         if difference <= rule.params["min_difference_pct"]:
             continue
-        differing = [(o, p) for o, p in others if p != own_price][:5]
+        # Firing (rare): the differing orders as evidence.
+        differing = (
+            await session.execute(
+                select(OrderLine.order_id, OrderLine.unit_price_fen)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(
+                    OrderLine.item_id == item_id,
+                    OrderLine.unit_price_fen != own_price,
+                    Order.id != order_id,
+                    Order.user_id != head.user_id,
+                    Order.paid_at.is_not(None),
+                    Order.paid_at >= head.paid_at - window,
+                    Order.paid_at <= head.paid_at + window,
+                )
+                .order_by(OrderLine.order_id)
+                .limit(5)
+            )
+        ).all()
         await alert_service.raise_alert(
             session,
             rule,
