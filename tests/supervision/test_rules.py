@@ -18,7 +18,7 @@ from tests.supervision.helpers import a_world, alerts, set_rule
 
 async def _signals(session: AsyncSession, org: int, kind: str, n: int, prefix: str) -> None:
     for i in range(n):
-        alert_service.record_signal(session, org, kind, f"{prefix}:{i}")
+        await alert_service.record_signal(session, org, kind, f"{prefix}:{i}")
     await session.commit()
 
 

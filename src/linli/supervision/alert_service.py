@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -27,8 +27,11 @@ EVIDENCE_KEPT = 50  # evidence items kept on one merged alert (the newest)
 # --- signals ---------------------------------------------------------------------------
 
 
-def record_signal(session: AsyncSession, organisation_id: int, kind: str, ref: str) -> None:
-    session.add(Signal(organisation_id=organisation_id, kind=kind, ref=ref, at=clock.now()))
+async def record_signal(session: AsyncSession, organisation_id: int, kind: str, ref: str) -> None:
+    """One observed fact (a Core insert: this runs on every order and complaint)."""
+    await session.execute(
+        insert(Signal).values(organisation_id=organisation_id, kind=kind, ref=ref, at=clock.now())
+    )
 
 
 async def count_signals(

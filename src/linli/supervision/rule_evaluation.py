@@ -42,7 +42,7 @@ async def _codes(session: AsyncSession, organisation_id: int) -> tuple[str, ...]
 async def counted_fact(session: AsyncSession, rule_id: str, organisation_id: int, ref: str) -> bool:
     """Record one fact of a counting rule; fire when `min_count` fall within the window."""
     kind = COUNTED[rule_id]
-    alert_service.record_signal(session, organisation_id, kind, ref)
+    await alert_service.record_signal(session, organisation_id, kind, ref)
     await session.flush()
     rule = await in_force(session, rule_id, await _codes(session, organisation_id))
     now = clock.now()
@@ -348,13 +348,22 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
 async def licence_lapsed(session: AsyncSession, organisation_id: int, today: date) -> bool:
     """Selling (an order paid, a price set, or an open campaign at the sweep) while a licence
     on file has lapsed beyond the grace days and no valid one of its type replaced it."""
+    # One Core query, the latest expiry per licence type: nothing lapsed is the common case,
+    # and then no rule is read.
+    latest = (
+        await session.execute(
+            select(Licence.licence_type, func.max(Licence.valid_to))
+            .where(Licence.organisation_id == organisation_id)
+            .group_by(Licence.licence_type)
+        )
+    ).all()
+    if all(valid_to is None or valid_to >= today for _, valid_to in latest):
+        return False
+    rule = await in_force(session, R.LICENCE_LAPSED, await _codes(session, organisation_id))
+    grace = timedelta(days=rule.params["grace_days"])
     licences = (
         await session.scalars(select(Licence).where(Licence.organisation_id == organisation_id))
     ).all()
-    if not licences or all(lic.valid_to >= today for lic in licences):
-        return False  # nothing lapsed (the common case): no rule to read
-    rule = await in_force(session, R.LICENCE_LAPSED, await _codes(session, organisation_id))
-    grace = timedelta(days=rule.params["grace_days"])
     valid_types = {lic.licence_type for lic in licences if lic.valid_from <= today <= lic.valid_to}
     lapsed = [
         lic

@@ -35,7 +35,7 @@ async def price_changed(session: AsyncSession, envelope: outbox.Envelope[PriceCh
 @outbox.subscribe(OrderPaid, "supervision.order_paid")
 async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]) -> None:
     event = envelope.payload
-    alert_service.record_signal(
+    await alert_service.record_signal(
         session, event.merchant_organisation_id, ORDER_PAID, f"order:{event.order_id}"
     )
     await rule_evaluation.price_discrimination(session, event.order_id)
@@ -47,7 +47,7 @@ async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]
 @outbox.subscribe(ComplaintFiled, "supervision.complaint_filed")
 async def complaint_filed(session: AsyncSession, envelope: outbox.Envelope[ComplaintFiled]) -> None:
     event = envelope.payload
-    alert_service.record_signal(
+    await alert_service.record_signal(
         session, event.subject_organisation_id, COMPLAINT, f"complaint:{event.complaint_id}"
     )
     await session.flush()
@@ -59,7 +59,7 @@ async def return_requested(
     session: AsyncSession, envelope: outbox.Envelope[ReturnRequested]
 ) -> None:
     event = envelope.payload
-    alert_service.record_signal(
+    await alert_service.record_signal(
         session, event.organisation_id, RETURN_REQUESTED, f"return:{event.return_id}"
     )
     await session.flush()
