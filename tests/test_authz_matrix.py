@@ -46,6 +46,9 @@ from linli.payments import ledger
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
+from linli.supervision.alert_models import Alert
+from linli.supervision.case_models import Case
+from linli.supervision.emergency_models import EmergencyDeclaration
 from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
@@ -72,6 +75,37 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+ldddddddood - GET /regulator/alerts
+ldddddddohd - POST /regulator/alerts/{alert_id}/case
+ldddddddohd - POST /regulator/alerts/{alert_id}/dismiss
+ldddddddood - GET /regulator/cases
+ldddddddohd - GET /regulator/cases/{case_id}
+ldddddddohd - POST /regulator/cases/{case_id}/entries
+ldddddddohd - POST /regulator/cases/{case_id}/decision
+ldddddddohd - POST /regulator/cases/{case_id}/rectified
+ldddddddood - GET /regulator/emergencies
+ldddddddood - POST /regulator/emergencies
+ldddddddood - GET /regulator/supervision-rules
+ldddddddood - POST /regulator/supervision-rules/{rule_id}
+ooooooooooo - GET /supervision/emergencies
+ooooooooooo - GET /supervision/emergencies/{declaration_id}
+ooooooooooo - GET /supervision/penalties
+ldddddddood org:read GET /api/v1/supervision/rules
+ldddddddood org:write POST /api/v1/supervision/rules/{rule_id}
+ldddddddood org:read GET /api/v1/supervision/alerts
+ldddddddohd org:read GET /api/v1/supervision/alerts/{alert_id}
+ldddddddood org:write POST /api/v1/supervision/alerts/{alert_id}/dismiss
+ldddddddood org:write POST /api/v1/supervision/cases
+ldddddddood org:read GET /api/v1/supervision/cases
+ldddddddohd org:read GET /api/v1/supervision/cases/{case_id}
+ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/assign
+ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/entries
+ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/decision
+ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/rectified
+ldddddddood org:write POST /api/v1/supervision/conflicts
+ldddddddood org:write POST /api/v1/supervision/emergencies
+ooooooooooo * GET /api/v1/supervision/public/emergencies
+ooooooooooo * GET /api/v1/supervision/public/penalties
 lddddoooddd org:read GET /api/v1/protection/reviews/merchant
 loooooooooo resident GET /api/v1/credit/me
 loooooooooo leader GET /api/v1/credit/leader
@@ -924,7 +958,52 @@ async def build_world(
     )
     session.add_all([claimed, flagged])
     await session.commit()
+    alert = Alert(
+        rule_id="supervision.price_gouging",
+        rule_version=1,
+        rule_jurisdiction="CN",
+        severity="high",
+        organisation_id=gb.shop.organisation.id,
+        regulator_organisation_id=regulator.id,
+        subject="sku:1",
+        dedupe_key="matrix",
+        status="open",
+        count=1,
+        summary="",
+        inputs={},
+        evidence=[],
+        first_at=frozen_clock.now(),
+        last_at=frozen_clock.now(),
+    )
+    session.add(alert)
+    await session.flush()
+    case = Case(
+        regulator_organisation_id=regulator.id,
+        organisation_id=gb.shop.organisation.id,
+        source="report",
+        title="matrix",
+        status="investigating",
+        opened_at=frozen_clock.now(),
+        serious=False,
+    )
+    session.add(case)
+    declaration = EmergencyDeclaration(
+        regulator_organisation_id=regulator.id,
+        title="matrix",
+        region_code="310000",
+        categories=["fresh_food"],
+        starts_at=frozen_clock.now(),
+        ends_at=frozen_clock.now() + timedelta(days=1),
+        reference_at=frozen_clock.now(),
+        created_at=frozen_clock.now(),
+    )
+    session.add(declaration)
+    await session.commit()
     params: dict[str, Any] = {
+        "declaration_id": declaration.id,
+        "alert_id": alert.id,
+        "case_id": case.id,
+        "rule_id": "supervision.price_gouging",
         "return_id": asked.id,
         "claim_id": claimed.id,
         "flag_id": flagged.id,

@@ -331,6 +331,11 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert ok("worker", "--once") == f"Handled {pending} events and jobs."
     assert query(database, "SELECT DISTINCT status FROM outbox_events") == [("delivered",)]
     by_kind = "SELECT kind, count(*) FROM notifications GROUP BY kind ORDER BY kind"
+    # The emergency's inbox messages (demo/supervision.py) are written with the declaration.
+    told = query(
+        database, "SELECT count(*) FROM notifications WHERE kind = 'supervision_emergency'"
+    )
+    assert told[0][0] > 0
     # Supervision (demo/supervision_draws.py): the three merchants inspected at random are
     # told their result (each has its owner); the report's steps reach the reporter, the
     # platform's admin and the regulator's two members.
@@ -344,6 +349,7 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
         ("report_received", 2),
         ("report_to_triage", 1),
         ("role_granted", count(database, "memberships")),
+        ("supervision_emergency", told[0][0]),
         ("welcome", users),
     ]
     assert ok("worker", "--once") == "Handled 0 events and jobs."
@@ -502,6 +508,22 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     ) == [("failed",), ("issues_found",), ("passed",)]
     assert query(database, "SELECT status FROM supervision_reports") == [("forwarded",)]
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
+    # Supervision (demo/supervision.py): a gouging merchant caught, penalised and published;
+    # two cases open.
+    assert re.search(r"Supervision: an emergency declared, a gouging alert", squash(result.output))
+    assert query(
+        database,
+        "SELECT status, count(*) FROM supervision_alerts WHERE rule_id = "
+        "'supervision.price_gouging' GROUP BY status",
+    ) == [("in_case", 1)]
+    assert query(
+        database, "SELECT status, decision, penalty_fen FROM supervision_cases ORDER BY id"
+    ) == [
+        ("closed", "penalty", 5_000_000),
+        ("investigating", None, None),
+        ("rectifying", "rectify", None),
+    ]
+    assert query(database, "SELECT count(*) FROM supervision_emergencies") == [(1,)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
     # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of
     # subject, and the grades spread.

@@ -59,6 +59,8 @@ def load_domain_handlers() -> None:
     import linli.protection.personal_data
     import linli.protection.return_handlers
     import linli.protection.reviews
+    import linli.supervision.case_handlers
+    import linli.supervision.rule_handlers
     import linli.trace.safety_handlers
     import linli.trace.sellability  # noqa: F401
 
@@ -248,6 +250,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
+    from linli.supervision import case_api as supervision_case_api
+    from linli.supervision import case_pages as supervision_case_pages
     from linli.supervision import plan_api as supervision_plan_api
     from linli.supervision import plan_pages as supervision_plan_pages
     from linli.supervision import report_api as supervision_report_api
@@ -281,6 +285,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_claim_api,
         supervision_plan_api,
         supervision_report_api,
+        supervision_case_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -309,6 +314,7 @@ def _include_routers(app: FastAPI) -> None:
         rules_pages,
         supervision_plan_pages,
         supervision_report_pages,
+        supervision_case_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

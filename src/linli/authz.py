@@ -162,6 +162,11 @@ SUPERVISION_PLANS_MANAGE = _perm("supervision.plans.manage", "org:write")  # cre
 PLATFORM_SUPERVISION_REPORTS = _perm("platform.supervision.reports", "platform")  # triage
 REGULATOR_REPORTS_READ = _perm("regulator.reports.read", "org:read")  # reports forwarded to it
 REGULATOR_REPORTS = _perm("regulator.reports", "org:write")  # acknowledge, record the outcome
+# supervision (docs/supervision.md): a regulator's alerts, cases, emergencies and rules, in its
+# jurisdiction. Inspectors work the cases assigned to them; supervisors manage.
+SUPERVISION_READ = _perm("supervision.read", "org:read")
+SUPERVISION_MANAGE = _perm("supervision.manage", "org:write")  # cases, decisions, emergencies
+SUPERVISION_RULES = _perm("supervision.rules", "org:write")  # edit supervision rule parameters
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -230,12 +235,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE}
         | _REGULATOR_SUPERVISION
         | {SUPERVISION_PLANS_MANAGE}
+        | {SUPERVISION_READ, SUPERVISION_MANAGE, SUPERVISION_RULES}
     ),
     "inspector": frozenset(
         _MEMBER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
         | {REGULATOR_CREDIT_READ}
         | _REGULATOR_SUPERVISION
+        | {SUPERVISION_READ}
     ),
     "operator": frozenset(_OPERATOR),
     "admin": frozenset(_OPERATOR | _MANAGER | {PLATFORM_ORGS_MANAGE, PLATFORM_PAYMENTS_REFUND}),

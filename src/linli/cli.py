@@ -238,7 +238,8 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
-    from linli.demo.supervision_draws import seed_supervision
+    from linli.demo.supervision import seed_supervision
+    from linli.demo.supervision_draws import seed_inspections_and_reports
     from linli.demo.traceability import seed_traceability
 
     load_domain_handlers()
@@ -263,6 +264,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             kept = await seed_returns(sessionmaker, seed=seed)
             claimed = await seed_claims(sessionmaker, settings, seed=seed)
             supervised = await seed_supervision(sessionmaker, seed=seed)
+            inspected = await seed_inspections_and_reports(sessionmaker, seed=seed)
             credit = await credit_figures(sessionmaker)
         finally:
             await engine.dispose()
@@ -294,8 +296,13 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         )
         console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
         console.print(
-            f"Supervision: a random inspection of {supervised.inspected} merchants, "
-            f"results published; {supervised.reports} report forwarded to the regulator."
+            f"Supervision: a random inspection of {inspected.inspected} merchants, "
+            f"results published; {inspected.reports} report forwarded to the regulator."
+        )
+        console.print(
+            f"Supervision: an emergency declared, a gouging alert fired {supervised.alerts} "
+            f"times, {supervised.cases} cases (one penalty of "
+            f"{supervised.penalty_fen / 100:,.2f} yuan published, two open)."
         )
 
     asyncio.run(run())

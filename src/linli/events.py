@@ -599,6 +599,28 @@ class ClaimAbuseConfirmed(DomainEvent):
 
 
 # --- supervision ------------------------------------------------------------------------
+# Payloads carry no internal notes, no rule parameters and no risk classes: credit and the
+# public read these.
+
+
+@event_type("supervision.AlertRaised")
+class AlertRaised(DomainEvent):
+    """A supervision rule fired on a merchant (a new alert; merges do not repeat it)."""
+
+    alert_id: int
+    organisation_id: int
+    regulator_organisation_id: int | None
+    rule_id: str
+    rule_version: int
+    severity: str
+
+
+@event_type("supervision.CaseOpened")
+class CaseOpened(DomainEvent):
+    case_id: int
+    organisation_id: int
+    regulator_organisation_id: int
+    alert_id: int | None
 
 
 @event_type("supervision.CaseDecided")

@@ -168,3 +168,19 @@ class ClaimDecisionDue(JobPayload):
     undecided."""
 
     claim_id: int
+
+
+# --- supervision ------------------------------------------------------------------------------
+
+
+@job_kind("supervision.sweep")
+class SupervisionSweep(JobPayload):
+    """The scheduled rules (a licence lapsed while selling); recurring, daily."""
+
+
+@job_kind("supervision.rectification_due")
+class RectificationDue(JobPayload):
+    """A case's rectification deadline: flag it overdue if not fulfilled by then."""
+
+    case_id: int
+    rectify_by: str  # ISO date-time (UTC): a later deadline makes this one stale

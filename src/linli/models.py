@@ -22,8 +22,13 @@ from linli.protection import return_models as protection_return_models
 from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
+from linli.supervision import alert_models as supervision_alert_models
+from linli.supervision import case_models as supervision_case_models
+from linli.supervision import emergency_models as supervision_emergency_models
+from linli.supervision import inspector_models as supervision_inspector_models
 from linli.supervision import plan_models as supervision_plan_models
 from linli.supervision import report_models as supervision_report_models
+from linli.supervision import rule_models as supervision_rule_models
 from linli.trace import models as trace_models
 from linli.trace import safety_models as trace_safety_models
 
@@ -52,8 +57,13 @@ __all__ = [
     "protection_return_models",
     "protection_review_models",
     "rules_models",
+    "supervision_alert_models",
+    "supervision_case_models",
+    "supervision_emergency_models",
+    "supervision_inspector_models",
     "supervision_plan_models",
     "supervision_report_models",
+    "supervision_rule_models",
     "trace_models",
     "trace_safety_models",
 ]

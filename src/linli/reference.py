@@ -14,6 +14,8 @@ from linli.credit.handlers import ensure_refresh_scheduled as ensure_credit_refr
 from linli.groupbuy.handlers import ensure_statements_scheduled
 from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults
+from linli.supervision.rule_handlers import ensure_sweep_scheduled
+from linli.supervision.rule_service import ensure_defaults as ensure_supervision_rules
 
 
 async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -22,9 +24,11 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
         async with sessionmaker() as session, session.begin():
             await ensure_defaults(session)
             await ensure_categories(session)
+            await ensure_supervision_rules(session)
     with contextlib.suppress(IntegrityError):
         async with sessionmaker() as session, session.begin():
             await ensure_prune_scheduled(session)
             await ensure_statements_scheduled(session)
             await ensure_callback_prune_scheduled(session)
             await ensure_credit_refresh_scheduled(session)
+            await ensure_sweep_scheduled(session)

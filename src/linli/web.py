@@ -39,6 +39,7 @@ from linli.authz import (
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
     SUPERVISION_PLANS_READ,
+    SUPERVISION_READ,
     TRACE_RECALL,
     TRACE_SAFETY_READ,
     Actor,
@@ -261,6 +262,11 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/regulator/inspections", N_("Random inspection plans")))
         if actor.has(REGULATOR_REPORTS_READ):
             items.append(("/regulator/reports", N_("Reports forwarded to us")))
+        if actor.has(SUPERVISION_READ):
+            items.append(("/regulator/alerts", N_("Supervision alerts")))
+            items.append(("/regulator/cases", N_("Case board")))
+            items.append(("/regulator/emergencies", N_("Emergency declarations")))
+            items.append(("/regulator/supervision-rules", N_("Supervision rules")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))

@@ -33,7 +33,7 @@ class SupervisionFigures:
     reports: int = 0
 
 
-async def seed_supervision(
+async def seed_inspections_and_reports(
     sessionmaker: async_sessionmaker[AsyncSession], *, seed: int
 ) -> SupervisionFigures:
     figures = SupervisionFigures()

@@ -1,1 +1,1 @@
-"""Digital supervision for market regulators."""
+"""Digital supervision for market regulators: rules, alerts, cases, emergencies, inspections."""

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import linli.db
 
 revision: str = "0022"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

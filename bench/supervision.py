@@ -1,0 +1,255 @@
+"""Supervision benchmark: the CPU a `PriceChanged` or `OrderPaid` event costs in rule
+evaluation, at demo scale, against the bare transaction around it, in the same run.
+
+Seeds the demo city (`linli demo --no-serve`, defaults: 2,000 residents, 14 days of history)
+into a fresh PostgreSQL database, then, in this process, delivers to the supervision handlers
+(`supervision.rule_handlers.price_changed` and `.order_paid`) envelopes built from the
+demo's own price rows and paid orders, each in its own transaction that is rolled back, so
+every event meets the same data. CPU is this process's `time.process_time()` (the Linli
+server's share: Python, SQLAlchemy, asyncpg; PostgreSQL's own CPU is not counted). The
+baseline is the same transaction with one `SELECT 1` round trip instead of the handler. Two
+passes: with no emergency in force (the common case) and with an emergency declared over the
+demo district's essentials (every price event then runs the gouging rule).
+
+    .venv/bin/python bench/supervision.py [--events 300] [--residents 2000] [--json] [--keep-db]
+
+Exit status: 0 when rule evaluation stays under the target (1 ms of CPU per event) in every
+pass, 1 when it does not, 2 when the run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from flash_sale import DEFAULT_SERVER, create_database, drop_database, linli_command
+
+TARGET_MS = 1.0
+
+
+def log(message: str) -> None:
+    print(f"[supervision] {message}", file=sys.stderr, flush=True)
+
+
+async def measure(url: str, events: int) -> dict[str, Any]:
+    from linli import clock
+    from linli.accounts.models import Organisation
+    from linli.app import load_domain_handlers
+    from linli.catalog.models import PriceChange, Product, Sku
+    from linli.db import make_engine, make_sessionmaker
+    from linli.events import OrderPaid, PriceChanged
+    from linli.groupbuy.models import Order
+    from linli.outbox import Envelope
+    from linli.supervision import rule_handlers
+    from linli.supervision.emergency_models import EmergencyDeclaration
+
+    load_domain_handlers()
+    engine = make_engine(url)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as s:
+        price_rows = (
+            await s.execute(
+                select(PriceChange, Product.id, Product.organisation_id)
+                .join(Sku, Sku.id == PriceChange.sku_id)
+                .join(Product, Product.id == Sku.product_id)
+                .order_by(PriceChange.id.desc())
+                .limit(events)
+            )
+        ).all()
+        orders = (
+            await s.scalars(
+                select(Order)
+                .where(Order.paid_at.is_not(None))
+                .order_by(Order.id.desc())
+                .limit(events)
+            )
+        ).all()
+        regulator = await s.scalar(select(Organisation).where(Organisation.kind == "regulator"))
+        scale = {
+            "price_rows": int(await s.scalar(text("SELECT count(*) FROM price_changes")) or 0),
+            "paid_orders": int(
+                await s.scalar(
+                    text("SELECT count(*) FROM groupbuy_orders WHERE paid_at IS NOT NULL")
+                )
+                or 0
+            ),
+            "skus": int(await s.scalar(text("SELECT count(*) FROM skus")) or 0),
+            "merchants": int(
+                await s.scalar(text("SELECT count(*) FROM organisations WHERE kind = 'merchant'"))
+                or 0
+            ),
+        }
+    if not price_rows or not orders or regulator is None:
+        raise RuntimeError("the demo city has no price rows, paid orders or regulator")
+    price_events = [
+        PriceChanged(
+            sku_id=row.sku_id,
+            product_id=product_id,
+            organisation_id=organisation_id,
+            old_price_fen=row.old_price_fen,
+            new_price_fen=row.new_price_fen * 2,  # far over any threshold: the full path
+            source="edit",
+            user_id=None,
+        )
+        for row, product_id, organisation_id in price_rows
+    ]
+    order_events = [
+        OrderPaid(
+            order_id=o.id,
+            campaign_id=o.campaign_id,
+            user_id=o.user_id,
+            merchant_organisation_id=o.organisation_id,
+            pickup_point_id=o.pickup_point_id,
+            total_fen=o.total_fen,
+            intent_id=1,
+        )
+        for o in orders
+    ]
+
+    async def timed(work: Callable[[Any], Awaitable[None]], payloads: list[Any]) -> float:
+        """CPU seconds per event, each in its own rolled-back transaction."""
+        total = 0.0
+        for payload in payloads:
+            async with sessionmaker() as session:
+                start = time.process_time()
+                await work(session) if payload is None else await work((session, payload))
+                await session.flush()
+                total += time.process_time() - start
+                await session.rollback()
+        return total / len(payloads)
+
+    async def bare(arg: Any) -> None:
+        session = arg[0] if isinstance(arg, tuple) else arg
+        await session.execute(text("SELECT 1"))
+
+    def envelope(payload: Any) -> Envelope[Any]:
+        return Envelope(str(uuid.uuid4()), payload.event_name, payload, clock.now())
+
+    async def on_price(arg: Any) -> None:
+        session, payload = arg
+        await rule_handlers.price_changed(session, envelope(payload))
+
+    async def on_order(arg: Any) -> None:
+        session, payload = arg
+        await rule_handlers.order_paid(session, envelope(payload))
+
+    async with sessionmaker() as s, s.begin():
+        # The demo's own declaration goes: the first pass has none in force.
+        await s.execute(text("DELETE FROM supervision_emergencies"))
+    passes: dict[str, dict[str, float]] = {}
+    for name in ("no_emergency", "emergency"):
+        if name == "emergency":
+            async with sessionmaker() as s, s.begin():
+                now = clock.now()
+                s.add(
+                    EmergencyDeclaration(
+                        regulator_organisation_id=regulator.id,
+                        title="bench",
+                        description="",
+                        region_code=regulator.district_code or "310115",
+                        categories=["essentials"],
+                        starts_at=now - timedelta(hours=1),
+                        ends_at=now + timedelta(days=7),
+                        reference_at=now - timedelta(days=30),
+                        created_at=now,
+                    )
+                )
+        baseline = await timed(bare, price_events)
+        price = await timed(on_price, price_events)
+        order = await timed(on_order, order_events)
+        passes[name] = {
+            "baseline_ms": baseline * 1000,
+            "price_changed_ms": price * 1000,
+            "price_rules_ms": (price - baseline) * 1000,
+            "order_paid_ms": order * 1000,
+            "order_rules_ms": (order - baseline) * 1000,
+        }
+    await engine.dispose()
+    return {
+        "scale": scale,
+        "events": len(price_events),
+        "orders": len(order_events),
+        "passes": passes,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--residents", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--server", default=DEFAULT_SERVER)
+    args = parser.parse_args()
+    server = make_url(args.server)
+    name = f"linli_bench_{uuid.uuid4().hex[:8]}"
+    url = create_database(server, name)
+    work = Path(tempfile.mkdtemp(prefix="linli-bench-supervision-"))
+    env = {
+        **os.environ,
+        "LINLI_DATABASE_URL": url.render_as_string(hide_password=False),
+        "LINLI_VAR_DIR": str(work),
+    }
+    try:
+        log(f"seeding the demo city into {name} (about two minutes)")
+        seeded = subprocess.run(
+            [*linli_command(), "demo", "--no-serve", "--residents", str(args.residents)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if seeded.returncode != 0:
+            log(seeded.stderr[-2000:])
+            return 2
+        os.environ.update(env)
+        log(f"measuring {args.events} events of each kind, twice")
+        result = asyncio.run(measure(env["LINLI_DATABASE_URL"], args.events))
+    except Exception as exc:
+        log(f"failed: {exc!r}")
+        return 2
+    finally:
+        if not args.keep_db:
+            drop_database(server, name)
+    worst = max(max(p["price_rules_ms"], p["order_rules_ms"]) for p in result["passes"].values())
+    result["target_ms"] = TARGET_MS
+    result["ok"] = worst < TARGET_MS
+    if args.json:
+        print(json.dumps(result))
+    else:
+        s = result["scale"]
+        print(
+            f"demo scale: {s['merchants']} merchants, {s['skus']} SKUs, {s['price_rows']} price "
+            f"rows, {s['paid_orders']} paid orders; {result['events']} price events, "
+            f"{result['orders']} order events per pass"
+        )
+        head = f"{'pass':<14}{'baseline':>10}{'PriceChanged':>14}{'rules':>9}{'OrderPaid':>11}"
+        print(f"{head}{'rules':>9}  (ms CPU/event)")
+        for name_, p in result["passes"].items():
+            print(
+                f"{name_:<14}{p['baseline_ms']:>10.3f}{p['price_changed_ms']:>14.3f}"
+                f"{p['price_rules_ms']:>9.3f}{p['order_paid_ms']:>11.3f}{p['order_rules_ms']:>9.3f}"
+            )
+        verdict = "met" if result["ok"] else "NOT met"
+        print(f"target: rule evaluation < {TARGET_MS} ms per event: {verdict}")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The built-in supervision rules: national defaults and the parameters each accepts.
+
+Thresholds that law leaves to local rules (price gouging percentages) are data: a regulator's
+supervisor sets its jurisdiction's own version (`rule_service.edit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from linli.i18n import N_
+
+COMPLAINT_RATE = "supervision.complaint_rate"
+REFUND_SPIKE = "supervision.refund_spike"
+RETURN_REFUND_OVERDUE = "supervision.return_refund_overdue"
+INSPECTION_FAILED = "supervision.inspection_failed"
+COLD_CHAIN = "supervision.cold_chain_excursion"
+RECALL_OVERDUE = "supervision.recall_overdue"
+PRICE_GOUGING = "supervision.price_gouging"
+PRICE_DISCRIMINATION = "supervision.price_discrimination"
+LICENCE_LAPSED = "supervision.licence_lapsed"
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: type  # int or float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class BuiltIn:
+    rule_id: str
+    title: str
+    legal_basis: str
+    severity: str
+    params: dict[str, Any]
+    spec: dict[str, Param]
+
+
+def _count_rule(rule_id: str, title: str, basis: str, severity: str) -> BuiltIn:
+    """Fires when at least `min_count` such facts fall within `window_days`."""
+    return BuiltIn(
+        rule_id,
+        title,
+        basis,
+        severity,
+        {"window_days": 30, "min_count": 1},
+        {"window_days": Param(int, 1, 366), "min_count": Param(int, 1, 1000)},
+    )
+
+
+BUILT_INS: tuple[BuiltIn, ...] = (
+    BuiltIn(
+        COMPLAINT_RATE,
+        N_("Complaint rate over a window"),
+        "Consumer Rights Protection Law art. 32; E-Commerce Law art. 83 (supervision of "
+        "operators on the platform)",
+        "medium",
+        {"window_days": 30, "min_orders": 20, "max_rate_pct": 5.0},
+        {
+            "window_days": Param(int, 1, 366),
+            "min_orders": Param(int, 1, 100000),
+            "max_rate_pct": Param(float, 0.01, 100),
+        },
+    ),
+    BuiltIn(
+        REFUND_SPIKE,
+        N_("Return rate spike against the merchant's own baseline"),
+        "Consumer Rights Protection Law art. 24-25; SAMR Interim Measures for No-Reason Return "
+        "of Online Purchases (2017)",
+        "medium",
+        {"window_days": 7, "baseline_days": 56, "min_orders": 10, "factor": 2.0, "floor_pct": 10.0},
+        {
+            "window_days": Param(int, 1, 90),
+            "baseline_days": Param(int, 7, 366),
+            "min_orders": Param(int, 1, 100000),
+            "factor": Param(float, 1.01, 100),
+            "floor_pct": Param(float, 0.01, 100),  # the rate that fires without a baseline
+        },
+    ),
+    _count_rule(
+        RETURN_REFUND_OVERDUE,
+        N_("Refunds of returned goods overdue"),
+        "Consumer Rights Protection Law art. 25 (refund within seven days of receipt)",
+        "medium",
+    ),
+    _count_rule(
+        INSPECTION_FAILED,
+        N_("Failed food inspections"),
+        "Food Safety Law art. 87, 124",
+        "high",
+    ),
+    _count_rule(
+        COLD_CHAIN,
+        N_("Cold-chain temperature excursions"),
+        "Food Safety Law art. 33, 54; GB 31605-2020 (cold chain)",
+        "medium",
+    ),
+    _count_rule(
+        RECALL_OVERDUE,
+        N_("Recalls behind their deadline"),
+        "Food Safety Law art. 63; Measures for Food Recall (2015) art. 13",
+        "high",
+    ),
+    BuiltIn(
+        PRICE_GOUGING,
+        N_("Price gouging during an emergency declaration"),
+        "Price Law art. 14; SAMR guidance on price violations in epidemic prevention "
+        "(2020-02-01) and on price conduct in emergencies (2022-06-10); thresholds set locally",
+        "high",
+        # base: the pre-emergency reference is the SKU's sale price in force at the
+        # declaration's reference moment (price history).
+        {"threshold_pct": 35.0, "no_reference_pct": 15.0, "base": "sale_price"},
+        {
+            "threshold_pct": Param(float, 0.1, 1000),
+            "no_reference_pct": Param(float, 0.1, 1000),
+        },
+    ),
+    BuiltIn(
+        PRICE_DISCRIMINATION,
+        N_("Big-data price discrimination: one SKU, different prices to different residents"),
+        "E-Commerce Law art. 18; Personal Information Protection Law art. 24; Provisions on "
+        "Algorithmic Recommendation (2021) art. 21",
+        "high",
+        {"window_minutes": 60, "min_difference_pct": 1.0},
+        {"window_minutes": Param(int, 1, 10080), "min_difference_pct": Param(float, 0.01, 100)},
+    ),
+    BuiltIn(
+        LICENCE_LAPSED,
+        N_("Selling while a licence has lapsed"),
+        "Food Safety Law art. 35, 122; E-Commerce Law art. 12, 27",
+        "high",
+        {"grace_days": 0},
+        {"grace_days": Param(int, 0, 90)},
+    ),
+)
+
+BY_ID: dict[str, BuiltIn] = {rule.rule_id: rule for rule in BUILT_INS}
