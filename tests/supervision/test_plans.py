@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
+from linli.credit.risk import risk_classes
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.supervision.plan_models import InspectionAssignment, InspectionTarget
@@ -40,8 +41,10 @@ async def test_a_plan_draws_merchants_of_its_jurisdiction_with_two_inspectors_ea
     assert len(targets) == 3
     assert {t["merchant_organisation_id"] for t in targets} <= ours
     pool = {s.supervisor.user.id} | {i.user.id for i in s.inspectors}
+    classes = await risk_classes(session, sorted(ours))
     for target in targets:
-        assert target["risk_class"] == "B"  # until credit's classes land
+        # credit's regulator-only class, recorded with the draw
+        assert target["risk_class"] == classes[target["merchant_organisation_id"]]
         assert len(set(target["inspector_user_ids"])) == 2
         assert set(target["inspector_user_ids"]) <= pool
         assert target["result"] is None
@@ -210,6 +213,7 @@ async def test_results_are_recorded_by_a_drawn_inspector_once_and_published(
         )
     assert len(events) == 1
     assert events[0]["merchant_organisation_id"] == target["merchant_organisation_id"]
+    assert "risk_class" not in events[0]  # credit's class stays regulator-only
     assert events[0]["authority_organisation_id"] == s.regulator.id
     assert events[0]["result"] == "issues_found"
     # The page shows it escaped, in both languages.

@@ -9,7 +9,7 @@ Supervision history joins when supervision exists (docs/credit.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +22,7 @@ from linli.authz import Actor
 from linli.credit import policies
 from linli.credit.ledger import Standing, scoring_in_force, standing
 from linli.credit.models import SubjectKind
-from linli.merchants.queries import PublicIdentity, identities_in_region
+from linli.merchants.queries import PublicIdentity, identities_in_region, public_identity
 from linli.rules import service as rules
 
 RISK_RULE = "credit.risk_class"
@@ -120,3 +120,19 @@ async def credit_desk(
             )
         )
     return sorted(rows, key=_sort_key(sort))
+
+
+async def risk_classes(session: AsyncSession, merchant_ids: Sequence[int]) -> dict[int, str]:
+    """The risk class of each merchant, for supervision's inspection draw (regulator-only: the
+    draw records it in the plan's draw inputs, never in an event or a disclosure). A merchant
+    without a verified public identity is classed by credit score alone."""
+    now = clock.now()
+    rule = await risk_rule(session, now)
+    scoring = await scoring_in_force(session, now)
+    classes: dict[int, str] = {}
+    for merchant_id in merchant_ids:
+        identity = await public_identity(session, merchant_id)
+        credit = await standing(session, SubjectKind.MERCHANT, merchant_id, now, scoring=scoring)
+        scope = identity.business_scope if identity is not None else ()
+        classes[merchant_id], _ = rule.classify(credit.score, tuple(scope))
+    return classes

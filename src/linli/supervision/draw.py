@@ -6,8 +6,9 @@ from one seed (docs/supervision-inspections.md).
 so a stored draw can be checked by anyone holding the plan. The inputs come from three
 providers, each a parameter so that other domains can supply them:
 
-- risk classes (`RiskClasses`): credit's A-D classes. Until the credit package lands every
-  merchant is class "B" (`everyone_b`).
+- risk classes (`RiskClasses`): credit's regulator-only A-D classes
+  (`linli.credit.risk.risk_classes`, the default of `plans.draw`); `everyone_b` remains for
+  tests that want a flat population.
 - inspector candidates (`InspectorDirectory.candidates`): members of the regulator whose role
   holds SUPERVISION_INSPECT.
 - conflicts of interest (`InspectorDirectory.conflicts`): for now the plan history (an

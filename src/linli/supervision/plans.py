@@ -20,6 +20,7 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import SUPERVISION_INSPECT, SUPERVISION_PLANS_MANAGE, Actor, acting_organisation
+from linli.credit import risk as credit_risk
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import InspectionResultPublished
 from linli.i18n import N_
@@ -32,7 +33,6 @@ from linli.supervision.draw import (
     InspectorDirectory,
     RiskClasses,
     compute_draw,
-    everyone_b,
 )
 from linli.supervision.plan_models import (
     InspectionAssignment,
@@ -175,7 +175,7 @@ async def draw(
     actor: Actor,
     plan_id: int,
     *,
-    risk_classes: RiskClasses = everyone_b,
+    risk_classes: RiskClasses = credit_risk.risk_classes,
     inspectors: InspectorDirectory = DEFAULT_INSPECTORS,
 ) -> InspectionPlan:
     """Draw the plan's targets and inspectors from its seed; once (409 afterwards)."""
