@@ -1,7 +1,8 @@
 """The inspector directory of an authority and declared conflicts of interest.
 
-An inspector is a member of a regulator organisation whose role grants SUPERVISION_INSPECT.
-Random inspection plans (built separately) and case assignment both read `eligible`."""
+An inspector, for case assignment, is a member of a regulator organisation whose role grants
+SUPERVISION_INSPECT but not SUPERVISION_MANAGE: supervisors may inspect (and are drawn for
+random inspections, docs/supervision-inspections.md) but assign cases rather than receive them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from linli.supervision.case_models import CLOSED, Case
 from linli.supervision.inspector_models import InspectorConflict
 
 INSPECTING_ROLES = tuple(
-    sorted(role for role, granted in ROLE_PERMISSIONS.items() if SUPERVISION_INSPECT in granted)
+    sorted(
+        role
+        for role, granted in ROLE_PERMISSIONS.items()
+        if SUPERVISION_INSPECT in granted and SUPERVISION_MANAGE not in granted
+    )
 )
 
 
