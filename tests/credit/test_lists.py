@@ -1,7 +1,8 @@
-"""Supervision's decisions in credit, from outside: records weighted by rule version 2, the
-penalty published with the public credit, the serious-dishonesty list entered only by a
-serious penalty and left by date or by the deciding regulator's decision, the red list and
-its incentives, and credit repair with its minimum periods (clock-driven)."""
+"""Supervision's decisions in credit, from outside: records weighted by the rule in force
+(version 3 keeps version 2's weights for them), the penalty published with the public
+credit, the serious-dishonesty list entered only by a serious penalty and left by date or by
+the deciding regulator's decision, the red list and its incentives, and credit repair with
+its minimum periods (clock-driven)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def a_regulator(
     return regulator.id, bearer(await make_token(session, officer, organisation=regulator))
 
 
-async def test_decisions_weigh_on_credit_by_rule_version_two(
+async def test_decisions_weigh_on_credit_by_the_rule_in_force(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
 ) -> None:
     shop = await a_shop_in_shanghai(client, session)
@@ -98,11 +99,11 @@ async def test_decisions_weigh_on_credit_by_rule_version_two(
     )
     rows = await records(app, "merchant", shop.organisation.id)
     assert sorted((r.kind, r.weight, r.reference, r.rule_version) for r in rows) == [
-        ("penalty", -150, "case:2", 2),
-        ("penalty_serious", -300, "case:1", 2),
-        ("rectification_overdue", -80, "case:2", 2),
-        ("rectified_on_time", 10, "case:3", 2),
-        ("warning", -30, "case:3", 2),
+        ("penalty", -150, "case:2", 3),
+        ("penalty_serious", -300, "case:1", 3),
+        ("rectification_overdue", -80, "case:2", 3),
+        ("rectified_on_time", 10, "case:3", 3),
+        ("warning", -30, "case:3", 3),
     ]
     mine = await client.get(f"{CREDIT}/merchant", headers=shop.headers)
     assert mine.json()["score"] == 600 - 300 - 150 - 30 - 80 + 10
@@ -325,7 +326,7 @@ def add_months_iso(moment: datetime, months: int) -> str:
 
 
 def fulfilled(shop: Shop, n: int) -> RectificationFulfilled:
-    """A rectification done on time: +10 each (rule version 2), a quick way to a high grade."""
+    """A rectification done on time: +10 each (versions 2 and 3), a quick way to a high grade."""
     return RectificationFulfilled(
         case_id=1000 + n,
         organisation_id=shop.organisation.id,

@@ -48,6 +48,15 @@ class RecordKind(StrEnum):
     WARNING = "warning"
     RECTIFICATION_OVERDUE = "rectification_overdue"
     RECTIFIED_ON_TIME = "rectified_on_time"
+    # rule version 3: quality claims, abusive claims, random inspections, pay-later bills
+    QUALITY_CLAIM_UPHELD = "quality_claim_upheld"
+    QUALITY_CLAIM_PARTLY = "quality_claim_partly"
+    CLAIM_ABUSE_CONFIRMED = "claim_abuse_confirmed"
+    SPOT_CHECK_PASSED = "spot_check_passed"
+    SPOT_CHECK_ISSUES = "spot_check_issues"
+    SPOT_CHECK_FAILED = "spot_check_failed"
+    PAY_LATER_REPAID = "pay_later_repaid"
+    PAY_LATER_OVERDUE = "pay_later_overdue"
 
 
 def _within(column: str, values: type[StrEnum]) -> str:

@@ -36,6 +36,14 @@ KIND_LABELS: dict[str, str] = {
     RecordKind.WARNING: N_("warning or rectification order"),
     RecordKind.RECTIFICATION_OVERDUE: N_("rectification not done in time"),
     RecordKind.RECTIFIED_ON_TIME: N_("rectification done on time"),
+    RecordKind.QUALITY_CLAIM_UPHELD: N_("quality claim upheld"),
+    RecordKind.QUALITY_CLAIM_PARTLY: N_("quality claim partly upheld"),
+    RecordKind.CLAIM_ABUSE_CONFIRMED: N_("abusive claims confirmed"),
+    RecordKind.SPOT_CHECK_PASSED: N_("random inspection passed"),
+    RecordKind.SPOT_CHECK_ISSUES: N_("random inspection found issues"),
+    RecordKind.SPOT_CHECK_FAILED: N_("random inspection failed"),
+    RecordKind.PAY_LATER_REPAID: N_("pay-later bill repaid on time"),
+    RecordKind.PAY_LATER_OVERDUE: N_("pay-later bill overdue"),
 }
 assert set(KIND_LABELS) == set(RecordKind)
 

@@ -329,6 +329,57 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "credit.scoring",
+        "version": 3,
+        "title": "Credit scores and public grades, with quality claims, random inspections and "
+        "pay-later bills",
+        "legal_basis": "As version 2; Consumer Rights Protection Law art. 24 (quality claims "
+        "upheld against the merchant); SAMR Opinions on 'double random, one public' "
+        "supervision (国发〔2015〕58号: random inspection results enter the enterprise's "
+        "credit record); platform rule: abusive claims confirmed by an operator and the "
+        "repayment of pick-up-first, pay-later (先提后付) bills weigh on the resident",
+        # Version 2's weights unchanged, with: a quality claim decided for the resident (in
+        # whole or in part) against the merchant; an abusive claim pattern an operator
+        # confirmed, against the resident; a published random-inspection result against (or
+        # for) the merchant; a pay-later bill repaid by its due date (+) or overdue (-).
+        "values": {
+            "base": 600,
+            "min": 0,
+            "max": 1000,
+            "epoch": "2020-01-01",
+            "half_life_days": 180,
+            "horizon_periods": 6,
+            "grades": [["AAA", 850], ["AA", 750], ["A", 600], ["B", 450], ["C", 0]],
+            "weights": {
+                "order_delivered": {"merchant": 2},
+                "pickup_handed_over": {"leader": 2},
+                "order_collected": {"resident": 1},
+                "order_uncollected": {"resident": -30},
+                "temperature_excursion": {"merchant": -40},
+                "inspection_failed": {"merchant": -120},
+                "batch_recalled": {"merchant": -60},
+                "return_refund_overdue": {"merchant": -50},
+                "return_refunded": {"merchant": -3},
+                "complaint_upheld": {"merchant": -60, "leader": -60},
+                "complaint_mediated": {"merchant": -15, "leader": -15},
+                "penalty_serious": {"merchant": -300},
+                "penalty": {"merchant": -150},
+                "warning": {"merchant": -30},
+                "rectification_overdue": {"merchant": -80},
+                "rectified_on_time": {"merchant": 10},
+                "quality_claim_upheld": {"merchant": -10},
+                "quality_claim_partly": {"merchant": -5},
+                "claim_abuse_confirmed": {"resident": -100},
+                "spot_check_passed": {"merchant": 5},
+                "spot_check_issues": {"merchant": -30},
+                "spot_check_failed": {"merchant": -120},
+                "pay_later_repaid": {"resident": 2},
+                "pay_later_overdue": {"resident": -80},
+            },
+            "leader_min_grade": "B",
+        },
+    },
+    {
         "rule_id": "credit.lists",
         "version": 1,
         "title": "The serious-dishonesty list (严重违法失信名单) and the red list",
