@@ -703,3 +703,40 @@ class ReportAcknowledged(_ReportEvent):
 @event_type("supervision.ReportConcluded")
 class ReportConcluded(_ReportEvent):
     pass
+
+
+# --- credit: pick up first, pay later (docs/pay-later.md) ----------------------------------
+
+
+@event_type("credit.PayLaterBillDueSoon")
+class PayLaterBillDueSoon(DomainEvent):
+    """A pay-later bill is unpaid a few days (rule `credit.pay_later`) before its due date."""
+
+    bill_id: int
+    user_id: int
+    period: str  # "2026-12" (Asia/Shanghai month of the charges)
+    due_date: str  # ISO date, Asia/Shanghai
+    amount_due_fen: int
+
+
+@event_type("credit.PayLaterBillOverdue")
+class PayLaterBillOverdue(DomainEvent):
+    """A pay-later bill unpaid after its due date and grace days; the facility is suspended."""
+
+    bill_id: int
+    user_id: int
+    period: str
+    due_date: str
+    amount_due_fen: int
+
+
+@event_type("credit.PayLaterBillRepaid")
+class PayLaterBillRepaid(DomainEvent):
+    """A pay-later bill was paid in full; `on_time`: by the end of its due date."""
+
+    bill_id: int
+    user_id: int
+    period: str
+    amount_fen: int
+    on_time: bool
+    was_overdue: bool

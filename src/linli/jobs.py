@@ -184,3 +184,20 @@ class RectificationDue(JobPayload):
 
     case_id: int
     rectify_by: str  # ISO date-time (UTC): a later deadline makes this one stale
+
+
+# --- credit: pick up first, pay later --------------------------------------------------------
+
+
+@job_kind("credit.pay_later_reminder")
+class PayLaterReminder(JobPayload):
+    """Some days before a pay-later bill's due date: remind the resident if still unpaid."""
+
+    bill_id: int
+
+
+@job_kind("credit.pay_later_overdue")
+class PayLaterOverdueCheck(JobPayload):
+    """A pay-later bill's due date plus grace days: overdue (and suspend) if still unpaid."""
+
+    bill_id: int

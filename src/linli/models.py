@@ -7,6 +7,7 @@ from linli.categories import models as categories_models
 from linli.community import models as community_models
 from linli.credit import list_models as credit_list_models
 from linli.credit import models as credit_models
+from linli.credit import pay_later_models as credit_pay_later_models
 from linli.credit import repair_models as credit_repair_models
 from linli.db import Base
 from linli.files import models as files_models
@@ -45,6 +46,7 @@ __all__ = [
     "community_models",
     "credit_list_models",
     "credit_models",
+    "credit_pay_later_models",
     "credit_repair_models",
     "files_models",
     "groupbuy_models",

@@ -7,7 +7,9 @@ zero. Entries are append-only; a mistake is corrected by a reversing entry.
 
 Accounts are named by code, not rows (there is no account table to keep in step):
 
-- `cash:{provider}`               money held for us at a payment provider (asset)
+- `cash:{provider}`               money held for us at a payment provider (asset); for a
+                                  deferred provider (`cash:pay_later`) what residents owe on
+                                  their pay-later bills (a receivable)
 - `clearing:orders`               paid money not yet settled to anyone nor refunded
 - `resident:{user_id}`            what the platform owes a resident outside an order: money
                                   passes through it on the way in and out, so it is zero
@@ -158,6 +160,12 @@ def refund_postings(provider: str, payer_user_id: int, amount_fen: int) -> list[
         (resident(payer_user_id), amount_fen),
         (cash(provider), -amount_fen),
     ]
+
+
+def deferred_repayment_postings(provider: str, amount_fen: int) -> list[tuple[str, int]]:
+    """A bill of a deferred provider was paid (its payment booked into clearing as any
+    payment): the money leaves clearing and clears what was owed (`cash:{provider}`)."""
+    return [(CLEARING, amount_fen), (cash(provider), -amount_fen)]
 
 
 def settlement_postings(

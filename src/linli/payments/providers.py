@@ -255,6 +255,76 @@ class SandboxProvider:
 register(SandboxProvider())
 
 
+# --- deferred providers (settled on credit, e.g. pick up first, pay later) ------------------
+
+PAY_LATER = "pay_later"  # the deferred provider credit registers (docs/pay-later.md)
+
+
+@dataclass(frozen=True)
+class DeferredCharge:
+    """What a deferred account is asked to take on: one intent, to be paid later."""
+
+    intent_id: int
+    public_id: str
+    payer_user_id: int
+    payee_organisation_id: int
+    purpose: str
+    reference: str
+    amount_fen: int
+
+
+class DeferredAccount(Protocol):
+    async def charge(self, session: AsyncSession, charge: DeferredCharge) -> str:
+        """Take the charge on the payer's account (raise a DomainError to refuse it, e.g.
+        over the limit); returns the transaction id the intent keeps. Runs in the payment's
+        transaction, so a refusal later in that transaction undoes the charge."""
+        ...
+
+
+class DeferredProvider:
+    """A provider whose payments succeed at once against an account another domain keeps
+    (`service.pay_deferred`); the money arrives later, when the account's bill is paid. It
+    has no notifications, and a refund needs no money sent: the account's owner lowers what
+    is owed when it reads `PaymentRefunded` (the ledger moves it out of `cash:{name}`)."""
+
+    def __init__(self, name: str, account: DeferredAccount) -> None:
+        self.name = name
+        self.account = account
+
+    def checkout_url(self, intent: IntentView) -> str:
+        return f"/pay/{intent.public_id}"
+
+    async def request_payment(
+        self, session: AsyncSession, intent: PaymentIntent, settings: Settings
+    ) -> None:
+        raise RuntimeError("deferred payments are made with service.pay_deferred")
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes, settings: Settings
+    ) -> Notification:
+        raise BadSignature(f"the {self.name} provider sends no notifications")
+
+    def acknowledgement(self) -> dict[str, Any]:
+        return {}
+
+    async def refund(self, intent: PaymentIntent, refund: PaymentRefund) -> RefundResult:
+        return RefundResult(status="succeeded", provider_refund_id=f"dfr{uuid.uuid4().hex}")
+
+    async def close(self, intent: PaymentIntent) -> None:
+        return None
+
+
+def register_deferred(name: str, account: DeferredAccount) -> DeferredProvider:
+    """Register a deferred provider named `name` backed by `account` (a higher domain's)."""
+    provider = DeferredProvider(name, account)
+    register(provider)
+    return provider
+
+
+def is_registered(name: str) -> bool:
+    return name in _registry
+
+
 async def deliver(job: SandboxNotify) -> bool:
     """POST one notification; True when the app acknowledged it (2xx with code SUCCESS)."""
     try:

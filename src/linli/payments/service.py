@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -178,7 +179,10 @@ async def create_intent(
     kind = await session.scalar(
         select(Organisation.kind).where(Organisation.id == payee_organisation_id)
     )
-    if kind not in PAYEE_KINDS:
+    # Only a domain's own intents (not `direct` ones residents create) may be paid to the
+    # platform itself: the repayment of a pay-later bill.
+    allowed = PAYEE_KINDS if purpose == DIRECT else (*PAYEE_KINDS, "platform")
+    if kind not in allowed:
         raise ValidationFailed(
             N_("Payments can only be made to a merchant."),
             fields={"payee_organisation_id": N_("No such merchant.")},
@@ -383,6 +387,8 @@ async def pay(
             state=status_label(EXPIRED if expired else intent.status),
             keep_changes=expired,  # the expiry stands even though this request fails
         )
+    if isinstance(providers.get(intent.provider), providers.DeferredProvider):
+        return await pay_deferred(session, actor, intent.id)
     await providers.get(intent.provider).request_payment(session, intent, settings)
     return intent
 
@@ -478,39 +484,109 @@ async def receive_callback(
 
     if not note.succeeded:
         return done(NOT_SUCCESS)
+    paid = await _succeed(
+        session,
+        provider_name,
+        note.provider_txn_id,
+        PaymentIntent.public_id == note.intent_public_id,
+        PaymentIntent.amount_fen == note.amount_fen,
+    )
+    if paid is not None:
+        return done(APPLIED)
+    return await _not_applied(session, provider_name, note, done, body, remote_addr)
+
+
+async def _succeed(
+    session: AsyncSession, provider_name: str, provider_txn_id: str, *where: Any
+) -> PaymentIntent | None:
+    """The one way an intent succeeds (a provider's callback, or a deferred payment): the
+    conditional UPDATE from `created`, the ledger entry, `PaymentSucceeded`. None when no
+    open intent of `provider_name` matched `where`."""
     paid = await session.scalar(
         update(PaymentIntent)
-        .where(
-            PaymentIntent.public_id == note.intent_public_id,
-            PaymentIntent.provider == provider_name,
-            PaymentIntent.status == CREATED,
-            PaymentIntent.amount_fen == note.amount_fen,
-        )
-        .values(status=SUCCEEDED, provider_txn_id=note.provider_txn_id, succeeded_at=clock.now())
+        .where(*where, PaymentIntent.provider == provider_name, PaymentIntent.status == CREATED)
+        .values(status=SUCCEEDED, provider_txn_id=provider_txn_id, succeeded_at=clock.now())
         .returning(PaymentIntent)
         .execution_options(populate_existing=True)
     )
-    if paid is not None:
-        await ledger.post(
-            session,
-            "payment",
-            paid.public_id,
-            ledger.payment_postings(provider_name, paid.payer_user_id, paid.amount_fen),
+    if paid is None:
+        return None
+    await ledger.post(
+        session,
+        "payment",
+        paid.public_id,
+        ledger.payment_postings(provider_name, paid.payer_user_id, paid.amount_fen),
+    )
+    outbox.publish(
+        session,
+        PaymentSucceeded(
+            intent_id=paid.id,
+            public_id=paid.public_id,
+            purpose=paid.purpose,
+            reference=paid.reference,
+            amount_fen=paid.amount_fen,
+            payer_user_id=paid.payer_user_id,
+            payee_organisation_id=paid.payee_organisation_id,
+        ),
+    )
+    return paid
+
+
+async def pay_deferred(session: AsyncSession, actor: Actor, intent_id: int) -> PaymentIntent:
+    """The payer settles an open intent of a deferred provider (pay later): the provider's
+    account takes the charge (or refuses it with its own 4xx), then the intent succeeds at
+    once through the same path as a provider's callback (`_succeed`)."""
+    intent = await session.scalar(
+        policies.own_intents(actor)
+        .where(PaymentIntent.id == intent_id)
+        .execution_options(populate_existing=True)
+    )
+    if intent is None:
+        raise payment_not_found()
+    provider = providers.get(intent.provider)
+    if not isinstance(provider, providers.DeferredProvider):
+        raise Conflict(N_("This payment is not made on credit."), code="not_deferred")
+    if intent.status != CREATED:
+        raise Conflict(
+            N_("This payment cannot be paid any more; it is {state}."),
+            code="not_payable",
+            state=status_label(intent.status),
         )
-        outbox.publish(
-            session,
-            PaymentSucceeded(
-                intent_id=paid.id,
-                public_id=paid.public_id,
-                purpose=paid.purpose,
-                reference=paid.reference,
-                amount_fen=paid.amount_fen,
-                payer_user_id=paid.payer_user_id,
-                payee_organisation_id=paid.payee_organisation_id,
-            ),
+    txn = await provider.account.charge(
+        session,
+        providers.DeferredCharge(
+            intent_id=intent.id,
+            public_id=intent.public_id,
+            payer_user_id=intent.payer_user_id,
+            payee_organisation_id=intent.payee_organisation_id,
+            purpose=intent.purpose,
+            reference=intent.reference,
+            amount_fen=intent.amount_fen,
+        ),
+    )
+    paid = await _succeed(
+        session,
+        intent.provider,
+        txn,
+        PaymentIntent.id == intent.id,
+        PaymentIntent.amount_fen == intent.amount_fen,
+    )
+    if paid is None:  # closed meanwhile (expired): the charge is undone with the transaction
+        raise Conflict(
+            N_("This payment cannot be paid any more; it is {state}."),
+            code="not_payable",
+            state=status_label(EXPIRED),
         )
-        return done(APPLIED)
-    return await _not_applied(session, provider_name, note, done, body, remote_addr)
+    audit.record(
+        session,
+        actor,
+        "payments.deferred_paid",
+        target_type="payment",
+        target_id=paid.id,
+        provider=paid.provider,
+        amount_fen=paid.amount_fen,
+    )
+    return paid
 
 
 async def _not_applied(

@@ -427,6 +427,32 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "credit.pay_later",
+        "version": 1,
+        "title": "Pick up first, pay later (先提后付): who qualifies, limits and bills",
+        "legal_basis": "A deferral of payment on the platform's own terms, without interest or "
+        "fees (Civil Code arts. 510-511: the time of payment is what the parties agree); the "
+        "limit is decided automatically from the credit score and explained to the resident "
+        "(PIPL art. 24: transparency of automated decisions); the repayment record weighs on "
+        "the resident's platform credit (rule credit.scoring v3)",
+        "values": {
+            # the resident grade (credit.scoring) needed to open the facility and to use it
+            "min_grade": "A",
+            # [minimum score, limit in fen], best first: the first band the score reaches
+            "limit_bands": [[850, 200000], [750, 100000], [600, 50000]],
+            # bills: one per calendar month (Asia/Shanghai) of the charges, due on this day of
+            # the following month (end of day)
+            "cycle": "monthly",
+            "due_day": 10,
+            # after the due date, days before the bill is overdue (and the facility suspended)
+            "grace_days": 3,
+            # days before the due date the inbox reminds an unpaid bill (10:00 Shanghai)
+            "reminder_days": 3,
+            # paying every overdue bill in full reactivates a suspended facility
+            "reactivate_on_repayment": True,
+        },
+    },
+    {
         "rule_id": "supervision.random_inspection",
         "version": 1,
         "title": "Double random, one public: sampling shares by credit-risk class",
