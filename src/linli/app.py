@@ -44,6 +44,7 @@ def load_domain_handlers() -> None:
     import linli.credit.grades
     import linli.credit.handlers
     import linli.credit.list_handlers
+    import linli.credit.pay_later_handlers
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
@@ -224,6 +225,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.credit import api as credit_api
     from linli.credit import list_api as credit_list_api
     from linli.credit import list_pages as credit_list_pages
+    from linli.credit import pay_later_api as credit_pay_later_api
+    from linli.credit import pay_later_pages as credit_pay_later_pages
     from linli.credit import pages as credit_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
@@ -271,6 +274,7 @@ def _include_routers(app: FastAPI) -> None:
         community_api,
         credit_api,
         credit_list_api,
+        credit_pay_later_api,
         files_api,
         groupbuy_api,
         groupbuy_fulfilment_api,
@@ -298,6 +302,7 @@ def _include_routers(app: FastAPI) -> None:
         catalog_pages,
         community_pages,
         credit_pages,
+        credit_pay_later_pages,
         credit_list_pages,
         groupbuy_pages,
         groupbuy_leader_pages,

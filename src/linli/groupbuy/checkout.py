@@ -30,6 +30,7 @@ from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_
 from linli.jobs import ExpireOrder
 from linli.merchants.queries import selling_organisation_ids
+from linli.payments import providers
 from linli.payments import service as payments
 from linli.payments.views import IntentView
 
@@ -76,6 +77,8 @@ async def place_order(
     conditional UPDATE per line, last."""
     user_id = actor.require_user_id()
     _check_key(idempotency_key)
+    if data.pay_later and not providers.is_registered(providers.PAY_LATER):
+        raise Conflict(N_("Pay later is not available."), code="pay_later_unavailable")
     item_ids = [line.item_id for line in data.lines]
     if len(set(item_ids)) != len(item_ids):
         raise ValidationFailed(
@@ -231,7 +234,11 @@ async def place_order(
         idempotency_key=f"groupbuy-order-{order.id}",
         # Our expiry job cancels the intent at the deadline; payments' own expiry is a backstop.
         expires_in=due_at - now + INTENT_GRACE,
+        provider=providers.PAY_LATER if data.pay_later else providers.SANDBOX,
     )
+    if data.pay_later:
+        # Settled at once on the resident's facility, or refused (409) with everything above.
+        intent = await payments.pay_deferred(session, actor, intent.id)
     await outbox.schedule(
         session, ExpireOrder(order_id=order.id, intent_id=intent.id), order.payment_due_at
     )

@@ -94,6 +94,8 @@ class OrderIn(StrictInput):
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES)]
     pickup_point_id: Id | None = None
     accept_return_terms: StrictBool = False
+    # pick up first, pay later (先提后付): settled at once on the resident's credit facility
+    pay_later: StrictBool = False
 
 
 class OrderLineOut(OutputModel):
