@@ -52,6 +52,7 @@ def load_domain_handlers() -> None:
     import linli.notifications.handlers
     import linli.notifications.personal_data
     import linli.notifications.supervision_handlers
+    import linli.notifications.pay_later_handlers
     import linli.payments.handlers
     import linli.payments.personal_data
     import linli.privacy.handlers
