@@ -37,6 +37,7 @@ from linli.clock import FrozenClock
 from linli.community.models import PickupPoint
 from linli.config import Settings
 from linli.credit.list_models import PublishedPenalty, SeriousListEntry
+from linli.credit.pay_later_models import PayLaterBill
 from linli.credit.repair_models import CreditRequest
 from linli.events import CaseDecided
 from linli.groupbuy.models import Order
@@ -128,6 +129,13 @@ ldddddohddd - POST /merchant/credit/penalties/{penalty_id}/repair
 ldddddohddd - POST /merchant/credit/list-entries/{entry_id}/removal
 ldddddddohd - POST /regulator/credit/requests/{request_id}/decision
 loooooooooo - GET /credit
+loooooooooo - GET /credit/pay-later
+loooooooooo - POST /credit/pay-later/open
+lohhhhhhhhh - POST /credit/pay-later/bills/{bill_id}/pay
+loooooooooo resident GET /api/v1/credit/pay-later
+loooooooooo resident POST /api/v1/credit/pay-later/open
+lohhhhhhhhh resident GET /api/v1/credit/pay-later/bills/{bill_id}
+lohhhhhhhhh resident POST /api/v1/credit/pay-later/bills/{bill_id}/pay
 loooooooooo - GET /leader/credit
 lddddoooddd - GET /merchant/credit
 ldddddddood - GET /regulator/credit
@@ -888,7 +896,22 @@ async def build_world(
         )
         s.add(credit_request)
         await s.commit()
+        bill = PayLaterBill(
+            user_id=buyer.user.id,
+            period="2026-11",
+            due_date="2026-12-10",
+            due_at=frozen_clock.now() + timedelta(days=15),
+            overdue_at=frozen_clock.now() + timedelta(days=18),
+            amount_fen=1500,
+            paid_fen=0,
+            status="open",
+            rule_version=1,
+            created_at=frozen_clock.now(),
+        )
+        s.add(bill)
+        await s.commit()
         credit_ids = {
+            "bill_id": bill.id,
             "penalty_id": penalty.id,
             "entry_id": entry.id,
             "request_id": credit_request.id,

@@ -50,9 +50,9 @@ def load_domain_handlers() -> None:
     import linli.groupbuy.personal_data
     import linli.merchants.handlers
     import linli.notifications.handlers
+    import linli.notifications.pay_later_handlers
     import linli.notifications.personal_data
     import linli.notifications.supervision_handlers
-    import linli.notifications.pay_later_handlers
     import linli.payments.handlers
     import linli.payments.personal_data
     import linli.privacy.handlers
@@ -226,9 +226,9 @@ def _include_routers(app: FastAPI) -> None:
     from linli.credit import api as credit_api
     from linli.credit import list_api as credit_list_api
     from linli.credit import list_pages as credit_list_pages
+    from linli.credit import pages as credit_pages
     from linli.credit import pay_later_api as credit_pay_later_api
     from linli.credit import pay_later_pages as credit_pay_later_pages
-    from linli.credit import pages as credit_pages
     from linli.files import api as files_api
     from linli.groupbuy import api as groupbuy_api
     from linli.groupbuy import fulfilment_api as groupbuy_fulfilment_api

@@ -19,11 +19,11 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.credit import pay_later
 from linli.credit.models import CreditRecord
-from linli.errors import Conflict
-from linli.payments import providers
 from linli.credit.pay_later_models import PayLaterAccount, PayLaterBill, PayLaterCharge
+from linli.errors import Conflict
 from linli.groupbuy.models import Order
 from linli.notifications.models import Notification
+from linli.payments import providers
 from linli.payments import service as payments_service
 from linli.payments.models import PaymentIntent
 from linli.rules.defaults import DEFAULT_RULES
@@ -153,7 +153,10 @@ async def test_qualifying_needs_the_grade_and_the_limit_follows_the_score(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "pay_later_not_qualified"
     async with app.state.sessionmaker() as s:
-        assert await s.scalar(select(PayLaterAccount).where(PayLaterAccount.user_id == poor.user.id)) is None
+        assert (
+            await s.scalar(select(PayLaterAccount).where(PayLaterAccount.user_id == poor.user.id))
+            is None
+        )
         score = await s.scalar(
             select(PayLaterAccount.limit_fen).where(PayLaterAccount.user_id == good.user.id)
         )
@@ -173,8 +176,11 @@ async def test_checkout_on_credit_is_refused_without_a_facility_or_over_the_limi
     assert too_much.json()["error"]["code"] == "pay_later_limit_exceeded"
     bad = await client.post(
         ORDERS,
-        json={"campaign_id": campaign["id"], "lines": [{"item_id": item_id, "quantity": 1}],
-              "pay_later": "yes"},
+        json={
+            "campaign_id": campaign["id"],
+            "lines": [{"item_id": item_id, "quantity": 1}],
+            "pay_later": "yes",
+        },
         headers=who.headers | {"Idempotency-Key": new_key()},
     )
     assert bad.status_code == 422
@@ -189,11 +195,16 @@ async def test_checkout_on_credit_is_refused_without_a_facility_or_over_the_limi
     await app.state.dispatcher.run_once(jobs=False)
     async with app.state.sessionmaker() as s:
         order = await s.get(Order, placed.json()["order"]["id"])
-        assert order is not None and order.status == "paid"
+        assert order is not None
+        assert order.status == "paid"
     state = await facility(client, who)
     assert (state["used_fen"], state["available_fen"]) == (40_000, 10_000)
     (bill,) = state["bills"]
-    assert (bill["period"], bill["due_date"], bill["amount_fen"]) == ("2026-11", "2026-12-10", 40_000)
+    assert (bill["period"], bill["due_date"], bill["amount_fen"]) == (
+        "2026-11",
+        "2026-12-10",
+        40_000,
+    )
     ledger = await balances(app)
     assert ledger["cash:pay_later"] == 40_000  # what the resident owes
     assert sum(ledger.values()) == 0
@@ -220,7 +231,8 @@ async def test_concurrent_checkouts_never_exceed_the_limit(
         account = await s.scalar(select(PayLaterAccount))
         charges = (await s.scalars(select(PayLaterCharge))).all()
         bills = (await s.scalars(select(PayLaterBill))).all()
-    assert account is not None and account.used_fen == 2 * PRICE <= account.limit_fen
+    assert account is not None
+    assert account.used_fen == 2 * PRICE <= account.limit_fen
     assert sum(c.amount_fen for c in charges) == 2 * PRICE
     assert [b.amount_fen for b in bills] == [2 * PRICE]
 
@@ -243,7 +255,9 @@ async def test_an_overdue_bill_lowers_the_score_and_suspends_the_facility(
     await app.state.dispatcher.run_once()
     await app.state.dispatcher.run_once(jobs=False)
     async with app.state.sessionmaker() as s:
-        kinds = list(await s.scalars(select(Notification.kind).where(Notification.user_id == who.user.id)))
+        kinds = list(
+            await s.scalars(select(Notification.kind).where(Notification.user_id == who.user.id))
+        )
     assert "pay_later_due_soon" in kinds
     assert (await facility(client, who))["state"] == "active"
 
@@ -259,8 +273,12 @@ async def test_an_overdue_bill_lowers_the_score_and_suspends_the_facility(
     assert state["bills"][0]["status"] == "overdue"
     assert state["available_fen"] == 0
     async with app.state.sessionmaker() as s:
-        records = (await s.scalars(select(CreditRecord).where(CreditRecord.subject_id == who.user.id))).all()
-        kinds = list(await s.scalars(select(Notification.kind).where(Notification.user_id == who.user.id)))
+        records = (
+            await s.scalars(select(CreditRecord).where(CreditRecord.subject_id == who.user.id))
+        ).all()
+        kinds = list(
+            await s.scalars(select(Notification.kind).where(Notification.user_id == who.user.id))
+        )
     assert [(r.kind, r.weight, r.reference) for r in records] == [
         ("pay_later_overdue", -80, f"bill:{bill['id']}")
     ]
@@ -279,7 +297,9 @@ async def test_an_overdue_bill_lowers_the_score_and_suspends_the_facility(
     assert state["bills"][0]["status"] == "paid"
     assert state["qualifies"] is False  # grade B now: orders on credit wait for the grade
     async with app.state.sessionmaker() as s:
-        kinds = list(await s.scalars(select(CreditRecord.kind).where(CreditRecord.subject_id == who.user.id)))
+        kinds = list(
+            await s.scalars(select(CreditRecord.kind).where(CreditRecord.subject_id == who.user.id))
+        )
     assert kinds == ["pay_later_overdue"]
     ledger = await balances(app)
     assert ledger.get("cash:pay_later", 0) == 0
@@ -309,7 +329,11 @@ async def test_a_bill_repaid_on_time_counts_and_the_ledger_balances_after_a_refu
         from linli.payments.reasons import RefundReason
 
         await payments_service.refund(
-            s, Actor.for_system(), intent.id, PRICE, "group failed",
+            s,
+            Actor.for_system(),
+            intent.id,
+            PRICE,
+            "group failed",
             reason_code=RefundReason.GROUP_FAILED,
         )
         await s.commit()
@@ -328,7 +352,9 @@ async def test_a_bill_repaid_on_time_counts_and_the_ledger_balances_after_a_refu
     assert state["bills"][0]["status"] == "paid"
     assert (state["used_fen"], state["available_fen"]) == (0, 50_000)
     async with app.state.sessionmaker() as s:
-        records = (await s.scalars(select(CreditRecord).where(CreditRecord.subject_id == who.user.id))).all()
+        records = (
+            await s.scalars(select(CreditRecord).where(CreditRecord.subject_id == who.user.id))
+        ).all()
         jobs_done = await s.scalar(select(PayLaterBill.status))
     assert [(r.kind, r.weight) for r in records] == [("pay_later_repaid", 2)]
     assert jobs_done == "paid"
@@ -358,9 +384,13 @@ async def test_nobody_sees_or_pays_another_residents_bill(
     ):
         response = await client.request(method, path, headers=other.headers)
         assert response.status_code == 404, response.text
-    assert (await client.get(f"{PAY_LATER}/bills/{bill['id']}", headers=who.headers)).status_code == 200
+    assert (
+        await client.get(f"{PAY_LATER}/bills/{bill['id']}", headers=who.headers)
+    ).status_code == 200
     assert (await client.get(f"{PAY_LATER}/bills/0", headers=who.headers)).status_code == 422
     assert (await client.get(f"{PAY_LATER}/bills/abc", headers=who.headers)).status_code == 422
     assert (await client.get(PAY_LATER)).status_code == 401
     async with app.state.sessionmaker() as s:
-        assert (await s.scalars(select(PaymentIntent).where(PaymentIntent.purpose == "pay_later_bill"))).all() == []
+        assert (
+            await s.scalars(select(PaymentIntent).where(PaymentIntent.purpose == "pay_later_bill"))
+        ).all() == []

@@ -15,9 +15,7 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.payments import providers
 
-router = APIRouter(
-    prefix="/api/v1/credit/pay-later", tags=["credit"], responses=ERROR_RESPONSES
-)
+router = APIRouter(prefix="/api/v1/credit/pay-later", tags=["credit"], responses=ERROR_RESPONSES)
 Resident = Annotated[Actor, Depends(require_scope("resident"))]
 
 

@@ -10,7 +10,7 @@ from linli import outbox
 from linli.credit import pay_later
 from linli.credit.ledger import Entry, append
 from linli.credit.models import RecordKind, SubjectKind
-from linli.events import PaymentRefunded, PaymentSucceeded, PayLaterBillOverdue, PayLaterBillRepaid
+from linli.events import PayLaterBillOverdue, PayLaterBillRepaid, PaymentRefunded, PaymentSucceeded
 from linli.jobs import PayLaterOverdueCheck, PayLaterReminder
 
 

@@ -54,9 +54,7 @@ async def open_facility(request: Request, session: DbSession, actor: User_) -> R
 
 
 @router.post(f"{PAGE}/bills/{{bill_id}}/pay")
-async def pay_bill(
-    bill_id: PathId, request: Request, session: DbSession, actor: User_
-) -> Response:
+async def pay_bill(bill_id: PathId, request: Request, session: DbSession, actor: User_) -> Response:
     await pay_later.access_bill(session, actor, bill_id)
 
     async def pay_it() -> IntentView:
