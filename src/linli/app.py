@@ -45,6 +45,7 @@ def load_domain_handlers() -> None:
     import linli.credit.handlers
     import linli.credit.list_handlers
     import linli.credit.pay_later_handlers
+    import linli.credit.pay_later_personal_data
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data

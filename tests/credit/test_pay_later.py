@@ -28,12 +28,13 @@ from linli.payments import service as payments_service
 from linli.payments.models import PaymentIntent
 from linli.rules.defaults import DEFAULT_RULES
 from tests.credit.helpers import CREDIT, publish, uncollected
-from tests.factories import make_org, make_user
+from tests.factories import PASSWORD, make_org, make_token, make_user
 from tests.groupbuy.helpers import (
     ORDERS,
     Resident,
     a_pickup_point,
     a_shop,
+    bearer,
     item,
     listed_sku,
     live_in,
@@ -394,3 +395,39 @@ async def test_nobody_sees_or_pays_another_residents_bill(
         assert (
             await s.scalars(select(PaymentIntent).where(PaymentIntent.purpose == "pay_later_bill"))
         ).all() == []
+
+
+async def test_bills_are_in_my_export_and_an_unpaid_one_keeps_the_account_open(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    user = await make_user(session)
+    headers = bearer(await make_token(session, user, scopes=("account", "resident")))
+    now = frozen_clock.now()
+    session.add(
+        PayLaterBill(
+            user_id=user.id,
+            period="2026-11",
+            due_date="2026-12-10",
+            due_at=now + timedelta(days=15),
+            overdue_at=now + timedelta(days=18),
+            amount_fen=12_345,
+            paid_fen=0,
+            status="open",
+            rule_version=1,
+            created_at=now,
+        )
+    )
+    await session.commit()
+    exported = await client.get("/api/v1/privacy/export", headers=headers)
+    assert exported.status_code == 200, exported.text
+    (bill,) = exported.json()["sections"]["pay_later"]["bills"]
+    assert (bill["period"], bill["amount_fen"], bill["status"]) == ("2026-11", 12_345, "open")
+
+    closing = await client.post(
+        "/api/v1/privacy/close-account",
+        json={"password": PASSWORD, "confirm": True},
+        headers=headers,
+    )
+    assert closing.status_code == 409, closing.text
+    assert closing.json()["error"]["code"] == "open_obligations"
+    assert "pay-later bill for 2026-11 has ¥123.45 left to pay" in closing.json()["error"]["message"]

@@ -381,7 +381,7 @@ class Facility:
         return max(0, self.qualification.limit_fen - self.account.used_fen)
 
 
-async def _bills(session: AsyncSession, user_id: int) -> list[BillView]:
+async def bills_of(session: AsyncSession, user_id: int) -> list[BillView]:
     bills = (
         await session.scalars(
             select(PayLaterBill)
@@ -405,7 +405,7 @@ async def my_facility(session: AsyncSession, actor: Actor) -> Facility:
     return Facility(
         qualification=await qualification(session, user_id),
         account=await account_of(session, user_id, fresh=True),
-        bills=await _bills(session, user_id),
+        bills=await bills_of(session, user_id),
     )
 
 
