@@ -28,7 +28,7 @@ from linli.payments import service as payments_service
 from linli.payments.models import PaymentIntent
 from linli.rules.defaults import DEFAULT_RULES
 from tests.credit.helpers import CREDIT, publish, uncollected
-from tests.factories import PASSWORD, make_org, make_token, make_user
+from tests.factories import PASSWORD, form_login, make_org, make_token, make_user
 from tests.groupbuy.helpers import (
     ORDERS,
     Resident,
@@ -430,4 +430,45 @@ async def test_bills_are_in_my_export_and_an_unpaid_one_keeps_the_account_open(
     )
     assert closing.status_code == 409, closing.text
     assert closing.json()["error"]["code"] == "open_obligations"
-    assert "pay-later bill for 2026-11 has ¥123.45 left to pay" in closing.json()["error"]["message"]
+    assert (
+        "pay-later bill for 2026-11 has ¥123.45 left to pay" in closing.json()["error"]["message"]
+    )
+
+
+async def test_the_pages_open_the_facility_order_on_credit_and_pay_the_bill_in_both_languages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    campaign, item_id, (who,) = await world(client, session)
+    csrf = await form_login(client, who.user.phone)
+    page = await client.get("/credit/pay-later")
+    assert page.status_code == 200
+    assert "Open pay later" in page.text
+    assert "¥500.00" in page.text
+    opened_ = await client.post("/credit/pay-later/open", data={"csrf_token": csrf})
+    assert opened_.status_code == 303
+    ordered = await client.post(
+        "/groupbuy/order",
+        data={
+            "csrf_token": csrf,
+            "campaign_id": str(campaign["id"]),
+            f"qty_{item_id}": "1",
+            "pay_later": "on",
+            "order_key": "page-order-key-1",
+        },
+    )
+    assert ordered.status_code == 303, ordered.text
+    assert ordered.headers["location"] == "/groupbuy/orders"
+    await app.state.dispatcher.run_once(jobs=False)
+    zh = await client.get("/credit/pay-later", headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 200
+    assert "先提后付" in zh.text
+    assert "¥200.00" in zh.text
+    async with app.state.sessionmaker() as s:
+        bill = await s.scalar(select(PayLaterBill))
+    assert bill is not None
+    assert bill.amount_fen == PRICE
+    paying = await client.post(f"/credit/pay-later/bills/{bill.id}/pay", data={"csrf_token": csrf})
+    assert paying.status_code == 303
+    assert paying.headers["location"].startswith("/pay/")
+    no_csrf = await client.post(f"/credit/pay-later/bills/{bill.id}/pay")
+    assert no_csrf.status_code in (400, 403)

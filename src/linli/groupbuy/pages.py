@@ -100,6 +100,7 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
                     for line in lines
                 ],
                 "accept_return_terms": forms.checked(form, "accept_return_terms"),
+                "pay_later": forms.checked(form, "pay_later"),
             },
         )
         return await checkout.place_order(session, actor, data, forms.text(form, "order_key"))
@@ -108,6 +109,10 @@ async def place_order(request: Request, session: DbSession, actor: User_) -> Res
     if isinstance(placed, Response):
         return placed
     intent = placed.intent
+    if intent is not None and intent.provider == providers.PAY_LATER:
+        return redirect(
+            "/groupbuy/orders", text=_("Ordered on credit: it is on your pay-later bill.")
+        )
     if intent is None or placed.order.status != "pending_payment":
         return redirect("/groupbuy/orders")
     return redirect(providers.get(intent.provider).checkout_url(intent))
