@@ -234,6 +234,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.credit import credit_figures
     from linli.demo.history import seed_history
+    from linli.demo.pay_later import PayLaterFigures, seed_pay_later
     from linli.demo.protection_claims import seed_claims
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
@@ -256,6 +257,13 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
                     f"{figures.orders} orders ({figures.failed_orders} refunded because their "
                     f"group failed), {figures.picked_up} pickups, {figures.uncollected} "
                     f"uncollected, {figures.merchant_refunds} refunds of collected goods."
+                )
+            paid_later = PayLaterFigures()
+            if days:  # after the history, which left nothing undelivered
+                from linli.demo.seed import RESIDENT_PHONE
+
+                paid_later = await seed_pay_later(
+                    sessionmaker, settings, seed=seed, resident_phone=RESIDENT_PHONE
                 )
             with console.status("Recording batches, their journeys and a recall"):
                 trace = await seed_traceability(sessionmaker, settings, seed=seed)
@@ -295,6 +303,12 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             for kind, per in sorted(credit.grades.items())
         )
         console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
+        if paid_later.facilities:
+            console.print(
+                f"Pay later: {paid_later.facilities} residents, {paid_later.charges} orders on "
+                f"credit; bills {paid_later.repaid_on_time} repaid, {paid_later.overdue} "
+                f"overdue, {paid_later.open_bills} open."
+            )
         console.print(
             f"Supervision: a random inspection of {inspected.inspected} merchants, "
             f"results published; {inspected.reports} report forwarded to the regulator."
