@@ -458,10 +458,11 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         database,
         "SELECT decider, status FROM protection_complaints WHERE escalated_at IS NOT NULL",
     ) == [("regulator", "filed")]
-    # Returns (demo/protection_returns.py) in every state the history allows (4 days: no
-    # refund can be overdue yet), each refunded one through group buying.
+    # Returns (demo/protection_returns.py) in every state, each refunded one through group
+    # buying. Four days of history alone are too short for an overdue refund, but the
+    # pay-later orders of two months ago (demo/pay_later.py) were collected long enough ago.
     assert re.search(
-        r"Returns: 5 in every state \(1 refunded, 0 refund overdue\)", squash(result.output)
+        r"Returns: 6 in every state \(1 refunded, 1 refund overdue\)", squash(result.output)
     )
     assert query(database, "SELECT DISTINCT status FROM protection_returns ORDER BY status") == [
         ("approved",),
@@ -537,6 +538,22 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert "merchants" in credit.group(2)
     assert re.search(r"merchants \d+ A, \d+ B", credit.group(2)), credit.group(2)
     assert re.search(r"residents \d+ A, \d+ B", credit.group(2)), credit.group(2)
+    # Pay later (demo/pay_later.py): two residents two months ago (one bill repaid on time,
+    # one overdue: the facility suspended), the demo resident's bill of this month open.
+    assert re.search(
+        r"Pay later: 3 residents, 3 orders on credit; bills 1 repaid, 1 overdue, 1 open\.",
+        squash(result.output),
+    ), result.output
+    assert query(
+        database, "SELECT status, count(*) FROM pay_later_bills GROUP BY status ORDER BY status"
+    ) == [("open", 1), ("overdue", 1), ("paid", 1)]
+    assert query(
+        database, "SELECT state, count(*) FROM pay_later_accounts GROUP BY state ORDER BY state"
+    ) == [("active", 2), ("suspended", 1)]
+    assert query(
+        database,
+        "SELECT kind, weight FROM credit_records WHERE kind LIKE 'pay_later%' ORDER BY kind",
+    ) == [("pay_later_overdue", -80), ("pay_later_repaid", 2)]
 
 
 def test_serve_refuses_unsafe_production_settings_and_says_which(
