@@ -40,9 +40,9 @@ from linli.groupbuy import checkout as checkouts
 from linli.groupbuy.models import CampaignItem
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderIn, OrderLineIn
 from linli.outbox import Dispatcher
-from linli.phone import normalize_mobile
 from linli.payments import providers
 from linli.payments import service as payments
+from linli.phone import normalize_mobile
 
 
 @dataclass
