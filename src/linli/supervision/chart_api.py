@@ -13,8 +13,6 @@ from fastapi import APIRouter, Depends, Query
 from linli.authz import SUPERVISION_MANAGE, SUPERVISION_READ, Actor, require
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import NotFound
-from linli.i18n import N_
 from linli.supervision import basket_service, chart_figures
 from linli.supervision.alert_service import regulator_of
 from linli.supervision.chart_schemas import (
@@ -82,12 +80,12 @@ async def price_index(
 async def _present(session: DbSession, actor: Actor) -> BasketOut:
     basket = await chart_figures.basket_of(session, regulator_of(actor, SUPERVISION_READ))
     if basket is None:
-        raise NotFound(N_("No basket yet."))
+        return BasketOut(title="", base_date=None, updated_at=None, items=[])
     entries = await basket_service.entries(session, basket)
     return BasketOut.from_row(basket, items=[BasketItemOut.from_row(e) for e in entries])
 
 
-@router.get("/basket", summary="Your authority's basket of necessities (404 before the first)")
+@router.get("/basket", summary="Your authority's basket of necessities (empty before the first)")
 async def basket(session: DbSession, actor: Reader) -> BasketOut:
     return await _present(session, actor)
 

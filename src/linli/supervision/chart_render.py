@@ -20,6 +20,7 @@ from typing import Any
 import pygal
 from babel.dates import format_skeleton
 from markupsafe import Markup
+from pygal.style import Style
 
 from linli.i18n import N_, babel_locale, gettext
 from linli.supervision.chart_figures import AlertsByDay, ComplaintTrend, PriceIndex
@@ -29,7 +30,21 @@ XLINK = "http://www.w3.org/1999/xlink"
 ET.register_namespace("", SVG)
 ET.register_namespace("xlink", XLINK)
 
+# The sizes pygal lays the chart out with; static/charts.css was rendered from this style.
+STYLE = Style(
+    font_family='system-ui, "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif',
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#333333",
+    foreground_strong="#111111",
+    foreground_subtle="#888888",
+    title_font_size=16,
+    legend_font_size=13,
+    label_font_size=11,
+    major_label_font_size=11,
+)
 COMMON = {
+    "style": STYLE,
     "js": [],
     "css": [],
     "disable_xml_declaration": True,
@@ -37,7 +52,7 @@ COMMON = {
     "width": 900,
     "height": 420,
     "legend_at_bottom": True,
-    "legend_at_bottom_columns": 2,
+    "legend_at_bottom_columns": 3,
     "truncate_legend": -1,
     "x_label_rotation": 40,
     "show_minor_x_labels": False,
@@ -94,8 +109,17 @@ def _chart(kind: Any, title: str, days: Sequence[date]) -> Any:
 
 def alerts_chart(figure: AlertsByDay) -> Markup:
     chart = _chart(pygal.StackedBar, gettext(N_("Alerts raised by rule and day")), figure.days)
+    # Rule titles are long: one legend row each, the chart taller by as much.
+    chart.legend_at_bottom_columns = 1
+    chart.height = 380 + 22 * max(1, len(figure.series))
     chart.value_formatter = lambda v: "" if v is None else f"{int(v)}"
     chart.y_title = gettext(N_("Alerts"))
+    # Whole alerts on the y axis: pygal would otherwise pick fractional steps.
+    highest = max(
+        (sum(day) for day in zip(*(s.counts for s in figure.series), strict=True)), default=0
+    )
+    step = max(1, -(-highest // 8))
+    chart.y_labels = list(range(0, max(highest, 1) + step, step))
     for series in figure.series:
         chart.add(gettext(series.title), series.counts)
     if not figure.series:
@@ -127,13 +151,13 @@ def price_index_chart(figure: PriceIndex) -> Markup:
     top = max([*known, 100.0]) * 1.05
     bottom = min([*known, 100.0]) * 0.95
     chart.range = (bottom, top)
-    # The emergency window: a filled band over the days a declaration is in force.
+    # The emergency window: a filled band, up to the top on the days a declaration is in
+    # force and down to the bottom elsewhere (pygal does not fill an interrupted series).
     chart.add(
         gettext(N_("Emergency declaration in force")),
-        [top if flagged else None for flagged in figure.in_emergency],
+        [top if flagged else bottom for flagged in figure.in_emergency],
         fill=True,
         show_dots=False,
-        allow_interruptions=True,
     )
     chart.add(gettext(N_("Index")), values, allow_interruptions=True)
     chart.add(

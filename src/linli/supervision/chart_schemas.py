@@ -77,7 +77,9 @@ class BasketItemOut(OutputModel):
 
 
 class BasketOut(OutputModel):
+    """The basket; before a supervisor sets the first, an empty one (no base date)."""
+
     title: str
-    base_date: date
-    updated_at: datetime
+    base_date: date | None
+    updated_at: datetime | None
     items: list[BasketItemOut]
