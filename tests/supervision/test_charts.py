@@ -28,8 +28,8 @@ from tests.supervision.world import World, a_sku, a_world
 CHARTS = "/api/v1/supervision/charts"
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- the maths ------------------------------------------------------------------------------
