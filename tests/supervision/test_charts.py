@@ -341,6 +341,10 @@ async def test_charts_page_in_both_languages_loads_nothing_from_elsewhere(
     assert "按规则和日期的预警" in chinese.text
     assert "Price index of necessities" not in chinese.text
     assert "/regulator/charts" in english.text  # in the regulator's menu
+    paths = app.openapi()["paths"]
+    for path in ("alerts", "complaint-rate", "price-index", "basket"):
+        assert f"{CHARTS}/{path}" in paths
+    assert "put" in paths[f"{CHARTS}/basket"]
     css = await client.get("/static/charts.css")
     assert css.status_code == 200
     assert ".linli-chart" in css.text
