@@ -19,10 +19,11 @@ from linli.accounts.models import Organisation
 from linli.audit.models import AuditEntry
 from linli.catalog.models import PriceChange, Sku
 from linli.clock import FrozenClock
+from linli.errors import ValidationFailed
 from linli.supervision import rule_defaults as R
 from linli.supervision.alert_models import Alert, Signal
 from linli.supervision.chart_figures import laspeyres, prices_at, rate_pct, span
-from tests.factories import login, make_merchant, make_user
+from tests.factories import form_login, login, make_merchant, make_user
 from tests.supervision.world import World, a_sku, a_world
 
 CHARTS = "/api/v1/supervision/charts"
@@ -59,7 +60,7 @@ def test_prices_in_force_just_before_each_moment() -> None:
 def test_span_is_bounded() -> None:
     assert span(3, date(2026, 1, 2)) == [date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 2)]
     for days in (0, 367):
-        with pytest.raises(Exception, match="366"):
+        with pytest.raises(ValidationFailed, match="366"):
             span(days)
 
 
@@ -212,6 +213,7 @@ async def test_basket_refuses_bad_input_naming_the_field(
         (body(items=[]), "items"),
         (body(base_date="2026-11-27"), "base_date"),
         (body(base_date="tomorrow"), "base_date"),
+        (body(base_date="0001-01-01"), "base_date"),
         (body(title=" "), "title"),
     ]
     for sent, field in cases:
@@ -291,6 +293,10 @@ async def test_charts_are_the_authoritys_own(
     assert (await merchant.get("/regulator/charts")).status_code == 403
     await merchant.aclose()
     assert (await client.get(f"{CHARTS}/alerts", params={"days": 400})).status_code == 422
+    for until in ("0001-01-01", "9999-12-31"):
+        far_off = await client.get(f"{CHARTS}/price-index", params={"until": until})
+        assert far_off.status_code == 422, far_off.text
+        assert "until" in far_off.json()["error"]["fields"]
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -349,3 +355,50 @@ async def test_charts_page_in_both_languages_loads_nothing_from_elsewhere(
     assert css.status_code == 200
     assert ".linli-chart" in css.text
     assert not re.search(r"url\(|@import|https?://", css.text.split("*/", 1)[1])
+
+
+async def test_a_supervisor_sets_the_basket_on_the_page(
+    client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    w = await a_world(session)
+    rice = await a_sku(session, w.merchant, 500, at=_utc(2026, 11, 19, 2))
+    page = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    csrf = await form_login(page, w.officer.phone)
+    await page.put(
+        "/api/v1/accounts/me/active-organisation",
+        json={"organisation_id": w.regulator.id},
+        headers={"X-CSRF-Token": csrf},
+    )
+    form = {"csrf_token": csrf, "title": "民生必需品", "base_date": "2026-11-20"}
+    refused = await page.post("/regulator/charts/basket", data=form | {"items": f"{rice.id} x"})
+    assert refused.status_code == 303
+    shown = await page.get("/regulator/charts", headers={"Accept-Language": "en"})
+    assert "Line 1: write a SKU id and a quantity" in shown.text
+    assert (await page.get(f"{CHARTS}/basket")).json()["items"] == []
+
+    saved = await page.post("/regulator/charts/basket", data=form | {"items": f"\n{rice.id}  2\n"})
+    assert saved.status_code == 303
+    assert (await page.get(f"{CHARTS}/basket")).json()["items"] == [
+        {"sku_id": rice.id, "quantity": 2}
+    ]
+    shown = await page.get("/regulator/charts", headers={"Accept-Language": "zh-CN"})
+    assert "Basket saved." in shown.text  # the flash is worded when it is set
+    assert "民生必需品价格指数" in shown.text
+    assert f'<tr data-sku="{rice.id}">' in shown.text
+
+    inspector = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    csrf = await form_login(inspector, w.inspector.phone)
+    await inspector.put(
+        "/api/v1/accounts/me/active-organisation",
+        json={"organisation_id": w.regulator.id},
+        headers={"X-CSRF-Token": csrf},
+    )
+    viewed = await inspector.get("/regulator/charts")
+    assert viewed.status_code == 200
+    assert 'action="/regulator/charts/basket"' not in viewed.text
+    denied = await inspector.post(
+        "/regulator/charts/basket", data=form | {"csrf_token": csrf, "items": f"{rice.id} 9"}
+    )
+    assert denied.status_code == 403
+    for c in (page, inspector):
+        await c.aclose()

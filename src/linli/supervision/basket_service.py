@@ -17,7 +17,7 @@ from linli.errors import ValidationFailed
 from linli.i18n import N_
 from linli.supervision.alert_service import regulator_of
 from linli.supervision.basket_models import PriceBasket, PriceBasketItem
-from linli.supervision.chart_figures import basket_of, day_of, end_of
+from linli.supervision.chart_figures import EARLIEST, basket_of, day_of, end_of
 from linli.trace.reach import regulator_reach
 
 MAX_ITEMS = 100
@@ -58,6 +58,8 @@ async def save(
     title = title.strip()
     if not title:
         raise _refuse("title", N_("Give the basket a title."), N_("Required."))
+    if base_date < EARLIEST:
+        raise _refuse("base_date", N_("Choose a day between 2000 and 2100."), N_("Out of range."))
     if base_date > day_of(clock.now()):
         raise _refuse("base_date", N_("The base date cannot be in the future."), N_("Future."))
     if not 1 <= len(items) <= MAX_ITEMS:

@@ -39,6 +39,10 @@ MAX_DAYS = 366
 DEFAULT_DAYS = 30
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
+# Days a chart may show (and a basket's base date): no price history is older, and the date
+# arithmetic stays far from the calendar's ends.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
 
 
 # --- days --------------------------------------------------------------------------------
@@ -67,6 +71,10 @@ def span(days: int, until: date | None = None) -> list[date]:
             N_("Choose between 1 and 366 days."), fields={"days": N_("Out of range.")}
         )
     last = until or day_of(clock.now())
+    if not EARLIEST <= last <= LATEST:
+        raise ValidationFailed(
+            N_("Choose a day between 2000 and 2100."), fields={"until": N_("Out of range.")}
+        )
     return [last - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
