@@ -170,3 +170,18 @@ def test_a_regulator_turns_an_alert_into_a_published_penalty(
     assert fill == "rgb(255, 255, 255)", fill  # charts.css applied
     assert refused == [], refused
     assert all(url.startswith(base) for url in requested), requested
+
+    # On a phone the page does not scroll sideways (the charts shrink, the tables scroll).
+    chief.set_viewport_size({"width": 390, "height": 844})
+    for language, tag in (("en", "en"), ("zh_Hans", "zh-Hans")):
+        chief.reload()
+        switch = chief.locator(f'form.lang button[data-lang="{language}"]')
+        if switch.count():
+            switch.click()
+        expect(chief.locator("html")).to_have_attribute("lang", tag)
+        expect(chief.locator("svg.linli-chart")).to_have_count(3)
+        scroll, width = chief.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert scroll <= width, (language, scroll, width)
+    expect(chief.locator("h1")).to_have_text("监管图表")
