@@ -107,6 +107,13 @@ ldddddddood org:write POST /api/v1/supervision/conflicts
 ldddddddood org:write POST /api/v1/supervision/emergencies
 ooooooooooo * GET /api/v1/supervision/public/emergencies
 ooooooooooo * GET /api/v1/supervision/public/penalties
+ldddddddood - GET /regulator/charts
+ldddddddood - POST /regulator/charts/basket
+ldddddddood org:read GET /api/v1/supervision/charts/alerts
+ldddddddood org:read GET /api/v1/supervision/charts/complaint-rate
+ldddddddood org:read GET /api/v1/supervision/charts/price-index
+ldddddddood org:read GET /api/v1/supervision/charts/basket
+ldddddddood org:write PUT /api/v1/supervision/charts/basket
 lddddoooddd org:read GET /api/v1/protection/reviews/merchant
 loooooooooo resident GET /api/v1/credit/me
 loooooooooo leader GET /api/v1/credit/leader

@@ -257,6 +257,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.rules import pages as rules_pages
     from linli.supervision import case_api as supervision_case_api
     from linli.supervision import case_pages as supervision_case_pages
+    from linli.supervision import chart_api as supervision_chart_api
+    from linli.supervision import chart_pages as supervision_chart_pages
     from linli.supervision import plan_api as supervision_plan_api
     from linli.supervision import plan_pages as supervision_plan_pages
     from linli.supervision import report_api as supervision_report_api
@@ -292,6 +294,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_plan_api,
         supervision_report_api,
         supervision_case_api,
+        supervision_chart_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -322,6 +325,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_plan_pages,
         supervision_report_pages,
         supervision_case_pages,
+        supervision_chart_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

@@ -24,6 +24,7 @@ from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
 from linli.supervision import alert_models as supervision_alert_models
+from linli.supervision import basket_models as supervision_basket_models
 from linli.supervision import case_models as supervision_case_models
 from linli.supervision import emergency_models as supervision_emergency_models
 from linli.supervision import inspector_models as supervision_inspector_models
@@ -60,6 +61,7 @@ __all__ = [
     "protection_review_models",
     "rules_models",
     "supervision_alert_models",
+    "supervision_basket_models",
     "supervision_case_models",
     "supervision_emergency_models",
     "supervision_inspector_models",

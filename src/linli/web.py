@@ -267,6 +267,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/regulator/cases", N_("Case board")))
             items.append(("/regulator/emergencies", N_("Emergency declarations")))
             items.append(("/regulator/supervision-rules", N_("Supervision rules")))
+            items.append(("/regulator/charts", N_("Supervision charts")))
     if actor.has(PLATFORM_REVIEW):
         items.append(("/ops/merchants", N_("Merchant reviews")))
         items.append(("/ops/certifications", N_("Certifications")))
