@@ -86,7 +86,8 @@ async def raise_alert(
         alert.rule_jurisdiction = rule.jurisdiction
         alert.summary = summary
         alert.inputs = {**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"}
-        alert.evidence = [*alert.evidence, *evidence][-EVIDENCE_KEPT:]
+        fresh = [item for item in evidence if item not in alert.evidence]  # cited once
+        alert.evidence = [*alert.evidence, *fresh][-EVIDENCE_KEPT:]
         return alert
     alert = Alert(
         rule_id=rule.rule_id,

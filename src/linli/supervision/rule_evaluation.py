@@ -19,6 +19,7 @@ from linli.merchants.models import Licence
 from linli.supervision import alert_service, emergency_service
 from linli.supervision import rule_defaults as R
 from linli.supervision.alert_models import Signal
+from linli.supervision.rule_history import PaidOrder
 from linli.supervision.rule_service import in_force, organisation_codes
 from linli.trace.safety_models import RECALL_OPEN
 from linli.trace.safety_models import TraceRecall as Recall
@@ -241,9 +242,8 @@ def _price_row(row: PriceChange, role: str) -> dict[str, object]:
     }
 
 
-async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
-    """The order's items sold, within the window, to other residents at a different unit
-    price (the same campaign item: one SKU, one advertised price)."""
+async def paid_order(session: AsyncSession, order_id: int) -> PaidOrder | None:
+    """Who paid whom when (one query, with the merchant's region for its rules)."""
     head = (
         await session.execute(
             select(
@@ -259,11 +259,23 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
         )
     ).first()
     if head is None or head.paid_at is None:
-        return False
+        return None
     codes = (
         *dict.fromkeys(c for c in (head.district_code, head.city_code, head.province_code) if c),
         "CN",
     )
+    return PaidOrder(order_id, head.user_id, head.organisation_id, head.paid_at, codes)
+
+
+async def price_discrimination(
+    session: AsyncSession, order_id: int, head: PaidOrder | None = None
+) -> bool:
+    """The order's items sold, within the window, to other residents at a different unit
+    price (the same campaign item: one SKU, one advertised price)."""
+    head = head or await paid_order(session, order_id)
+    if head is None:
+        return False
+    codes = head.codes
     rule = await in_force(session, R.PRICE_DISCRIMINATION, codes)
     window = timedelta(minutes=rule.params["window_minutes"])
     mine = OrderLine.__table__.alias("mine")

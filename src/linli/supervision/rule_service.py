@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,10 +21,11 @@ from linli import clock
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import SUPERVISION_READ, SUPERVISION_RULES, Actor, acting_organisation
+from linli.categories.tree import category_tree
 from linli.errors import NotFound, ValidationFailed
 from linli.i18n import N_, Message
 from linli.rules.defaults import SINCE
-from linli.supervision.rule_defaults import BUILT_INS, BY_ID
+from linli.supervision.rule_defaults import BUILT_INS, BY_ID, CATEGORIES, Param
 from linli.supervision.rule_models import SupervisionRuleVersion
 
 NATIONAL = "CN"
@@ -173,9 +174,26 @@ async def in_force(
     return RuleInForce(rule_id, 1, NATIONAL, built_in.severity, dict(built_in.params))
 
 
-def validate_params(rule_id: str, given: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+def _list_problem(param: Param, value: Any, known: Collection[str]) -> str | Message | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return N_("Must be a list of codes.")
+    if not param.low <= len(value) <= param.high:
+        return N_("Too many entries.")
+    if param.choices == CATEGORIES and any(v not in known for v in value):
+        return N_("Unknown category: choose codes from the category list.")
+    return None
+
+
+def validate_params(
+    rule_id: str,
+    given: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    known_categories: Collection[str] = (),
+) -> dict[str, Any]:
     """The new parameters: `current` with `given` applied, each within its bounds; a 422
-    naming every field that is unknown, of the wrong type or impossible."""
+    naming every field that is unknown, of the wrong type or impossible. List parameters of
+    category codes are checked against `known_categories`."""
     spec = BY_ID[rule_id].spec
     problems: dict[str, str | Message] = {}
     merged = dict(current)
@@ -183,6 +201,13 @@ def validate_params(rule_id: str, given: dict[str, Any], current: dict[str, Any]
         param = spec.get(name)
         if param is None:
             problems[name] = N_("This rule has no such parameter.")
+            continue
+        if param.is_list:
+            problem = _list_problem(param, value, known_categories)
+            if problem is not None:
+                problems[name] = problem
+            else:
+                merged[name] = sorted(set(value))
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems[name] = N_("Must be a number.")
@@ -233,6 +258,16 @@ async def visible_rules(session: AsyncSession, actor: Actor) -> list[Supervision
     )
 
 
+async def params_in_force(session: AsyncSession, actor: Actor) -> dict[str, dict[str, Any]]:
+    """Rule id -> the parameters in force now in the regulator's jurisdiction (what its rules
+    page starts a new version from)."""
+    regulator = await _regulator(session, actor, SUPERVISION_READ)
+    codes = organisation_codes(regulator)
+    return {
+        rule.rule_id: (await in_force(session, rule.rule_id, codes)).params for rule in BUILT_INS
+    }
+
+
 async def edit(
     session: AsyncSession,
     actor: Actor,
@@ -264,7 +299,9 @@ async def edit(
             N_("A rule cannot change in the past."), fields={"effective_from": N_("In the past.")}
         )
     current = await in_force(session, rule_id, organisation_codes(regulator), at=start)
-    merged = validate_params(rule_id, params, current.params)
+    wants_categories = any(p.choices == CATEGORIES for p in BY_ID[rule_id].spec.values())
+    known = set((await category_tree(session)).by_code) if wants_categories else set()
+    merged = validate_params(rule_id, params, current.params, known_categories=known)
     latest = await session.scalar(
         select(func.max(SupervisionRuleVersion.version)).where(
             SupervisionRuleVersion.rule_id == rule_id,
