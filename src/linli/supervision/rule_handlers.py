@@ -20,7 +20,7 @@ from linli.events import (
     TemperatureExcursion,
 )
 from linli.jobs import SupervisionSweep
-from linli.supervision import alert_service, rule_evaluation, rule_history, rule_negative_list
+from linli.supervision import alert_service, rule_evaluation, rule_negative_list, rule_orders
 from linli.supervision import rule_defaults as R
 from linli.supervision.rule_evaluation import COMPLAINT, ORDER_PAID, RETURN_REQUESTED
 
@@ -40,13 +40,7 @@ async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]
     await alert_service.record_signal(
         session, event.merchant_organisation_id, ORDER_PAID, f"order:{event.order_id}"
     )
-    head = await rule_evaluation.paid_order(session, event.order_id)
-    if head is not None:
-        await rule_evaluation.price_discrimination(session, event.order_id, head)
-        await rule_history.history_pricing(session, head)
-    await rule_evaluation.licence_lapsed(
-        session, event.merchant_organisation_id, clock.now().astimezone(LOCAL).date()
-    )
+    await rule_orders.order_paid(session, event, envelope.created_at)
 
 
 @outbox.subscribe(ProductListed, "supervision.product_listed")

@@ -116,6 +116,30 @@ class RuleInForceRow:
 
 def forget_cached_rules() -> None:
     _cache.clear()
+    _codes_cache.clear()
+
+
+# A merchant's jurisdictions (its registered region), kept like the versions: every order
+# event needs them and an organisation's region changes rarely.
+_codes_cache: dict[tuple[int, int], tuple[float, tuple[str, ...]]] = {}
+
+
+async def merchant_codes(session: AsyncSession, organisation_id: int) -> tuple[str, ...]:
+    key = (id(session.get_bind()), organisation_id)
+    now = time.monotonic()
+    hit = _codes_cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    row = (
+        await session.execute(
+            select(
+                Organisation.district_code, Organisation.city_code, Organisation.province_code
+            ).where(Organisation.id == organisation_id)
+        )
+    ).first()
+    codes = (*dict.fromkeys(c for c in (row or ()) if c), NATIONAL)
+    _codes_cache[key] = (now, codes)
+    return codes
 
 
 async def _versions(
