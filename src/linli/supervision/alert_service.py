@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -27,10 +28,16 @@ EVIDENCE_KEPT = 50  # evidence items kept on one merged alert (the newest)
 # --- signals ---------------------------------------------------------------------------
 
 
+_INSERT_SIGNAL = insert(Signal)
+
+
 async def record_signal(session: AsyncSession, organisation_id: int, kind: str, ref: str) -> None:
-    """One observed fact (a Core insert: this runs on every order and complaint)."""
-    await session.execute(
-        insert(Signal).values(organisation_id=organisation_id, kind=kind, ref=ref, at=clock.now())
+    """One observed fact (a Core insert on the connection: this runs on every order and
+    complaint)."""
+    connection = await session.connection()
+    await connection.execute(
+        _INSERT_SIGNAL,
+        {"organisation_id": organisation_id, "kind": kind, "ref": ref, "at": clock.now()},
     )
 
 
@@ -72,12 +79,18 @@ async def raise_alert(
     summary: str,
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
+    open_alert: Alert | EllipsisType | None = ...,
 ) -> Alert:
-    """A new open alert, or the open one of the same rule and subject with its count up."""
+    """A new open alert, or the open one of the same rule and subject with its count up
+    (`open_alert`: that one, or None, when the caller has read it already)."""
     now = clock.now()
     key = f"{rule.rule_id}|{organisation_id}|{subject}"
-    alert = await session.scalar(
-        select(Alert).where(Alert.dedupe_key == key, Alert.status == OPEN).limit(1)
+    alert = (
+        await session.scalar(
+            select(Alert).where(Alert.dedupe_key == key, Alert.status == OPEN).limit(1)
+        )
+        if isinstance(open_alert, EllipsisType)
+        else open_alert
     )
     if alert is not None:
         alert.count += 1

@@ -83,8 +83,10 @@ async def order_paid(session: AsyncSession, event: OrderPaid, at: datetime) -> N
         + TOLERANCE
     )
     today = clock.now().astimezone(LOCAL).date()
+    # On the connection: a Core statement needs none of the ORM session's execution work.
+    connection = await session.connection()
     screen = (
-        await session.execute(
+        await connection.execute(
             _SCREEN,
             {
                 "order_id": event.order_id,

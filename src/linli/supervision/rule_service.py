@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,9 +114,21 @@ class RuleInForceRow:
     effective_to: datetime | None
 
 
+_caches: list[dict[Any, Any]] = []
+C = TypeVar("C", bound=dict[Any, Any])
+
+
+def register_cache(cache: C) -> C:
+    """A cache of rule inputs (e.g. emergency declarations) cleared with the versions."""
+    _caches.append(cache)
+    return cache
+
+
 def forget_cached_rules() -> None:
     _cache.clear()
     _codes_cache.clear()
+    for cache in _caches:
+        cache.clear()
 
 
 # A merchant's jurisdictions (its registered region), kept like the versions: every order
