@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -17,9 +17,8 @@ from linli.authz import SUPERVISION_MANAGE, SUPERVISION_READ, Actor, acting_orga
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import AlertRaised
 from linli.i18n import N_
-from linli.protection.complaint_policies import covering_regulator
 from linli.supervision.alert_models import DISMISSED, IN_CASE, OPEN, Alert, Signal
-from linli.supervision.rule_service import RuleInForce
+from linli.supervision.rule_service import RuleInForce, covering_regulator_cached
 
 REGULATOR = "regulator"
 EVIDENCE_KEPT = 50  # evidence items kept on one merged alert (the newest)
@@ -108,7 +107,7 @@ async def raise_alert(
         rule_jurisdiction=rule.jurisdiction,
         severity=rule.severity,
         organisation_id=organisation_id,
-        regulator_organisation_id=await covering_regulator(session, organisation_id),
+        regulator_organisation_id=await covering_regulator_cached(session, organisation_id),
         subject=subject,
         dedupe_key=key,
         status=OPEN,
@@ -144,6 +143,50 @@ async def raise_alert(
         ),
     )
     return alert
+
+
+_ALERTS_OF_SUBJECT = select(
+    Alert.__table__.c.id, Alert.__table__.c.status, Alert.__table__.c.evidence
+).where(Alert.__table__.c.dedupe_key == bindparam("key"))
+
+
+async def alerts_of_subject(
+    session: AsyncSession, rule_id: str, organisation_id: int, subject: str
+) -> list[Any]:
+    """(id, status, evidence) of every alert of this rule on this subject (any status): for
+    rules that run on every event, what `holds_evidence` and the merge need, in one read."""
+    connection = await session.connection()
+    key = f"{rule_id}|{organisation_id}|{subject}"
+    return list((await connection.execute(_ALERTS_OF_SUBJECT, {"key": key})).all())
+
+
+async def merge(
+    session: AsyncSession,
+    alert_id: int,
+    kept: list[Any],
+    rule: RuleInForce,
+    *,
+    summary: str,
+    inputs: dict[str, Any],
+    evidence: list[dict[str, Any]],
+) -> None:
+    """`raise_alert`'s merge into an open alert read by `alerts_of_subject` (`kept`: its
+    evidence), as one UPDATE."""
+    fresh = [item for item in evidence if item not in kept]
+    connection = await session.connection()
+    await connection.execute(
+        update(Alert)
+        .where(Alert.id == alert_id)
+        .values(
+            count=Alert.count + 1,
+            last_at=clock.now(),
+            rule_version=rule.version,
+            rule_jurisdiction=rule.jurisdiction,
+            summary=summary,
+            inputs={**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"},
+            evidence=[*kept, *fresh][-EVIDENCE_KEPT:],
+        )
+    )
 
 
 # --- the regulator's queue -------------------------------------------------------------

@@ -11,10 +11,9 @@ are two statements built once at import; the alerts of the subject are read once
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BindParameter, Select, bindparam, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,9 +25,9 @@ from linli.categories.models import Category
 from linli.db import UTCDateTime
 from linli.supervision import alert_service
 from linli.supervision import rule_defaults as R
-from linli.supervision.alert_models import OPEN, Alert
+from linli.supervision.alert_models import OPEN
 from linli.supervision.emergency_models import EmergencyDeclaration
-from linli.supervision.rule_service import CACHE_SECONDS, NATIONAL, in_force, register_cache
+from linli.supervision.rule_service import NATIONAL, cache_space, cached, in_force, keep
 
 REFERENCE, FIRST, CURRENT = "reference", "first", "current"
 
@@ -43,30 +42,22 @@ class Declaration:
     reference_at: datetime
 
 
-# Declarations are few (a handful a year): all of them are kept, and filtered by time here.
-_declarations: dict[int, tuple[float, list[Declaration]]] = register_cache({})
-
-
 async def declarations_in_force(session: AsyncSession, at: datetime) -> list[Declaration]:
-    key = id(session.get_bind())
-    now = time.monotonic()
-    hit = _declarations.get(key)
-    if hit is None or now - hit[0] >= CACHE_SECONDS:
+    """Declarations are few (a handful a year): all of them are kept, filtered by time here."""
+    space = cache_space(session, "declarations")
+    hit, value = cached(space, "all")
+    if hit:
+        found = cast(list[Declaration], value)
+    else:
         rows = await session.scalars(select(EmergencyDeclaration))
         found = [
             Declaration(
-                d.id,
-                d.region_code,
-                frozenset(d.categories),
-                d.starts_at,
-                d.ends_at,
-                d.reference_at,
+                d.id, d.region_code, frozenset(d.categories), d.starts_at, d.ends_at, d.reference_at
             )
             for d in rows.all()
         ]
-        _declarations[key] = (now, found)
-        hit = _declarations[key]
-    return [d for d in hit[1] if d.starts_at <= at < d.ends_at]
+        keep(space, "all", found)
+    return [d for d in found if d.starts_at <= at < d.ends_at]
 
 
 def _region_prefix(code: str) -> str:
@@ -202,38 +193,49 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
             continue
         latest = by_role.get(CURRENT)
         subject = f"sku:{sku_id}:emergency:{declaration.id}"
-        alerts = (
-            await session.scalars(
-                select(Alert).where(Alert.dedupe_key == f"{rule.rule_id}|{merchant_id}|{subject}")
-            )
-        ).all()
+        alerts = await alert_service.alerts_of_subject(session, rule.rule_id, merchant_id, subject)
         if latest is not None and any(
             isinstance(item, dict) and item.get("price_change_id") == latest.id
             for alert in alerts
             for item in alert.evidence
         ):
             continue  # this price was already judged (an event delivered again, or late)
-        await alert_service.raise_alert(
-            session,
-            rule,
-            merchant_id,
-            subject=subject,
-            summary=f"{product_name} {sku_code}: +{rise:.1f} % over {base} fen ({basis})",
-            inputs={
-                "emergency_id": declaration.id,
-                "sku_id": sku_id,
-                "reference_fen": base,
-                "reference_basis": basis,
-                "base": rule.params.get("base", "sale_price"),
-                "price_fen": new_price_fen,
-                "rise_pct": round(rise, 2),
-                "threshold_pct": threshold,
-            },
-            evidence=[
-                _price_row(reference, "reference"),
-                *([_price_row(latest, "current")] if latest is not None else []),
-            ],
-            open_alert=next((a for a in alerts if a.status == OPEN), None),
-        )
+        summary = f"{product_name} {sku_code}: +{rise:.1f} % over {base} fen ({basis})"
+        inputs = {
+            "emergency_id": declaration.id,
+            "sku_id": sku_id,
+            "reference_fen": base,
+            "reference_basis": basis,
+            "base": rule.params.get("base", "sale_price"),
+            "price_fen": new_price_fen,
+            "rise_pct": round(rise, 2),
+            "threshold_pct": threshold,
+        }
+        evidence = [
+            _price_row(reference, "reference"),
+            *([_price_row(latest, "current")] if latest is not None else []),
+        ]
+        open_alert = next((a for a in alerts if a.status == OPEN), None)
+        if open_alert is not None:
+            await alert_service.merge(
+                session,
+                open_alert.id,
+                list(open_alert.evidence),
+                rule,
+                summary=summary,
+                inputs=inputs,
+                evidence=evidence,
+            )
+        else:
+            await alert_service.raise_alert(
+                session,
+                rule,
+                merchant_id,
+                subject=subject,
+                summary=summary,
+                inputs=inputs,
+                evidence=evidence,
+                open_alert=None,
+            )
         fired = True
     return fired

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from linli.authz import SUPERVISION_READ, SUPERVISION_RULES, Actor, acting_organ
 from linli.categories.tree import category_tree
 from linli.errors import NotFound, ValidationFailed
 from linli.i18n import N_, Message
+from linli.protection.complaint_policies import covering_regulator
 from linli.rules.defaults import SINCE
 from linli.supervision.rule_defaults import BUILT_INS, BY_ID, CATEGORIES, Param
 from linli.supervision.rule_models import SupervisionRuleVersion
@@ -104,7 +106,30 @@ async def ensure_defaults(session: AsyncSession) -> int:
 # price and order event, and versions change rarely (an edit takes effect in this process at
 # once, in other processes within CACHE_SECONDS; edits are effective from now or later).
 CACHE_SECONDS = 30.0
-_cache: dict[tuple[int, str, tuple[str, ...]], tuple[float, list[RuleInForceRow]]] = {}
+# One namespace per engine (a weak key: an engine disposed takes its entries with it, and a
+# new engine, e.g. the next test's database, never sees another's rows).
+_per_engine: weakref.WeakKeyDictionary[Any, dict[str, dict[Any, Any]]] = weakref.WeakKeyDictionary()
+
+
+def cache_space(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """This database's cache called `name`: entries are (time.monotonic() stored, value)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    spaces = _per_engine.get(engine)
+    if spaces is None:
+        spaces = _per_engine[engine] = {}
+    return spaces.setdefault(name, {})
+
+
+def cached(space: dict[Any, Any], key: Any) -> tuple[bool, Any]:
+    hit = space.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return True, hit[1]
+    return False, None
+
+
+def keep(space: dict[Any, Any], key: Any, value: Any) -> None:
+    space[key] = (time.monotonic(), value)
 
 
 @dataclass(frozen=True)
@@ -114,34 +139,29 @@ class RuleInForceRow:
     effective_to: datetime | None
 
 
-_caches: list[dict[Any, Any]] = []
-C = TypeVar("C", bound=dict[Any, Any])
-
-
-def register_cache(cache: C) -> C:
-    """A cache of rule inputs (e.g. emergency declarations) cleared with the versions."""
-    _caches.append(cache)
-    return cache
-
-
 def forget_cached_rules() -> None:
-    _cache.clear()
-    _codes_cache.clear()
-    for cache in _caches:
-        cache.clear()
+    _per_engine.clear()
 
 
-# A merchant's jurisdictions (its registered region), kept like the versions: every order
-# event needs them and an organisation's region changes rarely.
-_codes_cache: dict[tuple[int, int], tuple[float, tuple[str, ...]]] = {}
+async def covering_regulator_cached(session: AsyncSession, organisation_id: int) -> int | None:
+    """The regulator covering a merchant, kept like its jurisdictions (a new alert needs it;
+    a regulator registered since is seen within CACHE_SECONDS)."""
+    space = cache_space(session, "regulators")
+    hit, found = cached(space, organisation_id)
+    if hit:
+        return cast(int | None, found)
+    regulator = await covering_regulator(session, organisation_id)
+    keep(space, organisation_id, regulator)
+    return regulator
 
 
 async def merchant_codes(session: AsyncSession, organisation_id: int) -> tuple[str, ...]:
-    key = (id(session.get_bind()), organisation_id)
-    now = time.monotonic()
-    hit = _codes_cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    """A merchant's jurisdictions (its registered region), kept like the versions: every
+    order event needs them and an organisation's region changes rarely."""
+    space = cache_space(session, "codes")
+    hit, codes = cached(space, organisation_id)
+    if hit:
+        return cast(tuple[str, ...], codes)
     row = (
         await session.execute(
             select(
@@ -150,18 +170,17 @@ async def merchant_codes(session: AsyncSession, organisation_id: int) -> tuple[s
         )
     ).first()
     codes = (*dict.fromkeys(c for c in (row or ()) if c), NATIONAL)
-    _codes_cache[key] = (now, codes)
-    return codes
+    keep(space, organisation_id, codes)
+    return cast(tuple[str, ...], codes)
 
 
 async def _versions(
     session: AsyncSession, rule_id: str, codes: tuple[str, ...]
 ) -> list[RuleInForceRow]:
-    key = (id(session.get_bind()), rule_id, codes)  # one database's versions
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    space = cache_space(session, "versions")
+    hit, value = cached(space, (rule_id, codes))
+    if hit:
+        return cast(list[RuleInForceRow], value)
     rows = (
         await session.execute(
             select(
@@ -188,7 +207,7 @@ async def _versions(
         )
         for r in rows
     ]
-    _cache[key] = (now, found)
+    keep(space, (rule_id, codes), found)
     return found
 
 
