@@ -525,6 +525,13 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         ("rectifying", "rectify", None),
     ]
     assert query(database, "SELECT count(*) FROM supervision_emergencies") == [(1,)]
+    # A price-discrimination alert raised through the OrderPaid handler (demo/supervision.py).
+    assert re.search(r"Supervision: 1 price-discrimination alert", squash(result.output))
+    assert query(
+        database,
+        "SELECT status, count(*) FROM supervision_alerts WHERE rule_id = "
+        "'supervision.price_discrimination' GROUP BY status",
+    ) == [("open", 1)]
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
     # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of
     # subject, and the grades spread.

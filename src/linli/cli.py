@@ -318,6 +318,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"times, {supervised.cases} cases (one penalty of "
             f"{supervised.penalty_fen / 100:,.2f} yuan published, two open)."
         )
+        console.print(
+            f"Supervision: {supervised.discrimination_alerts} price-discrimination alert "
+            "(one campaign item charged to residents at different prices at once)."
+        )
 
     asyncio.run(run())
 

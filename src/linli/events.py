@@ -740,3 +740,25 @@ class PayLaterBillRepaid(DomainEvent):
     amount_fen: int
     on_time: bool
     was_overdue: bool
+
+
+@event_type("catalog.ProductListed")
+class ProductListed(DomainEvent):
+    """A product was put on sale. Supervision checks its category against the negative list
+    (supervision.negative_list_goods)."""
+
+    product_id: int
+    organisation_id: int
+    category_code: str
+    user_id: int | None
+
+
+@event_type("groupbuy.CampaignPublished")
+class CampaignPublished(DomainEvent):
+    """A campaign was published: its items are on sale from `opens_at`. Supervision checks the
+    items' categories against the negative list (supervision.negative_list_goods)."""
+
+    campaign_id: int
+    organisation_id: int
+    sku_ids: list[int]
+    user_id: int | None

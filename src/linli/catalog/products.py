@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock
+from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import CATALOG_MANAGE, Actor, Permission
@@ -26,6 +26,7 @@ from linli.catalog.schemas import ProductCreateIn, ProductUpdateIn, SkuIn
 from linli.categories import negative_list
 from linli.categories.tree import CategoryNode, CategoryTree, category_name, category_tree
 from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import ProductListed
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
 
@@ -325,6 +326,15 @@ async def list_product(session: AsyncSession, actor: Actor, product_id: int) -> 
         target_type="product",
         target_id=product.id,
         **details,
+    )
+    outbox.publish(
+        session,
+        ProductListed(
+            product_id=product.id,
+            organisation_id=product.organisation_id,
+            category_code=category.code,
+            user_id=actor.user_id,
+        ),
     )
     return product
 

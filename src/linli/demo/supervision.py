@@ -9,19 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from linli import clock
+from linli import clock, outbox
 from linli.accounts.models import Membership, Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import prices
 from linli.catalog.models import Product, Sku
 from linli.categories.models import Category
 from linli.demo.seed import INSPECTOR_PHONE, REGULATOR_PHONE
+from linli.events import OrderPaid
+from linli.groupbuy.models import Order, OrderLine
+from linli.outbox import Dispatcher
 from linli.supervision import case_service, emergency_service, rule_evaluation
 from linli.supervision.alert_models import OPEN, Alert
-from linli.supervision.rule_defaults import PRICE_GOUGING
+from linli.supervision.rule_defaults import PRICE_DISCRIMINATION, PRICE_GOUGING
 
 
 @dataclass
@@ -29,6 +32,7 @@ class SupervisionFigures:
     alerts: int = 0
     cases: int = 0
     penalty_fen: int = 0
+    discrimination_alerts: int = 0
 
 
 def _actor(user: User, organisation: Organisation, role: str) -> Actor:
@@ -153,4 +157,68 @@ async def seed_supervision(
             rectify_by=now + timedelta(days=7),
         )
         figures.cases = 3
+    figures.discrimination_alerts = await seed_discrimination(sessionmaker, regulator.id)
     return figures
+
+
+async def seed_discrimination(
+    sessionmaker: async_sessionmaker[AsyncSession], regulator_id: int
+) -> int:
+    """A grocer in the regulator's district charges one resident 20 % over what the other
+    residents paid for the same campaign item at the same moment. Linli's checkout never
+    prices per resident, so the demo writes the charged price on that order (its line and
+    total) and publishes the order's `OrderPaid` as the payment would; the outbox delivers it
+    to supervision's handler, whose rule raises the alert (evidence: the orders and prices)."""
+    async with sessionmaker() as session, session.begin():
+        regulator = await session.get(Organisation, regulator_id)
+        assert regulator is not None
+        buyers = func.count(func.distinct(Order.user_id))
+        busiest = (
+            await session.execute(
+                select(OrderLine.item_id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .join(Organisation, Organisation.id == Order.organisation_id)
+                .where(
+                    Order.paid_at.is_not(None),
+                    Organisation.district_code == regulator.district_code,
+                    OrderLine.quantity == 1,
+                )
+                .group_by(OrderLine.item_id)
+                .order_by(buyers.desc(), OrderLine.item_id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        assert busiest is not None, "no paid orders in the regulator's district"
+        line = await session.scalar(
+            select(OrderLine)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.item_id == busiest, OrderLine.quantity == 1)
+            .order_by(Order.paid_at.desc(), Order.id.desc())
+            .limit(1)
+        )
+        assert line is not None
+        order = await session.get(Order, line.order_id)
+        assert order is not None
+        extra = line.unit_price_fen // 5
+        line.unit_price_fen += extra
+        line.amount_fen += extra
+        order.total_fen += extra
+        outbox.publish(
+            session,
+            OrderPaid(
+                order_id=order.id,
+                campaign_id=order.campaign_id,
+                user_id=order.user_id,
+                merchant_organisation_id=order.organisation_id,
+                pickup_point_id=order.pickup_point_id,
+                total_fen=order.total_fen,
+                intent_id=0,
+            ),
+        )
+    await Dispatcher(sessionmaker, batch_size=200).run_once()
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            select(func.count(Alert.id)).where(Alert.rule_id == PRICE_DISCRIMINATION)
+        )
+    assert found, "the price discrimination rule did not fire in the demo"
+    return int(found)

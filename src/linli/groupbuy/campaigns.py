@@ -21,6 +21,7 @@ from linli.audit import service as audit
 from linli.authz import GROUPBUY_MANAGE, Actor
 from linli.catalog import offers, stock
 from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import CampaignPublished
 from linli.groupbuy import batches, policies
 from linli.groupbuy.models import DRAFT, PUBLISHED, Campaign, CampaignItem
 from linli.groupbuy.schemas import CampaignIn
@@ -210,6 +211,15 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
         target_id=campaign.id,
         return_rule=f"{return_rule.rule_id}@{return_rule.version}",
         payment_rule=f"{payment_rule.rule_id}@{payment_rule.version}",
+    )
+    outbox.publish(
+        session,
+        CampaignPublished(
+            campaign_id=campaign.id,
+            organisation_id=organisation_id,
+            sku_ids=[item.sku_id for item in items],
+            user_id=actor.user_id,
+        ),
     )
     return campaign
 

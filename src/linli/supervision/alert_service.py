@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -16,9 +17,8 @@ from linli.authz import SUPERVISION_MANAGE, SUPERVISION_READ, Actor, acting_orga
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import AlertRaised
 from linli.i18n import N_
-from linli.protection.complaint_policies import covering_regulator
 from linli.supervision.alert_models import DISMISSED, IN_CASE, OPEN, Alert, Signal
-from linli.supervision.rule_service import RuleInForce
+from linli.supervision.rule_service import RuleInForce, covering_regulator_cached
 
 REGULATOR = "regulator"
 EVIDENCE_KEPT = 50  # evidence items kept on one merged alert (the newest)
@@ -27,10 +27,16 @@ EVIDENCE_KEPT = 50  # evidence items kept on one merged alert (the newest)
 # --- signals ---------------------------------------------------------------------------
 
 
+_INSERT_SIGNAL = insert(Signal)
+
+
 async def record_signal(session: AsyncSession, organisation_id: int, kind: str, ref: str) -> None:
-    """One observed fact (a Core insert: this runs on every order and complaint)."""
-    await session.execute(
-        insert(Signal).values(organisation_id=organisation_id, kind=kind, ref=ref, at=clock.now())
+    """One observed fact (a Core insert on the connection: this runs on every order and
+    complaint)."""
+    connection = await session.connection()
+    await connection.execute(
+        _INSERT_SIGNAL,
+        {"organisation_id": organisation_id, "kind": kind, "ref": ref, "at": clock.now()},
     )
 
 
@@ -72,12 +78,18 @@ async def raise_alert(
     summary: str,
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
+    open_alert: Alert | EllipsisType | None = ...,
 ) -> Alert:
-    """A new open alert, or the open one of the same rule and subject with its count up."""
+    """A new open alert, or the open one of the same rule and subject with its count up
+    (`open_alert`: that one, or None, when the caller has read it already)."""
     now = clock.now()
     key = f"{rule.rule_id}|{organisation_id}|{subject}"
-    alert = await session.scalar(
-        select(Alert).where(Alert.dedupe_key == key, Alert.status == OPEN).limit(1)
+    alert = (
+        await session.scalar(
+            select(Alert).where(Alert.dedupe_key == key, Alert.status == OPEN).limit(1)
+        )
+        if isinstance(open_alert, EllipsisType)
+        else open_alert
     )
     if alert is not None:
         alert.count += 1
@@ -86,7 +98,8 @@ async def raise_alert(
         alert.rule_jurisdiction = rule.jurisdiction
         alert.summary = summary
         alert.inputs = {**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"}
-        alert.evidence = [*alert.evidence, *evidence][-EVIDENCE_KEPT:]
+        fresh = [item for item in evidence if item not in alert.evidence]  # cited once
+        alert.evidence = [*alert.evidence, *fresh][-EVIDENCE_KEPT:]
         return alert
     alert = Alert(
         rule_id=rule.rule_id,
@@ -94,7 +107,7 @@ async def raise_alert(
         rule_jurisdiction=rule.jurisdiction,
         severity=rule.severity,
         organisation_id=organisation_id,
-        regulator_organisation_id=await covering_regulator(session, organisation_id),
+        regulator_organisation_id=await covering_regulator_cached(session, organisation_id),
         subject=subject,
         dedupe_key=key,
         status=OPEN,
@@ -130,6 +143,50 @@ async def raise_alert(
         ),
     )
     return alert
+
+
+_ALERTS_OF_SUBJECT = select(
+    Alert.__table__.c.id, Alert.__table__.c.status, Alert.__table__.c.evidence
+).where(Alert.__table__.c.dedupe_key == bindparam("key"))
+
+
+async def alerts_of_subject(
+    session: AsyncSession, rule_id: str, organisation_id: int, subject: str
+) -> list[Any]:
+    """(id, status, evidence) of every alert of this rule on this subject (any status): for
+    rules that run on every event, what `holds_evidence` and the merge need, in one read."""
+    connection = await session.connection()
+    key = f"{rule_id}|{organisation_id}|{subject}"
+    return list((await connection.execute(_ALERTS_OF_SUBJECT, {"key": key})).all())
+
+
+async def merge(
+    session: AsyncSession,
+    alert_id: int,
+    kept: list[Any],
+    rule: RuleInForce,
+    *,
+    summary: str,
+    inputs: dict[str, Any],
+    evidence: list[dict[str, Any]],
+) -> None:
+    """`raise_alert`'s merge into an open alert read by `alerts_of_subject` (`kept`: its
+    evidence), as one UPDATE."""
+    fresh = [item for item in evidence if item not in kept]
+    connection = await session.connection()
+    await connection.execute(
+        update(Alert)
+        .where(Alert.id == alert_id)
+        .values(
+            count=Alert.count + 1,
+            last_at=clock.now(),
+            rule_version=rule.version,
+            rule_jurisdiction=rule.jurisdiction,
+            summary=summary,
+            inputs={**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"},
+            evidence=[*kept, *fresh][-EVIDENCE_KEPT:],
+        )
+    )
 
 
 # --- the regulator's queue -------------------------------------------------------------

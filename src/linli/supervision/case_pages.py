@@ -4,6 +4,7 @@ disclosures). Every console page is scoped by the services to the acting authori
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -366,6 +367,7 @@ async def _rules_page(
     by_rule = {
         rule.rule_id: [v for v in versions if v.rule_id == rule.rule_id] for rule in BUILT_INS
     }
+    current = await rule_service.params_in_force(session, actor)
     return render(
         request,
         "supervision/rules.html",
@@ -373,6 +375,7 @@ async def _rules_page(
             **LABELS,
             "rules": BUILT_INS,
             "versions": by_rule,
+            "current": current,
             "may_edit": actor.has(SUPERVISION_RULES),
             "error": error,
         },
@@ -393,6 +396,11 @@ def _number(raw: str) -> float | str:
         return raw
 
 
+def _codes(raw: str) -> list[str]:
+    """A list parameter as typed: codes separated by commas (either width) or spaces."""
+    return [code for code in re.split(r"[,，、\s]+", raw) if code]
+
+
 @router.post(f"{RULES}/{{rule_id}}")
 async def rule_edit(request: Request, session: DbSession, actor: User_, rule_id: str) -> Response:
     alert_service.regulator_of(actor, SUPERVISION_RULES)
@@ -400,8 +408,16 @@ async def rule_edit(request: Request, session: DbSession, actor: User_, rule_id:
 
     async def edit() -> None:
         spec = BY_ID[rule_id].spec if rule_id in BY_ID else {}
-        params = {
-            name: _number(forms.text(form, name)) for name in spec if forms.text(form, name).strip()
+        params: dict[str, Any] = {
+            name: _number(forms.text(form, name))
+            for name, param in spec.items()
+            if not param.is_list and forms.text(form, name).strip()
+        }
+        # A list field is shown filled with the list in force: what is sent is the new list.
+        params |= {
+            name: _codes(forms.text(form, name))
+            for name, param in spec.items()
+            if param.is_list and name in form
         }
         raw_from = forms.text(form, "effective_from")
         await rule_service.edit(

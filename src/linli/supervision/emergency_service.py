@@ -21,7 +21,7 @@ from linli.errors import NotFound, ValidationFailed
 from linli.i18n import N_, Message
 from linli.notifications.service import notify
 from linli.supervision.emergency_models import EmergencyDeclaration
-from linli.supervision.rule_service import regulator_code
+from linli.supervision.rule_service import forget_cached_rules, regulator_code
 
 REGULATOR = "regulator"
 MERCHANT_KINDS = ("merchant", "supplier")
@@ -118,6 +118,7 @@ async def declare(
     )
     session.add(row)
     await session.flush()
+    forget_cached_rules()  # price events in this process see it at once
     row.merchants_notified = await _tell_merchants(session, row)
     audit.record(
         session,

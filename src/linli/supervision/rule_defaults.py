@@ -19,13 +19,22 @@ RECALL_OVERDUE = "supervision.recall_overdue"
 PRICE_GOUGING = "supervision.price_gouging"
 PRICE_DISCRIMINATION = "supervision.price_discrimination"
 LICENCE_LAPSED = "supervision.licence_lapsed"
+HISTORY_PRICING = "supervision.history_pricing"
+NEGATIVE_LIST_GOODS = "supervision.negative_list_goods"
+
+CATEGORIES = "categories"  # a list parameter whose entries are category codes
 
 
 @dataclass(frozen=True)
 class Param:
-    kind: type  # int or float
+    kind: type  # int, float, or list (then low/high bound its length)
     low: float
     high: float
+    choices: str | None = None  # a list's entries: CATEGORIES (known category codes)
+
+    @property
+    def is_list(self) -> bool:
+        return self.kind is list
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,45 @@ BUILT_INS: tuple[BuiltIn, ...] = (
         "high",
         {"window_minutes": 60, "min_difference_pct": 1.0},
         {"window_minutes": Param(int, 1, 10080), "min_difference_pct": Param(float, 0.01, 100)},
+    ),
+    BuiltIn(
+        HISTORY_PRICING,
+        N_("Big-data price discrimination: a price that depends on the buyer's history"),
+        "E-Commerce Law art. 18; Personal Information Protection Law art. 24 (no unreasonable "
+        "differential treatment in trading prices by automated decision-making); Provisions on "
+        "Algorithmic Recommendation (2021) art. 21; Provisions on Online Anti-Unfair "
+        "Competition (2024) art. 21",
+        "high",
+        # Within the window, the same SKU: the mean unit price paid by returning buyers (at
+        # least `returning_min_orders` paid orders from the merchant before) over the mean
+        # paid by new buyers, with at least `min_buyers` residents on each side.
+        {
+            "window_minutes": 60,
+            "returning_min_orders": 2,
+            "min_buyers": 2,
+            "min_difference_pct": 1.0,
+        },
+        {
+            "window_minutes": Param(int, 1, 10080),
+            "returning_min_orders": Param(int, 1, 1000),
+            "min_buyers": Param(int, 1, 1000),
+            "min_difference_pct": Param(float, 0.01, 100),
+        },
+    ),
+    BuiltIn(
+        NEGATIVE_LIST_GOODS,
+        N_("Negative-list goods on sale"),
+        "Opinions on implementing the negative list for market access (State Council 2018 "
+        "No. 55); Negative List for Market Access (2022 edition); E-Commerce Law art. 13, 29 "
+        "(goods whose sale is prohibited; the platform reports them)",
+        "high",
+        # The market-access negative list in force for the merchant's region (a category on
+        # it, or below one), plus the categories the jurisdiction adds (local prohibitions).
+        {"use_market_access_list": 1, "extra_categories": []},
+        {
+            "use_market_access_list": Param(int, 0, 1),
+            "extra_categories": Param(list, 0, 50, choices=CATEGORIES),
+        },
     ),
     BuiltIn(
         LICENCE_LAPSED,

@@ -8,17 +8,15 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from linli import clock
 from linli.accounts.models import Organisation
-from linli.catalog.models import PriceChange, Product, Sku
-from linli.categories.models import Category
 from linli.groupbuy.models import Order, OrderLine
 from linli.merchants.models import Licence
-from linli.supervision import alert_service, emergency_service
+from linli.supervision import alert_service, rule_gouging
 from linli.supervision import rule_defaults as R
 from linli.supervision.alert_models import Signal
+from linli.supervision.rule_history import PaidOrder
 from linli.supervision.rule_service import in_force, organisation_codes
 from linli.trace.safety_models import RECALL_OPEN
 from linli.trace.safety_models import TraceRecall as Recall
@@ -133,117 +131,14 @@ async def refund_spike(session: AsyncSession, organisation_id: int) -> bool:
     return True
 
 
-async def _price_at(session: AsyncSession, sku_id: int, at: datetime) -> PriceChange | None:
-    return await session.scalar(
-        select(PriceChange)
-        .where(PriceChange.sku_id == sku_id, PriceChange.changed_at <= at)
-        .order_by(PriceChange.changed_at.desc(), PriceChange.id.desc())
-        .limit(1)
-    )
-
-
 async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) -> bool:
     """A price in an emergency's categories and region above its pre-emergency reference by
-    more than the threshold (or, without a reference, above the SKU's first price in the
-    emergency by more than the lower threshold)."""
-    now = clock.now()
-    # No declaration in force (the common case): one indexed query and out.
-    active = await emergency_service.active(session, now)
-    if not active:
-        return False
-    parent = aliased(Category)
-    found = (
-        await session.execute(
-            select(Sku.code, Product.name, Product.organisation_id, Category.code, parent.code)
-            .join(Product, Product.id == Sku.product_id)
-            .join(Category, Category.id == Product.category_id)
-            .outerjoin(parent, parent.id == Category.parent_id)
-            .where(Sku.id == sku_id)
-        )
-    ).first()
-    if found is None:
-        return False
-    sku_code, product_name, merchant_id, category, parent_category = found
-    merchant = await session.get(Organisation, merchant_id)
-    if merchant is None:
-        return False
-    codes = {category, *([parent_category] if parent_category else [])}
-    declarations = emergency_service.covering(active, merchant, codes)
-    fired = False
-    for declaration in declarations:
-        rule = await in_force(session, R.PRICE_GOUGING, organisation_codes(merchant))
-        reference = await _price_at(session, sku_id, declaration.reference_at)
-        if reference is not None:
-            base = reference.new_price_fen
-            threshold = float(rule.params["threshold_pct"])
-            basis = "pre_emergency_price"
-        else:
-            first = await session.scalar(
-                select(PriceChange)
-                .where(
-                    PriceChange.sku_id == sku_id,
-                    PriceChange.changed_at >= declaration.reference_at,
-                )
-                .order_by(PriceChange.changed_at, PriceChange.id)
-                .limit(1)
-            )
-            if first is None:
-                continue
-            reference = first
-            base = first.new_price_fen
-            threshold = float(rule.params["no_reference_pct"])
-            basis = "first_price_in_emergency"
-        if base <= 0:
-            continue
-        rise = 100.0 * (new_price_fen - base) / base
-        if rise <= threshold:
-            continue
-        latest = await _price_at(session, sku_id, now)
-        subject = f"sku:{sku_id}:emergency:{declaration.id}"
-        if latest is not None and await alert_service.holds_evidence(
-            session, rule.rule_id, merchant.id, subject, "price_change_id", latest.id
-        ):
-            continue  # this price was already judged (an event delivered again, or late)
-        await alert_service.raise_alert(
-            session,
-            rule,
-            merchant.id,
-            subject=subject,
-            summary=f"{product_name} {sku_code}: +{rise:.1f} % over {base} fen ({basis})",
-            inputs={
-                "emergency_id": declaration.id,
-                "sku_id": sku_id,
-                "reference_fen": base,
-                "reference_basis": basis,
-                "base": rule.params.get("base", "sale_price"),
-                "price_fen": new_price_fen,
-                "rise_pct": round(rise, 2),
-                "threshold_pct": threshold,
-            },
-            evidence=[
-                _price_row(reference, "reference"),
-                *([_price_row(latest, "current")] if latest is not None else []),
-            ],
-        )
-        fired = True
-    return fired
+    more than the threshold (rule_gouging)."""
+    return await rule_gouging.price_gouging(session, sku_id, new_price_fen)
 
 
-def _price_row(row: PriceChange, role: str) -> dict[str, object]:
-    return {
-        "type": "price",
-        "role": role,
-        "price_change_id": row.id,
-        "sku_id": row.sku_id,
-        "old_price_fen": row.old_price_fen,
-        "new_price_fen": row.new_price_fen,
-        "changed_at": row.changed_at.isoformat(),
-    }
-
-
-async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
-    """The order's items sold, within the window, to other residents at a different unit
-    price (the same campaign item: one SKU, one advertised price)."""
+async def paid_order(session: AsyncSession, order_id: int) -> PaidOrder | None:
+    """Who paid whom when (one query, with the merchant's region for its rules)."""
     head = (
         await session.execute(
             select(
@@ -259,11 +154,23 @@ async def price_discrimination(session: AsyncSession, order_id: int) -> bool:
         )
     ).first()
     if head is None or head.paid_at is None:
-        return False
+        return None
     codes = (
         *dict.fromkeys(c for c in (head.district_code, head.city_code, head.province_code) if c),
         "CN",
     )
+    return PaidOrder(order_id, head.user_id, head.organisation_id, head.paid_at, codes)
+
+
+async def price_discrimination(
+    session: AsyncSession, order_id: int, head: PaidOrder | None = None
+) -> bool:
+    """The order's items sold, within the window, to other residents at a different unit
+    price (the same campaign item: one SKU, one advertised price)."""
+    head = head or await paid_order(session, order_id)
+    if head is None:
+        return False
+    codes = head.codes
     rule = await in_force(session, R.PRICE_DISCRIMINATION, codes)
     window = timedelta(minutes=rule.params["window_minutes"])
     mine = OrderLine.__table__.alias("mine")

@@ -9,16 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.clock import LOCAL
 from linli.events import (
+    CampaignPublished,
     ComplaintFiled,
     InspectionFailed,
     OrderPaid,
     PriceChanged,
+    ProductListed,
     ReturnRefundOverdue,
     ReturnRequested,
     TemperatureExcursion,
 )
 from linli.jobs import SupervisionSweep
-from linli.supervision import alert_service, rule_evaluation
+from linli.supervision import alert_service, rule_evaluation, rule_negative_list, rule_orders
 from linli.supervision import rule_defaults as R
 from linli.supervision.rule_evaluation import COMPLAINT, ORDER_PAID, RETURN_REQUESTED
 
@@ -38,9 +40,28 @@ async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]
     await alert_service.record_signal(
         session, event.merchant_organisation_id, ORDER_PAID, f"order:{event.order_id}"
     )
-    await rule_evaluation.price_discrimination(session, event.order_id)
-    await rule_evaluation.licence_lapsed(
-        session, event.merchant_organisation_id, clock.now().astimezone(LOCAL).date()
+    await rule_orders.order_paid(session, event, envelope.created_at)
+
+
+@outbox.subscribe(ProductListed, "supervision.product_listed")
+async def product_listed(session: AsyncSession, envelope: outbox.Envelope[ProductListed]) -> None:
+    event = envelope.payload
+    await rule_negative_list.negative_list_goods(
+        session, event.organisation_id, product_ids=[event.product_id], via="listed"
+    )
+
+
+@outbox.subscribe(CampaignPublished, "supervision.campaign_published")
+async def campaign_published(
+    session: AsyncSession, envelope: outbox.Envelope[CampaignPublished]
+) -> None:
+    event = envelope.payload
+    await rule_negative_list.negative_list_goods(
+        session,
+        event.organisation_id,
+        sku_ids=event.sku_ids,
+        via="campaign_published",
+        campaign_id=event.campaign_id,
     )
 
 

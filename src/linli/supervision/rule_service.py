@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,10 +22,12 @@ from linli import clock
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import SUPERVISION_READ, SUPERVISION_RULES, Actor, acting_organisation
+from linli.categories.tree import category_tree
 from linli.errors import NotFound, ValidationFailed
 from linli.i18n import N_, Message
+from linli.protection.complaint_policies import covering_regulator
 from linli.rules.defaults import SINCE
-from linli.supervision.rule_defaults import BUILT_INS, BY_ID
+from linli.supervision.rule_defaults import BUILT_INS, BY_ID, CATEGORIES, Param
 from linli.supervision.rule_models import SupervisionRuleVersion
 
 NATIONAL = "CN"
@@ -103,7 +106,30 @@ async def ensure_defaults(session: AsyncSession) -> int:
 # price and order event, and versions change rarely (an edit takes effect in this process at
 # once, in other processes within CACHE_SECONDS; edits are effective from now or later).
 CACHE_SECONDS = 30.0
-_cache: dict[tuple[int, str, tuple[str, ...]], tuple[float, list[RuleInForceRow]]] = {}
+# One namespace per engine (a weak key: an engine disposed takes its entries with it, and a
+# new engine, e.g. the next test's database, never sees another's rows).
+_per_engine: weakref.WeakKeyDictionary[Any, dict[str, dict[Any, Any]]] = weakref.WeakKeyDictionary()
+
+
+def cache_space(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """This database's cache called `name`: entries are (time.monotonic() stored, value)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    spaces = _per_engine.get(engine)
+    if spaces is None:
+        spaces = _per_engine[engine] = {}
+    return spaces.setdefault(name, {})
+
+
+def cached(space: dict[Any, Any], key: Any) -> tuple[bool, Any]:
+    hit = space.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return True, hit[1]
+    return False, None
+
+
+def keep(space: dict[Any, Any], key: Any, value: Any) -> None:
+    space[key] = (time.monotonic(), value)
 
 
 @dataclass(frozen=True)
@@ -114,17 +140,47 @@ class RuleInForceRow:
 
 
 def forget_cached_rules() -> None:
-    _cache.clear()
+    _per_engine.clear()
+
+
+async def covering_regulator_cached(session: AsyncSession, organisation_id: int) -> int | None:
+    """The regulator covering a merchant, kept like its jurisdictions (a new alert needs it;
+    a regulator registered since is seen within CACHE_SECONDS)."""
+    space = cache_space(session, "regulators")
+    hit, found = cached(space, organisation_id)
+    if hit:
+        return cast(int | None, found)
+    regulator = await covering_regulator(session, organisation_id)
+    keep(space, organisation_id, regulator)
+    return regulator
+
+
+async def merchant_codes(session: AsyncSession, organisation_id: int) -> tuple[str, ...]:
+    """A merchant's jurisdictions (its registered region), kept like the versions: every
+    order event needs them and an organisation's region changes rarely."""
+    space = cache_space(session, "codes")
+    hit, codes = cached(space, organisation_id)
+    if hit:
+        return cast(tuple[str, ...], codes)
+    row = (
+        await session.execute(
+            select(
+                Organisation.district_code, Organisation.city_code, Organisation.province_code
+            ).where(Organisation.id == organisation_id)
+        )
+    ).first()
+    codes = (*dict.fromkeys(c for c in (row or ()) if c), NATIONAL)
+    keep(space, organisation_id, codes)
+    return cast(tuple[str, ...], codes)
 
 
 async def _versions(
     session: AsyncSession, rule_id: str, codes: tuple[str, ...]
 ) -> list[RuleInForceRow]:
-    key = (id(session.get_bind()), rule_id, codes)  # one database's versions
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    space = cache_space(session, "versions")
+    hit, value = cached(space, (rule_id, codes))
+    if hit:
+        return cast(list[RuleInForceRow], value)
     rows = (
         await session.execute(
             select(
@@ -151,7 +207,7 @@ async def _versions(
         )
         for r in rows
     ]
-    _cache[key] = (now, found)
+    keep(space, (rule_id, codes), found)
     return found
 
 
@@ -173,9 +229,26 @@ async def in_force(
     return RuleInForce(rule_id, 1, NATIONAL, built_in.severity, dict(built_in.params))
 
 
-def validate_params(rule_id: str, given: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+def _list_problem(param: Param, value: Any, known: Collection[str]) -> str | Message | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return N_("Must be a list of codes.")
+    if not param.low <= len(value) <= param.high:
+        return N_("Too many entries.")
+    if param.choices == CATEGORIES and any(v not in known for v in value):
+        return N_("Unknown category: choose codes from the category list.")
+    return None
+
+
+def validate_params(
+    rule_id: str,
+    given: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    known_categories: Collection[str] = (),
+) -> dict[str, Any]:
     """The new parameters: `current` with `given` applied, each within its bounds; a 422
-    naming every field that is unknown, of the wrong type or impossible."""
+    naming every field that is unknown, of the wrong type or impossible. List parameters of
+    category codes are checked against `known_categories`."""
     spec = BY_ID[rule_id].spec
     problems: dict[str, str | Message] = {}
     merged = dict(current)
@@ -183,6 +256,13 @@ def validate_params(rule_id: str, given: dict[str, Any], current: dict[str, Any]
         param = spec.get(name)
         if param is None:
             problems[name] = N_("This rule has no such parameter.")
+            continue
+        if param.is_list:
+            problem = _list_problem(param, value, known_categories)
+            if problem is not None:
+                problems[name] = problem
+            else:
+                merged[name] = sorted(set(value))
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems[name] = N_("Must be a number.")
@@ -233,6 +313,16 @@ async def visible_rules(session: AsyncSession, actor: Actor) -> list[Supervision
     )
 
 
+async def params_in_force(session: AsyncSession, actor: Actor) -> dict[str, dict[str, Any]]:
+    """Rule id -> the parameters in force now in the regulator's jurisdiction (what its rules
+    page starts a new version from)."""
+    regulator = await _regulator(session, actor, SUPERVISION_READ)
+    codes = organisation_codes(regulator)
+    return {
+        rule.rule_id: (await in_force(session, rule.rule_id, codes)).params for rule in BUILT_INS
+    }
+
+
 async def edit(
     session: AsyncSession,
     actor: Actor,
@@ -264,7 +354,9 @@ async def edit(
             N_("A rule cannot change in the past."), fields={"effective_from": N_("In the past.")}
         )
     current = await in_force(session, rule_id, organisation_codes(regulator), at=start)
-    merged = validate_params(rule_id, params, current.params)
+    wants_categories = any(p.choices == CATEGORIES for p in BY_ID[rule_id].spec.values())
+    known = set((await category_tree(session)).by_code) if wants_categories else set()
+    merged = validate_params(rule_id, params, current.params, known_categories=known)
     latest = await session.scalar(
         select(func.max(SupervisionRuleVersion.version)).where(
             SupervisionRuleVersion.rule_id == rule_id,
