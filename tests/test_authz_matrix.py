@@ -684,6 +684,16 @@ class World:
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # "user:scope" -> headers
     page_tokens: set[str] = field(default_factory=set)  # each scope once, users taking turns
 
+    def url(self, route: APIRoute) -> str:
+        """The route's path with the world's rows in its parameters."""
+        values = self.params | self.overrides.get(route.path, {})
+        url = route.path
+        for name in route.param_convertors:
+            url = url.replace("{" + name + "}", str(values[name])).replace(
+                "{" + name + ":path}", str(values[name])
+            )
+        return url
+
 
 async def build_world(
     app: FastAPI,
@@ -1166,12 +1176,7 @@ async def _run(app: FastAPI, world: World) -> list[str]:
     for key, route in sorted(route_keys(app).items(), key=lambda kv: _order(kv[0])):
         expected = TABLE.get(key)
         method, path = key.split(" ", 1)
-        values = world.params | world.overrides.get(path, {})
-        url = path
-        for name in route.param_convertors:
-            url = url.replace("{" + name + "}", str(values[name])).replace(
-                "{" + name + ":path}", str(values[name])
-            )
+        url = world.url(route)
         page = not is_api_path(path)
         got: dict[str, str] = {}
         texts: dict[str, str] = {}
