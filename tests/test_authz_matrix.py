@@ -701,7 +701,12 @@ async def build_world(
     session: AsyncSession,
     settings: Settings,
     frozen_clock: FrozenClock,
+    *,
+    sessions: tuple[str, ...] = SESSIONS,
+    tokens: bool = True,
 ) -> tuple[World, dict[str, User], list[httpx.AsyncClient]]:
+    """The rows every route is asked about; logged-in clients for `sessions` and (when
+    `tokens`) a token of each scope for each of TOKEN_USERS."""
     gb = await a_world(client, session, threshold=1)
     busy, quiet = gb.points
     buyer, neighbour = await residents(session, 2)
@@ -1107,7 +1112,7 @@ async def build_world(
     }
     opened: list[httpx.AsyncClient] = []
     transport = httpx.ASGITransport(app=app)
-    for name in SESSIONS:
+    for name in sessions:
         c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         opened.append(c)
         if name == "anon":
@@ -1115,7 +1120,7 @@ async def build_world(
         else:
             await login(c, users[name], organisation=acting.get(name))
         world.sessions[name] = c
-    for name in TOKEN_USERS:
+    for name in TOKEN_USERS if tokens else ():
         for scope in SCOPES:
             token = await make_token(
                 session, users[name], scopes=(scope,), organisation=acting.get(name)
