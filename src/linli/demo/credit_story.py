@@ -91,6 +91,8 @@ async def _deliver(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
 async def seed_credit_story(
     sessionmaker: async_sessionmaker[AsyncSession], *, seed: int
 ) -> CreditStory:
+    """The story (`seed` is taken like the other parts' but nothing here is drawn at random:
+    the merchants are named, the dates relative to now)."""
     story = CreditStory(listed=LISTED, repairing=REPAIRING)
     now = clock.now()
     async with sessionmaker() as session:
