@@ -699,6 +699,16 @@ class World:
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # "user:scope" -> headers
     page_tokens: set[str] = field(default_factory=set)  # each scope once, users taking turns
 
+    def url(self, route: APIRoute) -> str:
+        """The route's path with the world's rows in its parameters."""
+        values = self.params | self.overrides.get(route.path, {})
+        url = route.path
+        for name in route.param_convertors:
+            url = url.replace("{" + name + "}", str(values[name])).replace(
+                "{" + name + ":path}", str(values[name])
+            )
+        return url
+
 
 async def build_world(
     app: FastAPI,
@@ -706,7 +716,12 @@ async def build_world(
     session: AsyncSession,
     settings: Settings,
     frozen_clock: FrozenClock,
+    *,
+    sessions: tuple[str, ...] = SESSIONS,
+    tokens: bool = True,
 ) -> tuple[World, dict[str, User], list[httpx.AsyncClient]]:
+    """The rows every route is asked about; logged-in clients for `sessions` and (when
+    `tokens`) a token of each scope for each of TOKEN_USERS."""
     gb = await a_world(client, session, threshold=1)
     busy, quiet = gb.points
     buyer, neighbour = await residents(session, 2)
@@ -1127,7 +1142,7 @@ async def build_world(
     }
     opened: list[httpx.AsyncClient] = []
     transport = httpx.ASGITransport(app=app)
-    for name in SESSIONS:
+    for name in sessions:
         c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         opened.append(c)
         if name == "anon":
@@ -1135,7 +1150,7 @@ async def build_world(
         else:
             await login(c, users[name], organisation=acting.get(name))
         world.sessions[name] = c
-    for name in TOKEN_USERS:
+    for name in TOKEN_USERS if tokens else ():
         for scope in SCOPES:
             token = await make_token(
                 session, users[name], scopes=(scope,), organisation=acting.get(name)
@@ -1196,12 +1211,7 @@ async def _run(app: FastAPI, world: World) -> list[str]:
     for key, route in sorted(route_keys(app).items(), key=lambda kv: _order(kv[0])):
         expected = TABLE.get(key)
         method, path = key.split(" ", 1)
-        values = world.params | world.overrides.get(path, {})
-        url = path
-        for name in route.param_convertors:
-            url = url.replace("{" + name + "}", str(values[name])).replace(
-                "{" + name + ":path}", str(values[name])
-            )
+        url = world.url(route)
         page = not is_api_path(path)
         got: dict[str, str] = {}
         texts: dict[str, str] = {}

@@ -233,6 +233,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.app import load_domain_handlers
     from linli.db import make_engine, make_sessionmaker
     from linli.demo.credit import credit_figures
+    from linli.demo.credit_story import seed_credit_story
     from linli.demo.history import seed_history
     from linli.demo.pay_later import PayLaterFigures, seed_pay_later
     from linli.demo.protection_claims import seed_claims
@@ -273,6 +274,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             claimed = await seed_claims(sessionmaker, settings, seed=seed)
             supervised = await seed_supervision(sessionmaker, seed=seed)
             inspected = await seed_inspections_and_reports(sessionmaker, seed=seed)
+            story = await seed_credit_story(sessionmaker, seed=seed)  # delivers the outbox
             credit = await credit_figures(sessionmaker)
         finally:
             await engine.dispose()
@@ -298,17 +300,6 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Quality claims: {claimed.claims} in every state ({claimed.refunded} refunded "
             f"without return, {claimed.escalated} taken to the platform)."
         )
-        grades = "; ".join(
-            f"{kind}s " + ", ".join(f"{n} {grade}" for grade, n in sorted(per.items()))
-            for kind, per in sorted(credit.grades.items())
-        )
-        console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
-        if paid_later.facilities:
-            console.print(
-                f"Pay later: {paid_later.facilities} residents, {paid_later.charges} orders on "
-                f"credit; bills {paid_later.repaid_on_time} repaid, {paid_later.overdue} "
-                f"overdue, {paid_later.open_bills} open."
-            )
         console.print(
             f"Supervision: a random inspection of {inspected.inspected} merchants, "
             f"results published; {inspected.reports} report forwarded to the regulator."
@@ -322,6 +313,20 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"Supervision: {supervised.discrimination_alerts} price-discrimination alert "
             "(one campaign item charged to residents at different prices at once)."
         )
+        grades = credit.grades_text()
+        console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")
+        console.print(
+            f"Credit lists: {story.listed} on the serious-dishonesty list until "
+            f"{story.listed_until}; "
+            f"{story.repair_requests} credit repair waiting for the regulator "
+            f"({story.repairing})."
+        )
+        if paid_later.facilities:
+            console.print(
+                f"Pay later: {paid_later.facilities} residents, {paid_later.charges} orders on "
+                f"credit; bills {paid_later.repaid_on_time} repaid, {paid_later.overdue} "
+                f"overdue, {paid_later.open_bills} open."
+            )
 
     asyncio.run(run())
 

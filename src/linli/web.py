@@ -212,6 +212,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             *items,
             ("/export", N_("Export quality")),
             ("/credit/query", N_("Credit query")),
+            ("/credit/lists", N_("Credit lists")),
             ("/login", N_("Log in")),
             ("/signup", N_("Sign up")),
         ]
@@ -289,6 +290,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     if actor.has(ORG_AUDIT_READ) or actor.has(PLATFORM_AUDIT_READ):
         items.append(("/audit", N_("Audit log")))
     items.append(("/credit/query", N_("Credit query")))
+    items.append(("/credit/lists", N_("Credit lists")))
     if actor.organisation is not None:
         items.append((f"/orgs/{actor.organisation.id}", N_("My organisation")))
     items.append(("/account", N_("Account")))

@@ -7,8 +7,9 @@ subject is not recorded. The record's time is when the event was published.
 
 Not subscribed, on purpose (docs/credit.md): `GroupFailed` (its payload does not say whether
 the merchant was at fault: a group fails when residents do not reach the threshold),
-`ReviewPosted` (ratings are shown beside the grade, not counted twice), and the events the
-consumer-protection claims and supervision add later (one line each here).
+`ReviewPosted` (ratings are shown beside the grade, not counted twice), `QualityClaimFiled`,
+`ClaimAbuseFlagged` (a claim or a flag is not a finding: only the decision, the operator's
+confirmation counts) and `QualityClaimRefunded` (the decision counted already).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from linli.credit.models import RecordKind, SubjectKind
 from linli.events import (
     BatchRecalled,
     CaseDecided,
+    ClaimAbuseConfirmed,
     ComplaintResolved,
     DomainEvent,
     InspectionFailed,
+    InspectionResultPublished,
     OrderPickedUp,
     OrderUncollected,
+    QualityClaimDecided,
     RectificationFulfilled,
     RectificationOverdue,
     ReturnRefunded,
@@ -130,6 +134,44 @@ def rectification_fulfilled(event: RectificationFulfilled) -> list[Entry]:
     return [Entry(MERCHANT, event.organisation_id, RecordKind.RECTIFIED_ON_TIME, ref)]
 
 
+CLAIM_KINDS = {
+    "upheld": RecordKind.QUALITY_CLAIM_UPHELD,
+    "partly": RecordKind.QUALITY_CLAIM_PARTLY,
+}
+
+
+def quality_claim_decided(event: QualityClaimDecided) -> list[Entry]:
+    """A claim decided for the resident, in whole or in part, by the merchant or the
+    platform, counts against the merchant; a rejected claim counts for nobody (and never
+    against the resident: only an operator's confirmation of abuse does)."""
+    kind = CLAIM_KINDS.get(event.outcome)
+    if kind is None:
+        return []
+    return [Entry(MERCHANT, event.organisation_id, kind, f"claim:{event.claim_id}")]
+
+
+def claim_abuse_confirmed(event: ClaimAbuseConfirmed) -> list[Entry]:
+    """An operator confirmed a flagged claim pattern (a flag alone never counts)."""
+    ref = f"claim_flag:{event.flag_id}"
+    return [Entry(RESIDENT, event.user_id, RecordKind.CLAIM_ABUSE_CONFIRMED, ref)]
+
+
+SPOT_CHECK_KINDS = {
+    "passed": RecordKind.SPOT_CHECK_PASSED,
+    "issues_found": RecordKind.SPOT_CHECK_ISSUES,
+    "failed": RecordKind.SPOT_CHECK_FAILED,
+}
+
+
+def inspection_result_published(event: InspectionResultPublished) -> list[Entry]:
+    """A random inspection's published result (双随机、一公开): for or against the merchant."""
+    kind = SPOT_CHECK_KINDS.get(event.result)
+    if kind is None:
+        return []
+    ref = f"inspection:{event.target_id}"
+    return [Entry(MERCHANT, event.merchant_organisation_id, kind, ref)]
+
+
 @dataclass(frozen=True)
 class Subscription:
     event: type[DomainEvent]
@@ -149,6 +191,11 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(CaseDecided, "credit.case_decided", case_decided),
     Subscription(RectificationOverdue, "credit.rectification_overdue", rectification_overdue),
     Subscription(RectificationFulfilled, "credit.rectification_fulfilled", rectification_fulfilled),
+    Subscription(QualityClaimDecided, "credit.quality_claim_decided", quality_claim_decided),
+    Subscription(ClaimAbuseConfirmed, "credit.claim_abuse_confirmed", claim_abuse_confirmed),
+    Subscription(
+        InspectionResultPublished, "credit.inspection_result_published", inspection_result_published
+    ),
 )
 
 

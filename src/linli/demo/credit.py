@@ -17,6 +17,19 @@ from linli.credit.models import CreditRecord, CreditScore, SubjectKind
 class CreditFigures:
     records: int = 0
     grades: dict[str, dict[str, int]] = field(default_factory=dict)  # subject kind -> grade -> n
+    order: tuple[str, ...] = ()  # the rule's grades, best first
+
+    def grades_text(self) -> str:
+        """`merchants 2 AA, 20 A, 5 B, 1 C; ...`, each kind's grades best first."""
+        rank = {grade: n for n, grade in enumerate(self.order)}
+        return "; ".join(
+            f"{kind}s "
+            + ", ".join(
+                f"{n} {grade}"
+                for grade, n in sorted(per.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+            )
+            for kind, per in sorted(self.grades.items())
+        )
 
 
 async def credit_figures(sessionmaker: async_sessionmaker[AsyncSession]) -> CreditFigures:
@@ -27,6 +40,8 @@ async def credit_figures(sessionmaker: async_sessionmaker[AsyncSession]) -> Cred
             await session.execute(select(CreditScore.subject_kind, CreditScore.subject_id))
         ).all()
         now = clock.now()
+        scoring = await ledger.scoring_in_force(session, now)
+        figures.order = tuple(grade for grade, _ in scoring.grades)
         for subject_kind, subject_id in subjects:
             standing = await ledger.standing(session, SubjectKind(subject_kind), subject_id, now)
             per = figures.grades.setdefault(subject_kind, {})
