@@ -84,6 +84,7 @@ ldddddddohd - GET /regulator/cases/{case_id}
 ldddddddohd - POST /regulator/cases/{case_id}/entries
 ldddddddohd - POST /regulator/cases/{case_id}/decision
 ldddddddohd - POST /regulator/cases/{case_id}/rectified
+ldddddddohd - GET /regulator/merchants/{organisation_id}/risk
 ldddddddood - GET /regulator/emergencies
 ldddddddood - POST /regulator/emergencies
 ldddddddood - GET /regulator/supervision-rules
@@ -103,6 +104,7 @@ ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/assign
 ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/entries
 ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/decision
 ldddddddood org:write POST /api/v1/supervision/cases/{case_id}/rectified
+ldddddddohd org:read GET /api/v1/supervision/merchants/{organisation_id}/risk
 ldddddddood org:write POST /api/v1/supervision/conflicts
 ldddddddood org:write POST /api/v1/supervision/emergencies
 ooooooooooo * GET /api/v1/supervision/public/emergencies

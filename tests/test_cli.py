@@ -339,7 +339,7 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     assert told[0][0] > 0
     # Supervision (demo/supervision_draws.py): the three merchants inspected at random are
     # told their result (each has its owner); the report's steps reach the reporter, the
-    # platform's admin and the regulator's two members.
+    # platform's admin and the regulator's four members (a supervisor, three inspectors).
     assert query(database, by_kind) == [
         ("certification_approved", 5),
         ("inspection_result_published", 3),
@@ -347,7 +347,7 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
         ("merchant_approved", 30),
         ("report_filed", 1),
         ("report_forwarded", 1),
-        ("report_received", 2),
+        ("report_received", 4),
         ("report_to_triage", 1),
         ("role_granted", count(database, "memberships")),
         ("supervision_emergency", told[0][0]),

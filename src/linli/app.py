@@ -263,6 +263,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.supervision import plan_pages as supervision_plan_pages
     from linli.supervision import report_api as supervision_report_api
     from linli.supervision import report_pages as supervision_report_pages
+    from linli.supervision import risk_api as supervision_risk_api
+    from linli.supervision import risk_pages as supervision_risk_pages
     from linli.trace import api as trace_api
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
@@ -295,6 +297,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_report_api,
         supervision_case_api,
         supervision_chart_api,
+        supervision_risk_api,
         trace_api,
         trace_device_api,
         trace_epcis,
@@ -326,6 +329,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_report_pages,
         supervision_case_pages,
         supervision_chart_pages,
+        supervision_risk_pages,
         trace_device_pages,
         trace_public_pages,
         trace_safety_pages,

@@ -3,13 +3,20 @@ never drawing a conflicted inspector (property test), sampling classes at the ru
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linli.supervision.draw import DrawImpossible, allocate, compute_draw
+from linli.supervision.draw import (
+    DrawImpossible,
+    DrawnTarget,
+    allocate,
+    compute_draw,
+    weighted_sample,
+)
 
 SHARES = {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00}
 
@@ -108,3 +115,95 @@ def test_too_few_inspectors_without_a_conflict_is_refused() -> None:
     with pytest.raises(DrawImpossible) as raised:
         compute_draw("s", {7: "B"}, SHARES, 1, [1000, 1001, 1002], {(1000, 7), (1001, 7)})
     assert raised.value.merchant_id == 7
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.text(min_size=1, max_size=20),
+    merchants=st.dictionaries(st.integers(1, 60), st.sampled_from("ABCD"), min_size=1, max_size=30),
+    weights=st.dictionaries(st.integers(1, 60), st.sampled_from([50, 100, 200]), max_size=60),
+    inspectors=st.sets(st.integers(1000, 1015), min_size=2, max_size=16),
+    conflicts=st.sets(st.tuples(st.integers(1000, 1015), st.integers(1, 60)), max_size=80),
+    count=st.integers(1, 30),
+)
+def test_a_weighted_draw_never_draws_a_conflict_and_reproduces_from_its_seed(
+    seed: str,
+    merchants: dict[int, str],
+    weights: dict[int, int],
+    inspectors: set[int],
+    conflicts: set[tuple[int, int]],
+    count: int,
+) -> None:
+    def run(reverse: bool) -> list[DrawnTarget] | int:
+        order = -1 if reverse else 1
+        try:
+            return compute_draw(
+                seed,
+                dict(list(merchants.items())[::order]),
+                SHARES,
+                count,
+                sorted(inspectors)[::order],
+                conflicts,
+                weights=dict(list(weights.items())[::order]),
+            )
+        except DrawImpossible as error:
+            return error.merchant_id
+
+    drawn = run(False)
+    assert run(True) == drawn  # the seed and the inputs decide, not their order
+    if isinstance(drawn, int):
+        assert len([i for i in inspectors if (i, drawn) not in conflicts]) < 2
+        return
+    assert len(drawn) == min(count, len(merchants))
+    assert len({t.merchant_id for t in drawn}) == len(drawn)
+    for target in drawn:
+        assert len(set(target.inspectors)) == 2
+        assert all((i, target.merchant_id) not in conflicts for i in target.inspectors)
+
+
+def test_list_weights_and_class_shares_are_combined_over_many_draws() -> None:
+    """60 merchants per class, of which 20 on the red list (weight 50), 30 normal (100) and 10
+    on the serious list (200); a plan of 50 targets over 1000 seeds: each class gets the
+    targets of its share x weighted size, and inside a class a red-list merchant is drawn half
+    as often as a normal one and a listed one twice as often (within 5 standard deviations of
+    the exact inclusion probabilities)."""
+    merchants = directory(60)
+    by_class = {c: [m for m, k in merchants.items() if k == c] for c in "ABCD"}
+    weights = {
+        m: 50 if j % 6 < 2 else 200 if j % 6 == 5 else 100
+        for ids in by_class.values()
+        for j, m in enumerate(ids)
+    }
+    mass = {c: sum(weights[m] for m in ids) / 100 for c, ids in by_class.items()}
+    allocation = allocate({c: len(ids) for c, ids in by_class.items()}, SHARES, 50, mass)
+    runs = 1000
+    drawn: Counter[tuple[str, int]] = Counter()
+    per_class: Counter[str] = Counter()
+    for n in range(runs):
+        for target in compute_draw(
+            f"run-{n}", merchants, SHARES, 50, list(range(1000, 1010)), set(), weights=weights
+        ):
+            drawn[(target.risk_class, weights[target.merchant_id])] += 1
+            per_class[target.risk_class] += 1
+    assert all(per_class[c] == allocation[c] * runs for c in "ABCD")
+    assert allocation == {"A": 1, "B": 6, "C": 16, "D": 27}
+    for c, ids in by_class.items():
+        total = sum(weights[m] for m in ids)
+        for weight in (50, 100, 200):
+            members = sum(1 for m in ids if weights[m] == weight)
+            expected = runs * members * allocation[c] * weight / total
+            assert abs(drawn[(c, weight)] - expected) <= 5 * expected**0.5 + 1, (c, weight)
+    # the incentive itself, in the biggest class
+    rate = {
+        w: drawn[("D", w)] / sum(1 for m in by_class["D"] if weights[m] == w)
+        for w in (50, 100, 200)
+    }
+    assert rate[50] / rate[100] == pytest.approx(0.5, abs=0.05)
+    assert rate[200] / rate[100] == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_weighted_sample_takes_certain_merchants_first() -> None:
+    rng = random.Random(1)
+    picked = weighted_sample(rng, [1, 2, 3, 4], {1: 1000, 2: 10, 3: 10, 4: 10}, 2)
+    assert 1 in picked
+    assert len(picked) == 2

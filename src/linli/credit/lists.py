@@ -283,3 +283,23 @@ async def sampling_weight(
     if organisation_id in await red_list_ids(session, moment):
         return rule.sampling_percent["red"]
     return rule.sampling_percent["normal"]
+
+
+async def sampling_weights(
+    session: AsyncSession, organisation_ids: Sequence[int], at: datetime | None = None
+) -> dict[int, int]:
+    """`sampling_weight` for many merchants at once (supervision's draw over its directory):
+    the lists are computed once, not per merchant."""
+    moment = at or clock.now()
+    rule = await lists_rule(session, moment)
+    serious = await _serious_ids(session, moment)
+    red = await red_list_ids(session, moment)
+    weights: dict[int, int] = {}
+    for organisation_id in organisation_ids:
+        if organisation_id in serious:
+            weights[organisation_id] = rule.sampling_percent["serious"]
+        elif organisation_id in red:
+            weights[organisation_id] = rule.sampling_percent["red"]
+        else:
+            weights[organisation_id] = rule.sampling_percent["normal"]
+    return weights

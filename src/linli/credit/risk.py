@@ -136,3 +136,46 @@ async def risk_classes(session: AsyncSession, merchant_ids: Sequence[int]) -> di
         scope = identity.business_scope if identity is not None else ()
         classes[merchant_id], _ = rule.classify(credit.score, tuple(scope))
     return classes
+
+
+@dataclass(frozen=True)
+class RiskExplanation:
+    """Why a merchant is in its class (regulator-only, like the class): the credit score and
+    grade, the class they reach, the high-risk categories and the steps they added."""
+
+    organisation_id: int
+    score: int
+    grade: str
+    by_credit: str
+    risk_class: str
+    high_risk_categories: tuple[str, ...]
+    steps: int
+    sampling_percent: tuple[int, int]
+    rule_id: str
+    rule_version: int
+
+
+async def explain(
+    session: AsyncSession, merchant_id: int, at: datetime | None = None
+) -> RiskExplanation:
+    """The class of one merchant with its reasons, for supervision's risk profile (computed
+    when asked, never stored, like `risk_classes`)."""
+    now = at or clock.now()
+    rule = await risk_rule(session, now)
+    identity = await public_identity(session, merchant_id)
+    credit = await standing(session, SubjectKind.MERCHANT, merchant_id, now)
+    scope = tuple(identity.business_scope) if identity is not None else ()
+    risk_class, risky = rule.classify(credit.score, scope)
+    by_credit, _ = rule.classify(credit.score, ())
+    return RiskExplanation(
+        organisation_id=merchant_id,
+        score=credit.score,
+        grade=credit.grade,
+        by_credit=by_credit,
+        risk_class=risk_class,
+        high_risk_categories=risky,
+        steps=CLASSES.index(risk_class) - CLASSES.index(by_credit),
+        sampling_percent=rule.sampling_percent[risk_class],
+        rule_id=rule.rule_id,
+        rule_version=rule.version,
+    )

@@ -28,6 +28,7 @@ MERCHANT_PHONE = "13800000004"
 RESIDENT_PHONE = "13800000005"
 EXPORTER_PHONE = "13800000006"
 LEADER_PHONE = "13800000007"
+DRAW_INSPECTORS = (("13800000008", "抽查检查员甲"), ("13800000009", "抽查检查员乙"))
 
 # Pudong New Area, Shanghai (GB/T 2260).
 REGION = ("310000", "310100", "310115")
@@ -104,6 +105,13 @@ async def seed_city(
     await service.grant_role(
         session, system, organisation_id=regulator.id, phone=INSPECTOR_PHONE, role="inspector"
     )
+    # Two more inspectors, so that every merchant the random draw picks has two inspectors
+    # without a conflict of interest after the demo's cases (docs/supervision.md "Inspectors").
+    for phone, name in DRAW_INSPECTORS:
+        await people.add(phone, name)
+        await service.grant_role(
+            session, system, organisation_id=regulator.id, phone=phone, role="inspector"
+        )
     logins.append(("regulator supervisor", supervisor.display_name, REGULATOR_PHONE))
     logins.append(("regulator inspector", inspector.display_name, INSPECTOR_PHONE))
 

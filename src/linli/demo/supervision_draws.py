@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from linli import clock
-from linli.accounts.models import Organisation
+from linli.accounts.models import Membership, Organisation, User
+from linli.authz import Actor
 from linli.demo.history import _actor
 from linli.demo.protection_complaints import _member, _user
 from linli.demo.seed import ADMIN_PHONE, INSPECTOR_PHONE, REGION, REGULATOR_PHONE, RESIDENT_PHONE
@@ -25,6 +26,19 @@ FINDINGS = {
     InspectionResult.ISSUES_FOUND: "冷柜温度记录缺两天，已当场要求补记并整改。",
     InspectionResult.FAILED: "部分预包装食品超过保质期仍在销售，已责令下架。",
 }
+
+
+async def _drawn(session: AsyncSession, user_id: int, regulator_id: int) -> Actor:
+    """A drawn inspector (or supervisor) acting for the regulator."""
+    user, organisation, role = (
+        await session.execute(
+            select(User, Organisation, Membership.role)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Organisation, Organisation.id == Membership.organisation_id)
+            .where(User.id == user_id, Organisation.id == regulator_id)
+        )
+    ).one()
+    return _actor(user, organisation, role)
 
 
 @dataclass
@@ -61,7 +75,7 @@ async def seed_inspections_and_reports(
         drawn = await plans.targets(session, plan)
         await session.commit()
         for row, result in zip(drawn, InspectionResult, strict=False):
-            who = supervisor if supervisor.user_id in row.inspectors else inspector
+            who = await _drawn(session, row.inspectors[0], plan.regulator_organisation_id)
             await plans.record_result(
                 session,
                 who,

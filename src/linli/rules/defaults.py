@@ -468,4 +468,36 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "inspectors_per_target": 2,
         },
     },
+    {
+        "rule_id": "supervision.risk_profile",
+        "version": 1,
+        "title": "Merchant risk profile for regulators: points per factor (never published)",
+        "legal_basis": "SAMR Opinions on enterprise credit-risk classification management "
+        "(国市监信发〔2022〕6号): the assessment combines the enterprise's credit information, "
+        "supervision and inspection data (alerts, cases, penalties) and the risk of its trade; "
+        "shown to the regulator with jurisdiction only",
+        # Each factor's contribution in points (a profile is at most 100): the credit-risk
+        # class by score alone, a high-risk category, alert firings per rule severity in the
+        # window, and the authority's cases of the merchant in the window by decision (open and
+        # overdue ones besides). The level is the first whose minimum the total reaches.
+        "values": {
+            "class_points": {"A": 0, "B": 10, "C": 25, "D": 40},
+            "category_points": 10,
+            "alert_window_days": 90,
+            "alert_points": {"low": 2, "medium": 5, "high": 10},
+            "alert_cap": 30,
+            "case_window_days": 1095,
+            "case_points": {
+                "no_violation": 0,
+                "warning": 5,
+                "rectify": 5,
+                "penalty": 15,
+                "penalty_serious": 30,
+                "open": 5,
+                "overdue": 10,
+            },
+            "case_cap": 40,
+            "levels": [["high", 60], ["elevated", 30], ["low", 0]],
+        },
+    },
 ]

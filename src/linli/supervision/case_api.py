@@ -138,12 +138,13 @@ async def _detail(session: DbSession, case: object) -> CaseDetailOut:
     return CaseDetailOut.from_row(case, timeline=entries)
 
 
-@router.post("/cases", status_code=201, summary="Open a case from an alert or about a merchant")
+@router.post("/cases", status_code=201, summary="Open a case (alert, report or merchant)")
 async def open_case(session: DbSession, actor: Manager, data: CaseIn) -> CaseDetailOut:
     case = await case_service.open_case(
         session,
         actor,
         alert_id=data.alert_id,
+        report_id=data.report_id,
         organisation_id=data.organisation_id,
         title=data.title,
         strategy=data.strategy,

@@ -36,6 +36,10 @@ class Case(Base):
     regulator_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("supervision_alerts.id"))
+    # the forwarded report the case was opened from (one case per report; migration 0027)
+    report_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("supervision_reports.id"), unique=True
+    )
     source: Mapped[str] = mapped_column(String(10))  # alert | report
     title: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(15), default=INVESTIGATING)

@@ -55,6 +55,7 @@ class DismissIn(StrictInput):
 
 class CaseIn(StrictInput):
     alert_id: int | None = Field(default=None, ge=1)
+    report_id: int | None = Field(default=None, ge=1, description="A report forwarded to you")
     organisation_id: int | None = Field(default=None, ge=1)
     title: str = Field(min_length=1, max_length=200)
     strategy: Literal["least_loaded", "round_robin"] = "least_loaded"
@@ -64,6 +65,7 @@ class CaseOut(OutputModel):
     id: int
     organisation_id: int
     alert_id: int | None
+    report_id: int | None
     source: str
     title: str
     status: str

@@ -22,7 +22,7 @@ from linli.files import service as files
 from linli.files.service import FileStore
 from linli.i18n import N_, Message
 from linli.jobs import RectificationDue
-from linli.supervision import alert_service, inspectors
+from linli.supervision import alert_service, inspectors, reports
 from linli.supervision.alert_models import OPEN as ALERT_OPEN
 from linli.supervision.alert_service import regulator_of
 from linli.supervision.case_models import (
@@ -37,6 +37,7 @@ from linli.supervision.case_models import (
     Case,
     CaseEntry,
 )
+from linli.supervision.report_models import ReportStatus
 
 LEAST_LOADED = "least_loaded"
 ROUND_ROBIN = "round_robin"
@@ -109,12 +110,14 @@ async def open_case(
     actor: Actor,
     *,
     alert_id: int | None = None,
+    report_id: int | None = None,
     organisation_id: int | None = None,
     title: str,
     strategy: str = LEAST_LOADED,
 ) -> Case:
-    """A case from an open alert of the authority, or (a report) about a merchant in its
-    jurisdiction."""
+    """A case from an open alert of the authority, from a report forwarded to it (one case per
+    report: 409 `report_in_case` for a second; a forwarded report is acknowledged by it), or
+    about a merchant in its jurisdiction."""
     regulator_id = regulator_of(actor, SUPERVISION_MANAGE)
     if strategy not in STRATEGIES:
         raise ValidationFailed(N_("Unknown assignment."), fields={"strategy": N_("Unknown.")})
@@ -126,6 +129,18 @@ async def open_case(
         if alert.status != ALERT_OPEN:
             raise Conflict(N_("This alert is no longer open."))
         merchant_id = alert.organisation_id
+    elif report_id is not None:
+        report = await reports.forwarded_to_actor(session, actor, report_id)
+        existing = await reports.case_of(session, report)
+        if existing is not None:
+            raise Conflict(
+                N_("A case was opened from this report already."),
+                code="report_in_case",
+                case_id=existing,
+            )
+        if report.status == ReportStatus.FORWARDED:
+            await reports.acknowledge(session, actor, report.id)
+        merchant_id = report.merchant_organisation_id
     elif organisation_id is not None:
         from linli.protection.complaint_policies import covering_regulator
 
@@ -145,6 +160,7 @@ async def open_case(
         regulator_organisation_id=regulator_id,
         organisation_id=merchant_id,
         alert_id=alert.id if alert else None,
+        report_id=report_id if alert is None else None,
         source="alert" if alert else "report",
         title=title.strip()[:200],
         status=INVESTIGATING,
@@ -161,7 +177,15 @@ async def open_case(
     if inspector is not None:
         case.inspector_user_id = inspector
         _entry(session, case, "assigned", actor, f"user:{inspector} ({strategy})")
-    _audit(session, actor, "case_opened", case, alert_id=case.alert_id, inspector=inspector)
+    _audit(
+        session,
+        actor,
+        "case_opened",
+        case,
+        alert_id=case.alert_id,
+        report_id=case.report_id,
+        inspector=inspector,
+    )
     outbox.publish(
         session,
         CaseOpened(

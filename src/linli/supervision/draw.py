@@ -1,19 +1,14 @@
 """The draw of a double random inspection plan: targets from the merchant directory weighted
-by risk class, inspectors from the inspector directory excluding conflicts of interest, all
-from one seed (docs/supervision-inspections.md).
+by risk class (and by credit's list weights), inspectors from the inspector directory
+excluding conflicts of interest, all from one seed (docs/supervision-inspections.md).
 
 `compute_draw` is a pure function of its inputs: the same seed and inputs give the same draw,
-so a stored draw can be checked by anyone holding the plan. The inputs come from three
-providers, each a parameter so that other domains can supply them:
-
-- risk classes (`RiskClasses`): credit's regulator-only A-D classes
-  (`linli.credit.risk.risk_classes`, the default of `plans.draw`); `everyone_b` remains for
-  tests that want a flat population.
-- inspector candidates (`InspectorDirectory.candidates`): members of the regulator whose role
-  holds SUPERVISION_INSPECT.
-- conflicts of interest (`InspectorDirectory.conflicts`): for now the plan history (an
-  inspector drawn for a merchant by an earlier plan of the regulator is conflicted with it);
-  declared relations (E's table) are added when the supervision branches merge.
+so a stored draw can be checked by anyone holding the plan. `plans.draw` gathers the inputs:
+risk classes from a `RiskClasses` provider (credit's regulator-only A-D classes,
+`linli.credit.risk.risk_classes`; `everyone_b` for a flat population), sampling weights from a
+`SamplingWeights` provider (credit's lists, `linli.credit.lists.sampling_weights`), inspectors
+and their conflicts from the one inspector directory (`supervision.inspectors`,
+`Duty.RANDOM_INSPECTIONS`).
 """
 
 from __future__ import annotations
@@ -22,85 +17,26 @@ import hashlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from fractions import Fraction
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from linli.accounts.models import Membership
-from linli.authz import ROLE_PERMISSIONS, SUPERVISION_INSPECT
-from linli.supervision.plan_models import InspectionAssignment
 
 CLASSES = ("A", "B", "C", "D")
 DEFAULT_CLASS = "B"
+NORMAL_WEIGHT = 100  # percent: credit's lists weigh a red-list merchant 50, a listed one 200
 
 RiskClasses = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, str]]]
+SamplingWeights = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, int]]]
 
 
 async def everyone_b(session: AsyncSession, merchant_ids: Sequence[int]) -> dict[int, str]:
-    """Every merchant is class B (general risk) until credit's classes exist."""
+    """Every merchant is class B (general risk): a flat population for tests."""
     return dict.fromkeys(merchant_ids, DEFAULT_CLASS)
 
 
-class InspectorDirectory(Protocol):
-    async def candidates(self, session: AsyncSession, regulator_id: int) -> list[int]:
-        """User ids of the regulator's inspectors."""
-        ...
-
-    async def conflicts(
-        self,
-        session: AsyncSession,
-        regulator_id: int,
-        inspector_ids: Sequence[int],
-        merchant_ids: Sequence[int],
-    ) -> set[tuple[int, int]]:
-        """(inspector user id, merchant organisation id) pairs that may not be drawn."""
-        ...
-
-
-def inspecting_roles() -> tuple[str, ...]:
-    return tuple(
-        sorted(role for role, held in ROLE_PERMISSIONS.items() if SUPERVISION_INSPECT in held)
-    )
-
-
-class MembershipInspectors:
-    """Inspectors: the regulator's members whose role holds SUPERVISION_INSPECT. Conflicts:
-    the plan history (earlier draws of the inspector for the merchant)."""
-
-    async def candidates(self, session: AsyncSession, regulator_id: int) -> list[int]:
-        rows = await session.scalars(
-            select(Membership.user_id)
-            .where(
-                Membership.organisation_id == regulator_id,
-                Membership.role.in_(inspecting_roles()),
-            )
-            .order_by(Membership.user_id)
-        )
-        return sorted(set(rows))
-
-    async def conflicts(
-        self,
-        session: AsyncSession,
-        regulator_id: int,
-        inspector_ids: Sequence[int],
-        merchant_ids: Sequence[int],
-    ) -> set[tuple[int, int]]:
-        if not inspector_ids or not merchant_ids:
-            return set()
-        rows = await session.execute(
-            select(
-                InspectionAssignment.inspector_user_id,
-                InspectionAssignment.merchant_organisation_id,
-            ).where(
-                InspectionAssignment.inspector_user_id.in_(list(inspector_ids)),
-                InspectionAssignment.merchant_organisation_id.in_(list(merchant_ids)),
-            )
-        )
-        return {(int(i), int(m)) for i, m in rows.all()}
-
-
-DEFAULT_INSPECTORS: InspectorDirectory = MembershipInspectors()
+async def everyone_normal(session: AsyncSession, merchant_ids: Sequence[int]) -> dict[int, int]:
+    """Every merchant at the normal weight: no list incentive."""
+    return dict.fromkeys(merchant_ids, NORMAL_WEIGHT)
 
 
 class DrawImpossible(ValueError):
@@ -123,15 +59,28 @@ def _rng(seed: str, purpose: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def allocate(sizes: Mapping[str, int], shares: Mapping[str, float], count: int) -> dict[str, int]:
-    """How many targets each class gets: proportional to share x class size (largest
+def allocate(
+    sizes: Mapping[str, int],
+    shares: Mapping[str, float],
+    count: int,
+    mass: Mapping[str, float] | None = None,
+) -> dict[str, int]:
+    """How many targets each class gets: proportional to share x class mass (largest
     remainder, ties to the riskier class), never more than the class holds; what a full class
-    cannot take goes to the others."""
+    cannot take goes to the others. The mass of a class is its size, or with list weights the
+    sum of its merchants' weights over the normal weight (a class of red-list merchants weighs
+    half its size)."""
     allocation = dict.fromkeys(sizes, 0)
     remaining = min(count, sum(sizes.values()))
-    open_classes = [c for c in sizes if sizes[c] > 0 and shares.get(c, 0) > 0]
+    weight_of = mass if mass is not None else sizes
+    open_classes = [
+        c for c in sizes if sizes[c] > 0 and shares.get(c, 0) > 0 and weight_of.get(c, 0) > 0
+    ]
     while remaining > 0 and open_classes:
-        weights = {c: shares[c] * (sizes[c] - allocation[c]) for c in open_classes}
+        weights = {
+            c: shares[c] * weight_of[c] * (sizes[c] - allocation[c]) / sizes[c]
+            for c in open_classes
+        }
         total = sum(weights.values())
         quotas = {c: remaining * w / total for c, w in weights.items()}
         whole = {c: min(int(q), sizes[c] - allocation[c]) for c, q in quotas.items()}
@@ -153,6 +102,37 @@ def allocate(sizes: Mapping[str, int], shares: Mapping[str, float], count: int) 
     return allocation
 
 
+def weighted_sample(
+    rng: random.Random, ids: Sequence[int], weights: Mapping[int, int], n: int
+) -> list[int]:
+    """`n` of `ids`, each included with probability n x its weight / the total weight (exactly,
+    in fractions): systematic sampling with probability proportional to size over a shuffled
+    order, after taking with certainty those whose probability would reach 1."""
+    pool = list(ids)
+    rng.shuffle(pool)
+    chosen: list[int] = []
+    left = min(n, len(pool))
+    while left > 0:
+        total = sum(weights[m] for m in pool)
+        sure = [m for m in pool if left * weights[m] >= total]
+        if not sure:
+            break
+        chosen.extend(sure)
+        pool = [m for m in pool if m not in sure]
+        left -= len(sure)
+    if left > 0:
+        total = sum(weights[m] for m in pool)
+        start = Fraction(rng.random())
+        upper = Fraction(0)
+        taken = 0
+        for m in pool:
+            lower, upper = upper, upper + Fraction(left * weights[m], total)
+            if taken < left and lower <= start + taken < upper:
+                chosen.append(m)
+                taken += 1
+    return chosen
+
+
 def compute_draw(
     seed: str,
     merchants: Mapping[int, str],
@@ -161,19 +141,31 @@ def compute_draw(
     inspectors: Sequence[int],
     conflicts: set[tuple[int, int]],
     per_target: int = 2,
+    weights: Mapping[int, int] | None = None,
 ) -> list[DrawnTarget]:
-    """The draw: `count` merchants allocated to classes by `allocate`, drawn uniformly within
-    each class, then `per_target` inspectors for each target, uniformly among those without a
-    conflict with it. Raises DrawImpossible when a target has too few such inspectors."""
+    """The draw: `count` merchants allocated to classes by `allocate`, drawn inside each class
+    uniformly (no `weights`: plans drawn before credit's list weights) or with probability
+    proportional to the weight, then `per_target` inspectors for each target, uniformly among
+    those without a conflict with it. Raises DrawImpossible when a target has too few such
+    inspectors."""
     by_class: dict[str, list[int]] = {c: [] for c in CLASSES}
     for merchant_id in sorted(merchants):
         by_class.setdefault(merchants[merchant_id], []).append(merchant_id)
     sizes = {c: len(ids) for c, ids in by_class.items()}
-    allocation = allocate(sizes, shares, count)
+    if weights is not None:
+        weight = {m: max(1, int(weights.get(m, NORMAL_WEIGHT))) for m in merchants}
+        mass = {c: sum(weight[m] for m in ids) / NORMAL_WEIGHT for c, ids in by_class.items()}
+        allocation = allocate(sizes, shares, count, mass)
+    else:
+        allocation = allocate(sizes, shares, count)
     targets_rng = _rng(seed, "targets")
     chosen: list[tuple[int, str]] = []
     for c in sorted(by_class):
-        picked = targets_rng.sample(by_class[c], allocation.get(c, 0))
+        n = allocation.get(c, 0)
+        if weights is None:
+            picked = targets_rng.sample(by_class[c], n)
+        else:
+            picked = weighted_sample(targets_rng, by_class[c], weight, n)
         chosen.extend((m, c) for m in picked)
     targets_rng.shuffle(chosen)  # the order of inspection, not grouped by class
     inspectors_rng = _rng(seed, "inspectors")
@@ -183,6 +175,6 @@ def compute_draw(
         eligible = [i for i in pool if (i, merchant_id) not in conflicts]
         if len(eligible) < per_target:
             raise DrawImpossible(merchant_id)
-        picked = sorted(inspectors_rng.sample(eligible, per_target))
-        drawn.append(DrawnTarget(merchant_id, risk_class, tuple(picked)))
+        picked_inspectors = sorted(inspectors_rng.sample(eligible, per_target))
+        drawn.append(DrawnTarget(merchant_id, risk_class, tuple(picked_inspectors)))
     return drawn

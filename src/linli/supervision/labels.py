@@ -29,6 +29,12 @@ REPORT_STATUSES = {
     "acknowledged": N_("taken up by the regulator"),
     "concluded": N_("concluded by the regulator"),
 }
+CASE_STATUSES = {
+    "investigating": N_("investigating"),
+    "rectifying": N_("rectifying"),
+    "overdue": N_("rectification overdue"),
+    "closed": N_("closed"),
+}
 REPORTER_ROLES = {"resident": N_("resident"), "leader": N_("group leader")}
 
 LABELS = SimpleNamespace(
@@ -37,4 +43,5 @@ LABELS = SimpleNamespace(
     plan_status=PLAN_STATUSES,
     report_status=REPORT_STATUSES,
     role=REPORTER_ROLES,
+    case_status=CASE_STATUSES,
 )

@@ -20,18 +20,19 @@ from linli import clock, outbox
 from linli.accounts.models import Organisation
 from linli.audit import service as audit
 from linli.authz import SUPERVISION_INSPECT, SUPERVISION_PLANS_MANAGE, Actor, acting_organisation
+from linli.credit import lists as credit_lists
 from linli.credit import risk as credit_risk
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import InspectionResultPublished
 from linli.i18n import N_
 from linli.rules import service as rules
+from linli.supervision import inspectors as directory_of_inspectors
 from linli.supervision import plan_policies as policies
 from linli.supervision.draw import (
-    DEFAULT_INSPECTORS,
     DrawImpossible,
     DrawnTarget,
-    InspectorDirectory,
     RiskClasses,
+    SamplingWeights,
     compute_draw,
 )
 from linli.supervision.plan_models import (
@@ -159,14 +160,18 @@ async def directory(session: AsyncSession, actor: Actor) -> list[int]:
 
 
 def _replay(inputs: dict[str, Any], seed: str) -> list[DrawnTarget]:
+    """The draw from its recorded inputs. Conflicts are recorded as [inspector, merchant,
+    kinds]; plans drawn before list weights have no `weights` and draw uniformly per class."""
+    weights = inputs.get("weights")
     return compute_draw(
         seed,
         {int(m): str(c) for m, c in inputs["merchants"]},
         {str(c): float(s) for c, s in inputs["shares"].items()},
         int(inputs["count"]),
         [int(i) for i in inputs["inspectors"]],
-        {(int(i), int(m)) for i, m in inputs["conflicts"]},
+        {(int(pair[0]), int(pair[1])) for pair in inputs["conflicts"]},
         int(inputs["per_target"]),
+        {int(m): int(w) for m, w in weights} if weights is not None else None,
     )
 
 
@@ -176,7 +181,7 @@ async def draw(
     plan_id: int,
     *,
     risk_classes: RiskClasses = credit_risk.risk_classes,
-    inspectors: InspectorDirectory = DEFAULT_INSPECTORS,
+    sampling_weights: SamplingWeights = credit_lists.sampling_weights,
 ) -> InspectionPlan:
     """Draw the plan's targets and inspectors from its seed; once (409 afterwards)."""
     acting_organisation(actor, SUPERVISION_PLANS_MANAGE, kinds=("regulator",))
@@ -188,23 +193,35 @@ async def draw(
             current=plan.status,
         )
     merchant_ids = await directory(session, actor)
-    classes = await risk_classes(session, merchant_ids)
-    pool = await inspectors.candidates(session, plan.regulator_organisation_id)
-    conflicts = await inspectors.conflicts(
-        session, plan.regulator_organisation_id, pool, merchant_ids
-    )
-    inputs: dict[str, Any] = {
-        "merchants": [[m, classes.get(m, "B")] for m in merchant_ids],
-        "shares": dict(plan.rule_values["sampling_shares"]),
-        "count": plan.target_count,
-        "inspectors": pool,
-        "conflicts": sorted([i, m] for i, m in conflicts),
-        "per_target": int(plan.rule_values["inspectors_per_target"]),
-    }
     if not merchant_ids:
         raise ValidationFailed(
             N_("No merchant is registered in your jurisdiction."), code="empty_directory"
         )
+    per_target = int(plan.rule_values["inspectors_per_target"])
+    pool = await directory_of_inspectors.directory(
+        session, plan.regulator_organisation_id, directory_of_inspectors.Duty.RANDOM_INSPECTIONS
+    )
+    if len(pool) < per_target:
+        raise ValidationFailed(
+            N_("Too few inspectors: {have} may be drawn and each target needs {need}."),
+            code="too_few_inspectors",
+            have=len(pool),
+            need=per_target,
+        )
+    classes = await risk_classes(session, merchant_ids)
+    weights = await sampling_weights(session, merchant_ids)
+    lists_rule = await credit_lists.lists_rule(session)
+    conflicts = await directory_of_inspectors.conflicts(session, pool, merchant_ids)
+    inputs: dict[str, Any] = {
+        "merchants": [[m, classes.get(m, "B")] for m in merchant_ids],
+        "weights": [[m, int(weights.get(m, 100))] for m in merchant_ids],
+        "weights_rule": f"{lists_rule.rule_id}@{lists_rule.version}",
+        "shares": dict(plan.rule_values["sampling_shares"]),
+        "count": plan.target_count,
+        "inspectors": pool,
+        "conflicts": [[i, m, kinds] for (i, m), kinds in sorted(conflicts.items())],
+        "per_target": per_target,
+    }
     try:
         drawn = _replay(inputs, plan.seed)
     except DrawImpossible as error:

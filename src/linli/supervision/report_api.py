@@ -48,9 +48,13 @@ RegulatorReader = Annotated[Actor, Depends(require(REGULATOR_REPORTS_READ))]
 
 async def _present(session: DbSession, rows: Sequence[Report]) -> list[ReportOut]:
     named = await reports.names(session, {r.merchant_organisation_id for r in rows})
+    cases = await reports.case_statuses(session, [r.id for r in rows])
     return [
         present_report(
-            r, named.get(r.merchant_organisation_id, ""), await reports.photos(session, r)
+            r,
+            named.get(r.merchant_organisation_id, ""),
+            await reports.photos(session, r),
+            cases.get(r.id),
         )
         for r in rows
     ]

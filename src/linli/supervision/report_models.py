@@ -3,8 +3,8 @@ docs/supervision-reports.md): the platform triages each (forward to the regulato
 jurisdiction over the merchant, or close with reasons); the regulator acknowledges it and
 records an outcome. The reporter sees the status of their own reports only.
 
-E's cases link to reports when the supervision branches merge; until then a report carries
-only its outcome text and status.
+The regulator may open one case from a report (`supervision_cases.report_id`); the reporter
+then sees that case's status, nothing else of it.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from linli.authz import (
     PLATFORM_SUPERVISION_REPORTS,
     REGULATOR_REPORTS,
     REGULATOR_REPORTS_READ,
+    SUPERVISION_MANAGE,
     Actor,
     ensure,
     require_user,
@@ -26,7 +27,7 @@ from linli.db import DbSession
 from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.files import service as files
 from linli.i18n import N_
-from linli.supervision import reports
+from linli.supervision import case_service, reports
 from linli.supervision.labels import LABELS
 from linli.supervision.report_files import PHOTO_TYPES, file_response
 from linli.supervision.report_models import Report, ReporterRole, ReportStatus
@@ -162,11 +163,9 @@ async def report_page(
 ) -> Response:
     row = await reports.access_report(session, actor, report_id)
     named = await reports.names(session, {row.merchant_organisation_id})
-    is_regulator = (
-        actor.acts_for("regulator")
-        and actor.organisation_id == row.regulator_organisation_id
-        and actor.has(REGULATOR_REPORTS)
-    )
+    ours = actor.acts_for("regulator") and actor.organisation_id == row.regulator_organisation_id
+    is_regulator = ours and actor.has(REGULATOR_REPORTS)
+    case_id = await reports.case_of(session, row)
     return render(
         request,
         "supervision/reports_detail.html",
@@ -179,13 +178,20 @@ async def report_page(
             "triages": actor.has(PLATFORM_SUPERVISION_REPORTS)
             and row.status == ReportStatus.SUBMITTED,
             "regulates": is_regulator,
+            "case_status": (await reports.case_statuses(session, [row.id])).get(row.id),
+            # the case itself (its page, notes, inspector) only for the regulator
+            "case_id": case_id if ours else None,
+            "may_open_case": ours
+            and case_id is None
+            and actor.has(SUPERVISION_MANAGE)
+            and row.status in (ReportStatus.FORWARDED, ReportStatus.ACKNOWLEDGED),
             "L": LABELS,
         },
         actor=actor,
     )
 
 
-_ACTIONS = ("forward", "close", "acknowledge", "outcome", "photos")
+_ACTIONS = ("forward", "close", "acknowledge", "outcome", "photos", "case")
 
 
 @router.post(BASE + "/{report_id}/{action}")
@@ -211,6 +217,18 @@ async def report_action(
             return done
         return redirect(url, text=N_("Photo added."))
     data = await form_data(request)
+    if action == "case":
+
+        async def open_case() -> int:
+            case = await case_service.open_case(
+                session, actor, report_id=report_id, title=data.get("title", "")
+            )
+            return case.id
+
+        opened = await form_action(session, open_case, on_error=flash_error(url))
+        if isinstance(opened, Response):
+            return opened
+        return redirect(f"/regulator/cases/{opened}", text=N_("Case opened."))
     steps = {
         "forward": lambda: reports.forward(session, actor, report_id),
         "close": lambda: reports.close(session, actor, report_id, data.get("reason", "")),

@@ -1,7 +1,7 @@
 """Who sees and acts on reports of suspected violations: the reporter (their own, in the
 capacity they reported in), the platform's operators (triage, every report), and the
 regulator a report was forwarded to. Merchants never see reports about them (a report may be
-anonymous to them; the regulator's case is what they get to answer, after E's cases land).
+anonymous to them; the regulator's case is what they get to answer).
 Everyone else gets 404."""
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ class ReportOut(OutputModel):
     acknowledged_at: datetime | None
     concluded_at: datetime | None
     photo_file_ids: list[int]
+    case_status: str | None = Field(
+        default=None, description="The status of the regulator's case opened from the report"
+    )
 
 
 class PhotoOut(OutputModel):
@@ -60,5 +63,9 @@ class PhotoOut(OutputModel):
     added_at: datetime
 
 
-def present_report(row: Report, merchant_name: str, photos: list[int]) -> ReportOut:
-    return ReportOut.from_row(row, merchant_name=merchant_name, photo_file_ids=photos)
+def present_report(
+    row: Report, merchant_name: str, photos: list[int], case_status: str | None = None
+) -> ReportOut:
+    return ReportOut.from_row(
+        row, merchant_name=merchant_name, photo_file_ids=photos, case_status=case_status
+    )

@@ -33,6 +33,7 @@ from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.protection.complaint_policies import covering_regulator
 from linli.supervision import report_policies as policies
+from linli.supervision.case_models import Case
 from linli.supervision.report_models import Report, ReporterRole, ReportPhoto, ReportStatus
 
 MAX_TEXT = 2000
@@ -117,6 +118,35 @@ async def jurisdiction(session: AsyncSession, actor: Actor) -> Sequence[Report]:
             select(Report).where(policies.as_regulator(actor)).order_by(Report.id.desc()).limit(200)
         )
     ).all()
+
+
+async def case_statuses(session: AsyncSession, report_ids: Sequence[int]) -> dict[int, str]:
+    """The status of the case opened from each report (only the status: a reporter never
+    sees the case itself, its notes or its inspector)."""
+    if not report_ids:
+        return {}
+    rows = await session.execute(
+        select(Case.report_id, Case.status).where(Case.report_id.in_(list(report_ids)))
+    )
+    return {int(r): str(status) for r, status in rows.all() if r is not None}
+
+
+async def case_of(session: AsyncSession, report: Report) -> int | None:
+    found = await session.scalar(select(Case.id).where(Case.report_id == report.id))
+    return int(found) if found is not None else None
+
+
+async def forwarded_to_actor(session: AsyncSession, actor: Actor, report_id: int) -> Report:
+    """The report, locked, if it was forwarded to the regulator the actor acts for (a case is
+    opened from it); 404 otherwise, another authority included."""
+    report = await _locked(session, actor, report_id)
+    if not (
+        actor.acts_for(policies.REGULATOR)
+        and actor.organisation_id == report.regulator_organisation_id
+        and report.status in policies.FORWARDED_OR_LATER
+    ):
+        raise report_not_found()
+    return report
 
 
 async def photos(session: AsyncSession, report: Report) -> list[int]:
