@@ -1,7 +1,7 @@
 """supervision: the basket of necessities behind each authority's price index
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-05 21:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import linli.db
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

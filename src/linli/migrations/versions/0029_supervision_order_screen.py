@@ -2,7 +2,7 @@
 OrderPaid runs (supervision/rule_orders.py)
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 Create Date: 2026-12-05 22:10:00
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0025"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
