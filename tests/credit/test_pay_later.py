@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.models import Organisation
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.credit import pay_later
@@ -363,6 +364,9 @@ async def test_a_bill_repaid_on_time_counts_and_the_ledger_balances_after_a_refu
     assert ledger.get("cash:pay_later", 0) == 0
     assert ledger["cash:sandbox"] == PRICE
     assert sum(ledger.values()) == 0
+    settled = await client.post(f"{PAY_LATER}/bills/{bill['id']}/pay", headers=who.headers)
+    assert settled.status_code == 409
+    assert settled.json()["error"]["code"] == "bill_settled"
     frozen_clock.advance(timedelta(days=10))  # the overdue job finds it paid: nothing happens
     await app.state.dispatcher.run_once()
     assert (await facility(client, who))["state"] == "active"
@@ -472,3 +476,25 @@ async def test_the_pages_open_the_facility_order_on_credit_and_pay_the_bill_in_b
     assert paying.headers["location"].startswith("/pay/")
     no_csrf = await client.post(f"/credit/pay-later/bills/{bill.id}/pay")
     assert no_csrf.status_code in (400, 403)
+
+
+async def test_only_a_domains_own_payments_go_to_the_platform(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """A resident's `direct` payment may not be made to the platform (only a pay-later bill's
+    repayment is), so no one can pose as paying a bill."""
+    _campaign, _item, (who,) = await world(client, session)
+    async with app.state.sessionmaker() as s:
+        platform = await s.scalar(select(Organisation.id).where(Organisation.kind == "platform"))
+    response = await client.post(
+        "/api/v1/payments/intents",
+        json={
+            "payee_organisation_id": platform,
+            "reference": "bill",
+            "amount_fen": 100,
+            "idempotency_key": "direct-to-platform-1",
+        },
+        headers=who.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert "payee_organisation_id" in response.json()["error"]["fields"]
