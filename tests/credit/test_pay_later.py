@@ -52,12 +52,19 @@ PRICE = 20_000  # ¥200 an item: three of them exceed the ¥500 limit of a new r
 
 
 async def world(
-    client: httpx.AsyncClient, session: AsyncSession, n: int = 1, *, limit: int = 5
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    n: int = 1,
+    *,
+    limit: int = 5,
+    min_group: int = 1,
 ) -> tuple[dict[str, Any], int, list[Resident]]:
     shop = await a_shop(client, session)
     sku = await listed_sku(client, shop, price_fen=PRICE)
     campaign = await published_campaign(
-        client, shop, item(sku, group_price_fen=PRICE, per_resident_limit=limit, min_group_qty=1)
+        client,
+        shop,
+        item(sku, group_price_fen=PRICE, per_resident_limit=limit, min_group_qty=min_group),
     )
     point = await a_pickup_point(session)
     people = await residents(session, n)
@@ -498,3 +505,26 @@ async def test_only_a_domains_own_payments_go_to_the_platform(
     )
     assert response.status_code == 422, response.text
     assert "payee_organisation_id" in response.json()["error"]["fields"]
+
+
+async def test_a_failed_group_lowers_the_bill_instead_of_sending_money(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    campaign, item_id, (who,) = await world(client, session, min_group=5)
+    await opened(client, who)
+    assert (await checkout(client, who, campaign["id"], item_id, qty=2)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    frozen_clock.advance(timedelta(days=1, minutes=1))  # past the cut-off: the group failed
+    await app.state.dispatcher.run_once()
+    await app.state.dispatcher.run_once(jobs=False)
+    state = await facility(client, who)
+    (bill,) = state["bills"]
+    assert (bill["amount_fen"], bill["status"], state["used_fen"]) == (0, "paid", 0)
+    assert [c["refunded_fen"] for c in bill["charges"]] == [2 * PRICE]
+    ledger = await balances(app)
+    assert ledger.get("cash:pay_later", 0) == 0
+    assert ledger.get("cash:sandbox", 0) == 0  # no money moved at all
+    assert sum(ledger.values()) == 0
+    async with app.state.sessionmaker() as s:
+        kinds = list(await s.scalars(select(CreditRecord.kind)))
+    assert "pay_later_repaid" not in kinds  # emptied by a refund is no repayment
