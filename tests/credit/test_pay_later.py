@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.models import Organisation
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.credit import pay_later
@@ -51,12 +52,19 @@ PRICE = 20_000  # ¥200 an item: three of them exceed the ¥500 limit of a new r
 
 
 async def world(
-    client: httpx.AsyncClient, session: AsyncSession, n: int = 1, *, limit: int = 5
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    n: int = 1,
+    *,
+    limit: int = 5,
+    min_group: int = 1,
 ) -> tuple[dict[str, Any], int, list[Resident]]:
     shop = await a_shop(client, session)
     sku = await listed_sku(client, shop, price_fen=PRICE)
     campaign = await published_campaign(
-        client, shop, item(sku, group_price_fen=PRICE, per_resident_limit=limit, min_group_qty=1)
+        client,
+        shop,
+        item(sku, group_price_fen=PRICE, per_resident_limit=limit, min_group_qty=min_group),
     )
     point = await a_pickup_point(session)
     people = await residents(session, n)
@@ -363,6 +371,9 @@ async def test_a_bill_repaid_on_time_counts_and_the_ledger_balances_after_a_refu
     assert ledger.get("cash:pay_later", 0) == 0
     assert ledger["cash:sandbox"] == PRICE
     assert sum(ledger.values()) == 0
+    settled = await client.post(f"{PAY_LATER}/bills/{bill['id']}/pay", headers=who.headers)
+    assert settled.status_code == 409
+    assert settled.json()["error"]["code"] == "bill_settled"
     frozen_clock.advance(timedelta(days=10))  # the overdue job finds it paid: nothing happens
     await app.state.dispatcher.run_once()
     assert (await facility(client, who))["state"] == "active"
@@ -472,3 +483,48 @@ async def test_the_pages_open_the_facility_order_on_credit_and_pay_the_bill_in_b
     assert paying.headers["location"].startswith("/pay/")
     no_csrf = await client.post(f"/credit/pay-later/bills/{bill.id}/pay")
     assert no_csrf.status_code in (400, 403)
+
+
+async def test_only_a_domains_own_payments_go_to_the_platform(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """A resident's `direct` payment may not be made to the platform (only a pay-later bill's
+    repayment is), so no one can pose as paying a bill."""
+    _campaign, _item, (who,) = await world(client, session)
+    async with app.state.sessionmaker() as s:
+        platform = await s.scalar(select(Organisation.id).where(Organisation.kind == "platform"))
+    response = await client.post(
+        "/api/v1/payments/intents",
+        json={
+            "payee_organisation_id": platform,
+            "reference": "bill",
+            "amount_fen": 100,
+            "idempotency_key": "direct-to-platform-1",
+        },
+        headers=who.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert "payee_organisation_id" in response.json()["error"]["fields"]
+
+
+async def test_a_failed_group_lowers_the_bill_instead_of_sending_money(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    campaign, item_id, (who,) = await world(client, session, min_group=5)
+    await opened(client, who)
+    assert (await checkout(client, who, campaign["id"], item_id, qty=2)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    frozen_clock.advance(timedelta(days=1, minutes=1))  # past the cut-off: the group failed
+    await app.state.dispatcher.run_once()
+    await app.state.dispatcher.run_once(jobs=False)
+    state = await facility(client, who)
+    (bill,) = state["bills"]
+    assert (bill["amount_fen"], bill["status"], state["used_fen"]) == (0, "paid", 0)
+    assert [c["refunded_fen"] for c in bill["charges"]] == [2 * PRICE]
+    ledger = await balances(app)
+    assert ledger.get("cash:pay_later", 0) == 0
+    assert ledger.get("cash:sandbox", 0) == 0  # no money moved at all
+    assert sum(ledger.values()) == 0
+    async with app.state.sessionmaker() as s:
+        kinds = list(await s.scalars(select(CreditRecord.kind)))
+    assert "pay_later_repaid" not in kinds  # emptied by a refund is no repayment

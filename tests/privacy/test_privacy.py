@@ -95,9 +95,11 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "credit",
         "groupbuy",
         "notifications",
+        "pay_later",
         "payments",
         "protection",
     }
+    assert sections["pay_later"] == {"account": None, "bills": []}  # never used pay later
     # the resident collected the order: one credit record as a resident (credit.scoring)
     [record] = sections["credit"]["as_resident"]["records"]
     assert (record["kind"], record["weight"]) == ("order_collected", 1)
