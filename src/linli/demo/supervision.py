@@ -181,7 +181,11 @@ async def seed_discrimination(
             select(OrderLine.item_id, Order.paid_at)
             .join(Order, Order.id == OrderLine.order_id)
             .join(Organisation, Organisation.id == Order.organisation_id)
-            .where(Order.paid_at.is_not(None))
+            .where(
+                Order.paid_at.is_not(None),
+                Order.cancelled_at.is_(None),
+                Order.refunded_fen == 0,
+            )
             .group_by(OrderLine.item_id, Order.paid_at)
             .having(buyers >= 2)
             .order_by(buyers.desc(), OrderLine.item_id)
@@ -198,11 +202,18 @@ async def seed_discrimination(
         order = await session.scalar(
             select(Order)
             .join(OrderLine, OrderLine.order_id == Order.id)
-            .where(OrderLine.item_id == item_id, Order.paid_at == paid_at)
+            .where(
+                OrderLine.item_id == item_id,
+                Order.paid_at == paid_at,
+                # Money already moved back (a failed group, a return) is left as it was.
+                Order.cancelled_at.is_(None),
+                Order.refunded_fen == 0,
+            )
             .order_by(Order.id.desc())
             .limit(1)
         )
-        assert order is not None
+        if order is None:
+            return 0
         line = await session.scalar(
             select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.item_id == item_id)
         )
