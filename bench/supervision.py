@@ -148,6 +148,9 @@ async def measure(url: str, events: int) -> dict[str, Any]:
         total = 0.0
         for payload in payloads:
             async with sessionmaker() as session:
+                # The transaction is open before the clock starts, for every run alike (the
+                # dispatcher's transaction exists before any handler runs).
+                await session.connection()
                 await price_row(session, payload)
                 start = time.process_time()
                 await work(session) if payload is None else await work((session, payload))
@@ -184,9 +187,15 @@ async def measure(url: str, events: int) -> dict[str, Any]:
         await s.execute(text("DELETE FROM supervision_emergencies"))
     forget_cached_rules()
     passes: dict[str, dict[str, float]] = {}
+    alerts_before: int | None = None
     for name in ("no_emergency", "emergency", "alerts_open"):
         if name == "alerts_open":
-            # The emergency stays; its alerts are raised once and kept (committed).
+            # The emergency stays; its alerts are raised once and kept (committed; removed
+            # after the pass, so that a database given with --url can be measured again).
+            async with sessionmaker() as s:
+                alerts_before = int(
+                    await s.scalar(text("SELECT coalesce(max(id), 0) FROM supervision_alerts")) or 0
+                )
             for payload in price_events:
                 async with sessionmaker() as s, s.begin():
                     await rule_evaluation.price_gouging(s, payload.sku_id, payload.new_price_fen)
@@ -266,6 +275,13 @@ async def measure(url: str, events: int) -> dict[str, Any]:
             "order_paid_ms": order * 1000,
             "order_rules_ms": (order - baseline) * 1000,
         }
+    async with sessionmaker() as s, s.begin():
+        if alerts_before is not None:
+            await s.execute(
+                text("DELETE FROM supervision_alerts WHERE id > :before"),
+                {"before": alerts_before},
+            )
+        await s.execute(text("DELETE FROM supervision_emergencies WHERE title = 'bench'"))
     await engine.dispose()
     return {
         "scale": scale,

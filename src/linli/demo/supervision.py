@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from linli import clock, outbox
+from linli import clock
 from linli.accounts.models import Membership, Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import prices
@@ -21,8 +21,8 @@ from linli.categories.models import Category
 from linli.demo.seed import INSPECTOR_PHONE, REGULATOR_PHONE
 from linli.events import OrderPaid
 from linli.groupbuy.models import Order, OrderLine
-from linli.outbox import Dispatcher
-from linli.supervision import case_service, emergency_service, rule_evaluation
+from linli.outbox import Envelope
+from linli.supervision import case_service, emergency_service, rule_evaluation, rule_handlers
 from linli.supervision.alert_models import OPEN, Alert
 from linli.supervision.rule_defaults import PRICE_DISCRIMINATION, PRICE_GOUGING
 
@@ -164,61 +164,85 @@ async def seed_supervision(
 async def seed_discrimination(
     sessionmaker: async_sessionmaker[AsyncSession], regulator_id: int
 ) -> int:
-    """A grocer in the regulator's district charges one resident 20 % over what the other
-    residents paid for the same campaign item at the same moment. Linli's checkout never
-    prices per resident, so the demo writes the charged price on that order (its line and
-    total) and publishes the order's `OrderPaid` as the payment would; the outbox delivers it
-    to supervision's handler, whose rule raises the alert (evidence: the orders and prices)."""
+    """A grocer (in the regulator's district when one there sold an item to two residents at
+    one moment) charges one resident 20 % over what the others paid for the same campaign item
+    at that moment. Linli's checkout never prices per resident, so the demo writes the charged
+    price on that order (its line and total). Supervision's `OrderPaid` handler (the function
+    the outbox delivers `OrderPaid` to) then runs on the order, as the gouging scenario above
+    runs its rule: the order's own `OrderPaid` was delivered during the history, and
+    publishing it again would tell the resident a second time. The alert's evidence is the
+    orders and their prices. Returns the alerts raised (0 in a city too small for two
+    residents to buy one item at once)."""
     async with sessionmaker() as session, session.begin():
         regulator = await session.get(Organisation, regulator_id)
         assert regulator is not None
         buyers = func.count(func.distinct(Order.user_id))
-        busiest = (
-            await session.execute(
-                select(OrderLine.item_id)
-                .join(Order, Order.id == OrderLine.order_id)
-                .join(Organisation, Organisation.id == Order.organisation_id)
-                .where(
-                    Order.paid_at.is_not(None),
-                    Organisation.district_code == regulator.district_code,
-                    OrderLine.quantity == 1,
-                )
-                .group_by(OrderLine.item_id)
-                .order_by(buyers.desc(), OrderLine.item_id)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        assert busiest is not None, "no paid orders in the regulator's district"
-        line = await session.scalar(
-            select(OrderLine)
+        query = (
+            select(OrderLine.item_id, Order.paid_at)
             .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.item_id == busiest, OrderLine.quantity == 1)
-            .order_by(Order.paid_at.desc(), Order.id.desc())
+            .join(Organisation, Organisation.id == Order.organisation_id)
+            .where(
+                Order.paid_at.is_not(None),
+                Order.cancelled_at.is_(None),
+                Order.refunded_fen == 0,
+            )
+            .group_by(OrderLine.item_id, Order.paid_at)
+            .having(buyers >= 2)
+            .order_by(buyers.desc(), OrderLine.item_id)
             .limit(1)
         )
+        busiest = (
+            await session.execute(
+                query.where(Organisation.district_code == regulator.district_code)
+            )
+        ).first() or (await session.execute(query)).first()
+        if busiest is None:
+            return 0
+        item_id, paid_at = busiest
+        order = await session.scalar(
+            select(Order)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(
+                OrderLine.item_id == item_id,
+                Order.paid_at == paid_at,
+                # Money already moved back (a failed group, a return) is left as it was.
+                Order.cancelled_at.is_(None),
+                Order.refunded_fen == 0,
+            )
+            .order_by(Order.id.desc())
+            .limit(1)
+        )
+        if order is None:
+            return 0
+        line = await session.scalar(
+            select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.item_id == item_id)
+        )
         assert line is not None
-        order = await session.get(Order, line.order_id)
-        assert order is not None
         extra = line.unit_price_fen // 5
         line.unit_price_fen += extra
-        line.amount_fen += extra
-        order.total_fen += extra
-        outbox.publish(
+        line.amount_fen += extra * line.quantity
+        order.total_fen += extra * line.quantity
+        event = OrderPaid(
+            order_id=order.id,
+            campaign_id=order.campaign_id,
+            user_id=order.user_id,
+            merchant_organisation_id=order.organisation_id,
+            pickup_point_id=order.pickup_point_id,
+            total_fen=order.total_fen,
+            intent_id=0,
+        )
+        await session.flush()
+        await rule_handlers.order_paid(
             session,
-            OrderPaid(
-                order_id=order.id,
-                campaign_id=order.campaign_id,
-                user_id=order.user_id,
-                merchant_organisation_id=order.organisation_id,
-                pickup_point_id=order.pickup_point_id,
-                total_fen=order.total_fen,
-                intent_id=0,
+            Envelope(
+                f"demo-discrimination-{order.id}",
+                event.event_name,
+                event,
+                order.paid_at or clock.now(),
             ),
         )
-    await Dispatcher(sessionmaker, batch_size=200).run_once()
     async with sessionmaker() as session:
         found = await session.scalar(
             select(func.count(Alert.id)).where(Alert.rule_id == PRICE_DISCRIMINATION)
         )
-    assert found, "the price discrimination rule did not fire in the demo"
-    return int(found)
+    return int(found or 0)
