@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +102,13 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         run_dispatcher=False,
         default_locale="en",
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Seeded-city templates (tests/live.py) are dropped once every test has finished."""
+    live = sys.modules.get("tests.live")  # imported only by the modules that serve live
+    if live is not None:
+        live.drop_seeded_templates()
 
 
 def pytest_configure(config: pytest.Config) -> None:

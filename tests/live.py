@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
 SEED_TIMEOUT = 600.0  # a demo city with some history, on a busy machine
+# The demo city with a few days of history that several modules serve or read (seeded once).
+DEMO_CITY = ("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
 ADMIN_SCOPES = ("account", "resident", "leader", "org:read", "org:write", "platform")
 
 
@@ -227,6 +232,107 @@ class LiveServer:
         return token
 
 
+@dataclass(frozen=True)
+class SeededTemplate:
+    """A database seeded once per test session by one `linli` command, copied per instance.
+
+    Seeding a demo city with history takes minutes on a busy 2-core machine, and several
+    modules serve the same city; each instance still gets a database of its own (tests write).
+    """
+
+    database_url: str  # SQLite: the template file; PostgreSQL: the template database
+    var_dir: Path  # what the seed wrote under LINLI_VAR_DIR (images...)
+    secret_key: str  # the LINLI_SECRET_KEY the seed ran with
+    output: str  # what the seed printed
+
+    @property
+    def sqlite_path(self) -> Path:
+        database = make_url(self.database_url).database
+        assert DATABASE_KIND == "sqlite", self.database_url
+        assert database, self.database_url
+        return Path(database)
+
+
+_SEEDED: dict[tuple[str, ...], SeededTemplate] = {}
+_SEED_DIRS: list[Path] = []
+
+
+def seeded_template(seed: tuple[str, ...]) -> SeededTemplate:
+    """The session's template for `linli SEED...`, seeded on first use."""
+    cached = _SEEDED.get(seed)
+    if cached is not None:
+        return cached
+    workdir = Path(tempfile.mkdtemp(prefix="linli-seeded-"))
+    _SEED_DIRS.append(workdir)
+    digest = hashlib.sha256("\0".join(seed).encode()).hexdigest()[:12]
+    database_url = fresh_database(workdir, f"seeded_{digest}")
+    env = server_environment(database_url, workdir)
+    runner = LiveServer(
+        url="", env=env, workdir=workdir, database_url=database_url, log_path=workdir / "log"
+    )
+    try:
+        output = runner.run_cli(*seed, timeout=SEED_TIMEOUT)
+    except BaseException:
+        if DATABASE_KIND == "postgresql":
+            asyncio.run(_drop_postgres_database(make_url(database_url)))
+        raise
+    template = SeededTemplate(
+        database_url=database_url,
+        var_dir=workdir / "var",
+        secret_key=env["LINLI_SECRET_KEY"],
+        output=output,
+    )
+    _SEEDED[seed] = template
+    return template
+
+
+def copy_sqlite_database(template: SeededTemplate, target: Path) -> None:
+    """The template's file (with its write-ahead log, if one was left) at `target`."""
+    source = template.sqlite_path
+    shutil.copyfile(source, target)
+    for suffix in ("-wal",):
+        journal = source.with_name(source.name + suffix)
+        if journal.exists():
+            shutil.copyfile(journal, target.with_name(target.name + suffix))
+
+
+async def _create_postgres_database_from(url: URL, template: URL) -> None:
+    engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            name = _quoted(str(url.database))
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            source = _quoted(str(template.database))
+            await connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {source}"))
+    finally:
+        await engine.dispose()
+
+
+def database_from_template(workdir: Path, name: str, template: SeededTemplate) -> str:
+    """A new database for one served instance, a copy of the seeded template, and its var/."""
+    if template.var_dir.exists():
+        shutil.copytree(template.var_dir, workdir / "var", dirs_exist_ok=True)
+    if DATABASE_KIND == "postgresql":
+        base = make_url(PG_URL)
+        url = base.set(database=f"{base.database}_{name}")
+        asyncio.run(_create_postgres_database_from(url, make_url(template.database_url)))
+        return url.render_as_string(hide_password=False)
+    target = workdir / f"{name}.sqlite3"
+    copy_sqlite_database(template, target)
+    return f"sqlite+aiosqlite:///{target.as_posix()}"
+
+
+def drop_seeded_templates() -> None:
+    """At the end of the session: the template databases and their directories go."""
+    for template in _SEEDED.values():
+        if DATABASE_KIND == "postgresql":
+            asyncio.run(_drop_postgres_database(make_url(template.database_url)))
+    _SEEDED.clear()
+    for workdir in _SEED_DIRS:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _SEED_DIRS.clear()
+
+
 @contextlib.contextmanager
 def serve_live(
     workdir: Path, name: str = "live", *, seed: tuple[str, ...] = ()
@@ -234,21 +340,29 @@ def serve_live(
     """Serve a fresh instance from `workdir` until the block ends; `seed` is a `linli`
     command run against its database first (for example `("demo", "--no-serve")`).
 
+    The seed runs once per session for the same arguments (`seeded_template`); every instance
+    serves its own copy of that database and var/, with the secret key the seed ran with.
+
     `workdir` keeps the server's log (`<name>-server.log`), var/ and, on SQLite, the database
     file for a post-mortem; a PostgreSQL database is dropped at the end.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    database_url = fresh_database(workdir, name)
+    template = seeded_template(seed) if seed else None
+    if template is None:
+        database_url = fresh_database(workdir, name)
+    else:
+        database_url = database_from_template(workdir, name, template)
+    env = server_environment(database_url, workdir)
+    if template is not None:
+        env["LINLI_SECRET_KEY"] = template.secret_key
     server = LiveServer(
         url="",
-        env=server_environment(database_url, workdir),
+        env=env,
         workdir=workdir,
         database_url=database_url,
         log_path=workdir / f"{name}-server.log",
     )
     try:
-        if seed:
-            server.run_cli(*seed, timeout=SEED_TIMEOUT)
         server.start()
         yield server
     finally:

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from linli.demo.seed import DEMO_PASSWORD
-from tests.live import LiveServer, serve_live
+from tests.live import DEMO_CITY, LiveServer, serve_live
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 PHONE = {"width": 390, "height": 844}
@@ -52,8 +52,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    seed = ("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
-    with serve_live(tmp_path_factory.mktemp("layout"), "layout", seed=seed) as server:
+    with serve_live(tmp_path_factory.mktemp("layout"), "layout", seed=DEMO_CITY) as server:
         yield server
 
 

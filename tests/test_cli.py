@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from linli.cli import app as cli
 from linli.config import Settings
 from linli.migrate import head_revision
 from tests.conftest import PG_URL, STARTUP_TIMEOUT
+from tests.live import DEMO_CITY, copy_sqlite_database, seeded_template
 
 PASSWORD = "Neighbour-2026"
 NEW_PASSWORD = "Fresh-start-2027"
@@ -358,14 +360,19 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
 
 @sqlite_only
 def test_demo_plays_group_buying_history_through_the_services(database: Path) -> None:
-    result = run("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
-    assert result.exit_code == 0, result.output
+    # The city the browser tests serve, seeded once per session by `linli demo` (it fails
+    # loudly unless it exits 0): its printed output, and a copy of its database and var/.
+    city = seeded_template(DEMO_CITY)
+    copy_sqlite_database(city, database)
+    if city.var_dir.exists():
+        shutil.copytree(city.var_dir, database.parent / "var", dirs_exist_ok=True)
+    output = city.output
     figures = re.search(
         r"Group buying history: (\d+) campaigns, (\d+) orders \((\d+) refunded because their "
         r"group failed\), (\d+) pickups, (\d+) uncollected",
-        squash(result.output),
+        squash(output),
     )
-    assert figures is not None, result.output
+    assert figures is not None, output
     campaigns, orders, failed, pickups, _uncollected = (int(g) for g in figures.groups())
     assert campaigns == 12
     assert orders > 100
@@ -387,9 +394,9 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     trace = re.search(
         r"Traceability: (\d+) batches with journeys, 1 excursion \(batch (\w+) on hold\), "
         r"1 recall in progress \((\d+) buyers notified\)",
-        squash(result.output),
+        squash(output),
     )
-    assert trace is not None, result.output
+    assert trace is not None, output
     assert int(trace.group(1)) > 5
     assert int(trace.group(3)) > 0
     assert count(database, "trace_batches") > 5
@@ -429,9 +436,9 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     # Reviews (demo/protection_reviews.py): of collected lines only, some answered, one hidden.
     reviewed = re.search(
         r"Reviews: (\d+) of collected goods, (\d+) answered by the merchant, 1 hidden",
-        squash(result.output),
+        squash(output),
     )
-    assert reviewed is not None, result.output
+    assert reviewed is not None, output
     assert int(reviewed.group(1)) > 0
     assert int(reviewed.group(2)) > 0
     assert query(
@@ -445,9 +452,9 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     # Complaints (demo/protection_complaints.py): every status and outcome, one escalated.
     complained = re.search(
         r"Complaints: (\d+) in every status, (\d+) taken from the platform to the regulator",
-        squash(result.output),
+        squash(output),
     )
-    assert complained is not None, result.output
+    assert complained is not None, output
     assert complained.groups() == ("8", "1")
     statuses = {s for (s,) in query(database, "SELECT DISTINCT status FROM protection_complaints")}
     assert statuses == {"filed", "accepted", "in_mediation", "refused", "resolved"}
@@ -462,9 +469,7 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     # Returns (demo/protection_returns.py) in every state, each refunded one through group
     # buying. Four days of history alone are too short for an overdue refund, but the
     # pay-later orders of two months ago (demo/pay_later.py) were collected long enough ago.
-    assert re.search(
-        r"Returns: 6 in every state \(1 refunded, 1 refund overdue\)", squash(result.output)
-    )
+    assert re.search(r"Returns: 6 in every state \(1 refunded, 1 refund overdue\)", squash(output))
     assert query(database, "SELECT DISTINCT status FROM protection_returns ORDER BY status") == [
         ("approved",),
         ("received",),
@@ -480,8 +485,8 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert re.search(
         r"Quality claims: 7 in every state \(2 refunded without return, 4 taken to the "
         r"platform\)",
-        squash(result.output),
-    ), result.output
+        squash(output),
+    ), output
     assert query(database, "SELECT DISTINCT status FROM protection_claims ORDER BY status") == [
         ("closed",),
         ("escalated",),
@@ -501,7 +506,7 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert re.search(
         r"Supervision: a random inspection of 3 merchants, results published; 1 report "
         r"forwarded to the regulator",
-        squash(result.output),
+        squash(output),
     )
     assert query(
         database,
@@ -512,7 +517,7 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT coalesce(sum(amount_fen), 0) FROM ledger_postings") == [(0,)]
     # Supervision (demo/supervision.py): a gouging merchant caught, penalised and published;
     # two cases open.
-    assert re.search(r"Supervision: an emergency declared, a gouging alert", squash(result.output))
+    assert re.search(r"Supervision: an emergency declared, a gouging alert", squash(output))
     assert query(
         database,
         "SELECT status, count(*) FROM supervision_alerts WHERE rule_id = "
@@ -533,7 +538,7 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     ]
     assert query(database, "SELECT count(*) FROM supervision_emergencies") == [(1,)]
     # A price-discrimination alert raised through the OrderPaid handler (demo/supervision.py).
-    assert re.search(r"Supervision: 1 price-discrimination alert", squash(result.output))
+    assert re.search(r"Supervision: 1 price-discrimination alert", squash(output))
     assert query(
         database,
         "SELECT status, count(*) FROM supervision_alerts WHERE rule_id = "
@@ -542,8 +547,8 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
     # Credit (linli.credit.handlers): the history's events filled the ledger for every kind of
     # subject, and the grades spread.
-    credit = re.search(r"Credit: (\d+) records; grades: ([^.]*)\.", squash(result.output))
-    assert credit is not None, result.output
+    credit = re.search(r"Credit: (\d+) records; grades: ([^.]*)\.", squash(output))
+    assert credit is not None, output
     assert int(credit.group(1)) == count(database, "credit_records") > 0
     kinds = {k for (k,) in query(database, "SELECT DISTINCT subject_kind FROM credit_records")}
     assert kinds == {"merchant", "leader", "resident"}
@@ -563,9 +568,9 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     listed = re.search(
         r"Credit lists: (\S+) on the serious-dishonesty list until (\d{4}-\d\d-\d\d); "
         r"1 credit repair waiting for the regulator \((\S+)\)",
-        squash(result.output),
+        squash(output),
     )
-    assert listed is not None, result.output
+    assert listed is not None, output
     assert query(
         database,
         "SELECT o.name, c.penalty_fen FROM credit_serious_list l "
@@ -588,8 +593,8 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     # one overdue: the facility suspended), the demo resident's bill of this month open.
     assert re.search(
         r"Pay later: 3 residents, 3 orders on credit; bills 1 repaid, 1 overdue, 1 open\.",
-        squash(result.output),
-    ), result.output
+        squash(output),
+    ), output
     assert query(
         database, "SELECT status, count(*) FROM pay_later_bills GROUP BY status ORDER BY status"
     ) == [("open", 1), ("overdue", 1), ("paid", 1)]
