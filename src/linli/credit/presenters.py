@@ -109,6 +109,7 @@ def present_risk(row: RiskRow) -> RiskRowOut:
         risk_class=row.risk_class,
         by_credit=row.by_credit,
         high_risk_categories=list(row.high_risk_categories),
+        supervision_records=row.supervision_records,
         sampling_percent=row.sampling_percent,
         rule_id=row.rule_id,
         rule_version=row.rule_version,

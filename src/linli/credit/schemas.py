@@ -96,6 +96,7 @@ class RiskRowOut(OutputModel):
     risk_class: str
     by_credit: str
     high_risk_categories: list[str]
+    supervision_records: int  # penalties, warnings, failed inspections within the rule's days
     sampling_percent: tuple[int, int]
     rule_id: str
     rule_version: int

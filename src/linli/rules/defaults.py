@@ -289,6 +289,35 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "credit.risk_class",
+        "version": 2,
+        "title": "Enterprise credit-risk classes A/B/C/D, with supervision history",
+        "legal_basis": "As version 1; 国市监信发〔2022〕6号 classifies on the enterprise's basic "
+        "information, its business, its supervision history (inspections, penalties) and its "
+        "industry's risk",
+        # Version 1, made one class worse again for an enterprise with supervision history:
+        # a penalty, a warning or rectification order, a rectification not done on time, a
+        # failed or problem random inspection, or a failed trace inspection in the last two
+        # years.
+        "values": {
+            "by_score": [["A", 750], ["B", 600], ["C", 450], ["D", 0]],
+            "high_risk_categories": ["fresh_food", "health_food", "medical_devices"],
+            "high_risk_steps": 1,
+            "history_kinds": [
+                "penalty_serious",
+                "penalty",
+                "warning",
+                "rectification_overdue",
+                "spot_check_failed",
+                "spot_check_issues",
+                "inspection_failed",
+            ],
+            "history_days": 730,
+            "history_steps": 1,
+            "sampling_percent": {"A": [0, 5], "B": [5, 20], "C": [21, 60], "D": [61, 100]},
+        },
+    },
+    {
         "rule_id": "credit.scoring",
         "version": 2,
         "title": "Credit scores and public grades, with supervision's decisions",

@@ -194,6 +194,7 @@ async def profile(session: AsyncSession, actor: Actor, merchant_id: int) -> Risk
             int(values["category_points"]) if credit.high_risk_categories else 0,
             {
                 "categories": list(credit.high_risk_categories),
+                "supervision_records": credit.supervision_records,
                 "class_steps": credit.steps,
                 "final_class": credit.risk_class,
             },
