@@ -6,7 +6,9 @@ operator, the pages reachable from the menu and from the pages it leads to (one 
 of address: `/p/{id}` once, not for every product) are loaded at phone width, in English and
 in Chinese, and none may scroll sideways (`scrollWidth > innerWidth`) or fail with a 5xx.
 The phone menu sits behind a button and opens inside the screen; on a desktop the catalogue's
-product cards do not overlap.
+product cards do not overlap. The same crawl finds no enterprise risk class on any page of the
+demo city for anyone but the regulator, and finds it for the regulator (issue 12; the API side
+is tests/credit/test_risk_class_crawl.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from linli.demo.seed import DEMO_PASSWORD
+from tests.credit.test_credit_http import RISK_MARKERS
 from tests.live import DEMO_CITY, LiveServer, serve_live
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
@@ -96,6 +99,7 @@ class Crawl:
     visited: dict[str, str] = field(default_factory=dict)  # shape -> path
     overflowing: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    with_risk_class: list[str] = field(default_factory=list)
 
 
 WIDEST = """() => {
@@ -121,6 +125,9 @@ def crawl(page: Page, server: LiveServer) -> Crawl:
         if response.status >= 500:
             result.failed.append(f"{path}: {response.status}")
             continue
+        html = page.content()
+        if any(marker in html for marker in RISK_MARKERS):
+            result.with_risk_class.append(path)
         scroll_width, inner_width, wide = page.evaluate(WIDEST)
         if scroll_width > inner_width:
             result.overflowing.append(f"{path}: {scroll_width} > {inner_width} ({wide})")
@@ -150,6 +157,10 @@ def test_no_page_scrolls_sideways_on_a_phone(
     assert len(result.visited) >= 5, result.visited  # the crawl really walked the site
     assert result.failed == []
     assert result.overflowing == [], "\n".join(result.overflowing)
+    if role == "regulator":
+        assert "/regulator/credit" in result.with_risk_class, result.visited
+    else:
+        assert result.with_risk_class == []
 
 
 def test_the_phone_menu_opens_inside_the_screen(browser: Browser, demo_city: LiveServer) -> None:
