@@ -528,3 +528,75 @@ async def test_a_failed_group_lowers_the_bill_instead_of_sending_money(
     async with app.state.sessionmaker() as s:
         kinds = list(await s.scalars(select(CreditRecord.kind)))
     assert "pay_later_repaid" not in kinds  # emptied by a refund is no repayment
+
+
+async def test_one_open_payment_per_bill_and_one_repayment_credit_per_bill(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    campaign, item_id, (who,) = await world(client, session)
+    await opened(client, who)
+    assert (await checkout(client, who, campaign["id"], item_id)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    (bill,) = (await facility(client, who))["bills"]
+    ask = f"{PAY_LATER}/bills/{bill['id']}/pay"
+    first = (await client.post(ask, headers=who.headers)).json()
+    assert (await client.post(ask, headers=who.headers)).json()["public_id"] == first["public_id"]
+    # a new charge changes what is owed: the first payment is closed, one for the new total
+    assert (await checkout(client, who, campaign["id"], item_id)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    second = await pay_bill(app, client, settings, who, bill["id"])
+    assert second["amount_fen"] == 2 * PRICE != first["amount_fen"]
+    async with app.state.sessionmaker() as s:
+        closed = await s.scalar(
+            select(PaymentIntent.status).where(PaymentIntent.public_id == first["public_id"])
+        )
+    assert closed == "cancelled"
+    state = await facility(client, who)
+    assert (state["bills"][0]["status"], state["used_fen"]) == ("paid", 0)
+    # a charge reopens the month's paid bill; settling it again earns no second credit
+    assert (await checkout(client, who, campaign["id"], item_id)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    assert (await facility(client, who))["bills"][0]["status"] == "open"
+    await pay_bill(app, client, settings, who, bill["id"])
+    state = await facility(client, who)
+    assert (state["bills"][0]["status"], state["bills"][0]["outstanding_fen"]) == ("paid", 0)
+    assert state["used_fen"] == 0
+    async with app.state.sessionmaker() as s:
+        kinds = list(
+            await s.scalars(select(CreditRecord.kind).where(CreditRecord.subject_id == who.user.id))
+        )
+    assert kinds == ["pay_later_repaid"]
+    ledger = await balances(app)
+    assert ledger.get("cash:pay_later", 0) == 0
+    assert ledger["cash:sandbox"] == 3 * PRICE
+    assert sum(ledger.values()) == 0
+
+
+async def test_an_overdue_bill_emptied_by_a_refund_lifts_the_suspension(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    from linli.authz import Actor
+    from linli.payments.reasons import RefundReason
+
+    campaign, item_id, (who,) = await world(client, session)
+    await opened(client, who)
+    assert (await checkout(client, who, campaign["id"], item_id)).status_code == 201
+    await app.state.dispatcher.run_once(jobs=False)
+    frozen_clock.advance(timedelta(days=18, hours=1))  # past the due date and the grace days
+    await app.state.dispatcher.run_once()
+    await app.state.dispatcher.run_once(jobs=False)
+    assert (await facility(client, who))["state"] == "suspended"
+    async with app.state.sessionmaker() as s:
+        intent = await s.scalar(select(PaymentIntent).where(PaymentIntent.provider == "pay_later"))
+        assert intent is not None
+        await payments_service.refund(
+            s, Actor.for_system(), intent.id, PRICE, "returned", reason_code=RefundReason.RETURN
+        )
+        await s.commit()
+    await app.state.dispatcher.run_once(jobs=False)
+    state = await facility(client, who)
+    assert (state["state"], state["bills"][0]["status"], state["used_fen"]) == ("active", "paid", 0)

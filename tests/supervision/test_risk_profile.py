@@ -52,6 +52,8 @@ async def test_the_profile_explains_each_factor_to_the_regulator_with_jurisdicti
     shop.province_code, shop.city_code, shop.district_code = "310000", "310100", "310115"
     session.add(_alert(shop.id, w.regulator.id, "supervision.price_gouging", "high", 2))
     session.add(_alert(shop.id, w.regulator.id, "supervision.complaint_rate", "medium", 1))
+    # another authority's alert of the same merchant is not this authority's to count
+    session.add(_alert(shop.id, w.far.id, "supervision.licence_lapsed", "high", 3))
     await session.commit()
 
     officer = _client(client)

@@ -440,6 +440,11 @@ async def pay_bill(
     `pay_later_bill` to the platform (the same open payment is returned while it can still
     be paid). The checkout (`/pay/{id}`) takes the money; `pay_later_handlers` applies it."""
     bill = await access_bill(session, actor, bill_id)
+    # One payer at a time per bill: two clicks at once must not open two payments.
+    await session.execute(
+        select(PayLaterBill.id).where(PayLaterBill.id == bill.id).with_for_update()
+    )
+    await session.refresh(bill)
     left = outstanding(bill)
     if left == 0:
         raise Conflict(N_("This bill has nothing left to pay."), code="bill_settled")
@@ -448,6 +453,11 @@ async def pay_bill(
     for intent in reversed(earlier):
         if intent.status == "created" and intent.amount_fen == left and intent.expires_at > now:
             return intent
+    # An open payment for another amount (charges or refunds came since) is closed, so only
+    # one payment can settle the bill; money paid into a closed one goes back to the payer.
+    for intent in earlier:
+        if intent.status == "created":
+            await payments.cancel_intent(session, Actor.for_system(), intent.id)
     intent = await payments.create_intent(
         session,
         actor,
@@ -500,7 +510,21 @@ async def apply_repayment(
         return
     was_overdue = bill.status == BillStatus.OVERDUE
     already_paid = bill.status == BillStatus.PAID
-    bill.paid_fen += amount_fen
+    # Never more than is owed on the bill; a surplus (which the one-open-payment rule of
+    # `pay_bill` should make impossible) stays with the resident as a prepayment and is
+    # recorded for an operator.
+    applied = min(amount_fen, outstanding(bill))
+    if applied < amount_fen:
+        audit.record(
+            session,
+            Actor.for_system(),
+            "credit.pay_later_overpaid",
+            target_type="pay_later_bill",
+            target_id=bill.id,
+            intent=intent_public_id,
+            surplus_fen=amount_fen - applied,
+        )
+    bill.paid_fen += applied
     await session.execute(
         update(PayLaterAccount)
         .where(PayLaterAccount.user_id == bill.user_id)
@@ -510,8 +534,17 @@ async def apply_repayment(
     if already_paid or bill.paid_fen < bill.amount_fen:
         await session.flush()
         return
-    bill.status, bill.paid_at = BillStatus.PAID, paid_at
+    # A bill earns its repayment once: a charge that reopened a paid bill of the month does
+    # not make a second repayment (and a second credit record) of it.
+    first_settlement = bill.paid_at is None
+    bill.status = BillStatus.PAID
+    if first_settlement:
+        bill.paid_at = paid_at
     await session.flush()
+    if not first_settlement:
+        if was_overdue:
+            await _maybe_reactivate(session, bill.user_id)
+        return
     outbox.publish(
         session,
         PayLaterBillRepaid(
@@ -582,8 +615,11 @@ async def apply_refund(session: AsyncSession, *, intent_id: int, amount_fen: int
     )
     assert bill is not None
     bill.amount_fen -= amount_fen
-    if bill.status == BillStatus.OPEN and bill.amount_fen <= bill.paid_fen:
-        # nothing left to pay: a bill emptied by refunds is closed (no repayment credit)
+    emptied_overdue = False
+    if bill.status in (BillStatus.OPEN, BillStatus.OVERDUE) and bill.amount_fen <= bill.paid_fen:
+        # nothing left to pay: a bill emptied by refunds is closed (no repayment credit); an
+        # overdue one no longer keeps the facility suspended
+        emptied_overdue = bill.status == BillStatus.OVERDUE
         bill.status, bill.paid_at = BillStatus.PAID, clock.now()
     await session.execute(
         update(PayLaterAccount)
@@ -592,6 +628,8 @@ async def apply_refund(session: AsyncSession, *, intent_id: int, amount_fen: int
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+    if emptied_overdue:
+        await _maybe_reactivate(session, bill.user_id)
 
 
 # --- the due jobs ------------------------------------------------------------------------------

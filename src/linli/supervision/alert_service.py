@@ -272,13 +272,20 @@ def mark_in_case(alert: Alert, case_id: int) -> None:
 
 
 async def alert_counts(
-    session: AsyncSession, organisation_id: int, *, since: datetime | None = None
+    session: AsyncSession,
+    organisation_id: int,
+    *,
+    regulator_id: int,
+    since: datetime | None = None,
 ) -> dict[str, int]:
-    """Alerts of a merchant by rule id (firings merged, so the sum of counts): what a risk
-    assessment reads after the merge with credit."""
+    """A merchant's alerts at one authority by rule id (firings merged, so the sum of counts),
+    for its risk profile: another authority's alerts are not this one's to read."""
     query = (
         select(Alert.rule_id, func.sum(Alert.count))
-        .where(Alert.organisation_id == organisation_id)
+        .where(
+            Alert.organisation_id == organisation_id,
+            Alert.regulator_organisation_id == regulator_id,
+        )
         .group_by(Alert.rule_id)
     )
     if since is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
@@ -41,6 +42,28 @@ async def entries(session: AsyncSession, basket: PriceBasket) -> list[BasketEntr
 
 def _refuse(field: str, message: str, problem: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field: problem})
+
+
+async def _first_basket(
+    session: AsyncSession, regulator_id: int, title: str, base_date: date
+) -> PriceBasket:
+    """The authority's basket row, made now; two first saves at once meet the unique
+    constraint, and the later one then edits the row the earlier one made."""
+    try:
+        async with session.begin_nested():
+            basket = PriceBasket(
+                regulator_organisation_id=regulator_id,
+                title=title[:120],
+                base_date=base_date,
+                updated_at=clock.now(),
+            )
+            session.add(basket)
+            await session.flush()
+        return basket
+    except IntegrityError:
+        made = await basket_of(session, regulator_id)
+        assert made is not None
+        return made
 
 
 async def save(
@@ -111,8 +134,7 @@ async def save(
     basket = await basket_of(session, regulator_id)
     before = None
     if basket is None:
-        basket = PriceBasket(regulator_organisation_id=regulator_id)
-        session.add(basket)
+        basket = await _first_basket(session, regulator_id, title, base_date)
     else:
         before = {
             "title": basket.title,

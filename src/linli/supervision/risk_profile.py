@@ -87,13 +87,25 @@ def _capped(factors: list[Factor], cap: int) -> list[Factor]:
 
 
 async def _alert_factors(
-    session: AsyncSession, merchant_id: int, values: Mapping[str, Any], now: datetime
+    session: AsyncSession,
+    regulator_id: int,
+    merchant_id: int,
+    values: Mapping[str, Any],
+    now: datetime,
 ) -> list[Factor]:
+    """The authority's own alerts of the merchant (cases likewise: another authority's are
+    not this one's to read)."""
     since = now - timedelta(days=int(values["alert_window_days"]))
-    counts = await alert_service.alert_counts(session, merchant_id, since=since)
+    counts = await alert_service.alert_counts(
+        session, merchant_id, regulator_id=regulator_id, since=since
+    )
     rows = await session.execute(
         select(Alert.rule_id, Alert.severity, Alert.status, func.count(Alert.id))
-        .where(Alert.organisation_id == merchant_id, Alert.last_at >= since)
+        .where(
+            Alert.organisation_id == merchant_id,
+            Alert.regulator_organisation_id == regulator_id,
+            Alert.last_at >= since,
+        )
         .group_by(Alert.rule_id, Alert.severity, Alert.status)
     )
     severity: dict[str, str] = {}
@@ -199,7 +211,7 @@ async def profile(session: AsyncSession, actor: Actor, merchant_id: int) -> Risk
                 "final_class": credit.risk_class,
             },
         ),
-        *await _alert_factors(session, merchant_id, values, now),
+        *await _alert_factors(session, regulator_id, merchant_id, values, now),
         *await _case_factors(session, regulator_id, merchant_id, values, now),
     ]
     total = min(100, sum(f.points for f in factors))
