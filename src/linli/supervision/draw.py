@@ -5,7 +5,7 @@ excluding conflicts of interest, all from one seed (docs/supervision-inspections
 `compute_draw` is a pure function of its inputs: the same seed and inputs give the same draw,
 so a stored draw can be checked by anyone holding the plan. `plans.draw` gathers the inputs:
 risk classes from a `RiskClasses` provider (credit's regulator-only A-D classes,
-`linli.credit.risk.risk_classes`; `everyone_b` for a flat population), sampling weights from a
+`linli.credit.risk.risk_classes`), sampling weights from a
 `SamplingWeights` provider (credit's lists, `linli.credit.lists.sampling_weights`), inspectors
 and their conflicts from the one inspector directory (`supervision.inspectors`,
 `Duty.RANDOM_INSPECTIONS`).
@@ -27,16 +27,6 @@ NORMAL_WEIGHT = 100  # percent: credit's lists weigh a red-list merchant 50, a l
 
 RiskClasses = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, str]]]
 SamplingWeights = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, int]]]
-
-
-async def everyone_b(session: AsyncSession, merchant_ids: Sequence[int]) -> dict[int, str]:
-    """Every merchant is class B (general risk): a flat population for tests."""
-    return dict.fromkeys(merchant_ids, DEFAULT_CLASS)
-
-
-async def everyone_normal(session: AsyncSession, merchant_ids: Sequence[int]) -> dict[int, int]:
-    """Every merchant at the normal weight: no list incentive."""
-    return dict.fromkeys(merchant_ids, NORMAL_WEIGHT)
 
 
 class DrawImpossible(ValueError):
