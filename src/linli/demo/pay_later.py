@@ -64,11 +64,38 @@ def _months_back(today: date, months: int) -> date:
     return date(year, (month - 1) % 12 + 1, 1)
 
 
+def _group_price(price_fen: int) -> int:
+    return max(1, price_fen * 85 // 100)
+
+
+async def _affordable(
+    session: AsyncSession, sellers: list[Seller], start: int, limit_fen: int
+) -> tuple[Seller, int] | None:
+    """The first seller from `start` with a SKU of which two fit a new resident's limit (the
+    seller's last such SKU), so the demo's orders on credit are never refused."""
+    for k in range(len(sellers)):
+        seller = sellers[(start + k) % len(sellers)]
+        prices = dict(
+            (
+                await session.execute(
+                    select(Sku.id, Sku.price_fen).where(Sku.id.in_(seller.sku_ids))
+                )
+            ).all()
+        )
+        fitting = [s for s in seller.sku_ids if 2 * _group_price(prices[s]) <= limit_fen]
+        if fitting:
+            return seller, fitting[-1]
+    return None
+
+
 async def _campaign(
-    sessionmaker: async_sessionmaker[AsyncSession], seller: Seller, day: date, title: str
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seller: Seller,
+    sku_id: int,
+    day: date,
+    title: str,
 ) -> int:
     async with sessionmaker() as session, session.begin():
-        sku_id = seller.sku_ids[-1]
         price = await session.scalar(select(Sku.price_fen).where(Sku.id == sku_id))
         assert price is not None
         campaign = await campaigns.create_campaign(
@@ -82,7 +109,7 @@ async def _campaign(
                 items=[
                     CampaignItemIn(
                         sku_id=sku_id,
-                        group_price_fen=max(1, price * 85 // 100),
+                        group_price_fen=_group_price(price),
                         per_resident_limit=2,
                         stock=8,
                         min_group_qty=1,
@@ -154,18 +181,24 @@ async def seed_pay_later(
         own = await session.scalar(
             select(User).where(User.phone == normalize_mobile(resident_phone))
         )
+        rule = await pay_later.rule_in_force(session)
+        chosen = (
+            await _affordable(session, sellers, seed, min(limit for _, limit in rule.bands))
+            if sellers
+            else None
+        )
     quiet = [r for r in quiet if own is None or r.user_id != own.id]
-    if not sellers or len(places) < 4 or len(quiet) < 3:
+    if chosen is None or len(places) < 4 or len(quiet) < 3:
         return figures
     rng = random.Random(seed + 12)
-    seller = sellers[seed % len(sellers)]
+    seller, sku_id = chosen
     payer, defaulter = quiet[:2]
     dispatcher = Dispatcher(sessionmaker, batch_size=200)
     secret = settings.payment_sandbox_secret.get_secret_value()
     today = clock.now().astimezone(LOCAL).date()
     old = _months_back(today, 2)
     with clock.frozen(_at(old, 9)) as frozen:
-        item_id = await _campaign(sessionmaker, seller, old, "月初先提后付团")
+        item_id = await _campaign(sessionmaker, seller, sku_id, old, "月初先提后付团")
         campaign_id = await _campaign_of(sessionmaker, item_id)
         for resident, quantity in ((payer, 1), (defaulter, 2)):
             await _on_credit(sessionmaker, resident, item_id, campaign_id, quantity)
@@ -201,7 +234,7 @@ async def seed_pay_later(
     if own is not None:
         resident = Actor(user=UserRef.of(own), organisation=None, roles=frozenset())
         with clock.frozen(_at(today, 9)):
-            item_id = await _campaign(sessionmaker, seller, today, "今日先提后付团")
+            item_id = await _campaign(sessionmaker, seller, sku_id, today, "今日先提后付团")
             campaign_id = await _campaign_of(sessionmaker, item_id)
             try:
                 await _on_credit(sessionmaker, resident, item_id, campaign_id, 1)
