@@ -155,6 +155,12 @@ async def test_risk_classes_are_for_regulators_only(
         assert 'data-testid="risk-class"' in page.text
         assert "<th>Risk class</th>" in page.text
         assert "<strong>D</strong>" in page.text
+        # each row leads to the supervision risk profile, which explains the class further
+        profile = f"/regulator/merchants/{shop.organisation.id}/risk"
+        assert f'<a href="{profile}" data-testid="risk-profile">' in page.text
+        explained = await c.get(profile)
+        assert explained.status_code == 200
+        assert "fresh_food" in explained.text
         zh = await c.get("/regulator/credit", headers={"Accept-Language": "zh-CN"})
         assert "<th>风险分类</th>" in zh.text
         bad_sort = await c.get("/regulator/credit?sort=secret")

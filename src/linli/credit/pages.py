@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from linli.apitypes import PathId
-from linli.authz import Actor, current_actor, require_user
+from linli.authz import SUPERVISION_READ, Actor, current_actor, require_user
 from linli.credit import grades, lists, risk, views
 from linli.credit.list_presenters import present_penalties
 from linli.credit.presenters import KIND_LABELS, SUBJECT_LABELS
@@ -66,7 +66,13 @@ async def credit_desk(
     return render(
         request,
         "credit/desk.html",
-        {"rows": rows, "sort": sort, "sort_labels": SORT_LABELS},
+        {
+            "rows": rows,
+            "sort": sort,
+            "sort_labels": SORT_LABELS,
+            # the supervision risk profile explains a row further (same jurisdiction)
+            "risk_profiles": actor.has(SUPERVISION_READ),
+        },
         actor=actor,
     )
 
