@@ -46,6 +46,19 @@ def log(message: str) -> None:
     print(f"[supervision] {message}", file=sys.stderr, flush=True)
 
 
+def backend_cpu(pid: int | None) -> float:
+    """CPU seconds a PostgreSQL backend on this machine has used so far (/proc schedstat, in
+    nanoseconds: fine enough for one event); 0 without a backend (SQLite)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/schedstat") as stat:
+        return int(stat.read().split()[0]) / 1e9
+
+
+def mean(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
+
+
 async def measure(url: str, events: int) -> dict[str, Any]:
     from linli import clock
     from linli.accounts.models import Organisation
@@ -143,21 +156,29 @@ async def measure(url: str, events: int) -> dict[str, Any]:
                 )
             )
 
-    async def timed(work: Callable[[Any], Awaitable[None]], payloads: list[Any]) -> float:
-        """CPU seconds per event, each in its own rolled-back transaction."""
-        total = 0.0
+    postgres = engine.dialect.name == "postgresql"
+
+    async def timed(
+        work: Callable[[Any], Awaitable[None]], payloads: list[Any]
+    ) -> tuple[float, float]:
+        """CPU seconds per event of this process and of its PostgreSQL backend, each event in
+        its own rolled-back transaction."""
+        total = backend = 0.0
         for payload in payloads:
             async with sessionmaker() as session:
                 # The transaction is open before the clock starts, for every run alike (the
                 # dispatcher's transaction exists before any handler runs).
                 await session.connection()
                 await price_row(session, payload)
+                pid = await session.scalar(text("SELECT pg_backend_pid()")) if postgres else None
+                backend_start = backend_cpu(pid)
                 start = time.process_time()
                 await work(session) if payload is None else await work((session, payload))
                 await session.flush()
                 total += time.process_time() - start
+                backend += backend_cpu(pid) - backend_start
                 await session.rollback()
-        return total / len(payloads)
+        return total / len(payloads), backend / len(payloads)
 
     async def bare(arg: Any) -> None:
         session = arg[0] if isinstance(arg, tuple) else arg
@@ -247,18 +268,20 @@ async def measure(url: str, events: int) -> dict[str, Any]:
             await timed(work, payloads[:20])
         # Baseline and handler alternate event by event (in blocks of ten), so that load
         # from other work on the machine weighs on both alike.
-        bases: list[float] = []
-        prices_: list[float] = []
-        orders_: list[float] = []
+        bases: list[tuple[float, float]] = []
+        prices_: list[tuple[float, float]] = []
+        orders_: list[tuple[float, float]] = []
         for i in range(0, max(len(price_events), len(order_events)), 10):
             bases.append(await timed(bare, price_events[i : i + 10] or price_events[:10]))
             if price_events[i : i + 10]:
                 prices_.append(await timed(on_price, price_events[i : i + 10]))
             if order_events[i : i + 10]:
                 orders_.append(await timed(on_order, order_events[i : i + 10]))
-        baseline = sum(bases) / len(bases)
-        price = sum(prices_) / len(prices_)
-        order = sum(orders_) / len(orders_)
+        (baseline, baseline_pg), (price, price_pg), (order, order_pg) = (
+            mean(bases),
+            mean(prices_),
+            mean(orders_),
+        )
         fired = 0  # how many price events raise or merge an alert (not timed)
         for payload in price_events:
             async with sessionmaker() as session:
@@ -274,6 +297,12 @@ async def measure(url: str, events: int) -> dict[str, Any]:
             "price_rules_ms": (price - baseline) * 1000,
             "order_paid_ms": order * 1000,
             "order_rules_ms": (order - baseline) * 1000,
+            # PostgreSQL's own CPU (its backend's, from /proc; 0 on SQLite, counted above)
+            "baseline_pg_ms": baseline_pg * 1000,
+            "price_changed_pg_ms": price_pg * 1000,
+            "order_paid_pg_ms": order_pg * 1000,
+            "price_rules_total_ms": (price + price_pg - baseline - baseline_pg) * 1000,
+            "order_rules_total_ms": (order + order_pg - baseline - baseline_pg) * 1000,
         }
     async with sessionmaker() as s, s.begin():
         if alerts_before is not None:
@@ -346,7 +375,10 @@ def main() -> int:
     finally:
         if created and not args.keep_db:
             drop_database(server, name)
-    worst = max(max(p["price_rules_ms"], p["order_rules_ms"]) for p in result["passes"].values())
+    # The target is the server's CPU: Linli's and, on PostgreSQL, the database backend's.
+    worst = max(
+        max(p["price_rules_total_ms"], p["order_rules_total_ms"]) for p in result["passes"].values()
+    )
     result["target_ms"] = TARGET_MS
     result["ok"] = worst < TARGET_MS
     if args.json:
@@ -359,15 +391,31 @@ def main() -> int:
             f"{result['events']} price events, {result['orders']} order events per pass"
         )
         head = f"{'pass':<14}{'baseline':>10}{'PriceChanged':>14}{'rules':>9}{'OrderPaid':>11}"
-        print(f"{head}{'rules':>9}{'fired':>7}  (ms CPU/event)")
+        print(f"{head}{'rules':>9}{'fired':>7}  (ms CPU/event, Linli's process)")
         for name_, p in result["passes"].items():
             print(
                 f"{name_:<14}{p['baseline_ms']:>10.3f}{p['price_changed_ms']:>14.3f}"
                 f"{p['price_rules_ms']:>9.3f}{p['order_paid_ms']:>11.3f}{p['order_rules_ms']:>9.3f}"
                 f"{int(p['price_events_firing']):>7}"
             )
+        if result["database"] == "postgresql":
+            print(f"{head}{'rules':>9}  (ms CPU/event, the PostgreSQL backend)")
+            for name_, p in result["passes"].items():
+                print(
+                    f"{name_:<14}{p['baseline_pg_ms']:>10.3f}{p['price_changed_pg_ms']:>14.3f}"
+                    f"{p['price_changed_pg_ms'] - p['baseline_pg_ms']:>9.3f}"
+                    f"{p['order_paid_pg_ms']:>11.3f}"
+                    f"{p['order_paid_pg_ms'] - p['baseline_pg_ms']:>9.3f}"
+                )
+        print(
+            f"{'pass':<14}{'PriceChanged rules':>20}{'OrderPaid rules':>17}  (ms CPU/event, both)"
+        )
+        for name_, p in result["passes"].items():
+            print(
+                f"{name_:<14}{p['price_rules_total_ms']:>20.3f}{p['order_rules_total_ms']:>17.3f}"
+            )
         verdict = "met" if result["ok"] else "NOT met"
-        print(f"target: rule evaluation < {TARGET_MS} ms per event: {verdict}")
+        print(f"target: rule evaluation < {TARGET_MS} ms of Linli's CPU per event: {verdict}")
     return 0 if result["ok"] else 1
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.catalog.models import PriceChange
 from linli.clock import FrozenClock
 from linli.events import RectificationFulfilled, RectificationOverdue
 from linli.notifications.models import Notification
@@ -190,12 +191,45 @@ async def test_emergency_scope_and_the_lower_threshold_without_a_reference(
     # A SKU first priced during the emergency: 15 % over its first price.
     frozen_clock.advance(timedelta(hours=1))
     sku = await a_sku(session, w.merchant, 1000)
+    sku_id = sku.id
     assert not await rule_evaluation.price_gouging(session, sku.id, 1150)
     assert await rule_evaluation.price_gouging(session, sku.id, 1151)
     await session.commit()
     (alert,) = await alerts(session, R.PRICE_GOUGING)
     assert alert.inputs["reference_basis"] == "first_price_in_emergency"
     assert alert.inputs["threshold_pct"] == 15.0
+    assert (alert.count, alert.summary) == (
+        1,
+        "大白菜 1KG: +15.1 % over 1000 fen (first_price_in_emergency)",
+    )
+    raised = await _events(app, "supervision.AlertRaised")
+    assert [e["alert_id"] for e in raised] == [alert.id]
+    # The same price judged again (an event delivered twice): nothing more.
+    assert not await rule_evaluation.price_gouging(session, sku.id, 1151)
+    # A new price of the same SKU merges into the open alert, citing its price row once.
+    frozen_clock.advance(timedelta(minutes=5))
+    raised_to = PriceChange(
+        sku_id=sku.id,
+        old_price_fen=1000,
+        new_price_fen=1300,
+        changed_at=clock.now(),
+        organisation_id=w.merchant.id,
+        source="edit",
+    )
+    session.add(raised_to)
+    await session.flush()
+    raised_id = raised_to.id
+    await session.commit()
+    assert await rule_evaluation.price_gouging(session, sku.id, 1300)
+    assert not await rule_evaluation.price_gouging(session, sku.id, 1300)
+    await session.commit()
+    session.expire_all()  # the merge is a Core UPDATE: the alert read above is stale
+    (alert,) = await alerts(session, R.PRICE_GOUGING)
+    assert alert.count == 2
+    assert alert.inputs["rise_pct"] == 30.0
+    cited = [e["price_change_id"] for e in alert.evidence if e["role"] == "current"]
+    assert cited.count(raised_id) == 1
+    assert len(await _events(app, "supervision.AlertRaised")) == 1
     # after the window: silent
     frozen_clock.advance(timedelta(days=8))
-    assert not await rule_evaluation.price_gouging(session, sku.id, 5000)
+    assert not await rule_evaluation.price_gouging(session, sku_id, 5000)

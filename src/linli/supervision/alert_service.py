@@ -8,7 +8,18 @@ from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -69,6 +80,10 @@ async def recent_refs(
 # --- raising ---------------------------------------------------------------------------
 
 
+def _rule_label(rule: RuleInForce) -> str:
+    return f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"
+
+
 async def raise_alert(
     session: AsyncSession,
     rule: RuleInForce,
@@ -79,11 +94,11 @@ async def raise_alert(
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
     open_alert: Alert | EllipsisType | None = ...,
-) -> Alert:
+) -> None:
     """A new open alert, or the open one of the same rule and subject with its count up
     (`open_alert`: that one, or None, when the caller has read it already)."""
     now = clock.now()
-    key = f"{rule.rule_id}|{organisation_id}|{subject}"
+    key = dedupe_key(rule.rule_id, organisation_id, subject)
     alert = (
         await session.scalar(
             select(Alert).where(Alert.dedupe_key == key, Alert.status == OPEN).limit(1)
@@ -97,67 +112,124 @@ async def raise_alert(
         alert.rule_version = rule.version
         alert.rule_jurisdiction = rule.jurisdiction
         alert.summary = summary
-        alert.inputs = {**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"}
+        alert.inputs = {**inputs, "rule": _rule_label(rule)}
         fresh = [item for item in evidence if item not in alert.evidence]  # cited once
         alert.evidence = [*alert.evidence, *fresh][-EVIDENCE_KEPT:]
-        return alert
-    alert = Alert(
-        rule_id=rule.rule_id,
-        rule_version=rule.version,
-        rule_jurisdiction=rule.jurisdiction,
-        severity=rule.severity,
-        organisation_id=organisation_id,
-        regulator_organisation_id=await covering_regulator_cached(session, organisation_id),
+        return
+    await _insert_alert(
+        session,
+        rule,
+        organisation_id,
         subject=subject,
-        dedupe_key=key,
-        status=OPEN,
-        count=1,
+        key=key,
         summary=summary,
-        inputs={**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"},
-        evidence=evidence[-EVIDENCE_KEPT:],
-        first_at=now,
-        last_at=now,
+        inputs=inputs,
+        evidence=evidence,
     )
-    session.add(alert)
-    await session.flush()
-    audit.record(
+
+
+_INSERT_ALERT = insert(Alert).returning(Alert.__table__.c.id)
+
+
+async def _insert_alert(
+    session: AsyncSession,
+    rule: RuleInForce,
+    organisation_id: int,
+    *,
+    subject: str,
+    key: str,
+    summary: str,
+    inputs: dict[str, Any],
+    evidence: list[dict[str, Any]],
+) -> None:
+    """The new alert, its audit entry and its `AlertRaised` event, as three Core INSERTs
+    (rules that run on every price or order event raise alerts through here: the ORM's unit
+    of work cost more than the three rows, docs/supervision.md "Cost")."""
+    now = clock.now()
+    regulator_id = await covering_regulator_cached(session, organisation_id)
+    connection = await session.connection()
+    alert_id = (
+        await connection.execute(
+            _INSERT_ALERT,
+            {
+                "rule_id": rule.rule_id,
+                "rule_version": rule.version,
+                "rule_jurisdiction": rule.jurisdiction,
+                "severity": rule.severity,
+                "organisation_id": organisation_id,
+                "regulator_organisation_id": regulator_id,
+                "subject": subject,
+                "dedupe_key": key,
+                "status": OPEN,
+                "count": 1,
+                "summary": summary,
+                "inputs": {**inputs, "rule": _rule_label(rule)},
+                "evidence": evidence[-EVIDENCE_KEPT:],
+                "first_at": now,
+                "last_at": now,
+            },
+        )
+    ).scalar_one()
+    await audit.record_now(
         session,
         Actor.for_system(),
         "supervision.alert_raised",
         target_type="supervision_alert",
-        target_id=alert.id,
-        organisation_id=alert.regulator_organisation_id,
+        target_id=alert_id,
+        organisation_id=regulator_id,
         rule_id=rule.rule_id,
         rule_version=rule.version,
         merchant_organisation_id=organisation_id,
     )
-    outbox.publish(
+    await outbox.publish_now(
         session,
         AlertRaised(
-            alert_id=alert.id,
+            alert_id=alert_id,
             organisation_id=organisation_id,
-            regulator_organisation_id=alert.regulator_organisation_id,
+            regulator_organisation_id=regulator_id,
             rule_id=rule.rule_id,
             rule_version=rule.version,
             severity=rule.severity,
         ),
     )
-    return alert
 
 
-_ALERTS_OF_SUBJECT = select(
-    Alert.__table__.c.id, Alert.__table__.c.status, Alert.__table__.c.evidence
-).where(Alert.__table__.c.dedupe_key == bindparam("key"))
+def subject_alerts(key: ColumnElement[str]) -> Select[Any]:
+    """(id, status, evidence) of every alert (any status) whose dedupe key is `key`, an SQL
+    expression: for a rule that reads them in its own statement on every event, what the
+    "already judged" check and the merge need."""
+    alerts = Alert.__table__
+    return select(alerts.c.id, alerts.c.status, alerts.c.evidence).where(alerts.c.dedupe_key == key)
 
 
-async def alerts_of_subject(
-    session: AsyncSession, rule_id: str, organisation_id: int, subject: str
-) -> list[Any]:
-    """(id, status, evidence) of every alert of this rule on this subject (any status): for
-    rules that run on every event, what `holds_evidence` and the merge need, in one read."""
-    connection = await session.connection()
-    key = f"{rule_id}|{organisation_id}|{subject}"
-    return list((await connection.execute(_ALERTS_OF_SUBJECT, {"key": key})).all())
+def dedupe_key(rule_id: str, organisation_id: int, subject: str) -> str:
+    """One open alert per key: repeated firings merge into it."""
+    return f"{rule_id}|{organisation_id}|{subject}"
+
+
+def dedupe_key_of(
+    rule_id: str, organisation_id: ColumnElement[Any], subject: ColumnElement[str]
+) -> ColumnElement[str]:
+    """`dedupe_key` built in SQL."""
+    return literal(f"{rule_id}|") + cast(organisation_id, String) + literal("|") + subject
+
+
+_ALERTS = Alert.__table__
+_MERGE = (
+    update(Alert)
+    .where(_ALERTS.c.id == bindparam("alert_id"))
+    .values(
+        count=_ALERTS.c.count + 1,
+        last_at=bindparam("new_last_at", type_=_ALERTS.c.last_at.type),
+        rule_version=bindparam("new_rule_version", type_=_ALERTS.c.rule_version.type),
+        rule_jurisdiction=bindparam(
+            "new_rule_jurisdiction", type_=_ALERTS.c.rule_jurisdiction.type
+        ),
+        summary=bindparam("new_summary", type_=_ALERTS.c.summary.type),
+        inputs=bindparam("new_inputs", type_=_ALERTS.c.inputs.type),
+        evidence=bindparam("new_evidence", type_=_ALERTS.c.evidence.type),
+    )
+)
 
 
 async def merge(
@@ -170,22 +242,21 @@ async def merge(
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
 ) -> None:
-    """`raise_alert`'s merge into an open alert read by `alerts_of_subject` (`kept`: its
-    evidence), as one UPDATE."""
+    """`raise_alert`'s merge into an open alert read with `subject_alerts` (`kept`: its
+    evidence), as one UPDATE built once."""
     fresh = [item for item in evidence if item not in kept]
     connection = await session.connection()
     await connection.execute(
-        update(Alert)
-        .where(Alert.id == alert_id)
-        .values(
-            count=Alert.count + 1,
-            last_at=clock.now(),
-            rule_version=rule.version,
-            rule_jurisdiction=rule.jurisdiction,
-            summary=summary,
-            inputs={**inputs, "rule": f"{rule.rule_id}@{rule.jurisdiction}#{rule.version}"},
-            evidence=[*kept, *fresh][-EVIDENCE_KEPT:],
-        )
+        _MERGE,
+        {
+            "alert_id": alert_id,
+            "new_last_at": clock.now(),
+            "new_rule_version": rule.version,
+            "new_rule_jurisdiction": rule.jurisdiction,
+            "new_summary": summary,
+            "new_inputs": {**inputs, "rule": _rule_label(rule)},
+            "new_evidence": [*kept, *fresh][-EVIDENCE_KEPT:],
+        },
     )
 
 

@@ -4,10 +4,11 @@ reference by more than the threshold (or, without a reference, above the SKU's f
 the emergency by more than the lower threshold).
 
 Every price event runs this, so (docs/supervision.md, "Cost"): the declarations not yet ended
-are cached like rule versions (a declaration clears this process's cache at once); the SKU
-with its merchant's region and category, and the SKU's reference, first and current prices,
-are two statements built once at import; the alerts of the subject are read once for both the
-"already judged" check and the merge."""
+are cached like rule versions (a declaration clears this process's cache at once); the SKU with
+its merchant's region and category, its reference, first and current prices and the alerts of
+the subject (for the "already judged" check and the merge) are one statement built once at
+import; a merge is one prebuilt UPDATE; a first firing writes its alert, audit entry and event
+as three Core INSERTs."""
 
 from __future__ import annotations
 
@@ -15,8 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Select, bindparam, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+import sqlalchemy as sa
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from linli import clock
 from linli.accounts.models import Organisation
@@ -25,11 +38,18 @@ from linli.categories.models import Category
 from linli.db import UTCDateTime
 from linli.supervision import alert_service
 from linli.supervision import rule_defaults as R
-from linli.supervision.alert_models import OPEN
+from linli.supervision.alert_models import OPEN, Alert
 from linli.supervision.emergency_models import EmergencyDeclaration
-from linli.supervision.rule_service import NATIONAL, cache_space, cached, in_force, keep
+from linli.supervision.rule_service import (
+    NATIONAL,
+    RuleInForce,
+    cache_space,
+    cached,
+    in_force,
+    keep,
+)
 
-REFERENCE, FIRST, CURRENT = "reference", "first", "current"
+REFERENCE, FIRST, CURRENT, ALERT = "reference", "first", "current", "alert"
 
 
 @dataclass(frozen=True)
@@ -68,19 +88,29 @@ def _region_prefix(code: str) -> str:
     return code
 
 
-def _sku_statement() -> Select[Any]:
+def _judge_statement() -> Select[Any]:
+    """Everything one price event is judged on, in one round trip: the SKU's code, product
+    name, merchant, the merchant's region codes and the category with its parent (the first
+    eight columns of every row), each joined to up to three prices (`role`: the price in force
+    at the reference moment, the first price after it, the price in force now) and to the
+    alerts of this rule on the SKU in the declaration (`role` "alert": id, status, evidence).
+    No row: no such SKU."""
     skus, products, organisations = Sku.__table__, Product.__table__, Organisation.__table__
+    prices = PriceChange.__table__
     category, parent = Category.__table__.alias("category"), Category.__table__.alias("parent")
-    return (
+    sku_id: BindParameter[int] = bindparam("sku_id")
+    reference_at = bindparam("reference_at", type_=UTCDateTime)
+    now = bindparam("now", type_=UTCDateTime)
+    facts = (
         select(
-            skus.c.code,
-            products.c.name,
-            products.c.organisation_id,
+            skus.c.code.label("sku_code"),
+            products.c.name.label("product_name"),
+            products.c.organisation_id.label("merchant_id"),
             organisations.c.district_code,
             organisations.c.city_code,
             organisations.c.province_code,
-            category.c.code,
-            parent.c.code,
+            category.c.code.label("category"),
+            parent.c.code.label("parent_category"),
         )
         .select_from(
             skus.join(products, products.c.id == skus.c.product_id)
@@ -88,57 +118,84 @@ def _sku_statement() -> Select[Any]:
             .join(category, category.c.id == products.c.category_id)
             .outerjoin(parent, parent.c.id == category.c.parent_id)
         )
-        .where(skus.c.id == bindparam("sku_id"))
+        .where(skus.c.id == sku_id)
+        .subquery("facts")
     )
+    evidence_type = Alert.__table__.c.evidence.type
 
-
-def _prices_statement() -> Select[Any]:
-    """The price in force at the reference moment, the first price after it, and the price in
-    force now: up to three rows, each labelled."""
-    prices = PriceChange.__table__
-    sku_id: BindParameter[int] = bindparam("sku_id")
-    columns = (
-        prices.c.id,
-        prices.c.sku_id,
-        prices.c.old_price_fen,
-        prices.c.new_price_fen,
-        prices.c.changed_at,
-    )
-
-    def one(role: str, where: Any, *order: Any) -> Select[Any]:
+    def price(role: str, where: Any, *order: Any) -> Select[Any]:
         return (
-            select(literal(role).label("role"), *columns)
+            select(
+                literal(role).label("role"),
+                prices.c.id,
+                prices.c.old_price_fen,
+                prices.c.new_price_fen,
+                prices.c.changed_at,
+                sa.cast(null(), String).label("status"),
+                sa.cast(null(), evidence_type).label("evidence"),
+            )
             .where(prices.c.sku_id == sku_id, where)
             .order_by(*order)
             .limit(1)
         )
 
-    reference_at = bindparam("reference_at", type_=UTCDateTime)
-    now = bindparam("now", type_=UTCDateTime)
+    merchant = (
+        select(products.c.organisation_id)
+        .join(skus, skus.c.product_id == products.c.id)
+        .where(skus.c.id == sku_id)
+        .scalar_subquery()
+    )
+    alerts = alert_service.subject_alerts(
+        alert_service.dedupe_key_of(R.PRICE_GOUGING, merchant, bindparam("subject"))
+    ).subquery()
     parts = [
-        one(
+        price(
             REFERENCE,
             prices.c.changed_at <= reference_at,
             prices.c.changed_at.desc(),
             prices.c.id.desc(),
         ),
-        one(FIRST, prices.c.changed_at >= reference_at, prices.c.changed_at, prices.c.id),
-        one(CURRENT, prices.c.changed_at <= now, prices.c.changed_at.desc(), prices.c.id.desc()),
+        price(FIRST, prices.c.changed_at >= reference_at, prices.c.changed_at, prices.c.id),
+        price(CURRENT, prices.c.changed_at <= now, prices.c.changed_at.desc(), prices.c.id.desc()),
+        select(
+            literal(ALERT).label("role"),
+            alerts.c.id,
+            sa.cast(null(), Integer).label("old_price_fen"),
+            sa.cast(null(), Integer).label("new_price_fen"),
+            sa.cast(null(), UTCDateTime).label("changed_at"),
+            alerts.c.status,
+            alerts.c.evidence,
+        ),
     ]
-    merged = union_all(*(p.subquery().select() for p in parts)).subquery()
-    return select(merged)
+    rows = union_all(*(p.subquery().select() for p in parts)).subquery("judged")
+    return select(facts, rows).select_from(facts.outerjoin(rows, true()))
 
 
-_SKU = _sku_statement()
-_PRICES = _prices_statement()
+_JUDGE = _judge_statement()
 
 
-def _price_row(row: Any, role: str) -> dict[str, object]:
+async def _judged(
+    connection: AsyncConnection, sku_id: int, declaration: Declaration, now: datetime
+) -> list[Any]:
+    params = {
+        "sku_id": sku_id,
+        "reference_at": declaration.reference_at,
+        "now": now,
+        "subject": _subject(sku_id, declaration),
+    }
+    return list((await connection.execute(_JUDGE, params)).all())
+
+
+def _subject(sku_id: int, declaration: Declaration) -> str:
+    return f"sku:{sku_id}:emergency:{declaration.id}"
+
+
+def _price_row(row: Any, role: str, sku_id: int) -> dict[str, object]:
     return {
         "type": "price",
         "role": role,
         "price_change_id": row.id,
-        "sku_id": row.sku_id,
+        "sku_id": sku_id,
         "old_price_fen": row.old_price_fen,
         "new_price_fen": row.new_price_fen,
         "changed_at": row.changed_at.isoformat(),
@@ -151,12 +208,14 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
     if not active:  # the common case: no declaration in force, no query at all
         return False
     connection = await session.connection()  # Core statements: no ORM execution work
-    found = (await connection.execute(_SKU, {"sku_id": sku_id})).first()
-    if found is None:
+    # Judged against the first declaration in force (most often the only one); another
+    # covering declaration reads its own prices and alerts below.
+    first = await _judged(connection, sku_id, active[0], now)
+    if not first:
         return False
-    sku_code, product_name, merchant_id, district, city, province, category, parent = found
-    own = district or city or province
-    categories = {category, *([parent] if parent else [])}
+    facts = first[0]
+    own = facts.district_code or facts.city_code or facts.province_code
+    categories = {facts.category, *([facts.parent_category] if facts.parent_category else [])}
     covering = [
         d
         for d in active
@@ -164,78 +223,94 @@ async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) 
     ]
     if not covering:
         return False
-    codes = (*dict.fromkeys(c for c in (district, city, province) if c), NATIONAL)
+    codes = (
+        *dict.fromkeys(c for c in (facts.district_code, facts.city_code, facts.province_code) if c),
+        NATIONAL,
+    )
     rule = await in_force(session, R.PRICE_GOUGING, codes)
     fired = False
     for declaration in covering:
         rows = (
-            await connection.execute(
-                _PRICES,
-                {"sku_id": sku_id, "reference_at": declaration.reference_at, "now": now},
-            )
-        ).all()
-        by_role = {row.role: row for row in rows}
-        reference = by_role.get(REFERENCE)
-        if reference is not None:
-            threshold = float(rule.params["threshold_pct"])
-            basis = "pre_emergency_price"
-        else:
-            reference = by_role.get(FIRST)
-            if reference is None:
-                continue
-            threshold = float(rule.params["no_reference_pct"])
-            basis = "first_price_in_emergency"
-        base = reference.new_price_fen
-        if base <= 0:
-            continue
-        rise = 100.0 * (new_price_fen - base) / base
-        if rise <= threshold:
-            continue
-        latest = by_role.get(CURRENT)
-        subject = f"sku:{sku_id}:emergency:{declaration.id}"
-        alerts = await alert_service.alerts_of_subject(session, rule.rule_id, merchant_id, subject)
-        if latest is not None and any(
-            isinstance(item, dict) and item.get("price_change_id") == latest.id
-            for alert in alerts
-            for item in alert.evidence
-        ):
-            continue  # this price was already judged (an event delivered again, or late)
-        summary = f"{product_name} {sku_code}: +{rise:.1f} % over {base} fen ({basis})"
-        inputs = {
-            "emergency_id": declaration.id,
-            "sku_id": sku_id,
-            "reference_fen": base,
-            "reference_basis": basis,
-            "base": rule.params.get("base", "sale_price"),
-            "price_fen": new_price_fen,
-            "rise_pct": round(rise, 2),
-            "threshold_pct": threshold,
-        }
-        evidence = [
-            _price_row(reference, "reference"),
-            *([_price_row(latest, "current")] if latest is not None else []),
-        ]
-        open_alert = next((a for a in alerts if a.status == OPEN), None)
-        if open_alert is not None:
-            await alert_service.merge(
-                session,
-                open_alert.id,
-                list(open_alert.evidence),
-                rule,
-                summary=summary,
-                inputs=inputs,
-                evidence=evidence,
-            )
-        else:
-            await alert_service.raise_alert(
-                session,
-                rule,
-                merchant_id,
-                subject=subject,
-                summary=summary,
-                inputs=inputs,
-                evidence=evidence,
-                open_alert=None,
-            )
-        fired = True
+            first
+            if declaration is active[0]
+            else await _judged(connection, sku_id, declaration, now)
+        )
+        if await _judge(session, rule, facts, rows, declaration, sku_id, new_price_fen):
+            fired = True
     return fired
+
+
+async def _judge(
+    session: AsyncSession,
+    rule: RuleInForce,
+    facts: Any,
+    rows: list[Any],
+    declaration: Declaration,
+    sku_id: int,
+    new_price_fen: int,
+) -> bool:
+    """Fire (raise or merge) if the new price rises above the declaration's threshold and this
+    price was not judged already."""
+    by_role = {row.role: row for row in rows if row.role in (REFERENCE, FIRST, CURRENT)}
+    alerts = [row for row in rows if row.role == ALERT]
+    reference = by_role.get(REFERENCE)
+    if reference is not None:
+        threshold = float(rule.params["threshold_pct"])
+        basis = "pre_emergency_price"
+    else:
+        reference = by_role.get(FIRST)
+        if reference is None:
+            return False
+        threshold = float(rule.params["no_reference_pct"])
+        basis = "first_price_in_emergency"
+    base = reference.new_price_fen
+    if base <= 0:
+        return False
+    rise = 100.0 * (new_price_fen - base) / base
+    if rise <= threshold:
+        return False
+    latest = by_role.get(CURRENT)
+    if latest is not None and any(
+        isinstance(item, dict) and item.get("price_change_id") == latest.id
+        for alert in alerts
+        for item in alert.evidence
+    ):
+        return False  # this price was already judged (an event delivered again, or late)
+    summary = f"{facts.product_name} {facts.sku_code}: +{rise:.1f} % over {base} fen ({basis})"
+    inputs = {
+        "emergency_id": declaration.id,
+        "sku_id": sku_id,
+        "reference_fen": base,
+        "reference_basis": basis,
+        "base": rule.params.get("base", "sale_price"),
+        "price_fen": new_price_fen,
+        "rise_pct": round(rise, 2),
+        "threshold_pct": threshold,
+    }
+    evidence = [
+        _price_row(reference, "reference", sku_id),
+        *([_price_row(latest, "current", sku_id)] if latest is not None else []),
+    ]
+    open_alert = next((a for a in alerts if a.status == OPEN), None)
+    if open_alert is not None:
+        await alert_service.merge(
+            session,
+            open_alert.id,
+            list(open_alert.evidence),
+            rule,
+            summary=summary,
+            inputs=inputs,
+            evidence=evidence,
+        )
+    else:
+        await alert_service.raise_alert(
+            session,
+            rule,
+            facts.merchant_id,
+            subject=_subject(sku_id, declaration),
+            summary=summary,
+            inputs=inputs,
+            evidence=evidence,
+            open_alert=None,
+        )
+    return True
