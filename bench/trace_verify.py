@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from linli.accounts.models import Organisation
 from linli.db import make_engine, make_sessionmaker
+from linli.migrate import upgrade
 from linli.trace import eventhash, verification
 from linli.trace.columns import columns_of
 from linli.trace.hashing import GENESIS, canonical_json, chain_hash, sha256_hex
@@ -126,6 +127,14 @@ def _rows(organisations: Sequence[int], links: int, first_event: int, first_link
         for org, (length, head) in state.items()
     ]
     return _Rows(events, chain_links, heads)
+
+
+async def migrate(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def seed_chains(database_url: str, *, links: int, chains: int) -> None:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import LargeBinary, Select, cast, func, literal, select, tuple_
+from sqlalchemy import LargeBinary, Select, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.trace import verification_sql
@@ -116,11 +116,12 @@ Found = tuple[str, int, str | None, int]  # chain, seq, event id, problem
 
 async def _walk(session: AsyncSession, scope: Scope, *, deep: bool) -> tuple[int, int, list[Found]]:
     heads = await _heads(session, scope)
+    connection = await session.connection()  # plain rows: no ORM loading
     found: list[Found] = []
     newest: dict[str, tuple[int, str]] = {}
     links, after = 0, None
     while True:
-        rows = (await session.execute(_chunk(session, scope, after, deep=deep))).all()
+        rows = (await connection.execute(_chunk(session, scope, after, deep=deep))).all()
         for row in rows:
             chain, seq = row[0], row[1]
             before = newest.get(chain, (0, GENESIS))
@@ -175,13 +176,15 @@ def _chunk(
             *([event.__table__.c[name] for name in DERIVED] if deep else []),
         )
         .select_from(link)
+        .join(TraceChainHead, TraceChainHead.chain == link.chain)
         .outerjoin(event, event.id == link.event_pk)
-        .where(link.chain.in_(select(TraceChainHead.chain).where(*_head_conditions(scope))))
+        .where(*_head_conditions(scope))
         .order_by(link.chain, link.seq)
         .limit(CHUNK)
     )
-    if after is not None:
-        query = query.where(tuple_(link.chain, link.seq) > tuple_(*after))
+    if after is not None:  # spelled as a range on the chain, so the (chain, seq) index seeks
+        chain, seq = after
+        query = query.where(link.chain >= chain, or_(link.chain > chain, link.seq > seq))
     return query
 
 

@@ -116,15 +116,17 @@ async def broken_links(
 ) -> tuple[int, int, list[tuple[str, int, str | None, int]]]:
     """(chains, links, broken links as (chain, seq, event id, problem)) for `scope`."""
     params = scope.params()
-    # JIT compiling this statement costs more than it saves (the time is in sha256 itself).
-    await session.execute(text("SET LOCAL jit = off"))
+    # JIT compiling this statement costs more than it saves (the time is in sha256 itself),
+    # so it is off for the statement and back as it was after.
+    jit = await session.scalar(text("SELECT current_setting('jit')"))
+    await session.execute(text("SELECT set_config('jit', 'off', true)"))
     found = [
         (str(chain), int(seq), event_id, int(problem))
         for chain, seq, event_id, problem in await session.execute(
             _statement(_LINKS, scope), params
         )
     ]
-    await session.execute(text("SET LOCAL jit = DEFAULT"))
+    await session.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
     heads = (await session.execute(_statement(_HEADS, scope), params)).all()
     ((_, chains, links),) = [row for row in heads if row[0] is None]
     found += [(str(c), int(seq), None, NEWEST_MISSING) for c, seq, _ in heads if c is not None]
