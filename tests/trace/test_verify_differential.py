@@ -280,3 +280,15 @@ async def test_random_tamperings_are_found_alike_by_every_walk(
         columns = PROBLEMS[COLUMNS_DIFFER]
         assert [b for b in deep[2] if b[3] != columns] == default[2]
         assert deep[:2] == default[:2]
+
+
+async def test_the_planner_settings_are_as_before_after_verifying(session: AsyncSession) -> None:
+    """The in-database walk changes planner settings for its statement only."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+    await org_chains(session, count=1)
+    names = ("jit", "parallel_setup_cost", "min_parallel_table_scan_size")
+    show = "SELECT " + ", ".join(f"current_setting('{name}')" for name in names)
+    before = (await session.execute(text(show))).one()
+    assert (await verification.verify_chains(session)).links == LINKS
+    assert (await session.execute(text(show))).one() == before
