@@ -66,6 +66,9 @@ async def test_an_intact_chain_verifies(
     assert "OK: 1 chains, 4 links intact." in result.output
     by_code = await run_verify(settings, monkeypatch, "--batch", batch["code"])
     assert by_code.exit_code == 0
+    for walk in ("--independent", "--deep"):
+        python = await run_verify(settings, monkeypatch, walk)
+        assert "OK: 1 chains, 4 links intact." in python.output, walk
     api = await client.get(VERIFY, params={"batch_id": batch["id"]}, headers=shop.headers)
     assert api.json() == {"ok": True, "chains": 1, "links": 4, "broken": None}
     unknown = await run_verify(settings, monkeypatch, "--batch", "NOPE")
