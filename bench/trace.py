@@ -4,12 +4,19 @@ throughput against raw hashlib over the same bytes.
 A `linli serve` process (as in bench/flash_sale.py) on a fresh PostgreSQL database; a merchant
 with one GTIN-bearing SKU and `--lots` batches. `--clients` concurrent clients POST
 `/epcis/capture` documents of `--per-doc` events until `--events` events are stored; each event
-names one lot (round robin), so it is appended to that batch's hash chain. Then, in this
-process, `trace.verification.verify_chains` checks every chain from the database, and the same
-bytes (every stored event document and link) are hashed by a bare hashlib loop: the ratio of
-the two is the figure to watch (what verification costs beyond the hashing itself).
+names one lot (round robin), so it is appended to that batch's hash chain.
+
+Then verification (bench/trace_verify.py): links seeded in bulk on new organisation chains top
+the captured ones up to `--verify-links` (100,000); on one warm connection,
+`trace.verification.verify_chains` (in the database on PostgreSQL) checks every chain in
+`--verify-rounds` rounds interleaved with a bare hashlib loop over the same bytes (every stored
+event document and link): the ratio of the medians is the figure to watch (what verification
+costs beyond the hashing itself). The independent and deep Python walks are timed once each.
+`--verify-only` skips the server and capture; `--sqlite` does that on a SQLite file.
 
     .venv/bin/python bench/trace.py [--events 5000] [--per-doc 50] [--clients 8] [--lots 20]
+                                    [--verify-links 100000] [--verify-chains 20]
+                                    [--verify-rounds 5] [--verify-only] [--sqlite]
                                     [--json] [--keep-db]
 
 Progress goes to stderr; the result table (or, with --json, one JSON object) to stdout.
@@ -20,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import itertools
 import json
 import sys
@@ -28,7 +34,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trace_verify
 from flash_sale import (
     DEFAULT_SERVER,
     OWNER_PHONE,
@@ -191,49 +197,6 @@ async def capture_all(
     return sum(counts), time.perf_counter() - started
 
 
-@dataclass
-class Verified:
-    chains: int
-    links: int
-    seconds: float
-    ok: bool
-    raw_seconds: float
-
-
-async def verify_and_raw(database_url: str) -> Verified:
-    from linli.db import make_engine, make_sessionmaker
-    from linli.trace import verification
-
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine, reading=True)() as session:
-            started = time.perf_counter()
-            result = await verification.verify_chains(session)
-            seconds = time.perf_counter() - started
-            rows = (
-                await session.execute(
-                    text(
-                        "SELECT l.chain, l.prev_hash, e.hash_id, e.document"
-                        " FROM trace_chain_links l JOIN trace_events e ON e.id = l.event_pk"
-                        " ORDER BY l.chain, l.seq"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    raw_started = time.perf_counter()
-    raw_chain(rows)
-    raw_seconds = time.perf_counter() - raw_started
-    return Verified(result.chains, result.links, seconds, result.broken is None, raw_seconds)
-
-
-def raw_chain(rows: Sequence[Any]) -> None:
-    """The physical floor: the same two SHA-256 per link over the same bytes, nothing else."""
-    for _chain, prev, hash_id, doc in rows:
-        content = hashlib.sha256(doc.encode("utf-8")).hexdigest()
-        hashlib.sha256(f"{prev}|{hash_id}|{content}".encode()).hexdigest()
-
-
 def report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -249,6 +212,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--lots", type=int, default=20)
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument(
+        "--verify-links",
+        type=int,
+        default=100_000,
+        help="verify at least this many links: seeded in bulk on new chains beside the captured",
+    )
+    parser.add_argument("--verify-chains", type=int, default=20, help="chains of the seeded links")
+    parser.add_argument("--verify-rounds", type=int, default=5, help="timed rounds (median)")
+    parser.add_argument(
+        "--verify-only", action="store_true", help="no server and no capture: verification alone"
+    )
+    parser.add_argument(
+        "--sqlite", action="store_true", help="verification alone, on a SQLite file"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
     return parser.parse_args(argv)
@@ -269,6 +246,8 @@ async def drive(instance: Instance, token: str, lots: list[str], args: argparse.
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.verify_only or args.sqlite:
+        return verify_only(args)
     server = make_url(args.server)
     name = f"linli_bench_trace_{uuid.uuid4().hex[:8]}"
     url = create_database(server, name)
@@ -282,9 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             instance.start()
             captured, seconds = asyncio.run(drive(instance, token, lots, args))
             instance.stop()
-            log("verifying chains in-process, then hashing the same bytes with bare hashlib")
-            verified = asyncio.run(verify_and_raw(instance.database_url))
-            cli_ok = "OK:" in instance.cli("trace", "verify")
+            verified, cli_ok = verify(instance, args, captured)
         except BenchError as error:
             log(f"failed: {error}")
             return 2
@@ -300,16 +277,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lots": len(lots),
         "capture_seconds": round(seconds, 3),
         "capture_events_per_s": round(captured / seconds, 1),
-        "verify_chains": verified.chains,
-        "verify_links": verified.links,
-        "verify_seconds": round(verified.seconds, 3),
-        "verify_links_per_s": round(verified.links / verified.seconds, 1),
-        "raw_hashlib_links_per_s": round(verified.links / verified.raw_seconds, 1),
-        "verify_vs_raw_ratio": round(verified.raw_seconds / verified.seconds, 4),
+        **verified.as_dict(),
         "chains_ok": verified.ok and cli_ok,
     }
     report(result, args.json)
     return 0 if result["chains_ok"] else 1
+
+
+def verify(
+    instance: Instance, args: argparse.Namespace, captured: int
+) -> tuple[trace_verify.VerifyFigures, bool]:
+    """Top the captured links up to --verify-links with seeded ones, time verification against
+    bare hashlib, and have `linli trace verify` check every chain too."""
+    extra = max(0, args.verify_links - captured)
+    if extra:
+        asyncio.run(
+            trace_verify.seed_chains(instance.database_url, links=extra, chains=args.verify_chains)
+        )
+    log("verifying the chains in-process, then hashing the same bytes with bare hashlib")
+    figures = asyncio.run(trace_verify.measure(instance.database_url, repeat=args.verify_rounds))
+    return figures, "OK:" in instance.cli("trace", "verify")
+
+
+def verify_only(args: argparse.Namespace) -> int:
+    """Verification alone: a fresh database (PostgreSQL, or a SQLite file with --sqlite),
+    migrated, --verify-links seeded links, the timed rounds."""
+    with tempfile.TemporaryDirectory(prefix="linli-trace-bench-") as workdir:
+        if args.sqlite:
+            database_url, drop = f"sqlite+aiosqlite:///{workdir}/verify.sqlite3", None
+        else:
+            server = make_url(args.server)
+            name = f"linli_bench_verify_{uuid.uuid4().hex[:8]}"
+            url = create_database(server, name)
+            database_url = url.render_as_string(hide_password=False)
+            drop = None if args.keep_db else (server, name)
+        log(f"fresh database {database_url.rsplit('/', 1)[-1]}")
+        try:
+            asyncio.run(trace_verify.migrate(database_url))
+            asyncio.run(
+                trace_verify.seed_chains(
+                    database_url, links=args.verify_links, chains=args.verify_chains
+                )
+            )
+            log(f"timing {args.verify_rounds} rounds of verification and of bare hashlib")
+            figures = asyncio.run(trace_verify.measure(database_url, repeat=args.verify_rounds))
+        finally:
+            if drop is not None:
+                drop_database(*drop)
+    result = {
+        "database": "sqlite" if args.sqlite else "postgresql",
+        **figures.as_dict(),
+        "chains_ok": figures.ok,
+    }
+    report(result, args.json)
+    return 0 if figures.ok else 1
 
 
 if __name__ == "__main__":

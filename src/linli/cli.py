@@ -32,6 +32,7 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(files_app, name="files")
 console = Console()
 T = TypeVar("T")
+SHOWN_BROKEN_LINKS = 20  # `trace verify` lists this many, then counts the rest
 
 
 def _settings() -> Settings:
@@ -509,8 +510,20 @@ def trace_verify(
     batch: Annotated[
         str | None, typer.Option(help="Only this batch (its public code); default: every chain")
     ] = None,
+    independent: Annotated[
+        bool,
+        typer.Option(
+            help="Recompute every hash in this process (Python's hashlib), not in the database"
+        ),
+    ] = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            help="As --independent, and re-derive each event's indexed columns from its document"
+        ),
+    ] = False,
 ) -> None:
-    """Check the hash chains of trace events; report the first broken link and exit 1."""
+    """Check the hash chains of trace events; report the broken links and exit 1."""
     from sqlalchemy import select
 
     from linli.trace import verification
@@ -522,17 +535,22 @@ def trace_verify(
             batch_id = await session.scalar(select(TraceBatch.id).where(TraceBatch.code == batch))
             if batch_id is None:
                 return None
-        return await verification.verify_chains(session, batch_id)
+        return await verification.verify_chains(
+            session, batch_id, independent=independent, deep=deep
+        )
 
     result = _run_in_session(work)
     if result is None:
         console.print(f"[red]No batch has the code {batch}.[/red]")
         raise typer.Exit(2)
-    if result.broken is not None:
-        broken = result.broken
-        console.print(
-            f"[red]BROKEN[/red] {broken.chain} link {broken.seq}"
-            f" (event {broken.event_id or '-'}): {broken.problem}"
-        )
+    if result.broken_links:
+        for broken in result.broken_links[:SHOWN_BROKEN_LINKS]:
+            console.print(
+                f"[red]BROKEN[/red] {broken.chain} link {broken.seq}"
+                f" (event {broken.event_id or '-'}): {broken.problem}"
+            )
+        hidden = len(result.broken_links) - SHOWN_BROKEN_LINKS
+        if hidden > 0:
+            console.print(f"... and {hidden} more broken links.")
         raise typer.Exit(1)
     console.print(f"OK: {result.chains} chains, {result.links} links intact.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
 from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, acting_organisation, require
@@ -38,11 +38,21 @@ async def get_batch(batch_id: PathId, session: DbSession, actor: Reader) -> Batc
 
 
 @router.get("/verify", summary="Check your trace chains (or one batch's): first broken link")
-async def verify(session: DbSession, actor: Reader, batch_id: OptionalQueryId = None) -> VerifyOut:
+async def verify(
+    session: DbSession,
+    actor: Reader,
+    batch_id: OptionalQueryId = None,
+    deep: Annotated[
+        bool,
+        Query(description="Also re-derive each event's indexed columns from its document"),
+    ] = False,
+) -> VerifyOut:
     if batch_id is not None:
         await batches.access_batch(session, actor, batch_id)  # 404 unless it is yours
     organisation_id = acting_organisation(actor, TRACE_READ)
-    result = await verification.verify_chains(session, batch_id, organisation_id=organisation_id)
+    result = await verification.verify_chains(
+        session, batch_id, organisation_id=organisation_id, deep=deep
+    )
     broken = result.broken
     return VerifyOut(
         ok=broken is None,
