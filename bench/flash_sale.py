@@ -82,6 +82,7 @@ RACE_DEADLINE = 120.0  # the raced phase stops by itself after this many seconds
 SETTLE_DEADLINE = 20.0  # how long to wait for paid orders to show in the database
 SETTLE_POLL = 0.02  # how often the clock looks whether every order is paid, outbox empty
 SCALE_MARGIN = 1.15  # an app rung's units: the rate so far x --race-seconds x this
+FLOOR_WARM_UP = 1.0  # seconds of floor traffic after each start of the floor, not measured
 SHORT_RUNG = 0.9  # a rung shorter than this share of its target is reported
 SALE_SKU_STOCK = 5_000_000  # the SKU every sale campaign takes its stock from
 BENCH_DIR = Path(__file__).resolve().parent
@@ -219,7 +220,10 @@ class Instance:
         return [*linli_command(), "serve", *served]
 
     def start(self) -> None:
-        with self.log_path.open("wb") as out:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((HOST, self.port)) == 0:
+                raise BenchError(f"something already answers on {self.url}")
+        with self.log_path.open("ab") as out:  # restarted once per round
             self.process = subprocess.Popen(
                 self.serve_command(),
                 env=self.env,
@@ -1738,6 +1742,7 @@ def _counts_delta(before: dict[str, Any], after: dict[str, Any], sales: int) -> 
 
 
 LAYERS: tuple[tuple[str, str], ...] = (
+    ("(linli/", "linli"),
     ("/linli/", "linli"),
     ("sqlalchemy", "SQLAlchemy"),
     ("asyncpg", "asyncpg"),
@@ -1754,6 +1759,22 @@ LAYERS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Samples whose stack holds a frame containing the marker (inclusive shares; py-spy shows a
+# greenlet's own stack, so SQLAlchemy's work run in its greenlet is not under the linli
+# function that awaited it: the linli shares are lower bounds).
+MARKERS: tuple[tuple[str, str], ...] = (
+    ("request handling (below the outermost middleware)", "LocaleMiddleware.__call__"),
+    ("the in-process dispatcher", "Dispatcher.run_forever"),
+    ("pool pre-ping", "_async_ping"),
+    ("ORM flush (unit of work)", "Session._flush"),
+    ("SQL compilation", "sqlalchemy/sql/compiler.py"),
+    ("ORM row loading", "sqlalchemy/orm/loading.py"),
+    ("SQLAlchemy, all", "sqlalchemy/"),
+    ("asyncpg, all", "asyncpg/"),
+    ("pydantic", "pydantic"),
+)
+
+
 def _layer(frame: str) -> str:
     for marker, layer in LAYERS:
         if marker in frame:
@@ -1767,6 +1788,7 @@ def summarise_py_spy(raw_path: Path) -> dict[str, Any]:
     layers: dict[str, int] = {}
     inclusive: dict[str, int] = {}
     leaves: dict[str, int] = {}
+    marked: dict[str, int] = {}
     total = 0
     for line in raw_path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -1777,9 +1799,12 @@ def summarise_py_spy(raw_path: Path) -> dict[str, Any]:
         total += count
         leaf = _layer(frames[-1])
         layers[leaf] = layers.get(leaf, 0) + count
+        for label, marker in MARKERS:
+            if marker in stack:
+                marked[label] = marked.get(label, 0) + count
         where = _short_frame(frames[-1])
         leaves[where] = leaves.get(where, 0) + count
-        for name in {_short_frame(frame) for frame in frames if "/linli/" in frame}:
+        for name in {_short_frame(frame) for frame in frames if _layer(frame) == "linli"}:
             inclusive[name] = inclusive.get(name, 0) + count
     share = float(max(total, 1))
     return {
@@ -1787,6 +1812,7 @@ def summarise_py_spy(raw_path: Path) -> dict[str, Any]:
         "self_by_layer": {
             layer: round(n / share, 3) for layer, n in sorted(layers.items(), key=lambda i: -i[1])
         },
+        "inclusive": {label: round(marked.get(label, 0) / share, 3) for label, _ in MARKERS},
         "top_linli_inclusive": [
             [name, round(n / share, 3)]
             for name, n in sorted(inclusive.items(), key=lambda i: -i[1])[:20]
@@ -1925,6 +1951,8 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
     if isinstance(spy, dict):
         layers = ", ".join(f"{layer} {share:.0%}" for layer, share in spy["self_by_layer"].items())
         lines.append(f"  py-spy, {spy['samples']} samples, self time by layer: {layers}")
+        lines.append("  py-spy, samples with on the stack:")
+        lines += [f"    {share:>6.1%}  {label}" for label, share in spy["inclusive"].items()]
         lines.append("  py-spy, innermost frames (self time):")
         lines += [f"    {share:>6.1%}  {name}" for name, share in spy["top_self"]]
         lines.append("  py-spy, linli functions on the stack (inclusive):")
@@ -2012,7 +2040,9 @@ def measure(
     args: argparse.Namespace, sale: Sale, floor: FloorServer, raw_database: URL,
     names: tuple[str, str], workdir: Path, rate: float,
 ) -> list[Rung]:  # fmt: skip
-    """The rounds: A B C, A B C, ..."""
+    """The rounds: A B C, A B C, ... Only the rung's own server runs during a rung (each
+    holds a pool of connections, and PostgreSQL here allows 100: pgbench's N clients plus
+    two idle pools would not fit); a server is started, warmed up, measured, stopped."""
     name, raw_name = names
     raw_sampler = cpu_usage.PostgresSampler([raw_name])
     app_sampler = cpu_usage.PostgresSampler([name])
@@ -2025,11 +2055,24 @@ def measure(
             workdir=workdir, round_number=number,
         )  # fmt: skip
         log(f"round {number} A raw:   {raw.rate:8.1f} updates/s ({raw.tool}, {raw.seconds:.1f} s)")
+        floor.start()
+        # The floor's warm-up (connections, pools), not measured:
+        floor_rung(
+            floor,
+            raw_database,
+            raw_sampler,
+            clients=args.buyers,
+            seconds=FLOOR_WARM_UP,
+            round_number=0,
+        )  # fmt: skip
         floor_measured = floor_rung(
             floor, raw_database, raw_sampler, clients=args.buyers, seconds=args.raw_seconds,
             round_number=number,
         )  # fmt: skip
+        floor.stop()
         log(f"round {number} B floor: {floor_measured.rate:8.1f} updates/s over HTTP")
+        sale.instance.start()
+        warm_up(sale, 2 * args.buyers)
         units = (
             args.units if args.fresh_buyers else scaled_units(rate, args.race_seconds, args.units)
         )
@@ -2040,6 +2083,7 @@ def measure(
             f"round {number} C app:   {app.rate:8.1f} orders/s ({app.sales} paid in "
             f"{app.seconds:.2f} s, HTTP done at {app.http_seconds:.2f} s)"
         )
+        sale.instance.stop()
         rate = app.rate or rate
         rungs += [raw, floor_measured, app]
     return rungs
@@ -2089,23 +2133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             raise ApiMissing(missing)
         prepare_raw_table(raw_database)
-        log(f"serving the floor on {floor.url} (bench/floor_app.py, {args.workers} workers)")
-        floor.start()
         sale = Sale(instance, seeded, args.buyers, args.fresh_buyers)
-        log(f"warm-up: {args.buyers} buyers buy {4 * args.buyers} units of a warm-up campaign")
+        log(f"calibration: {args.buyers} buyers buy {4 * args.buyers} units of a warm-up sale")
         rate = warm_up(sale, 4 * args.buyers)
-        floor_rung(
-            floor,
-            raw_database,
-            cpu_usage.PostgresSampler([raw_name]),
-            clients=args.buyers,
-            seconds=1.0,
-            round_number=0,
-        )  # fmt: skip  (the floor's warm-up: connections, pools)
+        instance.stop()
+        log(f"the floor: bench/floor_app.py on {floor.url}, {args.workers} workers")
         load_before = round(os.getloadavg()[0], 2)
         log(f"rounds: {args.rounds} x (A raw, B floor, C app); load average {load_before}")
         rungs = measure(args, sale, floor, raw_database, (name, raw_name), workdir, rate)
-        floor.stop()
         profile = None
         if args.profile:
             log("profiling one more app rung (py-spy, statements counted)")
