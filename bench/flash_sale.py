@@ -1,16 +1,28 @@
-"""Flash-sale benchmark: N buyers race for S units of one group-buy campaign SKU.
+"""Flash-sale benchmark: N buyers race for S units of one group-buy campaign SKU, against
+two baselines measured in the same run.
 
-Everything goes through the real HTTP API of `linli serve --workers N` (one process per core
-by default: the operator guide's way of serving on PostgreSQL) on a fresh PostgreSQL
-database: buyers place orders until the item is sold out, each acknowledged order paid by a
-signed sandbox callback. The database is
-then checked (oversold units, lost acknowledged orders), and in the same run the raw limit is
-measured: the bare conditional stock UPDATE, run by pgbench (or an asyncpg loop when pgbench is
-missing) on the same PostgreSQL server with the same concurrency. The figure that matters is
-the ratio of the two.
+Three rungs, interleaved and repeated (A B C A B C ..., `--rounds`, medians reported):
 
-    .venv/bin/python bench/flash_sale.py [--buyers 64] [--units 500] [--json] [--keep-db]
-                                         [--fresh-buyers] [--workers N] [--raw-seconds 5]
+A. raw: the bare conditional stock UPDATE on one hot row, run by pgbench (or an asyncpg loop
+   when pgbench is missing) with N clients on the same PostgreSQL server;
+B. HTTP floor: the same lean client as C against bench/floor_app.py, a bare ASGI app served
+   as `linli serve` serves Linli (uvicorn, same options and worker count, the engine of
+   `linli.db.make_engine` with the same pool settings), whose one endpoint runs that UPDATE;
+C. the app: `linli serve --workers N` on a fresh database, N buyers placing orders through
+   the real API, each acknowledged order paid by a signed sandbox callback, until the item is
+   sold out. The clock stops when every acknowledged order is paid in the database and the
+   outbox has no pending event; then the database is checked (oversold units, lost orders).
+
+The client (bench/lean_http.py) sends pre-built HTTP/1.1 requests over keep-alive connections
+and parses answers with httptools; its CPU, the server processes' CPU and the CPU of the
+PostgreSQL backends of the run's databases are reported per sale for each rung
+(bench/cpu_usage.py). The rungs last at least `--raw-seconds` (A, B) and about `--race-seconds`
+(C: the units are scaled from the previous rung's rate). `--profile` adds an app rung under
+py-spy with every SQL statement counted (bench/statement_count.py).
+
+    .venv/bin/python bench/flash_sale.py [--buyers 64] [--units 500] [--rounds 3] [--json]
+        [--raw-seconds 10] [--race-seconds 10] [--workers N] [--fresh-buyers] [--keep-db]
+        [--profile]
 
 Progress goes to stderr; the result table (or, with --json, one JSON object) to stdout.
 Exit status: 0 when nothing was oversold or lost, 1 when something was, 2 when the run could
@@ -21,29 +33,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import json
+import math
 import os
 import re
+import resource
 import secrets
 import shutil
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import cpu_usage
 import httpx
+import lean_http
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
 # --- settings of the run ------------------------------------------------------------------
 
@@ -62,9 +78,18 @@ STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
 REQUEST_TIMEOUT = 30.0
-RACE_DEADLINE = 60.0  # the raced phase stops by itself after this many seconds
-PAY_DEADLINE = 60.0
-SETTLE_DEADLINE = 20.0  # how long to wait for paid orders to show in the database
+RACE_DEADLINE = 120.0  # the raced phase stops by itself after this many seconds
+SETTLE_DEADLINE = 20.0  # how long the check waits for paid orders to show in the database
+# How long an app rung's clock waits, after the last answer, for every acknowledged order to
+# be paid and the outbox to be empty: the in-process dispatcher can be far behind the HTTP
+# traffic (in Dec 2026 by 20 s and more after 500 sales on a loaded machine).
+CLOCK_DEADLINE = 300.0
+SETTLE_POLL = 0.02  # how often the clock looks whether every order is paid, outbox empty
+SCALE_MARGIN = 1.15  # an app rung's units: the rate so far x --race-seconds x this
+FLOOR_WARM_UP = 1.0  # seconds of floor traffic after each start of the floor, not measured
+SHORT_RUNG = 0.9  # a rung shorter than this share of its target is reported
+SALE_SKU_STOCK = 5_000_000  # the SKU every sale campaign takes its stock from
+BENCH_DIR = Path(__file__).resolve().parent
 RETRIES = 3  # a request that failed in transit or with 5xx is repeated (same idempotency key)
 
 CAMPAIGNS = "/api/v1/groupbuy/campaigns"
@@ -75,6 +100,7 @@ SOLD_OUT = "sold_out"
 # Answers meaning "your previous order here is still being settled": wait a moment, retry.
 SETTLING_CODES: frozenset[str] = frozenset({"unpaid_order_exists"})
 MAX_PER_RESIDENT = 10_000  # the API's largest per-resident limit
+FLOOR_TAKE = "/take"
 REQUIRED_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("post", CAMPAIGNS),
     ("post", CAMPAIGNS + "/{campaign_id}/publish"),
@@ -193,19 +219,17 @@ class Instance:
             )
         return result.stdout
 
+    def serve_command(self) -> list[str]:
+        served = ["--host", HOST, "--port", str(self.port), "--workers", str(self.workers)]
+        return [*linli_command(), "serve", *served]
+
     def start(self) -> None:
-        with self.log_path.open("wb") as out:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((HOST, self.port)) == 0:
+                raise BenchError(f"something already answers on {self.url}")
+        with self.log_path.open("ab") as out:  # restarted once per round
             self.process = subprocess.Popen(
-                [
-                    *linli_command(),
-                    "serve",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                ],
+                self.serve_command(),
                 env=self.env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
@@ -216,7 +240,8 @@ class Instance:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(
-                    f"`linli serve` exited with {self.process.returncode}; see {self.log_path}"
+                    f"`{' '.join(self.serve_command()[-8:])}` exited with "
+                    f"{self.process.returncode}; see {self.log_path}"
                 )
             try:
                 health = httpx.get(f"{self.url}/healthz", timeout=2.0)
@@ -227,22 +252,16 @@ class Instance:
                     raise BenchError(f"served on {health.json().get('database')}, not PostgreSQL")
                 return
             time.sleep(0.1)
-        raise BenchError(f"`linli serve` did not answer /healthz in {STARTUP_TIMEOUT:.0f} s")
+        raise BenchError(f"the server did not answer /healthz in {STARTUP_TIMEOUT:.0f} s")
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def cpu_seconds(self) -> float:
         """CPU time the server's processes (with --workers: the supervisor and its workers)
         have used so far (Linux /proc; 0 elsewhere)."""
-        if self.process is None:
-            return 0.0
-        total = 0.0
-        for pid in _process_tree(self.process.pid):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return cpu_usage.tree_cpu(self.process.pid) if self.process is not None else 0.0
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -255,17 +274,33 @@ class Instance:
             self.process.wait(timeout=STOP_TIMEOUT)
 
 
-def _process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (Linux /proc/<pid>/task/<tid>/children)."""
-    found = [pid]
-    for tid_dir in glob.glob(f"/proc/{pid}/task/*"):
-        try:
-            children = Path(tid_dir, "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            found += _process_tree(int(child))
-    return found
+@dataclass
+class FloorServer(Instance):
+    """bench/floor_app.py on the raw database, served as `linli serve` serves the app."""
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "floor.log"
+
+    def serve_command(self) -> list[str]:
+        served = ["--host", HOST, "--port", str(self.port), "--workers", str(self.workers)]
+        return [sys.executable, str(BENCH_DIR / "floor_app.py"), *served]
+
+
+@dataclass
+class CountedInstance(Instance):
+    """The app served by bench/statement_count.py: `linli serve`'s way, every SQL statement,
+    pool checkout and transaction counted per worker (for --profile only)."""
+
+    counts_dir: Path = Path()
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server-profiled.log"
+
+    def serve_command(self) -> list[str]:
+        served = ["--host", HOST, "--port", str(self.port), "--workers", str(self.workers)]
+        return [sys.executable, str(BENCH_DIR / "statement_count.py"), *served]
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -443,14 +478,16 @@ async def _seed_domain(
             shelf_life_days=30,
             storage_class="chilled",
             origin="山东烟台",
-            sku=SkuIn(code="5KG", specs={"重量": "5 kg"}, price_fen=PRICE_FEN, stock=units * 2),
+            sku=SkuIn(
+                code="5KG", specs={"重量": "5 kg"}, price_fen=PRICE_FEN, stock=SALE_SKU_STOCK
+            ),
         ),
     )
     warm = await catalog.add_sku(
         session,
         owner_actor,
         product.id,
-        SkuIn(code="2KG", specs={"重量": "2 kg"}, price_fen=PRICE_FEN - 1000, stock=buyers * 4),
+        SkuIn(code="2KG", specs={"重量": "2 kg"}, price_fen=PRICE_FEN - 1000, stock=buyers * 40),
     )
     await catalog.list_product(session, owner_actor, product.id)
     from linli.catalog.models import Sku
@@ -583,7 +620,7 @@ class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     unexpected: dict[str, int] = field(default_factory=dict)
-    transport: dict[str, int] = field(default_factory=dict)  # by exception type
+    transport: dict[str, int] = field(default_factory=dict)  # by kind of failure
     requests: int = 0
 
     @property
@@ -594,9 +631,14 @@ class Tally:
         self.requests += 1
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
-    def note(self, response: httpx.Response) -> None:
-        key = f"{response.status_code} {error_code(response) or response.text[:80]}"
+    def note(self, status: int, body: bytes) -> None:
+        shown = error_code(body) or body[:80].decode("utf-8", "replace")
+        key = f"{status} {shown}"
         self.unexpected[key] = self.unexpected.get(key, 0) + 1
+
+    def failed_in_transit(self, error: Exception) -> None:
+        kind = str(error).split("(")[0].strip() or type(error).__name__
+        self.transport[kind] = self.transport.get(kind, 0) + 1
 
     @property
     def count_4xx(self) -> int:
@@ -614,42 +656,34 @@ class Tally:
         return ordered[rank]
 
 
-def error_code(response: httpx.Response) -> str | None:
+def error_code(body: bytes) -> str | None:
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return str(code) if code is not None else None
 
 
 async def send(
-    client: httpx.AsyncClient,
-    path: str,
-    tally: Tally,
-    *,
-    success: tuple[int, ...],
-    headers: dict[str, str],
-    json_body: Any = None,
-    content: bytes | None = None,
-) -> httpx.Response | None:
-    """POST, repeating the same request after a transport error or a 5xx (bounded)."""
+    connection: lean_http.LeanConnection, raw: bytes, tally: Tally, *, success: tuple[int, ...]
+) -> tuple[int, bytes] | None:
+    """Send a pre-built request, repeating it (same bytes, so the same idempotency key) after
+    a failure in transit or a 5xx (bounded)."""
     for _ in range(RETRIES):
         started = time.perf_counter()
         try:
-            response = await client.post(path, headers=headers, json=json_body, content=content)
-        except httpx.TransportError as error:
-            kind = type(error).__name__
-            tally.transport[kind] = tally.transport.get(kind, 0) + 1
+            status, body = await connection.request(raw)
+        except lean_http.TransportFailure as error:
+            tally.failed_in_transit(error)
             continue
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        tally.record(response.status_code)
-        if response.status_code in success:
-            tally.latencies_ms.append(elapsed_ms)
-        if response.status_code < 500:
-            return response
-        tally.note(response)
+        tally.record(status)
+        if status in success:
+            tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if status < 500:
+            return status, body
+        tally.note(status, body)
     return None
 
 
@@ -666,6 +700,7 @@ class Campaign:
 async def open_campaign(
     client: httpx.AsyncClient, seeded: Seeded, *, title: str, sku_id: int, stock: int
 ) -> Campaign:
+    """Create and publish a campaign (setup, through httpx: not timed)."""
     from linli import clock
 
     now = clock.now()
@@ -720,77 +755,108 @@ class Race:
     paid: set[int] = field(default_factory=set)  # orders whose callback was acknowledged
     sold_out: int = 0
     waits: int = 0  # "your previous order is not settled yet" answers (retried after a pause)
-    seconds: float = 0.0
+    seconds: float = 0.0  # until the last buyer's sold-out answer
     timed_out: bool = False
-    server_cpu: float = 0.0  # CPU seconds per second of the `linli serve` process (1.0 = a core)
 
     @property
     def successful(self) -> int:
         """Orders acknowledged by the API and paid by an acknowledged callback."""
         return len(self.paid)
 
+    @property
+    def requests(self) -> int:
+        return self.orders.requests + self.callbacks.requests
+
+
+class Buying:
+    """The pre-built requests of one sale: an order's head per buyer (the idempotency key and
+    the body appended per request), callbacks built from the signed notification."""
+
+    def __init__(self, host: str, seeded: Seeded, campaign: Campaign, secret: str) -> None:
+        self.host = host
+        self.secret = secret
+        self.body = json.dumps(
+            {
+                "campaign_id": campaign.id,
+                "lines": [{"item_id": campaign.item_id, "quantity": 1}],
+                "pickup_point_id": seeded.pickup_point_id,
+                "accept_return_terms": True,
+            }
+        ).encode()
+        self.heads: dict[str, bytes] = {}
+        self.tag = secrets.token_hex(6)
+        self.counter = 0
+
+    def order(self, buyer: Buyer) -> bytes:
+        head = self.heads.get(buyer.token)
+        if head is None:
+            headers = [("Authorization", f"Bearer {buyer.token}")]
+            headers.append(("Content-Type", "application/json"))
+            head = lean_http.request_head("POST", ORDERS, self.host, headers, len(self.body))
+            self.heads[buyer.token] = head
+        self.counter += 1
+        key = f"Idempotency-Key: {self.tag}-{self.counter}\r\n\r\n".encode()
+        return head + key + self.body
+
+    def callback(self, ack: Ack) -> bytes:
+        from linli.payments import providers
+
+        self.counter += 1
+        headers, body = providers.signed_notification(
+            self.secret,
+            intent_public_id=ack.payment_public_id,
+            amount_fen=ack.amount_fen,
+            provider_txn_id=f"bench{self.tag}{self.counter}",
+        )
+        return lean_http.build_request("POST", CALLBACK, self.host, headers.items(), body)
+
 
 async def race(
-    client: httpx.AsyncClient,
+    connections: Sequence[lean_http.LeanConnection],
     seeded: Seeded,
-    campaign: Campaign,
-    secret: str,
+    buying: Buying,
     *,
-    workers: int,
     fresh: bool,
     max_attempts: int,
     deadline: float,
 ) -> Race:
-    """`workers` buyers at a time each order one unit, pay it by a signed callback, and
-    repeat until the API answers 409 sold_out (or a bound is hit: attempts, repeated
-    refusals, deadline). Worker i is buyer i; with `fresh`, each order is placed by a resident
+    """One buyer per connection orders one unit, pays it by a signed callback, and repeats
+    until the API answers 409 sold_out (or a bound is hit: attempts, repeated refusals,
+    deadline). Buyer i is seeded buyer i; with `fresh`, each order is placed by a resident
     who has not ordered yet (so nobody waits for their previous order to be marked paid)."""
     from linli.payments import providers
 
     result = Race()
+    acknowledged = json.dumps(providers.ACKNOWLEDGEMENT).encode()
 
-    async def pay(ack: Ack) -> bool:
-        headers, body = providers.signed_notification(
-            secret,
-            intent_public_id=ack.payment_public_id,
-            amount_fen=ack.amount_fen,
-            provider_txn_id=f"bench{uuid.uuid4().hex}",
-        )
-        response = await send(
-            client, CALLBACK, result.callbacks, success=(200,), headers=headers, content=body
-        )
-        if response is None:
+    async def pay(connection: lean_http.LeanConnection, ack: Ack) -> bool:
+        answer = await send(connection, buying.callback(ack), result.callbacks, success=(200,))
+        if answer is None:
             return False
-        if response.status_code == 200 and response.json() == providers.ACKNOWLEDGEMENT:
+        status, body = answer
+        if status == 200 and (
+            body == acknowledged or json.loads(body) == providers.ACKNOWLEDGEMENT
+        ):
             return True
-        result.callbacks.note(response)
+        result.callbacks.note(status, body)
         return False
 
     pool = list(reversed(seeded.buyers))
 
-    async def one_buyer(index: int) -> None:
+    async def one_buyer(index: int, connection: lean_http.LeanConnection) -> None:
         buyer: Buyer | None = None if fresh else seeded.buyers[index]
-        body = {
-            "campaign_id": campaign.id,
-            "lines": [{"item_id": campaign.item_id, "quantity": 1}],
-            "pickup_point_id": seeded.pickup_point_id,
-            "accept_return_terms": True,
-        }
         refused_in_a_row = settling = 0
         for _ in range(max_attempts):
             if buyer is None:
                 if not pool:
                     return
                 buyer = pool.pop()
-            headers = {**bearer(buyer.token), "Idempotency-Key": uuid.uuid4().hex}
             started = time.perf_counter()
-            response = await send(
-                client, ORDERS, result.orders, success=ORDERED, headers=headers, json_body=body
-            )
-            code = error_code(response) if response is not None else None
-            if response is not None and response.status_code in ORDERED:
+            answer = await send(connection, buying.order(buyer), result.orders, success=ORDERED)
+            status, body = answer if answer is not None else (0, b"")
+            if status in ORDERED:
                 settling = 0
-                placed = response.json()
+                placed = json.loads(body)
                 ack = Ack(
                     order_id=int(placed["order"]["id"]),
                     payment_public_id=str(placed["payment"]["public_id"]),
@@ -799,29 +865,34 @@ async def race(
                 result.acks[ack.order_id] = ack
                 if fresh:
                     buyer = None
-                if await pay(ack):
+                if await pay(connection, ack):
                     result.paid.add(ack.order_id)
                     result.purchases_ms.append((time.perf_counter() - started) * 1000)
                     refused_in_a_row = 0
                     continue
-            elif code == SOLD_OUT:
-                result.sold_out += 1
-                return
-            elif code in SETTLING_CODES:
-                # The previous order is paid but not yet marked paid (the dispatcher does that
-                # after the callback): back off 25 ms, 50 ms, ... at most 400 ms.
-                result.waits += 1
-                await asyncio.sleep(min(0.025 * 2**settling, 0.4))
-                settling += 1
-                continue
-            elif response is not None:
-                result.orders.note(response)
+            else:
+                code = error_code(body) if answer is not None else None
+                if code == SOLD_OUT:
+                    result.sold_out += 1
+                    return
+                if code in SETTLING_CODES:
+                    # The previous order is paid but not yet marked paid (the dispatcher does
+                    # that after the callback): back off 25 ms, 50 ms, ... at most 400 ms.
+                    result.waits += 1
+                    await asyncio.sleep(min(0.025 * 2**settling, 0.4))
+                    settling += 1
+                    continue
+                if answer is not None:
+                    result.orders.note(status, body)
             refused_in_a_row += 1
             if refused_in_a_row >= 10:  # a broken setup, not a race: stop hammering
                 return
 
     started = time.perf_counter()
-    tasks = [asyncio.ensure_future(one_buyer(index)) for index in range(workers)]
+    tasks = [
+        asyncio.ensure_future(one_buyer(index, connection))
+        for index, connection in enumerate(connections)
+    ]
     finished, unfinished = await asyncio.wait(tasks, timeout=deadline)
     for task in unfinished:
         task.cancel()
@@ -833,6 +904,9 @@ async def race(
     return result
 
 
+PENDING_EVENTS = text("SELECT count(*) FROM outbox_events WHERE status = 'pending'")
+
+
 async def wait_for_dispatcher(database_url: str, deadline: float) -> int:
     """Wait (bounded) until the in-server dispatcher has handled every pending event."""
     engine = create_async_engine(database_url)
@@ -841,84 +915,13 @@ async def wait_for_dispatcher(database_url: str, deadline: float) -> int:
         stop = time.monotonic() + deadline
         while time.monotonic() < stop:
             async with engine.connect() as connection:
-                pending = int(
-                    await connection.scalar(
-                        text("SELECT count(*) FROM outbox_events WHERE status = 'pending'")
-                    )
-                    or 0
-                )
+                pending = int(await connection.scalar(PENDING_EVENTS) or 0)
             if pending == 0:
                 break
             await asyncio.sleep(0.2)
         return pending
     finally:
         await engine.dispose()
-
-
-@dataclass
-class Traffic:
-    race: Race
-    campaign: Campaign
-    warmup: Race
-
-
-async def drive(
-    instance: Instance, seeded: Seeded, *, buyers: int, units: int, fresh: bool
-) -> Traffic:
-    limits = httpx.Limits(
-        max_connections=buyers,
-        max_keepalive_connections=buyers,
-        keepalive_expiry=2.0,  # under uvicorn's 5 s, so no request meets a closing connection
-    )
-    async with httpx.AsyncClient(
-        base_url=instance.url, limits=limits, timeout=REQUEST_TIMEOUT
-    ) as client:
-        # Warm-up: open every connection, then a small sale of its own (one unit per buyer,
-        # paid), so code paths, pools and caches are warm and the race's stock is untouched.
-        await asyncio.gather(*(client.get("/healthz") for _ in range(buyers)))
-        warm_campaign = await open_campaign(
-            client, seeded, title="预热团购", sku_id=seeded.warmup_sku_id, stock=buyers
-        )
-        sale = await open_campaign(
-            client, seeded, title="红富士苹果限时秒杀", sku_id=seeded.sku_id, stock=units
-        )
-        log(f"warm-up: {buyers} buyers buy the {buyers} units of campaign {warm_campaign.id}")
-        warmup = await race(
-            client,
-            seeded,
-            warm_campaign,
-            instance.sandbox_secret,
-            workers=buyers,
-            fresh=False,
-            max_attempts=100,
-            deadline=RACE_DEADLINE,
-        )
-        if warmup.orders.count_5xx or warmup.callbacks.count_5xx or not warmup.successful:
-            raise BenchError(
-                f"the warm-up sale failed: {warmup.successful} paid orders; "
-                f"{warmup.orders.unexpected} {warmup.callbacks.unexpected}"
-            )
-        left = await wait_for_dispatcher(instance.database_url, SETTLE_DEADLINE)
-        if left:
-            log(f"warm-up: {left} events still pending in the outbox")
-
-        who = "workers, a resident who has not ordered yet per order" if fresh else "buyers"
-        log(f"race: {buyers} {who} for {units} units of campaign {sale.id}")
-        cpu_before = instance.cpu_seconds()
-        raced = await race(
-            client,
-            seeded,
-            sale,
-            instance.sandbox_secret,
-            workers=buyers,
-            fresh=fresh,
-            max_attempts=2 * units + 200,
-            deadline=RACE_DEADLINE,
-        )
-        if raced.seconds:
-            raced.server_cpu = (instance.cpu_seconds() - cpu_before) / raced.seconds
-        log(f"race: {raced.successful} orders placed and paid in {raced.seconds:.2f} s")
-        return Traffic(raced, sale, warmup)
 
 
 # --- what the database says ---------------------------------------------------------------
@@ -930,6 +933,30 @@ ITEMS_TABLE = "groupbuy_campaign_items"
 REMAINING_COLUMN = "remaining"
 PAID_STATUSES = ("paid",)
 RELEASED_STATUSES = ("cancelled",)  # orders whose units went back to stock
+
+SETTLED = text(
+    f"SELECT ({PENDING_EVENTS.text}) AS pending,"
+    f" (SELECT count(*) FROM {ORDERS_TABLE}"
+    "   WHERE id = ANY(:ids) AND NOT (status = ANY(:paid))) AS unpaid"
+)
+
+
+async def settle(
+    watch: AsyncConnection, acks: Sequence[Ack], deadline: float, meter: Meter
+) -> tuple[int, int]:
+    """Poll until every acknowledged order is paid and no outbox event is pending (or the
+    deadline): (pending events, unpaid orders) at the end. The polls' own CPU is the clock's
+    bookkeeping, not load: it is left out of the client's CPU."""
+    ids = [ack.order_id for ack in acks]
+    stop = time.monotonic() + deadline
+    while True:
+        cpu = time.process_time()
+        row = (await watch.execute(SETTLED, {"ids": ids, "paid": list(PAID_STATUSES)})).one()
+        meter.bookkeeping += time.process_time() - cpu
+        pending, unpaid = int(row.pending), int(row.unpaid)
+        if (pending == 0 and unpaid == 0) or time.monotonic() > stop:
+            return pending, unpaid
+        await asyncio.sleep(SETTLE_POLL)
 
 
 @dataclass(frozen=True)
@@ -1013,29 +1040,163 @@ async def verify(
     )
 
 
-# --- the raw limit ------------------------------------------------------------------------
+# --- measuring a rung ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The wall time of a rung and the CPU seconds each part spent in it."""
+
+    seconds: float
+    client_cpu: float
+    server_cpu: float | None  # None: no server (pgbench talks to PostgreSQL itself)
+    postgres_cpu: float
+
+
+class Meter:
+    """Wall clock and CPU of client, server and PostgreSQL over one window.
+
+    The client is this process (time.process_time, minus the PostgreSQL sampler's own
+    thread), or with `client_is_child` the child processes waited for in the window
+    (pgbench)."""
+
+    def __init__(
+        self, sampler: cpu_usage.PostgresSampler, server: Instance | None, client_is_child: bool
+    ) -> None:
+        self.sampler = sampler
+        self.server = server
+        self.client_is_child = client_is_child
+        self._started = self._client = self._server = 0.0
+        self.bookkeeping = 0.0  # CPU of this process spent measuring, not loading
+
+    def _client_cpu(self) -> float:
+        if self.client_is_child:
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return usage.ru_utime + usage.ru_stime
+        return time.process_time()
+
+    def start(self) -> None:
+        self.sampler.start()
+        self._server = self.server.cpu_seconds() if self.server is not None else 0.0
+        self._client = self._client_cpu()
+        self._started = time.perf_counter()
+
+    def stop(self) -> Measured:
+        seconds = time.perf_counter() - self._started
+        client = self._client_cpu() - self._client
+        server = self.server.cpu_seconds() - self._server if self.server is not None else None
+        postgres = self.sampler.stop()
+        if not self.client_is_child:
+            client -= self.sampler.own_cpu + self.bookkeeping
+        return Measured(seconds, max(0.0, client), server, postgres)
+
+
+@dataclass
+class Rung:
+    """One measured rung: raw (A), floor (B) or app (C)."""
+
+    name: str
+    round: int
+    measured: Measured
+    sales: int  # raw: transactions; floor: updates answered 200; app: orders acked and paid
+    requests: int  # what the client sent (raw: transactions)
+    latencies: Tally
+    taken: int  # units the database says were taken: must equal `sales`
+    target_seconds: float
+    tool: str = ""
+    units: int = 0  # app: the campaign's stock
+    race: Race | None = None
+    checked: Verification | None = None
+    http_seconds: float = 0.0  # app: until the last sold-out answer (the clock runs on)
+    settle_left: tuple[int, int] = (0, 0)  # app: pending events, unpaid orders at the stop
+
+    @property
+    def seconds(self) -> float:
+        return self.measured.seconds
+
+    @property
+    def rate(self) -> float:
+        return self.sales / self.seconds if self.seconds else 0.0
+
+    def per_sale_ms(self, cpu: float | None) -> float | None:
+        if cpu is None or not self.sales:
+            return None
+        return cpu * 1000 / self.sales
+
+    @property
+    def http_rate(self) -> float:
+        """App: sales per second until the last answer (how earlier versions of this
+        benchmark counted, before the clock waited for the dispatcher)."""
+        return self.sales / self.http_seconds if self.http_seconds else 0.0
+
+    @property
+    def client_us_per_request(self) -> float | None:
+        return self.measured.client_cpu * 1e6 / self.requests if self.requests else None
+
+    @property
+    def p99_ms(self) -> float:
+        return self.latencies.percentile(0.99)
+
+    @property
+    def errors_5xx(self) -> int:
+        if self.race is not None:
+            return self.race.orders.count_5xx + self.race.callbacks.count_5xx
+        return self.latencies.count_5xx
+
+    @property
+    def short(self) -> bool:
+        return self.seconds < SHORT_RUNG * self.target_seconds
+
+    def summary(self) -> dict[str, Any]:
+        measured = self.measured
+        found: dict[str, Any] = {
+            "per_s": round(self.rate, 1),
+            "seconds": round(self.seconds, 2),
+            "sales": self.sales,
+            "requests": self.requests,
+            "p99_ms": _rounded(self.p99_ms, 1),
+            "cpu_ms_per_sale": {
+                "client": _rounded(self.per_sale_ms(measured.client_cpu), 3),
+                "server": _rounded(self.per_sale_ms(measured.server_cpu), 3),
+                "postgres": _rounded(self.per_sale_ms(measured.postgres_cpu), 3),
+            },
+            "client_cpu_us_per_request": _rounded(self.client_us_per_request, 1),
+        }
+        if self.name == "app":
+            found["units"] = self.units
+            found["http_seconds"] = round(self.http_seconds, 2)
+            found["http_per_s"] = round(self.http_rate, 1)
+        return found
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    return round(value, digits)
+
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Callable[[], Awaitable[T]]) -> T:
+    """Run on uvloop when installed (the client's loop: cheaper per request)."""
+    with asyncio.Runner(loop_factory=lean_http.new_event_loop) as runner:
+        return runner.run(coroutine())  # type: ignore[arg-type]
+
+
+# --- rung A: the raw limit ----------------------------------------------------------------
 
 RAW_TABLE = "bench_raw_stock"
 RAW_STOCK = 1_000_000_000  # never runs out during the measurement
 RAW_UPDATE = f"UPDATE {RAW_TABLE} SET stock = stock - 1 WHERE id = 1 AND stock >= 1 RETURNING stock"
 
 
-@dataclass(frozen=True)
-class Raw:
-    tool: str
-    clients: int
-    seconds: float
-    transactions: int
-    updates_per_s: float
-    decremented: int  # what the table says was taken: must equal `transactions`
-
-
 def find_pgbench() -> str | None:
     found = shutil.which("pgbench")
     if found:
         return found
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))
-    return candidates[-1] if candidates else None
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))
+    return str(candidates[-1]) if candidates else None
 
 
 async def _scratch(url: URL, statements: Sequence[str]) -> int:
@@ -1051,8 +1212,7 @@ async def _scratch(url: URL, statements: Sequence[str]) -> int:
         await engine.dispose()
 
 
-def raw_limit(url: URL, clients: int, seconds: int, workdir: Path) -> Raw:
-    """The bare conditional UPDATE on one hot row, `clients` at a time, for `seconds`."""
+def prepare_raw_table(url: URL) -> None:
     asyncio.run(
         _scratch(
             url,
@@ -1064,21 +1224,36 @@ def raw_limit(url: URL, clients: int, seconds: int, workdir: Path) -> Raw:
             ],
         )
     )
+
+
+def stock_left(url: URL) -> int:
+    return asyncio.run(_scratch(url, []))
+
+
+def raw_rung(
+    url: URL, sampler: cpu_usage.PostgresSampler, *, clients: int, seconds: int, workdir: Path,
+    round_number: int,
+) -> Rung:  # fmt: skip
+    """Rung A: the bare conditional UPDATE on one hot row, `clients` at a time."""
+    before = stock_left(url)
     pgbench = find_pgbench()
     if pgbench is not None:
-        tool, transactions, rate = "pgbench", *_run_pgbench(pgbench, url, clients, seconds, workdir)
+        meter = Meter(sampler, None, client_is_child=True)
+        meter.start()
+        transactions = _run_pgbench(pgbench, url, clients, seconds, workdir)
+        measured = meter.stop()
+        tool = "pgbench"
     else:
-        tool, (transactions, rate) = (
-            "asyncpg loop",
-            asyncio.run(_asyncpg_loop(url, clients, seconds)),
-        )
-    left = asyncio.run(_scratch(url, []))
-    return Raw(tool, clients, seconds, transactions, rate, RAW_STOCK - left)
+        meter = Meter(sampler, None, client_is_child=False)
+        transactions, measured = asyncio.run(_asyncpg_loop(url, clients, seconds, meter))
+        tool = "asyncpg loop"
+    taken = before - stock_left(url)
+    return Rung(
+        "raw", round_number, measured, transactions, transactions, Tally(), taken, seconds, tool
+    )
 
 
-def _run_pgbench(
-    pgbench: str, url: URL, clients: int, seconds: int, workdir: Path
-) -> tuple[int, float]:
+def _run_pgbench(pgbench: str, url: URL, clients: int, seconds: int, workdir: Path) -> int:
     script = workdir / "raw_update.sql"
     script.write_text(RAW_UPDATE + ";\n")
     env = dict(os.environ)
@@ -1097,13 +1272,14 @@ def _run_pgbench(
     if result.returncode != 0:
         raise BenchError(f"pgbench exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     processed = re.search(r"number of transactions actually processed: (\d+)", result.stdout)
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout)
-    if processed is None or tps is None:
+    if processed is None:
         raise BenchError(f"cannot read pgbench's output:\n{result.stdout}")
-    return int(processed.group(1)), float(tps.group(1))
+    # The rate is transactions / wall time of the window (connections included), as for the
+    # other rungs, rather than pgbench's "tps without initial connection time".
+    return int(processed.group(1))
 
 
-async def _asyncpg_loop(url: URL, clients: int, seconds: int) -> tuple[int, float]:
+async def _asyncpg_loop(url: URL, clients: int, seconds: int, meter: Meter) -> tuple[int, Measured]:
     import asyncpg  # type: ignore[import-untyped]
 
     connections: list[Any] = [
@@ -1125,125 +1301,346 @@ async def _asyncpg_loop(url: URL, clients: int, seconds: int) -> tuple[int, floa
             done[index] += 1
 
     try:
-        started = time.perf_counter()
-        until = started + seconds
+        meter.start()
+        until = time.perf_counter() + seconds
         await asyncio.gather(*(loop(i, c, until) for i, c in enumerate(connections)))
-        elapsed = time.perf_counter() - started
+        measured = meter.stop()
     finally:
         await asyncio.gather(*(c.close() for c in connections))
-    return sum(done), sum(done) / elapsed
+    return sum(done), measured
+
+
+# --- rung B: the HTTP floor ---------------------------------------------------------------
+
+
+def floor_rung(
+    floor: FloorServer, url: URL, sampler: cpu_usage.PostgresSampler, *, clients: int,
+    seconds: float, round_number: int,
+) -> Rung:  # fmt: skip
+    """Rung B: the lean client sends the floor's one pre-built request for `seconds`."""
+    before = stock_left(url)
+
+    async def traffic() -> tuple[Tally, Measured]:
+        connections = await lean_http.open_connections(HOST, floor.port, clients)
+        raw = lean_http.build_request("POST", FLOOR_TAKE, f"{HOST}:{floor.port}")
+        tally = Tally()
+
+        async def loop(connection: lean_http.LeanConnection, until: float) -> None:
+            while time.perf_counter() < until:
+                await send(connection, raw, tally, success=(200,))
+
+        meter = Meter(sampler, floor, client_is_child=False)
+        try:
+            meter.start()
+            until = time.perf_counter() + seconds
+            await asyncio.gather(*(loop(connection, until) for connection in connections))
+            return tally, meter.stop()
+        finally:
+            lean_http.close_connections(connections)
+
+    tally, measured = run_async(traffic)
+    taken = before - stock_left(url)
+    ok = tally.statuses.get(200, 0)
+    return Rung("floor", round_number, measured, ok, tally.requests, tally, taken, seconds)
+
+
+# --- rung C: the app ----------------------------------------------------------------------
+
+
+@dataclass
+class Sale:
+    """What the app rungs share: the served instance, the seeded data, the settings."""
+
+    instance: Instance
+    seeded: Seeded
+    buyers: int
+    fresh: bool
+
+
+async def _app_traffic(
+    sale: Sale, sampler: cpu_usage.PostgresSampler, units: int, title: str
+) -> tuple[Campaign, Race, Measured, tuple[int, int]]:
+    instance = sale.instance
+    async with httpx.AsyncClient(base_url=instance.url, timeout=REQUEST_TIMEOUT) as client:
+        campaign = await open_campaign(
+            client, sale.seeded, title=title, sku_id=sale.seeded.sku_id, stock=units
+        )
+    buying = Buying(f"{HOST}:{instance.port}", sale.seeded, campaign, instance.sandbox_secret)
+    connections = await lean_http.open_connections(HOST, instance.port, sale.buyers)
+    engine = create_async_engine(instance.database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as watch:
+            # The clock's own polling is the benchmark's, not the app's: its backend is left
+            # out of PostgreSQL's CPU.
+            sampler.excluded.add(int(await watch.scalar(text("SELECT pg_backend_pid()")) or 0))
+            meter = Meter(sampler, instance, client_is_child=False)
+            meter.start()
+            raced = await race(
+                connections,
+                sale.seeded,
+                buying,
+                fresh=sale.fresh,
+                max_attempts=2 * units + 200,
+                deadline=RACE_DEADLINE,
+            )
+            left = await settle(watch, list(raced.acks.values()), CLOCK_DEADLINE, meter)
+            measured = meter.stop()
+    finally:
+        lean_http.close_connections(connections)
+        await engine.dispose()
+    return campaign, raced, measured, left
+
+
+def app_rung(
+    sale: Sale, sampler: cpu_usage.PostgresSampler, *, units: int, target_seconds: float,
+    round_number: int, title: str = "红富士苹果限时秒杀",
+) -> Rung:  # fmt: skip
+    """Rung C: a sale of `units` through the API; the clock stops when every acknowledged
+    order is paid and the outbox is empty; then the database is checked."""
+
+    async def traffic() -> tuple[Campaign, Race, Measured, tuple[int, int]]:
+        return await _app_traffic(sale, sampler, units, f"{title} {round_number}")
+
+    campaign, raced, measured, left = run_async(traffic)
+    checked = asyncio.run(
+        verify(sale.instance.database_url, campaign, list(raced.acks.values()), units)
+    )
+    return Rung(
+        "app",
+        round_number,
+        measured,
+        raced.successful,
+        raced.requests,
+        raced.orders,
+        checked.reserved,
+        target_seconds,
+        units=units,
+        race=raced,
+        checked=checked,
+        http_seconds=raced.seconds,
+        settle_left=left,
+    )
+
+
+def warm_up(sale: Sale, units: int) -> float:
+    """A small sale of its own on the warm-up SKU (connections, code paths, pools and caches
+    warm, the sale's stock untouched); its rate (HTTP part only) is the first estimate."""
+
+    async def traffic() -> Race:
+        instance = sale.instance
+        async with httpx.AsyncClient(base_url=instance.url, timeout=REQUEST_TIMEOUT) as client:
+            campaign = await open_campaign(
+                client, sale.seeded, title="预热团购", sku_id=sale.seeded.warmup_sku_id, stock=units
+            )
+        buying = Buying(f"{HOST}:{instance.port}", sale.seeded, campaign, instance.sandbox_secret)
+        connections = await lean_http.open_connections(HOST, instance.port, sale.buyers)
+        try:
+            return await race(
+                connections, sale.seeded, buying, fresh=False, max_attempts=4 * units,
+                deadline=RACE_DEADLINE,
+            )  # fmt: skip
+        finally:
+            lean_http.close_connections(connections)
+
+    warmup = run_async(traffic)
+    if warmup.orders.count_5xx or warmup.callbacks.count_5xx or not warmup.successful:
+        raise BenchError(
+            f"the warm-up sale failed: {warmup.successful} paid orders; "
+            f"{warmup.orders.unexpected} {warmup.callbacks.unexpected}"
+        )
+    left = asyncio.run(wait_for_dispatcher(sale.instance.database_url, CLOCK_DEADLINE))
+    if left:
+        log(f"warm-up: {left} events still pending in the outbox")
+    return warmup.successful / warmup.seconds if warmup.seconds else 0.0
+
+
+def scaled_units(rate: float, seconds: float, minimum: int) -> int:
+    """Units for an app rung of about `seconds` at `rate` (and at least `minimum`)."""
+    return max(minimum, min(MAX_ALLOCATION, math.ceil(rate * seconds * SCALE_MARGIN)))
+
+
+MAX_ALLOCATION = 1_000_000  # the API's largest campaign stock
 
 
 # --- the report ---------------------------------------------------------------------------
 
+RUNGS = ("raw", "floor", "app")
+PARTS = ("client", "server", "postgres")
 
-@dataclass(frozen=True)
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [value for value in values if value is not None and not math.isnan(value)]
+    return statistics.median(present) if present else None
+
+
+@dataclass
 class Report:
     buyers: int
-    units: int
+    units: int  # the least units of an app rung
     fresh: bool
-    traffic: Traffic
-    checked: Verification
-    raw: Raw
-    workers: int = 1
+    workers: int
+    rungs: list[Rung]
+    load_before: float
+    profile: dict[str, Any] | None = None
+
+    def of(self, name: str) -> list[Rung]:
+        return [rung for rung in self.rungs if rung.name == name]
+
+    def median_rate(self, name: str) -> float:
+        return _median([rung.rate for rung in self.of(name)]) or 0.0
+
+    def median_cpu(self, name: str, part: str) -> float | None:
+        return _median(
+            [rung.per_sale_ms(getattr(rung.measured, f"{part}_cpu")) for rung in self.of(name)]
+        )
+
+    def median_client_us(self, name: str) -> float | None:
+        return _median([rung.client_us_per_request for rung in self.of(name)])
 
     @property
     def orders_per_s(self) -> float:
-        raced = self.traffic.race
-        return raced.successful / raced.seconds if raced.seconds else 0.0
+        return self.median_rate("app")
 
     @property
-    def server_cpu_ms_per_order(self) -> float:
-        """CPU milliseconds the server's processes spent per successful order (order,
-        callback, and the dispatcher's work for them) during the race."""
-        raced = self.traffic.race
-        return (
-            raced.server_cpu * raced.seconds * 1000 / raced.successful if raced.successful else 0.0
-        )
+    def raw_updates_per_s(self) -> float:
+        return self.median_rate("raw")
+
+    @property
+    def http_orders_per_s(self) -> float:
+        return _median([rung.http_rate for rung in self.of("app")]) or 0.0
+
+    @property
+    def floor_per_s(self) -> float:
+        return self.median_rate("floor")
 
     @property
     def ratio(self) -> float:
-        return self.orders_per_s / self.raw.updates_per_s if self.raw.updates_per_s else 0.0
+        return self.orders_per_s / self.raw_updates_per_s if self.raw_updates_per_s else 0.0
 
     @property
-    def errors_4xx(self) -> int:
-        """4xx answers other than the expected ones (sold out, previous order settling)."""
-        raced = self.traffic.race
-        expected = raced.sold_out + raced.waits
-        return raced.orders.count_4xx - expected + raced.callbacks.count_4xx
+    def p99_ms(self) -> float:
+        return _median([rung.p99_ms for rung in self.of("app")]) or float("nan")
+
+    def _app_sum(self, count: Callable[[Rung], int]) -> int:
+        return sum(count(rung) for rung in self.of("app"))
+
+    @property
+    def oversold(self) -> int:
+        return self._app_sum(lambda rung: rung.checked.oversold if rung.checked else 0)
+
+    @property
+    def lost(self) -> int:
+        return self._app_sum(lambda rung: rung.checked.lost if rung.checked else 0)
 
     @property
     def errors_5xx(self) -> int:
-        return self.traffic.race.orders.count_5xx + self.traffic.race.callbacks.count_5xx
+        return self._app_sum(lambda rung: rung.errors_5xx)
 
     @property
     def correct(self) -> bool:
-        return self.checked.oversold == 0 and self.checked.lost == 0
+        return self.oversold == 0 and self.lost == 0
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        raw = self.raw_updates_per_s
+        floor = self.floor_per_s
+        found: dict[str, Any] = {
             "orders_per_s": round(self.orders_per_s, 1),
-            "raw_updates_per_s": round(self.raw.updates_per_s, 1),
+            "raw_updates_per_s": round(raw, 1),
             "ratio": round(self.ratio, 4),
-            "p99_ms": round(self.traffic.race.orders.percentile(0.99), 1),
-            "oversold": self.checked.oversold,
-            "lost": self.checked.lost,
+            "p99_ms": _rounded(self.p99_ms, 1),
+            "oversold": self.oversold,
+            "lost": self.lost,
             "errors_5xx": self.errors_5xx,
+            "floor_per_s": round(floor, 1),
+            "http_orders_per_s": round(self.http_orders_per_s, 1),
+            "floor_ratio": round(floor / raw, 4) if raw else None,
+            "app_vs_floor": round(self.orders_per_s / floor, 4) if floor else None,
+            "cpu_ms_per_sale": {
+                name: {part: _rounded(self.median_cpu(name, part), 3) for part in PARTS}
+                for name in RUNGS
+            },
+            "client_cpu_us_per_request": {
+                name: _rounded(self.median_client_us(name), 1) for name in RUNGS
+            },
+            "rung_seconds": {
+                name: _rounded(_median([rung.seconds for rung in self.of(name)]), 2)
+                for name in RUNGS
+            },
+            "rung_p99_ms": {
+                name: _rounded(_median([rung.p99_ms for rung in self.of(name)]), 1)
+                for name in ("floor", "app")
+            },
+            "rounds": [
+                {rung.name: rung.summary() for rung in self.rungs if rung.round == number}
+                for number in sorted({rung.round for rung in self.rungs})
+            ],
+            "raw_tool": self.of("raw")[0].tool if self.of("raw") else None,
+            "buyers": self.buyers,
+            "workers": self.workers,
+            "load_before": self.load_before,
         }
+        if self.profile is not None:
+            found["profile"] = self.profile
+        return found
 
     def table(self) -> str:
-        raced, checked, raw = self.traffic.race, self.checked, self.raw
+        def number(value: float | None, digits: int = 1) -> str:
+            return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
-        def quantiles(tally: Tally) -> str:
-            return " / ".join(f"{tally.percentile(q):.1f}" for q in (0.5, 0.95, 0.99)) + " ms"
-
-        verdict = "" if self.ratio >= TARGET_RATIO else "  (below the 0.5 target)"
-        transport = raced.orders.transport_errors + raced.callbacks.transport_errors
-        took = f"{raced.seconds:.2f} s"
-        mode = (
-            "orders once (--fresh-buyers: a new resident per order)"
-            if self.fresh
-            else "orders, pays, and orders again"
-        )
-        requests = f"{raced.orders.requests} / {raced.callbacks.requests}"
-        orders = f"{checked.acknowledged} / {checked.persisted} / {checked.paid}"
-        reserved = f"{checked.reserved} (remaining {checked.remaining})"
-        raw_counts = f"{raw.seconds} / {raw.transactions} / {raw.decremented}"
-        rows: list[tuple[str, str]] = [
-            ("buyers (concurrent) / units", f"{self.buyers} / {self.units}"),
-            ("each buyer", mode),
-            ("", ""),
-            ("successful orders (201, then paid)", f"{raced.successful} in {took}"),
-            ("SUCCESSFUL ORDERS PER SECOND", f"{self.orders_per_s:.1f}"),
-            ("order latency p50 / p95 / p99", quantiles(raced.orders)),
-            ("callback latency p50 / p95 / p99", quantiles(raced.callbacks)),
-            ("order + callback p50 / p95 / p99", quantiles(Tally(raced.purchases_ms))),
-            ("requests: orders / callbacks", requests),
-            ("409 sold_out (each buyer's last)", str(raced.sold_out)),
-            ("409 previous order settling", str(raced.waits)),
-            ("other 4xx", str(self.errors_4xx)),
-            ("5xx", str(self.errors_5xx)),
-            ("transport errors (retried)", str(transport)),
-            ("server processes' CPU during the race", f"{raced.server_cpu:.0%} of one core"),
-            ("server CPU per successful order", f"{self.server_cpu_ms_per_order:.1f} ms"),
-            ("", ""),
-            ("acknowledged / in database / paid", orders),
-            ("payment intents succeeded", str(checked.intents_succeeded)),
-            ("units reserved (S - remaining)", reserved),
-            ("units held by orders", str(checked.sold)),
-            ("OVERSOLD units (must be 0)", str(checked.oversold)),
-            ("LOST acknowledged orders (must be 0)", str(checked.lost)),
-            ("", ""),
-            (f"RAW LIMIT ({raw.tool}, {raw.clients} clients)", f"{raw.updates_per_s:.1f}/s"),
-            ("raw: seconds / transactions / units taken", raw_counts),
-            ("RATIO app / raw", f"{self.ratio:.4f}{verdict}"),
-        ]  # fmt: skip
-        width = max(len(label) for label, _ in rows)
         lines = [
-            "Flash sale (order, then signed payment callback) on PostgreSQL, "
-            f"`linli serve --workers {self.workers}`"
+            f"Flash sale on PostgreSQL: {self.buyers} concurrent clients, "
+            f"`linli serve --workers {self.workers}`, load before {self.load_before:.2f}",
+            "",
+            "  round  rung   seconds     sales    per s   p99 ms  CPU ms/sale client/server/pg",
         ]
-        lines += [f"  {label:<{width}}  {value}" if label else "" for label, value in rows]
+        for rung in self.rungs:
+            measured = rung.measured
+            cpu = " / ".join(
+                number(rung.per_sale_ms(cpu), 3)
+                for cpu in (measured.client_cpu, measured.server_cpu, measured.postgres_cpu)
+            )
+            lines.append(
+                f"  {rung.round:>5}  {rung.name:<5} {rung.seconds:>8.2f} {rung.sales:>9,}"
+                f" {rung.rate:>8.1f} {number(rung.p99_ms):>8}  {cpu}"
+            )
+        lines += [
+            "",
+            "  medians     per s    vs raw   CPU ms per sale: client   server  postgres"
+            "   client us/request",
+        ]
+        for name in RUNGS:
+            rate = self.median_rate(name)
+            parts = [number(self.median_cpu(name, part), 3) for part in PARTS]
+            versus = rate / self.raw_updates_per_s if self.raw_updates_per_s else 0.0
+            lines.append(
+                f"  {name:<8} {rate:>8.1f} {versus:>9.4f}"
+                f"  {parts[0]:>23} {parts[1]:>8} {parts[2]:>9}"
+                f" {number(self.median_client_us(name)):>19}"
+            )
+        verdict = "" if self.ratio >= TARGET_RATIO else "  (below the 0.5 target)"
+        lines += [
+            "",
+            f"  RATIO app / raw (orders_per_s / raw_updates_per_s)  {self.ratio:.4f}{verdict}",
+            f"  order latency p99 (median of the app rungs)         {number(self.p99_ms)} ms",
+            "  app orders/s until the last answer (not waiting"
+            f" for the dispatcher)  {number(self.http_orders_per_s)}",
+            f"  OVERSOLD units (must be 0)                          {self.oversold}",
+            f"  LOST acknowledged orders (must be 0)                {self.lost}",
+            f"  5xx answers                                         {self.errors_5xx}",
+        ]
+        for rung in self.of("app"):
+            assert rung.race is not None
+            assert rung.checked is not None
+            raced, checked = rung.race, rung.checked
+            lines.append(
+                f"  app round {rung.round}: {rung.units} units, {raced.orders.requests} orders /"
+                f" {raced.callbacks.requests} callbacks sent, {raced.sold_out} sold-out answers,"
+                f" HTTP done at {rung.http_seconds:.2f} s, all paid and outbox empty at"
+                f" {rung.seconds:.2f} s; acknowledged / in database / paid"
+                f" {checked.acknowledged} / {checked.persisted} / {checked.paid}"
+            )
+        if self.profile is not None:
+            lines += ["", *profile_lines(self.profile)]
         problems = self.problems()
         if problems:
             lines += ["", "Problems:", *(f"  - {problem}" for problem in problems)]
@@ -1251,34 +1648,336 @@ class Report:
 
     def problems(self) -> list[str]:
         found: list[str] = []
-        checked, raced = self.checked, self.traffic.race
-        if checked.oversold:
-            found.append(f"{checked.oversold} units oversold")
-        if checked.lost:
-            found.append(f"{checked.lost} acknowledged orders are not in the database")
-        if checked.unpaid:
-            found.append(f"{checked.unpaid} acknowledged orders are not paid in the database")
-        if len(raced.paid) != len(raced.acks):
-            found.append(f"{len(raced.acks) - len(raced.paid)} callbacks not acknowledged")
-        if checked.intents_succeeded != checked.acknowledged:
-            found.append(
-                f"{checked.intents_succeeded} payment intents succeeded for "
-                f"{checked.acknowledged} acknowledged orders"
-            )
-        if checked.reserved != checked.sold:
-            found.append(f"stock says {checked.reserved} reserved, orders hold {checked.sold}")
-        if checked.remaining != 0 and not raced.timed_out:
-            found.append(f"{checked.remaining} units left although the buyers stopped")
-        if checked.outbox_pending:
-            found.append(f"{checked.outbox_pending} outbox events still pending at the check")
-        if raced.timed_out:
-            found.append(f"the race hit its {RACE_DEADLINE:.0f} s deadline (results are partial)")
-        if self.raw.decremented != self.raw.transactions:
-            found.append("the raw UPDATE took a different number of units than it ran")
-        for tally in (raced.orders, raced.callbacks):
-            found += [f"{n} x {key}" for key, n in sorted(tally.unexpected.items())]
-            found += [f"{n} x {kind} (retried)" for kind, n in sorted(tally.transport.items())]
+        for rung in self.rungs:
+            where = f"{rung.name} round {rung.round}"
+            if rung.short:
+                found.append(
+                    f"{where}: {rung.seconds:.1f} s, shorter than its {rung.target_seconds:.0f} s"
+                )
+            if rung.taken != rung.sales and rung.name != "app":
+                found.append(f"{where}: {rung.taken} units taken for {rung.sales} sales")
+            if rung.name == "floor":
+                found += [
+                    f"{where}: {n} x {key}" for key, n in sorted(rung.latencies.unexpected.items())
+                ]
+                found += [
+                    f"{where}: {n} x {kind}" for kind, n in sorted(rung.latencies.transport.items())
+                ]
+            if rung.race is not None and rung.checked is not None:
+                found += [f"{where}: {problem}" for problem in app_problems(rung)]
         return found
+
+
+def app_problems(rung: Rung) -> list[str]:
+    assert rung.race is not None
+    assert rung.checked is not None
+    found: list[str] = []
+    checked, raced = rung.checked, rung.race
+    if checked.oversold:
+        found.append(f"{checked.oversold} units oversold")
+    if checked.lost:
+        found.append(f"{checked.lost} acknowledged orders are not in the database")
+    if checked.unpaid:
+        found.append(f"{checked.unpaid} acknowledged orders are not paid in the database")
+    if len(raced.paid) != len(raced.acks):
+        found.append(f"{len(raced.acks) - len(raced.paid)} callbacks not acknowledged")
+    if checked.intents_succeeded != checked.acknowledged:
+        found.append(
+            f"{checked.intents_succeeded} payment intents succeeded for "
+            f"{checked.acknowledged} acknowledged orders"
+        )
+    if checked.reserved != checked.sold:
+        found.append(f"stock says {checked.reserved} reserved, orders hold {checked.sold}")
+    if checked.remaining != 0 and not raced.timed_out:
+        found.append(f"{checked.remaining} units left although the buyers stopped")
+    if checked.outbox_pending:
+        found.append(f"{checked.outbox_pending} outbox events still pending at the check")
+    pending, unpaid = rung.settle_left
+    if pending or unpaid:
+        found.append(
+            f"the clock stopped at its {CLOCK_DEADLINE:.0f} s settling deadline with "
+            f"{pending} events pending and {unpaid} orders unpaid"
+        )
+    if raced.timed_out:
+        found.append(f"the race hit its {RACE_DEADLINE:.0f} s deadline (results are partial)")
+    expected = raced.sold_out + raced.waits
+    other_4xx = raced.orders.count_4xx - expected + raced.callbacks.count_4xx
+    if other_4xx:
+        found.append(f"{other_4xx} unexpected 4xx answers")
+    for tally in (raced.orders, raced.callbacks):
+        found += [f"{n} x {key}" for key, n in sorted(tally.unexpected.items())]
+        found += [f"{n} x {kind} (retried)" for kind, n in sorted(tally.transport.items())]
+    return found
+
+
+# --- profiling the app rung (--profile) ---------------------------------------------------
+
+PY_SPY_RATE = 100  # samples per second and process
+
+
+def find_py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def _statement_counts(directory: Path) -> dict[str, Any]:
+    """The sum of the workers' latest counts (bench/statement_count.py writes them)."""
+    total: dict[str, Any] = {
+        "statements": {},
+        "checkouts": 0,
+        "begin": 0,
+        "commit": 0,
+        "rollback": 0,
+    }
+    for path in directory.glob("*.json"):
+        try:
+            counts = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for key in ("checkouts", "begin", "commit", "rollback"):
+            total[key] += int(counts.get(key, 0))
+        for statement, calls in counts.get("statements", {}).items():
+            total["statements"][statement] = total["statements"].get(statement, 0) + int(calls)
+    return total
+
+
+def _counts_delta(before: dict[str, Any], after: dict[str, Any], sales: int) -> dict[str, Any]:
+    per = float(max(sales, 1))
+    statements = {
+        text_: calls - before["statements"].get(text_, 0)
+        for text_, calls in after["statements"].items()
+    }
+    statements = {text_: calls for text_, calls in statements.items() if calls > 0}
+    top = sorted(statements.items(), key=lambda item: -item[1])[:25]
+    return {
+        "statements_per_sale": round(sum(statements.values()) / per, 2),
+        "pool_checkouts_per_sale": round((after["checkouts"] - before["checkouts"]) / per, 2),
+        "begins_per_sale": round((after["begin"] - before["begin"]) / per, 2),
+        "commits_per_sale": round((after["commit"] - before["commit"]) / per, 2),
+        "rollbacks_per_sale": round((after["rollback"] - before["rollback"]) / per, 2),
+        "top_statements_per_sale": [[text_, round(calls / per, 2)] for text_, calls in top],
+    }
+
+
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("(linli/", "linli"),
+    ("/linli/", "linli"),
+    ("sqlalchemy", "SQLAlchemy"),
+    ("asyncpg", "asyncpg"),
+    ("greenlet", "SQLAlchemy"),
+    ("uvicorn", "uvicorn"),
+    ("httptools", "uvicorn"),
+    ("starlette", "Starlette/FastAPI"),
+    ("fastapi", "Starlette/FastAPI"),
+    ("pydantic", "pydantic"),
+    ("jinja2", "jinja2"),
+    ("/json/", "json"),
+    ("asyncio", "event loop"),
+    ("uvloop", "event loop"),
+)
+
+
+# Samples whose stack holds a frame containing the marker (inclusive shares; py-spy shows a
+# greenlet's own stack, so SQLAlchemy's work run in its greenlet is not under the linli
+# function that awaited it: the linli shares are lower bounds).
+MARKERS: tuple[tuple[str, str], ...] = (
+    ("request handling (below the outermost middleware)", "LocaleMiddleware.__call__"),
+    ("the in-process dispatcher", "Dispatcher.run_forever"),
+    ("pool pre-ping", "_async_ping"),
+    ("ORM flush (unit of work)", "Session._flush"),
+    ("SQL compilation", "sqlalchemy/sql/compiler.py"),
+    ("ORM row loading", "sqlalchemy/orm/loading.py"),
+    ("SQLAlchemy, all", "sqlalchemy/"),
+    ("asyncpg, all", "asyncpg/"),
+    ("pydantic", "pydantic"),
+)
+
+
+def _layer(frame: str) -> str:
+    for marker, layer in LAYERS:
+        if marker in frame:
+            return layer
+    return "other"
+
+
+def summarise_py_spy(raw_path: Path) -> dict[str, Any]:
+    """py-spy's collapsed stacks: samples by the layer of the innermost frame (self time),
+    and the linli functions most often on the stack (inclusive)."""
+    layers: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    marked: dict[str, int] = {}
+    total = 0
+    for line in raw_path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        leaf = _layer(frames[-1])
+        layers[leaf] = layers.get(leaf, 0) + count
+        for label, marker in MARKERS:
+            if marker in stack:
+                marked[label] = marked.get(label, 0) + count
+        where = _short_frame(frames[-1])
+        leaves[where] = leaves.get(where, 0) + count
+        for name in {_short_frame(frame) for frame in frames if _layer(frame) == "linli"}:
+            inclusive[name] = inclusive.get(name, 0) + count
+    share = float(max(total, 1))
+    return {
+        "samples": total,
+        "self_by_layer": {
+            layer: round(n / share, 3) for layer, n in sorted(layers.items(), key=lambda i: -i[1])
+        },
+        "inclusive": {label: round(marked.get(label, 0) / share, 3) for label, _ in MARKERS},
+        "top_linli_inclusive": [
+            [name, round(n / share, 3)]
+            for name, n in sorted(inclusive.items(), key=lambda i: -i[1])[:20]
+        ],
+        "top_self": [
+            [name, round(n / share, 3)]
+            for name, n in sorted(leaves.items(), key=lambda i: -i[1])[:15]
+        ],
+    }
+
+
+def _short_frame(frame: str) -> str:
+    """`function (/long/path/site-packages/pkg/mod.py:12)` -> `function (pkg/mod.py)`."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\((?:.*/site-packages/|.*/src/|.*/lib/python3\.\d+/)", "(", frame)
+
+
+def pg_stat_statements_preloaded(url: URL) -> bool:
+    async def check() -> str:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return str(await connection.scalar(text("SHOW shared_preload_libraries")) or "")
+        finally:
+            await engine.dispose()
+
+    return "pg_stat_statements" in asyncio.run(check())
+
+
+def profile_app(
+    sale: Sale, database: URL, name: str, workdir: Path, *, rate: float, race_seconds: float,
+    units_min: int,
+) -> dict[str, Any]:  # fmt: skip
+    """One more app rung (not in the medians): served by bench/statement_count.py (every SQL
+    statement counted), sampled by py-spy when installed."""
+    instance = sale.instance
+    instance.stop()  # one dispatcher per database directory: the counted server's
+    counted = CountedInstance(
+        database_url=instance.database_url,
+        workdir=instance.workdir,
+        port=free_port(),
+        sandbox_secret=instance.sandbox_secret,
+        workers=instance.workers,
+        counts_dir=workdir / "statement-counts",
+    )
+    counted.counts_dir.mkdir(exist_ok=True)
+    counted.env = {
+        **instance.env,
+        "LINLI_PUBLIC_BASE_URL": counted.url,
+        "BENCH_STATEMENT_COUNTS": str(counted.counts_dir),
+    }
+    found: dict[str, Any] = {
+        "pg_stat_statements": "preloaded"
+        if pg_stat_statements_preloaded(database)
+        else "not in shared_preload_libraries (the shared server is not restarted for it)"
+    }
+    counted.start()
+    profiled = Sale(counted, sale.seeded, sale.buyers, sale.fresh)
+    py_spy_process: subprocess.Popen[bytes] | None = None
+    try:
+        warm_up(profiled, sale.buyers)
+        time.sleep(1.0)  # the workers write their counts every 0.25 s
+        before = _statement_counts(counted.counts_dir)
+        py_spy = find_py_spy()
+        raw_path = workdir / "py-spy.txt"
+        if py_spy is None or counted.pid is None:
+            found["py_spy"] = "not installed"
+        else:
+            py_spy_process = subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(counted.pid),
+                    "--subprocesses",
+                    "--rate",
+                    str(PY_SPY_RATE),
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw_path),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "py-spy.log").open("wb"),
+            )
+            time.sleep(1.0)  # attached to every worker
+        sampler = cpu_usage.PostgresSampler([name])
+        units = scaled_units(rate, race_seconds, units_min)
+        rung = app_rung(profiled, sampler, units=units, target_seconds=race_seconds, round_number=0)
+        if py_spy_process is not None:
+            py_spy_process.send_signal(signal.SIGINT)
+            py_spy_process.wait(timeout=60)
+            py_spy_process = None
+            found["py_spy"] = (
+                summarise_py_spy(raw_path) if raw_path.exists() else "no output (see py-spy.log)"
+            )
+        time.sleep(1.0)
+        found["statements"] = _counts_delta(
+            before, _statement_counts(counted.counts_dir), rung.sales
+        )
+        found["rung"] = rung.summary()
+        found["problems"] = app_problems(rung)
+    finally:
+        if py_spy_process is not None:
+            py_spy_process.kill()
+            py_spy_process.wait()
+        counted.stop()
+    return found
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    lines = [
+        "Profile of one more app rung (py-spy attached, statements counted; not in the medians)"
+    ]
+    rung = profile.get("rung", {})
+    if rung:
+        lines.append(
+            f"  {rung['sales']} sales at {rung['per_s']}/s, CPU ms per sale "
+            + " / ".join(str(rung["cpu_ms_per_sale"][part]) for part in PARTS)
+            + " (client / server / postgres)"
+        )
+    statements = profile.get("statements", {})
+    if statements:
+        lines.append(
+            f"  per sale: {statements['statements_per_sale']} SQL statements, "
+            f"{statements['pool_checkouts_per_sale']} pool checkouts (pre-pings), "
+            f"{statements['begins_per_sale']} BEGIN, {statements['commits_per_sale']} COMMIT, "
+            f"{statements['rollbacks_per_sale']} ROLLBACK"
+        )
+        lines += [
+            f"    {calls:>6}  {text_}" for text_, calls in statements["top_statements_per_sale"]
+        ]
+    lines.append(f"  pg_stat_statements: {profile.get('pg_stat_statements')}")
+    spy = profile.get("py_spy")
+    if isinstance(spy, dict):
+        layers = ", ".join(f"{layer} {share:.0%}" for layer, share in spy["self_by_layer"].items())
+        lines.append(f"  py-spy, {spy['samples']} samples, self time by layer: {layers}")
+        lines.append("  py-spy, samples with on the stack:")
+        lines += [f"    {share:>6.1%}  {label}" for label, share in spy["inclusive"].items()]
+        lines.append("  py-spy, innermost frames (self time):")
+        lines += [f"    {share:>6.1%}  {name}" for name, share in spy["top_self"]]
+        lines.append("  py-spy, linli functions on the stack (inclusive):")
+        lines += [f"    {share:>6.1%}  {name}" for name, share in spy["top_linli_inclusive"]]
+    else:
+        lines.append(f"  py-spy: {spy}")
+    return lines
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -1287,30 +1986,49 @@ class Report:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="N concurrent buyers race for S units of one group-buy campaign SKU "
-        "through the HTTP API (order, then signed payment callback) on PostgreSQL; compared "
-        "with the bare conditional stock UPDATE (pgbench) on the same server."
+        "through the HTTP API (order, then signed payment callback) on PostgreSQL; compared, "
+        "in the same run, with the bare conditional stock UPDATE (pgbench) and with an HTTP "
+        "floor (the same server stack doing only that UPDATE)."
     )
-    parser.add_argument("--buyers", type=int, default=64, help="concurrent buyers (64)")
-    parser.add_argument("--units", type=int, default=500, help="units of the campaign SKU (500)")
+    parser.add_argument("--buyers", type=int, default=64, help="concurrent clients (64)")
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=500,
+        help="the least units of an app rung (500); more when the rate needs more to last "
+        "--race-seconds",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of A B C (3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--keep-db", action="store_true", help="keep the database and the work directory"
+        "--keep-db", action="store_true", help="keep the databases and the work directory"
     )
     parser.add_argument(
         "--fresh-buyers",
         action="store_true",
-        help="each order by a resident who has not ordered yet (N in flight at a time), so "
-        "nobody waits for their previous order to be marked paid",
+        help="each order by a resident who has not ordered in that sale yet (N in flight at "
+        "a time); the app rungs then have exactly --units units",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="`linli serve --workers N` processes; default one per core, as the operator "
-        "guide says to serve on PostgreSQL",
+        help="`linli serve --workers N` processes (and the floor's); default one per core, as "
+        "the operator guide says to serve on PostgreSQL",
     )
     parser.add_argument(
-        "--raw-seconds", type=int, default=5, help="how long the raw limit is measured (5)"
+        "--raw-seconds", type=int, default=10, help="how long rungs A and B last (10)"
+    )
+    parser.add_argument(
+        "--race-seconds",
+        type=float,
+        default=10.0,
+        help="how long an app rung should last at the rate measured so far (10)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then one more app rung with py-spy attached and SQL statements counted",
     )
     parser.add_argument(
         "--server",
@@ -1322,14 +2040,71 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--buyers must be between 1 and 80 (PostgreSQL allows 100 connections)")
     if not 1 <= args.units <= 100_000:
         parser.error("--units must be between 1 and 100000")
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds must be between 1 and 10")
     if not 1 <= args.workers <= 8:
         parser.error("--workers must be between 1 and 8")
     if not 1 <= args.raw_seconds <= 60:
         parser.error("--raw-seconds must be between 1 and 60")
+    if not 1 <= args.race_seconds <= 60:
+        parser.error("--race-seconds must be between 1 and 60")
     server = make_url(args.server)
     if server.host not in (None, "127.0.0.1", "localhost"):
         parser.error("--server must be on 127.0.0.1")
     return args
+
+
+def measure(
+    args: argparse.Namespace, sale: Sale, floor: FloorServer, raw_database: URL,
+    names: tuple[str, str], workdir: Path, rate: float,
+) -> list[Rung]:  # fmt: skip
+    """The rounds: A B C, A B C, ... Only the rung's own server runs during a rung (each
+    holds a pool of connections, and PostgreSQL here allows 100: pgbench's N clients plus
+    two idle pools would not fit); a server is started, warmed up, measured, stopped."""
+    name, raw_name = names
+    raw_sampler = cpu_usage.PostgresSampler([raw_name])
+    app_sampler = cpu_usage.PostgresSampler([name])
+    if not raw_sampler.works:
+        log("no PostgreSQL postmaster in /proc: PostgreSQL's CPU is not measured (0)")
+    rungs: list[Rung] = []
+    for number in range(1, args.rounds + 1):
+        raw = raw_rung(
+            raw_database, raw_sampler, clients=args.buyers, seconds=args.raw_seconds,
+            workdir=workdir, round_number=number,
+        )  # fmt: skip
+        log(f"round {number} A raw:   {raw.rate:8.1f} updates/s ({raw.tool}, {raw.seconds:.1f} s)")
+        floor.start()
+        # The floor's warm-up (connections, pools), not measured:
+        floor_rung(
+            floor,
+            raw_database,
+            raw_sampler,
+            clients=args.buyers,
+            seconds=FLOOR_WARM_UP,
+            round_number=0,
+        )  # fmt: skip
+        floor_measured = floor_rung(
+            floor, raw_database, raw_sampler, clients=args.buyers, seconds=args.raw_seconds,
+            round_number=number,
+        )  # fmt: skip
+        floor.stop()
+        log(f"round {number} B floor: {floor_measured.rate:8.1f} updates/s over HTTP")
+        sale.instance.start()
+        warm_up(sale, 2 * args.buyers)
+        units = (
+            args.units if args.fresh_buyers else scaled_units(rate, args.race_seconds, args.units)
+        )
+        app = app_rung(
+            sale, app_sampler, units=units, target_seconds=args.race_seconds, round_number=number
+        )
+        log(
+            f"round {number} C app:   {app.rate:8.1f} orders/s ({app.sales} paid in "
+            f"{app.seconds:.2f} s, HTTP done at {app.http_seconds:.2f} s)"
+        )
+        sale.instance.stop()
+        rate = app.rate or rate
+        rungs += [raw, floor_measured, app]
+    return rungs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1337,9 +2112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     server = make_url(args.server)
     name = f"linli_bench_{secrets.token_hex(4)}"
+    raw_name = f"{name}_raw"
     workdir = Path(tempfile.mkdtemp(prefix="linli-flash-sale-"))
-    log(f"database {name}, work directory {workdir}")
+    log(f"databases {name} (the app) and {raw_name} (raw, floor); work directory {workdir}")
     database = create_database(server, name)
+    raw_database = create_database(server, raw_name)
     instance = Instance(
         database_url=database.render_as_string(hide_password=False),
         workdir=workdir,
@@ -1347,6 +2124,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox_secret=secrets.token_urlsafe(32),
         workers=args.workers,
     )
+    floor = FloorServer(
+        database_url=raw_database.render_as_string(hide_password=False),
+        workdir=workdir,
+        port=free_port(),
+        sandbox_secret=instance.sandbox_secret,
+        workers=args.workers,
+    )
+    floor.env = {
+        **instance.env,
+        "LINLI_DATABASE_URL": floor.database_url,
+        "LINLI_PUBLIC_BASE_URL": floor.url,
+    }
     keep_db = args.keep_db
     keep_dir = keep_db
     try:
@@ -1361,23 +2150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = missing_endpoints(instance.url)
         if missing:
             raise ApiMissing(missing)
-        traffic = asyncio.run(
-            drive(instance, seeded, buyers=args.buyers, units=args.units, fresh=args.fresh_buyers)
-        )
-        log("checking the database")
-        checked = asyncio.run(
-            verify(
-                instance.database_url,
-                traffic.campaign,
-                list(traffic.race.acks.values()),
-                args.units,
-            )
-        )
+        prepare_raw_table(raw_database)
+        sale = Sale(instance, seeded, args.buyers, args.fresh_buyers)
+        log(f"calibration: {args.buyers} buyers buy {4 * args.buyers} units of a warm-up sale")
+        rate = warm_up(sale, 4 * args.buyers)
         instance.stop()
-        log(f"raw limit: the conditional UPDATE, {args.buyers} clients, {args.raw_seconds} s")
-        raw = raw_limit(database, args.buyers, args.raw_seconds, workdir)
+        log(f"the floor: bench/floor_app.py on {floor.url}, {args.workers} workers")
+        load_before = round(os.getloadavg()[0], 2)
+        log(f"rounds: {args.rounds} x (A raw, B floor, C app); load average {load_before}")
+        rungs = measure(args, sale, floor, raw_database, (name, raw_name), workdir, rate)
+        profile = None
+        if args.profile:
+            log("profiling one more app rung (py-spy, statements counted)")
+            app_rates = [rung.rate for rung in rungs if rung.name == "app"]
+            profile = profile_app(
+                sale, database, name, workdir, rate=_median(app_rates) or rate,
+                race_seconds=args.race_seconds, units_min=args.units,
+            )  # fmt: skip
+        instance.stop()
         report = Report(
-            args.buyers, args.units, args.fresh_buyers, traffic, checked, raw, args.workers
+            args.buyers, args.units, args.fresh_buyers, args.workers, rungs, load_before, profile
         )
         if args.json:
             print(json.dumps(report.as_json()))
@@ -1388,25 +2180,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if report.correct else 1
     except ApiMissing as error:
         instance.stop()
-        raw = raw_limit(database, args.buyers, args.raw_seconds, workdir)
+        prepare_raw_table(raw_database)
+        raw = raw_rung(
+            raw_database, cpu_usage.PostgresSampler([raw_name]), clients=args.buyers,
+            seconds=args.raw_seconds, workdir=workdir, round_number=1,
+        )  # fmt: skip
         log(
-            f"raw limit measured anyway: {raw.updates_per_s:.1f} updates/s "
-            f"({raw.tool}, {raw.clients} clients, {raw.seconds} s)"
+            f"raw limit measured anyway: {raw.rate:.1f} updates/s "
+            f"({raw.tool}, {args.buyers} clients, {raw.seconds:.1f} s)"
         )
         print(f"flash_sale: cannot run: {error}", file=sys.stderr)
         return 2
     except BenchError as error:
-        keep_dir = True  # the server's log tells why
+        keep_dir = True  # the servers' logs tell why
         print(f"flash_sale: cannot run: {error}", file=sys.stderr)
         return 2
     finally:
         instance.stop()
-        if keep_db:
-            log(f"kept database {name}")
-        else:
-            drop_database(server, name)
+        floor.stop()
+        for each in (name, raw_name):
+            if keep_db:
+                log(f"kept database {each}")
+            else:
+                drop_database(server, each)
         if keep_dir:
-            log(f"kept {workdir} (server.log)")
+            log(f"kept {workdir} (server.log, floor.log)")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
