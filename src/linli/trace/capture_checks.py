@@ -6,9 +6,9 @@ raises `CaptureRefused` naming the first failing field (`epcisBody.eventList[0].
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -84,9 +84,7 @@ def fast_validator() -> jsonschema_rs.Draft7Validator:
     asserted formats as `validator()` (date-time by our own check; uri and every other format
     not asserted). tests/trace/test_capture_validation.py proves the two accept the same
     documents over GS1's examples and thousands of mutations of them."""
-    return jsonschema_rs.Draft7Validator(
-        _schema(), validate_formats=True, formats=_FAST_FORMATS
-    )
+    return jsonschema_rs.Draft7Validator(_schema(), validate_formats=True, formats=_FAST_FORMATS)
 
 
 def _any_text(_value: str) -> bool:
@@ -111,8 +109,7 @@ def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
     listed = body.get("eventList") if isinstance(body, dict) else None
     if isinstance(listed, list) and len(listed) > MAX_EVENTS:
         raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
-    _check_depth(document)
-    _check_text(document, [])
+    _check_depth_and_text(document)
     normalised = normalise_document(document)
     _check_vocabularies(normalised)  # first: "unknown CBV value" says more than the schema
     _check_schema(normalised)
@@ -126,8 +123,10 @@ def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
 def normalise_document(document: dict[str, Any]) -> dict[str, Any]:
     """Accept the deviations found in GS1's own examples (docs/trace.md, "Leniency"):
     schemaVersion missing or a number, creationDate missing, sourceList/destinationList given
-    as one object, ilmd on an ObjectEvent that is not ADD (kept as extension `linli:ilmd`)."""
-    document = copy.deepcopy(document)
+    as one object, ilmd on an ObjectEvent that is not ADD (kept as extension `linli:ilmd`).
+    The document given is left as it is: what changes is copied (the document, its body and
+    each event one level deep), the rest is shared with it, not deep-copied."""
+    document = dict(document)
     version = document.get("schemaVersion", "2.0")
     if isinstance(version, int | float) and not isinstance(version, bool):
         version = str(version)
@@ -135,9 +134,12 @@ def normalise_document(document: dict[str, Any]) -> dict[str, Any]:
     document.setdefault("creationDate", clock.now().isoformat())
     body = document.get("epcisBody")
     events = body.get("eventList") if isinstance(body, dict) else None
-    for event in events if isinstance(events, list) else []:
-        if isinstance(event, dict):
-            normalise_event(event)
+    if isinstance(body, dict) and isinstance(events, list):
+        events = [dict(e) if isinstance(e, dict) else e for e in events]
+        for event in events:
+            if isinstance(event, dict):
+                normalise_event(event)
+        document["epcisBody"] = {**body, "eventList": events}
     return document
 
 
@@ -149,9 +151,33 @@ def normalise_event(event: dict[str, Any]) -> None:
         event["linli:ilmd"] = event.pop("ilmd")
 
 
+# C0 controls but tab and newlines, and lone surrogates (not encodable as UTF-8).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
 def _has_control(text: str) -> bool:
-    """C0 controls but tab and newlines, and lone surrogates (not encodable as UTF-8)."""
-    return any((ord(c) < 32 and c not in "\t\r\n") or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+    return _CONTROL.search(text) is not None
+
+
+def _check_depth_and_text(document: dict[str, Any]) -> None:
+    """_check_depth, then _check_text, in one walk over the document: its strings (keys and
+    values) are searched by one regex at once, joined by a newline (allowed text). Only a
+    document that fails either is walked again, by the checks that name the field."""
+    strings: list[str] = []
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            _check_depth(document)  # raises, naming the path as it always has
+        if isinstance(value, dict):
+            strings.extend(value)  # keys; JSON objects have only string keys
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            strings.append(value)
+    if _has_control("\n".join(s for s in strings if isinstance(s, str))):
+        _check_text(document, [])
 
 
 def _check_text(value: Any, path: list[Any]) -> None:
