@@ -16,7 +16,7 @@ from linli.errors import BadRequest, NotFound
 from linli.i18n import N_, Message
 from linli.trace import capture_checks as checks
 from linli.trace import eventhash
-from linli.trace.chains import Pending, batch_resolver, store_all
+from linli.trace.chains import Pending, batches_named_by, store_all
 from linli.trace.columns import columns_of
 from linli.trace.identifiers import epcs_of
 from linli.trace.models import CAPTURE_FAILED, CAPTURE_SUCCEEDED, TraceCapture, TraceEvent
@@ -52,14 +52,10 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
     session.add(job)
     await session.flush()
     context = _extension_context(document)
-    resolve = batch_resolver(session, organisation_id)
+    named = await batches_named_by(session, organisation_id, events)
     pending = [
-        Pending(
-            {"@context": context, **e} if context and "@context" not in e else e,
-            h,
-            await resolve(e),
-        )
-        for e, h in zip(events, hash_ids, strict=True)
+        Pending({"@context": context, **e} if context and "@context" not in e else e, h, b)
+        for e, h, b in zip(events, hash_ids, named, strict=True)
     ]
     await store_all(session, organisation_id, pending, job.id)
     audit.record(
