@@ -57,7 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, workdir: Path) -> tuple[int, float]:
+def run(args: argparse.Namespace, workdir: Path) -> tuple[int, float, float]:
+    """(events captured, seconds, server CPU seconds during the capture)"""
     server = make_url(args.server)
     name = f"linli_bench_capture_{uuid.uuid4().hex[:8]}"
     if args.database == "sqlite":
@@ -68,8 +69,9 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[int, float]:
     try:
         token, lots = seed(instance, args.lots)
         instance.start()
+        cpu = instance.cpu_seconds()
         captured, seconds = asyncio.run(drive(instance, token, lots, args))
-        return captured, seconds
+        return captured, seconds, instance.cpu_seconds() - cpu
     finally:
         instance.stop()
         if args.database == "postgresql":
@@ -81,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"capture only, on {args.database}")
     with tempfile.TemporaryDirectory(prefix="linli-capture-bench-") as workdir:
         try:
-            captured, seconds = run(args, Path(workdir))
+            captured, seconds, cpu = run(args, Path(workdir))
         except BenchError as error:
             log(f"failed: {error}")
             return 2
@@ -93,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lots": args.lots,
         "capture_seconds": round(seconds, 3),
         "capture_events_per_s": round(captured / seconds, 1),
+        # the server's CPU per event: what a quiet machine's rate would follow
+        "server_cpu_us_per_event": round(cpu / captured * 1e6, 1),
     }
     report(result, args.json)
     return 0
