@@ -22,6 +22,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trace import drive, log, report, seed
+
 from flash_sale import (
     DEFAULT_SERVER,
     BenchError,
@@ -30,7 +32,6 @@ from flash_sale import (
     drop_database,
     free_port,
 )
-from trace import drive, log, report, seed
 
 
 class AnyDatabaseInstance(Instance):

@@ -20,8 +20,8 @@ The algorithm (CBV 2.0 section 8.9, reference implementation `epcis-event-hash-g
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from linli.trace import digital_link, vocab
