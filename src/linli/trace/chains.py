@@ -8,11 +8,12 @@ events through `store_all`; `chain_of` reads a batch's chain back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, case, insert, or_, select, update
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -259,6 +260,24 @@ async def _select_heads(session: AsyncSession, chains: set[str]) -> dict[str, He
     return {chain: (length, hash_) for chain, length, hash_ in rows.all()}
 
 
+# Moving the heads: one statement of fixed text whatever the number of chains (an expression
+# built per document would be compiled anew each time), the moves passed as arrays
+# (PostgreSQL) or as one JSON array (SQLite).
+_MOVE_HEADS_POSTGRESQL = text(
+    "UPDATE trace_chain_heads AS h SET length = m.new_length, head_hash = m.head_hash"
+    " FROM unnest(CAST(:chains AS varchar[]), CAST(:old AS integer[]),"
+    " CAST(:new AS integer[]), CAST(:hashes AS varchar[]))"
+    " AS m (chain, old_length, new_length, head_hash)"
+    " WHERE h.chain = m.chain AND h.length = m.old_length"
+)
+_MOVE_HEADS_SQLITE = text(
+    "UPDATE trace_chain_heads SET length = json_extract(m.value, '$[2]'),"
+    " head_hash = json_extract(m.value, '$[3]') FROM json_each(:moves) AS m"
+    " WHERE trace_chain_heads.chain = json_extract(m.value, '$[0]')"
+    " AND trace_chain_heads.length = json_extract(m.value, '$[1]')"
+)
+
+
 async def _move_heads(
     session: AsyncSession, locked: dict[str, Head], moved: dict[str, Head]
 ) -> None:
@@ -267,15 +286,17 @@ async def _move_heads(
     grown = sorted(chain for chain in moved if moved[chain] != locked[chain])
     if not grown:
         return
-    head = _table(TraceChainHead).c
-    result = await session.execute(
-        update(_table(TraceChainHead))
-        .where(or_(*((head.chain == c) & (head.length == locked[c][0]) for c in grown)))
-        .values(
-            length=case({c: moved[c][0] for c in grown}, value=head.chain),
-            head_hash=case({c: moved[c][1] for c in grown}, value=head.chain),
-        )
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement, parameters = _MOVE_HEADS_POSTGRESQL, {
+            "chains": grown,
+            "old": [locked[c][0] for c in grown],
+            "new": [moved[c][0] for c in grown],
+            "hashes": [moved[c][1] for c in grown],
+        }
+    else:
+        moves = [[c, locked[c][0], *moved[c]] for c in grown]
+        statement, parameters = _MOVE_HEADS_SQLITE, {"moves": json.dumps(moves)}
+    result = await session.execute(statement, parameters)
     if result.rowcount != len(grown):  # type: ignore[attr-defined]
         raise Conflict(N_("Another capture changed this trace chain; try again."))
 
