@@ -3,7 +3,8 @@ bench/trace.py (same server, seed, documents and clients) without chain verifica
 the SQLite figure can be taken too.
 
     .venv/bin/python bench/trace_capture.py [--database sqlite|postgresql] [--events 5000]
-                                            [--per-doc 50] [--clients 8] [--lots 20] [--json]
+                                            [--per-doc 50] [--clients 8] [--lots 20] [--workers 1]
+                                            [--json]
 
 Progress goes to stderr; the result (or, with --json, one JSON object) to stdout.
 Exit status: 0 when every event was captured, 2 when the run failed.
@@ -53,6 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-doc", type=int, default=50)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--lots", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[int, float, float]:
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     else:
         url = create_database(server, name).render_as_string(hide_password=False)
-    instance = AnyDatabaseInstance(url, workdir, free_port(), "unused")
+    instance = AnyDatabaseInstance(url, workdir, free_port(), "unused", workers=args.workers)
     try:
         token, lots = seed(instance, args.lots)
         instance.start()
@@ -94,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events_per_document": args.per_doc,
         "clients": args.clients,
         "lots": args.lots,
+        "workers": args.workers,
         "capture_seconds": round(seconds, 3),
         "capture_events_per_s": round(captured / seconds, 1),
         # the server's CPU per event: what a quiet machine's rate would follow

@@ -169,3 +169,14 @@ async def test_a_head_moved_by_another_writer_is_a_conflict_not_a_fork(
         with pytest.raises(Conflict):
             await chains._move_heads(s, locked, {chain: (locked[chain][0] + 1, "f" * 64)})
         await s.rollback()
+
+
+async def test_a_document_without_events_is_captured_with_no_statement_for_them(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    shop = await a_shop(client, session)
+    with recorded(app) as statements:
+        response = await client.post(CAPTURE, json=document(), headers=shop.headers)
+    assert response.status_code == 202, response.text
+    assert touching(statements, "INSERT", "trace_events") == []
+    assert touching(statements, "SELECT", "trace_chain_heads") == []

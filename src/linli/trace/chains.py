@@ -80,15 +80,17 @@ async def store_all(
     """Insert the events, their EPC and batch rows, and append them to their chains; the
     events' primary keys, in order.
 
-    Five statements per document, whatever its size: the chain heads locked in one statement
-    (sorted, so concurrent captures cannot deadlock; a sixth and seventh when a chain is new),
-    the events inserted in one multi-row INSERT, their EPC, batch and link rows in one each
-    (links computed in memory), and every head moved in one UPDATE, conditionally on the
-    length it was locked at.
+    Six statements per document, whatever its size: the events in one multi-row INSERT, their
+    EPC rows and batch rows in one each; then the chain heads locked in one statement (sorted,
+    so concurrent captures cannot deadlock; two more when a chain is new), the links (computed
+    in memory) in one INSERT, and every head moved in one UPDATE, conditionally on the length
+    it was locked at. The heads are locked last: documents naming the same lots wait for each
+    other from that lock to their commit, so nothing that does not need the lock is done
+    while holding it.
     """
+    if not pending:
+        return []
     chains = [_chains(organisation_id, item.batches) for item in pending]
-    state = await _lock_heads(session, organisation_id, {c for cs in chains for c in cs})
-    locked = dict(state)
     rows = [_event_row(organisation_id, item, capture_id) for item in pending]
     table = _table(TraceEvent)
     # Matched back by event_id (unique per organisation): asking SQLAlchemy to keep the
@@ -96,13 +98,23 @@ async def store_all(
     inserted = await session.execute(insert(table).returning(table.c.event_id, table.c.id), rows)
     pk_of = {event_id: pk for event_id, pk in inserted.all()}
     event_pks = [pk_of[row["event_id"]] for row in rows]
-    epcs, batch_rows, links = [], [], []
-    for event_pk, row, item, row_chains in zip(event_pks, rows, pending, chains, strict=True):
-        epcs += [
-            {"event_pk": event_pk, "kind": kind, "value": value}
-            for kind, value in sorted(epcs_of(item.event))
-        ]
-        batch_rows += [{"event_pk": event_pk, "batch_id": b.id} for b in item.batches]
+    epcs = [
+        {"event_pk": event_pk, "kind": kind, "value": value}
+        for event_pk, item in zip(event_pks, pending, strict=True)
+        for kind, value in sorted(epcs_of(item.event))
+    ]
+    batch_rows = [
+        {"event_pk": event_pk, "batch_id": b.id}
+        for event_pk, item in zip(event_pks, pending, strict=True)
+        for b in item.batches
+    ]
+    for model, values in ((TraceEventEpc, epcs), (TraceEventBatch, batch_rows)):
+        if values:
+            await _insert_many(session, _table(model), values)
+    state = await _lock_heads(session, organisation_id, {c for cs in chains for c in cs})
+    locked = dict(state)
+    links = []
+    for event_pk, row, row_chains in zip(event_pks, rows, chains, strict=True):
         for chain in row_chains:
             length, prev = state[chain]
             link_hash = chain_hash(prev, row["hash_id"], row["content_sha256"])
@@ -116,13 +128,7 @@ async def store_all(
                 }
             )
             state[chain] = (length + 1, link_hash)
-    for model, values in (
-        (TraceEventEpc, epcs),
-        (TraceEventBatch, batch_rows),
-        (TraceChainLink, links),
-    ):
-        if values:
-            await _insert_many(session, _table(model), values)
+    await _insert_many(session, _table(TraceChainLink), links)
     await _move_heads(session, locked, state)
     return event_pks
 
@@ -287,12 +293,15 @@ async def _move_heads(
     if not grown:
         return
     if session.get_bind().dialect.name == "postgresql":
-        statement, parameters = _MOVE_HEADS_POSTGRESQL, {
-            "chains": grown,
-            "old": [locked[c][0] for c in grown],
-            "new": [moved[c][0] for c in grown],
-            "hashes": [moved[c][1] for c in grown],
-        }
+        statement, parameters = (
+            _MOVE_HEADS_POSTGRESQL,
+            {
+                "chains": grown,
+                "old": [locked[c][0] for c in grown],
+                "new": [moved[c][0] for c in grown],
+                "hashes": [moved[c][1] for c in grown],
+            },
+        )
     else:
         moves = [[c, locked[c][0], *moved[c]] for c in grown]
         statement, parameters = _MOVE_HEADS_SQLITE, {"moves": json.dumps(moves)}
