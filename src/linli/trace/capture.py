@@ -50,14 +50,8 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
         return await _refuse(session, actor, job, refused.problem)
     job.status, job.event_count, job.finished_at = CAPTURE_SUCCEEDED, len(events), clock.now()
     session.add(job)
-    await session.flush()
-    context = _extension_context(document)
-    named = await batches_named_by(session, organisation_id, events)
-    pending = [
-        Pending({"@context": context, **e} if context and "@context" not in e else e, h, b)
-        for e, h, b in zip(events, hash_ids, named, strict=True)
-    ]
-    await store_all(session, organisation_id, pending, job.id)
+    # Flushed with the job, before store_all locks the chain heads: the locked stretch up to
+    # the commit then writes nothing but links and heads.
     audit.record(
         session,
         actor,
@@ -66,6 +60,14 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
         target_id=job.public_id,
         events=len(events),
     )
+    await session.flush()
+    context = _extension_context(document)
+    named = await batches_named_by(session, organisation_id, events)
+    pending = [
+        Pending({"@context": context, **e} if context and "@context" not in e else e, h, b)
+        for e, h, b in zip(events, hash_ids, named, strict=True)
+    ]
+    await store_all(session, organisation_id, pending, job.id)
     return job
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, insert, select, text
@@ -92,11 +93,10 @@ async def store_all(
         return []
     chains = [_chains(organisation_id, item.batches) for item in pending]
     rows = [_event_row(organisation_id, item, capture_id) for item in pending]
-    table = _table(TraceEvent)
     # Matched back by event_id (unique per organisation): asking SQLAlchemy to keep the
     # parameters' order instead would make it insert one row per statement on SQLite.
-    inserted = await session.execute(insert(table).returning(table.c.event_id, table.c.id), rows)
-    pk_of = {event_id: pk for event_id, pk in inserted.all()}
+    inserted = await _insert_many(session, _table(TraceEvent), rows, returning=("event_id", "id"))
+    pk_of = {event_id: pk for event_id, pk in inserted}
     event_pks = [pk_of[row["event_id"]] for row in rows]
     epcs = [
         {"event_pk": event_pk, "kind": kind, "value": value}
@@ -138,11 +138,49 @@ def _table(model: Any) -> Table:
     return table
 
 
-async def _insert_many(session: AsyncSession, table: Table, values: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT (per 1,000 rows). RETURNING is what makes SQLAlchemy use its
-    "insertmanyvalues" batching on asyncpg, whose plain executemany would run one INSERT per
-    row on the server."""
-    await session.execute(insert(table).returning(table.c.id), values)
+async def _insert_many(
+    session: AsyncSession,
+    table: Table,
+    values: list[dict[str, Any]],
+    returning: tuple[str, ...] = ("id",),
+) -> list[tuple[Any, ...]]:
+    """The rows in one multi-row INSERT; the `returning` columns of each row inserted.
+
+    On PostgreSQL, `INSERT ... SELECT * FROM unnest(:column1, :column2, ...)`: one array per
+    column, encoded by asyncpg, the statement's text the same for any number of rows. (The
+    values go through each column type's bind processing first, as SQLAlchemy's would.)
+    Elsewhere SQLAlchemy's "insertmanyvalues" (multi-row VALUES, per 1,000 rows), which
+    RETURNING makes it use."""
+    if session.get_bind().dialect.name != "postgresql":
+        result = await session.execute(
+            insert(table).returning(*(table.c[name] for name in returning)), values
+        )
+        return [tuple(row) for row in result.all()]
+    dialect = session.get_bind().dialect
+    names = list(values[0])
+    statement = _unnest_insert(table, tuple(names), returning, dialect)
+    arrays: dict[str, list[Any]] = {}
+    for n, name in enumerate(names):
+        process = table.c[name].type.bind_processor(dialect)
+        column = [row[name] for row in values]
+        arrays[f"c{n}"] = [process(v) for v in column] if process else column
+    result = await session.execute(statement, arrays)
+    return [tuple(row) for row in result.all()]
+
+
+@cache
+def _unnest_insert(
+    table: Table, names: tuple[str, ...], returning: tuple[str, ...], dialect: Any
+) -> Any:
+    arrays = ", ".join(
+        f"CAST(:c{n} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for n, name in enumerate(names)
+    )
+    # Only our own table and column names go into the text; the values are parameters.
+    return text(
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        f" RETURNING {', '.join(returning)}"
+    )
 
 
 def _chains(organisation_id: int, batches: Sequence[TraceBatch]) -> list[str]:
