@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,7 +159,7 @@ async def _insert_many(
         return [tuple(row) for row in result.all()]
     dialect = session.get_bind().dialect
     names = list(values[0])
-    statement = _unnest_insert(table, tuple(names), returning, dialect)
+    statement = _unnest_insert(table, tuple(names), returning)
     arrays: dict[str, list[Any]] = {}
     for n, name in enumerate(names):
         process = table.c[name].type.bind_processor(dialect)
@@ -169,9 +170,8 @@ async def _insert_many(
 
 
 @cache
-def _unnest_insert(
-    table: Table, names: tuple[str, ...], returning: tuple[str, ...], dialect: Any
-) -> Any:
+def _unnest_insert(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> Any:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     arrays = ", ".join(
         f"CAST(:c{n} AS {table.c[name].type.compile(dialect=dialect)}[])"
         for n, name in enumerate(names)
