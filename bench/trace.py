@@ -109,15 +109,15 @@ async def _insert_sku(database_url: str, organisation_id: int) -> int:
                 text(
                     "INSERT INTO products (organisation_id, category_id, name, description, unit,"
                     " storage_class, origin, gtin, status, created_at, updated_at) VALUES"
-                    " (:org, :cat, '苹果', '', '箱', 'chilled', '山东', :gtin, 'draft', now(),"
-                    " now()) RETURNING id"
+                    " (:org, :cat, '苹果', '', '箱', 'chilled', '山东', :gtin, 'draft',"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
                 ),
                 {"org": organisation_id, "cat": category, "gtin": GTIN},
             )
             sku: int = await connection.scalar(
                 text(
                     "INSERT INTO skus (product_id, code, specs, price_fen, stock, created_at)"
-                    " VALUES (:product, 'STD', '{}', 5990, 0, now()) RETURNING id"
+                    " VALUES (:product, 'STD', '{}', 5990, 0, CURRENT_TIMESTAMP) RETURNING id"
                 ),
                 {"product": product},
             )

@@ -16,7 +16,7 @@ from linli.errors import BadRequest, NotFound
 from linli.i18n import N_, Message
 from linli.trace import capture_checks as checks
 from linli.trace import eventhash
-from linli.trace.chains import Pending, batch_resolver, store_all
+from linli.trace.chains import Pending, batches_named_by, store_all
 from linli.trace.columns import columns_of
 from linli.trace.identifiers import epcs_of
 from linli.trace.models import CAPTURE_FAILED, CAPTURE_SUCCEEDED, TraceCapture, TraceEvent
@@ -50,18 +50,8 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
         return await _refuse(session, actor, job, refused.problem)
     job.status, job.event_count, job.finished_at = CAPTURE_SUCCEEDED, len(events), clock.now()
     session.add(job)
-    await session.flush()
-    context = _extension_context(document)
-    resolve = batch_resolver(session, organisation_id)
-    pending = [
-        Pending(
-            {"@context": context, **e} if context and "@context" not in e else e,
-            h,
-            await resolve(e),
-        )
-        for e, h in zip(events, hash_ids, strict=True)
-    ]
-    await store_all(session, organisation_id, pending, job.id)
+    # Flushed with the job, before store_all locks the chain heads: the locked stretch up to
+    # the commit then writes nothing but links and heads.
     audit.record(
         session,
         actor,
@@ -70,6 +60,14 @@ async def capture(session: AsyncSession, actor: Actor, document: Any) -> TraceCa
         target_id=job.public_id,
         events=len(events),
     )
+    await session.flush()
+    context = _extension_context(document)
+    named = await batches_named_by(session, organisation_id, events)
+    pending = [
+        Pending({"@context": context, **e} if context and "@context" not in e else e, h, b)
+        for e, h, b in zip(events, hash_ids, named, strict=True)
+    ]
+    await store_all(session, organisation_id, pending, job.id)
     return job
 
 

@@ -8,6 +8,7 @@ batch matching needs (an LGTIN class URN, an SGTIN, or a Digital Link with /01/.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 ID_GS1 = "https://id.gs1.org"
 _SERIAL = r"(?:%[0-9A-Fa-f]{2}|[!'()*+,.0-9:;=A-Za-z_-])"
@@ -130,8 +131,26 @@ def _digital_link(uri: str) -> str | None:
     return ID_GS1 + path
 
 
+# The same few identifiers come back in every event of a capture (the lots of a shipment), so
+# their canonical forms are remembered; only short ones, so the cache stays small whatever a
+# document holds (indexed identifiers are at most 300 characters anyway).
+_CACHED_LENGTH = 300
+_CACHE_SIZE = 4096
+
+
 def normalise(uri: str) -> str | None:
     """The canonical Digital Link of an EPC URI or GS1 Digital Link, None for anything else."""
+    return _normalise_cached(uri) if len(uri) <= _CACHED_LENGTH else _normalise(uri)
+
+
+def gtin_and_lot(identifier: str) -> tuple[str, str] | None:
+    """(GTIN-14, lot) named by an LGTIN class URN or a Digital Link with /01/{gtin}/10/{lot}."""
+    if len(identifier) <= _CACHED_LENGTH:
+        return _gtin_and_lot_cached(identifier)
+    return _gtin_and_lot(identifier)
+
+
+def _normalise(uri: str) -> str | None:
     if "." not in uri:
         return None
     for prefix in ("urn:epc:id:", "urn:epc:class:", "urn:epc:idpat:"):
@@ -142,8 +161,7 @@ def normalise(uri: str) -> str | None:
     return _digital_link(uri) if uri.startswith(("http://", "https://")) else None
 
 
-def gtin_and_lot(identifier: str) -> tuple[str, str] | None:
-    """(GTIN-14, lot) named by an LGTIN class URN or a Digital Link with /01/{gtin}/10/{lot}."""
+def _gtin_and_lot(identifier: str) -> tuple[str, str] | None:
     if identifier.startswith("urn:epc:class:lgtin:"):
         canonical = normalise(identifier)
     elif identifier.startswith(("http://", "https://")):
@@ -168,3 +186,7 @@ def _decode(text: str) -> str:
     from urllib.parse import unquote
 
     return unquote(text)
+
+
+_normalise_cached = lru_cache(maxsize=_CACHE_SIZE)(_normalise)
+_gtin_and_lot_cached = lru_cache(maxsize=_CACHE_SIZE)(_gtin_and_lot)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from linli.trace import digital_link, vocab
@@ -285,7 +286,10 @@ def _in_order(children: list[Any], order: Order) -> str:
     extensions)."""
     pre = ""
     extensions = _take_extensions(children)
+    present = {c[0] for c in children if isinstance(c[0], str)}
     for name, sub_order in order:
+        if name not in present:  # most standard fields are absent from an event
+            continue
         values = []
         for child in [c for c in children if c[0] == name]:
             text = _child_text(child, sub_order)
@@ -339,6 +343,12 @@ def _generic(children: list[Any]) -> str:
 
 
 def _canonical(text: str) -> str:
+    # The same values recur in every event of a document (EPC classes, locations, CBV
+    # terms); short ones are remembered.
+    return _canonical_cached(text) if len(text) <= 300 else _canonical_text(text)
+
+
+def _canonical_text(text: str) -> str:
     for urn, web in vocab.LEGACY_URNS.items():
         text = text.replace(urn, web)
     text = _number(text)
@@ -368,3 +378,6 @@ def _timestamp(text: str) -> str:
     rounded = round(moment.microsecond, -3)
     moment = moment.replace(microsecond=0) + timedelta(microseconds=rounded)
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+_canonical_cached = lru_cache(maxsize=4096)(_canonical_text)
