@@ -124,3 +124,30 @@ async def test_credit_list_weights_are_recorded_in_the_draw_inputs(
         s.merchants[2].id: 100,
     }
     assert inputs["weights_rule"] == "credit.lists@1"
+
+
+async def test_every_inspector_a_case_ever_had_stays_off_its_merchant(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    s = await a_supervision(session, inspectors=3, merchants=1)
+    shop = s.merchants[0]
+    case = await client.post(
+        f"{API}/cases",
+        json={"organisation_id": shop.id, "title": "举报"},
+        headers=s.supervisor.headers,
+    )
+    assert case.status_code == 201, case.text
+    before = case.json()["inspector_user_id"]
+    after = next(i.user.id for i in s.inspectors if i.user.id != before)
+    moved = await client.post(
+        f"{API}/cases/{case.json()['id']}/assign",
+        json={"inspector_user_id": after},
+        headers=s.supervisor.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["inspector_user_id"] == after
+    everyone = sorted(i.user.id for i in s.inspectors)
+    assert await inspectors.conflicts(session, everyone, [shop.id]) == {
+        (before, shop.id): ["case"],
+        (after, shop.id): ["case"],
+    }

@@ -77,4 +77,9 @@ class CaseEntry(Base):
     internal: Mapped[bool] = mapped_column(Boolean, default=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # On an "assigned" entry, the inspector given the case: every inspector a case ever had
+    # stays conflicted for the merchant in random draws, not only the current one.
+    assignee_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -55,9 +55,11 @@ def _entry(
     *,
     internal: bool = True,
     file_id: int | None = None,
+    assignee_user_id: int | None = None,
 ) -> CaseEntry:
     row = CaseEntry(
         case_id=case.id,
+        assignee_user_id=assignee_user_id,
         kind=kind,
         text=text,
         internal=internal,
@@ -176,7 +178,14 @@ async def open_case(
     inspector = await _pick_inspector(session, regulator_id, merchant_id, strategy)
     if inspector is not None:
         case.inspector_user_id = inspector
-        _entry(session, case, "assigned", actor, f"user:{inspector} ({strategy})")
+        _entry(
+            session,
+            case,
+            "assigned",
+            actor,
+            f"user:{inspector} ({strategy})",
+            assignee_user_id=inspector,
+        )
     _audit(
         session,
         actor,
@@ -242,7 +251,14 @@ async def assign(session: AsyncSession, actor: Actor, case_id: int, inspector_us
             fields={"inspector_user_id": N_("Not eligible.")},
         )
     case.inspector_user_id = inspector_user_id
-    _entry(session, case, "assigned", actor, f"user:{inspector_user_id}")
+    _entry(
+        session,
+        case,
+        "assigned",
+        actor,
+        f"user:{inspector_user_id}",
+        assignee_user_id=inspector_user_id,
+    )
     _audit(session, actor, "case_assigned", case, inspector=inspector_user_id)
     await session.flush()
     return case

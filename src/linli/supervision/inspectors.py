@@ -28,7 +28,7 @@ from linli.authz import ROLE_PERMISSIONS, SUPERVISION_INSPECT, SUPERVISION_MANAG
 from linli.errors import NotFound, ValidationFailed
 from linli.i18n import N_
 from linli.supervision.alert_service import regulator_of
-from linli.supervision.case_models import CLOSED, Case
+from linli.supervision.case_models import CLOSED, Case, CaseEntry
 from linli.supervision.inspector_models import InspectorConflict
 from linli.supervision.plan_models import InspectionAssignment
 
@@ -105,8 +105,12 @@ async def conflicts(
         ),
         (
             ConflictKind.CASE,
-            select(Case.inspector_user_id, Case.organisation_id).where(
-                Case.inspector_user_id.in_(inspectors_), Case.organisation_id.in_(merchants_)
+            # every inspector a case of the merchant ever had (reassigned ones too)
+            select(CaseEntry.assignee_user_id, Case.organisation_id)
+            .join(Case, Case.id == CaseEntry.case_id)
+            .where(
+                CaseEntry.assignee_user_id.in_(inspectors_),
+                Case.organisation_id.in_(merchants_),
             ),
         ),
         (
