@@ -382,11 +382,11 @@ class Dispatcher:
             async with self.sessionmaker() as session, session.begin():
                 # The (handler, event) row first: if it exists, the handler already applied
                 # this event (a redelivery); it commits with the handler's effects or not at all.
-                insert = (
+                upsert = (
                     pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
                 )
                 first = await session.scalar(
-                    insert(HandledEvent)
+                    upsert(HandledEvent)
                     .values(handler=name, event_id=envelope.event_id, handled_at=clock.now())
                     .on_conflict_do_nothing(index_elements=["handler", "event_id"])
                     .returning(HandledEvent.id)
