@@ -188,6 +188,10 @@ class Instance:
                 "LINLI_DEFAULT_LOCALE": "en",
                 # Served as in production (LINLI_ENV=production would refuse the sandbox).
                 "LINLI_ACCESS_LOG": os.environ.get("BENCH_ACCESS_LOG", "false"),
+                # To compare with pinging at every checkout (0), as before issue 14.
+                "LINLI_DB_PRE_PING_IDLE_SECONDS": os.environ.get(
+                    "BENCH_PRE_PING_IDLE_SECONDS", "5"
+                ),
                 "COLUMNS": "200",
                 "NO_COLOR": "1",
                 "TYPER_STANDARD_TRACEBACK": "1",
