@@ -186,6 +186,12 @@ class Instance:
                 "LINLI_PAYMENT_SANDBOX_SECRET": self.sandbox_secret,
                 "LINLI_PUBLIC_BASE_URL": self.url,
                 "LINLI_DEFAULT_LOCALE": "en",
+                # Served as in production (LINLI_ENV=production would refuse the sandbox).
+                "LINLI_ACCESS_LOG": os.environ.get("BENCH_ACCESS_LOG", "false"),
+                # To compare with pinging at every checkout (0), as before issue 14.
+                "LINLI_DB_PRE_PING_IDLE_SECONDS": os.environ.get(
+                    "BENCH_PRE_PING_IDLE_SECONDS", "5"
+                ),
                 "COLUMNS": "200",
                 "NO_COLOR": "1",
                 "TYPER_STANDARD_TRACEBACK": "1",
@@ -1725,6 +1731,7 @@ def _statement_counts(directory: Path) -> dict[str, Any]:
     total: dict[str, Any] = {
         "statements": {},
         "checkouts": 0,
+        "pings": 0,
         "begin": 0,
         "commit": 0,
         "rollback": 0,
@@ -1734,7 +1741,7 @@ def _statement_counts(directory: Path) -> dict[str, Any]:
             counts = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        for key in ("checkouts", "begin", "commit", "rollback"):
+        for key in ("checkouts", "pings", "begin", "commit", "rollback"):
             total[key] += int(counts.get(key, 0))
         for statement, calls in counts.get("statements", {}).items():
             total["statements"][statement] = total["statements"].get(statement, 0) + int(calls)
@@ -1752,6 +1759,7 @@ def _counts_delta(before: dict[str, Any], after: dict[str, Any], sales: int) -> 
     return {
         "statements_per_sale": round(sum(statements.values()) / per, 2),
         "pool_checkouts_per_sale": round((after["checkouts"] - before["checkouts"]) / per, 2),
+        "pre_pings_per_sale": round((after["pings"] - before["pings"]) / per, 2),
         "begins_per_sale": round((after["begin"] - before["begin"]) / per, 2),
         "commits_per_sale": round((after["commit"] - before["commit"]) / per, 2),
         "rollbacks_per_sale": round((after["rollback"] - before["rollback"]) / per, 2),
@@ -1957,7 +1965,8 @@ def profile_lines(profile: dict[str, Any]) -> list[str]:
     if statements:
         lines.append(
             f"  per sale: {statements['statements_per_sale']} SQL statements, "
-            f"{statements['pool_checkouts_per_sale']} pool checkouts (pre-pings), "
+            f"{statements['pool_checkouts_per_sale']} pool checkouts, "
+            f"{statements.get('pre_pings_per_sale', '?')} pre-pings, "
             f"{statements['begins_per_sale']} BEGIN, {statements['commits_per_sale']} COMMIT, "
             f"{statements['rollbacks_per_sale']} ROLLBACK"
         )

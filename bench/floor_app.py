@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from linli.cli import uvicorn_options
 from linli.config import Settings
 from linli.db import make_engine
 
@@ -47,6 +48,7 @@ def create_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
     )
 
     async def answer(send: Send, status: int, body: bytes) -> None:
@@ -92,14 +94,7 @@ def serve_like_linli(
 ) -> None:
     """As `linli serve` does (src/linli/cli.py): the same uvicorn options and process model,
     `factory` building the app (`target` names it for uvicorn's worker processes)."""
-    settings = Settings()
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": "info",
-        "proxy_headers": bool(settings.trusted_proxies),
-        "forwarded_allow_ips": settings.trusted_proxies or None,
-    }
+    options = uvicorn_options(Settings(), host, port)
     if workers == 1:
         uvicorn.run(factory(), **options)
     else:

@@ -3,8 +3,9 @@
 For the flash-sale benchmark's `--profile` (pg_stat_statements needs
 `shared_preload_libraries`, which the shared PostgreSQL server here does not have, and it is
 not restarted for a benchmark). In each worker process, SQLAlchemy events count the statements
-sent (by their text, whitespace folded), the pool's checkouts (each one a pre-ping round trip
-with `pool_pre_ping`), and the transactions begun, committed and rolled back; a thread writes
+sent (by their text, whitespace folded), the pool's checkouts, the pre-pings among them
+(`linli.db.ping_connection`: only connections idle longer than LINLI_DB_PRE_PING_IDLE_SECONDS
+are pinged), and the transactions begun, committed and rolled back; a thread writes
 the totals to `$BENCH_STATEMENT_COUNTS/<pid>.json` every 0.25 s, so the benchmark can take the
 difference over a rung. Bench only, never part of the product:
 
@@ -31,7 +32,7 @@ STATEMENT_CHARS = 160
 class Counts:
     def __init__(self) -> None:
         self.statements: dict[str, int] = {}
-        self.checkouts = self.begin = self.commit = self.rollback = 0
+        self.checkouts = self.pings = self.begin = self.commit = self.rollback = 0
         self.lock = threading.Lock()
 
     def statement(self, sql: str) -> None:
@@ -44,6 +45,7 @@ class Counts:
             return {
                 "statements": dict(self.statements),
                 "checkouts": self.checkouts,
+                "pings": self.pings,
                 "begin": self.begin,
                 "commit": self.commit,
                 "rollback": self.rollback,
@@ -54,7 +56,16 @@ COUNTS = Counts()
 
 
 def install() -> None:
-    """Listen on every engine and pool of this process."""
+    """Listen on every engine and pool of this process; count the pre-pings."""
+    import linli.db
+
+    ping = linli.db.ping_connection
+
+    def counted_ping(dialect: Any, dbapi_connection: Any) -> None:
+        COUNTS.pings += 1
+        ping(dialect, dbapi_connection)
+
+    linli.db.ping_connection = counted_ping
 
     @event.listens_for(Engine, "before_cursor_execute")
     def _statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

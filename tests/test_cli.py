@@ -617,3 +617,35 @@ def test_serve_refuses_unsafe_production_settings_and_says_which(
     assert "Refusing to start with LINLI_ENV=production" in output
     for name in ("LINLI_PAYMENT_PROVIDER", "LINLI_SECURE_COOKIES", "LINLI_SECRET_KEY"):
         assert name in output
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("environment", "arguments", "logged"),
+    [
+        ({}, (), True),  # development: see the requests
+        ({"LINLI_ACCESS_LOG": "false"}, (), False),
+        ({"LINLI_ENV": "production"}, (), False),  # production: off unless asked for
+        ({"LINLI_ENV": "production", "LINLI_ACCESS_LOG": "true"}, (), True),
+        ({"LINLI_ENV": "production"}, ("--access-log",), True),
+        ({}, ("--no-access-log",), False),
+    ],
+)
+def test_serve_writes_the_access_log_in_development_only_unless_told(
+    database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    arguments: tuple[str, ...],
+    logged: bool,
+) -> None:
+    import uvicorn
+
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    # production's own checks pass, so serve reaches uvicorn
+    monkeypatch.setattr(Settings, "production_problems", lambda _self: [])
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: served.append(options))
+    result = run("serve", *arguments)
+    assert result.exit_code == 0, result.output
+    assert [options["access_log"] for options in served] == [logged]

@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
     )
     sessionmaker = make_sessionmaker(engine)
 

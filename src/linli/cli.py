@@ -114,6 +114,14 @@ def serve(
             "per core; on SQLite one is enough",
         ),
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One log line per request (default LINLI_ACCESS_LOG; unset: on in "
+            "development, off with LINLI_ENV=production)",
+        ),
+    ] = None,
 ) -> None:
     """Upgrade the schema, then serve the web app (with the event dispatcher inside)."""
     import uvicorn
@@ -126,13 +134,7 @@ def serve(
     console.print(
         f"Linli on http://{the_host}:{the_port} ({settings.database_kind}{shown}); Ctrl+C stops."
     )
-    options: dict[str, Any] = {
-        "host": the_host,
-        "port": the_port,
-        "log_level": "info",
-        "proxy_headers": bool(settings.trusted_proxies),
-        "forwarded_allow_ips": settings.trusted_proxies or None,
-    }
+    options = uvicorn_options(settings, the_host, the_port, access_log=access_log)
     if processes == 1:
         from linli.app import create_app
 
@@ -140,6 +142,22 @@ def serve(
     else:
         # Each worker process builds the app from the same LINLI_* settings.
         uvicorn.run("linli.app:create_app", factory=True, workers=processes, **options)
+
+
+def uvicorn_options(
+    settings: Settings, host: str, port: int, *, access_log: bool | None = None
+) -> dict[str, Any]:
+    """`uvicorn.run`'s options for `linli serve` (bench/floor_app.py serves the same way).
+
+    `access_log` None: the settings decide (`Settings.serve_access_log`)."""
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": settings.serve_access_log if access_log is None else access_log,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
+    }
 
 
 @app.command()
@@ -159,6 +177,7 @@ def worker(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
         )
         dispatcher = Dispatcher(
             make_sessionmaker(engine),

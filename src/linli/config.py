@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         description="Extra PostgreSQL connections a process may open under load and closes "
         "again; under sustained load this opens and closes connections all the time, so 0",
     )
+    db_pre_ping_idle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="A pooled PostgreSQL connection idle longer than this is pinged before "
+        "use (a dead one is replaced); one used more recently is not. 0: ping every reuse",
+    )
+    access_log: bool | None = Field(
+        default=None,
+        description="`linli serve` logs one line per request. Unset: on in development, off "
+        "with LINLI_ENV=production (a line per request costs CPU at high rates)",
+    )
     run_dispatcher: bool = Field(
         default=True, description="Run the outbox dispatcher inside the server process"
     )
@@ -120,6 +131,11 @@ class Settings(BaseSettings):
         description="Anonymous requests a minute per address to the public trace pages "
         "(/t/...); 0: no limit",
     )
+
+    @property
+    def serve_access_log(self) -> bool:
+        """Whether `linli serve` writes uvicorn's access log: as set, else development only."""
+        return self.access_log if self.access_log is not None else self.env != "production"
 
     def production_problems(self) -> list[str]:
         """What makes these settings unfit for production (empty in development)."""
