@@ -189,6 +189,8 @@ class OrderLine(Base):
             "claim_refunded_fen >= 0 AND claim_refunded_fen <= refunded_fen",
             name="claim_refund_in_range",
         ),
+        # Supervision's screen of every OrderPaid: an item's lines at another unit price.
+        Index("ix_groupbuy_order_lines_item_price", "item_id", "unit_price_fen"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Date, Select, bindparam, exists, func, literal, select
+from sqlalchemy import (
+    BindParameter,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
@@ -39,18 +50,35 @@ def _screen() -> Select[Any]:
         orders.alias("other_order"),
     )
     order_id: BindParameter[int] = bindparam("order_id")
-    differs = exists(
-        select(literal(1))
+    # The lines of the order's SKUs at another unit price first, on their own (MATERIALIZED:
+    # two ranges of ix_groupbuy_order_lines_item_price, "<" and ">", usually empty), and only
+    # then their orders' merchant and window. Joined in one query, the planner could start
+    # from the merchant's orders in the window instead (on statistics older than a flash
+    # sale it does), and every OrderPaid of the sale then read all its earlier orders.
+    differing = (
+        select(other.c.order_id)
         .select_from(
             mine.join(mine_item, mine_item.c.id == mine.c.item_id)
             .join(other_item, other_item.c.sku_id == mine_item.c.sku_id)
-            .join(other, other.c.item_id == other_item.c.id)
-            .join(other_order, other_order.c.id == other.c.order_id)
+            .join(
+                other,
+                and_(
+                    other.c.item_id == other_item.c.id,
+                    or_(
+                        other.c.unit_price_fen < mine.c.unit_price_fen,
+                        other.c.unit_price_fen > mine.c.unit_price_fen,
+                    ),
+                ),
+            )
         )
+        .where(mine.c.order_id == order_id, other.c.order_id != order_id)
+        .cte("differing")
+        .prefix_with("MATERIALIZED")
+    )
+    differs = exists(
+        select(literal(1))
+        .select_from(differing.join(other_order, other_order.c.id == differing.c.order_id))
         .where(
-            mine.c.order_id == order_id,
-            other.c.order_id != order_id,
-            other.c.unit_price_fen != mine.c.unit_price_fen,
             other_order.c.organisation_id == bindparam("merchant"),
             other_order.c.paid_at.is_not(None),
             other_order.c.paid_at >= bindparam("since", type_=UTCDateTime),
