@@ -21,6 +21,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import Executable, delete, func, select, update
+from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
@@ -112,7 +113,9 @@ class Handlers:
         self.failures: dict[str, int] = {}  # handler name -> failures still to come
         self._names: list[str] = []
 
-    def add(self, short: str, *, fail_times: int = 0) -> str:
+    def add(self, short: str, *, fail_times: int = 0, flush: bool = False) -> str:
+        """`flush`: its write reaches the database before it fails (undone by a rollback,
+        not by forgetting a pending object)."""
         name = f"tests.{short}"
         self.failures[name] = fail_times
 
@@ -121,6 +124,8 @@ class Handlers:
             assert type(envelope.payload) is EVENT  # parsed into the subscribed type
             await asyncio.sleep(0)  # let concurrent dispatchers interleave
             audit.record(session, SYSTEM, HANDLED, target_type=name, target_id=envelope.event_id)
+            if flush:
+                await session.flush()
             if self.failures[name] > 0:
                 self.failures[name] -= 1
                 raise RuntimeError(f"{name} failed")
@@ -422,6 +427,49 @@ async def test_successful_handler_is_not_reapplied_when_a_sibling_is_retried(
     assert handlers.calls.keys(flaky) == Counter({event_id: 2})
     assert sorted(await handled(app)) == sorted([(steady, event_id), (flaky, event_id)])
     assert await audit_targets(app, HANDLED) == [(steady, event_id), (flaky, event_id)]
+
+
+async def test_an_events_handlers_commit_once_and_a_failure_undoes_only_its_own_writes(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    first = handlers.add("first", flush=True)
+    failing = handlers.add("failing_after_its_write", fail_times=1, flush=True)
+    last = handlers.add("last", flush=True)
+    event_id = await publish(app)
+    commits: list[int] = []
+
+    def note_commit(_connection: Any) -> None:
+        commits.append(1)
+
+    engine = app.state.engine.sync_engine
+    listen(engine, "commit", note_commit)
+    try:
+        assert await app.state.dispatcher.run_once() == 1
+    finally:
+        remove(engine, "commit", note_commit)
+
+    # Two passes claiming events and jobs (the second finds none), the event's three handlers
+    # together and the failed event's settling: 6 (a transaction per handler made it 8).
+    assert len(commits) == 6
+    assert sorted(await handled(app)) == sorted([(first, event_id), (last, event_id)])
+    assert await audit_targets(app, HANDLED) == [(first, event_id), (last, event_id)]
+    row = await event_row(app, event_id)
+    assert row.last_error is not None
+    assert row.last_error.startswith(f"{failing}: RuntimeError")
+    assert first not in row.last_error
+    assert last not in row.last_error
+
+    frozen_clock.advance(outbox.backoff(1))
+    assert await app.state.dispatcher.run_once() == 1
+    assert (await event_row(app, event_id)).status == "delivered"
+    assert handlers.calls.keys(first) == Counter({event_id: 1})
+    assert handlers.calls.keys(failing) == Counter({event_id: 2})
+    assert handlers.calls.keys(last) == Counter({event_id: 1})
+    assert await audit_targets(app, HANDLED) == [
+        (first, event_id),
+        (last, event_id),
+        (failing, event_id),
+    ]
 
 
 async def test_dead_event_is_shown_to_operators_and_can_be_requeued(

@@ -3,9 +3,10 @@
 - `publish()` adds an event row in the caller's transaction: a rolled-back transaction never
   publishes anything.
 - The dispatcher claims due rows with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so any
-  number of workers are safe), runs each subscribed handler in its own transaction together
-  with a `handled_events` row keyed by (handler, event id): a handler's effects are applied
-  exactly once even though delivery is at least once.
+  number of workers are safe) and runs an event's handlers in one transaction, each handler's
+  effects committing with a `handled_events` row keyed by (handler, event id): a handler's
+  effects are applied exactly once even though delivery is at least once. With several
+  handlers each runs in a savepoint, so one handler's failure undoes only its own effects.
 - Failures are retried with exponential backoff; after `max_attempts` the row is `dead`, shown
   to operators, who may requeue it.
 - `schedule()` stores a due-time job (a payload of a kind declared in `linli.jobs`); the same
@@ -34,6 +35,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
     insert,
     select,
     text,
@@ -270,6 +272,14 @@ def _short_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
 
 
+class _LoneHandlerFailed(Exception):
+    """The only handler of a delivery failed: its transaction rolls back whole."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class Dispatcher:
     """Claims and runs due outbox events and jobs. Safe to run in many processes at once."""
 
@@ -359,45 +369,77 @@ class Dispatcher:
     async def _deliver(self, row: OutboxEvent) -> list[str]:
         """Run every subscribed handler on the event; the errors (none: delivered)."""
         model = EVENT_TYPES.get(row.event_type)
-        errors: list[str] = []
         if model is None:
-            errors.append(f"unknown event type {row.event_type!r}")
-        else:
-            envelope: Envelope[DomainEvent] = Envelope(
-                event_id=row.event_id,
-                event_type=row.event_type,
-                payload=model.model_validate(row.payload),
-                created_at=row.created_at,
-            )
-            for name, handler in subscribers(row.event_type):
-                error = await self._apply(name, handler, envelope)
-                if error:
-                    errors.append(f"{name}: {error}")
-        return errors
+            return [f"unknown event type {row.event_type!r}"]
+        handlers = subscribers(row.event_type)
+        if not handlers:
+            return []
+        envelope: Envelope[DomainEvent] = Envelope(
+            event_id=row.event_id,
+            event_type=row.event_type,
+            payload=model.model_validate(row.payload),
+            created_at=row.created_at,
+        )
+        try:
+            return await self._apply(handlers, envelope)
+        except _LoneHandlerFailed as failed:
+            return [failed.error]
+        except Exception as exc:  # the transaction itself: its claim, a flush, the commit
+            log.warning("handlers of %s failed together: %s", envelope.event_id, exc)
+            return [f"{name}: {_short_error(exc)}" for name, _ in handlers]
 
     async def _apply(
-        self, name: str, handler: Handler[Any], envelope: Envelope[DomainEvent]
-    ) -> str | None:
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                # The (handler, event) row first: if it exists, the handler already applied
-                # this event (a redelivery); it commits with the handler's effects or not at all.
-                upsert = (
-                    pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        self, handlers: list[tuple[str, Handler[Any]]], envelope: Envelope[DomainEvent]
+    ) -> list[str]:
+        """The handlers not yet applied to the event, in one transaction (one commit per event,
+        not per handler); their errors."""
+        async with self.sessionmaker() as session, session.begin():
+            # The (handler, event) rows first, in one statement: a handler whose row exists
+            # already applied this event (a redelivery) and is skipped; a concurrent delivery
+            # waits here for this transaction and then finds every row taken.
+            fresh = await self._claim_handlers(session, [name for name, _ in handlers], envelope)
+            pending = [(name, handler) for name, handler in handlers if name in fresh]
+            if len(pending) == 1:  # alone, its failure may take the whole transaction with it
+                name, handler = pending[0]
+                try:
+                    await handler(session, envelope)
+                except Exception as exc:
+                    log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
+                    raise _LoneHandlerFailed(f"{name}: {_short_error(exc)}") from exc
+                return []
+            errors: list[str] = []
+            failed: list[str] = []
+            for name, handler in pending:
+                try:
+                    async with session.begin_nested():
+                        await handler(session, envelope)
+                except Exception as exc:
+                    log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
+                    errors.append(f"{name}: {_short_error(exc)}")
+                    failed.append(name)
+            if failed:  # their rows go, so the retry runs them; the others' effects commit
+                await session.execute(
+                    delete(HandledEvent).where(
+                        HandledEvent.event_id == envelope.event_id,
+                        HandledEvent.handler.in_(failed),
+                    )
                 )
-                first = await session.scalar(
-                    upsert(HandledEvent)
-                    .values(handler=name, event_id=envelope.event_id, handled_at=clock.now())
-                    .on_conflict_do_nothing(index_elements=["handler", "event_id"])
-                    .returning(HandledEvent.id)
-                )
-                if first is None:
-                    return None
-                await handler(session, envelope)
-        except Exception as exc:
-            log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
-            return _short_error(exc)
-        return None
+            return errors
+
+    @staticmethod
+    async def _claim_handlers(
+        session: AsyncSession, names: list[str], envelope: Envelope[DomainEvent]
+    ) -> set[str]:
+        """Insert the (handler, event) rows that do not exist yet; the handlers inserted."""
+        upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now, event_id = clock.now(), envelope.event_id
+        inserted = await session.scalars(
+            upsert(HandledEvent)
+            .values([{"handler": name, "event_id": event_id, "handled_at": now} for name in names])
+            .on_conflict_do_nothing(index_elements=["handler", "event_id"])
+            .returning(HandledEvent.handler)
+        )
+        return set(inserted)
 
     async def _settle_delivered(self, seqs: list[int]) -> None:
         """Mark the delivered events of a batch in one UPDATE (only those still leased here:
