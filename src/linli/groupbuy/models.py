@@ -146,8 +146,10 @@ class Order(Base):
         ),
         Index("ix_groupbuy_orders_campaign_status", "campaign_id", "status"),
         Index("ix_groupbuy_orders_org_created", "organisation_id", "created_at"),
-        # Supervision's screen of every OrderPaid: a merchant's orders paid in a window.
+        # Supervision's screen of every OrderPaid: a merchant's orders paid in a window, and a
+        # campaign's (one probe per campaign that sold the SKU at another price).
         Index("ix_groupbuy_orders_org_paid", "organisation_id", "paid_at"),
+        Index("ix_groupbuy_orders_campaign_paid", "campaign_id", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

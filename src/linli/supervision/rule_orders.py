@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,45 +51,99 @@ def _screen() -> Select[Any]:
         orders.alias("other_order"),
     )
     order_id: BindParameter[int] = bindparam("order_id")
-    # The lines of the order's SKUs at another unit price first, on their own (MATERIALIZED:
-    # two ranges of ix_groupbuy_order_lines_item_price, "<" and ">", usually empty), and only
-    # then their orders' merchant and window. Joined in one query, the planner could start
-    # from the merchant's orders in the window instead (on statistics older than a flash
-    # sale it does), and every OrderPaid of the sale then read all its earlier orders.
-    differing = (
-        select(other.c.order_id)
+    merchant: BindParameter[int] = bindparam("merchant")
+    since = bindparam("since", type_=UTCDateTime)
+    until = bindparam("until", type_=UTCDateTime)
+    # Every campaign item of the order's SKUs, each with the order's unit price for it
+    # (MATERIALIZED: read first, so the planner cannot start from the merchant's orders in
+    # the window, which on a flash sale's stale statistics made every OrderPaid read all the
+    # sale's earlier orders). A SKU's items are one per campaign: few.
+    sku_items = (
+        select(
+            other_item.c.id,
+            other_item.c.campaign_id,
+            other_item.c.group_price_fen,
+            mine.c.unit_price_fen.label("price"),
+        )
         .select_from(
-            mine.join(mine_item, mine_item.c.id == mine.c.item_id)
-            .join(other_item, other_item.c.sku_id == mine_item.c.sku_id)
-            .join(
-                other,
-                and_(
-                    other.c.item_id == other_item.c.id,
-                    or_(
-                        other.c.unit_price_fen < mine.c.unit_price_fen,
-                        other.c.unit_price_fen > mine.c.unit_price_fen,
-                    ),
-                ),
+            mine.join(mine_item, mine_item.c.id == mine.c.item_id).join(
+                other_item, other_item.c.sku_id == mine_item.c.sku_id
             )
         )
-        .where(mine.c.order_id == order_id, other.c.order_id != order_id)
-        .cte("differing")
+        .where(mine.c.order_id == order_id)
+        .cte("sku_items")
         .prefix_with("MATERIALIZED")
     )
-    differs = exists(
-        select(literal(1))
-        .select_from(differing.join(other_order, other_order.c.id == differing.c.order_id))
-        .where(
-            other_order.c.organisation_id == bindparam("merchant"),
-            other_order.c.paid_at.is_not(None),
-            other_order.c.paid_at >= bindparam("since", type_=UTCDateTime),
-            other_order.c.paid_at <= bindparam("until", type_=UTCDateTime),
+
+    def in_window(order: Any) -> Any:
+        return and_(
+            order.c.organisation_id == merchant,
+            order.c.paid_at.is_not(None),
+            order.c.paid_at >= since,
+            order.c.paid_at <= until,
+            order.c.id != order_id,
         )
+
+    # An item advertised at another price: its campaign's orders paid in the window (index
+    # ix_groupbuy_orders_campaign_paid), probed once per such item; a line of that item at a
+    # price other than the order's ends the probe. Old campaigns cost one index probe each,
+    # whatever they sold.
+    probe = (
+        select(literal(1))
+        .select_from(
+            other_order.join(
+                other, and_(other.c.order_id == other_order.c.id, other.c.item_id == sku_items.c.id)
+            )
+        )
+        .where(
+            other_order.c.campaign_id == sku_items.c.campaign_id,
+            in_window(other_order),
+            other.c.unit_price_fen != sku_items.c.price,
+        )
+        .limit(1)
+        .correlate(sku_items)
+        .scalar_subquery()
     )
+    other_price = exists(
+        select(literal(1))
+        .select_from(sku_items)
+        .where(sku_items.c.group_price_fen != sku_items.c.price, probe.is_not(None))
+    )
+
+    # An item advertised at the order's price: only its lines sold at another price (an
+    # anomaly), as two ranges of ix_groupbuy_order_lines_item_price, "<" and ">" (one OR
+    # was planned as the item's every line filtered: all the sale's lines per OrderPaid);
+    # then their orders' window.
+    def priced(compare: Any) -> Select[Any]:
+        return (
+            select(other.c.order_id)
+            .select_from(
+                sku_items.join(
+                    other,
+                    and_(other.c.item_id == sku_items.c.id, compare(other.c.unit_price_fen)),
+                )
+            )
+            .where(sku_items.c.group_price_fen == sku_items.c.price)
+        )
+
+    deviating = (
+        union_all(
+            priced(lambda price: price < sku_items.c.price),
+            priced(lambda price: price > sku_items.c.price),
+        )
+        .cte("deviating")
+        .prefix_with("MATERIALIZED")
+    )
+    deviating_price = exists(
+        select(literal(1))
+        .select_from(deviating.join(other_order, other_order.c.id == deviating.c.order_id))
+        .where(in_window(other_order))
+    )
+    differs = or_(other_price, deviating_price)
     licences = Licence.__table__
     lapsed = exists(
         select(licences.c.licence_type)
-        .where(licences.c.organisation_id == bindparam("merchant"))
+        .where(licences.c.organisation_id == merchant)
         .group_by(licences.c.licence_type)
         .having(func.max(licences.c.valid_to) < bindparam("today", type_=Date))
     )
