@@ -1,8 +1,8 @@
 """The "HTTP floor" of the flash-sale benchmark: the least an HTTP sale can cost here.
 
 A bare ASGI app (no framework) served exactly as `linli serve` serves Linli: uvicorn, the
-same options and worker count, the engine from `linli.db.make_engine` with the pool settings
-of `linli.config.Settings` (so the same pool size, overflow and pre-ping), on the database of
+same options and worker count, the engine `linli.db.engine_from_settings` builds from
+`linli.config.Settings` (so the same pool size, overflow and pre-ping), on the database of
 `LINLI_DATABASE_URL`. Its one endpoint, `POST /take`, runs the benchmark's bare conditional
 UPDATE in its own transaction and answers 200 with the stock left (409 when none is left).
 Whatever the app spends above this floor is Linli's own work; whatever this floor spends
@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from linli.cli import uvicorn_options
 from linli.config import Settings
-from linli.db import make_engine
+from linli.db import engine_from_settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,13 +43,7 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 def create_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     settings = Settings()
-    engine = make_engine(
-        settings.resolved_database_url,
-        echo=settings.sql_echo,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
-    )
+    engine = engine_from_settings(settings)
 
     async def answer(send: Send, status: int, body: bytes) -> None:
         await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from linli import __version__, error_handlers
 from linli.config import Settings
-from linli.db import make_engine, make_sessionmaker
+from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
 from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
 from linli.outbox import Dispatcher
@@ -116,13 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production()
     load_domain_handlers()
-    engine = make_engine(
-        settings.resolved_database_url,
-        echo=settings.sql_echo,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
-    )
+    engine = engine_from_settings(settings)
     sessionmaker = make_sessionmaker(engine)
 
     @contextlib.asynccontextmanager

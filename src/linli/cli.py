@@ -166,19 +166,14 @@ def worker(
 ) -> None:
     """Deliver outbox events and run due jobs. Start as many as you like (PostgreSQL)."""
     from linli.app import load_domain_handlers
-    from linli.db import make_engine, make_sessionmaker
+    from linli.db import engine_from_settings, make_sessionmaker
     from linli.outbox import Dispatcher
 
     settings = _settings()
     load_domain_handlers()
 
     async def run() -> None:
-        engine = make_engine(
-            settings.resolved_database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
-        )
+        engine = engine_from_settings(settings)
         dispatcher = Dispatcher(
             make_sessionmaker(engine),
             batch_size=settings.dispatcher_batch_size,

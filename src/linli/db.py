@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, event
@@ -27,6 +27,9 @@ from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
 
 from linli.errors import DomainError
+
+if TYPE_CHECKING:
+    from linli.config import Settings
 
 # The outbox marks a session whose transaction added work due now; after the commit the
 # request wakes the in-process dispatcher instead of leaving it to the next poll.
@@ -93,6 +96,18 @@ def make_engine(
     engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
     ping_when_idle(engine, pre_ping_idle_seconds)
     return engine
+
+
+def engine_from_settings(settings: Settings) -> AsyncEngine:
+    """The engine a serving process uses (the app, the worker, the benchmark's floor): the
+    database, echo and pool settings of `settings`."""
+    return make_engine(
+        settings.resolved_database_url,
+        echo=settings.sql_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pre_ping_idle_seconds=settings.db_pre_ping_idle_seconds,
+    )
 
 
 # connection_record.info key: when the connection went back to the pool (time.monotonic()).
