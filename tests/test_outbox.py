@@ -9,18 +9,21 @@ Every test asks for `frozen_clock` first, so that time stands still before the a
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import Executable, delete, func, select, update
+from sqlalchemy import Executable, Select, delete, func, select, update
 from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,11 +43,13 @@ from linli.authz import Actor
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.db import make_engine, make_sessionmaker
-from linli.events import MembershipRevoked
+from linli.events import MembershipRevoked, UserSignedUp
 from linli.jobs import JobPayload, job_kind
+from linli.notifications.models import Notification
 from linli.outbox import Dispatcher, DueJob, Envelope, HandledEvent, OutboxEvent
 from tests.conftest import DATABASE_KIND, STARTUP_TIMEOUT, dispatch_errors
 from tests.factories import make_org, make_token, make_user
+from tests.live import linli_command
 
 SYSTEM = Actor.for_system()
 EVENT = MembershipRevoked
@@ -882,3 +887,85 @@ async def test_jobs_are_declared_kinds_and_a_payload_that_does_not_fit_fails_vis
     assert job.last_error.startswith("pydantic_core._pydantic_core.ValidationError: 1 validation")
     assert "extra" in job.last_error
     assert JOB_RUNS.of(RECORD_JOB, "k") == 0  # the runner never saw it
+
+
+# --- a worker killed in the middle of a batch ------------------------------------------------
+
+
+async def test_a_worker_killed_mid_batch_leaves_every_event_applied_exactly_once(
+    app: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    """A real `linli worker` process SIGKILLed while its batch is half done (some events
+    applied and committed, the batch not settled, the next event's transaction cut off): once
+    its lease runs out, another worker delivers the rest, and no event was applied twice or
+    lost."""
+    async with app.state.sessionmaker() as s:
+        user = await make_user(s, name="欢迎")
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, UserSignedUp(user_id=user.id)) for _ in range(600)]
+    env = {
+        **os.environ,
+        "LINLI_DATABASE_URL": settings.resolved_database_url,
+        "LINLI_VAR_DIR": str(tmp_path / "worker-var"),
+        "LINLI_SECRET_KEY": "test-secret-key-not-for-production",
+        "LINLI_DISPATCHER_BATCH_SIZE": "100",
+        "LINLI_DISPATCHER_LEASE_SECONDS": "1",
+    }
+    ours = OutboxEvent.event_id.in_(event_ids)  # (make_user published one of its own)
+    delivered = (
+        select(func.count()).select_from(OutboxEvent).where(ours, OutboxEvent.status == "delivered")
+    )
+    unsettled = (
+        select(func.count())
+        .select_from(OutboxEvent)
+        .join(HandledEvent, HandledEvent.event_id == OutboxEvent.event_id)
+        .where(ours, OutboxEvent.status == "pending")
+    )
+    # Killed as soon as some events of its batch are applied (their handled_events rows
+    # committed) while the batch is still unsettled.
+    worker = await asyncio.create_subprocess_exec(
+        *linli_command(),
+        "worker",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while await fetch_one(app, unsettled) < 3:
+            assert worker.returncode is None, "the worker stopped by itself"
+            assert time.monotonic() < deadline, "the worker applied nothing"
+            await asyncio.sleep(0.005)
+    finally:
+        worker.kill()
+        await asyncio.wait_for(worker.wait(), timeout=30)
+    assert await fetch_one(app, unsettled) >= 3
+    assert await fetch_one(app, delivered) < len(event_ids)
+
+    await asyncio.sleep(1.2)  # the killed worker's lease runs out
+    drain = await asyncio.create_subprocess_exec(
+        *linli_command(), "worker", "--once", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(drain.communicate(), timeout=120)
+    assert drain.returncode == 0, errors.decode()
+    assert await fetch_one(app, delivered) == len(event_ids)
+    applied_once = await count(
+        app,
+        HandledEvent,
+        HandledEvent.handler == "notifications.welcome",
+        HandledEvent.event_id.in_(event_ids),
+    )
+    assert applied_once == len(event_ids)
+    per_event = (
+        select(Notification.source_event_id, func.count())
+        .where(Notification.source_event_id.in_(event_ids))
+        .group_by(Notification.source_event_id)
+    )
+    async with app.state.sessionmaker() as s:
+        applied = {event_id: n for event_id, n in await s.execute(per_event)}
+    assert applied == dict.fromkeys(event_ids, 1)
+
+
+async def fetch_one(app: FastAPI, statement: Select[Any]) -> int:
+    async with app.state.sessionmaker() as s:
+        return int(await s.scalar(statement) or 0)
