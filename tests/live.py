@@ -322,6 +322,13 @@ def database_from_template(workdir: Path, name: str, template: SeededTemplate) -
     return f"sqlite+aiosqlite:///{target.as_posix()}"
 
 
+def drop_database(database_url: str) -> None:
+    """A PostgreSQL database made by `fresh_database` or `database_from_template` goes (a
+    SQLite file goes with its temporary directory)."""
+    if DATABASE_KIND == "postgresql":
+        asyncio.run(_drop_postgres_database(make_url(database_url)))
+
+
 def drop_seeded_templates() -> None:
     """At the end of the session: the template databases and their directories go."""
     for template in _SEEDED.values():

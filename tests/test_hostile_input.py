@@ -20,8 +20,7 @@ import asyncio
 import html
 import json
 import re
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from linli.supervision.plan_models import InspectionPlan, InspectionTarget
 from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
 from linli.web import TEMPLATES_DIR
-from tests.live import SEED_TIMEOUT, linli_command, server_environment
+from tests.live import DEMO_CITY, database_from_template, drop_database, seeded_template
 
 SCRIPT = "<script>alert(1)</script>"
 FULL = (
@@ -62,7 +61,7 @@ SHORT = "\"'><svg onload=alert(1)>\u202e"
 TINY = "<b onclick=1>\u202e"
 LONG = FULL + "长" * 10_000
 JAVASCRIPT_URL = "javascript:alert(1)"
-SEED = ("demo", "--no-serve", "--seed", "5", "--residents", "600", "--history-days", "4")
+SEED = DEMO_CITY  # the city the browser tests serve, with a few days of history
 # (table, column): the free text people type in, shown back on pages.
 FREE_TEXT: dict[str, tuple[str, ...]] = {
     "users": ("display_name",),
@@ -184,24 +183,24 @@ async def make_everything_hostile(url: str) -> None:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A copy of the session's demo city (`linli demo`, seeded once for every module that
+    serves it: tests/live.py), in a database of this test's own."""
+    url = database_from_template(tmp_path, "hostile", seeded_template(SEED))
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The test database holds a demo city whose free text is hostile."""
-    env = server_environment(database_url, tmp_path)
-    seeded = subprocess.run(
-        [*linli_command(), "demo", "--no-serve", "--seed", "5", "--residents", "300"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=SEED_TIMEOUT,
-        check=False,
-    )
-    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     asyncio.run(make_everything_hostile(database_url))
     return Settings(
         database_url=database_url,
         var_dir=tmp_path / "var",
-        secret_key="test-secret-key-not-for-production",
+        secret_key=seeded_template(SEED).secret_key,  # the key the city was seeded with
         run_dispatcher=False,
         default_locale="en",
     )
@@ -279,13 +278,15 @@ def public_json_routes(app: FastAPI) -> list[str]:
 
 async def arrange_reviews(session: AsyncSession, buyer_id: int) -> tuple[int, int, int]:
     """A line of the buyer's collected and not reviewed (the review form), and two hostile
-    reviews, answered, one hidden, of two other lines (the demo this test seeds has no pickups:
-    too few residents per point for its history)."""
+    reviews, answered, one hidden, of two other lines not reviewed yet (a line has at most
+    one review; the demo's history reviews some)."""
+    reviewed = select(Review.id).where(Review.order_line_id == OrderLine.id).exists()
     lines = (
         await session.execute(
             select(OrderLine, Order, CampaignItem.sku_id)
             .join(Order, Order.id == OrderLine.order_id)
             .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+            .where(~reviewed)
             .order_by(Order.user_id != buyer_id, OrderLine.id)
             .limit(3)
         )
@@ -337,9 +338,21 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
     buyer's order and its payment page, the review form, a campaign's procurement list, a
     product's and a merchant's reviews, a missing page."""
     async with app.state.sessionmaker() as session:
+        # The first order with a line not reviewed yet: its buyer gets the review form.
+        unreviewed = (
+            select(OrderLine.id)
+            .where(
+                OrderLine.order_id == Order.id,
+                ~select(Review.id).where(Review.order_line_id == OrderLine.id).exists(),
+            )
+            .exists()
+        )
         order = (
             await session.execute(
-                select(Order.id, Order.user_id, Order.campaign_id).order_by(Order.id).limit(1)
+                select(Order.id, Order.user_id, Order.campaign_id)
+                .where(unreviewed)
+                .order_by(Order.id)
+                .limit(1)
             )
         ).one()
         phone = await session.scalar(select(User.phone).where(User.id == order.user_id))
@@ -360,8 +373,8 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
             select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id).limit(1)
         )
         assert line is not None
-        # A return of the buyer's line in hostile words (the demo's returns need a group-buying
-        # history with pickups, which this smaller city does not play).
+        # A return of the buyer's line in hostile words (the demo's own returns are of other
+        # lines).
         now = datetime.now(UTC)
         session.add(
             ReturnRequest(
@@ -458,7 +471,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
             )
         )
         # A published random inspection of the merchant and a report about it forwarded to the
-        # regulator, in hostile words (the demo plays them only with a history).
+        # regulator, in hostile words.
         regulator_id = await session.scalar(
             select(Membership.organisation_id)
             .join(User, User.id == Membership.user_id)

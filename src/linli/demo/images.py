@@ -2,7 +2,9 @@
 
 Each image is a soft gradient in a colour from the category's palette with a flat illustration
 hinting at the category (a fruit, a phone, a ticket ...). No fonts and no text, so nothing beyond
-Pillow is needed. The same seed always gives the same bytes.
+Pillow is needed. The same seed always gives the same bytes, so a seed keeps what it drew in a
+cache on disk (`ImageCache`) and the next seed on the machine reads it back: drawing the ~270
+catalogue images took a quarter of a small city's seed.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import colorsys
 import hashlib
 import io
 import math
+import os
 import random
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -468,3 +473,59 @@ def product_image(seed: str, category: str, size: int = 640) -> bytes:
     buf = io.BytesIO()
     out.save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
+
+
+# What the drawing code is: a change to this module draws every image afresh.
+DRAWING_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """Where drawn images are kept between seeds: the user's cache ($XDG_CACHE_HOME)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "linli" / "demo-images"
+
+
+class ImageCache:
+    """`product_image`, kept on disk by its arguments and the drawing code's version.
+
+    What it returns is always what `product_image` returns for the same arguments: an image is
+    drawn when missing and written whole (a temporary file renamed into place, so a seed
+    running alongside never reads half of one). A cache that cannot be read or written is
+    left alone and the image is drawn; `None` as the directory draws every time.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def path(self, seed: str, category: str, size: int) -> Path | None:
+        if self.directory is None:
+            return None
+        key = hashlib.sha256(f"{DRAWING_VERSION}\x00{category}\x00{seed}\x00{size}".encode())
+        return self.directory / f"{key.hexdigest()}.png"
+
+    def product_image(self, seed: str, category: str, size: int = 640) -> bytes:
+        path = self.path(seed, category, size)
+        if path is not None:
+            try:
+                return path.read_bytes()
+            except OSError:
+                pass
+        data = product_image(seed, category, size)
+        if path is not None:
+            self._keep(path, data)
+        return data
+
+    @staticmethod
+    def _keep(path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(data)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass  # a read-only or full cache: the image was drawn all the same

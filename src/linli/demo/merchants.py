@@ -20,7 +20,7 @@ from linli.catalog import products as catalog
 from linli.catalog.models import Product, Sku
 from linli.catalog.schemas import ProductCreateIn, SkuIn
 from linli.demo.catalogue_data import EXPORT_PRODUCTS, PRODUCTS, ProductTemplate
-from linli.demo.images import product_image
+from linli.demo.images import ImageCache, default_cache_dir
 from linli.files import service as files
 from linli.groupbuy import campaigns
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
@@ -87,6 +87,8 @@ EXPORTERS: tuple[MerchantPlan, ...] = (
 PENDING_APPLICANT = MerchantPlan("临港新鲜果蔬有限公司", ("fresh_food",))
 FOOD = frozenset({"fresh_food", "groceries", "health_food"})
 DEVICES = frozenset({"medical_devices"})
+# The catalogue's images, drawn once per machine and read back by later seeds (images.py).
+IMAGES = ImageCache(default_cache_dir())
 SCAN = b"%PDF-1.4\n% Linli demo licence scan\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
@@ -272,7 +274,7 @@ async def stock_catalogue(
                     stock=rng.randint(0, 300),
                 ),
             )
-        image = product_image(template.name, template.category)
+        image = IMAGES.product_image(template.name, template.category)
         await catalog_images.add_image(
             session, owner_actor, file_store, product.id, image, filename=f"{product.id}.png"
         )
