@@ -10,17 +10,23 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from linli import __version__, error_handlers
+from linli.assets import FingerprintedStaticFiles, Manifest
 from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
-from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
+from linli.middleware import (
+    BodyLimitMiddleware,
+    CompressionMiddleware,
+    LocaleMiddleware,
+    PageCacheMiddleware,
+    SecurityHeadersMiddleware,
+)
 from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
 from linli.security import CookieSigner
@@ -88,6 +94,8 @@ async def _run_dispatcher(dispatcher: Dispatcher, settings: Settings, stop: asyn
 
 
 DISPATCHER_LOCK_RETRY_SECONDS = 5.0
+# Smaller answers are sent as they are: the encoding's own bytes and the CPU outweigh the gain.
+COMPRESS_ABOVE_BYTES = 500
 
 
 @contextlib.contextmanager
@@ -165,7 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.reading_sessionmaker = make_sessionmaker(engine, reading=True)
-    app.state.jinja = make_environment()
+    manifest = Manifest.build(STATIC_DIR)
+    app.state.jinja = make_environment(manifest)
     app.state.file_store = FileStore(settings.var_dir / "files")
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
     app.state.dispatcher = Dispatcher(
@@ -177,7 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     error_handlers.install(app)
-    # Outermost first: locale must be known before anything can answer with an error.
+    # Added innermost first (each wraps the ones before): compression is outermost, so it
+    # encodes the final body; caching sees the route's actor and every cookie set inside it;
+    # locale must be known before anything can answer with an error.
     app.add_middleware(CSRFCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -186,6 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+    app.add_middleware(PageCacheMiddleware)
+    app.add_middleware(CompressionMiddleware, minimum_size=COMPRESS_ABOVE_BYTES)
 
     @app.get(
         "/healthz",
@@ -206,7 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": settings.database_kind})
 
     _include_routers(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(
+        "/static", FingerprintedStaticFiles(directory=STATIC_DIR, manifest=manifest), name="static"
+    )
     return app
 
 

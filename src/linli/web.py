@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linli import i18n, labels
+from linli.assets import Manifest
 from linli.authz import (
     CATALOG_MANAGE,
     COMPLAINTS_READ,
@@ -63,7 +64,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 
 
-def make_environment() -> Environment:
+def make_environment(manifest: Manifest | None = None) -> Environment:
+    """The pages' Jinja2 environment; `static_url(name)` gives a static file's fingerprinted
+    URL from `manifest` (built from the static directory when not given)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html", "xml"]),
@@ -80,6 +83,7 @@ def make_environment() -> Environment:
     env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
     env.globals["term"] = i18n.term
     env.globals.update(labels.TEMPLATE_GLOBALS)
+    env.globals["static_url"] = (manifest or Manifest.build(STATIC_DIR)).url
     return env
 
 
@@ -185,7 +189,14 @@ def render(
     *,
     status_code: int = 200,
     actor: Actor | None = None,
+    public: bool = False,
 ) -> HTMLResponse:
+    """The page `template` rendered for the request's actor. `public`: the page shows the same
+    to every anonymous visitor (a product, a merchant, a batch's trace), so its answer is
+    validated with an ETag and may be kept by the visitor's browser (middleware.
+    PageCacheMiddleware); it turns personal (`private, no-store`) for a logged-in visitor."""
+    if public:
+        request.state.public_page = True
     env: Environment = request.app.state.jinja
     the_actor = actor or getattr(request.state, "actor", None) or Actor()
     flashed = pop_flash(request)

@@ -55,7 +55,7 @@ User_ = Annotated[Actor, Depends(require_user)]
 
 @router.get("/")
 async def home(request: Request, actor: AnyActor) -> Response:
-    return render(request, "accounts/home.html", actor=actor)
+    return render(request, "accounts/home.html", actor=actor, public=True)
 
 
 @router.post("/lang")

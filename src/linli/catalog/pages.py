@@ -221,6 +221,7 @@ async def _search_page(
         },
         status_code=error.status_code if error else 200,
         actor=actor,
+        public=True,
     )
 
 
@@ -240,6 +241,7 @@ async def product_page(
             **_labels(),
         },
         actor=actor,
+        public=True,
     )
 
 

@@ -244,6 +244,7 @@ async def public_profile(
         "merchants/profile.html",
         {"organisation": organisation, "profile": profile, "badges": badges, "sections": sections},
         actor=actor,
+        public=True,
     )
 
 

@@ -39,7 +39,7 @@ async def trace_page(
 ) -> Response:
     limit_anonymous(request, actor, "trace")
     view = await trace_view(session, code, page)
-    return render(request, "trace/public.html", view | {"view": view}, actor=actor)
+    return render(request, "trace/public.html", view | {"view": view}, actor=actor, public=True)
 
 
 @router.get("/t/{code}/qr.svg")
