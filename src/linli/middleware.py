@@ -281,9 +281,11 @@ class CompressionMiddleware:
             nonlocal start, compressor, passthrough
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
-                if compressible(response_headers.get("content-type", "")) or message[
-                    "status"
-                ] == 304:
+                # A 304 names no type: it varies as its full answer may. Its ETag stays as the
+                # route made it (weak comparison matches either form).
+                if message["status"] == 304 or compressible(
+                    response_headers.get("content-type", "")
+                ):
                     add_vary(response_headers, "Accept-Encoding")
                 if (
                     encoding is None

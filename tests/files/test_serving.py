@@ -11,7 +11,7 @@ from linli.accounts.models import Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.files import service as files
 from linli.files.models import StoredFile
-from tests.factories import grant, login, make_org, make_user
+from tests.factories import grant, login, make_org, make_user, png_bytes
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 
@@ -95,3 +95,51 @@ async def test_a_file_missing_from_disk_is_a_404(
     await session.commit()
     app.state.file_store.path_for(licence.sha256).unlink()
     assert (await client.get(f"/files/{licence.id}")).status_code == 404
+
+
+async def test_public_images_are_cached_with_their_hash_as_validator(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    shop = await make_org(session, "merchant", owner=owner)
+    actor = Actor(
+        user=UserRef.of(owner), organisation=OrganisationRef.of(shop), roles=frozenset({"owner"})
+    )
+    image = await files.store(
+        session,
+        actor,
+        app.state.file_store,
+        png_bytes(64, 64),
+        filename="苹果.png",
+        purpose="product_image",
+        allowed=files.IMAGE_TYPES,
+        public=True,
+    )
+    licence = await store_licence(app, session, owner, shop)
+    await session.commit()
+    url = f"/files/{image.id}"
+    served = await client.get(url, headers={"Accept-Encoding": "gzip, br"})
+    assert served.status_code == 200
+    assert served.headers["cache-control"] == "public, max-age=86400"
+    assert served.headers["etag"] == f'"{image.sha256}"'
+    assert "content-encoding" not in served.headers  # an image is compressed already
+    unchanged = await client.get(url, headers={"If-None-Match": served.headers["etag"]})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == served.headers["etag"]
+    assert unchanged.headers["cache-control"] == "public, max-age=86400"
+    changed = await client.get(url, headers={"If-None-Match": '"0000"'})
+    assert changed.status_code == 200
+    assert changed.content == served.content
+    # A validator never reveals a private file: access is decided first.
+    private = await client.get(
+        f"/files/{licence.id}", headers={"If-None-Match": f'"{licence.sha256}"'}
+    )
+    assert private.status_code == 404
+    await login(client, owner, organisation=shop)
+    own = await client.get(
+        f"/files/{licence.id}", headers={"If-None-Match": f'"{licence.sha256}"'}
+    )
+    assert own.status_code == 200  # private files are never stored, so always sent
+    assert own.headers["cache-control"] == "private, no-store"
+    assert own.content == PDF
