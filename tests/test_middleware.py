@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import brotli
 import httpx
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from linli.middleware import CompressionMiddleware, accepted_encoding
 from tests.factories import login, make_user
+from tests.live import LiveServer, live_server  # noqa: F401
 
 
 async def test_the_policy_refuses_foreign_bases_form_targets_and_plugins(
@@ -189,3 +191,31 @@ async def test_pages_of_a_logged_in_visitor_and_forms_are_never_stored(
         assert answer.status_code == 200, path
         assert answer.headers["cache-control"] == "private, no-store", path
         assert "etag" not in answer.headers, path
+
+
+def test_a_served_instance_compresses_validates_and_caches_over_real_http(
+    live_server: LiveServer,
+) -> None:
+    """Through uvicorn and a socket: the headers and bodies as a browser meets them."""
+    with httpx.Client(base_url=live_server.url, timeout=30.0) as browser:
+        browser.get("/healthz")  # the CSRF cookie
+        plain = browser.get("/catalog", headers={"Accept-Encoding": "identity"})
+        assert plain.status_code == 200
+        assert plain.headers["cache-control"] == "private, no-cache"
+        with browser.stream("GET", "/catalog", headers={"Accept-Encoding": "gzip"}) as gzipped:
+            raw = b"".join(gzipped.iter_raw())
+        assert gzipped.headers["content-encoding"] == "gzip"
+        assert "accept-encoding" in gzipped.headers["vary"].lower()
+        assert gzip.decompress(raw) == plain.content
+        unchanged = browser.get(
+            "/catalog", headers={"Accept-Encoding": "gzip", "If-None-Match": gzipped.headers["etag"]}
+        )
+        assert unchanged.status_code == 304
+        assert unchanged.content == b""
+        stylesheet = re.search(r'href="(/static/linli\.[0-9a-f]{12}\.css)"', plain.text)
+        assert stylesheet is not None
+        css = browser.get(stylesheet.group(1), headers={"Accept-Encoding": "br"})
+        assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert css.headers["content-encoding"] == "br"
+        assert ".topbar" in css.text
+        assert browser.get("/login").headers["cache-control"] == "private, no-store"
