@@ -6,7 +6,7 @@ back when it raises. Services only flush.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
@@ -184,6 +184,21 @@ def _make_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 DEFERRED_OPTION = "linli_sqlite_deferred"
 
 
+READING_REQUEST = "linli.reading_request"
+_MEMO = "linli.memo"
+
+
+def request_memo(session: AsyncSession) -> dict[Hashable, Any] | None:
+    """Reference data a reading request (GET) reads more than once, kept for that request: a
+    dict on its session, or None in any other session. A reading request never writes (the
+    test suite fails one that does), so nothing it read can change under it by its own hand;
+    what other transactions commit meanwhile it sees no later than its first read."""
+    if not session.info.get(READING_REQUEST):
+        return None
+    memo: dict[Hashable, Any] = session.info.setdefault(_MEMO, {})
+    return memo
+
+
 def make_sessionmaker(
     engine: AsyncEngine, *, reading: bool = False
 ) -> async_sessionmaker[AsyncSession]:
@@ -202,6 +217,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
         request.app.state.reading_sessionmaker if reading else request.app.state.sessionmaker
     )
     async with factory() as session:
+        if reading:
+            session.info[READING_REQUEST] = True
         try:
             yield session
             await session.commit()

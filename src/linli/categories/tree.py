@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.categories.models import Category
+from linli.db import request_memo
 from linli.errors import ValidationFailed
 from linli.i18n import N_, get_locale
 
@@ -135,6 +136,20 @@ class CategoryTree:
 
 
 async def category_tree(session: AsyncSession) -> CategoryTree:
+    """The tree (read once per reading request: a page and the search it runs both ask)."""
+    memo = request_memo(session)
+    if memo is not None and isinstance(kept := memo.get(_TREE), CategoryTree):
+        return kept
+    tree = await _read_tree(session)
+    if memo is not None:
+        memo[_TREE] = tree
+    return tree
+
+
+_TREE = "categories.tree"
+
+
+async def _read_tree(session: AsyncSession) -> CategoryTree:
     rows = (await session.scalars(select(Category).order_by(Category.sort, Category.id))).all()
     return CategoryTree(
         [

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.db import request_memo
 from linli.rules.defaults import DEFAULT_RULES, SINCE
 from linli.rules.models import RuleVersion
 
@@ -43,8 +44,22 @@ async def in_force(
     """The newest version effective at `at`: the jurisdiction's own, else the national one.
 
     Jurisdictions are region codes: a district's rule beats its city's, its province's, then
-    the national rule.
+    the national rule. A reading request (GET) asks the database once per rule and
+    jurisdiction: the version in force when it first asked is the one for the whole request.
     """
+    memo = request_memo(session) if at is None else None
+    key = ("rules.in_force", rule_id, jurisdiction)
+    if memo is not None and isinstance(kept := memo.get(key), RuleVersion):
+        return kept
+    found = await _in_force(session, rule_id, at=at, jurisdiction=jurisdiction)
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+async def _in_force(
+    session: AsyncSession, rule_id: str, *, at: datetime | None, jurisdiction: str | None
+) -> RuleVersion:
     moment = at or clock.now()
     candidates = [NATIONAL]
     if jurisdiction:
