@@ -17,18 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.accounts.models import User
 from linli.catalog.models import Sku
 from linli.clock import FrozenClock
-from linli.groupbuy.models import Order
+from linli.community.models import PickupPoint
 from linli.config import Settings
+from linli.groupbuy.models import Order
 from tests.conftest import DATABASE_KIND
+from tests.groupbuy.helpers import item, listed_sku, published_campaign, residents
 from tests.groupbuy.test_fulfilment import (
     API,
-    Point,
     World,
     buy,
     past_cutoff,
     the_whole_loop,
 )
-from tests.groupbuy.helpers import item, listed_sku, published_campaign, residents
 from tests.groupbuy.test_fulfilment_pages import browser
 from tests.statements import statements_of
 from tests.trace.safety_helpers import a_batch, lot_class, record
@@ -44,8 +44,8 @@ PINNED: dict[str, tuple[int, int]] = {
     "trace": (11, 10),
     "group buys": (2, 1),
     "group buys (resident)": (3, 2),
-    "order": (13, 12),
-    "leader desk": (6, 5),
+    "order": (12, 11),
+    "leader desk": (5, 4),
     "merchant console": (11, 10),
     "merchant products": (11, 10),
     "merchant group buys": (10, 9),
@@ -75,7 +75,12 @@ async def grow(
         client, shop, *(item(sku, min_group_qty=1, per_resident_limit=5) for sku in skus)
     )
     second = World(shop, campaign, [i["id"] for i in campaign["items"]], skus, scene.world.points)
-    busy: Point = scene.world.points[0]
+    busy, quiet = scene.world.points
+    # The busy point's leader runs the quiet point too: the desk lists both points.
+    point = await session.get(PickupPoint, quiet.id)
+    assert point is not None
+    point.leader_user_id = busy.leader.user.id
+    await session.commit()
     for buyer in await residents(session, 3):
         lines = [(item_id, 2) for item_id in second.items]
         scene.orders.append(await buy(client, settings, buyer, second, lines, busy))
@@ -133,16 +138,16 @@ async def count_pages(app: FastAPI, client: httpx.AsyncClient, scene: Scene) -> 
 
 async def product_of(app: FastAPI, sku_id: int) -> int:
     async with app.state.sessionmaker() as s:
-        sku = await s.get(Sku, sku_id)
+        sku: Sku | None = await s.get(Sku, sku_id)
     assert sku is not None
     return sku.product_id
 
 
 async def buyer_of(app: FastAPI, order_id: int) -> User:
     async with app.state.sessionmaker() as s:
-        order = await s.get(Order, order_id)
+        order: Order | None = await s.get(Order, order_id)
         assert order is not None
-        user = await s.get(User, order.user_id)
+        user: User | None = await s.get(User, order.user_id)
     assert user is not None
     return user
 

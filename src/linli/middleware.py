@@ -238,12 +238,15 @@ class _Compressor:
     def chunk(self, data: bytes) -> bytes:
         """Compress `data` and flush, so what was written so far reaches the client."""
         if self.encoding == "br":
-            return bytes(self._br.process(data) + self._br.flush())
+            # brotli 1.2.1 has Compressor.flush; brotli-stubs 1.2.1 does not declare it.
+            processed = self._br.process(data)
+            flushed: bytes = self._br.flush()  # type: ignore[attr-defined]
+            return processed + flushed
         return self._gz.compress(data) + self._gz.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self, data: bytes = b"") -> bytes:
         if self.encoding == "br":
-            return bytes(self._br.process(data) + self._br.finish())
+            return self._br.process(data) + self._br.finish()
         return self._gz.compress(data) + self._gz.flush(zlib.Z_FINISH)
 
 

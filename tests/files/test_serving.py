@@ -137,9 +137,7 @@ async def test_public_images_are_cached_with_their_hash_as_validator(
     )
     assert private.status_code == 404
     await login(client, owner, organisation=shop)
-    own = await client.get(
-        f"/files/{licence.id}", headers={"If-None-Match": f'"{licence.sha256}"'}
-    )
+    own = await client.get(f"/files/{licence.id}", headers={"If-None-Match": f'"{licence.sha256}"'})
     assert own.status_code == 200  # private files are never stored, so always sent
     assert own.headers["cache-control"] == "private, no-store"
     assert own.content == PDF

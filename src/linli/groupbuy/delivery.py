@@ -180,9 +180,17 @@ async def deliveries_for_merchant(
 
 
 async def deliveries_for_leader(
-    session: AsyncSession, actor: Actor, *, statuses: Sequence[str] | None = None
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    statuses: Sequence[str] | None = None,
+    led: Sequence[int] | None = None,
 ) -> Sequence[tuple[Delivery, Campaign]]:
-    point_ids = [p.id for p in await policies.led_points(session, actor)]
+    """Deliveries to the points the actor leads (`led`: their ids, when the caller has just
+    read them with `policies.led_points`)."""
+    if led is None:
+        led = [p.id for p in await policies.led_points(session, actor)]
+    point_ids = list(led)
     if not point_ids:
         return []
     query = (

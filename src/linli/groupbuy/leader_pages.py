@@ -50,9 +50,12 @@ async def _desk(
     chosen: Point | None = next((p for p in points if p.id == point_id), None)
     if chosen is None and points:
         chosen = points[0]
-    deliveries = [(d, c) for d, c in await deliveries_for_leader(session, actor) if _current(d)]
+    led = [p.id for p in points]
+    deliveries = [
+        (d, c) for d, c in await deliveries_for_leader(session, actor, led=led) if _current(d)
+    ]
     names = {p.id: p.name for p in points}
-    waiting = {p.id: await pickup.waiting_count(session, p.id) for p in points}
+    waiting = await pickup.waiting_counts(session, led)
     return render(
         request,
         "groupbuy/leader_pickup.html",

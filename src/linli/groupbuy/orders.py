@@ -37,6 +37,18 @@ async def access_order(session: AsyncSession, actor: Actor, order_id: int) -> ch
     return checkout.Checkout(order, lines, await checkout.payment_of(session, order), created=False)
 
 
+async def access_own_order(session: AsyncSession, actor: Actor, order_id: int) -> checkout.Checkout:
+    """The resident's own order; 404 for anyone else's, the merchant's included (the
+    resident's pages)."""
+    owned = await session.scalar(
+        select(Order.id).where(Order.id == order_id, Order.user_id == actor.require_user_id())
+    )
+    if owned is None:
+        raise NotFound(N_("No such order."), code="order_not_found")
+    order, lines = await checkout.order_with_lines(session, order_id)
+    return checkout.Checkout(order, lines, await checkout.payment_of(session, order), created=False)
+
+
 async def _checkouts(session: AsyncSession, orders: Select[Order]) -> list[checkout.Checkout]:
     """The orders a scoped query selects, with their lines and payments: three statements
     whatever the number of orders."""

@@ -27,7 +27,7 @@ from linli.groupbuy.models import (
     Order,
     OrderLine,
 )
-from linli.groupbuy.orders import access_order
+from linli.groupbuy.orders import access_own_order
 from linli.groupbuy.states import CampaignStatus, DeliveryStatus, OrderStatus
 from linli.i18n import N_, Message
 from linli.payments import service as payments
@@ -124,12 +124,7 @@ async def resident_order(session: AsyncSession, actor: Actor, order_id: int) -> 
     from linli.payments import providers
 
     user_id = actor.require_user_id()
-    owned = await session.scalar(
-        select(Order.id).where(Order.id == order_id, Order.user_id == user_id)
-    )
-    if owned is None:
-        raise NotFound(N_("No such order."), code="order_not_found")
-    checkout = await access_order(session, actor, order_id)
+    checkout = await access_own_order(session, actor, order_id)
     order = checkout.order
     campaign = await session.get(Campaign, order.campaign_id)
     assert campaign is not None
