@@ -146,6 +146,34 @@ async def test_compressed_types_are_left_alone_and_streams_are_encoded_as_they_g
         assert decode(streamed.content) == b"".join(parts)
 
 
+async def test_kept_compressed_bodies_are_told_apart_by_content_not_validator() -> None:
+    """Two static files may share Starlette's ETag (same mtime and size): each is sent as
+    itself, though compressed bodies of public answers are kept."""
+    bodies = [b"a { color: red }  " * 60, b"b { color: tan }  " * 60]
+    served_now = iter(bodies * 2)
+
+    async def static_like(scope: Scope, receive: Receive, send: Send) -> None:
+        body = next(served_now)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/css"),
+                    (b"etag", b'"same-mtime-and-size"'),
+                    (b"cache-control", b"public, max-age=300"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    compressing = CompressionMiddleware(static_like)
+    for expected in bodies * 2:
+        answer = await served(compressing, "gzip")
+        assert answer.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(answer.content) == expected
+
+
 # --- caching of pages ---------------------------------------------------------------------------
 
 

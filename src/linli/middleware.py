@@ -342,7 +342,9 @@ class CompressionMiddleware:
         cache_control = Headers(raw=start["headers"]).get("cache-control", "")
         if not etag or "public" not in cache_control:
             return compressor.finish(body)
-        key = (compressor.encoding, etag)
+        # Keyed by the body itself: a validator such as Starlette's (mtime and size) can be
+        # shared by two files; hashing costs a small part of compressing.
+        key = (compressor.encoding, hashlib.blake2b(body, digest_size=16).digest())
         kept = self._kept.get(key)
         if kept is None:
             kept = compressor.finish(body)
