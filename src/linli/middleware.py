@@ -266,7 +266,7 @@ class CompressionMiddleware:
         self.app = app
         self.minimum_size = minimum_size
         self.offered = ("br", "gzip")
-        self._kept: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
