@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; empty means SQLite at var/linli.sqlite3",
     )
     var_dir: Path = DEFAULT_VAR_DIR
+    shared_dir: Path | None = Field(
+        default=None,
+        description="GS1 reference data kept outside the project; its data/epcis/xsd/2.0 and "
+        "1.2 hold the official EPCIS XML schemas that XML capture validates against (without "
+        "them, XML capture answers 415)",
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description="Signs cookies; when empty a random key is created once in var/secret.key",

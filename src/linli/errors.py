@@ -77,6 +77,11 @@ class PayloadTooLarge(DomainError):
     default_code = "payload_too_large"
 
 
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    default_code = "unsupported_media_type"
+
+
 class ValidationFailed(DomainError):
     status_code = 422
     default_code = "validation_failed"

@@ -92,14 +92,29 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("missing body", lambda doc: doc.pop("epcisBody"), "epcisBody"),
     ("unknown bizStep", _set("bizStep", "shiping"), "epcisBody.eventList[1].bizStep"),
     (
-        "unknown CBV URI",
-        _set("disposition", "https://ref.gs1.org/cbv/Disp-lost_forever"),
-        "epcisBody.eventList[1].disposition",
-    ),
-    (
         "unknown legacy URN",
         _set("bizStep", "urn:epcglobal:cbv:bizstep:flying"),
         "epcisBody.eventList[1].bizStep",
+    ),
+    (
+        "bare field in ilmd",
+        _set("ilmd", {"bestBefore": "2024-06-01"}),
+        "epcisBody.eventList[1].ilmd.bestBefore",
+    ),
+    (
+        "bare extension field",
+        _set("myField", "x"),
+        "epcisBody.eventList[1].myField",
+    ),
+    (
+        "extension prefix not in @context",
+        _set("acme:myField", "x"),
+        "epcisBody.eventList[1].acme:myField",
+    ),
+    (
+        "bare field inside an extension",
+        _set("https://ns.example.com/epcis/grade", {"colour": "red"}),
+        "epcisBody.eventList[1].https://ns.example.com/epcis/grade.colour",
     ),
     (
         "text for a quantity",
@@ -154,16 +169,75 @@ async def test_invalid_documents_are_refused_whole_naming_the_field(
     assert job.json()["errors"][0]["field"] == field
 
 
-async def test_non_cbv_uris_are_extensions_and_accepted(
+async def test_non_cbv_uris_are_user_vocabulary_accepted_with_a_warning(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """CBV-defined fields take CBV terms and any other absolute URI or compact IRI (user
+    vocabulary): accepted, each with a warning on the capture job. A bare word that is no
+    CBV term is neither, and is refused (INVALID above), as is an EPCIS 1.x CBV URN of an
+    unknown term (the JSON schema forbids those)."""
+    shop = await a_shop(client, session)
+    reading = {
+        "sensorReport": [{"type": "gs1:MT-Radiance", "value": 3.5, "uom": "CEL"}],
+    }
+    doc = document(
+        event(
+            bizStep="https://example.com/steps/ripening",
+            disposition="https://ref.gs1.org/cbv/Disp-lost_forever",
+        ),
+        event(
+            eventTime="2024-05-02T09:00:00.000+08:00",
+            bizStep="cbv:BizStep-flying",
+            sourceList=[
+                {"type": "cbv:SDT-owning_planet", "source": "urn:epc:id:pgln:4012345.00001"}
+            ],
+            sensorElementList=[reading],
+        ),
+        event(eventTime="2024-05-02T10:00:00.000+08:00"),
+    )
+    response = await client.post(CAPTURE, json=doc, headers=shop.headers)
+    assert response.status_code == 202, response.text
+    job = (await client.get(response.headers["Location"], headers=shop.headers)).json()
+    assert job["success"] is True
+    assert job["eventCount"] == 3
+    warned = {w["field"]: w["reason"] for w in job["warnings"]}
+    assert warned == {
+        "epcisBody.eventList[0].bizStep": (
+            "user vocabulary, not a CBV term: https://example.com/steps/ripening"
+        ),
+        "epcisBody.eventList[0].disposition": (
+            "not a CBV 2.0 term (accepted as user vocabulary): "
+            "https://ref.gs1.org/cbv/Disp-lost_forever"
+        ),
+        "epcisBody.eventList[1].bizStep": (
+            "not a CBV 2.0 term (accepted as user vocabulary): cbv:BizStep-flying"
+        ),
+        "epcisBody.eventList[1].sourceList[0].type": (
+            "not a CBV 2.0 term (accepted as user vocabulary): cbv:SDT-owning_planet"
+        ),
+        "epcisBody.eventList[1].sensorElementList[0].sensorReport[0].type": (
+            "not a CBV 2.0 term (accepted as user vocabulary): gs1:MT-Radiance"
+        ),
+    }
+    assert {w["eventIndex"] for w in job["warnings"]} == {0, 1}
+    assert await count(session, TraceEvent) == 3
+
+
+async def test_namespaced_extensions_and_ilmd_are_accepted(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     shop = await a_shop(client, session)
     doc = document(
         event(
-            bizStep="https://example.com/steps/ripening",
-            disposition="https://ref.gs1.org/cbv/Disp-in_transit",
+            action="ADD",
+            ilmd={
+                "acme:bestBefore": "2024-06-01",
+                "https://ns.example.com/epcis/grade": {"acme:colour": "red"},
+            },
+            **{"acme:myField": "x", "urn:example:field": "y"},
         )
     )
+    doc["@context"] = [*doc["@context"], {"acme": "https://ns.acme.example/epcis/"}]
     response = await client.post(CAPTURE, json=doc, headers=shop.headers)
     assert response.status_code == 202, response.text
 
@@ -180,12 +254,43 @@ async def test_malformed_json_and_non_documents_are_400(
     assert await count(session, TraceEvent) == 0
 
 
-async def test_an_event_is_captured_once(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_an_event_captured_again_unchanged_is_a_no_op(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """A retried push: the same eventID and the same event hash id is accepted (202) and not
+    stored again; the capture job says so."""
     shop = await a_shop(client, session)
-    doc = document(event())
-    assert (await client.post(CAPTURE, json=doc, headers=shop.headers)).status_code == 202
-    again = await client.post(CAPTURE, json=doc, headers=shop.headers)
+    given = document(event(eventID="urn:uuid:6c1b55b2-3a8d-4a57-9a6c-2d2b2e3e2a01"), event())
+    assert (await client.post(CAPTURE, json=given, headers=shop.headers)).status_code == 202
+    again = await client.post(CAPTURE, json=given, headers=shop.headers)
+    assert again.status_code == 202, again.text
+    job = (await client.get(again.headers["Location"], headers=shop.headers)).json()
+    assert job["success"] is True
+    assert job["eventCount"] == 0
+    assert [w["field"] for w in job["warnings"]] == [
+        "epcisBody.eventList[0].eventID",
+        "epcisBody.eventList[1].eventID",
+    ]
+    assert await count(session, TraceEvent) == 2
+    assert await count(session, TraceCapture) == 2  # both succeeded
+
+
+async def test_another_event_under_a_known_event_id_is_refused_naming_both(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    shop = await a_shop(client, session)
+    first = event(eventID="urn:uuid:6c1b55b2-3a8d-4a57-9a6c-2d2b2e3e2a02")
+    assert (
+        await client.post(CAPTURE, json=document(first), headers=shop.headers)
+    ).status_code == 202
+    changed = {**first, "disposition": "in_progress"}
+    again = await client.post(CAPTURE, json=document(changed), headers=shop.headers)
     assert again.status_code == 400
-    assert list(again.json()["error"]["fields"]) == ["epcisBody.eventList[0].eventID"]
+    (field,) = again.json()["error"]["fields"]
+    assert field == "epcisBody.eventList[0].eventID"
+    message = again.json()["error"]["message"]
+    assert eventhash.event_hash_id(first) in message
+    assert eventhash.event_hash_id(changed) in message
+    assert eventhash.event_hash_id(first) != eventhash.event_hash_id(changed)
     assert await count(session, TraceEvent) == 1
     assert await count(session, TraceCapture) == 2  # one succeeded, one failed

@@ -25,6 +25,7 @@ from linli.trace.models import EVENT_TYPES
 MAX_EVENTS = 1000  # per capture document (the 1 MiB body limit comes first in practice)
 MAX_DEPTH = 32  # nesting of a document (EPCIS needs about 8; extensions get the rest)
 MAX_SCHEMA_ERRORS = 20  # schema errors looked at before the most specific is reported
+MAX_WARNINGS = 100  # kept on a capture job; the last says how many more there were
 # Draft-07 makes format assertion optional. We assert date-time (bad timestamps must be
 # refused) but not uri: the schema uses format "uri" on property *names* to admit extensions,
 # and GS1's own examples carry names ("id", "type") that a strict URI check would refuse.
@@ -96,8 +97,14 @@ def _any_text(_value: str) -> bool:
 _FAST_FORMATS = {"date-time": lambda value: parse_time(value) is not None, "uri": _any_text}
 
 
-def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(the events as captured, the same events normalised for storage); or CaptureRefused."""
+def check_document(
+    document: Any, warnings: list[Problem] | None = None, *, from_xml: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the events as captured, the same events normalised for storage); or CaptureRefused.
+    What is accepted but deserves the capturer's attention (user vocabulary) is appended to
+    `warnings`, at most MAX_WARNINGS of them. `from_xml`: converted from XML (epcis_xml.py),
+    whose XSD already requires extension elements to be namespaced, and allows unqualified
+    elements inside them, which are kept by their local names."""
     if not isinstance(document, dict):
         raise CaptureRefused(Problem("$", "an EPCIS document must be a JSON object"))
     if "@context" not in document:
@@ -111,8 +118,10 @@ def check_document(document: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
     _check_depth_and_text(document)
     normalised = normalise_document(document)
-    _check_vocabularies(normalised)  # first: "unknown CBV value" says more than the schema
-    _check_schema(normalised)
+    # first: "unknown CBV value" says more than the schema
+    _check_vocabularies(normalised, [] if warnings is None else warnings)
+    _check_schema(normalised, from_xml=from_xml)
+    _check_namespaces(normalised, nested=not from_xml)
     captured = list(document["epcisBody"]["eventList"])
     events = list(normalised["epcisBody"]["eventList"])
     for index, event in enumerate(events):
@@ -225,16 +234,30 @@ def _check_depth(document: dict[str, Any]) -> None:
             stack.extend((item, [*path, n]) for n, item in enumerate(value))
 
 
-def _check_schema(document: dict[str, Any]) -> None:
+def _check_schema(document: dict[str, Any], *, from_xml: bool = False) -> None:
     if _fast_accepts(document):
         return
     # iter_errors is lazy: validation stops once MAX_SCHEMA_ERRORS errors are found.
     errors = list(itertools.islice(validator().iter_errors(document), MAX_SCHEMA_ERRORS))
+    if from_xml:
+        errors = [e for e in errors if not _xsd_allows(e)]
     if errors:
         error = _most_specific(errors)
         raise CaptureRefused(
             Problem(_field_of(error), _reason_of(error), _event_index(list(error.absolute_path)))
         )
+
+
+def _xsd_allows(error: ValidationError) -> bool:
+    """The one place where the JSON schema is stricter than the XML schema (and GS1's own XML
+    examples rely on the XSD): a sensorReport without `type` (an exception report)."""
+    path = list(error.absolute_path)
+    return (
+        error.validator == "required"
+        and error.validator_value == ["type"]
+        and len(path) >= 2
+        and path[-2] == "sensorReport"
+    )
 
 
 def _fast_accepts(document: dict[str, Any]) -> bool:
@@ -300,14 +323,27 @@ def _event_index(parts: list[Any]) -> int | None:
     return None
 
 
-def _check_vocabularies(document: dict[str, Any]) -> None:
+def _check_vocabularies(document: dict[str, Any], warnings: list[Problem]) -> None:
     body = document.get("epcisBody")
     events = body.get("eventList") if isinstance(body, dict) else None
     for index, event in enumerate(events if isinstance(events, list) else []):
         if isinstance(event, dict):
             where = f"epcisBody.eventList[{index}]"
-            for field, problem in _vocabulary_problems(event, "", where):
-                raise CaptureRefused(Problem(field, problem, index))
+            for field, refused, reason in _vocabulary_problems(event, "", where):
+                if refused:
+                    raise CaptureRefused(Problem(field, reason, index))
+                add_warning(warnings, Problem(field, reason, index))
+
+
+def add_warning(warnings: list[Problem], warning: Problem) -> None:
+    """Keep at most MAX_WARNINGS warnings; the last one then counts those left out."""
+    if len(warnings) < MAX_WARNINGS - 1:
+        warnings.append(warning)
+        return
+    more = 1
+    if len(warnings) == MAX_WARNINGS:
+        more += int(warnings.pop().reason.split()[0])
+    warnings.append(Problem("epcisBody.eventList", f"{more} more warnings"))
 
 
 def _check_event(index: int, event: dict[str, Any]) -> None:
@@ -328,9 +364,9 @@ def _check_event(index: int, event: dict[str, Any]) -> None:
         )
 
 
-def _vocabulary_problems(value: Any, parent: str, where: str) -> list[tuple[str, str]]:
-    """(field, reason) for every CBV-valued field whose value is an unknown CBV term."""
-    found: list[tuple[str, str]] = []
+def _vocabulary_problems(value: Any, parent: str, where: str) -> list[tuple[str, bool, str]]:
+    """(field, refused, reason) for every CBV-valued field whose value is not a CBV term."""
+    found: list[tuple[str, bool, str]] = []
     if isinstance(value, list):
         for i, item in enumerate(value):
             found += _vocabulary_problems(item, parent, f"{where}[{i}]")
@@ -339,9 +375,143 @@ def _vocabulary_problems(value: Any, parent: str, where: str) -> list[tuple[str,
             name = vocab.FIELD_VOCABULARY.get((parent, key))
             texts = item if isinstance(item, list) else [item]
             for i, text in enumerate(texts):
-                problem = vocab.problem(name, text) if name and isinstance(text, str) else None
-                if problem:
+                judged = vocab.judge(name, text) if name and isinstance(text, str) else None
+                if judged:
                     suffix = f"[{i}]" if isinstance(item, list) else ""
-                    found.append((f"{where}.{key}{suffix}", f"{problem}: {text}"))
+                    found.append((f"{where}.{key}{suffix}", judged[0], f"{judged[1]}: {text}"))
             found += _vocabulary_problems(item, key, f"{where}.{key}")
     return found
+
+
+# User extensions (EPCIS 2.0 section 9.7, JSON binding): every field at a position the
+# standard opens to extensions, and every field of ILMD, must be namespaced: a compact IRI
+# whose prefix the document's @context (or the EPCIS context) defines, or a full URI.
+_URI = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|urn:)\S+")
+_COMPACT = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*):\S+")
+_LINLI_PREFIXES = frozenset({"linli"})  # our own extensions (`linli:ilmd`)
+
+
+@cache
+def _standard_fields() -> dict[str, frozenset[str]]:
+    """The standard field names of each position that admits extensions, from the schema."""
+    definitions = _schema()["definitions"]
+
+    def names(schema: Any) -> set[str]:
+        found: set[str] = set()
+        if isinstance(schema, dict):
+            found |= set(schema.get("properties", {}))
+            if isinstance(schema.get("enum"), list):
+                found |= {n for n in schema["enum"] if isinstance(n, str)}
+            for key in ("allOf", "anyOf", "oneOf"):
+                for part in schema.get(key, []):
+                    found |= names(part)
+            found |= names(schema.get("propertyNames"))
+            ref = schema.get("$ref", "")
+            if ref == "#/definitions/common-event-properties":
+                found |= names(definitions["common-event-properties"])
+        return found
+
+    # The JSON-LD aliases of the EPCIS context (`id`, `type`: @id, @type) are allowed anywhere
+    # but in ILMD; an event's fields are those of any event type (the schema omits some,
+    # persistentDisposition on AggregationEvent, that the standard defines for every event).
+    aliases = {k for k, v in vocab.context().items() if isinstance(v, str) and v.startswith("@")}
+    event = set().union(*(names(definitions[t]) for t in EVENT_TYPES))
+    fields = {"event": frozenset(event | aliases | {"linli:ilmd"}), "ilmd": frozenset()}
+    for position in (
+        "readPoint",
+        "bizLocation",
+        "sensorElement",
+        "sensorMetadata",
+        "sensorReport",
+        "errorDeclaration",
+    ):
+        fields[position] = frozenset(names(definitions[position]) | aliases)
+    return fields
+
+
+@cache
+def _standard_prefixes() -> frozenset[str]:
+    context = vocab.context()
+    return frozenset(
+        k for k, v in context.items() if isinstance(v, str) and v.endswith(("/", "#", ":"))
+    )
+
+
+def _document_prefixes(document: dict[str, Any]) -> frozenset[str]:
+    context = document.get("@context")
+    parts = context if isinstance(context, list) else [context]
+    declared = {
+        key
+        for part in parts
+        if isinstance(part, dict)
+        for key, value in part.items()
+        if isinstance(value, str | dict)
+    }
+    return _standard_prefixes() | _LINLI_PREFIXES | declared
+
+
+def _check_namespaces(document: dict[str, Any], *, nested: bool = True) -> None:
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    prefixes: frozenset[str] | None = None
+    standard = _standard_fields()
+    for index, event in enumerate(events if isinstance(events, list) else []):
+        if not isinstance(event, dict):
+            continue
+        where = f"epcisBody.eventList[{index}]"
+        positions: list[tuple[str, str, Any]] = [("event", where, event)]
+        for name in ("readPoint", "bizLocation", "errorDeclaration", "ilmd", "linli:ilmd"):
+            # `linli:ilmd` is the captured `ilmd` (normalise_event): named as it was given
+            plain = name.removeprefix("linli:")
+            positions.append((plain, f"{where}.{plain}", event.get(name)))
+        for i, element in enumerate(event.get("sensorElementList") or []):
+            at = f"{where}.sensorElementList[{i}]"
+            positions.append(("sensorElement", at, element))
+            if isinstance(element, dict):
+                positions.append(
+                    ("sensorMetadata", f"{at}.sensorMetadata", element.get("sensorMetadata"))
+                )
+                reports = element.get("sensorReport")
+                for r, report in enumerate(reports if isinstance(reports, list) else []):
+                    positions.append(("sensorReport", f"{at}.sensorReport[{r}]", report))
+        for position, at, value in positions:
+            if not isinstance(value, dict):
+                continue
+            known = standard.get(position, frozenset())
+            for key, item in value.items():
+                if key in known or key.startswith("@"):
+                    continue
+                if prefixes is None:
+                    prefixes = _document_prefixes(document)
+                _check_extension(f"{at}.{key}", key, item if nested else None, prefixes, index)
+
+
+def _check_extension(
+    field: str, key: str, value: Any, prefixes: frozenset[str], index: int
+) -> None:
+    """An extension field's name, and every field name inside its value, namespaced."""
+    stack: list[tuple[str, str, Any]] = [(field, key, value)]
+    while stack:
+        at, name, item = stack.pop()
+        if not name.startswith("@") and not _namespaced(name, prefixes):
+            raise CaptureRefused(
+                Problem(
+                    at,
+                    "a user extension field must be namespaced (a prefix defined in "
+                    "@context, or a full URI)",
+                    index,
+                )
+            )
+        if isinstance(item, dict):
+            stack.extend((f"{at}.{k}", k, v) for k, v in item.items())
+        elif isinstance(item, list):
+            for n, member in enumerate(item):
+                if isinstance(member, dict):
+                    stack.extend((f"{at}[{n}].{k}", k, v) for k, v in member.items())
+
+
+def _namespaced(name: str, prefixes: frozenset[str]) -> bool:
+    if _URI.fullmatch(name):
+        return True
+    compact = _COMPACT.fullmatch(name)
+    return compact is not None and compact.group(1) in prefixes

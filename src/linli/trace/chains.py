@@ -94,11 +94,14 @@ async def store_all(
         return []
     chains = [_chains(organisation_id, item.batches) for item in pending]
     rows = [_event_row(organisation_id, item, capture_id) for item in pending]
-    # Matched back by event_id (unique per organisation): asking SQLAlchemy to keep the
-    # parameters' order instead would make it insert one row per statement on SQLite.
-    inserted = await _insert_many(session, _table(TraceEvent), rows, returning=("event_id", "id"))
-    pk_of = {event_id: pk for event_id, pk in inserted}
-    event_pks = [pk_of[row["event_id"]] for row in rows]
+    # Matched back by (event_id, is_correction), unique per organisation (an error
+    # declaration repeats its event's eventID): asking SQLAlchemy to keep the parameters'
+    # order instead would make it insert one row per statement on SQLite.
+    inserted = await _insert_many(
+        session, _table(TraceEvent), rows, returning=("event_id", "is_correction", "id")
+    )
+    pk_of = {(event_id, bool(correction)): pk for event_id, correction, pk in inserted}
+    event_pks = [pk_of[(row["event_id"], row["is_correction"])] for row in rows]
     epcs = [
         {"event_pk": event_pk, "kind": kind, "value": value}
         for event_pk, item in zip(event_pks, pending, strict=True)

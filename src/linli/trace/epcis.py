@@ -5,6 +5,7 @@ EPCISQueryDocument, paged with perPage / nextPageToken and a Link header."""
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,11 +14,11 @@ from fastapi.responses import JSONResponse
 
 from linli.authz import TRACE_CAPTURE, TRACE_READ, Actor, require
 from linli.db import DbSession
-from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import BadRequest
+from linli.error_handlers import ERROR_RESPONSES, ErrorOut
+from linli.errors import BadRequest, UnsupportedMediaType
 from linli.i18n import N_
 from linli.trace import capture as capturing
-from linli.trace import queries
+from linli.trace import epcis_xml, queries
 from linli.trace.capture_checks import parse_time
 from linli.trace.models import CAPTURE_SUCCEEDED, EVENT_TYPES, TraceCapture
 from linli.trace.schemas import CaptureJobOut
@@ -25,6 +26,8 @@ from linli.trace.schemas import CaptureJobOut
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
 EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 
+# No Content-Type at all is read as JSON, as before XML capture existed.
+JSON_TYPES = ("application/json", "application/ld+json", "")
 Capturer = Annotated[Actor, Depends(require(TRACE_CAPTURE))]
 Reader = Annotated[Actor, Depends(require(TRACE_READ))]
 Values = Annotated[list[str] | None, Query(max_length=20)]
@@ -36,6 +39,8 @@ CAPTURE_BODY: dict[str, Any] = {
         "content": {
             "application/json": {"schema": {"type": "object"}},
             "application/ld+json": {"schema": {"type": "object"}},
+            "application/xml": {"schema": {"type": "string"}},
+            "text/xml": {"schema": {"type": "string"}},
         },
     }
 }
@@ -51,20 +56,37 @@ def present_capture_job(job: TraceCapture) -> CaptureJobOut:
         success=job.status == CAPTURE_SUCCEEDED,
         eventCount=job.event_count,
         errors=list(job.errors),
+        warnings=list(job.warnings or []),
     )
 
 
 @router.post(
     "/capture",
     status_code=202,
-    summary="Capture an EPCIS 2.0 document (all or nothing)",
+    summary="Capture an EPCIS 2.0 document, JSON or XML (2.0 or 1.2), all or nothing",
     openapi_extra=CAPTURE_BODY,
+    responses={415: {"model": ErrorOut}},
 )
 async def capture(request: Request, session: DbSession, actor: Capturer) -> JSONResponse:
-    try:
-        document = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest(N_("The body is not valid JSON."), code="malformed_json") from None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    document: Any
+    if media_type in epcis_xml.XML_TYPES:
+        shared: pathlib.Path | None = request.app.state.settings.shared_dir
+        xsd_dir = shared / "data" / "epcis" / "xsd" if shared is not None else None
+        if xsd_dir is None or not epcis_xml.xsd_available(xsd_dir):
+            raise UnsupportedMediaType(
+                N_("XML capture is not available here: the EPCIS XML schemas are not installed.")
+            )
+        document = capturing.XmlDocument(await request.body(), xsd_dir)
+    elif media_type in JSON_TYPES:
+        try:
+            document = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise BadRequest(N_("The body is not valid JSON."), code="malformed_json") from None
+    else:
+        raise UnsupportedMediaType(
+            N_("Send EPCIS JSON (application/json, application/ld+json) or XML (application/xml).")
+        )
     job = await capturing.capture(session, actor, document)
     location = f"/epcis/capture/{job.public_id}"
     return JSONResponse(
@@ -154,8 +176,9 @@ async def events(
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "nextPageToken"]
         url = f"{request.url.path}?{urlencode([*params, ('nextPageToken', str(after))])}"
         headers["Link"] = f'<{url}>; rel="next"'
+    declared = await queries.declarations(session, rows)
     return JSONResponse(
-        queries.query_document(rows), headers=headers, media_type="application/ld+json"
+        queries.query_document(rows, declared), headers=headers, media_type="application/ld+json"
     )
 
 
@@ -164,6 +187,9 @@ async def event(
     event_id: Annotated[str, Path(max_length=300)], session: DbSession, actor: Reader
 ) -> JSONResponse:
     row = await queries.access_event(session, actor, event_id)
+    declared = await queries.declarations(session, [row])
     return JSONResponse(
-        queries.query_document([row]), headers=EPCIS_HEADERS, media_type="application/ld+json"
+        queries.query_document([row], declared),
+        headers=EPCIS_HEADERS,
+        media_type="application/ld+json",
     )

@@ -143,8 +143,9 @@ class JourneyStep:
     read_point: Place | None
     location: Place | None  # None when it is the read point
     type: str
-    correction: bool
+    correction: bool  # an error declaration: it declares an earlier record in error
     sensor: bool  # carries sensor readings
+    declared_in_error: bool = False  # a later error declaration declared it in error
 
 
 async def journey(session: AsyncSession, events: Sequence[TraceEvent]) -> list[JourneyStep]:
@@ -156,6 +157,7 @@ async def journey(session: AsyncSession, events: Sequence[TraceEvent]) -> list[J
         if uri
     ]
     resolved = await places(session, named)
+    declared = {(e.organisation_id, e.event_id) for e in events if e.is_correction}
     steps = []
     for event in events:
         read_point = (
@@ -175,6 +177,8 @@ async def journey(session: AsyncSession, events: Sequence[TraceEvent]) -> list[J
                 location=location,
                 type=event.event_type,
                 correction=event.is_correction,
+                declared_in_error=not event.is_correction
+                and (event.organisation_id, event.event_id) in declared,
                 # `document` is canonical JSON: the key appears exactly like this, and only
                 # as a key (quotes inside strings are escaped).
                 sensor='"sensorElementList":' in event.document,

@@ -114,6 +114,8 @@ class TraceCapture(Base):
     status: Mapped[str] = mapped_column(String(10))
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSONData)
+    # what was accepted but deserves the capturer's attention: [{field, reason, eventIndex}]
+    warnings: Mapped[list[Any]] = mapped_column(JSONData, server_default="[]", default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -128,7 +130,8 @@ class TraceEvent(Base):
             "'TransactionEvent', 'AssociationEvent')",
             name="event_type",
         ),
-        UniqueConstraint("organisation_id", "event_id"),
+        # An error declaration repeats the eventID of the event it declares in error.
+        UniqueConstraint("organisation_id", "event_id", "is_correction"),
         Index("ix_trace_events_org_time", "organisation_id", "event_time"),
         Index("ix_trace_events_org_record", "organisation_id", "id"),
         Index("ix_trace_events_hash_id", "hash_id"),

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from linli import clock
 from linli.authz import TRACE_READ, Actor, ensure
@@ -48,7 +49,7 @@ async def query_events(
 ) -> tuple[Sequence[TraceEvent], int | None]:
     """A page of the actor's events in capture order, and the id to continue after."""
     ensure(actor, TRACE_READ)
-    query = select(TraceEvent).where(own_rows(actor, TraceEvent))
+    query = select(TraceEvent).where(own_rows(actor, TraceEvent), _not_a_declaration_of_another())
     for condition in _conditions(q):
         query = query.where(condition)
     if q.after_id is not None:
@@ -57,6 +58,41 @@ async def query_events(
     more = len(rows) > q.per_page
     rows = rows[: q.per_page]
     return rows, (rows[-1].id if more and rows else None)
+
+
+def _not_a_declaration_of_another() -> ColumnElement[bool]:
+    """An error declaration of a stored event is not an event of its own: queries return the
+    event it declares in error, with the declaration (`declarations`)."""
+    original = aliased(TraceEvent)
+    return or_(
+        TraceEvent.is_correction.is_(False),
+        ~exists().where(
+            original.organisation_id == TraceEvent.organisation_id,
+            original.event_id == TraceEvent.event_id,
+            original.is_correction.is_(False),
+        ),
+    )
+
+
+async def declarations(
+    session: AsyncSession, rows: Sequence[TraceEvent]
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """The errorDeclaration of each of `rows` that was declared in error, by (organisation,
+    eventID): one query."""
+    wanted = [(r.organisation_id, r.event_id) for r in rows if not r.is_correction]
+    if not wanted:
+        return {}
+    found = await session.execute(
+        select(TraceEvent.organisation_id, TraceEvent.event_id, TraceEvent.document).where(
+            TraceEvent.is_correction.is_(True),
+            TraceEvent.organisation_id.in_({o for o, _e in wanted}),
+            TraceEvent.event_id.in_({e for _o, e in wanted}),
+        )
+    )
+    return {
+        (organisation_id, event_id): json.loads(document)["errorDeclaration"]
+        for organisation_id, event_id, document in found.all()
+    }
 
 
 def _conditions(q: EventQuery) -> list[ColumnElement[bool]]:
@@ -118,22 +154,32 @@ def _pattern_prefix(value: str) -> str:
 async def access_event(session: AsyncSession, actor: Actor, event_id: str) -> TraceEvent:
     ensure(actor, TRACE_READ)
     row = await session.scalar(
-        select(TraceEvent).where(own_rows(actor, TraceEvent), TraceEvent.event_id == event_id)
+        select(TraceEvent)
+        .where(own_rows(actor, TraceEvent), TraceEvent.event_id == event_id)
+        .order_by(TraceEvent.is_correction)  # the event, not its error declaration
+        .limit(1)
     )
     if row is None:
         raise NotFound(N_("No such event."))
     return row
 
 
-def export_event(row: TraceEvent) -> dict[str, Any]:
-    """The stored event as EPCIS 2.0 JSON, with its eventID and recordTime."""
+def export_event(row: TraceEvent, declaration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stored event as EPCIS 2.0 JSON, with its eventID and recordTime, and the
+    errorDeclaration that declared it in error, if one did."""
     event: dict[str, Any] = json.loads(row.document)
     event.setdefault("eventID", row.event_id)
+    if declaration is not None:
+        event["errorDeclaration"] = declaration
     event["recordTime"] = row.record_time.isoformat().replace("+00:00", "Z")
     return event
 
 
-def query_document(rows: Sequence[TraceEvent]) -> dict[str, Any]:
+def query_document(
+    rows: Sequence[TraceEvent], declared: dict[tuple[int, str], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The rows as an EPCISQueryDocument; `declared`: `declarations(session, rows)`."""
+    declared = declared or {}
     return {
         "@context": [EPCIS_CONTEXT],
         "type": "EPCISQueryDocument",
@@ -142,7 +188,11 @@ def query_document(rows: Sequence[TraceEvent]) -> dict[str, Any]:
         "epcisBody": {
             "queryResults": {
                 "queryName": "SimpleEventQuery",
-                "resultsBody": {"eventList": [export_event(r) for r in rows]},
+                "resultsBody": {
+                    "eventList": [
+                        export_event(r, declared.get((r.organisation_id, r.event_id))) for r in rows
+                    ]
+                },
             }
         },
     }

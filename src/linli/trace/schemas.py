@@ -70,3 +70,6 @@ class CaptureJobOut(BaseModel):
     captureErrorBehaviour: Literal["rollback"] = "rollback"
     eventCount: int
     errors: list[dict[str, Any]]
+    # Linli's addition to the binding: what was accepted but deserves attention (user
+    # vocabulary, events captured before), each {field, reason, eventIndex}
+    warnings: list[dict[str, Any]] = []

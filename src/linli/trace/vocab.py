@@ -2,8 +2,8 @@
 
 A field that takes a CBV value (bizStep, disposition, ...) accepts the bare word (`shipping`),
 the web URI (`https://ref.gs1.org/cbv/BizStep-shipping`), the compact IRI (`cbv:BizStep-...`)
-and the EPCIS 1.x URN (`urn:epcglobal:cbv:bizstep:shipping`). Any other absolute URI is a
-user extension and is allowed.
+and the EPCIS 1.x URN (`urn:epcglobal:cbv:bizstep:shipping`). Any other absolute URI or
+compact IRI is user vocabulary: accepted, with a warning on the capture job (`judge`).
 """
 
 from __future__ import annotations
@@ -100,13 +100,24 @@ def expand(vocabulary: str, value: str) -> str | None:
     return value if value in words.values() else None
 
 
-def problem(vocabulary: str, value: str) -> str | None:
-    """Why `value` is refused for a CBV-valued field, or None when it is acceptable."""
+def looks_cbv(value: str) -> bool:
+    """Whether `value` is in a CBV or GS1 namespace (or an EPCIS 1.x CBV URN)."""
+    return value.startswith((CBV, GS1_VOC, "cbv:", "gs1:")) or any(
+        value.startswith(urn) for urn in LEGACY_URNS
+    )
+
+
+def judge(vocabulary: str, value: str) -> tuple[bool, str] | None:
+    """None when `value` is a CBV term of `vocabulary`; else (refused, reason).
+
+    The standard's rule for CBV-valued fields: a CBV term, or any other absolute URI or
+    compact IRI (user vocabulary). A bare word that is not a CBV term is neither, and is
+    refused; a URI (or compact IRI) in the CBV namespace with a term CBV 2.0 does not define
+    is accepted as user vocabulary with a warning (GS1's lists grow), as is any other URI."""
     if expand(vocabulary, value) is not None:
         return None
-    looks_cbv = (
-        ":" not in value
-        or value.startswith((CBV, GS1_VOC, "cbv:", "gs1:"))
-        or any(value.startswith(urn) for urn in LEGACY_URNS)
-    )
-    return "unknown CBV value" if looks_cbv else None
+    if ":" not in value:
+        return True, "unknown CBV value"
+    if looks_cbv(value):
+        return False, "not a CBV 2.0 term (accepted as user vocabulary)"
+    return False, "user vocabulary, not a CBV term"
