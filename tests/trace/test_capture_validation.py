@@ -235,3 +235,31 @@ def test_normalising_leaves_the_captured_document_untouched() -> None:
     assert normalised_event["linli:ilmd"] == {"a": 1}
     assert "ilmd" not in normalised_event
     assert normalised_event["sourceList"] == [{"type": "x"}]
+
+
+def test_warnings_are_capped_and_the_last_counts_the_rest() -> None:
+    events = [
+        event(
+            eventTime=f"2024-05-02T08:{n // 60:02d}:{n % 60:02d}+08:00", bizStep=f"urn:x:step-{n}"
+        )
+        for n in range(150)
+    ]
+    warnings: list[Any] = []
+    check_document(document(*events), warnings)
+    assert len(warnings) == capture_checks.MAX_WARNINGS
+    assert [w.field for w in warnings[:2]] == [
+        "epcisBody.eventList[0].bizStep",
+        "epcisBody.eventList[1].bizStep",
+    ]
+    assert warnings[-1].reason == "51 more warnings"
+
+
+def test_cbv_terms_give_no_warning_and_user_vocabulary_does() -> None:
+    warnings: list[Any] = []
+    check_document(document(event(bizStep="https://ref.gs1.org/cbv/BizStep-shipping")), warnings)
+    check_document(
+        document(event(bizStep="cbv:BizStep-shipping", disposition="in_transit")), warnings
+    )
+    assert warnings == []
+    check_document(document(event(bizStep="acme:ripening")), warnings)
+    assert [(w.field, w.event_index) for w in warnings] == [("epcisBody.eventList[0].bizStep", 0)]

@@ -87,7 +87,8 @@ async def test_a_correction_keeps_the_original_declared_in_error(
             select(AuditEntry).where(AuditEntry.action == "trace.event.declared_in_error")
         )
     ).all()
-    assert [a.target_id for a in audited] == [WRONG]
+    assert [a.details["event_id"] for a in audited] == [WRONG]
+    assert [a.details["reason"] for a in audited] == ["incorrect_data"]
 
 
 async def test_the_declaration_is_a_new_link_and_the_chain_verifies(

@@ -86,9 +86,10 @@ async def capture(session: AsyncSession, actor: Actor, document: Any | XmlDocume
                 session,
                 actor,
                 "trace.event.declared_in_error",
-                target_type="trace_event",
-                target_id=str(event.get("eventID") or hash_id),
-                capture=job.public_id,
+                # eventIDs run to 300 characters, past the audit log's target column
+                target_type="trace_capture",
+                target_id=job.public_id,
+                event_id=str(event.get("eventID") or hash_id),
                 reason=str(event["errorDeclaration"].get("reason", "")),
             )
     await session.flush()
