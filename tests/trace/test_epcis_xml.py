@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -234,3 +235,46 @@ async def test_without_the_xsds_xml_capture_answers_415(
     response = await client.post(CAPTURE, content=body, headers=xml_headers(shop))
     assert response.status_code == 415
     assert "XML capture is not available here" in response.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def query_schema() -> Any:
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(
+        etree.parse(str(XSD_DIR / "2.0" / "EPCglobal-epcis-query-2_0.xsd"), parser)
+    )
+
+
+async def test_query_results_in_xml_are_valid_and_read_back_the_same(
+    query_schema: Any, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """`Accept: application/xml` answers the EPCIS 2.0 XML binding, valid against the query
+    XSD; its events, read back as a capture document, give the same hash ids."""
+    shop = await a_shop(client, session)
+    twin = json.loads((CORPUS / "all_events_2_0.jsonld").read_text("utf-8"))
+    assert (await client.post(CAPTURE, json=twin, headers=shop.headers)).status_code == 202
+    accept = {**shop.headers, "Accept": "application/xml"}
+    answer = await client.get(EVENTS, headers=accept)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert answer.headers["GS1-EPCIS-Version"] == "2.0.0"
+    root = etree.fromstring(answer.content)
+    assert query_schema.validate(root), query_schema.error_log
+    events = root.find("EPCISBody").find(f"{{{epcis_xml.EPCIS_QUERY_2}}}QueryResults")
+    event_list = events.find("resultsBody").find("EventList")
+    # the same events as a capture document: the hash ids of the JSON twin
+    capture = etree.Element(
+        f"{{{epcis_xml.EPCIS_2}}}EPCISDocument",
+        nsmap={"epcis": epcis_xml.EPCIS_2},
+        schemaVersion="2.0",
+        creationDate="2024-05-02T08:00:00Z",
+    )
+    etree.SubElement(etree.SubElement(capture, "EPCISBody"), "EventList").extend(list(event_list))
+    read_back = epcis_xml.parse(etree.tostring(capture), XSD_DIR)
+    assert eventhash.document_hash_ids(read_back) == eventhash.document_hash_ids(twin)
+
+    one = twin["epcisBody"]["eventList"][0]["eventID"]
+    single = await client.get(f"{EVENTS}/{one}", headers=accept)
+    assert query_schema.validate(etree.fromstring(single.content))
+    as_json = await client.get(EVENTS, headers={**shop.headers, "Accept": "application/json"})
+    assert as_json.headers["content-type"].startswith("application/ld+json")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from linli.authz import TRACE_CAPTURE, TRACE_READ, Actor, require
 from linli.db import DbSession
@@ -148,7 +148,7 @@ async def events(
     match_any_epc_class: Annotated[Values, Query(alias="MATCH_anyEPCClass")] = None,
     per_page: Annotated[int, Query(alias="perPage", ge=1, le=1000)] = 100,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken", max_length=40)] = None,
-) -> JSONResponse:
+) -> Response:
     types = _split(event_type)
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
@@ -177,19 +177,29 @@ async def events(
         url = f"{request.url.path}?{urlencode([*params, ('nextPageToken', str(after))])}"
         headers["Link"] = f'<{url}>; rel="next"'
     declared = await queries.declarations(session, rows)
-    return JSONResponse(
-        queries.query_document(rows, declared), headers=headers, media_type="application/ld+json"
-    )
+    return _answer(request, queries.query_document(rows, declared), headers)
 
 
 @router.get("/events/{event_id:path}", summary="One of your events (EPCISQueryDocument)")
 async def event(
-    event_id: Annotated[str, Path(max_length=300)], session: DbSession, actor: Reader
-) -> JSONResponse:
+    request: Request,
+    event_id: Annotated[str, Path(max_length=300)],
+    session: DbSession,
+    actor: Reader,
+) -> Response:
     row = await queries.access_event(session, actor, event_id)
     declared = await queries.declarations(session, [row])
-    return JSONResponse(
-        queries.query_document([row], declared),
-        headers=EPCIS_HEADERS,
-        media_type="application/ld+json",
-    )
+    return _answer(request, queries.query_document([row], declared), EPCIS_HEADERS)
+
+
+def _answer(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
+    """The query document as JSON-LD, or in the XML binding when the client accepts XML and
+    not JSON (`Accept: application/xml`)."""
+    accept = request.headers.get("accept", "").lower()
+    if "xml" in accept and "json" not in accept:
+        return Response(
+            epcis_xml.query_document_xml(document),
+            headers=headers,
+            media_type="application/xml",
+        )
+    return JSONResponse(document, headers=headers, media_type="application/ld+json")

@@ -20,6 +20,7 @@ CBV 2.0 web URI (`https://ref.gs1.org/cbv/BizStep-...`, accepted with a warning)
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -388,3 +389,251 @@ class _Converter:
         if _text(element):
             found["@value"] = _text(element)
         return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Query results as EPCIS 2.0 XML (`Accept: application/xml`): the stored JSON events written
+# back in the XML binding, elements in the order of the 2.0 XSD.
+
+EPCIS_QUERY_2 = "urn:epcglobal:epcis-query:xsd:2"
+_COMPACT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*:[^/:]\S*")
+LINLI_NAMESPACE = "urn:linli:epcis:"  # `linli:ilmd` (normalise_event)
+_BASE_ORDER = (
+    "eventTime",
+    "recordTime",
+    "eventTimeZoneOffset",
+    "eventID",
+    "errorDeclaration",
+    "certificationInfo",
+)
+_TAIL = ("sourceList", "destinationList", "sensorElementList", "persistentDisposition")
+_WHERE = ("bizStep", "disposition", "readPoint", "bizLocation")
+_ORDER = {
+    "ObjectEvent": (
+        "epcList",
+        "action",
+        *_WHERE,
+        "bizTransactionList",
+        "quantityList",
+        *_TAIL,
+        "ilmd",
+    ),
+    "AggregationEvent": (
+        "parentID",
+        "childEPCs",
+        "action",
+        *_WHERE,
+        "bizTransactionList",
+        "childQuantityList",
+        *_TAIL,
+    ),
+    "TransactionEvent": (
+        "bizTransactionList",
+        "parentID",
+        "epcList",
+        "action",
+        *_WHERE,
+        "quantityList",
+        *_TAIL,
+    ),
+    "TransformationEvent": (
+        "inputEPCList",
+        "inputQuantityList",
+        "outputEPCList",
+        "outputQuantityList",
+        "transformationID",
+        *_WHERE,
+        "bizTransactionList",
+        *_TAIL,
+        "ilmd",
+    ),
+    "AssociationEvent": (
+        "parentID",
+        "childEPCs",
+        "childQuantityList",
+        "action",
+        *_WHERE,
+        "bizTransactionList",
+        *_TAIL,
+    ),
+}
+_REQUIRED_LISTS = {"ObjectEvent": "epcList", "AggregationEvent": "childEPCs"}
+_REQUIRED_LISTS["TransactionEvent"] = "epcList"
+# CBV vocabulary -> the EPCIS 1.x URN prefix the XML binding writes its terms with
+_URN_OF = {web: urn for urn, web in vocab.LEGACY_URNS.items()}
+
+
+class _Writer:
+    def __init__(self, context: Any) -> None:
+        self.namespaces = {"linli": LINLI_NAMESPACE}
+        parts = context if isinstance(context, list) else [context]
+        for part in parts:
+            if isinstance(part, dict):
+                for prefix, iri in part.items():
+                    if isinstance(iri, str) and not prefix.startswith("@"):
+                        self.namespaces[prefix] = iri
+
+    def qname(self, key: str) -> str | None:
+        """Clark notation of an extension field's name; None for a name XML cannot carry."""
+        if _COMPACT.fullmatch(key):
+            prefix, local = key.split(":", 1)
+            if prefix in self.namespaces:
+                return self._valid(f"{{{self.namespaces[prefix]}}}{local}")
+        cut = max(key.rfind("/"), key.rfind("#"), key.rfind(":"))
+        if cut > 0 and ":" in key[:cut]:
+            return self._valid(f"{{{key[: cut + 1]}}}{key[cut + 1 :]}")
+        return self._valid(key)
+
+    @staticmethod
+    def _valid(name: str) -> str | None:
+        try:
+            etree.QName(name)
+        except ValueError:
+            return None
+        return name
+
+    def cbv(self, vocabulary: str, value: str) -> str:
+        web = vocab.expand(vocabulary, value)
+        if web is None:
+            return value
+        for prefix, urn in _URN_OF.items():
+            if web.startswith(prefix):
+                return urn + web[len(prefix) :]
+        return web
+
+    def event(self, parent: Any, event: dict[str, Any]) -> None:
+        kind = str(event.get("type"))
+        element = etree.SubElement(parent, kind)
+        order = (*_BASE_ORDER, *_ORDER.get(kind, ()))
+        required = _REQUIRED_LISTS.get(kind)
+        if required and required not in event:
+            event = {**event, required: []}
+        for name in order:
+            if name in event:
+                self.field(element, name, event[name])
+        ilmd = event.get("linli:ilmd")
+        for key, value in event.items():
+            # `id` is JSON-LD's node id of the event, not data of the XML binding
+            if key not in order and key not in ("type", "id", "@context", "linli:ilmd"):
+                self.extension(element, key, value)
+        if isinstance(ilmd, dict):
+            self.extension(element, "linli:ilmd", ilmd)
+
+    def field(self, element: Any, name: str, value: Any) -> None:
+        child = etree.SubElement(element, name)
+        if name in _EPC_LISTS:
+            for epc in value:
+                etree.SubElement(child, "epc").text = str(epc)
+        elif name in _QUANTITY_LISTS:
+            for quantity in value:
+                item = etree.SubElement(child, "quantityElement")
+                for part in ("epcClass", "quantity", "uom"):
+                    if part in quantity:
+                        etree.SubElement(item, part).text = _scalar(quantity[part])
+        elif name in _PARTIES:
+            kind = "bizTransactionType" if name == "bizTransactionList" else "sourceDestType"
+            for party in value:
+                item = etree.SubElement(child, _PARTIES[name], nsmap=None)
+                item.text = str(party.get(_PARTIES[name], ""))
+                if "type" in party:
+                    item.set("type", self.cbv(kind, str(party["type"])))
+        elif name in ("readPoint", "bizLocation"):
+            etree.SubElement(child, "id").text = str(value.get("id", ""))
+            for key, item in value.items():
+                if key != "id":
+                    self.extension(child, key, item)
+        elif name == "persistentDisposition":
+            for part in ("unset", "set"):
+                for term in value.get(part, []):
+                    etree.SubElement(child, part).text = self.cbv("disposition", str(term))
+        elif name == "sensorElementList":
+            for sensor in value:
+                self.sensor(child, sensor)
+        elif name == "ilmd":
+            for key, item in value.items():
+                self.extension(child, key, item)
+        elif name == "errorDeclaration":
+            for part in ("declarationTime", "reason"):
+                if part in value:
+                    text = str(value[part])
+                    etree.SubElement(child, part).text = (
+                        self.cbv("errorReason", text) if part == "reason" else text
+                    )
+            if "correctiveEventIDs" in value:
+                ids = etree.SubElement(child, "correctiveEventIDs")
+                for event_id in value["correctiveEventIDs"]:
+                    etree.SubElement(ids, "correctiveEventID").text = str(event_id)
+            for key, item in value.items():
+                if key not in ("declarationTime", "reason", "correctiveEventIDs"):
+                    self.extension(child, key, item)
+        elif name in _CBV_FIELDS:
+            child.text = self.cbv(_CBV_FIELDS[name], str(value))
+        else:
+            child.text = _scalar(value)
+
+    def sensor(self, parent: Any, sensor: dict[str, Any]) -> None:
+        element = etree.SubElement(parent, "sensorElement")
+        if isinstance(sensor.get("sensorMetadata"), dict):
+            self.attributes(etree.SubElement(element, "sensorMetadata"), sensor["sensorMetadata"])
+        for report in sensor.get("sensorReport", []):
+            self.attributes(etree.SubElement(element, "sensorReport"), report, report=True)
+        for key, item in sensor.items():
+            if key not in ("sensorMetadata", "sensorReport", "type", "id"):
+                self.extension(element, key, item)
+
+    def attributes(self, element: Any, values: dict[str, Any], *, report: bool = False) -> None:
+        for key, value in values.items():
+            name = self.qname(key)
+            if name is None or isinstance(value, dict | list):
+                continue
+            text = _scalar(value)
+            if report and key in _SENSOR_VOCABULARY:
+                text = self.cbv_compact(_SENSOR_VOCABULARY[key], text)
+            element.set(name, text)
+
+    def cbv_compact(self, vocabulary: str, value: str) -> str:
+        """Sensor vocabulary terms as GS1's XML writes them (`gs1:Temperature`)."""
+        web = vocab.expand(vocabulary, value)
+        for prefix, base in vocab.PREFIXES.items():
+            if web is not None and web.startswith(base):
+                return f"{prefix}:{web[len(base) :]}"
+        return value
+
+    def extension(self, parent: Any, key: str, value: Any) -> None:
+        name = self.qname(key)
+        if name is None:
+            return
+        for item in value if isinstance(value, list) else [value]:
+            child = etree.SubElement(parent, name)
+            if isinstance(item, dict):
+                for sub, sub_value in item.items():
+                    if sub == "@value":
+                        child.text = _scalar(sub_value)
+                    else:
+                        self.extension(child, sub, sub_value)
+            else:
+                child.text = _scalar(item)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def query_document_xml(document: dict[str, Any]) -> bytes:
+    """An EPCISQueryDocument (queries.query_document) in the EPCIS 2.0 XML binding."""
+    root = etree.Element(
+        f"{{{EPCIS_QUERY_2}}}EPCISQueryDocument",
+        nsmap={"epcisq": EPCIS_QUERY_2, "epcis": EPCIS_2},
+        schemaVersion="2.0",
+        creationDate=str(document["creationDate"]),
+    )
+    body = etree.SubElement(root, "EPCISBody")
+    results = etree.SubElement(body, f"{{{EPCIS_QUERY_2}}}QueryResults")
+    found = document["epcisBody"]["queryResults"]
+    etree.SubElement(results, "queryName").text = str(found["queryName"])
+    events = etree.SubElement(etree.SubElement(results, "resultsBody"), "EventList")
+    for event in found["resultsBody"]["eventList"]:
+        _Writer(event.get("@context")).event(events, event)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
