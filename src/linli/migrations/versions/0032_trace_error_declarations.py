@@ -4,7 +4,7 @@ eventID of the event it declares in error); capture jobs keep their warnings (us
 events captured before).
 
 Revision ID: 0032
-Revises: 0035
+Revises: 0031
 Create Date: 2026-12-06 04:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0032"
-down_revision: str | None = "0035"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

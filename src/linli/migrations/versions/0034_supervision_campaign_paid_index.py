@@ -2,8 +2,8 @@
 screen every OrderPaid runs probes each campaign that sold the order's SKUs at another price
 once, instead of reading every line ever sold at another price (supervision/rule_orders.py)
 
-Revision ID: 0035
-Revises: 0031
+Revision ID: 0034
+Revises: 0032
 Create Date: 2026-12-06 05:00:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0035"
-down_revision: str | None = "0031"
+revision: str = "0034"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
