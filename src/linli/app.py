@@ -264,6 +264,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
     from linli.trace import epcis as trace_epcis
+    from linli.trace import epcis_query as trace_epcis_query
     from linli.trace import public_pages as trace_public_pages
     from linli.trace import safety_api as trace_safety_api
     from linli.trace import safety_pages as trace_safety_pages
@@ -296,6 +297,7 @@ def _include_routers(app: FastAPI) -> None:
         trace_api,
         trace_device_api,
         trace_epcis,
+        trace_epcis_query,
         trace_safety_api,
     ):
         app.include_router(router.router)

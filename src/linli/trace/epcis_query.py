@@ -1,0 +1,167 @@
+"""The query half of the EPCIS 2.0 REST interface at /epcis: events (every SimpleEventQuery
+parameter of `query_params`), one event by its id, and the discovery endpoints (`/eventTypes`,
+`/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`, `/dispositions`), each of the caller's
+organisation only, paged with perPage / nextPageToken and a `Link: rel="next"` header."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from linli.authz import TRACE_READ, Actor, require
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.trace import discovery, queries, query_params
+
+router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
+EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+JSON_LD = "application/ld+json"
+
+Reader = Annotated[Actor, Depends(require(TRACE_READ))]
+PerPage = Annotated[int, Query(alias="perPage", ge=1, le=1000)]
+PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=60)]
+
+EVENTS_DESCRIPTION = """The organisation's events as an EPCISQueryDocument, in capture order
+unless `orderBy` is given. Parameters of the EPCIS 2.0 SimpleEventQuery (docs/trace.md):
+`eventType`, `GE_/LT_eventTime`, `GE_/LT_recordTime`, `EQ_action`, `EQ_bizStep`,
+`EQ_disposition`, `EQ_readPoint`, `EQ_bizLocation`, `EQ_eventID`, `MATCH_epc`,
+`MATCH_parentID`, `MATCH_inputEPC`, `MATCH_outputEPC`, `MATCH_anyEPC`, `MATCH_epcClass`,
+`MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass`, `EQ_bizTransaction_{type}`,
+`EQ_source_{type}`, `EQ_destination_{type}`, `EXISTS_{field}`, `GE_/LT_errorDeclarationTime`,
+`EQ_errorReason`, `EQ_correctiveEventID`, `EQ_ERROR_DECLARATION_{field}`,
+`EXISTS_ERROR_DECLARATION_{field}`, `EQ_type` and `EQ_/GT_/GE_/LT_/LE_{value|minValue|maxValue|
+meanValue|sDev|percValue}[_{uom}]` on sensor reports, `orderBy`, `orderDirection`,
+`eventCountLimit`, `maxEventCount`. Any other parameter answers 400."""
+
+
+def next_link(request: Request, token: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "nextPageToken"]
+    url = f"{request.url.path}?{urlencode([*params, ('nextPageToken', token)])}"
+    return f'<{url}>; rel="next"'
+
+
+def events_response(request: Request, page: queries.Page) -> JSONResponse:
+    headers = dict(EPCIS_HEADERS)
+    if page.next is not None:
+        headers["Link"] = next_link(request, page.next.token())
+    return JSONResponse(queries.query_document(page.rows), headers=headers, media_type=JSON_LD)
+
+
+@router.get(
+    "/events",
+    summary="Query your events (EPCISQueryDocument)",
+    description=EVENTS_DESCRIPTION,
+)
+async def events(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    query = query_params.parse(request.query_params.multi_items())
+    query = queries.EventQuery(**{**query.__dict__, "per_page": per_page})
+    cursor = queries.parse_token(next_page_token)
+    return events_response(request, await queries.query_events(session, actor, query, cursor))
+
+
+@router.get("/events/{event_id:path}", summary="One of your events (EPCISQueryDocument)")
+async def event(
+    event_id: Annotated[str, Path(max_length=300)], session: DbSession, actor: Reader
+) -> JSONResponse:
+    row = await queries.access_event(session, actor, event_id)
+    return JSONResponse(queries.query_document([row]), headers=EPCIS_HEADERS, media_type=JSON_LD)
+
+
+def collection(request: Request, members: Sequence[str], token: str | None) -> JSONResponse:
+    """A discovery answer: the values, and a Link to the next page when there is one."""
+    headers = dict(EPCIS_HEADERS)
+    if token is not None:
+        headers["Link"] = next_link(request, token)
+    body: dict[str, Any] = {"@context": [queries.EPCIS_CONTEXT], "type": "Collection"}
+    body["member"] = list(members)
+    return JSONResponse(body, headers=headers, media_type=JSON_LD)
+
+
+async def _discover(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    what: str,
+    per_page: int,
+    token: str | None,
+) -> JSONResponse:
+    members, after = await discovery.values(
+        session, actor, what, per_page=per_page, after=discovery.parse_token(token)
+    )
+    return collection(request, members, after)
+
+
+@router.get("/eventTypes", summary="The event types of your events")
+async def event_types(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "eventTypes", per_page, next_page_token)
+
+
+@router.get("/epcs", summary="The EPCs your events name")
+async def epcs(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "epcs", per_page, next_page_token)
+
+
+@router.get("/bizSteps", summary="The business steps of your events")
+async def biz_steps(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "bizSteps", per_page, next_page_token)
+
+
+@router.get("/bizLocations", summary="The business locations of your events")
+async def biz_locations(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "bizLocations", per_page, next_page_token)
+
+
+@router.get("/readPoints", summary="The read points of your events")
+async def read_points(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "readPoints", per_page, next_page_token)
+
+
+@router.get("/dispositions", summary="The dispositions of your events")
+async def dispositions(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    return await _discover(request, session, actor, "dispositions", per_page, next_page_token)
