@@ -262,3 +262,72 @@ def test_the_document_checks_are_the_parsed_parameters() -> None:
     cool = clean(the_events()[4])
     assert event_matches(warm, q)
     assert not event_matches(cool, q)  # 3.5 is not greater than 3.5
+
+
+DISCOVERY = ("eventTypes", "epcs", "bizSteps", "bizLocations", "readPoints", "dispositions")
+
+
+async def members(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[str]:
+    """Every member of a discovery endpoint, following its Link headers."""
+    found: list[str] = []
+    next_url: str | None = url
+    while next_url:
+        response = await client.get(next_url, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["GS1-EPCIS-Version"] == "2.0.0"
+        body = response.json()
+        assert body["type"] == "Collection"
+        found += body["member"]
+        link = response.headers.get("Link")
+        next_url = link.split(">")[0].lstrip("<") if link else None
+    return found
+
+
+async def test_discovery_lists_only_ones_own_values_a_page_at_a_time(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    theirs = await a_shop(client, session, name="别人的店")
+    other = event(
+        type="TransactionEvent",
+        action="ADD",
+        epcList=["urn:epc:id:sgtin:4012345.099999.7"],
+        bizStep="receiving",
+        disposition="in_progress",
+        readPoint={"id": "urn:epc:id:sgln:4012345.00099.0"},
+        bizLocation={"id": "urn:epc:id:sgln:4012345.00099.1"},
+        bizTransactionList=[{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:1:2"}],
+    )
+    response = await client.post(CAPTURE, json=document(other), headers=theirs.headers)
+    assert response.status_code == 202, response.text
+    mine = await captured(client, session, "我的店")
+    cbv = "https://ref.gs1.org/cbv/"
+    expected = {
+        "eventTypes": ["AggregationEvent", "ObjectEvent", "TransformationEvent"],
+        "bizSteps": [
+            cbv + "BizStep-commissioning",
+            cbv + "BizStep-packing",
+            cbv + "BizStep-shipping",
+        ],
+        "bizLocations": [],
+        "readPoints": ["urn:epc:id:sgln:4012345.00001.0"],
+        "dispositions": [cbv + "Disp-in_transit"],
+    }
+    theirs_expected = {
+        "eventTypes": ["TransactionEvent"],
+        "epcs": ["https://id.gs1.org/01/04012345999990/21/7"],
+        "bizSteps": [cbv + "BizStep-receiving"],
+        "bizLocations": ["urn:epc:id:sgln:4012345.00099.1"],
+        "readPoints": ["urn:epc:id:sgln:4012345.00099.0"],
+        "dispositions": [cbv + "Disp-in_progress"],
+    }
+    for what in DISCOVERY:
+        listed = await members(client, f"/epcis/{what}?perPage=1", mine.headers)
+        if what == "epcs":
+            assert listed == sorted(listed)
+            assert len(listed) == 4  # sgtin 1, 2, 3 and the output; the SSCC is a parentID
+            assert theirs_expected["epcs"][0] not in listed
+        else:
+            assert listed == expected[what], what
+        assert await members(client, f"/epcis/{what}", theirs.headers) == theirs_expected[what]
+    bad = await client.get("/epcis/epcs?nextPageToken=%25%25", headers=mine.headers)
+    assert bad.status_code == 400

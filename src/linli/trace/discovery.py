@@ -36,7 +36,9 @@ def parse_token(token: str | None) -> str | None:
     if token is None:
         return None
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+        return base64.b64decode(token + "=" * (-len(token) % 4), b"-_", validate=True).decode(
+            "utf-8"
+        )
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest(
             N_("The nextPageToken is not one we gave."), code="bad_page_token"

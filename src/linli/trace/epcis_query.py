@@ -1,7 +1,8 @@
 """The query half of the EPCIS 2.0 REST interface at /epcis: events (every SimpleEventQuery
-parameter of `query_params`), one event by its id, and the discovery endpoints (`/eventTypes`,
-`/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`, `/dispositions`), each of the caller's
-organisation only, paged with perPage / nextPageToken and a `Link: rel="next"` header."""
+parameter of `query_params`), one event by its id, the discovery endpoints (`/eventTypes`,
+`/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`, `/dispositions`) and named queries
+(`/queries`), each of the caller's organisation only, paged with perPage / nextPageToken and a
+`Link: rel="next"` header."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from linli.authz import TRACE_READ, Actor, require
+from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, require
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.trace import discovery, queries, query_params
+from linli.errors import BadRequest
+from linli.i18n import N_
+from linli.trace import discovery, named_queries, queries, query_params
+from linli.trace.query_models import TraceNamedQuery
+from linli.trace.schemas import NamedQueryIn, NamedQueryOut
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
 EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 JSON_LD = "application/ld+json"
 
 Reader = Annotated[Actor, Depends(require(TRACE_READ))]
+Manager = Annotated[Actor, Depends(require(TRACE_MANAGE))]
+QueryName = Annotated[str, Path(max_length=100)]
 PerPage = Annotated[int, Query(alias="perPage", ge=1, le=1000)]
 PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=60)]
 
@@ -165,3 +172,67 @@ async def dispositions(
     next_page_token: PageToken = None,
 ) -> JSONResponse:
     return await _discover(request, session, actor, "dispositions", per_page, next_page_token)
+
+
+def present_query(named: TraceNamedQuery) -> NamedQueryOut:
+    return NamedQueryOut(name=named.name, query=named.parameters, createdAt=named.created_at)
+
+
+@router.post("/queries", status_code=201, summary="Save a named query")
+async def create_query(body: NamedQueryIn, session: DbSession, actor: Manager) -> JSONResponse:
+    named = await named_queries.create(session, actor, body.name, body.query)
+    return JSONResponse(
+        present_query(named).model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/epcis/queries/{named.name}", **EPCIS_HEADERS},
+    )
+
+
+@router.get("/queries", summary="Your named queries, by name")
+async def list_queries(
+    request: Request,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    rows, after = await named_queries.listed(
+        session, actor, per_page=per_page, after=discovery.parse_token(next_page_token)
+    )
+    headers = dict(EPCIS_HEADERS)
+    if after is not None:
+        headers["Link"] = next_link(request, discovery.token_of(after))
+    body = [present_query(row).model_dump(mode="json") for row in rows]
+    return JSONResponse(body, headers=headers)
+
+
+@router.get("/queries/{query_name}", summary="One of your named queries")
+async def get_query(query_name: QueryName, session: DbSession, actor: Reader) -> NamedQueryOut:
+    return present_query(await named_queries.access(session, actor, query_name))
+
+
+@router.get("/queries/{query_name}/events", summary="Run one of your named queries")
+async def run_query(
+    request: Request,
+    query_name: QueryName,
+    session: DbSession,
+    actor: Reader,
+    per_page: PerPage = 100,
+    next_page_token: PageToken = None,
+) -> JSONResponse:
+    extra = [k for k in request.query_params if k not in query_params.PAGING]
+    if extra:
+        raise BadRequest(
+            N_("A named query takes only perPage and nextPageToken."),
+            code="query_parameter",
+            fields={extra[0]: N_("Not a parameter of a named query's run.")},
+        )
+    named = await named_queries.access(session, actor, query_name)
+    query = named_queries.event_query(named, per_page)
+    cursor = queries.parse_token(next_page_token)
+    return events_response(request, await queries.query_events(session, actor, query, cursor))
+
+
+@router.delete("/queries/{query_name}", status_code=204, summary="Delete one of your named queries")
+async def delete_query(query_name: QueryName, session: DbSession, actor: Manager) -> None:
+    await named_queries.delete(session, actor, query_name)

@@ -70,3 +70,20 @@ class CaptureJobOut(BaseModel):
     captureErrorBehaviour: Literal["rollback"] = "rollback"
     eventCount: int
     errors: list[dict[str, Any]]
+
+
+QueryValue = str | int | float | bool | list[Annotated[str, Field(max_length=300)]]
+
+
+class NamedQueryIn(StrictInput):
+    """A named query as the EPCIS REST binding creates it: a name and the query parameters of
+    `/epcis/events` (`{"EQ_bizStep": ["shipping"], "GE_eventTime": "2024-05-01T00:00:00Z"}`)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    query: Annotated[dict[str, QueryValue], Field(max_length=60)]
+
+
+class NamedQueryOut(BaseModel):
+    name: str
+    query: dict[str, list[str]]
+    createdAt: datetime

@@ -1,0 +1,54 @@
+"""trace: named queries of the EPCIS REST interface (/epcis/queries)
+
+Revision ID: 0033
+Revises: 0031
+Create Date: 2026-12-06 04:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import linli.db
+
+revision: str = "0033"
+down_revision: str | None = "0031"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSON_DATA = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "trace_named_queries",
+        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
+        sa.Column("organisation_id", BIG_ID, nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("parameters", JSON_DATA, nullable=False),
+        sa.Column("created_by_user_id", BIG_ID, nullable=True),
+        sa.Column("created_at", linli.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_trace_named_queries_organisation_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_user_id"],
+            ["users.id"],
+            name=op.f("fk_trace_named_queries_created_by_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trace_named_queries")),
+        sa.UniqueConstraint(
+            "organisation_id", "name", name=op.f("uq_trace_named_queries_organisation_id_name")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("trace_named_queries")
