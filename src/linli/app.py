@@ -24,6 +24,7 @@ from linli.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHead
 from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
 from linli.security import CookieSigner
+from linli.trace import subscriptions
 from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jinja = make_environment()
     app.state.file_store = FileStore(settings.var_dir / "files")
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
+    subscriptions.configure(
+        subscriptions.Policy(
+            allow_private=settings.trace_webhook_allow_private,
+            max_failures=settings.trace_webhook_max_failures,
+            timeout_seconds=settings.trace_webhook_timeout_seconds,
+        )
+    )
     app.state.dispatcher = Dispatcher(
         sessionmaker,
         batch_size=settings.dispatcher_batch_size,

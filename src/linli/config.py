@@ -126,6 +126,20 @@ class Settings(BaseSettings):
     mqtt_ca_file: str = Field(
         default="", description="CA certificate (PEM) to verify the broker with; empty: system CAs"
     )
+    trace_webhook_allow_private: bool = Field(
+        default=False,
+        description="Let EPCIS subscriptions deliver to private, loopback and link-local "
+        "addresses (tests, a closed network); off: such webhook URLs are refused (SSRF)",
+    )
+    trace_webhook_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed deliveries after which an EPCIS subscription is "
+        "deactivated",
+    )
+    trace_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=30, description="How long a webhook delivery may take"
+    )
     trace_page_rate: int = Field(
         default=60,
         description="Anonymous requests a minute per address to the public trace pages "

@@ -18,9 +18,15 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.errors import BadRequest
 from linli.i18n import N_
-from linli.trace import discovery, named_queries, queries, query_params
-from linli.trace.query_models import TraceNamedQuery
-from linli.trace.schemas import NamedQueryIn, NamedQueryOut
+from linli.trace import discovery, named_queries, queries, query_params, subscriptions
+from linli.trace.query_models import TraceNamedQuery, TraceSubscription
+from linli.trace.schemas import (
+    NamedQueryIn,
+    NamedQueryOut,
+    SubscriptionCreatedOut,
+    SubscriptionIn,
+    SubscriptionOut,
+)
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
 EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
@@ -29,6 +35,7 @@ JSON_LD = "application/ld+json"
 Reader = Annotated[Actor, Depends(require(TRACE_READ))]
 Manager = Annotated[Actor, Depends(require(TRACE_MANAGE))]
 QueryName = Annotated[str, Path(max_length=100)]
+SubscriptionId = Annotated[str, Path(max_length=36)]
 PerPage = Annotated[int, Query(alias="perPage", ge=1, le=1000)]
 PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=60)]
 
@@ -236,3 +243,67 @@ async def run_query(
 @router.delete("/queries/{query_name}", status_code=204, summary="Delete one of your named queries")
 async def delete_query(query_name: QueryName, session: DbSession, actor: Manager) -> None:
     await named_queries.delete(session, actor, query_name)
+
+
+def present_subscription(row: TraceSubscription, query_name: str) -> SubscriptionOut:
+    return SubscriptionOut(
+        subscriptionID=row.public_id,
+        queryName=query_name,
+        dest=row.destination,
+        active=row.active,
+        failures=row.failures,
+        delivered=row.delivered,
+        lastError=row.last_error,
+        createdAt=row.created_at,
+        deactivatedAt=row.deactivated_at,
+    )
+
+
+@router.post(
+    "/queries/{query_name}/subscriptions",
+    status_code=201,
+    summary="Subscribe a webhook to one of your named queries",
+)
+async def subscribe(
+    query_name: QueryName, body: SubscriptionIn, session: DbSession, actor: Manager
+) -> JSONResponse:
+    row = await subscriptions.create(session, actor, query_name, body.dest)
+    out = SubscriptionCreatedOut(
+        **present_subscription(row, query_name).model_dump(), secret=row.secret
+    )
+    location = f"/epcis/queries/{query_name}/subscriptions/{row.public_id}"
+    return JSONResponse(
+        out.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": location, **EPCIS_HEADERS},
+    )
+
+
+@router.get("/queries/{query_name}/subscriptions", summary="The subscriptions of a named query")
+async def list_subscriptions(
+    query_name: QueryName, session: DbSession, actor: Reader
+) -> list[SubscriptionOut]:
+    rows = await subscriptions.listed(session, actor, query_name)
+    return [present_subscription(row, query_name) for row in rows]
+
+
+@router.get(
+    "/queries/{query_name}/subscriptions/{subscription_id}",
+    summary="One subscription: active, its failures and deliveries",
+)
+async def get_subscription(
+    query_name: QueryName, subscription_id: SubscriptionId, session: DbSession, actor: Reader
+) -> SubscriptionOut:
+    row = await subscriptions.access(session, actor, query_name, subscription_id)
+    return present_subscription(row, query_name)
+
+
+@router.delete(
+    "/queries/{query_name}/subscriptions/{subscription_id}",
+    status_code=204,
+    summary="Unsubscribe",
+)
+async def unsubscribe(
+    query_name: QueryName, subscription_id: SubscriptionId, session: DbSession, actor: Manager
+) -> None:
+    await subscriptions.delete(session, actor, query_name, subscription_id)

@@ -674,3 +674,19 @@ def query_document(rows: Sequence[TraceEvent]) -> dict[str, Any]:
             }
         },
     }
+
+
+async def captured_matching(
+    session: AsyncSession, organisation_id: int, capture_id: int, q: EventQuery
+) -> list[TraceEvent]:
+    """The events one capture job of the organisation stored that `q` matches, in capture
+    order (at most the 1,000 events of one document): what a subscription delivers."""
+    query = select(TraceEvent).where(
+        TraceEvent.organisation_id == organisation_id, TraceEvent.capture_id == capture_id
+    )
+    for condition in _conditions(q):
+        query = query.where(condition)
+    rows = (await session.scalars(query.order_by(TraceEvent.id))).all()
+    if not checks_document(q):
+        return list(rows)
+    return [row for row in rows if event_matches(json.loads(row.document), q)]

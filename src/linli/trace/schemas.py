@@ -87,3 +87,29 @@ class NamedQueryOut(BaseModel):
     name: str
     query: dict[str, list[str]]
     createdAt: datetime
+
+
+class SubscriptionIn(StrictInput):
+    """A subscription to a named query: the events each capture adds that the query matches
+    are posted to `dest` (http or https). Only `stream` delivery (on each capture) exists."""
+
+    dest: Annotated[str, Field(min_length=8, max_length=2000)]
+    stream: Literal[True] = True
+
+
+class SubscriptionOut(BaseModel):
+    subscriptionID: str
+    queryName: str
+    dest: str
+    active: bool
+    failures: int = Field(description="Consecutive failed deliveries")
+    delivered: int = Field(description="Deliveries the webhook took")
+    lastError: str | None
+    createdAt: datetime
+    deactivatedAt: datetime | None
+
+
+class SubscriptionCreatedOut(SubscriptionOut):
+    secret: str = Field(
+        description="HMAC-SHA256 key of the Linli-Signature header; shown only here, once"
+    )
