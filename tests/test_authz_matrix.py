@@ -254,6 +254,7 @@ ldddddddood - GET /regulator/reports
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
 lddddhhhddd org:write DELETE /epcis/queries/{query_name}
+lddddhhhddd org:write DELETE /epcis/queries/{query_name}/subscriptions/{subscription_id}
 ooooooooooo - GET /
 loooooooooo - GET /account
 loooooooooo - GET /account/privacy
@@ -338,6 +339,8 @@ lddddhhhddd org:read GET /epcis/events/{event_id:path}
 lddddoooddd org:read GET /epcis/queries
 lddddhhhddd org:read GET /epcis/queries/{query_name}
 lddddhhhddd org:read GET /epcis/queries/{query_name}/events
+lddddhhhddd org:read GET /epcis/queries/{query_name}/subscriptions
+lddddhhhddd org:read GET /epcis/queries/{query_name}/subscriptions/{subscription_id}
 lddddoooddd org:read GET /epcis/readPoints
 ooooooooooo - GET /export
 hhhhhhhhhhh - GET /files/{file_id}
@@ -457,6 +460,7 @@ loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/ret
 loooooooooo - POST /communities/join
 lddddoooddd trace:capture POST /epcis/capture
 lddddoooddd org:write POST /epcis/queries
+lddddhhhddd org:write POST /epcis/queries/{query_name}/subscriptions
 loooooooooo - POST /groupbuy/cart/add
 loooooooooo - POST /groupbuy/cart/checkout
 loooooooooo - POST /groupbuy/cart/update
@@ -1090,6 +1094,7 @@ async def build_world(
         "capture_id": str(uuid.uuid4()),
         "event_id": f"urn:uuid:{uuid.uuid4()}",
         "query_name": "no-such-query",
+        "subscription_id": str(uuid.uuid4()),
         "file_id": 999999,
         "device_id": device.json()["id"],
         "review_id": review_id,
