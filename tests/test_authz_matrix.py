@@ -460,7 +460,7 @@ loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/ret
 loooooooooo - POST /communities/join
 lddddoooddd trace:capture POST /epcis/capture
 lddddoooddd org:write POST /epcis/queries
-lddddhhhddd org:write POST /epcis/queries/{query_name}/subscriptions
+lddddoooddd org:write POST /epcis/queries/{query_name}/subscriptions
 loooooooooo - POST /groupbuy/cart/add
 loooooooooo - POST /groupbuy/cart/checkout
 loooooooooo - POST /groupbuy/cart/update
