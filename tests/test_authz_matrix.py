@@ -253,6 +253,8 @@ ldddddddddo - GET /ops/supervision/reports
 ldddddddood - GET /regulator/reports
 lohhhhhhhhh account DELETE /api/v1/accounts/tokens/{token_id}
 ldddddodddd org:write,platform DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}
+lddddhhhddd org:write DELETE /epcis/queries/{query_name}
+lddddhhhddd org:write DELETE /epcis/queries/{query_name}/subscriptions/{subscription_id}
 ooooooooooo - GET /
 loooooooooo - GET /account
 loooooooooo - GET /account/privacy
@@ -326,9 +328,20 @@ lddddoooddd org:read GET /api/v1/trace/verify
 ldddddooooo - GET /audit
 ooooooooooo - GET /catalog
 ooooooooooo - GET /communities
+lddddoooddd org:read GET /epcis/bizLocations
+lddddoooddd org:read GET /epcis/bizSteps
 lddddhhhddd org:read GET /epcis/capture/{capture_id}
+lddddoooddd org:read GET /epcis/dispositions
+lddddoooddd org:read GET /epcis/epcs
+lddddoooddd org:read GET /epcis/eventTypes
 lddddoooddd org:read GET /epcis/events
 lddddhhhddd org:read GET /epcis/events/{event_id:path}
+lddddoooddd org:read GET /epcis/queries
+lddddhhhddd org:read GET /epcis/queries/{query_name}
+lddddhhhddd org:read GET /epcis/queries/{query_name}/events
+lddddhhhddd org:read GET /epcis/queries/{query_name}/subscriptions
+lddddhhhddd org:read GET /epcis/queries/{query_name}/subscriptions/{subscription_id}
+lddddoooddd org:read GET /epcis/readPoints
 ooooooooooo - GET /export
 hhhhhhhhhhh - GET /files/{file_id}
 ooooooooooo - GET /groupbuy
@@ -446,6 +459,8 @@ ldddddohohd org:write POST /api/v1/trace/recalls/{recall_id}/close
 loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/returned
 loooooooooo - POST /communities/join
 lddddoooddd trace:capture POST /epcis/capture
+lddddoooddd org:write POST /epcis/queries
+lddddoooddd org:write POST /epcis/queries/{query_name}/subscriptions
 loooooooooo - POST /groupbuy/cart/add
 loooooooooo - POST /groupbuy/cart/checkout
 loooooooooo - POST /groupbuy/cart/update
@@ -1078,6 +1093,8 @@ async def build_world(
         "certification_id": 999999,
         "capture_id": str(uuid.uuid4()),
         "event_id": f"urn:uuid:{uuid.uuid4()}",
+        "query_name": "no-such-query",
+        "subscription_id": str(uuid.uuid4()),
         "file_id": 999999,
         "device_id": device.json()["id"],
         "review_id": review_id,

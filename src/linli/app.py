@@ -30,6 +30,7 @@ from linli.middleware import (
 from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
 from linli.security import CookieSigner
+from linli.trace import subscriptions
 from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jinja = make_environment(manifest)
     app.state.file_store = FileStore(settings.var_dir / "files")
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
+    subscriptions.configure(
+        subscriptions.Policy(
+            allow_private=settings.trace_webhook_allow_private,
+            max_failures=settings.trace_webhook_max_failures,
+            timeout_seconds=settings.trace_webhook_timeout_seconds,
+        )
+    )
     app.state.dispatcher = Dispatcher(
         sessionmaker,
         batch_size=settings.dispatcher_batch_size,
@@ -279,6 +287,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.trace import device_api as trace_device_api
     from linli.trace import device_pages as trace_device_pages
     from linli.trace import epcis as trace_epcis
+    from linli.trace import epcis_query as trace_epcis_query
     from linli.trace import public_pages as trace_public_pages
     from linli.trace import safety_api as trace_safety_api
     from linli.trace import safety_pages as trace_safety_pages
@@ -311,6 +320,7 @@ def _include_routers(app: FastAPI) -> None:
         trace_api,
         trace_device_api,
         trace_epcis,
+        trace_epcis_query,
         trace_safety_api,
     ):
         app.include_router(router.router)

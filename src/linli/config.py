@@ -22,6 +22,17 @@ class UnsafeProductionSettings(RuntimeError):
         super().__init__(f"Refusing to start with LINLI_ENV=production:\n{listed}")
 
 
+def shared_beside_checkout() -> Path | None:
+    """The `shared/` folder beside the source checkout (or beside a folder above it) holding
+    GS1's EPCIS schemas, as development and CI machines keep it; None when there is none."""
+    checkout = Path(__file__).resolve().parents[2]
+    for folder in (checkout, *checkout.parents):
+        candidate = folder.parent / "shared"
+        if (candidate / "data" / "epcis" / "xsd").is_dir():
+            return candidate
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
 
@@ -42,10 +53,10 @@ class Settings(BaseSettings):
     )
     var_dir: Path = DEFAULT_VAR_DIR
     shared_dir: Path | None = Field(
-        default=None,
+        default_factory=shared_beside_checkout,
         description="GS1 reference data kept outside the project; its data/epcis/xsd/2.0 and "
         "1.2 hold the official EPCIS XML schemas that XML capture validates against (without "
-        "them, XML capture answers 415)",
+        "them, XML capture answers 415). Default: a `shared/` folder beside the checkout",
     )
     secret_key: SecretStr = Field(
         default=SecretStr(""),
@@ -131,6 +142,20 @@ class Settings(BaseSettings):
     mqtt_tls: bool = Field(default=False, description="Connect to the broker over TLS")
     mqtt_ca_file: str = Field(
         default="", description="CA certificate (PEM) to verify the broker with; empty: system CAs"
+    )
+    trace_webhook_allow_private: bool = Field(
+        default=False,
+        description="Let EPCIS subscriptions deliver to private, loopback and link-local "
+        "addresses (tests, a closed network); off: such webhook URLs are refused (SSRF)",
+    )
+    trace_webhook_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed deliveries after which an EPCIS subscription is "
+        "deactivated",
+    )
+    trace_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=30, description="How long a webhook delivery may take"
     )
     trace_page_rate: int = Field(
         default=60,

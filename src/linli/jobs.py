@@ -201,3 +201,15 @@ class PayLaterOverdueCheck(JobPayload):
     """A pay-later bill's due date plus grace days: overdue (and suspend) if still unpaid."""
 
     bill_id: int
+
+
+# --- trace: EPCIS subscriptions ---------------------------------------------------------------
+
+
+@job_kind("trace.subscription.deliver")
+class DeliverSubscription(JobPayload):
+    """Post the events of one capture that a subscription's named query matches to its
+    webhook (retried with backoff by rescheduling; see trace/subscriptions.py)."""
+
+    subscription_id: int
+    capture_id: int

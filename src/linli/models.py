@@ -32,6 +32,7 @@ from linli.supervision import plan_models as supervision_plan_models
 from linli.supervision import report_models as supervision_report_models
 from linli.supervision import rule_models as supervision_rule_models
 from linli.trace import models as trace_models
+from linli.trace import query_models as trace_query_models
 from linli.trace import safety_models as trace_safety_models
 
 __all__ = [
@@ -69,5 +70,6 @@ __all__ = [
     "supervision_report_models",
     "supervision_rule_models",
     "trace_models",
+    "trace_query_models",
     "trace_safety_models",
 ]

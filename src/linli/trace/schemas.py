@@ -73,3 +73,46 @@ class CaptureJobOut(BaseModel):
     # Linli's addition to the binding: what was accepted but deserves attention (user
     # vocabulary, events captured before), each {field, reason, eventIndex}
     warnings: list[dict[str, Any]] = []
+
+
+QueryValue = str | int | float | bool | list[Annotated[str, Field(max_length=300)]]
+
+
+class NamedQueryIn(StrictInput):
+    """A named query as the EPCIS REST binding creates it: a name and the query parameters of
+    `/epcis/events` (`{"EQ_bizStep": ["shipping"], "GE_eventTime": "2024-05-01T00:00:00Z"}`)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    query: Annotated[dict[str, QueryValue], Field(max_length=60)]
+
+
+class NamedQueryOut(BaseModel):
+    name: str
+    query: dict[str, list[str]]
+    createdAt: datetime
+
+
+class SubscriptionIn(StrictInput):
+    """A subscription to a named query: the events each capture adds that the query matches
+    are posted to `dest` (http or https). Only `stream` delivery (on each capture) exists."""
+
+    dest: Annotated[str, Field(min_length=8, max_length=2000)]
+    stream: Literal[True] = True
+
+
+class SubscriptionOut(BaseModel):
+    subscriptionID: str
+    queryName: str
+    dest: str
+    active: bool
+    failures: int = Field(description="Consecutive failed deliveries")
+    delivered: int = Field(description="Deliveries the webhook took")
+    lastError: str | None
+    createdAt: datetime
+    deactivatedAt: datetime | None
+
+
+class SubscriptionCreatedOut(SubscriptionOut):
+    secret: str = Field(
+        description="HMAC-SHA256 key of the Linli-Signature header; shown only here, once"
+    )

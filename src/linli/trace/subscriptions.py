@@ -1,0 +1,305 @@
+"""Subscriptions to named queries (`/epcis/queries/{name}/subscriptions` of the EPCIS REST
+binding), delivered to a webhook on each capture.
+
+- Creating one checks the destination: http or https only, and (unless the deployment allows
+  it: `trace_webhook_allow_private`) no address of the host may be private, loopback,
+  link-local, multicast, reserved or unspecified (SSRF); the check is repeated before every
+  delivery, so a name that later resolves inside is refused then.
+- Every successful capture job schedules, for each active subscription of its organisation,
+  one due job `trace.subscription.deliver` (subscription, capture): a row inserted in the
+  capture's own transaction (`_schedule_deliveries`, an ORM hook on the capture job row, so
+  every way of capturing is covered and a rolled-back capture delivers nothing).
+- The job posts the capture's events that the named query matches (none: nothing is posted)
+  as an EPCISQueryDocument, with `Linli-Signature: sha256=<hex HMAC-SHA256 of the body with
+  the subscription's secret>` and `Linli-Delivery-ID` (the same on every retry of the same
+  delivery, for the receiver to drop a duplicate). A 2xx answer settles it; anything else
+  counts a failure and the delivery is rescheduled after `outbox.backoff`; after
+  `trace_webhook_max_failures` consecutive failures the subscription is deactivated (audited).
+  The job's completion commits with that bookkeeping, so each matching event is posted once
+  per subscription, across restarts; only a crash between the receiver's 2xx and that commit
+  posts it again, under the same delivery id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper, object_session
+
+from linli import clock, outbox
+from linli.audit import service as audit
+from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, Permission, acting_organisation
+from linli.db import OUTBOX_PUBLISHED
+from linli.errors import BadRequest, NotFound
+from linli.i18n import N_
+from linli.jobs import DeliverSubscription
+from linli.outbox import PENDING, DueJob
+from linli.trace import named_queries, queries
+from linli.trace.models import CAPTURE_SUCCEEDED, TraceCapture
+from linli.trace.query_models import TraceNamedQuery, TraceSubscription
+
+MAX_URL = 2000
+SIGNATURE_HEADER = "Linli-Signature"
+DELIVERY_HEADER = "Linli-Delivery-ID"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The deployment's webhook settings (config: trace_webhook_*)."""
+
+    allow_private: bool = False
+    max_failures: int = 5
+    timeout_seconds: float = 5.0
+
+
+_policy = Policy()
+
+
+def configure(policy: Policy) -> None:
+    """Set at application start from the settings (`app.create_app`)."""
+    global _policy
+    _policy = policy
+
+
+def policy() -> Policy:
+    return _policy
+
+
+def _refuse_destination(message: str) -> BadRequest:
+    return BadRequest(
+        message,
+        code="bad_destination",
+        fields={"dest": N_("Give an http or https URL of a public address.")},
+    )
+
+
+async def check_destination(url: str, allow_private: bool) -> None:
+    """400 unless `url` is http(s) with a host, and (unless `allow_private`) every address
+    the host resolves to is a public one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
+        raise _refuse_destination(N_("A webhook URL is an http or https URL with a host."))
+    if allow_private:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
+    except (OSError, ValueError):
+        raise _refuse_destination(N_("The webhook URL's host does not resolve.")) from None
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise _refuse_destination(N_("The webhook URL points to a private or local address."))
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+async def create(
+    session: AsyncSession, actor: Actor, query_name: str, destination: str
+) -> TraceSubscription:
+    named = await named_queries.access(session, actor, query_name, TRACE_MANAGE)
+    await check_destination(destination, _policy.allow_private)
+    subscription = TraceSubscription(
+        public_id=str(uuid.uuid4()),
+        organisation_id=named.organisation_id,
+        query_id=named.id,
+        destination=destination,
+        secret=secrets.token_urlsafe(32),
+        active=True,
+        failures=0,
+        delivered=0,
+        created_by_user_id=actor.user_id,
+        created_at=clock.now(),
+    )
+    session.add(subscription)
+    await session.flush()
+    audit.record(
+        session,
+        actor,
+        "trace.subscription.create",
+        target_type="trace_subscription",
+        target_id=subscription.id,
+        query=named.name,
+        destination=destination,
+    )
+    return subscription
+
+
+async def listed(
+    session: AsyncSession, actor: Actor, query_name: str
+) -> Sequence[TraceSubscription]:
+    named = await named_queries.access(session, actor, query_name)
+    rows = await session.scalars(
+        select(TraceSubscription)
+        .where(TraceSubscription.query_id == named.id)
+        .order_by(TraceSubscription.id)
+    )
+    return rows.all()
+
+
+async def access(
+    session: AsyncSession,
+    actor: Actor,
+    query_name: str,
+    public_id: str,
+    permission: Permission = TRACE_READ,
+) -> TraceSubscription:
+    named = await named_queries.access(session, actor, query_name, permission)
+    found = await session.scalar(
+        select(TraceSubscription).where(
+            TraceSubscription.query_id == named.id, TraceSubscription.public_id == public_id
+        )
+    )
+    if found is None:
+        raise NotFound(N_("No such subscription."))
+    return found
+
+
+async def delete(session: AsyncSession, actor: Actor, query_name: str, public_id: str) -> None:
+    acting_organisation(actor, TRACE_MANAGE)
+    subscription = await access(session, actor, query_name, public_id, TRACE_MANAGE)
+    audit.record(
+        session,
+        actor,
+        "trace.subscription.delete",
+        target_type="trace_subscription",
+        target_id=subscription.id,
+        destination=subscription.destination,
+    )
+    await session.delete(subscription)
+    await session.flush()
+
+
+def _schedule_deliveries(_mapper: Mapper[Any], connection: Connection, job: TraceCapture) -> None:
+    """A succeeded capture job was inserted: one delivery job per active subscription of its
+    organisation, in the capture's transaction."""
+    if job.status != CAPTURE_SUCCEEDED:
+        return
+    subscription_ids = connection.scalars(
+        select(TraceSubscription.id).where(
+            TraceSubscription.organisation_id == job.organisation_id,
+            TraceSubscription.active.is_(True),
+        )
+    ).all()
+    if not subscription_ids:
+        return
+    now = clock.now()
+    rows = [
+        {
+            "kind": DeliverSubscription.job_kind,
+            "dedupe_key": f"trace.subscription:{sid}:{job.id}",
+            "payload": {"subscription_id": sid, "capture_id": job.id},
+            "due_at": now,
+            "created_at": now,
+            "status": PENDING,
+            "attempts": 0,
+        }
+        for sid in subscription_ids
+    ]
+    connection.execute(insert(DueJob), rows)
+    session = object_session(job)
+    if session is not None:
+        session.info[OUTBOX_PUBLISHED] = True
+
+
+def _document(named: TraceNamedQuery, subscription: TraceSubscription, rows: Any) -> bytes:
+    document = queries.query_document(rows)
+    results = document["epcisBody"]["queryResults"]
+    results["queryName"] = named.name
+    results["subscriptionID"] = subscription.public_id
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@outbox.job(DeliverSubscription)
+async def deliver(session: AsyncSession, job: DeliverSubscription) -> None:
+    subscription = await session.get(TraceSubscription, job.subscription_id, with_for_update=True)
+    if subscription is None or not subscription.active:
+        return  # deleted or deactivated since: nothing to deliver
+    named = await session.get(TraceNamedQuery, subscription.query_id)
+    if named is None:
+        return
+    rows = await queries.captured_matching(
+        session, subscription.organisation_id, job.capture_id, named_queries.event_query(named)
+    )
+    if not rows:
+        return
+    body = _document(named, subscription, rows)
+    error = await _post(subscription, body, f"{subscription.public_id}:{job.capture_id}")
+    if error is None:
+        subscription.failures = 0
+        subscription.last_error = None
+        subscription.delivered += 1
+        return
+    subscription.failures += 1
+    subscription.last_error = error[:500]
+    if subscription.failures >= _policy.max_failures:
+        subscription.active = False
+        subscription.deactivated_at = clock.now()
+        audit.record(
+            session,
+            Actor(system=True),
+            "trace.subscription.deactivate",
+            target_type="trace_subscription",
+            target_id=subscription.id,
+            organisation_id=subscription.organisation_id,
+            failures=subscription.failures,
+            last_error=subscription.last_error,
+        )
+        return
+    await _retry(session, job, outbox.backoff(subscription.failures))
+
+
+async def _retry(session: AsyncSession, job: DeliverSubscription, after: timedelta) -> None:
+    """The same delivery again later (this job is already marked done, so the key is free)."""
+    await outbox.schedule(
+        session,
+        job,
+        clock.now() + after,
+        dedupe_key=f"trace.subscription:{job.subscription_id}:{job.capture_id}",
+    )
+
+
+async def _post(subscription: TraceSubscription, body: bytes, delivery_id: str) -> str | None:
+    """None when the webhook took the delivery (2xx), else why not."""
+    try:
+        await check_destination(subscription.destination, _policy.allow_private)
+    except BadRequest as refused:
+        return refused.message.render()
+    headers = {
+        "Content-Type": "application/ld+json",
+        SIGNATURE_HEADER: sign(subscription.secret, body),
+        DELIVERY_HEADER: delivery_id,
+        "GS1-EPCIS-Version": "2.0.0",
+        "GS1-CBV-Version": "2.0.0",
+    }
+    try:
+        async with httpx.AsyncClient(
+            timeout=_policy.timeout_seconds, trust_env=False, follow_redirects=False
+        ) as client:
+            response = await client.post(subscription.destination, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+sa_event.listen(TraceCapture, "after_insert", _schedule_deliveries)
