@@ -1,7 +1,7 @@
 """trace: named queries of the EPCIS REST interface (/epcis/queries) and subscriptions to them
 
 Revision ID: 0033
-Revises: 0035
+Revises: 0032
 Create Date: 2026-12-06 04:40:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import linli.db
 
 revision: str = "0033"
-down_revision: str | None = "0035"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

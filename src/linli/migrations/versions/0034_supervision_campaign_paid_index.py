@@ -3,7 +3,7 @@ screen every OrderPaid runs probes each campaign that sold the order's SKUs at a
 once, instead of reading every line ever sold at another price (supervision/rule_orders.py)
 
 Revision ID: 0034
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-06 05:00:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0032"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
