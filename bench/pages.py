@@ -23,7 +23,6 @@ import os
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 import cpu_usage
 import httpx
 import lean_http
+from flash_sale import free_port, linli_command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -39,21 +39,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 CSRF_COOKIE = "linli_csrf"
 STARTUP_TIMEOUT = 60.0
 SEED_TIMEOUT = 1800.0
-
-
-def linli_command() -> list[str]:
-    script = Path(sys.executable).parent / "linli"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from linli.cli import app; app(prog_name='linli')"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def environment(database_url: str, workdir: Path) -> dict[str, str]:

@@ -125,84 +125,37 @@ def collection(request: Request, members: Sequence[str], token: str | None) -> J
     return JSONResponse(body, headers=headers, media_type=JSON_LD)
 
 
-async def _discover(
-    request: Request,
-    session: DbSession,
-    actor: Actor,
-    what: str,
-    per_page: int,
-    token: str | None,
-) -> JSONResponse:
-    members, after = await discovery.values(
-        session, actor, what, per_page=per_page, after=discovery.parse_token(token)
-    )
-    return collection(request, members, after)
+DISCOVERY = {
+    "eventTypes": "The event types of your events",
+    "epcs": "The EPCs your events name",
+    "bizSteps": "The business steps of your events",
+    "bizLocations": "The business locations of your events",
+    "readPoints": "The read points of your events",
+    "dispositions": "The dispositions of your events",
+}
 
 
-@router.get("/eventTypes", summary="The event types of your events")
-async def event_types(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "eventTypes", per_page, next_page_token)
+def _discovery_route(what: str, summary: str) -> None:
+    """GET /epcis/{what}: the distinct values among the caller's own events, paged."""
+
+    async def discover(
+        request: Request,
+        session: DbSession,
+        actor: Reader,
+        per_page: PerPage = 100,
+        next_page_token: PageToken = None,
+    ) -> JSONResponse:
+        members, after = await discovery.values(
+            session, actor, what, per_page=per_page, after=discovery.parse_token(next_page_token)
+        )
+        return collection(request, members, after)
+
+    discover.__name__ = f"discover_{what}"
+    router.get(f"/{what}", summary=summary)(discover)
 
 
-@router.get("/epcs", summary="The EPCs your events name")
-async def epcs(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "epcs", per_page, next_page_token)
-
-
-@router.get("/bizSteps", summary="The business steps of your events")
-async def biz_steps(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "bizSteps", per_page, next_page_token)
-
-
-@router.get("/bizLocations", summary="The business locations of your events")
-async def biz_locations(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "bizLocations", per_page, next_page_token)
-
-
-@router.get("/readPoints", summary="The read points of your events")
-async def read_points(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "readPoints", per_page, next_page_token)
-
-
-@router.get("/dispositions", summary="The dispositions of your events")
-async def dispositions(
-    request: Request,
-    session: DbSession,
-    actor: Reader,
-    per_page: PerPage = 100,
-    next_page_token: PageToken = None,
-) -> JSONResponse:
-    return await _discover(request, session, actor, "dispositions", per_page, next_page_token)
+for _what, _summary in DISCOVERY.items():
+    _discovery_route(_what, _summary)
 
 
 def present_query(named: TraceNamedQuery) -> NamedQueryOut:

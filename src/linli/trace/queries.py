@@ -496,12 +496,7 @@ def checks_document(q: EventQuery) -> bool:
         or q.sources
         or q.destinations
         or q.exists
-        or q.ge_error_declaration_time
-        or q.lt_error_declaration_time
-        or q.error_reasons
-        or q.corrective_event_ids
-        or q.error_declaration_fields
-        or q.exists_error_declaration_fields
+        or asks_error_declarations(q)
         or q.sensor_types
         or q.sensor_bounds
     )
