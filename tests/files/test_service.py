@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.models import Organisation, User
@@ -77,6 +78,34 @@ async def test_public_pictures_are_stored_without_exif_and_upright(
     assert row.size == len(stored)
     private = await put(app, session, member(user), original, public=False)
     assert app.state.file_store.read(private.sha256) == original  # evidence kept as sent
+
+
+def png(**save_options: object) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="PNG", **save_options)
+    return out.getvalue()
+
+
+def test_a_png_of_pixels_only_is_kept_and_any_other_is_stripped() -> None:
+    clean = png()
+    assert files.strip_metadata(clean, "image/png") == clean  # nothing to remove: not re-encoded
+    dense = png(dpi=(72, 72))  # pHYs describes pixels, not the photographer
+    assert files.strip_metadata(dense, "image/png") == dense
+    text = PngInfo()
+    text.add_text("Comment", "taken at 31.2N 121.5E")
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    for carrying in (
+        png(pnginfo=text),
+        png(exif=exif),
+        clean + b"<html>",
+    ):
+        stripped = files.strip_metadata(carrying, "image/png")
+        assert stripped != carrying
+        assert files.png_has_only_pixel_chunks(stripped)
+        with Image.open(io.BytesIO(stripped)) as image:
+            assert image.size == (8, 8)
+            assert not image.info.get("Comment")
 
 
 async def test_uploads_are_bounded_per_account_and_per_organisation(
