@@ -143,6 +143,40 @@ def pytest_configure(config: pytest.Config) -> None:
         "dispatch_errors_expected: the test makes an event handler or a due job fail on "
         "purpose, so outbox rows and due jobs may end it with a recorded error",
     )
+    config.addinivalue_line(
+        "markers",
+        "database_free: the test touches no database, so only the SQLite run of the suite runs "
+        "it (the PostgreSQL run, the slower of the two, would repeat the same work)",
+    )
+
+
+# Fixtures through which a test reaches a database (tests/live.py's servers take theirs from
+# LINLI_TEST_DATABASE_URL: modules serving live are never marked database_free).
+DATABASE_FIXTURES = frozenset({"database_url", "migrated_template", "settings", "app", "session"})
+
+
+def _serves_live(item: pytest.Item) -> bool:
+    """Whether the test's module uses tests/live.py (a served instance with its own database)."""
+    module = getattr(item, "module", None)
+    if module is None:
+        return False
+    for value in vars(module).values():
+        if getattr(value, "__module__", None) == "tests.live":
+            return True
+        if getattr(value, "__name__", None) == "tests.live":
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    free = [item for item in items if item.get_closest_marker("database_free")]
+    for item in free:
+        reached = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if reached or _serves_live(item):
+            raise pytest.UsageError(f"{item.nodeid} is marked database_free but reaches one")
+    if DATABASE_KIND == "postgresql" and free:
+        config.hook.pytest_deselected(items=free)
+        items[:] = [item for item in items if not item.get_closest_marker("database_free")]
 
 
 async def dispatch_errors(application: FastAPI) -> list[str]:

@@ -8,6 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.database_free
+
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "linli"
 PYPROJECT = SOURCE.parents[1] / "pyproject.toml"
 

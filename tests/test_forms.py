@@ -10,6 +10,8 @@ from linli import forms
 from linli.apitypes import MAX_ID
 from linli.errors import ValidationFailed
 
+pytestmark = pytest.mark.database_free
+
 
 def field_messages(error: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
     return {name: message.msgid for name, message in error.value.fields.items()}

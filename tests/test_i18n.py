@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from babel.messages.pofile import read_po
 
 from linli import i18n
+
+pytestmark = pytest.mark.database_free
 
 ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "src/linli/translations/zh_Hans/LC_MESSAGES/messages.po"

@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from linli.money import format_fen, parse_yuan
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("fen", "text"),

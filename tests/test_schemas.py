@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from linli.schemas import OutputModel
 
+pytestmark = pytest.mark.database_free
+
 
 class OrderBody(OutputModel):
     id: int

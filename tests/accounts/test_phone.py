@@ -4,6 +4,8 @@ import pytest
 
 from linli.phone import mask_phone, normalize_mobile
 
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linli.credit.scoring import Fact, Scoring, apportion, explain, periods_of, round_half_up
 from linli.rules.defaults import DEFAULT_RULES
+
+pytestmark = pytest.mark.database_free
 
 VALUES = next(r["values"] for r in DEFAULT_RULES if r["rule_id"] == "credit.scoring")
 SCORING = Scoring.of("credit.scoring", 1, VALUES)

@@ -10,6 +10,8 @@ import pytest
 from linli.demo import images
 from linli.demo.images import ImageCache, product_image
 
+pytestmark = pytest.mark.database_free
+
 
 def test_a_missing_image_is_drawn_kept_whole_and_read_back(tmp_path: Path) -> None:
     cache = ImageCache(tmp_path / "cache")

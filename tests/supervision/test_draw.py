@@ -18,6 +18,8 @@ from linli.supervision.draw import (
     weighted_sample,
 )
 
+pytestmark = pytest.mark.database_free
+
 SHARES = {"A": 0.05, "B": 0.20, "C": 0.60, "D": 1.00}
 
 

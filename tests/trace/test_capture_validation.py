@@ -17,6 +17,8 @@ from linli.trace.capture_checks import CaptureRefused, check_document, normalise
 from tests.trace.epcis_data import EXAMPLES, load
 from tests.trace.helpers import document, event
 
+pytestmark = pytest.mark.database_free
+
 MUTATIONS = 3000
 Mutator = Callable[[Any, Any, random.Random], bool]  # (parent, key, rng) -> changed
 

@@ -15,6 +15,8 @@ from pyld import jsonld
 from linli.trace import digital_link, eventhash
 from tests.trace.epcis_data import CONTEXT_PATH, EPCIS_DIR, EXAMPLES, load
 
+pytestmark = pytest.mark.database_free
+
 
 def _offline_context_loader(url: str, options: Any = None) -> dict[str, Any]:
     # The examples name the GS1 context by URL; the reference would fetch it. Serve the
