@@ -6,28 +6,16 @@ remembered; and a weak password is refused on the form without creating the acco
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from linli.i18n import translations
 from linli.security import password_problem
+from tests.browser import BROWSER_MARKS, TIMEOUT_MS, people_of
+from tests.browser import browser as browser
 from tests.live import LiveServer, live_server  # noqa: F401
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-TIMEOUT_MS = 15_000
 
 PHONE = "13912345678"
 NAME = "Lin Xiaomei"
@@ -35,24 +23,7 @@ PASSWORD = "Lane-Market-2026!"
 WEAK_PHONE = "13912345679"
 WEAK_PASSWORD = "password"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -63,22 +34,8 @@ def page(
 ) -> Iterator[Page]:
     """A fresh English-speaking browser; on failure a screenshot and the server's log of the
     test land in test-artifacts/."""
-    context = browser.new_context(locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    the_page = context.new_page()
-    failed_before = request.session.testsfailed
-    log_start = live_server.log_size()
-    try:
-        yield the_page
-    finally:
-        # The call phase has been reported by now, so a failure has been counted.
-        if request.session.testsfailed > failed_before:
-            ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-            (ARTIFACTS / f"{name}-server.log").write_text(live_server.log_since(log_start))
-            if not the_page.is_closed():
-                the_page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        context.close()
+    with people_of(live_server, browser, request) as crowd:
+        yield crowd.page_of("visitor")
 
 
 def fill_login(page: Page, base: str, phone: str, password: str) -> None:

@@ -12,10 +12,8 @@ page; the resident's order shows "Picked up" and the leader's earnings the commi
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,20 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.community.models import Community, Leader, PickupPoint
-from linli.db import make_engine, make_sessionmaker
 from linli.groupbuy import cutoff
 from linli.groupbuy.campaigns import LOCAL
 from linli.groupbuy.models import Campaign
+from tests.browser import BROWSER_MARKS, People, act_for, log_in, on_server, people_of
+from tests.browser import browser as browser
 from tests.catalog.helpers import product_body
 from tests.factories import make_merchant, make_token, make_user
 from tests.live import LiveServer, serve_live
-from tests.test_browser_merchants import (
-    CHROMIUM,
-    People,
-    act_for,
-    log_in,
-)
-from tests.test_browser_merchants import browser as browser
 
 T = TypeVar("T")
 PASSWORD = "Neighbour-2026"
@@ -53,13 +45,7 @@ TITLE = "周末大米团"
 COMMISSION_BP = 1000  # 10 %
 PAYMENT_WAIT_S = 20.0
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -69,42 +55,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def people(server: LiveServer, browser: Browser) -> Iterator[People]:
-    crowd = People(browser)
-    try:
+def people(
+    server: LiveServer, browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[People]:
+    with people_of(server, browser, request) as crowd:
         yield crowd
-    finally:
-        crowd.close()
-
-
-def on_server_database(server: LiveServer, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in a session on the served instance's database and commit it. In a thread
-    of its own: Playwright's sync API runs an event loop on this one."""
-    outcome: dict[str, Any] = {}
-
-    async def main() -> T:
-        engine = make_engine(server.database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
-
-    def run() -> None:
-        try:
-            outcome["value"] = asyncio.run(main())
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
 
 
 async def arrange(session: AsyncSession) -> dict[str, Any]:
@@ -174,7 +129,7 @@ def run_cutoff_now(server: LiveServer, campaign_id: int) -> None:
         assert result is not None
         assert result.confirmed_orders == 1
 
-    on_server_database(server, work)
+    on_server(server, lambda session, _client: work(session))
 
 
 def local_input(moment: Any) -> str:
@@ -249,7 +204,7 @@ def test_a_group_buy_from_order_to_pickup_and_commission(
     server: LiveServer, people: People
 ) -> None:
     base = server.url
-    arranged = on_server_database(server, arrange)
+    arranged = on_server(server, lambda session, _client: arrange(session))
     list_product(server, arranged["token"])
 
     merchant = people.page_of("merchant")

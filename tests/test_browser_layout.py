@@ -20,12 +20,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from linli.demo.seed import DEMO_PASSWORD
+from tests.browser import ARTIFACTS, BROWSER_MARKS, TIMEOUT_MS, chromium
 from tests.credit.test_credit_http import RISK_MARKERS
 from tests.live import DEMO_CITY, LiveServer, serve_live
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -44,13 +44,7 @@ SKIPPED = re.compile(
     r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g|json)$"
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +57,8 @@ def demo_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def browser(demo_city: LiveServer) -> Iterator[Browser]:
     """Chromium, started after the demo city (Playwright's loop would stop the asyncio.run of
     its PostgreSQL set-up) and closed before it."""
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def shape(path: str) -> str:

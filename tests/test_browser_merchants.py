@@ -14,26 +14,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import BROWSER_MARKS, People, act_for, log_in, people_of
+from tests.browser import browser as browser
 from tests.live import LiveServer, serve_live
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-TIMEOUT_MS = 15_000
 INBOX_WAIT_S = 10.0
 
 OPERATOR_PHONE = "13700000001"
@@ -53,13 +43,7 @@ PRODUCT = "烟台红富士苹果"
 PRICE_YUAN = "39.9"
 PRICE_SHOWN = "¥39.90"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -69,63 +53,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield served
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@dataclass
-class People:
-    """One English-speaking browser context per person; each keeps its own session cookie."""
-
-    browser: Browser
-    contexts: dict[str, BrowserContext] = field(default_factory=dict)
-    pages: dict[str, Page] = field(default_factory=dict)
-
-    def page_of(self, who: str) -> Page:
-        if who not in self.pages:
-            context = self.browser.new_context(locale="en-US")
-            context.set_default_timeout(TIMEOUT_MS)
-            self.contexts[who] = context
-            self.pages[who] = context.new_page()
-        return self.pages[who]
-
-    def close(self) -> None:
-        for context in self.contexts.values():
-            context.close()
-
-
 @pytest.fixture
 def people(
     server: LiveServer, browser: Browser, request: pytest.FixtureRequest
 ) -> Iterator[People]:
-    """The journey's browsers; on failure a screenshot of each and the server's log of the
-    test land in test-artifacts/.
-
-    `server` comes before `browser`: both are module-scoped, so they start in this order, and
-    on PostgreSQL serve_live() needs asyncio.run(), which fails once Playwright's sync API
-    runs its event loop on this thread."""
-    crowd = People(browser)
-    failed_before = request.session.testsfailed
-    log_start = server.log_size()
-    try:
+    with people_of(server, browser, request) as crowd:
         yield crowd
-    finally:
-        # The call phase has been reported by now, so a failure has been counted.
-        if request.session.testsfailed > failed_before:
-            ARTIFACTS.mkdir(exist_ok=True)
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-            (ARTIFACTS / f"{name}-server.log").write_text(server.log_since(log_start))
-            for who, page in crowd.pages.items():
-                if not page.is_closed():
-                    page.screenshot(path=str(ARTIFACTS / f"{name}-{who}.png"), full_page=True)
-        crowd.close()
 
 
 def seed_operator(server: LiveServer) -> None:
@@ -159,29 +92,6 @@ def tiny_pdf(path: Path, title: str) -> Path:
         + b"trailer << /Root 1 0 R >>\n%%EOF\n"
     )
     return path
-
-
-def log_in(page: Page, base: str, phone: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    form = page.locator('form[action="/login"]')
-    form.locator('input[name="phone"]').fill(phone)
-    form.locator('input[name="password"]').fill(password)
-    form.locator('button[type="submit"]').click()
-    expect(page).to_have_url(f"{base}/")
-
-
-def act_for(page: Page, base: str, organisation: str) -> None:
-    """Choose an organisation in the account page's "Act for" switcher."""
-    page.goto(f"{base}/account")
-    switcher = page.locator('form[action="/account/switch"]')
-    option = switcher.locator("option", has_text=organisation)
-    expect(option).to_have_count(1)
-    value = option.get_attribute("value")
-    assert value, f"no organisation id on the option for {organisation!r}"
-    switcher.locator('select[name="organisation_id"]').select_option(value)
-    switcher.get_by_role("button", name="Switch").click()
-    expect(page.locator(".flash")).to_have_text("Switched.")
-    expect(page.locator(".actingbar")).to_contain_text(f"acting for {organisation}")
 
 
 def sign_up_and_apply(page: Page, base: str, scans: Path) -> None:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.community.models import Community, Leader, PickupPoint
 from linli.config import DEMO_SANDBOX_SECRET
-from linli.db import make_engine, make_sessionmaker
 from linli.groupbuy import cutoff
 from linli.groupbuy.models import Campaign
 from linli.payments import providers
+from tests.browser import BROWSER_MARKS, People, act_for, log_in, on_server, people_of
+from tests.browser import browser as browser
 from tests.factories import make_merchant, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import (
     Resident,
@@ -47,8 +47,6 @@ from tests.groupbuy.helpers import (
     published_campaign,
 )
 from tests.live import LiveServer, serve_live
-from tests.test_browser_merchants import CHROMIUM, People, act_for, log_in
-from tests.test_browser_merchants import browser as browser
 
 T = TypeVar("T")
 PASSWORD = "Neighbour-2026"
@@ -56,13 +54,7 @@ API = "/api/v1/groupbuy"
 WAIT_S = 20.0
 DISTRICT = "310115"  # Pudong
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -72,47 +64,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def people(server: LiveServer, browser: Browser) -> Iterator[People]:
-    crowd = People(browser)
-    try:
+def people(
+    server: LiveServer, browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[People]:
+    with people_of(server, browser, request) as crowd:
         yield crowd
-    finally:
-        crowd.close()
-
-
-def on_server(
-    server: LiveServer, work: Callable[[AsyncSession, httpx.AsyncClient], Awaitable[T]]
-) -> T:
-    """Run `work` with a session on the served instance's database and an HTTP client to it,
-    in a thread of its own (Playwright's sync API runs an event loop on this one)."""
-    outcome: dict[str, Any] = {}
-
-    async def main() -> T:
-        engine = make_engine(server.database_url)
-        try:
-            async with (
-                make_sessionmaker(engine)() as session,
-                httpx.AsyncClient(base_url=server.url, timeout=20) as client,
-            ):
-                result = await work(session, client)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
-
-    def run() -> None:
-        try:
-            outcome["value"] = asyncio.run(main())
-        except BaseException as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    value: T = outcome["value"]
-    return value
 
 
 async def until(

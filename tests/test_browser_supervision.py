@@ -24,26 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.supervision import rule_defaults as R
 from linli.supervision import rule_evaluation
+from tests.browser import BROWSER_MARKS, People, act_for, log_in, on_server, people_of
+from tests.browser import browser as browser
 from tests.factories import grant, make_merchant, make_org, make_token, make_user
 from tests.groupbuy.helpers import bearer
 from tests.live import LiveServer, serve_live
 from tests.supervision.world import a_sku, alerts
-from tests.test_browser_merchants import CHROMIUM, People, act_for, log_in
-from tests.test_browser_merchants import browser as browser
-from tests.test_browser_protection import on_server
 
 PASSWORD = "Neighbour-2026"
 AUTHORITY = "浦东新区市场监管局"
 SHOP = "浦东哄抬菜店"
 PUDONG = {"province_code": "310000", "city_code": "310100", "district_code": "310115"}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +46,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def people(server: LiveServer, browser: Browser) -> Iterator[People]:
-    crowd = People(browser)
-    try:
+def people(
+    server: LiveServer, browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[People]:
+    with people_of(server, browser, request) as crowd:
         yield crowd
-    finally:
-        crowd.close()
 
 
 def test_a_regulator_turns_an_alert_into_a_published_penalty(
