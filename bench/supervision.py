@@ -71,7 +71,7 @@ async def measure(url: str, events: int) -> dict[str, Any]:
     from linli.events import OrderPaid, PriceChanged
     from linli.groupbuy.models import Order
     from linli.outbox import Envelope
-    from linli.supervision import rule_evaluation, rule_handlers
+    from linli.supervision import rule_gouging, rule_handlers
     from linli.supervision.emergency_models import EmergencyDeclaration
     from linli.supervision.rule_service import forget_cached_rules
 
@@ -221,7 +221,7 @@ async def measure(url: str, events: int) -> dict[str, Any]:
                 )
             for payload in price_events:
                 async with sessionmaker() as s, s.begin():
-                    await rule_evaluation.price_gouging(s, payload.sku_id, payload.new_price_fen)
+                    await rule_gouging.price_gouging(s, payload.sku_id, payload.new_price_fen)
             new_price_rows = True
         if name == "emergency":
             # The worst case: every price event in scope. One declaration per province where
@@ -288,7 +288,7 @@ async def measure(url: str, events: int) -> dict[str, Any]:
         for payload in price_events:
             async with sessionmaker() as session:
                 await price_row(session, payload)
-                fired += await rule_evaluation.price_gouging(
+                fired += await rule_gouging.price_gouging(
                     session, payload.sku_id, payload.new_price_fen
                 )
                 await session.rollback()

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.supervision import rule_defaults as R
-from linli.supervision import rule_evaluation
+from linli.supervision import rule_gouging
 from tests.browser import BROWSER_MARKS, People, act_for, log_in, on_server, people_of
 from tests.browser import browser as browser
 from tests.factories import grant, make_merchant, make_org, make_token, make_user
@@ -84,7 +84,7 @@ def test_a_regulator_turns_an_alert_into_a_published_penalty(
         assert declared.status_code == 201, declared.text
         # A first price inside the emergency, then +25 % (over the 15 % without a reference).
         sku = await a_sku(session, shop, 800)
-        assert await rule_evaluation.price_gouging(session, sku.id, 1000)
+        assert await rule_gouging.price_gouging(session, sku.id, 1000)
         await session.commit()
         (alert,) = await alerts(session, R.PRICE_GOUGING)
         return {"alert_id": alert.id, "inspector_id": inspector.id}

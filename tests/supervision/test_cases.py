@@ -19,7 +19,7 @@ from linli.events import RectificationFulfilled, RectificationOverdue
 from linli.notifications.models import Notification
 from linli.outbox import OutboxEvent
 from linli.supervision import rule_defaults as R
-from linli.supervision import rule_evaluation
+from linli.supervision import rule_gouging
 from linli.supervision.case_models import Case
 from tests.factories import grant, login, make_merchant, make_user
 from tests.supervision.world import a_sku, a_world, alerts
@@ -192,8 +192,8 @@ async def test_emergency_scope_and_the_lower_threshold_without_a_reference(
     frozen_clock.advance(timedelta(hours=1))
     sku = await a_sku(session, w.merchant, 1000)
     sku_id = sku.id
-    assert not await rule_evaluation.price_gouging(session, sku.id, 1150)
-    assert await rule_evaluation.price_gouging(session, sku.id, 1151)
+    assert not await rule_gouging.price_gouging(session, sku.id, 1150)
+    assert await rule_gouging.price_gouging(session, sku.id, 1151)
     await session.commit()
     (alert,) = await alerts(session, R.PRICE_GOUGING)
     assert alert.inputs["reference_basis"] == "first_price_in_emergency"
@@ -205,7 +205,7 @@ async def test_emergency_scope_and_the_lower_threshold_without_a_reference(
     raised = await _events(app, "supervision.AlertRaised")
     assert [e["alert_id"] for e in raised] == [alert.id]
     # The same price judged again (an event delivered twice): nothing more.
-    assert not await rule_evaluation.price_gouging(session, sku.id, 1151)
+    assert not await rule_gouging.price_gouging(session, sku.id, 1151)
     # A new price of the same SKU merges into the open alert, citing its price row once.
     frozen_clock.advance(timedelta(minutes=5))
     raised_to = PriceChange(
@@ -220,8 +220,8 @@ async def test_emergency_scope_and_the_lower_threshold_without_a_reference(
     await session.flush()
     raised_id = raised_to.id
     await session.commit()
-    assert await rule_evaluation.price_gouging(session, sku.id, 1300)
-    assert not await rule_evaluation.price_gouging(session, sku.id, 1300)
+    assert await rule_gouging.price_gouging(session, sku.id, 1300)
+    assert not await rule_gouging.price_gouging(session, sku.id, 1300)
     await session.commit()
     session.expire_all()  # the merge is a Core UPDATE: the alert read above is stale
     (alert,) = await alerts(session, R.PRICE_GOUGING)
@@ -232,4 +232,4 @@ async def test_emergency_scope_and_the_lower_threshold_without_a_reference(
     assert len(await _events(app, "supervision.AlertRaised")) == 1
     # after the window: silent
     frozen_clock.advance(timedelta(days=8))
-    assert not await rule_evaluation.price_gouging(session, sku_id, 5000)
+    assert not await rule_gouging.price_gouging(session, sku_id, 5000)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.clock import FrozenClock
 from linli.supervision import rule_defaults as R
-from linli.supervision import rule_evaluation
+from linli.supervision import rule_gouging
 from tests.factories import form_login, login
 from tests.supervision.world import a_sku, a_world, alerts
 
@@ -40,7 +40,7 @@ async def test_alert_to_case_to_public_penalty_through_the_pages(
     assert declared.status_code == 201
     frozen_clock.advance(timedelta(minutes=5))
     sku = await a_sku(session, w.merchant, 800)
-    assert await rule_evaluation.price_gouging(session, sku.id, 1000)  # +25 % > 15 %
+    assert await rule_gouging.price_gouging(session, sku.id, 1000)  # +25 % > 15 %
     await session.commit()
     (alert,) = await alerts(session, R.PRICE_GOUGING)
 

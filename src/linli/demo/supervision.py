@@ -22,7 +22,12 @@ from linli.demo.seed import INSPECTOR_PHONE, REGULATOR_PHONE
 from linli.events import OrderPaid
 from linli.groupbuy.models import Order, OrderLine
 from linli.outbox import Envelope
-from linli.supervision import case_service, emergency_service, rule_evaluation, rule_handlers
+from linli.supervision import (
+    case_service,
+    emergency_service,
+    rule_gouging,
+    rule_handlers,
+)
 from linli.supervision.alert_models import OPEN, Alert
 from linli.supervision.rule_defaults import PRICE_DISCRIMINATION, PRICE_GOUGING
 
@@ -109,7 +114,7 @@ async def seed_supervision(
             seller = _actor(owner, merchant, "owner")
             await prices.change_price(session, seller, sku_id, price, source="edit")
             await session.flush()
-            await rule_evaluation.price_gouging(session, sku_id, price)
+            await rule_gouging.price_gouging(session, sku_id, price)
     async with sessionmaker() as session, session.begin():
         alert = await session.scalar(
             select(Alert).where(Alert.rule_id == PRICE_GOUGING, Alert.status == OPEN)

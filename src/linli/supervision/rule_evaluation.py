@@ -13,7 +13,7 @@ from linli import clock
 from linli.accounts.models import Organisation
 from linli.groupbuy.models import Order, OrderLine
 from linli.merchants.models import Licence
-from linli.supervision import alert_service, rule_gouging
+from linli.supervision import alert_service
 from linli.supervision import rule_defaults as R
 from linli.supervision.alert_models import Signal
 from linli.supervision.rule_history import PaidOrder
@@ -129,12 +129,6 @@ async def refund_spike(session: AsyncSession, organisation_id: int) -> bool:
         evidence=[{"type": "return", "ref": ref} for ref in refs[:5]],
     )
     return True
-
-
-async def price_gouging(session: AsyncSession, sku_id: int, new_price_fen: int) -> bool:
-    """A price in an emergency's categories and region above its pre-emergency reference by
-    more than the threshold (rule_gouging)."""
-    return await rule_gouging.price_gouging(session, sku_id, new_price_fen)
 
 
 async def paid_order(session: AsyncSession, order_id: int) -> PaidOrder | None:

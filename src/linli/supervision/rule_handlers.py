@@ -20,7 +20,13 @@ from linli.events import (
     TemperatureExcursion,
 )
 from linli.jobs import SupervisionSweep
-from linli.supervision import alert_service, rule_evaluation, rule_negative_list, rule_orders
+from linli.supervision import (
+    alert_service,
+    rule_evaluation,
+    rule_gouging,
+    rule_negative_list,
+    rule_orders,
+)
 from linli.supervision import rule_defaults as R
 from linli.supervision.rule_evaluation import COMPLAINT, ORDER_PAID, RETURN_REQUESTED
 
@@ -31,7 +37,7 @@ SWEEP_EVERY = timedelta(days=1)
 @outbox.subscribe(PriceChanged, "supervision.price_changed")
 async def price_changed(session: AsyncSession, envelope: outbox.Envelope[PriceChanged]) -> None:
     event = envelope.payload
-    await rule_evaluation.price_gouging(session, event.sku_id, event.new_price_fen)
+    await rule_gouging.price_gouging(session, event.sku_id, event.new_price_fen)
 
 
 @outbox.subscribe(OrderPaid, "supervision.order_paid")
