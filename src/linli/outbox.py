@@ -272,12 +272,14 @@ def _short_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
 
 
-class _LoneHandlerFailed(Exception):
-    """The only handler of a delivery failed: its transaction rolls back whole."""
+class _HandlerFailed(Exception):
+    """A handler failed in a delivery run without savepoints: its transaction rolls back whole.
+    `alone`: it was the only handler to run, so there is nothing to save of the others."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, alone: bool) -> None:
         super().__init__(error)
         self.error = error
+        self.alone = alone
 
 
 class Dispatcher:
@@ -381,9 +383,14 @@ class Dispatcher:
             created_at=row.created_at,
         )
         try:
-            return await self._apply(handlers, envelope)
-        except _LoneHandlerFailed as failed:
-            return [failed.error]
+            try:
+                return await self._apply(handlers, envelope)
+            except _HandlerFailed as failed:
+                if failed.alone:
+                    return [failed.error]
+            # Rolled back whole: again, each handler in a savepoint of its own, so the others'
+            # effects commit and only the failed ones retry.
+            return await self._apply_isolated(handlers, envelope)
         except Exception as exc:  # the transaction itself: its claim, a flush, the commit
             log.warning("handlers of %s failed together: %s", envelope.event_id, exc)
             return [f"{name}: {_short_error(exc)}" for name, _ in handlers]
@@ -392,21 +399,26 @@ class Dispatcher:
         self, handlers: list[tuple[str, Handler[Any]]], envelope: Envelope[DomainEvent]
     ) -> list[str]:
         """The handlers not yet applied to the event, in one transaction (one commit per event,
-        not per handler); their errors."""
+        not per handler) without savepoints: the usual case, where none fails, pays for none.
+        A failure rolls everything back (`_HandlerFailed`)."""
         async with self.sessionmaker() as session, session.begin():
-            # The (handler, event) rows first, in one statement: a handler whose row exists
-            # already applied this event (a redelivery) and is skipped; a concurrent delivery
-            # waits here for this transaction and then finds every row taken.
-            fresh = await self._claim_handlers(session, [name for name, _ in handlers], envelope)
-            pending = [(name, handler) for name, handler in handlers if name in fresh]
-            if len(pending) == 1:  # alone, its failure may take the whole transaction with it
-                name, handler = pending[0]
+            pending = await self._pending(session, handlers, envelope)
+            for name, handler in pending:
                 try:
                     await handler(session, envelope)
                 except Exception as exc:
                     log.warning("handler %s failed on %s: %s", name, envelope.event_id, exc)
-                    raise _LoneHandlerFailed(f"{name}: {_short_error(exc)}") from exc
-                return []
+                    error = f"{name}: {_short_error(exc)}"
+                    raise _HandlerFailed(error, alone=len(pending) == 1) from exc
+            return []
+
+    async def _apply_isolated(
+        self, handlers: list[tuple[str, Handler[Any]]], envelope: Envelope[DomainEvent]
+    ) -> list[str]:
+        """The handlers not yet applied, in one transaction, each in a savepoint: a failed
+        handler's savepoint is rolled back and its row deleted so it alone retries; its errors."""
+        async with self.sessionmaker() as session, session.begin():
+            pending = await self._pending(session, handlers, envelope)
             errors: list[str] = []
             failed: list[str] = []
             for name, handler in pending:
@@ -425,6 +437,18 @@ class Dispatcher:
                     )
                 )
             return errors
+
+    async def _pending(
+        self,
+        session: AsyncSession,
+        handlers: list[tuple[str, Handler[Any]]],
+        envelope: Envelope[DomainEvent],
+    ) -> list[tuple[str, Handler[Any]]]:
+        """The handlers whose (handler, event) row this transaction inserted, in one statement:
+        a handler whose row exists already applied this event (a redelivery) and is skipped; a
+        concurrent delivery waits here for this transaction and then finds every row taken."""
+        fresh = await self._claim_handlers(session, [name for name, _ in handlers], envelope)
+        return [(name, handler) for name, handler in handlers if name in fresh]
 
     @staticmethod
     async def _claim_handlers(
