@@ -2,7 +2,7 @@
 parameter of `query_params`), one event by its id, the discovery endpoints (`/eventTypes`,
 `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`, `/dispositions`) and named queries
 (`/queries`), each of the caller's organisation only, paged with perPage / nextPageToken and a
-`Link: rel="next"` header."""
+`Link: rel="next"` header. The GS1 headers, 406 and 415 are `epcis_headers`'s."""
 
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from linli.trace.schemas import (
 )
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
-EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 JSON_LD = "application/ld+json"
 
 Reader = Annotated[Actor, Depends(require(TRACE_READ))]
@@ -66,7 +65,7 @@ def next_link(request: Request, token: str) -> str:
 
 
 async def events_response(request: Request, session: DbSession, page: queries.Page) -> Response:
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if page.next is not None:
         headers["Link"] = next_link(request, page.next.token())
     declared = await queries.declarations(session, page.rows)
@@ -112,12 +111,12 @@ async def event(
 ) -> Response:
     row = await queries.access_event(session, actor, event_id)
     declared = await queries.declarations(session, [row])
-    return answer(request, queries.query_document([row], declared), EPCIS_HEADERS)
+    return answer(request, queries.query_document([row], declared), {})
 
 
 def collection(request: Request, members: Sequence[str], token: str | None) -> JSONResponse:
     """A discovery answer: the values, and a Link to the next page when there is one."""
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if token is not None:
         headers["Link"] = next_link(request, token)
     body: dict[str, Any] = {"@context": [queries.EPCIS_CONTEXT], "type": "Collection"}
@@ -168,7 +167,7 @@ async def create_query(body: NamedQueryIn, session: DbSession, actor: Manager) -
     return JSONResponse(
         present_query(named).model_dump(mode="json"),
         status_code=201,
-        headers={"Location": f"/epcis/queries/{named.name}", **EPCIS_HEADERS},
+        headers={"Location": f"/epcis/queries/{named.name}"},
     )
 
 
@@ -183,7 +182,7 @@ async def list_queries(
     rows, after = await named_queries.listed(
         session, actor, per_page=per_page, after=discovery.parse_token(next_page_token)
     )
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if after is not None:
         headers["Link"] = next_link(request, discovery.token_of(after))
     body = [present_query(row).model_dump(mode="json") for row in rows]
@@ -253,7 +252,7 @@ async def subscribe(
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201,
-        headers={"Location": location, **EPCIS_HEADERS},
+        headers={"Location": location},
     )
 
 
