@@ -48,14 +48,20 @@ PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=60)]
 EVENTS_DESCRIPTION = """The organisation's events as an EPCISQueryDocument, in capture order
 unless `orderBy` is given. Parameters of the EPCIS 2.0 SimpleEventQuery (docs/trace.md):
 `eventType`, `GE_/LT_eventTime`, `GE_/LT_recordTime`, `EQ_action`, `EQ_bizStep`,
-`EQ_disposition`, `EQ_readPoint`, `EQ_bizLocation`, `EQ_eventID`, `MATCH_epc`,
+`EQ_disposition`, `EQ_readPoint`, `EQ_bizLocation`, `WD_readPoint`, `WD_bizLocation` (by the
+identifier's own hierarchy: a GLN and its extensions), `EQ_persistentDisposition_set`,
+`EQ_persistentDisposition_unset`, `EQ_transformationID`, `EQ_eventID`, `MATCH_epc`,
 `MATCH_parentID`, `MATCH_inputEPC`, `MATCH_outputEPC`, `MATCH_anyEPC`, `MATCH_epcClass`,
-`MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass`, `EQ_bizTransaction_{type}`,
-`EQ_source_{type}`, `EQ_destination_{type}`, `EXISTS_{field}`, `GE_/LT_errorDeclarationTime`,
-`EQ_errorReason`, `EQ_correctiveEventID`, `EQ_ERROR_DECLARATION_{field}`,
-`EXISTS_ERROR_DECLARATION_{field}`, `EQ_type` and `EQ_/GT_/GE_/LT_/LE_{value|minValue|maxValue|
-meanValue|sDev|percValue}[_{uom}]` on sensor reports, `orderBy`, `orderDirection`,
-`eventCountLimit`, `maxEventCount`. Any other parameter answers 400."""
+`MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass`,
+`EQ_/GT_/GE_/LT_/LE_quantity`, `EQ_bizTransaction_{type}`, `EQ_source_{type}`,
+`EQ_destination_{type}`, `EXISTS_{field}`, `GE_/LT_errorDeclarationTime`, `EQ_errorReason`,
+`EQ_correctiveEventID`, `EQ_ERROR_DECLARATION_{field}`, `EXISTS_ERROR_DECLARATION_{field}`,
+`EQ_type` and `EQ_/GT_/GE_/LT_/LE_{value|minValue|maxValue|meanValue|sDev|percValue|percRank}
+[_{uom}]`, `EQ_deviceID`, `EQ_deviceMetadata`, `EQ_rawData`, `EQ_dataProcessingMethod`,
+`EQ_bizRules`, `EQ_microorganism`, `EQ_chemicalSubstance`, `EQ_stringValue`,
+`EQ_booleanValue`, `EQ_hexBinaryValue`, `EQ_uriValue`, `GE_/LT_time`, `GE_/LT_startTime`,
+`GE_/LT_endTime` on sensor reports, `orderBy`, `orderDirection`, `eventCountLimit`,
+`maxEventCount`. Any other parameter answers 400."""
 
 
 def next_link(request: Request, token: str) -> str:
