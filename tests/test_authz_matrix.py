@@ -330,6 +330,7 @@ ooooooooooo - GET /catalog
 ooooooooooo - GET /communities
 lddddoooddd org:read GET /epcis/bizLocations
 lddddoooddd org:read GET /epcis/bizSteps
+lddddoooddd org:read GET /epcis/capture
 lddddhhhddd org:read GET /epcis/capture/{capture_id}
 lddddoooddd org:read GET /epcis/dispositions
 lddddoooddd org:read GET /epcis/epcs
@@ -459,6 +460,7 @@ ldddddohohd org:write POST /api/v1/trace/recalls/{recall_id}/close
 loooooooooo org:write POST /api/v1/trace/recalls/{recall_id}/lines/{line_id}/returned
 loooooooooo - POST /communities/join
 lddddoooddd trace:capture POST /epcis/capture
+ooooooooooo * OPTIONS /epcis/capture
 lddddoooddd org:write POST /epcis/queries
 lddddoooddd org:write POST /epcis/queries/{query_name}/subscriptions
 loooooooooo - POST /groupbuy/cart/add

@@ -31,6 +31,7 @@ from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
 from linli.security import CookieSigner
 from linli.trace import subscriptions
+from linli.trace.epcis_headers import EpcisHeadersMiddleware
 from linli.web import STATIC_DIR, CSRFCookieMiddleware, make_environment
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    # outside the body limit, so its 413 on /epcis/capture carries the capture limits too
+    app.add_middleware(EpcisHeadersMiddleware, file_size_limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
     app.add_middleware(PageCacheMiddleware)

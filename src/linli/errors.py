@@ -77,6 +77,11 @@ class PayloadTooLarge(DomainError):
     default_code = "payload_too_large"
 
 
+class NotAcceptable(DomainError):
+    status_code = 406
+    default_code = "not_acceptable"
+
+
 class UnsupportedMediaType(DomainError):
     status_code = 415
     default_code = "unsupported_media_type"

@@ -11,7 +11,10 @@
   to operators, who may requeue it.
 - `schedule()` stores a due-time job (a payload of a kind declared in `linli.jobs`); the same
   loop runs it once due, so deadlines survive restarts. A job's effects and its completion
-  commit together.
+  commit together. A runner that must talk to the outside world (a webhook) without holding
+  its transaction open returns an `AfterCommit`: the dispatcher runs it once the job's
+  transaction has committed, with the sessionmaker for its own short transactions (the runner
+  schedules a successor first, so a crash before the after-step does not lose the work).
 - Handlers receive `Envelope[TheEvent]` and runners the job's payload model, typed: the
   dispatcher parses what was stored with the model they registered for.
 """
@@ -143,7 +146,9 @@ class Envelope(Generic[EventT]):
 
 
 Handler = Callable[[AsyncSession, Envelope[EventT]], Awaitable[None]]
-JobRunner = Callable[[AsyncSession, JobT], Awaitable[None]]
+# run after the job's transaction committed, with the dispatcher's sessionmaker
+AfterCommit = Callable[[async_sessionmaker[AsyncSession]], Awaitable[None]]
+JobRunner = Callable[[AsyncSession, JobT], Awaitable[AfterCommit | None]]
 
 # Handlers and runners are stored without their type parameter; the dispatcher parses each
 # payload with the model the handler or runner was registered for.
@@ -544,7 +549,7 @@ class Dispatcher:
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     raise RuntimeError("lease lost before the job ran")
-                await runner(session, payload)
+                after = await runner(session, payload)
         except Exception as exc:
             log.warning("job %s (%s) failed: %s", due.id, due.kind, exc)
             attempts = due.attempts + 1
@@ -561,3 +566,9 @@ class Dispatcher:
                         locked_until=None,
                     )
                 )
+            return
+        if after is not None:
+            try:
+                await after(self.sessionmaker)
+            except Exception:  # its own bookkeeping failed: the runner's successor retries
+                log.exception("job %s (%s): the step after commit failed", due.id, due.kind)

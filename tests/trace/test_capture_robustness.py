@@ -114,8 +114,11 @@ async def test_the_event_count_is_checked_before_the_schema(
 
     monkeypatch.setattr(capture_checks, "validator", lambda: Counting())
     response = await client.post(CAPTURE, json=_bad_events(1001), headers=shop.headers)
-    assert response.status_code == 400, response.text
+    # over the capture limit: 413 (EPCIS REST binding), the limit advertised
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "capture_too_large"
     assert response.json()["error"]["fields"] == {"epcisBody.eventList": "at most 1000 events"}
+    assert response.headers["GS1-EPCIS-Capture-Limit"] == "1000"
     assert validated == []
 
 

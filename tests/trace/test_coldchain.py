@@ -22,12 +22,13 @@ from linli.notifications.models import Notification
 from linli.trace import generated, mqtt, safety
 from linli.trace.models import TraceBatch, TraceEvent
 from linli.trace.safety_models import TraceExcursion, TraceReading
-from tests.factories import login
+from tests.factories import login, make_token
 from tests.groupbuy.helpers import (
     CAMPAIGNS,
     Shop,
     a_pickup_point,
     a_shop,
+    bearer,
     campaign_body,
     item,
     order,
@@ -340,3 +341,79 @@ async def test_readings_arrive_over_mqtt(
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
+
+
+async def _declare_in_error(
+    client: httpx.AsyncClient, session: AsyncSession, shop: Shop, event_pk: int
+) -> None:
+    """Capture an error declaration of the stored event (the same eventID), over EPCIS."""
+    async with session.begin_nested():
+        row = await session.get(TraceEvent, event_pk)
+        assert row is not None
+        event = json.loads(row.document)
+    token = await make_token(
+        session, shop.owner, organisation=shop.organisation, scopes=("org:read", "trace:capture")
+    )
+    declared = {
+        **event,
+        "eventID": row.event_id,
+        "errorDeclaration": {
+            "declarationTime": clock.now().isoformat(),
+            "reason": "incorrect_data",
+        },
+    }
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": clock.now().isoformat(),
+        "epcisBody": {"eventList": [declared]},
+    }
+    response = await client.post("/epcis/capture", json=document, headers=bearer(token))
+    assert response.status_code == 202, response.text
+
+
+async def _sensor_event_of(app: FastAPI, batch_id: int) -> int:
+    async with app.state.sessionmaker() as s:
+        pks = set(
+            await s.scalars(select(TraceReading.event_pk).where(TraceReading.batch_id == batch_id))
+        )
+    (pk,) = pks
+    assert pk is not None
+    return int(pk)
+
+
+async def test_readings_declared_in_error_no_longer_trigger_or_count(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    shop = await a_shop(client, session)
+    start = clock.now() - timedelta(hours=2)
+    # An excursion recorded, then its sensor event declared in error: it no longer counts.
+    counted = await frozen_batch(app, client, shop, "ERR1")
+    result = await send(
+        client,
+        shop,
+        series(start, [-18, -14.9, -14.9, -14.9, -14.9, -14.9, -18], code=counted.code),
+    )
+    assert result["excursions"] == 1
+    async with app.state.sessionmaker() as s:
+        assert await safety.cold_chain_counts(s, counted.id) == (7, 1)
+    await _declare_in_error(client, session, shop, await _sensor_event_of(app, counted.id))
+    async with app.state.sessionmaker() as s:
+        assert await safety.cold_chain_counts(s, counted.id) == (0, 0)
+        assert await safety.excursions_of(s, counted.id) == []
+        assert await safety.readings_of(s, counted.id) == []
+        # the journey still shows the event, and its declaration, marked
+        assert len(await safety.events_of(s, counted.id)) >= 2
+
+    # Ten minutes outside, declared in error, then ten more: together they would be an
+    # excursion (25 minutes > 15); the declared readings are not looked at.
+    fresh = await frozen_batch(app, client, shop, "ERR2")
+    first = await send(client, shop, series(start, [-14.9, -14.9, -14.9], code=fresh.code))
+    assert first["excursions"] == 0
+    await _declare_in_error(client, session, shop, await _sensor_event_of(app, fresh.id))
+    later = series(start + timedelta(minutes=15), [-14.9, -14.9, -14.9], code=fresh.code)
+    assert (await send(client, shop, later))["excursions"] == 0
+    assert await status_of(app, fresh.id) == "active"
+    async with app.state.sessionmaker() as s:
+        assert await safety.cold_chain_counts(s, fresh.id) == (3, 0)

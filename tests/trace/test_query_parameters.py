@@ -331,3 +331,106 @@ async def test_discovery_lists_only_ones_own_values_a_page_at_a_time(
         assert await members(client, f"/epcis/{what}", theirs.headers) == theirs_expected[what]
     bad = await client.get("/epcis/epcs?nextPageToken=%25%25", headers=mine.headers)
     assert bad.status_code == 400
+
+
+def more_events() -> list[dict[str, Any]]:
+    """Four events for the location hierarchy, persistent dispositions, transformation ids,
+    quantities and the sensor fields beyond values."""
+    gln = "urn:epc:id:sgln:4012345.00001"
+    lot = "urn:epc:class:lgtin:4012345.012345.L1"
+    return [
+        event(
+            eventID=n(1)[0],
+            readPoint={"id": f"{gln}.0"},
+            persistentDisposition={"set": ["completeness_inferred"]},
+            epcList=[],
+            quantityList=[{"epcClass": lot, "quantity": 20, "uom": "KGM"}],
+        ),
+        event(
+            eventID=n(2)[0],
+            readPoint={"id": f"{gln}.7"},
+            bizLocation={"id": "https://id.gs1.org/414/4012345000016/254/9"},
+            epcList=[],
+            quantityList=[{"epcClass": lot, "quantity": 5}],
+        ),
+        clean(
+            event(
+                eventID=n(3)[0],
+                type="TransformationEvent",
+                action=None,
+                epcList=None,
+                transformationID="urn:uuid:7e000000-0000-4000-8000-000000000001",
+                inputEPCList=["urn:epc:id:sgtin:4012345.012345.9"],
+                readPoint={"id": "urn:epc:id:sgln:4012345.00002.0"},
+                persistentDisposition={"unset": ["completeness_verified"]},
+            )
+        ),
+        event(
+            eventID=n(4)[0],
+            readPoint={"id": "urn:epc:id:sgln:4012345.00003.0"},
+            sensorElementList=[
+                {
+                    "sensorMetadata": {
+                        "deviceID": "urn:epc:id:giai:4000001.111",
+                        "startTime": "2024-05-04T06:00:00+08:00",
+                        "endTime": "2024-05-04T07:00:00+08:00",
+                        "bizRules": "https://example.com/rules/cold",
+                    },
+                    "sensorReport": [
+                        {"type": "Temperature", "value": 3.0, "uom": "CEL", "percRank": 50},
+                        {"type": "Temperature", "booleanValue": True, "hexBinaryValue": "0A1F",
+                         "stringValue": "door closed", "time": "2024-05-04T06:30:00+08:00"},
+                    ],
+                }
+            ],
+        ),
+    ]  # fmt: skip
+
+
+async def test_locations_dispositions_transformations_quantities_and_sensor_fields(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    shop = await a_shop(client, session, name="另一家店")
+    response = await client.post(CAPTURE, json=document(*more_events()), headers=shop.headers)
+    assert response.status_code == 202, response.text
+
+    async def query(**params: Any) -> list[str]:
+        return ids(await client.get(EVENTS, params=params, headers=shop.headers))
+
+    # WD_: the GLN itself and its sub-locations (extensions), in either notation.
+    assert await query(WD_readPoint="urn:epc:id:sgln:4012345.00001.0") == n(1, 2)
+    assert await query(WD_readPoint="https://id.gs1.org/414/4012345000016") == n(1, 2)
+    assert await query(EQ_readPoint="urn:epc:id:sgln:4012345.00001.0") == n(1)
+    assert await query(WD_readPoint="urn:epc:id:sgln:4012345.00001.7") == n(2)
+    assert await query(WD_bizLocation="urn:epc:id:sgln:4012345.00001.0") == n(2)
+    assert await query(WD_bizLocation="urn:epc:id:sgln:401234.500001.9") == n(2)
+    assert await query(WD_readPoint="urn:linli:kitchen:1") == []
+    # Persistent dispositions, any CBV notation; transformation ids.
+    assert await query(EQ_persistentDisposition_set="completeness_inferred") == n(1)
+    assert await query(
+        EQ_persistentDisposition_unset="https://ref.gs1.org/cbv/Disp-completeness_verified"
+    ) == n(3)
+    assert await query(EQ_persistentDisposition_set="completeness_verified") == []
+    assert await query(EQ_transformationID="urn:uuid:7e000000-0000-4000-8000-000000000001") == n(3)
+    # Quantities: some quantity element meets every bound.
+    assert await query(GT_quantity="5") == n(1)
+    assert await query(GE_quantity="5", LT_quantity="20") == n(2)
+    assert await query(EQ_quantity="20") == n(1)
+    assert await query(LE_quantity="1") == []
+    # Sensor fields: of the report, else of its element's sensorMetadata, on one report.
+    assert await query(EQ_deviceID="urn:epc:id:giai:4000001.111") == n(4)
+    assert await query(EQ_bizRules="https://example.com/rules/cold", GE_value="2") == n(4)
+    assert await query(EQ_booleanValue="true", EQ_stringValue="door closed") == n(4)
+    assert await query(EQ_booleanValue="true", GE_value="2") == []  # not on one report
+    assert await query(EQ_hexBinaryValue="0a1f") == n(4)
+    assert await query(GE_percRank="50") == n(4)
+    assert await query(
+        GE_time="2024-05-04T06:00:00+08:00", LT_time="2024-05-04T07:00:00+08:00"
+    ) == n(4)
+    assert await query(GE_startTime="2024-05-04T06:30:00+08:00") == []
+    assert await query(LT_endTime="2024-05-04T07:00:01+08:00") == n(4)
+    # Malformed: 400 naming the parameter.
+    for params in ({"EQ_booleanValue": "yes"}, {"GT_quantity": "many"}, {"GE_time": "today"}):
+        answer = await client.get(EVENTS, params=params, headers=shop.headers)
+        assert answer.status_code == 400, params
+        assert list(answer.json()["error"]["fields"]) == list(params)

@@ -18,7 +18,7 @@ from linli.audit.models import AuditEntry
 from linli.config import Settings
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
-from linli.trace import digital_link
+from linli.trace import digital_link, recall
 from linli.trace.models import TraceBatch
 from tests.factories import login, make_org, make_token, make_user
 from tests.groupbuy.helpers import (
@@ -226,3 +226,33 @@ async def test_a_regulator_recall_follows_links_into_its_jurisdiction_only(
     assert opened.status_code == 201, opened.text
     assert {b["batch_id"] for b in opened.json()["batches"]} == {own.id, near_batch.id}
     assert await status_of(app, far_batch.id) == "active"
+
+
+async def test_a_transformation_declared_in_error_is_not_followed(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    bakery = await a_shop(client, session, name="面包房")
+    flour = await a_batch(app, bakery, await product_sku(client, bakery, name="面粉"), "F9")
+    bread = await a_batch(app, bakery, await product_sku(client, bakery, name="面包"), "BR9")
+    scanner = bearer(
+        await make_token(
+            session, bakery.owner, organisation=bakery.organisation, scopes=("trace:capture",)
+        )
+    )
+    made = transformation(flour, lgtin(bread)) | {
+        "eventID": "urn:uuid:00000000-0000-4000-8000-0000000000f9"
+    }
+    captured = await client.post("/epcis/capture", json=document(made), headers=scanner)
+    assert captured.status_code == 202, captured.text
+    async with app.state.sessionmaker() as s:
+        reached, _refused = await recall.downstream(s, [flour])
+    assert {r.batch.id for r in reached} == {flour.id, bread.id}
+    # The bakery says the bread was not made from that flour after all.
+    declaration = made | {
+        "errorDeclaration": {"declarationTime": clock.now().isoformat(), "reason": "incorrect_data"}
+    }
+    declared = await client.post("/epcis/capture", json=document(declaration), headers=scanner)
+    assert declared.status_code == 202, declared.text
+    async with app.state.sessionmaker() as s:
+        reached, _refused = await recall.downstream(s, [flour])
+    assert [r.batch.id for r in reached] == [flour.id]

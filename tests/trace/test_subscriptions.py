@@ -25,7 +25,9 @@ from linli.app import create_app
 from linli.audit.models import AuditEntry
 from linli.config import Settings
 from linli.errors import BadRequest
+from linli.outbox import PENDING, DueJob
 from linli.trace import subscriptions
+from linli.trace.query_models import TraceSubscription
 from tests.trace.helpers import CAPTURE, a_shop, document, event
 
 QUERIES = "/epcis/queries"
@@ -283,3 +285,70 @@ async def test_the_setting_allows_private_addresses_and_public_ones_pass() -> No
     await subscriptions.check_destination("https://93.184.216.34/hook", allow_private=False)
     with pytest.raises(BadRequest):
         await subscriptions.check_destination("ftp://127.0.0.1/", allow_private=True)
+
+
+@pytest.mark.usefixtures("private_allowed")
+async def test_no_transaction_is_held_while_posting_and_declarations_are_delivered(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop = await a_shop(client, session)
+    subscription = await a_subscription(client, shop.headers, receiver.url)
+    real_post = subscriptions._post
+    probes: list[str] = []
+
+    async def post_while_another_writes(*args: Any) -> str | None:
+        # While the webhook is being posted, another writer takes the subscription row (at
+        # once, or fail: NOWAIT on PostgreSQL) and writes (SQLite's write lock): both would
+        # wait for the delivery job's transaction if the post happened inside it.
+        async with app.state.sessionmaker() as other, other.begin():
+            row = await other.scalar(
+                select(TraceSubscription)
+                .where(TraceSubscription.public_id == subscription["subscriptionID"])
+                .with_for_update(nowait=True)
+            )
+            assert row is not None
+            row.last_error = "probe"
+        probes.append("written")
+        return await real_post(*args)
+
+    monkeypatch.setattr(subscriptions, "_post", post_while_another_writes)
+    declaration = {
+        "declarationTime": "2024-05-03T08:00:00+08:00",
+        "reason": "incorrect_data",
+    }
+    # An event and its error declaration in one capture: the event, carrying the declaration.
+    doc = document(temperature(1, 3.0), temperature(1, 3.0) | {"errorDeclaration": declaration})
+    assert (await client.post(CAPTURE, json=doc, headers=shop.headers)).status_code == 202
+    await app.state.dispatcher.run_once()
+    assert probes == ["written"]
+    ((_headers, body),) = receiver.taken()
+    (delivered,) = body["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert delivered["eventID"] == "urn:uuid:00000000-0000-4000-8000-000000000001"
+    assert delivered["errorDeclaration"] == declaration
+    # An event delivered before, declared in error later: the declaration is delivered.
+    first = document(temperature(2, 5.0))
+    assert (await client.post(CAPTURE, json=first, headers=shop.headers)).status_code == 202
+    await app.state.dispatcher.run_once()
+    later = document(temperature(2, 5.0) | {"errorDeclaration": declaration})
+    assert (await client.post(CAPTURE, json=later, headers=shop.headers)).status_code == 202
+    await app.state.dispatcher.run_once()
+    bodies = [b for _h, b in receiver.taken()]
+    assert len(bodies) == 3
+    (declared,) = bodies[2]["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert declared["eventID"] == "urn:uuid:00000000-0000-4000-8000-000000000002"
+    assert declared["errorDeclaration"] == declaration
+    url = f"{QUERIES}/cold-chain/subscriptions/{subscription['subscriptionID']}"
+    state = (await client.get(url, headers=shop.headers)).json()
+    assert (state["delivered"], state["failures"], state["lastError"]) == (3, 0, None)
+    # every claim was settled: nothing is left to deliver
+    await session.rollback()
+    pending = await session.scalars(
+        select(DueJob.dedupe_key).where(
+            DueJob.status == PENDING, DueJob.dedupe_key.like("trace.subscription:%")
+        )
+    )
+    assert list(pending) == []

@@ -64,6 +64,10 @@ class CaptureRefused(Exception):
         self.problem = problem
 
 
+class TooManyEvents(CaptureRefused):
+    """More events than the capture limit (GS1-EPCIS-Capture-Limit): 413, as the binding says."""
+
+
 @cache
 def _schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
@@ -115,7 +119,7 @@ def check_document(
     body = document.get("epcisBody")
     listed = body.get("eventList") if isinstance(body, dict) else None
     if isinstance(listed, list) and len(listed) > MAX_EVENTS:
-        raise CaptureRefused(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
+        raise TooManyEvents(Problem("epcisBody.eventList", f"at most {MAX_EVENTS} events"))
     _check_depth_and_text(document)
     normalised = normalise_document(document)
     # first: "unknown CBV value" says more than the schema
@@ -127,6 +131,64 @@ def check_document(
     for index, event in enumerate(events):
         _check_event(index, event)
     return captured, events
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What `check_events` kept: the events as captured and normalised, the position of each
+    in the document's eventList, and the problems of the events it left out."""
+
+    captured: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    positions: list[int]
+    errors: list[Problem]
+
+
+def check_events(
+    document: Any, warnings: list[Problem] | None = None, *, from_xml: bool = False
+) -> Checked:
+    """`captureErrorBehaviour: proceed`: like `check_document`, but an event that fails a check
+    is left out and its problem listed, instead of the whole document being refused. A problem
+    of the document itself (not JSON-LD, no @context, too many events) still refuses it
+    (CaptureRefused). A document that passes whole costs one check; one that does not is then
+    checked one event at a time (each as a document of its own with the same header)."""
+    whole: list[Problem] = []
+    try:
+        captured, events = check_document(document, whole, from_xml=from_xml)
+    except CaptureRefused as refused:
+        if refused.problem.event_index is None:
+            raise
+    else:
+        if warnings is not None:
+            for warning in whole:
+                add_warning(warnings, warning)
+        return Checked(captured, events, list(range(len(events))), [])
+    body = document["epcisBody"]
+    checked = Checked([], [], [], [])
+    for index, item in enumerate(body["eventList"]):
+        single = {**document, "epcisBody": {**body, "eventList": [item]}}
+        mine: list[Problem] = []
+        try:
+            one_captured, one_event = check_document(single, mine, from_xml=from_xml)
+        except CaptureRefused as refused:
+            add_warning(checked.errors, renumbered(refused.problem, index), "errors")
+            continue
+        for warning in mine:
+            if warnings is not None:
+                add_warning(warnings, renumbered(warning, index))
+        checked.captured.append(one_captured[0])
+        checked.events.append(one_event[0])
+        checked.positions.append(index)
+    return checked
+
+
+def renumbered(problem: Problem, index: int) -> Problem:
+    """A problem found in a one-event document, as the problem of event `index` of the whole."""
+    field = problem.field
+    first = "epcisBody.eventList[0]"
+    if field.startswith(first):
+        field = f"epcisBody.eventList[{index}]" + field.removeprefix(first)
+    return Problem(field, problem.reason, index)
 
 
 def normalise_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -335,15 +397,16 @@ def _check_vocabularies(document: dict[str, Any], warnings: list[Problem]) -> No
                 add_warning(warnings, Problem(field, reason, index))
 
 
-def add_warning(warnings: list[Problem], warning: Problem) -> None:
-    """Keep at most MAX_WARNINGS warnings; the last one then counts those left out."""
+def add_warning(warnings: list[Problem], warning: Problem, what: str = "warnings") -> None:
+    """Keep at most MAX_WARNINGS warnings (or errors); the last one then counts those left
+    out."""
     if len(warnings) < MAX_WARNINGS - 1:
         warnings.append(warning)
         return
     more = 1
     if len(warnings) == MAX_WARNINGS:
         more += int(warnings.pop().reason.split()[0])
-    warnings.append(Problem("epcisBody.eventList", f"{more} more warnings"))
+    warnings.append(Problem("epcisBody.eventList", f"{more} more {what}"))
 
 
 def _check_event(index: int, event: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 parameter of `query_params`), one event by its id, the discovery endpoints (`/eventTypes`,
 `/epcs`, `/bizSteps`, `/bizLocations`, `/readPoints`, `/dispositions`) and named queries
 (`/queries`), each of the caller's organisation only, paged with perPage / nextPageToken and a
-`Link: rel="next"` header."""
+`Link: rel="next"` header. The GS1 headers, 406 and 415 are `epcis_headers`'s."""
 
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from linli.trace.schemas import (
 )
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
-EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 JSON_LD = "application/ld+json"
 
 Reader = Annotated[Actor, Depends(require(TRACE_READ))]
@@ -49,14 +48,20 @@ PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=60)]
 EVENTS_DESCRIPTION = """The organisation's events as an EPCISQueryDocument, in capture order
 unless `orderBy` is given. Parameters of the EPCIS 2.0 SimpleEventQuery (docs/trace.md):
 `eventType`, `GE_/LT_eventTime`, `GE_/LT_recordTime`, `EQ_action`, `EQ_bizStep`,
-`EQ_disposition`, `EQ_readPoint`, `EQ_bizLocation`, `EQ_eventID`, `MATCH_epc`,
+`EQ_disposition`, `EQ_readPoint`, `EQ_bizLocation`, `WD_readPoint`, `WD_bizLocation` (by the
+identifier's own hierarchy: a GLN and its extensions), `EQ_persistentDisposition_set`,
+`EQ_persistentDisposition_unset`, `EQ_transformationID`, `EQ_eventID`, `MATCH_epc`,
 `MATCH_parentID`, `MATCH_inputEPC`, `MATCH_outputEPC`, `MATCH_anyEPC`, `MATCH_epcClass`,
-`MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass`, `EQ_bizTransaction_{type}`,
-`EQ_source_{type}`, `EQ_destination_{type}`, `EXISTS_{field}`, `GE_/LT_errorDeclarationTime`,
-`EQ_errorReason`, `EQ_correctiveEventID`, `EQ_ERROR_DECLARATION_{field}`,
-`EXISTS_ERROR_DECLARATION_{field}`, `EQ_type` and `EQ_/GT_/GE_/LT_/LE_{value|minValue|maxValue|
-meanValue|sDev|percValue}[_{uom}]` on sensor reports, `orderBy`, `orderDirection`,
-`eventCountLimit`, `maxEventCount`. Any other parameter answers 400."""
+`MATCH_inputEPCClass`, `MATCH_outputEPCClass`, `MATCH_anyEPCClass`,
+`EQ_/GT_/GE_/LT_/LE_quantity`, `EQ_bizTransaction_{type}`, `EQ_source_{type}`,
+`EQ_destination_{type}`, `EXISTS_{field}`, `GE_/LT_errorDeclarationTime`, `EQ_errorReason`,
+`EQ_correctiveEventID`, `EQ_ERROR_DECLARATION_{field}`, `EXISTS_ERROR_DECLARATION_{field}`,
+`EQ_type` and `EQ_/GT_/GE_/LT_/LE_{value|minValue|maxValue|meanValue|sDev|percValue|percRank}
+[_{uom}]`, `EQ_deviceID`, `EQ_deviceMetadata`, `EQ_rawData`, `EQ_dataProcessingMethod`,
+`EQ_bizRules`, `EQ_microorganism`, `EQ_chemicalSubstance`, `EQ_stringValue`,
+`EQ_booleanValue`, `EQ_hexBinaryValue`, `EQ_uriValue`, `GE_/LT_time`, `GE_/LT_startTime`,
+`GE_/LT_endTime` on sensor reports, `orderBy`, `orderDirection`, `eventCountLimit`,
+`maxEventCount`. Any other parameter answers 400."""
 
 
 def next_link(request: Request, token: str) -> str:
@@ -66,7 +71,7 @@ def next_link(request: Request, token: str) -> str:
 
 
 async def events_response(request: Request, session: DbSession, page: queries.Page) -> Response:
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if page.next is not None:
         headers["Link"] = next_link(request, page.next.token())
     declared = await queries.declarations(session, page.rows)
@@ -112,12 +117,12 @@ async def event(
 ) -> Response:
     row = await queries.access_event(session, actor, event_id)
     declared = await queries.declarations(session, [row])
-    return answer(request, queries.query_document([row], declared), EPCIS_HEADERS)
+    return answer(request, queries.query_document([row], declared), {})
 
 
 def collection(request: Request, members: Sequence[str], token: str | None) -> JSONResponse:
     """A discovery answer: the values, and a Link to the next page when there is one."""
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if token is not None:
         headers["Link"] = next_link(request, token)
     body: dict[str, Any] = {"@context": [queries.EPCIS_CONTEXT], "type": "Collection"}
@@ -168,7 +173,7 @@ async def create_query(body: NamedQueryIn, session: DbSession, actor: Manager) -
     return JSONResponse(
         present_query(named).model_dump(mode="json"),
         status_code=201,
-        headers={"Location": f"/epcis/queries/{named.name}", **EPCIS_HEADERS},
+        headers={"Location": f"/epcis/queries/{named.name}"},
     )
 
 
@@ -183,7 +188,7 @@ async def list_queries(
     rows, after = await named_queries.listed(
         session, actor, per_page=per_page, after=discovery.parse_token(next_page_token)
     )
-    headers = dict(EPCIS_HEADERS)
+    headers: dict[str, str] = {}
     if after is not None:
         headers["Link"] = next_link(request, discovery.token_of(after))
     body = [present_query(row).model_dump(mode="json") for row in rows]
@@ -253,7 +258,7 @@ async def subscribe(
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201,
-        headers={"Location": location, **EPCIS_HEADERS},
+        headers={"Location": location},
     )
 
 

@@ -10,7 +10,8 @@
   (`batch:{id}`) and one per organisation for events that name none of its batches
   (`org:{id}`). Each link records the previous chain hash and its own; the head keeps the
   length and last hash, so deleting the newest event is detected too.
-- `TraceCapture`: one capture job of the EPCIS REST interface, succeeded or failed.
+- `TraceCapture`: one capture job of the EPCIS REST interface, succeeded or failed; with
+  `proceed` (captureErrorBehaviour) a succeeded job may also list the events it refused.
 
 Events, their EPC rows, batch links and chain links are append-only: the ORM refuses to update
 or delete them. Corrections are new events carrying an errorDeclaration.
@@ -67,6 +68,8 @@ class CaptureStatus(StrEnum):
 
 
 CAPTURE_SUCCEEDED, CAPTURE_FAILED = CaptureStatus.SUCCEEDED, CaptureStatus.FAILED
+# captureErrorBehaviour (EPCIS 2.0 REST binding): all or nothing, or the valid events only
+ROLLBACK, PROCEED = "rollback", "proceed"
 EPC_INSTANCE, EPC_CLASS = "epc", "class"
 
 
@@ -104,6 +107,7 @@ class TraceCapture(Base):
     __tablename__ = "trace_captures"
     __table_args__ = (
         CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+        CheckConstraint("error_behaviour IN ('rollback', 'proceed')", name="error_behaviour"),
         Index("ix_trace_captures_org_created", "organisation_id", "created_at"),
     )
 
@@ -112,6 +116,9 @@ class TraceCapture(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(10))
+    error_behaviour: Mapped[str] = mapped_column(
+        String(10), server_default=ROLLBACK, default=ROLLBACK
+    )
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSONData)
     # what was accepted but deserves the capturer's attention: [{field, reason, eventIndex}]

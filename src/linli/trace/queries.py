@@ -33,7 +33,23 @@ from linli.trace.policies import own_rows
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 
-SENSOR_FIELDS = ("value", "minValue", "maxValue", "meanValue", "sDev", "percValue")
+SENSOR_FIELDS = ("value", "minValue", "maxValue", "meanValue", "sDev", "percValue", "percRank")
+# EQ_{field} on a sensor report, or on its element's sensorMetadata (EPCIS 2.0 §8.2.7.1)
+SENSOR_TEXT_FIELDS = (
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "bizRules",
+    "microorganism",
+    "chemicalSubstance",
+    "stringValue",
+    "booleanValue",
+    "hexBinaryValue",
+    "uriValue",
+)
+SENSOR_TIME_FIELDS = ("time", "startTime", "endTime")
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 CHUNK = 500  # events read at a time when a parameter is checked on the document
 
 
@@ -63,6 +79,23 @@ class SensorBound:
 
 
 @dataclass(frozen=True)
+class SensorTime:
+    """`GE_time=...`: a sensor time field (of the report, else of its sensorMetadata)."""
+
+    field: str  # time, startTime, endTime
+    op: str  # GE, LT
+    moment: datetime
+
+
+@dataclass(frozen=True)
+class Bound:
+    """`GE_quantity=5`: a comparison and its bound."""
+
+    op: str  # EQ, GT, GE, LT, LE
+    bound: float
+
+
+@dataclass(frozen=True)
 class EventQuery:
     event_types: Sequence[str] = ()
     ge_event_time: datetime | None = None
@@ -74,6 +107,12 @@ class EventQuery:
     dispositions: Sequence[str] = ()
     read_points: Sequence[str] = ()
     biz_locations: Sequence[str] = ()
+    wd_read_points: Sequence[str] = ()  # WD_readPoint: the location or one inside it
+    wd_biz_locations: Sequence[str] = ()
+    persistent_set: Sequence[str] = ()  # EQ_persistentDisposition_set
+    persistent_unset: Sequence[str] = ()
+    transformation_ids: Sequence[str] = ()
+    quantity_bounds: Sequence[Bound] = ()
     event_ids: Sequence[str] = ()
     match_epc: Sequence[str] = ()
     match_parent_id: Sequence[str] = ()
@@ -96,6 +135,8 @@ class EventQuery:
     exists_error_declaration_fields: Sequence[str] = ()
     sensor_types: Sequence[str] = ()
     sensor_bounds: Sequence[SensorBound] = ()
+    sensor_values: Sequence[TypedValues] = ()  # EQ_deviceID and the other SENSOR_TEXT_FIELDS
+    sensor_times: Sequence[SensorTime] = ()
     order_by: str | None = None  # eventTime, recordTime; None: capture order
     order_desc: bool = True  # the standard's default direction once orderBy is given
     event_count_limit: int | None = None
@@ -312,6 +353,20 @@ def _conditions(q: EventQuery) -> list[ColumnElement[bool]]:
         conditions.append(TraceEvent.read_point.in_(q.read_points))
     if q.biz_locations:
         conditions.append(TraceEvent.biz_location.in_(q.biz_locations))
+    if q.wd_read_points:
+        conditions.append(
+            or_(*(_with_descendants(TraceEvent.read_point, v) for v in q.wd_read_points))
+        )
+    if q.wd_biz_locations:
+        conditions.append(
+            or_(*(_with_descendants(TraceEvent.biz_location, v) for v in q.wd_biz_locations))
+        )
+    if q.persistent_set or q.persistent_unset:
+        conditions.append(_mentions("persistentDisposition"))
+    if q.transformation_ids:
+        conditions.append(_mentions("transformationID"))
+    if q.quantity_bounds:
+        conditions.append(_mentions("quantity"))
     if q.event_ids:
         conditions.append(TraceEvent.event_id.in_(q.event_ids))
     # EPCs: the EPC rows narrow the events; which field names the EPC is checked on the document.
@@ -341,7 +396,7 @@ def _conditions(q: EventQuery) -> list[ColumnElement[bool]]:
         conditions.append(_mentions("sourceList"))
     if q.destinations:
         conditions.append(_mentions("destinationList"))
-    if q.sensor_types or q.sensor_bounds:
+    if _asks_sensors(q):
         conditions.append(_mentions("sensorElementList"))
     if asks_error_declarations(q):
         conditions.append(TraceEvent.is_correction.is_(True))
@@ -365,6 +420,30 @@ def asks_error_declarations(q: EventQuery) -> bool:
         or q.exists_error_declaration_fields
         or "errorDeclaration" in q.exists
     )
+
+
+def _with_descendants(column: Any, value: str) -> ColumnElement[bool]:
+    """WD_readPoint / WD_bizLocation without master data: the location itself and, by the
+    identifier's own hierarchy, the sub-locations of a GLN (its extensions), in the SGLN URN
+    form (every company prefix length) and the Digital Link form. Any other identifier
+    matches itself only."""
+    conditions: list[ColumnElement[bool]] = [column == value]
+    link = digital_link.normalise(value)
+    if link is None or not link.startswith(f"{digital_link.ID_GS1}/414/"):
+        return conditions[0]
+    gln = link.split("/")[4]
+    urns = [f"urn:epc:id:sgln:{gln[:k]}.{gln[k:12]}" for k in range(6, 13)]
+    conditions.append(column == link)
+    if "/254/" in link:  # a sub-location: itself, in both forms
+        conditions += [column == f"{urn}.{link.split('/254/', 1)[1]}" for urn in urns]
+        return or_(*conditions)
+    conditions.append(column.like(escape_like(f"{link}/254/") + "%", escape="\\"))
+    conditions += [column.like(escape_like(f"{urn}.") + "%", escape="\\") for urn in urns]
+    return or_(*conditions)
+
+
+def _asks_sensors(q: EventQuery) -> bool:
+    return bool(q.sensor_types or q.sensor_bounds or q.sensor_values or q.sensor_times)
 
 
 def _mentions(key: str) -> ColumnElement[bool]:
@@ -497,8 +576,11 @@ def checks_document(q: EventQuery) -> bool:
         or q.destinations
         or q.exists
         or asks_error_declarations(q)
-        or q.sensor_types
-        or q.sensor_bounds
+        or _asks_sensors(q)
+        or q.persistent_set
+        or q.persistent_unset
+        or q.transformation_ids
+        or q.quantity_bounds
     )
 
 
@@ -519,7 +601,38 @@ def event_matches(event: dict[str, Any], q: EventQuery) -> bool:
         and all(_present(_field(event, name)) for name in q.exists)
         and _error_declaration_matches(event, q)
         and _sensor_matches(event, q)
+        and _persistent_matches(event, q)
+        and (not q.transformation_ids or event.get("transformationID") in q.transformation_ids)
+        and _quantity_matches(event, q.quantity_bounds)
     )
+
+
+def _persistent_matches(event: dict[str, Any], q: EventQuery) -> bool:
+    """EQ_persistentDisposition_set / _unset: the event's persistentDisposition sets (unsets)
+    one of the values (CBV dispositions in any form)."""
+    persistent = event.get("persistentDisposition")
+    for wanted, key in ((q.persistent_set, "set"), (q.persistent_unset, "unset")):
+        if not wanted:
+            continue
+        given = _strings(persistent.get(key)) if isinstance(persistent, dict) else []
+        terms = {_cbv_value("disposition", v) for v in wanted}
+        if not any(_cbv_value("disposition", g) in terms for g in given):
+            return False
+    return True
+
+
+def _quantity_matches(event: dict[str, Any], bounds: Sequence[Bound]) -> bool:
+    """GT_quantity and the like: some quantity element (of any quantity list) meets them all."""
+    if not bounds:
+        return True
+    for name in QUANTITY_LISTS:
+        for element in event.get(name) or []:
+            value = element.get("quantity") if isinstance(element, dict) else None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if all(_COMPARE[b.op](value, b.bound) for b in bounds):
+                return True
+    return False
 
 
 def _strings(value: Any) -> list[str]:
@@ -647,16 +760,49 @@ def _error_declaration_matches(event: dict[str, Any], q: EventQuery) -> bool:
 
 
 def _sensor_matches(event: dict[str, Any], q: EventQuery) -> bool:
-    """Some sensor report of the event meets every sensor parameter (EQ_type and the bounds)."""
-    if not q.sensor_types and not q.sensor_bounds:
+    """Some sensor report of the event meets every sensor parameter (EQ_type, the bounds, the
+    EQ_ fields and the times; a field the report lacks is read from its element's
+    sensorMetadata)."""
+    if not _asks_sensors(q):
         return True
     types = {_cbv_value("sensorType", t) for t in q.sensor_types}
     for element in event.get("sensorElementList") or []:
-        reports = element.get("sensorReport") if isinstance(element, dict) else None
-        for report in reports or []:
-            if isinstance(report, dict) and _report_matches(report, types, q.sensor_bounds):
+        if not isinstance(element, dict):
+            continue
+        metadata = element.get("sensorMetadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        for report in element.get("sensorReport") or []:
+            if (
+                isinstance(report, dict)
+                and _report_matches(report, types, q.sensor_bounds)
+                and _report_fields_match({**metadata, **report}, q)
+            ):
                 return True
     return False
+
+
+def _report_fields_match(fields: dict[str, Any], q: EventQuery) -> bool:
+    for wanted in q.sensor_values:
+        value = fields.get(wanted.kind)
+        if wanted.kind == "booleanValue":
+            if not isinstance(value, bool) or ("true" if value else "false") not in wanted.values:
+                return False
+        elif wanted.kind == "hexBinaryValue":
+            if not isinstance(value, str) or value.upper() not in {
+                v.upper() for v in wanted.values
+            }:
+                return False
+        elif not isinstance(value, str) or value not in wanted.values:
+            return False
+    for wanted_time in q.sensor_times:
+        moment = parse_time(str(fields.get(wanted_time.field, "")))
+        if moment is None:
+            return False
+        if wanted_time.op == "GE" and moment < wanted_time.moment:
+            return False
+        if wanted_time.op == "LT" and moment >= wanted_time.moment:
+            return False
+    return True
 
 
 def _report_matches(report: dict[str, Any], types: set[str], bounds: Sequence[SensorBound]) -> bool:

@@ -18,8 +18,12 @@ from linli.trace.capture_checks import parse_time
 from linli.trace.models import EVENT_TYPES
 from linli.trace.queries import (
     SENSOR_FIELDS,
+    SENSOR_TEXT_FIELDS,
+    SENSOR_TIME_FIELDS,
+    Bound,
     EventQuery,
     SensorBound,
+    SensorTime,
     TypedValues,
     pattern_like,
 )
@@ -39,6 +43,11 @@ _LISTS = {
     "EQ_disposition": "dispositions",
     "EQ_readPoint": "read_points",
     "EQ_bizLocation": "biz_locations",
+    "WD_readPoint": "wd_read_points",
+    "WD_bizLocation": "wd_biz_locations",
+    "EQ_persistentDisposition_set": "persistent_set",
+    "EQ_persistentDisposition_unset": "persistent_unset",
+    "EQ_transformationID": "transformation_ids",
     "EQ_eventID": "event_ids",
     "MATCH_epc": "match_epc",
     "MATCH_parentID": "match_parent_id",
@@ -71,6 +80,9 @@ _SENSOR = re.compile(
     + "|".join(SENSOR_FIELDS)
     + r")(?:_(?P<uom>[A-Za-z0-9]{1,3}))?$"
 )
+_SENSOR_TEXT = {f"EQ_{name}": name for name in SENSOR_TEXT_FIELDS}
+_SENSOR_TIME = re.compile(r"^(?P<op>GE|LT)_(?P<field>" + "|".join(SENSOR_TIME_FIELDS) + r")$")
+_QUANTITY = re.compile(r"^(?P<op>EQ|GT|GE|LT|LE)_quantity$")
 _FIELD_NAME = re.compile(r"^[^\s|]{1,200}$")
 
 
@@ -163,6 +175,9 @@ def parse(pairs: Iterable[tuple[str, str]]) -> EventQuery:
     error_fields: list[TypedValues] = []
     exists_error_fields: list[str] = []
     bounds: list[SensorBound] = []
+    sensor_values: list[TypedValues] = []
+    sensor_times: list[SensorTime] = []
+    quantity_bounds: list[Bound] = []
     for name, raw in params.items():
         if name in _LISTS:
             fields[_LISTS[name]] = tuple(_values(name, raw))
@@ -198,6 +213,15 @@ def parse(pairs: Iterable[tuple[str, str]]) -> EventQuery:
             bounds.append(
                 SensorBound(found["field"], found["op"], found["uom"], _number(name, raw))
             )
+        elif name in _SENSOR_TEXT:
+            values = tuple(_values(name, raw))
+            if name == "EQ_booleanValue" and not set(values) <= {"true", "false"}:
+                raise refuse(name, N_("Use true or false."))
+            sensor_values.append(TypedValues(_SENSOR_TEXT[name], values))
+        elif found := _SENSOR_TIME.match(name):
+            sensor_times.append(SensorTime(found["field"], found["op"], _time(name, raw)))
+        elif found := _QUANTITY.match(name):
+            quantity_bounds.append(Bound(found["op"], _number(name, raw)))
         else:
             raise refuse(name, N_("Not a query parameter Linli supports."))
     unknown = [t for t in fields.get("event_types", ()) if t not in EVENT_TYPES]
@@ -219,4 +243,7 @@ def parse(pairs: Iterable[tuple[str, str]]) -> EventQuery:
         error_declaration_fields=tuple(error_fields),
         exists_error_declaration_fields=tuple(exists_error_fields),
         sensor_bounds=tuple(bounds),
+        sensor_values=tuple(sensor_values),
+        sensor_times=tuple(sensor_times),
+        quantity_bounds=tuple(quantity_bounds),
     )

@@ -22,7 +22,7 @@ from linli.groupbuy import lines as groupbuy
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.rules import workdays
-from linli.trace import codes, digital_link, generated, identifiers, policies
+from linli.trace import codes, corrections, digital_link, generated, identifiers, policies
 from linli.trace.models import (
     DESTROYED,
     EPC_CLASS,
@@ -177,7 +177,8 @@ async def resolve_lots(session: AsyncSession, values: Iterable[str]) -> dict[str
 async def _events_naming(session: AsyncSession, batches: Sequence[TraceBatch]) -> list[TraceEvent]:
     """Transformation and aggregation events that name any of the batches: linked to them
     (captured by their owner) or naming their lot in an EPC or EPC class (captured by anyone,
-    such as a processor that made its own batch from them)."""
+    such as a processor that made its own batch from them). Events declared in error, and the
+    declarations themselves, are not followed."""
     values = {v for b in batches for v in identifiers_of(b)}
     linked = select(TraceEventBatch.event_pk).where(
         TraceEventBatch.batch_id.in_([b.id for b in batches])
@@ -192,6 +193,7 @@ async def _events_naming(session: AsyncSession, batches: Sequence[TraceBatch]) -
                 .where(
                     or_(TraceEvent.id.in_(linked), TraceEvent.id.in_(named)),
                     TraceEvent.event_type.in_(("TransformationEvent", "AggregationEvent")),
+                    corrections.standing(),
                 )
                 .order_by(TraceEvent.id)
             )

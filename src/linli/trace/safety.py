@@ -27,7 +27,7 @@ from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.events import BatchHoldDecided, InspectionFailed, TemperatureExcursion
 from linli.i18n import N_
 from linli.rules import service as rules
-from linli.trace import generated, policies
+from linli.trace import corrections, generated, policies
 from linli.trace.models import ACTIVE, DESTROYED, ON_HOLD, TraceBatch, TraceEvent
 from linli.trace.reach import Reach
 from linli.trace.safety_models import (
@@ -600,6 +600,7 @@ async def detect_excursions(
                 TraceReading.batch_id == batch.id,
                 TraceReading.read_at >= start - LOOKBACK,
                 TraceReading.read_at <= end + LOOKBACK,
+                corrections.reading_stands(),  # not those of a sensor event declared in error
             )
         )
     ).all()
@@ -665,7 +666,7 @@ async def readings_of(
     return (
         await session.scalars(
             select(TraceReading)
-            .where(TraceReading.batch_id == batch_id)
+            .where(TraceReading.batch_id == batch_id, corrections.reading_stands())
             .order_by(TraceReading.read_at.desc(), TraceReading.id.desc())
             .limit(limit)
         )
@@ -673,9 +674,18 @@ async def readings_of(
 
 
 async def cold_chain_counts(session: AsyncSession, batch_id: int) -> tuple[int, int]:
-    """(readings, excursions) of a batch, counted in the database."""
-    readings = select(func.count()).where(TraceReading.batch_id == batch_id).scalar_subquery()
-    excursions = select(func.count()).where(TraceExcursion.batch_id == batch_id).scalar_subquery()
+    """(readings, excursions) of a batch, counted in the database, without the readings of
+    sensor events declared in error and the excursions only they made."""
+    readings = (
+        select(func.count())
+        .where(TraceReading.batch_id == batch_id, corrections.reading_stands())
+        .scalar_subquery()
+    )
+    excursions = (
+        select(func.count())
+        .where(TraceExcursion.batch_id == batch_id, corrections.excursion_stands())
+        .scalar_subquery()
+    )
     row = (await session.execute(select(readings, excursions))).one()
     return int(row[0]), int(row[1])
 
@@ -684,7 +694,7 @@ async def excursions_of(session: AsyncSession, batch_id: int) -> Sequence[TraceE
     return (
         await session.scalars(
             select(TraceExcursion)
-            .where(TraceExcursion.batch_id == batch_id)
+            .where(TraceExcursion.batch_id == batch_id, corrections.excursion_stands())
             .order_by(TraceExcursion.started_at)
         )
     ).all()

@@ -67,9 +67,12 @@ class CaptureJobOut(BaseModel):
     finishedAt: datetime
     running: bool
     success: bool
-    captureErrorBehaviour: Literal["rollback"] = "rollback"
-    eventCount: int
-    errors: list[dict[str, Any]]
+    captureErrorBehaviour: Literal["rollback", "proceed"] = "rollback"
+    eventCount: int = Field(description="The events stored (with proceed: the valid ones)")
+    errors: list[dict[str, Any]] = Field(
+        description="Why the document, or (with proceed) each event left out, was refused: "
+        "{field, reason, eventIndex}"
+    )
     # Linli's addition to the binding: what was accepted but deserves attention (user
     # vocabulary, events captured before), each {field, reason, eventIndex}
     warnings: list[dict[str, Any]] = []

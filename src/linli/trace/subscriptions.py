@@ -10,14 +10,19 @@ binding), delivered to a webhook on each capture.
   capture's own transaction (`_schedule_deliveries`, an ORM hook on the capture job row, so
   every way of capturing is covered and a rolled-back capture delivers nothing).
 - The job posts the capture's events that the named query matches (none: nothing is posted)
-  as an EPCISQueryDocument, with `Linli-Signature: sha256=<hex HMAC-SHA256 of the body with
-  the subscription's secret>` and `Linli-Delivery-ID` (the same on every retry of the same
-  delivery, for the receiver to drop a duplicate). A 2xx answer settles it; anything else
-  counts a failure and the delivery is rescheduled after `outbox.backoff`; after
-  `trace_webhook_max_failures` consecutive failures the subscription is deactivated (audited).
-  The job's completion commits with that bookkeeping, so each matching event is posted once
-  per subscription, across restarts; only a crash between the receiver's 2xx and that commit
-  posts it again, under the same delivery id.
+  as an EPCISQueryDocument, each event declared in error with its `errorDeclaration` (as
+  queries return it), with `Linli-Signature: sha256=<hex HMAC-SHA256 of the body with the
+  subscription's secret>` and `Linli-Delivery-ID` (the same on every retry of the same
+  delivery, for the receiver to drop a duplicate).
+- Claim, commit, post, record: the job's transaction builds the document and claims the
+  delivery (the same delivery scheduled again after `claim_window`), and commits; the post
+  happens after that, holding no transaction and no lock (a slow webhook blocks nobody); its
+  outcome is recorded in a short transaction of its own. A 2xx cancels the claim; anything
+  else counts a failure and moves the claim to `outbox.backoff`; after
+  `trace_webhook_max_failures` consecutive failures the subscription is deactivated (audited)
+  and the claim cancelled. So each matching event is posted once per subscription, across
+  restarts: a crash before the post leaves the claim to deliver it, and only a crash between
+  the receiver's 2xx and the record posts it again, under the same delivery id.
 """
 
 from __future__ import annotations
@@ -31,15 +36,15 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper, object_session
 
 from linli import clock, outbox
@@ -49,9 +54,10 @@ from linli.db import OUTBOX_PUBLISHED
 from linli.errors import BadRequest, NotFound
 from linli.i18n import N_
 from linli.jobs import DeliverSubscription
-from linli.outbox import PENDING, DueJob
+from linli.outbox import DONE, PENDING, DueJob
 from linli.trace import named_queries, queries
-from linli.trace.models import CAPTURE_SUCCEEDED, TraceCapture
+from linli.trace.epcis_headers import epcis_headers
+from linli.trace.models import CAPTURE_SUCCEEDED, TraceCapture, TraceEvent
 from linli.trace.query_models import TraceNamedQuery, TraceSubscription
 
 MAX_URL = 2000
@@ -220,33 +226,81 @@ def _schedule_deliveries(_mapper: Mapper[Any], connection: Connection, job: Trac
         session.info[OUTBOX_PUBLISHED] = True
 
 
-def _document(named: TraceNamedQuery, subscription: TraceSubscription, rows: Any) -> bytes:
-    document = queries.query_document(rows)
+def _document(
+    named: TraceNamedQuery,
+    subscription: TraceSubscription,
+    rows: Sequence[TraceEvent],
+    declared: dict[tuple[int, str], dict[str, Any]],
+) -> bytes:
+    document = queries.query_document(rows, declared)
     results = document["epcisBody"]["queryResults"]
     results["queryName"] = named.name
     results["subscriptionID"] = subscription.public_id
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _delivered(rows: Sequence[TraceEvent]) -> list[TraceEvent]:
+    """The rows to post: an error declaration whose event is posted with it is carried by that
+    event (`errorDeclaration`, as queries return it), not posted a second time."""
+    originals = {(r.organisation_id, r.event_id) for r in rows if not r.is_correction}
+    return [
+        r for r in rows if not (r.is_correction and (r.organisation_id, r.event_id) in originals)
+    ]
+
+
+def _dedupe_key(job: DeliverSubscription) -> str:
+    return f"trace.subscription:{job.subscription_id}:{job.capture_id}"
+
+
+def claim_window() -> timedelta:
+    """How long a delivery is claimed: its successor runs after that if the outcome was never
+    recorded (the process died between the claim and the record)."""
+    return timedelta(seconds=max(30.0, 4 * _policy.timeout_seconds))
+
+
 @outbox.job(DeliverSubscription)
-async def deliver(session: AsyncSession, job: DeliverSubscription) -> None:
-    subscription = await session.get(TraceSubscription, job.subscription_id, with_for_update=True)
+async def deliver(session: AsyncSession, job: DeliverSubscription) -> outbox.AfterCommit | None:
+    """Claim, commit, post, record: in the job's transaction the document is built and the same
+    delivery scheduled again after `claim_window` (the claim); the webhook is posted after that
+    commits, holding no transaction or lock; its outcome is then recorded in a short
+    transaction of its own (`_record`), which settles or reschedules the claim."""
+    subscription = await session.get(TraceSubscription, job.subscription_id)
     if subscription is None or not subscription.active:
-        return  # deleted or deactivated since: nothing to deliver
+        return None  # deleted or deactivated since: nothing to deliver
     named = await session.get(TraceNamedQuery, subscription.query_id)
     if named is None:
-        return
+        return None
     rows = await queries.captured_matching(
         session, subscription.organisation_id, job.capture_id, named_queries.event_query(named)
     )
     if not rows:
+        return None
+    declared = await queries.declarations(session, rows)
+    body = _document(named, subscription, _delivered(rows), declared)
+    await _retry(session, job, claim_window())
+    destination, secret = subscription.destination, subscription.secret
+    delivery_id = f"{subscription.public_id}:{job.capture_id}"
+
+    async def post_and_record(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        error = await _post(destination, secret, body, delivery_id)
+        async with sessionmaker() as recording, recording.begin():
+            await _record(recording, job, error)
+
+    return post_and_record
+
+
+async def _record(session: AsyncSession, job: DeliverSubscription, error: str | None) -> None:
+    """A delivery's outcome: a 2xx settles it (the claim is cancelled); a failure counts, and
+    the claim is moved to the backoff time, or the subscription is deactivated."""
+    subscription = await session.get(TraceSubscription, job.subscription_id, with_for_update=True)
+    if subscription is None or not subscription.active:
+        await _cancel_claim(session, job)
         return
-    body = _document(named, subscription, rows)
-    error = await _post(subscription, body, f"{subscription.public_id}:{job.capture_id}")
     if error is None:
         subscription.failures = 0
         subscription.last_error = None
         subscription.delivered += 1
+        await _cancel_claim(session, job)
         return
     subscription.failures += 1
     subscription.last_error = error[:500]
@@ -263,38 +317,51 @@ async def deliver(session: AsyncSession, job: DeliverSubscription) -> None:
             failures=subscription.failures,
             last_error=subscription.last_error,
         )
+        await _cancel_claim(session, job)
         return
-    await _retry(session, job, outbox.backoff(subscription.failures))
+    await _claimed(session, job, clock.now() + outbox.backoff(subscription.failures))
+
+
+def _claim(job: DeliverSubscription) -> Any:
+    """The claim's row while no dispatcher holds it (a leased one is left to run)."""
+    now = clock.now()
+    return update(DueJob).where(
+        DueJob.dedupe_key == _dedupe_key(job),
+        DueJob.status == PENDING,
+        or_(DueJob.locked_until.is_(None), DueJob.locked_until < now),
+    )
+
+
+async def _cancel_claim(session: AsyncSession, job: DeliverSubscription) -> None:
+    await session.execute(_claim(job).values(status=DONE, done_at=clock.now()))
+
+
+async def _claimed(session: AsyncSession, job: DeliverSubscription, due_at: datetime) -> None:
+    await session.execute(_claim(job).values(due_at=due_at))
 
 
 async def _retry(session: AsyncSession, job: DeliverSubscription, after: timedelta) -> None:
     """The same delivery again later (this job is already marked done, so the key is free)."""
-    await outbox.schedule(
-        session,
-        job,
-        clock.now() + after,
-        dedupe_key=f"trace.subscription:{job.subscription_id}:{job.capture_id}",
-    )
+    await outbox.schedule(session, job, clock.now() + after, dedupe_key=_dedupe_key(job))
 
 
-async def _post(subscription: TraceSubscription, body: bytes, delivery_id: str) -> str | None:
+async def _post(destination: str, secret: str, body: bytes, delivery_id: str) -> str | None:
     """None when the webhook took the delivery (2xx), else why not."""
     try:
-        await check_destination(subscription.destination, _policy.allow_private)
+        await check_destination(destination, _policy.allow_private)
     except BadRequest as refused:
         return refused.message.render()
     headers = {
         "Content-Type": "application/ld+json",
-        SIGNATURE_HEADER: sign(subscription.secret, body),
+        SIGNATURE_HEADER: sign(secret, body),
         DELIVERY_HEADER: delivery_id,
-        "GS1-EPCIS-Version": "2.0.0",
-        "GS1-CBV-Version": "2.0.0",
+        **epcis_headers(),
     }
     try:
         async with httpx.AsyncClient(
             timeout=_policy.timeout_seconds, trust_env=False, follow_redirects=False
         ) as client:
-            response = await client.post(subscription.destination, content=body, headers=headers)
+            response = await client.post(destination, content=body, headers=headers)
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     if 200 <= response.status_code < 300:
