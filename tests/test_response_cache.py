@@ -28,7 +28,9 @@ def token_in(page: str) -> str:
     return found.group(1)
 
 
-async def a_product(client: httpx.AsyncClient, session: AsyncSession) -> tuple[int, int, dict]:
+async def a_product(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> tuple[int, int, dict[str, str]]:
     shop = await a_shop(client, session)
     sku_id = await listed_sku(client, shop, price_fen=1990)
     product_id = await session.scalar(select(Sku.product_id).where(Sku.id == sku_id))

@@ -95,6 +95,9 @@ _WRITE = re.compile(
 )
 _WITH_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
 _WROTE_CONTENT = "linli_wrote_content"
+_MIGRATING = "linli_migrating"
+_HAS_TABLE = "linli_has_generation_table"
+_SCHEMA_EPOCH = [0]  # moved on by each migration this process runs
 READ_GENERATION = "SELECT generation FROM content_generation WHERE id = 1"
 _BUMP_GENERATION = (
     "INSERT INTO content_generation (id, generation) VALUES (1, 1) "
@@ -110,25 +113,57 @@ def written_table(statement: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+def _has_generation_table(conn: Any) -> bool:
+    """Whether the connection's database has the table, looked up once per connection and
+    migration (on the driver's cursor: bookkeeping, not a statement of the work)."""
+    known = conn.info.get(_HAS_TABLE)
+    if known is not None and known[0] == _SCHEMA_EPOCH[0]:
+        return bool(known[1])
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name = 'content_generation'"
+            )
+        else:
+            cursor.execute("SELECT to_regclass('content_generation')::text")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    exists = row is not None and row[0] is not None
+    conn.info[_HAS_TABLE] = (_SCHEMA_EPOCH[0], exists)
+    return exists
+
+
 def track_content_writes(engine: AsyncEngine) -> None:
     """Every transaction on `engine` that writes to a tracked table moves the content
     generation on as its last statement, just before it commits (the upsert also recreates a
     deleted row). The row is locked from then to the commit: on PostgreSQL concurrent writers
-    commit one after the other (the lock is held for the commit only)."""
+    commit one after the other (the lock is held for the commit only). A migration's own
+    transaction (it writes alembic_version) moves nothing, and a database whose schema has no
+    content_generation table yet (a migration still to run) is written as before."""
 
     def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if conn.info.get(_WROTE_CONTENT):
-            return
         table = written_table(statement)
-        if table is not None and table not in UNTRACKED_TABLES:
+        if table is None:
+            return
+        if table == "alembic_version":
+            conn.info[_MIGRATING] = True
+        elif table not in UNTRACKED_TABLES:
             conn.info[_WROTE_CONTENT] = True
 
     def bump(conn: Any) -> None:
-        if conn.info.pop(_WROTE_CONTENT, False):
+        wrote = conn.info.pop(_WROTE_CONTENT, False)
+        if conn.info.pop(_MIGRATING, False):
+            _SCHEMA_EPOCH[0] += 1  # every connection looks for the table again
+            return
+        if wrote and _has_generation_table(conn):
             conn.exec_driver_sql(_BUMP_GENERATION)
 
     def forget(conn: Any) -> None:
         conn.info.pop(_WROTE_CONTENT, None)
+        conn.info.pop(_MIGRATING, None)
 
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", note)
