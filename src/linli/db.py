@@ -70,7 +70,10 @@ class ContentGeneration(Base):
 
 
 # Writes that change nothing an anonymous visitor sees: sessions, tokens, counters, the outbox
-# and due jobs, audit records (written with the change they record), notifications and carts.
+# and due jobs, audit records (written with the change they record), notifications, and the
+# personal records of buying (carts, quotas, orders and their lines, payments, refunds, the
+# ledger). What a purchase changes on public pages (the stock left) is written to tracked
+# tables in the same transaction.
 UNTRACKED_TABLES = frozenset(
     {
         "content_generation",
@@ -85,7 +88,14 @@ UNTRACKED_TABLES = frozenset(
         "due_jobs",
         "notifications",
         "groupbuy_cart_lines",
+        "groupbuy_resident_quotas",
+        "groupbuy_orders",
+        "groupbuy_order_lines",
+        "payment_intents",
+        "payment_refunds",
         "payment_callbacks",
+        "ledger_entries",
+        "ledger_postings",
     }
 )
 _WRITE = re.compile(
