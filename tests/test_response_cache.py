@@ -11,10 +11,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message, Receive, Scope, Send
 
 from linli.catalog.models import Sku
 from linli.config import Settings
 from linli.db import READ_GENERATION, make_engine, written_table
+from linli.middleware import PAGE_FRESH_FOR, PUBLIC_PAGE, ResponseCacheMiddleware
 from tests.factories import login, make_user
 from tests.groupbuy.helpers import PRODUCTS, a_shop, listed_sku
 from tests.statements import statements_of
@@ -165,3 +167,35 @@ def test_the_written_table_is_read_from_the_statement() -> None:
     assert written_table("WITH t AS (SELECT 1) UPDATE skus SET stock = 1") == "skus"
     assert written_table("SELECT * FROM skus WHERE note = 'UPDATE skus'") is None
     assert written_table("WITH t AS (SELECT 1) SELECT * FROM t") is None
+
+
+async def test_a_page_that_changes_with_time_is_kept_no_longer_than_it_says(app: FastAPI) -> None:
+    rendered: list[str] = []
+
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
+        rendered.append(scope["path"])
+        scope["state"][PUBLIC_PAGE] = True
+        if scope["path"] == "/soon":
+            scope["state"][PAGE_FRESH_FOR] = 0.0
+        body = f"<p>{scope['state']['csrf_token']}</p>".encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    kept = ResponseCacheMiddleware(page, engine=app.state.engine, max_age=60)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    for path in ("/soon", "/soon", "/later", "/later"):
+        scope: Scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
+                 "headers": [], "state": {"csrf_token": "t" * 43, "locale": "en"}}  # fmt: skip
+        await kept(scope, receive, send)
+    assert rendered == ["/soon", "/soon", "/later"]
+    assert [m["body"] for m in sent if m["type"] == "http.response.body"] == [
+        b"<p>" + b"t" * 43 + b"</p>"
+    ] * 4
