@@ -466,6 +466,7 @@ CSRF_STATE = "csrf_token"  # scope["state"] key of the visitor's CSRF token (web
 # (substituted into the kept page) and its language (a part of the key). Any other cookie (a
 # session, a flash message) makes the request personal.
 NEUTRAL_COOKIES = frozenset({"linli_csrf", LANG_COOKIE})
+KEPT_PAGE_MAX_BYTES = 256 * 1024  # bigger pages are rendered each time
 
 
 @dataclass
@@ -507,7 +508,8 @@ class ResponseCacheMiddleware:
     The page is rendered with a placeholder instead of the visitor's CSRF token (the
     language form carries it), and each answer gets its own visitor's token, escaped as the
     template would have; the key holds the path, the query, the host and the locale. Only a
-    200 answer of a public page that sets no cookie, to an anonymous actor, is kept.
+    200 answer of a public page that sets no cookie, to an anonymous actor, is kept, up to
+    `max_entries` pages of at most KEPT_PAGE_MAX_BYTES each (the least recently used go).
     """
 
     def __init__(
@@ -578,7 +580,7 @@ class ResponseCacheMiddleware:
             ]
             said = state.get(PAGE_FRESH_FOR)
             fresh_for = min(self.max_age, said) if isinstance(said, int | float) else self.max_age
-            if fresh_for > 0 and self._keepable(state, held):
+            if fresh_for > 0 and len(body) <= KEPT_PAGE_MAX_BYTES and self._keepable(state, held):
                 entry = _KeptPage(generation, now + fresh_for, held["status"], start_headers, body)
                 self.pages[key] = entry
                 self.pages.move_to_end(key)
