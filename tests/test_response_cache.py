@@ -6,6 +6,7 @@ own CSRF token in a kept page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Message, Receive, Scope, Send
 
+from linli import clock
 from linli.catalog.models import Sku
 from linli.config import Settings
 from linli.db import READ_GENERATION, make_engine, written_table
@@ -191,11 +193,21 @@ async def test_a_page_that_changes_with_time_is_kept_no_longer_than_it_says(app:
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    for path in ("/soon", "/soon", "/later", "/later"):
+    async def get(path: str) -> None:
         scope: Scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
                  "headers": [], "state": {"csrf_token": "t" * 43, "locale": "en"}}  # fmt: skip
         await kept(scope, receive, send)
-    assert rendered == ["/soon", "/soon", "/later"]
+
+    with clock.frozen(datetime(2026, 12, 6, 12, tzinfo=UTC)) as frozen:
+        for path in ("/soon", "/soon", "/later", "/later"):
+            await get(path)
+        assert rendered == ["/soon", "/soon", "/later"]
+        frozen.advance(timedelta(seconds=59))
+        await get("/later")
+        assert rendered == ["/soon", "/soon", "/later"]
+        frozen.advance(timedelta(seconds=1))  # the application's clock, not the wall's
+        await get("/later")
+        assert rendered == ["/soon", "/soon", "/later", "/later"]
     assert [m["body"] for m in sent if m["type"] == "http.response.body"] == [
         b"<p>" + b"t" * 43 + b"</p>"
-    ] * 4
+    ] * 6

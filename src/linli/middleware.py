@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import brotli
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from linli import i18n
+from linli import clock, i18n
 from linli.db import DEFERRED_OPTION, READ_GENERATION
 from linli.errors import PayloadTooLarge
 from linli.i18n import N_
@@ -472,7 +472,8 @@ KEPT_PAGE_MAX_BYTES = 256 * 1024  # bigger pages are rendered each time
 @dataclass
 class _KeptPage:
     generation: int
-    expires_at: float
+    kept_at: datetime  # on the application's clock, the one the pages are rendered by
+    expires_at: datetime
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes  # with the placeholder where the visitor's CSRF token goes
@@ -549,9 +550,9 @@ class ResponseCacheMiddleware:
             headers.get("host", ""),
             scope.get("scheme", "http"),
         )
-        now = time.monotonic()
+        now = clock.now()  # a test's frozen clock moved on ends what changes with time too
         kept = self.pages.get(key)
-        if kept is not None and now < kept.expires_at:
+        if kept is not None and kept.kept_at <= now < kept.expires_at:
             self.pages.move_to_end(key)
             state[PUBLIC_PAGE] = True
             await self._answer(kept.status, kept.headers, kept.body, token, send)
@@ -581,7 +582,8 @@ class ResponseCacheMiddleware:
             said = state.get(PAGE_FRESH_FOR)
             fresh_for = min(self.max_age, said) if isinstance(said, int | float) else self.max_age
             if fresh_for > 0 and len(body) <= KEPT_PAGE_MAX_BYTES and self._keepable(state, held):
-                entry = _KeptPage(generation, now + fresh_for, held["status"], start_headers, body)
+                expires = now + timedelta(seconds=fresh_for)
+                entry = _KeptPage(generation, now, expires, held["status"], start_headers, body)
                 self.pages[key] = entry
                 self.pages.move_to_end(key)
                 while len(self.pages) > self.max_entries:
