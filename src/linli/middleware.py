@@ -8,6 +8,7 @@ import json
 import secrets
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -367,6 +368,9 @@ class CompressionMiddleware:
 
 PUBLIC_PAGE = "public_page"  # scope["state"] key: the route rendered a page anyone may see
 PAGE_FRESH_FOR = "page_fresh_for"  # scope["state"] key: seconds a public page stays true
+# scope["state"] key: a check each answer from the kept page must pass first (a rate limit);
+# when it fails the request goes to the route, which answers as it would (429).
+PAGE_GUARD = "page_guard"
 PERSONAL = "private, no-store"
 # Every page carries the visitor's CSRF token (the language form), so no shared cache may keep
 # one; the visitor's browser may, and asks again each time with the ETag.
@@ -474,6 +478,7 @@ class _KeptPage:
     generation: int
     kept_at: datetime  # on the application's clock, the one the pages are rendered by
     expires_at: datetime
+    guard: Callable[[Scope], bool] | None
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes  # with the placeholder where the visitor's CSRF token goes
@@ -510,7 +515,9 @@ class ResponseCacheMiddleware:
     language form carries it), and each answer gets its own visitor's token, escaped as the
     template would have; the key holds the path, the query, the host and the locale. Only a
     200 answer of a public page that sets no cookie, to an anonymous actor, is kept, up to
-    `max_entries` pages of at most KEPT_PAGE_MAX_BYTES each (the least recently used go).
+    `max_entries` pages of at most KEPT_PAGE_MAX_BYTES each (the least recently used go). A
+    route may name a check every answer from its kept page passes first (`PAGE_GUARD`: the
+    trace page's per-address limit); a refused request goes on to the route.
     """
 
     def __init__(
@@ -552,7 +559,11 @@ class ResponseCacheMiddleware:
         )
         now = clock.now()  # a test's frozen clock moved on ends what changes with time too
         kept = self.pages.get(key)
-        if kept is not None and kept.kept_at <= now < kept.expires_at:
+        if (
+            kept is not None
+            and kept.kept_at <= now < kept.expires_at
+            and (kept.guard is None or kept.guard(scope))
+        ):
             self.pages.move_to_end(key)
             state[PUBLIC_PAGE] = True
             await self._answer(kept.status, kept.headers, kept.body, token, send)
@@ -583,7 +594,16 @@ class ResponseCacheMiddleware:
             fresh_for = min(self.max_age, said) if isinstance(said, int | float) else self.max_age
             if fresh_for > 0 and len(body) <= KEPT_PAGE_MAX_BYTES and self._keepable(state, held):
                 expires = now + timedelta(seconds=fresh_for)
-                entry = _KeptPage(generation, now, expires, held["status"], start_headers, body)
+                guard = state.get(PAGE_GUARD)
+                entry = _KeptPage(
+                    generation,
+                    now,
+                    expires,
+                    guard if callable(guard) else None,
+                    held["status"],
+                    start_headers,
+                    body,
+                )
                 self.pages[key] = entry
                 self.pages.move_to_end(key)
                 while len(self.pages) > self.max_entries:
