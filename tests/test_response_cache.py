@@ -161,6 +161,14 @@ async def test_reading_and_bookkeeping_do_not_move_the_generation(
     assert await generation() == before + 1
 
 
+async def test_static_files_uploads_and_the_api_do_not_read_the_generation(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for path in ("/healthz", "/api/v1/catalog/products", "/static/linli.css"):
+        _answer, statements = await statements_of(app, client, path)
+        assert READ_GENERATION not in statements, path
+
+
 def test_the_written_table_is_read_from_the_statement() -> None:
     assert written_table('INSERT INTO "skus" (id) VALUES (1)') == "skus"
     assert written_table("  update price_changes set x = 1") == "price_changes"

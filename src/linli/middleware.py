@@ -471,6 +471,8 @@ CSRF_STATE = "csrf_token"  # scope["state"] key of the visitor's CSRF token (web
 # session, a flash message) makes the request personal.
 NEUTRAL_COOKIES = frozenset({"linli_csrf", LANG_COOKIE})
 KEPT_PAGE_MAX_BYTES = 256 * 1024  # bigger pages are rendered each time
+# Never pages: answered without reading the content generation.
+NOT_PAGES = ("/static/", "/files/", "/api/", "/epcis/", "/healthz", "/openapi.json")
 
 
 @dataclass
@@ -485,9 +487,9 @@ class _KeptPage:
 
 
 def neutral_request(scope: Scope) -> bool:
-    """A GET from an anonymous visitor: no credentials, no cookie but the CSRF token and the
-    language, no conditional header but If-None-Match (answered by PageCacheMiddleware)."""
-    if scope["method"] != "GET":
+    """A GET of a page (not a static file, an upload or the API) from an anonymous visitor: no
+    credentials, no cookie but the CSRF token and the language."""
+    if scope["method"] != "GET" or scope["path"].startswith(NOT_PAGES):
         return False
     for name, value in scope["headers"]:
         if name == b"authorization":
