@@ -563,6 +563,7 @@ class ResponseCacheMiddleware:
         kept = self.pages.get(key)
         if (
             kept is not None
+            and kept.generation == generation  # not one a slower request kept after a change
             and kept.kept_at <= now < kept.expires_at
             and (kept.guard is None or kept.guard(scope))
         ):
