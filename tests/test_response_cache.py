@@ -219,3 +219,45 @@ async def test_a_page_that_changes_with_time_is_kept_no_longer_than_it_says(app:
     assert [m["body"] for m in sent if m["type"] == "http.response.body"] == [
         b"<p>" + b"t" * 43 + b"</p>"
     ] * 6
+
+
+async def test_a_page_rendered_before_a_write_is_never_served_after_it(app: FastAPI) -> None:
+    """A slow request read the generation, a write committed, a quicker request rendered the
+    new page; the slow one keeps its older page last: it must not be served."""
+    rendered: list[str] = []
+
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"][PUBLIC_PAGE] = True
+        version = f"v{len(rendered)}"
+        rendered.append(version)
+        if version == "v0":  # the slow one: a write and a quicker request meanwhile
+            async with app.state.sessionmaker() as writing:
+                await writing.execute(text("UPDATE skus SET stock = stock WHERE id = -1"))
+                await writing.commit()
+            await kept(request(), receive, ignore)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": version.encode()})
+
+    kept = ResponseCacheMiddleware(page, engine=app.state.engine, max_age=60)
+
+    def request() -> Scope:
+        return {"type": "http", "method": "GET", "path": "/p/1", "query_string": b"",
+                "headers": [], "state": {"csrf_token": "t" * 43, "locale": "en"}}  # fmt: skip
+
+    async def ignore(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    bodies: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            bodies.append(message["body"])
+
+    await kept(request(), receive, send)  # v0, with v1 rendered inside it
+    await kept(request(), receive, send)
+    assert rendered == ["v0", "v1", "v2"]  # v0 was kept last, under the older generation
+    assert bodies == [b"v0", b"v2"]
