@@ -11,6 +11,12 @@ conditional GET of the product page answered 304 (what a returning visitor costs
     python bench/pages.py                          # SQLite, one process
     python bench/pages.py --database-url postgresql+asyncpg://postgres@127.0.0.1/linli_bench \\
         --workers 2                                # PostgreSQL (the database is recreated)
+    python bench/pages.py --workdir /tmp/city      # seed once, reuse the city on later runs
+    python bench/pages.py --no-page-cache          # what rendering each page costs
+
+Anonymous public pages are answered from the server's rendered-page cache once warm (each
+connection's first request renders or fills it, outside the measurement), which is what a
+crowd of phones meets; `--no-page-cache` measures the rendering itself.
 
 Not a timed test: it prints its figures; on a shared machine run it when the machine is quiet.
 """
@@ -47,7 +53,7 @@ def environment(database_url: str, workdir: Path) -> dict[str, str]:
         {
             "LINLI_DATABASE_URL": database_url,
             "LINLI_VAR_DIR": str(workdir / "var"),
-            "LINLI_SECRET_KEY": secrets.token_urlsafe(32),
+            "LINLI_SECRET_KEY": secret_key(workdir),
             "LINLI_DEFAULT_LOCALE": "zh_Hans",
             "LINLI_ACCESS_LOG": "false",
             # One address sends every request here: the anonymous trace page limit would
@@ -57,6 +63,15 @@ def environment(database_url: str, workdir: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+def secret_key(workdir: Path) -> str:
+    """The city's secret, kept beside it: a reused city is served with the key it was seeded
+    with."""
+    kept = workdir / "secret_key"
+    if not kept.exists():
+        kept.write_text(secrets.token_urlsafe(32))
+    return kept.read_text()
 
 
 async def recreate_postgres(url: str) -> None:
@@ -205,22 +220,44 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=600)
     parser.add_argument("--history-days", type=int, default=4)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the seeded city here and reuse it on later runs with the same arguments "
+        "(default: a fresh temporary directory)",
+    )
+    parser.add_argument(
+        "--no-page-cache",
+        action="store_true",
+        help="serve with LINLI_PAGE_CACHE_SECONDS=0: what rendering each page costs",
+    )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="linli-pages-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="linli-pages-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "seeded").exists():
+        (workdir / "secret_key").unlink(missing_ok=True)
     if not args.database_url:
         args.database_url = f"sqlite+aiosqlite:///{(workdir / 'pages.sqlite3').as_posix()}"
-    elif args.database_url.startswith("postgresql"):
-        asyncio.run(recreate_postgres(args.database_url))
     env = environment(args.database_url, workdir)
     seed = [
         "demo", "--no-serve", "--seed", str(args.seed), "--residents", str(args.residents),
         "--history-days", str(args.history_days),
     ]  # fmt: skip
-    print(f"seeding the demo city ({args.residents} residents) in {workdir} ...", flush=True)
-    subprocess.run(
-        [*linli_command(), *seed], env=env, cwd=workdir, check=True, timeout=SEED_TIMEOUT,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    marker = workdir / "seeded"
+    seeded_as = f"{args.database_url} {' '.join(seed)}"
+    if marker.exists() and marker.read_text() == seeded_as:
+        print(f"reusing the demo city seeded in {workdir}", flush=True)
+    else:
+        if args.database_url.startswith("postgresql"):
+            asyncio.run(recreate_postgres(args.database_url))
+        print(f"seeding the demo city ({args.residents} residents) in {workdir} ...", flush=True)
+        subprocess.run(
+            [*linli_command(), *seed], env=env, cwd=workdir, check=True, timeout=SEED_TIMEOUT,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        marker.write_text(seeded_as)
+    if args.no_page_cache:
+        env["LINLI_PAGE_CACHE_SECONDS"] = "0"
     host, port = "127.0.0.1", free_port()
     serve = ["serve", "--host", host, "--port", str(port), "--workers", str(args.workers)]
     with (workdir / "server.log").open("wb") as log:
@@ -239,9 +276,10 @@ def main() -> None:
                 raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
             time.sleep(0.2)
         kind = "PostgreSQL" if args.database_url.startswith("postgresql") else "SQLite"
+        cache = "no page cache" if args.no_page_cache else "page cache on"
         print(
             f"\n{kind}, {args.workers} process(es), {args.clients} clients, "
-            f"{args.requests} requests per page\n"
+            f"{args.requests} requests per page, {cache}\n"
         )
         loop = lean_http.new_event_loop()
         try:

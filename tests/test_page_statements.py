@@ -3,7 +3,9 @@ many products, campaigns, orders, deliveries or trace records it shows (no query
 
 Counted at the driver (tests/statements.py) on a warm request (the trace page's verified chain
 is cached per batch, the first visit verifies it). SQLite counts include the BEGIN DEFERRED
-each reading request sends; asyncpg sends its BEGIN outside the cursor.
+each reading request sends; asyncpg sends its BEGIN outside the cursor. The rendered-page
+cache is off here: these are the statements of rendering the page (an anonymous visitor
+answered from the cache costs one read of the content generation: tests/test_response_cache.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +53,11 @@ PINNED: dict[str, tuple[int, int]] = {
     "merchant products": (11, 10),
     "merchant group buys": (10, 9),
 }
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"page_cache_seconds": 0})
 
 
 @dataclass

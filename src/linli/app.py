@@ -25,6 +25,7 @@ from linli.middleware import (
     CompressionMiddleware,
     LocaleMiddleware,
     PageCacheMiddleware,
+    ResponseCacheMiddleware,
     SecurityHeadersMiddleware,
 )
 from linli.outbox import Dispatcher
@@ -197,7 +198,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     error_handlers.install(app)
     # Added innermost first (each wraps the ones before): compression is outermost, so it
     # encodes the final body; caching sees the route's actor and every cookie set inside it;
-    # locale must be known before anything can answer with an error.
+    # locale must be known before anything can answer with an error; kept pages are
+    # innermost, with the visitor's CSRF token and locale known.
+    app.add_middleware(ResponseCacheMiddleware, engine=engine, max_age=settings.page_cache_seconds)
     app.add_middleware(CSRFCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(
         BodyLimitMiddleware,

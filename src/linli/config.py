@@ -162,6 +162,13 @@ class Settings(BaseSettings):
         description="Anonymous requests a minute per address to the public trace pages "
         "(/t/...); 0: no limit",
     )
+    page_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a rendered public page may be served to anonymous visitors "
+        "from the process's cache when no content was written meanwhile (a write answers the "
+        "next request with a fresh page); 0: no cache",
+    )
 
     @property
     def serve_access_log(self) -> bool:

@@ -6,6 +6,7 @@ back when it raises. Services only flush.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
 
@@ -51,6 +52,133 @@ class Base(DeclarativeBase):
 # BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 JSONData = JSON().with_variant(JSONB(), "postgresql")
+
+
+# --- the content generation ---------------------------------------------------------------
+
+
+class ContentGeneration(Base):
+    """One row (id 1): a number that every committed transaction writing to any table but the
+    bookkeeping ones (UNTRACKED_TABLES) moves on, in that transaction. The rendered-page cache
+    (middleware.ResponseCacheMiddleware) keeps pages of the generation it read, so a page is
+    never served from a generation older than the last committed write, in any process."""
+
+    __tablename__ = "content_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# Writes that change nothing an anonymous visitor sees: sessions, tokens, counters, the outbox
+# and due jobs, audit records (written with the change they record), notifications, and the
+# personal records of buying (carts, quotas, orders and their lines, payments, refunds, the
+# ledger). What a purchase changes on public pages (the stock left) is written to tracked
+# tables in the same transaction.
+UNTRACKED_TABLES = frozenset(
+    {
+        "content_generation",
+        "alembic_version",
+        "rate_counters",
+        "audit_log",
+        "user_sessions",
+        "api_tokens",
+        "login_failures",
+        "outbox_events",
+        "handled_events",
+        "due_jobs",
+        "notifications",
+        "groupbuy_cart_lines",
+        "groupbuy_resident_quotas",
+        "groupbuy_orders",
+        "groupbuy_order_lines",
+        "payment_intents",
+        "payment_refunds",
+        "payment_callbacks",
+        "ledger_entries",
+        "ledger_postings",
+    }
+)
+_WRITE = re.compile(
+    r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE|COPY)"
+    r"\s+(?:TABLE\s+|ONLY\s+)?\"?(\w+)",
+    re.IGNORECASE,
+)
+_WITH_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+_WROTE_CONTENT = "linli_wrote_content"
+_MIGRATING = "linli_migrating"
+_HAS_TABLE = "linli_has_generation_table"
+_SCHEMA_EPOCH = [0]  # moved on by each migration this process runs
+READ_GENERATION = "SELECT generation FROM content_generation WHERE id = 1"
+_BUMP_GENERATION = (
+    "INSERT INTO content_generation (id, generation) VALUES (1, 1) "
+    "ON CONFLICT (id) DO UPDATE SET generation = content_generation.generation + 1"
+)
+
+
+def written_table(statement: str) -> str | None:
+    """The table a writing statement writes to (the first one), or None for a read."""
+    found = _WRITE.match(statement)
+    if found is None and statement.lstrip()[:4].upper() == "WITH":
+        found = _WITH_WRITE.search(statement)
+    return found.group(1).lower() if found else None
+
+
+def _has_generation_table(conn: Any) -> bool:
+    """Whether the connection's database has the table, looked up once per connection and
+    migration (on the driver's cursor: bookkeeping, not a statement of the work)."""
+    known = conn.info.get(_HAS_TABLE)
+    if known is not None and known[0] == _SCHEMA_EPOCH[0]:
+        return bool(known[1])
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name = 'content_generation'"
+            )
+        else:
+            cursor.execute("SELECT to_regclass('content_generation')::text")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    exists = row is not None and row[0] is not None
+    conn.info[_HAS_TABLE] = (_SCHEMA_EPOCH[0], exists)
+    return exists
+
+
+def track_content_writes(engine: AsyncEngine) -> None:
+    """Every transaction on `engine` that writes to a tracked table moves the content
+    generation on as its last statement, just before it commits (the upsert also recreates a
+    deleted row). The row is locked from then to the commit: on PostgreSQL concurrent writers
+    commit one after the other (the lock is held for the commit only). A migration's own
+    transaction (it writes alembic_version) moves nothing, and a database whose schema has no
+    content_generation table yet (a migration still to run) is written as before."""
+
+    def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        table = written_table(statement)
+        if table is None:
+            return
+        if table == "alembic_version":
+            conn.info[_MIGRATING] = True
+        elif table not in UNTRACKED_TABLES:
+            conn.info[_WROTE_CONTENT] = True
+
+    def bump(conn: Any) -> None:
+        wrote = conn.info.pop(_WROTE_CONTENT, False)
+        if conn.info.pop(_MIGRATING, False):
+            _SCHEMA_EPOCH[0] += 1  # every connection looks for the table again
+            return
+        if wrote and _has_generation_table(conn):
+            conn.exec_driver_sql(_BUMP_GENERATION)
+
+    def forget(conn: Any) -> None:
+        conn.info.pop(_WROTE_CONTENT, None)
+        conn.info.pop(_MIGRATING, None)
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", note)
+    event.listen(sync_engine, "commit", bump)
+    event.listen(sync_engine, "rollback", forget)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,9 +220,11 @@ def make_engine(
     """The engine for `url`; `pool_size`, `max_overflow` and `pre_ping_idle_seconds` apply to
     PostgreSQL (see `ping_when_idle`)."""
     if url.startswith("sqlite"):
-        return _make_sqlite_engine(url, echo=echo)
-    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
-    ping_when_idle(engine, pre_ping_idle_seconds)
+        engine = _make_sqlite_engine(url, echo=echo)
+    else:
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
+        ping_when_idle(engine, pre_ping_idle_seconds)
+    track_content_writes(engine)
     return engine
 
 

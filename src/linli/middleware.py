@@ -1,19 +1,27 @@
 """Pure ASGI middleware: request locale, request body limits, security headers, compression,
-caching headers and conditional GET for pages."""
+caching headers and conditional GET for pages, rendered public pages kept per process."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import brotli
+from markupsafe import escape
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from linli import i18n
+from linli import clock, i18n
+from linli.db import DEFERRED_OPTION, READ_GENERATION
 from linli.errors import PayloadTooLarge
 from linli.i18n import N_
 
@@ -359,6 +367,10 @@ class CompressionMiddleware:
 # --- caching of pages -------------------------------------------------------------------------
 
 PUBLIC_PAGE = "public_page"  # scope["state"] key: the route rendered a page anyone may see
+PAGE_FRESH_FOR = "page_fresh_for"  # scope["state"] key: seconds a public page stays true
+# scope["state"] key: a check each answer from the kept page must pass first (a rate limit);
+# when it fails the request goes to the route, which answers as it would (429).
+PAGE_GUARD = "page_guard"
 PERSONAL = "private, no-store"
 # Every page carries the visitor's CSRF token (the language form), so no shared cache may keep
 # one; the visitor's browser may, and asks again each time with the ETag.
@@ -449,3 +461,177 @@ class PageCacheMiddleware:
             return
         await send(start)
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+# --- rendered public pages, kept per process ----------------------------------------------
+
+CSRF_STATE = "csrf_token"  # scope["state"] key of the visitor's CSRF token (web.py sets it)
+# Cookies an anonymous visitor's public page may be answered to from the cache: its CSRF token
+# (substituted into the kept page) and its language (a part of the key). Any other cookie (a
+# session, a flash message) makes the request personal.
+NEUTRAL_COOKIES = frozenset({"linli_csrf", LANG_COOKIE})
+KEPT_PAGE_MAX_BYTES = 256 * 1024  # bigger pages are rendered each time
+# Never pages: answered without reading the content generation.
+NOT_PAGES = ("/static/", "/files/", "/api/", "/epcis/", "/healthz", "/openapi.json")
+
+
+@dataclass
+class _KeptPage:
+    generation: int
+    kept_at: datetime  # on the application's clock, the one the pages are rendered by
+    expires_at: datetime
+    guard: Callable[[Scope], bool] | None
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes  # with the placeholder where the visitor's CSRF token goes
+
+
+def neutral_request(scope: Scope) -> bool:
+    """A GET of a page (not a static file, an upload or the API) from an anonymous visitor: no
+    credentials, no cookie but the CSRF token and the language."""
+    if scope["method"] != "GET" or scope["path"].startswith(NOT_PAGES):
+        return False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return False
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                cookie = part.strip().partition("=")[0]
+                if cookie and cookie not in NEUTRAL_COOKIES:
+                    return False
+    return True
+
+
+class ResponseCacheMiddleware:
+    """Public pages (those a route renders with `public=True`) kept per process, rendered once
+    per content generation, locale and URL for every anonymous visitor.
+
+    Every request that may be answered from the cache (`neutral_request`) reads the content
+    generation (one indexed read of one row, `db.READ_GENERATION`): every transaction that
+    writes content moves it on as it commits (`db.track_content_writes`), so a page kept under
+    an older generation is never served again, in this process or any other. A generation
+    change empties the cache. Entries also expire after `max_age` seconds, for what changes
+    with time alone (a licence that expires at midnight, a campaign that opens at 8 pm).
+
+    The page is rendered with a placeholder instead of the visitor's CSRF token (the
+    language form carries it), and each answer gets its own visitor's token, escaped as the
+    template would have; the key holds the path, the query, the host and the locale. Only a
+    200 answer of a public page that sets no cookie, to an anonymous actor, is kept, up to
+    `max_entries` pages of at most KEPT_PAGE_MAX_BYTES each (the least recently used go). A
+    route may name a check every answer from its kept page passes first (`PAGE_GUARD`: the
+    trace page's per-address limit); a refused request goes on to the route.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, engine: AsyncEngine, max_age: float, max_entries: int = 1000
+    ) -> None:
+        self.app = app
+        self.engine = engine.execution_options(**{DEFERRED_OPTION: True})
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self.placeholder = "linli-csrf-" + secrets.token_hex(16)
+        self.generation: int | None = None
+        self.pages: OrderedDict[tuple[str, ...], _KeptPage] = OrderedDict()
+
+    async def read_generation(self) -> int | None:
+        async with self.engine.connect() as connection:
+            value = await connection.scalar(text(READ_GENERATION))
+        return None if value is None else int(value)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_age <= 0 or not neutral_request(scope):
+            await self.app(scope, receive, send)
+            return
+        generation = await self.read_generation()
+        if generation is None:  # no row (an emptied table): nothing can be trusted to it
+            await self.app(scope, receive, send)
+            return
+        if generation != self.generation:
+            self.pages.clear()
+            self.generation = generation
+        state = scope.setdefault("state", {})
+        token = str(state.get(CSRF_STATE, ""))
+        headers = Headers(scope=scope)
+        key = (
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            str(state.get("locale", "")),
+            headers.get("host", ""),
+            scope.get("scheme", "http"),
+        )
+        now = clock.now()  # a test's frozen clock moved on ends what changes with time too
+        kept = self.pages.get(key)
+        if (
+            kept is not None
+            and kept.generation == generation  # not one a slower request kept after a change
+            and kept.kept_at <= now < kept.expires_at
+            and (kept.guard is None or kept.guard(scope))
+        ):
+            self.pages.move_to_end(key)
+            state[PUBLIC_PAGE] = True
+            await self._answer(kept.status, kept.headers, kept.body, token, send)
+            return
+        state[CSRF_STATE] = self.placeholder
+        held: Message | None = None
+        parts: list[bytes] = []
+
+        async def send_kept(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                if Headers(raw=message["headers"]).get("content-type", "").startswith("text/html"):
+                    held = message  # it may hold the placeholder: substituted when whole
+                    return
+                await send(message)
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(parts)
+            start_headers = [
+                (name, value) for name, value in held["headers"] if name != b"content-length"
+            ]
+            said = state.get(PAGE_FRESH_FOR)
+            fresh_for = min(self.max_age, said) if isinstance(said, int | float) else self.max_age
+            if fresh_for > 0 and len(body) <= KEPT_PAGE_MAX_BYTES and self._keepable(state, held):
+                expires = now + timedelta(seconds=fresh_for)
+                guard = state.get(PAGE_GUARD)
+                entry = _KeptPage(
+                    generation,
+                    now,
+                    expires,
+                    guard if callable(guard) else None,
+                    held["status"],
+                    start_headers,
+                    body,
+                )
+                self.pages[key] = entry
+                self.pages.move_to_end(key)
+                while len(self.pages) > self.max_entries:
+                    self.pages.popitem(last=False)
+            await self._answer(held["status"], start_headers, body, token, send)
+
+        await self.app(scope, receive, send_kept)
+
+    @staticmethod
+    def _keepable(state: dict[str, object], start: Message) -> bool:
+        if start["status"] != 200 or not state.get(PUBLIC_PAGE):
+            return False
+        if any(name == b"set-cookie" for name, _ in start["headers"]):
+            return False
+        return not getattr(state.get("actor"), "is_authenticated", False)
+
+    async def _answer(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        token: str,
+        send: Send,
+    ) -> None:
+        page = body.replace(self.placeholder.encode(), str(escape(token)).encode())
+        raw = [*headers, (b"content-length", str(len(page)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": page, "more_body": False})

@@ -190,13 +190,19 @@ def render(
     status_code: int = 200,
     actor: Actor | None = None,
     public: bool = False,
+    fresh_for: float | None = None,
 ) -> HTMLResponse:
     """The page `template` rendered for the request's actor. `public`: the page shows the same
     to every anonymous visitor (a product, a merchant, a batch's trace), so its answer is
     validated with an ETag and may be kept by the visitor's browser (middleware.
-    PageCacheMiddleware); it turns personal (`private, no-store`) for a logged-in visitor."""
+    PageCacheMiddleware); it turns personal (`private, no-store`) for a logged-in visitor, and
+    anonymous visitors may be answered the page kept by middleware.ResponseCacheMiddleware
+    until content is written or `fresh_for` seconds (LINLI_PAGE_CACHE_SECONDS if not given)
+    have passed: a page that changes with time alone says how long it stays true."""
     if public:
         request.state.public_page = True
+        if fresh_for is not None:
+            request.state.page_fresh_for = fresh_for
     env: Environment = request.app.state.jinja
     the_actor = actor or getattr(request.state, "actor", None) or Actor()
     flashed = pop_flash(request)

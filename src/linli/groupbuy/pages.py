@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
-from linli import forms
+from linli import clock, forms
 from linli.apitypes import PathId
 from linli.authz import Actor, current_actor, require_user
 from linli.db import DbSession
@@ -28,6 +28,7 @@ from linli.web import ErrorAnswer, form_action, redirect, render, validate_form,
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
+CAMPAIGNS_FRESH_SECONDS = 5.0
 
 
 async def _campaigns_page(
@@ -39,17 +40,26 @@ async def _campaigns_page(
     status_code: int = 200,
 ) -> Response:
     views = await open_campaigns(session)
+    # The list changes with time alone (a campaign opens, the soonest cutoff passes): a kept
+    # page is served for a few seconds at most, and not past the soonest cutoff it shows.
+    fresh_for = CAMPAIGNS_FRESH_SECONDS
+    if views:
+        until_cutoff = (views[0].campaign.cutoff_at - clock.now()).total_seconds()
+        fresh_for = max(0.0, min(fresh_for, until_cutoff))
     return render(
         request,
         "groupbuy/campaigns.html",
         {
             "views": views,
             # A fresh key per rendering: submitting the same form twice places one order.
-            "order_key": secrets.token_urlsafe(18),
+            # Only a logged-in visitor is shown the order button.
+            "order_key": secrets.token_urlsafe(18) if actor.is_authenticated else "",
             "error": error,
         },
         status_code=status_code,
         actor=actor,
+        public=True,
+        fresh_for=fresh_for,
     )
 
 

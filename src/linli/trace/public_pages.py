@@ -3,13 +3,17 @@ built in public_view.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.datastructures import State
 from starlette.responses import Response
+from starlette.types import Scope
 
 from linli.authz import Actor, current_actor
 from linli.db import DbSession
+from linli.middleware import PAGE_GUARD
 from linli.ratelimit import RateLimiter
 from linli.trace import codes
 from linli.trace.public_view import MAX_PAGE, batch_of_code, trace_view
@@ -21,16 +25,31 @@ AnyActor = Annotated[Actor, Depends(current_actor)]
 Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
+def _limiter(state: State) -> RateLimiter:
+    limiter: RateLimiter | None = getattr(state, "trace_page_limiter", None)
+    if limiter is None:
+        limiter = state.trace_page_limiter = RateLimiter(state.settings.trace_page_rate)
+    return limiter
+
+
 def limit_anonymous(request: Request, actor: Actor, scope: str) -> None:
     """Anonymous visitors of the expensive public pages are rate-limited per address
     (LINLI_TRACE_PAGE_RATE a minute); 429 with Retry-After beyond it."""
     if actor.is_authenticated:
         return
-    state = request.app.state
-    limiter = getattr(state, "trace_page_limiter", None)
-    if limiter is None:
-        limiter = state.trace_page_limiter = RateLimiter(state.settings.trace_page_rate)
-    limiter.check(request, scope)
+    _limiter(request.app.state).check(request, scope)
+
+
+def kept_views_limited(state: State, scope: str) -> Callable[[Scope], bool]:
+    """The same limit for answers from the kept page (middleware.PAGE_GUARD): each takes a
+    token; one over the limit goes on to the route, which answers 429."""
+
+    def allowed(request_scope: Scope) -> bool:
+        client = request_scope.get("client")
+        address = client[0] if client else "unknown"
+        return _limiter(state).wait_seconds(f"{scope}:{address}") == 0
+
+    return allowed
 
 
 @router.get("/t/{code}")
@@ -39,6 +58,7 @@ async def trace_page(
 ) -> Response:
     limit_anonymous(request, actor, "trace")
     view = await trace_view(session, code, page)
+    setattr(request.state, PAGE_GUARD, kept_views_limited(request.app.state, "trace"))
     return render(request, "trace/public.html", view | {"view": view}, actor=actor, public=True)
 
 
