@@ -58,10 +58,14 @@ JSONData = JSON().with_variant(JSONB(), "postgresql")
 
 
 class ContentGeneration(Base):
-    """One row (id 1): a number that every committed transaction writing to any table but the
-    bookkeeping ones (UNTRACKED_TABLES) moves on, in that transaction. The rendered-page cache
-    (middleware.ResponseCacheMiddleware) keeps pages of the generation it read, so a page is
-    never served from a generation older than the last committed write, in any process."""
+    """A few counter rows (shards) whose sum is the content generation: every committed
+    transaction writing to any table but the bookkeeping ones (UNTRACKED_TABLES) adds one to a
+    shard, in that transaction, so the sum moves on exactly when the write becomes visible. The
+    rendered-page cache (middleware.ResponseCacheMiddleware) keeps pages of the generation it
+    read, so a page is never served from a generation older than the last committed write, in
+    any process. On PostgreSQL the shard is the backend's pid modulo GENERATION_SHARDS: writers
+    on different connections lock different rows (one row made every write of the platform,
+    a flash sale's orders included, commit one after another)."""
 
     __tablename__ = "content_generation"
 
@@ -108,11 +112,14 @@ _WROTE_CONTENT = "linli_wrote_content"
 _MIGRATING = "linli_migrating"
 _HAS_TABLE = "linli_has_generation_table"
 _SCHEMA_EPOCH = [0]  # moved on by each migration this process runs
-READ_GENERATION = "SELECT generation FROM content_generation WHERE id = 1"
+GENERATION_SHARDS = 16
+READ_GENERATION = "SELECT coalesce(sum(generation), 0) FROM content_generation"
 _BUMP_GENERATION = (
-    "INSERT INTO content_generation (id, generation) VALUES (1, 1) "
+    "INSERT INTO content_generation (id, generation) VALUES ({shard}, 1) "
     "ON CONFLICT (id) DO UPDATE SET generation = content_generation.generation + 1"
 )
+# SQLite has one writer at a time: one shard is enough.
+_SHARD = {"postgresql": f"pg_backend_pid() % {GENERATION_SHARDS}", "sqlite": "1"}
 
 
 def written_table(statement: str) -> str | None:
@@ -148,11 +155,12 @@ def _has_generation_table(conn: Any) -> bool:
 
 def track_content_writes(engine: AsyncEngine) -> None:
     """Every transaction on `engine` that writes to a tracked table moves the content
-    generation on as its last statement, just before it commits (the upsert also recreates a
-    deleted row). The row is locked from then to the commit: on PostgreSQL concurrent writers
-    commit one after the other (the lock is held for the commit only). A migration's own
-    transaction (it writes alembic_version) moves nothing, and a database whose schema has no
-    content_generation table yet (a migration still to run) is written as before."""
+    generation on as its last statement, just before it commits (the upsert also creates a
+    missing shard). The shard's row is locked from then to the commit: on PostgreSQL writers
+    on the same shard commit one after the other (the lock is held for the commit only). A
+    migration's own transaction (it writes alembic_version) moves nothing, and a database
+    whose schema has no content_generation table yet (a migration still to run) is written as
+    before."""
 
     def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         table = written_table(statement)
@@ -169,7 +177,7 @@ def track_content_writes(engine: AsyncEngine) -> None:
             _SCHEMA_EPOCH[0] += 1  # every connection looks for the table again
             return
         if wrote and _has_generation_table(conn):
-            conn.exec_driver_sql(_BUMP_GENERATION)
+            conn.exec_driver_sql(_BUMP_GENERATION.format(shard=_SHARD[conn.dialect.name]))
 
     def forget(conn: Any) -> None:
         conn.info.pop(_WROTE_CONTENT, None)

@@ -507,7 +507,7 @@ class ResponseCacheMiddleware:
     per content generation, locale and URL for every anonymous visitor.
 
     Every request that may be answered from the cache (`neutral_request`) reads the content
-    generation (one indexed read of one row, `db.READ_GENERATION`): every transaction that
+    generation (one read summing at most 16 rows, `db.READ_GENERATION`): every transaction that
     writes content moves it on as it commits (`db.track_content_writes`), so a page kept under
     an older generation is never served again, in this process or any other. A generation
     change empties the cache. Entries also expire after `max_age` seconds, for what changes

@@ -1,5 +1,6 @@
-"""kernel: the content generation, one row every transaction writing content moves on; the
-rendered-page cache keys its pages by it (db.ContentGeneration, middleware.ResponseCacheMiddleware)
+"""kernel: the content generation, counter rows (shards) whose sum every transaction writing
+content moves on; the rendered-page cache keys its pages by it (db.ContentGeneration,
+middleware.ResponseCacheMiddleware)
 
 Revision ID: 0037
 Revises: 0034
