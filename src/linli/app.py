@@ -56,6 +56,7 @@ def load_domain_handlers() -> None:
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
+    import linli.live.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers
@@ -254,6 +255,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import leader_pages as groupbuy_leader_pages
     from linli.groupbuy import merchant_pages as groupbuy_merchant_pages
     from linli.groupbuy import pages as groupbuy_pages
+    from linli.live import api as live_api
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -303,6 +305,7 @@ def _include_routers(app: FastAPI) -> None:
         files_api,
         groupbuy_api,
         groupbuy_fulfilment_api,
+        live_api,
         merchants_api,
         notifications_api,
         ops_api,

@@ -213,3 +213,14 @@ class DeliverSubscription(JobPayload):
 
     subscription_id: int
     capture_id: int
+
+
+# --- live ---------------------------------------------------------------------------------
+
+
+@job_kind("live.room_due")
+class LiveRoomDue(JobPayload):
+    """A room's scheduled end (and the backstop after a crash): end the room if it is still
+    open and give its unsold stream stock back to the SKUs, exactly once."""
+
+    room_id: int

@@ -1,0 +1,219 @@
+"""Buying in a live room: a viewer's order of the pinned goods at the stream price, placed
+once per idempotency key, with its payment intent; the stream stock is taken by one
+conditional UPDATE, last (the room must still be live with these goods pinned, the stock not
+yet released, and enough left), so nothing is oversold and nothing is sold unpinned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock
+from linli.authz import Actor
+from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.i18n import N_
+from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room
+from linli.live.schemas import LiveOrderIn
+from linli.live.states import LiveOrderStatus, RoomStatus
+from linli.merchants.queries import selling_organisation_ids
+from linli.payments import service as payments
+from linli.payments.views import IntentView
+
+PURPOSE = "live_order"
+KEY_LENGTH = (8, 64)
+PAYMENT_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: LiveOrder
+    intent: IntentView | None
+    created: bool
+
+
+def not_on_sale() -> Conflict:
+    return Conflict(
+        N_("These goods are not on sale in the room now (only the pinned item, while live)."),
+        code="not_on_sale",
+    )
+
+
+def sold_out(product: str) -> Conflict:
+    return Conflict(N_("{product} is sold out."), product=product, code="sold_out")
+
+
+def _check_key(key: str) -> None:
+    low, high = KEY_LENGTH
+    if not low <= len(key) <= high or not key.isprintable() or not key.isascii():
+        raise ValidationFailed(
+            N_("Send an Idempotency-Key header of 8 to 64 printable characters."),
+            fields={"Idempotency-Key": N_("Enter 8 to 64 printable characters.")},
+        )
+
+
+def _on_sale(goods_id: int) -> ColumnElement[bool]:
+    """The room is live and these goods are pinned (SQL, checked inside the UPDATE)."""
+    return exists().where(
+        Room.id == LiveGoods.room_id,
+        Room.status == RoomStatus.LIVE,
+        Room.pinned_goods_id == goods_id,
+    )
+
+
+async def place_order(
+    session: AsyncSession, actor: Actor, room_id: int, data: LiveOrderIn, idempotency_key: str
+) -> Placed:
+    user_id = actor.require_user_id()
+    _check_key(idempotency_key)
+    earlier = await session.scalar(
+        select(LiveOrder).where(
+            LiveOrder.user_id == user_id, LiveOrder.idempotency_key == idempotency_key
+        )
+    )
+    if earlier is not None:
+        return await _replay(session, earlier, room_id, data)
+    row = (
+        await session.execute(
+            select(
+                LiveGoods,
+                Room,
+                select(LiveSession.id)
+                .where(LiveSession.room_id == Room.id, LiveSession.ended_at.is_(None))
+                .scalar_subquery()
+                .label("session_id"),
+                select(Pin.id)
+                .where(Pin.room_id == Room.id, Pin.unpinned_at.is_(None))
+                .scalar_subquery()
+                .label("pin_id"),
+                Room.organisation_id.in_(selling_organisation_ids()).label("selling"),
+                select(func.coalesce(func.sum(LiveOrder.quantity), 0))
+                .where(
+                    LiveOrder.user_id == user_id,
+                    LiveOrder.goods_id == LiveGoods.id,
+                    LiveOrder.status != LiveOrderStatus.CANCELLED,
+                )
+                .scalar_subquery()
+                .label("held"),
+            )
+            .join(Room, Room.id == LiveGoods.room_id)
+            .where(
+                LiveGoods.id == data.goods_id,
+                LiveGoods.room_id == room_id,
+                Room.status != RoomStatus.BANNED,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(N_("No such goods in this room."), code="goods_not_found")
+    goods: LiveGoods = row.LiveGoods
+    room: Room = row.Room
+    if (
+        room.status != RoomStatus.LIVE
+        or room.pinned_goods_id != goods.id
+        or row.session_id is None
+        or row.pin_id is None
+        or not row.selling
+    ):
+        raise not_on_sale()
+    if int(row.held) + data.quantity > goods.per_buyer_limit:
+        raise Conflict(
+            N_("Each viewer may buy at most {limit} of this item."),
+            limit=goods.per_buyer_limit,
+            code="limit_exceeded",
+        )
+    if goods.remaining < data.quantity:  # early answer; the UPDATE below decides
+        raise sold_out(goods.product_name)
+    now = clock.now()
+    total = goods.stream_price_fen * data.quantity
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    order = await session.scalar(
+        insert(LiveOrder)
+        .values(
+            user_id=user_id,
+            organisation_id=room.organisation_id,
+            room_id=room.id,
+            session_id=int(row.session_id),
+            goods_id=goods.id,
+            pin_id=int(row.pin_id),
+            quantity=data.quantity,
+            unit_price_fen=goods.stream_price_fen,
+            total_fen=total,
+            status=LiveOrderStatus.PENDING_PAYMENT,
+            idempotency_key=idempotency_key,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[LiveOrder.user_id, LiveOrder.idempotency_key])
+        .returning(LiveOrder)
+    )
+    if order is None:  # a concurrent request with the same key won
+        winner = await session.scalar(
+            select(LiveOrder).where(
+                LiveOrder.user_id == user_id, LiveOrder.idempotency_key == idempotency_key
+            )
+        )
+        if winner is None:
+            raise RuntimeError("a live order could not be inserted, and no order has its key")
+        return await _replay(session, winner, room_id, data)
+    intent = await payments.create_intent(
+        session,
+        actor,
+        payee_organisation_id=room.organisation_id,
+        purpose=PURPOSE,
+        reference=str(order.id),
+        amount_fen=total,
+        idempotency_key=f"live-order-{order.id}",
+        expires_in=PAYMENT_WINDOW,
+    )
+    # Last: the stream stock. Zero rows: sold out, or unpinned / ended meanwhile.
+    taken = await session.scalar(
+        update(LiveGoods)
+        .where(
+            LiveGoods.id == goods.id,
+            LiveGoods.remaining >= data.quantity,
+            LiveGoods.released_at.is_(None),
+            _on_sale(goods.id),
+        )
+        .values(remaining=LiveGoods.remaining - data.quantity)
+        .returning(LiveGoods.remaining)
+        .execution_options(synchronize_session=False)
+    )
+    if taken is None:
+        still = await session.scalar(
+            select(Room.pinned_goods_id).where(Room.id == room.id, Room.status == RoomStatus.LIVE)
+        )
+        if still != goods.id:
+            raise not_on_sale()
+        raise sold_out(goods.product_name)
+    return Placed(order, intent, created=True)
+
+
+async def _replay(
+    session: AsyncSession, order: LiveOrder, room_id: int, data: LiveOrderIn
+) -> Placed:
+    if (order.room_id, order.goods_id, order.quantity) != (room_id, data.goods_id, data.quantity):
+        raise Conflict(
+            N_("This idempotency key was already used for a different order."),
+            code="idempotency_key_reused",
+            fields={"Idempotency-Key": N_("Use a new key for a new order.")},
+        )
+    return Placed(order, await payment_of(session, order), created=False)
+
+
+async def payment_of(session: AsyncSession, order: LiveOrder) -> IntentView | None:
+    rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
+    return rows[-1] if rows else None
+
+
+async def mark_paid(session: AsyncSession, order_id: int) -> None:
+    await session.execute(
+        update(LiveOrder)
+        .where(LiveOrder.id == order_id, LiveOrder.status == LiveOrderStatus.PENDING_PAYMENT)
+        .values(status=LiveOrderStatus.PAID, paid_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
