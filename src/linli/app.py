@@ -20,6 +20,7 @@ from linli.assets import FingerprintedStaticFiles, Manifest
 from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
+from linli.live import channel as live_channel
 from linli.middleware import (
     BodyLimitMiddleware,
     CompressionMiddleware,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await mqtt_task
             if task is not None:
                 await task
+            await app.state.live_hub.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -186,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout_seconds=settings.trace_webhook_timeout_seconds,
         )
     )
+    app.state.live_hub = live_channel.Hub(sessionmaker)
     app.state.dispatcher = Dispatcher(
         sessionmaker,
         batch_size=settings.dispatcher_batch_size,
@@ -256,6 +259,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import merchant_pages as groupbuy_merchant_pages
     from linli.groupbuy import pages as groupbuy_pages
     from linli.live import api as live_api
+    from linli.live import channel_api as live_channel_api
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -306,6 +310,7 @@ def _include_routers(app: FastAPI) -> None:
         groupbuy_api,
         groupbuy_fulfilment_api,
         live_api,
+        live_channel_api,
         merchants_api,
         notifications_api,
         ops_api,

@@ -224,3 +224,11 @@ class LiveRoomDue(JobPayload):
     open and give its unsold stream stock back to the SKUs, exactly once."""
 
     room_id: int
+
+
+@job_kind("live.expire_order")
+class ExpireLiveOrder(JobPayload):
+    """A live order still unpaid at its deadline: cancel it and give its units back."""
+
+    order_id: int
+    intent_id: int

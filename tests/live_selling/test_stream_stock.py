@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
+from linli.config import Settings
 from linli.live import service
 from linli.live.models import LiveOrder, Room
 from linli.payments.models import PaymentIntent
-from tests.groupbuy.helpers import count, residents
+from tests.groupbuy.helpers import count, pay, residents
 from tests.live_selling.helpers import LIVE, a_studio, buy, goods_row, sku_stock
 
 BATCH = 50
@@ -54,12 +55,20 @@ async def test_200_viewers_race_for_50_units_and_the_end_gives_nothing_more_back
 
 
 async def test_unsold_stream_stock_goes_back_once_and_the_due_job_ends_a_forgotten_room(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
 ) -> None:
     studio = await a_studio(client, session, sku_stock=100, stream_stock=20)
-    (viewer,) = await residents(session, 1)
-    bought = await buy(client, viewer.headers, studio, quantity=3)
+    payer, dawdler = await residents(session, 2)
+    bought = await buy(client, payer.headers, studio, quantity=3)
     assert bought.status_code == 201, bought.text
+    await pay(client, settings, bought.json()["payment"])
+    unpaid = await buy(client, dawdler.headers, studio, quantity=2)
+    assert unpaid.status_code == 201, unpaid.text
+    await app.state.dispatcher.run_once()
     assert await sku_stock(app, studio.sku_id) == 80
     # The merchant's process dies: nobody ends the room. At its scheduled end the due job does.
     frozen_clock.advance(timedelta(hours=2, minutes=1))
@@ -70,8 +79,12 @@ async def test_unsold_stream_stock_goes_back_once_and_the_due_job_ends_a_forgott
         assert (room.status, room.pinned_goods_id) == ("ended", None)
         assert room.retain_until is not None
         assert room.retain_until - room.ended_at >= timedelta(days=3 * 365)  # type: ignore[operator]
+    # 15 unsold and the 2 of the unpaid order (expired) are back; the 3 paid for are not.
     assert await sku_stock(app, studio.sku_id) == 97
-    assert (await goods_row(app, studio.goods_id)).released_units == 17
+    async with app.state.sessionmaker() as s:
+        rows = (await s.execute(select(LiveOrder.id, LiveOrder.status))).all()
+    statuses = {order_id: status for order_id, status in rows}
+    assert statuses == {bought.json()["id"]: "paid", unpaid.json()["id"]: "cancelled"}
     # Exactly once: asking again, or ending again, gives nothing more.
     async with app.state.sessionmaker() as s:
         assert await service.release_stock(s, studio.room_id) == 0
@@ -85,4 +98,4 @@ async def test_unsold_stream_stock_goes_back_once_and_the_due_job_ends_a_forgott
         entries = await s.scalar(
             select(func.count()).select_from(LiveOrder).where(LiveOrder.room_id == studio.room_id)
         )
-    assert entries == 1
+    assert entries == 2

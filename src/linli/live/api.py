@@ -20,17 +20,21 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.live import checkout, policies, presenters, service, streamers
+from linli.live import channel, checkout, policies, presenters, service, streamers
 from linli.live.schemas import (
     AdReviewIn,
+    ChatMessageOut,
     GoodsIn,
     GoodsOut,
     LiveOrderIn,
     LiveOrderOut,
+    MuteIn,
+    MuteOut,
     PaymentOut,
     PinIn,
     PinOut,
     ReasonIn,
+    RemovalIn,
     ReplayOut,
     RoomIn,
     RoomOut,
@@ -217,6 +221,25 @@ async def pin(room_id: PathId, body: PinIn, session: DbSession, actor: Manager) 
 @router.post("/merchant/rooms/{room_id}/unpin", summary="Take the pinned goods off sale")
 async def unpin(room_id: PathId, session: DbSession, actor: Manager) -> RoomOut:
     return await presenters.room_out(session, await service.unpin(session, actor, room_id))
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/chat/{message_id}/remove",
+    summary="Remove a chat message with a recorded reason (never for being negative)",
+)
+async def remove_message(
+    room_id: PathId, message_id: PathId, body: RemovalIn, session: DbSession, actor: Manager
+) -> ChatMessageOut:
+    removed = await channel.remove_message(
+        session, actor, room_id, message_id, body.reason, body.note
+    )
+    return ChatMessageOut.model_validate(removed)
+
+
+@router.post("/merchant/rooms/{room_id}/mutes", summary="Mute a viewer in the room for a while")
+async def mute(room_id: PathId, body: MuteIn, session: DbSession, actor: Manager) -> MuteOut:
+    muted = await channel.mute(session, actor, room_id, body.user_id, body.minutes, body.reason)
+    return MuteOut.model_validate(muted)
 
 
 # --- platform -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ yet released, and enough left), so nothing is oversold and nothing is sold unpin
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,16 +15,24 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock
+from linli import clock, outbox
+from linli.audit import service as audit
 from linli.authz import Actor
+from linli.catalog import stock
 from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import PaymentSucceeded
 from linli.i18n import N_
+from linli.jobs import ExpireLiveOrder
+from linli.live import channel
 from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room
 from linli.live.schemas import LiveOrderIn
 from linli.live.states import LiveOrderStatus, RoomStatus
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
 from linli.payments.views import IntentView
+
+log = logging.getLogger(__name__)
 
 PURPOSE = "live_order"
 KEY_LENGTH = (8, 64)
@@ -168,7 +177,10 @@ async def place_order(
         reference=str(order.id),
         amount_fen=total,
         idempotency_key=f"live-order-{order.id}",
-        expires_in=PAYMENT_WINDOW,
+        expires_in=PAYMENT_WINDOW + timedelta(minutes=5),
+    )
+    await outbox.schedule(
+        session, ExpireLiveOrder(order_id=order.id, intent_id=intent.id), now + PAYMENT_WINDOW
     )
     # Last: the stream stock. Zero rows: sold out, or unpinned / ended meanwhile.
     taken = await session.scalar(
@@ -190,6 +202,7 @@ async def place_order(
         if still != goods.id:
             raise not_on_sale()
         raise sold_out(goods.product_name)
+    channel.publish(session, room.id, "stock", goods_id=goods.id, remaining=int(taken))
     return Placed(order, intent, created=True)
 
 
@@ -210,10 +223,95 @@ async def payment_of(session: AsyncSession, order: LiveOrder) -> IntentView | No
     return rows[-1] if rows else None
 
 
-async def mark_paid(session: AsyncSession, order_id: int) -> None:
-    await session.execute(
+async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
+    """pending_payment -> paid; a payment for an order no longer payable (expired) is
+    refunded in full, once."""
+    try:
+        order_id = int(event.reference)
+    except ValueError:
+        log.warning("live payment %s has a malformed reference", event.public_id)
+        return "ignored"
+    paid = await session.scalar(
         update(LiveOrder)
-        .where(LiveOrder.id == order_id, LiveOrder.status == LiveOrderStatus.PENDING_PAYMENT)
+        .where(
+            LiveOrder.id == order_id,
+            LiveOrder.status == LiveOrderStatus.PENDING_PAYMENT,
+            LiveOrder.user_id == event.payer_user_id,
+            LiveOrder.total_fen == event.amount_fen,
+        )
         .values(status=LiveOrderStatus.PAID, paid_at=clock.now())
+        .returning(LiveOrder.id)
         .execution_options(synchronize_session=False)
     )
+    if paid is not None:
+        return "paid"
+    order = await session.get(LiveOrder, order_id, populate_existing=True)
+    if order is not None and order.paid_at is not None:
+        return "already_paid"
+    left = min(event.amount_fen, await payments.refundable_fen(session, event.intent_id))
+    if left == 0:
+        return "already_refunded"
+    await payments.refund(
+        session,
+        Actor.for_system(),
+        event.intent_id,
+        left,
+        "live order no longer payable",
+        reason_code=RefundReason.PAYMENT_EXPIRED,
+        idempotency_key=f"live-unpayable-{event.intent_id}",
+    )
+    return "refunded"
+
+
+async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> bool:
+    """Due job: an order still unpaid at its deadline is cancelled and its units given back:
+    to the room's stream stock while the room holds it, else to the SKU (once: the order's
+    status moves by a conditional UPDATE)."""
+    row = (
+        await session.execute(
+            update(LiveOrder)
+            .where(LiveOrder.id == order_id, LiveOrder.status == LiveOrderStatus.PENDING_PAYMENT)
+            .values(status=LiveOrderStatus.CANCELLED)
+            .returning(LiveOrder.goods_id, LiveOrder.quantity, LiveOrder.room_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if row is None:
+        return False
+    goods_id, quantity, room_id = int(row[0]), int(row[1]), int(row[2])
+    back = await session.scalar(
+        update(LiveGoods)
+        .where(
+            LiveGoods.id == goods_id,
+            LiveGoods.released_at.is_(None),
+            LiveGoods.remaining + quantity <= LiveGoods.stock,
+        )
+        .values(remaining=LiveGoods.remaining + quantity)
+        .returning(LiveGoods.id)
+        .execution_options(synchronize_session=False)
+    )
+    if back is None:  # the room's stream stock went back already: these units go to the SKU
+        sku_id = await session.scalar(select(LiveGoods.sku_id).where(LiveGoods.id == goods_id))
+        if sku_id is not None:
+            await stock.release(
+                session,
+                Actor.for_system(),
+                sku_id=int(sku_id),
+                units=quantity,
+                reason="live.order_expired",
+                room_id=room_id,
+                order_id=order_id,
+            )
+    try:
+        await payments.cancel_intent(session, Actor.for_system(), intent_id)
+    except Conflict:
+        log.info("live order %s expired; its intent %s was no longer open", order_id, intent_id)
+    audit.record(
+        session,
+        Actor.for_system(),
+        "live.order_expired",
+        target_type="live_order",
+        target_id=order_id,
+        room_id=room_id,
+    )
+    return True

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.events import PaymentSucceeded
-from linli.jobs import LiveRoomDue
+from linli.jobs import ExpireLiveOrder, LiveRoomDue
 from linli.live import checkout, service
 from linli.outbox import Envelope
 
@@ -16,9 +16,14 @@ async def mark_paid(session: AsyncSession, envelope: Envelope[PaymentSucceeded])
     event = envelope.payload
     if event.purpose != checkout.PURPOSE:
         return
-    await checkout.mark_paid(session, int(event.reference))
+    await checkout.mark_paid(session, event)
 
 
 @outbox.job(LiveRoomDue)
 async def room_due(session: AsyncSession, job: LiveRoomDue) -> None:
     await service.run_due(session, job.room_id)
+
+
+@outbox.job(ExpireLiveOrder)
+async def expire_order(session: AsyncSession, job: ExpireLiveOrder) -> None:
+    await checkout.expire_order(session, job.order_id, job.intent_id)

@@ -11,6 +11,7 @@ back to the SKU once, when the room ends (`released_at` set by the same UPDATE t
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -245,3 +246,31 @@ class Mute(Base):
     until: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(String(200))
     by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class RoomEvent(Base):
+    """What a room's channel tells its viewers (pin, stock, chat, removal, viewers, status),
+    written in the transaction of the change; every server process reads the new rows and
+    sends them to its own connections (the fan-out across processes)."""
+
+    __tablename__ = "live_room_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("live_rooms.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Presence(Base):
+    """How many viewers one server process holds connected to a room, refreshed while they
+    are; the room's viewer count is the sum of fresh rows (never inflated: connections)."""
+
+    __tablename__ = "live_presence"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    process_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    viewers: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

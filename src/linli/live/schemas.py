@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
 from linli.apitypes import MAX_ID
+from linli.live.states import RemovalReason
 from linli.schemas import OutputModel, StrictInput
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
@@ -79,6 +80,34 @@ class PinIn(StrictInput):
 
 class ReasonIn(StrictInput):
     reason: Reason
+
+
+class RemovalIn(StrictInput):
+    reason: RemovalReason
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class MuteIn(StrictInput):
+    user_id: Id
+    minutes: Annotated[StrictInt, Field(ge=1, le=1440)] = 10
+    reason: Reason
+
+
+class ChatMessageOut(OutputModel):
+    id: int
+    room_id: int
+    user_id: int
+    text: str
+    at: datetime
+    removed_at: datetime | None
+    removed_reason: str | None
+
+
+class MuteOut(OutputModel):
+    room_id: int
+    user_id: int
+    until: datetime
+    reason: str
 
 
 class LiveOrderIn(StrictInput):

@@ -25,7 +25,7 @@ from linli.catalog import offers, stock
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.i18n import N_
 from linli.jobs import LiveRoomDue
-from linli.live import streamers
+from linli.live import channel, streamers
 from linli.live.models import LiveGoods, LiveSession, Pin, Room, Streamer
 from linli.live.policies import access_own_room, acting_merchant, own_rooms
 from linli.live.schemas import GoodsIn, RoomIn
@@ -274,6 +274,7 @@ async def start(session: AsyncSession, actor: Actor, room_id: int) -> Started:
     session.add(live_session)
     await session.flush()
     await session.refresh(room)
+    channel.publish(session, room.id, "status", status=str(RoomStatus.LIVE))
     audit.record(
         session,
         actor,
@@ -303,6 +304,7 @@ async def _move(
             code=f"room_not_{source}",
         )
     await session.refresh(room)
+    channel.publish(session, room.id, "status", status=str(target))
     audit.record(session, actor, f"live.room_{target}", target_type="live_room", target_id=room.id)
     return room
 
@@ -373,6 +375,7 @@ async def _finish(
     )
     released = await release_stock(session, room.id)
     await session.refresh(room)
+    channel.publish(session, room.id, "status", status=str(target))
     audit.record(
         session,
         actor,
@@ -473,6 +476,17 @@ async def pin(session: AsyncSession, actor: Actor, room_id: int, goods_id: int) 
     )
     session.add(row)
     await session.flush()
+    channel.publish(
+        session,
+        room.id,
+        "pin",
+        goods_id=goods.id,
+        product_name=goods.product_name,
+        stream_price_fen=goods.stream_price_fen,
+        list_price_fen=goods.list_price_fen,
+        remaining=goods.remaining,
+        unit=goods.unit,
+    )
     audit.record(
         session, actor, "live.pinned", target_type="live_room", target_id=room.id, goods_id=goods.id
     )
@@ -497,6 +511,7 @@ async def unpin(session: AsyncSession, actor: Actor, room_id: int) -> Room:
         .execution_options(synchronize_session=False)
     )
     await session.refresh(room)
+    channel.publish(session, room.id, "pin", goods_id=None)
     audit.record(session, actor, "live.unpinned", target_type="live_room", target_id=room.id)
     return room
 

@@ -26,3 +26,15 @@ class LiveOrderStatus(StrEnum):
 
 # A room still holding its stream stock (goods may be added, the session may start or go on).
 OPEN_STATUSES = (RoomStatus.SCHEDULED, RoomStatus.LIVE, RoomStatus.PAUSED)
+
+
+class RemovalReason(StrEnum):
+    """Why a chat message was removed. A negative comment about the goods is none of these:
+    it may not be removed to mislead (2021 Measures art. 18), so the channel offers no such
+    reason."""
+
+    SPAM = "spam"  # floods, advertising, links
+    ABUSE = "abuse"  # insults, harassment
+    ILLEGAL = "illegal"  # unlawful content
+    PERSONAL_DATA = "personal_data"  # someone's phone number, address, identity
+    FRAUD = "fraud"  # scams, payment outside the platform

@@ -1,9 +1,10 @@
 """live: streamers (real-name identity digest), the identity blacklist, rooms, sessions,
-goods with stream stock, pins, live orders, chat messages and mutes (docs/live.md)
+goods with stream stock, pins, live orders, chat messages, mutes, the rooms' channel events
+and presence (docs/live.md)
 
 Revision ID: 0035
 Revises: 0034
-Create Date: 2026-12-06 09:11:40.684024
+Create Date: 2026-12-06 09:25:12.572792
 """
 
 from collections.abc import Sequence
@@ -243,6 +244,47 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("room_id", "user_id", name=op.f("pk_live_mutes")),
     )
     op.create_table(
+        "live_presence",
+        sa.Column("room_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("process_id", sa.String(length=40), nullable=False),
+        sa.Column("viewers", sa.Integer(), nullable=False),
+        sa.Column("updated_at", linli.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["room_id"],
+            ["live_rooms.id"],
+            name=op.f("fk_live_presence_room_id_live_rooms"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("room_id", "process_id", name=op.f("pk_live_presence")),
+    )
+    op.create_table(
+        "live_room_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("room_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("at", linli.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["room_id"],
+            ["live_rooms.id"],
+            name=op.f("fk_live_room_events_room_id_live_rooms"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_live_room_events")),
+    )
+    with op.batch_alter_table("live_room_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_live_room_events_at"), ["at"], unique=False)
+
+    op.create_table(
         "live_sessions",
         sa.Column(
             "id",
@@ -470,6 +512,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_live_sessions_room_id"))
 
     op.drop_table("live_sessions")
+    with op.batch_alter_table("live_room_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_live_room_events_at"))
+
+    op.drop_table("live_room_events")
+    op.drop_table("live_presence")
     op.drop_table("live_mutes")
     with op.batch_alter_table("live_goods", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_live_goods_sku_id"))
