@@ -302,6 +302,17 @@ lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/mutes
 ldddddddddo platform POST /api/v1/live/platform/rooms/{room_id}/ban
 ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/suspend
 ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/blacklist
+ooooooooooo - GET /live
+ooooooooooo - GET /live/{room_id}
+loooooooooo - POST /live/{room_id}/buy
+lddddoooddd - GET /merchant/live
+lddddoooddd - POST /merchant/live
+ldddddooddd - POST /merchant/live/streamers
+lddddoohddd - GET /merchant/live/{room_id}
+lddddoohddd - POST /merchant/live/{room_id}/goods
+lddddoohddd - POST /merchant/live/{room_id}/ad-review
+lddddoohddd - POST /merchant/live/{room_id}/start
+lddddoohddd - POST /merchant/live/{room_id}/{action}
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
 lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
@@ -1142,6 +1153,7 @@ async def build_world(
         "/api/v1/credit-codes/{code}": {"code": "91350100M000100Y43"},
         "/t/{code}": {"code": batch.json()["code"]},
         "/supervision/reports/{report_id}/{action}": {"action": "acknowledge"},
+        "/merchant/live/{room_id}/{action}": {"action": "pause"},
         "/t/{code}/qr.svg": {"code": batch.json()["code"]},
         "/api/v1/payments/ledger/accounts/{code}": {
             "code": ledger.merchant_payable(gb.shop.organisation.id)

@@ -260,6 +260,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import pages as groupbuy_pages
     from linli.live import api as live_api
     from linli.live import channel_api as live_channel_api
+    from linli.live import pages as live_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -341,6 +342,7 @@ def _include_routers(app: FastAPI) -> None:
         credit_pay_later_pages,
         credit_list_pages,
         groupbuy_pages,
+        live_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,
         merchants_pages,
