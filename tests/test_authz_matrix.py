@@ -302,6 +302,8 @@ lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/mutes
 ldddddddddo platform POST /api/v1/live/platform/rooms/{room_id}/ban
 ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/suspend
 ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/blacklist
+ddddddddddd * POST /api/v1/live/media/on_publish
+ddddddddddd * POST /api/v1/live/media/on_publish_done
 ooooooooooo - GET /live
 ooooooooooo - GET /live/{room_id}
 loooooooooo - POST /live/{room_id}/buy

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import RedirectResponse
 
 from linli.apitypes import PageSize, PathId
 from linli.authz import (
@@ -20,7 +21,7 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.live import channel, checkout, policies, presenters, service, streamers
+from linli.live import channel, checkout, media, policies, presenters, service, streamers
 from linli.live.schemas import (
     AdReviewIn,
     ChatMessageOut,
@@ -271,3 +272,29 @@ async def blacklist(
     return StreamerOut.model_validate(
         await streamers.blacklist(session, actor, streamer_id, body.reason)
     )
+
+
+# --- the media server (nginx RTMP callbacks) ----------------------------------------------
+
+
+@router.post(
+    "/media/on_publish",
+    summary="nginx-rtmp on_publish: a valid stream key is renamed to its room (302), else 403",
+    responses={302: {"description": "Publish as room-<id>"}},
+)
+async def on_publish(request: Request, session: DbSession) -> Response:
+    form = await request.form()
+    name = form.get("name")
+    room_id = await media.authorise_publish(session, name if isinstance(name, str) else None)
+    return RedirectResponse(media.stream_name(room_id), status_code=302)
+
+
+@router.post(
+    "/media/on_publish_done",
+    status_code=204,
+    summary="nginx-rtmp on_publish_done: the publisher stopped; the live room pauses",
+)
+async def on_publish_done(request: Request, session: DbSession) -> None:
+    form = await request.form()
+    name = form.get("name")
+    await media.publish_done(session, name if isinstance(name, str) else None)
