@@ -149,6 +149,7 @@ async def sku_stock(app: FastAPI, sku_id: int) -> int:
 
 
 async def goods_row(app: FastAPI, goods_id: int) -> LiveGoods:
+    s: AsyncSession
     async with app.state.sessionmaker() as s:
         row = await s.get(LiveGoods, goods_id)
     assert row is not None

@@ -5,7 +5,7 @@ pinned item and buys it through the page form (then pays)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -20,8 +20,8 @@ from tests.groupbuy.helpers import a_shop, listed_sku, residents
 from tests.live_selling.helpers import identity_number, years_ago
 
 
-def _local(moment: object) -> str:
-    return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%dT%H:%M")  # type: ignore[attr-defined]
+def _local(moment: datetime) -> str:
+    return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%dT%H:%M")
 
 
 async def post(c: httpx.AsyncClient, url: str, **data: object) -> httpx.Response:
