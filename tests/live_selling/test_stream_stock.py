@@ -100,3 +100,16 @@ async def test_unsold_stream_stock_goes_back_once_and_the_due_job_ends_a_forgott
             select(func.count()).select_from(LiveOrder).where(LiveOrder.room_id == studio.room_id)
         )
     assert entries == 2
+
+
+async def test_one_viewers_concurrent_orders_stay_within_the_per_viewer_limit(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    studio = await a_studio(client, session, stream_stock=20, limit=2)
+    (viewer,) = await residents(session, 1)
+    results = await asyncio.gather(*(buy(client, viewer.headers, studio) for _ in range(6)))
+    assert sorted(r.status_code for r in results) == [201, 201, 409, 409, 409, 409]
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {
+        "limit_exceeded"
+    }
+    assert (await goods_row(app, studio.goods_id)).remaining == 18

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from linli.events import PaymentSucceeded
 from linli.i18n import N_
 from linli.jobs import ExpireLiveOrder
 from linli.live import channel
-from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room
+from linli.live.models import BuyerQuota, LiveGoods, LiveOrder, LiveSession, Pin, Room
 from linli.live.schemas import LiveOrderIn
 from linli.live.states import LiveOrderStatus, RoomStatus
 from linli.merchants.queries import selling_organisation_ids
@@ -55,6 +55,27 @@ def not_on_sale() -> Conflict:
 
 def sold_out(product: str) -> Conflict:
     return Conflict(N_("{product} is sold out."), product=product, code="sold_out")
+
+
+def limit_exceeded(limit: int) -> Conflict:
+    return Conflict(
+        N_("Each viewer may buy at most {limit} of this item."),
+        limit=limit,
+        code="limit_exceeded",
+    )
+
+
+async def _give_back_quota(session: AsyncSession, user_id: int, goods_id: int, units: int) -> None:
+    await session.execute(
+        update(BuyerQuota)
+        .where(
+            BuyerQuota.user_id == user_id,
+            BuyerQuota.goods_id == goods_id,
+            BuyerQuota.quantity >= units,
+        )
+        .values(quantity=BuyerQuota.quantity - units)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _check_key(key: str) -> None:
@@ -101,14 +122,6 @@ async def place_order(
                 .scalar_subquery()
                 .label("pin_id"),
                 Room.organisation_id.in_(selling_organisation_ids()).label("selling"),
-                select(func.coalesce(func.sum(LiveOrder.quantity), 0))
-                .where(
-                    LiveOrder.user_id == user_id,
-                    LiveOrder.goods_id == LiveGoods.id,
-                    LiveOrder.status != LiveOrderStatus.CANCELLED,
-                )
-                .scalar_subquery()
-                .label("held"),
             )
             .join(Room, Room.id == LiveGoods.room_id)
             .where(
@@ -130,17 +143,32 @@ async def place_order(
         or not row.selling
     ):
         raise not_on_sale()
-    if int(row.held) + data.quantity > goods.per_buyer_limit:
-        raise Conflict(
-            N_("Each viewer may buy at most {limit} of this item."),
-            limit=goods.per_buyer_limit,
-            code="limit_exceeded",
-        )
+    if data.quantity > goods.per_buyer_limit:
+        raise limit_exceeded(goods.per_buyer_limit)
     if goods.remaining < data.quantity:  # early answer; the UPDATE below decides
         raise sold_out(goods.product_name)
     now = clock.now()
     total = goods.stream_price_fen * data.quantity
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # The per-viewer limit: one conditional upsert (no row: the limit is reached).
+    quota = insert(BuyerQuota).values(user_id=user_id, goods_id=goods.id, quantity=data.quantity)
+    held = BuyerQuota.quantity + quota.excluded.quantity
+    taken_quota = await session.scalar(
+        quota.on_conflict_do_update(
+            index_elements=[BuyerQuota.user_id, BuyerQuota.goods_id],
+            set_={"quantity": held},
+            where=held <= goods.per_buyer_limit,
+        ).returning(BuyerQuota.quantity)
+    )
+    if taken_quota is None:
+        winner = await session.scalar(
+            select(LiveOrder).where(
+                LiveOrder.user_id == user_id, LiveOrder.idempotency_key == idempotency_key
+            )
+        )
+        if winner is not None:
+            return await _replay(session, winner, room_id, data)
+        raise limit_exceeded(goods.per_buyer_limit)
     order = await session.scalar(
         insert(LiveOrder)
         .values(
@@ -168,6 +196,7 @@ async def place_order(
         )
         if winner is None:
             raise RuntimeError("a live order could not be inserted, and no order has its key")
+        await _give_back_quota(session, user_id, goods.id, data.quantity)
         return await _replay(session, winner, room_id, data)
     intent = await payments.create_intent(
         session,
@@ -272,13 +301,14 @@ async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> 
             update(LiveOrder)
             .where(LiveOrder.id == order_id, LiveOrder.status == LiveOrderStatus.PENDING_PAYMENT)
             .values(status=LiveOrderStatus.CANCELLED)
-            .returning(LiveOrder.goods_id, LiveOrder.quantity, LiveOrder.room_id)
+            .returning(LiveOrder.goods_id, LiveOrder.quantity, LiveOrder.room_id, LiveOrder.user_id)
             .execution_options(synchronize_session=False)
         )
     ).one_or_none()
     if row is None:
         return False
     goods_id, quantity, room_id = int(row[0]), int(row[1]), int(row[2])
+    await _give_back_quota(session, int(row[3]), goods_id, quantity)
     back = await session.scalar(
         update(LiveGoods)
         .where(

@@ -274,3 +274,20 @@ class Presence(Base):
     process_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     viewers: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BuyerQuota(Base):
+    """How many units of a room's goods a viewer holds in unpaid and paid orders: taken by
+    one conditional upsert per order (`quantity + n <= per_buyer_limit`), given back when an
+    unpaid order expires; concurrent orders of one viewer never exceed the limit."""
+
+    __tablename__ = "live_buyer_quotas"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    goods_id: Mapped[int] = mapped_column(
+        ForeignKey("live_goods.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    quantity: Mapped[int]

@@ -1,10 +1,10 @@
 """live: streamers (real-name identity digest), the identity blacklist, rooms, sessions,
-goods with stream stock, pins, live orders, chat messages, mutes, the rooms' channel events
-and presence (docs/live.md)
+goods with stream stock, per-viewer quotas, pins, live orders, chat messages, mutes, the
+rooms' channel events and presence (docs/live.md)
 
 Revision ID: 0035
 Revises: 0034
-Create Date: 2026-12-06 09:25:12.572792
+Create Date: 2026-12-06 09:52:56.391673
 """
 
 from collections.abc import Sequence
@@ -321,6 +321,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_live_sessions_room_id"), ["room_id"], unique=False)
 
     op.create_table(
+        "live_buyer_quotas",
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("goods_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "quantity >= 0", name=op.f("ck_live_buyer_quotas_quantity_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["goods_id"],
+            ["live_goods.id"],
+            name=op.f("fk_live_buyer_quotas_goods_id_live_goods"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_live_buyer_quotas_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", "goods_id", name=op.f("pk_live_buyer_quotas")),
+    )
+    with op.batch_alter_table("live_buyer_quotas", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_live_buyer_quotas_goods_id"), ["goods_id"], unique=False
+        )
+
+    op.create_table(
         "live_chat_messages",
         sa.Column(
             "id",
@@ -508,6 +535,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_live_chat_messages_user_id"))
 
     op.drop_table("live_chat_messages")
+    with op.batch_alter_table("live_buyer_quotas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_live_buyer_quotas_goods_id"))
+
+    op.drop_table("live_buyer_quotas")
     with op.batch_alter_table("live_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_live_sessions_room_id"))
 
