@@ -289,6 +289,16 @@ async def mute(
     session: AsyncSession, actor: Actor, room_id: int, user_id: int, minutes: int, reason: str
 ) -> Mute:
     room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    chatted = await session.scalar(
+        select(ChatMessage.id)
+        .where(ChatMessage.room_id == room.id, ChatMessage.user_id == user_id)
+        .limit(1)
+    )
+    if chatted is None:
+        raise ValidationFailed(
+            N_("Check the form."),
+            fields={"user_id": N_("Choose a viewer who wrote in this room's chat.")},
+        )
     until = clock.now() + timedelta(minutes=minutes)
     row = await session.get(Mute, (room.id, user_id))
     if row is None:

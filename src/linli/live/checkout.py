@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PURPOSE = "live_order"
 KEY_LENGTH = (8, 64)
 PAYMENT_WINDOW = timedelta(minutes=15)
+MAX_ORDER_FEN = 10**9  # as group buying's: fits every integer column
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,10 @@ async def place_order(
         raise sold_out(goods.product_name)
     now = clock.now()
     total = goods.stream_price_fen * data.quantity
+    if total > MAX_ORDER_FEN:
+        raise ValidationFailed(
+            N_("Check the order."), fields={"quantity": N_("The order is too large.")}
+        )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # The per-viewer limit: one conditional upsert (no row: the limit is reached).
     quota = insert(BuyerQuota).values(user_id=user_id, goods_id=goods.id, quantity=data.quantity)
