@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.accounts.identity import CSRF_COOKIE
 from linli.clock import FrozenClock
+from linli.live.models import ChatMessage
 from linli.web import CSRF_FIELD
 from tests.factories import login
 from tests.groupbuy.helpers import a_shop, listed_sku, residents
@@ -94,6 +95,18 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         assert "/pay/" in bought.headers["location"] or "sandbox" in bought.headers["location"]
         zh = await viewer.get(f"/live/{room_id}", headers={"Accept-Language": "zh-CN"})
         assert zh.status_code == 200
+        # Moderation from the studio: a message removed with a reason from the list.
+        said = ChatMessage(room_id=room_id, user_id=resident.user.id, text="广告加微信", at=now)
+        session.add(said)
+        await session.commit()
+        studio_zh = await merchant.get(room_url, headers={"Accept-Language": "zh-CN"})
+        assert "刷屏或广告" in studio_zh.text
+        removed = await post(
+            merchant, f"{room_url}/remove", message_id=said.id, reason="spam", note="加微信"
+        )
+        assert removed.status_code == 303, removed.text
+        negative = await post(merchant, f"{room_url}/remove", message_id=said.id, reason="bad")
+        assert negative.status_code == 422
         ended = await post(merchant, f"{room_url}/end")
         assert ended.status_code == 303
         anonymous = await client.get(f"/live/{room_id}")
