@@ -121,6 +121,14 @@ async def test_schedule_length_and_input_are_checked(
     assert long.status_code == 422
     control = await a_room(client, shop, streamer["id"], title="bad\x07title")
     assert control.status_code == 422
+    far = await a_room(
+        client,
+        shop,
+        streamer["id"],
+        scheduled_start="9999-12-31T23:00:00-14:00",
+        scheduled_end="9999-12-31T23:40:00-14:00",
+    )
+    assert far.status_code == 422, far.text
 
 
 async def test_streamers_real_name_age_guardian_and_blacklist(

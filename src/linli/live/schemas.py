@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
 from linli.live.states import RemovalReason
@@ -59,6 +60,14 @@ class RoomIn(StrictInput):
     description: Annotated[str, Field(max_length=2000)] = ""
     scheduled_start: AwareDatetime
     scheduled_end: AwareDatetime
+
+    @field_validator("scheduled_start", "scheduled_end")
+    @classmethod
+    def _in_this_era(cls, value: datetime) -> datetime:
+        """In UTC, between 2000 and 2999 (no overflow anywhere downstream)."""
+        if not 2000 <= value.year <= 2999:
+            raise PydanticCustomError("date_out_of_range", "choose a date between 2000 and 2999")
+        return value.astimezone(UTC)
 
 
 class GoodsIn(StrictInput):
