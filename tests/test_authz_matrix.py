@@ -54,6 +54,7 @@ from linli.web import CSRF_FIELD, verify_csrf
 from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
+from tests.live_selling.helpers import a_room, a_streamer
 
 SESSIONS = (
     "anon",
@@ -278,6 +279,42 @@ ooooooooooo * GET /api/v1/community/communities/{community_id}
 loooooooooo platform,resident GET /api/v1/community/leader-applications
 loooooooooo resident GET /api/v1/community/me/residence
 ooooooooooo * GET /api/v1/credit-codes/{code}
+ooooooooooo * GET /api/v1/live/rooms
+ooooooooooo * GET /api/v1/live/rooms/{room_id}
+ooooooooooo * GET /api/v1/live/replays
+ooooooooooo * GET /api/v1/live/replays/{room_id}
+loooooooooo resident POST /api/v1/live/rooms/{room_id}/orders
+lddddoooddd org:read GET /api/v1/live/merchant/streamers
+ldddddooddd org:write POST /api/v1/live/merchant/streamers
+lddddoooddd org:read GET /api/v1/live/merchant/rooms
+lddddoooddd org:write POST /api/v1/live/merchant/rooms
+lddddoohddd org:read GET /api/v1/live/merchant/rooms/{room_id}
+lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/goods
+lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/ad-review
+lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/start
+lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/pause
+lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/resume
+lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/end
+lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/pin
+lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/unpin
+lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/chat/{message_id}/remove
+lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/mutes
+ldddddddddo platform POST /api/v1/live/platform/rooms/{room_id}/ban
+ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/suspend
+ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/blacklist
+ddddddddddd * POST /api/v1/live/media/on_publish
+ddddddddddd * POST /api/v1/live/media/on_publish_done
+ooooooooooo - GET /live
+ooooooooooo - GET /live/{room_id}
+loooooooooo - POST /live/{room_id}/buy
+lddddoooddd - GET /merchant/live
+lddddoooddd - POST /merchant/live
+ldddddooddd - POST /merchant/live/streamers
+lddddoohddd - GET /merchant/live/{room_id}
+lddddoohddd - POST /merchant/live/{room_id}/goods
+lddddoohddd - POST /merchant/live/{room_id}/ad-review
+lddddoohddd - POST /merchant/live/{room_id}/start
+lddddoohddd - POST /merchant/live/{room_id}/{action}
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
 lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
@@ -858,6 +895,11 @@ async def build_world(
     )
     assert report_photo.status_code == 201, report_photo.text
     operator_token = bearer(await make_token(session, operator, organisation=platform))
+    # Live selling: a streamer and a scheduled room of the order's merchant.
+    live_streamer = await a_streamer(client, gb.shop)
+    assert live_streamer.status_code == 201, live_streamer.text
+    live_room = await a_room(client, gb.shop, live_streamer.json()["id"])
+    assert live_room.status_code == 201, live_room.text
     forwarded = await client.post(
         f"/api/v1/supervision/reports/{report.json()['id']}/forward", headers=operator_token
     )
@@ -1100,6 +1142,9 @@ async def build_world(
         "file_id": 999999,
         "device_id": device.json()["id"],
         "review_id": review_id,
+        "room_id": live_room.json()["id"],
+        "message_id": 999999,
+        "streamer_id": live_streamer.json()["id"],
         "complaint_id": complaint.json()["id"],
         "plan_id": plan.json()["id"],
         "target_id": target_id,
@@ -1112,6 +1157,7 @@ async def build_world(
         "/api/v1/credit-codes/{code}": {"code": "91350100M000100Y43"},
         "/t/{code}": {"code": batch.json()["code"]},
         "/supervision/reports/{report_id}/{action}": {"action": "acknowledge"},
+        "/merchant/live/{room_id}/{action}": {"action": "pause"},
         "/t/{code}/qr.svg": {"code": batch.json()["code"]},
         "/api/v1/payments/ledger/accounts/{code}": {
             "code": ledger.merchant_payable(gb.shop.organisation.id)

@@ -20,6 +20,7 @@ from linli.assets import FingerprintedStaticFiles, Manifest
 from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
+from linli.live import channel as live_channel
 from linli.middleware import (
     BodyLimitMiddleware,
     CompressionMiddleware,
@@ -58,6 +59,7 @@ def load_domain_handlers() -> None:
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
+    import linli.live.handlers
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await mqtt_task
             if task is not None:
                 await task
+            await app.state.live_hub.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout_seconds=settings.trace_webhook_timeout_seconds,
         )
     )
+    app.state.live_hub = live_channel.Hub(sessionmaker)
     app.state.dispatcher = Dispatcher(
         sessionmaker,
         batch_size=settings.dispatcher_batch_size,
@@ -260,6 +264,9 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import leader_pages as groupbuy_leader_pages
     from linli.groupbuy import merchant_pages as groupbuy_merchant_pages
     from linli.groupbuy import pages as groupbuy_pages
+    from linli.live import api as live_api
+    from linli.live import channel_api as live_channel_api
+    from linli.live import pages as live_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
     from linli.notifications import api as notifications_api
@@ -309,6 +316,8 @@ def _include_routers(app: FastAPI) -> None:
         files_api,
         groupbuy_api,
         groupbuy_fulfilment_api,
+        live_api,
+        live_channel_api,
         merchants_api,
         notifications_api,
         ops_api,
@@ -339,6 +348,7 @@ def _include_routers(app: FastAPI) -> None:
         credit_pay_later_pages,
         credit_list_pages,
         groupbuy_pages,
+        live_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,
         merchants_pages,

@@ -167,6 +167,13 @@ REGULATOR_REPORTS = _perm("regulator.reports", "org:write")  # acknowledge, reco
 SUPERVISION_READ = _perm("supervision.read", "org:read")
 SUPERVISION_MANAGE = _perm("supervision.manage", "org:write")  # cases, decisions, emergencies
 SUPERVISION_RULES = _perm("supervision.rules", "org:write")  # edit supervision rule parameters
+# live selling (docs/live.md): a merchant's rooms, goods, pins and sessions (owner and staff);
+# registering the organisation's real-name streamers is the owner's act; the platform suspends
+# streamers and rooms and keeps the identity blacklist.
+LIVE_READ = _perm("live.read", "org:read")
+LIVE_MANAGE = _perm("live.manage", "org:write")
+LIVE_STREAMERS_MANAGE = _perm("live.streamers.manage", "org:write")
+PLATFORM_LIVE = _perm("platform.live", "platform")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -181,6 +188,7 @@ _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
 _CREDIT = {CREDIT_READ}  # owner and staff of a merchant
 _CLAIMS = {PROTECTION_CLAIMS_READ, PROTECTION_CLAIMS_DECIDE}  # owner and staff of a merchant
+_LIVE = {LIVE_READ, LIVE_MANAGE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -193,6 +201,7 @@ _OPERATOR = _MEMBER | {
     PLATFORM_REVIEWS_HIDE,
     PLATFORM_CLAIMS,
     PLATFORM_SUPERVISION_REPORTS,
+    PLATFORM_LIVE,
 }
 _REGULATOR_SUPERVISION = {
     SUPERVISION_INSPECT,
@@ -214,7 +223,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _RETURNS
         | _CREDIT
         | _CLAIMS
+        | _LIVE
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE, CREDIT_REQUEST}
+        | {LIVE_STREAMERS_MANAGE}
     ),
     "staff": frozenset(
         _MEMBER
@@ -228,6 +239,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _RETURNS
         | _CREDIT
         | _CLAIMS
+        | _LIVE
     ),
     "supervisor": frozenset(
         _MANAGER

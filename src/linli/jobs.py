@@ -213,3 +213,22 @@ class DeliverSubscription(JobPayload):
 
     subscription_id: int
     capture_id: int
+
+
+# --- live ---------------------------------------------------------------------------------
+
+
+@job_kind("live.room_due")
+class LiveRoomDue(JobPayload):
+    """A room's scheduled end (and the backstop after a crash): end the room if it is still
+    open and give its unsold stream stock back to the SKUs, exactly once."""
+
+    room_id: int
+
+
+@job_kind("live.expire_order")
+class ExpireLiveOrder(JobPayload):
+    """A live order still unpaid at its deadline: cancel it and give its units back."""
+
+    order_id: int
+    intent_id: int

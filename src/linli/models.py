@@ -12,6 +12,7 @@ from linli.credit import repair_models as credit_repair_models
 from linli.db import Base
 from linli.files import models as files_models
 from linli.groupbuy import models as groupbuy_models
+from linli.live import models as live_models
 from linli.merchants import models as merchants_models
 from linli.notifications import models as notifications_models
 from linli.outbox import DueJob, HandledEvent, OutboxEvent
@@ -52,6 +53,7 @@ __all__ = [
     "credit_repair_models",
     "files_models",
     "groupbuy_models",
+    "live_models",
     "merchants_models",
     "notifications_models",
     "payments_models",

@@ -25,6 +25,7 @@ from linli.authz import (
     COMPLAINTS_READ,
     CREDIT_READ,
     GROUPBUY_READ,
+    LIVE_READ,
     OPS_OUTBOX_READ,
     ORG_AUDIT_READ,
     PLATFORM_AUDIT_READ,
@@ -237,6 +238,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
     kind = actor.organisation_kind
     if kind is None:
         items.append(("/groupbuy", N_("Group buys")))
+        items.append(("/live", N_("Live selling")))
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
         items.append(("/reviews/mine", N_("My reviews")))
@@ -257,6 +259,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/products", N_("My products")))
         if actor.has(GROUPBUY_READ) and kind == "merchant":
             items.append(("/merchant/groupbuy", N_("Group buys")))
+        if actor.has(LIVE_READ) and kind == "merchant":
+            items.append(("/merchant/live", N_("Live studio")))
         if actor.has(TRACE_SAFETY_READ):
             items.append(("/merchant/batches", N_("Batches and traceability")))
         if actor.has(TRACE_RECALL):

@@ -529,4 +529,32 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "levels": [["high", 60], ["elevated", 30], ["low", 0]],
         },
     },
+    {
+        "rule_id": "live.commerce",
+        "version": 1,
+        "title": "Live-stream selling: streamers, rooms, records, advertising pre-review",
+        "legal_basis": "Measures for the Administration of Online Live-Stream Marketing (2021) "
+        "art. 17 (streamers at least 16, 16-17 with guardian consent), art. 7 (real-name "
+        "checks), art. 18 (no faked sales or view counts; negative comments never removed to "
+        "mislead), art. 21 (records kept 3 years); SAMR guidance 2020 No. 175 (licence and "
+        "after-sales contacts shown continuously; ads for medical goods, drugs, devices and "
+        "health foods pre-reviewed)",
+        "values": {
+            "real_name_streamer": True,
+            "min_age": 16,
+            # Below this age (and at least min_age) a recorded guardian consent is required.
+            "guardian_consent_below": 18,
+            "retention_years": 3,
+            "licence_display": True,
+            # Goods of these categories (or under them) need an advertising pre-review record
+            # before the room may go live.
+            "pre_review_categories": ["health_food", "medical_devices", "drugs"],
+            # A room's scheduled length.
+            "schedule_min_minutes": 30,
+            "schedule_max_minutes": 1440,
+            # Chat: characters per message, messages per viewer per minute.
+            "chat_max_chars": 200,
+            "chat_per_minute": 10,
+        },
+    },
 ]

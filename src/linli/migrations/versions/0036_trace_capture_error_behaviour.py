@@ -3,7 +3,7 @@
 the job's errors).
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0035
 Create Date: 2026-12-06 09:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036"
-down_revision: str | None = "0034"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@ content moves on; the rendered-page cache keys its pages by it (db.ContentGenera
 middleware.ResponseCacheMiddleware)
 
 Revision ID: 0037
-Revises: 0034
+Revises: 0036
 Create Date: 2026-12-06 09:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0037"
-down_revision: str | None = "0034"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

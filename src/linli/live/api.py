@@ -1,0 +1,300 @@
+"""JSON routes for live selling under /api/v1/live: the schedule, rooms and replays (anyone
+reads), merchants' streamers, rooms, goods, sessions and pins, the platform's bans, and
+viewers' orders of the pinned goods (docs/live.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import RedirectResponse
+
+from linli.apitypes import PageSize, PathId
+from linli.authz import (
+    LIVE_MANAGE,
+    LIVE_READ,
+    LIVE_STREAMERS_MANAGE,
+    PLATFORM_LIVE,
+    Actor,
+    require,
+    require_scope,
+)
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.live import channel, checkout, media, policies, presenters, service, streamers
+from linli.live.schemas import (
+    AdReviewIn,
+    ChatMessageOut,
+    GoodsIn,
+    GoodsOut,
+    LiveOrderIn,
+    LiveOrderOut,
+    MuteIn,
+    MuteOut,
+    PaymentOut,
+    PinIn,
+    PinOut,
+    ReasonIn,
+    RemovalIn,
+    ReplayOut,
+    RoomIn,
+    RoomOut,
+    SessionOut,
+    StartedOut,
+    StreamerIn,
+    StreamerOut,
+)
+from linli.payments import providers
+
+router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=ERROR_RESPONSES)
+Viewer = Annotated[Actor, Depends(require_scope("resident"))]
+Reader = Annotated[Actor, Depends(require(LIVE_READ))]
+Manager = Annotated[Actor, Depends(require(LIVE_MANAGE))]
+Owner = Annotated[Actor, Depends(require(LIVE_STREAMERS_MANAGE))]
+Platform = Annotated[Actor, Depends(require(PLATFORM_LIVE))]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=64,
+        pattern=r"^[\x21-\x7e]+$",
+        description="8 to 64 printable ASCII characters; the same key returns the same order",
+    ),
+]
+
+
+# --- anyone ---------------------------------------------------------------------------------
+
+
+@router.get("/rooms", summary="Rooms live now and upcoming (the schedule), soonest first")
+async def schedule(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(session, await service.schedule(session, limit=limit))
+
+
+@router.get("/rooms/{room_id}", summary="A room with its goods, pin and seller's licences")
+async def room(room_id: PathId, session: DbSession) -> RoomOut:
+    return await presenters.room_out(session, await policies.access_public_room(session, room_id))
+
+
+@router.get("/replays", summary="Ended rooms, newest first")
+async def replays(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(session, await service.replays(session, limit=limit))
+
+
+@router.get("/replays/{room_id}", summary="A replay: the room, its sessions and pin timestamps")
+async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
+    found = await policies.access_public_room(session, room_id)
+    sessions, pins = await service.sessions_and_pins(session, found.id)
+    return ReplayOut(
+        room=await presenters.room_out(session, found),
+        sessions=[SessionOut.model_validate(s) for s in sessions],
+        pins=[PinOut.model_validate(p) for p in pins],
+    )
+
+
+# --- viewers --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/rooms/{room_id}/orders",
+    status_code=201,
+    summary="Buy the pinned goods at the stream price (idempotent: the same key, 200)",
+    responses={200: {"model": LiveOrderOut, "description": "The order placed with this key"}},
+)
+async def place_order(
+    room_id: PathId,
+    body: LiveOrderIn,
+    session: DbSession,
+    actor: Viewer,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> LiveOrderOut:
+    placed = await checkout.place_order(session, actor, room_id, body, idempotency_key)
+    if not placed.created:
+        response.status_code = 200
+    intent = placed.intent
+    return LiveOrderOut.from_row(
+        placed.order,
+        payment=PaymentOut.from_row(
+            intent, pay_url=providers.get(intent.provider).checkout_url(intent)
+        )
+        if intent is not None
+        else None,
+    )
+
+
+# --- merchants ------------------------------------------------------------------------------
+
+
+@router.get("/merchant/streamers", summary="The organisation's streamers")
+async def my_streamers(session: DbSession, actor: Reader) -> list[StreamerOut]:
+    return [StreamerOut.model_validate(s) for s in await streamers.own_streamers(session, actor)]
+
+
+@router.post(
+    "/merchant/streamers", status_code=201, summary="Register a real-name verified streamer"
+)
+async def register_streamer(
+    body: StreamerIn, request: Request, session: DbSession, actor: Owner
+) -> StreamerOut:
+    key = request.app.state.settings.resolved_secret_key()
+    return StreamerOut.model_validate(
+        await streamers.register(session, actor, body, identity_key=key)
+    )
+
+
+@router.get("/merchant/rooms", summary="The organisation's rooms, newest first")
+async def my_rooms(session: DbSession, actor: Reader, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(
+        session, await service.merchant_rooms(session, actor, limit=limit)
+    )
+
+
+@router.post("/merchant/rooms", status_code=201, summary="Schedule a room (30 min to 24 h)")
+async def create_room(body: RoomIn, session: DbSession, actor: Manager) -> RoomOut:
+    return presenters.present_room(await service.create_room(session, actor, body), [])
+
+
+@router.get("/merchant/rooms/{room_id}", summary="One of the organisation's rooms")
+async def my_room(room_id: PathId, session: DbSession, actor: Reader) -> RoomOut:
+    return await presenters.room_out(
+        session, await policies.access_own_room(session, actor, room_id)
+    )
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/goods",
+    status_code=201,
+    summary="Offer a SKU at a stream price; its stream stock is reserved from the SKU",
+)
+async def add_goods(room_id: PathId, body: GoodsIn, session: DbSession, actor: Manager) -> GoodsOut:
+    return GoodsOut.model_validate(await service.add_goods(session, actor, room_id, body))
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/ad-review",
+    summary="Record the advertising pre-review of regulated goods",
+)
+async def ad_review(
+    room_id: PathId, body: AdReviewIn, session: DbSession, actor: Manager
+) -> RoomOut:
+    found = await service.record_ad_review(session, actor, room_id, body.reference)
+    return await presenters.room_out(session, found)
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/start", summary="Go live: a session and its stream key (shown once)"
+)
+async def start(room_id: PathId, session: DbSession, actor: Manager) -> StartedOut:
+    started = await service.start(session, actor, room_id)
+    return StartedOut(
+        session=SessionOut.model_validate(started.session), stream_key=started.stream_key
+    )
+
+
+@router.post("/merchant/rooms/{room_id}/pause", summary="Pause the live room (no buying)")
+async def pause(room_id: PathId, session: DbSession, actor: Manager) -> RoomOut:
+    return await presenters.room_out(session, await service.pause(session, actor, room_id))
+
+
+@router.post("/merchant/rooms/{room_id}/resume", summary="Resume a paused room")
+async def resume(room_id: PathId, session: DbSession, actor: Manager) -> RoomOut:
+    return await presenters.room_out(session, await service.resume(session, actor, room_id))
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/end",
+    summary="End the room; unsold stream stock goes back to the SKUs",
+)
+async def end(room_id: PathId, session: DbSession, actor: Manager) -> RoomOut:
+    return await presenters.room_out(session, await service.end(session, actor, room_id))
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/pin",
+    summary="Pin goods (on sale now); refused while another is pinned",
+)
+async def pin(room_id: PathId, body: PinIn, session: DbSession, actor: Manager) -> PinOut:
+    return PinOut.model_validate(await service.pin(session, actor, room_id, body.goods_id))
+
+
+@router.post("/merchant/rooms/{room_id}/unpin", summary="Take the pinned goods off sale")
+async def unpin(room_id: PathId, session: DbSession, actor: Manager) -> RoomOut:
+    return await presenters.room_out(session, await service.unpin(session, actor, room_id))
+
+
+@router.post(
+    "/merchant/rooms/{room_id}/chat/{message_id}/remove",
+    summary="Remove a chat message with a recorded reason (never for being negative)",
+)
+async def remove_message(
+    room_id: PathId, message_id: PathId, body: RemovalIn, session: DbSession, actor: Manager
+) -> ChatMessageOut:
+    removed = await channel.remove_message(
+        session, actor, room_id, message_id, body.reason, body.note
+    )
+    return ChatMessageOut.model_validate(removed)
+
+
+@router.post("/merchant/rooms/{room_id}/mutes", summary="Mute a viewer in the room for a while")
+async def mute(room_id: PathId, body: MuteIn, session: DbSession, actor: Manager) -> MuteOut:
+    muted = await channel.mute(session, actor, room_id, body.user_id, body.minutes, body.reason)
+    return MuteOut.model_validate(muted)
+
+
+# --- platform -------------------------------------------------------------------------------
+
+
+@router.post("/platform/rooms/{room_id}/ban", summary="Ban a room (it ends at once)")
+async def ban(room_id: PathId, body: ReasonIn, session: DbSession, actor: Platform) -> RoomOut:
+    return await presenters.room_out(
+        session, await service.ban(session, actor, room_id, body.reason)
+    )
+
+
+@router.post("/platform/streamers/{streamer_id}/suspend", summary="Suspend a streamer")
+async def suspend(
+    streamer_id: PathId, body: ReasonIn, session: DbSession, actor: Platform
+) -> StreamerOut:
+    return StreamerOut.model_validate(
+        await streamers.suspend(session, actor, streamer_id, body.reason)
+    )
+
+
+@router.post(
+    "/platform/streamers/{streamer_id}/blacklist",
+    summary="Bar the streamer's identity from streaming (every account with it)",
+)
+async def blacklist(
+    streamer_id: PathId, body: ReasonIn, session: DbSession, actor: Platform
+) -> StreamerOut:
+    return StreamerOut.model_validate(
+        await streamers.blacklist(session, actor, streamer_id, body.reason)
+    )
+
+
+# --- the media server (nginx RTMP callbacks) ----------------------------------------------
+
+
+@router.post(
+    "/media/on_publish",
+    summary="nginx-rtmp on_publish: a valid stream key is renamed to its room (302), else 403",
+    responses={302: {"description": "Publish as room-<id>"}},
+)
+async def on_publish(request: Request, session: DbSession) -> Response:
+    form = await request.form()
+    name = form.get("name")
+    room_id = await media.authorise_publish(session, name if isinstance(name, str) else None)
+    return RedirectResponse(media.stream_name(room_id), status_code=302)
+
+
+@router.post(
+    "/media/on_publish_done",
+    status_code=204,
+    summary="nginx-rtmp on_publish_done: the publisher stopped; the live room pauses",
+)
+async def on_publish_done(request: Request, session: DbSession) -> None:
+    form = await request.form()
+    name = form.get("name")
+    await media.publish_done(session, name if isinstance(name, str) else None)

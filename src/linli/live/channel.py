@@ -1,0 +1,319 @@
+"""A room's real-time channel: the events viewers receive, chat with its checks, and the hub
+that fans events out to this process's WebSocket connections.
+
+Fan-out across processes goes through the database: a change writes a `live_room_events` row
+in its own transaction (`publish`); every process's hub reads the rows newer than the last it
+saw (one indexed query per poll interval, for all rooms) and sends each to its connections of
+that room. The same works on SQLite and PostgreSQL; nothing is lost when a process restarts
+(viewers reconnect and get the room's state in `hello`). The viewer count is the sum of each
+process's connections (`live_presence`, refreshed while connected; stale rows ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from linli import clock, ratelimit
+from linli.audit import service as audit
+from linli.authz import LIVE_MANAGE, Actor
+from linli.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
+from linli.i18n import N_
+from linli.live.models import ChatMessage, LiveSession, Mute, Presence, Room, RoomEvent
+from linli.live.policies import access_own_room
+from linli.live.states import OPEN_STATUSES
+from linli.rules import service as rules
+
+log = logging.getLogger(__name__)
+RULE = "live.commerce"
+MAX_FRAME = 4096  # bytes of one incoming WebSocket message, before it is parsed
+PRESENCE_FRESH = timedelta(seconds=60)
+PRESENCE_REFRESH = 20.0  # seconds
+
+
+def publish(session: AsyncSession, room_id: int, kind: str, **payload: Any) -> None:
+    """Tell the room's viewers (every process) once this transaction commits."""
+    session.add(RoomEvent(room_id=room_id, kind=kind, payload=payload, at=clock.now()))
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+async def post_chat(session: AsyncSession, actor: Actor, room_id: int, text: Any) -> ChatMessage:
+    """A viewer's chat message: logged in, not muted, within the rate and length limits of
+    rule `live.commerce`, no control characters, while the room is open."""
+    if actor.user is None:
+        raise Unauthenticated(N_("Log in to chat."), code="login_required")
+    rule = await rules.in_force(session, RULE)
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationFailed(N_("Write a message."), code="chat_empty")
+    text = text.strip()
+    if len(text) > int(rule.values["chat_max_chars"]):
+        raise ValidationFailed(
+            N_("A chat message has at most {limit} characters."),
+            limit=int(rule.values["chat_max_chars"]),
+            code="chat_too_long",
+        )
+    if _has_control_characters(text):
+        raise ValidationFailed(
+            N_("Control characters are not allowed."), code="chat_control_characters"
+        )
+    status = await session.scalar(select(Room.status).where(Room.id == room_id))
+    if status not in OPEN_STATUSES:
+        raise Conflict(N_("The chat of this room is closed."), code="chat_closed")
+    now = clock.now()
+    muted = await session.scalar(
+        select(Mute.until).where(
+            Mute.room_id == room_id, Mute.user_id == actor.user.id, Mute.until > now
+        )
+    )
+    if muted is not None:
+        raise Conflict(N_("You are muted in this room."), code="muted")
+    hit = await ratelimit.hit(
+        session,
+        "live.chat",
+        f"{room_id}:{actor.user.id}",
+        limit=int(rule.values["chat_per_minute"]),
+        window=timedelta(minutes=1),
+    )
+    if hit.exceeded:
+        raise TooManyRequests(N_("Too many messages: wait a moment."), code="chat_rate_limited")
+    open_session = await session.scalar(
+        select(LiveSession.id).where(LiveSession.room_id == room_id, LiveSession.ended_at.is_(None))
+    )
+    message = ChatMessage(
+        room_id=room_id, session_id=open_session, user_id=actor.user.id, text=text, at=now
+    )
+    session.add(message)
+    await session.flush()
+    publish(
+        session,
+        room_id,
+        "chat",
+        id=message.id,
+        user=actor.user.display_name,
+        text=text,
+        at=now.isoformat(),
+    )
+    return message
+
+
+# --- the hub --------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Connection:
+    room_id: int
+    send: Callable[[dict[str, Any]], Any]  # an async function taking one message
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
+
+
+@dataclass
+class Hub:
+    """This process's connections by room, and the poller that feeds them."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    poll_interval: float = 0.2
+    process_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    rooms: dict[int, set[Connection]] = field(default_factory=dict)
+    last_id: int | None = None
+    _task: asyncio.Task[None] | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _stopping: bool = False
+
+    def ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Poll now (a change was committed in this process)."""
+        self._wake.set()
+
+    async def join(self, connection: Connection) -> int:
+        if self.last_id is None:
+            async with self._lock:
+                if self.last_id is None:  # events from now on (a viewer gets the state in hello)
+                    async with self.sessionmaker() as session:
+                        newest = await session.scalar(select(func.max(RoomEvent.id)))
+                    self.last_id = int(newest or 0)
+        self.ensure_running()
+        self.rooms.setdefault(connection.room_id, set()).add(connection)
+        return await self._presence(connection.room_id)
+
+    async def leave(self, connection: Connection) -> None:
+        viewers = self.rooms.get(connection.room_id)
+        if viewers is not None:
+            viewers.discard(connection)
+            if not viewers:
+                del self.rooms[connection.room_id]
+        with contextlib.suppress(Exception):  # the database may be gone at shutdown
+            await self._presence(connection.room_id)
+
+    async def _presence(self, room_id: int) -> int:
+        """Record this process's viewers of the room; tell every viewer the new total."""
+        local = len(self.rooms.get(room_id, ()))
+        async with self.sessionmaker() as session:
+            now = clock.now()
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = insert(Presence).values(
+                room_id=room_id, process_id=self.process_id, viewers=local, updated_at=now
+            )
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[Presence.room_id, Presence.process_id],
+                    set_={"viewers": local, "updated_at": now},
+                )
+            )
+            total = int(
+                await session.scalar(
+                    select(func.coalesce(func.sum(Presence.viewers), 0)).where(
+                        Presence.room_id == room_id,
+                        Presence.updated_at > now - PRESENCE_FRESH,
+                    )
+                )
+                or 0
+            )
+            publish(session, room_id, "viewers", count=total)
+            await session.commit()
+        self.wake()
+        return total
+
+    async def poll_once(self) -> int:
+        """Deliver the events written since the last poll to this process's connections."""
+        if self.last_id is None:
+            return 0
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    select(RoomEvent)
+                    .where(RoomEvent.id > self.last_id)
+                    .order_by(RoomEvent.id)
+                    .limit(1000)
+                )
+            ).all()
+        for row in rows:
+            self.last_id = max(self.last_id, row.id)
+            message = {"type": row.kind, "room_id": row.room_id, **row.payload}
+            for connection in list(self.rooms.get(row.room_id, ())):
+                try:
+                    connection.queue.put_nowait(message)
+                except asyncio.QueueFull:
+                    # A viewer too slow to keep up: what waits is dropped, and the client is
+                    # told to fetch the room again (GET /api/v1/live/rooms/{room_id}).
+                    while not connection.queue.empty():
+                        connection.queue.get_nowait()
+                    connection.queue.put_nowait({"type": "resync", "room_id": row.room_id})
+        return len(rows)
+
+    async def _run(self) -> None:
+        refreshed = asyncio.get_running_loop().time()
+        while not self._stopping:
+            try:
+                await self.poll_once()
+                now = asyncio.get_running_loop().time()
+                if now - refreshed > PRESENCE_REFRESH:
+                    refreshed = now
+                    for room_id in list(self.rooms):
+                        await self._presence(room_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live channel poll failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+
+# --- moderation -----------------------------------------------------------------------------
+
+
+async def remove_message(
+    session: AsyncSession, actor: Actor, room_id: int, message_id: int, reason: str, note: str
+) -> ChatMessage:
+    """The room's merchant removes a chat message with a recorded reason (one of
+    `RemovalReason`: a negative comment about the goods is not a reason to remove)."""
+    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    message = await session.scalar(
+        select(ChatMessage).where(ChatMessage.id == message_id, ChatMessage.room_id == room.id)
+    )
+    if message is None:
+        raise NotFound(N_("No such chat message."), code="message_not_found")
+    if message.removed_at is not None:
+        raise Conflict(N_("This message was removed already."), code="message_removed")
+    message.removed_at = clock.now()
+    message.removed_reason = f"{reason}: {note}" if note else reason
+    message.removed_by_user_id = actor.user_id
+    await session.flush()
+    publish(session, room.id, "removed", id=message.id)
+    audit.record(
+        session,
+        actor,
+        "live.chat_removed",
+        target_type="live_chat_message",
+        target_id=message.id,
+        room_id=room.id,
+        reason=reason,
+        note=note,
+        text=message.text,
+    )
+    return message
+
+
+async def mute(
+    session: AsyncSession, actor: Actor, room_id: int, user_id: int, minutes: int, reason: str
+) -> Mute:
+    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    chatted = await session.scalar(
+        select(ChatMessage.id)
+        .where(ChatMessage.room_id == room.id, ChatMessage.user_id == user_id)
+        .limit(1)
+    )
+    if chatted is None:
+        raise ValidationFailed(
+            N_("Check the form."),
+            fields={"user_id": N_("Choose a viewer who wrote in this room's chat.")},
+        )
+    until = clock.now() + timedelta(minutes=minutes)
+    row = await session.get(Mute, (room.id, user_id))
+    if row is None:
+        row = Mute(room_id=room.id, user_id=user_id, until=until, reason=reason)
+        session.add(row)
+    row.until, row.reason, row.by_user_id = until, reason, actor.user_id
+    await session.flush()
+    audit.record(
+        session,
+        actor,
+        "live.viewer_muted",
+        target_type="live_room",
+        target_id=room.id,
+        user=user_id,
+        minutes=minutes,
+        reason=reason,
+    )
+    return row

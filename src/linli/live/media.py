@@ -1,0 +1,81 @@
+"""The media server's callbacks (nginx with the RTMP module, docs/live.md "Video"): a
+publisher is let in only with the stream key of an open session of a live or paused room;
+its stream is renamed `room-<id>` (a 302 to that name), so the key never appears in HLS
+URLs; when the publisher stops, the room pauses (a dropped connection does not end the sale:
+the merchant ends it, or the room's scheduled end does).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock
+from linli.audit import service as audit
+from linli.authz import Actor
+from linli.errors import Forbidden
+from linli.i18n import N_
+from linli.live import channel
+from linli.live.models import LiveSession, Room
+from linli.live.states import RoomStatus
+from linli.security import token_digest
+
+MAX_KEY = 128
+
+
+def stream_name(room_id: int) -> str:
+    return f"room-{room_id}"
+
+
+async def _session_of(session: AsyncSession, key: str | None) -> tuple[LiveSession, Room]:
+    if not key or len(key) > MAX_KEY or not key.isascii():
+        raise Forbidden(N_("Wrong or expired stream key."), code="stream_key_refused")
+    found = (
+        await session.execute(
+            select(LiveSession, Room)
+            .join(Room, Room.id == LiveSession.room_id)
+            .where(
+                LiveSession.stream_key_digest == token_digest(key),
+                LiveSession.ended_at.is_(None),
+                Room.status.in_((RoomStatus.LIVE, RoomStatus.PAUSED)),
+                Room.scheduled_end > clock.now(),
+            )
+        )
+    ).first()
+    if found is None:
+        raise Forbidden(N_("Wrong or expired stream key."), code="stream_key_refused")
+    return found[0], found[1]
+
+
+async def authorise_publish(session: AsyncSession, key: str | None) -> int:
+    """`on_publish`: the room whose session the key opens (403 otherwise)."""
+    live_session, room = await _session_of(session, key)
+    audit.record(
+        session,
+        Actor.for_system(),
+        "live.publish_started",
+        target_type="live_room",
+        target_id=room.id,
+        organisation_id=room.organisation_id,
+        session_id=live_session.id,
+    )
+    return room.id
+
+
+async def publish_done(session: AsyncSession, key: str | None) -> int:
+    """`on_publish_done`: a live room pauses (nothing sells without the picture)."""
+    live_session, room = await _session_of(session, key)
+    if room.status == RoomStatus.LIVE:
+        room.status = RoomStatus.PAUSED
+        await session.flush()
+        channel.publish(session, room.id, "status", status=str(RoomStatus.PAUSED))
+    audit.record(
+        session,
+        Actor.for_system(),
+        "live.publish_stopped",
+        target_type="live_room",
+        target_id=room.id,
+        organisation_id=room.organisation_id,
+        session_id=live_session.id,
+    )
+    return room.id

@@ -1,0 +1,293 @@
+"""Live selling: streamers (real-name verified accounts of a merchant), the identity
+blacklist, rooms, their sessions, their goods (stream stock reserved from a SKU), pins, and
+the orders placed in a room.
+
+Stream stock moves only by conditional UPDATE: `skus.stock` -> `live_goods.stock` when the
+goods are added (through `catalog.stock`), `remaining` down at each order, and what is left
+back to the SKU once, when the room ends (`released_at` set by the same UPDATE that zeroes
+`remaining`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from linli.db import Base, BigId, JSONData, UTCDateTime
+from linli.live.states import LiveOrderStatus, RoomStatus, StreamerStatus
+
+
+class Streamer(Base):
+    """A merchant's account allowed to stream, with its real-name identity (an HMAC digest of
+    the resident identity card number, never the number), birth date (from the number) and,
+    for 16-17-year-olds, the recorded guardian consent."""
+
+    __tablename__ = "live_streamers"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "user_id"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    real_name: Mapped[str] = mapped_column(String(60))
+    identity_digest: Mapped[str] = mapped_column(String(64), index=True)
+    identity_hint: Mapped[str] = mapped_column(String(8))  # the number's last 4 characters
+    birth_date: Mapped[date] = mapped_column(Date)
+    guardian_name: Mapped[str | None] = mapped_column(String(60))
+    guardian_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default=StreamerStatus.ACTIVE)
+    suspended_reason: Mapped[str | None] = mapped_column(String(200))
+    rule_version: Mapped[int]
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class BlacklistedIdentity(Base):
+    """A verified identity the platform barred from streaming: a new account with the same
+    identity card cannot be registered as a streamer anywhere."""
+
+    __tablename__ = "live_blacklist"
+
+    identity_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class Room(Base):
+    """A merchant's live room: one scheduled broadcast (30 minutes to 24 hours)."""
+
+    __tablename__ = "live_rooms"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('scheduled', 'live', 'paused', 'ended', 'banned')", name="status"
+        ),
+        CheckConstraint("scheduled_start < scheduled_end", name="window"),
+        Index("ix_live_rooms_status_start", "status", "scheduled_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    streamer_id: Mapped[int] = mapped_column(ForeignKey("live_streamers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    scheduled_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    scheduled_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default=RoomStatus.SCHEDULED)
+    # The goods being sold now (one at a time): set by a conditional UPDATE from NULL.
+    pinned_goods_id: Mapped[int | None]
+    # Advertising pre-review for regulated categories (health food, medical devices, ...).
+    ad_review_reference: Mapped[str | None] = mapped_column(String(80))
+    ad_review_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rule_id: Mapped[str] = mapped_column(String(80))
+    rule_version: Mapped[int]
+    banned_reason: Mapped[str | None] = mapped_column(String(200))
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Records of the room (sessions, orders, chat) are kept until then (rule data: 3 years).
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LiveSession(Base):
+    """One broadcast of a room: the actual start and end, and the stream key's digest."""
+
+    __tablename__ = "live_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+    stream_key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    started_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class LiveGoods(Base):
+    """A SKU sold in a room: its stream price and the stream stock reserved from the SKU."""
+
+    __tablename__ = "live_goods"
+    __table_args__ = (
+        UniqueConstraint("room_id", "sku_id"),
+        CheckConstraint("stream_price_fen > 0", name="price_positive"),
+        CheckConstraint("stock >= 1", name="stock_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= stock", name="remaining_in_range"),
+        CheckConstraint("per_buyer_limit >= 1", name="limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), index=True
+    )
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), index=True)
+    product_name: Mapped[str] = mapped_column(String(120))
+    sku_code: Mapped[str] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(20))
+    list_price_fen: Mapped[int]
+    stream_price_fen: Mapped[int]
+    per_buyer_limit: Mapped[int]
+    stock: Mapped[int]
+    remaining: Mapped[int]
+    category_codes: Mapped[list[str]] = mapped_column(JSONData)
+    needs_ad_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once, by the UPDATE that gives what is left back to the SKU.
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_units: Mapped[int | None]
+
+
+class Pin(Base):
+    """The goods pinned in a room's session, from when to when (the replay's timestamps)."""
+
+    __tablename__ = "live_pins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id", ondelete="CASCADE"))
+    goods_id: Mapped[int] = mapped_column(ForeignKey("live_goods.id", ondelete="CASCADE"))
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    unpinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pinned_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class LiveOrder(Base):
+    """A viewer's order of the pinned goods, at the stream price, recording room and session."""
+
+    __tablename__ = "live_orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint("status IN ('pending_payment', 'paid', 'cancelled')", name="status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("total_fen > 0", name="total_positive"),
+        Index("ix_live_orders_room_created", "room_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("live_rooms.id"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id"), index=True)
+    goods_id: Mapped[int] = mapped_column(ForeignKey("live_goods.id"), index=True)
+    pin_id: Mapped[int] = mapped_column(ForeignKey("live_pins.id"))
+    quantity: Mapped[int]
+    unit_price_fen: Mapped[int]
+    total_fen: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), default=LiveOrderStatus.PENDING_PAYMENT)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChatMessage(Base):
+    """A chat message in a room's session; removed ones keep their text and the reason."""
+
+    __tablename__ = "live_chat_messages"
+    __table_args__ = (Index("ix_live_chat_room_at", "room_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("live_rooms.id", ondelete="CASCADE"))
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(400))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_reason: Mapped[str | None] = mapped_column(String(200))
+    removed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class Mute(Base):
+    """A viewer muted in a room (until a time)."""
+
+    __tablename__ = "live_mutes"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class RoomEvent(Base):
+    """What a room's channel tells its viewers (pin, stock, chat, removal, viewers, status),
+    written in the transaction of the change; every server process reads the new rows and
+    sends them to its own connections (the fan-out across processes)."""
+
+    __tablename__ = "live_room_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("live_rooms.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Presence(Base):
+    """How many viewers one server process holds connected to a room, refreshed while they
+    are; the room's viewer count is the sum of fresh rows (never inflated: connections)."""
+
+    __tablename__ = "live_presence"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    process_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    viewers: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BuyerQuota(Base):
+    """How many units of a room's goods a viewer holds in unpaid and paid orders: taken by
+    one conditional upsert per order (`quantity + n <= per_buyer_limit`), given back when an
+    unpaid order expires; concurrent orders of one viewer never exceed the limit."""
+
+    __tablename__ = "live_buyer_quotas"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_not_negative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    goods_id: Mapped[int] = mapped_column(
+        ForeignKey("live_goods.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    quantity: Mapped[int]

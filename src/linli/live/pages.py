@@ -1,0 +1,405 @@
+"""Live-selling pages: the schedule and the live room (anyone; buying and chat for logged-in
+viewers), the merchant's studio (streamers, rooms, goods, stream key and how to connect OBS,
+start, pin, unpin, pause, end, chat moderation)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from linli import forms
+from linli.apitypes import PathId
+from linli.authz import LIVE_MANAGE, LIVE_STREAMERS_MANAGE, Actor, current_actor, require_user
+from linli.catalog import offers
+from linli.db import DbSession
+from linli.errors import DomainError, NotFound, ValidationFailed
+from linli.i18n import N_, _
+from linli.live import channel, checkout, policies, presenters, service, streamers
+from linli.live.models import ChatMessage
+from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
+from linli.live.states import RemovalReason
+from linli.payments import providers
+from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+AnyActor = Annotated[Actor, Depends(current_actor)]
+User_ = Annotated[Actor, Depends(require_user)]
+
+ROOM_STATUS_LABELS = {
+    "scheduled": N_("Scheduled"),
+    "live": N_("Live now"),
+    "paused": N_("Paused"),
+    "ended": N_("Ended"),
+    "banned": N_("Banned"),
+}
+REMOVAL_LABELS = {
+    RemovalReason.SPAM: N_("Spam or advertising"),
+    RemovalReason.ABUSE: N_("Insults or harassment"),
+    RemovalReason.ILLEGAL: N_("Unlawful content"),
+    RemovalReason.PERSONAL_DATA: N_("Someone's personal data"),
+    RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
+}
+assert set(REMOVAL_LABELS) == set(RemovalReason)
+
+
+# --- anyone ---------------------------------------------------------------------------------
+
+
+@router.get("/live")
+async def schedule(request: Request, session: DbSession, actor: AnyActor) -> Response:
+    upcoming = await presenters.rooms_out(session, await service.schedule(session, limit=50))
+    ended = await presenters.rooms_out(session, await service.replays(session, limit=20))
+    return render(
+        request,
+        "live/schedule.html",
+        {"rooms": upcoming, "replays": ended, "labels": ROOM_STATUS_LABELS},
+        actor=actor,
+    )
+
+
+async def _room_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    room_id: int,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    room = await presenters.room_out(session, await policies.access_public_room(session, room_id))
+    sessions, pins = await service.sessions_and_pins(session, room.id)
+    pinned = next((g for g in room.goods if g.id == room.pinned_goods_id), None)
+    return render(
+        request,
+        "live/room.html",
+        {
+            "room": room,
+            "pinned": pinned,
+            "pins": pins,
+            "sessions": sessions,
+            "goods_by_id": {g.id: g for g in room.goods},
+            "labels": ROOM_STATUS_LABELS,
+            # No media server is wired in yet (docs/live.md): the video area says so.
+            "media_server": False,
+            "order_key": secrets.token_urlsafe(18),
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/live/{room_id}")
+async def room_page(
+    room_id: PathId, request: Request, session: DbSession, actor: AnyActor
+) -> Response:
+    return await _room_page(request, session, actor, room_id)
+
+
+@router.post("/live/{room_id}/buy")
+async def buy(room_id: PathId, request: Request, session: DbSession, actor: User_) -> Response:
+    form = await form_data(request)
+
+    async def place() -> checkout.Placed:
+        body = validate_form(
+            LiveOrderIn,
+            {
+                "goods_id": forms.whole(form.get("goods_id", "")),
+                "quantity": forms.whole(form.get("quantity", "1")),
+            },
+        )
+        return await checkout.place_order(session, actor, room_id, body, form.get("key", ""))
+
+    placed = await form_action(
+        session,
+        place,
+        on_error=lambda error: _room_page(
+            request, session, actor, room_id, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(placed, Response):
+        return placed
+    intent = placed.intent
+    if intent is None:
+        return redirect(f"/live/{room_id}")
+    return redirect(providers.get(intent.provider).checkout_url(intent))
+
+
+# --- the studio -----------------------------------------------------------------------------
+
+
+async def _studio_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    form: dict[str, str] | None = None,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    rooms = await presenters.rooms_out(
+        session, await service.merchant_rooms(session, actor, limit=100)
+    )
+    return render(
+        request,
+        "live/studio.html",
+        {
+            "rooms": rooms,
+            "streamers": await streamers.own_streamers(session, actor),
+            "may_register": actor.has(LIVE_STREAMERS_MANAGE),
+            "labels": ROOM_STATUS_LABELS,
+            "form": form or {},
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/merchant/live")
+async def studio(request: Request, session: DbSession, actor: User_) -> Response:
+    policies.acting_merchant(actor)
+    return await _studio_page(request, session, actor)
+
+
+@router.post("/merchant/live")
+async def create_room(request: Request, session: DbSession, actor: User_) -> Response:
+    policies.acting_merchant(actor, LIVE_MANAGE)
+    form = await form_data(request)
+
+    async def create() -> Any:
+        problems = forms.Problems()
+        start = problems.check(
+            lambda: forms.local_datetime(form.get("scheduled_start", ""), "scheduled_start"), ""
+        )
+        end = problems.check(
+            lambda: forms.local_datetime(form.get("scheduled_end", ""), "scheduled_end"), ""
+        )
+        problems.raise_any()
+        body = {
+            "streamer_id": forms.whole(form.get("streamer_id", "")),
+            "title": form.get("title", ""),
+            "description": form.get("description", ""),
+            "scheduled_start": start,
+            "scheduled_end": end,
+        }
+        return await service.create_room(session, actor, validate_form(RoomIn, body))
+
+    room = await form_action(
+        session,
+        create,
+        on_error=lambda error: _studio_page(
+            request, session, actor, form=form, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(room, Response):
+        return room
+    return redirect(f"/merchant/live/{room.id}", text=_("Room scheduled. Add its goods."))
+
+
+@router.post("/merchant/live/streamers")
+async def register_streamer(request: Request, session: DbSession, actor: User_) -> Response:
+    policies.acting_merchant(actor, LIVE_STREAMERS_MANAGE)
+    form = await form_data(request)
+    key = request.app.state.settings.resolved_secret_key()
+
+    async def register() -> Any:
+        body = {
+            "user_id": forms.whole(form.get("user_id", "")),
+            "real_name": form.get("real_name", ""),
+            "identity_number": form.get("identity_number", "").strip(),
+            "guardian_name": form.get("guardian_name", "").strip() or None,
+            "guardian_consent": form.get("guardian_consent") == "on",
+        }
+        data = validate_form(StreamerIn, body)
+        return await streamers.register(session, actor, data, identity_key=key)
+
+    done = await form_action(
+        session,
+        register,
+        on_error=lambda error: _studio_page(
+            request,
+            session,
+            actor,
+            form={k: v for k, v in form.items() if k != "identity_number"},
+            error=error,
+            status_code=error.status_code,
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/live", text=_("Streamer registered."))
+
+
+async def _studio_room_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    room_id: int,
+    *,
+    stream_key: str | None = None,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    own = await policies.access_own_room(session, actor, room_id)
+    room = await presenters.room_out(session, own)
+    skus = await offers.listed_skus(session, own.organisation_id, limit=200)
+    messages = (
+        await session.scalars(
+            select(ChatMessage)
+            .where(ChatMessage.room_id == own.id)
+            .order_by(ChatMessage.id.desc())
+            .limit(50)
+        )
+    ).all()
+    host = request.url.hostname or "localhost"
+    return render(
+        request,
+        "live/studio_room.html",
+        {
+            "room": room,
+            "skus": list(skus.values()),
+            "messages": messages,
+            "labels": ROOM_STATUS_LABELS,
+            "removal_labels": REMOVAL_LABELS,
+            "stream_key": stream_key,
+            "rtmp_url": f"rtmp://{host}/live",
+            "needs_review": any(g.needs_ad_review for g in room.goods),
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/merchant/live/{room_id}")
+async def studio_room(
+    room_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await _studio_room_page(request, session, actor, room_id)
+
+
+def _failed(request: Request, session: DbSession, actor: Actor, room_id: int) -> Any:
+    return lambda error: _studio_room_page(
+        request, session, actor, room_id, error=error, status_code=error.status_code
+    )
+
+
+async def _act(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    room_id: int,
+    do: Callable[[], Awaitable[Any]],
+    done: str,
+) -> Response:
+    outcome = await form_action(session, do, on_error=_failed(request, session, actor, room_id))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(f"/merchant/live/{room_id}", text=done)
+
+
+@router.post("/merchant/live/{room_id}/goods")
+async def add_goods(
+    room_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await policies.access_own_room(session, actor, room_id, LIVE_MANAGE)
+    form = await form_data(request)
+
+    async def add() -> Any:
+        problems = forms.Problems()
+        raw = form.get("price", "")
+        price = problems.check(partial(forms.fen, raw, "stream_price_fen"), raw)
+        problems.raise_any()
+        body = {
+            "sku_id": forms.whole(form.get("sku_id", "")),
+            "stream_price_fen": price,
+            "stock": forms.whole(form.get("stock", "")),
+            "per_buyer_limit": forms.whole(form.get("per_buyer_limit", "5")),
+        }
+        return await service.add_goods(session, actor, room_id, validate_form(GoodsIn, body))
+
+    return await _act(request, session, actor, room_id, add, _("Goods added; stock reserved."))
+
+
+@router.post("/merchant/live/{room_id}/ad-review")
+async def ad_review(
+    room_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await policies.access_own_room(session, actor, room_id, LIVE_MANAGE)
+    form = await form_data(request)
+
+    async def record() -> Any:
+        reference = form.get("reference", "").strip()
+        if not 4 <= len(reference) <= 80:
+            raise ValidationFailed(
+                N_("Check the review."), fields={"reference": N_("Enter the review number.")}
+            )
+        return await service.record_ad_review(session, actor, room_id, reference)
+
+    return await _act(request, session, actor, room_id, record, _("Review recorded."))
+
+
+@router.post("/merchant/live/{room_id}/start")
+async def start(room_id: PathId, request: Request, session: DbSession, actor: User_) -> Response:
+    started = await form_action(
+        session,
+        lambda: service.start(session, actor, room_id),
+        on_error=_failed(request, session, actor, room_id),
+    )
+    if isinstance(started, Response):
+        return started
+    # The key is shown once, on this page (never in a redirect or a cookie).
+    return await _studio_room_page(request, session, actor, room_id, stream_key=started.stream_key)
+
+
+@router.post("/merchant/live/{room_id}/{action}")
+async def room_action(
+    room_id: PathId, action: str, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await form_data(request)
+    actions: dict[str, tuple[Callable[[], Awaitable[Any]], str]] = {
+        "pause": (lambda: service.pause(session, actor, room_id), _("Paused.")),
+        "resume": (lambda: service.resume(session, actor, room_id), _("Live again.")),
+        "end": (lambda: service.end(session, actor, room_id), _("Ended; unsold stock returned.")),
+        "unpin": (lambda: service.unpin(session, actor, room_id), _("Unpinned.")),
+        "pin": (
+            lambda: service.pin(session, actor, room_id, _whole_id(form.get("goods_id", ""))),
+            _("Pinned: on sale now."),
+        ),
+        "remove": (
+            lambda: channel.remove_message(
+                session,
+                actor,
+                room_id,
+                _whole_id(form.get("message_id", "")),
+                _reason(form.get("reason", "")),
+                form.get("note", "").strip()[:200],
+            ),
+            _("Message removed."),
+        ),
+    }
+    if action not in actions:
+        raise NotFound(N_("No such page."))
+    await policies.access_own_room(session, actor, room_id, LIVE_MANAGE)
+    do, done = actions[action]
+    return await _act(request, session, actor, room_id, do, done)
+
+
+def _whole_id(raw: str) -> int:
+    value = forms.whole(raw)
+    if not isinstance(value, int) or value < 1:
+        raise ValidationFailed(N_("Check the form."), fields={"id": N_("Choose one.")})
+    return value
+
+
+def _reason(raw: str) -> str:
+    if raw not in set(RemovalReason):
+        raise ValidationFailed(N_("Check the form."), fields={"reason": N_("Choose a reason.")})
+    return raw

@@ -1,0 +1,43 @@
+"""What the live routes (API, pages, the room channel) share: a room as its body."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.live import service
+from linli.live.models import LiveGoods, Room
+from linli.live.schemas import GoodsOut, RoomOut, SellerOut
+from linli.merchants.queries import public_identity
+
+
+async def seller_of(session: AsyncSession, organisation_id: int) -> SellerOut:
+    identity = await public_identity(session, organisation_id)
+    if identity is None:
+        return SellerOut(organisation_id=organisation_id, name="", credit_code=None, licences=[])
+    return SellerOut(
+        organisation_id=organisation_id,
+        name=identity.name,
+        credit_code=identity.credit_code,
+        licences=[
+            f"{lic.licence_type} {lic.number} ({lic.valid_from}..{lic.valid_to})"
+            for lic in identity.licences
+        ],
+    )
+
+
+def present_room(
+    room: Room, goods: Sequence[LiveGoods], seller: SellerOut | None = None
+) -> RoomOut:
+    return RoomOut.from_row(room, goods=[GoodsOut.model_validate(g) for g in goods], seller=seller)
+
+
+async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOut]:
+    goods = await service.goods_of(session, [room.id for room in rooms])
+    return [present_room(room, goods[room.id]) for room in rooms]
+
+
+async def room_out(session: AsyncSession, room: Room) -> RoomOut:
+    goods = await service.goods_of(session, [room.id])
+    return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))

@@ -1,0 +1,212 @@
+"""Live selling's API inputs and outputs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from pydantic_core import PydanticCustomError
+
+from linli.apitypes import MAX_ID
+from linli.live.states import RemovalReason
+from linli.schemas import OutputModel, StrictInput
+
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+Fen = Annotated[StrictInt, Field(ge=1, le=10**9, description="Amount in fen (1/100 yuan)")]
+MAX_STREAM_STOCK = 100_000
+MAX_QUANTITY = 99
+Reason = Annotated[str, Field(min_length=2, max_length=200)]
+
+
+class StreamerIn(StrictInput):
+    user_id: Id = Field(description="A member of the organisation")
+    real_name: Annotated[str, Field(min_length=2, max_length=60)]
+    identity_number: Annotated[
+        str,
+        Field(
+            min_length=18,
+            max_length=18,
+            pattern=r"^[0-9]{17}[0-9Xx]$",
+            description="Resident identity card number (18 characters); only a keyed digest "
+            "and the last 4 characters are stored",
+        ),
+    ]
+    guardian_name: Annotated[str, Field(min_length=2, max_length=60)] | None = Field(
+        default=None, description="Required for streamers aged 16-17: the consenting guardian"
+    )
+    guardian_consent: bool = Field(
+        default=False, description="The guardian's written consent was seen and is on file"
+    )
+
+
+class StreamerOut(OutputModel):
+    id: int
+    organisation_id: int
+    user_id: int
+    real_name: str
+    identity_hint: str
+    birth_date: date
+    guardian_name: str | None
+    guardian_consent_at: datetime | None
+    status: str
+    suspended_reason: str | None
+    verified_at: datetime
+
+
+class RoomIn(StrictInput):
+    streamer_id: Id
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+    scheduled_start: AwareDatetime
+    scheduled_end: AwareDatetime
+
+    @field_validator("scheduled_start", "scheduled_end")
+    @classmethod
+    def _in_this_era(cls, value: datetime) -> datetime:
+        """In UTC, between 2000 and 2999 (no overflow anywhere downstream)."""
+        if not 2000 <= value.year <= 2999:
+            raise PydanticCustomError("date_out_of_range", "choose a date between 2000 and 2999")
+        return value.astimezone(UTC)
+
+
+class GoodsIn(StrictInput):
+    sku_id: Id
+    stream_price_fen: Fen
+    stock: Annotated[StrictInt, Field(ge=1, le=MAX_STREAM_STOCK, description="Stream stock cap")]
+    per_buyer_limit: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] = 5
+
+
+class AdReviewIn(StrictInput):
+    reference: Annotated[
+        str, Field(min_length=4, max_length=80, description="The advertising review number")
+    ]
+
+
+class PinIn(StrictInput):
+    goods_id: Id
+
+
+class ReasonIn(StrictInput):
+    reason: Reason
+
+
+class RemovalIn(StrictInput):
+    reason: RemovalReason
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class MuteIn(StrictInput):
+    user_id: Id
+    minutes: Annotated[StrictInt, Field(ge=1, le=1440)] = 10
+    reason: Reason
+
+
+class ChatMessageOut(OutputModel):
+    id: int
+    room_id: int
+    user_id: int
+    text: str
+    at: datetime
+    removed_at: datetime | None
+    removed_reason: str | None
+
+
+class MuteOut(OutputModel):
+    room_id: int
+    user_id: int
+    until: datetime
+    reason: str
+
+
+class LiveOrderIn(StrictInput):
+    goods_id: Id
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] = 1
+
+
+class GoodsOut(OutputModel):
+    id: int
+    sku_id: int
+    product_name: str
+    sku_code: str
+    unit: str
+    list_price_fen: int
+    stream_price_fen: int
+    per_buyer_limit: int
+    stock: int
+    remaining: int
+    needs_ad_review: bool
+    released_units: int | None
+
+
+class PinOut(OutputModel):
+    id: int
+    goods_id: int
+    session_id: int
+    pinned_at: datetime
+    unpinned_at: datetime | None
+
+
+class SellerOut(BaseModel):
+    """Shown continuously in the room (SAMR guidance 2020 No. 175)."""
+
+    organisation_id: int
+    name: str
+    credit_code: str | None
+    licences: list[str]
+
+
+class RoomOut(OutputModel):
+    id: int
+    organisation_id: int
+    streamer_id: int
+    title: str
+    description: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    status: str
+    pinned_goods_id: int | None
+    ad_review_reference: str | None
+    ended_at: datetime | None
+    retain_until: datetime | None
+    goods: list[GoodsOut] = Field(default_factory=list)
+    seller: SellerOut | None = None
+
+
+class SessionOut(OutputModel):
+    id: int
+    room_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+class StartedOut(BaseModel):
+    session: SessionOut
+    stream_key: str = Field(description="Shown once: the RTMP stream key of this session")
+
+
+class ReplayOut(BaseModel):
+    room: RoomOut
+    sessions: list[SessionOut]
+    pins: list[PinOut]
+
+
+class PaymentOut(OutputModel):
+    public_id: str
+    amount_fen: int
+    status: str
+    pay_url: str
+
+
+class LiveOrderOut(OutputModel):
+    id: int
+    room_id: int
+    session_id: int
+    goods_id: int
+    quantity: int
+    unit_price_fen: int
+    total_fen: int
+    status: str
+    created_at: datetime
+    payment: PaymentOut | None = None

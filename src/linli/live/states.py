@@ -1,0 +1,40 @@
+"""Live selling's states as enumerations: what the status columns may hold."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RoomStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    PAUSED = "paused"
+    ENDED = "ended"
+    BANNED = "banned"
+
+
+class StreamerStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # by the platform; blacklisting suspends every account of the identity
+
+
+class LiveOrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+# A room still holding its stream stock (goods may be added, the session may start or go on).
+OPEN_STATUSES = (RoomStatus.SCHEDULED, RoomStatus.LIVE, RoomStatus.PAUSED)
+
+
+class RemovalReason(StrEnum):
+    """Why a chat message was removed. A negative comment about the goods is none of these:
+    it may not be removed to mislead (2021 Measures art. 18), so the channel offers no such
+    reason."""
+
+    SPAM = "spam"  # floods, advertising, links
+    ABUSE = "abuse"  # insults, harassment
+    ILLEGAL = "illegal"  # unlawful content
+    PERSONAL_DATA = "personal_data"  # someone's phone number, address, identity
+    FRAUD = "fraud"  # scams, payment outside the platform
