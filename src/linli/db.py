@@ -100,6 +100,14 @@ UNTRACKED_TABLES = frozenset(
         "payment_callbacks",
         "ledger_entries",
         "ledger_postings",
+        # a live room's traffic (several writes a second while it streams), shown over its
+        # WebSocket and on personal pages only
+        "live_chat_messages",
+        "live_room_events",
+        "live_presence",
+        "live_mutes",
+        "live_orders",
+        "live_buyer_quotas",
     }
 )
 _WRITE = re.compile(
