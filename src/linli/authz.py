@@ -167,6 +167,12 @@ REGULATOR_REPORTS = _perm("regulator.reports", "org:write")  # acknowledge, reco
 SUPERVISION_READ = _perm("supervision.read", "org:read")
 SUPERVISION_MANAGE = _perm("supervision.manage", "org:write")  # cases, decisions, emergencies
 SUPERVISION_RULES = _perm("supervision.rules", "org:write")  # edit supervision rule parameters
+# online services (docs/services.md): a provider's practitioners, schedules, slots and bookings.
+# Owner and staff read the desk and run the sessions (schedules, check-in, completion); only
+# the owner registers practitioners, whose credentials the organisation answers for.
+SERVICES_READ = _perm("services.read", "org:read")
+SERVICES_MANAGE = _perm("services.manage", "org:write")
+SERVICES_PRACTITIONERS = _perm("services.practitioners", "org:write")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -181,6 +187,7 @@ _REGULATOR_COMPLAINTS = {REGULATOR_COMPLAINTS_READ, REGULATOR_COMPLAINTS}
 _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and staff of a merchant
 _CREDIT = {CREDIT_READ}  # owner and staff of a merchant
 _CLAIMS = {PROTECTION_CLAIMS_READ, PROTECTION_CLAIMS_DECIDE}  # owner and staff of a merchant
+_SERVICES = {SERVICES_READ, SERVICES_MANAGE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -214,7 +221,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _RETURNS
         | _CREDIT
         | _CLAIMS
+        | _SERVICES
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE, CREDIT_REQUEST}
+        | {SERVICES_PRACTITIONERS}
     ),
     "staff": frozenset(
         _MEMBER
@@ -228,6 +237,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _RETURNS
         | _CREDIT
         | _CLAIMS
+        | _SERVICES
     ),
     "supervisor": frozenset(
         _MANAGER

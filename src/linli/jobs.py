@@ -213,3 +213,20 @@ class DeliverSubscription(JobPayload):
 
     subscription_id: int
     capture_id: int
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+@job_kind("services.no_shows")
+class MarkNoShows(JobPayload):
+    """A slot has ended: its bookings still scheduled (never checked in) become no-shows."""
+
+    slot_id: int
+
+
+@job_kind("services.remind")
+class RemindBooking(JobPayload):
+    """A booked session starts soon: remind the client in their inbox (if still booked)."""
+
+    booking_id: int
