@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, UTCDateTime
@@ -71,6 +80,8 @@ class WeeklySlot(Base):
     capacity: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(10))
+    # a class for minors: the timetable limits of rule services.minors_timetable apply
+    for_minors: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -121,6 +132,7 @@ class Slot(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     capacity: Mapped[int]
     remaining: Mapped[int]
+    for_minors: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from linli import clock
 from linli.apitypes import PathId
-from linli.authz import SERVICES_READ, Actor, current_actor, require_user
+from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.i18n import _
 from linli.rules.workdays import local_date
@@ -123,6 +123,8 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
 
 @router.post("/services/desk/bookings/{booking_id}/check-in")
 async def desk_check_in(booking_id: PathId, session: DbSession, actor: User_) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+
     async def do() -> object:
         return await booking.check_in(session, actor, booking_id)
 
@@ -134,6 +136,8 @@ async def desk_check_in(booking_id: PathId, session: DbSession, actor: User_) ->
 
 @router.post("/services/desk/bookings/{booking_id}/complete")
 async def desk_complete(booking_id: PathId, session: DbSession, actor: User_) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+
     async def do() -> object:
         return await booking.complete(session, actor, booking_id)
 

@@ -23,6 +23,7 @@ from linli.jobs import MarkNoShows
 from linli.merchants.licences import LICENCE_LABELS
 from linli.merchants.queries import valid_licence_types
 from linli.phone import normalize_mobile
+from linli.rules import service as rules
 from linli.rules import workdays
 from linli.services.models import Leave, Practitioner, Slot, WeeklySlot
 from linli.services.policies import access_practitioner, acting_provider, ensure_verified
@@ -33,7 +34,13 @@ from linli.services.schemas import (
     PractitionerIn,
     WeeklySlotIn,
 )
-from linli.services.states import LICENCE_FOR, CredentialKind, PractitionerStatus, SlotKind
+from linli.services.states import (
+    LICENCE_FOR,
+    CredentialKind,
+    Mode,
+    PractitionerStatus,
+    SlotKind,
+)
 
 DOCTOR_YEARS = 3  # years of independent practice before a doctor may consult online
 
@@ -137,6 +144,40 @@ def _overlaps(a_start: int, a_length: int, b_start: int, b_length: int) -> bool:
     return a_start < b_start + b_length and b_start < a_start + a_length
 
 
+MINORS_RULE = "services.minors_timetable"
+
+
+async def _check_minors_timetable(session: AsyncSession, data: WeeklySlotIn, start: int) -> None:
+    """A class for minors keeps rule services.minors_timetable: online at most N minutes and
+    ending by its hour, offline ending by its hour (Beijing time)."""
+    rule = await rules.in_force(session, MINORS_RULE)
+    values = rule.values
+    end = start + data.duration_minutes
+    if data.mode == Mode.ONLINE:
+        longest = int(values["online_max_minutes"])
+        if data.duration_minutes > longest:
+            raise ValidationFailed(
+                N_("An online class for minors lasts at most {minutes} minutes."),
+                fields={"duration_minutes": N_("Too long for minors.")},
+                code="minors_too_long",
+                minutes=longest,
+                rule=f"{rule.rule_id}@{rule.version}",
+            )
+        end_by = str(values["online_end_by"])
+        message = N_("An online class for minors must end by {time}.")
+    else:
+        end_by = str(values["offline_end_by"])
+        message = N_("An in-person class for minors must end by {time}.")
+    if end > _minute(end_by):
+        raise ValidationFailed(
+            message,
+            fields={"start": N_("Too late for minors.")},
+            code="minors_too_late",
+            time=end_by,
+            rule=f"{rule.rule_id}@{rule.version}",
+        )
+
+
 async def add_weekly_slot(
     session: AsyncSession, actor: Actor, practitioner_id: int, data: WeeklySlotIn
 ) -> WeeklySlot:
@@ -151,6 +192,8 @@ async def add_weekly_slot(
         raise ValidationFailed(
             N_("A consultation has one client."), fields={"capacity": N_("Must be 1.")}
         )
+    if data.for_minors:
+        await _check_minors_timetable(session, data, start)
     same_day = await session.scalars(
         select(WeeklySlot).where(
             WeeklySlot.practitioner_id == practitioner.id, WeeklySlot.weekday == data.weekday
@@ -173,6 +216,7 @@ async def add_weekly_slot(
         capacity=data.capacity,
         kind=data.kind,
         mode=data.mode,
+        for_minors=data.for_minors,
         created_at=clock.now(),
     )
     session.add(row)
@@ -301,6 +345,7 @@ async def generate_slots(
                         "ends_at": starts_at + timedelta(minutes=entry.duration_minutes),
                         "capacity": entry.capacity,
                         "remaining": entry.capacity,
+                        "for_minors": entry.for_minors,
                         "status": "open",
                         "created_at": now,
                     }

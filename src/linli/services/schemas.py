@@ -43,6 +43,7 @@ class WeeklySlotIn(StrictInput):
     kind: SlotKind = SlotKind.CONSULTATION
     mode: Mode = Mode.ONLINE
     capacity: int = Field(1, ge=1, le=500, description="1 for a consultation")
+    for_minors: bool = Field(False, description="A class for minors: timetable limits apply")
 
 
 class WeeklySlotOut(OutputModel):
@@ -55,6 +56,7 @@ class WeeklySlotOut(OutputModel):
     kind: str
     mode: str
     capacity: int
+    for_minors: bool
 
 
 class LeaveIn(StrictInput):
@@ -87,6 +89,7 @@ class SlotOut(OutputModel):
     ends_at: datetime
     capacity: int
     remaining: int
+    for_minors: bool
     status: str
 
 

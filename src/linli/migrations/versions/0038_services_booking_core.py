@@ -147,6 +147,7 @@ def upgrade() -> None:
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("mode", sa.String(length=10), nullable=False),
+        sa.Column("for_minors", sa.Boolean(), nullable=False),
         sa.Column("created_at", linli.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind = 'class' OR capacity = 1", name=op.f("ck_services_weekly_slots_consultation_one")
@@ -212,6 +213,7 @@ def upgrade() -> None:
         sa.Column("ends_at", linli.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("remaining", sa.Integer(), nullable=False),
+        sa.Column("for_minors", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("created_at", linli.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
