@@ -92,6 +92,11 @@ lddddoooddd org:read GET /api/v1/services/provider/bookings
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/check-in
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/complete
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/cancel
+lddddoooddd org:write POST /api/v1/services/provider/courses
+ooooooooooo * GET /api/v1/services/courses
+lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
+loooooooooo resident GET /api/v1/services/enrolments
+lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
 ooooooooooo - GET /services
 loooooooooo - POST /services/slots/{slot_id}/book
 loooooooooo - GET /services/bookings
@@ -1130,6 +1135,8 @@ async def build_world(
         "slot_id": 999999,
         "booking_id": 999999,
         "practitioner_id": 999999,
+        "course_id": 999999,
+        "enrolment_id": 999999,
         "token": "not-a-join-link",
         **credit_ids,
     }

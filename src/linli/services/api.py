@@ -20,12 +20,17 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, join, practitioners
+from linli.services import booking, courses, join, practitioners
 from linli.services.schemas import (
     BookingIn,
     BookingOut,
     CancelIn,
+    CourseIn,
+    CourseOut,
+    EnrolledOut,
+    EnrolmentOut,
     GenerateIn,
     JoinOut,
     LeaveIn,
@@ -175,12 +180,15 @@ async def provider_day(
 
 @router.post("/provider/bookings/{booking_id}/check-in", summary="Check the client in")
 async def check_in(booking_id: PathId, session: DbSession, actor: Manager) -> BookingOut:
-    return BookingOut.model_validate(await booking.check_in(session, actor, booking_id))
+    return BookingOut.model_validate(await courses.check_in(session, actor, booking_id))
 
 
-@router.post("/provider/bookings/{booking_id}/complete", summary="Mark the session completed")
+@router.post(
+    "/provider/bookings/{booking_id}/complete",
+    summary="Mark the session completed (a course's class: its fee leaves escrow)",
+)
 async def complete(booking_id: PathId, session: DbSession, actor: Manager) -> BookingOut:
-    return BookingOut.model_validate(await booking.complete(session, actor, booking_id))
+    return BookingOut.model_validate(await courses.complete(session, actor, booking_id))
 
 
 @router.post("/provider/bookings/{booking_id}/cancel", summary="Cancel a booking, with a reason")
@@ -189,3 +197,48 @@ async def provider_cancel(
 ) -> BookingOut:
     row = await booking.cancel_by_provider(session, actor, booking_id, data.reason)
     return BookingOut.model_validate(row)
+
+
+# --- courses (online education) ----------------------------------------------------------
+
+
+@router.post(
+    "/provider/courses",
+    status_code=201,
+    summary="Offer the classes of a weekly class session as a course (prepaid limits apply)",
+)
+async def create_course(data: CourseIn, session: DbSession, actor: Manager) -> CourseOut:
+    return CourseOut.model_validate(await courses.create_course(session, actor, data))
+
+
+@router.get("/courses", summary="Courses open for enrolment (public)")
+async def open_courses(session: DbSession) -> list[CourseOut]:
+    return [CourseOut.model_validate(r) for r in await courses.open_courses(session)]
+
+
+@router.post(
+    "/courses/{course_id}/enrol",
+    status_code=201,
+    summary="Enrol: a seat in every class to come, one payment into the school's escrow",
+)
+async def enrol(course_id: PathId, session: DbSession, actor: Resident) -> EnrolledOut:
+    done = await courses.enrol(session, actor, course_id)
+    return EnrolledOut(
+        enrolment=EnrolmentOut.model_validate(done.enrolment),
+        payment_public_id=done.intent.public_id,
+        pay_url=providers.get(done.intent.provider).checkout_url(done.intent),
+    )
+
+
+@router.get("/enrolments", summary="My course enrolments")
+async def my_enrolments(session: DbSession, actor: Resident) -> list[EnrolmentOut]:
+    return [EnrolmentOut.model_validate(r) for r in await courses.my_enrolments(session, actor)]
+
+
+@router.post(
+    "/enrolments/{enrolment_id}/refund",
+    summary="Refund the classes not delivered, pro rata (the classes to come are cancelled)",
+)
+async def refund(enrolment_id: PathId, session: DbSession, actor: Resident) -> EnrolmentOut:
+    row = await courses.refund_unconsumed(session, actor, enrolment_id)
+    return EnrolmentOut.model_validate(row)

@@ -82,7 +82,9 @@ def slot_taken(slot: Slot) -> Conflict:
     return Conflict(N_("This class is full: choose another session."), code="slot_full")
 
 
-async def book(session: AsyncSession, actor: Actor, slot_id: int) -> Booking:
+async def book(
+    session: AsyncSession, actor: Actor, slot_id: int, *, enrolment_id: int | None = None
+) -> Booking:
     """The client books one seat of `slot_id` (see the module's docstring for the order)."""
     user_id = actor.require_user_id()
     slot = await session.scalar(open_slots().where(Slot.id == slot_id))
@@ -137,6 +139,7 @@ async def book(session: AsyncSession, actor: Actor, slot_id: int) -> Booking:
         organisation_id=slot.organisation_id,
         practitioner_id=slot.practitioner_id,
         client_user_id=user_id,
+        enrolment_id=enrolment_id,
         title=slot.title,
         mode=slot.mode,
         starts_at=slot.starts_at,
@@ -213,7 +216,7 @@ def _not_now(booking: Booking) -> Conflict:
     )
 
 
-async def _cancel(
+async def cancel(
     session: AsyncSession, actor: Actor, booking: Booking, by: CancelledBy, reason: str
 ) -> Booking:
     now = clock.now()
@@ -259,7 +262,7 @@ async def cancel_own(session: AsyncSession, actor: Actor, booking_id: int, reaso
         raise Conflict(
             N_("The session has started: it can no longer be cancelled."), code="too_late"
         )
-    return await _cancel(session, actor, booking, CancelledBy.CLIENT, reason)
+    return await cancel(session, actor, booking, CancelledBy.CLIENT, reason)
 
 
 async def cancel_by_provider(
@@ -273,7 +276,7 @@ async def cancel_by_provider(
         )
     if booking.status == BookingStatus.SCHEDULED and booking.ends_at <= clock.now():
         raise Conflict(N_("The session has ended."), code="too_late")
-    return await _cancel(session, actor, booking, CancelledBy.PROVIDER, reason)
+    return await cancel(session, actor, booking, CancelledBy.PROVIDER, reason)
 
 
 async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:

@@ -170,6 +170,10 @@ class Booking(Base):
         ForeignKey("services_practitioners.id", ondelete="CASCADE"), index=True
     )
     client_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # a class of a course the client enrolled in (paid into escrow, released when delivered)
+    enrolment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services_enrolments.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(120))
     mode: Mapped[str] = mapped_column(String(10))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -198,3 +202,87 @@ class ClientLock(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     bookings: Mapped[int] = mapped_column(default=0)
+
+
+class Course(Base):
+    """A training school's course: the classes of one weekly session between two days, sold
+    in one collection (rule services.training_prepaid limits what it may cover)."""
+
+    __tablename__ = "services_courses"
+    __table_args__ = (
+        CheckConstraint("price_per_class_fen > 0", name="price"),
+        CheckConstraint("classes > 0", name="classes"),
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("services_practitioners.id", ondelete="CASCADE")
+    )
+    weekly_slot_id: Mapped[int] = mapped_column(
+        ForeignKey("services_weekly_slots.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(120))
+    subject_training: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    classes: Mapped[int]
+    class_minutes: Mapped[int]
+    price_per_class_fen: Mapped[int]
+    rule_version: Mapped[int]  # the version of services.training_prepaid it was checked under
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Enrolment(Base):
+    """A client's place in a course, paid in one collection into the school's escrow
+    account; `released_classes` were delivered (their fee went to the school),
+    `refunded_classes` were given back."""
+
+    __tablename__ = "services_enrolments"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending_payment', 'paid')", name="status"),
+        CheckConstraint(
+            "released_classes >= 0 AND refunded_classes >= 0 "
+            "AND released_classes + refunded_classes <= classes",
+            name="classes",
+        ),
+        UniqueConstraint("course_id", "client_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("services_courses.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    client_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    classes: Mapped[int]
+    price_per_class_fen: Mapped[int]
+    amount_fen: Mapped[int]
+    intent_id: Mapped[int | None] = mapped_column(ForeignKey("payment_intents.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending_payment")
+    released_classes: Mapped[int] = mapped_column(default=0)
+    refunded_classes: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClassRelease(Base):
+    """One delivered class's fee moved from escrow to the school: at most once per booking."""
+
+    __tablename__ = "services_class_releases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enrolment_id: Mapped[int] = mapped_column(
+        ForeignKey("services_enrolments.id", ondelete="CASCADE"), index=True
+    )
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("services_bookings.id", ondelete="CASCADE"), unique=True
+    )
+    amount_fen: Mapped[int]
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime)

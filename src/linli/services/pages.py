@@ -14,7 +14,7 @@ from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, re
 from linli.db import DbSession
 from linli.i18n import _
 from linli.rules.workdays import local_date
-from linli.services import booking, join, practitioners
+from linli.services import booking, courses, join, practitioners
 from linli.services.policies import acting_provider
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
@@ -126,7 +126,7 @@ async def desk_check_in(booking_id: PathId, session: DbSession, actor: User_) ->
     acting_provider(actor, SERVICES_MANAGE)
 
     async def do() -> object:
-        return await booking.check_in(session, actor, booking_id)
+        return await courses.check_in(session, actor, booking_id)
 
     done = await form_action(session, do, on_error=flash_error("/services/desk"))
     if isinstance(done, Response):
@@ -139,7 +139,7 @@ async def desk_complete(booking_id: PathId, session: DbSession, actor: User_) ->
     acting_provider(actor, SERVICES_MANAGE)
 
     async def do() -> object:
-        return await booking.complete(session, actor, booking_id)
+        return await courses.complete(session, actor, booking_id)
 
     done = await form_action(session, do, on_error=flash_error("/services/desk"))
     if isinstance(done, Response):

@@ -125,3 +125,45 @@ class JoinOut(OutputModel):
     url: str
     valid_from: datetime
     valid_until: datetime
+
+
+class CourseIn(StrictInput):
+    title: str = Field(min_length=1, max_length=120)
+    weekly_slot_id: int = Field(ge=1, le=MAX_ID, description="A weekly class session")
+    first_day: date
+    last_day: date
+    price_per_class_fen: int = Field(ge=1, le=10_000_000)
+    subject_training: bool = Field(False, description="Subject (academic) training")
+
+
+class CourseOut(OutputModel):
+    id: int
+    organisation_id: int
+    practitioner_id: int
+    title: str
+    subject_training: bool
+    first_day: date
+    last_day: date
+    classes: int
+    class_minutes: int
+    price_per_class_fen: int
+    status: str
+
+
+class EnrolmentOut(OutputModel):
+    id: int
+    course_id: int
+    organisation_id: int
+    classes: int
+    price_per_class_fen: int
+    amount_fen: int
+    status: str
+    released_classes: int
+    refunded_classes: int
+    paid_at: datetime | None
+
+
+class EnrolledOut(OutputModel):
+    enrolment: EnrolmentOut
+    payment_public_id: str
+    pay_url: str
