@@ -23,7 +23,7 @@ from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import BookingCancelled, BookingNoShow, SessionBooked, SessionReminder
-from linli.i18n import N_
+from linli.i18n import N_, Message
 from linli.jobs import RemindBooking
 from linli.services.models import Booking, ClientLock, Practitioner, Slot
 from linli.services.policies import (
@@ -36,7 +36,13 @@ from linli.services.policies import (
     provider_bookings,
 )
 from linli.services.practitioners import local_moment
-from linli.services.states import HOLDING, BookingStatus, CancelledBy, SlotKind
+from linli.services.states import (
+    BOOKING_STATUS_LABELS,
+    HOLDING,
+    BookingStatus,
+    CancelledBy,
+    SlotKind,
+)
 
 REMIND_BEFORE = timedelta(hours=1)
 CHECK_IN_EARLY = timedelta(minutes=15)  # the provider may check a client in this early
@@ -210,7 +216,7 @@ async def _move(
 
 
 def _not_now(booking: Booking) -> Conflict:
-    label = BookingStatus(booking.status).value
+    label = Message(BOOKING_STATUS_LABELS[BookingStatus(booking.status)])
     return Conflict(
         N_("This booking is {state}: that cannot be done now."), code="wrong_status", state=label
     )

@@ -12,7 +12,7 @@ from linli import clock
 from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
-from linli.i18n import _
+from linli.i18n import N_, _
 from linli.rules.workdays import local_date
 from linli.services import booking, courses, join, practitioners
 from linli.services.policies import acting_provider
@@ -26,6 +26,15 @@ from linli.services.states import (
 )
 from linli.web import flash_error, form_action, redirect, render, verify_csrf
 
+WEEKDAYS = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
@@ -99,6 +108,7 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
     today = local_date(clock.now())
     rows = await booking.provider_day(session, actor, today)
     people = await practitioners.practitioners(session, actor)
+    weeks = {p.id: await practitioners.weekly_slots(session, actor, p.id) for p in people}
     secret = _secret(request)
     user_id = actor.require_user_id()
     mine = {p.id for p in people if p.user_id == user_id}
@@ -114,6 +124,8 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
             "today": today,
             "bookings": rows,
             "practitioners": people,
+            "weeks": weeks,
+            "weekdays": WEEKDAYS,
             "links": links,
             "labels": LABELS,
         },

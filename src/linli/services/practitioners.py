@@ -18,7 +18,7 @@ from linli.accounts.models import Membership, User
 from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, SERVICES_PRACTITIONERS, SERVICES_READ, Actor
 from linli.errors import Conflict, ValidationFailed
-from linli.i18n import N_
+from linli.i18n import N_, Message
 from linli.jobs import MarkNoShows
 from linli.merchants.licences import LICENCE_LABELS
 from linli.merchants.queries import valid_licence_types
@@ -65,7 +65,7 @@ async def register_practitioner(
         raise Conflict(
             N_("Your organisation needs a valid {licence} on file for this practitioner."),
             code="licence_missing",
-            licence=LICENCE_LABELS.get(needed, needed),
+            licence=Message(LICENCE_LABELS.get(needed, needed)),
         )
     if data.credential_kind == CredentialKind.DOCTOR:
         if data.practising_since is None:
