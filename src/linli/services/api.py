@@ -172,7 +172,9 @@ async def generate_slots(
 
 @router.get("/provider/bookings", summary="The organisation's bookings of one day (today)")
 async def provider_day(
-    session: DbSession, actor: Reader, day: Annotated[date | None, Query()] = None
+    session: DbSession,
+    actor: Reader,
+    day: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2099, 12, 31))] = None,
 ) -> list[BookingOut]:
     rows = await booking.provider_day(session, actor, day or local_date(clock.now()))
     return [BookingOut.model_validate(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -11,6 +12,8 @@ from linli.schemas import OutputModel, StrictInput
 from linli.services.states import CredentialKind, Mode, SlotKind
 
 MAX_GENERATE_DAYS = 62  # slots are made at most two months at a time
+# Calendar days the services take (a date near year 1 or 9999 cannot be turned into a moment).
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
 
 
 class PractitionerIn(StrictInput):
@@ -18,7 +21,7 @@ class PractitionerIn(StrictInput):
     real_name: str = Field(min_length=1, max_length=60)
     credential_kind: CredentialKind
     credential_number: str = Field(min_length=1, max_length=60)
-    practising_since: date | None = Field(
+    practising_since: Annotated[date, Field(ge=date(1930, 1, 1))] | None = Field(
         None, description="Doctors: first day of independent practice (3 years at least)"
     )
 
@@ -60,8 +63,8 @@ class WeeklySlotOut(OutputModel):
 
 
 class LeaveIn(StrictInput):
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     reason: str = Field("", max_length=200)
 
 
@@ -74,8 +77,8 @@ class LeaveOut(OutputModel):
 
 
 class GenerateIn(StrictInput):
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
 
 
 class SlotOut(OutputModel):
@@ -130,8 +133,8 @@ class JoinOut(OutputModel):
 class CourseIn(StrictInput):
     title: str = Field(min_length=1, max_length=120)
     weekly_slot_id: int = Field(ge=1, le=MAX_ID, description="A weekly class session")
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     price_per_class_fen: int = Field(ge=1, le=10_000_000)
     subject_training: bool = Field(False, description="Subject (academic) training")
 
