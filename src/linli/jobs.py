@@ -230,3 +230,10 @@ class RemindBooking(JobPayload):
     """A booked session starts soon: remind the client in their inbox (if still booked)."""
 
     booking_id: int
+
+
+@job_kind("services.expire_enrolment")
+class ExpireEnrolment(JobPayload):
+    """A course enrolment's payment window has passed: unpaid, its seats go back."""
+
+    enrolment_id: int

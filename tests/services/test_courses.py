@@ -14,11 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.notifications.models import Notification
 from linli.payments import ledger
 from linli.payments.models import PaymentIntent
-from linli.services.models import Booking
+from linli.services.models import Booking, Slot
 from tests.groupbuy.helpers import pay
-from tests.services.helpers import API, MONDAY, Provider, a_practitioner, a_provider, people
+from tests.services.helpers import (
+    API,
+    MONDAY,
+    Provider,
+    a_practitioner,
+    a_provider,
+    count,
+    people,
+)
 
 
 async def weekly(
@@ -201,3 +210,45 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
         assert (await ledger.trial_balance(s)).total == 0
     twice = await client.post(f"{API}/enrolments/{enrolment['id']}/refund", headers=pupil.headers)
     assert twice.json()["error"]["code"] == "nothing_to_refund"
+
+
+async def test_an_unpaid_enrolment_gives_its_seats_back_when_its_window_ends(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session, licences=("training_school",))
+    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    last = MONDAY + timedelta(days=7)  # two Mondays
+    week = await weekly(client, provider, teacher, MONDAY, last, start="18:00", minutes=30)
+    course = await client.post(
+        f"{API}/provider/courses",
+        json=course_body(week, MONDAY, last, 10_000),
+        headers=provider.headers,
+    )
+    (pupil,) = await people(session, 1)
+    url = f"{API}/courses/{course.json()['id']}/enrol"
+    first = await client.post(url, headers=pupil.headers)
+    assert first.status_code == 201, first.text
+    assert (await client.post(url, headers=pupil.headers)).json()["error"]["code"] == (
+        "already_enrolled"
+    )
+    frozen_clock.advance(timedelta(minutes=29))
+    await app.state.dispatcher.run_once()
+    assert await count(app, Booking, Booking.status == "scheduled") == 2
+    frozen_clock.advance(timedelta(minutes=3))
+    await app.state.dispatcher.run_once()
+    assert await count(app, Booking, Booking.status == "cancelled") == 2
+    async with app.state.sessionmaker() as s:
+        assert set(await s.scalars(select(Slot.remaining).where(Slot.weekly_slot_id == week))) == {
+            5
+        }
+        bodies = list(
+            await s.scalars(
+                select(Notification.body).where(Notification.kind == "service_cancelled")
+            )
+        )
+    assert len(bodies) == 2
+    assert all("not paid in time" in b for b in bodies)
+    mine = await client.get(f"{API}/enrolments", headers=pupil.headers)
+    assert [e["status"] for e in mine.json()] == ["expired"]
+    again = await client.post(url, headers=pupil.headers)
+    assert again.status_code == 201, again.text  # an expired enrolment may be made again

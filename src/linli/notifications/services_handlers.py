@@ -37,11 +37,10 @@ async def booked(session: AsyncSession, envelope: outbox.Envelope[SessionBooked]
 @outbox.subscribe(BookingCancelled, "notifications.service_cancelled")
 async def cancelled(session: AsyncSession, envelope: outbox.Envelope[BookingCancelled]) -> None:
     event = envelope.payload
-    body = (
-        N_('The provider cancelled your booking of "{title}" at {when}.')
-        if event.cancelled_by == "provider"
-        else N_('You cancelled your booking of "{title}" at {when}.')
-    )
+    body = {
+        "provider": N_('The provider cancelled your booking of "{title}" at {when}.'),
+        "system": N_('Your booking of "{title}" at {when} was cancelled: not paid in time.'),
+    }.get(event.cancelled_by, N_('You cancelled your booking of "{title}" at {when}.'))
     notify(
         session,
         event.client_user_id,

@@ -22,12 +22,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock
+from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PaymentSucceeded
 from linli.i18n import N_
+from linli.jobs import ExpireEnrolment
 from linli.payments import ledger
 from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
@@ -39,9 +40,10 @@ from linli.services.models import Booking, ClassRelease, Course, Enrolment, Slot
 from linli.services.policies import access_provider_booking, acting_provider, ensure_verified
 from linli.services.practitioners import local_moment
 from linli.services.schemas import CourseIn
-from linli.services.states import BookingStatus, CancelledBy, SlotKind
+from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, SlotKind
 
 PURPOSE = "services_course"
+PAYMENT_WINDOW = timedelta(minutes=30)  # an enrolment holds its seats this long unpaid
 PREPAID_RULE = "services.training_prepaid"
 payments.register_refund_route(PURPOSE, "POST /api/v1/services/enrolments/{reference}/refund")
 
@@ -206,7 +208,9 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
         raise NotFound(N_("No such course."))
     already = await session.scalar(
         select(Enrolment.id).where(
-            Enrolment.course_id == course.id, Enrolment.client_user_id == user_id
+            Enrolment.course_id == course.id,
+            Enrolment.client_user_id == user_id,
+            Enrolment.status != EnrolmentStatus.EXPIRED,
         )
     )
     if already is not None:
@@ -240,7 +244,7 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
         classes=len(slots),
         price_per_class_fen=course.price_per_class_fen,
         amount_fen=amount,
-        status="pending_payment",
+        status=EnrolmentStatus.PENDING_PAYMENT,
         released_classes=0,
         refunded_classes=0,
         created_at=now,
@@ -257,8 +261,15 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
         reference=str(enrolment.id),
         amount_fen=amount,
         idempotency_key=f"services-enrolment-{enrolment.id}",
+        expires_in=PAYMENT_WINDOW,
     )
     enrolment.intent_id = intent.id
+    await outbox.schedule(
+        session,
+        ExpireEnrolment(enrolment_id=enrolment.id),
+        now + PAYMENT_WINDOW + timedelta(minutes=1),
+        dedupe_key=f"services.expire_enrolment:{enrolment.id}",
+    )
     audit.record(
         session,
         actor,
@@ -286,12 +297,22 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> None:
         return
     moved = await session.scalar(
         update(Enrolment)
-        .where(Enrolment.id == enrolment.id, Enrolment.status == "pending_payment")
-        .values(status="paid", paid_at=clock.now())
+        .where(Enrolment.id == enrolment.id, Enrolment.status == EnrolmentStatus.PENDING_PAYMENT)
+        .values(status=EnrolmentStatus.PAID, paid_at=clock.now())
         .returning(Enrolment.id)
         .execution_options(synchronize_session=False)
     )
     if moved is None:
+        if enrolment.status == EnrolmentStatus.EXPIRED:  # paid after its seats went back
+            await payments.refund(
+                session,
+                Actor.for_system(),
+                event.intent_id,
+                event.amount_fen,
+                "course enrolment expired before payment",
+                reason_code=RefundReason.PAYMENT_EXPIRED,
+                idempotency_key=f"services-enrolment-{enrolment.id}-late",
+            )
         return
     await ledger.post(
         session,
@@ -317,7 +338,7 @@ async def _paid_enrolment(session: AsyncSession, row: Booking) -> Enrolment | No
     if row.enrolment_id is None:
         return None
     enrolment = await session.get(Enrolment, row.enrolment_id)
-    if enrolment is None or enrolment.status != "paid":
+    if enrolment is None or enrolment.status != EnrolmentStatus.PAID:
         raise Conflict(N_("This class belongs to a course that is not paid yet."), code="not_paid")
     return enrolment
 
@@ -407,7 +428,7 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
     )
     if enrolment is None:
         raise NotFound(N_("No such enrolment."))
-    if enrolment.status != "paid" or enrolment.intent_id is None:
+    if enrolment.status != EnrolmentStatus.PAID or enrolment.intent_id is None:
         raise Conflict(N_("This course is not paid: nothing to refund."), code="not_paid")
     for row in (
         await session.scalars(
@@ -477,3 +498,43 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
     )
     await session.refresh(enrolment)
     return enrolment
+
+
+async def expire(session: AsyncSession, enrolment_id: int) -> None:
+    """The due job after the payment window: an enrolment still unpaid closes its payment
+    and gives its seats back. A payment that succeeded meanwhile is left to PaymentSucceeded."""
+    enrolment = await session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.status != EnrolmentStatus.PENDING_PAYMENT:
+        return
+    system = Actor.for_system()
+    intents = await payments.intents_for(session, system, PURPOSE, str(enrolment.id))
+    if any(intent.status == "succeeded" for intent in intents):
+        return
+    for intent in intents:
+        if intent.status == "created":
+            await payments.cancel_intent(session, system, intent.id)
+    moved = await session.scalar(
+        update(Enrolment)
+        .where(Enrolment.id == enrolment.id, Enrolment.status == EnrolmentStatus.PENDING_PAYMENT)
+        .values(status=EnrolmentStatus.EXPIRED)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return
+    for row in (
+        await session.scalars(
+            select(Booking).where(
+                Booking.enrolment_id == enrolment.id, Booking.status == BookingStatus.SCHEDULED
+            )
+        )
+    ).all():
+        await booking.cancel(session, system, row, CancelledBy.SYSTEM, "not paid in time")
+    audit.record(
+        session,
+        system,
+        "services.enrolment.expired",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        organisation_id=enrolment.organisation_id,
+    )

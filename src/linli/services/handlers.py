@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.events import PaymentSucceeded
-from linli.jobs import MarkNoShows, RemindBooking
+from linli.jobs import ExpireEnrolment, MarkNoShows, RemindBooking
 from linli.services import booking, courses
 
 
@@ -24,3 +24,8 @@ async def remind(session: AsyncSession, job: RemindBooking) -> None:
 @outbox.subscribe(PaymentSucceeded, "services.course_paid")
 async def course_paid(session: AsyncSession, envelope: outbox.Envelope[PaymentSucceeded]) -> None:
     await courses.mark_paid(session, envelope.payload)
+
+
+@outbox.job(ExpireEnrolment)
+async def expire_enrolment(session: AsyncSession, job: ExpireEnrolment) -> None:
+    await courses.expire(session, job.enrolment_id)

@@ -148,7 +148,8 @@ class Booking(Base):
             name="status",
         ),
         CheckConstraint(
-            "cancelled_by IS NULL OR cancelled_by IN ('client', 'provider')", name="cancelled_by"
+            "cancelled_by IS NULL OR cancelled_by IN ('client', 'provider', 'system')",
+            name="cancelled_by",
         ),
         # One live booking per client and slot; a cancelled one may be booked again.
         Index(
@@ -244,13 +245,21 @@ class Enrolment(Base):
 
     __tablename__ = "services_enrolments"
     __table_args__ = (
-        CheckConstraint("status IN ('pending_payment', 'paid')", name="status"),
+        CheckConstraint("status IN ('pending_payment', 'paid', 'expired')", name="status"),
         CheckConstraint(
             "released_classes >= 0 AND refunded_classes >= 0 "
             "AND released_classes + refunded_classes <= classes",
             name="classes",
         ),
-        UniqueConstraint("course_id", "client_user_id"),
+        # one live enrolment per client and course; an expired one may be made again
+        Index(
+            "uq_services_enrolments_course_client",
+            "course_id",
+            "client_user_id",
+            unique=True,
+            sqlite_where=text("status <> 'expired'"),
+            postgresql_where=text("status <> 'expired'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

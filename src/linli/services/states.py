@@ -50,6 +50,13 @@ HOLDING = (BookingStatus.SCHEDULED, BookingStatus.CHECKED_IN)
 class CancelledBy(StrEnum):
     CLIENT = "client"
     PROVIDER = "provider"
+    SYSTEM = "system"  # a course enrolment not paid in time
+
+
+class EnrolmentStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    EXPIRED = "expired"  # not paid in its window: its seats went back
 
 
 # The licence a provider organisation must hold, valid, for practitioners of each kind

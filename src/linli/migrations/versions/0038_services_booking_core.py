@@ -363,7 +363,8 @@ def upgrade() -> None:
         sa.Column("created_at", linli.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("paid_at", linli.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "status IN ('pending_payment', 'paid')", name=op.f("ck_services_enrolments_status")
+            "status IN ('pending_payment', 'paid', 'expired')",
+            name=op.f("ck_services_enrolments_status"),
         ),
         sa.CheckConstraint(
             "released_classes >= 0 AND refunded_classes >= 0 "
@@ -394,13 +395,15 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_services_enrolments")),
-        sa.UniqueConstraint(
-            "course_id",
-            "client_user_id",
-            name=op.f("uq_services_enrolments_course_id_client_user_id"),
-        ),
     )
     with op.batch_alter_table("services_enrolments", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_services_enrolments_course_client",
+            ["course_id", "client_user_id"],
+            unique=True,
+            sqlite_where=sa.text("status <> 'expired'"),
+            postgresql_where=sa.text("status <> 'expired'"),
+        )
         batch_op.create_index(
             batch_op.f("ix_services_enrolments_client_user_id"), ["client_user_id"], unique=False
         )
@@ -447,7 +450,7 @@ def upgrade() -> None:
         sa.Column("cancelled_by", sa.String(length=10), nullable=True),
         sa.Column("cancel_reason", sa.String(length=200), nullable=True),
         sa.CheckConstraint(
-            "cancelled_by IS NULL OR cancelled_by IN ('client', 'provider')",
+            "cancelled_by IS NULL OR cancelled_by IN ('client', 'provider', 'system')",
             name=op.f("ck_services_bookings_cancelled_by"),
         ),
         sa.CheckConstraint(
@@ -568,6 +571,7 @@ def downgrade() -> None:
 
     op.drop_table("services_bookings")
     with op.batch_alter_table("services_enrolments", schema=None) as batch_op:
+        batch_op.drop_index("uq_services_enrolments_course_client")
         batch_op.drop_index(batch_op.f("ix_services_enrolments_organisation_id"))
         batch_op.drop_index(batch_op.f("ix_services_enrolments_client_user_id"))
 
