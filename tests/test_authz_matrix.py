@@ -98,6 +98,9 @@ lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
 loooooooooo resident GET /api/v1/services/enrolments
 lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
 ooooooooooo - GET /services
+ooooooooooo - GET /services/courses
+loooooooooo - POST /services/courses/{course_id}/enrol
+loooooooooo - POST /services/enrolments/{enrolment_id}/refund
 loooooooooo - POST /services/slots/{slot_id}/book
 loooooooooo - GET /services/bookings
 loooooooooo - POST /services/bookings/{booking_id}/cancel

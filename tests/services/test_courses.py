@@ -18,6 +18,7 @@ from linli.notifications.models import Notification
 from linli.payments import ledger
 from linli.payments.models import PaymentIntent
 from linli.services.models import Booking, Slot
+from tests.factories import form_login
 from tests.groupbuy.helpers import pay
 from tests.services.helpers import (
     API,
@@ -210,6 +211,16 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
         assert (await ledger.trial_balance(s)).total == 0
     twice = await client.post(f"{API}/enrolments/{enrolment['id']}/refund", headers=pupil.headers)
     assert twice.json()["error"]["code"] == "nothing_to_refund"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as browser:
+        await form_login(browser, pupil.user.phone)
+        page = await browser.get("/services/courses", headers={"Accept-Language": "zh-CN"})
+        assert page.status_code == 200, page.text
+        assert f'data-enrolment="{enrolment["id"]}"' in page.text
+        assert (
+            "3" in page.text.split(f'data-enrolment="{enrolment["id"]}"')[1].split("</article>")[0]
+        )
 
 
 async def test_an_unpaid_enrolment_gives_its_seats_back_when_its_window_ends(

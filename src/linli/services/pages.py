@@ -13,12 +13,14 @@ from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.i18n import N_, _
+from linli.payments import providers
 from linli.rules.workdays import local_date
 from linli.services import booking, courses, join, practitioners
 from linli.services.policies import acting_provider
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
     CREDENTIAL_LABELS,
+    ENROLMENT_STATUS_LABELS,
     HOLDING,
     MODE_LABELS,
     SLOT_KIND_LABELS,
@@ -157,3 +159,40 @@ async def desk_complete(booking_id: PathId, session: DbSession, actor: User_) ->
     if isinstance(done, Response):
         return done
     return redirect("/services/desk", text=_("Session completed."))
+
+
+# --- courses -----------------------------------------------------------------------------
+
+
+@router.get("/services/courses")
+async def courses_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
+    rows = await courses.open_courses(session)
+    mine = await courses.my_enrolments(session, actor) if actor.user is not None else []
+    return render(
+        request,
+        "services/courses.html",
+        {"courses": rows, "enrolments": mine, "enrolment_labels": ENROLMENT_STATUS_LABELS},
+        actor=actor,
+    )
+
+
+@router.post("/services/courses/{course_id}/enrol")
+async def enrol_course(course_id: PathId, session: DbSession, actor: User_) -> Response:
+    async def do() -> courses.Enrolled:
+        return await courses.enrol(session, actor, course_id)
+
+    done = await form_action(session, do, on_error=flash_error("/services/courses"))
+    if isinstance(done, Response):
+        return done
+    return redirect(providers.get(done.intent.provider).checkout_url(done.intent))
+
+
+@router.post("/services/enrolments/{enrolment_id}/refund")
+async def refund_enrolment(enrolment_id: PathId, session: DbSession, actor: User_) -> Response:
+    async def do() -> object:
+        return await courses.refund_unconsumed(session, actor, enrolment_id)
+
+    done = await form_action(session, do, on_error=flash_error("/services/courses"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/services/courses", text=_("The classes not delivered are being refunded."))

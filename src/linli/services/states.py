@@ -88,3 +88,9 @@ assert set(CREDENTIAL_LABELS) == set(CredentialKind)
 assert set(SLOT_KIND_LABELS) == set(SlotKind)
 assert set(MODE_LABELS) == set(Mode)
 assert set(BOOKING_STATUS_LABELS) == set(BookingStatus)
+ENROLMENT_STATUS_LABELS: dict[EnrolmentStatus, str] = {
+    EnrolmentStatus.PENDING_PAYMENT: N_("Awaiting payment"),
+    EnrolmentStatus.PAID: N_("Paid"),
+    EnrolmentStatus.EXPIRED: N_("Not paid in time"),
+}
+assert set(ENROLMENT_STATUS_LABELS) == set(EnrolmentStatus)
