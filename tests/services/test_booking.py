@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
+from linli.merchants.models import MerchantProfile
 from linli.notifications.models import Notification
 from linli.services.models import Booking, Slot
 from tests.factories import login
@@ -204,3 +205,21 @@ async def test_no_show_is_set_by_the_due_job_only_after_the_slot_ends(
         f"{API}/provider/bookings/{came['id']}/complete", headers=provider.headers
     )
     assert done.json()["status"] == "completed", done.text
+
+
+async def test_a_paused_provider_offers_nothing(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session)
+    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    lesson = await a_slot(client, provider, teacher)
+    (resident,) = await people(session, 1)
+    assert [s["id"] for s in (await client.get(f"{API}/slots")).json()] == [lesson["id"]]
+    profile = await session.get(MerchantProfile, provider.organisation.id)
+    assert profile is not None
+    profile.listings_paused = True
+    await session.commit()
+    assert (await client.get(f"{API}/slots")).json() == []
+    refused = await book(client, resident, lesson["id"])
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "provider_unavailable"

@@ -25,15 +25,16 @@ from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import BookingCancelled, BookingNoShow, SessionBooked, SessionReminder
 from linli.i18n import N_, Message
 from linli.jobs import RemindBooking
+from linli.merchants.queries import selling_organisation_ids
 from linli.services.models import Booking, ClientLock, Practitioner, Slot
 from linli.services.policies import (
     access_own_booking,
     access_provider_booking,
     acting_provider,
-    ensure_verified,
     open_slots,
     own_bookings,
     provider_bookings,
+    provider_offers,
 )
 from linli.services.practitioners import local_moment
 from linli.services.states import (
@@ -57,8 +58,11 @@ async def find_slots(
     kind: SlotKind | None = None,
     limit: int = MAX_LISTED,
 ) -> Sequence[Slot]:
-    """Open slots still to start, soonest first (full ones too: they say so)."""
-    query = open_slots().where(Slot.starts_at > clock.now())
+    """Open slots of verified providers (not paused) still to start, soonest first (full
+    ones too: they say so)."""
+    query = open_slots().where(
+        Slot.starts_at > clock.now(), Slot.organisation_id.in_(selling_organisation_ids())
+    )
     if organisation_id is not None:
         query = query.where(Slot.organisation_id == organisation_id)
     if practitioner_id is not None:
@@ -99,7 +103,10 @@ async def book(
     now = clock.now()
     if slot.starts_at <= now:
         raise Conflict(N_("This session has already started."), code="slot_started")
-    await ensure_verified(session, slot.organisation_id)
+    if not await provider_offers(session, slot.organisation_id):
+        raise Conflict(
+            N_("This provider offers no sessions at the moment."), code="provider_unavailable"
+        )
     practitioner_user = await session.scalar(
         select(Practitioner.user_id).where(Practitioner.id == slot.practitioner_id)
     )

@@ -29,6 +29,7 @@ from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PaymentSucceeded
 from linli.i18n import N_
 from linli.jobs import ExpireEnrolment
+from linli.merchants.queries import selling_organisation_ids
 from linli.payments import ledger
 from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
@@ -191,7 +192,11 @@ async def open_courses(session: AsyncSession) -> Sequence[Course]:
     return (
         await session.scalars(
             select(Course)
-            .where(Course.status == "open", Course.last_day >= local_date(clock.now()))
+            .where(
+                Course.status == "open",
+                Course.last_day >= local_date(clock.now()),
+                Course.organisation_id.in_(selling_organisation_ids()),
+            )
             .order_by(Course.first_day, Course.id)
             .limit(100)
         )

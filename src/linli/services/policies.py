@@ -30,6 +30,12 @@ async def ensure_verified(session: AsyncSession, organisation_id: int) -> None:
         )
 
 
+async def provider_offers(session: AsyncSession, organisation_id: int) -> bool:
+    """Whether clients may book with the provider now: verified, listings not paused."""
+    status = await selling_status(session, organisation_id)
+    return status.verified and not status.paused
+
+
 def own_bookings(actor: Actor) -> Select[Booking]:
     """The client's own bookings."""
     return select(Booking).where(Booking.client_user_id == actor.require_user_id())
