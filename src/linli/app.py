@@ -71,6 +71,7 @@ def load_domain_handlers() -> None:
     import linli.protection.return_handlers
     import linli.protection.reviews
     import linli.services.handlers
+    import linli.services.personal_data
     import linli.supervision.case_handlers
     import linli.supervision.rule_handlers
     import linli.trace.safety_handlers

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli import personal_data
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.merchants.models import MerchantProfile
@@ -223,3 +224,20 @@ async def test_a_paused_provider_offers_nothing(
     refused = await book(client, resident, lesson["id"])
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "provider_unavailable"
+
+
+async def test_bookings_are_in_the_export_and_keep_the_account_open(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session)
+    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    lesson = await a_slot(client, provider, teacher)
+    (resident,) = await people(session, 1)
+    booked = (await book(client, resident, lesson["id"])).json()
+    export = await client.get("/api/v1/privacy/export", headers=resident.headers)
+    assert [b["id"] for b in export.json()["sections"]["services"]["bookings"]] == [booked["id"]]
+    async with app.state.sessionmaker() as s:
+        reasons = await personal_data.open_obligations()["services"](s, resident.user.id)
+    assert [r.msgid for r in reasons] == [
+        "Bookings still to come: {count}. Cancel them or attend first."
+    ]
