@@ -77,6 +77,38 @@ ANY = "*"  # public API routes: any token (or none)
 # One line per route: outcomes per session column, the scopes a token may carry (comma-separated;
 # * = any token, - = a page: no token at all), the method and the path.
 TABLE_TEXT = """
+ooooooooooo * GET /api/v1/services/slots
+loooooooooo resident POST /api/v1/services/bookings
+loooooooooo resident GET /api/v1/services/bookings
+lhhhhhhhhhh resident GET /api/v1/services/bookings/{booking_id}
+lhhhhhhhhhh resident POST /api/v1/services/bookings/{booking_id}/cancel
+lhhhhhhhhhh resident,org:read GET /api/v1/services/bookings/{booking_id}/join
+lddddoooddd org:read GET /api/v1/services/provider/practitioners
+ldddddooddd org:write POST /api/v1/services/provider/practitioners
+lddddhhhddd org:read GET /api/v1/services/provider/practitioners/{practitioner_id}/schedule
+lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner_id}/schedule
+lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner_id}/leave
+lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner_id}/slots
+lddddoooddd org:read GET /api/v1/services/provider/bookings
+lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/check-in
+lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/complete
+lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/cancel
+lddddoooddd org:write POST /api/v1/services/provider/courses
+ooooooooooo * GET /api/v1/services/courses
+lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
+loooooooooo resident GET /api/v1/services/enrolments
+lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
+ooooooooooo - GET /services
+ooooooooooo - GET /services/courses
+loooooooooo - POST /services/courses/{course_id}/enrol
+loooooooooo - POST /services/enrolments/{enrolment_id}/refund
+loooooooooo - POST /services/slots/{slot_id}/book
+loooooooooo - GET /services/bookings
+loooooooooo - POST /services/bookings/{booking_id}/cancel
+lhhhhhhhhhh - GET /services/join/{token}
+lddddoooddd - GET /services/desk
+lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
+lddddoooddd - POST /services/desk/bookings/{booking_id}/complete
 ldddddddood - GET /regulator/alerts
 ldddddddohd - POST /regulator/alerts/{alert_id}/case
 ldddddddohd - POST /regulator/alerts/{alert_id}/dismiss
@@ -1150,6 +1182,12 @@ async def build_world(
         "target_id": target_id,
         "report_id": report.json()["id"],
         "action": "message",
+        "slot_id": 999999,
+        "booking_id": 999999,
+        "practitioner_id": 999999,
+        "course_id": 999999,
+        "enrolment_id": 999999,
+        "token": "not-a-join-link",
         **credit_ids,
     }
     world = World(params)

@@ -64,6 +64,7 @@ def load_domain_handlers() -> None:
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers
     import linli.notifications.personal_data
+    import linli.notifications.services_handlers
     import linli.notifications.supervision_handlers
     import linli.payments.handlers
     import linli.payments.personal_data
@@ -73,6 +74,8 @@ def load_domain_handlers() -> None:
     import linli.protection.personal_data
     import linli.protection.return_handlers
     import linli.protection.reviews
+    import linli.services.handlers
+    import linli.services.personal_data
     import linli.supervision.case_handlers
     import linli.supervision.rule_handlers
     import linli.trace.safety_handlers
@@ -286,6 +289,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_api as protection_review_api
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
+    from linli.services import api as services_api
+    from linli.services import pages as services_pages
     from linli.supervision import case_api as supervision_case_api
     from linli.supervision import case_pages as supervision_case_pages
     from linli.supervision import chart_api as supervision_chart_api
@@ -327,6 +332,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_complaint_api,
         protection_return_api,
         protection_claim_api,
+        services_api,
         supervision_plan_api,
         supervision_report_api,
         supervision_case_api,
@@ -361,6 +367,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_return_pages,
         protection_claim_pages,
         rules_pages,
+        services_pages,
         supervision_plan_pages,
         supervision_report_pages,
         supervision_case_pages,

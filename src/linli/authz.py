@@ -175,6 +175,13 @@ LIVE_MANAGE = _perm("live.manage", "org:write")
 LIVE_STREAMERS_MANAGE = _perm("live.streamers.manage", "org:write")
 PLATFORM_LIVE = _perm("platform.live", "platform")
 
+# online services (docs/services.md): a provider's practitioners, schedules, slots and bookings.
+# Owner and staff read the desk and run the sessions (schedules, check-in, completion); only
+# the owner registers practitioners, whose credentials the organisation answers for.
+SERVICES_READ = _perm("services.read", "org:read")
+SERVICES_MANAGE = _perm("services.manage", "org:write")
+SERVICES_PRACTITIONERS = _perm("services.practitioners", "org:write")
+
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
 _CATALOGUE = {CATALOG_READ, CATALOG_MANAGE}  # owner and staff: merchant and supplier roles
@@ -189,6 +196,7 @@ _RETURNS = {PROTECTION_RETURNS_READ, PROTECTION_RETURNS_ANSWER}  # owner and sta
 _CREDIT = {CREDIT_READ}  # owner and staff of a merchant
 _CLAIMS = {PROTECTION_CLAIMS_READ, PROTECTION_CLAIMS_DECIDE}  # owner and staff of a merchant
 _LIVE = {LIVE_READ, LIVE_MANAGE}  # owner and staff of a merchant
+_SERVICES = {SERVICES_READ, SERVICES_MANAGE}  # owner and staff of a merchant
 _OPERATOR = _MEMBER | {
     PLATFORM_COMPLAINTS,
     ORG_AUDIT_READ,
@@ -225,7 +233,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _CLAIMS
         | _LIVE
         | {PAYMENTS_REFUND, TRACE_RECALL, MERCHANT_PROFILE_MANAGE, CREDIT_REQUEST}
-        | {LIVE_STREAMERS_MANAGE}
+        | _SERVICES
+        | {LIVE_STREAMERS_MANAGE, SERVICES_PRACTITIONERS}
     ),
     "staff": frozenset(
         _MEMBER
@@ -240,6 +249,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | _CREDIT
         | _CLAIMS
         | _LIVE
+        | _SERVICES
     ),
     "supervisor": frozenset(
         _MANAGER

@@ -762,3 +762,44 @@ class CampaignPublished(DomainEvent):
     organisation_id: int
     sku_ids: list[int]
     user_id: int | None
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+@event_type("services.SessionBooked")
+class SessionBooked(DomainEvent):
+    booking_id: int
+    client_user_id: int
+    organisation_id: int
+    title: str
+    starts_at: datetime
+
+
+@event_type("services.BookingCancelled")
+class BookingCancelled(DomainEvent):
+    booking_id: int
+    client_user_id: int
+    organisation_id: int
+    title: str
+    starts_at: datetime
+    cancelled_by: str
+
+
+@event_type("services.SessionReminder")
+class SessionReminder(DomainEvent):
+    """A booked session starts within the hour (the due job `services.remind`)."""
+
+    booking_id: int
+    client_user_id: int
+    title: str
+    starts_at: datetime
+
+
+@event_type("services.BookingNoShow")
+class BookingNoShow(DomainEvent):
+    """The client never checked in before the slot ended (credit may count it later)."""
+
+    booking_id: int
+    client_user_id: int
+    organisation_id: int

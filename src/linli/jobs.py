@@ -232,3 +232,27 @@ class ExpireLiveOrder(JobPayload):
 
     order_id: int
     intent_id: int
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+@job_kind("services.no_shows")
+class MarkNoShows(JobPayload):
+    """A slot has ended: its bookings still scheduled (never checked in) become no-shows."""
+
+    slot_id: int
+
+
+@job_kind("services.remind")
+class RemindBooking(JobPayload):
+    """A booked session starts soon: remind the client in their inbox (if still booked)."""
+
+    booking_id: int
+
+
+@job_kind("services.expire_enrolment")
+class ExpireEnrolment(JobPayload):
+    """A course enrolment's payment window has passed: unpaid, its seats go back."""
+
+    enrolment_id: int

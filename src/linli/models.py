@@ -24,6 +24,7 @@ from linli.protection import return_models as protection_return_models
 from linli.protection import review_models as protection_review_models
 from linli.ratelimit import RateCounter
 from linli.rules import models as rules_models
+from linli.services import models as services_models
 from linli.supervision import alert_models as supervision_alert_models
 from linli.supervision import basket_models as supervision_basket_models
 from linli.supervision import case_models as supervision_case_models
@@ -63,6 +64,7 @@ __all__ = [
     "protection_return_models",
     "protection_review_models",
     "rules_models",
+    "services_models",
     "supervision_alert_models",
     "supervision_basket_models",
     "supervision_case_models",

@@ -40,6 +40,7 @@ from linli.authz import (
     REGULATOR_REPORTS_READ,
     REGULATOR_TRACE_READ,
     REVIEWS_READ,
+    SERVICES_READ,
     SUPERVISION_PLANS_READ,
     SUPERVISION_READ,
     TRACE_RECALL,
@@ -224,7 +225,11 @@ def render(
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
     """Menu entries (path, label msgid) for what this actor can do, in the role they act in."""
-    items: list[tuple[str, str]] = [("/", N_("Home")), ("/catalog", N_("Catalogue"))]
+    items: list[tuple[str, str]] = [
+        ("/", N_("Home")),
+        ("/catalog", N_("Catalogue")),
+        ("/services", N_("Online services")),
+    ]
     if not actor.is_authenticated:
         return [
             *items,
@@ -241,6 +246,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/live", N_("Live selling")))
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
+        items.append(("/services/bookings", N_("My bookings")))
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
         items.append(("/protection/complaints", N_("My complaints")))
@@ -273,6 +279,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/credit", N_("Our credit")))
         if actor.has(PROTECTION_CLAIMS_READ) and kind == "merchant":
             items.append(("/merchant/claims", N_("Quality claims")))
+        if actor.has(SERVICES_READ) and kind == "merchant":
+            items.append(("/services/desk", N_("Services desk")))
     elif kind == "regulator":
         if actor.has(REGULATOR_TRACE_READ):
             items.append(("/regulator/recalls", N_("Recalls")))

@@ -98,6 +98,7 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "pay_later",
         "payments",
         "protection",
+        "services",
     }
     assert sections["pay_later"] == {"account": None, "bills": []}  # never used pay later
     # the resident collected the order: one credit record as a resident (credit.scoring)

@@ -22,6 +22,8 @@ LICENCE_LABELS = {
     "business_licence": N_("business licence"),
     "food_business": N_("food business licence"),
     "medical_device_business": N_("medical device business licence"),
+    "medical_institution": N_("medical institution practising licence"),
+    "training_school": N_("off-campus training school licence"),
 }
 
 

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.db import Base, BigId, JSONData, UTCDateTime
 from linli.reviews import ReviewStatus
 
-LICENCE_TYPES = ("business_licence", "food_business", "medical_device_business")
+LICENCE_TYPES = (
+    "business_licence",
+    "food_business",
+    "medical_device_business",
+    "medical_institution",
+    "training_school",
+)
 
 
 class MerchantApplication(Base):

@@ -45,6 +45,21 @@ async def selling_status(session: AsyncSession, organisation_id: int) -> Selling
     )
 
 
+async def valid_licence_types(
+    session: AsyncSession, organisation_id: int, day: date
+) -> frozenset[str]:
+    """The kinds of licence the organisation holds valid on `day` (online services ask
+    whether a provider may run consultations or classes)."""
+    found = await session.scalars(
+        select(Licence.licence_type).where(
+            Licence.organisation_id == organisation_id,
+            Licence.valid_from <= day,
+            Licence.valid_to >= day,
+        )
+    )
+    return frozenset(found)
+
+
 async def profile_or_none(session: AsyncSession, organisation_id: int) -> MerchantProfile | None:
     """The organisation's merchant profile, if it has one (for its console)."""
     return await session.get(MerchantProfile, organisation_id)

@@ -10,7 +10,13 @@ from pydantic import BaseModel, Field
 from linli.apitypes import MAX_ID, RegionCode
 from linli.schemas import OutputModel, StrictInput
 
-LicenceType = Literal["business_licence", "food_business", "medical_device_business"]
+LicenceType = Literal[
+    "business_licence",
+    "food_business",
+    "medical_device_business",
+    "medical_institution",
+    "training_school",
+]
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 FileId = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -37,7 +37,7 @@ PLATFORM_REVENUE = "platform:revenue"
 REFUNDS = "refunds"
 _ACCOUNT = re.compile(
     r"^(cash:[a-z0-9_]{1,20}|clearing:orders|resident:\d{1,19}|merchant:\d{1,19}:payable"
-    r"|leader:\d{1,19}:commission|platform:revenue|refunds)$"
+    r"|leader:\d{1,19}:commission|platform:revenue|refunds|escrow:training:\d{1,19})$"
 )
 MAX_POSTING_FEN = 10**15  # far beyond any real amount; keeps sums inside BIGINT
 
@@ -56,6 +56,12 @@ def resident(user_id: int) -> str:
 
 def merchant_payable(organisation_id: int) -> str:
     return f"merchant:{organisation_id}:payable"
+
+
+def training_escrow(organisation_id: int) -> str:
+    """The supervised account holding a training school's prepaid course fees until each
+    class is delivered (services.courses)."""
+    return f"escrow:training:{organisation_id}"
 
 
 def leader_commission(user_id: int) -> str:

@@ -20,6 +20,7 @@ class RefundReason(StrEnum):
     PAYMENT_EXPIRED = "payment_expired"  # paid after the order or the payment was closed
     RETURN = "return"  # goods returned (seven-day no-reason return, CRPL art. 25, or art. 24)
     QUALITY_CLAIM = "quality_claim"  # a quality claim upheld: refund without return
+    UNCONSUMED_CLASSES = "unconsumed_classes"  # a course's classes not yet delivered, pro rata
 
 
 REFUND_REASON_LABELS: dict[RefundReason, str] = {
@@ -31,6 +32,7 @@ REFUND_REASON_LABELS: dict[RefundReason, str] = {
     RefundReason.PAYMENT_EXPIRED: N_("Paid after the order was cancelled"),
     RefundReason.RETURN: N_("Goods returned"),
     RefundReason.QUALITY_CLAIM: N_("Quality claim upheld"),
+    RefundReason.UNCONSUMED_CLASSES: N_("Classes not yet delivered"),
 }
 assert set(REFUND_REASON_LABELS) == set(RefundReason)
 

@@ -557,4 +557,26 @@ DEFAULT_RULES: list[dict[str, Any]] = [
             "chat_per_minute": 10,
         },
     },
+    {
+        "rule_id": "services.training_prepaid",
+        "version": 1,
+        "title": "Prepaid fees for off-campus training: what one collection may cover",
+        "legal_basis": "MOE and five departments, 2021 (教监管函〔2021〕2号): fees go to a "
+        "supervised account; no single collection covering more than 3 months or 60 class "
+        "hours; 2022 opinion on non-subject training: at most CNY 5,000 per collection; "
+        "refunds of unconsumed classes pro rata",
+        # A course's fee is collected once, for all its classes: the classes may span at most
+        # max_months (from the first class to the last) and max_class_hours (minutes / 60);
+        # non-subject training also at most max_fen_non_subject per collection.
+        "values": {"max_months": 3, "max_class_hours": 60, "max_fen_non_subject": 500000},
+    },
+    {
+        "rule_id": "services.minors_timetable",
+        "version": 1,
+        "title": "Timetable limits for classes for minors",
+        "legal_basis": "MOE opinions on off-campus training (2021 'double reduction'): online "
+        "lessons at most 30 minutes, none after 21:00; offline classes end by 20:30",
+        # times are Beijing time, HH:MM: a class for minors must end by them
+        "values": {"online_max_minutes": 30, "online_end_by": "21:00", "offline_end_by": "20:30"},
+    },
 ]

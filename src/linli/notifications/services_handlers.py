@@ -1,0 +1,81 @@
+"""Inbox messages about online-service bookings (linli.services): booked, cancelled, the
+reminder an hour before, a no-show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.events import BookingCancelled, BookingNoShow, SessionBooked, SessionReminder
+from linli.i18n import N_
+from linli.notifications.service import notify
+
+BOOKINGS = "/services/bookings"
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
+@outbox.subscribe(SessionBooked, "notifications.service_booked")
+async def booked(session: AsyncSession, envelope: outbox.Envelope[SessionBooked]) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.client_user_id,
+        "service_booked",
+        title=N_("Session booked"),
+        body=N_('You booked "{title}" at {when}.'),
+        params={"title": event.title, "when": _local(event.starts_at)},
+        link=BOOKINGS,
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(BookingCancelled, "notifications.service_cancelled")
+async def cancelled(session: AsyncSession, envelope: outbox.Envelope[BookingCancelled]) -> None:
+    event = envelope.payload
+    body = {
+        "provider": N_('The provider cancelled your booking of "{title}" at {when}.'),
+        "system": N_('Your booking of "{title}" at {when} was cancelled: not paid in time.'),
+    }.get(event.cancelled_by, N_('You cancelled your booking of "{title}" at {when}.'))
+    notify(
+        session,
+        event.client_user_id,
+        "service_cancelled",
+        title=N_("Booking cancelled"),
+        body=body,
+        params={"title": event.title, "when": _local(event.starts_at)},
+        link=BOOKINGS,
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(SessionReminder, "notifications.service_reminder")
+async def reminder(session: AsyncSession, envelope: outbox.Envelope[SessionReminder]) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.client_user_id,
+        "service_reminder",
+        title=N_("Your session starts soon"),
+        body=N_('"{title}" starts at {when}.'),
+        params={"title": event.title, "when": _local(event.starts_at)},
+        link=BOOKINGS,
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(BookingNoShow, "notifications.service_no_show")
+async def no_show(session: AsyncSession, envelope: outbox.Envelope[BookingNoShow]) -> None:
+    notify(
+        session,
+        envelope.payload.client_user_id,
+        "service_no_show",
+        title=N_("Missed session"),
+        body=N_("You did not attend a session you booked; it is recorded as a no-show."),
+        link=BOOKINGS,
+        source_event_id=envelope.event_id,
+    )

@@ -1,0 +1,246 @@
+"""JSON routes for online services: finding and booking sessions (residents), the join link
+(the parties), and the provider's desk (practitioners, schedules, slots, check-in)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from linli import clock
+from linli.apitypes import OptionalQueryId, PathId
+from linli.authz import (
+    SERVICES_MANAGE,
+    SERVICES_PRACTITIONERS,
+    SERVICES_READ,
+    Actor,
+    require,
+    require_scope,
+)
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.payments import providers
+from linli.rules.workdays import local_date
+from linli.services import booking, courses, join, practitioners
+from linli.services.schemas import (
+    BookingIn,
+    BookingOut,
+    CancelIn,
+    CourseIn,
+    CourseOut,
+    EnrolledOut,
+    EnrolmentOut,
+    GenerateIn,
+    JoinOut,
+    LeaveIn,
+    LeaveOut,
+    PractitionerIn,
+    PractitionerOut,
+    SlotOut,
+    WeeklySlotIn,
+    WeeklySlotOut,
+)
+from linli.services.states import SlotKind
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"], responses=ERROR_RESPONSES)
+Resident = Annotated[Actor, Depends(require_scope("resident"))]
+Party = Annotated[Actor, Depends(require_scope("resident", "org:read"))]
+Reader = Annotated[Actor, Depends(require(SERVICES_READ))]
+Manager = Annotated[Actor, Depends(require(SERVICES_MANAGE))]
+Owner = Annotated[Actor, Depends(require(SERVICES_PRACTITIONERS))]
+
+
+def secret_key(request: Request) -> str:
+    return str(request.app.state.settings.resolved_secret_key())
+
+
+# --- finding and booking (residents) -----------------------------------------------------
+
+
+@router.get("/slots", summary="Open sessions still to start, soonest first (public)")
+async def slots(
+    session: DbSession,
+    organisation_id: OptionalQueryId = None,
+    practitioner_id: OptionalQueryId = None,
+    kind: Annotated[SlotKind | None, Query()] = None,
+) -> list[SlotOut]:
+    rows = await booking.find_slots(
+        session, organisation_id=organisation_id, practitioner_id=practitioner_id, kind=kind
+    )
+    return [SlotOut.model_validate(row) for row in rows]
+
+
+@router.post("/bookings", status_code=201, summary="Book a seat of a session")
+async def book(data: BookingIn, session: DbSession, actor: Resident) -> BookingOut:
+    return BookingOut.model_validate(await booking.book(session, actor, data.slot_id))
+
+
+@router.get("/bookings", summary="My bookings, latest first")
+async def my_bookings(session: DbSession, actor: Resident) -> list[BookingOut]:
+    return [BookingOut.model_validate(r) for r in await booking.my_bookings(session, actor)]
+
+
+@router.get("/bookings/{booking_id}", summary="One of my bookings")
+async def my_booking(booking_id: PathId, session: DbSession, actor: Resident) -> BookingOut:
+    return BookingOut.model_validate(await booking.my_booking(session, actor, booking_id))
+
+
+@router.post("/bookings/{booking_id}/cancel", summary="Cancel my booking before it starts")
+async def cancel(
+    booking_id: PathId, data: CancelIn, session: DbSession, actor: Resident
+) -> BookingOut:
+    row = await booking.cancel_own(session, actor, booking_id, data.reason)
+    return BookingOut.model_validate(row)
+
+
+@router.get(
+    "/bookings/{booking_id}/join",
+    summary="My join link of an online session (the client or the practitioner only)",
+)
+async def join_link(
+    booking_id: PathId, request: Request, session: DbSession, actor: Party
+) -> JoinOut:
+    link = await join.join_link(session, actor, secret_key(request), booking_id)
+    return JoinOut.model_validate(link)
+
+
+# --- the provider's desk -----------------------------------------------------------------
+
+
+@router.get("/provider/practitioners", summary="The organisation's practitioners")
+async def list_practitioners(session: DbSession, actor: Reader) -> list[PractitionerOut]:
+    rows = await practitioners.practitioners(session, actor)
+    return [PractitionerOut.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/provider/practitioners",
+    status_code=201,
+    summary="Register a member as a practitioner with their credential (owner)",
+)
+async def register_practitioner(
+    data: PractitionerIn, session: DbSession, actor: Owner
+) -> PractitionerOut:
+    row = await practitioners.register_practitioner(session, actor, data)
+    return PractitionerOut.model_validate(row)
+
+
+@router.get("/provider/practitioners/{practitioner_id}/schedule", summary="A practitioner's week")
+async def schedule(
+    practitioner_id: PathId, session: DbSession, actor: Reader
+) -> list[WeeklySlotOut]:
+    rows = await practitioners.weekly_slots(session, actor, practitioner_id)
+    return [WeeklySlotOut.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/provider/practitioners/{practitioner_id}/schedule",
+    status_code=201,
+    summary="Add a weekly session to a practitioner's week",
+)
+async def add_to_schedule(
+    practitioner_id: PathId, data: WeeklySlotIn, session: DbSession, actor: Manager
+) -> WeeklySlotOut:
+    row = await practitioners.add_weekly_slot(session, actor, practitioner_id, data)
+    return WeeklySlotOut.model_validate(row)
+
+
+@router.post(
+    "/provider/practitioners/{practitioner_id}/leave",
+    status_code=201,
+    summary="Record a practitioner's leave (no slots are made on those days)",
+)
+async def add_leave(
+    practitioner_id: PathId, data: LeaveIn, session: DbSession, actor: Manager
+) -> LeaveOut:
+    row = await practitioners.add_leave(session, actor, practitioner_id, data)
+    return LeaveOut.model_validate(row)
+
+
+@router.post(
+    "/provider/practitioners/{practitioner_id}/slots",
+    status_code=201,
+    summary="Make a practitioner's slots for a range of days (working days, not on leave)",
+)
+async def generate_slots(
+    practitioner_id: PathId, data: GenerateIn, session: DbSession, actor: Manager
+) -> list[SlotOut]:
+    rows = await practitioners.generate_slots(session, actor, practitioner_id, data)
+    return [SlotOut.model_validate(r) for r in rows]
+
+
+@router.get("/provider/bookings", summary="The organisation's bookings of one day (today)")
+async def provider_day(
+    session: DbSession,
+    actor: Reader,
+    day: Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2099, 12, 31))] = None,
+) -> list[BookingOut]:
+    rows = await booking.provider_day(session, actor, day or local_date(clock.now()))
+    return [BookingOut.model_validate(r) for r in rows]
+
+
+@router.post("/provider/bookings/{booking_id}/check-in", summary="Check the client in")
+async def check_in(booking_id: PathId, session: DbSession, actor: Manager) -> BookingOut:
+    return BookingOut.model_validate(await courses.check_in(session, actor, booking_id))
+
+
+@router.post(
+    "/provider/bookings/{booking_id}/complete",
+    summary="Mark the session completed (a course's class: its fee leaves escrow)",
+)
+async def complete(booking_id: PathId, session: DbSession, actor: Manager) -> BookingOut:
+    return BookingOut.model_validate(await courses.complete(session, actor, booking_id))
+
+
+@router.post("/provider/bookings/{booking_id}/cancel", summary="Cancel a booking, with a reason")
+async def provider_cancel(
+    booking_id: PathId, data: CancelIn, session: DbSession, actor: Manager
+) -> BookingOut:
+    row = await booking.cancel_by_provider(session, actor, booking_id, data.reason)
+    return BookingOut.model_validate(row)
+
+
+# --- courses (online education) ----------------------------------------------------------
+
+
+@router.post(
+    "/provider/courses",
+    status_code=201,
+    summary="Offer the classes of a weekly class session as a course (prepaid limits apply)",
+)
+async def create_course(data: CourseIn, session: DbSession, actor: Manager) -> CourseOut:
+    return CourseOut.model_validate(await courses.create_course(session, actor, data))
+
+
+@router.get("/courses", summary="Courses open for enrolment (public)")
+async def open_courses(session: DbSession) -> list[CourseOut]:
+    return [CourseOut.model_validate(r) for r in await courses.open_courses(session)]
+
+
+@router.post(
+    "/courses/{course_id}/enrol",
+    status_code=201,
+    summary="Enrol: a seat in every class to come, one payment into the school's escrow",
+)
+async def enrol(course_id: PathId, session: DbSession, actor: Resident) -> EnrolledOut:
+    done = await courses.enrol(session, actor, course_id)
+    return EnrolledOut(
+        enrolment=EnrolmentOut.model_validate(done.enrolment),
+        payment_public_id=done.intent.public_id,
+        pay_url=providers.get(done.intent.provider).checkout_url(done.intent),
+    )
+
+
+@router.get("/enrolments", summary="My course enrolments")
+async def my_enrolments(session: DbSession, actor: Resident) -> list[EnrolmentOut]:
+    return [EnrolmentOut.model_validate(r) for r in await courses.my_enrolments(session, actor)]
+
+
+@router.post(
+    "/enrolments/{enrolment_id}/refund",
+    summary="Refund the classes not delivered, pro rata (the classes to come are cancelled)",
+)
+async def refund(enrolment_id: PathId, session: DbSession, actor: Resident) -> EnrolmentOut:
+    row = await courses.refund_unconsumed(session, actor, enrolment_id)
+    return EnrolmentOut.model_validate(row)

@@ -1,0 +1,545 @@
+"""Online education: courses (the classes of one weekly session between two days) sold in one
+collection that keeps rule `services.training_prepaid` (at most N months and N class hours;
+non-subject training at most N fen), paid into the school's supervised escrow account
+(`escrow:training:{org}` in the ledger), released one class at a time when the class is
+delivered (the client checked in and the provider completed it), never before; the classes
+not delivered are refunded pro rata at any time.
+
+Money moves: payment -> `clearing:orders` (payments) -> escrow (`services_escrow_in`, on
+PaymentSucceeded) -> `merchant:{org}:payable` per delivered class (`services_class_release`);
+a refund moves the unconsumed part back to clearing (`services_escrow_refund`) and payments
+refunds it to the payer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, outbox
+from linli.audit import service as audit
+from linli.authz import SERVICES_MANAGE, Actor
+from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import PaymentSucceeded
+from linli.i18n import N_
+from linli.jobs import ExpireEnrolment
+from linli.merchants.queries import selling_organisation_ids
+from linli.payments import ledger
+from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
+from linli.payments.views import IntentView
+from linli.rules import service as rules
+from linli.rules.workdays import local_date
+from linli.services import booking
+from linli.services.models import Booking, ClassRelease, Course, Enrolment, Slot, WeeklySlot
+from linli.services.policies import access_provider_booking, acting_provider, ensure_verified
+from linli.services.practitioners import local_moment
+from linli.services.schemas import CourseIn
+from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, SlotKind
+
+PURPOSE = "services_course"
+PAYMENT_WINDOW = timedelta(minutes=30)  # an enrolment holds its seats this long unpaid
+PREPAID_RULE = "services.training_prepaid"
+payments.register_refund_route(PURPOSE, "POST /api/v1/services/enrolments/{reference}/refund")
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    enrolment: Enrolment
+    intent: IntentView
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+async def check_prepaid(
+    session: AsyncSession,
+    *,
+    first: date,
+    last: date,
+    classes: int,
+    class_minutes: int,
+    amount_fen: int,
+    subject_training: bool,
+) -> int:
+    """Refuse a collection the prepaid rule forbids; returns the rule's version."""
+    rule = await rules.in_force(session, PREPAID_RULE)
+    values = rule.values
+    months = int(values["max_months"])
+    if last > _add_months(first, months):
+        raise ValidationFailed(
+            N_("One collection may cover at most {months} months of classes."),
+            fields={"last_day": N_("Beyond the prepaid limit.")},
+            code="prepaid_too_long",
+            months=months,
+        )
+    hours = int(values["max_class_hours"])
+    if classes * class_minutes > hours * 60:
+        raise ValidationFailed(
+            N_("One collection may cover at most {hours} class hours."),
+            fields={"last_day": N_("Beyond the prepaid limit.")},
+            code="prepaid_too_many_hours",
+            hours=hours,
+        )
+    ceiling = int(values["max_fen_non_subject"])
+    if not subject_training and amount_fen > ceiling:
+        raise ValidationFailed(
+            N_("One collection for non-subject training may be at most ¥{yuan}."),
+            fields={"price_per_class_fen": N_("Beyond the prepaid limit.")},
+            code="prepaid_over_amount",
+            yuan=f"{ceiling // 100:,}",
+        )
+    return rule.version
+
+
+def _class_slots(weekly_slot_id: int, first: date, last: date):  # type: ignore[no-untyped-def]
+    """The open slots of a weekly session from `first` to `last` (local days)."""
+    return (
+        select(Slot)
+        .where(
+            Slot.weekly_slot_id == weekly_slot_id,
+            Slot.status == "open",
+            Slot.starts_at >= local_moment(first, 0),
+            Slot.starts_at < local_moment(last + timedelta(days=1), 0),
+        )
+        .order_by(Slot.starts_at)
+    )
+
+
+async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> Course:
+    """The school offers the classes of a weekly class session between two days (their
+    slots made already) as one course, checked against the prepaid rule."""
+    organisation_id = acting_provider(actor, SERVICES_MANAGE)
+    await ensure_verified(session, organisation_id)
+    week = await session.scalar(
+        select(WeeklySlot).where(
+            WeeklySlot.id == data.weekly_slot_id, WeeklySlot.organisation_id == organisation_id
+        )
+    )
+    if week is None:
+        raise NotFound(N_("No such weekly session."))
+    if week.kind != SlotKind.CLASS:
+        raise ValidationFailed(
+            N_("A course is made of classes, not consultations."),
+            fields={"weekly_slot_id": N_("Not a class.")},
+        )
+    if data.last_day < data.first_day:
+        raise ValidationFailed(
+            N_("The last day is before the first."),
+            fields={"last_day": N_("Before the first day.")},
+        )
+    slots = (await session.scalars(_class_slots(week.id, data.first_day, data.last_day))).all()
+    slots = [s for s in slots if s.starts_at > clock.now()]
+    if not slots:
+        raise Conflict(
+            N_("No classes of this session between those days: make its slots first."),
+            code="no_classes",
+        )
+    version = await check_prepaid(
+        session,
+        first=local_date(slots[0].starts_at),
+        last=local_date(slots[-1].starts_at),
+        classes=len(slots),
+        class_minutes=week.duration_minutes,
+        amount_fen=len(slots) * data.price_per_class_fen,
+        subject_training=data.subject_training,
+    )
+    course = Course(
+        organisation_id=organisation_id,
+        practitioner_id=week.practitioner_id,
+        weekly_slot_id=week.id,
+        title=data.title,
+        subject_training=data.subject_training,
+        first_day=data.first_day,
+        last_day=data.last_day,
+        classes=len(slots),
+        class_minutes=week.duration_minutes,
+        price_per_class_fen=data.price_per_class_fen,
+        rule_version=version,
+        status="open",
+        created_at=clock.now(),
+    )
+    session.add(course)
+    await session.flush()
+    audit.record(
+        session,
+        actor,
+        "services.course.created",
+        target_type="services_course",
+        target_id=course.id,
+        classes=course.classes,
+        price_per_class_fen=course.price_per_class_fen,
+        rule=f"{PREPAID_RULE}@{version}",
+    )
+    return course
+
+
+async def open_courses(session: AsyncSession) -> Sequence[Course]:
+    return (
+        await session.scalars(
+            select(Course)
+            .where(
+                Course.status == "open",
+                Course.last_day >= local_date(clock.now()),
+                Course.organisation_id.in_(selling_organisation_ids()),
+            )
+            .order_by(Course.first_day, Course.id)
+            .limit(100)
+        )
+    ).all()
+
+
+async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled:
+    """The client takes a seat in every class of the course still to come (each booked as
+    any slot is: no seat beyond capacity, no overlap) and gets one payment to make for them
+    all, checked against the prepaid rule in force."""
+    user_id = actor.require_user_id()
+    course = await session.get(Course, course_id)
+    if course is None or course.status != "open":
+        raise NotFound(N_("No such course."))
+    already = await session.scalar(
+        select(Enrolment.id).where(
+            Enrolment.course_id == course.id,
+            Enrolment.client_user_id == user_id,
+            Enrolment.status != EnrolmentStatus.EXPIRED,
+        )
+    )
+    if already is not None:
+        raise Conflict(N_("You are already enrolled in this course."), code="already_enrolled")
+    now = clock.now()
+    slots = [
+        s
+        for s in (
+            await session.scalars(
+                _class_slots(course.weekly_slot_id, course.first_day, course.last_day)
+            )
+        ).all()
+        if s.starts_at > now
+    ]
+    if not slots:
+        raise Conflict(N_("This course has no classes left to book."), code="no_classes")
+    amount = len(slots) * course.price_per_class_fen
+    await check_prepaid(
+        session,
+        first=local_date(slots[0].starts_at),
+        last=local_date(slots[-1].starts_at),
+        classes=len(slots),
+        class_minutes=course.class_minutes,
+        amount_fen=amount,
+        subject_training=course.subject_training,
+    )
+    enrolment = Enrolment(
+        course_id=course.id,
+        organisation_id=course.organisation_id,
+        client_user_id=user_id,
+        classes=len(slots),
+        price_per_class_fen=course.price_per_class_fen,
+        amount_fen=amount,
+        status=EnrolmentStatus.PENDING_PAYMENT,
+        released_classes=0,
+        refunded_classes=0,
+        created_at=now,
+    )
+    session.add(enrolment)
+    await session.flush()
+    for slot in slots:
+        await booking.book(session, actor, slot.id, enrolment_id=enrolment.id)
+    intent = await payments.create_intent(
+        session,
+        actor,
+        payee_organisation_id=course.organisation_id,
+        purpose=PURPOSE,
+        reference=str(enrolment.id),
+        amount_fen=amount,
+        idempotency_key=f"services-enrolment-{enrolment.id}",
+        expires_in=PAYMENT_WINDOW,
+    )
+    enrolment.intent_id = intent.id
+    await outbox.schedule(
+        session,
+        ExpireEnrolment(enrolment_id=enrolment.id),
+        now + PAYMENT_WINDOW + timedelta(minutes=1),
+        dedupe_key=f"services.expire_enrolment:{enrolment.id}",
+    )
+    audit.record(
+        session,
+        actor,
+        "services.enrolment.created",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        organisation_id=course.organisation_id,
+        classes=len(slots),
+        amount_fen=amount,
+    )
+    return Enrolled(enrolment, intent)
+
+
+async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> None:
+    """PaymentSucceeded of a course: the enrolment is paid and the money goes into the
+    school's escrow account (once: a conditional UPDATE, and the entry's unique reference)."""
+    if event.purpose != PURPOSE or not event.reference.isdigit():
+        return
+    enrolment = await session.get(Enrolment, int(event.reference))
+    if (
+        enrolment is None
+        or enrolment.amount_fen != event.amount_fen
+        or enrolment.client_user_id != event.payer_user_id
+    ):
+        return
+    moved = await session.scalar(
+        update(Enrolment)
+        .where(Enrolment.id == enrolment.id, Enrolment.status == EnrolmentStatus.PENDING_PAYMENT)
+        .values(status=EnrolmentStatus.PAID, paid_at=clock.now())
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        if enrolment.status == EnrolmentStatus.EXPIRED:  # paid after its seats went back
+            await payments.refund(
+                session,
+                Actor.for_system(),
+                event.intent_id,
+                event.amount_fen,
+                "course enrolment expired before payment",
+                reason_code=RefundReason.PAYMENT_EXPIRED,
+                idempotency_key=f"services-enrolment-{enrolment.id}-late",
+            )
+        return
+    await ledger.post(
+        session,
+        "services_escrow_in",
+        f"enrolment-{enrolment.id}",
+        [
+            (ledger.CLEARING, event.amount_fen),
+            (ledger.training_escrow(enrolment.organisation_id), -event.amount_fen),
+        ],
+    )
+    audit.record(
+        session,
+        Actor.for_system(),
+        "services.enrolment.paid",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        organisation_id=enrolment.organisation_id,
+        escrow_fen=event.amount_fen,
+    )
+
+
+async def _paid_enrolment(session: AsyncSession, row: Booking) -> Enrolment | None:
+    if row.enrolment_id is None:
+        return None
+    enrolment = await session.get(Enrolment, row.enrolment_id)
+    if enrolment is None or enrolment.status != EnrolmentStatus.PAID:
+        raise Conflict(N_("This class belongs to a course that is not paid yet."), code="not_paid")
+    return enrolment
+
+
+async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:
+    """Check-in, refused for a class of an unpaid course."""
+    row = await access_provider_booking(session, actor, booking_id, SERVICES_MANAGE)
+    await _paid_enrolment(session, row)
+    return await booking.check_in(session, actor, booking_id)
+
+
+async def complete(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:
+    """Completion; for a class of a course, its fee leaves escrow for the school."""
+    row = await booking.complete(session, actor, booking_id)
+    enrolment = await _paid_enrolment(session, row)
+    if enrolment is not None:
+        await _release(session, actor, enrolment, row)
+    return row
+
+
+async def _release(session: AsyncSession, actor: Actor, enrolment: Enrolment, row: Booking) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    released = await session.scalar(
+        insert(ClassRelease)
+        .values(
+            enrolment_id=enrolment.id,
+            booking_id=row.id,
+            amount_fen=enrolment.price_per_class_fen,
+            released_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=[ClassRelease.booking_id])
+        .returning(ClassRelease.id)
+    )
+    if released is None:
+        return
+    counted = await session.scalar(
+        update(Enrolment)
+        .where(
+            Enrolment.id == enrolment.id,
+            Enrolment.released_classes + Enrolment.refunded_classes < Enrolment.classes,
+        )
+        .values(released_classes=Enrolment.released_classes + 1)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session=False)
+    )
+    if counted is None:
+        raise Conflict(N_("Every class of this enrolment is settled already."), code="settled")
+    await ledger.post(
+        session,
+        "services_class_release",
+        f"booking-{row.id}",
+        [
+            (ledger.training_escrow(enrolment.organisation_id), enrolment.price_per_class_fen),
+            (ledger.merchant_payable(enrolment.organisation_id), -enrolment.price_per_class_fen),
+        ],
+    )
+    audit.record(
+        session,
+        actor,
+        "services.class.released",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        booking=row.id,
+        amount_fen=enrolment.price_per_class_fen,
+    )
+
+
+async def my_enrolments(session: AsyncSession, actor: Actor) -> Sequence[Enrolment]:
+    return (
+        await session.scalars(
+            select(Enrolment)
+            .where(Enrolment.client_user_id == actor.require_user_id())
+            .order_by(Enrolment.id.desc())
+        )
+    ).all()
+
+
+async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: int) -> Enrolment:
+    """The client gives up the classes not delivered, at any time: the ones to come are
+    cancelled (seats back), and every class neither delivered nor in progress nor refunded
+    before is refunded at the course's price per class, from escrow through payments."""
+    enrolment = await session.scalar(
+        select(Enrolment).where(
+            Enrolment.id == enrolment_id, Enrolment.client_user_id == actor.require_user_id()
+        )
+    )
+    if enrolment is None:
+        raise NotFound(N_("No such enrolment."))
+    if enrolment.status != EnrolmentStatus.PAID or enrolment.intent_id is None:
+        raise Conflict(N_("This course is not paid: nothing to refund."), code="not_paid")
+    for row in (
+        await session.scalars(
+            select(Booking).where(
+                Booking.enrolment_id == enrolment.id,
+                Booking.status == BookingStatus.SCHEDULED,
+                Booking.starts_at > clock.now(),
+            )
+        )
+    ).all():
+        await booking.cancel(session, actor, row, CancelledBy.CLIENT, "course refund")
+    in_progress = int(
+        await session.scalar(
+            select(func.count()).where(
+                Booking.enrolment_id == enrolment.id,
+                Booking.status.in_((BookingStatus.CHECKED_IN, BookingStatus.SCHEDULED)),
+            )
+        )
+        or 0
+    )
+    before = enrolment.refunded_classes
+    count = enrolment.classes - enrolment.released_classes - before - in_progress
+    if count <= 0:
+        raise Conflict(N_("No classes are left to refund."), code="nothing_to_refund")
+    counted = await session.scalar(
+        update(Enrolment)
+        .where(
+            Enrolment.id == enrolment.id,
+            Enrolment.refunded_classes == before,
+            Enrolment.released_classes + Enrolment.refunded_classes + count <= Enrolment.classes,
+        )
+        .values(refunded_classes=Enrolment.refunded_classes + count)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session=False)
+    )
+    if counted is None:
+        raise Conflict(N_("The enrolment changed meanwhile: try again."), code="changed")
+    amount = count * enrolment.price_per_class_fen
+    reference = f"enrolment-{enrolment.id}-refund-{before}"
+    await ledger.post(
+        session,
+        "services_escrow_refund",
+        reference,
+        [
+            (ledger.training_escrow(enrolment.organisation_id), amount),
+            (ledger.CLEARING, -amount),
+        ],
+    )
+    await payments.refund(
+        session,
+        Actor.for_system(),
+        enrolment.intent_id,
+        amount,
+        f"{count} unconsumed classes",
+        reason_code=RefundReason.UNCONSUMED_CLASSES,
+        idempotency_key=f"services-{reference}",
+    )
+    audit.record(
+        session,
+        actor,
+        "services.enrolment.refunded",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        organisation_id=enrolment.organisation_id,
+        classes=count,
+        amount_fen=amount,
+    )
+    await session.refresh(enrolment)
+    return enrolment
+
+
+async def expire(session: AsyncSession, enrolment_id: int) -> None:
+    """The due job after the payment window: an enrolment still unpaid closes its payment
+    and gives its seats back. A payment that succeeded meanwhile is left to PaymentSucceeded."""
+    enrolment = await session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.status != EnrolmentStatus.PENDING_PAYMENT:
+        return
+    system = Actor.for_system()
+    intents = await payments.intents_for(session, system, PURPOSE, str(enrolment.id))
+    if any(intent.status == "succeeded" for intent in intents):
+        return
+    for intent in intents:
+        if intent.status == "created":
+            await payments.cancel_intent(session, system, intent.id)
+    moved = await session.scalar(
+        update(Enrolment)
+        .where(Enrolment.id == enrolment.id, Enrolment.status == EnrolmentStatus.PENDING_PAYMENT)
+        .values(status=EnrolmentStatus.EXPIRED)
+        .returning(Enrolment.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return
+    for row in (
+        await session.scalars(
+            select(Booking).where(
+                Booking.enrolment_id == enrolment.id, Booking.status == BookingStatus.SCHEDULED
+            )
+        )
+    ).all():
+        await booking.cancel(session, system, row, CancelledBy.SYSTEM, "not paid in time")
+    audit.record(
+        session,
+        system,
+        "services.enrolment.expired",
+        target_type="services_enrolment",
+        target_id=enrolment.id,
+        organisation_id=enrolment.organisation_id,
+    )

@@ -1,0 +1,114 @@
+"""Services' part of a resident's personal data (linli.personal_data, docs/privacy.md): their
+bookings and course enrolments for the export; a booking still to come, or a paid course with
+classes neither delivered nor refunded (money in escrow), keeps the account open. Bookings and
+enrolments are transaction records: never erased."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli import clock, personal_data
+from linli.i18n import N_, Message
+from linli.services.models import Booking, Enrolment
+from linli.services.states import HOLDING, EnrolmentStatus
+
+
+async def export_services(session: AsyncSession, user_id: int) -> dict[str, Any]:
+    bookings = (
+        await session.scalars(
+            select(Booking).where(Booking.client_user_id == user_id).order_by(Booking.id)
+        )
+    ).all()
+    enrolments = (
+        await session.scalars(
+            select(Enrolment).where(Enrolment.client_user_id == user_id).order_by(Enrolment.id)
+        )
+    ).all()
+    return {
+        "bookings": [
+            {
+                "id": b.id,
+                "organisation_id": b.organisation_id,
+                "title": b.title,
+                "mode": b.mode,
+                "starts_at": b.starts_at,
+                "ends_at": b.ends_at,
+                "status": b.status,
+                "enrolment_id": b.enrolment_id,
+                "created_at": b.created_at,
+                "checked_in_at": b.checked_in_at,
+                "completed_at": b.completed_at,
+                "no_show_at": b.no_show_at,
+                "cancelled_at": b.cancelled_at,
+                "cancelled_by": b.cancelled_by,
+            }
+            for b in bookings
+        ],
+        "enrolments": [
+            {
+                "id": e.id,
+                "course_id": e.course_id,
+                "organisation_id": e.organisation_id,
+                "classes": e.classes,
+                "amount_fen": e.amount_fen,
+                "status": e.status,
+                "released_classes": e.released_classes,
+                "refunded_classes": e.refunded_classes,
+                "created_at": e.created_at,
+                "paid_at": e.paid_at,
+            }
+            for e in enrolments
+        ],
+    }
+
+
+async def open_services(session: AsyncSession, user_id: int) -> list[Message]:
+    found: list[Message] = []
+    coming = await session.scalar(
+        select(func.count()).where(
+            Booking.client_user_id == user_id,
+            Booking.status.in_(HOLDING),
+            Booking.ends_at > clock.now(),
+        )
+    )
+    if coming:
+        found.append(
+            Message(
+                N_("Bookings still to come: {count}. Cancel them or attend first."),
+                {"count": coming},
+            )
+        )
+    unsettled = await session.scalar(
+        select(func.count()).where(
+            Enrolment.client_user_id == user_id,
+            Enrolment.status == EnrolmentStatus.PAID,
+            Enrolment.released_classes + Enrolment.refunded_classes < Enrolment.classes,
+        )
+    )
+    if unsettled:
+        found.append(
+            Message(
+                N_("Courses with classes still paid for: {count}. Finish or refund them first."),
+                {"count": unsettled},
+            )
+        )
+    return found
+
+
+async def last_service(session: AsyncSession, user_id: int) -> datetime | None:
+    booked = await session.scalar(
+        select(func.max(Booking.ends_at)).where(Booking.client_user_id == user_id)
+    )
+    paid = await session.scalar(
+        select(func.max(Enrolment.paid_at)).where(Enrolment.client_user_id == user_id)
+    )
+    return max((m for m in (booked, paid) if m is not None), default=None)
+
+
+personal_data.provide_export_section("services", export_services)
+personal_data.provide_open_obligations("services", open_services)
+personal_data.provide_last_transaction("services", last_service)

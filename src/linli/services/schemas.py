@@ -1,0 +1,172 @@
+"""The services API contract: practitioners, weekly schedules, leave, slots and bookings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import Field
+
+from linli.apitypes import MAX_ID
+from linli.schemas import OutputModel, StrictInput
+from linli.services.states import CredentialKind, Mode, SlotKind
+
+MAX_GENERATE_DAYS = 62  # slots are made at most two months at a time
+# Calendar days the services take (a date near year 1 or 9999 cannot be turned into a moment).
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+
+
+class PractitionerIn(StrictInput):
+    phone: str = Field(min_length=5, max_length=20, description="A member of your organisation")
+    real_name: str = Field(min_length=1, max_length=60)
+    credential_kind: CredentialKind
+    credential_number: str = Field(min_length=1, max_length=60)
+    practising_since: Annotated[date, Field(ge=date(1930, 1, 1))] | None = Field(
+        None, description="Doctors: first day of independent practice (3 years at least)"
+    )
+
+
+class PractitionerOut(OutputModel):
+    id: int
+    organisation_id: int
+    user_id: int
+    real_name: str
+    credential_kind: str
+    credential_number: str
+    practising_since: date | None
+    status: str
+    verified_at: datetime
+
+
+class WeeklySlotIn(StrictInput):
+    title: str = Field(min_length=1, max_length=120)
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Beijing time")
+    duration_minutes: int = Field(ge=5, le=480)
+    kind: SlotKind = SlotKind.CONSULTATION
+    mode: Mode = Mode.ONLINE
+    capacity: int = Field(1, ge=1, le=500, description="1 for a consultation")
+    for_minors: bool = Field(False, description="A class for minors: timetable limits apply")
+
+
+class WeeklySlotOut(OutputModel):
+    id: int
+    practitioner_id: int
+    title: str
+    weekday: int
+    start_minute: int
+    duration_minutes: int
+    kind: str
+    mode: str
+    capacity: int
+    for_minors: bool
+
+
+class LeaveIn(StrictInput):
+    first_day: Day
+    last_day: Day
+    reason: str = Field("", max_length=200)
+
+
+class LeaveOut(OutputModel):
+    id: int
+    practitioner_id: int
+    first_day: date
+    last_day: date
+    reason: str
+
+
+class GenerateIn(StrictInput):
+    first_day: Day
+    last_day: Day
+
+
+class SlotOut(OutputModel):
+    id: int
+    practitioner_id: int
+    organisation_id: int
+    title: str
+    kind: str
+    mode: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    remaining: int
+    for_minors: bool
+    status: str
+
+
+class BookingIn(StrictInput):
+    slot_id: int = Field(ge=1, le=MAX_ID)
+
+
+class CancelIn(StrictInput):
+    reason: str = Field("", max_length=200)
+
+
+class BookingOut(OutputModel):
+    id: int
+    slot_id: int
+    organisation_id: int
+    practitioner_id: int
+    client_user_id: int
+    title: str
+    mode: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    created_at: datetime
+    checked_in_at: datetime | None
+    completed_at: datetime | None
+    no_show_at: datetime | None
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+
+
+class JoinOut(OutputModel):
+    booking_id: int
+    url: str
+    valid_from: datetime
+    valid_until: datetime
+
+
+class CourseIn(StrictInput):
+    title: str = Field(min_length=1, max_length=120)
+    weekly_slot_id: int = Field(ge=1, le=MAX_ID, description="A weekly class session")
+    first_day: Day
+    last_day: Day
+    price_per_class_fen: int = Field(ge=1, le=10_000_000)
+    subject_training: bool = Field(False, description="Subject (academic) training")
+
+
+class CourseOut(OutputModel):
+    id: int
+    organisation_id: int
+    practitioner_id: int
+    title: str
+    subject_training: bool
+    first_day: date
+    last_day: date
+    classes: int
+    class_minutes: int
+    price_per_class_fen: int
+    status: str
+
+
+class EnrolmentOut(OutputModel):
+    id: int
+    course_id: int
+    organisation_id: int
+    classes: int
+    price_per_class_fen: int
+    amount_fen: int
+    status: str
+    released_classes: int
+    refunded_classes: int
+    paid_at: datetime | None
+
+
+class EnrolledOut(OutputModel):
+    enrolment: EnrolmentOut
+    payment_public_id: str
+    pay_url: str

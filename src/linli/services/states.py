@@ -1,0 +1,96 @@
+"""The services domain's kinds, statuses and reasons: what its columns may hold, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from linli.i18n import N_
+
+
+class CredentialKind(StrEnum):
+    """What a practitioner is verified as (and the licence their organisation must hold)."""
+
+    DOCTOR = "doctor"  # a practising certificate, >= 3 years of independent practice
+    PHARMACIST = "pharmacist"
+    TEACHER = "teacher"
+
+
+class PractitionerStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class SlotKind(StrEnum):
+    CONSULTATION = "consultation"  # one client
+    CLASS = "class"  # up to the slot's capacity
+
+
+class Mode(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class SlotStatus(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class BookingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"  # set by the due job after the slot ended, never before
+    CANCELLED = "cancelled"
+
+
+# Bookings that hold a seat and the client's time.
+HOLDING = (BookingStatus.SCHEDULED, BookingStatus.CHECKED_IN)
+
+
+class CancelledBy(StrEnum):
+    CLIENT = "client"
+    PROVIDER = "provider"
+    SYSTEM = "system"  # a course enrolment not paid in time
+
+
+class EnrolmentStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    EXPIRED = "expired"  # not paid in its window: its seats went back
+
+
+# The licence a provider organisation must hold, valid, for practitioners of each kind
+# (merchants.licences: the licence types).
+LICENCE_FOR: dict[CredentialKind, str] = {
+    CredentialKind.DOCTOR: "medical_institution",
+    CredentialKind.PHARMACIST: "medical_institution",
+    CredentialKind.TEACHER: "training_school",
+}
+
+CREDENTIAL_LABELS: dict[CredentialKind, str] = {
+    CredentialKind.DOCTOR: N_("Doctor"),
+    CredentialKind.PHARMACIST: N_("Pharmacist"),
+    CredentialKind.TEACHER: N_("Teacher"),
+}
+SLOT_KIND_LABELS: dict[SlotKind, str] = {
+    SlotKind.CONSULTATION: N_("Consultation"),
+    SlotKind.CLASS: N_("Class"),
+}
+MODE_LABELS: dict[Mode, str] = {Mode.ONLINE: N_("Online"), Mode.OFFLINE: N_("In person")}
+BOOKING_STATUS_LABELS: dict[BookingStatus, str] = {
+    BookingStatus.SCHEDULED: N_("Scheduled"),
+    BookingStatus.CHECKED_IN: N_("Checked in"),
+    BookingStatus.COMPLETED: N_("Completed"),
+    BookingStatus.NO_SHOW: N_("No-show"),
+    BookingStatus.CANCELLED: N_("Cancelled"),
+}
+assert set(CREDENTIAL_LABELS) == set(CredentialKind)
+assert set(SLOT_KIND_LABELS) == set(SlotKind)
+assert set(MODE_LABELS) == set(Mode)
+assert set(BOOKING_STATUS_LABELS) == set(BookingStatus)
+ENROLMENT_STATUS_LABELS: dict[EnrolmentStatus, str] = {
+    EnrolmentStatus.PENDING_PAYMENT: N_("Awaiting payment"),
+    EnrolmentStatus.PAID: N_("Paid"),
+    EnrolmentStatus.EXPIRED: N_("Not paid in time"),
+}
+assert set(ENROLMENT_STATUS_LABELS) == set(EnrolmentStatus)

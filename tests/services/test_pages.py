@@ -1,0 +1,61 @@
+"""The pages: find and book a session, my bookings with the join link, the provider's desk
+with today's sessions, check-in and the weekly schedule (English and Chinese)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.clock import FrozenClock
+from tests.factories import form_login
+from tests.services.helpers import a_practitioner, a_provider, a_slot, people
+
+
+async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session)
+    doctor, doctor_person = await a_practitioner(client, session, provider, "doctor", name="李医生")
+    visit = await a_slot(client, provider, doctor, kind="consultation", capacity=1, title="复诊")
+    (patient,) = await people(session, 1)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as desk,
+    ):
+        find = await browser.get("/services")
+        assert find.status_code == 200
+        assert "复诊" in find.text
+        csrf = await form_login(browser, patient.user.phone)
+        booked = await browser.post(
+            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf}
+        )
+        assert booked.status_code == 303
+        assert booked.headers["location"] == "/services/bookings"
+        full = await browser.post(f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf})
+        assert full.status_code == 303  # refused with a flash, back to the list
+        mine = await browser.get("/services/bookings", headers={"Accept-Language": "zh-CN"})
+        assert "我的预约" in mine.text
+        assert "/services/join/" in mine.text
+
+        csrf_desk = await form_login(desk, doctor_person.user.phone)
+        starts = datetime.fromisoformat(visit["starts_at"])
+        frozen_clock.set(starts - timedelta(minutes=10))
+        page = await desk.get("/services/desk")
+        assert page.status_code == 200, page.text
+        assert "复诊" in page.text
+        assert "/services/join/" in page.text  # the doctor's own link
+        booking_id = page.text.split('data-booking="')[1].split('"')[0]
+        checked = await desk.post(
+            f"/services/desk/bookings/{booking_id}/check-in", data={"csrf_token": csrf_desk}
+        )
+        assert checked.status_code == 303
+        after = await desk.get("/services/desk", headers={"Accept-Language": "zh-CN"})
+        assert 'data-status="checked_in"' in after.text
+        assert "服务工作台" in after.text
+        assert "每周" in after.text or "星期一" in after.text
+        refused = await browser.get("/services/desk")
+        assert refused.status_code == 403
