@@ -60,6 +60,7 @@ def load_domain_handlers() -> None:
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
     import linli.live.handlers
+    import linli.live.personal_data
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers
