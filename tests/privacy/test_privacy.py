@@ -94,6 +94,7 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "community",
         "credit",
         "groupbuy",
+        "live",
         "notifications",
         "pay_later",
         "payments",
@@ -101,6 +102,8 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "services",
     }
     assert sections["pay_later"] == {"account": None, "bills": []}  # never used pay later
+    # never watched a live room
+    assert sections["live"] == {"orders": [], "chat_messages": [], "streamers": [], "mutes": []}
     # the resident collected the order: one credit record as a resident (credit.scoring)
     [record] = sections["credit"]["as_resident"]["records"]
     assert (record["kind"], record["weight"]) == ("order_collected", 1)

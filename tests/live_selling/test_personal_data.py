@@ -1,0 +1,174 @@
+"""Live selling's part of personal data (docs/privacy.md, docs/live.md): live orders, chat,
+streamer records and mutes in the export; an open live order keeps the account open; after
+closing the chat names nobody, and its texts go at the purge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.authz import Actor, UserRef
+from linli.clock import FrozenClock
+from linli.config import Settings
+from linli.live import channel
+from linli.live.models import ChatMessage, LiveOrder, RoomEvent, Streamer
+from linli.privacy.models import AccountClosure
+from tests.factories import PASSWORD
+from tests.groupbuy.helpers import Resident, pay, residents
+from tests.live_selling.helpers import LIVE, Studio, a_studio, buy
+
+PRIVACY = "/api/v1/privacy"
+
+
+async def chat(app: FastAPI, viewer: Resident, studio: Studio, text: str) -> int:
+    async with app.state.sessionmaker() as s, s.begin():
+        message = await channel.post_chat(
+            s, Actor(user=UserRef.of(viewer.user)), studio.room_id, text
+        )
+        return message.id
+
+
+async def close(client: httpx.AsyncClient, viewer: Resident) -> httpx.Response:
+    return await client.post(
+        f"{PRIVACY}/close-account",
+        json={"password": PASSWORD, "confirm": True},
+        headers=viewer.headers,
+    )
+
+
+async def test_export_holds_live_orders_chat_mutes_and_the_streamer_record(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    viewer, other = await residents(session, 2)
+    bought = await buy(client, viewer.headers, studio, quantity=2)
+    assert bought.status_code == 201, bought.text
+    await pay(client, settings, bought.json()["payment"])
+    await app.state.dispatcher.run_once()
+    kept = await chat(app, viewer, studio, "苹果甜吗？")
+    spam = await chat(app, viewer, studio, "加我微信买更便宜")
+    await chat(app, other, studio, "邻居的消息")
+    room = f"{LIVE}/merchant/rooms/{studio.room_id}"
+    removed = await client.post(
+        f"{room}/chat/{spam}/remove",
+        json={"reason": "spam", "note": "站外交易"},
+        headers=studio.shop.headers,
+    )
+    assert removed.status_code == 200, removed.text
+    muted = await client.post(
+        f"{room}/mutes",
+        json={"user_id": viewer.user.id, "minutes": 30, "reason": "刷屏"},
+        headers=studio.shop.headers,
+    )
+    assert muted.status_code in (200, 201), muted.text
+
+    exported = await client.get(f"{PRIVACY}/export", headers=viewer.headers)
+    assert exported.status_code == 200, exported.text
+    live = exported.json()["sections"]["live"]
+    [order] = live["orders"]
+    assert order["room_id"] == studio.room_id
+    assert order["room"] == "烟台苹果直播"
+    assert (order["quantity"], order["unit_price_fen"], order["total_fen"]) == (2, 990, 1980)
+    assert order["status"] == "paid"
+    assert order["paid_at"] is not None
+    assert order["product_name"]
+    messages = {m["id"]: m for m in live["chat_messages"]}
+    assert set(messages) == {kept, spam}  # never the neighbour's
+    assert messages[kept]["text"] == "苹果甜吗？"
+    assert messages[kept]["removed"] is False
+    assert messages[spam]["removed"] is True
+    assert messages[spam]["removed_reason"] == "spam: 站外交易"
+    assert [(m["room_id"], m["reason"]) for m in live["mutes"]] == [(studio.room_id, "刷屏")]
+    assert live["streamers"] == []
+
+    # The streamer's own export: real name and the stored last four characters, no digest.
+    owner = await client.get(f"{PRIVACY}/export", headers=studio.shop.headers)
+    assert owner.status_code == 200, owner.text
+    [streamer] = owner.json()["sections"]["live"]["streamers"]
+    async with app.state.sessionmaker() as s:
+        row = await s.get(Streamer, studio.streamer_id)
+        assert row is not None
+        digest, hint = row.identity_digest, row.identity_hint
+    assert streamer["real_name"] == "李主播"
+    assert streamer["identity_hint"] == hint
+    assert len(hint) == 4
+    assert streamer["status"] == "active"
+    assert digest not in owner.text
+    assert "identity_digest" not in owner.text
+    # Streaming a room that is live keeps the streamer's account open (as does their role).
+    refused = await client.post(
+        f"{PRIVACY}/close-account",
+        json={"password": PASSWORD, "confirm": True},
+        headers=studio.shop.headers,
+    )
+    assert refused.status_code == 409, refused.text
+    assert "Live rooms you stream" in refused.text
+
+
+async def test_an_open_live_order_keeps_the_account_open_and_closing_anonymises_the_chat(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    viewer, payer = await residents(session, 2)
+    unpaid = await buy(client, viewer.headers, studio)
+    assert unpaid.status_code == 201, unpaid.text
+    paid = await buy(client, payer.headers, studio)
+    await pay(client, settings, paid.json()["payment"])
+    await app.state.dispatcher.run_once()
+    message_id = await chat(app, viewer, studio, "住3号楼，今天能送吗")
+
+    for who in (viewer, payer):  # awaiting payment, or paid and neither delivered nor refunded
+        refused = await close(client, who)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "open_obligations"
+        assert "Live orders still open" in refused.text
+
+    # The unpaid order expires (cancelled): nothing is open any more.
+    frozen_clock.advance(timedelta(minutes=16))
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        assert (await s.get(LiveOrder, unpaid.json()["id"])).status == "cancelled"
+    closed = await close(client, viewer)
+    assert closed.status_code == 200, closed.text
+
+    async with app.state.sessionmaker() as s:
+        message = await s.get(ChatMessage, message_id)
+        assert message is not None
+        # Kept as the room's record (rule live.commerce), by a user row naming nobody.
+        assert message.text == "住3号楼，今天能送吗"
+        events = (await s.scalars(select(RoomEvent).where(RoomEvent.kind == "chat"))).all()
+        [event] = [e for e in events if e.payload["id"] == message_id]
+        assert event.payload["user"] == "—"
+        assert viewer.user.display_name not in str([e.payload for e in events])
+        closure = await s.get(AccountClosure, viewer.user.id)
+        assert closure is not None
+        retain_until = closure.retain_until
+
+    ended = await client.post(
+        f"{LIVE}/merchant/rooms/{studio.room_id}/end", headers=studio.shop.headers
+    )
+    assert ended.status_code == 200, ended.text
+    frozen_clock.set(retain_until + timedelta(days=1))
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        message = await s.get(ChatMessage, message_id)
+        assert message is not None
+        assert message.text == ""
+        event = await s.scalar(
+            select(RoomEvent).where(RoomEvent.kind == "chat").order_by(RoomEvent.id)
+        )
+        assert event is not None
+        assert event.payload["text"] == ""
+        assert (await s.get(AccountClosure, viewer.user.id)).purged_at is not None
