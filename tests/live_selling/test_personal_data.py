@@ -15,11 +15,19 @@ from linli.authz import Actor, UserRef
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live import channel
+from linli.live import personal_data as live_personal_data
 from linli.live.models import ChatMessage, LiveOrder, RoomEvent, Streamer
 from linli.privacy.models import AccountClosure
-from tests.factories import PASSWORD
-from tests.groupbuy.helpers import Resident, pay, residents
-from tests.live_selling.helpers import LIVE, Studio, a_studio, buy
+from tests.factories import PASSWORD, grant
+from tests.groupbuy.helpers import Resident, a_shop, pay, residents
+from tests.live_selling.helpers import (
+    LIVE,
+    Studio,
+    a_studio,
+    buy,
+    identity_number,
+    years_ago,
+)
 
 PRIVACY = "/api/v1/privacy"
 
@@ -172,3 +180,37 @@ async def test_an_open_live_order_keeps_the_account_open_and_closing_anonymises_
         assert event is not None
         assert event.payload["text"] == ""
         assert (await s.get(AccountClosure, viewer.user.id)).purged_at is not None
+
+
+async def test_closing_and_purge_handle_the_streamer_record(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    studio = await a_studio(client, session, live=False)
+    other_shop = await a_shop(client, session, name="第二家店")
+    await grant(session, other_shop.organisation, studio.shop.owner, "staff")
+    unused = await client.post(
+        f"{LIVE}/merchant/streamers",
+        json={
+            "user_id": studio.shop.owner.id,
+            "real_name": "李主播",
+            "identity_number": identity_number(years_ago(30)),
+        },
+        headers=other_shop.headers,
+    )
+    assert unused.status_code == 201, unused.text
+    user_id = studio.shop.owner.id
+    async with app.state.sessionmaker() as s, s.begin():
+        await live_personal_data.forget_live(s, user_id)
+    async with app.state.sessionmaker() as s:
+        assert await s.get(Streamer, unused.json()["id"]) is None  # no room: nothing to keep
+        kept = await s.get(Streamer, studio.streamer_id)
+        assert kept is not None
+        assert kept.status == "suspended"
+        assert kept.real_name == "李主播"  # the room's record, until the purge
+    async with app.state.sessionmaker() as s, s.begin():
+        await live_personal_data.erase_live(s, user_id)
+    async with app.state.sessionmaker() as s:
+        erased = await s.get(Streamer, studio.streamer_id)
+        assert erased is not None
+        assert (erased.real_name, erased.identity_hint, erased.identity_digest) == ("—", "", "")
+        assert erased.guardian_name is None
