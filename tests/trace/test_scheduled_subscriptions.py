@@ -150,6 +150,36 @@ async def test_report_if_empty_posts_an_empty_document_and_initial_record_time(
     assert await pending_runs(session) == ["2026-11-27T03"]
 
 
+@pytest.mark.usefixtures("private_allowed")
+async def test_a_failing_webhook_deactivates_a_scheduled_subscription_and_its_runs_stop(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    receiver: Receiver,
+    frozen_clock: FrozenClock,
+) -> None:
+    shop = await a_shop(client, session)
+    created = await a_scheduled(
+        client,
+        shop.headers,
+        {"dest": receiver.url, "schedule": {"hour": "3"}, "reportIfEmpty": True},
+    )
+    receiver.fail_with = [500, 500, 500]
+    frozen_clock.set(START.replace(hour=3))
+    for wait in (0, 2, 3):  # backoff 1 s, then 2 s
+        frozen_clock.advance(timedelta(seconds=wait))
+        await app.state.dispatcher.run_once()
+    assert [status for status, _h, _b in receiver.calls] == [500, 500, 500]
+    url = f"{QUERIES}/cold-chain/subscriptions/{created['subscriptionID']}"
+    state = (await client.get(url, headers=shop.headers)).json()
+    assert (state["active"], state["failures"]) == (False, 3)
+    # the next day's run (scheduled with the first) does nothing and schedules no other
+    frozen_clock.set(START.replace(day=27, hour=3))
+    await app.state.dispatcher.run_once()
+    assert len(receiver.calls) == 3
+    assert await pending_runs(session) == []
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
