@@ -118,7 +118,7 @@ def test_the_next_run_is_the_first_matching_second_after(given: dict[str, Any]) 
         for s in range(1, int((end - moment).total_seconds()))
         if _matches(schedule, moment + timedelta(seconds=s))
     ][:50]
-    runs = []
+    runs: list[datetime] = []
     while len(runs) < len(expected):
         found = schedules.next_run(schedule, moment)
         assert found is not None
