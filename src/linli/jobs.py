@@ -215,6 +215,16 @@ class DeliverSubscription(JobPayload):
     capture_id: int
 
 
+@job_kind("trace.subscription.run")
+class RunScheduledSubscription(JobPayload):
+    """A scheduled subscription's run: post the events recorded in [since, run_at) that its
+    named query matches, and schedule the next run (see trace/subscriptions.py)."""
+
+    subscription_id: int
+    since: str  # ISO date-time (UTC)
+    run_at: str  # ISO date-time (UTC)
+
+
 # --- live ---------------------------------------------------------------------------------
 
 

@@ -239,6 +239,11 @@ def present_subscription(row: TraceSubscription, query_name: str) -> Subscriptio
         lastError=row.last_error,
         createdAt=row.created_at,
         deactivatedAt=row.deactivated_at,
+        stream=row.stream,
+        schedule=row.schedule,
+        reportIfEmpty=row.report_if_empty,
+        initialRecordTime=row.initial_record_time,
+        lastRunAt=row.last_run_at,
     )
 
 
@@ -250,7 +255,28 @@ def present_subscription(row: TraceSubscription, query_name: str) -> Subscriptio
 async def subscribe(
     query_name: QueryName, body: SubscriptionIn, session: DbSession, actor: Manager
 ) -> JSONResponse:
-    row = await subscriptions.create(session, actor, query_name, body.dest)
+    scheduled = body.schedule is not None
+    if (body.stream is True and scheduled) or (body.stream is False and not scheduled):
+        raise BadRequest(
+            N_("A subscription has either stream: true or a schedule, exactly one of the two."),
+            code="bad_subscription",
+            fields={"schedule": N_("Give stream: true or a schedule.")},
+        )
+    if not scheduled and (body.reportIfEmpty or body.initialRecordTime is not None):
+        raise BadRequest(
+            N_("reportIfEmpty and initialRecordTime belong to scheduled subscriptions."),
+            code="bad_subscription",
+            fields={"reportIfEmpty": N_("Only with a schedule.")},
+        )
+    row = await subscriptions.create(
+        session,
+        actor,
+        query_name,
+        body.dest,
+        schedule=body.schedule.model_dump() if body.schedule is not None else None,
+        report_if_empty=body.reportIfEmpty,
+        initial_record_time=body.initialRecordTime,
+    )
     out = SubscriptionCreatedOut(
         **present_subscription(row, query_name).model_dump(), secret=row.secret
     )

@@ -890,3 +890,21 @@ async def captured_matching(
     if not checks_document(q):
         return list(rows)
     return [row for row in rows if event_matches(json.loads(row.document), q)]
+
+
+async def recorded_matching(
+    session: AsyncSession, organisation_id: int, since: datetime, until: datetime, q: EventQuery
+) -> list[TraceEvent]:
+    """The events of the organisation recorded in [since, until) that `q` matches, in record
+    order: what a scheduled subscription's run delivers."""
+    query = select(TraceEvent).where(
+        TraceEvent.organisation_id == organisation_id,
+        TraceEvent.record_time >= since,
+        TraceEvent.record_time < until,
+    )
+    for condition in _conditions(q):
+        query = query.where(condition)
+    rows = (await session.scalars(query.order_by(TraceEvent.id))).all()
+    if not checks_document(q):
+        return list(rows)
+    return [row for row in rows if event_matches(json.loads(row.document), q)]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, false, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
+
+NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class TraceNamedQuery(Base):
@@ -55,3 +58,10 @@ class TraceSubscription(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Delivered on each capture (`stream`), or at the times of `schedule` (the REST binding's
+    # schedule object, as given): the events recorded since the previous run.
+    stream: Mapped[bool] = mapped_column(default=True, server_default=true())
+    schedule: Mapped[dict[str, str] | None] = mapped_column(NULLABLE_JSON)
+    report_if_empty: Mapped[bool] = mapped_column(default=False, server_default=false())
+    initial_record_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last run recorded

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from linli.apitypes import MAX_ID
 from linli.schemas import OutputModel, StrictInput
@@ -95,12 +95,32 @@ class NamedQueryOut(BaseModel):
     createdAt: datetime
 
 
+class QueryScheduleIn(StrictInput):
+    """When a scheduled subscription runs (UTC): each field a value, a range [low-high] or a
+    comma-separated list of them; see trace/schedules.py."""
+
+    second: str | int | None = None
+    minute: str | int | None = None
+    hour: str | int | None = None
+    dayOfMonth: str | int | None = None
+    month: str | int | None = None
+    dayOfWeek: str | int | None = Field(None, description="1 Monday ... 7 Sunday")
+
+
 class SubscriptionIn(StrictInput):
-    """A subscription to a named query: the events each capture adds that the query matches
-    are posted to `dest` (http or https). Only `stream` delivery (on each capture) exists."""
+    """A subscription to a named query, posted to `dest` (http or https): on each capture
+    (`stream: true`, the events the capture adds that the query matches) or at the times of
+    `schedule` (the events recorded since the previous run); exactly one of the two."""
 
     dest: Annotated[str, Field(min_length=8, max_length=2000)]
-    stream: Literal[True] = True
+    stream: bool | None = None
+    schedule: QueryScheduleIn | None = None
+    reportIfEmpty: bool = Field(
+        False, description="Scheduled: post an empty document when a run finds no event"
+    )
+    initialRecordTime: AwareDatetime | None = Field(
+        None, description="Scheduled: the first run's events are recorded since then"
+    )
 
 
 class SubscriptionOut(BaseModel):
@@ -113,6 +133,11 @@ class SubscriptionOut(BaseModel):
     lastError: str | None
     createdAt: datetime
     deactivatedAt: datetime | None
+    stream: bool
+    schedule: dict[str, str] | None
+    reportIfEmpty: bool
+    initialRecordTime: datetime | None
+    lastRunAt: datetime | None
 
 
 class SubscriptionCreatedOut(SubscriptionOut):

@@ -36,7 +36,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,9 +53,9 @@ from linli.authz import TRACE_MANAGE, TRACE_READ, Actor, Permission, acting_orga
 from linli.db import OUTBOX_PUBLISHED
 from linli.errors import BadRequest, NotFound
 from linli.i18n import N_
-from linli.jobs import DeliverSubscription
+from linli.jobs import DeliverSubscription, RunScheduledSubscription
 from linli.outbox import DONE, PENDING, DueJob
-from linli.trace import named_queries, queries
+from linli.trace import named_queries, queries, schedules
 from linli.trace.epcis_headers import epcis_headers
 from linli.trace.models import CAPTURE_SUCCEEDED, TraceCapture, TraceEvent
 from linli.trace.query_models import TraceNamedQuery, TraceSubscription
@@ -119,10 +119,21 @@ def sign(secret: str, body: bytes) -> str:
 
 
 async def create(
-    session: AsyncSession, actor: Actor, query_name: str, destination: str
+    session: AsyncSession,
+    actor: Actor,
+    query_name: str,
+    destination: str,
+    *,
+    schedule: dict[str, str | int | None] | None = None,
+    report_if_empty: bool = False,
+    initial_record_time: datetime | None = None,
 ) -> TraceSubscription:
+    """A stream subscription (`schedule` None: delivered on each capture) or a scheduled one
+    (delivered at the schedule's times; the first run is scheduled here)."""
     named = await named_queries.access(session, actor, query_name, TRACE_MANAGE)
+    parsed = schedules.parse(schedule) if schedule is not None else None
     await check_destination(destination, _policy.allow_private)
+    now = clock.now()
     subscription = TraceSubscription(
         public_id=str(uuid.uuid4()),
         organisation_id=named.organisation_id,
@@ -133,10 +144,23 @@ async def create(
         failures=0,
         delivered=0,
         created_by_user_id=actor.user_id,
-        created_at=clock.now(),
+        created_at=now,
+        stream=parsed is None,
+        schedule=(
+            {k: str(v) for k, v in schedule.items() if v not in (None, "")}
+            if schedule is not None
+            else None
+        ),
+        report_if_empty=report_if_empty,
+        initial_record_time=initial_record_time,
     )
     session.add(subscription)
     await session.flush()
+    if parsed is not None:
+        first = schedules.next_run(parsed, now)
+        assert first is not None  # parse refuses a schedule that never runs
+        since = initial_record_time.astimezone(UTC) if initial_record_time else now
+        await _schedule_run(session, subscription.id, since, first)
     audit.record(
         session,
         actor,
@@ -203,6 +227,7 @@ def _schedule_deliveries(_mapper: Mapper[Any], connection: Connection, job: Trac
         select(TraceSubscription.id).where(
             TraceSubscription.organisation_id == job.organisation_id,
             TraceSubscription.active.is_(True),
+            TraceSubscription.stream.is_(True),
         )
     ).all()
     if not subscription_ids:
@@ -248,8 +273,32 @@ def _delivered(rows: Sequence[TraceEvent]) -> list[TraceEvent]:
     ]
 
 
-def _dedupe_key(job: DeliverSubscription) -> str:
+Delivery = DeliverSubscription | RunScheduledSubscription
+
+
+def _dedupe_key(job: Delivery) -> str:
+    if isinstance(job, RunScheduledSubscription):
+        return _run_key(job.subscription_id, job.run_at)
     return f"trace.subscription:{job.subscription_id}:{job.capture_id}"
+
+
+def _run_key(subscription_id: int, run_at: str) -> str:
+    return f"trace.subscription.run:{subscription_id}:{run_at}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+async def _schedule_run(
+    session: AsyncSession, subscription_id: int, since: datetime, run_at: datetime
+) -> None:
+    """A scheduled subscription's run at `run_at`, over the events recorded since `since`
+    (once: the key is the subscription and the run time)."""
+    job = RunScheduledSubscription(
+        subscription_id=subscription_id, since=_iso(since), run_at=_iso(run_at)
+    )
+    await outbox.schedule(session, job, run_at, dedupe_key=_dedupe_key(job))
 
 
 def claim_window() -> timedelta:
@@ -289,7 +338,46 @@ async def deliver(session: AsyncSession, job: DeliverSubscription) -> outbox.Aft
     return post_and_record
 
 
-async def _record(session: AsyncSession, job: DeliverSubscription, error: str | None) -> None:
+@outbox.job(RunScheduledSubscription)
+async def run_scheduled(
+    session: AsyncSession, job: RunScheduledSubscription
+) -> outbox.AfterCommit | None:
+    """A scheduled run: the first time it runs, the run is recorded (`last_run_at`) and the
+    next run scheduled, in this transaction (so exactly once, across restarts); then, as a
+    capture's delivery, the document of the events recorded in [since, run_at) is claimed,
+    committed, posted and recorded. A retry of the claim rebuilds the same document."""
+    subscription = await session.get(TraceSubscription, job.subscription_id, with_for_update=True)
+    if subscription is None or not subscription.active or subscription.schedule is None:
+        return None
+    named = await session.get(TraceNamedQuery, subscription.query_id)
+    if named is None:
+        return None
+    since, run_at = datetime.fromisoformat(job.since), datetime.fromisoformat(job.run_at)
+    if subscription.last_run_at is None or subscription.last_run_at < run_at:
+        subscription.last_run_at = run_at
+        following = schedules.next_run(schedules.parse(subscription.schedule), run_at)
+        if following is not None:
+            await _schedule_run(session, subscription.id, run_at, following)
+    rows = await queries.recorded_matching(
+        session, subscription.organisation_id, since, run_at, named_queries.event_query(named)
+    )
+    if not rows and not subscription.report_if_empty:
+        return None
+    declared = await queries.declarations(session, rows) if rows else {}
+    body = _document(named, subscription, _delivered(rows), declared)
+    await _retry(session, job, claim_window())
+    destination, secret = subscription.destination, subscription.secret
+    delivery_id = f"{subscription.public_id}:{job.run_at}"
+
+    async def post_and_record(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        error = await _post(destination, secret, body, delivery_id)
+        async with sessionmaker() as recording, recording.begin():
+            await _record(recording, job, error)
+
+    return post_and_record
+
+
+async def _record(session: AsyncSession, job: Delivery, error: str | None) -> None:
     """A delivery's outcome: a 2xx settles it (the claim is cancelled); a failure counts, and
     the claim is moved to the backoff time, or the subscription is deactivated."""
     subscription = await session.get(TraceSubscription, job.subscription_id, with_for_update=True)
@@ -322,7 +410,7 @@ async def _record(session: AsyncSession, job: DeliverSubscription, error: str | 
     await _claimed(session, job, clock.now() + outbox.backoff(subscription.failures))
 
 
-def _claim(job: DeliverSubscription) -> Any:
+def _claim(job: Delivery) -> Any:
     """The claim's row while no dispatcher holds it (a leased one is left to run)."""
     now = clock.now()
     return update(DueJob).where(
@@ -332,15 +420,15 @@ def _claim(job: DeliverSubscription) -> Any:
     )
 
 
-async def _cancel_claim(session: AsyncSession, job: DeliverSubscription) -> None:
+async def _cancel_claim(session: AsyncSession, job: Delivery) -> None:
     await session.execute(_claim(job).values(status=DONE, done_at=clock.now()))
 
 
-async def _claimed(session: AsyncSession, job: DeliverSubscription, due_at: datetime) -> None:
+async def _claimed(session: AsyncSession, job: Delivery, due_at: datetime) -> None:
     await session.execute(_claim(job).values(due_at=due_at))
 
 
-async def _retry(session: AsyncSession, job: DeliverSubscription, after: timedelta) -> None:
+async def _retry(session: AsyncSession, job: Delivery, after: timedelta) -> None:
     """The same delivery again later (this job is already marked done, so the key is free)."""
     await outbox.schedule(session, job, clock.now() + after, dedupe_key=_dedupe_key(job))
 
