@@ -21,7 +21,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,10 +42,13 @@ from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
+from linli.live.models import Room, Streamer
 from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
+from linli.services import join
+from linli.services.models import Booking, Practitioner, Slot
 from linli.supervision.plan_models import InspectionPlan, InspectionTarget
 from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
@@ -333,6 +336,82 @@ async def arrange_reviews(session: AsyncSession, buyer_id: int) -> tuple[int, in
     return arranged
 
 
+async def arrange_live_and_services(
+    session: AsyncSession, buyer_id: int, now: datetime
+) -> tuple[int, Booking]:
+    """The demo merchant owner's live room and, with the same owner as a teacher, an online
+    class the buyer booked that is on now: all in hostile words (the demo city has neither)."""
+    owner_id, organisation_id = (
+        await session.execute(
+            select(User.id, Membership.organisation_id)
+            .join(Membership, Membership.user_id == User.id)
+            .where(User.phone.endswith(str(ROLES["merchant-owner"])), Membership.role == "owner")
+            .limit(1)
+        )
+    ).one()
+    streamer = Streamer(
+        organisation_id=organisation_id,
+        user_id=owner_id,
+        real_name=SHORT,
+        identity_digest="0" * 64,
+        identity_hint="0000",
+        birth_date=date(1990, 1, 1),
+        rule_version=1,
+        verified_at=now,
+    )
+    session.add(streamer)
+    await session.flush()
+    room = Room(
+        organisation_id=organisation_id,
+        streamer_id=streamer.id,
+        title=FULL[:120],
+        description=LONG,
+        scheduled_start=now + timedelta(hours=1),
+        scheduled_end=now + timedelta(hours=3),
+        rule_id="live.commerce",
+        rule_version=1,
+        created_at=now,
+    )
+    practitioner = Practitioner(
+        organisation_id=organisation_id,
+        user_id=owner_id,
+        real_name=SHORT,
+        credential_kind="teacher",
+        credential_number=TINY,
+        verified_at=now,
+    )
+    session.add_all([room, practitioner])
+    await session.flush()
+    slot = Slot(
+        practitioner_id=practitioner.id,
+        organisation_id=organisation_id,
+        title=FULL[:120],
+        kind="class",
+        mode="online",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=1),
+        capacity=5,
+        remaining=4,
+        created_at=now,
+    )
+    session.add(slot)
+    await session.flush()
+    booking = Booking(
+        slot_id=slot.id,
+        organisation_id=organisation_id,
+        practitioner_id=practitioner.id,
+        client_user_id=buyer_id,
+        title=FULL[:120],
+        mode="online",
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        created_at=now,
+    )
+    session.add(booking)
+    await session.flush()
+    return room.id, booking
+
+
 async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
     """A buyer's phone, and pages each role reaches by an address rather than a link: a
     buyer's order and its payment page, the review form, a campaign's procurement list, a
@@ -527,10 +606,12 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 created_at=now,
             )
         )
+        room_id, booking = await arrange_live_and_services(session, order.user_id, now)
         await session.commit()
     assert phone is not None
     assert intent is not None
     assert campaign is not None
+    join_path = join.link_for(app.state.settings.resolved_secret_key(), booking, order.user_id)
     return (
         phone,
         {
@@ -540,6 +621,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/t/{batch}",
                 f"/p/{product_id}/reviews",
                 f"/m/{organisation_id}/reviews",
+                f"/live/{room_id}",
             ],
             "buyer": [
                 f"/groupbuy/orders/{order.id}",
@@ -548,8 +630,12 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
                 f"/claims/new/{line.id}",
+                join_path,
             ],
-            "merchant-owner": [f"/merchant/groupbuy/{campaign}/procurement"],
+            "merchant-owner": [
+                f"/merchant/groupbuy/{campaign}/procurement",
+                f"/merchant/live/{room_id}",
+            ],
         },
     )
 
