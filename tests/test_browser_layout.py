@@ -44,7 +44,8 @@ SKIPPED = re.compile(
     r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g|json)$"
 )
 
-pytestmark = BROWSER_MARKS
+# Layout is HTML and CSS over the same seeded city on either database: checked in one run.
+pytestmark = [*BROWSER_MARKS, pytest.mark.one_database("sqlite")]
 
 
 @pytest.fixture(scope="module")

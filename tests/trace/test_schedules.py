@@ -11,6 +11,8 @@ import pytest
 from linli.errors import BadRequest
 from linli.trace import schedules
 
+pytestmark = pytest.mark.database_free
+
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
