@@ -321,6 +321,7 @@ ldddddooddd org:write POST /api/v1/live/merchant/streamers
 lddddoooddd org:read GET /api/v1/live/merchant/rooms
 lddddoooddd org:write POST /api/v1/live/merchant/rooms
 lddddoohddd org:read GET /api/v1/live/merchant/rooms/{room_id}
+lddddoohddd org:read GET /api/v1/live/merchant/rooms/{room_id}/statistics
 lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/goods
 lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/ad-review
 lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/start
@@ -347,6 +348,8 @@ lddddoohddd - POST /merchant/live/{room_id}/goods
 lddddoohddd - POST /merchant/live/{room_id}/ad-review
 lddddoohddd - POST /merchant/live/{room_id}/start
 lddddoohddd - POST /merchant/live/{room_id}/{action}
+ldddddddddo - GET /platform/live
+ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
 lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
