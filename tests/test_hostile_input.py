@@ -366,8 +366,9 @@ async def arrange_live_and_services(
         streamer_id=streamer.id,
         title=FULL[:120],
         description=LONG,
-        scheduled_start=now + timedelta(hours=1),
+        scheduled_start=now - timedelta(minutes=10),
         scheduled_end=now + timedelta(hours=3),
+        status="live",  # on air: the platform's live-now page and the studio's statistics
         rule_id="live.commerce",
         rule_version=1,
         created_at=now,
@@ -636,6 +637,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/merchant/groupbuy/{campaign}/procurement",
                 f"/merchant/live/{room_id}",
             ],
+            "operator": ["/platform/live"],
         },
     )
 
