@@ -316,6 +316,7 @@ ooooooooooo * GET /api/v1/live/rooms/{room_id}
 ooooooooooo * GET /api/v1/live/replays
 ooooooooooo * GET /api/v1/live/replays/{room_id}
 loooooooooo resident POST /api/v1/live/rooms/{room_id}/orders
+loooooooooo resident GET /api/v1/live/orders
 lddddoooddd org:read GET /api/v1/live/merchant/streamers
 ldddddooddd org:write POST /api/v1/live/merchant/streamers
 lddddoooddd org:read GET /api/v1/live/merchant/rooms
@@ -349,6 +350,7 @@ lddddoohddd - POST /merchant/live/{room_id}/ad-review
 lddddoohddd - POST /merchant/live/{room_id}/start
 lddddoohddd - POST /merchant/live/{room_id}/{action}
 ldddddddddo - GET /platform/live
+loooooooooo - GET /live/orders
 ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}

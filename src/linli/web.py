@@ -247,6 +247,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/live", N_("Live selling")))
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
+        items.append(("/live/orders", N_("My live orders")))
         items.append(("/services/bookings", N_("My bookings")))
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))

@@ -95,6 +95,10 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         assert "/pay/" in bought.headers["location"] or "sandbox" in bought.headers["location"]
         zh = await viewer.get(f"/live/{room_id}", headers={"Accept-Language": "zh-CN"})
         assert zh.status_code == 200
+        orders = await viewer.get("/live/orders", headers={"Accept-Language": "zh-CN"})
+        assert "购于直播间" in orders.text
+        assert f'href="/live/{room_id}" data-room-link>今晚苹果专场' in orders.text
+        assert 'data-status="pending_payment"' in orders.text
         # Moderation from the studio: a message removed with a reason from the list.
         said = ChatMessage(room_id=room_id, user_id=resident.user.id, text="广告加微信", at=now)
         session.add(said)

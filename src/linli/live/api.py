@@ -40,6 +40,7 @@ from linli.live.schemas import (
     LiveOrderOut,
     MuteIn,
     MuteOut,
+    MyLiveOrderOut,
     PaymentOut,
     PinIn,
     PinOut,
@@ -104,6 +105,21 @@ async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
 
 
 # --- viewers --------------------------------------------------------------------------------
+
+
+@router.get("/orders", summary="My live orders, newest first, each with its room")
+async def my_orders(
+    session: DbSession, actor: Viewer, limit: PageSize = 50
+) -> list[MyLiveOrderOut]:
+    return [
+        MyLiveOrderOut.from_row(
+            bought.order,
+            room_title=bought.room_title,
+            product_name=bought.product_name,
+            unit=bought.unit,
+        )
+        for bought in await checkout.my_orders(session, actor, limit=limit)
+    ]
 
 
 @router.post(

@@ -23,7 +23,7 @@ from linli.i18n import N_, _
 from linli.live import channel, checkout, policies, presenters, service, statistics, streamers
 from linli.live.models import ChatMessage
 from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
-from linli.live.states import RemovalReason, RoomStatus
+from linli.live.states import LiveOrderStatus, RemovalReason, RoomStatus
 from linli.payments import providers
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
 
@@ -46,6 +46,12 @@ REMOVAL_LABELS = {
     RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
 }
 assert set(REMOVAL_LABELS) == set(RemovalReason)
+ORDER_STATUS_LABELS = {
+    LiveOrderStatus.PENDING_PAYMENT: N_("Awaiting payment"),
+    LiveOrderStatus.PAID: N_("Paid"),
+    LiveOrderStatus.CANCELLED: N_("Cancelled"),
+}
+assert set(ORDER_STATUS_LABELS) == set(LiveOrderStatus)
 
 
 # --- anyone ---------------------------------------------------------------------------------
@@ -91,6 +97,20 @@ async def _room_page(
             "error": error,
         },
         status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/live/orders")
+async def my_orders(request: Request, session: DbSession, actor: User_) -> Response:
+    """The resident's live orders, each with the room it was bought in."""
+    return render(
+        request,
+        "live/orders.html",
+        {
+            "orders": await checkout.my_orders(session, actor, limit=100),
+            "labels": ORDER_STATUS_LABELS,
+        },
         actor=actor,
     )
 

@@ -225,3 +225,9 @@ class LiveOrderOut(OutputModel):
     status: str
     created_at: datetime
     payment: PaymentOut | None = None
+
+
+class MyLiveOrderOut(LiveOrderOut):
+    room_title: str
+    product_name: str
+    unit: str
