@@ -42,7 +42,7 @@ from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
-from linli.live.models import Room, Streamer
+from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room, Streamer
 from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
@@ -397,6 +397,7 @@ async def arrange_live_and_services(
     )
     session.add(slot)
     await session.flush()
+    await arrange_a_live_order(session, room, buyer_id, now)
     booking = Booking(
         slot_id=slot.id,
         organisation_id=organisation_id,
@@ -411,6 +412,55 @@ async def arrange_live_and_services(
     session.add(booking)
     await session.flush()
     return room.id, booking
+
+
+async def arrange_a_live_order(
+    session: AsyncSession, room: Room, buyer_id: int, now: datetime
+) -> None:
+    """The room on air with goods in hostile words pinned, and the buyer's order of them."""
+    sku_id = await session.scalar(select(Sku.id).order_by(Sku.id).limit(1))
+    assert sku_id is not None
+    on_air = LiveSession(
+        room_id=room.id, started_at=now - timedelta(minutes=5), stream_key_digest="f" * 64
+    )
+    goods = LiveGoods(
+        room_id=room.id,
+        sku_id=sku_id,
+        product_name=FULL[:120],
+        sku_code=TINY,
+        unit=TINY,
+        list_price_fen=1990,
+        stream_price_fen=990,
+        per_buyer_limit=5,
+        stock=10,
+        remaining=9,
+        category_codes=[],
+        created_at=now,
+    )
+    session.add_all([on_air, goods])
+    await session.flush()
+    pin = Pin(room_id=room.id, session_id=on_air.id, goods_id=goods.id, pinned_at=now)
+    session.add(pin)
+    await session.flush()
+    room.pinned_goods_id = goods.id
+    session.add(
+        LiveOrder(
+            user_id=buyer_id,
+            organisation_id=room.organisation_id,
+            room_id=room.id,
+            session_id=on_air.id,
+            goods_id=goods.id,
+            pin_id=pin.id,
+            quantity=1,
+            unit_price_fen=990,
+            total_fen=990,
+            status="paid",
+            idempotency_key=TINY,
+            created_at=now,
+            paid_at=now,
+        )
+    )
+    await session.flush()
 
 
 async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
@@ -631,6 +681,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
                 f"/claims/new/{line.id}",
+                "/live/orders",
                 join_path,
             ],
             "merchant-owner": [
