@@ -340,7 +340,7 @@ async def arrange_live_and_services(
     session: AsyncSession, buyer_id: int, now: datetime
 ) -> tuple[int, Booking]:
     """The demo merchant owner's live room and, with the same owner as a teacher, an online
-    class the buyer booked that is on now: all in hostile words (the demo city has neither)."""
+    class the buyer booked that is on now: all in hostile words (the demo city has no class)."""
     owner_id, organisation_id = (
         await session.execute(
             select(User.id, Membership.organisation_id)
@@ -349,18 +349,25 @@ async def arrange_live_and_services(
             .limit(1)
         )
     ).one()
-    streamer = Streamer(
-        organisation_id=organisation_id,
-        user_id=owner_id,
-        real_name=SHORT,
-        identity_digest="0" * 64,
-        identity_hint="0000",
-        birth_date=date(1990, 1, 1),
-        rule_version=1,
-        verified_at=now,
+    # The demo city's fruit merchant streams already (demo/live.py): its streamer record.
+    streamer = await session.scalar(
+        select(Streamer).where(
+            Streamer.organisation_id == organisation_id, Streamer.user_id == owner_id
+        )
     )
-    session.add(streamer)
-    await session.flush()
+    if streamer is None:
+        streamer = Streamer(
+            organisation_id=organisation_id,
+            user_id=owner_id,
+            real_name=SHORT,
+            identity_digest="0" * 64,
+            identity_hint="0000",
+            birth_date=date(1990, 1, 1),
+            rule_version=1,
+            verified_at=now,
+        )
+        session.add(streamer)
+        await session.flush()
     room = Room(
         organisation_id=organisation_id,
         streamer_id=streamer.id,
