@@ -1,6 +1,6 @@
 """live: the stream's statistics (connections, peak viewers, likes) and its logged-in viewers
 
-Revision ID: 0042
+Revision ID: 0040
 Revises: 0039
 Create Date: 2026-12-06 17:05:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import linli.db
 
-revision: str = "0042"
+revision: str = "0040"
 down_revision: str | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
