@@ -316,11 +316,13 @@ ooooooooooo * GET /api/v1/live/rooms/{room_id}
 ooooooooooo * GET /api/v1/live/replays
 ooooooooooo * GET /api/v1/live/replays/{room_id}
 loooooooooo resident POST /api/v1/live/rooms/{room_id}/orders
+loooooooooo resident GET /api/v1/live/orders
 lddddoooddd org:read GET /api/v1/live/merchant/streamers
 ldddddooddd org:write POST /api/v1/live/merchant/streamers
 lddddoooddd org:read GET /api/v1/live/merchant/rooms
 lddddoooddd org:write POST /api/v1/live/merchant/rooms
 lddddoohddd org:read GET /api/v1/live/merchant/rooms/{room_id}
+lddddoohddd org:read GET /api/v1/live/merchant/rooms/{room_id}/statistics
 lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/goods
 lddddoooddd org:write POST /api/v1/live/merchant/rooms/{room_id}/ad-review
 lddddoohddd org:write POST /api/v1/live/merchant/rooms/{room_id}/start
@@ -347,6 +349,9 @@ lddddoohddd - POST /merchant/live/{room_id}/goods
 lddddoohddd - POST /merchant/live/{room_id}/ad-review
 lddddoohddd - POST /merchant/live/{room_id}/start
 lddddoohddd - POST /merchant/live/{room_id}/{action}
+ldddddddddo - GET /platform/live
+loooooooooo - GET /live/orders
+ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
 lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement

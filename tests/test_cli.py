@@ -433,6 +433,33 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         ("transformation",),
     ]
     assert "OK:" in ok("trace", "verify")
+    # Live selling (demo/live.py): a replay with two goods pinned in turn and paid orders, its
+    # unsold stream stock back; a room tonight; a foreign-trade supplier's goods on air now.
+    streamed = re.search(r"Live selling: 3 rooms \(a replay with (\d+) paid orders", squash(output))
+    assert streamed is not None, output
+    assert query(database, "SELECT status FROM live_rooms ORDER BY id") == [
+        ("ended",),
+        ("scheduled",),
+        ("live",),
+    ]
+    assert query(
+        database,
+        "SELECT count(*), count(unpinned_at) FROM live_pins p "
+        "JOIN live_rooms r ON r.id = p.room_id WHERE r.status = 'ended'",
+    ) == [(2, 2)]
+    assert query(database, "SELECT count(*) FROM live_orders WHERE status = 'paid'") == [
+        (int(streamed.group(1)),)
+    ]
+    assert query(
+        database,
+        "SELECT count(*) FROM live_goods g JOIN live_rooms r ON r.id = g.room_id "
+        "WHERE r.status = 'ended' AND (g.released_at IS NULL OR g.remaining <> 0)",
+    ) == [(0,)]
+    assert query(
+        database,
+        "SELECT o.kind, r.pinned_goods_id IS NOT NULL FROM live_rooms r "
+        "JOIN organisations o ON o.id = r.organisation_id WHERE r.status = 'live'",
+    ) == [("supplier", 1)]
     # Reviews (demo/protection_reviews.py): of collected lines only, some answered, one hidden.
     reviewed = re.search(
         r"Reviews: (\d+) of collected goods, (\d+) answered by the merchant, 1 hidden",

@@ -42,7 +42,7 @@ from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
-from linli.live.models import Room, Streamer
+from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room, Streamer
 from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
@@ -340,7 +340,7 @@ async def arrange_live_and_services(
     session: AsyncSession, buyer_id: int, now: datetime
 ) -> tuple[int, Booking]:
     """The demo merchant owner's live room and, with the same owner as a teacher, an online
-    class the buyer booked that is on now: all in hostile words (the demo city has neither)."""
+    class the buyer booked that is on now: all in hostile words (the demo city has no class)."""
     owner_id, organisation_id = (
         await session.execute(
             select(User.id, Membership.organisation_id)
@@ -349,25 +349,33 @@ async def arrange_live_and_services(
             .limit(1)
         )
     ).one()
-    streamer = Streamer(
-        organisation_id=organisation_id,
-        user_id=owner_id,
-        real_name=SHORT,
-        identity_digest="0" * 64,
-        identity_hint="0000",
-        birth_date=date(1990, 1, 1),
-        rule_version=1,
-        verified_at=now,
+    # The demo city's fruit merchant streams already (demo/live.py): its streamer record.
+    streamer = await session.scalar(
+        select(Streamer).where(
+            Streamer.organisation_id == organisation_id, Streamer.user_id == owner_id
+        )
     )
-    session.add(streamer)
-    await session.flush()
+    if streamer is None:
+        streamer = Streamer(
+            organisation_id=organisation_id,
+            user_id=owner_id,
+            real_name=SHORT,
+            identity_digest="0" * 64,
+            identity_hint="0000",
+            birth_date=date(1990, 1, 1),
+            rule_version=1,
+            verified_at=now,
+        )
+        session.add(streamer)
+        await session.flush()
     room = Room(
         organisation_id=organisation_id,
         streamer_id=streamer.id,
         title=FULL[:120],
         description=LONG,
-        scheduled_start=now + timedelta(hours=1),
+        scheduled_start=now - timedelta(minutes=10),
         scheduled_end=now + timedelta(hours=3),
+        status="live",  # on air: the platform's live-now page and the studio's statistics
         rule_id="live.commerce",
         rule_version=1,
         created_at=now,
@@ -396,6 +404,7 @@ async def arrange_live_and_services(
     )
     session.add(slot)
     await session.flush()
+    await arrange_a_live_order(session, room, buyer_id, now)
     booking = Booking(
         slot_id=slot.id,
         organisation_id=organisation_id,
@@ -410,6 +419,55 @@ async def arrange_live_and_services(
     session.add(booking)
     await session.flush()
     return room.id, booking
+
+
+async def arrange_a_live_order(
+    session: AsyncSession, room: Room, buyer_id: int, now: datetime
+) -> None:
+    """The room on air with goods in hostile words pinned, and the buyer's order of them."""
+    sku_id = await session.scalar(select(Sku.id).order_by(Sku.id).limit(1))
+    assert sku_id is not None
+    on_air = LiveSession(
+        room_id=room.id, started_at=now - timedelta(minutes=5), stream_key_digest="f" * 64
+    )
+    goods = LiveGoods(
+        room_id=room.id,
+        sku_id=sku_id,
+        product_name=FULL[:120],
+        sku_code=TINY,
+        unit=TINY,
+        list_price_fen=1990,
+        stream_price_fen=990,
+        per_buyer_limit=5,
+        stock=10,
+        remaining=9,
+        category_codes=[],
+        created_at=now,
+    )
+    session.add_all([on_air, goods])
+    await session.flush()
+    pin = Pin(room_id=room.id, session_id=on_air.id, goods_id=goods.id, pinned_at=now)
+    session.add(pin)
+    await session.flush()
+    room.pinned_goods_id = goods.id
+    session.add(
+        LiveOrder(
+            user_id=buyer_id,
+            organisation_id=room.organisation_id,
+            room_id=room.id,
+            session_id=on_air.id,
+            goods_id=goods.id,
+            pin_id=pin.id,
+            quantity=1,
+            unit_price_fen=990,
+            total_fen=990,
+            status="paid",
+            idempotency_key=TINY,
+            created_at=now,
+            paid_at=now,
+        )
+    )
+    await session.flush()
 
 
 async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
@@ -630,12 +688,14 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
                 f"/claims/new/{line.id}",
+                "/live/orders",
                 join_path,
             ],
             "merchant-owner": [
                 f"/merchant/groupbuy/{campaign}/procurement",
                 f"/merchant/live/{room_id}",
             ],
+            "operator": ["/platform/live"],
         },
     )
 

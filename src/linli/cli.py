@@ -250,6 +250,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.credit import credit_figures
     from linli.demo.credit_story import seed_credit_story
     from linli.demo.history import seed_history
+    from linli.demo.live import seed_live
     from linli.demo.pay_later import PayLaterFigures, seed_pay_later
     from linli.demo.protection_claims import seed_claims
     from linli.demo.protection_complaints import seed_complaints
@@ -289,6 +290,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             claimed = await seed_claims(sessionmaker, settings, seed=seed)
             supervised = await seed_supervision(sessionmaker, seed=seed)
             inspected = await seed_inspections_and_reports(sessionmaker, seed=seed)
+            streamed = await seed_live(sessionmaker, settings, seed=seed)
             story = await seed_credit_story(sessionmaker, seed=seed)  # delivers the outbox
             credit = await credit_figures(sessionmaker)
         finally:
@@ -327,6 +329,10 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Supervision: {supervised.discrimination_alerts} price-discrimination alert "
             "(one campaign item charged to residents at different prices at once)."
+        )
+        console.print(
+            f"Live selling: {streamed.rooms} rooms (a replay with {streamed.orders} paid "
+            "orders, one tonight, one on air now)."
         )
         grades = credit.grades_text()
         console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")

@@ -31,6 +31,7 @@ from linli.authz import (
     PLATFORM_AUDIT_READ,
     PLATFORM_CLAIMS,
     PLATFORM_COMPLAINTS,
+    PLATFORM_LIVE,
     PLATFORM_REVIEW,
     PLATFORM_REVIEWS_HIDE,
     PLATFORM_SUPERVISION_REPORTS,
@@ -246,6 +247,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/live", N_("Live selling")))
         items.append(("/groupbuy/cart", N_("My cart")))
         items.append(("/groupbuy/orders", N_("My orders")))
+        items.append(("/live/orders", N_("My live orders")))
         items.append(("/services/bookings", N_("My bookings")))
         items.append(("/reviews/mine", N_("My reviews")))
         items.append(("/communities", N_("My community")))
@@ -312,6 +314,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/platform/claims", N_("Quality claims")))
     if actor.has(PLATFORM_SUPERVISION_REPORTS):
         items.append(("/ops/supervision/reports", N_("Reports to triage")))
+    if actor.has(PLATFORM_LIVE):
+        items.append(("/platform/live", N_("Live now")))
     if actor.has(OPS_OUTBOX_READ):
         items.append(("/ops/outbox", N_("Event delivery")))
     if actor.has(PLATFORM_AUDIT_READ):

@@ -22,9 +22,11 @@ from websockets.exceptions import InvalidStatus
 
 from linli.accounts.identity import SESSION_COOKIE
 from linli.clock import FrozenClock
+from linli.config import Settings
+from linli.live.channel import LIKES_PER_MINUTE
 from linli.live.models import ChatMessage
 from tests.factories import login
-from tests.groupbuy.helpers import residents
+from tests.groupbuy.helpers import pay, residents
 from tests.live_selling.helpers import LIVE, a_studio, buy, pin
 
 
@@ -152,3 +154,83 @@ async def test_a_cross_site_page_or_a_missing_room_is_refused_at_the_handshake(
             await ws.recv()
     async with connect(url, origin=server.replace("ws://", "http://")) as ws:  # type: ignore[arg-type]
         assert json.loads(await ws.recv())["type"] == "hello"
+
+
+async def test_likes_viewers_and_the_streams_statistics_come_from_real_connections(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    server: str,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    other = await a_studio(client, session, live=False)
+    buyer, fan = await residents(session, 2)
+    url = f"{server}{LIVE}/rooms/{studio.room_id}/ws"
+    statistics_url = f"{LIVE}/merchant/rooms/{studio.room_id}/statistics"
+
+    async def figures() -> dict[str, Any]:
+        answer = await client.get(statistics_url, headers=studio.shop.headers)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    async with (
+        connect(url) as anonymous,
+        connect(url, additional_headers=fan.headers) as liker,
+    ):
+        async with connect(url, additional_headers=buyer.headers) as first_visit:
+            assert (await next_of(first_visit, "viewers", count=3))["count"] == 3
+        async with connect(url, additional_headers=buyer.headers) as second_visit:
+            await next_of(second_visit, "hello")
+        # Three at once at most; the buyer's two visits are two connections, one viewer.
+        seen = await figures()
+        assert (seen["connections"], seen["viewers"], seen["peak_viewers"]) == (4, 2, 3)
+
+        await anonymous.send(json.dumps({"type": "like"}))
+        assert (await next_of(anonymous, "error"))["code"] == "login_required"
+        for _ in range(3):
+            await liker.send(json.dumps({"type": "like"}))
+        assert (await next_of(anonymous, "likes", count=3))["count"] == 3
+        # A script tapping: LIKES_PER_MINUTE per viewer and room, then refused.
+        for _ in range(LIKES_PER_MINUTE - 3):
+            await liker.send(json.dumps({"type": "like"}))
+        await liker.send(json.dumps({"type": "like"}))
+        assert (await next_of(liker, "error"))["code"] == "likes_rate_limited"
+        await next_of(anonymous, "likes", count=LIKES_PER_MINUTE)
+
+        bought = await buy(client, buyer.headers, studio, quantity=2)
+        assert bought.status_code == 201, bought.text
+        await pay(client, settings, bought.json()["payment"])
+        unpaid = await buy(client, fan.headers, studio, quantity=1)
+        assert unpaid.status_code == 201, unpaid.text
+        await app.state.dispatcher.run_once()
+        frozen_clock.advance(timedelta(minutes=30))
+        ended = await client.post(
+            f"{LIVE}/merchant/rooms/{studio.room_id}/end", headers=studio.shop.headers
+        )
+        assert ended.status_code == 200
+        await next_of(anonymous, "status", status="ended")
+        await liker.send(json.dumps({"type": "like"}))
+        assert (await next_of(liker, "error"))["code"] == "room_not_live"
+
+    seen = await figures()
+    assert seen == {
+        "room_id": studio.room_id,
+        "on_air_seconds": 1800,
+        "connections": 4,
+        "viewers": 2,
+        "peak_viewers": 3,
+        "likes": LIKES_PER_MINUTE,
+        "orders": 1,  # the unpaid order is no sale
+        "units": 2,
+        "gmv_fen": 1980,
+        "buyers": 1,
+        "conversion": 0.5,
+    }
+    room = await client.get(f"{LIVE}/rooms/{studio.room_id}")
+    assert room.json()["likes"] == LIKES_PER_MINUTE
+    # Only the room's own merchant reads its statistics.
+    assert (await client.get(statistics_url, headers=other.shop.headers)).status_code == 404
+    assert (await client.get(statistics_url, headers=buyer.headers)).status_code == 403
+    assert (await client.get(statistics_url)).status_code == 401

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from linli.accounts.identity import CSRF_COOKIE
 from linli.clock import FrozenClock
-from linli.live.models import ChatMessage
+from linli.live.models import ChatMessage, Room
 from linli.web import CSRF_FIELD
-from tests.factories import login
+from tests.factories import login, make_org, make_user
 from tests.groupbuy.helpers import a_shop, listed_sku, residents
-from tests.live_selling.helpers import identity_number, years_ago
+from tests.live_selling.helpers import a_studio, identity_number, years_ago
 
 
 def _local(moment: datetime) -> str:
@@ -95,12 +95,18 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         assert "/pay/" in bought.headers["location"] or "sandbox" in bought.headers["location"]
         zh = await viewer.get(f"/live/{room_id}", headers={"Accept-Language": "zh-CN"})
         assert zh.status_code == 200
+        orders = await viewer.get("/live/orders", headers={"Accept-Language": "zh-CN"})
+        assert "购于直播间" in orders.text
+        assert f'href="/live/{room_id}" data-room-link>今晚苹果专场' in orders.text
+        assert 'data-status="pending_payment"' in orders.text
         # Moderation from the studio: a message removed with a reason from the list.
         said = ChatMessage(room_id=room_id, user_id=resident.user.id, text="广告加微信", at=now)
         session.add(said)
         await session.commit()
         studio_zh = await merchant.get(room_url, headers={"Accept-Language": "zh-CN"})
         assert "刷屏或广告" in studio_zh.text
+        assert 'data-testid="studio-statistics"' in studio_zh.text
+        assert "转化率" in studio_zh.text
         removed = await post(
             merchant, f"{room_url}/remove", message_id=said.id, reason="spam", note="加微信"
         )
@@ -111,3 +117,40 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         assert ended.status_code == 303
         anonymous = await client.get(f"/live/{room_id}")
         assert anonymous.status_code == 200
+
+
+async def test_the_platform_sees_the_rooms_on_air_and_bans_one_with_a_reason(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    studio = await a_studio(client, session)
+    operator = await make_user(session, name="平台巡查")
+    platform = await make_org(session, "platform", owner=operator, role="operator")
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as ops,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as merchant,
+    ):
+        await login(ops, operator, organisation=platform)
+        ops.headers.pop("X-CSRF-Token", None)
+        await login(merchant, studio.shop.owner, organisation=studio.shop.organisation)
+        merchant.headers.pop("X-CSRF-Token", None)
+        assert (await merchant.get("/platform/live")).status_code == 403
+        refused = await post(merchant, f"/platform/live/{studio.room_id}/ban", reason="不让播")
+        assert refused.status_code == 403
+
+        page = await ops.get("/platform/live", headers={"Accept-Language": "zh-CN"})
+        assert page.status_code == 200
+        assert f'data-room="{studio.room_id}"' in page.text
+        assert "烟台苹果直播" in page.text
+        assert "李主播" in page.text
+        assert "/platform/live" in (await ops.get("/account")).text  # in the menu
+        no_reason = await post(ops, f"/platform/live/{studio.room_id}/ban", reason=" ")
+        assert no_reason.status_code == 422
+        banned = await post(ops, f"/platform/live/{studio.room_id}/ban", reason="虚假宣传")
+        assert banned.status_code == 303, banned.text
+        after = await ops.get("/platform/live")
+        assert f'data-room="{studio.room_id}"' not in after.text
+    async with app.state.sessionmaker() as s:
+        room = await s.get(Room, studio.room_id)
+    assert room is not None
+    assert (room.status, room.banned_reason) == ("banned", "虚假宣传")

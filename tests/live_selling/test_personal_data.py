@@ -16,7 +16,7 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live import channel
 from linli.live import personal_data as live_personal_data
-from linli.live.models import ChatMessage, LiveOrder, RoomEvent, Streamer
+from linli.live.models import ChatMessage, LiveOrder, RoomEvent, RoomViewer, Streamer
 from linli.privacy.models import AccountClosure
 from tests.factories import PASSWORD, grant
 from tests.groupbuy.helpers import Resident, a_shop, pay, residents
@@ -71,6 +71,9 @@ async def test_export_holds_live_orders_chat_mutes_and_the_streamer_record(
         headers=studio.shop.headers,
     )
     assert removed.status_code == 200, removed.text
+    async with app.state.sessionmaker() as s:  # as the channel counts a viewer connecting
+        await channel.count_viewer(s, studio.room_id, viewer.user.id)
+        await s.commit()
     muted = await client.post(
         f"{room}/mutes",
         json={"user_id": viewer.user.id, "minutes": 30, "reason": "刷屏"},
@@ -95,6 +98,9 @@ async def test_export_holds_live_orders_chat_mutes_and_the_streamer_record(
     assert messages[spam]["removed"] is True
     assert messages[spam]["removed_reason"] == "spam: 站外交易"
     assert [(m["room_id"], m["reason"]) for m in live["mutes"]] == [(studio.room_id, "刷屏")]
+    assert [(w["room_id"], w["room"]) for w in live["rooms_watched"]] == [
+        (studio.room_id, "烟台苹果直播")
+    ]
     assert live["streamers"] == []
 
     # The streamer's own export: real name and the stored last four characters, no digest.
@@ -136,6 +142,9 @@ async def test_an_open_live_order_keeps_the_account_open_and_closing_anonymises_
     await pay(client, settings, paid.json()["payment"])
     await app.state.dispatcher.run_once()
     message_id = await chat(app, viewer, studio, "住3号楼，今天能送吗")
+    async with app.state.sessionmaker() as s:
+        await channel.count_viewer(s, studio.room_id, viewer.user.id)
+        await s.commit()
 
     for who in (viewer, payer):  # awaiting payment, or paid and neither delivered nor refunded
         refused = await close(client, who)
@@ -163,6 +172,8 @@ async def test_an_open_live_order_keeps_the_account_open_and_closing_anonymises_
         closure = await s.get(AccountClosure, viewer.user.id)
         assert closure is not None
         retain_until = closure.retain_until
+        # Which rooms they watched is no record anyone must keep.
+        assert await s.get(RoomViewer, (studio.room_id, viewer.user.id)) is None
 
     ended = await client.post(
         f"{LIVE}/merchant/rooms/{studio.room_id}/end", headers=studio.shop.headers

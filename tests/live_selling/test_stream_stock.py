@@ -70,6 +70,13 @@ async def test_unsold_stream_stock_goes_back_once_and_the_due_job_ends_a_forgott
     assert unpaid.status_code == 201, unpaid.text
     await app.state.dispatcher.run_once()
     assert await sku_stock(app, studio.sku_id) == 80
+    # Each buyer's own live orders, with the room they were bought in.
+    mine = (await client.get(f"{LIVE}/orders", headers=payer.headers)).json()
+    assert [(o["room_title"], o["quantity"], o["status"]) for o in mine] == [
+        ("烟台苹果直播", 3, "paid")
+    ]
+    theirs = (await client.get(f"{LIVE}/orders", headers=dawdler.headers)).json()
+    assert [(o["id"], o["status"]) for o in theirs] == [(unpaid.json()["id"], "pending_payment")]
     # The merchant's process dies: nobody ends the room. At its scheduled end the due job does.
     frozen_clock.advance(timedelta(hours=2, minutes=1))
     await app.state.dispatcher.run_once()

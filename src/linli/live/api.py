@@ -21,7 +21,16 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.live import channel, checkout, media, policies, presenters, service, streamers
+from linli.live import (
+    channel,
+    checkout,
+    media,
+    policies,
+    presenters,
+    service,
+    statistics,
+    streamers,
+)
 from linli.live.schemas import (
     AdReviewIn,
     ChatMessageOut,
@@ -31,6 +40,7 @@ from linli.live.schemas import (
     LiveOrderOut,
     MuteIn,
     MuteOut,
+    MyLiveOrderOut,
     PaymentOut,
     PinIn,
     PinOut,
@@ -41,6 +51,7 @@ from linli.live.schemas import (
     RoomOut,
     SessionOut,
     StartedOut,
+    StatisticsOut,
     StreamerIn,
     StreamerOut,
 )
@@ -96,6 +107,21 @@ async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
 # --- viewers --------------------------------------------------------------------------------
 
 
+@router.get("/orders", summary="My live orders, newest first, each with its room")
+async def my_orders(
+    session: DbSession, actor: Viewer, limit: PageSize = 50
+) -> list[MyLiveOrderOut]:
+    return [
+        MyLiveOrderOut.from_row(
+            bought.order,
+            room_title=bought.room_title,
+            product_name=bought.product_name,
+            unit=bought.unit,
+        )
+        for bought in await checkout.my_orders(session, actor, limit=limit)
+    ]
+
+
 @router.post(
     "/rooms/{room_id}/orders",
     status_code=201,
@@ -148,6 +174,27 @@ async def register_streamer(
 async def my_rooms(session: DbSession, actor: Reader, limit: PageSize = 50) -> list[RoomOut]:
     return await presenters.rooms_out(
         session, await service.merchant_rooms(session, actor, limit=limit)
+    )
+
+
+@router.get(
+    "/merchant/rooms/{room_id}/statistics",
+    summary="The stream's statistics: viewers, peak, likes, orders, GMV, conversion",
+)
+async def room_statistics(room_id: PathId, session: DbSession, actor: Reader) -> StatisticsOut:
+    found = await statistics.room_statistics(session, actor, room_id)
+    return StatisticsOut(
+        room_id=found.room_id,
+        on_air_seconds=int(found.on_air.total_seconds()),
+        connections=found.connections,
+        viewers=found.viewers,
+        peak_viewers=found.peak_viewers,
+        likes=found.likes,
+        orders=found.orders,
+        units=found.units,
+        gmv_fen=found.gmv_fen,
+        buyers=found.buyers,
+        conversion=found.conversion,
     )
 
 

@@ -7,6 +7,11 @@ saw (one indexed query per poll interval, for all rooms) and sends each to its c
 that room. The same works on SQLite and PostgreSQL; nothing is lost when a process restarts
 (viewers reconnect and get the room's state in `hello`). The viewer count is the sum of each
 process's connections (`live_presence`, refreshed while connected; stale rows ignored).
+
+The stream's statistics come from the same real things: each connection while the room is
+open (`live_rooms.connections`, and each logged-in viewer once in `live_room_viewers`), the
+highest viewer count while live (`peak_viewers`), and likes, which a process adds up in memory
+and writes once per poll interval (one UPDATE and one event per room, however many likes).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,9 +35,17 @@ from linli.audit import service as audit
 from linli.authz import LIVE_MANAGE, Actor
 from linli.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
 from linli.i18n import N_
-from linli.live.models import ChatMessage, LiveSession, Mute, Presence, Room, RoomEvent
+from linli.live.models import (
+    ChatMessage,
+    LiveSession,
+    Mute,
+    Presence,
+    Room,
+    RoomEvent,
+    RoomViewer,
+)
 from linli.live.policies import access_own_room
-from linli.live.states import OPEN_STATUSES
+from linli.live.states import OPEN_STATUSES, RoomStatus
 from linli.rules import service as rules
 
 log = logging.getLogger(__name__)
@@ -40,6 +53,10 @@ RULE = "live.commerce"
 MAX_FRAME = 4096  # bytes of one incoming WebSocket message, before it is parsed
 PRESENCE_FRESH = timedelta(seconds=60)
 PRESENCE_REFRESH = 20.0  # seconds
+# Likes per viewer and room in a minute: enough for a tapping thumb, not for a script. Not a
+# legal figure (chat's limits are rule data, live.commerce).
+LIKES_PER_MINUTE = 120
+ON_AIR = (RoomStatus.LIVE, RoomStatus.PAUSED)
 
 
 def publish(session: AsyncSession, room_id: int, kind: str, **payload: Any) -> None:
@@ -113,6 +130,64 @@ async def post_chat(session: AsyncSession, actor: Actor, room_id: int, text: Any
     return message
 
 
+# --- the stream's statistics ----------------------------------------------------------------
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def count_viewer(session: AsyncSession, room_id: int, user_id: int | None) -> None:
+    """A connection to the room while it is open; a logged-in viewer is also counted once."""
+    opened = await session.scalar(
+        update(Room)
+        .where(Room.id == room_id, Room.status.in_(OPEN_STATUSES))
+        .values(connections=Room.connections + 1)
+        .returning(Room.id)
+        .execution_options(synchronize_session=False)
+    )
+    if opened is None or user_id is None:
+        return
+    await session.execute(
+        _insert(session)(RoomViewer)
+        .values(room_id=room_id, user_id=user_id, first_seen_at=clock.now())
+        .on_conflict_do_nothing(index_elements=[RoomViewer.room_id, RoomViewer.user_id])
+    )
+
+
+async def check_like(session: AsyncSession, actor: Actor, room_id: int) -> None:
+    """A viewer may like: logged in, the room on air, within LIKES_PER_MINUTE. The like itself
+    is added up by the hub (`Hub.add_like`) and written with the others of the interval."""
+    if actor.user is None:
+        raise Unauthenticated(N_("Log in to like."), code="login_required")
+    status = await session.scalar(select(Room.status).where(Room.id == room_id))
+    if status not in ON_AIR:
+        raise Conflict(N_("The room is not live."), code="room_not_live")
+    hit = await ratelimit.hit(
+        session,
+        "live.like",
+        f"{room_id}:{actor.user.id}",
+        limit=LIKES_PER_MINUTE,
+        window=timedelta(minutes=1),
+    )
+    if hit.exceeded:
+        raise TooManyRequests(N_("Too many likes: wait a moment."), code="likes_rate_limited")
+
+
+async def add_likes(session: AsyncSession, room_id: int, likes: int) -> int | None:
+    """Add likes to a room on air and tell its viewers the new total (None: not on air)."""
+    total = await session.scalar(
+        update(Room)
+        .where(Room.id == room_id, Room.status.in_(ON_AIR))
+        .values(likes=Room.likes + likes)
+        .returning(Room.likes)
+        .execution_options(synchronize_session=False)
+    )
+    if total is not None:
+        publish(session, room_id, "likes", count=int(total))
+    return None if total is None else int(total)
+
+
 # --- the hub --------------------------------------------------------------------------------
 
 
@@ -132,6 +207,7 @@ class Hub:
     process_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     rooms: dict[int, set[Connection]] = field(default_factory=dict)
     last_id: int | None = None
+    pending_likes: dict[int, int] = field(default_factory=dict)  # room -> likes not yet written
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -150,10 +226,26 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):  # the database may be gone at shutdown
+            await self.write_likes()
 
     def wake(self) -> None:
         """Poll now (a change was committed in this process)."""
         self._wake.set()
+
+    def add_like(self, room_id: int) -> None:
+        """A checked like (`check_like`), written with the others at the next poll."""
+        self.pending_likes[room_id] = self.pending_likes.get(room_id, 0) + 1
+
+    async def write_likes(self) -> None:
+        """The likes added since the last write: one UPDATE and one event per room."""
+        pending, self.pending_likes = self.pending_likes, {}
+        if not pending:
+            return
+        async with self.sessionmaker() as session:
+            for room_id, likes in pending.items():
+                await add_likes(session, room_id, likes)
+            await session.commit()
 
     async def join(self, connection: Connection) -> int:
         if self.last_id is None:
@@ -180,8 +272,7 @@ class Hub:
         local = len(self.rooms.get(room_id, ()))
         async with self.sessionmaker() as session:
             now = clock.now()
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            statement = insert(Presence).values(
+            statement = _insert(session)(Presence).values(
                 room_id=room_id, process_id=self.process_id, viewers=local, updated_at=now
             )
             await session.execute(
@@ -200,6 +291,12 @@ class Hub:
                 or 0
             )
             publish(session, room_id, "viewers", count=total)
+            await session.execute(
+                update(Room)
+                .where(Room.id == room_id, Room.status.in_(ON_AIR), Room.peak_viewers < total)
+                .values(peak_viewers=total)
+                .execution_options(synchronize_session=False)
+            )
             await session.commit()
         self.wake()
         return total
@@ -235,6 +332,7 @@ class Hub:
         refreshed = asyncio.get_running_loop().time()
         while not self._stopping:
             try:
+                await self.write_likes()
                 await self.poll_once()
                 now = asyncio.get_running_loop().time()
                 if now - refreshed > PRESENCE_REFRESH:

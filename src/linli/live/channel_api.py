@@ -1,9 +1,9 @@
 """The room's WebSocket channel at /api/v1/live/rooms/{room_id}/ws (docs/live.md, "Channel").
 
-Anyone may watch (pin, stock, viewers, chat, status events); writing (chat) needs a logged-in
-session (the cookie; or a bearer token with the `resident` scope from non-browser clients).
-A cross-site page cannot open it with the viewer's cookie: the Origin, when sent, must be
-this host.
+Anyone may watch (pin, stock, viewers, likes, chat, status events); writing (chat, likes)
+needs a logged-in session (the cookie; or a bearer token with the `resident` scope from
+non-browser clients). A cross-site page cannot open it with the viewer's cookie: the
+Origin, when sent, must be this host.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ async def room_channel(websocket: WebSocket, room_id: int) -> None:
     if origin and urlsplit(origin).netloc != websocket.headers.get("host"):
         await websocket.close(code=4403)
         return
-    async with app.state.sessionmaker() as session:
+    # A reading transaction: on SQLite a bearer token's "last used" time is written in a
+    # transaction of its own, which would wait behind a writing one held here.
+    async with app.state.reading_sessionmaker() as session:
         try:
             actor = await _actor(websocket, session)
             room = await policies.access_public_room(session, room_id)
@@ -49,6 +51,9 @@ async def room_channel(websocket: WebSocket, room_id: int) -> None:
             await websocket.close(code=4000 + error.status_code)
             return
         body = await presenters.room_out(session, room)
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        await channel.count_viewer(session, room_id, actor.user_id)
         await session.commit()
     await websocket.accept()
     hub: channel.Hub = app.state.live_hub
@@ -90,16 +95,25 @@ async def _handle(app: Any, actor: Actor, room_id: int, raw: str) -> dict[str, A
         message = json.loads(raw)
     except ValueError:
         message = None
-    if not isinstance(message, dict) or message.get("type") != "chat":
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind not in ("chat", "like"):
         return {"type": "error", "code": "unknown_message", "message": "", "fields": {}}
+    assert isinstance(message, dict)
     if actor.user is not None and not actor.has_scope("resident"):
         return _error(Forbidden(N_("This token lacks the {scope} scope."), scope="resident"))
+    hub: channel.Hub = app.state.live_hub
     async with app.state.sessionmaker() as session:
         try:
-            await channel.post_chat(session, actor, room_id, message.get("text"))
+            if kind == "chat":
+                await channel.post_chat(session, actor, room_id, message.get("text"))
+            else:
+                await channel.check_like(session, actor, room_id)
         except DomainError as error:
             await session.rollback()
             return _error(error)
         await session.commit()
-    app.state.live_hub.wake()
+    if kind == "chat":
+        hub.wake()
+    else:
+        hub.add_like(room_id)  # written with the others of the poll interval
     return None

@@ -252,6 +252,30 @@ async def _replay(
     return Placed(order, await payment_of(session, order), created=False)
 
 
+@dataclass(frozen=True)
+class BoughtLive:
+    """One of a viewer's live orders with where it was bought."""
+
+    order: LiveOrder
+    room_title: str
+    product_name: str
+    unit: str
+
+
+async def my_orders(session: AsyncSession, actor: Actor, *, limit: int) -> list[BoughtLive]:
+    """The logged-in viewer's live orders, newest first, each with its room."""
+    user_id = actor.require_user_id()
+    rows = await session.execute(
+        select(LiveOrder, Room.title, LiveGoods.product_name, LiveGoods.unit)
+        .join(Room, Room.id == LiveOrder.room_id)
+        .join(LiveGoods, LiveGoods.id == LiveOrder.goods_id)
+        .where(LiveOrder.user_id == user_id)
+        .order_by(LiveOrder.id.desc())
+        .limit(limit)
+    )
+    return [BoughtLive(order, title, name, unit) for order, title, name, unit in rows]
+
+
 async def payment_of(session: AsyncSession, order: LiveOrder) -> IntentView | None:
     rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
     return rows[-1] if rows else None

@@ -112,6 +112,12 @@ class Room(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Records of the room (sessions, orders, chat) are kept until then (rule data: 3 years).
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The stream's statistics, counted from real connections and likes (channel.py), never
+    # set by hand: viewers' connections while the room was open, the most connected at once
+    # while live, likes while live.
+    connections: Mapped[int] = mapped_column(default=0, server_default="0")
+    peak_viewers: Mapped[int] = mapped_column(default=0, server_default="0")
+    likes: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class LiveSession(Base):
@@ -274,6 +280,21 @@ class Presence(Base):
     process_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     viewers: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoomViewer(Base):
+    """A logged-in viewer who watched the room while it was open: the denominator of the
+    stream's conversion (buying needs a login, so anonymous connections are counted apart)."""
+
+    __tablename__ = "live_room_viewers"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class BuyerQuota(Base):

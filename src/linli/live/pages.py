@@ -20,10 +20,10 @@ from linli.catalog import offers
 from linli.db import DbSession
 from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.i18n import N_, _
-from linli.live import channel, checkout, policies, presenters, service, streamers
+from linli.live import channel, checkout, policies, presenters, service, statistics, streamers
 from linli.live.models import ChatMessage
-from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
-from linli.live.states import RemovalReason
+from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
+from linli.live.states import LiveOrderStatus, RemovalReason, RoomStatus
 from linli.payments import providers
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
 
@@ -46,6 +46,12 @@ REMOVAL_LABELS = {
     RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
 }
 assert set(REMOVAL_LABELS) == set(RemovalReason)
+ORDER_STATUS_LABELS = {
+    LiveOrderStatus.PENDING_PAYMENT: N_("Awaiting payment"),
+    LiveOrderStatus.PAID: N_("Paid"),
+    LiveOrderStatus.CANCELLED: N_("Cancelled"),
+}
+assert set(ORDER_STATUS_LABELS) == set(LiveOrderStatus)
 
 
 # --- anyone ---------------------------------------------------------------------------------
@@ -91,6 +97,20 @@ async def _room_page(
             "error": error,
         },
         status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/live/orders")
+async def my_orders(request: Request, session: DbSession, actor: User_) -> Response:
+    """The resident's live orders, each with the room it was bought in."""
+    return render(
+        request,
+        "live/orders.html",
+        {
+            "orders": await checkout.my_orders(session, actor, limit=100),
+            "labels": ORDER_STATUS_LABELS,
+        },
         actor=actor,
     )
 
@@ -259,6 +279,9 @@ async def _studio_room_page(
         )
     ).all()
     host = request.url.hostname or "localhost"
+    figures = None
+    if own.status != RoomStatus.SCHEDULED:
+        figures = await statistics.room_statistics(session, actor, own.id)
     return render(
         request,
         "live/studio_room.html",
@@ -271,6 +294,7 @@ async def _studio_room_page(
             "stream_key": stream_key,
             "rtmp_url": f"rtmp://{host}/live",
             "needs_review": any(g.needs_ad_review for g in room.goods),
+            "statistics": figures,
             "error": error,
         },
         status_code=status_code,
@@ -390,6 +414,58 @@ async def room_action(
     await policies.access_own_room(session, actor, room_id, LIVE_MANAGE)
     do, done = actions[action]
     return await _act(request, session, actor, room_id, do, done)
+
+
+# --- the platform ---------------------------------------------------------------------------
+
+
+async def _platform_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "live/platform.html",
+        {
+            "rooms": await statistics.rooms_on_air(session, actor),
+            "labels": ROOM_STATUS_LABELS,
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/platform/live")
+async def platform_live(request: Request, session: DbSession, actor: User_) -> Response:
+    """Rooms on air now, most watched first, with the platform's ban (PLATFORM_LIVE)."""
+    return await _platform_page(request, session, actor)
+
+
+@router.post("/platform/live/{room_id}/ban")
+async def platform_ban(
+    room_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await form_data(request)
+
+    async def ban() -> Any:
+        body = validate_form(ReasonIn, {"reason": form.get("reason", "").strip()})
+        return await service.ban(session, actor, room_id, body.reason)
+
+    done = await form_action(
+        session,
+        ban,
+        on_error=lambda error: _platform_page(
+            request, session, actor, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect("/platform/live", text=_("Room banned; it ended at once."))
 
 
 def _whole_id(raw: str) -> int:

@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, personal_data
 from linli.i18n import N_, Message
-from linli.live.models import ChatMessage, LiveGoods, LiveOrder, Mute, Room, RoomEvent, Streamer
+from linli.live.models import (
+    ChatMessage,
+    LiveGoods,
+    LiveOrder,
+    Mute,
+    Room,
+    RoomEvent,
+    RoomViewer,
+    Streamer,
+)
 from linli.live.states import OPEN_STATUSES, LiveOrderStatus, StreamerStatus
 
 # Orders that still owe the resident goods or money (no delivery or refund of live orders
@@ -67,6 +76,14 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
             .join(Room, Room.id == Mute.room_id)
             .where(Mute.user_id == user_id)
             .order_by(Mute.room_id)
+        )
+    ).all()
+    watched = (
+        await session.execute(
+            select(RoomViewer, Room.title)
+            .join(Room, Room.id == RoomViewer.room_id)
+            .where(RoomViewer.user_id == user_id)
+            .order_by(RoomViewer.first_seen_at, RoomViewer.room_id)
         )
     ).all()
     return {
@@ -120,6 +137,10 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
         "mutes": [
             {"room_id": mute.room_id, "room": title, "until": mute.until, "reason": mute.reason}
             for mute, title in mutes
+        ],
+        "rooms_watched": [
+            {"room_id": seen.room_id, "room": title, "first_seen_at": seen.first_seen_at}
+            for seen, title in watched
         ],
     }
 
@@ -225,13 +246,15 @@ async def _erase_chat(session: AsyncSession, user_id: int, *, all_rooms: bool) -
 
 async def forget_live(session: AsyncSession, user_id: int) -> None:
     """At closing: the author's name leaves the stored chat events; chat past its room's
-    retention is erased; a streamer record with no room is deleted (it is no live record),
-    the others are suspended so no room goes live with a closed account."""
+    retention is erased; which rooms they watched is forgotten (no record anyone must keep:
+    those rooms' viewer counts drop by one); a streamer record with no room is deleted (it is
+    no live record), the others are suspended so no room goes live with a closed account."""
     ids = set(
         (await session.scalars(select(ChatMessage.id).where(ChatMessage.user_id == user_id))).all()
     )
     await _rewrite_chat_events(session, ids, user=ERASED_NAME)
     await _erase_chat(session, user_id, all_rooms=False)
+    await session.execute(delete(RoomViewer).where(RoomViewer.user_id == user_id))
     await session.execute(
         delete(Streamer).where(
             Streamer.user_id == user_id,

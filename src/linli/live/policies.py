@@ -12,9 +12,15 @@ from linli.live.models import Room, Streamer
 from linli.live.states import RoomStatus
 
 
+# Foreign-trade enterprises (suppliers) stream too: live selling is how export goods reach
+# home buyers (the export-to-domestic channel); both kinds pass the same merchant review.
+SELLING_KINDS = ("merchant", "supplier")
+
+
 def acting_merchant(actor: Actor, permission: Permission = LIVE_READ) -> int:
-    """The merchant organisation the actor (owner or staff) acts for."""
-    return acting_organisation(actor, permission, kinds=("merchant",))
+    """The selling organisation (a merchant or a foreign-trade supplier) the actor (owner or
+    staff) acts for."""
+    return acting_organisation(actor, permission, kinds=SELLING_KINDS)
 
 
 def own_rooms(organisation_id: int) -> Select[Room]:

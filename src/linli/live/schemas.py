@@ -169,6 +169,7 @@ class RoomOut(OutputModel):
     ad_review_reference: str | None
     ended_at: datetime | None
     retain_until: datetime | None
+    likes: int = 0
     goods: list[GoodsOut] = Field(default_factory=list)
     seller: SellerOut | None = None
 
@@ -184,6 +185,20 @@ class SessionOut(OutputModel):
 class StartedOut(BaseModel):
     session: SessionOut
     stream_key: str = Field(description="Shown once: the RTMP stream key of this session")
+
+
+class StatisticsOut(BaseModel):
+    room_id: int
+    on_air_seconds: int = Field(description="The sessions' time, to now for an open one")
+    connections: int = Field(description="Viewers' connections while the room was open")
+    viewers: int = Field(description="Logged-in viewers, each counted once")
+    peak_viewers: int = Field(description="The most viewers connected at once while live")
+    likes: int
+    orders: int = Field(description="Paid orders")
+    units: int
+    gmv_fen: int = Field(description="The paid orders' totals, in fen")
+    buyers: int
+    conversion: float | None = Field(description="Buyers per logged-in viewer")
 
 
 class ReplayOut(BaseModel):
@@ -210,3 +225,9 @@ class LiveOrderOut(OutputModel):
     status: str
     created_at: datetime
     payment: PaymentOut | None = None
+
+
+class MyLiveOrderOut(LiveOrderOut):
+    room_title: str
+    product_name: str
+    unit: str

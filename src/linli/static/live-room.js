@@ -1,5 +1,5 @@
 // The live room: follows the room's WebSocket channel (docs/live.md) and updates the pinned
-// item, its stock, the viewer count and the chat; sends chat messages.
+// item, its stock, the viewer count, likes and the chat; sends chat messages and likes.
 (function () {
   "use strict";
   var room = document.querySelector("[data-room][data-ws]");
@@ -39,6 +39,9 @@
         // The buy form carries a fresh idempotency key and the CSRF token: reload the page.
         location.reload();
         break;
+      case "likes":
+        text("[data-live-likes]", message.count);
+        break;
       case "stock":
         var pinned = room.querySelector("[data-pinned-id]");
         if (pinned && String(message.goods_id) === pinned.value) {
@@ -77,6 +80,12 @@
       if (chatError) chatError.textContent = "";
       socket.send(JSON.stringify({ type: "chat", text: input.value }));
       input.value = "";
+    });
+  }
+  var like = room.querySelector("[data-like]");
+  if (like) {
+    like.addEventListener("click", function () {
+      if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "like" }));
     });
   }
   open();

@@ -1,0 +1,261 @@
+"""Live selling in the demo city, played through the services: yesterday evening's stream of
+the fruit merchant as a replay (two goods pinned in turn, residents' paid orders, the unsold
+stream stock back on the SKUs), its stream tonight, and a foreign-trade enterprise's
+export-quality goods on air now (pinned, stream stock reserved until the room's end)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from linli import clock
+from linli.accounts.models import Membership, Organisation, User
+from linli.authz import Actor, OrganisationRef, UserRef
+from linli.catalog import offers
+from linli.catalog.offers import ListedSku
+from linli.config import Settings
+from linli.demo.seed import EXPORTER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
+from linli.errors import DomainError
+from linli.live import checkout, service, streamers
+from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
+from linli.outbox import Dispatcher
+from linli.payments import providers
+from linli.payments import service as payments
+from linli.rules import service as rules
+
+LOCAL = clock.LOCAL
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+@dataclass
+class LiveFigures:
+    rooms: int = 0
+    orders: int = 0
+    replay_room: int | None = None
+    on_air_room: int | None = None
+
+
+@dataclass(frozen=True)
+class _Seller:
+    actor: Actor
+    user_id: int
+    skus: list[ListedSku]
+
+
+def identity_number(birth: date, serial: int) -> str:
+    """A valid 18-character resident identity card number (GB 11643 check character)."""
+    body = f"310115{birth:%Y%m%d}{serial % 1000:03d}"
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+    return body + check
+
+
+async def _seller(session: AsyncSession, phone: str) -> _Seller | None:
+    found = (
+        await session.execute(
+            select(User, Organisation)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Organisation, Organisation.id == Membership.organisation_id)
+            .where(User.phone.endswith(phone), Membership.role == "owner")
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        return None
+    user, organisation = found
+    rule = await rules.in_force(session, service.RULE)
+    regulated = set(rule.values["pre_review_categories"])
+    listed = await offers.listed_skus(session, organisation.id, limit=50)
+    skus = [s for s in listed.values() if not regulated & set(s.category_codes)]
+    actor = Actor(
+        user=UserRef.of(user),
+        organisation=OrganisationRef.of(organisation),
+        roles=frozenset({"owner"}),
+    )
+    return _Seller(actor, user.id, skus)
+
+
+async def _viewers(session: AsyncSession, n: int) -> list[Actor]:
+    """The demo resident and neighbours without an organisation, as buying viewers."""
+    members = select(Membership.user_id)
+    users = (
+        await session.scalars(
+            select(User).where(User.id.not_in(members)).order_by(User.id).limit(n + 1)
+        )
+    ).all()
+    users = sorted(users, key=lambda u: not u.phone.endswith(RESIDENT_PHONE))[:n]
+    return [Actor(user=UserRef.of(user), roles=frozenset()) for user in users]
+
+
+async def _room(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seller: _Seller,
+    *,
+    streamer_id: int,
+    title: str,
+    start: datetime,
+    hours: float,
+    goods: list[tuple[ListedSku, int]],
+) -> tuple[int, list[int]]:
+    async with sessionmaker() as session, session.begin():
+        room = await service.create_room(
+            session,
+            seller.actor,
+            RoomIn(
+                streamer_id=streamer_id,
+                title=title,
+                description="产地直发，直播间专享价，售完即止。",
+                scheduled_start=start,
+                scheduled_end=start + timedelta(hours=hours),
+            ),
+        )
+        ids = []
+        for sku, price_fen in goods:
+            added = await service.add_goods(
+                session,
+                seller.actor,
+                room.id,
+                GoodsIn(sku_id=sku.sku_id, stream_price_fen=price_fen, stock=30, per_buyer_limit=3),
+            )
+            ids.append(added.id)
+    return room.id, ids
+
+
+async def _buy_and_pay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    viewer: Actor,
+    room_id: int,
+    goods_id: int,
+    quantity: int,
+    settings: Settings,
+) -> bool:
+    try:
+        async with sessionmaker() as session, session.begin():
+            placed = await checkout.place_order(
+                session,
+                viewer,
+                room_id,
+                LiveOrderIn(goods_id=goods_id, quantity=quantity),
+                uuid.uuid4().hex,
+            )
+    except DomainError:
+        return False  # sold out or over the limit: viewers meet that too
+    intent = placed.intent
+    if intent is None:
+        return False
+    headers, body = providers.signed_notification(
+        settings.payment_sandbox_secret.get_secret_value(),
+        intent_public_id=intent.public_id,
+        amount_fen=intent.amount_fen,
+        provider_txn_id=f"demo{uuid.uuid4().hex[:20]}",
+    )
+    async with sessionmaker() as session, session.begin():
+        await payments.receive_callback(
+            session, "sandbox", headers=headers, body=body, settings=settings
+        )
+    return True
+
+
+def _stream_price(sku: ListedSku) -> int:
+    """About 15 % off the list price, to the ten fen."""
+    return max(10, sku.price_fen * 85 // 100 // 10 * 10)
+
+
+async def seed_live(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, seed: int
+) -> LiveFigures:
+    rng = random.Random(seed + 16)
+    figures = LiveFigures()
+    dispatcher = Dispatcher(sessionmaker, batch_size=200)
+    key = settings.resolved_secret_key()
+    async with sessionmaker() as session:
+        fruit = await _seller(session, MERCHANT_PHONE)
+        exporter = await _seller(session, EXPORTER_PHONE)
+        viewers = await _viewers(session, 8)
+    if fruit is None or exporter is None or len(fruit.skus) < 2 or not exporter.skus:
+        return figures
+    streamer_of: dict[int, int] = {}
+    for n, seller in enumerate((fruit, exporter)):
+        async with sessionmaker() as session, session.begin():
+            registered = await streamers.register(
+                session,
+                seller.actor,
+                StreamerIn(
+                    user_id=seller.user_id,
+                    real_name=("李晓梅", "陈志远")[n],
+                    identity_number=identity_number(date(1988 + n, 3 + n, 12), 101 + n),
+                ),
+                identity_key=key,
+            )
+            streamer_of[seller.user_id] = registered.id
+
+    today = datetime.now(LOCAL).replace(second=0, microsecond=0)
+    yesterday = (today - timedelta(days=1)).replace(hour=19, minute=0)
+    with clock.frozen(yesterday.astimezone(UTC)) as frozen:
+        picked = rng.sample(fruit.skus, 2)
+        room_id, goods = await _room(
+            sessionmaker,
+            fruit,
+            streamer_id=streamer_of[fruit.user_id],
+            title="昨晚果园直播：当季鲜果专场",
+            start=clock.now(),
+            hours=1.5,
+            goods=[(sku, _stream_price(sku)) for sku in picked],
+        )
+        async with sessionmaker() as session, session.begin():
+            await service.start(session, fruit.actor, room_id)
+        for turn, goods_id in enumerate(goods):
+            frozen.advance(timedelta(minutes=5 + 20 * turn))
+            async with sessionmaker() as session, session.begin():
+                if turn:
+                    await service.unpin(session, fruit.actor, room_id)
+                await service.pin(session, fruit.actor, room_id, goods_id)
+            for viewer in rng.sample(viewers, 4):
+                frozen.advance(timedelta(seconds=rng.randint(20, 90)))
+                paid = await _buy_and_pay(
+                    sessionmaker, viewer, room_id, goods_id, rng.randint(1, 3), settings
+                )
+                figures.orders += paid
+        frozen.advance(timedelta(minutes=1))
+        await dispatcher.run_once()  # payments applied
+        frozen.advance(timedelta(minutes=25))
+        async with sessionmaker() as session, session.begin():
+            await service.end(session, fruit.actor, room_id)
+        figures.rooms += 1
+        figures.replay_room = room_id
+
+    tonight = today.replace(hour=20, minute=0)
+    if tonight <= today:
+        tonight += timedelta(days=1)
+    await _room(
+        sessionmaker,
+        fruit,
+        streamer_id=streamer_of[fruit.user_id],
+        title="今晚八点：果园直发专场",
+        start=tonight,
+        hours=1.5,
+        goods=[(sku, _stream_price(sku)) for sku in fruit.skus[:2]],
+    )
+    figures.rooms += 1
+
+    export_sku = exporter.skus[0]
+    room_id, goods = await _room(
+        sessionmaker,
+        exporter,
+        streamer_id=streamer_of[exporter.user_id],
+        title="外贸优品直播：出口同线同标同质",
+        start=datetime.now(LOCAL) - timedelta(minutes=5),
+        hours=3,
+        goods=[(export_sku, _stream_price(export_sku))],
+    )
+    async with sessionmaker() as session, session.begin():
+        await service.start(session, exporter.actor, room_id)
+        await service.pin(session, exporter.actor, room_id, goods[0])
+    figures.rooms += 1
+    figures.on_air_room = room_id
+    await dispatcher.run_once()  # the replay's due jobs (its end, unpaid orders) are past
+    return figures
