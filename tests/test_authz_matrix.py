@@ -98,6 +98,19 @@ ooooooooooo * GET /api/v1/services/courses
 lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
 loooooooooo resident GET /api/v1/services/enrolments
 lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
+loooooooooo resident GET /api/v1/services/consultations
+loooooooooo resident GET /api/v1/services/prescriptions
+lddddhhhddd org:read GET /api/v1/services/provider/consultations/{booking_id}
+lddddhhhddd org:write POST /api/v1/services/provider/consultations/{booking_id}/accept
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/reject
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/refer
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/prescriptions
+lddddoooddd org:read GET /api/v1/services/provider/prescriptions
+lddddhhhddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/approve
+lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/reject
+lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/extend
+ldddddddood org:read GET /api/v1/services/regulator/consultations
+ldddddddood org:read GET /api/v1/services/regulator/prescriptions
 ooooooooooo - GET /services
 ooooooooooo - GET /services/courses
 loooooooooo - POST /services/courses/{course_id}/enrol
@@ -1187,6 +1200,7 @@ async def build_world(
         "practitioner_id": 999999,
         "course_id": 999999,
         "enrolment_id": 999999,
+        "prescription_id": 999999,
         "token": "not-a-join-link",
         **credit_ids,
     }

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from tests.factories import form_login
-from tests.services.helpers import a_practitioner, a_provider, a_slot, people
+from tests.services.helpers import DIAGNOSIS, a_practitioner, a_provider, a_slot, people
 
 
 async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
@@ -30,8 +30,14 @@ async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
         assert find.status_code == 200
         assert "复诊" in find.text
         csrf = await form_login(browser, patient.user.phone)
+        logged_in = await browser.get("/services")
+        assert 'name="institution"' in logged_in.text  # a follow-up: the diagnosis document
+        without = await browser.post(
+            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf, "institution": ""}
+        )
+        assert without.status_code == 303  # refused with a flash: nothing booked
         booked = await browser.post(
-            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf}
+            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf, **DIAGNOSIS}
         )
         assert booked.status_code == 303
         assert booked.headers["location"] == "/services/bookings"

@@ -15,8 +15,9 @@ from linli.db import DbSession
 from linli.i18n import N_, _
 from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, practitioners
+from linli.services import booking, courses, join, medical_records, practitioners
 from linli.services.policies import acting_provider
+from linli.services.schemas import DiagnosisIn
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
     CREDENTIAL_LABELS,
@@ -26,7 +27,7 @@ from linli.services.states import (
     SLOT_KIND_LABELS,
     Mode,
 )
-from linli.web import flash_error, form_action, redirect, render, verify_csrf
+from linli.web import flash_error, form_action, redirect, render, validate_form, verify_csrf
 
 WEEKDAYS = {
     "0": N_("Monday"),
@@ -55,13 +56,32 @@ def _secret(request: Request) -> str:
 @router.get("/services")
 async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
     slots = await booking.find_slots(session)
-    return render(request, "services/find.html", {"slots": slots, "labels": LABELS}, actor=actor)
+    follow_ups = await medical_records.follow_up_slot_ids(session, [s.id for s in slots])
+    return render(
+        request,
+        "services/find.html",
+        {"slots": slots, "labels": LABELS, "follow_ups": follow_ups},
+        actor=actor,
+    )
 
 
 @router.post("/services/slots/{slot_id}/book")
-async def book_slot(slot_id: PathId, session: DbSession, actor: User_) -> Response:
+async def book_slot(
+    slot_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await request.form()
+
     async def do() -> object:
-        return await booking.book(session, actor, slot_id)
+        diagnosis = None
+        if form.get("institution") is not None:  # a follow-up: the diagnosis document
+            diagnosis = validate_form(
+                DiagnosisIn,
+                {
+                    name: str(form.get(name) or "").strip() or None
+                    for name in ("institution", "diagnosed_on", "condition")
+                },
+            )
+        return await booking.book(session, actor, slot_id, diagnosis=diagnosis)
 
     done = await form_action(session, do, on_error=flash_error("/services"))
     if isinstance(done, Response):
