@@ -99,6 +99,8 @@ lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
 loooooooooo resident GET /api/v1/services/enrolments
 lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
 loooooooooo resident GET /api/v1/services/consultations
+loooooooooo resident POST /api/v1/services/diagnosis-files
+lhhhhhhhhhh resident,org:read GET /api/v1/services/consultations/{booking_id}/document
 loooooooooo resident GET /api/v1/services/prescriptions
 lddddhhhddd org:read GET /api/v1/services/provider/consultations/{booking_id}
 lddddhhhddd org:write POST /api/v1/services/provider/consultations/{booking_id}/accept
@@ -122,6 +124,15 @@ lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
 lddddoooddd - POST /services/desk/bookings/{booking_id}/complete
+loooooooooo - GET /services/prescriptions
+lddddhhhddd - GET /services/desk/consultations/{booking_id}
+lddddoooddd - POST /services/desk/consultations/{booking_id}/accept
+lddddoooddd - POST /services/desk/consultations/{booking_id}/reject
+lddddoooddd - POST /services/desk/consultations/{booking_id}/refer
+lddddoooddd - POST /services/desk/consultations/{booking_id}/prescriptions
+lddddoooddd - GET /services/desk/prescriptions
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/approve
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/reject
 ldddddddood - GET /regulator/alerts
 ldddddddohd - POST /regulator/alerts/{alert_id}/case
 ldddddddohd - POST /regulator/alerts/{alert_id}/dismiss

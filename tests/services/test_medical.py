@@ -22,7 +22,7 @@ from linli.clock import FrozenClock
 from linli.jobs import PurgeMedicalRecords
 from linli.services import handlers
 from linli.services.models import Booking, ConsultationRecord, Prescription, Slot
-from tests.factories import make_org, make_token, make_user
+from tests.factories import login, make_org, make_token, make_user
 from tests.groupbuy.helpers import bearer
 from tests.services.helpers import (
     API,
@@ -65,7 +65,11 @@ async def a_clinic(client: httpx.AsyncClient, session: AsyncSession) -> Clinic:
 
 
 async def a_visit(
-    client: httpx.AsyncClient, clinic: Clinic, patient: Person, day: date = MONDAY
+    client: httpx.AsyncClient,
+    clinic: Clinic,
+    patient: Person,
+    day: date = MONDAY,
+    diagnosis: dict[str, Any] = DIAGNOSIS,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A follow-up consultation on `day` at 09:00 booked by `patient`: (slot, booking)."""
     slot = await a_slot(
@@ -78,7 +82,7 @@ async def a_visit(
         capacity=1,
         title="糖尿病复诊",
     )
-    booked = await book(client, patient, slot["id"], DIAGNOSIS)
+    booked = await book(client, patient, slot["id"], diagnosis)
     assert booked.status_code == 201, booked.text
     return slot, booked.json()
 
@@ -374,7 +378,15 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
 ) -> None:
     clinic = await a_clinic(client, session)
     patient, neighbour = await people(session, 2)
-    _, booking = await a_visit(client, clinic, patient)
+    scan = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n"
+    uploaded = await client.post(
+        f"{API}/diagnosis-files",
+        files={"file": ("诊断证明.pdf", scan, "application/pdf")},
+        headers=patient.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    file_id = uploaded.json()["id"]
+    _, booking = await a_visit(client, clinic, patient, diagnosis={**DIAGNOSIS, "file_id": file_id})
     await client.post(consultation(booking, "/accept"), headers=clinic.doctor.headers)
     await started(client, clinic, booking, frozen_clock)
     prescription = (
@@ -427,6 +439,27 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
     assert [r["booking_id"] for r in visits.json()] == [booking["id"]]
     assert (await client.get(f"{API}/regulator/prescriptions", headers=elsewhere)).json() == []
     assert (await client.get(f"{API}/regulator/consultations", headers=elsewhere)).json() == []
+    # The scan: through the consultation only, to the same three; never through /files.
+    document = f"{API}/consultations/{booking['id']}/document"
+    for headers in (patient.headers, clinic.pharmacist.headers, near):
+        shown = await client.get(document, headers=headers)
+        assert (shown.status_code, shown.content) == (200, scan)
+    for headers in (neighbour.headers, other.provider.headers, elsewhere):
+        assert (await client.get(document, headers=headers)).status_code == 404
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+        await login(browser, patient.user)
+        assert (await browser.get(f"/files/{file_id}")).status_code == 404
+    slot = await a_slot(
+        client,
+        other.provider,
+        other.doctor_id,
+        day=MONDAY + timedelta(days=1),
+        kind="consultation",
+        capacity=1,
+    )
+    borrowed = await book(client, neighbour, slot["id"], {**DIAGNOSIS, "file_id": file_id})
+    assert code(borrowed) == (422, "file_not_yours")
     # A regulator changes nothing: it is not a member of the clinic.
     approve = f"{API}/provider/prescriptions/{prescription['id']}/approve"
     assert (await client.post(approve, headers=near)).status_code == 403

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from starlette.responses import Response
 
 from linli import clock
 from linli.apitypes import OptionalQueryId, PathId
@@ -23,6 +25,9 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.errors import NotFound
+from linli.files import service as files
+from linli.i18n import N_
 from linli.payments import providers
 from linli.rules.workdays import local_date
 from linli.services import booking, courses, join, medical, medical_records, practitioners
@@ -34,6 +39,7 @@ from linli.services.schemas import (
     ConsultationOut,
     CourseIn,
     CourseOut,
+    DiagnosisFileOut,
     EnrolledOut,
     EnrolmentOut,
     ExtendIn,
@@ -259,6 +265,67 @@ async def refund(enrolment_id: PathId, session: DbSession, actor: Resident) -> E
 
 
 # --- Internet+medical follow-up care -------------------------------------------------------
+
+DIAGNOSIS_TYPES = files.DOCUMENT_TYPES | files.IMAGE_TYPES
+PDF = "application/pdf"
+
+
+@router.post(
+    "/diagnosis-files",
+    status_code=201,
+    summary="Upload the scan of a diagnosis document (multipart), then book with its id",
+)
+async def upload_diagnosis(
+    request: Request,
+    session: DbSession,
+    actor: Resident,
+    file: Annotated[UploadFile, File()],
+) -> DiagnosisFileOut:
+    data = await files.read_upload(file)
+    stored = await files.store(
+        session,
+        actor,
+        request.app.state.file_store,
+        data,
+        filename=file.filename or "diagnosis",
+        purpose=medical_records.DIAGNOSIS_FILE_PURPOSE,
+        allowed=DIAGNOSIS_TYPES,
+        shown_to_others=True,  # the clinic and its regulator see it: no photo metadata
+    )
+    return DiagnosisFileOut.model_validate(stored)
+
+
+@router.get(
+    "/consultations/{booking_id}/document",
+    summary="The scan of a consultation's diagnosis document (the patient, the clinic, its "
+    "regulator)",
+    response_class=Response,
+    responses={200: {"description": "The file", "content": {t: {} for t in DIAGNOSIS_TYPES}}},
+)
+async def diagnosis_document(
+    booking_id: PathId, request: Request, session: DbSession, actor: Party
+) -> Response:
+    record = await medical_records.visible_record(session, actor, booking_id)
+    content = (
+        await files.file_content(session, request.app.state.file_store, record.file_id)
+        if record.file_id is not None
+        else None
+    )
+    if content is None:
+        raise NotFound(N_("No such file."))
+    # A PDF can carry scripts: shown inline it runs sandboxed, with no access to the session.
+    sandbox = {"Content-Security-Policy": "sandbox"} if content.content_type == PDF else {}
+    name = quote(content.original_name, safe="")
+    return Response(
+        content.data,
+        media_type=content.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+            **sandbox,
+        },
+    )
 
 
 def present(row: Prescription) -> PrescriptionOut:

@@ -462,3 +462,20 @@ async def provider_prescriptions(
     if status is not None:
         query = query.where(Prescription.status == status)
     return (await session.scalars(query.order_by(Prescription.id).limit(500))).all()
+
+
+async def consultation_prescriptions(
+    session: AsyncSession, actor: Actor, booking_id: int
+) -> Sequence[Prescription]:
+    """The prescriptions of one consultation, for the treating organisation."""
+    organisation_id = acting_provider(actor, SERVICES_READ)
+    return (
+        await session.scalars(
+            select(Prescription)
+            .where(
+                Prescription.organisation_id == organisation_id,
+                Prescription.booking_id == booking_id,
+            )
+            .order_by(Prescription.id)
+        )
+    ).all()

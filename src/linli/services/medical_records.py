@@ -121,6 +121,17 @@ async def follow_up_slot_ids(session: AsyncSession, slot_ids: Sequence[int]) -> 
     return set(rows)
 
 
+async def booking_ids_with_records(session: AsyncSession, booking_ids: Sequence[int]) -> set[int]:
+    if not booking_ids:
+        return set()
+    rows = await session.scalars(
+        select(ConsultationRecord.booking_id).where(
+            ConsultationRecord.booking_id.in_(list(booking_ids))
+        )
+    )
+    return set(rows)
+
+
 def not_accepted() -> Conflict:
     return Conflict(
         N_(
@@ -199,6 +210,29 @@ async def provider_record(
             ConsultationRecord.organisation_id == organisation_id,
         )
     )
+    if row is None:
+        raise NotFound(N_("No such consultation."))
+    return row
+
+
+async def visible_record(
+    session: AsyncSession, actor: Actor, booking_id: int
+) -> ConsultationRecord:
+    """The record of a consultation for whoever may see it: the patient (acting for no
+    organisation), the treating organisation's members with `services.read`, the regulator of
+    its region with `regulator.medical.read`; 404 for anyone else."""
+    query = select(ConsultationRecord).where(ConsultationRecord.booking_id == booking_id)
+    if actor.organisation_id is None:
+        query = query.where(ConsultationRecord.client_user_id == actor.require_user_id())
+    elif actor.acts_for("regulator") and actor.has(REGULATOR_MEDICAL_READ):
+        region = await regulator_region(session, actor)
+        organisations = select(Organisation.id).where(regulated_organisations(region))
+        query = query.where(ConsultationRecord.organisation_id.in_(organisations))
+    elif actor.acts_for("merchant") and actor.has(SERVICES_READ):
+        query = query.where(ConsultationRecord.organisation_id == actor.organisation_id)
+    else:
+        query = query.where(false())
+    row = await session.scalar(query)
     if row is None:
         raise NotFound(N_("No such consultation."))
     return row

@@ -186,6 +186,13 @@ class EnrolledOut(OutputModel):
     pay_url: str
 
 
+class DiagnosisFileOut(OutputModel):
+    id: int
+    content_type: str
+    size: int
+    original_name: str
+
+
 class RejectIn(StrictInput):
     reason: str = Field(min_length=1, max_length=200)
 
