@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
+from linli.files.models import StoredFile
 from linli.jobs import PurgeMedicalRecords
 from linli.services import handlers
 from linli.services.models import Booking, ConsultationRecord, Prescription, Slot
@@ -97,6 +98,20 @@ async def started(
     )
     assert checked.status_code == 200, checked.text
     clock.set(datetime.fromisoformat(booking["starts_at"]) + timedelta(minutes=5))
+
+
+SCAN = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n"
+
+
+async def a_scan(client: httpx.AsyncClient, patient: Person) -> int:
+    """The patient uploads the scan of their diagnosis document: its file id."""
+    uploaded = await client.post(
+        f"{API}/diagnosis-files",
+        files={"file": ("诊断证明.pdf", SCAN, "application/pdf")},
+        headers=patient.headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return int(uploaded.json()["id"])
 
 
 def consultation(booking: dict[str, Any], action: str = "") -> str:
@@ -332,7 +347,8 @@ async def test_records_are_kept_for_their_period_and_purged_after_it_never_befor
 ) -> None:
     clinic = await a_clinic(client, session)
     (patient,) = await people(session, 1)
-    _, booking = await a_visit(client, clinic, patient)
+    scan_id = await a_scan(client, patient)
+    _, booking = await a_visit(client, clinic, patient, diagnosis={**DIAGNOSIS, "file_id": scan_id})
     await client.post(consultation(booking, "/accept"), headers=clinic.doctor.headers)
     await started(client, clinic, booking, frozen_clock)
     for drug_class in ("ordinary", "toxic"):
@@ -359,7 +375,9 @@ async def test_records_are_kept_for_their_period_and_purged_after_it_never_befor
     assert await purge_on(date(2028, 11, 30)) == (1, ["toxic"])
     assert await purge_on(date(2028, 12, 1)) == (1, [])
     assert await purge_on(date(2041, 11, 30)) == (1, [])
+    assert await count(app, StoredFile, StoredFile.id == scan_id) == 1
     assert await purge_on(date(2041, 12, 1)) == (0, [])
+    assert await count(app, StoredFile, StoredFile.id == scan_id) == 0  # the scan went with it
     # The booking, a transaction record, stays; each purge is audited; the next one is due.
     assert await count(app, Booking, Booking.id == booking["id"]) == 1
     async with app.state.sessionmaker() as s:
@@ -378,14 +396,7 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
 ) -> None:
     clinic = await a_clinic(client, session)
     patient, neighbour = await people(session, 2)
-    scan = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n"
-    uploaded = await client.post(
-        f"{API}/diagnosis-files",
-        files={"file": ("诊断证明.pdf", scan, "application/pdf")},
-        headers=patient.headers,
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    file_id = uploaded.json()["id"]
+    file_id = await a_scan(client, patient)
     _, booking = await a_visit(client, clinic, patient, diagnosis={**DIAGNOSIS, "file_id": file_id})
     await client.post(consultation(booking, "/accept"), headers=clinic.doctor.headers)
     await started(client, clinic, booking, frozen_clock)
@@ -406,6 +417,10 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
     # The patient and the treating organisation.
     mine = await client.get(f"{API}/prescriptions", headers=patient.headers)
     assert [p["id"] for p in mine.json()] == [prescription["id"]]
+    export = (await client.get("/api/v1/privacy/export", headers=patient.headers)).json()
+    section = export["sections"]["services"]
+    assert [p["id"] for p in section["prescriptions"]] == [prescription["id"]]
+    assert [r["condition"] for r in section["consultation_records"]] == [DIAGNOSIS["condition"]]
     record = await client.get(consultation(booking), headers=clinic.pharmacist.headers)
     assert record.json()["institution"] == DIAGNOSIS["institution"]
     # Another resident sees none of it; another organisation gets 404 and changes nothing.
@@ -443,7 +458,7 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
     document = f"{API}/consultations/{booking['id']}/document"
     for headers in (patient.headers, clinic.pharmacist.headers, near):
         shown = await client.get(document, headers=headers)
-        assert (shown.status_code, shown.content) == (200, scan)
+        assert (shown.status_code, shown.content) == (200, SCAN)
     for headers in (neighbour.headers, other.provider.headers, elsewhere):
         assert (await client.get(document, headers=headers)).status_code == 404
     transport = httpx.ASGITransport(app=app)

@@ -320,10 +320,12 @@ async def purge_expired(session: AsyncSession, now: datetime | None = None) -> P
                 ConsultationRecord.held_at < local_moment(cutoff, 0),
                 ~kept_prescription,
             )
-            .returning(ConsultationRecord.id)
+            .returning(ConsultationRecord.id, ConsultationRecord.file_id)
             .execution_options(synchronize_session=False)
         )
     ).all()
+    # the scans of the purged records go with them (their bytes at the next files sweep)
+    scans = await files.forget(session, [file_id for _, file_id in records if file_id])
     if prescriptions or records:
         audit.record(
             session,
@@ -332,6 +334,7 @@ async def purge_expired(session: AsyncSession, now: datetime | None = None) -> P
             target_type="services_consultation_record",
             records=len(records),
             prescriptions=prescriptions,
+            scans=scans,
             rule_version=(await rules.in_force(session, RECORDS_RULE)).version,
         )
     return Purged(len(records), prescriptions)
