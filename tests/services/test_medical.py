@@ -144,6 +144,21 @@ async def test_follow_up_only_the_doctor_accepts_rejects_or_refers_offline(
     future = await book(client, patient, slot["id"], {**DIAGNOSIS, "diagnosed_on": "2026-12-01"})
     assert code(future) == (422, "diagnosis_in_future")
     assert await count(app, Booking, Booking.slot_id == slot["id"]) == 0
+    in_person = await a_slot(
+        client,
+        clinic.provider,
+        clinic.doctor_id,
+        start="14:00",
+        kind="consultation",
+        capacity=1,
+        mode="offline",
+        title="门诊",
+    )
+    assert (await book(client, second, in_person["id"])).status_code == 201  # no document
+    assert code(await book(client, third, in_person["id"], DIAGNOSIS)) == (
+        422,
+        "not_a_consultation",
+    )
     booking = (await book(client, patient, slot["id"], DIAGNOSIS)).json()
     mine = (await client.get(f"{API}/consultations", headers=patient.headers)).json()
     assert [(r["booking_id"], r["document_status"], r["condition"]) for r in mine] == [
@@ -454,6 +469,19 @@ async def test_medical_records_are_seen_by_the_patient_the_clinic_and_its_regula
     assert [r["booking_id"] for r in visits.json()] == [booking["id"]]
     assert (await client.get(f"{API}/regulator/prescriptions", headers=elsewhere)).json() == []
     assert (await client.get(f"{API}/regulator/consultations", headers=elsewhere)).json() == []
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as near_page,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as far_page,
+    ):
+        await login(near_page, officer, organisation=regulator)
+        await login(far_page, far_officer, organisation=far)
+        page = await near_page.get("/regulator/medical", headers={"Accept-Language": "zh-CN"})
+        assert "辖区内的互联网诊疗" in page.text
+        assert f'data-prescription="{prescription["id"]}"' in page.text
+        assert DIAGNOSIS["condition"] in page.text
+        far_view = await far_page.get("/regulator/medical")
+        assert "data-prescription=" not in far_view.text
+        assert DIAGNOSIS["condition"] not in far_view.text
     # The scan: through the consultation only, to the same three; never through /files.
     document = f"{API}/consultations/{booking['id']}/document"
     for headers in (patient.headers, clinic.pharmacist.headers, near):

@@ -45,6 +45,7 @@ from linli.services.states import (
     BookingStatus,
     CancelledBy,
     CredentialKind,
+    Mode,
     Outcome,
     SlotKind,
 )
@@ -104,9 +105,10 @@ async def book(
     enrolment_id: int | None = None,
     diagnosis: DiagnosisIn | None = None,
 ) -> Booking:
-    """The client books one seat of `slot_id` (see the module's docstring for the order). A
-    consultation with a doctor is a follow-up visit only: it needs `diagnosis`, the document
-    of a physical institution, kept in the booking's consultation record for the doctor."""
+    """The client books one seat of `slot_id` (see the module's docstring for the order). An
+    online consultation with a doctor is a follow-up visit only: it needs `diagnosis`, the
+    document of a physical institution, kept in the booking's consultation record for the
+    doctor (an in-person visit needs none: a first diagnosis is made there)."""
     user_id = actor.require_user_id()
     slot = await session.scalar(open_slots().where(Slot.id == slot_id))
     if slot is None:
@@ -127,12 +129,18 @@ async def book(
     ).one()
     if practitioner_user == user_id:
         raise Conflict(N_("You run this session yourself."), code="own_session")
-    follow_up = slot.kind == SlotKind.CONSULTATION and credential == CredentialKind.DOCTOR
+    # Internet diagnosis (an online consultation with a doctor) is for follow-up visits only;
+    # an in-person visit at the clinic is not (a first diagnosis is made there).
+    follow_up = (
+        slot.kind == SlotKind.CONSULTATION
+        and slot.mode == Mode.ONLINE
+        and credential == CredentialKind.DOCTOR
+    )
     if follow_up and diagnosis is None:
         raise medical_records.diagnosis_required()
     if diagnosis is not None and not follow_up:
         raise ValidationFailed(
-            N_("Only a consultation with a doctor takes a diagnosis document."),
+            N_("Only an online consultation with a doctor takes a diagnosis document."),
             fields={"diagnosis": N_("Not for this session.")},
             code="not_a_consultation",
         )

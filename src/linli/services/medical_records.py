@@ -32,7 +32,14 @@ from linli.services.models import Booking, ConsultationRecord, Practitioner, Pre
 from linli.services.policies import acting_provider
 from linli.services.practitioners import local_moment
 from linli.services.schemas import DiagnosisIn
-from linli.services.states import CredentialKind, DocumentStatus, DrugClass, Outcome, SlotKind
+from linli.services.states import (
+    CredentialKind,
+    DocumentStatus,
+    DrugClass,
+    Mode,
+    Outcome,
+    SlotKind,
+)
 
 RECORDS_RULE = "services.medical_records"
 DIAGNOSIS_FILE_PURPOSE = "diagnosis"
@@ -106,7 +113,8 @@ async def record_of(session: AsyncSession, booking_id: int) -> ConsultationRecor
 
 
 async def follow_up_slot_ids(session: AsyncSession, slot_ids: Sequence[int]) -> set[int]:
-    """Those of the slots that are consultations with a doctor (booked with a document)."""
+    """Those of the slots that are online consultations with a doctor (booked with a
+    document)."""
     if not slot_ids:
         return set()
     rows = await session.scalars(
@@ -115,6 +123,7 @@ async def follow_up_slot_ids(session: AsyncSession, slot_ids: Sequence[int]) -> 
         .where(
             Slot.id.in_(list(slot_ids)),
             Slot.kind == SlotKind.CONSULTATION,
+            Slot.mode == Mode.ONLINE,
             Practitioner.credential_kind == CredentialKind.DOCTOR,
         )
     )
@@ -236,6 +245,15 @@ async def visible_record(
     if row is None:
         raise NotFound(N_("No such consultation."))
     return row
+
+
+async def organisation_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))
+    )
+    return {int(i): str(n) for i, n in rows.all()}
 
 
 async def regulator_records(

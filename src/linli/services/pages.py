@@ -388,6 +388,28 @@ async def reject_prescription_page(
     return await _review(request, session, actor, prescription_id, approve=False)
 
 
+@router.get("/regulator/medical")
+async def regulator_medical_page(request: Request, session: DbSession, actor: User_) -> Response:
+    """The regulator's view of the consultations and prescriptions of the providers
+    registered in its region (supervisors and inspectors: `regulator.medical.read`)."""
+    records = await medical_records.regulator_records(session, actor, limit=200)
+    rows = await medical_records.regulator_prescriptions(session, actor, limit=200)
+    names = await medical_records.organisation_names(
+        session, {r.organisation_id for r in records} | {p.organisation_id for p in rows}
+    )
+    return render(
+        request,
+        "services/regulator.html",
+        {
+            "records": records,
+            "prescriptions": _prescriptions_view(rows),
+            "names": names,
+            "labels": MEDICAL_LABELS,
+        },
+        actor=actor,
+    )
+
+
 # --- courses -----------------------------------------------------------------------------
 
 
