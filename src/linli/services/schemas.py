@@ -100,7 +100,8 @@ class DiagnosisIn(StrictInput):
     """The diagnosis document from a physical institution a follow-up is booked with."""
 
     institution: str = Field(min_length=2, max_length=120, description="Where you were diagnosed")
-    diagnosed_on: Day
+    # a chronic condition may have been diagnosed long ago (not in the future: checked)
+    diagnosed_on: Annotated[date, Field(ge=date(1900, 1, 1), le=date(2099, 12, 31))]
     condition: str = Field(min_length=2, max_length=200, description="The diagnosed condition")
     file_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="A scan you uploaded (purpose `diagnosis`)"
