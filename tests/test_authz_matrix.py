@@ -133,6 +133,7 @@ lddddoooddd - POST /services/desk/consultations/{booking_id}/prescriptions
 lddddoooddd - GET /services/desk/prescriptions
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/approve
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/reject
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/extend
 ldddddddood - GET /regulator/medical
 ldddddddood - GET /regulator/alerts
 ldddddddohd - POST /regulator/alerts/{alert_id}/case

@@ -123,6 +123,13 @@ async def test_a_follow_up_on_the_pages_doctor_prescribes_pharmacist_approves_pa
         after = await desk.get(page)
         assert after.text.count("data-prescription=") == 1
         assert 'data-state="pending_review"' in after.text
+        written_id = after.text.split('data-prescription="')[1].split('"')[0]
+        extended = await desk.post(
+            f"/services/desk/prescriptions/{written_id}/extend",
+            data={"csrf_token": csrf_doctor, "valid_days": "3", "back": page},
+        )
+        assert extended.headers["location"] == page
+        assert "2026-12-02" in (await desk.get(page)).text  # Monday 30 November + 2 days
 
         csrf_pharmacist = await form_login(pharmacy, pharmacist.user.phone)
         queue = await pharmacy.get(

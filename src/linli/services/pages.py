@@ -22,7 +22,7 @@ from linli.rules.workdays import local_date
 from linli.services import booking, courses, join, medical, medical_records, practitioners
 from linli.services.models import Booking, Practitioner, Prescription
 from linli.services.policies import acting_provider
-from linli.services.schemas import DiagnosisIn, PrescriptionIn, ReferIn, RejectIn
+from linli.services.schemas import DiagnosisIn, ExtendIn, PrescriptionIn, ReferIn, RejectIn
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
     CREDENTIAL_LABELS,
@@ -339,6 +339,27 @@ async def prescribe_page(
         work,
         _("Prescription signed: waiting for the pharmacist."),
     )
+
+
+@router.post("/services/desk/prescriptions/{prescription_id}/extend")
+async def extend_page(
+    prescription_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The prescribing doctor extends a prescription's validity (from its consultation page)."""
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await request.form()
+    back = str(form.get("back") or "")
+    if not back.startswith("/services/desk/consultations/"):
+        back = "/services/desk"
+
+    async def do() -> object:
+        data = validate_form(ExtendIn, {"valid_days": str(form.get("valid_days") or "")})
+        return await medical.extend(session, actor, prescription_id, data.valid_days)
+
+    outcome = await form_action(session, do, on_error=flash_error(back))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(back, text=_("Prescription extended."))
 
 
 @router.get("/services/desk/prescriptions")
