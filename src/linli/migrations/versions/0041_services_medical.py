@@ -2,8 +2,8 @@
 a physical institution, the doctor's decision, the outcome) and prescriptions (signed, reviewed
 by a pharmacist, valid for their day) (issue 17)
 
-Revision ID: 0040
-Revises: 0039
+Revision ID: 0041
+Revises: 0040
 Create Date: 2026-12-06 16:58:26
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import linli.db
 
-revision: str = "0040"
-down_revision: str | None = "0039"
+revision: str = "0041"
+down_revision: str | None = "0040"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
