@@ -98,6 +98,21 @@ ooooooooooo * GET /api/v1/services/courses
 lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
 loooooooooo resident GET /api/v1/services/enrolments
 lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
+loooooooooo resident GET /api/v1/services/consultations
+loooooooooo resident POST /api/v1/services/diagnosis-files
+lhhhhhhhhhh resident,org:read GET /api/v1/services/consultations/{booking_id}/document
+loooooooooo resident GET /api/v1/services/prescriptions
+lddddhhhddd org:read GET /api/v1/services/provider/consultations/{booking_id}
+lddddhhhddd org:write POST /api/v1/services/provider/consultations/{booking_id}/accept
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/reject
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/refer
+lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/prescriptions
+lddddoooddd org:read GET /api/v1/services/provider/prescriptions
+lddddhhhddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/approve
+lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/reject
+lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/extend
+ldddddddood org:read GET /api/v1/services/regulator/consultations
+ldddddddood org:read GET /api/v1/services/regulator/prescriptions
 ooooooooooo - GET /services
 ooooooooooo - GET /services/courses
 loooooooooo - POST /services/courses/{course_id}/enrol
@@ -109,6 +124,17 @@ lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
 lddddoooddd - POST /services/desk/bookings/{booking_id}/complete
+loooooooooo - GET /services/prescriptions
+lddddhhhddd - GET /services/desk/consultations/{booking_id}
+lddddoooddd - POST /services/desk/consultations/{booking_id}/accept
+lddddoooddd - POST /services/desk/consultations/{booking_id}/reject
+lddddoooddd - POST /services/desk/consultations/{booking_id}/refer
+lddddoooddd - POST /services/desk/consultations/{booking_id}/prescriptions
+lddddoooddd - GET /services/desk/prescriptions
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/approve
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/reject
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/extend
+ldddddddood - GET /regulator/medical
 ldddddddood - GET /regulator/alerts
 ldddddddohd - POST /regulator/alerts/{alert_id}/case
 ldddddddohd - POST /regulator/alerts/{alert_id}/dismiss
@@ -1192,6 +1218,7 @@ async def build_world(
         "practitioner_id": 999999,
         "course_id": 999999,
         "enrolment_id": 999999,
+        "prescription_id": 999999,
         "token": "not-a-join-link",
         **credit_ids,
     }

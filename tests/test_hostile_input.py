@@ -48,7 +48,7 @@ from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.services import join
-from linli.services.models import Booking, Practitioner, Slot
+from linli.services.models import Booking, ConsultationRecord, Practitioner, Prescription, Slot
 from linli.supervision.plan_models import InspectionPlan, InspectionTarget
 from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
@@ -418,6 +418,45 @@ async def arrange_live_and_services(
     )
     session.add(booking)
     await session.flush()
+    # Its medical record and a prescription in hostile words: the clinic's consultation page,
+    # the patient's prescriptions, the pharmacist's queue and the regulator's view show them.
+    record = ConsultationRecord(
+        booking_id=booking.id,
+        organisation_id=organisation_id,
+        practitioner_id=practitioner.id,
+        client_user_id=buyer_id,
+        held_at=booking.starts_at,
+        institution=FULL[:120],
+        diagnosed_on=date(2026, 1, 5),
+        condition=FULL[:200],
+        document_status="accepted",
+        outcome="referred_offline",
+        outcome_note=FULL[:500],
+        created_at=now,
+    )
+    session.add(record)
+    await session.flush()
+    session.add(
+        Prescription(
+            record_id=record.id,
+            booking_id=booking.id,
+            organisation_id=organisation_id,
+            client_user_id=buyer_id,
+            doctor_practitioner_id=practitioner.id,
+            doctor_user_id=owner_id,
+            drug_name=FULL[:120],
+            drug_class="ordinary",
+            dosage=FULL[:200],
+            quantity=1,
+            unit=TINY[:20],
+            signature=TINY[:120],
+            signed_at=now,
+            issued_on=now.date(),
+            valid_until=now.date(),
+            created_at=now,
+        )
+    )
+    await session.flush()
     return room.id, booking
 
 
@@ -694,8 +733,11 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
             "merchant-owner": [
                 f"/merchant/groupbuy/{campaign}/procurement",
                 f"/merchant/live/{room_id}",
+                f"/services/desk/consultations/{booking.id}",
+                "/services/desk/prescriptions",
             ],
             "operator": ["/platform/live"],
+            "regulator": ["/regulator/medical"],
         },
     )
 

@@ -181,6 +181,9 @@ PLATFORM_LIVE = _perm("platform.live", "platform")
 SERVICES_READ = _perm("services.read", "org:read")
 SERVICES_MANAGE = _perm("services.manage", "org:write")
 SERVICES_PRACTITIONERS = _perm("services.practitioners", "org:write")
+# Internet+medical follow-up care: a regulator reads the consultations and prescriptions of
+# the providers registered in its jurisdiction (the data interface the 2022 rules require).
+REGULATOR_MEDICAL_READ = _perm("regulator.medical.read", "org:read")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -254,7 +257,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "supervisor": frozenset(
         _MANAGER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, REGULATOR_RECALL, *_REGULATOR_COMPLAINTS}
-        | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE}
+        | {REGULATOR_CREDIT_READ, REGULATOR_CREDIT_DECIDE, REGULATOR_MEDICAL_READ}
         | _REGULATOR_SUPERVISION
         | {SUPERVISION_PLANS_MANAGE}
         | {SUPERVISION_READ, SUPERVISION_MANAGE, SUPERVISION_RULES}
@@ -262,7 +265,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "inspector": frozenset(
         _MEMBER
         | {REGULATOR_TRACE_READ, REGULATOR_TRACE_MANAGE, *_REGULATOR_COMPLAINTS}
-        | {REGULATOR_CREDIT_READ}
+        | {REGULATOR_CREDIT_READ, REGULATOR_MEDICAL_READ}
         | _REGULATOR_SUPERVISION
         | {SUPERVISION_READ}
     ),

@@ -266,3 +266,9 @@ class ExpireEnrolment(JobPayload):
     """A course enrolment's payment window has passed: unpaid, its seats go back."""
 
     enrolment_id: int
+
+
+@job_kind("services.medical_purge")
+class PurgeMedicalRecords(JobPayload):
+    """Delete the consultation records and prescriptions whose retention period (rule
+    services.medical_records) ended; recurring, daily."""

@@ -14,6 +14,7 @@ from linli.credit.handlers import ensure_refresh_scheduled as ensure_credit_refr
 from linli.groupbuy.handlers import ensure_statements_scheduled
 from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults
+from linli.services.handlers import ensure_purge_scheduled as ensure_medical_purge_scheduled
 from linli.supervision.rule_handlers import ensure_sweep_scheduled
 from linli.supervision.rule_service import ensure_defaults as ensure_supervision_rules
 
@@ -32,3 +33,4 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
             await ensure_callback_prune_scheduled(session)
             await ensure_credit_refresh_scheduled(session)
             await ensure_sweep_scheduled(session)
+            await ensure_medical_purge_scheduled(session)

@@ -155,8 +155,24 @@ async def people(session: AsyncSession, n: int) -> list[Person]:
     return made
 
 
-async def book(client: httpx.AsyncClient, person: Person, slot_id: int) -> httpx.Response:
-    return await client.post(f"{API}/bookings", json={"slot_id": slot_id}, headers=person.headers)
+# The diagnosis document of a physical institution a follow-up consultation is booked with.
+DIAGNOSIS = {
+    "institution": "上海市第六人民医院",
+    "diagnosed_on": "2026-10-12",
+    "condition": "2型糖尿病",
+}
+
+
+async def book(
+    client: httpx.AsyncClient,
+    person: Person,
+    slot_id: int,
+    diagnosis: dict[str, Any] | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"slot_id": slot_id}
+    if diagnosis is not None:
+        body["diagnosis"] = diagnosis
+    return await client.post(f"{API}/bookings", json=body, headers=person.headers)
 
 
 async def count(app: FastAPI, model: Any, *conditions: Any) -> int:

@@ -21,6 +21,7 @@ from linli.services.models import Booking, Slot
 from tests.factories import login
 from tests.services.helpers import (
     API,
+    DIAGNOSIS,
     MONDAY,
     a_practitioner,
     a_provider,
@@ -50,7 +51,8 @@ async def test_fifty_clients_race_for_ten_seats_and_one_consultation(
     clients = await people(session, 50)
 
     for slot, seats in ((lesson, 10), (visit, 1)):
-        results = await asyncio.gather(*(book(client, c, slot["id"]) for c in clients))
+        document = DIAGNOSIS if slot is visit else None
+        results = await asyncio.gather(*(book(client, c, slot["id"], document) for c in clients))
         booked = [r for r in results if r.status_code == 201]
         refused = {(r.status_code, r.json()["error"]["code"]) for r in results if r not in booked}
         assert len(booked) == seats, [r.text for r in results if r.status_code != 409][:3]
@@ -68,13 +70,13 @@ async def test_a_taken_consultation_is_refused_with_the_reason_and_freed_by_a_ca
     visit = await a_slot(client, provider, doctor, kind="consultation", capacity=1, title="复诊")
     first, second = await people(session, 2)
 
-    taken = await book(client, first, visit["id"])
+    taken = await book(client, first, visit["id"], DIAGNOSIS)
     assert taken.status_code == 201, taken.text
-    refused = await book(client, second, visit["id"])
+    refused = await book(client, second, visit["id"], DIAGNOSIS)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "slot_full"
     assert "already taken" in refused.json()["error"]["message"]
-    again = await book(client, first, visit["id"])
+    again = await book(client, first, visit["id"], DIAGNOSIS)
     assert again.json()["error"]["code"] == "already_booked"
 
     cancelled = await client.post(
@@ -85,7 +87,7 @@ async def test_a_taken_consultation_is_refused_with_the_reason_and_freed_by_a_ca
         f"{API}/bookings/{taken.json()['id']}/cancel", json={}, headers=first.headers
     )
     assert twice.status_code == 409  # the seat is never given back twice
-    assert (await book(client, second, visit["id"])).status_code == 201
+    assert (await book(client, second, visit["id"], DIAGNOSIS)).status_code == 201
     async with app.state.sessionmaker() as s:
         assert (await s.get(Slot, visit["id"])).remaining == 0
         actions = set(await s.scalars(select(AuditEntry.action)))
@@ -112,14 +114,14 @@ async def test_a_client_never_holds_two_overlapping_bookings(
     resident, racer = await people(session, 2)
 
     assert (await book(client, resident, lesson["id"])).status_code == 201
-    clash = await book(client, resident, visit["id"])
+    clash = await book(client, resident, visit["id"], DIAGNOSIS)
     assert clash.status_code == 409
     assert clash.json()["error"]["code"] == "overlapping_booking"
     assert "少儿编程" in clash.json()["error"]["message"]
 
     # Racing both at once: exactly one of them.
     raced = await asyncio.gather(
-        book(client, racer, lesson["id"]), book(client, racer, visit["id"])
+        book(client, racer, lesson["id"]), book(client, racer, visit["id"], DIAGNOSIS)
     )
     assert sorted(r.status_code for r in raced) == [201, 409], [r.text for r in raced]
     assert await count(app, Booking, Booking.client_user_id == racer.user.id) == 1
@@ -132,7 +134,7 @@ async def test_the_join_link_admits_the_two_parties_only(
     doctor, doctor_person = await a_practitioner(client, session, provider, "doctor")
     visit = await a_slot(client, provider, doctor, kind="consultation", capacity=1, title="复诊")
     patient, stranger = await people(session, 2)
-    booking = (await book(client, patient, visit["id"])).json()
+    booking = (await book(client, patient, visit["id"], DIAGNOSIS)).json()
 
     mine = await client.get(f"{API}/bookings/{booking['id']}/join", headers=patient.headers)
     assert mine.status_code == 200, mine.text

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from tests.factories import form_login
-from tests.services.helpers import a_practitioner, a_provider, a_slot, people
+from tests.services.helpers import DIAGNOSIS, a_practitioner, a_provider, a_slot, book, people
 
 
 async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
@@ -30,8 +30,14 @@ async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
         assert find.status_code == 200
         assert "复诊" in find.text
         csrf = await form_login(browser, patient.user.phone)
+        logged_in = await browser.get("/services")
+        assert 'name="institution"' in logged_in.text  # a follow-up: the diagnosis document
+        without = await browser.post(
+            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf, "institution": ""}
+        )
+        assert without.status_code == 303  # refused with a flash: nothing booked
         booked = await browser.post(
-            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf}
+            f"/services/slots/{visit['id']}/book", data={"csrf_token": csrf, **DIAGNOSIS}
         )
         assert booked.status_code == 303
         assert booked.headers["location"] == "/services/bookings"
@@ -59,3 +65,88 @@ async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
         assert "每周" in after.text or "星期一" in after.text
         refused = await browser.get("/services/desk")
         assert refused.status_code == 403
+
+
+async def test_a_follow_up_on_the_pages_doctor_prescribes_pharmacist_approves_patient_sees(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session, licences=("medical_institution",))
+    doctor, doctor_person = await a_practitioner(client, session, provider, "doctor", name="李医生")
+    _, pharmacist = await a_practitioner(client, session, provider, "pharmacist", name="赵药师")
+    visit = await a_slot(client, provider, doctor, kind="consultation", capacity=1, title="复诊")
+    (patient,) = await people(session, 1)
+    booking = (await book(client, patient, visit["id"], DIAGNOSIS)).json()
+    transport = httpx.ASGITransport(app=app)
+    browsers = [
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(3)
+    ]
+    async with browsers[0] as resident, browsers[1] as desk, browsers[2] as pharmacy:
+        csrf_doctor = await form_login(desk, doctor_person.user.phone)
+        frozen_clock.set(datetime.fromisoformat(visit["starts_at"]) - timedelta(minutes=10))
+        today = await desk.get("/services/desk")
+        assert f"/services/desk/consultations/{booking['id']}" in today.text
+        page = f"/services/desk/consultations/{booking['id']}"
+        shown = await desk.get(page)
+        assert DIAGNOSIS["condition"] in shown.text
+        assert 'data-document="submitted"' in shown.text
+        accepted = await desk.post(f"{page}/accept", data={"csrf_token": csrf_doctor})
+        assert accepted.status_code == 303
+        await desk.post(
+            f"/services/desk/bookings/{booking['id']}/check-in", data={"csrf_token": csrf_doctor}
+        )
+        frozen_clock.set(datetime.fromisoformat(visit["starts_at"]) + timedelta(minutes=5))
+        form = (await desk.get(page, headers={"Accept-Language": "zh-CN"})).text
+        assert "开具处方" in form or "签署处方" in form
+        written = await desk.post(
+            f"{page}/prescriptions",
+            data={
+                "csrf_token": csrf_doctor,
+                "drug_name": "二甲双胍缓释片",
+                "drug_class": "ordinary",
+                "dosage": "0.5 g, twice a day",
+                "quantity": "2",
+                "unit": "盒",
+            },
+        )
+        assert written.status_code == 303
+        banned = await desk.post(
+            f"{page}/prescriptions",
+            data={
+                "csrf_token": csrf_doctor,
+                "drug_name": "吗啡",
+                "drug_class": "narcotic",
+                "dosage": "10 mg",
+                "quantity": "1",
+            },
+        )
+        assert banned.status_code == 303  # refused with a flash
+        after = await desk.get(page)
+        assert after.text.count("data-prescription=") == 1
+        assert 'data-state="pending_review"' in after.text
+        written_id = after.text.split('data-prescription="')[1].split('"')[0]
+        extended = await desk.post(
+            f"/services/desk/prescriptions/{written_id}/extend",
+            data={"csrf_token": csrf_doctor, "valid_days": "3", "back": page},
+        )
+        assert extended.headers["location"] == page
+        assert "2026-12-02" in (await desk.get(page)).text  # Monday 30 November + 2 days
+
+        csrf_pharmacist = await form_login(pharmacy, pharmacist.user.phone)
+        queue = await pharmacy.get(
+            "/services/desk/prescriptions", headers={"Accept-Language": "zh-CN"}
+        )
+        assert "待审核处方" in queue.text
+        prescription_id = queue.text.split('data-prescription="')[1].split('"')[0]
+        approved = await pharmacy.post(
+            f"/services/desk/prescriptions/{prescription_id}/approve",
+            data={"csrf_token": csrf_pharmacist},
+        )
+        assert approved.status_code == 303
+        assert "data-prescription=" not in (await pharmacy.get("/services/desk/prescriptions")).text
+
+        await form_login(resident, patient.user.phone)
+        mine = await resident.get("/services/prescriptions", headers={"Accept-Language": "zh-CN"})
+        assert "我的处方" in mine.text
+        assert 'data-state="approved"' in mine.text
+        assert 'data-dispensable="yes"' in mine.text
+        assert (await resident.get(page)).status_code == 403  # not a member of the clinic

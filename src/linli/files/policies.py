@@ -13,8 +13,9 @@ from linli.files.models import StoredFile
 
 # Files whose domain serves them itself, to the people it decides: a complaint's attachments
 # go to the complaint's parties only (protection.complaint_files, through the complaint's own
-# route), never through the generic /files route, whoever uploaded them or reviews files.
-SERVED_BY_THEIR_DOMAIN = frozenset({"complaint"})
+# route), never through the generic /files route, whoever uploaded them or reviews files; a
+# diagnosis document to the patient, the treating clinic and its regulator (services).
+SERVED_BY_THEIR_DOMAIN = frozenset({"complaint", "diagnosis"})
 
 
 def _readable(actor: Actor) -> ColumnElement[bool]:

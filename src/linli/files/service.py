@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
@@ -370,6 +370,18 @@ async def owned_file_ids_for(
         return set()
     query = policies.owned_files(user_id, wanted).where(StoredFile.purpose == purpose)
     return set(await session.scalars(query))
+
+
+async def forget(session: AsyncSession, file_ids: Iterable[int]) -> int:
+    """Delete the rows of files whose domain no longer keeps them (a medical record purged
+    after its retention period); `sweep_orphans` then deletes bytes no row refers to."""
+    wanted = set(file_ids)
+    if not wanted:
+        return 0
+    gone = await session.execute(
+        delete(StoredFile).where(StoredFile.id.in_(wanted)).returning(StoredFile.id)
+    )
+    return len(gone.all())
 
 
 async def withdraw_public(session: AsyncSession, file_ids: Iterable[int]) -> None:

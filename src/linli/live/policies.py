@@ -11,7 +11,6 @@ from linli.i18n import N_
 from linli.live.models import Room, Streamer
 from linli.live.states import RoomStatus
 
-
 # Foreign-trade enterprises (suppliers) stream too: live selling is how export goods reach
 # home buyers (the export-to-domestic channel); both kinds pass the same merchant review.
 SELLING_KINDS = ("merchant", "supplier")

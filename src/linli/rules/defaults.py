@@ -579,4 +579,43 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         # times are Beijing time, HH:MM: a class for minors must end by them
         "values": {"online_max_minutes": 30, "online_end_by": "21:00", "offline_end_by": "20:30"},
     },
+    {
+        "rule_id": "services.medical_prescriptions",
+        "version": 1,
+        "title": "Internet diagnosis: prescriptions written online",
+        "legal_basis": "Internet Diagnosis Measures (2018) art. 19; Internet diagnosis "
+        "supervision rules (2022) art. 21-23: no narcotic or psychotropic drugs prescribed "
+        "online; a pharmacist reviews every prescription before it takes effect; a "
+        "prescription is valid on the day issued, extendable to at most 3 days",
+        # drug classes (states.DrugClass) a doctor may never prescribe online; a prescription
+        # is valid `valid_days` local days from its issue (1: its day), and the doctor may
+        # extend it to at most `max_valid_days`
+        "values": {
+            "banned_online": ["narcotic", "psychotropic_1", "psychotropic_2"],
+            "valid_days": 1,
+            "max_valid_days": 3,
+        },
+    },
+    {
+        "rule_id": "services.medical_records",
+        "version": 1,
+        "title": "Internet diagnosis: how long medical records are kept",
+        "legal_basis": "Internet diagnosis supervision rules (2022) art. 25: medical records "
+        "at least 15 years, chat, audio and video 3 years; Prescription Management Measures "
+        "(2007) art. 50: ordinary prescriptions 1 year, toxic and class-II psychotropic 2 "
+        "years, narcotic and class-I psychotropic 3 years",
+        # years after the consultation (records, media) or the prescription's issue; purged
+        # by the due job services.medical_purge once the period ended, never before
+        "values": {
+            "consultation_record_years": 15,
+            "media_years": 3,
+            "prescription_years": {
+                "ordinary": 1,
+                "toxic": 2,
+                "psychotropic_2": 2,
+                "psychotropic_1": 3,
+                "narcotic": 3,
+            },
+        },
+    },
 ]

@@ -1,16 +1,21 @@
 """JSON routes for online services: finding and booking sessions (residents), the join link
-(the parties), and the provider's desk (practitioners, schedules, slots, check-in)."""
+(the parties), the provider's desk (practitioners, schedules, slots, check-in), and
+Internet+medical follow-up care (consultation records, prescriptions, the pharmacist's review,
+the regulator's view)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from starlette.responses import Response
 
 from linli import clock
 from linli.apitypes import OptionalQueryId, PathId
 from linli.authz import (
+    REGULATOR_MEDICAL_READ,
     SERVICES_MANAGE,
     SERVICES_PRACTITIONERS,
     SERVICES_READ,
@@ -20,28 +25,39 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.errors import NotFound
+from linli.files import service as files
+from linli.i18n import N_
 from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, practitioners
+from linli.services import booking, courses, join, medical, medical_records, practitioners
+from linli.services.models import Prescription
 from linli.services.schemas import (
     BookingIn,
     BookingOut,
     CancelIn,
+    ConsultationOut,
     CourseIn,
     CourseOut,
+    DiagnosisFileOut,
     EnrolledOut,
     EnrolmentOut,
+    ExtendIn,
     GenerateIn,
     JoinOut,
     LeaveIn,
     LeaveOut,
     PractitionerIn,
     PractitionerOut,
+    PrescriptionIn,
+    PrescriptionOut,
+    ReferIn,
+    RejectIn,
     SlotOut,
     WeeklySlotIn,
     WeeklySlotOut,
 )
-from linli.services.states import SlotKind
+from linli.services.states import PrescriptionStatus, SlotKind
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"], responses=ERROR_RESPONSES)
 Resident = Annotated[Actor, Depends(require_scope("resident"))]
@@ -49,6 +65,7 @@ Party = Annotated[Actor, Depends(require_scope("resident", "org:read"))]
 Reader = Annotated[Actor, Depends(require(SERVICES_READ))]
 Manager = Annotated[Actor, Depends(require(SERVICES_MANAGE))]
 Owner = Annotated[Actor, Depends(require(SERVICES_PRACTITIONERS))]
+Regulator = Annotated[Actor, Depends(require(REGULATOR_MEDICAL_READ))]
 
 
 def secret_key(request: Request) -> str:
@@ -73,7 +90,8 @@ async def slots(
 
 @router.post("/bookings", status_code=201, summary="Book a seat of a session")
 async def book(data: BookingIn, session: DbSession, actor: Resident) -> BookingOut:
-    return BookingOut.model_validate(await booking.book(session, actor, data.slot_id))
+    row = await booking.book(session, actor, data.slot_id, diagnosis=data.diagnosis)
+    return BookingOut.model_validate(row)
 
 
 @router.get("/bookings", summary="My bookings, latest first")
@@ -244,3 +262,220 @@ async def my_enrolments(session: DbSession, actor: Resident) -> list[EnrolmentOu
 async def refund(enrolment_id: PathId, session: DbSession, actor: Resident) -> EnrolmentOut:
     row = await courses.refund_unconsumed(session, actor, enrolment_id)
     return EnrolmentOut.model_validate(row)
+
+
+# --- Internet+medical follow-up care -------------------------------------------------------
+
+DIAGNOSIS_TYPES = files.DOCUMENT_TYPES | files.IMAGE_TYPES
+PDF = "application/pdf"
+
+
+@router.post(
+    "/diagnosis-files",
+    status_code=201,
+    summary="Upload the scan of a diagnosis document (multipart), then book with its id",
+)
+async def upload_diagnosis(
+    request: Request,
+    session: DbSession,
+    actor: Resident,
+    file: Annotated[UploadFile, File()],
+) -> DiagnosisFileOut:
+    data = await files.read_upload(file)
+    stored = await files.store(
+        session,
+        actor,
+        request.app.state.file_store,
+        data,
+        filename=file.filename or "diagnosis",
+        purpose=medical_records.DIAGNOSIS_FILE_PURPOSE,
+        allowed=DIAGNOSIS_TYPES,
+        shown_to_others=True,  # the clinic and its regulator see it: no photo metadata
+    )
+    return DiagnosisFileOut.model_validate(stored)
+
+
+@router.get(
+    "/consultations/{booking_id}/document",
+    summary="The scan of a consultation's diagnosis document (the patient, the clinic, its "
+    "regulator)",
+    response_class=Response,
+    responses={200: {"description": "The file", "content": {t: {} for t in DIAGNOSIS_TYPES}}},
+)
+async def diagnosis_document(
+    booking_id: PathId, request: Request, session: DbSession, actor: Party
+) -> Response:
+    record = await medical_records.visible_record(session, actor, booking_id)
+    content = (
+        await files.file_content(session, request.app.state.file_store, record.file_id)
+        if record.file_id is not None
+        else None
+    )
+    if content is None:
+        raise NotFound(N_("No such file."))
+    # A PDF can carry scripts: shown inline it runs sandboxed, with no access to the session.
+    sandbox = {"Content-Security-Policy": "sandbox"} if content.content_type == PDF else {}
+    name = quote(content.original_name, safe="")
+    return Response(
+        content.data,
+        media_type=content.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+            **sandbox,
+        },
+    )
+
+
+def present(row: Prescription) -> PrescriptionOut:
+    today = local_date(clock.now())
+    return PrescriptionOut.model_validate(
+        {
+            **{
+                name: getattr(row, name)
+                for name in PrescriptionOut.model_fields
+                if hasattr(row, name)
+            },
+            "state": medical.state_of(row, today),
+            "dispensable": medical.dispensable(row, today),
+        }
+    )
+
+
+@router.get("/consultations", summary="My consultation records (diagnosis document, outcome)")
+async def my_consultations(session: DbSession, actor: Resident) -> list[ConsultationOut]:
+    rows = await medical_records.my_records(session, actor)
+    return [ConsultationOut.model_validate(r) for r in rows]
+
+
+@router.get("/prescriptions", summary="My prescriptions (dispensable once approved, until expiry)")
+async def my_prescriptions(session: DbSession, actor: Resident) -> list[PrescriptionOut]:
+    return [present(r) for r in await medical.my_prescriptions(session, actor)]
+
+
+@router.get(
+    "/provider/consultations/{booking_id}",
+    summary="The consultation record of a booking (the treating organisation)",
+)
+async def provider_consultation(
+    booking_id: PathId, session: DbSession, actor: Reader
+) -> ConsultationOut:
+    row = await medical_records.provider_record(session, actor, booking_id)
+    return ConsultationOut.model_validate(row)
+
+
+@router.post(
+    "/provider/consultations/{booking_id}/accept",
+    summary="Accept the diagnosis document: the follow-up may go ahead (the treating doctor)",
+)
+async def accept_document(
+    booking_id: PathId, session: DbSession, actor: Manager
+) -> ConsultationOut:
+    row = await medical.accept_document(session, actor, booking_id)
+    return ConsultationOut.model_validate(row)
+
+
+@router.post(
+    "/provider/consultations/{booking_id}/reject",
+    summary="Reject the diagnosis document: the booking is cancelled (the treating doctor)",
+)
+async def reject_document(
+    booking_id: PathId, data: RejectIn, session: DbSession, actor: Manager
+) -> ConsultationOut:
+    row = await medical.reject_document(session, actor, booking_id, data.reason)
+    return ConsultationOut.model_validate(row)
+
+
+@router.post(
+    "/provider/consultations/{booking_id}/refer",
+    summary="End the consultation: the condition changed, referred offline (the treating doctor)",
+)
+async def refer_offline(
+    booking_id: PathId, data: ReferIn, session: DbSession, actor: Manager
+) -> ConsultationOut:
+    row = await medical.refer_offline(session, actor, booking_id, data.note)
+    return ConsultationOut.model_validate(row)
+
+
+@router.post(
+    "/provider/consultations/{booking_id}/prescriptions",
+    status_code=201,
+    summary="Write and sign a prescription (the treating doctor); pending a pharmacist's review",
+)
+async def prescribe(
+    booking_id: PathId,
+    data: PrescriptionIn,
+    request: Request,
+    session: DbSession,
+    actor: Manager,
+) -> PrescriptionOut:
+    row = await medical.prescribe(session, actor, secret_key(request), booking_id, data)
+    return present(row)
+
+
+@router.get(
+    "/provider/prescriptions",
+    summary="The organisation's prescriptions (status pending_review: the review queue)",
+)
+async def provider_prescriptions(
+    session: DbSession,
+    actor: Reader,
+    status: Annotated[PrescriptionStatus | None, Query()] = None,
+) -> list[PrescriptionOut]:
+    return [present(r) for r in await medical.provider_prescriptions(session, actor, status)]
+
+
+@router.post(
+    "/provider/prescriptions/{prescription_id}/approve",
+    summary="Approve a prescription (a pharmacist of the organisation, not its prescriber)",
+)
+async def approve_prescription(
+    prescription_id: PathId, request: Request, session: DbSession, actor: Manager
+) -> PrescriptionOut:
+    row = await medical.review(session, actor, secret_key(request), prescription_id, approve=True)
+    return present(row)
+
+
+@router.post(
+    "/provider/prescriptions/{prescription_id}/reject",
+    summary="Reject a prescription, with the reason (a pharmacist, not its prescriber)",
+)
+async def reject_prescription(
+    prescription_id: PathId,
+    data: RejectIn,
+    request: Request,
+    session: DbSession,
+    actor: Manager,
+) -> PrescriptionOut:
+    row = await medical.review(
+        session, actor, secret_key(request), prescription_id, approve=False, note=data.reason
+    )
+    return present(row)
+
+
+@router.post(
+    "/provider/prescriptions/{prescription_id}/extend",
+    summary="Extend a prescription's validity (the prescribing doctor; at most 3 days)",
+)
+async def extend_prescription(
+    prescription_id: PathId, data: ExtendIn, session: DbSession, actor: Manager
+) -> PrescriptionOut:
+    return present(await medical.extend(session, actor, prescription_id, data.valid_days))
+
+
+@router.get(
+    "/regulator/consultations",
+    summary="Consultations of the providers in the regulator's jurisdiction",
+)
+async def regulator_consultations(session: DbSession, actor: Regulator) -> list[ConsultationOut]:
+    rows = await medical_records.regulator_records(session, actor)
+    return [ConsultationOut.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/regulator/prescriptions",
+    summary="Prescriptions of the providers in the regulator's jurisdiction",
+)
+async def regulator_prescriptions(session: DbSession, actor: Regulator) -> list[PrescriptionOut]:
+    return [present(r) for r in await medical_records.regulator_prescriptions(session, actor)]

@@ -26,6 +26,7 @@ from linli.events import BookingCancelled, BookingNoShow, SessionBooked, Session
 from linli.i18n import N_, Message
 from linli.jobs import RemindBooking
 from linli.merchants.queries import selling_organisation_ids
+from linli.services import medical_records
 from linli.services.models import Booking, ClientLock, Practitioner, Slot
 from linli.services.policies import (
     access_own_booking,
@@ -37,11 +38,15 @@ from linli.services.policies import (
     provider_offers,
 )
 from linli.services.practitioners import local_moment
+from linli.services.schemas import DiagnosisIn
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
     HOLDING,
     BookingStatus,
     CancelledBy,
+    CredentialKind,
+    Mode,
+    Outcome,
     SlotKind,
 )
 
@@ -93,9 +98,17 @@ def slot_taken(slot: Slot) -> Conflict:
 
 
 async def book(
-    session: AsyncSession, actor: Actor, slot_id: int, *, enrolment_id: int | None = None
+    session: AsyncSession,
+    actor: Actor,
+    slot_id: int,
+    *,
+    enrolment_id: int | None = None,
+    diagnosis: DiagnosisIn | None = None,
 ) -> Booking:
-    """The client books one seat of `slot_id` (see the module's docstring for the order)."""
+    """The client books one seat of `slot_id` (see the module's docstring for the order). An
+    online consultation with a doctor is a follow-up visit only: it needs `diagnosis`, the
+    document of a physical institution, kept in the booking's consultation record for the
+    doctor (an in-person visit needs none: a first diagnosis is made there)."""
     user_id = actor.require_user_id()
     slot = await session.scalar(open_slots().where(Slot.id == slot_id))
     if slot is None:
@@ -107,11 +120,30 @@ async def book(
         raise Conflict(
             N_("This provider offers no sessions at the moment."), code="provider_unavailable"
         )
-    practitioner_user = await session.scalar(
-        select(Practitioner.user_id).where(Practitioner.id == slot.practitioner_id)
-    )
+    practitioner_user, credential = (
+        await session.execute(
+            select(Practitioner.user_id, Practitioner.credential_kind).where(
+                Practitioner.id == slot.practitioner_id
+            )
+        )
+    ).one()
     if practitioner_user == user_id:
         raise Conflict(N_("You run this session yourself."), code="own_session")
+    # Internet diagnosis (an online consultation with a doctor) is for follow-up visits only;
+    # an in-person visit at the clinic is not (a first diagnosis is made there).
+    follow_up = (
+        slot.kind == SlotKind.CONSULTATION
+        and slot.mode == Mode.ONLINE
+        and credential == CredentialKind.DOCTOR
+    )
+    if follow_up and diagnosis is None:
+        raise medical_records.diagnosis_required()
+    if diagnosis is not None and not follow_up:
+        raise ValidationFailed(
+            N_("Only an online consultation with a doctor takes a diagnosis document."),
+            fields={"diagnosis": N_("Not for this session.")},
+            code="not_a_consultation",
+        )
     await _lock_client(session, user_id)
     already = await session.scalar(
         select(Booking.id).where(
@@ -162,6 +194,8 @@ async def book(
     )
     session.add(booking)
     await session.flush()
+    if diagnosis is not None:
+        await medical_records.open_record(session, actor, booking, diagnosis)
     audit.record(
         session,
         actor,
@@ -222,7 +256,7 @@ async def _move(
     return True
 
 
-def _not_now(booking: Booking) -> Conflict:
+def not_now(booking: Booking) -> Conflict:
     label = Message(BOOKING_STATUS_LABELS[BookingStatus(booking.status)])
     return Conflict(
         N_("This booking is {state}: that cannot be done now."), code="wrong_status", state=label
@@ -230,19 +264,26 @@ def _not_now(booking: Booking) -> Conflict:
 
 
 async def cancel(
-    session: AsyncSession, actor: Actor, booking: Booking, by: CancelledBy, reason: str
+    session: AsyncSession,
+    actor: Actor,
+    booking: Booking,
+    by: CancelledBy,
+    reason: str,
+    *,
+    leaving: Sequence[BookingStatus] = (BookingStatus.SCHEDULED,),
 ) -> Booking:
+    """Cancel a booking still in one of `leaving` (scheduled: not begun); the seat goes back."""
     now = clock.now()
     if not await _move(
         session,
         booking,
-        (BookingStatus.SCHEDULED,),
+        leaving,
         status=BookingStatus.CANCELLED,
         cancelled_at=now,
         cancelled_by=by,
         cancel_reason=reason or None,
     ):
-        raise _not_now(booking)
+        raise not_now(booking)
     await _release_seat(session, booking.slot_id)
     audit.record(
         session,
@@ -309,7 +350,7 @@ async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Book
         checked_in_at=now,
         checked_in_by_user_id=actor.user_id,
     ):
-        raise _not_now(booking)
+        raise not_now(booking)
     audit.record(
         session,
         actor,
@@ -326,6 +367,8 @@ async def complete(session: AsyncSession, actor: Actor, booking_id: int) -> Book
     now = clock.now()
     if booking.status == BookingStatus.CHECKED_IN and now < booking.starts_at:
         raise Conflict(N_("The session has not started yet."), code="too_early")
+    if booking.status == BookingStatus.CHECKED_IN:
+        await medical_records.ensure_may_complete(session, booking)
     if not await _move(
         session,
         booking,
@@ -333,7 +376,8 @@ async def complete(session: AsyncSession, actor: Actor, booking_id: int) -> Book
         status=BookingStatus.COMPLETED,
         completed_at=now,
     ):
-        raise _not_now(booking)
+        raise not_now(booking)
+    await medical_records.record_outcome(session, booking, Outcome.FOLLOW_UP)
     audit.record(
         session,
         actor,

@@ -295,3 +295,98 @@ class ClassRelease(Base):
     )
     amount_fen: Mapped[int]
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsultationRecord(Base):
+    """The medical record of a follow-up consultation with a doctor: the diagnosis document
+    from a physical institution it was booked with, the doctor's decision on it, and the
+    outcome. Kept for rule services.medical_records' `consultation_record_years` after the
+    consultation, then purged (the booking row, a transaction record, stays)."""
+
+    __tablename__ = "services_consultation_records"
+    __table_args__ = (
+        CheckConstraint(
+            "document_status IN ('submitted', 'accepted', 'rejected')", name="document_status"
+        ),
+        CheckConstraint(
+            "outcome IS NULL OR outcome IN ('follow_up', 'referred_offline')", name="outcome"
+        ),
+        Index("ix_services_consultation_records_org_time", "organisation_id", "held_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("services_bookings.id", ondelete="CASCADE"), unique=True
+    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("services_practitioners.id", ondelete="CASCADE")
+    )
+    client_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the consultation's start
+    # the diagnosis document from a physical institution
+    institution: Mapped[str] = mapped_column(String(120))
+    diagnosed_on: Mapped[date] = mapped_column(Date)
+    condition: Mapped[str] = mapped_column(String(200))
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id", ondelete="SET NULL"))
+    document_status: Mapped[str] = mapped_column(String(10), default="submitted")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    reject_reason: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    outcome_note: Mapped[str | None] = mapped_column(String(500))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Prescription(Base):
+    """A prescription written by the treating doctor of a consultation, signed over its
+    content; effective only once a pharmacist of the same organisation approved it, valid
+    from `issued_on` to `valid_until` (local days)."""
+
+    __tablename__ = "services_prescriptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending_review', 'approved', 'rejected')", name="status"),
+        CheckConstraint(
+            "drug_class IN ('ordinary', 'toxic', 'psychotropic_2', 'psychotropic_1', 'narcotic')",
+            name="drug_class",
+        ),
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("issued_on <= valid_until", name="validity"),
+        Index("ix_services_prescriptions_org_status", "organisation_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("services_consultation_records.id", ondelete="CASCADE"), index=True
+    )
+    booking_id: Mapped[int] = mapped_column(ForeignKey("services_bookings.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    client_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    doctor_practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("services_practitioners.id", ondelete="CASCADE")
+    )
+    doctor_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    drug_name: Mapped[str] = mapped_column(String(120))
+    drug_class: Mapped[str] = mapped_column(String(16))
+    dosage: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int]
+    unit: Mapped[str] = mapped_column(String(20))
+    # HMAC (itsdangerous, the app's secret key) over the content, by the doctor
+    signature: Mapped[str] = mapped_column(String(120))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending_review")
+    reviewed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_note: Mapped[str | None] = mapped_column(String(200))
+    issued_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,11 +1,15 @@
 """HTML pages for online services: find a session and book it, my bookings, the session room
-behind a join link, and the provider's desk (today's sessions, check-in, completion)."""
+behind a join link, the provider's desk (today's sessions, check-in, completion), and medical
+follow-up care (my prescriptions, the doctor's consultation page, the pharmacist's review
+queue)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from linli import clock
@@ -15,18 +19,26 @@ from linli.db import DbSession
 from linli.i18n import N_, _
 from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, practitioners
+from linli.services import booking, courses, join, medical, medical_records, practitioners
+from linli.services.models import Booking, Practitioner, Prescription
 from linli.services.policies import acting_provider
+from linli.services.schemas import DiagnosisIn, ExtendIn, PrescriptionIn, ReferIn, RejectIn
 from linli.services.states import (
     BOOKING_STATUS_LABELS,
     CREDENTIAL_LABELS,
+    DOCUMENT_STATUS_LABELS,
+    DRUG_CLASS_LABELS,
     ENROLMENT_STATUS_LABELS,
     HOLDING,
     MODE_LABELS,
+    OUTCOME_LABELS,
+    PRESCRIPTION_STATE_LABELS,
     SLOT_KIND_LABELS,
+    DrugClass,
     Mode,
+    PrescriptionStatus,
 )
-from linli.web import flash_error, form_action, redirect, render, verify_csrf
+from linli.web import flash_error, form_action, redirect, render, validate_form, verify_csrf
 
 WEEKDAYS = {
     "0": N_("Monday"),
@@ -55,13 +67,32 @@ def _secret(request: Request) -> str:
 @router.get("/services")
 async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
     slots = await booking.find_slots(session)
-    return render(request, "services/find.html", {"slots": slots, "labels": LABELS}, actor=actor)
+    follow_ups = await medical_records.follow_up_slot_ids(session, [s.id for s in slots])
+    return render(
+        request,
+        "services/find.html",
+        {"slots": slots, "labels": LABELS, "follow_ups": follow_ups},
+        actor=actor,
+    )
 
 
 @router.post("/services/slots/{slot_id}/book")
-async def book_slot(slot_id: PathId, session: DbSession, actor: User_) -> Response:
+async def book_slot(
+    slot_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await request.form()
+
     async def do() -> object:
-        return await booking.book(session, actor, slot_id)
+        diagnosis = None
+        if form.get("institution") is not None:  # a follow-up: the diagnosis document
+            diagnosis = validate_form(
+                DiagnosisIn,
+                {
+                    name: str(form.get(name) or "").strip() or None
+                    for name in ("institution", "diagnosed_on", "condition")
+                },
+            )
+        return await booking.book(session, actor, slot_id, diagnosis=diagnosis)
 
     done = await form_action(session, do, on_error=flash_error("/services"))
     if isinstance(done, Response):
@@ -119,11 +150,13 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
         for row in rows
         if row.practitioner_id in mine and row.mode == Mode.ONLINE and row.status in HOLDING
     }
+    records = await medical_records.booking_ids_with_records(session, [r.id for r in rows])
     return render(
         request,
         "services/desk.html",
         {
             "today": today,
+            "records": records,
             "bookings": rows,
             "practitioners": people,
             "weeks": weeks,
@@ -159,6 +192,243 @@ async def desk_complete(booking_id: PathId, session: DbSession, actor: User_) ->
     if isinstance(done, Response):
         return done
     return redirect("/services/desk", text=_("Session completed."))
+
+
+# --- Internet+medical follow-up care ------------------------------------------------------
+
+MEDICAL_LABELS = {
+    "document": DOCUMENT_STATUS_LABELS,
+    "outcome": OUTCOME_LABELS,
+    "drug_class": DRUG_CLASS_LABELS,
+    "state": PRESCRIPTION_STATE_LABELS,
+}
+
+
+def _prescriptions_view(rows: Sequence[Prescription]) -> list[dict[str, object]]:
+    today = local_date(clock.now())
+    return [
+        {
+            "row": r,
+            "state": medical.state_of(r, today),
+            "dispensable": medical.dispensable(r, today),
+        }
+        for r in rows
+    ]
+
+
+@router.get("/services/prescriptions")
+async def my_prescriptions_page(request: Request, session: DbSession, actor: User_) -> Response:
+    """The patient's consultation records and prescriptions (dispensable or not, expired)."""
+    records = await medical_records.my_records(session, actor)
+    rows = await medical.my_prescriptions(session, actor)
+    return render(
+        request,
+        "services/prescriptions.html",
+        {"records": records, "prescriptions": _prescriptions_view(rows), "labels": MEDICAL_LABELS},
+        actor=actor,
+    )
+
+
+@router.get("/services/desk/consultations/{booking_id}")
+async def consultation_page(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The treating organisation's view of a consultation; the doctor's forms."""
+    record = await medical_records.provider_record(session, actor, booking_id)
+    row = await session.get(Booking, booking_id)
+    rows = await medical.consultation_prescriptions(session, actor, booking_id)
+    doctor = await session.get(Practitioner, record.practitioner_id)
+    return render(
+        request,
+        "services/consultation.html",
+        {
+            "record": record,
+            "booking": row,
+            "prescriptions": _prescriptions_view(rows),
+            "is_doctor": doctor is not None and doctor.user_id == actor.user_id,
+            "labels": MEDICAL_LABELS,
+            "status_labels": BOOKING_STATUS_LABELS,
+            "drug_classes": list(DrugClass),
+        },
+        actor=actor,
+    )
+
+
+async def _consultation_form(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    booking_id: int,
+    work: Callable[[FormData], Awaitable[object]],
+    done: str,
+) -> Response:
+    """A doctor's form on the consultation page (members of other kinds of organisation: 403;
+    the practitioner checks answer with a flash)."""
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await request.form()
+    back = f"/services/desk/consultations/{booking_id}"
+
+    async def do() -> object:
+        return await work(form)
+
+    outcome = await form_action(session, do, on_error=flash_error(back))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(back, text=done)
+
+
+@router.post("/services/desk/consultations/{booking_id}/accept")
+async def accept_page(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    async def work(form: FormData) -> object:
+        return await medical.accept_document(session, actor, booking_id)
+
+    return await _consultation_form(
+        request, session, actor, booking_id, work, _("Diagnosis document accepted.")
+    )
+
+
+@router.post("/services/desk/consultations/{booking_id}/reject")
+async def reject_page(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    async def work(form: FormData) -> object:
+        data = validate_form(RejectIn, {"reason": str(form.get("reason") or "").strip()})
+        return await medical.reject_document(session, actor, booking_id, data.reason)
+
+    return await _consultation_form(
+        request,
+        session,
+        actor,
+        booking_id,
+        work,
+        _("Document rejected: the booking was cancelled."),
+    )
+
+
+@router.post("/services/desk/consultations/{booking_id}/refer")
+async def refer_page(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    async def work(form: FormData) -> object:
+        data = validate_form(ReferIn, {"note": str(form.get("note") or "").strip()})
+        return await medical.refer_offline(session, actor, booking_id, data.note)
+
+    return await _consultation_form(
+        request, session, actor, booking_id, work, _("Referred to an in-person visit.")
+    )
+
+
+@router.post("/services/desk/consultations/{booking_id}/prescriptions")
+async def prescribe_page(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    async def work(form: FormData) -> object:
+        fields = ("drug_name", "drug_class", "dosage", "quantity", "unit")
+        data = validate_form(
+            PrescriptionIn, {name: str(form.get(name) or "").strip() for name in fields}
+        )
+        return await medical.prescribe(session, actor, _secret(request), booking_id, data)
+
+    return await _consultation_form(
+        request,
+        session,
+        actor,
+        booking_id,
+        work,
+        _("Prescription signed: waiting for the pharmacist."),
+    )
+
+
+@router.post("/services/desk/prescriptions/{prescription_id}/extend")
+async def extend_page(
+    prescription_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The prescribing doctor extends a prescription's validity (from its consultation page)."""
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await request.form()
+    back = str(form.get("back") or "")
+    if not back.startswith("/services/desk/consultations/"):
+        back = "/services/desk"
+
+    async def do() -> object:
+        data = validate_form(ExtendIn, {"valid_days": str(form.get("valid_days") or "")})
+        return await medical.extend(session, actor, prescription_id, data.valid_days)
+
+    outcome = await form_action(session, do, on_error=flash_error(back))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(back, text=_("Prescription extended."))
+
+
+@router.get("/services/desk/prescriptions")
+async def review_queue_page(request: Request, session: DbSession, actor: User_) -> Response:
+    """The pharmacist's review queue: the organisation's prescriptions pending review."""
+    rows = await medical.provider_prescriptions(session, actor, PrescriptionStatus.PENDING_REVIEW)
+    return render(
+        request,
+        "services/review.html",
+        {"prescriptions": _prescriptions_view(rows), "labels": MEDICAL_LABELS},
+        actor=actor,
+    )
+
+
+async def _review(
+    request: Request, session: DbSession, actor: Actor, prescription_id: int, approve: bool
+) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await request.form()
+
+    async def do() -> object:
+        note = str(form.get("reason") or "").strip()[:200]
+        return await medical.review(
+            session, actor, _secret(request), prescription_id, approve=approve, note=note
+        )
+
+    back = "/services/desk/prescriptions"
+    outcome = await form_action(session, do, on_error=flash_error(back))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(
+        back, text=_("Prescription approved.") if approve else _("Prescription rejected.")
+    )
+
+
+@router.post("/services/desk/prescriptions/{prescription_id}/approve")
+async def approve_page(
+    prescription_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await _review(request, session, actor, prescription_id, approve=True)
+
+
+@router.post("/services/desk/prescriptions/{prescription_id}/reject")
+async def reject_prescription_page(
+    prescription_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    return await _review(request, session, actor, prescription_id, approve=False)
+
+
+@router.get("/regulator/medical")
+async def regulator_medical_page(request: Request, session: DbSession, actor: User_) -> Response:
+    """The regulator's view of the consultations and prescriptions of the providers
+    registered in its region (supervisors and inspectors: `regulator.medical.read`)."""
+    records = await medical_records.regulator_records(session, actor, limit=200)
+    rows = await medical_records.regulator_prescriptions(session, actor, limit=200)
+    names = await medical_records.organisation_names(
+        session, {r.organisation_id for r in records} | {p.organisation_id for p in rows}
+    )
+    return render(
+        request,
+        "services/regulator.html",
+        {
+            "records": records,
+            "prescriptions": _prescriptions_view(rows),
+            "names": names,
+            "labels": MEDICAL_LABELS,
+        },
+        actor=actor,
+    )
 
 
 # --- courses -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Services' part of a resident's personal data (linli.personal_data, docs/privacy.md): their
-bookings and course enrolments for the export; a booking still to come, or a paid course with
-classes neither delivered nor refunded (money in escrow), keeps the account open. Bookings and
-enrolments are transaction records: never erased."""
+bookings and course enrolments for the export, with their medical records (consultation
+records and prescriptions, kept for their retention period, rule services.medical_records); a
+booking still to come, or a paid course with classes neither delivered nor refunded (money in
+escrow), keeps the account open. Bookings and enrolments are transaction records: never
+erased."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, personal_data
 from linli.i18n import N_, Message
-from linli.services.models import Booking, Enrolment
+from linli.services.models import Booking, ConsultationRecord, Enrolment, Prescription
 from linli.services.states import HOLDING, EnrolmentStatus
 
 
@@ -28,7 +30,51 @@ async def export_services(session: AsyncSession, user_id: int) -> dict[str, Any]
             select(Enrolment).where(Enrolment.client_user_id == user_id).order_by(Enrolment.id)
         )
     ).all()
+    records = (
+        await session.scalars(
+            select(ConsultationRecord)
+            .where(ConsultationRecord.client_user_id == user_id)
+            .order_by(ConsultationRecord.id)
+        )
+    ).all()
+    prescriptions = (
+        await session.scalars(
+            select(Prescription)
+            .where(Prescription.client_user_id == user_id)
+            .order_by(Prescription.id)
+        )
+    ).all()
     return {
+        "consultation_records": [
+            {
+                "booking_id": r.booking_id,
+                "organisation_id": r.organisation_id,
+                "institution": r.institution,
+                "diagnosed_on": r.diagnosed_on,
+                "condition": r.condition,
+                "document_status": r.document_status,
+                "reject_reason": r.reject_reason,
+                "outcome": r.outcome,
+                "outcome_note": r.outcome_note,
+            }
+            for r in records
+        ],
+        "prescriptions": [
+            {
+                "id": p.id,
+                "booking_id": p.booking_id,
+                "organisation_id": p.organisation_id,
+                "drug_name": p.drug_name,
+                "drug_class": p.drug_class,
+                "dosage": p.dosage,
+                "quantity": p.quantity,
+                "unit": p.unit,
+                "status": p.status,
+                "issued_on": p.issued_on,
+                "valid_until": p.valid_until,
+            }
+            for p in prescriptions
+        ],
         "bookings": [
             {
                 "id": b.id,

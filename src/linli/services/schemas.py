@@ -9,7 +9,7 @@ from pydantic import Field
 
 from linli.apitypes import MAX_ID
 from linli.schemas import OutputModel, StrictInput
-from linli.services.states import CredentialKind, Mode, SlotKind
+from linli.services.states import CredentialKind, DrugClass, Mode, SlotKind
 
 MAX_GENERATE_DAYS = 62  # slots are made at most two months at a time
 # Calendar days the services take (a date near year 1 or 9999 cannot be turned into a moment).
@@ -96,8 +96,23 @@ class SlotOut(OutputModel):
     status: str
 
 
+class DiagnosisIn(StrictInput):
+    """The diagnosis document from a physical institution a follow-up is booked with."""
+
+    institution: str = Field(min_length=2, max_length=120, description="Where you were diagnosed")
+    # a chronic condition may have been diagnosed long ago (not in the future: checked)
+    diagnosed_on: Annotated[date, Field(ge=date(1900, 1, 1), le=date(2099, 12, 31))]
+    condition: str = Field(min_length=2, max_length=200, description="The diagnosed condition")
+    file_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="A scan you uploaded (purpose `diagnosis`)"
+    )
+
+
 class BookingIn(StrictInput):
     slot_id: int = Field(ge=1, le=MAX_ID)
+    diagnosis: DiagnosisIn | None = Field(
+        None, description="Required for a consultation with a doctor (follow-up visits only)"
+    )
 
 
 class CancelIn(StrictInput):
@@ -170,3 +185,71 @@ class EnrolledOut(OutputModel):
     enrolment: EnrolmentOut
     payment_public_id: str
     pay_url: str
+
+
+class DiagnosisFileOut(OutputModel):
+    id: int
+    content_type: str
+    size: int
+    original_name: str
+
+
+class RejectIn(StrictInput):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class ReferIn(StrictInput):
+    note: str = Field(min_length=1, max_length=500, description="What changed")
+
+
+class ConsultationOut(OutputModel):
+    id: int
+    booking_id: int
+    organisation_id: int
+    practitioner_id: int
+    client_user_id: int
+    held_at: datetime
+    institution: str
+    diagnosed_on: date
+    condition: str
+    file_id: int | None
+    document_status: str
+    reviewed_at: datetime | None
+    reject_reason: str | None
+    outcome: str | None
+    outcome_note: str | None
+    ended_at: datetime | None
+
+
+class PrescriptionIn(StrictInput):
+    drug_name: str = Field(min_length=1, max_length=120)
+    drug_class: DrugClass
+    dosage: str = Field(min_length=1, max_length=200, description="e.g. 5 mg once a day")
+    quantity: int = Field(ge=1, le=10_000)
+    unit: str = Field("", max_length=20)
+
+
+class ExtendIn(StrictInput):
+    valid_days: int = Field(ge=1, le=31, description="Days from the issue day, that one included")
+
+
+class PrescriptionOut(OutputModel):
+    id: int
+    booking_id: int
+    organisation_id: int
+    client_user_id: int
+    doctor_practitioner_id: int
+    drug_name: str
+    drug_class: str
+    dosage: str
+    quantity: int
+    unit: str
+    signature: str
+    signed_at: datetime
+    status: str
+    state: str = Field(description="The status, or `expired` after its last valid day")
+    dispensable: bool = Field(description="Approved by a pharmacist and still valid")
+    reviewed_at: datetime | None
+    review_note: str | None
+    issued_on: date
+    valid_until: date

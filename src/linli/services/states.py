@@ -94,3 +94,73 @@ ENROLMENT_STATUS_LABELS: dict[EnrolmentStatus, str] = {
     EnrolmentStatus.EXPIRED: N_("Not paid in time"),
 }
 assert set(ENROLMENT_STATUS_LABELS) == set(EnrolmentStatus)
+
+
+# --- Internet+medical follow-up care (medical.py) ------------------------------------------
+
+
+class DocumentStatus(StrEnum):
+    """The diagnosis document a follow-up consultation is booked with."""
+
+    SUBMITTED = "submitted"  # waiting for the doctor
+    ACCEPTED = "accepted"  # the consultation may go ahead
+    REJECTED = "rejected"  # the booking was cancelled with the doctor's reason
+
+
+class Outcome(StrEnum):
+    FOLLOW_UP = "follow_up"  # completed as a follow-up visit
+    REFERRED_OFFLINE = "referred_offline"  # the condition changed: seen in person instead
+
+
+class DrugClass(StrEnum):
+    """Prescription drug classes (the retention of a prescription depends on its class; rule
+    services.medical_prescriptions lists those never prescribed online)."""
+
+    ORDINARY = "ordinary"
+    TOXIC = "toxic"  # 医疗用毒性药品
+    PSYCHOTROPIC_2 = "psychotropic_2"  # 第二类精神药品
+    PSYCHOTROPIC_1 = "psychotropic_1"  # 第一类精神药品
+    NARCOTIC = "narcotic"  # 麻醉药品
+
+
+class PrescriptionStatus(StrEnum):
+    PENDING_REVIEW = "pending_review"  # written and signed, not yet effective
+    APPROVED = "approved"  # reviewed by a pharmacist: effective, may be dispensed
+    REJECTED = "rejected"  # refused by the pharmacist
+
+
+class PrescriptionState(StrEnum):
+    """What a prescription shows: its status, or `expired` once its last valid day passed."""
+
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+DOCUMENT_STATUS_LABELS: dict[DocumentStatus, str] = {
+    DocumentStatus.SUBMITTED: N_("Waiting for the doctor"),
+    DocumentStatus.ACCEPTED: N_("Accepted by the doctor"),
+    DocumentStatus.REJECTED: N_("Not accepted"),
+}
+OUTCOME_LABELS: dict[Outcome, str] = {
+    Outcome.FOLLOW_UP: N_("Follow-up visit completed"),
+    Outcome.REFERRED_OFFLINE: N_("Referred to an in-person visit"),
+}
+DRUG_CLASS_LABELS: dict[DrugClass, str] = {
+    DrugClass.ORDINARY: N_("Ordinary"),
+    DrugClass.TOXIC: N_("Toxic (medical use)"),
+    DrugClass.PSYCHOTROPIC_2: N_("Psychotropic, class II"),
+    DrugClass.PSYCHOTROPIC_1: N_("Psychotropic, class I"),
+    DrugClass.NARCOTIC: N_("Narcotic"),
+}
+PRESCRIPTION_STATE_LABELS: dict[PrescriptionState, str] = {
+    PrescriptionState.PENDING_REVIEW: N_("Waiting for the pharmacist's review"),
+    PrescriptionState.APPROVED: N_("Approved: may be dispensed"),
+    PrescriptionState.REJECTED: N_("Rejected by the pharmacist"),
+    PrescriptionState.EXPIRED: N_("Expired"),
+}
+assert set(DOCUMENT_STATUS_LABELS) == set(DocumentStatus)
+assert set(OUTCOME_LABELS) == set(Outcome)
+assert set(DRUG_CLASS_LABELS) == set(DrugClass)
+assert set(PRESCRIPTION_STATE_LABELS) == set(PrescriptionState)
