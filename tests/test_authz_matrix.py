@@ -98,6 +98,10 @@ ooooooooooo * GET /api/v1/services/courses
 lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
 loooooooooo resident GET /api/v1/services/enrolments
 lhhhhhhhhhh resident POST /api/v1/services/enrolments/{enrolment_id}/refund
+loooooooooo resident POST /api/v1/services/bookings/{booking_id}/review
+ooooooooooo * GET /api/v1/services/providers/{organisation_id}/reviews
+loooooooooo resident POST /api/v1/services/bookings/{booking_id}/complaint
+loooooooooo resident POST /api/v1/services/enrolments/{enrolment_id}/complaint
 ooooooooooo - GET /services
 ooooooooooo - GET /services/courses
 loooooooooo - POST /services/courses/{course_id}/enrol
@@ -105,6 +109,9 @@ loooooooooo - POST /services/enrolments/{enrolment_id}/refund
 loooooooooo - POST /services/slots/{slot_id}/book
 loooooooooo - GET /services/bookings
 loooooooooo - POST /services/bookings/{booking_id}/cancel
+loooooooooo - POST /services/bookings/{booking_id}/review
+loooooooooo - POST /services/bookings/{booking_id}/complaint
+loooooooooo - POST /services/enrolments/{enrolment_id}/complaint
 lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
