@@ -113,6 +113,10 @@ lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription
 lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/extend
 ldddddddood org:read GET /api/v1/services/regulator/consultations
 ldddddddood org:read GET /api/v1/services/regulator/prescriptions
+loooooooooo resident POST /api/v1/services/bookings/{booking_id}/review
+ooooooooooo * GET /api/v1/services/providers/{organisation_id}/reviews
+loooooooooo resident POST /api/v1/services/bookings/{booking_id}/complaint
+loooooooooo resident POST /api/v1/services/enrolments/{enrolment_id}/complaint
 ooooooooooo - GET /services
 ooooooooooo - GET /services/courses
 loooooooooo - POST /services/courses/{course_id}/enrol
@@ -120,6 +124,9 @@ loooooooooo - POST /services/enrolments/{enrolment_id}/refund
 loooooooooo - POST /services/slots/{slot_id}/book
 loooooooooo - GET /services/bookings
 loooooooooo - POST /services/bookings/{booking_id}/cancel
+loooooooooo - POST /services/bookings/{booking_id}/review
+loooooooooo - POST /services/bookings/{booking_id}/complaint
+loooooooooo - POST /services/enrolments/{enrolment_id}/complaint
 lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in

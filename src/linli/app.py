@@ -291,6 +291,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
     from linli.services import api as services_api
+    from linli.services import feedback_api as services_feedback_api
+    from linli.services import feedback_pages as services_feedback_pages
     from linli.services import pages as services_pages
     from linli.supervision import case_api as supervision_case_api
     from linli.supervision import case_pages as supervision_case_pages
@@ -334,6 +336,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_return_api,
         protection_claim_api,
         services_api,
+        services_feedback_api,
         supervision_plan_api,
         supervision_report_api,
         supervision_case_api,
@@ -369,6 +372,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_claim_pages,
         rules_pages,
         services_pages,
+        services_feedback_pages,
         supervision_plan_pages,
         supervision_report_pages,
         supervision_case_pages,

@@ -321,15 +321,17 @@ class BuyerRecalled(DomainEvent):
 
 @event_type("protection.ReviewPosted")
 class ReviewPosted(DomainEvent):
-    """A resident reviewed a collected order line (credit may weigh ratings later)."""
+    """A resident reviewed a collected order line, or a completed service booking (then
+    `product_name` is the session's title and `booking_id` is set)."""
 
     review_id: int
     user_id: int
     organisation_id: int
-    product_id: int
+    product_id: int | None
     product_name: str
-    order_line_id: int
+    order_line_id: int | None
     rating: int
+    booking_id: int | None = None
 
 
 @event_type("protection.ReviewReplied")
@@ -356,9 +358,9 @@ class _ComplaintEvent(DomainEvent):
 
     complaint_id: int
     complainant_user_id: int
-    target: str  # order | merchant | leader | product
-    order_id: int
-    subject_organisation_id: int  # the order's merchant
+    target: str  # order | merchant | leader | product | booking | course
+    order_id: int | None  # None for a complaint about a service booking or course
+    subject_organisation_id: int  # the order's merchant (a service's provider)
     subject_leader_user_id: int | None  # set when the complaint is about the leader
     decider: str  # platform | regulator
     regulator_organisation_id: int | None

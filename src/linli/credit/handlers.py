@@ -27,6 +27,8 @@ from linli.credit.ledger import Entry, append, refresh_stale
 from linli.credit.models import RecordKind, SubjectKind
 from linli.events import (
     BatchRecalled,
+    BookingCancelled,
+    BookingNoShow,
     CaseDecided,
     ClaimAbuseConfirmed,
     ComplaintResolved,
@@ -172,6 +174,22 @@ def inspection_result_published(event: InspectionResultPublished) -> list[Entry]
     return [Entry(MERCHANT, event.merchant_organisation_id, kind, ref)]
 
 
+def service_no_show(event: BookingNoShow) -> list[Entry]:
+    """A client never checked in to a booked session (the due job at the slot's end)."""
+    ref = f"booking:{event.booking_id}"
+    return [Entry(RESIDENT, event.client_user_id, RecordKind.SERVICE_NO_SHOW, ref)]
+
+
+def service_cancelled(event: BookingCancelled) -> list[Entry]:
+    """A booked session the provider cancelled counts against the provider; the client's own
+    cancellation (a course refund included) and the system's (an enrolment not paid in time)
+    count for nobody."""
+    if event.cancelled_by != "provider":
+        return []
+    ref = f"booking:{event.booking_id}"
+    return [Entry(MERCHANT, event.organisation_id, RecordKind.SERVICE_CANCELLED_BY_PROVIDER, ref)]
+
+
 @dataclass(frozen=True)
 class Subscription:
     event: type[DomainEvent]
@@ -196,6 +214,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(
         InspectionResultPublished, "credit.inspection_result_published", inspection_result_published
     ),
+    Subscription(BookingNoShow, "credit.service_no_show", service_no_show),
+    Subscription(BookingCancelled, "credit.service_cancelled", service_cancelled),
 )
 
 

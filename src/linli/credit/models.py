@@ -57,6 +57,9 @@ class RecordKind(StrEnum):
     SPOT_CHECK_FAILED = "spot_check_failed"
     PAY_LATER_REPAID = "pay_later_repaid"
     PAY_LATER_OVERDUE = "pay_later_overdue"
+    # rule version 4: online services (a client's no-show, a provider's cancellation)
+    SERVICE_NO_SHOW = "service_no_show"
+    SERVICE_CANCELLED_BY_PROVIDER = "service_cancelled_by_provider"
 
 
 def _within(column: str, values: type[StrEnum]) -> str:

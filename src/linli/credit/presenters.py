@@ -44,6 +44,8 @@ KIND_LABELS: dict[str, str] = {
     RecordKind.SPOT_CHECK_FAILED: N_("random inspection failed"),
     RecordKind.PAY_LATER_REPAID: N_("pay-later bill repaid on time"),
     RecordKind.PAY_LATER_OVERDUE: N_("pay-later bill overdue"),
+    RecordKind.SERVICE_NO_SHOW: N_("booked session missed (no-show)"),
+    RecordKind.SERVICE_CANCELLED_BY_PROVIDER: N_("booked session cancelled by the provider"),
 }
 assert set(KIND_LABELS) == set(RecordKind)
 

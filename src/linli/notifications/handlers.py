@@ -544,7 +544,9 @@ async def review_posted(session: AsyncSession, envelope: outbox.Envelope[ReviewP
         event.organisation_id,
         "review_posted",
         title=N_("New review: {rating} stars for {product}"),
-        body=N_("A resident who collected {product} reviewed it. You may reply once."),
+        body=N_("A resident who collected {product} reviewed it. You may reply once.")
+        if event.booking_id is None
+        else N_("A client who attended {product} reviewed it. You may reply once."),
         params={"rating": event.rating, "product": event.product_name},
         link="/merchant/reviews?awaiting=true",
         event_id=envelope.event_id,
@@ -624,6 +626,8 @@ async def _complaint_notice(
     **params: Any,
 ) -> None:
     event = envelope.payload
+    if event.order_id is None:  # a booked service or a course: the title says what happened
+        body = N_("About a booked service or course: see the complaint's timeline.")
     for user_id in sorted(await _complaint_parties(session, event)):
         if user_id == skip:
             continue

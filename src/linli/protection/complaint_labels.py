@@ -31,6 +31,8 @@ TARGET_LABELS = {
     ComplaintTarget.MERCHANT: N_("the merchant"),
     ComplaintTarget.LEADER: N_("the group leader"),
     ComplaintTarget.PRODUCT: N_("a product"),
+    ComplaintTarget.BOOKING: N_("a booked session"),
+    ComplaintTarget.COURSE: N_("a course"),
 }
 DECIDER_LABELS = {
     Decider.PLATFORM: N_("the platform"),

@@ -18,12 +18,16 @@ from linli.db import Base, BigId, UTCDateTime
 
 
 class ComplaintTarget(StrEnum):
-    """What the resident complains about; always something of one of their own orders."""
+    """What the resident complains about: something of one of their own orders, or one of
+    their own service bookings or course enrolments."""
 
     ORDER = "order"
     MERCHANT = "merchant"  # the order's merchant
     LEADER = "leader"  # the leader of the order's pickup point
     PRODUCT = "product"  # a line of the order
+    # online services (docs/services.md): the provider organisation is the subject
+    BOOKING = "booking"  # one of the client's booked sessions
+    COURSE = "course"  # one of the client's course enrolments
 
 
 class Decider(StrEnum):
@@ -98,11 +102,17 @@ class Complaint(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     complainant_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(10))
-    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    # online services: the booking or the enrolment complained about (product_name holds
+    # the session's or the course's title)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("services_bookings.id"), index=True)
+    enrolment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services_enrolments.id"), index=True
+    )
     order_line_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
     product_name: Mapped[str | None] = mapped_column(String(120))
-    # The order's merchant, whatever the target (what credit and supervision count against);
-    # it is a party to the complaint unless the complaint is about the leader.
+    # The order's merchant (a service's provider), whatever the target (what credit and
+    # supervision count against); a party to the complaint unless it is about the leader.
     subject_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     subject_leader_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"))

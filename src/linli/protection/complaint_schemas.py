@@ -47,8 +47,10 @@ class MessageIn(StrictInput):
 class ComplaintOut(OutputModel):
     id: int
     target: str
-    order_id: int
+    order_id: int | None  # None for a booked session or a course (online services)
     order_line_id: int | None
+    booking_id: int | None
+    enrolment_id: int | None
     product_name: str | None
     subject_organisation_id: int
     subject_leader_user_id: int | None

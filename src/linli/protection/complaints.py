@@ -289,7 +289,6 @@ async def file_complaint(session: AsyncSession, actor: Actor, data: FileInput) -
             code="complaint_open",
             id=duplicate,
         )
-    now = clock.now()
     complaint = Complaint(
         complainant_user_id=user_id,
         target=data.target,
@@ -302,19 +301,22 @@ async def file_complaint(session: AsyncSession, actor: Actor, data: FileInput) -
         text=text,
         decider=data.to,
         regulator_organisation_id=regulator_id,
-        platform_involved=data.to == Decider.PLATFORM,
-        status=ComplaintStatus.FILED,
-        rule_id=RULE,
-        rule_version=0,
-        calendar="",
-        filed_at=now,
-        accept_by=now,
-        created_at=now,
     )
+    return await _open(session, actor, complaint)
+
+
+async def _open(session: AsyncSession, actor: Actor, complaint: Complaint) -> Complaint:
+    """Store a new complaint, start its acceptance clock, record the filing step, publish
+    `ComplaintFiled` and audit it."""
+    now = clock.now()
+    complaint.platform_involved = complaint.decider == Decider.PLATFORM
+    complaint.status = ComplaintStatus.FILED
+    complaint.rule_id, complaint.rule_version, complaint.calendar = RULE, 0, ""
+    complaint.filed_at = complaint.accept_by = complaint.created_at = now
     session.add(complaint)
     await session.flush()
     await _start_acceptance_clock(session, complaint)
-    _step(session, complaint, StepKind.FILED, Role.COMPLAINANT, actor, text=text)
+    _step(session, complaint, StepKind.FILED, Role.COMPLAINANT, actor, text=complaint.text)
     outbox.publish(
         session,
         ComplaintFiled(
@@ -329,11 +331,74 @@ async def file_complaint(session: AsyncSession, actor: Actor, data: FileInput) -
         "protection.complaint_filed",
         target_type="complaint",
         target_id=complaint.id,
-        to=data.to,
+        to=complaint.decider,
         rule=_rule_label(complaint),
     )
     await session.flush()
     return complaint
+
+
+@dataclass(frozen=True)
+class ServiceSubject:
+    """A client's booked session or course enrolment, as the services domain found it: it
+    checked that it is the client's own before it asks to file."""
+
+    organisation_id: int  # the provider
+    title: str
+    booking_id: int | None = None  # a booked session (target `booking`), or
+    enrolment_id: int | None = None  # a course enrolment (target `course`)
+
+    @property
+    def target(self) -> ComplaintTarget:
+        return ComplaintTarget.BOOKING if self.booking_id is not None else ComplaintTarget.COURSE
+
+
+async def file_service_complaint(
+    session: AsyncSession, actor: Actor, subject: ServiceSubject, text: str, to: str
+) -> Complaint:
+    """A client's complaint about one of their own service bookings or course enrolments,
+    against the provider, to the platform or to the regulator covering the provider (`to`:
+    a `Decider`); then the same flow, clocks and parties as any complaint."""
+    user_id = actor.require_user_id()
+    cleaned = _text(text, "text") or ""
+    decider = Decider(to)
+    regulator_id = None
+    if decider == Decider.REGULATOR:
+        regulator_id = await policies.covering_regulator(session, subject.organisation_id)
+        if regulator_id is None:
+            raise ValidationFailed(
+                N_("No regulator on the platform covers this merchant's region yet."),
+                code="no_regulator",
+                fields={"to": N_("File it with the platform instead.")},
+            )
+    duplicate = await session.scalar(
+        select(Complaint.id).where(
+            Complaint.complainant_user_id == user_id,
+            Complaint.target == subject.target,
+            Complaint.booking_id == subject.booking_id
+            if subject.booking_id is not None
+            else Complaint.enrolment_id == subject.enrolment_id,
+            Complaint.status.in_(OPEN),
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(
+            N_("You already have an open complaint about this (#{id})."),
+            code="complaint_open",
+            id=duplicate,
+        )
+    complaint = Complaint(
+        complainant_user_id=user_id,
+        target=subject.target,
+        booking_id=subject.booking_id,
+        enrolment_id=subject.enrolment_id,
+        product_name=subject.title,
+        subject_organisation_id=subject.organisation_id,
+        text=cleaned,
+        decider=decider,
+        regulator_organisation_id=regulator_id,
+    )
+    return await _open(session, actor, complaint)
 
 
 # --- the decider ------------------------------------------------------------------------------

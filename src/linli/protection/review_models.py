@@ -1,4 +1,5 @@
-"""Reviews of verified purchases: one per collected order line (docs/protection-reviews.md).
+"""Reviews of verified purchases: one per collected order line or completed service booking
+(docs/protection-reviews.md).
 
 A review is never deleted, by anyone: the ORM refuses it here and, on PostgreSQL, a trigger
 (migration 0014) refuses it in the database. What changes afterwards is only the merchant's
@@ -38,6 +39,8 @@ class Review(Base):
         ),
         CheckConstraint("(hidden_at IS NULL) = (hidden_reason IS NULL)", name="hidden_with_reason"),
         CheckConstraint("(replied_at IS NULL) = (reply_text IS NULL)", name="reply_complete"),
+        # A review is of one collected order line or of one completed service booking.
+        CheckConstraint("(order_line_id IS NULL) <> (booking_id IS NULL)", name="line_or_booking"),
         # Ratings per product and per merchant are counted by aggregate queries on these.
         # (hidden_at is in them so that the counts are read from the index alone.)
         Index("ix_protection_reviews_product_rating", "product_id", "rating", "hidden_at"),
@@ -47,12 +50,17 @@ class Review(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # One review per order line: the unique constraint settles concurrent submissions.
-    order_line_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_order_lines.id"), unique=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"))
+    # One review per order line (or per service booking): the unique constraints settle
+    # concurrent submissions.
+    order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groupbuy_order_lines.id"), unique=True
+    )
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_orders.id"))
+    # A completed session of online services (docs/services.md): product_name holds its title.
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("services_bookings.id"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     product_name: Mapped[str] = mapped_column(String(120))
     rating: Mapped[int] = mapped_column(SmallInteger)
     text: Mapped[str] = mapped_column(Text, default="")

@@ -28,6 +28,13 @@ class ReviewIn(StrictInput):
     text: Annotated[str, Field(max_length=MAX_TEXT)] = ""
 
 
+class ServiceReviewIn(StrictInput):
+    """A review of a completed service session (no photos)."""
+
+    rating: Rating
+    text: Annotated[str, Field(max_length=MAX_TEXT)] = ""
+
+
 class ReplyIn(StrictInput):
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 
@@ -41,7 +48,8 @@ class ReviewOut(OutputModel):
     """A review as anyone may read it; `hidden` ones reach operators only."""
 
     id: int
-    product_id: int
+    product_id: int | None
+    booking_id: int | None  # a review of a service session (product_name: its title)
     product_name: str
     organisation_id: int
     rating: int
@@ -66,7 +74,8 @@ class MyReviewOut(OutputModel):
     """The resident's own review: a hidden one keeps its rating and reason, not its text."""
 
     id: int
-    order_line_id: int
+    order_line_id: int | None
+    booking_id: int | None
     product_name: str
     rating: int
     text: str | None

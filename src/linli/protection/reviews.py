@@ -1,6 +1,7 @@
 """Reviews of verified purchases (docs/protection-reviews.md): a resident reviews an order
-line they collected, once; the merchant replies once; an operator may hide a review only for
-an enumerated legal reason, recorded with a note and audited. Nothing deletes a review.
+line they collected (or a service session they attended: `post_service_review`), once; the
+merchant replies once; an operator may hide a review only for an enumerated legal reason,
+recorded with a note and audited. Nothing deletes a review.
 
 Ratings per product and per merchant are aggregate queries over the (product, rating) and
 (organisation, rating) indexes: cheap at the sizes of one community's merchants."""
@@ -88,7 +89,7 @@ async def reviewed_line_ids(
             Review.order_line_id.in_(wanted), Review.user_id == user_id
         )
     )
-    return {int(i) for i in found}
+    return {int(i) for i in found if i is not None}
 
 
 lines.provide_reviewed_lines(reviewed_line_ids)
@@ -143,6 +144,85 @@ async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) ->
             product_id=row.product_id,
             product_name=row.product_name,
             order_line_id=row.order_line_id,
+            rating=row.rating,
+        ),
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class ServiceReviewInput:
+    """A review of a completed service booking. The services domain checked that the booking
+    is the reviewer's own and completed (a verified purchase) before it asks."""
+
+    booking_id: int
+    organisation_id: int  # the provider
+    title: str  # the session's title
+    rating: int
+    text: str
+
+
+async def reviewed_booking_ids(
+    session: AsyncSession, user_id: int, booking_ids: Collection[int]
+) -> set[int]:
+    """Those of `booking_ids` the client reviewed (for "My bookings")."""
+    wanted = set(booking_ids)
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(Review.booking_id).where(Review.booking_id.in_(wanted), Review.user_id == user_id)
+    )
+    return {int(i) for i in found if i is not None}
+
+
+async def service_reviewed(session: AsyncSession, booking_id: int) -> bool:
+    found = await session.scalar(select(Review.id).where(Review.booking_id == booking_id))
+    return found is not None
+
+
+async def post_service_review(
+    session: AsyncSession, actor: Actor, data: ServiceReviewInput
+) -> Review:
+    """The client's one review of a completed session (photos are not taken here)."""
+    if await service_reviewed(session, data.booking_id):
+        raise Conflict(N_("You have already reviewed this purchase."), code="already_reviewed")
+    row = Review(
+        booking_id=data.booking_id,
+        user_id=actor.require_user_id(),
+        organisation_id=data.organisation_id,
+        product_name=data.title,
+        rating=data.rating,
+        text=data.text,
+        photo_file_ids=[],
+        created_at=clock.now(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:  # the same booking reviewed at the same moment (a double submit)
+        raise Conflict(
+            N_("You have already reviewed this purchase."), code="already_reviewed"
+        ) from None
+    audit.record(
+        session,
+        actor,
+        "protection.review.posted",
+        target_type="review",
+        target_id=row.id,
+        booking_id=data.booking_id,
+        rating=data.rating,
+    )
+    outbox.publish(
+        session,
+        ReviewPosted(
+            review_id=row.id,
+            user_id=row.user_id,
+            organisation_id=row.organisation_id,
+            product_id=None,
+            product_name=row.product_name,
+            order_line_id=None,
+            booking_id=data.booking_id,
             rating=row.rating,
         ),
     )
@@ -234,18 +314,26 @@ async def hide(
 
 
 async def rating_summary(
-    session: AsyncSession, *, product_id: int | None = None, organisation_id: int | None = None
+    session: AsyncSession,
+    *,
+    product_id: int | None = None,
+    organisation_id: int | None = None,
+    services_only: bool = False,
 ) -> RatingSummary:
-    """One aggregate query over the product's (or merchant's) reviews."""
+    """One aggregate query over the product's (or merchant's) reviews (`services_only`: of
+    its booked sessions)."""
     subject = (
         Review.product_id == product_id
         if product_id is not None
         else Review.organisation_id == organisation_id
     )
+    conditions = [subject]
+    if services_only:
+        conditions.append(Review.booking_id.is_not(None))
     rows = (
         await session.execute(
             select(Review.rating, Review.hidden_at.is_(None), func.count())
-            .where(subject)
+            .where(*conditions)
             .group_by(Review.rating, Review.hidden_at.is_(None))
         )
     ).all()
@@ -289,10 +377,14 @@ async def public_reviews(
     *,
     product_id: int | None = None,
     organisation_id: int | None = None,
+    services_only: bool = False,
     page: int = 1,
 ) -> ReviewPage:
-    """A product's or a merchant's reviews, newest first (hidden ones for operators only)."""
+    """A product's or a merchant's reviews, newest first (hidden ones for operators only);
+    `services_only`: the reviews of its booked sessions."""
     query = policies.visible_reviews(actor)
+    if services_only:
+        query = query.where(Review.booking_id.is_not(None))
     if product_id is not None:
         query = query.where(Review.product_id == product_id)
     if organisation_id is not None:

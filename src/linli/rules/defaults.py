@@ -409,6 +409,58 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "credit.scoring",
+        "version": 4,
+        "title": "Credit scores and public grades, with online services",
+        "legal_basis": "As version 3; platform rule: a booked session the client missed "
+        "(no-show) weighs on the resident, a booked session the provider cancelled weighs on "
+        "the provider (Consumer Rights Protection Law art. 16: the operator performs what it "
+        "agreed with the consumer)",
+        # Version 3's weights unchanged, with: a client's no-show of a booked session (the due
+        # job at the slot's end) against the resident; a booked session cancelled by the
+        # provider (with its reason) against the provider organisation. A client's own
+        # cancellation, a course refund the client asked for and a system cancellation (an
+        # enrolment not paid in time) count for nobody.
+        "values": {
+            "base": 600,
+            "min": 0,
+            "max": 1000,
+            "epoch": "2020-01-01",
+            "half_life_days": 180,
+            "horizon_periods": 6,
+            "grades": [["AAA", 850], ["AA", 750], ["A", 600], ["B", 450], ["C", 0]],
+            "weights": {
+                "order_delivered": {"merchant": 2},
+                "pickup_handed_over": {"leader": 2},
+                "order_collected": {"resident": 1},
+                "order_uncollected": {"resident": -30},
+                "temperature_excursion": {"merchant": -40},
+                "inspection_failed": {"merchant": -120},
+                "batch_recalled": {"merchant": -60},
+                "return_refund_overdue": {"merchant": -50},
+                "return_refunded": {"merchant": -3},
+                "complaint_upheld": {"merchant": -60, "leader": -60},
+                "complaint_mediated": {"merchant": -15, "leader": -15},
+                "penalty_serious": {"merchant": -300},
+                "penalty": {"merchant": -150},
+                "warning": {"merchant": -30},
+                "rectification_overdue": {"merchant": -80},
+                "rectified_on_time": {"merchant": 10},
+                "quality_claim_upheld": {"merchant": -10},
+                "quality_claim_partly": {"merchant": -5},
+                "claim_abuse_confirmed": {"resident": -100},
+                "spot_check_passed": {"merchant": 5},
+                "spot_check_issues": {"merchant": -30},
+                "spot_check_failed": {"merchant": -120},
+                "pay_later_repaid": {"resident": 2},
+                "pay_later_overdue": {"resident": -80},
+                "service_no_show": {"resident": -20},
+                "service_cancelled_by_provider": {"merchant": -10},
+            },
+            "leader_min_grade": "B",
+        },
+    },
+    {
         "rule_id": "credit.lists",
         "version": 1,
         "title": "The serious-dishonesty list (严重违法失信名单) and the red list",

@@ -18,6 +18,7 @@ from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, re
 from linli.db import DbSession
 from linli.i18n import N_, _
 from linli.payments import providers
+from linli.protection import reviews
 from linli.rules.workdays import local_date
 from linli.services import booking, courses, join, medical, medical_records, practitioners
 from linli.services.models import Booking, Practitioner, Prescription
@@ -110,10 +111,17 @@ async def my_bookings_page(request: Request, session: DbSession, actor: User_) -
         for row in rows
         if row.mode == Mode.ONLINE and row.status in HOLDING
     }
+    reviewed = await reviews.reviewed_booking_ids(session, user_id, [row.id for row in rows])
     return render(
         request,
         "services/bookings.html",
-        {"bookings": rows, "links": links, "labels": LABELS, "now": clock.now()},
+        {
+            "bookings": rows,
+            "links": links,
+            "labels": LABELS,
+            "now": clock.now(),
+            "reviewed": reviewed,
+        },
         actor=actor,
     )
 
