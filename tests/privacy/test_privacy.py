@@ -103,7 +103,13 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
     }
     assert sections["pay_later"] == {"account": None, "bills": []}  # never used pay later
     # never watched a live room
-    assert sections["live"] == {"orders": [], "chat_messages": [], "streamers": [], "mutes": []}
+    assert sections["live"] == {
+        "orders": [],
+        "chat_messages": [],
+        "streamers": [],
+        "mutes": [],
+        "rooms_watched": [],
+    }
     # the resident collected the order: one credit record as a resident (credit.scoring)
     [record] = sections["credit"]["as_resident"]["records"]
     assert (record["kind"], record["weight"]) == ("order_collected", 1)
