@@ -137,7 +137,6 @@ async def seed_history(
     rng = random.Random(seed + 1)
     figures = HistoryFigures()
     dispatcher = Dispatcher(sessionmaker, batch_size=200)
-    secret = settings.payment_sandbox_secret.get_secret_value()
     async with sessionmaker() as session:
         sellers = await _sellers(session)
         places = await _neighbourhoods(session)
@@ -155,7 +154,6 @@ async def seed_history(
                     seller,
                     chosen,
                     day,
-                    secret,
                     settings,
                     rng,
                     figures,
@@ -186,7 +184,6 @@ async def _one_campaign(
     seller: Seller,
     chosen: Sequence[Neighbourhood],
     day: datetime,
-    secret: str,
     settings: Settings,
     rng: random.Random,
     figures: HistoryFigures,
@@ -235,9 +232,7 @@ async def _one_campaign(
                 OrderLineIn(item_id=item_id, quantity=rng.randint(1, 2))
                 for item_id in rng.sample(item_ids, rng.randint(1, 2))
             ]
-            await _order_and_pay(
-                sessionmaker, resident, campaign.id, lines, secret, settings, figures
-            )
+            await _order_and_pay(sessionmaker, resident, campaign.id, lines, settings, figures)
 
 
 async def _order_and_pay(
@@ -245,7 +240,6 @@ async def _order_and_pay(
     resident: Actor,
     campaign_id: int,
     lines: list[OrderLineIn],
-    secret: str,
     settings: Settings,
     figures: HistoryFigures,
 ) -> None:
@@ -263,10 +257,21 @@ async def _order_and_pay(
     if intent is None:
         return
     figures.orders += 1
+    await pay_in_sandbox(sessionmaker, settings, intent.public_id, intent.amount_fen)
+
+
+async def pay_in_sandbox(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    intent_public_id: str,
+    amount_fen: int,
+) -> None:
+    """The resident pays: the sandbox provider's signed notification, received as the
+    callback route receives it."""
     headers, body = providers.signed_notification(
-        secret,
-        intent_public_id=intent.public_id,
-        amount_fen=intent.amount_fen,
+        settings.payment_sandbox_secret.get_secret_value(),
+        intent_public_id=intent_public_id,
+        amount_fen=amount_fen,
         provider_txn_id=f"demo{uuid.uuid4().hex[:20]}",
     )
     async with sessionmaker() as session, session.begin():

@@ -19,13 +19,12 @@ from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import offers
 from linli.catalog.offers import ListedSku
 from linli.config import Settings
+from linli.demo.history import pay_in_sandbox
 from linli.demo.seed import EXPORTER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
 from linli.errors import DomainError
 from linli.live import checkout, service, streamers
 from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
 from linli.outbox import Dispatcher
-from linli.payments import providers
-from linli.payments import service as payments
 from linli.rules import service as rules
 
 LOCAL = clock.LOCAL
@@ -147,16 +146,7 @@ async def _buy_and_pay(
     intent = placed.intent
     if intent is None:
         return False
-    headers, body = providers.signed_notification(
-        settings.payment_sandbox_secret.get_secret_value(),
-        intent_public_id=intent.public_id,
-        amount_fen=intent.amount_fen,
-        provider_txn_id=f"demo{uuid.uuid4().hex[:20]}",
-    )
-    async with sessionmaker() as session, session.begin():
-        await payments.receive_callback(
-            session, "sandbox", headers=headers, body=body, settings=settings
-        )
+    await pay_in_sandbox(sessionmaker, settings, intent.public_id, intent.amount_fen)
     return True
 
 

@@ -32,7 +32,14 @@ from linli.config import Settings
 from linli.credit import pay_later
 from linli.credit.models import CreditPeriod
 from linli.credit.pay_later_models import BillStatus, PayLaterBill
-from linli.demo.history import HistoryFigures, Neighbourhood, Seller, _deliver, _neighbourhoods
+from linli.demo.history import (
+    HistoryFigures,
+    Neighbourhood,
+    Seller,
+    _deliver,
+    _neighbourhoods,
+    pay_in_sandbox,
+)
 from linli.demo.history import _sellers as sellers_of
 from linli.errors import DomainError
 from linli.groupbuy import campaigns
@@ -40,8 +47,6 @@ from linli.groupbuy import checkout as checkouts
 from linli.groupbuy.models import CampaignItem
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn, OrderIn, OrderLineIn
 from linli.outbox import Dispatcher
-from linli.payments import providers
-from linli.payments import service as payments
 from linli.phone import normalize_mobile
 
 
@@ -194,7 +199,6 @@ async def seed_pay_later(
     seller, sku_id = chosen
     payer, defaulter = quiet[:2]
     dispatcher = Dispatcher(sessionmaker, batch_size=200)
-    secret = settings.payment_sandbox_secret.get_secret_value()
     today = clock.now().astimezone(LOCAL).date()
     old = _months_back(today, 2)
     with clock.frozen(_at(old, 9)) as frozen:
@@ -217,16 +221,7 @@ async def seed_pay_later(
         frozen.set(_at(date.fromisoformat(bill.due_date) - timedelta(days=5), 10))
         async with sessionmaker() as session, session.begin():
             intent = await pay_later.pay_bill(session, payer, bill.id, settings)
-        headers, body = providers.signed_notification(
-            secret,
-            intent_public_id=intent.public_id,
-            amount_fen=intent.amount_fen,
-            provider_txn_id=f"demo{uuid.uuid4().hex[:20]}",
-        )
-        async with sessionmaker() as session, session.begin():
-            await payments.receive_callback(
-                session, "sandbox", headers=headers, body=body, settings=settings
-            )
+        await pay_in_sandbox(sessionmaker, settings, intent.public_id, intent.amount_fen)
         await dispatcher.run_once()
         frozen.set(bill.overdue_at + timedelta(hours=1))
         await dispatcher.run_once()  # the reminders, then the unpaid bills turn overdue

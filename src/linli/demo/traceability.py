@@ -531,14 +531,11 @@ async def _sell_and_recall(
             select(CampaignItem.id).where(CampaignItem.campaign_id == campaign.id)
         )
         assert item_id is not None
-    secret = settings.payment_sandbox_secret.get_secret_value()
     bought = HistoryFigures()
     for place in rng.sample(list(places), 2):
         for resident in rng.sample(place.residents, min(4, len(place.residents))):
             order = [OrderLineIn(item_id=item_id, quantity=rng.randint(1, 2))]
-            await _order_and_pay(
-                sessionmaker, resident, campaign.id, order, secret, settings, bought
-            )
+            await _order_and_pay(sessionmaker, resident, campaign.id, order, settings, bought)
     dispatcher = Dispatcher(sessionmaker, batch_size=200)
     await dispatcher.run_once()  # payments applied
     async with sessionmaker() as session:

@@ -177,8 +177,9 @@ async def check_like(session: AsyncSession, actor: Actor, room_id: int) -> None:
         raise TooManyRequests(N_("Too many likes: wait a moment."), code="likes_rate_limited")
 
 
-async def add_likes(session: AsyncSession, room_id: int, likes: int) -> int | None:
-    """Add likes to a room on air and tell its viewers the new total (None: not on air)."""
+async def add_likes(session: AsyncSession, room_id: int, likes: int) -> None:
+    """Add likes to a room on air and tell its viewers the new total (a room off air takes
+    none: likes that arrive after its end are dropped)."""
     total = await session.scalar(
         update(Room)
         .where(Room.id == room_id, Room.status.in_(ON_AIR))
@@ -188,7 +189,6 @@ async def add_likes(session: AsyncSession, room_id: int, likes: int) -> int | No
     )
     if total is not None:
         publish(session, room_id, "likes", count=int(total))
-    return None if total is None else int(total)
 
 
 # --- the hub --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox, ratelimit
@@ -239,6 +239,41 @@ class FileInput:
     line_id: int | None = None
 
 
+async def _regulator_if_asked(session: AsyncSession, to: str, organisation_id: int) -> int | None:
+    """The regulator covering the organisation when the complaint goes to one (else None);
+    422 `no_regulator` when none covers its region."""
+    if to != Decider.REGULATOR:
+        return None
+    regulator_id = await policies.covering_regulator(session, organisation_id)
+    if regulator_id is None:
+        raise ValidationFailed(
+            N_("No regulator on the platform covers this merchant's region yet."),
+            code="no_regulator",
+            fields={"to": N_("File it with the platform instead.")},
+        )
+    return regulator_id
+
+
+async def _refuse_a_second_open(
+    session: AsyncSession, user_id: int, target: str, *about: ColumnElement[bool]
+) -> None:
+    """409 `complaint_open` while the complainant has an open complaint about the same."""
+    duplicate = await session.scalar(
+        select(Complaint.id).where(
+            Complaint.complainant_user_id == user_id,
+            Complaint.target == target,
+            *about,
+            Complaint.status.in_(OPEN),
+        )
+    )
+    if duplicate is not None:
+        raise Conflict(
+            N_("You already have an open complaint about this (#{id})."),
+            code="complaint_open",
+            id=duplicate,
+        )
+
+
 async def file_complaint(session: AsyncSession, actor: Actor, data: FileInput) -> Complaint:
     """A resident's complaint about one of their own orders, its merchant, its pickup point's
     leader or a product on it, to the platform or to the regulator covering the merchant."""
@@ -263,32 +298,16 @@ async def file_complaint(session: AsyncSession, actor: Actor, data: FileInput) -
                 N_("Check the complaint."),
                 fields={"target": N_("This order's pickup point has no group leader.")},
             )
-    regulator_id = None
-    if data.to == Decider.REGULATOR:
-        regulator_id = await policies.covering_regulator(session, order.organisation_id)
-        if regulator_id is None:
-            raise ValidationFailed(
-                N_("No regulator on the platform covers this merchant's region yet."),
-                code="no_regulator",
-                fields={"to": N_("File it with the platform instead.")},
-            )
-    duplicate = await session.scalar(
-        select(Complaint.id).where(
-            Complaint.complainant_user_id == user_id,
-            Complaint.order_id == order.order_id,
-            Complaint.target == data.target,
-            Complaint.order_line_id.is_(None)
-            if line is None
-            else Complaint.order_line_id == line.line_id,
-            Complaint.status.in_(OPEN),
-        )
+    regulator_id = await _regulator_if_asked(session, data.to, order.organisation_id)
+    await _refuse_a_second_open(
+        session,
+        user_id,
+        data.target,
+        Complaint.order_id == order.order_id,
+        Complaint.order_line_id.is_(None)
+        if line is None
+        else Complaint.order_line_id == line.line_id,
     )
-    if duplicate is not None:
-        raise Conflict(
-            N_("You already have an open complaint about this (#{id})."),
-            code="complaint_open",
-            id=duplicate,
-        )
     complaint = Complaint(
         complainant_user_id=user_id,
         target=data.target,
@@ -362,31 +381,15 @@ async def file_service_complaint(
     user_id = actor.require_user_id()
     cleaned = _text(text, "text") or ""
     decider = Decider(to)
-    regulator_id = None
-    if decider == Decider.REGULATOR:
-        regulator_id = await policies.covering_regulator(session, subject.organisation_id)
-        if regulator_id is None:
-            raise ValidationFailed(
-                N_("No regulator on the platform covers this merchant's region yet."),
-                code="no_regulator",
-                fields={"to": N_("File it with the platform instead.")},
-            )
-    duplicate = await session.scalar(
-        select(Complaint.id).where(
-            Complaint.complainant_user_id == user_id,
-            Complaint.target == subject.target,
-            Complaint.booking_id == subject.booking_id
-            if subject.booking_id is not None
-            else Complaint.enrolment_id == subject.enrolment_id,
-            Complaint.status.in_(OPEN),
-        )
+    regulator_id = await _regulator_if_asked(session, decider, subject.organisation_id)
+    await _refuse_a_second_open(
+        session,
+        user_id,
+        subject.target,
+        Complaint.booking_id == subject.booking_id
+        if subject.booking_id is not None
+        else Complaint.enrolment_id == subject.enrolment_id,
     )
-    if duplicate is not None:
-        raise Conflict(
-            N_("You already have an open complaint about this (#{id})."),
-            code="complaint_open",
-            id=duplicate,
-        )
     complaint = Complaint(
         complainant_user_id=user_id,
         target=subject.target,

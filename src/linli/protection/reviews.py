@@ -118,11 +118,17 @@ async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) ->
         photo_file_ids=photos,
         created_at=clock.now(),
     )
+    return await _record(session, actor, row, order_line_id=line.line_id)
+
+
+async def _record(session: AsyncSession, actor: Actor, row: Review, **subject: int) -> Review:
+    """Insert the review (a double submit meets the unique line or booking: 409), audit it
+    with its subject and publish ReviewPosted."""
     try:
         async with session.begin_nested():
             session.add(row)
             await session.flush()
-    except IntegrityError:  # the same line reviewed at the same moment (a double submit)
+    except IntegrityError:  # the same purchase reviewed at the same moment (a double submit)
         raise Conflict(
             N_("You have already reviewed this purchase."), code="already_reviewed"
         ) from None
@@ -132,8 +138,8 @@ async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) ->
         "protection.review.posted",
         target_type="review",
         target_id=row.id,
-        order_line_id=line.line_id,
-        rating=data.rating,
+        rating=row.rating,
+        **subject,
     )
     outbox.publish(
         session,
@@ -144,6 +150,7 @@ async def post_review(session: AsyncSession, actor: Actor, data: ReviewInput) ->
             product_id=row.product_id,
             product_name=row.product_name,
             order_line_id=row.order_line_id,
+            booking_id=row.booking_id,
             rating=row.rating,
         ),
     )
@@ -196,37 +203,7 @@ async def post_service_review(
         photo_file_ids=[],
         created_at=clock.now(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:  # the same booking reviewed at the same moment (a double submit)
-        raise Conflict(
-            N_("You have already reviewed this purchase."), code="already_reviewed"
-        ) from None
-    audit.record(
-        session,
-        actor,
-        "protection.review.posted",
-        target_type="review",
-        target_id=row.id,
-        booking_id=data.booking_id,
-        rating=data.rating,
-    )
-    outbox.publish(
-        session,
-        ReviewPosted(
-            review_id=row.id,
-            user_id=row.user_id,
-            organisation_id=row.organisation_id,
-            product_id=None,
-            product_name=row.product_name,
-            order_line_id=None,
-            booking_id=data.booking_id,
-            rating=row.rating,
-        ),
-    )
-    return row
+    return await _record(session, actor, row, booking_id=data.booking_id)
 
 
 async def access_own_review(session: AsyncSession, actor: Actor, review_id: int) -> Review:
