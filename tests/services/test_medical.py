@@ -299,9 +299,22 @@ async def test_prescriptions_are_signed_reviewed_by_another_pharmacist_and_valid
         409,
         "bad_signature",
     )
+    # A longer validity written behind the doctor's back: refused as well (the doctor's
+    # extension below signs it again).
     async with app.state.sessionmaker() as s:
         await s.execute(
-            update(Prescription).where(Prescription.id == first["id"]).values(quantity=2)
+            update(Prescription)
+            .where(Prescription.id == first["id"])
+            .values(quantity=2, valid_until=MONDAY + timedelta(days=2))
+        )
+        await s.commit()
+    assert code(await client.post(approve, headers=clinic.pharmacist.headers)) == (
+        409,
+        "bad_signature",
+    )
+    async with app.state.sessionmaker() as s:
+        await s.execute(
+            update(Prescription).where(Prescription.id == first["id"]).values(valid_until=MONDAY)
         )
         await s.commit()
 

@@ -459,9 +459,12 @@ async def reject_prescription(
     summary="Extend a prescription's validity (the prescribing doctor; at most 3 days)",
 )
 async def extend_prescription(
-    prescription_id: PathId, data: ExtendIn, session: DbSession, actor: Manager
+    prescription_id: PathId, data: ExtendIn, request: Request, session: DbSession, actor: Manager
 ) -> PrescriptionOut:
-    return present(await medical.extend(session, actor, prescription_id, data.valid_days))
+    extended = await medical.extend(
+        session, actor, secret_key(request), prescription_id, data.valid_days
+    )
+    return present(extended)
 
 
 @router.get(

@@ -184,7 +184,8 @@ async def refer_offline(
 
 
 def signed_content(prescription: Prescription) -> bytes:
-    """What the doctor signs: who prescribes what to whom, on which day."""
+    """What the doctor signs: who prescribes what to whom, on which day, valid until when (an
+    extension is signed again)."""
     return json.dumps(
         {
             "id": prescription.id,
@@ -198,6 +199,7 @@ def signed_content(prescription: Prescription) -> bytes:
             "quantity": prescription.quantity,
             "unit": prescription.unit,
             "issued_on": prescription.issued_on.isoformat(),
+            "valid_until": prescription.valid_until.isoformat(),
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -241,7 +243,16 @@ async def prescribe(
     treating = await _treating(session, actor, booking_id)
     if treating.record.document_status != DocumentStatus.ACCEPTED:
         raise medical_records.not_accepted()
-    if treating.booking.status != BookingStatus.CHECKED_IN:
+    # Held checked in until this commits: a referral or completion at the same moment (a
+    # conditional UPDATE from checked_in) waits, or this finds the consultation over.
+    held = await session.scalar(
+        update(Booking)
+        .where(Booking.id == treating.booking.id, Booking.status == BookingStatus.CHECKED_IN)
+        .values(status=Booking.status)
+        .returning(Booking.id)
+        .execution_options(synchronize_session=False)
+    )
+    if held is None:
         raise Conflict(
             N_(
                 "Prescriptions are written during the consultation, once the patient is checked in."
@@ -390,10 +401,10 @@ async def review(
 
 
 async def extend(
-    session: AsyncSession, actor: Actor, prescription_id: int, valid_days: int
+    session: AsyncSession, actor: Actor, secret_key: str, prescription_id: int, valid_days: int
 ) -> Prescription:
     """The prescribing doctor extends a prescription still valid to `valid_days` days from
-    its issue (at most the rule's `max_valid_days`)."""
+    its issue (at most the rule's `max_valid_days`), and signs it again."""
     prescription = await _organisation_prescription(
         session, actor, prescription_id, SERVICES_MANAGE
     )
@@ -430,6 +441,8 @@ async def extend(
     if moved is None:
         raise Conflict(N_("This prescription can no longer be extended."), code="not_extendable")
     await session.refresh(prescription)
+    prescription.signature = sign(secret_key, prescription)
+    await session.flush()
     audit.record(
         session,
         actor,
@@ -437,6 +450,7 @@ async def extend(
         target_type="services_prescription",
         target_id=prescription.id,
         valid_until=until.isoformat(),
+        signature=prescription.signature,
         rule_version=rule.version,
     )
     return prescription

@@ -362,7 +362,9 @@ async def extend_page(
 
     async def do() -> object:
         data = validate_form(ExtendIn, {"valid_days": str(form.get("valid_days") or "")})
-        return await medical.extend(session, actor, prescription_id, data.valid_days)
+        return await medical.extend(
+            session, actor, _secret(request), prescription_id, data.valid_days
+        )
 
     outcome = await form_action(session, do, on_error=flash_error(back))
     if isinstance(outcome, Response):
