@@ -20,15 +20,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from linli import clock, ratelimit
 from linli.audit import service as audit
@@ -63,8 +65,29 @@ ON_AIR = (RoomStatus.LIVE, RoomStatus.PAUSED)
 
 
 def publish(session: AsyncSession, room_id: int, kind: str, **payload: Any) -> None:
-    """Tell the room's viewers (every process) once this transaction commits."""
+    """Tell the room's viewers (every process) once this transaction commits: this process's
+    hubs poll at once after the commit, the others at their next poll."""
     session.add(RoomEvent(room_id=room_id, kind=kind, payload=payload, at=clock.now()))
+    if not session.info.get(_WAKE_ON_COMMIT):
+        session.info[_WAKE_ON_COMMIT] = True
+        event.listen(session.sync_session, "after_commit", _wake_hubs, once=True)
+
+
+_WAKE_ON_COMMIT = "linli_live_wake_on_commit"
+_HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()  # this process's hubs
+
+
+def _wake_hubs(session: Session) -> None:
+    """After a commit that published room events: the hubs running on this event loop poll
+    now (a REST pin would otherwise wait for the next poll, up to `poll_interval`)."""
+    session.info.pop(_WAKE_ON_COMMIT, None)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    for hub in list(_HUBS):
+        if hub.running_on(loop):
+            hub.wake()
 
 
 # --- chat -----------------------------------------------------------------------------------
@@ -201,7 +224,7 @@ class Connection:
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
 
 
-@dataclass
+@dataclass(eq=False)
 class Hub:
     """This process's connections by room, and the poller that feeds them."""
 
@@ -217,6 +240,12 @@ class Hub:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stopping: bool = False
+
+    def __post_init__(self) -> None:
+        _HUBS.add(self)
+
+    def running_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return self._task is not None and not self._task.done() and self._task.get_loop() is loop
 
     def ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -312,7 +341,6 @@ class Hub:
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
-        self.wake()
         return total
 
     async def poll_once(self) -> int:

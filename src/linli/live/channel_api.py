@@ -111,9 +111,7 @@ async def _handle(app: Any, actor: Actor, room_id: int, raw: str) -> dict[str, A
         except DomainError as error:
             await session.rollback()
             return _error(error)
-        await session.commit()
-    if kind == "chat":
-        hub.wake()
-    else:
+        await session.commit()  # a chat message: the hubs poll now (channel.publish)
+    if kind == "like":
         hub.add_like(room_id)  # written with the others of the poll interval
     return None
