@@ -152,12 +152,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "database_free: the test touches no database, so only the SQLite run of the suite runs "
         "it (the PostgreSQL run, the slower of the two, would repeat the same work)",
     )
-    config.addinivalue_line(
-        "markers",
-        "one_database(kind): a long test whose finding does not depend on the database (a "
-        "page's layout; fuzzed input against the API's validation) runs in the run on `kind` "
-        "only (sqlite or postgresql), to keep the two runs within CI's time",
-    )
 
 
 # Fixtures through which a test reaches a database (tests/live.py's servers take theirs from
@@ -184,23 +178,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reached = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
         if reached or _serves_live(item):
             raise pytest.UsageError(f"{item.nodeid} is marked database_free but reaches one")
-    elsewhere = [item for item in items if _runs_elsewhere(item)]
-    if DATABASE_KIND == "postgresql":
-        elsewhere += free
-    if elsewhere:
-        config.hook.pytest_deselected(items=elsewhere)
-        dropped = {id(item) for item in elsewhere}
+    if DATABASE_KIND == "postgresql" and free:
+        config.hook.pytest_deselected(items=free)
+        dropped = {id(item) for item in free}
         items[:] = [item for item in items if id(item) not in dropped]
-
-
-def _runs_elsewhere(item: pytest.Item) -> bool:
-    marker = item.get_closest_marker("one_database")
-    if marker is None:
-        return False
-    (kind,) = marker.args
-    if kind not in ("sqlite", "postgresql"):
-        raise pytest.UsageError(f"{item.nodeid}: one_database({kind!r})")
-    return bool(kind != DATABASE_KIND)
 
 
 async def dispatch_errors(application: FastAPI) -> list[str]:

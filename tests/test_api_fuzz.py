@@ -51,9 +51,7 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-# Validation answers alike on both databases; PostgreSQL is where out-of-range values meet a
-# stricter engine (integer ranges, text encodings), so the fuzzing runs there only.
-pytestmark = [pytest.mark.slow, pytest.mark.one_database("postgresql")]
+pytestmark = pytest.mark.slow
 
 
 def documented_operations() -> list[str]:

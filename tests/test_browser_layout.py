@@ -44,8 +44,7 @@ SKIPPED = re.compile(
     r"^/(files|static|api|epcis|openapi|docs|redoc|healthz|logout|lang)\b|\.(svg|csv|pdf|png|jpe?g|json)$"
 )
 
-# Layout is HTML and CSS over the same seeded city on either database: checked in one run.
-pytestmark = [*BROWSER_MARKS, pytest.mark.one_database("sqlite")]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
