@@ -256,6 +256,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
     from linli.demo.protection_complaints import seed_complaints
     from linli.demo.protection_returns import seed_returns
     from linli.demo.protection_reviews import seed_reviews
+    from linli.demo.services import seed_services
     from linli.demo.supervision import seed_supervision
     from linli.demo.supervision_draws import seed_inspections_and_reports
     from linli.demo.traceability import seed_traceability
@@ -291,6 +292,7 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             supervised = await seed_supervision(sessionmaker, seed=seed)
             inspected = await seed_inspections_and_reports(sessionmaker, seed=seed)
             streamed = await seed_live(sessionmaker, settings, seed=seed)
+            served = await seed_services(sessionmaker, settings, seed=seed)
             story = await seed_credit_story(sessionmaker, seed=seed)  # delivers the outbox
             credit = await credit_figures(sessionmaker)
         finally:
@@ -333,6 +335,14 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         console.print(
             f"Live selling: {streamed.rooms} rooms (a replay with {streamed.orders} paid "
             "orders, one tonight, one on air now)."
+        )
+        console.print(
+            f"Online services: a course in progress ({served.enrolments} pupils, "
+            f"{served.classes_delivered} classes delivered and released from escrow, "
+            f"{served.refunds} refund of the classes not delivered); "
+            f"{served.consultations} follow-up consultations ({served.prescriptions_approved} "
+            f"prescriptions approved, {served.prescriptions_waiting} waiting for review, "
+            f"{served.referrals} referred offline)."
         )
         grades = credit.grades_text()
         console.print(f"Credit: {credit.records} records; grades: {grades or 'none'}.")

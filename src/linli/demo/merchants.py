@@ -87,6 +87,8 @@ EXPORTERS: tuple[MerchantPlan, ...] = (
 PENDING_APPLICANT = MerchantPlan("临港新鲜果蔬有限公司", ("fresh_food",))
 FOOD = frozenset({"fresh_food", "groceries", "health_food"})
 DEVICES = frozenset({"medical_devices"})
+# Online services (demo/services.py): the licence each provider's practitioners need.
+SERVICE_LICENCES = {"courses": "training_school", "consultations": "medical_institution"}
 # The catalogue's images, drawn once per machine and read back by later seeds (images.py).
 IMAGES = ImageCache(default_cache_dir())
 SCAN = b"%PDF-1.4\n% Linli demo licence scan\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -156,6 +158,11 @@ async def onboard(
                 days_left=rng.randint(300, 1500),
             )
         )
+    # Numbers from the scan's id, not the generator: the other merchants' draws stay as they were.
+    for scope, kind in SERVICE_LICENCES.items():
+        if scope in plan.scope:
+            number = f"{'教民' if kind == 'training_school' else 'PDY'}3101150{scan.id:06d}"
+            licences.append(_licence(kind, number, scan.id, today, days_left=900))
     application = await onboarding.submit_application(
         session,
         applicant,

@@ -9,10 +9,11 @@ import random
 from faker import Faker
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
-from linli.accounts.models import User
+from linli.accounts.models import Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.demo.communities import NEIGHBOURHOODS, seed_communities, settle_residents
 from linli.demo.merchants import DOMESTIC, EXPORTERS, seed_merchants
@@ -29,6 +30,17 @@ RESIDENT_PHONE = "13800000005"
 EXPORTER_PHONE = "13800000006"
 LEADER_PHONE = "13800000007"
 DRAW_INSPECTORS = (("13800000008", "抽查检查员甲"), ("13800000009", "抽查检查员乙"))
+# Online services (demo/services.py): the training school's and the clinic's practitioners.
+SCHOOL = "启明教育"
+CLINIC = "仁心在线医疗"
+TEACHER_PHONE = "13800000010"
+DOCTOR_PHONE = "13800000011"
+PHARMACIST_PHONE = "13800000012"
+PRACTITIONERS = (
+    ("teacher (training school)", TEACHER_PHONE, "林雪老师", SCHOOL),
+    ("doctor (online clinic)", DOCTOR_PHONE, "周建国医生", CLINIC),
+    ("pharmacist (online clinic)", PHARMACIST_PHONE, "吴静药师", CLINIC),
+)
 
 # Pudong New Area, Shanghai (GB/T 2260).
 REGION = ("310000", "310100", "310115")
@@ -154,6 +166,16 @@ async def seed_city(
             progress.advance(task)
         await settle_residents(session, neighbours, places, rng)
         progress.advance(task)
+    for role, phone, name, organisation in PRACTITIONERS:
+        await people.add(phone, name)
+        organisation_id = await session.scalar(
+            select(Organisation.id).where(Organisation.name == organisation)
+        )
+        assert organisation_id is not None, organisation
+        await service.grant_role(
+            session, system, organisation_id=organisation_id, phone=phone, role="staff"
+        )
+        logins.append((role, name, phone))
     if console is not None:
         console.print(
             f"Seeded {len(people.used)} people, {merchants} merchants and {skus} SKUs; "

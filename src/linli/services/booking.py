@@ -206,16 +206,17 @@ async def book(
         slot=slot.id,
         seats_left=seat,
     )
-    outbox.publish(
-        session,
-        SessionBooked(
-            booking_id=booking.id,
-            client_user_id=user_id,
-            organisation_id=slot.organisation_id,
-            title=slot.title,
-            starts_at=slot.starts_at,
-        ),
-    )
+    if enrolment_id is None:  # not one message per class of a course enrolled in at once
+        outbox.publish(
+            session,
+            SessionBooked(
+                booking_id=booking.id,
+                client_user_id=user_id,
+                organisation_id=slot.organisation_id,
+                title=slot.title,
+                starts_at=slot.starts_at,
+            ),
+        )
     remind_at = slot.starts_at - REMIND_BEFORE
     if remind_at > now:
         await outbox.schedule(
