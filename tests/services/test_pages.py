@@ -10,8 +10,19 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
-from tests.factories import form_login
-from tests.services.helpers import DIAGNOSIS, a_practitioner, a_provider, a_slot, book, people
+from linli.files.models import StoredFile
+from linli.services.models import Booking
+from tests.factories import form_login, png_bytes
+from tests.services.helpers import (
+    API,
+    DIAGNOSIS,
+    a_practitioner,
+    a_provider,
+    a_slot,
+    book,
+    count,
+    people,
+)
 
 
 async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
@@ -150,3 +161,44 @@ async def test_a_follow_up_on_the_pages_doctor_prescribes_pharmacist_approves_pa
         assert 'data-state="approved"' in mine.text
         assert 'data-dispensable="yes"' in mine.text
         assert (await resident.get(page)).status_code == 403  # not a member of the clinic
+
+
+async def test_a_follow_up_booked_on_the_page_keeps_the_scan_and_refuses_a_non_document(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session)
+    doctor, doctor_person = await a_practitioner(client, session, provider, "doctor", name="李医生")
+    visit = await a_slot(client, provider, doctor, kind="consultation", capacity=1, title="复诊")
+    (patient,) = await people(session, 1)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as browser:
+        csrf = await form_login(browser, patient.user.phone)
+        form = await browser.get("/services")
+        assert 'enctype="multipart/form-data"' in form.text
+        assert 'name="scan"' in form.text
+        path = f"/services/slots/{visit['id']}/book"
+        script = await browser.post(
+            path,
+            data={"csrf_token": csrf, **DIAGNOSIS},
+            files={"scan": ("diagnosis.pdf", b"#!/bin/sh\necho not a scan\n", "application/pdf")},
+        )
+        assert script.status_code == 303  # refused with a flash: nothing booked, nothing kept
+        told = await browser.get(script.headers["location"])
+        assert "This file is not accepted" in told.text
+        assert await count(app, Booking) == 0
+        assert await count(app, StoredFile, StoredFile.purpose == "diagnosis") == 0
+        booked = await browser.post(
+            path,
+            data={"csrf_token": csrf, **DIAGNOSIS},
+            files={"scan": ("出院小结.png", png_bytes(40, 30), "image/png")},
+        )
+        assert booked.headers["location"] == "/services/bookings", booked.text
+    (record,) = (await client.get(f"{API}/consultations", headers=patient.headers)).json()
+    assert record["condition"] == DIAGNOSIS["condition"]
+    assert record["file_id"] is not None
+    scan = await client.get(
+        f"{API}/consultations/{record['booking_id']}/document", headers=doctor_person.headers
+    )
+    assert scan.status_code == 200
+    assert scan.headers["content-type"] == "image/png"

@@ -266,7 +266,6 @@ async def refund(enrolment_id: PathId, session: DbSession, actor: Resident) -> E
 
 # --- Internet+medical follow-up care -------------------------------------------------------
 
-DIAGNOSIS_TYPES = files.DOCUMENT_TYPES | files.IMAGE_TYPES
 PDF = "application/pdf"
 
 
@@ -282,15 +281,8 @@ async def upload_diagnosis(
     file: Annotated[UploadFile, File()],
 ) -> DiagnosisFileOut:
     data = await files.read_upload(file)
-    stored = await files.store(
-        session,
-        actor,
-        request.app.state.file_store,
-        data,
-        filename=file.filename or "diagnosis",
-        purpose=medical_records.DIAGNOSIS_FILE_PURPOSE,
-        allowed=DIAGNOSIS_TYPES,
-        shown_to_others=True,  # the clinic and its regulator see it: no photo metadata
+    stored = await medical_records.store_diagnosis_scan(
+        session, actor, request.app.state.file_store, data, file.filename or ""
     )
     return DiagnosisFileOut.model_validate(stored)
 
@@ -300,7 +292,12 @@ async def upload_diagnosis(
     summary="The scan of a consultation's diagnosis document (the patient, the clinic, its "
     "regulator)",
     response_class=Response,
-    responses={200: {"description": "The file", "content": {t: {} for t in DIAGNOSIS_TYPES}}},
+    responses={
+        200: {
+            "description": "The file",
+            "content": {t: {} for t in medical_records.DIAGNOSIS_TYPES},
+        }
+    },
 )
 async def diagnosis_document(
     booking_id: PathId, request: Request, session: DbSession, actor: Party

@@ -25,6 +25,7 @@ from linli.audit import service as audit
 from linli.authz import REGULATOR_MEDICAL_READ, SERVICES_READ, Actor, acting_organisation
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.files import service as files
+from linli.files.models import StoredFile
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.rules.workdays import local_date
@@ -43,6 +44,30 @@ from linli.services.states import (
 
 RECORDS_RULE = "services.medical_records"
 DIAGNOSIS_FILE_PURPOSE = "diagnosis"
+DIAGNOSIS_TYPES = files.DOCUMENT_TYPES | files.IMAGE_TYPES
+
+
+async def store_diagnosis_scan(
+    session: AsyncSession,
+    actor: Actor,
+    file_store: files.FileStore,
+    data: bytes,
+    filename: str,
+    *,
+    field: str = "file",
+) -> StoredFile:
+    """Keep the patient's scan of a diagnosis document (its id is booked with)."""
+    return await files.store(
+        session,
+        actor,
+        file_store,
+        data,
+        filename=filename or "diagnosis",
+        purpose=DIAGNOSIS_FILE_PURPOSE,
+        allowed=DIAGNOSIS_TYPES,
+        field=field,
+        shown_to_others=True,  # the clinic and its regulator see it: no photo metadata
+    )
 
 
 def diagnosis_required() -> ValidationFailed:

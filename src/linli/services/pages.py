@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from linli import clock
 from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
+from linli.files import service as files
 from linli.i18n import N_, _
 from linli.payments import providers
 from linli.protection import reviews
@@ -82,17 +83,26 @@ async def book_slot(
     slot_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await request.form()
+    scan = form.get("scan")
 
     async def do() -> object:
         diagnosis = None
         if form.get("institution") is not None:  # a follow-up: the diagnosis document
-            diagnosis = validate_form(
-                DiagnosisIn,
-                {
-                    name: str(form.get(name) or "").strip() or None
-                    for name in ("institution", "diagnosed_on", "condition")
-                },
-            )
+            fields: dict[str, object] = {
+                name: str(form.get(name) or "").strip() or None
+                for name in ("institution", "diagnosed_on", "condition")
+            }
+            diagnosis = validate_form(DiagnosisIn, fields)  # before the scan is kept
+            if isinstance(scan, UploadFile) and scan.filename:
+                stored = await medical_records.store_diagnosis_scan(
+                    session,
+                    actor,
+                    request.app.state.file_store,
+                    await files.read_upload(scan),
+                    scan.filename,
+                    field="scan",
+                )
+                diagnosis = validate_form(DiagnosisIn, fields | {"file_id": stored.id})
         return await booking.book(session, actor, slot_id, diagnosis=diagnosis)
 
     done = await form_action(session, do, on_error=flash_error("/services"))
