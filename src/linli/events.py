@@ -798,6 +798,27 @@ class SessionReminder(DomainEvent):
     starts_at: datetime
 
 
+@event_type("services.EnrolmentPaid")
+class EnrolmentPaid(DomainEvent):
+    """A course enrolment was paid into the school's escrow account: one collection of
+    prepaid training fees covering `classes` classes of `class_minutes`, the first starting
+    at `first_class_at`, the last at `last_class_at`. Supervision checks it against the
+    prepaid limits in force for the school's region at `paid_at`
+    (supervision.prepaid_over_limit)."""
+
+    enrolment_id: int
+    course_id: int
+    organisation_id: int
+    client_user_id: int
+    amount_fen: int
+    classes: int
+    class_minutes: int
+    subject_training: bool
+    first_class_at: datetime
+    last_class_at: datetime
+    paid_at: datetime
+
+
 @event_type("services.BookingNoShow")
 class BookingNoShow(DomainEvent):
     """The client never checked in before the slot ended (credit may count it later)."""

@@ -175,7 +175,8 @@ class ClaimDecisionDue(JobPayload):
 
 @job_kind("supervision.sweep")
 class SupervisionSweep(JobPayload):
-    """The scheduled rules (a licence lapsed while selling); recurring, daily."""
+    """The scheduled rules (a licence lapsed while selling, recalls overdue, prescriptions
+    unreviewed); recurring, daily."""
 
 
 @job_kind("supervision.rectification_due")

@@ -84,7 +84,14 @@ async def test_counted_rules_fire_at_their_minimum_count(
 ) -> None:
     w = await a_world(session)
     org = w.merchant.id
-    for rule_id in (R.RETURN_REFUND_OVERDUE, R.INSPECTION_FAILED, R.COLD_CHAIN, R.RECALL_OVERDUE):
+    for rule_id in (
+        R.RETURN_REFUND_OVERDUE,
+        R.INSPECTION_FAILED,
+        R.COLD_CHAIN,
+        R.RECALL_OVERDUE,
+        R.PRESCRIPTION_UNREVIEWED,
+        R.PREPAID_OVER_LIMIT,
+    ):
         await set_rule(session, rule_id, min_count=2, window_days=7)
         assert not await rule_evaluation.counted_fact(session, rule_id, org, "a:1")
         frozen_clock.advance(timedelta(days=8))  # the first falls out of the window

@@ -26,7 +26,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
-from linli.events import PaymentSucceeded
+from linli.events import EnrolmentPaid, PaymentSucceeded
 from linli.i18n import N_
 from linli.jobs import ExpireEnrolment
 from linli.merchants.queries import selling_organisation_ids
@@ -34,9 +34,8 @@ from linli.payments import ledger
 from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
 from linli.payments.views import IntentView
-from linli.rules import service as rules
 from linli.rules.workdays import local_date
-from linli.services import booking
+from linli.services import booking, prepaid
 from linli.services.models import Booking, ClassRelease, Course, Enrolment, Slot, WeeklySlot
 from linli.services.policies import access_provider_booking, acting_provider, ensure_verified
 from linli.services.practitioners import local_moment
@@ -45,7 +44,6 @@ from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, S
 
 PURPOSE = "services_course"
 PAYMENT_WINDOW = timedelta(minutes=30)  # an enrolment holds its seats this long unpaid
-PREPAID_RULE = "services.training_prepaid"
 payments.register_refund_route(PURPOSE, "POST /api/v1/services/enrolments/{reference}/refund")
 
 
@@ -55,19 +53,9 @@ class Enrolled:
     intent: IntentView
 
 
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 async def check_prepaid(
     session: AsyncSession,
+    organisation_id: int,
     *,
     first: date,
     last: date,
@@ -76,32 +64,34 @@ async def check_prepaid(
     amount_fen: int,
     subject_training: bool,
 ) -> int:
-    """Refuse a collection the prepaid rule forbids; returns the rule's version."""
-    rule = await rules.in_force(session, PREPAID_RULE)
-    values = rule.values
-    months = int(values["max_months"])
-    if last > _add_months(first, months):
+    """Refuse a collection the prepaid rule in force for the school's region forbids; returns
+    the rule's version."""
+    rule = await prepaid.rule_in_force(session, organisation_id)
+    limits = prepaid.Limits.of(rule)
+    found = prepaid.breaches(
+        limits,
+        prepaid.Collection(first, last, classes, class_minutes, amount_fen, subject_training),
+    )
+    if prepaid.Breach.TOO_LONG in found:
         raise ValidationFailed(
             N_("One collection may cover at most {months} months of classes."),
             fields={"last_day": N_("Beyond the prepaid limit.")},
-            code="prepaid_too_long",
-            months=months,
+            code=prepaid.Breach.TOO_LONG,
+            months=limits.max_months,
         )
-    hours = int(values["max_class_hours"])
-    if classes * class_minutes > hours * 60:
+    if prepaid.Breach.TOO_MANY_HOURS in found:
         raise ValidationFailed(
             N_("One collection may cover at most {hours} class hours."),
             fields={"last_day": N_("Beyond the prepaid limit.")},
-            code="prepaid_too_many_hours",
-            hours=hours,
+            code=prepaid.Breach.TOO_MANY_HOURS,
+            hours=limits.max_class_hours,
         )
-    ceiling = int(values["max_fen_non_subject"])
-    if not subject_training and amount_fen > ceiling:
+    if prepaid.Breach.OVER_AMOUNT in found:
         raise ValidationFailed(
             N_("One collection for non-subject training may be at most ¥{yuan}."),
             fields={"price_per_class_fen": N_("Beyond the prepaid limit.")},
-            code="prepaid_over_amount",
-            yuan=f"{ceiling // 100:,}",
+            code=prepaid.Breach.OVER_AMOUNT,
+            yuan=f"{limits.max_fen_non_subject // 100:,}",
         )
     return rule.version
 
@@ -151,6 +141,7 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
         )
     version = await check_prepaid(
         session,
+        organisation_id,
         first=local_date(slots[0].starts_at),
         last=local_date(slots[-1].starts_at),
         classes=len(slots),
@@ -183,7 +174,7 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
         target_id=course.id,
         classes=course.classes,
         price_per_class_fen=course.price_per_class_fen,
-        rule=f"{PREPAID_RULE}@{version}",
+        rule=f"{prepaid.PREPAID_RULE}@{version}",
     )
     return course
 
@@ -235,6 +226,7 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
     amount = len(slots) * course.price_per_class_fen
     await check_prepaid(
         session,
+        course.organisation_id,
         first=local_date(slots[0].starts_at),
         last=local_date(slots[-1].starts_at),
         classes=len(slots),
@@ -319,6 +311,7 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> None:
                 idempotency_key=f"services-enrolment-{enrolment.id}-late",
             )
         return
+    await _publish_paid(session, enrolment)
     await ledger.post(
         session,
         "services_escrow_in",
@@ -336,6 +329,38 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> None:
         target_id=enrolment.id,
         organisation_id=enrolment.organisation_id,
         escrow_fen=event.amount_fen,
+    )
+
+
+async def _publish_paid(session: AsyncSession, enrolment: Enrolment) -> None:
+    """One collection of prepaid fees made: what it covers, for supervision to check against
+    the limits in force now (a limit may have tightened since the enrolment was made)."""
+    course = await session.get(Course, enrolment.course_id)
+    assert course is not None
+    first, last = (
+        await session.execute(
+            select(func.min(Booking.starts_at), func.max(Booking.starts_at)).where(
+                Booking.enrolment_id == enrolment.id
+            )
+        )
+    ).one()
+    if first is None or last is None:  # an enrolment always books its classes
+        return
+    outbox.publish(
+        session,
+        EnrolmentPaid(
+            enrolment_id=enrolment.id,
+            course_id=course.id,
+            organisation_id=enrolment.organisation_id,
+            client_user_id=enrolment.client_user_id,
+            amount_fen=enrolment.amount_fen,
+            classes=enrolment.classes,
+            class_minutes=course.class_minutes,
+            subject_training=course.subject_training,
+            first_class_at=first,
+            last_class_at=last,
+            paid_at=clock.now(),
+        ),
     )
 
 

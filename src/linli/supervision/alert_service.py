@@ -94,9 +94,11 @@ async def raise_alert(
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
     open_alert: Alert | EllipsisType | None = ...,
+    severity: str | None = None,
 ) -> None:
     """A new open alert, or the open one of the same rule and subject with its count up
-    (`open_alert`: that one, or None, when the caller has read it already)."""
+    (`open_alert`: that one, or None, when the caller has read it already). `severity`: a
+    new alert's, when the rule says this kind of firing is graver than its own."""
     now = clock.now()
     key = dedupe_key(rule.rule_id, organisation_id, subject)
     alert = (
@@ -125,6 +127,7 @@ async def raise_alert(
         summary=summary,
         inputs=inputs,
         evidence=evidence,
+        severity=severity or rule.severity,
     )
 
 
@@ -141,6 +144,7 @@ async def _insert_alert(
     summary: str,
     inputs: dict[str, Any],
     evidence: list[dict[str, Any]],
+    severity: str,
 ) -> None:
     """The new alert, its audit entry and its `AlertRaised` event, as three Core INSERTs
     (rules that run on every price or order event raise alerts through here: the ORM's unit
@@ -155,7 +159,7 @@ async def _insert_alert(
                 "rule_id": rule.rule_id,
                 "rule_version": rule.version,
                 "rule_jurisdiction": rule.jurisdiction,
-                "severity": rule.severity,
+                "severity": severity,
                 "organisation_id": organisation_id,
                 "regulator_organisation_id": regulator_id,
                 "subject": subject,
@@ -189,7 +193,7 @@ async def _insert_alert(
             regulator_organisation_id=regulator_id,
             rule_id=rule.rule_id,
             rule_version=rule.version,
-            severity=rule.severity,
+            severity=severity,
         ),
     )
 

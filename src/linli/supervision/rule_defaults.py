@@ -21,6 +21,8 @@ PRICE_DISCRIMINATION = "supervision.price_discrimination"
 LICENCE_LAPSED = "supervision.licence_lapsed"
 HISTORY_PRICING = "supervision.history_pricing"
 NEGATIVE_LIST_GOODS = "supervision.negative_list_goods"
+PRESCRIPTION_UNREVIEWED = "supervision.prescription_unreviewed"
+PREPAID_OVER_LIMIT = "supervision.prepaid_over_limit"
 
 CATEGORIES = "categories"  # a list parameter whose entries are category codes
 
@@ -173,6 +175,39 @@ BUILT_INS: tuple[BuiltIn, ...] = (
             "use_market_access_list": Param(int, 0, 1),
             "extra_categories": Param(list, 0, 50, choices=CATEGORIES),
         },
+    ),
+    BuiltIn(
+        PRESCRIPTION_UNREVIEWED,
+        N_("Online prescriptions not reviewed by a pharmacist"),
+        "Internet Diagnosis and Treatment Supervision Rules (Trial) (2022) art. 18-20 "
+        "(prescriptions reviewed by a pharmacist before they take effect and are dispensed); "
+        "Prescription Management Measures (2007) art. 35-37 (pharmacists review prescriptions)",
+        "medium",
+        # The daily sweep counts, per clinic, each prescription still pending review
+        # `max_hours` after the doctor signed it (once); the rule fires when `min_count` fall
+        # within `window_days`. An approved prescription without a pharmacist's review on
+        # record (dispensable unreviewed) fires at once, one severity step higher.
+        {"max_hours": 24, "window_days": 30, "min_count": 1},
+        {
+            "max_hours": Param(int, 1, 720),
+            "window_days": Param(int, 1, 366),
+            "min_count": Param(int, 1, 1000),
+        },
+    ),
+    BuiltIn(
+        PREPAID_OVER_LIMIT,
+        N_("Prepaid training fees collected beyond the limits"),
+        "Opinions on Further Reducing the Burden of Homework and Off-campus Training for "
+        "Students in Compulsory Education (2021); MOE, SAMR et al. notice on strengthening the "
+        "supervision of prepaid fees of off-campus training (2021, 教监管函〔2021〕2号): no "
+        "collection covering more than 3 months or 60 class hours; the amount limits of "
+        "non-subject training (limits: rule services.training_prepaid of the school's region)",
+        "high",
+        # Each paid collection beyond the limits of services.training_prepaid in force for
+        # the school's region when it was paid is one fact; fires at `min_count` within
+        # `window_days`.
+        {"window_days": 30, "min_count": 1},
+        {"window_days": Param(int, 1, 366), "min_count": Param(int, 1, 1000)},
     ),
     BuiltIn(
         LICENCE_LAPSED,

@@ -5,6 +5,7 @@ and evidence."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from linli.supervision import alert_service
 from linli.supervision import rule_defaults as R
 from linli.supervision.alert_models import Signal
 from linli.supervision.rule_history import PaidOrder
-from linli.supervision.rule_service import in_force, organisation_codes
+from linli.supervision.rule_service import RuleInForce, in_force, organisation_codes
 from linli.trace.safety_models import RECALL_OPEN
 from linli.trace.safety_models import TraceRecall as Recall
 
@@ -30,6 +31,8 @@ COUNTED = {
     R.INSPECTION_FAILED: "inspection_failed",
     R.COLD_CHAIN: "cold_chain_excursion",
     R.RECALL_OVERDUE: "recall_overdue",
+    R.PRESCRIPTION_UNREVIEWED: "prescription_unreviewed",
+    R.PREPAID_OVER_LIMIT: "prepaid_over_limit",
 }
 
 
@@ -37,12 +40,23 @@ async def _codes(session: AsyncSession, organisation_id: int) -> tuple[str, ...]
     return organisation_codes(await session.get(Organisation, organisation_id))
 
 
-async def counted_fact(session: AsyncSession, rule_id: str, organisation_id: int, ref: str) -> bool:
-    """Record one fact of a counting rule; fire when `min_count` fall within the window."""
+async def counted_fact(
+    session: AsyncSession,
+    rule_id: str,
+    organisation_id: int,
+    ref: str,
+    *,
+    rule: RuleInForce | None = None,
+    summary: str | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> bool:
+    """Record one fact of a counting rule; fire when `min_count` fall within the window.
+    `rule`: the version in force when the caller read it already; `summary` and `inputs`:
+    what the rule saw in this fact, added to the alert's count and window."""
     kind = COUNTED[rule_id]
     await alert_service.record_signal(session, organisation_id, kind, ref)
     await session.flush()
-    rule = await in_force(session, rule_id, await _codes(session, organisation_id))
+    rule = rule or await in_force(session, rule_id, await _codes(session, organisation_id))
     now = clock.now()
     since = now - timedelta(days=rule.params["window_days"])
     count = await alert_service.count_signals(session, organisation_id, kind, since, now)
@@ -54,8 +68,9 @@ async def counted_fact(session: AsyncSession, rule_id: str, organisation_id: int
         rule,
         organisation_id,
         subject="merchant",
-        summary=f"{count} × {kind} in {rule.params['window_days']} days",
-        inputs={"count": count, "window_days": rule.params["window_days"]},
+        summary=f"{count} × {kind} in {rule.params['window_days']} days"
+        + (f": {summary}" if summary else ""),
+        inputs={**(inputs or {}), "count": count, "window_days": rule.params["window_days"]},
         evidence=[{"type": kind, "ref": ref} for ref in refs[:5]],
     )
     return True

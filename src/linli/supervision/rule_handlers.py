@@ -11,6 +11,7 @@ from linli.clock import LOCAL
 from linli.events import (
     CampaignPublished,
     ComplaintFiled,
+    EnrolmentPaid,
     InspectionFailed,
     OrderPaid,
     PriceChanged,
@@ -26,6 +27,8 @@ from linli.supervision import (
     rule_gouging,
     rule_negative_list,
     rule_orders,
+    rule_prepaid,
+    rule_prescriptions,
 )
 from linli.supervision import rule_defaults as R
 from linli.supervision.rule_evaluation import COMPLAINT, ORDER_PAID, RETURN_REQUESTED
@@ -123,6 +126,11 @@ async def temperature_excursion(
     )
 
 
+@outbox.subscribe(EnrolmentPaid, "supervision.enrolment_paid")
+async def enrolment_paid(session: AsyncSession, envelope: outbox.Envelope[EnrolmentPaid]) -> None:
+    await rule_prepaid.prepaid_over_limit(session, envelope.payload)
+
+
 @outbox.job(SupervisionSweep)
 async def sweep(session: AsyncSession, job: SupervisionSweep) -> None:
     now = clock.now()
@@ -130,6 +138,8 @@ async def sweep(session: AsyncSession, job: SupervisionSweep) -> None:
     for organisation_id in await rule_evaluation.merchants_selling(session, now):
         await rule_evaluation.licence_lapsed(session, organisation_id, today)
     await rule_evaluation.recalls_overdue(session, now)
+    await rule_prescriptions.prescriptions_unreviewed(session, now)
+    await rule_prescriptions.dispensable_unreviewed(session, now)
     await _schedule_next(session)
 
 
