@@ -808,6 +808,7 @@ class EnrolmentPaid(DomainEvent):
 
     enrolment_id: int
     course_id: int
+    title: str
     organisation_id: int
     client_user_id: int
     amount_fen: int

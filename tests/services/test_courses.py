@@ -168,6 +168,14 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
     )
     await app.state.dispatcher.run_once()
     assert (await balance(app, escrow), await balance(app, payable)) == (-40_000, 0)
+    async with app.state.sessionmaker() as s:  # one message for the course, none per class
+        told = (await s.execute(select(Notification.kind, Notification.params))).all()
+    about = [
+        (kind, params.get("classes"))
+        for kind, params in told
+        if kind.startswith(("course", "service"))
+    ]
+    assert about == [("course_enrolled", 4)]
 
     first = classes[0]
     frozen_clock.set(first.starts_at + timedelta(minutes=1))

@@ -1,5 +1,6 @@
-"""Inbox messages about online-service bookings (linli.services): booked, cancelled, the
-reminder an hour before, a no-show."""
+"""Inbox messages about online-service bookings (linli.services): booked, a course's
+enrolment paid (its classes are not announced one by one), cancelled, the reminder an hour
+before, a no-show."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
-from linli.events import BookingCancelled, BookingNoShow, SessionBooked, SessionReminder
+from linli.events import (
+    BookingCancelled,
+    BookingNoShow,
+    EnrolmentPaid,
+    SessionBooked,
+    SessionReminder,
+)
 from linli.i18n import N_
 from linli.notifications.service import notify
 
 BOOKINGS = "/services/bookings"
+COURSES = "/services/courses"
 
 
 def _local(moment: datetime) -> str:
@@ -30,6 +38,28 @@ async def booked(session: AsyncSession, envelope: outbox.Envelope[SessionBooked]
         body=N_('You booked "{title}" at {when}.'),
         params={"title": event.title, "when": _local(event.starts_at)},
         link=BOOKINGS,
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(EnrolmentPaid, "notifications.course_enrolled")
+async def enrolled(session: AsyncSession, envelope: outbox.Envelope[EnrolmentPaid]) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.client_user_id,
+        "course_enrolled",
+        title=N_("Course paid"),
+        body=N_(
+            'You are enrolled in "{title}": {classes} classes from {when}. Your fee is held in '
+            "the school's supervised account and paid to it one class at a time."
+        ),
+        params={
+            "title": event.title,
+            "classes": event.classes,
+            "when": _local(event.first_class_at),
+        },
+        link=COURSES,
         source_event_id=envelope.event_id,
     )
 

@@ -351,6 +351,7 @@ async def _publish_paid(session: AsyncSession, enrolment: Enrolment) -> None:
         EnrolmentPaid(
             enrolment_id=enrolment.id,
             course_id=course.id,
+            title=course.title,
             organisation_id=enrolment.organisation_id,
             client_user_id=enrolment.client_user_id,
             amount_fen=enrolment.amount_fen,
