@@ -141,6 +141,14 @@ lddddoooddd - GET /services/desk/prescriptions
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/approve
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/reject
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/extend
+lddddoooddd - GET /services/desk/schedule
+ldddddooddd - POST /services/desk/practitioners
+lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/schedule
+lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/leave
+lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/slots
+lddddoooddd - GET /services/desk/courses
+lddddoooddd - POST /services/desk/courses
+lddddhhhddd - GET /services/desk/courses/{course_id}
 ldddddddood - GET /regulator/medical
 ldddddddood - GET /regulator/alerts
 ldddddddohd - POST /regulator/alerts/{alert_id}/case

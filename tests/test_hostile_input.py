@@ -48,7 +48,16 @@ from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
 from linli.services import join
-from linli.services.models import Booking, ConsultationRecord, Practitioner, Prescription, Slot
+from linli.services.models import (
+    Booking,
+    ConsultationRecord,
+    Course,
+    Enrolment,
+    Practitioner,
+    Prescription,
+    Slot,
+    WeeklySlot,
+)
 from linli.supervision.plan_models import InspectionPlan, InspectionTarget
 from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
@@ -340,7 +349,8 @@ async def arrange_live_and_services(
     session: AsyncSession, buyer_id: int, now: datetime
 ) -> tuple[int, Booking]:
     """The demo merchant owner's live room and, with the same owner as a teacher, an online
-    class the buyer booked that is on now: all in hostile words (the demo city has no class)."""
+        class the buyer booked that is on now and a course: all in hostile words (the demo city's
+    school is another merchant)."""
     owner_id, organisation_id = (
         await session.execute(
             select(User.id, Membership.organisation_id)
@@ -457,7 +467,58 @@ async def arrange_live_and_services(
         )
     )
     await session.flush()
+    await arrange_a_course(session, practitioner, buyer_id, now)
     return room.id, booking
+
+
+async def arrange_a_course(
+    session: AsyncSession, teacher: Practitioner, buyer_id: int, now: datetime
+) -> None:
+    """The teacher's weekly class and a course of it in hostile words, the buyer enrolled and
+    paid: the school's courses page and the course's pupils (linked from it) show them."""
+    weekly = WeeklySlot(
+        practitioner_id=teacher.id,
+        organisation_id=teacher.organisation_id,
+        title=FULL[:120],
+        weekday=0,
+        start_minute=18 * 60,
+        duration_minutes=60,
+        capacity=5,
+        kind="class",
+        mode="online",
+        created_at=now,
+    )
+    session.add(weekly)
+    await session.flush()
+    course = Course(
+        organisation_id=teacher.organisation_id,
+        practitioner_id=teacher.id,
+        weekly_slot_id=weekly.id,
+        title=FULL[:120],
+        first_day=now.date(),
+        last_day=now.date() + timedelta(days=28),
+        classes=4,
+        class_minutes=60,
+        price_per_class_fen=100,
+        rule_version=1,
+        created_at=now,
+    )
+    session.add(course)
+    await session.flush()
+    session.add(
+        Enrolment(
+            course_id=course.id,
+            organisation_id=teacher.organisation_id,
+            client_user_id=buyer_id,
+            classes=4,
+            price_per_class_fen=100,
+            amount_fen=400,
+            status="paid",
+            created_at=now,
+            paid_at=now,
+        )
+    )
+    await session.flush()
 
 
 async def arrange_a_live_order(
@@ -735,6 +796,8 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/merchant/live/{room_id}",
                 f"/services/desk/consultations/{booking.id}",
                 "/services/desk/prescriptions",
+                "/services/desk/schedule",
+                "/services/desk/courses",
             ],
             "operator": ["/platform/live"],
             "regulator": ["/regulator/medical"],

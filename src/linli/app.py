@@ -291,6 +291,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.protection import review_pages as protection_review_pages
     from linli.rules import pages as rules_pages
     from linli.services import api as services_api
+    from linli.services import desk_pages as services_desk_pages
     from linli.services import feedback_api as services_feedback_api
     from linli.services import feedback_pages as services_feedback_pages
     from linli.services import pages as services_pages
@@ -372,6 +373,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_claim_pages,
         rules_pages,
         services_pages,
+        services_desk_pages,
         services_feedback_pages,
         supervision_plan_pages,
         supervision_report_pages,

@@ -17,7 +17,7 @@ from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
 from linli.files import service as files
-from linli.i18n import N_, _
+from linli.i18n import _
 from linli.payments import providers
 from linli.protection import reviews
 from linli.rules.workdays import local_date
@@ -36,21 +36,13 @@ from linli.services.states import (
     OUTCOME_LABELS,
     PRESCRIPTION_STATE_LABELS,
     SLOT_KIND_LABELS,
+    WEEKDAY_LABELS,
     DrugClass,
     Mode,
     PrescriptionStatus,
 )
 from linli.web import flash_error, form_action, redirect, render, validate_form, verify_csrf
 
-WEEKDAYS = {
-    "0": N_("Monday"),
-    "1": N_("Tuesday"),
-    "2": N_("Wednesday"),
-    "3": N_("Thursday"),
-    "4": N_("Friday"),
-    "5": N_("Saturday"),
-    "6": N_("Sunday"),
-}
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
@@ -178,7 +170,7 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
             "bookings": rows,
             "practitioners": people,
             "weeks": weeks,
-            "weekdays": WEEKDAYS,
+            "weekdays": WEEKDAY_LABELS,
             "links": links,
             "labels": LABELS,
         },

@@ -247,6 +247,20 @@ async def weekly_slots(
     ).all()
 
 
+async def leave_of(session: AsyncSession, actor: Actor, practitioner_id: int) -> Sequence[Leave]:
+    """The practitioner's leave that has not ended yet, soonest first."""
+    practitioner = await access_practitioner(session, actor, practitioner_id, SERVICES_READ)
+    today = workdays.local_date(clock.now())
+    return (
+        await session.scalars(
+            select(Leave)
+            .where(Leave.practitioner_id == practitioner.id, Leave.last_day >= today)
+            .order_by(Leave.first_day)
+            .limit(50)
+        )
+    ).all()
+
+
 async def add_leave(
     session: AsyncSession, actor: Actor, practitioner_id: int, data: LeaveIn
 ) -> Leave:

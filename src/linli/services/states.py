@@ -164,3 +164,14 @@ assert set(DOCUMENT_STATUS_LABELS) == set(DocumentStatus)
 assert set(OUTCOME_LABELS) == set(Outcome)
 assert set(DRUG_CLASS_LABELS) == set(DrugClass)
 assert set(PRESCRIPTION_STATE_LABELS) == set(PrescriptionState)
+
+# Weekly sessions name their day by number (0 = Monday), as datetime.weekday() does.
+WEEKDAY_LABELS = {
+    "0": N_("Monday"),
+    "1": N_("Tuesday"),
+    "2": N_("Wednesday"),
+    "3": N_("Thursday"),
+    "4": N_("Friday"),
+    "5": N_("Saturday"),
+    "6": N_("Sunday"),
+}

@@ -1,0 +1,203 @@
+"""The provider's desk pages beyond today: practitioners and their weekly schedule, leave and
+the slots of a period, courses offered from a weekly class session with their enrolments,
+attendance and what the escrow account holds (English and Chinese)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.clock import FrozenClock
+from linli.config import Settings
+from linli.services.models import Course, Leave, Practitioner, Slot, WeeklySlot
+from tests.factories import form_login, grant, make_user
+from tests.groupbuy.helpers import pay
+from tests.services.helpers import API, MONDAY, a_provider, count, people
+
+SCHEDULE = "/services/desk/schedule"
+
+
+def flash(page: httpx.Response) -> str:
+    return page.text.split('role="status">')[1].split("</p>")[0]
+
+
+async def test_the_owner_registers_a_teacher_and_builds_the_week_on_the_pages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session, licences=("training_school",))
+    teacher = await make_user(session, name="林老师")
+    await grant(session, provider.organisation, teacher, "staff")
+    (resident,) = await people(session, 1)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as desk,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as stranger,
+    ):
+        csrf = await form_login(desk, provider.owner.phone)
+        page = await desk.get(SCHEDULE)
+        assert page.status_code == 200, page.text
+        assert "No practitioners registered yet." in page.text
+        registered = await desk.post(
+            "/services/desk/practitioners",
+            data={
+                "csrf_token": csrf,
+                "phone": teacher.phone,
+                "real_name": "林雪",
+                "credential_kind": "teacher",
+                "credential_number": "教师资格20143101",
+                "practising_since": "",
+            },
+            follow_redirects=True,
+        )
+        assert flash(registered) == "Practitioner registered."
+        (practitioner_id,) = [
+            p["id"]
+            for p in (
+                await client.get(f"{API}/provider/practitioners", headers=provider.headers)
+            ).json()
+        ]
+        base = f"/services/desk/practitioners/{practitioner_id}"
+        week = {
+            "csrf_token": csrf,
+            "title": "少儿编程",
+            "weekday": "0",
+            "start": "18:00",
+            "duration_minutes": "60",
+            "kind": "class",
+            "mode": "offline",
+            "capacity": "5",
+            "for_minors": "on",
+        }
+        late = await desk.post(
+            f"{base}/schedule", data=week | {"start": "20:00"}, follow_redirects=True
+        )
+        assert "20:30" in flash(late)  # offline classes for minors end by 20:30
+        bad = await desk.post(f"{base}/schedule", data=week | {"start": "6pm"})
+        assert bad.status_code == 303
+        assert await count(app, WeeklySlot) == 0
+        added = await desk.post(f"{base}/schedule", data=week, follow_redirects=True)
+        assert flash(added) == "Weekly session added."
+        leave = await desk.post(
+            f"{base}/leave",
+            data={
+                "csrf_token": csrf,
+                "first_day": (MONDAY + timedelta(days=7)).isoformat(),
+                "last_day": (MONDAY + timedelta(days=7)).isoformat(),
+                "reason": "培训",
+            },
+            follow_redirects=True,
+        )
+        assert flash(leave) == "Leave recorded."
+        made = await desk.post(
+            f"{base}/slots",
+            data={
+                "csrf_token": csrf,
+                "first_day": MONDAY.isoformat(),
+                "last_day": (MONDAY + timedelta(days=20)).isoformat(),
+            },
+            follow_redirects=True,
+        )
+        assert flash(made) == "2 slots made."  # three Mondays, one on leave
+        assert await count(app, Slot) == 2
+        assert await count(app, Leave) == 1
+        chinese = await desk.get(SCHEDULE, headers={"Accept-Language": "zh-CN"})
+        assert "林雪" in chinese.text
+        assert "星期一 18:00" in chinese.text
+        assert "培训" in chinese.text
+
+        await form_login(stranger, resident.user.phone)
+        assert (await stranger.get(SCHEDULE)).status_code == 403
+    assert await count(app, Practitioner) == 1
+
+
+async def test_a_course_offered_on_the_page_shows_its_pupils_and_the_escrow(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    provider = await a_provider(session, licences=("training_school",))
+    other = await a_provider(session, licences=("training_school",), name="别家学校")
+    teacher = await make_user(session, name="林老师")
+    await grant(session, provider.organisation, teacher, "staff")
+    registered = await client.post(
+        f"{API}/provider/practitioners",
+        json={
+            "phone": teacher.phone,
+            "real_name": "林雪",
+            "credential_kind": "teacher",
+            "credential_number": "T-1",
+        },
+        headers=provider.headers,
+    )
+    practitioner_id = registered.json()["id"]
+    week = await client.post(
+        f"{API}/provider/practitioners/{practitioner_id}/schedule",
+        json={
+            "title": "成人书法",
+            "weekday": 0,
+            "start": "18:00",
+            "duration_minutes": 60,
+            "kind": "class",
+            "capacity": 5,
+        },
+        headers=provider.headers,
+    )
+    last = MONDAY + timedelta(days=21)
+    await client.post(
+        f"{API}/provider/practitioners/{practitioner_id}/slots",
+        json={"first_day": MONDAY.isoformat(), "last_day": last.isoformat()},
+        headers=provider.headers,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as desk,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as rival,
+    ):
+        csrf = await form_login(desk, provider.owner.phone)
+        page = await desk.get("/services/desk/courses")
+        assert "成人书法" in page.text  # the weekly class session to offer
+        offer = {
+            "csrf_token": csrf,
+            "title": "成人书法（冬季）",
+            "weekly_slot_id": str(week.json()["id"]),
+            "first_day": MONDAY.isoformat(),
+            "last_day": last.isoformat(),
+            "price_per_class": "80",
+        }
+        refused = await desk.post(
+            "/services/desk/courses", data=offer | {"price_per_class": "eighty"}
+        )
+        assert refused.status_code == 303
+        assert await count(app, Course) == 0
+        offered = await desk.post("/services/desk/courses", data=offer, follow_redirects=True)
+        assert flash(offered) == "Course offered: residents may enrol now."
+        (course,) = (await client.get(f"{API}/courses")).json()
+        assert (course["classes"], course["price_per_class_fen"]) == (4, 8000)
+
+        (pupil,) = await people(session, 1)
+        enrolled = await client.post(f"{API}/courses/{course['id']}/enrol", headers=pupil.headers)
+        await pay(
+            client,
+            settings,
+            {"public_id": enrolled.json()["payment_public_id"], "amount_fen": 32_000},
+        )
+        await app.state.dispatcher.run_once()
+        listing = await desk.get("/services/desk/courses", headers={"Accept-Language": "zh-CN"})
+        assert 'data-escrow="32000"' in listing.text
+        assert 'data-held="32000"' in listing.text
+        assert "¥320.00" in listing.text
+        detail = await desk.get(f"/services/desk/courses/{course['id']}")
+        assert detail.status_code == 200
+        assert pupil.user.display_name in detail.text
+        assert 'data-attended="0"' in detail.text
+
+        await form_login(rival, other.owner.phone)
+        assert (await rival.get(f"/services/desk/courses/{course['id']}")).status_code == 404
+        theirs = await rival.get("/services/desk/courses")
+        assert "成人书法（冬季）" not in theirs.text
+        assert 'data-escrow="0"' in theirs.text
