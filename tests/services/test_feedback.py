@@ -106,6 +106,11 @@ async def test_reviews_no_shows_and_provider_cancellations(
         await form_login(browser, attends.user.phone)
         page = await browser.get("/services/bookings")
         assert f'data-reviewed="{booked["attends"]}"' in page.text
+        # The sessions still open show their provider's rating from these reviews.
+        find = await browser.get("/services")
+        provider_line = find.text.split(f'data-provider="{provider.organisation.id}"')[1]
+        assert 'data-rating="4.0"' in provider_line.split("</p>")[0]
+        assert "(reviews of sessions: 1)" in provider_line
 
     # The provider replies once, as to a product review; another organisation cannot.
     reply_url = f"{REVIEWS}/{review['id']}/reply"

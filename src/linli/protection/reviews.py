@@ -329,6 +329,27 @@ async def rating_summary(
     )
 
 
+async def service_ratings(
+    session: AsyncSession, organisation_ids: Collection[int]
+) -> dict[int, RatingSummary]:
+    """Each provider's visible reviews of its booked sessions, in one grouped query (providers
+    without any are left out)."""
+    if not organisation_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Review.organisation_id, func.count(), func.sum(Review.rating))
+            .where(
+                Review.organisation_id.in_(organisation_ids),
+                Review.booking_id.is_not(None),
+                Review.hidden_at.is_(None),
+            )
+            .group_by(Review.organisation_id)
+        )
+    ).all()
+    return {int(org): RatingSummary(count=int(n), total=int(total)) for org, n, total in rows}
+
+
 @dataclass(frozen=True)
 class ReviewPage:
     rows: list[Review]

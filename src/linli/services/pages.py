@@ -62,10 +62,17 @@ def _secret(request: Request) -> str:
 async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
     slots = await booking.find_slots(session)
     follow_ups = await medical_records.follow_up_slot_ids(session, [s.id for s in slots])
+    providers = {s.organisation_id for s in slots}
     return render(
         request,
         "services/find.html",
-        {"slots": slots, "labels": LABELS, "follow_ups": follow_ups},
+        {
+            "slots": slots,
+            "labels": LABELS,
+            "follow_ups": follow_ups,
+            "providers": await medical_records.organisation_names(session, providers),
+            "ratings": await reviews.service_ratings(session, providers),
+        },
         actor=actor,
     )
 
