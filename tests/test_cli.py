@@ -343,19 +343,22 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     # told their result (each has its owner); the report's steps reach the reporter, the
     # platform's admin and the regulator's four members (a supervisor, three inspectors).
     # Online services (demo/services.py): one message per consultation booked and per course
-    # paid (its classes are not announced one by one), per cancellation (the refunded classes)
-    # and per no-show; reminders of the sessions an hour away when the demo played them.
+    # paid or refunded (its classes are not announced one by one), per other cancellation and
+    # per no-show; reminders of the sessions an hour away when the demo played them.
     bookings = "SELECT count(*) FROM services_bookings WHERE "
     told_of = {
         "course_enrolled": "SELECT count(*) FROM services_enrolments WHERE paid_at IS NOT NULL",
         "service_booked": bookings + "enrolment_id IS NULL",
-        "service_cancelled": bookings + "status = 'cancelled'",
+        "course_closed": "SELECT count(*) FROM services_enrolments "
+        "WHERE refunded_classes > 0 OR status = 'expired'",
+        "service_cancelled": bookings
+        + "status = 'cancelled' AND (enrolment_id IS NULL OR cancelled_by = 'provider')",
         "service_no_show": bookings + "status = 'no_show'",
     }
     services_told = {kind: query(database, sql)[0][0] for kind, sql in told_of.items()}
     assert services_told["service_booked"] > 0
     assert services_told["course_enrolled"] > 0
-    assert services_told["service_cancelled"] > 0
+    assert services_told["course_closed"] > 0
     reminded = query(database, "SELECT count(*) FROM notifications WHERE kind = 'service_reminder'")
     services_told["service_reminder"] = reminded[0][0]
     assert reminded[0][0] <= query(database, bookings + "status <> 'cancelled'")[0][0]

@@ -786,6 +786,22 @@ class BookingCancelled(DomainEvent):
     title: str
     starts_at: datetime
     cancelled_by: str
+    enrolment_id: int | None = None  # a class of a course
+
+
+@event_type("services.EnrolmentClosed")
+class EnrolmentClosed(DomainEvent):
+    """A course enrolment gave its classes up at once: `refunded` (the client had the classes
+    not given refunded: `classes` of them, `amount_fen`) or `expired` (not paid in time). Its
+    classes' cancellations are told by this, not one by one."""
+
+    enrolment_id: int
+    client_user_id: int
+    organisation_id: int
+    title: str
+    outcome: str  # refunded | expired
+    classes: int
+    amount_fen: int
 
 
 @event_type("services.SessionReminder")

@@ -219,6 +219,18 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
         assert (await ledger.trial_balance(s)).total == 0
     twice = await client.post(f"{API}/enrolments/{enrolment['id']}/refund", headers=pupil.headers)
     assert twice.json()["error"]["code"] == "nothing_to_refund"
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:  # the refund told once, not per class cancelled
+        told = (
+            await s.execute(
+                select(Notification.kind, Notification.params).where(
+                    Notification.kind.in_(("service_cancelled", "course_closed"))
+                )
+            )
+        ).all()
+    assert [(kind, params["classes"], params["amount"]) for kind, params in told] == [
+        ("course_closed", 3, "¥300.00")
+    ]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as browser:
@@ -260,13 +272,16 @@ async def test_an_unpaid_enrolment_gives_its_seats_back_when_its_window_ends(
         assert set(await s.scalars(select(Slot.remaining).where(Slot.weekly_slot_id == week))) == {
             5
         }
-        bodies = list(
-            await s.scalars(
-                select(Notification.body).where(Notification.kind == "service_cancelled")
+        told = (
+            await s.execute(
+                select(Notification.kind, Notification.title, Notification.body).where(
+                    Notification.kind.in_(("service_cancelled", "course_closed"))
+                )
             )
-        )
-    assert len(bodies) == 2
-    assert all("not paid in time" in b for b in bodies)
+        ).all()
+    # One message for the course, not one per class.
+    assert [(kind, title) for kind, title, _ in told] == [("course_closed", "Enrolment expired")]
+    assert "not paid in time" in told[0][2]
     mine = await client.get(f"{API}/enrolments", headers=pupil.headers)
     assert [e["status"] for e in mine.json()] == ["expired"]
     again = await client.post(url, headers=pupil.headers)

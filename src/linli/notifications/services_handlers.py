@@ -12,11 +12,13 @@ from linli import clock, outbox
 from linli.events import (
     BookingCancelled,
     BookingNoShow,
+    EnrolmentClosed,
     EnrolmentPaid,
     SessionBooked,
     SessionReminder,
 )
 from linli.i18n import N_
+from linli.money import format_fen
 from linli.notifications.service import notify
 
 BOOKINGS = "/services/bookings"
@@ -64,9 +66,35 @@ async def enrolled(session: AsyncSession, envelope: outbox.Envelope[EnrolmentPai
     )
 
 
+@outbox.subscribe(EnrolmentClosed, "notifications.course_closed")
+async def course_closed(session: AsyncSession, envelope: outbox.Envelope[EnrolmentClosed]) -> None:
+    event = envelope.payload
+    body = (
+        N_('{classes} classes of "{title}" not given were refunded: {amount}.')
+        if event.outcome == "refunded"
+        else N_('Your enrolment in "{title}" was not paid in time: its places went back.')
+    )
+    notify(
+        session,
+        event.client_user_id,
+        "course_closed",
+        title=N_("Course refunded") if event.outcome == "refunded" else N_("Enrolment expired"),
+        body=body,
+        params={
+            "title": event.title,
+            "classes": event.classes,
+            "amount": format_fen(event.amount_fen),
+        },
+        link=COURSES,
+        source_event_id=envelope.event_id,
+    )
+
+
 @outbox.subscribe(BookingCancelled, "notifications.service_cancelled")
 async def cancelled(session: AsyncSession, envelope: outbox.Envelope[BookingCancelled]) -> None:
     event = envelope.payload
+    if event.enrolment_id is not None and event.cancelled_by != "provider":
+        return  # the course's refund or expiry is told once (course_closed)
     body = {
         "provider": N_('The provider cancelled your booking of "{title}" at {when}.'),
         "system": N_('Your booking of "{title}" at {when} was cancelled: not paid in time.'),

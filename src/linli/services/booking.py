@@ -305,6 +305,7 @@ async def cancel(
             title=booking.title,
             starts_at=booking.starts_at,
             cancelled_by=str(by),
+            enrolment_id=booking.enrolment_id,
         ),
     )
     return booking

@@ -26,7 +26,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
-from linli.events import EnrolmentPaid, PaymentSucceeded
+from linli.events import EnrolmentClosed, EnrolmentPaid, PaymentSucceeded
 from linli.i18n import N_
 from linli.jobs import ExpireEnrolment
 from linli.merchants.queries import selling_organisation_ids
@@ -517,6 +517,7 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         reason_code=RefundReason.UNCONSUMED_CLASSES,
         idempotency_key=f"services-{reference}",
     )
+    await _publish_closed(session, enrolment, "refunded", count, amount)
     audit.record(
         session,
         actor,
@@ -529,6 +530,24 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
     )
     await session.refresh(enrolment)
     return enrolment
+
+
+async def _publish_closed(
+    session: AsyncSession, enrolment: Enrolment, outcome: str, classes: int, amount_fen: int
+) -> None:
+    title = await session.scalar(select(Course.title).where(Course.id == enrolment.course_id))
+    outbox.publish(
+        session,
+        EnrolmentClosed(
+            enrolment_id=enrolment.id,
+            client_user_id=enrolment.client_user_id,
+            organisation_id=enrolment.organisation_id,
+            title=title or "",
+            outcome=outcome,
+            classes=classes,
+            amount_fen=amount_fen,
+        ),
+    )
 
 
 async def expire(session: AsyncSession, enrolment_id: int) -> None:
@@ -561,6 +580,7 @@ async def expire(session: AsyncSession, enrolment_id: int) -> None:
         )
     ).all():
         await booking.cancel(session, system, row, CancelledBy.SYSTEM, "not paid in time")
+    await _publish_closed(session, enrolment, "expired", enrolment.classes, 0)
     audit.record(
         session,
         system,
