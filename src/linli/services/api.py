@@ -281,10 +281,9 @@ async def upload_diagnosis(
     file: Annotated[UploadFile, File()],
 ) -> DiagnosisFileOut:
     data = await files.read_upload(file)
-    stored = await medical_records.store_diagnosis_scan(
+    return await medical_records.store_diagnosis_scan(
         session, actor, request.app.state.file_store, data, file.filename or ""
     )
-    return DiagnosisFileOut.model_validate(stored)
 
 
 @router.get(

@@ -25,12 +25,11 @@ from linli.audit import service as audit
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, Permission
 from linli.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from linli.i18n import N_, Message
-from linli.rules import service as rules
 from linli.rules.workdays import local_date
 from linli.services import booking as booking_core
 from linli.services import medical_records
 from linli.services.models import Booking, ConsultationRecord, Practitioner, Prescription
-from linli.services.policies import access_provider_booking, acting_provider
+from linli.services.policies import access_provider_booking, acting_provider, provider_rule
 from linli.services.schemas import PrescriptionIn
 from linli.services.states import (
     DRUG_CLASS_LABELS,
@@ -259,7 +258,7 @@ async def prescribe(
             ),
             code="not_in_consultation",
         )
-    rule = await rules.in_force(session, PRESCRIPTION_RULE)
+    rule = await provider_rule(session, PRESCRIPTION_RULE, treating.booking.organisation_id)
     if str(data.drug_class) in set(rule.values["banned_online"]):
         raise ValidationFailed(
             N_("Drugs of this class ({drug_class}) may not be prescribed online."),
@@ -410,7 +409,7 @@ async def extend(
     )
     if prescription.doctor_user_id != actor.user_id:
         raise Forbidden(N_("Only the prescribing doctor may do this."), code="not_treating_doctor")
-    rule = await rules.in_force(session, PRESCRIPTION_RULE)
+    rule = await provider_rule(session, PRESCRIPTION_RULE, prescription.organisation_id)
     most = int(rule.values["max_valid_days"])
     if valid_days > most:
         raise ValidationFailed(

@@ -25,14 +25,13 @@ from linli.audit import service as audit
 from linli.authz import REGULATOR_MEDICAL_READ, SERVICES_READ, Actor, acting_organisation
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.files import service as files
-from linli.files.models import StoredFile
 from linli.i18n import N_
 from linli.rules import service as rules
 from linli.rules.workdays import local_date
 from linli.services.models import Booking, ConsultationRecord, Practitioner, Prescription, Slot
 from linli.services.policies import acting_provider
 from linli.services.practitioners import local_moment
-from linli.services.schemas import DiagnosisIn
+from linli.services.schemas import DiagnosisFileOut, DiagnosisIn
 from linli.services.states import (
     CredentialKind,
     DocumentStatus,
@@ -55,9 +54,9 @@ async def store_diagnosis_scan(
     filename: str,
     *,
     field: str = "file",
-) -> StoredFile:
+) -> DiagnosisFileOut:
     """Keep the patient's scan of a diagnosis document (its id is booked with)."""
-    return await files.store(
+    stored = await files.store(
         session,
         actor,
         file_store,
@@ -68,6 +67,7 @@ async def store_diagnosis_scan(
         field=field,
         shown_to_others=True,  # the clinic and its regulator see it: no photo metadata
     )
+    return DiagnosisFileOut.model_validate(stored)
 
 
 def diagnosis_required() -> ValidationFailed:

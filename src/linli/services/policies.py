@@ -3,13 +3,17 @@ query; getters answer 404 for missing and forbidden alike."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.models import Organisation
 from linli.authz import SERVICES_READ, Actor, Permission, acting_organisation
 from linli.errors import Conflict, NotFound
 from linli.i18n import N_
 from linli.merchants.queries import selling_status
+from linli.rules import service as rules
 from linli.services.models import Booking, Practitioner, Slot
 
 
@@ -92,3 +96,19 @@ async def access_practitioner(
 def open_slots() -> Select[Slot]:
     """Slots anyone may see: open ones (whether full or not)."""
     return select(Slot).where(Slot.status == "open")
+
+
+def region_code(organisation: Organisation | None) -> str | None:
+    """The most specific region an organisation is registered in (None: none recorded)."""
+    if organisation is None:
+        return None
+    return organisation.district_code or organisation.city_code or organisation.province_code
+
+
+async def provider_rule(
+    session: AsyncSession, rule_id: str, organisation_id: int, *, at: datetime | None = None
+) -> rules.Rule:
+    """The version of a services rule in force at `at` (default now) for the provider's
+    region: its district's, else its city's, else its province's, else the national one."""
+    provider = await session.get(Organisation, organisation_id)
+    return await rules.in_force(session, rule_id, at=at, jurisdiction=region_code(provider))

@@ -23,10 +23,14 @@ from linli.jobs import MarkNoShows
 from linli.merchants.licences import LICENCE_LABELS
 from linli.merchants.queries import valid_licence_types
 from linli.phone import normalize_mobile
-from linli.rules import service as rules
 from linli.rules import workdays
 from linli.services.models import Leave, Practitioner, Slot, WeeklySlot
-from linli.services.policies import access_practitioner, acting_provider, ensure_verified
+from linli.services.policies import (
+    access_practitioner,
+    acting_provider,
+    ensure_verified,
+    provider_rule,
+)
 from linli.services.schemas import (
     MAX_GENERATE_DAYS,
     GenerateIn,
@@ -147,10 +151,13 @@ def _overlaps(a_start: int, a_length: int, b_start: int, b_length: int) -> bool:
 MINORS_RULE = "services.minors_timetable"
 
 
-async def _check_minors_timetable(session: AsyncSession, data: WeeklySlotIn, start: int) -> None:
-    """A class for minors keeps rule services.minors_timetable: online at most N minutes and
-    ending by its hour, offline ending by its hour (Beijing time)."""
-    rule = await rules.in_force(session, MINORS_RULE)
+async def _check_minors_timetable(
+    session: AsyncSession, organisation_id: int, data: WeeklySlotIn, start: int
+) -> None:
+    """A class for minors keeps rule services.minors_timetable (the version for the school's
+    region): online at most N minutes and ending by its hour, offline ending by its hour
+    (Beijing time)."""
+    rule = await provider_rule(session, MINORS_RULE, organisation_id)
     values = rule.values
     end = start + data.duration_minutes
     if data.mode == Mode.ONLINE:
@@ -193,7 +200,7 @@ async def add_weekly_slot(
             N_("A consultation has one client."), fields={"capacity": N_("Must be 1.")}
         )
     if data.for_minors:
-        await _check_minors_timetable(session, data, start)
+        await _check_minors_timetable(session, practitioner.organisation_id, data, start)
     same_day = await session.scalars(
         select(WeeklySlot).where(
             WeeklySlot.practitioner_id == practitioner.id, WeeklySlot.weekday == data.weekday

@@ -18,8 +18,8 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.accounts.models import Organisation
 from linli.rules import service as rules
+from linli.services.policies import provider_rule
 
 PREPAID_RULE = "services.training_prepaid"
 
@@ -86,17 +86,8 @@ def breaches(limits: Limits, collection: Collection) -> list[Breach]:
     return found
 
 
-def region_code(organisation: Organisation | None) -> str | None:
-    """The most specific region an organisation is registered in (None: none recorded)."""
-    if organisation is None:
-        return None
-    return organisation.district_code or organisation.city_code or organisation.province_code
-
-
 async def rule_in_force(
     session: AsyncSession, organisation_id: int, *, at: datetime | None = None
 ) -> rules.Rule:
-    """The version of the prepaid rule in force at `at` (default now) for the school's region:
-    its district's, else its city's, else its province's, else the national one."""
-    school = await session.get(Organisation, organisation_id)
-    return await rules.in_force(session, PREPAID_RULE, at=at, jurisdiction=region_code(school))
+    """The version of the prepaid rule in force at `at` (default now) for the school's region."""
+    return await provider_rule(session, PREPAID_RULE, organisation_id, at=at)
