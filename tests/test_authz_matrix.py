@@ -109,6 +109,7 @@ lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/
 lddddoooddd org:write POST /api/v1/services/provider/consultations/{booking_id}/prescriptions
 lddddoooddd org:read GET /api/v1/services/provider/prescriptions
 lddddhhhddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/approve
+lddddhhhddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/dispense
 lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/reject
 lddddoooddd org:write POST /api/v1/services/provider/prescriptions/{prescription_id}/extend
 ldddddddood org:read GET /api/v1/services/regulator/consultations
@@ -139,6 +140,7 @@ lddddoooddd - POST /services/desk/consultations/{booking_id}/refer
 lddddoooddd - POST /services/desk/consultations/{booking_id}/prescriptions
 lddddoooddd - GET /services/desk/prescriptions
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/approve
+lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/dispense
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/reject
 lddddoooddd - POST /services/desk/prescriptions/{prescription_id}/extend
 lddddoooddd - GET /services/desk/schedule

@@ -341,7 +341,8 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
             f"{served.classes_delivered} classes delivered and released from escrow, "
             f"{served.refunds} refund of the classes not delivered); "
             f"{served.consultations} follow-up consultations ({served.prescriptions_approved} "
-            f"prescriptions approved, {served.prescriptions_waiting} waiting for review, "
+            f"prescriptions approved, {served.dispensed} dispensed, "
+            f"{served.prescriptions_waiting} left unreviewed, "
             f"{served.referrals} referred offline)."
         )
         grades = credit.grades_text()

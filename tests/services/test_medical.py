@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
@@ -368,6 +368,72 @@ async def test_prescriptions_are_signed_reviewed_by_another_pharmacist_and_valid
     assert ("services.medical.prescribed", clinic.doctor.user.id) in entries
     assert ("services.medical.prescription_extended", clinic.doctor.user.id) in entries
     assert ("services.medical.prescription_approved", clinic.pharmacist.user.id) in entries
+
+
+async def test_a_prescription_is_dispensed_once_after_review_within_its_validity(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    clinic = await a_clinic(client, session)
+    (patient,) = await people(session, 1)
+    _, booking = await a_visit(client, clinic, patient)
+    await client.post(consultation(booking, "/accept"), headers=clinic.doctor.headers)
+    await started(client, clinic, booking, frozen_clock)
+    write = consultation(booking, "/prescriptions")
+    first, second = [
+        (await client.post(write, json=ORDINARY, headers=clinic.doctor.headers)).json()
+        for _ in range(2)
+    ]
+
+    def dispense(prescription: dict[str, Any]) -> str:
+        return f"{API}/provider/prescriptions/{prescription['id']}/dispense"
+
+    early = await client.post(dispense(first), headers=clinic.pharmacist.headers)
+    assert code(early) == (409, "not_approved")  # nothing dispensed before the review
+    for prescription in (first, second):
+        approved = await client.post(
+            f"{API}/provider/prescriptions/{prescription['id']}/approve",
+            headers=clinic.pharmacist.headers,
+        )
+        assert approved.status_code == 200, approved.text
+    assert code(await client.post(dispense(first), headers=clinic.doctor.headers)) == (
+        403,
+        "not_a_pharmacist",
+    )
+    other = await a_clinic(client, session)
+    assert (await client.post(dispense(first), headers=other.pharmacist.headers)).status_code == 404
+    raced = await asyncio.gather(
+        client.post(dispense(first), headers=clinic.pharmacist.headers),
+        client.post(dispense(first), headers=clinic.pharmacist.headers),
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    done = next(r for r in raced if r.status_code == 200).json()
+    assert (done["state"], done["dispensable"]) == ("dispensed", False)
+    assert done["dispensed_at"] is not None
+    refused = next(r for r in raced if r.status_code == 409)
+    assert code(refused) == (409, "already_dispensed")
+    mine = {
+        p["id"]: p
+        for p in (await client.get(f"{API}/prescriptions", headers=patient.headers)).json()
+    }
+    assert mine[first["id"]]["state"] == "dispensed"
+
+    # Past its day, the second may no longer be dispensed.
+    frozen_clock.set(datetime.fromisoformat(booking["starts_at"]) + timedelta(days=1))
+    late = await client.post(dispense(second), headers=clinic.pharmacist.headers)
+    assert code(late) == (409, "expired")
+    async with app.state.sessionmaker() as s:
+        rows = (
+            await s.execute(
+                select(Prescription.id, Prescription.dispensed_by_user_id).where(
+                    Prescription.dispensed_at.is_not(None)
+                )
+            )
+        ).all()
+        audited = await s.scalar(
+            select(func.count()).where(AuditEntry.action == "services.medical.dispensed")
+        )
+    assert rows == [(first["id"], clinic.pharmacist.user.id)]
+    assert audited == 1
 
 
 async def test_records_are_kept_for_their_period_and_purged_after_it_never_before(

@@ -64,6 +64,7 @@ class ServiceFigures:
     refunds: int = 0
     consultations: int = 0
     prescriptions_approved: int = 0
+    dispensed: int = 0
     prescriptions_waiting: int = 0
     referrals: int = 0
 
@@ -384,6 +385,9 @@ async def _clinic(
                 await medical.review(
                     session, pharmacist_actor, key, written.id, approve=True, note="用法用量适宜"
                 )
+                if n == 0:  # the demo resident's, collected at the clinic's pharmacy
+                    await medical.dispense(session, pharmacist_actor, written.id)
+                    figures.dispensed += 1
             figures.prescriptions_approved += 1
 
 

@@ -434,6 +434,16 @@ async def approve_prescription(
 
 
 @router.post(
+    "/provider/prescriptions/{prescription_id}/dispense",
+    summary="Record that an approved prescription was dispensed (a pharmacist; once, while valid)",
+)
+async def dispense_prescription(
+    prescription_id: PathId, session: DbSession, actor: Manager
+) -> PrescriptionOut:
+    return present(await medical.dispense(session, actor, prescription_id))
+
+
+@router.post(
     "/provider/prescriptions/{prescription_id}/reject",
     summary="Reject a prescription, with the reason (a pharmacist, not its prescriber)",
 )

@@ -220,17 +220,20 @@ def signature_valid(secret_key: str, prescription: Prescription) -> bool:
 
 
 def state_of(prescription: Prescription, today: date) -> PrescriptionState:
-    """Its status, or `expired` once its last valid day has passed (a rejected one stays
-    rejected)."""
+    """Its status, `dispensed` once dispensed, or `expired` once its last valid day has passed
+    (a rejected one stays rejected)."""
     if prescription.status == PrescriptionStatus.REJECTED:
         return PrescriptionState.REJECTED
+    if prescription.dispensed_at is not None:
+        return PrescriptionState.DISPENSED
     if today > prescription.valid_until:
         return PrescriptionState.EXPIRED
     return PrescriptionState(prescription.status)
 
 
 def dispensable(prescription: Prescription, today: date) -> bool:
-    """Only an approved prescription still in its validity may be dispensed."""
+    """Only an approved prescription still in its validity, not dispensed yet, may be
+    dispensed."""
     return state_of(prescription, today) == PrescriptionState.APPROVED
 
 
@@ -323,6 +326,22 @@ async def _organisation_prescription(
     return row
 
 
+async def _ensure_pharmacist(session: AsyncSession, actor: Actor, organisation_id: int) -> None:
+    pharmacist = await session.scalar(
+        select(Practitioner.id).where(
+            Practitioner.organisation_id == organisation_id,
+            Practitioner.user_id == actor.user_id,
+            Practitioner.credential_kind == CredentialKind.PHARMACIST,
+            Practitioner.status == PractitionerStatus.ACTIVE,
+        )
+    )
+    if pharmacist is None:
+        raise Forbidden(
+            N_("Only a pharmacist of the organisation reviews and dispenses prescriptions."),
+            code="not_a_pharmacist",
+        )
+
+
 async def review(
     session: AsyncSession,
     actor: Actor,
@@ -342,19 +361,7 @@ async def review(
             N_("A prescription is reviewed by a pharmacist other than its prescriber."),
             code="own_prescription",
         )
-    pharmacist = await session.scalar(
-        select(Practitioner.id).where(
-            Practitioner.organisation_id == prescription.organisation_id,
-            Practitioner.user_id == actor.user_id,
-            Practitioner.credential_kind == CredentialKind.PHARMACIST,
-            Practitioner.status == PractitionerStatus.ACTIVE,
-        )
-    )
-    if pharmacist is None:
-        raise Forbidden(
-            N_("Only a pharmacist of the organisation reviews prescriptions."),
-            code="not_a_pharmacist",
-        )
+    await _ensure_pharmacist(session, actor, prescription.organisation_id)
     today = local_date(clock.now())
     if state_of(prescription, today) == PrescriptionState.EXPIRED:
         raise Conflict(N_("This prescription has expired."), code="expired")
@@ -395,6 +402,49 @@ async def review(
         target_type="services_prescription",
         target_id=prescription.id,
         note=note,
+    )
+    return prescription
+
+
+async def dispense(session: AsyncSession, actor: Actor, prescription_id: int) -> Prescription:
+    """A pharmacist of the prescribing organisation records that the prescription was
+    dispensed: once, only after a pharmacist approved it, only within its validity."""
+    prescription = await _organisation_prescription(
+        session, actor, prescription_id, SERVICES_MANAGE
+    )
+    await _ensure_pharmacist(session, actor, prescription.organisation_id)
+    today = local_date(clock.now())
+    moved = await session.scalar(
+        update(Prescription)
+        .where(
+            Prescription.id == prescription.id,
+            Prescription.status == PrescriptionStatus.APPROVED,
+            Prescription.valid_until >= today,
+            Prescription.dispensed_at.is_(None),
+        )
+        .values(dispensed_at=clock.now(), dispensed_by_user_id=actor.user_id)
+        .returning(Prescription.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(prescription)
+    if moved is None:
+        state = state_of(prescription, today)
+        if state == PrescriptionState.DISPENSED:
+            raise Conflict(N_("This prescription was dispensed already."), code="already_dispensed")
+        if state == PrescriptionState.EXPIRED:
+            raise Conflict(N_("This prescription has expired."), code="expired")
+        raise Conflict(
+            N_("A prescription is dispensed only after a pharmacist approved it."),
+            code="not_approved",
+        )
+    audit.record(
+        session,
+        actor,
+        "services.medical.dispensed",
+        target_type="services_prescription",
+        target_id=prescription.id,
+        drug_name=prescription.drug_name,
+        quantity=prescription.quantity,
     )
     return prescription
 

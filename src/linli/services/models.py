@@ -389,4 +389,9 @@ class Prescription(Base):
     review_note: Mapped[str | None] = mapped_column(String(200))
     issued_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
+    # recorded once by a pharmacist of the organisation, only while approved and valid
+    dispensed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispensed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -383,14 +383,35 @@ async def extend_page(
 
 @router.get("/services/desk/prescriptions")
 async def review_queue_page(request: Request, session: DbSession, actor: User_) -> Response:
-    """The pharmacist's review queue: the organisation's prescriptions pending review."""
+    """The pharmacist's review queue (the organisation's prescriptions pending review) and the
+    approved ones still valid and not dispensed yet."""
     rows = await medical.provider_prescriptions(session, actor, PrescriptionStatus.PENDING_REVIEW)
+    approved = await medical.provider_prescriptions(session, actor, PrescriptionStatus.APPROVED)
+    to_dispense = [p for p in _prescriptions_view(approved) if p["dispensable"]]
     return render(
         request,
         "services/review.html",
-        {"prescriptions": _prescriptions_view(rows), "labels": MEDICAL_LABELS},
+        {
+            "prescriptions": _prescriptions_view(rows),
+            "to_dispense": to_dispense,
+            "labels": MEDICAL_LABELS,
+        },
         actor=actor,
     )
+
+
+@router.post("/services/desk/prescriptions/{prescription_id}/dispense")
+async def dispense_page(prescription_id: PathId, session: DbSession, actor: User_) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+
+    async def do() -> object:
+        return await medical.dispense(session, actor, prescription_id)
+
+    back = "/services/desk/prescriptions"
+    outcome = await form_action(session, do, on_error=flash_error(back))
+    if isinstance(outcome, Response):
+        return outcome
+    return redirect(back, text=_("Dispensing recorded."))
 
 
 async def _review(

@@ -247,9 +247,12 @@ class PrescriptionOut(OutputModel):
     signature: str
     signed_at: datetime
     status: str
-    state: str = Field(description="The status, or `expired` after its last valid day")
+    state: str = Field(
+        description="The status, `dispensed` once dispensed, or `expired` after its last valid day"
+    )
     dispensable: bool = Field(description="Approved by a pharmacist and still valid")
     reviewed_at: datetime | None
     review_note: str | None
     issued_on: date
     valid_until: date
+    dispensed_at: datetime | None

@@ -130,12 +130,14 @@ class PrescriptionStatus(StrEnum):
 
 
 class PrescriptionState(StrEnum):
-    """What a prescription shows: its status, or `expired` once its last valid day passed."""
+    """What a prescription shows: its status, `dispensed` once dispensed, or `expired` once
+    its last valid day passed undispensed."""
 
     PENDING_REVIEW = "pending_review"
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    DISPENSED = "dispensed"  # approved, then dispensed once within its validity
 
 
 DOCUMENT_STATUS_LABELS: dict[DocumentStatus, str] = {
@@ -159,6 +161,7 @@ PRESCRIPTION_STATE_LABELS: dict[PrescriptionState, str] = {
     PrescriptionState.APPROVED: N_("Approved: may be dispensed"),
     PrescriptionState.REJECTED: N_("Rejected by the pharmacist"),
     PrescriptionState.EXPIRED: N_("Expired"),
+    PrescriptionState.DISPENSED: N_("Dispensed to the patient"),
 }
 assert set(DOCUMENT_STATUS_LABELS) == set(DocumentStatus)
 assert set(OUTCOME_LABELS) == set(Outcome)
