@@ -8,15 +8,20 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.authz import Actor, UserRef
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.errors import Conflict
 from linli.notifications.models import Notification
-from linli.payments import ledger
+from linli.payments import ledger, providers
+from linli.payments import service as payments
 from linli.payments.models import PaymentIntent
+from linli.services import courses
 from linli.services.models import Booking, Slot
 from tests.factories import form_login
 from tests.groupbuy.helpers import pay
@@ -286,3 +291,27 @@ async def test_an_unpaid_enrolment_gives_its_seats_back_when_its_window_ends(
     assert [e["status"] for e in mine.json()] == ["expired"]
     again = await client.post(url, headers=pupil.headers)
     assert again.status_code == 201, again.text  # an expired enrolment may be made again
+
+
+async def test_prepaid_training_fees_are_never_paid_on_credit(
+    app: FastAPI, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """No training loans: a course's payment refuses the pay-later provider, whoever asks."""
+    provider = await a_provider(session, licences=("training_school",))
+    (pupil,) = await people(session, 1)
+    actor = Actor(user=UserRef.of(pupil.user), roles=frozenset())
+    assert providers.is_registered(providers.PAY_LATER)
+    async with app.state.sessionmaker() as s:
+        with pytest.raises(Conflict) as refused:
+            await payments.create_intent(
+                s,
+                actor,
+                payee_organisation_id=provider.organisation.id,
+                purpose=courses.PURPOSE,
+                reference="1",
+                amount_fen=10_000,
+                idempotency_key="course-on-credit",
+                provider=providers.PAY_LATER,
+            )
+    assert refused.value.code == "credit_not_allowed"
+    assert await count(app, PaymentIntent) == 0

@@ -81,6 +81,7 @@ DIRECT = "direct"  # the purpose of intents residents create through the API the
 # (acting as the system) refunds it, so that its own records (goods, settlement, commission)
 # follow. Domains name their route here with `register_refund_route`.
 _REFUND_ROUTES: dict[str, str] = {}
+_NO_CREDIT: set[str] = set()  # purposes never paid on credit (forbid_credit)
 MAX_STORED_BODY = 4000
 UNSIGNED_COUNTER = "payments.unsigned_callbacks"
 UNSIGNED_WINDOW = timedelta(hours=1)
@@ -113,6 +114,12 @@ REFUND_LABELS: dict[str, str] = {
 def status_label(status: str) -> str:
     """The intent's status in the reader's language."""
     return gettext(STATUS_LABELS.get(status, status))
+
+
+def forbid_credit(purpose: str) -> None:
+    """Intents of `purpose` may never be paid on credit (a deferred provider: pay later), for
+    example prepaid training fees (no training loans, RULES.md "Online services")."""
+    _NO_CREDIT.add(purpose)
 
 
 def register_refund_route(purpose: str, route: str) -> None:
@@ -175,6 +182,12 @@ async def create_intent(
     returns the same intent (409 if it was used for a different payment). 3 statements."""
     payer_id = actor.require_user_id()
     _check_intent_input(purpose, reference, amount_fen, idempotency_key)
+    if purpose in _NO_CREDIT and isinstance(providers.get(provider), providers.DeferredProvider):
+        raise Conflict(
+            N_("This may not be paid on credit."),
+            fields={"provider": N_("Pay now instead.")},
+            code="credit_not_allowed",
+        )
     providers.get(provider)
     kind = await session.scalar(
         select(Organisation.kind).where(Organisation.id == payee_organisation_id)

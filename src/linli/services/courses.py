@@ -45,6 +45,7 @@ from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, S
 PURPOSE = "services_course"
 PAYMENT_WINDOW = timedelta(minutes=30)  # an enrolment holds its seats this long unpaid
 payments.register_refund_route(PURPOSE, "POST /api/v1/services/enrolments/{reference}/refund")
+payments.forbid_credit(PURPOSE)  # no training loans
 
 
 @dataclass(frozen=True)
