@@ -32,7 +32,7 @@ from tests.services.helpers import (
 )
 
 
-async def test_fifty_clients_race_for_ten_seats_and_one_consultation(
+async def test_a_hundred_clients_race_for_ten_seats_and_one_consultation(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
 ) -> None:
     provider = await a_provider(session)
@@ -48,7 +48,7 @@ async def test_fifty_clients_race_for_ten_seats_and_one_consultation(
         capacity=1,
         title="复诊",
     )
-    clients = await people(session, 50)
+    clients = await people(session, 100)
 
     for slot, seats in ((lesson, 10), (visit, 1)):
         document = DIAGNOSIS if slot is visit else None
