@@ -257,7 +257,9 @@ async def _regulator_if_asked(session: AsyncSession, to: str, organisation_id: i
 async def _refuse_a_second_open(
     session: AsyncSession, user_id: int, target: str, *about: ColumnElement[bool]
 ) -> None:
-    """409 `complaint_open` while the complainant has an open complaint about the same."""
+    """409 `complaint_open` while the complainant has an open complaint about the same. The
+    complainant's filings are serialised first: two at once (a double tap) cannot both pass."""
+    await ratelimit.lock(session, f"protection.complaint_filed:{user_id}")
     duplicate = await session.scalar(
         select(Complaint.id).where(
             Complaint.complainant_user_id == user_id,
