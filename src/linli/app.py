@@ -21,6 +21,7 @@ from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
 from linli.live import channel as live_channel
+from linli.live import recordings as live_recordings
 from linli.middleware import (
     BodyLimitMiddleware,
     CompressionMiddleware,
@@ -192,6 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_private=settings.trace_webhook_allow_private,
             max_failures=settings.trace_webhook_max_failures,
             timeout_seconds=settings.trace_webhook_timeout_seconds,
+        )
+    )
+    live_recordings.configure(
+        live_recordings.MediaPolicy(
+            recordings_dir=settings.media_dir / "recordings" if settings.media_dir else None,
+            replays_dir=settings.var_dir / "live-replays",
+            ffmpeg=settings.ffmpeg,
         )
     )
     app.state.live_hub = live_channel.Hub(sessionmaker)

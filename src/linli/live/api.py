@@ -27,6 +27,7 @@ from linli.live import (
     media,
     policies,
     presenters,
+    recordings,
     service,
     statistics,
     streamers,
@@ -345,3 +346,17 @@ async def on_publish_done(request: Request, session: DbSession) -> None:
     form = await request.form()
     name = form.get("name")
     await media.publish_done(session, name if isinstance(name, str) else None)
+
+
+@router.post(
+    "/media/on_record_done",
+    status_code=204,
+    summary="nginx-rtmp on_record_done: a recording was closed; it becomes the room's replay",
+)
+async def on_record_done(request: Request, session: DbSession) -> None:
+    media.check_callback_secret(
+        request.query_params.get("secret"), request.app.state.settings.media_callback_secret()
+    )
+    form = await request.form()
+    path = form.get("path")
+    await recordings.record_done(session, path if isinstance(path, str) else None)
