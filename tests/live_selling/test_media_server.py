@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -27,13 +28,15 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.async_api import async_playwright
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.config import Settings
 from linli.live.media_server import DEBIAN_RTMP_MODULE, MediaServer
 from linli.live.models import Recording
-from tests.live_selling.helpers import LIVE, a_studio, pin
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.live_selling.helpers import LIVE, Studio, a_studio, pin
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 FFMPEG = shutil.which("ffmpeg")
@@ -183,6 +186,43 @@ async def eventually(check: Callable[[], Awaitable[T]], what: str, within: float
         await asyncio.sleep(0.2)
 
 
+def media_server(
+    settings: Settings, linli_url: str, ports: dict[str, int], media_dir: Path
+) -> MediaServer:
+    server = MediaServer(
+        directory=media_dir,
+        linli_url=linli_url,
+        callback_secret=settings.media_callback_secret(),
+        rtmp_port=ports["rtmp"],
+        http_port=ports["http"],
+        user="root" if os.geteuid() == 0 else None,
+    )
+    assert server.rtmp_url == settings.media_rtmp_url
+    assert server.hls_url == settings.media_hls_url
+    return server
+
+
+async def live_room(client: httpx.AsyncClient, session: AsyncSession) -> tuple[Studio, str]:
+    """A room gone live with its goods pinned, and its session's stream key."""
+    studio = await a_studio(client, session, live=False)
+    started = await client.post(
+        f"{LIVE}/merchant/rooms/{studio.room_id}/start", headers=studio.shop.headers
+    )
+    assert started.status_code == 200, started.text
+    assert (await pin(client, studio)).status_code == 200
+    return studio, str(started.json()["stream_key"])
+
+
+def served_playlist(hls: httpx.AsyncClient, room_id: int) -> Callable[[], Awaitable[str | None]]:
+    async def playlist() -> str | None:
+        answer = await hls.get(f"room-{room_id}.m3u8")
+        if answer.status_code == 200 and ".ts" in answer.text:
+            return answer.text
+        return None
+
+    return playlist
+
+
 async def test_a_pushed_test_pattern_is_served_as_hls_and_kept_as_the_replay(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -192,24 +232,9 @@ async def test_a_pushed_test_pattern_is_served_as_hls_and_kept_as_the_replay(
     ports: dict[str, int],
     media_dir: Path,
 ) -> None:
-    server = MediaServer(
-        directory=media_dir,
-        linli_url=linli_url,
-        callback_secret=settings.media_callback_secret(),
-        rtmp_port=ports["rtmp"],
-        http_port=ports["http"],
-        user="root" if _is_root() else None,
-    )
-    assert server.rtmp_url == settings.media_rtmp_url
-    assert server.hls_url == settings.media_hls_url
-    studio = await a_studio(client, session, live=False)
+    server = media_server(settings, linli_url, ports, media_dir)
+    studio, key = await live_room(client, session)
     room_id = studio.room_id
-    started = await client.post(
-        f"{LIVE}/merchant/rooms/{room_id}/start", headers=studio.shop.headers
-    )
-    assert started.status_code == 200, started.text
-    key = started.json()["stream_key"]
-    assert (await pin(client, studio)).status_code == 200
     hls = httpx.AsyncClient(base_url=settings.media_hls_url + "/", timeout=5)
     pushing: asyncio.subprocess.Process | None = None
     with nginx(server):
@@ -224,13 +249,9 @@ async def test_a_pushed_test_pattern_is_served_as_hls_and_kept_as_the_replay(
             # The session's key: the stream is renamed to the room and served as HLS.
             pushing = await publish(server.rtmp_url, key, PUSH_SECONDS)
 
-            async def playlist() -> str | None:
-                answer = await hls.get(f"room-{room_id}.m3u8")
-                if answer.status_code == 200 and ".ts" in answer.text:
-                    return answer.text
-                return None
-
-            listed = await eventually(playlist, "the room's playlist is served")
+            listed = await eventually(
+                served_playlist(hls, room_id), "the room's playlist is served"
+            )
             assert listed is not None
             assert answer_type(await hls.get(f"room-{room_id}.m3u8")).startswith(
                 "application/vnd.apple.mpegurl"
@@ -347,7 +368,48 @@ def _script_url(page: str, name: str) -> str:
     return page[page.rindex('src="', 0, start) + 5 : page.index('"', start)]
 
 
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM}")
+async def test_chromium_plays_the_live_room_through_hls_js(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    linli_url: str,
+    ports: dict[str, int],
+    media_dir: Path,
+) -> None:
+    """The room's page, as a phone's browser without native HLS gets it: hls.js (served by
+    Linli) plays the media server's stream under the page's Content-Security-Policy."""
+    server = media_server(settings, linli_url, ports, media_dir)
+    studio, key = await live_room(client, session)
+    hls = httpx.AsyncClient(base_url=settings.media_hls_url + "/", timeout=5)
+    with nginx(server):
+        pushing = await publish(server.rtmp_url, key, 15)
+        try:
+            await eventually(served_playlist(hls, studio.room_id), "the playlist is served")
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+                try:
+                    page = await browser.new_page()
+                    refused: list[str] = []
+                    page.on(
+                        "console", lambda m: refused.append(m.text) if m.type == "error" else None
+                    )
+                    await page.goto(f"{linli_url}/live/{studio.room_id}")
+                    await page.wait_for_function(
+                        "() => { const v = document.querySelector('video[data-hls]');"
+                        " return v && v.dataset.state === 'playing' && v.currentTime > 1"
+                        " && v.videoWidth === 320; }",
+                        timeout=WAIT * 1000,
+                    )
+                    assert await page.locator("[data-video-waiting]").is_hidden()
+                    assert not [m for m in refused if "Content Security Policy" in m], refused
+                finally:
+                    await browser.close()
+        finally:
+            if pushing.returncode is None:
+                pushing.kill()
+                await pushing.wait()
+            await hls.aclose()

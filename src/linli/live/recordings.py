@@ -4,7 +4,7 @@ nginx's RTMP module records each publisher's connection to a file of its own
 (`record_unique`: `room-<id>-<unix time>.flv` in the media directory's `recordings/`) and
 calls `on_record_done` when the file is closed. That call is answered here: the file becomes
 a `live_recordings` row (pending) and a `live.remux_recording` job, which remuxes it (`ffmpeg
--c copy`: no re-encoding, seconds for an hour of video) into an MP4 under
+-c copy`: no re-encoding, a copy of the file) into an MP4 under
 `var/live-replays/`, the file every browser plays natively with seeking (HTTP ranges), and
 removes the FLV. The remux runs after the job's transaction has committed, holding no
 transaction; a successor scheduled first retries it if the process dies meanwhile.
