@@ -165,12 +165,13 @@ def worker(
     once: Annotated[bool, typer.Option(help="Drain what is due now, then exit")] = False,
 ) -> None:
     """Deliver outbox events and run due jobs. Start as many as you like (PostgreSQL)."""
-    from linli.app import load_domain_handlers
+    from linli.app import configure_jobs, load_domain_handlers
     from linli.db import engine_from_settings, make_sessionmaker
     from linli.outbox import Dispatcher
 
     settings = _settings()
     load_domain_handlers()
+    configure_jobs(settings)
 
     async def run() -> None:
         engine = engine_from_settings(settings)
@@ -254,7 +255,7 @@ def media_config(
         f"  LINLI_MEDIA_DIR={absolute}",
     ]
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from playwright.async_api import async_playwright
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live.media_server import DEBIAN_RTMP_MODULE, MediaServer
 from linli.live.models import Recording
@@ -321,6 +322,10 @@ async def test_a_pushed_test_pattern_is_served_as_hls_and_kept_as_the_replay(
     page = await client.get(f"/live/{room_id}")
     replay_url = f"/live/{room_id}/recordings/{recording.id}.mp4"
     assert f'src="{replay_url}"' in page.text
+    listed = (await client.get(f"{LIVE}/replays/{room_id}")).json()["recordings"]
+    assert [(r["id"], r["url"], r["bytes"]) for r in listed] == [
+        (recording.id, replay_url, ready.bytes)
+    ]
     whole = await client.get(replay_url)
     assert whole.status_code == 200
     assert whole.headers["content-type"] == "video/mp4"
@@ -413,3 +418,43 @@ async def test_chromium_plays_the_live_room_through_hls_js(
                 pushing.kill()
                 await pushing.wait()
             await hls.aclose()
+
+
+async def test_a_recording_ffmpeg_cannot_read_is_retried_and_fails_once_it_is_gone(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    media_dir: Path,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    source = media_dir / "recordings" / f"room-{studio.room_id}-1700000000.flv"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"FLV but not really")
+    url = f"{LIVE}/media/on_record_done?secret={settings.media_callback_secret()}"
+    form = {"call": "record_done", "name": f"room-{studio.room_id}", "path": str(source)}
+    for _ in range(2):  # nginx reporting the same file twice makes one recording
+        assert (await client.post(url, data=form)).status_code == 204
+
+    async def rows() -> list[Recording]:
+        s: AsyncSession
+        async with app.state.sessionmaker() as s:
+            found = await s.scalars(select(Recording).where(Recording.room_id == studio.room_id))
+            return list(found)
+
+    await app.state.dispatcher.run_once()
+    (tried,) = await rows()
+    assert (tried.status, tried.attempts) == ("pending", 1)
+    assert tried.error is not None
+    assert tried.error.startswith("ffmpeg exited")
+    assert source.exists()  # kept for the retry
+
+    source.unlink()
+    frozen_clock.advance(timedelta(hours=1))
+    await app.state.dispatcher.run_once()
+    (failed,) = await rows()
+    assert (failed.status, failed.attempts) == ("failed", 2)
+    assert failed.error == f"the recording {source.name} is missing"
+    replay = await client.get(f"{LIVE}/replays/{studio.room_id}")
+    assert replay.json()["recordings"] == []

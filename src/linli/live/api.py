@@ -46,6 +46,7 @@ from linli.live.schemas import (
     PinIn,
     PinOut,
     ReasonIn,
+    RecordingOut,
     RemovalIn,
     ReplayOut,
     RoomIn,
@@ -94,7 +95,10 @@ async def replays(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
     return await presenters.rooms_out(session, await service.replays(session, limit=limit))
 
 
-@router.get("/replays/{room_id}", summary="A replay: the room, its sessions and pin timestamps")
+@router.get(
+    "/replays/{room_id}",
+    summary="A replay: the room, its sessions, pin timestamps and recordings (MP4)",
+)
 async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
     found = await policies.access_public_room(session, room_id)
     sessions, pins = await service.sessions_and_pins(session, found.id)
@@ -102,6 +106,10 @@ async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
         room=await presenters.room_out(session, found),
         sessions=[SessionOut.model_validate(s) for s in sessions],
         pins=[PinOut.model_validate(p) for p in pins],
+        recordings=[
+            RecordingOut.from_row(r, url=f"/live/{found.id}/recordings/{r.id}.mp4")
+            for r in await recordings.ready_recordings(session, found.id)
+        ],
     )
 
 

@@ -149,9 +149,12 @@ async def remux(session: AsyncSession, job: RemuxLiveRecording) -> outbox.AfterC
     if recording is None or recording.status != RecordingStatus.PENDING:
         return None
     recordings_dir = _policy.recordings_dir
-    if recordings_dir is None or recording.attempts >= MAX_ATTEMPTS:
+    if recordings_dir is None:
+        # This process was started without LINLI_MEDIA_DIR: fail the job visibly (retried,
+        # then dead at /ops/outbox) rather than the recording.
+        raise RuntimeError("LINLI_MEDIA_DIR is not set in the process running this job")
+    if recording.attempts >= MAX_ATTEMPTS:
         recording.status = RecordingStatus.FAILED
-        recording.error = recording.error or "no media directory configured"
         return None
     recording.attempts += 1
     await outbox.schedule(
