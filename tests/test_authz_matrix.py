@@ -381,8 +381,10 @@ ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/suspend
 ldddddddddo platform POST /api/v1/live/platform/streamers/{streamer_id}/blacklist
 ddddddddddd * POST /api/v1/live/media/on_publish
 ddddddddddd * POST /api/v1/live/media/on_publish_done
+ddddddddddd * POST /api/v1/live/media/on_record_done
 ooooooooooo - GET /live
 ooooooooooo - GET /live/{room_id}
+hhhhhhhhhhh - GET /live/{room_id}/recordings/{recording_id}.mp4
 loooooooooo - POST /live/{room_id}/buy
 lddddoooddd - GET /merchant/live
 lddddoooddd - POST /merchant/live
@@ -1224,6 +1226,7 @@ async def build_world(
         "review_id": review_id,
         "room_id": live_room.json()["id"],
         "message_id": 999999,
+        "recording_id": 999999,
         "streamer_id": live_streamer.json()["id"],
         "complaint_id": complaint.json()["id"],
         "plan_id": plan.json()["id"],

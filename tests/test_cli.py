@@ -11,9 +11,11 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -699,3 +701,39 @@ def test_serve_writes_the_access_log_in_development_only_unless_told(
     result = run("serve", *arguments)
     assert result.exit_code == 0, result.output
     assert [options["access_log"] for options in served] == [logged]
+
+
+def test_media_config_writes_an_nginx_configuration_nginx_accepts(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`linli media-config`: the directories, nginx.conf (owner-only: it holds the callback
+    secret, derived from the secret key) with Linli's callbacks, and what to run and set."""
+    monkeypatch.setenv("LINLI_SECRET_KEY", "a-secret-key-for-this-test-only-0123456789")
+    monkeypatch.setenv("LINLI_PUBLIC_BASE_URL", "http://127.0.0.1:8123")
+    media = tmp_path / "media"
+    result = run(
+        "media-config", "--dir", str(media), "--rtmp-port", "19935", "--http-port", "18088"
+    )
+    assert result.exit_code == 0, result.output
+    config = media / "nginx.conf"
+    assert (config.stat().st_mode & 0o777) == 0o600
+    assert all((media / name).is_dir() for name in ("hls", "recordings", "logs", "temp"))
+    text = config.read_text()
+    secret = Settings().media_callback_secret()
+    assert "on_publish http://127.0.0.1:8123/api/v1/live/media/on_publish;" in text
+    assert f"/api/v1/live/media/on_record_done?secret={secret};" in text
+    assert "listen 127.0.0.1:19935;" in text
+    assert "listen 127.0.0.1:18088;" in text
+    assert "LINLI_MEDIA_RTMP_URL=rtmp://127.0.0.1:19935/live" in result.output
+    assert "LINLI_MEDIA_HLS_URL=http://127.0.0.1:18088/hls" in result.output
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if Path(nginx).exists() and Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists():
+        shown = next(line for line in result.output.splitlines() if " -p " in line)
+        assert shown.split()[1:] == ["-p", f"{media}/", "-c", str(config), "-e", ANY]
+        command = [nginx, *shown.split()[1:], "-t"]
+        checked = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+
+    refused = run("media-config", "--dir", str(media), "--listen", "10.0.0.1")
+    assert refused.exit_code == 2
+    assert "listen on one of" in refused.output

@@ -21,6 +21,7 @@ from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
 from linli.files.service import FileStore
 from linli.live import channel as live_channel
+from linli.live import recordings as live_recordings
 from linli.middleware import (
     BodyLimitMiddleware,
     CompressionMiddleware,
@@ -107,6 +108,25 @@ DISPATCHER_LOCK_RETRY_SECONDS = 5.0
 COMPRESS_ABOVE_BYTES = 500
 
 
+def configure_jobs(settings: Settings) -> None:
+    """What due jobs read from the settings (webhook deliveries, recordings' remux): every
+    process that runs jobs calls it (`create_app`, `linli worker`)."""
+    subscriptions.configure(
+        subscriptions.Policy(
+            allow_private=settings.trace_webhook_allow_private,
+            max_failures=settings.trace_webhook_max_failures,
+            timeout_seconds=settings.trace_webhook_timeout_seconds,
+        )
+    )
+    live_recordings.configure(
+        live_recordings.MediaPolicy(
+            recordings_dir=settings.media_dir / "recordings" if settings.media_dir else None,
+            replays_dir=settings.var_dir / "live-replays",
+            ffmpeg=settings.ffmpeg,
+        )
+    )
+
+
 @contextlib.contextmanager
 def _dispatcher_lock(var_dir: Path) -> Iterator[Callable[[], bool]]:
     """A non-blocking exclusive lock on var/dispatcher.lock, held until the block ends (or
@@ -187,13 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jinja = make_environment(manifest)
     app.state.file_store = FileStore(settings.var_dir / "files")
     app.state.session_signer = CookieSigner(settings.resolved_secret_key(), "linli.session")
-    subscriptions.configure(
-        subscriptions.Policy(
-            allow_private=settings.trace_webhook_allow_private,
-            max_failures=settings.trace_webhook_max_failures,
-            timeout_seconds=settings.trace_webhook_timeout_seconds,
-        )
-    )
+    configure_jobs(settings)
     app.state.live_hub = live_channel.Hub(sessionmaker)
     app.state.dispatcher = Dispatcher(
         sessionmaker,

@@ -165,12 +165,13 @@ def worker(
     once: Annotated[bool, typer.Option(help="Drain what is due now, then exit")] = False,
 ) -> None:
     """Deliver outbox events and run due jobs. Start as many as you like (PostgreSQL)."""
-    from linli.app import load_domain_handlers
+    from linli.app import configure_jobs, load_domain_handlers
     from linli.db import engine_from_settings, make_sessionmaker
     from linli.outbox import Dispatcher
 
     settings = _settings()
     load_domain_handlers()
+    configure_jobs(settings)
 
     async def run() -> None:
         engine = engine_from_settings(settings)
@@ -199,6 +200,62 @@ def worker(
             await engine.dispose()
 
     asyncio.run(run())
+
+
+@app.command("media-config")
+def media_config(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The media server's own directory (created)")
+    ] = Path("var/media"),
+    rtmp_port: Annotated[int, typer.Option(help="RTMP ingest port (OBS)")] = 1935,
+    http_port: Annotated[int, typer.Option(help="HTTP port serving /hls/")] = 8080,
+    listen: Annotated[
+        str, typer.Option(help="127.0.0.1, or 0.0.0.0 for publishers on other machines")
+    ] = "127.0.0.1",
+    linli_url: Annotated[
+        str | None,
+        typer.Option(help="Where nginx reaches Linli's callbacks; default LINLI_PUBLIC_BASE_URL"),
+    ] = None,
+    module: Annotated[Path, typer.Option(help="nginx's RTMP module")] = Path(
+        "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+    ),
+) -> None:
+    """Write nginx's configuration for the live rooms' video (RTMP in, HLS out, recordings
+    as replays) into DIR/nginx.conf, and say how to run it and what to set for Linli."""
+    import os
+
+    from linli.live.media_server import MediaServer
+
+    settings = _settings()
+    absolute = directory.resolve()
+    try:
+        server = MediaServer(
+            directory=absolute,
+            linli_url=linli_url or settings.public_base_url,
+            callback_secret=settings.media_callback_secret(),
+            rtmp_port=rtmp_port,
+            http_port=http_port,
+            listen=listen,
+            module=module,
+            user=getpass.getuser() if os.geteuid() == 0 else None,
+        )
+    except ValueError as error:
+        console.print(f"Cannot write it: {error}", style="red", markup=False)
+        raise typer.Exit(code=2) from None
+    path = server.write()
+    lines = [f"Wrote {path}"]
+    if not module.exists():
+        lines.append(f"{module} is missing: apt-get install nginx-light libnginx-mod-rtmp ffmpeg")
+    lines += [
+        "Run the media server (in the foreground):",
+        "  " + " ".join(server.command()),
+        "and start Linli with:",
+        f"  LINLI_MEDIA_RTMP_URL={server.rtmp_url}",
+        f"  LINLI_MEDIA_HLS_URL={server.hls_url}",
+        f"  LINLI_MEDIA_DIR={absolute}",
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -162,6 +162,23 @@ class Settings(BaseSettings):
         description="Anonymous requests a minute per address to the public trace pages "
         "(/t/...); 0: no limit",
     )
+    media_rtmp_url: str = Field(
+        default="",
+        description="Where broadcasters publish (OBS: Settings, Stream, Custom, its server), "
+        "e.g. rtmp://media.example.cn:1935/live; empty: no media server, the live room says "
+        "the stream is offline (docs/live.md, Video)",
+    )
+    media_hls_url: str = Field(
+        default="",
+        description="Where browsers fetch a room's HLS playlist (<this>/room-<id>.m3u8), e.g. "
+        "http://127.0.0.1:8080/hls or /hls behind the same proxy; empty: no video in the room",
+    )
+    media_dir: Path | None = Field(
+        default=None,
+        description="The media server's directory (`linli media-config --dir`): Linli takes "
+        "the recordings from its recordings/ and keeps the replays in var/live-replays",
+    )
+    ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg that remuxes recordings")
     page_cache_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -169,6 +186,20 @@ class Settings(BaseSettings):
         "from the process's cache when no content was written meanwhile (a write answers the "
         "next request with a fresh page); 0: no cache",
     )
+
+    @property
+    def media_enabled(self) -> bool:
+        """Whether a media server is configured: the rooms play its HLS."""
+        return bool(self.media_hls_url)
+
+    def media_callback_secret(self) -> str:
+        """The secret the media server's callbacks carry in their URL (`?secret=`), derived
+        from the secret key: `linli media-config` writes it into nginx's configuration."""
+        import hashlib
+        import hmac
+
+        key = self.resolved_secret_key().encode()
+        return hmac.new(key, b"linli.media-callbacks", hashlib.sha256).hexdigest()[:40]
 
     @property
     def serve_access_log(self) -> bool:

@@ -237,6 +237,13 @@ class LiveRoomDue(JobPayload):
     room_id: int
 
 
+@job_kind("live.remux_recording")
+class RemuxLiveRecording(JobPayload):
+    """A recording the media server closed: remux it into the room's replay (MP4)."""
+
+    recording_id: int
+
+
 @job_kind("live.expire_order")
 class ExpireLiveOrder(JobPayload):
     """A live order still unpaid at its deadline: cancel it and give its units back."""

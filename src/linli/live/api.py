@@ -27,6 +27,7 @@ from linli.live import (
     media,
     policies,
     presenters,
+    recordings,
     service,
     statistics,
     streamers,
@@ -45,6 +46,7 @@ from linli.live.schemas import (
     PinIn,
     PinOut,
     ReasonIn,
+    RecordingOut,
     RemovalIn,
     ReplayOut,
     RoomIn,
@@ -93,7 +95,10 @@ async def replays(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
     return await presenters.rooms_out(session, await service.replays(session, limit=limit))
 
 
-@router.get("/replays/{room_id}", summary="A replay: the room, its sessions and pin timestamps")
+@router.get(
+    "/replays/{room_id}",
+    summary="A replay: the room, its sessions, pin timestamps and recordings (MP4)",
+)
 async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
     found = await policies.access_public_room(session, room_id)
     sessions, pins = await service.sessions_and_pins(session, found.id)
@@ -101,6 +106,10 @@ async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
         room=await presenters.room_out(session, found),
         sessions=[SessionOut.model_validate(s) for s in sessions],
         pins=[PinOut.model_validate(p) for p in pins],
+        recordings=[
+            RecordingOut.from_row(r, url=f"/live/{found.id}/recordings/{r.id}.mp4")
+            for r in await recordings.ready_recordings(session, found.id)
+        ],
     )
 
 
@@ -345,3 +354,17 @@ async def on_publish_done(request: Request, session: DbSession) -> None:
     form = await request.form()
     name = form.get("name")
     await media.publish_done(session, name if isinstance(name, str) else None)
+
+
+@router.post(
+    "/media/on_record_done",
+    status_code=204,
+    summary="nginx-rtmp on_record_done: a recording was closed; it becomes the room's replay",
+)
+async def on_record_done(request: Request, session: DbSession) -> None:
+    media.check_callback_secret(
+        request.query_params.get("secret"), request.app.state.settings.media_callback_secret()
+    )
+    form = await request.form()
+    path = form.get("path")
+    await recordings.record_done(session, path if isinstance(path, str) else None)

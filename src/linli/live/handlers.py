@@ -1,4 +1,5 @@
-"""Live selling's subscribers and due jobs: paid orders, a room's scheduled end."""
+"""Live selling's subscribers and due jobs: paid orders, a room's scheduled end, a
+recording's remux into the replay."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.events import PaymentSucceeded
-from linli.jobs import ExpireLiveOrder, LiveRoomDue
-from linli.live import checkout, service
+from linli.jobs import ExpireLiveOrder, LiveRoomDue, RemuxLiveRecording
+from linli.live import checkout, recordings, service
 from linli.outbox import Envelope
 
 
@@ -27,3 +28,10 @@ async def room_due(session: AsyncSession, job: LiveRoomDue) -> None:
 @outbox.job(ExpireLiveOrder)
 async def expire_order(session: AsyncSession, job: ExpireLiveOrder) -> None:
     await checkout.expire_order(session, job.order_id, job.intent_id)
+
+
+@outbox.job(RemuxLiveRecording)
+async def remux_recording(
+    session: AsyncSession, job: RemuxLiveRecording
+) -> outbox.AfterCommit | None:
+    return await recordings.remux(session, job)

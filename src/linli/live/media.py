@@ -1,11 +1,15 @@
 """The media server's callbacks (nginx with the RTMP module, docs/live.md "Video"): a
 publisher is let in only with the stream key of an open session of a live or paused room;
 its stream is renamed `room-<id>` (a 302 to that name), so the key never appears in HLS
-URLs; when the publisher stops, the room pauses (a dropped connection does not end the sale:
+URLs (the ingest application pushes the renamed stream to the one that makes HLS and
+records: nginx-rtmp's HLS would otherwise name its files after the key); when the publisher
+stops, the room pauses (a dropped connection does not end the sale:
 the merchant ends it, or the room's scheduled end does).
 """
 
 from __future__ import annotations
+
+import hmac
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +25,13 @@ from linli.live.states import RoomStatus
 from linli.security import token_digest
 
 MAX_KEY = 128
+
+
+def check_callback_secret(given: str | None, expected: str) -> None:
+    """A callback that names no stream key (`on_record_done`) must carry the deployment's
+    media callback secret (`Settings.media_callback_secret`, in the URL nginx calls)."""
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Forbidden(N_("Wrong media server secret."), code="media_secret_refused")
 
 
 def stream_name(room_id: int) -> str:

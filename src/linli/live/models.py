@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
-from linli.live.states import LiveOrderStatus, RoomStatus, StreamerStatus
+from linli.live.states import LiveOrderStatus, RecordingStatus, RoomStatus, StreamerStatus
 
 
 class Streamer(Base):
@@ -312,3 +313,30 @@ class BuyerQuota(Base):
         ForeignKey("live_goods.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     quantity: Mapped[int]
+
+
+class Recording(Base):
+    """What the media server recorded of a room while a publisher was connected (one file per
+    connection), remuxed into the MP4 the replay plays; kept until `retain_until` (rule
+    `live.commerce` `retention_years`)."""
+
+    __tablename__ = "live_recordings"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'ready', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("live_rooms.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("live_sessions.id", ondelete="SET NULL")
+    )
+    # The media server's file name (room-<id>-<unix time>.flv), unique: reported once.
+    source_name: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default=RecordingStatus.PENDING)
+    file_name: Mapped[str | None] = mapped_column(String(100))  # the MP4, once ready
+    bytes: Mapped[int | None] = mapped_column(BigInteger)  # hours of video pass 2 GiB
+    duration_ms: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(String(300))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the file was closed
+    retain_until: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,10 +8,11 @@ import secrets
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from linli import forms
 from linli.apitypes import PathId
@@ -20,10 +21,21 @@ from linli.catalog import offers
 from linli.db import DbSession
 from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.i18n import N_, _
-from linli.live import channel, checkout, policies, presenters, service, statistics, streamers
+from linli.live import (
+    channel,
+    checkout,
+    media,
+    policies,
+    presenters,
+    recordings,
+    service,
+    statistics,
+    streamers,
+)
 from linli.live.models import ChatMessage
 from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
 from linli.live.states import LiveOrderStatus, RemovalReason, RoomStatus
+from linli.middleware import SecurityHeadersMiddleware
 from linli.payments import providers
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
 
@@ -81,7 +93,11 @@ async def _room_page(
     room = await presenters.room_out(session, await policies.access_public_room(session, room_id))
     sessions, pins = await service.sessions_and_pins(session, room.id)
     pinned = next((g for g in room.goods if g.id == room.pinned_goods_id), None)
-    return render(
+    settings = request.app.state.settings
+    hls_src = None
+    if settings.media_enabled and room.status == RoomStatus.LIVE:
+        hls_src = f"{settings.media_hls_url.rstrip('/')}/{media.stream_name(room.id)}.m3u8"
+    page = render(
         request,
         "live/room.html",
         {
@@ -91,14 +107,41 @@ async def _room_page(
             "sessions": sessions,
             "goods_by_id": {g.id: g for g in room.goods},
             "labels": ROOM_STATUS_LABELS,
-            # No media server is wired in yet (docs/live.md): the video area says so.
-            "media_server": False,
+            # Without a media server (LINLI_MEDIA_HLS_URL) the video area says how to get one.
+            "media_server": settings.media_enabled,
+            "hls_src": hls_src,
+            "replays": await recordings.ready_recordings(session, room.id),
             "order_key": secrets.token_urlsafe(18),
             "error": error,
         },
         status_code=status_code,
         actor=actor,
     )
+    if settings.media_enabled:
+        page.headers["content-security-policy"] = _video_policy(settings.media_hls_url)
+    return page
+
+
+def _video_policy(hls_url: str) -> str:
+    """The site's Content-Security-Policy, letting the room's player fetch the media server's
+    playlists and segments (its origin, when another) and play them through Media Source
+    Extensions (`blob:` URLs)."""
+    parts = urlsplit(hls_url)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    base = SecurityHeadersMiddleware.HEADERS["content-security-policy"]
+    return f"{base}; media-src 'self' blob: {origin}".rstrip() + (
+        f"; connect-src 'self' {origin}".rstrip()
+    )
+
+
+@router.get("/live/{room_id}/recordings/{recording_id}.mp4")
+async def recording_file(
+    room_id: PathId, recording_id: PathId, session: DbSession, actor: AnyActor
+) -> Response:
+    """A replay of the room (MP4; byte ranges, so the player seeks)."""
+    await policies.access_public_room(session, room_id)
+    path = await recordings.replay_file(session, room_id, recording_id)
+    return FileResponse(path, media_type="video/mp4")
 
 
 @router.get("/live/orders")
@@ -279,6 +322,7 @@ async def _studio_room_page(
         )
     ).all()
     host = request.url.hostname or "localhost"
+    settings = request.app.state.settings
     figures = None
     if own.status != RoomStatus.SCHEDULED:
         figures = await statistics.room_statistics(session, actor, own.id)
@@ -292,7 +336,8 @@ async def _studio_room_page(
             "labels": ROOM_STATUS_LABELS,
             "removal_labels": REMOVAL_LABELS,
             "stream_key": stream_key,
-            "rtmp_url": f"rtmp://{host}/live",
+            "rtmp_url": settings.media_rtmp_url or f"rtmp://{host}/live",
+            "media_server": settings.media_enabled,
             "needs_review": any(g.needs_ad_review for g in room.goods),
             "statistics": figures,
             "error": error,

@@ -201,10 +201,22 @@ class StatisticsOut(BaseModel):
     conversion: float | None = Field(description="Buyers per logged-in viewer")
 
 
+class RecordingOut(OutputModel):
+    """A replay of the room: what the media server recorded while a publisher was connected."""
+
+    id: int
+    session_id: int | None
+    recorded_at: datetime
+    duration_ms: int | None
+    bytes: int | None
+    url: str  # the MP4 (byte ranges answered)
+
+
 class ReplayOut(BaseModel):
     room: RoomOut
     sessions: list[SessionOut]
     pins: list[PinOut]
+    recordings: list[RecordingOut]
 
 
 class PaymentOut(OutputModel):

@@ -354,7 +354,7 @@ async def _finish(
             pinned_goods_id=None,
             ended_at=now,
             banned_reason=note,
-            retain_until=now + timedelta(days=365 * await _retention_years(session)),
+            retain_until=now + timedelta(days=365 * await retention_years(session)),
         )
         .returning(Room.id)
         .execution_options(synchronize_session=False)
@@ -389,7 +389,7 @@ async def _finish(
     return room
 
 
-async def _retention_years(session: AsyncSession) -> int:
+async def retention_years(session: AsyncSession) -> int:
     rule = await rules.in_force(session, RULE)
     return int(rule.values["retention_years"])
 

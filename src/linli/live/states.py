@@ -38,3 +38,11 @@ class RemovalReason(StrEnum):
     ILLEGAL = "illegal"  # unlawful content
     PERSONAL_DATA = "personal_data"  # someone's phone number, address, identity
     FRAUD = "fraud"  # scams, payment outside the platform
+
+
+class RecordingStatus(StrEnum):
+    """A session's recording on its way to being the room's replay."""
+
+    PENDING = "pending"  # the media server's file is waiting to be remuxed
+    READY = "ready"  # the replay (MP4) is kept
+    FAILED = "failed"  # the file could not be remuxed (missing, unreadable): no replay
