@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         default=60,
         description="Anonymous requests a minute per address to the public trace pages "
         "(/t/...); 0: no limit",
+    )
+    services_ice_servers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ICE servers (STUN/TURN) the online session rooms' browsers use, as JSON "
+        '(e.g. [{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}]); '
+        "empty: none, so no address is sent to a server on the internet and the parties "
+        "connect directly (a LAN, localhost, or networks that reach each other)",
     )
     page_cache_seconds: float = Field(
         default=60.0,

@@ -390,3 +390,53 @@ class Prescription(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdentityCheck(Base):
+    """A practitioner's real-name check before one session (slot) they run: their registered
+    real name and the last four characters of their credential number re-entered and matched
+    against the practitioner record. The room and check-in of the slot need it; mismatches are
+    refused and audited (`services.identity.mismatch`), never stored here."""
+
+    __tablename__ = "services_identity_checks"
+    __table_args__ = (
+        UniqueConstraint("slot_id", "practitioner_id"),
+        CheckConstraint("method IN ('name_and_credential_last4')", name="method"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("services_practitioners.id", ondelete="CASCADE"), index=True
+    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(32))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoomAttendance(Base):
+    """One connection of a party to an online session's room: joined, last seen (refreshed
+    while connected), left (NULL while connected, or when the process serving it died: then it
+    ends when last seen). A reconnect is a new row; attendance is the union of a user's rows
+    within the slot's time."""
+
+    __tablename__ = "services_room_attendance"
+    __table_args__ = (
+        CheckConstraint("role IN ('client', 'practitioner')", name="role"),
+        CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="times"),
+        Index("ix_services_room_attendance_slot_user", "slot_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    # the booking whose join link opened the room (the client's own; for the practitioner,
+    # one of the slot's bookings)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("services_bookings.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(12))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -150,7 +150,12 @@ async def cancel_booking(booking_id: PathId, session: DbSession, actor: User_) -
 @router.get("/services/join/{token}")
 async def room_page(request: Request, token: str, session: DbSession, actor: User_) -> Response:
     room = await join.open_room(session, actor, _secret(request), token[:200])
-    return render(request, "services/room.html", {"room": room}, actor=actor)
+    return render(
+        request,
+        "services/room.html",
+        {"room": room, "token": token[:200], "path": request.url.path},
+        actor=actor,
+    )
 
 
 @router.get("/services/desk")
