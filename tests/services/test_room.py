@@ -30,7 +30,7 @@ from linli.payments import ledger
 from linli.services import room, room_api
 from linli.services.join import link_for
 from linli.services.models import Booking, IdentityCheck, RoomAttendance
-from tests.factories import login
+from tests.factories import form_login, login
 from tests.groupbuy.helpers import pay
 from tests.services.helpers import (
     API,
@@ -454,6 +454,15 @@ async def test_an_online_class_is_released_only_for_the_attended_share_never_twi
         30 * 60,
         "services.online_attendance@1",
     )
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as desk:
+        await form_login(desk, provider.owner.phone)
+        page = (await desk.get("/services/desk", headers={"Accept-Language": "zh-CN"})).text
+    row = page.split(f'data-booking="{first.id}"')[1].split("</article>")[0]
+    assert 'data-attended-minutes="30"' in row
+    assert "线上在场：30 分钟" in row
 
     # Class 2: the pupil was there all along but the teacher barely came: not delivered.
     frozen_clock.set(second.starts_at - timedelta(minutes=5))

@@ -21,7 +21,15 @@ from linli.i18n import N_, _
 from linli.payments import providers
 from linli.protection import reviews
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, medical, medical_records, practitioners
+from linli.services import (
+    booking,
+    courses,
+    join,
+    medical,
+    medical_records,
+    practitioners,
+    room,
+)
 from linli.services.models import Booking, Practitioner, Prescription
 from linli.services.policies import acting_provider
 from linli.services.schemas import DiagnosisIn, ExtendIn, PrescriptionIn, ReferIn, RejectIn
@@ -178,6 +186,7 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
         request,
         "services/desk.html",
         {
+            "attendance": await room.attendance_minutes(session, rows),
             "today": today,
             "records": records,
             "bookings": rows,
