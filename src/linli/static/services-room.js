@@ -17,6 +17,7 @@
   var peers = {}; // id -> {pc, figure, pending: [candidates]}
   var retry = 1000;
   var finished = false; // left, ended or refused: no reconnecting
+  var gone = false; // this party left
 
   function text(name) {
     return root.getAttribute("data-text-" + name) || "";
@@ -25,6 +26,7 @@
     status.textContent = message;
   }
   function update() {
+    if (gone) return;
     var ids = Object.keys(peers);
     var connected = ids.some(function (id) {
       return peers[id].pc.connectionState === "connected";
@@ -179,6 +181,7 @@
 
   function leave() {
     finished = true;
+    gone = true;
     if (socket) socket.close(1000);
     dropAll();
     if (local) {
