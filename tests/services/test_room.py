@@ -486,3 +486,10 @@ async def test_an_online_class_is_released_only_for_the_attended_share_never_twi
     assert await balances() == (0, -10_000)
     async with app.state.sessionmaker() as s:
         assert (await ledger.trial_balance(s)).total == 0
+    exported = await client.get("/api/v1/privacy/export", headers=pupil.headers)
+    assert exported.status_code == 200, exported.text
+    connections = exported.json()["sections"]["services"]["room_attendance"]
+    assert [(c["booking_id"], c["role"]) for c in connections] == [
+        *[(first.id, "client")] * 4,
+        (second.id, "client"),
+    ]
