@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from linli.accounts.identity import SESSION_COOKIE
 from linli.accounts.models import User
+from linli.app import create_app
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.config import Settings
@@ -493,3 +495,70 @@ async def test_an_online_class_is_released_only_for_the_attended_share_never_twi
         *[(first.id, "client")] * 4,
         (second.id, "client"),
     ]
+
+
+async def serve(app: FastAPI) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve())
+    while not served.started:  # noqa: ASYNC110 (uvicorn offers no event)
+        await asyncio.sleep(0.02)
+    return f"ws://127.0.0.1:{port}", served, task
+
+
+async def test_the_parties_meet_when_two_server_processes_serve_them(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The relay goes through the database: the teacher on one server, the pupil on another
+    (each app its own process's relay), as behind a load balancer or with web_workers > 1."""
+    provider = await a_provider(session, licences=("training_school",))
+    teacher_id, teacher = await a_practitioner(client, session, provider, "teacher")
+    lesson = await a_slot(client, provider, teacher_id, kind="consultation", capacity=1)
+    (pupil,) = await people(session, 1)
+    made = await book(client, pupil, lesson["id"])
+    key = settings.resolved_secret_key()
+    async with app.state.sessionmaker() as s:
+        row = await s.get(Booking, made.json()["id"])
+        assert row is not None
+    starts = datetime.fromisoformat(lesson["starts_at"])
+    frozen_clock.set(starts - timedelta(minutes=1))
+    await confirm_identity(client, teacher, lesson["id"])
+    other = create_app(settings)
+    async with LifespanManager(other):
+        first, first_server, first_task = await serve(app)
+        second, second_server, second_task = await serve(other)
+        try:
+            teacher_ws = f"{first}{API}/join/{link_for(key, row, teacher.user.id)[15:]}/ws"
+            pupil_ws = f"{second}{API}/join/{link_for(key, row, pupil.user.id)[15:]}/ws"
+            async with connect(
+                teacher_ws, additional_headers=await cookie_of(app, teacher.user)
+            ) as t:
+                t_hello = await next_of(t, "hello")
+                assert t_hello["peers"] == []
+                async with connect(
+                    pupil_ws, additional_headers=await cookie_of(app, pupil.user)
+                ) as p:
+                    p_hello = await next_of(p, "hello")
+                    assert [x["id"] for x in p_hello["peers"]] == [t_hello["you"]["id"]]
+                    assert (await next_of(t, "joined"))["peer"] == p_hello["you"]
+                    offer = {"description": {"type": "offer", "sdp": "v=0"}}
+                    message = {"type": "signal", "to": p_hello["you"]["id"], "data": offer}
+                    await t.send(json.dumps(message))
+                    assert (await next_of(p, "signal"))["data"] == offer
+                    answer = {"description": {"type": "answer", "sdp": "v=0"}}
+                    message = {"type": "signal", "to": t_hello["you"]["id"], "data": answer}
+                    await p.send(json.dumps(message))
+                    assert (await next_of(t, "signal"))["from"] == p_hello["you"]["id"]
+                assert (await next_of(t, "left"))["peer"] == p_hello["you"]["id"]
+        finally:
+            for server_ in (first_server, second_server):
+                server_.should_exit = True
+            await asyncio.gather(first_task, second_task)
+    await all_left(app, row.id, 2)

@@ -9,6 +9,7 @@ live booking of a slot (a partial unique index).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from linli.db import Base, BigId, UTCDateTime
+from linli.db import Base, BigId, JSONData, UTCDateTime
 
 
 class Practitioner(Base):
@@ -440,3 +441,22 @@ class RoomAttendance(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RoomSignal(Base):
+    """A message between the connections of an online session's room (WebRTC signalling, a
+    party joining or leaving), written by the process serving the sender and read by every
+    process serving the room (relay.py); kept a few minutes."""
+
+    __tablename__ = "services_room_signals"
+    __table_args__ = (Index("ix_services_room_signals_slot_id", "slot_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    # the sending connection (an attendance row's id) and its role; to one connection, or NULL:
+    # to every connection of the room the star lets it reach
+    from_peer: Mapped[int]
+    from_role: Mapped[str] = mapped_column(String(12))
+    to_peer: Mapped[int | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

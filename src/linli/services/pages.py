@@ -157,11 +157,11 @@ async def cancel_booking(booking_id: PathId, session: DbSession, actor: User_) -
 
 @router.get("/services/join/{token}")
 async def room_page(request: Request, token: str, session: DbSession, actor: User_) -> Response:
-    room = await join.open_room(session, actor, _secret(request), token[:200])
+    opened = await join.open_room(session, actor, _secret(request), token[:200])
     return render(
         request,
         "services/room.html",
-        {"room": room, "token": token[:200], "path": request.url.path},
+        {"room": opened, "token": token[:200], "path": request.url.path},
         actor=actor,
     )
 

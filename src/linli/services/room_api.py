@@ -50,9 +50,10 @@ def _secret(app: Any) -> str:
 
 
 def relay_of(app: Any) -> Relay:
+    """The app's relay (made at its first room connection)."""
     found = getattr(app.state, "services_relay", None)
     if found is None:
-        found = app.state.services_relay = Relay()
+        found = app.state.services_relay = Relay(app.state.sessionmaker)
     return found
 
 
@@ -108,29 +109,34 @@ async def room_socket(websocket: WebSocket, token: str) -> None:
         await websocket.close(code=4403)
         return
     await websocket.accept()
+    app = websocket.app
+    relay = relay_of(app)
+    await relay.ready()
     try:
         opened, actor, attendance = await _open(websocket, token)
     except DomainError as error:
+        relay.abort()
         # Told why (the page shows it), then closed: 4000 + the HTTP status.
         await websocket.send_json(_error(error.code, error))
         await websocket.close(code=4000 + error.status_code)
         return
-    app = websocket.app
-    relay = relay_of(app)
+    except BaseException:
+        relay.abort()
+        raise
     assert actor.user is not None
     peer = Peer(
         slot_id=opened.booking.slot_id,
-        user_id=actor.user.id,
+        attendance_id=attendance,
         role=room.PRACTITIONER if opened.as_practitioner else room.CLIENT,
         name=actor.user.display_name,
     )
-    others = relay.join(peer)
     try:
+        others = await relay.join(peer)
         await websocket.send_json(
             {
                 "type": "hello",
                 "you": peer.public(),
-                "peers": [p.public() for p in others],
+                "peers": others,
                 "ice_servers": app.state.settings.services_ice_servers,
                 "ends_at": opened.booking.ends_at.isoformat(),
             }
@@ -139,10 +145,10 @@ async def room_socket(websocket: WebSocket, token: str) -> None:
     except (WebSocketDisconnect, RuntimeError):  # dropped while sending: its interval ends
         pass
     finally:
-        relay.leave(peer)
         async with app.state.sessionmaker() as session:
             await room.left(session, attendance)
             await session.commit()
+        await relay.leave(peer)
 
 
 async def _serve(
@@ -190,7 +196,7 @@ async def _serve(
                     return
                 await websocket.send_json(_error("rate_limited"))
                 continue
-            reply = _handle(relay, peer, message.get("text"))
+            reply = await _handle(relay, peer, message.get("text"))
             if reply is not None:
                 await websocket.send_json(reply)
     finally:
@@ -199,7 +205,7 @@ async def _serve(
             await sender
 
 
-def _handle(relay: Relay, peer: Peer, raw: str | None) -> dict[str, Any] | None:
+async def _handle(relay: Relay, peer: Peer, raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return _error("unknown_message")
     if len(raw.encode()) > MAX_FRAME:
@@ -214,7 +220,7 @@ def _handle(relay: Relay, peer: Peer, raw: str | None) -> dict[str, Any] | None:
     data = message.get("data")
     if not isinstance(to, str) or not isinstance(data, dict):
         return _error("unknown_message")
-    if not relay.signal(peer, to, data):
+    if not await relay.signal(peer, to, data):
         return _error("no_such_peer")
     return None
 

@@ -1,5 +1,6 @@
 """services: the online session room: practitioners' real-name checks before each session,
-and the room's attendance (each connection's join and leave times) (issue 17)
+the room's attendance (each connection's join and leave times) and its signalling relay
+(issue 17)
 
 Revision ID: 0044
 Revises: see down_revision (written after 0042; re-pointed when merged after 0043)
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import linli.db
 
@@ -132,8 +134,42 @@ def upgrade() -> None:
             "ix_services_room_attendance_slot_user", ["slot_id", "user_id"], unique=False
         )
 
+    op.create_table(
+        "services_room_signals",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("slot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("from_peer", sa.Integer(), nullable=False),
+        sa.Column("from_role", sa.String(length=12), nullable=False),
+        sa.Column("to_peer", sa.Integer(), nullable=True),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("at", linli.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["slot_id"],
+            ["services_slots.id"],
+            name=op.f("fk_services_room_signals_slot_id_services_slots"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_services_room_signals")),
+    )
+    with op.batch_alter_table("services_room_signals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_services_room_signals_at"), ["at"], unique=False)
+        batch_op.create_index("ix_services_room_signals_slot_id", ["slot_id", "id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("services_room_signals", schema=None) as batch_op:
+        batch_op.drop_index("ix_services_room_signals_slot_id")
+        batch_op.drop_index(batch_op.f("ix_services_room_signals_at"))
+    op.drop_table("services_room_signals")
     with op.batch_alter_table("services_room_attendance", schema=None) as batch_op:
         batch_op.drop_index("ix_services_room_attendance_slot_user")
         batch_op.drop_index(batch_op.f("ix_services_room_attendance_booking_id"))
