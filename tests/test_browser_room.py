@@ -3,7 +3,8 @@ a browser context of their own: the teacher opens the session from the desk, con
 identity (real name, last 4 of the credential), the learner opens it from "My bookings"; both
 see the other connected peer-to-peer (no STUN/TURN: this machine's own addresses) with the
 other's video playing; after a minute both leave, and the desk shows the learner's attended
-minutes.
+minutes. A learner whose browser refuses the camera and microphone is told so, and still sees
+and hears the teacher.
 
 Arranged directly: a verified school, its teacher registered through the API, and an online
 class that started two minutes ago with the learner's booking (slots are made for the future
@@ -173,3 +174,35 @@ def test_two_parties_see_each_other_in_the_room_and_the_desk_shows_attendance(
     attended = row.locator("[data-attended-minutes]")
     expect(attended).to_have_attribute("data-attended-minutes", "1")
     expect(attended).to_have_text("Attended online: 1 min")
+
+
+def test_a_refused_camera_is_said_and_the_party_still_sees_and_hears_the_other(
+    server: LiveServer, arranged: dict[str, Any], people: People
+) -> None:
+    """The learner's browser refuses the camera and microphone (as a denied permission
+    answers): the room says so, and the learner joins to watch and listen."""
+    base = server.url
+    teacher = people.page_of("teacher")
+    log_in(teacher, base, arranged["teacher"], PASSWORD)
+    act_for(teacher, base, SCHOOL)
+    teacher.goto(f"{base}/services/desk")
+    teacher.locator("article[data-booking]", has_text=TITLE).get_by_role(
+        "link", name="Join the session"
+    ).click()  # identity confirmed for this session already (the test before)
+    expect(teacher.locator("[data-session-room]")).to_have_attribute("data-peer-state", "waiting")
+
+    learner = people.page_of("learner")
+    learner.context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));"
+    )
+    log_in(learner, base, LEARNER_PHONE, PASSWORD)
+    learner.goto(f"{base}/services/bookings")
+    learner.get_by_role("link", name="Join the session").first.click()
+    room = learner.locator("[data-session-room]")
+    expect(room).to_have_attribute("data-media", "refused")
+    expect(learner.locator("[data-media-error]")).to_contain_text(
+        "Camera and microphone access was refused"
+    )
+    connected(learner)  # the teacher's video plays for the learner
+    expect(teacher.locator("[data-session-room]")).to_have_attribute("data-peer-state", "connected")
