@@ -32,8 +32,8 @@ from linli.payments import ledger
 from linli.services import room, room_api
 from linli.services.join import link_for
 from linli.services.models import Booking, IdentityCheck, RoomAttendance
-from tests.factories import form_login, login
-from tests.groupbuy.helpers import pay
+from tests.factories import form_login, login, make_token
+from tests.groupbuy.helpers import bearer, pay
 from tests.services.helpers import (
     API,
     MONDAY,
@@ -196,6 +196,8 @@ async def test_only_the_parties_valid_links_open_the_socket_and_it_relays_in_a_s
     assert await refused(server, pupil_ws, cookies[stranger.user.id]) == ("not_your_link", 4403)
     assert await refused(server, pupil_ws, cookies[elsewhere.user.id]) == ("not_your_link", 4403)
     assert (await refused(server, pupil_ws, {}))[1] == 4401
+    narrow = await make_token(session, pupil.user, scopes=("account",))
+    assert (await refused(server, pupil_ws, bearer(narrow)))[1] == 4403
     forged = pupil_ws[:-3] + ("AAA" if not pupil_ws.endswith("AAA") else "BBB")
     assert (await refused(server, forged, cookies[pupil.user.id]))[1] == 4404
     # A classmate holding a link signed for them on another's booking is no party to it.

@@ -28,7 +28,7 @@ from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, Actor, current_actor, require, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.errors import DomainError, TooManyRequests
+from linli.errors import DomainError, Forbidden, TooManyRequests
 from linli.i18n import N_
 from linli.services import booking, join, room
 from linli.services.relay import Peer, Relay
@@ -72,13 +72,20 @@ async def _open(websocket: WebSocket, token: str) -> tuple[join.Room, Actor, int
     """The checks of the room page, the practitioner's real-name check, the connect limit;
     then the connection's attendance row."""
     app = websocket.app
+    # Who asks, in a reading transaction: on SQLite a bearer token's "last used" time is
+    # written in a transaction of its own, which would wait behind a writing one held here.
+    async with app.state.reading_sessionmaker() as session:
+        actor = await _actor(websocket, session)
+        if not (actor.has_scope("resident") or actor.has_scope("org:read")):
+            # a bearer token as for the join link's API (a browser's cookie has them all)
+            raise Forbidden(N_("This token lacks the {scope} scope."), scope="resident, org:read")
+        opened = await join.open_room(session, actor, _secret(app), token[:200])
+        if not opened.identity_checked:
+            raise room.identity_required()
+        session.expunge(opened.booking)  # read after this transaction
+    user_id = actor.require_user_id()
     async with app.state.sessionmaker() as session:
         try:
-            actor = await _actor(websocket, session)
-            opened = await join.open_room(session, actor, _secret(app), token[:200])
-            if not opened.identity_checked:
-                raise room.identity_required()
-            user_id = actor.require_user_id()
             hit = await ratelimit.hit(
                 session,
                 "services.room.connect",
