@@ -93,6 +93,8 @@ lddddoooddd org:read GET /api/v1/services/provider/bookings
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/check-in
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/complete
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/cancel
+lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/no-show
+loooooooooo org:write POST /api/v1/services/provider/slots/{slot_id}/identity
 lddddoooddd org:write POST /api/v1/services/provider/courses
 ooooooooooo * GET /api/v1/services/courses
 lhhhhhhhhhh resident POST /api/v1/services/courses/{course_id}/enrol
@@ -132,6 +134,9 @@ lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
 lddddoooddd - POST /services/desk/bookings/{booking_id}/complete
+lddddoooddd - POST /services/desk/bookings/{booking_id}/no-show
+loooooooooo - GET /services/desk/identity
+loooooooooo - POST /services/slots/{slot_id}/identity
 loooooooooo - GET /services/prescriptions
 lddddhhhddd - GET /services/desk/consultations/{booking_id}
 lddddoooddd - POST /services/desk/consultations/{booking_id}/accept

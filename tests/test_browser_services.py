@@ -36,6 +36,7 @@ from linli.rules import service as rules
 from linli.rules import workday_overrides, workdays
 from linli.rules.schemas import OverrideIn
 from linli.rules.workdays import DayKind, local_date
+from linli.services.room import credential_tail
 from tests.browser import BROWSER_MARKS, People, act_for, log_in, on_server, people_of
 from tests.browser import browser as browser
 from tests.factories import PASSWORD, make_org, make_user, png_bytes
@@ -165,7 +166,20 @@ async def arrange(session: AsyncSession, client: httpx.AsyncClient) -> dict[str,
         "doctor": doctor_person.user.phone,
         "pharmacist": pharmacist.user.phone,
         "teacher": teacher_person.user.phone,
+        "doctor_last4": credential_tail(f"DOC-{doctor_person.user.id}"),
+        "teacher_last4": credential_tail(f"TEA-{teacher_person.user.id}"),
     }
+
+
+def confirm_identity(page: Page, base: str, title: str, name: str, last4: str) -> None:
+    """The practitioner's real-name check before their session (check-in needs it)."""
+    page.goto(f"{base}/services/desk/identity")
+    session = page.locator("article[data-identity-slot]", has_text=title)
+    session.locator('input[name="real_name"]').fill(name)
+    session.locator('input[name="credential_last4"]').fill(last4)
+    session.get_by_role("button", name="Confirm my identity").click()
+    expect(page.locator(".flash[role=status]")).to_have_text("Identity confirmed for this session.")
+    expect(session.locator("[data-identity]")).to_have_attribute("data-identity", "confirmed")
 
 
 def staff_page(people: People, who: str, base: str, phone: str) -> Page:
@@ -200,6 +214,7 @@ def test_a_follow_up_is_booked_with_its_document_prescribed_approved_and_seen(
     expect(doctor.get_by_role("link", name="The scan")).to_be_visible()
     doctor.get_by_role("button", name="Accept: a follow-up of this diagnosis").click()
     expect(doctor.locator("[data-document]")).to_have_attribute("data-document", "accepted")
+    confirm_identity(doctor, base, "慢病复诊", "周医生", arranged["doctor_last4"])
     doctor.goto(f"{base}/services/desk")
     booking.get_by_role("button", name="Check in").click()
     expect(booking.locator("[data-status]")).to_have_attribute("data-status", "checked_in")
@@ -264,6 +279,7 @@ def test_a_course_is_paid_attended_released_and_the_classes_not_given_refunded(
     expect(resident.locator(enrolment)).to_contain_text(f"{CLASSES} of {CLASSES} classes left")
 
     teacher = staff_page(people, "teacher", base, arranged["teacher"])
+    confirm_identity(teacher, base, CLASS_TITLE, "林老师", arranged["teacher_last4"])
     teacher.goto(f"{base}/services/desk")
     lesson = teacher.locator("article[data-booking]", has_text=CLASS_TITLE)
     lesson.get_by_role("button", name="Check in").click()  # from 15 minutes before

@@ -309,6 +309,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.services import feedback_api as services_feedback_api
     from linli.services import feedback_pages as services_feedback_pages
     from linli.services import pages as services_pages
+    from linli.services import room_api as services_room_api
+    from linli.services import room_pages as services_room_pages
     from linli.supervision import case_api as supervision_case_api
     from linli.supervision import case_pages as supervision_case_pages
     from linli.supervision import chart_api as supervision_chart_api
@@ -352,6 +354,7 @@ def _include_routers(app: FastAPI) -> None:
         protection_claim_api,
         services_api,
         services_feedback_api,
+        services_room_api,
         supervision_plan_api,
         supervision_report_api,
         supervision_case_api,
@@ -389,6 +392,7 @@ def _include_routers(app: FastAPI) -> None:
         services_pages,
         services_desk_pages,
         services_feedback_pages,
+        services_room_pages,
         supervision_plan_pages,
         supervision_report_pages,
         supervision_case_pages,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         "the recordings from its recordings/ and keeps the replays in var/live-replays",
     )
     ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg that remuxes recordings")
+    services_ice_servers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ICE servers (STUN/TURN) the online session rooms' browsers use, as JSON "
+        '(e.g. [{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}]); '
+        "empty: none, so no address is sent to a server on the internet and the parties "
+        "connect directly (a LAN, localhost, or networks that reach each other)",
+    )
     page_cache_seconds: float = Field(
         default=60.0,
         ge=0,

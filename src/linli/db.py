@@ -108,6 +108,9 @@ UNTRACKED_TABLES = frozenset(
         "live_mutes",
         "live_orders",
         "live_buyer_quotas",
+        # an online session room's signalling and its connections (personal pages only)
+        "services_room_signals",
+        "services_room_attendance",
     }
 )
 _WRITE = re.compile(

@@ -16,6 +16,7 @@ from linli import clock
 from linli.accounts.models import Organisation, User
 from linli.files.models import StoredFile
 from linli.merchants.models import Licence
+from linli.services.room import credential_tail
 from tests.catalog.helpers import add_profile
 from tests.factories import grant, make_org, make_token, make_user
 from tests.groupbuy.helpers import bearer
@@ -178,3 +179,19 @@ async def book(
 async def count(app: FastAPI, model: Any, *conditions: Any) -> int:
     async with app.state.sessionmaker() as s:
         return int(await s.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
+
+
+async def confirm_identity(client: httpx.AsyncClient, person: Person, slot_id: int) -> None:
+    """The slot's practitioner's real-name check before the session (the clock within its
+    window): their registered real name and the last 4 characters of their credential."""
+    mine = await client.get(f"{API}/provider/practitioners", headers=person.headers)
+    me = next(p for p in mine.json() if p["user_id"] == person.user.id)
+    done = await client.post(
+        f"{API}/provider/slots/{slot_id}/identity",
+        json={
+            "real_name": me["real_name"],
+            "credential_last4": credential_tail(me["credential_number"]),
+        },
+        headers=person.headers,
+    )
+    assert done.status_code == 201, done.text

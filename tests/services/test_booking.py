@@ -27,6 +27,7 @@ from tests.services.helpers import (
     a_provider,
     a_slot,
     book,
+    confirm_identity,
     count,
     people,
 )
@@ -167,7 +168,7 @@ async def test_no_show_is_set_by_the_due_job_only_after_the_slot_ends(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
 ) -> None:
     provider = await a_provider(session)
-    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    teacher, teacher_person = await a_practitioner(client, session, provider, "teacher")
     lesson = await a_slot(client, provider, teacher, capacity=3)
     absent, present = await people(session, 2)
     gone = (await book(client, absent, lesson["id"])).json()
@@ -184,6 +185,7 @@ async def test_no_show_is_set_by_the_due_job_only_after_the_slot_ends(
     assert kinds.count("service_reminder") == 1
 
     frozen_clock.set(starts + timedelta(minutes=5))
+    await confirm_identity(client, teacher_person, lesson["id"])
     checked = await client.post(
         f"{API}/provider/bookings/{came['id']}/check-in", headers=provider.headers
     )

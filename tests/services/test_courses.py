@@ -31,6 +31,7 @@ from tests.services.helpers import (
     Provider,
     a_practitioner,
     a_provider,
+    confirm_identity,
     count,
     people,
 )
@@ -45,6 +46,7 @@ async def weekly(
     *,
     start: str = "09:00",
     minutes: int = 60,
+    mode: str = "online",
 ) -> int:
     added = await client.post(
         f"{API}/provider/practitioners/{teacher}/schedule",
@@ -55,6 +57,7 @@ async def weekly(
             "duration_minutes": minutes,
             "kind": "class",
             "capacity": 5,
+            "mode": mode,
         },
         headers=provider.headers,
     )
@@ -133,10 +136,14 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
     settings: Settings,
     frozen_clock: FrozenClock,
 ) -> None:
+    """In person: the class is delivered when the client was checked in and the provider
+    completed it (online classes also need their attendance: test_room.py)."""
     provider = await a_provider(session, licences=("training_school",))
-    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    teacher, teacher_person = await a_practitioner(client, session, provider, "teacher")
     last = MONDAY + timedelta(days=21)  # four Mondays
-    week = await weekly(client, provider, teacher, MONDAY, last, start="18:00", minutes=30)
+    week = await weekly(
+        client, provider, teacher, MONDAY, last, start="18:00", minutes=30, mode="offline"
+    )
     course = await client.post(
         f"{API}/provider/courses",
         json=course_body(week, MONDAY, last, 10_000),
@@ -184,6 +191,11 @@ async def test_escrow_is_released_per_delivered_class_and_the_rest_refunded(
 
     first = classes[0]
     frozen_clock.set(first.starts_at + timedelta(minutes=1))
+    unchecked = await client.post(
+        f"{API}/provider/bookings/{first.id}/check-in", headers=provider.headers
+    )
+    assert unchecked.json()["error"]["code"] == "identity_unchecked", unchecked.text
+    await confirm_identity(client, teacher_person, first.slot_id)
     checked = await client.post(
         f"{API}/provider/bookings/{first.id}/check-in", headers=provider.headers
     )

@@ -29,6 +29,7 @@ from tests.services.helpers import (
     a_provider,
     a_slot,
     book,
+    confirm_identity,
     people,
 )
 from tests.services.test_courses import course_body, weekly
@@ -42,7 +43,7 @@ async def test_reviews_no_shows_and_provider_cancellations(
 ) -> None:
     provider = await a_provider(session, licences=("training_school",))
     other = await a_provider(session, licences=("training_school",), name="别家学堂")
-    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    teacher, teacher_person = await a_practitioner(client, session, provider, "teacher")
     lesson = await a_slot(client, provider, teacher)
     later = await a_slot(client, provider, teacher, day=MONDAY + timedelta(days=1))
     attends, absent, quits = await people(session, 3)
@@ -63,6 +64,7 @@ async def test_reviews_no_shows_and_provider_cancellations(
     assert (early.status_code, early.json()["error"]["code"]) == (409, "not_completed")
 
     frozen_clock.set(datetime.fromisoformat(lesson["starts_at"]) + timedelta(minutes=1))
+    await confirm_identity(client, teacher_person, lesson["id"])
     for step in ("check-in", "complete"):
         done = await client.post(
             f"{API}/provider/bookings/{booked['attends']}/{step}", headers=provider.headers

@@ -35,6 +35,7 @@ from tests.services.helpers import (
     a_provider,
     a_slot,
     book,
+    confirm_identity,
     count,
     people,
 )
@@ -93,6 +94,7 @@ async def started(
 ) -> None:
     """The desk checks the patient in; the clock is five minutes into the consultation."""
     clock.set(datetime.fromisoformat(booking["starts_at"]) - timedelta(minutes=10))
+    await confirm_identity(client, clinic.doctor, booking["slot_id"])
     checked = await client.post(
         f"{API}/provider/bookings/{booking['id']}/check-in", headers=clinic.provider.headers
     )

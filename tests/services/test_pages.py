@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.clock import FrozenClock
 from linli.files.models import StoredFile
 from linli.services.models import Booking
+from linli.services.room import credential_tail
 from tests.factories import form_login, png_bytes
 from tests.services.helpers import (
     API,
@@ -20,6 +21,7 @@ from tests.services.helpers import (
     a_provider,
     a_slot,
     book,
+    confirm_identity,
     count,
     people,
 )
@@ -66,6 +68,45 @@ async def test_a_resident_books_on_the_page_and_the_provider_checks_them_in(
         assert "复诊" in page.text
         assert "/services/join/" in page.text  # the doctor's own link
         booking_id = page.text.split('data-booking="')[1].split('"')[0]
+        unchecked = await desk.post(
+            f"/services/desk/bookings/{booking_id}/check-in", data={"csrf_token": csrf_desk}
+        )
+        assert unchecked.status_code == 303  # refused: no real-name check for the session yet
+        assert 'data-status="scheduled"' in (await desk.get("/services/desk")).text
+        # The doctor's own link opens the real-name check first, then the room.
+        link = "/services/join/" + page.text.split('href="/services/join/')[1].split('"')[0]
+        room = await desk.get(link, headers={"Accept-Language": "zh-CN"})
+        assert "data-identity-form" in room.text
+        assert "data-session-room" not in room.text
+        identity = f"/services/slots/{visit['id']}/identity"
+        credential = f"DOC-{doctor_person.user.id}"
+        wrong = await desk.post(
+            identity,
+            data={
+                "csrf_token": csrf_desk,
+                "real_name": "李医生",
+                "credential_last4": "0000",
+                "back": link,
+            },
+        )
+        assert (wrong.status_code, wrong.headers["location"]) == (303, link)
+        assert "data-identity-form" in (await desk.get(link)).text  # still refused
+        listed = await desk.get("/services/desk/identity", headers={"Accept-Language": "zh-CN"})
+        assert f'data-identity-slot="{visit["id"]}"' in listed.text
+        confirmed = await desk.post(
+            identity,
+            data={
+                "csrf_token": csrf_desk,
+                "real_name": " 李医生 ",
+                "credential_last4": credential_tail(credential),
+                "back": link,
+            },
+        )
+        assert (confirmed.status_code, confirmed.headers["location"]) == (303, link)
+        opened = await desk.get(link)
+        assert "data-session-room" in opened.text
+        assert "data-identity-form" not in opened.text
+        assert 'data-identity="confirmed"' in (await desk.get("/services/desk/identity")).text
         checked = await desk.post(
             f"/services/desk/bookings/{booking_id}/check-in", data={"csrf_token": csrf_desk}
         )
@@ -102,6 +143,7 @@ async def test_a_follow_up_on_the_pages_doctor_prescribes_pharmacist_approves_pa
         assert 'data-document="submitted"' in shown.text
         accepted = await desk.post(f"{page}/accept", data={"csrf_token": csrf_doctor})
         assert accepted.status_code == 303
+        await confirm_identity(client, doctor_person, visit["id"])
         await desk.post(
             f"/services/desk/bookings/{booking['id']}/check-in", data={"csrf_token": csrf_doctor}
         )

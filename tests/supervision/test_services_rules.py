@@ -39,6 +39,7 @@ from tests.services.helpers import (
     a_provider,
     a_slot,
     book,
+    confirm_identity,
     people,
 )
 from tests.supervision.helpers import MINHANG, PUDONG, a_supervision, region
@@ -124,6 +125,7 @@ async def in_consultation(
     assert accepted.status_code == 200, accepted.text
     starts = datetime.fromisoformat(booking["starts_at"])
     frozen_clock.set(starts - timedelta(minutes=10))
+    await confirm_identity(client, clinic.doctor, slot["id"])
     checked = await client.post(
         f"{API}/provider/bookings/{booking['id']}/check-in", headers=clinic.provider.headers
     )

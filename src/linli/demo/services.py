@@ -30,8 +30,9 @@ from linli.demo.seed import (
 )
 from linli.outbox import Dispatcher
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, medical, practitioners
+from linli.services import booking, courses, medical, practitioners, room
 from linli.services.models import Booking, Slot
+from linli.services.room import credential_tail
 from linli.services.schemas import (
     CourseIn,
     DiagnosisIn,
@@ -234,6 +235,10 @@ async def _school(
             frozen.set(slot.starts_at + timedelta(minutes=rng.randint(-10, 5)))
             async with sessionmaker() as session, session.begin():
                 attending = await _class_bookings(session, slot.id)
+                # the teacher's real-name check before the class (check-in needs it)
+                await room.confirm_identity(
+                    session, teacher_actor, slot.id, "林雪", credential_tail("教师资格20143101")
+                )
                 absent = rng.randrange(len(attending)) if rng.random() < 0.5 else None
                 for n, row in enumerate(attending):
                     if n != absent:
@@ -347,6 +352,9 @@ async def _clinic(
             frozen.set(slot.starts_at - timedelta(minutes=10))
             async with sessionmaker() as session, session.begin():
                 await medical.accept_document(session, doctor_actor, booked.id)
+                await room.confirm_identity(
+                    session, doctor_actor, slot.id, "周建国", credential_tail("110310000012345")
+                )
                 await booking.check_in(session, doctor_actor, booked.id)
             frozen.set(slot.starts_at + timedelta(minutes=8))
             figures.consultations += 1

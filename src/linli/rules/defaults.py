@@ -632,6 +632,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "values": {"online_max_minutes": 30, "online_end_by": "21:00", "offline_end_by": "20:30"},
     },
     {
+        "rule_id": "services.online_attendance",
+        "version": 1,
+        "title": "Online classes: the attendance a class's prepaid fee is released for",
+        "legal_basis": "MOE and five departments, 2021 (教监管函〔2021〕2号): prepaid fees in "
+        "the supervised account are released to the school per class delivered (按课消), never "
+        "before; platform rule: an online class counts as delivered to a pupil who was in the "
+        "room for at least the share below, with the teacher in the room too",
+        # attendance is the union of a party's connections to the room within the class's
+        # time (join and leave times); shares are of the class's length
+        "values": {"min_share_pct": 50, "practitioner_min_share_pct": 50},
+    },
+    {
         "rule_id": "services.medical_prescriptions",
         "version": 1,
         "title": "Internet diagnosis: prescriptions written online",

@@ -26,7 +26,7 @@ from linli.events import BookingCancelled, BookingNoShow, SessionBooked, Session
 from linli.i18n import N_, Message
 from linli.jobs import RemindBooking
 from linli.merchants.queries import selling_organisation_ids
-from linli.services import medical_records
+from linli.services import medical_records, room
 from linli.services.models import Booking, ClientLock, Practitioner, Slot
 from linli.services.policies import (
     access_own_booking,
@@ -344,6 +344,7 @@ async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Book
             raise Conflict(N_("Too early to check in."), code="too_early")
         if now >= booking.ends_at:
             raise Conflict(N_("The session has ended."), code="too_late")
+        await room.ensure_identity_checked(session, booking)
     if not await _move(
         session,
         booking,
@@ -386,6 +387,35 @@ async def complete(session: AsyncSession, actor: Actor, booking_id: int) -> Book
         "services.booking.completed",
         target_type="services_booking",
         target_id=booking.id,
+    )
+    return booking
+
+
+async def mark_no_show(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:
+    """The provider marks a client who did not attend a no-show, once the session started
+    (checked in or not): nothing is released for it (a course's fee stays refundable)."""
+    booking = await access_provider_booking(session, actor, booking_id, SERVICES_MANAGE)
+    now = clock.now()
+    if booking.status in HOLDING and now < booking.starts_at:
+        raise Conflict(N_("The session has not started yet."), code="too_early")
+    if not await _move(session, booking, HOLDING, status=BookingStatus.NO_SHOW, no_show_at=now):
+        raise not_now(booking)
+    audit.record(
+        session,
+        actor,
+        "services.booking.no_show",
+        target_type="services_booking",
+        target_id=booking.id,
+        organisation_id=booking.organisation_id,
+        by="provider",
+    )
+    outbox.publish(
+        session,
+        BookingNoShow(
+            booking_id=booking.id,
+            client_user_id=booking.client_user_id,
+            organisation_id=booking.organisation_id,
+        ),
     )
     return booking
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,12 +36,12 @@ from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
 from linli.payments.views import IntentView
 from linli.rules.workdays import local_date
-from linli.services import booking, prepaid
+from linli.services import booking, prepaid, room
 from linli.services.models import Booking, ClassRelease, Course, Enrolment, Slot, WeeklySlot
 from linli.services.policies import access_provider_booking, acting_provider, ensure_verified
 from linli.services.practitioners import local_moment
 from linli.services.schemas import CourseIn
-from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, SlotKind
+from linli.services.states import BookingStatus, CancelledBy, EnrolmentStatus, Mode, SlotKind
 
 PURPOSE = "services_course"
 PAYMENT_WINDOW = timedelta(minutes=30)  # an enrolment holds its seats this long unpaid
@@ -383,15 +384,33 @@ async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Book
 
 
 async def complete(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:
-    """Completion; for a class of a course, its fee leaves escrow for the school."""
+    """Completion; for a class of a course, its fee leaves escrow for the school. An online
+    class is delivered only to a client who attended it (rule services.online_attendance,
+    from the room's join and leave times, the practitioner in the room too): else 409 and
+    nothing moves (the provider may mark the client a no-show instead)."""
+    row = await access_provider_booking(session, actor, booking_id, SERVICES_MANAGE)
+    attended: room.Attendance | None = None
+    if (
+        row.enrolment_id is not None
+        and row.mode == Mode.ONLINE
+        and row.status == BookingStatus.CHECKED_IN
+        and clock.now() >= row.starts_at
+    ):
+        attended = await room.ensure_delivered_online(session, row)
     row = await booking.complete(session, actor, booking_id)
     enrolment = await _paid_enrolment(session, row)
     if enrolment is not None:
-        await _release(session, actor, enrolment, row)
+        await _release(session, actor, enrolment, row, attended)
     return row
 
 
-async def _release(session: AsyncSession, actor: Actor, enrolment: Enrolment, row: Booking) -> None:
+async def _release(
+    session: AsyncSession,
+    actor: Actor,
+    enrolment: Enrolment,
+    row: Booking,
+    attended: room.Attendance | None,
+) -> None:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     released = await session.scalar(
@@ -436,7 +455,19 @@ async def _release(session: AsyncSession, actor: Actor, enrolment: Enrolment, ro
         target_id=enrolment.id,
         booking=row.id,
         amount_fen=enrolment.price_per_class_fen,
+        **_attendance_details(attended),
     )
+
+
+def _attendance_details(attended: room.Attendance | None) -> dict[str, Any]:
+    """What an online class's release is audited with: the attendance it was judged by."""
+    if attended is None:
+        return {}
+    return {
+        "attended_seconds": attended.client_seconds,
+        "practitioner_seconds": attended.practitioner_seconds,
+        "rule": f"{room.ATTENDANCE_RULE}@{attended.rule_version}",
+    }
 
 
 async def my_enrolments(session: AsyncSession, actor: Actor) -> Sequence[Enrolment]:

@@ -3,13 +3,15 @@ valid only for that participant (the client or the slot's practitioner) while th
 holds, from 15 minutes before the start to the end. Anyone else gets 403 (a link signed for
 someone else) or 404 (not a party to the booking).
 
-The room itself is a placeholder page: no media server is wired yet (docs/services.md).
+The room is a WebRTC call between the parties (room_api.py: the signalling WebSocket opens
+with the same checks); the slot's practitioner opens it only after their real-name check for
+the session (room.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,12 +20,13 @@ from linli.authz import Actor
 from linli.errors import Conflict, Forbidden, NotFound
 from linli.i18n import N_
 from linli.security import CookieSigner
+from linli.services import room
 from linli.services.models import Booking
 from linli.services.policies import not_found, party_bookings
 from linli.services.states import HOLDING, Mode
 
 JOIN_SALT = "linli.services.join"
-OPENS_BEFORE = timedelta(minutes=15)
+OPENS_BEFORE = room.OPENS_BEFORE
 JOIN_PREFIX = "/services/join/"
 
 
@@ -39,6 +42,8 @@ class JoinLink:
 class Room:
     booking: Booking
     as_practitioner: bool
+    # the practitioner confirmed their identity for this session (always True for the client)
+    identity_checked: bool = True
 
 
 def _signer(secret_key: str) -> CookieSigner:
@@ -97,4 +102,10 @@ async def open_room(session: AsyncSession, actor: Actor, secret_key: str, token:
         raise Conflict(N_("The session opens 15 minutes before it starts."), code="too_early")
     if now >= booking.ends_at:
         raise Conflict(N_("The session has ended."), code="ended")
-    return Room(booking=booking, as_practitioner=booking.client_user_id != user_id)
+    as_practitioner = booking.client_user_id != user_id
+    checked = (
+        await room.identity_check(session, booking.slot_id, booking.practitioner_id) is not None
+        if as_practitioner
+        else True
+    )
+    return Room(booking=booking, as_practitioner=as_practitioner, identity_checked=checked)

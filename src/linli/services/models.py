@@ -9,6 +9,7 @@ live booking of a slot (a partial unique index).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from linli.db import Base, BigId, UTCDateTime
+from linli.db import Base, BigId, JSONData, UTCDateTime
 
 
 class Practitioner(Base):
@@ -395,3 +396,72 @@ class Prescription(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdentityCheck(Base):
+    """A practitioner's real-name check before one session (slot) they run: their registered
+    real name and the last four characters of their credential number re-entered and matched
+    against the practitioner record. The room and check-in of the slot need it; mismatches are
+    refused and audited (`services.identity.mismatch`), never stored here."""
+
+    __tablename__ = "services_identity_checks"
+    __table_args__ = (
+        UniqueConstraint("slot_id", "practitioner_id"),
+        CheckConstraint("method IN ('name_and_credential_last4')", name="method"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    practitioner_id: Mapped[int] = mapped_column(
+        ForeignKey("services_practitioners.id", ondelete="CASCADE"), index=True
+    )
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(32))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoomAttendance(Base):
+    """One connection of a party to an online session's room: joined, last seen (refreshed
+    while connected), left (NULL while connected, or when the process serving it died: then it
+    ends when last seen). A reconnect is a new row; attendance is the union of a user's rows
+    within the slot's time."""
+
+    __tablename__ = "services_room_attendance"
+    __table_args__ = (
+        CheckConstraint("role IN ('client', 'practitioner')", name="role"),
+        CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="times"),
+        Index("ix_services_room_attendance_slot_user", "slot_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    # the booking whose join link opened the room (the client's own; for the practitioner,
+    # one of the slot's bookings)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("services_bookings.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(12))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RoomSignal(Base):
+    """A message between the connections of an online session's room (WebRTC signalling, a
+    party joining or leaving), written by the process serving the sender and read by every
+    process serving the room (relay.py); kept a few minutes."""
+
+    __tablename__ = "services_room_signals"
+    __table_args__ = (Index("ix_services_room_signals_slot_id", "slot_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("services_slots.id", ondelete="CASCADE"))
+    # the sending connection (an attendance row's id) and its role; to one connection, or NULL:
+    # to every connection of the room the star lets it reach
+    from_peer: Mapped[int]
+    from_role: Mapped[str] = mapped_column(String(12))
+    to_peer: Mapped[int | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

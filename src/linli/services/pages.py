@@ -21,7 +21,15 @@ from linli.i18n import _
 from linli.payments import providers
 from linli.protection import reviews
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, medical, medical_records, practitioners
+from linli.services import (
+    booking,
+    courses,
+    join,
+    medical,
+    medical_records,
+    practitioners,
+    room,
+)
 from linli.services.models import Booking, Practitioner, Prescription
 from linli.services.policies import acting_provider
 from linli.services.schemas import DiagnosisIn, ExtendIn, PrescriptionIn, ReferIn, RejectIn
@@ -148,8 +156,13 @@ async def cancel_booking(booking_id: PathId, session: DbSession, actor: User_) -
 
 @router.get("/services/join/{token}")
 async def room_page(request: Request, token: str, session: DbSession, actor: User_) -> Response:
-    room = await join.open_room(session, actor, _secret(request), token[:200])
-    return render(request, "services/room.html", {"room": room}, actor=actor)
+    opened = await join.open_room(session, actor, _secret(request), token[:200])
+    return render(
+        request,
+        "services/room.html",
+        {"room": opened, "token": token[:200], "path": request.url.path},
+        actor=actor,
+    )
 
 
 @router.get("/services/desk")
@@ -172,6 +185,7 @@ async def desk_page(request: Request, session: DbSession, actor: User_) -> Respo
         request,
         "services/desk.html",
         {
+            "attendance": await room.attendance_minutes(session, rows),
             "today": today,
             "records": records,
             "bookings": rows,

@@ -1,6 +1,8 @@
 """Services' part of a resident's personal data (linli.personal_data, docs/privacy.md): their
-bookings and course enrolments for the export, with their medical records (consultation
-records and prescriptions, kept for their retention period, rule services.medical_records); a
+bookings and course enrolments for the export, their connections to online session rooms
+(attendance) and, as a practitioner, their real-name checks, with their medical records
+(consultation records and prescriptions, kept for their retention period, rule
+services.medical_records); a
 booking still to come, or a paid course with classes neither delivered nor refunded (money in
 escrow), keeps the account open. Bookings and enrolments are transaction records: never
 erased."""
@@ -15,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, personal_data
 from linli.i18n import N_, Message
-from linli.services.models import Booking, ConsultationRecord, Enrolment, Prescription
+from linli.services.models import (
+    Booking,
+    ConsultationRecord,
+    Enrolment,
+    IdentityCheck,
+    Prescription,
+    RoomAttendance,
+)
 from linli.services.states import HOLDING, EnrolmentStatus
 
 
@@ -44,7 +53,33 @@ async def export_services(session: AsyncSession, user_id: int) -> dict[str, Any]
             .order_by(Prescription.id)
         )
     ).all()
+    attendance = (
+        await session.scalars(
+            select(RoomAttendance)
+            .where(RoomAttendance.user_id == user_id)
+            .order_by(RoomAttendance.id)
+        )
+    ).all()
+    checks = (
+        await session.scalars(
+            select(IdentityCheck).where(IdentityCheck.user_id == user_id).order_by(IdentityCheck.id)
+        )
+    ).all()
     return {
+        # each connection to an online session's room (join and leave times: attendance)
+        "room_attendance": [
+            {
+                "booking_id": a.booking_id,
+                "role": a.role,
+                "joined_at": a.joined_at,
+                "left_at": a.left_at,
+            }
+            for a in attendance
+        ],
+        # a practitioner's real-name checks before the sessions they ran
+        "identity_checks": [
+            {"slot_id": c.slot_id, "method": c.method, "checked_at": c.checked_at} for c in checks
+        ],
         "consultation_records": [
             {
                 "booking_id": r.booking_id,

@@ -256,3 +256,19 @@ class PrescriptionOut(OutputModel):
     issued_on: date
     valid_until: date
     dispensed_at: datetime | None
+
+
+class IdentityIn(StrictInput):
+    """The practitioner's real-name check before a session: their registered real name and the
+    last 4 characters of their credential number."""
+
+    real_name: str = Field(min_length=1, max_length=60)
+    credential_last4: str = Field(min_length=4, max_length=4)
+
+
+class IdentityCheckOut(OutputModel):
+    id: int
+    slot_id: int
+    practitioner_id: int
+    method: str
+    checked_at: datetime
