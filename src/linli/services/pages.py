@@ -70,7 +70,7 @@ def _secret(request: Request) -> str:
 async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
     slots = await booking.find_slots(session)
     follow_ups = await medical_records.follow_up_slot_ids(session, [s.id for s in slots])
-    providers = {s.organisation_id for s in slots}
+    provider_ids = {s.organisation_id for s in slots}
     return render(
         request,
         "services/find.html",
@@ -78,8 +78,8 @@ async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Re
             "slots": slots,
             "labels": LABELS,
             "follow_ups": follow_ups,
-            "providers": await medical_records.organisation_names(session, providers),
-            "ratings": await reviews.service_ratings(session, providers),
+            "providers": await medical_records.organisation_names(session, provider_ids),
+            "ratings": await reviews.service_ratings(session, provider_ids),
         },
         actor=actor,
     )
