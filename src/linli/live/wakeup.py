@@ -42,9 +42,8 @@ _DIALECT_ONLY = frozenset(
 def notify_on_commit(session: Session) -> None:
     """A `before_commit` hook: on PostgreSQL, NOTIFY the hubs of every process in the
     transaction about to commit (delivered at the commit, dropped with a rollback)."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(_NOTIFY)
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_NOTIFY)
 
 
 def connect_args(engine: AsyncEngine) -> dict[str, Any]:
