@@ -111,8 +111,13 @@ async def run_rounds(
         connect_seconds = time.perf_counter() - started
         for c in connections:
             await c.recv()  # hello
+        # Never read after hello: an unbounded queue, or websockets stops reading the socket
+        # at 16 frames and the keepalive's pong goes unread (closed 1011 mid-run).
         chatter = await connect(
-            url, additional_headers={"Authorization": f"Bearer {resident}"}, open_timeout=60
+            url,
+            additional_headers={"Authorization": f"Bearer {resident}"},
+            open_timeout=60,
+            max_queue=None,
         )
         await chatter.recv()
         viewers = [Viewer(c) for c in connections]

@@ -74,8 +74,9 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         description="PostgreSQL connections each process keeps (requests beyond it wait for "
-        "one). Keep web_workers x (db_pool_size + db_max_overflow), plus the `linli worker` "
-        "processes' pools, below the server's max_connections",
+        "one). Keep web_workers x (db_pool_size + db_max_overflow + 1: the live rooms' LISTEN "
+        "connection), plus the `linli worker` processes' pools, below the server's "
+        "max_connections",
     )
     db_max_overflow: int = Field(
         default=0,

@@ -3,10 +3,14 @@ that fans events out to this process's WebSocket connections.
 
 Fan-out across processes goes through the database: a change writes a `live_room_events` row
 in its own transaction (`publish`); every process's hub reads the rows newer than the last it
-saw (one indexed query per poll interval, for all rooms) and sends each to its connections of
-that room. The same works on SQLite and PostgreSQL; nothing is lost when a process restarts
-(viewers reconnect and get the room's state in `hello`). The viewer count is the sum of each
-process's connections (`live_presence`, refreshed while connected; stale rows ignored).
+saw (one indexed query for all rooms) and sends each to its connections of that room. A hub
+reads when woken and at least once per poll interval: the commit wakes the hubs of its own
+process directly, and on PostgreSQL those of every other process through NOTIFY, sent in the
+same transaction and heard by one LISTEN connection per hub (`wakeup`); the rows stay the only
+source, so a lost notification costs only the wait for the next poll. The same works on SQLite
+(one process) and PostgreSQL; nothing is lost when a process restarts (viewers reconnect and
+get the room's state in `hello`). The viewer count is the sum of each process's connections
+(`live_presence`, refreshed while connected; stale rows ignored).
 
 The stream's statistics come from the same real things: each connection while the room is
 open (`live_rooms.connections`, and each logged-in viewer once in `live_room_viewers`), the
@@ -29,14 +33,16 @@ from typing import Any
 from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from linli import clock, ratelimit
 from linli.audit import service as audit
 from linli.authz import LIVE_MANAGE, Actor
 from linli.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, ValidationFailed
 from linli.i18n import N_
+from linli.live import wakeup
 from linli.live.models import (
     ChatMessage,
     LiveSession,
@@ -66,10 +72,12 @@ ON_AIR = (RoomStatus.LIVE, RoomStatus.PAUSED)
 
 def publish(session: AsyncSession, room_id: int, kind: str, **payload: Any) -> None:
     """Tell the room's viewers (every process) once this transaction commits: this process's
-    hubs poll at once after the commit, the others at their next poll."""
+    hubs poll at once after the commit; on PostgreSQL the transaction NOTIFYs the others'
+    (`wakeup`), which otherwise read the row at their next poll."""
     session.add(RoomEvent(room_id=room_id, kind=kind, payload=payload, at=clock.now()))
     if not session.info.get(_WAKE_ON_COMMIT):
         session.info[_WAKE_ON_COMMIT] = True
+        event.listen(session.sync_session, "before_commit", wakeup.notify_on_commit, once=True)
         event.listen(session.sync_session, "after_commit", _wake_hubs, once=True)
 
 
@@ -78,15 +86,17 @@ _HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()  # this process's hubs
 
 
 def _wake_hubs(session: Session) -> None:
-    """After a commit that published room events: the hubs running on this event loop poll
-    now (a REST pin would otherwise wait for the next poll, up to `poll_interval`)."""
+    """After a commit that published room events: the hubs running on this event loop over the
+    same engine poll now (a REST pin would otherwise wait for the next poll). A hub over
+    another engine stands for another process (as in the tests) and hears of it by NOTIFY."""
     session.info.pop(_WAKE_ON_COMMIT, None)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
+    pool = session.get_bind().engine.pool  # shared by the engine's execution_options() copies
     for hub in list(_HUBS):
-        if hub.running_on(loop):
+        if hub.running_on(loop) and hub.pool is pool:
             hub.wake()
 
 
@@ -226,7 +236,9 @@ class Connection:
 
 @dataclass(eq=False)
 class Hub:
-    """This process's connections by room, and the poller that feeds them."""
+    """This process's connections by room, and the poller that feeds them. On PostgreSQL it
+    also holds a `wakeup.Listener` while running: another process's commit that published
+    room events wakes the poll at once."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
     poll_interval: float = 0.2
@@ -240,9 +252,17 @@ class Hub:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stopping: bool = False
+    pool: Pool = field(init=False)  # the engine's: commits through it wake this hub directly
+    listener: wakeup.Listener | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         _HUBS.add(self)
+        engine = self.sessionmaker.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("a Hub's sessionmaker is bound to one AsyncEngine")
+        self.pool = engine.sync_engine.pool
+        if engine.dialect.name == "postgresql":
+            self.listener = wakeup.Listener(wakeup.connect_args(engine), self.wake)
 
     def running_on(self, loop: asyncio.AbstractEventLoop) -> bool:
         return self._task is not None and not self._task.done() and self._task.get_loop() is loop
@@ -251,10 +271,14 @@ class Hub:
         if self._task is None or self._task.done():
             self._stopping = False
             self._task = asyncio.create_task(self._run())
+        if self.listener is not None:
+            self.listener.start()
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        if self.listener is not None:
+            await self.listener.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -264,7 +288,8 @@ class Hub:
             await self.write_likes()
 
     def wake(self) -> None:
-        """Poll now (a change was committed in this process)."""
+        """Poll now (a change was committed: in this process, or in another one on
+        PostgreSQL). Wakes while a poll runs make one more poll after it."""
         self._wake.set()
 
     def add_like(self, room_id: int) -> None:
@@ -373,6 +398,9 @@ class Hub:
     async def _run(self) -> None:
         refreshed = asyncio.get_running_loop().time()
         while not self._stopping:
+            # Cleared before the poll, not after it: a wake arriving while the poll runs (an
+            # event committed after its SELECT) makes the wait below return at once.
+            self._wake.clear()
             try:
                 await self.write_likes()
                 await self.poll_once()
@@ -388,7 +416,6 @@ class Hub:
                 raise
             except Exception:
                 log.exception("live channel poll failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
