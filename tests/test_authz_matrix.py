@@ -134,6 +134,7 @@ lhhhhhhhhhh - GET /services/join/{token}
 lddddoooddd - GET /services/desk
 lddddoooddd - POST /services/desk/bookings/{booking_id}/check-in
 lddddoooddd - POST /services/desk/bookings/{booking_id}/complete
+lddddoooddd - POST /services/desk/bookings/{booking_id}/cancel
 lddddoooddd - POST /services/desk/bookings/{booking_id}/no-show
 loooooooooo - GET /services/desk/identity
 loooooooooo - POST /services/slots/{slot_id}/identity

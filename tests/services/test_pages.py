@@ -17,6 +17,7 @@ from tests.factories import form_login, png_bytes
 from tests.services.helpers import (
     API,
     DIAGNOSIS,
+    MONDAY,
     a_practitioner,
     a_provider,
     a_slot,
@@ -244,3 +245,27 @@ async def test_a_follow_up_booked_on_the_page_keeps_the_scan_and_refuses_a_non_d
     )
     assert scan.status_code == 200
     assert scan.headers["content-type"] == "image/png"
+
+
+async def test_the_desk_cancels_a_booking_with_the_reason_told_to_the_client(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    provider = await a_provider(session, licences=("training_school",))
+    teacher, _ = await a_practitioner(client, session, provider, "teacher")
+    lesson = await a_slot(client, provider, teacher, day=MONDAY)
+    (pupil,) = await people(session, 1)
+    booked = (await book(client, pupil, lesson["id"])).json()
+    frozen_clock.set(datetime.fromisoformat(lesson["starts_at"]) - timedelta(hours=2))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as desk:
+        csrf = await form_login(desk, provider.owner.phone)
+        page = await desk.get("/services/desk")
+        assert f'action="/services/desk/bookings/{booked["id"]}/cancel"' in page.text
+        url = f"/services/desk/bookings/{booked['id']}/cancel"
+        silent = await desk.post(url, data={"csrf_token": csrf, "reason": ""})
+        assert silent.status_code == 303  # back with "tell the client why"; nothing changed
+        told = await desk.post(url, data={"csrf_token": csrf, "reason": "老师生病"})
+        assert told.status_code == 303
+    mine = (await client.get(f"{API}/bookings/{booked['id']}", headers=pupil.headers)).json()
+    assert (mine["status"], mine["cancelled_by"]) == ("cancelled", "provider")

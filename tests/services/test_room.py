@@ -450,6 +450,12 @@ async def test_an_online_class_is_released_only_for_the_attended_share_never_twi
     assert "29 minutes" in below.json()["error"]["message"]
     assert "50 per cent" in below.json()["error"]["message"]
     assert await balances() == (-20_000, 0)  # nothing released below the share
+    given = await client.post(
+        f"{API}/provider/bookings/{first.id}/cancel",
+        json={"reason": "学生没来"},
+        headers=provider.headers,
+    )
+    assert (given.status_code, given.json()["error"]["code"]) == (409, "given"), given.text
     await attend(app, frozen_clock, first.id, pupil.user.id, "client", 44, 45)  # 30: half
     frozen_clock.set(first.ends_at - timedelta(minutes=1))
     done = await client.post(complete, headers=provider.headers)
@@ -487,10 +493,18 @@ async def test_an_online_class_is_released_only_for_the_attended_share_never_twi
         f"{API}/provider/bookings/{second.id}/complete", headers=provider.headers
     )
     assert not_given.json()["error"]["code"] == "not_delivered", not_given.text
-    marked = await client.post(
-        f"{API}/provider/bookings/{second.id}/no-show", headers=provider.headers
+    # Not given: the provider cancels it (against the provider, not the pupil), which the
+    # desk refuses for a class the teacher did give.
+    cancel = f"{API}/provider/bookings/{second.id}/cancel"
+    unexplained = await client.post(cancel, json={"reason": ""}, headers=provider.headers)
+    assert unexplained.status_code == 422
+    cancelled = await client.post(
+        cancel, json={"reason": "老师网络故障，本节未上"}, headers=provider.headers
     )
-    assert marked.json()["status"] == "no_show", marked.text
+    assert (cancelled.json()["status"], cancelled.json()["cancelled_by"]) == (
+        "cancelled",
+        "provider",
+    ), cancelled.text
     assert await balances() == (-10_000, -10_000)  # the fee stays in escrow
     refunded = await client.post(
         f"{API}/enrolments/{enrolment['id']}/refund", headers=pupil.headers

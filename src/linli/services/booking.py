@@ -324,7 +324,10 @@ async def cancel_own(session: AsyncSession, actor: Actor, booking_id: int, reaso
 async def cancel_by_provider(
     session: AsyncSession, actor: Actor, booking_id: int, reason: str
 ) -> Booking:
-    """The provider cancels a booking not yet begun (leave, illness), with a reason."""
+    """The provider cancels a booking not yet begun (leave, illness), or an online one checked
+    in that was not given (the practitioner was not in the room for the attendance rule's
+    share), with a reason. It counts against the provider (credit); a course's class cancelled
+    is refundable to the client."""
     booking = await access_provider_booking(session, actor, booking_id, SERVICES_MANAGE)
     if not reason:
         raise ValidationFailed(
@@ -332,7 +335,18 @@ async def cancel_by_provider(
         )
     if booking.status == BookingStatus.SCHEDULED and booking.ends_at <= clock.now():
         raise Conflict(N_("The session has ended."), code="too_late")
-    return await cancel(session, actor, booking, CancelledBy.PROVIDER, reason)
+    leaving: tuple[BookingStatus, ...] = (BookingStatus.SCHEDULED,)
+    if booking.status == BookingStatus.CHECKED_IN:
+        given = (
+            booking.mode != Mode.ONLINE
+            or (await room.attendance_of(session, booking)).practitioner_share_met
+        )
+        if given:
+            raise Conflict(
+                N_("This session was given: complete it rather than cancel it."), code="given"
+            )
+        leaving = (BookingStatus.CHECKED_IN,)
+    return await cancel(session, actor, booking, CancelledBy.PROVIDER, reason, leaving=leaving)
 
 
 async def check_in(session: AsyncSession, actor: Actor, booking_id: int) -> Booking:

@@ -225,6 +225,24 @@ async def desk_complete(booking_id: PathId, session: DbSession, actor: User_) ->
     return redirect("/services/desk", text=_("Session completed."))
 
 
+@router.post("/services/desk/bookings/{booking_id}/cancel")
+async def desk_cancel(
+    booking_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """Cancel a booking not begun, or an online session checked in that was not given."""
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await request.form()
+
+    async def do() -> object:
+        reason = str(form.get("reason") or "").strip()[:200]
+        return await booking.cancel_by_provider(session, actor, booking_id, reason)
+
+    done = await form_action(session, do, on_error=flash_error("/services/desk"))
+    if isinstance(done, Response):
+        return done
+    return redirect("/services/desk", text=_("Booking cancelled: the client is told why."))
+
+
 # --- Internet+medical follow-up care ------------------------------------------------------
 
 MEDICAL_LABELS = {

@@ -33,8 +33,8 @@ from linli.audit import service as audit
 from linli.authz import Actor
 from linli.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from linli.i18n import N_
-from linli.rules import service as rules
 from linli.services.models import Booking, IdentityCheck, Practitioner, RoomAttendance, Slot
+from linli.services.policies import provider_rule
 from linli.services.states import Mode, PractitionerStatus
 
 ATTENDANCE_RULE = "services.online_attendance"
@@ -358,7 +358,7 @@ async def attendance_of(session: AsyncSession, booking: Booking) -> Attendance:
     )
     found = await _intervals(session, RoomAttendance.slot_id == booking.slot_id)
     now = clock.now()
-    rule = await rules.in_force(session, ATTENDANCE_RULE)
+    rule = await provider_rule(session, ATTENDANCE_RULE, booking.organisation_id)
     return Attendance(
         client_seconds=attended_seconds(
             found.get((booking.slot_id, booking.client_user_id), ()),
@@ -386,8 +386,8 @@ async def ensure_delivered_online(session: AsyncSession, booking: Booking) -> At
         raise Conflict(
             N_(
                 "The practitioner was in the online room for {minutes} minutes of this class: "
-                "at least {share} per cent of it is needed before its fee is released. You may "
-                "mark the client a no-show (the fee stays refundable)."
+                "at least {share} per cent of it is needed before its fee is released. If it "
+                "was not given, cancel it (the client may have it refunded)."
             ),
             code="not_delivered",
             minutes=seen_.practitioner_seconds // 60,
