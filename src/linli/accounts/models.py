@@ -43,6 +43,11 @@ class Organisation(Base):
     district_code: Mapped[str | None] = mapped_column(String(6))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    @property
+    def region_code(self) -> str | None:
+        """The most specific region it is registered in: district, else city, else province."""
+        return self.district_code or self.city_code or self.province_code
+
 
 class Membership(Base):
     """One row per role a user holds in an organisation."""

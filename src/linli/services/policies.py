@@ -98,17 +98,11 @@ def open_slots() -> Select[Slot]:
     return select(Slot).where(Slot.status == "open")
 
 
-def region_code(organisation: Organisation | None) -> str | None:
-    """The most specific region an organisation is registered in (None: none recorded)."""
-    if organisation is None:
-        return None
-    return organisation.district_code or organisation.city_code or organisation.province_code
-
-
 async def provider_rule(
     session: AsyncSession, rule_id: str, organisation_id: int, *, at: datetime | None = None
 ) -> rules.Rule:
     """The version of a services rule in force at `at` (default now) for the provider's
     region: its district's, else its city's, else its province's, else the national one."""
     provider = await session.get(Organisation, organisation_id)
-    return await rules.in_force(session, rule_id, at=at, jurisdiction=region_code(provider))
+    region = provider.region_code if provider is not None else None
+    return await rules.in_force(session, rule_id, at=at, jurisdiction=region)

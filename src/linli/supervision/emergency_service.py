@@ -39,7 +39,7 @@ def region_prefix(code: str) -> str:
 def covers(region_code: str, organisation: Organisation) -> bool:
     """Whether an organisation registered in `region_code` (or below it)."""
     prefix = region_prefix(region_code)
-    own = organisation.district_code or organisation.city_code or organisation.province_code
+    own = organisation.region_code
     return bool(own) and str(own).startswith(prefix)
 
 

@@ -63,7 +63,7 @@ def organisation_codes(organisation: Organisation | None) -> tuple[str, ...]:
 
 def regulator_code(regulator: Organisation) -> str | None:
     """The jurisdiction a regulator governs: its district, else city, else province."""
-    return regulator.district_code or regulator.city_code or regulator.province_code
+    return regulator.region_code
 
 
 async def ensure_defaults(session: AsyncSession) -> int:
