@@ -485,6 +485,20 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         "SELECT o.kind, r.pinned_goods_id IS NOT NULL FROM live_rooms r "
         "JOIN organisations o ON o.id = r.organisation_id WHERE r.status = 'live'",
     ) == [("supplier", 1)]
+    # With ffmpeg, the replay has a generated test pattern as its video, kept as recordings
+    # are (remuxed into var/live-replays); without it, none.
+    recorded = query(
+        database,
+        "SELECT c.status, c.file_name FROM live_recordings c "
+        "JOIN live_rooms r ON r.id = c.room_id WHERE r.status = 'ended'",
+    )
+    if shutil.which("ffmpeg"):
+        assert "the replay's video: a generated test pattern." in squash(output), output
+        [(status, file_name)] = recorded
+        assert status == "ready"
+        assert (database.parent / "var" / "live-replays" / str(file_name)).is_file()
+    else:
+        assert recorded == []
     # Reviews (demo/protection_reviews.py): of collected lines only, some answered, one hidden.
     reviewed = re.search(
         r"Reviews: (\d+) of collected goods, (\d+) answered by the merchant, 1 hidden",

@@ -391,7 +391,12 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         )
         console.print(
             f"Live selling: {streamed.rooms} rooms (a replay with {streamed.orders} paid "
-            "orders, one tonight, one on air now)."
+            "orders, one tonight, one on air now); the replay's video: "
+            + (
+                "a generated test pattern."
+                if streamed.replay_video
+                else "none (ffmpeg is not on the PATH, or it failed)."
+            )
         )
         console.print(
             f"Online services: a course in progress ({served.enrolments} pupils, "

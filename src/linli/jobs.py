@@ -244,6 +244,21 @@ class RemuxLiveRecording(JobPayload):
     recording_id: int
 
 
+@job_kind("live.purge_records")
+class PurgeLiveRecords(JobPayload):
+    """Delete the replays (files) and the chat, channel events and mutes of rooms whose
+    retention (rule live.commerce `retention_years`) ended; recurring, daily."""
+
+
+@job_kind("live.stream_lost")
+class LiveStreamLost(JobPayload):
+    """The grace period after the media server said a room's publisher stopped: end the room
+    if it is still paused and no stream came back since."""
+
+    room_id: int
+    lost_at: str  # ISO date-time (UTC): a stream that came back (and was lost again) makes it stale
+
+
 @job_kind("live.expire_order")
 class ExpireLiveOrder(JobPayload):
     """A live order still unpaid at its deadline: cancel it and give its units back."""

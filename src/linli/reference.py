@@ -12,6 +12,7 @@ from linli.accounts.handlers import ensure_prune_scheduled
 from linli.categories.tree import ensure_categories
 from linli.credit.handlers import ensure_refresh_scheduled as ensure_credit_refresh_scheduled
 from linli.groupbuy.handlers import ensure_statements_scheduled
+from linli.live.retention import ensure_purge_scheduled as ensure_live_purge_scheduled
 from linli.payments.handlers import ensure_prune_scheduled as ensure_callback_prune_scheduled
 from linli.rules.service import ensure_defaults
 from linli.services.handlers import ensure_purge_scheduled as ensure_medical_purge_scheduled
@@ -34,3 +35,4 @@ async def ensure_reference_data(sessionmaker: async_sessionmaker[AsyncSession]) 
             await ensure_credit_refresh_scheduled(session)
             await ensure_sweep_scheduled(session)
             await ensure_medical_purge_scheduled(session)
+            await ensure_live_purge_scheduled(session)

@@ -1,16 +1,21 @@
 """The media server's callbacks as nginx-rtmp sends them (form posts): the session's stream
 key is let in and renamed to its room; a wrong, ended or expired key is refused; the end of
-publishing pauses the room. (No nginx here: the RTMP ingest itself is not tested.)"""
+publishing pauses the room, which ends if no stream comes back within the grace period. (No
+nginx here: the RTMP ingest itself is not tested.)"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
-from tests.live_selling.helpers import LIVE, a_studio
+from linli.live.models import LiveSession, Room
+from tests.live_selling.helpers import LIVE, a_studio, sku_stock
 
 
 def nginx_form(name: str) -> dict[str, str]:
@@ -38,3 +43,98 @@ async def test_on_publish_lets_the_session_key_in_as_its_room_and_refuses_others
     frozen_clock.advance(timedelta(hours=3))
     late = await client.post(f"{LIVE}/media/on_publish", data=nginx_form(key))
     assert late.status_code == 403
+
+
+async def started_key(client: httpx.AsyncClient, studio_room: int, headers: dict[str, str]) -> str:
+    started = await client.post(f"{LIVE}/merchant/rooms/{studio_room}/start", headers=headers)
+    assert started.status_code == 200, started.text
+    key = started.json()["stream_key"]
+    assert isinstance(key, str)
+    assert (await client.post(f"{LIVE}/media/on_publish", data=nginx_form(key))).status_code == 302
+    return key
+
+
+async def test_a_stream_lost_past_the_grace_period_ends_the_room_and_releases_once(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """The publisher stops: the room pauses; still paused with no stream after
+    `stream_lost_end_minutes` (rule live.commerce, 30), the due job ends it and gives the
+    stream stock back, once (the scheduled end's job later releases nothing)."""
+    studio = await a_studio(client, session, live=False, sku_stock=500, stream_stock=50)
+    key = await started_key(client, studio.room_id, studio.shop.headers)
+    assert await sku_stock(app, studio.sku_id) == 450
+    stopped = await client.post(f"{LIVE}/media/on_publish_done", data=nginx_form(key))
+    assert stopped.status_code == 204
+
+    frozen_clock.advance(timedelta(minutes=29))
+    await app.state.dispatcher.run_once()
+    room = (await client.get(f"{LIVE}/rooms/{studio.room_id}")).json()
+    assert room["status"] == "paused"
+    assert await sku_stock(app, studio.sku_id) == 450
+
+    frozen_clock.advance(timedelta(minutes=2))
+    await app.state.dispatcher.run_once()
+    room = (await client.get(f"{LIVE}/rooms/{studio.room_id}")).json()
+    assert room["status"] == "ended"
+    assert await sku_stock(app, studio.sku_id) == 500
+    async with app.state.sessionmaker() as s:
+        reasons = list(
+            await s.scalars(
+                select(LiveSession.end_reason).where(LiveSession.room_id == studio.room_id)
+            )
+        )
+        ended = await s.scalar(
+            select(AuditEntry).where(
+                AuditEntry.action == "live.room_ended",
+                AuditEntry.target_id == str(studio.room_id),
+            )
+        )
+    assert reasons == ["stream_lost"]
+    assert ended is not None
+    assert (ended.user_id, ended.details["released_units"]) == (None, 50)
+    # The key opens nothing any more; the scheduled end's job releases nothing again.
+    assert (await client.post(f"{LIVE}/media/on_publish", data=nginx_form(key))).status_code == 403
+    frozen_clock.advance(timedelta(hours=3))
+    await app.state.dispatcher.run_once()
+    assert await sku_stock(app, studio.sku_id) == 500
+    async with app.state.sessionmaker() as s:
+        releases = await s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "catalog.stock_adjusted")
+            .where(AuditEntry.details["reason"].as_string() == "live.room_closed")
+        )
+    assert releases == 1
+
+
+async def test_a_stream_back_within_the_grace_period_keeps_the_room(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    studio = await a_studio(client, session, live=False)
+    key = await started_key(client, studio.room_id, studio.shop.headers)
+    assert (
+        await client.post(f"{LIVE}/media/on_publish_done", data=nginx_form(key))
+    ).status_code == 204
+    frozen_clock.advance(timedelta(minutes=5))
+    # The encoder reconnects with the same key; the merchant resumes.
+    assert (await client.post(f"{LIVE}/media/on_publish", data=nginx_form(key))).status_code == 302
+    resumed = await client.post(
+        f"{LIVE}/merchant/rooms/{studio.room_id}/resume", headers=studio.shop.headers
+    )
+    assert resumed.status_code == 200, resumed.text
+    # Lost again and back again, each within its grace period: the stale jobs end nothing,
+    # also while the merchant has paused the room.
+    frozen_clock.advance(timedelta(minutes=20))
+    assert (
+        await client.post(f"{LIVE}/media/on_publish_done", data=nginx_form(key))
+    ).status_code == 204
+    frozen_clock.advance(timedelta(minutes=1))
+    assert (await client.post(f"{LIVE}/media/on_publish", data=nginx_form(key))).status_code == 302
+    frozen_clock.advance(timedelta(minutes=40))
+    await app.state.dispatcher.run_once()
+    room = (await client.get(f"{LIVE}/rooms/{studio.room_id}")).json()
+    assert room["status"] == "paused"
+    async with app.state.sessionmaker() as s:
+        row = await s.get(Room, studio.room_id)
+    assert row is not None
+    assert (row.ended_at, row.stream_lost_at) == (None, None)

@@ -16,7 +16,14 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live import channel
 from linli.live import personal_data as live_personal_data
-from linli.live.models import ChatMessage, LiveOrder, RoomEvent, RoomViewer, Streamer
+from linli.live.models import (
+    ChatMessage,
+    LiveOrder,
+    Recording,
+    RoomEvent,
+    RoomViewer,
+    Streamer,
+)
 from linli.privacy.models import AccountClosure
 from tests.factories import PASSWORD, grant
 from tests.groupbuy.helpers import Resident, a_shop, pay, residents
@@ -182,15 +189,36 @@ async def test_an_open_live_order_keeps_the_account_open_and_closing_anonymises_
     frozen_clock.set(retain_until + timedelta(days=1))
     await app.state.dispatcher.run_once()
     async with app.state.sessionmaker() as s:
+        # The room's own retention ended by then too (the account's ran from the room's
+        # scheduled end): its chat and channel events are deleted (live.purge_records), so
+        # nothing of the text is left anywhere.
+        assert await s.get(ChatMessage, message_id) is None
+        events = await s.scalars(select(RoomEvent).where(RoomEvent.room_id == studio.room_id))
+        assert list(events) == []
+        assert (await s.get(AccountClosure, viewer.user.id)).purged_at is not None
+
+
+async def test_the_purge_erases_chat_texts_of_a_room_still_kept(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    frozen_clock: FrozenClock,
+) -> None:
+    """At the account's purge, chat in a room whose own retention has not ended yet (rule
+    live.commerce longer than the privacy rule, or a room that ended late) keeps its row for
+    the room's record but loses its text, in the stored events too."""
+    studio = await a_studio(client, session)
+    (viewer,) = await residents(session, 1)
+    message_id = await chat(app, viewer, studio, "住3号楼，今天能送吗")
+    async with app.state.sessionmaker() as s, s.begin():
+        await live_personal_data.erase_live(s, viewer.user.id)
+    async with app.state.sessionmaker() as s:
         message = await s.get(ChatMessage, message_id)
         assert message is not None
         assert message.text == ""
-        event = await s.scalar(
-            select(RoomEvent).where(RoomEvent.kind == "chat").order_by(RoomEvent.id)
-        )
-        assert event is not None
+        events = (await s.scalars(select(RoomEvent).where(RoomEvent.kind == "chat"))).all()
+        [event] = [e for e in events if e.payload["id"] == message_id]
         assert event.payload["text"] == ""
-        assert (await s.get(AccountClosure, viewer.user.id)).purged_at is not None
 
 
 async def test_closing_and_purge_handle_the_streamer_record(
@@ -225,3 +253,52 @@ async def test_closing_and_purge_handle_the_streamer_record(
         assert erased is not None
         assert (erased.real_name, erased.identity_hint, erased.identity_digest) == ("—", "", "")
         assert erased.guardian_name is None
+
+
+async def test_the_streamers_export_lists_the_recordings_of_their_rooms_not_the_video(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    viewer, _ = await residents(session, 2)
+    bought = await buy(client, viewer.headers, studio)
+    assert bought.status_code == 201, bought.text
+    now = frozen_clock.now()
+    async with app.state.sessionmaker() as s, s.begin():
+        ready = Recording(
+            room_id=studio.room_id,
+            source_name=f"room-{studio.room_id}-1700000000.flv",
+            status="ready",
+            file_name=f"room-{studio.room_id}-1700000000.mp4",
+            bytes=123456,
+            duration_ms=61000,
+            attempts=1,
+            recorded_at=now,
+            retain_until=now + timedelta(days=3 * 365),
+        )
+        failed = Recording(
+            room_id=studio.room_id,
+            source_name=f"room-{studio.room_id}-1700000100.flv",
+            status="failed",
+            attempts=5,
+            recorded_at=now,
+            retain_until=now + timedelta(days=3 * 365),
+        )
+        s.add_all([ready, failed])
+    owner = await client.get(f"{PRIVACY}/export", headers=studio.shop.headers)
+    assert owner.status_code == 200, owner.text
+    listed = {r["id"]: r for r in owner.json()["sections"]["live"]["recordings"]}
+    assert set(listed) == {ready.id, failed.id}
+    assert listed[ready.id]["url"] == f"/live/{studio.room_id}/recordings/{ready.id}.mp4"
+    assert (listed[ready.id]["duration_ms"], listed[ready.id]["bytes"]) == (61000, 123456)
+    assert listed[ready.id]["room"] == "烟台苹果直播"
+    assert listed[failed.id]["url"] is None
+    assert listed[failed.id]["status"] == "failed"
+    # A viewer's export: their order with the room's link, nobody's recordings.
+    mine = (await client.get(f"{PRIVACY}/export", headers=viewer.headers)).json()
+    live = mine["sections"]["live"]
+    assert live["recordings"] == []
+    assert [o["room_url"] for o in live["orders"]] == [f"/live/{studio.room_id}"]

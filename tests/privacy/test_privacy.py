@@ -107,6 +107,7 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "orders": [],
         "chat_messages": [],
         "streamers": [],
+        "recordings": [],
         "mutes": [],
         "rooms_watched": [],
     }

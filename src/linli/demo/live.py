@@ -1,14 +1,22 @@
 """Live selling in the demo city, played through the services: yesterday evening's stream of
 the fruit merchant as a replay (two goods pinned in turn, residents' paid orders, the unsold
-stream stock back on the SKUs), its stream tonight, and a foreign-trade enterprise's
-export-quality goods on air now (pinned, stream stock reserved until the room's end)."""
+stream stock back on the SKUs; with `ffmpeg` on the PATH a short generated test pattern as
+its video, kept through the recordings' own remux), its stream tonight, and a foreign-trade
+enterprise's export-quality goods on air now (pinned, stream stock reserved until the room's
+end)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+import shutil
+import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,12 +30,19 @@ from linli.config import Settings
 from linli.demo.history import pay_in_sandbox
 from linli.demo.seed import EXPORTER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
 from linli.errors import DomainError
-from linli.live import checkout, service, streamers
+from linli.live import checkout, recordings, service, streamers
 from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
 from linli.outbox import Dispatcher
 from linli.rules import service as rules
 
+log = logging.getLogger(__name__)
+
 LOCAL = clock.LOCAL
+# The replay's generated video: a test pattern with a tone, small and quick to make (about
+# 0.4 s to encode and 0.1 s to remux on the 2-core machine; the FLV about 400 KB).
+VIDEO_SECONDS = 24
+VIDEO_SIZE = "320x180"
+VIDEO_TIMEOUT = 30.0
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -37,6 +52,8 @@ class LiveFigures:
     orders: int = 0
     replay_room: int | None = None
     on_air_room: int | None = None
+    replay_video: bool = False
+    video_seconds: float = 0.0  # how long making the replay's video took
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,60 @@ async def _buy_and_pay(
     return True
 
 
+async def _test_pattern(ffmpeg: str, target: Path) -> str | None:
+    """Encode a short test pattern with a tone into `target` (FLV, H.264 and AAC, as the media
+    server records a broadcast); why not, when it could not."""
+    arguments = [
+        *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+        *("-f", "lavfi", "-i", f"testsrc=size={VIDEO_SIZE}:rate=10:duration={VIDEO_SECONDS}"),
+        *("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=22050:duration={VIDEO_SECONDS}"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "20"),
+        *("-c:a", "aac", "-b:a", "32k", "-shortest", "-f", "flv", str(target)),
+    ]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg, *arguments, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as error:
+        return str(error)
+    try:
+        async with asyncio.timeout(VIDEO_TIMEOUT):
+            _, stderr = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return "ffmpeg took too long"
+    if process.returncode != 0:
+        return f"ffmpeg exited {process.returncode}: {stderr.decode(errors='replace')[-200:]}"
+    return None
+
+
+async def replay_video(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, room_id: int
+) -> bool:
+    """The replay's video when ffmpeg is on the PATH: a generated test pattern kept through
+    the recordings' remux (the room's page plays it). Without ffmpeg the replay has no video
+    and its page says so."""
+    ffmpeg = shutil.which(settings.ffmpeg)
+    if ffmpeg is None:
+        return False
+    recordings.configure(
+        recordings.MediaPolicy(
+            recordings_dir=recordings.policy().recordings_dir,
+            replays_dir=settings.var_dir / "live-replays",
+            ffmpeg=ffmpeg,
+        )
+    )
+    with tempfile.TemporaryDirectory(prefix="linli-demo-video-") as directory:
+        source = Path(directory) / f"room-{room_id}-{int(clock.now().timestamp())}.flv"
+        problem = await _test_pattern(ffmpeg, source)
+        if problem is not None:
+            log.warning("the demo replay's video was not made: %s", problem)
+            return False
+        kept = await recordings.keep_file(sessionmaker, room_id, source)
+    return kept.status == "ready"
+
+
 def _stream_price(sku: ListedSku) -> int:
     """About 15 % off the list price, to the ten fen."""
     return max(10, sku.price_fen * 85 // 100 // 10 * 10)
@@ -217,6 +288,9 @@ async def seed_live(
             await service.end(session, fruit.actor, room_id)
         figures.rooms += 1
         figures.replay_room = room_id
+        began = time.monotonic()
+        figures.replay_video = await replay_video(sessionmaker, settings, room_id)
+        figures.video_seconds = time.monotonic() - began
 
     tonight = today.replace(hour=20, minute=0)
     if tonight <= today:

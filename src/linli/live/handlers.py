@@ -1,5 +1,6 @@
 """Live selling's subscribers and due jobs: paid orders, a room's scheduled end, a
-recording's remux into the replay."""
+recording's remux into the replay, the end of a room whose stream was lost, the daily purge of
+records past their retention."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.events import PaymentSucceeded
-from linli.jobs import ExpireLiveOrder, LiveRoomDue, RemuxLiveRecording
-from linli.live import checkout, recordings, service
+from linli.jobs import (
+    ExpireLiveOrder,
+    LiveRoomDue,
+    LiveStreamLost,
+    PurgeLiveRecords,
+    RemuxLiveRecording,
+)
+from linli.live import checkout, media, recordings, retention, service
 from linli.outbox import Envelope
 
 
@@ -35,3 +42,13 @@ async def remux_recording(
     session: AsyncSession, job: RemuxLiveRecording
 ) -> outbox.AfterCommit | None:
     return await recordings.remux(session, job)
+
+
+@outbox.job(LiveStreamLost)
+async def stream_lost(session: AsyncSession, job: LiveStreamLost) -> None:
+    await media.end_lost_stream(session, job.room_id, job.lost_at)
+
+
+@outbox.job(PurgeLiveRecords)
+async def purge_records(session: AsyncSession, job: PurgeLiveRecords) -> outbox.AfterCommit:
+    return await retention.run(session)

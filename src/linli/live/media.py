@@ -3,25 +3,31 @@ publisher is let in only with the stream key of an open session of a live or pau
 its stream is renamed `room-<id>` (a 302 to that name), so the key never appears in HLS
 URLs (the ingest application pushes the renamed stream to the one that makes HLS and
 records: nginx-rtmp's HLS would otherwise name its files after the key); when the publisher
-stops, the room pauses (a dropped connection does not end the sale:
-the merchant ends it, or the room's scheduled end does).
+stops, the room pauses (encoders drop and reconnect: a dropped connection does not end the
+sale at once) and the stream counts as lost; if it is still paused and nothing published again
+after `stream_lost_end_minutes` (rule `live.commerce`), the due job `live.stream_lost` ends the
+room (its session ends, its stream stock goes back, once). The merchant may end it sooner, and
+the room's scheduled end is the last backstop.
 """
 
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli import clock
+from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.errors import Forbidden
 from linli.i18n import N_
-from linli.live import channel
+from linli.jobs import LiveStreamLost
+from linli.live import channel, service
 from linli.live.models import LiveSession, Room
 from linli.live.states import RoomStatus
+from linli.rules import service as rules
 from linli.security import token_digest
 
 MAX_KEY = 128
@@ -61,6 +67,7 @@ async def _session_of(session: AsyncSession, key: str | None) -> tuple[LiveSessi
 async def authorise_publish(session: AsyncSession, key: str | None) -> int:
     """`on_publish`: the room whose session the key opens (403 otherwise)."""
     live_session, room = await _session_of(session, key)
+    room.stream_lost_at = None  # the stream is back: no grace period runs out
     audit.record(
         session,
         Actor.for_system(),
@@ -73,13 +80,26 @@ async def authorise_publish(session: AsyncSession, key: str | None) -> int:
     return room.id
 
 
+async def grace_period(session: AsyncSession) -> timedelta:
+    rule = await rules.in_force(session, service.RULE)
+    return timedelta(minutes=int(rule.values["stream_lost_end_minutes"]))
+
+
 async def publish_done(session: AsyncSession, key: str | None) -> int:
-    """`on_publish_done`: a live room pauses (nothing sells without the picture)."""
+    """`on_publish_done`: a live room pauses (nothing sells without the picture) and its
+    stream counts as lost; the grace period's due job ends it unless a stream came back."""
     live_session, room = await _session_of(session, key)
     if room.status == RoomStatus.LIVE:
         room.status = RoomStatus.PAUSED
-        await session.flush()
         channel.publish(session, room.id, "status", status=str(RoomStatus.PAUSED))
+    now = clock.now()
+    room.stream_lost_at = now
+    await session.flush()
+    await outbox.schedule(
+        session,
+        LiveStreamLost(room_id=room.id, lost_at=now.isoformat()),
+        now + await grace_period(session),
+    )
     audit.record(
         session,
         Actor.for_system(),
@@ -90,3 +110,16 @@ async def publish_done(session: AsyncSession, key: str | None) -> int:
         session_id=live_session.id,
     )
     return room.id
+
+
+async def end_lost_stream(session: AsyncSession, room_id: int, lost_at: str) -> bool:
+    """The grace period after a stream was lost has passed: the room ends (by the system,
+    reason `stream_lost`) if it is still paused and no stream came back since. True when it
+    ended it."""
+    room = await session.get(Room, room_id, populate_existing=True)
+    if room is None or room.status != RoomStatus.PAUSED or room.stream_lost_at is None:
+        return False
+    if room.stream_lost_at != datetime.fromisoformat(lost_at):
+        return False  # a stream came back since (and may have been lost again: its own job)
+    await service.finish_by_system(session, room, reason="stream_lost")
+    return True

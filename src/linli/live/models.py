@@ -113,6 +113,11 @@ class Room(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Records of the room (sessions, orders, chat) are kept until then (rule data: 3 years).
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its chat, channel events and mutes were deleted past `retain_until` (retention.py).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the media server last said the publisher stopped, until one publishes again
+    # (a paused room whose stream stays lost ends after a grace period, media.py).
+    stream_lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The stream's statistics, counted from real connections and likes (channel.py), never
     # set by hand: viewers' connections while the room was open, the most connected at once
     # while live, likes while live.
@@ -321,7 +326,9 @@ class Recording(Base):
     `live.commerce` `retention_years`)."""
 
     __tablename__ = "live_recordings"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'ready', 'failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'ready', 'failed', 'purged')", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     room_id: Mapped[int] = mapped_column(
@@ -340,3 +347,7 @@ class Recording(Base):
     error: Mapped[str | None] = mapped_column(String(300))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the file was closed
     retain_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Past its retention: marked `purged` first (committed), its files deleted after that and
+    # `files_removed_at` set once they are gone (a crash in between is retried by the next run).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    files_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,10 @@
 """Live selling's part of a resident's personal data (linli.personal_data, docs/privacy.md):
 their live orders, the chat messages they wrote, their streamer records (real name, the last
-four characters of the identity number as stored, never the keyed digest) and the mutes
-applied to them, for the export.
+four characters of the identity number as stored, never the keyed digest), the recordings of
+the rooms they streamed (metadata and the replay's link, never the video itself), the mutes
+applied to them and the rooms they watched, for the export. Likes are kept only as each
+room's total and the viewer count only per server process (`live_presence`): neither names
+anyone, so neither is in the export.
 
 A live order awaiting payment or paid (goods or money still owed: delivery and refunds of live
 orders are not built yet), or a room they stream that is scheduled, live or paused, keeps the
@@ -11,7 +14,10 @@ for that many years after the room ended, and `last_live` reports the rooms' end
 purge waits for them. At closing the author's name leaves the stored chat events, chat past
 its room's retention loses its text, streamer records with no room go and the others are
 suspended; the rest stays, tied to a user row that names nobody, until the purge: chat texts
-replaced by "", the streamer's identity anonymised, mutes deleted."""
+replaced by "", the streamer's identity anonymised, mutes deleted. Recordings (the streamer's
+picture and voice) are the room's live records too: neither closing nor the purge deletes
+them early; the daily `live.purge_records` job deletes them, with the rooms' chat, once their
+retention has ended (retention.py)."""
 
 from __future__ import annotations
 
@@ -28,12 +34,13 @@ from linli.live.models import (
     LiveGoods,
     LiveOrder,
     Mute,
+    Recording,
     Room,
     RoomEvent,
     RoomViewer,
     Streamer,
 )
-from linli.live.states import OPEN_STATUSES, LiveOrderStatus, StreamerStatus
+from linli.live.states import OPEN_STATUSES, LiveOrderStatus, RecordingStatus, StreamerStatus
 
 # Orders that still owe the resident goods or money (no delivery or refund of live orders
 # exists yet, so a paid order stays open until that flow settles it).
@@ -78,6 +85,15 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
             .order_by(Mute.room_id)
         )
     ).all()
+    streamed = (
+        await session.execute(
+            select(Recording, Room.title)
+            .join(Room, Room.id == Recording.room_id)
+            .join(Streamer, Streamer.id == Room.streamer_id)
+            .where(Streamer.user_id == user_id)
+            .order_by(Recording.recorded_at, Recording.id)
+        )
+    ).all()
     watched = (
         await session.execute(
             select(RoomViewer, Room.title)
@@ -103,6 +119,7 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
                 "status": order.status,
                 "created_at": order.created_at,
                 "paid_at": order.paid_at,
+                "room_url": f"/live/{order.room_id}",
             }
             for order, title, product_name, sku_code, unit in orders
         ],
@@ -133,6 +150,28 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
                 "verified_at": streamer.verified_at,
             }
             for streamer in streamers
+        ],
+        # The recordings of the rooms they streamed: what was kept, never the video's bytes
+        # (a link to the replay while it is kept).
+        "recordings": [
+            {
+                "id": recording.id,
+                "room_id": recording.room_id,
+                "room": title,
+                "session_id": recording.session_id,
+                "recorded_at": recording.recorded_at,
+                "duration_ms": recording.duration_ms,
+                "bytes": recording.bytes,
+                "status": recording.status,
+                "retain_until": recording.retain_until,
+                "purged_at": recording.purged_at,
+                "url": (
+                    f"/live/{recording.room_id}/recordings/{recording.id}.mp4"
+                    if recording.status == RecordingStatus.READY
+                    else None
+                ),
+            }
+            for recording, title in streamed
         ],
         "mutes": [
             {"room_id": mute.room_id, "room": title, "until": mute.until, "reason": mute.reason}

@@ -168,30 +168,86 @@ async def remux(session: AsyncSession, job: RemuxLiveRecording) -> outbox.AfterC
     recording_id = recording.id
 
     async def run_and_record(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        outcome = await _remux(source, _policy.replays_dir / target_name)
-        async with sessionmaker() as recorded, recorded.begin():
-            if isinstance(outcome, str):
-                values: dict[str, object] = {"error": outcome[:300]}
-                if not source.exists():  # nothing will ever come of it
-                    values["status"] = RecordingStatus.FAILED
-            else:
-                size, duration_ms = outcome
-                values = {
-                    "status": RecordingStatus.READY,
-                    "file_name": target_name,
-                    "bytes": size,
-                    "duration_ms": duration_ms,
-                    "error": None,
-                }
-            await recorded.execute(
-                update(Recording)
-                .where(Recording.id == recording_id, Recording.status == RecordingStatus.PENDING)
-                .values(**values)
-            )
-        if not isinstance(outcome, str):
-            source.unlink(missing_ok=True)
+        await _remux_and_record(sessionmaker, recording_id, source, target_name)
 
     return run_and_record
+
+
+async def _remux_and_record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    recording_id: int,
+    source: Path,
+    target_name: str,
+) -> str | None:
+    """Remux `source` into the replays directory and record the outcome on the pending
+    recording (ready, or the error); the source goes once the replay is recorded. Returns the
+    error, if any."""
+    outcome = await _remux(source, _policy.replays_dir / target_name)
+    async with sessionmaker() as recorded, recorded.begin():
+        if isinstance(outcome, str):
+            values: dict[str, object] = {"error": outcome[:300]}
+            if not await asyncio.to_thread(source.exists):  # nothing will ever come of it
+                values["status"] = RecordingStatus.FAILED
+        else:
+            size, duration_ms = outcome
+            values = {
+                "status": RecordingStatus.READY,
+                "file_name": target_name,
+                "bytes": size,
+                "duration_ms": duration_ms,
+                "error": None,
+            }
+        await recorded.execute(
+            update(Recording)
+            .where(Recording.id == recording_id, Recording.status == RecordingStatus.PENDING)
+            .values(**values)
+        )
+    if isinstance(outcome, str):
+        return outcome
+    await asyncio.to_thread(source.unlink, missing_ok=True)
+    return None
+
+
+async def keep_file(
+    sessionmaker: async_sessionmaker[AsyncSession], room_id: int, source: Path
+) -> Recording:
+    """A recording made outside the media server (the demo city's generated test pattern,
+    named as the media server names its files) kept as the room's replay the way the media
+    server's are: a pending recording of the room's latest session, remuxed into the replays
+    directory, then ready (or failed, with the error)."""
+    if SOURCE_NAME.fullmatch(source.name) is None:
+        raise ValueError(f"not a recording's name: {source.name}")
+    async with sessionmaker() as session, session.begin():
+        live_session = await session.scalar(
+            select(LiveSession.id)
+            .where(LiveSession.room_id == room_id)
+            .order_by(LiveSession.started_at.desc(), LiveSession.id.desc())
+            .limit(1)
+        )
+        years = await service.retention_years(session)
+        now = clock.now()
+        recording = Recording(
+            room_id=room_id,
+            session_id=live_session,
+            source_name=source.name,
+            status=RecordingStatus.PENDING,
+            attempts=1,
+            recorded_at=now,
+            retain_until=now + timedelta(days=365 * years),
+        )
+        session.add(recording)
+    target_name = source.name.removesuffix(".flv") + ".mp4"
+    if await _remux_and_record(sessionmaker, recording.id, source, target_name) is not None:
+        async with sessionmaker() as session, session.begin():  # no job retries this one
+            await session.execute(
+                update(Recording)
+                .where(Recording.id == recording.id, Recording.status == RecordingStatus.PENDING)
+                .values(status=RecordingStatus.FAILED)
+            )
+    async with sessionmaker() as session:
+        kept = await session.get(Recording, recording.id)
+    assert kept is not None
+    return kept
 
 
 async def _remux(source: Path, target: Path) -> tuple[int, int | None] | str:

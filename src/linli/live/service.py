@@ -422,6 +422,12 @@ async def release_stock(session: AsyncSession, room_id: int) -> int:
     return total
 
 
+async def finish_by_system(session: AsyncSession, room: Room, *, reason: str) -> Room:
+    """End an open room on the platform's behalf (a due job), as `end` does; 409 if it is no
+    longer open."""
+    return await _finish(session, Actor.for_system(), room, RoomStatus.ENDED, reason=reason)
+
+
 async def run_due(session: AsyncSession, room_id: int) -> None:
     """The room's scheduled end: end it if still open; release what was not released."""
     room = await session.get(Room, room_id, populate_existing=True)

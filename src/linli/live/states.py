@@ -46,3 +46,4 @@ class RecordingStatus(StrEnum):
     PENDING = "pending"  # the media server's file is waiting to be remuxed
     READY = "ready"  # the replay (MP4) is kept
     FAILED = "failed"  # the file could not be remuxed (missing, unreadable): no replay
+    PURGED = "purged"  # past its retention: the row stays, the files are deleted (retention.py)

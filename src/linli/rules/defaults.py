@@ -610,6 +610,33 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "live.commerce",
+        "version": 2,
+        "title": "Live-stream selling: streamers, rooms, records, advertising pre-review",
+        "legal_basis": "As version 1; platform rule: a room paused because its stream was lost "
+        "(the media server's publisher stopped) ends when no stream came back within the grace "
+        "period, so its stream stock goes back to the goods' SKUs instead of waiting for the "
+        "scheduled end (up to 24 hours)",
+        # Version 1's values, with: minutes a room stays paused after its stream was lost
+        # before the due job live.stream_lost ends it (an encoder reconnecting publishes again
+        # well within them).
+        "values": {
+            "real_name_streamer": True,
+            "min_age": 16,
+            "guardian_consent_below": 18,
+            # Live content and its records (recordings, chat, channel events, sessions) are
+            # kept this many years after the room ended, then purged (live/retention.py).
+            "retention_years": 3,
+            "licence_display": True,
+            "pre_review_categories": ["health_food", "medical_devices", "drugs"],
+            "schedule_min_minutes": 30,
+            "schedule_max_minutes": 1440,
+            "chat_max_chars": 200,
+            "chat_per_minute": 10,
+            "stream_lost_end_minutes": 30,
+        },
+    },
+    {
         "rule_id": "services.training_prepaid",
         "version": 1,
         "title": "Prepaid fees for off-campus training: what one collection may cover",
