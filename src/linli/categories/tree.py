@@ -43,12 +43,19 @@ DEFAULT_CATEGORIES: tuple[tuple[str, str | None, str, str, str], ...] = (
     # On the negative list for this platform: present so applications naming them are refused.
     ("drugs", "health", "health", "Drugs", "药品"),
     ("tobacco", "essentials", "essentials", "Tobacco", "烟草"),
-    # Off-campus training as the 2021-2022 rules divide it (subject vs non-subject): a course's
-    # category says which it is, and the prepaid limits read it (services.service_categories).
-    ("subject_tutoring", "courses", "education", "Subject tutoring", "学科类培训"),
-    ("arts_training", "courses", "education", "Culture and arts training", "文化艺术培训"),
-    ("sports_training", "courses", "education", "Sports training", "体育培训"),
-    ("technology_training", "courses", "education", "Science and technology training", "科技培训"),
+    # Off-campus training as the 2021-2022 rules divide it (subject vs non-subject), beside
+    # `courses` (which stays a leaf products may name): a course's category says which it is,
+    # and the prepaid limits read it (services.catalogue).
+    ("subject_tutoring", "education", "education", "Subject tutoring", "学科类培训"),
+    ("arts_training", "education", "education", "Culture and arts training", "文化艺术培训"),
+    ("sports_training", "education", "education", "Sports training", "体育培训"),
+    (
+        "technology_training",
+        "education",
+        "education",
+        "Science and technology training",
+        "科技培训",
+    ),
 )
 
 

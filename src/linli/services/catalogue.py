@@ -4,9 +4,10 @@ from it, a course) lies in the category tree (`linli.categories`), a consultatio
 consumption type as goods are.
 
 Subject training (学科类) is the category `subject_tutoring` or one below it; the other
-children of `courses` (arts, sports, technology) and `courses` itself are non-subject
-training, which the prepaid rule caps per collection (`prepaid.py`). A course's
-`subject_training` flag is read from its category when it is made (docs/decisions.md).
+training categories under `education` (arts, sports, technology), `courses` and `education`
+itself are non-subject training, which the prepaid rule caps per collection (`prepaid.py`).
+A course's `subject_training` flag is read from its category when it is made
+(docs/decisions.md).
 """
 
 from __future__ import annotations

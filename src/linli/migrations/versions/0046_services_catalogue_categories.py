@@ -1,7 +1,7 @@
 """services: the catalogue's categories: weekly sessions, slots and courses carry a category of
 the tree (a consultation under `medical`, a class or a course under `education`); training's
-children under `courses` (subject tutoring; arts, sports, technology), which a course's
-subject-training flag is read from (issue 17)
+categories beside `courses` under `education` (subject tutoring; arts, sports, technology),
+which a course's subject-training flag is read from (issue 17)
 
 Existing rows: consultations -> `consultations`, classes -> `courses`, courses -> `courses`,
 or `subject_tutoring` for a course sold as subject training (its prepaid check stays the same).
@@ -29,12 +29,12 @@ CATEGORIES = (
     ("courses", "education", "education", "Courses", "课程培训", 21),
     ("medical", None, "medical", "Medical services", "医疗服务", 22),
     ("consultations", "medical", "medical", "Online consultations", "在线问诊", 23),
-    ("subject_tutoring", "courses", "education", "Subject tutoring", "学科类培训", 26),
-    ("arts_training", "courses", "education", "Culture and arts training", "文化艺术培训", 27),
-    ("sports_training", "courses", "education", "Sports training", "体育培训", 28),
+    ("subject_tutoring", "education", "education", "Subject tutoring", "学科类培训", 26),
+    ("arts_training", "education", "education", "Culture and arts training", "文化艺术培训", 27),
+    ("sports_training", "education", "education", "Sports training", "体育培训", 28),
     (
         "technology_training",
-        "courses",
+        "education",
         "education",
         "Science and technology training",
         "科技培训",
