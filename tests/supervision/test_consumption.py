@@ -163,7 +163,7 @@ def figures(body: dict[str, Any]) -> dict[str, tuple[int, int, dict[str, tuple[i
     }
 
 
-NOTHING = (0, 0, {})
+NOTHING: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
 TYPES = ("information", "smart", "health", "essentials", "culture_tourism", "education", "medical")
 
 
