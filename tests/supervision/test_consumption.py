@@ -233,6 +233,10 @@ async def test_the_figures_count_goods_and_services_in_each_readers_scope(
         URL, params={"first": "2025-01-01", "last": "2026-11-26"}, headers=readers.platform
     )
     assert too_long.status_code == 422
+    for far_off in ("0001-01-01", "9999-12-31"):
+        out_of_range = await client.get(URL, params={"last": far_off}, headers=readers.platform)
+        assert out_of_range.status_code == 422, out_of_range.text
+        assert "last" in out_of_range.json()["error"]["fields"]
 
 
 async def test_the_page_shows_the_regulators_figures_in_both_languages(

@@ -121,13 +121,13 @@ class ConsumptionReport:
 def period_of(first: date | None, last: date | None) -> tuple[date, date]:
     """The days asked (default: the last 30 days to today in Shanghai); 422 when the first is
     after the last, outside 2000-2100, or longer than 366 days."""
-    last = last or day_of(clock.now())
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     for name, day in (("first", first), ("last", last)):
-        if not EARLIEST <= day <= LATEST:
+        if day is not None and not EARLIEST <= day <= LATEST:
             raise ValidationFailed(
                 N_("Choose a day between 2000 and 2100."), fields={name: N_("Out of range.")}
             )
+    last = last or day_of(clock.now())
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise ValidationFailed(
             N_("The first day is after the last."), fields={"first": N_("After the last day.")}
