@@ -318,20 +318,21 @@ async def test_services_offerings_get_their_default_categories(engine: AsyncEngi
                     text(
                         "INSERT INTO services_weekly_slots (id, practitioner_id, organisation_id,"
                         " title, weekday, start_minute, duration_minutes, capacity, kind, mode,"
-                        " for_minors, created_at) VALUES (:id, 1, 1, 't', :id, 600, 30, 1,"
+                        " for_minors, created_at) VALUES (:id, 1, 1, 't', :weekday, 600, 30, 1,"
                         " :kind, 'online', false, :at)"
                     ),
-                    {"id": week, "kind": kind, "at": at},
+                    {"id": week, "weekday": week, "kind": kind, "at": at},
                 )
                 await connection.execute(
                     text(
                         "INSERT INTO services_slots (id, practitioner_id, organisation_id,"
                         " weekly_slot_id, title, kind, mode, starts_at, ends_at, capacity,"
-                        " remaining, for_minors, status, created_at) VALUES (:id, 1, 1, :id,"
+                        " remaining, for_minors, status, created_at) VALUES (:id, 1, 1, :week,"
                         " 't', :kind, 'online', :start, :end, 1, 1, false, 'open', :at)"
                     ),
                     {
                         "id": week,
+                        "week": week,
                         "kind": kind,
                         "start": at + timedelta(days=week),
                         "end": later + timedelta(days=week),
