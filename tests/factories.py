@@ -6,12 +6,14 @@ import itertools
 from collections.abc import Sequence
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts import service
 from linli.accounts.identity import CSRF_COOKIE
 from linli.accounts.models import Organisation, User
 from linli.authz import Actor
+from linli.categories.models import Category
 
 PASSWORD = "Neighbour-2026"
 SYSTEM = Actor.for_system()
@@ -223,3 +225,10 @@ async def form_login(client: httpx.AsyncClient, phone: str, password: str = PASS
     )
     assert response.status_code == 303, response.text
     return csrf
+
+
+async def category_id(session: AsyncSession, code: str) -> int:
+    """The id of the category `code` of the tree installed at start."""
+    found = await session.scalar(select(Category.id).where(Category.code == code))
+    assert found is not None, code
+    return found

@@ -198,6 +198,8 @@ ldddddddood org:read GET /api/v1/supervision/charts/complaint-rate
 ldddddddood org:read GET /api/v1/supervision/charts/price-index
 ldddddddood org:read GET /api/v1/supervision/charts/basket
 ldddddddood org:write PUT /api/v1/supervision/charts/basket
+ldddddddooo org:read,platform GET /api/v1/supervision/consumption
+ldddddddooo - GET /supervision/consumption
 lddddoooddd org:read GET /api/v1/protection/reviews/merchant
 loooooooooo resident GET /api/v1/credit/me
 loooooooooo leader GET /api/v1/credit/leader
@@ -745,6 +747,9 @@ TOKEN_EXCEPTIONS: dict[tuple[str, str], str] = {
             "operator:org:read",
         )
     },
+    # consumption statistics: the operator's platform figures need "platform" ("org:read"
+    # carries a regulator's permission, which an operator does not hold)
+    ("GET /api/v1/supervision/consumption", "operator:org:read"): "d",
     # the owner's session already took the staff member's role away
     (
         "DELETE /api/v1/organisations/{organisation_id}/members/{user_id}/roles/{role}",

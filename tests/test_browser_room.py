@@ -36,7 +36,7 @@ from tests.browser import (
     on_server,
     people_of,
 )
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, category_id, make_user
 from tests.live import LiveServer, serve_live
 from tests.services.helpers import a_practitioner, a_provider
 
@@ -96,6 +96,7 @@ async def arrange(session: AsyncSession, client: httpx.AsyncClient) -> dict[str,
         ends_at=now + timedelta(minutes=40),
         capacity=5,
         remaining=4,
+        category_id=await category_id(session, "courses"),
         created_at=now,
     )
     session.add(slot)

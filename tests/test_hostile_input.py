@@ -62,6 +62,7 @@ from linli.supervision.plan_models import InspectionPlan, InspectionTarget
 from linli.supervision.report_models import Report
 from linli.trace.models import TraceBatch
 from linli.web import TEMPLATES_DIR
+from tests.factories import category_id
 from tests.live import DEMO_CITY, database_from_template, drop_database, seeded_template
 
 SCRIPT = "<script>alert(1)</script>"
@@ -410,6 +411,7 @@ async def arrange_live_and_services(
         ends_at=now + timedelta(hours=1),
         capacity=5,
         remaining=4,
+        category_id=await category_id(session, "courses"),
         created_at=now,
     )
     session.add(slot)
@@ -486,6 +488,7 @@ async def arrange_a_course(
         capacity=5,
         kind="class",
         mode="online",
+        category_id=await category_id(session, "courses"),
         created_at=now,
     )
     session.add(weekly)
@@ -501,6 +504,7 @@ async def arrange_a_course(
         class_minutes=60,
         price_per_class_fen=100,
         rule_version=1,
+        category_id=await category_id(session, "arts_training"),
         created_at=now,
     )
     session.add(course)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -266,6 +266,112 @@ async def test_refund_reasons_are_back_filled_from_the_old_key_prefixes(
                 lambda c: {col["name"] for col in inspect(c).get_columns("payment_refunds")}
             )
         assert "reason_code" not in columns
+    finally:
+        await upgrade(engine, "head")
+    assert await current_revision(engine) == head_revision()
+
+
+def _revision_named(suffix: str) -> tuple[str, str]:
+    """(the migration whose file ends with `suffix`, the revision before it)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    for rev in script.walk_revisions():
+        if rev.module.__file__ and rev.module.__file__.endswith(suffix):
+            assert isinstance(rev.down_revision, str)
+            return rev.revision, rev.down_revision
+    raise AssertionError(f"no migration {suffix}")
+
+
+async def test_services_offerings_get_their_default_categories(engine: AsyncEngine) -> None:
+    """Weekly sessions and slots get `consultations` or `courses` by their kind, courses
+    `subject_tutoring` when sold as subject training, else `courses`; a database whose
+    category tree lacks them gets them; the migration unwinds."""
+    revision, before = _revision_named("_services_catalogue_categories.py")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    later = datetime(2026, 11, 2, tzinfo=UTC)
+    try:
+        await downgrade(engine, before)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, phone, password_hash, display_name, is_active,"
+                    " created_at) VALUES (1, '13800000001', 'x', 'Teacher', true, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO organisations (id, kind, name, foreign_trade, created_at)"
+                    " VALUES (1, 'merchant', 'School', false, :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO services_practitioners (id, organisation_id, user_id, real_name,"
+                    " credential_kind, credential_number, status, verified_at)"
+                    " VALUES (1, 1, 1, 'T', 'teacher', 'N', 'active', :at)"
+                ),
+                {"at": at},
+            )
+            for week, kind in ((1, "consultation"), (2, "class")):
+                await connection.execute(
+                    text(
+                        "INSERT INTO services_weekly_slots (id, practitioner_id, organisation_id,"
+                        " title, weekday, start_minute, duration_minutes, capacity, kind, mode,"
+                        " for_minors, created_at) VALUES (:id, 1, 1, 't', :weekday, 600, 30, 1,"
+                        " :kind, 'online', false, :at)"
+                    ),
+                    {"id": week, "weekday": week, "kind": kind, "at": at},
+                )
+                await connection.execute(
+                    text(
+                        "INSERT INTO services_slots (id, practitioner_id, organisation_id,"
+                        " weekly_slot_id, title, kind, mode, starts_at, ends_at, capacity,"
+                        " remaining, for_minors, status, created_at) VALUES (:id, 1, 1, :week,"
+                        " 't', :kind, 'online', :start, :end, 1, 1, false, 'open', :at)"
+                    ),
+                    {
+                        "id": week,
+                        "week": week,
+                        "kind": kind,
+                        "start": at + timedelta(days=week),
+                        "end": later + timedelta(days=week),
+                        "at": at,
+                    },
+                )
+            for course, subject in ((1, True), (2, False)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO services_courses (id, organisation_id, practitioner_id,"
+                        " weekly_slot_id, title, subject_training, first_day, last_day, classes,"
+                        " class_minutes, price_per_class_fen, rule_version, status, created_at)"
+                        " VALUES (:id, 1, 1, 2, 'c', :subject, '2026-11-02', '2026-11-30', 4,"
+                        " 30, 100, 1, 'open', :at)"
+                    ),
+                    {"id": course, "subject": subject, "at": at},
+                )
+        await upgrade(engine, revision)
+        async with engine.connect() as connection:
+            codes = {}
+            for table in ("services_weekly_slots", "services_slots", "services_courses"):
+                found = await connection.execute(
+                    text(
+                        f"SELECT t.id, c.code, c.consumption_type FROM {table} t"  # noqa: S608
+                        " JOIN categories c ON c.id = t.category_id ORDER BY t.id"
+                    )
+                )
+                codes[table] = [tuple(row) for row in found.all()]
+        assert codes == {
+            "services_weekly_slots": [(1, "consultations", "medical"), (2, "courses", "education")],
+            "services_slots": [(1, "consultations", "medical"), (2, "courses", "education")],
+            "services_courses": [(1, "subject_tutoring", "education"), (2, "courses", "education")],
+        }
+        await downgrade(engine, before)
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("services_courses")}
+            )
+        assert "category_id" not in columns
     finally:
         await upgrade(engine, "head")
     assert await current_revision(engine) == head_revision()

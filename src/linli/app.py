@@ -315,6 +315,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.supervision import case_pages as supervision_case_pages
     from linli.supervision import chart_api as supervision_chart_api
     from linli.supervision import chart_pages as supervision_chart_pages
+    from linli.supervision import consumption_api as supervision_consumption_api
+    from linli.supervision import consumption_pages as supervision_consumption_pages
     from linli.supervision import plan_api as supervision_plan_api
     from linli.supervision import plan_pages as supervision_plan_pages
     from linli.supervision import report_api as supervision_report_api
@@ -359,6 +361,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_report_api,
         supervision_case_api,
         supervision_chart_api,
+        supervision_consumption_api,
         supervision_risk_api,
         trace_api,
         trace_device_api,
@@ -397,6 +400,7 @@ def _include_routers(app: FastAPI) -> None:
         supervision_report_pages,
         supervision_case_pages,
         supervision_chart_pages,
+        supervision_consumption_pages,
         supervision_risk_pages,
         trace_device_pages,
         trace_public_pages,

@@ -184,6 +184,11 @@ SERVICES_PRACTITIONERS = _perm("services.practitioners", "org:write")
 # Internet+medical follow-up care: a regulator reads the consultations and prescriptions of
 # the providers registered in its jurisdiction (the data interface the 2022 rules require).
 REGULATOR_MEDICAL_READ = _perm("regulator.medical.read", "org:read")
+# consumption statistics (docs/supervision.md "Consumption statistics"): paid amounts and counts
+# by consumption type, goods and services; a regulator's of the sellers registered in its
+# jurisdiction, the platform's of every seller.
+REGULATOR_CONSUMPTION_READ = _perm("regulator.consumption.read", "org:read")
+PLATFORM_CONSUMPTION_READ = _perm("platform.consumption.read", "platform")
 
 _MEMBER = {ORG_READ}
 _MANAGER = _MEMBER | {ORG_MEMBERS_MANAGE, ORG_AUDIT_READ}
@@ -213,12 +218,14 @@ _OPERATOR = _MEMBER | {
     PLATFORM_CLAIMS,
     PLATFORM_SUPERVISION_REPORTS,
     PLATFORM_LIVE,
+    PLATFORM_CONSUMPTION_READ,
 }
 _REGULATOR_SUPERVISION = {
     SUPERVISION_INSPECT,
     SUPERVISION_PLANS_READ,
     REGULATOR_REPORTS_READ,
     REGULATOR_REPORTS,
+    REGULATOR_CONSUMPTION_READ,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

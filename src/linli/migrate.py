@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -26,24 +27,47 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema at `engine` to `revision`."""
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-
-    def run(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    await _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
+    await _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _sqlite_pragma(connection: Connection, statement: str) -> None:
+    """A PRAGMA on the connection itself, outside any transaction (inside one, SQLite ignores
+    `foreign_keys`)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+async def _migrate(engine: AsyncEngine, step: Callable[[Config], None]) -> None:
+    """Run `step` in one transaction. On SQLite foreign keys are off meanwhile: a batch
+    migration rebuilds a table (copy, DROP, rename), and dropping a table other tables
+    reference ON DELETE CASCADE would delete their rows; the references are checked whole
+    (`PRAGMA foreign_key_check`) before the transaction commits."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                step(config)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
 
-    async with engine.begin() as connection:
+    async with engine.connect() as connection:
         await connection.run_sync(run)
 
 

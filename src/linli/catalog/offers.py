@@ -1,5 +1,6 @@
-"""The catalogue's read face for selling domains (group buying): a merchant's listed SKUs as
-plain read models, and the product of a SKU as a correlated subquery for reports."""
+"""The catalogue's read face for selling domains (group buying, live selling): a merchant's listed
+SKUs as plain read models, the product of a SKU as a correlated subquery and every SKU's category
+as a subquery for reports."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, select
+from sqlalchemy import ColumnElement, ScalarSelect, Subquery, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -72,6 +73,15 @@ async def listed_skus(
 def product_of_sku(sku_id: ColumnElement[Any] | QueryableAttribute[Any]) -> ScalarSelect[Any]:
     """The product id of the SKU `sku_id` names (a correlated subquery)."""
     return select(Sku.product_id).where(Sku.id == sku_id).scalar_subquery()
+
+
+def sku_categories() -> Subquery:
+    """Every SKU's category (`sku_id`, `category_id`), to join a report's lines to."""
+    return (
+        select(Sku.id.label("sku_id"), Product.category_id.label("category_id"))
+        .join(Product, Product.id == Sku.product_id)
+        .subquery("sku_categories")
+    )
 
 
 @dataclass(frozen=True)

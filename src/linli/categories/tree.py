@@ -43,6 +43,19 @@ DEFAULT_CATEGORIES: tuple[tuple[str, str | None, str, str, str], ...] = (
     # On the negative list for this platform: present so applications naming them are refused.
     ("drugs", "health", "health", "Drugs", "药品"),
     ("tobacco", "essentials", "essentials", "Tobacco", "烟草"),
+    # Off-campus training as the 2021-2022 rules divide it (subject vs non-subject), beside
+    # `courses` (which stays a leaf products may name): a course's category says which it is,
+    # and the prepaid limits read it (services.catalogue).
+    ("subject_tutoring", "education", "education", "Subject tutoring", "学科类培训"),
+    ("arts_training", "education", "education", "Culture and arts training", "文化艺术培训"),
+    ("sports_training", "education", "education", "Sports training", "体育培训"),
+    (
+        "technology_training",
+        "education",
+        "education",
+        "Science and technology training",
+        "科技培训",
+    ),
 )
 
 
@@ -129,6 +142,21 @@ class CategoryTree:
             found.add(current.id)
             stack.extend(self.children(current))
         return found
+
+    def is_under(self, category: CategoryNode, code: str) -> bool:
+        """Whether `category` is the category `code` or lies below it."""
+        return any(c.code == code for c in self.lineage(category))
+
+    def type_root(self, consumption_type: str) -> CategoryNode | None:
+        """The root category of a consumption type (it names the type in both languages)."""
+        for c in self.rows:
+            if c.parent_id is None and c.consumption_type == consumption_type:
+                return c
+        return None
+
+    def consumption_types(self) -> list[CategoryNode]:
+        """The roots, one per consumption type, in the tree's order."""
+        return [c for c in self.rows if c.parent_id is None]
 
     def parent_code(self, category: CategoryNode) -> str | None:
         parent = self.by_id.get(category.parent_id) if category.parent_id else None

@@ -195,6 +195,7 @@ async def _school(
                     mode=Mode.OFFLINE,
                     capacity=12,
                     for_minors=True,
+                    category="arts_training",  # Go: culture and arts, non-subject training
                 ),
             )
             await practitioners.generate_slots(
@@ -209,6 +210,7 @@ async def _school(
                     first_day=first,
                     last_day=last,
                     price_per_class_fen=CLASS_PRICE_FEN,
+                    category="arts_training",
                 ),
             )
         enrolled: list[tuple[Actor, int]] = []
@@ -315,6 +317,7 @@ async def _clinic(
                             kind=SlotKind.CONSULTATION,
                             mode=Mode.ONLINE,
                             capacity=1,
+                            category="consultations",
                         ),
                     )
             await practitioners.generate_slots(

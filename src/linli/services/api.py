@@ -5,8 +5,9 @@ the regulator's view)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -30,12 +31,21 @@ from linli.files import service as files
 from linli.i18n import N_
 from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, medical, medical_records, practitioners
-from linli.services.models import Prescription
+from linli.services import (
+    booking,
+    catalogue,
+    courses,
+    join,
+    medical,
+    medical_records,
+    practitioners,
+)
+from linli.services.models import Course, Prescription, Slot, WeeklySlot
 from linli.services.schemas import (
     BookingIn,
     BookingOut,
     CancelIn,
+    CategoryBriefOut,
     ConsultationOut,
     CourseIn,
     CourseOut,
@@ -53,6 +63,7 @@ from linli.services.schemas import (
     PrescriptionOut,
     ReferIn,
     RejectIn,
+    ServiceType,
     SlotOut,
     WeeklySlotIn,
     WeeklySlotOut,
@@ -72,6 +83,25 @@ def secret_key(request: Request) -> str:
     return str(request.app.state.settings.resolved_secret_key())
 
 
+CategoryFilter = Annotated[
+    str | None,
+    Query(max_length=40, pattern=r"^[a-z_]+$", description="Category code (with those below it)"),
+]
+TypeFilter = Annotated[ServiceType | None, Query(description="Consumption type")]
+Offering = TypeVar("Offering", SlotOut, WeeklySlotOut, CourseOut)
+
+
+async def present_offerings(
+    session: DbSession, model: type[Offering], rows: Sequence[Slot | WeeklySlot | Course]
+) -> list[Offering]:
+    """Offerings with their category and consumption type, named in both languages."""
+    named = await catalogue.categories_of(session, [r.category_id for r in rows])
+    return [
+        model.from_row(r, category=CategoryBriefOut.model_validate(named[r.category_id]))
+        for r in rows
+    ]
+
+
 # --- finding and booking (residents) -----------------------------------------------------
 
 
@@ -81,11 +111,17 @@ async def slots(
     organisation_id: OptionalQueryId = None,
     practitioner_id: OptionalQueryId = None,
     kind: Annotated[SlotKind | None, Query()] = None,
+    category: CategoryFilter = None,
+    consumption_type: TypeFilter = None,
 ) -> list[SlotOut]:
     rows = await booking.find_slots(
-        session, organisation_id=organisation_id, practitioner_id=practitioner_id, kind=kind
+        session,
+        organisation_id=organisation_id,
+        practitioner_id=practitioner_id,
+        kind=kind,
+        category_ids=await catalogue.matching_category_ids(session, category, consumption_type),
     )
-    return [SlotOut.model_validate(row) for row in rows]
+    return await present_offerings(session, SlotOut, rows)
 
 
 @router.post("/bookings", status_code=201, summary="Book a seat of a session")
@@ -149,7 +185,7 @@ async def schedule(
     practitioner_id: PathId, session: DbSession, actor: Reader
 ) -> list[WeeklySlotOut]:
     rows = await practitioners.weekly_slots(session, actor, practitioner_id)
-    return [WeeklySlotOut.model_validate(r) for r in rows]
+    return await present_offerings(session, WeeklySlotOut, rows)
 
 
 @router.post(
@@ -161,7 +197,7 @@ async def add_to_schedule(
     practitioner_id: PathId, data: WeeklySlotIn, session: DbSession, actor: Manager
 ) -> WeeklySlotOut:
     row = await practitioners.add_weekly_slot(session, actor, practitioner_id, data)
-    return WeeklySlotOut.model_validate(row)
+    return (await present_offerings(session, WeeklySlotOut, [row]))[0]
 
 
 @router.post(
@@ -185,7 +221,7 @@ async def generate_slots(
     practitioner_id: PathId, data: GenerateIn, session: DbSession, actor: Manager
 ) -> list[SlotOut]:
     rows = await practitioners.generate_slots(session, actor, practitioner_id, data)
-    return [SlotOut.model_validate(r) for r in rows]
+    return await present_offerings(session, SlotOut, rows)
 
 
 @router.get("/provider/bookings", summary="The organisation's bookings of one day (today)")
@@ -228,12 +264,18 @@ async def provider_cancel(
     summary="Offer the classes of a weekly class session as a course (prepaid limits apply)",
 )
 async def create_course(data: CourseIn, session: DbSession, actor: Manager) -> CourseOut:
-    return CourseOut.model_validate(await courses.create_course(session, actor, data))
+    row = await courses.create_course(session, actor, data)
+    return (await present_offerings(session, CourseOut, [row]))[0]
 
 
 @router.get("/courses", summary="Courses open for enrolment (public)")
-async def open_courses(session: DbSession) -> list[CourseOut]:
-    return [CourseOut.model_validate(r) for r in await courses.open_courses(session)]
+async def open_courses(
+    session: DbSession, category: CategoryFilter = None, consumption_type: TypeFilter = None
+) -> list[CourseOut]:
+    ids = await catalogue.matching_category_ids(session, category, consumption_type)
+    return await present_offerings(
+        session, CourseOut, await courses.open_courses(session, category_ids=ids)
+    )
 
 
 @router.post(

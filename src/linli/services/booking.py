@@ -61,10 +61,11 @@ async def find_slots(
     organisation_id: int | None = None,
     practitioner_id: int | None = None,
     kind: SlotKind | None = None,
+    category_ids: set[int] | None = None,
     limit: int = MAX_LISTED,
 ) -> Sequence[Slot]:
     """Open slots of verified providers (not paused) still to start, soonest first (full
-    ones too: they say so)."""
+    ones too: they say so); of the categories `category_ids` when given."""
     query = open_slots().where(
         Slot.starts_at > clock.now(), Slot.organisation_id.in_(selling_organisation_ids())
     )
@@ -74,6 +75,8 @@ async def find_slots(
         query = query.where(Slot.practitioner_id == practitioner_id)
     if kind is not None:
         query = query.where(Slot.kind == kind)
+    if category_ids is not None:
+        query = query.where(Slot.category_id.in_(category_ids))
     return (await session.scalars(query.order_by(Slot.starts_at, Slot.id).limit(limit))).all()
 
 

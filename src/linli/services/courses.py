@@ -36,7 +36,7 @@ from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
 from linli.payments.views import IntentView
 from linli.rules.workdays import local_date
-from linli.services import booking, prepaid, room
+from linli.services import booking, catalogue, prepaid, room
 from linli.services.models import Booking, ClassRelease, Course, Enrolment, Slot, WeeklySlot
 from linli.services.policies import access_provider_booking, acting_provider, ensure_verified
 from linli.services.practitioners import local_moment
@@ -134,6 +134,11 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
             N_("The last day is before the first."),
             fields={"last_day": N_("Before the first day.")},
         )
+    category, subject = await catalogue.course_category(
+        session,
+        data.category,
+        data.subject_training if "subject_training" in data.model_fields_set else None,
+    )
     slots = (await session.scalars(_class_slots(week.id, data.first_day, data.last_day))).all()
     slots = [s for s in slots if s.starts_at > clock.now()]
     if not slots:
@@ -149,14 +154,15 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
         classes=len(slots),
         class_minutes=week.duration_minutes,
         amount_fen=len(slots) * data.price_per_class_fen,
-        subject_training=data.subject_training,
+        subject_training=subject,
     )
     course = Course(
         organisation_id=organisation_id,
         practitioner_id=week.practitioner_id,
         weekly_slot_id=week.id,
         title=data.title,
-        subject_training=data.subject_training,
+        category_id=category.id,
+        subject_training=subject,
         first_day=data.first_day,
         last_day=data.last_day,
         classes=len(slots),
@@ -177,23 +183,23 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
         classes=course.classes,
         price_per_class_fen=course.price_per_class_fen,
         rule=f"{prepaid.PREPAID_RULE}@{version}",
+        category=category.code,
     )
     return course
 
 
-async def open_courses(session: AsyncSession) -> Sequence[Course]:
-    return (
-        await session.scalars(
-            select(Course)
-            .where(
-                Course.status == "open",
-                Course.last_day >= local_date(clock.now()),
-                Course.organisation_id.in_(selling_organisation_ids()),
-            )
-            .order_by(Course.first_day, Course.id)
-            .limit(100)
-        )
-    ).all()
+async def open_courses(
+    session: AsyncSession, *, category_ids: set[int] | None = None
+) -> Sequence[Course]:
+    """Courses open for enrolment (of the categories `category_ids`, when given)."""
+    query = select(Course).where(
+        Course.status == "open",
+        Course.last_day >= local_date(clock.now()),
+        Course.organisation_id.in_(selling_organisation_ids()),
+    )
+    if category_ids is not None:
+        query = query.where(Course.category_id.in_(category_ids))
+    return (await session.scalars(query.order_by(Course.first_day, Course.id).limit(100))).all()
 
 
 async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled:

@@ -83,6 +83,9 @@ class WeeklySlot(Base):
     mode: Mapped[str] = mapped_column(String(10))
     # a class for minors: the timetable limits of rule services.minors_timetable apply
     for_minors: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the offering's category: under `medical` for a consultation, `education` for a class
+    # (service_categories.py); its slots copy it
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -134,6 +137,7 @@ class Slot(Base):
     capacity: Mapped[int]
     remaining: Mapped[int]
     for_minors: Mapped[bool] = mapped_column(Boolean, default=False)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -228,6 +232,9 @@ class Course(Base):
         ForeignKey("services_weekly_slots.id", ondelete="CASCADE")
     )
     title: Mapped[str] = mapped_column(String(120))
+    # under `education`; subject training is the category `subject_tutoring` or below it
+    # (service_categories.py): the flag below is read from the category when the course is made
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
     subject_training: Mapped[bool] = mapped_column(Boolean, default=False)
     first_day: Mapped[date] = mapped_column(Date)
     last_day: Mapped[date] = mapped_column(Date)

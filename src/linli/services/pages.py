@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
@@ -16,6 +16,7 @@ from linli import clock
 from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_READ, Actor, current_actor, require_user
 from linli.db import DbSession
+from linli.errors import ValidationFailed
 from linli.files import service as files
 from linli.i18n import _
 from linli.payments import providers
@@ -23,6 +24,7 @@ from linli.protection import reviews
 from linli.rules.workdays import local_date
 from linli.services import (
     booking,
+    catalogue,
     courses,
     join,
     medical,
@@ -66,15 +68,46 @@ def _secret(request: Request) -> str:
     return str(request.app.state.settings.resolved_secret_key())
 
 
+FilterText = Annotated[str, Query(max_length=40)]
+
+
+async def _filter(
+    session: DbSession, category: str, type: str
+) -> tuple[set[int] | None, dict[str, object]]:
+    """The catalogue filter's categories and what the page shows of it (an unknown category
+    is a field error and nothing listed)."""
+    form = {"category": category, "type": type if type in catalogue.SERVICE_TYPES else ""}
+    shown: dict[str, object] = {
+        "form": form,
+        "choices": await catalogue.filter_choices(session),
+        "error": None,
+    }
+    try:
+        ids = await catalogue.matching_category_ids(session, category or None, form["type"] or None)
+    except ValidationFailed as failure:
+        shown["error"] = failure
+        return set(), shown
+    return ids, shown
+
+
 @router.get("/services")
-async def find_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
-    slots = await booking.find_slots(session)
+async def find_page(
+    request: Request,
+    session: DbSession,
+    actor: AnyActor,
+    category: FilterText = "",
+    type: FilterText = "",
+) -> Response:
+    ids, shown = await _filter(session, category, type)
+    slots = await booking.find_slots(session, category_ids=ids)
     follow_ups = await medical_records.follow_up_slot_ids(session, [s.id for s in slots])
     provider_ids = {s.organisation_id for s in slots}
     return render(
         request,
         "services/find.html",
         {
+            **shown,
+            "categories": await catalogue.categories_of(session, [s.category_id for s in slots]),
             "slots": slots,
             "labels": LABELS,
             "follow_ups": follow_ups,
@@ -507,13 +540,26 @@ async def regulator_medical_page(request: Request, session: DbSession, actor: Us
 
 
 @router.get("/services/courses")
-async def courses_page(request: Request, session: DbSession, actor: AnyActor) -> Response:
-    rows = await courses.open_courses(session)
+async def courses_page(
+    request: Request,
+    session: DbSession,
+    actor: AnyActor,
+    category: FilterText = "",
+    type: FilterText = "",
+) -> Response:
+    ids, shown = await _filter(session, category, type)
+    rows = await courses.open_courses(session, category_ids=ids)
     mine = await courses.my_enrolments(session, actor) if actor.user is not None else []
     return render(
         request,
         "services/courses.html",
-        {"courses": rows, "enrolments": mine, "enrolment_labels": ENROLMENT_STATUS_LABELS},
+        {
+            **shown,
+            "categories": await catalogue.categories_of(session, [c.category_id for c in rows]),
+            "courses": rows,
+            "enrolments": mine,
+            "enrolment_labels": ENROLMENT_STATUS_LABELS,
+        },
         actor=actor,
     )
 

@@ -24,6 +24,7 @@ from linli.merchants.licences import LICENCE_LABELS
 from linli.merchants.queries import valid_licence_types
 from linli.phone import normalize_mobile
 from linli.rules import workdays
+from linli.services import catalogue
 from linli.services.models import Leave, Practitioner, Slot, WeeklySlot
 from linli.services.policies import (
     access_practitioner,
@@ -201,6 +202,7 @@ async def add_weekly_slot(
         )
     if data.for_minors:
         await _check_minors_timetable(session, practitioner.organisation_id, data, start)
+    category = await catalogue.offering_category(session, data.category, data.kind)
     same_day = await session.scalars(
         select(WeeklySlot).where(
             WeeklySlot.practitioner_id == practitioner.id, WeeklySlot.weekday == data.weekday
@@ -224,6 +226,7 @@ async def add_weekly_slot(
         kind=data.kind,
         mode=data.mode,
         for_minors=data.for_minors,
+        category_id=category.id,
         created_at=clock.now(),
     )
     session.add(row)
@@ -237,6 +240,7 @@ async def add_weekly_slot(
         practitioner=practitioner.id,
         weekday=data.weekday,
         start=data.start,
+        category=category.code,
     )
     return row
 
@@ -367,6 +371,7 @@ async def generate_slots(
                         "capacity": entry.capacity,
                         "remaining": entry.capacity,
                         "for_minors": entry.for_minors,
+                        "category_id": entry.category_id,
                         "status": "open",
                         "created_at": now,
                     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -11,6 +11,11 @@ from linli.apitypes import MAX_ID
 from linli.schemas import OutputModel, StrictInput
 from linli.services.states import CredentialKind, DrugClass, Mode, SlotKind
 
+CategoryCode = Annotated[
+    str,
+    Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$", description="A category's code"),
+]
+ServiceType = Literal["education", "medical"]
 MAX_GENERATE_DAYS = 62  # slots are made at most two months at a time
 # Calendar days the services take (a date near year 1 or 9999 cannot be turned into a moment).
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
@@ -47,6 +52,22 @@ class WeeklySlotIn(StrictInput):
     mode: Mode = Mode.ONLINE
     capacity: int = Field(1, ge=1, le=500, description="1 for a consultation")
     for_minors: bool = Field(False, description="A class for minors: timetable limits apply")
+    category: CategoryCode | None = Field(
+        None,
+        description="Under `medical` for a consultation (default `consultations`), under "
+        "`education` for a class (default `courses`)",
+    )
+
+
+class CategoryBriefOut(OutputModel):
+    """An offering's category and its consumption type, named in English and Chinese."""
+
+    code: str
+    name_en: str
+    name_zh: str
+    consumption_type: str
+    type_name_en: str
+    type_name_zh: str
 
 
 class WeeklySlotOut(OutputModel):
@@ -60,6 +81,7 @@ class WeeklySlotOut(OutputModel):
     mode: str
     capacity: int
     for_minors: bool
+    category: CategoryBriefOut
 
 
 class LeaveIn(StrictInput):
@@ -94,6 +116,7 @@ class SlotOut(OutputModel):
     remaining: int
     for_minors: bool
     status: str
+    category: CategoryBriefOut
 
 
 class DiagnosisIn(StrictInput):
@@ -151,7 +174,16 @@ class CourseIn(StrictInput):
     first_day: Day
     last_day: Day
     price_per_class_fen: int = Field(ge=1, le=10_000_000)
-    subject_training: bool = Field(False, description="Subject (academic) training")
+    subject_training: bool = Field(
+        False,
+        description="Subject (academic) training; without `category` it names one "
+        "(`subject_tutoring`, else `courses`), with it the two must agree",
+    )
+    category: CategoryCode | None = Field(
+        None,
+        description="Under `education`; subject training is `subject_tutoring` (and below), "
+        "`courses`, `arts_training`, `sports_training`, `technology_training` are not",
+    )
 
 
 class CourseOut(OutputModel):
@@ -166,6 +198,7 @@ class CourseOut(OutputModel):
     class_minutes: int
     price_per_class_fen: int
     status: str
+    category: CategoryBriefOut
 
 
 class EnrolmentOut(OutputModel):
