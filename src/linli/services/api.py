@@ -30,15 +30,27 @@ from linli.files import service as files
 from linli.i18n import N_
 from linli.payments import providers
 from linli.rules.workdays import local_date
-from linli.services import booking, courses, join, medical, medical_records, practitioners
+from linli.services import (
+    booking,
+    course_changes,
+    courses,
+    join,
+    medical,
+    medical_records,
+    practitioners,
+    schedule_changes,
+)
 from linli.services.models import Prescription
 from linli.services.schemas import (
     BookingIn,
     BookingOut,
     CancelIn,
     ConsultationOut,
+    CourseChangeIn,
     CourseIn,
     CourseOut,
+    CourseWithdrawIn,
+    CourseWithdrawnOut,
     DiagnosisFileOut,
     EnrolledOut,
     EnrolmentOut,
@@ -53,9 +65,12 @@ from linli.services.schemas import (
     PrescriptionOut,
     ReferIn,
     RejectIn,
+    ScheduleChangeOut,
     SlotOut,
+    WeeklySlotChangeIn,
     WeeklySlotIn,
     WeeklySlotOut,
+    WeeklySlotWithdrawIn,
 )
 from linli.services.states import PrescriptionStatus, SlotKind
 
@@ -164,6 +179,40 @@ async def add_to_schedule(
     return WeeklySlotOut.model_validate(row)
 
 
+def schedule_change_out(done: schedule_changes.ScheduleChange) -> ScheduleChangeOut:
+    return ScheduleChangeOut(
+        weekly_slot=WeeklySlotOut.model_validate(done.weekly_slot),
+        closed_slots=done.closed_slots,
+        made_slots=done.made_slots,
+        kept_slots=done.kept_slots,
+        cancelled_bookings=done.cancelled_bookings,
+    )
+
+
+@router.patch(
+    "/provider/weekly-sessions/{weekly_slot_id}",
+    summary="Change a weekly session (the fields sent, checked as when added); its unbooked "
+    "slots to come follow, booked ones stay",
+)
+async def change_weekly_session(
+    weekly_slot_id: PathId, data: WeeklySlotChangeIn, session: DbSession, actor: Manager
+) -> ScheduleChangeOut:
+    done = await schedule_changes.change_weekly_slot(session, actor, weekly_slot_id, data)
+    return schedule_change_out(done)
+
+
+@router.post(
+    "/provider/weekly-sessions/{weekly_slot_id}/withdraw",
+    summary="Withdraw a weekly session: unbooked slots to come go; booked ones stay, or are "
+    "cancelled by the provider with `cancel_booked`",
+)
+async def withdraw_weekly_session(
+    weekly_slot_id: PathId, data: WeeklySlotWithdrawIn, session: DbSession, actor: Manager
+) -> ScheduleChangeOut:
+    done = await schedule_changes.withdraw_weekly_slot(session, actor, weekly_slot_id, data)
+    return schedule_change_out(done)
+
+
 @router.post(
     "/provider/practitioners/{practitioner_id}/leave",
     status_code=201,
@@ -229,6 +278,35 @@ async def provider_cancel(
 )
 async def create_course(data: CourseIn, session: DbSession, actor: Manager) -> CourseOut:
     return CourseOut.model_validate(await courses.create_course(session, actor, data))
+
+
+@router.patch(
+    "/provider/courses/{course_id}",
+    summary="Edit a course's title, description or places while enrolment is open",
+)
+async def edit_course(
+    course_id: PathId, data: CourseChangeIn, session: DbSession, actor: Manager
+) -> CourseOut:
+    row = await course_changes.edit_course(session, actor, course_id, data)
+    return CourseOut.model_validate(row)
+
+
+@router.post(
+    "/provider/courses/{course_id}/withdraw",
+    summary="Withdraw a course: no new enrolments, the classes to come cancelled, every "
+    "pupil's classes not given refunded pro rata from escrow",
+)
+async def withdraw_course(
+    course_id: PathId, data: CourseWithdrawIn, session: DbSession, actor: Manager
+) -> CourseWithdrawnOut:
+    done = await course_changes.withdraw_course(session, actor, course_id, data.reason)
+    return CourseWithdrawnOut(
+        course=CourseOut.model_validate(done.course),
+        refunded_enrolments=done.refunded_enrolments,
+        refunded_classes=done.refunded_classes,
+        refunded_fen=done.refunded_fen,
+        closed_enrolments=done.closed_enrolments,
+    )
 
 
 @router.get("/courses", summary="Courses open for enrolment (public)")

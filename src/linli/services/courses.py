@@ -204,6 +204,19 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
     course = await session.get(Course, course_id)
     if course is None or course.status != "open":
         raise NotFound(N_("No such course."))
+    # Hold the course open until this enrolment commits: a withdrawal racing it either waits
+    # and then refunds it too, or went first and this one is refused (course_changes.py).
+    if (
+        await session.scalar(
+            update(Course)
+            .where(Course.id == course.id, Course.status == "open")
+            .values(status="open")
+            .returning(Course.id)
+            .execution_options(synchronize_session=False)
+        )
+        is None
+    ):
+        raise NotFound(N_("No such course."))
     already = await session.scalar(
         select(Enrolment.id).where(
             Enrolment.course_id == course.id,
@@ -493,6 +506,24 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         raise NotFound(N_("No such enrolment."))
     if enrolment.status != EnrolmentStatus.PAID or enrolment.intent_id is None:
         raise Conflict(N_("This course is not paid: nothing to refund."), code="not_paid")
+    await refund_classes(session, actor, enrolment)
+    await session.refresh(enrolment)
+    return enrolment
+
+
+async def refund_classes(
+    session: AsyncSession,
+    actor: Actor,
+    enrolment: Enrolment,
+    *,
+    withdrawn_reason: str | None = None,
+) -> tuple[int, int]:
+    """Refund a paid enrolment's classes not delivered (see refund_unconsumed); returns the
+    classes and fen refunded. `withdrawn_reason`: the school withdrew the course
+    (course_changes.py): its classes are cancelled by the provider with the reason, the pupil
+    told once (outcome `withdrawn`), and nothing left to refund is no error."""
+    assert enrolment.intent_id is not None
+    by = CancelledBy.CLIENT if withdrawn_reason is None else CancelledBy.PROVIDER
     for row in (
         await session.scalars(
             select(Booking).where(
@@ -502,7 +533,14 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
             )
         )
     ).all():
-        await booking.cancel(session, actor, row, CancelledBy.CLIENT, "course refund")
+        await booking.cancel(
+            session,
+            actor,
+            row,
+            by,
+            withdrawn_reason or "course refund",
+            course_withdrawn=withdrawn_reason is not None,
+        )
     in_progress = int(
         await session.scalar(
             select(func.count()).where(
@@ -514,6 +552,9 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
     )
     before = enrolment.refunded_classes
     count = enrolment.classes - enrolment.released_classes - before - in_progress
+    if count <= 0 and withdrawn_reason is not None:
+        await _publish_closed(session, enrolment, "withdrawn", 0, 0)
+        return 0, 0
     if count <= 0:
         raise Conflict(N_("No classes are left to refund."), code="nothing_to_refund")
     counted = await session.scalar(
@@ -549,7 +590,8 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         reason_code=RefundReason.UNCONSUMED_CLASSES,
         idempotency_key=f"services-{reference}",
     )
-    await _publish_closed(session, enrolment, "refunded", count, amount)
+    outcome = "refunded" if withdrawn_reason is None else "withdrawn"
+    await _publish_closed(session, enrolment, outcome, count, amount)
     audit.record(
         session,
         actor,
@@ -559,9 +601,9 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         organisation_id=enrolment.organisation_id,
         classes=count,
         amount_fen=amount,
+        by=str(by),
     )
-    await session.refresh(enrolment)
-    return enrolment
+    return count, amount
 
 
 async def _publish_closed(

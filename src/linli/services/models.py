@@ -84,6 +84,8 @@ class WeeklySlot(Base):
     # a class for minors: the timetable limits of rule services.minors_timetable apply
     for_minors: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # withdrawn by the provider: no more slots are made from it (schedule_changes.py)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Leave(Base):
@@ -237,6 +239,10 @@ class Course(Base):
     rule_version: Mapped[int]  # the version of services.training_prepaid it was checked under
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # course_changes.py: what the school tells about it; withdrawn (status closed): when, why
+    description: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdraw_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Enrolment(Base):
