@@ -217,7 +217,7 @@ class CourseChangeIn(StrictInput):
 
 
 class CourseWithdrawIn(StrictInput):
-    reason: str = Field(min_length=1, max_length=200, description="Told to the pupils")
+    reason: str = Field("", max_length=200, description="Told to the pupils (required)")
 
 
 class CourseWithdrawnOut(OutputModel):
