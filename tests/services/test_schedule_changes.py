@@ -18,6 +18,7 @@ from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.credit.models import CreditRecord
 from linli.notifications.models import Notification
+from linli.rules.models import RuleVersion
 from linli.services.models import Booking, Slot, WeeklySlot
 from tests.services.helpers import (
     API,
@@ -169,6 +170,61 @@ async def test_a_change_is_checked_as_an_addition_and_the_unbooked_slots_follow_
     ]
 
 
+async def test_a_change_keeps_the_minors_timetable_of_the_providers_region(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """Pudong's offline classes for minors end by 20:00: moving one to end at 20:30 is refused
+    there, allowed for a school registered elsewhere (the national 20:30)."""
+    session.add(
+        RuleVersion(
+            rule_id="services.minors_timetable",
+            version=2,
+            jurisdiction="310115",
+            title="浦东新区校外培训时间",
+            legal_basis="local rule",
+            effective_from=clock.now(),
+            effective_to=None,
+            values={"online_max_minutes": 30, "online_end_by": "21:00", "offline_end_by": "20:00"},
+            created_at=clock.now(),
+        )
+    )
+    await session.commit()
+    answers = []
+    for name, district in (("浦东画室", "310115"), ("徐汇画室", "310104")):
+        school = await a_provider(session, licences=("training_school",), name=name)
+        school.organisation.province_code = "310000"
+        school.organisation.city_code = "310100"
+        school.organisation.district_code = district
+        await session.commit()
+        teacher, _ = await a_practitioner(client, session, school, "teacher")
+        added = await client.post(
+            f"{API}/provider/practitioners/{teacher}/schedule",
+            json={
+                "title": "少儿美术",
+                "weekday": 2,
+                "start": "18:00",
+                "duration_minutes": 60,
+                "kind": "class",
+                "mode": "offline",
+                "capacity": 8,
+                "for_minors": True,
+            },
+            headers=school.headers,
+        )
+        assert added.status_code == 201, added.text
+        answers.append(
+            await client.patch(
+                f"{API}/provider/weekly-sessions/{added.json()['id']}",
+                json={"start": "19:30"},
+                headers=school.headers,
+            )
+        )
+    pudong, xuhui = answers
+    assert (pudong.status_code, pudong.json()["error"]["code"]) == (422, "minors_too_late")
+    assert "20:00" in pudong.json()["error"]["message"]
+    assert xuhui.status_code == 200, xuhui.text
+
+
 async def test_a_withdrawal_keeps_booked_sessions_and_never_touches_past_ones(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
 ) -> None:
@@ -220,6 +276,18 @@ async def test_a_withdrawal_keeps_booked_sessions_and_never_touches_past_ones(
         headers=provider.headers,
     )
     assert [s for s in remade.json() if s["title"] == "少儿编程"] == []  # none made from it
+    course = await client.post(
+        f"{API}/provider/courses",
+        json={
+            "title": "少儿编程",
+            "weekly_slot_id": week,
+            "first_day": MONDAY.isoformat(),
+            "last_day": LAST_MONDAY.isoformat(),
+            "price_per_class_fen": 1000,
+        },
+        headers=provider.headers,
+    )
+    assert (course.status_code, course.json()["error"]["code"]) == (409, "withdrawn")
     async with app.state.sessionmaker() as s:
         entry = await s.scalar(
             select(AuditEntry).where(AuditEntry.action == "services.schedule.withdrawn")
@@ -232,7 +300,7 @@ async def test_a_withdrawal_keeps_booked_sessions_and_never_touches_past_ones(
 
 async def booking_of(app: FastAPI, person: Person, slot_id: int) -> Booking:
     async with app.state.sessionmaker() as s:
-        row = await s.scalar(
+        row: Booking | None = await s.scalar(
             select(Booking).where(
                 Booking.slot_id == slot_id, Booking.client_user_id == person.user.id
             )

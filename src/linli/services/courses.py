@@ -124,6 +124,8 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
     )
     if week is None:
         raise NotFound(N_("No such weekly session."))
+    if week.withdrawn_at is not None:
+        raise Conflict(N_("This weekly session was withdrawn."), code="withdrawn")
     if week.kind != SlotKind.CLASS:
         raise ValidationFailed(
             N_("A course is made of classes, not consultations."),

@@ -225,7 +225,7 @@ async def courses_page(request: Request, session: DbSession, actor: User_) -> Re
         (p, w)
         for p in people
         for w in await practitioners.weekly_slots(session, actor, p.id)
-        if w.kind == SlotKind.CLASS
+        if w.kind == SlotKind.CLASS and w.withdrawn_at is None
     ]
     return render(
         request,
