@@ -301,3 +301,46 @@ async def test_an_enrolment_racing_a_withdrawal_is_closed_or_refused(
             ).all()
         )
         assert seats == {0}
+
+
+async def test_a_pupils_refund_racing_the_withdrawal_is_never_paid_twice(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    provider, _, _, course = await a_course(client, session)
+    pupils = await people(session, 3)
+    enrolled = [await enrol(client, settings, p, course, paid=True) for p in pupils]
+    await app.state.dispatcher.run_once()
+    url = f"{API}/provider/courses/{course}/withdraw"
+    answers = await asyncio.gather(
+        client.post(
+            f"{API}/enrolments/{enrolled[0]['enrolment']['id']}/refund", headers=pupils[0].headers
+        ),
+        client.post(url, json={"reason": "停办"}, headers=provider.headers),
+        client.post(
+            f"{API}/enrolments/{enrolled[1]['enrolment']['id']}/refund", headers=pupils[1].headers
+        ),
+    )
+    assert answers[1].status_code == 200, answers[1].text  # the withdrawal always goes through
+    for answer in (answers[0], answers[2]):  # a pupil's refund may come after it: nothing left
+        assert answer.status_code == 200 or answer.json()["error"]["code"] in (
+            "wrong_status",
+            "changed",
+            "nothing_to_refund",
+        ), answer.text
+    escrow = ledger.training_escrow(provider.organisation.id)
+    assert await balance(app, escrow) == 0
+    async with app.state.sessionmaker() as s:
+        refunded = [
+            await s.scalar(
+                select(PaymentIntent.refunded_fen).where(
+                    PaymentIntent.public_id == e["payment_public_id"]
+                )
+            )
+            for e in enrolled
+        ]
+        assert refunded == [40_000] * 3  # each pupil's four classes, once
+        assert (await ledger.trial_balance(s)).total == 0

@@ -528,21 +528,29 @@ async def refund_classes(
     by = CancelledBy.CLIENT if withdrawn_reason is None else CancelledBy.PROVIDER
     for row in (
         await session.scalars(
-            select(Booking).where(
+            select(Booking)
+            .where(
                 Booking.enrolment_id == enrolment.id,
                 Booking.status == BookingStatus.SCHEDULED,
                 Booking.starts_at > clock.now(),
             )
+            .order_by(Booking.starts_at, Booking.id)  # one order: two refunds never deadlock
         )
     ).all():
-        await booking.cancel(
-            session,
-            actor,
-            row,
-            by,
-            withdrawn_reason or "course refund",
-            course_withdrawn=withdrawn_reason is not None,
-        )
+        try:
+            await booking.cancel(
+                session,
+                actor,
+                row,
+                by,
+                withdrawn_reason or "course refund",
+                course_withdrawn=withdrawn_reason is not None,
+            )
+        except Conflict:
+            if withdrawn_reason is None:
+                raise
+            # the withdrawal finds the class cancelled meanwhile (the pupil's own refund)
+    await session.refresh(enrolment)  # what a refund committed meanwhile counted
     in_progress = int(
         await session.scalar(
             select(func.count()).where(
