@@ -47,6 +47,7 @@ from linli.payments import ledger
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
 from linli.protection.review_models import Review
+from linli.services.models import Course, Practitioner, WeeklySlot
 from linli.supervision.alert_models import Alert
 from linli.supervision.case_models import Case
 from linli.supervision.emergency_models import EmergencyDeclaration
@@ -90,6 +91,10 @@ lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner
 lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner_id}/leave
 lddddoooddd org:write POST /api/v1/services/provider/practitioners/{practitioner_id}/slots
 lddddoooddd org:read GET /api/v1/services/provider/bookings
+lddddoohddd org:write PATCH /api/v1/services/provider/weekly-sessions/{weekly_slot_id}
+lddddoohddd org:write POST /api/v1/services/provider/weekly-sessions/{weekly_slot_id}/withdraw
+lddddoohddd org:write PATCH /api/v1/services/provider/courses/{course_id}
+lddddoohddd org:write POST /api/v1/services/provider/courses/{course_id}/withdraw
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/check-in
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/complete
 lddddhhhddd org:write POST /api/v1/services/provider/bookings/{booking_id}/cancel
@@ -154,6 +159,10 @@ ldddddooddd - POST /services/desk/practitioners
 lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/schedule
 lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/leave
 lddddoooddd - POST /services/desk/practitioners/{practitioner_id}/slots
+lddddoooddd - POST /services/desk/weekly-sessions/{weekly_slot_id}
+lddddoooddd - POST /services/desk/weekly-sessions/{weekly_slot_id}/withdraw
+lddddoooddd - POST /services/desk/courses/{course_id}/edit
+lddddoooddd - POST /services/desk/courses/{course_id}/withdraw
 lddddoooddd - GET /services/desk/courses
 lddddoooddd - POST /services/desk/courses
 lddddhhhddd - GET /services/desk/courses/{course_id}
@@ -1197,6 +1206,46 @@ async def build_world(
         created_at=frozen_clock.now(),
     )
     session.add(declaration)
+    # The shop runs a weekly class and a course from it: another organisation's ids get 404.
+    teacher = Practitioner(
+        organisation_id=gb.shop.organisation.id,
+        user_id=staff.id,
+        real_name="店员",
+        credential_kind="teacher",
+        credential_number="T-1",
+        status="active",
+        verified_at=frozen_clock.now(),
+    )
+    session.add(teacher)
+    await session.flush()
+    lessons = WeeklySlot(
+        practitioner_id=teacher.id,
+        organisation_id=gb.shop.organisation.id,
+        title="matrix",
+        weekday=0,
+        start_minute=18 * 60,
+        duration_minutes=30,
+        capacity=5,
+        kind="class",
+        mode="offline",
+        created_at=frozen_clock.now(),
+    )
+    session.add(lessons)
+    await session.flush()
+    lessons_course = Course(
+        organisation_id=gb.shop.organisation.id,
+        practitioner_id=teacher.id,
+        weekly_slot_id=lessons.id,
+        title="matrix",
+        first_day=frozen_clock.now().date(),
+        last_day=frozen_clock.now().date() + timedelta(days=28),
+        classes=4,
+        class_minutes=30,
+        price_per_class_fen=100,
+        rule_version=1,
+        created_at=frozen_clock.now(),
+    )
+    session.add(lessons_course)
     await session.commit()
     params: dict[str, Any] = {
         "declaration_id": declaration.id,
@@ -1248,6 +1297,7 @@ async def build_world(
         "booking_id": 999999,
         "practitioner_id": 999999,
         "course_id": 999999,
+        "weekly_slot_id": lessons.id,
         "enrolment_id": 999999,
         "prescription_id": 999999,
         "token": "not-a-join-link",
@@ -1264,6 +1314,15 @@ async def build_world(
             "code": ledger.merchant_payable(gb.shop.organisation.id)
         },
         "/api/v1/groupbuy/pickup-points/{point_id}/awaiting/{code}": {"code": row.pickup_code},
+        **{
+            path: {"course_id": lessons_course.id}
+            for path in (
+                "/api/v1/services/provider/courses/{course_id}",
+                "/api/v1/services/provider/courses/{course_id}/withdraw",
+                "/services/desk/courses/{course_id}/edit",
+                "/services/desk/courses/{course_id}/withdraw",
+            )
+        },
         **{
             path: {"file_id": evidence.json()["file_id"]}
             for path in (

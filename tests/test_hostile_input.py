@@ -498,6 +498,7 @@ async def arrange_a_course(
         practitioner_id=teacher.id,
         weekly_slot_id=weekly.id,
         title=FULL[:120],
+        description=FULL[:2000],
         first_day=now.date(),
         last_day=now.date() + timedelta(days=28),
         classes=4,
@@ -507,8 +508,41 @@ async def arrange_a_course(
         category_id=await category_id(session, "arts_training"),
         created_at=now,
     )
-    session.add(course)
+    # and a weekly session and a course the school withdrew, with its reason
+    withdrawn = WeeklySlot(
+        practitioner_id=teacher.id,
+        organisation_id=teacher.organisation_id,
+        title=FULL[:120],
+        weekday=1,
+        start_minute=18 * 60,
+        duration_minutes=60,
+        capacity=5,
+        kind="class",
+        mode="offline",
+        created_at=now,
+        withdrawn_at=now,
+    )
+    session.add_all([course, withdrawn])
     await session.flush()
+    session.add(
+        Course(
+            organisation_id=teacher.organisation_id,
+            practitioner_id=teacher.id,
+            weekly_slot_id=withdrawn.id,
+            title=FULL[:120],
+            description=FULL[:2000],
+            first_day=now.date(),
+            last_day=now.date() + timedelta(days=28),
+            classes=4,
+            class_minutes=60,
+            price_per_class_fen=100,
+            rule_version=1,
+            status="closed",
+            withdrawn_at=now,
+            withdraw_reason=FULL[:200],
+            created_at=now,
+        )
+    )
     session.add(
         Enrolment(
             course_id=course.id,

@@ -787,19 +787,22 @@ class BookingCancelled(DomainEvent):
     starts_at: datetime
     cancelled_by: str
     enrolment_id: int | None = None  # a class of a course
+    # a class of a course the school withdrew: told once with the enrolment (EnrolmentClosed)
+    course_withdrawn: bool = False
 
 
 @event_type("services.EnrolmentClosed")
 class EnrolmentClosed(DomainEvent):
     """A course enrolment gave its classes up at once: `refunded` (the client had the classes
-    not given refunded: `classes` of them, `amount_fen`) or `expired` (not paid in time). Its
+    not given refunded: `classes` of them, `amount_fen`), `expired` (not paid in time) or
+    `withdrawn` (the school withdrew the course: `classes` refunded, `amount_fen`). Its
     classes' cancellations are told by this, not one by one."""
 
     enrolment_id: int
     client_user_id: int
     organisation_id: int
     title: str
-    outcome: str  # refunded | expired
+    outcome: str  # refunded | expired | withdrawn
     classes: int
     amount_fen: int
 

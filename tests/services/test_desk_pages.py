@@ -201,3 +201,138 @@ async def test_a_course_offered_on_the_page_shows_its_pupils_and_the_escrow(
         theirs = await rival.get("/services/desk/courses")
         assert "成人书法（冬季）" not in theirs.text
         assert 'data-escrow="0"' in theirs.text
+
+
+async def test_the_desk_changes_and_withdraws_weekly_sessions_and_courses_on_the_pages(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    provider = await a_provider(session, licences=("training_school",))
+    other = await a_provider(session, licences=("training_school",), name="别家学校")
+    teacher = await make_user(session, name="林老师")
+    await grant(session, provider.organisation, teacher, "staff")
+    registered = await client.post(
+        f"{API}/provider/practitioners",
+        json={
+            "phone": teacher.phone,
+            "real_name": "林雪",
+            "credential_kind": "teacher",
+            "credential_number": "T-1",
+        },
+        headers=provider.headers,
+    )
+    practitioner_id = registered.json()["id"]
+    weeks = []
+    for title, weekday in (("成人书法", 0), ("少儿围棋", 1)):
+        added = await client.post(
+            f"{API}/provider/practitioners/{practitioner_id}/schedule",
+            json={
+                "title": title,
+                "weekday": weekday,
+                "start": "18:00",
+                "duration_minutes": 60,
+                "kind": "class",
+                "mode": "offline",
+                "capacity": 5,
+            },
+            headers=provider.headers,
+        )
+        weeks.append(added.json()["id"])
+    last = MONDAY + timedelta(days=21)
+    await client.post(
+        f"{API}/provider/practitioners/{practitioner_id}/slots",
+        json={"first_day": MONDAY.isoformat(), "last_day": last.isoformat()},
+        headers=provider.headers,
+    )
+    course = await client.post(
+        f"{API}/provider/courses",
+        json={
+            "title": "成人书法（冬季）",
+            "weekly_slot_id": weeks[0],
+            "first_day": MONDAY.isoformat(),
+            "last_day": last.isoformat(),
+            "price_per_class_fen": 8000,
+        },
+        headers=provider.headers,
+    )
+    course_id = course.json()["id"]
+    (pupil,) = await people(session, 1)
+    enrolled = await client.post(f"{API}/courses/{course_id}/enrol", headers=pupil.headers)
+    await pay(
+        client, settings, {"public_id": enrolled.json()["payment_public_id"], "amount_fen": 32_000}
+    )
+    await app.state.dispatcher.run_once()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as desk,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as rival,
+    ):
+        csrf = await form_login(desk, provider.owner.phone)
+        page = await desk.get(SCHEDULE)
+        assert f'action="/services/desk/weekly-sessions/{weeks[1]}"' in page.text
+        change = {
+            "csrf_token": csrf,
+            "title": "少儿围棋",
+            "weekday": "1",
+            "start": "19:00",
+            "duration_minutes": "60",
+            "mode": "offline",
+            "capacity": "4",
+        }
+        running = await desk.post(
+            f"/services/desk/weekly-sessions/{weeks[0]}", data=change, follow_redirects=True
+        )
+        assert "withdraw the course first" in flash(running)
+        moved = await desk.post(
+            f"/services/desk/weekly-sessions/{weeks[1]}", data=change, follow_redirects=True
+        )
+        assert flash(moved) == (
+            "Done: 3 unbooked slots to come closed, 3 made again, 0 booked kept, "
+            "0 bookings cancelled."
+        )
+        rival_csrf = await form_login(rival, other.owner.phone)
+        theirs = await rival.post(
+            f"/services/desk/weekly-sessions/{weeks[1]}/withdraw",
+            data={"csrf_token": rival_csrf, "reason": "x"},
+            follow_redirects=True,
+        )
+        assert "No such weekly session." in flash(theirs)
+        withdrawn = await desk.post(
+            f"/services/desk/weekly-sessions/{weeks[1]}/withdraw",
+            data={"csrf_token": csrf, "reason": "停课"},
+            follow_redirects=True,
+        )
+        assert flash(withdrawn).startswith("Done: 3 unbooked slots to come closed")  # Tuesdays
+        chinese = await desk.get(SCHEDULE, headers={"Accept-Language": "zh-CN"})
+        assert f'data-withdrawn="{weeks[1]}"' in chinese.text
+        assert "已撤下" in chinese.text
+
+        detail = f"/services/desk/courses/{course_id}"
+        edited = await desk.post(
+            f"{detail}/edit",
+            data={"csrf_token": csrf, "title": "成人书法（冬季班）", "description": "自带毛笔。"},
+            follow_redirects=True,
+        )
+        assert flash(edited) == "Course changed."
+        assert "自带毛笔。" in edited.text
+        bare = await desk.post(
+            f"{detail}/withdraw", data={"csrf_token": csrf, "reason": ""}, follow_redirects=True
+        )
+        assert flash(bare) == "Tell the pupils why."
+        out = await desk.post(
+            f"{detail}/withdraw",
+            data={"csrf_token": csrf, "reason": "老师离职"},
+            follow_redirects=True,
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert flash(out) == "课程已撤下：已向 1 名学员退还 4 节课（¥320.00）。"
+        assert f'data-withdrawn="{course_id}"' in out.text
+        assert 'action="/services/desk/courses/' not in out.text  # no forms once withdrawn
+        listing = await desk.get("/services/desk/courses")
+        assert 'data-escrow="0"' in listing.text
+    async with app.state.sessionmaker() as s:
+        assert (await s.get(Course, course_id)).status == "closed"
+        assert (await s.get(WeeklySlot, weeks[1])).withdrawn_at is not None

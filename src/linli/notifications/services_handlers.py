@@ -1,6 +1,6 @@
 """Inbox messages about online-service bookings (linli.services): booked, a course's
-enrolment paid (its classes are not announced one by one), cancelled, the reminder an hour
-before, a no-show."""
+enrolment paid (its classes are not announced one by one), refunded, expired or withdrawn by
+the school (once), cancelled, the reminder an hour before, a no-show."""
 
 from __future__ import annotations
 
@@ -69,16 +69,37 @@ async def enrolled(session: AsyncSession, envelope: outbox.Envelope[EnrolmentPai
 @outbox.subscribe(EnrolmentClosed, "notifications.course_closed")
 async def course_closed(session: AsyncSession, envelope: outbox.Envelope[EnrolmentClosed]) -> None:
     event = envelope.payload
-    body = (
-        N_('{classes} classes of "{title}" not given were refunded: {amount}.')
-        if event.outcome == "refunded"
-        else N_('Your enrolment in "{title}" was not paid in time: its places went back.')
+    outcome = event.outcome
+    if outcome == "withdrawn" and event.amount_fen == 0:
+        outcome = "withdrawn_unpaid"
+    body, title = {
+        "withdrawn_unpaid": (
+            N_('The school withdrew "{title}": its classes to come are cancelled.'),
+            N_("Course withdrawn"),
+        ),
+        "refunded": (
+            N_('{classes} classes of "{title}" not given were refunded: {amount}.'),
+            N_("Course refunded"),
+        ),
+        "withdrawn": (
+            N_(
+                'The school withdrew "{title}": its classes to come are cancelled and the '
+                "{classes} classes not given refunded: {amount}."
+            ),
+            N_("Course withdrawn"),
+        ),
+    }.get(
+        outcome,
+        (
+            N_('Your enrolment in "{title}" was not paid in time: its places went back.'),
+            N_("Enrolment expired"),
+        ),
     )
     notify(
         session,
         event.client_user_id,
         "course_closed",
-        title=N_("Course refunded") if event.outcome == "refunded" else N_("Enrolment expired"),
+        title=title,
         body=body,
         params={
             "title": event.title,
@@ -93,8 +114,10 @@ async def course_closed(session: AsyncSession, envelope: outbox.Envelope[Enrolme
 @outbox.subscribe(BookingCancelled, "notifications.service_cancelled")
 async def cancelled(session: AsyncSession, envelope: outbox.Envelope[BookingCancelled]) -> None:
     event = envelope.payload
-    if event.enrolment_id is not None and event.cancelled_by != "provider":
-        return  # the course's refund or expiry is told once (course_closed)
+    if event.enrolment_id is not None and (
+        event.cancelled_by != "provider" or event.course_withdrawn
+    ):
+        return  # the course's refund, expiry or withdrawal is told once (course_closed)
     body = {
         "provider": N_('The provider cancelled your booking of "{title}" at {when}.'),
         "system": N_('Your booking of "{title}" at {when} was cancelled: not paid in time.'),

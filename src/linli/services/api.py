@@ -34,11 +34,13 @@ from linli.rules.workdays import local_date
 from linli.services import (
     booking,
     catalogue,
+    course_changes,
     courses,
     join,
     medical,
     medical_records,
     practitioners,
+    schedule_changes,
 )
 from linli.services.models import Course, Prescription, Slot, WeeklySlot
 from linli.services.schemas import (
@@ -47,8 +49,11 @@ from linli.services.schemas import (
     CancelIn,
     CategoryBriefOut,
     ConsultationOut,
+    CourseChangeIn,
     CourseIn,
     CourseOut,
+    CourseWithdrawIn,
+    CourseWithdrawnOut,
     DiagnosisFileOut,
     EnrolledOut,
     EnrolmentOut,
@@ -63,10 +68,13 @@ from linli.services.schemas import (
     PrescriptionOut,
     ReferIn,
     RejectIn,
+    ScheduleChangeOut,
     ServiceType,
     SlotOut,
+    WeeklySlotChangeIn,
     WeeklySlotIn,
     WeeklySlotOut,
+    WeeklySlotWithdrawIn,
 )
 from linli.services.states import PrescriptionStatus, SlotKind
 
@@ -200,6 +208,43 @@ async def add_to_schedule(
     return (await present_offerings(session, WeeklySlotOut, [row]))[0]
 
 
+async def schedule_change_out(
+    session: DbSession, done: schedule_changes.ScheduleChange
+) -> ScheduleChangeOut:
+    (weekly_slot,) = await present_offerings(session, WeeklySlotOut, [done.weekly_slot])
+    return ScheduleChangeOut(
+        weekly_slot=weekly_slot,
+        closed_slots=done.closed_slots,
+        made_slots=done.made_slots,
+        kept_slots=done.kept_slots,
+        cancelled_bookings=done.cancelled_bookings,
+    )
+
+
+@router.patch(
+    "/provider/weekly-sessions/{weekly_slot_id}",
+    summary="Change a weekly session (the fields sent, checked as when added); its unbooked "
+    "slots to come follow, booked ones stay",
+)
+async def change_weekly_session(
+    weekly_slot_id: PathId, data: WeeklySlotChangeIn, session: DbSession, actor: Manager
+) -> ScheduleChangeOut:
+    done = await schedule_changes.change_weekly_slot(session, actor, weekly_slot_id, data)
+    return await schedule_change_out(session, done)
+
+
+@router.post(
+    "/provider/weekly-sessions/{weekly_slot_id}/withdraw",
+    summary="Withdraw a weekly session: unbooked slots to come go; booked ones stay, or are "
+    "cancelled by the provider with `cancel_booked`",
+)
+async def withdraw_weekly_session(
+    weekly_slot_id: PathId, data: WeeklySlotWithdrawIn, session: DbSession, actor: Manager
+) -> ScheduleChangeOut:
+    done = await schedule_changes.withdraw_weekly_slot(session, actor, weekly_slot_id, data)
+    return await schedule_change_out(session, done)
+
+
 @router.post(
     "/provider/practitioners/{practitioner_id}/leave",
     status_code=201,
@@ -266,6 +311,36 @@ async def provider_cancel(
 async def create_course(data: CourseIn, session: DbSession, actor: Manager) -> CourseOut:
     row = await courses.create_course(session, actor, data)
     return (await present_offerings(session, CourseOut, [row]))[0]
+
+
+@router.patch(
+    "/provider/courses/{course_id}",
+    summary="Edit a course's title, description or places while enrolment is open",
+)
+async def edit_course(
+    course_id: PathId, data: CourseChangeIn, session: DbSession, actor: Manager
+) -> CourseOut:
+    row = await course_changes.edit_course(session, actor, course_id, data)
+    return (await present_offerings(session, CourseOut, [row]))[0]
+
+
+@router.post(
+    "/provider/courses/{course_id}/withdraw",
+    summary="Withdraw a course: no new enrolments, the classes to come cancelled, every "
+    "pupil's classes not given refunded pro rata from escrow",
+)
+async def withdraw_course(
+    course_id: PathId, data: CourseWithdrawIn, session: DbSession, actor: Manager
+) -> CourseWithdrawnOut:
+    done = await course_changes.withdraw_course(session, actor, course_id, data.reason)
+    (course,) = await present_offerings(session, CourseOut, [done.course])
+    return CourseWithdrawnOut(
+        course=course,
+        refunded_enrolments=done.refunded_enrolments,
+        refunded_classes=done.refunded_classes,
+        refunded_fen=done.refunded_fen,
+        closed_enrolments=done.closed_enrolments,
+    )
 
 
 @router.get("/courses", summary="Courses open for enrolment (public)")

@@ -27,7 +27,7 @@ from linli.i18n import N_, Message
 from linli.jobs import RemindBooking
 from linli.merchants.queries import selling_organisation_ids
 from linli.services import medical_records, room
-from linli.services.models import Booking, ClientLock, Practitioner, Slot
+from linli.services.models import Booking, ClientLock, Practitioner, Slot, WeeklySlot
 from linli.services.policies import (
     access_own_booking,
     access_provider_booking,
@@ -100,6 +100,13 @@ def slot_taken(slot: Slot) -> Conflict:
     return Conflict(N_("This class is full: choose another session."), code="slot_full")
 
 
+def withdrawn() -> Conflict:
+    """The provider withdrew the session (schedule_changes.py) while it was being booked."""
+    return Conflict(
+        N_("The provider no longer offers this session: choose another."), code="withdrawn"
+    )
+
+
 async def book(
     session: AsyncSession,
     actor: Actor,
@@ -119,6 +126,10 @@ async def book(
     now = clock.now()
     if slot.starts_at <= now:
         raise Conflict(N_("This session has already started."), code="slot_started")
+    if slot.weekly_slot_id is not None and await session.scalar(
+        select(WeeklySlot.withdrawn_at).where(WeeklySlot.id == slot.weekly_slot_id)
+    ):
+        raise withdrawn()
     if not await provider_offers(session, slot.organisation_id):
         raise Conflict(
             N_("This provider offers no sessions at the moment."), code="provider_unavailable"
@@ -181,7 +192,10 @@ async def book(
         .execution_options(synchronize_session=False)
     )
     if seat is None:
-        raise slot_taken(slot)
+        still_open = await session.scalar(
+            select(Slot.id).where(Slot.id == slot.id, Slot.status == "open")
+        )
+        raise slot_taken(slot) if still_open is not None else withdrawn()
     booking = Booking(
         slot_id=slot.id,
         organisation_id=slot.organisation_id,
@@ -275,8 +289,10 @@ async def cancel(
     reason: str,
     *,
     leaving: Sequence[BookingStatus] = (BookingStatus.SCHEDULED,),
+    course_withdrawn: bool = False,
 ) -> Booking:
-    """Cancel a booking still in one of `leaving` (scheduled: not begun); the seat goes back."""
+    """Cancel a booking still in one of `leaving` (scheduled: not begun); the seat goes back.
+    `course_withdrawn`: a class of a course the school withdrew (told once per enrolment)."""
     now = clock.now()
     if not await _move(
         session,
@@ -309,6 +325,7 @@ async def cancel(
             starts_at=booking.starts_at,
             cancelled_by=str(by),
             enrolment_id=booking.enrolment_id,
+            course_withdrawn=course_withdrawn,
         ),
     )
     return booking

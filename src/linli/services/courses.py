@@ -124,6 +124,8 @@ async def create_course(session: AsyncSession, actor: Actor, data: CourseIn) -> 
     )
     if week is None:
         raise NotFound(N_("No such weekly session."))
+    if week.withdrawn_at is not None:
+        raise Conflict(N_("This weekly session was withdrawn."), code="withdrawn")
     if week.kind != SlotKind.CLASS:
         raise ValidationFailed(
             N_("A course is made of classes, not consultations."),
@@ -209,6 +211,19 @@ async def enrol(session: AsyncSession, actor: Actor, course_id: int) -> Enrolled
     user_id = actor.require_user_id()
     course = await session.get(Course, course_id)
     if course is None or course.status != "open":
+        raise NotFound(N_("No such course."))
+    # Hold the course open until this enrolment commits: a withdrawal racing it either waits
+    # and then refunds it too, or went first and this one is refused (course_changes.py).
+    if (
+        await session.scalar(
+            update(Course)
+            .where(Course.id == course.id, Course.status == "open")
+            .values(status="open")
+            .returning(Course.id)
+            .execution_options(synchronize_session=False)
+        )
+        is None
+    ):
         raise NotFound(N_("No such course."))
     already = await session.scalar(
         select(Enrolment.id).where(
@@ -499,16 +514,49 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         raise NotFound(N_("No such enrolment."))
     if enrolment.status != EnrolmentStatus.PAID or enrolment.intent_id is None:
         raise Conflict(N_("This course is not paid: nothing to refund."), code="not_paid")
+    await refund_classes(session, actor, enrolment)
+    await session.refresh(enrolment)
+    return enrolment
+
+
+async def refund_classes(
+    session: AsyncSession,
+    actor: Actor,
+    enrolment: Enrolment,
+    *,
+    withdrawn_reason: str | None = None,
+) -> tuple[int, int]:
+    """Refund a paid enrolment's classes not delivered (see refund_unconsumed); returns the
+    classes and fen refunded. `withdrawn_reason`: the school withdrew the course
+    (course_changes.py): its classes are cancelled by the provider with the reason, the pupil
+    told once (outcome `withdrawn`), and nothing left to refund is no error."""
+    assert enrolment.intent_id is not None
+    by = CancelledBy.CLIENT if withdrawn_reason is None else CancelledBy.PROVIDER
     for row in (
         await session.scalars(
-            select(Booking).where(
+            select(Booking)
+            .where(
                 Booking.enrolment_id == enrolment.id,
                 Booking.status == BookingStatus.SCHEDULED,
                 Booking.starts_at > clock.now(),
             )
+            .order_by(Booking.starts_at, Booking.id)  # one order: two refunds never deadlock
         )
     ).all():
-        await booking.cancel(session, actor, row, CancelledBy.CLIENT, "course refund")
+        try:
+            await booking.cancel(
+                session,
+                actor,
+                row,
+                by,
+                withdrawn_reason or "course refund",
+                course_withdrawn=withdrawn_reason is not None,
+            )
+        except Conflict:
+            if withdrawn_reason is None:
+                raise
+            # the withdrawal finds the class cancelled meanwhile (the pupil's own refund)
+    await session.refresh(enrolment)  # what a refund committed meanwhile counted
     in_progress = int(
         await session.scalar(
             select(func.count()).where(
@@ -520,6 +568,9 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
     )
     before = enrolment.refunded_classes
     count = enrolment.classes - enrolment.released_classes - before - in_progress
+    if count <= 0 and withdrawn_reason is not None:
+        await _publish_closed(session, enrolment, "withdrawn", 0, 0)
+        return 0, 0
     if count <= 0:
         raise Conflict(N_("No classes are left to refund."), code="nothing_to_refund")
     counted = await session.scalar(
@@ -555,7 +606,8 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         reason_code=RefundReason.UNCONSUMED_CLASSES,
         idempotency_key=f"services-{reference}",
     )
-    await _publish_closed(session, enrolment, "refunded", count, amount)
+    outcome = "refunded" if withdrawn_reason is None else "withdrawn"
+    await _publish_closed(session, enrolment, outcome, count, amount)
     audit.record(
         session,
         actor,
@@ -565,9 +617,9 @@ async def refund_unconsumed(session: AsyncSession, actor: Actor, enrolment_id: i
         organisation_id=enrolment.organisation_id,
         classes=count,
         amount_fen=amount,
+        by=str(by),
     )
-    await session.refresh(enrolment)
-    return enrolment
+    return count, amount
 
 
 async def _publish_closed(

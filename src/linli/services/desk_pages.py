@@ -11,9 +11,26 @@ from linli.apitypes import PathId
 from linli.authz import SERVICES_MANAGE, SERVICES_PRACTITIONERS, SERVICES_READ, Actor, require_user
 from linli.db import DbSession
 from linli.i18n import _
-from linli.services import course_accounts, courses, practitioners
+from linli.money import format_fen
+from linli.services import (
+    course_accounts,
+    course_changes,
+    courses,
+    practitioners,
+    schedule_changes,
+)
 from linli.services.policies import acting_provider
-from linli.services.schemas import CourseIn, GenerateIn, LeaveIn, PractitionerIn, WeeklySlotIn
+from linli.services.schemas import (
+    CourseChangeIn,
+    CourseIn,
+    CourseWithdrawIn,
+    GenerateIn,
+    LeaveIn,
+    PractitionerIn,
+    WeeklySlotChangeIn,
+    WeeklySlotIn,
+    WeeklySlotWithdrawIn,
+)
 from linli.services.states import (
     CREDENTIAL_LABELS,
     ENROLMENT_STATUS_LABELS,
@@ -120,6 +137,54 @@ async def add_weekly_session(
     return await _then_back(session, do, SCHEDULE, lambda _row: _("Weekly session added."))
 
 
+def _schedule_told(done: schedule_changes.ScheduleChange) -> str:
+    return _(
+        "Done: {closed} unbooked slots to come closed, {made} made again, {kept} booked kept, "
+        "{cancelled} bookings cancelled."
+    ).format(
+        closed=done.closed_slots,
+        made=done.made_slots,
+        kept=done.kept_slots,
+        cancelled=done.cancelled_bookings,
+    )
+
+
+@router.post("/services/desk/weekly-sessions/{weekly_slot_id}")
+async def change_weekly_session(
+    weekly_slot_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await form_data(request)
+    names = ("title", "weekday", "start", "duration_minutes", "mode", "capacity")
+
+    async def do() -> schedule_changes.ScheduleChange:
+        data = _fields(form, *names) | {"for_minors": forms.checked(form, "for_minors")}
+        return await schedule_changes.change_weekly_slot(
+            session, actor, weekly_slot_id, validate_form(WeeklySlotChangeIn, data)
+        )
+
+    return await _then_back(session, do, SCHEDULE, _schedule_told)
+
+
+@router.post("/services/desk/weekly-sessions/{weekly_slot_id}/withdraw")
+async def withdraw_weekly_session(
+    weekly_slot_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await form_data(request)
+
+    async def do() -> schedule_changes.ScheduleChange:
+        data = {
+            "reason": forms.text(form, "reason"),
+            "cancel_booked": forms.checked(form, "cancel_booked"),
+        }
+        return await schedule_changes.withdraw_weekly_slot(
+            session, actor, weekly_slot_id, validate_form(WeeklySlotWithdrawIn, data)
+        )
+
+    return await _then_back(session, do, SCHEDULE, _schedule_told)
+
+
 @router.post("/services/desk/practitioners/{practitioner_id}/leave")
 async def add_leave(
     practitioner_id: PathId, request: Request, session: DbSession, actor: User_
@@ -160,7 +225,7 @@ async def courses_page(request: Request, session: DbSession, actor: User_) -> Re
         (p, w)
         for p in people
         for w in await practitioners.weekly_slots(session, actor, p.id)
-        if w.kind == SlotKind.CLASS
+        if w.kind == SlotKind.CLASS and w.withdrawn_at is None
     ]
     return render(
         request,
@@ -201,6 +266,56 @@ async def course_page(
     return render(
         request,
         "services/school_course.html",
-        {"course": course, "pupils": pupils, "labels": LABELS},
+        {
+            "course": course,
+            "pupils": pupils,
+            "labels": LABELS,
+            "may_manage": actor.has(SERVICES_MANAGE),
+        },
         actor=actor,
+    )
+
+
+@router.post(COURSES + "/{course_id}/edit")
+async def edit_course(
+    course_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await form_data(request)
+    back = f"{COURSES}/{course_id}"
+
+    async def do() -> object:
+        data = _fields(form, "title", "capacity") | {
+            "description": forms.text(form, "description").strip()
+        }
+        return await course_changes.edit_course(
+            session, actor, course_id, validate_form(CourseChangeIn, data)
+        )
+
+    return await _then_back(session, do, back, lambda _row: _("Course changed."))
+
+
+@router.post(COURSES + "/{course_id}/withdraw")
+async def withdraw_course(
+    course_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    acting_provider(actor, SERVICES_MANAGE)
+    form = await form_data(request)
+    back = f"{COURSES}/{course_id}"
+
+    async def do() -> course_changes.Withdrawn:
+        data = validate_form(CourseWithdrawIn, {"reason": forms.text(form, "reason")})
+        return await course_changes.withdraw_course(session, actor, course_id, data.reason)
+
+    return await _then_back(
+        session,
+        do,
+        back,
+        lambda done: _(
+            "Course withdrawn: {classes} classes refunded to {pupils} pupils ({amount})."
+        ).format(
+            classes=done.refunded_classes,
+            pupils=done.refunded_enrolments,
+            amount=format_fen(done.refunded_fen),
+        ),
     )

@@ -87,6 +87,8 @@ class WeeklySlot(Base):
     # (service_categories.py); its slots copy it
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # withdrawn by the provider: no more slots are made from it (schedule_changes.py)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Leave(Base):
@@ -244,6 +246,10 @@ class Course(Base):
     rule_version: Mapped[int]  # the version of services.training_prepaid it was checked under
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # course_changes.py: what the school tells about it; withdrawn (status closed): when, why
+    description: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdraw_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Enrolment(Base):

@@ -186,10 +186,18 @@ async def _check_minors_timetable(
         )
 
 
-async def add_weekly_slot(
-    session: AsyncSession, actor: Actor, practitioner_id: int, data: WeeklySlotIn
-) -> WeeklySlot:
-    practitioner = await access_practitioner(session, actor, practitioner_id, SERVICES_MANAGE)
+async def check_weekly(
+    session: AsyncSession,
+    practitioner: Practitioner,
+    data: WeeklySlotIn,
+    *,
+    changing: int | None = None,
+) -> int:
+    """The rules every weekly session keeps, when added and when changed (`changing`: its
+    id, not compared with itself): it ends on its day, a consultation has one client, a class
+    for minors keeps the minors' timetable (the version for the provider's region), and it
+    overlaps no other weekly session of the practitioner still offered. Returns its start
+    (minutes after local midnight)."""
     start = _minute(data.start)
     if start + data.duration_minutes > 24 * 60:
         raise ValidationFailed(
@@ -205,7 +213,10 @@ async def add_weekly_slot(
     category = await catalogue.offering_category(session, data.category, data.kind)
     same_day = await session.scalars(
         select(WeeklySlot).where(
-            WeeklySlot.practitioner_id == practitioner.id, WeeklySlot.weekday == data.weekday
+            WeeklySlot.practitioner_id == practitioner.id,
+            WeeklySlot.weekday == data.weekday,
+            WeeklySlot.withdrawn_at.is_(None),
+            WeeklySlot.id != (changing or 0),
         )
     )
     for other in same_day:
@@ -215,6 +226,14 @@ async def add_weekly_slot(
                 code="schedule_overlap",
                 title=other.title,
             )
+    return start
+
+
+async def add_weekly_slot(
+    session: AsyncSession, actor: Actor, practitioner_id: int, data: WeeklySlotIn
+) -> WeeklySlot:
+    practitioner = await access_practitioner(session, actor, practitioner_id, SERVICES_MANAGE)
+    start = await check_weekly(session, practitioner, data)
     row = WeeklySlot(
         practitioner_id=practitioner.id,
         organisation_id=practitioner.organisation_id,
@@ -334,7 +353,9 @@ async def generate_slots(
     calendar = await workdays.load(session)
     week = (
         await session.scalars(
-            select(WeeklySlot).where(WeeklySlot.practitioner_id == practitioner.id)
+            select(WeeklySlot).where(
+                WeeklySlot.practitioner_id == practitioner.id, WeeklySlot.withdrawn_at.is_(None)
+            )
         )
     ).all()
     leave = (
@@ -358,25 +379,46 @@ async def generate_slots(
                 starts_at = local_moment(day, entry.start_minute)
                 if starts_at <= now:
                     continue
-                rows.append(
-                    {
-                        "practitioner_id": practitioner.id,
-                        "organisation_id": practitioner.organisation_id,
-                        "weekly_slot_id": entry.id,
-                        "title": entry.title,
-                        "kind": entry.kind,
-                        "mode": entry.mode,
-                        "starts_at": starts_at,
-                        "ends_at": starts_at + timedelta(minutes=entry.duration_minutes),
-                        "capacity": entry.capacity,
-                        "remaining": entry.capacity,
-                        "for_minors": entry.for_minors,
-                        "category_id": entry.category_id,
-                        "status": "open",
-                        "created_at": now,
-                    }
-                )
+                rows.append(slot_values(entry, starts_at, now))
         day += timedelta(days=1)
+    made = await insert_slots(session, rows)
+    audit.record(
+        session,
+        actor,
+        "services.slots.generated",
+        target_type="services_practitioner",
+        target_id=practitioner.id,
+        first_day=data.first_day.isoformat(),
+        last_day=data.last_day.isoformat(),
+        made=len(made),
+        calendar=calendar.label,
+    )
+    return made
+
+
+def slot_values(entry: WeeklySlot, starts_at: datetime, now: datetime) -> dict[str, object]:
+    """The row of a slot made from a weekly session, starting at `starts_at`."""
+    return {
+        "practitioner_id": entry.practitioner_id,
+        "organisation_id": entry.organisation_id,
+        "weekly_slot_id": entry.id,
+        "title": entry.title,
+        "kind": entry.kind,
+        "mode": entry.mode,
+        "starts_at": starts_at,
+        "ends_at": starts_at + timedelta(minutes=entry.duration_minutes),
+        "capacity": entry.capacity,
+        "remaining": entry.capacity,
+        "for_minors": entry.for_minors,
+        "category_id": entry.category_id,
+        "status": "open",
+        "created_at": now,
+    }
+
+
+async def insert_slots(session: AsyncSession, rows: list[dict[str, object]]) -> list[Slot]:
+    """Insert the slots (one already made for a practitioner's moment is kept as it is) and
+    schedule each new one's no-show job for its end; the new ones, soonest first."""
     made: list[Slot] = []
     if rows:
         dialect = session.get_bind().dialect.name
@@ -404,15 +446,4 @@ async def generate_slots(
             slot.ends_at,
             dedupe_key=f"services.no_shows:{slot.id}",
         )
-    audit.record(
-        session,
-        actor,
-        "services.slots.generated",
-        target_type="services_practitioner",
-        target_id=practitioner.id,
-        first_day=data.first_day.isoformat(),
-        last_day=data.last_day.isoformat(),
-        made=len(made),
-        calendar=calendar.label,
-    )
     return made

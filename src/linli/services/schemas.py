@@ -82,6 +82,41 @@ class WeeklySlotOut(OutputModel):
     capacity: int
     for_minors: bool
     category: CategoryBriefOut
+    withdrawn_at: datetime | None = None
+
+
+class WeeklySlotChangeIn(StrictInput):
+    """What changes in a weekly session (left out: unchanged); checked as when it was added.
+    Its kind (consultation or class) does not change."""
+
+    title: str | None = Field(None, min_length=1, max_length=120)
+    weekday: int | None = Field(None, ge=0, le=6, description="0 = Monday")
+    start: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Beijing time"
+    )
+    duration_minutes: int | None = Field(None, ge=5, le=480)
+    mode: Mode | None = None
+    capacity: int | None = Field(None, ge=1, le=500, description="1 for a consultation")
+    for_minors: bool | None = None
+
+
+class WeeklySlotWithdrawIn(StrictInput):
+    reason: str = Field("", max_length=200, description="Told to the clients whose bookings go")
+    cancel_booked: bool = Field(
+        False,
+        description="Also cancel the booked sessions to come (by the provider, with the reason); "
+        "else they stay and are given, taking no more clients",
+    )
+
+
+class ScheduleChangeOut(OutputModel):
+    """A weekly session changed or withdrawn, and what became of its slots to come."""
+
+    weekly_slot: WeeklySlotOut
+    closed_slots: int = Field(description="Slots to come nobody had booked: closed")
+    made_slots: int = Field(description="Slots made again at the new time")
+    kept_slots: int = Field(description="Slots to come with bookings: kept as booked")
+    cancelled_bookings: int = Field(description="Bookings cancelled by the provider")
 
 
 class LeaveIn(StrictInput):
@@ -199,6 +234,31 @@ class CourseOut(OutputModel):
     price_per_class_fen: int
     status: str
     category: CategoryBriefOut
+    description: str = ""
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
+
+
+class CourseChangeIn(StrictInput):
+    """What changes in a course while enrolment is open (left out: unchanged)."""
+
+    title: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=2000)
+    capacity: int | None = Field(
+        None, ge=1, le=500, description="Places in each class to come (never below those taken)"
+    )
+
+
+class CourseWithdrawIn(StrictInput):
+    reason: str = Field("", max_length=200, description="Told to the pupils (required)")
+
+
+class CourseWithdrawnOut(OutputModel):
+    course: CourseOut
+    refunded_enrolments: int
+    refunded_classes: int
+    refunded_fen: int
+    closed_enrolments: int = Field(description="Enrolments not paid yet: closed")
 
 
 class EnrolmentOut(OutputModel):

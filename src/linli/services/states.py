@@ -59,6 +59,11 @@ class EnrolmentStatus(StrEnum):
     EXPIRED = "expired"  # not paid in its window: its seats went back
 
 
+class CourseStatus(StrEnum):
+    OPEN = "open"  # residents may enrol
+    CLOSED = "closed"  # withdrawn by the school (course_changes.py): no new enrolments
+
+
 # The licence a provider organisation must hold, valid, for practitioners of each kind
 # (merchants.licences: the licence types).
 LICENCE_FOR: dict[CredentialKind, str] = {
