@@ -210,7 +210,6 @@ async def check_weekly(
         )
     if data.for_minors:
         await _check_minors_timetable(session, practitioner.organisation_id, data, start)
-    category = await catalogue.offering_category(session, data.category, data.kind)
     same_day = await session.scalars(
         select(WeeklySlot).where(
             WeeklySlot.practitioner_id == practitioner.id,
@@ -234,6 +233,7 @@ async def add_weekly_slot(
 ) -> WeeklySlot:
     practitioner = await access_practitioner(session, actor, practitioner_id, SERVICES_MANAGE)
     start = await check_weekly(session, practitioner, data)
+    category = await catalogue.offering_category(session, data.category, data.kind)
     row = WeeklySlot(
         practitioner_id=practitioner.id,
         organisation_id=practitioner.organisation_id,
