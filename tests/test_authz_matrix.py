@@ -52,7 +52,15 @@ from linli.supervision.alert_models import Alert
 from linli.supervision.case_models import Case
 from linli.supervision.emergency_models import EmergencyDeclaration
 from linli.web import CSRF_FIELD, verify_csrf
-from tests.factories import grant, login, make_org, make_token, make_user, png_bytes
+from tests.factories import (
+    category_id,
+    grant,
+    login,
+    make_org,
+    make_token,
+    make_user,
+    png_bytes,
+)
 from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
 from tests.live_selling.helpers import a_room, a_streamer
@@ -1228,6 +1236,7 @@ async def build_world(
         capacity=5,
         kind="class",
         mode="offline",
+        category_id=await category_id(session, "courses"),
         created_at=frozen_clock.now(),
     )
     session.add(lessons)
@@ -1243,6 +1252,7 @@ async def build_world(
         class_minutes=30,
         price_per_class_fen=100,
         rule_version=1,
+        category_id=lessons.category_id,
         created_at=frozen_clock.now(),
     )
     session.add(lessons_course)

@@ -519,6 +519,7 @@ async def arrange_a_course(
         capacity=5,
         kind="class",
         mode="offline",
+        category_id=await category_id(session, "courses"),
         created_at=now,
         withdrawn_at=now,
     )
@@ -540,6 +541,7 @@ async def arrange_a_course(
             status="closed",
             withdrawn_at=now,
             withdraw_reason=FULL[:200],
+            category_id=withdrawn.category_id,
             created_at=now,
         )
     )
