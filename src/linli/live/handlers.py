@@ -1,5 +1,5 @@
 """Live selling's subscribers and due jobs: paid orders, a room's scheduled end, a
-recording's remux into the replay."""
+recording's remux into the replay, a shipped order's automatic receipt."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import outbox
 from linli.events import PaymentSucceeded
-from linli.jobs import ExpireLiveOrder, LiveRoomDue, RemuxLiveRecording
-from linli.live import checkout, recordings, service
+from linli.jobs import AutoReceiveLiveOrder, ExpireLiveOrder, LiveRoomDue, RemuxLiveRecording
+from linli.live import checkout, fulfilment, recordings, service
 from linli.outbox import Envelope
 
 
@@ -35,3 +35,8 @@ async def remux_recording(
     session: AsyncSession, job: RemuxLiveRecording
 ) -> outbox.AfterCommit | None:
     return await recordings.remux(session, job)
+
+
+@outbox.job(AutoReceiveLiveOrder)
+async def auto_receive(session: AsyncSession, job: AutoReceiveLiveOrder) -> None:
+    await fulfilment.auto_receive(session, job.order_id)

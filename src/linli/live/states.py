@@ -24,6 +24,15 @@ class LiveOrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class FulfilmentStatus(StrEnum):
+    """A paid live order on its way to the resident (docs/live.md "Delivery"): NULL while
+    unpaid or cancelled."""
+
+    TO_SHIP = "to_ship"  # paid: the merchant ships it to the order's address
+    SHIPPED = "shipped"  # handed to a carrier, with its tracking number
+    RECEIVED = "received"  # the resident confirmed, or the rule's days passed after shipment
+
+
 # A room still holding its stream stock (goods may be added, the session may start or go on).
 OPEN_STATUSES = (RoomStatus.SCHEDULED, RoomStatus.LIVE, RoomStatus.PAUSED)
 

@@ -806,11 +806,18 @@ async def return_decided(session: AsyncSession, envelope: outbox.Envelope[Return
         event.user_id,
         "return_approved",
         title=N_("Your return of {product} is approved"),
-        body=N_("Bring the goods back to your pickup point; the refund follows once received."),
+        body=N_("Bring the goods back to your pickup point; the refund follows once received.")
+        if event.pickup_point_id is not None
+        else N_(
+            "Send the goods back to the merchant as agreed with them; the refund follows once "
+            "they are received."
+        ),
         params={"product": event.product_name},
         link="/returns",
         source_event_id=envelope.event_id,
     )
+    if event.pickup_point_id is None:
+        return  # a live order's return goes back to the merchant, not through a point
     leader = await pickup_points.leader_of(session, event.pickup_point_id)
     if leader is not None:
         notify(
@@ -870,7 +877,9 @@ async def return_refund_refused(
             "complaint."
         ),
         params={"product": event.product_name, "reason": event.reason},
-        link=f"/protection/complaints/new?order_id={event.order_id}",
+        link=f"/protection/complaints/new?order_id={event.order_id}"
+        if event.order_id is not None
+        else "/protection/complaints/new",
         source_event_id=envelope.event_id,
     )
 

@@ -1,0 +1,72 @@
+"""JSON routes for the delivery of live orders under /api/v1/live (docs/live.md "Delivery"):
+the resident's order (address, receipt, replay link) and the merchant's orders to ship."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+
+from linli.apitypes import PageSize, PathId
+from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require, require_scope
+from linli.db import DbSession
+from linli.error_handlers import ERROR_RESPONSES
+from linli.live import fulfilment, presenters
+from linli.live.schemas import DeliveryIn, MerchantLiveOrderOut, MyLiveOrderOut, ShipmentIn
+
+router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=ERROR_RESPONSES)
+Viewer = Annotated[Actor, Depends(require_scope("resident"))]
+Reader = Annotated[Actor, Depends(require(LIVE_READ))]
+Manager = Annotated[Actor, Depends(require(LIVE_MANAGE))]
+State = Literal["to_ship", "shipped", "received", "all"]
+
+
+# --- residents ------------------------------------------------------------------------------
+
+
+@router.get("/orders/{order_id}", summary="One of my live orders: delivery and replay link")
+async def my_order(order_id: PathId, session: DbSession, actor: Viewer) -> MyLiveOrderOut:
+    return presenters.live_order_out(await fulfilment.my_order(session, actor, order_id))
+
+
+@router.post(
+    "/orders/{order_id}/address",
+    summary="Give or correct where my live order is shipped (until it is shipped)",
+)
+async def set_address(
+    order_id: PathId, body: DeliveryIn, session: DbSession, actor: Viewer
+) -> MyLiveOrderOut:
+    await fulfilment.set_address(session, actor, order_id, body)
+    return presenters.live_order_out(await fulfilment.my_order(session, actor, order_id))
+
+
+@router.post("/orders/{order_id}/receive", summary="Confirm I received my shipped live order")
+async def confirm_receipt(order_id: PathId, session: DbSession, actor: Viewer) -> MyLiveOrderOut:
+    await fulfilment.confirm_receipt(session, actor, order_id)
+    return presenters.live_order_out(await fulfilment.my_order(session, actor, order_id))
+
+
+# --- merchants ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/merchant/orders",
+    summary="The organisation's paid live orders: to ship (oldest first), shipped, received",
+)
+async def merchant_orders(
+    session: DbSession, actor: Reader, state: State = "to_ship", limit: PageSize = 50
+) -> list[MerchantLiveOrderOut]:
+    views = await fulfilment.merchant_orders(session, actor, state=state, limit=limit)
+    return [presenters.merchant_live_order_out(view) for view in views]
+
+
+@router.post(
+    "/merchant/orders/{order_id}/ship",
+    summary="Record the shipment of a paid live order (carrier and tracking number)",
+)
+async def ship(
+    order_id: PathId, body: ShipmentIn, session: DbSession, actor: Manager
+) -> MerchantLiveOrderOut:
+    await fulfilment.ship(session, actor, order_id, body)
+    view = await fulfilment.merchant_order(session, actor, order_id)
+    return presenters.merchant_live_order_out(view)
