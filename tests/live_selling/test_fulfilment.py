@@ -6,6 +6,7 @@ returns, refunded exactly once."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,16 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live.models import LiveOrder, Pin, Recording
+from linli.live.personal_data import export_live, open_live
 from linli.payments.models import PaymentRefund
 from linli.protection.return_models import ReturnRequest
+from linli.web import CSRF_FIELD
+from tests.factories import login
 from tests.groupbuy.helpers import Resident, a_shop, count, pay, residents
 from tests.live_selling.helpers import LIVE, Studio, a_studio, new_key
 from tests.payments.helpers import balances
@@ -370,3 +375,120 @@ async def test_a_live_return_is_answered_received_and_refunded_exactly_once_by_i
     # The last unit may still be asked for; the two refunded ones may not.
     assert (await ask(client, buyer, order_id, quantity=2)).status_code == 422
     assert (await ask(client, buyer, order_id, quantity=1)).status_code == 201
+
+
+async def form(c: httpx.AsyncClient, url: str, **data: object) -> httpx.Response:
+    return await c.post(url, data={CSRF_FIELD: c.cookies.get(CSRF_COOKIE) or "", **data})
+
+
+async def test_the_pages_buy_with_an_address_ship_receive_and_link_the_return_in_both_languages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    studio = await a_studio(client, session)
+    (buyer,) = await residents(session, 1)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as merchant,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as viewer,
+    ):
+        await login(merchant, studio.shop.owner, organisation=studio.shop.organisation)
+        await login(viewer, buyer.user)
+        for c in (merchant, viewer):
+            c.headers.pop("X-CSRF-Token", None)
+        room = await viewer.get(f"/live/{studio.room_id}")
+        assert 'name="recipient_name"' in room.text
+        key = re.search(r'name="key" value="([^"]+)"', room.text)
+        assert key is not None
+        # Half an address is refused; nothing is bought.
+        half = await form(
+            viewer,
+            f"/live/{studio.room_id}/buy",
+            key=key.group(1),
+            goods_id=studio.goods_id,
+            quantity=1,
+            recipient_name="王芳",
+        )
+        assert half.status_code == 422, half.text
+        assert await count(app, LiveOrder) == 0
+        placed = await form(
+            viewer,
+            f"/live/{studio.room_id}/buy",
+            key=key.group(1),
+            goods_id=studio.goods_id,
+            quantity=1,
+            **ADDRESS,
+        )
+        assert placed.status_code == 303, placed.text
+        async with app.state.sessionmaker() as s:
+            order = await s.scalar(select(LiveOrder))
+            assert order is not None
+            order_id = order.id
+            assert order.delivery_address == ADDRESS["address"]
+        # The next room page offers the same address.
+        again = await viewer.get(f"/live/{studio.room_id}")
+        assert ADDRESS["address"] in again.text
+        intents = (await client.get(f"{LIVE}/orders", headers=buyer.headers)).json()
+        assert intents[0]["id"] == order_id
+        payment = (
+            await client.post(
+                f"{LIVE}/rooms/{studio.room_id}/orders",
+                json={"goods_id": studio.goods_id, "quantity": 1},
+                headers=buyer.headers | {"Idempotency-Key": key.group(1)},
+            )
+        ).json()["payment"]
+        await pay(client, settings, payment)
+        await app.state.dispatcher.run_once()
+        # The merchant's page lists it to ship, in Chinese too, and records the shipment.
+        listed = await merchant.get("/merchant/live-orders", headers={"Accept-Language": "zh-CN"})
+        assert listed.status_code == 200
+        assert "待发货" in listed.text
+        assert ADDRESS["address"] in listed.text
+        bad = await form(
+            merchant, f"/merchant/live-orders/{order_id}/ship", carrier="sf", tracking_number="1"
+        )
+        assert bad.status_code == 422, bad.text
+        shipped = await form(
+            merchant,
+            f"/merchant/live-orders/{order_id}/ship",
+            carrier="zto",
+            tracking_number="7300 1234 5678",
+        )
+        assert shipped.status_code == 303, shipped.text
+        mine_page = await viewer.get("/live/orders", headers={"Accept-Language": "zh-CN"})
+        assert "中通快递 730012345678" in mine_page.text
+        assert "确认收货" in mine_page.text
+        received = await form(viewer, f"/live/orders/{order_id}/receive")
+        assert received.status_code == 303, received.text
+        mine_page = await viewer.get("/live/orders")
+        assert 'data-fulfilment="received"' in mine_page.text
+        assert f'href="/returns/new-live/{order_id}"' in mine_page.text
+        new_return = await viewer.get(f"/returns/new-live/{order_id}")
+        assert new_return.status_code == 200
+        assert f'name="live_order_id" value="{order_id}"' in new_return.text
+        asked = await form(
+            viewer, "/returns", live_order_id=order_id, quantity=1, reason_code="changed_mind"
+        )
+        assert asked.status_code == 303, asked.text
+        assert asked.headers["location"] == "/returns"
+        returns_page = await viewer.get("/returns")
+        assert f'data-live-order="{order_id}"' in returns_page.text
+
+
+async def test_closing_waits_for_a_shipped_order_but_not_for_a_received_one(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    studio = await a_studio(client, session)
+    (buyer,) = await residents(session, 1)
+    order_id = (await bought(client, settings, studio, buyer))["id"]
+    await app.state.dispatcher.run_once()
+    assert (await ship(client, studio, order_id)).status_code == 200
+    async with app.state.sessionmaker() as s:
+        assert len(await open_live(s, buyer.user.id)) == 1
+    assert (
+        await client.post(f"{LIVE}/orders/{order_id}/receive", headers=buyer.headers)
+    ).status_code == 200
+    async with app.state.sessionmaker() as s:
+        assert await open_live(s, buyer.user.id) == []
+        exported = await export_live(s, buyer.user.id)
+    (row,) = exported["orders"]
+    assert (row["delivery_address"], row["tracking_number"]) == (ADDRESS["address"], "SF1234567890")
