@@ -475,6 +475,18 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT count(*) FROM live_orders WHERE status = 'paid'") == [
         (int(streamed.group(1)),)
     ]
+    # Delivered (docs/live.md "Delivery"): all but one shipped after the stream, one of them
+    # received by its buyer; every paid order has its address.
+    delivery = dict(
+        query(
+            database,
+            "SELECT fulfilment_status, count(*) FROM live_orders WHERE status = 'paid' "
+            "AND delivery_address IS NOT NULL GROUP BY fulfilment_status",
+        )
+    )
+    paid_orders = int(streamed.group(1))
+    assert paid_orders >= 3
+    assert delivery == {"to_ship": 1, "shipped": paid_orders - 2, "received": 1}
     assert query(
         database,
         "SELECT count(*) FROM live_goods g JOIN live_rooms r ON r.id = g.room_id "
