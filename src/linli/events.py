@@ -209,6 +209,18 @@ class DeliveryShipped(DomainEvent):
     leader_user_id: int | None
 
 
+@event_type("live.LiveOrderShipped")
+class LiveOrderShipped(DomainEvent):
+    """The merchant shipped a paid live order (docs/live.md "Delivery")."""
+
+    order_id: int
+    user_id: int
+    organisation_id: int
+    carrier: str  # a code of live.fulfilment.CARRIERS
+    tracking_number: str
+    receive_by: datetime  # received automatically then, unless confirmed first
+
+
 @event_type("groupbuy.OrderReadyForPickup")
 class OrderReadyForPickup(DomainEvent):
     order_id: int

@@ -21,6 +21,7 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live.models import LiveOrder, Pin, Recording
 from linli.live.personal_data import export_live, open_live
+from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
 from linli.protection.return_models import ReturnRequest
 from linli.web import CSRF_FIELD
@@ -203,6 +204,16 @@ async def test_a_shipped_order_is_received_automatically_after_the_rules_days(
     order = await bought(client, settings, studio, buyer)
     await app.state.dispatcher.run_once()
     assert (await ship(client, studio, order["id"])).status_code == 200
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        notice = await s.scalar(
+            select(Notification).where(
+                Notification.user_id == buyer.user.id, Notification.kind == "live_order_shipped"
+            )
+        )
+    assert notice is not None
+    assert notice.params["tracking"] == "SF1234567890"
+    assert notice.link == "/live/orders"
     frozen_clock.advance(timedelta(days=10) - timedelta(minutes=1))
     await app.state.dispatcher.run_once()
     assert (await mine(client, buyer, order["id"]))["fulfilment_status"] == "shipped"

@@ -23,6 +23,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor
 from linli.errors import Conflict, NotFound, ValidationFailed
+from linli.events import LiveOrderShipped
 from linli.i18n import N_
 from linli.jobs import AutoReceiveLiveOrder
 from linli.live import recordings
@@ -287,6 +288,17 @@ async def ship(session: AsyncSession, actor: Actor, order_id: int, data: Shipmen
         AutoReceiveLiveOrder(order_id=order_id),
         receive_by,
         dedupe_key=f"live-auto-receive-{order_id}",
+    )
+    outbox.publish(
+        session,
+        LiveOrderShipped(
+            order_id=order_id,
+            user_id=order.user_id,
+            organisation_id=organisation_id,
+            carrier=data.carrier,
+            tracking_number=order.tracking_number or "",
+            receive_by=receive_by,
+        ),
     )
     audit.record(
         session,

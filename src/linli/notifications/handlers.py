@@ -29,6 +29,7 @@ from linli.events import (
     GroupFailed,
     InspectionFailed,
     LeaderApplicationDecided,
+    LiveOrderShipped,
     MembershipGranted,
     MerchantApplicationDecided,
     MerchantListingsPaused,
@@ -760,6 +761,30 @@ async def complaint_step(
 
 def _local(moment: datetime) -> str:
     return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
+@outbox.subscribe(LiveOrderShipped, "notifications.live_order_shipped")
+async def live_order_shipped(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderShipped]
+) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "live_order_shipped",
+        title=N_("Your live order #{order_id} is shipped"),
+        body=N_(
+            "Tracking number {tracking}. Confirm when it arrives; otherwise it counts as "
+            "received on {due}."
+        ),
+        params={
+            "order_id": event.order_id,
+            "tracking": event.tracking_number,
+            "due": _local(event.receive_by),
+        },
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
 
 
 @outbox.subscribe(ReturnRequested, "notifications.return_requested")
