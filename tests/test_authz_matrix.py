@@ -411,6 +411,12 @@ loooooooooo resident POST /api/v1/live/orders/{order_id}/address
 lohhhhhhhhh resident POST /api/v1/live/orders/{order_id}/receive
 lddddoooddd org:read GET /api/v1/live/merchant/orders
 lddddoooddd org:write POST /api/v1/live/merchant/orders/{order_id}/ship
+lhhohhhhhhh leader GET /api/v1/live/pickup-points/{point_id}/orders
+lhhohhhhhhh leader POST /api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive
+loooooooooo leader POST /api/v1/live/pickup-points/{point_id}/handover
+loooooooooo - GET /leader/live-orders
+lhhohhhhhhh - POST /leader/live-orders/{point_id}/orders/{order_id}/arrive
+lhhohhhhhhh - POST /leader/live-orders/{point_id}/handover
 ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
@@ -867,7 +873,7 @@ class World:
 async def a_live_order(
     client: httpx.AsyncClient, shop: Shop, streamer_id: int, buyer: Resident
 ) -> int:
-    """The buyer's order (with a delivery address) in another room of the shop, on air."""
+    """The buyer's order (collected at their pickup point) in another room of the shop."""
     room = await a_room(client, shop, streamer_id, title="直播发货")
     assert room.status_code == 201, room.text
     rooms = f"/api/v1/live/merchant/rooms/{room.json()['id']}"
@@ -886,11 +892,7 @@ async def a_live_order(
         json={
             "goods_id": goods.json()["id"],
             "quantity": 1,
-            "delivery": {
-                "recipient_name": "王芳",
-                "recipient_phone": "13800138000",
-                "address": "上海市浦东新区锦绣路 100 弄",
-            },
+            "pickup": True,
         },
         headers=buyer.headers | {"Idempotency-Key": "matrix-live-order"},
     )
@@ -1310,6 +1312,8 @@ async def build_world(
                 "/live/orders/{order_id}/receive",
                 "/merchant/live-orders/{order_id}/ship",
                 "/returns/new-live/{order_id}",
+                "/api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive",
+                "/leader/live-orders/{point_id}/orders/{order_id}/arrive",
             )
         },
         "/t/{code}/qr.svg": {"code": batch.json()["code"]},

@@ -218,7 +218,16 @@ class LiveOrderShipped(DomainEvent):
     organisation_id: int
     carrier: str  # a code of live.fulfilment.CARRIERS
     tracking_number: str
-    receive_by: datetime  # received automatically then, unless confirmed first
+    receive_by: datetime | None  # received automatically then (None: collected at a point)
+
+
+@event_type("live.LiveOrderAtPoint")
+class LiveOrderAtPoint(DomainEvent):
+    """A live order to collect arrived at the buyer's pickup point (its code is live)."""
+
+    order_id: int
+    user_id: int
+    pickup_point_id: int
 
 
 @event_type("groupbuy.OrderReadyForPickup")

@@ -26,7 +26,8 @@ from linli.payments.models import PaymentRefund
 from linli.protection.return_models import ReturnRequest
 from linli.web import CSRF_FIELD
 from tests.factories import login
-from tests.groupbuy.helpers import Resident, a_shop, count, pay, residents
+from tests.groupbuy.helpers import Resident, a_shop, count, live_in, pay, residents
+from tests.groupbuy.test_fulfilment import a_led_point
 from tests.live_selling.helpers import LIVE, Studio, a_studio, new_key
 from tests.payments.helpers import balances
 
@@ -503,3 +504,118 @@ async def test_closing_waits_for_a_shipped_order_but_not_for_a_received_one(
         exported = await export_live(s, buyer.user.id)
     (row,) = exported["orders"]
     assert (row["delivery_address"], row["tracking_number"]) == (ADDRESS["address"], "SF1234567890")
+
+
+async def test_a_pickup_order_arrives_at_the_buyers_point_and_is_handed_over_against_its_code(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    studio = await a_studio(client, session)
+    point, other_point = await a_led_point(session), await a_led_point(session)
+    buyer, homeless = await residents(session, 2)
+    await live_in(session, buyer.user, point.id)
+    # No residence, no pickup point: refused; pickup and an address together: refused.
+    for who, body in (
+        (homeless, {"goods_id": studio.goods_id, "pickup": True}),
+        (buyer, {"goods_id": studio.goods_id, "pickup": True, "delivery": ADDRESS}),
+    ):
+        refused = await client.post(
+            f"{LIVE}/rooms/{studio.room_id}/orders",
+            json=body,
+            headers=who.headers | {"Idempotency-Key": new_key()},
+        )
+        assert refused.status_code == 422, refused.text
+    placed = await client.post(
+        f"{LIVE}/rooms/{studio.room_id}/orders",
+        json={"goods_id": studio.goods_id, "quantity": 2, "pickup": True},
+        headers=buyer.headers | {"Idempotency-Key": new_key()},
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    await pay(client, settings, placed.json()["payment"])
+    await app.state.dispatcher.run_once()
+    seen = await mine(client, buyer, order_id)
+    assert (seen["pickup_point_id"], seen["pickup_point_name"]) == (point.id, "3号楼门卫室")
+    no_address = await client.post(
+        f"{LIVE}/orders/{order_id}/address", json=ADDRESS, headers=buyer.headers
+    )
+    assert (no_address.status_code, no_address.json()["error"]["code"]) == (409, "pickup_order")
+    points_api = f"{LIVE}/pickup-points"
+    # Not shipped yet: it cannot arrive.
+    early = await client.post(
+        f"{points_api}/{point.id}/orders/{order_id}/arrive", headers=point.leader.headers
+    )
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "not_on_its_way")
+    assert (await ship(client, studio, order_id)).status_code == 200
+    assert (await mine(client, buyer, order_id))["receive_by"] is None  # no automatic receipt
+    # The buyer does not confirm a pickup order: the hand-over is the receipt.
+    self_receipt = await client.post(f"{LIVE}/orders/{order_id}/receive", headers=buyer.headers)
+    assert (self_receipt.status_code, self_receipt.json()["error"]["code"]) == (
+        409,
+        "collect_at_point",
+    )
+    # Another point's leader sees and does nothing here: 404; the buyer's token is no leader's.
+    for headers in (other_point.leader.headers, buyer.headers):
+        listed = await client.get(f"{points_api}/{point.id}/orders", headers=headers)
+        assert listed.status_code in (403, 404), listed.text
+    other = await client.post(
+        f"{points_api}/{other_point.id}/orders/{order_id}/arrive",
+        headers=other_point.leader.headers,
+    )
+    assert other.status_code == 404, other.text
+    listed = await client.get(f"{points_api}/{point.id}/orders", headers=point.leader.headers)
+    assert [(o["id"], o["fulfilment_status"]) for o in listed.json()] == [(order_id, "shipped")]
+    assert "pickup_code" not in listed.json()[0]
+    arrived = await client.post(
+        f"{points_api}/{point.id}/orders/{order_id}/arrive", headers=point.leader.headers
+    )
+    assert arrived.status_code == 200, arrived.text
+    assert arrived.json()["fulfilment_status"] == "at_point"
+    twice = await client.post(
+        f"{points_api}/{point.id}/orders/{order_id}/arrive", headers=point.leader.headers
+    )
+    assert twice.status_code == 409
+    code = (await mine(client, buyer, order_id))["pickup_code"]
+    assert code is not None
+    assert len(code) == 6
+    merchant_view = await client.get(
+        f"{LIVE}/merchant/orders?state=at_point", headers=studio.shop.headers
+    )
+    assert [o["pickup_code"] for o in merchant_view.json()] == [None]  # never the merchant's
+    await app.state.dispatcher.run_once()
+    async with app.state.sessionmaker() as s:
+        kinds = set(
+            await s.scalars(select(Notification.kind).where(Notification.user_id == buyer.user.id))
+        )
+    assert {"live_order_shipped", "live_order_at_point"} <= kinds
+    # The code works at its own point only, once; a malformed code is 422.
+    wrong_point = await client.post(
+        f"{points_api}/{other_point.id}/handover",
+        json={"code": code},
+        headers=other_point.leader.headers,
+    )
+    assert wrong_point.status_code == 404
+    bad = await client.post(
+        f"{points_api}/{point.id}/handover", json={"code": "12ab"}, headers=point.leader.headers
+    )
+    assert bad.status_code == 422
+    handed = await client.post(
+        f"{points_api}/{point.id}/handover",
+        json={"code": f"{code[:3]} {code[3:]}"},
+        headers=point.leader.headers,
+    )
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["fulfilment_status"] == "received"
+    again = await client.post(
+        f"{points_api}/{point.id}/handover", json={"code": code}, headers=point.leader.headers
+    )
+    assert again.status_code == 404
+    seen = await mine(client, buyer, order_id)
+    assert (seen["fulfilment_status"], seen["received_automatically"]) == ("received", False)
+    (handover,) = await audited(app, "live.order_handed_over")
+    assert handover.user_id == point.leader.user.id
+    # Received: the seven-day return is open for it as for a shipped one.
+    assert (await ask(client, buyer, order_id)).status_code == 201

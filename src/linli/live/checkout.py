@@ -19,6 +19,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.catalog import stock
+from linli.community import points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PaymentSucceeded
 from linli.i18n import N_
@@ -154,6 +155,16 @@ async def place_order(
         raise ValidationFailed(
             N_("Check the order."), fields={"quantity": N_("The order is too large.")}
         )
+    point_id: int | None = None
+    if data.pickup:  # collected at the buyer's pickup point (their residence's, if open)
+        found = await session.scalar(select(points.open_point_id(points.home_point_id(user_id))))
+        if found is None:
+            raise ValidationFailed(
+                N_("Check the order."),
+                fields={"pickup": N_("Join a community with an open pickup point first.")},
+                code="no_pickup_point",
+            )
+        point_id = int(found)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # The per-viewer limit: one conditional upsert (no row: the limit is reached).
     quota = insert(BuyerQuota).values(user_id=user_id, goods_id=goods.id, quantity=data.quantity)
@@ -192,6 +203,7 @@ async def place_order(
             recipient_name=data.delivery.recipient_name if data.delivery else None,
             recipient_phone=data.delivery.recipient_phone if data.delivery else None,
             delivery_address=data.delivery.address if data.delivery else None,
+            pickup_point_id=point_id,
         )
         .on_conflict_do_nothing(index_elements=[LiveOrder.user_id, LiveOrder.idempotency_key])
         .returning(LiveOrder)

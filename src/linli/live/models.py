@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -214,6 +215,16 @@ class LiveOrder(Base):
         CheckConstraint("returned_qty >= 0 AND returned_qty <= quantity", name="returned_in_range"),
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refund_in_range"),
         Index("ix_live_orders_org_fulfilment", "organisation_id", "fulfilment_status"),
+        Index("ix_live_orders_point_fulfilment", "pickup_point_id", "fulfilment_status"),
+        # A pickup code is live once per pickup point (codes are reused after the hand-over).
+        Index(
+            "uq_live_orders_point_code",
+            "pickup_point_id",
+            "pickup_code",
+            unique=True,
+            sqlite_where=text("fulfilment_status = 'at_point'"),
+            postgresql_where=text("fulfilment_status = 'at_point'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -230,7 +241,14 @@ class LiveOrder(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Delivery (docs/live.md "Delivery"): where to, given at checkout or later until shipped.
+    # Delivery (docs/live.md "Delivery"): collected at the buyer's pickup point (chosen at
+    # checkout), or shipped to an address (given at checkout or later, until shipped).
+    pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"))
+    pickup_code: Mapped[str | None] = mapped_column(String(6))  # live while at the point
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # at the pickup point
+    handed_over_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     recipient_name: Mapped[str | None] = mapped_column(String(60))
     recipient_phone: Mapped[str | None] = mapped_column(String(20))  # +86..., normalised
     delivery_address: Mapped[str | None] = mapped_column(String(200))

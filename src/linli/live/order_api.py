@@ -1,5 +1,6 @@
 """JSON routes for the delivery of live orders under /api/v1/live (docs/live.md "Delivery"):
-the resident's order (address, receipt, replay link) and the merchant's orders to ship."""
+the resident's order (address, receipt, replay link), the merchant's orders to ship, and the
+pickup point's leader receiving and handing over those collected there."""
 
 from __future__ import annotations
 
@@ -12,13 +13,21 @@ from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.live import fulfilment, presenters
-from linli.live.schemas import DeliveryIn, MerchantLiveOrderOut, MyLiveOrderOut, ShipmentIn
+from linli.live.schemas import (
+    CodeIn,
+    DeliveryIn,
+    MerchantLiveOrderOut,
+    MyLiveOrderOut,
+    PointLiveOrderOut,
+    ShipmentIn,
+)
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=ERROR_RESPONSES)
 Viewer = Annotated[Actor, Depends(require_scope("resident"))]
 Reader = Annotated[Actor, Depends(require(LIVE_READ))]
 Manager = Annotated[Actor, Depends(require(LIVE_MANAGE))]
-State = Literal["to_ship", "shipped", "received", "all"]
+Leader = Annotated[Actor, Depends(require_scope("leader"))]
+State = Literal["to_ship", "shipped", "at_point", "received", "all"]
 
 
 # --- residents ------------------------------------------------------------------------------
@@ -70,3 +79,41 @@ async def ship(
     await fulfilment.ship(session, actor, order_id, body)
     view = await fulfilment.merchant_order(session, actor, order_id)
     return presenters.merchant_live_order_out(view)
+
+
+# --- the pickup point's leader ----------------------------------------------------------------
+
+
+@router.get(
+    "/pickup-points/{point_id}/orders",
+    summary="Live orders coming to or waiting at a point I lead (never the pickup codes)",
+)
+async def point_orders(
+    point_id: PathId, session: DbSession, actor: Leader
+) -> list[PointLiveOrderOut]:
+    views = await fulfilment.point_orders(session, actor, point_id)
+    return [presenters.point_live_order_out(view) for view in views]
+
+
+@router.post(
+    "/pickup-points/{point_id}/orders/{order_id}/arrive",
+    summary="Record that a live order shipped to my point arrived (its pickup code is drawn)",
+)
+async def arrived(
+    point_id: PathId, order_id: PathId, session: DbSession, actor: Leader
+) -> PointLiveOrderOut:
+    await fulfilment.arrived(session, actor, point_id, order_id)
+    view = await fulfilment.point_order(session, actor, point_id, order_id)
+    return presenters.point_live_order_out(view)
+
+
+@router.post(
+    "/pickup-points/{point_id}/handover",
+    summary="Hand a live order over at my point against the code the buyer shows",
+)
+async def hand_over(
+    point_id: PathId, body: CodeIn, session: DbSession, actor: Leader
+) -> PointLiveOrderOut:
+    order = await fulfilment.hand_over(session, actor, point_id, body.code)
+    view = await fulfilment.point_order(session, actor, point_id, order.id)
+    return presenters.point_live_order_out(view)

@@ -1,6 +1,7 @@
 """Live-order delivery pages, phone-first (docs/live.md "Delivery"): the resident gives the
 address and confirms receipt from "My live orders"; the merchant lists its paid orders to
-ship, shipped and received, and records each shipment (carrier, tracking number).
+ship, shipped and received, and records each shipment (carrier, tracking number); the leader
+of a pickup point records live orders arriving and hands them over against the code.
 
 Under `/merchant/live-orders` rather than `/merchant/live/orders`: the studio's
 `/merchant/live/{room_id}` routes take every second segment."""
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from linli.apitypes import PathId
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require_user
+from linli.community import points
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import N_, _
@@ -138,3 +140,70 @@ async def ship(order_id: PathId, request: Request, session: DbSession, actor: Us
     if isinstance(done, Response):
         return done
     return redirect("/merchant/live-orders", text=_("Shipment recorded."))
+
+
+# --- the leader of the pickup point ---------------------------------------------------------
+
+LEADER_PAGE = "/leader/live-orders"
+
+
+async def _leader_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    led = await points.points_led_by(session, actor.require_user_id())
+    return render(
+        request,
+        "live/leader_orders.html",
+        {
+            "points": [
+                (point, await fulfilment.point_orders(session, actor, point.id)) for point in led
+            ],
+            "fulfilment_labels": FULFILMENT_LABELS,
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/leader/live-orders")
+async def leader_orders(request: Request, session: DbSession, actor: User_) -> Response:
+    """Live orders coming to and waiting at the points I lead (none: an empty page)."""
+    return await _leader_page(request, session, actor)
+
+
+@router.post("/leader/live-orders/{point_id}/orders/{order_id}/arrive")
+async def arrived(
+    point_id: PathId, order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await fulfilment.point_order(session, actor, point_id, order_id)  # 404 elsewhere
+    done = await form_action(
+        session,
+        lambda: fulfilment.arrived(session, actor, point_id, order_id),
+        on_error=flash_error(LEADER_PAGE),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(LEADER_PAGE, text=_("Arrived: the buyer is told to collect it."))
+
+
+@router.post("/leader/live-orders/{point_id}/handover")
+async def hand_over(
+    point_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await form_data(request)
+    done = await form_action(
+        session,
+        lambda: fulfilment.hand_over(session, actor, point_id, form.get("code", "")),
+        on_error=lambda error: _leader_page(
+            request, session, actor, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(LEADER_PAGE, text=_("Handed over."))

@@ -114,6 +114,7 @@ async def _room_page(
             "replays": await recordings.ready_recordings(session, room.id),
             "order_key": secrets.token_urlsafe(18),
             "last_delivery": await fulfilment.last_delivery(session, actor),
+            "home_point": await fulfilment.home_point(session, actor),
             "error": error,
         },
         status_code=status_code,
@@ -180,7 +181,10 @@ async def buy(room_id: PathId, request: Request, session: DbSession, actor: User
             {
                 "goods_id": forms.whole(form.get("goods_id", "")),
                 "quantity": forms.whole(form.get("quantity", "1")),
-                "delivery": fulfilment.delivery_fields(form),
+                "pickup": form.get("receive") == "pickup",
+                "delivery": None
+                if form.get("receive") == "pickup"
+                else fulfilment.delivery_fields(form),
             },
         )
         return await checkout.place_order(session, actor, room_id, body, form.get("key", ""))

@@ -14,6 +14,7 @@ from linli.live.schemas import (
     GoodsOut,
     MerchantLiveOrderOut,
     MyLiveOrderOut,
+    PointLiveOrderOut,
     RoomOut,
     SellerOut,
 )
@@ -52,13 +53,19 @@ async def room_out(session: AsyncSession, room: Room) -> RoomOut:
 
 
 def live_order_out(view: LiveOrderView) -> MyLiveOrderOut:
-    """A resident's live order with its room, delivery and replay link."""
+    """A resident's live order with its room, delivery (the pickup code while it waits at
+    the point) and replay link."""
     return MyLiveOrderOut.from_row(view.order, **_view_values(view))
 
 
 def merchant_live_order_out(view: LiveOrderView) -> MerchantLiveOrderOut:
-    """A paid live order as its merchant ships it."""
-    return MerchantLiveOrderOut.from_row(view.order, **_view_values(view))
+    """A paid live order as its merchant ships it: never the pickup code."""
+    return MerchantLiveOrderOut.from_row(view.order, **_view_values(view), pickup_code=None)
+
+
+def point_live_order_out(view: LiveOrderView) -> PointLiveOrderOut:
+    """A live order at a pickup point as its leader sees it."""
+    return PointLiveOrderOut.from_row(view.order, product_name=view.product_name, unit=view.unit)
 
 
 def _view_values(view: LiveOrderView) -> dict[str, object]:
@@ -68,4 +75,5 @@ def _view_values(view: LiveOrderView) -> dict[str, object]:
         "unit": view.unit,
         "replay_url": view.replay.url if view.replay else None,
         "replay_at_seconds": view.replay.at_seconds if view.replay else None,
+        "pickup_point_name": view.pickup_point_name,
     }

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
@@ -152,6 +160,18 @@ class LiveOrderIn(StrictInput):
         default=None,
         description="Where to ship the order; may also be given later, until it is shipped",
     )
+    pickup: StrictBool = Field(
+        default=False,
+        description="Collect it at my pickup point (my residence's) instead of shipping",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if self.pickup and self.delivery is not None:
+            raise PydanticCustomError(
+                "pickup_or_delivery", "collect at the pickup point or give an address, not both"
+            )
+        return self
 
 
 class ShipmentIn(StrictInput):
@@ -283,6 +303,10 @@ class MyLiveOrderOut(LiveOrderOut):
     recipient_phone: str | None = None
     delivery_address: str | None = None
     fulfilment_status: str | None = None
+    pickup_point_id: int | None = None  # collected there (else shipped to the address)
+    pickup_point_name: str | None = None
+    arrived_at: datetime | None = None
+    pickup_code: str | None = None  # the buyer's only: shown at the point to collect
     carrier: str | None = None
     tracking_number: str | None = None
     shipped_at: datetime | None = None
@@ -297,6 +321,26 @@ class MyLiveOrderOut(LiveOrderOut):
 
 
 class MerchantLiveOrderOut(MyLiveOrderOut):
-    """A paid live order as its merchant ships it (the address, the recipient's phone)."""
+    """A paid live order as its merchant ships it (the address, the recipient's phone; never
+    the pickup code)."""
 
     user_id: int
+
+
+class PointLiveOrderOut(OutputModel):
+    """A live order at a pickup point as its leader sees it: never the pickup code (the
+    resident's proof of collection)."""
+
+    id: int
+    pickup_point_id: int
+    product_name: str
+    unit: str
+    quantity: int
+    fulfilment_status: str
+    shipped_at: datetime | None
+    arrived_at: datetime | None
+    received_at: datetime | None
+
+
+class CodeIn(StrictInput):
+    code: Annotated[str, Field(min_length=1, max_length=20)]

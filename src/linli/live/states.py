@@ -30,7 +30,8 @@ class FulfilmentStatus(StrEnum):
 
     TO_SHIP = "to_ship"  # paid: the merchant ships it to the order's address
     SHIPPED = "shipped"  # handed to a carrier, with its tracking number
-    RECEIVED = "received"  # the resident confirmed, or the rule's days passed after shipment
+    AT_POINT = "at_point"  # a pickup order arrived at the resident's pickup point: code live
+    RECEIVED = "received"  # confirmed, handed over at the point, or the rule's days passed
 
 
 # A room still holding its stream stock (goods may be added, the session may start or go on).

@@ -29,6 +29,7 @@ from linli.events import (
     GroupFailed,
     InspectionFailed,
     LeaderApplicationDecided,
+    LiveOrderAtPoint,
     LiveOrderShipped,
     MembershipGranted,
     MerchantApplicationDecided,
@@ -776,12 +777,32 @@ async def live_order_shipped(
         body=N_(
             "Tracking number {tracking}. Confirm when it arrives; otherwise it counts as "
             "received on {due}."
-        ),
+        )
+        if event.receive_by is not None
+        else N_("Tracking number {tracking}. You will be told when it is at your pickup point."),
         params={
             "order_id": event.order_id,
             "tracking": event.tracking_number,
-            "due": _local(event.receive_by),
+            "due": _local(event.receive_by) if event.receive_by is not None else "",
         },
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(LiveOrderAtPoint, "notifications.live_order_at_point")
+async def live_order_at_point(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderAtPoint]
+) -> None:
+    event = envelope.payload
+    point = await pickup_points.point(session, event.pickup_point_id)
+    notify(
+        session,
+        event.user_id,
+        "live_order_at_point",
+        title=N_("Your live order #{order_id} is at your pickup point"),
+        body=N_("Collect it at {point} with the pickup code shown on My live orders."),
+        params={"order_id": event.order_id, "point": point.name if point else ""},
         link="/live/orders",
         source_event_id=envelope.event_id,
     )

@@ -1,5 +1,6 @@
-"""live: delivery of paid live orders (address, shipment with carrier and tracking number,
-receipt confirmed or automatic, units returned and refunded); protection's returns of a live
+"""live: delivery of paid live orders (collected at the buyer's pickup point with a pickup
+code, or shipped to an address; shipment with carrier and tracking number, receipt confirmed,
+handed over or automatic, units returned and refunded); protection's returns of a live
 order (a return names a group-buy line or a live order: exactly one)
 
 Revision ID: 0048
@@ -33,6 +34,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("recipient_phone", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("delivery_address", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("fulfilment_status", sa.String(length=10), nullable=True))
+        batch_op.add_column(sa.Column("pickup_point_id", BIG_ID, nullable=True))
+        batch_op.add_column(sa.Column("pickup_code", sa.String(length=6), nullable=True))
+        batch_op.add_column(
+            sa.Column("arrived_at", linli.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("handed_over_by_user_id", BIG_ID, nullable=True))
         batch_op.add_column(sa.Column("carrier", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("tracking_number", sa.String(length=40), nullable=True))
         batch_op.add_column(
@@ -66,9 +73,33 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_live_orders_pickup_point_id_pickup_points"),
+            "pickup_points",
+            ["pickup_point_id"],
+            ["id"],
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_live_orders_handed_over_by_user_id_users"),
+            "users",
+            ["handed_over_by_user_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
         batch_op.create_check_constraint(
             "fulfilment_status",
-            "fulfilment_status IS NULL OR fulfilment_status IN ('to_ship', 'shipped', 'received')",
+            "fulfilment_status IS NULL OR fulfilment_status IN "
+            "('to_ship', 'shipped', 'at_point', 'received')",
+        )
+        batch_op.create_index(
+            "ix_live_orders_point_fulfilment", ["pickup_point_id", "fulfilment_status"]
+        )
+        batch_op.create_index(
+            "uq_live_orders_point_code",
+            ["pickup_point_id", "pickup_code"],
+            unique=True,
+            sqlite_where=sa.text("fulfilment_status = 'at_point'"),
+            postgresql_where=sa.text("fulfilment_status = 'at_point'"),
         )
         batch_op.create_check_constraint(
             "returned_in_range", "returned_qty >= 0 AND returned_qty <= quantity"
@@ -115,6 +146,14 @@ def downgrade() -> None:
 
     with op.batch_alter_table("live_orders", schema=None) as batch_op:
         batch_op.drop_index("ix_live_orders_org_fulfilment")
+        batch_op.drop_index("uq_live_orders_point_code")
+        batch_op.drop_index("ix_live_orders_point_fulfilment")
+        batch_op.drop_constraint(
+            batch_op.f("fk_live_orders_handed_over_by_user_id_users"), type_="foreignkey"
+        )
+        batch_op.drop_constraint(
+            batch_op.f("fk_live_orders_pickup_point_id_pickup_points"), type_="foreignkey"
+        )
         batch_op.drop_constraint(op.f("ck_live_orders_refund_in_range"), type_="check")
         batch_op.drop_constraint(op.f("ck_live_orders_returned_in_range"), type_="check")
         batch_op.drop_constraint(op.f("ck_live_orders_fulfilment_status"), type_="check")
@@ -131,6 +170,10 @@ def downgrade() -> None:
             "shipped_at",
             "tracking_number",
             "carrier",
+            "handed_over_by_user_id",
+            "arrived_at",
+            "pickup_code",
+            "pickup_point_id",
             "fulfilment_status",
             "delivery_address",
             "recipient_phone",
