@@ -364,9 +364,13 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     reminded = query(database, "SELECT count(*) FROM notifications WHERE kind = 'service_reminder'")
     services_told["service_reminder"] = reminded[0][0]
     assert reminded[0][0] <= query(database, bookings + "status <> 'cancelled'")[0][0]
+    # Live selling (demo/live.py): each buyer of a shipped order is told of the shipment.
+    shipped = query(database, "SELECT count(*) FROM live_orders WHERE shipped_at IS NOT NULL")
+    assert shipped[0][0] > 0
     assert query(database, by_kind) == sorted(
         [
             *((kind, n) for kind, n in services_told.items() if n),
+            ("live_order_shipped", shipped[0][0]),
             ("certification_approved", 5),
             ("inspection_result_published", 3),
             ("leader_approved", 40),
