@@ -61,7 +61,7 @@ from tests.factories import (
     make_user,
     png_bytes,
 )
-from tests.groupbuy.helpers import a_shop, bearer, live_in, residents
+from tests.groupbuy.helpers import Resident, Shop, a_shop, bearer, listed_sku, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
 from tests.live_selling.helpers import a_room, a_streamer
 
@@ -421,6 +421,21 @@ lddddoohddd - POST /merchant/live/{room_id}/start
 lddddoohddd - POST /merchant/live/{room_id}/{action}
 ldddddddddo - GET /platform/live
 loooooooooo - GET /live/orders
+lohhhhhhhhh - POST /live/orders/{order_id}/address
+lohhhhhhhhh - POST /live/orders/{order_id}/receive
+lddddoooddd - GET /merchant/live-orders
+lddddoohddd - POST /merchant/live-orders/{order_id}/ship
+lohhhhhhhhh resident GET /api/v1/live/orders/{order_id}
+loooooooooo resident POST /api/v1/live/orders/{order_id}/address
+lohhhhhhhhh resident POST /api/v1/live/orders/{order_id}/receive
+lddddoooddd org:read GET /api/v1/live/merchant/orders
+lddddoooddd org:write POST /api/v1/live/merchant/orders/{order_id}/ship
+lhhohhhhhhh leader GET /api/v1/live/pickup-points/{point_id}/orders
+lhhohhhhhhh leader POST /api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive
+loooooooooo leader POST /api/v1/live/pickup-points/{point_id}/handover
+loooooooooo - GET /leader/live-orders
+lhhohhhhhhh - POST /leader/live-orders/{point_id}/orders/{order_id}/arrive
+lhhohhhhhhh - POST /leader/live-orders/{point_id}/handover
 ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
@@ -533,6 +548,7 @@ lohhhhhhhhh - GET /pay/{public_id}
 ldddddooood - GET /regulator/recalls
 loooooooooo - GET /returns
 lohhhhhhhhh - GET /returns/new/{line_id}
+lohhhhhhhhh - GET /returns/new-live/{order_id}
 lohhhhhhhhh - GET /returns/{return_id}/photos/{file_id}
 ooooooooooo - GET /signup
 ooooooooooo - GET /t/{code}
@@ -876,6 +892,36 @@ class World:
         return url
 
 
+async def a_live_order(
+    client: httpx.AsyncClient, shop: Shop, streamer_id: int, buyer: Resident
+) -> int:
+    """The buyer's order (collected at their pickup point) in another room of the shop."""
+    room = await a_room(client, shop, streamer_id, title="直播发货")
+    assert room.status_code == 201, room.text
+    rooms = f"/api/v1/live/merchant/rooms/{room.json()['id']}"
+    sku_id = await listed_sku(client, shop, stock=10, code="LIVE")
+    goods = await client.post(
+        f"{rooms}/goods",
+        json={"sku_id": sku_id, "stream_price_fen": 990, "stock": 5, "per_buyer_limit": 5},
+        headers=shop.headers,
+    )
+    assert goods.status_code == 201, goods.text
+    for step, body in (("start", None), ("pin", {"goods_id": goods.json()["id"]})):
+        done = await client.post(f"{rooms}/{step}", json=body, headers=shop.headers)
+        assert done.status_code == 200, done.text
+    placed = await client.post(
+        f"/api/v1/live/rooms/{room.json()['id']}/orders",
+        json={
+            "goods_id": goods.json()["id"],
+            "quantity": 1,
+            "pickup": True,
+        },
+        headers=buyer.headers | {"Idempotency-Key": "matrix-live-order"},
+    )
+    assert placed.status_code == 201, placed.text
+    return int(placed.json()["id"])
+
+
 async def build_world(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -1010,6 +1056,7 @@ async def build_world(
     assert live_streamer.status_code == 201, live_streamer.text
     live_room = await a_room(client, gb.shop, live_streamer.json()["id"])
     assert live_room.status_code == 201, live_room.text
+    live_order_id = await a_live_order(client, gb.shop, live_streamer.json()["id"], buyer)
     forwarded = await client.post(
         f"/api/v1/supervision/reports/{report.json()['id']}/forward", headers=operator_token
     )
@@ -1319,6 +1366,21 @@ async def build_world(
         "/t/{code}": {"code": batch.json()["code"]},
         "/supervision/reports/{report_id}/{action}": {"action": "acknowledge"},
         "/merchant/live/{room_id}/{action}": {"action": "pause"},
+        **{
+            path: {"order_id": live_order_id}
+            for path in (
+                "/api/v1/live/orders/{order_id}",
+                "/api/v1/live/orders/{order_id}/address",
+                "/api/v1/live/orders/{order_id}/receive",
+                "/api/v1/live/merchant/orders/{order_id}/ship",
+                "/live/orders/{order_id}/address",
+                "/live/orders/{order_id}/receive",
+                "/merchant/live-orders/{order_id}/ship",
+                "/returns/new-live/{order_id}",
+                "/api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive",
+                "/leader/live-orders/{point_id}/orders/{order_id}/arrive",
+            )
+        },
         "/t/{code}/qr.svg": {"code": batch.json()["code"]},
         "/api/v1/payments/ledger/accounts/{code}": {
             "code": ledger.merchant_payable(gb.shop.organisation.id)

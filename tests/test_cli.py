@@ -364,9 +364,13 @@ def test_demo_is_deterministic_and_the_worker_drains_it(database: Path) -> None:
     reminded = query(database, "SELECT count(*) FROM notifications WHERE kind = 'service_reminder'")
     services_told["service_reminder"] = reminded[0][0]
     assert reminded[0][0] <= query(database, bookings + "status <> 'cancelled'")[0][0]
+    # Live selling (demo/live.py): each buyer of a shipped order is told of the shipment.
+    shipped = query(database, "SELECT count(*) FROM live_orders WHERE shipped_at IS NOT NULL")
+    assert shipped[0][0] > 0
     assert query(database, by_kind) == sorted(
         [
             *((kind, n) for kind, n in services_told.items() if n),
+            ("live_order_shipped", shipped[0][0]),
             ("certification_approved", 5),
             ("inspection_result_published", 3),
             ("leader_approved", 40),
@@ -475,6 +479,18 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     assert query(database, "SELECT count(*) FROM live_orders WHERE status = 'paid'") == [
         (int(streamed.group(1)),)
     ]
+    # Delivered (docs/live.md "Delivery"): all but one shipped after the stream, one of them
+    # received by its buyer; every paid order has its address.
+    delivery = dict(
+        query(
+            database,
+            "SELECT fulfilment_status, count(*) FROM live_orders WHERE status = 'paid' "
+            "AND delivery_address IS NOT NULL GROUP BY fulfilment_status",
+        )
+    )
+    paid_orders = int(streamed.group(1))
+    assert paid_orders >= 3
+    assert delivery == {"to_ship": 1, "shipped": paid_orders - 2, "received": 1}
     assert query(
         database,
         "SELECT count(*) FROM live_goods g JOIN live_rooms r ON r.id = g.room_id "

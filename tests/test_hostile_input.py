@@ -605,6 +605,11 @@ async def arrange_a_live_order(
             idempotency_key=TINY,
             created_at=now,
             paid_at=now,
+            # Delivery in hostile words: shown to the buyer and on the merchant's list to ship.
+            fulfilment_status="to_ship",
+            recipient_name=TINY,
+            recipient_phone="+8613800138000",
+            delivery_address=FULL[:200],
         )
     )
     await session.flush()

@@ -284,6 +284,8 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import pages as groupbuy_pages
     from linli.live import api as live_api
     from linli.live import channel_api as live_channel_api
+    from linli.live import order_api as live_order_api
+    from linli.live import order_pages as live_order_pages
     from linli.live import pages as live_pages
     from linli.merchants import api as merchants_api
     from linli.merchants import pages as merchants_pages
@@ -345,6 +347,7 @@ def _include_routers(app: FastAPI) -> None:
         groupbuy_fulfilment_api,
         live_api,
         live_channel_api,
+        live_order_api,
         merchants_api,
         notifications_api,
         ops_api,
@@ -380,6 +383,7 @@ def _include_routers(app: FastAPI) -> None:
         credit_list_pages,
         groupbuy_pages,
         live_pages,
+        live_order_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,
         merchants_pages,

@@ -209,6 +209,27 @@ class DeliveryShipped(DomainEvent):
     leader_user_id: int | None
 
 
+@event_type("live.LiveOrderShipped")
+class LiveOrderShipped(DomainEvent):
+    """The merchant shipped a paid live order (docs/live.md "Delivery")."""
+
+    order_id: int
+    user_id: int
+    organisation_id: int
+    carrier: str  # a code of live.fulfilment.CARRIERS
+    tracking_number: str
+    receive_by: datetime | None  # received automatically then (None: collected at a point)
+
+
+@event_type("live.LiveOrderAtPoint")
+class LiveOrderAtPoint(DomainEvent):
+    """A live order to collect arrived at the buyer's pickup point (its code is live)."""
+
+    order_id: int
+    user_id: int
+    pickup_point_id: int
+
+
 @event_type("groupbuy.OrderReadyForPickup")
 class OrderReadyForPickup(DomainEvent):
     order_id: int
@@ -416,13 +437,15 @@ class ReturnRequested(DomainEvent):
     return_id: int
     user_id: int
     organisation_id: int
-    order_id: int
-    order_line_id: int
-    pickup_point_id: int
+    # A group-buy line (order, line, pickup point) or a live order: one of the two.
+    order_id: int | None
+    order_line_id: int | None
+    pickup_point_id: int | None
     product_name: str
     quantity: int
     reason_code: str
     answer_due_at: datetime
+    live_order_id: int | None = None
 
 
 @event_type("protection.ReturnDecided")
@@ -430,7 +453,7 @@ class ReturnDecided(DomainEvent):
     return_id: int
     user_id: int
     organisation_id: int
-    pickup_point_id: int
+    pickup_point_id: int | None  # None: a live order's return (sent back to the merchant)
     product_name: str
     decision: str  # approved | rejected
     automatic: bool  # approved because the merchant did not answer in time
@@ -471,11 +494,12 @@ class ReturnRefundRefused(DomainEvent):
     return_id: int
     user_id: int
     organisation_id: int
-    order_id: int
+    order_id: int | None  # the group-buy order, or None for a live order's return
     product_name: str
     reason: str
     rule_id: str
     rule_version: int
+    live_order_id: int | None = None
 
 
 @event_type("protection.ReturnRefundOverdue")

@@ -267,6 +267,14 @@ class ExpireLiveOrder(JobPayload):
     intent_id: int
 
 
+@job_kind("live.auto_receive")
+class AutoReceiveLiveOrder(JobPayload):
+    """A shipped live order's receive-by time (rule `live.delivery`): received, unless the
+    resident confirmed it first."""
+
+    order_id: int
+
+
 # --- services -----------------------------------------------------------------------------
 
 

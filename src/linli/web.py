@@ -257,6 +257,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         items.append(("/leader", N_("My pickup point")))
         if actor.user is not None and actor.user.leads_point:
             items.append(("/leader/pickup", N_("Pickup desk")))
+            items.append(("/leader/live-orders", N_("Live orders at my point")))
             items.append(("/leader/earnings", N_("Earnings")))
             items.append(("/leader/complaints", N_("Complaints about me")))
             items.append(("/leader/credit", N_("My credit as a group leader")))
@@ -269,6 +270,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
             items.append(("/merchant/groupbuy", N_("Group buys")))
         if actor.has(LIVE_READ) and kind == "merchant":
             items.append(("/merchant/live", N_("Live studio")))
+            items.append(("/merchant/live-orders", N_("Live orders")))
         if actor.has(TRACE_SAFETY_READ):
             items.append(("/merchant/batches", N_("Batches and traceability")))
         if actor.has(TRACE_RECALL):

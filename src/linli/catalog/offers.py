@@ -1,10 +1,11 @@
-"""The catalogue's read face for selling domains (group buying, live selling): a merchant's listed
-SKUs as plain read models, the product of a SKU as a correlated subquery and every SKU's category
-as a subquery for reports."""
+"""The catalogue's read face for selling domains (group buying, live selling): a merchant's
+listed SKUs as plain read models, the product of a SKU as a correlated subquery and every SKU's
+category as a subquery for reports, and why goods are excluded from the no-reason return under
+the rule's values."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,20 @@ from sqlalchemy.orm import QueryableAttribute
 
 from linli.catalog.models import Product, Sku
 from linli.categories.tree import category_tree
+
+
+def return_exclusion(
+    values: Mapping[str, Any], storage_class: str, category_codes: Sequence[str]
+) -> str | None:
+    """Why goods are excluded from the no-reason return under the values of rule
+    `consumer.no_reason_return` (their storage class, else a category of theirs), or None."""
+    if storage_class in values.get("excluded_storage_classes", []):
+        return f"storage:{storage_class}"
+    excluded = set(values.get("excluded_categories", []))
+    for code in category_codes:
+        if code in excluded:
+            return f"category:{code}"
+    return None
 
 
 @dataclass(frozen=True)

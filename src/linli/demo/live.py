@@ -1,9 +1,9 @@
 """Live selling in the demo city, played through the services: yesterday evening's stream of
-the fruit merchant as a replay (two goods pinned in turn, residents' paid orders, the unsold
-stream stock back on the SKUs; with `ffmpeg` on the PATH a short generated test pattern as
-its video, kept through the recordings' own remux), its stream tonight, and a foreign-trade
-enterprise's export-quality goods on air now (pinned, stream stock reserved until the room's
-end)."""
+the fruit merchant as a replay (two goods pinned in turn, residents' paid orders with their
+delivery addresses, most shipped after the stream and one received, the unsold stream stock
+back on the SKUs; with `ffmpeg` on the PATH a short generated test pattern as its video, kept
+through the recordings' own remux), its stream tonight, and a foreign-trade enterprise's
+export-quality goods on air now (pinned, stream stock reserved until the room's end)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from linli.config import Settings
 from linli.demo.history import pay_in_sandbox
 from linli.demo.seed import EXPORTER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
 from linli.errors import DomainError
-from linli.live import checkout, recordings, service, streamers
-from linli.live.schemas import GoodsIn, LiveOrderIn, RoomIn, StreamerIn
+from linli.live import checkout, fulfilment, recordings, service, streamers
+from linli.live.schemas import DeliveryIn, GoodsIn, LiveOrderIn, RoomIn, ShipmentIn, StreamerIn
 from linli.outbox import Dispatcher
 from linli.rules import service as rules
 
@@ -155,7 +155,16 @@ async def _buy_and_pay(
                 session,
                 viewer,
                 room_id,
-                LiveOrderIn(goods_id=goods_id, quantity=quantity),
+                LiveOrderIn(
+                    goods_id=goods_id,
+                    quantity=quantity,
+                    delivery=DeliveryIn(
+                        recipient_name=(viewer.user.display_name if viewer.user else "")[:60]
+                        or "居民",
+                        recipient_phone="13800138000",
+                        address=f"上海市浦东新区锦绣路 {100 + quantity} 弄 {goods_id % 9 + 1} 号",
+                    ),
+                ),
                 uuid.uuid4().hex,
             )
     except DomainError:
@@ -219,6 +228,30 @@ async def replay_video(
             return False
         kept = await recordings.keep_file(sessionmaker, room_id, source)
     return kept.status == "ready"
+
+
+async def _ship_most(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    merchant: Actor,
+    viewers: list[Actor],
+    rng: random.Random,
+) -> None:
+    """After the stream the merchant ships all but one of its paid orders (SF Express); the
+    first buyer confirms receipt; the rest wait for their buyers or the automatic receipt."""
+    async with sessionmaker() as session:
+        to_ship = await fulfilment.merchant_orders(session, merchant, state="to_ship")
+    by_user = {v.user.id: v for v in viewers if v.user is not None}
+    for n, view in enumerate(to_ship[:-1]):
+        async with sessionmaker() as session, session.begin():
+            await fulfilment.ship(
+                session,
+                merchant,
+                view.order.id,
+                ShipmentIn(carrier="sf", tracking_number=f"SF{rng.randrange(10**11, 10**12)}"),
+            )
+            buyer = by_user.get(view.order.user_id)
+            if n == 0 and buyer is not None:
+                await fulfilment.confirm_receipt(session, buyer, view.order.id)
 
 
 def _stream_price(sku: ListedSku) -> int:
@@ -291,6 +324,8 @@ async def seed_live(
         began = time.monotonic()
         figures.replay_video = await replay_video(sessionmaker, settings, room_id)
         figures.video_seconds = time.monotonic() - began
+        frozen.advance(timedelta(hours=1))
+        await _ship_most(sessionmaker, fruit.actor, viewers, rng)
 
     tonight = today.replace(hour=20, minute=0)
     if tonight <= today:

@@ -111,19 +111,6 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignIn)
     return campaign
 
 
-def return_exclusion(
-    rule: rules.Rule, storage_class: str, category_codes: Sequence[str]
-) -> str | None:
-    """Why goods are excluded from the no-reason return under `rule`, or None."""
-    if storage_class in rule.values.get("excluded_storage_classes", []):
-        return f"storage:{storage_class}"
-    excluded = set(rule.values.get("excluded_categories", []))
-    for code in category_codes:
-        if code in excluded:
-            return f"category:{code}"
-    return None
-
-
 async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     """Check the window, take each item's stock from its SKU (conditional UPDATE, all or
     nothing) and record the return and payment rules in force."""
@@ -185,8 +172,8 @@ async def publish(session: AsyncSession, actor: Actor, campaign_id: int) -> Camp
                 code="insufficient_stock",
             )
         item.storage_class = product.storage_class
-        item.return_exclusion = return_exclusion(
-            return_rule, product.storage_class, product.category_codes
+        item.return_exclusion = offers.return_exclusion(
+            return_rule.values, product.storage_class, product.category_codes
         )
         item.remaining = item.stock
     campaign.status = PUBLISHED

@@ -16,6 +16,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.catalog import stock
+from linli.community import pickup_codes
 from linli.events import CampaignClosed, GroupFailed
 from linli.groupbuy import checkout, orders, pickup, refunds
 from linli.groupbuy.models import (
@@ -136,7 +137,7 @@ async def run_cutoff(session: AsyncSession, campaign_id: int) -> CutoffResult | 
             result.failed_orders += 1
         else:
             order.status, order.confirmed_at = CONFIRMED, now
-            order.pickup_code = pickup.new_code(live_codes[order.pickup_point_id])
+            order.pickup_code = pickup_codes.new_code(live_codes[order.pickup_point_id])
             points[order.pickup_point_id] += 1
             result.confirmed_orders += 1
             result.partly_failed_orders += bool(failed)

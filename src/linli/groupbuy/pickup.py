@@ -6,7 +6,6 @@ merchant's share and the platform's fee are booked.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
+from linli.community.pickup_codes import normalise_code
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import OrderPickedUp
 from linli.groupbuy import commission, policies, refunds
@@ -32,8 +32,6 @@ from linli.groupbuy.models import (
     Pickup,
 )
 from linli.i18n import N_, Message
-
-CODE_DIGITS = 6
 
 
 async def live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, set[str]]:
@@ -55,15 +53,6 @@ async def live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, se
     return codes
 
 
-def new_code(taken: set[str]) -> str:
-    """Six random digits not live at this pickup point (a unique index is the last word)."""
-    while True:
-        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        if code not in taken:
-            taken.add(code)
-            return code
-
-
 @dataclass(frozen=True)
 class AwaitingOrder:
     order: Order
@@ -76,18 +65,6 @@ class AwaitingOrder:
             if line.group_failed or refunds.refunded_in_full(line)
             else line.quantity - line.picked_qty
         )
-
-
-def normalise_code(text: str) -> str:
-    """A typed or scanned code: digits only (spaces and dashes dropped), six of them."""
-    digits = "".join(ch for ch in text.strip() if ch not in " -")
-    if len(digits) != CODE_DIGITS or not digits.isascii() or not digits.isdigit():
-        raise ValidationFailed(
-            N_("Check the pickup code."),
-            fields={"code": N_("Enter the six digits of the pickup code.")},
-            code="bad_pickup_code",
-        )
-    return digits
 
 
 async def find_by_code(

@@ -24,6 +24,7 @@ from linli.error_handlers import ERROR_RESPONSES
 from linli.live import (
     channel,
     checkout,
+    fulfilment,
     media,
     policies,
     presenters,
@@ -116,18 +117,16 @@ async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
 # --- viewers --------------------------------------------------------------------------------
 
 
-@router.get("/orders", summary="My live orders, newest first, each with its room")
+@router.get(
+    "/orders", summary="My live orders, newest first, each with its room, delivery and replay"
+)
 async def my_orders(
     session: DbSession, actor: Viewer, limit: PageSize = 50
 ) -> list[MyLiveOrderOut]:
+    # With delivery and the replay link (docs/live.md "Delivery"; fulfilment.my_orders).
     return [
-        MyLiveOrderOut.from_row(
-            bought.order,
-            room_title=bought.room_title,
-            product_name=bought.product_name,
-            unit=bought.unit,
-        )
-        for bought in await checkout.my_orders(session, actor, limit=limit)
+        presenters.live_order_out(view)
+        for view in await fulfilment.my_orders(session, actor, limit=limit)
     ]
 
 

@@ -19,6 +19,7 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.catalog import stock
+from linli.community import points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import PaymentSucceeded
 from linli.i18n import N_
@@ -26,7 +27,7 @@ from linli.jobs import ExpireLiveOrder
 from linli.live import channel
 from linli.live.models import BuyerQuota, LiveGoods, LiveOrder, LiveSession, Pin, Room
 from linli.live.schemas import LiveOrderIn
-from linli.live.states import LiveOrderStatus, RoomStatus
+from linli.live.states import FulfilmentStatus, LiveOrderStatus, RoomStatus
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
 from linli.payments.reasons import RefundReason
@@ -154,6 +155,16 @@ async def place_order(
         raise ValidationFailed(
             N_("Check the order."), fields={"quantity": N_("The order is too large.")}
         )
+    point_id: int | None = None
+    if data.pickup:  # collected at the buyer's pickup point (their residence's, if open)
+        found = await session.scalar(select(points.open_point_id(points.home_point_id(user_id))))
+        if found is None:
+            raise ValidationFailed(
+                N_("Check the order."),
+                fields={"pickup": N_("Join a community with an open pickup point first.")},
+                code="no_pickup_point",
+            )
+        point_id = int(found)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # The per-viewer limit: one conditional upsert (no row: the limit is reached).
     quota = insert(BuyerQuota).values(user_id=user_id, goods_id=goods.id, quantity=data.quantity)
@@ -189,6 +200,10 @@ async def place_order(
             status=LiveOrderStatus.PENDING_PAYMENT,
             idempotency_key=idempotency_key,
             created_at=now,
+            recipient_name=data.delivery.recipient_name if data.delivery else None,
+            recipient_phone=data.delivery.recipient_phone if data.delivery else None,
+            delivery_address=data.delivery.address if data.delivery else None,
+            pickup_point_id=point_id,
         )
         .on_conflict_do_nothing(index_elements=[LiveOrder.user_id, LiveOrder.idempotency_key])
         .returning(LiveOrder)
@@ -252,38 +267,14 @@ async def _replay(
     return Placed(order, await payment_of(session, order), created=False)
 
 
-@dataclass(frozen=True)
-class BoughtLive:
-    """One of a viewer's live orders with where it was bought."""
-
-    order: LiveOrder
-    room_title: str
-    product_name: str
-    unit: str
-
-
-async def my_orders(session: AsyncSession, actor: Actor, *, limit: int) -> list[BoughtLive]:
-    """The logged-in viewer's live orders, newest first, each with its room."""
-    user_id = actor.require_user_id()
-    rows = await session.execute(
-        select(LiveOrder, Room.title, LiveGoods.product_name, LiveGoods.unit)
-        .join(Room, Room.id == LiveOrder.room_id)
-        .join(LiveGoods, LiveGoods.id == LiveOrder.goods_id)
-        .where(LiveOrder.user_id == user_id)
-        .order_by(LiveOrder.id.desc())
-        .limit(limit)
-    )
-    return [BoughtLive(order, title, name, unit) for order, title, name, unit in rows]
-
-
 async def payment_of(session: AsyncSession, order: LiveOrder) -> IntentView | None:
     rows = await payments.intents_for(session, Actor.for_system(), PURPOSE, str(order.id))
     return rows[-1] if rows else None
 
 
 async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
-    """pending_payment -> paid; a payment for an order no longer payable (expired) is
-    refunded in full, once."""
+    """pending_payment -> paid (and to ship); a payment for an order no longer payable
+    (expired) is refunded in full, once."""
     try:
         order_id = int(event.reference)
     except ValueError:
@@ -297,7 +288,11 @@ async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:
             LiveOrder.user_id == event.payer_user_id,
             LiveOrder.total_fen == event.amount_fen,
         )
-        .values(status=LiveOrderStatus.PAID, paid_at=clock.now())
+        .values(
+            status=LiveOrderStatus.PAID,
+            paid_at=clock.now(),
+            fulfilment_status=FulfilmentStatus.TO_SHIP,  # the merchant ships it now
+        )
         .returning(LiveOrder.id)
         .execution_options(synchronize_session=False)
     )

@@ -1,6 +1,6 @@
 """Live selling's subscribers and due jobs: paid orders, a room's scheduled end, a
 recording's remux into the replay, the end of a room whose stream was lost, the daily purge of
-records past their retention."""
+records past their retention, a shipped order's automatic receipt."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import outbox
 from linli.events import PaymentSucceeded
 from linli.jobs import (
+    AutoReceiveLiveOrder,
     ExpireLiveOrder,
     LiveRoomDue,
     LiveStreamLost,
     PurgeLiveRecords,
     RemuxLiveRecording,
 )
-from linli.live import checkout, media, recordings, retention, service
+from linli.live import checkout, fulfilment, media, recordings, retention, service
 from linli.outbox import Envelope
 
 
@@ -52,3 +53,8 @@ async def stream_lost(session: AsyncSession, job: LiveStreamLost) -> None:
 @outbox.job(PurgeLiveRecords)
 async def purge_records(session: AsyncSession, job: PurgeLiveRecords) -> outbox.AfterCommit:
     return await retention.run(session)
+
+
+@outbox.job(AutoReceiveLiveOrder)
+async def auto_receive(session: AsyncSession, job: AutoReceiveLiveOrder) -> None:
+    await fulfilment.auto_receive(session, job.order_id)

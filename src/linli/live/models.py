@@ -24,11 +24,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from linli.db import Base, BigId, JSONData, UTCDateTime
-from linli.live.states import LiveOrderStatus, RecordingStatus, RoomStatus, StreamerStatus
+from linli.live.states import (
+    FulfilmentStatus,
+    LiveOrderStatus,
+    RecordingStatus,
+    RoomStatus,
+    StreamerStatus,
+)
 
 
 class Streamer(Base):
@@ -205,6 +212,24 @@ class LiveOrder(Base):
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint("total_fen > 0", name="total_positive"),
         Index("ix_live_orders_room_created", "room_id", "created_at"),
+        CheckConstraint(
+            "fulfilment_status IS NULL OR fulfilment_status IN "
+            f"({', '.join(repr(str(s.value)) for s in FulfilmentStatus)})",
+            name="fulfilment_status",
+        ),
+        CheckConstraint("returned_qty >= 0 AND returned_qty <= quantity", name="returned_in_range"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refund_in_range"),
+        Index("ix_live_orders_org_fulfilment", "organisation_id", "fulfilment_status"),
+        Index("ix_live_orders_point_fulfilment", "pickup_point_id", "fulfilment_status"),
+        # A pickup code is live once per pickup point (codes are reused after the hand-over).
+        Index(
+            "uq_live_orders_point_code",
+            "pickup_point_id",
+            "pickup_code",
+            unique=True,
+            sqlite_where=text("fulfilment_status = 'at_point'"),
+            postgresql_where=text("fulfilment_status = 'at_point'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -221,6 +246,34 @@ class LiveOrder(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Delivery (docs/live.md "Delivery"): collected at the buyer's pickup point (chosen at
+    # checkout), or shipped to an address (given at checkout or later, until shipped).
+    pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"))
+    pickup_code: Mapped[str | None] = mapped_column(String(6))  # live while at the point
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # at the pickup point
+    handed_over_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    recipient_name: Mapped[str | None] = mapped_column(String(60))
+    recipient_phone: Mapped[str | None] = mapped_column(String(20))  # +86..., normalised
+    delivery_address: Mapped[str | None] = mapped_column(String(200))
+    fulfilment_status: Mapped[str | None] = mapped_column(String(10))  # FulfilmentStatus
+    carrier: Mapped[str | None] = mapped_column(String(20))  # fulfilment.CARRIERS
+    tracking_number: Mapped[str | None] = mapped_column(String(40))
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shipped_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # Received automatically at this time unless the resident confirms first (rule
+    # `live.delivery` `auto_receive_days`, from the shipment).
+    receive_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_automatically: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # Units taken back by returns and refunded (protection's returns, through `live.lines`).
+    returned_qty: Mapped[int] = mapped_column(default=0, server_default="0")
+    refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ChatMessage(Base):

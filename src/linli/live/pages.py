@@ -24,6 +24,7 @@ from linli.i18n import N_, _
 from linli.live import (
     channel,
     checkout,
+    fulfilment,
     media,
     policies,
     presenters,
@@ -112,6 +113,8 @@ async def _room_page(
             "hls_src": hls_src,
             "replays": await recordings.ready_recordings(session, room.id),
             "order_key": secrets.token_urlsafe(18),
+            "last_delivery": await fulfilment.last_delivery(session, actor),
+            "home_point": await fulfilment.home_point(session, actor),
             "error": error,
         },
         status_code=status_code,
@@ -146,13 +149,16 @@ async def recording_file(
 
 @router.get("/live/orders")
 async def my_orders(request: Request, session: DbSession, actor: User_) -> Response:
-    """The resident's live orders, each with the room it was bought in."""
+    """The resident's live orders, each with the room it was bought in, its delivery (address
+    form until shipped, tracking, receipt) and the replay link (docs/live.md "Delivery")."""
     return render(
         request,
         "live/orders.html",
         {
-            "orders": await checkout.my_orders(session, actor, limit=100),
+            "orders": await fulfilment.my_orders(session, actor, limit=100),
             "labels": ORDER_STATUS_LABELS,
+            "fulfilment_labels": fulfilment.FULFILMENT_LABELS,
+            "carriers": fulfilment.CARRIERS,
         },
         actor=actor,
     )
@@ -175,6 +181,10 @@ async def buy(room_id: PathId, request: Request, session: DbSession, actor: User
             {
                 "goods_id": forms.whole(form.get("goods_id", "")),
                 "quantity": forms.whole(form.get("quantity", "1")),
+                "pickup": form.get("receive") == "pickup",
+                "delivery": None
+                if form.get("receive") == "pickup"
+                else fulfilment.delivery_fields(form),
             },
         )
         return await checkout.place_order(session, actor, room_id, body, form.get("key", ""))

@@ -40,10 +40,16 @@ from linli.live.models import (
     RoomViewer,
     Streamer,
 )
-from linli.live.states import OPEN_STATUSES, LiveOrderStatus, RecordingStatus, StreamerStatus
+from linli.live.states import (
+    OPEN_STATUSES,
+    FulfilmentStatus,
+    LiveOrderStatus,
+    RecordingStatus,
+    StreamerStatus,
+)
 
-# Orders that still owe the resident goods or money (no delivery or refund of live orders
-# exists yet, so a paid order stays open until that flow settles it).
+# Orders that still owe the resident goods or money: unpaid, or paid and not yet received (a
+# received order's returns keep the account open through protection's own check).
 OPEN_ORDERS = (LiveOrderStatus.PENDING_PAYMENT, LiveOrderStatus.PAID)
 # What replaces an erased name in the channel's stored chat events (as accounts.closing).
 ERASED_NAME = "—"
@@ -120,6 +126,16 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
                 "created_at": order.created_at,
                 "paid_at": order.paid_at,
                 "room_url": f"/live/{order.room_id}",
+                "recipient_name": order.recipient_name,
+                "recipient_phone": order.recipient_phone,
+                "delivery_address": order.delivery_address,
+                "fulfilment_status": order.fulfilment_status,
+                "carrier": order.carrier,
+                "tracking_number": order.tracking_number,
+                "shipped_at": order.shipped_at,
+                "received_at": order.received_at,
+                "returned_qty": order.returned_qty,
+                "refunded_fen": order.refunded_fen,
             }
             for order, title, product_name, sku_code, unit in orders
         ],
@@ -189,7 +205,11 @@ async def open_live(session: AsyncSession, user_id: int) -> list[Message]:
     orders = await session.scalar(
         select(func.count())
         .select_from(LiveOrder)
-        .where(LiveOrder.user_id == user_id, LiveOrder.status.in_(OPEN_ORDERS))
+        .where(
+            LiveOrder.user_id == user_id,
+            LiveOrder.status.in_(OPEN_ORDERS),
+            LiveOrder.fulfilment_status.is_distinct_from(FulfilmentStatus.RECEIVED),
+        )
     )
     if orders:
         found.append(
@@ -221,13 +241,13 @@ async def open_live(session: AsyncSession, user_id: int) -> list[Message]:
 
 
 async def last_live(session: AsyncSession, user_id: int) -> datetime | None:
-    """The latest of: a live order placed or paid, the end of a room they chatted in or
+    """The latest of: a live order placed, paid or received, the end of a room they chatted in or
     streamed (the room's records are kept from its end, rule `live.commerce`; a room not
     ended yet counts with its scheduled end, by which its due job ends it)."""
     ordered = await session.scalar(
-        select(func.max(func.coalesce(LiveOrder.paid_at, LiveOrder.created_at))).where(
-            LiveOrder.user_id == user_id
-        )
+        select(
+            func.max(func.coalesce(LiveOrder.received_at, LiveOrder.paid_at, LiveOrder.created_at))
+        ).where(LiveOrder.user_id == user_id)
     )
     chatted = await session.scalar(
         select(func.max(func.coalesce(Room.ended_at, Room.scheduled_end))).where(
@@ -310,8 +330,15 @@ async def forget_live(session: AsyncSession, user_id: int) -> None:
 
 async def erase_live(session: AsyncSession, user_id: int) -> None:
     """At the end of retention (which `last_live` ran from the rooms' ends): every chat text,
-    the streamer's identity (the blacklist keeps its own digest), the mutes."""
+    the streamer's identity (the blacklist keeps its own digest), the mutes, the delivery
+    addresses of their orders."""
     await _erase_chat(session, user_id, all_rooms=True)
+    await session.execute(
+        update(LiveOrder)
+        .where(LiveOrder.user_id == user_id)
+        .values(recipient_name=None, recipient_phone=None, delivery_address=None)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(Streamer)
         .where(Streamer.user_id == user_id)

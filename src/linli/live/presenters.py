@@ -1,4 +1,5 @@
-"""What the live routes (API, pages, the room channel) share: a room as its body."""
+"""What the live routes (API, pages, the room channel) share: a room as its body, a live
+order as its body (with delivery and replay link)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.live import service
+from linli.live.fulfilment import LiveOrderView
 from linli.live.models import LiveGoods, Room
-from linli.live.schemas import GoodsOut, RoomOut, SellerOut
+from linli.live.schemas import (
+    GoodsOut,
+    MerchantLiveOrderOut,
+    MyLiveOrderOut,
+    PointLiveOrderOut,
+    RoomOut,
+    SellerOut,
+)
 from linli.merchants.queries import public_identity
 
 
@@ -41,3 +50,30 @@ async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOu
 async def room_out(session: AsyncSession, room: Room) -> RoomOut:
     goods = await service.goods_of(session, [room.id])
     return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))
+
+
+def live_order_out(view: LiveOrderView) -> MyLiveOrderOut:
+    """A resident's live order with its room, delivery (the pickup code while it waits at
+    the point) and replay link."""
+    return MyLiveOrderOut.from_row(view.order, **_view_values(view))
+
+
+def merchant_live_order_out(view: LiveOrderView) -> MerchantLiveOrderOut:
+    """A paid live order as its merchant ships it: never the pickup code."""
+    return MerchantLiveOrderOut.from_row(view.order, **_view_values(view), pickup_code=None)
+
+
+def point_live_order_out(view: LiveOrderView) -> PointLiveOrderOut:
+    """A live order at a pickup point as its leader sees it."""
+    return PointLiveOrderOut.from_row(view.order, product_name=view.product_name, unit=view.unit)
+
+
+def _view_values(view: LiveOrderView) -> dict[str, object]:
+    return {
+        "room_title": view.room_title,
+        "product_name": view.product_name,
+        "unit": view.unit,
+        "replay_url": view.replay.url if view.replay else None,
+        "replay_at_seconds": view.replay.at_seconds if view.replay else None,
+        "pickup_point_name": view.pickup_point_name,
+    }

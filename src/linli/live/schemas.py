@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
 from linli.live.states import RemovalReason
+from linli.phone import normalize_mobile
 from linli.schemas import OutputModel, StrictInput
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
@@ -119,9 +128,55 @@ class MuteOut(OutputModel):
     reason: str
 
 
+class DeliveryIn(StrictInput):
+    """Where a live order is shipped: given at checkout, or later until it is shipped."""
+
+    recipient_name: Annotated[str, Field(min_length=1, max_length=60)]
+    recipient_phone: Annotated[
+        str, Field(min_length=11, max_length=20, description="A mainland mobile number")
+    ]
+    address: Annotated[
+        str,
+        Field(
+            min_length=5,
+            max_length=200,
+            description="Province, city, district, street, building and room",
+        ),
+    ]
+
+    @field_validator("recipient_phone")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        normalised = normalize_mobile(value)
+        if normalised is None:
+            raise PydanticCustomError("mobile", "enter a mainland mobile number")
+        return normalised
+
+
 class LiveOrderIn(StrictInput):
     goods_id: Id
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] = 1
+    delivery: DeliveryIn | None = Field(
+        default=None,
+        description="Where to ship the order; may also be given later, until it is shipped",
+    )
+    pickup: StrictBool = Field(
+        default=False,
+        description="Collect it at my pickup point (my residence's) instead of shipping",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if self.pickup and self.delivery is not None:
+            raise PydanticCustomError(
+                "pickup_or_delivery", "collect at the pickup point or give an address, not both"
+            )
+        return self
+
+
+class ShipmentIn(StrictInput):
+    carrier: Annotated[str, Field(min_length=2, max_length=20, description="A carrier code")]
+    tracking_number: Annotated[str, Field(min_length=6, max_length=40, pattern=r"^[A-Za-z0-9-]+$")]
 
 
 class GoodsOut(OutputModel):
@@ -243,3 +298,49 @@ class MyLiveOrderOut(LiveOrderOut):
     room_title: str
     product_name: str
     unit: str
+    # Delivery (docs/live.md "Delivery"): the address, the shipment and its receipt.
+    recipient_name: str | None = None
+    recipient_phone: str | None = None
+    delivery_address: str | None = None
+    fulfilment_status: str | None = None
+    pickup_point_id: int | None = None  # collected there (else shipped to the address)
+    pickup_point_name: str | None = None
+    arrived_at: datetime | None = None
+    pickup_code: str | None = None  # the buyer's only: shown at the point to collect
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: datetime | None = None
+    receive_by: datetime | None = None
+    received_at: datetime | None = None
+    received_automatically: bool = False
+    returned_qty: int = 0
+    refunded_fen: int = 0
+    # The room's replay, at the moment the goods were pinned (once a recording is ready).
+    replay_url: str | None = None
+    replay_at_seconds: int | None = None
+
+
+class MerchantLiveOrderOut(MyLiveOrderOut):
+    """A paid live order as its merchant ships it (the address, the recipient's phone; never
+    the pickup code)."""
+
+    user_id: int
+
+
+class PointLiveOrderOut(OutputModel):
+    """A live order at a pickup point as its leader sees it: never the pickup code (the
+    resident's proof of collection)."""
+
+    id: int
+    pickup_point_id: int
+    product_name: str
+    unit: str
+    quantity: int
+    fulfilment_status: str
+    shipped_at: datetime | None
+    arrived_at: datetime | None
+    received_at: datetime | None
+
+
+class CodeIn(StrictInput):
+    code: Annotated[str, Field(min_length=1, max_length=20)]

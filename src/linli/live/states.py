@@ -24,6 +24,16 @@ class LiveOrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class FulfilmentStatus(StrEnum):
+    """A paid live order on its way to the resident (docs/live.md "Delivery"): NULL while
+    unpaid or cancelled."""
+
+    TO_SHIP = "to_ship"  # paid: the merchant ships it to the order's address
+    SHIPPED = "shipped"  # handed to a carrier, with its tracking number
+    AT_POINT = "at_point"  # a pickup order arrived at the resident's pickup point: code live
+    RECEIVED = "received"  # confirmed, handed over at the point, or the rule's days passed
+
+
 # A room still holding its stream stock (goods may be added, the session may start or go on).
 OPEN_STATUSES = (RoomStatus.SCHEDULED, RoomStatus.LIVE, RoomStatus.PAUSED)
 

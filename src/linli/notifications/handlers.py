@@ -29,6 +29,8 @@ from linli.events import (
     GroupFailed,
     InspectionFailed,
     LeaderApplicationDecided,
+    LiveOrderAtPoint,
+    LiveOrderShipped,
     MembershipGranted,
     MerchantApplicationDecided,
     MerchantListingsPaused,
@@ -762,6 +764,50 @@ def _local(moment: datetime) -> str:
     return moment.astimezone(clock.LOCAL).strftime("%Y-%m-%d %H:%M")
 
 
+@outbox.subscribe(LiveOrderShipped, "notifications.live_order_shipped")
+async def live_order_shipped(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderShipped]
+) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "live_order_shipped",
+        title=N_("Your live order #{order_id} is shipped"),
+        body=N_(
+            "Tracking number {tracking}. Confirm when it arrives; otherwise it counts as "
+            "received on {due}."
+        )
+        if event.receive_by is not None
+        else N_("Tracking number {tracking}. You will be told when it is at your pickup point."),
+        params={
+            "order_id": event.order_id,
+            "tracking": event.tracking_number,
+            "due": _local(event.receive_by) if event.receive_by is not None else "",
+        },
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(LiveOrderAtPoint, "notifications.live_order_at_point")
+async def live_order_at_point(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderAtPoint]
+) -> None:
+    event = envelope.payload
+    point = await pickup_points.point(session, event.pickup_point_id)
+    notify(
+        session,
+        event.user_id,
+        "live_order_at_point",
+        title=N_("Your live order #{order_id} is at your pickup point"),
+        body=N_("Collect it at {point} with the pickup code shown on My live orders."),
+        params={"order_id": event.order_id, "point": point.name if point else ""},
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+
+
 @outbox.subscribe(ReturnRequested, "notifications.return_requested")
 async def return_requested(
     session: AsyncSession, envelope: outbox.Envelope[ReturnRequested]
@@ -806,11 +852,18 @@ async def return_decided(session: AsyncSession, envelope: outbox.Envelope[Return
         event.user_id,
         "return_approved",
         title=N_("Your return of {product} is approved"),
-        body=N_("Bring the goods back to your pickup point; the refund follows once received."),
+        body=N_("Bring the goods back to your pickup point; the refund follows once received.")
+        if event.pickup_point_id is not None
+        else N_(
+            "Send the goods back to the merchant as agreed with them; the refund follows once "
+            "they are received."
+        ),
         params={"product": event.product_name},
         link="/returns",
         source_event_id=envelope.event_id,
     )
+    if event.pickup_point_id is None:
+        return  # a live order's return goes back to the merchant, not through a point
     leader = await pickup_points.leader_of(session, event.pickup_point_id)
     if leader is not None:
         notify(
@@ -870,7 +923,9 @@ async def return_refund_refused(
             "complaint."
         ),
         params={"product": event.product_name, "reason": event.reason},
-        link=f"/protection/complaints/new?order_id={event.order_id}",
+        link=f"/protection/complaints/new?order_id={event.order_id}"
+        if event.order_id is not None
+        else "/protection/complaints/new",
         source_event_id=envelope.event_id,
     )
 

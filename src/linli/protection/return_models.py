@@ -1,4 +1,5 @@
-"""Seven-day no-reason returns of collected group-buy goods (docs/protection-returns.md).
+"""Seven-day no-reason returns of collected group-buy goods and received live orders
+(docs/protection-returns.md).
 
 One row per request: its units are held against the line from the request until it is
 rejected or refunded, so two requests never claim the same units. Each answer records the rule
@@ -76,14 +77,24 @@ class ReturnRequest(Base):
         Index("ix_protection_returns_line_status", "order_line_id", "status"),
         Index("ix_protection_returns_org_status", "organisation_id", "status"),
         Index("ix_protection_returns_point_status", "pickup_point_id", "status"),
+        # A return is of exactly one thing bought: a group-buy order line or a live order.
+        CheckConstraint(
+            "(order_line_id IS NOT NULL AND order_id IS NOT NULL AND live_order_id IS NULL) OR "
+            "(order_line_id IS NULL AND order_id IS NULL AND pickup_point_id IS NULL "
+            "AND live_order_id IS NOT NULL)",
+            name="one_source",
+        ),
+        Index("ix_protection_returns_live_order_status", "live_order_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
-    order_line_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
-    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    # A group-buy line (order, line and pickup point), or a live order (docs/live.md): one.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
+    pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"))
+    live_order_id: Mapped[int | None] = mapped_column(ForeignKey("live_orders.id"))
     product_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int]

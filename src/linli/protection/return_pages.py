@@ -99,14 +99,34 @@ async def new_return(
     )
 
 
+@router.get("/returns/new-live/{order_id}")
+async def new_live_return(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The request form for a received live order (docs/live.md "Returns")."""
+    order = await returns.own_received_live_order(session, actor, order_id)
+    return render(
+        request,
+        "protection/returns/new.html",
+        {"live": order, **LABELS},
+        actor=actor,
+    )
+
+
 @router.post("/returns")
 async def request_return(request: Request, session: DbSession, actor: User_) -> Response:
     form = await form_data(request)
-    back = f"/returns/new/{forms.optional_id(form.get('line_id', '')) or 0}"
+    live_order = forms.optional_id(form.get("live_order_id", ""))
+    if live_order is not None:
+        back = f"/returns/new-live/{live_order}"
+        source: dict[str, object] = {"live_order_id": live_order}
+    else:
+        back = f"/returns/new/{forms.optional_id(form.get('line_id', '')) or 0}"
+        source = {"line_id": forms.whole(form.get("line_id", ""))}
 
     async def ask() -> ReturnRequest:
         data = {
-            "line_id": forms.whole(form.get("line_id", "")),
+            **source,
             "quantity": forms.whole(form.get("quantity", "")),
             "reason_code": form.get("reason_code", ""),
             "reason_text": form.get("reason_text", ""),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
 from linli.protection.return_models import (
@@ -21,10 +22,22 @@ MAX_PHOTOS = 6
 
 
 class ReturnIn(StrictInput):
-    line_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+    """A return of a collected group-buy order line (`line_id`) or of a received live order
+    (`live_order_id`): exactly one of the two."""
+
+    line_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
+    live_order_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_UNITS)]
     reason_code: ReturnReason
     reason_text: Annotated[str, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.line_id is None) == (self.live_order_id is None):
+            raise PydanticCustomError(
+                "one_source", "name either line_id or live_order_id, not both"
+            )
+        return self
 
 
 class ReturnAnswerIn(StrictInput):
@@ -46,9 +59,10 @@ class ReturnRefusalIn(StrictInput):
 
 class ReturnOut(OutputModel):
     id: int
-    order_id: int
-    order_line_id: int
-    pickup_point_id: int
+    order_id: int | None  # a group-buy order line's return
+    order_line_id: int | None
+    pickup_point_id: int | None
+    live_order_id: int | None  # a live order's return
     product_name: str
     quantity: int
     unit_price_fen: int

@@ -1,7 +1,8 @@
-"""Seven-day no-reason returns of collected group-buy goods (CRPL art. 25; defective goods,
-art. 24, as their own reason): the request, the merchant's answer (or the automatic approval
-when it does not come in time), the goods received back at the pickup point, the refund
-through group buying, and the refund deadline. docs/protection-returns.md.
+"""Seven-day no-reason returns of collected group-buy goods and received live orders (CRPL
+art. 25; defective goods, art. 24, as their own reason): the request, the merchant's answer
+(or the automatic approval when it does not come in time), the goods received back at the
+pickup point (or by the merchant), the refund through group buying (`groupbuy.lines`) or live
+selling (`live.lines`), and the refund deadline. docs/protection-returns.md.
 
 Every step names the rule version it applies: the request records the version in force, the
 later steps apply that one. Units are held against the line from the request until it is
@@ -34,6 +35,7 @@ from linli.files import service as files
 from linli.groupbuy import lines
 from linli.i18n import N_, Message
 from linli.jobs import ReturnAnswerDue, ReturnRefundDue
+from linli.live import lines as live_lines
 from linli.protection import return_policies as policies
 from linli.protection.return_models import (
     HOLDING_STATUSES,
@@ -103,37 +105,114 @@ def _deadline_column() -> Any:
     )
 
 
-async def _held_units(session: AsyncSession, line_id: int) -> int:
+async def _held_units(session: AsyncSession, source: Bought) -> int:
+    column = (
+        ReturnRequest.live_order_id
+        if source.live_order_id is not None
+        else ReturnRequest.order_line_id
+    )
     held = await session.scalar(
         select(func.coalesce(func.sum(ReturnRequest.quantity), 0)).where(
-            ReturnRequest.order_line_id == line_id,
+            column == (source.live_order_id or source.line_id),
             ReturnRequest.status.in_(HOLDING_STATUSES),
         )
     )
     return int(held or 0)
 
 
-async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) -> ReturnRequest:
-    """A resident asks to return units of a line they collected."""
-    user_id = actor.require_user_id()
+@dataclass(frozen=True)
+class Bought:
+    """What a return is of: a group-buy order line (`line_id`, with its order and pickup
+    point) or a live order (`live_order_id`), as the request needs it."""
+
+    user_id: int
+    organisation_id: int
+    product_name: str
+    unit_price_fen: int
+    received_qty: int  # collected (group buy) or received (live order)
+    returned_qty: int
+    claimed_qty: int
+    return_exclusion: str | None
+    excluded_at_checkout: bool
+    received_at: datetime | None
+    line_id: int | None = None
+    order_id: int | None = None
+    pickup_point_id: int | None = None
+    live_order_id: int | None = None
+
+    @property
+    def field(self) -> str:
+        return "live_order_id" if self.live_order_id is not None else "line_id"
+
+
+async def _bought(
+    session: AsyncSession, data: ReturnIn, user_id: int, values: dict[str, Any]
+) -> Bought:
+    """The resident's own line or live order, its row locked until the transaction ends."""
+    if data.live_order_id is not None:
+        order = await live_lines.received_order(
+            session, data.live_order_id, user_id=user_id, lock=True
+        )
+        if order is None:
+            raise NotFound(N_("No such live order."), code="live_order_not_found")
+        return Bought(
+            user_id=order.user_id,
+            organisation_id=order.organisation_id,
+            product_name=order.product_name,
+            unit_price_fen=order.unit_price_fen,
+            received_qty=order.received_qty,
+            returned_qty=order.returned_qty,
+            claimed_qty=0,  # quality claims are of group-buy lines only
+            return_exclusion=order.exclusion(values),
+            excluded_at_checkout=False,  # live checkout asks no exclusion confirmation
+            received_at=order.received_at,
+            live_order_id=order.order_id,
+        )
+    assert data.line_id is not None  # ReturnIn names exactly one
     line = await lines.collected_line(session, data.line_id, user_id=user_id, lock=True)
     if line is None:
         raise NotFound(N_("No such order line."), code="line_not_found")
-    if line.received_at is None or line.picked_qty == 0:
-        raise ValidationFailed(
-            N_("This return cannot be requested."),
-            fields={"line_id": N_("Nothing of this line was collected.")},
-            code="not_collected",
-        )
+    return Bought(
+        user_id=line.user_id,
+        organisation_id=line.organisation_id,
+        product_name=line.product_name,
+        unit_price_fen=line.unit_price_fen,
+        received_qty=line.picked_qty,
+        returned_qty=line.returned_qty,
+        claimed_qty=line.claimed_qty,
+        return_exclusion=line.return_exclusion,
+        excluded_at_checkout=line.excluded_at_checkout,
+        received_at=line.received_at,
+        line_id=line.line_id,
+        order_id=line.order_id,
+        pickup_point_id=line.pickup_point_id,
+    )
+
+
+async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) -> ReturnRequest:
+    """A resident asks to return units of a line they collected, or of a live order they
+    received."""
+    user_id = actor.require_user_id()
     rule = await rules.in_force(session, RULE)
     values = rule.values
+    line = await _bought(session, data, user_id, values)
+    if line.received_at is None or line.received_qty == 0:
+        raise ValidationFailed(
+            N_("This return cannot be requested."),
+            fields={
+                line.field: N_("Nothing of this line was collected.")
+                if line.live_order_id is None
+                else N_("This order has not been received yet.")
+            },
+            code="not_collected" if line.live_order_id is None else "not_received",
+        )
     defective = data.reason_code == ReturnReason.DEFECTIVE
     if not defective:
         if excluded_by_law(values, line.return_exclusion):
             raise ValidationFailed(
                 N_("This return cannot be requested."),
                 fields={
-                    "line_id": N_(
+                    line.field: N_(
                         "Excluded from the seven-day no-reason return by law (fresh, live or "
                         "perishable goods; CRPL art. 25)."
                     )
@@ -144,7 +223,7 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
             raise ValidationFailed(
                 N_("This return cannot be requested."),
                 fields={
-                    "line_id": N_(
+                    line.field: N_(
                         "You confirmed at checkout that this item is excluded from the "
                         "seven-day no-reason return."
                     )
@@ -159,14 +238,14 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
     if local_day(now) > final:
         raise ValidationFailed(
             N_("This return cannot be requested."),
-            fields={"line_id": Message(N_("The return period ended on {day}."), {"day": final})},
+            fields={line.field: Message(N_("The return period ended on {day}."), {"day": final})},
             code="return_window_closed",
         )
     available = (
-        line.picked_qty
+        line.received_qty
         - line.returned_qty
         - line.claimed_qty  # kept by quality claims (refund without return)
-        - await _held_units(session, line.line_id)
+        - await _held_units(session, line)
     )
     if data.quantity > available:
         raise ValidationFailed(
@@ -184,6 +263,7 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
         order_id=line.order_id,
         order_line_id=line.line_id,
         pickup_point_id=line.pickup_point_id,
+        live_order_id=line.live_order_id,
         product_name=line.product_name,
         quantity=data.quantity,
         unit_price_fen=line.unit_price_fen,
@@ -215,6 +295,7 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
             order_id=row.order_id,
             order_line_id=row.order_line_id,
             pickup_point_id=row.pickup_point_id,
+            live_order_id=row.live_order_id,
             product_name=row.product_name,
             quantity=row.quantity,
             reason_code=row.reason_code,
@@ -227,6 +308,7 @@ async def request_return(session: AsyncSession, actor: Actor, data: ReturnIn) ->
         "protection.return_requested",
         row,
         line_id=row.order_line_id,
+        live_order_id=row.live_order_id,
         quantity=row.quantity,
         reason_code=row.reason_code,
     )
@@ -503,13 +585,24 @@ async def refund(session: AsyncSession, actor: Actor, return_id: int) -> ReturnR
         raise Conflict(
             N_("Refund a return once the goods were received back."), code="not_received"
         )
-    paid = await lines.refund_returned_units(
-        session,
-        row.order_line_id,
-        row.quantity,
-        note=f"return #{row.id}",
-        key_prefix=f"return-{row.id}",
-    )
+    paid: lines.UnitsRefunded | live_lines.UnitsRefunded | None
+    if row.live_order_id is not None:
+        paid = await live_lines.refund_returned_units(
+            session,
+            row.live_order_id,
+            row.quantity,
+            note=f"return #{row.id}",
+            key_prefix=f"return-{row.id}",
+        )
+    else:
+        assert row.order_line_id is not None  # a return names exactly one source
+        paid = await lines.refund_returned_units(
+            session,
+            row.order_line_id,
+            row.quantity,
+            note=f"return #{row.id}",
+            key_prefix=f"return-{row.id}",
+        )
     if paid is None:
         raise Conflict(N_("These units were refunded already."), code="units_already_refunded")
     now = clock.now()
@@ -581,6 +674,7 @@ async def refuse_refund(
             user_id=row.user_id,
             organisation_id=row.organisation_id,
             order_id=row.order_id,
+            live_order_id=row.live_order_id,
             product_name=row.product_name,
             reason=reason,
             rule_id=row.rule_id,
@@ -722,3 +816,13 @@ async def own_collected_line(
     if line is None:
         raise NotFound(N_("No such order line."), code="line_not_found")
     return line
+
+
+async def own_received_live_order(
+    session: AsyncSession, actor: Actor, order_id: int
+) -> live_lines.ReturnableOrder:
+    """The resident's own live order, for the request form (404 for anyone else's)."""
+    order = await live_lines.received_order(session, order_id, user_id=actor.require_user_id())
+    if order is None:
+        raise NotFound(N_("No such live order."), code="live_order_not_found")
+    return order

@@ -637,6 +637,16 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "live.delivery",
+        "version": 1,
+        "title": "Live orders shipped to the resident: when they count as received",
+        "legal_basis": "Civil Code art. 512 (goods of an electronic contract delivered by a "
+        "carrier are delivered when the recipient signs for them); platform rule: a shipped "
+        "order the resident neither confirms nor reports counts as received this many days "
+        "after shipment (the seven-day no-reason return, CRPL art. 25, runs from then)",
+        "values": {"auto_receive_days": 10},
+    },
+    {
         "rule_id": "services.training_prepaid",
         "version": 1,
         "title": "Prepaid fees for off-campus training: what one collection may cover",

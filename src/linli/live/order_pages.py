@@ -1,0 +1,209 @@
+"""Live-order delivery pages, phone-first (docs/live.md "Delivery"): the resident gives the
+address and confirms receipt from "My live orders"; the merchant lists its paid orders to
+ship, shipped and received, and records each shipment (carrier, tracking number); the leader
+of a pickup point records live orders arriving and hands them over against the code.
+
+Under `/merchant/live-orders` rather than `/merchant/live/orders`: the studio's
+`/merchant/live/{room_id}` routes take every second segment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from linli.apitypes import PathId
+from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require_user
+from linli.community import points
+from linli.db import DbSession
+from linli.errors import DomainError
+from linli.i18n import N_, _
+from linli.live import fulfilment
+from linli.live.policies import acting_merchant
+from linli.live.schemas import DeliveryIn, ShipmentIn
+from linli.web import (
+    flash_error,
+    form_action,
+    form_data,
+    redirect,
+    render,
+    validate_form,
+    verify_csrf,
+)
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
+User_ = Annotated[Actor, Depends(require_user)]
+State = Annotated[str, Query(pattern=r"^(to_ship|shipped|received|all)$")]
+
+FULFILMENT_LABELS = fulfilment.FULFILMENT_LABELS
+STATE_LABELS: dict[str, str] = {**FULFILMENT_LABELS, "all": N_("All")}
+assert set(STATE_LABELS) == set(fulfilment.STATE_FILTERS)
+MY_ORDERS = "/live/orders"
+
+
+# --- the resident ---------------------------------------------------------------------------
+
+
+@router.post("/live/orders/{order_id}/address")
+async def set_address(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await fulfilment.my_order(session, actor, order_id)  # 404 for anyone else's
+    form = await form_data(request)
+
+    async def save() -> Any:
+        body = validate_form(DeliveryIn, fulfilment.delivery_fields(form) or {})
+        return await fulfilment.set_address(session, actor, order_id, body)
+
+    done = await form_action(session, save, on_error=flash_error(MY_ORDERS))
+    if isinstance(done, Response):
+        return done
+    return redirect(MY_ORDERS, text=_("The delivery address is saved."))
+
+
+@router.post("/live/orders/{order_id}/receive")
+async def confirm_receipt(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await fulfilment.my_order(session, actor, order_id)  # 404 for anyone else's
+    done = await form_action(
+        session,
+        lambda: fulfilment.confirm_receipt(session, actor, order_id),
+        on_error=flash_error(MY_ORDERS),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(MY_ORDERS, text=_("Thank you: the order is received."))
+
+
+# --- the merchant ---------------------------------------------------------------------------
+
+
+async def _merchant_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    state: str,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "live/merchant_orders.html",
+        {
+            "orders": await fulfilment.merchant_orders(session, actor, state=state, limit=200),
+            "state": state,
+            "state_labels": STATE_LABELS,
+            "fulfilment_labels": FULFILMENT_LABELS,
+            "carriers": fulfilment.CARRIERS,
+            "may_ship": actor.has(LIVE_MANAGE),
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/merchant/live-orders")
+async def merchant_orders(
+    request: Request, session: DbSession, actor: User_, state: State = "to_ship"
+) -> Response:
+    acting_merchant(actor, LIVE_READ)
+    return await _merchant_page(request, session, actor, state)
+
+
+@router.post("/merchant/live-orders/{order_id}/ship")
+async def ship(order_id: PathId, request: Request, session: DbSession, actor: User_) -> Response:
+    acting_merchant(actor, LIVE_MANAGE)
+    await fulfilment.merchant_order(session, actor, order_id)  # 404 for another's
+    form = await form_data(request)
+
+    async def record() -> Any:
+        body = validate_form(
+            ShipmentIn,
+            {
+                "carrier": form.get("carrier", ""),
+                "tracking_number": form.get("tracking_number", "").replace(" ", ""),
+            },
+        )
+        return await fulfilment.ship(session, actor, order_id, body)
+
+    done = await form_action(
+        session,
+        record,
+        on_error=lambda error: _merchant_page(
+            request, session, actor, "to_ship", error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect("/merchant/live-orders", text=_("Shipment recorded."))
+
+
+# --- the leader of the pickup point ---------------------------------------------------------
+
+LEADER_PAGE = "/leader/live-orders"
+
+
+async def _leader_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    led = await points.points_led_by(session, actor.require_user_id())
+    return render(
+        request,
+        "live/leader_orders.html",
+        {
+            "points": [
+                (point, await fulfilment.point_orders(session, actor, point.id)) for point in led
+            ],
+            "fulfilment_labels": FULFILMENT_LABELS,
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get("/leader/live-orders")
+async def leader_orders(request: Request, session: DbSession, actor: User_) -> Response:
+    """Live orders coming to and waiting at the points I lead (none: an empty page)."""
+    return await _leader_page(request, session, actor)
+
+
+@router.post("/leader/live-orders/{point_id}/orders/{order_id}/arrive")
+async def arrived(
+    point_id: PathId, order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await fulfilment.point_order(session, actor, point_id, order_id)  # 404 elsewhere
+    done = await form_action(
+        session,
+        lambda: fulfilment.arrived(session, actor, point_id, order_id),
+        on_error=flash_error(LEADER_PAGE),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(LEADER_PAGE, text=_("Arrived: the buyer is told to collect it."))
+
+
+@router.post("/leader/live-orders/{point_id}/handover")
+async def hand_over(
+    point_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    form = await form_data(request)
+    done = await form_action(
+        session,
+        lambda: fulfilment.hand_over(session, actor, point_id, form.get("code", "")),
+        on_error=lambda error: _leader_page(
+            request, session, actor, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(LEADER_PAGE, text=_("Handed over."))
