@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import CSRF_COOKIE
 from linli.audit.models import AuditEntry
+from linli.categories.spending import Period
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.live import consumption
 from linli.live.models import LiveOrder, Pin, Recording
 from linli.live.personal_data import export_live, open_live
 from linli.notifications.models import Notification
@@ -387,6 +389,11 @@ async def test_a_live_return_is_answered_received_and_refunded_exactly_once_by_i
     # The last unit may still be asked for; the two refunded ones may not.
     assert (await ask(client, buyer, order_id, quantity=2)).status_code == 422
     assert (await ask(client, buyer, order_id, quantity=1)).status_code == 201
+    # Consumption statistics count what the buyer kept: 1 × 9.90 of the 3 paid.
+    today = Period(frozen_clock.now() - timedelta(days=30), frozen_clock.now() + timedelta(days=1))
+    async with app.state.sessionmaker() as s:
+        spent = await consumption.paid_by_category(s, today, None)
+    assert [(row.amount_fen, row.count) for row in spent] == [(990, 1)]
 
 
 async def form(c: httpx.AsyncClient, url: str, **data: object) -> httpx.Response:
