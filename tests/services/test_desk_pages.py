@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.categories.models import Category
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.services.models import Course, Leave, Practitioner, Slot, WeeklySlot
@@ -78,8 +80,19 @@ async def test_the_owner_registers_a_teacher_and_builds_the_week_on_the_pages(
         bad = await desk.post(f"{base}/schedule", data=week | {"start": "6pm"})
         assert bad.status_code == 303
         assert await count(app, WeeklySlot) == 0
-        added = await desk.post(f"{base}/schedule", data=week, follow_redirects=True)
+        added = await desk.post(
+            f"{base}/schedule",
+            data=week | {"category": "technology_training"},
+            follow_redirects=True,
+        )
         assert flash(added) == "Weekly session added."
+        async with app.state.sessionmaker() as s:
+            (code,) = (
+                await s.execute(
+                    select(Category.code).join(WeeklySlot, WeeklySlot.category_id == Category.id)
+                )
+            ).one()
+        assert code == "technology_training"
         leave = await desk.post(
             f"{base}/leave",
             data={
@@ -174,10 +187,25 @@ async def test_a_course_offered_on_the_page_shows_its_pupils_and_the_escrow(
         )
         assert refused.status_code == 303
         assert await count(app, Course) == 0
-        offered = await desk.post("/services/desk/courses", data=offer, follow_redirects=True)
+        # The category is chosen on the form (subject tutoring is the first choice but one).
+        assert 'data-course-category><option value="courses">' in page.text
+        assert '<option value="subject_tutoring">' in page.text
+        outside = await desk.post(
+            "/services/desk/courses",
+            data=offer | {"category": "consultations"},
+            follow_redirects=True,
+        )
+        assert "Education services" in flash(outside)
+        assert await count(app, Course) == 0
+        offered = await desk.post(
+            "/services/desk/courses",
+            data=offer | {"category": "arts_training"},
+            follow_redirects=True,
+        )
         assert flash(offered) == "Course offered: residents may enrol now."
         (course,) = (await client.get(f"{API}/courses")).json()
         assert (course["classes"], course["price_per_class_fen"]) == (4, 8000)
+        assert (course["category"]["code"], course["subject_training"]) == ("arts_training", False)
 
         (pupil,) = await people(session, 1)
         enrolled = await client.post(f"{API}/courses/{course['id']}/enrol", headers=pupil.headers)

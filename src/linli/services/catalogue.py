@@ -159,3 +159,14 @@ async def filter_choices(session: AsyncSession) -> list[dict[str, object]]:
             }
         )
     return choices
+
+
+async def choices_under(session: AsyncSession, root_code: str) -> list[dict[str, object]]:
+    """The categories below one service root, named in the reader's language (a form's
+    choices), `courses` / `consultations` first as the default."""
+    for root in await filter_choices(session):
+        if root["code"] == root_code:
+            children = root["children"]
+            assert isinstance(children, list)
+            return sorted(children, key=lambda c: c["code"] not in DEFAULT_OF_KIND.values())
+    return []

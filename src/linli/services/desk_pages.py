@@ -13,6 +13,7 @@ from linli.db import DbSession
 from linli.i18n import _
 from linli.money import format_fen
 from linli.services import (
+    catalogue,
     course_accounts,
     course_changes,
     courses,
@@ -100,6 +101,7 @@ async def schedule_page(request: Request, session: DbSession, actor: User_) -> R
             "credential_kinds": list(CredentialKind),
             "slot_kinds": list(SlotKind),
             "modes": list(Mode),
+            "category_choices": await catalogue.filter_choices(session),
             "may_register": actor.has(SERVICES_PRACTITIONERS),
             "may_manage": actor.has(SERVICES_MANAGE),
         },
@@ -129,7 +131,7 @@ async def add_weekly_session(
     names = ("title", "weekday", "start", "duration_minutes", "kind", "mode", "capacity")
 
     async def do() -> object:
-        data = _fields(form, *names) | {"for_minors": forms.checked(form, "for_minors")}
+        data = _fields(form, *names, "category") | {"for_minors": forms.checked(form, "for_minors")}
         return await practitioners.add_weekly_slot(
             session, actor, practitioner_id, validate_form(WeeklySlotIn, data)
         )
@@ -234,6 +236,7 @@ async def courses_page(request: Request, session: DbSession, actor: User_) -> Re
             "accounts": await course_accounts.school_courses(session, actor),
             "held_fen": await course_accounts.escrow_balance(session, actor),
             "class_sessions": sessions,
+            "course_categories": await catalogue.choices_under(session, catalogue.EDUCATION),
             "labels": LABELS,
             "may_manage": actor.has(SERVICES_MANAGE),
         },
@@ -247,9 +250,10 @@ async def offer_course(request: Request, session: DbSession, actor: User_) -> Re
     form = await form_data(request)
 
     async def do() -> object:
-        data = _fields(form, "title", "weekly_slot_id", "first_day", "last_day") | {
+        # The category decides subject training (and so the prepaid ceiling it is under).
+        names = ("title", "weekly_slot_id", "first_day", "last_day", "category")
+        data = _fields(form, *names) | {
             "price_per_class_fen": forms.fen(form.get("price_per_class", ""), "price_per_class"),
-            "subject_training": forms.checked(form, "subject_training"),
         }
         return await courses.create_course(session, actor, validate_form(CourseIn, data))
 
