@@ -26,22 +26,28 @@ import contextlib
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
     ForeignKey,
+    FromClause,
     Index,
     String,
     Text,
     UniqueConstraint,
     delete,
+    func,
     insert,
+    literal,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -266,6 +272,51 @@ async def schedule(
     if due_at <= clock.now():
         session.info[OUTBOX_PUBLISHED] = True
     return row
+
+
+def schedule_from(
+    job: type[JobPayload],
+    source: FromClause,
+    payload: Mapping[str, ColumnElement[Any]],
+    due_at: ColumnElement[datetime],
+    *,
+    name: str,
+) -> CTE:
+    """`schedule` as a data-modifying CTE for one statement that does a whole unit of work
+    (PostgreSQL): one pending `job` row per row of `source` (a CTE of that statement), its
+    payload built from `source`'s columns (every field of the job's model, nothing else) and
+    due at `due_at`. RETURNING id and due_at. The caller calls `note_due` with the due time it
+    finds, as `schedule` does for itself."""
+    if not _declared(job):
+        raise TypeError(f"{job.__name__} is not a declared job kind")
+    if job.job_kind not in _job_runners:
+        raise ValueError(f"no runner registered for job kind {job.job_kind!r}")
+    if set(payload) != set(job.model_fields):
+        raise TypeError(f"{job.__name__}'s payload takes {sorted(job.model_fields)}")
+    built = func.jsonb_build_object(
+        *(part for key in sorted(payload) for part in (literal(key), payload[key]))
+    )
+    rows = select(
+        literal(job.job_kind).label("kind"),
+        type_coerce(built, JSONData).label("payload"),
+        due_at.label("due_at"),
+        literal(clock.now(), UTCDateTime).label("created_at"),
+        literal(PENDING.value).label("status"),
+        literal(0).label("attempts"),
+    ).select_from(source)
+    return (
+        pg_insert(DueJob)
+        .from_select(["kind", "payload", "due_at", "created_at", "status", "attempts"], rows)
+        .returning(DueJob.id, DueJob.due_at)
+        .cte(name)
+    )
+
+
+def note_due(session: AsyncSession, due_at: datetime) -> None:
+    """A job stored by `schedule_from` that is due already wakes the dispatcher after the
+    commit, as one stored by `schedule` does."""
+    if due_at <= clock.now():
+        session.info[OUTBOX_PUBLISHED] = True
 
 
 def backoff(attempts: int) -> timedelta:

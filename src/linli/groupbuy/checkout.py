@@ -10,22 +10,53 @@ The rules it applies were recorded on the campaign when it was published.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    Integer,
+    Row,
+    ScalarSelect,
+    String,
+    and_,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from linli import clock, outbox
+from linli import clock, db, outbox
 from linli.authz import Actor
 from linli.community import points as pickup_points
+from linli.db import UTCDateTime
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.groupbuy import batches, campaigns, quotas
-from linli.groupbuy.models import PENDING_PAYMENT, Campaign, CampaignItem, Order, OrderLine
+from linli.groupbuy.models import (
+    PENDING_PAYMENT,
+    PUBLISHED,
+    Campaign,
+    CampaignItem,
+    Order,
+    OrderLine,
+)
 from linli.groupbuy.schemas import OrderIn
 from linli.i18n import N_
 from linli.jobs import ExpireOrder
@@ -33,6 +64,8 @@ from linli.merchants.queries import selling_organisation_ids
 from linli.payments import providers
 from linli.payments import service as payments
 from linli.payments.views import IntentView
+
+log = logging.getLogger(__name__)
 
 PURPOSE = "groupbuy_order"
 payments.register_refund_route(
@@ -68,52 +101,24 @@ def sold_out(product: str) -> Conflict:
     return Conflict(N_("{product} is sold out."), product=product, code="sold_out")
 
 
-async def place_order(
-    session: AsyncSession, actor: Actor, data: OrderIn, idempotency_key: str
-) -> Checkout:
-    """Place (or, for a key used before, return) a resident's order: validate, take the
-    resident's quota of each item (one conditional upsert per line), insert the order and its
-    lines, create its payment intent and expiry job, then reserve the stock with one
-    conditional UPDATE per line, last."""
-    user_id = actor.require_user_id()
-    _check_key(idempotency_key)
-    if data.pay_later and not providers.is_registered(providers.PAY_LATER):
-        raise Conflict(N_("Pay later is not available."), code="pay_later_unavailable")
+# PostgreSQL places an order in one statement (`_place_in_one_statement`); False runs the
+# steps below there too (the reference the differential test compares it with).
+ONE_STATEMENT = True
+_ORDER, _LINE, _INTENT = 7, 8, 9  # where the one statement's row has the rows it inserted
+
+
+@dataclass(frozen=True)
+class _Checked:
+    campaign: Campaign
+    by_item: dict[int, CampaignItem]
+    point_id: int
+    total: int
+
+
+def _check(rows: Sequence[Row[Any]], data: OrderIn, now: datetime) -> _Checked:
+    """Today's refusals, in their order, over what checkout read (the items found, their
+    campaign, the pickup point, whether the merchant may sell, the items' batches)."""
     item_ids = [line.item_id for line in data.lines]
-    if len(set(item_ids)) != len(item_ids):
-        raise ValidationFailed(
-            N_("Check the order."), fields={"lines": N_("Each item may appear only once.")}
-        )
-    earlier = (
-        select(Order.id)
-        .where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-        .scalar_subquery()
-    )
-    point_id: Any = (
-        literal(data.pickup_point_id)
-        if data.pickup_point_id is not None
-        else pickup_points.home_point_id(user_id)
-    )
-    point = pickup_points.open_point_id(point_id)
-    selling = Campaign.organisation_id.in_(selling_organisation_ids())
-    rows = (
-        await session.execute(
-            select(
-                CampaignItem,
-                Campaign,
-                earlier.label("earlier"),
-                point.label("point"),
-                selling.label("selling"),
-                batches.source.status_of(CampaignItem.batch_id).label("batch_status"),  # trace2
-            )
-            .join(Campaign, Campaign.id == CampaignItem.campaign_id)
-            .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    earlier_id = rows[0].earlier if rows else await session.scalar(select(earlier))
-    if earlier_id is not None:
-        return await _replay(session, user_id, int(earlier_id), data)
     if len(rows) != len(item_ids):
         raise ValidationFailed(
             N_("Check the order."),
@@ -121,7 +126,6 @@ async def place_order(
             code="unknown_item",
         )
     campaign: Campaign = rows[0].Campaign
-    now = clock.now()
     if not campaigns.is_open(campaign, now) or not rows[0].selling:
         raise campaign_not_open()
     if rows[0].point is None:
@@ -157,7 +161,7 @@ async def place_order(
         )
     for line in data.lines:
         item = by_item[line.item_id]
-        if item.remaining < line.quantity:  # early answer; the UPDATE below decides
+        if item.remaining < line.quantity:  # early answer; the UPDATE decides
             raise sold_out(item.product_name)
     total = sum(by_item[line.item_id].group_price_fen * line.quantity for line in data.lines)
     if total > MAX_ORDER_FEN:
@@ -166,6 +170,88 @@ async def place_order(
         )
     assert campaign.return_rule_id is not None
     assert campaign.return_rule_version is not None
+    return _Checked(campaign, by_item, int(rows[0].point), total)
+
+
+def _due_at(campaign: Campaign, now: datetime) -> datetime:
+    window = timedelta(minutes=campaign.payment_window_minutes or 15)
+    # Payment closes at the cut-off at the latest: the group is decided on paid orders.
+    return min(now + window, campaign.cutoff_at)
+
+
+async def place_order(
+    session: AsyncSession, actor: Actor, data: OrderIn, idempotency_key: str
+) -> Checkout:
+    """Place (or, for a key used before, return) a resident's order: validate, take the
+    resident's quota of each item, insert the order and its lines, create its payment intent
+    and expiry job, and reserve the stock with one conditional UPDATE per line. On PostgreSQL
+    all of it is one statement (`_place_in_one_statement`); on SQLite, and for an order paid
+    later on credit, the steps of `_place_in_steps`."""
+    user_id = actor.require_user_id()
+    _check_key(idempotency_key)
+    if data.pay_later and not providers.is_registered(providers.PAY_LATER):
+        raise Conflict(N_("Pay later is not available."), code="pay_later_unavailable")
+    item_ids = [line.item_id for line in data.lines]
+    if len(set(item_ids)) != len(item_ids):
+        raise ValidationFailed(
+            N_("Check the order."), fields={"lines": N_("Each item may appear only once.")}
+        )
+    if ONE_STATEMENT and not data.pay_later and session.get_bind().dialect.name == "postgresql":
+        placed = await _place_in_one_statement(session, user_id, data, idempotency_key)
+        if placed is not None:
+            return placed
+    return await _place_in_steps(session, actor, user_id, data, idempotency_key)
+
+
+def _earlier(user_id: int, idempotency_key: str) -> ScalarSelect[Any]:
+    return (
+        select(Order.id)
+        .where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+        .scalar_subquery()
+    )
+
+
+def _point(user_id: int, data: OrderIn) -> ScalarSelect[Any]:
+    point_id: Any = (
+        literal(data.pickup_point_id)
+        if data.pickup_point_id is not None
+        else pickup_points.home_point_id(user_id)
+    )
+    return pickup_points.open_point_id(point_id)
+
+
+async def _place_in_steps(
+    session: AsyncSession, actor: Actor, user_id: int, data: OrderIn, idempotency_key: str
+) -> Checkout:
+    """The checkout as a sequence of statements in the caller's transaction: the read, the
+    quota upserts, the inserts (the ORM's), the intent (`payments.create_intent`, or
+    `pay_deferred` for an order paid later), the expiry job, and the reservation last."""
+    item_ids = [line.item_id for line in data.lines]
+    earlier = _earlier(user_id, idempotency_key)
+    point = _point(user_id, data)
+    selling = Campaign.organisation_id.in_(selling_organisation_ids())
+    rows = (
+        await session.execute(
+            select(
+                CampaignItem,
+                Campaign,
+                earlier.label("earlier"),
+                point.label("point"),
+                selling.label("selling"),
+                batches.source.status_of(CampaignItem.batch_id).label("batch_status"),  # trace2
+            )
+            .join(Campaign, Campaign.id == CampaignItem.campaign_id)
+            .where(CampaignItem.id.in_(item_ids), CampaignItem.campaign_id == data.campaign_id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    earlier_id = rows[0].earlier if rows else await session.scalar(select(earlier))
+    if earlier_id is not None:
+        return await _replay(session, user_id, int(earlier_id), data)
+    now = clock.now()
+    checked = _check(rows, data, now)
+    campaign, by_item, total = checked.campaign, checked.by_item, checked.total
+    fields: dict[str, str] = {}
     # Rows are locked in item order (quotas, then stock), so concurrent orders cannot deadlock.
     in_item_order = sorted(enumerate(data.lines), key=lambda pair: pair[1].item_id)
     # The per-resident limit: one conditional upsert per line (no row: the limit is reached).
@@ -178,9 +264,7 @@ async def place_order(
         if winner is not None:
             return await _replay(session, user_id, int(winner), data)
         raise quotas.limit_exceeded(fields)
-    window = timedelta(minutes=campaign.payment_window_minutes or 15)
-    # Payment closes at the cut-off at the latest: the group is decided on paid orders.
-    due_at = min(now + window, campaign.cutoff_at)
+    due_at = _due_at(campaign, now)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # ON CONFLICT DO NOTHING, not a caught IntegrityError: a failed statement would need a
@@ -192,7 +276,7 @@ async def place_order(
             user_id=user_id,
             campaign_id=campaign.id,
             organisation_id=campaign.organisation_id,
-            pickup_point_id=int(rows[0].point),
+            pickup_point_id=checked.point_id,
             status=PENDING_PAYMENT,
             total_fen=total,
             idempotency_key=idempotency_key,
@@ -257,6 +341,306 @@ async def place_order(
             raise sold_out(item.product_name)
         set_committed_value(item, "remaining", int(reserved))  # shown, not written again
     return Checkout(order, lines, intent, created=True)
+
+
+async def _place_in_one_statement(
+    session: AsyncSession, user_id: int, data: OrderIn, idempotency_key: str
+) -> Checkout | None:
+    """The checkout as one statement with data-modifying CTEs (PostgreSQL), last in the
+    caller's transaction, so the hot row is locked from its reservation to the commit.
+
+    The statement reads what `_place_in_steps` reads and computes in SQL a gate (no order
+    under the key, every item of the campaign, open, sellable, within the limit and the stock,
+    the return terms accepted, the total in range); each write is attempted only when the one
+    before it succeeded: the quota upserts (each line, in item order), the conditional
+    reservations (in item order, stopping at the first that finds too little), the order
+    (ON CONFLICT DO NOTHING), its lines, the payment intent and its expiry job (payments'
+    `insert_intent_from`), the order's expiry job (`outbox.schedule_from`). It returns the rows
+    it read with what each write did. Python then answers exactly as the steps do: the same
+    checks in the same order over the same rows (`_check`; a refusal rolls back whatever the
+    statement wrote), then the quota, the stock, a concurrent order under the same key. If SQL
+    refused where Python finds nothing to refuse (a check the two would disagree on), nothing
+    was written and the caller runs the steps: None."""
+    now = clock.now()
+    lines_in = list(enumerate(data.lines))
+    in_item_order = sorted(lines_in, key=lambda pair: pair[1].item_id)
+    wanted = (
+        select(
+            values(
+                column("n", Integer),
+                column("item_id", BigInteger),
+                column("quantity", Integer),
+                name="wanted_lines",
+            ).data([(n, line.item_id, line.quantity) for n, line in lines_in])
+        )
+    ).cte("wanted")
+    earlier = _earlier(user_id, idempotency_key)
+    point = _point(user_id, data)
+    batch_status = batches.source.status_of(CampaignItem.batch_id)
+    selling = Campaign.organisation_id.in_(selling_organisation_ids())
+    item_of_campaign = and_(
+        CampaignItem.id == wanted.c.item_id, CampaignItem.campaign_id == data.campaign_id
+    )
+    minutes = func.coalesce(func.nullif(Campaign.payment_window_minutes, 0), 15)
+    due = func.least(
+        literal(now, UTCDateTime) + minutes * literal_column("interval '1 minute'"),
+        Campaign.cutoff_at,
+        type_=UTCDateTime,
+    )
+    line_ok = and_(
+        Campaign.status == PUBLISHED,
+        Campaign.opens_at <= now,
+        Campaign.cutoff_at > now,
+        selling,
+        or_(batch_status.is_(None), batch_status.not_in(sorted(batches.UNSELLABLE))),
+        wanted.c.quantity <= CampaignItem.per_resident_limit,
+        CampaignItem.remaining >= wanted.c.quantity,
+        Campaign.return_rule_id.is_not(None),
+        Campaign.return_rule_version.is_not(None),
+        or_(literal(data.accept_return_terms), CampaignItem.return_exclusion.is_(None)),
+    )
+    total = func.sum(CampaignItem.group_price_fen * wanted.c.quantity)
+    gate = (
+        select(
+            and_(
+                func.count(CampaignItem.id) == len(lines_in),
+                func.bool_and(line_ok),
+                earlier.is_(None),
+                point.is_not(None),
+                total <= MAX_ORDER_FEN,
+            ).label("ok"),
+            total.label("total"),
+            point.label("point"),
+            func.max(Campaign.organisation_id).label("organisation_id"),
+            func.max(Campaign.return_rule_id).label("return_rule_id"),
+            func.max(Campaign.return_rule_version).label("return_rule_version"),
+            func.max(due).label("due_at"),
+        )
+        .select_from(wanted)
+        .outerjoin(CampaignItem, item_of_campaign)
+        .outerjoin(Campaign, Campaign.id == CampaignItem.campaign_id)
+    ).cte("gate")
+    gate_open = select(gate.c.ok).scalar_subquery().is_(True)
+
+    def count(cte: CTE) -> ScalarSelect[int]:
+        return select(func.count()).select_from(cte).scalar_subquery()
+
+    # The resident's quota, each line in item order (each attempted after the one before,
+    # whatever its outcome, so all refusals are known as the steps know them).
+    taken: dict[int, CTE] = {}
+    previous: CTE | None = None
+    for k, (n, line) in enumerate(in_item_order):
+        when = gate_open if previous is None else and_(gate_open, count(previous) >= 0)
+        previous = taken[n] = quotas.take_from(
+            user_id, line.item_id, line.quantity, when, name=f"quota_{k}"
+        )
+    all_taken = sum((count(cte) for cte in taken.values()), literal(0)) == len(lines_in)
+    placed = (
+        pg_insert(Order)
+        .from_select(
+            [
+                "user_id",
+                "campaign_id",
+                "organisation_id",
+                "pickup_point_id",
+                "status",
+                "total_fen",
+                "idempotency_key",
+                "return_rule_id",
+                "return_rule_version",
+                "return_terms_accepted",
+                "payment_due_at",
+                "created_at",
+                "refunded_fen",
+            ],
+            select(
+                literal(user_id),
+                literal(data.campaign_id),
+                gate.c.organisation_id,
+                gate.c.point,
+                literal(PENDING_PAYMENT),
+                gate.c.total,
+                literal(idempotency_key),
+                gate.c.return_rule_id,
+                gate.c.return_rule_version,
+                literal(data.accept_return_terms),
+                gate.c.due_at,
+                literal(now, UTCDateTime),
+                literal(0),
+            ).where(all_taken),
+        )
+        .on_conflict_do_nothing(index_elements=[Order.user_id, Order.idempotency_key])
+        .returning(*Order.__table__.c)
+        .cte("placed")
+    )
+    line_item = aliased(CampaignItem)
+    order_lines = (
+        pg_insert(OrderLine)
+        .from_select(
+            [
+                "order_id",
+                "item_id",
+                "quantity",
+                "unit_price_fen",
+                "amount_fen",
+                "no_reason_return_excluded",
+                "group_failed",
+                "picked_qty",
+                "returned_qty",
+                "refunded_fen",
+                "claimed_qty",
+                "claim_refunded_fen",
+            ],
+            select(
+                placed.c.id,
+                line_item.id,
+                wanted.c.quantity,
+                line_item.group_price_fen,
+                line_item.group_price_fen * wanted.c.quantity,
+                line_item.return_exclusion.is_not(None),
+                false(),
+                literal(0),
+                literal(0),
+                literal(0),
+                literal(0),
+                literal(0),
+            )
+            .select_from(placed)
+            .join(wanted, true())
+            .join(line_item, line_item.id == wanted.c.item_id)
+            .order_by(wanted.c.n),  # line ids in the order's order, as the steps insert them
+        )
+        .returning(*OrderLine.__table__.c)
+        .cte("placed_lines")
+    )
+    intent = payments.insert_intent_from(
+        placed,
+        payer_user_id=user_id,
+        payee_organisation_id=placed.c.organisation_id,
+        purpose=PURPOSE,
+        reference=cast(placed.c.id, String),
+        amount_fen=placed.c.total_fen,
+        idempotency_key=literal("groupbuy-order-") + cast(placed.c.id, String),
+        # Our expiry job cancels the intent at the deadline; payments' own expiry is a backstop.
+        expires_at=placed.c.payment_due_at + literal(INTENT_GRACE),
+    )
+    expiry = outbox.schedule_from(
+        ExpireOrder,
+        placed.join(intent.intent, true()),
+        {"order_id": placed.c.id, "intent_id": intent.intent.c.id},
+        placed.c.payment_due_at,
+        name="order_expiry",
+    )
+    # Last, the reservation, in item order, once everything above was inserted (the same order
+    # as the steps: a concurrent order under the same key stops this one before its stock):
+    # the conditional decrement is the only arbiter of stock.
+    reserved: dict[int, CTE] = {}
+    previous = expiry
+    for k, (n, line) in enumerate(in_item_order):
+        when = exists(select(literal(1)).select_from(previous))
+        if k == 0:
+            when = and_(
+                when,
+                exists(select(literal(1)).select_from(intent.job)),
+                exists(select(literal(1)).select_from(order_lines)),
+            )
+        previous = reserved[n] = (
+            update(CampaignItem)
+            .where(
+                CampaignItem.id == line.item_id,
+                CampaignItem.remaining >= line.quantity,
+                when,
+            )
+            .values(remaining=CampaignItem.remaining - line.quantity)
+            .returning(CampaignItem.id, CampaignItem.remaining)
+            .cte(f"stock_{k}")
+        )
+    # The stock left shows on public pages: the statement moves the content generation
+    # itself when it reserved, so nothing runs between it and the commit.
+    moved = await db.generation_move(session, exists(select(literal(1)).select_from(previous)))
+    placed_order = aliased(Order, placed)
+    placed_line = aliased(OrderLine, order_lines)
+    statement = (
+        select(
+            CampaignItem,
+            Campaign,
+            earlier.label("earlier"),
+            point.label("point"),
+            selling.label("selling"),
+            batch_status.label("batch_status"),
+            select(gate.c.ok).scalar_subquery().label("gate_ok"),
+            placed_order,
+            placed_line,
+            intent.entity,
+            *(count(taken[n]).label(f"taken_{n}") for n, _line in lines_in),
+            *(
+                select(reserved[n].c.remaining).scalar_subquery().label(f"left_{n}")
+                for n, _line in lines_in
+            ),
+            select(expiry.c.due_at).scalar_subquery().label("expiry_due_at"),
+            (exists(select(literal(1)).select_from(moved)) if moved is not None else false()).label(
+                "moved"
+            ),
+        )
+        .select_from(wanted)
+        .outerjoin(CampaignItem, item_of_campaign)
+        .outerjoin(Campaign, Campaign.id == CampaignItem.campaign_id)
+        .outerjoin(placed_order, true())
+        .outerjoin(placed_line, placed_line.item_id == wanted.c.item_id)
+        .outerjoin(intent.entity, true())
+        .add_cte(*taken.values(), *reserved.values(), placed, order_lines)
+        .add_cte(intent.intent, intent.job, expiry, *([moved] if moved is not None else []))
+        .order_by(wanted.c.n)
+        .execution_options(populate_existing=True)
+    )
+    rows = (await session.execute(statement)).all()
+    first = rows[0]
+    if first.moved:
+        await db.generation_moved(session)
+    if first.earlier is not None:
+        return await _replay(session, user_id, int(first.earlier), data)
+    found = [row for row in rows if row.CampaignItem is not None]
+    checked = _check(found, data, now)  # a refusal rolls back whatever was written
+    if not first.gate_ok:
+        log.warning("checkout: SQL's gate refused what Python accepts; placing it in steps")
+        return None
+    fields = {
+        f"lines.{n}.quantity": N_("More than each resident may buy.")
+        for n, _line in lines_in
+        if not getattr(first, f"taken_{n}")
+    }
+    if fields:
+        # A concurrent request with the same key may have won (and taken the quota) meanwhile.
+        winner = await session.scalar(select(earlier))
+        if winner is not None:
+            await quotas.release(
+                session,
+                user_id,
+                [
+                    (line.item_id, line.quantity)
+                    for n, line in lines_in
+                    if getattr(first, f"taken_{n}")
+                ],
+            )
+            return await _replay(session, user_id, int(winner), data)
+        raise quotas.limit_exceeded(fields)
+    order: Order | None = first[_ORDER]
+    if order is None:
+        # A concurrent request with the same key won: its order is the answer, and the quota
+        # this request took is given back (the winner took its own).
+        await quotas.release(session, user_id, [(ln.item_id, ln.quantity) for ln in data.lines])
+        return await _after_race(session, user_id, idempotency_key, data)
+    placed_intent = intent.check(first[_INTENT])
+    for n, line in in_item_order:
+        if getattr(first, f"left_{n}") is None:  # someone else got the last units first
+            raise sold_out(checked.by_item[line.item_id].product_name)
+    lines: list[tuple[OrderLine, CampaignItem]] = []
+    for n, row in enumerate(rows):
+        item = checked.by_item[data.lines[n].item_id]
+        set_committed_value(item, "remaining", int(getattr(first, f"left_{n}")))
+        lines.append((row[_LINE], item))
+    outbox.note_due(session, first.expiry_due_at)
+    return Checkout(order, lines, placed_intent, created=True)
 
 
 async def _after_race(

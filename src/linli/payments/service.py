@@ -22,13 +22,14 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import CTE, ColumnElement, FromClause, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from linli import clock, outbox, ratelimit
 from linli.accounts.models import Organisation
@@ -41,6 +42,7 @@ from linli.authz import (
     ensure,
 )
 from linli.config import Settings
+from linli.db import UTCDateTime
 from linli.errors import (
     BadRequest,
     Conflict,
@@ -67,6 +69,7 @@ from linli.payments.models import (
     PaymentRefund,
 )
 from linli.payments.reasons import RefundReason
+from linli.payments.views import IntentView
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,92 @@ def _check_intent_input(
         raise ValidationFailed(N_("Check the payment details."), fields=dict(fields))
 
 
+def _payee_refused() -> ValidationFailed:
+    return ValidationFailed(
+        N_("Payments can only be made to a merchant."),
+        fields={"payee_organisation_id": N_("No such merchant.")},
+    )
+
+
+@dataclass(frozen=True)
+class IntentInsert:
+    """`create_intent` as parts of one statement (`insert_intent_from`): `intent` the
+    data-modifying CTE inserting it (RETURNING the intent's columns), `job` the CTE storing its
+    expiry job, `entity` what to select to receive the intent as the service returns it."""
+
+    intent: CTE
+    job: CTE
+    entity: Any
+
+    def check(self, inserted: IntentView | None) -> IntentView:
+        """The inserted intent, or the refusal `create_intent` gives when there is none (its
+        payee is not a merchant, nor the platform for a domain's own intent)."""
+        if inserted is None:
+            raise _payee_refused()
+        return inserted
+
+
+def insert_intent_from(
+    source: FromClause,
+    *,
+    payer_user_id: int,
+    payee_organisation_id: ColumnElement[int],
+    purpose: str,
+    reference: ColumnElement[str],
+    amount_fen: ColumnElement[int],
+    idempotency_key: ColumnElement[str],
+    expires_at: ColumnElement[datetime],
+    provider: str = providers.SANDBOX,
+) -> IntentInsert:
+    """`create_intent` for a domain that does its whole unit of work in one statement with
+    data-modifying CTEs (PostgreSQL): one intent per row of `source` (a CTE of that statement;
+    the values are expressions over its columns), inserted only when the payee may be paid,
+    and its expiry job. The key must be new (a key of the caller's new row, so no conflict:
+    a conflict fails the statement). What `create_intent` checks in Python is checked here
+    (purpose, provider, credit), the amount is the caller's to keep in range (1 fen to
+    MAX_AMOUNT_FEN; the table refuses 0)."""
+    if not PURPOSE.match(purpose) or purpose == DIRECT:
+        raise ValueError(f"not a domain's purpose: {purpose!r}")
+    if isinstance(providers.get(provider), providers.DeferredProvider):
+        raise ValueError("a deferred provider pays at once: use create_intent and pay_deferred")
+    allowed = (*PAYEE_KINDS, "platform")
+    payee_kind = (
+        select(Organisation.kind).where(Organisation.id == payee_organisation_id).scalar_subquery()
+    )
+    rows = (
+        select(
+            literal(str(uuid.uuid4())).label("public_id"),
+            literal(payer_user_id).label("payer_user_id"),
+            payee_organisation_id.label("payee_organisation_id"),
+            literal(purpose).label("purpose"),
+            reference.label("reference"),
+            amount_fen.label("amount_fen"),
+            literal(0).label("refunded_fen"),
+            literal(CREATED).label("status"),
+            literal(provider).label("provider"),
+            idempotency_key.label("idempotency_key"),
+            literal(clock.now(), UTCDateTime).label("created_at"),
+            expires_at.label("expires_at"),
+        )
+        .select_from(source)
+        .where(payee_kind.in_(allowed))
+    )
+    intent = (
+        pg_insert(PaymentIntent)
+        .from_select([column.name for column in rows.selected_columns], rows)
+        .returning(*PaymentIntent.__table__.c)
+        .cte("payment_intent")
+    )
+    job = outbox.schedule_from(
+        ExpireIntent,
+        intent,
+        {"intent_id": intent.c.id},
+        intent.c.expires_at,
+        name="payment_intent_expiry",
+    )
+    return IntentInsert(intent=intent, job=job, entity=aliased(PaymentIntent, intent))
+
+
 async def create_intent(
     session: AsyncSession,
     actor: Actor,
@@ -196,10 +285,7 @@ async def create_intent(
     # platform itself: the repayment of a pay-later bill.
     allowed = PAYEE_KINDS if purpose == DIRECT else (*PAYEE_KINDS, "platform")
     if kind not in allowed:
-        raise ValidationFailed(
-            N_("Payments can only be made to a merchant."),
-            fields={"payee_organisation_id": N_("No such merchant.")},
-        )
+        raise _payee_refused()
     now = clock.now()
     values = {
         "public_id": str(uuid.uuid4()),
