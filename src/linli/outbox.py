@@ -274,6 +274,52 @@ async def schedule(
     return row
 
 
+def publish_from(
+    event: type[DomainEvent],
+    source: FromClause,
+    payload: Mapping[str, ColumnElement[Any]],
+    *,
+    name: str,
+) -> CTE:
+    """`publish` as a data-modifying CTE of one statement (PostgreSQL): one `event` row per
+    row of `source` (a CTE of that statement; one row, or the event ids repeat and the
+    statement fails), its payload built from `source`'s columns (every field of the event's
+    model, nothing else). RETURNING seq. The caller calls `note_published` when a row came
+    back."""
+    if EVENT_TYPES.get(event.event_name) is not event:
+        raise TypeError(f"{event.__name__} is not a declared event type")
+    if set(payload) != set(event.model_fields):
+        raise TypeError(f"{event.__name__}'s payload takes {sorted(event.model_fields)}")
+    now = literal(clock.now(), UTCDateTime)
+    rows = select(
+        literal(str(uuid.uuid4())).label("event_id"),
+        literal(event.event_name).label("event_type"),
+        type_coerce(_json_object(payload), JSONData).label("payload"),
+        now.label("created_at"),
+        now.label("available_at"),
+        literal(PENDING.value).label("status"),
+        literal(0).label("attempts"),
+    ).select_from(source)
+    return (
+        pg_insert(OutboxEvent)
+        .from_select([c.name for c in rows.selected_columns], rows)
+        .returning(OutboxEvent.seq)
+        .cte(name)
+    )
+
+
+def note_published(session: AsyncSession) -> None:
+    """A row stored by `publish_from` wakes the dispatcher after the commit, as `publish`'s
+    do."""
+    session.info[OUTBOX_PUBLISHED] = True
+
+
+def _json_object(payload: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    return func.jsonb_build_object(
+        *(part for key in sorted(payload) for part in (literal(key), payload[key]))
+    )
+
+
 def schedule_from(
     job: type[JobPayload],
     source: FromClause,
@@ -293,9 +339,7 @@ def schedule_from(
         raise ValueError(f"no runner registered for job kind {job.job_kind!r}")
     if set(payload) != set(job.model_fields):
         raise TypeError(f"{job.__name__}'s payload takes {sorted(job.model_fields)}")
-    built = func.jsonb_build_object(
-        *(part for key in sorted(payload) for part in (literal(key), payload[key]))
-    )
+    built = _json_object(payload)
     rows = select(
         literal(job.job_kind).label("kind"),
         type_coerce(built, JSONData).label("payload"),

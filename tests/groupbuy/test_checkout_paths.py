@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +18,9 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli import clock
 from linli.authz import Actor, UserRef
+from linli.clock import FrozenClock
 from linli.db import READ_GENERATION
 from linli.groupbuy import checkout, orders
 from linli.groupbuy.models import CLOSED, Campaign, Order, ResidentQuota
@@ -127,7 +130,8 @@ def generated_sequences() -> list[list[Place | Expire | Close]]:
 class World:
     """One campaign of two items (an ambient one, limit 2 of 3; a chilled one excluded from
     the no-reason return, limit 3 of 2), another campaign's item, three residents (the first
-    living at the point), run through one checkout path."""
+    living at the point), run through one checkout path. `soon`: the cut-off comes before the
+    payment window ends (payment is due at the cut-off)."""
 
     one_statement: bool
     campaign: dict[str, Any]
@@ -138,17 +142,24 @@ class World:
 
 
 async def a_world(
-    client: httpx.AsyncClient, session: AsyncSession, one_statement: bool, tag: str
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    one_statement: bool,
+    tag: str,
+    *,
+    soon: bool,
 ) -> World:
     shop = await a_shop(client, session, name=f"店{tag}")
     plain = await listed_sku(client, shop, code=f"A{tag}")
     fresh = await listed_sku(client, shop, code=f"F{tag}", fresh=True)
     other = await listed_sku(client, shop, code=f"O{tag}")
+    cutoff = {"cutoff_at": (clock.now() + timedelta(minutes=10)).isoformat()} if soon else {}
     campaign = await published_campaign(
         client,
         shop,
         item(plain, stock=3, per_resident_limit=2, group_price_fen=990),
         item(fresh, stock=2, per_resident_limit=3, group_price_fen=1350),
+        **cutoff,
     )
     elsewhere = await published_campaign(client, shop, item(other, stock=5))
     point = await a_pickup_point(session)
@@ -254,7 +265,7 @@ async def state(app: FastAPI, world: World) -> Any:
         ids = [str(i) for i in world.placed]
         jobs = (
             await s.execute(
-                select(DueJob.kind, func.count())
+                select(DueJob.kind, DueJob.status, DueJob.due_at, func.count())
                 .where(
                     DueJob.payload["order_id"].as_string().in_(ids)
                     | DueJob.payload["intent_id"]
@@ -265,8 +276,8 @@ async def state(app: FastAPI, world: World) -> Any:
                         )
                     )
                 )
-                .group_by(DueJob.kind)
-                .order_by(DueJob.kind)
+                .group_by(DueJob.kind, DueJob.status, DueJob.due_at)
+                .order_by(DueJob.kind, DueJob.status, DueJob.due_at)
             )
         ).all()
     stock = [await remaining(app, i) for i in world.items]
@@ -278,13 +289,15 @@ async def test_random_checkouts_answer_alike_in_one_statement_and_in_steps(
     client: httpx.AsyncClient,
     session: AsyncSession,
     monkeypatch: pytest.MonkeyPatch,
+    frozen_clock: FrozenClock,
 ) -> None:
+    """The clock stands still, so both paths' times (due dates, expiry) compare exactly."""
     sequences = generated_sequences()
     assert len(sequences) >= 10
     statuses: set[Any] = set()
     for n, sequence in enumerate(sequences):
-        fast = await a_world(client, session, True, f"{n}f")
-        steps_ = await a_world(client, session, False, f"{n}s")
+        fast = await a_world(client, session, True, f"{n}f", soon=n % 2 == 1)
+        steps_ = await a_world(client, session, False, f"{n}s", soon=n % 2 == 1)
         for step in sequence:
             got = await run(app, client, monkeypatch, fast, step)
             expected = await run(app, client, monkeypatch, steps_, step)

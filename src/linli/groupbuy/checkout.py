@@ -1,11 +1,14 @@
 """Checkout: a resident's order of a campaign's items, placed once per idempotency key, with
 its payment intent and expiry job; and the order as checkout returns it (`Checkout`).
 
-Checkout reads everything it needs in one statement (items, campaign, the resident's pickup
-point, an earlier order under the same idempotency key, whether the merchant may sell), takes
-the resident's quota of each item (`quotas`), and reserves the stock by conditional UPDATE as
-the last statement of the order's transaction, so the hot row is locked for the shortest time.
-The rules it applies were recorded on the campaign when it was published.
+On PostgreSQL checkout is one statement with data-modifying CTEs (`_place_in_one_statement`):
+it reads everything it needs (items, campaign, the resident's pickup point, an earlier order
+under the same idempotency key, whether the merchant may sell), takes the resident's quota of
+each item (`quotas`), inserts the order, its lines, the payment intent and the expiry jobs,
+and reserves the stock by conditional UPDATE last, so the hot row is locked from then to the
+commit. On SQLite (and for an order paid later on credit) the same steps run one statement
+each (`_place_in_steps`), the reservation again last. Both answer through the same checks
+(`_check`). The rules it applies were recorded on the campaign when it was published.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from sqlalchemy import (
     String,
     and_,
     cast,
-    column,
     exists,
     false,
     func,
@@ -34,8 +36,8 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -352,28 +354,31 @@ async def _place_in_one_statement(
     The statement reads what `_place_in_steps` reads and computes in SQL a gate (no order
     under the key, every item of the campaign, open, sellable, within the limit and the stock,
     the return terms accepted, the total in range); each write is attempted only when the one
-    before it succeeded: the quota upserts (each line, in item order), the conditional
-    reservations (in item order, stopping at the first that finds too little), the order
-    (ON CONFLICT DO NOTHING), its lines, the payment intent and its expiry job (payments'
-    `insert_intent_from`), the order's expiry job (`outbox.schedule_from`). It returns the rows
-    it read with what each write did. Python then answers exactly as the steps do: the same
+    before it wrote, in the steps' order: the quota upserts (each line, in item order), the
+    order (ON CONFLICT DO NOTHING), its lines, the payment intent and its expiry job
+    (payments' `insert_intent_from`), the order's expiry job (`outbox.schedule_from`), the
+    conditional reservations last (in item order, stopping at the first that finds too
+    little) and the content generation's move (`db.generation_move`). It returns the rows it
+    read with what each write did. Python then answers exactly as the steps do: the same
     checks in the same order over the same rows (`_check`; a refusal rolls back whatever the
-    statement wrote), then the quota, the stock, a concurrent order under the same key. If SQL
-    refused where Python finds nothing to refuse (a check the two would disagree on), nothing
-    was written and the caller runs the steps: None."""
+    statement wrote), then the quota, a concurrent order under the same key, the payee, the
+    stock. If SQL refused where Python finds nothing to refuse (a check the two would disagree
+    on), nothing was written and the caller runs the steps: None."""
     now = clock.now()
     lines_in = list(enumerate(data.lines))
     in_item_order = sorted(lines_in, key=lambda pair: pair[1].item_id)
-    wanted = (
+    # The lines asked for, as SELECTs of bound values (a VALUES list would be compiled anew
+    # on every order: SQLAlchemy gives it no cache key; this statement is cached per number
+    # of lines).
+    asked = [
         select(
-            values(
-                column("n", Integer),
-                column("item_id", BigInteger),
-                column("quantity", Integer),
-                name="wanted_lines",
-            ).data([(n, line.item_id, line.quantity) for n, line in lines_in])
+            literal(n, Integer).label("n"),
+            literal(line.item_id, BigInteger).label("item_id"),
+            literal(line.quantity, Integer).label("quantity"),
         )
-    ).cte("wanted")
+        for n, line in lines_in
+    ]
+    wanted = (union_all(*asked) if len(asked) > 1 else asked[0]).cte("wanted")
     earlier = _earlier(user_id, idempotency_key)
     point = _point(user_id, data)
     batch_status = batches.source.status_of(CampaignItem.batch_id)
