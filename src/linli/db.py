@@ -233,17 +233,19 @@ def track_content_writes(engine: AsyncEngine) -> None:
     event.listen(sync_engine, "rollback_savepoint", forget_move)
 
 
-async def generation_move(
-    session: AsyncSession, when: ColumnElement[bool], *, name: str = "content_moved"
-) -> CTE | None:
-    """The content generation's move as a data-modifying CTE (PostgreSQL), for a statement
-    that does a whole unit of work, so that its commit follows it at once (no separate move
-    in between): attempted only `when` holds (the statement's own tracked write happened).
-    The caller selects whether it returned a row and if so calls `generation_moved`. None
-    when the schema has no content_generation table yet."""
+async def has_generation_table(session: AsyncSession) -> bool:
+    """Whether the session's database has the content_generation table yet (looked up once
+    per connection and migration)."""
     connection = await session.connection()
-    if not await connection.run_sync(_has_generation_table):
-        return None
+    return bool(await connection.run_sync(_has_generation_table))
+
+
+def generation_move(when: ColumnElement[bool], *, name: str = "content_moved") -> CTE:
+    """The content generation's move as a data-modifying CTE (PostgreSQL; only where
+    `has_generation_table`), for a statement that does a whole unit of work, so that its
+    commit follows it at once (no separate move in between): attempted only `when` holds (the
+    statement's own tracked write happened). The caller selects whether it returned a row and
+    if so calls `generation_moved`."""
     shard = literal_column(f"pg_backend_pid() % {GENERATION_SHARDS}", Integer)
     return (
         pg_insert(ContentGeneration)

@@ -41,6 +41,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     insert,
@@ -290,9 +291,10 @@ def publish_from(
         raise TypeError(f"{event.__name__} is not a declared event type")
     if set(payload) != set(event.model_fields):
         raise TypeError(f"{event.__name__}'s payload takes {sorted(event.model_fields)}")
-    now = literal(clock.now(), UTCDateTime)
+    now = bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime)
+    event_id = bindparam(f"{name}_event_id", callable_=lambda: str(uuid.uuid4()), type_=String)
     rows = select(
-        literal(str(uuid.uuid4())).label("event_id"),
+        event_id.label("event_id"),
         literal(event.event_name).label("event_type"),
         type_coerce(_json_object(payload), JSONData).label("payload"),
         now.label("created_at"),
@@ -329,7 +331,8 @@ def schedule_from(
     name: str,
 ) -> CTE:
     """`schedule` as a data-modifying CTE for one statement that does a whole unit of work
-    (PostgreSQL): one pending `job` row per row of `source` (a CTE of that statement), its
+    (PostgreSQL; it may be built once: the time is evaluated at each execution): one pending
+    `job` row per row of `source` (a CTE of that statement), its
     payload built from `source`'s columns (every field of the job's model, nothing else) and
     due at `due_at`. RETURNING id and due_at. The caller calls `note_due` with the due time it
     finds, as `schedule` does for itself."""
@@ -344,7 +347,9 @@ def schedule_from(
         literal(job.job_kind).label("kind"),
         type_coerce(built, JSONData).label("payload"),
         due_at.label("due_at"),
-        literal(clock.now(), UTCDateTime).label("created_at"),
+        bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime).label(
+            "created_at"
+        ),
         literal(PENDING.value).label("status"),
         literal(0).label("attempts"),
     ).select_from(source)

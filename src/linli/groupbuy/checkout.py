@@ -22,11 +22,15 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     BigInteger,
+    Boolean,
+    ColumnElement,
+    Exists,
     Integer,
     Row,
     ScalarSelect,
     String,
     and_,
+    bindparam,
     cast,
     exists,
     false,
@@ -205,7 +209,9 @@ async def place_order(
     return await _place_in_steps(session, actor, user_id, data, idempotency_key)
 
 
-def _earlier(user_id: int, idempotency_key: str) -> ScalarSelect[Any]:
+def _earlier(
+    user_id: int | ColumnElement[int], idempotency_key: str | ColumnElement[str]
+) -> ScalarSelect[Any]:
     return (
         select(Order.id)
         .where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
@@ -345,50 +351,59 @@ async def _place_in_steps(
     return Checkout(order, lines, intent, created=True)
 
 
-async def _place_in_one_statement(
-    session: AsyncSession, user_id: int, data: OrderIn, idempotency_key: str
-) -> Checkout | None:
-    """The checkout as one statement with data-modifying CTEs (PostgreSQL), last in the
-    caller's transaction, so the hot row is locked from its reservation to the commit.
+@dataclass(frozen=True)
+class _OneStatement:
+    """The one-statement checkout for a number of lines, built once: its values are bound
+    parameters (`p_user`, `p_key`, `p_campaign`, `p_point`, `p_accept`, `p_now`, and per line
+    `p_item_{n}`, `p_qty_{n}` in the order's order and `p_sitem_{k}`, `p_sqty_{k}` in item
+    order). Never a column's name: SQLAlchemy would take a parameter named like a column of
+    a table the statement updates as a value to SET."""
 
-    The statement reads what `_place_in_steps` reads and computes in SQL a gate (no order
-    under the key, every item of the campaign, open, sellable, within the limit and the stock,
-    the return terms accepted, the total in range); each write is attempted only when the one
-    before it wrote, in the steps' order: the quota upserts (each line, in item order), the
-    order (ON CONFLICT DO NOTHING), its lines, the payment intent and its expiry job
-    (payments' `insert_intent_from`), the order's expiry job (`outbox.schedule_from`), the
-    conditional reservations last (in item order, stopping at the first that finds too
-    little) and the content generation's move (`db.generation_move`). It returns the rows it
-    read with what each write did. Python then answers exactly as the steps do: the same
-    checks in the same order over the same rows (`_check`; a refusal rolls back whatever the
-    statement wrote), then the quota, a concurrent order under the same key, the payee, the
-    stock. If SQL refused where Python finds nothing to refuse (a check the two would disagree
-    on), nothing was written and the caller runs the steps: None."""
-    now = clock.now()
-    lines_in = list(enumerate(data.lines))
-    in_item_order = sorted(lines_in, key=lambda pair: pair[1].item_id)
-    # The lines asked for, as SELECTs of bound values (a VALUES list would be compiled anew
-    # on every order: SQLAlchemy gives it no cache key; this statement is cached per number
-    # of lines).
+    statement: Any
+    intent: payments.IntentInsert
+    placed_order: Any
+    placed_line: Any
+
+
+_ONE_STATEMENTS: dict[tuple[int, bool, bool], _OneStatement] = {}
+
+
+def _one_statement(lines: int, named_point: bool, move: bool) -> _OneStatement:
+    built = _ONE_STATEMENTS.get((lines, named_point, move))
+    if built is None:
+        built = _ONE_STATEMENTS[(lines, named_point, move)] = _build(lines, named_point, move)
+    return built
+
+
+def _build(lines: int, named_point: bool, move: bool) -> _OneStatement:
+    user_id = bindparam("p_user", type_=BigInteger)
+    key = bindparam("p_key", type_=String)
+    campaign_id = bindparam("p_campaign", type_=BigInteger)
+    accept = bindparam("p_accept", type_=Boolean)
+    now = bindparam("p_now", type_=UTCDateTime)
     asked = [
         select(
             literal(n, Integer).label("n"),
-            literal(line.item_id, BigInteger).label("item_id"),
-            literal(line.quantity, Integer).label("quantity"),
+            bindparam(f"p_item_{n}", type_=BigInteger).label("item_id"),
+            bindparam(f"p_qty_{n}", type_=Integer).label("quantity"),
         )
-        for n, line in lines_in
+        for n in range(lines)
     ]
-    wanted = (union_all(*asked) if len(asked) > 1 else asked[0]).cte("wanted")
-    earlier = _earlier(user_id, idempotency_key)
-    point = _point(user_id, data)
+    wanted = (union_all(*asked) if lines > 1 else asked[0]).cte("wanted")
+    earlier = _earlier(user_id, key)
+    point = pickup_points.open_point_id(
+        bindparam("p_point", type_=BigInteger)
+        if named_point
+        else pickup_points.home_point_id(user_id)  # type: ignore[arg-type]  # a parameter
+    )
     batch_status = batches.source.status_of(CampaignItem.batch_id)
     selling = Campaign.organisation_id.in_(selling_organisation_ids())
     item_of_campaign = and_(
-        CampaignItem.id == wanted.c.item_id, CampaignItem.campaign_id == data.campaign_id
+        CampaignItem.id == wanted.c.item_id, CampaignItem.campaign_id == campaign_id
     )
     minutes = func.coalesce(func.nullif(Campaign.payment_window_minutes, 0), 15)
     due = func.least(
-        literal(now, UTCDateTime) + minutes * literal_column("interval '1 minute'"),
+        now + minutes * literal_column("interval '1 minute'"),
         Campaign.cutoff_at,
         type_=UTCDateTime,
     )
@@ -402,13 +417,13 @@ async def _place_in_one_statement(
         CampaignItem.remaining >= wanted.c.quantity,
         Campaign.return_rule_id.is_not(None),
         Campaign.return_rule_version.is_not(None),
-        or_(literal(data.accept_return_terms), CampaignItem.return_exclusion.is_(None)),
+        or_(accept, CampaignItem.return_exclusion.is_(None)),
     )
     total = func.sum(CampaignItem.group_price_fen * wanted.c.quantity)
     gate = (
         select(
             and_(
-                func.count(CampaignItem.id) == len(lines_in),
+                func.count(CampaignItem.id) == lines,
                 func.bool_and(line_ok),
                 earlier.is_(None),
                 point.is_not(None),
@@ -430,16 +445,20 @@ async def _place_in_one_statement(
     def count(cte: CTE) -> ScalarSelect[int]:
         return select(func.count()).select_from(cte).scalar_subquery()
 
+    def wrote(cte: CTE) -> Exists:
+        return exists(select(literal(1)).select_from(cte))
+
     # The resident's quota, each line in item order (each attempted after the one before,
     # whatever its outcome, so all refusals are known as the steps know them).
-    taken: dict[int, CTE] = {}
-    previous: CTE | None = None
-    for k, (n, line) in enumerate(in_item_order):
-        when = gate_open if previous is None else and_(gate_open, count(previous) >= 0)
-        previous = taken[n] = quotas.take_from(
-            user_id, line.item_id, line.quantity, when, name=f"quota_{k}"
-        )
-    all_taken = sum((count(cte) for cte in taken.values()), literal(0)) == len(lines_in)
+    # One parameter object per name (two objects of one name confuse SQLAlchemy's reuse of
+    # the compiled statement: the values of its other parameters would be misplaced).
+    sitem = [bindparam(f"p_sitem_{k}", type_=BigInteger) for k in range(lines)]
+    sqty = [bindparam(f"p_sqty_{k}", type_=Integer) for k in range(lines)]
+    taken: list[CTE] = []
+    for k in range(lines):
+        when = gate_open if not taken else and_(gate_open, count(taken[-1]) >= 0)
+        taken.append(quotas.take_from(user_id, sitem[k], sqty[k], when, name=f"quota_{k}"))
+    all_taken = sum((count(cte) for cte in taken), literal(0)) == lines
     placed = (
         pg_insert(Order)
         .from_select(
@@ -459,18 +478,18 @@ async def _place_in_one_statement(
                 "refunded_fen",
             ],
             select(
-                literal(user_id),
-                literal(data.campaign_id),
+                user_id,
+                campaign_id,
                 gate.c.organisation_id,
                 gate.c.point,
                 literal(PENDING_PAYMENT),
                 gate.c.total,
-                literal(idempotency_key),
+                key,
                 gate.c.return_rule_id,
                 gate.c.return_rule_version,
-                literal(data.accept_return_terms),
+                accept,
                 gate.c.due_at,
-                literal(now, UTCDateTime),
+                now,
                 literal(0),
             ).where(all_taken),
         )
@@ -539,30 +558,23 @@ async def _place_in_one_statement(
     # Last, the reservation, in item order, once everything above was inserted (the same order
     # as the steps: a concurrent order under the same key stops this one before its stock):
     # the conditional decrement is the only arbiter of stock.
-    reserved: dict[int, CTE] = {}
-    previous = expiry
-    for k, (n, line) in enumerate(in_item_order):
-        when = exists(select(literal(1)).select_from(previous))
-        if k == 0:
-            when = and_(
-                when,
-                exists(select(literal(1)).select_from(intent.job)),
-                exists(select(literal(1)).select_from(order_lines)),
-            )
-        previous = reserved[n] = (
+    reserved: list[CTE] = []
+    for k in range(lines):
+        when = (
+            and_(wrote(expiry), wrote(intent.job), wrote(order_lines))
+            if not reserved
+            else wrote(reserved[-1])
+        )
+        reserved.append(
             update(CampaignItem)
-            .where(
-                CampaignItem.id == line.item_id,
-                CampaignItem.remaining >= line.quantity,
-                when,
-            )
-            .values(remaining=CampaignItem.remaining - line.quantity)
+            .where(CampaignItem.id == sitem[k], CampaignItem.remaining >= sqty[k], when)
+            .values(remaining=CampaignItem.remaining - sqty[k])
             .returning(CampaignItem.id, CampaignItem.remaining)
             .cte(f"stock_{k}")
         )
     # The stock left shows on public pages: the statement moves the content generation
     # itself when it reserved, so nothing runs between it and the commit.
-    moved = await db.generation_move(session, exists(select(literal(1)).select_from(previous)))
+    moved = db.generation_move(wrote(reserved[-1])) if move else None
     placed_order = aliased(Order, placed)
     placed_line = aliased(OrderLine, order_lines)
     statement = (
@@ -577,15 +589,13 @@ async def _place_in_one_statement(
             placed_order,
             placed_line,
             intent.entity,
-            *(count(taken[n]).label(f"taken_{n}") for n, _line in lines_in),
+            *(count(cte).label(f"taken_{k}") for k, cte in enumerate(taken)),
             *(
-                select(reserved[n].c.remaining).scalar_subquery().label(f"left_{n}")
-                for n, _line in lines_in
+                select(cte.c.remaining).scalar_subquery().label(f"left_{k}")
+                for k, cte in enumerate(reserved)
             ),
             select(expiry.c.due_at).scalar_subquery().label("expiry_due_at"),
-            (exists(select(literal(1)).select_from(moved)) if moved is not None else false()).label(
-                "moved"
-            ),
+            (wrote(moved) if moved is not None else false()).label("moved"),
         )
         .select_from(wanted)
         .outerjoin(CampaignItem, item_of_campaign)
@@ -593,12 +603,53 @@ async def _place_in_one_statement(
         .outerjoin(placed_order, true())
         .outerjoin(placed_line, placed_line.item_id == wanted.c.item_id)
         .outerjoin(intent.entity, true())
-        .add_cte(*taken.values(), *reserved.values(), placed, order_lines)
+        .add_cte(*taken, *reserved, placed, order_lines)
         .add_cte(intent.intent, intent.job, expiry, *([moved] if moved is not None else []))
         .order_by(wanted.c.n)
         .execution_options(populate_existing=True)
     )
-    rows = (await session.execute(statement)).all()
+    return _OneStatement(statement, intent, placed_order, placed_line)
+
+
+async def _place_in_one_statement(
+    session: AsyncSession, user_id: int, data: OrderIn, idempotency_key: str
+) -> Checkout | None:
+    """The checkout as one statement with data-modifying CTEs (PostgreSQL), last in the
+    caller's transaction, so the hot row is locked from its reservation to the commit.
+
+    The statement reads what `_place_in_steps` reads and computes in SQL a gate (no order
+    under the key, every item of the campaign, open, sellable, within the limit and the stock,
+    the return terms accepted, the total in range); each write is attempted only when the one
+    before it wrote, in the steps' order: the quota upserts (each line, in item order), the
+    order (ON CONFLICT DO NOTHING), its lines, the payment intent and its expiry job
+    (payments' `insert_intent_from`), the order's expiry job (`outbox.schedule_from`), the
+    conditional reservations last (in item order, stopping at the first that finds too
+    little) and the content generation's move (`db.generation_move`). It returns the rows it
+    read with what each write did. Python then answers exactly as the steps do: the same
+    checks in the same order over the same rows (`_check`; a refusal rolls back whatever the
+    statement wrote), then the quota, a concurrent order under the same key, the payee, the
+    stock. If SQL refused where Python finds nothing to refuse (a check the two would disagree
+    on), nothing was written and the caller runs the steps: None."""
+    now = clock.now()
+    lines_in = list(enumerate(data.lines))
+    in_item_order = sorted(lines_in, key=lambda pair: pair[1].item_id)
+    built = _one_statement(
+        len(lines_in), data.pickup_point_id is not None, await db.has_generation_table(session)
+    )
+    values: dict[str, Any] = {
+        "p_user": user_id,
+        "p_key": idempotency_key,
+        "p_campaign": data.campaign_id,
+        "p_accept": data.accept_return_terms,
+        "p_now": now,
+    }
+    if data.pickup_point_id is not None:
+        values["p_point"] = data.pickup_point_id
+    for n, line in lines_in:
+        values[f"p_item_{n}"], values[f"p_qty_{n}"] = line.item_id, line.quantity
+    for k, (_n, line) in enumerate(in_item_order):
+        values[f"p_sitem_{k}"], values[f"p_sqty_{k}"] = line.item_id, line.quantity
+    rows = (await session.execute(built.statement, values)).all()
     first = rows[0]
     if first.moved:
         await db.generation_moved(session)
@@ -609,23 +660,18 @@ async def _place_in_one_statement(
     if not first.gate_ok:
         log.warning("checkout: SQL's gate refused what Python accepts; placing it in steps")
         return None
+    taken = {n: bool(getattr(first, f"taken_{k}")) for k, (n, _line) in enumerate(in_item_order)}
     fields = {
         f"lines.{n}.quantity": N_("More than each resident may buy.")
         for n, _line in lines_in
-        if not getattr(first, f"taken_{n}")
+        if not taken[n]
     }
     if fields:
         # A concurrent request with the same key may have won (and taken the quota) meanwhile.
-        winner = await session.scalar(select(earlier))
+        winner = await session.scalar(select(_earlier(user_id, idempotency_key)))
         if winner is not None:
             await quotas.release(
-                session,
-                user_id,
-                [
-                    (line.item_id, line.quantity)
-                    for n, line in lines_in
-                    if getattr(first, f"taken_{n}")
-                ],
+                session, user_id, [(ln.item_id, ln.quantity) for n, ln in lines_in if taken[n]]
             )
             return await _replay(session, user_id, int(winner), data)
         raise quotas.limit_exceeded(fields)
@@ -635,14 +681,17 @@ async def _place_in_one_statement(
         # this request took is given back (the winner took its own).
         await quotas.release(session, user_id, [(ln.item_id, ln.quantity) for ln in data.lines])
         return await _after_race(session, user_id, idempotency_key, data)
-    placed_intent = intent.check(first[_INTENT])
-    for n, line in in_item_order:
-        if getattr(first, f"left_{n}") is None:  # someone else got the last units first
+    placed_intent = built.intent.check(first[_INTENT])
+    left: dict[int, int] = {}
+    for k, (_n, line) in enumerate(in_item_order):
+        remaining = getattr(first, f"left_{k}")
+        if remaining is None:  # someone else got the last units first
             raise sold_out(checked.by_item[line.item_id].product_name)
+        left[line.item_id] = int(remaining)
     lines: list[tuple[OrderLine, CampaignItem]] = []
     for n, row in enumerate(rows):
         item = checked.by_item[data.lines[n].item_id]
-        set_committed_value(item, "remaining", int(getattr(first, f"left_{n}")))
+        set_committed_value(item, "remaining", left[item.id])  # shown, not written again
         lines.append((row[_LINE], item))
     outbox.note_due(session, first.expiry_due_at)
     return Checkout(order, lines, placed_intent, created=True)

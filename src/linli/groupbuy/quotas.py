@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import CTE, ColumnElement, literal, select, update
+from sqlalchemy import CTE, ColumnElement, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,18 +45,23 @@ async def take(session: AsyncSession, user_id: int, item: CampaignItem, quantity
 
 
 def take_from(
-    user_id: int, item_id: int, quantity: int, when: ColumnElement[bool], *, name: str
+    user_id: ColumnElement[int],
+    item_id: ColumnElement[int],
+    quantity: ColumnElement[int],
+    when: ColumnElement[bool],
+    *,
+    name: str,
 ) -> CTE:
-    """`take` as a data-modifying CTE of a one-statement checkout (PostgreSQL): the same
-    conditional upsert, attempted only `when` holds, the limit read from the item's row.
-    RETURNING the quantity held: no row, the limit is reached (or `when` was false). The first
-    insert of a counter is bounded by the caller's `when` (quantity <= limit)."""
+    """`take` as a data-modifying CTE of a one-statement checkout (PostgreSQL; the values are
+    expressions, bound parameters of a statement built once): the same conditional upsert,
+    attempted only `when` holds, the limit read from the item's row. RETURNING the quantity
+    held: no row, the limit is reached (or `when` was false). The first insert of a counter is
+    bounded by the caller's `when` (quantity <= limit)."""
     limit = (
         select(CampaignItem.per_resident_limit).where(CampaignItem.id == item_id).scalar_subquery()
     )
     statement = pg_insert(ResidentQuota).from_select(
-        ["user_id", "item_id", "quantity"],
-        select(literal(user_id), literal(item_id), literal(quantity)).where(when),
+        ["user_id", "item_id", "quantity"], select(user_id, item_id, quantity).where(when)
     )
     held = ResidentQuota.quantity + statement.excluded.quantity
     return (

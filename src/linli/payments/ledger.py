@@ -31,6 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     String,
+    bindparam,
     cast,
     func,
     insert,
@@ -138,7 +139,11 @@ def post_from(
         insert(LedgerEntry)
         .from_select(
             ["kind", "reference", "created_at"],
-            select(literal(kind), reference, literal(clock.now(), UTCDateTime)).select_from(source),
+            select(
+                literal(kind),
+                reference,
+                bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime),
+            ).select_from(source),
         )
         .returning(LedgerEntry.id)
         .cte(f"{name}_entry")

@@ -25,7 +25,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, FromClause, exists, func, literal, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    FromClause,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,7 +212,7 @@ class IntentInsert:
 def insert_intent_from(
     source: FromClause,
     *,
-    payer_user_id: int,
+    payer_user_id: ColumnElement[int],
     payee_organisation_id: ColumnElement[int],
     purpose: str,
     reference: ColumnElement[str],
@@ -212,11 +223,12 @@ def insert_intent_from(
 ) -> IntentInsert:
     """`create_intent` for a domain that does its whole unit of work in one statement with
     data-modifying CTEs (PostgreSQL): one intent per row of `source` (a CTE of that statement;
-    the values are expressions over its columns), inserted only when the payee may be paid,
-    and its expiry job. The key must be new (a key of the caller's new row, so no conflict:
-    a conflict fails the statement). What `create_intent` checks in Python is checked here
-    (purpose, provider, credit), the amount is the caller's to keep in range (1 fen to
-    MAX_AMOUNT_FEN; the table refuses 0)."""
+    the values are expressions over its columns or bound parameters: the statement may be
+    built once, the intent's public id and time are evaluated at each execution), inserted
+    only when the payee may be paid, and its expiry job. The key must be new (a key of the
+    caller's new row, so no conflict: a conflict fails the statement). What `create_intent`
+    checks in Python is checked here (purpose, provider, credit), the amount is the caller's
+    to keep in range (1 fen to MAX_AMOUNT_FEN; the table refuses 0)."""
     if not PURPOSE.match(purpose) or purpose == DIRECT:
         raise ValueError(f"not a domain's purpose: {purpose!r}")
     if isinstance(providers.get(provider), providers.DeferredProvider):
@@ -227,8 +239,10 @@ def insert_intent_from(
     )
     rows = (
         select(
-            literal(str(uuid.uuid4())).label("public_id"),
-            literal(payer_user_id).label("payer_user_id"),
+            bindparam(
+                "payment_intent_public_id", callable_=lambda: str(uuid.uuid4()), type_=String
+            ).label("public_id"),
+            payer_user_id.label("payer_user_id"),
             payee_organisation_id.label("payee_organisation_id"),
             literal(purpose).label("purpose"),
             reference.label("reference"),
@@ -237,7 +251,9 @@ def insert_intent_from(
             literal(CREATED).label("status"),
             literal(provider).label("provider"),
             idempotency_key.label("idempotency_key"),
-            literal(clock.now(), UTCDateTime).label("created_at"),
+            bindparam("payment_intent_now", callable_=lambda: clock.now(), type_=UTCDateTime).label(
+                "created_at"
+            ),
             expires_at.label("expires_at"),
         )
         .select_from(source)
@@ -564,8 +580,9 @@ async def receive_callback(
     `payment_callbacks` row; refusals raise with `keep_changes`, so the row is kept while
     nothing else changes. Unsigned or forged calls are only counted (`unsigned_callbacks`).
 
-    The happy path is five statements: the conditional UPDATE of the intent, the ledger
-    entry and its postings, the outbox event and the callback row.
+    The happy path is the conditional UPDATE of the intent, the ledger entry and its
+    postings, the outbox event and the callback row: one statement on PostgreSQL
+    (`_apply_in_one_statement`), five on SQLite.
     """
     provider = providers.get(provider_name)
     try:
@@ -619,27 +636,37 @@ async def receive_callback(
     return await _not_applied(session, provider_name, note, done, body, remote_addr)
 
 
-async def _apply_in_one_statement(
-    session: AsyncSession,
-    provider_name: str,
-    note: providers.Notification,
-    body: bytes,
-    remote_addr: str | None,
-) -> bool:
-    """A successful notification applied as `_succeed` and `_record` apply it, in one
-    statement with data-modifying CTEs (PostgreSQL): the conditional UPDATE of the intent,
-    then, only if it matched, the ledger entry and its postings (`ledger.post_from`), the
-    `PaymentSucceeded` row (`outbox.publish_from`) and the callback's row (`applied`). False
-    when the UPDATE matched nothing: then nothing was written."""
+_CALLBACK_FIELDS = (
+    "notification_id",
+    "intent_public_id",
+    "provider_txn_id",
+    "amount_fen",
+    "remote_addr",
+    "body",
+)
+_APPLY_STATEMENTS: dict[str, Any] = {}  # provider -> the statement, built once
+
+
+def _apply_statement(provider_name: str) -> Any:
+    """The statement of `_apply_in_one_statement` for a provider, built once (its values are
+    bound parameters: `cb_now` and the notification's fields, `cb_` + `_CALLBACK_FIELDS`)."""
+    built = _APPLY_STATEMENTS.get(provider_name)
+    if built is not None:
+        return built
+    columns = PaymentCallback.__table__.c
+    # Parameters never named like a column: SQLAlchemy would SET a column of the updated
+    # intent from a parameter of its name.
+    given = {key: bindparam(f"cb_{key}", type_=columns[key].type) for key in _CALLBACK_FIELDS}
+    now = bindparam("cb_now", type_=UTCDateTime)
     paid = (
         update(PaymentIntent)
         .where(
-            PaymentIntent.public_id == note.intent_public_id,
-            PaymentIntent.amount_fen == note.amount_fen,
+            PaymentIntent.public_id == given["intent_public_id"],
+            PaymentIntent.amount_fen == given["amount_fen"],
             PaymentIntent.provider == provider_name,
             PaymentIntent.status == CREATED,
         )
-        .values(status=SUCCEEDED, provider_txn_id=note.provider_txn_id, succeeded_at=clock.now())
+        .values(status=SUCCEEDED, provider_txn_id=given["provider_txn_id"], succeeded_at=now)
         .returning(*PaymentIntent.__table__.c)
         .cte("paid")
     )
@@ -664,16 +691,16 @@ async def _apply_in_one_statement(
         },
         name="payment_succeeded",
     )
-    row = _callback_row(provider_name, body, remote_addr, valid=True, outcome=APPLIED, note=note)
-    columns = PaymentCallback.__table__.c
+    row: dict[str, Any] = {
+        "provider": literal(provider_name, columns["provider"].type),
+        "received_at": now,
+        "signature_valid": literal(True),
+        "outcome": literal(APPLIED, columns["outcome"].type),
+        **given,
+    }
     recorded = (
         pg_insert(PaymentCallback)
-        .from_select(
-            list(row),
-            select(*(literal(value, columns[key].type) for key, value in row.items())).select_from(
-                paid
-            ),
-        )
+        .from_select(list(row), select(*row.values()).select_from(paid))
         .returning(PaymentCallback.id)
         .cte("callback")
     )
@@ -681,13 +708,28 @@ async def _apply_in_one_statement(
     def count(cte: Any) -> Any:
         return select(func.count()).select_from(cte).scalar_subquery()
 
-    done = (
-        await session.execute(
-            select(count(paid), count(postings), count(event), count(recorded)).add_cte(
-                paid, postings, event, recorded
-            )
-        )
-    ).one()
+    built = select(count(paid), count(postings), count(event), count(recorded)).add_cte(
+        paid, postings, event, recorded
+    )
+    _APPLY_STATEMENTS[provider_name] = built
+    return built
+
+
+async def _apply_in_one_statement(
+    session: AsyncSession,
+    provider_name: str,
+    note: providers.Notification,
+    body: bytes,
+    remote_addr: str | None,
+) -> bool:
+    """A successful notification applied as `_succeed` and `_record` apply it, in one
+    statement with data-modifying CTEs (PostgreSQL): the conditional UPDATE of the intent,
+    then, only if it matched, the ledger entry and its postings (`ledger.post_from`), the
+    `PaymentSucceeded` row (`outbox.publish_from`) and the callback's row (`applied`). False
+    when the UPDATE matched nothing: then nothing was written."""
+    row = _callback_row(provider_name, body, remote_addr, valid=True, outcome=APPLIED, note=note)
+    values = {f"cb_{key}": row[key] for key in _CALLBACK_FIELDS} | {"cb_now": row["received_at"]}
+    done = (await session.execute(_apply_statement(provider_name), values)).one()
     if done[0] == 0:
         return False
     assert tuple(done) == (1, 4, 1, 1), done
