@@ -450,8 +450,7 @@ def _build(lines: int, named_point: bool, move: bool) -> _OneStatement:
 
     # The resident's quota, each line in item order (each attempted after the one before,
     # whatever its outcome, so all refusals are known as the steps know them).
-    # One parameter object per name (two objects of one name confuse SQLAlchemy's reuse of
-    # the compiled statement: the values of its other parameters would be misplaced).
+    # Each line's item and quantity in item order, shared by its quota and its reservation.
     sitem = [bindparam(f"p_sitem_{k}", type_=BigInteger) for k in range(lines)]
     sqty = [bindparam(f"p_sqty_{k}", type_=Integer) for k in range(lines)]
     taken: list[CTE] = []
