@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 from linli import clock
 from linli.catalog.models import Sku
 from linli.config import Settings
-from linli.db import READ_GENERATION, make_engine, written_table
+from linli.db import READ_GENERATION, make_engine, written_table, written_tables
 from linli.middleware import PAGE_FRESH_FOR, PUBLIC_PAGE, ResponseCacheMiddleware
 from tests.factories import login, make_user
 from tests.groupbuy.helpers import PRODUCTS, a_shop, listed_sku
@@ -177,6 +177,25 @@ def test_the_written_table_is_read_from_the_statement() -> None:
     assert written_table("WITH t AS (SELECT 1) UPDATE skus SET stock = 1") == "skus"
     assert written_table("SELECT * FROM skus WHERE note = 'UPDATE skus'") is None
     assert written_table("WITH t AS (SELECT 1) SELECT * FROM t") is None
+
+
+def test_every_table_a_statement_with_data_modifying_ctes_writes_counts() -> None:
+    """A one-statement unit of work (the group-buy checkout) writes untracked tables first
+    and the tracked stock later: every written table is seen, an upsert's DO UPDATE is not."""
+    statement = (
+        "WITH q AS (INSERT INTO groupbuy_resident_quotas (user_id) SELECT 1 ON CONFLICT "
+        "(user_id) DO UPDATE SET quantity = 2 RETURNING quantity), "
+        'o AS (INSERT INTO "groupbuy_orders" (id) SELECT 1 RETURNING id), '
+        "s AS (UPDATE groupbuy_campaign_items SET remaining = 0 RETURNING id) SELECT * FROM s"
+    )
+    assert written_tables(statement) == [
+        "groupbuy_resident_quotas",
+        "groupbuy_orders",
+        "groupbuy_campaign_items",
+    ]
+    assert written_tables("UPDATE skus SET stock = 1") == ["skus"]
+    assert written_tables("WITH t AS (SELECT 1) SELECT * FROM t") == []
+    assert written_tables("SELECT 'UPDATE skus'") == []
 
 
 async def test_a_page_that_changes_with_time_is_kept_no_longer_than_it_says(app: FastAPI) -> None:

@@ -14,8 +14,22 @@ from time import monotonic
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, event
+from sqlalchemy import (
+    CTE,
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    event,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -118,10 +132,14 @@ _WRITE = re.compile(
     r"\s+(?:TABLE\s+|ONLY\s+)?\"?(\w+)",
     re.IGNORECASE,
 )
-_WITH_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+# (not the "DO UPDATE SET" of an upsert)
+_WITH_WRITE = re.compile(
+    r"\b(?:INSERT\s+INTO|(?<!DO )UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE
+)
 _WROTE_CONTENT = "linli_wrote_content"
 _MIGRATING = "linli_migrating"
 _HAS_TABLE = "linli_has_generation_table"
+_MOVED = "linli_generation_moved"  # by the transaction's own statement (generation_move)
 _SCHEMA_EPOCH = [0]  # moved on by each migration this process runs
 GENERATION_SHARDS = 16
 READ_GENERATION = "SELECT coalesce(sum(generation), 0) FROM content_generation"
@@ -139,6 +157,17 @@ def written_table(statement: str) -> str | None:
     if found is None and statement.lstrip()[:4].upper() == "WITH":
         found = _WITH_WRITE.search(statement)
     return found.group(1).lower() if found else None
+
+
+def written_tables(statement: str) -> list[str]:
+    """Every table a writing statement writes to: one, or for a statement with
+    data-modifying CTEs (WITH ... INSERT/UPDATE/DELETE) each of them; [] for a read."""
+    found = _WRITE.match(statement)
+    if found is not None:
+        return [found.group(1).lower()]
+    if statement.lstrip()[:4].upper() != "WITH":
+        return []
+    return [each.group(1).lower() for each in _WITH_WRITE.finditer(statement)]
 
 
 def _has_generation_table(conn: Any) -> bool:
@@ -174,30 +203,66 @@ def track_content_writes(engine: AsyncEngine) -> None:
     before."""
 
     def note(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        table = written_table(statement)
-        if table is None:
-            return
-        if table == "alembic_version":
-            conn.info[_MIGRATING] = True
-        elif table not in UNTRACKED_TABLES:
-            conn.info[_WROTE_CONTENT] = True
+        for table in written_tables(statement):
+            if table == "alembic_version":
+                conn.info[_MIGRATING] = True
+            elif table not in UNTRACKED_TABLES:
+                conn.info[_WROTE_CONTENT] = True
 
     def bump(conn: Any) -> None:
         wrote = conn.info.pop(_WROTE_CONTENT, False)
+        moved = conn.info.pop(_MOVED, False)
         if conn.info.pop(_MIGRATING, False):
             _SCHEMA_EPOCH[0] += 1  # every connection looks for the table again
             return
-        if wrote and _has_generation_table(conn):
+        if wrote and not moved and _has_generation_table(conn):
             conn.exec_driver_sql(_BUMP_GENERATION.format(shard=_SHARD[conn.dialect.name]))
 
     def forget(conn: Any) -> None:
         conn.info.pop(_WROTE_CONTENT, None)
         conn.info.pop(_MIGRATING, None)
+        conn.info.pop(_MOVED, None)
+
+    def forget_move(conn: Any, *_args: Any) -> None:
+        conn.info.pop(_MOVED, None)  # it may have been undone: move it again at the commit
 
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", note)
     event.listen(sync_engine, "commit", bump)
     event.listen(sync_engine, "rollback", forget)
+    event.listen(sync_engine, "rollback_savepoint", forget_move)
+
+
+async def has_generation_table(session: AsyncSession) -> bool:
+    """Whether the session's database has the content_generation table yet (looked up once
+    per connection and migration)."""
+    connection = await session.connection()
+    return bool(await connection.run_sync(_has_generation_table))
+
+
+def generation_move(when: ColumnElement[bool], *, name: str = "content_moved") -> CTE:
+    """The content generation's move as a data-modifying CTE (PostgreSQL; only where
+    `has_generation_table`), for a statement that does a whole unit of work, so that its
+    commit follows it at once (no separate move in between): attempted only `when` holds (the
+    statement's own tracked write happened). The caller selects whether it returned a row and
+    if so calls `generation_moved`."""
+    shard = literal_column(f"pg_backend_pid() % {GENERATION_SHARDS}", Integer)
+    return (
+        pg_insert(ContentGeneration)
+        .from_select(["id", "generation"], select(shard, literal(1)).where(when))
+        .on_conflict_do_update(
+            index_elements=[ContentGeneration.id],
+            set_={"generation": ContentGeneration.generation + 1},
+        )
+        .returning(ContentGeneration.id)
+        .cte(name)
+    )
+
+
+async def generation_moved(session: AsyncSession) -> None:
+    """The transaction's statement moved the content generation itself (`generation_move`):
+    its commit moves it no further, unless a savepoint is rolled back meanwhile."""
+    (await session.connection()).sync_connection.info[_MOVED] = True  # type: ignore[union-attr]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

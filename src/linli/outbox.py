@@ -26,22 +26,29 @@ import contextlib
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
     ForeignKey,
+    FromClause,
     Index,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
+    func,
     insert,
+    literal,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -266,6 +273,99 @@ async def schedule(
     if due_at <= clock.now():
         session.info[OUTBOX_PUBLISHED] = True
     return row
+
+
+def publish_from(
+    event: type[DomainEvent],
+    source: FromClause,
+    payload: Mapping[str, ColumnElement[Any]],
+    *,
+    name: str,
+) -> CTE:
+    """`publish` as a data-modifying CTE of one statement (PostgreSQL): one `event` row per
+    row of `source` (a CTE of that statement; one row, or the event ids repeat and the
+    statement fails), its payload built from `source`'s columns (every field of the event's
+    model, nothing else). RETURNING seq. The caller calls `note_published` when a row came
+    back."""
+    if EVENT_TYPES.get(event.event_name) is not event:
+        raise TypeError(f"{event.__name__} is not a declared event type")
+    if set(payload) != set(event.model_fields):
+        raise TypeError(f"{event.__name__}'s payload takes {sorted(event.model_fields)}")
+    now = bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime)
+    event_id = bindparam(f"{name}_event_id", callable_=lambda: str(uuid.uuid4()), type_=String)
+    rows = select(
+        event_id.label("event_id"),
+        literal(event.event_name).label("event_type"),
+        type_coerce(_json_object(payload), JSONData).label("payload"),
+        now.label("created_at"),
+        now.label("available_at"),
+        literal(PENDING.value).label("status"),
+        literal(0).label("attempts"),
+    ).select_from(source)
+    return (
+        pg_insert(OutboxEvent)
+        .from_select([c.name for c in rows.selected_columns], rows)
+        .returning(OutboxEvent.seq)
+        .cte(name)
+    )
+
+
+def note_published(session: AsyncSession) -> None:
+    """A row stored by `publish_from` wakes the dispatcher after the commit, as `publish`'s
+    do."""
+    session.info[OUTBOX_PUBLISHED] = True
+
+
+def _json_object(payload: Mapping[str, ColumnElement[Any]]) -> ColumnElement[Any]:
+    return func.jsonb_build_object(
+        *(part for key in sorted(payload) for part in (literal(key), payload[key]))
+    )
+
+
+def schedule_from(
+    job: type[JobPayload],
+    source: FromClause,
+    payload: Mapping[str, ColumnElement[Any]],
+    due_at: ColumnElement[datetime],
+    *,
+    name: str,
+) -> CTE:
+    """`schedule` as a data-modifying CTE for one statement that does a whole unit of work
+    (PostgreSQL; it may be built once: the time is evaluated at each execution): one pending
+    `job` row per row of `source` (a CTE of that statement), its
+    payload built from `source`'s columns (every field of the job's model, nothing else) and
+    due at `due_at`. RETURNING id and due_at. The caller calls `note_due` with the due time it
+    finds, as `schedule` does for itself."""
+    if not _declared(job):
+        raise TypeError(f"{job.__name__} is not a declared job kind")
+    if job.job_kind not in _job_runners:
+        raise ValueError(f"no runner registered for job kind {job.job_kind!r}")
+    if set(payload) != set(job.model_fields):
+        raise TypeError(f"{job.__name__}'s payload takes {sorted(job.model_fields)}")
+    built = _json_object(payload)
+    rows = select(
+        literal(job.job_kind).label("kind"),
+        type_coerce(built, JSONData).label("payload"),
+        due_at.label("due_at"),
+        bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime).label(
+            "created_at"
+        ),
+        literal(PENDING.value).label("status"),
+        literal(0).label("attempts"),
+    ).select_from(source)
+    return (
+        pg_insert(DueJob)
+        .from_select(["kind", "payload", "due_at", "created_at", "status", "attempts"], rows)
+        .returning(DueJob.id, DueJob.due_at)
+        .cte(name)
+    )
+
+
+def note_due(session: AsyncSession, due_at: datetime) -> None:
+    """A job stored by `schedule_from` that is due already wakes the dispatcher after the
+    commit, as one stored by `schedule` does."""
+    if due_at <= clock.now():
+        session.info[OUTBOX_PUBLISHED] = True
 
 
 def backoff(attempts: int) -> timedelta:

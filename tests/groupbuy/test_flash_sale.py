@@ -134,14 +134,19 @@ async def test_one_order_and_its_confirmation_take_at_most_16_statements(
         )
     assert status == "paid"
     print(f"\n[{DATABASE_KIND}] {len(statements)} statements:\n" + "\n".join(statements))
-    # PostgreSQL: 15 = order 10 (the token with its user, the checkout read, the resident's
-    # quota upsert, INSERT order, INSERT lines, payee kind, INSERT intent, INSERT both due
-    # jobs in one statement, the reservation UPDATE, the content generation: the stock left
-    # shows on the group-buy page, db.track_content_writes) + confirmation 5 (payments and
-    # orders are on no public page: no generation). SQLite: 18 = the same + a BEGIN IMMEDIATE
-    # per request + the two due-job rows as two INSERTs (SQLAlchemy does not batch INSERT ...
-    # RETURNING there without a sentinel column): 16 without the BEGINs.
+    # PostgreSQL: 3 = order 2 (the token with its user; the checkout as one statement with
+    # data-modifying CTEs: its read, the resident's quota upsert, INSERT order, INSERT lines,
+    # INSERT intent where the payee is a merchant, both due jobs, the reservation UPDATE and
+    # the content generation, since the stock left shows on the group-buy page) +
+    # confirmation 1 (one statement: the conditional UPDATE of the intent, the ledger entry
+    # and postings, the outbox event, the callback row; payments and orders are on no public
+    # page: no generation). SQLite: 18 =
+    # the checkout in steps, order 10 (the token, the checkout read, the quota upsert, INSERT
+    # order, INSERT lines, payee kind, INSERT intent, the two due-job rows as two INSERTs:
+    # SQLAlchemy does not batch INSERT ... RETURNING there without a sentinel column, the
+    # reservation UPDATE, the content generation) + confirmation 5 (the same, in steps) + a
+    # BEGIN IMMEDIATE per request: 16 without the BEGINs.
     begins = sum(1 for s in statements if s.startswith("BEGIN"))
-    expected = 15 if DATABASE_KIND == "postgresql" else 18
+    expected = 3 if DATABASE_KIND == "postgresql" else 18
     assert len(statements) == expected, statements
     assert len(statements) - begins <= 16

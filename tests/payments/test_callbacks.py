@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from linli.events import PaymentSucceeded
 from linli.outbox import OutboxEvent
 from linli.payments import handlers as payment_handlers
 from linli.payments import ledger, providers, service
-from linli.payments.models import LedgerEntry, PaymentCallback, PaymentIntent
+from linli.payments.models import LedgerEntry, LedgerPosting, PaymentCallback, PaymentIntent
 from tests.conftest import DATABASE_KIND
 from tests.payments.helpers import (
     a_merchant,
@@ -268,9 +269,11 @@ async def test_one_confirmation_takes_few_statements(
         event.remove(engine, "before_cursor_execute", count_statement)
     assert response.status_code == 200
     assert (await intent_row(app, intent.id)).status == "succeeded"
-    expected = ["UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
+    # PostgreSQL: one statement (WITH the UPDATE, the ledger entry and postings, the outbox
+    # event and the callback row); SQLite: the same in steps.
+    expected = ["WITH"]
     if DATABASE_KIND == "sqlite":
-        expected = ["BEGIN", *expected]
+        expected = ["BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "INSERT"]
     assert statements == expected, statements
     assert len(statements) <= 6
     async with app.state.sessionmaker() as s:
@@ -314,3 +317,73 @@ async def test_unsigned_junk_is_pruned_after_thirty_days_signed_notifications_st
     frozen_clock.advance(timedelta(days=21))
     await app.state.dispatcher.run_once()
     assert await outcomes(app) == ["applied"]
+
+
+@pytest.mark.skipif(DATABASE_KIND != "postgresql", reason="the one-statement path is PostgreSQL's")
+async def test_a_payment_applied_in_one_statement_is_booked_as_the_steps_book_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The same notification, applied in one statement and in steps (the reference), to two
+    intents alike: the same intent, ledger entry and postings, event and callback row; then
+    the same notifications again (replays) and a second transaction for each (refused alike)."""
+    payer, shop = await a_merchant(session)
+    fast = await new_intent(app, payer, shop, 777, reference="7")
+    steps = await new_intent(app, payer, shop, 777, reference="7")
+
+    async def apply(intent: PaymentIntent, one_statement: bool, **kwargs: Any) -> Any:
+        monkeypatch.setattr(service, "ONE_STATEMENT", one_statement)
+        headers, body = notification(settings, intent, **kwargs)
+        response = await post_callback(client, headers, body)
+        return response.status_code, response.json()
+
+    for kwargs in ({"txn": "T1", "notification_id": "N1"},) * 2 + ({"txn": "T2"},):
+        assert await apply(fast, True, **{**kwargs, "txn": f"{kwargs['txn']}f"}) == await apply(
+            steps, False, **{**kwargs, "txn": f"{kwargs['txn']}s"}
+        )
+
+    async def booked(intent: PaymentIntent) -> Any:
+        row = await intent_row(app, intent.id)
+        async with app.state.sessionmaker() as s:
+            entries = (
+                await s.execute(
+                    select(LedgerEntry.kind, LedgerPosting.account, LedgerPosting.amount_fen)
+                    .join(LedgerPosting, LedgerPosting.entry_id == LedgerEntry.id)
+                    .where(LedgerEntry.reference == intent.public_id)
+                    .order_by(LedgerPosting.id)
+                )
+            ).all()
+            calls = (
+                await s.execute(
+                    select(
+                        PaymentCallback.outcome,
+                        PaymentCallback.signature_valid,
+                        PaymentCallback.amount_fen,
+                        PaymentCallback.remote_addr,
+                        PaymentCallback.received_at,
+                        PaymentCallback.provider,
+                    )
+                    .where(PaymentCallback.intent_public_id == intent.public_id)
+                    .order_by(PaymentCallback.id)
+                )
+            ).all()
+        events = [
+            {**e, "intent_id": "x", "public_id": "x"}
+            for e in await succeeded_events(app)
+            if e["intent_id"] == intent.id and e["public_id"] == intent.public_id
+        ]
+        return (
+            (row.status, (row.provider_txn_id or "")[:2], row.succeeded_at, row.refunded_fen),
+            [tuple(e) for e in entries],
+            [tuple(c) for c in calls],
+            events,
+        )
+
+    assert await booked(fast) == await booked(steps)
+    assert (await booked(fast))[2][0][0] == "applied"
+    assert len((await booked(fast))[1]) == 4
+    assert (await balances(app))["cash:sandbox"] == 2 * 777

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import CTE, ColumnElement, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,37 @@ async def take(session: AsyncSession, user_id: int, item: CampaignItem, quantity
         ).returning(ResidentQuota.quantity)
     )
     return taken is not None
+
+
+def take_from(
+    user_id: ColumnElement[int],
+    item_id: ColumnElement[int],
+    quantity: ColumnElement[int],
+    when: ColumnElement[bool],
+    *,
+    name: str,
+) -> CTE:
+    """`take` as a data-modifying CTE of a one-statement checkout (PostgreSQL; the values are
+    expressions, bound parameters of a statement built once): the same conditional upsert,
+    attempted only `when` holds, the limit read from the item's row. RETURNING the quantity
+    held: no row, the limit is reached (or `when` was false). The first insert of a counter is
+    bounded by the caller's `when` (quantity <= limit)."""
+    limit = (
+        select(CampaignItem.per_resident_limit).where(CampaignItem.id == item_id).scalar_subquery()
+    )
+    statement = pg_insert(ResidentQuota).from_select(
+        ["user_id", "item_id", "quantity"], select(user_id, item_id, quantity).where(when)
+    )
+    held = ResidentQuota.quantity + statement.excluded.quantity
+    return (
+        statement.on_conflict_do_update(
+            index_elements=[ResidentQuota.user_id, ResidentQuota.item_id],
+            set_={"quantity": held},
+            where=held <= limit,
+        )
+        .returning(ResidentQuota.quantity)
+        .cte(name)
+    )
 
 
 async def release(session: AsyncSession, user_id: int, lines: Sequence[tuple[int, int]]) -> None:

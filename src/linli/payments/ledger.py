@@ -26,10 +26,24 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    FromClause,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
+from linli.db import UTCDateTime
 from linli.payments.models import LedgerEntry, LedgerPosting
 
 CLEARING = "clearing:orders"
@@ -107,6 +121,48 @@ async def post(
     return int(entry_id)
 
 
+def post_from(
+    kind: str,
+    source: FromClause,
+    reference: ColumnElement[str],
+    postings: Sequence[tuple[ColumnElement[str], ColumnElement[int]]],
+    *,
+    name: str,
+) -> tuple[CTE, CTE]:
+    """`post` as data-modifying CTEs of one statement (PostgreSQL): one entry per row of
+    `source` (a CTE of that statement) and its postings, (account, amount) expressions over
+    `source`'s columns that the caller builds balanced (`payment_postings_from`). Returns the
+    entry's CTE and the postings' (RETURNING their ids)."""
+    if len(postings) < 2:
+        raise UnbalancedEntry("an entry needs at least two postings")
+    entry = (
+        insert(LedgerEntry)
+        .from_select(
+            ["kind", "reference", "created_at"],
+            select(
+                literal(kind),
+                reference,
+                bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime),
+            ).select_from(source),
+        )
+        .returning(LedgerEntry.id)
+        .cte(f"{name}_entry")
+    )
+    lines = union_all(
+        *(
+            select(entry.c.id, account, amount).select_from(entry).join(source, true())
+            for account, amount in postings
+        )
+    )
+    booked = (
+        insert(LedgerPosting)
+        .from_select(["entry_id", "account", "amount_fen"], lines)
+        .returning(LedgerPosting.id)
+        .cte(f"{name}_postings")
+    )
+    return entry, booked
+
+
 async def balance(session: AsyncSession, code: str) -> int:
     """The account's balance in fen: debits minus credits."""
     total = await session.scalar(
@@ -155,6 +211,19 @@ def payment_postings(provider: str, payer_user_id: int, amount_fen: int) -> list
         (resident(payer_user_id), -amount_fen),
         (resident(payer_user_id), amount_fen),
         (CLEARING, -amount_fen),
+    ]
+
+
+def payment_postings_from(
+    provider: str, payer_user_id: ColumnElement[int], amount_fen: ColumnElement[int]
+) -> list[tuple[ColumnElement[str], ColumnElement[int]]]:
+    """`payment_postings` as expressions over a statement's columns (`post_from`)."""
+    payer = literal("resident:") + cast(payer_user_id, String)
+    return [
+        (literal(cash(provider)), amount_fen),
+        (payer, -amount_fen),
+        (payer, amount_fen),
+        (literal(CLEARING), -amount_fen),
     ]
 
 

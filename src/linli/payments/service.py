@@ -22,13 +22,25 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    FromClause,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from linli import clock, outbox, ratelimit
 from linli.accounts.models import Organisation
@@ -41,6 +53,7 @@ from linli.authz import (
     ensure,
 )
 from linli.config import Settings
+from linli.db import UTCDateTime
 from linli.errors import (
     BadRequest,
     Conflict,
@@ -67,6 +80,7 @@ from linli.payments.models import (
     PaymentRefund,
 )
 from linli.payments.reasons import RefundReason
+from linli.payments.views import IntentView
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +101,10 @@ UNSIGNED_COUNTER = "payments.unsigned_callbacks"
 UNSIGNED_WINDOW = timedelta(hours=1)
 
 # What became of a callback (payment_callbacks.outcome).
+# PostgreSQL applies a successful notification in one statement; False applies it in steps
+# there too (the reference, as on SQLite).
+ONE_STATEMENT = True
+
 APPLIED = "applied"
 REPLAY = "replay"  # the same notification again: acknowledged, not applied again
 DUPLICATE = "duplicate"  # another notification of the same transaction: acknowledged
@@ -166,6 +184,97 @@ def _check_intent_input(
         raise ValidationFailed(N_("Check the payment details."), fields=dict(fields))
 
 
+def _payee_refused() -> ValidationFailed:
+    return ValidationFailed(
+        N_("Payments can only be made to a merchant."),
+        fields={"payee_organisation_id": N_("No such merchant.")},
+    )
+
+
+@dataclass(frozen=True)
+class IntentInsert:
+    """`create_intent` as parts of one statement (`insert_intent_from`): `intent` the
+    data-modifying CTE inserting it (RETURNING the intent's columns), `job` the CTE storing its
+    expiry job, `entity` what to select to receive the intent as the service returns it."""
+
+    intent: CTE
+    job: CTE
+    entity: Any
+
+    def check(self, inserted: IntentView | None) -> IntentView:
+        """The inserted intent, or the refusal `create_intent` gives when there is none (its
+        payee is not a merchant, nor the platform for a domain's own intent)."""
+        if inserted is None:
+            raise _payee_refused()
+        return inserted
+
+
+def insert_intent_from(
+    source: FromClause,
+    *,
+    payer_user_id: ColumnElement[int],
+    payee_organisation_id: ColumnElement[int],
+    purpose: str,
+    reference: ColumnElement[str],
+    amount_fen: ColumnElement[int],
+    idempotency_key: ColumnElement[str],
+    expires_at: ColumnElement[datetime],
+    provider: str = providers.SANDBOX,
+) -> IntentInsert:
+    """`create_intent` for a domain that does its whole unit of work in one statement with
+    data-modifying CTEs (PostgreSQL): one intent per row of `source` (a CTE of that statement;
+    the values are expressions over its columns or bound parameters: the statement may be
+    built once, the intent's public id and time are evaluated at each execution), inserted
+    only when the payee may be paid, and its expiry job. The key must be new (a key of the
+    caller's new row, so no conflict: a conflict fails the statement). What `create_intent`
+    checks in Python is checked here (purpose, provider, credit), the amount is the caller's
+    to keep in range (1 fen to MAX_AMOUNT_FEN; the table refuses 0)."""
+    if not PURPOSE.match(purpose) or purpose == DIRECT:
+        raise ValueError(f"not a domain's purpose: {purpose!r}")
+    if isinstance(providers.get(provider), providers.DeferredProvider):
+        raise ValueError("a deferred provider pays at once: use create_intent and pay_deferred")
+    allowed = (*PAYEE_KINDS, "platform")
+    payee_kind = (
+        select(Organisation.kind).where(Organisation.id == payee_organisation_id).scalar_subquery()
+    )
+    rows = (
+        select(
+            bindparam(
+                "payment_intent_public_id", callable_=lambda: str(uuid.uuid4()), type_=String
+            ).label("public_id"),
+            payer_user_id.label("payer_user_id"),
+            payee_organisation_id.label("payee_organisation_id"),
+            literal(purpose).label("purpose"),
+            reference.label("reference"),
+            amount_fen.label("amount_fen"),
+            literal(0).label("refunded_fen"),
+            literal(CREATED).label("status"),
+            literal(provider).label("provider"),
+            idempotency_key.label("idempotency_key"),
+            bindparam("payment_intent_now", callable_=lambda: clock.now(), type_=UTCDateTime).label(
+                "created_at"
+            ),
+            expires_at.label("expires_at"),
+        )
+        .select_from(source)
+        .where(payee_kind.in_(allowed))
+    )
+    intent = (
+        pg_insert(PaymentIntent)
+        .from_select([column.name for column in rows.selected_columns], rows)
+        .returning(*PaymentIntent.__table__.c)
+        .cte("payment_intent")
+    )
+    job = outbox.schedule_from(
+        ExpireIntent,
+        intent,
+        {"intent_id": intent.c.id},
+        intent.c.expires_at,
+        name="payment_intent_expiry",
+    )
+    return IntentInsert(intent=intent, job=job, entity=aliased(PaymentIntent, intent))
+
+
 async def create_intent(
     session: AsyncSession,
     actor: Actor,
@@ -196,10 +305,7 @@ async def create_intent(
     # platform itself: the repayment of a pay-later bill.
     allowed = PAYEE_KINDS if purpose == DIRECT else (*PAYEE_KINDS, "platform")
     if kind not in allowed:
-        raise ValidationFailed(
-            N_("Payments can only be made to a merchant."),
-            fields={"payee_organisation_id": N_("No such merchant.")},
-        )
+        raise _payee_refused()
     now = clock.now()
     values = {
         "public_id": str(uuid.uuid4()),
@@ -427,18 +533,32 @@ def _record(
 ) -> None:
     session.add(
         PaymentCallback(
-            provider=provider,
-            received_at=clock.now(),
-            remote_addr=(remote_addr or "")[:45] or None,
-            signature_valid=valid,
-            outcome=outcome,
-            notification_id=note.notification_id if note else None,
-            intent_public_id=note.intent_public_id if note else None,
-            provider_txn_id=note.provider_txn_id if note else None,
-            amount_fen=note.amount_fen if note else None,
-            body=body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+            **_callback_row(provider, body, remote_addr, valid=valid, outcome=outcome, note=note)
         )
     )
+
+
+def _callback_row(
+    provider: str,
+    body: bytes,
+    remote_addr: str | None,
+    *,
+    valid: bool,
+    outcome: str,
+    note: providers.Notification | None,
+) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "received_at": clock.now(),
+        "remote_addr": (remote_addr or "")[:45] or None,
+        "signature_valid": valid,
+        "outcome": outcome,
+        "notification_id": note.notification_id if note else None,
+        "intent_public_id": note.intent_public_id if note else None,
+        "provider_txn_id": note.provider_txn_id if note else None,
+        "amount_fen": note.amount_fen if note else None,
+        "body": body[:MAX_STORED_BODY].decode("utf-8", errors="replace"),
+    }
 
 
 async def unsigned_callbacks(session: AsyncSession, provider_name: str) -> int:
@@ -460,8 +580,9 @@ async def receive_callback(
     `payment_callbacks` row; refusals raise with `keep_changes`, so the row is kept while
     nothing else changes. Unsigned or forged calls are only counted (`unsigned_callbacks`).
 
-    The happy path is five statements: the conditional UPDATE of the intent, the ledger
-    entry and its postings, the outbox event and the callback row.
+    The happy path is the conditional UPDATE of the intent, the ledger entry and its
+    postings, the outbox event and the callback row: one statement on PostgreSQL
+    (`_apply_in_one_statement`), five on SQLite.
     """
     provider = providers.get(provider_name)
     try:
@@ -497,6 +618,12 @@ async def receive_callback(
 
     if not note.succeeded:
         return done(NOT_SUCCESS)
+    if ONE_STATEMENT and session.get_bind().dialect.name == "postgresql":
+        if await _apply_in_one_statement(session, provider_name, note, body, remote_addr):
+            return CallbackResult(APPLIED, provider.acknowledgement())
+        # Nothing was written: no open intent of this provider has this id and amount (an
+        # intent never becomes `created` again, so the steps' UPDATE would find none either).
+        return await _not_applied(session, provider_name, note, done, body, remote_addr)
     paid = await _succeed(
         session,
         provider_name,
@@ -507,6 +634,107 @@ async def receive_callback(
     if paid is not None:
         return done(APPLIED)
     return await _not_applied(session, provider_name, note, done, body, remote_addr)
+
+
+_CALLBACK_FIELDS = (
+    "notification_id",
+    "intent_public_id",
+    "provider_txn_id",
+    "amount_fen",
+    "remote_addr",
+    "body",
+)
+_APPLY_STATEMENTS: dict[str, Any] = {}  # provider -> the statement, built once
+
+
+def _apply_statement(provider_name: str) -> Any:
+    """The statement of `_apply_in_one_statement` for a provider, built once (its values are
+    bound parameters: `cb_now` and the notification's fields, `cb_` + `_CALLBACK_FIELDS`)."""
+    built = _APPLY_STATEMENTS.get(provider_name)
+    if built is not None:
+        return built
+    columns = PaymentCallback.__table__.c
+    # Parameters never named like a column: SQLAlchemy would SET a column of the updated
+    # intent from a parameter of its name.
+    given = {key: bindparam(f"cb_{key}", type_=columns[key].type) for key in _CALLBACK_FIELDS}
+    now = bindparam("cb_now", type_=UTCDateTime)
+    paid = (
+        update(PaymentIntent)
+        .where(
+            PaymentIntent.public_id == given["intent_public_id"],
+            PaymentIntent.amount_fen == given["amount_fen"],
+            PaymentIntent.provider == provider_name,
+            PaymentIntent.status == CREATED,
+        )
+        .values(status=SUCCEEDED, provider_txn_id=given["provider_txn_id"], succeeded_at=now)
+        .returning(*PaymentIntent.__table__.c)
+        .cte("paid")
+    )
+    _entry, postings = ledger.post_from(
+        "payment",
+        paid,
+        paid.c.public_id,
+        ledger.payment_postings_from(provider_name, paid.c.payer_user_id, paid.c.amount_fen),
+        name="payment",
+    )
+    event = outbox.publish_from(
+        PaymentSucceeded,
+        paid,
+        {
+            "intent_id": paid.c.id,
+            "public_id": paid.c.public_id,
+            "purpose": paid.c.purpose,
+            "reference": paid.c.reference,
+            "amount_fen": paid.c.amount_fen,
+            "payer_user_id": paid.c.payer_user_id,
+            "payee_organisation_id": paid.c.payee_organisation_id,
+        },
+        name="payment_succeeded",
+    )
+    row: dict[str, Any] = {
+        "provider": literal(provider_name, columns["provider"].type),
+        "received_at": now,
+        "signature_valid": literal(True),
+        "outcome": literal(APPLIED, columns["outcome"].type),
+        **given,
+    }
+    recorded = (
+        pg_insert(PaymentCallback)
+        .from_select(list(row), select(*row.values()).select_from(paid))
+        .returning(PaymentCallback.id)
+        .cte("callback")
+    )
+
+    def count(cte: Any) -> Any:
+        return select(func.count()).select_from(cte).scalar_subquery()
+
+    built = select(count(paid), count(postings), count(event), count(recorded)).add_cte(
+        paid, postings, event, recorded
+    )
+    _APPLY_STATEMENTS[provider_name] = built
+    return built
+
+
+async def _apply_in_one_statement(
+    session: AsyncSession,
+    provider_name: str,
+    note: providers.Notification,
+    body: bytes,
+    remote_addr: str | None,
+) -> bool:
+    """A successful notification applied as `_succeed` and `_record` apply it, in one
+    statement with data-modifying CTEs (PostgreSQL): the conditional UPDATE of the intent,
+    then, only if it matched, the ledger entry and its postings (`ledger.post_from`), the
+    `PaymentSucceeded` row (`outbox.publish_from`) and the callback's row (`applied`). False
+    when the UPDATE matched nothing: then nothing was written."""
+    row = _callback_row(provider_name, body, remote_addr, valid=True, outcome=APPLIED, note=note)
+    values = {f"cb_{key}": row[key] for key in _CALLBACK_FIELDS} | {"cb_now": row["received_at"]}
+    done = (await session.execute(_apply_statement(provider_name), values)).one()
+    if done[0] == 0:
+        return False
+    assert tuple(done) == (1, 4, 1, 1), done
+    outbox.note_published(session)
+    return True
 
 
 async def _succeed(
