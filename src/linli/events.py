@@ -230,6 +230,19 @@ class LiveOrderAtPoint(DomainEvent):
     pickup_point_id: int
 
 
+@event_type("live.LiveOrderUncollected")
+class LiveOrderUncollected(DomainEvent):
+    """A live order waiting at the buyer's pickup point was not collected within rule
+    `live.uncollected`'s days: refunded (`refunded_fen`) or only reported to the merchant."""
+
+    order_id: int
+    user_id: int
+    pickup_point_id: int
+    organisation_id: int
+    action: str  # what the rule did: refund | report
+    refunded_fen: int
+
+
 @event_type("groupbuy.OrderReadyForPickup")
 class OrderReadyForPickup(DomainEvent):
     order_id: int

@@ -275,6 +275,14 @@ class AutoReceiveLiveOrder(JobPayload):
     order_id: int
 
 
+@job_kind("live.uncollected")
+class LiveOrderUncollectedCheck(JobPayload):
+    """A pickup live order's collect-by time (rule `live.uncollected`, days after its arrival
+    at the point): still not handed over, it is uncollected and the rule's action applies."""
+
+    order_id: int
+
+
 # --- services -----------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from linli.events import (
     DomainEvent,
     InspectionFailed,
     InspectionResultPublished,
+    LiveOrderUncollected,
     OrderPickedUp,
     OrderUncollected,
     QualityClaimDecided,
@@ -67,6 +68,13 @@ def picked_up(event: OrderPickedUp) -> list[Entry]:
 
 def uncollected(event: OrderUncollected) -> list[Entry]:
     return [Entry(RESIDENT, event.user_id, RecordKind.ORDER_UNCOLLECTED, f"order:{event.order_id}")]
+
+
+def live_uncollected(event: LiveOrderUncollected) -> list[Entry]:
+    """A live order left at the pickup point counts against its buyer as a group-buying
+    order does (the same kind, so the same weight of `credit.scoring`)."""
+    ref = f"live_order:{event.order_id}"
+    return [Entry(RESIDENT, event.user_id, RecordKind.ORDER_UNCOLLECTED, ref)]
 
 
 def excursion(event: TemperatureExcursion) -> list[Entry]:
@@ -200,6 +208,7 @@ class Subscription:
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(OrderPickedUp, "credit.order_picked_up", picked_up),
     Subscription(OrderUncollected, "credit.order_uncollected", uncollected),
+    Subscription(LiveOrderUncollected, "credit.live_order_uncollected", live_uncollected),
     Subscription(TemperatureExcursion, "credit.temperature_excursion", excursion),
     Subscription(InspectionFailed, "credit.inspection_failed", inspection_failed),
     Subscription(BatchRecalled, "credit.batch_recalled", recalled),

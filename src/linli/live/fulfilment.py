@@ -9,7 +9,9 @@ were pinned.
 Every move is one conditional UPDATE on the order's fulfilment status, scoped in its WHERE
 to the actor (the resident's own order, the merchant's own organisation, the leader's own
 point), and audited: `to_ship -> shipped -> received`, or `to_ship -> shipped -> at_point ->
-received` for a pickup order, each once.
+received` for a pickup order, each once; a pickup order not handed over within rule
+`live.uncollected`'s days of its arrival goes `at_point -> uncollected` instead (a due job),
+refunded or only reported as the rule says.
 """
 
 from __future__ import annotations
@@ -27,17 +29,21 @@ from linli.audit import service as audit
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor
 from linli.community import pickup_codes, points
 from linli.errors import Conflict, NotFound, ValidationFailed
-from linli.events import LiveOrderAtPoint, LiveOrderShipped
+from linli.events import LiveOrderAtPoint, LiveOrderShipped, LiveOrderUncollected
 from linli.i18n import N_
-from linli.jobs import AutoReceiveLiveOrder
+from linli.jobs import AutoReceiveLiveOrder, LiveOrderUncollectedCheck
 from linli.live import recordings
+from linli.live.checkout import payment_of
 from linli.live.models import LiveGoods, LiveOrder, Pin, Recording, Room
 from linli.live.policies import acting_merchant
 from linli.live.schemas import DeliveryIn, ShipmentIn
 from linli.live.states import FulfilmentStatus, LiveOrderStatus
+from linli.payments import service as payments
+from linli.payments.reasons import RefundReason
 from linli.rules import service as rules
 
 RULE = "live.delivery"
+UNCOLLECTED_RULE = "live.uncollected"
 
 # The carriers a merchant ships with (code -> name); "other" names none in particular.
 CARRIERS: dict[str, str] = {
@@ -51,12 +57,13 @@ CARRIERS: dict[str, str] = {
     "jt": N_("J&T Express"),
     "other": N_("Other carrier"),
 }
-STATE_FILTERS = ("to_ship", "shipped", "at_point", "received", "all")
+STATE_FILTERS = ("to_ship", "shipped", "at_point", "received", "uncollected", "all")
 FULFILMENT_LABELS: dict[str, str] = {
     FulfilmentStatus.TO_SHIP: N_("To be shipped"),
     FulfilmentStatus.SHIPPED: N_("Shipped"),
     FulfilmentStatus.AT_POINT: N_("At the pickup point"),
     FulfilmentStatus.RECEIVED: N_("Received"),
+    FulfilmentStatus.UNCOLLECTED: N_("Not collected"),
 }
 assert set(FULFILMENT_LABELS) == set(FulfilmentStatus)
 
@@ -243,7 +250,9 @@ async def merchant_orders(
     if state not in STATE_FILTERS:
         raise ValidationFailed(
             N_("Check the list."),
-            fields={"state": N_("Choose to_ship, shipped, received or all.")},
+            fields={
+                "state": N_("Choose to_ship, shipped, at_point, received, uncollected or all.")
+            },
         )
     condition: Any = (LiveOrder.organisation_id == organisation_id) & (
         LiveOrder.fulfilment_status.is_not(None)
@@ -400,6 +409,18 @@ async def point_orders(session: AsyncSession, actor: Actor, point_id: int) -> li
     return await _views(session, condition, limit=500, oldest_first=True)
 
 
+async def point_uncollected(
+    session: AsyncSession, actor: Actor, point_id: int, *, limit: int = 50
+) -> list[LiveOrderView]:
+    """The latest live orders of a point the actor leads that were not collected in time
+    (rule `live.uncollected`), newest first."""
+    await _led_point(session, actor, point_id)
+    condition = (LiveOrder.pickup_point_id == point_id) & (
+        LiveOrder.fulfilment_status == FulfilmentStatus.UNCOLLECTED
+    )
+    return await _views(session, condition, limit=limit)
+
+
 async def point_order(
     session: AsyncSession, actor: Actor, point_id: int, order_id: int
 ) -> LiveOrderView:
@@ -457,6 +478,16 @@ async def arrived(session: AsyncSession, actor: Actor, point_id: int, order_id: 
             N_("Only an order shipped to this point can arrive here, once."),
             code="not_on_its_way",
         )
+    # The collection period of rule `live.uncollected` starts: at its end, an order still
+    # waiting here is uncollected (a due job, once per order).
+    rule = await rules.in_force(session, UNCOLLECTED_RULE)
+    collect_by = now + timedelta(days=int(rule.values["days"]))
+    await outbox.schedule(
+        session,
+        LiveOrderUncollectedCheck(order_id=order_id),
+        collect_by,
+        dedupe_key=f"live-uncollected-{order_id}",
+    )
     outbox.publish(
         session,
         LiveOrderAtPoint(order_id=order_id, user_id=order.user_id, pickup_point_id=point_id),
@@ -468,6 +499,9 @@ async def arrived(session: AsyncSession, actor: Actor, point_id: int, order_id: 
         target_type="live_order",
         target_id=order_id,
         pickup_point_id=point_id,
+        collect_by=collect_by.isoformat(),
+        rule_id=rule.rule_id,
+        rule_version=rule.version,
     )
     return order
 
@@ -508,6 +542,92 @@ async def hand_over(session: AsyncSession, actor: Actor, point_id: int, code: st
     order = await session.get(LiveOrder, int(handed), populate_existing=True)
     assert order is not None
     return order
+
+
+async def handle_uncollected(session: AsyncSession, order_id: int) -> bool:
+    """Due job at a pickup order's collect-by time: still `at_point` (never handed over), it
+    becomes `uncollected` by one conditional UPDATE (a hand-over racing it: exactly one wins)
+    and rule `live.uncollected` decides: refund what is not yet refunded of the order to the
+    payer (once: an idempotency key), or only report it to the merchant. The buyer is told.
+    False, and nothing done, when the order is no longer waiting."""
+    # The row locked (PostgreSQL; SQLite has one writer), so the refunded amount read here is
+    # the one the UPDATE replaces; a hand-over waiting on the lock then finds no `at_point`.
+    order = await session.scalar(
+        select(LiveOrder)
+        .where(LiveOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        return False
+    rule = await rules.in_force(session, UNCOLLECTED_RULE)
+    action = "report" if rule.values.get("action") == "report" else "refund"
+    refunded_before = order.refunded_fen
+    moved = await session.scalar(
+        update(LiveOrder)
+        .where(
+            LiveOrder.id == order_id,
+            LiveOrder.status == LiveOrderStatus.PAID,
+            LiveOrder.fulfilment_status == FulfilmentStatus.AT_POINT,
+            # The amount refunded is the one read above (a guard besides the lock).
+            LiveOrder.refunded_fen == refunded_before,
+        )
+        .values(
+            fulfilment_status=FulfilmentStatus.UNCOLLECTED,
+            refunded_fen=LiveOrder.total_fen if action == "refund" else LiveOrder.refunded_fen,
+        )
+        .returning(LiveOrder.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return False
+    await session.refresh(order)
+    refunded = 0
+    if action == "refund":
+        refunded = order.total_fen - refunded_before
+        await _refund_uncollected(session, order, refunded)
+    outbox.publish(
+        session,
+        LiveOrderUncollected(
+            order_id=order_id,
+            user_id=order.user_id,
+            pickup_point_id=order.pickup_point_id or 0,
+            organisation_id=order.organisation_id,
+            action=action,
+            refunded_fen=refunded,
+        ),
+    )
+    audit.record(
+        session,
+        Actor.for_system(),
+        "live.order_uncollected",
+        target_type="live_order",
+        target_id=order_id,
+        handling=action,
+        refunded_fen=refunded,
+        pickup_point_id=order.pickup_point_id,
+        rule_id=rule.rule_id,
+        rule_version=rule.version,
+    )
+    return True
+
+
+async def _refund_uncollected(session: AsyncSession, order: LiveOrder, amount: int) -> None:
+    """Refund `amount` of the order on its payment intent, once (the key names the order)."""
+    if amount <= 0:
+        return
+    intent = await payment_of(session, order)
+    if intent is None:
+        raise RuntimeError(f"live order {order.id} was paid but has no payment intent")
+    await payments.refund(
+        session,
+        Actor.for_system(),
+        intent.id,
+        amount,
+        "not collected",
+        reason_code=RefundReason.UNCOLLECTED,
+        idempotency_key=f"uncollected-live-{order.id}",
+    )
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Live selling's subscribers and due jobs: paid orders, a room's scheduled end, a
 recording's remux into the replay, the end of a room whose stream was lost, the daily purge of
-records past their retention, a shipped order's automatic receipt."""
+records past their retention, a shipped order's automatic receipt, a pickup order's
+collect-by time."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from linli.events import PaymentSucceeded
 from linli.jobs import (
     AutoReceiveLiveOrder,
     ExpireLiveOrder,
+    LiveOrderUncollectedCheck,
     LiveRoomDue,
     LiveStreamLost,
     PurgeLiveRecords,
@@ -58,3 +60,8 @@ async def purge_records(session: AsyncSession, job: PurgeLiveRecords) -> outbox.
 @outbox.job(AutoReceiveLiveOrder)
 async def auto_receive(session: AsyncSession, job: AutoReceiveLiveOrder) -> None:
     await fulfilment.auto_receive(session, job.order_id)
+
+
+@outbox.job(LiveOrderUncollectedCheck)
+async def uncollected(session: AsyncSession, job: LiveOrderUncollectedCheck) -> None:
+    await fulfilment.handle_uncollected(session, job.order_id)

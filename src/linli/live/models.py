@@ -257,7 +257,7 @@ class LiveOrder(Base):
     recipient_name: Mapped[str | None] = mapped_column(String(60))
     recipient_phone: Mapped[str | None] = mapped_column(String(20))  # +86..., normalised
     delivery_address: Mapped[str | None] = mapped_column(String(200))
-    fulfilment_status: Mapped[str | None] = mapped_column(String(10))  # FulfilmentStatus
+    fulfilment_status: Mapped[str | None] = mapped_column(String(12))  # FulfilmentStatus
     carrier: Mapped[str | None] = mapped_column(String(20))  # fulfilment.CARRIERS
     tracking_number: Mapped[str | None] = mapped_column(String(40))
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -34,7 +34,7 @@ from linli.web import (
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
-State = Annotated[str, Query(pattern=r"^(to_ship|shipped|received|all)$")]
+State = Annotated[str, Query(pattern=r"^(to_ship|shipped|at_point|received|uncollected|all)$")]
 
 FULFILMENT_LABELS = fulfilment.FULFILMENT_LABELS
 STATE_LABELS: dict[str, str] = {**FULFILMENT_LABELS, "all": N_("All")}
@@ -161,7 +161,12 @@ async def _leader_page(
         "live/leader_orders.html",
         {
             "points": [
-                (point, await fulfilment.point_orders(session, actor, point.id)) for point in led
+                (
+                    point,
+                    await fulfilment.point_orders(session, actor, point.id),
+                    await fulfilment.point_uncollected(session, actor, point.id),
+                )
+                for point in led
             ],
             "fulfilment_labels": FULFILMENT_LABELS,
             "error": error,

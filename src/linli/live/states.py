@@ -32,6 +32,9 @@ class FulfilmentStatus(StrEnum):
     SHIPPED = "shipped"  # handed to a carrier, with its tracking number
     AT_POINT = "at_point"  # a pickup order arrived at the resident's pickup point: code live
     RECEIVED = "received"  # confirmed, handed over at the point, or the rule's days passed
+    # A pickup order never handed over within rule `live.uncollected`'s days of its arrival:
+    # refunded (or only reported to the merchant), and its code no longer live.
+    UNCOLLECTED = "uncollected"
 
 
 # A room still holding its stream stock (goods may be added, the session may start or go on).

@@ -31,6 +31,7 @@ from linli.events import (
     LeaderApplicationDecided,
     LiveOrderAtPoint,
     LiveOrderShipped,
+    LiveOrderUncollected,
     MembershipGranted,
     MerchantApplicationDecided,
     MerchantListingsPaused,
@@ -805,6 +806,35 @@ async def live_order_at_point(
         params={"order_id": event.order_id, "point": point.name if point else ""},
         link="/live/orders",
         source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(LiveOrderUncollected, "notifications.live_order_uncollected")
+async def live_order_uncollected(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderUncollected]
+) -> None:
+    event = envelope.payload
+    notify(
+        session,
+        event.user_id,
+        "live_order_uncollected",
+        title=N_("Live order #{order_id} not collected"),
+        body=N_("Live order #{order_id} was not collected in time; {amount} was refunded.")
+        if event.refunded_fen
+        else N_("Live order #{order_id} was not collected in time. The merchant will contact you."),
+        params={"order_id": event.order_id, "amount": format_fen(event.refunded_fen)},
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+    await _notify_owners(
+        session,
+        event.organisation_id,
+        "live_order_uncollected",
+        title=N_("Live order #{order_id} not collected"),
+        body=N_("Live order #{order_id} was not collected at its pickup point ({handling})."),
+        params={"order_id": event.order_id, "handling": event.action},
+        link="/merchant/live-orders?state=uncollected",
+        event_id=envelope.event_id,
     )
 
 

@@ -647,6 +647,17 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "values": {"auto_receive_days": 10},
     },
     {
+        "rule_id": "live.uncollected",
+        "version": 1,
+        "title": "Live orders not collected from the pickup point",
+        "legal_basis": "Platform rule: goods left at a pickup point are refunded after the "
+        "collection period (the resident did not receive them, Civil Code art. 604: risk "
+        "passes on delivery); 'report' only lists them for the merchant to decide",
+        # days after the leader recorded the arrival; action: refund (what is not yet
+        # refunded of the order goes back to the resident) | report
+        "values": {"days": 3, "action": "refund"},
+    },
+    {
         "rule_id": "services.training_prepaid",
         "version": 1,
         "title": "Prepaid fees for off-campus training: what one collection may cover",
