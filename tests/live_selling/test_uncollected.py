@@ -142,6 +142,23 @@ async def test_an_order_left_at_the_point_is_uncollected_and_refunded_once_at_th
     assert [(c.subject_kind, c.reference, c.weight) for c in credit] == [
         ("resident", f"live_order:{order['id']}", -30)
     ]
+    # The leader's API lists it among the uncollected, no longer among the waiting.
+    listed = f"{POINTS}/{point.id}/orders"
+    waiting = await client.get(listed, headers=point.leader.headers)
+    assert waiting.status_code == 200, waiting.text
+    assert order["id"] not in [o["id"] for o in waiting.json()]
+    late = await client.get(listed, params={"state": "uncollected"}, headers=point.leader.headers)
+    assert [(o["id"], o["fulfilment_status"]) for o in late.json()] == [
+        (order["id"], "uncollected")
+    ]
+    assert "pickup_code" not in late.text
+    bad = await client.get(listed, params={"state": "lost"}, headers=point.leader.headers)
+    assert bad.status_code == 422
+    theirs = await client.get(listed, params={"state": "uncollected"}, headers=buyer.headers)
+    assert (theirs.status_code, theirs.json()["error"]["code"]) == (
+        403,
+        "forbidden",
+    )  # no leader scope
     # The pages say so, in both languages.
     transport = httpx.ASGITransport(app=app)
     async with (

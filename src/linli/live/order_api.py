@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from linli.apitypes import PageSize, PathId
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require, require_scope
@@ -86,12 +86,20 @@ async def ship(
 
 @router.get(
     "/pickup-points/{point_id}/orders",
-    summary="Live orders coming to or waiting at a point I lead (never the pickup codes)",
+    summary="Live orders coming to or waiting at a point I lead, oldest first; with "
+    "`state=uncollected` the latest 50 not collected in time, newest first (never the pickup "
+    "codes)",
 )
 async def point_orders(
-    point_id: PathId, session: DbSession, actor: Leader
+    point_id: PathId,
+    session: DbSession,
+    actor: Leader,
+    state: Annotated[Literal["waiting", "uncollected"], Query()] = "waiting",
 ) -> list[PointLiveOrderOut]:
-    views = await fulfilment.point_orders(session, actor, point_id)
+    if state == "uncollected":
+        views = await fulfilment.point_uncollected(session, actor, point_id)
+    else:
+        views = await fulfilment.point_orders(session, actor, point_id)
     return [presenters.point_live_order_out(view) for view in views]
 
 
