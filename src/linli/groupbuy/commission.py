@@ -107,11 +107,7 @@ async def reverse(
     leader_fen = share(amount, pickup.commission_bp)
     platform_fen = share(amount, pickup.platform_fee_bp)
     merchant_fen = amount - leader_fen - platform_fen
-    postings = [(ledger.CLEARING, -amount)]
-    if merchant_fen:
-        postings.append((ledger.merchant_payable(order.organisation_id), merchant_fen))
     if leader_fen:
-        postings.append((ledger.leader_commission(pickup.leader_user_id), leader_fen))
         session.add(
             Commission(
                 leader_user_id=pickup.leader_user_id,
@@ -125,10 +121,15 @@ async def reverse(
                 created_at=clock.now(),
             )
         )
-    if platform_fen:
-        postings.append((ledger.PLATFORM_REVENUE, platform_fen))
-    await ledger.post(
-        session, "settlement_reversal", f"groupbuy-line-{line.id}-return-{sequence}", postings
+    await ledger.reverse_settlement(
+        session,
+        f"groupbuy-line-{line.id}-return-{sequence}",
+        amount_fen=amount,
+        merchant_organisation_id=order.organisation_id,
+        merchant_fen=merchant_fen,
+        leader_user_id=pickup.leader_user_id,
+        leader_fen=leader_fen,
+        platform_fen=platform_fen,
     )
     return leader_fen
 
@@ -148,11 +149,7 @@ async def reverse_amount(
     leader_fen = share(amount, pickup.commission_bp)
     platform_fen = share(amount, pickup.platform_fee_bp)
     merchant_fen = amount - leader_fen - platform_fen
-    postings = [(ledger.CLEARING, -amount)]
-    if merchant_fen:
-        postings.append((ledger.merchant_payable(order.organisation_id), merchant_fen))
     if leader_fen:
-        postings.append((ledger.leader_commission(pickup.leader_user_id), leader_fen))
         session.add(
             Commission(
                 leader_user_id=pickup.leader_user_id,
@@ -166,9 +163,16 @@ async def reverse_amount(
                 created_at=clock.now(),
             )
         )
-    if platform_fen:
-        postings.append((ledger.PLATFORM_REVENUE, platform_fen))
-    await ledger.post(session, "settlement_reversal", key, postings)
+    await ledger.reverse_settlement(
+        session,
+        key,
+        amount_fen=amount,
+        merchant_organisation_id=order.organisation_id,
+        merchant_fen=merchant_fen,
+        leader_user_id=pickup.leader_user_id,
+        leader_fen=leader_fen,
+        platform_fen=platform_fen,
+    )
     return leader_fen
 
 
