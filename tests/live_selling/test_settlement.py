@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
@@ -294,3 +294,32 @@ async def test_a_return_after_the_hand_over_reverses_the_shares_in_proportion_on
     final = await balances(app)
     assert (final[leader], final[merchant], final[ledger.PLATFORM_REVENUE]) == (0, 0, 0)
     assert final[ledger.CLEARING] == 0
+
+
+async def test_an_order_received_before_settlements_existed_is_refunded_from_clearing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """An order received before migration 0051 was never settled: its return reverses
+    nothing (the money is still in clearing) and is refunded from there."""
+    studio = await a_studio(client, session, price_fen=990)
+    (buyer,) = await residents(session, 1)
+    order = await bought(client, settings, studio, buyer, quantity=1)
+    await app.state.dispatcher.run_once()
+    assert (await ship(client, studio, order["id"])).status_code == 200
+    async with app.state.sessionmaker() as s:
+        await s.execute(
+            update(LiveOrder)
+            .where(LiveOrder.id == order["id"])
+            .values(fulfilment_status="received", received_at=frozen_clock.now())
+        )
+        await s.commit()
+    refunded = await return_and_refund(client, studio, buyer, order["id"], 1)
+    assert refunded.status_code == 200, refunded.text
+    assert await entries(app, "settlement_reversal") == []
+    after = await balances(app)
+    assert after[ledger.CLEARING] == 0
+    assert after.get(ledger.merchant_payable(studio.shop.organisation.id), 0) == 0

@@ -133,7 +133,9 @@ async def reverse(
     rounding). `key` names the ledger entry (once per key). Returns the leader's commission
     reversed."""
     if order.settled_at is None:
-        raise RuntimeError(f"live order {order.id} was not settled")
+        # Received before settlements existed (migration 0051): its money never left
+        # clearing, so there is nothing to reverse before the refund.
+        return 0
     after = reversed_before + amount_fen
     leader_fen = ledger.share(after, order.commission_bp) - ledger.share(
         reversed_before, order.commission_bp
