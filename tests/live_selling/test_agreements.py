@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.accounts.identity import CSRF_COOKIE
 from linli.community.models import MAX_COMMISSION_BP
 from linli.live.models import MAX_AGREEMENT_BP, SupplyAgreement
+from linli.live.personal_data import export_live
 from linli.web import CSRF_FIELD
 from tests.factories import login
 from tests.groupbuy.helpers import a_shop, residents
@@ -129,6 +130,9 @@ async def test_an_offer_is_accepted_by_its_leader_and_ended_once_by_either_side(
         (second.json()["id"], "declined", None),
         (third.json()["id"], "ended", "leader"),
     ]
+    async with app.state.sessionmaker() as s:
+        exported = await export_live(s, point.leader.user.id)  # the leader's PIPL export
+    assert [a["status"] for a in exported["supply_agreements"]] == ["ended", "declined", "ended"]
     assert len(await audited(app, "live.agreement_offered")) == 3
     assert len(await audited(app, "live.agreement_accepted")) == 2
     assert len(await audited(app, "live.agreement_declined")) == 1

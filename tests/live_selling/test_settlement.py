@@ -19,6 +19,7 @@ from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live import fulfilment, settlement
 from linli.live.models import LiveCommission, LiveOrder
+from linli.live.personal_data import export_live
 from linli.payments import ledger
 from linli.payments.models import LedgerEntry
 from linli.protection.return_models import ReturnRequest
@@ -179,6 +180,11 @@ async def test_a_hand_over_earns_the_points_leader_commission_itemised_for_them(
     assert await commissions(app) == [(leader, "accrual", total, 1000, commission)]
     row = await order_row(app, order["id"])
     assert (row.commission_leader_user_id, row.commission_bp) == (leader, 1000)
+    async with app.state.sessionmaker() as s:
+        exported = await export_live(s, leader)  # the leader's PIPL export has it
+    assert [(c["kind"], c["amount_fen"]) for c in exported["leader_commissions"]] == [
+        ("accrual", commission)
+    ]
     # The leader's API itemises it; another leader has none; a resident's token is refused.
     mine_ = await client.get(f"{LIVE}/leader/commissions", headers=point.leader.headers)
     assert mine_.status_code == 200, mine_.text
