@@ -35,12 +35,12 @@ LOCAL = clock.LOCAL
 FEE_RULE = "groupbuy.platform_fee"
 STATEMENT_JOB = CommissionStatements.job_kind
 PAYOUT_ACCOUNT = "cash:bank"  # leaders are paid by bank transfer
-BP = 10_000
+BP = ledger.BP
 
 
 def share(amount_fen: int, rate_bp: int) -> int:
     """A rate's share of an amount, rounded down (the merchant keeps the remainder)."""
-    return amount_fen * rate_bp // BP
+    return ledger.share(amount_fen, rate_bp)
 
 
 async def rates(session: AsyncSession, leader_user_id: int) -> tuple[int, int]:
