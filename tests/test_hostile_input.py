@@ -42,7 +42,15 @@ from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
-from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room, Streamer
+from linli.live.models import (
+    LiveGoods,
+    LiveOrder,
+    LiveSession,
+    Pin,
+    Room,
+    Streamer,
+    SupplyAgreement,
+)
 from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
@@ -417,6 +425,28 @@ async def arrange_live_and_services(
     session.add(slot)
     await session.flush()
     await arrange_a_live_order(session, room, buyer_id, now)
+    # A supply offer in hostile words from the merchant to the demo leader's point: the
+    # merchant's and the leader's agreement pages.
+    leader_point = (
+        await session.execute(
+            select(PickupPoint.id, PickupPoint.leader_user_id)
+            .join(User, User.id == PickupPoint.leader_user_id)
+            .where(User.phone.endswith(str(ROLES["leader"])))
+            .limit(1)
+        )
+    ).one()
+    session.add(
+        SupplyAgreement(
+            organisation_id=organisation_id,
+            pickup_point_id=leader_point[0],
+            leader_user_id=leader_point[1],
+            commission_bp=800,
+            status="offered",
+            note=FULL[:200],
+            offered_by_user_id=owner_id,
+            created_at=now,
+        )
+    )
     booking = Booking(
         slot_id=slot.id,
         organisation_id=organisation_id,

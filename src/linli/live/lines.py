@@ -1,8 +1,9 @@
 """Live selling's face for consumer protection (as `groupbuy.lines` is group buying's): a
 resident's received live order as a return needs it (`received_order`, optionally
 row-locked), and the refund of returned units (`refund_returned_units`, reason `return`):
-the units move by one conditional UPDATE (never more than bought), the money goes back on the
-order's payment intent through `payments.refund` with an idempotency key, so exactly once.
+the units move by one conditional UPDATE (never more than bought), their settlement is
+reversed in proportion (`settlement.reverse`), and the money goes back on the order's payment
+intent through `payments.refund` with an idempotency key, so exactly once.
 
 A live order is one line (one goods, a quantity); "received" is the order's receipt,
 confirmed by the resident or automatic (docs/live.md "Delivery").
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.catalog import offers
+from linli.live import settlement
 from linli.live.checkout import payment_of
 from linli.live.models import LiveGoods, LiveOrder
 from linli.live.states import FulfilmentStatus
@@ -87,7 +89,7 @@ async def received_order(
 @dataclass(frozen=True)
 class UnitsRefunded:
     amount_fen: int
-    commission_reversed_fen: int = 0  # live orders pay no leader commission
+    commission_reversed_fen: int = 0  # the pickup point leader's commission reversed
 
 
 async def refund_returned_units(
@@ -133,6 +135,16 @@ async def refund_returned_units(
         reason_code=RefundReason.RETURN,
         idempotency_key=f"{key_prefix}-live-{order_id}-{returned_total}",
     )
+    # The units were settled at receipt: their share goes back from the merchant, the leader
+    # and the platform into clearing, in proportion at the order's rates (the refund above
+    # takes it from there: both in this transaction).
+    reversed_fen = await settlement.reverse(
+        session,
+        order,
+        amount,
+        f"live-order-{order_id}-return-{returned_total}",
+        reversed_before=(returned_total - quantity) * unit_price,
+    )
     audit.record(
         session,
         Actor.for_system(),
@@ -141,6 +153,7 @@ async def refund_returned_units(
         target_id=order_id,
         quantity=quantity,
         amount_fen=amount,
+        commission_reversed_fen=reversed_fen,
         reason="return",
     )
-    return UnitsRefunded(amount)
+    return UnitsRefunded(amount, reversed_fen)
