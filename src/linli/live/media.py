@@ -13,6 +13,7 @@ the room's scheduled end is the last backstop.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -85,7 +86,7 @@ async def authorise_publish(session: AsyncSession, key: str | None) -> int:
 DEFAULT_STREAM_LOST_END_MINUTES = 30
 
 
-def stream_lost_end_minutes(values: dict[str, object]) -> int:
+def stream_lost_end_minutes(values: Mapping[str, object]) -> int:
     """The grace period's minutes from a `live.commerce` version's values, the documented
     default when the version lacks them: a lost stream always ends its room."""
     found = values.get("stream_lost_end_minutes")
@@ -96,7 +97,7 @@ def stream_lost_end_minutes(values: dict[str, object]) -> int:
 
 async def grace_period(session: AsyncSession) -> timedelta:
     rule = await rules.in_force(session, service.RULE)
-    return timedelta(minutes=stream_lost_end_minutes(dict(rule.values)))
+    return timedelta(minutes=stream_lost_end_minutes(rule.values))
 
 
 async def publish_done(session: AsyncSession, key: str | None) -> int:
