@@ -634,6 +634,7 @@ ooooooooooo - POST /lang
 lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
 loooooooooo - POST /leader/pickup/find
 loooooooooo - POST /leader/pickup/handover
+loooooooooo - POST /leader/pickup/handover-elsewhere
 loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
 lhhohhhhhhh - POST /leader/returns/{return_id}/receive
 loooooooooo - POST /leaders/apply
