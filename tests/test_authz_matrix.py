@@ -308,6 +308,7 @@ lohhhhhhhhh resident POST /api/v1/protection/claims/{claim_id}/escalate
 ldddddddddo platform POST /api/v1/protection/claims/{claim_id}/platform-decision
 loooooooooo - GET /claims
 lohhhhhhhhh - GET /claims/new/{line_id}
+lohhhhhhhhh - GET /claims/new-live/{order_id}
 lhhhhhhhhhh - GET /claims/{claim_id}/photos/{file_id}
 lddddoooddd - GET /merchant/claims
 ldddddddddo - GET /platform/claims
@@ -644,6 +645,7 @@ ooooooooooo - POST /lang
 lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
 loooooooooo - POST /leader/pickup/find
 loooooooooo - POST /leader/pickup/handover
+loooooooooo - POST /leader/pickup/handover-elsewhere
 loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
 lhhohhhhhhh - POST /leader/returns/{return_id}/receive
 loooooooooo - POST /leaders/apply
@@ -1398,6 +1400,7 @@ async def build_world(
                 "/live/orders/{order_id}/receive",
                 "/merchant/live-orders/{order_id}/ship",
                 "/returns/new-live/{order_id}",
+                "/claims/new-live/{order_id}",
                 "/api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive",
                 "/leader/live-orders/{point_id}/orders/{order_id}/arrive",
             )

@@ -642,6 +642,51 @@ async def arrange_a_live_order(
             delivery_address=FULL[:200],
         )
     )
+    # A second order, received, with a quality claim in hostile words (the claim form of a
+    # live order, the resident's claims and the merchant's desk render it).
+    received = LiveOrder(
+        user_id=buyer_id,
+        organisation_id=room.organisation_id,
+        room_id=room.id,
+        session_id=on_air.id,
+        goods_id=goods.id,
+        pin_id=pin.id,
+        quantity=2,
+        unit_price_fen=990,
+        total_fen=1980,
+        status="paid",
+        idempotency_key=TINY + "-received",
+        created_at=now,
+        paid_at=now,
+        fulfilment_status="received",
+        recipient_name=TINY,
+        recipient_phone="+8613800138000",
+        delivery_address=FULL[:200],
+        received_at=now,
+    )
+    session.add(received)
+    await session.flush()
+    session.add(
+        QualityClaim(
+            user_id=buyer_id,
+            organisation_id=room.organisation_id,
+            live_order_id=received.id,
+            product_name=SHORT,
+            quantity=1,
+            unit_price_fen=990,
+            reason_code="defective",
+            description=FULL,
+            photo_file_ids=[],
+            requested_fen=990,
+            status="filed",
+            rule_id="consumer.quality_claim",
+            rule_version=1,
+            picked_up_at=now,
+            claim_by=now + timedelta(days=15),
+            created_at=now,
+            decision_due_at=now + timedelta(days=1),
+        )
+    )
     await session.flush()
 
 
@@ -843,6 +888,9 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
         booking_teacher_user_id = await session.scalar(
             select(Practitioner.user_id).where(Practitioner.id == booking.practitioner_id)
         )
+        received_live_order = await session.scalar(
+            select(LiveOrder.id).where(LiveOrder.fulfilment_status == "received").limit(1)
+        )
         await session.commit()
     assert phone is not None
     assert intent is not None
@@ -870,6 +918,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
                 f"/claims/new/{line.id}",
+                f"/claims/new-live/{received_live_order}",
                 "/live/orders",
                 join_path,
             ],

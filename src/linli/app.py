@@ -60,8 +60,10 @@ def load_domain_handlers() -> None:
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
+    import linli.groupbuy.pickup
     import linli.live.handlers
     import linli.live.personal_data
+    import linli.live.pickup_desk
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers

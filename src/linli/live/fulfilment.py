@@ -451,6 +451,8 @@ async def arrived(session: AsyncSession, actor: Actor, point_id: int, order_id: 
             )
         ).all()
     )
+    # Nor a code another domain (group buying) has waiting here: one desk, one meaning.
+    taken |= await pickup_codes.codes_waiting_elsewhere(session, point_id, besides="live")
     now = clock.now()
     moved = (
         await session.execute(

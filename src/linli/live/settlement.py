@@ -122,21 +122,21 @@ async def settle_received(
     return Settled(amount, merchant_fen, leader_fen, platform_fen)
 
 
-async def reverse(
-    session: AsyncSession, order: LiveOrder, amount_fen: int, key: str, *, reversed_before: int
-) -> int:
-    """Undo the settlement of `amount_fen` of a settled order (units returned) at the rates
-    it was settled at, in proportion: the shares go back into clearing, ready to be refunded.
-    `reversed_before`: the fen of the order reversed by earlier returns. Each share reversed
-    is the difference of the rounded-down shares of the running totals, so all the returns of
-    an order together reverse exactly what its settlement booked (no fen left over by
-    rounding). `key` names the ledger entry (once per key). Returns the leader's commission
-    reversed."""
+async def reverse(session: AsyncSession, order: LiveOrder, amount_fen: int, key: str) -> int:
+    """Undo the settlement of `amount_fen` of a settled order (units returned, or a quality
+    claim's refund) at the rates it was settled at, in proportion: the shares go back into
+    clearing, ready to be refunded. `order` is read after its `refunded_fen` took the amount.
+    Each share reversed is the difference of the rounded-down shares of the running totals of
+    what was refunded since the settlement, so all the refunds of an order together reverse
+    exactly what its settlement booked (no fen left over by rounding). `key` names the ledger
+    entry (once per key). Returns the leader's commission reversed."""
     if order.settled_at is None:
         # Received before settlements existed (migration 0051): its money never left
         # clearing, so there is nothing to reverse before the refund.
         return 0
-    after = reversed_before + amount_fen
+    # What was refunded before the receipt was never settled (`settled_fen` leaves it out).
+    after = order.refunded_fen - (order.total_fen - order.settled_fen)
+    reversed_before = after - amount_fen
     leader_fen = ledger.share(after, order.commission_bp) - ledger.share(
         reversed_before, order.commission_bp
     )
