@@ -7,6 +7,10 @@
   effects committing with a `handled_events` row keyed by (handler, event id): a handler's
   effects are applied exactly once even though delivery is at least once. With several
   handlers each runs in a savepoint, so one handler's failure undoes only its own effects.
+- The claimed events of a kind whose every handler has a batch form (`batch_form`, or
+  `subscribe(..., batch_safe=True)`) are handled together in one transaction, their
+  (handler, event) rows in one INSERT; a batch that fails rolls back whole and its events are
+  delivered one at a time, each retried or parked on its own.
 - Failures are retried with exponential backoff; after `max_attempts` the row is `dead`, shown
   to operators, who may requeue it.
 - `schedule()` stores a due-time job (a payload of a kind declared in `linli.jobs`); the same
