@@ -1114,3 +1114,22 @@ async def test_two_dispatchers_handling_the_same_batch_apply_each_event_once(
     assert handlers.calls.keys(name) == Counter(dict.fromkeys(event_ids, 1))
     assert await count(app, HandledEvent, HandledEvent.handler == name) == len(event_ids)
     assert await count(app, AuditEntry, AuditEntry.action == HANDLED) == len(event_ids)
+
+
+async def test_a_claim_is_cut_into_units_of_one_kind_at_most_max_batch_long_in_order(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    handlers.add("units", batch_safe=True)
+    batchable, other = EVENT_NAME, UserSignedUp.event_name  # welcome: not batch-safe
+    kinds = [batchable, other, batchable, other] + [batchable] * (2 * outbox.MAX_BATCH)
+    rows = [OutboxEvent(seq=n, event_type=kind) for n, kind in enumerate(kinds)]
+
+    units = outbox._groups(rows)
+
+    assert [[row.seq for row in unit] for unit in units][:3] == [
+        [0, 2, *range(4, 4 + outbox.MAX_BATCH - 2)],
+        [1],
+        [3],
+    ]
+    assert [len(unit) for unit in units] == [outbox.MAX_BATCH, 1, 1, outbox.MAX_BATCH, 2]
+    assert sorted(row.seq for unit in units for row in unit) == list(range(len(kinds)))

@@ -448,15 +448,21 @@ class _HandlerFailed(Exception):
         self.alone = alone
 
 
+# The most events of a kind handled in one transaction: bounds the parameters of its
+# statements (handlers x events rows of handled_events) whatever the claim's batch size.
+MAX_BATCH = 200
+
+
 def _groups(events: list[OutboxEvent]) -> list[list[OutboxEvent]]:
     """A claimed batch in delivery units, in the order of each unit's first event: the events
-    of a kind whose handlers all have batch forms together, any other event alone."""
+    of a kind whose handlers all have batch forms together (at most `MAX_BATCH` in a unit),
+    any other event alone."""
     groups: list[list[OutboxEvent]] = []
     by_kind: dict[str, list[OutboxEvent]] = {}
     for row in events:
         if batched(row.event_type) is None:
             groups.append([row])
-        elif row.event_type in by_kind:
+        elif len(by_kind.get(row.event_type, ())) in range(1, MAX_BATCH):
             by_kind[row.event_type].append(row)
         else:
             by_kind[row.event_type] = [row]
