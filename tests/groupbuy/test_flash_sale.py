@@ -1,5 +1,6 @@
 """200 residents race for 50 units through the HTTP API; then all 50 pay by signed callback.
-And the statement count of one order plus its payment confirmation."""
+And the statement counts: of one order plus its payment confirmation, and of a sale of ten
+counting the dispatcher's work (at most 10 per order and payment)."""
 
 from __future__ import annotations
 
