@@ -217,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lease_seconds=settings.dispatcher_lease_seconds,
         max_attempts=settings.dispatcher_max_attempts,
         poll_seconds=settings.dispatcher_poll_seconds,
+        coalesce_seconds=settings.dispatcher_coalesce_seconds,
     )
 
     error_handlers.install(app)
