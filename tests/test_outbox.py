@@ -1133,3 +1133,30 @@ async def test_a_claim_is_cut_into_units_of_one_kind_at_most_max_batch_long_in_o
     ]
     assert [len(unit) for unit in units] == [outbox.MAX_BATCH, 1, 1, outbox.MAX_BATCH, 2]
     assert sorted(row.seq for unit in units for row in unit) == list(range(len(kinds)))
+
+
+@pytest.mark.dispatch_errors_expected
+@pytest.mark.parametrize("batch_safe", [False, True])
+async def test_a_stored_payload_that_no_longer_fits_fails_that_event_alone(
+    app: FastAPI, handlers: Handlers, batch_safe: bool
+) -> None:
+    """An event whose stored payload does not validate against its model (a row written by
+    an older release, or edited by hand) is retried and parked like any failing event; the
+    events delivered in the same pass are not held back by it."""
+    name = handlers.add("misfit", batch_safe=batch_safe)
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 4)]
+    async with app.state.sessionmaker() as s, s.begin():
+        await s.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.event_id == event_ids[1])
+            .values(payload={"organisation_id": "not a number"})
+        )
+
+    assert await app.state.dispatcher.run_once() == 3
+    good = [event_ids[0], event_ids[2]]
+    assert sorted(await handled(app)) == sorted((name, e) for e in good)
+    misfit = await event_row(app, event_ids[1])
+    assert (misfit.status, misfit.attempts) == ("pending", 1)
+    assert misfit.last_error is not None
+    assert misfit.last_error.startswith("payload does not fit accounts.MembershipRevoked")
