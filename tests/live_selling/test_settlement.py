@@ -30,6 +30,8 @@ from tests.live_selling.helpers import LIVE, a_studio
 from tests.live_selling.test_fulfilment import RETURNS, ask, audited, bought, mine, ship
 from tests.live_selling.test_uncollected import POINTS, at_point
 from tests.payments.helpers import balances
+from tests.protection.test_claims import decide
+from tests.protection.test_live_claims import claim
 
 FEE_BP = 200  # live.platform_fee v1
 
@@ -329,3 +331,50 @@ async def test_an_order_received_before_settlements_existed_is_refunded_from_cle
     after = await balances(app)
     assert after[ledger.CLEARING] == 0
     assert after.get(ledger.merchant_payable(studio.shop.organisation.id), 0) == 0
+
+
+async def test_an_upheld_quality_claim_reverses_its_amounts_share_and_a_return_the_rest(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """A claim's refund (the goods kept) goes back through the settlement like a return's:
+    in proportion at the order's rates, and the running totals of claims and returns together
+    never reverse a fen more than was booked."""
+    studio, point, buyer, order = await at_point(app, client, session, settings)  # 2 × 9.90
+    code = (await mine(client, buyer, order["id"]))["pickup_code"]
+    handed = await client.post(
+        f"{POINTS}/{point.id}/handover", json={"code": code}, headers=point.leader.headers
+    )
+    assert handed.status_code == 200, handed.text
+    settled = await balances(app)
+    leader = ledger.leader_commission(point.leader.user.id)
+    merchant = ledger.merchant_payable(studio.shop.organisation.id)
+    made = await claim(client, buyer, order["id"], 1, amount_fen=500)
+    assert made.status_code == 201, made.text
+    upheld = await decide(
+        client, made.json()["id"], studio.shop.headers, uphold=True, amount_fen=500
+    )
+    assert upheld.status_code == 200, upheld.text
+    after_claim = await balances(app)
+    # 500 back: the leader 10 % (50), the platform 2 % (10), the merchant the rest (440).
+    assert after_claim[leader] - settled[leader] == 50
+    assert after_claim[ledger.PLATFORM_REVENUE] - settled[ledger.PLATFORM_REVENUE] == 10
+    assert after_claim[merchant] - settled[merchant] == 440
+    assert after_claim[ledger.CLEARING] == 0
+    assert await entries(app, "settlement_reversal") == [f"live-order-claim-{made.json()['id']}"]
+    # The unit not claimed is returned: 990 more, reversed on the running total of 1,490.
+    returned = await return_and_refund(client, studio, buyer, order["id"], 1)
+    assert returned.status_code == 200, returned.text
+    final = await balances(app)
+    assert final[leader] - settled[leader] == 149  # 1490 × 10 %, rounded down
+    assert final[ledger.PLATFORM_REVENUE] - settled[ledger.PLATFORM_REVENUE] == 29
+    assert final[merchant] - settled[merchant] == 1490 - 149 - 29
+    assert final[ledger.CLEARING] == 0
+    assert [c[1:] for c in await commissions(app)] == [
+        ("accrual", 1980, 1000, 198),
+        ("reversal", -500, 1000, -50),
+        ("reversal", -990, 1000, -99),
+    ]
