@@ -22,6 +22,7 @@ from linli.community.models import Leader, PickupPoint
 from linli.config import Settings
 from linli.groupbuy import commission, cutoff
 from linli.groupbuy.models import Commission, GroupOutcome, Order, Pickup
+from linli.groupbuy.personal_data import export_orders
 from linli.notifications.models import Notification
 from linli.payments.models import PaymentRefund
 from tests.factories import make_token, make_user
@@ -587,6 +588,16 @@ async def test_monthly_statement_pays_out_the_net_commission_once(
     earnings = (await client.get(f"{API}/leader/earnings", headers=busy.leader.headers)).json()
     assert earnings["statements"][0]["month"] == month
     assert earnings["statements"][0]["paid_out"] is True
+    # The leader's personal-data export holds the commission and its month; a resident's none.
+    async with app.state.sessionmaker() as s:
+        exported = await export_orders(s, busy.leader.user.id)
+        theirs = await export_orders(s, buyer.user.id)
+    assert sum(c["amount_fen"] for c in exported["leader_commissions"]) == goods // 10
+    assert {c["kind"] for c in exported["leader_commissions"]} == {"accrual"}
+    assert [(st["month"], st["net_fen"]) for st in exported["commission_statements"]] == [
+        (month, goods // 10)
+    ]
+    assert (theirs["leader_commissions"], theirs["commission_statements"]) == ([], [])
 
 
 def test_month_bounds_are_shanghai_calendar_months() -> None:

@@ -1,5 +1,6 @@
 """Group buying's part of a resident's personal data (linli.personal_data, docs/privacy.md):
-their orders with lines and cart for the export; an order still running keeps the account
+their orders with lines and cart for the export (and, for a group leader, the commission
+itemised per hand-over and their monthly statements); an order still running keeps the account
 open; the cart goes when the account closes. Orders are transaction records: they stay, tied
 to a user row that names nobody once the account is closed (E-Commerce Law art. 31)."""
 
@@ -12,7 +13,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import personal_data
-from linli.groupbuy.models import Campaign, CampaignItem, CartLine, Order, OrderLine
+from linli.groupbuy.models import (
+    Campaign,
+    CampaignItem,
+    CartLine,
+    Commission,
+    CommissionStatement,
+    Order,
+    OrderLine,
+)
 from linli.groupbuy.states import OrderStatus
 from linli.i18n import N_, Message
 
@@ -70,6 +79,18 @@ async def export_orders(session: AsyncSession, user_id: int) -> dict[str, Any]:
             .order_by(CartLine.added_at)
         )
     ).all()
+    commissions = (
+        await session.scalars(
+            select(Commission).where(Commission.leader_user_id == user_id).order_by(Commission.id)
+        )
+    ).all()
+    statements = (
+        await session.scalars(
+            select(CommissionStatement)
+            .where(CommissionStatement.leader_user_id == user_id)
+            .order_by(CommissionStatement.month)
+        )
+    ).all()
     return {
         "orders": [
             {
@@ -96,6 +117,31 @@ async def export_orders(session: AsyncSession, user_id: int) -> dict[str, Any]:
         "cart": [
             {"product_name": name, "quantity": row.quantity, "added_at": row.added_at}
             for row, name in cart
+        ],
+        # As a pickup point's leader: the commission on goods handed over, and its months.
+        "leader_commissions": [
+            {
+                "order_id": c.order_id,
+                "order_line_id": c.order_line_id,
+                "pickup_point_id": c.pickup_point_id,
+                "kind": c.kind,
+                "base_fen": c.base_fen,
+                "rate_bp": c.rate_bp,
+                "amount_fen": c.amount_fen,
+                "created_at": c.created_at,
+            }
+            for c in commissions
+        ],
+        "commission_statements": [
+            {
+                "month": st.month,
+                "accrued_fen": st.accrued_fen,
+                "reversed_fen": st.reversed_fen,
+                "net_fen": st.net_fen,
+                "pickups": st.pickups,
+                "created_at": st.created_at,
+            }
+            for st in statements
         ],
     }
 
