@@ -61,6 +61,7 @@ def load_domain_handlers() -> None:
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
     import linli.groupbuy.pickup
+    import linli.live.commission_source
     import linli.live.handlers
     import linli.live.personal_data
     import linli.live.pickup_desk

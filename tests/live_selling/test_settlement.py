@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.groupbuy import commission
 from linli.live import fulfilment, settlement
 from linli.live.models import LiveCommission, LiveOrder
 from linli.live.personal_data import export_live
@@ -378,3 +379,34 @@ async def test_an_upheld_quality_claim_reverses_its_amounts_share_and_a_return_t
         ("reversal", -500, 1000, -50),
         ("reversal", -990, 1000, -99),
     ]
+
+
+async def test_the_monthly_statement_pays_out_live_commission_with_group_buyings(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The leader's one ledger account holds both channels' commission, so the month's
+    statement pays out live selling's (net of a return) with group buying's: nothing is left
+    owed on the account, and closing the month again pays nothing more."""
+    studio, point, buyer, order = await at_point(app, client, session, settings)  # 2 × 9.90
+    code = (await mine(client, buyer, order["id"]))["pickup_code"]
+    handed = await client.post(
+        f"{POINTS}/{point.id}/handover", json={"code": code}, headers=point.leader.headers
+    )
+    assert handed.status_code == 200, handed.text
+    refunded = await return_and_refund(client, studio, buyer, order["id"], 1)
+    assert refunded.status_code == 200, refunded.text
+    leader = point.leader.user.id
+    month = commission.month_of(frozen_clock.now())
+    async with app.state.sessionmaker() as s, s.begin():
+        (statement,) = await commission.close_month(s, month)
+        assert await commission.close_month(s, month) == []
+    assert (statement.leader_user_id, statement.month) == (leader, month)
+    assert (statement.accrued_fen, statement.reversed_fen, statement.net_fen) == (198, 99, 99)
+    assert statement.pickups == 1
+    books = await balances(app)
+    assert books[ledger.leader_commission(leader)] == 0
+    assert books[commission.PAYOUT_ACCOUNT] == -99

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
-from linli.community import points
+from linli.community import commission_sources, points
 from linli.events import CommissionStatementIssued
 from linli.groupbuy.models import (
     Commission,
@@ -254,25 +254,35 @@ async def my_statements(session: AsyncSession, actor: Actor) -> Sequence[Commiss
 
 async def close_month(session: AsyncSession, month: str) -> list[CommissionStatement]:
     """Issue every leader's statement for `month` (once: a leader with a statement for the
-    month is skipped) and pay the net commission out through the ledger. A negative net
+    month is skipped) and pay the net commission out through the ledger: group buying's and
+    every other source's (`community.commission_sources`: live selling's hand-overs). A negative net
     (refunds after the month's accruals) is carried in the leader's ledger balance."""
     start, end = month_bounds(month)
-    done = select(CommissionStatement.leader_user_id).where(CommissionStatement.month == month)
-    leaders = (
+    done = set(
+        await session.scalars(
+            select(CommissionStatement.leader_user_id).where(CommissionStatement.month == month)
+        )
+    )
+    mine = (
         await session.scalars(
             select(Commission.leader_user_id)
-            .where(
-                Commission.created_at >= start,
-                Commission.created_at < end,
-                Commission.leader_user_id.not_in(done),
-            )
+            .where(Commission.created_at >= start, Commission.created_at < end)
             .distinct()
-            .order_by(Commission.leader_user_id)
         )
     ).all()
+    # The other channels' commission (live selling's hand-overs) is on the same ledger
+    # account: one statement pays all of it out.
+    elsewhere = await commission_sources.figures_besides(session, start, end, besides="groupbuy")
+    leaders = sorted((set(mine) | set(elsewhere)) - done)
     issued: list[CommissionStatement] = []
     for leader_user_id in leaders:
-        earned = await earnings(session, leader_user_id, start, end)
+        own = await earnings(session, leader_user_id, start, end)
+        other = elsewhere.get(leader_user_id, commission_sources.NOTHING)
+        earned = Earnings(
+            own.accrued_fen + other.accrued_fen,
+            own.reversed_fen + other.reversed_fen,
+            own.pickups + other.hand_overs,
+        )
         statement = CommissionStatement(
             leader_user_id=leader_user_id,
             month=month,
