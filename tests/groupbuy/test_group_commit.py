@@ -17,8 +17,11 @@ from fastapi import FastAPI
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.groupbuy import group_commit
+from linli.authz import Actor, UserRef
+from linli.errors import DomainError
+from linli.groupbuy import checkout, group_commit
 from linli.groupbuy.models import Order, OrderLine, ResidentQuota
+from linli.groupbuy.schemas import OrderIn
 from linli.jobs import ExpireIntent, ExpireOrder
 from linli.outbox import DueJob
 from linli.payments.models import PaymentIntent
@@ -224,3 +227,41 @@ async def test_a_lone_order_goes_straight_through(
     assert not queue.busy
     assert not queue.waiting
     assert await remaining(app, item_id) == 1
+
+
+async def test_a_batch_sees_the_stock_another_transaction_committed_meanwhile(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Another transaction (another process's order) holds the item's row, having taken 2 of
+    3 units, when a batch of orders of 2 and 1 starts: the batch waits for its lock, then
+    gives the stock as committed by then: the 2 is sold out, the 1 takes the last unit."""
+    campaign, item_id, point, people = await a_sale(client, session, stock=3, limit=2, people=3)
+    actors = [Actor(user=UserRef.of(p.user), roles=frozenset({"resident"})) for p in people]
+
+    def data(quantity: int) -> OrderIn:
+        return OrderIn.model_validate(
+            {
+                "campaign_id": campaign,
+                "lines": [{"item_id": item_id, "quantity": quantity}],
+                "pickup_point_id": point,
+            }
+        )
+
+    async with app.state.sessionmaker() as other, app.state.sessionmaker() as leader:
+        won = await checkout.place_order(other, actors[0], data(2), "other-process-01")
+        assert won.created
+        batch = [
+            group_commit._Ticket(people[1].user.id, "batch-key-0001", data(2)),
+            group_commit._Ticket(people[2].user.id, "batch-key-0002", data(1)),
+        ]
+        running = asyncio.create_task(group_commit._run(leader, campaign, batch))
+        await asyncio.sleep(1.0)
+        assert not running.done()  # waiting for the item's row
+        await other.commit()
+        answers = await running
+    assert isinstance(answers[0], DomainError)
+    assert answers[0].code == "sold_out"
+    assert isinstance(answers[1], checkout.Checkout)
+    assert answers[1].created
+    assert await remaining(app, item_id) == 0
+    assert await count(app, Order) == 2
