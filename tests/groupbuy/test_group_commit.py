@@ -31,6 +31,7 @@ from tests.groupbuy.helpers import (
     a_pickup_point,
     a_shop,
     count,
+    in_one_batch,
     item,
     listed_sku,
     order,
@@ -42,40 +43,6 @@ from tests.groupbuy.helpers import (
 pytestmark = pytest.mark.skipif(
     DATABASE_KIND != "postgresql", reason="group commit is PostgreSQL's"
 )
-
-
-async def in_one_batch(
-    app: FastAPI, item_id: int, requests: list[Callable[[], Coroutine[Any, Any, httpx.Response]]]
-) -> tuple[list[httpx.Response], list[int]]:
-    """Hold the item's queue as a running batch would, let the requests queue up in this
-    order, then let them go: they are placed together (one batch per resident repeat).
-    Returns the answers and the size of each batch that ran."""
-    queue = group_commit.queue_of(app.state.engine.sync_engine, item_id)
-    assert not queue.busy
-    sizes: list[int] = []
-    run = group_commit._run
-
-    async def counted(session: AsyncSession, campaign_id: int, batch: Any) -> Any:
-        sizes.append(len(batch))
-        return await run(session, campaign_id, batch)
-
-    queue.busy = True
-    tasks: list[asyncio.Task[httpx.Response]] = []
-    try:
-        for request in requests:
-            tasks.append(asyncio.create_task(request()))
-            for _ in range(500):
-                if len(queue.waiting) == len(tasks):
-                    break
-                await asyncio.sleep(0.01)
-            assert len(queue.waiting) == len(tasks), "a request did not queue"
-        group_commit._run = counted
-        group_commit._hand_over(queue)
-        answers = list(await asyncio.gather(*tasks))
-    finally:
-        group_commit._run = run
-    assert not queue.busy
-    return answers, sizes
 
 
 async def a_sale(

@@ -73,6 +73,7 @@ from linli.groupbuy.models import (
     OrderLine,
 )
 from linli.groupbuy.schemas import OrderIn
+from linli.i18n import N_
 from linli.jobs import ExpireOrder
 from linli.merchants.queries import selling_organisation_ids
 from linli.payments import service as payments
@@ -120,7 +121,8 @@ class _Alone:
 
 
 LEAD, ALONE = _Lead(), _Alone()
-_ORDER, _LINE, _INTENT = 9, 10, 11  # where the statement's row has the rows it inserted
+_MORE_THAN_LIMIT = N_("More than each resident may buy.")
+_ORDER, _LINE, _INTENT = 10, 11, 12  # where the statement's row has the rows it inserted
 
 
 class _Disagreed(Exception):
@@ -300,8 +302,11 @@ def _answers(
             checkout.check(read, ticket.data, now)
         except DomainError as refusal:
             answers.append(refusal)
+            continue
+        if row.quota_ok is False:  # the resident holds too many already (as read)
+            answers.append(quotas.limit_exceeded({"lines.0.quantity": _MORE_THAN_LIMIT}))
         else:
-            answers.append(ALONE)  # the quota, as far as SQL could tell: placed on its own
+            answers.append(ALONE)  # SQL refused where Python did not: placed on its own
     if placed_units and rows[0].stock_left is None:
         raise _Disagreed("the stock's decrement refused what was placed")
     done: list[Any] = []
@@ -378,8 +383,10 @@ def _build(move: bool) -> _Batch:
         earlier.is_(None),
         point.is_not(None),
         total <= checkout.MAX_ORDER_FEN,
+    )
+    quota_ok = (
         quotas.held_of(asked.c.user_id, CampaignItem.id) + asked.c.quantity
-        <= CampaignItem.per_resident_limit,
+        <= CampaignItem.per_resident_limit
     )
     of_item = and_(CampaignItem.id == item_id, CampaignItem.campaign_id == campaign_id)
     gate = (
@@ -391,7 +398,8 @@ def _build(move: bool) -> _Batch:
             asked.c.accept,
             point.label("point"),
             earlier.label("earlier"),
-            ok.label("ok"),
+            and_(ok, quota_ok).label("ok"),
+            quota_ok.label("quota_ok"),
             total.label("total"),
         )
         .select_from(asked)
@@ -563,6 +571,7 @@ def _build(move: bool) -> _Batch:
             batch_status.label("batch_status"),
             gate.c.point,
             gate.c.earlier,
+            gate.c.quota_ok,
             given.c.fits,
             taken.c.quantity.label("taken"),
             placed_order,
