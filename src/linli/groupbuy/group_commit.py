@@ -153,6 +153,11 @@ async def place_order(
     checkout.check_key(idempotency_key)
     queue = queue_of(session.get_bind(), data.lines[0].item_id)
     ticket = _Ticket(user_id, idempotency_key, data)
+    if queue.busy:
+        # It will wait: its transaction so far (the token's) ends now, and its connection
+        # goes back to the pool, so that waiting orders do not hold the pool's connections
+        # (a batch could otherwise never be larger than the pool).
+        await session.commit()
     queue.waiting.append(ticket)
     if queue.busy:
         try:
