@@ -262,6 +262,13 @@ async def _run(session: AsyncSession, campaign_id: int, batch: Sequence[_Ticket]
             return answers
         outbox.note_due(session, first.expiry_due_at)
         await session.commit()
+        # The answers leave this session: whatever it does next (a rollback expires what
+        # it holds) must not touch the rows other requests are presenting.
+        for answer in answers:
+            if isinstance(answer, checkout.Checkout):
+                for held in (answer.order, *answer.lines[0], answer.intent):
+                    if held is not None and held in session:
+                        session.expunge(held)
     except _Disagreed as exc:
         log.info("group commit: %s; its orders are placed one by one", exc)
         await session.rollback()
