@@ -232,3 +232,22 @@ async def test_a_batch_sees_the_stock_another_transaction_committed_meanwhile(
     assert answers[1].created
     assert await remaining(app, item_id) == 0
     assert await count(app, Order) == 2
+
+
+async def test_a_batch_holds_at_most_the_batch_size(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LINLI_CHECKOUT_BATCH_SIZE 2: five waiting orders are placed by batches of 2, 2, 1."""
+    campaign, item_id, point, people = await a_sale(client, session, stock=10, limit=1, people=5)
+    monkeypatch.setattr(app.state.settings, "checkout_batch_size", 2)
+    answers, sizes = await in_one_batch(
+        app,
+        item_id,
+        [
+            functools.partial(order, client, r, campaign, [(item_id, 1)], point_id=point)
+            for r in people
+        ],
+    )
+    assert sizes == [2, 2, 1]
+    assert [a.status_code for a in answers] == [201] * 5
+    assert await remaining(app, item_id) == 5
