@@ -308,6 +308,7 @@ lohhhhhhhhh resident POST /api/v1/protection/claims/{claim_id}/escalate
 ldddddddddo platform POST /api/v1/protection/claims/{claim_id}/platform-decision
 loooooooooo - GET /claims
 lohhhhhhhhh - GET /claims/new/{line_id}
+lohhhhhhhhh - GET /claims/new-live/{order_id}
 lhhhhhhhhhh - GET /claims/{claim_id}/photos/{file_id}
 lddddoooddd - GET /merchant/claims
 ldddddddddo - GET /platform/claims
@@ -433,9 +434,20 @@ lddddoooddd org:write POST /api/v1/live/merchant/orders/{order_id}/ship
 lhhohhhhhhh leader GET /api/v1/live/pickup-points/{point_id}/orders
 lhhohhhhhhh leader POST /api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive
 loooooooooo leader POST /api/v1/live/pickup-points/{point_id}/handover
+loooooooooo leader GET /api/v1/live/leader/commissions
+lddddoooddd org:read GET /api/v1/live/merchant/agreements
+lddddoooddd org:write POST /api/v1/live/merchant/agreements
+lddddoohddd org:write POST /api/v1/live/merchant/agreements/{agreement_id}/end
+loooooooooo leader GET /api/v1/live/leader/agreements
+lhhohhhhhhh leader POST /api/v1/live/leader/agreements/{agreement_id}/{action}
 loooooooooo - GET /leader/live-orders
 lhhohhhhhhh - POST /leader/live-orders/{point_id}/orders/{order_id}/arrive
 lhhohhhhhhh - POST /leader/live-orders/{point_id}/handover
+lddddoooddd - GET /merchant/live-agreements
+lddddoooddd - POST /merchant/live-agreements
+lddddoohddd - POST /merchant/live-agreements/{agreement_id}/end
+loooooooooo - GET /leader/live-agreements
+lhhohhhhhhh - POST /leader/live-agreements/{agreement_id}/{action}
 ldddddddddo - POST /platform/live/{room_id}/ban
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
@@ -633,6 +645,7 @@ ooooooooooo - POST /lang
 lhhohhhhhhh - POST /leader/deliveries/{delivery_id}/arrive
 loooooooooo - POST /leader/pickup/find
 loooooooooo - POST /leader/pickup/handover
+loooooooooo - POST /leader/pickup/handover-elsewhere
 loooooooooo - POST /leader/pickup/{point_id}/orders/{order_id}/without-code
 lhhohhhhhhh - POST /leader/returns/{return_id}/receive
 loooooooooo - POST /leaders/apply
@@ -1057,6 +1070,13 @@ async def build_world(
     live_room = await a_room(client, gb.shop, live_streamer.json()["id"])
     assert live_room.status_code == 201, live_room.text
     live_order_id = await a_live_order(client, gb.shop, live_streamer.json()["id"], buyer)
+    # A supply offer of the order's merchant to the leader of the order's point.
+    agreement = await client.post(
+        "/api/v1/live/merchant/agreements",
+        json={"pickup_point_id": busy.id, "commission_bp": 800},
+        headers=gb.shop.headers,
+    )
+    assert agreement.status_code == 201, agreement.text
     forwarded = await client.post(
         f"/api/v1/supervision/reports/{report.json()['id']}/forward", headers=operator_token
     )
@@ -1325,6 +1345,7 @@ async def build_world(
         "item_id": gb.items[0],
         "delivery_id": delivery["id"],
         "point_id": busy.id,
+        "agreement_id": agreement.json()["id"],
         "code": row.pickup_code,
         "public_id": checkout["payment"]["public_id"],
         "notification_id": notification_id or 999999,
@@ -1366,6 +1387,8 @@ async def build_world(
         "/t/{code}": {"code": batch.json()["code"]},
         "/supervision/reports/{report_id}/{action}": {"action": "acknowledge"},
         "/merchant/live/{room_id}/{action}": {"action": "pause"},
+        "/api/v1/live/leader/agreements/{agreement_id}/{action}": {"action": "decline"},
+        "/leader/live-agreements/{agreement_id}/{action}": {"action": "decline"},
         **{
             path: {"order_id": live_order_id}
             for path in (
@@ -1377,6 +1400,7 @@ async def build_world(
                 "/live/orders/{order_id}/receive",
                 "/merchant/live-orders/{order_id}/ship",
                 "/returns/new-live/{order_id}",
+                "/claims/new-live/{order_id}",
                 "/api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive",
                 "/leader/live-orders/{point_id}/orders/{order_id}/arrive",
             )

@@ -42,7 +42,15 @@ from linli.config import Settings
 from linli.db import Base, make_engine
 from linli.demo.seed import DEMO_PASSWORD
 from linli.groupbuy.models import Campaign, CampaignItem, Order, OrderLine
-from linli.live.models import LiveGoods, LiveOrder, LiveSession, Pin, Room, Streamer
+from linli.live.models import (
+    LiveGoods,
+    LiveOrder,
+    LiveSession,
+    Pin,
+    Room,
+    Streamer,
+    SupplyAgreement,
+)
 from linli.payments.models import PaymentIntent
 from linli.protection.claim_models import ClaimAbuseFlag, QualityClaim
 from linli.protection.return_models import ReturnRequest
@@ -417,6 +425,28 @@ async def arrange_live_and_services(
     session.add(slot)
     await session.flush()
     await arrange_a_live_order(session, room, buyer_id, now)
+    # A supply offer in hostile words from the merchant to the demo leader's point: the
+    # merchant's and the leader's agreement pages.
+    leader_point = (
+        await session.execute(
+            select(PickupPoint.id, PickupPoint.leader_user_id)
+            .join(User, User.id == PickupPoint.leader_user_id)
+            .where(User.phone.endswith(str(ROLES["leader"])))
+            .limit(1)
+        )
+    ).one()
+    session.add(
+        SupplyAgreement(
+            organisation_id=organisation_id,
+            pickup_point_id=leader_point[0],
+            leader_user_id=leader_point[1],
+            commission_bp=800,
+            status="offered",
+            note=FULL[:200],
+            offered_by_user_id=owner_id,
+            created_at=now,
+        )
+    )
     booking = Booking(
         slot_id=slot.id,
         organisation_id=organisation_id,
@@ -610,6 +640,51 @@ async def arrange_a_live_order(
             recipient_name=TINY,
             recipient_phone="+8613800138000",
             delivery_address=FULL[:200],
+        )
+    )
+    # A second order, received, with a quality claim in hostile words (the claim form of a
+    # live order, the resident's claims and the merchant's desk render it).
+    received = LiveOrder(
+        user_id=buyer_id,
+        organisation_id=room.organisation_id,
+        room_id=room.id,
+        session_id=on_air.id,
+        goods_id=goods.id,
+        pin_id=pin.id,
+        quantity=2,
+        unit_price_fen=990,
+        total_fen=1980,
+        status="paid",
+        idempotency_key=TINY + "-received",
+        created_at=now,
+        paid_at=now,
+        fulfilment_status="received",
+        recipient_name=TINY,
+        recipient_phone="+8613800138000",
+        delivery_address=FULL[:200],
+        received_at=now,
+    )
+    session.add(received)
+    await session.flush()
+    session.add(
+        QualityClaim(
+            user_id=buyer_id,
+            organisation_id=room.organisation_id,
+            live_order_id=received.id,
+            product_name=SHORT,
+            quantity=1,
+            unit_price_fen=990,
+            reason_code="defective",
+            description=FULL,
+            photo_file_ids=[],
+            requested_fen=990,
+            status="filed",
+            rule_id="consumer.quality_claim",
+            rule_version=1,
+            picked_up_at=now,
+            claim_by=now + timedelta(days=15),
+            created_at=now,
+            decision_due_at=now + timedelta(days=1),
         )
     )
     await session.flush()
@@ -813,6 +888,9 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
         booking_teacher_user_id = await session.scalar(
             select(Practitioner.user_id).where(Practitioner.id == booking.practitioner_id)
         )
+        received_live_order = await session.scalar(
+            select(LiveOrder.id).where(LiveOrder.fulfilment_status == "received").limit(1)
+        )
         await session.commit()
     assert phone is not None
     assert intent is not None
@@ -840,6 +918,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
                 f"/protection/complaints/new?order_id={order.id}",
                 f"/returns/new/{line.id}",
                 f"/claims/new/{line.id}",
+                f"/claims/new-live/{received_live_order}",
                 "/live/orders",
                 join_path,
             ],

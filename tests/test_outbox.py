@@ -116,11 +116,15 @@ class Handlers:
     def __init__(self) -> None:
         self.calls = Calls()
         self.failures: dict[str, int] = {}  # handler name -> failures still to come
+        self.poisoned: set[str] = set()  # event ids every handler fails on, always
         self._names: list[str] = []
 
-    def add(self, short: str, *, fail_times: int = 0, flush: bool = False) -> str:
+    def add(
+        self, short: str, *, fail_times: int = 0, flush: bool = False, batch_safe: bool = False
+    ) -> str:
         """`flush`: its write reaches the database before it fails (undone by a rollback,
-        not by forgetting a pending object)."""
+        not by forgetting a pending object). `batch_safe`: a batch of the event is handled in
+        one transaction when every handler of it is."""
         name = f"tests.{short}"
         self.failures[name] = fail_times
 
@@ -131,11 +135,13 @@ class Handlers:
             audit.record(session, SYSTEM, HANDLED, target_type=name, target_id=envelope.event_id)
             if flush:
                 await session.flush()
+            if envelope.event_id in self.poisoned:
+                raise RuntimeError(f"{name} refused a poisoned event")
             if self.failures[name] > 0:
                 self.failures[name] -= 1
                 raise RuntimeError(f"{name} failed")
 
-        outbox.subscribe(EVENT, name)(handler)
+        outbox.subscribe(EVENT, name, batch_safe=batch_safe)(handler)
         self._names.append(name)
         return name
 
@@ -795,10 +801,15 @@ async def test_app_startup_schedules_the_prune_job(frozen_clock: FrozenClock, ap
     DATABASE_KIND != "postgresql",
     reason="needs PostgreSQL (FOR UPDATE SKIP LOCKED); set LINLI_TEST_DATABASE_URL",
 )
+@pytest.mark.parametrize("batch_safe", [False, True], ids=["one_at_a_time", "batched"])
 async def test_concurrent_dispatchers_deliver_every_event_exactly_once(
-    frozen_clock: FrozenClock, app: FastAPI, settings: Settings, handlers: Handlers
+    frozen_clock: FrozenClock,
+    app: FastAPI,
+    settings: Settings,
+    handlers: Handlers,
+    batch_safe: bool,
 ) -> None:
-    name = handlers.add("concurrent")
+    name = handlers.add("concurrent", batch_safe=batch_safe)
     async with app.state.sessionmaker() as s, s.begin():
         event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 201)]
     start = threading.Barrier(2)
@@ -975,3 +986,150 @@ async def test_a_worker_killed_mid_batch_leaves_every_event_applied_exactly_once
 async def fetch_one(app: FastAPI, statement: Select[Any]) -> int:
     async with app.state.sessionmaker() as s:
         return int(await s.scalar(statement) or 0)
+
+
+# --- batches: the events of one kind handled together in one transaction ---------------------
+
+
+def statements_during(app: FastAPI) -> tuple[list[str], Any]:
+    """The statements sent while the returned listener is attached (remove it after)."""
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(" ".join(str(args[2]).split())[:60])
+
+    listen(app.state.engine.sync_engine, "before_cursor_execute", note)
+    return sent, note
+
+
+async def test_a_batch_of_one_kind_is_handled_in_one_transaction(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    first = handlers.add("batch_first", batch_safe=True)
+    second = handlers.add("batch_second", batch_safe=True)
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 9)]
+    sent, note = statements_during(app)
+    try:
+        assert await app.state.dispatcher.run_once() == 8
+    finally:
+        remove(app.state.engine.sync_engine, "before_cursor_execute", note)
+    # One INSERT of the 16 (handler, event) rows, not one per event; one settling UPDATE.
+    assert sum(s.startswith("INSERT INTO handled_events") for s in sent) == 1
+    assert sum(s.startswith("UPDATE outbox_events SET status") for s in sent) == 1
+    assert sorted(await handled(app)) == sorted(
+        (name, event_id) for name in (first, second) for event_id in event_ids
+    )
+    for name in (first, second):
+        assert handlers.calls.keys(name) == Counter(dict.fromkeys(event_ids, 1))
+    assert await count(app, OutboxEvent, OutboxEvent.status == "delivered") == 8
+
+
+async def test_a_kind_with_a_handler_that_is_not_batch_safe_goes_one_event_at_a_time(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    handlers.add("safe", batch_safe=True)
+    handlers.add("unsafe")
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 5)]
+    sent, note = statements_during(app)
+    try:
+        assert await app.state.dispatcher.run_once() == 4
+    finally:
+        remove(app.state.engine.sync_engine, "before_cursor_execute", note)
+    assert sum(s.startswith("INSERT INTO handled_events") for s in sent) == len(event_ids)
+
+
+@pytest.mark.dispatch_errors_expected
+async def test_a_poisoned_event_in_a_batch_neither_fails_nor_loses_the_others(
+    frozen_clock: FrozenClock, app: FastAPI, settings: Settings, handlers: Handlers
+) -> None:
+    """The batch's transaction fails on the poisoned event and rolls back whole; its events
+    are then delivered one at a time: the others commit, the poisoned one is retried with
+    backoff and finally parked as dead, exactly as alone."""
+    first = handlers.add("poison_first", batch_safe=True, flush=True)
+    second = handlers.add("poison_second", batch_safe=True)
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 7)]
+    poisoned = event_ids[3]
+    handlers.poisoned.add(poisoned)
+    good = [e for e in event_ids if e != poisoned]
+
+    assert await app.state.dispatcher.run_once() == 6
+    # Each good event's effects once (the batch's were rolled back), the poisoned one's none.
+    assert sorted(await audit_targets(app, HANDLED)) == sorted(
+        (name, e) for name in (first, second) for e in good
+    )
+    assert sorted(await handled(app)) == sorted((name, e) for name in (first, second) for e in good)
+    assert await count(app, OutboxEvent, OutboxEvent.status == "delivered") == len(good)
+    row = await event_row(app, poisoned)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.available_at == frozen_clock.now() + timedelta(seconds=1)
+    assert row.last_error is not None
+    assert f"{first}: RuntimeError: {first} refused a poisoned event" in row.last_error
+    assert (row.locked_by, row.locked_until) == (None, None)
+
+    for attempt in range(2, settings.dispatcher_max_attempts + 1):
+        frozen_clock.advance(outbox.backoff(attempt - 1))
+        assert await app.state.dispatcher.run_once() == 1
+        assert (await event_row(app, poisoned)).attempts == attempt
+    assert (await event_row(app, poisoned)).status == "dead"
+    assert await count(app, OutboxEvent, OutboxEvent.status == "delivered") == len(good)
+    assert len(await audit_targets(app, HANDLED)) == 2 * len(good)
+
+
+async def test_two_dispatchers_handling_the_same_batch_apply_each_event_once(
+    frozen_clock: FrozenClock, app: FastAPI, settings: Settings, handlers: Handlers
+) -> None:
+    """Two workers deliver the same batch at the same moment (a lease ran out while the
+    first was still at it): the (handler, event) rows inserted in one statement by each make
+    one of them apply every event and the other none, on either database."""
+    name = handlers.add("batch_race", batch_safe=True)
+    async with app.state.sessionmaker() as s, s.begin():
+        event_ids = [outbox.publish(s, revoked(n)) for n in range(1, 41)]
+    async with app.state.sessionmaker() as s:
+        rows = list(
+            (await s.scalars(select(OutboxEvent).where(OutboxEvent.event_id.in_(event_ids)))).all()
+        )
+    start = threading.Barrier(2)
+
+    def worker(index: int) -> bool:
+        async def deliver() -> bool:
+            engine = make_engine(settings.resolved_database_url)
+            try:
+                dispatcher = Dispatcher(make_sessionmaker(engine), worker_id=f"tests-race-{index}")
+                start.wait(timeout=30)
+                # One order of events for one, the reverse for the other: the rows are
+                # inserted sorted, so neither waits on the other in a cycle.
+                mine = rows if index == 0 else rows[::-1]
+                return await dispatcher._deliver_batch(mine)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(deliver())
+
+    results = await asyncio.gather(asyncio.to_thread(worker, 0), asyncio.to_thread(worker, 1))
+
+    assert list(results) == [True, True]  # both committed: one applied them all, the other nothing
+    assert handlers.calls.keys(name) == Counter(dict.fromkeys(event_ids, 1))
+    assert await count(app, HandledEvent, HandledEvent.handler == name) == len(event_ids)
+    assert await count(app, AuditEntry, AuditEntry.action == HANDLED) == len(event_ids)
+
+
+async def test_a_claim_is_cut_into_units_of_one_kind_at_most_max_batch_long_in_order(
+    frozen_clock: FrozenClock, app: FastAPI, handlers: Handlers
+) -> None:
+    handlers.add("units", batch_safe=True)
+    batchable, other = EVENT_NAME, UserSignedUp.event_name  # welcome: not batch-safe
+    kinds = [batchable, other, batchable, other] + [batchable] * (2 * outbox.MAX_BATCH)
+    rows = [OutboxEvent(seq=n, event_type=kind) for n, kind in enumerate(kinds)]
+
+    units = outbox._groups(rows)
+
+    assert [[row.seq for row in unit] for unit in units][:3] == [
+        [0, 2, *range(4, 4 + outbox.MAX_BATCH - 2)],
+        [1],
+        [3],
+    ]
+    assert [len(unit) for unit in units] == [outbox.MAX_BATCH, 1, 1, outbox.MAX_BATCH, 2]
+    assert sorted(row.seq for unit in units for row in unit) == list(range(len(kinds)))

@@ -60,8 +60,10 @@ def load_domain_handlers() -> None:
     import linli.credit.personal_data
     import linli.groupbuy.handlers
     import linli.groupbuy.personal_data
+    import linli.groupbuy.pickup
     import linli.live.handlers
     import linli.live.personal_data
+    import linli.live.pickup_desk
     import linli.merchants.handlers
     import linli.notifications.handlers
     import linli.notifications.pay_later_handlers
@@ -215,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lease_seconds=settings.dispatcher_lease_seconds,
         max_attempts=settings.dispatcher_max_attempts,
         poll_seconds=settings.dispatcher_poll_seconds,
+        coalesce_seconds=settings.dispatcher_coalesce_seconds,
     )
 
     error_handlers.install(app)

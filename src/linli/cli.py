@@ -181,6 +181,7 @@ def worker(
             lease_seconds=settings.dispatcher_lease_seconds,
             max_attempts=settings.dispatcher_max_attempts,
             poll_seconds=settings.dispatcher_poll_seconds,
+            coalesce_seconds=settings.dispatcher_coalesce_seconds,
         )
         try:
             from linli.reference import ensure_reference_data

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         default=True, description="Run the outbox dispatcher inside the server process"
     )
     dispatcher_poll_seconds: float = 0.5
+    dispatcher_coalesce_seconds: float = Field(
+        default=0.002,
+        description="After a wake-up the dispatcher's pass starts this much later, so the "
+        "commits of that moment's other requests are claimed and handled in the same batch",
+    )
     dispatcher_batch_size: int = 50
     dispatcher_lease_seconds: int = 60
     dispatcher_max_attempts: int = 8

@@ -560,9 +560,11 @@ class QualityClaimFiled(DomainEvent):
     claim_id: int
     user_id: int
     organisation_id: int
-    order_id: int
-    order_line_id: int
-    pickup_point_id: int
+    # A group-buy line (order, line, pickup point) or a live order: one of the two (a live
+    # order's pickup point when it was collected at one).
+    order_id: int | None
+    order_line_id: int | None
+    pickup_point_id: int | None
     product_name: str
     quantity: int
     reason_code: str  # fresh_quality | defective
@@ -570,6 +572,7 @@ class QualityClaimFiled(DomainEvent):
     decision_due_at: datetime
     rule_id: str
     rule_version: int
+    live_order_id: int | None = None
 
 
 @event_type("protection.QualityClaimDecided")
@@ -602,12 +605,13 @@ class QualityClaimRefunded(DomainEvent):
     claim_id: int
     user_id: int
     organisation_id: int
-    order_id: int
+    order_id: int | None  # None: a live order's claim (`live_order_id`)
     product_name: str
     amount_fen: int
     commission_reversed_fen: int
     rule_id: str
     rule_version: int
+    live_order_id: int | None = None
 
 
 @event_type("protection.ClaimAbuseFlagged")

@@ -7,6 +7,10 @@
   effects committing with a `handled_events` row keyed by (handler, event id): a handler's
   effects are applied exactly once even though delivery is at least once. With several
   handlers each runs in a savepoint, so one handler's failure undoes only its own effects.
+- The claimed events of a kind whose every handler has a batch form (`batch_form`, or
+  `subscribe(..., batch_safe=True)`) are handled together in one transaction, their
+  (handler, event) rows in one INSERT; a batch that fails rolls back whole and its events are
+  delivered one at a time, each retried or parked on its own.
 - Failures are retried with exponential backoff; after `max_attempts` the row is `dead`, shown
   to operators, who may requeue it.
 - `schedule()` stores a due-time job (a payload of a kind declared in `linli.jobs`); the same
@@ -153,6 +157,9 @@ class Envelope(Generic[EventT]):
 
 
 Handler = Callable[[AsyncSession, Envelope[EventT]], Awaitable[None]]
+# A handler's batch form: the same effects for every envelope of the list, in the caller's
+# transaction (set-based where it can be: one UPDATE for all, one multi-row INSERT)
+BatchHandler = Callable[[AsyncSession, list[Envelope[EventT]]], Awaitable[None]]
 # run after the job's transaction committed, with the dispatcher's sessionmaker
 AfterCommit = Callable[[async_sessionmaker[AsyncSession]], Awaitable[None]]
 JobRunner = Callable[[AsyncSession, JobT], Awaitable[AfterCommit | None]]
@@ -161,25 +168,70 @@ JobRunner = Callable[[AsyncSession, JobT], Awaitable[AfterCommit | None]]
 # payload with the model the handler or runner was registered for.
 _subscribers: dict[str, list[tuple[str, Handler[Any]]]] = {}
 _job_runners: dict[str, tuple[type[JobPayload], JobRunner[Any]]] = {}
+# (event name, handler name) -> the handler's batch form
+_batch_forms: dict[tuple[str, str], BatchHandler[Any]] = {}
 
 
-def subscribe(event: type[EventT], name: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
+def subscribe(
+    event: type[EventT], name: str, *, batch_safe: bool = False
+) -> Callable[[Handler[EventT]], Handler[EventT]]:
     """Register `handler` for `event` under a stable name (the idempotency scope); it
-    receives an `Envelope[event]`."""
+    receives an `Envelope[event]`. `batch_safe`: it may run once per event of a batch in one
+    shared transaction (its effects on one event do not depend on another's being committed
+    first); its batch form is then the handler run on each envelope in turn."""
 
     def register(handler: Handler[EventT]) -> Handler[EventT]:
         handlers = _subscribers.setdefault(event.event_name, [])
         if any(existing == name for existing, _ in handlers):
             raise ValueError(f"handler {name!r} already subscribed to {event.event_name}")
         handlers.append((name, handler))
+        if batch_safe:
+            _batch_forms[(event.event_name, name)] = one_by_one(handler)
         return handler
 
     return register
 
 
+def batch_form(
+    event: type[EventT], name: str
+) -> Callable[[BatchHandler[EventT]], BatchHandler[EventT]]:
+    """Register the batch form of the handler subscribed to `event` as `name`: it receives
+    the envelopes of a batch whose (handler, event) rows this transaction inserted and must
+    have, in the caller's transaction, the effects the handler has on each of them."""
+
+    def register(batch: BatchHandler[EventT]) -> BatchHandler[EventT]:
+        if not any(existing == name for existing, _ in _subscribers.get(event.event_name, [])):
+            raise ValueError(f"no handler {name!r} subscribed to {event.event_name}")
+        _batch_forms[(event.event_name, name)] = batch
+        return batch
+
+    return register
+
+
+def one_by_one(handler: Handler[EventT]) -> BatchHandler[EventT]:
+    """The batch form of a handler that runs it on each envelope in turn."""
+
+    async def each(session: AsyncSession, envelopes: list[Envelope[EventT]]) -> None:
+        for envelope in envelopes:
+            await handler(session, envelope)
+
+    return each
+
+
+def batched(event_name: str) -> list[tuple[str, BatchHandler[Any]]] | None:
+    """The batch forms of every handler of `event_name`, in subscription order; None unless
+    each has one (a batch of the event is then handled in one transaction)."""
+    handlers = _subscribers.get(event_name, [])
+    forms = [(name, _batch_forms.get((event_name, name))) for name, _ in handlers]
+    if not forms or any(form is None for _, form in forms):
+        return None
+    return [(name, form) for name, form in forms if form is not None]
+
+
 def unsubscribe(event: type[DomainEvent], name: str) -> None:
     handlers = _subscribers.get(event.event_name, [])
     handlers[:] = [(n, h) for n, h in handlers if n != name]
+    _batch_forms.pop((event.event_name, name), None)
 
 
 def _declared(kind: type[JobPayload]) -> bool:
@@ -230,6 +282,15 @@ def publish(session: AsyncSession, event: DomainEvent) -> str:
 
 
 _INSERT_EVENT = insert(OutboxEvent)
+
+
+async def publish_many(session: AsyncSession, events: list[DomainEvent]) -> list[str]:
+    """`publish_now` for several events: one Core INSERT executed for all their rows."""
+    if not events:
+        return []
+    rows = [_event_row(session, event) for event in events]
+    await (await session.connection()).execute(_INSERT_EVENT, rows)
+    return [str(row["event_id"]) for row in rows]
 
 
 async def publish_now(session: AsyncSession, event: DomainEvent) -> str:
@@ -387,6 +448,28 @@ class _HandlerFailed(Exception):
         self.alone = alone
 
 
+# The most events of a kind handled in one transaction: bounds the parameters of its
+# statements (handlers x events rows of handled_events) whatever the claim's batch size.
+MAX_BATCH = 200
+
+
+def _groups(events: list[OutboxEvent]) -> list[list[OutboxEvent]]:
+    """A claimed batch in delivery units, in the order of each unit's first event: the events
+    of a kind whose handlers all have batch forms together (at most `MAX_BATCH` in a unit),
+    any other event alone."""
+    groups: list[list[OutboxEvent]] = []
+    by_kind: dict[str, list[OutboxEvent]] = {}
+    for row in events:
+        if batched(row.event_type) is None:
+            groups.append([row])
+        elif len(by_kind.get(row.event_type, ())) in range(1, MAX_BATCH):
+            by_kind[row.event_type].append(row)
+        else:
+            by_kind[row.event_type] = [row]
+            groups.append(by_kind[row.event_type])
+    return groups
+
+
 class Dispatcher:
     """Claims and runs due outbox events and jobs. Safe to run in many processes at once."""
 
@@ -398,6 +481,7 @@ class Dispatcher:
         lease_seconds: int = 60,
         max_attempts: int = 8,
         poll_seconds: float = 0.5,
+        coalesce_seconds: float = 0.0,
         worker_id: str | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -405,6 +489,7 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
+        self.coalesce_seconds = coalesce_seconds
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._wake: asyncio.Event | None = None
 
@@ -415,12 +500,18 @@ class Dispatcher:
         while True:
             events = await self._claim_events()
             delivered: list[int] = []
-            for row in events:
-                errors = await self._deliver(row)
-                if errors:
-                    await self._settle_failed(row, errors)
-                else:
-                    delivered.append(row.seq)
+            for group in _groups(events):
+                if len(group) > 1 and await self._deliver_batch(group):
+                    delivered += [row.seq for row in group]
+                    continue
+                # One at a time: a lone event, a kind without batch forms, or a batch that
+                # failed (each event then retries or is parked on its own, as ever).
+                for row in group:
+                    errors = await self._deliver(row)
+                    if errors:
+                        await self._settle_failed(row, errors)
+                    else:
+                        delivered.append(row.seq)
             await self._settle_delivered(delivered)
             claimed = await self._claim_jobs() if jobs else []
             for due in claimed:
@@ -435,18 +526,84 @@ class Dispatcher:
             self._wake.set()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Passes until `stop`. Wake-ups coalesce: those that arrive during a pass are one
+        flag, answered by one more pass; after a wake-up the pass starts `coalesce_seconds`
+        later, so the commits of that moment's other requests join its batch."""
         self._wake = asyncio.Event()
         while not stop.is_set():
+            self._wake.clear()  # a wake-up from now on asks for another pass
             try:
-                handled = await self.run_once()
+                await self.run_once()
             except Exception:
                 log.exception("dispatcher pass failed; retrying after the poll interval")
-                handled = 0
-            if handled == 0 and not stop.is_set():
-                # Other processes' work (workers, servers) is found by polling.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                self._wake.clear()
+            if stop.is_set():
+                break
+            # A pass ends when a claim finds nothing due: wait for a wake-up (or, for other
+            # processes' work, the poll).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            if self._wake.is_set() and self.coalesce_seconds > 0:
+                await asyncio.sleep(self.coalesce_seconds)
+
+    async def _deliver_batch(self, rows: list[OutboxEvent]) -> bool:
+        """The events of one kind whose every handler has a batch form, in ONE transaction:
+        their (handler, event) rows in one INSERT (a row that exists already: that handler
+        applied that event and skips it, exactly as one at a time), then each handler's batch
+        form on the events whose rows this transaction inserted. True when it committed;
+        False (everything rolled back) sends the caller back to one event at a time."""
+        forms = batched(rows[0].event_type)
+        model = EVENT_TYPES.get(rows[0].event_type)
+        if forms is None or model is None:
+            return False
+        try:
+            envelopes: list[Envelope[DomainEvent]] = [
+                Envelope(
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    payload=model.model_validate(row.payload),
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+            async with self.sessionmaker() as session, session.begin():
+                fresh = await self._claim_handler_rows(
+                    session, [name for name, _ in forms], [e.event_id for e in envelopes]
+                )
+                for name, form in forms:
+                    mine = [e for e in envelopes if (name, e.event_id) in fresh]
+                    if mine:
+                        await form(session, mine)
+        except Exception as exc:
+            log.warning(
+                "batch of %d %s failed (%s); delivering them one at a time",
+                len(rows),
+                rows[0].event_type,
+                _short_error(exc),
+            )
+            return False
+        return True
+
+    @staticmethod
+    async def _claim_handler_rows(
+        session: AsyncSession, names: list[str], event_ids: list[str]
+    ) -> set[tuple[str, str]]:
+        """`_claim_handlers` for a batch: every (handler, event) row not there yet, in one
+        INSERT, in a fixed order (two transactions inserting the same keys wait for each other
+        rather than deadlock); the (handler, event id) pairs inserted."""
+        upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = clock.now()
+        values = [
+            {"handler": name, "event_id": event_id, "handled_at": now}
+            for event_id in sorted(event_ids)
+            for name in sorted(names)
+        ]
+        inserted = await session.execute(
+            upsert(HandledEvent)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["handler", "event_id"])
+            .returning(HandledEvent.handler, HandledEvent.event_id)
+        )
+        return {(str(handler), str(event_id)) for handler, event_id in inserted}
 
     async def _claim_events(self) -> list[OutboxEvent]:
         """Lease up to a batch of due events: one UPDATE ... WHERE seq IN (SELECT ... FOR

@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.events import OrderPaid, PaymentSucceeded
 from linli.groupbuy import orders
 from linli.groupbuy.models import Order, OrderLine, ResidentQuota
 from linli.outbox import OutboxEvent
@@ -380,6 +382,84 @@ async def test_a_payment_that_lands_after_the_order_expired_is_refunded(
     assert accounts["cash:sandbox"] == 0
     assert await remaining(app, item_id) == 5
     assert await count(app, OrderLine) == 1
+
+
+async def test_a_batch_of_payments_pays_the_payable_orders_and_refunds_the_expired_one(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The dispatcher's batch form: the payable orders paid by one UPDATE, an OrderPaid each;
+    the order that expired meanwhile refunded as alone; run again, nothing more happens."""
+    campaign, item_id = await a_campaign(client, session, stock=5)
+    point = await a_pickup_point(session)
+    people = await residents(session, 3)
+    placed = [
+        (await order(client, r, campaign["id"], [(item_id, 1)], point_id=point)).json()
+        for r in people
+    ]
+    for p in placed:
+        await pay(client, settings, p["payment"])
+    late = placed[1]
+    frozen_clock.advance(timedelta(minutes=16))
+    async with app.state.sessionmaker() as s, s.begin():
+        intent_id = (await intent_status(app, late["payment"]["public_id"])).id
+        assert await orders.expire_order(s, late["order"]["id"], intent_id) is True
+    updates: list[str] = []
+
+    def note(*args: Any) -> None:
+        if str(args[2]).startswith("UPDATE groupbuy_orders SET status") and "paid_at" in args[2]:
+            updates.append(str(args[2]))
+
+    listen(app.state.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await app.state.dispatcher.run_once()
+    finally:
+        remove(app.state.engine.sync_engine, "before_cursor_execute", note)
+
+    # One UPDATE paying the batch, and the expired order's own try on its way to the refund
+    # (the due expiry jobs, which run after the events, find the others paid).
+    assert len(updates) == 2
+    statuses = [(await order_row(app, p["order"]["id"])).status for p in placed]
+    assert statuses == ["paid", "cancelled", "paid"]
+    refunded = await intent_status(app, late["payment"]["public_id"])
+    assert refunded.refunded_fen == refunded.amount_fen > 0
+    assert await count(app, PaymentRefund, PaymentRefund.reason_code == "payment_expired") == 1
+    paid_events = await order_paid_events(app)
+    assert sorted(e["order_id"] for e in paid_events) == sorted(
+        placed[i]["order"]["id"] for i in (0, 2)
+    )
+    intents = {
+        p["order"]["id"]: (await intent_status(app, p["payment"]["public_id"])).id for p in placed
+    }
+    assert all(e["intent_id"] == intents[e["order_id"]] for e in paid_events)
+
+    # Redelivered (a batch form must be as idempotent as the handler): nothing changes.
+    async with app.state.sessionmaker() as s:
+        succeeded = [
+            PaymentSucceeded.model_validate(row.payload)
+            for row in await s.scalars(
+                select(OutboxEvent).where(OutboxEvent.event_type == PaymentSucceeded.event_name)
+            )
+        ]
+    assert len(succeeded) == 3
+    async with app.state.sessionmaker() as s, s.begin():
+        await orders.mark_paid_many(s, succeeded)
+    assert len(await order_paid_events(app)) == 2
+    assert await count(app, PaymentRefund) == 1
+    assert [(await order_row(app, p["order"]["id"])).status for p in placed] == statuses
+
+
+async def order_paid_events(app: FastAPI) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as s:
+        return [
+            dict(payload)
+            for payload in await s.scalars(
+                select(OutboxEvent.payload).where(OutboxEvent.event_type == OrderPaid.event_name)
+            )
+        ]
 
 
 async def test_sold_out_orders_leave_nothing_behind(

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.audit.models import AuditEntry
 from linli.clock import FrozenClock
+from linli.live.media import DEFAULT_STREAM_LOST_END_MINUTES, stream_lost_end_minutes
 from linli.live.models import LiveSession, Room
+from linli.rules.models import RuleVersion
 from tests.live_selling.helpers import LIVE, a_studio, sku_stock
 
 
@@ -138,3 +140,47 @@ async def test_a_stream_back_within_the_grace_period_keeps_the_room(
         row = await s.get(Room, studio.room_id)
     assert row is not None
     assert (row.ended_at, row.stream_lost_at) == (None, None)
+
+
+async def test_a_version_in_force_without_the_grace_period_ends_the_room_after_the_default(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    """A `live.commerce` version 3 made by the platform from version 1's values (no
+    `stream_lost_end_minutes`): `on_publish_done` and the due job still work, with the
+    documented 30 minutes."""
+    version_1 = await session.scalar(
+        select(RuleVersion).where(RuleVersion.rule_id == "live.commerce", RuleVersion.version == 1)
+    )
+    assert version_1 is not None
+    assert "stream_lost_end_minutes" not in version_1.values
+    session.add(
+        RuleVersion(
+            rule_id="live.commerce",
+            version=3,
+            jurisdiction="CN",
+            title=version_1.title,
+            legal_basis=version_1.legal_basis,
+            effective_from=frozen_clock.now() - timedelta(minutes=1),
+            effective_to=None,
+            values=dict(version_1.values),
+            created_at=frozen_clock.now(),
+        )
+    )
+    await session.commit()
+    studio = await a_studio(client, session, live=False, sku_stock=500, stream_stock=50)
+    key = await started_key(client, studio.room_id, studio.shop.headers)
+    stopped = await client.post(f"{LIVE}/media/on_publish_done", data=nginx_form(key))
+    assert stopped.status_code == 204, stopped.text
+    frozen_clock.advance(timedelta(minutes=29))
+    await app.state.dispatcher.run_once()
+    assert (await client.get(f"{LIVE}/rooms/{studio.room_id}")).json()["status"] == "paused"
+    frozen_clock.advance(timedelta(minutes=2))
+    await app.state.dispatcher.run_once()
+    assert (await client.get(f"{LIVE}/rooms/{studio.room_id}")).json()["status"] == "ended"
+    assert await sku_stock(app, studio.sku_id) == 500
+
+
+def test_the_grace_period_falls_back_to_the_documented_minutes() -> None:
+    assert stream_lost_end_minutes({"stream_lost_end_minutes": 45}) == 45
+    for bad in ({}, {"stream_lost_end_minutes": 0}, {"stream_lost_end_minutes": "30"}):
+        assert stream_lost_end_minutes(bad) == DEFAULT_STREAM_LOST_END_MINUTES == 30

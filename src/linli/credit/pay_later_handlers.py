@@ -14,7 +14,7 @@ from linli.events import PayLaterBillOverdue, PayLaterBillRepaid, PaymentRefunde
 from linli.jobs import PayLaterOverdueCheck, PayLaterReminder
 
 
-@outbox.subscribe(PaymentSucceeded, "credit.pay_later_repayment")
+@outbox.subscribe(PaymentSucceeded, "credit.pay_later_repayment", batch_safe=True)
 async def bill_paid(session: AsyncSession, envelope: outbox.Envelope[PaymentSucceeded]) -> None:
     event = envelope.payload
     if event.purpose != pay_later.BILL_PURPOSE or not event.reference.isdigit():

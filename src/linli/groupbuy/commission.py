@@ -35,12 +35,12 @@ LOCAL = clock.LOCAL
 FEE_RULE = "groupbuy.platform_fee"
 STATEMENT_JOB = CommissionStatements.job_kind
 PAYOUT_ACCOUNT = "cash:bank"  # leaders are paid by bank transfer
-BP = 10_000
+BP = ledger.BP
 
 
 def share(amount_fen: int, rate_bp: int) -> int:
     """A rate's share of an amount, rounded down (the merchant keeps the remainder)."""
-    return amount_fen * rate_bp // BP
+    return ledger.share(amount_fen, rate_bp)
 
 
 async def rates(session: AsyncSession, leader_user_id: int) -> tuple[int, int]:
@@ -107,11 +107,7 @@ async def reverse(
     leader_fen = share(amount, pickup.commission_bp)
     platform_fen = share(amount, pickup.platform_fee_bp)
     merchant_fen = amount - leader_fen - platform_fen
-    postings = [(ledger.CLEARING, -amount)]
-    if merchant_fen:
-        postings.append((ledger.merchant_payable(order.organisation_id), merchant_fen))
     if leader_fen:
-        postings.append((ledger.leader_commission(pickup.leader_user_id), leader_fen))
         session.add(
             Commission(
                 leader_user_id=pickup.leader_user_id,
@@ -125,10 +121,15 @@ async def reverse(
                 created_at=clock.now(),
             )
         )
-    if platform_fen:
-        postings.append((ledger.PLATFORM_REVENUE, platform_fen))
-    await ledger.post(
-        session, "settlement_reversal", f"groupbuy-line-{line.id}-return-{sequence}", postings
+    await ledger.reverse_settlement(
+        session,
+        f"groupbuy-line-{line.id}-return-{sequence}",
+        amount_fen=amount,
+        merchant_organisation_id=order.organisation_id,
+        merchant_fen=merchant_fen,
+        leader_user_id=pickup.leader_user_id,
+        leader_fen=leader_fen,
+        platform_fen=platform_fen,
     )
     return leader_fen
 
@@ -148,11 +149,7 @@ async def reverse_amount(
     leader_fen = share(amount, pickup.commission_bp)
     platform_fen = share(amount, pickup.platform_fee_bp)
     merchant_fen = amount - leader_fen - platform_fen
-    postings = [(ledger.CLEARING, -amount)]
-    if merchant_fen:
-        postings.append((ledger.merchant_payable(order.organisation_id), merchant_fen))
     if leader_fen:
-        postings.append((ledger.leader_commission(pickup.leader_user_id), leader_fen))
         session.add(
             Commission(
                 leader_user_id=pickup.leader_user_id,
@@ -166,9 +163,16 @@ async def reverse_amount(
                 created_at=clock.now(),
             )
         )
-    if platform_fen:
-        postings.append((ledger.PLATFORM_REVENUE, platform_fen))
-    await ledger.post(session, "settlement_reversal", key, postings)
+    await ledger.reverse_settlement(
+        session,
+        key,
+        amount_fen=amount,
+        merchant_organisation_id=order.organisation_id,
+        merchant_fen=merchant_fen,
+        leader_user_id=pickup.leader_user_id,
+        leader_fen=leader_fen,
+        platform_fen=platform_fen,
+    )
     return leader_fen
 
 

@@ -21,6 +21,16 @@ async def mark_paid(session: AsyncSession, envelope: Envelope[PaymentSucceeded])
     await orders.mark_paid(session, event)
 
 
+@outbox.batch_form(PaymentSucceeded, "groupbuy.mark_paid")
+async def mark_paid_batch(
+    session: AsyncSession, envelopes: list[Envelope[PaymentSucceeded]]
+) -> None:
+    """A batch of payments: the group-buying orders among them paid set-based."""
+    mine = [e.payload for e in envelopes if e.payload.purpose == checkout.PURPOSE]
+    if mine:
+        await orders.mark_paid_many(session, mine)
+
+
 @outbox.job(ExpireOrder)
 async def expire_order(session: AsyncSession, job: ExpireOrder) -> None:
     await orders.expire_order(session, job.order_id, job.intent_id)

@@ -3,6 +3,7 @@ over), the printable sorting list, uncollected orders and earnings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
@@ -12,9 +13,10 @@ from starlette.responses import Response
 from linli import clock, forms
 from linli.apitypes import MAX_ID, PathId
 from linli.authz import Actor, require_user
+from linli.community import pickup_codes
 from linli.community.points import Point
 from linli.db import DbSession
-from linli.errors import DomainError, ValidationFailed
+from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.groupbuy import commission, lists, pickup, policies, presenters, queries
 from linli.groupbuy.delivery import confirm_arrival, deliveries_for_leader
 from linli.groupbuy.models import ARRIVED, Delivery
@@ -42,6 +44,7 @@ async def _desk(
     *,
     point_id: int | None = None,
     found: pickup.AwaitingOrder | None = None,
+    elsewhere: list[pickup_codes.WaitingElsewhere] | None = None,
     form: dict[str, str] | None = None,
     error: DomainError | None = None,
     status_code: int = 200,
@@ -66,6 +69,7 @@ async def _desk(
             "deliveries": deliveries,
             "waiting": waiting,
             "found": found,
+            "elsewhere": elsewhere or [],
             "form": form or {},
             "error": error,
             "delivery_labels": queries.DELIVERY_STATUS_LABELS,
@@ -110,15 +114,44 @@ def _how(form: dict[str, str]) -> str:
     return "scanned" if form.get("how") == "scanned" else "typed"
 
 
+@dataclass(frozen=True)
+class Found:
+    """What waits under a code at the point: a group-buy order, and whatever the other
+    domains (live selling) have under the same code (normally one of the two)."""
+
+    order: pickup.AwaitingOrder | None
+    elsewhere: list[pickup_codes.WaitingElsewhere]
+
+
 @router.post("/leader/pickup/find")
 async def find(request: Request, session: DbSession, actor: User_) -> Response:
+    """One desk for every hand-over by code: a group-buy order (handed over line by line
+    here), or a live order waiting at the point (handed over by live's own service through
+    community.pickup_codes; groupbuy does not import live)."""
     form = await form_data(request)
     point_id: int | None = None
 
-    async def find_order() -> pickup.AwaitingOrder:
+    async def find_order() -> Found:
         nonlocal point_id
         point_id = forms.required_id(form.get("point_id", ""), "point_id")
-        return await pickup.find_by_code(session, actor, point_id, form.get("code", ""))
+        code = form.get("code", "")
+        try:
+            order = await pickup.find_by_code(session, actor, point_id, code)
+        except NotFound as missing:
+            if missing.code != "pickup_code_not_found":
+                raise  # not the leader's point: nothing is looked up elsewhere
+            elsewhere = await pickup_codes.find_elsewhere(
+                session, actor, point_id, code, besides="groupbuy"
+            )
+            if not elsewhere:
+                raise
+            return Found(None, elsewhere)
+        # Codes are drawn apart across domains; two drawn at the same instant could still
+        # meet: then both are shown and the leader asks which.
+        return Found(
+            order,
+            await pickup_codes.find_elsewhere(session, actor, point_id, code, besides="groupbuy"),
+        )
 
     found = await form_action(
         session,
@@ -135,7 +168,51 @@ async def find(request: Request, session: DbSession, actor: User_) -> Response:
     )
     if isinstance(found, Response):
         return found
-    return await _desk(request, session, actor, point_id=point_id, found=found, form=form)
+    form["code"] = pickup_codes.normalise_code(form.get("code", ""))
+    return await _desk(
+        request,
+        session,
+        actor,
+        point_id=point_id,
+        found=found.order,
+        elsewhere=found.elsewhere,
+        form=form,
+    )
+
+
+@router.post("/leader/pickup/handover-elsewhere")
+async def hand_over_elsewhere(request: Request, session: DbSession, actor: User_) -> Response:
+    """Hand over another domain's order found at this desk by its code (a live order: live
+    selling's `fulfilment.hand_over`, at a point the leader leads, once, audited there)."""
+    form = await form_data(request)
+    point_id: int | None = None
+
+    async def hand() -> int:
+        nonlocal point_id
+        point_id = forms.required_id(form.get("point_id", ""), "point_id")
+        return await pickup_codes.hand_over_elsewhere(
+            session, actor, form.get("kind", ""), point_id, form.get("code", "")
+        )
+
+    handed = await form_action(
+        session,
+        hand,
+        on_error=lambda error: _desk(
+            request,
+            session,
+            actor,
+            point_id=point_id,
+            form=form,
+            error=error,
+            status_code=error.status_code,
+        ),
+    )
+    if isinstance(handed, Response):
+        return handed
+    return redirect(
+        f"/leader/pickup?point={point_id}",
+        text=_("Order #{order} handed over.").format(order=handed),
+    )
 
 
 def _quantities(form: dict[str, str]) -> dict[int, int]:

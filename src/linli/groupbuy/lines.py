@@ -78,6 +78,21 @@ async def batched_lines_of_order(session: AsyncSession, order_id: int) -> list[t
     return [(int(line_id), int(batch_id)) for line_id, batch_id in rows.all() if batch_id]
 
 
+async def batched_lines_of_orders(
+    session: AsyncSession, order_ids: list[int]
+) -> list[tuple[int, int]]:
+    """`batched_lines_of_order` for several orders in one statement, in line order."""
+    if not order_ids:
+        return []
+    rows = await session.execute(
+        select(OrderLine.id, CampaignItem.batch_id)
+        .join(CampaignItem, CampaignItem.id == OrderLine.item_id)
+        .where(OrderLine.order_id.in_(order_ids), CampaignItem.batch_id.is_not(None))
+        .order_by(OrderLine.id)
+    )
+    return [(int(line_id), int(batch_id)) for line_id, batch_id in rows.all() if batch_id]
+
+
 async def pickup_point_of_line(session: AsyncSession, line_id: int) -> int | None:
     point_id = await session.scalar(
         select(Order.pickup_point_id)

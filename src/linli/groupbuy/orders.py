@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -150,6 +150,71 @@ async def expire_order(
         reason=reason,
     )
     return True
+
+
+_PAID_COLUMNS = (
+    Order.id,
+    Order.campaign_id,
+    Order.user_id,
+    Order.organisation_id,
+    Order.pickup_point_id,
+    Order.total_fen,
+)
+
+
+async def mark_paid_many(session: AsyncSession, events: list[PaymentSucceeded]) -> None:
+    """`mark_paid` for a batch of group-buying payments (the dispatcher's batch form): every
+    order still pending payment whose payer, amount and payee match its event goes to paid in
+    ONE conditional UPDATE, their `OrderPaid` events in one INSERT; the rest (a malformed
+    reference, an order no longer payable, a second payment of one order) take `mark_paid`
+    one by one, which ignores, refunds or finds them paid exactly as it would alone."""
+    keyed: dict[tuple[int, int, int, int], list[PaymentSucceeded]] = {}
+    rest: list[PaymentSucceeded] = []
+    for event in events:
+        if not event.reference.isdigit():
+            rest.append(event)
+            continue
+        key = (
+            int(event.reference),
+            event.payer_user_id,
+            event.amount_fen,
+            event.payee_organisation_id,
+        )
+        keyed.setdefault(key, []).append(event)
+    paid_events: list[OrderPaid] = []
+    if keyed:
+        rows = await session.execute(
+            update(Order)
+            .where(
+                Order.id.in_([key[0] for key in keyed]),
+                tuple_(Order.id, Order.user_id, Order.total_fen, Order.organisation_id).in_(
+                    list(keyed)
+                ),
+                Order.status == PENDING_PAYMENT,
+            )
+            .values(status=PAID, paid_at=clock.now())
+            .returning(*_PAID_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+        for order_id, campaign_id, user_id, organisation_id, point_id, total_fen in rows:
+            first, *others = keyed.pop((order_id, user_id, total_fen, organisation_id))
+            rest += others
+            paid_events.append(
+                OrderPaid(
+                    order_id=order_id,
+                    campaign_id=campaign_id,
+                    user_id=user_id,
+                    merchant_organisation_id=organisation_id,
+                    pickup_point_id=point_id,
+                    total_fen=total_fen,
+                    intent_id=first.intent_id,
+                )
+            )
+        for unpaid in keyed.values():
+            rest += unpaid
+    await outbox.publish_many(session, list(paid_events))
+    for event in rest:
+        await mark_paid(session, event)
 
 
 async def mark_paid(session: AsyncSession, event: PaymentSucceeded) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import Actor
+from linli.community import pickup_codes
 from linli.community.pickup_codes import normalise_code
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import OrderPickedUp
@@ -50,7 +51,29 @@ async def live_codes(session: AsyncSession, point_ids: set[int]) -> dict[int, se
     ).all():
         if code is not None:
             codes[point_id].add(code)
+    # Nor a code another domain (live selling) has waiting there: one desk, one meaning.
+    for point_id in point_ids:
+        codes[point_id] |= await pickup_codes.codes_waiting_elsewhere(
+            session, point_id, besides="groupbuy"
+        )
     return codes
+
+
+async def codes_waiting_at(session: AsyncSession, point_id: int) -> set[str]:
+    """The group-buy orders' codes waiting at one point (for the other domains' draws)."""
+    rows = await session.scalars(
+        select(Order.pickup_code).where(
+            Order.pickup_point_id == point_id,
+            Order.status.in_(AWAITING_PICKUP),
+            Order.pickup_code.is_not(None),
+        )
+    )
+    return {code for code in rows if code is not None}
+
+
+# Group buying keeps its own desk for finding (its orders are handed over line by line); the
+# other domains only avoid its codes.
+pickup_codes.provide_desk(pickup_codes.CodeDesk(kind="groupbuy", codes_at=codes_waiting_at))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.events import LiveOrderAtPoint, LiveOrderShipped, LiveOrderUncollected
 from linli.i18n import N_
 from linli.jobs import AutoReceiveLiveOrder, LiveOrderUncollectedCheck
-from linli.live import recordings
+from linli.live import recordings, settlement
 from linli.live.checkout import payment_of
 from linli.live.models import LiveGoods, LiveOrder, Pin, Recording, Room
 from linli.live.policies import acting_merchant
@@ -211,6 +211,8 @@ async def confirm_receipt(session: AsyncSession, actor: Actor, order_id: int) ->
         target_id=order_id,
         automatically=False,
     )
+    await settlement.settle_received(session, order_id)
+    await session.refresh(order)
     return order
 
 
@@ -387,6 +389,7 @@ async def auto_receive(session: AsyncSession, order_id: int) -> bool:
         target_id=order_id,
         automatically=True,
     )
+    await settlement.settle_received(session, order_id)
     return True
 
 
@@ -448,6 +451,8 @@ async def arrived(session: AsyncSession, actor: Actor, point_id: int, order_id: 
             )
         ).all()
     )
+    # Nor a code another domain (group buying) has waiting here: one desk, one meaning.
+    taken |= await pickup_codes.codes_waiting_elsewhere(session, point_id, besides="live")
     now = clock.now()
     moved = (
         await session.execute(
@@ -539,6 +544,8 @@ async def hand_over(session: AsyncSession, actor: Actor, point_id: int, code: st
         target_id=int(handed),
         pickup_point_id=point_id,
     )
+    # The goods' value is settled now, the leader handing them over earning their commission.
+    await settlement.settle_received(session, int(handed), leader_user_id=actor.require_user_id())
     order = await session.get(LiveOrder, int(handed), populate_existing=True)
     assert order is not None
     return order

@@ -22,7 +22,7 @@ from linli.live import checkout, fulfilment, media, recordings, retention, servi
 from linli.outbox import Envelope
 
 
-@outbox.subscribe(PaymentSucceeded, "live.mark_paid")
+@outbox.subscribe(PaymentSucceeded, "live.mark_paid", batch_safe=True)
 async def mark_paid(session: AsyncSession, envelope: Envelope[PaymentSucceeded]) -> None:
     event = envelope.payload
     if event.purpose != checkout.PURPOSE:

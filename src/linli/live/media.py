@@ -13,6 +13,7 @@ the room's scheduled end is the last backstop.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -80,9 +81,23 @@ async def authorise_publish(session: AsyncSession, key: str | None) -> int:
     return room.id
 
 
+# The documented value (docs/live.md, rule `live.commerce` version 2), for a version in force
+# that lacks it (one made from version 1's values) or holds no positive whole number.
+DEFAULT_STREAM_LOST_END_MINUTES = 30
+
+
+def stream_lost_end_minutes(values: Mapping[str, object]) -> int:
+    """The grace period's minutes from a `live.commerce` version's values, the documented
+    default when the version lacks them: a lost stream always ends its room."""
+    found = values.get("stream_lost_end_minutes")
+    if isinstance(found, bool) or not isinstance(found, int) or found < 1:
+        return DEFAULT_STREAM_LOST_END_MINUTES
+    return found
+
+
 async def grace_period(session: AsyncSession) -> timedelta:
     rule = await rules.in_force(session, service.RULE)
-    return timedelta(minutes=int(rule.values["stream_lost_end_minutes"]))
+    return timedelta(minutes=stream_lost_end_minutes(rule.values))
 
 
 async def publish_done(session: AsyncSession, key: str | None) -> int:

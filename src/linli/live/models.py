@@ -37,6 +37,11 @@ from linli.live.states import (
     StreamerStatus,
 )
 
+# The highest commission a supply agreement may give a leader: community's ceiling for a
+# leader's commission (30 %), repeated here because `live` may not import community's tables
+# (a test keeps the two equal).
+MAX_AGREEMENT_BP = 3000
+
 
 class Streamer(Base):
     """A merchant's account allowed to stream, with its real-name identity (an HMAC digest of
@@ -219,6 +224,11 @@ class LiveOrder(Base):
         ),
         CheckConstraint("returned_qty >= 0 AND returned_qty <= quantity", name="returned_in_range"),
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_fen", name="refund_in_range"),
+        CheckConstraint(
+            "platform_fee_bp >= 0 AND commission_bp >= 0 "
+            "AND platform_fee_bp + commission_bp <= 10000",
+            name="settlement_rates",
+        ),
         Index("ix_live_orders_org_fulfilment", "organisation_id", "fulfilment_status"),
         Index("ix_live_orders_point_fulfilment", "pickup_point_id", "fulfilment_status"),
         # A pickup code is live once per pickup point (codes are reused after the hand-over).
@@ -274,6 +284,78 @@ class LiveOrder(Base):
     # Units taken back by returns and refunded (protection's returns, through `live.lines`).
     returned_qty: Mapped[int] = mapped_column(default=0, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The settlement at receipt (`settlement.settle_received`, once): the amount moved out of
+    # clearing and the rates it was split at, so a later return reverses exactly what was
+    # booked; the leader earning the commission (the pickup point's, at the hand-over).
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    platform_fee_bp: Mapped[int] = mapped_column(default=0, server_default="0")
+    commission_bp: Mapped[int] = mapped_column(default=0, server_default="0")
+    commission_leader_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class LiveCommission(Base):
+    """A pickup point leader's commission on a live order handed over at their point: accrued
+    at the settlement (positive), reversed in proportion by a return (negative). Append-only;
+    the leader's itemised view of the fen booked on `leader:{id}:commission`."""
+
+    __tablename__ = "live_commissions"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'accrual' AND amount_fen > 0) OR (kind = 'reversal' AND amount_fen < 0)",
+            name="kind_sign",
+        ),
+        Index("ix_live_commissions_leader_created", "leader_user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    leader_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("live_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    base_fen: Mapped[int]  # the goods value it was computed on (signed like amount)
+    rate_bp: Mapped[int]
+    amount_fen: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SupplyAgreement(Base):
+    """A merchant organisation's agreement to supply goods to a group leader's live rooms, for
+    the residents of the leader's pickup point, at a commission rate on the goods (basis
+    points): offered by the merchant, accepted or declined by the leader, ended by either.
+    One open agreement (offered or accepted) per merchant and point."""
+
+    __tablename__ = "live_supply_agreements"
+    __table_args__ = (
+        CheckConstraint("status IN ('offered', 'accepted', 'declined', 'ended')", name="status"),
+        CheckConstraint(
+            f"commission_bp >= 0 AND commission_bp <= {MAX_AGREEMENT_BP}", name="commission"
+        ),
+        Index(
+            "uq_live_supply_agreements_open",
+            "organisation_id",
+            "pickup_point_id",
+            unique=True,
+            sqlite_where=text("status IN ('offered', 'accepted')"),
+            postgresql_where=text("status IN ('offered', 'accepted')"),
+        ),
+        Index("ix_live_supply_agreements_leader", "leader_user_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
+    leader_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    commission_bp: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10), default="offered")
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    offered_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(10))  # merchant | leader
 
 
 class ChatMessage(Base):

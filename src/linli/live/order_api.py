@@ -12,10 +12,14 @@ from linli.apitypes import PageSize, PathId
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.live import fulfilment, presenters
+from linli.live import agreements, fulfilment, presenters, settlement
 from linli.live.schemas import (
+    AgreementIn,
+    AgreementOut,
     CodeIn,
     DeliveryIn,
+    LiveCommissionOut,
+    LiveCommissionsOut,
     MerchantLiveOrderOut,
     MyLiveOrderOut,
     PointLiveOrderOut,
@@ -125,3 +129,94 @@ async def hand_over(
     order = await fulfilment.hand_over(session, actor, point_id, body.code)
     view = await fulfilment.point_order(session, actor, point_id, order.id)
     return presenters.point_live_order_out(view)
+
+
+@router.get(
+    "/leader/commissions",
+    summary="My commission on live orders handed over at my points: totals and the latest "
+    "items (accruals at the hand-over, reversals by returns)",
+)
+async def my_commissions(
+    session: DbSession, actor: Leader, limit: PageSize = 50
+) -> LiveCommissionsOut:
+    summary = await settlement.my_commissions(session, actor, limit=limit)
+    return LiveCommissionsOut(
+        accrued_fen=summary.accrued_fen,
+        reversed_fen=summary.reversed_fen,
+        net_fen=summary.net_fen,
+        items=[
+            LiveCommissionOut.model_validate(item, from_attributes=True) for item in summary.items
+        ],
+    )
+
+
+# --- supply agreements (merchant <-> group leader) ------------------------------------------
+
+
+def _agreement_out(view: agreements.AgreementView) -> AgreementOut:
+    row = view.agreement
+    return AgreementOut(
+        id=row.id,
+        organisation_id=row.organisation_id,
+        organisation_name=view.organisation_name,
+        pickup_point_id=row.pickup_point_id,
+        pickup_point_name=view.pickup_point_name,
+        leader_user_id=row.leader_user_id,
+        commission_bp=row.commission_bp,
+        status=row.status,
+        note=row.note,
+        created_at=row.created_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        ended_by=row.ended_by,
+    )
+
+
+@router.get(
+    "/merchant/agreements",
+    summary="The organisation's supply offers and agreements with group leaders, newest first",
+)
+async def merchant_agreements(session: DbSession, actor: Reader) -> list[AgreementOut]:
+    return [_agreement_out(v) for v in await agreements.merchant_agreements(session, actor)]
+
+
+@router.post(
+    "/merchant/agreements",
+    status_code=201,
+    summary="Offer to supply the live rooms of a pickup point's leader at a commission rate",
+)
+async def offer_agreement(body: AgreementIn, session: DbSession, actor: Manager) -> AgreementOut:
+    row = await agreements.offer(session, actor, body)
+    return _agreement_out(await agreements.merchant_agreement(session, actor, row.id))
+
+
+@router.post("/merchant/agreements/{agreement_id}/end", summary="End my offer or agreement")
+async def end_agreement_merchant(
+    agreement_id: PathId, session: DbSession, actor: Manager
+) -> AgreementOut:
+    await agreements.end_by_merchant(session, actor, agreement_id)
+    return _agreement_out(await agreements.merchant_agreement(session, actor, agreement_id))
+
+
+@router.get("/leader/agreements", summary="Supply offers and agreements made to me as a leader")
+async def leader_agreements(session: DbSession, actor: Leader) -> list[AgreementOut]:
+    return [_agreement_out(v) for v in await agreements.leader_agreements(session, actor)]
+
+
+@router.post(
+    "/leader/agreements/{agreement_id}/{action}",
+    summary="Accept or decline a supply offer made to me, or end an agreement",
+)
+async def answer_agreement(
+    agreement_id: PathId,
+    action: Literal["accept", "decline", "end"],
+    session: DbSession,
+    actor: Leader,
+) -> AgreementOut:
+    if action == "accept":
+        await agreements.accept(session, actor, agreement_id)
+    elif action == "decline":
+        await agreements.decline(session, actor, agreement_id)
+    else:
+        await agreements.end_by_leader(session, actor, agreement_id)
+    return _agreement_out(await agreements.leader_agreement(session, actor, agreement_id))

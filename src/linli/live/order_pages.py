@@ -8,9 +8,10 @@ Under `/merchant/live-orders` rather than `/merchant/live/orders`: the studio's
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from linli.apitypes import PathId
@@ -19,9 +20,10 @@ from linli.community import points
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import N_, _
-from linli.live import fulfilment
+from linli.live import agreements, fulfilment, settlement
+from linli.live.models import MAX_AGREEMENT_BP
 from linli.live.policies import acting_merchant
-from linli.live.schemas import DeliveryIn, ShipmentIn
+from linli.live.schemas import AgreementIn, DeliveryIn, ShipmentIn
 from linli.web import (
     flash_error,
     form_action,
@@ -169,6 +171,7 @@ async def _leader_page(
                 for point in led
             ],
             "fulfilment_labels": FULFILMENT_LABELS,
+            "commissions": await settlement.my_commissions(session, actor, limit=50),
             "error": error,
         },
         status_code=status_code,
@@ -212,3 +215,140 @@ async def hand_over(
     if isinstance(done, Response):
         return done
     return redirect(LEADER_PAGE, text=_("Handed over."))
+
+
+# --- supply agreements (merchant <-> group leader) --------------------------------------------
+
+MERCHANT_AGREEMENTS = "/merchant/live-agreements"
+LEADER_AGREEMENTS = "/leader/live-agreements"
+
+
+async def _merchant_agreements_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    *,
+    error: DomainError | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "live/merchant_agreements.html",
+        {
+            "agreements": await agreements.merchant_agreements(session, actor),
+            "status_labels": agreements.STATUS_LABELS,
+            "may_manage": actor.has(LIVE_MANAGE),
+            "max_percent": MAX_AGREEMENT_BP / 100,
+            "error": error,
+        },
+        status_code=status_code,
+        actor=actor,
+    )
+
+
+@router.get(MERCHANT_AGREEMENTS)
+async def merchant_agreements(request: Request, session: DbSession, actor: User_) -> Response:
+    """The organisation's supply offers and agreements with group leaders; the offer form."""
+    acting_merchant(actor, LIVE_READ)
+    return await _merchant_agreements_page(request, session, actor)
+
+
+def _percent_to_bp(raw: str) -> int | str:
+    """A percentage as typed ("8", "7.5") in basis points; the raw text when it is none (the
+    schema then refuses it with a field error)."""
+    try:
+        value = Decimal(raw.strip().rstrip("%").strip() or "x")
+    except InvalidOperation:
+        return raw
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        return raw
+    return int(value * 100)
+
+
+@router.post(MERCHANT_AGREEMENTS)
+async def offer_agreement(request: Request, session: DbSession, actor: User_) -> Response:
+    acting_merchant(actor, LIVE_MANAGE)
+    form = await form_data(request)
+
+    async def make() -> Any:
+        body = validate_form(
+            AgreementIn,
+            {
+                "pickup_point_id": form.get("pickup_point_id", ""),
+                "commission_bp": _percent_to_bp(form.get("commission_percent", "")),
+                "note": form.get("note", ""),
+            },
+        )
+        return await agreements.offer(session, actor, body)
+
+    done = await form_action(
+        session,
+        make,
+        on_error=lambda error: _merchant_agreements_page(
+            request, session, actor, error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(MERCHANT_AGREEMENTS, text=_("Offer sent to the leader."))
+
+
+@router.post(MERCHANT_AGREEMENTS + "/{agreement_id}/end")
+async def end_agreement_merchant(
+    agreement_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    acting_merchant(actor, LIVE_MANAGE)
+    await agreements.merchant_agreement(session, actor, agreement_id)  # 404 for another's
+    done = await form_action(
+        session,
+        lambda: agreements.end_by_merchant(session, actor, agreement_id),
+        on_error=flash_error(MERCHANT_AGREEMENTS),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(MERCHANT_AGREEMENTS, text=_("Agreement ended."))
+
+
+async def _leader_agreements_page(request: Request, session: DbSession, actor: Actor) -> Response:
+    return render(
+        request,
+        "live/leader_agreements.html",
+        {
+            "agreements": await agreements.leader_agreements(session, actor),
+            "status_labels": agreements.STATUS_LABELS,
+        },
+        actor=actor,
+    )
+
+
+@router.get(LEADER_AGREEMENTS)
+async def leader_agreements(request: Request, session: DbSession, actor: User_) -> Response:
+    """Supply offers and agreements made to me as a leader (none: an empty page)."""
+    return await _leader_agreements_page(request, session, actor)
+
+
+LEADER_ACTIONS = {
+    "accept": (agreements.accept, N_("Agreement accepted.")),
+    "decline": (agreements.decline, N_("Offer declined.")),
+    "end": (agreements.end_by_leader, N_("Agreement ended.")),
+}
+
+
+@router.post(LEADER_AGREEMENTS + "/{agreement_id}/{action}")
+async def answer_agreement(
+    agreement_id: PathId,
+    action: Annotated[str, Path(pattern=r"^(accept|decline|end)$")],
+    request: Request,
+    session: DbSession,
+    actor: User_,
+) -> Response:
+    await agreements.leader_agreement(session, actor, agreement_id)  # 404 for anyone else's
+    move, text = LEADER_ACTIONS[action]
+    done = await form_action(
+        session,
+        lambda: move(session, actor, agreement_id),
+        on_error=flash_error(LEADER_AGREEMENTS),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(LEADER_AGREEMENTS, text=_(text))

@@ -31,6 +31,7 @@ from linli import clock, personal_data
 from linli.i18n import N_, Message
 from linli.live.models import (
     ChatMessage,
+    LiveCommission,
     LiveGoods,
     LiveOrder,
     Mute,
@@ -39,6 +40,7 @@ from linli.live.models import (
     RoomEvent,
     RoomViewer,
     Streamer,
+    SupplyAgreement,
 )
 from linli.live.states import (
     OPEN_STATUSES,
@@ -108,7 +110,50 @@ async def export_live(session: AsyncSession, user_id: int) -> dict[str, Any]:
             .order_by(RoomViewer.first_seen_at, RoomViewer.room_id)
         )
     ).all()
+    commissions = (
+        await session.scalars(
+            select(LiveCommission)
+            .where(LiveCommission.leader_user_id == user_id)
+            .order_by(LiveCommission.id)
+        )
+    ).all()
+    agreements = (
+        await session.scalars(
+            select(SupplyAgreement)
+            .where(SupplyAgreement.leader_user_id == user_id)
+            .order_by(SupplyAgreement.id)
+        )
+    ).all()
     return {
+        # As a pickup point's leader: commission on live orders handed over, and the supply
+        # agreements merchants offered them.
+        "leader_commissions": [
+            {
+                "order_id": c.order_id,
+                "pickup_point_id": c.pickup_point_id,
+                "kind": c.kind,
+                "base_fen": c.base_fen,
+                "rate_bp": c.rate_bp,
+                "amount_fen": c.amount_fen,
+                "created_at": c.created_at,
+            }
+            for c in commissions
+        ],
+        "supply_agreements": [
+            {
+                "id": a.id,
+                "organisation_id": a.organisation_id,
+                "pickup_point_id": a.pickup_point_id,
+                "commission_bp": a.commission_bp,
+                "status": a.status,
+                "note": a.note,
+                "created_at": a.created_at,
+                "answered_at": a.answered_at,
+                "ended_at": a.ended_at,
+                "ended_by": a.ended_by,
+            }
+            for a in agreements
+        ],
         "orders": [
             {
                 "id": order.id,

@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
+from linli.live.models import MAX_AGREEMENT_BP
 from linli.live.states import RemovalReason
 from linli.phone import normalize_mobile
 from linli.schemas import OutputModel, StrictInput
@@ -344,3 +345,51 @@ class PointLiveOrderOut(OutputModel):
 
 class CodeIn(StrictInput):
     code: Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class LiveCommissionOut(OutputModel):
+    """One item of a leader's commission on live orders handed over at their point."""
+
+    id: int
+    order_id: int
+    pickup_point_id: int
+    product_name: str
+    kind: str  # accrual | reversal
+    base_fen: int
+    rate_bp: int
+    amount_fen: int
+    created_at: datetime
+
+
+class LiveCommissionsOut(OutputModel):
+    """A leader's live commissions: totals over all time and the latest items."""
+
+    accrued_fen: int
+    reversed_fen: int
+    net_fen: int
+    items: list[LiveCommissionOut]
+
+
+class AgreementIn(StrictInput):
+    """A merchant's offer to supply a group leader's live rooms: the leader's pickup point and
+    the commission on the goods in basis points (at most community's ceiling, 30 %)."""
+
+    pickup_point_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    commission_bp: Annotated[int, Field(ge=0, le=MAX_AGREEMENT_BP)]
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class AgreementOut(OutputModel):
+    id: int
+    organisation_id: int
+    organisation_name: str
+    pickup_point_id: int
+    pickup_point_name: str
+    leader_user_id: int
+    commission_bp: int
+    status: str  # offered | accepted | declined | ended
+    note: str
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    ended_by: str | None

@@ -219,7 +219,7 @@ async def leader_application_decided(
 # --- group buying ---------------------------------------------------------------------------
 
 
-@outbox.subscribe(OrderPaid, "notifications.order_paid")
+@outbox.subscribe(OrderPaid, "notifications.order_paid", batch_safe=True)
 async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]) -> None:
     event = envelope.payload
     notify(

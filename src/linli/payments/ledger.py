@@ -54,6 +54,12 @@ _ACCOUNT = re.compile(
     r"|leader:\d{1,19}:commission|platform:revenue|refunds|escrow:training:\d{1,19})$"
 )
 MAX_POSTING_FEN = 10**15  # far beyond any real amount; keeps sums inside BIGINT
+BP = 10_000  # basis points in a whole
+
+
+def share(amount_fen: int, rate_bp: int) -> int:
+    """A rate's share of an amount, rounded down (the merchant keeps the remainder)."""
+    return amount_fen * rate_bp // BP
 
 
 class UnbalancedEntry(ValueError):
@@ -292,4 +298,31 @@ async def settle(
             leader_fen=leader_fen,
             platform_fen=platform_fen,
         ),
+    )
+
+
+async def reverse_settlement(
+    session: AsyncSession,
+    reference: str,
+    *,
+    amount_fen: int,
+    merchant_organisation_id: int,
+    merchant_fen: int,
+    leader_user_id: int | None = None,
+    leader_fen: int = 0,
+    platform_fen: int = 0,
+) -> int:
+    """Undo (part of) a settlement: the shares go back from the merchant, the leader and the
+    platform into clearing, ready to be refunded. The settlement's postings negated, kind
+    `settlement_reversal`; (kind, reference) is unique, so a reference is reversed once."""
+    lines = settlement_postings(
+        amount_fen=amount_fen,
+        merchant_organisation_id=merchant_organisation_id,
+        merchant_fen=merchant_fen,
+        leader_user_id=leader_user_id,
+        leader_fen=leader_fen,
+        platform_fen=platform_fen,
+    )
+    return await post(
+        session, "settlement_reversal", reference, [(code, -amount) for code, amount in lines]
     )

@@ -49,14 +49,16 @@ Operator = Annotated[Actor, Depends(require(PLATFORM_CLAIMS))]
 @router.post(
     "/photos",
     status_code=201,
-    summary="Upload a photo for a claim on a collected line: JPEG, PNG or WebP (resident)",
+    summary="Upload a photo for a claim on a collected line or a received live order (name "
+    "one): JPEG, PNG or WebP (resident)",
 )
 async def add_photo(
     request: Request,
     session: DbSession,
     actor: Resident,
-    line_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     file: Annotated[UploadFile, File(description="The photo")],
+    line_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+    live_order_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
 ) -> PhotoOut:
     data = await files.read_upload(file)
     file_id = await claims.add_photo(
@@ -66,11 +68,16 @@ async def add_photo(
         line_id,
         data,
         filename=file.filename or "photo",
+        live_order_id=live_order_id,
     )
     return PhotoOut(id=file_id, url=f"/files/{file_id}")
 
 
-@router.post("", status_code=201, summary="Claim for collected goods, refund without return")
+@router.post(
+    "",
+    status_code=201,
+    summary="Claim for collected goods or a received live order, refund without return",
+)
 async def file_claim(session: DbSession, actor: Resident, data: ClaimIn) -> ClaimOut:
     return present_claim(await claims.file_claim(session, actor, data))
 

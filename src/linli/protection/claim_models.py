@@ -62,6 +62,13 @@ def _within(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(v.value)) for v in values)})"
 
 
+ONE_SOURCE = (
+    "(order_line_id IS NOT NULL AND order_id IS NOT NULL AND pickup_point_id IS NOT NULL "
+    "AND community_id IS NOT NULL AND live_order_id IS NULL) OR "
+    "(order_line_id IS NULL AND order_id IS NULL AND live_order_id IS NOT NULL)"
+)
+
+
 class QualityClaim(Base):
     __tablename__ = "protection_claims"
     __table_args__ = (
@@ -81,15 +88,24 @@ class QualityClaim(Base):
         Index("ix_protection_claims_line_status", "order_line_id", "status"),
         Index("ix_protection_claims_org_status", "organisation_id", "status"),
         Index("ix_protection_claims_status_due", "status", "decision_due_at"),
+        # A claim is of exactly one thing bought: a group-buy order line (with its order,
+        # pickup point and community) or a live order (its pickup point and community when it
+        # was collected at one, or the resident's home community's, else none).
+        CheckConstraint(ONE_SOURCE, name="one_source"),
+        Index("ix_protection_claims_live_order_status", "live_order_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
-    order_line_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
-    pickup_point_id: Mapped[int] = mapped_column(ForeignKey("pickup_points.id"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    # A group-buy line (order, line, pickup point), or a live order (docs/live.md): one.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_orders.id"), index=True)
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("groupbuy_order_lines.id"))
+    pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"))
+    # The community whose claims the resident's pattern is compared with (None: a shipped
+    # live order of a resident with no home community).
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
+    live_order_id: Mapped[int | None] = mapped_column(ForeignKey("live_orders.id"))
     product_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int]

@@ -81,7 +81,33 @@ async def new_claim(
     line_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     line = await claims.own_collected_line(session, actor, line_id)
-    return render(request, "protection/claims/new.html", {"line": line, **LABELS}, actor=actor)
+    values = await claims.rule_values(session)
+    return render(
+        request,
+        "protection/claims/new.html",
+        {"line": line, "rule_values": values, **LABELS},
+        actor=actor,
+    )
+
+
+@router.get("/claims/new-live/{order_id}")
+async def new_live_claim(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    """The claim form for a received live order (docs/live.md "Quality claims")."""
+    order = await claims.own_received_live_order(session, actor, order_id)
+    claimed = await claims.live_units_claimed(session, order.order_id)
+    return render(
+        request,
+        "protection/claims/new.html",
+        {
+            "live": order,
+            "claimed": claimed,
+            "rule_values": await claims.rule_values(session),
+            **LABELS,
+        },
+        actor=actor,
+    )
 
 
 @router.post("/claims")
@@ -89,12 +115,23 @@ async def file_claim(request: Request, session: DbSession, actor: User_) -> Resp
     posted = await request.form()
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     photo = posted.get("photo")
-    back = f"/claims/new/{forms.optional_id(form.get('line_id', '')) or 0}"
+    live_order = forms.optional_id(form.get("live_order_id", ""))
+    if live_order is not None:
+        back = f"/claims/new-live/{live_order}"
+    else:
+        back = f"/claims/new/{forms.optional_id(form.get('line_id', '')) or 0}"
 
     async def claim() -> QualityClaim:
-        line_id = forms.whole(form.get("line_id", ""))
+        source: dict[str, object]
+        if live_order is not None:
+            source = {"live_order_id": live_order}
+            line_id, live_id = None, live_order
+        else:
+            line = forms.whole(form.get("line_id", ""))
+            source = {"line_id": line}
+            line_id, live_id = (line if isinstance(line, int) else None), None
         photo_ids: list[int] = []
-        if isinstance(photo, UploadFile) and photo.filename and isinstance(line_id, int):
+        if isinstance(photo, UploadFile) and photo.filename and (line_id or live_id):
             content = await files.read_upload(photo)
             photo_ids.append(
                 await claims.add_photo(
@@ -104,10 +141,11 @@ async def file_claim(request: Request, session: DbSession, actor: User_) -> Resp
                     line_id,
                     content,
                     filename=photo.filename,
+                    live_order_id=live_id,
                 )
             )
         data = {
-            "line_id": line_id,
+            **source,
             "quantity": forms.whole(form.get("quantity", "")),
             "reason_code": form.get("reason_code", ""),
             "description": form.get("description", "").strip(),

@@ -4,9 +4,10 @@ escalation, an operator's review of an abuse flag."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from linli.apitypes import MAX_ID
 from linli.protection.claim_models import ClaimOutcome, ClaimReason, ClaimStatus, FlagStatus
@@ -18,7 +19,11 @@ MAX_FEN = 100_000_000
 
 
 class ClaimIn(StrictInput):
-    line_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+    """A claim on a collected group-buy order line (`line_id`) or on a received live order
+    (`live_order_id`): exactly one of the two."""
+
+    line_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
+    live_order_id: Annotated[StrictInt, Field(ge=1, le=MAX_ID)] | None = None
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_UNITS)]
     reason_code: ClaimReason
     description: Annotated[str, Field(min_length=1, max_length=1000)]
@@ -28,6 +33,14 @@ class ClaimIn(StrictInput):
     ] = Field(default_factory=list)
     # Asked for, in fen: at most the units' price; None asks for all of it.
     amount_fen: Annotated[StrictInt, Field(ge=1, le=MAX_FEN)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.line_id is None) == (self.live_order_id is None):
+            raise PydanticCustomError(
+                "one_source", "name either line_id or live_order_id, not both"
+            )
+        return self
 
 
 class ClaimDecisionIn(StrictInput):
@@ -49,9 +62,11 @@ class FlagReviewIn(StrictInput):
 class ClaimOut(OutputModel):
     id: int
     user_id: int
-    order_id: int
-    order_line_id: int
-    pickup_point_id: int
+    # A group-buy line (order, line, pickup point) or a live order: one of the two.
+    order_id: int | None
+    order_line_id: int | None
+    pickup_point_id: int | None
+    live_order_id: int | None
     product_name: str
     quantity: int
     unit_price_fen: int

@@ -5,12 +5,15 @@ no-reason window. The resident asks for the whole price of the units or part of 
 description and photos; the merchant upholds (in full or in part) or rejects with a reason
 within the rule's hours, else the claim goes to the platform; the resident may take a
 rejection to the platform; an operator decides escalated claims. An upheld claim is refunded
-through group buying at once (settlement and the leader's commission reversed in proportion).
+through group buying at once (settlement and the leader's commission reversed in proportion),
+or, for a live order, through live selling (`live.lines`, money back on the order's intent).
 
 Every step names the rule version it applies: the claim records the version in force, the
 decisions apply that one. Units are held against the line (`claimed_qty`) from the claim until
 it is rejected; the line row is locked while a claim is checked and refunded, so two claims,
-or a claim and a return, never cover the same units nor refund more than was paid.
+or a claim and a return, never cover the same units nor refund more than was paid. A live
+order's units are held by its claims' rows themselves (those in a holding status), counted
+under the live order's row lock, which its returns take too.
 
 Claim patterns far above the community's are flagged for an operator, never punished
 automatically; the operator confirms or dismisses the flag with a reason.
@@ -49,8 +52,10 @@ from linli.files import service as files
 from linli.groupbuy import lines
 from linli.i18n import N_, Message
 from linli.jobs import ClaimDecisionDue
+from linli.live import lines as live_lines
 from linli.protection import claim_policies as policies
 from linli.protection.claim_models import (
+    HOLDING_STATUSES,
     ClaimAbuseFlag,
     ClaimOutcome,
     ClaimReason,
@@ -81,6 +86,17 @@ def is_fresh(values: dict[str, Any], exclusion: str | None) -> bool:
     if kind == "category":
         return code in values.get("fresh_categories", [])
     return False
+
+
+def is_fresh_goods(
+    values: dict[str, Any], storage_class: str | None, category_codes: Sequence[str]
+) -> bool:
+    """Fresh produce by the same classification, for goods known by their storage class and
+    categories (a live order's goods)."""
+    if storage_class and storage_class in values.get("fresh_storage_classes", []):
+        return True
+    fresh = set(values.get("fresh_categories", []))
+    return any(code in fresh for code in category_codes)
 
 
 def claim_by(values: dict[str, Any], reason: str, picked_up_at: datetime) -> datetime:
@@ -144,6 +160,178 @@ def _audit(
     )
 
 
+async def rule_values(session: AsyncSession) -> dict[str, Any]:
+    """The values of the rule in force (for the claim form's windows)."""
+    return dict((await rules.in_force(session, RULE)).values)
+
+
+# --- what a claim is of -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimable:
+    """What a claim is of: a collected group-buy order line (`line_id`, with its order and
+    pickup point) or a received live order (`live_order_id`), as a claim needs it."""
+
+    user_id: int
+    organisation_id: int
+    product_name: str
+    unit_price_fen: int
+    received_qty: int  # collected (group buy) or received (live order)
+    returned_qty: int
+    claimed_qty: int  # held by claims
+    refundable_fen: int
+    received_at: datetime | None
+    storage_class: str | None
+    category_codes: tuple[str, ...]
+    return_exclusion: str | None  # a group-buy line's stored kind of goods
+    line_id: int | None = None
+    order_id: int | None = None
+    pickup_point_id: int | None = None
+    live_order_id: int | None = None
+
+    @property
+    def field(self) -> str:
+        return "live_order_id" if self.live_order_id is not None else "line_id"
+
+    def fresh(self, values: dict[str, Any]) -> bool:
+        if self.live_order_id is not None:
+            return is_fresh_goods(values, self.storage_class, self.category_codes)
+        return is_fresh(values, self.return_exclusion)
+
+
+async def live_units_claimed(
+    session: AsyncSession, live_order_id: int, *, besides: int | None = None
+) -> int:
+    """Units of a live order held by its claims (filed, escalated or refunded); `besides`:
+    leave one claim out."""
+    query = select(func.coalesce(func.sum(QualityClaim.quantity), 0)).where(
+        QualityClaim.live_order_id == live_order_id,
+        QualityClaim.status.in_(HOLDING_STATUSES),
+    )
+    if besides is not None:
+        query = query.where(QualityClaim.id != besides)
+    return int(await session.scalar(query) or 0)
+
+
+async def _live_units_held_by_returns(session: AsyncSession, live_order_id: int) -> int:
+    held = await session.scalar(
+        select(func.coalesce(func.sum(ReturnRequest.quantity), 0)).where(
+            ReturnRequest.live_order_id == live_order_id, ReturnRequest.status.in_(OPEN_RETURNS)
+        )
+    )
+    return int(held or 0)
+
+
+async def own_received_live_order(
+    session: AsyncSession, actor: Actor, order_id: int, *, lock: bool = False
+) -> live_lines.ReturnableOrder:
+    """The resident's own live order (404 for anyone else's, as for a missing one)."""
+    order = await live_lines.received_order(
+        session, order_id, user_id=actor.require_user_id(), lock=lock
+    )
+    if order is None:
+        raise NotFound(N_("No such live order."), code="live_order_not_found")
+    return order
+
+
+async def _claimable(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    line_id: int | None,
+    live_order_id: int | None,
+    lock: bool = False,
+) -> Claimable:
+    """The resident's own line or live order (404 otherwise); `lock`: its row held until the
+    transaction ends, so claims and returns of its units are answered one after the other."""
+    if live_order_id is not None:
+        order = await own_received_live_order(session, actor, live_order_id, lock=lock)
+        total = order.unit_price_fen * order.received_qty
+        return Claimable(
+            user_id=order.user_id,
+            organisation_id=order.organisation_id,
+            product_name=order.product_name,
+            unit_price_fen=order.unit_price_fen,
+            received_qty=order.received_qty,
+            returned_qty=order.returned_qty,
+            claimed_qty=await live_units_claimed(session, order.order_id),
+            refundable_fen=max(total - order.refunded_fen, 0),
+            received_at=order.received_at,
+            storage_class=order.storage_class,
+            category_codes=order.category_codes,
+            return_exclusion=None,
+            pickup_point_id=order.pickup_point_id,
+            live_order_id=order.order_id,
+        )
+    if line_id is None:
+        raise NotFound(N_("No such order line."), code="line_not_found")
+    line = await own_collected_line(session, actor, line_id, lock=lock)
+    return Claimable(
+        user_id=line.user_id,
+        organisation_id=line.organisation_id,
+        product_name=line.product_name,
+        unit_price_fen=line.unit_price_fen,
+        received_qty=line.picked_qty,
+        returned_qty=line.returned_qty,
+        claimed_qty=line.claimed_qty,
+        refundable_fen=line.refundable_fen,
+        received_at=line.received_at,
+        storage_class=None,
+        category_codes=(),
+        return_exclusion=line.return_exclusion,
+        line_id=line.line_id,
+        order_id=line.order_id,
+        pickup_point_id=line.pickup_point_id,
+    )
+
+
+def _not_received(source: Claimable) -> ValidationFailed:
+    if source.live_order_id is not None:
+        return _refused(source.field, N_("This order has not been received yet."), "not_received")
+    return _refused(source.field, N_("Nothing of this line was collected."), "not_collected")
+
+
+async def _community_of(session: AsyncSession, source: Claimable) -> int | None:
+    """The community a claim's pattern is measured in: the pickup point's; for a shipped
+    live order, the resident's home community (None without one)."""
+    point_id = source.pickup_point_id
+    if point_id is None:
+        found = await session.scalar(select(points.home_point_id(source.user_id)))
+        point_id = int(found) if found is not None else None
+    if point_id is None:
+        return None
+    point = await points.point(session, point_id)
+    return point.community_id if point is not None else None
+
+
+async def _hold_units(session: AsyncSession, row: QualityClaim) -> bool:
+    """Hold a claim's units again (a rejection taken to the platform): a line's by its
+    conditional UPDATE; a live order's under its row lock, counting what its other claims
+    and its returns hold."""
+    if row.live_order_id is None:
+        assert row.order_line_id is not None  # a claim names exactly one source
+        return await lines.hold_claimed_units(session, row.order_line_id, row.quantity)
+    order = await live_lines.received_order(session, row.live_order_id, lock=True)
+    if order is None:
+        return False
+    available = (
+        order.received_qty
+        - order.returned_qty
+        - await live_units_claimed(session, order.order_id, besides=row.id)
+        - await _live_units_held_by_returns(session, order.order_id)
+    )
+    return row.quantity <= available
+
+
+async def _release_units(session: AsyncSession, row: QualityClaim) -> None:
+    """A rejected claim lets its units go: a line's `claimed_qty` shrinks; a live order's
+    units are held by the claim's status alone, so nothing more moves."""
+    if row.live_order_id is None:
+        assert row.order_line_id is not None
+        await lines.release_claimed_units(session, row.order_line_id, row.quantity)
+
+
 # --- filing ----------------------------------------------------------------------------------
 
 
@@ -161,17 +349,23 @@ async def add_photo(
     session: AsyncSession,
     actor: Actor,
     file_store: files.FileStore,
-    line_id: int,
+    line_id: int | None,
     data: bytes,
     *,
     filename: str,
+    live_order_id: int | None = None,
 ) -> int:
-    """A photo of the problem, for a claim on one of the resident's collected lines: an
-    image, checked like every upload, its metadata stripped (the merchant and the platform
-    will see it). The file's id, for the claim."""
-    line = await own_collected_line(session, actor, line_id)
-    if line.received_at is None or line.picked_qty == 0:
-        raise _refused("line_id", N_("Nothing of this line was collected."), "not_collected")
+    """A photo of the problem, for a claim on one of the resident's collected lines or
+    received live orders (exactly one named): an image, checked like every upload, its
+    metadata stripped (the merchant and the platform will see it). The file's id, for the
+    claim."""
+    if (line_id is None) == (live_order_id is None):
+        raise ValidationFailed(
+            N_("Name either the order line or the live order."), code="one_source"
+        )
+    line = await _claimable(session, actor, line_id=line_id, live_order_id=live_order_id)
+    if line.received_at is None or line.received_qty == 0:
+        raise _not_received(line)
     stored = await files.store(
         session,
         actor,
@@ -189,14 +383,14 @@ async def add_photo(
 async def file_claim(session: AsyncSession, actor: Actor, data: ClaimIn) -> QualityClaim:
     """A resident claims for units of a line they collected, refund without return."""
     user_id = actor.require_user_id()
-    line = await own_collected_line(session, actor, data.line_id, lock=True)
-    if line.received_at is None or line.picked_qty == 0:
-        raise _refused("line_id", N_("Nothing of this line was collected."), "not_collected")
+    line = await _claimable(
+        session, actor, line_id=data.line_id, live_order_id=data.live_order_id, lock=True
+    )
+    if line.received_at is None or line.received_qty == 0:
+        raise _not_received(line)
     rule = await rules.in_force(session, RULE)
     values = rule.values
-    if data.reason_code == ClaimReason.FRESH_QUALITY and not is_fresh(
-        values, line.return_exclusion
-    ):
+    if data.reason_code == ClaimReason.FRESH_QUALITY and not line.fresh(values):
         raise _refused(
             "reason_code",
             N_("This is not fresh produce: claim for defective goods instead."),
@@ -206,19 +400,19 @@ async def file_claim(session: AsyncSession, actor: Actor, data: ClaimIn) -> Qual
     closes = claim_by(values, data.reason_code, line.received_at)
     if now > closes:
         raise _refused(
-            "line_id",
+            line.field,
             Message(
                 N_("The time to claim ended at {moment}."),
                 {"moment": closes.astimezone(clock.LOCAL).strftime("%Y-%m-%d %H:%M")},
             ),
             "claim_window_closed",
         )
-    available = (
-        line.picked_qty
-        - line.returned_qty
-        - line.claimed_qty
-        - await _units_held_by_returns(session, line.line_id)
+    held_by_returns = (
+        await _units_held_by_returns(session, line.line_id)
+        if line.line_id is not None
+        else await _live_units_held_by_returns(session, line.live_order_id or 0)
     )
+    available = line.received_qty - line.returned_qty - line.claimed_qty - held_by_returns
     if data.quantity > available:
         raise _refused(
             "quantity",
@@ -242,21 +436,24 @@ async def file_claim(session: AsyncSession, actor: Actor, data: ClaimIn) -> Qual
         raise _refused(
             "photo_file_ids", N_("Attach photos you uploaded for a claim."), "photo_not_found"
         )
-    if not await lines.hold_claimed_units(session, line.line_id, data.quantity):
+    # A line's units by its conditional UPDATE; a live order's are held by this claim's row,
+    # counted above under the order's row lock.
+    if line.line_id is not None and not await lines.hold_claimed_units(
+        session, line.line_id, data.quantity
+    ):
         raise _refused(
             "quantity",
             N_("More than you collected and have not yet returned or claimed for."),
             "claim_exceeds_collected",
         )
-    point = await points.point(session, line.pickup_point_id)
-    assert point is not None
     row = QualityClaim(
         user_id=user_id,
         organisation_id=line.organisation_id,
         order_id=line.order_id,
         order_line_id=line.line_id,
         pickup_point_id=line.pickup_point_id,
-        community_id=point.community_id,
+        community_id=await _community_of(session, line),
+        live_order_id=line.live_order_id,
         product_name=line.product_name,
         quantity=data.quantity,
         unit_price_fen=line.unit_price_fen,
@@ -296,6 +493,7 @@ async def file_claim(session: AsyncSession, actor: Actor, data: ClaimIn) -> Qual
             decision_due_at=row.decision_due_at,
             rule_id=row.rule_id,
             rule_version=row.rule_version,
+            live_order_id=row.live_order_id,
         ),
     )
     _audit(
@@ -304,6 +502,7 @@ async def file_claim(session: AsyncSession, actor: Actor, data: ClaimIn) -> Qual
         "protection.claim_filed",
         row,
         line_id=row.order_line_id,
+        live_order_id=row.live_order_id,
         quantity=row.quantity,
         reason_code=row.reason_code,
         requested_fen=row.requested_fen,
@@ -363,10 +562,26 @@ def _decided(row: QualityClaim) -> QualityClaimDecided:
 async def _uphold(
     session: AsyncSession, actor: Actor, row: QualityClaim, amount: int, decider: Decider, note: str
 ) -> None:
-    """Refund `amount` without return, through group buying, and record the decision."""
-    paid = await lines.refund_claimed_amount(
-        session, row.order_line_id, amount, note=f"quality claim #{row.id}", key=f"claim-{row.id}"
-    )
+    """Refund `amount` without return, through group buying (or live selling, for a live
+    order), and record the decision."""
+    paid: lines.UnitsRefunded | live_lines.UnitsRefunded | None
+    if row.live_order_id is not None:
+        paid = await live_lines.refund_claimed_amount(
+            session,
+            row.live_order_id,
+            amount,
+            note=f"quality claim #{row.id}",
+            key=f"claim-{row.id}",
+        )
+    else:
+        assert row.order_line_id is not None  # a claim names exactly one source
+        paid = await lines.refund_claimed_amount(
+            session,
+            row.order_line_id,
+            amount,
+            note=f"quality claim #{row.id}",
+            key=f"claim-{row.id}",
+        )
     if paid is None:
         raise Conflict(
             N_("Less than this is left to refund on the line."), code="nothing_left_to_refund"
@@ -395,6 +610,7 @@ async def _uphold(
             commission_reversed_fen=paid.commission_reversed_fen,
             rule_id=row.rule_id,
             rule_version=row.rule_version,
+            live_order_id=row.live_order_id,
         ),
     )
     _audit(
@@ -448,7 +664,7 @@ async def decide(
     row.decision_note = data.note
     row.merchant_note = data.note
     row.escalate_by = now + timedelta(days=int(values["escalate_days"]))
-    await lines.release_claimed_units(session, row.order_line_id, row.quantity)
+    await _release_units(session, row)
     await session.flush()
     outbox.publish(session, _decided(row))
     _audit(session, actor, "protection.claim_rejected", row, decided_by=Decider.MERCHANT)
@@ -508,7 +724,7 @@ async def escalate(
     if now > row.escalate_by:
         raise Conflict(N_("The time to escalate has passed."), code="escalation_window_closed")
     # The units were released with the rejection: held again, if still there.
-    if not await lines.hold_claimed_units(session, row.order_line_id, row.quantity):
+    if not await _hold_units(session, row):
         raise Conflict(
             N_("These units were returned or claimed for since."), code="units_not_available"
         )
@@ -539,7 +755,7 @@ async def decide_escalated(
     row.decided_at = clock.now()
     row.decided_by_user_id = actor.require_user_id()
     row.decision_note = data.note
-    await lines.release_claimed_units(session, row.order_line_id, row.quantity)
+    await _release_units(session, row)
     await session.flush()
     outbox.publish(session, _decided(row))
     _audit(session, actor, "protection.claim_rejected", row, decided_by=Decider.PLATFORM)
@@ -590,9 +806,14 @@ async def pattern_of(
         )
         or 0
     )
-    my_lines = await lines.collected_lines_count(session, since, user_id=user_id)
+    # Group-buy lines collected and live orders received: what a claim can be about.
+    my_lines = await lines.collected_lines_count(
+        session, since, user_id=user_id
+    ) + await live_lines.received_orders_count(session, since, user_id=user_id)
     point_ids = await points.point_ids_of_community(session, community_id)
-    their_lines = await lines.collected_lines_count(session, since, point_ids=point_ids)
+    their_lines = await lines.collected_lines_count(
+        session, since, point_ids=point_ids
+    ) + await live_lines.received_orders_count(session, since, point_ids=point_ids)
     return Pattern(
         claims=mine,
         collected_lines=my_lines,
@@ -607,7 +828,10 @@ async def _check_pattern(
     session: AsyncSession, row: QualityClaim, rule_id: str, version: int, values: dict[str, Any]
 ) -> ClaimAbuseFlag | None:
     """After a claim: flag the resident when the rule's pattern holds (once while a flag is
-    open). Nothing else happens to them: an operator looks at it."""
+    open). Nothing else happens to them: an operator looks at it. A claim with no community
+    (a shipped live order of a resident with no home) has nothing to be compared with."""
+    if row.community_id is None:
+        return None
     lookback = int(values["abuse_lookback_days"])
     found = await pattern_of(session, row.user_id, row.community_id, lookback)
     if not found.holds(values):
@@ -809,10 +1033,11 @@ async def resident_history(session: AsyncSession, actor: Actor, user_id: int) ->
         )
     ).all()
     pattern = None
-    if claims:
+    community_id = next((c.community_id for c in claims if c.community_id is not None), None)
+    if community_id is not None:
         values = (await rules.in_force(session, RULE)).values
         pattern = await pattern_of(
-            session, user_id, claims[0].community_id, int(values["abuse_lookback_days"])
+            session, user_id, community_id, int(values["abuse_lookback_days"])
         )
     return History(user_id=user_id, claims=claims, flags=flagged, pattern=pattern)
 

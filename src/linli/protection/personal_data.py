@@ -63,6 +63,7 @@ async def export_claims(session: AsyncSession, user_id: int) -> list[dict[str, A
             "id": row.id,
             "order_id": row.order_id,
             "order_line_id": row.order_line_id,
+            "live_order_id": row.live_order_id,
             "product_name": row.product_name,
             "quantity": row.quantity,
             "reason_code": row.reason_code,

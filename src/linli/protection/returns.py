@@ -36,6 +36,7 @@ from linli.groupbuy import lines
 from linli.i18n import N_, Message
 from linli.jobs import ReturnAnswerDue, ReturnRefundDue
 from linli.live import lines as live_lines
+from linli.protection import claims
 from linli.protection import return_policies as policies
 from linli.protection.return_models import (
     HOLDING_STATUSES,
@@ -162,7 +163,8 @@ async def _bought(
             unit_price_fen=order.unit_price_fen,
             received_qty=order.received_qty,
             returned_qty=order.returned_qty,
-            claimed_qty=0,  # quality claims are of group-buy lines only
+            # Kept by quality claims (refund without return), held by the claims' rows.
+            claimed_qty=await claims.live_units_claimed(session, order.order_id),
             return_exclusion=order.exclusion(values),
             excluded_at_checkout=False,  # live checkout asks no exclusion confirmation
             received_at=order.received_at,

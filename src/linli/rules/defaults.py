@@ -647,6 +647,15 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "values": {"auto_receive_days": 10},
     },
     {
+        "rule_id": "live.platform_fee",
+        "version": 1,
+        "title": "Platform service fee on live-selling goods received",
+        "legal_basis": "Platform service agreement with merchants (E-Commerce Law art. 35: "
+        "fees must be published and not unreasonable)",
+        # basis points of the goods' value settled when a live order is received
+        "values": {"bp": 200},
+    },
+    {
         "rule_id": "live.uncollected",
         "version": 1,
         "title": "Live orders not collected from the pickup point",

@@ -26,7 +26,7 @@ async def remind(session: AsyncSession, job: RemindBooking) -> None:
     await booking.remind(session, job.booking_id)
 
 
-@outbox.subscribe(PaymentSucceeded, "services.course_paid")
+@outbox.subscribe(PaymentSucceeded, "services.course_paid", batch_safe=True)
 async def course_paid(session: AsyncSession, envelope: outbox.Envelope[PaymentSucceeded]) -> None:
     await courses.mark_paid(session, envelope.payload)
 

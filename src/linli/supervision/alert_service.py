@@ -51,6 +51,18 @@ async def record_signal(session: AsyncSession, organisation_id: int, kind: str, 
     )
 
 
+async def record_signals(session: AsyncSession, signals: list[tuple[int, str, str]]) -> None:
+    """`record_signal` for several (organisation, kind, ref) facts: one INSERT run for all."""
+    if not signals:
+        return
+    at = clock.now()
+    connection = await session.connection()
+    await connection.execute(
+        _INSERT_SIGNAL,
+        [{"organisation_id": o, "kind": kind, "ref": ref, "at": at} for o, kind, ref in signals],
+    )
+
+
 async def count_signals(
     session: AsyncSession, organisation_id: int, kind: str, since: datetime, until: datetime
 ) -> int:

@@ -74,6 +74,12 @@ async def ensure_codes_for_order(session: AsyncSession, order_id: int) -> list[s
     ]
 
 
+async def ensure_codes_for_orders(session: AsyncSession, order_ids: list[int]) -> None:
+    """`ensure_codes_for_order` for several orders: their lines read in one statement."""
+    for line_id, batch_id in await lines.batched_lines_of_orders(session, order_ids):
+        await ensure_line_code(session, line_id, batch_id)
+
+
 async def batch_code(session: AsyncSession, batch_id: int) -> str | None:
     """The public code of a batch (for messages that name it)."""
     code = await session.scalar(select(TraceBatch.code).where(TraceBatch.id == batch_id))
