@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         description="A pooled PostgreSQL connection idle longer than this is pinged before "
         "use (a dead one is replaced); one used more recently is not. 0: ping every reuse",
     )
+    checkout_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Group commit (PostgreSQL): at most this many waiting group-buy orders of "
+        "one campaign item are placed by one statement and one commit in each process; 1 "
+        "places every order on its own",
+    )
     access_log: bool | None = Field(
         default=None,
         description="`linli serve` logs one line per request. Unset: on in development, off "

@@ -3,7 +3,9 @@ pickup point, residents with bearer tokens, campaigns and orders through the API
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from linli import clock
 from linli.accounts.models import Organisation, User
 from linli.community.models import Community, PickupPoint, Residence
 from linli.config import Settings
+from linli.groupbuy import group_commit
 from linli.groupbuy.models import CampaignItem
 from linli.payments import providers
 from tests.catalog.helpers import add_profile, product_body
@@ -224,3 +227,37 @@ async def remaining(app: FastAPI, item_id: int) -> int:
 async def count(app: FastAPI, model: Any, *where: Any) -> int:
     async with app.state.sessionmaker() as s:
         return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def in_one_batch(
+    app: FastAPI, item_id: int, requests: list[Callable[[], Coroutine[Any, Any, httpx.Response]]]
+) -> tuple[list[httpx.Response], list[int]]:
+    """Hold the item's queue as a running batch would, let the requests queue up in this
+    order, then let them go: they are placed together (one batch per resident repeat).
+    Returns the answers and the size of each batch that ran."""
+    queue = group_commit.queue_of(app.state.engine.sync_engine, item_id)
+    assert not queue.busy
+    sizes: list[int] = []
+    run = group_commit._run
+
+    async def counted(session: AsyncSession, campaign_id: int, batch: Any) -> Any:
+        sizes.append(len(batch))
+        return await run(session, campaign_id, batch)
+
+    queue.busy = True
+    tasks: list[asyncio.Task[httpx.Response]] = []
+    try:
+        for request in requests:
+            tasks.append(asyncio.create_task(request()))
+            for _ in range(500):
+                if len(queue.waiting) == len(tasks):
+                    break
+                await asyncio.sleep(0.01)
+            assert len(queue.waiting) == len(tasks), "a request did not queue"
+        group_commit._run = counted
+        group_commit._hand_over(queue)
+        answers = list(await asyncio.gather(*tasks))
+    finally:
+        group_commit._run = run
+    assert not queue.busy
+    return answers, sizes

@@ -6,6 +6,8 @@ order. SQLite has only the steps (the behavioural suite runs them there)."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +24,7 @@ from linli import clock
 from linli.authz import Actor, UserRef
 from linli.clock import FrozenClock
 from linli.db import READ_GENERATION
-from linli.groupbuy import checkout, orders
+from linli.groupbuy import checkout, group_commit, orders
 from linli.groupbuy.models import CLOSED, Campaign, Order, ResidentQuota
 from linli.groupbuy.schemas import OrderIn
 from linli.outbox import DueJob
@@ -33,6 +35,7 @@ from tests.groupbuy.helpers import (
     a_pickup_point,
     a_shop,
     count,
+    in_one_batch,
     item,
     listed_sku,
     live_in,
@@ -126,6 +129,37 @@ def generated_sequences() -> list[list[Place | Expire | Close]]:
     return drawn
 
 
+# For group commits: runs of one-line orders of one item, so that batches of several form.
+one_line_places = st.builds(
+    Place,
+    resident=st.integers(0, RESIDENTS - 1),
+    lines=st.tuples(st.tuples(st.sampled_from([0, 0, 0, 1]), st.integers(1, 3))),
+    key=st.integers(0, len(KEYS) - 1),
+    point=mostly,
+    accept=mostly,
+)
+batch_steps = st.lists(
+    st.one_of(*[one_line_places] * 10, places, st.builds(Expire, st.integers(0, 5))),
+    min_size=6,
+    max_size=16,
+)
+
+
+def batch_sequences() -> list[list[Place | Expire | Close]]:
+    """Drawn as `generated_sequences`, mostly one-line orders of the campaign's items."""
+    drawn: list[list[Place | Expire | Close]] = []
+
+    @settings(
+        max_examples=12, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(batch_steps)
+    def collect(sequence: list[Place | Expire | Close]) -> None:
+        drawn.append(sequence)
+
+    collect()
+    return drawn
+
+
 @dataclass
 class World:
     """One campaign of two items (an ambient one, limit 2 of 3; a chilled one excluded from
@@ -139,6 +173,7 @@ class World:
     people: list[Resident]
     point: int
     placed: list[int]
+    grouped: bool = False  # group commit (one-line orders through the item's queue)
 
 
 async def a_world(
@@ -148,6 +183,7 @@ async def a_world(
     tag: str,
     *,
     soon: bool,
+    grouped: bool = False,
 ) -> World:
     shop = await a_shop(client, session, name=f"店{tag}")
     plain = await listed_sku(client, shop, code=f"A{tag}")
@@ -166,7 +202,7 @@ async def a_world(
     people = await residents(session, RESIDENTS)
     await live_in(session, people[0].user, point)
     items = [i["id"] for i in campaign["items"]] + [elsewhere["items"][0]["id"]]
-    return World(one_statement, campaign, items, people, point, [])
+    return World(one_statement, campaign, items, people, point, [], grouped)
 
 
 def answer(world: World, response: httpx.Response) -> Any:
@@ -197,6 +233,21 @@ def answer(world: World, response: httpx.Response) -> Any:
     )
 
 
+def placing(
+    client: httpx.AsyncClient, world: World, step: Place
+) -> Callable[[], Coroutine[Any, Any, httpx.Response]]:
+    return functools.partial(
+        order,
+        client,
+        world.people[step.resident],
+        world.campaign["id"],
+        [(world.items[i], q) for i, q in step.lines],
+        key=KEYS[step.key],
+        point_id=world.point if step.point else None,
+        accept=step.accept,
+    )
+
+
 async def run(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -205,19 +256,9 @@ async def run(
     step: Place | Expire | Close,
 ) -> Any:
     monkeypatch.setattr(checkout, "ONE_STATEMENT", world.one_statement)
+    monkeypatch.setattr(group_commit, "ENABLED", world.grouped)
     if isinstance(step, Place):
-        return answer(
-            world,
-            await order(
-                client,
-                world.people[step.resident],
-                world.campaign["id"],
-                [(world.items[i], q) for i, q in step.lines],
-                key=KEYS[step.key],
-                point_id=world.point if step.point else None,
-                accept=step.accept,
-            ),
-        )
+        return answer(world, await placing(client, world, step)())
     async with app.state.sessionmaker() as s:
         if isinstance(step, Close):
             await s.execute(
@@ -298,7 +339,7 @@ async def test_random_checkouts_answer_alike_in_one_statement_and_in_steps(
     for n, sequence in enumerate(sequences):
         fast = await a_world(client, session, True, f"{n}f", soon=n % 2 == 1)
         steps_ = await a_world(client, session, False, f"{n}s", soon=n % 2 == 1)
-        for step in sequence:
+        for step in sequence:  # one order at a time, group commit off
             got = await run(app, client, monkeypatch, fast, step)
             expected = await run(app, client, monkeypatch, steps_, step)
             assert got == expected, (sequence, step)
@@ -318,6 +359,65 @@ async def test_random_checkouts_answer_alike_in_one_statement_and_in_steps(
         "idempotency_key_reused",
         "return_terms_not_accepted",
     } <= statuses, statuses
+
+
+def in_batches(sequence: list[Place | Expire | Close]) -> list[list[Place | Expire | Close]]:
+    """The sequence cut into runs: consecutive one-line orders of the same item form one
+    run (placed together by a group commit), every other step a run of its own."""
+    runs: list[list[Place | Expire | Close]] = []
+    for step in sequence:
+        last = runs[-1][-1] if runs else None
+        if (
+            isinstance(step, Place)
+            and len(step.lines) == 1
+            and isinstance(last, Place)
+            and len(last.lines) == 1
+            and last.lines[0][0] == step.lines[0][0]
+        ):
+            runs[-1].append(step)
+        else:
+            runs.append([step])
+    return runs
+
+
+async def test_random_checkouts_answer_alike_in_group_commits_and_in_steps(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    frozen_clock: FrozenClock,
+) -> None:
+    """The same sequences, each run of one-line orders of an item placed together (queued
+    behind a held batch, then let go: one statement, or one per resident repeat) against the
+    steps one order after the other: the same answers in arrival order, the same state."""
+    sequences = generated_sequences() + batch_sequences()
+    statuses: set[Any] = set()
+    grouped = 0
+    for n, sequence in enumerate(sequences):
+        batched = await a_world(client, session, True, f"{n}g", soon=n % 2 == 1, grouped=True)
+        steps_ = await a_world(client, session, False, f"{n}t", soon=n % 2 == 1)
+        for run_ in in_batches(sequence):
+            expected = [await run(app, client, monkeypatch, steps_, step) for step in run_]
+            first = run_[0]
+            if isinstance(first, Place) and len(first.lines) == 1:
+                monkeypatch.setattr(checkout, "ONE_STATEMENT", True)
+                monkeypatch.setattr(group_commit, "ENABLED", True)
+                responses, sizes = await in_one_batch(
+                    app,
+                    batched.items[first.lines[0][0]],
+                    [placing(client, batched, step) for step in run_ if isinstance(step, Place)],
+                )
+                grouped += max(sizes) > 1
+                got = [answer(batched, response) for response in responses]
+            else:
+                got = [await run(app, client, monkeypatch, batched, step) for step in run_]
+            assert got == expected, (sequence, run_)
+            for each in got:
+                if isinstance(each, tuple):
+                    statuses.add(each[1]["code"] if each[0] >= 400 else each[0])
+        assert await state(app, batched) == await state(app, steps_), sequence
+    assert grouped >= 8  # batches of several orders were compared, not only batches of one
+    assert {201, 200, "sold_out", "limit_exceeded", "idempotency_key_reused"} <= statuses, statuses
 
 
 async def test_a_concurrent_order_under_the_same_key_is_the_answer(

@@ -136,7 +136,8 @@ async def test_one_order_and_its_confirmation_take_at_most_16_statements(
     assert status == "paid"
     print(f"\n[{DATABASE_KIND}] {len(statements)} statements:\n" + "\n".join(statements))
     # PostgreSQL: 3 = order 2 (the token with its user; the checkout as one statement with
-    # data-modifying CTEs: its read, the resident's quota upsert, INSERT order, INSERT lines,
+    # data-modifying CTEs, here the group commit's for a batch of one (a lone order goes
+    # straight through): its read, the resident's quota upsert, INSERT order, INSERT lines,
     # INSERT intent where the payee is a merchant, both due jobs, the reservation UPDATE and
     # the content generation, since the stock left shows on the group-buy page) +
     # confirmation 1 (one statement: the conditional UPDATE of the intent, the ledger entry

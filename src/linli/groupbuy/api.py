@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
@@ -20,7 +20,7 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.groupbuy import campaigns, orders, queries
+from linli.groupbuy import campaigns, group_commit, orders, queries
 from linli.groupbuy import cart as carts
 from linli.groupbuy import checkout as checkouts
 from linli.groupbuy.models import Campaign, CampaignItem
@@ -201,8 +201,11 @@ async def place_order(
     actor: Resident,
     response: Response,
     idempotency_key: IdempotencyKey,
+    request: Request,
 ) -> CheckoutOut:
-    checkout = await checkouts.place_order(session, actor, body, idempotency_key)
+    # On PostgreSQL an order of one line joins its item's group commit (committed by then).
+    batch_size = request.app.state.settings.checkout_batch_size
+    checkout = await group_commit.place_order(session, actor, body, idempotency_key, batch_size)
     if not checkout.created:
         response.status_code = 200
     return present_checkout(checkout, actor.user_id)

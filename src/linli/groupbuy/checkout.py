@@ -90,7 +90,7 @@ class Checkout:
     created: bool
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
     low, high = KEY_LENGTH
     if not low <= len(key) <= high or not key.isprintable() or not key.isascii():
         raise ValidationFailed(
@@ -179,6 +179,11 @@ def _check(rows: Sequence[Row[Any]], data: OrderIn, now: datetime) -> _Checked:
     return _Checked(campaign, by_item, int(rows[0].point), total)
 
 
+def check(read: Any, data: OrderIn, now: datetime) -> None:
+    """`_check` over one read row (the group commit's: an order of one line)."""
+    _check([read], data, now)
+
+
 def _due_at(campaign: Campaign, now: datetime) -> datetime:
     window = timedelta(minutes=campaign.payment_window_minutes or 15)
     # Payment closes at the cut-off at the latest: the group is decided on paid orders.
@@ -194,7 +199,7 @@ async def place_order(
     all of it is one statement (`_place_in_one_statement`); on SQLite, and for an order paid
     later on credit, the steps of `_place_in_steps`."""
     user_id = actor.require_user_id()
-    _check_key(idempotency_key)
+    check_key(idempotency_key)
     if data.pay_later and not providers.is_registered(providers.PAY_LATER):
         raise Conflict(N_("Pay later is not available."), code="pay_later_unavailable")
     item_ids = [line.item_id for line in data.lines]
@@ -209,7 +214,7 @@ async def place_order(
     return await _place_in_steps(session, actor, user_id, data, idempotency_key)
 
 
-def _earlier(
+def earlier_order(
     user_id: int | ColumnElement[int], idempotency_key: str | ColumnElement[str]
 ) -> ScalarSelect[Any]:
     return (
@@ -235,7 +240,7 @@ async def _place_in_steps(
     quota upserts, the inserts (the ORM's), the intent (`payments.create_intent`, or
     `pay_deferred` for an order paid later), the expiry job, and the reservation last."""
     item_ids = [line.item_id for line in data.lines]
-    earlier = _earlier(user_id, idempotency_key)
+    earlier = earlier_order(user_id, idempotency_key)
     point = _point(user_id, data)
     selling = Campaign.organisation_id.in_(selling_organisation_ids())
     rows = (
@@ -390,7 +395,7 @@ def _build(lines: int, named_point: bool, move: bool) -> _OneStatement:
         for n in range(lines)
     ]
     wanted = (union_all(*asked) if lines > 1 else asked[0]).cte("wanted")
-    earlier = _earlier(user_id, key)
+    earlier = earlier_order(user_id, key)
     point = pickup_points.open_point_id(
         bindparam("p_point", type_=BigInteger)
         if named_point
@@ -667,7 +672,7 @@ async def _place_in_one_statement(
     }
     if fields:
         # A concurrent request with the same key may have won (and taken the quota) meanwhile.
-        winner = await session.scalar(select(_earlier(user_id, idempotency_key)))
+        winner = await session.scalar(select(earlier_order(user_id, idempotency_key)))
         if winner is not None:
             await quotas.release(
                 session, user_id, [(ln.item_id, ln.quantity) for n, ln in lines_in if taken[n]]

@@ -7,8 +7,9 @@ ones included, never beyond the limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, select, update
+from sqlalchemy import CTE, ColumnElement, FromClause, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,6 +72,49 @@ def take_from(
             where=held <= limit,
         )
         .returning(ResidentQuota.quantity)
+        .cte(name)
+    )
+
+
+def held_of(user_id: ColumnElement[int], item_id: Any) -> ColumnElement[int]:
+    """What the resident holds of the item now (0 without a counter), as an expression of a
+    statement (a correlated subquery): a group commit's prediction, not its arbiter."""
+    return func.coalesce(
+        select(ResidentQuota.quantity)
+        .where(ResidentQuota.user_id == user_id, ResidentQuota.item_id == item_id)
+        .scalar_subquery(),
+        0,
+    )
+
+
+def take_many_from(
+    source: FromClause,
+    user_id: ColumnElement[int],
+    item_id: ColumnElement[int],
+    quantity: ColumnElement[int],
+    *,
+    name: str,
+) -> CTE:
+    """`take` for every row of `source` (a CTE of a group commit's statement, PostgreSQL):
+    one multi-row conditional upsert, rows in resident order (concurrent statements lock the
+    counters in one order). At most one row per resident and item (PostgreSQL refuses to
+    update one row twice in a statement: the caller puts one order per resident in a batch).
+    RETURNING user_id and the quantity held: no row for a resident, the limit is reached."""
+    limit = (
+        select(CampaignItem.per_resident_limit).where(CampaignItem.id == item_id).scalar_subquery()
+    )
+    statement = pg_insert(ResidentQuota).from_select(
+        ["user_id", "item_id", "quantity"],
+        select(user_id, item_id, quantity).select_from(source).order_by(user_id),
+    )
+    held = ResidentQuota.quantity + statement.excluded.quantity
+    return (
+        statement.on_conflict_do_update(
+            index_elements=[ResidentQuota.user_id, ResidentQuota.item_id],
+            set_={"quantity": held},
+            where=held <= limit,
+        )
+        .returning(ResidentQuota.user_id, ResidentQuota.quantity)
         .cte(name)
     )
 

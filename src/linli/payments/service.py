@@ -31,6 +31,7 @@ from sqlalchemy import (
     FromClause,
     String,
     bindparam,
+    cast,
     exists,
     func,
     literal,
@@ -228,7 +229,68 @@ def insert_intent_from(
     only when the payee may be paid, and its expiry job. The key must be new (a key of the
     caller's new row, so no conflict: a conflict fails the statement). What `create_intent`
     checks in Python is checked here (purpose, provider, credit), the amount is the caller's
-    to keep in range (1 fen to MAX_AMOUNT_FEN; the table refuses 0)."""
+    to keep in range (1 fen to MAX_AMOUNT_FEN; the table refuses 0). One row: its public id
+    is one parameter per execution (`insert_intents_from` for many)."""
+    public_id = bindparam(
+        "payment_intent_public_id", callable_=lambda: str(uuid.uuid4()), type_=String
+    )
+    return _insert_intents(
+        source,
+        public_id,
+        payer_user_id=payer_user_id,
+        payee_organisation_id=payee_organisation_id,
+        purpose=purpose,
+        reference=reference,
+        amount_fen=amount_fen,
+        idempotency_key=idempotency_key,
+        expires_at=expires_at,
+        provider=provider,
+    )
+
+
+def insert_intents_from(
+    source: FromClause,
+    *,
+    payer_user_id: ColumnElement[int],
+    payee_organisation_id: ColumnElement[int],
+    purpose: str,
+    reference: ColumnElement[str],
+    amount_fen: ColumnElement[int],
+    idempotency_key: ColumnElement[str],
+    expires_at: ColumnElement[datetime],
+    provider: str = providers.SANDBOX,
+) -> IntentInsert:
+    """`insert_intent_from` for a statement that places many orders at once (a group
+    commit): one intent per row of `source`, each with its own public id (a version 4 UUID
+    drawn by PostgreSQL, `gen_random_uuid()`, in the form `str(uuid.uuid4())` gives), and
+    each intent's expiry job. The keys must be new, as there."""
+    return _insert_intents(
+        source,
+        cast(func.gen_random_uuid(), String),
+        payer_user_id=payer_user_id,
+        payee_organisation_id=payee_organisation_id,
+        purpose=purpose,
+        reference=reference,
+        amount_fen=amount_fen,
+        idempotency_key=idempotency_key,
+        expires_at=expires_at,
+        provider=provider,
+    )
+
+
+def _insert_intents(
+    source: FromClause,
+    public_id: ColumnElement[str],
+    *,
+    payer_user_id: ColumnElement[int],
+    payee_organisation_id: ColumnElement[int],
+    purpose: str,
+    reference: ColumnElement[str],
+    amount_fen: ColumnElement[int],
+    idempotency_key: ColumnElement[str],
+    expires_at: ColumnElement[datetime],
+    provider: str,
+) -> IntentInsert:
     if not PURPOSE.match(purpose) or purpose == DIRECT:
         raise ValueError(f"not a domain's purpose: {purpose!r}")
     if isinstance(providers.get(provider), providers.DeferredProvider):
@@ -239,9 +301,7 @@ def insert_intent_from(
     )
     rows = (
         select(
-            bindparam(
-                "payment_intent_public_id", callable_=lambda: str(uuid.uuid4()), type_=String
-            ).label("public_id"),
+            public_id.label("public_id"),
             payer_user_id.label("payer_user_id"),
             payee_organisation_id.label("payee_organisation_id"),
             literal(purpose).label("purpose"),
