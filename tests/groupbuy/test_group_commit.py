@@ -251,3 +251,62 @@ async def test_a_batch_holds_at_most_the_batch_size(
     assert sizes == [2, 2, 1]
     assert [a.status_code for a in answers] == [201] * 5
     assert await remaining(app, item_id) == 5
+
+
+async def test_an_order_made_a_deadlocks_victim_is_placed_again(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The one-order path locks the resident's quota, then the item; a batch the item, then
+    the quotas. Played here by a transaction holding the item and then asking for the
+    resident's quota while the order waits for the item: PostgreSQL aborts the order (only
+    its backend looks for deadlocks soon), and the order, placed again, is answered 201
+    instead of a 500."""
+    monkeypatch.setattr(app.state.settings, "checkout_batch_size", 1)  # the one-order path
+    campaign, item_id, point, (me,) = await a_sale(client, session, stock=10, limit=3, people=1)
+    first = await order(client, me, campaign, [(item_id, 1)], point_id=point)
+    assert first.status_code == 201, first.text  # the quota row exists: it can be waited on
+
+    async with app.state.engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '30s'"))
+        await other.execute(
+            text("SELECT id FROM groupbuy_campaign_items WHERE id = :i FOR UPDATE"), {"i": item_id}
+        )
+        placing = asyncio.create_task(order(client, me, campaign, [(item_id, 1)], point_id=point))
+        async with app.state.engine.connect() as watch:
+            for _ in range(200):  # until the order waits for the item's lock
+                waiting = await watch.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the order never waited for the item")
+        with caplog.at_level("INFO", logger="linli.groupbuy.group_commit"):
+            # Now this transaction wants the quota the waiting order holds: a cycle.
+            await other.execute(
+                text(
+                    "UPDATE groupbuy_resident_quotas SET quantity = quantity"
+                    " WHERE user_id = :u AND item_id = :i"
+                ),
+                {"u": me.user.id, "i": item_id},
+            )
+            await other.commit()
+            answer = await placing
+    assert answer.status_code == 201, answer.text
+    assert any("deadlock's victim" in r.getMessage() for r in caplog.records)
+    assert await remaining(app, item_id) == 8
+    async with app.state.sessionmaker() as s:
+        held = await s.scalar(
+            select(ResidentQuota.quantity).where(
+                ResidentQuota.user_id == me.user.id, ResidentQuota.item_id == item_id
+            )
+        )
+    assert held == 2

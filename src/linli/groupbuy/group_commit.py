@@ -54,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -148,7 +149,7 @@ async def place_order(
     transaction is committed by then (the caller commits nothing more of it). Anything
     else, and every order a batch cannot place, goes through `checkout.place_order`."""
     if not eligible(session, data, batch_size):
-        return await checkout.place_order(session, actor, data, idempotency_key)
+        return await _alone(session, actor, data, idempotency_key)
     user_id = actor.require_user_id()
     checkout.check_key(idempotency_key)
     queue = queue_of(session.get_bind(), data.lines[0].item_id)
@@ -175,11 +176,33 @@ async def place_order(
         queue.busy = True
         answer = await _lead(queue, ticket, session, batch_size)
     if answer is ALONE:
-        return await checkout.place_order(session, actor, data, idempotency_key)
+        return await _alone(session, actor, data, idempotency_key)
     if isinstance(answer, BaseException):
         raise answer
     assert isinstance(answer, checkout.Checkout)
     return answer
+
+
+DEADLOCK_ATTEMPTS = 3
+
+
+async def _alone(
+    session: AsyncSession, actor: Actor, data: OrderIn, idempotency_key: str
+) -> checkout.Checkout:
+    """`checkout.place_order`, run again when PostgreSQL made it a deadlock's victim. The
+    one-order path locks the resident's quota before the item's stock, a batch the item
+    before the quotas (it must read the stock to know whose quota to take), so one resident
+    ordering one item through both at once can deadlock; the other transaction goes on and
+    this one, rolled back, is placed again (nothing of it was kept)."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return await checkout.place_order(session, actor, data, idempotency_key)
+        except DBAPIError as exc:
+            if not db.is_deadlock(exc) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            log.info("group buying: an order was a deadlock's victim; placed again")
+            await session.rollback()
+    raise AssertionError("unreachable")
 
 
 def _hand_over(queue: _Queue) -> None:
