@@ -310,3 +310,39 @@ async def test_an_order_made_a_deadlocks_victim_is_placed_again(
             )
         )
     assert held == 2
+
+
+async def test_a_request_cancelled_while_it_waits_leaves_the_queue_and_places_nothing(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The first of three waiting requests is cancelled (its client went away) before the
+    batch runs: it leaves the queue, the next one leads the batch of the other two, nothing
+    of it is placed, and the queue is idle for the next order."""
+    campaign, item_id, point, people = await a_sale(client, session, stock=10, limit=1, people=4)
+    queue = group_commit.queue_of(app.state.engine.sync_engine, item_id)
+    queue.busy = True  # as while a batch runs
+    tasks: list[asyncio.Task[httpx.Response]] = []
+    for resident in people[:3]:
+        tasks.append(
+            asyncio.create_task(order(client, resident, campaign, [(item_id, 1)], point_id=point))
+        )
+        for _ in range(500):
+            if len(queue.waiting) == len(tasks):
+                break
+            await asyncio.sleep(0.01)
+    assert len(queue.waiting) == 3
+    tasks[0].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    assert len(queue.waiting) == 2
+    group_commit._hand_over(queue)
+    answers = await asyncio.gather(*tasks[1:])
+    assert [a.status_code for a in answers] == [201, 201]
+    assert not queue.busy
+    assert not queue.waiting
+    async with app.state.sessionmaker() as s:
+        buyers = set(await s.scalars(select(Order.user_id)))
+    assert buyers == {people[1].user.id, people[2].user.id}
+    after = await order(client, people[3], campaign, [(item_id, 1)], point_id=point)
+    assert after.status_code == 201, after.text
+    assert await remaining(app, item_id) == 7
