@@ -72,8 +72,13 @@ assert set(ORDER_STATUS_LABELS) == set(LiveOrderStatus)
 
 @router.get("/live")
 async def schedule(request: Request, session: DbSession, actor: AnyActor) -> Response:
-    upcoming = await presenters.rooms_out(session, await service.schedule(session, limit=50))
-    ended = await presenters.rooms_out(session, await service.replays(session, limit=20))
+    viewer = actor.user_id
+    upcoming = await presenters.rooms_out(
+        session, await service.schedule(session, limit=50, viewer_user_id=viewer)
+    )
+    ended = await presenters.rooms_out(
+        session, await service.replays(session, limit=20, viewer_user_id=viewer)
+    )
     return render(
         request,
         "live/schedule.html",
@@ -91,7 +96,9 @@ async def _room_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    room = await presenters.room_out(session, await policies.access_public_room(session, room_id))
+    room = await presenters.room_out(
+        session, await policies.access_public_room(session, room_id, actor.user_id)
+    )
     sessions, pins = await service.sessions_and_pins(session, room.id)
     pinned = next((g for g in room.goods if g.id == room.pinned_goods_id), None)
     settings = request.app.state.settings
@@ -142,7 +149,7 @@ async def recording_file(
     room_id: PathId, recording_id: PathId, session: DbSession, actor: AnyActor
 ) -> Response:
     """A replay of the room (MP4; byte ranges, so the player seeks)."""
-    await policies.access_public_room(session, room_id)
+    await policies.access_public_room(session, room_id, actor.user_id)
     path = await recordings.replay_file(session, room_id, recording_id)
     return FileResponse(path, media_type="video/mp4")
 
@@ -322,6 +329,7 @@ async def _studio_room_page(
 ) -> Response:
     own = await policies.access_own_room(session, actor, room_id)
     room = await presenters.room_out(session, own)
+    assert own.organisation_id is not None  # a merchant's own room
     skus = await offers.listed_skus(session, own.organisation_id, limit=200)
     messages = (
         await session.scalars(

@@ -37,9 +37,17 @@ async def seller_of(session: AsyncSession, organisation_id: int) -> SellerOut:
 
 
 def present_room(
-    room: Room, goods: Sequence[LiveGoods], seller: SellerOut | None = None
+    room: Room,
+    goods: Sequence[LiveGoods],
+    seller: SellerOut | None = None,
+    sellers: Sequence[SellerOut] = (),
 ) -> RoomOut:
-    return RoomOut.from_row(room, goods=[GoodsOut.model_validate(g) for g in goods], seller=seller)
+    return RoomOut.from_row(
+        room,
+        goods=[GoodsOut.model_validate(g) for g in goods],
+        seller=seller,
+        sellers=list(sellers),
+    )
 
 
 async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOut]:
@@ -49,7 +57,13 @@ async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOu
 
 async def room_out(session: AsyncSession, room: Room) -> RoomOut:
     goods = await service.goods_of(session, [room.id])
-    return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))
+    if room.organisation_id is not None:
+        return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))
+    # A leader's room: each supplying merchant's identity and licences.
+    merchants = sorted({g.organisation_id for g in goods[room.id] if g.organisation_id})
+    return present_room(
+        room, goods[room.id], sellers=[await seller_of(session, m) for m in merchants]
+    )
 
 
 def live_order_out(view: LiveOrderView) -> MyLiveOrderOut:
