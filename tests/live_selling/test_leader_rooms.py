@@ -12,10 +12,10 @@ import json
 import httpx
 import pytest
 from fastapi import FastAPI
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from linli import clock
 from linli.accounts.identity import SESSION_COOKIE
@@ -46,13 +46,12 @@ from tests.live_selling.leader_helpers import (
     LEADER_ROOMS,
     SUPPLIED,
     a_leader_studio,
-    agree,
     buy_there,
     leader_room,
     register_leader,
     supply,
 )
-from tests.live_selling.test_channel import server  # noqa: F401 (the fixture)
+from tests.live_selling.test_channel import server as server  # the fixture
 from tests.live_selling.test_fulfilment import ADDRESS, audited
 from tests.live_selling.test_media import nginx_form
 from tests.live_selling.test_uncollected import POINTS
@@ -63,7 +62,7 @@ FEE_BP = 200  # live.platform_fee v1
 
 async def room_row(app: FastAPI, room_id: int) -> Room:
     async with app.state.sessionmaker() as s:
-        room = await s.get(Room, room_id)
+        room: Room | None = await s.get(Room, room_id)
     assert room is not None
     return room
 
@@ -386,7 +385,7 @@ async def test_unsold_stream_stock_of_a_leader_room_goes_back_once(
     assert (await goods_row(app, studio.goods_id)).released_units == 20
 
 
-async def test_a_leader_room_goes_live_through_the_media_server_and_its_channel_statistics_and_replay_work(
+async def test_a_leader_room_goes_live_by_the_media_server_channel_statistics_replay(
     app: FastAPI,
     client: httpx.AsyncClient,
     session: AsyncSession,

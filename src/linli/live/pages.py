@@ -34,8 +34,11 @@ from linli.live import (
     streamers,
 )
 from linli.live.models import ChatMessage
+from linli.live.presenters import REMOVAL_LABELS, ROOM_STATUS_LABELS
+from linli.live.presenters import removal_reason as _reason
+from linli.live.presenters import whole_id as _whole_id
 from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
-from linli.live.states import LiveOrderStatus, RemovalReason, RoomStatus
+from linli.live.states import LiveOrderStatus, RoomStatus
 from linli.middleware import SecurityHeadersMiddleware
 from linli.payments import providers
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
@@ -44,21 +47,6 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
 
-ROOM_STATUS_LABELS = {
-    "scheduled": N_("Scheduled"),
-    "live": N_("Live now"),
-    "paused": N_("Paused"),
-    "ended": N_("Ended"),
-    "banned": N_("Banned"),
-}
-REMOVAL_LABELS = {
-    RemovalReason.SPAM: N_("Spam or advertising"),
-    RemovalReason.ABUSE: N_("Insults or harassment"),
-    RemovalReason.ILLEGAL: N_("Unlawful content"),
-    RemovalReason.PERSONAL_DATA: N_("Someone's personal data"),
-    RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
-}
-assert set(REMOVAL_LABELS) == set(RemovalReason)
 ORDER_STATUS_LABELS = {
     LiveOrderStatus.PENDING_PAYMENT: N_("Awaiting payment"),
     LiveOrderStatus.PAID: N_("Paid"),
@@ -358,6 +346,9 @@ async def _studio_room_page(
             "media_server": settings.media_enabled,
             "needs_review": any(g.needs_ad_review for g in room.goods),
             "statistics": figures,
+            "base": "/merchant/live",
+            "may_add_goods": True,
+            "suppliers": {},
             "error": error,
         },
         status_code=status_code,
@@ -529,16 +520,3 @@ async def platform_ban(
     if isinstance(done, Response):
         return done
     return redirect("/platform/live", text=_("Room banned; it ended at once."))
-
-
-def _whole_id(raw: str) -> int:
-    value = forms.whole(raw)
-    if not isinstance(value, int) or value < 1:
-        raise ValidationFailed(N_("Check the form."), fields={"id": N_("Choose one.")})
-    return value
-
-
-def _reason(raw: str) -> str:
-    if raw not in set(RemovalReason):
-        raise ValidationFailed(N_("Check the form."), fields={"reason": N_("Choose a reason.")})
-    return raw
