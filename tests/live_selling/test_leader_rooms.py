@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from linli import clock
-from linli.accounts.identity import SESSION_COOKIE
+from linli.accounts.identity import CSRF_COOKIE, SESSION_COOKIE
 from linli.clock import FrozenClock
 from linli.config import Settings
 from linli.live.models import (
@@ -31,6 +32,7 @@ from linli.live.models import (
 )
 from linli.payments import ledger
 from linli.payments.models import PaymentIntent
+from linli.web import CSRF_FIELD
 from tests.factories import login
 from tests.groupbuy.helpers import a_shop, count, listed_sku, live_in, pay, residents
 from tests.groupbuy.test_fulfilment import a_led_point
@@ -46,6 +48,7 @@ from tests.live_selling.leader_helpers import (
     LEADER_ROOMS,
     SUPPLIED,
     a_leader_studio,
+    agree,
     buy_there,
     leader_room,
     register_leader,
@@ -430,7 +433,7 @@ async def test_a_leader_room_goes_live_by_the_media_server_channel_statistics_re
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as browser:
         await login(browser, resident.user)
-        for lang, words in (("en", "group leader"), ("zh-CN", "团长")):
+        for lang, words in (("en", "A group leader's room"), ("zh-CN", "本自提点居民")):
             page = await browser.get(f"/live/{studio.room_id}", headers={"Accept-Language": lang})
             assert page.status_code == 200
             assert 'data-testid="live-supplier"' in page.text
@@ -469,3 +472,114 @@ async def test_a_leader_room_goes_live_by_the_media_server_channel_statistics_re
             await client.get(f"{LIVE}/replays/{studio.room_id}", headers=headers)
         ).status_code == 404
         assert (await client.get(f"{LIVE}/replays", headers=headers)).json() == []
+
+
+async def form(c: httpx.AsyncClient, url: str, **data: object) -> httpx.Response:
+    return await c.post(url, data={CSRF_FIELD: c.cookies.get(CSRF_COOKIE) or "", **data})
+
+
+async def test_the_leader_studio_and_the_supplying_merchants_pages_in_both_languages(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, frozen_clock: FrozenClock
+) -> None:
+    point, other = await a_led_point(session), await a_led_point(session)
+    shop = await a_shop(client, session)
+    sku_id = await listed_sku(client, shop, stock=100)
+    await agree(client, shop, point)
+    (resident,) = await residents(session, 1)
+    transport = httpx.ASGITransport(app=app)
+    start = clock.now().astimezone(clock.LOCAL)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as leader,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as stranger,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as merchant,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as nobody,
+    ):
+        await login(leader, point.leader.user)
+        await login(stranger, other.leader.user)
+        await login(merchant, shop.owner, organisation=shop.organisation)
+        await login(nobody, resident.user)
+        for lang, words in (("en", "My live rooms"), ("zh-CN", "我的直播间")):
+            page = await leader.get("/leader/live", headers={"Accept-Language": lang})
+            assert page.status_code == 200
+            assert words in page.text
+        assert (await nobody.get("/leader/live")).status_code == 404  # no point led
+        young = await form(
+            leader,
+            "/leader/live/streamer",
+            real_name="王团长",
+            identity_number=identity_number(years_ago(15)),
+        )
+        assert young.status_code == 409
+        registered = await form(
+            leader,
+            "/leader/live/streamer",
+            real_name="王团长",
+            identity_number=identity_number(years_ago(40)),
+        )
+        assert registered.status_code == 303, registered.text
+        bad = await form(
+            leader,
+            "/leader/live",
+            pickup_point_id=point.id,
+            title="",
+            scheduled_start="tomorrow",
+            scheduled_end="",
+        )
+        assert bad.status_code == 422
+        made = await form(
+            leader,
+            "/leader/live",
+            pickup_point_id=point.id,
+            title="团长直播",
+            scheduled_start=start.strftime("%Y-%m-%dT%H:%M"),
+            scheduled_end=(start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        )
+        assert made.status_code == 303, made.text
+        room_id = int(made.headers["location"].split("?")[0].rsplit("/", 1)[1])
+        assert (await stranger.get(f"/leader/live/{room_id}")).status_code == 404
+        assert (await form(stranger, f"/leader/live/{room_id}/start")).status_code == 404
+        assert (await merchant.get(f"/merchant/live/{room_id}")).status_code == 404
+        # The merchant lists it and adds goods; the leader's page shows them with the merchant.
+        for lang, words in (
+            ("en", "Group leaders' rooms we supply"),
+            ("zh-CN", "我们供货的团长直播间"),
+        ):
+            page = await merchant.get("/merchant/live-supplied", headers={"Accept-Language": lang})
+            assert page.status_code == 200
+            assert words in page.text
+            assert f'data-room="{room_id}"' in page.text
+        wrong = await form(
+            merchant, f"/merchant/live-supplied/{room_id}/goods", sku_id=sku_id, price="x", stock=5
+        )
+        assert wrong.status_code == 422
+        added = await form(
+            merchant,
+            f"/merchant/live-supplied/{room_id}/goods",
+            sku_id=sku_id,
+            price="9.90",
+            stock=10,
+        )
+        assert added.status_code == 303, added.text
+        assert await sku_stock(app, sku_id) == 90
+        assert (await stranger.get("/merchant/live-supplied")).status_code in (403, 404)
+        studio = await leader.get(f"/leader/live/{room_id}", headers={"Accept-Language": "zh-CN"})
+        assert studio.status_code == 200
+        assert "邻里鲜果" in studio.text
+        assert "/merchant/live/" not in studio.text
+        started = await form(leader, f"/leader/live/{room_id}/start")
+        assert started.status_code == 200
+        assert 'data-testid="stream-key"' in started.text
+        async with app.state.sessionmaker() as s:
+            goods_id = await s.scalar(select(LiveGoods.id).where(LiveGoods.room_id == room_id))
+        assert (
+            await form(stranger, f"/leader/live/{room_id}/pin", goods_id=goods_id)
+        ).status_code == 404
+        assert (
+            await form(leader, f"/leader/live/{room_id}/pin", goods_id=goods_id)
+        ).status_code == 303
+        assert (await room_row(app, room_id)).pinned_goods_id == goods_id
+        assert (await form(leader, f"/leader/live/{room_id}/dance")).status_code == 422
+        ended = await form(leader, f"/leader/live/{room_id}/end")
+        assert ended.status_code == 303
+        assert (await room_row(app, room_id)).status == "ended"
+        assert await sku_stock(app, sku_id) == 100
