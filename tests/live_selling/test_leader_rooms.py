@@ -428,11 +428,34 @@ async def test_a_leader_room_goes_live_by_the_media_server_channel_statistics_re
         with pytest.raises(InvalidStatus, match="HTTP 403"):
             async with connect(url, additional_headers=headers) as ws:
                 await ws.recv()
-    # The room page: the resident's, with the supplier; others 404.
+    # The room page: the resident's, with the supplier and a pickup-only buy form; others 404.
+    pinned = await client.post(
+        f"{LEADER_ROOMS}/{studio.room_id}/pin", json={"goods_id": studio.goods_id}, headers=leader
+    )
+    assert pinned.status_code == 200, pinned.text
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as browser:
         await login(browser, resident.user)
+        page = await browser.get(f"/live/{studio.room_id}")
+        assert 'data-testid="live-pickup-only"' in page.text
+        assert "data-delivery-fields" not in page.text
+        bought = await form(
+            browser,
+            f"/live/{studio.room_id}/buy",
+            key="leader-room-page-1",
+            goods_id=studio.goods_id,
+            quantity=1,
+            receive="pickup",
+        )
+        assert bought.status_code == 303, bought.text
+        async with app.state.sessionmaker() as s:
+            placed = await s.scalar(select(LiveOrder).where(LiveOrder.room_id == studio.room_id))
+        assert placed is not None
+        assert (placed.pickup_point_id, placed.organisation_id) == (
+            studio.point.id,
+            studio.shop.organisation.id,
+        )
         for lang, words in (("en", "A group leader's room"), ("zh-CN", "本自提点居民")):
             page = await browser.get(f"/live/{studio.room_id}", headers={"Accept-Language": lang})
             assert page.status_code == 200
