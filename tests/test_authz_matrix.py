@@ -63,7 +63,7 @@ from tests.factories import (
 )
 from tests.groupbuy.helpers import Resident, Shop, a_shop, bearer, listed_sku, live_in, residents
 from tests.groupbuy.test_fulfilment import a_world, buy, past_cutoff
-from tests.live_selling.helpers import a_room, a_streamer
+from tests.live_selling.helpers import a_room, a_streamer, identity_number, years_ago
 
 SESSIONS = (
     "anon",
@@ -449,6 +449,27 @@ lddddoohddd - POST /merchant/live-agreements/{agreement_id}/end
 loooooooooo - GET /leader/live-agreements
 lhhohhhhhhh - POST /leader/live-agreements/{agreement_id}/{action}
 ldddddddddo - POST /platform/live/{room_id}/ban
+loooooooooo leader POST /api/v1/live/leader/streamer
+loooooooooo leader GET /api/v1/live/leader/rooms
+loooooooooo leader POST /api/v1/live/leader/rooms
+lhhohhhhhhh leader GET /api/v1/live/leader/rooms/{room_id}
+lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/start
+lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/pause
+lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/resume
+lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/end
+loooooooooo leader POST /api/v1/live/leader/rooms/{room_id}/pin
+lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/unpin
+lhhohhhhhhh leader GET /api/v1/live/leader/rooms/{room_id}/statistics
+lddddoooddd org:read GET /api/v1/live/merchant/leader-rooms
+lddddoooddd org:write POST /api/v1/live/merchant/leader-rooms/{room_id}/goods
+lhhoohhhhhh - GET /leader/live
+lhhoohhhhhh - POST /leader/live
+lhhoohhhhhh - POST /leader/live/streamer
+lhhohhhhhhh - GET /leader/live/{room_id}
+lhhohhhhhhh - POST /leader/live/{room_id}/start
+lhhohhhhhhh - POST /leader/live/{room_id}/{action}
+lddddoooddd - GET /merchant/live-supplied
+lddddoooddd - POST /merchant/live-supplied/{room_id}/goods
 ooooooooooo * GET /api/v1/groupbuy/campaigns
 ooooooooooo * GET /api/v1/groupbuy/campaigns/{campaign_id}
 lddddoohddd org:read GET /api/v1/groupbuy/campaigns/{campaign_id}/procurement
@@ -1077,6 +1098,26 @@ async def build_world(
         headers=gb.shop.headers,
     )
     assert agreement.status_code == 201, agreement.text
+    # A room of the leader of the order's point (the agreement above is only offered: the
+    # order's merchant may not supply it).
+    leader_streamer = await client.post(
+        "/api/v1/live/leader/streamer",
+        json={"real_name": "王团长", "identity_number": identity_number(years_ago(40))},
+        headers=busy.leader.headers,
+    )
+    assert leader_streamer.status_code == 201, leader_streamer.text
+    leader_room_made = await client.post(
+        "/api/v1/live/leader/rooms",
+        json={
+            "pickup_point_id": busy.id,
+            "title": "团长直播",
+            "scheduled_start": frozen_clock.now().isoformat(),
+            "scheduled_end": (frozen_clock.now() + timedelta(hours=2)).isoformat(),
+        },
+        headers=busy.leader.headers,
+    )
+    assert leader_room_made.status_code == 201, leader_room_made.text
+    leader_room_id = leader_room_made.json()["id"]
     forwarded = await client.post(
         f"/api/v1/supervision/reports/{report.json()['id']}/forward", headers=operator_token
     )
@@ -1389,6 +1430,24 @@ async def build_world(
         "/merchant/live/{room_id}/{action}": {"action": "pause"},
         "/api/v1/live/leader/agreements/{agreement_id}/{action}": {"action": "decline"},
         "/leader/live-agreements/{agreement_id}/{action}": {"action": "decline"},
+        "/leader/live/{room_id}/{action}": {"action": "pause", "room_id": leader_room_id},
+        **{
+            path: {"room_id": leader_room_id}
+            for path in (
+                "/api/v1/live/leader/rooms/{room_id}",
+                "/api/v1/live/leader/rooms/{room_id}/start",
+                "/api/v1/live/leader/rooms/{room_id}/pause",
+                "/api/v1/live/leader/rooms/{room_id}/resume",
+                "/api/v1/live/leader/rooms/{room_id}/end",
+                "/api/v1/live/leader/rooms/{room_id}/pin",
+                "/api/v1/live/leader/rooms/{room_id}/unpin",
+                "/api/v1/live/leader/rooms/{room_id}/statistics",
+                "/api/v1/live/merchant/leader-rooms/{room_id}/goods",
+                "/leader/live/{room_id}",
+                "/leader/live/{room_id}/start",
+                "/merchant/live-supplied/{room_id}/goods",
+            )
+        },
         **{
             path: {"order_id": live_order_id}
             for path in (

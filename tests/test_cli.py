@@ -414,8 +414,11 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
         "SELECT count(*) FROM groupbuy_orders WHERE cancel_reason = 'group_failed' "
         "AND refunded_fen <> total_fen",
     ) == [(0,)]
+    # (live orders received are settled too since migration 0051: not group buying's)
     assert query(database, "SELECT count(*) FROM groupbuy_pickups") == query(
-        database, "SELECT count(DISTINCT reference) FROM ledger_entries WHERE kind = 'settlement'"
+        database,
+        "SELECT count(DISTINCT reference) FROM ledger_entries WHERE kind = 'settlement' "
+        "AND reference NOT LIKE 'live-order-%'",
     )
     assert query(database, "SELECT count(*) FROM groupbuy_commissions")[0][0] > 0
     assert query(database, "SELECT count(*) FROM outbox_events WHERE status = 'dead'") == [(0,)]
@@ -463,14 +466,24 @@ def test_demo_plays_group_buying_history_through_the_services(database: Path) ->
     ]
     assert "OK:" in ok("trace", "verify")
     # Live selling (demo/live.py): a replay with two goods pinned in turn and paid orders, its
-    # unsold stream stock back; a room tonight; a foreign-trade supplier's goods on air now.
-    streamed = re.search(r"Live selling: 3 rooms \(a replay with (\d+) paid orders", squash(output))
+    # unsold stream stock back; a room tonight; a foreign-trade supplier's goods on air now;
+    # the group leader's room tonight with the fruit merchant's goods (an accepted agreement).
+    streamed = re.search(r"Live selling: 4 rooms \(a replay with (\d+) paid orders", squash(output))
     assert streamed is not None, output
+    assert "the group leader's tonight" in squash(output)
     assert query(database, "SELECT status FROM live_rooms ORDER BY id") == [
         ("ended",),
         ("scheduled",),
         ("live",),
+        ("scheduled",),
     ]
+    assert query(
+        database,
+        "SELECT r.organisation_id IS NULL, r.pickup_point_id IS NOT NULL, a.status, "
+        "g.organisation_id = a.organisation_id, g.commission_bp "
+        "FROM live_rooms r JOIN live_goods g ON g.room_id = r.id "
+        "JOIN live_supply_agreements a ON a.id = g.agreement_id",
+    ) == [(1, 1, "accepted", 1, 800)]
     assert query(
         database,
         "SELECT count(*), count(unpinned_at) FROM live_pins p "

@@ -435,18 +435,26 @@ async def arrange_live_and_services(
             .limit(1)
         )
     ).one()
-    session.add(
-        SupplyAgreement(
-            organisation_id=organisation_id,
-            pickup_point_id=leader_point[0],
-            leader_user_id=leader_point[1],
-            commission_bp=800,
-            status="offered",
-            note=FULL[:200],
-            offered_by_user_id=owner_id,
-            created_at=now,
+    # (the demo city has one already: the agreement under the leader's room, demo/live.py)
+    already = await session.scalar(
+        select(SupplyAgreement.id).where(
+            SupplyAgreement.organisation_id == organisation_id,
+            SupplyAgreement.pickup_point_id == leader_point[0],
         )
     )
+    if already is None:
+        session.add(
+            SupplyAgreement(
+                organisation_id=organisation_id,
+                pickup_point_id=leader_point[0],
+                leader_user_id=leader_point[1],
+                commission_bp=800,
+                status="offered",
+                note=FULL[:200],
+                offered_by_user_id=owner_id,
+                created_at=now,
+            )
+        )
     booking = Booking(
         slot_id=slot.id,
         organisation_id=organisation_id,
@@ -603,6 +611,7 @@ async def arrange_a_live_order(
     goods = LiveGoods(
         room_id=room.id,
         sku_id=sku_id,
+        organisation_id=room.organisation_id,
         product_name=FULL[:120],
         sku_code=TINY,
         unit=TINY,

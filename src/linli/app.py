@@ -288,6 +288,7 @@ def _include_routers(app: FastAPI) -> None:
     from linli.groupbuy import pages as groupbuy_pages
     from linli.live import api as live_api
     from linli.live import channel_api as live_channel_api
+    from linli.live import leader_pages as live_leader_pages
     from linli.live import order_api as live_order_api
     from linli.live import order_pages as live_order_pages
     from linli.live import pages as live_pages
@@ -388,6 +389,7 @@ def _include_routers(app: FastAPI) -> None:
         groupbuy_pages,
         live_pages,
         live_order_pages,
+        live_leader_pages,
         groupbuy_leader_pages,
         groupbuy_merchant_pages,
         merchants_pages,

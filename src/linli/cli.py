@@ -392,7 +392,9 @@ def _play_history(settings: Settings, seed: int, days: int) -> None:
         )
         console.print(
             f"Live selling: {streamed.rooms} rooms (a replay with {streamed.orders} paid "
-            "orders, one tonight, one on air now); the replay's video: "
+            "orders, one tonight, one on air now, "
+            + ("the group leader's tonight" if streamed.leader_room else "no leader's")
+            + "); the replay's video: "
             + (
                 "a generated test pattern."
                 if streamed.replay_video

@@ -110,6 +110,8 @@ async def test_export_holds_my_data_and_nothing_of_my_neighbours(
         "recordings": [],
         "mutes": [],
         "rooms_watched": [],
+        "leader_commissions": [],  # no leader either
+        "supply_agreements": [],
     }
     # the resident collected the order: one credit record as a resident (credit.scoring)
     [record] = sections["credit"]["as_resident"]["records"]

@@ -3,7 +3,9 @@ the fruit merchant as a replay (two goods pinned in turn, residents' paid orders
 delivery addresses, most shipped after the stream and one received, the unsold stream stock
 back on the SKUs; with `ffmpeg` on the PATH a short generated test pattern as its video, kept
 through the recordings' own remux), its stream tonight, and a foreign-trade enterprise's
-export-quality goods on air now (pinned, stream stock reserved until the room's end)."""
+export-quality goods on air now (pinned, stream stock reserved until the room's end), and the
+group leader's room for their pickup point tonight, with the fruit merchant's goods under a
+supply agreement the leader accepted."""
 
 from __future__ import annotations
 
@@ -26,12 +28,23 @@ from linli.accounts.models import Membership, Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import offers
 from linli.catalog.offers import ListedSku
+from linli.community import points
 from linli.config import Settings
 from linli.demo.history import pay_in_sandbox
-from linli.demo.seed import EXPORTER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
+from linli.demo.seed import EXPORTER_PHONE, LEADER_PHONE, MERCHANT_PHONE, RESIDENT_PHONE
 from linli.errors import DomainError
-from linli.live import checkout, fulfilment, recordings, service, streamers
-from linli.live.schemas import DeliveryIn, GoodsIn, LiveOrderIn, RoomIn, ShipmentIn, StreamerIn
+from linli.live import agreements, checkout, fulfilment, recordings, service, streamers
+from linli.live.schemas import (
+    AgreementIn,
+    DeliveryIn,
+    GoodsIn,
+    LeaderRoomIn,
+    LeaderStreamerIn,
+    LiveOrderIn,
+    RoomIn,
+    ShipmentIn,
+    StreamerIn,
+)
 from linli.outbox import Dispatcher
 from linli.rules import service as rules
 
@@ -52,6 +65,7 @@ class LiveFigures:
     orders: int = 0
     replay_room: int | None = None
     on_air_room: int | None = None
+    leader_room: int | None = None
     replay_video: bool = False
     video_seconds: float = 0.0  # how long making the replay's video took
 
@@ -254,6 +268,60 @@ async def _ship_most(
                 await fulfilment.confirm_receipt(session, buyer, view.order.id)
 
 
+async def _leader_room(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    supplier: _Seller,
+    tonight: datetime,
+    key: str,
+) -> int | None:
+    """The demo group leader streams tonight for their pickup point's residents, with the
+    fruit merchant's goods under a supply agreement it offered and the leader accepted."""
+    async with sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.phone.endswith(LEADER_PHONE)))
+        led = await points.points_led_by(session, user.id) if user is not None else []
+    if user is None or not led or len(supplier.skus) < 3:
+        return None
+    leader = Actor(user=UserRef.of(user), roles=frozenset())
+    point = led[0]
+    async with sessionmaker() as session, session.begin():
+        offered = await agreements.offer(
+            session,
+            supplier.actor,
+            AgreementIn(pickup_point_id=point.id, commission_bp=800, note="当季鲜果，产地直发"),
+        )
+        await agreements.accept(session, leader, offered.id)
+        await streamers.register_leader(
+            session,
+            leader,
+            LeaderStreamerIn(
+                real_name="王建国", identity_number=identity_number(date(1979, 6, 8), 107)
+            ),
+            identity_key=key,
+        )
+        start = tonight - timedelta(minutes=30)
+        room = await service.create_leader_room(
+            session,
+            leader,
+            LeaderRoomIn(
+                pickup_point_id=point.id,
+                title="团长今晚直播：邻里鲜果到点自提",
+                description="本自提点居民专享，明天到点自提。",
+                scheduled_start=start,
+                scheduled_end=start + timedelta(hours=1),
+            ),
+        )
+        sku = supplier.skus[2]
+        await service.supply_goods(
+            session,
+            supplier.actor,
+            room.id,
+            GoodsIn(
+                sku_id=sku.sku_id, stream_price_fen=_stream_price(sku), stock=20, per_buyer_limit=3
+            ),
+        )
+    return room.id
+
+
 def _stream_price(sku: ListedSku) -> int:
     """About 15 % off the list price, to the ten fen."""
     return max(10, sku.price_fen * 85 // 100 // 10 * 10)
@@ -356,5 +424,7 @@ async def seed_live(
         await service.pin(session, exporter.actor, room_id, goods[0])
     figures.rooms += 1
     figures.on_air_room = room_id
+    figures.leader_room = await _leader_room(sessionmaker, fruit, tonight, key)
+    figures.rooms += figures.leader_room is not None
     await dispatcher.run_once()  # the replay's due jobs (its end, unpaid orders) are past
     return figures

@@ -16,6 +16,7 @@ from linli.authz import (
     LIVE_STREAMERS_MANAGE,
     PLATFORM_LIVE,
     Actor,
+    current_actor,
     require,
     require_scope,
 )
@@ -38,6 +39,8 @@ from linli.live.schemas import (
     ChatMessageOut,
     GoodsIn,
     GoodsOut,
+    LeaderRoomIn,
+    LeaderStreamerIn,
     LiveOrderIn,
     LiveOrderOut,
     MuteIn,
@@ -61,7 +64,9 @@ from linli.live.schemas import (
 from linli.payments import providers
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=ERROR_RESPONSES)
+Anyone = Annotated[Actor, Depends(current_actor)]
 Viewer = Annotated[Actor, Depends(require_scope("resident"))]
+Leader = Annotated[Actor, Depends(require_scope("leader"))]
 Reader = Annotated[Actor, Depends(require(LIVE_READ))]
 Manager = Annotated[Actor, Depends(require(LIVE_MANAGE))]
 Owner = Annotated[Actor, Depends(require(LIVE_STREAMERS_MANAGE))]
@@ -81,27 +86,37 @@ IdempotencyKey = Annotated[
 # --- anyone ---------------------------------------------------------------------------------
 
 
-@router.get("/rooms", summary="Rooms live now and upcoming (the schedule), soonest first")
-async def schedule(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
-    return await presenters.rooms_out(session, await service.schedule(session, limit=limit))
+@router.get(
+    "/rooms",
+    summary="Rooms live now and upcoming (the schedule), soonest first; a group leader's "
+    "room only for the residents of its pickup point",
+)
+async def schedule(session: DbSession, actor: Anyone, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(
+        session, await service.schedule(session, limit=limit, viewer_user_id=actor.user_id)
+    )
 
 
 @router.get("/rooms/{room_id}", summary="A room with its goods, pin and seller's licences")
-async def room(room_id: PathId, session: DbSession) -> RoomOut:
-    return await presenters.room_out(session, await policies.access_public_room(session, room_id))
+async def room(room_id: PathId, session: DbSession, actor: Anyone) -> RoomOut:
+    return await presenters.room_out(
+        session, await policies.access_public_room(session, room_id, actor.user_id)
+    )
 
 
 @router.get("/replays", summary="Ended rooms, newest first")
-async def replays(session: DbSession, limit: PageSize = 50) -> list[RoomOut]:
-    return await presenters.rooms_out(session, await service.replays(session, limit=limit))
+async def replays(session: DbSession, actor: Anyone, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(
+        session, await service.replays(session, limit=limit, viewer_user_id=actor.user_id)
+    )
 
 
 @router.get(
     "/replays/{room_id}",
     summary="A replay: the room, its sessions, pin timestamps and recordings (MP4)",
 )
-async def replay(room_id: PathId, session: DbSession) -> ReplayOut:
-    found = await policies.access_public_room(session, room_id)
+async def replay(room_id: PathId, session: DbSession, actor: Anyone) -> ReplayOut:
+    found = await policies.access_public_room(session, room_id, actor.user_id)
     sessions, pins = await service.sessions_and_pins(session, found.id)
     return ReplayOut(
         room=await presenters.room_out(session, found),
@@ -190,7 +205,10 @@ async def my_rooms(session: DbSession, actor: Reader, limit: PageSize = 50) -> l
     summary="The stream's statistics: viewers, peak, likes, orders, GMV, conversion",
 )
 async def room_statistics(room_id: PathId, session: DbSession, actor: Reader) -> StatisticsOut:
-    found = await statistics.room_statistics(session, actor, room_id)
+    return _statistics_out(await statistics.room_statistics(session, actor, room_id))
+
+
+def _statistics_out(found: statistics.RoomStatistics) -> StatisticsOut:
     return StatisticsOut(
         room_id=found.room_id,
         on_air_seconds=int(found.on_air.total_seconds()),
@@ -327,6 +345,118 @@ async def blacklist(
     return StreamerOut.model_validate(
         await streamers.blacklist(session, actor, streamer_id, body.reason)
     )
+
+
+# --- rooms of group leaders (docs/live.md "Leader rooms") ------------------------------------
+
+
+@router.post(
+    "/leader/streamer",
+    status_code=201,
+    summary="Register myself (a group leader) as a real-name verified streamer",
+)
+async def register_leader_streamer(
+    body: LeaderStreamerIn, request: Request, session: DbSession, actor: Leader
+) -> StreamerOut:
+    key = request.app.state.settings.resolved_secret_key()
+    return StreamerOut.model_validate(
+        await streamers.register_leader(session, actor, body, identity_key=key)
+    )
+
+
+@router.get("/leader/rooms", summary="My rooms as a group leader, latest first")
+async def leader_rooms(session: DbSession, actor: Leader, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(
+        session, await service.leader_rooms_of(session, actor, limit=limit)
+    )
+
+
+@router.post(
+    "/leader/rooms",
+    status_code=201,
+    summary="Schedule a room for the residents of a pickup point I lead",
+)
+async def create_leader_room(body: LeaderRoomIn, session: DbSession, actor: Leader) -> RoomOut:
+    return presenters.present_room(await service.create_leader_room(session, actor, body), [])
+
+
+@router.get("/leader/rooms/{room_id}", summary="One of my rooms as a group leader")
+async def leader_room(room_id: PathId, session: DbSession, actor: Leader) -> RoomOut:
+    return await presenters.room_out(
+        session, await policies.access_leader_room(session, actor, room_id)
+    )
+
+
+@router.post(
+    "/leader/rooms/{room_id}/start", summary="Go live: a session and its stream key (shown once)"
+)
+async def leader_start(room_id: PathId, session: DbSession, actor: Leader) -> StartedOut:
+    started = await service.start(session, actor, room_id, leader=True)
+    return StartedOut(
+        session=SessionOut.model_validate(started.session), stream_key=started.stream_key
+    )
+
+
+@router.post("/leader/rooms/{room_id}/pause", summary="Pause my live room (no buying)")
+async def leader_pause(room_id: PathId, session: DbSession, actor: Leader) -> RoomOut:
+    found = await service.pause(session, actor, room_id, leader=True)
+    return await presenters.room_out(session, found)
+
+
+@router.post("/leader/rooms/{room_id}/resume", summary="Resume my paused room")
+async def leader_resume(room_id: PathId, session: DbSession, actor: Leader) -> RoomOut:
+    found = await service.resume(session, actor, room_id, leader=True)
+    return await presenters.room_out(session, found)
+
+
+@router.post(
+    "/leader/rooms/{room_id}/end",
+    summary="End my room; unsold stream stock goes back to the merchants' SKUs",
+)
+async def leader_end(room_id: PathId, session: DbSession, actor: Leader) -> RoomOut:
+    found = await service.end(session, actor, room_id, leader=True)
+    return await presenters.room_out(session, found)
+
+
+@router.post("/leader/rooms/{room_id}/pin", summary="Pin goods of my room (on sale now)")
+async def leader_pin(room_id: PathId, body: PinIn, session: DbSession, actor: Leader) -> PinOut:
+    found = await service.pin(session, actor, room_id, body.goods_id, leader=True)
+    return PinOut.model_validate(found)
+
+
+@router.post("/leader/rooms/{room_id}/unpin", summary="Take the pinned goods off sale")
+async def leader_unpin(room_id: PathId, session: DbSession, actor: Leader) -> RoomOut:
+    found = await service.unpin(session, actor, room_id, leader=True)
+    return await presenters.room_out(session, found)
+
+
+@router.get(
+    "/leader/rooms/{room_id}/statistics",
+    summary="My room's statistics: viewers, peak, likes, orders, GMV, conversion",
+)
+async def leader_statistics(room_id: PathId, session: DbSession, actor: Leader) -> StatisticsOut:
+    return _statistics_out(await statistics.room_statistics(session, actor, room_id, leader=True))
+
+
+@router.get(
+    "/merchant/leader-rooms",
+    summary="Open rooms of the group leaders the organisation has an accepted agreement with",
+)
+async def supplied_rooms(session: DbSession, actor: Reader, limit: PageSize = 50) -> list[RoomOut]:
+    return await presenters.rooms_out(
+        session, await service.supplied_rooms(session, actor, limit=limit)
+    )
+
+
+@router.post(
+    "/merchant/leader-rooms/{room_id}/goods",
+    status_code=201,
+    summary="Supply a SKU of ours to a group leader's room (an accepted agreement with them)",
+)
+async def supply_goods(
+    room_id: PathId, body: GoodsIn, session: DbSession, actor: Manager
+) -> GoodsOut:
+    return GoodsOut.model_validate(await service.supply_goods(session, actor, room_id, body))
 
 
 # --- the media server (nginx RTMP callbacks) ----------------------------------------------

@@ -52,7 +52,7 @@ from linli.live.models import (
     RoomEvent,
     RoomViewer,
 )
-from linli.live.policies import access_own_room
+from linli.live.policies import access_managed_room, access_own_room
 from linli.live.states import OPEN_STATUSES, RoomStatus
 from linli.rules import service as rules
 
@@ -424,11 +424,19 @@ class Hub:
 
 
 async def remove_message(
-    session: AsyncSession, actor: Actor, room_id: int, message_id: int, reason: str, note: str
+    session: AsyncSession,
+    actor: Actor,
+    room_id: int,
+    message_id: int,
+    reason: str,
+    note: str,
+    *,
+    leader: bool = False,
 ) -> ChatMessage:
-    """The room's merchant removes a chat message with a recorded reason (one of
-    `RemovalReason`: a negative comment about the goods is not a reason to remove)."""
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    """The room's owner (its merchant, or `leader`: the group leader) removes a chat message
+    with a recorded reason (one of `RemovalReason`: a negative comment about the goods is not
+    a reason to remove)."""
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     message = await session.scalar(
         select(ChatMessage).where(ChatMessage.id == message_id, ChatMessage.room_id == room.id)
     )

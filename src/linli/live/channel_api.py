@@ -46,7 +46,7 @@ async def room_channel(websocket: WebSocket, room_id: int) -> None:
     async with app.state.reading_sessionmaker() as session:
         try:
             actor = await _actor(websocket, session)
-            room = await policies.access_public_room(session, room_id)
+            room = await policies.access_public_room(session, room_id, actor.user_id)
         except DomainError as error:
             await websocket.close(code=4000 + error.status_code)
             return

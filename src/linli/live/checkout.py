@@ -123,7 +123,7 @@ async def place_order(
                 .where(Pin.room_id == Room.id, Pin.unpinned_at.is_(None))
                 .scalar_subquery()
                 .label("pin_id"),
-                Room.organisation_id.in_(selling_organisation_ids()).label("selling"),
+                LiveGoods.organisation_id.in_(selling_organisation_ids()).label("selling"),
             )
             .join(Room, Room.id == LiveGoods.room_id)
             .where(
@@ -145,6 +145,9 @@ async def place_order(
         or not row.selling
     ):
         raise not_on_sale()
+    # The seller is the goods' merchant (the room's, or a leader room's supplier).
+    seller_id = goods.organisation_id or room.organisation_id
+    assert seller_id is not None
     if data.quantity > goods.per_buyer_limit:
         raise limit_exceeded(goods.per_buyer_limit)
     if goods.remaining < data.quantity:  # early answer; the UPDATE below decides
@@ -156,7 +159,19 @@ async def place_order(
             N_("Check the order."), fields={"quantity": N_("The order is too large.")}
         )
     point_id: int | None = None
-    if data.pickup:  # collected at the buyer's pickup point (their residence's, if open)
+    if room.pickup_point_id is not None:
+        # A group leader's room: only its point's residents buy, and always collect there.
+        home = await session.scalar(select(points.open_point_id(points.home_point_id(user_id))))
+        if home is None or int(home) != room.pickup_point_id:
+            raise NotFound(N_("No such goods in this room."), code="goods_not_found")
+        if data.delivery is not None:
+            raise ValidationFailed(
+                N_("Check the order."),
+                fields={"delivery": N_("Orders of this room are collected at its pickup point.")},
+                code="pickup_only",
+            )
+        point_id = room.pickup_point_id
+    elif data.pickup:  # collected at the buyer's pickup point (their residence's, if open)
         found = await session.scalar(select(points.open_point_id(points.home_point_id(user_id))))
         if found is None:
             raise ValidationFailed(
@@ -189,7 +204,7 @@ async def place_order(
         insert(LiveOrder)
         .values(
             user_id=user_id,
-            organisation_id=room.organisation_id,
+            organisation_id=seller_id,
             room_id=room.id,
             session_id=int(row.session_id),
             goods_id=goods.id,
@@ -221,7 +236,7 @@ async def place_order(
     intent = await payments.create_intent(
         session,
         actor,
-        payee_organisation_id=room.organisation_id,
+        payee_organisation_id=seller_id,
         purpose=PURPOSE,
         reference=str(order.id),
         amount_fen=total,

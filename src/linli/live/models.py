@@ -52,10 +52,19 @@ class Streamer(Base):
     __table_args__ = (
         UniqueConstraint("organisation_id", "user_id"),
         CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        # A group leader's own streamer record (no organisation): one per user.
+        Index(
+            "uq_live_streamers_leader_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("organisation_id IS NULL"),
+            postgresql_where=text("organisation_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    organisation_id: Mapped[int] = mapped_column(
+    # NULL: a group leader streaming for their pickup point (docs/live.md "Leader rooms").
+    organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -97,13 +106,26 @@ class Room(Base):
             "status IN ('scheduled', 'live', 'paused', 'ended', 'banned')", name="status"
         ),
         CheckConstraint("scheduled_start < scheduled_end", name="window"),
+        # Exactly one owner kind: a merchant organisation, or a leader with their point.
+        CheckConstraint(
+            "(organisation_id IS NOT NULL AND leader_user_id IS NULL AND pickup_point_id IS NULL)"
+            " OR (organisation_id IS NULL AND leader_user_id IS NOT NULL"
+            " AND pickup_point_id IS NOT NULL)",
+            name="owner",
+        ),
         Index("ix_live_rooms_status_start", "status", "scheduled_start"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    organisation_id: Mapped[int] = mapped_column(
+    # The owner: a merchant organisation, or (NULL here) a group leader's room for the
+    # residents of their pickup point (`leader_user_id` + `pickup_point_id`).
+    organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
+    leader_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    pickup_point_id: Mapped[int | None] = mapped_column(ForeignKey("pickup_points.id"), index=True)
     streamer_id: Mapped[int] = mapped_column(ForeignKey("live_streamers.id"), index=True)
     title: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -173,6 +195,11 @@ class LiveGoods(Base):
         ForeignKey("live_rooms.id", ondelete="CASCADE"), index=True
     )
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), index=True)
+    # The goods' merchant (the seller of their orders): the room's organisation, or in a
+    # leader's room the supplying merchant, with the agreement and its rate copied at adding.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("live_supply_agreements.id"))
+    commission_bp: Mapped[int | None]
     product_name: Mapped[str] = mapped_column(String(120))
     sku_code: Mapped[str] = mapped_column(String(40))
     unit: Mapped[str] = mapped_column(String(20))

@@ -34,8 +34,11 @@ from linli.live import (
     streamers,
 )
 from linli.live.models import ChatMessage
+from linli.live.presenters import REMOVAL_LABELS, ROOM_STATUS_LABELS
+from linli.live.presenters import removal_reason as _reason
+from linli.live.presenters import whole_id as _whole_id
 from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
-from linli.live.states import LiveOrderStatus, RemovalReason, RoomStatus
+from linli.live.states import LiveOrderStatus, RoomStatus
 from linli.middleware import SecurityHeadersMiddleware
 from linli.payments import providers
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
@@ -44,21 +47,6 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 AnyActor = Annotated[Actor, Depends(current_actor)]
 User_ = Annotated[Actor, Depends(require_user)]
 
-ROOM_STATUS_LABELS = {
-    "scheduled": N_("Scheduled"),
-    "live": N_("Live now"),
-    "paused": N_("Paused"),
-    "ended": N_("Ended"),
-    "banned": N_("Banned"),
-}
-REMOVAL_LABELS = {
-    RemovalReason.SPAM: N_("Spam or advertising"),
-    RemovalReason.ABUSE: N_("Insults or harassment"),
-    RemovalReason.ILLEGAL: N_("Unlawful content"),
-    RemovalReason.PERSONAL_DATA: N_("Someone's personal data"),
-    RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
-}
-assert set(REMOVAL_LABELS) == set(RemovalReason)
 ORDER_STATUS_LABELS = {
     LiveOrderStatus.PENDING_PAYMENT: N_("Awaiting payment"),
     LiveOrderStatus.PAID: N_("Paid"),
@@ -72,8 +60,13 @@ assert set(ORDER_STATUS_LABELS) == set(LiveOrderStatus)
 
 @router.get("/live")
 async def schedule(request: Request, session: DbSession, actor: AnyActor) -> Response:
-    upcoming = await presenters.rooms_out(session, await service.schedule(session, limit=50))
-    ended = await presenters.rooms_out(session, await service.replays(session, limit=20))
+    viewer = actor.user_id
+    upcoming = await presenters.rooms_out(
+        session, await service.schedule(session, limit=50, viewer_user_id=viewer)
+    )
+    ended = await presenters.rooms_out(
+        session, await service.replays(session, limit=20, viewer_user_id=viewer)
+    )
     return render(
         request,
         "live/schedule.html",
@@ -91,7 +84,9 @@ async def _room_page(
     error: DomainError | None = None,
     status_code: int = 200,
 ) -> Response:
-    room = await presenters.room_out(session, await policies.access_public_room(session, room_id))
+    room = await presenters.room_out(
+        session, await policies.access_public_room(session, room_id, actor.user_id)
+    )
     sessions, pins = await service.sessions_and_pins(session, room.id)
     pinned = next((g for g in room.goods if g.id == room.pinned_goods_id), None)
     settings = request.app.state.settings
@@ -142,7 +137,7 @@ async def recording_file(
     room_id: PathId, recording_id: PathId, session: DbSession, actor: AnyActor
 ) -> Response:
     """A replay of the room (MP4; byte ranges, so the player seeks)."""
-    await policies.access_public_room(session, room_id)
+    await policies.access_public_room(session, room_id, actor.user_id)
     path = await recordings.replay_file(session, room_id, recording_id)
     return FileResponse(path, media_type="video/mp4")
 
@@ -322,6 +317,7 @@ async def _studio_room_page(
 ) -> Response:
     own = await policies.access_own_room(session, actor, room_id)
     room = await presenters.room_out(session, own)
+    assert own.organisation_id is not None  # a merchant's own room
     skus = await offers.listed_skus(session, own.organisation_id, limit=200)
     messages = (
         await session.scalars(
@@ -350,6 +346,9 @@ async def _studio_room_page(
             "media_server": settings.media_enabled,
             "needs_review": any(g.needs_ad_review for g in room.goods),
             "statistics": figures,
+            "base": "/merchant/live",
+            "may_add_goods": True,
+            "suppliers": {},
             "error": error,
         },
         status_code=status_code,
@@ -521,16 +520,3 @@ async def platform_ban(
     if isinstance(done, Response):
         return done
     return redirect("/platform/live", text=_("Room banned; it ended at once."))
-
-
-def _whole_id(raw: str) -> int:
-    value = forms.whole(raw)
-    if not isinstance(value, int) or value < 1:
-        raise ValidationFailed(N_("Check the form."), fields={"id": N_("Choose one.")})
-    return value
-
-
-def _reason(raw: str) -> str:
-    if raw not in set(RemovalReason):
-        raise ValidationFailed(N_("Check the form."), fields={"reason": N_("Choose a reason.")})
-    return raw

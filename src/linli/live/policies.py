@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.authz import LIVE_READ, Actor, Permission, acting_organisation
+from linli.community import points
 from linli.errors import NotFound
 from linli.i18n import N_
 from linli.live.models import Room, Streamer
@@ -26,9 +27,50 @@ def own_rooms(organisation_id: int) -> Select[Room]:
     return select(Room).where(Room.organisation_id == organisation_id)
 
 
-def public_rooms() -> Select[Room]:
-    """Every room but banned ones (scheduled, live, paused and ended: the replays)."""
-    return select(Room).where(Room.status != RoomStatus.BANNED)
+def public_rooms(viewer_user_id: int | None = None) -> Select[Room]:
+    """Every room the viewer may see but banned ones (scheduled, live, paused and ended: the
+    replays): every merchant's room, and a group leader's room only for the residents of its
+    pickup point (`viewer_user_id` None: nobody's point)."""
+    rooms = select(Room).where(Room.status != RoomStatus.BANNED)
+    if viewer_user_id is None:
+        return rooms.where(Room.organisation_id.is_not(None))
+    return rooms.where(
+        or_(
+            Room.organisation_id.is_not(None),
+            Room.pickup_point_id == points.home_point_id(viewer_user_id),
+        )
+    )
+
+
+def leader_rooms(user_id: int) -> Select[Room]:
+    """The rooms a group leader owns (for their pickup point)."""
+    return select(Room).where(Room.leader_user_id == user_id)
+
+
+async def access_leader_room(session: AsyncSession, actor: Actor, room_id: int) -> Room:
+    """A room of the acting group leader (anyone else's, a merchant's included: 404)."""
+    room = await session.scalar(
+        leader_rooms(actor.require_user_id())
+        .where(Room.id == room_id)
+        .execution_options(populate_existing=True)
+    )
+    if room is None:
+        raise NotFound(N_("No such live room."), code="room_not_found")
+    return room
+
+
+async def access_managed_room(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: int,
+    permission: Permission = LIVE_READ,
+    *,
+    leader: bool = False,
+) -> Room:
+    """The room its owner runs: the leader's own (`leader`), else the merchant's own."""
+    if leader:
+        return await access_leader_room(session, actor, room_id)
+    return await access_own_room(session, actor, room_id, permission)
 
 
 async def access_own_room(
@@ -45,8 +87,10 @@ async def access_own_room(
     return room
 
 
-async def access_public_room(session: AsyncSession, room_id: int) -> Room:
-    room = await session.scalar(public_rooms().where(Room.id == room_id))
+async def access_public_room(
+    session: AsyncSession, room_id: int, viewer_user_id: int | None = None
+) -> Room:
+    room = await session.scalar(public_rooms(viewer_user_id).where(Room.id == room_id))
     if room is None:
         raise NotFound(N_("No such live room."), code="room_not_found")
     return room

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli import forms
+from linli.errors import ValidationFailed
+from linli.i18n import N_
 from linli.live import service
 from linli.live.fulfilment import LiveOrderView
 from linli.live.models import LiveGoods, Room
@@ -18,7 +21,37 @@ from linli.live.schemas import (
     RoomOut,
     SellerOut,
 )
+from linli.live.states import RemovalReason
 from linli.merchants.queries import public_identity
+
+ROOM_STATUS_LABELS = {
+    "scheduled": N_("Scheduled"),
+    "live": N_("Live now"),
+    "paused": N_("Paused"),
+    "ended": N_("Ended"),
+    "banned": N_("Banned"),
+}
+REMOVAL_LABELS = {
+    RemovalReason.SPAM: N_("Spam or advertising"),
+    RemovalReason.ABUSE: N_("Insults or harassment"),
+    RemovalReason.ILLEGAL: N_("Unlawful content"),
+    RemovalReason.PERSONAL_DATA: N_("Someone's personal data"),
+    RemovalReason.FRAUD: N_("Scam or payment outside the platform"),
+}
+assert set(REMOVAL_LABELS) == set(RemovalReason)
+
+
+def whole_id(raw: str) -> int:
+    value = forms.whole(raw)
+    if not isinstance(value, int) or value < 1:
+        raise ValidationFailed(N_("Check the form."), fields={"id": N_("Choose one.")})
+    return value
+
+
+def removal_reason(raw: str) -> str:
+    if raw not in set(RemovalReason):
+        raise ValidationFailed(N_("Check the form."), fields={"reason": N_("Choose a reason.")})
+    return raw
 
 
 async def seller_of(session: AsyncSession, organisation_id: int) -> SellerOut:
@@ -37,9 +70,17 @@ async def seller_of(session: AsyncSession, organisation_id: int) -> SellerOut:
 
 
 def present_room(
-    room: Room, goods: Sequence[LiveGoods], seller: SellerOut | None = None
+    room: Room,
+    goods: Sequence[LiveGoods],
+    seller: SellerOut | None = None,
+    sellers: Sequence[SellerOut] = (),
 ) -> RoomOut:
-    return RoomOut.from_row(room, goods=[GoodsOut.model_validate(g) for g in goods], seller=seller)
+    return RoomOut.from_row(
+        room,
+        goods=[GoodsOut.model_validate(g) for g in goods],
+        seller=seller,
+        sellers=list(sellers),
+    )
 
 
 async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOut]:
@@ -49,7 +90,13 @@ async def rooms_out(session: AsyncSession, rooms: Sequence[Room]) -> list[RoomOu
 
 async def room_out(session: AsyncSession, room: Room) -> RoomOut:
     goods = await service.goods_of(session, [room.id])
-    return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))
+    if room.organisation_id is not None:
+        return present_room(room, goods[room.id], await seller_of(session, room.organisation_id))
+    # A leader's room: each supplying merchant's identity and licences.
+    merchants = sorted({g.organisation_id for g in goods[room.id] if g.organisation_id})
+    return present_room(
+        room, goods[room.id], sellers=[await seller_of(session, m) for m in merchants]
+    )
 
 
 def live_order_out(view: LiveOrderView) -> MyLiveOrderOut:

@@ -149,7 +149,7 @@ async def purge_expired(session: AsyncSession) -> Purged:
 def _audit(
     session: AsyncSession,
     room_id: int,
-    organisation_id: int,
+    organisation_id: int | None,
     *,
     recording_ids: Sequence[int],
     chat_messages: int = 0,

@@ -50,9 +50,31 @@ class StreamerIn(StrictInput):
     )
 
 
+class LeaderStreamerIn(StrictInput):
+    """A group leader registers themselves as a streamer for their pickup point's rooms."""
+
+    real_name: Annotated[str, Field(min_length=2, max_length=60)]
+    identity_number: Annotated[
+        str,
+        Field(
+            min_length=18,
+            max_length=18,
+            pattern=r"^[0-9]{17}[0-9Xx]$",
+            description="Resident identity card number (18 characters); only a keyed digest "
+            "and the last 4 characters are stored",
+        ),
+    ]
+    guardian_name: Annotated[str, Field(min_length=2, max_length=60)] | None = Field(
+        default=None, description="Required for streamers aged 16-17: the consenting guardian"
+    )
+    guardian_consent: bool = Field(
+        default=False, description="The guardian's written consent was seen and is on file"
+    )
+
+
 class StreamerOut(OutputModel):
     id: int
-    organisation_id: int
+    organisation_id: int | None
     user_id: int
     real_name: str
     identity_hint: str
@@ -78,6 +100,22 @@ class RoomIn(StrictInput):
         if not 2000 <= value.year <= 2999:
             raise PydanticCustomError("date_out_of_range", "choose a date between 2000 and 2999")
         return value.astimezone(UTC)
+
+
+class LeaderRoomIn(StrictInput):
+    """A group leader's room for the residents of a pickup point they lead."""
+
+    pickup_point_id: Id
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+    scheduled_start: AwareDatetime
+    scheduled_end: AwareDatetime
+
+    @field_validator("scheduled_start", "scheduled_end")
+    @classmethod
+    def _in_this_era(cls, value: datetime) -> datetime:
+        """In UTC, between 2000 and 2999 (no overflow anywhere downstream)."""
+        return RoomIn._in_this_era(value)
 
 
 class GoodsIn(StrictInput):
@@ -183,6 +221,7 @@ class ShipmentIn(StrictInput):
 class GoodsOut(OutputModel):
     id: int
     sku_id: int
+    organisation_id: int | None = Field(description="The goods' merchant (the orders' seller)")
     product_name: str
     sku_code: str
     unit: str
@@ -214,7 +253,11 @@ class SellerOut(BaseModel):
 
 class RoomOut(OutputModel):
     id: int
-    organisation_id: int
+    organisation_id: int | None = Field(description="The merchant's room; null: a leader's")
+    leader_user_id: int | None = None
+    pickup_point_id: int | None = Field(
+        default=None, description="A leader's room: its point (only its residents see it)"
+    )
     streamer_id: int
     title: str
     description: str
@@ -228,6 +271,9 @@ class RoomOut(OutputModel):
     likes: int = 0
     goods: list[GoodsOut] = Field(default_factory=list)
     seller: SellerOut | None = None
+    sellers: list[SellerOut] = Field(
+        default_factory=list, description="A leader's room: each supplying merchant"
+    )
 
 
 class SessionOut(OutputModel):

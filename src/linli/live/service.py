@@ -22,13 +22,21 @@ from linli import clock, outbox
 from linli.audit import service as audit
 from linli.authz import LIVE_MANAGE, LIVE_READ, PLATFORM_LIVE, Actor, ensure
 from linli.catalog import offers, stock
+from linli.community import points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.i18n import N_
 from linli.jobs import LiveRoomDue
 from linli.live import channel, streamers
-from linli.live.models import LiveGoods, LiveSession, Pin, Room, Streamer
-from linli.live.policies import access_own_room, acting_merchant, own_rooms
-from linli.live.schemas import GoodsIn, RoomIn
+from linli.live.models import LiveGoods, LiveSession, Pin, Room, Streamer, SupplyAgreement
+from linli.live.policies import (
+    access_managed_room,
+    access_own_room,
+    acting_merchant,
+    leader_rooms,
+    own_rooms,
+    public_rooms,
+)
+from linli.live.schemas import GoodsIn, LeaderRoomIn, RoomIn
 from linli.live.states import OPEN_STATUSES, RoomStatus, StreamerStatus
 from linli.merchants.queries import selling_status
 from linli.rules import service as rules
@@ -58,9 +66,7 @@ async def _ensure_selling(session: AsyncSession, organisation_id: int) -> None:
 # --- rooms ----------------------------------------------------------------------------------
 
 
-async def create_room(session: AsyncSession, actor: Actor, data: RoomIn) -> Room:
-    organisation_id = acting_merchant(actor, LIVE_MANAGE)
-    await _ensure_selling(session, organisation_id)
+async def _check_schedule(session: AsyncSession, data: RoomIn | LeaderRoomIn) -> rules.Rule:
     rule = await rules.in_force(session, RULE)
     length = data.scheduled_end - data.scheduled_start
     low = timedelta(minutes=int(rule.values["schedule_min_minutes"]))
@@ -77,6 +83,13 @@ async def create_room(session: AsyncSession, actor: Actor, data: RoomIn) -> Room
             N_("Check the schedule."),
             fields={"scheduled_end": N_("Choose an end in the future.")},
         )
+    return rule
+
+
+async def create_room(session: AsyncSession, actor: Actor, data: RoomIn) -> Room:
+    organisation_id = acting_merchant(actor, LIVE_MANAGE)
+    await _ensure_selling(session, organisation_id)
+    rule = await _check_schedule(session, data)
     streamer = await session.scalar(
         select(Streamer).where(
             Streamer.id == data.streamer_id, Streamer.organisation_id == organisation_id
@@ -87,8 +100,45 @@ async def create_room(session: AsyncSession, actor: Actor, data: RoomIn) -> Room
             N_("Check the room."),
             fields={"streamer_id": N_("Choose one of your organisation's streamers.")},
         )
+    return await _new_room(session, actor, data, rule, streamer, organisation_id=organisation_id)
+
+
+async def create_leader_room(session: AsyncSession, actor: Actor, data: LeaderRoomIn) -> Room:
+    """A group leader schedules a room for the residents of a pickup point they lead (else
+    404), streamed by their own streamer record (`streamers.register_leader`)."""
+    user_id = actor.require_user_id()
+    point = await points.point_led_by(session, user_id, data.pickup_point_id)
+    if point is None or not point.active:
+        raise NotFound(N_("No such pickup point."), code="point_not_found")
+    rule = await _check_schedule(session, data)
+    streamer = await session.scalar(
+        select(Streamer).where(Streamer.user_id == user_id, Streamer.organisation_id.is_(None))
+    )
+    if streamer is None:
+        raise Conflict(
+            N_("Register as a streamer with your real name first."), code="streamer_missing"
+        )
+    return await _new_room(
+        session, actor, data, rule, streamer, leader_user_id=user_id, pickup_point_id=point.id
+    )
+
+
+async def _new_room(
+    session: AsyncSession,
+    actor: Actor,
+    data: RoomIn | LeaderRoomIn,
+    rule: rules.Rule,
+    streamer: Streamer,
+    *,
+    organisation_id: int | None = None,
+    leader_user_id: int | None = None,
+    pickup_point_id: int | None = None,
+) -> Room:
+    now = clock.now()
     room = Room(
         organisation_id=organisation_id,
+        leader_user_id=leader_user_id,
+        pickup_point_id=pickup_point_id,
         streamer_id=streamer.id,
         title=data.title,
         description=data.description,
@@ -112,6 +162,9 @@ async def create_room(session: AsyncSession, actor: Actor, data: RoomIn) -> Room
         target_type="live_room",
         target_id=room.id,
         streamer_id=streamer.id,
+        organisation_id=organisation_id,
+        leader_user_id=leader_user_id,
+        pickup_point_id=pickup_point_id,
         scheduled_start=room.scheduled_start.isoformat(),
         scheduled_end=room.scheduled_end.isoformat(),
     )
@@ -122,11 +175,54 @@ async def add_goods(session: AsyncSession, actor: Actor, room_id: int, data: Goo
     """Offer a SKU of the merchant's listed products in the room at a stream price, reserving
     the stream stock from the SKU's stock (409 when there is not enough)."""
     room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    assert room.organisation_id is not None
+    return await _add_goods(session, actor, room, data, organisation_id=room.organisation_id)
+
+
+async def supply_goods(
+    session: AsyncSession, actor: Actor, room_id: int, data: GoodsIn
+) -> LiveGoods:
+    """A merchant adds a SKU of its own to a group leader's open room, only while it has an
+    accepted supply agreement with that leader for the room's point (anything else: 404, as
+    a room it may not see); the agreement and its rate are copied onto the goods."""
+    organisation_id = acting_merchant(actor, LIVE_MANAGE)
+    found = (
+        await session.execute(
+            select(Room, SupplyAgreement)
+            .join(
+                SupplyAgreement,
+                (SupplyAgreement.pickup_point_id == Room.pickup_point_id)
+                & (SupplyAgreement.leader_user_id == Room.leader_user_id),
+            )
+            .where(
+                Room.id == room_id,
+                Room.organisation_id.is_(None),
+                SupplyAgreement.organisation_id == organisation_id,
+                SupplyAgreement.status == "accepted",
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(N_("No such live room."), code="room_not_found")
+    await _ensure_selling(session, organisation_id)
+    return await _add_goods(
+        session, actor, found.Room, data, organisation_id=organisation_id, agreement=found[1]
+    )
+
+
+async def _add_goods(
+    session: AsyncSession,
+    actor: Actor,
+    room: Room,
+    data: GoodsIn,
+    *,
+    organisation_id: int,
+    agreement: SupplyAgreement | None = None,
+) -> LiveGoods:
     if room.status not in OPEN_STATUSES:
         raise not_open()
-    listed = (await offers.listed_skus(session, room.organisation_id, [data.sku_id])).get(
-        data.sku_id
-    )
+    listed = (await offers.listed_skus(session, organisation_id, [data.sku_id])).get(data.sku_id)
     if listed is None:
         raise ValidationFailed(
             N_("Check the goods."),
@@ -140,9 +236,18 @@ async def add_goods(session: AsyncSession, actor: Actor, room_id: int, data: Goo
         raise Conflict(N_("This SKU is in the room already."), code="goods_exists")
     rule = await rules.in_force(session, RULE)
     regulated = set(rule.values["pre_review_categories"])
+    if agreement is not None and regulated & set(listed.category_codes):
+        # The pre-review is the room owner's to record; a leader's room sells none of these.
+        raise Conflict(
+            N_("Goods whose advertising needs a pre-review cannot be sold in a leader's room."),
+            code="ad_review_goods",
+        )
     goods = LiveGoods(
         room_id=room.id,
         sku_id=listed.sku_id,
+        organisation_id=organisation_id,
+        agreement_id=agreement.id if agreement else None,
+        commission_bp=agreement.commission_bp if agreement else None,
         product_name=listed.product_name,
         sku_code=listed.code,
         unit=listed.unit,
@@ -160,7 +265,7 @@ async def add_goods(session: AsyncSession, actor: Actor, room_id: int, data: Goo
     taken = await stock.reserve(
         session,
         actor,
-        organisation_id=room.organisation_id,
+        organisation_id=organisation_id,
         sku_id=listed.sku_id,
         units=data.stock,
         reason="live.goods_added",
@@ -183,6 +288,8 @@ async def add_goods(session: AsyncSession, actor: Actor, room_id: int, data: Goo
         target_id=room.id,
         goods_id=goods.id,
         sku_id=listed.sku_id,
+        organisation_id=organisation_id,
+        agreement_id=agreement.id if agreement else None,
         stream_price_fen=data.stream_price_fen,
         stock=data.stock,
     )
@@ -216,15 +323,25 @@ class Started:
     stream_key: str
 
 
-async def start(session: AsyncSession, actor: Actor, room_id: int) -> Started:
-    """Go live: a new session with its stream key (shown once)."""
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+async def start(
+    session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False
+) -> Started:
+    """Go live: a new session with its stream key (shown once). `leader`: the group leader's
+    own room (they must still lead its point), else the merchant's."""
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     if room.status != RoomStatus.SCHEDULED:
         raise Conflict(N_("Only a scheduled room can go live."), code="room_not_scheduled")
     now = clock.now()
     if now >= room.scheduled_end:
         raise Conflict(N_("This room's scheduled time is over."), code="room_schedule_over")
-    await _ensure_selling(session, room.organisation_id)
+    if room.organisation_id is not None:
+        await _ensure_selling(session, room.organisation_id)
+    else:
+        assert room.leader_user_id is not None
+        assert room.pickup_point_id is not None
+        led = await points.point_led_by(session, room.leader_user_id, room.pickup_point_id)
+        if led is None or not led.active:
+            raise Conflict(N_("You no longer lead this room's pickup point."), code="point_not_led")
     streamer = await session.get(Streamer, room.streamer_id, populate_existing=True)
     assert streamer is not None
     if streamer.status != StreamerStatus.ACTIVE:
@@ -309,21 +426,23 @@ async def _move(
     return room
 
 
-async def pause(session: AsyncSession, actor: Actor, room_id: int) -> Room:
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+async def pause(session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False) -> Room:
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     return await _move(session, actor, room, RoomStatus.LIVE, RoomStatus.PAUSED)
 
 
-async def resume(session: AsyncSession, actor: Actor, room_id: int) -> Room:
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+async def resume(
+    session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False
+) -> Room:
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     if clock.now() >= room.scheduled_end:
         raise Conflict(N_("This room's scheduled time is over."), code="room_schedule_over")
     return await _move(session, actor, room, RoomStatus.PAUSED, RoomStatus.LIVE)
 
 
-async def end(session: AsyncSession, actor: Actor, room_id: int) -> Room:
+async def end(session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False) -> Room:
     """End the room: its session ends, the pin closes, unsold stream stock goes back."""
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     return await _finish(session, actor, room, RoomStatus.ENDED, reason="ended")
 
 
@@ -383,6 +502,7 @@ async def _finish(
         target_type="live_room",
         target_id=room.id,
         organisation_id=room.organisation_id,
+        leader_user_id=room.leader_user_id,
         reason=note or reason,
         released_units=released,
     )
@@ -451,9 +571,11 @@ async def _open_session_id(session: AsyncSession, room_id: int) -> int:
     return int(found)
 
 
-async def pin(session: AsyncSession, actor: Actor, room_id: int, goods_id: int) -> Pin:
+async def pin(
+    session: AsyncSession, actor: Actor, room_id: int, goods_id: int, *, leader: bool = False
+) -> Pin:
     """Put goods on sale in the live room; refused while another pin is open."""
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     goods = await session.scalar(
         select(LiveGoods).where(LiveGoods.id == goods_id, LiveGoods.room_id == room.id)
     )
@@ -499,8 +621,8 @@ async def pin(session: AsyncSession, actor: Actor, room_id: int, goods_id: int) 
     return row
 
 
-async def unpin(session: AsyncSession, actor: Actor, room_id: int) -> Room:
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+async def unpin(session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False) -> Room:
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     was = await session.scalar(
         update(Room)
         .where(Room.id == room.id, Room.pinned_goods_id.is_not(None))
@@ -545,11 +667,48 @@ async def merchant_rooms(session: AsyncSession, actor: Actor, *, limit: int) -> 
     ).all()
 
 
-async def schedule(session: AsyncSession, *, limit: int) -> Sequence[Room]:
-    """Rooms live now and upcoming, soonest first (banned and ended ones left out)."""
+async def leader_rooms_of(session: AsyncSession, actor: Actor, *, limit: int) -> Sequence[Room]:
+    """The acting group leader's rooms, latest first."""
+    return (
+        await session.scalars(
+            leader_rooms(actor.require_user_id())
+            .order_by(Room.scheduled_start.desc(), Room.id.desc())
+            .limit(limit)
+        )
+    ).all()
+
+
+async def supplied_rooms(session: AsyncSession, actor: Actor, *, limit: int) -> Sequence[Room]:
+    """The open rooms of the group leaders the merchant has an accepted agreement with."""
+    organisation_id = acting_merchant(actor, LIVE_READ)
     return (
         await session.scalars(
             select(Room)
+            .join(
+                SupplyAgreement,
+                (SupplyAgreement.pickup_point_id == Room.pickup_point_id)
+                & (SupplyAgreement.leader_user_id == Room.leader_user_id),
+            )
+            .where(
+                Room.organisation_id.is_(None),
+                Room.status.in_(OPEN_STATUSES),
+                SupplyAgreement.organisation_id == organisation_id,
+                SupplyAgreement.status == "accepted",
+            )
+            .order_by(Room.scheduled_start, Room.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def schedule(
+    session: AsyncSession, *, limit: int, viewer_user_id: int | None = None
+) -> Sequence[Room]:
+    """Rooms live now and upcoming, soonest first (banned and ended ones left out; a group
+    leader's only for the residents of its point)."""
+    return (
+        await session.scalars(
+            public_rooms(viewer_user_id)
             .where(Room.status.in_(OPEN_STATUSES))
             .order_by(Room.scheduled_start, Room.id)
             .limit(limit)
@@ -557,10 +716,12 @@ async def schedule(session: AsyncSession, *, limit: int) -> Sequence[Room]:
     ).all()
 
 
-async def replays(session: AsyncSession, *, limit: int) -> Sequence[Room]:
+async def replays(
+    session: AsyncSession, *, limit: int, viewer_user_id: int | None = None
+) -> Sequence[Room]:
     return (
         await session.scalars(
-            select(Room)
+            public_rooms(viewer_user_id)
             .where(Room.status == RoomStatus.ENDED)
             .order_by(Room.ended_at.desc(), Room.id.desc())
             .limit(limit)

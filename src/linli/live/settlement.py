@@ -6,7 +6,8 @@ buyer's pickup point. In the transaction of that receipt (itself one conditional
 `shipped` / `at_point`, so only one receipt wins) `settle_received` moves what was paid and not
 refunded out of clearing through `ledger.settle`: the platform's fee (rule
 `live.platform_fee`), the pickup point leader's commission (their point's `commission_bp`,
-only for an order handed over at the point) and the rest to the merchant's payable. The rates
+only for an order handed over at the point; for goods of the leader's own room the supply
+agreement's rate) and the rest to the merchant's payable. The rates
 are kept on the order, so a return afterwards reverses exactly what was booked, in proportion
 (`reverse`, through `ledger.reverse_settlement`, as group buying reverses collected goods).
 
@@ -27,7 +28,7 @@ from linli import clock
 from linli.audit import service as audit
 from linli.authz import Actor
 from linli.community import points
-from linli.live.models import LiveCommission, LiveGoods, LiveOrder
+from linli.live.models import LiveCommission, LiveGoods, LiveOrder, Room
 from linli.payments import ledger
 from linli.rules import service as rules
 
@@ -42,6 +43,22 @@ class Settled:
     platform_fen: int
 
 
+async def _leader_rate(session: AsyncSession, order_id: int, leader_user_id: int) -> int:
+    """The commission of the leader handing the order over: the supply agreement's rate
+    (copied onto the goods) for goods of the leader's own room, else their point's rate."""
+    agreed = (
+        await session.execute(
+            select(LiveGoods.commission_bp, Room.leader_user_id)
+            .join(LiveOrder, LiveOrder.goods_id == LiveGoods.id)
+            .join(Room, Room.id == LiveGoods.room_id)
+            .where(LiveOrder.id == order_id, LiveGoods.agreement_id.is_not(None))
+        )
+    ).one_or_none()
+    if agreed is not None and agreed[1] == leader_user_id and agreed[0] is not None:
+        return int(agreed[0])
+    return int(await points.commission_bp(session, leader_user_id) or 0)
+
+
 async def settle_received(
     session: AsyncSession, order_id: int, *, leader_user_id: int | None = None
 ) -> Settled | None:
@@ -53,7 +70,7 @@ async def settle_received(
     fee_bp = int(fee.values["bp"])
     commission_bp = 0
     if leader_user_id is not None:
-        commission_bp = int(await points.commission_bp(session, leader_user_id) or 0)
+        commission_bp = await _leader_rate(session, order_id, leader_user_id)
     now = clock.now()
     row = (
         await session.execute(

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.authz import LIVE_READ, PLATFORM_LIVE, Actor, ensure
+from linli.community import points
 from linli.live.channel import ON_AIR, PRESENCE_FRESH
 from linli.live.models import LiveOrder, LiveSession, Presence, Room, RoomViewer, Streamer
-from linli.live.policies import access_own_room
+from linli.live.policies import access_managed_room
 from linli.live.states import LiveOrderStatus
 from linli.merchants.queries import public_identity
 
@@ -41,8 +42,12 @@ class RoomStatistics:
         return self.buyers / self.viewers if self.viewers else None
 
 
-async def room_statistics(session: AsyncSession, actor: Actor, room_id: int) -> RoomStatistics:
-    room = await access_own_room(session, actor, room_id, LIVE_READ)
+async def room_statistics(
+    session: AsyncSession, actor: Actor, room_id: int, *, leader: bool = False
+) -> RoomStatistics:
+    """The room's statistics for its owner: the merchant's room, or (`leader`) the group
+    leader's own."""
+    room = await access_managed_room(session, actor, room_id, LIVE_READ, leader=leader)
     now = clock.now()
     on_air = timedelta()
     for started, ended in await session.execute(
@@ -117,10 +122,27 @@ async def rooms_on_air(session: AsyncSession, actor: Actor, *, limit: int = 200)
     ).all()
     sellers: dict[int, str] = {}
     for room, *_ in rows:
-        if room.organisation_id not in sellers:
+        if room.organisation_id is not None and room.organisation_id not in sellers:
             identity = await public_identity(session, room.organisation_id)
             sellers[room.organisation_id] = identity.name if identity else ""
+    # A group leader's room is named by its pickup point.
+    point_names = {
+        point.id: point.name
+        for point in (
+            await points.points(
+                session, [room.pickup_point_id for room, *_ in rows if room.pickup_point_id]
+            )
+        ).values()
+    }
     return [
-        OnAir(room, sellers[room.organisation_id], streamer, started_at, int(count))
+        OnAir(
+            room,
+            sellers[room.organisation_id]
+            if room.organisation_id is not None
+            else point_names.get(room.pickup_point_id or 0, ""),
+            streamer,
+            started_at,
+            int(count),
+        )
         for room, streamer, started_at, count in rows
     ]

@@ -12,20 +12,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.accounts.models import Membership
 from linli.audit import service as audit
 from linli.authz import LIVE_READ, LIVE_STREAMERS_MANAGE, PLATFORM_LIVE, Actor, ensure
+from linli.community import points
 from linli.errors import Conflict, NotFound, ValidationFailed
 from linli.i18n import N_
 from linli.live.models import BlacklistedIdentity, Streamer
 from linli.live.policies import acting_merchant
-from linli.live.schemas import StreamerIn
+from linli.live.schemas import LeaderStreamerIn, StreamerIn
 from linli.live.states import StreamerStatus
 from linli.rules import service as rules
 
@@ -81,21 +84,19 @@ async def is_blacklisted(session: AsyncSession, digest: str) -> bool:
     return found is not None
 
 
-async def register(
-    session: AsyncSession, actor: Actor, data: StreamerIn, *, identity_key: str
-) -> Streamer:
-    """The owner records a member of the organisation as a real-name verified streamer."""
-    organisation_id = acting_merchant(actor, LIVE_STREAMERS_MANAGE)
-    member = await session.scalar(
-        select(Membership.id).where(
-            Membership.user_id == data.user_id, Membership.organisation_id == organisation_id
-        )
-    )
-    if member is None:
-        raise ValidationFailed(
-            N_("Check the streamer."),
-            fields={"user_id": N_("Choose a member of your organisation.")},
-        )
+@dataclass(frozen=True)
+class _Checked:
+    birth: date
+    digest: str
+    consent_at: datetime | None
+    rule: rules.Rule
+
+
+async def _check_identity(
+    session: AsyncSession, data: StreamerIn | LeaderStreamerIn, identity_key: str
+) -> _Checked:
+    """The same checks for every streamer: a valid identity card number, the minimum age,
+    the guardian's consent below 18, not blacklisted."""
     birth = birth_date_of(data.identity_number)
     if birth is None:
         raise ValidationFailed(
@@ -126,6 +127,31 @@ async def register(
             N_("This person is barred from live streaming on the platform."),
             code="streamer_blacklisted",
         )
+    return _Checked(birth, digest, consent_at, rule)
+
+
+async def register(
+    session: AsyncSession, actor: Actor, data: StreamerIn, *, identity_key: str
+) -> Streamer:
+    """The owner records a member of the organisation as a real-name verified streamer."""
+    organisation_id = acting_merchant(actor, LIVE_STREAMERS_MANAGE)
+    member = await session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == data.user_id, Membership.organisation_id == organisation_id
+        )
+    )
+    if member is None:
+        raise ValidationFailed(
+            N_("Check the streamer."),
+            fields={"user_id": N_("Choose a member of your organisation.")},
+        )
+    checked = await _check_identity(session, data, identity_key)
+    birth, digest, consent_at, rule = (
+        checked.birth,
+        checked.digest,
+        checked.consent_at,
+        checked.rule,
+    )
     existing = await session.scalar(
         select(Streamer.id).where(
             Streamer.organisation_id == organisation_id, Streamer.user_id == data.user_id
@@ -160,6 +186,64 @@ async def register(
         rule_version=rule.version,
     )
     return streamer
+
+
+async def register_leader(
+    session: AsyncSession, actor: Actor, data: LeaderStreamerIn, *, identity_key: str
+) -> Streamer:
+    """A group leader (an active leader of a pickup point, else 404) registers themselves as
+    a streamer for their point's rooms, under the same checks (real name, identity card, age,
+    guardian consent, blacklist); the record has no organisation."""
+    user_id = actor.require_user_id()
+    if not await points.points_led_by(session, user_id):
+        raise NotFound(N_("No such pickup point."), code="point_not_found")
+    checked = await _check_identity(session, data, identity_key)
+    existing = await session.scalar(
+        select(Streamer.id).where(Streamer.user_id == user_id, Streamer.organisation_id.is_(None))
+    )
+    if existing is not None:
+        raise Conflict(N_("You are a streamer already."), code="streamer_exists")
+    streamer = Streamer(
+        organisation_id=None,
+        user_id=user_id,
+        real_name=data.real_name,
+        identity_digest=checked.digest,
+        identity_hint=data.identity_number[-4:].upper(),
+        birth_date=checked.birth,
+        guardian_name=data.guardian_name if checked.consent_at else None,
+        guardian_consent_at=checked.consent_at,
+        status=StreamerStatus.ACTIVE,
+        rule_version=checked.rule.version,
+        verified_at=clock.now(),
+        verified_by_user_id=user_id,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(streamer)
+            await session.flush()
+    except IntegrityError:  # a concurrent registration of the same leader won
+        raise Conflict(N_("You are a streamer already."), code="streamer_exists") from None
+    audit.record(
+        session,
+        actor,
+        "live.streamer_registered",
+        target_type="live_streamer",
+        target_id=streamer.id,
+        user=user_id,
+        leader=True,
+        minor=checked.consent_at is not None,
+        rule_version=checked.rule.version,
+    )
+    return streamer
+
+
+async def leader_streamer(session: AsyncSession, actor: Actor) -> Streamer | None:
+    """The acting group leader's own streamer record, if any."""
+    return await session.scalar(
+        select(Streamer).where(
+            Streamer.user_id == actor.require_user_id(), Streamer.organisation_id.is_(None)
+        )
+    )
 
 
 async def own_streamers(session: AsyncSession, actor: Actor) -> Sequence[Streamer]:
