@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock
 from linli.audit.models import AuditEntry
+from linli.catalog.models import Sku
 from linli.clock import FrozenClock
 from linli.rules.defaults import SINCE
 from linli.rules.models import RuleVersion
@@ -219,3 +220,28 @@ async def test_regulated_goods_need_the_ad_review_before_going_live(
     )
     assert reviewed.status_code == 200, reviewed.text
     assert (await client.post(start, headers=studio.shop.headers)).status_code == 200
+
+
+async def test_the_same_sku_added_twice_at_once_is_one_goods_and_one_reservation(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Two adds of one SKU racing past the duplicate check meet at the (room, SKU) unique
+    constraint: one 201, the other 409 `goods_exists` (never a 500), one reservation."""
+    shop = await a_shop(client, session)
+    sku_id = await listed_sku(client, shop, stock=100)
+    streamer = await a_streamer(client, shop)
+    room = await a_room(client, shop, streamer.json()["id"])
+    room_id = room.json()["id"]
+    body = {"sku_id": sku_id, "stream_price_fen": 990, "stock": 30, "per_buyer_limit": 2}
+    answers = await asyncio.gather(
+        *(
+            client.post(f"{LIVE}/merchant/rooms/{room_id}/goods", json=body, headers=shop.headers)
+            for _ in range(4)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"goods_exists"}
+    async with app.state.sessionmaker() as s:
+        left = await s.scalar(select(Sku.stock).where(Sku.id == sku_id))
+    assert left == 70

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli import clock, outbox
@@ -260,8 +261,14 @@ async def _add_goods(
         needs_ad_review=bool(regulated & set(listed.category_codes)),
         created_at=clock.now(),
     )
-    session.add(goods)
-    await session.flush()
+    try:
+        # The duplicate check above answers the common case; two adds of one SKU at once
+        # meet at the (room, SKU) unique constraint, and the second is answered the same.
+        async with session.begin_nested():
+            session.add(goods)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("This SKU is in the room already."), code="goods_exists") from exc
     taken = await stock.reserve(
         session,
         actor,
