@@ -460,6 +460,8 @@ lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/end
 loooooooooo leader POST /api/v1/live/leader/rooms/{room_id}/pin
 lhhohhhhhhh leader POST /api/v1/live/leader/rooms/{room_id}/unpin
 lhhohhhhhhh leader GET /api/v1/live/leader/rooms/{room_id}/statistics
+loooooooooo leader POST /api/v1/live/leader/rooms/{room_id}/chat/{message_id}/remove
+loooooooooo leader POST /api/v1/live/leader/rooms/{room_id}/mutes
 lddddoooddd org:read GET /api/v1/live/merchant/leader-rooms
 lddddoooddd org:write POST /api/v1/live/merchant/leader-rooms/{room_id}/goods
 lhhoohhhhhh - GET /leader/live
@@ -1442,6 +1444,8 @@ async def build_world(
                 "/api/v1/live/leader/rooms/{room_id}/pin",
                 "/api/v1/live/leader/rooms/{room_id}/unpin",
                 "/api/v1/live/leader/rooms/{room_id}/statistics",
+                "/api/v1/live/leader/rooms/{room_id}/chat/{message_id}/remove",
+                "/api/v1/live/leader/rooms/{room_id}/mutes",
                 "/api/v1/live/merchant/leader-rooms/{room_id}/goods",
                 "/leader/live/{room_id}",
                 "/leader/live/{room_id}/start",

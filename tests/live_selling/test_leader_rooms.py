@@ -20,13 +20,18 @@ from websockets.exceptions import InvalidStatus
 
 from linli import clock
 from linli.accounts.identity import CSRF_COOKIE, SESSION_COOKIE
+from linli.authz import Actor, UserRef
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.errors import DomainError
+from linli.live import channel
 from linli.live.models import (
     BlacklistedIdentity,
+    ChatMessage,
     LiveCommission,
     LiveGoods,
     LiveOrder,
+    Mute,
     Room,
     Streamer,
 )
@@ -606,3 +611,50 @@ async def test_the_leader_studio_and_the_supplying_merchants_pages_in_both_langu
         assert ended.status_code == 303
         assert (await room_row(app, room_id)).status == "ended"
         assert await sku_stock(app, sku_id) == 100
+
+
+async def test_the_leader_moderates_their_rooms_chat_and_nobody_elses(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The leader removes a message (with a reason) and mutes its writer in their own room
+    through the API; another leader, and the supplying merchant through the leader routes,
+    are refused with 404 and nothing changes."""
+    studio = await a_leader_studio(client, session)
+    rival = await a_leader_studio(client, session, live=False)
+    (viewer,) = await residents(session, 1)
+    await live_in(session, viewer.user, studio.point.id)
+    async with app.state.sessionmaker() as s, s.begin():
+        message = await channel.post_chat(
+            s, Actor(user=UserRef.of(viewer.user)), studio.room_id, "买三送一，加我微信"
+        )
+        message_id = message.id
+    remove = f"{LEADER_ROOMS}/{studio.room_id}/chat/{message_id}/remove"
+    mutes = f"{LEADER_ROOMS}/{studio.room_id}/mutes"
+    mute_body = {"user_id": viewer.user.id, "minutes": 30, "reason": "spam"}
+    for headers in (rival.point.leader.headers, studio.shop.headers):
+        refused = await client.post(remove, json={"reason": "spam"}, headers=headers)
+        assert refused.status_code in (403, 404), refused.text
+        refused = await client.post(mutes, json=mute_body, headers=headers)
+        assert refused.status_code in (403, 404), refused.text
+    async with app.state.sessionmaker() as s:
+        untouched = await s.get(ChatMessage, message_id)
+        assert untouched is not None
+        assert untouched.removed_at is None
+        assert await s.get(Mute, (studio.room_id, viewer.user.id)) is None
+    removed = await client.post(
+        remove, json={"reason": "spam", "note": "广告"}, headers=studio.point.leader.headers
+    )
+    assert removed.status_code == 200, removed.text
+    muted = await client.post(mutes, json=mute_body, headers=studio.point.leader.headers)
+    assert muted.status_code == 200, muted.text
+    async with app.state.sessionmaker() as s:
+        row = await s.get(ChatMessage, message_id)
+        assert row is not None
+        assert row.removed_reason == "spam: 广告"
+        assert row.removed_by_user_id == studio.point.leader.user.id
+        assert await s.get(Mute, (studio.room_id, viewer.user.id)) is not None
+    async with app.state.sessionmaker() as s, s.begin():
+        with pytest.raises(DomainError):
+            await channel.post_chat(
+                s, Actor(user=UserRef.of(viewer.user)), studio.room_id, "再发一次"
+            )

@@ -430,6 +430,27 @@ async def leader_unpin(room_id: PathId, session: DbSession, actor: Leader) -> Ro
     return await presenters.room_out(session, found)
 
 
+@router.post(
+    "/leader/rooms/{room_id}/chat/{message_id}/remove",
+    summary="Remove a chat message of my room with a recorded reason (never for being negative)",
+)
+async def leader_remove_message(
+    room_id: PathId, message_id: PathId, body: RemovalIn, session: DbSession, actor: Leader
+) -> ChatMessageOut:
+    removed = await channel.remove_message(
+        session, actor, room_id, message_id, body.reason, body.note, leader=True
+    )
+    return ChatMessageOut.model_validate(removed)
+
+
+@router.post("/leader/rooms/{room_id}/mutes", summary="Mute a viewer in my room for a while")
+async def leader_mute(room_id: PathId, body: MuteIn, session: DbSession, actor: Leader) -> MuteOut:
+    muted = await channel.mute(
+        session, actor, room_id, body.user_id, body.minutes, body.reason, leader=True
+    )
+    return MuteOut.model_validate(muted)
+
+
 @router.get(
     "/leader/rooms/{room_id}/statistics",
     summary="My room's statistics: viewers, peak, likes, orders, GMV, conversion",

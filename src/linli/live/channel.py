@@ -52,7 +52,7 @@ from linli.live.models import (
     RoomEvent,
     RoomViewer,
 )
-from linli.live.policies import access_managed_room, access_own_room
+from linli.live.policies import access_managed_room
 from linli.live.states import OPEN_STATUSES, RoomStatus
 from linli.rules import service as rules
 
@@ -464,9 +464,18 @@ async def remove_message(
 
 
 async def mute(
-    session: AsyncSession, actor: Actor, room_id: int, user_id: int, minutes: int, reason: str
+    session: AsyncSession,
+    actor: Actor,
+    room_id: int,
+    user_id: int,
+    minutes: int,
+    reason: str,
+    *,
+    leader: bool = False,
 ) -> Mute:
-    room = await access_own_room(session, actor, room_id, LIVE_MANAGE)
+    """The room's owner (its merchant, or `leader`: the group leader) mutes a viewer who
+    wrote in the room's chat for a while, with a reason."""
+    room = await access_managed_room(session, actor, room_id, LIVE_MANAGE, leader=leader)
     chatted = await session.scalar(
         select(ChatMessage.id)
         .where(ChatMessage.room_id == room.id, ChatMessage.user_id == user_id)
