@@ -30,6 +30,7 @@ from linli.events import (
     InspectionFailed,
     LeaderApplicationDecided,
     LiveOrderAtPoint,
+    LiveOrderCancelled,
     LiveOrderShipped,
     LiveOrderUncollected,
     MembershipGranted,
@@ -785,6 +786,31 @@ async def live_order_shipped(
             "order_id": event.order_id,
             "tracking": event.tracking_number,
             "due": _local(event.receive_by) if event.receive_by is not None else "",
+        },
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(LiveOrderCancelled, "notifications.live_order_cancelled")
+async def live_order_cancelled(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderCancelled]
+) -> None:
+    """The merchant cancelled the buyer's paid order: the buyer is told why and what was
+    refunded (their own cancellation tells them nothing they do not know)."""
+    event = envelope.payload
+    if event.cancelled_by != "merchant":
+        return
+    notify(
+        session,
+        event.user_id,
+        "live_order_cancelled",
+        title=N_("The merchant cancelled your live order #{order_id}"),
+        body=N_("Reason given: {reason}. {amount} was refunded to you."),
+        params={
+            "order_id": event.order_id,
+            "reason": event.reason,
+            "amount": format_fen(event.refunded_fen),
         },
         link="/live/orders",
         source_event_id=envelope.event_id,
