@@ -117,8 +117,10 @@ async def test_the_buyer_cancels_a_paid_order_before_shipment_once_and_only_thei
     assert len(await refunds(app)) == 1
     assert len(await audited(app, "live.order_cancelled")) == 1
     assert (await goods_row(app, studio.goods_id)).remaining == 10
-    # The buyer's own cancellation sends them no inbox message.
+    # The buyer's own cancellation sends them no inbox message; the merchant's owner is told.
     assert await notices(app, buyer.user.id, "live_order_cancelled") == []
+    (told,) = await notices(app, studio.shop.owner.id, "live_order_cancelled")
+    assert (told.params["order_id"], told.link) == (order["id"], "/merchant/live-orders")
     # The per-viewer quota was given back: the whole limit may be bought again.
     assert (await buy(client, buyer.headers, studio, quantity=5)).status_code == 201
 

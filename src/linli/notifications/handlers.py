@@ -797,9 +797,19 @@ async def live_order_cancelled(
     session: AsyncSession, envelope: outbox.Envelope[LiveOrderCancelled]
 ) -> None:
     """The merchant cancelled the buyer's paid order: the buyer is told why and what was
-    refunded (their own cancellation tells them nothing they do not know)."""
+    refunded. The buyer cancelled it: the merchant's owners are told not to ship it."""
     event = envelope.payload
     if event.cancelled_by != "merchant":
+        await _notify_owners(
+            session,
+            event.organisation_id,
+            "live_order_cancelled",
+            title=N_("Live order #{order_id} cancelled by the buyer"),
+            body=N_("Do not ship live order #{order_id}: the buyer cancelled it and is refunded."),
+            params={"order_id": event.order_id},
+            link="/merchant/live-orders",
+            event_id=envelope.event_id,
+        )
         return
     notify(
         session,
