@@ -424,13 +424,17 @@ ldddddddddo - GET /platform/live
 loooooooooo - GET /live/orders
 lohhhhhhhhh - POST /live/orders/{order_id}/address
 lohhhhhhhhh - POST /live/orders/{order_id}/receive
+lohhhhhhhhh - POST /live/orders/{order_id}/cancel
 lddddoooddd - GET /merchant/live-orders
 lddddoohddd - POST /merchant/live-orders/{order_id}/ship
+lddddoohddd - POST /merchant/live-orders/{order_id}/cancel
 lohhhhhhhhh resident GET /api/v1/live/orders/{order_id}
 loooooooooo resident POST /api/v1/live/orders/{order_id}/address
 lohhhhhhhhh resident POST /api/v1/live/orders/{order_id}/receive
+lohhhhhhhhh resident POST /api/v1/live/orders/{order_id}/cancel
 lddddoooddd org:read GET /api/v1/live/merchant/orders
 lddddoooddd org:write POST /api/v1/live/merchant/orders/{order_id}/ship
+lddddoooddd org:write POST /api/v1/live/merchant/orders/{order_id}/cancel
 lhhohhhhhhh leader GET /api/v1/live/pickup-points/{point_id}/orders
 lhhohhhhhhh leader POST /api/v1/live/pickup-points/{point_id}/orders/{order_id}/arrive
 loooooooooo leader POST /api/v1/live/pickup-points/{point_id}/handover
@@ -1459,6 +1463,10 @@ async def build_world(
                 "/api/v1/live/orders/{order_id}/address",
                 "/api/v1/live/orders/{order_id}/receive",
                 "/api/v1/live/merchant/orders/{order_id}/ship",
+                "/api/v1/live/orders/{order_id}/cancel",
+                "/api/v1/live/merchant/orders/{order_id}/cancel",
+                "/live/orders/{order_id}/cancel",
+                "/merchant/live-orders/{order_id}/cancel",
                 "/live/orders/{order_id}/address",
                 "/live/orders/{order_id}/receive",
                 "/merchant/live-orders/{order_id}/ship",

@@ -934,6 +934,7 @@ async def starts(app: FastAPI) -> tuple[str, dict[str, list[str]]]:
             "merchant-owner": [
                 f"/merchant/groupbuy/{campaign}/procurement",
                 f"/merchant/live/{room_id}",
+                "/merchant/live-orders",  # a hostile order to ship: the cancel form with it
                 f"/services/desk/consultations/{booking.id}",
                 "/services/desk/prescriptions",
                 "/services/desk/schedule",

@@ -243,6 +243,19 @@ class LiveOrderUncollected(DomainEvent):
     refunded_fen: int
 
 
+@event_type("live.LiveOrderCancelled")
+class LiveOrderCancelled(DomainEvent):
+    """A paid live order not yet shipped was cancelled, by its buyer or by its merchant (who
+    gives a reason), and refunded in full (docs/live.md "Delivery")."""
+
+    order_id: int
+    user_id: int
+    organisation_id: int
+    cancelled_by: str  # buyer | merchant
+    reason: str  # the merchant's words ("" when the buyer cancelled)
+    refunded_fen: int
+
+
 @event_type("groupbuy.OrderReadyForPickup")
 class OrderReadyForPickup(DomainEvent):
     order_id: int

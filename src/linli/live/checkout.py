@@ -347,7 +347,44 @@ async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> 
     if row is None:
         return False
     goods_id, quantity, room_id = int(row[0]), int(row[1]), int(row[2])
-    await _give_back_quota(session, int(row[3]), goods_id, quantity)
+    await give_back_units(
+        session,
+        order_id=order_id,
+        user_id=int(row[3]),
+        goods_id=goods_id,
+        room_id=room_id,
+        quantity=quantity,
+        reason="live.order_expired",
+    )
+    try:
+        await payments.cancel_intent(session, Actor.for_system(), intent_id)
+    except Conflict:
+        log.info("live order %s expired; its intent %s was no longer open", order_id, intent_id)
+    audit.record(
+        session,
+        Actor.for_system(),
+        "live.order_expired",
+        target_type="live_order",
+        target_id=order_id,
+        room_id=room_id,
+    )
+    return True
+
+
+async def give_back_units(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    user_id: int,
+    goods_id: int,
+    room_id: int,
+    quantity: int,
+    reason: str,
+) -> None:
+    """A cancelled order's units go back (the caller moved the order to cancelled, once): the
+    buyer's per-viewer quota, then the room's stream stock while the room holds it, else the
+    SKU (through catalog.stock, audited with `reason`)."""
+    await _give_back_quota(session, user_id, goods_id, quantity)
     back = await session.scalar(
         update(LiveGoods)
         .where(
@@ -367,20 +404,7 @@ async def expire_order(session: AsyncSession, order_id: int, intent_id: int) -> 
                 Actor.for_system(),
                 sku_id=int(sku_id),
                 units=quantity,
-                reason="live.order_expired",
+                reason=reason,
                 room_id=room_id,
                 order_id=order_id,
             )
-    try:
-        await payments.cancel_intent(session, Actor.for_system(), intent_id)
-    except Conflict:
-        log.info("live order %s expired; its intent %s was no longer open", order_id, intent_id)
-    audit.record(
-        session,
-        Actor.for_system(),
-        "live.order_expired",
-        target_type="live_order",
-        target_id=order_id,
-        room_id=room_id,
-    )
-    return True

@@ -290,6 +290,8 @@ async def ship(session: AsyncSession, actor: Actor, order_id: int, data: Shipmen
     )
     if order is None:
         raise _order_not_found()
+    if order.status == LiveOrderStatus.CANCELLED:
+        raise Conflict(N_("This order was cancelled already."), code="already_cancelled")
     if order.fulfilment_status is None:
         raise Conflict(N_("Only a paid order can be shipped."), code="not_paid")
     rule = await rules.in_force(session, RULE)
@@ -321,6 +323,8 @@ async def ship(session: AsyncSession, actor: Actor, order_id: int, data: Shipmen
     )
     await session.refresh(order)
     if moved is None:
+        if order.status == LiveOrderStatus.CANCELLED:  # cancelled meanwhile
+            raise Conflict(N_("This order was cancelled already."), code="already_cancelled")
         if order.fulfilment_status == FulfilmentStatus.TO_SHIP:
             raise Conflict(
                 N_("The resident has not given a delivery address yet."), code="address_missing"

@@ -12,7 +12,7 @@ from linli.apitypes import PageSize, PathId
 from linli.authz import LIVE_MANAGE, LIVE_READ, Actor, require, require_scope
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
-from linli.live import agreements, fulfilment, presenters, settlement
+from linli.live import agreements, cancellation, fulfilment, presenters, settlement
 from linli.live.schemas import (
     AgreementIn,
     AgreementOut,
@@ -23,6 +23,7 @@ from linli.live.schemas import (
     MerchantLiveOrderOut,
     MyLiveOrderOut,
     PointLiveOrderOut,
+    ReasonIn,
     ShipmentIn,
 )
 
@@ -59,6 +60,15 @@ async def confirm_receipt(order_id: PathId, session: DbSession, actor: Viewer) -
     return presenters.live_order_out(await fulfilment.my_order(session, actor, order_id))
 
 
+@router.post(
+    "/orders/{order_id}/cancel",
+    summary="Cancel my paid live order before it is shipped (refunded in full)",
+)
+async def cancel_mine(order_id: PathId, session: DbSession, actor: Viewer) -> MyLiveOrderOut:
+    await cancellation.cancel_by_buyer(session, actor, order_id)
+    return presenters.live_order_out(await fulfilment.my_order(session, actor, order_id))
+
+
 # --- merchants ------------------------------------------------------------------------------
 
 
@@ -81,6 +91,19 @@ async def ship(
     order_id: PathId, body: ShipmentIn, session: DbSession, actor: Manager
 ) -> MerchantLiveOrderOut:
     await fulfilment.ship(session, actor, order_id, body)
+    view = await fulfilment.merchant_order(session, actor, order_id)
+    return presenters.merchant_live_order_out(view)
+
+
+@router.post(
+    "/merchant/orders/{order_id}/cancel",
+    summary="Cancel a paid live order the organisation cannot ship, with a reason (the buyer "
+    "is refunded in full and told)",
+)
+async def cancel(
+    order_id: PathId, body: ReasonIn, session: DbSession, actor: Manager
+) -> MerchantLiveOrderOut:
+    await cancellation.cancel_by_merchant(session, actor, order_id, body.reason)
     view = await fulfilment.merchant_order(session, actor, order_id)
     return presenters.merchant_live_order_out(view)
 

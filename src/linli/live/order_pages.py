@@ -20,10 +20,10 @@ from linli.community import points
 from linli.db import DbSession
 from linli.errors import DomainError
 from linli.i18n import N_, _
-from linli.live import agreements, fulfilment, settlement
+from linli.live import agreements, cancellation, fulfilment, settlement
 from linli.live.models import MAX_AGREEMENT_BP
 from linli.live.policies import acting_merchant
-from linli.live.schemas import AgreementIn, DeliveryIn, ShipmentIn
+from linli.live.schemas import AgreementIn, DeliveryIn, ReasonIn, ShipmentIn
 from linli.web import (
     flash_error,
     form_action,
@@ -77,6 +77,21 @@ async def confirm_receipt(
     if isinstance(done, Response):
         return done
     return redirect(MY_ORDERS, text=_("Thank you: the order is received."))
+
+
+@router.post("/live/orders/{order_id}/cancel")
+async def cancel_mine(
+    order_id: PathId, request: Request, session: DbSession, actor: User_
+) -> Response:
+    await fulfilment.my_order(session, actor, order_id)  # 404 for anyone else's
+    done = await form_action(
+        session,
+        lambda: cancellation.cancel_by_buyer(session, actor, order_id),
+        on_error=flash_error(MY_ORDERS),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(MY_ORDERS, text=_("The order is cancelled; the full amount is refunded."))
 
 
 # --- the merchant ---------------------------------------------------------------------------
@@ -142,6 +157,30 @@ async def ship(order_id: PathId, request: Request, session: DbSession, actor: Us
     if isinstance(done, Response):
         return done
     return redirect("/merchant/live-orders", text=_("Shipment recorded."))
+
+
+@router.post("/merchant/live-orders/{order_id}/cancel")
+async def cancel(order_id: PathId, request: Request, session: DbSession, actor: User_) -> Response:
+    acting_merchant(actor, LIVE_MANAGE)
+    await fulfilment.merchant_order(session, actor, order_id)  # 404 for another's
+    form = await form_data(request)
+
+    async def record() -> Any:
+        body = validate_form(ReasonIn, {"reason": form.get("reason", "")})
+        return await cancellation.cancel_by_merchant(session, actor, order_id, body.reason)
+
+    done = await form_action(
+        session,
+        record,
+        on_error=lambda error: _merchant_page(
+            request, session, actor, "to_ship", error=error, status_code=error.status_code
+        ),
+    )
+    if isinstance(done, Response):
+        return done
+    return redirect(
+        "/merchant/live-orders", text=_("Order cancelled: the buyer is refunded and told.")
+    )
 
 
 # --- the leader of the pickup point ---------------------------------------------------------

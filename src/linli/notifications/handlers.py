@@ -30,6 +30,7 @@ from linli.events import (
     InspectionFailed,
     LeaderApplicationDecided,
     LiveOrderAtPoint,
+    LiveOrderCancelled,
     LiveOrderShipped,
     LiveOrderUncollected,
     MembershipGranted,
@@ -785,6 +786,41 @@ async def live_order_shipped(
             "order_id": event.order_id,
             "tracking": event.tracking_number,
             "due": _local(event.receive_by) if event.receive_by is not None else "",
+        },
+        link="/live/orders",
+        source_event_id=envelope.event_id,
+    )
+
+
+@outbox.subscribe(LiveOrderCancelled, "notifications.live_order_cancelled")
+async def live_order_cancelled(
+    session: AsyncSession, envelope: outbox.Envelope[LiveOrderCancelled]
+) -> None:
+    """The merchant cancelled the buyer's paid order: the buyer is told why and what was
+    refunded. The buyer cancelled it: the merchant's owners are told not to ship it."""
+    event = envelope.payload
+    if event.cancelled_by != "merchant":
+        await _notify_owners(
+            session,
+            event.organisation_id,
+            "live_order_cancelled",
+            title=N_("Live order #{order_id} cancelled by the buyer"),
+            body=N_("Do not ship live order #{order_id}: the buyer cancelled it and is refunded."),
+            params={"order_id": event.order_id},
+            link="/merchant/live-orders",
+            event_id=envelope.event_id,
+        )
+        return
+    notify(
+        session,
+        event.user_id,
+        "live_order_cancelled",
+        title=N_("The merchant cancelled your live order #{order_id}"),
+        body=N_("Reason given: {reason}. {amount} was refunded to you."),
+        params={
+            "order_id": event.order_id,
+            "reason": event.reason,
+            "amount": format_fen(event.refunded_fen),
         },
         link="/live/orders",
         source_event_id=envelope.event_id,

@@ -21,6 +21,7 @@ class RefundReason(StrEnum):
     RETURN = "return"  # goods returned (seven-day no-reason return, CRPL art. 25, or art. 24)
     QUALITY_CLAIM = "quality_claim"  # a quality claim upheld: refund without return
     UNCONSUMED_CLASSES = "unconsumed_classes"  # a course's classes not yet delivered, pro rata
+    ORDER_CANCELLED = "order_cancelled"  # a paid order cancelled before shipment (live selling)
 
 
 REFUND_REASON_LABELS: dict[RefundReason, str] = {
@@ -33,6 +34,7 @@ REFUND_REASON_LABELS: dict[RefundReason, str] = {
     RefundReason.RETURN: N_("Goods returned"),
     RefundReason.QUALITY_CLAIM: N_("Quality claim upheld"),
     RefundReason.UNCONSUMED_CLASSES: N_("Classes not yet delivered"),
+    RefundReason.ORDER_CANCELLED: N_("Order cancelled before shipment"),
 }
 assert set(REFUND_REASON_LABELS) == set(RefundReason)
 
