@@ -77,6 +77,11 @@ async def test_a_merchant_room_goes_live_only_with_the_contact_the_room_shows(
     page = await client.get(f"/live/{room_id}", headers={"Accept-Language": "zh-CN"})
     assert "售后联系方式" in page.text
     assert "+8613913800013 · 七天无理由退货" in page.text
+    # The seller's name links to its public page, which answers with the same contact.
+    assert f'href="/m/{shop.organisation.id}"' in page.text
+    public = await client.get(f"/m/{shop.organisation.id}")
+    assert public.status_code == 200
+    assert "+8613913800013 · 七天无理由退货" in public.text
 
 
 async def test_the_requirement_is_rule_data(
