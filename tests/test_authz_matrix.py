@@ -681,6 +681,7 @@ ooooooooooo - POST /logout
 lddddoohohd - POST /merchant/batches/{batch_id}/hold-decision
 lddddoohohd - POST /merchant/batches/{batch_id}/inspections
 ldddddooddd - POST /merchant/certifications
+ldddddooddd - POST /merchant/after-sales
 lddddoooddd - POST /merchant/devices
 lddddoohddd - POST /merchant/devices/{device_id}/retire
 lddddoooddd - POST /merchant/groupbuy
@@ -721,6 +722,7 @@ ooooooooooo - POST /signup
 loooooooooo account PUT /api/v1/accounts/me/active-organisation
 lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/price
 lddddoooddd org:write PUT /api/v1/catalog/merchant/skus/{sku_id}/stock
+ldddddooddd org:write PUT /api/v1/merchants/me/after-sales
 loooooooooo resident PUT /api/v1/community/me/residence
 loooooooooo resident PUT /api/v1/groupbuy/cart/items/{item_id}
 """

@@ -64,9 +64,27 @@ async def a_streamer(
     )
 
 
+AFTER_SALES = "/api/v1/merchants/me/after-sales"
+
+
+async def with_after_sales(
+    client: httpx.AsyncClient, shop: Shop, *, phone: str = "139 1380 0013"
+) -> None:
+    """The shop's owner sets its public after-sales contact (a room cannot go live, nor
+    goods be supplied to a leader's room, without it)."""
+    done = await client.put(
+        AFTER_SALES,
+        json={"phone": phone, "terms": "七天无理由退货"},
+        headers=shop.headers,
+    )
+    assert done.status_code == 200, done.text
+
+
 async def a_room(
     client: httpx.AsyncClient, shop: Shop, streamer_id: int, **overrides: Any
 ) -> httpx.Response:
+    """A room of the shop scheduled now for two hours (the shop's after-sales contact set)."""
+    await with_after_sales(client, shop)
     now = clock.now()
     body = {
         "streamer_id": streamer_id,

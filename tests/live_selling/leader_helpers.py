@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli import clock
 from tests.groupbuy.helpers import Shop, a_shop, listed_sku
 from tests.groupbuy.test_fulfilment import Point, a_led_point
-from tests.live_selling.helpers import LIVE, identity_number, new_key, years_ago
+from tests.live_selling.helpers import (
+    LIVE,
+    identity_number,
+    new_key,
+    with_after_sales,
+    years_ago,
+)
 
 LEADER_ROOMS = f"{LIVE}/leader/rooms"
 SUPPLIED = f"{LIVE}/merchant/leader-rooms"
@@ -75,7 +81,12 @@ async def supply(
     stock: int = 50,
     price_fen: int = 990,
     limit: int = 5,
+    after_sales: bool = True,
 ) -> httpx.Response:
+    """The shop supplies a SKU to a leader's room (`after_sales`: its after-sales contact
+    set first, as supplying requires)."""
+    if after_sales:
+        await with_after_sales(client, shop)
     return await client.post(
         f"{SUPPLIED}/{room_id}/goods",
         json={

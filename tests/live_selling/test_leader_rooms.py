@@ -35,6 +35,7 @@ from linli.live.models import (
     Room,
     Streamer,
 )
+from linli.merchants.models import MerchantProfile
 from linli.payments import ledger
 from linli.payments.models import PaymentIntent
 from linli.web import CSRF_FIELD
@@ -580,6 +581,25 @@ async def test_the_leader_studio_and_the_supplying_merchants_pages_in_both_langu
             merchant, f"/merchant/live-supplied/{room_id}/goods", sku_id=sku_id, price="x", stock=5
         )
         assert wrong.status_code == 422
+        # No after-sales contact on file: supplying is refused until the owner sets it on
+        # the merchant console (a bad phone: 422).
+        refused = await form(
+            merchant,
+            f"/merchant/live-supplied/{room_id}/goods",
+            sku_id=sku_id,
+            price="9.90",
+            stock=10,
+        )
+        assert refused.status_code == 409
+        assert await sku_stock(app, sku_id) == 100
+        bad_phone = await form(merchant, "/merchant/after-sales", phone="12345", terms="")
+        assert bad_phone.status_code == 303  # back to the console with the error
+        async with app.state.sessionmaker() as s:
+            profile = await s.get(MerchantProfile, shop.organisation.id)
+            assert profile is not None
+            assert profile.after_sales_phone is None
+        contact = await form(merchant, "/merchant/after-sales", phone="139-1380-0013", terms="")
+        assert contact.status_code == 303, contact.text
         added = await form(
             merchant,
             f"/merchant/live-supplied/{room_id}/goods",

@@ -67,6 +67,18 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         room_id = int(room_url.rsplit("/", 1)[1])
         added = await post(merchant, f"{room_url}/goods", sku_id=sku_id, price="9.90", stock=10)
         assert added.status_code == 303, added.text
+        # Not live without the after-sales contact the room must show; the owner sets it
+        # on the merchant console.
+        refused = await post(merchant, f"{room_url}/start")
+        assert refused.status_code == 409
+        assert "after-sales contact" in refused.text
+        contact = await post(
+            merchant, "/merchant/after-sales", phone="13913800013", terms="七天无理由退货"
+        )
+        assert contact.status_code == 303, contact.text
+        console = await merchant.get("/merchant", headers={"Accept-Language": "zh-CN"})
+        assert "售后联系方式" in console.text
+        assert "+8613913800013" in console.text
         started = await post(merchant, f"{room_url}/start")
         assert started.status_code == 200
         assert "live_" in started.text
@@ -85,6 +97,7 @@ async def test_a_merchant_runs_a_room_from_the_studio_and_a_resident_buys_on_the
         assert "今晚苹果专场" in schedule.text
         room = await viewer.get(f"/live/{room_id}")
         assert "The video stream is offline." in room.text
+        assert "+8613913800013 · 七天无理由退货" in room.text  # the seller's after-sales line
         assert "¥9.90" in room.text
         key = re.search(r'name="key" value="([^"]+)"', room.text)
         assert key is not None

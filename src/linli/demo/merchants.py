@@ -24,10 +24,10 @@ from linli.demo.images import ImageCache, default_cache_dir
 from linli.files import service as files
 from linli.groupbuy import campaigns
 from linli.groupbuy.schemas import CampaignIn, CampaignItemIn
+from linli.merchants import after_sales, onboarding
 from linli.merchants import certification as merchant_certification
-from linli.merchants import onboarding
 from linli.merchants.credit_code import complete
-from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
+from linli.merchants.schemas import AfterSalesIn, ApplicationIn, CertificationIn, LicenceIn
 
 # Pudong New Area, Shanghai (GB/T 2260); the foreign-trade enterprises sit where they export from.
 PUDONG = ("310000", "310100", "310115")
@@ -350,6 +350,18 @@ def share_out(
     return shares
 
 
+async def publish_after_sales(session: AsyncSession, owner_actor: Actor, number: int) -> None:
+    """The owner sets the public after-sales line its live rooms show (a service mobile of
+    its own, never the applicant's contact phone)."""
+    await after_sales.set_after_sales(
+        session,
+        owner_actor,
+        AfterSalesIn(
+            phone=f"1380021{number:04d}", terms="签收后7天内无理由退货；质量问题48小时内处理。"
+        ),
+    )
+
+
 async def seed_merchants(
     session: AsyncSession,
     file_store: files.FileStore,
@@ -373,6 +385,7 @@ async def seed_merchants(
         )
         assert organisation is not None
         owner_actor = as_actor(owner, organisation, frozenset({"owner"}))
+        await publish_after_sales(session, owner_actor, organisations + 1)
         skus += await stock_catalogue(session, file_store, owner_actor, share, rng)
         if len(CAMPAIGN_TITLES) > organisations:
             await open_campaign(session, owner_actor, CAMPAIGN_TITLES[organisations], rng)
@@ -385,6 +398,7 @@ async def seed_merchants(
         organisation = await onboard(session, file_store, owner, reviewer, plan, rng, fake)
         assert organisation is not None
         owner_actor = as_actor(owner, organisation, frozenset({"owner"}))
+        await publish_after_sales(session, owner_actor, organisations + 1)
         # The last exporter's certification waits in the review queue.
         await certify(session, file_store, owner_actor, reviewer, approve=index < 5)
         skus += await stock_catalogue(session, file_store, owner_actor, share, rng)

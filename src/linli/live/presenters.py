@@ -66,6 +66,8 @@ async def seller_of(session: AsyncSession, organisation_id: int) -> SellerOut:
             f"{lic.licence_type} {lic.number} ({lic.valid_from}..{lic.valid_to})"
             for lic in identity.licences
         ],
+        after_sales_phone=identity.after_sales_phone,
+        after_sales_terms=identity.after_sales_terms,
     )
 
 

@@ -249,6 +249,10 @@ class SellerOut(BaseModel):
     name: str
     credit_code: str | None
     licences: list[str]
+    after_sales_phone: str | None = Field(
+        default=None, description="Public after-sales line; null: none on file"
+    )
+    after_sales_terms: str | None = None
 
 
 class RoomOut(OutputModel):

@@ -50,7 +50,12 @@ def not_open() -> Conflict:
     return Conflict(N_("This live room has ended."), code="room_not_open")
 
 
-async def _ensure_selling(session: AsyncSession, organisation_id: int) -> None:
+async def _ensure_selling(
+    session: AsyncSession, organisation_id: int, *, shown: bool = False
+) -> None:
+    """The organisation may sell live: verified and not paused. `shown`: it is about to be
+    shown as a room's seller (going live, supplying a leader's room), so while rule
+    `live.commerce` asks for `licence_display` it needs a public after-sales contact too."""
     status = await selling_status(session, organisation_id)
     if not status.verified:
         raise Conflict(
@@ -62,6 +67,16 @@ async def _ensure_selling(session: AsyncSession, organisation_id: int) -> None:
             N_("Your organisation's listings are paused, so nothing can be sold now."),
             code="listings_paused",
         )
+    if shown and not status.after_sales_contact:
+        rule = await rules.in_force(session, RULE)
+        if rule.values.get("licence_display"):
+            raise Conflict(
+                N_(
+                    "Set your after-sales contact on the merchant console first: the live "
+                    "room must show it."
+                ),
+                code="after_sales_contact_missing",
+            )
 
 
 # --- rooms ----------------------------------------------------------------------------------
@@ -206,7 +221,7 @@ async def supply_goods(
     ).one_or_none()
     if found is None:
         raise NotFound(N_("No such live room."), code="room_not_found")
-    await _ensure_selling(session, organisation_id)
+    await _ensure_selling(session, organisation_id, shown=True)
     return await _add_goods(
         session, actor, found.Room, data, organisation_id=organisation_id, agreement=found[1]
     )
@@ -342,7 +357,7 @@ async def start(
     if now >= room.scheduled_end:
         raise Conflict(N_("This room's scheduled time is over."), code="room_schedule_over")
     if room.organisation_id is not None:
-        await _ensure_selling(session, room.organisation_id)
+        await _ensure_selling(session, room.organisation_id, shown=True)
     else:
         assert room.leader_user_id is not None
         assert room.pickup_point_id is not None

@@ -21,6 +21,7 @@ from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
 from linli.files import service as files
 from linli.merchants import (
+    after_sales,
     certification,
     credit_code,
     licences,
@@ -30,6 +31,8 @@ from linli.merchants import (
 )
 from linli.merchants.models import MerchantApplication
 from linli.merchants.schemas import (
+    AfterSalesIn,
+    AfterSalesOut,
     ApplicationIn,
     ApplicationOut,
     CertificationIn,
@@ -184,6 +187,8 @@ async def public_profile(organisation_id: PathId, session: DbSession) -> Profile
         listings_paused=row.listings_paused,
         badges=badges,
         credit_grade=None,
+        after_sales_phone=row.after_sales_phone,
+        after_sales_terms=row.after_sales_terms,
     )
 
 
@@ -196,6 +201,17 @@ async def reverify(
 ) -> ProfileOut:
     await reverification.reverify(session, actor, organisation_id, note=body.note)
     return await public_profile(organisation_id, session)
+
+
+@router.put(
+    "/merchants/me/after-sales",
+    summary="Set my organisation's public after-sales contact (owner; shown in live rooms)",
+)
+async def set_after_sales(
+    body: AfterSalesIn, session: DbSession, actor: ProfileManager
+) -> AfterSalesOut:
+    row = await after_sales.set_after_sales(session, actor, body)
+    return AfterSalesOut(phone=row.after_sales_phone, terms=row.after_sales_terms)
 
 
 @router.get("/merchants/me/licences", summary="My organisation's licences")

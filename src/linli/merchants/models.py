@@ -93,6 +93,10 @@ class MerchantProfile(Base):
     next_verification_due: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     listings_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_reason: Mapped[str | None] = mapped_column(String(200))
+    # The public after-sales line shown on the merchant's page and in its live rooms (SAMR
+    # guidance 2020 No. 175); never the applicant's contact phone.
+    after_sales_phone: Mapped[str | None] = mapped_column(String(16))
+    after_sales_terms: Mapped[str | None] = mapped_column(String(300))
 
 
 class ThreeSameCertification(Base):

@@ -24,9 +24,9 @@ from linli.db import DbSession
 from linli.errors import DomainError
 from linli.files import service as files
 from linli.i18n import _
-from linli.merchants import certification, licences, onboarding, profiles
+from linli.merchants import after_sales, certification, licences, onboarding, profiles
 from linli.merchants.models import MerchantApplication
-from linli.merchants.schemas import ApplicationIn, CertificationIn, LicenceIn
+from linli.merchants.schemas import AfterSalesIn, ApplicationIn, CertificationIn, LicenceIn
 from linli.reviews import ReviewStatus
 from linli.web import (
     flash_error,
@@ -195,6 +195,23 @@ async def console_add_licence(request: Request, session: DbSession, actor: User_
     if isinstance(failed, Response):
         return failed
     return redirect("/merchant", text=_("Licence filed."))
+
+
+@router.post("/merchant/after-sales", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])
+async def console_set_after_sales(request: Request, session: DbSession, actor: User_) -> Response:
+    form = await request.form()
+
+    async def set_contact() -> None:
+        data = validate_form(
+            AfterSalesIn,
+            {"phone": forms.text(form, "phone"), "terms": forms.text(form, "terms") or None},
+        )
+        await after_sales.set_after_sales(session, actor, data)
+
+    failed = await form_action(session, set_contact, on_error=flash_error("/merchant"))
+    if isinstance(failed, Response):
+        return failed
+    return redirect("/merchant", text=_("After-sales contact saved."))
 
 
 @router.post("/merchant/certifications", dependencies=[Depends(require(MERCHANT_PROFILE_MANAGE))])

@@ -33,6 +33,7 @@ class SellingStatus:
     verified: bool
     paused: bool
     business_scope: tuple[str, ...]
+    after_sales_contact: bool = False
 
 
 async def selling_status(session: AsyncSession, organisation_id: int) -> SellingStatus:
@@ -41,7 +42,10 @@ async def selling_status(session: AsyncSession, organisation_id: int) -> Selling
     if row is None:
         return SellingStatus(verified=False, paused=False, business_scope=())
     return SellingStatus(
-        verified=True, paused=row.listings_paused, business_scope=tuple(row.business_scope)
+        verified=True,
+        paused=row.listings_paused,
+        business_scope=tuple(row.business_scope),
+        after_sales_contact=row.after_sales_phone is not None,
     )
 
 
@@ -91,6 +95,9 @@ class PublicIdentity:
     next_verification_due: datetime
     listings_paused: bool
     licences: tuple[PublicLicence, ...]
+    # The public after-sales line (None: none on file) and its short terms.
+    after_sales_phone: str | None = None
+    after_sales_terms: str | None = None
 
 
 MAX_FOUND = 50
@@ -131,6 +138,8 @@ async def _identities(
             next_verification_due=profile.next_verification_due,
             listings_paused=profile.listings_paused,
             licences=tuple(licences.get(organisation.id, ())),
+            after_sales_phone=profile.after_sales_phone,
+            after_sales_terms=profile.after_sales_terms,
         )
         for organisation, profile in rows
     ]

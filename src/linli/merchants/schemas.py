@@ -122,6 +122,25 @@ class ProfileOut(BaseModel):
     listings_paused: bool
     badges: list[str]
     credit_grade: str | None = Field(description="Published credit grade, once rated")
+    after_sales_phone: str | None = Field(
+        default=None, description="Public after-sales line; null: none on file"
+    )
+    after_sales_terms: str | None = None
+
+
+class AfterSalesIn(StrictInput):
+    """The merchant's public after-sales contact: a mainland mobile service line (normalised
+    to +86…) and optional short terms; never the applicant's contact phone."""
+
+    phone: str = Field(min_length=1, max_length=32, description="Service phone, e.g. 13800138000")
+    terms: str | None = Field(
+        default=None, max_length=300, description="Short after-sales terms, shown publicly"
+    )
+
+
+class AfterSalesOut(BaseModel):
+    phone: str | None
+    terms: str | None
 
 
 class CertificationIn(StrictInput):
