@@ -81,3 +81,15 @@ def test_problems_collects_every_field_before_refusing() -> None:
         problems.raise_any()
     assert set(field_messages(error)) == {"price", "day"}
     forms.Problems().raise_any()  # nothing to refuse
+
+
+def test_several_local_datetimes_are_read_together_and_refused_together() -> None:
+    form = {"scheduled_start": "2026-12-07T20:00", "scheduled_end": "2026-12-07T21:30"}
+    start, end = forms.local_datetimes(form, "scheduled_start", "scheduled_end")
+    assert (start, end) == (
+        datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
+        datetime(2026, 12, 7, 13, 30, tzinfo=UTC),
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        forms.local_datetimes({"scheduled_start": "tonight"}, "scheduled_start", "scheduled_end")
+    assert set(refused.value.fields) == {"scheduled_start", "scheduled_end"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from linli import clock
@@ -112,3 +113,17 @@ class Problems:
     def raise_any(self, message: str = ATTENTION) -> None:
         if self.fields:
             raise ValidationFailed(message, fields=self.fields)
+
+
+def local_datetimes(form: Mapping[str, Any], *names: str) -> list[datetime]:
+    """Several `datetime-local` fields (e.g. a schedule's start and end), in UTC; every field's
+    problem reported at once."""
+    problems = Problems()
+    moments: list[datetime] = []
+    for name in names:
+        raw = str(form.get(name, ""))
+        moment = problems.check(partial(local_datetime, raw, name), None)
+        if moment is not None:
+            moments.append(moment)
+    problems.raise_any()
+    return moments

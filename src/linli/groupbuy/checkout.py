@@ -373,6 +373,37 @@ class _OneStatement:
 _ONE_STATEMENTS: dict[tuple[int, bool, bool], _OneStatement] = {}
 
 
+# An order line as a statement inserts it (the one-statement checkout, the group commit):
+# the columns, and their values from the placed order's id, the campaign item and a quantity.
+LINE_COLUMNS = [
+    "order_id",
+    "item_id",
+    "quantity",
+    "unit_price_fen",
+    "amount_fen",
+    "no_reason_return_excluded",
+    "group_failed",
+    "picked_qty",
+    "returned_qty",
+    "refunded_fen",
+    "claimed_qty",
+    "claim_refunded_fen",
+]
+
+
+def line_values(order_id: Any, item: Any, quantity: Any) -> tuple[Any, ...]:
+    return (
+        order_id,
+        item.id,
+        quantity,
+        item.group_price_fen,
+        item.group_price_fen * quantity,
+        item.return_exclusion.is_not(None),
+        false(),
+        *(literal(0) for _ in range(5)),  # picked, returned, refunded, claimed, claim refunded
+    )
+
+
 def _one_statement(lines: int, named_point: bool, move: bool) -> _OneStatement:
     built = _ONE_STATEMENTS.get((lines, named_point, move))
     if built is None:
@@ -505,34 +536,8 @@ def _build(lines: int, named_point: bool, move: bool) -> _OneStatement:
     order_lines = (
         pg_insert(OrderLine)
         .from_select(
-            [
-                "order_id",
-                "item_id",
-                "quantity",
-                "unit_price_fen",
-                "amount_fen",
-                "no_reason_return_excluded",
-                "group_failed",
-                "picked_qty",
-                "returned_qty",
-                "refunded_fen",
-                "claimed_qty",
-                "claim_refunded_fen",
-            ],
-            select(
-                placed.c.id,
-                line_item.id,
-                wanted.c.quantity,
-                line_item.group_price_fen,
-                line_item.group_price_fen * wanted.c.quantity,
-                line_item.return_exclusion.is_not(None),
-                false(),
-                literal(0),
-                literal(0),
-                literal(0),
-                literal(0),
-                literal(0),
-            )
+            LINE_COLUMNS,
+            select(*line_values(placed.c.id, line_item, wanted.c.quantity))
             .select_from(placed)
             .join(wanted, true())
             .join(line_item, line_item.id == wanted.c.item_id)

@@ -529,34 +529,8 @@ def _build(move: bool) -> _Batch:
     order_lines = (
         pg_insert(OrderLine)
         .from_select(
-            [
-                "order_id",
-                "item_id",
-                "quantity",
-                "unit_price_fen",
-                "amount_fen",
-                "no_reason_return_excluded",
-                "group_failed",
-                "picked_qty",
-                "returned_qty",
-                "refunded_fen",
-                "claimed_qty",
-                "claim_refunded_fen",
-            ],
-            select(
-                placed.c.id,
-                line_item.id,
-                fits.c.quantity,
-                line_item.group_price_fen,
-                line_item.group_price_fen * fits.c.quantity,
-                line_item.return_exclusion.is_not(None),
-                false(),
-                literal(0),
-                literal(0),
-                literal(0),
-                literal(0),
-                literal(0),
-            )
+            checkout.LINE_COLUMNS,
+            select(*checkout.line_values(placed.c.id, line_item, fits.c.quantity))
             .select_from(placed)
             .join(fits, fits.c.user_id == placed.c.user_id)
             .join(line_item, line_item.id == item_id)

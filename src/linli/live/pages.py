@@ -242,14 +242,7 @@ async def create_room(request: Request, session: DbSession, actor: User_) -> Res
     form = await form_data(request)
 
     async def create() -> Any:
-        problems = forms.Problems()
-        start = problems.check(
-            lambda: forms.local_datetime(form.get("scheduled_start", ""), "scheduled_start"), ""
-        )
-        end = problems.check(
-            lambda: forms.local_datetime(form.get("scheduled_end", ""), "scheduled_end"), ""
-        )
-        problems.raise_any()
+        start, end = forms.local_datetimes(form, "scheduled_start", "scheduled_end")
         body = {
             "streamer_id": forms.whole(form.get("streamer_id", "")),
             "title": form.get("title", ""),
