@@ -198,6 +198,17 @@ async def test_the_merchant_cancels_with_a_reason_units_go_to_the_sku_and_the_bu
     assert notice.link == "/live/orders"
     seen = await mine(client, buyer, order["id"])
     assert (seen["status"], seen["refunded_fen"]) == ("cancelled", total)
+    # The merchant still finds it: under "cancelled" and "all", not among those to ship.
+    listed = {}
+    for state in ("cancelled", "all", "to_ship"):
+        answer = await client.get(
+            f"{LIVE}/merchant/orders", params={"state": state}, headers=studio.shop.headers
+        )
+        assert answer.status_code == 200, answer.text
+        listed[state] = [o["id"] for o in answer.json()]
+    assert listed["cancelled"] == [order["id"]]
+    assert set(listed["all"]) == {order["id"], shipped_order["id"]}
+    assert order["id"] not in listed["to_ship"]
 
 
 async def test_a_pickup_order_is_cancelled_until_it_is_shipped_to_the_point(
@@ -346,3 +357,10 @@ async def test_the_pages_cancel_for_the_buyer_and_for_the_merchant_with_a_reason
         assert (await order_row(app, theirs["id"])).status == "cancelled"
         again = await _form(merchant, f"/merchant/live-orders/{theirs['id']}/cancel", reason="再次")
         assert again.status_code == 409
+        shown = await merchant.get(
+            "/merchant/live-orders?state=cancelled", headers={"Accept-Language": "zh-CN"}
+        )
+        assert shown.status_code == 200
+        assert f'data-live-order="{theirs["id"]}"' in shown.text
+        assert 'data-fulfilment="cancelled"' in shown.text
+        assert "已取消" in shown.text

@@ -57,7 +57,7 @@ CARRIERS: dict[str, str] = {
     "jt": N_("J&T Express"),
     "other": N_("Other carrier"),
 }
-STATE_FILTERS = ("to_ship", "shipped", "at_point", "received", "uncollected", "all")
+STATE_FILTERS = ("to_ship", "shipped", "at_point", "received", "uncollected", "cancelled", "all")
 FULFILMENT_LABELS: dict[str, str] = {
     FulfilmentStatus.TO_SHIP: N_("To be shipped"),
     FulfilmentStatus.SHIPPED: N_("Shipped"),
@@ -247,20 +247,28 @@ async def merchant_orders(
     session: AsyncSession, actor: Actor, *, state: str = "to_ship", limit: int = 100
 ) -> list[LiveOrderView]:
     """The organisation's paid live orders: those to ship (oldest paid first, the first to
-    go), or shipped, or received, or all of them (newest first)."""
+    go), or shipped, at the point, received, not collected, cancelled after payment, or all
+    of them (newest first)."""
     organisation_id = acting_merchant(actor, LIVE_READ)
     if state not in STATE_FILTERS:
         raise ValidationFailed(
             N_("Check the list."),
             fields={
-                "state": N_("Choose to_ship, shipped, at_point, received, uncollected or all.")
+                "state": N_(
+                    "Choose to_ship, shipped, at_point, received, uncollected, cancelled or all."
+                )
             },
         )
-    condition: Any = (LiveOrder.organisation_id == organisation_id) & (
-        LiveOrder.fulfilment_status.is_not(None)
-    )
-    if state != "all":
-        condition = condition & (LiveOrder.fulfilment_status == state)
+    # Paid and then cancelled (before shipment): no longer on its way, still the merchant's
+    # to see; an unpaid order that lapsed never was.
+    cancelled = (LiveOrder.status == LiveOrderStatus.CANCELLED) & LiveOrder.paid_at.is_not(None)
+    if state == "all":
+        condition: Any = LiveOrder.fulfilment_status.is_not(None) | cancelled
+    elif state == "cancelled":
+        condition = cancelled
+    else:
+        condition = LiveOrder.fulfilment_status == state
+    condition = (LiveOrder.organisation_id == organisation_id) & condition
     return await _views(session, condition, limit=limit, oldest_first=state == "to_ship")
 
 

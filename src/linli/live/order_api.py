@@ -32,7 +32,7 @@ Viewer = Annotated[Actor, Depends(require_scope("resident"))]
 Reader = Annotated[Actor, Depends(require(LIVE_READ))]
 Manager = Annotated[Actor, Depends(require(LIVE_MANAGE))]
 Leader = Annotated[Actor, Depends(require_scope("leader"))]
-State = Literal["to_ship", "shipped", "at_point", "received", "uncollected", "all"]
+State = Literal["to_ship", "shipped", "at_point", "received", "uncollected", "cancelled", "all"]
 
 
 # --- residents ------------------------------------------------------------------------------

@@ -36,10 +36,12 @@ from linli.web import (
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 User_ = Annotated[Actor, Depends(require_user)]
-State = Annotated[str, Query(pattern=r"^(to_ship|shipped|at_point|received|uncollected|all)$")]
+State = Annotated[
+    str, Query(pattern=r"^(to_ship|shipped|at_point|received|uncollected|cancelled|all)$")
+]
 
 FULFILMENT_LABELS = fulfilment.FULFILMENT_LABELS
-STATE_LABELS: dict[str, str] = {**FULFILMENT_LABELS, "all": N_("All")}
+STATE_LABELS: dict[str, str] = {**FULFILMENT_LABELS, "cancelled": N_("Cancelled"), "all": N_("All")}
 assert set(STATE_LABELS) == set(fulfilment.STATE_FILTERS)
 MY_ORDERS = "/live/orders"
 
