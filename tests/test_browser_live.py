@@ -78,6 +78,13 @@ async def arrange(session: AsyncSession, client: httpx.AsyncClient) -> dict[str,
         ),
     )
     await post(f"{products}/{product['id']}/list")
+    # Going live needs the seller's public after-sales contact (rule live.commerce).
+    contact = await client.put(
+        "/api/v1/merchants/me/after-sales",
+        json={"phone": "139 1380 0013", "terms": "七天无理由退货"},
+        headers=headers,
+    )
+    assert contact.status_code == 200, contact.text
     streamer = await post(
         "/api/v1/live/merchant/streamers",
         {

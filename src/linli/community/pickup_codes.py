@@ -53,7 +53,7 @@ class WaitingElsewhere:
     """Something of another domain waiting at the point under the code, as the desk shows it."""
 
     kind: str  # "live", ...
-    label: str  # what it is, untranslated (N_): the template translates it
+    label: str  # what it is, untranslated (N_): the page shows it with `term`, by kind
     order_id: int
     product_name: str
     quantity: int

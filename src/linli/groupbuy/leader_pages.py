@@ -70,6 +70,8 @@ async def _desk(
             "waiting": waiting,
             "found": found,
             "elsewhere": elsewhere or [],
+            # What each other domain's order is called (its desk's N_ label), by kind.
+            "elsewhere_labels": {w.kind: w.label for w in elsewhere or []},
             "form": form or {},
             "error": error,
             "delivery_labels": queries.DELIVERY_STATUS_LABELS,
