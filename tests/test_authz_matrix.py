@@ -16,6 +16,7 @@ scope, else 403; on pages every token gets 401.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -903,6 +904,17 @@ def test_every_api_route_states_its_scopes_and_pages_take_none(app: FastAPI) -> 
             assert require_user not in _calls(route), f"{key} needs a login: name its scopes"
         else:
             assert declared == expected.scopes, f"{key}: code says {declared}, table says ..."
+
+
+def test_no_dependency_runs_in_a_thread(app: FastAPI) -> None:
+    """FastAPI runs a plain `def` dependency in its thread pool: a hand-off to a worker
+    thread and back on every request (12 % of a flash sale's server samples, issue 14).
+    Dependencies are `async def` (or async generators)."""
+    for key, route in route_keys(app).items():
+        for call in _calls(route):
+            assert inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call), (
+                f"{key}: {call.__module__}.{call.__qualname__} is not async"
+            )
 
 
 def test_every_cookie_write_is_checked_for_csrf(app: FastAPI) -> None:

@@ -377,7 +377,7 @@ async def current_actor(request: Request, session: DbSession) -> Actor:
     return actor
 
 
-def require_user(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def require_user(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if not actor.is_authenticated:
         raise Unauthenticated(N_("Please log in first."))
     return actor
@@ -389,7 +389,7 @@ def require_scope(*scopes: str):  # type: ignore[no-untyped-def]
     assert scopes, "name at least one scope"
     assert not unknown, f"unknown scopes {unknown}"
 
-    def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
+    async def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
         if not any(actor.has_scope(scope) for scope in scopes):
             raise Forbidden(N_("This token lacks the {scope} scope."), scope=" / ".join(scopes))
         return actor
@@ -401,7 +401,7 @@ def require_scope(*scopes: str):  # type: ignore[no-untyped-def]
 def require(permission: Permission):  # type: ignore[no-untyped-def]
     """Dependency: the actor must hold `permission` through their active organisation."""
 
-    def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
+    async def dependency(actor: Annotated[Actor, Depends(require_user)]) -> Actor:
         if actor.organisation is None and permission.scope != "platform":
             acting_organisation(actor, permission)  # "act for your organisation first"
         ensure(actor, permission)

@@ -114,7 +114,7 @@ def _labels() -> dict[str, Any]:
 # --- public -------------------------------------------------------------------------------
 
 
-def search_form(
+async def search_form(
     q: FilterText = "",
     category: FilterText = "",
     type: FilterText = "",

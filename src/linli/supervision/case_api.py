@@ -53,7 +53,7 @@ router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"], responses
 Reader = Annotated[Actor, Depends(require(SUPERVISION_READ))]
 
 
-def _worker(actor: Annotated[Actor, Depends(require_scope("org:write"))]) -> Actor:
+async def _worker(actor: Annotated[Actor, Depends(require_scope("org:write"))]) -> Actor:
     """An inspector or a supervisor of a regulator (the service then checks the case)."""
     if not (actor.has(SUPERVISION_INSPECT) or actor.has(SUPERVISION_MANAGE)):
         ensure(actor, SUPERVISION_INSPECT)
