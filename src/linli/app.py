@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
-from linli import __version__, error_handlers
+from linli import __version__, error_handlers, lean
 from linli.assets import FingerprintedStaticFiles, Manifest
 from linli.config import Settings
 from linli.db import engine_from_settings, make_sessionmaker
@@ -225,7 +225,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first (each wraps the ones before): compression is outermost, so it
     # encodes the final body; caching sees the route's actor and every cookie set inside it;
     # locale must be known before anything can answer with an error; kept pages are
-    # innermost, with the visitor's CSRF token and locale known.
+    # inside them, with the visitor's CSRF token and locale known; the lean routes of the
+    # hottest endpoints innermost, so every other middleware wraps their answers too.
+    if settings.lean_routes:
+        app.add_middleware(lean.LeanRoutes, routes=lean.ROUTES)
     app.add_middleware(ResponseCacheMiddleware, engine=engine, max_age=settings.page_cache_seconds)
     app.add_middleware(CSRFCookieMiddleware, secure=settings.secure_cookies)
     app.add_middleware(

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "one campaign item are placed by one statement and one commit in each process; 1 "
         "places every order on its own",
     )
+    lean_routes: bool = Field(
+        default=True,
+        description="Serve the flash sale's hot endpoints (placing a group-buy order, the "
+        "sandbox payment notification) by their lean routes (linli.lean), which skip FastAPI's "
+        "routing and dependency solving; false: through FastAPI like every other route",
+    )
     access_log: bool | None = Field(
         default=None,
         description="`linli serve` logs one line per request. Unset: on in development, off "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
@@ -435,6 +436,15 @@ def make_sessionmaker(
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one session and one transaction per request."""
+    async with request_transaction(request) as session:
+        yield session
+
+
+@asynccontextmanager
+async def request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """A request's session and transaction: committed when the work ends (and the dispatcher
+    woken if it published events); a domain refusal commits what it asks to keep, anything
+    else rolls back. The dependency above and the lean routes (linli.lean) share it."""
     reading = request.method in ("GET", "HEAD", "OPTIONS")
     factory: async_sessionmaker[AsyncSession] = (
         request.app.state.reading_sessionmaker if reading else request.app.state.sessionmaker

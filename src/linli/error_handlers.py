@@ -142,6 +142,21 @@ def error_response(request: Request, error: DomainError) -> Response:
     return response
 
 
+def unexpected_error(request: Request) -> Response:
+    """The 500 answer to an error nobody expected (logged with its traceback: call it from
+    the `except` block that caught it)."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    error = BadRequest(
+        N_("Something went wrong on our side. It has been logged; please try again."),
+        code="internal_error",
+        status=500,
+    )
+    try:
+        return error_response(request, error)
+    except Exception:
+        return JSONResponse(error.body(), status_code=500)
+
+
 def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -156,16 +171,7 @@ def install(app: FastAPI) -> None:
         return error_response(request, _status_error(exc))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = BadRequest(
-            N_("Something went wrong on our side. It has been logged; please try again."),
-            code="internal_error",
-            status=500,
-        )
-        try:
-            return error_response(request, error)
-        except Exception:
-            return JSONResponse(error.body(), status_code=500)
+        return unexpected_error(request)
 
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -475,12 +475,12 @@ def _groups(events: list[OutboxEvent]) -> list[list[OutboxEvent]]:
 # them as one multi-row INSERT without compiling a statement per batch size (a `.values([...])`
 # list was compiled anew for every number of rows: 5 % of a flash sale's server CPU).
 _INSERT_HANDLED = {
-    "postgresql": pg_insert(HandledEvent.__table__)
+    "postgresql": pg_insert(HandledEvent)
     .on_conflict_do_nothing(index_elements=["handler", "event_id"])
-    .returning(HandledEvent.__table__.c.handler, HandledEvent.__table__.c.event_id),
-    "sqlite": sqlite_insert(HandledEvent.__table__)
+    .returning(HandledEvent.handler, HandledEvent.event_id),
+    "sqlite": sqlite_insert(HandledEvent)
     .on_conflict_do_nothing(index_elements=["handler", "event_id"])
-    .returning(HandledEvent.__table__.c.handler, HandledEvent.__table__.c.event_id),
+    .returning(HandledEvent.handler, HandledEvent.event_id),
 }
 
 

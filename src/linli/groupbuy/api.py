@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import StringConstraints, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.apitypes import OptionalQueryId, PageSize, PathId
@@ -42,10 +43,12 @@ from linli.groupbuy.schemas import (
     ReturnPolicyOut,
 )
 from linli.i18n import _
+from linli.lean import LeanAnswer, LeanCall, lean_route
 from linli.payments import providers
 
 router = APIRouter(prefix="/api/v1/groupbuy", tags=["groupbuy"], responses=ERROR_RESPONSES)
-Resident = Annotated[Actor, Depends(require_scope("resident"))]
+_resident = require_scope("resident")
+Resident = Annotated[Actor, Depends(_resident)]
 Reader = Annotated[Actor, Depends(require(GROUPBUY_READ))]
 Manager = Annotated[Actor, Depends(require(GROUPBUY_MANAGE))]
 OrderReader = Annotated[Actor, Depends(require_scope("resident", "org:read"))]
@@ -60,16 +63,16 @@ CartKey = Annotated[
         description="8 to 48 printable ASCII characters; the same key returns the same orders",
     ),
 ]
+_KEY = {"min_length": 8, "max_length": 64, "pattern": r"^[\x21-\x7e]+$"}
 IdempotencyKey = Annotated[
     str,
     Header(
         alias="Idempotency-Key",
-        min_length=8,
-        max_length=64,
-        pattern=r"^[\x21-\x7e]+$",
+        **_KEY,
         description="8 to 64 printable ASCII characters; the same key returns the same order",
     ),
 ]
+_ORDER_KEY = TypeAdapter(Annotated[str, StringConstraints(**_KEY)])
 
 
 def return_policy(campaign: Campaign, item: CampaignItem) -> ReturnPolicyOut | None:
@@ -209,6 +212,19 @@ async def place_order(
     if not checkout.created:
         response.status_code = 200
     return present_checkout(checkout, actor.user_id)
+
+
+@lean_route("POST", "/api/v1/groupbuy/orders")
+async def place_order_lean(call: LeanCall) -> LeanAnswer:
+    """`place_order` served lean (linli.lean): the same access, inputs and answer."""
+    actor = await call.actor(_resident)
+    idempotency_key = call.header("Idempotency-Key", _ORDER_KEY)
+    body = await call.body(OrderIn)
+    batch_size = call.request.app.state.settings.checkout_batch_size
+    checkout = await group_commit.place_order(
+        await call.session(), actor, body, idempotency_key, batch_size
+    )
+    return call.json(201 if checkout.created else 200, present_checkout(checkout, actor.user_id))
 
 
 @router.get("/orders", summary="My group-buying orders, newest first")

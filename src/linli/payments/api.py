@@ -20,6 +20,7 @@ from linli.authz import (
 )
 from linli.db import DbSession
 from linli.error_handlers import ERROR_RESPONSES
+from linli.lean import LeanAnswer, LeanCall, lean_route
 from linli.payments import providers, service
 from linli.payments.models import PaymentIntent
 from linli.payments.reasons import RefundReason
@@ -131,6 +132,21 @@ async def sandbox_callback(request: Request, session: DbSession) -> CallbackAck:
         remote_addr=request.client.host if request.client else None,
     )
     return CallbackAck.model_validate(result.acknowledgement)
+
+
+@lean_route("POST", providers.CALLBACK_PATH)
+async def sandbox_callback_lean(call: LeanCall) -> LeanAnswer:
+    """`sandbox_callback` served lean (linli.lean): the same checks and answer."""
+    request = call.request
+    result = await service.receive_callback(
+        await call.session(),
+        providers.SANDBOX,
+        headers=request.headers,
+        body=await request.body(),
+        settings=request.app.state.settings,
+        remote_addr=request.client.host if request.client else None,
+    )
+    return call.json(200, CallbackAck.model_validate(result.acknowledgement))
 
 
 @router.get("/ledger/trial-balance", summary="Every account's balance; they sum to 0")
