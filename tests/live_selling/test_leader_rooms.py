@@ -532,13 +532,14 @@ async def test_the_leader_studio_and_the_supplying_merchants_pages_in_both_langu
             assert page.status_code == 200
             assert words in page.text
         assert (await nobody.get("/leader/live")).status_code == 404  # no point led
+        too_young = identity_number(years_ago(15))
         young = await form(
-            leader,
-            "/leader/live/streamer",
-            real_name="王团长",
-            identity_number=identity_number(years_ago(15)),
+            leader, "/leader/live/streamer", real_name="王团长", identity_number=too_young
         )
         assert young.status_code == 409
+        # The form again as typed, never with the identity number.
+        assert 'value="王团长"' in young.text
+        assert too_young not in young.text
         registered = await form(
             leader,
             "/leader/live/streamer",

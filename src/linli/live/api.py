@@ -260,7 +260,10 @@ async def ad_review(
     "/merchant/rooms/{room_id}/start", summary="Go live: a session and its stream key (shown once)"
 )
 async def start(room_id: PathId, session: DbSession, actor: Manager) -> StartedOut:
-    started = await service.start(session, actor, room_id)
+    return _started_out(await service.start(session, actor, room_id))
+
+
+def _started_out(started: service.Started) -> StartedOut:
     return StartedOut(
         session=SessionOut.model_validate(started.session), stream_key=started.stream_key
     )
@@ -391,10 +394,7 @@ async def leader_room(room_id: PathId, session: DbSession, actor: Leader) -> Roo
     "/leader/rooms/{room_id}/start", summary="Go live: a session and its stream key (shown once)"
 )
 async def leader_start(room_id: PathId, session: DbSession, actor: Leader) -> StartedOut:
-    started = await service.start(session, actor, room_id, leader=True)
-    return StartedOut(
-        session=SessionOut.model_validate(started.session), stream_key=started.stream_key
-    )
+    return _started_out(await service.start(session, actor, room_id, leader=True))
 
 
 @router.post("/leader/rooms/{room_id}/pause", summary="Pause my live room (no buying)")

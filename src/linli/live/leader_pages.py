@@ -7,12 +7,10 @@ services as the API (a room of anyone else: 404)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from linli import forms
@@ -23,13 +21,9 @@ from linli.community import points
 from linli.db import DbSession
 from linli.errors import DomainError, NotFound
 from linli.i18n import N_, _
-from linli.live import channel, policies, presenters, service, statistics, streamers
-from linli.live.models import ChatMessage
-from linli.live.presenters import REMOVAL_LABELS, ROOM_STATUS_LABELS
-from linli.live.presenters import removal_reason as _reason
-from linli.live.presenters import whole_id as _whole_id
+from linli.live import policies, presenters, service, streamers, studios
+from linli.live.presenters import ROOM_STATUS_LABELS
 from linli.live.schemas import GoodsIn, LeaderRoomIn, LeaderStreamerIn
-from linli.live.states import RoomStatus
 from linli.merchants.queries import public_identity
 from linli.web import form_action, form_data, redirect, render, validate_form, verify_csrf
 
@@ -94,27 +88,11 @@ async def register_streamer(request: Request, session: DbSession, actor: User_) 
     key = request.app.state.settings.resolved_secret_key()
 
     async def register() -> Any:
-        body = {
-            "real_name": form.get("real_name", ""),
-            "identity_number": form.get("identity_number", "").strip(),
-            "guardian_name": form.get("guardian_name", "").strip() or None,
-            "guardian_consent": form.get("guardian_consent") == "on",
-        }
-        data = validate_form(LeaderStreamerIn, body)
+        data = validate_form(LeaderStreamerIn, studios.streamer_fields(form))
         return await streamers.register_leader(session, actor, data, identity_key=key)
 
-    done = await form_action(
-        session,
-        register,
-        on_error=lambda error: _studio_page(
-            request,
-            session,
-            actor,
-            form={k: v for k, v in form.items() if k != "identity_number"},
-            error=error,
-            status_code=error.status_code,
-        ),
-    )
+    studio_page = partial(_studio_page, request, session, actor)
+    done = await form_action(session, register, on_error=studios.redisplay(studio_page, form))
     if isinstance(done, Response):
         return done
     return redirect(LEADER_STUDIO, text=_("Streamer registered."))
@@ -126,23 +104,12 @@ async def create_room(request: Request, session: DbSession, actor: User_) -> Res
     form = await form_data(request)
 
     async def create() -> Any:
-        start, end = forms.local_datetimes(form, "scheduled_start", "scheduled_end")
-        body = {
-            "pickup_point_id": forms.whole(form.get("pickup_point_id", "")),
-            "title": form.get("title", ""),
-            "description": form.get("description", ""),
-            "scheduled_start": start,
-            "scheduled_end": end,
-        }
+        point_id = forms.whole(form.get("pickup_point_id", ""))
+        body = {"pickup_point_id": point_id, **studios.room_fields(form)}
         return await service.create_leader_room(session, actor, validate_form(LeaderRoomIn, body))
 
-    room = await form_action(
-        session,
-        create,
-        on_error=lambda error: _studio_page(
-            request, session, actor, form=form, error=error, status_code=error.status_code
-        ),
-    )
+    studio_page = partial(_studio_page, request, session, actor)
+    room = await form_action(session, create, on_error=studios.redisplay(studio_page, form))
     if isinstance(room, Response):
         return room
     return redirect(
@@ -171,33 +138,15 @@ async def _room_page(
 ) -> Response:
     own = await policies.access_leader_room(session, actor, room_id)
     room = await presenters.room_out(session, own)
-    messages = (
-        await session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.room_id == own.id)
-            .order_by(ChatMessage.id.desc())
-            .limit(50)
-        )
-    ).all()
-    host = request.url.hostname or "localhost"
-    settings = request.app.state.settings
-    figures = None
-    if own.status != RoomStatus.SCHEDULED:
-        figures = await statistics.room_statistics(session, actor, own.id, leader=True)
     return render(
         request,
         "live/studio_room.html",
         {
+            **await studios.room_context(request, session, actor, own, leader=True),
             "room": room,
             "skus": [],
-            "messages": messages,
-            "labels": ROOM_STATUS_LABELS,
-            "removal_labels": REMOVAL_LABELS,
             "stream_key": stream_key,
-            "rtmp_url": settings.media_rtmp_url or f"rtmp://{host}/live",
-            "media_server": settings.media_enabled,
             "needs_review": False,
-            "statistics": figures,
             "base": LEADER_STUDIO,
             "may_add_goods": False,
             "suppliers": await _suppliers(
@@ -244,34 +193,7 @@ async def room_action(
 ) -> Response:
     await policies.access_leader_room(session, actor, room_id)
     form = await form_data(request)
-    actions: dict[str, tuple[Callable[[], Awaitable[Any]], str]] = {
-        "pause": (lambda: service.pause(session, actor, room_id, leader=True), _("Paused.")),
-        "resume": (lambda: service.resume(session, actor, room_id, leader=True), _("Live again.")),
-        "end": (
-            lambda: service.end(session, actor, room_id, leader=True),
-            _("Ended; unsold stock returned."),
-        ),
-        "unpin": (lambda: service.unpin(session, actor, room_id, leader=True), _("Unpinned.")),
-        "pin": (
-            lambda: service.pin(
-                session, actor, room_id, _whole_id(form.get("goods_id", "")), leader=True
-            ),
-            _("Pinned: on sale now."),
-        ),
-        "remove": (
-            lambda: channel.remove_message(
-                session,
-                actor,
-                room_id,
-                _whole_id(form.get("message_id", "")),
-                _reason(form.get("reason", "")),
-                form.get("note", "").strip()[:200],
-                leader=True,
-            ),
-            _("Message removed."),
-        ),
-    }
-    do, done = actions[action]
+    do, done = studios.room_actions(session, actor, room_id, form, leader=True)[action]
     outcome = await form_action(
         session,
         do,
@@ -331,17 +253,8 @@ async def supply_goods(
     form = await form_data(request)
 
     async def add() -> Any:
-        problems = forms.Problems()
-        raw = form.get("price", "")
-        price = problems.check(partial(forms.fen, raw, "stream_price_fen"), raw)
-        problems.raise_any()
-        body = {
-            "sku_id": forms.whole(form.get("sku_id", "")),
-            "stream_price_fen": price,
-            "stock": forms.whole(form.get("stock", "")),
-            "per_buyer_limit": forms.whole(form.get("per_buyer_limit", "5")),
-        }
-        return await service.supply_goods(session, actor, room_id, validate_form(GoodsIn, body))
+        body = validate_form(GoodsIn, studios.goods_fields(form))
+        return await service.supply_goods(session, actor, room_id, body)
 
     done = await form_action(
         session,

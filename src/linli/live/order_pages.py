@@ -8,6 +8,7 @@ Under `/merchant/live-orders` rather than `/merchant/live/orders`: the studio's
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -46,6 +47,14 @@ assert set(STATE_LABELS) == set(fulfilment.STATE_FILTERS)
 MY_ORDERS = "/live/orders"
 
 
+async def _flashed(
+    session: DbSession, do: Callable[[], Awaitable[Any]], url: str, done: str
+) -> Response:
+    """Run a form's work; back to `url` with `done`, or with the error, as a flash."""
+    outcome = await form_action(session, do, on_error=flash_error(url))
+    return outcome if isinstance(outcome, Response) else redirect(url, text=done)
+
+
 # --- the resident ---------------------------------------------------------------------------
 
 
@@ -60,10 +69,7 @@ async def set_address(
         body = validate_form(DeliveryIn, fulfilment.delivery_fields(form) or {})
         return await fulfilment.set_address(session, actor, order_id, body)
 
-    done = await form_action(session, save, on_error=flash_error(MY_ORDERS))
-    if isinstance(done, Response):
-        return done
-    return redirect(MY_ORDERS, text=_("The delivery address is saved."))
+    return await _flashed(session, save, MY_ORDERS, _("The delivery address is saved."))
 
 
 @router.post("/live/orders/{order_id}/receive")
@@ -71,14 +77,12 @@ async def confirm_receipt(
     order_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     await fulfilment.my_order(session, actor, order_id)  # 404 for anyone else's
-    done = await form_action(
+    return await _flashed(
         session,
         lambda: fulfilment.confirm_receipt(session, actor, order_id),
-        on_error=flash_error(MY_ORDERS),
+        MY_ORDERS,
+        _("Thank you: the order is received."),
     )
-    if isinstance(done, Response):
-        return done
-    return redirect(MY_ORDERS, text=_("Thank you: the order is received."))
 
 
 @router.post("/live/orders/{order_id}/cancel")
@@ -86,14 +90,12 @@ async def cancel_mine(
     order_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     await fulfilment.my_order(session, actor, order_id)  # 404 for anyone else's
-    done = await form_action(
+    return await _flashed(
         session,
         lambda: cancellation.cancel_by_buyer(session, actor, order_id),
-        on_error=flash_error(MY_ORDERS),
+        MY_ORDERS,
+        _("The order is cancelled; the full amount is refunded."),
     )
-    if isinstance(done, Response):
-        return done
-    return redirect(MY_ORDERS, text=_("The order is cancelled; the full amount is refunded."))
 
 
 # --- the merchant ---------------------------------------------------------------------------
@@ -125,6 +127,15 @@ async def _merchant_page(
     )
 
 
+def _merchant_failed(
+    request: Request, session: DbSession, actor: Actor
+) -> Callable[[DomainError], Awaitable[Response]]:
+    """`on_error` for the merchant's order forms: its orders to ship again, with the error."""
+    return lambda error: _merchant_page(
+        request, session, actor, "to_ship", error=error, status_code=error.status_code
+    )
+
+
 @router.get("/merchant/live-orders")
 async def merchant_orders(
     request: Request, session: DbSession, actor: User_, state: State = "to_ship"
@@ -149,13 +160,7 @@ async def ship(order_id: PathId, request: Request, session: DbSession, actor: Us
         )
         return await fulfilment.ship(session, actor, order_id, body)
 
-    done = await form_action(
-        session,
-        record,
-        on_error=lambda error: _merchant_page(
-            request, session, actor, "to_ship", error=error, status_code=error.status_code
-        ),
-    )
+    done = await form_action(session, record, on_error=_merchant_failed(request, session, actor))
     if isinstance(done, Response):
         return done
     return redirect("/merchant/live-orders", text=_("Shipment recorded."))
@@ -171,13 +176,7 @@ async def cancel(order_id: PathId, request: Request, session: DbSession, actor: 
         body = validate_form(ReasonIn, {"reason": form.get("reason", "")})
         return await cancellation.cancel_by_merchant(session, actor, order_id, body.reason)
 
-    done = await form_action(
-        session,
-        record,
-        on_error=lambda error: _merchant_page(
-            request, session, actor, "to_ship", error=error, status_code=error.status_code
-        ),
-    )
+    done = await form_action(session, record, on_error=_merchant_failed(request, session, actor))
     if isinstance(done, Response):
         return done
     return redirect(
@@ -231,14 +230,12 @@ async def arrived(
     point_id: PathId, order_id: PathId, request: Request, session: DbSession, actor: User_
 ) -> Response:
     await fulfilment.point_order(session, actor, point_id, order_id)  # 404 elsewhere
-    done = await form_action(
+    return await _flashed(
         session,
         lambda: fulfilment.arrived(session, actor, point_id, order_id),
-        on_error=flash_error(LEADER_PAGE),
+        LEADER_PAGE,
+        _("Arrived: the buyer is told to collect it."),
     )
-    if isinstance(done, Response):
-        return done
-    return redirect(LEADER_PAGE, text=_("Arrived: the buyer is told to collect it."))
 
 
 @router.post("/leader/live-orders/{point_id}/handover")
@@ -340,14 +337,12 @@ async def end_agreement_merchant(
 ) -> Response:
     acting_merchant(actor, LIVE_MANAGE)
     await agreements.merchant_agreement(session, actor, agreement_id)  # 404 for another's
-    done = await form_action(
+    return await _flashed(
         session,
         lambda: agreements.end_by_merchant(session, actor, agreement_id),
-        on_error=flash_error(MERCHANT_AGREEMENTS),
+        MERCHANT_AGREEMENTS,
+        _("Agreement ended."),
     )
-    if isinstance(done, Response):
-        return done
-    return redirect(MERCHANT_AGREEMENTS, text=_("Agreement ended."))
 
 
 async def _leader_agreements_page(request: Request, session: DbSession, actor: Actor) -> Response:
@@ -385,11 +380,6 @@ async def answer_agreement(
 ) -> Response:
     await agreements.leader_agreement(session, actor, agreement_id)  # 404 for anyone else's
     move, text = LEADER_ACTIONS[action]
-    done = await form_action(
-        session,
-        lambda: move(session, actor, agreement_id),
-        on_error=flash_error(LEADER_AGREEMENTS),
+    return await _flashed(
+        session, lambda: move(session, actor, agreement_id), LEADER_AGREEMENTS, _(text)
     )
-    if isinstance(done, Response):
-        return done
-    return redirect(LEADER_AGREEMENTS, text=_(text))

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.responses import FileResponse, Response
 
 from linli import forms
@@ -22,7 +21,6 @@ from linli.db import DbSession
 from linli.errors import DomainError, NotFound, ValidationFailed
 from linli.i18n import N_, _
 from linli.live import (
-    channel,
     checkout,
     fulfilment,
     media,
@@ -32,11 +30,9 @@ from linli.live import (
     service,
     statistics,
     streamers,
+    studios,
 )
-from linli.live.models import ChatMessage
-from linli.live.presenters import REMOVAL_LABELS, ROOM_STATUS_LABELS
-from linli.live.presenters import removal_reason as _reason
-from linli.live.presenters import whole_id as _whole_id
+from linli.live.presenters import ROOM_STATUS_LABELS
 from linli.live.schemas import GoodsIn, LiveOrderIn, ReasonIn, RoomIn, StreamerIn
 from linli.live.states import LiveOrderStatus, RoomStatus
 from linli.middleware import SecurityHeadersMiddleware
@@ -242,23 +238,12 @@ async def create_room(request: Request, session: DbSession, actor: User_) -> Res
     form = await form_data(request)
 
     async def create() -> Any:
-        start, end = forms.local_datetimes(form, "scheduled_start", "scheduled_end")
-        body = {
-            "streamer_id": forms.whole(form.get("streamer_id", "")),
-            "title": form.get("title", ""),
-            "description": form.get("description", ""),
-            "scheduled_start": start,
-            "scheduled_end": end,
-        }
+        streamer_id = forms.whole(form.get("streamer_id", ""))
+        body = {"streamer_id": streamer_id, **studios.room_fields(form)}
         return await service.create_room(session, actor, validate_form(RoomIn, body))
 
-    room = await form_action(
-        session,
-        create,
-        on_error=lambda error: _studio_page(
-            request, session, actor, form=form, error=error, status_code=error.status_code
-        ),
-    )
+    studio_page = partial(_studio_page, request, session, actor)
+    room = await form_action(session, create, on_error=studios.redisplay(studio_page, form))
     if isinstance(room, Response):
         return room
     return redirect(f"/merchant/live/{room.id}", text=_("Room scheduled. Add its goods."))
@@ -271,28 +256,12 @@ async def register_streamer(request: Request, session: DbSession, actor: User_) 
     key = request.app.state.settings.resolved_secret_key()
 
     async def register() -> Any:
-        body = {
-            "user_id": forms.whole(form.get("user_id", "")),
-            "real_name": form.get("real_name", ""),
-            "identity_number": form.get("identity_number", "").strip(),
-            "guardian_name": form.get("guardian_name", "").strip() or None,
-            "guardian_consent": form.get("guardian_consent") == "on",
-        }
-        data = validate_form(StreamerIn, body)
+        user_id = forms.whole(form.get("user_id", ""))
+        data = validate_form(StreamerIn, {"user_id": user_id, **studios.streamer_fields(form)})
         return await streamers.register(session, actor, data, identity_key=key)
 
-    done = await form_action(
-        session,
-        register,
-        on_error=lambda error: _studio_page(
-            request,
-            session,
-            actor,
-            form={k: v for k, v in form.items() if k != "identity_number"},
-            error=error,
-            status_code=error.status_code,
-        ),
-    )
+    studio_page = partial(_studio_page, request, session, actor)
+    done = await form_action(session, register, on_error=studios.redisplay(studio_page, form))
     if isinstance(done, Response):
         return done
     return redirect("/merchant/live", text=_("Streamer registered."))
@@ -312,33 +281,15 @@ async def _studio_room_page(
     room = await presenters.room_out(session, own)
     assert own.organisation_id is not None  # a merchant's own room
     skus = await offers.listed_skus(session, own.organisation_id, limit=200)
-    messages = (
-        await session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.room_id == own.id)
-            .order_by(ChatMessage.id.desc())
-            .limit(50)
-        )
-    ).all()
-    host = request.url.hostname or "localhost"
-    settings = request.app.state.settings
-    figures = None
-    if own.status != RoomStatus.SCHEDULED:
-        figures = await statistics.room_statistics(session, actor, own.id)
     return render(
         request,
         "live/studio_room.html",
         {
+            **await studios.room_context(request, session, actor, own, leader=False),
             "room": room,
             "skus": list(skus.values()),
-            "messages": messages,
-            "labels": ROOM_STATUS_LABELS,
-            "removal_labels": REMOVAL_LABELS,
             "stream_key": stream_key,
-            "rtmp_url": settings.media_rtmp_url or f"rtmp://{host}/live",
-            "media_server": settings.media_enabled,
             "needs_review": any(g.needs_ad_review for g in room.goods),
-            "statistics": figures,
             "base": "/merchant/live",
             "may_add_goods": True,
             "suppliers": {},
@@ -384,17 +335,8 @@ async def add_goods(
     form = await form_data(request)
 
     async def add() -> Any:
-        problems = forms.Problems()
-        raw = form.get("price", "")
-        price = problems.check(partial(forms.fen, raw, "stream_price_fen"), raw)
-        problems.raise_any()
-        body = {
-            "sku_id": forms.whole(form.get("sku_id", "")),
-            "stream_price_fen": price,
-            "stock": forms.whole(form.get("stock", "")),
-            "per_buyer_limit": forms.whole(form.get("per_buyer_limit", "5")),
-        }
-        return await service.add_goods(session, actor, room_id, validate_form(GoodsIn, body))
+        body = validate_form(GoodsIn, studios.goods_fields(form))
+        return await service.add_goods(session, actor, room_id, body)
 
     return await _act(request, session, actor, room_id, add, _("Goods added; stock reserved."))
 
@@ -435,27 +377,7 @@ async def room_action(
     room_id: PathId, action: str, request: Request, session: DbSession, actor: User_
 ) -> Response:
     form = await form_data(request)
-    actions: dict[str, tuple[Callable[[], Awaitable[Any]], str]] = {
-        "pause": (lambda: service.pause(session, actor, room_id), _("Paused.")),
-        "resume": (lambda: service.resume(session, actor, room_id), _("Live again.")),
-        "end": (lambda: service.end(session, actor, room_id), _("Ended; unsold stock returned.")),
-        "unpin": (lambda: service.unpin(session, actor, room_id), _("Unpinned.")),
-        "pin": (
-            lambda: service.pin(session, actor, room_id, _whole_id(form.get("goods_id", ""))),
-            _("Pinned: on sale now."),
-        ),
-        "remove": (
-            lambda: channel.remove_message(
-                session,
-                actor,
-                room_id,
-                _whole_id(form.get("message_id", "")),
-                _reason(form.get("reason", "")),
-                form.get("note", "").strip()[:200],
-            ),
-            _("Message removed."),
-        ),
-    }
+    actions = studios.room_actions(session, actor, room_id, form, leader=False)
     if action not in actions:
         raise NotFound(N_("No such page."))
     await policies.access_own_room(session, actor, room_id, LIVE_MANAGE)

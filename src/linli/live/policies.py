@@ -49,14 +49,7 @@ def leader_rooms(user_id: int) -> Select[Room]:
 
 async def access_leader_room(session: AsyncSession, actor: Actor, room_id: int) -> Room:
     """A room of the acting group leader (anyone else's, a merchant's included: 404)."""
-    room = await session.scalar(
-        leader_rooms(actor.require_user_id())
-        .where(Room.id == room_id)
-        .execution_options(populate_existing=True)
-    )
-    if room is None:
-        raise NotFound(N_("No such live room."), code="room_not_found")
-    return room
+    return await _room_in(session, leader_rooms(actor.require_user_id()), room_id)
 
 
 async def access_managed_room(
@@ -77,10 +70,13 @@ async def access_own_room(
     session: AsyncSession, actor: Actor, room_id: int, permission: Permission = LIVE_READ
 ) -> Room:
     organisation_id = acting_merchant(actor, permission)
+    return await _room_in(session, own_rooms(organisation_id), room_id)
+
+
+async def _room_in(session: AsyncSession, rooms: Select[Room], room_id: int) -> Room:
+    """The room among `rooms` (an owner's), freshly read; not there: 404."""
     room = await session.scalar(
-        own_rooms(organisation_id)
-        .where(Room.id == room_id)
-        .execution_options(populate_existing=True)
+        rooms.where(Room.id == room_id).execution_options(populate_existing=True)
     )
     if room is None:
         raise NotFound(N_("No such live room."), code="room_not_found")

@@ -97,26 +97,8 @@ async def purge_expired(session: AsyncSession) -> Purged:
         )
         if claimed is None:  # another run took it meanwhile
             continue
-        chat = len(
-            (
-                await session.execute(
-                    delete(ChatMessage)
-                    .where(ChatMessage.room_id == room_id)
-                    .returning(ChatMessage.id)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
-        )
-        events = len(
-            (
-                await session.execute(
-                    delete(RoomEvent)
-                    .where(RoomEvent.room_id == room_id)
-                    .returning(RoomEvent.id)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
-        )
+        chat = await _delete_counted(session, ChatMessage, room_id)
+        events = await _delete_counted(session, RoomEvent, room_id)
         await session.execute(delete(Mute).where(Mute.room_id == room_id))
         await session.execute(delete(Presence).where(Presence.room_id == room_id))
         done.rooms.append(room_id)
@@ -144,6 +126,19 @@ async def purge_expired(session: AsyncSession) -> Purged:
         for room_id, ids in by_room.items():
             _audit(session, room_id, organisation_of[room_id], recording_ids=ids)
     return done
+
+
+async def _delete_counted(
+    session: AsyncSession, kept: type[ChatMessage] | type[RoomEvent], room_id: int
+) -> int:
+    """Delete the room's rows of `kept` (its chat messages or channel events); how many went."""
+    deleted = await session.execute(
+        delete(kept)
+        .where(kept.room_id == room_id)
+        .returning(kept.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(deleted.all())
 
 
 def _audit(

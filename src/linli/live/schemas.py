@@ -27,22 +27,24 @@ Fen = Annotated[StrictInt, Field(ge=1, le=10**9, description="Amount in fen (1/1
 MAX_STREAM_STOCK = 100_000
 MAX_QUANTITY = 99
 Reason = Annotated[str, Field(min_length=2, max_length=200)]
+PersonName = Annotated[str, Field(min_length=2, max_length=60)]
+IdentityNumber = Annotated[
+    str,
+    Field(
+        min_length=18,
+        max_length=18,
+        pattern=r"^[0-9]{17}[0-9Xx]$",
+        description="Resident identity card number (18 characters); only a keyed digest "
+        "and the last 4 characters are stored",
+    ),
+]
 
 
 class StreamerIn(StrictInput):
     user_id: Id = Field(description="A member of the organisation")
-    real_name: Annotated[str, Field(min_length=2, max_length=60)]
-    identity_number: Annotated[
-        str,
-        Field(
-            min_length=18,
-            max_length=18,
-            pattern=r"^[0-9]{17}[0-9Xx]$",
-            description="Resident identity card number (18 characters); only a keyed digest "
-            "and the last 4 characters are stored",
-        ),
-    ]
-    guardian_name: Annotated[str, Field(min_length=2, max_length=60)] | None = Field(
+    real_name: PersonName
+    identity_number: IdentityNumber
+    guardian_name: PersonName | None = Field(
         default=None, description="Required for streamers aged 16-17: the consenting guardian"
     )
     guardian_consent: bool = Field(
@@ -53,18 +55,9 @@ class StreamerIn(StrictInput):
 class LeaderStreamerIn(StrictInput):
     """A group leader registers themselves as a streamer for their pickup point's rooms."""
 
-    real_name: Annotated[str, Field(min_length=2, max_length=60)]
-    identity_number: Annotated[
-        str,
-        Field(
-            min_length=18,
-            max_length=18,
-            pattern=r"^[0-9]{17}[0-9Xx]$",
-            description="Resident identity card number (18 characters); only a keyed digest "
-            "and the last 4 characters are stored",
-        ),
-    ]
-    guardian_name: Annotated[str, Field(min_length=2, max_length=60)] | None = Field(
+    real_name: PersonName
+    identity_number: IdentityNumber
+    guardian_name: PersonName | None = Field(
         default=None, description="Required for streamers aged 16-17: the consenting guardian"
     )
     guardian_consent: bool = Field(
