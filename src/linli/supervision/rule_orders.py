@@ -146,10 +146,18 @@ def _screen(
         .cte("deviating")
         .prefix_with("MATERIALIZED")
     )
+    # Each deviating line's order probed by its key (a subquery per line, which the planner
+    # cannot turn into a join): as a join, with the window's bounds the batch's columns (so
+    # estimated at one row), the batch's plan started from the merchant's orders in the
+    # window, every earlier order of a sale per OrderPaid even with no deviating line.
+    in_window_order = (
+        select(other_order.c.id)
+        .where(other_order.c.id == deviating.c.order_id, in_window(other_order))
+        .correlate(deviating)
+        .scalar_subquery()
+    )
     deviating_price = exists(
-        select(literal(1))
-        .select_from(deviating.join(other_order, other_order.c.id == deviating.c.order_id))
-        .where(in_window(other_order))
+        select(literal(1)).select_from(deviating).where(in_window_order.is_not(None))
     )
     differs = or_(other_price, deviating_price)
     licences = Licence.__table__
