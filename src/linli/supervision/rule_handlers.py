@@ -54,9 +54,9 @@ async def order_paid(session: AsyncSession, envelope: outbox.Envelope[OrderPaid]
 
 @outbox.batch_form(OrderPaid, "supervision.order_paid")
 async def orders_paid(session: AsyncSession, envelopes: list[outbox.Envelope[OrderPaid]]) -> None:
-    """A batch of paid orders: their signals in one INSERT, then each order's screen (no rule
-    the screen runs counts order signals; the complaint and refund rates that do run on other
-    events)."""
+    """A batch of paid orders: their signals in one INSERT, then their screens (one statement
+    on PostgreSQL) and what each flags, in the batch's order (no rule the screen runs counts
+    order signals; the complaint and refund rates that do run on other events)."""
     await alert_service.record_signals(
         session,
         [
@@ -64,8 +64,7 @@ async def orders_paid(session: AsyncSession, envelopes: list[outbox.Envelope[Ord
             for e in envelopes
         ],
     )
-    for envelope in envelopes:
-        await rule_orders.order_paid(session, envelope.payload, envelope.created_at)
+    await rule_orders.orders_paid(session, [(e.payload, e.created_at) for e in envelopes])
 
 
 @outbox.subscribe(ProductListed, "supervision.product_listed")

@@ -6,20 +6,26 @@ has lapsed. Only what the screen flags runs its rule, which decides exactly."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
+    ARRAY,
+    BigInteger,
+    ColumnElement,
     Date,
     Select,
     and_,
     bindparam,
+    cast,
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +39,7 @@ from linli.merchants.models import Licence
 from linli.supervision import rule_defaults as R
 from linli.supervision import rule_evaluation, rule_history
 from linli.supervision.rule_history import PaidOrder
-from linli.supervision.rule_service import in_force, merchant_codes
+from linli.supervision.rule_service import RuleInForce, in_force, merchant_codes
 
 # The event is published in the payment's transaction, so its time is the order's paid_at
 # to within this; further apart (an event delivered long after, a replay), the rules read
@@ -41,8 +47,18 @@ from linli.supervision.rule_service import in_force, merchant_codes
 TOLERANCE = timedelta(minutes=1)
 
 
-def _screen() -> Select[Any]:
-    """Built once (building it per event, aliases and all, cost more than running it)."""
+def _screen(
+    order_id: ColumnElement[int],
+    merchant: ColumnElement[int],
+    since: ColumnElement[datetime],
+    until: ColumnElement[datetime],
+    today: ColumnElement[date],
+    *,
+    nested: bool = False,
+) -> Select[Any]:
+    """The screen of one order, its inputs bound parameters (`_SCREEN`) or the columns of the
+    batch's row (`_SCREEN_BATCH`); built once (building it per event, aliases and all, cost
+    more than running it)."""
     lines, items, orders = OrderLine.__table__, CampaignItem.__table__, Order.__table__
     mine, mine_item = lines.alias("mine"), items.alias("mine_item")
     other, other_item, other_order = (
@@ -50,10 +66,6 @@ def _screen() -> Select[Any]:
         items.alias("other_item"),
         orders.alias("other_order"),
     )
-    order_id: BindParameter[int] = bindparam("order_id")
-    merchant: BindParameter[int] = bindparam("merchant")
-    since = bindparam("since", type_=UTCDateTime)
-    until = bindparam("until", type_=UTCDateTime)
     # Every campaign item of the order's SKUs, each with the order's unit price for it
     # (MATERIALIZED: read first, so the planner cannot start from the merchant's orders in
     # the window, which on a flash sale's stale statistics made every OrderPaid read all the
@@ -134,10 +146,18 @@ def _screen() -> Select[Any]:
         .cte("deviating")
         .prefix_with("MATERIALIZED")
     )
+    # Each deviating line's order probed by its key (a subquery per line, which the planner
+    # cannot turn into a join): as a join, with the window's bounds the batch's columns (so
+    # estimated at one row), the batch's plan started from the merchant's orders in the
+    # window, every earlier order of a sale per OrderPaid even with no deviating line.
+    in_window_order = (
+        select(other_order.c.id)
+        .where(other_order.c.id == deviating.c.order_id, in_window(other_order))
+        .correlate(deviating)
+        .scalar_subquery()
+    )
     deviating_price = exists(
-        select(literal(1))
-        .select_from(deviating.join(other_order, other_order.c.id == deviating.c.order_id))
-        .where(in_window(other_order))
+        select(literal(1)).select_from(deviating).where(in_window_order.is_not(None))
     )
     differs = or_(other_price, deviating_price)
     licences = Licence.__table__
@@ -145,17 +165,71 @@ def _screen() -> Select[Any]:
         select(licences.c.licence_type)
         .where(licences.c.organisation_id == merchant)
         .group_by(licences.c.licence_type)
-        .having(func.max(licences.c.valid_to) < bindparam("today", type_=Date))
+        .having(func.max(licences.c.valid_to) < today)
     )
     paid_at = select(orders.c.paid_at).where(orders.c.id == order_id).scalar_subquery()
-    return select(paid_at, differs, lapsed)
+    screen = select(paid_at.label("paid_at"), differs.label("differs"), lapsed.label("lapsed"))
+    # nested: the CTEs in this statement's own WITH (inside a LATERAL subquery, where they read
+    # the outer row), not hoisted to the top of the enclosing statement
+    return screen.add_cte(sku_items, deviating, nest_here=True) if nested else screen
 
 
-_SCREEN = _screen()
+_SCREEN = _screen(
+    bindparam("order_id"),
+    bindparam("merchant"),
+    bindparam("since", type_=UTCDateTime),
+    bindparam("until", type_=UTCDateTime),
+    bindparam("today", type_=Date),
+)
 
 
-async def order_paid(session: AsyncSession, event: OrderPaid, at: datetime) -> None:
-    merchant = event.merchant_organisation_id
+def _screen_batch() -> Select[Any]:
+    """PostgreSQL: the screen of every order of a batch in one statement, one row per order in
+    the batch's order. The orders come as arrays (`b_orders`, `b_merchants`, `b_since`,
+    `b_until`: one element per order) unnested, each row joined LATERAL to the one-order
+    screen, whose CTEs are nested in the LATERAL subquery (evaluated per order, so each keeps
+    the one-order plan: the order's SKU items first, then the index probes). Built once: the
+    batch's length is in the arrays' values, not in the statement."""
+
+    def array(name: str, of: Any) -> Any:
+        return cast(bindparam(name, type_=ARRAY(of)), ARRAY(of))
+
+    batch = (
+        func.unnest(
+            array("b_orders", BigInteger),
+            array("b_merchants", BigInteger),
+            array("b_since", UTCDateTime),
+            array("b_until", UTCDateTime),
+        )
+        .table_valued("order_id", "merchant", "since", "until", with_ordinality="n")
+        .render_derived(name="b")
+    )
+    # The batch's columns as plain names: the nested statements then add no FROM for them,
+    # they are the LATERAL subquery's outer references.
+    one = _screen(
+        literal_column("b.order_id", BigInteger),
+        literal_column("b.merchant", BigInteger),
+        literal_column("b.since", UTCDateTime),
+        literal_column("b.until", UTCDateTime),
+        bindparam("today", type_=Date),
+        nested=True,
+    )
+    screen = one.lateral("s")
+    return (
+        select(screen.c.paid_at, screen.c.differs, screen.c.lapsed)
+        .select_from(batch.join(screen, true()))
+        .order_by(literal_column("b.n"))
+    )
+
+
+_SCREEN_BATCH = _screen_batch()
+
+
+async def _rules(
+    session: AsyncSession, merchant: int
+) -> tuple[tuple[str, ...], RuleInForce, timedelta]:
+    """The merchant's jurisdictions, the history-pricing version in force and the screen's
+    half-window (the wider of the two rules' windows, plus the tolerance)."""
     codes = await merchant_codes(session, merchant)
     discrimination = await in_force(session, R.PRICE_DISCRIMINATION, codes)
     history = await in_force(session, R.HISTORY_PRICING, codes)
@@ -165,6 +239,34 @@ async def order_paid(session: AsyncSession, event: OrderPaid, at: datetime) -> N
         )
         + TOLERANCE
     )
+    return codes, history, span
+
+
+async def _flagged(
+    session: AsyncSession,
+    event: OrderPaid,
+    at: datetime,
+    codes: tuple[str, ...],
+    history: RuleInForce,
+    today: date,
+    screen: Sequence[Any],
+) -> None:
+    """What the screen of one order flags runs its rule."""
+    if screen[0] is None:
+        return
+    merchant = event.merchant_organisation_id
+    head = PaidOrder(event.order_id, event.user_id, merchant, screen[0], codes)
+    near = abs(head.paid_at - at) <= TOLERANCE
+    if screen[1] or not near:
+        await rule_evaluation.price_discrimination(session, event.order_id, head)
+        await rule_history.history_pricing(session, head, history)
+    if screen[2]:
+        await rule_evaluation.licence_lapsed(session, merchant, today)
+
+
+async def order_paid(session: AsyncSession, event: OrderPaid, at: datetime) -> None:
+    merchant = event.merchant_organisation_id
+    codes, history, span = await _rules(session, merchant)
     today = clock.now().astimezone(LOCAL).date()
     # On the connection: a Core statement needs none of the ORM session's execution work.
     connection = await session.connection()
@@ -180,12 +282,39 @@ async def order_paid(session: AsyncSession, event: OrderPaid, at: datetime) -> N
             },
         )
     ).one()
-    if screen[0] is None:
+    await _flagged(session, event, at, codes, history, today, screen)
+
+
+async def orders_paid(session: AsyncSession, paid: Sequence[tuple[OrderPaid, datetime]]) -> None:
+    """`order_paid` for each (event, time) of a batch, in turn. On PostgreSQL the batch's
+    screens are one statement (`_SCREEN_BATCH`), then what each flags runs its rules in the
+    batch's order (the rules write alerts, which no screen reads); on SQLite, `order_paid` on
+    each."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        for event, at in paid:
+            await order_paid(session, event, at)
         return
-    head = PaidOrder(event.order_id, event.user_id, merchant, screen[0], codes)
-    near = abs(head.paid_at - at) <= TOLERANCE
-    if screen[1] or not near:
-        await rule_evaluation.price_discrimination(session, event.order_id, head)
-        await rule_history.history_pricing(session, head, history)
-    if screen[2]:
-        await rule_evaluation.licence_lapsed(session, merchant, today)
+    if not paid:
+        return
+    today = clock.now().astimezone(LOCAL).date()
+    rules: dict[int, tuple[tuple[str, ...], RuleInForce, timedelta]] = {}
+    for event, _ in paid:
+        merchant = event.merchant_organisation_id
+        if merchant not in rules:
+            rules[merchant] = await _rules(session, merchant)
+    screens = (
+        await connection.execute(
+            _SCREEN_BATCH,
+            {
+                "b_orders": [event.order_id for event, _ in paid],
+                "b_merchants": [event.merchant_organisation_id for event, _ in paid],
+                "b_since": [at - rules[event.merchant_organisation_id][2] for event, at in paid],
+                "b_until": [at + rules[event.merchant_organisation_id][2] for event, at in paid],
+                "today": today,
+            },
+        )
+    ).all()
+    for (event, at), screen in zip(paid, screens, strict=True):
+        codes, history, _ = rules[event.merchant_organisation_id]
+        await _flagged(session, event, at, codes, history, today, screen)
