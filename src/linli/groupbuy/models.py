@@ -199,7 +199,9 @@ class OrderLine(Base):
     order_id: Mapped[int] = mapped_column(
         ForeignKey("groupbuy_orders.id", ondelete="CASCADE"), index=True
     )
-    item_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_campaign_items.id"), index=True)
+    # Looked up by ix_groupbuy_order_lines_item_price (item first): no index of its own, which
+    # a planner on a flash sale's stale statistics chose over the price ranges.
+    item_id: Mapped[int] = mapped_column(ForeignKey("groupbuy_campaign_items.id"))
     quantity: Mapped[int]
     unit_price_fen: Mapped[int]
     amount_fen: Mapped[int]
