@@ -21,7 +21,6 @@ every request through FastAPI.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -37,12 +36,17 @@ from linli.db import request_transaction
 from linli.error_handlers import error_response, translate_validation, unexpected_error
 from linli.errors import DomainError
 
-log = logging.getLogger(__name__)
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ValueT = TypeVar("ValueT")
 
 _JSON = (b"content-type", b"application/json")
+
+
+class _Invalid(Exception):
+    """Inputs refused as FastAPI refuses them (its `RequestValidationError`'s errors)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,11 @@ class LeanCall:
         value = self.request.headers.get(name)
         location = ("header", name)
         if value is None:
-            raise _invalid([{"type": "missing", "loc": location, "msg": "Field required"}])
+            raise _Invalid([{"type": "missing", "loc": location, "msg": "Field required"}])
         try:
             return adapter.validate_python(value)
         except ValidationError as exc:
-            raise _invalid([{**e, "loc": location} for e in exc.errors()]) from None
+            raise _Invalid([{**e, "loc": location} for e in exc.errors()]) from None
 
     async def body(self, model: type[ModelT]) -> ModelT:
         """The JSON body, validated from its bytes."""
@@ -91,20 +95,11 @@ class LeanCall:
             return model.model_validate_json(raw)
         except ValidationError as exc:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
-            raise _invalid(errors) from None
+            raise _Invalid(errors) from None
 
     @staticmethod
     def json(status: int, model: BaseModel) -> LeanAnswer:
         return LeanAnswer(status, model.model_dump_json(by_alias=True).encode())
-
-
-class _Invalid(Exception):
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-
-
-def _invalid(errors: list[dict[str, Any]]) -> _Invalid:
-    return _Invalid(errors)
 
 
 LeanHandler = Callable[[LeanCall], Awaitable[LeanAnswer]]

@@ -214,7 +214,7 @@ async def place_order(
     return present_checkout(checkout, actor.user_id)
 
 
-@lean_route("POST", "/api/v1/groupbuy/orders")
+@lean_route("POST", f"{router.prefix}/orders")
 async def place_order_lean(call: LeanCall) -> LeanAnswer:
     """`place_order` served lean (linli.lean): the same access, inputs and answer."""
     actor = await call.actor(_resident)
