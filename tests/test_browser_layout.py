@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, StorageState, expect
 
 from linli.demo.seed import DEMO_PASSWORD
 from tests.browser import ARTIFACTS, BROWSER_MARKS, TIMEOUT_MS, chromium
@@ -67,9 +67,33 @@ def shape(path: str) -> str:
     return re.sub(r"/\d+(?=/|$)", "/{id}", path)
 
 
+@pytest.fixture(scope="module")
+def logins() -> dict[str, StorageState]:
+    """The cookies of each role's login, kept for the module (see context_for)."""
+    return {}
+
+
 def context_for(
-    browser: Browser, server: LiveServer, phone: str | None, locale: str, viewport: dict[str, int]
+    browser: Browser,
+    server: LiveServer,
+    phone: str | None,
+    locale: str,
+    viewport: dict[str, int],
+    logins: dict[str, StorageState],
 ) -> BrowserContext:
+    """A browser context at `locale` and `viewport`, logged in as `phone` (unless None).
+
+    Each role logs in through the login form once per module; its other contexts start with
+    the cookies that login left (the session, and the language the account saved, as a new
+    login would set them): the crawl never logs out, so the session stays valid."""
+    if phone is not None and phone in logins:
+        context = browser.new_context(
+            locale=locale,
+            viewport=viewport,  # type: ignore[arg-type]
+            storage_state=logins[phone],
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        return context
     context = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
     context.set_default_timeout(TIMEOUT_MS)
     if phone is not None:
@@ -80,6 +104,7 @@ def context_for(
         page.locator('main form button[type="submit"]').click()
         page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
         page.close()
+        logins[phone] = context.storage_state()
     return context
 
 
@@ -91,12 +116,17 @@ class Crawl:
     with_risk_class: list[str] = field(default_factory=list)
 
 
-WIDEST = """() => {
+# What the crawl reads of a loaded page, in one round trip: its markup, its scroll width and
+# the window's, the first elements sticking out on the right (named only when it scrolls
+# sideways), and the links it offers.
+INSPECT = """() => {
   const width = window.innerWidth;
-  const wide = [...document.querySelectorAll('body *')]
+  const scrollWidth = document.documentElement.scrollWidth;
+  const wide = scrollWidth <= width ? [] : [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > width + 0.5)
     .map(e => e.tagName.toLowerCase() + '.' + String(e.className).split(' ')[0])
-  return [document.documentElement.scrollWidth, width, wide.slice(0, 5)];
+  const hrefs = [...document.querySelectorAll("a[href^='/']")].map(a => a.getAttribute('href'));
+  return [document.documentElement.outerHTML, scrollWidth, width, wide.slice(0, 5), hrefs];
 }"""
 
 
@@ -114,17 +144,13 @@ def crawl(page: Page, server: LiveServer) -> Crawl:
         if response.status >= 500:
             result.failed.append(f"{path}: {response.status}")
             continue
-        html = page.content()
+        html, scroll_width, inner_width, wide, hrefs = page.evaluate(INSPECT)
         if any(marker in html for marker in RISK_MARKERS):
             result.with_risk_class.append(path)
-        scroll_width, inner_width, wide = page.evaluate(WIDEST)
         if scroll_width > inner_width:
             result.overflowing.append(f"{path}: {scroll_width} > {inner_width} ({wide})")
         if urlsplit(page.url).path != urlsplit(f"{server.url}{path}").path:
             continue  # redirected (to the login page, say): its links are not this role's
-        hrefs: list[str] = page.eval_on_selector_all(
-            "a[href^='/']", "links => links.map(a => a.getAttribute('href'))"
-        )
         for href in hrefs:
             target = urlsplit(href).path
             if target and not SKIPPED.search(target) and shape(target) not in result.visited:
@@ -135,9 +161,13 @@ def crawl(page: Page, server: LiveServer) -> Crawl:
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 @pytest.mark.parametrize("role", list(ROLES))
 def test_no_page_scrolls_sideways_on_a_phone(
-    browser: Browser, demo_city: LiveServer, role: str, locale: str
+    browser: Browser,
+    demo_city: LiveServer,
+    logins: dict[str, StorageState],
+    role: str,
+    locale: str,
 ) -> None:
-    context = context_for(browser, demo_city, ROLES[role], locale, PHONE)
+    context = context_for(browser, demo_city, ROLES[role], locale, PHONE, logins)
     try:
         page = context.new_page()
         result = crawl(page, demo_city)
@@ -152,8 +182,10 @@ def test_no_page_scrolls_sideways_on_a_phone(
         assert result.with_risk_class == []
 
 
-def test_the_phone_menu_opens_inside_the_screen(browser: Browser, demo_city: LiveServer) -> None:
-    context = context_for(browser, demo_city, ROLES["operator"], "en-US", PHONE)
+def test_the_phone_menu_opens_inside_the_screen(
+    browser: Browser, demo_city: LiveServer, logins: dict[str, StorageState]
+) -> None:
+    context = context_for(browser, demo_city, ROLES["operator"], "en-US", PHONE, logins)
     try:
         page = context.new_page()
         page.goto(f"{demo_city.url}/")
@@ -182,9 +214,9 @@ def test_the_phone_menu_opens_inside_the_screen(browser: Browser, demo_city: Liv
 
 
 def test_catalogue_cards_do_not_overlap_on_a_desktop(
-    browser: Browser, demo_city: LiveServer
+    browser: Browser, demo_city: LiveServer, logins: dict[str, StorageState]
 ) -> None:
-    context = context_for(browser, demo_city, None, "zh-CN", DESKTOP)
+    context = context_for(browser, demo_city, None, "zh-CN", DESKTOP, logins)
     try:
         page = context.new_page()
         page.goto(f"{demo_city.url}/catalog")
