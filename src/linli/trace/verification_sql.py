@@ -4,7 +4,8 @@ two statements that hash every link with `sha256()` and return only what is brok
 Each link is joined with its event and with the link before it (`seq - 1`, through the
 `(chain, seq)` unique key), which is what the window over the chain (`lag()`) would give when
 no link is missing and tells a missing one apart just as well; a hash join needs no sort, and
-PostgreSQL can share the scan between parallel workers. Hashes are compared as hex text, so a
+PostgreSQL can share the scan between parallel workers, which it never does for a window (the
+window forms measured slower, bench/README.md). Hashes are compared as hex text, so a
 stored value that is not hex is reported as a mismatch instead of failing the statement.
 """
 
