@@ -10,7 +10,9 @@ import asyncio
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from linli import clock as clock_module
 from linli.app import create_app
@@ -38,6 +41,7 @@ DATABASE_KIND = "postgresql" if PG_URL.startswith("postgresql") else "sqlite"
 # The app starts in well under a second; on a 2-core machine running both suites side by side
 # (and more) the 5 s default of asgi-lifespan was seen to run out.
 STARTUP_TIMEOUT = 60.0
+MIGRATED_SUFFIX = "_migrated"  # PostgreSQL: `<testdb>_migrated`, the pristine migrated copy
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -57,21 +61,93 @@ async def reset_postgres_schema(url: str) -> None:
     await engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The migrated database: a SQLite template file, or the PostgreSQL test database."""
+def quoted_name(name: str) -> str:
+    """A PostgreSQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _postgres_maintenance(url: str, *statements: str) -> None:
+    """Statements run on the server's `postgres` database (CREATE/DROP DATABASE)."""
+    engine = create_async_engine(
+        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True)
+class MigratedTemplate:
+    """The session's database migrated from scratch, made once (`migrated_once`).
+
+    `working`: what the in-process tests start from: a SQLite file each test copies, or the
+    PostgreSQL test database itself (emptied after each test, `truncate_all`, so not a copy of
+    a fresh migration for long: it loses the rows migrations insert). `pristine`: the URL of a
+    database that stays as the migration left it, which the served instances of tests/live.py
+    copy (SQLite: the same file; PostgreSQL: `<testdb>_migrated`, made by CREATE DATABASE ...
+    TEMPLATE right after the migration)."""
+
+    working: str
+    pristine: str
+    directory: Path | None = None  # SQLite: the temporary directory holding the file
+
+
+_MIGRATED: list[MigratedTemplate] = []
+
+
+def migrated_once() -> MigratedTemplate:
+    """The session's migrated template, built on first use. Migrating an empty database takes
+    seconds; the in-process tests and every served instance (tests/live.py) copy this one."""
+    if _MIGRATED:
+        return _MIGRATED[0]
     if DATABASE_KIND == "postgresql":
         asyncio.run(reset_postgres_schema(PG_URL))
-        return PG_URL
-    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        base = make_url(PG_URL)
+        pristine = base.set(database=f"{base.database}{MIGRATED_SUFFIX}")
+        name, source = quoted_name(str(pristine.database)), quoted_name(str(base.database))
+        asyncio.run(
+            _postgres_maintenance(
+                PG_URL,
+                f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+                f"CREATE DATABASE {name} TEMPLATE {source}",
+            )
+        )
+        template = MigratedTemplate(PG_URL, pristine.render_as_string(hide_password=False))
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="linli-migrated-"))
+        path = directory / "template.sqlite3"
 
-    async def build() -> None:
-        engine = make_engine(f"sqlite+aiosqlite:///{path}")
-        await upgrade(engine)
-        await engine.dispose()  # the last connection to close checkpoints the WAL
+        async def build() -> None:
+            engine = make_engine(f"sqlite+aiosqlite:///{path}")
+            await upgrade(engine)
+            await engine.dispose()  # the last connection to close checkpoints the WAL
 
-    asyncio.run(build())
-    return str(path)
+        asyncio.run(build())
+        template = MigratedTemplate(str(path), f"sqlite+aiosqlite:///{path.as_posix()}", directory)
+    _MIGRATED.append(template)
+    return template
+
+
+def drop_migrated_template() -> None:
+    """At the end of the session: the pristine PostgreSQL copy, or the SQLite file, goes."""
+    for template in _MIGRATED:
+        if DATABASE_KIND == "postgresql":
+            name = quoted_name(str(make_url(template.pristine).database))
+            asyncio.run(
+                _postgres_maintenance(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            )
+        if template.directory is not None:
+            shutil.rmtree(template.directory, ignore_errors=True)
+    _MIGRATED.clear()
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> str:
+    """The migrated database: a SQLite template file, or the PostgreSQL test database."""
+    return migrated_once().working
 
 
 @pytest.fixture
@@ -135,10 +211,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Seeded-city templates (tests/live.py) are dropped once every test has finished."""
+    """Seeded-city templates (tests/live.py) and the migrated template are dropped once every
+    test has finished."""
     live = sys.modules.get("tests.live")  # imported only by the modules that serve live
     if live is not None:
         live.drop_seeded_templates()
+    drop_migrated_template()
 
 
 def pytest_configure(config: pytest.Config) -> None:

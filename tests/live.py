@@ -1,9 +1,12 @@
-"""A real `linli serve` process for end-to-end tests, on a fresh database of its own.
+"""A real `linli serve` process for end-to-end tests, on a database of its own.
 
 The server is started the way an operator starts it (the `linli` console script, settings from
-LINLI_* environment variables) and seeded through the same command line. On SQLite the database
-is a file in a temporary directory; when LINLI_TEST_DATABASE_URL names PostgreSQL, a sibling
-database `<testdb>_<name>` is dropped and created on the same server.
+LINLI_* environment variables) and seeded through the same command line. Its database is a copy
+of the session's migrated template (tests/conftest.py, `migrated_once`), so the migrations that
+`linli serve` runs at startup find nothing to do (migrating an empty database took most of a
+start). On SQLite the database is a file in a temporary directory; when LINLI_TEST_DATABASE_URL
+names PostgreSQL, a sibling database `<testdb>_<name>` is dropped and created on the same server
+(CREATE DATABASE ... TEMPLATE).
 
 Use the session-scoped `live_server` fixture by importing it into a test module:
 
@@ -34,10 +37,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import DATABASE_KIND, PG_URL
+from tests.conftest import DATABASE_KIND, PG_URL, migrated_once, quoted_name
 
-# A fresh instance migrates its empty database before it answers: seen to take over 30 s on
-# the 2 cores at a load of 8 (both suites and other work side by side).
+# An instance migrating an empty database before it answered was seen to take over 30 s on the
+# 2 cores at a load of 8 (both suites and other work side by side); a seed still does that.
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
@@ -61,16 +64,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 async def _recreate_postgres_database(url: URL) -> None:
     maintenance = url.set(database="postgres")
     engine = create_async_engine(maintenance, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            name = _quoted(str(url.database))
+            name = quoted_name(str(url.database))
             await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             await connection.execute(text(f"CREATE DATABASE {name}"))
     finally:
@@ -81,14 +80,14 @@ async def _drop_postgres_database(url: URL) -> None:
     engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            name = _quoted(str(url.database))
+            name = quoted_name(str(url.database))
             await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         await engine.dispose()
 
 
 def fresh_database(workdir: Path, name: str) -> str:
-    """A new, empty database for one served instance; `linli serve` migrates it."""
+    """A new, empty database (for a seed: `linli demo` starts from an empty one anyway)."""
     if DATABASE_KIND == "postgresql":
         base = make_url(PG_URL)
         url = base.set(database=f"{base.database}_{name}")
@@ -288,9 +287,9 @@ def seeded_template(seed: tuple[str, ...]) -> SeededTemplate:
     return template
 
 
-def copy_sqlite_database(template: SeededTemplate, target: Path) -> None:
+def copy_sqlite_database(template: SeededTemplate | Path, target: Path) -> None:
     """The template's file (with its write-ahead log, if one was left) at `target`."""
-    source = template.sqlite_path
+    source = template if isinstance(template, Path) else template.sqlite_path
     shutil.copyfile(source, target)
     for suffix in ("-wal",):
         journal = source.with_name(source.name + suffix)
@@ -302,9 +301,9 @@ async def _create_postgres_database_from(url: URL, template: URL) -> None:
     engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            name = _quoted(str(url.database))
+            name = quoted_name(str(url.database))
             await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            source = _quoted(str(template.database))
+            source = quoted_name(str(template.database))
             await connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {source}"))
     finally:
         await engine.dispose()
@@ -324,9 +323,24 @@ def database_from_template(workdir: Path, name: str, template: SeededTemplate) -
     return f"sqlite+aiosqlite:///{target.as_posix()}"
 
 
+def migrated_database(workdir: Path, name: str) -> str:
+    """A new database for one served instance, a copy of the session's migrated template:
+    `linli serve` still runs its migrations at startup, and they find nothing to do."""
+    template = make_url(migrated_once().pristine)
+    if DATABASE_KIND == "postgresql":
+        base = make_url(PG_URL)
+        url = base.set(database=f"{base.database}_{name}")
+        asyncio.run(_create_postgres_database_from(url, template))
+        return url.render_as_string(hide_password=False)
+    assert template.database, template
+    target = workdir / f"{name}.sqlite3"
+    copy_sqlite_database(Path(template.database), target)
+    return f"sqlite+aiosqlite:///{target.as_posix()}"
+
+
 def drop_database(database_url: str) -> None:
-    """A PostgreSQL database made by `fresh_database` or `database_from_template` goes (a
-    SQLite file goes with its temporary directory)."""
+    """A PostgreSQL database made by `fresh_database`, `migrated_database` or
+    `database_from_template` goes (a SQLite file goes with its temporary directory)."""
     if DATABASE_KIND == "postgresql":
         asyncio.run(_drop_postgres_database(make_url(database_url)))
 
@@ -346,8 +360,9 @@ def drop_seeded_templates() -> None:
 def serve_live(
     workdir: Path, name: str = "live", *, seed: tuple[str, ...] = ()
 ) -> Iterator[LiveServer]:
-    """Serve a fresh instance from `workdir` until the block ends; `seed` is a `linli`
-    command run against its database first (for example `("demo", "--no-serve")`).
+    """Serve a fresh instance from `workdir` until the block ends, on a copy of the session's
+    migrated template (`migrated_database`), or with `seed`, a `linli` command (for example
+    `("demo", "--no-serve")`), on a copy of a database that command seeded.
 
     The seed runs once per session for the same arguments (`seeded_template`); every instance
     serves its own copy of that database and var/, with the secret key the seed ran with.
@@ -358,7 +373,7 @@ def serve_live(
     workdir.mkdir(parents=True, exist_ok=True)
     template = seeded_template(seed) if seed else None
     if template is None:
-        database_url = fresh_database(workdir, name)
+        database_url = migrated_database(workdir, name)
     else:
         database_url = database_from_template(workdir, name, template)
     env = server_environment(database_url, workdir)
