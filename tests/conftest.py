@@ -131,9 +131,21 @@ def migrated_once() -> MigratedTemplate:
     return template
 
 
+# How many templates existed when each running session started: a session run inside another
+# (tests/test_dispatch_guard.py runs pytest in-process with this conftest) shares _MIGRATED
+# and must not drop the outer session's template when it finishes.
+_TEMPLATES_AT_START: list[int] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _TEMPLATES_AT_START.append(len(_MIGRATED))
+
+
 def drop_migrated_template() -> None:
-    """At the end of the session: the pristine PostgreSQL copy, or the SQLite file, goes."""
-    for template in _MIGRATED:
+    """At the end of a session: the templates it built (the pristine PostgreSQL copy, or the
+    SQLite file) go; an enclosing session's stay."""
+    first = _TEMPLATES_AT_START.pop() if _TEMPLATES_AT_START else 0
+    for template in _MIGRATED[first:]:
         if DATABASE_KIND == "postgresql":
             name = quoted_name(str(make_url(template.pristine).database))
             asyncio.run(
@@ -141,7 +153,7 @@ def drop_migrated_template() -> None:
             )
         if template.directory is not None:
             shutil.rmtree(template.directory, ignore_errors=True)
-    _MIGRATED.clear()
+    del _MIGRATED[first:]
 
 
 @pytest.fixture(scope="session")
