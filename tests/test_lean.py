@@ -142,23 +142,18 @@ async def test_order_refusals_and_answers_are_the_same_lean_and_through_fastapi(
 
     # placed, placed again with the same key, sold out
     lean_key, plain_key = new_key(), new_key()
-    placed = await both(
-        client,
-        plain,
-        ORDERS,
-        json=body,
-        headers=first.headers | {"Idempotency-Key": lean_key},
-        second={"json": body, "headers": second.headers | {"Idempotency-Key": plain_key}},
-    )
+    placed, again = [
+        await both(
+            client,
+            plain,
+            ORDERS,
+            json=body,
+            headers=first.headers | {"Idempotency-Key": lean_key},
+            second={"json": body, "headers": second.headers | {"Idempotency-Key": plain_key}},
+        )
+        for _ in range(2)
+    ]
     assert placed[0] == 201
-    again = await both(
-        client,
-        plain,
-        ORDERS,
-        json=body,
-        headers=first.headers | {"Idempotency-Key": lean_key},
-        second={"json": body, "headers": second.headers | {"Idempotency-Key": plain_key}},
-    )
     assert again[0] == 200
     assert again[2] == placed[2]
     limit = await both(client, plain, ORDERS, json=body, headers=first.headers | key)
