@@ -27,6 +27,7 @@ from linli import clock
 from linli.accounts.models import Membership, Organisation, User
 from linli.authz import Actor, OrganisationRef, UserRef
 from linli.catalog import offers
+from linli.catalog.models import Sku
 from linli.catalog.offers import ListedSku
 from linli.community import points
 from linli.config import Settings
@@ -57,6 +58,9 @@ VIDEO_SECONDS = 24
 VIDEO_SIZE = "320x180"
 VIDEO_TIMEOUT = 30.0
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+ROOM_STOCK = 30  # units of each SKU a demo room reserves
 
 
 @dataclass
@@ -100,7 +104,14 @@ async def _seller(session: AsyncSession, phone: str) -> _Seller | None:
     rule = await rules.in_force(session, service.RULE)
     regulated = set(rule.values["pre_review_categories"])
     listed = await offers.listed_skus(session, organisation.id, limit=50)
-    skus = [s for s in listed.values() if not regulated & set(s.category_codes)]
+    # The history before this has sold some SKUs out; a SKU may be in three rooms at once.
+    stock_of = select(Sku.id, Sku.stock).where(Sku.id.in_(listed))
+    on_hand: dict[int, int] = {sku_id: units for sku_id, units in await session.execute(stock_of)}
+    skus = [
+        s
+        for s in listed.values()
+        if not regulated & set(s.category_codes) and on_hand[s.sku_id] >= 3 * ROOM_STOCK
+    ]
     actor = Actor(
         user=UserRef.of(user),
         organisation=OrganisationRef.of(organisation),
@@ -149,7 +160,12 @@ async def _room(
                 session,
                 seller.actor,
                 room.id,
-                GoodsIn(sku_id=sku.sku_id, stream_price_fen=price_fen, stock=30, per_buyer_limit=3),
+                GoodsIn(
+                    sku_id=sku.sku_id,
+                    stream_price_fen=price_fen,
+                    stock=ROOM_STOCK,
+                    per_buyer_limit=3,
+                ),
             )
             ids.append(added.id)
     return room.id, ids
