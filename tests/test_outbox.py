@@ -925,7 +925,10 @@ async def test_a_worker_killed_mid_batch_leaves_every_event_applied_exactly_once
         "LINLI_DATABASE_URL": settings.resolved_database_url,
         "LINLI_VAR_DIR": str(tmp_path / "worker-var"),
         "LINLI_SECRET_KEY": "test-secret-key-not-for-production",
-        "LINLI_DISPATCHER_BATCH_SIZE": "100",
+        # All 600 claimed at once: handled in units of outbox.MAX_BATCH (200), each committed,
+        # and settled only after the last, so the window to kill it in spans two units (with
+        # claims of 100, one unit each, it was a few milliseconds, and a loaded CI missed it).
+        "LINLI_DISPATCHER_BATCH_SIZE": "600",
         "LINLI_DISPATCHER_LEASE_SECONDS": "1",
     }
     ours = OutboxEvent.event_id.in_(event_ids)  # (make_user published one of its own)

@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         "one campaign item are placed by one statement and one commit in each process; 1 "
         "places every order on its own",
     )
+    callback_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="Group commit (PostgreSQL): at most this many waiting successful payment "
+        "notifications of one provider are applied by one statement and one commit in each "
+        "process; 1 applies every notification on its own",
+    )
     lean_routes: bool = Field(
         default=True,
         description="Serve the flash sale's hot endpoints (placing a group-buy order, the "

@@ -47,6 +47,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    cast,
     delete,
     func,
     insert,
@@ -345,16 +346,17 @@ def publish_from(
     name: str,
 ) -> CTE:
     """`publish` as a data-modifying CTE of one statement (PostgreSQL): one `event` row per
-    row of `source` (a CTE of that statement; one row, or the event ids repeat and the
-    statement fails), its payload built from `source`'s columns (every field of the event's
-    model, nothing else). RETURNING seq. The caller calls `note_published` when a row came
+    row of `source` (a CTE of that statement), each with its own event id (a version 4 UUID
+    drawn by PostgreSQL, `gen_random_uuid()`, in the form `str(uuid.uuid4())` gives), its
+    payload built from `source`'s columns (every field of the event's model, nothing else).
+    RETURNING seq. The caller calls `note_published` when a row came
     back."""
     if EVENT_TYPES.get(event.event_name) is not event:
         raise TypeError(f"{event.__name__} is not a declared event type")
     if set(payload) != set(event.model_fields):
         raise TypeError(f"{event.__name__}'s payload takes {sorted(event.model_fields)}")
     now = bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime)
-    event_id = bindparam(f"{name}_event_id", callable_=lambda: str(uuid.uuid4()), type_=String)
+    event_id = cast(func.gen_random_uuid(), String)
     rows = select(
         event_id.label("event_id"),
         literal(event.event_name).label("event_type"),

@@ -255,7 +255,7 @@ async def in_one_batch(
                 await asyncio.sleep(0.01)
             assert len(queue.waiting) == len(tasks), "a request did not queue"
         group_commit._run = counted
-        group_commit._hand_over(queue)
+        queue.hand_over()
         answers = list(await asyncio.gather(*tasks))
     finally:
         group_commit._run = run

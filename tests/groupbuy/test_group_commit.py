@@ -335,7 +335,7 @@ async def test_a_request_cancelled_while_it_waits_leaves_the_queue_and_places_no
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
     assert len(queue.waiting) == 2
-    group_commit._hand_over(queue)
+    queue.hand_over()
     answers = await asyncio.gather(*tasks[1:])
     assert [a.status_code for a in answers] == [201, 201]
     assert not queue.busy

@@ -8,12 +8,7 @@ restart the buyers retry with their keys: an acknowledged order is answered with
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +17,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
-import linli
 from linli.config import Settings
 from linli.groupbuy.models import Order, OrderLine
 from linli.jobs import ExpireIntent, ExpireOrder
 from linli.outbox import DueJob
 from linli.payments.models import PaymentIntent
 from tests.conftest import DATABASE_KIND
+from tests.crash import kill, serve
 from tests.groupbuy.helpers import (
     ORDERS,
     Resident,
@@ -40,62 +35,13 @@ from tests.groupbuy.helpers import (
     remaining,
     residents,
 )
+from tests.live import free_port
 
 pytestmark = pytest.mark.skipif(
     DATABASE_KIND != "postgresql", reason="group commit is PostgreSQL's"
 )
 
 STOCK, BUYERS = 40, 120
-SOURCE = Path(linli.__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve(settings: Settings, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
-    env.update(
-        {
-            "PYTHONPATH": str(SOURCE),
-            "LINLI_DATABASE_URL": settings.database_url,
-            "LINLI_VAR_DIR": str(tmp / "var"),
-            "LINLI_SECRET_KEY": settings.resolved_secret_key(),
-            "LINLI_RUN_DISPATCHER": "false",
-            "LINLI_DEFAULT_LOCALE": "en",
-            "LINLI_ACCESS_LOG": "false",
-        }
-    )
-    command = [sys.executable, "-c", "from linli.cli import app; app(prog_name='linli')"]
-    served = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    with (tmp / "server.log").open("ab") as log:
-        process = subprocess.Popen(
-            [*command, *served],
-            env=env,
-            cwd=tmp,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL reaches every worker
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (tmp / "server.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not start")
-
-
-def kill(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, how)
-    process.wait(timeout=30)
 
 
 async def buy(

@@ -25,11 +25,9 @@ before) is placed on its own as well, which answers it as it answers today.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -64,6 +62,7 @@ from linli.authz import Actor
 from linli.community import points as pickup_points
 from linli.db import UTCDateTime
 from linli.errors import DomainError
+from linli.group_commit import ALONE, GroupCommit, Queue
 from linli.groupbuy import batches, checkout, quotas
 from linli.groupbuy.models import (
     PENDING_PAYMENT,
@@ -85,43 +84,34 @@ log = logging.getLogger(__name__)
 ENABLED = True
 
 
-def _loop() -> asyncio.AbstractEventLoop:
-    return asyncio.get_running_loop()
-
-
-@dataclass
+@dataclass(frozen=True)
 class _Ticket:
     user_id: int
     key: str
     data: OrderIn
-    answer: asyncio.Future[Any] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
+
+
+def _joins(batch: Sequence[_Ticket], ticket: _Ticket) -> bool:
+    """One order per resident in a batch (a counter is upserted once per statement), of the
+    batch's campaign; arrival order is kept: a second order of a resident starts the next."""
+    return ticket.data.campaign_id == batch[0].data.campaign_id and all(
+        ticket.user_id != earlier.user_id for earlier in batch
     )
 
 
-@dataclass
-class _Queue:
-    waiting: deque[_Ticket] = field(default_factory=deque)
-    busy: bool = False
+_ORDERS: GroupCommit[_Ticket] = GroupCommit(
+    "group buying's group commit",
+    # Looked up at each batch, so that a test can wrap `_run`.
+    lambda session, batch: _run(session, batch[0].data.campaign_id, batch),
+    _joins,
+)
 
 
-_queues: dict[tuple[int, int], _Queue] = {}
-
-
-def queue_of(engine: Any, item_id: int) -> _Queue:
+def queue_of(engine: Any, item_id: int) -> Queue[_Ticket]:
     """The queue of an item's orders in this process, for a database (its sync Engine)."""
-    return _queues.setdefault((id(engine), item_id), _Queue())
+    return _ORDERS.queue_of(engine, item_id)
 
 
-class _Lead:
-    """The answer that makes a waiting request the one to run the next batch."""
-
-
-class _Alone:
-    """The answer that sends a request down the one-order path (`checkout.place_order`)."""
-
-
-LEAD, ALONE = _Lead(), _Alone()
 _MORE_THAN_LIMIT = N_("More than each resident may buy.")
 _ORDER, _LINE, _INTENT = 10, 11, 12  # where the statement's row has the rows it inserted
 
@@ -150,31 +140,9 @@ async def place_order(
     else, and every order a batch cannot place, goes through `checkout.place_order`."""
     if not eligible(session, data, batch_size):
         return await _alone(session, actor, data, idempotency_key)
-    user_id = actor.require_user_id()
     checkout.check_key(idempotency_key)
-    queue = queue_of(session.get_bind(), data.lines[0].item_id)
-    ticket = _Ticket(user_id, idempotency_key, data)
-    if queue.busy:
-        # It will wait: its transaction so far (the token's) ends now, and its connection
-        # goes back to the pool, so that waiting orders do not hold the pool's connections
-        # (a batch could otherwise never be larger than the pool).
-        await session.commit()
-    queue.waiting.append(ticket)
-    if queue.busy:
-        try:
-            answer = await ticket.answer
-        except asyncio.CancelledError:
-            done = ticket.answer.done() and not ticket.answer.cancelled()
-            if ticket in queue.waiting:
-                queue.waiting.remove(ticket)
-            if done and ticket.answer.result() is LEAD:
-                _hand_over(queue)  # it was to run the next batch: the next in line does
-            raise
-        if answer is LEAD:
-            answer = await _lead(queue, ticket, session, batch_size)
-    else:
-        queue.busy = True
-        answer = await _lead(queue, ticket, session, batch_size)
+    ticket = _Ticket(actor.require_user_id(), idempotency_key, data)
+    answer = await _ORDERS.submit(session, data.lines[0].item_id, ticket, batch_size)
     if answer is ALONE:
         return await _alone(session, actor, data, idempotency_key)
     if isinstance(answer, BaseException):
@@ -203,49 +171,6 @@ async def _alone(
             log.info("group buying: an order was a deadlock's victim; placed again")
             await session.rollback()
     raise AssertionError("unreachable")
-
-
-def _hand_over(queue: _Queue) -> None:
-    """The batch has finished: the first waiting request runs the next, or the queue idles."""
-    while queue.waiting:
-        first = queue.waiting[0]
-        if not first.answer.done():
-            first.answer.set_result(LEAD)
-            return
-        queue.waiting.popleft()
-    queue.busy = False
-
-
-async def _lead(queue: _Queue, me: _Ticket, session: AsyncSession, cap: int) -> Any:
-    """Run one batch from the head of the queue (this request's ticket first), in this
-    request's session; answer the others, hand the queue over, return this one's answer."""
-    batch: list[_Ticket] = []
-    residents: set[int] = set()
-    campaign_id = me.data.campaign_id
-    while queue.waiting and len(batch) < cap:
-        ticket = queue.waiting[0]
-        if ticket.answer.done() and ticket is not me:
-            queue.waiting.popleft()  # gone (its request was cancelled)
-            continue
-        # One order per resident in a batch (a counter is upserted once per statement), and
-        # arrival order kept: a second order of a resident starts the next batch.
-        if ticket.user_id in residents or ticket.data.campaign_id != campaign_id:
-            break
-        residents.add(ticket.user_id)
-        batch.append(queue.waiting.popleft())
-    assert batch[0] is me
-    answers: list[Any] = [ALONE] * len(batch)
-    try:
-        answers = await _run(session, campaign_id, batch)
-    except Exception:
-        log.exception("group commit: the batch failed; its orders are placed one by one")
-        await session.rollback()
-    finally:
-        _hand_over(queue)
-        for ticket, answer in zip(batch[1:], answers[1:], strict=True):
-            if not ticket.answer.done():
-                ticket.answer.set_result(answer)
-    return answers[0]
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ async def sandbox_callback(request: Request, session: DbSession) -> CallbackAck:
         body=await request.body(),
         settings=request.app.state.settings,
         remote_addr=request.client.host if request.client else None,
+        batch_size=request.app.state.settings.callback_batch_size,
     )
     return CallbackAck.model_validate(result.acknowledgement)
 
@@ -145,6 +146,7 @@ async def sandbox_callback_lean(call: LeanCall) -> LeanAnswer:
         body=await request.body(),
         settings=request.app.state.settings,
         remote_addr=request.client.host if request.client else None,
+        batch_size=request.app.state.settings.callback_batch_size,
     )
     return call.json(200, CallbackAck.model_validate(result.acknowledgement))
 

@@ -37,7 +37,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,9 +135,10 @@ def post_from(
     name: str,
 ) -> tuple[CTE, CTE]:
     """`post` as data-modifying CTEs of one statement (PostgreSQL): one entry per row of
-    `source` (a CTE of that statement) and its postings, (account, amount) expressions over
-    `source`'s columns that the caller builds balanced (`payment_postings_from`). Returns the
-    entry's CTE and the postings' (RETURNING their ids)."""
+    `source` (a CTE of that statement; `reference` tells its rows apart, as an intent's public
+    id does) and its postings, (account, amount) expressions over `source`'s columns that the
+    caller builds balanced (`payment_postings_from`). Returns the entry's CTE and the
+    postings' (RETURNING their ids)."""
     if len(postings) < 2:
         raise UnbalancedEntry("an entry needs at least two postings")
     entry = (
@@ -151,12 +151,14 @@ def post_from(
                 bindparam(f"{name}_now", callable_=lambda: clock.now(), type_=UTCDateTime),
             ).select_from(source),
         )
-        .returning(LedgerEntry.id)
+        .returning(LedgerEntry.id, LedgerEntry.reference)
         .cte(f"{name}_entry")
     )
     lines = union_all(
         *(
-            select(entry.c.id, account, amount).select_from(entry).join(source, true())
+            select(entry.c.id, account, amount)
+            .select_from(entry)
+            .join(source, entry.c.reference == reference)
             for account, amount in postings
         )
     )

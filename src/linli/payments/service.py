@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     CTE,
+    BigInteger,
     ColumnElement,
     FromClause,
     String,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -64,6 +67,7 @@ from linli.errors import (
     ValidationFailed,
 )
 from linli.events import PaymentRefunded, PaymentSucceeded
+from linli.group_commit import ALONE, GroupCommit
 from linli.i18n import N_, gettext
 from linli.jobs import ExpireIntent
 from linli.money import format_fen
@@ -105,6 +109,8 @@ UNSIGNED_WINDOW = timedelta(hours=1)
 # PostgreSQL applies a successful notification in one statement; False applies it in steps
 # there too (the reference, as on SQLite).
 ONE_STATEMENT = True
+# Off: every notification applied on its own (tests that pin the single path turn it off).
+GROUP_COMMIT = True
 
 APPLIED = "applied"
 REPLAY = "replay"  # the same notification again: acknowledged, not applied again
@@ -635,6 +641,7 @@ async def receive_callback(
     body: bytes,
     settings: Settings,
     remote_addr: str | None = None,
+    batch_size: int = 1,
 ) -> CallbackResult:
     """Check and apply a provider notification. Every signed call leaves one
     `payment_callbacks` row; refusals raise with `keep_changes`, so the row is kept while
@@ -642,7 +649,9 @@ async def receive_callback(
 
     The happy path is the conditional UPDATE of the intent, the ledger entry and its
     postings, the outbox event and the callback row: one statement on PostgreSQL
-    (`_apply_in_one_statement`), five on SQLite.
+    (`_apply_many`), five on SQLite. With `batch_size` > 1 (a route's own request) a success
+    on PostgreSQL joins the group commit of the provider's notifications in this process:
+    its session's transaction is committed by the time this returns.
     """
     provider = providers.get(provider_name)
     try:
@@ -679,7 +688,8 @@ async def receive_callback(
     if not note.succeeded:
         return done(NOT_SUCCESS)
     if ONE_STATEMENT and session.get_bind().dialect.name == "postgresql":
-        if await _apply_in_one_statement(session, provider_name, note, body, remote_addr):
+        received = _Received(provider_name, note, body, remote_addr)
+        if await _apply(session, received, batch_size):
             return CallbackResult(APPLIED, provider.acknowledgement())
         # Nothing was written: no open intent of this provider has this id and amount (an
         # intent never becomes `created` again, so the steps' UPDATE would find none either).
@@ -696,46 +706,72 @@ async def receive_callback(
     return await _not_applied(session, provider_name, note, done, body, remote_addr)
 
 
-_CALLBACK_FIELDS = (
-    "notification_id",
-    "intent_public_id",
-    "provider_txn_id",
-    "amount_fen",
-    "remote_addr",
-    "body",
-)
-_APPLY_STATEMENTS: dict[str, Any] = {}  # provider -> the statement, built once
+_NOTE_FIELDS = {  # a notification's array in the statement -> the callback row's column
+    "pid": "intent_public_id",
+    "amount": "amount_fen",
+    "txn": "provider_txn_id",
+    "note_id": "notification_id",
+    "addr": "remote_addr",
+    "body": "body",
+}
+# Unbounded: a cast to VARCHAR(n) would cut a long value short where the insert refuses it.
+_NOTE_TYPES: dict[str, Any] = {key: String() for key in _NOTE_FIELDS} | {"amount": BigInteger()}
 
 
-def _apply_statement(provider_name: str) -> Any:
-    """The statement of `_apply_in_one_statement` for a provider, built once (its values are
-    bound parameters: `cb_now` and the notification's fields, `cb_` + `_CALLBACK_FIELDS`)."""
+@dataclass(frozen=True)
+class _Applying:
+    statement: Any
+    postings: int  # per entry
+
+
+_APPLY_STATEMENTS: dict[str, _Applying] = {}  # provider -> the statement, built once
+
+
+def _apply_statement(provider_name: str) -> _Applying:
+    """The statement of `_apply_many` for a provider, built once. Its values are bound
+    parameters: `cb_now`, and one array per field of the notifications (`cb_` + the keys of
+    `_NOTE_FIELDS`), unnested `WITH ORDINALITY` (n: 1, 2, ...)."""
     built = _APPLY_STATEMENTS.get(provider_name)
     if built is not None:
         return built
     columns = PaymentCallback.__table__.c
+    now = bindparam("cb_now", type_=UTCDateTime)
+    types = _NOTE_TYPES
     # Parameters never named like a column: SQLAlchemy would SET a column of the updated
     # intent from a parameter of its name.
-    given = {key: bindparam(f"cb_{key}", type_=columns[key].type) for key in _CALLBACK_FIELDS}
-    now = bindparam("cb_now", type_=UTCDateTime)
+    arrays = [
+        cast(bindparam(f"cb_{key}", type_=ARRAY(type_)), ARRAY(type_))
+        for key, type_ in types.items()
+    ]
+    notes = (
+        select(
+            literal_column("a.n", BigInteger).label("n"),
+            *(literal_column(f"a.{key}", type_).label(key) for key, type_ in types.items()),
+        )
+        .select_from(
+            func.unnest(*arrays).table_valued(*types, with_ordinality="n").render_derived(name="a")
+        )
+        .cte("notes")
+    )
     paid = (
         update(PaymentIntent)
         .where(
-            PaymentIntent.public_id == given["intent_public_id"],
-            PaymentIntent.amount_fen == given["amount_fen"],
+            PaymentIntent.public_id == notes.c.pid,
+            PaymentIntent.amount_fen == notes.c.amount,
             PaymentIntent.provider == provider_name,
             PaymentIntent.status == CREATED,
         )
-        .values(status=SUCCEEDED, provider_txn_id=given["provider_txn_id"], succeeded_at=now)
-        .returning(*PaymentIntent.__table__.c)
+        .values(status=SUCCEEDED, provider_txn_id=notes.c.txn, succeeded_at=now)
+        .returning(
+            *PaymentIntent.__table__.c, notes.c.n, notes.c.note_id, notes.c.addr, notes.c.body
+        )
         .cte("paid")
     )
+    postings_of = ledger.payment_postings_from(
+        provider_name, paid.c.payer_user_id, paid.c.amount_fen
+    )
     _entry, postings = ledger.post_from(
-        "payment",
-        paid,
-        paid.c.public_id,
-        ledger.payment_postings_from(provider_name, paid.c.payer_user_id, paid.c.amount_fen),
-        name="payment",
+        "payment", paid, paid.c.public_id, postings_of, name="payment"
     )
     event = outbox.publish_from(
         PaymentSucceeded,
@@ -756,7 +792,12 @@ def _apply_statement(provider_name: str) -> Any:
         "received_at": now,
         "signature_valid": literal(True),
         "outcome": literal(APPLIED, columns["outcome"].type),
-        **given,
+        "notification_id": paid.c.note_id,
+        "intent_public_id": paid.c.public_id,
+        "provider_txn_id": paid.c.provider_txn_id,
+        "amount_fen": paid.c.amount_fen,
+        "remote_addr": paid.c.addr,
+        "body": paid.c.body,
     }
     recorded = (
         pg_insert(PaymentCallback)
@@ -768,33 +809,88 @@ def _apply_statement(provider_name: str) -> Any:
     def count(cte: Any) -> Any:
         return select(func.count()).select_from(cte).scalar_subquery()
 
-    built = select(count(paid), count(postings), count(event), count(recorded)).add_cte(
-        paid, postings, event, recorded
-    )
-    _APPLY_STATEMENTS[provider_name] = built
+    applied = select(func.array_agg(paid.c.n)).scalar_subquery()
+    statement = select(
+        applied, count(paid), count(postings), count(event), count(recorded)
+    ).add_cte(paid, postings, event, recorded)
+    built = _APPLY_STATEMENTS[provider_name] = _Applying(statement, len(postings_of))
     return built
 
 
-async def _apply_in_one_statement(
-    session: AsyncSession,
-    provider_name: str,
-    note: providers.Notification,
-    body: bytes,
-    remote_addr: str | None,
-) -> bool:
-    """A successful notification applied as `_succeed` and `_record` apply it, in one
-    statement with data-modifying CTEs (PostgreSQL): the conditional UPDATE of the intent,
-    then, only if it matched, the ledger entry and its postings (`ledger.post_from`), the
-    `PaymentSucceeded` row (`outbox.publish_from`) and the callback's row (`applied`). False
-    when the UPDATE matched nothing: then nothing was written."""
-    row = _callback_row(provider_name, body, remote_addr, valid=True, outcome=APPLIED, note=note)
-    values = {f"cb_{key}": row[key] for key in _CALLBACK_FIELDS} | {"cb_now": row["received_at"]}
-    done = (await session.execute(_apply_statement(provider_name), values)).one()
-    if done[0] == 0:
-        return False
-    assert tuple(done) == (1, 4, 1, 1), done
-    outbox.note_published(session)
-    return True
+@dataclass(frozen=True)
+class _Received:
+    """A signed notification of a success, as the callback received it."""
+
+    provider: str
+    note: providers.Notification
+    body: bytes
+    remote_addr: str | None
+
+
+async def _apply_many(session: AsyncSession, received: Sequence[_Received]) -> list[bool]:
+    """Successful notifications of one provider (of different intents) applied as `_succeed`
+    and `_record` apply each, in one statement with data-modifying CTEs (PostgreSQL): the
+    conditional UPDATE of their intents, then, for each intent it matched, the ledger entry
+    and its postings (`ledger.post_from`), the `PaymentSucceeded` row (`outbox.publish_from`)
+    and the callback's row (`applied`). Whether each was applied; one that was not wrote
+    nothing."""
+    built = _apply_statement(received[0].provider)
+    rows = [
+        _callback_row(r.provider, r.body, r.remote_addr, valid=True, outcome=APPLIED, note=r.note)
+        for r in received
+    ]
+    values: dict[str, Any] = {
+        f"cb_{key}": [row[column] for row in rows] for key, column in _NOTE_FIELDS.items()
+    }
+    values["cb_now"] = rows[0]["received_at"]
+    numbers, *counts = (await session.execute(built.statement, values)).one()
+    applied = set(numbers or ())
+    k = len(applied)
+    assert counts == [k, k * built.postings, k, k], (counts, k)
+    if applied:
+        outbox.note_published(session)
+    return [n in applied for n in range(1, len(received) + 1)]
+
+
+class _Unmatched:
+    """A batch's answer for a notification that matched no open intent (nothing written)."""
+
+
+UNMATCHED = _Unmatched()
+
+
+def _joins(batch: Sequence[_Received], received: _Received) -> bool:
+    """One notification per intent in a batch (its UPDATE changes an intent once); a second
+    one of an intent starts the next batch, where it is answered as a replay."""
+    return all(r.note.intent_public_id != received.note.intent_public_id for r in batch)
+
+
+async def _apply_batch(session: AsyncSession, batch: Sequence[_Received]) -> list[Any]:
+    """A group commit's batch: applied in one statement, committed once (if any was)."""
+    applied = await _apply_many(session, batch)
+    if any(applied):
+        await session.commit()
+    else:
+        await session.rollback()
+    return [APPLIED if done else UNMATCHED for done in applied]
+
+
+_CALLBACKS: GroupCommit[_Received] = GroupCommit(
+    "payments' group commit",
+    lambda session, batch: _apply_batch(session, batch),  # looked up at each batch (tests)
+    _joins,
+)
+
+
+async def _apply(session: AsyncSession, received: _Received, batch_size: int) -> bool:
+    """Whether the notification was applied (PostgreSQL): by a group commit of the provider's
+    notifications waiting in this process (batch_size > 1; the session's transaction is then
+    ended), or, if that batch failed or batch_size is 1, on its own in the session."""
+    if batch_size > 1 and GROUP_COMMIT:
+        answer = await _CALLBACKS.submit(session, received.provider, received, batch_size)
+        if answer is not ALONE:
+            return answer is APPLIED
+    return (await _apply_many(session, [received]))[0]
 
 
 async def _succeed(
