@@ -73,8 +73,8 @@ async def test_each_subject_reads_its_own_credit_with_an_explanation_that_adds_u
         e["base"] + sum(line["contribution"] for line in e["lines"]) + e["bound"] == body["score"]
     )
     assert [(r["kind"], r["rule_id"], r["rule_version"]) for r in body["recent"]] == [
-        ("complaint_mediated", "credit.scoring", 4),
-        ("inspection_failed", "credit.scoring", 4),
+        ("complaint_mediated", "credit.scoring", 5),
+        ("inspection_failed", "credit.scoring", 5),
     ]
     no_risk_class(mine)
     # another merchant sees its own (untouched) credit, never this one's

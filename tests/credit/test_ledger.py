@@ -95,7 +95,7 @@ async def test_handlers_write_one_record_per_event_with_rule_and_weight(
     await publish(app, inspection_failed(shop.id), uncollected(resident.id))
     rows = await records(app, M, shop.id)
     assert [(r.kind, r.weight, r.rule_id, r.rule_version) for r in rows] == [
-        ("inspection_failed", -120, "credit.scoring", 4)
+        ("inspection_failed", -120, "credit.scoring", 5)
     ]
     async with app.state.sessionmaker() as s:
         event = await s.scalar(select(OutboxEvent).where(OutboxEvent.event_id == rows[0].event_id))

@@ -99,11 +99,11 @@ async def test_decisions_weigh_on_credit_by_the_rule_in_force(
     )
     rows = await records(app, "merchant", shop.organisation.id)
     assert sorted((r.kind, r.weight, r.reference, r.rule_version) for r in rows) == [
-        ("penalty", -150, "case:2", 4),
-        ("penalty_serious", -300, "case:1", 4),
-        ("rectification_overdue", -80, "case:2", 4),
-        ("rectified_on_time", 10, "case:3", 4),
-        ("warning", -30, "case:3", 4),
+        ("penalty", -150, "case:2", 5),
+        ("penalty_serious", -300, "case:1", 5),
+        ("rectification_overdue", -80, "case:2", 5),
+        ("rectified_on_time", 10, "case:3", 5),
+        ("warning", -30, "case:3", 5),
     ]
     mine = await client.get(f"{CREDIT}/merchant", headers=shop.headers)
     assert mine.json()["score"] == 600 - 300 - 150 - 30 - 80 + 10

@@ -106,8 +106,8 @@ async def test_claims_decided_and_abuse_confirmed_count_by_the_rule_in_force(
     assert len(await records(app, "resident", buyer_id)) == len(resident_before)
     new = list(await records(app, "merchant", shop_id))[len(merchant_before) :]
     assert kinds(new) == [
-        ("quality_claim_upheld", -10, "credit.scoring", 4, f"claim:{whole['id']}"),
-        ("quality_claim_partly", -5, "credit.scoring", 4, f"claim:{part['id']}"),
+        ("quality_claim_upheld", -10, "credit.scoring", 5, f"claim:{whole['id']}"),
+        ("quality_claim_partly", -5, "credit.scoring", 5, f"claim:{part['id']}"),
     ]
     assert {r.event_type for r in new} == {"protection.QualityClaimDecided"}
     assert all(r.occurred_at == frozen_clock.now() for r in new)
@@ -128,7 +128,7 @@ async def test_claims_decided_and_abuse_confirmed_count_by_the_rule_in_force(
     resident = list(await records(app, "resident", buyer_id))
     (abuse,) = resident[len(resident_before) :]
     assert kinds([abuse]) == [
-        ("claim_abuse_confirmed", -100, "credit.scoring", 4, f"claim_flag:{flag.id}")
+        ("claim_abuse_confirmed", -100, "credit.scoring", 5, f"claim_flag:{flag.id}")
     ]
     assert abuse.event_type == "protection.ClaimAbuseConfirmed"
     score = await stored(app, "resident", buyer_id)
@@ -181,7 +181,7 @@ async def test_random_inspection_results_count_for_and_against_the_merchant(
                 f"spot_check_{kind[result]}",
                 expected[result],
                 "credit.scoring",
-                4,
+                5,
                 f"inspection:{target['id']}",
             )
         ]

@@ -13,13 +13,16 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.accounts.identity import CSRF_COOKIE
 from linli.clock import FrozenClock
 from linli.config import Settings
+from linli.credit.models import CreditRecord
+from linli.events import LiveOrderCancelled
 from linli.live.models import LiveOrder
+from linli.outbox import OutboxEvent
 from linli.payments.models import PaymentRefund
 from linli.web import CSRF_FIELD
 from tests.factories import login
@@ -43,6 +46,20 @@ async def refunds(app: FastAPI) -> list[tuple[int, str, str | None]]:
     async with app.state.sessionmaker() as s:
         rows = (await s.scalars(select(PaymentRefund).order_by(PaymentRefund.id))).all()
     return [(r.amount_fen, r.reason_code, r.idempotency_key) for r in rows]
+
+
+async def cancellation_credit(app: FastAPI) -> list[tuple[str, int, str, int, int]]:
+    """The credit records of live cancellations: (subject kind, subject, reference, weight,
+    rule version)."""
+    async with app.state.sessionmaker() as s:
+        rows = (
+            await s.scalars(
+                select(CreditRecord)
+                .where(CreditRecord.kind == "live_order_cancelled_by_merchant")
+                .order_by(CreditRecord.id)
+            )
+        ).all()
+    return [(r.subject_kind, r.subject_id, r.reference, r.weight, r.rule_version) for r in rows]
 
 
 async def order_row(app: FastAPI, order_id: int) -> LiveOrder:
@@ -117,7 +134,9 @@ async def test_the_buyer_cancels_a_paid_order_before_shipment_once_and_only_thei
     assert len(await refunds(app)) == 1
     assert len(await audited(app, "live.order_cancelled")) == 1
     assert (await goods_row(app, studio.goods_id)).remaining == 10
-    # The buyer's own cancellation sends them no inbox message; the merchant's owner is told.
+    # The buyer's own cancellation counts for nobody's credit, and sends them no inbox
+    # message; the merchant's owner is told.
+    assert await cancellation_credit(app) == []
     assert await notices(app, buyer.user.id, "live_order_cancelled") == []
     (told,) = await notices(app, studio.shop.owner.id, "live_order_cancelled")
     assert (told.params["order_id"], told.link) == (order["id"], "/merchant/live-orders")
@@ -196,6 +215,27 @@ async def test_the_merchant_cancels_with_a_reason_units_go_to_the_sku_and_the_bu
     assert notice.params["reason"] == "仓库断货，无法发货"
     assert notice.params["order_id"] == order["id"]
     assert notice.link == "/live/orders"
+    # It counts against the merchant's credit (credit.scoring version 5), once: another
+    # delivery of the event writes nothing more.
+    merchant_credit = [
+        (
+            "merchant",
+            studio.shop.organisation.id,
+            f"live_order:{order['id']}",
+            -10,
+            5,
+        )
+    ]
+    assert await cancellation_credit(app) == merchant_credit
+    async with app.state.sessionmaker() as s:
+        await s.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.event_type == LiveOrderCancelled.event_name)
+            .values(status="pending")
+        )
+        await s.commit()
+    await app.state.dispatcher.run_once()
+    assert await cancellation_credit(app) == merchant_credit
     seen = await mine(client, buyer, order["id"])
     assert (seen["status"], seen["refunded_fen"]) == ("cancelled", total)
     # The merchant still finds it: under "cancelled" and "all", not among those to ship.

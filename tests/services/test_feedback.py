@@ -157,7 +157,7 @@ async def test_reviews_no_shows_and_provider_cancellations(
     absent_rows = list(await records(app, "resident", absent.user.id))
     provider_rows = list(await records(app, "merchant", provider.organisation.id))
     assert [(r.kind, r.weight, r.rule_id, r.rule_version, r.reference) for r in absent_rows] == [
-        ("service_no_show", -20, "credit.scoring", 4, f"booking:{booked['absent']}")
+        ("service_no_show", -20, "credit.scoring", 5, f"booking:{booked['absent']}")
     ]
     assert [(r.kind, r.weight, r.reference) for r in provider_rows] == [
         ("service_cancelled_by_provider", -10, f"booking:{booked['moved']}")

@@ -35,6 +35,7 @@ from linli.events import (
     DomainEvent,
     InspectionFailed,
     InspectionResultPublished,
+    LiveOrderCancelled,
     LiveOrderUncollected,
     OrderPickedUp,
     OrderUncollected,
@@ -198,6 +199,16 @@ def service_cancelled(event: BookingCancelled) -> list[Entry]:
     return [Entry(MERCHANT, event.organisation_id, RecordKind.SERVICE_CANCELLED_BY_PROVIDER, ref)]
 
 
+def live_cancelled(event: LiveOrderCancelled) -> list[Entry]:
+    """A paid live order its merchant cancelled before shipment counts against the merchant
+    (the buyer was promised the goods); the buyer's own cancellation counts for nobody."""
+    if event.cancelled_by != "merchant":
+        return []
+    ref = f"live_order:{event.order_id}"
+    kind = RecordKind.LIVE_ORDER_CANCELLED_BY_MERCHANT
+    return [Entry(MERCHANT, event.organisation_id, kind, ref)]
+
+
 @dataclass(frozen=True)
 class Subscription:
     event: type[DomainEvent]
@@ -225,6 +236,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     ),
     Subscription(BookingNoShow, "credit.service_no_show", service_no_show),
     Subscription(BookingCancelled, "credit.service_cancelled", service_cancelled),
+    Subscription(LiveOrderCancelled, "credit.live_order_cancelled", live_cancelled),
 )
 
 

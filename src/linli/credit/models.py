@@ -60,6 +60,8 @@ class RecordKind(StrEnum):
     # rule version 4: online services (a client's no-show, a provider's cancellation)
     SERVICE_NO_SHOW = "service_no_show"
     SERVICE_CANCELLED_BY_PROVIDER = "service_cancelled_by_provider"
+    # rule version 5: a paid live order its merchant cancelled before shipment
+    LIVE_ORDER_CANCELLED_BY_MERCHANT = "live_order_cancelled_by_merchant"
 
 
 def _within(column: str, values: type[StrEnum]) -> str:

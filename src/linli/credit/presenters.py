@@ -46,6 +46,9 @@ KIND_LABELS: dict[str, str] = {
     RecordKind.PAY_LATER_OVERDUE: N_("pay-later bill overdue"),
     RecordKind.SERVICE_NO_SHOW: N_("booked session missed (no-show)"),
     RecordKind.SERVICE_CANCELLED_BY_PROVIDER: N_("booked session cancelled by the provider"),
+    RecordKind.LIVE_ORDER_CANCELLED_BY_MERCHANT: N_(
+        "paid live order cancelled by the merchant before shipment"
+    ),
 }
 assert set(KIND_LABELS) == set(RecordKind)
 

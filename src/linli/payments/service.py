@@ -736,20 +736,21 @@ def _apply_statement(provider_name: str) -> _Applying:
         return built
     columns = PaymentCallback.__table__.c
     now = bindparam("cb_now", type_=UTCDateTime)
-    types = _NOTE_TYPES
     # Parameters never named like a column: SQLAlchemy would SET a column of the updated
     # intent from a parameter of its name.
     arrays = [
         cast(bindparam(f"cb_{key}", type_=ARRAY(type_)), ARRAY(type_))
-        for key, type_ in types.items()
+        for key, type_ in _NOTE_TYPES.items()
     ]
     notes = (
         select(
             literal_column("a.n", BigInteger).label("n"),
-            *(literal_column(f"a.{key}", type_).label(key) for key, type_ in types.items()),
+            *(literal_column(f"a.{key}", type_).label(key) for key, type_ in _NOTE_TYPES.items()),
         )
         .select_from(
-            func.unnest(*arrays).table_valued(*types, with_ordinality="n").render_derived(name="a")
+            func.unnest(*arrays)
+            .table_valued(*_NOTE_TYPES, with_ordinality="n")
+            .render_derived(name="a")
         )
         .cte("notes")
     )

@@ -461,6 +461,57 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         },
     },
     {
+        "rule_id": "credit.scoring",
+        "version": 5,
+        "title": "Credit scores and public grades, with live orders cancelled by merchants",
+        "legal_basis": "As version 4; platform rule: a paid live order its merchant cancelled "
+        "before shipment weighs on the merchant as a cancelled booked session does (Consumer "
+        "Rights Protection Law art. 16: the operator performs what it agreed with the "
+        "consumer; E-Commerce Law art. 49: a contract is formed once the order is submitted)",
+        # Version 4's weights unchanged, with: a paid live order cancelled by its merchant
+        # (with its reason) before shipment, against the merchant organisation. The buyer's
+        # own cancellation counts for nobody.
+        "values": {
+            "base": 600,
+            "min": 0,
+            "max": 1000,
+            "epoch": "2020-01-01",
+            "half_life_days": 180,
+            "horizon_periods": 6,
+            "grades": [["AAA", 850], ["AA", 750], ["A", 600], ["B", 450], ["C", 0]],
+            "weights": {
+                "order_delivered": {"merchant": 2},
+                "pickup_handed_over": {"leader": 2},
+                "order_collected": {"resident": 1},
+                "order_uncollected": {"resident": -30},
+                "temperature_excursion": {"merchant": -40},
+                "inspection_failed": {"merchant": -120},
+                "batch_recalled": {"merchant": -60},
+                "return_refund_overdue": {"merchant": -50},
+                "return_refunded": {"merchant": -3},
+                "complaint_upheld": {"merchant": -60, "leader": -60},
+                "complaint_mediated": {"merchant": -15, "leader": -15},
+                "penalty_serious": {"merchant": -300},
+                "penalty": {"merchant": -150},
+                "warning": {"merchant": -30},
+                "rectification_overdue": {"merchant": -80},
+                "rectified_on_time": {"merchant": 10},
+                "quality_claim_upheld": {"merchant": -10},
+                "quality_claim_partly": {"merchant": -5},
+                "claim_abuse_confirmed": {"resident": -100},
+                "spot_check_passed": {"merchant": 5},
+                "spot_check_issues": {"merchant": -30},
+                "spot_check_failed": {"merchant": -120},
+                "pay_later_repaid": {"resident": 2},
+                "pay_later_overdue": {"resident": -80},
+                "service_no_show": {"resident": -20},
+                "service_cancelled_by_provider": {"merchant": -10},
+                "live_order_cancelled_by_merchant": {"merchant": -10},
+            },
+            "leader_min_grade": "B",
+        },
+    },
+    {
         "rule_id": "credit.lists",
         "version": 1,
         "title": "The serious-dishonesty list (严重违法失信名单) and the red list",
