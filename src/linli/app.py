@@ -32,6 +32,7 @@ from linli.middleware import (
 )
 from linli.outbox import Dispatcher
 from linli.reference import ensure_reference_data
+from linli.routing import index_routes
 from linli.security import CookieSigner
 from linli.trace import subscriptions
 from linli.trace.epcis_headers import EpcisHeadersMiddleware
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(
         "/static", FingerprintedStaticFiles(directory=STATIC_DIR, manifest=manifest), name="static"
     )
+    app.state.route_index = index_routes(app.router)
     return app
 
 
