@@ -857,12 +857,13 @@ class _Unmatched:
     """A batch's answer for a notification that matched no open intent (nothing written)."""
 
 
-UNMATCHED = _Unmatched()
+_UNMATCHED = _Unmatched()
 
 
 def _joins(batch: Sequence[_Received], received: _Received) -> bool:
     """One notification per intent in a batch (its UPDATE changes an intent once); a second
-    one of an intent starts the next batch, where it is answered as a replay."""
+    one of an intent starts the next batch, where it matches nothing and is answered alone (a
+    replay, a duplicate or a conflicting transaction)."""
     return all(r.note.intent_public_id != received.note.intent_public_id for r in batch)
 
 
@@ -873,7 +874,7 @@ async def _apply_batch(session: AsyncSession, batch: Sequence[_Received]) -> lis
         await session.commit()
     else:
         await session.rollback()
-    return [APPLIED if done else UNMATCHED for done in applied]
+    return [APPLIED if done else _UNMATCHED for done in applied]
 
 
 _CALLBACKS: GroupCommit[_Received] = GroupCommit(
