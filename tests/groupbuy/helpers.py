@@ -3,7 +3,6 @@ pickup point, residents with bearer tokens, campaigns and orders through the API
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from linli.groupbuy.models import CampaignItem
 from linli.payments import providers
 from tests.catalog.helpers import add_profile, product_body
 from tests.factories import make_org, make_token, make_user
+from tests.queues import released_together
 
 CAMPAIGNS = "/api/v1/groupbuy/campaigns"
 ORDERS = "/api/v1/groupbuy/orders"
@@ -232,32 +232,7 @@ async def count(app: FastAPI, model: Any, *where: Any) -> int:
 async def in_one_batch(
     app: FastAPI, item_id: int, requests: list[Callable[[], Coroutine[Any, Any, httpx.Response]]]
 ) -> tuple[list[httpx.Response], list[int]]:
-    """Hold the item's queue as a running batch would, let the requests queue up in this
-    order, then let them go: they are placed together (one batch per resident repeat).
-    Returns the answers and the size of each batch that ran."""
+    """Let the requests queue up for the item in this order, then go: they are placed
+    together (one batch per resident repeat). The answers and the size of each batch."""
     queue = group_commit.queue_of(app.state.engine.sync_engine, item_id)
-    assert not queue.busy
-    sizes: list[int] = []
-    run = group_commit._run
-
-    async def counted(session: AsyncSession, campaign_id: int, batch: Any) -> Any:
-        sizes.append(len(batch))
-        return await run(session, campaign_id, batch)
-
-    queue.busy = True
-    tasks: list[asyncio.Task[httpx.Response]] = []
-    try:
-        for request in requests:
-            tasks.append(asyncio.create_task(request()))
-            for _ in range(500):
-                if len(queue.waiting) == len(tasks):
-                    break
-                await asyncio.sleep(0.01)
-            assert len(queue.waiting) == len(tasks), "a request did not queue"
-        group_commit._run = counted
-        queue.hand_over()
-        answers = list(await asyncio.gather(*tasks))
-    finally:
-        group_commit._run = run
-    assert not queue.busy
-    return answers, sizes
+    return await released_together(queue, requests, group_commit, "_run")

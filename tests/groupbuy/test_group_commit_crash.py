@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from linli.config import Settings
 from linli.groupbuy.models import Order, OrderLine
@@ -23,7 +23,7 @@ from linli.jobs import ExpireIntent, ExpireOrder
 from linli.outbox import DueJob
 from linli.payments.models import PaymentIntent
 from tests.conftest import DATABASE_KIND
-from tests.crash import kill, serve
+from tests.crash import kill, kill_mid_batch, serve, slow_batches
 from tests.groupbuy.helpers import (
     ORDERS,
     Resident,
@@ -81,57 +81,18 @@ async def test_a_killed_server_loses_no_acknowledged_order_and_oversells_nothing
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
-    async def batch_running() -> bool:
-        async with app.state.sessionmaker() as s:
-            return bool(
-                await s.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                        "AND query LIKE 'WITH RECURSIVE locked%'"
-                    )
-                )
-            )
-
-    # Each batch's statement takes 0.3 s longer: batches grow, and one is always running.
-    await session.execute(
-        text(
-            "CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$"
-        )
-    )
-    await session.execute(
-        text(
-            "CREATE TRIGGER slow_batch AFTER INSERT ON groupbuy_orders "
-            "FOR EACH STATEMENT EXECUTE FUNCTION slow_batch()"
-        )
-    )
-    await session.commit()
-    server = serve(settings, port, tmp_path)
-    try:
-        limits = httpx.Limits(max_connections=48)
-        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-            racing = [
-                asyncio.create_task(buy(http, b, k, campaign_id, item_id, point))
-                for b, k in zip(buyers, keys, strict=True)
-            ]
-            # Kill it once some orders were acknowledged and more are in flight.
-            for answered, done in enumerate(asyncio.as_completed(racing, timeout=60), 1):
-                await done
-                if answered == 8:
-                    break
-            # ... and a batch's statement is running (each takes 0.3 s: the trigger).
-            for _ in range(200):
-                if await batch_running():
-                    break
-                await asyncio.sleep(0.01)
-            assert await batch_running()
+    async with slow_batches(session, "groupbuy_orders"):
+        server = serve(settings, port, tmp_path)
+        try:
+            limits = httpx.Limits(max_connections=48)
+            async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+                racing = [
+                    asyncio.create_task(buy(http, b, k, campaign_id, item_id, point))
+                    for b, k in zip(buyers, keys, strict=True)
+                ]
+                first = await kill_mid_batch(app, server, racing, "WITH RECURSIVE locked")
+        finally:
             kill(server, signal.SIGKILL)
-            first = await asyncio.gather(*racing)
-    finally:
-        kill(server, signal.SIGKILL)
-        await session.execute(text("DROP TRIGGER slow_batch ON groupbuy_orders"))
-        await session.execute(text("DROP FUNCTION slow_batch()"))
-        await session.commit()
     acknowledged = {n: body for n, (status, body) in enumerate(first) if 200 <= status < 300}
     unanswered = [n for n, (status, _body) in enumerate(first) if status == 0]
     assert acknowledged, first[:5]

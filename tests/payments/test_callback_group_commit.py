@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.config import Settings
@@ -28,7 +27,7 @@ from linli.payments import service
 from linli.payments.models import LedgerEntry, LedgerPosting, PaymentCallback, PaymentIntent
 from linli.payments.providers import SANDBOX
 from tests.conftest import DATABASE_KIND
-from tests.crash import kill, serve
+from tests.crash import kill, kill_mid_batch, serve, slow_batches
 from tests.live import free_port
 from tests.payments.helpers import (
     CALLBACK,
@@ -40,45 +39,21 @@ from tests.payments.helpers import (
     notification,
     post_callback,
 )
+from tests.queues import Request, released_together
+from tests.statements import counting
 
 pytestmark = pytest.mark.skipif(
     DATABASE_KIND != "postgresql", reason="group commit is PostgreSQL's"
 )
 
-Request = Callable[[], Awaitable[httpx.Response]]
-
 
 async def in_batches(
     app: FastAPI, requests: Sequence[Request]
 ) -> tuple[list[httpx.Response], list[int]]:
-    """Hold the sandbox's queue as a running batch would, let the callbacks queue up in this
-    order, then let them go. Returns the answers and the size of each batch that ran."""
+    """Let the callbacks queue up for the sandbox in this order, then go. The answers and the
+    size of each batch that ran."""
     queue = service._CALLBACKS.queue_of(app.state.engine.sync_engine, SANDBOX)
-    assert not queue.busy
-    sizes: list[int] = []
-    run = service._apply_batch
-
-    async def counted(session: AsyncSession, batch: Any) -> Any:
-        sizes.append(len(batch))
-        return await run(session, batch)
-
-    queue.busy = True
-    tasks: list[asyncio.Task[httpx.Response]] = []
-    try:
-        for request in requests:
-            tasks.append(asyncio.create_task(request()))  # type: ignore[arg-type]
-            for _ in range(500):
-                if len(queue.waiting) == len(tasks):
-                    break
-                await asyncio.sleep(0.01)
-            assert len(queue.waiting) == len(tasks), "a callback did not queue"
-        service._apply_batch = counted
-        queue.hand_over()
-        answers = list(await asyncio.gather(*tasks))
-    finally:
-        service._apply_batch = run
-    assert not queue.busy
-    return answers, sizes
+    return await released_together(queue, list(requests), service, "_apply_batch")
 
 
 async def booked(app: FastAPI, intent: PaymentIntent) -> tuple[int, list[int], int, list[str]]:
@@ -125,23 +100,14 @@ async def test_waiting_notifications_are_applied_together_each_booked_as_alone(
         notification(settings, c, amount_fen=1),
         notification(settings, d),
     ]
-    statements: list[str] = []
-
-    def count_statement(*args: Any) -> None:
-        statements.append(str(args[2]).split()[0].upper())
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count_statement)
-    try:
+    with counting(app) as statements:
         answers, sizes = await in_batches(
             app, [functools.partial(post_callback, client, *note) for note in sent]
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count_statement)
     assert sizes == [2, 3]
     assert [r.status_code for r in answers] == [200, 200, 200, 400, 200], [r.text for r in answers]
     # Two batch statements; the second notification of A and C's then answered alone.
-    assert statements.count("WITH") == 2, statements
+    assert sum(s.startswith("WITH") for s in statements) == 2, statements
     for intent in (a, b, d):
         assert (await intent_row(app, intent.id)).status == "succeeded"
         entries, postings, events, _ = await booked(app, intent)
@@ -234,17 +200,7 @@ async def test_a_killed_server_loses_no_acknowledged_payment_and_books_none_twic
     intents = [await new_intent(app, payer, shop, 100 + n) for n in range(PAYERS)]
     notes = [notification(settings, intent) for intent in intents]
     port = free_port()
-
-    async def batch_running() -> bool:
-        async with app.state.sessionmaker() as s:
-            return bool(
-                await s.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                        "AND query LIKE 'WITH notes AS%'"
-                    )
-                )
-            )
+    base = f"http://127.0.0.1:{port}"
 
     async def send(http: httpx.AsyncClient, headers: dict[str, str], body: bytes) -> int:
         try:
@@ -252,42 +208,15 @@ async def test_a_killed_server_loses_no_acknowledged_payment_and_books_none_twic
         except httpx.HTTPError:  # the server died under the request
             return 0
 
-    # Each batch's statement takes 0.3 s longer: batches grow, and one is always running.
-    await session.execute(
-        text(
-            "CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$"
-        )
-    )
-    await session.execute(
-        text(
-            "CREATE TRIGGER slow_batch AFTER INSERT ON payment_callbacks "
-            "FOR EACH STATEMENT EXECUTE FUNCTION slow_batch()"
-        )
-    )
-    await session.commit()
-    server = serve(settings, port, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        limits = httpx.Limits(max_connections=48)
-        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-            racing = [asyncio.create_task(send(http, *note)) for note in notes]
-            for answered, done in enumerate(asyncio.as_completed(racing, timeout=60), 1):
-                await done
-                if answered == 8:
-                    break
-            for _ in range(200):
-                if await batch_running():
-                    break
-                await asyncio.sleep(0.01)
-            assert await batch_running()
+    async with slow_batches(session, "payment_callbacks"):
+        server = serve(settings, port, tmp_path)
+        try:
+            limits = httpx.Limits(max_connections=48)
+            async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+                racing = [asyncio.create_task(send(http, *note)) for note in notes]
+                first = await kill_mid_batch(app, server, racing, "WITH notes AS")
+        finally:
             kill(server, signal.SIGKILL)
-            first = await asyncio.gather(*racing)
-    finally:
-        kill(server, signal.SIGKILL)
-        await session.execute(text("DROP TRIGGER slow_batch ON payment_callbacks"))
-        await session.execute(text("DROP FUNCTION slow_batch()"))
-        await session.commit()
     acknowledged = [n for n, status in enumerate(first) if status == 200]
     assert acknowledged
     assert 0 in first, "the server was killed after every answer: nothing was in flight"
